@@ -1,0 +1,2 @@
+// @meshvirt/agent — first content lands with its issue.
+export {}

@@ -1,0 +1,2 @@
+// @meshvirt/hypervisor — first content lands with its issue.
+export {}

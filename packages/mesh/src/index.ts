@@ -1,0 +1,3 @@
+import "./polyfill.js"
+// @meshvirt/mesh — first content lands with its issue.
+export {}

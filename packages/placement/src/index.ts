@@ -1,0 +1,2 @@
+// @meshvirt/placement — first content lands with its issue.
+export {}
