@@ -1,0 +1,88 @@
+/**
+ * The benchmark convention of DESIGN.md: every benchmark prints a human table and writes
+ * `bench/results/NAME.json` = {name, date, machine: {cpus, memory, accel, node, qemu}, metrics:
+ * {KEY: {value, unit, target}}, details}. Benchmarks print figures; they never assert.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export interface Metric {
+  value: number
+  unit: string
+  /** The goal as DESIGN.md states it, e.g. "< 300" or "≥ 1000"; omitted when we only report. */
+  target?: string
+}
+
+export interface BenchOutput {
+  metrics: Record<string, Metric>
+  details?: Record<string, unknown>
+  /** Accelerator the measured guests ran on, when the benchmark boots guests. */
+  accel?: string
+}
+
+export interface Benchmark {
+  name: string
+  description: string
+  run: (opts: { quick: boolean, log: (line: string) => void }) => Promise<BenchOutput>
+}
+
+export interface BenchResult {
+  name: string
+  date: string
+  machine: { cpus: number, memory: number, accel: string, node: string, qemu: string }
+  metrics: Record<string, Metric>
+  details: Record<string, unknown>
+}
+
+export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results')
+
+export function qemuVersion (): string {
+  try {
+    const out = execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8', timeout: 5000 })
+    return /version ([\d.]+)/.exec(out)?.[1] ?? 'unknown'
+  } catch {
+    return 'not installed'
+  }
+}
+
+export function describeResult (bench: Benchmark, out: BenchOutput): BenchResult {
+  return {
+    name: bench.name,
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, memory: totalmem(), accel: out.accel ?? 'none', node: process.version, qemu: qemuVersion() },
+    metrics: out.metrics,
+    details: out.details ?? {}
+  }
+}
+
+export function formatTable (result: BenchResult): string {
+  const rows = Object.entries(result.metrics).map(([key, m]) => [key, formatNumber(m.value), m.unit, m.target ?? ''])
+  const header = ['metric', 'value', 'unit', 'target']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]): string => cells.map((c, i) => i === 1 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)).join('  ')
+  return [`${result.name} — ${result.machine.cpus} cpus, node ${result.machine.node}, qemu ${result.machine.qemu}, accel ${result.machine.accel}`,
+    line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+export function writeResult (result: BenchResult, dir = RESULTS_DIR): string {
+  mkdirSync(dir, { recursive: true })
+  const path = join(dir, `${result.name}.json`)
+  writeFileSync(path, JSON.stringify(result, null, 2) + '\n')
+  return path
+}
+
+function formatNumber (v: number): string {
+  if (Number.isInteger(v)) return String(v)
+  return Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3)
+}
+
+/** Percentile (nearest-rank) of a list of numbers; NaN for an empty list. */
+export function percentile (values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank] as number
+}
