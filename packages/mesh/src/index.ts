@@ -1,3 +1,35 @@
-import "./polyfill.js"
-// @meshvirt/mesh — first content lands with its issue.
-export {}
+import './polyfill.js'
+/**
+ * @packageDocumentation
+ *
+ * meshvirt's mesh: a libp2p node per host (private network from the cluster key), capacity
+ * gossip of signed HostAdverts, a ClusterView with liveness, and request/response over streams.
+ *
+ * @example
+ * ```ts
+ * import { createMeshNode, generateClusterKey, generateIdentity } from '@meshvirt/mesh'
+ * const identity = await generateIdentity()               // persist identity.bytes
+ * const node = await createMeshNode({
+ *   privateKey: identity.privateKey, clusterKey: generateClusterKey(), clusterName: 'dc1',
+ *   listen: ['/ip4/0.0.0.0/tcp/7400'], bootstrap: ['/ip4/10.0.0.1/tcp/7400/p2p/12D3Koo…'],
+ *   advert: { labels: { zone: 'a' }, capacity }
+ * })
+ * node.view.subscribe((e) => console.log(e.type, e.host.hostId))
+ * node.updateAdvert({ capacity: newCapacity })             // published within publishDebounceMs
+ * await node.handle('/meshvirt/control/1.0.0', async (req, peer) => answer(req, peer))
+ * const res = await node.request(hostId, '/meshvirt/control/1.0.0', bytes, { timeoutMs: 2000 })
+ * await node.stop()
+ * ```
+ */
+export * from './host-advert.js'
+export * from './advert-codec.js'
+export * from './advert-limits.js'
+export * from './advert-validator.js'
+export * from './cluster-view.js'
+export * from './errors.js'
+export * from './gossip-options.js'
+export * from './keys.js'
+export * from './mesh-node.js'
+export * from './request-response.js'
+export * from './suspicion.js'
+export * from './timing.js'

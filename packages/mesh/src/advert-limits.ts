@@ -1,0 +1,28 @@
+/**
+ * Bounds every decoded HostAdvert must respect. Generous for real hosts, small enough that a
+ * peer cannot make 1,000 views hold megabytes per host.
+ */
+export const ADVERT_LIMITS = Object.freeze({
+  /** Encoded advert; a host with 1,000 VM summaries stays well below it. */
+  maxBytes: 256 * 1024,
+  maxHostIdChars: 128,
+  maxAddrs: 32,
+  maxAddrChars: 256,
+  maxLabels: 64,
+  maxLabelKeyChars: 63,
+  maxLabelValueChars: 256,
+  maxTextChars: 256,
+  maxCpuFlags: 1024,
+  maxCpuFlagChars: 64,
+  maxMachineTypes: 256,
+  maxVms: 4096,
+  maxVmIdChars: 128,
+  /** Overcommit ratios above this are operator typos, not policy. */
+  maxOvercommit: 64,
+  maxHeartbeatIntervalMs: 3_600_000
+})
+
+/** base58btc peer ids (Ed25519 `12D3Koo…`, RSA `Qm…`). */
+export const HOST_ID_PATTERN = /^[1-9A-HJ-NP-Za-km-z]{32,128}$/
+/** Kubernetes-like label keys: zone, rack, site, topology.meshvirt.io/zone, … */
+export const LABEL_KEY_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/

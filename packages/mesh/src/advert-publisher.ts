@@ -1,0 +1,126 @@
+/**
+ * Publishes this host's advert: at start, on every change (the first change at once, the
+ * following ones coalesced over `publishDebounceMs`), when a new peer subscribes (its first
+ * adverts would otherwise wait for the next heartbeat), and as a heartbeat whose period grows
+ * with the cluster (see heartbeatIntervalMs).
+ */
+import { decodeHostAdvert, encodeHostAdvert } from './advert-codec.js'
+import { InvalidAdvertError } from './errors.js'
+import type { HostAdvert, HostAdvertContent } from './host-advert.js'
+import { heartbeatIntervalMs } from './suspicion.js'
+import type { MeshTiming } from './timing.js'
+
+/** ±10 % on each heartbeat so that hosts started together do not publish in lockstep. */
+const HEARTBEAT_JITTER = 0.1
+
+export interface AdvertPublisherInit {
+  hostId: string
+  incarnation: number
+  content: HostAdvertContent
+  timing: Pick<MeshTiming, 'heartbeatIntervalMs' | 'maxAdvertsPerSecond' | 'publishDebounceMs'>
+  /** Current listen addresses, sent in every advert. */
+  addrs: () => string[]
+  /** Hosts believed alive: spaces heartbeats out as the cluster grows. */
+  clusterSize: () => number
+  /** Sends the encoded advert on the topic. */
+  send: (bytes: Uint8Array) => Promise<void>
+  /** Called with every advert before it is sent (the view applies its own host's advert). */
+  onAdvert: (advert: HostAdvert) => void
+  onError: (err: unknown) => void
+  clock?: () => number
+}
+
+export class AdvertPublisher {
+  private content: HostAdvertContent
+  private seq = 0
+  private lastPublishMs = -Infinity
+  private debounceTimer: NodeJS.Timeout | undefined
+  private heartbeatTimer: NodeJS.Timeout | undefined
+  private running = false
+  private latest: HostAdvert
+  private readonly clock: () => number
+
+  constructor (private readonly init: AdvertPublisherInit) {
+    this.clock = init.clock ?? Date.now
+    this.content = init.content
+    this.latest = this.build(this.content, 0)
+    assertValid(this.latest)
+  }
+
+  start (): void {
+    this.running = true
+    this.publishNow()
+  }
+
+  stop (): void {
+    this.running = false
+    clearTimeout(this.debounceTimer)
+    clearTimeout(this.heartbeatTimer)
+    this.debounceTimer = this.heartbeatTimer = undefined
+  }
+
+  /** The advert most recently published (or about to be). */
+  current (): HostAdvert {
+    return this.latest
+  }
+
+  /** Replaces parts of the content; throws InvalidAdvertError if peers would refuse it. */
+  update (patch: Partial<HostAdvertContent>): void {
+    const content = { ...this.content, ...patch }
+    assertValid(this.build(content, this.seq + 1))
+    this.content = content
+    this.publishSoon()
+  }
+
+  /** Publishes within `publishDebounceMs`: at once if nothing went out during that window. */
+  publishSoon (): void {
+    if (!this.running || this.debounceTimer !== undefined) return
+    const wait = this.lastPublishMs + this.init.timing.publishDebounceMs - this.clock()
+    if (wait <= 0) {
+      this.publishNow()
+      return
+    }
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined
+      this.publishNow()
+    }, wait)
+  }
+
+  private publishNow (): void {
+    if (!this.running) return
+    this.seq++
+    this.latest = this.build(this.content, this.seq)
+    this.lastPublishMs = this.clock()
+    this.init.onAdvert(this.latest)
+    this.init.send(encodeHostAdvert(this.latest)).catch(this.init.onError)
+    this.scheduleHeartbeat()
+  }
+
+  private scheduleHeartbeat (): void {
+    clearTimeout(this.heartbeatTimer)
+    const jitter = 1 + HEARTBEAT_JITTER * (2 * Math.random() - 1)
+    this.heartbeatTimer = setTimeout(() => { this.publishNow() }, Math.round(this.intervalMs() * jitter))
+  }
+
+  private intervalMs (): number {
+    const t = this.init.timing
+    return heartbeatIntervalMs(t.heartbeatIntervalMs, this.init.clusterSize(), t.maxAdvertsPerSecond)
+  }
+
+  private build (content: HostAdvertContent, seq: number): HostAdvert {
+    return {
+      ...content,
+      hostId: this.init.hostId,
+      incarnation: this.init.incarnation,
+      seq,
+      addrs: this.init.addrs(),
+      sentAtMs: Date.now(),
+      heartbeatIntervalMs: this.intervalMs()
+    }
+  }
+}
+
+function assertValid (advert: HostAdvert): void {
+  const decoded = decodeHostAdvert(encodeHostAdvert(advert))
+  if (!decoded.ok) throw new InvalidAdvertError(decoded.reason)
+}

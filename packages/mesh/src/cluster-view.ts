@@ -1,0 +1,214 @@
+/**
+ * The latest advert of every host and whether it is alive, as this host sees it. Pure: the
+ * clock is injected and I/O stays outside — `tick()` names the suspects to probe, the shell
+ * pings them and reports back with `probeResult()`.
+ *
+ * alive ──(no advert for suspectAfterHeartbeats × its heartbeat)──▶ suspect
+ * suspect ──(probe answers, or a newer advert)──▶ alive
+ * suspect ──(suspicion timeout; failed probes shorten it)──▶ dead
+ * dead ──(newer advert, e.g. a restart with a new incarnation)──▶ alive
+ * dead ──(deadRetentionMs)──▶ removed
+ */
+import { isNewer, type HostAdvert } from './host-advert.js'
+import { remainingSuspicionTimeMs, suspicionTimeoutMs } from './suspicion.js'
+import { LAN_TIMING, type MeshTiming } from './timing.js'
+
+export type Liveness = 'alive' | 'suspect' | 'dead'
+
+export interface HostEntry {
+  readonly hostId: string
+  readonly advert: HostAdvert
+  readonly liveness: Liveness
+  /** Receiver's clock when the latest advert (or a probe answer) arrived. */
+  readonly lastHeardMs: number
+  /** Receiver's clock when `liveness` last changed. */
+  readonly livenessSinceMs: number
+  /** This host's own entry (always alive). */
+  readonly self: boolean
+}
+
+export type ClusterViewEvent =
+  | { type: 'joined', host: HostEntry }
+  | { type: 'updated', host: HostEntry, previous: HostAdvert }
+  | { type: 'suspect', host: HostEntry }
+  | { type: 'dead', host: HostEntry }
+  | { type: 'alive', host: HostEntry, previous: Liveness, restarted: boolean }
+  | { type: 'removed', host: HostEntry }
+
+export type ApplyOutcome = 'joined' | 'updated' | 'refreshed' | 'stale'
+
+export type ClusterViewTiming = Pick<MeshTiming, 'suspectAfterHeartbeats' | 'probeIntervalMs' | 'suspicionMult' |
+'suspicionMaxTimeoutMult' | 'expectedConfirmations' | 'deadRetentionMs'>
+
+export interface ClusterViewInit {
+  selfId: string
+  timing?: Partial<ClusterViewTiming>
+  /** Milliseconds, monotonic enough for intervals; defaults to Date.now. */
+  clock?: () => number
+}
+
+interface Entry {
+  hostId: string
+  advert: HostAdvert
+  liveness: Liveness
+  lastHeardMs: number
+  livenessSinceMs: number
+  self: boolean
+  confirmations: number
+  lastProbeMs: number
+  probing: boolean
+}
+
+export class ClusterView {
+  readonly selfId: string
+  private readonly timing: ClusterViewTiming
+  private readonly clock: () => number
+  private readonly entries = new Map<string, Entry>()
+  private readonly listeners = new Set<(event: ClusterViewEvent) => void>()
+
+  constructor (init: ClusterViewInit) {
+    this.selfId = init.selfId
+    this.timing = { ...LAN_TIMING, ...init.timing }
+    this.clock = init.clock ?? Date.now
+  }
+
+  /** Calls `listener` for every event until the returned function is called. */
+  subscribe (listener: (event: ClusterViewEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  get (hostId: string): HostEntry | undefined {
+    const e = this.entries.get(hostId)
+    return e === undefined ? undefined : snapshot(e)
+  }
+
+  hosts (): HostEntry[] {
+    return [...this.entries.values()].map(snapshot)
+  }
+
+  /** Hosts not declared dead (self included): the N of the log N in suspicion timeouts. */
+  liveCount (): number {
+    let n = 0
+    for (const e of this.entries.values()) if (e.liveness !== 'dead') n++
+    return n
+  }
+
+  /** True when an advert at (incarnation, seq) would not replace what the view holds. */
+  isStale (hostId: string, incarnation: number, seq: number): boolean {
+    const e = this.entries.get(hostId)
+    return e !== undefined && !isNewer({ incarnation, seq }, e.advert)
+  }
+
+  /** Folds in a validated advert; the newer (incarnation, seq) wins. */
+  apply (advert: HostAdvert): ApplyOutcome {
+    const now = this.clock()
+    const e = this.entries.get(advert.hostId)
+    if (e === undefined) {
+      const entry: Entry = {
+        hostId: advert.hostId, advert, liveness: 'alive', lastHeardMs: now, livenessSinceMs: now,
+        self: advert.hostId === this.selfId, confirmations: 0, lastProbeMs: -Infinity, probing: false
+      }
+      this.entries.set(advert.hostId, entry)
+      this.emit({ type: 'joined', host: snapshot(entry) })
+      return 'joined'
+    }
+    if (!isNewer(advert, e.advert)) return 'stale'
+    const previous = e.advert
+    const changed = !sameContent(previous, advert)
+    e.advert = advert
+    e.lastHeardMs = now
+    if (changed) this.emit({ type: 'updated', host: snapshot(e), previous })
+    if (e.liveness !== 'alive') this.revive(e, now, advert.incarnation > previous.incarnation)
+    return changed ? 'updated' : 'refreshed'
+  }
+
+  /**
+   * Advances liveness to `clock()`: alive hosts not heard for too long become suspect, suspects
+   * whose timeout ran out become dead, long-dead hosts are removed. Returns the suspects due
+   * for a direct probe (answer each with `probeResult`).
+   */
+  tick (): string[] {
+    const now = this.clock()
+    const n = this.liveCount()
+    const probes: string[] = []
+    for (const e of [...this.entries.values()]) {
+      if (e.self) continue
+      const hb = e.advert.heartbeatIntervalMs
+      if (e.liveness === 'alive') {
+        if (now - e.lastHeardMs <= this.timing.suspectAfterHeartbeats * hb) continue
+        this.setLiveness(e, 'suspect', now)
+        e.confirmations = 0
+        e.lastProbeMs = -Infinity
+        this.emit({ type: 'suspect', host: snapshot(e) })
+      }
+      if (e.liveness === 'suspect') {
+        const min = suspicionTimeoutMs(this.timing.suspicionMult, n, hb)
+        const max = min * this.timing.suspicionMaxTimeoutMult
+        const left = remainingSuspicionTimeMs(e.confirmations, this.timing.expectedConfirmations, now - e.livenessSinceMs, min, max)
+        if (left <= 0) {
+          this.setLiveness(e, 'dead', now)
+          e.probing = false
+          this.emit({ type: 'dead', host: snapshot(e) })
+        } else if (!e.probing && now - e.lastProbeMs >= this.timing.probeIntervalMs) {
+          e.probing = true
+          e.lastProbeMs = now
+          probes.push(e.hostId)
+        }
+        continue
+      }
+      if (e.liveness === 'dead' && now - e.livenessSinceMs > this.timing.deadRetentionMs) {
+        this.entries.delete(e.hostId)
+        this.emit({ type: 'removed', host: snapshot(e) })
+      }
+    }
+    return probes
+  }
+
+  /** The answer to a probe `tick()` asked for: reachable refutes the suspicion. */
+  probeResult (hostId: string, reachable: boolean): void {
+    const e = this.entries.get(hostId)
+    if (e === undefined) return
+    e.probing = false
+    if (e.liveness !== 'suspect') return
+    if (reachable) {
+      const now = this.clock()
+      e.lastHeardMs = now
+      this.revive(e, now, false)
+    } else {
+      e.confirmations++
+    }
+  }
+
+  private revive (e: Entry, now: number, restarted: boolean): void {
+    const previous = e.liveness
+    this.setLiveness(e, 'alive', now)
+    e.confirmations = 0
+    this.emit({ type: 'alive', host: snapshot(e), previous, restarted })
+  }
+
+  private setLiveness (e: Entry, liveness: Liveness, now: number): void {
+    e.liveness = liveness
+    e.livenessSinceMs = now
+  }
+
+  private emit (event: ClusterViewEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event)
+      } catch {
+        // A failing listener must not stop the view or the other listeners.
+      }
+    }
+  }
+}
+
+function snapshot (e: Entry): HostEntry {
+  return { hostId: e.hostId, advert: e.advert, liveness: e.liveness, lastHeardMs: e.lastHeardMs, livenessSinceMs: e.livenessSinceMs, self: e.self }
+}
+
+/** Equal apart from the fields every heartbeat changes. */
+function sameContent (a: HostAdvert, b: HostAdvert): boolean {
+  const strip = ({ seq: _s, sentAtMs: _t, ...rest }: HostAdvert): Omit<HostAdvert, 'seq' | 'sentAtMs'> => rest
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b))
+}

@@ -1,0 +1,65 @@
+/**
+ * One error class per failure, matched by `code` (or `name`), never by `instanceof`: the
+ * agent may see these across package copies. Messages say what to do.
+ */
+export class MeshError extends Error {
+  override readonly name: string = 'MeshError'
+  constructor (readonly code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+export class InvalidClusterKeyError extends MeshError {
+  override readonly name = 'InvalidClusterKeyError'
+  constructor (message: string) {
+    super('INVALID_CLUSTER_KEY', `${message}; create one with \`meshvirt cluster init\` (pnet v1 swarm key format)`)
+  }
+}
+
+export class InvalidIdentityKeyError extends MeshError {
+  override readonly name = 'InvalidIdentityKeyError'
+  constructor (message: string, cause?: unknown) {
+    super('INVALID_IDENTITY_KEY', `${message}; remove the identity file to let the agent create a new host id`, { cause })
+  }
+}
+
+/** A local advert (from `updateAdvert`) that peers would refuse; names the offending field. */
+export class InvalidAdvertError extends MeshError {
+  override readonly name = 'InvalidAdvertError'
+  constructor (readonly reason: string) {
+    super('INVALID_ADVERT', `host advert refused: ${reason}`)
+  }
+}
+
+export class RequestTimeoutError extends MeshError {
+  override readonly name = 'RequestTimeoutError'
+  constructor (protocol: string, peer: string, timeoutMs: number) {
+    super('REQUEST_TIMEOUT', `${protocol} request to ${peer} got no answer within ${timeoutMs} ms; the host may be overloaded or gone`)
+  }
+}
+
+export class RequestAbortedError extends MeshError {
+  override readonly name = 'RequestAbortedError'
+  constructor (protocol: string, peer: string, cause?: unknown) {
+    super('REQUEST_ABORTED', `${protocol} request to ${peer} was aborted by the caller`, { cause })
+  }
+}
+
+export class RequestFailedError extends MeshError {
+  override readonly name = 'RequestFailedError'
+  constructor (protocol: string, peer: string, cause: unknown) {
+    super('REQUEST_FAILED', `${protocol} request to ${peer} failed: ${describe(cause)}`, { cause })
+  }
+}
+
+export class MessageTooLargeError extends MeshError {
+  override readonly name = 'MessageTooLargeError'
+  constructor (size: number, limit: number) {
+    super('MESSAGE_TOO_LARGE', `message of ${size} bytes exceeds the limit of ${limit} bytes`)
+  }
+}
+
+export function describe (err: unknown): string {
+  if (err instanceof Error) return err.message
+  return String(err)
+}

@@ -1,0 +1,118 @@
+/**
+ * What a host tells the cluster about itself, as plain data (the wire form is
+ * `meshvirt.v1.HostAdvert`; see advert-codec.ts). A hint, never a promise: the host's own
+ * ledger decides at Reserve time.
+ */
+
+export type Accelerator = 'unspecified' | 'kvm' | 'tcg'
+export type HostState = 'unspecified' | 'active' | 'draining' | 'drained' | 'leaving'
+export type VmRole = 'unspecified' | 'owner' | 'replica'
+export type VmState = 'unspecified' | 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' |
+'migrating' | 'crashed' | 'fenced' | 'deleting'
+
+export interface Resources {
+  vcpus: number
+  memoryBytes: number
+  diskBytes: number
+}
+
+export interface Overcommit {
+  cpu: number
+  memory: number
+  disk: number
+}
+
+/** Free = (total − hostReserved) × overcommit − allocated − reservations. */
+export interface HostCapacity {
+  total: Resources
+  hostReserved: Resources
+  allocated: Resources
+  reservations: Resources
+  overcommit: Overcommit
+}
+
+export interface HostLoad {
+  load1: number
+  /** 0..1 over all physical cores. */
+  cpuUtilization: number
+  memoryUsedBytes: number
+  diskUsedBytes: number
+  vmsRunning: number
+}
+
+export interface VmSummary {
+  id: string
+  name: string
+  epoch: number
+  role: VmRole
+  state: VmState
+  resources: Resources
+  owner: string
+  group: string
+}
+
+/** The part of an advert the agent controls; mesh adds identity, versioning and timing. */
+export interface HostAdvertContent {
+  labels: Record<string, string>
+  capacity: HostCapacity
+  accelerator: Accelerator
+  cpuModel: string
+  cpuFlagsFingerprint: string
+  cpuFlags: string[]
+  qemuVersion: string
+  machineTypes: string[]
+  state: HostState
+  load: HostLoad
+  vms: VmSummary[]
+  agentVersion: string
+  hostname: string
+}
+
+export interface HostAdvert extends HostAdvertContent {
+  /** libp2p peer id (base58); equals the gossip signer. */
+  hostId: string
+  /** Grows each time the agent starts. */
+  incarnation: number
+  /** Grows with every advert of this incarnation. */
+  seq: number
+  addrs: string[]
+  /** Sender's wall clock (display only; liveness uses the receiver's clock). */
+  sentAtMs: number
+  /** The sender's current heartbeat period; receivers time suspicion from it. */
+  heartbeatIntervalMs: number
+}
+
+export const ZERO_RESOURCES: Readonly<Resources> = Object.freeze({ vcpus: 0, memoryBytes: 0, diskBytes: 0 })
+
+/** Nova's defaults: CPU 4.0, memory 1.0, disk 1.0. */
+export const DEFAULT_OVERCOMMIT: Readonly<Overcommit> = Object.freeze({ cpu: 4, memory: 1, disk: 1 })
+
+/** A content with every field present and empty, to spread the agent's facts over. */
+export function emptyAdvertContent (): HostAdvertContent {
+  return {
+    labels: {},
+    capacity: {
+      total: { ...ZERO_RESOURCES },
+      hostReserved: { ...ZERO_RESOURCES },
+      allocated: { ...ZERO_RESOURCES },
+      reservations: { ...ZERO_RESOURCES },
+      overcommit: { ...DEFAULT_OVERCOMMIT }
+    },
+    accelerator: 'unspecified',
+    cpuModel: '',
+    cpuFlagsFingerprint: '',
+    cpuFlags: [],
+    qemuVersion: '',
+    machineTypes: [],
+    state: 'active',
+    load: { load1: 0, cpuUtilization: 0, memoryUsedBytes: 0, diskUsedBytes: 0, vmsRunning: 0 },
+    vms: [],
+    agentVersion: '',
+    hostname: ''
+  }
+}
+
+/** True when `a` is newer than `b` by (incarnation, seq). */
+export function isNewer (a: { incarnation: number, seq: number }, b: { incarnation: number, seq: number }): boolean {
+  return a.incarnation > b.incarnation || (a.incarnation === b.incarnation && a.seq > b.seq)
+}

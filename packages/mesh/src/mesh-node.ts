@@ -1,0 +1,207 @@
+/**
+ * The factory of a meshvirt host's libp2p node: TCP + pnet (cluster key) + noise + yamux,
+ * identify, ping, bootstrap and gossipsub, with capacity gossip, the cluster view, liveness
+ * probing and request/response on top.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { AdvertPublisher } from './advert-publisher.js'
+import { AdvertValidator, cloneCounters, type AdvertCounters } from './advert-validator.js'
+import { ClusterView } from './cluster-view.js'
+import { MeshError } from './errors.js'
+import { gossipOptions, INBOUND_CONNECTIONS_PER_IP_PER_S, MAX_PENDING_INBOUND_CONNECTIONS } from './gossip-options.js'
+import { emptyAdvertContent, type HostAdvert, type HostAdvertContent } from './host-advert.js'
+import { parseClusterKey } from './keys.js'
+import { LivenessProber } from './liveness-prober.js'
+import { PeerConnector } from './peer-connector.js'
+import { RequestResponse, type HandleOptions, type RequestHandler, type RequestOptions } from './request-response.js'
+import { TIMING_PRESETS, type MeshTiming, type TimingPreset } from './timing.js'
+
+const CLUSTER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
+
+// A type alias, not an interface: libp2p's ServiceMap needs an implicit index signature.
+// eslint-disable-next-line @typescript-eslint/consistent-type-definitions
+export type MeshServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+}
+
+export interface MeshNodeInit {
+  /** The host identity (see `identityFromBytes`); its peer id is the host id. */
+  privateKey: PrivateKey
+  /** Listen multiaddrs, e.g. `/ip4/0.0.0.0/tcp/7400`. */
+  listen: string[]
+  /** Doors in: multiaddrs of any running hosts (with or without `/p2p/<id>`). */
+  bootstrap?: string[]
+  /** The cluster key (pnet v1 swarm-key bytes): a node without it is refused at the handshake. */
+  clusterKey: Uint8Array
+  /** Lowercase name; part of the gossip topic, so clusters sharing a key stay apart. */
+  clusterName: string
+  /** The initial advert content; the rest of the fields start empty. */
+  advert?: Partial<HostAdvertContent>
+  /** Must grow across restarts of this host; defaults to the wall clock in ms. */
+  incarnation?: number
+  /** A preset name or overrides of the LAN preset. */
+  timing?: TimingPreset | Partial<MeshTiming>
+  /** Addresses to advertise instead of the listen addresses (NAT, 0.0.0.0). */
+  announce?: string[]
+}
+
+export interface MeshStats {
+  adverts: AdvertCounters
+  published: number
+  connections: number
+  peers: number
+}
+
+export interface MeshNode {
+  readonly hostId: string
+  readonly peerId: PeerId
+  readonly incarnation: number
+  readonly topic: string
+  readonly timing: Readonly<MeshTiming>
+  readonly view: ClusterView
+  /** The underlying node, for protocols mesh does not wrap. */
+  readonly libp2p: Libp2p<MeshServices>
+  /** Dialable addresses of this host (with `/p2p/<id>`), e.g. for others' `bootstrap`. */
+  multiaddrs: () => string[]
+  /** The advert most recently published. */
+  advert: () => HostAdvert
+  /** Merges `patch` into the advert and publishes it (debounced). Throws InvalidAdvertError. */
+  updateAdvert: (patch: Partial<HostAdvertContent>) => void
+  stats: () => MeshStats
+  handle: (protocol: string, handler: RequestHandler, options?: HandleOptions) => Promise<void>
+  unhandle: (protocol: string) => Promise<void>
+  request: (peer: string, protocol: string, request: Uint8Array, options?: RequestOptions) => Promise<Uint8Array>
+  stop: () => Promise<void>
+}
+
+export function advertTopic (clusterName: string): string {
+  return `/meshvirt/${clusterName}/adverts/1`
+}
+
+export function resolveTiming (timing: MeshNodeInit['timing']): MeshTiming {
+  if (typeof timing === 'string') return { ...TIMING_PRESETS[timing] }
+  return { ...TIMING_PRESETS.lan, ...timing }
+}
+
+export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
+  if (!CLUSTER_NAME.test(init.clusterName)) {
+    throw new MeshError('INVALID_CLUSTER_NAME', `cluster name ${JSON.stringify(init.clusterName)} must match ${CLUSTER_NAME.source}`)
+  }
+  const timing = resolveTiming(init.timing)
+  const psk = parseClusterKey(init.clusterKey)
+  const bootstrapAddrs = (init.bootstrap ?? []).map((a) => multiaddr(a))
+  const withPeerIds = bootstrapAddrs.filter((a) => a.toString().includes('/p2p/')).map((a) => a.toString())
+
+  const libp2p = await createLibp2p({
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen, ...(init.announce !== undefined ? { announce: init.announce } : {}) },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: withPeerIds.length > 0 ? [bootstrap({ list: withPeerIds, timeout: timing.bootstrapDelayMs })] : [],
+    connectionManager: {
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_IP_PER_S,
+      maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub(gossipOptions(timing.gossipHeartbeatMs))
+    },
+    start: false
+  })
+
+  const hostId = libp2p.peerId.toString()
+  const topic = advertTopic(init.clusterName)
+  const log = libp2p.logger.forComponent('meshvirt:mesh:gossip')
+  const incarnation = init.incarnation ?? Date.now()
+  const view = new ClusterView({ selfId: hostId, timing })
+  const pubsub = libp2p.services.pubsub
+  const multiaddrs = (): string[] => libp2p.getMultiaddrs().map((a) => a.toString())
+  let published = 0
+
+  const validator = new AdvertValidator({
+    isStale: (id, inc, seq) => view.isStale(id, inc, seq),
+    onReject: (reason, detail, from) => { log('rejected advert from %s (%s): %s', from, reason, detail) }
+  })
+  const publisher = new AdvertPublisher({
+    hostId,
+    incarnation,
+    content: { ...emptyAdvertContent(), ...init.advert },
+    timing,
+    addrs: () => init.announce ?? multiaddrs(),
+    clusterSize: () => view.liveCount(),
+    send: async (bytes) => {
+      published++
+      await pubsub.publish(topic, bytes)
+    },
+    onAdvert: (advert) => { view.apply(advert) },
+    onError: (err) => { log.error('publishing advert failed: %e', err) }
+  })
+  const connector = new PeerConnector({ libp2p, view, bootstrap: bootstrapAddrs, timing, log })
+  const prober = new LivenessProber({ view, ping: libp2p.services.ping, timing, log })
+  const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'))
+
+  pubsub.topicValidators.set(topic, validator.validate)
+  pubsub.addEventListener('message', (evt) => {
+    if (evt.detail.topic !== topic) return
+    const advert = validator.advertOf(evt.detail)
+    if (advert !== undefined) view.apply(advert)
+  })
+  pubsub.addEventListener('subscription-change', (evt) => {
+    // A new subscriber has not seen our advert yet; send it now rather than at the next heartbeat.
+    if (evt.detail.subscriptions.some((s) => s.subscribe && s.topic === topic)) publisher.publishSoon()
+  })
+
+  await libp2p.start()
+  pubsub.subscribe(topic)
+  publisher.start()
+  connector.start()
+  prober.start()
+  log('host %s incarnation %d listening on %s', hostId, incarnation, multiaddrs().join(' '))
+
+  let stopping: Promise<void> | undefined
+  return {
+    hostId,
+    peerId: libp2p.peerId,
+    incarnation,
+    topic,
+    timing,
+    view,
+    libp2p,
+    multiaddrs,
+    advert: () => publisher.current(),
+    updateAdvert: (patch) => { publisher.update(patch) },
+    stats: () => ({
+      adverts: cloneCounters(validator.counters),
+      published,
+      connections: libp2p.getConnections().length,
+      peers: libp2p.getPeers().length
+    }),
+    handle: async (protocol, handler, options) => { await rr.handle(protocol, handler, options) },
+    unhandle: async (protocol) => { await rr.unhandle(protocol) },
+    request: async (peer, protocol, request, options) => await rr.request(peer, protocol, request, options),
+    stop: async () => {
+      stopping ??= (async () => {
+        publisher.stop()
+        connector.stop()
+        prober.stop()
+        await libp2p.stop()
+      })()
+      await stopping
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Keeps each host connected to `targetPeers` random hosts of its view, and to the bootstrap
+ * addresses while it has no connection at all. Without it every host would hang off the
+ * bootstrap host alone (a star: see gossip-options.ts), and a host whose bootstrap peer died
+ * before it joined would never retry.
+ */
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Libp2p } from '@libp2p/interface'
+import type { ClusterView } from './cluster-view.js'
+import type { MeshTiming } from './timing.js'
+
+/** One dial attempt; loopback and LAN dials answer in milliseconds. */
+const DIAL_TIMEOUT_MS = 5_000
+
+export interface PeerConnectorInit {
+  libp2p: Libp2p
+  view: ClusterView
+  bootstrap: Multiaddr[]
+  timing: Pick<MeshTiming, 'connectIntervalMs' | 'targetPeers' | 'bootstrapDelayMs'>
+  log: (fmt: string, ...args: unknown[]) => void
+}
+
+export class PeerConnector {
+  private timer: NodeJS.Timeout | undefined
+  private first: NodeJS.Timeout | undefined
+  private busy = false
+
+  constructor (private readonly init: PeerConnectorInit) {}
+
+  start (): void {
+    this.first = setTimeout(() => { void this.run() }, this.init.timing.bootstrapDelayMs)
+    this.timer = setInterval(() => { void this.run() }, this.init.timing.connectIntervalMs)
+  }
+
+  stop (): void {
+    clearTimeout(this.first)
+    clearInterval(this.timer)
+  }
+
+  /** One round of top-up dials; rounds never overlap. */
+  async run (): Promise<void> {
+    if (this.busy) return
+    this.busy = true
+    try {
+      const { libp2p, view, bootstrap, timing } = this.init
+      const connected = new Set(libp2p.getPeers().map((p) => p.toString()))
+      if (connected.size >= timing.targetPeers) return
+      const candidates = view.hosts()
+        .filter((h) => !h.self && h.liveness === 'alive' && !connected.has(h.hostId) && h.advert.addrs.length > 0)
+      shuffle(candidates)
+      const targets: Multiaddr[][] = candidates.slice(0, timing.targetPeers - connected.size)
+        .map((h) => h.advert.addrs.map((a) => withPeerId(a, h.hostId)))
+      if (connected.size === 0) targets.push(...bootstrap.map((b) => [b]))
+      await Promise.allSettled(targets.map(async (addrs) => {
+        try {
+          await libp2p.dial(addrs, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+        } catch (err) {
+          this.init.log('dial %s failed: %e', addrs[0]?.toString(), err)
+        }
+      }))
+    } finally {
+      this.busy = false
+    }
+  }
+}
+
+function withPeerId (addr: string, hostId: string): Multiaddr {
+  return multiaddr(addr.includes('/p2p/') ? addr : `${addr}/p2p/${hostId}`)
+}
+
+function shuffle<T> (xs: T[]): void {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    const t = xs[i] as T
+    xs[i] = xs[j] as T
+    xs[j] = t
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * One request, one response, one stream: the requester writes a length-prefixed frame and
+ * closes its write side, the handler answers with one frame and closes. Opening a stream
+ * costs ~1–2 ms here, which request/response protocols (control, negotiate) can afford; a
+ * long-lived stream per peer is for the latency-critical ones.
+ */
+import { MAX_FRAME_BYTES } from '@meshvirt/proto'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { RequestAbortedError, RequestFailedError, RequestTimeoutError } from './errors.js'
+
+/** A request/response that takes longer is given up (both sides). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
+/** Concurrent inbound requests per connection and protocol. */
+export const DEFAULT_MAX_INBOUND_REQUESTS = 64
+
+/** Answers one request; `peer` is the authenticated host id of the requester. */
+export type RequestHandler = (request: Uint8Array, peer: string, signal: AbortSignal) => Promise<Uint8Array>
+
+export interface HandleOptions {
+  /** Time to read the request, run the handler and write the answer. */
+  timeoutMs?: number
+  maxRequestBytes?: number
+  maxInboundRequests?: number
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal
+  timeoutMs?: number
+  maxResponseBytes?: number
+}
+
+export class RequestResponse {
+  constructor (private readonly libp2p: Libp2p, private readonly log: (fmt: string, ...args: unknown[]) => void = () => {}) {}
+
+  async handle (protocol: string, handler: RequestHandler, options: HandleOptions = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    const maxDataLength = options.maxRequestBytes ?? MAX_FRAME_BYTES
+    await this.libp2p.handle(protocol, async (stream, connection) => {
+      const peer = connection.remotePeer.toString()
+      const signal = AbortSignal.timeout(timeoutMs)
+      try {
+        const lp = lpStream(stream, { maxDataLength })
+        const request = (await lp.read({ signal })).subarray()
+        const response = await handler(request, peer, signal)
+        await lp.write(response, { signal })
+        await stream.close({ signal })
+      } catch (err) {
+        this.log('%s request from %s failed: %e', protocol, peer, err)
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
+      }
+    }, { maxInboundStreams: options.maxInboundRequests ?? DEFAULT_MAX_INBOUND_REQUESTS })
+  }
+
+  async unhandle (protocol: string): Promise<void> {
+    await this.libp2p.unhandle(protocol)
+  }
+
+  /** Sends `request` to host `peer` and resolves with its answer. Throws RequestTimeoutError,
+   * RequestAbortedError or RequestFailedError (dial refused, stream reset, oversized answer). */
+  async request (peer: string | PeerId, protocol: string, request: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    const timeout = AbortSignal.timeout(timeoutMs)
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
+    const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer
+    let stream: Stream | undefined
+    try {
+      stream = await this.libp2p.dialProtocol(peerId, protocol, { signal })
+      const lp = lpStream(stream, { maxDataLength: options.maxResponseBytes ?? MAX_FRAME_BYTES })
+      await lp.write(request, { signal })
+      await stream.close({ signal })
+      return (await lp.read({ signal })).subarray()
+    } catch (err) {
+      stream?.abort(err instanceof Error ? err : new Error(String(err)))
+      const who = peerId.toString()
+      if (options.signal?.aborted === true) throw new RequestAbortedError(protocol, who, options.signal.reason)
+      if (timeout.aborted) throw new RequestTimeoutError(protocol, who, timeoutMs)
+      throw new RequestFailedError(protocol, who, err)
+    }
+  }
+}
