@@ -1,2 +1,33 @@
-// @meshvirt/hypervisor — first content lands with its issue.
-export {}
+/**
+ * @meshvirt/hypervisor — the boundary between the agent and its VMs.
+ *
+ * @example
+ * ```ts
+ * import { QemuHypervisor, probeAccelerator } from '@meshvirt/hypervisor'
+ *
+ * const probe = await probeAccelerator({ kernel, initrd, cacheFile: `${dataDir}/accel-probe.json` })
+ * const hv = new QemuHypervisor({ dataDir, accel: probe.accel, imageDirs: [guestDir] })
+ * await hv.create({ id: 'web-1', vcpus: 1, memoryMiB: 128, boot: { kind: 'kernel', kernel, initrd, cmdline: 'console=ttyS0' }, disks: [{ name: 'vda', sizeMiB: 64 }] })
+ * await hv.start('web-1')
+ * // after an agent restart, in a new process:
+ * await new QemuHypervisor({ dataDir, accel: probe.accel }).recover('web-1')
+ * ```
+ *
+ * `SimHypervisor` is an in-memory stand-in for control-plane scale benchmarks only.
+ */
+export type {
+  AbortOptions, Accelerator, BootSource, DiskSpec, ExitReason, HostFingerprint, Hypervisor,
+  HypervisorEvent, StopOptions, VmInfo, VmPaths, VmSpec, VmState
+} from './types.js'
+export * from './constants.js'
+export * from './errors.js'
+export { LEGAL_STATES, assertLegal, isLegal, type VmAction } from './lifecycle.js'
+export { validateSpec, type HostLimits } from './spec-validation.js'
+export { QemuHypervisor, isHypervisorError, type QemuHypervisorInit } from './qemu/qemu-hypervisor.js'
+export { buildQemuArgv, escapeOption, type QemuLaunch } from './qemu/argv.js'
+export { QmpClient, type QmpCommandOptions, type QmpEvent } from './qemu/qmp-client.js'
+export { probeAccelerator, PROBE_MARKER, PROBE_TIMEOUT_MS, type AcceleratorProbeOptions, type AcceleratorProbeResult } from './qemu/accel-probe.js'
+export { createDisk, type CreateDiskOptions } from './qemu/disks.js'
+export { hostFingerprint, qemuMachineTypes, qemuVersion } from './qemu/fingerprint.js'
+export { vmPaths } from './qemu/vm-paths.js'
+export { SimHypervisor, type SimHypervisorInit } from './sim/sim-hypervisor.js'

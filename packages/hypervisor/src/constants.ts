@@ -1,0 +1,29 @@
+/** Defaults of the hypervisor drivers, resolved once by whoever constructs a driver. */
+
+/**
+ * Pinned machine type. The `pc` alias moves with the QEMU version, and a guest can only migrate
+ * between two QEMUs that emulate the very same machine (DESIGN.md, "QEMU facts").
+ */
+export const MACHINE_TYPE = 'pc-i440fx-7.2'
+
+/** A CPU model every x86 QEMU offers under both KVM and TCG, so guests stay migratable. */
+export const DEFAULT_CPU_MODEL = 'qemu64'
+
+/** Graceful stop: how long the guest gets to honour the ACPI power button before SIGTERM. */
+export const ACPI_TIMEOUT_MS = 30_000
+/** Then how long QEMU gets to exit on SIGTERM before SIGKILL. */
+export const SIGTERM_TIMEOUT_MS = 5_000
+/** After SIGKILL, how long before we report the process as unkillable. */
+export const SIGKILL_TIMEOUT_MS = 5_000
+/** Default timeout of one QMP command. */
+export const QMP_COMMAND_TIMEOUT_MS = 10_000
+/** How long `start()` waits for the daemonized QEMU to write its pid file and answer QMP. */
+export const LAUNCH_TIMEOUT_MS = 15_000
+/** Poll period when waiting for a process that is not our child to exit. */
+export const EXIT_POLL_MS = 20
+
+/** Linux caps a unix socket path at 108 bytes including the NUL. */
+export const MAX_SOCKET_PATH = 107
+
+/** Smallest guest we accept; the test guest itself needs ≥ 96 MiB. */
+export const MIN_MEMORY_MIB = 16

@@ -1,0 +1,69 @@
+import { DEFAULT_CPU_MODEL, MACHINE_TYPE } from '../constants.js'
+import type { Accelerator, VmPaths, VmSpec } from '../types.js'
+
+export interface QemuLaunch {
+  spec: VmSpec
+  paths: VmPaths
+  accel: Accelerator
+  /**
+   * Migration destination: `-incoming defer -S`, the stream is attached later over QMP
+   * (`migrate-incoming`). Left out for a normal boot.
+   */
+  incoming?: 'defer'
+  /** Daemonize (the driver's mode). Tests of the argv may turn it off. */
+  daemonize?: boolean
+}
+
+/** First PCI slot for disks: 0 host bridge, 1 PIIX3, 2 is left for a future NIC, 3 reserved. */
+const FIRST_DISK_SLOT = 4
+
+/**
+ * The QEMU command line for a VM: a pure function of the spec and its paths, so that two hosts
+ * build byte-identical machines (a migration needs the same machine type, `-m`, device ids and
+ * PCI addresses on both sides).
+ */
+export function buildQemuArgv (launch: QemuLaunch): string[] {
+  const { spec, paths, accel } = launch
+  const argv = [
+    '-name', `guest=${spec.id},debug-threads=on`,
+    // Never the `pc` alias: it changes with the QEMU version and breaks migration.
+    '-machine', `${MACHINE_TYPE},accel=${accel}`,
+    '-cpu', spec.cpuModel ?? DEFAULT_CPU_MODEL,
+    '-smp', String(spec.vcpus),
+    '-m', String(spec.memoryMiB),
+    '-nodefaults', '-no-user-config',
+    '-display', 'none', '-vga', 'none',
+    // append=on: the log keeps every boot, so `meshvirt vm console` can follow it across restarts.
+    '-chardev', `file,id=serial0,path=${escapeOption(paths.serialLog)},append=on`,
+    '-serial', 'chardev:serial0',
+    // wait=off: QEMU must not block on a monitor client; the driver connects when it wants.
+    '-chardev', `socket,id=qmp,path=${escapeOption(paths.qmpSocket)},server=on,wait=off`,
+    '-mon', 'chardev=qmp,mode=control',
+    '-pidfile', paths.pidFile
+  ]
+  if (spec.boot.kind === 'kernel') {
+    argv.push('-kernel', spec.boot.kernel)
+    if (spec.boot.initrd !== undefined) argv.push('-initrd', spec.boot.initrd)
+    if (spec.boot.cmdline !== undefined) argv.push('-append', spec.boot.cmdline)
+  }
+  ;(spec.disks ?? []).forEach((disk, i) => {
+    const file = paths.disks[disk.name] ?? `${paths.dir}/${disk.name}.qcow2`
+    // -blockdev with node names: later mirror/backup jobs address the disk as `disk-<name>`.
+    argv.push('-blockdev', JSON.stringify({
+      driver: 'qcow2',
+      'node-name': `disk-${disk.name}`,
+      file: { driver: 'file', filename: file }
+    }))
+    const device = [`virtio-blk-pci`, `id=${disk.name}`, `drive=disk-${disk.name}`, 'bus=pci.0', `addr=0x${(FIRST_DISK_SLOT + i).toString(16)}`]
+    if (spec.boot.kind === 'disk' && i === 0) device.push('bootindex=1')
+    argv.push('-device', device.join(','))
+  })
+  if (launch.incoming === 'defer') argv.push('-incoming', 'defer', '-S')
+  if (launch.daemonize !== false) argv.push('-daemonize')
+  return argv
+}
+
+/** QEMU's option syntax splits on commas; a literal comma in a value is written twice. */
+export function escapeOption (value: string): string {
+  return value.replaceAll(',', ',,')
+}

@@ -1,0 +1,302 @@
+import { constants } from 'node:fs'
+import { access, mkdir, rm } from 'node:fs/promises'
+import { cpus, totalmem } from 'node:os'
+import { join, resolve } from 'node:path'
+import { ACPI_TIMEOUT_MS, LAUNCH_TIMEOUT_MS, QMP_COMMAND_TIMEOUT_MS, SIGTERM_TIMEOUT_MS } from '../constants.js'
+import { HypervisorError, ImageMissingError, VmExistsError, VmNotFoundError } from '../errors.js'
+import { EventHub } from '../event-hub.js'
+import { assertLegal } from '../lifecycle.js'
+import { validateSpec, type HostLimits } from '../spec-validation.js'
+import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec } from '../types.js'
+import { createDisk } from './disks.js'
+import { hostFingerprint } from './fingerprint.js'
+import { launchQemu } from './qemu-launcher.js'
+import { QemuProcess } from './qemu-process.js'
+import { QmpClient } from './qmp-client.js'
+import { VmAttachment } from './vm-attachment.js'
+import { checkImagePath, vmPaths } from './vm-paths.js'
+import { asDiskFull, listRecordIds, readRecord, writeRecord, type VmRecord } from './vm-record.js'
+
+export interface QemuHypervisorInit {
+  /** Root of everything the driver writes: `<dataDir>/vms/<id>/`. */
+  dataDir: string
+  /** Decide it with `probeAccelerator()`; never from the mere presence of /dev/kvm. Default `tcg`. */
+  accel?: Accelerator
+  /** Dirs kernels, initrds and base images may come from (besides the data dir). */
+  imageDirs?: string[]
+  qemuBinary?: string
+  qemuImgBinary?: string
+  acpiTimeoutMs?: number
+  termTimeoutMs?: number
+  launchTimeoutMs?: number
+  qmpTimeoutMs?: number
+  /** Host size used to refuse oversize VMs; defaults to this machine's CPUs and memory. */
+  hostLimits?: HostLimits
+  /** Structured log sink (component `meshvirt:hypervisor:qemu`). */
+  log?: (message: string, fields: Record<string, unknown>) => void
+}
+
+/**
+ * Real QEMU guests, detached from the agent: each VM's pid file, QMP socket, serial log, disks and
+ * record live in its own dir, so a new driver instance can `recover()` it after an agent restart.
+ */
+export class QemuHypervisor implements Hypervisor {
+  readonly driver = 'qemu'
+  readonly dataDir: string
+  readonly accel: Accelerator
+  private readonly imageDirs: string[]
+  private readonly qemu: string
+  private readonly qemuImg: string
+  private readonly acpiTimeoutMs: number
+  private readonly termTimeoutMs: number
+  private readonly launchTimeoutMs: number
+  private readonly qmpTimeoutMs: number
+  private readonly limits: HostLimits
+  private readonly log: (message: string, fields: Record<string, unknown>) => void
+  private readonly hub = new EventHub<HypervisorEvent>()
+  private readonly attached = new Map<string, VmAttachment>()
+  /** Per attachment: resolves once its exit is recorded and announced. */
+  private readonly recorded = new WeakMap<VmAttachment, Promise<void>>()
+  private readonly queues = new Map<string, Promise<unknown>>()
+
+  constructor (init: QemuHypervisorInit) {
+    this.dataDir = resolve(init.dataDir)
+    this.accel = init.accel ?? 'tcg'
+    this.imageDirs = [this.dataDir, ...(init.imageDirs ?? []).map((d) => resolve(d))]
+    this.qemu = init.qemuBinary ?? 'qemu-system-x86_64'
+    this.qemuImg = init.qemuImgBinary ?? 'qemu-img'
+    this.acpiTimeoutMs = init.acpiTimeoutMs ?? ACPI_TIMEOUT_MS
+    this.termTimeoutMs = init.termTimeoutMs ?? SIGTERM_TIMEOUT_MS
+    this.launchTimeoutMs = init.launchTimeoutMs ?? LAUNCH_TIMEOUT_MS
+    this.qmpTimeoutMs = init.qmpTimeoutMs ?? QMP_COMMAND_TIMEOUT_MS
+    this.limits = init.hostLimits ?? { cpus: cpus().length, memoryMiB: Math.floor(totalmem() / 1024 / 1024) }
+    this.log = init.log ?? (() => {})
+  }
+
+  async fingerprint (options: AbortOptions = {}): Promise<HostFingerprint> {
+    return await hostFingerprint(this.qemu, this.accel, options)
+  }
+
+  async create (spec: VmSpec, options: AbortOptions = {}): Promise<VmInfo> {
+    validateSpec(spec, this.limits)
+    const checked = this.checkImages(spec)
+    return await this.serialize(spec.id, async () => {
+      const paths = vmPaths(this.dataDir, checked)
+      if (await readRecord(paths.dir) !== undefined) throw new VmExistsError(`VM ${spec.id} already exists; destroy it first or pick another id`)
+      if (checked.boot.kind === 'kernel') {
+        for (const file of [checked.boot.kernel, checked.boot.initrd]) {
+          if (file !== undefined && !await readable(file)) throw new ImageMissingError(`VM ${spec.id}: boot file ${file} does not exist (build the guest with scripts/build-guest)`)
+        }
+      }
+      try {
+        await mkdir(paths.dir, { recursive: true })
+        for (const disk of checked.disks ?? []) {
+          await createDisk({ qemuImg: this.qemuImg, path: paths.disks[disk.name] as string, sizeMiB: disk.sizeMiB, base: disk.base, signal: options.signal })
+        }
+        const record: VmRecord = { version: 1, spec: checked, accel: this.accel, createdAt: new Date().toISOString(), state: 'created' }
+        await writeRecord(paths.dir, record)
+        this.log('vm created', { vm: spec.id, dir: paths.dir })
+        return this.info(record)
+      } catch (err) {
+        await rm(paths.dir, { recursive: true, force: true })
+        throw asDiskFull(err, `create VM ${spec.id}`)
+      }
+    })
+  }
+
+  async start (id: string, options: AbortOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      assertLegal(id, 'start', record.state)
+      const paths = vmPaths(this.dataDir, record.spec)
+      const proc = await launchQemu({ spec: record.spec, paths, accel: record.accel }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
+      let qmp: QmpClient
+      try {
+        qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+      } catch (err) {
+        await proc.signal('SIGKILL')
+        throw err
+      }
+      this.attach(id, proc, qmp)
+      const next: VmRecord = { ...record, state: 'running', startedAt: new Date().toISOString(), exit: undefined }
+      await writeRecord(paths.dir, next)
+      this.log('vm started', { vm: id, pid: proc.pid, accel: record.accel })
+      this.hub.emit({ type: 'started', id, pid: proc.pid, at: next.startedAt as string })
+      return this.info(next, proc.pid)
+    })
+  }
+
+  async stop (id: string, options: StopOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      assertLegal(id, 'stop', record.state)
+      const attachment = await this.attachment(id, record)
+      await attachment.stop({
+        acpiTimeoutMs: options.acpiTimeoutMs ?? this.acpiTimeoutMs,
+        termTimeoutMs: options.termTimeoutMs ?? this.termTimeoutMs,
+        signal: options.signal
+      })
+      await this.recorded.get(attachment)
+      return await this.inspectNow(id)
+    })
+  }
+
+  async kill (id: string, options: AbortOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      assertLegal(id, 'kill', record.state)
+      const attachment = await this.attachment(id, record, options)
+      await attachment.kill('killed')
+      await this.recorded.get(attachment)
+      return await this.inspectNow(id)
+    })
+  }
+
+  async inspect (id: string): Promise<VmInfo> {
+    return await this.inspectNow(id)
+  }
+
+  async list (): Promise<VmInfo[]> {
+    const ids = await listRecordIds(join(this.dataDir, 'vms'))
+    return await Promise.all(ids.map(async (id) => await this.inspectNow(id)))
+  }
+
+  async recover (id: string, options: AbortOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      if (record.state === 'running') {
+        const attachment = await this.attachment(id, record, options)
+        this.log('vm recovered', { vm: id, pid: attachment.proc.pid })
+        this.hub.emit({ type: 'recovered', id, pid: attachment.proc.pid, at: new Date().toISOString() })
+      }
+      return await this.inspectNow(id)
+    })
+  }
+
+  async destroy (id: string, options: AbortOptions = {}): Promise<void> {
+    await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      if (record.state === 'running') {
+        const attachment = await this.attachment(id, record, options)
+        await attachment.kill('killed')
+        await this.recorded.get(attachment)
+      }
+      await rm(vmPaths(this.dataDir, record.spec).dir, { recursive: true, force: true })
+      this.log('vm destroyed', { vm: id })
+    })
+  }
+
+  onEvent (listener: (event: HypervisorEvent) => void): () => void {
+    return this.hub.on(listener)
+  }
+
+  events (options: AbortOptions = {}): AsyncIterable<HypervisorEvent> {
+    return this.hub.iterate(options)
+  }
+
+  async close (): Promise<void> {
+    for (const a of this.attached.values()) a.detach()
+    this.attached.clear()
+  }
+
+  /** The current record, corrected for a QEMU that exited while no driver was attached. */
+  private async refresh (id: string): Promise<VmRecord> {
+    const record = await this.load(id)
+    if (record.state !== 'running' || this.attached.has(id)) return record
+    const proc = await QemuProcess.fromPidFile(vmPaths(this.dataDir, record.spec).pidFile)
+    if (proc !== undefined) return record
+    return await this.exitedWith(record, 'exited-while-detached')
+  }
+
+  /** The attachment for a running VM, re-attaching (pid file + QMP) when this instance has none. */
+  private async attachment (id: string, record: VmRecord, options: AbortOptions = {}): Promise<VmAttachment> {
+    const current = this.attached.get(id)
+    if (current !== undefined) return current
+    const paths = vmPaths(this.dataDir, record.spec)
+    const proc = await QemuProcess.fromPidFile(paths.pidFile)
+    if (proc === undefined) throw new VmNotFoundError(`VM ${id}: no live QEMU behind ${paths.pidFile}`)
+    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+    return this.attach(id, proc, qmp)
+  }
+
+  private attach (id: string, proc: QemuProcess, qmp: QmpClient): VmAttachment {
+    const attachment = new VmAttachment(id, proc, qmp)
+    this.attached.set(id, attachment)
+    const recorded = attachment.exited.then(async (reason) => {
+      if (this.attached.get(id) === attachment) this.attached.delete(id)
+      if (reason === undefined) return
+      const record = await readRecord(vmPaths(this.dataDir, { id }).dir)
+      if (record !== undefined) await this.exitedWith(record, reason)
+    }).catch((err: unknown) => { this.log('exit bookkeeping failed', { vm: id, error: String(err) }) })
+    this.recorded.set(attachment, recorded)
+    return attachment
+  }
+
+  private async exitedWith (record: VmRecord, reason: ExitReason): Promise<VmRecord> {
+    const state = reason === 'crashed' || reason === 'exited-while-detached' ? 'crashed' : 'stopped'
+    const at = new Date().toISOString()
+    const next: VmRecord = { ...record, state, exit: { reason, at } }
+    await writeRecord(vmPaths(this.dataDir, record.spec).dir, next)
+    this.log(`vm ${state}`, { vm: record.spec.id, reason })
+    this.hub.emit({ type: state === 'crashed' ? 'crashed' : 'stopped', id: record.spec.id, reason, at })
+    return next
+  }
+
+  private async inspectNow (id: string): Promise<VmInfo> {
+    const record = await this.load(id)
+    const attachment = this.attached.get(id)
+    if (attachment !== undefined) return this.info(record, attachment.proc.pid)
+    if (record.state !== 'running') return this.info(record)
+    // Running under no driver of ours (yet): report the live pid, or the exit we can infer.
+    const proc = await QemuProcess.fromPidFile(vmPaths(this.dataDir, record.spec).pidFile)
+    if (proc !== undefined) return this.info(record, proc.pid)
+    return this.info({ ...record, state: 'crashed', exit: { reason: 'exited-while-detached', at: new Date().toISOString() } })
+  }
+
+  private async load (id: string): Promise<VmRecord> {
+    const record = await readRecord(vmPaths(this.dataDir, { id }).dir)
+    if (record === undefined) throw new VmNotFoundError(`VM ${id} does not exist on this host`)
+    return record
+  }
+
+  private info (record: VmRecord, pid?: number): VmInfo {
+    const info: VmInfo = { id: record.spec.id, state: record.state, spec: record.spec, accel: record.accel, paths: vmPaths(this.dataDir, record.spec) }
+    if (pid !== undefined && record.state === 'running') info.pid = pid
+    if (record.startedAt !== undefined) info.startedAt = record.startedAt
+    if (record.exit !== undefined) info.exit = record.exit
+    return info
+  }
+
+  private checkImages (spec: VmSpec): VmSpec {
+    const boot = spec.boot.kind === 'kernel'
+      ? {
+          ...spec.boot,
+          kernel: checkImagePath(spec.boot.kernel, this.imageDirs, 'kernel'),
+          ...(spec.boot.initrd !== undefined ? { initrd: checkImagePath(spec.boot.initrd, this.imageDirs, 'initrd') } : {})
+        }
+      : spec.boot
+    const disks = spec.disks?.map((d) => d.base !== undefined ? { ...d, base: checkImagePath(d.base, this.imageDirs, 'base image') } : d)
+    return { ...spec, boot, ...(disks !== undefined ? { disks } : {}) }
+  }
+
+  /** One operation at a time per VM; operations on different VMs run concurrently. */
+  private async serialize<T> (id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(id) ?? Promise.resolve()
+    const run = previous.then(fn, fn)
+    const settled = run.catch(() => {})
+    this.queues.set(id, settled)
+    try {
+      return await run
+    } finally {
+      if (this.queues.get(id) === settled) this.queues.delete(id)
+    }
+  }
+}
+
+async function readable (file: string): Promise<boolean> {
+  try { await access(file, constants.R_OK); return true } catch { return false }
+}
+
+export function isHypervisorError (err: unknown, code?: string): err is HypervisorError {
+  return err instanceof Error && typeof (err as HypervisorError).code === 'string' && (code === undefined || (err as HypervisorError).code === code)
+}

@@ -1,0 +1,65 @@
+import { constants } from 'node:fs'
+import { access, rm } from 'node:fs/promises'
+import { execa } from 'execa'
+import { LAUNCH_TIMEOUT_MS } from '../constants.js'
+import { ImageMissingError, KvmUnusableError, QemuLaunchError, QemuMissingError, WrongStateError } from '../errors.js'
+import type { AbortOptions } from '../types.js'
+import { buildQemuArgv, type QemuLaunch } from './argv.js'
+import { QemuProcess } from './qemu-process.js'
+
+export interface LaunchOptions extends AbortOptions {
+  qemuBinary: string
+  timeoutMs?: number
+}
+
+/**
+ * Launch QEMU detached from the agent: `-daemonize` makes QEMU fork into its own session and the
+ * parent exit only once the machine is initialised (QMP socket listening, pid file written), so
+ * errors still reach us on the parent's stderr and an agent restart never takes the guest down.
+ */
+export async function launchQemu (launch: QemuLaunch, options: LaunchOptions): Promise<QemuProcess> {
+  const { spec, paths } = launch
+  if (spec.boot.kind === 'kernel') {
+    for (const file of [spec.boot.kernel, spec.boot.initrd]) {
+      if (file === undefined) continue
+      try { await access(file, constants.R_OK) } catch {
+        throw new ImageMissingError(`VM ${spec.id}: boot file ${file} is missing or unreadable (build the guest with scripts/build-guest)`)
+      }
+    }
+  }
+  if (launch.accel === 'kvm') {
+    try { await access('/dev/kvm', constants.R_OK | constants.W_OK) } catch {
+      throw new KvmUnusableError(`VM ${spec.id}: /dev/kvm is not usable by this user; run with accel tcg or fix its permissions`)
+    }
+  }
+  // Leftovers of a previous run would make us trust a dead pid or fail to bind the socket.
+  await rm(paths.pidFile, { force: true })
+  await rm(paths.qmpSocket, { force: true })
+  const argv = buildQemuArgv({ ...launch, daemonize: true })
+  const result = await execa(options.qemuBinary, argv, {
+    cwd: paths.dir,
+    reject: false,
+    stdin: 'ignore',
+    timeout: options.timeoutMs ?? LAUNCH_TIMEOUT_MS,
+    cancelSignal: options.signal
+  })
+  if (result.failed) throw launchError(options.qemuBinary, spec.id, result)
+  const proc = await QemuProcess.fromPidFile(paths.pidFile)
+  if (proc === undefined) throw new QemuLaunchError(`VM ${spec.id}: QEMU exited right after start; see ${paths.serialLog}`)
+  return proc
+}
+
+function launchError (qemu: string, id: string, result: { code?: string, stderr?: unknown, shortMessage?: string, timedOut?: boolean }): Error {
+  const stderr = String(result.stderr ?? '').trim()
+  if (result.code === 'ENOENT') return new QemuMissingError(`${qemu} not found: install qemu-system-x86 (scripts/install-system-deps)`)
+  if (/kvm/i.test(stderr) && /(failed to initialize|Could not access|permission denied)/i.test(stderr)) {
+    return new KvmUnusableError(`VM ${id}: KVM cannot run here (${stderr}); use accel tcg (probeAccelerator decides)`)
+  }
+  if (/Failed to get "write" lock/.test(stderr)) {
+    return new WrongStateError(`VM ${id}: its disk is in use by another QEMU (${stderr}); is the VM already running elsewhere?`)
+  }
+  if (/No space left on device/i.test(stderr)) return new QemuLaunchError(`VM ${id}: no space left on device: ${stderr}`)
+  if (/No such file or directory|Could not open/i.test(stderr)) return new ImageMissingError(`VM ${id}: ${stderr}`)
+  if (result.timedOut === true) return new QemuLaunchError(`VM ${id}: QEMU did not finish starting in time`)
+  return new QemuLaunchError(`VM ${id}: QEMU failed to start: ${stderr || result.shortMessage}`)
+}

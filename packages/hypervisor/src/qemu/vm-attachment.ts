@@ -1,0 +1,79 @@
+import { SIGKILL_TIMEOUT_MS } from '../constants.js'
+import { QemuLaunchError } from '../errors.js'
+import type { ExitReason } from '../types.js'
+import type { QmpClient } from './qmp-client.js'
+import type { QemuProcess } from './qemu-process.js'
+
+export interface StopPlan {
+  acpiTimeoutMs: number
+  termTimeoutMs: number
+  signal?: AbortSignal
+}
+
+/**
+ * A running QEMU the driver holds: its process and its one QMP connection. Knows how the run ends:
+ * the QMP socket closes when QEMU exits, then the pid is polled until gone, and the exit reason is
+ * what we asked for (sigterm, sigkill, killed), else the guest's own shutdown, else a crash.
+ */
+export class VmAttachment {
+  /** Resolves once QEMU has exited (undefined when the driver detached first). */
+  readonly exited: Promise<ExitReason | undefined>
+  private requested: ExitReason | undefined
+  private guestShutdown = false
+  private detaching = false
+
+  constructor (readonly id: string, readonly proc: QemuProcess, readonly qmp: QmpClient) {
+    qmp.onEvent((e) => {
+      // SHUTDOWN carries guest=true when the guest powered off (ACPI honoured, or its own poweroff).
+      if (e.event === 'SHUTDOWN' && e.data?.guest === true) this.guestShutdown = true
+    })
+    this.exited = new Promise((resolve) => {
+      qmp.onClose(() => {
+        if (this.detaching) { resolve(undefined); return }
+        void proc.waitForExit(SIGKILL_TIMEOUT_MS * 2).then(() => { resolve(this.reason()) })
+      })
+    })
+  }
+
+  /** ACPI power-down, then SIGTERM, then SIGKILL, each after its timeout (vitest-pool style escalation). */
+  async stop (plan: StopPlan): Promise<ExitReason> {
+    try {
+      await this.qmp.execute('system_powerdown', undefined, { signal: plan.signal })
+    } catch { /* QMP gone: the escalation below still ends the process */ }
+    if (await this.waitExit(plan.acpiTimeoutMs)) return await this.finalReason()
+    this.requested = 'sigterm'
+    await this.proc.signal('SIGTERM')
+    if (await this.waitExit(plan.termTimeoutMs)) return await this.finalReason()
+    return await this.kill('sigkill')
+  }
+
+  async kill (reason: ExitReason = 'killed'): Promise<ExitReason> {
+    this.requested = reason
+    await this.proc.signal('SIGKILL')
+    if (!await this.waitExit(SIGKILL_TIMEOUT_MS)) throw new QemuLaunchError(`VM ${this.id}: QEMU pid ${this.proc.pid} survived SIGKILL`)
+    return await this.finalReason()
+  }
+
+  /** Drop the QMP connection and leave the guest running (agent shutdown). */
+  detach (): void {
+    this.detaching = true
+    this.qmp.close()
+  }
+
+  private reason (): ExitReason {
+    if (this.requested !== undefined) return this.requested
+    return this.guestShutdown ? 'guest-shutdown' : 'crashed'
+  }
+
+  private async finalReason (): Promise<ExitReason> {
+    return (await this.exited) ?? this.reason()
+  }
+
+  private async waitExit (timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false) }, timeoutMs) })
+    const done = await Promise.race([this.exited.then(() => true as const), timeout])
+    clearTimeout(timer)
+    return done
+  }
+}

@@ -1,0 +1,47 @@
+import { MIN_MEMORY_MIB } from './constants.js'
+import { InvalidSpecError, ResourcesTooLargeError } from './errors.js'
+import type { VmSpec } from './types.js'
+
+const ID_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/
+const DISK_NAME_RE = /^[a-z][a-z0-9]{0,15}$/
+
+export interface HostLimits {
+  cpus: number
+  memoryMiB: number
+}
+
+/**
+ * Pure checks of a VM spec against itself and the host's size. Paths are checked by the driver
+ * (it knows its data dir); this only refuses what no host could run.
+ */
+export function validateSpec (spec: VmSpec, host: HostLimits): void {
+  if (typeof spec.id !== 'string' || !ID_RE.test(spec.id) || spec.id.includes('..')) {
+    throw new InvalidSpecError(`VM id ${JSON.stringify(spec.id)} is invalid: use 1–63 of [a-z0-9._-], starting with a letter or digit`)
+  }
+  if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1) {
+    throw new InvalidSpecError(`VM ${spec.id}: vcpus must be a positive integer, got ${spec.vcpus}`)
+  }
+  if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < MIN_MEMORY_MIB) {
+    throw new InvalidSpecError(`VM ${spec.id}: memoryMiB must be an integer ≥ ${MIN_MEMORY_MIB}, got ${spec.memoryMiB}`)
+  }
+  if (spec.vcpus > host.cpus) {
+    throw new ResourcesTooLargeError(`VM ${spec.id}: ${spec.vcpus} vCPUs exceed this host's ${host.cpus} CPUs; ask for fewer or place it on a bigger host`)
+  }
+  if (spec.memoryMiB > host.memoryMiB) {
+    throw new ResourcesTooLargeError(`VM ${spec.id}: ${spec.memoryMiB} MiB of memory exceed this host's ${host.memoryMiB} MiB; ask for less or place it on a bigger host`)
+  }
+  if (spec.boot?.kind === 'kernel') {
+    if (typeof spec.boot.kernel !== 'string' || spec.boot.kernel === '') throw new InvalidSpecError(`VM ${spec.id}: kernel boot needs a kernel path`)
+  } else if (spec.boot?.kind !== 'disk') {
+    throw new InvalidSpecError(`VM ${spec.id}: boot must be {kind: 'kernel', …} or {kind: 'disk'}`)
+  }
+  const disks = spec.disks ?? []
+  const names = new Set<string>()
+  for (const disk of disks) {
+    if (!DISK_NAME_RE.test(disk.name)) throw new InvalidSpecError(`VM ${spec.id}: disk name ${JSON.stringify(disk.name)} is invalid: use [a-z][a-z0-9]{0,15}, e.g. vda`)
+    if (names.has(disk.name)) throw new InvalidSpecError(`VM ${spec.id}: disk name ${disk.name} is used twice`)
+    names.add(disk.name)
+    if (!Number.isInteger(disk.sizeMiB) || disk.sizeMiB < 1) throw new InvalidSpecError(`VM ${spec.id}: disk ${disk.name} needs an integer sizeMiB ≥ 1`)
+  }
+  if (spec.boot.kind === 'disk' && disks.length === 0) throw new InvalidSpecError(`VM ${spec.id}: disk boot needs at least one disk`)
+}

@@ -1,0 +1,125 @@
+/**
+ * The driver boundary between the agent and its VMs, in plain TypeScript types (no wire types).
+ * In the spirit of Nomad's driver plugins: one interface for the lifecycle; migration and backups
+ * arrive as their own small interfaces next to it.
+ */
+
+export type Accelerator = 'kvm' | 'tcg'
+
+export type BootSource =
+  /** Direct kernel boot (the test guest). Paths must lie inside the driver's image dirs. */
+  | { kind: 'kernel', kernel: string, initrd?: string, cmdline?: string }
+  /** Firmware boot from the first disk. */
+  | { kind: 'disk' }
+
+export interface DiskSpec {
+  /** Device name inside the VM dir and the QEMU device id, e.g. `vda`. Stable across hosts (migration). */
+  name: string
+  sizeMiB: number
+  /** A qcow2 or raw base image used as the read-only backing file; omitted for a blank disk. */
+  base?: string
+}
+
+export interface VmSpec {
+  /** `[a-z0-9][a-z0-9._-]{0,62}`: also the VM's directory name under the data dir. */
+  id: string
+  vcpus: number
+  memoryMiB: number
+  boot: BootSource
+  disks?: DiskSpec[]
+  /** Defaults to `qemu64`. `host` is KVM-only and cannot migrate: choose it only when the VM never moves. */
+  cpuModel?: string
+}
+
+/**
+ * created → running → stopped (asked) | crashed (exited on its own, or killed from outside).
+ * stopped/crashed → running again through start().
+ */
+export type VmState = 'created' | 'running' | 'stopped' | 'crashed'
+
+export type ExitReason =
+  /** The guest powered itself off, or honoured the ACPI power button. */
+  | 'guest-shutdown'
+  | 'sigterm'
+  | 'sigkill'
+  /** kill() was called. */
+  | 'killed'
+  /** QEMU died without being asked (signal from elsewhere, crash, host OOM killer). */
+  | 'crashed'
+  /** QEMU exited while no driver was attached; the cause is unknown. */
+  | 'exited-while-detached'
+
+export interface VmPaths {
+  dir: string
+  pidFile: string
+  qmpSocket: string
+  serialLog: string
+  disks: Record<string, string>
+}
+
+export interface VmInfo {
+  id: string
+  state: VmState
+  spec: VmSpec
+  accel: Accelerator
+  /** The QEMU process while running. */
+  pid?: number
+  startedAt?: string
+  /** Why the last run ended. */
+  exit?: { reason: ExitReason, at: string }
+  paths: VmPaths
+}
+
+export interface HostFingerprint {
+  driver: string
+  accel: Accelerator
+  qemuVersion: string
+  machineTypes: string[]
+  cpus: number
+  memoryMiB: number
+  cpuModel: string
+  cpuFlags: string[]
+}
+
+export type HypervisorEvent =
+  | { type: 'started', id: string, pid?: number, at: string }
+  | { type: 'recovered', id: string, pid?: number, at: string }
+  | { type: 'stopped', id: string, reason: ExitReason, at: string }
+  | { type: 'crashed', id: string, reason: ExitReason, at: string }
+
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+export interface StopOptions extends AbortOptions {
+  /** How long the guest gets to honour ACPI power-down before SIGTERM. */
+  acpiTimeoutMs?: number
+  /** How long QEMU gets on SIGTERM before SIGKILL. */
+  termTimeoutMs?: number
+}
+
+export interface Hypervisor {
+  readonly driver: string
+  /** What this host offers: accelerator, QEMU version and machine types, CPU and memory. */
+  fingerprint: (options?: AbortOptions) => Promise<HostFingerprint>
+  /** Validate the spec, lay down the VM dir and its disks. The VM is `created`, not running. */
+  create: (spec: VmSpec, options?: AbortOptions) => Promise<VmInfo>
+  /** Launch the VM; resolves once it runs and its monitor answers (not when the guest has booted). */
+  start: (id: string, options?: AbortOptions) => Promise<VmInfo>
+  /** Graceful: ACPI power-down, then SIGTERM, then SIGKILL, each after its timeout. */
+  stop: (id: string, options?: StopOptions) => Promise<VmInfo>
+  /** Immediate SIGKILL. */
+  kill: (id: string, options?: AbortOptions) => Promise<VmInfo>
+  inspect: (id: string, options?: AbortOptions) => Promise<VmInfo>
+  list: (options?: AbortOptions) => Promise<VmInfo[]>
+  /** Re-attach to a VM left by an earlier driver instance (agent restart); never restarts a guest. */
+  recover: (id: string, options?: AbortOptions) => Promise<VmInfo>
+  /** Kill if running, then delete the VM's files. */
+  destroy: (id: string, options?: AbortOptions) => Promise<void>
+  /** Subscribe to lifecycle events; returns the unsubscribe function. */
+  onEvent: (listener: (event: HypervisorEvent) => void) => () => void
+  /** Lifecycle events as an async iterable, until `signal` aborts. */
+  events: (options?: AbortOptions) => AsyncIterable<HypervisorEvent>
+  /** Detach from every VM (close monitors) and leave the guests running. */
+  close: () => Promise<void>
+}
