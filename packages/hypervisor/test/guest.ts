@@ -1,0 +1,65 @@
+/** Test helpers for real-QEMU specs: the test guest, serial-log polling, and QEMU clean-up by pid. */
+import { readFile, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { execa } from 'execa'
+
+export const REPO = fileURLToPath(new URL('../../..', import.meta.url))
+
+export interface TestGuest {
+  dir: string
+  kernel: string
+  initrd: string
+  /** Base kernel command line of the test guest (serial console on ttyS0). */
+  cmdline: string
+}
+
+/** Build (or reuse the cached) test guest with scripts/build-guest. */
+export async function ensureGuest (): Promise<TestGuest> {
+  const dir = process.env.MESHVIRT_GUEST_DIR ?? join(REPO, '.cache', 'guest')
+  await execa('bash', [join(REPO, 'scripts', 'build-guest')], { env: { MESHVIRT_GUEST_DIR: dir }, timeout: 180_000 })
+  const env = Object.fromEntries((await readFile(join(dir, 'guest.env'), 'utf8')).split('\n').filter((l) => l.includes('='))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+  return { dir, kernel: env.KERNEL as string, initrd: env.INITRD as string, cmdline: env.CMDLINE as string }
+}
+
+/** Poll a serial log until `pattern` matches (after `from` bytes); returns the match. Bounded. */
+export async function waitForSerial (path: string, pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs
+  let text = ''
+  for (;;) {
+    text = (await readFile(path, 'utf8').catch(() => '')).slice(from)
+    const match = text.match(pattern)
+    if (match !== null) return match
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in ${path} within ${timeoutMs} ms; tail: ${text.slice(-400)}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** The last counter the guest printed, or -1. */
+export async function lastCounter (serialLog: string): Promise<number> {
+  const text = await readFile(serialLog, 'utf8').catch(() => '')
+  const all = [...text.matchAll(/MESHVIRT-COUNTER (\d+)/g)]
+  return all.length === 0 ? -1 : Number(all.at(-1)?.[1])
+}
+
+/** SIGKILL every QEMU still running under `dataDir` (found by pid file, checked against /proc). */
+export async function killQemusUnder (dataDir: string): Promise<number[]> {
+  const killed: number[] = []
+  const vms = join(dataDir, 'vms')
+  for (const id of await readdir(vms).catch(() => [] as string[])) {
+    const pidFile = join(vms, id, 'qemu.pid')
+    const pid = Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10)
+    if (!Number.isInteger(pid)) continue
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+    if (!cmdline.split('\0').includes(pidFile)) continue
+    try { process.kill(pid, 'SIGKILL'); killed.push(pid) } catch { /* already gone */ }
+  }
+  return killed
+}
+
+/** Whether a pid runs (a zombie awaiting its reaper counts as exited). */
+export async function isRunning (pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
+  return stat !== undefined && !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
+}

@@ -1,0 +1,95 @@
+/**
+ * The compliance suite every Hypervisor driver passes (the real QEMU driver and the simulation),
+ * so the simulation used for scale benchmarks cannot drift from what the real driver does.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { Hypervisor, HypervisorEvent, VmSpec } from '../src/index.js'
+
+export interface ComplianceContext {
+  hypervisor: Hypervisor
+  /** A spec this driver can run, with the given id. */
+  spec: (id: string) => VmSpec
+  /** Stop everything the test started (QEMU processes by pid) and remove files. */
+  cleanup: () => Promise<void>
+}
+
+async function code (promise: Promise<unknown>): Promise<string | undefined> {
+  try { await promise; return undefined } catch (err) { return (err as { code?: string }).code }
+}
+
+export function hypervisorTests (name: string, setup: () => Promise<ComplianceContext>): void {
+  describe(`Hypervisor compliance: ${name}`, () => {
+    let ctx: ComplianceContext
+    let events: HypervisorEvent[]
+    beforeEach(async () => {
+      ctx = await setup()
+      events = []
+      ctx.hypervisor.onEvent((e) => events.push(e))
+    })
+    afterEach(async () => { await ctx.cleanup() })
+
+    it('fingerprints the host with a pinned machine type', async () => {
+      const fp = await ctx.hypervisor.fingerprint()
+      expect(fp.machineTypes).toContain('pc-i440fx-7.2')
+      expect(['kvm', 'tcg']).toContain(fp.accel)
+      expect(fp.cpus).toBeGreaterThan(0)
+      expect(fp.memoryMiB).toBeGreaterThan(0)
+    })
+
+    it('creates, starts, kills, restarts and destroys a VM, with legal-state checks and events', async () => {
+      const hv = ctx.hypervisor
+      const created = await hv.create(ctx.spec('c1'))
+      expect(created.state).toBe('created')
+      expect(created.pid).toBeUndefined()
+      expect(await code(hv.stop('c1'))).toBe('ERR_WRONG_STATE')
+
+      const running = await hv.start('c1')
+      expect(running.state).toBe('running')
+      expect(running.pid).toBeGreaterThan(0)
+      expect(await code(hv.start('c1'))).toBe('ERR_WRONG_STATE')
+      expect((await hv.inspect('c1')).state).toBe('running')
+
+      const killed = await hv.kill('c1')
+      expect(killed.state).toBe('stopped')
+      expect(killed.exit?.reason).toBe('killed')
+      expect(killed.pid).toBeUndefined()
+
+      expect((await hv.start('c1')).state).toBe('running')
+      await hv.destroy('c1')
+      expect(await code(hv.inspect('c1'))).toBe('ERR_VM_NOT_FOUND')
+      expect(events.map((e) => e.type)).toEqual(['started', 'stopped', 'started', 'stopped'])
+      expect(events.every((e) => e.id === 'c1')).toBe(true)
+    })
+
+    it('stops gracefully (escalating if the guest ignores ACPI) and reports why', async () => {
+      const hv = ctx.hypervisor
+      await hv.create(ctx.spec('g1'))
+      await hv.start('g1')
+      const stopped = await hv.stop('g1', { acpiTimeoutMs: 300, termTimeoutMs: 3000 })
+      expect(stopped.state).toBe('stopped')
+      expect(['guest-shutdown', 'sigterm']).toContain(stopped.exit?.reason)
+      expect(events.at(-1)).toMatchObject({ type: 'stopped', id: 'g1' })
+    })
+
+    it('refuses bad specs with typed errors', async () => {
+      const hv = ctx.hypervisor
+      await hv.create(ctx.spec('dup'))
+      expect(await code(hv.create(ctx.spec('dup')))).toBe('ERR_VM_EXISTS')
+      expect(await code(hv.create({ ...ctx.spec('big'), memoryMiB: 1 << 30 }))).toBe('ERR_RESOURCES_TOO_LARGE')
+      expect(await code(hv.create({ ...ctx.spec('big'), vcpus: 4096 }))).toBe('ERR_RESOURCES_TOO_LARGE')
+      expect(await code(hv.create(ctx.spec('../escape')))).toBe('ERR_INVALID_SPEC')
+      expect(await code(hv.start('nope'))).toBe('ERR_VM_NOT_FOUND')
+      expect((await hv.list()).map((v) => v.id)).toEqual(['dup'])
+    })
+
+    it('recover() of a running VM keeps it running and reports it', async () => {
+      const hv = ctx.hypervisor
+      await hv.create(ctx.spec('r1'))
+      const started = await hv.start('r1')
+      const recovered = await hv.recover('r1')
+      expect(recovered.state).toBe('running')
+      expect(recovered.pid).toBe(started.pid)
+      await hv.kill('r1')
+    })
+  })
+}
