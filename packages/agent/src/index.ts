@@ -1,2 +1,27 @@
-// @meshvirt/agent — first content lands with its issue.
-export {}
+/**
+ * @packageDocumentation
+ *
+ * The meshvirt host agent: configuration, host state in the data dir, inventory, capacity
+ * gossip through @meshvirt/mesh, and the local control API the `meshvirt` CLI talks to.
+ *
+ * @example
+ * ```ts
+ * import { loadAgentConfig, runAgent } from '@meshvirt/agent'
+ * const config = await loadAgentConfig({ flags: { dataDir: '/var/lib/meshvirt' }, env: process.env })
+ * const agent = await runAgent(config)
+ * console.log(agent.hostId, agent.addrs)
+ * await agent.stop()
+ * ```
+ */
+export { runAgent, CONTROL_SOCKET, AGENT_INFO_FILE, type RunAgentOptions, type RunningAgent } from './agent.js'
+export { resolveAgentConfig, parseLabels, DEFAULT_DATA_DIR, DEFAULT_OVERCOMMIT, type AgentConfig, type AgentConfigInput, type LogLevel } from './config/agent-config.js'
+export { loadAgentConfig } from './config/load.js'
+export { configFromEnv, ENV_VARS } from './config/env.js'
+export { ConfigError } from './config/errors.js'
+export { parseSize, formatSize } from './config/size.js'
+export { ControlClient, DEFAULT_CONTROL_TIMEOUT_MS } from './control/control-client.js'
+export { ControlError, AgentUnreachableError } from './control/errors.js'
+export { hostRows, type HostRow } from './control/host-rows.js'
+export { createLogger, silentLogger, type Logger } from './log/logger.js'
+export { writeClusterKey } from './store/cluster-key-file.js'
+export type { Resources } from './resources.js'

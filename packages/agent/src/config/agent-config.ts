@@ -1,0 +1,141 @@
+import type { Resources } from '../resources.js'
+import { ConfigError } from './errors.js'
+import { parseSize } from './size.js'
+
+/** Overcommit defaults as OpenStack Nova's: CPU 4.0 (idle vCPUs are common), memory and disk 1.0 (running out of either hurts a guest). */
+export const DEFAULT_OVERCOMMIT = { cpu: 4.0, memory: 1.0, disk: 1.0 } as const
+export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/7946']
+export const DEFAULT_CLUSTER = 'default'
+export const DEFAULT_HEARTBEAT_MS = 1000
+export const DEFAULT_DATA_DIR = '/var/lib/meshvirt'
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+/** The agent's configuration, resolved once; each part receives only its slice. */
+export interface AgentConfig {
+  /** The host's display name (default: the OS hostname); host ids stay the peer ids. */
+  name: string | undefined
+  dataDir: string
+  listen: string[]
+  /** Multiaddrs with /p2p/<peer id> of any running agent: a door in, nothing more. */
+  bootstrap: string[]
+  labels: Record<string, string>
+  cluster: string
+  /** File holding the pre-shared cluster key (written by `meshvirt cluster init`). */
+  clusterKeyFile: string
+  heartbeatMs: number
+  /** Held back for the host itself (its OS, the agent, QEMU overhead); never allocated to VMs. */
+  hostReserved: Resources
+  overcommit: { cpu: number, memory: number, disk: number }
+  logLevel: LogLevel
+}
+
+/** What a config source may set; every field optional, sizes as text or numbers. */
+export interface AgentConfigInput {
+  name?: string
+  dataDir?: string
+  listen?: string[]
+  bootstrap?: string[]
+  labels?: Record<string, string> | string[]
+  cluster?: string
+  clusterKeyFile?: string
+  heartbeatMs?: number | string
+  hostReserved?: { vcpus?: number | string, memory?: number | string, disk?: number | string }
+  overcommit?: { cpu?: number | string, memory?: number | string, disk?: number | string }
+  logLevel?: string
+}
+
+const KNOWN_KEYS = new Set(['name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
+const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,62})$/i
+
+/**
+ * Merges the sources, later ones winning field by field: defaults < config file < environment
+ * < flags. Pure: the caller reads the file and the environment.
+ */
+export function resolveAgentConfig (sources: Array<{ name: string, input: AgentConfigInput }>): AgentConfig {
+  const merged: AgentConfigInput = {}
+  for (const { name, input } of sources) {
+    for (const key of Object.keys(input)) {
+      if (!KNOWN_KEYS.has(key)) throw new ConfigError(`${name}: unknown setting '${key}' (known: ${[...KNOWN_KEYS].join(', ')})`)
+    }
+    Object.assign(merged, dropUndefined(input), {
+      hostReserved: { ...merged.hostReserved, ...dropUndefined(input.hostReserved ?? {}) },
+      overcommit: { ...merged.overcommit, ...dropUndefined(input.overcommit ?? {}) }
+    })
+  }
+  const dataDir = merged.dataDir ?? DEFAULT_DATA_DIR
+  return {
+    name: merged.name === undefined ? undefined : checkHostName(merged.name),
+    dataDir,
+    listen: nonEmpty(merged.listen) ?? DEFAULT_LISTEN,
+    bootstrap: merged.bootstrap ?? [],
+    labels: parseLabels(merged.labels ?? {}),
+    cluster: checkName(merged.cluster ?? DEFAULT_CLUSTER),
+    clusterKeyFile: merged.clusterKeyFile ?? `${dataDir}/cluster.key`,
+    heartbeatMs: positive(merged.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, 'heartbeatMs', 50, 60_000),
+    hostReserved: {
+      vcpus: positive(merged.hostReserved?.vcpus ?? 0, 'hostReserved.vcpus', 0, 4096),
+      memoryBytes: parseSize(merged.hostReserved?.memory ?? 0, 'hostReserved.memory'),
+      diskBytes: parseSize(merged.hostReserved?.disk ?? 0, 'hostReserved.disk')
+    },
+    overcommit: {
+      cpu: ratio(merged.overcommit?.cpu ?? DEFAULT_OVERCOMMIT.cpu, 'overcommit.cpu'),
+      memory: ratio(merged.overcommit?.memory ?? DEFAULT_OVERCOMMIT.memory, 'overcommit.memory'),
+      disk: ratio(merged.overcommit?.disk ?? DEFAULT_OVERCOMMIT.disk, 'overcommit.disk')
+    },
+    logLevel: logLevel(merged.logLevel ?? 'info')
+  }
+}
+
+/** Labels from `k=v` strings or an object; keys are DNS-label-like so they read well in constraints. */
+export function parseLabels (input: Record<string, string> | string[]): Record<string, string> {
+  const pairs: Array<[string, string]> = Array.isArray(input)
+    ? input.map((kv) => {
+      const i = kv.indexOf('=')
+      if (i <= 0) throw new ConfigError(`label: expected key=value, got '${kv}'`)
+      return [kv.slice(0, i), kv.slice(i + 1)]
+    })
+    : Object.entries(input)
+  const labels: Record<string, string> = {}
+  for (const [k, v] of pairs) {
+    if (!LABEL_KEY.test(k)) throw new ConfigError(`label: key '${k}' must be 1–63 letters, digits, '.', '_' or '-'`)
+    if (typeof v !== 'string' || v.length > 253) throw new ConfigError(`label ${k}: value must be a string of at most 253 characters`)
+    labels[k] = v
+  }
+  return labels
+}
+
+function checkHostName (name: string): string {
+  if (!/^[a-z0-9]([a-z0-9.-]{0,62})$/i.test(name)) throw new ConfigError(`name: '${name}' must be 1–63 letters, digits, '.' or '-'`)
+  return name
+}
+
+function checkName (name: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/i.test(name)) throw new ConfigError(`cluster: '${name}' must be 1–63 letters, digits or '-'`)
+  return name
+}
+
+function positive (value: number | string, what: string, min: number, max: number): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(`${what}: expected a number in [${min}, ${max}], got '${value}'`)
+  return n
+}
+
+function ratio (value: number | string, what: string): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0 || n > 64) throw new ConfigError(`${what}: an overcommit ratio must be in (0, 64], got '${value}'`)
+  return n
+}
+
+function logLevel (value: string): LogLevel {
+  if (value === 'debug' || value === 'info' || value === 'warn' || value === 'error') return value
+  throw new ConfigError(`logLevel: expected debug, info, warn or error, got '${value}'`)
+}
+
+function nonEmpty (list: string[] | undefined): string[] | undefined {
+  return list !== undefined && list.length > 0 ? list : undefined
+}
+
+function dropUndefined<T extends object> (o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}

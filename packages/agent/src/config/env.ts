@@ -1,0 +1,25 @@
+import type { AgentConfigInput } from './agent-config.js'
+
+const list = (v: string | undefined): string[] | undefined =>
+  v === undefined || v.trim() === '' ? undefined : v.split(',').map((s) => s.trim()).filter((s) => s !== '')
+
+/**
+ * The environment variables the agent reads (MESHVIRT_*), as a config source. Lists are
+ * comma-separated: MESHVIRT_BOOTSTRAP=/ip4/…/p2p/A,/ip4/…/p2p/B, MESHVIRT_LABELS=zone=a,rack=r1.
+ */
+export function configFromEnv (env: Record<string, string | undefined>): AgentConfigInput {
+  return {
+    name: env.MESHVIRT_NAME,
+    dataDir: env.MESHVIRT_DATA_DIR,
+    listen: list(env.MESHVIRT_LISTEN),
+    bootstrap: list(env.MESHVIRT_BOOTSTRAP),
+    labels: list(env.MESHVIRT_LABELS),
+    cluster: env.MESHVIRT_CLUSTER,
+    clusterKeyFile: env.MESHVIRT_CLUSTER_KEY,
+    heartbeatMs: env.MESHVIRT_HEARTBEAT_MS,
+    logLevel: env.MESHVIRT_LOG_LEVEL
+  }
+}
+
+export const ENV_VARS = ['MESHVIRT_CONFIG', 'MESHVIRT_NAME', 'MESHVIRT_DATA_DIR', 'MESHVIRT_LISTEN', 'MESHVIRT_BOOTSTRAP', 'MESHVIRT_LABELS',
+  'MESHVIRT_CLUSTER', 'MESHVIRT_CLUSTER_KEY', 'MESHVIRT_HEARTBEAT_MS', 'MESHVIRT_LOG_LEVEL'] as const

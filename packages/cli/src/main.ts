@@ -1,0 +1,61 @@
+import { parseArgs } from 'node:util'
+import { type Command, type CommandContext, UsageError } from './command.js'
+import { COMMANDS } from './commands/index.js'
+import { commandHelp, topHelp } from './help.js'
+
+export interface MainIo {
+  env: Record<string, string | undefined>
+  out: (text: string) => void
+  err: (text: string) => void
+}
+
+/** Finds the longest command path matching the leading words of argv. */
+function findCommand (argv: string[]): [Command | undefined, string[]] {
+  let best: Command | undefined
+  for (const c of COMMANDS) {
+    if (c.path.every((w, i) => argv[i] === w) && (best === undefined || c.path.length > best.path.length)) best = c
+  }
+  return [best, best === undefined ? argv : argv.slice(best.path.length)]
+}
+
+/** Runs `meshvirt ARGV…`; returns the exit code (0 ok, 1 failure, 2 usage). Never throws. */
+export async function main (argv: string[], io: MainIo): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    io.out(topHelp(COMMANDS))
+    return argv.length === 0 ? 2 : 0
+  }
+  const [cmd, rest] = findCommand(argv)
+  if (cmd === undefined) {
+    const group = COMMANDS.filter((c) => c.path[0] === argv[0])
+    if (group.length > 0) {
+      io.err(`meshvirt ${argv[0]}: ${argv[1] === undefined ? 'missing' : `unknown`} subcommand${argv[1] === undefined ? '' : ` '${argv[1]}'`}; one of: ${group.map((c) => c.path.slice(1).join(' ')).join(', ')}`)
+    } else {
+      io.err(`meshvirt: unknown command '${argv[0]}' (see meshvirt --help)`)
+    }
+    return 2
+  }
+  let ctx: CommandContext
+  try {
+    const parsed = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+    if (parsed.values.help === true) {
+      io.out(commandHelp(cmd))
+      return 0
+    }
+    ctx = { values: parsed.values, positionals: parsed.positionals, env: io.env, out: io.out, err: io.err }
+  } catch (err) {
+    io.err(`meshvirt ${cmd.path.join(' ')}: ${(err as Error).message}\nusage: ${cmd.usage}  (--help for more)`)
+    return 2
+  }
+  try {
+    return await cmd.run(ctx)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`meshvirt ${cmd.path.join(' ')}: ${err.message}\nusage: ${cmd.usage}  (--help for more)`)
+      return 2
+    }
+    const e = err as Error & { code?: string }
+    io.err(`meshvirt ${cmd.path.join(' ')}: ${e.message}${e.code !== undefined && e.code !== '' ? ` [${e.code}]` : ''}`)
+    if (io.env.MESHVIRT_DEBUG === '1') io.err(e.stack ?? '')
+    return 1
+  }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Reads vitest's JSON report and prints the plain closing line CI looks for:
+//   "N passed, N failed" (", N skipped" when any were skipped).
+// A report with no executed test prints "0 passed, 0 failed" and exits 1, so a run that
+// executed nothing can never pass for a green one.
+import { readFileSync, existsSync } from 'node:fs'
+
+const path = process.argv[2] ?? 'test-results/vitest.json'
+if (!existsSync(path)) {
+  console.log('0 passed, 1 failed')
+  console.error(`no test report at ${path}: the test runner did not finish`)
+  process.exit(1)
+}
+const report = JSON.parse(readFileSync(path, 'utf8'))
+const passed = report.numPassedTests ?? 0
+const failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0)
+const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0)
+console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`)
+process.exit(failed > 0 || passed === 0 ? 1 : 0)

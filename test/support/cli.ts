@@ -1,0 +1,64 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+/** The built CLI: end-to-end suites run the real `meshvirt` binary (npm test builds first). */
+export const MESHVIRT_BIN = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url))
+
+export async function meshvirt (args: string[], env: Record<string, string> = {}): Promise<{ stdout: string, stderr: string, exitCode: number }> {
+  return await new Promise((resolve) => {
+    execFile('node', [MESHVIRT_BIN, ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1
+      resolve({ stdout, stderr, exitCode: code })
+    })
+  })
+}
+
+export interface AgentProcess {
+  pid: number
+  hostId: string
+  /** Dialable address with /p2p/<id>, for others' --bootstrap. */
+  addr: string
+  dataDir: string
+  child: ChildProcess
+  output: () => string
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process has exited. */
+  stop: (graceMs?: number) => Promise<void>
+  kill9: () => Promise<void>
+}
+
+/** Starts `meshvirt agent` as its own process and waits for its ready line. */
+export async function startAgentProcess (args: string[], opts: { dataDir: string, env?: Record<string, string>, readyTimeoutMs?: number }): Promise<AgentProcess> {
+  const child = spawn('node', [MESHVIRT_BIN, 'agent', '--data-dir', opts.dataDir, ...args], {
+    env: { ...process.env, MESHVIRT_TIMING: 'local', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  let err = ''
+  child.stdout?.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
+  const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
+  const ready = await new Promise<{ hostId: string, addr: string }>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`agent did not become ready within ${opts.readyTimeoutMs ?? 20_000} ms:\n${out}\n${err}`)) }, opts.readyTimeoutMs ?? 20_000)
+    const check = (): void => {
+      const host = /agent ready: host (\S+)/.exec(out)
+      const addr = /listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+)/.exec(out)
+      if (host?.[1] !== undefined && addr?.[1] !== undefined) { clearTimeout(timer); resolve({ hostId: host[1], addr: addr[1] }) }
+    }
+    child.stdout?.on('data', check)
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`agent exited with ${code} before ready:\n${out}\n${err}`)) })
+  })
+  const pid = child.pid as number
+  const stop = async (graceMs = 5000): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    process.kill(pid, 'SIGTERM')
+    const timer = setTimeout(() => { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }, graceMs)
+    await exited
+    clearTimeout(timer)
+  }
+  const kill9 = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    process.kill(pid, 'SIGKILL')
+    await exited
+  }
+  return { pid, ...ready, dataDir: opts.dataDir, child, output: () => out + err, stop, kill9 }
+}
