@@ -196,9 +196,13 @@ function text (v: unknown, field: string, max: number, allowEmpty = false): stri
   return s
 }
 
-/** uint32/uint64 as a safe non-negative integer (protobufjs without Long yields numbers). */
+/**
+ * uint32/uint64 as a safe non-negative integer. protobufjs without Long decodes present
+ * uint64 fields to numbers, but an *absent* one (proto3 omits zeros) reads the prototype
+ * default, which the generated code built as a Long {low, high} before Long was turned off.
+ */
 function count (v: unknown, field: string): number {
-  const n = v ?? 0
+  const n = isLongLike(v) ? v.high * 2 ** 32 + (v.low >>> 0) : v ?? 0
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Invalid(`${field} is not a non-negative integer below 2^53`)
   return n
 }
@@ -214,4 +218,8 @@ function enumValue<T> (v: unknown, names: readonly T[], field: string): T {
   const name = typeof i === 'number' ? names[i] : undefined
   if (name === undefined) throw new Invalid(`${field} has unknown value ${String(i)}`)
   return name
+}
+
+function isLongLike (v: unknown): v is { low: number, high: number } {
+  return typeof v === 'object' && v !== null && typeof (v as { low?: unknown }).low === 'number' && typeof (v as { high?: unknown }).high === 'number'
 }

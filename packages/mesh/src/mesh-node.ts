@@ -10,6 +10,7 @@ import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -155,6 +156,15 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const prober = new LivenessProber({ view, ping: libp2p.services.ping, timing, log })
   const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'))
 
+  // Hosts learnt from gossip may never have been connected: give libp2p their advertised
+  // addresses so that requests and liveness probes can dial them (a probe that cannot dial
+  // for want of an address would count as a failed probe).
+  view.subscribe((e) => {
+    if (e.host.self || (e.type !== 'joined' && !(e.type === 'updated' && e.previous.addrs.join() !== e.host.advert.addrs.join()))) return
+    const multiaddrs = e.host.advert.addrs.map((a) => multiaddr(a))
+    libp2p.peerStore.merge(peerIdFromString(e.host.hostId), { multiaddrs })
+      .catch((err: unknown) => { log('storing addresses of %s failed: %e', e.host.hostId, err) })
+  })
   pubsub.topicValidators.set(topic, validator.validate)
   pubsub.addEventListener('message', (evt) => {
     if (evt.detail.topic !== topic) return

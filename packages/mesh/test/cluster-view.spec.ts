@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest'
+import { ClusterView, emptyAdvertContent, type ClusterViewEvent, type HostAdvert } from '../src/index.js'
+
+const SELF = '12D3KooWSelfSelfSelfSelfSelfSelfSelfSelfSelfSelfSelf'
+const PEER = '12D3KooWPeerPeerPeerPeerPeerPeerPeerPeerPeerPeerPeer'
+const HB = 1000
+const TIMING = { suspectAfterHeartbeats: 2, probeIntervalMs: 500, suspicionMult: 1, suspicionMaxTimeoutMult: 4, expectedConfirmations: 2, deadRetentionMs: 60_000 }
+
+function advert (hostId: string, incarnation: number, seq: number, over: Partial<HostAdvert> = {}): HostAdvert {
+  return { ...emptyAdvertContent(), hostId, incarnation, seq, addrs: [], sentAtMs: 0, heartbeatIntervalMs: HB, ...over }
+}
+
+function setup (): { view: ClusterView, clock: { now: number }, events: string[] } {
+  const clock = { now: 0 }
+  const view = new ClusterView({ selfId: SELF, timing: TIMING, clock: () => clock.now })
+  const events: string[] = []
+  view.subscribe((e: ClusterViewEvent) => { events.push(`${e.type}:${e.host.hostId === SELF ? 'self' : 'peer'}`) })
+  view.apply(advert(SELF, 1, 1))
+  view.apply(advert(PEER, 5, 1))
+  return { view, clock, events }
+}
+
+describe('ClusterView', () => {
+  it('keeps the newest advert by (incarnation, seq)', () => {
+    const { view, events } = setup()
+    expect(view.apply(advert(PEER, 5, 3, { hostname: 'b' }))).toBe('updated')
+    expect(view.apply(advert(PEER, 5, 2))).toBe('stale')
+    expect(view.apply(advert(PEER, 5, 3))).toBe('stale')
+    expect(view.apply(advert(PEER, 4, 99))).toBe('stale')
+    expect(view.apply(advert(PEER, 5, 4, { hostname: 'b' }))).toBe('refreshed')
+    expect(view.get(PEER)?.advert.seq).toBe(4)
+    expect(view.isStale(PEER, 5, 4)).toBe(true)
+    expect(view.isStale(PEER, 6, 0)).toBe(false)
+    expect(events).toEqual(['joined:self', 'joined:peer', 'updated:peer'])
+  })
+
+  it('suspects a silent host, probes it, and declares it dead after the minimum timeout when probes fail', () => {
+    const { view, clock, events } = setup()
+    clock.now = 2000
+    expect(view.tick()).toEqual([])
+    clock.now = 2001
+    expect(view.tick()).toEqual([PEER]) // suspect, first probe
+    expect(view.get(PEER)?.liveness).toBe('suspect')
+    view.probeResult(PEER, false)
+    clock.now = 2400
+    expect(view.tick()).toEqual([]) // next probe one interval later
+    clock.now = 2501
+    expect(view.tick()).toEqual([PEER])
+    view.probeResult(PEER, false)
+    // two confirmations: timeout = min = 1 × max(1, log10 2) × 1000 ms
+    clock.now = 3000
+    view.tick()
+    expect(view.get(PEER)?.liveness).toBe('suspect')
+    clock.now = 3001
+    view.tick()
+    expect(view.get(PEER)?.liveness).toBe('dead')
+    expect(events.slice(2)).toEqual(['suspect:peer', 'dead:peer'])
+  })
+
+  it('waits the maximum timeout while probes are inconclusive', () => {
+    const { view, clock } = setup()
+    clock.now = 2001
+    view.tick()
+    clock.now = 2001 + 3999
+    view.tick()
+    expect(view.get(PEER)?.liveness).toBe('suspect')
+    clock.now = 2001 + 4000
+    view.tick()
+    expect(view.get(PEER)?.liveness).toBe('dead')
+  })
+
+  it('a probe answer refutes the suspicion', () => {
+    const { view, clock, events } = setup()
+    clock.now = 2001
+    view.tick()
+    view.probeResult(PEER, true)
+    expect(view.get(PEER)?.liveness).toBe('alive')
+    expect(view.get(PEER)?.lastHeardMs).toBe(2001)
+    expect(events.slice(2)).toEqual(['suspect:peer', 'alive:peer'])
+  })
+
+  it('a dead host that restarts comes back alive with its new incarnation', () => {
+    const { view, clock } = setup()
+    const seen: ClusterViewEvent[] = []
+    view.subscribe((e) => seen.push(e))
+    clock.now = 2001
+    view.tick()
+    clock.now = 7000
+    view.tick()
+    expect(view.get(PEER)?.liveness).toBe('dead')
+    expect(view.apply(advert(PEER, 6, 1))).toBe('updated')
+    expect(view.get(PEER)?.liveness).toBe('alive')
+    expect(view.get(PEER)?.advert.incarnation).toBe(6)
+    expect(seen.map((e) => e.type)).toEqual(['suspect', 'dead', 'updated', 'alive'])
+    const alive = seen[3]
+    expect(alive?.type === 'alive' && alive.restarted && alive.previous === 'dead').toBe(true)
+  })
+
+  it('forgets a host dead for longer than the retention time', () => {
+    const { view, clock, events } = setup()
+    clock.now = 2001
+    view.tick()
+    clock.now = 7000
+    view.tick()
+    clock.now = 7000 + 60_001
+    view.tick()
+    expect(view.get(PEER)).toBeUndefined()
+    expect(events.at(-1)).toBe('removed:peer')
+  })
+
+  it('never suspects itself and counts live hosts', () => {
+    const { view, clock } = setup()
+    expect(view.liveCount()).toBe(2)
+    clock.now = 2001
+    view.tick()
+    expect(view.liveCount()).toBe(2) // a suspect still counts
+    clock.now = 100_000
+    view.tick()
+    expect(view.get(SELF)?.liveness).toBe('alive')
+    expect(view.get(PEER)?.liveness).toBe('dead')
+    expect(view.liveCount()).toBe(1)
+  })
+
+  it('a throwing listener does not stop the others', () => {
+    const { view } = setup()
+    let called = false
+    view.subscribe(() => { throw new Error('boom') })
+    view.subscribe(() => { called = true })
+    view.apply(advert(PEER, 7, 1))
+    expect(called).toBe(true)
+  })
+})

@@ -1,0 +1,75 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { MeshNode } from '../src/index.js'
+import { pollUntil, TestCluster } from './helpers.js'
+
+const ECHO = '/meshvirt/test-echo/1.0.0'
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
+const dec = (b: Uint8Array): string => new TextDecoder().decode(b)
+
+describe('request/response over streams', () => {
+  const cluster = new TestCluster()
+  afterEach(async () => { await cluster.stopAll() })
+
+  async function pair (): Promise<[MeshNode, MeshNode]> {
+    const a = await cluster.start()
+    const b = await cluster.start()
+    await pollUntil(() => a.view.get(b.hostId) !== undefined && b.view.get(a.hostId) !== undefined, 'a and b to see each other')
+    return [a, b]
+  }
+
+  it('round-trips a request and names the requester', async () => {
+    const [a, b] = await pair()
+    await b.handle(ECHO, async (req, peer) => enc(`${dec(req)} from ${peer}`))
+    const res = await a.request(b.hostId, ECHO, enc('hello'), { timeoutMs: 5000 })
+    expect(dec(res)).toBe(`hello from ${a.hostId}`)
+    // Several in parallel, each on its own stream.
+    const many = await Promise.all(Array.from({ length: 20 }, async (_, i) => dec(await a.request(b.hostId, ECHO, enc(String(i))))))
+    expect(many).toEqual(Array.from({ length: 20 }, (_, i) => `${i} from ${a.hostId}`))
+  })
+
+  it('reaches a host it holds no connection to, by its advertised addresses', async () => {
+    const a = await cluster.start()
+    const b = await cluster.start()
+    const c = await cluster.start(undefined, { bootstrap: [b.multiaddrs()[0] as string] })
+    await pollUntil(() => a.view.get(c.hostId) !== undefined, 'a to learn c from gossip')
+    await c.handle(ECHO, async (req) => req)
+    await a.libp2p.hangUp(c.peerId)
+    expect(a.libp2p.getConnections(c.peerId)).toHaveLength(0)
+    expect(dec(await a.request(c.hostId, ECHO, enc('via advert addrs'), { timeoutMs: 5000 }))).toBe('via advert addrs')
+  })
+
+  it('carries a large message', async () => {
+    const [a, b] = await pair()
+    await b.handle(ECHO, async (req) => req)
+    const big = Uint8Array.from({ length: 1024 * 1024 }, (_, i) => i % 251)
+    expect(await a.request(b.hostId, ECHO, big)).toEqual(big)
+  })
+
+  it('times out when the handler does not answer', async () => {
+    const [a, b] = await pair()
+    await b.handle(ECHO, async (_req, _peer, signal) => await new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(new Error('gave up')) }) }))
+    await expect(a.request(b.hostId, ECHO, enc('x'), { timeoutMs: 300 })).rejects.toMatchObject({ code: 'REQUEST_TIMEOUT' })
+  })
+
+  it('stops when the caller aborts', async () => {
+    const [a, b] = await pair()
+    await b.handle(ECHO, async () => await new Promise(() => {}), { timeoutMs: 500 })
+    const controller = new AbortController()
+    setTimeout(() => { controller.abort() }, 100)
+    await expect(a.request(b.hostId, ECHO, enc('x'), { signal: controller.signal })).rejects.toMatchObject({ code: 'REQUEST_ABORTED' })
+  })
+
+  it('fails cleanly when the handler throws, an answer is too large, or nobody handles the protocol', async () => {
+    const [a, b] = await pair()
+    await b.handle(ECHO, async () => { throw new Error('handler broke') })
+    await expect(a.request(b.hostId, ECHO, enc('x'), { timeoutMs: 3000 })).rejects.toMatchObject({ code: 'REQUEST_FAILED' })
+    await b.unhandle(ECHO)
+    await b.handle(ECHO, async () => new Uint8Array(2048))
+    await expect(a.request(b.hostId, ECHO, enc('x'), { maxResponseBytes: 1024 })).rejects.toMatchObject({ code: 'REQUEST_FAILED' })
+    await expect(a.request(b.hostId, '/meshvirt/nobody/1.0.0', enc('x'))).rejects.toMatchObject({ code: 'REQUEST_FAILED' })
+    // b still answers.
+    await b.unhandle(ECHO)
+    await b.handle(ECHO, async (req) => req)
+    expect(dec(await a.request(b.hostId, ECHO, enc('ok')))).toBe('ok')
+  })
+})
