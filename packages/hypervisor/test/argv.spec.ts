@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { buildQemuArgv, escapeOption, vmPaths, type VmSpec } from '../src/index.js'
+
+const kernelVm: VmSpec = {
+  id: 'web-1', vcpus: 2, memoryMiB: 256,
+  boot: { kind: 'kernel', kernel: '/img/vmlinux', initrd: '/img/initramfs.cpio', cmdline: 'console=ttyS0 quiet' },
+  disks: [{ name: 'vda', sizeMiB: 64 }, { name: 'vdb', sizeMiB: 32, base: '/img/base.qcow2' }]
+}
+const diskVm: VmSpec = { id: 'db-1', vcpus: 1, memoryMiB: 512, boot: { kind: 'disk' }, disks: [{ name: 'vda', sizeMiB: 1024 }], cpuModel: 'Skylake-Server' }
+
+describe('buildQemuArgv', () => {
+  it('builds the kernel-boot command line (snapshot)', () => {
+    expect(buildQemuArgv({ spec: kernelVm, paths: vmPaths('/data', kernelVm), accel: 'tcg' })).toMatchSnapshot()
+  })
+
+  it('builds the disk-boot command line under KVM (snapshot)', () => {
+    expect(buildQemuArgv({ spec: diskVm, paths: vmPaths('/data', diskVm), accel: 'kvm' })).toMatchSnapshot()
+  })
+
+  it('pins the machine type, never the `pc` alias', () => {
+    const argv = buildQemuArgv({ spec: kernelVm, paths: vmPaths('/data', kernelVm), accel: 'tcg' })
+    expect(argv[argv.indexOf('-machine') + 1]).toBe('pc-i440fx-7.2,accel=tcg')
+  })
+
+  it('is deterministic: two hosts build the same machine (device ids and PCI slots)', () => {
+    const a = buildQemuArgv({ spec: kernelVm, paths: vmPaths('/data', kernelVm), accel: 'tcg' })
+    const b = buildQemuArgv({ spec: structuredClone(kernelVm), paths: vmPaths('/data', kernelVm), accel: 'tcg' })
+    expect(a).toEqual(b)
+    expect(a).toContain('virtio-blk-pci,id=vda,drive=disk-vda,bus=pci.0,addr=0x4')
+    expect(a).toContain('virtio-blk-pci,id=vdb,drive=disk-vdb,bus=pci.0,addr=0x5')
+  })
+
+  it.each([
+    { incoming: undefined, daemonize: undefined, has: ['-daemonize'], lacks: ['-incoming', '-S'] },
+    { incoming: 'defer' as const, daemonize: undefined, has: ['-incoming', 'defer', '-S', '-daemonize'], lacks: [] },
+    { incoming: undefined, daemonize: false, has: [], lacks: ['-daemonize'] }
+  ])('incoming=$incoming daemonize=$daemonize', ({ incoming, daemonize, has, lacks }) => {
+    const argv = buildQemuArgv({ spec: kernelVm, paths: vmPaths('/data', kernelVm), accel: 'tcg', incoming, daemonize })
+    for (const a of has) expect(argv).toContain(a)
+    for (const a of lacks) expect(argv).not.toContain(a)
+  })
+
+  it('defaults to a migratable CPU model', () => {
+    const argv = buildQemuArgv({ spec: kernelVm, paths: vmPaths('/data', kernelVm), accel: 'kvm' })
+    expect(argv[argv.indexOf('-cpu') + 1]).toBe('qemu64')
+  })
+
+  it.each([['/a,b', '/a,,b'], ['plain', 'plain'], [',,', ',,,,']])('escapes commas in option values: %s', (input, out) => {
+    expect(escapeOption(input)).toBe(out)
+  })
+})

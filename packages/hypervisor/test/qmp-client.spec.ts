@@ -1,0 +1,81 @@
+import { createServer, type Server, type Socket } from 'node:net'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { QmpClient } from '../src/index.js'
+
+/** A scripted QMP server: greeting, capabilities, then `reply` decides each answer. */
+function fakeQmp (path: string, reply: (cmd: { execute: string, id?: string, arguments?: unknown }, socket: Socket) => void): Promise<Server> {
+  const server = createServer((socket) => {
+    socket.write(JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 } }, capabilities: [] } }) + '\n')
+    let buf = ''
+    socket.on('data', (chunk) => {
+      buf += chunk.toString()
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const cmd = JSON.parse(buf.slice(0, nl)) as { execute: string, id?: string }
+        buf = buf.slice(nl + 1)
+        if (cmd.execute === 'qmp_capabilities') socket.write(JSON.stringify({ return: {}, id: cmd.id }) + '\n')
+        else reply(cmd, socket)
+      }
+    })
+  })
+  return new Promise((resolve) => server.listen(path, () => { resolve(server) }))
+}
+
+describe('QmpClient', () => {
+  let dir: string
+  let server: Server | undefined
+  let client: QmpClient | undefined
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'mv-qmp-')) })
+  afterEach(async () => {
+    client?.close()
+    await new Promise((resolve) => server !== undefined ? server.close(resolve) : resolve(undefined))
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('negotiates capabilities, matches replies by id (out of order) and surfaces errors', async () => {
+    const held: Array<() => void> = []
+    server = await fakeQmp(join(dir, 's'), (cmd, socket) => {
+      const send = (msg: unknown): void => { socket.write(JSON.stringify(msg) + '\n') }
+      if (cmd.execute === 'slow') held.push(() => { send({ return: 'slow', id: cmd.id }) })
+      else if (cmd.execute === 'bad') send({ error: { class: 'GenericError', desc: 'nope' }, id: cmd.id })
+      else { send({ return: cmd.execute, id: cmd.id }); held.forEach((f) => { f() }) }
+    })
+    client = await QmpClient.connect(join(dir, 's'))
+    expect(client.greeting).toHaveProperty('QMP')
+    const slow = client.execute('slow')
+    expect(await client.execute('fast')).toBe('fast')
+    expect(await slow).toBe('slow')
+    await expect(client.execute('bad')).rejects.toMatchObject({ code: 'ERR_QMP', message: expect.stringContaining('nope') })
+  })
+
+  it('times out a command and honours an AbortSignal', async () => {
+    server = await fakeQmp(join(dir, 's'), () => { /* never answers */ })
+    client = await QmpClient.connect(join(dir, 's'))
+    await expect(client.execute('query-status', undefined, { timeoutMs: 50 })).rejects.toMatchObject({ code: 'ERR_QMP_TIMEOUT' })
+    const ac = new AbortController()
+    const pending = client.execute('query-status', undefined, { signal: ac.signal })
+    ac.abort()
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_ABORTED' })
+  })
+
+  it('delivers events and fails pending commands when the connection drops', async () => {
+    server = await fakeQmp(join(dir, 's'), (cmd, socket) => {
+      socket.write(JSON.stringify({ event: 'POWERDOWN', timestamp: { seconds: 1, microseconds: 0 } }) + '\n')
+      if (cmd.execute === 'die') socket.destroy()
+    })
+    client = await QmpClient.connect(join(dir, 's'))
+    const event = client.waitForEvent('POWERDOWN', { timeoutMs: 1000 })
+    const dying = client.execute('die')
+    expect((await event).event).toBe('POWERDOWN')
+    await expect(dying).rejects.toMatchObject({ code: 'ERR_QMP' })
+    expect(client.isClosed).toBe(true)
+    await expect(client.execute('x')).rejects.toMatchObject({ code: 'ERR_QMP' })
+  })
+
+  it('reports a missing socket as a QMP error', async () => {
+    await expect(QmpClient.connect(join(dir, 'absent'))).rejects.toMatchObject({ code: 'ERR_QMP' })
+  })
+})
