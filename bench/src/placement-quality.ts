@@ -1,0 +1,191 @@
+/**
+ * placement-quality: how well and how fast `@meshvirt/placement` decides, on seeded random
+ * workloads (pure computation, no hosts or guests involved).
+ *  - binpack: 1,000 VMs of mixed sizes arrive one by one onto 100 hosts of mixed sizes; hosts
+ *    used ÷ the lower bound (fewest hosts, largest first, whose capacity covers the demand in
+ *    every dimension).
+ *  - spread: coefficient of variation of host utilisation after the same arrivals, against a
+ *    random-fit baseline (a uniformly random feasible host) in the same run.
+ *  - decide: one decision against views of 100, 1,000 and 10,000 half-full hosts, full scan vs
+ *    sampling, and with the default options (which sample only above 1,000 hosts).
+ */
+import { performance } from 'node:perf_hooks'
+import {
+  GIB, allocatableCapacity, assumePlaced, placeVm, seededRandom,
+  type HostSnapshot, type PlacementOptions, type PlacementRequest, type Resources
+} from '@meshvirt/placement'
+import { percentile, type Benchmark, type Metric } from './harness.js'
+
+const HOST_TYPES: Array<{ share: number, total: Resources }> = [
+  { share: 0.4, total: { vcpus: 16, memoryBytes: 64 * GIB, diskBytes: 1024 * GIB } },
+  { share: 0.4, total: { vcpus: 32, memoryBytes: 128 * GIB, diskBytes: 2048 * GIB } },
+  { share: 0.2, total: { vcpus: 64, memoryBytes: 256 * GIB, diskBytes: 4096 * GIB } }
+]
+const HOST_RESERVED: Resources = { vcpus: 2, memoryBytes: 8 * GIB, diskBytes: 64 * GIB }
+const VM_SIZES: Array<{ share: number, size: Resources }> = [
+  { share: 0.3, size: { vcpus: 1, memoryBytes: 1 * GIB, diskBytes: 20 * GIB } },
+  { share: 0.3, size: { vcpus: 2, memoryBytes: 4 * GIB, diskBytes: 40 * GIB } },
+  { share: 0.25, size: { vcpus: 4, memoryBytes: 8 * GIB, diskBytes: 80 * GIB } },
+  { share: 0.1, size: { vcpus: 8, memoryBytes: 16 * GIB, diskBytes: 160 * GIB } },
+  { share: 0.05, size: { vcpus: 16, memoryBytes: 32 * GIB, diskBytes: 320 * GIB } }
+]
+const ZERO: Resources = { vcpus: 0, memoryBytes: 0, diskBytes: 0 }
+
+function pick<T extends { share: number }> (items: T[], random: () => number): T {
+  let r = random()
+  for (const item of items) {
+    r -= item.share
+    if (r < 0) return item
+  }
+  return items[items.length - 1] as T
+}
+
+function makeHosts (n: number, seed: string): HostSnapshot[] {
+  const random = seededRandom(seed)
+  return Array.from({ length: n }, (_, i) => ({
+    id: `host-${i}`,
+    state: 'alive',
+    adminState: 'active',
+    labels: { zone: `z${i % 3}`, rack: `r${i % 10}` },
+    capacity: {
+      total: pick(HOST_TYPES, random).total,
+      hostReserved: HOST_RESERVED,
+      allocated: ZERO,
+      reservations: ZERO,
+      overcommit: { cpu: 4, memory: 1, disk: 1 }
+    },
+    accelerator: 'kvm',
+    cpuFlags: new Set<string>(),
+    vmGroups: {}
+  }))
+}
+
+function makeVms (n: number, seed: string, policy: 'binpack' | 'spread'): PlacementRequest[] {
+  const random = seededRandom(seed)
+  return Array.from({ length: n }, (_, i) => ({ resources: pick(VM_SIZES, random).size, policy, seed: `${seed}-${i}` }))
+}
+
+/** Places VMs one after another, each seeing the ones before it; `choose` picks among the ranked candidates. */
+function simulate (hosts: HostSnapshot[], vms: PlacementRequest[], options: PlacementOptions,
+  choose: (n: number) => number = () => 0): { hosts: HostSnapshot[], unplaced: number } {
+  const view = [...hosts]
+  const index = new Map(view.map((h, i) => [h.id, i]))
+  let unplaced = 0
+  for (const vm of vms) {
+    const result = placeVm(vm, view, options)
+    const c = result.candidates[choose(result.candidates.length)]
+    if (c === undefined) { unplaced++; continue }
+    const i = index.get(c.hostId) as number
+    view[i] = assumePlaced(view[i] as HostSnapshot, vm)
+  }
+  return { hosts: view, unplaced }
+}
+
+/** Fewest hosts whose allocatable capacity covers the demand in every dimension, taking the largest first. */
+function lowerBound (hosts: HostSnapshot[], vms: PlacementRequest[]): number {
+  const dims: Array<keyof Resources> = ['vcpus', 'memoryBytes', 'diskBytes']
+  let bound = 0
+  for (const d of dims) {
+    const demand = vms.reduce((s, v) => s + v.resources[d], 0)
+    const sizes = hosts.map((h) => allocatableCapacity(h.capacity)[d]).sort((a, b) => b - a)
+    let sum = 0
+    let n = 0
+    while (sum < demand && n < sizes.length) sum += sizes[n++] as number
+    bound = Math.max(bound, n)
+  }
+  return bound
+}
+
+function utilisation (h: HostSnapshot): number {
+  const limit = allocatableCapacity(h.capacity)
+  const a = h.capacity.allocated
+  return (a.vcpus / limit.vcpus + a.memoryBytes / limit.memoryBytes + a.diskBytes / limit.diskBytes) / 3
+}
+
+function coefficientOfVariation (values: number[]): number {
+  const mean = values.reduce((s, v) => s + v, 0) / values.length
+  const variance = values.reduce((s, v) => s + (v - mean) ** 2, 0) / values.length
+  return Math.sqrt(variance) / mean
+}
+
+/** A view `fill` full on average, so filters and scorers see realistic, varied hosts. */
+function halfFullView (n: number, seed: string, fill = 0.5): HostSnapshot[] {
+  const random = seededRandom(`${seed}-fill`)
+  return makeHosts(n, seed).map((h) => {
+    const limit = allocatableCapacity(h.capacity)
+    const f = fill * 2 * random()
+    const used = (x: number): number => Math.floor(x * Math.min(0.98, f))
+    return { ...h, capacity: { ...h.capacity, allocated: { vcpus: used(limit.vcpus), memoryBytes: used(limit.memoryBytes), diskBytes: used(limit.diskBytes) } } }
+  })
+}
+
+function decideMicros (n: number, options: PlacementOptions, decisions: number): number[] {
+  const view = halfFullView(n, `decide-${n}`)
+  const vms = makeVms(decisions + 50, `decide-vms-${n}`, 'binpack')
+  const times: number[] = []
+  vms.forEach((vm, i) => {
+    const start = performance.now()
+    placeVm(vm, view, options)
+    const us = (performance.now() - start) * 1000
+    if (i >= 50) times.push(us) // the first 50 warm the JIT
+  })
+  return times
+}
+
+const FULL_SCAN: PlacementOptions = { sampleAbove: Number.POSITIVE_INFINITY }
+const SAMPLED: PlacementOptions = { sampleAbove: 0 }
+
+export const placementQuality: Benchmark = {
+  name: 'placement-quality',
+  description: 'binpack vs lower bound, spread CV vs random fit, decision time at 100/1,000/10,000 hosts',
+  run: async ({ quick, log }) => {
+    const metrics: Record<string, Metric> = {}
+    const details: Record<string, unknown> = {}
+    const hosts = makeHosts(100, 'quality-hosts')
+
+    const packVms = makeVms(1000, 'quality-vms', 'binpack')
+    const packed = simulate(hosts, packVms, FULL_SCAN)
+    const used = packed.hosts.filter((h) => h.capacity.allocated.memoryBytes > 0).length
+    const bound = lowerBound(hosts, packVms)
+    metrics.binpack_ratio = { value: used / bound, unit: 'x', target: '≤ 1.10' }
+    metrics.binpack_hosts_used = { value: used, unit: 'hosts' }
+    metrics.binpack_lower_bound = { value: bound, unit: 'hosts' }
+    details.binpack = { vms: packVms.length, hosts: hosts.length, unplaced: packed.unplaced }
+    log(`binpack: ${used} hosts used, lower bound ${bound}, ${packed.unplaced} unplaced`)
+
+    const sampledPack = simulate(makeHosts(2000, 'quality-hosts-large'), makeVms(20000, 'quality-vms-large', 'binpack'), { sampleAbove: 0 })
+    const usedSampled = sampledPack.hosts.filter((h) => h.capacity.allocated.memoryBytes > 0).length
+    const boundSampled = lowerBound(makeHosts(2000, 'quality-hosts-large'), makeVms(20000, 'quality-vms-large', 'binpack'))
+    metrics.binpack_ratio_sampled_2000 = { value: usedSampled / boundSampled, unit: 'x' }
+    details.binpack_sampled = { vms: 20000, hosts: 2000, used: usedSampled, lowerBound: boundSampled, unplaced: sampledPack.unplaced }
+
+    const spreadVms = makeVms(1000, 'quality-vms', 'spread')
+    const spread = simulate(hosts, spreadVms, FULL_SCAN)
+    const random = seededRandom('random-fit')
+    const randomFit = simulate(hosts, spreadVms, FULL_SCAN, (n) => Math.floor(random() * n))
+    const cvSpread = coefficientOfVariation(spread.hosts.map(utilisation))
+    const cvRandom = coefficientOfVariation(randomFit.hosts.map(utilisation))
+    metrics.spread_cv = { value: cvSpread, unit: 'cv' }
+    metrics.spread_cv_random_fit = { value: cvRandom, unit: 'cv' }
+    metrics.spread_cv_ratio_vs_random = { value: cvSpread / cvRandom, unit: 'x', target: '< 1' }
+    details.spread = { unplaced: spread.unplaced, unplacedRandomFit: randomFit.unplaced }
+    log(`spread: cv ${cvSpread.toFixed(3)} vs random fit ${cvRandom.toFixed(3)}`)
+
+    const decisions = quick ? 100 : 400
+    const decide: Record<string, unknown> = {}
+    for (const n of [100, 1000, 10000]) {
+      for (const [mode, options] of [['full', FULL_SCAN], ['sampled', SAMPLED], ['default', {}]] as const) {
+        const times = decideMicros(n, options, n === 10000 && mode === 'full' ? Math.min(decisions, 100) : decisions)
+        const p50 = percentile(times, 50)
+        const p99 = percentile(times, 99)
+        decide[`${mode}_${n}`] = { p50_us: p50, p99_us: p99, decisions: times.length }
+        if (mode !== 'default') metrics[`decide_us_${mode}_${n}`] = { value: p50, unit: 'µs' }
+        if (mode === 'default' && n === 1000) metrics.decide_us_1000 = { value: p50, unit: 'µs', target: '< 1000' }
+        log(`decide ${mode} ${n} hosts: p50 ${p50.toFixed(1)} µs, p99 ${p99.toFixed(1)} µs`)
+      }
+    }
+    details.decide = decide
+    details.workload = { hostTypes: HOST_TYPES, hostReserved: HOST_RESERVED, vmSizes: VM_SIZES, overcommit: { cpu: 4, memory: 1, disk: 1 } }
+    return { metrics, details }
+  }
+}

@@ -1,0 +1,28 @@
+import type { PlacementPolicy } from './placement-request.js'
+
+/** Scorer name → weight, per policy. A scorer that does not apply to a request drops out of the sum. */
+export type ScoreWeights = Readonly<Record<string, number>>
+
+/**
+ * The policy's own scorer dominates; measured load nudges between near-equal hosts; soft rules
+ * weigh as much as the policy because an operator wrote them for this VM.
+ */
+export const POLICY_WEIGHTS: Readonly<Record<PlacementPolicy, ScoreWeights>> = {
+  binpack: { binpack: 1, 'least-loaded': 0.1, 'soft-affinity': 1 },
+  spread: { spread: 1, 'least-loaded': 0.25, 'soft-affinity': 1 }
+}
+
+/**
+ * Above this many hosts a decision samples instead of scanning the view (DESIGN.md, "Place"). A
+ * full scan of 1,000 hosts already fits in the 1 ms budget, so sampling starts where it pays.
+ */
+export const SAMPLE_ABOVE_HOSTS = 1000
+
+/**
+ * Hosts probed per VM when sampling. Sparrow's d = 2 balances load; packing and hard constraints
+ * need a wider look to find a tight or feasible fit, and the cost stays flat in N either way.
+ */
+export const SAMPLE_HOSTS_PER_VM = 64
+
+/** Scores are compared after rounding to this many steps, so float noise never beats the seeded tie order. */
+export const SCORE_RESOLUTION = 1e9

@@ -1,0 +1,45 @@
+import type { Accelerator } from './host-snapshot.js'
+import type { Resources } from './resources.js'
+
+/** `LabelConstraint` of proto/vm.proto: `zone=a` (eq), `zone!=b` (ne), exists, notExists. */
+export interface LabelConstraint {
+  key: string
+  op: 'eq' | 'ne' | 'exists' | 'notExists'
+  value?: string
+}
+
+/** binpack fills the fullest host that fits; spread prefers the emptiest (`PlacementPolicy`). */
+export type PlacementPolicy = 'binpack' | 'spread'
+
+/**
+ * Where may this VM go? Mirrors the placement half of `VmSpec` (proto/vm.proto) plus what a
+ * broker adds: exclusions (hosts that already refused, the migration source) and a seed.
+ */
+export interface PlacementRequest {
+  resources: Resources
+  /** 'kvm' needs a KVM host; 'tcg' runs anywhere (TCG needs no hardware support). Unset: any. */
+  accelerator?: Accelerator
+  constraints?: readonly LabelConstraint[]
+  /** The VM's own group, counted by affinity rules of other VMs. */
+  group?: string
+  /** Hard: the host must already run a VM of every one of these groups. */
+  affinity?: readonly string[]
+  /** Hard: the host must run no VM of any of these groups. */
+  antiAffinity?: readonly string[]
+  /** Soft versions: scored, never filtered. */
+  softAffinity?: readonly string[]
+  softAntiAffinity?: readonly string[]
+  policy?: PlacementPolicy
+  /** QEMU CPU model the guest runs with; a host must be able to offer it (migration targets). */
+  cpuModel?: string
+  /** Pin to this host (peer id or hostname); the host must still pass every filter. */
+  host?: string
+  /** Host ids never to choose. */
+  exclude?: readonly string[]
+  /** Replica sets: how many hosts in distinct failure domains. */
+  replicas?: number
+  /** Failure-domain label key for replica sets (zone, rack, site); unset: distinct hosts. */
+  spreadBy?: string
+  /** Every tie and every sample is drawn from this seed (the idempotency key is a good one). */
+  seed: string | number
+}
