@@ -1,4 +1,5 @@
 import type { Benchmark } from './harness.js'
+import { vmStart } from './vm-start.js'
 import { placementQuality } from './placement-quality.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */

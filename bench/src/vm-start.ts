@@ -1,0 +1,108 @@
+/**
+ * vm-start: what one real QEMU guest costs to start with `@meshvirt/hypervisor`.
+ *  - driver_overhead_ms: start() until QEMU runs and QMP answers (includes QEMU's own init:
+ *    -daemonize returns once the machine is built), p50 over the runs.
+ *  - boot_ready_s: start() until the test guest prints MESHVIRT-READY on its serial console.
+ *  - qemu_rss_mb: the QEMU process's resident memory one second after the guest is ready.
+ * The accelerator comes from the real boot probe (cached in .cache/bench); runs are sequential
+ * because two TCG guests on this 2-core machine would measure each other.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { QemuHypervisor, probeAccelerator, type Accelerator } from '@meshvirt/hypervisor'
+import { percentile, type Benchmark, type Metric } from './harness.js'
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const READY = 'MESHVIRT-READY'
+
+interface Run { overheadMs: number, readyS: number, rssMb: number, stopMs: number, stopReason: string }
+
+function buildGuest (): { dir: string, kernel: string, initrd: string, cmdline: string } {
+  const dir = process.env.MESHVIRT_GUEST_DIR ?? join(REPO, '.cache', 'guest')
+  execFileSync('bash', [join(REPO, 'scripts', 'build-guest')], { env: { ...process.env, MESHVIRT_GUEST_DIR: dir }, stdio: 'ignore' })
+  const env = Object.fromEntries(readFileSync(join(dir, 'guest.env'), 'utf8').split('\n').filter((l) => l.includes('='))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+  return { dir, kernel: env.KERNEL as string, initrd: env.INITRD as string, cmdline: env.CMDLINE as string }
+}
+
+async function waitFor (file: string, text: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!(await readFile(file, 'utf8').catch(() => '')).includes(text)) {
+    if (performance.now() > deadline) throw new Error(`no ${text} in ${file} within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+async function rssMb (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024
+}
+
+async function measure (accel: Accelerator, runs: number, guest: ReturnType<typeof buildGuest>, log: (l: string) => void): Promise<Run[]> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mv-bench-'))
+  const hv = new QemuHypervisor({ dataDir, accel, imageDirs: [guest.dir] })
+  const results: Run[] = []
+  try {
+    for (let i = 0; i < runs; i++) {
+      const id = `bench-${i}`
+      const vm = await hv.create({ id, vcpus: 1, memoryMiB: 128, boot: { kind: 'kernel', kernel: guest.kernel, initrd: guest.initrd, cmdline: guest.cmdline }, disks: [{ name: 'vda', sizeMiB: 16 }] })
+      const t0 = performance.now()
+      const started = await hv.start(id)
+      const overheadMs = performance.now() - t0
+      await waitFor(vm.paths.serialLog, READY, 60_000)
+      const readyS = (performance.now() - t0) / 1000
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      const rss = await rssMb(started.pid as number)
+      const s0 = performance.now()
+      const stopped = await hv.stop(id)
+      const run = { overheadMs, readyS, rssMb: rss, stopMs: performance.now() - s0, stopReason: stopped.exit?.reason ?? '?' }
+      results.push(run)
+      log(`${accel} run ${i + 1}/${runs}: start() ${overheadMs.toFixed(1)} ms, ready ${readyS.toFixed(2)} s, RSS ${rss.toFixed(0)} MiB, graceful stop ${run.stopMs.toFixed(0)} ms (${run.stopReason})`)
+      await hv.destroy(id)
+    }
+  } finally {
+    for (const vm of await hv.list()) if (vm.state === 'running') await hv.kill(vm.id).catch(() => {})
+    await hv.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  return results
+}
+
+const round = (v: number, digits: number): number => Number(v.toFixed(digits))
+
+export const vmStart: Benchmark = {
+  name: 'vm-start',
+  description: 'real QEMU guest: driver overhead of start(), boot to ready marker, QEMU RSS',
+  run: async ({ quick, log }) => {
+    const guest = buildGuest()
+    const probe = await probeAccelerator({ kernel: guest.kernel, initrd: guest.initrd, cacheFile: join(REPO, '.cache', 'bench', 'accel-probe.json') })
+    log(`accelerator probe: ${probe.accel}${probe.cached ? ' (cached)' : ''}: ${probe.reason}`)
+    const accels: Accelerator[] = probe.accel === 'kvm' ? ['kvm', 'tcg'] : ['tcg']
+    const runs = quick ? 3 : 8
+    const byAccel: Record<string, Run[]> = {}
+    for (const accel of accels) byAccel[accel] = await measure(accel, runs, guest, log)
+    const main = byAccel[probe.accel] ?? []
+    const p = (key: keyof Run, q: number): number => percentile(main.map((r) => r[key] as number), q)
+    const metrics: Record<string, Metric> = {
+      driver_overhead_ms: { value: round(p('overheadMs', 50), 1), unit: 'ms', target: '< 100' },
+      driver_overhead_p90_ms: { value: round(p('overheadMs', 90), 1), unit: 'ms' },
+      boot_ready_s: { value: round(p('readyS', 50), 2), unit: 's' },
+      boot_ready_p90_s: { value: round(p('readyS', 90), 2), unit: 's' },
+      qemu_rss_mb: { value: round(p('rssMb', 50), 0), unit: 'MiB' },
+      graceful_stop_ms: { value: round(p('stopMs', 50), 0), unit: 'ms' }
+    }
+    if (byAccel.kvm !== undefined && probe.accel === 'kvm') {
+      metrics.boot_ready_tcg_s = { value: round(percentile((byAccel.tcg ?? []).map((r) => r.readyS), 50), 2), unit: 's' }
+    }
+    return {
+      accel: probe.accel,
+      metrics,
+      details: { runs_per_accel: runs, guest: { memoryMiB: 128, vcpus: 1, disk: '16 MiB qcow2' }, probe, runs: byAccel }
+    }
+  }
+}
