@@ -3,4 +3,4 @@ import { vmStart } from './vm-start.js'
 import { placementQuality } from './placement-quality.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality]
+export const BENCHMARKS: Benchmark[] = [placementQuality, vmStart]
