@@ -6,10 +6,11 @@ import type { Resources } from './resources.js'
 export type HostScore = (host: HostSnapshot, free: Resources, allocatable: Resources) => number
 
 /**
- * A ranker, prepared once per request. Returns undefined when it has nothing to say about this
- * request (e.g. soft affinity without soft rules), so it neither costs time nor dilutes the others.
+ * A ranker, prepared once per request over the hosts being ranked (the whole view, or the sample).
+ * Returns undefined when it has nothing to say about this request (e.g. soft affinity without soft
+ * rules), so it neither costs time nor dilutes the others.
  */
 export interface HostScorer {
   name: string
-  prepare: (request: PlacementRequest) => HostScore | undefined
+  prepare: (request: PlacementRequest, hosts: readonly HostSnapshot[]) => HostScore | undefined
 }

@@ -36,6 +36,18 @@ export interface HostLoad {
 /**
  * One host as a broker's view holds it: a `HostAdvert` plus the liveness the mesh assigned.
  * A hint, never a promise — the host's own ledger decides at Reserve time.
+ *
+ * @example From a decoded, validated advert (field for field; enums lower-cased):
+ * ```ts
+ * const snapshot: HostSnapshot = {
+ *   id: advert.hostId, hostname: advert.hostname, state: liveness,      // from the cluster view
+ *   adminState: 'active',                                                // HOST_STATE_ACTIVE → 'active', DRAINING → 'draining', …
+ *   labels: advert.labels, capacity: advert.capacity,                    // same shape once validated (absent → zeros)
+ *   accelerator: advert.accelerator === pb.Accelerator.ACCELERATOR_KVM ? 'kvm' : 'tcg',
+ *   cpuModel: advert.cpuModel, cpuFlags: new Set(advert.cpuFlags),       // build the set once per advert
+ *   load: advert.load, vmGroups: countBy(advert.vms, (vm) => vm.group)
+ * }
+ * ```
  */
 export interface HostSnapshot {
   /** libp2p peer id. */

@@ -1,5 +1,5 @@
 import { assumePlaced } from './assume-placed.js'
-import { SAMPLE_ABOVE_HOSTS, SAMPLE_HOSTS_PER_VM } from './constants.js'
+import { BATCH_PROBES_PER_VM, SAMPLE_ABOVE_HOSTS, SAMPLE_HOSTS_PER_VM } from './constants.js'
 import type { HostSnapshot } from './host-snapshot.js'
 import type { PlacementOptions } from './place-vm.js'
 import { toPlacementResult } from './place-vm.js'
@@ -11,15 +11,16 @@ import { seededRandom } from './seeded-random.js'
 
 /**
  * Places m VMs at once, each seeing the ones before it (via `assumePlaced`). Above `sampleAbove`
- * hosts it probes one shared pool of d·m hosts (Sparrow's batch sampling) instead of d per VM, so
- * the VMs of a batch compete for the best of a larger pool. A VM the pool cannot hold gets a full
- * scan. The pool is drawn from the first request's seed.
+ * hosts it draws one shared pool (Sparrow's batch sampling) of `sampleSize` + 4·m hosts instead
+ * of `sampleSize` per VM: the VMs of a batch share the best of a larger pool while the cost per VM
+ * stays near one sampled decision. A VM the pool cannot hold gets a full scan. The pool is drawn
+ * from the first request's seed.
  */
 export function placeBatch (requests: readonly PlacementRequest[], view: readonly HostSnapshot[], options: PlacementOptions = {}): PlacementResult[] {
   const first = requests[0]
   if (first === undefined) return []
   const sampleAbove = options.sampleAbove ?? SAMPLE_ABOVE_HOSTS
-  const poolSize = (options.sampleSize ?? SAMPLE_HOSTS_PER_VM) * requests.length
+  const poolSize = (options.sampleSize ?? SAMPLE_HOSTS_PER_VM) + BATCH_PROBES_PER_VM * requests.length
   const sampling = view.length > sampleAbove && poolSize < view.length
   const pool = sampling ? sampleHosts(view, poolSize, seededRandom(first.seed)) : [...view]
   const placed = new Map<string, HostSnapshot>()

@@ -7,12 +7,13 @@ import type { PlacementRequest } from './placement-request.js'
 import type { RankedCandidate, ScoreComponent } from './placement-result.js'
 import type { Rejection } from './rejection.js'
 import { binpackScorer } from './scorers/binpack.js'
+import { domainSpreadScorer } from './scorers/domain-spread.js'
 import { leastLoadedScorer } from './scorers/least-loaded.js'
 import { softAffinityScorer } from './scorers/soft-affinity.js'
 import { spreadScorer } from './scorers/spread.js'
 import { seedToInt, tieBreakKey } from './seeded-random.js'
 
-export const SCORERS = [binpackScorer, spreadScorer, leastLoadedScorer, softAffinityScorer]
+export const SCORERS = [binpackScorer, spreadScorer, domainSpreadScorer, leastLoadedScorer, softAffinityScorer]
 
 export interface RankOptions {
   /** Scorer name → weight; default: the request policy's `POLICY_WEIGHTS`. */
@@ -31,14 +32,14 @@ interface Keyed { candidate: RankedCandidate, key: number, tie: number }
  * a reason. Ties are broken by a per-host key hashed from the seed, so the answer depends on the
  * seed and the hosts, not on the order the view happens to list them in.
  */
-export function rankHosts (request: PlacementRequest, hosts: Iterable<HostSnapshot>, options: RankOptions = {}): RankedHosts {
+export function rankHosts (request: PlacementRequest, hosts: readonly HostSnapshot[], options: RankOptions = {}): RankedHosts {
   const checks = prepareFilters(request)
   const weights = options.weights ?? POLICY_WEIGHTS[request.policy ?? 'binpack']
   const scorers: Array<{ name: string, weight: number, score: HostScore }> = []
   for (const scorer of SCORERS) {
     const weight = weights[scorer.name] ?? 0
     if (weight <= 0) continue
-    const score = scorer.prepare(request)
+    const score = scorer.prepare(request, hosts)
     if (score !== undefined) scorers.push({ name: scorer.name, weight, score })
   }
   const weightSum = scorers.reduce((sum, s) => sum + s.weight, 0)

@@ -28,6 +28,17 @@ describe('placeVm', () => {
     expect(placeVm(vm({ resources: fourGib, policy: 'spread' }), view).chosen?.hostId).toBe('empty')
   })
 
+  it('spread with a spread key sends a group to its emptiest failure domain', () => {
+    const zoned = [
+      host('a-empty', { labels: { zone: 'a' } }),
+      hostUsing('a-web', fourGib, { labels: { zone: 'a' }, vmGroups: { web: 1 } }),
+      hostUsing('b-busy', { vcpus: 8, memoryBytes: 32 * GIB, diskBytes: 0 }, { labels: { zone: 'b' } })
+    ]
+    const result = placeVm(vm({ resources: fourGib, policy: 'spread', group: 'web', spreadBy: 'zone' }), zoned)
+    expect(result.chosen?.hostId).toBe('b-busy') // fuller than a-empty, but zone b runs no web VM yet
+    expect(result.chosen?.scores.map((s) => s.scorer)).toEqual(['spread', 'domain-spread', 'least-loaded'])
+  })
+
   it('lets soft affinity outweigh a slightly better fit', () => {
     const withCache = { ...view[2] as HostSnapshot, vmGroups: { cache: 1 } }
     const result = placeVm(vm({ resources: fourGib, softAffinity: ['cache'] }), [view[1] as HostSnapshot, withCache])

@@ -57,6 +57,7 @@ const constraintArb: fc.Arbitrary<LabelConstraint> = fc.record({
 const requestArb: fc.Arbitrary<PlacementRequest> = fc.record({
   resources: resources(4, 8),
   accelerator: fc.option(fc.constantFrom('kvm', 'tcg'), { nil: undefined }),
+  group: fc.option(fc.constantFrom(...GROUPS), { nil: undefined }),
   constraints: sometimes([], fc.array(constraintArb, { minLength: 1, maxLength: 2 })),
   affinity: sometimes([], fc.subarray(GROUPS, { minLength: 1, maxLength: 1 })),
   antiAffinity: sometimes([], fc.subarray(GROUPS, { minLength: 1, maxLength: 2 })),

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { allocatableCapacity, freeCapacity, GIB, type HostScorer, type HostSnapshot, type PlacementRequest } from '../src/index.js'
 import { binpackScorer } from '../src/scorers/binpack.js'
+import { domainSpreadScorer } from '../src/scorers/domain-spread.js'
 import { leastLoadedScorer } from '../src/scorers/least-loaded.js'
 import { softAffinityScorer } from '../src/scorers/soft-affinity.js'
 import { spreadScorer } from '../src/scorers/spread.js'
 import { host, hostUsing, vm } from './fixtures.js'
 
-function score (scorer: HostScorer, request: PlacementRequest, h: HostSnapshot): number | undefined {
-  return scorer.prepare(request)?.(h, freeCapacity(h.capacity), allocatableCapacity(h.capacity))
+function score (scorer: HostScorer, request: PlacementRequest, h: HostSnapshot, ranked: readonly HostSnapshot[] = [h]): number | undefined {
+  return scorer.prepare(request, ranked)?.(h, freeCapacity(h.capacity), allocatableCapacity(h.capacity))
 }
 
 const small = { vcpus: 1, memoryBytes: 4 * GIB, diskBytes: 64 * GIB }
@@ -74,5 +75,33 @@ describe('softAffinityScorer', () => {
     [{ softAffinity: ['db', 'cache'], softAntiAffinity: ['web', 'batch'] }, 0.5]
   ] as const)('%j scores %s', (rules, expected) => {
     expect(score(softAffinityScorer, vm(rules), h)).toBe(expected)
+  })
+})
+
+describe('domainSpreadScorer', () => {
+  const hosts = [
+    host('a1', { labels: { zone: 'a' }, vmGroups: { web: 2 } }),
+    host('a2', { labels: { zone: 'a' }, vmGroups: { web: 2 } }),
+    host('b1', { labels: { zone: 'b' }, vmGroups: { web: 2, db: 5 } }),
+    host('c1', { labels: { zone: 'c' } }),
+    host('x', { labels: {} })
+  ]
+  const request = vm({ group: 'web', spreadBy: 'zone', policy: 'spread' })
+  it.each([
+    ['a1', 0], // zone a holds 4 web VMs, the most
+    ['b1', 0.5], // zone b holds 2 (db VMs do not count)
+    ['c1', 1], // zone c holds none
+    ['x', 0] // no zone label: cannot prove its domain
+  ] as const)('%s scores %d', (id, expected) => {
+    expect(score(domainSpreadScorer, request, hosts.find((h) => h.id === id) as HostSnapshot, hosts)).toBe(expected)
+  })
+
+  it('scores every labelled host 1 while the group runs nowhere', () => {
+    expect(score(domainSpreadScorer, vm({ group: 'cache', spreadBy: 'zone' }), hosts[0] as HostSnapshot, hosts)).toBe(1)
+  })
+
+  it('needs both a group and a spread key', () => {
+    expect(domainSpreadScorer.prepare(vm({ spreadBy: 'zone' }), hosts)).toBeUndefined()
+    expect(domainSpreadScorer.prepare(vm({ group: 'web' }), hosts)).toBeUndefined()
   })
 })
