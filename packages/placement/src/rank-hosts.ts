@@ -27,6 +27,11 @@ export interface RankedHosts {
 
 interface Keyed { candidate: RankedCandidate, key: number, tie: number }
 
+/** A scorer fed a malformed advert must not yield NaN: NaN would make the sort order arbitrary. */
+function clampScore (v: number): number {
+  return Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0
+}
+
 /**
  * Filters then scores `hosts` for one request: every host ends up either ranked or rejected with
  * a reason. Ties are broken by a per-host key hashed from the seed, so the answer depends on the
@@ -62,7 +67,7 @@ export function rankHosts (request: PlacementRequest, hosts: readonly HostSnapsh
     const scores: ScoreComponent[] = []
     let total = 0
     for (const s of scorers) {
-      const value = s.score(host, free, limit)
+      const value = clampScore(s.score(host, free, limit))
       scores.push({ scorer: s.name, value, weight: s.weight })
       total += value * s.weight
     }

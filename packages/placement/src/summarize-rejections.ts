@@ -46,7 +46,7 @@ export function summarizeRejections (rejections: readonly Rejection[], fitting =
     }
     g.count++
     if (r.need !== undefined) g.need = Math.max(g.need, r.need)
-    if (r.free !== undefined) g.mostFree = Math.max(g.mostFree, r.free)
+    if (r.free !== undefined && Number.isFinite(r.free)) g.mostFree = Math.max(g.mostFree, r.free)
   }
   const parts = [...groups.values()]
     .sort((a, b) => b.count - a.count || ORDER.indexOf(a.filter) - ORDER.indexOf(b.filter))

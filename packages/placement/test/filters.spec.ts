@@ -47,6 +47,12 @@ describe('capacityFilter', () => {
     expect(verdict(capacityFilter, vm({ resources: need }), hostUsing('h', allocated))).toBe(expected)
   })
 
+  it('refuses a host whose advert carries no number', () => {
+    const base = host('h')
+    const broken: HostSnapshot = { ...base, capacity: { ...base.capacity, total: { ...base.capacity.total, memoryBytes: Number.NaN } } }
+    expect(verdict(capacityFilter, vm({ resources: need }), broken)).toBe('CAPACITY_MEMORY')
+  })
+
   it('counts reservations and overcommit', () => {
     const base = host('h')
     const reserved: HostSnapshot = { ...base, capacity: { ...base.capacity, reservations: { vcpus: 0, memoryBytes: 60 * GIB, diskBytes: 0 } } }

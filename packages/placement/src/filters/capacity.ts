@@ -4,11 +4,12 @@ import type { HostFilter } from '../host-filter.js'
 /**
  * Free capacity after overcommit ratios and unexpired reservations (see `freeCapacity`). Memory is
  * tested first because it is the dimension that binds in practice (cpu is overcommitted 4×).
+ * Written as !(need <= free) so that a malformed advert (NaN) fails the test instead of passing it.
  */
 export const capacityFilter: HostFilter = (request) => {
   const need = request.resources
   return (host, free) => {
-    if (need.memoryBytes > free.memoryBytes) {
+    if (!(need.memoryBytes <= free.memoryBytes)) {
       return {
         hostId: host.id,
         filter: 'CAPACITY_MEMORY',
@@ -17,7 +18,7 @@ export const capacityFilter: HostFilter = (request) => {
         free: free.memoryBytes
       }
     }
-    if (need.vcpus > free.vcpus) {
+    if (!(need.vcpus <= free.vcpus)) {
       return {
         hostId: host.id,
         filter: 'CAPACITY_CPU',
@@ -26,7 +27,7 @@ export const capacityFilter: HostFilter = (request) => {
         free: free.vcpus
       }
     }
-    if (need.diskBytes > free.diskBytes) {
+    if (!(need.diskBytes <= free.diskBytes)) {
       return {
         hostId: host.id,
         filter: 'CAPACITY_DISK',
