@@ -3,7 +3,7 @@ import { access, mkdir, rm } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ACPI_TIMEOUT_MS, LAUNCH_TIMEOUT_MS, QMP_COMMAND_TIMEOUT_MS, SIGTERM_TIMEOUT_MS } from '../constants.js'
-import { HypervisorError, ImageMissingError, VmExistsError, VmNotFoundError } from '../errors.js'
+import { HypervisorError, ImageMissingError, VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
 import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
 import { validateSpec, type HostLimits } from '../spec-validation.js'
@@ -183,6 +183,18 @@ export class QemuHypervisor implements Hypervisor {
       }
       await rm(vmPaths(this.dataDir, record.spec).dir, { recursive: true, force: true })
       this.log('vm destroyed', { vm: id })
+    })
+  }
+
+  /**
+   * The VM's one QMP connection (attaching if needed), for the operations that build on the
+   * lifecycle: migration, dirty bitmaps and backups, statistics. Do not close it.
+   */
+  async monitor (id: string, options: AbortOptions = {}): Promise<QmpClient> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      if (record.state !== 'running') throw new WrongStateError(`VM ${id} is ${record.state}: its monitor exists only while it runs`)
+      return (await this.attachment(id, record, options)).qmp
     })
   }
 
