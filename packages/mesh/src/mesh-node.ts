@@ -1,5 +1,5 @@
 /**
- * The factory of a meshvirt host's libp2p node: TCP + pnet (cluster key) + noise + yamux,
+ * The factory of a meshvirt host's libp2p node: TCP + private network (cluster key) + noise + yamux,
  * identify, ping, bootstrap and gossipsub, with capacity gossip, the cluster view, liveness
  * probing and request/response on top.
  */
@@ -9,7 +9,6 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
-import { preSharedKey } from '@libp2p/pnet'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -18,10 +17,10 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { AdvertPublisher } from './advert-publisher.js'
 import { AdvertValidator, cloneCounters, type AdvertCounters } from './advert-validator.js'
 import { ClusterView } from './cluster-view.js'
+import { clusterProtector } from './cluster-protector.js'
 import { MeshError } from './errors.js'
 import { gossipOptions, INBOUND_CONNECTIONS_PER_IP_PER_S, MAX_PENDING_INBOUND_CONNECTIONS } from './gossip-options.js'
 import { emptyAdvertContent, type HostAdvert, type HostAdvertContent } from './host-advert.js'
-import { parseClusterKey } from './keys.js'
 import { LivenessProber } from './liveness-prober.js'
 import { PeerConnector } from './peer-connector.js'
 import { RequestResponse, type HandleOptions, type RequestHandler, type RequestOptions } from './request-response.js'
@@ -101,7 +100,6 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     throw new MeshError('INVALID_CLUSTER_NAME', `cluster name ${JSON.stringify(init.clusterName)} must match ${CLUSTER_NAME.source}`)
   }
   const timing = resolveTiming(init.timing)
-  const psk = parseClusterKey(init.clusterKey)
   const bootstrapAddrs = (init.bootstrap ?? []).map((a) => multiaddr(a))
   const withPeerIds = bootstrapAddrs.filter((a) => a.toString().includes('/p2p/')).map((a) => a.toString())
 
@@ -109,7 +107,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     privateKey: init.privateKey,
     addresses: { listen: init.listen, ...(init.announce !== undefined ? { announce: init.announce } : {}) },
     transports: [tcp()],
-    connectionProtector: preSharedKey({ psk }),
+    connectionProtector: clusterProtector({ clusterKey: init.clusterKey }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: withPeerIds.length > 0 ? [bootstrap({ list: withPeerIds, timeout: timing.bootstrapDelayMs })] : [],
