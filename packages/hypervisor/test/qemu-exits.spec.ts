@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { QemuHypervisor, type HypervisorEvent, type VmSpec } from '../src/index.js'
+import { QemuHypervisor, QmpClient, type HypervisorEvent, type VmSpec } from '../src/index.js'
 import { ensureGuest, isRunning, killQemusUnder, type TestGuest } from './guest.js'
 
 let guest: TestGuest
@@ -68,6 +68,22 @@ describe('QemuHypervisor exits', () => {
     expect(events).toMatchObject([{ type: 'crashed', id: 'orphan', reason: 'exited-while-detached' }])
     const record = JSON.parse(await readFile(join(recovered.paths.dir, 'vm.json'), 'utf8')) as { state: string }
     expect(record.state).toBe('crashed')
+  })
+
+  it('kill() still works by pid when the monitor is held by another client', async () => {
+    const first = driver()
+    const vm = await first.create(spec('held'))
+    const { pid } = await first.start('held')
+    await first.close()
+    const intruder = await QmpClient.connect(vm.paths.qmpSocket)
+    try {
+      const second = new QemuHypervisor({ dataDir, accel: 'tcg', imageDirs: [guest.dir], qmpTimeoutMs: 300 })
+      drivers.push(second)
+      expect(await second.kill('held')).toMatchObject({ state: 'stopped', exit: { reason: 'killed' } })
+      expect(await isRunning(pid as number)).toBe(false)
+    } finally {
+      intruder.close()
+    }
   })
 
   it('close() detaches without stopping the guest', async () => {

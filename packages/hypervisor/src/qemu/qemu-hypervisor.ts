@@ -145,9 +145,7 @@ export class QemuHypervisor implements Hypervisor {
     return await this.serialize(id, async () => {
       const record = await this.refresh(id)
       assertLegal(id, 'kill', record.state)
-      const attachment = await this.attachment(id, record, options)
-      await attachment.kill('killed')
-      await this.recorded.get(attachment)
+      await this.killRunning(id, record, options)
       return await this.inspectNow(id)
     })
   }
@@ -176,11 +174,7 @@ export class QemuHypervisor implements Hypervisor {
   async destroy (id: string, options: AbortOptions = {}): Promise<void> {
     await this.serialize(id, async () => {
       const record = await this.refresh(id)
-      if (record.state === 'running') {
-        const attachment = await this.attachment(id, record, options)
-        await attachment.kill('killed')
-        await this.recorded.get(attachment)
-      }
+      if (record.state === 'running') await this.killRunning(id, record, options)
       await rm(vmPaths(this.dataDir, record.spec).dir, { recursive: true, force: true })
       this.log('vm destroyed', { vm: id })
     })
@@ -229,6 +223,24 @@ export class QemuHypervisor implements Hypervisor {
     if (proc === undefined) throw new VmNotFoundError(`VM ${id}: no live QEMU behind ${paths.pidFile}`)
     const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
     return this.attach(id, proc, qmp)
+  }
+
+  /** SIGKILL, through the attachment when we can get one, else by pid (e.g. QMP held by another client). */
+  private async killRunning (id: string, record: VmRecord, options: AbortOptions): Promise<void> {
+    let attachment: VmAttachment
+    try {
+      attachment = await this.attachment(id, record, options)
+    } catch (err) {
+      const proc = await QemuProcess.fromPidFile(vmPaths(this.dataDir, record.spec).pidFile)
+      if (proc === undefined) throw err
+      this.log('killing by pid: monitor unreachable', { vm: id, pid: proc.pid, error: String(err) })
+      await proc.signal('SIGKILL')
+      await proc.waitForExit(SIGTERM_TIMEOUT_MS)
+      await this.exitedWith(record, 'killed')
+      return
+    }
+    await attachment.kill('killed')
+    await this.recorded.get(attachment)
   }
 
   private attach (id: string, proc: QemuProcess, qmp: QmpClient): VmAttachment {

@@ -30,7 +30,9 @@ export class VmAttachment {
     this.exited = new Promise((resolve) => {
       qmp.onClose(() => {
         if (this.detaching) { resolve(undefined); return }
-        void proc.waitForExit(SIGKILL_TIMEOUT_MS * 2).then(() => { resolve(this.reason()) })
+        // The monitor closes when QEMU exits. If the process is still there after the wait, only the
+        // connection broke: report no exit, so the VM stays running and the next call re-attaches.
+        void proc.waitForExit(SIGKILL_TIMEOUT_MS * 2).then((gone) => { resolve(gone ? this.reason() : undefined) })
       })
     })
   }
