@@ -36,7 +36,11 @@ export interface PlacementRequest {
   host?: string
   /** Host ids never to choose. */
   exclude?: readonly string[]
-  /** Replica sets: how many hosts in distinct failure domains. */
+  /**
+   * How many hosts `placeReplicaSet` chooses, each in its own failure domain (default 1). For the
+   * holders of a running VM's replicas, also exclude the owner and constrain away its domain
+   * (`{ key: spreadBy, op: 'ne', value: ownerDomain }`).
+   */
   replicas?: number
   /** Failure-domain label key for replica sets (zone, rack, site); unset: distinct hosts. */
   spreadBy?: string
