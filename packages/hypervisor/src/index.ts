@@ -17,7 +17,7 @@
  */
 export type {
   AbortOptions, Accelerator, BootSource, DiskSpec, ExitReason, HostFingerprint, Hypervisor,
-  HypervisorEvent, StopOptions, VmInfo, VmPaths, VmSpec, VmState
+  HypervisorEvent, StopOptions, VmInfo, VmPaths, VmSpec, VmState, VmStats
 } from './types.js'
 export * from './constants.js'
 export * from './errors.js'

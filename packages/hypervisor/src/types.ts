@@ -81,6 +81,16 @@ export interface HostFingerprint {
   cpuFlags: string[]
 }
 
+/** What a running VM costs its host right now. */
+export interface VmStats {
+  id: string
+  /** Resident memory of the VM's process (QEMU's RSS; the configured memory for the simulation). */
+  rssBytes: number
+  /** CPU time the VM's process has used since it started. */
+  cpuSeconds: number
+  uptimeSeconds: number
+}
+
 export type HypervisorEvent =
   | { type: 'started', id: string, pid?: number, at: string }
   | { type: 'recovered', id: string, pid?: number, at: string }
@@ -111,6 +121,8 @@ export interface Hypervisor {
   /** Immediate SIGKILL. */
   kill: (id: string, options?: AbortOptions) => Promise<VmInfo>
   inspect: (id: string, options?: AbortOptions) => Promise<VmInfo>
+  /** Resource use of a running VM (for metrics and adverts). */
+  stats: (id: string, options?: AbortOptions) => Promise<VmStats>
   list: (options?: AbortOptions) => Promise<VmInfo[]>
   /** Re-attach to a VM left by an earlier driver instance (agent restart); never restarts a guest. */
   recover: (id: string, options?: AbortOptions) => Promise<VmInfo>

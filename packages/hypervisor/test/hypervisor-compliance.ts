@@ -48,11 +48,16 @@ export function hypervisorTests (name: string, setup: () => Promise<ComplianceCo
       expect(running.pid).toBeGreaterThan(0)
       expect(await code(hv.start('c1'))).toBe('ERR_WRONG_STATE')
       expect((await hv.inspect('c1')).state).toBe('running')
+      const stats = await hv.stats('c1')
+      expect(stats.id).toBe('c1')
+      expect(stats.rssBytes).toBeGreaterThan(0)
+      expect(stats.uptimeSeconds).toBeGreaterThanOrEqual(0)
 
       const killed = await hv.kill('c1')
       expect(killed.state).toBe('stopped')
       expect(killed.exit?.reason).toBe('killed')
       expect(killed.pid).toBeUndefined()
+      expect(await code(hv.stats('c1'))).toBe('ERR_WRONG_STATE')
 
       expect((await hv.start('c1')).state).toBe('running')
       await hv.destroy('c1')

@@ -7,7 +7,7 @@ import { HypervisorError, ImageMissingError, VmExistsError, VmNotFoundError, Wro
 import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
 import { validateSpec, type HostLimits } from '../spec-validation.js'
-import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec } from '../types.js'
+import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 import { createDisk } from './disks.js'
 import { hostFingerprint } from './fingerprint.js'
 import { launchQemu } from './qemu-launcher.js'
@@ -152,6 +152,15 @@ export class QemuHypervisor implements Hypervisor {
 
   async inspect (id: string): Promise<VmInfo> {
     return await this.inspectNow(id)
+  }
+
+  async stats (id: string): Promise<VmStats> {
+    const info = await this.inspectNow(id)
+    if (info.state !== 'running' || info.pid === undefined) throw new WrongStateError(`VM ${id} is ${info.state}: stats exist only while it runs`)
+    const usage = await new QemuProcess(info.pid, info.paths.pidFile).usage()
+    if (usage === undefined) throw new WrongStateError(`VM ${id}: its QEMU (pid ${info.pid}) has just exited`)
+    const startedAt = info.startedAt !== undefined ? Date.parse(info.startedAt) : Date.now()
+    return { id, ...usage, uptimeSeconds: Math.max(0, (Date.now() - startedAt) / 1000) }
   }
 
   async list (): Promise<VmInfo[]> {

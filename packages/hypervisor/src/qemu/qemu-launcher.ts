@@ -2,7 +2,7 @@ import { constants } from 'node:fs'
 import { access, rm } from 'node:fs/promises'
 import { execa } from 'execa'
 import { LAUNCH_TIMEOUT_MS } from '../constants.js'
-import { ImageMissingError, KvmUnusableError, QemuLaunchError, QemuMissingError, WrongStateError } from '../errors.js'
+import { DiskFullError, ImageMissingError, KvmUnusableError, QemuLaunchError, QemuMissingError, WrongStateError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { buildQemuArgv, type QemuLaunch } from './argv.js'
 import { QemuProcess } from './qemu-process.js'
@@ -58,7 +58,7 @@ function launchError (qemu: string, id: string, result: { code?: string, stderr?
   if (/Failed to get "write" lock/.test(stderr)) {
     return new WrongStateError(`VM ${id}: its disk is in use by another QEMU (${stderr}); is the VM already running elsewhere?`)
   }
-  if (/No space left on device/i.test(stderr)) return new QemuLaunchError(`VM ${id}: no space left on device: ${stderr}`)
+  if (/No space left on device/i.test(stderr)) return new DiskFullError(`VM ${id}: the data dir's file system is full (${stderr}); free space or use another data dir`)
   if (/No such file or directory|Could not open/i.test(stderr)) return new ImageMissingError(`VM ${id}: ${stderr}`)
   if (result.timedOut === true) return new QemuLaunchError(`VM ${id}: QEMU did not finish starting in time`)
   return new QemuLaunchError(`VM ${id}: QEMU failed to start: ${stderr || result.shortMessage}`)

@@ -2,6 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { EXIT_POLL_MS } from '../constants.js'
 import { AbortedError } from '../errors.js'
 
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100
+
 /**
  * A QEMU process known only by its pid: after an agent restart it is not our child, so we cannot
  * wait() on it. Liveness is polled, and the pid is trusted only while /proc shows it is *our*
@@ -29,6 +32,20 @@ export class QemuProcess {
       return cmdline.split('\0').includes(this.pidFile)
     } catch {
       return false
+    }
+  }
+
+  /** RSS and CPU time from /proc; undefined once the process is gone. */
+  async usage (): Promise<{ rssBytes: number, cpuSeconds: number } | undefined> {
+    try {
+      const [status, stat] = await Promise.all([readFile(`/proc/${this.pid}/status`, 'utf8'), readFile(`/proc/${this.pid}/stat`, 'utf8')])
+      const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
+      // Fields after the name: state is [0], utime [11], stime [12], in clock ticks (100 Hz on Linux).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0)
+      return { rssBytes: rssKiB * 1024, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND }
+    } catch {
+      return undefined
     }
   }
 

@@ -1,10 +1,10 @@
 import { cpus, totalmem } from 'node:os'
 import { MACHINE_TYPE } from '../constants.js'
-import { VmExistsError, VmNotFoundError } from '../errors.js'
+import { VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
 import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
 import { validateSpec, type HostLimits } from '../spec-validation.js'
-import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec } from '../types.js'
+import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 
 export interface SimHypervisorInit {
   /** Pretend start latency (QEMU launch + QMP), in ms. Default 0. */
@@ -89,6 +89,13 @@ export class SimHypervisor implements Hypervisor {
 
   async inspect (id: string): Promise<VmInfo> {
     return this.info(this.get(id))
+  }
+
+  async stats (id: string): Promise<VmStats> {
+    const vm = this.get(id)
+    if (vm.state !== 'running') throw new WrongStateError(`VM ${id} is ${vm.state}: stats exist only while it runs`)
+    const uptimeSeconds = (Date.now() - Date.parse(vm.startedAt ?? new Date().toISOString())) / 1000
+    return { id, rssBytes: vm.spec.memoryMiB * 1024 * 1024, cpuSeconds: 0, uptimeSeconds }
   }
 
   async list (): Promise<VmInfo[]> {
