@@ -110,16 +110,18 @@ export class QemuHypervisor implements Hypervisor {
       assertLegal(id, 'start', record.state)
       const paths = vmPaths(this.dataDir, record.spec)
       const proc = await launchQemu({ spec: record.spec, paths, accel: record.accel }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
-      let qmp: QmpClient
+      const next: VmRecord = { ...record, state: 'running', startedAt: new Date().toISOString(), exit: undefined }
+      let qmp: QmpClient | undefined
       try {
         qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+        // Recorded before attaching: a guest that exits at once must find `running` to overwrite.
+        await writeRecord(paths.dir, next)
       } catch (err) {
+        qmp?.close()
         await proc.signal('SIGKILL')
         throw err
       }
       this.attach(id, proc, qmp)
-      const next: VmRecord = { ...record, state: 'running', startedAt: new Date().toISOString(), exit: undefined }
-      await writeRecord(paths.dir, next)
       this.log('vm started', { vm: id, pid: proc.pid, accel: record.accel })
       this.hub.emit({ type: 'started', id, pid: proc.pid, at: next.startedAt as string })
       return this.info(next, proc.pid)
