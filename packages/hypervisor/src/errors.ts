@@ -11,29 +11,128 @@ export class HypervisorError extends Error {
   }
 }
 
-function define (code: string, name: string): new (message: string, options?: { cause?: unknown }) => HypervisorError {
-  const cls = class extends HypervisorError {
-    constructor (message: string, options?: { cause?: unknown }) {
-      super(code, message, options)
-      this.name = name
-    }
+/** qemu-system-x86_64 or qemu-img is not installed (or not where configured). */
+export class QemuMissingError extends HypervisorError {
+  static readonly code = 'ERR_QEMU_MISSING'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_QEMU_MISSING', message, options)
+    this.name = 'QemuMissingError'
   }
-  Object.defineProperty(cls, 'name', { value: name })
-  return cls
 }
 
-export const QemuMissingError = define('ERR_QEMU_MISSING', 'QemuMissingError')
-export const KvmUnusableError = define('ERR_KVM_UNUSABLE', 'KvmUnusableError')
-export const ImageMissingError = define('ERR_IMAGE_MISSING', 'ImageMissingError')
-export const DiskFullError = define('ERR_DISK_FULL', 'DiskFullError')
-export const PathOutsideDataDirError = define('ERR_PATH_OUTSIDE_DATA_DIR', 'PathOutsideDataDirError')
-export const ResourcesTooLargeError = define('ERR_RESOURCES_TOO_LARGE', 'ResourcesTooLargeError')
-export const InvalidSpecError = define('ERR_INVALID_SPEC', 'InvalidSpecError')
-export const VmNotFoundError = define('ERR_VM_NOT_FOUND', 'VmNotFoundError')
-export const VmExistsError = define('ERR_VM_EXISTS', 'VmExistsError')
+/** KVM was asked for but cannot run here. */
+export class KvmUnusableError extends HypervisorError {
+  static readonly code = 'ERR_KVM_UNUSABLE'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_KVM_UNUSABLE', message, options)
+    this.name = 'KvmUnusableError'
+  }
+}
+
+/** A kernel, initrd or base image does not exist. */
+export class ImageMissingError extends HypervisorError {
+  static readonly code = 'ERR_IMAGE_MISSING'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_IMAGE_MISSING', message, options)
+    this.name = 'ImageMissingError'
+  }
+}
+
+/** The data dir's file system is full. */
+export class DiskFullError extends HypervisorError {
+  static readonly code = 'ERR_DISK_FULL'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_DISK_FULL', message, options)
+    this.name = 'DiskFullError'
+  }
+}
+
+/** A name or path would escape the data dir or the image dirs. */
+export class PathOutsideDataDirError extends HypervisorError {
+  static readonly code = 'ERR_PATH_OUTSIDE_DATA_DIR'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_PATH_OUTSIDE_DATA_DIR', message, options)
+    this.name = 'PathOutsideDataDirError'
+  }
+}
+
+/** The VM asks for more than the host has. */
+export class ResourcesTooLargeError extends HypervisorError {
+  static readonly code = 'ERR_RESOURCES_TOO_LARGE'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_RESOURCES_TOO_LARGE', message, options)
+    this.name = 'ResourcesTooLargeError'
+  }
+}
+
+/** The VM spec is malformed. */
+export class InvalidSpecError extends HypervisorError {
+  static readonly code = 'ERR_INVALID_SPEC'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_SPEC', message, options)
+    this.name = 'InvalidSpecError'
+  }
+}
+
+/** No such VM on this host. */
+export class VmNotFoundError extends HypervisorError {
+  static readonly code = 'ERR_VM_NOT_FOUND'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_VM_NOT_FOUND', message, options)
+    this.name = 'VmNotFoundError'
+  }
+}
+
+/** A VM with this id already exists. */
+export class VmExistsError extends HypervisorError {
+  static readonly code = 'ERR_VM_EXISTS'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_VM_EXISTS', message, options)
+    this.name = 'VmExistsError'
+  }
+}
+
 /** The action is not legal in the VM's current state (e.g. start a running VM). */
-export const WrongStateError = define('ERR_WRONG_STATE', 'WrongStateError')
-export const QmpError = define('ERR_QMP', 'QmpError')
-export const QmpTimeoutError = define('ERR_QMP_TIMEOUT', 'QmpTimeoutError')
-export const QemuLaunchError = define('ERR_QEMU_LAUNCH', 'QemuLaunchError')
-export const AbortedError = define('ERR_ABORTED', 'AbortedError')
+export class WrongStateError extends HypervisorError {
+  static readonly code = 'ERR_WRONG_STATE'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_WRONG_STATE', message, options)
+    this.name = 'WrongStateError'
+  }
+}
+
+/** QMP refused a command, or the connection failed. */
+export class QmpError extends HypervisorError {
+  static readonly code = 'ERR_QMP'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_QMP', message, options)
+    this.name = 'QmpError'
+  }
+}
+
+/** QMP did not answer in time. */
+export class QmpTimeoutError extends HypervisorError {
+  static readonly code = 'ERR_QMP_TIMEOUT'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_QMP_TIMEOUT', message, options)
+    this.name = 'QmpTimeoutError'
+  }
+}
+
+/** QEMU failed to start, or would not die. */
+export class QemuLaunchError extends HypervisorError {
+  static readonly code = 'ERR_QEMU_LAUNCH'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_QEMU_LAUNCH', message, options)
+    this.name = 'QemuLaunchError'
+  }
+}
+
+/** The caller aborted the operation. */
+export class AbortedError extends HypervisorError {
+  static readonly code = 'ERR_ABORTED'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_ABORTED', message, options)
+    this.name = 'AbortedError'
+  }
+}
