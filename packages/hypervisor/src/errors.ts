@@ -136,3 +136,12 @@ export class AbortedError extends HypervisorError {
     this.name = 'AbortedError'
   }
 }
+
+/** A bounded wait ended without its condition (e.g. a serial marker that never came). */
+export class WaitTimeoutError extends HypervisorError {
+  static readonly code = 'ERR_WAIT_TIMEOUT'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_WAIT_TIMEOUT', message, options)
+    this.name = 'WaitTimeoutError'
+  }
+}

@@ -30,4 +30,5 @@ export { probeAccelerator, PROBE_MARKER, PROBE_TIMEOUT_MS, type AcceleratorProbe
 export { createDisk, type CreateDiskOptions } from './qemu/disks.js'
 export { hostFingerprint, qemuMachineTypes, qemuVersion } from './qemu/fingerprint.js'
 export { vmPaths } from './qemu/vm-paths.js'
+export { followSerialLog, waitForSerialLine, type FollowSerialOptions, type WaitForSerialOptions } from './qemu/serial-log.js'
 export { SimHypervisor, type SimHypervisorInit } from './sim/sim-hypervisor.js'
