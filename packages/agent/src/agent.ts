@@ -1,25 +1,43 @@
-import { writeFile, rm } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Hypervisor } from '@meshvirt/hypervisor'
 import { createMeshNode, type MeshNode, type TimingPreset } from '@meshvirt/mesh'
+import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
-import { ControlServer } from './control/control-server.js'
 import { createControlHandler } from './control/control-handler.js'
+import { ControlServer } from './control/control-server.js'
+import { ControlError } from './control/errors.js'
 import { advertContent } from './host/advert-content.js'
+import { setUpHypervisor } from './host/hypervisor-setup.js'
 import { collectInventory, type HostInventory, type HypervisorFacts } from './host/inventory.js'
+import { ResourceLedger } from './ledger/resource-ledger.js'
 import { createLogger, type Logger } from './log/logger.js'
+import { Broker } from './negotiate/broker.js'
+import { NameClaims } from './negotiate/name-authority.js'
+import { NegotiateService } from './negotiate/negotiate-service.js'
+import { PeerClient } from './negotiate/peer-client.js'
+import { CONTROL_PROTOCOL, NEGOTIATE_PROTOCOL } from './negotiate/protocols.js'
 import { readClusterKey } from './store/cluster-key-file.js'
 import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
 import { loadOrCreateIdentity } from './store/identity-store.js'
+import { StateStore } from './store/state-store.js'
+import { VmManager } from './vm/vm-manager.js'
 
 export const CONTROL_SOCKET = 'control.sock'
 /** Written at start, removed at stop: how scripts and tests find a running agent's addresses. */
 export const AGENT_INFO_FILE = 'agent.json'
+/** Expired reservations are swept (and the advert refreshed) at least this often. */
+const LEDGER_SWEEP_MS = 1_000
 
 export interface RunAgentOptions {
   log?: Logger
   /** Gossip and liveness timing preset: 'lan' (default), 'wan', or 'local' for tests. */
   timing?: TimingPreset
-  hypervisor?: HypervisorFacts
+  /** A ready hypervisor (tests and benchmarks: a SimHypervisor per in-process agent). */
+  hypervisor?: { driver: Hypervisor, facts: HypervisorFacts }
+  /** Overrides of the measured inventory (tests and benchmarks give hosts a chosen size). */
+  inventory?: Partial<HostInventory>
+  reservationTtlMs?: number
 }
 
 export interface RunningAgent {
@@ -29,71 +47,148 @@ export interface RunningAgent {
   controlSocket: string
   inventory: HostInventory
   mesh: MeshNode
+  ledger: ResourceLedger
+  vms: VmManager
+  broker: Broker
   stop: () => Promise<void>
 }
 
 /**
- * Starts the host agent: data dir, identity, inventory, the mesh node with capacity gossip,
- * and the local control API. Resolves once it listens; `stop()` leaves cleanly.
+ * Starts the host agent: data dir and state store, identity, inventory and hypervisor, the
+ * mesh node with capacity gossip, the negotiation and control protocols, and the local control
+ * socket. Guests that survived an agent restart are re-attached before the agent says ready.
  */
 export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {}): Promise<RunningAgent> {
   const root = opts.log ?? createLogger({ level: config.logLevel, component: 'meshvirt' })
   await prepareDataDir(config.dataDir)
   const { identity, created } = await loadOrCreateIdentity(config.dataDir)
-  const log = root.child('agent', { host: identity.hostId })
+  const selfId = identity.hostId
+  const log = root.child('agent', { host: selfId })
   const defaultKey = config.clusterKeyFile === join(config.dataDir, 'cluster.key')
   const clusterKey = await readClusterKey(config.clusterKeyFile, { createIfMissing: defaultKey })
   if (clusterKey.created) log.warn('created a new cluster key: copy it to every other host of this cluster', { file: config.clusterKeyFile })
   const incarnation = await nextIncarnation(config.dataDir)
-  const inventory = await collectInventory(config.dataDir, opts.hypervisor)
+
+  let hv: { driver: Hypervisor, facts: HypervisorFacts }
+  if (opts.hypervisor !== undefined) hv = opts.hypervisor
+  else {
+    const setUp = await setUpHypervisor(config, log)
+    hv = { driver: setUp.hypervisor, facts: setUp.facts }
+  }
+  const inventory = { ...await collectInventory(config.dataDir, hv.facts), ...opts.inventory }
   if (config.name !== undefined) inventory.hostname = config.name
   log.info(created ? 'created host identity' : 'loaded host identity', { incarnation, vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes, accelerator: inventory.accelerator })
 
-  const preset = opts.timing ?? timingFromEnv()
-  const mesh = await createMeshNode({
-    privateKey: identity.privateKey,
-    listen: config.listen,
-    bootstrap: config.bootstrap,
-    clusterKey: clusterKey.key,
-    clusterName: config.cluster,
-    incarnation,
-    timing: preset === undefined ? { heartbeatIntervalMs: config.heartbeatMs } : preset,
-    advert: advertContent(inventory, config)
+  const store = StateStore.open(config.dataDir)
+  let mesh: MeshNode | undefined
+  const readvertise = (): void => {
+    if (mesh === undefined) return
+    mesh.updateAdvert({ ...advertContent(inventory, config, { allocated: store.allocated(), reservations: store.reserved() }), vms: vms.summaries() })
+  }
+  const ledger = new ResourceLedger(store, {
+    total: { vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes },
+    hostReserved: config.hostReserved,
+    overcommit: config.overcommit
+  }, Date.now, readvertise)
+  const vms = new VmManager({ selfId, store, ledger, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), onChange: readvertise })
+  let stopping = false
+  const negotiate = new NegotiateService({
+    ledger,
+    vms,
+    names: new NameClaims(store),
+    log: root.child('negotiate', { host: selfId }),
+    accepting: () => stopping ? { ok: false, reason: 'shutting-down' } : { ok: true }
   })
-  mesh.view.subscribe((e) => {
+
+  try {
+    await vms.recover()
+    mesh = await createMeshNode({
+      privateKey: identity.privateKey,
+      listen: config.listen,
+      bootstrap: config.bootstrap,
+      clusterKey: clusterKey.key,
+      clusterName: config.cluster,
+      incarnation,
+      timing: (opts.timing ?? timingFromEnv()) ?? { heartbeatIntervalMs: config.heartbeatMs },
+      advert: { ...advertContent(inventory, config, ledger.capacity()), vms: vms.summaries() }
+    })
+  } catch (err) {
+    await vms.close()
+    store.close()
+    throw err
+  }
+  const node = mesh
+  const peers = new PeerClient(node)
+  const broker = new Broker({ selfId, view: node.view, peers, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
+  const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }) })
+  const controlBytes = async (bytes: Uint8Array): Promise<Uint8Array> => {
+    let res
+    try {
+      const req = pb.ControlRequest.decode(bytes)
+      res = { ...await control(req), requestId: req.requestId }
+    } catch (err) {
+      res = { error: (err instanceof ControlError ? err : new ControlError('INTERNAL', (err as Error).message)).toWire() }
+    }
+    return pb.ControlResponse.encode(res).finish()
+  }
+  peers.registerLocal(NEGOTIATE_PROTOCOL, async (b, p) => await negotiate.handle(b, p))
+  peers.registerLocal(CONTROL_PROTOCOL, controlBytes)
+  await node.handle(NEGOTIATE_PROTOCOL, async (b, p) => await negotiate.handle(b, p))
+  await node.handle(CONTROL_PROTOCOL, async (b) => await controlBytes(b))
+  node.view.subscribe((e) => {
     if (e.type === 'updated' || e.host.self) return
     log.info(`host ${e.type}`, { peer: e.host.hostId, hostname: e.host.advert.hostname })
   })
 
+  // Reservations expire by themselves; sweep so the advert tells the cluster soon after.
+  let lastReserved = JSON.stringify(store.reserved())
+  const sweep = setInterval(() => {
+    const now = JSON.stringify(ledger.capacity().reservations)
+    if (now !== lastReserved) { lastReserved = now; readvertise() }
+  }, LEDGER_SWEEP_MS)
+  sweep.unref()
+
   const controlSocket = join(config.dataDir, CONTROL_SOCKET)
-  const control = new ControlServer(controlSocket, createControlHandler({ selfId: identity.hostId, view: mesh.view }), root.child('control', { host: identity.hostId }))
+  const server = new ControlServer(controlSocket, control, root.child('control', { host: selfId }))
   try {
-    await control.start()
+    await server.start()
   } catch (err) {
-    await mesh.stop()
+    clearInterval(sweep)
+    await node.stop()
+    await vms.close()
+    store.close()
     throw err
   }
-  const addrs = mesh.multiaddrs()
+  const addrs = node.multiaddrs()
   const infoFile = join(config.dataDir, AGENT_INFO_FILE)
-  await writeFile(infoFile, JSON.stringify({ hostId: identity.hostId, pid: process.pid, incarnation, addrs, controlSocket }, null, 2) + '\n')
-  log.info('agent ready', { addrs, controlSocket })
+  await writeFile(infoFile, JSON.stringify({ hostId: selfId, pid: process.pid, incarnation, addrs, controlSocket }, null, 2) + '\n')
+  log.info('agent ready', { addrs, controlSocket, vms: vms.list().length })
 
-  let stopping: Promise<void> | undefined
+  let stopped: Promise<void> | undefined
   return {
-    hostId: identity.hostId,
+    hostId: selfId,
     incarnation,
     addrs,
     controlSocket,
     inventory,
-    mesh,
+    mesh: node,
+    ledger,
+    vms,
+    broker,
     stop: async () => {
-      stopping ??= (async () => {
-        await control.stop()
-        await mesh.stop()
+      stopped ??= (async () => {
+        stopping = true
+        clearInterval(sweep)
+        await server.stop()
+        await node.stop()
+        // Guests keep running: the agent is not the VMs' parent (re-attached at next start).
+        await vms.close()
+        await hv.driver.close()
+        store.close()
         await rm(infoFile, { force: true })
         log.info('agent stopped')
       })()
-      await stopping
+      await stopped
     }
   }
 }

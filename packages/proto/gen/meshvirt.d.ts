@@ -75,7 +75,8 @@ export namespace meshvirt {
             VM_STATE_MIGRATING = 6,
             VM_STATE_CRASHED = 7,
             VM_STATE_FENCED = 8,
-            VM_STATE_DELETING = 9
+            VM_STATE_DELETING = 9,
+            VM_STATE_FAILED = 10
         }
 
         enum VmRole {
@@ -936,10 +937,118 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IClaimName {
+            name?: (string|null);
+            idempotencyKey?: (string|null);
+            vmId?: (string|null);
+            brokerId?: (string|null);
+            ttlMs?: (number|null);
+        }
+
+        class ClaimName implements IClaimName {
+            constructor(properties?: meshvirt.v1.IClaimName);
+            public name: string;
+            public idempotencyKey: string;
+            public vmId: string;
+            public brokerId: string;
+            public ttlMs: number;
+            public static create(properties?: meshvirt.v1.IClaimName): meshvirt.v1.ClaimName;
+            public static encode(message: meshvirt.v1.IClaimName, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IClaimName, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ClaimName;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ClaimName;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ClaimName;
+            public static toObject(message: meshvirt.v1.ClaimName, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INameClaim {
+            outcome?: (meshvirt.v1.NameClaim.Outcome|null);
+            vmId?: (string|null);
+            owner?: (string|null);
+            expiresAtMs?: (number|null);
+        }
+
+        class NameClaim implements INameClaim {
+            constructor(properties?: meshvirt.v1.INameClaim);
+            public outcome: meshvirt.v1.NameClaim.Outcome;
+            public vmId: string;
+            public owner: string;
+            public expiresAtMs: number;
+            public static create(properties?: meshvirt.v1.INameClaim): meshvirt.v1.NameClaim;
+            public static encode(message: meshvirt.v1.INameClaim, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INameClaim, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NameClaim;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NameClaim;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NameClaim;
+            public static toObject(message: meshvirt.v1.NameClaim, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        namespace NameClaim {
+
+            enum Outcome {
+                OUTCOME_UNSPECIFIED = 0,
+                OUTCOME_GRANTED = 1,
+                OUTCOME_SAME_REQUEST = 2,
+                OUTCOME_TAKEN = 3
+            }
+        }
+
+        interface IBindName {
+            name?: (string|null);
+            vmId?: (string|null);
+            owner?: (string|null);
+            release?: (boolean|null);
+        }
+
+        class BindName implements IBindName {
+            constructor(properties?: meshvirt.v1.IBindName);
+            public name: string;
+            public vmId: string;
+            public owner: string;
+            public release: boolean;
+            public static create(properties?: meshvirt.v1.IBindName): meshvirt.v1.BindName;
+            public static encode(message: meshvirt.v1.IBindName, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IBindName, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.BindName;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.BindName;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.BindName;
+            public static toObject(message: meshvirt.v1.BindName, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INameBound {
+            ok?: (boolean|null);
+        }
+
+        class NameBound implements INameBound {
+            constructor(properties?: meshvirt.v1.INameBound);
+            public ok: boolean;
+            public static create(properties?: meshvirt.v1.INameBound): meshvirt.v1.NameBound;
+            public static encode(message: meshvirt.v1.INameBound, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INameBound, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NameBound;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NameBound;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NameBound;
+            public static toObject(message: meshvirt.v1.NameBound, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface INegotiateRequest {
             reserve?: (meshvirt.v1.IReserve|null);
             commit?: (meshvirt.v1.ICommit|null);
             release?: (meshvirt.v1.IRelease|null);
+            claimName?: (meshvirt.v1.IClaimName|null);
+            bindName?: (meshvirt.v1.IBindName|null);
         }
 
         class NegotiateRequest implements INegotiateRequest {
@@ -947,7 +1056,9 @@ export namespace meshvirt {
             public reserve?: (meshvirt.v1.IReserve|null);
             public commit?: (meshvirt.v1.ICommit|null);
             public release?: (meshvirt.v1.IRelease|null);
-            public body?: ("reserve"|"commit"|"release");
+            public claimName?: (meshvirt.v1.IClaimName|null);
+            public bindName?: (meshvirt.v1.IBindName|null);
+            public body?: ("reserve"|"commit"|"release"|"claimName"|"bindName");
             public static create(properties?: meshvirt.v1.INegotiateRequest): meshvirt.v1.NegotiateRequest;
             public static encode(message: meshvirt.v1.INegotiateRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.INegotiateRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -965,6 +1076,8 @@ export namespace meshvirt {
             refused?: (meshvirt.v1.IRefused|null);
             committed?: (meshvirt.v1.ICommitted|null);
             released?: (meshvirt.v1.IReleased|null);
+            nameClaim?: (meshvirt.v1.INameClaim|null);
+            nameBound?: (meshvirt.v1.INameBound|null);
             error?: (meshvirt.v1.IError|null);
         }
 
@@ -974,8 +1087,10 @@ export namespace meshvirt {
             public refused?: (meshvirt.v1.IRefused|null);
             public committed?: (meshvirt.v1.ICommitted|null);
             public released?: (meshvirt.v1.IReleased|null);
+            public nameClaim?: (meshvirt.v1.INameClaim|null);
+            public nameBound?: (meshvirt.v1.INameBound|null);
             public error?: (meshvirt.v1.IError|null);
-            public body?: ("reserved"|"refused"|"committed"|"released"|"error");
+            public body?: ("reserved"|"refused"|"committed"|"released"|"nameClaim"|"nameBound"|"error");
             public static create(properties?: meshvirt.v1.INegotiateResponse): meshvirt.v1.NegotiateResponse;
             public static encode(message: meshvirt.v1.INegotiateResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.INegotiateResponse, writer?: $protobuf.Writer): $protobuf.Writer;

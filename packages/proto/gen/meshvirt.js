@@ -686,6 +686,7 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} VM_STATE_CRASHED=7 VM_STATE_CRASHED value
          * @property {number} VM_STATE_FENCED=8 VM_STATE_FENCED value
          * @property {number} VM_STATE_DELETING=9 VM_STATE_DELETING value
+         * @property {number} VM_STATE_FAILED=10 VM_STATE_FAILED value
          */
         v1.VmState = (function() {
             const valuesById = {}, values = Object.create(valuesById);
@@ -699,6 +700,7 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[7] = "VM_STATE_CRASHED"] = 7;
             values[valuesById[8] = "VM_STATE_FENCED"] = 8;
             values[valuesById[9] = "VM_STATE_DELETING"] = 9;
+            values[valuesById[10] = "VM_STATE_FAILED"] = 10;
             return values;
         })();
 
@@ -8248,6 +8250,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 7:
                     case 8:
                     case 9:
+                    case 10:
                         break;
                     }
                 if (message.resources != null && Object.hasOwnProperty.call(message, "resources")) {
@@ -8361,6 +8364,10 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "VM_STATE_DELETING":
                 case 9:
                     message.state = 9;
+                    break;
+                case "VM_STATE_FAILED":
+                case 10:
+                    message.state = 10;
                     break;
                 }
                 if (object.resources != null) {
@@ -12133,6 +12140,1270 @@ export const meshvirt = $root.meshvirt = (() => {
             return Released;
         })();
 
+        v1.ClaimName = (function() {
+
+            /**
+             * Properties of a ClaimName.
+             * @memberof meshvirt.v1
+             * @interface IClaimName
+             * @property {string|null} [name] ClaimName name
+             * @property {string|null} [idempotencyKey] ClaimName idempotencyKey
+             * @property {string|null} [vmId] ClaimName vmId
+             * @property {string|null} [brokerId] ClaimName brokerId
+             * @property {number|null} [ttlMs] ClaimName ttlMs
+             */
+
+            /**
+             * Constructs a new ClaimName.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ClaimName.
+             * @implements IClaimName
+             * @constructor
+             * @param {meshvirt.v1.IClaimName=} [properties] Properties to set
+             */
+            function ClaimName(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ClaimName name.
+             * @member {string} name
+             * @memberof meshvirt.v1.ClaimName
+             * @instance
+             */
+            ClaimName.prototype.name = "";
+
+            /**
+             * ClaimName idempotencyKey.
+             * @member {string} idempotencyKey
+             * @memberof meshvirt.v1.ClaimName
+             * @instance
+             */
+            ClaimName.prototype.idempotencyKey = "";
+
+            /**
+             * ClaimName vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.ClaimName
+             * @instance
+             */
+            ClaimName.prototype.vmId = "";
+
+            /**
+             * ClaimName brokerId.
+             * @member {string} brokerId
+             * @memberof meshvirt.v1.ClaimName
+             * @instance
+             */
+            ClaimName.prototype.brokerId = "";
+
+            /**
+             * ClaimName ttlMs.
+             * @member {number} ttlMs
+             * @memberof meshvirt.v1.ClaimName
+             * @instance
+             */
+            ClaimName.prototype.ttlMs = 0;
+
+            /**
+             * Creates a new ClaimName instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ClaimName
+             * @static
+             * @param {meshvirt.v1.IClaimName=} [properties] Properties to set
+             * @returns {meshvirt.v1.ClaimName} ClaimName instance
+             */
+            ClaimName.create = function create(properties) {
+                return new ClaimName(properties);
+            };
+
+            /**
+             * Encodes the specified ClaimName message. Does not implicitly {@link meshvirt.v1.ClaimName.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ClaimName
+             * @static
+             * @param {meshvirt.v1.IClaimName} message ClaimName message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ClaimName.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.idempotencyKey != null && Object.hasOwnProperty.call(message, "idempotencyKey"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.idempotencyKey);
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.vmId);
+                if (message.brokerId != null && Object.hasOwnProperty.call(message, "brokerId"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.brokerId);
+                if (message.ttlMs != null && Object.hasOwnProperty.call(message, "ttlMs"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.ttlMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ClaimName message, length delimited. Does not implicitly {@link meshvirt.v1.ClaimName.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ClaimName
+             * @static
+             * @param {meshvirt.v1.IClaimName} message ClaimName message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ClaimName.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ClaimName message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ClaimName
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ClaimName} ClaimName
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ClaimName.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ClaimName();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.idempotencyKey = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.brokerId = reader.string();
+                            break;
+                        }
+                    case 5: {
+                            message.ttlMs = reader.uint32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ClaimName message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ClaimName
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ClaimName} ClaimName
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ClaimName.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ClaimName message.
+             * @function verify
+             * @memberof meshvirt.v1.ClaimName
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ClaimName.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.idempotencyKey != null && Object.hasOwnProperty.call(message, "idempotencyKey"))
+                    if (!$util.isString(message.idempotencyKey))
+                        return "idempotencyKey: string expected";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.brokerId != null && Object.hasOwnProperty.call(message, "brokerId"))
+                    if (!$util.isString(message.brokerId))
+                        return "brokerId: string expected";
+                if (message.ttlMs != null && Object.hasOwnProperty.call(message, "ttlMs"))
+                    if (!$util.isInteger(message.ttlMs))
+                        return "ttlMs: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a ClaimName message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ClaimName
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ClaimName} ClaimName
+             */
+            ClaimName.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ClaimName)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ClaimName: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ClaimName();
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.idempotencyKey != null)
+                    message.idempotencyKey = String(object.idempotencyKey);
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.brokerId != null)
+                    message.brokerId = String(object.brokerId);
+                if (object.ttlMs != null)
+                    message.ttlMs = object.ttlMs >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ClaimName message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ClaimName
+             * @static
+             * @param {meshvirt.v1.ClaimName} message ClaimName
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ClaimName.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.idempotencyKey = "";
+                    object.vmId = "";
+                    object.brokerId = "";
+                    object.ttlMs = 0;
+                }
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.idempotencyKey != null && Object.hasOwnProperty.call(message, "idempotencyKey"))
+                    object.idempotencyKey = message.idempotencyKey;
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.brokerId != null && Object.hasOwnProperty.call(message, "brokerId"))
+                    object.brokerId = message.brokerId;
+                if (message.ttlMs != null && Object.hasOwnProperty.call(message, "ttlMs"))
+                    object.ttlMs = message.ttlMs;
+                return object;
+            };
+
+            /**
+             * Converts this ClaimName to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ClaimName
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ClaimName.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ClaimName
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ClaimName
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ClaimName.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ClaimName";
+            };
+
+            return ClaimName;
+        })();
+
+        v1.NameClaim = (function() {
+
+            /**
+             * Properties of a NameClaim.
+             * @memberof meshvirt.v1
+             * @interface INameClaim
+             * @property {meshvirt.v1.NameClaim.Outcome|null} [outcome] NameClaim outcome
+             * @property {string|null} [vmId] NameClaim vmId
+             * @property {string|null} [owner] NameClaim owner
+             * @property {number|null} [expiresAtMs] NameClaim expiresAtMs
+             */
+
+            /**
+             * Constructs a new NameClaim.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a NameClaim.
+             * @implements INameClaim
+             * @constructor
+             * @param {meshvirt.v1.INameClaim=} [properties] Properties to set
+             */
+            function NameClaim(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * NameClaim outcome.
+             * @member {meshvirt.v1.NameClaim.Outcome} outcome
+             * @memberof meshvirt.v1.NameClaim
+             * @instance
+             */
+            NameClaim.prototype.outcome = 0;
+
+            /**
+             * NameClaim vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.NameClaim
+             * @instance
+             */
+            NameClaim.prototype.vmId = "";
+
+            /**
+             * NameClaim owner.
+             * @member {string} owner
+             * @memberof meshvirt.v1.NameClaim
+             * @instance
+             */
+            NameClaim.prototype.owner = "";
+
+            /**
+             * NameClaim expiresAtMs.
+             * @member {number} expiresAtMs
+             * @memberof meshvirt.v1.NameClaim
+             * @instance
+             */
+            NameClaim.prototype.expiresAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new NameClaim instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.NameClaim
+             * @static
+             * @param {meshvirt.v1.INameClaim=} [properties] Properties to set
+             * @returns {meshvirt.v1.NameClaim} NameClaim instance
+             */
+            NameClaim.create = function create(properties) {
+                return new NameClaim(properties);
+            };
+
+            /**
+             * Encodes the specified NameClaim message. Does not implicitly {@link meshvirt.v1.NameClaim.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.NameClaim
+             * @static
+             * @param {meshvirt.v1.INameClaim} message NameClaim message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NameClaim.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.outcome != null && Object.hasOwnProperty.call(message, "outcome"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).int32(message.outcome);
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.vmId);
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.owner);
+                if (message.expiresAtMs != null && Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.expiresAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NameClaim message, length delimited. Does not implicitly {@link meshvirt.v1.NameClaim.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.NameClaim
+             * @static
+             * @param {meshvirt.v1.INameClaim} message NameClaim message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NameClaim.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a NameClaim message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.NameClaim
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.NameClaim} NameClaim
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NameClaim.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.NameClaim();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.outcome = reader.int32();
+                            break;
+                        }
+                    case 2: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.owner = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.expiresAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a NameClaim message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.NameClaim
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.NameClaim} NameClaim
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NameClaim.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a NameClaim message.
+             * @function verify
+             * @memberof meshvirt.v1.NameClaim
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NameClaim.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.outcome != null && Object.hasOwnProperty.call(message, "outcome"))
+                    switch (message.outcome) {
+                    default:
+                        return "outcome: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                        break;
+                    }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.expiresAtMs != null && Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    if (!$util.isInteger(message.expiresAtMs) && !(message.expiresAtMs && $util.isInteger(message.expiresAtMs.low) && $util.isInteger(message.expiresAtMs.high)))
+                        return "expiresAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a NameClaim message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.NameClaim
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.NameClaim} NameClaim
+             */
+            NameClaim.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.NameClaim)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.NameClaim: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.NameClaim();
+                switch (object.outcome) {
+                default:
+                    if (typeof object.outcome === "number") {
+                        message.outcome = object.outcome;
+                        break;
+                    }
+                    break;
+                case "OUTCOME_UNSPECIFIED":
+                case 0:
+                    message.outcome = 0;
+                    break;
+                case "OUTCOME_GRANTED":
+                case 1:
+                    message.outcome = 1;
+                    break;
+                case "OUTCOME_SAME_REQUEST":
+                case 2:
+                    message.outcome = 2;
+                    break;
+                case "OUTCOME_TAKEN":
+                case 3:
+                    message.outcome = 3;
+                    break;
+                }
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.owner != null)
+                    message.owner = String(object.owner);
+                if (object.expiresAtMs != null)
+                    if ($util.Long)
+                        message.expiresAtMs = $util.Long.fromValue(object.expiresAtMs, true);
+                    else if (typeof object.expiresAtMs === "string")
+                        message.expiresAtMs = parseInt(object.expiresAtMs, 10);
+                    else if (typeof object.expiresAtMs === "number")
+                        message.expiresAtMs = object.expiresAtMs;
+                    else if (typeof object.expiresAtMs === "object")
+                        message.expiresAtMs = new $util.LongBits(object.expiresAtMs.low >>> 0, object.expiresAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NameClaim message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.NameClaim
+             * @static
+             * @param {meshvirt.v1.NameClaim} message NameClaim
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NameClaim.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.outcome = options.enums === String ? "OUTCOME_UNSPECIFIED" : 0;
+                    object.vmId = "";
+                    object.owner = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.expiresAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.expiresAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.outcome != null && Object.hasOwnProperty.call(message, "outcome"))
+                    object.outcome = options.enums === String ? $root.meshvirt.v1.NameClaim.Outcome[message.outcome] === undefined ? message.outcome : $root.meshvirt.v1.NameClaim.Outcome[message.outcome] : message.outcome;
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                if (message.expiresAtMs != null && Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.expiresAtMs = typeof message.expiresAtMs === "number" ? BigInt(message.expiresAtMs) : $util.Long.fromBits(message.expiresAtMs.low >>> 0, message.expiresAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.expiresAtMs === "number")
+                        object.expiresAtMs = options.longs === String ? String(message.expiresAtMs) : message.expiresAtMs;
+                    else
+                        object.expiresAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.expiresAtMs) : options.longs === Number ? new $util.LongBits(message.expiresAtMs.low >>> 0, message.expiresAtMs.high >>> 0).toNumber(true) : message.expiresAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this NameClaim to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.NameClaim
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NameClaim.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NameClaim
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.NameClaim
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NameClaim.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.NameClaim";
+            };
+
+            /**
+             * Outcome enum.
+             * @name meshvirt.v1.NameClaim.Outcome
+             * @enum {number}
+             * @property {number} OUTCOME_UNSPECIFIED=0 OUTCOME_UNSPECIFIED value
+             * @property {number} OUTCOME_GRANTED=1 OUTCOME_GRANTED value
+             * @property {number} OUTCOME_SAME_REQUEST=2 OUTCOME_SAME_REQUEST value
+             * @property {number} OUTCOME_TAKEN=3 OUTCOME_TAKEN value
+             */
+            NameClaim.Outcome = (function() {
+                const valuesById = {}, values = Object.create(valuesById);
+                values[valuesById[0] = "OUTCOME_UNSPECIFIED"] = 0;
+                values[valuesById[1] = "OUTCOME_GRANTED"] = 1;
+                values[valuesById[2] = "OUTCOME_SAME_REQUEST"] = 2;
+                values[valuesById[3] = "OUTCOME_TAKEN"] = 3;
+                return values;
+            })();
+
+            return NameClaim;
+        })();
+
+        v1.BindName = (function() {
+
+            /**
+             * Properties of a BindName.
+             * @memberof meshvirt.v1
+             * @interface IBindName
+             * @property {string|null} [name] BindName name
+             * @property {string|null} [vmId] BindName vmId
+             * @property {string|null} [owner] BindName owner
+             * @property {boolean|null} [release] BindName release
+             */
+
+            /**
+             * Constructs a new BindName.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a BindName.
+             * @implements IBindName
+             * @constructor
+             * @param {meshvirt.v1.IBindName=} [properties] Properties to set
+             */
+            function BindName(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * BindName name.
+             * @member {string} name
+             * @memberof meshvirt.v1.BindName
+             * @instance
+             */
+            BindName.prototype.name = "";
+
+            /**
+             * BindName vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.BindName
+             * @instance
+             */
+            BindName.prototype.vmId = "";
+
+            /**
+             * BindName owner.
+             * @member {string} owner
+             * @memberof meshvirt.v1.BindName
+             * @instance
+             */
+            BindName.prototype.owner = "";
+
+            /**
+             * BindName release.
+             * @member {boolean} release
+             * @memberof meshvirt.v1.BindName
+             * @instance
+             */
+            BindName.prototype.release = false;
+
+            /**
+             * Creates a new BindName instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.BindName
+             * @static
+             * @param {meshvirt.v1.IBindName=} [properties] Properties to set
+             * @returns {meshvirt.v1.BindName} BindName instance
+             */
+            BindName.create = function create(properties) {
+                return new BindName(properties);
+            };
+
+            /**
+             * Encodes the specified BindName message. Does not implicitly {@link meshvirt.v1.BindName.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.BindName
+             * @static
+             * @param {meshvirt.v1.IBindName} message BindName message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BindName.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.vmId);
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.owner);
+                if (message.release != null && Object.hasOwnProperty.call(message, "release"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.release);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified BindName message, length delimited. Does not implicitly {@link meshvirt.v1.BindName.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.BindName
+             * @static
+             * @param {meshvirt.v1.IBindName} message BindName message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BindName.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a BindName message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.BindName
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.BindName} BindName
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BindName.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.BindName();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.owner = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.release = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a BindName message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.BindName
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.BindName} BindName
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BindName.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a BindName message.
+             * @function verify
+             * @memberof meshvirt.v1.BindName
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BindName.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.release != null && Object.hasOwnProperty.call(message, "release"))
+                    if (typeof message.release !== "boolean")
+                        return "release: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a BindName message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.BindName
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.BindName} BindName
+             */
+            BindName.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.BindName)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.BindName: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.BindName();
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.owner != null)
+                    message.owner = String(object.owner);
+                if (object.release != null)
+                    message.release = Boolean(object.release);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a BindName message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.BindName
+             * @static
+             * @param {meshvirt.v1.BindName} message BindName
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BindName.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.vmId = "";
+                    object.owner = "";
+                    object.release = false;
+                }
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                if (message.release != null && Object.hasOwnProperty.call(message, "release"))
+                    object.release = message.release;
+                return object;
+            };
+
+            /**
+             * Converts this BindName to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.BindName
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BindName.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for BindName
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.BindName
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            BindName.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.BindName";
+            };
+
+            return BindName;
+        })();
+
+        v1.NameBound = (function() {
+
+            /**
+             * Properties of a NameBound.
+             * @memberof meshvirt.v1
+             * @interface INameBound
+             * @property {boolean|null} [ok] NameBound ok
+             */
+
+            /**
+             * Constructs a new NameBound.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a NameBound.
+             * @implements INameBound
+             * @constructor
+             * @param {meshvirt.v1.INameBound=} [properties] Properties to set
+             */
+            function NameBound(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * NameBound ok.
+             * @member {boolean} ok
+             * @memberof meshvirt.v1.NameBound
+             * @instance
+             */
+            NameBound.prototype.ok = false;
+
+            /**
+             * Creates a new NameBound instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.NameBound
+             * @static
+             * @param {meshvirt.v1.INameBound=} [properties] Properties to set
+             * @returns {meshvirt.v1.NameBound} NameBound instance
+             */
+            NameBound.create = function create(properties) {
+                return new NameBound(properties);
+            };
+
+            /**
+             * Encodes the specified NameBound message. Does not implicitly {@link meshvirt.v1.NameBound.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.NameBound
+             * @static
+             * @param {meshvirt.v1.INameBound} message NameBound message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NameBound.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.ok != null && Object.hasOwnProperty.call(message, "ok"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).bool(message.ok);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NameBound message, length delimited. Does not implicitly {@link meshvirt.v1.NameBound.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.NameBound
+             * @static
+             * @param {meshvirt.v1.INameBound} message NameBound message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NameBound.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a NameBound message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.NameBound
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.NameBound} NameBound
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NameBound.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.NameBound();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.ok = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a NameBound message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.NameBound
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.NameBound} NameBound
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NameBound.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a NameBound message.
+             * @function verify
+             * @memberof meshvirt.v1.NameBound
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NameBound.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.ok != null && Object.hasOwnProperty.call(message, "ok"))
+                    if (typeof message.ok !== "boolean")
+                        return "ok: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a NameBound message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.NameBound
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.NameBound} NameBound
+             */
+            NameBound.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.NameBound)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.NameBound: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.NameBound();
+                if (object.ok != null)
+                    message.ok = Boolean(object.ok);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NameBound message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.NameBound
+             * @static
+             * @param {meshvirt.v1.NameBound} message NameBound
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NameBound.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.ok = false;
+                if (message.ok != null && Object.hasOwnProperty.call(message, "ok"))
+                    object.ok = message.ok;
+                return object;
+            };
+
+            /**
+             * Converts this NameBound to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.NameBound
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NameBound.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NameBound
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.NameBound
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NameBound.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.NameBound";
+            };
+
+            return NameBound;
+        })();
+
         v1.NegotiateRequest = (function() {
 
             /**
@@ -12142,6 +13413,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IReserve|null} [reserve] NegotiateRequest reserve
              * @property {meshvirt.v1.ICommit|null} [commit] NegotiateRequest commit
              * @property {meshvirt.v1.IRelease|null} [release] NegotiateRequest release
+             * @property {meshvirt.v1.IClaimName|null} [claimName] NegotiateRequest claimName
+             * @property {meshvirt.v1.IBindName|null} [bindName] NegotiateRequest bindName
              */
 
             /**
@@ -12183,17 +13456,33 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             NegotiateRequest.prototype.release = null;
 
+            /**
+             * NegotiateRequest claimName.
+             * @member {meshvirt.v1.IClaimName|null|undefined} claimName
+             * @memberof meshvirt.v1.NegotiateRequest
+             * @instance
+             */
+            NegotiateRequest.prototype.claimName = null;
+
+            /**
+             * NegotiateRequest bindName.
+             * @member {meshvirt.v1.IBindName|null|undefined} bindName
+             * @memberof meshvirt.v1.NegotiateRequest
+             * @instance
+             */
+            NegotiateRequest.prototype.bindName = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * NegotiateRequest body.
-             * @member {"reserve"|"commit"|"release"|undefined} body
+             * @member {"reserve"|"commit"|"release"|"claimName"|"bindName"|undefined} body
              * @memberof meshvirt.v1.NegotiateRequest
              * @instance
              */
             Object.defineProperty(NegotiateRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["reserve", "commit", "release"]),
+                get: $util.oneOfGetter($oneOfFields = ["reserve", "commit", "release", "claimName", "bindName"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -12231,6 +13520,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.Commit.encode(message.commit, writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
                 if (message.release != null && Object.hasOwnProperty.call(message, "release"))
                     $root.meshvirt.v1.Release.encode(message.release, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (message.claimName != null && Object.hasOwnProperty.call(message, "claimName"))
+                    $root.meshvirt.v1.ClaimName.encode(message.claimName, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (message.bindName != null && Object.hasOwnProperty.call(message, "bindName"))
+                    $root.meshvirt.v1.BindName.encode(message.bindName, writer.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -12291,6 +13584,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 3: {
                             message.release = $root.meshvirt.v1.Release.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 4: {
+                            message.claimName = $root.meshvirt.v1.ClaimName.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 5: {
+                            message.bindName = $root.meshvirt.v1.BindName.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -12366,6 +13667,26 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "release." + error;
                     }
                 }
+                if (message.claimName != null && Object.hasOwnProperty.call(message, "claimName")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ClaimName.verify(message.claimName, long + 1);
+                        if (error)
+                            return "claimName." + error;
+                    }
+                }
+                if (message.bindName != null && Object.hasOwnProperty.call(message, "bindName")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.BindName.verify(message.bindName, long + 1);
+                        if (error)
+                            return "bindName." + error;
+                    }
+                }
                 return null;
             };
 
@@ -12402,6 +13723,16 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.NegotiateRequest.release: object expected");
                     message.release = $root.meshvirt.v1.Release.fromObject(object.release, long + 1);
                 }
+                if (object.claimName != null) {
+                    if (!$util.isObject(object.claimName))
+                        throw TypeError(".meshvirt.v1.NegotiateRequest.claimName: object expected");
+                    message.claimName = $root.meshvirt.v1.ClaimName.fromObject(object.claimName, long + 1);
+                }
+                if (object.bindName != null) {
+                    if (!$util.isObject(object.bindName))
+                        throw TypeError(".meshvirt.v1.NegotiateRequest.bindName: object expected");
+                    message.bindName = $root.meshvirt.v1.BindName.fromObject(object.bindName, long + 1);
+                }
                 return message;
             };
 
@@ -12436,6 +13767,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.release = $root.meshvirt.v1.Release.toObject(message.release, options, q + 1);
                     if (options.oneofs)
                         object.body = "release";
+                }
+                if (message.claimName != null && Object.hasOwnProperty.call(message, "claimName")) {
+                    object.claimName = $root.meshvirt.v1.ClaimName.toObject(message.claimName, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "claimName";
+                }
+                if (message.bindName != null && Object.hasOwnProperty.call(message, "bindName")) {
+                    object.bindName = $root.meshvirt.v1.BindName.toObject(message.bindName, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "bindName";
                 }
                 return object;
             };
@@ -12479,6 +13820,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IRefused|null} [refused] NegotiateResponse refused
              * @property {meshvirt.v1.ICommitted|null} [committed] NegotiateResponse committed
              * @property {meshvirt.v1.IReleased|null} [released] NegotiateResponse released
+             * @property {meshvirt.v1.INameClaim|null} [nameClaim] NegotiateResponse nameClaim
+             * @property {meshvirt.v1.INameBound|null} [nameBound] NegotiateResponse nameBound
              * @property {meshvirt.v1.IError|null} [error] NegotiateResponse error
              */
 
@@ -12530,6 +13873,22 @@ export const meshvirt = $root.meshvirt = (() => {
             NegotiateResponse.prototype.released = null;
 
             /**
+             * NegotiateResponse nameClaim.
+             * @member {meshvirt.v1.INameClaim|null|undefined} nameClaim
+             * @memberof meshvirt.v1.NegotiateResponse
+             * @instance
+             */
+            NegotiateResponse.prototype.nameClaim = null;
+
+            /**
+             * NegotiateResponse nameBound.
+             * @member {meshvirt.v1.INameBound|null|undefined} nameBound
+             * @memberof meshvirt.v1.NegotiateResponse
+             * @instance
+             */
+            NegotiateResponse.prototype.nameBound = null;
+
+            /**
              * NegotiateResponse error.
              * @member {meshvirt.v1.IError|null|undefined} error
              * @memberof meshvirt.v1.NegotiateResponse
@@ -12542,12 +13901,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * NegotiateResponse body.
-             * @member {"reserved"|"refused"|"committed"|"released"|"error"|undefined} body
+             * @member {"reserved"|"refused"|"committed"|"released"|"nameClaim"|"nameBound"|"error"|undefined} body
              * @memberof meshvirt.v1.NegotiateResponse
              * @instance
              */
             Object.defineProperty(NegotiateResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["reserved", "refused", "committed", "released", "error"]),
+                get: $util.oneOfGetter($oneOfFields = ["reserved", "refused", "committed", "released", "nameClaim", "nameBound", "error"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -12587,6 +13946,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.Committed.encode(message.committed, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
                 if (message.released != null && Object.hasOwnProperty.call(message, "released"))
                     $root.meshvirt.v1.Released.encode(message.released, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (message.nameClaim != null && Object.hasOwnProperty.call(message, "nameClaim"))
+                    $root.meshvirt.v1.NameClaim.encode(message.nameClaim, writer.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                if (message.nameBound != null && Object.hasOwnProperty.call(message, "nameBound"))
+                    $root.meshvirt.v1.NameBound.encode(message.nameBound, writer.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
                 if (message.error != null && Object.hasOwnProperty.call(message, "error"))
                     $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
                 return writer;
@@ -12653,6 +14016,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 4: {
                             message.released = $root.meshvirt.v1.Released.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 5: {
+                            message.nameClaim = $root.meshvirt.v1.NameClaim.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 6: {
+                            message.nameBound = $root.meshvirt.v1.NameBound.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 15: {
@@ -12742,6 +14113,26 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "released." + error;
                     }
                 }
+                if (message.nameClaim != null && Object.hasOwnProperty.call(message, "nameClaim")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.NameClaim.verify(message.nameClaim, long + 1);
+                        if (error)
+                            return "nameClaim." + error;
+                    }
+                }
+                if (message.nameBound != null && Object.hasOwnProperty.call(message, "nameBound")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.NameBound.verify(message.nameBound, long + 1);
+                        if (error)
+                            return "nameBound." + error;
+                    }
+                }
                 if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -12793,6 +14184,16 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.NegotiateResponse.released: object expected");
                     message.released = $root.meshvirt.v1.Released.fromObject(object.released, long + 1);
                 }
+                if (object.nameClaim != null) {
+                    if (!$util.isObject(object.nameClaim))
+                        throw TypeError(".meshvirt.v1.NegotiateResponse.nameClaim: object expected");
+                    message.nameClaim = $root.meshvirt.v1.NameClaim.fromObject(object.nameClaim, long + 1);
+                }
+                if (object.nameBound != null) {
+                    if (!$util.isObject(object.nameBound))
+                        throw TypeError(".meshvirt.v1.NegotiateResponse.nameBound: object expected");
+                    message.nameBound = $root.meshvirt.v1.NameBound.fromObject(object.nameBound, long + 1);
+                }
                 if (object.error != null) {
                     if (!$util.isObject(object.error))
                         throw TypeError(".meshvirt.v1.NegotiateResponse.error: object expected");
@@ -12837,6 +14238,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.released = $root.meshvirt.v1.Released.toObject(message.released, options, q + 1);
                     if (options.oneofs)
                         object.body = "released";
+                }
+                if (message.nameClaim != null && Object.hasOwnProperty.call(message, "nameClaim")) {
+                    object.nameClaim = $root.meshvirt.v1.NameClaim.toObject(message.nameClaim, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "nameClaim";
+                }
+                if (message.nameBound != null && Object.hasOwnProperty.call(message, "nameBound")) {
+                    object.nameBound = $root.meshvirt.v1.NameBound.toObject(message.nameBound, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "nameBound";
                 }
                 if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
                     object.error = $root.meshvirt.v1.Error.toObject(message.error, options, q + 1);

@@ -28,6 +28,15 @@ export interface AgentConfig {
   hostReserved: Resources
   overcommit: { cpu: number, memory: number, disk: number }
   logLevel: LogLevel
+  /** 'qemu' (real guests) or 'sim' — the simulated driver, for control-plane benchmarks only. */
+  hypervisor: 'qemu' | 'sim'
+  /** 'auto' decides with a real boot probe (cached); never from the presence of /dev/kvm. */
+  accel: 'auto' | 'kvm' | 'tcg'
+  /** Dirs VM kernels, initrds and base images may come from (besides the data dir). */
+  imageDirs: string[]
+  /** The tiny guest the accelerator probe boots (scripts/build-guest makes one). */
+  probeKernel: string | undefined
+  probeInitrd: string | undefined
 }
 
 /** What a config source may set; every field optional, sizes as text or numbers. */
@@ -43,9 +52,14 @@ export interface AgentConfigInput {
   hostReserved?: { vcpus?: number | string, memory?: number | string, disk?: number | string }
   overcommit?: { cpu?: number | string, memory?: number | string, disk?: number | string }
   logLevel?: string
+  hypervisor?: string
+  accel?: string
+  imageDirs?: string[]
+  probeKernel?: string
+  probeInitrd?: string
 }
 
-const KNOWN_KEYS = new Set(['name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
+const KNOWN_KEYS = new Set(['hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
 const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,62})$/i
 
 /**
@@ -83,7 +97,12 @@ export function resolveAgentConfig (sources: Array<{ name: string, input: AgentC
       memory: ratio(merged.overcommit?.memory ?? DEFAULT_OVERCOMMIT.memory, 'overcommit.memory'),
       disk: ratio(merged.overcommit?.disk ?? DEFAULT_OVERCOMMIT.disk, 'overcommit.disk')
     },
-    logLevel: logLevel(merged.logLevel ?? 'info')
+    logLevel: logLevel(merged.logLevel ?? 'info'),
+    hypervisor: oneOf(merged.hypervisor ?? 'qemu', 'hypervisor', ['qemu', 'sim'] as const),
+    accel: oneOf(merged.accel ?? 'auto', 'accel', ['auto', 'kvm', 'tcg'] as const),
+    imageDirs: merged.imageDirs ?? [],
+    probeKernel: merged.probeKernel,
+    probeInitrd: merged.probeInitrd
   }
 }
 
@@ -125,6 +144,11 @@ function ratio (value: number | string, what: string): number {
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0 || n > 64) throw new ConfigError(`${what}: an overcommit ratio must be in (0, 64], got '${value}'`)
   return n
+}
+
+function oneOf<T extends string> (value: string, what: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T
+  throw new ConfigError(`${what}: expected ${allowed.join(' or ')}, got '${value}'`)
 }
 
 function logLevel (value: string): LogLevel {

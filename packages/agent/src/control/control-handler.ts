@@ -1,30 +1,131 @@
 import { hostAdvertToWire, type ClusterView } from '@meshvirt/mesh'
 import type { meshvirt } from '@meshvirt/proto'
+import type { Logger } from '../log/logger.js'
+import type { Broker } from '../negotiate/broker.js'
+import { nameAuthority } from '../negotiate/name-authority.js'
+import type { PeerClient } from '../negotiate/peer-client.js'
+import type { VmRow } from '../store/state-store.js'
+import type { VmManager } from '../vm/vm-manager.js'
 import { ControlError } from './errors.js'
 
 export interface ControlHandlerDeps {
   selfId: string
   view: ClusterView
+  vms: VmManager
+  broker: Broker
+  peers: PeerClient
+  log: Logger
 }
 
+/** A peer that does not answer a cluster-wide listing within this is reported, not waited for. */
+export const FAN_OUT_TIMEOUT_MS = 5_000
+
+type Handler = (req: meshvirt.v1.ControlRequest) => Promise<meshvirt.v1.IControlResponse>
+
 /**
- * Answers control requests. For now: the cluster view (`host ls`, `cluster status`); the VM
- * operations arrive with the lifecycle (create/start/stop/delete/list/inspect).
+ * The control API, the same for the local CLI socket and for peers (/meshvirt/control/1.0.0):
+ * any agent accepts any request; operations on a VM run on its owner, found through the
+ * gossiped VM summaries (or by asking every host), and are forwarded there once (hops).
  */
-export function createControlHandler (deps: ControlHandlerDeps): (req: meshvirt.v1.ControlRequest) => Promise<meshvirt.v1.IControlResponse> {
+export function createControlHandler (deps: ControlHandlerDeps): Handler {
+  const { vms, peers, selfId } = deps
+
+  const findLocal = (ref: meshvirt.v1.IVmRef | null | undefined): VmRow | undefined => {
+    if ((ref?.id ?? '') !== '') return vms.get(ref?.id as string)
+    if ((ref?.name ?? '') !== '') return vms.findByName(ref?.name as string)
+    throw new ControlError('INVALID_ARGUMENT', 'name a VM by id or name')
+  }
+
+  const locate = async (ref: meshvirt.v1.IVmRef): Promise<string> => {
+    const matches = (v: { id: string, name: string }): boolean => (ref.id ?? '') !== '' ? v.id === ref.id : v.name === ref.name
+    for (const h of deps.view.hosts()) {
+      if (h.liveness !== 'dead' && h.advert.vms.some(matches)) return h.hostId
+    }
+    // Not gossiped yet (just created): ask every host.
+    const lists = await listEverywhere()
+    for (const { host, vms: list } of lists) {
+      if (list.some((v) => matches({ id: v.summary?.id ?? '', name: v.summary?.name ?? '' }))) return host
+    }
+    throw new ControlError('NOT_FOUND', `no VM ${ref.id !== '' && ref.id != null ? ref.id : ref.name} in the cluster`)
+  }
+
+  const listEverywhere = async (): Promise<Array<{ host: string, vms: meshvirt.v1.IVmInfo[], error?: string }>> => {
+    const hosts = deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.hostId)
+    return await Promise.all(hosts.map(async (host) => {
+      if (host === selfId) return { host, vms: vms.list().map((v) => vms.info(v)) }
+      try {
+        const res = await peers.control(host, { hops: 1, listVms: { localOnly: true } }, FAN_OUT_TIMEOUT_MS)
+        return { host, vms: res.vmList?.vms ?? [] }
+      } catch (err) {
+        return { host, vms: [], error: (err as Error).message }
+      }
+    }))
+  }
+
+  const onVm = async (req: meshvirt.v1.ControlRequest, ref: meshvirt.v1.IVmRef | null | undefined, act: (vm: VmRow) => Promise<meshvirt.v1.IControlResponse>): Promise<meshvirt.v1.IControlResponse> => {
+    const local = findLocal(ref)
+    if (local !== undefined) return await act(local)
+    if (req.hops > 0) throw new ControlError('NOT_FOUND', `VM ${ref?.id ?? ref?.name} is not on host ${selfId.slice(-12)}`)
+    const owner = await locate(ref ?? {})
+    if (owner === selfId) throw new ControlError('NOT_FOUND', `VM ${ref?.id ?? ref?.name} is no longer here`)
+    return await peers.control(owner, { hops: 1, requestId: req.requestId, idempotencyKey: req.idempotencyKey, ...pick(req) })
+  }
+
   return async (req) => {
     switch (req.body) {
+      case 'createVm': {
+        const key = req.idempotencyKey !== '' ? req.idempotencyKey : req.requestId
+        if (key === '') throw new ControlError('INVALID_ARGUMENT', 'create needs an idempotency key')
+        const { vm } = await deps.broker.create(req.createVm?.spec ?? {}, key)
+        return { vm }
+      }
+      case 'startVm':
+        return await onVm(req, req.startVm?.vm, async (vm) => ({ vm: vms.info(await vms.start(vm.id)) }))
+      case 'stopVm':
+        return await onVm(req, req.stopVm?.vm, async (vm) => ({ vm: vms.info(await vms.stop(vm.id, req.stopVm?.force === true)) }))
+      case 'inspectVm':
+        return await onVm(req, req.inspectVm?.vm, async (vm) => ({ vm: vms.info(vm) }))
+      case 'deleteVm':
+        return await onVm(req, req.deleteVm?.vm, async (vm) => {
+          const info = vms.info(vm)
+          await vms.delete(vm.id)
+          const authority = nameAuthority(vm.name, deps.view.hosts().filter((h) => h.liveness === 'alive').map((h) => h.hostId))
+          if (authority !== undefined) {
+            await peers.negotiate(authority, { bindName: { name: vm.name, vmId: vm.id, release: true } }).catch((err: unknown) => {
+              deps.log.warn('could not release the VM name at its authority', { vm: vm.id, err: (err as Error).message })
+            })
+          }
+          return { vm: info }
+        })
+      case 'listVms': {
+        if (req.listVms?.localOnly === true) return { vmList: { vms: vms.list().map((v) => vms.info(v)) } }
+        const lists = await listEverywhere()
+        for (const l of lists) if (l.error !== undefined) deps.log.warn('host did not answer vm ls', { peer: l.host, err: l.error })
+        const all = lists.flatMap((l) => l.vms).sort((a, b) => (a.summary?.name ?? '').localeCompare(b.summary?.name ?? ''))
+        return { vmList: { vms: all } }
+      }
       case 'listHosts':
         return {
           hostList: {
-            selfId: deps.selfId,
+            selfId,
             hosts: deps.view.hosts().map((h) => ({ advert: hostAdvertToWire(h.advert), liveness: h.liveness, lastHeardMs: h.lastHeardMs }))
           }
         }
       case undefined:
         throw new ControlError('INVALID_ARGUMENT', 'empty control request: set one operation')
       default:
-        throw new ControlError('UNIMPLEMENTED', `${req.body} is not available in this version of the agent`)
+        throw new ControlError('UNIMPLEMENTED', `${String(req.body)} is not available in this version of the agent`)
     }
+  }
+}
+
+/** The operation of a request, to forward it unchanged. */
+function pick (req: meshvirt.v1.ControlRequest): meshvirt.v1.IControlRequest {
+  switch (req.body) {
+    case 'startVm': return { startVm: req.startVm }
+    case 'stopVm': return { stopVm: req.stopVm }
+    case 'deleteVm': return { deleteVm: req.deleteVm }
+    case 'inspectVm': return { inspectVm: req.inspectVm }
+    default: return {}
   }
 }

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto'
+import type { HostCapacity, Overcommit, Resources } from '@meshvirt/placement'
+import type { ReservationRow, StateStore } from '../store/state-store.js'
+import { auditLedger, decideReserve, type ShortOf } from './ledger-math.js'
+
+/** What the host has and may hand out, before any allocation (from inventory and config). */
+export interface CapacityBase {
+  total: Resources
+  hostReserved: Resources
+  overcommit: Overcommit
+}
+
+export type ReserveOutcome =
+  | { ok: true, reservation: ReservationRow, capacity: HostCapacity }
+  | { ok: false, shortOf: ShortOf, message: string, capacity: HostCapacity }
+
+/** Reservations are short: a broker that dies after Reserve holds nothing for long. */
+export const DEFAULT_RESERVATION_TTL_MS = 10_000
+export const MAX_RESERVATION_TTL_MS = 120_000
+
+/**
+ * The host's resource ledger: the only authority over its capacity. Every decision runs in one
+ * SQLite transaction that first sweeps expired reservations, so the arithmetic always sees the
+ * truth; the agent gossips the result as a hint.
+ */
+export class ResourceLedger {
+  constructor (
+    private readonly store: StateStore,
+    private base: CapacityBase,
+    private readonly clock: () => number = Date.now,
+    private readonly onChange: () => void = () => {}
+  ) {}
+
+  setBase (base: CapacityBase): void {
+    this.base = base
+    this.onChange()
+  }
+
+  /** The capacity picture right now (expired reservations swept). */
+  capacity (): HostCapacity {
+    return this.store.transaction(() => {
+      this.store.expireReservations(this.clock())
+      return this.snapshot()
+    })
+  }
+
+  reserve (req: { requestId: string, brokerId: string, resources: Resources, ttlMs: number }): ReserveOutcome {
+    const outcome = this.store.transaction((): ReserveOutcome => {
+      const now = this.clock()
+      this.store.expireReservations(now)
+      // A repeated Reserve (the broker retried after a lost answer) gets the same reservation.
+      const existing = this.store.findReservationByRequest(req.requestId)
+      if (existing !== undefined) return { ok: true, reservation: existing, capacity: this.snapshot() }
+      const before = this.snapshot()
+      const decision = decideReserve(before, req.resources)
+      if (!decision.ok) return { ok: false, shortOf: decision.shortOf, message: decision.message, capacity: before }
+      const reservation: ReservationRow = {
+        token: randomUUID(),
+        requestId: req.requestId,
+        brokerId: req.brokerId,
+        resources: req.resources,
+        expiresAt: now + Math.min(Math.max(req.ttlMs, 100), MAX_RESERVATION_TTL_MS),
+        createdAt: now
+      }
+      this.store.insertReservation(reservation)
+      return { ok: true, reservation, capacity: this.snapshot() }
+    })
+    if (outcome.ok) this.onChange()
+    return outcome
+  }
+
+  /**
+   * Removes a live reservation and returns it; for use inside the transaction that records
+   * what it was reserved for. Undefined when it expired or never existed.
+   */
+  take (token: string): ReservationRow | undefined {
+    const now = this.clock()
+    const r = this.store.getReservation(token)
+    if (r === undefined || r.expiresAt <= now) return undefined
+    this.store.deleteReservation(token)
+    return r
+  }
+
+  release (token: string): boolean {
+    const existed = this.store.transaction(() => this.store.deleteReservation(token))
+    if (existed) this.onChange()
+    return existed
+  }
+
+  /** Dimensions over capacity × ratio (must always be empty). */
+  audit (): ShortOf[] {
+    return auditLedger(this.snapshot())
+  }
+
+  private snapshot (): HostCapacity {
+    return { ...this.base, allocated: this.store.allocated(), reservations: this.store.reserved() }
+  }
+}

@@ -1,0 +1,177 @@
+import type { ClusterView } from '@meshvirt/mesh'
+import { placeVm, toPlacementExplanation, type HostCapacity, type PlacementResult } from '@meshvirt/placement'
+import { pb, type meshvirt } from '@meshvirt/proto'
+import { ControlError } from '../control/errors.js'
+import type { Logger } from '../log/logger.js'
+import { Semaphore } from '../util/semaphore.js'
+import { specResources, validateVmSpec, vmIdFor } from '../vm/vm-spec.js'
+import { toHostSnapshot } from './host-snapshot.js'
+import { nameAuthority } from './name-authority.js'
+import { placementRequestFor } from './placement-request.js'
+import type { PeerClient } from './peer-client.js'
+
+/** Reserves tried per ranking before re-ranking with what the refusals taught us. */
+export const RESERVES_PER_ROUND = 3
+/** Bound on the whole negotiation: a placement never loops forever against a moving cluster. */
+export const MAX_RESERVE_ATTEMPTS = 24
+export const RESERVATION_TTL_MS = 10_000
+/** How long a name claim waits for its commit; a broker that dies frees the name after this. */
+export const NAME_CLAIM_TTL_MS = 30_000
+const SAME_REQUEST_POLL_MS = 200
+/**
+ * Placements this agent negotiates at once; more wait their turn. A storm of creates then
+ * queues at its brokers instead of flooding every host with streams whose answers time out.
+ */
+export const MAX_CONCURRENT_PLACEMENTS = 16
+
+export interface BrokerDeps {
+  selfId: string
+  view: ClusterView
+  peers: PeerClient
+  log: Logger
+  reservationTtlMs?: number
+}
+
+export interface BrokerResult {
+  vm: meshvirt.v1.IVmInfo
+  /** True when an earlier request with the same idempotency key had already created it. */
+  existed: boolean
+}
+
+/**
+ * Brokers a VM creation from this agent: claims the name at its authority, ranks the hosts of
+ * this agent's view, asks the best to Reserve, falls back along the ranking (folding the fresh
+ * capacity every refusal carries into the view), re-ranks, and commits on the first Reserved.
+ * The chosen host has the last word; a stale view costs a retry, never an overcommit.
+ */
+export class Broker {
+  private readonly slots = new Semaphore(MAX_CONCURRENT_PLACEMENTS)
+
+  constructor (private readonly deps: BrokerDeps) {}
+
+  async create (spec: meshvirt.v1.IVmSpec, idempotencyKey: string): Promise<BrokerResult> {
+    validateVmSpec(spec)
+    return await this.slots.run(async () => await this.createNow(spec, idempotencyKey))
+  }
+
+  private async createNow (spec: meshvirt.v1.IVmSpec, idempotencyKey: string): Promise<BrokerResult> {
+    const name = spec.name as string
+    const vmId = vmIdFor(idempotencyKey)
+    const gossiped = this.findByNameInView(name)
+    if (gossiped !== undefined && gossiped.id !== vmId) throw nameTaken(name, gossiped.id, gossiped.owner)
+
+    const authority = nameAuthority(name, this.aliveHosts())
+    if (authority === undefined) throw new ControlError('UNAVAILABLE', 'no alive host in this agent\'s view')
+    const claimed = await this.claimName(authority, name, idempotencyKey, vmId)
+    if (claimed !== undefined) return claimed
+
+    try {
+      const vm = await this.place(spec, vmId, idempotencyKey)
+      await this.deps.peers.negotiate(authority, { bindName: { name, vmId, owner: vm.summary?.owner ?? '' } }).catch((err: unknown) => {
+        this.deps.log.warn('could not bind the VM name at its authority', { vm: vmId, name, authority, err: (err as Error).message })
+      })
+      return { vm, existed: false }
+    } catch (err) {
+      await this.deps.peers.negotiate(authority, { bindName: { name, vmId, release: true } }).catch(() => {})
+      throw err
+    }
+  }
+
+  /** Returns the existing VM when this idempotency key already made it; undefined once the name is ours to use. */
+  private async claimName (authority: string, name: string, key: string, vmId: string): Promise<BrokerResult | undefined> {
+    const deadline = Date.now() + NAME_CLAIM_TTL_MS
+    for (;;) {
+      const res = await this.deps.peers.negotiate(authority, { claimName: { name, idempotencyKey: key, vmId, brokerId: this.deps.selfId, ttlMs: NAME_CLAIM_TTL_MS } })
+      const claim = res.nameClaim
+      if (claim == null) throw new ControlError('INTERNAL', 'name authority answered without a claim')
+      if (claim.outcome === pb.NameClaim.Outcome.OUTCOME_GRANTED) return undefined
+      if (claim.outcome === pb.NameClaim.Outcome.OUTCOME_TAKEN) throw nameTaken(name, claim.vmId ?? '', claim.owner ?? '')
+      // The same request, retried: answer with the VM it made, or wait for the broker still making it.
+      const owner = claim.owner ?? ''
+      if (owner !== '') {
+        const info = await this.deps.peers.control(owner, { hops: 1, inspectVm: { vm: { id: claim.vmId } } })
+        return { vm: info.vm as meshvirt.v1.IVmInfo, existed: true }
+      }
+      if (Date.now() > deadline) throw new ControlError('IN_PROGRESS', `another agent is still creating VM ${name} for this request; retry later`)
+      await new Promise((resolve) => setTimeout(resolve, SAME_REQUEST_POLL_MS))
+    }
+  }
+
+  private async place (spec: meshvirt.v1.IVmSpec, vmId: string, key: string): Promise<meshvirt.v1.IVmInfo> {
+    const { peers, log } = this.deps
+    const fresher = new Map<string, HostCapacity>()
+    const unreachable = new Set<string>()
+    const resources = specResources(spec)
+    let attempts = 0
+    let last: PlacementResult | undefined
+    for (let round = 0; attempts < MAX_RESERVE_ATTEMPTS; round++) {
+      const hosts = this.deps.view.hosts().filter((h) => !unreachable.has(h.hostId)).map((h) => toHostSnapshot(h, fresher.get(h.hostId)))
+      const request = placementRequestFor(spec, `${key}/${round}`)
+      last = placeVm(request, hosts)
+      if (last.chosen === undefined) break
+      for (const candidate of last.candidates.slice(0, RESERVES_PER_ROUND)) {
+        if (attempts >= MAX_RESERVE_ATTEMPTS) break
+        attempts++
+        const host = candidate.hostId
+        let res: meshvirt.v1.NegotiateResponse
+        try {
+          res = await peers.negotiate(host, { reserve: { requestId: `${vmId}/${attempts}`, brokerId: this.deps.selfId, resources, ttlMs: this.deps.reservationTtlMs ?? RESERVATION_TTL_MS } })
+        } catch (err) {
+          log.debug('reserve failed, trying the next host', { vm: vmId, peer: host, err: (err as Error).message })
+          unreachable.add(host)
+          continue
+        }
+        if (res.refused != null) {
+          if (res.refused.capacity != null) fresher.set(host, capacityFromWire(res.refused.capacity))
+          log.debug('reserve refused', { vm: vmId, peer: host, reason: res.refused.message })
+          continue
+        }
+        const token = res.reserved?.token ?? ''
+        const placement = toPlacementExplanation(last, attempts, host)
+        try {
+          const committed = await peers.negotiate(host, { commit: { token, vmId, spec, placement, idempotencyKey: key } })
+          log.info('vm placed', { vm: vmId, name: spec.name, peer: host, attempts })
+          return { summary: committed.committed?.vm, spec, placement, createdAtMs: Date.now() }
+        } catch (err) {
+          await peers.negotiate(host, { release: { token } }).catch(() => {})
+          if ((err as ControlError).code === 'INVALID_ARGUMENT') throw err
+          log.warn('commit failed, trying the next host', { vm: vmId, peer: host, err: (err as Error).message })
+          unreachable.add(host)
+        }
+      }
+    }
+    const why = last === undefined || last.chosen !== undefined
+      ? `gave up after ${attempts} reservation attempts (every candidate refused or failed)`
+      : last.summary
+    throw new ControlError('NO_CAPACITY', why, { attempts: String(attempts) })
+  }
+
+  private aliveHosts (): string[] {
+    return this.deps.view.hosts().filter((h) => h.liveness === 'alive').map((h) => h.hostId)
+  }
+
+  private findByNameInView (name: string): { id: string, owner: string } | undefined {
+    for (const h of this.deps.view.hosts()) {
+      if (h.liveness === 'dead') continue
+      const vm = h.advert.vms.find((v) => v.name === name)
+      if (vm !== undefined) return { id: vm.id, owner: h.hostId }
+    }
+    return undefined
+  }
+}
+
+function nameTaken (name: string, vmId: string, owner: string): ControlError {
+  return new ControlError('NAME_TAKEN', `a VM named ${name} already exists (${vmId}${owner !== '' ? ` on ${owner.slice(-12)}` : ', being created'}): choose another --name`, { vmId, owner })
+}
+
+function capacityFromWire (c: meshvirt.v1.IHostCapacity): HostCapacity {
+  const r = (x: meshvirt.v1.IResources | null | undefined): { vcpus: number, memoryBytes: number, diskBytes: number } =>
+    ({ vcpus: x?.vcpus ?? 0, memoryBytes: Number(x?.memoryBytes ?? 0), diskBytes: Number(x?.diskBytes ?? 0) })
+  return {
+    total: r(c.total),
+    hostReserved: r(c.hostReserved),
+    allocated: r(c.allocated),
+    reservations: r(c.reservations),
+    overcommit: { cpu: c.overcommit?.cpu ?? 1, memory: c.overcommit?.memory ?? 1, disk: c.overcommit?.disk ?? 1 }
+  }
+}

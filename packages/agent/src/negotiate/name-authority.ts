@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto'
+import type { StateStore } from '../store/state-store.js'
+
+export type ClaimOutcome =
+  | { outcome: 'granted', expiresAt: number }
+  | { outcome: 'same-request', vmId: string, owner: string }
+  | { outcome: 'taken', vmId: string, owner: string }
+
+/**
+ * Which host decides who may use a VM name: the alive host with the highest rendezvous hash
+ * of (name, host id). Every broker with the same view picks the same authority, and a host
+ * joining or leaving moves only the names it wins or held (≈ 1/N of them).
+ */
+export function nameAuthority (name: string, hostIds: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestScore = ''
+  for (const id of hostIds) {
+    const score = createHash('sha256').update(name).update('\0').update(id).digest('hex')
+    if (best === undefined || score > bestScore) { best = id; bestScore = score }
+  }
+  return best
+}
+
+/** The claims this host holds as the authority for some names (in its state store). */
+export class NameClaims {
+  constructor (private readonly store: StateStore, private readonly clock: () => number = Date.now) {}
+
+  claim (req: { name: string, idempotencyKey: string, vmId: string, ttlMs: number }): ClaimOutcome {
+    return this.store.transaction((): ClaimOutcome => {
+      const now = this.clock()
+      const held = this.store.getNameClaim(req.name)
+      const live = held !== undefined && (held.expiresAt === null || held.expiresAt > now)
+      if (held !== undefined && live) {
+        if (held.idempotencyKey === req.idempotencyKey) return { outcome: 'same-request', vmId: held.vmId, owner: held.owner }
+        return { outcome: 'taken', vmId: held.vmId, owner: held.owner }
+      }
+      const expiresAt = now + req.ttlMs
+      this.store.putNameClaim({ name: req.name, idempotencyKey: req.idempotencyKey, vmId: req.vmId, owner: '', expiresAt })
+      return { outcome: 'granted', expiresAt }
+    })
+  }
+
+  /** Binds a claim to the VM's owner for good, or frees the name. Only the VM holding it may. */
+  bind (req: { name: string, vmId: string, owner: string, release: boolean }): boolean {
+    return this.store.transaction(() => {
+      const held = this.store.getNameClaim(req.name)
+      if (held === undefined) {
+        // The authority changed since the claim (membership moved); record the binding here too.
+        if (!req.release) this.store.putNameClaim({ name: req.name, idempotencyKey: '', vmId: req.vmId, owner: req.owner, expiresAt: null })
+        return !req.release
+      }
+      if (held.vmId !== req.vmId) return false
+      if (req.release) this.store.deleteNameClaim(req.name)
+      else this.store.putNameClaim({ ...held, owner: req.owner, expiresAt: null })
+      return true
+    })
+  }
+}

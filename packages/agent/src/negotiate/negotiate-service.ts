@@ -1,0 +1,111 @@
+import type { HostCapacity } from '@meshvirt/placement'
+import { pb, type meshvirt } from '@meshvirt/proto'
+import { ControlError } from '../control/errors.js'
+import type { ResourceLedger } from '../ledger/resource-ledger.js'
+import type { Logger } from '../log/logger.js'
+import type { VmManager } from '../vm/vm-manager.js'
+import { specResources, validateVmSpec } from '../vm/vm-spec.js'
+import type { NameClaims } from './name-authority.js'
+
+const MAX_ID = 200
+const SHORT_OF: Record<string, number> = {
+  cpu: pb.RefuseReason.REFUSE_REASON_INSUFFICIENT_CPU,
+  memory: pb.RefuseReason.REFUSE_REASON_INSUFFICIENT_MEMORY,
+  disk: pb.RefuseReason.REFUSE_REASON_INSUFFICIENT_DISK
+}
+
+export interface NegotiateServiceDeps {
+  ledger: ResourceLedger
+  vms: VmManager
+  names: NameClaims
+  log: Logger
+  /** The host's administrative state: a draining or leaving host refuses every Reserve. */
+  accepting: () => { ok: true } | { ok: false, reason: 'draining' | 'shutting-down' }
+}
+
+/**
+ * The host side of /meshvirt/negotiate/1.0.0: Reserve against the ledger, Commit into a VM
+ * this host owns, Release; and name claims for the names this host is the authority of.
+ * Every request is validated before use; a bad one gets an Error, never a crash.
+ */
+export class NegotiateService {
+  constructor (private readonly deps: NegotiateServiceDeps) {}
+
+  async handle (bytes: Uint8Array, peer: string): Promise<Uint8Array> {
+    let res: meshvirt.v1.INegotiateResponse
+    try {
+      res = this.answer(pb.NegotiateRequest.decode(bytes), peer)
+    } catch (err) {
+      const e = err instanceof ControlError ? err : new ControlError('INVALID_ARGUMENT', `bad negotiate request: ${(err as Error).message}`)
+      if (!(err instanceof ControlError)) this.deps.log.warn('refused a bad negotiate request', { peer, err: (err as Error).message })
+      res = { error: e.toWire() }
+    }
+    return pb.NegotiateResponse.encode(res).finish()
+  }
+
+  private answer (req: meshvirt.v1.NegotiateRequest, peer: string): meshvirt.v1.INegotiateResponse {
+    switch (req.body) {
+      case 'reserve': return this.reserve(req.reserve as meshvirt.v1.Reserve, peer)
+      case 'commit': {
+        const c = req.commit as meshvirt.v1.Commit
+        checkId(c.token, 'token'); checkId(c.vmId, 'vm_id'); checkId(c.idempotencyKey, 'idempotency_key')
+        if (c.spec == null) throw new ControlError('INVALID_ARGUMENT', 'commit without a VM spec')
+        validateVmSpec(c.spec)
+        const row = this.deps.vms.commit({ token: c.token, vmId: c.vmId, spec: c.spec, placement: c.placement, idempotencyKey: c.idempotencyKey })
+        return { committed: { vm: this.deps.vms.info(row).summary } }
+      }
+      case 'release': {
+        const r = req.release as meshvirt.v1.Release
+        checkId(r.token, 'token')
+        return { released: { existed: this.deps.ledger.release(r.token) } }
+      }
+      case 'claimName': {
+        const c = req.claimName as meshvirt.v1.ClaimName
+        checkId(c.name, 'name'); checkId(c.idempotencyKey, 'idempotency_key'); checkId(c.vmId, 'vm_id')
+        const out = this.deps.names.claim({ name: c.name, idempotencyKey: c.idempotencyKey, vmId: c.vmId, ttlMs: clampTtl(c.ttlMs) })
+        if (out.outcome === 'granted') return { nameClaim: { outcome: pb.NameClaim.Outcome.OUTCOME_GRANTED, vmId: c.vmId, expiresAtMs: out.expiresAt } }
+        return {
+          nameClaim: {
+            outcome: out.outcome === 'same-request' ? pb.NameClaim.Outcome.OUTCOME_SAME_REQUEST : pb.NameClaim.Outcome.OUTCOME_TAKEN,
+            vmId: out.vmId,
+            owner: out.owner
+          }
+        }
+      }
+      case 'bindName': {
+        const b = req.bindName as meshvirt.v1.BindName
+        checkId(b.name, 'name'); checkId(b.vmId, 'vm_id')
+        return { nameBound: { ok: this.deps.names.bind({ name: b.name, vmId: b.vmId, owner: b.owner, release: b.release }) } }
+      }
+      default:
+        throw new ControlError('INVALID_ARGUMENT', 'empty negotiate request')
+    }
+  }
+
+  private reserve (r: meshvirt.v1.Reserve, peer: string): meshvirt.v1.INegotiateResponse {
+    checkId(r.requestId, 'request_id')
+    const want = specResources({ resources: r.resources })
+    if (want.vcpus <= 0 || want.memoryBytes <= 0 || want.diskBytes < 0) throw new ControlError('INVALID_ARGUMENT', 'a reservation needs vcpus > 0 and memory > 0')
+    const accepting = this.deps.accepting()
+    if (!accepting.ok) {
+      return {
+        refused: {
+          reason: accepting.reason === 'draining' ? pb.RefuseReason.REFUSE_REASON_DRAINING : pb.RefuseReason.REFUSE_REASON_SHUTTING_DOWN,
+          message: `host is ${accepting.reason}`,
+          capacity: this.deps.ledger.capacity()
+        }
+      }
+    }
+    const out = this.deps.ledger.reserve({ requestId: r.requestId, brokerId: r.brokerId !== '' ? r.brokerId : peer, resources: want, ttlMs: clampTtl(r.ttlMs) })
+    if (out.ok) return { reserved: { token: out.reservation.token, expiresAtMs: out.reservation.expiresAt, capacity: out.capacity } }
+    return { refused: { reason: SHORT_OF[out.shortOf], message: out.message, capacity: out.capacity as HostCapacity } }
+  }
+}
+
+function checkId (value: string, what: string): void {
+  if (value === '' || value.length > MAX_ID) throw new ControlError('INVALID_ARGUMENT', `${what} must be 1–${MAX_ID} characters`)
+}
+
+function clampTtl (ms: number): number {
+  return Math.min(Math.max(ms > 0 ? ms : 10_000, 100), 120_000)
+}

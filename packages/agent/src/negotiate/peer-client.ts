@@ -1,0 +1,48 @@
+import type { MeshNode } from '@meshvirt/mesh'
+import { pb, type meshvirt } from '@meshvirt/proto'
+import { ControlError } from '../control/errors.js'
+import { CONTROL_PROTOCOL, NEGOTIATE_PROTOCOL, NEGOTIATE_TIMEOUT_MS } from './protocols.js'
+
+type LocalHandler = (bytes: Uint8Array, peer: string) => Promise<Uint8Array>
+
+/**
+ * Calls a protocol on a host of the cluster: over a libp2p stream for a peer, straight into the
+ * local handler for this host (a broker is often its own best candidate). Decoding and error
+ * mapping live here, so the broker and the control router speak in messages.
+ */
+export class PeerClient {
+  private readonly local = new Map<string, LocalHandler>()
+
+  constructor (private readonly mesh: Pick<MeshNode, 'request' | 'hostId'>) {}
+
+  registerLocal (protocol: string, handler: LocalHandler): void {
+    this.local.set(protocol, handler)
+  }
+
+  async negotiate (host: string, req: meshvirt.v1.INegotiateRequest, timeoutMs = NEGOTIATE_TIMEOUT_MS): Promise<meshvirt.v1.NegotiateResponse> {
+    const bytes = await this.call(host, NEGOTIATE_PROTOCOL, pb.NegotiateRequest.encode(req).finish(), timeoutMs)
+    const res = pb.NegotiateResponse.decode(bytes)
+    if (res.error != null) throw ControlError.fromWire(res.error)
+    return res
+  }
+
+  async control (host: string, req: meshvirt.v1.IControlRequest, timeoutMs = 60_000): Promise<meshvirt.v1.ControlResponse> {
+    const bytes = await this.call(host, CONTROL_PROTOCOL, pb.ControlRequest.encode(req).finish(), timeoutMs)
+    const res = pb.ControlResponse.decode(bytes)
+    if (res.error != null) throw ControlError.fromWire(res.error)
+    return res
+  }
+
+  private async call (host: string, protocol: string, bytes: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (host === this.mesh.hostId) {
+      const handler = this.local.get(protocol)
+      if (handler === undefined) throw new ControlError('UNAVAILABLE', `no local handler for ${protocol}`)
+      return await handler(bytes, host)
+    }
+    try {
+      return await this.mesh.request(host, protocol, bytes, { timeoutMs })
+    } catch (err) {
+      throw new ControlError('UNAVAILABLE', `host ${host.slice(-12)} did not answer ${protocol}: ${(err as Error).message}`)
+    }
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * The host's state, one SQLite file in the data dir (WAL mode). Versioned by `PRAGMA
+ * user_version`; a migration only ever adds.
+ */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+  -- VMs this host owns. Resources are the host's allocation for the VM (the ledger sums them).
+  CREATE TABLE vms (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    spec BLOB NOT NULL,              -- meshvirt.v1.VmSpec
+    placement BLOB,                  -- meshvirt.v1.PlacementExplanation
+    owner TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    state TEXT NOT NULL,             -- what the VM is doing
+    desired TEXT NOT NULL,           -- running | stopped: what the agent drives it towards
+    vcpus INTEGER NOT NULL,
+    memory_bytes INTEGER NOT NULL,
+    disk_bytes INTEGER NOT NULL,
+    idempotency_key TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    started_at INTEGER,
+    last_error TEXT
+  );
+  CREATE INDEX vms_name ON vms(name);
+
+  -- Resources promised to a broker for a short TTL; expired rows are swept before every decision.
+  CREATE TABLE reservations (
+    token TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE,
+    broker_id TEXT NOT NULL,
+    vcpus INTEGER NOT NULL,
+    memory_bytes INTEGER NOT NULL,
+    disk_bytes INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+
+  -- Names this host is the authority for (rendezvous hashing). expires_at NULL once bound.
+  CREATE TABLE name_claims (
+    name TEXT PRIMARY KEY,
+    idempotency_key TEXT NOT NULL,
+    vm_id TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    expires_at INTEGER
+  );
+  `
+]

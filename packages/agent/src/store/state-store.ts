@@ -1,0 +1,234 @@
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import type { Resources } from '@meshvirt/placement'
+import { MIGRATIONS } from './schema.js'
+
+export const STATE_DB = 'state.db'
+
+export type VmRunState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed' | 'deleting' | 'failed'
+export type DesiredState = 'running' | 'stopped' | 'deleted'
+
+/** A VM this host owns, as stored. `spec` and `placement` are encoded protobuf (the wire form is the record). */
+export interface VmRow {
+  id: string
+  name: string
+  spec: Uint8Array
+  placement: Uint8Array | null
+  owner: string
+  epoch: number
+  state: VmRunState
+  desired: DesiredState
+  resources: Resources
+  idempotencyKey: string | null
+  createdAt: number
+  updatedAt: number
+  startedAt: number | null
+  lastError: string | null
+}
+
+export interface ReservationRow {
+  token: string
+  requestId: string
+  brokerId: string
+  resources: Resources
+  expiresAt: number
+  createdAt: number
+}
+
+export interface NameClaimRow {
+  name: string
+  idempotencyKey: string
+  vmId: string
+  owner: string
+  /** null once bound to a committed VM. */
+  expiresAt: number | null
+}
+
+interface RawReservation {
+  token: string, request_id: string, broker_id: string, vcpus: number, memory_bytes: number, disk_bytes: number, expires_at: number, created_at: number
+}
+
+interface RawVm {
+  id: string, name: string, spec: Buffer, placement: Buffer | null, owner: string, epoch: number, state: string, desired: string,
+  vcpus: number, memory_bytes: number, disk_bytes: number, idempotency_key: string | null, created_at: number, updated_at: number,
+  started_at: number | null, last_error: string | null
+}
+
+/**
+ * The host's transactional state (better-sqlite3, WAL). All calls are synchronous: within one
+ * agent process two ledger decisions can never interleave.
+ *
+ * Durability: WAL with synchronous=NORMAL survives a kill -9 of the agent at any point (the
+ * WAL is in the OS page cache); only power loss can drop the last transactions. That is fine
+ * for reservations, claims and state changes (they expire or are re-derived from QEMU on
+ * restart), but not for a VM record a broker was told exists: `durable()` runs those with
+ * synchronous=FULL (an fsync per commit, ~ms here, instead of one per ledger decision).
+ */
+export class StateStore {
+  readonly db: Database.Database
+
+  constructor (path: string) {
+    this.db = new Database(path)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = NORMAL')
+    this.db.pragma('busy_timeout = 5000')
+    this.migrate()
+  }
+
+  static open (dataDir: string): StateStore {
+    return new StateStore(join(dataDir, STATE_DB))
+  }
+
+  close (): void {
+    this.db.close()
+  }
+
+  transaction<T> (fn: () => T): T {
+    return this.db.transaction(fn).immediate()
+  }
+
+  /** A transaction that reaches the disk before it returns (power-loss safe). */
+  durable<T> (fn: () => T): T {
+    this.db.pragma('synchronous = FULL')
+    try {
+      return this.transaction(fn)
+    } finally {
+      this.db.pragma('synchronous = NORMAL')
+    }
+  }
+
+  getMeta (key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value
+  }
+
+  setMeta (key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value)
+  }
+
+  // --- VMs -------------------------------------------------------------------------------
+
+  insertVm (vm: VmRow): void {
+    this.db.prepare(`INSERT INTO vms (id, name, spec, placement, owner, epoch, state, desired, vcpus, memory_bytes, disk_bytes,
+      idempotency_key, created_at, updated_at, started_at, last_error) VALUES (@id, @name, @spec, @placement, @owner, @epoch, @state,
+      @desired, @vcpus, @memory_bytes, @disk_bytes, @idempotency_key, @created_at, @updated_at, @started_at, @last_error)`).run({
+      id: vm.id, name: vm.name, spec: Buffer.from(vm.spec), placement: vm.placement === null ? null : Buffer.from(vm.placement), owner: vm.owner,
+      epoch: vm.epoch, state: vm.state, desired: vm.desired, vcpus: vm.resources.vcpus, memory_bytes: vm.resources.memoryBytes,
+      disk_bytes: vm.resources.diskBytes, idempotency_key: vm.idempotencyKey, created_at: vm.createdAt, updated_at: vm.updatedAt,
+      started_at: vm.startedAt, last_error: vm.lastError
+    })
+  }
+
+  getVm (id: string): VmRow | undefined {
+    const raw = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as RawVm | undefined
+    return raw === undefined ? undefined : toVm(raw)
+  }
+
+  findVmByName (name: string): VmRow | undefined {
+    const raw = this.db.prepare('SELECT * FROM vms WHERE name = ? ORDER BY created_at LIMIT 1').get(name) as RawVm | undefined
+    return raw === undefined ? undefined : toVm(raw)
+  }
+
+  findVmByIdempotencyKey (key: string): VmRow | undefined {
+    const raw = this.db.prepare('SELECT * FROM vms WHERE idempotency_key = ?').get(key) as RawVm | undefined
+    return raw === undefined ? undefined : toVm(raw)
+  }
+
+  listVms (): VmRow[] {
+    return (this.db.prepare('SELECT * FROM vms ORDER BY created_at, id').all() as RawVm[]).map(toVm)
+  }
+
+  updateVm (id: string, patch: Partial<Pick<VmRow, 'state' | 'desired' | 'startedAt' | 'lastError' | 'epoch'>>, now: number): void {
+    const sets: string[] = ['updated_at = @now']
+    const params: Record<string, unknown> = { id, now }
+    if (patch.state !== undefined) { sets.push('state = @state'); params.state = patch.state }
+    if (patch.desired !== undefined) { sets.push('desired = @desired'); params.desired = patch.desired }
+    if (patch.startedAt !== undefined) { sets.push('started_at = @started_at'); params.started_at = patch.startedAt }
+    if (patch.lastError !== undefined) { sets.push('last_error = @last_error'); params.last_error = patch.lastError }
+    if (patch.epoch !== undefined) { sets.push('epoch = @epoch'); params.epoch = patch.epoch }
+    this.db.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id`).run(params)
+  }
+
+  deleteVm (id: string): void {
+    this.db.prepare('DELETE FROM vms WHERE id = ?').run(id)
+  }
+
+  allocated (): Resources {
+    const r = this.db.prepare('SELECT COALESCE(SUM(vcpus),0) v, COALESCE(SUM(memory_bytes),0) m, COALESCE(SUM(disk_bytes),0) d FROM vms').get() as { v: number, m: number, d: number }
+    return { vcpus: r.v, memoryBytes: r.m, diskBytes: r.d }
+  }
+
+  // --- reservations ----------------------------------------------------------------------
+
+  insertReservation (r: ReservationRow): void {
+    this.db.prepare(`INSERT INTO reservations (token, request_id, broker_id, vcpus, memory_bytes, disk_bytes, expires_at, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(r.token, r.requestId, r.brokerId, r.resources.vcpus, r.resources.memoryBytes, r.resources.diskBytes, r.expiresAt, r.createdAt)
+  }
+
+  getReservation (token: string): ReservationRow | undefined {
+    const raw = this.db.prepare('SELECT * FROM reservations WHERE token = ?').get(token) as RawReservation | undefined
+    return raw === undefined ? undefined : toReservation(raw)
+  }
+
+  findReservationByRequest (requestId: string): ReservationRow | undefined {
+    const raw = this.db.prepare('SELECT * FROM reservations WHERE request_id = ?').get(requestId) as RawReservation | undefined
+    return raw === undefined ? undefined : toReservation(raw)
+  }
+
+  deleteReservation (token: string): boolean {
+    return this.db.prepare('DELETE FROM reservations WHERE token = ?').run(token).changes > 0
+  }
+
+  /** Drops reservations whose TTL has passed; returns how many. */
+  expireReservations (now: number): number {
+    return this.db.prepare('DELETE FROM reservations WHERE expires_at <= ?').run(now).changes
+  }
+
+  reserved (): Resources {
+    const r = this.db.prepare('SELECT COALESCE(SUM(vcpus),0) v, COALESCE(SUM(memory_bytes),0) m, COALESCE(SUM(disk_bytes),0) d FROM reservations').get() as { v: number, m: number, d: number }
+    return { vcpus: r.v, memoryBytes: r.m, diskBytes: r.d }
+  }
+
+  // --- name claims -------------------------------------------------------------------------
+
+  getNameClaim (name: string): NameClaimRow | undefined {
+    const raw = this.db.prepare('SELECT * FROM name_claims WHERE name = ?').get(name) as { name: string, idempotency_key: string, vm_id: string, owner: string, expires_at: number | null } | undefined
+    return raw === undefined ? undefined : { name: raw.name, idempotencyKey: raw.idempotency_key, vmId: raw.vm_id, owner: raw.owner, expiresAt: raw.expires_at }
+  }
+
+  putNameClaim (c: NameClaimRow): void {
+    this.db.prepare(`INSERT INTO name_claims (name, idempotency_key, vm_id, owner, expires_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT(name) DO UPDATE SET idempotency_key = excluded.idempotency_key, vm_id = excluded.vm_id, owner = excluded.owner, expires_at = excluded.expires_at`)
+      .run(c.name, c.idempotencyKey, c.vmId, c.owner, c.expiresAt)
+  }
+
+  deleteNameClaim (name: string): void {
+    this.db.prepare('DELETE FROM name_claims WHERE name = ?').run(name)
+  }
+
+  private migrate (): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v] as string)
+        this.db.pragma(`user_version = ${v + 1}`)
+      })()
+    }
+  }
+}
+
+function toVm (r: RawVm): VmRow {
+  return {
+    id: r.id, name: r.name, spec: new Uint8Array(r.spec), placement: r.placement === null ? null : new Uint8Array(r.placement), owner: r.owner,
+    epoch: r.epoch, state: r.state as VmRunState, desired: r.desired as DesiredState,
+    resources: { vcpus: r.vcpus, memoryBytes: r.memory_bytes, diskBytes: r.disk_bytes },
+    idempotencyKey: r.idempotency_key, createdAt: r.created_at, updatedAt: r.updated_at, startedAt: r.started_at, lastError: r.last_error
+  }
+}
+
+function toReservation (r: RawReservation): ReservationRow {
+  return {
+    token: r.token, requestId: r.request_id, brokerId: r.broker_id,
+    resources: { vcpus: r.vcpus, memoryBytes: r.memory_bytes, diskBytes: r.disk_bytes },
+    expiresAt: r.expires_at, createdAt: r.created_at
+  }
+}

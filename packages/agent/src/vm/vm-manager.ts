@@ -1,0 +1,249 @@
+import type { Hypervisor, HypervisorEvent } from '@meshvirt/hypervisor'
+import type { VmSummary } from '@meshvirt/mesh'
+import { pb, type meshvirt } from '@meshvirt/proto'
+import { ControlError } from '../control/errors.js'
+import type { ResourceLedger } from '../ledger/resource-ledger.js'
+import type { Logger } from '../log/logger.js'
+import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
+import { driverSpec, specResources } from './vm-spec.js'
+import { LEGAL, vmStateToWire } from './vm-state.js'
+
+export interface VmManagerDeps {
+  selfId: string
+  store: StateStore
+  ledger: ResourceLedger
+  hypervisor: Hypervisor
+  log: Logger
+  clock?: () => number
+  /** Called after every change of what this host owns (the agent re-advertises). */
+  onChange?: () => void
+}
+
+export interface CommitInput {
+  token: string
+  vmId: string
+  spec: meshvirt.v1.IVmSpec
+  placement?: meshvirt.v1.IPlacementExplanation | null
+  idempotencyKey: string
+}
+
+/**
+ * The owner side of the VM lifecycle. Every change is written to the store *before* it is acted
+ * on (desired state first, then the hypervisor call, then the observed state), so an agent
+ * killed at any step finds on restart what it was doing and resumes it (`recover`).
+ * Work on one VM is serialized; different VMs proceed in parallel.
+ */
+export class VmManager {
+  private readonly chains = new Map<string, Promise<void>>()
+  private readonly clock: () => number
+  private unsubscribe: (() => void) | undefined
+  /** Called right after each commit (tests and metrics audit the ledger here). */
+  onCommitted: (() => void) | undefined
+
+  constructor (private readonly deps: VmManagerDeps) {
+    this.clock = deps.clock ?? Date.now
+  }
+
+  /** Turns a reservation into a VM this host owns (epoch 1) and starts it. Idempotent per VM id. */
+  commit (input: CommitInput): VmRow {
+    const { store, ledger, selfId } = this.deps
+    const row = store.durable((): VmRow => {
+      const existing = store.getVm(input.vmId)
+      if (existing !== undefined) {
+        ledger.take(input.token) // a duplicate commit must not leave its reservation behind
+        return existing
+      }
+      const reservation = ledger.take(input.token)
+      if (reservation === undefined) throw new ControlError('RESERVATION_EXPIRED', 'the reservation expired or was never granted: place the VM again')
+      const want = specResources(input.spec)
+      const r = reservation.resources
+      if (r.vcpus !== want.vcpus || r.memoryBytes !== want.memoryBytes || r.diskBytes !== want.diskBytes) {
+        throw new ControlError('INVALID_ARGUMENT', 'the VM spec asks for other resources than were reserved')
+      }
+      const now = this.clock()
+      const vm: VmRow = {
+        id: input.vmId,
+        name: input.spec.name ?? '',
+        spec: pb.VmSpec.encode(input.spec).finish(),
+        placement: input.placement == null ? null : pb.PlacementExplanation.encode(input.placement).finish(),
+        owner: selfId,
+        epoch: 1,
+        state: 'pending',
+        desired: 'running',
+        resources: want,
+        idempotencyKey: input.idempotencyKey,
+        createdAt: now,
+        updatedAt: now,
+        startedAt: null,
+        lastError: null
+      }
+      store.insertVm(vm)
+      return vm
+    })
+    this.changed()
+    this.onCommitted?.()
+    this.deps.log.info('vm committed', { vm: row.id, name: row.name, epoch: row.epoch })
+    void this.drive(row.id)
+    return row
+  }
+
+  get (id: string): VmRow | undefined {
+    return this.deps.store.getVm(id)
+  }
+
+  findByName (name: string): VmRow | undefined {
+    return this.deps.store.findVmByName(name)
+  }
+
+  list (): VmRow[] {
+    return this.deps.store.listVms()
+  }
+
+  async start (id: string): Promise<VmRow> {
+    return await this.request(id, 'start', 'running')
+  }
+
+  async stop (id: string, force = false): Promise<VmRow> {
+    return await this.request(id, 'stop', 'stopped', force)
+  }
+
+  async delete (id: string): Promise<void> {
+    await this.request(id, 'delete', 'deleted')
+  }
+
+  /** After an agent restart: re-attach to every guest that still runs, resume what was under way. */
+  async recover (): Promise<void> {
+    this.unsubscribe ??= this.deps.hypervisor.onEvent((e) => { this.onHypervisorEvent(e) })
+    for (const vm of this.deps.store.listVms()) {
+      try {
+        const info = await this.deps.hypervisor.recover(vm.id)
+        if (info.state === 'running') {
+          this.setState(vm.id, 'running')
+          this.deps.log.info('re-attached to running guest', { vm: vm.id, pid: info.pid })
+          if (vm.desired === 'running') continue
+        }
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_VM_NOT_FOUND') this.deps.log.warn('recover failed', { vm: vm.id, err: (err as Error).message })
+      }
+      void this.drive(vm.id)
+    }
+  }
+
+  /** Detach from the guests (they keep running) and stop listening to the driver. */
+  async close (): Promise<void> {
+    this.unsubscribe?.()
+    await Promise.allSettled([...this.chains.values()])
+  }
+
+  summaries (): VmSummary[] {
+    return this.deps.store.listVms().map((vm) => ({
+      id: vm.id,
+      name: vm.name,
+      epoch: vm.epoch,
+      role: 'owner',
+      state: vm.state === 'failed' ? 'crashed' : vm.state === 'pending' ? 'pending' : vm.state,
+      resources: vm.resources,
+      owner: vm.owner,
+      group: pb.VmSpec.decode(vm.spec).group
+    }))
+  }
+
+  info (vm: VmRow): meshvirt.v1.IVmInfo {
+    const spec = pb.VmSpec.decode(vm.spec)
+    return {
+      summary: { id: vm.id, name: vm.name, epoch: vm.epoch, role: pb.VmRole.VM_ROLE_OWNER, state: vmStateToWire(vm.state), resources: vm.resources, owner: vm.owner, group: spec.group },
+      spec,
+      placement: vm.placement === null ? null : pb.PlacementExplanation.decode(vm.placement),
+      createdAtMs: vm.createdAt,
+      updatedAtMs: vm.updatedAt,
+      startedAtMs: vm.startedAt ?? 0,
+      lastError: vm.lastError ?? ''
+    }
+  }
+
+  private async request (id: string, action: 'start' | 'stop' | 'delete', desired: VmRow['desired'], force = false): Promise<VmRow> {
+    const vm = this.deps.store.getVm(id)
+    if (vm === undefined) throw new ControlError('NOT_FOUND', `no VM ${id} on this host`)
+    if (!LEGAL[action].includes(vm.state) && !(action === 'start' && vm.desired === 'running')) {
+      throw new ControlError('WRONG_STATE', `cannot ${action} VM ${vm.name}: it is ${vm.state}`)
+    }
+    this.deps.store.updateVm(id, { desired }, this.clock())
+    await this.drive(id, force)
+    const after = this.deps.store.getVm(id)
+    if (after === undefined) return { ...vm, state: 'deleting' }
+    if (after.state === 'failed') throw new ControlError('FAILED', `VM ${vm.name} failed to ${action}: ${after.lastError ?? 'unknown error'}`)
+    return after
+  }
+
+  /** Moves the VM towards its desired state; one drive at a time per VM. */
+  private async drive (id: string, force = false): Promise<void> {
+    const previous = this.chains.get(id) ?? Promise.resolve()
+    const next = previous.then(async () => { await this.converge(id, force) }).catch((err: unknown) => {
+      this.deps.log.error('vm drive failed', { vm: id, err: (err as Error).message })
+    })
+    this.chains.set(id, next)
+    await next
+    if (this.chains.get(id) === next) this.chains.delete(id)
+  }
+
+  private async converge (id: string, force: boolean): Promise<void> {
+    const { hypervisor: hv, store, log } = this.deps
+    const vm = store.getVm(id)
+    if (vm === undefined) return
+    try {
+      if (vm.desired === 'deleted') {
+        this.setState(id, 'deleting')
+        await hv.destroy(id).catch((err: { code?: string }) => { if (err.code !== 'ERR_VM_NOT_FOUND') throw err })
+        store.deleteVm(id)
+        this.changed()
+        log.info('vm deleted', { vm: id, name: vm.name })
+        return
+      }
+      const current = await hv.inspect(id).catch((err: { code?: string }) => { if (err.code === 'ERR_VM_NOT_FOUND') return undefined; throw err })
+      if (vm.desired === 'running') {
+        if (current?.state === 'running') { this.setState(id, 'running'); return }
+        this.setState(id, 'starting')
+        if (current === undefined) await hv.create(driverSpec(id, pb.VmSpec.decode(vm.spec)))
+        const info = await hv.start(id)
+        store.updateVm(id, { state: 'running', startedAt: this.clock(), lastError: '' }, this.clock())
+        this.changed()
+        log.info('vm running', { vm: id, name: vm.name, pid: info.pid })
+      } else if (vm.desired === 'stopped') {
+        if (current === undefined || current.state !== 'running') { this.setState(id, 'stopped'); return }
+        this.setState(id, 'stopping')
+        if (force) await hv.kill(id)
+        else await hv.stop(id)
+        this.setState(id, 'stopped')
+        log.info('vm stopped', { vm: id, name: vm.name, force })
+      }
+    } catch (err) {
+      const message = (err as Error).message
+      store.updateVm(id, { state: 'failed', lastError: message }, this.clock())
+      this.changed()
+      log.warn('vm action failed', { vm: id, name: vm.name, desired: vm.desired, err: message })
+    }
+  }
+
+  private onHypervisorEvent (e: HypervisorEvent): void {
+    const vm = this.deps.store.getVm(e.id)
+    if (vm === undefined || this.chains.has(e.id)) return
+    if (e.type === 'crashed') {
+      this.deps.store.updateVm(e.id, { state: 'crashed', lastError: `guest exited: ${e.reason}` }, this.clock())
+      this.changed()
+      this.deps.log.warn('vm crashed', { vm: e.id, reason: e.reason })
+    } else if (e.type === 'stopped' && vm.state === 'running') {
+      // Powered off from inside the guest: respect it, do not restart.
+      this.deps.store.updateVm(e.id, { state: 'stopped', desired: 'stopped' }, this.clock())
+      this.changed()
+    }
+  }
+
+  private setState (id: string, state: VmRunState): void {
+    this.deps.store.updateVm(id, { state }, this.clock())
+    this.changed()
+  }
+
+  private changed (): void {
+    this.deps.onChange?.()
+  }
+}

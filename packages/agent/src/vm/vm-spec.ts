@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto'
+import type { Resources } from '@meshvirt/placement'
+import type { meshvirt } from '@meshvirt/proto'
+import type { VmSpec as DriverSpec } from '@meshvirt/hypervisor'
+import { ControlError } from '../control/errors.js'
+
+const MIB = 2 ** 20
+export const VM_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+/** The smallest guest worth starting (the test guest needs ≥ 96 MiB). */
+export const MIN_MEMORY_BYTES = 32 * MIB
+export const MAX_VCPUS = 256
+
+/** Checks a VM spec received from a client or a peer; throws INVALID_ARGUMENT saying what to fix. */
+export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
+  const bad = (msg: string): never => { throw new ControlError('INVALID_ARGUMENT', msg) }
+  const name = spec.name ?? ''
+  if (!VM_NAME.test(name)) bad(`VM name '${name}' must be 1–63 lowercase letters, digits or '-', starting and ending with a letter or digit`)
+  const r = spec.resources
+  const vcpus = r?.vcpus ?? 0
+  if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS) bad(`vcpus must be between 1 and ${MAX_VCPUS}, got ${vcpus}`)
+  const mem = Number(r?.memoryBytes ?? 0)
+  if (mem < MIN_MEMORY_BYTES) bad(`memory must be at least ${MIN_MEMORY_BYTES / MIB} MiB, got ${Math.floor(mem / MIB)} MiB`)
+  if (mem % MIB !== 0) bad('memory must be a whole number of MiB')
+  const disk = Number(r?.diskBytes ?? 0)
+  if (disk % MIB !== 0) bad('disk must be a whole number of MiB')
+  const boot = spec.boot ?? {}
+  const hasKernel = (boot.kernel ?? '') !== ''
+  const hasImage = (boot.image ?? '') !== ''
+  if (hasKernel && hasImage) bad('give either --image or --kernel/--initrd, not both')
+  if (!hasKernel && !hasImage) bad('a VM needs something to boot: --image FILE, or --kernel FILE [--initrd FILE]')
+  if (hasImage && disk === 0) bad('--image needs a --disk size for the VM\'s own overlay disk')
+  if ((spec.replicas ?? 0) > 0) bad('replicas are not available in this version (see the replication issue)')
+}
+
+export function specResources (spec: meshvirt.v1.IVmSpec): Resources {
+  return { vcpus: spec.resources?.vcpus ?? 0, memoryBytes: Number(spec.resources?.memoryBytes ?? 0), diskBytes: Number(spec.resources?.diskBytes ?? 0) }
+}
+
+/**
+ * The VM id: derived from the idempotency key, so a retried create names the same VM
+ * everywhere (a host refuses to commit an id it already owns).
+ */
+export function vmIdFor (idempotencyKey: string): string {
+  return 'vm-' + createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 16)
+}
+
+/** The driver's spec for a VM record: one disk `vda` (a qcow2 overlay on the image, or blank). */
+export function driverSpec (id: string, spec: meshvirt.v1.IVmSpec): DriverSpec {
+  const r = specResources(spec)
+  const boot = spec.boot ?? {}
+  const diskMiB = Math.floor(r.diskBytes / MIB)
+  const image = boot.image ?? ''
+  return {
+    id,
+    vcpus: r.vcpus,
+    memoryMiB: Math.floor(r.memoryBytes / MIB),
+    boot: (boot.kernel ?? '') !== ''
+      ? { kind: 'kernel', kernel: boot.kernel as string, ...(boot.initrd ? { initrd: boot.initrd } : {}), ...(boot.cmdline ? { cmdline: boot.cmdline } : {}) }
+      : { kind: 'disk' },
+    disks: diskMiB > 0 ? [{ name: 'vda', sizeMiB: diskMiB, ...(image !== '' ? { base: image } : {}) }] : [],
+    ...(spec.cpuModel ? { cpuModel: spec.cpuModel } : {})
+  }
+}
