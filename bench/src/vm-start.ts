@@ -3,24 +3,27 @@
  *  - driver_overhead_ms: start() until QEMU runs and QMP answers (includes QEMU's own init:
  *    -daemonize returns once the machine is built), p50 over the runs.
  *  - boot_ready_s: start() until the test guest prints MESHVIRT-READY on its serial console.
+ *  - bare_qemu_launch_ms: the same command line launched by hand, for scale: most of start() is
+ *    QEMU's own initialisation, the driver adds the disk-free bookkeeping and the QMP handshake.
  *  - qemu_rss_mb: the QEMU process's resident memory one second after the guest is ready.
  * The accelerator comes from the real boot probe (cached in .cache/bench); runs are sequential
  * because two TCG guests on this 2-core machine would measure each other.
  */
 import { execFileSync } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { QemuHypervisor, probeAccelerator, type Accelerator } from '@meshvirt/hypervisor'
+import { QemuHypervisor, buildQemuArgv, probeAccelerator, vmPaths, waitForSerialLine, type Accelerator, type VmSpec } from '@meshvirt/hypervisor'
 import { percentile, type Benchmark, type Metric } from './harness.js'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const READY = 'MESHVIRT-READY'
 
-interface Run { overheadMs: number, readyS: number, rssMb: number, stopMs: number, stopReason: string }
+interface Run { overheadMs: number, bareQemuMs: number, readyS: number, rssMb: number, stopMs: number, stopReason: string }
 
 function buildGuest (): { dir: string, kernel: string, initrd: string, cmdline: string } {
   const dir = process.env.MESHVIRT_GUEST_DIR ?? join(REPO, '.cache', 'guest')
@@ -30,12 +33,17 @@ function buildGuest (): { dir: string, kernel: string, initrd: string, cmdline: 
   return { dir, kernel: env.KERNEL as string, initrd: env.INITRD as string, cmdline: env.CMDLINE as string }
 }
 
-async function waitFor (file: string, text: string, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs
-  while (!(await readFile(file, 'utf8').catch(() => '')).includes(text)) {
-    if (performance.now() > deadline) throw new Error(`no ${text} in ${file} within ${timeoutMs} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+/** The same QEMU command line launched by hand (no driver): the part of start() that is QEMU's own init. */
+function bareQemuMs (dataDir: string, spec: VmSpec, accel: Accelerator): number {
+  const bare = { ...spec, id: `${spec.id}-bare`, disks: [] }
+  const paths = vmPaths(dataDir, bare)
+  mkdirSync(paths.dir, { recursive: true })
+  const t0 = performance.now()
+  execFileSync('qemu-system-x86_64', buildQemuArgv({ spec: bare, paths, accel }), { cwd: paths.dir, stdio: 'ignore' })
+  const ms = performance.now() - t0
+  process.kill(Number(readFileSync(paths.pidFile, 'utf8')), 'SIGKILL')
+  rmSync(paths.dir, { recursive: true, force: true })
+  return ms
 }
 
 async function rssMb (pid: number): Promise<number> {
@@ -50,19 +58,21 @@ async function measure (accel: Accelerator, runs: number, guest: ReturnType<type
   try {
     for (let i = 0; i < runs; i++) {
       const id = `bench-${i}`
-      const vm = await hv.create({ id, vcpus: 1, memoryMiB: 128, boot: { kind: 'kernel', kernel: guest.kernel, initrd: guest.initrd, cmdline: guest.cmdline }, disks: [{ name: 'vda', sizeMiB: 16 }] })
+      const spec: VmSpec = { id, vcpus: 1, memoryMiB: 128, boot: { kind: 'kernel', kernel: guest.kernel, initrd: guest.initrd, cmdline: guest.cmdline }, disks: [{ name: 'vda', sizeMiB: 16 }] }
+      const bare = bareQemuMs(dataDir, spec, accel)
+      const vm = await hv.create(spec)
       const t0 = performance.now()
       const started = await hv.start(id)
       const overheadMs = performance.now() - t0
-      await waitFor(vm.paths.serialLog, READY, 60_000)
+      await waitForSerialLine(vm.paths.serialLog, READY, { timeoutMs: 60_000, pollMs: 5 })
       const readyS = (performance.now() - t0) / 1000
       await new Promise((resolve) => setTimeout(resolve, 1000))
       const rss = await rssMb(started.pid as number)
       const s0 = performance.now()
       const stopped = await hv.stop(id)
-      const run = { overheadMs, readyS, rssMb: rss, stopMs: performance.now() - s0, stopReason: stopped.exit?.reason ?? '?' }
+      const run = { overheadMs, bareQemuMs: bare, readyS, rssMb: rss, stopMs: performance.now() - s0, stopReason: stopped.exit?.reason ?? '?' }
       results.push(run)
-      log(`${accel} run ${i + 1}/${runs}: start() ${overheadMs.toFixed(1)} ms, ready ${readyS.toFixed(2)} s, RSS ${rss.toFixed(0)} MiB, graceful stop ${run.stopMs.toFixed(0)} ms (${run.stopReason})`)
+      log(`${accel} run ${i + 1}/${runs}: start() ${overheadMs.toFixed(1)} ms (bare QEMU ${bare.toFixed(1)} ms), ready ${readyS.toFixed(2)} s, RSS ${rss.toFixed(0)} MiB, graceful stop ${run.stopMs.toFixed(0)} ms (${run.stopReason})`)
       await hv.destroy(id)
     }
   } finally {
@@ -91,6 +101,7 @@ export const vmStart: Benchmark = {
     const metrics: Record<string, Metric> = {
       driver_overhead_ms: { value: round(p('overheadMs', 50), 1), unit: 'ms', target: '< 100' },
       driver_overhead_p90_ms: { value: round(p('overheadMs', 90), 1), unit: 'ms' },
+      bare_qemu_launch_ms: { value: round(p('bareQemuMs', 50), 1), unit: 'ms' },
       boot_ready_s: { value: round(p('readyS', 50), 2), unit: 's' },
       boot_ready_p90_s: { value: round(p('readyS', 90), 2), unit: 's' },
       qemu_rss_mb: { value: round(p('rssMb', 50), 0), unit: 'MiB' },
