@@ -145,3 +145,12 @@ export class WaitTimeoutError extends HypervisorError {
     this.name = 'WaitTimeoutError'
   }
 }
+
+/** A VM's record (vm.json) cannot be read back. */
+export class CorruptRecordError extends HypervisorError {
+  static readonly code = 'ERR_CORRUPT_RECORD'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_CORRUPT_RECORD', message, options)
+    this.name = 'CorruptRecordError'
+  }
+}

@@ -74,6 +74,15 @@ describe('QemuHypervisor errors', () => {
     await expect(hv.create({ ...await withKernel(), memoryMiB: 2048 })).rejects.toMatchObject({ code: 'ERR_RESOURCES_TOO_LARGE' })
   })
 
+  it('a corrupt VM record is reported by inspect and does not hide the other VMs', async () => {
+    const hv = new QemuHypervisor({ dataDir: join(dir, 'data'), imageDirs: [dir] })
+    await hv.create(await withKernel())
+    const other = await hv.create({ ...await withKernel(), id: 'other' })
+    await writeFile(join(other.paths.dir, 'vm.json'), '{ half a rec')
+    await expect(hv.inspect('other')).rejects.toMatchObject({ code: 'ERR_CORRUPT_RECORD' })
+    expect((await hv.list()).map((v) => v.id)).toEqual(['vm'])
+  })
+
   it('a base image becomes the backing file of a thin qcow2 overlay', async () => {
     const { execa } = await import('execa')
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'base.qcow2'), '8M'])

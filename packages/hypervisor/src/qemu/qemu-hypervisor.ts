@@ -167,7 +167,12 @@ export class QemuHypervisor implements Hypervisor {
 
   async list (): Promise<VmInfo[]> {
     const ids = await listRecordIds(join(this.dataDir, 'vms'))
-    return await Promise.all(ids.map(async (id) => await this.inspectNow(id)))
+    const infos: VmInfo[] = []
+    for (const id of ids) {
+      // One unreadable record must not hide every other VM; inspect(id) reports its error.
+      try { infos.push(await this.inspectNow(id)) } catch (err) { this.log('vm record unreadable', { vm: id, error: String(err) }) }
+    }
+    return infos
   }
 
   async recover (id: string, options: AbortOptions = {}): Promise<VmInfo> {

@@ -1,6 +1,6 @@
 import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DiskFullError } from '../errors.js'
+import { CorruptRecordError, DiskFullError } from '../errors.js'
 import type { Accelerator, ExitReason, VmSpec, VmState } from '../types.js'
 import { recordPath } from './vm-paths.js'
 
@@ -20,11 +20,17 @@ export interface VmRecord {
 }
 
 export async function readRecord (dir: string): Promise<VmRecord | undefined> {
+  let text: string
   try {
-    return JSON.parse(await readFile(recordPath(dir), 'utf8')) as VmRecord
+    text = await readFile(recordPath(dir), 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
+  }
+  try {
+    return JSON.parse(text) as VmRecord
+  } catch (err) {
+    throw new CorruptRecordError(`${recordPath(dir)} is not valid JSON: restore it or destroy the VM dir by hand`, { cause: err })
   }
 }
 
@@ -41,17 +47,16 @@ export async function writeRecord (dir: string, record: VmRecord): Promise<void>
   }
 }
 
+/** Ids of the VM dirs that hold a record (a dir with an unreadable record is listed: inspect says why). */
 export async function listRecordIds (vmsDir: string): Promise<string[]> {
-  try {
-    const entries = await readdir(vmsDir, { withFileTypes: true })
-    const ids: string[] = []
-    for (const e of entries) {
-      if (e.isDirectory() && await readRecord(join(vmsDir, e.name)) !== undefined) ids.push(e.name)
-    }
-    return ids.sort()
-  } catch {
-    return []
+  const entries = await readdir(vmsDir, { withFileTypes: true }).catch(() => [])
+  const ids: string[] = []
+  for (const e of entries) {
+    if (!e.isDirectory()) continue
+    const present = await readRecord(join(vmsDir, e.name)).then((r) => r !== undefined, () => true)
+    if (present) ids.push(e.name)
   }
+  return ids.sort()
 }
 
 export function asDiskFull (err: unknown, what: string): unknown {
