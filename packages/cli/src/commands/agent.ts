@@ -22,6 +22,11 @@ export const agent: Command = {
     'cpu-ratio': { type: 'string', valueName: 'R', description: 'vCPU overcommit ratio (default 4.0)' },
     'memory-ratio': { type: 'string', valueName: 'R', description: 'memory overcommit ratio (default 1.0)' },
     'disk-ratio': { type: 'string', valueName: 'R', description: 'disk overcommit ratio (default 1.0)' },
+    hypervisor: { type: 'string', valueName: 'DRIVER', description: 'qemu (default) or sim — simulated guests, for control-plane benchmarks only' },
+    accel: { type: 'string', valueName: 'ACCEL', description: 'auto (default: a real boot probe decides), kvm or tcg' },
+    'image-dir': { type: 'string', multiple: true, valueName: 'DIR', description: 'where VM kernels, initrds and base images may come from' },
+    'probe-kernel': { type: 'string', valueName: 'FILE', description: 'tiny guest kernel for the KVM boot probe (scripts/build-guest makes one)' },
+    'probe-initrd': { type: 'string', valueName: 'FILE', description: 'initrd of the probe guest' },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'debug, info, warn or error (default info); logs are JSON lines on stderr' }
   },
   examples: [
@@ -42,7 +47,12 @@ export const agent: Command = {
       heartbeatMs: v['heartbeat-ms'] as string | undefined,
       hostReserved: { vcpus: v['reserve-vcpus'] as string | undefined, memory: v['reserve-memory'] as string | undefined, disk: v['reserve-disk'] as string | undefined },
       overcommit: { cpu: v['cpu-ratio'] as string | undefined, memory: v['memory-ratio'] as string | undefined, disk: v['disk-ratio'] as string | undefined },
-      logLevel: v['log-level'] as string | undefined
+      logLevel: v['log-level'] as string | undefined,
+      hypervisor: v.hypervisor as string | undefined,
+      accel: v.accel as string | undefined,
+      imageDirs: v['image-dir'] as string[] | undefined,
+      probeKernel: v['probe-kernel'] as string | undefined,
+      probeInitrd: v['probe-initrd'] as string | undefined
     }
     const config = await loadAgentConfig({ flags, env: ctx.env, configFile: v.config as string | undefined })
     const running = await runAgent(config)

@@ -2,6 +2,7 @@ import type { Command } from '../command.js'
 import { agent } from './agent.js'
 import { clusterInit } from './cluster-init.js'
 import { clusterStatus, hostLs } from './host-ls.js'
+import { vmCreate, vmDelete, vmLs, vmShow, vmStart, vmStop } from './vm.js'
 
 /** Every `meshvirt` subcommand, in the order `meshvirt --help` lists them. */
-export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, hostLs]
+export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, hostLs, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete]

@@ -1,0 +1,57 @@
+import type { meshvirt } from '@meshvirt/proto'
+import type { Resources } from '../resources.js'
+import { vmStateFromWire } from '../vm/vm-state.js'
+
+/** A VM as the CLI shows it: plain data decoded from the control API's VmInfo. */
+export interface VmView {
+  id: string
+  name: string
+  owner: string
+  epoch: number
+  state: string
+  resources: Resources
+  group: string
+  createdAtMs: number
+  startedAtMs: number
+  lastError: string
+  boot: { image: string, kernel: string, initrd: string, cmdline: string }
+  placement: {
+    chosenHost: string
+    totalScore: number
+    attempts: number
+    candidates: number
+    summary: string
+    scores: Array<{ scorer: string, value: number, weight: number }>
+    rejected: Array<{ hostId: string, filter: string, reason: string }>
+  } | undefined
+}
+
+export function vmView (info: meshvirt.v1.IVmInfo): VmView {
+  const s = info.summary ?? {}
+  const p = info.placement
+  const boot = info.spec?.boot ?? {}
+  return {
+    id: s.id ?? '',
+    name: s.name ?? '',
+    owner: s.owner ?? '',
+    epoch: Number(s.epoch ?? 0),
+    state: vmStateFromWire(s.state),
+    resources: { vcpus: s.resources?.vcpus ?? 0, memoryBytes: Number(s.resources?.memoryBytes ?? 0), diskBytes: Number(s.resources?.diskBytes ?? 0) },
+    group: s.group ?? '',
+    createdAtMs: Number(info.createdAtMs ?? 0),
+    startedAtMs: Number(info.startedAtMs ?? 0),
+    lastError: info.lastError ?? '',
+    boot: { image: boot.image ?? '', kernel: boot.kernel ?? '', initrd: boot.initrd ?? '', cmdline: boot.cmdline ?? '' },
+    placement: p == null
+      ? undefined
+      : {
+          chosenHost: p.chosenHost ?? '',
+          totalScore: p.totalScore ?? 0,
+          attempts: p.attempts ?? 0,
+          candidates: p.candidates ?? 0,
+          summary: p.summary ?? '',
+          scores: (p.scores ?? []).map((x) => ({ scorer: x.scorer ?? '', value: x.value ?? 0, weight: x.weight ?? 0 })),
+          rejected: (p.rejected ?? []).map((r) => ({ hostId: r.hostId ?? '', filter: r.filter ?? '', reason: r.reason ?? '' }))
+        }
+  }
+}

@@ -1,0 +1,81 @@
+import { parseSize, type ControlClient } from '@meshvirt/agent'
+import { UsageError, type CommandContext } from '../command.js'
+
+/** The spec `meshvirt vm create` sends (the wire's VmSpec fields as plain data). */
+export interface VmSpecInput {
+  name: string
+  resources: { vcpus: number, memoryBytes: number, diskBytes: number }
+  boot: { image?: string, kernel?: string, initrd?: string, cmdline?: string }
+  constraints: Array<{ key: string, op: number, value?: string }>
+  group?: string
+  affinity: string[]
+  antiAffinity: string[]
+  softAffinity: string[]
+  softAntiAffinity: string[]
+  policy: number
+  host?: string
+  cpuModel?: string
+}
+
+// Enum numbers of proto/vm.proto (LabelConstraint.Op, PlacementPolicy).
+const OP = { eq: 1, ne: 2, exists: 3, notExists: 4 }
+const POLICY: Record<string, number> = { binpack: 1, spread: 2 }
+
+/** `zone=a`, `zone!=b`, `gpu` (exists), `!gpu` (does not exist). */
+export function parseConstraint (text: string): { key: string, op: number, value?: string } {
+  const ne = text.indexOf('!=')
+  if (ne > 0) return { key: text.slice(0, ne), op: OP.ne, value: text.slice(ne + 2) }
+  const eq = text.indexOf('=')
+  if (eq > 0) return { key: text.slice(0, eq), op: OP.eq, value: text.slice(eq + 1) }
+  if (text.startsWith('!') && text.length > 1) return { key: text.slice(1), op: OP.notExists }
+  if (/^[A-Za-z0-9._/-]+$/.test(text)) return { key: text, op: OP.exists }
+  throw new UsageError(`--label '${text}': expected key=value, key!=value, key or !key`)
+}
+
+const list = (v: unknown): string[] => (Array.isArray(v) ? v as string[] : v === undefined ? [] : [v as string]).flatMap((s) => s.split(',')).filter((s) => s !== '')
+
+export function specFromFlags (ctx: CommandContext): VmSpecInput {
+  const v = ctx.values
+  const name = (v.name as string | undefined) ?? ctx.positionals[0]
+  if (name === undefined) throw new UsageError('a VM needs a name: --name NAME')
+  const vcpus = Number(v.vcpus ?? 1)
+  if (!Number.isInteger(vcpus) || vcpus < 1) throw new UsageError(`--vcpus must be a whole number ≥ 1, got '${String(v.vcpus)}'`)
+  const policy = (v.policy as string | undefined) ?? 'binpack'
+  if (POLICY[policy] === undefined) throw new UsageError(`--policy must be binpack or spread, got '${policy}'`)
+  const spec: VmSpecInput = {
+    name,
+    resources: {
+      vcpus,
+      memoryBytes: parseSize((v.memory as string | undefined) ?? '256M', '--memory'),
+      diskBytes: parseSize((v.disk as string | undefined) ?? '0', '--disk')
+    },
+    boot: {},
+    constraints: list(v.label).map(parseConstraint),
+    affinity: list(v.affinity),
+    antiAffinity: list(v['anti-affinity']),
+    softAffinity: list(v['soft-affinity']),
+    softAntiAffinity: list(v['soft-anti-affinity']),
+    policy: POLICY[policy] as number
+  }
+  for (const [flag, key] of [['image', 'image'], ['kernel', 'kernel'], ['initrd', 'initrd'], ['cmdline', 'cmdline']] as const) {
+    const value = v[flag] as string | undefined
+    if (value !== undefined) spec.boot[key] = value
+  }
+  if (v.group !== undefined) spec.group = v.group as string
+  if (v.host !== undefined) spec.host = v.host as string
+  if (v['cpu-model'] !== undefined) spec.cpuModel = v['cpu-model'] as string
+  return spec
+}
+
+/** Resolves a VM reference given on the command line: an id (vm-…) or a name. */
+export function vmRef (ctx: CommandContext): { id?: string, name?: string } {
+  const ref = ctx.positionals[0]
+  if (ref === undefined) throw new UsageError('name the VM (its name or id)')
+  return /^vm-[0-9a-f]{16}$/.test(ref) ? { id: ref } : { name: ref }
+}
+
+/** Host id → name, for tables (the view of the asked agent). */
+export async function hostNames (client: ControlClient): Promise<Map<string, string>> {
+  const res = await client.call({ listHosts: {} })
+  return new Map((res.hostList?.hosts ?? []).map((h) => [h.advert?.hostId ?? '', h.advert?.hostname ?? '']))
+}

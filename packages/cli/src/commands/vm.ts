@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto'
+import { formatSize, vmView, type VmView } from '@meshvirt/agent'
+import type { Command, CommandContext, OptionSpec } from '../command.js'
+import { ago, renderTable } from '../table.js'
+import { controlClient, dataDirOption, jsonOption } from './common.js'
+import { hostNames, specFromFlags, vmRef } from './vm-args.js'
+
+const DEFAULT_WAIT_S = 120
+
+function hostLabel (names: Map<string, string>, id: string): string {
+  return names.get(id) ?? id.slice(-12)
+}
+
+function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): void {
+  const lines = [
+    `name:      ${vm.name}`,
+    `id:        ${vm.id}`,
+    `state:     ${vm.state}`,
+    `host:      ${hostLabel(names, vm.owner)} (${vm.owner})`,
+    `epoch:     ${vm.epoch}`,
+    `resources: ${vm.resources.vcpus} vCPU, ${formatSize(vm.resources.memoryBytes)} memory, ${formatSize(vm.resources.diskBytes)} disk`,
+    `boot:      ${vm.boot.image !== '' ? `image ${vm.boot.image}` : `kernel ${vm.boot.kernel}${vm.boot.initrd !== '' ? ` initrd ${vm.boot.initrd}` : ''}`}`
+  ]
+  if (vm.group !== '') lines.push(`group:     ${vm.group}`)
+  if (vm.createdAtMs > 0) lines.push(`created:   ${new Date(vm.createdAtMs).toISOString()}`)
+  if (vm.startedAtMs > 0) lines.push(`started:   ${new Date(vm.startedAtMs).toISOString()}`)
+  if (vm.lastError !== '') lines.push(`error:     ${vm.lastError}`)
+  const p = vm.placement
+  if (p !== undefined) {
+    lines.push('placement:', `  ${p.summary}`, `  chosen ${hostLabel(names, p.chosenHost)} with score ${p.totalScore.toFixed(3)} among ${p.candidates} candidates, after ${p.attempts} reservation attempt(s)`)
+    for (const s of p.scores) lines.push(`    ${s.scorer.padEnd(16)} ${s.value.toFixed(3)} × weight ${s.weight}`)
+    for (const r of p.rejected) lines.push(`  rejected ${hostLabel(names, r.hostId)}: ${r.filter} — ${r.reason}`)
+  }
+  ctx.out(lines.join('\n'))
+}
+
+const vmCreateOptions: Record<string, OptionSpec> = {
+  ...dataDirOption,
+  ...jsonOption,
+  name: { type: 'string', valueName: 'NAME', description: 'VM name, unique in the cluster (lowercase letters, digits, -)' },
+  vcpus: { type: 'string', valueName: 'N', description: 'virtual CPUs (default 1)' },
+  memory: { type: 'string', short: 'm', valueName: 'SIZE', description: 'memory, e.g. 512M or 2G; a bare number is MiB (default 256M)' },
+  disk: { type: 'string', valueName: 'SIZE', description: 'the VM\'s own disk (qcow2; an overlay on --image), e.g. 10G (default none)' },
+  image: { type: 'string', valueName: 'FILE', description: 'base disk image to boot from (on the chosen host)' },
+  kernel: { type: 'string', valueName: 'FILE', description: 'kernel to boot directly (with --initrd)' },
+  initrd: { type: 'string', valueName: 'FILE', description: 'initrd for --kernel' },
+  cmdline: { type: 'string', valueName: 'ARGS', description: 'kernel command line for --kernel' },
+  label: { type: 'string', multiple: true, valueName: 'CONSTRAINT', description: 'host label constraint: zone=a, zone!=b, gpu, !gpu' },
+  group: { type: 'string', valueName: 'GROUP', description: 'the VM\'s group, for others\' (anti-)affinity' },
+  affinity: { type: 'string', multiple: true, valueName: 'GROUP', description: 'only hosts already running a VM of GROUP' },
+  'anti-affinity': { type: 'string', multiple: true, valueName: 'GROUP', description: 'never hosts running a VM of GROUP' },
+  'soft-affinity': { type: 'string', multiple: true, valueName: 'GROUP', description: 'prefer hosts running GROUP' },
+  'soft-anti-affinity': { type: 'string', multiple: true, valueName: 'GROUP', description: 'prefer hosts not running GROUP' },
+  policy: { type: 'string', valueName: 'POLICY', description: 'binpack (default: fill hosts) or spread (emptiest first)' },
+  host: { type: 'string', valueName: 'HOST', description: 'pin to this host (name or id); it must still fit' },
+  'cpu-model': { type: 'string', valueName: 'MODEL', description: 'QEMU CPU model (default qemu64)' },
+  'idempotency-key': { type: 'string', valueName: 'KEY', description: 'retry-safe key: the same key never creates two VMs (default: random)' },
+  'no-wait': { type: 'boolean', description: 'return once placed, without waiting for the VM to run' },
+  timeout: { type: 'string', valueName: 'SECONDS', description: `how long to wait for running (default ${DEFAULT_WAIT_S})` }
+}
+
+export const vmCreate: Command = {
+  path: ['vm', 'create'],
+  summary: 'create a VM: any agent negotiates its placement with the cluster',
+  usage: 'meshvirt vm create --name NAME [--vcpus N] [--memory SIZE] [--disk SIZE] (--image FILE | --kernel FILE [--initrd FILE]) [placement flags]',
+  options: vmCreateOptions,
+  examples: [
+    'meshvirt vm create --name web-1 --vcpus 2 --memory 2G --disk 20G --image /var/lib/images/debian-12.qcow2',
+    'meshvirt vm create --name db-1 --memory 4G --disk 50G --image base.qcow2 --label zone=a --group db --anti-affinity db',
+    'meshvirt vm create --name t1 --memory 128M --kernel .cache/guest/vmlinux --initrd .cache/guest/initramfs.cpio --cmdline "console=ttyS0"'
+  ],
+  async run (ctx) {
+    const spec = specFromFlags(ctx)
+    const key = (ctx.values['idempotency-key'] as string | undefined) ?? randomUUID()
+    const client = controlClient(ctx)
+    const json = ctx.values.json === true
+    if (!json) ctx.err(`creating ${spec.name} (idempotency key ${key}) …`)
+    let res
+    try {
+      res = await client.call({ idempotencyKey: key, createVm: { spec } }, { timeoutMs: 60_000 })
+    } catch (err) {
+      // A lost answer is retried once with the same key: it can never create a second VM.
+      if (!['TIMEOUT', 'UNAVAILABLE'].includes((err as { code?: string }).code ?? '')) throw err
+      if (!json) ctx.err(`no answer (${(err as Error).message}); retrying with the same idempotency key`)
+      res = await client.call({ idempotencyKey: key, createVm: { spec } }, { timeoutMs: 60_000 })
+    }
+    let vm = vmView(res.vm ?? {})
+    const names = await hostNames(client)
+    if (!json) ctx.err(`placed on ${hostLabel(names, vm.owner)}: ${vm.placement?.summary ?? ''}`)
+    if (ctx.values['no-wait'] !== true) {
+      const deadline = Date.now() + Number(ctx.values.timeout ?? DEFAULT_WAIT_S) * 1000
+      let last = ''
+      while (vm.state !== 'running') {
+        if (vm.state !== last && !json) ctx.err(`  ${vm.state} …`)
+        last = vm.state
+        if (vm.state === 'failed' || vm.state === 'crashed') throw Object.assign(new Error(`VM ${vm.name} ${vm.state} on ${hostLabel(names, vm.owner)}: ${vm.lastError}`), { code: 'FAILED' })
+        if (Date.now() > deadline) throw Object.assign(new Error(`VM ${vm.name} is still ${vm.state} after the timeout; see meshvirt vm show ${vm.name}`), { code: 'TIMEOUT' })
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        vm = vmView((await client.call({ inspectVm: { vm: { id: vm.id } } })).vm ?? {})
+      }
+      if (!json) ctx.err('  running')
+    }
+    if (json) ctx.out(JSON.stringify(vm, null, 2))
+    else printVm(ctx, vm, names)
+    return 0
+  }
+}
+
+export const vmLs: Command = {
+  path: ['vm', 'ls'],
+  summary: 'list every VM of the cluster (asked of every host)',
+  usage: 'meshvirt vm ls [--data-dir DIR] [--json]',
+  options: { ...dataDirOption, ...jsonOption },
+  examples: ['meshvirt vm ls', 'meshvirt vm ls --json | jq -r ".[].name"'],
+  async run (ctx) {
+    const client = controlClient(ctx)
+    const res = await client.call({ listVms: {} })
+    const vms = (res.vmList?.vms ?? []).map(vmView)
+    if (ctx.values.json === true) {
+      ctx.out(JSON.stringify(vms, null, 2))
+      return 0
+    }
+    const names = await hostNames(client)
+    const now = Date.now()
+    ctx.out(renderTable(['NAME', 'ID', 'HOST', 'STATE', 'VCPU', 'MEMORY', 'DISK', 'EPOCH', 'CREATED'], vms.map((vm) => [
+      vm.name, vm.id, hostLabel(names, vm.owner), vm.state, String(vm.resources.vcpus), formatSize(vm.resources.memoryBytes),
+      vm.resources.diskBytes > 0 ? formatSize(vm.resources.diskBytes) : '-', String(vm.epoch), vm.createdAtMs > 0 ? ago(vm.createdAtMs, now) : '-'
+    ])))
+    return 0
+  }
+}
+
+export const vmShow: Command = {
+  path: ['vm', 'show'],
+  summary: 'show a VM: where it runs, its state, and why it was placed there',
+  usage: 'meshvirt vm show NAME|ID [--data-dir DIR] [--json]',
+  options: { ...dataDirOption, ...jsonOption },
+  examples: ['meshvirt vm show web-1', 'meshvirt vm show vm-3f2a9c0d1e4b5a67 --json'],
+  async run (ctx) {
+    const client = controlClient(ctx)
+    const vm = vmView((await client.call({ inspectVm: { vm: vmRef(ctx) } })).vm ?? {})
+    if (ctx.values.json === true) ctx.out(JSON.stringify(vm, null, 2))
+    else printVm(ctx, vm, await hostNames(client))
+    return 0
+  }
+}
+
+function simpleVmCommand (action: 'start' | 'stop' | 'delete', summary: string, extra: Record<string, OptionSpec> = {}): Command {
+  return {
+    path: ['vm', action],
+    summary,
+    usage: `meshvirt vm ${action} NAME|ID [--data-dir DIR]${action === 'stop' ? ' [--force]' : ''}`,
+    options: { ...dataDirOption, ...jsonOption, ...extra },
+    examples: [`meshvirt vm ${action} web-1`],
+    async run (ctx) {
+      const client = controlClient(ctx)
+      const vm = vmRef(ctx)
+      const body = action === 'start' ? { startVm: { vm } } : action === 'stop' ? { stopVm: { vm, force: ctx.values.force === true } } : { deleteVm: { vm } }
+      const res = await client.call({ idempotencyKey: randomUUID(), ...body }, { timeoutMs: 120_000 })
+      const view = vmView(res.vm ?? {})
+      if (ctx.values.json === true) ctx.out(JSON.stringify(view, null, 2))
+      else ctx.out(action === 'delete' ? `deleted ${view.name} (${view.id})` : `${view.name} is ${view.state}`)
+      return 0
+    }
+  }
+}
+
+export const vmStart = simpleVmCommand('start', 'start a stopped VM on its owner host')
+export const vmStop = simpleVmCommand('stop', 'stop a VM: ACPI power-down, then SIGTERM, then SIGKILL', {
+  force: { type: 'boolean', description: 'kill at once instead of asking the guest to power down' }
+})
+export const vmDelete = simpleVmCommand('delete', 'delete a VM: stop it, remove its disk, free its resources and name')

@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
+import { meshvirt, startAgentProcess, type AgentProcess } from '../support/cli.js'
+import { pollUntil } from '../support/poll.js'
+
+interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, placement?: { chosenHost: string, summary: string } }
+
+// Real agents as processes, real QEMU guests (TCG here: the boot probe says KVM cannot run one).
+describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => {
+  let dir: string
+  let guest: TestGuest
+  const agents = new Map<string, AgentProcess>()
+  const args = new Map<string, string[]>()
+
+  beforeAll(async () => {
+    guest = await ensureGuest()
+    dir = await mkdtemp(join(tmpdir(), 'mv-life-'))
+    await meshvirt(['cluster', 'init', '--out', join(dir, 'cluster.key')])
+    for (const i of [1, 2, 3]) {
+      const a = [...agents.values()][0]
+      const argv = ['--name', `host-${i}`, '-l', '/ip4/127.0.0.1/tcp/0', '-k', join(dir, 'cluster.key'), '--image-dir', guest.dir, '--label', `zone=z${i}`,
+        ...(a !== undefined ? ['--bootstrap', a.addr] : [])]
+      const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`) })
+      agents.set(agent.hostId, agent)
+      args.set(agent.hostId, argv)
+    }
+  }, 240_000)
+
+  afterAll(async () => {
+    await Promise.all([...agents.values()].map(async (a) => { await a.stop() }))
+    for (const i of [1, 2, 3]) await killQemusUnder(join(dir, `host-${i}`))
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const cli = async (agent: AgentProcess, argv: string[]): Promise<string> => {
+    const r = await meshvirt([...argv, '--data-dir', agent.dataDir])
+    if (r.exitCode !== 0) throw new Error(`meshvirt ${argv.join(' ')} failed (${r.exitCode}): ${r.stderr}`)
+    return r.stdout
+  }
+  const vmLs = async (agent: AgentProcess): Promise<VmJson[]> => JSON.parse(await cli(agent, ['vm', 'ls', '--json'])) as VmJson[]
+
+  it('creates through host 1, runs where placement chose, is listed everywhere, survives a kill -9 of its agent, stops and deletes', async () => {
+    const all = [...agents.values()]
+    const first = all[0] as AgentProcess
+    await pollUntil(async () => (JSON.parse(await cli(first, ['host', 'ls', '--json'])) as unknown[]).length === 3, { timeoutMs: 20_000, what: 'host-1 to see 3 hosts' })
+
+    const vm = JSON.parse(await cli(first, ['vm', 'create', '--name', 'e2e-1', '--memory', '128M', '--disk', '32M',
+      '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
+    expect(vm.state).toBe('running')
+    expect(vm.epoch).toBe(1)
+    expect(vm.placement?.chosenHost).toBe(vm.owner)
+    const owner = agents.get(vm.owner) as AgentProcess
+    expect(owner).toBeDefined()
+
+    // The guest really boots on the owner: its serial console reaches the ready marker.
+    const serial = join(owner.dataDir, 'vms', vm.id, 'serial.log')
+    await waitForSerial(serial, /MESHVIRT-READY/, 90_000)
+
+    for (const a of all) {
+      const listed = await pollUntil(async () => (await vmLs(a)).find((v) => v.name === 'e2e-1'), { timeoutMs: 10_000, what: 'e2e-1 in vm ls' })
+      expect(listed).toMatchObject({ id: vm.id, owner: vm.owner, epoch: 1, state: 'running' })
+    }
+
+    // kill -9 the owner's agent: the guest keeps running; the restarted agent re-attaches.
+    const qemuPid = Number(readFileSync(join(owner.dataDir, 'vms', vm.id, 'qemu.pid'), 'utf8'))
+    await owner.kill9()
+    expect(await isRunning(qemuPid)).toBe(true)
+    const before = await lastCounter(serial)
+    const restarted = await startAgentProcess(args.get(vm.owner) as string[], { dataDir: owner.dataDir })
+    agents.set(vm.owner, restarted)
+    expect(restarted.hostId).toBe(vm.owner)
+    const other = all.find((a) => a.hostId !== vm.owner) as AgentProcess
+    const again = await pollUntil(async () => (await vmLs(other)).find((v) => v.id === vm.id && v.state === 'running'), { timeoutMs: 20_000, what: 'the VM listed again after the restart' })
+    expect(again.epoch).toBe(1)
+    expect(again.owner).toBe(vm.owner)
+    await pollUntil(async () => await lastCounter(serial) > before, { timeoutMs: 10_000, what: 'the guest counter to keep increasing' })
+    expect(await isRunning(qemuPid)).toBe(true)
+
+    // Stop (ACPI power-down) and delete, asked of a host that is not the owner.
+    expect(await cli(other, ['vm', 'stop', 'e2e-1'])).toMatch(/e2e-1 is stopped/)
+    expect(await isRunning(qemuPid)).toBe(false)
+    expect(await cli(other, ['vm', 'delete', 'e2e-1'])).toMatch(/deleted e2e-1/)
+    for (const a of [...agents.values()]) {
+      await pollUntil(async () => !(await vmLs(a)).some((v) => v.name === 'e2e-1'), { timeoutMs: 10_000, what: 'e2e-1 gone from vm ls' })
+    }
+    await expect(stat(join(owner.dataDir, 'vms', vm.id))).rejects.toThrow()
+    // The name is free again.
+    const reuse = await meshvirt(['vm', 'create', '--name', 'e2e-1', '--memory', '128M', '--kernel', guest.kernel, '--initrd', guest.initrd,
+      '--cmdline', guest.cmdline, '--no-wait', '--json', '--data-dir', other.dataDir])
+    expect(reuse.exitCode).toBe(0)
+    const reused = JSON.parse(reuse.stdout) as VmJson
+    await cli(other, ['vm', 'delete', reused.id])
+  }, 240_000)
+
+  it('says why when nothing fits, and refuses bad specs before negotiating', async () => {
+    const a = [...agents.values()][0] as AgentProcess
+    const big = await meshvirt(['vm', 'create', '--name', 'huge', '--memory', '4T', '--kernel', guest.kernel, '--data-dir', a.dataDir])
+    expect(big.exitCode).toBe(1)
+    expect(big.stderr).toMatch(/no host fits: 3 lack memory \(need 4194304 MiB, most free \d+ MiB\) \[NO_CAPACITY\]/)
+    const noBoot = await meshvirt(['vm', 'create', '--name', 'nothing', '--data-dir', a.dataDir])
+    expect(noBoot.exitCode).toBe(1)
+    expect(noBoot.stderr).toMatch(/needs something to boot/)
+    const badName = await meshvirt(['vm', 'create', '--name', 'Bad_Name', '--kernel', guest.kernel, '--data-dir', a.dataDir])
+    expect(badName.stderr).toMatch(/VM name 'Bad_Name'/)
+    const missing = await meshvirt(['vm', 'show', 'no-such-vm', '--data-dir', a.dataDir])
+    expect(missing.stderr).toMatch(/no VM no-such-vm in the cluster \[NOT_FOUND\]/)
+  }, 60_000)
+})
