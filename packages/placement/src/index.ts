@@ -8,8 +8,8 @@
  *
  * @example
  * ```ts
- * import { placeVm, toPlacementExplanation } from '@meshvirt/placement'
- * const result = placeVm({ resources: { vcpus: 2, memoryBytes: 4 << 30, diskBytes: 0 }, seed: idempotencyKey }, view)
+ * import { GIB, placeVm, toPlacementExplanation } from '@meshvirt/placement'
+ * const result = placeVm({ resources: { vcpus: 2, memoryBytes: 4 * GIB, diskBytes: 0 }, seed: idempotencyKey }, view)
  * if (result.chosen === undefined) throw new NoCapacityError(result.summary) // "no host fits: 3 lack memory (…)"
  * // else Reserve on result.chosen, then result.candidates[1], … ; explain with toPlacementExplanation(result, attempts)
  * ```
