@@ -154,3 +154,30 @@ export class CorruptRecordError extends HypervisorError {
     this.name = 'CorruptRecordError'
   }
 }
+
+/** A migration parameter is out of range (bandwidth, downtime limit, timeout, …). */
+export class InvalidMigrationParamsError extends HypervisorError {
+  static readonly code = 'ERR_INVALID_MIGRATION_PARAMS'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_MIGRATION_PARAMS', message, options)
+    this.name = 'InvalidMigrationParamsError'
+  }
+}
+
+/** A live migration failed or was cancelled; the guest still runs on the source. */
+export class MigrationFailedError extends HypervisorError {
+  static readonly code = 'ERR_MIGRATION_FAILED'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_MIGRATION_FAILED', message, options)
+    this.name = 'MigrationFailedError'
+  }
+}
+
+/** The migration did not reach its switchover within its timeout and was cancelled (onTimeout 'cancel'). */
+export class MigrationTimeoutError extends HypervisorError {
+  static readonly code = 'ERR_MIGRATION_TIMEOUT'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_MIGRATION_TIMEOUT', message, options)
+    this.name = 'MigrationTimeoutError'
+  }
+}

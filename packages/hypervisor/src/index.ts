@@ -13,6 +13,14 @@
  * await new QemuHypervisor({ dataDir, accel: probe.accel }).recover('web-1')
  * ```
  *
+ * Live migration (`LiveMigration`, implemented by both drivers):
+ * ```ts
+ * const inc = await dst.prepareIncoming(spec, { disks: 'mirror' })           // destination
+ * const res = await src.migrateOut(spec.id, { migrationSocket: inc.migrationSocket, nbdSocket: inc.nbdSocket })
+ * await dst.completeIncoming(spec.id)                                       // guest runs there
+ * await src.completeOutgoing(spec.id)                                       // old QEMU quits
+ * ```
+ *
  * `SimHypervisor` is an in-memory stand-in for control-plane scale benchmarks only.
  */
 export type {
@@ -32,3 +40,12 @@ export { hostFingerprint, qemuMachineTypes, qemuVersion } from './qemu/fingerpri
 export { vmPaths } from './qemu/vm-paths.js'
 export { followSerialLog, waitForSerialLine, type FollowSerialOptions, type WaitForSerialOptions } from './qemu/serial-log.js'
 export { SimHypervisor, type SimHypervisorInit } from './sim/sim-hypervisor.js'
+export type {
+  DiskMode, IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationPhase,
+  MigrationProgress, MigrationResult, PrepareIncomingOptions, TimeoutAction
+} from './migration/types.js'
+export {
+  FORCED_DOWNTIME_LIMIT_MS, MAX_DOWNTIME_LIMIT_MS, MIGRATION_BANDWIDTH_BYTES_PER_SEC, MIGRATION_DOWNTIME_LIMIT_MS,
+  MIGRATION_PROGRESS_INTERVAL_MS, MIGRATION_TIMEOUT_MS, resolveMigrationParams, type MigrationParams
+} from './migration/migration-params.js'
+export { migrationStatus, mirrorProgress, type MigrationStatus, type QemuBlockJob, type QemuMigrationInfo } from './migration/migration-status.js'

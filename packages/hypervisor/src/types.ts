@@ -48,6 +48,8 @@ export type ExitReason =
   | 'crashed'
   /** QEMU exited while no driver was attached; the cause is unknown. */
   | 'exited-while-detached'
+  /** The guest moved to another host (live migration) and this QEMU quit. */
+  | 'migrated'
 
 export interface VmPaths {
   dir: string
@@ -68,6 +70,8 @@ export interface VmInfo {
   /** Why the last run ended. */
   exit?: { reason: ExitReason, at: string }
   paths: VmPaths
+  /** `incoming`: a paused QEMU waiting for a migration stream (see LiveMigration); `outgoing`: migrating away. */
+  migration?: 'incoming' | 'outgoing'
 }
 
 export interface HostFingerprint {

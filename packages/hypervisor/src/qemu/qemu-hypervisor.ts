@@ -2,10 +2,14 @@ import { constants } from 'node:fs'
 import { access, mkdir, rm } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
-import { ACPI_TIMEOUT_MS, LAUNCH_TIMEOUT_MS, QMP_COMMAND_TIMEOUT_MS, SIGTERM_TIMEOUT_MS } from '../constants.js'
-import { HypervisorError, ImageMissingError, VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
+import { ACPI_TIMEOUT_MS, LAUNCH_TIMEOUT_MS, MAX_SOCKET_PATH, QMP_COMMAND_TIMEOUT_MS, SIGTERM_TIMEOUT_MS } from '../constants.js'
+import { HypervisorError, ImageMissingError, InvalidMigrationParamsError, PathOutsideDataDirError, VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
 import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
+import { resolveMigrationParams } from '../migration/migration-params.js'
+import { listenIncoming, resumeIncoming } from '../migration/qemu-incoming.js'
+import { OutgoingMigration } from '../migration/qemu-outgoing.js'
+import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
 import { validateSpec, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 import { createDisk } from './disks.js'
@@ -40,7 +44,7 @@ export interface QemuHypervisorInit {
  * Real QEMU guests, detached from the agent: each VM's pid file, QMP socket, serial log, disks and
  * record live in its own dir, so a new driver instance can `recover()` it after an agent restart.
  */
-export class QemuHypervisor implements Hypervisor {
+export class QemuHypervisor implements Hypervisor, LiveMigration {
   readonly driver = 'qemu'
   readonly dataDir: string
   readonly accel: Accelerator
@@ -58,6 +62,9 @@ export class QemuHypervisor implements Hypervisor {
   /** Per attachment: resolves once its exit is recorded and announced. */
   private readonly recorded = new WeakMap<VmAttachment, Promise<void>>()
   private readonly queues = new Map<string, Promise<unknown>>()
+  /** Paused QEMUs waiting for a migration stream (not attached: they are not running VMs yet). */
+  private readonly incoming = new Map<string, { proc: QemuProcess, qmp: QmpClient }>()
+  private readonly outgoing = new Set<string>()
 
   constructor (init: QemuHypervisorInit) {
     this.dataDir = resolve(init.dataDir)
@@ -108,6 +115,7 @@ export class QemuHypervisor implements Hypervisor {
     return await this.serialize(id, async () => {
       const record = await this.refresh(id)
       assertLegal(id, 'start', record.state)
+      if (record.incoming !== undefined) throw new WrongStateError(`VM ${id} is waiting for an incoming migration: complete or abort it, not start it`)
       const paths = vmPaths(this.dataDir, record.spec)
       const proc = await launchQemu({ spec: record.spec, paths, accel: record.accel }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
       const next: VmRecord = { ...record, state: 'running', startedAt: new Date().toISOString(), exit: undefined }
@@ -191,6 +199,7 @@ export class QemuHypervisor implements Hypervisor {
     await this.serialize(id, async () => {
       const record = await this.refresh(id)
       if (record.state === 'running') await this.killRunning(id, record, options)
+      if (record.incoming !== undefined) await this.killIncoming(id)
       await rm(vmPaths(this.dataDir, record.spec).dir, { recursive: true, force: true })
       this.log('vm destroyed', { vm: id })
     })
@@ -208,6 +217,124 @@ export class QemuHypervisor implements Hypervisor {
     })
   }
 
+  async prepareIncoming (spec: VmSpec, options: PrepareIncomingOptions): Promise<IncomingMigration> {
+    validateSpec(spec, this.limits)
+    const checked = this.checkImages(spec)
+    if (options.disks !== 'mirror' && options.disks !== 'shared') throw new InvalidMigrationParamsError(`disks must be 'mirror' or 'shared', not ${String(options.disks)}`)
+    return await this.serialize(spec.id, async () => {
+      const paths = vmPaths(this.dataDir, checked)
+      if (await readRecord(paths.dir) !== undefined) throw new VmExistsError(`VM ${spec.id} already exists on this host; destroy the old copy before migrating it here`)
+      const disks = options.disks === 'mirror' ? (checked.disks ?? []).map((d) => d.name) : []
+      const incoming: IncomingMigration = { id: spec.id, migrationSocket: socketIn(paths.dir, 'migrate.sock'), nbdExports: disks }
+      if (disks.length > 0) incoming.nbdSocket = socketIn(paths.dir, 'nbd.sock')
+      let proc: QemuProcess | undefined
+      let qmp: QmpClient | undefined
+      try {
+        await mkdir(paths.dir, { recursive: true })
+        // The destination's disks start empty (or as the same thin overlay on the same base) and
+        // are filled by the source's mirror; `shared` disks are already in place.
+        if (options.disks === 'mirror') {
+          for (const disk of checked.disks ?? []) {
+            await createDisk({ qemuImg: this.qemuImg, path: paths.disks[disk.name] as string, sizeMiB: disk.sizeMiB, base: disk.base, signal: options.signal })
+          }
+        }
+        const record: VmRecord = { version: 1, spec: checked, accel: this.accel, createdAt: new Date().toISOString(), state: 'created', incoming: { disks: options.disks, since: new Date().toISOString() } }
+        await writeRecord(paths.dir, record)
+        proc = await launchQemu({ spec: checked, paths, accel: this.accel, incoming: 'defer' }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
+        qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+        const nbd = incoming.nbdSocket !== undefined ? { socket: incoming.nbdSocket, disks } : undefined
+        await listenIncoming(qmp, { migrationSocket: incoming.migrationSocket, ...(nbd !== undefined ? { nbd } : {}) })
+      } catch (err) {
+        qmp?.close()
+        if (proc !== undefined) { await proc.signal('SIGKILL'); await proc.waitForExit(SIGTERM_TIMEOUT_MS) }
+        await rm(paths.dir, { recursive: true, force: true })
+        throw asDiskFull(err, `prepare incoming VM ${spec.id}`)
+      }
+      this.incoming.set(spec.id, { proc, qmp })
+      this.log('vm incoming', { vm: spec.id, pid: proc.pid, disks: options.disks })
+      return incoming
+    })
+  }
+
+  async completeIncoming (id: string, options: AbortOptions = {}): Promise<IncomingCompletion> {
+    return await this.serialize(id, async () => {
+      const record = await this.load(id)
+      if (record.incoming === undefined) throw new WrongStateError(`VM ${id} is ${record.state}, not waiting for an incoming migration`)
+      const session = this.incoming.get(id) ?? await this.incomingSession(id, record, options)
+      const disks = record.incoming.disks === 'mirror' ? (record.spec.disks ?? []).map((d) => d.name) : []
+      const resumedAt = await resumeIncoming(session.qmp, disks, options.signal)
+      const { incoming: _done, ...rest } = record
+      const next: VmRecord = { ...rest, state: 'running', startedAt: new Date(resumedAt).toISOString() }
+      await writeRecord(vmPaths(this.dataDir, record.spec).dir, next)
+      this.incoming.delete(id)
+      // From here it is an ordinary running VM: stop, kill, recover and stats work as for any other.
+      this.attach(id, session.proc, session.qmp)
+      this.log('vm migrated in', { vm: id, pid: session.proc.pid })
+      this.hub.emit({ type: 'started', id, pid: session.proc.pid, at: next.startedAt as string })
+      return { info: this.info(next, session.proc.pid), resumedAt }
+    })
+  }
+
+  async abortIncoming (id: string): Promise<void> {
+    await this.serialize(id, async () => {
+      const record = await readRecord(vmPaths(this.dataDir, { id }).dir)
+      if (record !== undefined && record.incoming === undefined) throw new WrongStateError(`VM ${id} is ${record.state}, not an incoming migration: refusing to remove it`)
+      await this.killIncoming(id)
+      await rm(vmPaths(this.dataDir, { id }).dir, { recursive: true, force: true })
+      this.log('vm incoming aborted', { vm: id })
+    })
+  }
+
+  async migrateOut (id: string, options: MigrateOutOptions): Promise<MigrationResult> {
+    const params = resolveMigrationParams(options)
+    if (this.outgoing.has(id)) throw new WrongStateError(`VM ${id} is already migrating out`)
+    const info = await this.inspectNow(id)
+    if (info.state !== 'running') throw new WrongStateError(`VM ${id} is ${info.state}: only a running VM migrates live`)
+    const qmp = await this.monitor(id, options)
+    this.outgoing.add(id)
+    try {
+      const disks = options.nbdSocket !== undefined ? (info.spec.disks ?? []).map((d) => d.name) : []
+      // Not under the VM's queue: stop() or kill() during a long migration must still get through.
+      const result = await new OutgoingMigration(qmp, {
+        id, migrationSocket: options.migrationSocket, disks, params,
+        ...(options.nbdSocket !== undefined ? { nbdSocket: options.nbdSocket } : {}),
+        ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+        ...(options.signal !== undefined ? { signal: options.signal } : {})
+      }).run()
+      this.log('vm migrated out', { vm: id, downtimeMs: result.downtimeMs, totalMs: result.totalMs })
+      return result
+    } finally {
+      this.outgoing.delete(id)
+    }
+  }
+
+  async completeOutgoing (id: string, options: AbortOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      if (record.state !== 'running') throw new WrongStateError(`VM ${id} is ${record.state}: nothing to hand over`)
+      const attachment = await this.attachment(id, record, options)
+      const { status } = await attachment.qmp.execute<{ status: string }>('query-status', undefined, options)
+      // Only a QEMU whose migration completed may go: never quit a guest that still runs here.
+      if (status !== 'postmigrate') throw new WrongStateError(`VM ${id} is ${status} here, not migrated: refusing to quit it`)
+      await attachment.kill('migrated')
+      await this.recorded.get(attachment)
+      return await this.inspectNow(id)
+    })
+  }
+
+  async resumeOutgoing (id: string, options: AbortOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      if (record.state !== 'running') throw new WrongStateError(`VM ${id} is ${record.state}: nothing to resume`)
+      const attachment = await this.attachment(id, record, options)
+      const { status } = await attachment.qmp.execute<{ status: string }>('query-status', undefined, options)
+      // cont re-activates the disks the switchover inactivated; the destination never ran, so they are current.
+      if (status !== 'running') await attachment.qmp.execute('cont', undefined, options)
+      this.log('vm resumed after a failed hand-over', { vm: id, was: status })
+      return await this.inspectNow(id)
+    })
+  }
+
   onEvent (listener: (event: HypervisorEvent) => void): () => void {
     return this.hub.on(listener)
   }
@@ -219,6 +346,29 @@ export class QemuHypervisor implements Hypervisor {
   async close (): Promise<void> {
     for (const a of this.attached.values()) a.detach()
     this.attached.clear()
+    for (const s of this.incoming.values()) s.qmp.close()
+    this.incoming.clear()
+  }
+
+  /** Re-connect to an incoming QEMU left by an earlier driver instance. */
+  private async incomingSession (id: string, record: VmRecord, options: AbortOptions): Promise<{ proc: QemuProcess, qmp: QmpClient }> {
+    const paths = vmPaths(this.dataDir, record.spec)
+    const proc = await QemuProcess.fromPidFile(paths.pidFile)
+    if (proc === undefined) throw new VmNotFoundError(`VM ${id}: its incoming QEMU is gone; abort the incoming migration`)
+    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+    this.incoming.set(id, { proc, qmp })
+    return { proc, qmp }
+  }
+
+  /** SIGKILL the incoming QEMU (ours, or found by its pid file after a restart) and wait for it. */
+  private async killIncoming (id: string): Promise<void> {
+    const session = this.incoming.get(id)
+    this.incoming.delete(id)
+    session?.qmp.close()
+    const proc = session?.proc ?? await QemuProcess.fromPidFile(vmPaths(this.dataDir, { id }).pidFile)
+    if (proc === undefined) return
+    await proc.signal('SIGKILL')
+    await proc.waitForExit(SIGTERM_TIMEOUT_MS)
   }
 
   /** The current record, corrected for a QEMU that exited while no driver was attached. */
@@ -304,6 +454,8 @@ export class QemuHypervisor implements Hypervisor {
     if (pid !== undefined && record.state === 'running') info.pid = pid
     if (record.startedAt !== undefined) info.startedAt = record.startedAt
     if (record.exit !== undefined) info.exit = record.exit
+    if (record.incoming !== undefined) info.migration = 'incoming'
+    else if (this.outgoing.has(record.spec.id)) info.migration = 'outgoing'
     return info
   }
 
@@ -331,6 +483,12 @@ export class QemuHypervisor implements Hypervisor {
       if (this.queues.get(id) === settled) this.queues.delete(id)
     }
   }
+}
+
+function socketIn (dir: string, name: string): string {
+  const path = join(dir, name)
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw new PathOutsideDataDirError(`socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket allows: use a shorter data dir`)
+  return path
 }
 
 async function readable (file: string): Promise<boolean> {

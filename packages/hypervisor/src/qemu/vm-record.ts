@@ -1,6 +1,7 @@
 import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CorruptRecordError, DiskFullError } from '../errors.js'
+import type { DiskMode } from '../migration/types.js'
 import type { Accelerator, ExitReason, VmSpec, VmState } from '../types.js'
 import { recordPath } from './vm-paths.js'
 
@@ -17,6 +18,11 @@ export interface VmRecord {
   state: VmState
   startedAt?: string
   exit?: { reason: ExitReason, at: string }
+  /**
+   * Set while this host holds a paused QEMU waiting for an incoming migration (`created` until
+   * completeIncoming): after an agent restart it tells the leftover apart from a VM never started.
+   */
+  incoming?: { disks: DiskMode, since: string }
 }
 
 export async function readRecord (dir: string): Promise<VmRecord | undefined> {

@@ -1,8 +1,10 @@
 import { cpus, totalmem } from 'node:os'
 import { MACHINE_TYPE } from '../constants.js'
-import { VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
+import { InvalidMigrationParamsError, MigrationFailedError, VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
 import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
+import { resolveMigrationParams } from '../migration/migration-params.js'
+import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
 import { validateSpec, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 
@@ -16,6 +18,10 @@ export interface SimHypervisorInit {
   accel?: Accelerator
   /** Ids prefix of the fake pids, so several simulated hosts in one process stay distinct. */
   firstPid?: number
+  /** Pretend duration of migrateOut() (mirror + RAM), in ms. Default 0. */
+  migrationLatencyMs?: number
+  /** Pretend guest pause reported by a migration, in ms. Default 10. */
+  migrationDowntimeMs?: number
 }
 
 interface SimVm {
@@ -24,6 +30,11 @@ interface SimVm {
   pid?: number
   startedAt?: string
   exit?: { reason: ExitReason, at: string }
+  /** Waiting for an incoming migration (destination). */
+  incoming?: boolean
+  /** Migrated out and paused, waiting for completeOutgoing/resumeOutgoing (source). */
+  handedOver?: boolean
+  migratingOut?: boolean
 }
 
 /**
@@ -32,7 +43,7 @@ interface SimVm {
  * no guest runs, nothing survives the process, recover() only finds VMs of this same instance.
  * The shared compliance suite runs against it and the QEMU driver so the two cannot drift apart.
  */
-export class SimHypervisor implements Hypervisor {
+export class SimHypervisor implements Hypervisor, LiveMigration {
   readonly driver = 'sim'
   private readonly vms = new Map<string, SimVm>()
   private readonly hub = new EventHub<HypervisorEvent>()
@@ -41,6 +52,9 @@ export class SimHypervisor implements Hypervisor {
   private readonly limits: HostLimits
   private readonly accel: Accelerator
   private nextPid: number
+  private readonly migrationLatencyMs: number
+  private readonly migrationDowntimeMs: number
+  private readonly failures = new Set<string>()
 
   constructor (init: SimHypervisorInit = {}) {
     this.startLatencyMs = init.startLatencyMs ?? 0
@@ -48,6 +62,8 @@ export class SimHypervisor implements Hypervisor {
     this.limits = init.hostLimits ?? { cpus: cpus().length, memoryMiB: Math.floor(totalmem() / 1024 / 1024) }
     this.accel = init.accel ?? 'tcg'
     this.nextPid = init.firstPid ?? 100_000
+    this.migrationLatencyMs = init.migrationLatencyMs ?? 0
+    this.migrationDowntimeMs = init.migrationDowntimeMs ?? 10
   }
 
   async fingerprint (): Promise<HostFingerprint> {
@@ -65,6 +81,7 @@ export class SimHypervisor implements Hypervisor {
   async start (id: string, options: AbortOptions = {}): Promise<VmInfo> {
     const vm = this.get(id)
     assertLegal(id, 'start', vm.state)
+    if (vm.incoming === true) throw new WrongStateError(`VM ${id} is waiting for an incoming migration: complete or abort it, not start it`)
     await delay(this.startLatencyMs, options.signal)
     vm.state = 'running'
     vm.pid = this.nextPid++
@@ -114,6 +131,74 @@ export class SimHypervisor implements Hypervisor {
     this.vms.delete(id)
   }
 
+  async prepareIncoming (spec: VmSpec, options: PrepareIncomingOptions): Promise<IncomingMigration> {
+    validateSpec(spec, this.limits)
+    if (options.disks !== 'mirror' && options.disks !== 'shared') throw new InvalidMigrationParamsError(`disks must be 'mirror' or 'shared', not ${String(options.disks)}`)
+    if (this.vms.has(spec.id)) throw new VmExistsError(`VM ${spec.id} already exists on this host; destroy the old copy before migrating it here`)
+    this.vms.set(spec.id, { spec: structuredClone(spec), state: 'created', incoming: true })
+    const dir = `/sim/vms/${spec.id}`
+    const disks = options.disks === 'mirror' ? (spec.disks ?? []).map((d) => d.name) : []
+    return { id: spec.id, migrationSocket: `${dir}/migrate.sock`, ...(disks.length > 0 ? { nbdSocket: `${dir}/nbd.sock` } : {}), nbdExports: disks }
+  }
+
+  async completeIncoming (id: string): Promise<IncomingCompletion> {
+    const vm = this.get(id)
+    if (vm.incoming !== true) throw new WrongStateError(`VM ${id} is ${vm.state}, not waiting for an incoming migration`)
+    delete vm.incoming
+    vm.state = 'running'
+    vm.pid = this.nextPid++
+    vm.startedAt = new Date().toISOString()
+    this.hub.emit({ type: 'started', id, pid: vm.pid, at: vm.startedAt })
+    return { info: this.info(vm), resumedAt: Date.now() }
+  }
+
+  async abortIncoming (id: string): Promise<void> {
+    const vm = this.vms.get(id)
+    if (vm === undefined) return
+    if (vm.incoming !== true) throw new WrongStateError(`VM ${id} is ${vm.state}, not an incoming migration: refusing to remove it`)
+    this.vms.delete(id)
+  }
+
+  /** Simulated: waits `migrationLatencyMs`; fails if failNextMigration(id) was called (failure injection). */
+  async migrateOut (id: string, options: MigrateOutOptions): Promise<MigrationResult> {
+    resolveMigrationParams(options)
+    const vm = this.get(id)
+    if (vm.state !== 'running' || vm.handedOver === true) throw new WrongStateError(`VM ${id} is ${vm.state}: only a running VM migrates live`)
+    if (vm.migratingOut === true) throw new WrongStateError(`VM ${id} is already migrating out`)
+    const started = Date.now()
+    vm.migratingOut = true
+    try {
+      options.onProgress?.({ id, phase: 'ram', elapsedMs: 0, ram: { transferredBytes: 0, remainingBytes: vm.spec.memoryMiB * 1024 * 1024, totalBytes: vm.spec.memoryMiB * 1024 * 1024, dirtyPagesPerSec: 0, mbps: 0, passes: 0 } })
+      await delay(this.migrationLatencyMs, options.signal)
+      if (this.failures.delete(id)) throw new MigrationFailedError(`migration of VM ${id} failed (injected); the guest still runs on the source`)
+      if (vm.state !== 'running') throw new MigrationFailedError(`VM ${id} stopped during its migration`)
+      vm.handedOver = true
+      const totalMs = Date.now() - started
+      return { id, downtimeMs: this.migrationDowntimeMs, ramMs: totalMs, mirrorMs: 0, totalMs, stoppedAt: Date.now() - this.migrationDowntimeMs, ramTransferredBytes: 0, diskBytes: 0, forced: false }
+    } finally {
+      delete vm.migratingOut
+    }
+  }
+
+  async completeOutgoing (id: string): Promise<VmInfo> {
+    const vm = this.get(id)
+    if (vm.state !== 'running' || vm.handedOver !== true) throw new WrongStateError(`VM ${id} is ${vm.state} here, not migrated: refusing to quit it`)
+    delete vm.handedOver
+    return this.exited(vm, 'migrated')
+  }
+
+  async resumeOutgoing (id: string): Promise<VmInfo> {
+    const vm = this.get(id)
+    if (vm.state !== 'running') throw new WrongStateError(`VM ${id} is ${vm.state}: nothing to resume`)
+    delete vm.handedOver
+    return this.info(vm)
+  }
+
+  /** Make the next migrateOut() of `id` fail (failure injection for control-plane tests). */
+  failNextMigration (id: string): void {
+    this.failures.add(id)
+  }
+
   onEvent (listener: (event: HypervisorEvent) => void): () => void {
     return this.hub.on(listener)
   }
@@ -156,6 +241,8 @@ export class SimHypervisor implements Hypervisor {
     if (vm.pid !== undefined) info.pid = vm.pid
     if (vm.startedAt !== undefined) info.startedAt = vm.startedAt
     if (vm.exit !== undefined) info.exit = { ...vm.exit }
+    if (vm.incoming === true) info.migration = 'incoming'
+    else if (vm.migratingOut === true) info.migration = 'outgoing'
     return info
   }
 }

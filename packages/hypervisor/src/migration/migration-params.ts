@@ -1,0 +1,49 @@
+import { InvalidMigrationParamsError } from '../errors.js'
+import type { MigrateOutOptions, TimeoutAction } from './types.js'
+
+/**
+ * Defaults of a live migration. QEMU's own are a 128 MiB/s bandwidth cap (far below a LAN, and the
+ * tunnel applies its own backpressure) and a 300 ms downtime limit (DESIGN.md, "QEMU facts").
+ */
+export const MIGRATION_BANDWIDTH_BYTES_PER_SEC = 10 * 1024 ** 3
+export const MIGRATION_DOWNTIME_LIMIT_MS = 300
+export const MIGRATION_TIMEOUT_MS = 10 * 60_000
+export const MIGRATION_PROGRESS_INTERVAL_MS = 250
+/** QEMU refuses a downtime limit above 2,000 s; we refuse anything above a minute as a mistake. */
+export const MAX_DOWNTIME_LIMIT_MS = 60_000
+/** What `onTimeout: 'continue'` lifts the downtime limit to. */
+export const FORCED_DOWNTIME_LIMIT_MS = MAX_DOWNTIME_LIMIT_MS
+
+export interface MigrationParams {
+  bandwidthBytesPerSec: number
+  downtimeLimitMs: number
+  timeoutMs: number
+  onTimeout: TimeoutAction
+  autoConverge: boolean
+  progressIntervalMs: number
+}
+
+/** Resolve and validate the caller's parameters once, before anything is touched. */
+export function resolveMigrationParams (options: Partial<MigrateOutOptions>): MigrationParams {
+  const params: MigrationParams = {
+    bandwidthBytesPerSec: options.bandwidthBytesPerSec ?? MIGRATION_BANDWIDTH_BYTES_PER_SEC,
+    downtimeLimitMs: options.downtimeLimitMs ?? MIGRATION_DOWNTIME_LIMIT_MS,
+    timeoutMs: options.timeoutMs ?? MIGRATION_TIMEOUT_MS,
+    onTimeout: options.onTimeout ?? 'cancel',
+    autoConverge: options.autoConverge ?? false,
+    progressIntervalMs: options.progressIntervalMs ?? MIGRATION_PROGRESS_INTERVAL_MS
+  }
+  check(Number.isSafeInteger(params.bandwidthBytesPerSec) && params.bandwidthBytesPerSec >= 1024 * 1024,
+    `bandwidth ${params.bandwidthBytesPerSec} B/s must be an integer ≥ 1 MiB/s`)
+  check(Number.isInteger(params.downtimeLimitMs) && params.downtimeLimitMs >= 1 && params.downtimeLimitMs <= MAX_DOWNTIME_LIMIT_MS,
+    `downtime limit ${params.downtimeLimitMs} ms must be an integer in 1..${MAX_DOWNTIME_LIMIT_MS}`)
+  check(Number.isInteger(params.timeoutMs) && params.timeoutMs >= 100, `timeout ${params.timeoutMs} ms must be an integer ≥ 100`)
+  check(params.onTimeout === 'cancel' || params.onTimeout === 'continue', `onTimeout ${String(params.onTimeout)} must be 'cancel' or 'continue'`)
+  check(typeof params.autoConverge === 'boolean', 'autoConverge must be a boolean')
+  check(Number.isInteger(params.progressIntervalMs) && params.progressIntervalMs >= 10, `progress interval ${params.progressIntervalMs} ms must be an integer ≥ 10`)
+  return params
+}
+
+function check (ok: boolean, message: string): void {
+  if (!ok) throw new InvalidMigrationParamsError(`${message}; fix the migration request`)
+}

@@ -1,0 +1,59 @@
+import { MigrationFailedError } from '../errors.js'
+import type { QmpClient } from '../qemu/qmp-client.js'
+import { migrationStatus, type QemuMigrationInfo } from './migration-status.js'
+import { QmpEventLog, eventTime } from './qmp-event-log.js'
+
+export interface IncomingPlan {
+  migrationSocket: string
+  /** Export these disks (nodes `disk-<name>`) writable over NBD on this socket. */
+  nbd?: { socket: string, disks: string[] }
+}
+
+/** How long completeIncoming waits for the destination's own view of the stream to say `completed`. */
+const INCOMING_COMPLETE_TIMEOUT_MS = 10_000
+const POLL_MS = 5
+
+/**
+ * Destination, QEMU started with `-incoming defer -S`: `return-path` (the source learns of a failed
+ * load) and `late-block-activate` (the disks are not activated, nor locked, at the end of the stream
+ * but at `cont`), the empty disks exported writable over NBD for the source's mirror, then the
+ * stream is accepted on a unix socket.
+ */
+export async function listenIncoming (qmp: QmpClient, plan: IncomingPlan): Promise<void> {
+  const caps = { 'return-path': true, 'late-block-activate': true, events: true }
+  await qmp.execute('migrate-set-capabilities', { capabilities: Object.entries(caps).map(([capability, state]) => ({ capability, state })) })
+  if (plan.nbd !== undefined) {
+    // nbd-server-start still takes the legacy SocketAddress shape ({type, data}) in QEMU 7.2.
+    await qmp.execute('nbd-server-start', { addr: { type: 'unix', data: { path: plan.nbd.socket } } })
+    for (const disk of plan.nbd.disks) {
+      await qmp.execute('block-export-add', { type: 'nbd', id: `migrate-${disk}`, 'node-name': `disk-${disk}`, name: disk, writable: true })
+    }
+  }
+  await qmp.execute('migrate-incoming', { uri: `unix:${plan.migrationSocket}` })
+}
+
+/**
+ * After the source reported `completed` and finished its mirrors: check the stream did load here,
+ * drop the exports (`hard`: the source's NBD client may not have hung up yet, and nothing of it
+ * matters any more), then `cont`. Returns the moment the vCPUs resumed.
+ */
+export async function resumeIncoming (qmp: QmpClient, disks: readonly string[], signal?: AbortSignal): Promise<number> {
+  const deadline = Date.now() + INCOMING_COMPLETE_TIMEOUT_MS
+  for (;;) {
+    const status = migrationStatus(await qmp.execute<QemuMigrationInfo>('query-migrate', undefined, { signal }))
+    if (status.status === 'completed') break
+    if (status.terminal || Date.now() > deadline) {
+      throw new MigrationFailedError(`incoming migration is ${status.status}${status.error !== undefined ? ` (${status.error})` : ''}; abort it on this host`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+  }
+  for (const disk of disks) await qmp.execute('block-export-del', { id: `migrate-${disk}`, mode: 'hard' }, { signal })
+  if (disks.length > 0) await qmp.execute('nbd-server-stop', undefined, { signal })
+  const log = new QmpEventLog(qmp)
+  try {
+    await qmp.execute('cont', undefined, { signal })
+    return eventTime(await log.find((e) => e.event === 'RESUME', 'RESUME after cont', { timeoutMs: INCOMING_COMPLETE_TIMEOUT_MS, signal }))
+  } finally {
+    log.close()
+  }
+}

@@ -1,0 +1,195 @@
+import { AbortedError, MigrationFailedError, MigrationTimeoutError } from '../errors.js'
+import type { QmpClient, QmpEvent } from '../qemu/qmp-client.js'
+import { FORCED_DOWNTIME_LIMIT_MS, type MigrationParams } from './migration-params.js'
+import { migrationStatus, mirrorProgress, type MigrationStatus, type QemuBlockJob, type QemuMigrationInfo } from './migration-status.js'
+import { QmpEventLog, eventTime } from './qmp-event-log.js'
+import type { MigrationPhase, MigrationProgress, MigrationResult } from './types.js'
+
+export interface OutgoingPlan {
+  id: string
+  migrationSocket: string
+  nbdSocket?: string
+  /** Disk names to mirror (their nodes are `disk-<name>`, exported under `<name>` by the destination). */
+  disks: string[]
+  params: MigrationParams
+  onProgress?: (progress: MigrationProgress) => void
+  signal?: AbortSignal
+}
+
+/** Bound on each clean-up step after a failure; the source must come back quickly either way. */
+const CLEANUP_TIMEOUT_MS = 10_000
+/** Bound on the block-job-cancel that completes a ready mirror after the switchover. */
+const MIRROR_COMPLETE_TIMEOUT_MS = 30_000
+
+/**
+ * The source half of a live migration over QMP, following DESIGN.md's QEMU facts: `return-path` (else a
+ * failed load on the destination still reports `completed` here), disks mirrored over NBD first
+ * (`blockdev-mirror sync=full`, wait for `BLOCK_JOB_READY`), then `migrate`; after `completed`, the
+ * ready mirror is cancelled, which completes it without pivot, and its NBD node removed. Any failure
+ * cancels what was started and leaves the guest running here.
+ */
+export class OutgoingMigration {
+  private readonly started = Date.now()
+  private readonly deadline: number
+  private readonly log: QmpEventLog
+  private readonly jobs: string[]
+  private nodesAdded: string[] = []
+  private jobsStarted: string[] = []
+  private migrating = false
+  private forced = false
+  private phase: MigrationPhase = 'disk-mirror'
+
+  constructor (private readonly qmp: QmpClient, private readonly plan: OutgoingPlan) {
+    this.deadline = this.started + plan.params.timeoutMs
+    this.log = new QmpEventLog(qmp)
+    this.jobs = plan.disks.map((d) => `migrate-${d}`)
+  }
+
+  async run (): Promise<MigrationResult> {
+    try {
+      await this.configure()
+      const mirrorMs = await this.mirrorDisks()
+      this.phase = 'ram'
+      this.migrating = true
+      await this.qmp.execute('migrate', { uri: `unix:${this.plan.migrationSocket}` })
+      const final = await this.waitForMigration()
+      this.phase = 'switchover'
+      const diskBytes = await this.completeMirrors()
+      const stop = this.log.events().find((e) => e.event === 'STOP')
+      return {
+        id: this.plan.id,
+        downtimeMs: final.downtimeMs ?? 0,
+        ramMs: final.totalTimeMs ?? 0,
+        mirrorMs,
+        totalMs: Date.now() - this.started,
+        stoppedAt: stop === undefined ? Date.now() : eventTime(stop),
+        ramTransferredBytes: final.ram.transferredBytes,
+        diskBytes,
+        forced: this.forced
+      }
+    } catch (err) {
+      await this.rollBack()
+      throw this.failure(err)
+    } finally {
+      this.log.close()
+    }
+  }
+
+  private async configure (): Promise<void> {
+    const { params } = this.plan
+    const caps = { 'return-path': true, events: true, 'auto-converge': params.autoConverge }
+    await this.qmp.execute('migrate-set-capabilities', { capabilities: Object.entries(caps).map(([capability, state]) => ({ capability, state })) })
+    await this.qmp.execute('migrate-set-parameters', { 'max-bandwidth': params.bandwidthBytesPerSec, 'downtime-limit': params.downtimeLimitMs })
+  }
+
+  /** Mirror every disk into the destination's NBD export until in sync; returns the time it took. */
+  private async mirrorDisks (): Promise<number> {
+    if (this.plan.disks.length === 0) return 0
+    const { nbdSocket } = this.plan
+    if (nbdSocket === undefined) throw new MigrationFailedError(`VM ${this.plan.id} has disks to mirror but no NBD socket was given`)
+    const t0 = Date.now()
+    for (const disk of this.plan.disks) {
+      const node = `migrate-${disk}`
+      await this.qmp.execute('blockdev-add', { driver: 'nbd', 'node-name': node, server: { type: 'unix', path: nbdSocket }, export: disk })
+      this.nodesAdded.push(node)
+      await this.qmp.execute('blockdev-mirror', { 'job-id': node, device: `disk-${disk}`, target: node, sync: 'full' })
+      this.jobsStarted.push(node)
+    }
+    const ready = new Set<string>()
+    while (ready.size < this.jobs.length) {
+      await this.checkTimeout()
+      const event = await this.log.poll((e) => isJobEvent(e, 'BLOCK_JOB_READY', this.jobs) && !ready.has(jobOf(e)), this.plan.params.progressIntervalMs, this.plan.signal)
+      if (event !== undefined) { ready.add(jobOf(event)); continue }
+      const failed = this.log.events().find((e) => isJobEvent(e, 'BLOCK_JOB_COMPLETED', this.jobs) || isJobEvent(e, 'BLOCK_JOB_CANCELLED', this.jobs))
+      if (failed !== undefined) throw new MigrationFailedError(`disk mirror ${jobOf(failed)} ended before it was in sync: ${String(failed.data?.error ?? failed.event)}`)
+      await this.report()
+    }
+    return Date.now() - t0
+  }
+
+  private async waitForMigration (): Promise<MigrationStatus> {
+    for (;;) {
+      await this.checkTimeout()
+      // The MIGRATION event wakes us at once: every ms between completion and the destination's
+      // `cont` is guest pause.
+      await this.log.poll((e) => e.event === 'MIGRATION' && ['completed', 'failed', 'cancelled'].includes(String(e.data?.status)), this.plan.params.progressIntervalMs, this.plan.signal)
+      const status = migrationStatus(await this.qmp.execute<QemuMigrationInfo>('query-migrate'))
+      if (status.status === 'completed') return status
+      if (status.terminal) throw new MigrationFailedError(`migration of VM ${this.plan.id} ${status.status}: ${status.error ?? 'no reason given'}`)
+      this.emit(status)
+    }
+  }
+
+  /** Cancelling a ready mirror completes it without pivot: the destination holds a point-in-time copy. */
+  private async completeMirrors (): Promise<number> {
+    let bytes = 0
+    for (const job of this.jobsStarted) {
+      await this.qmp.execute('block-job-cancel', { device: job })
+      const done = await this.log.find((e) => isJobEvent(e, 'BLOCK_JOB_COMPLETED', [job]) || isJobEvent(e, 'BLOCK_JOB_CANCELLED', [job]),
+        `completion of disk mirror ${job}`, { timeoutMs: MIRROR_COMPLETE_TIMEOUT_MS })
+      if (done.event !== 'BLOCK_JOB_COMPLETED' || done.data?.error !== undefined) {
+        throw new MigrationFailedError(`disk mirror ${job} did not complete after the switchover: ${String(done.data?.error ?? done.event)}`)
+      }
+      bytes += Number(done.data?.len ?? 0)
+    }
+    this.jobsStarted = []
+    for (const node of this.nodesAdded) await this.qmp.execute('blockdev-del', { 'node-name': node })
+    this.nodesAdded = []
+    return bytes
+  }
+
+  private async checkTimeout (): Promise<void> {
+    if (this.plan.signal?.aborted === true) throw new AbortedError(`migration of VM ${this.plan.id} aborted by the caller`)
+    if (Date.now() < this.deadline || this.forced) return
+    if (this.plan.params.onTimeout === 'cancel') {
+      throw new MigrationTimeoutError(`migration of VM ${this.plan.id} did not switch over within ${this.plan.params.timeoutMs} ms and was cancelled; raise the bandwidth or timeout, or enable auto-converge`)
+    }
+    // 'continue': a mirror cannot be forced, so the limit is lifted now and applies once RAM moves.
+    this.forced = true
+    await this.qmp.execute('migrate-set-parameters', { 'downtime-limit': FORCED_DOWNTIME_LIMIT_MS })
+  }
+
+  private async report (): Promise<void> {
+    if (this.plan.onProgress === undefined) return
+    const jobs = await this.qmp.execute<QemuBlockJob[]>('query-block-jobs')
+    this.plan.onProgress({ id: this.plan.id, phase: this.phase, elapsedMs: Date.now() - this.started, disk: mirrorProgress(jobs, this.jobs) })
+  }
+
+  private emit (status: MigrationStatus): void {
+    this.plan.onProgress?.({ id: this.plan.id, phase: this.phase, elapsedMs: Date.now() - this.started, ram: status.ram })
+  }
+
+  /** Undo in reverse: stop the RAM stream, drop the mirrors and NBD nodes, make sure the guest runs. */
+  private async rollBack (): Promise<void> {
+    const quiet = async (fn: () => Promise<unknown>): Promise<void> => { try { await fn() } catch { /* best effort: the next step still matters */ } }
+    if (this.log.isClosed) return
+    if (this.migrating) {
+      await quiet(async () => await this.qmp.execute('migrate_cancel'))
+      await quiet(async () => await this.log.find((e) => e.event === 'MIGRATION' && ['failed', 'cancelled', 'completed'].includes(String(e.data?.status)), 'the migration to stop', { timeoutMs: CLEANUP_TIMEOUT_MS }))
+    }
+    for (const job of this.jobsStarted) {
+      await quiet(async () => await this.qmp.execute('block-job-cancel', { device: job, force: true }))
+      await quiet(async () => await this.log.find((e) => isJobEvent(e, 'BLOCK_JOB_CANCELLED', [job]) || isJobEvent(e, 'BLOCK_JOB_COMPLETED', [job]), `cancel of ${job}`, { timeoutMs: CLEANUP_TIMEOUT_MS }))
+    }
+    for (const node of this.nodesAdded) await quiet(async () => await this.qmp.execute('blockdev-del', { 'node-name': node }))
+    // QEMU restarts a guest whose migration failed after the stop, but not in every path: check.
+    await quiet(async () => {
+      const status = await this.qmp.execute<{ status: string }>('query-status')
+      if (status.status !== 'running') await this.qmp.execute('cont')
+    })
+  }
+
+  private failure (err: unknown): Error {
+    const code = (err as { code?: string }).code
+    if (code === MigrationFailedError.code || code === MigrationTimeoutError.code || code === AbortedError.code) return err as Error
+    return new MigrationFailedError(`migration of VM ${this.plan.id} failed: ${err instanceof Error ? err.message : String(err)}; the guest still runs on the source`, { cause: err })
+  }
+}
+
+function jobOf (e: QmpEvent): string {
+  return String(e.data?.device ?? e.data?.id ?? '')
+}
+
+function isJobEvent (e: QmpEvent, name: string, jobs: readonly string[]): boolean {
+  return e.event === name && jobs.includes(jobOf(e))
+}

@@ -1,0 +1,105 @@
+/**
+ * Live migration as its own small interface beside `Hypervisor` (the driver boundary keeps
+ * optional features apart, as Nomad's drivers do). The agent drives the two halves:
+ *
+ *   destination  prepareIncoming(spec)   → sockets to feed (QEMU waits, paused, `-incoming defer -S`)
+ *   source       migrateOut(id, sockets) → disk mirror, RAM, switchover; the source is left paused
+ *   destination  completeIncoming(id)    → the guest runs there (or abortIncoming: nothing left behind)
+ *   source       completeOutgoing(id)    → the old QEMU quits (or resumeOutgoing: the guest runs on)
+ *
+ * The source quits only when told, after the destination is confirmed running.
+ */
+import type { AbortOptions, VmInfo, VmSpec } from '../types.js'
+
+/** `mirror`: local disks are copied over NBD during the migration; `shared`: the files are already there. */
+export type DiskMode = 'mirror' | 'shared'
+
+export interface PrepareIncomingOptions extends AbortOptions {
+  disks: DiskMode
+}
+
+/** What the destination hands back: the unix sockets its paused QEMU listens on. */
+export interface IncomingMigration {
+  id: string
+  /** QEMU's migration stream (`migrate-incoming unix:…`). */
+  migrationSocket: string
+  /** The NBD server exporting the empty disks writable, by their device name; absent without disks to mirror. */
+  nbdSocket?: string
+  /** Export names on that server (the disk names, e.g. `vda`). */
+  nbdExports: string[]
+}
+
+/** What to do when `timeoutMs` passes before the switchover. */
+export type TimeoutAction =
+  /** `migrate_cancel`: the guest keeps running on the source. */
+  | 'cancel'
+  /** Lift the downtime limit so QEMU switches over at its next pass: completes, with a longer pause. */
+  | 'continue'
+
+export interface MigrateOutOptions extends AbortOptions {
+  /** Where the destination's migration stream is reachable (its socket, or a local tunnel entrance). */
+  migrationSocket: string
+  /** Where its NBD server is reachable; required when the VM has disks and they are mirrored. */
+  nbdSocket?: string
+  /** QEMU's `max-bandwidth`, bytes/s. QEMU's default of 128 MiB/s is far below a LAN. */
+  bandwidthBytesPerSec?: number
+  /** QEMU's `downtime-limit`: switch over once the rest fits in this pause. */
+  downtimeLimitMs?: number
+  /** Whole operation (disk mirror + RAM) until the switchover. */
+  timeoutMs?: number
+  onTimeout?: TimeoutAction
+  /** Throttle the guest's vCPUs when its dirty rate outruns the link (QEMU `auto-converge`). */
+  autoConverge?: boolean
+  /** Called about every `progressIntervalMs` while the migration runs. */
+  onProgress?: (progress: MigrationProgress) => void
+  progressIntervalMs?: number
+}
+
+export type MigrationPhase = 'disk-mirror' | 'ram' | 'switchover'
+
+export interface MigrationProgress {
+  id: string
+  phase: MigrationPhase
+  elapsedMs: number
+  disk?: { copiedBytes: number, totalBytes: number }
+  ram?: { transferredBytes: number, remainingBytes: number, totalBytes: number, dirtyPagesPerSec: number, mbps: number, passes: number }
+}
+
+export interface MigrationResult {
+  id: string
+  /** QEMU's own measure on the source: VM stopped → migration completed (device state and last pages). */
+  downtimeMs: number
+  /** QEMU's `total-time` of the RAM migration. */
+  ramMs: number
+  /** The disk mirror until it was in sync (0 without disks to mirror). */
+  mirrorMs: number
+  /** migrateOut() from call to return, everything included. */
+  totalMs: number
+  /** When the source's vCPUs stopped for the switchover (its QMP `STOP` event, epoch ms). */
+  stoppedAt: number
+  ramTransferredBytes: number
+  diskBytes: number
+  /** `timeoutMs` passed and `onTimeout: 'continue'` forced the switchover. */
+  forced: boolean
+}
+
+export interface IncomingCompletion {
+  info: VmInfo
+  /** When the guest's vCPUs resumed on the destination (its QMP `RESUME` event, epoch ms). */
+  resumedAt: number
+}
+
+export interface LiveMigration {
+  /** Destination: lay down the VM dir and disks, start QEMU paused and waiting for the stream. */
+  prepareIncoming: (spec: VmSpec, options: PrepareIncomingOptions) => Promise<IncomingMigration>
+  /** Destination, after the source's migrateOut() resolved: stop exporting, run the guest. */
+  completeIncoming: (id: string, options?: AbortOptions) => Promise<IncomingCompletion>
+  /** Destination, on any failure: kill the incoming QEMU and remove its files (partial disk). */
+  abortIncoming: (id: string, options?: AbortOptions) => Promise<void>
+  /** Source: mirror the disks, move RAM and device state. On failure the guest keeps running here. */
+  migrateOut: (id: string, options: MigrateOutOptions) => Promise<MigrationResult>
+  /** Source, once the destination runs the guest: the paused QEMU quits (state `stopped`, reason `migrated`). */
+  completeOutgoing: (id: string, options?: AbortOptions) => Promise<VmInfo>
+  /** Source, when the destination failed after migrateOut() resolved: the paused guest runs here again. */
+  resumeOutgoing: (id: string, options?: AbortOptions) => Promise<VmInfo>
+}

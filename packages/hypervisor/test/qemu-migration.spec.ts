@@ -1,0 +1,133 @@
+/**
+ * Live migration between two QemuHypervisor instances (two data dirs = two hosts) over direct unix
+ * sockets, with the test guest under TCG: its serial counter continues on the destination (no
+ * reboot), the counter it keeps on its disk arrives through the NBD mirror, and the source is gone
+ * after. A destination killed mid-way leaves the guest running on the source and nothing behind.
+ */
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { QemuHypervisor, type VmSpec } from '../src/index.js'
+import { ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from './guest.js'
+
+const BOOT_TIMEOUT_MS = 45_000
+let guest: TestGuest
+let root: string
+let srcDir: string
+let dstDir: string
+const drivers: QemuHypervisor[] = []
+
+function driver (dataDir: string): QemuHypervisor {
+  const hv = new QemuHypervisor({ dataDir, accel: 'tcg', imageDirs: [guest.dir] })
+  drivers.push(hv)
+  return hv
+}
+
+function spec (id: string, args = 'meshvirt.dirty_kib=1024 meshvirt.disk_kib=16'): VmSpec {
+  return {
+    id, vcpus: 1, memoryMiB: 128,
+    boot: { kind: 'kernel', kernel: guest.kernel, initrd: guest.initrd, cmdline: `${guest.cmdline} ${args}` },
+    disks: [{ name: 'vda', sizeMiB: 16 }]
+  }
+}
+
+/** The counter the guest keeps in the first bytes of its disk, as it prints it at boot. */
+async function bootedSource (hv: QemuHypervisor, id: string): Promise<string> {
+  const vm = await hv.create(spec(id))
+  await hv.start(id)
+  await waitForSerial(vm.paths.serialLog, /MESHVIRT-COUNTER 3\b/, BOOT_TIMEOUT_MS)
+  return vm.paths.serialLog
+}
+
+beforeAll(async () => {
+  guest = await ensureGuest()
+  root = await mkdtemp(join(tmpdir(), 'mv-mig-'))
+}, 240_000)
+
+afterEach(async () => {
+  for (const hv of drivers.splice(0)) await hv.close()
+  await killQemusUnder(srcDir)
+  await killQemusUnder(dstDir)
+})
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true })
+})
+
+describe('live migration between two QEMU drivers (TCG, direct unix sockets)', () => {
+  it('moves a running guest with its disk: the counter continues, the disk counter arrives, the source quits', async () => {
+    srcDir = join(root, 'a1'); dstDir = join(root, 'b1')
+    const src = driver(srcDir)
+    const dst = driver(dstDir)
+    const srcLog = await bootedSource(src, 'mover')
+
+    const incoming = await dst.prepareIncoming(spec('mover'), { disks: 'mirror' })
+    expect(incoming.nbdExports).toEqual(['vda'])
+    expect((await dst.inspect('mover')).migration).toBe('incoming')
+    const phases = new Set<string>()
+    const result = await src.migrateOut('mover', {
+      migrationSocket: incoming.migrationSocket, nbdSocket: incoming.nbdSocket,
+      downtimeLimitMs: 100, timeoutMs: 60_000, onProgress: (p) => { phases.add(p.phase) }
+    })
+    const before = await lastCounter(srcLog)
+    const { info, resumedAt } = await dst.completeIncoming('mover')
+    expect(info.state).toBe('running')
+    expect(info.migration).toBeUndefined()
+    const handedOver = await src.completeOutgoing('mover')
+    expect(handedOver.state).toBe('stopped')
+    expect(handedOver.exit?.reason).toBe('migrated')
+
+    // The guest continues from its counter: no reboot (no READY, no DISK line) on the destination.
+    const dstLog = info.paths.serialLog
+    const next = await waitForSerial(dstLog, /MESHVIRT-COUNTER (\d+)/, 15_000)
+    expect(Number(next[1])).toBeGreaterThanOrEqual(before)
+    expect(Number(next[1])).toBeLessThanOrEqual(before + 2)
+    await waitForSerial(dstLog, new RegExp(`MESHVIRT-COUNTER ${Number(next[1]) + 3}\\b`), 15_000)
+    expect(await readFile(dstLog, 'utf8')).not.toMatch(/MESHVIRT-READY/)
+    expect(result.downtimeMs).toBeGreaterThan(0)
+    // The job length counts what was copied: the whole disk, plus areas rewritten while mirroring.
+    expect(result.diskBytes).toBeGreaterThanOrEqual(16 * 1024 * 1024)
+    expect(resumedAt).toBeGreaterThanOrEqual(result.stoppedAt)
+    console.log(`direct unix, 128 MiB + 16 MiB disk: QEMU downtime ${result.downtimeMs} ms, pause ${(resumedAt - result.stoppedAt).toFixed(1)} ms, ram ${result.ramMs} ms, mirror ${result.mirrorMs} ms, total ${result.totalMs} ms; phases ${[...phases].join(',')}`)
+
+    // The disk counter came over: a graceful reboot on the destination resumes from it.
+    await dst.stop('mover', { acpiTimeoutMs: 10_000 })
+    const last = await lastCounter(dstLog)
+    const size = (await stat(dstLog)).size
+    await dst.start('mover')
+    const disk = await waitForSerial(dstLog, /MESHVIRT-DISK (\d+)/, BOOT_TIMEOUT_MS, size)
+    expect(Number(disk[1])).toBeGreaterThanOrEqual(last - 1)
+    expect(Number(disk[1])).toBeGreaterThan(before)
+    await dst.kill('mover')
+  }, 150_000)
+
+  it('a destination killed mid-way leaves the guest running on the source and nothing on the destination', async () => {
+    srcDir = join(root, 'a2'); dstDir = join(root, 'b2')
+    const src = driver(srcDir)
+    const dst = driver(dstDir)
+    const srcLog = await bootedSource(src, 'stayer')
+    const incoming = await dst.prepareIncoming(spec('stayer'), { disks: 'mirror' })
+    const pid = Number((await readFile(join(dstDir, 'vms', 'stayer', 'qemu.pid'), 'utf8')).trim())
+
+    // A low bandwidth keeps the RAM phase long enough to kill the destination inside it.
+    let killed = false
+    const failed = src.migrateOut('stayer', {
+      migrationSocket: incoming.migrationSocket, nbdSocket: incoming.nbdSocket, bandwidthBytesPerSec: 4 * 1024 * 1024, progressIntervalMs: 50,
+      onProgress: (p) => { if (p.phase === 'ram' && (p.ram?.transferredBytes ?? 0) > 1024 * 1024 && !killed) { killed = true; process.kill(pid, 'SIGKILL') } }
+    })
+    await expect(failed).rejects.toMatchObject({ code: 'ERR_MIGRATION_FAILED' })
+    expect(killed).toBe(true)
+    await dst.abortIncoming('stayer')
+    await expect(stat(join(dstDir, 'vms', 'stayer'))).rejects.toMatchObject({ code: 'ENOENT' })
+    expect(await isRunning(pid)).toBe(false)
+
+    const source = await src.inspect('stayer')
+    expect(source.state).toBe('running')
+    expect(source.migration).toBeUndefined()
+    const seen = await lastCounter(srcLog)
+    await waitForSerial(srcLog, new RegExp(`MESHVIRT-COUNTER ${seen + 3}\\b`), 15_000)
+    await expect(src.completeOutgoing('stayer')).rejects.toMatchObject({ code: 'ERR_WRONG_STATE' })
+    await src.kill('stayer')
+  }, 150_000)
+})
