@@ -13,7 +13,9 @@ if (!existsSync(path)) {
 }
 const report = JSON.parse(readFileSync(path, 'utf8'))
 const passed = report.numPassedTests ?? 0
-const failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0)
+// A file that failed without a failing test (it did not load, a hook threw) counts as one failure.
+const brokenFiles = (report.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length
+const failed = (report.numFailedTests ?? 0) + brokenFiles
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0)
 console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`)
 process.exit(failed > 0 || passed === 0 ? 1 : 0)

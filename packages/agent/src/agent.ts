@@ -1,7 +1,7 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Hypervisor } from '@meshvirt/hypervisor'
-import { createMeshNode, type MeshNode, type TimingPreset } from '@meshvirt/mesh'
+import { createMeshNode, TIMING_PRESETS, type MeshNode, type MeshTiming, type TimingPreset } from '@meshvirt/mesh'
 import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
 import { createControlHandler } from './control/control-handler.js'
@@ -28,6 +28,13 @@ export const CONTROL_SOCKET = 'control.sock'
 export const AGENT_INFO_FILE = 'agent.json'
 /** Expired reservations are swept (and the advert refreshed) at least this often. */
 const LEDGER_SWEEP_MS = 1_000
+/**
+ * Ledger changes come in bursts (a placement storm changes it hundreds of times a second). An
+ * isolated change is still published at once; a burst is coalesced to one advert per this
+ * window, since brokers learn exact capacity from every Refused anyway (adverts are hints).
+ * Measured: at 50 ms, verifying peers' advert signatures was the largest CPU cost of a storm.
+ */
+export const ADVERT_COALESCE_MS = 250
 
 export interface RunAgentOptions {
   log?: Logger
@@ -81,9 +88,16 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
 
   const store = StateStore.open(config.dataDir)
   let mesh: MeshNode | undefined
+  // Changes arrive in bursts (one placement touches the ledger and the VM table several times):
+  // rebuild the advert once per event-loop turn, not once per change.
+  let readvertiseQueued = false
   const readvertise = (): void => {
-    if (mesh === undefined) return
-    mesh.updateAdvert({ ...advertContent(inventory, config, { allocated: store.allocated(), reservations: store.reserved() }), vms: vms.summaries() })
+    if (mesh === undefined || readvertiseQueued) return
+    readvertiseQueued = true
+    setImmediate(() => {
+      readvertiseQueued = false
+      mesh?.updateAdvert({ ...advertContent(inventory, config, { allocated: store.allocated(), reservations: store.reserved() }), vms: vms.summaries() })
+    })
   }
   const ledger = new ResourceLedger(store, {
     total: { vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes },
@@ -109,7 +123,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
       clusterKey: clusterKey.key,
       clusterName: config.cluster,
       incarnation,
-      timing: (opts.timing ?? timingFromEnv()) ?? { heartbeatIntervalMs: config.heartbeatMs },
+      timing: meshTiming(opts.timing ?? timingFromEnv(), config.heartbeatMs),
       advert: { ...advertContent(inventory, config, ledger.capacity()), vms: vms.summaries() }
     })
   } catch (err) {
@@ -191,6 +205,11 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
       await stopped
     }
   }
+}
+
+function meshTiming (preset: TimingPreset | undefined, heartbeatMs: number): Partial<MeshTiming> {
+  const base = preset === undefined ? { ...TIMING_PRESETS.lan, heartbeatIntervalMs: heartbeatMs } : { ...TIMING_PRESETS[preset] }
+  return { ...base, publishDebounceMs: Math.max(base.publishDebounceMs, ADVERT_COALESCE_MS) }
 }
 
 function timingFromEnv (): TimingPreset | undefined {

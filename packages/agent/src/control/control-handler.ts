@@ -2,7 +2,7 @@ import { hostAdvertToWire, type ClusterView } from '@meshvirt/mesh'
 import type { meshvirt } from '@meshvirt/proto'
 import type { Logger } from '../log/logger.js'
 import type { Broker } from '../negotiate/broker.js'
-import { nameAuthority } from '../negotiate/name-authority.js'
+import { nameAuthorities } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import type { VmRow } from '../store/state-store.js'
 import type { VmManager } from '../vm/vm-manager.js'
@@ -89,12 +89,14 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
         return await onVm(req, req.deleteVm?.vm, async (vm) => {
           const info = vms.info(vm)
           await vms.delete(vm.id)
-          const authority = nameAuthority(vm.name, deps.view.hosts().filter((h) => h.liveness === 'alive').map((h) => h.hostId))
-          if (authority !== undefined) {
+          // Free the name where it may be held: the authority, and its successor in case
+          // membership moved since the claim (a release where nothing is held is a no-op).
+          const authorities = nameAuthorities(vm.name, deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.hostId)).slice(0, 2)
+          await Promise.all(authorities.map(async (authority) => {
             await peers.negotiate(authority, { bindName: { name: vm.name, vmId: vm.id, release: true } }).catch((err: unknown) => {
-              deps.log.warn('could not release the VM name at its authority', { vm: vm.id, err: (err as Error).message })
+              deps.log.warn('could not release the VM name at an authority', { vm: vm.id, authority, err: (err as Error).message })
             })
-          }
+          }))
           return { vm: info }
         })
       case 'listVms': {

@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.js'
 import { Semaphore } from '../util/semaphore.js'
 import { specResources, validateVmSpec, vmIdFor } from '../vm/vm-spec.js'
 import { toHostSnapshot } from './host-snapshot.js'
-import { nameAuthority } from './name-authority.js'
+import { nameAuthorities } from './name-authority.js'
 import { placementRequestFor } from './placement-request.js'
 import type { PeerClient } from './peer-client.js'
 
@@ -23,6 +23,8 @@ const SAME_REQUEST_POLL_MS = 200
  * queues at its brokers instead of flooding every host with streams whose answers time out.
  */
 export const MAX_CONCURRENT_PLACEMENTS = 16
+/** Rendezvous-ranked authorities tried for a name before giving up. */
+const MAX_AUTHORITIES_TRIED = 3
 
 export interface BrokerDeps {
   selfId: string
@@ -30,6 +32,24 @@ export interface BrokerDeps {
   peers: PeerClient
   log: Logger
   reservationTtlMs?: number
+}
+
+/** How one placement went, for metrics and benchmarks. */
+export interface PlacementTiming {
+  /** From this broker's first Reserve to the Reserved answer that won. */
+  reserveMs: number
+  /** From the start of negotiation (after waiting for a slot) to Committed. */
+  commitMs: number
+  attempts: number
+  refusals: number
+}
+
+export interface BrokerStats {
+  placed: number
+  failed: number
+  attempts: number
+  refusals: number
+  unreachable: number
 }
 
 export interface BrokerResult {
@@ -46,6 +66,9 @@ export interface BrokerResult {
  */
 export class Broker {
   private readonly slots = new Semaphore(MAX_CONCURRENT_PLACEMENTS)
+  readonly stats: BrokerStats = { placed: 0, failed: 0, attempts: 0, refusals: 0, unreachable: 0 }
+  /** Called after every successful placement. */
+  onPlaced: ((timing: PlacementTiming) => void) | undefined
 
   constructor (private readonly deps: BrokerDeps) {}
 
@@ -57,13 +80,20 @@ export class Broker {
   private async createNow (spec: meshvirt.v1.IVmSpec, idempotencyKey: string): Promise<BrokerResult> {
     const name = spec.name as string
     const vmId = vmIdFor(idempotencyKey)
-    const gossiped = this.findByNameInView(name)
-    if (gossiped !== undefined && gossiped.id !== vmId) throw nameTaken(name, gossiped.id, gossiped.owner)
+    // A retry of a request that already made its VM: the id derives from the key, so the
+    // gossiped VM summaries answer it without asking anyone.
+    const made = this.findInView((v) => v.id === vmId)
+    if (made !== undefined) {
+      const info = await this.deps.peers.control(made.owner, { hops: 1, inspectVm: { vm: { id: vmId } } })
+      return { vm: info.vm as meshvirt.v1.IVmInfo, existed: true }
+    }
+    const gossiped = this.findInView((v) => v.name === name)
+    if (gossiped !== undefined) throw nameTaken(name, gossiped.id, gossiped.owner)
 
-    const authority = nameAuthority(name, this.aliveHosts())
-    if (authority === undefined) throw new ControlError('UNAVAILABLE', 'no alive host in this agent\'s view')
-    const claimed = await this.claimName(authority, name, idempotencyKey, vmId)
-    if (claimed !== undefined) return claimed
+    const authorities = nameAuthorities(name, this.aliveHosts())
+    if (authorities.length === 0) throw new ControlError('UNAVAILABLE', 'no alive host in this agent\'s view')
+    const { authority, existing } = await this.claimName(authorities, name, idempotencyKey, vmId)
+    if (existing !== undefined) return existing
 
     try {
       const vm = await this.place(spec, vmId, idempotencyKey)
@@ -77,20 +107,37 @@ export class Broker {
     }
   }
 
-  /** Returns the existing VM when this idempotency key already made it; undefined once the name is ours to use. */
-  private async claimName (authority: string, name: string, key: string, vmId: string): Promise<BrokerResult | undefined> {
+  /**
+   * Claims the name at the first reachable authority. Returns the VM already made when this
+   * idempotency key made it before; otherwise the name is ours to use.
+   */
+  private async claimName (authorities: string[], name: string, key: string, vmId: string): Promise<{ authority: string, existing?: BrokerResult }> {
+    let lastError: unknown
+    for (const authority of authorities.slice(0, MAX_AUTHORITIES_TRIED)) {
+      try {
+        return { authority, ...await this.claimAt(authority, name, key, vmId) }
+      } catch (err) {
+        if ((err as ControlError).code !== 'UNAVAILABLE') throw err
+        lastError = err
+        this.deps.log.warn('name authority unreachable, trying the next', { name, authority, err: (err as Error).message })
+      }
+    }
+    throw lastError
+  }
+
+  private async claimAt (authority: string, name: string, key: string, vmId: string): Promise<{ existing?: BrokerResult }> {
     const deadline = Date.now() + NAME_CLAIM_TTL_MS
     for (;;) {
-      const res = await this.deps.peers.negotiate(authority, { claimName: { name, idempotencyKey: key, vmId, brokerId: this.deps.selfId, ttlMs: NAME_CLAIM_TTL_MS } })
+      const res = await withRetries(async () => await this.deps.peers.negotiate(authority, { claimName: { name, idempotencyKey: key, vmId, brokerId: this.deps.selfId, ttlMs: NAME_CLAIM_TTL_MS } }))
       const claim = res.nameClaim
       if (claim == null) throw new ControlError('INTERNAL', 'name authority answered without a claim')
-      if (claim.outcome === pb.NameClaim.Outcome.OUTCOME_GRANTED) return undefined
+      if (claim.outcome === pb.NameClaim.Outcome.OUTCOME_GRANTED) return {}
       if (claim.outcome === pb.NameClaim.Outcome.OUTCOME_TAKEN) throw nameTaken(name, claim.vmId ?? '', claim.owner ?? '')
       // The same request, retried: answer with the VM it made, or wait for the broker still making it.
       const owner = claim.owner ?? ''
       if (owner !== '') {
         const info = await this.deps.peers.control(owner, { hops: 1, inspectVm: { vm: { id: claim.vmId } } })
-        return { vm: info.vm as meshvirt.v1.IVmInfo, existed: true }
+        return { existing: { vm: info.vm as meshvirt.v1.IVmInfo, existed: true } }
       }
       if (Date.now() > deadline) throw new ControlError('IN_PROGRESS', `another agent is still creating VM ${name} for this request; retry later`)
       await new Promise((resolve) => setTimeout(resolve, SAME_REQUEST_POLL_MS))
@@ -102,16 +149,26 @@ export class Broker {
     const fresher = new Map<string, HostCapacity>()
     const unreachable = new Set<string>()
     const resources = specResources(spec)
+    const started = performance.now()
+    let firstReserve: number | undefined
+    let refusals = 0
     let attempts = 0
     let last: PlacementResult | undefined
     for (let round = 0; attempts < MAX_RESERVE_ATTEMPTS; round++) {
-      const hosts = this.deps.view.hosts().filter((h) => !unreachable.has(h.hostId)).map((h) => toHostSnapshot(h, fresher.get(h.hostId)))
+      const entries = this.deps.view.hosts().filter((h) => !unreachable.has(h.hostId))
       const request = placementRequestFor(spec, `${key}/${round}`)
-      last = placeVm(request, hosts)
+      last = placeVm(request, entries.map((h) => toHostSnapshot(h, fresher.get(h.hostId))))
+      if (last.chosen === undefined && entries.some((h) => h.liveness === 'suspect')) {
+        // Nothing alive fits, but suspect hosts may just be slow (missed heartbeats under load):
+        // their own ledger decides, and a dead one costs one Reserve timeout before it is skipped.
+        last = placeVm(request, entries.map((h) => toHostSnapshot(h.liveness === 'suspect' ? { ...h, liveness: 'alive' } : h, fresher.get(h.hostId))))
+      }
       if (last.chosen === undefined) break
       for (const candidate of last.candidates.slice(0, RESERVES_PER_ROUND)) {
         if (attempts >= MAX_RESERVE_ATTEMPTS) break
         attempts++
+        this.stats.attempts++
+        firstReserve ??= performance.now()
         const host = candidate.hostId
         let res: meshvirt.v1.NegotiateResponse
         try {
@@ -119,18 +176,24 @@ export class Broker {
         } catch (err) {
           log.debug('reserve failed, trying the next host', { vm: vmId, peer: host, err: (err as Error).message })
           unreachable.add(host)
+          this.stats.unreachable++
           continue
         }
         if (res.refused != null) {
+          refusals++
+          this.stats.refusals++
           if (res.refused.capacity != null) fresher.set(host, capacityFromWire(res.refused.capacity))
           log.debug('reserve refused', { vm: vmId, peer: host, reason: res.refused.message })
           continue
         }
+        const reservedAt = performance.now()
         const token = res.reserved?.token ?? ''
         const placement = toPlacementExplanation(last, attempts, host)
         try {
           const committed = await peers.negotiate(host, { commit: { token, vmId, spec, placement, idempotencyKey: key } })
           log.info('vm placed', { vm: vmId, name: spec.name, peer: host, attempts })
+          this.stats.placed++
+          this.onPlaced?.({ reserveMs: reservedAt - (firstReserve ?? reservedAt), commitMs: performance.now() - started, attempts, refusals })
           return { summary: committed.committed?.vm, spec, placement, createdAtMs: Date.now() }
         } catch (err) {
           await peers.negotiate(host, { release: { token } }).catch(() => {})
@@ -143,20 +206,33 @@ export class Broker {
     const why = last === undefined || last.chosen !== undefined
       ? `gave up after ${attempts} reservation attempts (every candidate refused or failed)`
       : last.summary
+    this.stats.failed++
     throw new ControlError('NO_CAPACITY', why, { attempts: String(attempts) })
   }
 
+  /** Hosts that may hold name claims: all but the dead (a suspect host is usually just slow). */
   private aliveHosts (): string[] {
-    return this.deps.view.hosts().filter((h) => h.liveness === 'alive').map((h) => h.hostId)
+    return this.deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.hostId)
   }
 
-  private findByNameInView (name: string): { id: string, owner: string } | undefined {
+  private findInView (match: (vm: { id: string, name: string }) => boolean): { id: string, owner: string } | undefined {
     for (const h of this.deps.view.hosts()) {
       if (h.liveness === 'dead') continue
-      const vm = h.advert.vms.find((v) => v.name === name)
+      const vm = h.advert.vms.find(match)
       if (vm !== undefined) return { id: vm.id, owner: h.hostId }
     }
     return undefined
+  }
+}
+
+/** Claims are idempotent (same key, same answer), so a slow or lost answer is simply asked again. */
+async function withRetries<T> (fn: () => Promise<T>, tries = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn()
+    } catch (err) {
+      if ((err as ControlError).code !== 'UNAVAILABLE' || i >= tries) throw err
+    }
   }
 }
 

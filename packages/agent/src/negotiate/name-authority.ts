@@ -12,30 +12,37 @@ export type ClaimOutcome =
  * joining or leaving moves only the names it wins or held (≈ 1/N of them).
  */
 export function nameAuthority (name: string, hostIds: readonly string[]): string | undefined {
-  let best: string | undefined
-  let bestScore = ''
-  for (const id of hostIds) {
-    const score = createHash('sha256').update(name).update('\0').update(id).digest('hex')
-    if (best === undefined || score > bestScore) { best = id; bestScore = score }
-  }
-  return best
+  return nameAuthorities(name, hostIds)[0]
+}
+
+/**
+ * All hosts in rendezvous order for `name`: the first is the authority; when it cannot be
+ * reached (it died and is not yet declared dead), the next takes over, as every broker whose
+ * view lost the first would also conclude.
+ */
+export function nameAuthorities (name: string, hostIds: readonly string[]): string[] {
+  return hostIds
+    .map((id) => ({ id, score: createHash('sha256').update(name).update('\0').update(id).digest('hex') }))
+    .sort((a, b) => (a.score < b.score ? 1 : a.score > b.score ? -1 : 0))
+    .map((x) => x.id)
 }
 
 /** The claims this host holds as the authority for some names (in its state store). */
 export class NameClaims {
   constructor (private readonly store: StateStore, private readonly clock: () => number = Date.now) {}
 
-  claim (req: { name: string, idempotencyKey: string, vmId: string, ttlMs: number }): ClaimOutcome {
+  claim (req: { name: string, idempotencyKey: string, vmId: string, brokerId: string, ttlMs: number }): ClaimOutcome {
     return this.store.transaction((): ClaimOutcome => {
       const now = this.clock()
       const held = this.store.getNameClaim(req.name)
       const live = held !== undefined && (held.expiresAt === null || held.expiresAt > now)
-      if (held !== undefined && live) {
+      const ownRetry = held !== undefined && held.idempotencyKey === req.idempotencyKey && held.brokerId === req.brokerId && held.owner === ''
+      if (held !== undefined && live && !ownRetry) {
         if (held.idempotencyKey === req.idempotencyKey) return { outcome: 'same-request', vmId: held.vmId, owner: held.owner }
         return { outcome: 'taken', vmId: held.vmId, owner: held.owner }
       }
       const expiresAt = now + req.ttlMs
-      this.store.putNameClaim({ name: req.name, idempotencyKey: req.idempotencyKey, vmId: req.vmId, owner: '', expiresAt })
+      this.store.putNameClaim({ name: req.name, idempotencyKey: req.idempotencyKey, vmId: req.vmId, brokerId: req.brokerId, owner: '', expiresAt })
       return { outcome: 'granted', expiresAt }
     })
   }
@@ -46,7 +53,7 @@ export class NameClaims {
       const held = this.store.getNameClaim(req.name)
       if (held === undefined) {
         // The authority changed since the claim (membership moved); record the binding here too.
-        if (!req.release) this.store.putNameClaim({ name: req.name, idempotencyKey: '', vmId: req.vmId, owner: req.owner, expiresAt: null })
+        if (!req.release) this.store.putNameClaim({ name: req.name, idempotencyKey: '', vmId: req.vmId, brokerId: '', owner: req.owner, expiresAt: null })
         return !req.release
       }
       if (held.vmId !== req.vmId) return false

@@ -62,7 +62,7 @@ export class NegotiateService {
       case 'claimName': {
         const c = req.claimName as meshvirt.v1.ClaimName
         checkId(c.name, 'name'); checkId(c.idempotencyKey, 'idempotency_key'); checkId(c.vmId, 'vm_id')
-        const out = this.deps.names.claim({ name: c.name, idempotencyKey: c.idempotencyKey, vmId: c.vmId, ttlMs: clampTtl(c.ttlMs) })
+        const out = this.deps.names.claim({ name: c.name, idempotencyKey: c.idempotencyKey, vmId: c.vmId, brokerId: peer, ttlMs: clampTtl(c.ttlMs) })
         if (out.outcome === 'granted') return { nameClaim: { outcome: pb.NameClaim.Outcome.OUTCOME_GRANTED, vmId: c.vmId, expiresAtMs: out.expiresAt } }
         return {
           nameClaim: {

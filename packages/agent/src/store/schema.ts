@@ -10,6 +10,7 @@ export const MIGRATIONS: string[] = [
   CREATE TABLE vms (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
+    vm_group TEXT NOT NULL DEFAULT '',
     spec BLOB NOT NULL,              -- meshvirt.v1.VmSpec
     placement BLOB,                  -- meshvirt.v1.PlacementExplanation
     owner TEXT NOT NULL,
@@ -44,6 +45,7 @@ export const MIGRATIONS: string[] = [
     name TEXT PRIMARY KEY,
     idempotency_key TEXT NOT NULL,
     vm_id TEXT NOT NULL,
+    broker_id TEXT NOT NULL DEFAULT '',
     owner TEXT NOT NULL DEFAULT '',
     expires_at INTEGER
   );

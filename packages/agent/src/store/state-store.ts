@@ -12,6 +12,7 @@ export type DesiredState = 'running' | 'stopped' | 'deleted'
 export interface VmRow {
   id: string
   name: string
+  group: string
   spec: Uint8Array
   placement: Uint8Array | null
   owner: string
@@ -39,6 +40,8 @@ export interface NameClaimRow {
   name: string
   idempotencyKey: string
   vmId: string
+  /** The broker that made the claim (its own retry is not another request). */
+  brokerId: string
   owner: string
   /** null once bound to a committed VM. */
   expiresAt: number | null
@@ -49,7 +52,7 @@ interface RawReservation {
 }
 
 interface RawVm {
-  id: string, name: string, spec: Buffer, placement: Buffer | null, owner: string, epoch: number, state: string, desired: string,
+  id: string, name: string, vm_group: string, spec: Buffer, placement: Buffer | null, owner: string, epoch: number, state: string, desired: string,
   vcpus: number, memory_bytes: number, disk_bytes: number, idempotency_key: string | null, created_at: number, updated_at: number,
   started_at: number | null, last_error: string | null
 }
@@ -108,10 +111,10 @@ export class StateStore {
   // --- VMs -------------------------------------------------------------------------------
 
   insertVm (vm: VmRow): void {
-    this.db.prepare(`INSERT INTO vms (id, name, spec, placement, owner, epoch, state, desired, vcpus, memory_bytes, disk_bytes,
-      idempotency_key, created_at, updated_at, started_at, last_error) VALUES (@id, @name, @spec, @placement, @owner, @epoch, @state,
+    this.db.prepare(`INSERT INTO vms (id, name, vm_group, spec, placement, owner, epoch, state, desired, vcpus, memory_bytes, disk_bytes,
+      idempotency_key, created_at, updated_at, started_at, last_error) VALUES (@id, @name, @vm_group, @spec, @placement, @owner, @epoch, @state,
       @desired, @vcpus, @memory_bytes, @disk_bytes, @idempotency_key, @created_at, @updated_at, @started_at, @last_error)`).run({
-      id: vm.id, name: vm.name, spec: Buffer.from(vm.spec), placement: vm.placement === null ? null : Buffer.from(vm.placement), owner: vm.owner,
+      id: vm.id, name: vm.name, vm_group: vm.group, spec: Buffer.from(vm.spec), placement: vm.placement === null ? null : Buffer.from(vm.placement), owner: vm.owner,
       epoch: vm.epoch, state: vm.state, desired: vm.desired, vcpus: vm.resources.vcpus, memory_bytes: vm.resources.memoryBytes,
       disk_bytes: vm.resources.diskBytes, idempotency_key: vm.idempotencyKey, created_at: vm.createdAt, updated_at: vm.updatedAt,
       started_at: vm.startedAt, last_error: vm.lastError
@@ -191,14 +194,15 @@ export class StateStore {
   // --- name claims -------------------------------------------------------------------------
 
   getNameClaim (name: string): NameClaimRow | undefined {
-    const raw = this.db.prepare('SELECT * FROM name_claims WHERE name = ?').get(name) as { name: string, idempotency_key: string, vm_id: string, owner: string, expires_at: number | null } | undefined
-    return raw === undefined ? undefined : { name: raw.name, idempotencyKey: raw.idempotency_key, vmId: raw.vm_id, owner: raw.owner, expiresAt: raw.expires_at }
+    const raw = this.db.prepare('SELECT * FROM name_claims WHERE name = ?').get(name) as { name: string, idempotency_key: string, vm_id: string, broker_id: string, owner: string, expires_at: number | null } | undefined
+    return raw === undefined ? undefined : { name: raw.name, idempotencyKey: raw.idempotency_key, vmId: raw.vm_id, brokerId: raw.broker_id, owner: raw.owner, expiresAt: raw.expires_at }
   }
 
   putNameClaim (c: NameClaimRow): void {
-    this.db.prepare(`INSERT INTO name_claims (name, idempotency_key, vm_id, owner, expires_at) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT(name) DO UPDATE SET idempotency_key = excluded.idempotency_key, vm_id = excluded.vm_id, owner = excluded.owner, expires_at = excluded.expires_at`)
-      .run(c.name, c.idempotencyKey, c.vmId, c.owner, c.expiresAt)
+    this.db.prepare(`INSERT INTO name_claims (name, idempotency_key, vm_id, broker_id, owner, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT(name) DO UPDATE SET idempotency_key = excluded.idempotency_key, vm_id = excluded.vm_id, broker_id = excluded.broker_id,
+      owner = excluded.owner, expires_at = excluded.expires_at`)
+      .run(c.name, c.idempotencyKey, c.vmId, c.brokerId, c.owner, c.expiresAt)
   }
 
   deleteNameClaim (name: string): void {
@@ -218,7 +222,7 @@ export class StateStore {
 
 function toVm (r: RawVm): VmRow {
   return {
-    id: r.id, name: r.name, spec: new Uint8Array(r.spec), placement: r.placement === null ? null : new Uint8Array(r.placement), owner: r.owner,
+    id: r.id, name: r.name, group: r.vm_group, spec: new Uint8Array(r.spec), placement: r.placement === null ? null : new Uint8Array(r.placement), owner: r.owner,
     epoch: r.epoch, state: r.state as VmRunState, desired: r.desired as DesiredState,
     resources: { vcpus: r.vcpus, memoryBytes: r.memory_bytes, diskBytes: r.disk_bytes },
     idempotencyKey: r.idempotency_key, createdAt: r.created_at, updatedAt: r.updated_at, startedAt: r.started_at, lastError: r.last_error

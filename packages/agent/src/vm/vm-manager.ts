@@ -64,6 +64,7 @@ export class VmManager {
       const vm: VmRow = {
         id: input.vmId,
         name: input.spec.name ?? '',
+        group: input.spec.group ?? '',
         spec: pb.VmSpec.encode(input.spec).finish(),
         placement: input.placement == null ? null : pb.PlacementExplanation.encode(input.placement).finish(),
         owner: selfId,
@@ -144,7 +145,7 @@ export class VmManager {
       state: vm.state === 'failed' ? 'crashed' : vm.state === 'pending' ? 'pending' : vm.state,
       resources: vm.resources,
       owner: vm.owner,
-      group: pb.VmSpec.decode(vm.spec).group
+      group: vm.group
     }))
   }
 
