@@ -50,7 +50,7 @@ export function placeReplicaSet (request: PlacementRequest, view: readonly HostS
 
   const complete = hosts.length >= wanted
   const what = key === undefined ? 'distinct hosts' : `distinct ${key} domains`
-  let summary = `chose ${hosts.map((h) => h.hostId).join(', ') || 'nothing'} for ${wanted} replica${wanted === 1 ? '' : 's'} in ${what}`
+  let summary = `chose ${hosts.map((h) => h.host.hostname ?? h.hostId).join(', ') || 'nothing'} for ${wanted} replica${wanted === 1 ? '' : 's'} in ${what}`
   if (!complete) {
     const existing = new Set<string>()
     for (const h of view) {

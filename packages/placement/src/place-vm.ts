@@ -19,7 +19,7 @@ export function toPlacementResult (ranked: RankedHosts, viewSize: number, sample
   const chosen = ranked.candidates[0]
   const examined = ranked.candidates.length + ranked.rejected.length
   let summary = summarizeRejections(ranked.rejected, ranked.candidates.length)
-  if (chosen !== undefined) summary = `chose ${chosen.hostId} (score ${chosen.score.toFixed(3)}); ${summary}`
+  if (chosen !== undefined) summary = `chose ${chosen.host.hostname ?? chosen.hostId} (score ${chosen.score.toFixed(3)}); ${summary}`
   if (sampled) summary += ` (sampled ${examined} of ${viewSize} hosts)`
   return { chosen, candidates: ranked.candidates, rejected: ranked.rejected, examined, unexamined: viewSize - examined, sampled, summary }
 }
