@@ -1,8 +1,2 @@
-/** An amount of the three resources a host hands out (bytes for memory and disk). */
-export interface Resources {
-  vcpus: number
-  memoryBytes: number
-  diskBytes: number
-}
-
-export const NO_RESOURCES: Resources = Object.freeze({ vcpus: 0, memoryBytes: 0, diskBytes: 0 })
+// The agent speaks placement's resource arithmetic (the ledger and brokers must agree on it).
+export { NO_RESOURCES, type Resources } from '@meshvirt/placement'
