@@ -264,6 +264,29 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IReadConsole {
+            vm?: (meshvirt.v1.IVmRef|null);
+            offset?: (number|null);
+            maxBytes?: (number|null);
+        }
+
+        class ReadConsole implements IReadConsole {
+            constructor(properties?: meshvirt.v1.IReadConsole);
+            public vm?: (meshvirt.v1.IVmRef|null);
+            public offset: number;
+            public maxBytes: number;
+            public static create(properties?: meshvirt.v1.IReadConsole): meshvirt.v1.ReadConsole;
+            public static encode(message: meshvirt.v1.IReadConsole, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReadConsole, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReadConsole;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReadConsole;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReadConsole;
+            public static toObject(message: meshvirt.v1.ReadConsole, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IControlRequest {
             requestId?: (string|null);
             idempotencyKey?: (string|null);
@@ -275,6 +298,7 @@ export namespace meshvirt {
             listVms?: (meshvirt.v1.IListVms|null);
             inspectVm?: (meshvirt.v1.IInspectVm|null);
             listHosts?: (meshvirt.v1.IListHosts|null);
+            readConsole?: (meshvirt.v1.IReadConsole|null);
         }
 
         class ControlRequest implements IControlRequest {
@@ -289,7 +313,8 @@ export namespace meshvirt {
             public listVms?: (meshvirt.v1.IListVms|null);
             public inspectVm?: (meshvirt.v1.IInspectVm|null);
             public listHosts?: (meshvirt.v1.IListHosts|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts");
+            public readConsole?: (meshvirt.v1.IReadConsole|null);
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -317,6 +342,31 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmList;
             public static toObject(message: meshvirt.v1.VmList, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IConsoleChunk {
+            data?: (Uint8Array|null);
+            nextOffset?: (number|null);
+            vmId?: (string|null);
+            state?: (string|null);
+        }
+
+        class ConsoleChunk implements IConsoleChunk {
+            constructor(properties?: meshvirt.v1.IConsoleChunk);
+            public data: Uint8Array;
+            public nextOffset: number;
+            public vmId: string;
+            public state: string;
+            public static create(properties?: meshvirt.v1.IConsoleChunk): meshvirt.v1.ConsoleChunk;
+            public static encode(message: meshvirt.v1.IConsoleChunk, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IConsoleChunk, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ConsoleChunk;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ConsoleChunk;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ConsoleChunk;
+            public static toObject(message: meshvirt.v1.ConsoleChunk, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
@@ -370,6 +420,7 @@ export namespace meshvirt {
             vm?: (meshvirt.v1.IVmInfo|null);
             vmList?: (meshvirt.v1.IVmList|null);
             hostList?: (meshvirt.v1.IHostList|null);
+            consoleChunk?: (meshvirt.v1.IConsoleChunk|null);
             error?: (meshvirt.v1.IError|null);
         }
 
@@ -379,8 +430,9 @@ export namespace meshvirt {
             public vm?: (meshvirt.v1.IVmInfo|null);
             public vmList?: (meshvirt.v1.IVmList|null);
             public hostList?: (meshvirt.v1.IHostList|null);
+            public consoleChunk?: (meshvirt.v1.IConsoleChunk|null);
             public error?: (meshvirt.v1.IError|null);
-            public body?: ("vm"|"vmList"|"hostList"|"error");
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"error");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -3053,6 +3053,316 @@ export const meshvirt = $root.meshvirt = (() => {
             return ListHosts;
         })();
 
+        v1.ReadConsole = (function() {
+
+            /**
+             * Properties of a ReadConsole.
+             * @memberof meshvirt.v1
+             * @interface IReadConsole
+             * @property {meshvirt.v1.IVmRef|null} [vm] ReadConsole vm
+             * @property {number|null} [offset] ReadConsole offset
+             * @property {number|null} [maxBytes] ReadConsole maxBytes
+             */
+
+            /**
+             * Constructs a new ReadConsole.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReadConsole.
+             * @implements IReadConsole
+             * @constructor
+             * @param {meshvirt.v1.IReadConsole=} [properties] Properties to set
+             */
+            function ReadConsole(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReadConsole vm.
+             * @member {meshvirt.v1.IVmRef|null|undefined} vm
+             * @memberof meshvirt.v1.ReadConsole
+             * @instance
+             */
+            ReadConsole.prototype.vm = null;
+
+            /**
+             * ReadConsole offset.
+             * @member {number} offset
+             * @memberof meshvirt.v1.ReadConsole
+             * @instance
+             */
+            ReadConsole.prototype.offset = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReadConsole maxBytes.
+             * @member {number} maxBytes
+             * @memberof meshvirt.v1.ReadConsole
+             * @instance
+             */
+            ReadConsole.prototype.maxBytes = 0;
+
+            /**
+             * Creates a new ReadConsole instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReadConsole
+             * @static
+             * @param {meshvirt.v1.IReadConsole=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReadConsole} ReadConsole instance
+             */
+            ReadConsole.create = function create(properties) {
+                return new ReadConsole(properties);
+            };
+
+            /**
+             * Encodes the specified ReadConsole message. Does not implicitly {@link meshvirt.v1.ReadConsole.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReadConsole
+             * @static
+             * @param {meshvirt.v1.IReadConsole} message ReadConsole message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReadConsole.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    $root.meshvirt.v1.VmRef.encode(message.vm, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.offset != null && Object.hasOwnProperty.call(message, "offset"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.offset);
+                if (message.maxBytes != null && Object.hasOwnProperty.call(message, "maxBytes"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.maxBytes);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReadConsole message, length delimited. Does not implicitly {@link meshvirt.v1.ReadConsole.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReadConsole
+             * @static
+             * @param {meshvirt.v1.IReadConsole} message ReadConsole message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReadConsole.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReadConsole message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReadConsole
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReadConsole} ReadConsole
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReadConsole.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReadConsole();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vm = $root.meshvirt.v1.VmRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            message.offset = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.maxBytes = reader.uint32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReadConsole message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReadConsole
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReadConsole} ReadConsole
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReadConsole.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReadConsole message.
+             * @function verify
+             * @memberof meshvirt.v1.ReadConsole
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReadConsole.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm")) {
+                    let error = $root.meshvirt.v1.VmRef.verify(message.vm, long + 1);
+                    if (error)
+                        return "vm." + error;
+                }
+                if (message.offset != null && Object.hasOwnProperty.call(message, "offset"))
+                    if (!$util.isInteger(message.offset) && !(message.offset && $util.isInteger(message.offset.low) && $util.isInteger(message.offset.high)))
+                        return "offset: integer|Long expected";
+                if (message.maxBytes != null && Object.hasOwnProperty.call(message, "maxBytes"))
+                    if (!$util.isInteger(message.maxBytes))
+                        return "maxBytes: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReadConsole message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReadConsole
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReadConsole} ReadConsole
+             */
+            ReadConsole.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReadConsole)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReadConsole: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReadConsole();
+                if (object.vm != null) {
+                    if (!$util.isObject(object.vm))
+                        throw TypeError(".meshvirt.v1.ReadConsole.vm: object expected");
+                    message.vm = $root.meshvirt.v1.VmRef.fromObject(object.vm, long + 1);
+                }
+                if (object.offset != null)
+                    if ($util.Long)
+                        message.offset = $util.Long.fromValue(object.offset, true);
+                    else if (typeof object.offset === "string")
+                        message.offset = parseInt(object.offset, 10);
+                    else if (typeof object.offset === "number")
+                        message.offset = object.offset;
+                    else if (typeof object.offset === "object")
+                        message.offset = new $util.LongBits(object.offset.low >>> 0, object.offset.high >>> 0).toNumber(true);
+                if (object.maxBytes != null)
+                    message.maxBytes = object.maxBytes >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReadConsole message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReadConsole
+             * @static
+             * @param {meshvirt.v1.ReadConsole} message ReadConsole
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReadConsole.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vm = null;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.offset = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.offset = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.maxBytes = 0;
+                }
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    object.vm = $root.meshvirt.v1.VmRef.toObject(message.vm, options, q + 1);
+                if (message.offset != null && Object.hasOwnProperty.call(message, "offset"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.offset = typeof message.offset === "number" ? BigInt(message.offset) : $util.Long.fromBits(message.offset.low >>> 0, message.offset.high >>> 0, true).toBigInt();
+                    else if (typeof message.offset === "number")
+                        object.offset = options.longs === String ? String(message.offset) : message.offset;
+                    else
+                        object.offset = options.longs === String ? $util.Long.prototype.toString.call(message.offset) : options.longs === Number ? new $util.LongBits(message.offset.low >>> 0, message.offset.high >>> 0).toNumber(true) : message.offset;
+                if (message.maxBytes != null && Object.hasOwnProperty.call(message, "maxBytes"))
+                    object.maxBytes = message.maxBytes;
+                return object;
+            };
+
+            /**
+             * Converts this ReadConsole to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReadConsole
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReadConsole.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReadConsole
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReadConsole
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReadConsole.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReadConsole";
+            };
+
+            return ReadConsole;
+        })();
+
         v1.ControlRequest = (function() {
 
             /**
@@ -3069,6 +3379,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IListVms|null} [listVms] ControlRequest listVms
              * @property {meshvirt.v1.IInspectVm|null} [inspectVm] ControlRequest inspectVm
              * @property {meshvirt.v1.IListHosts|null} [listHosts] ControlRequest listHosts
+             * @property {meshvirt.v1.IReadConsole|null} [readConsole] ControlRequest readConsole
              */
 
             /**
@@ -3166,17 +3477,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlRequest.prototype.listHosts = null;
 
+            /**
+             * ControlRequest readConsole.
+             * @member {meshvirt.v1.IReadConsole|null|undefined} readConsole
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.readConsole = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -3228,6 +3547,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.InspectVm.encode(message.inspectVm, writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
                 if (message.listHosts != null && Object.hasOwnProperty.call(message, "listHosts"))
                     $root.meshvirt.v1.ListHosts.encode(message.listHosts, writer.uint32(/* id 16, wireType 2 =*/130).fork(), q + 1).ldelim();
+                if (message.readConsole != null && Object.hasOwnProperty.call(message, "readConsole"))
+                    $root.meshvirt.v1.ReadConsole.encode(message.readConsole, writer.uint32(/* id 17, wireType 2 =*/138).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -3316,6 +3637,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 16: {
                             message.listHosts = $root.meshvirt.v1.ListHosts.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 17: {
+                            message.readConsole = $root.meshvirt.v1.ReadConsole.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -3440,6 +3765,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "listHosts." + error;
                     }
                 }
+                if (message.readConsole != null && Object.hasOwnProperty.call(message, "readConsole")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ReadConsole.verify(message.readConsole, long + 1);
+                        if (error)
+                            return "readConsole." + error;
+                    }
+                }
                 return null;
             };
 
@@ -3501,6 +3836,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.listHosts))
                         throw TypeError(".meshvirt.v1.ControlRequest.listHosts: object expected");
                     message.listHosts = $root.meshvirt.v1.ListHosts.fromObject(object.listHosts, long + 1);
+                }
+                if (object.readConsole != null) {
+                    if (!$util.isObject(object.readConsole))
+                        throw TypeError(".meshvirt.v1.ControlRequest.readConsole: object expected");
+                    message.readConsole = $root.meshvirt.v1.ReadConsole.fromObject(object.readConsole, long + 1);
                 }
                 return message;
             };
@@ -3567,6 +3907,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.listHosts = $root.meshvirt.v1.ListHosts.toObject(message.listHosts, options, q + 1);
                     if (options.oneofs)
                         object.body = "listHosts";
+                }
+                if (message.readConsole != null && Object.hasOwnProperty.call(message, "readConsole")) {
+                    object.readConsole = $root.meshvirt.v1.ReadConsole.toObject(message.readConsole, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "readConsole";
                 }
                 return object;
             };
@@ -3861,6 +4206,343 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return VmList;
+        })();
+
+        v1.ConsoleChunk = (function() {
+
+            /**
+             * Properties of a ConsoleChunk.
+             * @memberof meshvirt.v1
+             * @interface IConsoleChunk
+             * @property {Uint8Array|null} [data] ConsoleChunk data
+             * @property {number|null} [nextOffset] ConsoleChunk nextOffset
+             * @property {string|null} [vmId] ConsoleChunk vmId
+             * @property {string|null} [state] ConsoleChunk state
+             */
+
+            /**
+             * Constructs a new ConsoleChunk.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ConsoleChunk.
+             * @implements IConsoleChunk
+             * @constructor
+             * @param {meshvirt.v1.IConsoleChunk=} [properties] Properties to set
+             */
+            function ConsoleChunk(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ConsoleChunk data.
+             * @member {Uint8Array} data
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @instance
+             */
+            ConsoleChunk.prototype.data = $util.newBuffer([]);
+
+            /**
+             * ConsoleChunk nextOffset.
+             * @member {number} nextOffset
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @instance
+             */
+            ConsoleChunk.prototype.nextOffset = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ConsoleChunk vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @instance
+             */
+            ConsoleChunk.prototype.vmId = "";
+
+            /**
+             * ConsoleChunk state.
+             * @member {string} state
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @instance
+             */
+            ConsoleChunk.prototype.state = "";
+
+            /**
+             * Creates a new ConsoleChunk instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @static
+             * @param {meshvirt.v1.IConsoleChunk=} [properties] Properties to set
+             * @returns {meshvirt.v1.ConsoleChunk} ConsoleChunk instance
+             */
+            ConsoleChunk.create = function create(properties) {
+                return new ConsoleChunk(properties);
+            };
+
+            /**
+             * Encodes the specified ConsoleChunk message. Does not implicitly {@link meshvirt.v1.ConsoleChunk.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @static
+             * @param {meshvirt.v1.IConsoleChunk} message ConsoleChunk message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ConsoleChunk.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.data != null && Object.hasOwnProperty.call(message, "data"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.data);
+                if (message.nextOffset != null && Object.hasOwnProperty.call(message, "nextOffset"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.nextOffset);
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.vmId);
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.state);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ConsoleChunk message, length delimited. Does not implicitly {@link meshvirt.v1.ConsoleChunk.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @static
+             * @param {meshvirt.v1.IConsoleChunk} message ConsoleChunk message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ConsoleChunk.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ConsoleChunk message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ConsoleChunk} ConsoleChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ConsoleChunk.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ConsoleChunk();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.data = reader.bytes();
+                            break;
+                        }
+                    case 2: {
+                            message.nextOffset = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.state = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ConsoleChunk message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ConsoleChunk} ConsoleChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ConsoleChunk.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ConsoleChunk message.
+             * @function verify
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ConsoleChunk.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.data != null && Object.hasOwnProperty.call(message, "data"))
+                    if (!(message.data && typeof message.data.length === "number" || $util.isString(message.data)))
+                        return "data: buffer expected";
+                if (message.nextOffset != null && Object.hasOwnProperty.call(message, "nextOffset"))
+                    if (!$util.isInteger(message.nextOffset) && !(message.nextOffset && $util.isInteger(message.nextOffset.low) && $util.isInteger(message.nextOffset.high)))
+                        return "nextOffset: integer|Long expected";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    if (!$util.isString(message.state))
+                        return "state: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ConsoleChunk message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ConsoleChunk} ConsoleChunk
+             */
+            ConsoleChunk.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ConsoleChunk)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ConsoleChunk: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ConsoleChunk();
+                if (object.data != null)
+                    if (typeof object.data === "string")
+                        $util.base64.decode(object.data, message.data = $util.newBuffer($util.base64.length(object.data)), 0);
+                    else if (object.data.length >= 0)
+                        message.data = object.data;
+                if (object.nextOffset != null)
+                    if ($util.Long)
+                        message.nextOffset = $util.Long.fromValue(object.nextOffset, true);
+                    else if (typeof object.nextOffset === "string")
+                        message.nextOffset = parseInt(object.nextOffset, 10);
+                    else if (typeof object.nextOffset === "number")
+                        message.nextOffset = object.nextOffset;
+                    else if (typeof object.nextOffset === "object")
+                        message.nextOffset = new $util.LongBits(object.nextOffset.low >>> 0, object.nextOffset.high >>> 0).toNumber(true);
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.state != null)
+                    message.state = String(object.state);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ConsoleChunk message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @static
+             * @param {meshvirt.v1.ConsoleChunk} message ConsoleChunk
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ConsoleChunk.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === String)
+                        object.data = "";
+                    else {
+                        object.data = [];
+                        if (options.bytes !== Array)
+                            object.data = $util.newBuffer(object.data);
+                    }
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.nextOffset = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.nextOffset = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.vmId = "";
+                    object.state = "";
+                }
+                if (message.data != null && Object.hasOwnProperty.call(message, "data"))
+                    object.data = options.bytes === String ? $util.base64.encode(message.data, 0, message.data.length) : options.bytes === Array ? Array.prototype.slice.call(message.data) : message.data;
+                if (message.nextOffset != null && Object.hasOwnProperty.call(message, "nextOffset"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.nextOffset = typeof message.nextOffset === "number" ? BigInt(message.nextOffset) : $util.Long.fromBits(message.nextOffset.low >>> 0, message.nextOffset.high >>> 0, true).toBigInt();
+                    else if (typeof message.nextOffset === "number")
+                        object.nextOffset = options.longs === String ? String(message.nextOffset) : message.nextOffset;
+                    else
+                        object.nextOffset = options.longs === String ? $util.Long.prototype.toString.call(message.nextOffset) : options.longs === Number ? new $util.LongBits(message.nextOffset.low >>> 0, message.nextOffset.high >>> 0).toNumber(true) : message.nextOffset;
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    object.state = message.state;
+                return object;
+            };
+
+            /**
+             * Converts this ConsoleChunk to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ConsoleChunk.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ConsoleChunk
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ConsoleChunk
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ConsoleChunk.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ConsoleChunk";
+            };
+
+            return ConsoleChunk;
         })();
 
         v1.HostStatus = (function() {
@@ -4470,6 +5152,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IVmInfo|null} [vm] ControlResponse vm
              * @property {meshvirt.v1.IVmList|null} [vmList] ControlResponse vmList
              * @property {meshvirt.v1.IHostList|null} [hostList] ControlResponse hostList
+             * @property {meshvirt.v1.IConsoleChunk|null} [consoleChunk] ControlResponse consoleChunk
              * @property {meshvirt.v1.IError|null} [error] ControlResponse error
              */
 
@@ -4521,6 +5204,14 @@ export const meshvirt = $root.meshvirt = (() => {
             ControlResponse.prototype.hostList = null;
 
             /**
+             * ControlResponse consoleChunk.
+             * @member {meshvirt.v1.IConsoleChunk|null|undefined} consoleChunk
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.consoleChunk = null;
+
+            /**
              * ControlResponse error.
              * @member {meshvirt.v1.IError|null|undefined} error
              * @memberof meshvirt.v1.ControlResponse
@@ -4533,12 +5224,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"error"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"error"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "error"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "error"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -4578,6 +5269,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.VmList.encode(message.vmList, writer.uint32(/* id 11, wireType 2 =*/90).fork(), q + 1).ldelim();
                 if (message.hostList != null && Object.hasOwnProperty.call(message, "hostList"))
                     $root.meshvirt.v1.HostList.encode(message.hostList, writer.uint32(/* id 12, wireType 2 =*/98).fork(), q + 1).ldelim();
+                if (message.consoleChunk != null && Object.hasOwnProperty.call(message, "consoleChunk"))
+                    $root.meshvirt.v1.ConsoleChunk.encode(message.consoleChunk, writer.uint32(/* id 13, wireType 2 =*/106).fork(), q + 1).ldelim();
                 if (message.error != null && Object.hasOwnProperty.call(message, "error"))
                     $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
                 return writer;
@@ -4644,6 +5337,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 12: {
                             message.hostList = $root.meshvirt.v1.HostList.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 13: {
+                            message.consoleChunk = $root.meshvirt.v1.ConsoleChunk.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 15: {
@@ -4726,6 +5423,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "hostList." + error;
                     }
                 }
+                if (message.consoleChunk != null && Object.hasOwnProperty.call(message, "consoleChunk")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ConsoleChunk.verify(message.consoleChunk, long + 1);
+                        if (error)
+                            return "consoleChunk." + error;
+                    }
+                }
                 if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -4774,6 +5481,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ControlResponse.hostList: object expected");
                     message.hostList = $root.meshvirt.v1.HostList.fromObject(object.hostList, long + 1);
                 }
+                if (object.consoleChunk != null) {
+                    if (!$util.isObject(object.consoleChunk))
+                        throw TypeError(".meshvirt.v1.ControlResponse.consoleChunk: object expected");
+                    message.consoleChunk = $root.meshvirt.v1.ConsoleChunk.fromObject(object.consoleChunk, long + 1);
+                }
                 if (object.error != null) {
                     if (!$util.isObject(object.error))
                         throw TypeError(".meshvirt.v1.ControlResponse.error: object expected");
@@ -4817,6 +5529,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.hostList = $root.meshvirt.v1.HostList.toObject(message.hostList, options, q + 1);
                     if (options.oneofs)
                         object.body = "hostList";
+                }
+                if (message.consoleChunk != null && Object.hasOwnProperty.call(message, "consoleChunk")) {
+                    object.consoleChunk = $root.meshvirt.v1.ConsoleChunk.toObject(message.consoleChunk, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "consoleChunk";
                 }
                 if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
                     object.error = $root.meshvirt.v1.Error.toObject(message.error, options, q + 1);
