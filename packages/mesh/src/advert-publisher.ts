@@ -1,8 +1,8 @@
 /**
  * Publishes this host's advert: at start, on every change (the first change at once, the
- * following ones coalesced over `publishDebounceMs`), when a new peer subscribes (its first
- * adverts would otherwise wait for the next heartbeat), and as a heartbeat whose period grows
- * with the cluster (see heartbeatIntervalMs).
+ * following ones coalesced over `publishDebounceMs`), again when the first subscriber appears
+ * if the latest advert reached nobody (published before any mesh existed), and as a heartbeat
+ * whose period grows with the cluster (see heartbeatIntervalMs).
  */
 import { decodeHostAdvert, encodeHostAdvert } from './advert-codec.js'
 import { InvalidAdvertError } from './errors.js'
@@ -22,8 +22,11 @@ export interface AdvertPublisherInit {
   addrs: () => string[]
   /** Hosts believed alive: spaces heartbeats out as the cluster grows. */
   clusterSize: () => number
-  /** Sends the encoded advert on the topic. */
-  send: (bytes: Uint8Array) => Promise<void>
+  /**
+   * Sends the encoded advert on the topic; `flood` asks for every connected subscriber rather
+   * than the mesh (for news: changes and first adverts; heartbeats ride the mesh).
+   */
+  send: (bytes: Uint8Array, flood: boolean) => Promise<{ recipients: number }>
   /** Called with every advert before it is sent (the view applies its own host's advert). */
   onAdvert: (advert: HostAdvert) => void
   onError: (err: unknown) => void
@@ -37,6 +40,8 @@ export class AdvertPublisher {
   private debounceTimer: NodeJS.Timeout | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private running = false
+  /** Peers the latest advert went to directly; 0 until the first subscriber is known. */
+  private lastRecipients = 0
   private latest: HostAdvert
   private readonly clock: () => number
 
@@ -49,7 +54,7 @@ export class AdvertPublisher {
 
   start (): void {
     this.running = true
-    this.publishNow()
+    this.publishNow(true)
   }
 
   stop (): void {
@@ -72,34 +77,45 @@ export class AdvertPublisher {
     this.publishSoon()
   }
 
+  /**
+   * A peer subscribed to the topic. If our latest advert reached nobody (we are new, or were
+   * alone), it is sent again now instead of at the next heartbeat. Otherwise the newcomer gets
+   * our next heartbeat through the mesh: re-publishing to the whole cluster on every new
+   * connection turned joins into a storm (50 hosts: event loop blocked for seconds).
+   */
+  onSubscriber (): void {
+    if (this.lastRecipients === 0) this.publishSoon()
+  }
+
   /** Publishes within `publishDebounceMs`: at once if nothing went out during that window. */
   publishSoon (): void {
     if (!this.running || this.debounceTimer !== undefined) return
     const wait = this.lastPublishMs + this.init.timing.publishDebounceMs - this.clock()
     if (wait <= 0) {
-      this.publishNow()
+      this.publishNow(true)
       return
     }
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined
-      this.publishNow()
+      this.publishNow(true)
     }, wait)
   }
 
-  private publishNow (): void {
+  private publishNow (flood: boolean): void {
     if (!this.running) return
     this.seq++
     this.latest = this.build(this.content, this.seq)
     this.lastPublishMs = this.clock()
     this.init.onAdvert(this.latest)
-    this.init.send(encodeHostAdvert(this.latest)).catch(this.init.onError)
+    this.init.send(encodeHostAdvert(this.latest), flood)
+      .then((r) => { this.lastRecipients = r.recipients }, this.init.onError)
     this.scheduleHeartbeat()
   }
 
   private scheduleHeartbeat (): void {
     clearTimeout(this.heartbeatTimer)
     const jitter = 1 + HEARTBEAT_JITTER * (2 * Math.random() - 1)
-    this.heartbeatTimer = setTimeout(() => { this.publishNow() }, Math.round(this.intervalMs() * jitter))
+    this.heartbeatTimer = setTimeout(() => { this.publishNow(false) }, Math.round(this.intervalMs() * jitter))
   }
 
   private intervalMs (): number {

@@ -129,6 +129,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const incarnation = init.incarnation ?? Date.now()
   const view = new ClusterView({ selfId: hostId, timing })
   const pubsub = libp2p.services.pubsub
+  // The GossipSub interface omits publish's options, which the implementation takes.
+  const publish = pubsub.publish.bind(pubsub) as (topic: string, data: Uint8Array, opts: { floodPublish: boolean }) => Promise<{ recipients: unknown[] }>
   const multiaddrs = (): string[] => libp2p.getMultiaddrs().map((a) => a.toString())
   let published = 0
 
@@ -143,9 +145,10 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     timing,
     addrs: () => init.announce ?? multiaddrs(),
     clusterSize: () => view.liveCount(),
-    send: async (bytes) => {
+    send: async (bytes, flood) => {
       published++
-      await pubsub.publish(topic, bytes)
+      const result = await publish(topic, bytes, { floodPublish: flood })
+      return { recipients: result.recipients.length }
     },
     onAdvert: (advert) => { view.apply(advert) },
     onError: (err) => { log.error('publishing advert failed: %e', err) }
@@ -170,8 +173,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     if (advert !== undefined) view.apply(advert)
   })
   pubsub.addEventListener('subscription-change', (evt) => {
-    // A new subscriber has not seen our advert yet; send it now rather than at the next heartbeat.
-    if (evt.detail.subscriptions.some((s) => s.subscribe && s.topic === topic)) publisher.publishSoon()
+    if (evt.detail.subscriptions.some((s) => s.subscribe && s.topic === topic)) publisher.onSubscriber()
   })
 
   await libp2p.start()

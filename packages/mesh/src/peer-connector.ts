@@ -1,6 +1,6 @@
 /**
- * Keeps each host connected to `targetPeers` random hosts of its view, and to the bootstrap
- * addresses while it has no connection at all. Without it every host would hang off the
+ * Keeps each host connected to `targetPeers` random hosts of its view, and dials the bootstrap
+ * addresses while the view cannot fill that quota. Without it every host would hang off the
  * bootstrap host alone (a star: see gossip-options.ts), and a host whose bootstrap peer died
  * before it joined would never retry.
  */
@@ -48,9 +48,12 @@ export class PeerConnector {
       const candidates = view.hosts()
         .filter((h) => !h.self && h.liveness === 'alive' && !connected.has(h.hostId) && h.advert.addrs.length > 0)
       shuffle(candidates)
-      const targets: Multiaddr[][] = candidates.slice(0, timing.targetPeers - connected.size)
+      const wanted = timing.targetPeers - connected.size
+      const targets: Multiaddr[][] = candidates.slice(0, wanted)
         .map((h) => h.advert.addrs.map((a) => withPeerId(a, h.hostId)))
-      if (connected.size === 0) targets.push(...bootstrap.map((b) => [b]))
+      // The view cannot fill the quota (we are new, alone, or connected to a peer whose gossip
+      // never reached us): go back through the doors we were given.
+      if (targets.length < wanted) targets.push(...bootstrap.filter((b) => !isConnected(b, connected)).map((b) => [b]))
       await Promise.allSettled(targets.map(async (addrs) => {
         try {
           await libp2p.dial(addrs, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
@@ -62,6 +65,11 @@ export class PeerConnector {
       this.busy = false
     }
   }
+}
+
+function isConnected (addr: Multiaddr, connected: Set<string>): boolean {
+  const id = addr.getComponents().findLast((c) => c.name === 'p2p')?.value
+  return id !== undefined && connected.has(id)
 }
 
 function withPeerId (addr: string, hostId: string): Multiaddr {

@@ -48,7 +48,7 @@ export const LAN_TIMING: Readonly<MeshTiming> = Object.freeze({
   suspicionMaxTimeoutMult: 4,
   expectedConfirmations: 2,
   deadRetentionMs: 10 * 60_000,
-  gossipHeartbeatMs: 700,
+  gossipHeartbeatMs: 1000,
   connectIntervalMs: 2000,
   targetPeers: 8,
   bootstrapDelayMs: 10
