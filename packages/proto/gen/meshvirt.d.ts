@@ -299,6 +299,7 @@ export namespace meshvirt {
             inspectVm?: (meshvirt.v1.IInspectVm|null);
             listHosts?: (meshvirt.v1.IListHosts|null);
             readConsole?: (meshvirt.v1.IReadConsole|null);
+            listEvents?: (meshvirt.v1.IListEvents|null);
         }
 
         class ControlRequest implements IControlRequest {
@@ -314,7 +315,8 @@ export namespace meshvirt {
             public inspectVm?: (meshvirt.v1.IInspectVm|null);
             public listHosts?: (meshvirt.v1.IListHosts|null);
             public readConsole?: (meshvirt.v1.IReadConsole|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole");
+            public listEvents?: (meshvirt.v1.IListEvents|null);
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"listEvents");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -422,6 +424,7 @@ export namespace meshvirt {
             hostList?: (meshvirt.v1.IHostList|null);
             consoleChunk?: (meshvirt.v1.IConsoleChunk|null);
             error?: (meshvirt.v1.IError|null);
+            eventList?: (meshvirt.v1.IEventList|null);
         }
 
         class ControlResponse implements IControlResponse {
@@ -432,7 +435,8 @@ export namespace meshvirt {
             public hostList?: (meshvirt.v1.IHostList|null);
             public consoleChunk?: (meshvirt.v1.IConsoleChunk|null);
             public error?: (meshvirt.v1.IError|null);
-            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"error");
+            public eventList?: (meshvirt.v1.IEventList|null);
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"error"|"eventList");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -441,6 +445,191 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ControlResponse;
             public static toObject(message: meshvirt.v1.ControlResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        enum EventKind {
+            EVENT_KIND_UNSPECIFIED = 0,
+            EVENT_KIND_VM_CREATED = 1,
+            EVENT_KIND_VM_STARTED = 2,
+            EVENT_KIND_VM_STOPPED = 3,
+            EVENT_KIND_VM_DELETED = 4,
+            EVENT_KIND_VM_CRASHED = 5,
+            EVENT_KIND_VM_FAILED = 6,
+            EVENT_KIND_HOST_STARTED = 20,
+            EVENT_KIND_HOST_STOPPING = 21,
+            EVENT_KIND_HOST_JOINED = 22,
+            EVENT_KIND_HOST_SUSPECT = 23,
+            EVENT_KIND_HOST_DEAD = 24,
+            EVENT_KIND_HOST_ALIVE = 25
+        }
+
+        interface IClusterEvent {
+            hostId?: (string|null);
+            incarnation?: (number|null);
+            seq?: (number|null);
+            timeMs?: (number|null);
+            kind?: (meshvirt.v1.EventKind|null);
+            vmId?: (string|null);
+            vmName?: (string|null);
+            vmEpoch?: (number|null);
+            subjectHostId?: (string|null);
+            message?: (string|null);
+        }
+
+        class ClusterEvent implements IClusterEvent {
+            constructor(properties?: meshvirt.v1.IClusterEvent);
+            public hostId: string;
+            public incarnation: number;
+            public seq: number;
+            public timeMs: number;
+            public kind: meshvirt.v1.EventKind;
+            public vmId: string;
+            public vmName: string;
+            public vmEpoch: number;
+            public subjectHostId: string;
+            public message: string;
+            public static create(properties?: meshvirt.v1.IClusterEvent): meshvirt.v1.ClusterEvent;
+            public static encode(message: meshvirt.v1.IClusterEvent, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IClusterEvent, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ClusterEvent;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ClusterEvent;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ClusterEvent;
+            public static toObject(message: meshvirt.v1.ClusterEvent, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ISignedEvent {
+            event?: (Uint8Array|null);
+            signature?: (Uint8Array|null);
+        }
+
+        class SignedEvent implements ISignedEvent {
+            constructor(properties?: meshvirt.v1.ISignedEvent);
+            public event: Uint8Array;
+            public signature: Uint8Array;
+            public static create(properties?: meshvirt.v1.ISignedEvent): meshvirt.v1.SignedEvent;
+            public static encode(message: meshvirt.v1.ISignedEvent, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ISignedEvent, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.SignedEvent;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.SignedEvent;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.SignedEvent;
+            public static toObject(message: meshvirt.v1.SignedEvent, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IEventsPull {
+            incarnation?: (number|null);
+            afterSeq?: (number|null);
+            limit?: (number|null);
+        }
+
+        class EventsPull implements IEventsPull {
+            constructor(properties?: meshvirt.v1.IEventsPull);
+            public incarnation: number;
+            public afterSeq: number;
+            public limit: number;
+            public static create(properties?: meshvirt.v1.IEventsPull): meshvirt.v1.EventsPull;
+            public static encode(message: meshvirt.v1.IEventsPull, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IEventsPull, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.EventsPull;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.EventsPull;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.EventsPull;
+            public static toObject(message: meshvirt.v1.EventsPull, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IEventsBatch {
+            events?: (meshvirt.v1.ISignedEvent[]|null);
+        }
+
+        class EventsBatch implements IEventsBatch {
+            constructor(properties?: meshvirt.v1.IEventsBatch);
+            public events: meshvirt.v1.ISignedEvent[];
+            public static create(properties?: meshvirt.v1.IEventsBatch): meshvirt.v1.EventsBatch;
+            public static encode(message: meshvirt.v1.IEventsBatch, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IEventsBatch, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.EventsBatch;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.EventsBatch;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.EventsBatch;
+            public static toObject(message: meshvirt.v1.EventsBatch, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IListEvents {
+            afterCursor?: (number|null);
+            vm?: (string|null);
+            limit?: (number|null);
+            waitMs?: (number|null);
+        }
+
+        class ListEvents implements IListEvents {
+            constructor(properties?: meshvirt.v1.IListEvents);
+            public afterCursor: number;
+            public vm: string;
+            public limit: number;
+            public waitMs: number;
+            public static create(properties?: meshvirt.v1.IListEvents): meshvirt.v1.ListEvents;
+            public static encode(message: meshvirt.v1.IListEvents, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IListEvents, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ListEvents;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ListEvents;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListEvents;
+            public static toObject(message: meshvirt.v1.ListEvents, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IEventRecord {
+            cursor?: (number|null);
+            event?: (meshvirt.v1.IClusterEvent|null);
+        }
+
+        class EventRecord implements IEventRecord {
+            constructor(properties?: meshvirt.v1.IEventRecord);
+            public cursor: number;
+            public event?: (meshvirt.v1.IClusterEvent|null);
+            public static create(properties?: meshvirt.v1.IEventRecord): meshvirt.v1.EventRecord;
+            public static encode(message: meshvirt.v1.IEventRecord, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IEventRecord, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.EventRecord;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.EventRecord;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.EventRecord;
+            public static toObject(message: meshvirt.v1.EventRecord, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IEventList {
+            events?: (meshvirt.v1.IEventRecord[]|null);
+            nextCursor?: (number|null);
+            missed?: (number|null);
+        }
+
+        class EventList implements IEventList {
+            constructor(properties?: meshvirt.v1.IEventList);
+            public events: meshvirt.v1.IEventRecord[];
+            public nextCursor: number;
+            public missed: number;
+            public static create(properties?: meshvirt.v1.IEventList): meshvirt.v1.EventList;
+            public static encode(message: meshvirt.v1.IEventList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IEventList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.EventList;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.EventList;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.EventList;
+            public static toObject(message: meshvirt.v1.EventList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }

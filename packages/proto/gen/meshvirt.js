@@ -3380,6 +3380,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IInspectVm|null} [inspectVm] ControlRequest inspectVm
              * @property {meshvirt.v1.IListHosts|null} [listHosts] ControlRequest listHosts
              * @property {meshvirt.v1.IReadConsole|null} [readConsole] ControlRequest readConsole
+             * @property {meshvirt.v1.IListEvents|null} [listEvents] ControlRequest listEvents
              */
 
             /**
@@ -3485,17 +3486,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlRequest.prototype.readConsole = null;
 
+            /**
+             * ControlRequest listEvents.
+             * @member {meshvirt.v1.IListEvents|null|undefined} listEvents
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.listEvents = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"listEvents"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "listEvents"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -3549,6 +3558,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ListHosts.encode(message.listHosts, writer.uint32(/* id 16, wireType 2 =*/130).fork(), q + 1).ldelim();
                 if (message.readConsole != null && Object.hasOwnProperty.call(message, "readConsole"))
                     $root.meshvirt.v1.ReadConsole.encode(message.readConsole, writer.uint32(/* id 17, wireType 2 =*/138).fork(), q + 1).ldelim();
+                if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents"))
+                    $root.meshvirt.v1.ListEvents.encode(message.listEvents, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -3641,6 +3652,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 17: {
                             message.readConsole = $root.meshvirt.v1.ReadConsole.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 40: {
+                            message.listEvents = $root.meshvirt.v1.ListEvents.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -3775,6 +3790,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "readConsole." + error;
                     }
                 }
+                if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ListEvents.verify(message.listEvents, long + 1);
+                        if (error)
+                            return "listEvents." + error;
+                    }
+                }
                 return null;
             };
 
@@ -3841,6 +3866,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.readConsole))
                         throw TypeError(".meshvirt.v1.ControlRequest.readConsole: object expected");
                     message.readConsole = $root.meshvirt.v1.ReadConsole.fromObject(object.readConsole, long + 1);
+                }
+                if (object.listEvents != null) {
+                    if (!$util.isObject(object.listEvents))
+                        throw TypeError(".meshvirt.v1.ControlRequest.listEvents: object expected");
+                    message.listEvents = $root.meshvirt.v1.ListEvents.fromObject(object.listEvents, long + 1);
                 }
                 return message;
             };
@@ -3912,6 +3942,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.readConsole = $root.meshvirt.v1.ReadConsole.toObject(message.readConsole, options, q + 1);
                     if (options.oneofs)
                         object.body = "readConsole";
+                }
+                if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
+                    object.listEvents = $root.meshvirt.v1.ListEvents.toObject(message.listEvents, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "listEvents";
                 }
                 return object;
             };
@@ -5154,6 +5189,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IHostList|null} [hostList] ControlResponse hostList
              * @property {meshvirt.v1.IConsoleChunk|null} [consoleChunk] ControlResponse consoleChunk
              * @property {meshvirt.v1.IError|null} [error] ControlResponse error
+             * @property {meshvirt.v1.IEventList|null} [eventList] ControlResponse eventList
              */
 
             /**
@@ -5219,17 +5255,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlResponse.prototype.error = null;
 
+            /**
+             * ControlResponse eventList.
+             * @member {meshvirt.v1.IEventList|null|undefined} eventList
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.eventList = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"error"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"error"|"eventList"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "error"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "error", "eventList"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -5273,6 +5317,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ConsoleChunk.encode(message.consoleChunk, writer.uint32(/* id 13, wireType 2 =*/106).fork(), q + 1).ldelim();
                 if (message.error != null && Object.hasOwnProperty.call(message, "error"))
                     $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
+                if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList"))
+                    $root.meshvirt.v1.EventList.encode(message.eventList, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -5345,6 +5391,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 15: {
                             message.error = $root.meshvirt.v1.Error.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 40: {
+                            message.eventList = $root.meshvirt.v1.EventList.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -5443,6 +5493,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "error." + error;
                     }
                 }
+                if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.EventList.verify(message.eventList, long + 1);
+                        if (error)
+                            return "eventList." + error;
+                    }
+                }
                 return null;
             };
 
@@ -5490,6 +5550,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.error))
                         throw TypeError(".meshvirt.v1.ControlResponse.error: object expected");
                     message.error = $root.meshvirt.v1.Error.fromObject(object.error, long + 1);
+                }
+                if (object.eventList != null) {
+                    if (!$util.isObject(object.eventList))
+                        throw TypeError(".meshvirt.v1.ControlResponse.eventList: object expected");
+                    message.eventList = $root.meshvirt.v1.EventList.fromObject(object.eventList, long + 1);
                 }
                 return message;
             };
@@ -5540,6 +5605,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (options.oneofs)
                         object.body = "error";
                 }
+                if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList")) {
+                    object.eventList = $root.meshvirt.v1.EventList.toObject(message.eventList, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "eventList";
+                }
                 return object;
             };
 
@@ -5570,6 +5640,2456 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return ControlResponse;
+        })();
+
+        /**
+         * EventKind enum.
+         * @name meshvirt.v1.EventKind
+         * @enum {number}
+         * @property {number} EVENT_KIND_UNSPECIFIED=0 EVENT_KIND_UNSPECIFIED value
+         * @property {number} EVENT_KIND_VM_CREATED=1 EVENT_KIND_VM_CREATED value
+         * @property {number} EVENT_KIND_VM_STARTED=2 EVENT_KIND_VM_STARTED value
+         * @property {number} EVENT_KIND_VM_STOPPED=3 EVENT_KIND_VM_STOPPED value
+         * @property {number} EVENT_KIND_VM_DELETED=4 EVENT_KIND_VM_DELETED value
+         * @property {number} EVENT_KIND_VM_CRASHED=5 EVENT_KIND_VM_CRASHED value
+         * @property {number} EVENT_KIND_VM_FAILED=6 EVENT_KIND_VM_FAILED value
+         * @property {number} EVENT_KIND_HOST_STARTED=20 EVENT_KIND_HOST_STARTED value
+         * @property {number} EVENT_KIND_HOST_STOPPING=21 EVENT_KIND_HOST_STOPPING value
+         * @property {number} EVENT_KIND_HOST_JOINED=22 EVENT_KIND_HOST_JOINED value
+         * @property {number} EVENT_KIND_HOST_SUSPECT=23 EVENT_KIND_HOST_SUSPECT value
+         * @property {number} EVENT_KIND_HOST_DEAD=24 EVENT_KIND_HOST_DEAD value
+         * @property {number} EVENT_KIND_HOST_ALIVE=25 EVENT_KIND_HOST_ALIVE value
+         */
+        v1.EventKind = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "EVENT_KIND_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "EVENT_KIND_VM_CREATED"] = 1;
+            values[valuesById[2] = "EVENT_KIND_VM_STARTED"] = 2;
+            values[valuesById[3] = "EVENT_KIND_VM_STOPPED"] = 3;
+            values[valuesById[4] = "EVENT_KIND_VM_DELETED"] = 4;
+            values[valuesById[5] = "EVENT_KIND_VM_CRASHED"] = 5;
+            values[valuesById[6] = "EVENT_KIND_VM_FAILED"] = 6;
+            values[valuesById[20] = "EVENT_KIND_HOST_STARTED"] = 20;
+            values[valuesById[21] = "EVENT_KIND_HOST_STOPPING"] = 21;
+            values[valuesById[22] = "EVENT_KIND_HOST_JOINED"] = 22;
+            values[valuesById[23] = "EVENT_KIND_HOST_SUSPECT"] = 23;
+            values[valuesById[24] = "EVENT_KIND_HOST_DEAD"] = 24;
+            values[valuesById[25] = "EVENT_KIND_HOST_ALIVE"] = 25;
+            return values;
+        })();
+
+        v1.ClusterEvent = (function() {
+
+            /**
+             * Properties of a ClusterEvent.
+             * @memberof meshvirt.v1
+             * @interface IClusterEvent
+             * @property {string|null} [hostId] ClusterEvent hostId
+             * @property {number|null} [incarnation] ClusterEvent incarnation
+             * @property {number|null} [seq] ClusterEvent seq
+             * @property {number|null} [timeMs] ClusterEvent timeMs
+             * @property {meshvirt.v1.EventKind|null} [kind] ClusterEvent kind
+             * @property {string|null} [vmId] ClusterEvent vmId
+             * @property {string|null} [vmName] ClusterEvent vmName
+             * @property {number|null} [vmEpoch] ClusterEvent vmEpoch
+             * @property {string|null} [subjectHostId] ClusterEvent subjectHostId
+             * @property {string|null} [message] ClusterEvent message
+             */
+
+            /**
+             * Constructs a new ClusterEvent.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ClusterEvent.
+             * @implements IClusterEvent
+             * @constructor
+             * @param {meshvirt.v1.IClusterEvent=} [properties] Properties to set
+             */
+            function ClusterEvent(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ClusterEvent hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             */
+            ClusterEvent.prototype.hostId = "";
+
+            /**
+             * ClusterEvent incarnation.
+             * @member {number} incarnation
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             */
+            ClusterEvent.prototype.incarnation = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ClusterEvent seq.
+             * @member {number} seq
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             */
+            ClusterEvent.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ClusterEvent timeMs.
+             * @member {number} timeMs
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             */
+            ClusterEvent.prototype.timeMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ClusterEvent kind.
+             * @member {meshvirt.v1.EventKind} kind
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             */
+            ClusterEvent.prototype.kind = 0;
+
+            /**
+             * ClusterEvent vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             */
+            ClusterEvent.prototype.vmId = "";
+
+            /**
+             * ClusterEvent vmName.
+             * @member {string} vmName
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             */
+            ClusterEvent.prototype.vmName = "";
+
+            /**
+             * ClusterEvent vmEpoch.
+             * @member {number} vmEpoch
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             */
+            ClusterEvent.prototype.vmEpoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ClusterEvent subjectHostId.
+             * @member {string} subjectHostId
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             */
+            ClusterEvent.prototype.subjectHostId = "";
+
+            /**
+             * ClusterEvent message.
+             * @member {string} message
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             */
+            ClusterEvent.prototype.message = "";
+
+            /**
+             * Creates a new ClusterEvent instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ClusterEvent
+             * @static
+             * @param {meshvirt.v1.IClusterEvent=} [properties] Properties to set
+             * @returns {meshvirt.v1.ClusterEvent} ClusterEvent instance
+             */
+            ClusterEvent.create = function create(properties) {
+                return new ClusterEvent(properties);
+            };
+
+            /**
+             * Encodes the specified ClusterEvent message. Does not implicitly {@link meshvirt.v1.ClusterEvent.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ClusterEvent
+             * @static
+             * @param {meshvirt.v1.IClusterEvent} message ClusterEvent message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ClusterEvent.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.hostId);
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.incarnation);
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.seq);
+                if (message.timeMs != null && Object.hasOwnProperty.call(message, "timeMs"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.timeMs);
+                if (message.kind != null && Object.hasOwnProperty.call(message, "kind"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).int32(message.kind);
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.vmId);
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.vmName);
+                if (message.vmEpoch != null && Object.hasOwnProperty.call(message, "vmEpoch"))
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint64(message.vmEpoch);
+                if (message.subjectHostId != null && Object.hasOwnProperty.call(message, "subjectHostId"))
+                    writer.uint32(/* id 9, wireType 2 =*/74).string(message.subjectHostId);
+                if (message.message != null && Object.hasOwnProperty.call(message, "message"))
+                    writer.uint32(/* id 10, wireType 2 =*/82).string(message.message);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ClusterEvent message, length delimited. Does not implicitly {@link meshvirt.v1.ClusterEvent.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ClusterEvent
+             * @static
+             * @param {meshvirt.v1.IClusterEvent} message ClusterEvent message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ClusterEvent.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ClusterEvent message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ClusterEvent
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ClusterEvent} ClusterEvent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ClusterEvent.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ClusterEvent();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.incarnation = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.seq = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.timeMs = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.kind = reader.int32();
+                            break;
+                        }
+                    case 6: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 7: {
+                            message.vmName = reader.string();
+                            break;
+                        }
+                    case 8: {
+                            message.vmEpoch = reader.uint64();
+                            break;
+                        }
+                    case 9: {
+                            message.subjectHostId = reader.string();
+                            break;
+                        }
+                    case 10: {
+                            message.message = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ClusterEvent message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ClusterEvent
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ClusterEvent} ClusterEvent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ClusterEvent.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ClusterEvent message.
+             * @function verify
+             * @memberof meshvirt.v1.ClusterEvent
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ClusterEvent.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    if (!$util.isInteger(message.incarnation) && !(message.incarnation && $util.isInteger(message.incarnation.low) && $util.isInteger(message.incarnation.high)))
+                        return "incarnation: integer|Long expected";
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
+                        return "seq: integer|Long expected";
+                if (message.timeMs != null && Object.hasOwnProperty.call(message, "timeMs"))
+                    if (!$util.isInteger(message.timeMs) && !(message.timeMs && $util.isInteger(message.timeMs.low) && $util.isInteger(message.timeMs.high)))
+                        return "timeMs: integer|Long expected";
+                if (message.kind != null && Object.hasOwnProperty.call(message, "kind"))
+                    switch (message.kind) {
+                    default:
+                        return "kind: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                    case 4:
+                    case 5:
+                    case 6:
+                    case 20:
+                    case 21:
+                    case 22:
+                    case 23:
+                    case 24:
+                    case 25:
+                        break;
+                    }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    if (!$util.isString(message.vmName))
+                        return "vmName: string expected";
+                if (message.vmEpoch != null && Object.hasOwnProperty.call(message, "vmEpoch"))
+                    if (!$util.isInteger(message.vmEpoch) && !(message.vmEpoch && $util.isInteger(message.vmEpoch.low) && $util.isInteger(message.vmEpoch.high)))
+                        return "vmEpoch: integer|Long expected";
+                if (message.subjectHostId != null && Object.hasOwnProperty.call(message, "subjectHostId"))
+                    if (!$util.isString(message.subjectHostId))
+                        return "subjectHostId: string expected";
+                if (message.message != null && Object.hasOwnProperty.call(message, "message"))
+                    if (!$util.isString(message.message))
+                        return "message: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ClusterEvent message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ClusterEvent
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ClusterEvent} ClusterEvent
+             */
+            ClusterEvent.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ClusterEvent)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ClusterEvent: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ClusterEvent();
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                if (object.incarnation != null)
+                    if ($util.Long)
+                        message.incarnation = $util.Long.fromValue(object.incarnation, true);
+                    else if (typeof object.incarnation === "string")
+                        message.incarnation = parseInt(object.incarnation, 10);
+                    else if (typeof object.incarnation === "number")
+                        message.incarnation = object.incarnation;
+                    else if (typeof object.incarnation === "object")
+                        message.incarnation = new $util.LongBits(object.incarnation.low >>> 0, object.incarnation.high >>> 0).toNumber(true);
+                if (object.seq != null)
+                    if ($util.Long)
+                        message.seq = $util.Long.fromValue(object.seq, true);
+                    else if (typeof object.seq === "string")
+                        message.seq = parseInt(object.seq, 10);
+                    else if (typeof object.seq === "number")
+                        message.seq = object.seq;
+                    else if (typeof object.seq === "object")
+                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
+                if (object.timeMs != null)
+                    if ($util.Long)
+                        message.timeMs = $util.Long.fromValue(object.timeMs, true);
+                    else if (typeof object.timeMs === "string")
+                        message.timeMs = parseInt(object.timeMs, 10);
+                    else if (typeof object.timeMs === "number")
+                        message.timeMs = object.timeMs;
+                    else if (typeof object.timeMs === "object")
+                        message.timeMs = new $util.LongBits(object.timeMs.low >>> 0, object.timeMs.high >>> 0).toNumber(true);
+                switch (object.kind) {
+                default:
+                    if (typeof object.kind === "number") {
+                        message.kind = object.kind;
+                        break;
+                    }
+                    break;
+                case "EVENT_KIND_UNSPECIFIED":
+                case 0:
+                    message.kind = 0;
+                    break;
+                case "EVENT_KIND_VM_CREATED":
+                case 1:
+                    message.kind = 1;
+                    break;
+                case "EVENT_KIND_VM_STARTED":
+                case 2:
+                    message.kind = 2;
+                    break;
+                case "EVENT_KIND_VM_STOPPED":
+                case 3:
+                    message.kind = 3;
+                    break;
+                case "EVENT_KIND_VM_DELETED":
+                case 4:
+                    message.kind = 4;
+                    break;
+                case "EVENT_KIND_VM_CRASHED":
+                case 5:
+                    message.kind = 5;
+                    break;
+                case "EVENT_KIND_VM_FAILED":
+                case 6:
+                    message.kind = 6;
+                    break;
+                case "EVENT_KIND_HOST_STARTED":
+                case 20:
+                    message.kind = 20;
+                    break;
+                case "EVENT_KIND_HOST_STOPPING":
+                case 21:
+                    message.kind = 21;
+                    break;
+                case "EVENT_KIND_HOST_JOINED":
+                case 22:
+                    message.kind = 22;
+                    break;
+                case "EVENT_KIND_HOST_SUSPECT":
+                case 23:
+                    message.kind = 23;
+                    break;
+                case "EVENT_KIND_HOST_DEAD":
+                case 24:
+                    message.kind = 24;
+                    break;
+                case "EVENT_KIND_HOST_ALIVE":
+                case 25:
+                    message.kind = 25;
+                    break;
+                }
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.vmName != null)
+                    message.vmName = String(object.vmName);
+                if (object.vmEpoch != null)
+                    if ($util.Long)
+                        message.vmEpoch = $util.Long.fromValue(object.vmEpoch, true);
+                    else if (typeof object.vmEpoch === "string")
+                        message.vmEpoch = parseInt(object.vmEpoch, 10);
+                    else if (typeof object.vmEpoch === "number")
+                        message.vmEpoch = object.vmEpoch;
+                    else if (typeof object.vmEpoch === "object")
+                        message.vmEpoch = new $util.LongBits(object.vmEpoch.low >>> 0, object.vmEpoch.high >>> 0).toNumber(true);
+                if (object.subjectHostId != null)
+                    message.subjectHostId = String(object.subjectHostId);
+                if (object.message != null)
+                    message.message = String(object.message);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ClusterEvent message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ClusterEvent
+             * @static
+             * @param {meshvirt.v1.ClusterEvent} message ClusterEvent
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ClusterEvent.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.hostId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.incarnation = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.incarnation = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.timeMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.timeMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.kind = options.enums === String ? "EVENT_KIND_UNSPECIFIED" : 0;
+                    object.vmId = "";
+                    object.vmName = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.vmEpoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.vmEpoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.subjectHostId = "";
+                    object.message = "";
+                }
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.incarnation = typeof message.incarnation === "number" ? BigInt(message.incarnation) : $util.Long.fromBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0, true).toBigInt();
+                    else if (typeof message.incarnation === "number")
+                        object.incarnation = options.longs === String ? String(message.incarnation) : message.incarnation;
+                    else
+                        object.incarnation = options.longs === String ? $util.Long.prototype.toString.call(message.incarnation) : options.longs === Number ? new $util.LongBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0).toNumber(true) : message.incarnation;
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
+                    else if (typeof message.seq === "number")
+                        object.seq = options.longs === String ? String(message.seq) : message.seq;
+                    else
+                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
+                if (message.timeMs != null && Object.hasOwnProperty.call(message, "timeMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.timeMs = typeof message.timeMs === "number" ? BigInt(message.timeMs) : $util.Long.fromBits(message.timeMs.low >>> 0, message.timeMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.timeMs === "number")
+                        object.timeMs = options.longs === String ? String(message.timeMs) : message.timeMs;
+                    else
+                        object.timeMs = options.longs === String ? $util.Long.prototype.toString.call(message.timeMs) : options.longs === Number ? new $util.LongBits(message.timeMs.low >>> 0, message.timeMs.high >>> 0).toNumber(true) : message.timeMs;
+                if (message.kind != null && Object.hasOwnProperty.call(message, "kind"))
+                    object.kind = options.enums === String ? $root.meshvirt.v1.EventKind[message.kind] === undefined ? message.kind : $root.meshvirt.v1.EventKind[message.kind] : message.kind;
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    object.vmName = message.vmName;
+                if (message.vmEpoch != null && Object.hasOwnProperty.call(message, "vmEpoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.vmEpoch = typeof message.vmEpoch === "number" ? BigInt(message.vmEpoch) : $util.Long.fromBits(message.vmEpoch.low >>> 0, message.vmEpoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.vmEpoch === "number")
+                        object.vmEpoch = options.longs === String ? String(message.vmEpoch) : message.vmEpoch;
+                    else
+                        object.vmEpoch = options.longs === String ? $util.Long.prototype.toString.call(message.vmEpoch) : options.longs === Number ? new $util.LongBits(message.vmEpoch.low >>> 0, message.vmEpoch.high >>> 0).toNumber(true) : message.vmEpoch;
+                if (message.subjectHostId != null && Object.hasOwnProperty.call(message, "subjectHostId"))
+                    object.subjectHostId = message.subjectHostId;
+                if (message.message != null && Object.hasOwnProperty.call(message, "message"))
+                    object.message = message.message;
+                return object;
+            };
+
+            /**
+             * Converts this ClusterEvent to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ClusterEvent
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ClusterEvent.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ClusterEvent
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ClusterEvent
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ClusterEvent.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ClusterEvent";
+            };
+
+            return ClusterEvent;
+        })();
+
+        v1.SignedEvent = (function() {
+
+            /**
+             * Properties of a SignedEvent.
+             * @memberof meshvirt.v1
+             * @interface ISignedEvent
+             * @property {Uint8Array|null} [event] SignedEvent event
+             * @property {Uint8Array|null} [signature] SignedEvent signature
+             */
+
+            /**
+             * Constructs a new SignedEvent.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a SignedEvent.
+             * @implements ISignedEvent
+             * @constructor
+             * @param {meshvirt.v1.ISignedEvent=} [properties] Properties to set
+             */
+            function SignedEvent(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * SignedEvent event.
+             * @member {Uint8Array} event
+             * @memberof meshvirt.v1.SignedEvent
+             * @instance
+             */
+            SignedEvent.prototype.event = $util.newBuffer([]);
+
+            /**
+             * SignedEvent signature.
+             * @member {Uint8Array} signature
+             * @memberof meshvirt.v1.SignedEvent
+             * @instance
+             */
+            SignedEvent.prototype.signature = $util.newBuffer([]);
+
+            /**
+             * Creates a new SignedEvent instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.SignedEvent
+             * @static
+             * @param {meshvirt.v1.ISignedEvent=} [properties] Properties to set
+             * @returns {meshvirt.v1.SignedEvent} SignedEvent instance
+             */
+            SignedEvent.create = function create(properties) {
+                return new SignedEvent(properties);
+            };
+
+            /**
+             * Encodes the specified SignedEvent message. Does not implicitly {@link meshvirt.v1.SignedEvent.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.SignedEvent
+             * @static
+             * @param {meshvirt.v1.ISignedEvent} message SignedEvent message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SignedEvent.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.event != null && Object.hasOwnProperty.call(message, "event"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.event);
+                if (message.signature != null && Object.hasOwnProperty.call(message, "signature"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.signature);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SignedEvent message, length delimited. Does not implicitly {@link meshvirt.v1.SignedEvent.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.SignedEvent
+             * @static
+             * @param {meshvirt.v1.ISignedEvent} message SignedEvent message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SignedEvent.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a SignedEvent message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.SignedEvent
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.SignedEvent} SignedEvent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SignedEvent.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.SignedEvent();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.event = reader.bytes();
+                            break;
+                        }
+                    case 2: {
+                            message.signature = reader.bytes();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a SignedEvent message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.SignedEvent
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.SignedEvent} SignedEvent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SignedEvent.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a SignedEvent message.
+             * @function verify
+             * @memberof meshvirt.v1.SignedEvent
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SignedEvent.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.event != null && Object.hasOwnProperty.call(message, "event"))
+                    if (!(message.event && typeof message.event.length === "number" || $util.isString(message.event)))
+                        return "event: buffer expected";
+                if (message.signature != null && Object.hasOwnProperty.call(message, "signature"))
+                    if (!(message.signature && typeof message.signature.length === "number" || $util.isString(message.signature)))
+                        return "signature: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a SignedEvent message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.SignedEvent
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.SignedEvent} SignedEvent
+             */
+            SignedEvent.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.SignedEvent)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.SignedEvent: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.SignedEvent();
+                if (object.event != null)
+                    if (typeof object.event === "string")
+                        $util.base64.decode(object.event, message.event = $util.newBuffer($util.base64.length(object.event)), 0);
+                    else if (object.event.length >= 0)
+                        message.event = object.event;
+                if (object.signature != null)
+                    if (typeof object.signature === "string")
+                        $util.base64.decode(object.signature, message.signature = $util.newBuffer($util.base64.length(object.signature)), 0);
+                    else if (object.signature.length >= 0)
+                        message.signature = object.signature;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SignedEvent message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.SignedEvent
+             * @static
+             * @param {meshvirt.v1.SignedEvent} message SignedEvent
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SignedEvent.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === String)
+                        object.event = "";
+                    else {
+                        object.event = [];
+                        if (options.bytes !== Array)
+                            object.event = $util.newBuffer(object.event);
+                    }
+                    if (options.bytes === String)
+                        object.signature = "";
+                    else {
+                        object.signature = [];
+                        if (options.bytes !== Array)
+                            object.signature = $util.newBuffer(object.signature);
+                    }
+                }
+                if (message.event != null && Object.hasOwnProperty.call(message, "event"))
+                    object.event = options.bytes === String ? $util.base64.encode(message.event, 0, message.event.length) : options.bytes === Array ? Array.prototype.slice.call(message.event) : message.event;
+                if (message.signature != null && Object.hasOwnProperty.call(message, "signature"))
+                    object.signature = options.bytes === String ? $util.base64.encode(message.signature, 0, message.signature.length) : options.bytes === Array ? Array.prototype.slice.call(message.signature) : message.signature;
+                return object;
+            };
+
+            /**
+             * Converts this SignedEvent to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.SignedEvent
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SignedEvent.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for SignedEvent
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.SignedEvent
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            SignedEvent.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.SignedEvent";
+            };
+
+            return SignedEvent;
+        })();
+
+        v1.EventsPull = (function() {
+
+            /**
+             * Properties of an EventsPull.
+             * @memberof meshvirt.v1
+             * @interface IEventsPull
+             * @property {number|null} [incarnation] EventsPull incarnation
+             * @property {number|null} [afterSeq] EventsPull afterSeq
+             * @property {number|null} [limit] EventsPull limit
+             */
+
+            /**
+             * Constructs a new EventsPull.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an EventsPull.
+             * @implements IEventsPull
+             * @constructor
+             * @param {meshvirt.v1.IEventsPull=} [properties] Properties to set
+             */
+            function EventsPull(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * EventsPull incarnation.
+             * @member {number} incarnation
+             * @memberof meshvirt.v1.EventsPull
+             * @instance
+             */
+            EventsPull.prototype.incarnation = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * EventsPull afterSeq.
+             * @member {number} afterSeq
+             * @memberof meshvirt.v1.EventsPull
+             * @instance
+             */
+            EventsPull.prototype.afterSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * EventsPull limit.
+             * @member {number} limit
+             * @memberof meshvirt.v1.EventsPull
+             * @instance
+             */
+            EventsPull.prototype.limit = 0;
+
+            /**
+             * Creates a new EventsPull instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.EventsPull
+             * @static
+             * @param {meshvirt.v1.IEventsPull=} [properties] Properties to set
+             * @returns {meshvirt.v1.EventsPull} EventsPull instance
+             */
+            EventsPull.create = function create(properties) {
+                return new EventsPull(properties);
+            };
+
+            /**
+             * Encodes the specified EventsPull message. Does not implicitly {@link meshvirt.v1.EventsPull.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.EventsPull
+             * @static
+             * @param {meshvirt.v1.IEventsPull} message EventsPull message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventsPull.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.incarnation);
+                if (message.afterSeq != null && Object.hasOwnProperty.call(message, "afterSeq"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.afterSeq);
+                if (message.limit != null && Object.hasOwnProperty.call(message, "limit"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.limit);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified EventsPull message, length delimited. Does not implicitly {@link meshvirt.v1.EventsPull.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.EventsPull
+             * @static
+             * @param {meshvirt.v1.IEventsPull} message EventsPull message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventsPull.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an EventsPull message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.EventsPull
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.EventsPull} EventsPull
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventsPull.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.EventsPull();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.incarnation = reader.uint64();
+                            break;
+                        }
+                    case 2: {
+                            message.afterSeq = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.limit = reader.uint32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an EventsPull message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.EventsPull
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.EventsPull} EventsPull
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventsPull.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an EventsPull message.
+             * @function verify
+             * @memberof meshvirt.v1.EventsPull
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            EventsPull.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    if (!$util.isInteger(message.incarnation) && !(message.incarnation && $util.isInteger(message.incarnation.low) && $util.isInteger(message.incarnation.high)))
+                        return "incarnation: integer|Long expected";
+                if (message.afterSeq != null && Object.hasOwnProperty.call(message, "afterSeq"))
+                    if (!$util.isInteger(message.afterSeq) && !(message.afterSeq && $util.isInteger(message.afterSeq.low) && $util.isInteger(message.afterSeq.high)))
+                        return "afterSeq: integer|Long expected";
+                if (message.limit != null && Object.hasOwnProperty.call(message, "limit"))
+                    if (!$util.isInteger(message.limit))
+                        return "limit: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates an EventsPull message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.EventsPull
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.EventsPull} EventsPull
+             */
+            EventsPull.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.EventsPull)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.EventsPull: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.EventsPull();
+                if (object.incarnation != null)
+                    if ($util.Long)
+                        message.incarnation = $util.Long.fromValue(object.incarnation, true);
+                    else if (typeof object.incarnation === "string")
+                        message.incarnation = parseInt(object.incarnation, 10);
+                    else if (typeof object.incarnation === "number")
+                        message.incarnation = object.incarnation;
+                    else if (typeof object.incarnation === "object")
+                        message.incarnation = new $util.LongBits(object.incarnation.low >>> 0, object.incarnation.high >>> 0).toNumber(true);
+                if (object.afterSeq != null)
+                    if ($util.Long)
+                        message.afterSeq = $util.Long.fromValue(object.afterSeq, true);
+                    else if (typeof object.afterSeq === "string")
+                        message.afterSeq = parseInt(object.afterSeq, 10);
+                    else if (typeof object.afterSeq === "number")
+                        message.afterSeq = object.afterSeq;
+                    else if (typeof object.afterSeq === "object")
+                        message.afterSeq = new $util.LongBits(object.afterSeq.low >>> 0, object.afterSeq.high >>> 0).toNumber(true);
+                if (object.limit != null)
+                    message.limit = object.limit >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an EventsPull message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.EventsPull
+             * @static
+             * @param {meshvirt.v1.EventsPull} message EventsPull
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            EventsPull.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.incarnation = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.incarnation = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.afterSeq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.afterSeq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.limit = 0;
+                }
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.incarnation = typeof message.incarnation === "number" ? BigInt(message.incarnation) : $util.Long.fromBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0, true).toBigInt();
+                    else if (typeof message.incarnation === "number")
+                        object.incarnation = options.longs === String ? String(message.incarnation) : message.incarnation;
+                    else
+                        object.incarnation = options.longs === String ? $util.Long.prototype.toString.call(message.incarnation) : options.longs === Number ? new $util.LongBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0).toNumber(true) : message.incarnation;
+                if (message.afterSeq != null && Object.hasOwnProperty.call(message, "afterSeq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.afterSeq = typeof message.afterSeq === "number" ? BigInt(message.afterSeq) : $util.Long.fromBits(message.afterSeq.low >>> 0, message.afterSeq.high >>> 0, true).toBigInt();
+                    else if (typeof message.afterSeq === "number")
+                        object.afterSeq = options.longs === String ? String(message.afterSeq) : message.afterSeq;
+                    else
+                        object.afterSeq = options.longs === String ? $util.Long.prototype.toString.call(message.afterSeq) : options.longs === Number ? new $util.LongBits(message.afterSeq.low >>> 0, message.afterSeq.high >>> 0).toNumber(true) : message.afterSeq;
+                if (message.limit != null && Object.hasOwnProperty.call(message, "limit"))
+                    object.limit = message.limit;
+                return object;
+            };
+
+            /**
+             * Converts this EventsPull to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.EventsPull
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            EventsPull.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for EventsPull
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.EventsPull
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            EventsPull.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.EventsPull";
+            };
+
+            return EventsPull;
+        })();
+
+        v1.EventsBatch = (function() {
+
+            /**
+             * Properties of an EventsBatch.
+             * @memberof meshvirt.v1
+             * @interface IEventsBatch
+             * @property {Array.<meshvirt.v1.ISignedEvent>|null} [events] EventsBatch events
+             */
+
+            /**
+             * Constructs a new EventsBatch.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an EventsBatch.
+             * @implements IEventsBatch
+             * @constructor
+             * @param {meshvirt.v1.IEventsBatch=} [properties] Properties to set
+             */
+            function EventsBatch(properties) {
+                this.events = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * EventsBatch events.
+             * @member {Array.<meshvirt.v1.ISignedEvent>} events
+             * @memberof meshvirt.v1.EventsBatch
+             * @instance
+             */
+            EventsBatch.prototype.events = $util.emptyArray;
+
+            /**
+             * Creates a new EventsBatch instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.EventsBatch
+             * @static
+             * @param {meshvirt.v1.IEventsBatch=} [properties] Properties to set
+             * @returns {meshvirt.v1.EventsBatch} EventsBatch instance
+             */
+            EventsBatch.create = function create(properties) {
+                return new EventsBatch(properties);
+            };
+
+            /**
+             * Encodes the specified EventsBatch message. Does not implicitly {@link meshvirt.v1.EventsBatch.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.EventsBatch
+             * @static
+             * @param {meshvirt.v1.IEventsBatch} message EventsBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventsBatch.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.events != null && message.events.length)
+                    for (let i = 0; i < message.events.length; ++i)
+                        $root.meshvirt.v1.SignedEvent.encode(message.events[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified EventsBatch message, length delimited. Does not implicitly {@link meshvirt.v1.EventsBatch.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.EventsBatch
+             * @static
+             * @param {meshvirt.v1.IEventsBatch} message EventsBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventsBatch.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an EventsBatch message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.EventsBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.EventsBatch} EventsBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventsBatch.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.EventsBatch();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.events && message.events.length))
+                                message.events = [];
+                            message.events.push($root.meshvirt.v1.SignedEvent.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an EventsBatch message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.EventsBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.EventsBatch} EventsBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventsBatch.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an EventsBatch message.
+             * @function verify
+             * @memberof meshvirt.v1.EventsBatch
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            EventsBatch.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.events != null && Object.hasOwnProperty.call(message, "events")) {
+                    if (!Array.isArray(message.events))
+                        return "events: array expected";
+                    for (let i = 0; i < message.events.length; ++i) {
+                        let error = $root.meshvirt.v1.SignedEvent.verify(message.events[i], long + 1);
+                        if (error)
+                            return "events." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an EventsBatch message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.EventsBatch
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.EventsBatch} EventsBatch
+             */
+            EventsBatch.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.EventsBatch)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.EventsBatch: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.EventsBatch();
+                if (object.events) {
+                    if (!Array.isArray(object.events))
+                        throw TypeError(".meshvirt.v1.EventsBatch.events: array expected");
+                    message.events = [];
+                    for (let i = 0; i < object.events.length; ++i) {
+                        if (!$util.isObject(object.events[i]))
+                            throw TypeError(".meshvirt.v1.EventsBatch.events: object expected");
+                        message.events[i] = $root.meshvirt.v1.SignedEvent.fromObject(object.events[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an EventsBatch message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.EventsBatch
+             * @static
+             * @param {meshvirt.v1.EventsBatch} message EventsBatch
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            EventsBatch.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.events = [];
+                if (message.events && message.events.length) {
+                    object.events = [];
+                    for (let j = 0; j < message.events.length; ++j)
+                        object.events[j] = $root.meshvirt.v1.SignedEvent.toObject(message.events[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this EventsBatch to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.EventsBatch
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            EventsBatch.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for EventsBatch
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.EventsBatch
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            EventsBatch.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.EventsBatch";
+            };
+
+            return EventsBatch;
+        })();
+
+        v1.ListEvents = (function() {
+
+            /**
+             * Properties of a ListEvents.
+             * @memberof meshvirt.v1
+             * @interface IListEvents
+             * @property {number|null} [afterCursor] ListEvents afterCursor
+             * @property {string|null} [vm] ListEvents vm
+             * @property {number|null} [limit] ListEvents limit
+             * @property {number|null} [waitMs] ListEvents waitMs
+             */
+
+            /**
+             * Constructs a new ListEvents.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ListEvents.
+             * @implements IListEvents
+             * @constructor
+             * @param {meshvirt.v1.IListEvents=} [properties] Properties to set
+             */
+            function ListEvents(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ListEvents afterCursor.
+             * @member {number} afterCursor
+             * @memberof meshvirt.v1.ListEvents
+             * @instance
+             */
+            ListEvents.prototype.afterCursor = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ListEvents vm.
+             * @member {string} vm
+             * @memberof meshvirt.v1.ListEvents
+             * @instance
+             */
+            ListEvents.prototype.vm = "";
+
+            /**
+             * ListEvents limit.
+             * @member {number} limit
+             * @memberof meshvirt.v1.ListEvents
+             * @instance
+             */
+            ListEvents.prototype.limit = 0;
+
+            /**
+             * ListEvents waitMs.
+             * @member {number} waitMs
+             * @memberof meshvirt.v1.ListEvents
+             * @instance
+             */
+            ListEvents.prototype.waitMs = 0;
+
+            /**
+             * Creates a new ListEvents instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ListEvents
+             * @static
+             * @param {meshvirt.v1.IListEvents=} [properties] Properties to set
+             * @returns {meshvirt.v1.ListEvents} ListEvents instance
+             */
+            ListEvents.create = function create(properties) {
+                return new ListEvents(properties);
+            };
+
+            /**
+             * Encodes the specified ListEvents message. Does not implicitly {@link meshvirt.v1.ListEvents.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ListEvents
+             * @static
+             * @param {meshvirt.v1.IListEvents} message ListEvents message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListEvents.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.afterCursor != null && Object.hasOwnProperty.call(message, "afterCursor"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.afterCursor);
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.vm);
+                if (message.limit != null && Object.hasOwnProperty.call(message, "limit"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.limit);
+                if (message.waitMs != null && Object.hasOwnProperty.call(message, "waitMs"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.waitMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListEvents message, length delimited. Does not implicitly {@link meshvirt.v1.ListEvents.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ListEvents
+             * @static
+             * @param {meshvirt.v1.IListEvents} message ListEvents message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListEvents.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ListEvents message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ListEvents
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ListEvents} ListEvents
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListEvents.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ListEvents();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.afterCursor = reader.uint64();
+                            break;
+                        }
+                    case 2: {
+                            message.vm = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.limit = reader.uint32();
+                            break;
+                        }
+                    case 4: {
+                            message.waitMs = reader.uint32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ListEvents message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ListEvents
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ListEvents} ListEvents
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListEvents.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ListEvents message.
+             * @function verify
+             * @memberof meshvirt.v1.ListEvents
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListEvents.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.afterCursor != null && Object.hasOwnProperty.call(message, "afterCursor"))
+                    if (!$util.isInteger(message.afterCursor) && !(message.afterCursor && $util.isInteger(message.afterCursor.low) && $util.isInteger(message.afterCursor.high)))
+                        return "afterCursor: integer|Long expected";
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    if (!$util.isString(message.vm))
+                        return "vm: string expected";
+                if (message.limit != null && Object.hasOwnProperty.call(message, "limit"))
+                    if (!$util.isInteger(message.limit))
+                        return "limit: integer expected";
+                if (message.waitMs != null && Object.hasOwnProperty.call(message, "waitMs"))
+                    if (!$util.isInteger(message.waitMs))
+                        return "waitMs: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a ListEvents message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ListEvents
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ListEvents} ListEvents
+             */
+            ListEvents.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ListEvents)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ListEvents: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ListEvents();
+                if (object.afterCursor != null)
+                    if ($util.Long)
+                        message.afterCursor = $util.Long.fromValue(object.afterCursor, true);
+                    else if (typeof object.afterCursor === "string")
+                        message.afterCursor = parseInt(object.afterCursor, 10);
+                    else if (typeof object.afterCursor === "number")
+                        message.afterCursor = object.afterCursor;
+                    else if (typeof object.afterCursor === "object")
+                        message.afterCursor = new $util.LongBits(object.afterCursor.low >>> 0, object.afterCursor.high >>> 0).toNumber(true);
+                if (object.vm != null)
+                    message.vm = String(object.vm);
+                if (object.limit != null)
+                    message.limit = object.limit >>> 0;
+                if (object.waitMs != null)
+                    message.waitMs = object.waitMs >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListEvents message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ListEvents
+             * @static
+             * @param {meshvirt.v1.ListEvents} message ListEvents
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListEvents.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.afterCursor = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.afterCursor = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.vm = "";
+                    object.limit = 0;
+                    object.waitMs = 0;
+                }
+                if (message.afterCursor != null && Object.hasOwnProperty.call(message, "afterCursor"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.afterCursor = typeof message.afterCursor === "number" ? BigInt(message.afterCursor) : $util.Long.fromBits(message.afterCursor.low >>> 0, message.afterCursor.high >>> 0, true).toBigInt();
+                    else if (typeof message.afterCursor === "number")
+                        object.afterCursor = options.longs === String ? String(message.afterCursor) : message.afterCursor;
+                    else
+                        object.afterCursor = options.longs === String ? $util.Long.prototype.toString.call(message.afterCursor) : options.longs === Number ? new $util.LongBits(message.afterCursor.low >>> 0, message.afterCursor.high >>> 0).toNumber(true) : message.afterCursor;
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    object.vm = message.vm;
+                if (message.limit != null && Object.hasOwnProperty.call(message, "limit"))
+                    object.limit = message.limit;
+                if (message.waitMs != null && Object.hasOwnProperty.call(message, "waitMs"))
+                    object.waitMs = message.waitMs;
+                return object;
+            };
+
+            /**
+             * Converts this ListEvents to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ListEvents
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListEvents.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ListEvents
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ListEvents
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ListEvents.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ListEvents";
+            };
+
+            return ListEvents;
+        })();
+
+        v1.EventRecord = (function() {
+
+            /**
+             * Properties of an EventRecord.
+             * @memberof meshvirt.v1
+             * @interface IEventRecord
+             * @property {number|null} [cursor] EventRecord cursor
+             * @property {meshvirt.v1.IClusterEvent|null} [event] EventRecord event
+             */
+
+            /**
+             * Constructs a new EventRecord.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an EventRecord.
+             * @implements IEventRecord
+             * @constructor
+             * @param {meshvirt.v1.IEventRecord=} [properties] Properties to set
+             */
+            function EventRecord(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * EventRecord cursor.
+             * @member {number} cursor
+             * @memberof meshvirt.v1.EventRecord
+             * @instance
+             */
+            EventRecord.prototype.cursor = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * EventRecord event.
+             * @member {meshvirt.v1.IClusterEvent|null|undefined} event
+             * @memberof meshvirt.v1.EventRecord
+             * @instance
+             */
+            EventRecord.prototype.event = null;
+
+            /**
+             * Creates a new EventRecord instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.EventRecord
+             * @static
+             * @param {meshvirt.v1.IEventRecord=} [properties] Properties to set
+             * @returns {meshvirt.v1.EventRecord} EventRecord instance
+             */
+            EventRecord.create = function create(properties) {
+                return new EventRecord(properties);
+            };
+
+            /**
+             * Encodes the specified EventRecord message. Does not implicitly {@link meshvirt.v1.EventRecord.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.EventRecord
+             * @static
+             * @param {meshvirt.v1.IEventRecord} message EventRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventRecord.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.cursor != null && Object.hasOwnProperty.call(message, "cursor"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.cursor);
+                if (message.event != null && Object.hasOwnProperty.call(message, "event"))
+                    $root.meshvirt.v1.ClusterEvent.encode(message.event, writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified EventRecord message, length delimited. Does not implicitly {@link meshvirt.v1.EventRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.EventRecord
+             * @static
+             * @param {meshvirt.v1.IEventRecord} message EventRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventRecord.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an EventRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.EventRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.EventRecord} EventRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventRecord.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.EventRecord();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.cursor = reader.uint64();
+                            break;
+                        }
+                    case 2: {
+                            message.event = $root.meshvirt.v1.ClusterEvent.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an EventRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.EventRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.EventRecord} EventRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventRecord.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an EventRecord message.
+             * @function verify
+             * @memberof meshvirt.v1.EventRecord
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            EventRecord.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.cursor != null && Object.hasOwnProperty.call(message, "cursor"))
+                    if (!$util.isInteger(message.cursor) && !(message.cursor && $util.isInteger(message.cursor.low) && $util.isInteger(message.cursor.high)))
+                        return "cursor: integer|Long expected";
+                if (message.event != null && Object.hasOwnProperty.call(message, "event")) {
+                    let error = $root.meshvirt.v1.ClusterEvent.verify(message.event, long + 1);
+                    if (error)
+                        return "event." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates an EventRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.EventRecord
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.EventRecord} EventRecord
+             */
+            EventRecord.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.EventRecord)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.EventRecord: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.EventRecord();
+                if (object.cursor != null)
+                    if ($util.Long)
+                        message.cursor = $util.Long.fromValue(object.cursor, true);
+                    else if (typeof object.cursor === "string")
+                        message.cursor = parseInt(object.cursor, 10);
+                    else if (typeof object.cursor === "number")
+                        message.cursor = object.cursor;
+                    else if (typeof object.cursor === "object")
+                        message.cursor = new $util.LongBits(object.cursor.low >>> 0, object.cursor.high >>> 0).toNumber(true);
+                if (object.event != null) {
+                    if (!$util.isObject(object.event))
+                        throw TypeError(".meshvirt.v1.EventRecord.event: object expected");
+                    message.event = $root.meshvirt.v1.ClusterEvent.fromObject(object.event, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an EventRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.EventRecord
+             * @static
+             * @param {meshvirt.v1.EventRecord} message EventRecord
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            EventRecord.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.cursor = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.cursor = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.event = null;
+                }
+                if (message.cursor != null && Object.hasOwnProperty.call(message, "cursor"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.cursor = typeof message.cursor === "number" ? BigInt(message.cursor) : $util.Long.fromBits(message.cursor.low >>> 0, message.cursor.high >>> 0, true).toBigInt();
+                    else if (typeof message.cursor === "number")
+                        object.cursor = options.longs === String ? String(message.cursor) : message.cursor;
+                    else
+                        object.cursor = options.longs === String ? $util.Long.prototype.toString.call(message.cursor) : options.longs === Number ? new $util.LongBits(message.cursor.low >>> 0, message.cursor.high >>> 0).toNumber(true) : message.cursor;
+                if (message.event != null && Object.hasOwnProperty.call(message, "event"))
+                    object.event = $root.meshvirt.v1.ClusterEvent.toObject(message.event, options, q + 1);
+                return object;
+            };
+
+            /**
+             * Converts this EventRecord to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.EventRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            EventRecord.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for EventRecord
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.EventRecord
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            EventRecord.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.EventRecord";
+            };
+
+            return EventRecord;
+        })();
+
+        v1.EventList = (function() {
+
+            /**
+             * Properties of an EventList.
+             * @memberof meshvirt.v1
+             * @interface IEventList
+             * @property {Array.<meshvirt.v1.IEventRecord>|null} [events] EventList events
+             * @property {number|null} [nextCursor] EventList nextCursor
+             * @property {number|null} [missed] EventList missed
+             */
+
+            /**
+             * Constructs a new EventList.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an EventList.
+             * @implements IEventList
+             * @constructor
+             * @param {meshvirt.v1.IEventList=} [properties] Properties to set
+             */
+            function EventList(properties) {
+                this.events = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * EventList events.
+             * @member {Array.<meshvirt.v1.IEventRecord>} events
+             * @memberof meshvirt.v1.EventList
+             * @instance
+             */
+            EventList.prototype.events = $util.emptyArray;
+
+            /**
+             * EventList nextCursor.
+             * @member {number} nextCursor
+             * @memberof meshvirt.v1.EventList
+             * @instance
+             */
+            EventList.prototype.nextCursor = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * EventList missed.
+             * @member {number} missed
+             * @memberof meshvirt.v1.EventList
+             * @instance
+             */
+            EventList.prototype.missed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new EventList instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.EventList
+             * @static
+             * @param {meshvirt.v1.IEventList=} [properties] Properties to set
+             * @returns {meshvirt.v1.EventList} EventList instance
+             */
+            EventList.create = function create(properties) {
+                return new EventList(properties);
+            };
+
+            /**
+             * Encodes the specified EventList message. Does not implicitly {@link meshvirt.v1.EventList.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.EventList
+             * @static
+             * @param {meshvirt.v1.IEventList} message EventList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventList.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.events != null && message.events.length)
+                    for (let i = 0; i < message.events.length; ++i)
+                        $root.meshvirt.v1.EventRecord.encode(message.events[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.nextCursor != null && Object.hasOwnProperty.call(message, "nextCursor"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.nextCursor);
+                if (message.missed != null && Object.hasOwnProperty.call(message, "missed"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.missed);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified EventList message, length delimited. Does not implicitly {@link meshvirt.v1.EventList.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.EventList
+             * @static
+             * @param {meshvirt.v1.IEventList} message EventList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventList.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an EventList message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.EventList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.EventList} EventList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventList.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.EventList();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.events && message.events.length))
+                                message.events = [];
+                            message.events.push($root.meshvirt.v1.EventRecord.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 2: {
+                            message.nextCursor = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.missed = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an EventList message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.EventList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.EventList} EventList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventList.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an EventList message.
+             * @function verify
+             * @memberof meshvirt.v1.EventList
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            EventList.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.events != null && Object.hasOwnProperty.call(message, "events")) {
+                    if (!Array.isArray(message.events))
+                        return "events: array expected";
+                    for (let i = 0; i < message.events.length; ++i) {
+                        let error = $root.meshvirt.v1.EventRecord.verify(message.events[i], long + 1);
+                        if (error)
+                            return "events." + error;
+                    }
+                }
+                if (message.nextCursor != null && Object.hasOwnProperty.call(message, "nextCursor"))
+                    if (!$util.isInteger(message.nextCursor) && !(message.nextCursor && $util.isInteger(message.nextCursor.low) && $util.isInteger(message.nextCursor.high)))
+                        return "nextCursor: integer|Long expected";
+                if (message.missed != null && Object.hasOwnProperty.call(message, "missed"))
+                    if (!$util.isInteger(message.missed) && !(message.missed && $util.isInteger(message.missed.low) && $util.isInteger(message.missed.high)))
+                        return "missed: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates an EventList message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.EventList
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.EventList} EventList
+             */
+            EventList.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.EventList)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.EventList: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.EventList();
+                if (object.events) {
+                    if (!Array.isArray(object.events))
+                        throw TypeError(".meshvirt.v1.EventList.events: array expected");
+                    message.events = [];
+                    for (let i = 0; i < object.events.length; ++i) {
+                        if (!$util.isObject(object.events[i]))
+                            throw TypeError(".meshvirt.v1.EventList.events: object expected");
+                        message.events[i] = $root.meshvirt.v1.EventRecord.fromObject(object.events[i], long + 1);
+                    }
+                }
+                if (object.nextCursor != null)
+                    if ($util.Long)
+                        message.nextCursor = $util.Long.fromValue(object.nextCursor, true);
+                    else if (typeof object.nextCursor === "string")
+                        message.nextCursor = parseInt(object.nextCursor, 10);
+                    else if (typeof object.nextCursor === "number")
+                        message.nextCursor = object.nextCursor;
+                    else if (typeof object.nextCursor === "object")
+                        message.nextCursor = new $util.LongBits(object.nextCursor.low >>> 0, object.nextCursor.high >>> 0).toNumber(true);
+                if (object.missed != null)
+                    if ($util.Long)
+                        message.missed = $util.Long.fromValue(object.missed, true);
+                    else if (typeof object.missed === "string")
+                        message.missed = parseInt(object.missed, 10);
+                    else if (typeof object.missed === "number")
+                        message.missed = object.missed;
+                    else if (typeof object.missed === "object")
+                        message.missed = new $util.LongBits(object.missed.low >>> 0, object.missed.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an EventList message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.EventList
+             * @static
+             * @param {meshvirt.v1.EventList} message EventList
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            EventList.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.events = [];
+                if (options.defaults) {
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.nextCursor = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.nextCursor = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.missed = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.missed = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.events && message.events.length) {
+                    object.events = [];
+                    for (let j = 0; j < message.events.length; ++j)
+                        object.events[j] = $root.meshvirt.v1.EventRecord.toObject(message.events[j], options, q + 1);
+                }
+                if (message.nextCursor != null && Object.hasOwnProperty.call(message, "nextCursor"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.nextCursor = typeof message.nextCursor === "number" ? BigInt(message.nextCursor) : $util.Long.fromBits(message.nextCursor.low >>> 0, message.nextCursor.high >>> 0, true).toBigInt();
+                    else if (typeof message.nextCursor === "number")
+                        object.nextCursor = options.longs === String ? String(message.nextCursor) : message.nextCursor;
+                    else
+                        object.nextCursor = options.longs === String ? $util.Long.prototype.toString.call(message.nextCursor) : options.longs === Number ? new $util.LongBits(message.nextCursor.low >>> 0, message.nextCursor.high >>> 0).toNumber(true) : message.nextCursor;
+                if (message.missed != null && Object.hasOwnProperty.call(message, "missed"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.missed = typeof message.missed === "number" ? BigInt(message.missed) : $util.Long.fromBits(message.missed.low >>> 0, message.missed.high >>> 0, true).toBigInt();
+                    else if (typeof message.missed === "number")
+                        object.missed = options.longs === String ? String(message.missed) : message.missed;
+                    else
+                        object.missed = options.longs === String ? $util.Long.prototype.toString.call(message.missed) : options.longs === Number ? new $util.LongBits(message.missed.low >>> 0, message.missed.high >>> 0).toNumber(true) : message.missed;
+                return object;
+            };
+
+            /**
+             * Converts this EventList to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.EventList
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            EventList.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for EventList
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.EventList
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            EventList.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.EventList";
+            };
+
+            return EventList;
         })();
 
         v1.HostAdvert = (function() {
