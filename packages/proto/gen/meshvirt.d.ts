@@ -743,6 +743,33 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IHostSuspicion {
+            hostId?: (string|null);
+            incarnation?: (number|null);
+            seq?: (number|null);
+            reporterId?: (string|null);
+            sentAtMs?: (number|null);
+        }
+
+        class HostSuspicion implements IHostSuspicion {
+            constructor(properties?: meshvirt.v1.IHostSuspicion);
+            public hostId: string;
+            public incarnation: number;
+            public seq: number;
+            public reporterId: string;
+            public sentAtMs: number;
+            public static create(properties?: meshvirt.v1.IHostSuspicion): meshvirt.v1.HostSuspicion;
+            public static encode(message: meshvirt.v1.IHostSuspicion, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IHostSuspicion, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HostSuspicion;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HostSuspicion;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostSuspicion;
+            public static toObject(message: meshvirt.v1.HostSuspicion, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         enum PlacementPolicy {
             PLACEMENT_POLICY_UNSPECIFIED = 0,
             PLACEMENT_POLICY_BINPACK = 1,

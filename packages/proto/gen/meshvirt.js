@@ -9713,6 +9713,389 @@ export const meshvirt = $root.meshvirt = (() => {
             return HostLoad;
         })();
 
+        v1.HostSuspicion = (function() {
+
+            /**
+             * Properties of a HostSuspicion.
+             * @memberof meshvirt.v1
+             * @interface IHostSuspicion
+             * @property {string|null} [hostId] HostSuspicion hostId
+             * @property {number|null} [incarnation] HostSuspicion incarnation
+             * @property {number|null} [seq] HostSuspicion seq
+             * @property {string|null} [reporterId] HostSuspicion reporterId
+             * @property {number|null} [sentAtMs] HostSuspicion sentAtMs
+             */
+
+            /**
+             * Constructs a new HostSuspicion.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a HostSuspicion.
+             * @implements IHostSuspicion
+             * @constructor
+             * @param {meshvirt.v1.IHostSuspicion=} [properties] Properties to set
+             */
+            function HostSuspicion(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * HostSuspicion hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             */
+            HostSuspicion.prototype.hostId = "";
+
+            /**
+             * HostSuspicion incarnation.
+             * @member {number} incarnation
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             */
+            HostSuspicion.prototype.incarnation = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HostSuspicion seq.
+             * @member {number} seq
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             */
+            HostSuspicion.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HostSuspicion reporterId.
+             * @member {string} reporterId
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             */
+            HostSuspicion.prototype.reporterId = "";
+
+            /**
+             * HostSuspicion sentAtMs.
+             * @member {number} sentAtMs
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             */
+            HostSuspicion.prototype.sentAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new HostSuspicion instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {meshvirt.v1.IHostSuspicion=} [properties] Properties to set
+             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion instance
+             */
+            HostSuspicion.create = function create(properties) {
+                return new HostSuspicion(properties);
+            };
+
+            /**
+             * Encodes the specified HostSuspicion message. Does not implicitly {@link meshvirt.v1.HostSuspicion.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {meshvirt.v1.IHostSuspicion} message HostSuspicion message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostSuspicion.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.hostId);
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.incarnation);
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.seq);
+                if (message.reporterId != null && Object.hasOwnProperty.call(message, "reporterId"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.reporterId);
+                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.sentAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostSuspicion message, length delimited. Does not implicitly {@link meshvirt.v1.HostSuspicion.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {meshvirt.v1.IHostSuspicion} message HostSuspicion message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostSuspicion.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a HostSuspicion message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostSuspicion.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.HostSuspicion();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.incarnation = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.seq = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.reporterId = reader.string();
+                            break;
+                        }
+                    case 5: {
+                            message.sentAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a HostSuspicion message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostSuspicion.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a HostSuspicion message.
+             * @function verify
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostSuspicion.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    if (!$util.isInteger(message.incarnation) && !(message.incarnation && $util.isInteger(message.incarnation.low) && $util.isInteger(message.incarnation.high)))
+                        return "incarnation: integer|Long expected";
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
+                        return "seq: integer|Long expected";
+                if (message.reporterId != null && Object.hasOwnProperty.call(message, "reporterId"))
+                    if (!$util.isString(message.reporterId))
+                        return "reporterId: string expected";
+                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
+                    if (!$util.isInteger(message.sentAtMs) && !(message.sentAtMs && $util.isInteger(message.sentAtMs.low) && $util.isInteger(message.sentAtMs.high)))
+                        return "sentAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a HostSuspicion message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion
+             */
+            HostSuspicion.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.HostSuspicion)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.HostSuspicion: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.HostSuspicion();
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                if (object.incarnation != null)
+                    if ($util.Long)
+                        message.incarnation = $util.Long.fromValue(object.incarnation, true);
+                    else if (typeof object.incarnation === "string")
+                        message.incarnation = parseInt(object.incarnation, 10);
+                    else if (typeof object.incarnation === "number")
+                        message.incarnation = object.incarnation;
+                    else if (typeof object.incarnation === "object")
+                        message.incarnation = new $util.LongBits(object.incarnation.low >>> 0, object.incarnation.high >>> 0).toNumber(true);
+                if (object.seq != null)
+                    if ($util.Long)
+                        message.seq = $util.Long.fromValue(object.seq, true);
+                    else if (typeof object.seq === "string")
+                        message.seq = parseInt(object.seq, 10);
+                    else if (typeof object.seq === "number")
+                        message.seq = object.seq;
+                    else if (typeof object.seq === "object")
+                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
+                if (object.reporterId != null)
+                    message.reporterId = String(object.reporterId);
+                if (object.sentAtMs != null)
+                    if ($util.Long)
+                        message.sentAtMs = $util.Long.fromValue(object.sentAtMs, true);
+                    else if (typeof object.sentAtMs === "string")
+                        message.sentAtMs = parseInt(object.sentAtMs, 10);
+                    else if (typeof object.sentAtMs === "number")
+                        message.sentAtMs = object.sentAtMs;
+                    else if (typeof object.sentAtMs === "object")
+                        message.sentAtMs = new $util.LongBits(object.sentAtMs.low >>> 0, object.sentAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostSuspicion message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {meshvirt.v1.HostSuspicion} message HostSuspicion
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostSuspicion.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.hostId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.incarnation = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.incarnation = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.reporterId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sentAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sentAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.incarnation = typeof message.incarnation === "number" ? BigInt(message.incarnation) : $util.Long.fromBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0, true).toBigInt();
+                    else if (typeof message.incarnation === "number")
+                        object.incarnation = options.longs === String ? String(message.incarnation) : message.incarnation;
+                    else
+                        object.incarnation = options.longs === String ? $util.Long.prototype.toString.call(message.incarnation) : options.longs === Number ? new $util.LongBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0).toNumber(true) : message.incarnation;
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
+                    else if (typeof message.seq === "number")
+                        object.seq = options.longs === String ? String(message.seq) : message.seq;
+                    else
+                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
+                if (message.reporterId != null && Object.hasOwnProperty.call(message, "reporterId"))
+                    object.reporterId = message.reporterId;
+                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.sentAtMs = typeof message.sentAtMs === "number" ? BigInt(message.sentAtMs) : $util.Long.fromBits(message.sentAtMs.low >>> 0, message.sentAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.sentAtMs === "number")
+                        object.sentAtMs = options.longs === String ? String(message.sentAtMs) : message.sentAtMs;
+                    else
+                        object.sentAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.sentAtMs) : options.longs === Number ? new $util.LongBits(message.sentAtMs.low >>> 0, message.sentAtMs.high >>> 0).toNumber(true) : message.sentAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this HostSuspicion to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostSuspicion.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for HostSuspicion
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            HostSuspicion.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.HostSuspicion";
+            };
+
+            return HostSuspicion;
+        })();
+
         /**
          * PlacementPolicy enum.
          * @name meshvirt.v1.PlacementPolicy
