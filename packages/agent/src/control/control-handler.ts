@@ -83,6 +83,12 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
         return await onVm(req, req.startVm?.vm, async (vm) => ({ vm: vms.info(await vms.start(vm.id)) }))
       case 'stopVm':
         return await onVm(req, req.stopVm?.vm, async (vm) => ({ vm: vms.info(await vms.stop(vm.id, req.stopVm?.force === true)) }))
+      case 'readConsole':
+        return await onVm(req, req.readConsole?.vm, async (vm) => {
+          const rc = req.readConsole as meshvirt.v1.ReadConsole
+          const chunk = await vms.readConsole(vm.id, Number(rc.offset), rc.maxBytes)
+          return { consoleChunk: { data: chunk.data, nextOffset: chunk.nextOffset, vmId: vm.id, state: vm.state } }
+        })
       case 'inspectVm':
         return await onVm(req, req.inspectVm?.vm, async (vm) => ({ vm: vms.info(vm) }))
       case 'deleteVm':
@@ -128,6 +134,7 @@ function pick (req: meshvirt.v1.ControlRequest): meshvirt.v1.IControlRequest {
     case 'stopVm': return { stopVm: req.stopVm }
     case 'deleteVm': return { deleteVm: req.deleteVm }
     case 'inspectVm': return { inspectVm: req.inspectVm }
+    case 'readConsole': return { readConsole: req.readConsole }
     default: return {}
   }
 }

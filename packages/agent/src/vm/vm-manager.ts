@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises'
 import type { Hypervisor, HypervisorEvent } from '@meshvirt/hypervisor'
 import type { VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
@@ -18,6 +19,9 @@ export interface VmManagerDeps {
   /** Called after every change of what this host owns (the agent re-advertises). */
   onChange?: () => void
 }
+
+/** Largest console piece one control response carries. */
+export const MAX_CONSOLE_CHUNK = 64 * 1024
 
 export interface CommitInput {
   token: string
@@ -110,6 +114,30 @@ export class VmManager {
 
   async delete (id: string): Promise<void> {
     await this.request(id, 'delete', 'deleted')
+  }
+
+  /**
+   * A piece of the VM's serial console log from `offset`; `maxBytes` 0 only reports the size
+   * (where a `--follow` should start). The log survives guest restarts and agent restarts.
+   */
+  async readConsole (id: string, offset: number, maxBytes: number): Promise<{ data: Uint8Array, nextOffset: number }> {
+    const info = await this.deps.hypervisor.inspect(id)
+    let fh
+    try {
+      fh = await open(info.paths.serialLog, 'r')
+    } catch {
+      return { data: new Uint8Array(0), nextOffset: 0 }
+    }
+    try {
+      const size = (await fh.stat()).size
+      const start = Math.min(Math.max(0, offset), size)
+      const length = Math.min(Math.max(0, maxBytes), MAX_CONSOLE_CHUNK, size - start)
+      const data = new Uint8Array(length)
+      if (length > 0) await fh.read(data, 0, length, start)
+      return { data, nextOffset: start + length }
+    } finally {
+      await fh.close()
+    }
   }
 
   /** After an agent restart: re-attach to every guest that still runs, resume what was under way. */
