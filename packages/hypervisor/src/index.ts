@@ -49,3 +49,10 @@ export {
   MIGRATION_PROGRESS_INTERVAL_MS, MIGRATION_TIMEOUT_MS, resolveMigrationParams, type MigrationParams
 } from './migration/migration-params.js'
 export { migrationStatus, mirrorProgress, type MigrationStatus, type QemuBlockJob, type QemuMigrationInfo } from './migration/migration-status.js'
+export type {
+  DiskReplication, PointData, PointDisk, PointExtent, PointKind, ReplicationCapable, ReplicationPoint, ReplicationStatus, TakePointOptions
+} from './backup/types.js'
+export { PointFailedError, PointNotFoundError, ReplicationNeedsFullError } from './backup/errors.js'
+export { QemuReplication, POINT_TIMEOUT_MS, REPLICA_BITMAP, type QemuReplicationInit } from './backup/qemu-replication.js'
+export { SimReplication, SIM_BLOCK_BYTES, type SimReplicationInit } from './backup/sim-replication.js'
+export { pointExtents, dataBytes, type QemuMapEntry } from './backup/point-map.js'

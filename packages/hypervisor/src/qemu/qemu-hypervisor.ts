@@ -6,6 +6,8 @@ import { ACPI_TIMEOUT_MS, LAUNCH_TIMEOUT_MS, MAX_SOCKET_PATH, QMP_COMMAND_TIMEOU
 import { HypervisorError, ImageMissingError, InvalidMigrationParamsError, PathOutsideDataDirError, VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
 import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
+import { QemuReplication } from '../backup/qemu-replication.js'
+import type { ReplicationCapable } from '../backup/types.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
 import { listenIncoming, resumeIncoming } from '../migration/qemu-incoming.js'
 import { OutgoingMigration } from '../migration/qemu-outgoing.js'
@@ -44,8 +46,10 @@ export interface QemuHypervisorInit {
  * Real QEMU guests, detached from the agent: each VM's pid file, QMP socket, serial log, disks and
  * record live in its own dir, so a new driver instance can `recover()` it after an agent restart.
  */
-export class QemuHypervisor implements Hypervisor, LiveMigration {
+export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCapable {
   readonly driver = 'qemu'
+  /** Continuous disk replication: crash-consistent points of running guests (backup/). */
+  readonly replication: QemuReplication
   readonly dataDir: string
   readonly accel: Accelerator
   private readonly imageDirs: string[]
@@ -78,6 +82,7 @@ export class QemuHypervisor implements Hypervisor, LiveMigration {
     this.qmpTimeoutMs = init.qmpTimeoutMs ?? QMP_COMMAND_TIMEOUT_MS
     this.limits = init.hostLimits ?? { cpus: cpus().length, memoryMiB: Math.floor(totalmem() / 1024 / 1024) }
     this.log = init.log ?? (() => {})
+    this.replication = new QemuReplication({ qemuImg: this.qemuImg, monitor: async (id, o) => await this.monitor(id, o), inspect: async (id) => await this.inspectNow(id), log: this.log })
   }
 
   async fingerprint (options: AbortOptions = {}): Promise<HostFingerprint> {

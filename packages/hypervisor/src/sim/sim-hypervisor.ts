@@ -3,6 +3,8 @@ import { MACHINE_TYPE } from '../constants.js'
 import { InvalidMigrationParamsError, MigrationFailedError, VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
 import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
+import { SimReplication } from '../backup/sim-replication.js'
+import type { ReplicationCapable } from '../backup/types.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
 import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
 import { validateSpec, type HostLimits } from '../spec-validation.js'
@@ -43,8 +45,10 @@ interface SimVm {
  * no guest runs, nothing survives the process, recover() only finds VMs of this same instance.
  * The shared compliance suite runs against it and the QEMU driver so the two cannot drift apart.
  */
-export class SimHypervisor implements Hypervisor, LiveMigration {
+export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapable {
   readonly driver = 'sim'
+  /** In-memory disks and points, for control-plane tests of replication (backup/sim-replication). */
+  readonly replication: SimReplication = new SimReplication({ inspect: async (id) => await this.inspect(id) })
   private readonly vms = new Map<string, SimVm>()
   private readonly hub = new EventHub<HypervisorEvent>()
   private readonly startLatencyMs: number
