@@ -1370,5 +1370,248 @@ export namespace meshvirt {
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
+
+        enum ReplicaPointKind {
+            REPLICA_POINT_KIND_UNSPECIFIED = 0,
+            REPLICA_POINT_KIND_FULL = 1,
+            REPLICA_POINT_KIND_INCREMENTAL = 2
+        }
+
+        interface IReplicaDisk {
+            name?: (string|null);
+            sizeBytes?: (number|null);
+        }
+
+        class ReplicaDisk implements IReplicaDisk {
+            constructor(properties?: meshvirt.v1.IReplicaDisk);
+            public name: string;
+            public sizeBytes: number;
+            public static create(properties?: meshvirt.v1.IReplicaDisk): meshvirt.v1.ReplicaDisk;
+            public static encode(message: meshvirt.v1.IReplicaDisk, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaDisk, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaDisk;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaDisk;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaDisk;
+            public static toObject(message: meshvirt.v1.ReplicaDisk, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IReplicaPointHeader {
+            vmId?: (string|null);
+            epoch?: (number|null);
+            seq?: (number|null);
+            baseSeq?: (number|null);
+            kind?: (meshvirt.v1.ReplicaPointKind|null);
+            disks?: (meshvirt.v1.IReplicaDisk[]|null);
+            takenAtMs?: (number|null);
+            chunkCount?: (number|null);
+            dataBytes?: (number|null);
+        }
+
+        class ReplicaPointHeader implements IReplicaPointHeader {
+            constructor(properties?: meshvirt.v1.IReplicaPointHeader);
+            public vmId: string;
+            public epoch: number;
+            public seq: number;
+            public baseSeq: number;
+            public kind: meshvirt.v1.ReplicaPointKind;
+            public disks: meshvirt.v1.IReplicaDisk[];
+            public takenAtMs: number;
+            public chunkCount: number;
+            public dataBytes: number;
+            public static create(properties?: meshvirt.v1.IReplicaPointHeader): meshvirt.v1.ReplicaPointHeader;
+            public static encode(message: meshvirt.v1.IReplicaPointHeader, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaPointHeader, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaPointHeader;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaPointHeader;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaPointHeader;
+            public static toObject(message: meshvirt.v1.ReplicaPointHeader, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IReplicaOffer {
+            vmId?: (string|null);
+            point?: (meshvirt.v1.IReplicaPointHeader|null);
+        }
+
+        class ReplicaOffer implements IReplicaOffer {
+            constructor(properties?: meshvirt.v1.IReplicaOffer);
+            public vmId: string;
+            public point?: (meshvirt.v1.IReplicaPointHeader|null);
+            public static create(properties?: meshvirt.v1.IReplicaOffer): meshvirt.v1.ReplicaOffer;
+            public static encode(message: meshvirt.v1.IReplicaOffer, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaOffer, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaOffer;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaOffer;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaOffer;
+            public static toObject(message: meshvirt.v1.ReplicaOffer, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        enum ReplicaRefusal {
+            REPLICA_REFUSAL_NONE = 0,
+            REPLICA_REFUSAL_STALE_EPOCH = 1,
+            REPLICA_REFUSAL_GAP = 2,
+            REPLICA_REFUSAL_UNKNOWN_VM = 3,
+            REPLICA_REFUSAL_INVALID = 4,
+            REPLICA_REFUSAL_ALREADY_APPLIED = 5
+        }
+
+        interface IReplicaPosition {
+            vmId?: (string|null);
+            epoch?: (number|null);
+            seq?: (number|null);
+            takenAtMs?: (number|null);
+            appliedAtMs?: (number|null);
+            receivedChunks?: (number|null);
+            refusal?: (meshvirt.v1.ReplicaRefusal|null);
+            detail?: (string|null);
+        }
+
+        class ReplicaPosition implements IReplicaPosition {
+            constructor(properties?: meshvirt.v1.IReplicaPosition);
+            public vmId: string;
+            public epoch: number;
+            public seq: number;
+            public takenAtMs: number;
+            public appliedAtMs: number;
+            public receivedChunks: number;
+            public refusal: meshvirt.v1.ReplicaRefusal;
+            public detail: string;
+            public static create(properties?: meshvirt.v1.IReplicaPosition): meshvirt.v1.ReplicaPosition;
+            public static encode(message: meshvirt.v1.IReplicaPosition, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaPosition, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaPosition;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaPosition;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaPosition;
+            public static toObject(message: meshvirt.v1.ReplicaPosition, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IReplicaExtent {
+            disk?: (string|null);
+            offset?: (number|null);
+            length?: (number|null);
+            zero?: (boolean|null);
+        }
+
+        class ReplicaExtent implements IReplicaExtent {
+            constructor(properties?: meshvirt.v1.IReplicaExtent);
+            public disk: string;
+            public offset: number;
+            public length: number;
+            public zero: boolean;
+            public static create(properties?: meshvirt.v1.IReplicaExtent): meshvirt.v1.ReplicaExtent;
+            public static encode(message: meshvirt.v1.IReplicaExtent, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaExtent, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaExtent;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaExtent;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaExtent;
+            public static toObject(message: meshvirt.v1.ReplicaExtent, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IReplicaChunk {
+            index?: (number|null);
+            extents?: (meshvirt.v1.IReplicaExtent[]|null);
+            data?: (Uint8Array|null);
+            sha256?: (Uint8Array|null);
+        }
+
+        class ReplicaChunk implements IReplicaChunk {
+            constructor(properties?: meshvirt.v1.IReplicaChunk);
+            public index: number;
+            public extents: meshvirt.v1.IReplicaExtent[];
+            public data: Uint8Array;
+            public sha256: Uint8Array;
+            public static create(properties?: meshvirt.v1.IReplicaChunk): meshvirt.v1.ReplicaChunk;
+            public static encode(message: meshvirt.v1.IReplicaChunk, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaChunk, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaChunk;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaChunk;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaChunk;
+            public static toObject(message: meshvirt.v1.ReplicaChunk, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IReplicaPointEnd {
+            digest?: (Uint8Array|null);
+        }
+
+        class ReplicaPointEnd implements IReplicaPointEnd {
+            constructor(properties?: meshvirt.v1.IReplicaPointEnd);
+            public digest: Uint8Array;
+            public static create(properties?: meshvirt.v1.IReplicaPointEnd): meshvirt.v1.ReplicaPointEnd;
+            public static encode(message: meshvirt.v1.IReplicaPointEnd, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaPointEnd, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaPointEnd;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaPointEnd;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaPointEnd;
+            public static toObject(message: meshvirt.v1.ReplicaPointEnd, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IReplicaApplied {
+            position?: (meshvirt.v1.IReplicaPosition|null);
+            applyMs?: (number|null);
+        }
+
+        class ReplicaApplied implements IReplicaApplied {
+            constructor(properties?: meshvirt.v1.IReplicaApplied);
+            public position?: (meshvirt.v1.IReplicaPosition|null);
+            public applyMs: number;
+            public static create(properties?: meshvirt.v1.IReplicaApplied): meshvirt.v1.ReplicaApplied;
+            public static encode(message: meshvirt.v1.IReplicaApplied, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaApplied, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaApplied;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaApplied;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaApplied;
+            public static toObject(message: meshvirt.v1.ReplicaApplied, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IReplicaMessage {
+            offer?: (meshvirt.v1.IReplicaOffer|null);
+            position?: (meshvirt.v1.IReplicaPosition|null);
+            chunk?: (meshvirt.v1.IReplicaChunk|null);
+            end?: (meshvirt.v1.IReplicaPointEnd|null);
+            applied?: (meshvirt.v1.IReplicaApplied|null);
+        }
+
+        class ReplicaMessage implements IReplicaMessage {
+            constructor(properties?: meshvirt.v1.IReplicaMessage);
+            public offer?: (meshvirt.v1.IReplicaOffer|null);
+            public position?: (meshvirt.v1.IReplicaPosition|null);
+            public chunk?: (meshvirt.v1.IReplicaChunk|null);
+            public end?: (meshvirt.v1.IReplicaPointEnd|null);
+            public applied?: (meshvirt.v1.IReplicaApplied|null);
+            public body?: ("offer"|"position"|"chunk"|"end"|"applied");
+            public static create(properties?: meshvirt.v1.IReplicaMessage): meshvirt.v1.ReplicaMessage;
+            public static encode(message: meshvirt.v1.IReplicaMessage, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaMessage, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaMessage;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaMessage;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaMessage;
+            public static toObject(message: meshvirt.v1.ReplicaMessage, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
     }
 }

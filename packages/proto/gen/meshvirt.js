@@ -17906,6 +17906,3281 @@ export const meshvirt = $root.meshvirt = (() => {
             return NegotiateResponse;
         })();
 
+        /**
+         * ReplicaPointKind enum.
+         * @name meshvirt.v1.ReplicaPointKind
+         * @enum {number}
+         * @property {number} REPLICA_POINT_KIND_UNSPECIFIED=0 REPLICA_POINT_KIND_UNSPECIFIED value
+         * @property {number} REPLICA_POINT_KIND_FULL=1 REPLICA_POINT_KIND_FULL value
+         * @property {number} REPLICA_POINT_KIND_INCREMENTAL=2 REPLICA_POINT_KIND_INCREMENTAL value
+         */
+        v1.ReplicaPointKind = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "REPLICA_POINT_KIND_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "REPLICA_POINT_KIND_FULL"] = 1;
+            values[valuesById[2] = "REPLICA_POINT_KIND_INCREMENTAL"] = 2;
+            return values;
+        })();
+
+        v1.ReplicaDisk = (function() {
+
+            /**
+             * Properties of a ReplicaDisk.
+             * @memberof meshvirt.v1
+             * @interface IReplicaDisk
+             * @property {string|null} [name] ReplicaDisk name
+             * @property {number|null} [sizeBytes] ReplicaDisk sizeBytes
+             */
+
+            /**
+             * Constructs a new ReplicaDisk.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaDisk.
+             * @implements IReplicaDisk
+             * @constructor
+             * @param {meshvirt.v1.IReplicaDisk=} [properties] Properties to set
+             */
+            function ReplicaDisk(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaDisk name.
+             * @member {string} name
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @instance
+             */
+            ReplicaDisk.prototype.name = "";
+
+            /**
+             * ReplicaDisk sizeBytes.
+             * @member {number} sizeBytes
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @instance
+             */
+            ReplicaDisk.prototype.sizeBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new ReplicaDisk instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @static
+             * @param {meshvirt.v1.IReplicaDisk=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaDisk} ReplicaDisk instance
+             */
+            ReplicaDisk.create = function create(properties) {
+                return new ReplicaDisk(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaDisk message. Does not implicitly {@link meshvirt.v1.ReplicaDisk.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @static
+             * @param {meshvirt.v1.IReplicaDisk} message ReplicaDisk message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaDisk.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.sizeBytes);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaDisk message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaDisk.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @static
+             * @param {meshvirt.v1.IReplicaDisk} message ReplicaDisk message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaDisk.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaDisk message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaDisk} ReplicaDisk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaDisk.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaDisk();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.sizeBytes = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaDisk message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaDisk} ReplicaDisk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaDisk.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaDisk message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaDisk.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    if (!$util.isInteger(message.sizeBytes) && !(message.sizeBytes && $util.isInteger(message.sizeBytes.low) && $util.isInteger(message.sizeBytes.high)))
+                        return "sizeBytes: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaDisk message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaDisk} ReplicaDisk
+             */
+            ReplicaDisk.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaDisk)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaDisk: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaDisk();
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.sizeBytes != null)
+                    if ($util.Long)
+                        message.sizeBytes = $util.Long.fromValue(object.sizeBytes, true);
+                    else if (typeof object.sizeBytes === "string")
+                        message.sizeBytes = parseInt(object.sizeBytes, 10);
+                    else if (typeof object.sizeBytes === "number")
+                        message.sizeBytes = object.sizeBytes;
+                    else if (typeof object.sizeBytes === "object")
+                        message.sizeBytes = new $util.LongBits(object.sizeBytes.low >>> 0, object.sizeBytes.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaDisk message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @static
+             * @param {meshvirt.v1.ReplicaDisk} message ReplicaDisk
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaDisk.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sizeBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sizeBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.sizeBytes = typeof message.sizeBytes === "number" ? BigInt(message.sizeBytes) : $util.Long.fromBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.sizeBytes === "number")
+                        object.sizeBytes = options.longs === String ? String(message.sizeBytes) : message.sizeBytes;
+                    else
+                        object.sizeBytes = options.longs === String ? $util.Long.prototype.toString.call(message.sizeBytes) : options.longs === Number ? new $util.LongBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0).toNumber(true) : message.sizeBytes;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaDisk to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaDisk.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaDisk
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaDisk
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaDisk.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaDisk";
+            };
+
+            return ReplicaDisk;
+        })();
+
+        v1.ReplicaPointHeader = (function() {
+
+            /**
+             * Properties of a ReplicaPointHeader.
+             * @memberof meshvirt.v1
+             * @interface IReplicaPointHeader
+             * @property {string|null} [vmId] ReplicaPointHeader vmId
+             * @property {number|null} [epoch] ReplicaPointHeader epoch
+             * @property {number|null} [seq] ReplicaPointHeader seq
+             * @property {number|null} [baseSeq] ReplicaPointHeader baseSeq
+             * @property {meshvirt.v1.ReplicaPointKind|null} [kind] ReplicaPointHeader kind
+             * @property {Array.<meshvirt.v1.IReplicaDisk>|null} [disks] ReplicaPointHeader disks
+             * @property {number|null} [takenAtMs] ReplicaPointHeader takenAtMs
+             * @property {number|null} [chunkCount] ReplicaPointHeader chunkCount
+             * @property {number|null} [dataBytes] ReplicaPointHeader dataBytes
+             */
+
+            /**
+             * Constructs a new ReplicaPointHeader.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaPointHeader.
+             * @implements IReplicaPointHeader
+             * @constructor
+             * @param {meshvirt.v1.IReplicaPointHeader=} [properties] Properties to set
+             */
+            function ReplicaPointHeader(properties) {
+                this.disks = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaPointHeader vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @instance
+             */
+            ReplicaPointHeader.prototype.vmId = "";
+
+            /**
+             * ReplicaPointHeader epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @instance
+             */
+            ReplicaPointHeader.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaPointHeader seq.
+             * @member {number} seq
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @instance
+             */
+            ReplicaPointHeader.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaPointHeader baseSeq.
+             * @member {number} baseSeq
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @instance
+             */
+            ReplicaPointHeader.prototype.baseSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaPointHeader kind.
+             * @member {meshvirt.v1.ReplicaPointKind} kind
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @instance
+             */
+            ReplicaPointHeader.prototype.kind = 0;
+
+            /**
+             * ReplicaPointHeader disks.
+             * @member {Array.<meshvirt.v1.IReplicaDisk>} disks
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @instance
+             */
+            ReplicaPointHeader.prototype.disks = $util.emptyArray;
+
+            /**
+             * ReplicaPointHeader takenAtMs.
+             * @member {number} takenAtMs
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @instance
+             */
+            ReplicaPointHeader.prototype.takenAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaPointHeader chunkCount.
+             * @member {number} chunkCount
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @instance
+             */
+            ReplicaPointHeader.prototype.chunkCount = 0;
+
+            /**
+             * ReplicaPointHeader dataBytes.
+             * @member {number} dataBytes
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @instance
+             */
+            ReplicaPointHeader.prototype.dataBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new ReplicaPointHeader instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @static
+             * @param {meshvirt.v1.IReplicaPointHeader=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaPointHeader} ReplicaPointHeader instance
+             */
+            ReplicaPointHeader.create = function create(properties) {
+                return new ReplicaPointHeader(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaPointHeader message. Does not implicitly {@link meshvirt.v1.ReplicaPointHeader.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @static
+             * @param {meshvirt.v1.IReplicaPointHeader} message ReplicaPointHeader message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaPointHeader.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.epoch);
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.seq);
+                if (message.baseSeq != null && Object.hasOwnProperty.call(message, "baseSeq"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.baseSeq);
+                if (message.kind != null && Object.hasOwnProperty.call(message, "kind"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).int32(message.kind);
+                if (message.disks != null && message.disks.length)
+                    for (let i = 0; i < message.disks.length; ++i)
+                        $root.meshvirt.v1.ReplicaDisk.encode(message.disks[i], writer.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.takenAtMs);
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint32(message.chunkCount);
+                if (message.dataBytes != null && Object.hasOwnProperty.call(message, "dataBytes"))
+                    writer.uint32(/* id 9, wireType 0 =*/72).uint64(message.dataBytes);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaPointHeader message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaPointHeader.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @static
+             * @param {meshvirt.v1.IReplicaPointHeader} message ReplicaPointHeader message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaPointHeader.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaPointHeader message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaPointHeader} ReplicaPointHeader
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaPointHeader.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaPointHeader();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.seq = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.baseSeq = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.kind = reader.int32();
+                            break;
+                        }
+                    case 6: {
+                            if (!(message.disks && message.disks.length))
+                                message.disks = [];
+                            message.disks.push($root.meshvirt.v1.ReplicaDisk.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 7: {
+                            message.takenAtMs = reader.uint64();
+                            break;
+                        }
+                    case 8: {
+                            message.chunkCount = reader.uint32();
+                            break;
+                        }
+                    case 9: {
+                            message.dataBytes = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaPointHeader message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaPointHeader} ReplicaPointHeader
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaPointHeader.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaPointHeader message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaPointHeader.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
+                        return "seq: integer|Long expected";
+                if (message.baseSeq != null && Object.hasOwnProperty.call(message, "baseSeq"))
+                    if (!$util.isInteger(message.baseSeq) && !(message.baseSeq && $util.isInteger(message.baseSeq.low) && $util.isInteger(message.baseSeq.high)))
+                        return "baseSeq: integer|Long expected";
+                if (message.kind != null && Object.hasOwnProperty.call(message, "kind"))
+                    switch (message.kind) {
+                    default:
+                        return "kind: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                        break;
+                    }
+                if (message.disks != null && Object.hasOwnProperty.call(message, "disks")) {
+                    if (!Array.isArray(message.disks))
+                        return "disks: array expected";
+                    for (let i = 0; i < message.disks.length; ++i) {
+                        let error = $root.meshvirt.v1.ReplicaDisk.verify(message.disks[i], long + 1);
+                        if (error)
+                            return "disks." + error;
+                    }
+                }
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    if (!$util.isInteger(message.takenAtMs) && !(message.takenAtMs && $util.isInteger(message.takenAtMs.low) && $util.isInteger(message.takenAtMs.high)))
+                        return "takenAtMs: integer|Long expected";
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    if (!$util.isInteger(message.chunkCount))
+                        return "chunkCount: integer expected";
+                if (message.dataBytes != null && Object.hasOwnProperty.call(message, "dataBytes"))
+                    if (!$util.isInteger(message.dataBytes) && !(message.dataBytes && $util.isInteger(message.dataBytes.low) && $util.isInteger(message.dataBytes.high)))
+                        return "dataBytes: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaPointHeader message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaPointHeader} ReplicaPointHeader
+             */
+            ReplicaPointHeader.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaPointHeader)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaPointHeader: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaPointHeader();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.seq != null)
+                    if ($util.Long)
+                        message.seq = $util.Long.fromValue(object.seq, true);
+                    else if (typeof object.seq === "string")
+                        message.seq = parseInt(object.seq, 10);
+                    else if (typeof object.seq === "number")
+                        message.seq = object.seq;
+                    else if (typeof object.seq === "object")
+                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
+                if (object.baseSeq != null)
+                    if ($util.Long)
+                        message.baseSeq = $util.Long.fromValue(object.baseSeq, true);
+                    else if (typeof object.baseSeq === "string")
+                        message.baseSeq = parseInt(object.baseSeq, 10);
+                    else if (typeof object.baseSeq === "number")
+                        message.baseSeq = object.baseSeq;
+                    else if (typeof object.baseSeq === "object")
+                        message.baseSeq = new $util.LongBits(object.baseSeq.low >>> 0, object.baseSeq.high >>> 0).toNumber(true);
+                switch (object.kind) {
+                default:
+                    if (typeof object.kind === "number") {
+                        message.kind = object.kind;
+                        break;
+                    }
+                    break;
+                case "REPLICA_POINT_KIND_UNSPECIFIED":
+                case 0:
+                    message.kind = 0;
+                    break;
+                case "REPLICA_POINT_KIND_FULL":
+                case 1:
+                    message.kind = 1;
+                    break;
+                case "REPLICA_POINT_KIND_INCREMENTAL":
+                case 2:
+                    message.kind = 2;
+                    break;
+                }
+                if (object.disks) {
+                    if (!Array.isArray(object.disks))
+                        throw TypeError(".meshvirt.v1.ReplicaPointHeader.disks: array expected");
+                    message.disks = [];
+                    for (let i = 0; i < object.disks.length; ++i) {
+                        if (!$util.isObject(object.disks[i]))
+                            throw TypeError(".meshvirt.v1.ReplicaPointHeader.disks: object expected");
+                        message.disks[i] = $root.meshvirt.v1.ReplicaDisk.fromObject(object.disks[i], long + 1);
+                    }
+                }
+                if (object.takenAtMs != null)
+                    if ($util.Long)
+                        message.takenAtMs = $util.Long.fromValue(object.takenAtMs, true);
+                    else if (typeof object.takenAtMs === "string")
+                        message.takenAtMs = parseInt(object.takenAtMs, 10);
+                    else if (typeof object.takenAtMs === "number")
+                        message.takenAtMs = object.takenAtMs;
+                    else if (typeof object.takenAtMs === "object")
+                        message.takenAtMs = new $util.LongBits(object.takenAtMs.low >>> 0, object.takenAtMs.high >>> 0).toNumber(true);
+                if (object.chunkCount != null)
+                    message.chunkCount = object.chunkCount >>> 0;
+                if (object.dataBytes != null)
+                    if ($util.Long)
+                        message.dataBytes = $util.Long.fromValue(object.dataBytes, true);
+                    else if (typeof object.dataBytes === "string")
+                        message.dataBytes = parseInt(object.dataBytes, 10);
+                    else if (typeof object.dataBytes === "number")
+                        message.dataBytes = object.dataBytes;
+                    else if (typeof object.dataBytes === "object")
+                        message.dataBytes = new $util.LongBits(object.dataBytes.low >>> 0, object.dataBytes.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaPointHeader message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @static
+             * @param {meshvirt.v1.ReplicaPointHeader} message ReplicaPointHeader
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaPointHeader.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.disks = [];
+                if (options.defaults) {
+                    object.vmId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.baseSeq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.baseSeq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.kind = options.enums === String ? "REPLICA_POINT_KIND_UNSPECIFIED" : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.takenAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.takenAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.chunkCount = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.dataBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.dataBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
+                    else if (typeof message.seq === "number")
+                        object.seq = options.longs === String ? String(message.seq) : message.seq;
+                    else
+                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
+                if (message.baseSeq != null && Object.hasOwnProperty.call(message, "baseSeq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.baseSeq = typeof message.baseSeq === "number" ? BigInt(message.baseSeq) : $util.Long.fromBits(message.baseSeq.low >>> 0, message.baseSeq.high >>> 0, true).toBigInt();
+                    else if (typeof message.baseSeq === "number")
+                        object.baseSeq = options.longs === String ? String(message.baseSeq) : message.baseSeq;
+                    else
+                        object.baseSeq = options.longs === String ? $util.Long.prototype.toString.call(message.baseSeq) : options.longs === Number ? new $util.LongBits(message.baseSeq.low >>> 0, message.baseSeq.high >>> 0).toNumber(true) : message.baseSeq;
+                if (message.kind != null && Object.hasOwnProperty.call(message, "kind"))
+                    object.kind = options.enums === String ? $root.meshvirt.v1.ReplicaPointKind[message.kind] === undefined ? message.kind : $root.meshvirt.v1.ReplicaPointKind[message.kind] : message.kind;
+                if (message.disks && message.disks.length) {
+                    object.disks = [];
+                    for (let j = 0; j < message.disks.length; ++j)
+                        object.disks[j] = $root.meshvirt.v1.ReplicaDisk.toObject(message.disks[j], options, q + 1);
+                }
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.takenAtMs = typeof message.takenAtMs === "number" ? BigInt(message.takenAtMs) : $util.Long.fromBits(message.takenAtMs.low >>> 0, message.takenAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.takenAtMs === "number")
+                        object.takenAtMs = options.longs === String ? String(message.takenAtMs) : message.takenAtMs;
+                    else
+                        object.takenAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.takenAtMs) : options.longs === Number ? new $util.LongBits(message.takenAtMs.low >>> 0, message.takenAtMs.high >>> 0).toNumber(true) : message.takenAtMs;
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    object.chunkCount = message.chunkCount;
+                if (message.dataBytes != null && Object.hasOwnProperty.call(message, "dataBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.dataBytes = typeof message.dataBytes === "number" ? BigInt(message.dataBytes) : $util.Long.fromBits(message.dataBytes.low >>> 0, message.dataBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.dataBytes === "number")
+                        object.dataBytes = options.longs === String ? String(message.dataBytes) : message.dataBytes;
+                    else
+                        object.dataBytes = options.longs === String ? $util.Long.prototype.toString.call(message.dataBytes) : options.longs === Number ? new $util.LongBits(message.dataBytes.low >>> 0, message.dataBytes.high >>> 0).toNumber(true) : message.dataBytes;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaPointHeader to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaPointHeader.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaPointHeader
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaPointHeader
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaPointHeader.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaPointHeader";
+            };
+
+            return ReplicaPointHeader;
+        })();
+
+        v1.ReplicaOffer = (function() {
+
+            /**
+             * Properties of a ReplicaOffer.
+             * @memberof meshvirt.v1
+             * @interface IReplicaOffer
+             * @property {string|null} [vmId] ReplicaOffer vmId
+             * @property {meshvirt.v1.IReplicaPointHeader|null} [point] ReplicaOffer point
+             */
+
+            /**
+             * Constructs a new ReplicaOffer.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaOffer.
+             * @implements IReplicaOffer
+             * @constructor
+             * @param {meshvirt.v1.IReplicaOffer=} [properties] Properties to set
+             */
+            function ReplicaOffer(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaOffer vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @instance
+             */
+            ReplicaOffer.prototype.vmId = "";
+
+            /**
+             * ReplicaOffer point.
+             * @member {meshvirt.v1.IReplicaPointHeader|null|undefined} point
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @instance
+             */
+            ReplicaOffer.prototype.point = null;
+
+            /**
+             * Creates a new ReplicaOffer instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @static
+             * @param {meshvirt.v1.IReplicaOffer=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaOffer} ReplicaOffer instance
+             */
+            ReplicaOffer.create = function create(properties) {
+                return new ReplicaOffer(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaOffer message. Does not implicitly {@link meshvirt.v1.ReplicaOffer.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @static
+             * @param {meshvirt.v1.IReplicaOffer} message ReplicaOffer message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaOffer.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.point != null && Object.hasOwnProperty.call(message, "point"))
+                    $root.meshvirt.v1.ReplicaPointHeader.encode(message.point, writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaOffer message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaOffer.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @static
+             * @param {meshvirt.v1.IReplicaOffer} message ReplicaOffer message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaOffer.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaOffer message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaOffer} ReplicaOffer
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaOffer.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaOffer();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.point = $root.meshvirt.v1.ReplicaPointHeader.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaOffer message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaOffer} ReplicaOffer
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaOffer.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaOffer message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaOffer.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.point != null && Object.hasOwnProperty.call(message, "point")) {
+                    let error = $root.meshvirt.v1.ReplicaPointHeader.verify(message.point, long + 1);
+                    if (error)
+                        return "point." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaOffer message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaOffer} ReplicaOffer
+             */
+            ReplicaOffer.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaOffer)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaOffer: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaOffer();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.point != null) {
+                    if (!$util.isObject(object.point))
+                        throw TypeError(".meshvirt.v1.ReplicaOffer.point: object expected");
+                    message.point = $root.meshvirt.v1.ReplicaPointHeader.fromObject(object.point, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaOffer message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @static
+             * @param {meshvirt.v1.ReplicaOffer} message ReplicaOffer
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaOffer.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    object.point = null;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.point != null && Object.hasOwnProperty.call(message, "point"))
+                    object.point = $root.meshvirt.v1.ReplicaPointHeader.toObject(message.point, options, q + 1);
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaOffer to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaOffer.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaOffer
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaOffer
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaOffer.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaOffer";
+            };
+
+            return ReplicaOffer;
+        })();
+
+        /**
+         * ReplicaRefusal enum.
+         * @name meshvirt.v1.ReplicaRefusal
+         * @enum {number}
+         * @property {number} REPLICA_REFUSAL_NONE=0 REPLICA_REFUSAL_NONE value
+         * @property {number} REPLICA_REFUSAL_STALE_EPOCH=1 REPLICA_REFUSAL_STALE_EPOCH value
+         * @property {number} REPLICA_REFUSAL_GAP=2 REPLICA_REFUSAL_GAP value
+         * @property {number} REPLICA_REFUSAL_UNKNOWN_VM=3 REPLICA_REFUSAL_UNKNOWN_VM value
+         * @property {number} REPLICA_REFUSAL_INVALID=4 REPLICA_REFUSAL_INVALID value
+         * @property {number} REPLICA_REFUSAL_ALREADY_APPLIED=5 REPLICA_REFUSAL_ALREADY_APPLIED value
+         */
+        v1.ReplicaRefusal = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "REPLICA_REFUSAL_NONE"] = 0;
+            values[valuesById[1] = "REPLICA_REFUSAL_STALE_EPOCH"] = 1;
+            values[valuesById[2] = "REPLICA_REFUSAL_GAP"] = 2;
+            values[valuesById[3] = "REPLICA_REFUSAL_UNKNOWN_VM"] = 3;
+            values[valuesById[4] = "REPLICA_REFUSAL_INVALID"] = 4;
+            values[valuesById[5] = "REPLICA_REFUSAL_ALREADY_APPLIED"] = 5;
+            return values;
+        })();
+
+        v1.ReplicaPosition = (function() {
+
+            /**
+             * Properties of a ReplicaPosition.
+             * @memberof meshvirt.v1
+             * @interface IReplicaPosition
+             * @property {string|null} [vmId] ReplicaPosition vmId
+             * @property {number|null} [epoch] ReplicaPosition epoch
+             * @property {number|null} [seq] ReplicaPosition seq
+             * @property {number|null} [takenAtMs] ReplicaPosition takenAtMs
+             * @property {number|null} [appliedAtMs] ReplicaPosition appliedAtMs
+             * @property {number|null} [receivedChunks] ReplicaPosition receivedChunks
+             * @property {meshvirt.v1.ReplicaRefusal|null} [refusal] ReplicaPosition refusal
+             * @property {string|null} [detail] ReplicaPosition detail
+             */
+
+            /**
+             * Constructs a new ReplicaPosition.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaPosition.
+             * @implements IReplicaPosition
+             * @constructor
+             * @param {meshvirt.v1.IReplicaPosition=} [properties] Properties to set
+             */
+            function ReplicaPosition(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaPosition vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @instance
+             */
+            ReplicaPosition.prototype.vmId = "";
+
+            /**
+             * ReplicaPosition epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @instance
+             */
+            ReplicaPosition.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaPosition seq.
+             * @member {number} seq
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @instance
+             */
+            ReplicaPosition.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaPosition takenAtMs.
+             * @member {number} takenAtMs
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @instance
+             */
+            ReplicaPosition.prototype.takenAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaPosition appliedAtMs.
+             * @member {number} appliedAtMs
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @instance
+             */
+            ReplicaPosition.prototype.appliedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaPosition receivedChunks.
+             * @member {number} receivedChunks
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @instance
+             */
+            ReplicaPosition.prototype.receivedChunks = 0;
+
+            /**
+             * ReplicaPosition refusal.
+             * @member {meshvirt.v1.ReplicaRefusal} refusal
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @instance
+             */
+            ReplicaPosition.prototype.refusal = 0;
+
+            /**
+             * ReplicaPosition detail.
+             * @member {string} detail
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @instance
+             */
+            ReplicaPosition.prototype.detail = "";
+
+            /**
+             * Creates a new ReplicaPosition instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @static
+             * @param {meshvirt.v1.IReplicaPosition=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaPosition} ReplicaPosition instance
+             */
+            ReplicaPosition.create = function create(properties) {
+                return new ReplicaPosition(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaPosition message. Does not implicitly {@link meshvirt.v1.ReplicaPosition.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @static
+             * @param {meshvirt.v1.IReplicaPosition} message ReplicaPosition message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaPosition.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.epoch);
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.seq);
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.takenAtMs);
+                if (message.appliedAtMs != null && Object.hasOwnProperty.call(message, "appliedAtMs"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.appliedAtMs);
+                if (message.receivedChunks != null && Object.hasOwnProperty.call(message, "receivedChunks"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.receivedChunks);
+                if (message.refusal != null && Object.hasOwnProperty.call(message, "refusal"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).int32(message.refusal);
+                if (message.detail != null && Object.hasOwnProperty.call(message, "detail"))
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.detail);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaPosition message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaPosition.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @static
+             * @param {meshvirt.v1.IReplicaPosition} message ReplicaPosition message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaPosition.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaPosition message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaPosition} ReplicaPosition
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaPosition.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaPosition();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.seq = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.takenAtMs = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.appliedAtMs = reader.uint64();
+                            break;
+                        }
+                    case 6: {
+                            message.receivedChunks = reader.uint32();
+                            break;
+                        }
+                    case 7: {
+                            message.refusal = reader.int32();
+                            break;
+                        }
+                    case 8: {
+                            message.detail = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaPosition message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaPosition} ReplicaPosition
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaPosition.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaPosition message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaPosition.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
+                        return "seq: integer|Long expected";
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    if (!$util.isInteger(message.takenAtMs) && !(message.takenAtMs && $util.isInteger(message.takenAtMs.low) && $util.isInteger(message.takenAtMs.high)))
+                        return "takenAtMs: integer|Long expected";
+                if (message.appliedAtMs != null && Object.hasOwnProperty.call(message, "appliedAtMs"))
+                    if (!$util.isInteger(message.appliedAtMs) && !(message.appliedAtMs && $util.isInteger(message.appliedAtMs.low) && $util.isInteger(message.appliedAtMs.high)))
+                        return "appliedAtMs: integer|Long expected";
+                if (message.receivedChunks != null && Object.hasOwnProperty.call(message, "receivedChunks"))
+                    if (!$util.isInteger(message.receivedChunks))
+                        return "receivedChunks: integer expected";
+                if (message.refusal != null && Object.hasOwnProperty.call(message, "refusal"))
+                    switch (message.refusal) {
+                    default:
+                        return "refusal: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                    case 4:
+                    case 5:
+                        break;
+                    }
+                if (message.detail != null && Object.hasOwnProperty.call(message, "detail"))
+                    if (!$util.isString(message.detail))
+                        return "detail: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaPosition message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaPosition} ReplicaPosition
+             */
+            ReplicaPosition.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaPosition)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaPosition: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaPosition();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.seq != null)
+                    if ($util.Long)
+                        message.seq = $util.Long.fromValue(object.seq, true);
+                    else if (typeof object.seq === "string")
+                        message.seq = parseInt(object.seq, 10);
+                    else if (typeof object.seq === "number")
+                        message.seq = object.seq;
+                    else if (typeof object.seq === "object")
+                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
+                if (object.takenAtMs != null)
+                    if ($util.Long)
+                        message.takenAtMs = $util.Long.fromValue(object.takenAtMs, true);
+                    else if (typeof object.takenAtMs === "string")
+                        message.takenAtMs = parseInt(object.takenAtMs, 10);
+                    else if (typeof object.takenAtMs === "number")
+                        message.takenAtMs = object.takenAtMs;
+                    else if (typeof object.takenAtMs === "object")
+                        message.takenAtMs = new $util.LongBits(object.takenAtMs.low >>> 0, object.takenAtMs.high >>> 0).toNumber(true);
+                if (object.appliedAtMs != null)
+                    if ($util.Long)
+                        message.appliedAtMs = $util.Long.fromValue(object.appliedAtMs, true);
+                    else if (typeof object.appliedAtMs === "string")
+                        message.appliedAtMs = parseInt(object.appliedAtMs, 10);
+                    else if (typeof object.appliedAtMs === "number")
+                        message.appliedAtMs = object.appliedAtMs;
+                    else if (typeof object.appliedAtMs === "object")
+                        message.appliedAtMs = new $util.LongBits(object.appliedAtMs.low >>> 0, object.appliedAtMs.high >>> 0).toNumber(true);
+                if (object.receivedChunks != null)
+                    message.receivedChunks = object.receivedChunks >>> 0;
+                switch (object.refusal) {
+                default:
+                    if (typeof object.refusal === "number") {
+                        message.refusal = object.refusal;
+                        break;
+                    }
+                    break;
+                case "REPLICA_REFUSAL_NONE":
+                case 0:
+                    message.refusal = 0;
+                    break;
+                case "REPLICA_REFUSAL_STALE_EPOCH":
+                case 1:
+                    message.refusal = 1;
+                    break;
+                case "REPLICA_REFUSAL_GAP":
+                case 2:
+                    message.refusal = 2;
+                    break;
+                case "REPLICA_REFUSAL_UNKNOWN_VM":
+                case 3:
+                    message.refusal = 3;
+                    break;
+                case "REPLICA_REFUSAL_INVALID":
+                case 4:
+                    message.refusal = 4;
+                    break;
+                case "REPLICA_REFUSAL_ALREADY_APPLIED":
+                case 5:
+                    message.refusal = 5;
+                    break;
+                }
+                if (object.detail != null)
+                    message.detail = String(object.detail);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaPosition message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @static
+             * @param {meshvirt.v1.ReplicaPosition} message ReplicaPosition
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaPosition.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.takenAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.takenAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.appliedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.appliedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.receivedChunks = 0;
+                    object.refusal = options.enums === String ? "REPLICA_REFUSAL_NONE" : 0;
+                    object.detail = "";
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
+                    else if (typeof message.seq === "number")
+                        object.seq = options.longs === String ? String(message.seq) : message.seq;
+                    else
+                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.takenAtMs = typeof message.takenAtMs === "number" ? BigInt(message.takenAtMs) : $util.Long.fromBits(message.takenAtMs.low >>> 0, message.takenAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.takenAtMs === "number")
+                        object.takenAtMs = options.longs === String ? String(message.takenAtMs) : message.takenAtMs;
+                    else
+                        object.takenAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.takenAtMs) : options.longs === Number ? new $util.LongBits(message.takenAtMs.low >>> 0, message.takenAtMs.high >>> 0).toNumber(true) : message.takenAtMs;
+                if (message.appliedAtMs != null && Object.hasOwnProperty.call(message, "appliedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.appliedAtMs = typeof message.appliedAtMs === "number" ? BigInt(message.appliedAtMs) : $util.Long.fromBits(message.appliedAtMs.low >>> 0, message.appliedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.appliedAtMs === "number")
+                        object.appliedAtMs = options.longs === String ? String(message.appliedAtMs) : message.appliedAtMs;
+                    else
+                        object.appliedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.appliedAtMs) : options.longs === Number ? new $util.LongBits(message.appliedAtMs.low >>> 0, message.appliedAtMs.high >>> 0).toNumber(true) : message.appliedAtMs;
+                if (message.receivedChunks != null && Object.hasOwnProperty.call(message, "receivedChunks"))
+                    object.receivedChunks = message.receivedChunks;
+                if (message.refusal != null && Object.hasOwnProperty.call(message, "refusal"))
+                    object.refusal = options.enums === String ? $root.meshvirt.v1.ReplicaRefusal[message.refusal] === undefined ? message.refusal : $root.meshvirt.v1.ReplicaRefusal[message.refusal] : message.refusal;
+                if (message.detail != null && Object.hasOwnProperty.call(message, "detail"))
+                    object.detail = message.detail;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaPosition to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaPosition.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaPosition
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaPosition
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaPosition.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaPosition";
+            };
+
+            return ReplicaPosition;
+        })();
+
+        v1.ReplicaExtent = (function() {
+
+            /**
+             * Properties of a ReplicaExtent.
+             * @memberof meshvirt.v1
+             * @interface IReplicaExtent
+             * @property {string|null} [disk] ReplicaExtent disk
+             * @property {number|null} [offset] ReplicaExtent offset
+             * @property {number|null} [length] ReplicaExtent length
+             * @property {boolean|null} [zero] ReplicaExtent zero
+             */
+
+            /**
+             * Constructs a new ReplicaExtent.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaExtent.
+             * @implements IReplicaExtent
+             * @constructor
+             * @param {meshvirt.v1.IReplicaExtent=} [properties] Properties to set
+             */
+            function ReplicaExtent(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaExtent disk.
+             * @member {string} disk
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @instance
+             */
+            ReplicaExtent.prototype.disk = "";
+
+            /**
+             * ReplicaExtent offset.
+             * @member {number} offset
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @instance
+             */
+            ReplicaExtent.prototype.offset = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaExtent length.
+             * @member {number} length
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @instance
+             */
+            ReplicaExtent.prototype.length = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaExtent zero.
+             * @member {boolean} zero
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @instance
+             */
+            ReplicaExtent.prototype.zero = false;
+
+            /**
+             * Creates a new ReplicaExtent instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @static
+             * @param {meshvirt.v1.IReplicaExtent=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaExtent} ReplicaExtent instance
+             */
+            ReplicaExtent.create = function create(properties) {
+                return new ReplicaExtent(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaExtent message. Does not implicitly {@link meshvirt.v1.ReplicaExtent.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @static
+             * @param {meshvirt.v1.IReplicaExtent} message ReplicaExtent message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaExtent.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.disk != null && Object.hasOwnProperty.call(message, "disk"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.disk);
+                if (message.offset != null && Object.hasOwnProperty.call(message, "offset"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.offset);
+                if (message.length != null && Object.hasOwnProperty.call(message, "length"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.length);
+                if (message.zero != null && Object.hasOwnProperty.call(message, "zero"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.zero);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaExtent message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaExtent.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @static
+             * @param {meshvirt.v1.IReplicaExtent} message ReplicaExtent message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaExtent.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaExtent message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaExtent} ReplicaExtent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaExtent.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaExtent();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.disk = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.offset = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.length = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.zero = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaExtent message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaExtent} ReplicaExtent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaExtent.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaExtent message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaExtent.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.disk != null && Object.hasOwnProperty.call(message, "disk"))
+                    if (!$util.isString(message.disk))
+                        return "disk: string expected";
+                if (message.offset != null && Object.hasOwnProperty.call(message, "offset"))
+                    if (!$util.isInteger(message.offset) && !(message.offset && $util.isInteger(message.offset.low) && $util.isInteger(message.offset.high)))
+                        return "offset: integer|Long expected";
+                if (message.length != null && Object.hasOwnProperty.call(message, "length"))
+                    if (!$util.isInteger(message.length) && !(message.length && $util.isInteger(message.length.low) && $util.isInteger(message.length.high)))
+                        return "length: integer|Long expected";
+                if (message.zero != null && Object.hasOwnProperty.call(message, "zero"))
+                    if (typeof message.zero !== "boolean")
+                        return "zero: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaExtent message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaExtent} ReplicaExtent
+             */
+            ReplicaExtent.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaExtent)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaExtent: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaExtent();
+                if (object.disk != null)
+                    message.disk = String(object.disk);
+                if (object.offset != null)
+                    if ($util.Long)
+                        message.offset = $util.Long.fromValue(object.offset, true);
+                    else if (typeof object.offset === "string")
+                        message.offset = parseInt(object.offset, 10);
+                    else if (typeof object.offset === "number")
+                        message.offset = object.offset;
+                    else if (typeof object.offset === "object")
+                        message.offset = new $util.LongBits(object.offset.low >>> 0, object.offset.high >>> 0).toNumber(true);
+                if (object.length != null)
+                    if ($util.Long)
+                        message.length = $util.Long.fromValue(object.length, true);
+                    else if (typeof object.length === "string")
+                        message.length = parseInt(object.length, 10);
+                    else if (typeof object.length === "number")
+                        message.length = object.length;
+                    else if (typeof object.length === "object")
+                        message.length = new $util.LongBits(object.length.low >>> 0, object.length.high >>> 0).toNumber(true);
+                if (object.zero != null)
+                    message.zero = Boolean(object.zero);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaExtent message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @static
+             * @param {meshvirt.v1.ReplicaExtent} message ReplicaExtent
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaExtent.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.disk = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.offset = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.offset = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.length = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.length = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.zero = false;
+                }
+                if (message.disk != null && Object.hasOwnProperty.call(message, "disk"))
+                    object.disk = message.disk;
+                if (message.offset != null && Object.hasOwnProperty.call(message, "offset"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.offset = typeof message.offset === "number" ? BigInt(message.offset) : $util.Long.fromBits(message.offset.low >>> 0, message.offset.high >>> 0, true).toBigInt();
+                    else if (typeof message.offset === "number")
+                        object.offset = options.longs === String ? String(message.offset) : message.offset;
+                    else
+                        object.offset = options.longs === String ? $util.Long.prototype.toString.call(message.offset) : options.longs === Number ? new $util.LongBits(message.offset.low >>> 0, message.offset.high >>> 0).toNumber(true) : message.offset;
+                if (message.length != null && Object.hasOwnProperty.call(message, "length"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.length = typeof message.length === "number" ? BigInt(message.length) : $util.Long.fromBits(message.length.low >>> 0, message.length.high >>> 0, true).toBigInt();
+                    else if (typeof message.length === "number")
+                        object.length = options.longs === String ? String(message.length) : message.length;
+                    else
+                        object.length = options.longs === String ? $util.Long.prototype.toString.call(message.length) : options.longs === Number ? new $util.LongBits(message.length.low >>> 0, message.length.high >>> 0).toNumber(true) : message.length;
+                if (message.zero != null && Object.hasOwnProperty.call(message, "zero"))
+                    object.zero = message.zero;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaExtent to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaExtent.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaExtent
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaExtent
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaExtent.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaExtent";
+            };
+
+            return ReplicaExtent;
+        })();
+
+        v1.ReplicaChunk = (function() {
+
+            /**
+             * Properties of a ReplicaChunk.
+             * @memberof meshvirt.v1
+             * @interface IReplicaChunk
+             * @property {number|null} [index] ReplicaChunk index
+             * @property {Array.<meshvirt.v1.IReplicaExtent>|null} [extents] ReplicaChunk extents
+             * @property {Uint8Array|null} [data] ReplicaChunk data
+             * @property {Uint8Array|null} [sha256] ReplicaChunk sha256
+             */
+
+            /**
+             * Constructs a new ReplicaChunk.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaChunk.
+             * @implements IReplicaChunk
+             * @constructor
+             * @param {meshvirt.v1.IReplicaChunk=} [properties] Properties to set
+             */
+            function ReplicaChunk(properties) {
+                this.extents = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaChunk index.
+             * @member {number} index
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @instance
+             */
+            ReplicaChunk.prototype.index = 0;
+
+            /**
+             * ReplicaChunk extents.
+             * @member {Array.<meshvirt.v1.IReplicaExtent>} extents
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @instance
+             */
+            ReplicaChunk.prototype.extents = $util.emptyArray;
+
+            /**
+             * ReplicaChunk data.
+             * @member {Uint8Array} data
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @instance
+             */
+            ReplicaChunk.prototype.data = $util.newBuffer([]);
+
+            /**
+             * ReplicaChunk sha256.
+             * @member {Uint8Array} sha256
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @instance
+             */
+            ReplicaChunk.prototype.sha256 = $util.newBuffer([]);
+
+            /**
+             * Creates a new ReplicaChunk instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @static
+             * @param {meshvirt.v1.IReplicaChunk=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaChunk} ReplicaChunk instance
+             */
+            ReplicaChunk.create = function create(properties) {
+                return new ReplicaChunk(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaChunk message. Does not implicitly {@link meshvirt.v1.ReplicaChunk.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @static
+             * @param {meshvirt.v1.IReplicaChunk} message ReplicaChunk message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaChunk.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.index != null && Object.hasOwnProperty.call(message, "index"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.index);
+                if (message.extents != null && message.extents.length)
+                    for (let i = 0; i < message.extents.length; ++i)
+                        $root.meshvirt.v1.ReplicaExtent.encode(message.extents[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (message.data != null && Object.hasOwnProperty.call(message, "data"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.data);
+                if (message.sha256 != null && Object.hasOwnProperty.call(message, "sha256"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.sha256);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaChunk message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaChunk.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @static
+             * @param {meshvirt.v1.IReplicaChunk} message ReplicaChunk message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaChunk.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaChunk message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaChunk} ReplicaChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaChunk.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaChunk();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.index = reader.uint32();
+                            break;
+                        }
+                    case 2: {
+                            if (!(message.extents && message.extents.length))
+                                message.extents = [];
+                            message.extents.push($root.meshvirt.v1.ReplicaExtent.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 3: {
+                            message.data = reader.bytes();
+                            break;
+                        }
+                    case 4: {
+                            message.sha256 = reader.bytes();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaChunk message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaChunk} ReplicaChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaChunk.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaChunk message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaChunk.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.index != null && Object.hasOwnProperty.call(message, "index"))
+                    if (!$util.isInteger(message.index))
+                        return "index: integer expected";
+                if (message.extents != null && Object.hasOwnProperty.call(message, "extents")) {
+                    if (!Array.isArray(message.extents))
+                        return "extents: array expected";
+                    for (let i = 0; i < message.extents.length; ++i) {
+                        let error = $root.meshvirt.v1.ReplicaExtent.verify(message.extents[i], long + 1);
+                        if (error)
+                            return "extents." + error;
+                    }
+                }
+                if (message.data != null && Object.hasOwnProperty.call(message, "data"))
+                    if (!(message.data && typeof message.data.length === "number" || $util.isString(message.data)))
+                        return "data: buffer expected";
+                if (message.sha256 != null && Object.hasOwnProperty.call(message, "sha256"))
+                    if (!(message.sha256 && typeof message.sha256.length === "number" || $util.isString(message.sha256)))
+                        return "sha256: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaChunk message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaChunk} ReplicaChunk
+             */
+            ReplicaChunk.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaChunk)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaChunk: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaChunk();
+                if (object.index != null)
+                    message.index = object.index >>> 0;
+                if (object.extents) {
+                    if (!Array.isArray(object.extents))
+                        throw TypeError(".meshvirt.v1.ReplicaChunk.extents: array expected");
+                    message.extents = [];
+                    for (let i = 0; i < object.extents.length; ++i) {
+                        if (!$util.isObject(object.extents[i]))
+                            throw TypeError(".meshvirt.v1.ReplicaChunk.extents: object expected");
+                        message.extents[i] = $root.meshvirt.v1.ReplicaExtent.fromObject(object.extents[i], long + 1);
+                    }
+                }
+                if (object.data != null)
+                    if (typeof object.data === "string")
+                        $util.base64.decode(object.data, message.data = $util.newBuffer($util.base64.length(object.data)), 0);
+                    else if (object.data.length >= 0)
+                        message.data = object.data;
+                if (object.sha256 != null)
+                    if (typeof object.sha256 === "string")
+                        $util.base64.decode(object.sha256, message.sha256 = $util.newBuffer($util.base64.length(object.sha256)), 0);
+                    else if (object.sha256.length >= 0)
+                        message.sha256 = object.sha256;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaChunk message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @static
+             * @param {meshvirt.v1.ReplicaChunk} message ReplicaChunk
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaChunk.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.extents = [];
+                if (options.defaults) {
+                    object.index = 0;
+                    if (options.bytes === String)
+                        object.data = "";
+                    else {
+                        object.data = [];
+                        if (options.bytes !== Array)
+                            object.data = $util.newBuffer(object.data);
+                    }
+                    if (options.bytes === String)
+                        object.sha256 = "";
+                    else {
+                        object.sha256 = [];
+                        if (options.bytes !== Array)
+                            object.sha256 = $util.newBuffer(object.sha256);
+                    }
+                }
+                if (message.index != null && Object.hasOwnProperty.call(message, "index"))
+                    object.index = message.index;
+                if (message.extents && message.extents.length) {
+                    object.extents = [];
+                    for (let j = 0; j < message.extents.length; ++j)
+                        object.extents[j] = $root.meshvirt.v1.ReplicaExtent.toObject(message.extents[j], options, q + 1);
+                }
+                if (message.data != null && Object.hasOwnProperty.call(message, "data"))
+                    object.data = options.bytes === String ? $util.base64.encode(message.data, 0, message.data.length) : options.bytes === Array ? Array.prototype.slice.call(message.data) : message.data;
+                if (message.sha256 != null && Object.hasOwnProperty.call(message, "sha256"))
+                    object.sha256 = options.bytes === String ? $util.base64.encode(message.sha256, 0, message.sha256.length) : options.bytes === Array ? Array.prototype.slice.call(message.sha256) : message.sha256;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaChunk to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaChunk.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaChunk
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaChunk
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaChunk.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaChunk";
+            };
+
+            return ReplicaChunk;
+        })();
+
+        v1.ReplicaPointEnd = (function() {
+
+            /**
+             * Properties of a ReplicaPointEnd.
+             * @memberof meshvirt.v1
+             * @interface IReplicaPointEnd
+             * @property {Uint8Array|null} [digest] ReplicaPointEnd digest
+             */
+
+            /**
+             * Constructs a new ReplicaPointEnd.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaPointEnd.
+             * @implements IReplicaPointEnd
+             * @constructor
+             * @param {meshvirt.v1.IReplicaPointEnd=} [properties] Properties to set
+             */
+            function ReplicaPointEnd(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaPointEnd digest.
+             * @member {Uint8Array} digest
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @instance
+             */
+            ReplicaPointEnd.prototype.digest = $util.newBuffer([]);
+
+            /**
+             * Creates a new ReplicaPointEnd instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @static
+             * @param {meshvirt.v1.IReplicaPointEnd=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaPointEnd} ReplicaPointEnd instance
+             */
+            ReplicaPointEnd.create = function create(properties) {
+                return new ReplicaPointEnd(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaPointEnd message. Does not implicitly {@link meshvirt.v1.ReplicaPointEnd.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @static
+             * @param {meshvirt.v1.IReplicaPointEnd} message ReplicaPointEnd message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaPointEnd.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.digest);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaPointEnd message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaPointEnd.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @static
+             * @param {meshvirt.v1.IReplicaPointEnd} message ReplicaPointEnd message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaPointEnd.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaPointEnd message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaPointEnd} ReplicaPointEnd
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaPointEnd.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaPointEnd();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.digest = reader.bytes();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaPointEnd message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaPointEnd} ReplicaPointEnd
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaPointEnd.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaPointEnd message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaPointEnd.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    if (!(message.digest && typeof message.digest.length === "number" || $util.isString(message.digest)))
+                        return "digest: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaPointEnd message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaPointEnd} ReplicaPointEnd
+             */
+            ReplicaPointEnd.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaPointEnd)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaPointEnd: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaPointEnd();
+                if (object.digest != null)
+                    if (typeof object.digest === "string")
+                        $util.base64.decode(object.digest, message.digest = $util.newBuffer($util.base64.length(object.digest)), 0);
+                    else if (object.digest.length >= 0)
+                        message.digest = object.digest;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaPointEnd message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @static
+             * @param {meshvirt.v1.ReplicaPointEnd} message ReplicaPointEnd
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaPointEnd.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    if (options.bytes === String)
+                        object.digest = "";
+                    else {
+                        object.digest = [];
+                        if (options.bytes !== Array)
+                            object.digest = $util.newBuffer(object.digest);
+                    }
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    object.digest = options.bytes === String ? $util.base64.encode(message.digest, 0, message.digest.length) : options.bytes === Array ? Array.prototype.slice.call(message.digest) : message.digest;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaPointEnd to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaPointEnd.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaPointEnd
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaPointEnd
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaPointEnd.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaPointEnd";
+            };
+
+            return ReplicaPointEnd;
+        })();
+
+        v1.ReplicaApplied = (function() {
+
+            /**
+             * Properties of a ReplicaApplied.
+             * @memberof meshvirt.v1
+             * @interface IReplicaApplied
+             * @property {meshvirt.v1.IReplicaPosition|null} [position] ReplicaApplied position
+             * @property {number|null} [applyMs] ReplicaApplied applyMs
+             */
+
+            /**
+             * Constructs a new ReplicaApplied.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaApplied.
+             * @implements IReplicaApplied
+             * @constructor
+             * @param {meshvirt.v1.IReplicaApplied=} [properties] Properties to set
+             */
+            function ReplicaApplied(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaApplied position.
+             * @member {meshvirt.v1.IReplicaPosition|null|undefined} position
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @instance
+             */
+            ReplicaApplied.prototype.position = null;
+
+            /**
+             * ReplicaApplied applyMs.
+             * @member {number} applyMs
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @instance
+             */
+            ReplicaApplied.prototype.applyMs = 0;
+
+            /**
+             * Creates a new ReplicaApplied instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @static
+             * @param {meshvirt.v1.IReplicaApplied=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaApplied} ReplicaApplied instance
+             */
+            ReplicaApplied.create = function create(properties) {
+                return new ReplicaApplied(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaApplied message. Does not implicitly {@link meshvirt.v1.ReplicaApplied.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @static
+             * @param {meshvirt.v1.IReplicaApplied} message ReplicaApplied message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaApplied.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.position != null && Object.hasOwnProperty.call(message, "position"))
+                    $root.meshvirt.v1.ReplicaPosition.encode(message.position, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.applyMs != null && Object.hasOwnProperty.call(message, "applyMs"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.applyMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaApplied message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaApplied.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @static
+             * @param {meshvirt.v1.IReplicaApplied} message ReplicaApplied message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaApplied.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaApplied message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaApplied} ReplicaApplied
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaApplied.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaApplied();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.position = $root.meshvirt.v1.ReplicaPosition.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            message.applyMs = reader.uint32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaApplied message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaApplied} ReplicaApplied
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaApplied.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaApplied message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaApplied.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.position != null && Object.hasOwnProperty.call(message, "position")) {
+                    let error = $root.meshvirt.v1.ReplicaPosition.verify(message.position, long + 1);
+                    if (error)
+                        return "position." + error;
+                }
+                if (message.applyMs != null && Object.hasOwnProperty.call(message, "applyMs"))
+                    if (!$util.isInteger(message.applyMs))
+                        return "applyMs: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaApplied message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaApplied} ReplicaApplied
+             */
+            ReplicaApplied.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaApplied)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaApplied: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaApplied();
+                if (object.position != null) {
+                    if (!$util.isObject(object.position))
+                        throw TypeError(".meshvirt.v1.ReplicaApplied.position: object expected");
+                    message.position = $root.meshvirt.v1.ReplicaPosition.fromObject(object.position, long + 1);
+                }
+                if (object.applyMs != null)
+                    message.applyMs = object.applyMs >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaApplied message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @static
+             * @param {meshvirt.v1.ReplicaApplied} message ReplicaApplied
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaApplied.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.position = null;
+                    object.applyMs = 0;
+                }
+                if (message.position != null && Object.hasOwnProperty.call(message, "position"))
+                    object.position = $root.meshvirt.v1.ReplicaPosition.toObject(message.position, options, q + 1);
+                if (message.applyMs != null && Object.hasOwnProperty.call(message, "applyMs"))
+                    object.applyMs = message.applyMs;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaApplied to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaApplied.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaApplied
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaApplied
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaApplied.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaApplied";
+            };
+
+            return ReplicaApplied;
+        })();
+
+        v1.ReplicaMessage = (function() {
+
+            /**
+             * Properties of a ReplicaMessage.
+             * @memberof meshvirt.v1
+             * @interface IReplicaMessage
+             * @property {meshvirt.v1.IReplicaOffer|null} [offer] ReplicaMessage offer
+             * @property {meshvirt.v1.IReplicaPosition|null} [position] ReplicaMessage position
+             * @property {meshvirt.v1.IReplicaChunk|null} [chunk] ReplicaMessage chunk
+             * @property {meshvirt.v1.IReplicaPointEnd|null} [end] ReplicaMessage end
+             * @property {meshvirt.v1.IReplicaApplied|null} [applied] ReplicaMessage applied
+             */
+
+            /**
+             * Constructs a new ReplicaMessage.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaMessage.
+             * @implements IReplicaMessage
+             * @constructor
+             * @param {meshvirt.v1.IReplicaMessage=} [properties] Properties to set
+             */
+            function ReplicaMessage(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaMessage offer.
+             * @member {meshvirt.v1.IReplicaOffer|null|undefined} offer
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @instance
+             */
+            ReplicaMessage.prototype.offer = null;
+
+            /**
+             * ReplicaMessage position.
+             * @member {meshvirt.v1.IReplicaPosition|null|undefined} position
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @instance
+             */
+            ReplicaMessage.prototype.position = null;
+
+            /**
+             * ReplicaMessage chunk.
+             * @member {meshvirt.v1.IReplicaChunk|null|undefined} chunk
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @instance
+             */
+            ReplicaMessage.prototype.chunk = null;
+
+            /**
+             * ReplicaMessage end.
+             * @member {meshvirt.v1.IReplicaPointEnd|null|undefined} end
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @instance
+             */
+            ReplicaMessage.prototype.end = null;
+
+            /**
+             * ReplicaMessage applied.
+             * @member {meshvirt.v1.IReplicaApplied|null|undefined} applied
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @instance
+             */
+            ReplicaMessage.prototype.applied = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * ReplicaMessage body.
+             * @member {"offer"|"position"|"chunk"|"end"|"applied"|undefined} body
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @instance
+             */
+            Object.defineProperty(ReplicaMessage.prototype, "body", {
+                get: $util.oneOfGetter($oneOfFields = ["offer", "position", "chunk", "end", "applied"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new ReplicaMessage instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @static
+             * @param {meshvirt.v1.IReplicaMessage=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaMessage} ReplicaMessage instance
+             */
+            ReplicaMessage.create = function create(properties) {
+                return new ReplicaMessage(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaMessage message. Does not implicitly {@link meshvirt.v1.ReplicaMessage.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @static
+             * @param {meshvirt.v1.IReplicaMessage} message ReplicaMessage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaMessage.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.offer != null && Object.hasOwnProperty.call(message, "offer"))
+                    $root.meshvirt.v1.ReplicaOffer.encode(message.offer, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.position != null && Object.hasOwnProperty.call(message, "position"))
+                    $root.meshvirt.v1.ReplicaPosition.encode(message.position, writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (message.chunk != null && Object.hasOwnProperty.call(message, "chunk"))
+                    $root.meshvirt.v1.ReplicaChunk.encode(message.chunk, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (message.end != null && Object.hasOwnProperty.call(message, "end"))
+                    $root.meshvirt.v1.ReplicaPointEnd.encode(message.end, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (message.applied != null && Object.hasOwnProperty.call(message, "applied"))
+                    $root.meshvirt.v1.ReplicaApplied.encode(message.applied, writer.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaMessage message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaMessage.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @static
+             * @param {meshvirt.v1.IReplicaMessage} message ReplicaMessage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaMessage.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaMessage message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaMessage} ReplicaMessage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaMessage.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaMessage();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.offer = $root.meshvirt.v1.ReplicaOffer.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            message.position = $root.meshvirt.v1.ReplicaPosition.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 3: {
+                            message.chunk = $root.meshvirt.v1.ReplicaChunk.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 4: {
+                            message.end = $root.meshvirt.v1.ReplicaPointEnd.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 5: {
+                            message.applied = $root.meshvirt.v1.ReplicaApplied.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaMessage message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaMessage} ReplicaMessage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaMessage.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaMessage message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaMessage.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                let properties = {};
+                if (message.offer != null && Object.hasOwnProperty.call(message, "offer")) {
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ReplicaOffer.verify(message.offer, long + 1);
+                        if (error)
+                            return "offer." + error;
+                    }
+                }
+                if (message.position != null && Object.hasOwnProperty.call(message, "position")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ReplicaPosition.verify(message.position, long + 1);
+                        if (error)
+                            return "position." + error;
+                    }
+                }
+                if (message.chunk != null && Object.hasOwnProperty.call(message, "chunk")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ReplicaChunk.verify(message.chunk, long + 1);
+                        if (error)
+                            return "chunk." + error;
+                    }
+                }
+                if (message.end != null && Object.hasOwnProperty.call(message, "end")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ReplicaPointEnd.verify(message.end, long + 1);
+                        if (error)
+                            return "end." + error;
+                    }
+                }
+                if (message.applied != null && Object.hasOwnProperty.call(message, "applied")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ReplicaApplied.verify(message.applied, long + 1);
+                        if (error)
+                            return "applied." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaMessage message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaMessage} ReplicaMessage
+             */
+            ReplicaMessage.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaMessage)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaMessage: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaMessage();
+                if (object.offer != null) {
+                    if (!$util.isObject(object.offer))
+                        throw TypeError(".meshvirt.v1.ReplicaMessage.offer: object expected");
+                    message.offer = $root.meshvirt.v1.ReplicaOffer.fromObject(object.offer, long + 1);
+                }
+                if (object.position != null) {
+                    if (!$util.isObject(object.position))
+                        throw TypeError(".meshvirt.v1.ReplicaMessage.position: object expected");
+                    message.position = $root.meshvirt.v1.ReplicaPosition.fromObject(object.position, long + 1);
+                }
+                if (object.chunk != null) {
+                    if (!$util.isObject(object.chunk))
+                        throw TypeError(".meshvirt.v1.ReplicaMessage.chunk: object expected");
+                    message.chunk = $root.meshvirt.v1.ReplicaChunk.fromObject(object.chunk, long + 1);
+                }
+                if (object.end != null) {
+                    if (!$util.isObject(object.end))
+                        throw TypeError(".meshvirt.v1.ReplicaMessage.end: object expected");
+                    message.end = $root.meshvirt.v1.ReplicaPointEnd.fromObject(object.end, long + 1);
+                }
+                if (object.applied != null) {
+                    if (!$util.isObject(object.applied))
+                        throw TypeError(".meshvirt.v1.ReplicaMessage.applied: object expected");
+                    message.applied = $root.meshvirt.v1.ReplicaApplied.fromObject(object.applied, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaMessage message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @static
+             * @param {meshvirt.v1.ReplicaMessage} message ReplicaMessage
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaMessage.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (message.offer != null && Object.hasOwnProperty.call(message, "offer")) {
+                    object.offer = $root.meshvirt.v1.ReplicaOffer.toObject(message.offer, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "offer";
+                }
+                if (message.position != null && Object.hasOwnProperty.call(message, "position")) {
+                    object.position = $root.meshvirt.v1.ReplicaPosition.toObject(message.position, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "position";
+                }
+                if (message.chunk != null && Object.hasOwnProperty.call(message, "chunk")) {
+                    object.chunk = $root.meshvirt.v1.ReplicaChunk.toObject(message.chunk, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "chunk";
+                }
+                if (message.end != null && Object.hasOwnProperty.call(message, "end")) {
+                    object.end = $root.meshvirt.v1.ReplicaPointEnd.toObject(message.end, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "end";
+                }
+                if (message.applied != null && Object.hasOwnProperty.call(message, "applied")) {
+                    object.applied = $root.meshvirt.v1.ReplicaApplied.toObject(message.applied, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "applied";
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaMessage to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaMessage.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaMessage
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaMessage
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaMessage.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaMessage";
+            };
+
+            return ReplicaMessage;
+        })();
+
         return v1;
     })();
 
