@@ -3,14 +3,15 @@
  * clock is injected and I/O stays outside — `tick()` names the suspects to probe, the shell
  * pings them and reports back with `probeResult()`.
  *
- * alive ──(no advert for suspectAfterHeartbeats × its heartbeat)──▶ suspect
+ * alive ──(no advert for suspectAfterHeartbeats × its heartbeat, or a peer's notice)──▶ suspect
  * suspect ──(probe answers, or a newer advert)──▶ alive
- * suspect ──(suspicion timeout; failed probes shorten it)──▶ dead
+ * suspect ──(suspicion timeout; notices from other hosts and failed probes shorten it)──▶ dead
  * dead ──(newer advert, e.g. a restart with a new incarnation)──▶ alive
  * dead ──(deadRetentionMs)──▶ removed
  */
 import { isNewer, type HostAdvert } from './host-advert.js'
 import { remainingSuspicionTimeMs, suspicionTimeoutMs } from './suspicion.js'
+import type { SuspicionNotice } from './suspicion-notice.js'
 import { LAN_TIMING, type MeshTiming } from './timing.js'
 
 export type Liveness = 'alive' | 'suspect' | 'dead'
@@ -37,6 +38,13 @@ export type ClusterViewEvent =
 
 export type ApplyOutcome = 'joined' | 'updated' | 'refreshed' | 'stale'
 
+/**
+ * What a suspicion notice did: `refute` — it is about this host, which must publish a newer
+ * advert at once; `suspected` — a live host became suspect; `confirmed` — one more reporter
+ * for a suspect; `ignored` — unknown or dead host, an older incarnation, or a reporter counted.
+ */
+export type SuspicionOutcome = 'refute' | 'suspected' | 'confirmed' | 'ignored'
+
 export type ClusterViewTiming = Pick<MeshTiming, 'suspectAfterHeartbeats' | 'probeIntervalMs' | 'suspicionMult' |
 'suspicionMaxTimeoutMult' | 'expectedConfirmations' | 'deadRetentionMs'>
 
@@ -54,7 +62,9 @@ interface Entry {
   lastHeardMs: number
   livenessSinceMs: number
   self: boolean
-  confirmations: number
+  /** Distinct hosts that reported the suspect unreachable (this host included). */
+  reporters: Set<string>
+  failedProbes: number
   lastProbeMs: number
   probing: boolean
 }
@@ -107,7 +117,7 @@ export class ClusterView {
     if (e === undefined) {
       const entry: Entry = {
         hostId: advert.hostId, advert, liveness: 'alive', lastHeardMs: now, livenessSinceMs: now,
-        self: advert.hostId === this.selfId, confirmations: 0, lastProbeMs: -Infinity, probing: false
+        self: advert.hostId === this.selfId, reporters: new Set(), failedProbes: 0, lastProbeMs: -Infinity, probing: false
       }
       this.entries.set(advert.hostId, entry)
       this.emit({ type: 'joined', host: snapshot(entry) })
@@ -137,15 +147,13 @@ export class ClusterView {
       const hb = e.advert.heartbeatIntervalMs
       if (e.liveness === 'alive') {
         if (now - e.lastHeardMs <= this.timing.suspectAfterHeartbeats * hb) continue
-        this.setLiveness(e, 'suspect', now)
-        e.confirmations = 0
-        e.lastProbeMs = -Infinity
-        this.emit({ type: 'suspect', host: snapshot(e) })
+        this.becomeSuspect(e, now)
       }
       if (e.liveness === 'suspect') {
-        const min = suspicionTimeoutMs(this.timing.suspicionMult, n, hb)
+        const min = suspicionTimeoutMs(this.timing.suspicionMult, n, this.timing.probeIntervalMs)
         const max = min * this.timing.suspicionMaxTimeoutMult
-        const left = remainingSuspicionTimeMs(e.confirmations, this.timing.expectedConfirmations, now - e.livenessSinceMs, min, max)
+        const confirmations = e.reporters.size + e.failedProbes
+        const left = remainingSuspicionTimeMs(confirmations, this.timing.expectedConfirmations, now - e.livenessSinceMs, min, max)
         if (left <= 0) {
           this.setLiveness(e, 'dead', now)
           e.probing = false
@@ -176,14 +184,39 @@ export class ClusterView {
       e.lastHeardMs = now
       this.revive(e, now, false)
     } else {
-      e.confirmations++
+      e.failedProbes++
     }
+  }
+
+  /** Folds in a validated notice (this host's own conclusions included, as reporter = self). */
+  suspect (notice: SuspicionNotice): SuspicionOutcome {
+    if (notice.hostId === this.selfId) return 'refute'
+    const e = this.entries.get(notice.hostId)
+    // A notice about an older incarnation is about a host that has restarted since.
+    if (e === undefined || e.liveness === 'dead' || notice.incarnation < e.advert.incarnation) return 'ignored'
+    if (e.liveness === 'alive') {
+      this.becomeSuspect(e, this.clock())
+      e.reporters.add(notice.reporterId)
+      return 'suspected'
+    }
+    if (e.reporters.has(notice.reporterId)) return 'ignored'
+    e.reporters.add(notice.reporterId)
+    return 'confirmed'
+  }
+
+  private becomeSuspect (e: Entry, now: number): void {
+    this.setLiveness(e, 'suspect', now)
+    e.reporters = new Set()
+    e.failedProbes = 0
+    e.lastProbeMs = -Infinity
+    this.emit({ type: 'suspect', host: snapshot(e) })
   }
 
   private revive (e: Entry, now: number, restarted: boolean): void {
     const previous = e.liveness
     this.setLiveness(e, 'alive', now)
-    e.confirmations = 0
+    e.reporters = new Set()
+    e.failedProbes = 0
     this.emit({ type: 'alive', host: snapshot(e), previous, restarted })
   }
 

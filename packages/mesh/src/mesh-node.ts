@@ -23,6 +23,8 @@ import { gossipOptions, INBOUND_CONNECTIONS_PER_IP_PER_S, MAX_PENDING_INBOUND_CO
 import { emptyAdvertContent, type HostAdvert, type HostAdvertContent } from './host-advert.js'
 import { LivenessProber } from './liveness-prober.js'
 import { PeerConnector } from './peer-connector.js'
+import { encodeSuspicion } from './suspicion-notice.js'
+import { SuspicionValidator, type SuspicionCounters } from './suspicion-validator.js'
 import { RequestResponse, type HandleOptions, type RequestHandler, type RequestOptions } from './request-response.js'
 import { TIMING_PRESETS, type MeshTiming, type TimingPreset } from './timing.js'
 
@@ -59,6 +61,7 @@ export interface MeshNodeInit {
 
 export interface MeshStats {
   adverts: AdvertCounters
+  suspicions: SuspicionCounters
   published: number
   connections: number
   peers: number
@@ -68,7 +71,10 @@ export interface MeshNode {
   readonly hostId: string
   readonly peerId: PeerId
   readonly incarnation: number
+  /** The advert topic, `/meshvirt/<cluster>/adverts/1`. */
   readonly topic: string
+  /** Suspicion notices, `/meshvirt/<cluster>/liveness/1`. */
+  readonly livenessTopic: string
   readonly timing: Readonly<MeshTiming>
   readonly view: ClusterView
   /** The underlying node, for protocols mesh does not wrap. */
@@ -88,6 +94,10 @@ export interface MeshNode {
 
 export function advertTopic (clusterName: string): string {
   return `/meshvirt/${clusterName}/adverts/1`
+}
+
+export function livenessTopic (clusterName: string): string {
+  return `/meshvirt/${clusterName}/liveness/1`
 }
 
 export function resolveTiming (timing: MeshNodeInit['timing']): MeshTiming {
@@ -125,6 +135,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
 
   const hostId = libp2p.peerId.toString()
   const topic = advertTopic(init.clusterName)
+  const noticeTopic = livenessTopic(init.clusterName)
   const log = libp2p.logger.forComponent('meshvirt:mesh:gossip')
   const incarnation = init.incarnation ?? Date.now()
   const view = new ClusterView({ selfId: hostId, timing })
@@ -154,7 +165,19 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     onError: (err) => { log.error('publishing advert failed: %e', err) }
   })
   const connector = new PeerConnector({ libp2p, view, bootstrap: bootstrapAddrs, timing, log })
-  const prober = new LivenessProber({ view, ping: libp2p.services.ping, timing, log })
+  const suspicions = new SuspicionValidator((reason, detail) => { log('rejected suspicion notice (%s): %s', reason, detail) })
+  const prober = new LivenessProber({
+    view,
+    ping: libp2p.services.ping,
+    timing,
+    log,
+    report: (notice) => {
+      suspicions.counters.published++
+      log('reporting %s unreachable', notice.hostId)
+      publish(noticeTopic, encodeSuspicion(notice), { floodPublish: true })
+        .catch((err: unknown) => { log.error('publishing suspicion of %s failed: %e', notice.hostId, err) })
+    }
+  })
   const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'))
 
   // Hosts learnt from gossip may never have been connected: give libp2p their advertised
@@ -167,17 +190,25 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       .catch((err: unknown) => { log('storing addresses of %s failed: %e', e.host.hostId, err) })
   })
   pubsub.topicValidators.set(topic, validator.validate)
+  pubsub.topicValidators.set(noticeTopic, suspicions.validate)
   pubsub.addEventListener('message', (evt) => {
-    if (evt.detail.topic !== topic) return
-    const advert = validator.advertOf(evt.detail)
-    if (advert !== undefined) view.apply(advert)
+    if (evt.detail.topic === topic) {
+      const advert = validator.advertOf(evt.detail)
+      if (advert !== undefined) view.apply(advert)
+    } else if (evt.detail.topic === noticeTopic) {
+      const notice = suspicions.noticeOf(evt.detail)
+      // Suspected ourselves: a newer advert is the refutation.
+      if (notice !== undefined && view.suspect(notice) === 'refute') publisher.publishSoon()
+    }
   })
+  libp2p.addEventListener('peer:disconnect', (evt) => { prober.onDisconnect(evt.detail.toString()) })
   pubsub.addEventListener('subscription-change', (evt) => {
     if (evt.detail.subscriptions.some((s) => s.subscribe && s.topic === topic)) publisher.onSubscriber()
   })
 
   await libp2p.start()
   pubsub.subscribe(topic)
+  pubsub.subscribe(noticeTopic)
   publisher.start()
   connector.start()
   prober.start()
@@ -189,6 +220,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     peerId: libp2p.peerId,
     incarnation,
     topic,
+    livenessTopic: noticeTopic,
     timing,
     view,
     libp2p,
@@ -197,6 +229,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     updateAdvert: (patch) => { publisher.update(patch) },
     stats: () => ({
       adverts: cloneCounters(validator.counters),
+      suspicions: { ...suspicions.counters, rejected: { ...suspicions.counters.rejected } },
       published,
       connections: libp2p.getConnections().length,
       peers: libp2p.getPeers().length

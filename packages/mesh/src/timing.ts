@@ -1,12 +1,18 @@
 /**
  * The knobs of gossip and liveness, and presets (as memberlist's LAN/WAN/local configs).
  *
- * Failure detection at N hosts, for a host that stops:
- *   suspect after  suspectAfterHeartbeats × heartbeat (no advert heard)
- *   dead after     suspicion timeout, between
- *                    min = suspicionMult × max(1, log10 N) × heartbeat   (all probes failed)
- *                    max = suspicionMaxTimeoutMult × min                   (probes inconclusive)
- * LAN at 50 hosts: suspect at 2 s, probes refused at once → dead ≈ 2 s + 1.7 s ≈ 3.7 s.
+ * Failure detection, for a host that dies:
+ *   - its direct peers see their connections drop, probe it (a direct ping), and when that fails
+ *     publish a suspicion notice; every host that receives one marks it suspect and probes it too;
+ *   - failing that (a silent partition), a host not heard for suspectAfterHeartbeats × its
+ *     heartbeat becomes suspect;
+ *   - a suspect is dead after the suspicion timeout, between
+ *       min = suspicionMult × max(1, log10 N) × probeInterval   (expectedConfirmations reached)
+ *       max = suspicionMaxTimeoutMult × min                      (no confirmation)
+ *     where confirmations are distinct reporters plus this host's failed probes.
+ * LAN at 50 hosts: notices within ~10 ms of the drop, dead after min = 1.7 s.
+ * Heartbeats only back this up (and refresh adverts), so they can be spaced out: 2 s base,
+ * at most 100 heartbeats/s received per host (10 s at 1,000 hosts).
  */
 export interface MeshTiming {
   /** Base heartbeat period; spaced out with N (see heartbeatIntervalMs in suspicion.ts). */
@@ -15,14 +21,14 @@ export interface MeshTiming {
   maxAdvertsPerSecond: number
   /** Changes within this window are coalesced into one advert (the first goes out at once). */
   publishDebounceMs: number
-  /** A host not heard for this many of its own heartbeat periods becomes suspect. */
+  /** A host not heard for this many of its own heartbeat periods becomes suspect (backup detector). */
   suspectAfterHeartbeats: number
   /** How often a suspect is pinged directly. */
   probeIntervalMs: number
   probeTimeoutMs: number
   suspicionMult: number
   suspicionMaxTimeoutMult: number
-  /** Failed probes that bring the suspicion timeout down to its minimum. */
+  /** Confirmations (distinct reporters + failed probes) that bring the suspicion timeout to its minimum. */
   expectedConfirmations: number
   /** Dead hosts are forgotten after this long (they return as new when they come back). */
   deadRetentionMs: number
@@ -38,15 +44,15 @@ export interface MeshTiming {
 
 /** One data centre: ~0.1–1 ms RTT, failure detection in a few seconds. */
 export const LAN_TIMING: Readonly<MeshTiming> = Object.freeze({
-  heartbeatIntervalMs: 1000,
-  maxAdvertsPerSecond: 200,
+  heartbeatIntervalMs: 2000,
+  maxAdvertsPerSecond: 100,
   publishDebounceMs: 50,
   suspectAfterHeartbeats: 2,
-  probeIntervalMs: 500,
+  probeIntervalMs: 1000,
   probeTimeoutMs: 500,
   suspicionMult: 1,
   suspicionMaxTimeoutMult: 4,
-  expectedConfirmations: 2,
+  expectedConfirmations: 3,
   deadRetentionMs: 10 * 60_000,
   gossipHeartbeatMs: 1000,
   connectIntervalMs: 2000,
@@ -57,24 +63,23 @@ export const LAN_TIMING: Readonly<MeshTiming> = Object.freeze({
 /** Sites over a WAN: 10–100 ms RTT and packet loss; slower to call a host dead. */
 export const WAN_TIMING: Readonly<MeshTiming> = Object.freeze({
   ...LAN_TIMING,
-  heartbeatIntervalMs: 3000,
-  maxAdvertsPerSecond: 100,
+  heartbeatIntervalMs: 5000,
+  maxAdvertsPerSecond: 50,
   publishDebounceMs: 200,
   suspectAfterHeartbeats: 3,
   probeIntervalMs: 2000,
   probeTimeoutMs: 3000,
   suspicionMult: 2,
   suspicionMaxTimeoutMult: 6,
-  gossipHeartbeatMs: 1000,
   connectIntervalMs: 5000
 })
 
-/** Tests on loopback: everything ~5× faster, so liveness tests take a couple of seconds. */
+/** Tests on loopback: everything ~5–10× faster, so liveness tests take a second or two. */
 export const LOCAL_TEST_TIMING: Readonly<MeshTiming> = Object.freeze({
   ...LAN_TIMING,
-  heartbeatIntervalMs: 200,
+  heartbeatIntervalMs: 500,
   publishDebounceMs: 10,
-  probeIntervalMs: 100,
+  probeIntervalMs: 200,
   probeTimeoutMs: 200,
   suspicionMaxTimeoutMult: 3,
   deadRetentionMs: 60_000,

@@ -43,15 +43,12 @@ describe('ClusterView', () => {
     expect(view.get(PEER)?.liveness).toBe('suspect')
     view.probeResult(PEER, false)
     clock.now = 2400
-    expect(view.tick()).toEqual([]) // next probe one interval later
+    expect(view.tick()).toEqual([]) // next probe one probe interval later
     clock.now = 2501
     expect(view.tick()).toEqual([PEER])
-    view.probeResult(PEER, false)
-    // two confirmations: timeout = min = 1 × max(1, log10 2) × 1000 ms
-    clock.now = 3000
-    view.tick()
     expect(view.get(PEER)?.liveness).toBe('suspect')
-    clock.now = 3001
+    view.probeResult(PEER, false)
+    // two confirmations = k: timeout = min = 1 × max(1, log10 2) × 500 ms, already elapsed
     view.tick()
     expect(view.get(PEER)?.liveness).toBe('dead')
     expect(events.slice(2)).toEqual(['suspect:peer', 'dead:peer'])
@@ -61,12 +58,40 @@ describe('ClusterView', () => {
     const { view, clock } = setup()
     clock.now = 2001
     view.tick()
-    clock.now = 2001 + 3999
+    clock.now = 2001 + 1999
     view.tick()
     expect(view.get(PEER)?.liveness).toBe('suspect')
-    clock.now = 2001 + 4000
+    clock.now = 2001 + 2000
     view.tick()
     expect(view.get(PEER)?.liveness).toBe('dead')
+  })
+
+  it('folds in suspicion notices: distinct reporters confirm, self asks for a refutation', () => {
+    const { view, clock, events } = setup()
+    const OTHER = '12D3KooWOtherOtherOtherOtherOtherOtherOtherOtherOthe'
+    const notice = (reporterId: string, incarnation = 5): Parameters<ClusterView['suspect']>[0] => ({ hostId: PEER, incarnation, seq: 1, reporterId, sentAtMs: 0 })
+    expect(view.suspect(notice(OTHER, 4))).toBe('ignored') // about an older incarnation
+    expect(view.suspect(notice(OTHER))).toBe('suspected')
+    expect(view.suspect(notice(OTHER))).toBe('ignored') // counted once
+    expect(view.suspect(notice(SELF))).toBe('confirmed')
+    expect(view.suspect({ ...notice(OTHER), hostId: SELF })).toBe('refute')
+    expect(view.suspect({ ...notice(OTHER), hostId: '12D3KooWUnknownUnknownUnknownUnknownUnknownUnknownUn' })).toBe('ignored')
+    // two reporters = k: dead after the minimum timeout
+    clock.now = 499
+    view.tick()
+    expect(view.get(PEER)?.liveness).toBe('suspect')
+    clock.now = 500
+    view.tick()
+    expect(view.get(PEER)?.liveness).toBe('dead')
+    expect(events.slice(2)).toEqual(['suspect:peer', 'dead:peer'])
+  })
+
+  it('a newer advert refutes a suspicion', () => {
+    const { view, events } = setup()
+    view.suspect({ hostId: PEER, incarnation: 5, seq: 1, reporterId: SELF, sentAtMs: 0 })
+    expect(view.apply(advert(PEER, 5, 2))).toBe('refreshed')
+    expect(view.get(PEER)?.liveness).toBe('alive')
+    expect(events.slice(2)).toEqual(['suspect:peer', 'alive:peer'])
   })
 
   it('a probe answer refutes the suspicion', () => {
@@ -85,7 +110,7 @@ describe('ClusterView', () => {
     view.subscribe((e) => seen.push(e))
     clock.now = 2001
     view.tick()
-    clock.now = 7000
+    clock.now = 5000
     view.tick()
     expect(view.get(PEER)?.liveness).toBe('dead')
     expect(view.apply(advert(PEER, 6, 1))).toBe('updated')

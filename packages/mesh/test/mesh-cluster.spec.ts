@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { encodeHostAdvert, generateClusterKey, generateIdentity, type ClusterViewEvent, type MeshNode } from '../src/index.js'
+import { encodeHostAdvert, encodeSuspicion, generateClusterKey, generateIdentity, type ClusterViewEvent, type MeshNode } from '../src/index.js'
 import { capacity, pollUntil, TestCluster } from './helpers.js'
 
 const N = 5
@@ -49,6 +49,8 @@ describe('a cluster of 5 real nodes over loopback', () => {
     await victim.stop()
     await pollUntil(() => others.every((n) => n.view.get(victim.hostId)?.liveness === 'dead'), 'the victim to be dead everywhere')
     for (const events of seen) expect(events).toEqual(['suspect', 'dead'])
+    // Its direct peers saw the connection drop, probed it and told the others.
+    expect(others.some((n) => n.stats().suspicions.published > 0)).toBe(true)
   })
 
   it('a host restarted with the same identity comes back alive with a new incarnation', async () => {
@@ -92,10 +94,15 @@ describe('a cluster of 5 real nodes over loopback', () => {
     await forger.libp2p.services.pubsub.publish(forger.topic, forged)
     await forger.libp2p.services.pubsub.publish(forger.topic, randomBytes(300))
     await forger.libp2p.services.pubsub.publish(forger.topic, Uint8Array.from([0x0a, 0xff, 0xff]))
+    // A suspicion notice posing as another reporter (one host must not count as many).
+    const forgedNotice = encodeSuspicion({ hostId: victim.hostId, incarnation: victim.incarnation, seq: 1, reporterId: (nodes[3] as MeshNode).hostId, sentAtMs: Date.now() })
+    await forger.libp2p.services.pubsub.publish(forger.livenessTopic, forgedNotice)
     const rejected = (n: MeshNode): number => Object.values(n.stats().adverts.rejected).reduce((a, b) => a + b, 0)
     // Direct neighbours reject (and so never forward); at least one neighbour sees all three.
     await pollUntil(() => others.some((n) => n.stats().adverts.rejected['signer-mismatch'] >= 1 && rejected(n) >= 3), 'the bad messages to be rejected')
+    await pollUntil(() => others.some((n) => n.stats().suspicions.rejected['signer-mismatch'] >= 1), 'the forged notice to be rejected')
     for (const n of others) expect(n.view.get(victim.hostId)?.advert.capacity.total.vcpus).toBe(8)
+    for (const n of others) expect(n.view.get(victim.hostId)?.liveness).toBe('alive')
     // Still running: a real change still propagates.
     victim.updateAdvert({ capacity: capacity(16) })
     await pollUntil(() => nodes.every((n) => n.view.get(victim.hostId)?.advert.capacity.total.vcpus === 16), 'a valid change after the bad ones')
