@@ -74,7 +74,10 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     await owner.kill9()
     expect(await isRunning(qemuPid)).toBe(true)
     const before = await lastCounter(serial)
-    const restarted = await startAgentProcess(args.get(vm.owner) as string[], { dataDir: owner.dataDir })
+    // Restart as an operator would: same data dir, same listen port (peers still know it).
+    const port = /\/tcp\/(\d+)\//.exec(owner.addr)?.[1] as string
+    const restartArgs = (args.get(vm.owner) as string[]).map((a) => a === '/ip4/127.0.0.1/tcp/0' ? `/ip4/127.0.0.1/tcp/${port}` : a)
+    const restarted = await startAgentProcess(restartArgs, { dataDir: owner.dataDir })
     agents.set(vm.owner, restarted)
     expect(restarted.hostId).toBe(vm.owner)
     const other = all.find((a) => a.hostId !== vm.owner) as AgentProcess
