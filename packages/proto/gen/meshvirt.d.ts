@@ -264,6 +264,29 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IMigrateVm {
+            vm?: (meshvirt.v1.IVmRef|null);
+            toHost?: (string|null);
+            params?: (meshvirt.v1.IMigrationParams|null);
+        }
+
+        class MigrateVm implements IMigrateVm {
+            constructor(properties?: meshvirt.v1.IMigrateVm);
+            public vm?: (meshvirt.v1.IVmRef|null);
+            public toHost: string;
+            public params?: (meshvirt.v1.IMigrationParams|null);
+            public static create(properties?: meshvirt.v1.IMigrateVm): meshvirt.v1.MigrateVm;
+            public static encode(message: meshvirt.v1.IMigrateVm, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IMigrateVm, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.MigrateVm;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.MigrateVm;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.MigrateVm;
+            public static toObject(message: meshvirt.v1.MigrateVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IReadConsole {
             vm?: (meshvirt.v1.IVmRef|null);
             offset?: (number|null);
@@ -299,6 +322,7 @@ export namespace meshvirt {
             inspectVm?: (meshvirt.v1.IInspectVm|null);
             listHosts?: (meshvirt.v1.IListHosts|null);
             readConsole?: (meshvirt.v1.IReadConsole|null);
+            migrateVm?: (meshvirt.v1.IMigrateVm|null);
             listEvents?: (meshvirt.v1.IListEvents|null);
         }
 
@@ -315,8 +339,9 @@ export namespace meshvirt {
             public inspectVm?: (meshvirt.v1.IInspectVm|null);
             public listHosts?: (meshvirt.v1.IListHosts|null);
             public readConsole?: (meshvirt.v1.IReadConsole|null);
+            public migrateVm?: (meshvirt.v1.IMigrateVm|null);
             public listEvents?: (meshvirt.v1.IListEvents|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"listEvents");
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"listEvents");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -999,6 +1024,114 @@ export namespace meshvirt {
             }
         }
 
+        interface IMigrationParams {
+            downtimeLimitMs?: (number|null);
+            bandwidthBytesPerSec?: (number|null);
+            timeoutMs?: (number|null);
+            onTimeout?: (meshvirt.v1.MigrationParams.OnTimeout|null);
+            autoConverge?: (boolean|null);
+        }
+
+        class MigrationParams implements IMigrationParams {
+            constructor(properties?: meshvirt.v1.IMigrationParams);
+            public downtimeLimitMs: number;
+            public bandwidthBytesPerSec: number;
+            public timeoutMs: number;
+            public onTimeout: meshvirt.v1.MigrationParams.OnTimeout;
+            public autoConverge: boolean;
+            public static create(properties?: meshvirt.v1.IMigrationParams): meshvirt.v1.MigrationParams;
+            public static encode(message: meshvirt.v1.IMigrationParams, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IMigrationParams, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.MigrationParams;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.MigrationParams;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.MigrationParams;
+            public static toObject(message: meshvirt.v1.MigrationParams, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        namespace MigrationParams {
+
+            enum OnTimeout {
+                ON_TIMEOUT_UNSPECIFIED = 0,
+                ON_TIMEOUT_CANCEL = 1,
+                ON_TIMEOUT_CONTINUE = 2
+            }
+        }
+
+        interface IMigrationRecord {
+            fromHost?: (string|null);
+            toHost?: (string|null);
+            startedAtMs?: (number|null);
+            finishedAtMs?: (number|null);
+            downtimeMs?: (number|null);
+            totalMs?: (number|null);
+            ramBytes?: (number|null);
+            diskBytes?: (number|null);
+            error?: (string|null);
+            epoch?: (number|null);
+        }
+
+        class MigrationRecord implements IMigrationRecord {
+            constructor(properties?: meshvirt.v1.IMigrationRecord);
+            public fromHost: string;
+            public toHost: string;
+            public startedAtMs: number;
+            public finishedAtMs: number;
+            public downtimeMs: number;
+            public totalMs: number;
+            public ramBytes: number;
+            public diskBytes: number;
+            public error: string;
+            public epoch: number;
+            public static create(properties?: meshvirt.v1.IMigrationRecord): meshvirt.v1.MigrationRecord;
+            public static encode(message: meshvirt.v1.IMigrationRecord, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IMigrationRecord, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.MigrationRecord;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.MigrationRecord;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.MigrationRecord;
+            public static toObject(message: meshvirt.v1.MigrationRecord, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IMigrationProgress {
+            toHost?: (string|null);
+            phase?: (string|null);
+            diskCopiedBytes?: (number|null);
+            diskTotalBytes?: (number|null);
+            ramTransferredBytes?: (number|null);
+            ramRemainingBytes?: (number|null);
+            ramTotalBytes?: (number|null);
+            dirtyPagesPerSec?: (number|null);
+            elapsedMs?: (number|null);
+        }
+
+        class MigrationProgress implements IMigrationProgress {
+            constructor(properties?: meshvirt.v1.IMigrationProgress);
+            public toHost: string;
+            public phase: string;
+            public diskCopiedBytes: number;
+            public diskTotalBytes: number;
+            public ramTransferredBytes: number;
+            public ramRemainingBytes: number;
+            public ramTotalBytes: number;
+            public dirtyPagesPerSec: number;
+            public elapsedMs: number;
+            public static create(properties?: meshvirt.v1.IMigrationProgress): meshvirt.v1.MigrationProgress;
+            public static encode(message: meshvirt.v1.IMigrationProgress, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IMigrationProgress, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.MigrationProgress;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.MigrationProgress;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.MigrationProgress;
+            public static toObject(message: meshvirt.v1.MigrationProgress, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IVmInfo {
             summary?: (meshvirt.v1.IVmSummary|null);
             spec?: (meshvirt.v1.IVmSpec|null);
@@ -1007,6 +1140,8 @@ export namespace meshvirt {
             updatedAtMs?: (number|null);
             startedAtMs?: (number|null);
             lastError?: (string|null);
+            lastMigration?: (meshvirt.v1.IMigrationRecord|null);
+            migration?: (meshvirt.v1.IMigrationProgress|null);
         }
 
         class VmInfo implements IVmInfo {
@@ -1018,6 +1153,8 @@ export namespace meshvirt {
             public updatedAtMs: number;
             public startedAtMs: number;
             public lastError: string;
+            public lastMigration?: (meshvirt.v1.IMigrationRecord|null);
+            public migration?: (meshvirt.v1.IMigrationProgress|null);
             public static create(properties?: meshvirt.v1.IVmInfo): meshvirt.v1.VmInfo;
             public static encode(message: meshvirt.v1.IVmInfo, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmInfo, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1311,12 +1448,130 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IPrepareIncoming {
+            token?: (string|null);
+            vmId?: (string|null);
+            spec?: (meshvirt.v1.IVmSpec|null);
+            epoch?: (number|null);
+            session?: (string|null);
+            placement?: (meshvirt.v1.IPlacementExplanation|null);
+        }
+
+        class PrepareIncoming implements IPrepareIncoming {
+            constructor(properties?: meshvirt.v1.IPrepareIncoming);
+            public token: string;
+            public vmId: string;
+            public spec?: (meshvirt.v1.IVmSpec|null);
+            public epoch: number;
+            public session: string;
+            public placement?: (meshvirt.v1.IPlacementExplanation|null);
+            public static create(properties?: meshvirt.v1.IPrepareIncoming): meshvirt.v1.PrepareIncoming;
+            public static encode(message: meshvirt.v1.IPrepareIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IPrepareIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.PrepareIncoming;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.PrepareIncoming;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.PrepareIncoming;
+            public static toObject(message: meshvirt.v1.PrepareIncoming, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IIncomingReady {
+            channels?: (string[]|null);
+        }
+
+        class IncomingReady implements IIncomingReady {
+            constructor(properties?: meshvirt.v1.IIncomingReady);
+            public channels: string[];
+            public static create(properties?: meshvirt.v1.IIncomingReady): meshvirt.v1.IncomingReady;
+            public static encode(message: meshvirt.v1.IIncomingReady, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IIncomingReady, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.IncomingReady;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.IncomingReady;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.IncomingReady;
+            public static toObject(message: meshvirt.v1.IncomingReady, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ICompleteIncoming {
+            vmId?: (string|null);
+            session?: (string|null);
+            epoch?: (number|null);
+            record?: (meshvirt.v1.IMigrationRecord|null);
+        }
+
+        class CompleteIncoming implements ICompleteIncoming {
+            constructor(properties?: meshvirt.v1.ICompleteIncoming);
+            public vmId: string;
+            public session: string;
+            public epoch: number;
+            public record?: (meshvirt.v1.IMigrationRecord|null);
+            public static create(properties?: meshvirt.v1.ICompleteIncoming): meshvirt.v1.CompleteIncoming;
+            public static encode(message: meshvirt.v1.ICompleteIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ICompleteIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.CompleteIncoming;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.CompleteIncoming;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.CompleteIncoming;
+            public static toObject(message: meshvirt.v1.CompleteIncoming, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IIncomingCompleted {
+            vm?: (meshvirt.v1.IVmSummary|null);
+        }
+
+        class IncomingCompleted implements IIncomingCompleted {
+            constructor(properties?: meshvirt.v1.IIncomingCompleted);
+            public vm?: (meshvirt.v1.IVmSummary|null);
+            public static create(properties?: meshvirt.v1.IIncomingCompleted): meshvirt.v1.IncomingCompleted;
+            public static encode(message: meshvirt.v1.IIncomingCompleted, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IIncomingCompleted, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.IncomingCompleted;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.IncomingCompleted;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.IncomingCompleted;
+            public static toObject(message: meshvirt.v1.IncomingCompleted, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IAbortIncoming {
+            vmId?: (string|null);
+            session?: (string|null);
+            reason?: (string|null);
+        }
+
+        class AbortIncoming implements IAbortIncoming {
+            constructor(properties?: meshvirt.v1.IAbortIncoming);
+            public vmId: string;
+            public session: string;
+            public reason: string;
+            public static create(properties?: meshvirt.v1.IAbortIncoming): meshvirt.v1.AbortIncoming;
+            public static encode(message: meshvirt.v1.IAbortIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IAbortIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.AbortIncoming;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.AbortIncoming;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.AbortIncoming;
+            public static toObject(message: meshvirt.v1.AbortIncoming, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface INegotiateRequest {
             reserve?: (meshvirt.v1.IReserve|null);
             commit?: (meshvirt.v1.ICommit|null);
             release?: (meshvirt.v1.IRelease|null);
             claimName?: (meshvirt.v1.IClaimName|null);
             bindName?: (meshvirt.v1.IBindName|null);
+            prepareIncoming?: (meshvirt.v1.IPrepareIncoming|null);
+            completeIncoming?: (meshvirt.v1.ICompleteIncoming|null);
+            abortIncoming?: (meshvirt.v1.IAbortIncoming|null);
         }
 
         class NegotiateRequest implements INegotiateRequest {
@@ -1326,7 +1581,10 @@ export namespace meshvirt {
             public release?: (meshvirt.v1.IRelease|null);
             public claimName?: (meshvirt.v1.IClaimName|null);
             public bindName?: (meshvirt.v1.IBindName|null);
-            public body?: ("reserve"|"commit"|"release"|"claimName"|"bindName");
+            public prepareIncoming?: (meshvirt.v1.IPrepareIncoming|null);
+            public completeIncoming?: (meshvirt.v1.ICompleteIncoming|null);
+            public abortIncoming?: (meshvirt.v1.IAbortIncoming|null);
+            public body?: ("reserve"|"commit"|"release"|"claimName"|"bindName"|"prepareIncoming"|"completeIncoming"|"abortIncoming");
             public static create(properties?: meshvirt.v1.INegotiateRequest): meshvirt.v1.NegotiateRequest;
             public static encode(message: meshvirt.v1.INegotiateRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.INegotiateRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1346,6 +1604,8 @@ export namespace meshvirt {
             released?: (meshvirt.v1.IReleased|null);
             nameClaim?: (meshvirt.v1.INameClaim|null);
             nameBound?: (meshvirt.v1.INameBound|null);
+            incomingReady?: (meshvirt.v1.IIncomingReady|null);
+            incomingCompleted?: (meshvirt.v1.IIncomingCompleted|null);
             error?: (meshvirt.v1.IError|null);
         }
 
@@ -1357,8 +1617,10 @@ export namespace meshvirt {
             public released?: (meshvirt.v1.IReleased|null);
             public nameClaim?: (meshvirt.v1.INameClaim|null);
             public nameBound?: (meshvirt.v1.INameBound|null);
+            public incomingReady?: (meshvirt.v1.IIncomingReady|null);
+            public incomingCompleted?: (meshvirt.v1.IIncomingCompleted|null);
             public error?: (meshvirt.v1.IError|null);
-            public body?: ("reserved"|"refused"|"committed"|"released"|"nameClaim"|"nameBound"|"error");
+            public body?: ("reserved"|"refused"|"committed"|"released"|"nameClaim"|"nameBound"|"incomingReady"|"incomingCompleted"|"error");
             public static create(properties?: meshvirt.v1.INegotiateResponse): meshvirt.v1.NegotiateResponse;
             public static encode(message: meshvirt.v1.INegotiateResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.INegotiateResponse, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -3053,6 +3053,305 @@ export const meshvirt = $root.meshvirt = (() => {
             return ListHosts;
         })();
 
+        v1.MigrateVm = (function() {
+
+            /**
+             * Properties of a MigrateVm.
+             * @memberof meshvirt.v1
+             * @interface IMigrateVm
+             * @property {meshvirt.v1.IVmRef|null} [vm] MigrateVm vm
+             * @property {string|null} [toHost] MigrateVm toHost
+             * @property {meshvirt.v1.IMigrationParams|null} [params] MigrateVm params
+             */
+
+            /**
+             * Constructs a new MigrateVm.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a MigrateVm.
+             * @implements IMigrateVm
+             * @constructor
+             * @param {meshvirt.v1.IMigrateVm=} [properties] Properties to set
+             */
+            function MigrateVm(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * MigrateVm vm.
+             * @member {meshvirt.v1.IVmRef|null|undefined} vm
+             * @memberof meshvirt.v1.MigrateVm
+             * @instance
+             */
+            MigrateVm.prototype.vm = null;
+
+            /**
+             * MigrateVm toHost.
+             * @member {string} toHost
+             * @memberof meshvirt.v1.MigrateVm
+             * @instance
+             */
+            MigrateVm.prototype.toHost = "";
+
+            /**
+             * MigrateVm params.
+             * @member {meshvirt.v1.IMigrationParams|null|undefined} params
+             * @memberof meshvirt.v1.MigrateVm
+             * @instance
+             */
+            MigrateVm.prototype.params = null;
+
+            /**
+             * Creates a new MigrateVm instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.MigrateVm
+             * @static
+             * @param {meshvirt.v1.IMigrateVm=} [properties] Properties to set
+             * @returns {meshvirt.v1.MigrateVm} MigrateVm instance
+             */
+            MigrateVm.create = function create(properties) {
+                return new MigrateVm(properties);
+            };
+
+            /**
+             * Encodes the specified MigrateVm message. Does not implicitly {@link meshvirt.v1.MigrateVm.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.MigrateVm
+             * @static
+             * @param {meshvirt.v1.IMigrateVm} message MigrateVm message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MigrateVm.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    $root.meshvirt.v1.VmRef.encode(message.vm, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.toHost);
+                if (message.params != null && Object.hasOwnProperty.call(message, "params"))
+                    $root.meshvirt.v1.MigrationParams.encode(message.params, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified MigrateVm message, length delimited. Does not implicitly {@link meshvirt.v1.MigrateVm.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.MigrateVm
+             * @static
+             * @param {meshvirt.v1.IMigrateVm} message MigrateVm message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MigrateVm.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a MigrateVm message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.MigrateVm
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.MigrateVm} MigrateVm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MigrateVm.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.MigrateVm();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vm = $root.meshvirt.v1.VmRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            message.toHost = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.params = $root.meshvirt.v1.MigrationParams.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a MigrateVm message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.MigrateVm
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.MigrateVm} MigrateVm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MigrateVm.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a MigrateVm message.
+             * @function verify
+             * @memberof meshvirt.v1.MigrateVm
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MigrateVm.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm")) {
+                    let error = $root.meshvirt.v1.VmRef.verify(message.vm, long + 1);
+                    if (error)
+                        return "vm." + error;
+                }
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    if (!$util.isString(message.toHost))
+                        return "toHost: string expected";
+                if (message.params != null && Object.hasOwnProperty.call(message, "params")) {
+                    let error = $root.meshvirt.v1.MigrationParams.verify(message.params, long + 1);
+                    if (error)
+                        return "params." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a MigrateVm message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.MigrateVm
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.MigrateVm} MigrateVm
+             */
+            MigrateVm.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.MigrateVm)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.MigrateVm: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.MigrateVm();
+                if (object.vm != null) {
+                    if (!$util.isObject(object.vm))
+                        throw TypeError(".meshvirt.v1.MigrateVm.vm: object expected");
+                    message.vm = $root.meshvirt.v1.VmRef.fromObject(object.vm, long + 1);
+                }
+                if (object.toHost != null)
+                    message.toHost = String(object.toHost);
+                if (object.params != null) {
+                    if (!$util.isObject(object.params))
+                        throw TypeError(".meshvirt.v1.MigrateVm.params: object expected");
+                    message.params = $root.meshvirt.v1.MigrationParams.fromObject(object.params, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MigrateVm message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.MigrateVm
+             * @static
+             * @param {meshvirt.v1.MigrateVm} message MigrateVm
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MigrateVm.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vm = null;
+                    object.toHost = "";
+                    object.params = null;
+                }
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    object.vm = $root.meshvirt.v1.VmRef.toObject(message.vm, options, q + 1);
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    object.toHost = message.toHost;
+                if (message.params != null && Object.hasOwnProperty.call(message, "params"))
+                    object.params = $root.meshvirt.v1.MigrationParams.toObject(message.params, options, q + 1);
+                return object;
+            };
+
+            /**
+             * Converts this MigrateVm to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.MigrateVm
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MigrateVm.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for MigrateVm
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.MigrateVm
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            MigrateVm.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.MigrateVm";
+            };
+
+            return MigrateVm;
+        })();
+
         v1.ReadConsole = (function() {
 
             /**
@@ -3380,6 +3679,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IInspectVm|null} [inspectVm] ControlRequest inspectVm
              * @property {meshvirt.v1.IListHosts|null} [listHosts] ControlRequest listHosts
              * @property {meshvirt.v1.IReadConsole|null} [readConsole] ControlRequest readConsole
+             * @property {meshvirt.v1.IMigrateVm|null} [migrateVm] ControlRequest migrateVm
              * @property {meshvirt.v1.IListEvents|null} [listEvents] ControlRequest listEvents
              */
 
@@ -3487,6 +3787,14 @@ export const meshvirt = $root.meshvirt = (() => {
             ControlRequest.prototype.readConsole = null;
 
             /**
+             * ControlRequest migrateVm.
+             * @member {meshvirt.v1.IMigrateVm|null|undefined} migrateVm
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.migrateVm = null;
+
+            /**
              * ControlRequest listEvents.
              * @member {meshvirt.v1.IListEvents|null|undefined} listEvents
              * @memberof meshvirt.v1.ControlRequest
@@ -3499,12 +3807,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"listEvents"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"listEvents"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "listEvents"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "listEvents"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -3558,6 +3866,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ListHosts.encode(message.listHosts, writer.uint32(/* id 16, wireType 2 =*/130).fork(), q + 1).ldelim();
                 if (message.readConsole != null && Object.hasOwnProperty.call(message, "readConsole"))
                     $root.meshvirt.v1.ReadConsole.encode(message.readConsole, writer.uint32(/* id 17, wireType 2 =*/138).fork(), q + 1).ldelim();
+                if (message.migrateVm != null && Object.hasOwnProperty.call(message, "migrateVm"))
+                    $root.meshvirt.v1.MigrateVm.encode(message.migrateVm, writer.uint32(/* id 18, wireType 2 =*/146).fork(), q + 1).ldelim();
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents"))
                     $root.meshvirt.v1.ListEvents.encode(message.listEvents, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 return writer;
@@ -3652,6 +3962,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 17: {
                             message.readConsole = $root.meshvirt.v1.ReadConsole.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 18: {
+                            message.migrateVm = $root.meshvirt.v1.MigrateVm.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 40: {
@@ -3790,6 +4104,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "readConsole." + error;
                     }
                 }
+                if (message.migrateVm != null && Object.hasOwnProperty.call(message, "migrateVm")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.MigrateVm.verify(message.migrateVm, long + 1);
+                        if (error)
+                            return "migrateVm." + error;
+                    }
+                }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -3867,6 +4191,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ControlRequest.readConsole: object expected");
                     message.readConsole = $root.meshvirt.v1.ReadConsole.fromObject(object.readConsole, long + 1);
                 }
+                if (object.migrateVm != null) {
+                    if (!$util.isObject(object.migrateVm))
+                        throw TypeError(".meshvirt.v1.ControlRequest.migrateVm: object expected");
+                    message.migrateVm = $root.meshvirt.v1.MigrateVm.fromObject(object.migrateVm, long + 1);
+                }
                 if (object.listEvents != null) {
                     if (!$util.isObject(object.listEvents))
                         throw TypeError(".meshvirt.v1.ControlRequest.listEvents: object expected");
@@ -3942,6 +4271,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.readConsole = $root.meshvirt.v1.ReadConsole.toObject(message.readConsole, options, q + 1);
                     if (options.oneofs)
                         object.body = "readConsole";
+                }
+                if (message.migrateVm != null && Object.hasOwnProperty.call(message, "migrateVm")) {
+                    object.migrateVm = $root.meshvirt.v1.MigrateVm.toObject(message.migrateVm, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "migrateVm";
                 }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     object.listEvents = $root.meshvirt.v1.ListEvents.toObject(message.listEvents, options, q + 1);
@@ -13089,6 +13423,1434 @@ export const meshvirt = $root.meshvirt = (() => {
             return PlacementExplanation;
         })();
 
+        v1.MigrationParams = (function() {
+
+            /**
+             * Properties of a MigrationParams.
+             * @memberof meshvirt.v1
+             * @interface IMigrationParams
+             * @property {number|null} [downtimeLimitMs] MigrationParams downtimeLimitMs
+             * @property {number|null} [bandwidthBytesPerSec] MigrationParams bandwidthBytesPerSec
+             * @property {number|null} [timeoutMs] MigrationParams timeoutMs
+             * @property {meshvirt.v1.MigrationParams.OnTimeout|null} [onTimeout] MigrationParams onTimeout
+             * @property {boolean|null} [autoConverge] MigrationParams autoConverge
+             */
+
+            /**
+             * Constructs a new MigrationParams.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a MigrationParams.
+             * @implements IMigrationParams
+             * @constructor
+             * @param {meshvirt.v1.IMigrationParams=} [properties] Properties to set
+             */
+            function MigrationParams(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * MigrationParams downtimeLimitMs.
+             * @member {number} downtimeLimitMs
+             * @memberof meshvirt.v1.MigrationParams
+             * @instance
+             */
+            MigrationParams.prototype.downtimeLimitMs = 0;
+
+            /**
+             * MigrationParams bandwidthBytesPerSec.
+             * @member {number} bandwidthBytesPerSec
+             * @memberof meshvirt.v1.MigrationParams
+             * @instance
+             */
+            MigrationParams.prototype.bandwidthBytesPerSec = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MigrationParams timeoutMs.
+             * @member {number} timeoutMs
+             * @memberof meshvirt.v1.MigrationParams
+             * @instance
+             */
+            MigrationParams.prototype.timeoutMs = 0;
+
+            /**
+             * MigrationParams onTimeout.
+             * @member {meshvirt.v1.MigrationParams.OnTimeout} onTimeout
+             * @memberof meshvirt.v1.MigrationParams
+             * @instance
+             */
+            MigrationParams.prototype.onTimeout = 0;
+
+            /**
+             * MigrationParams autoConverge.
+             * @member {boolean} autoConverge
+             * @memberof meshvirt.v1.MigrationParams
+             * @instance
+             */
+            MigrationParams.prototype.autoConverge = false;
+
+            /**
+             * Creates a new MigrationParams instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.MigrationParams
+             * @static
+             * @param {meshvirt.v1.IMigrationParams=} [properties] Properties to set
+             * @returns {meshvirt.v1.MigrationParams} MigrationParams instance
+             */
+            MigrationParams.create = function create(properties) {
+                return new MigrationParams(properties);
+            };
+
+            /**
+             * Encodes the specified MigrationParams message. Does not implicitly {@link meshvirt.v1.MigrationParams.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.MigrationParams
+             * @static
+             * @param {meshvirt.v1.IMigrationParams} message MigrationParams message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MigrationParams.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.downtimeLimitMs != null && Object.hasOwnProperty.call(message, "downtimeLimitMs"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.downtimeLimitMs);
+                if (message.bandwidthBytesPerSec != null && Object.hasOwnProperty.call(message, "bandwidthBytesPerSec"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.bandwidthBytesPerSec);
+                if (message.timeoutMs != null && Object.hasOwnProperty.call(message, "timeoutMs"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.timeoutMs);
+                if (message.onTimeout != null && Object.hasOwnProperty.call(message, "onTimeout"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).int32(message.onTimeout);
+                if (message.autoConverge != null && Object.hasOwnProperty.call(message, "autoConverge"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).bool(message.autoConverge);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified MigrationParams message, length delimited. Does not implicitly {@link meshvirt.v1.MigrationParams.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.MigrationParams
+             * @static
+             * @param {meshvirt.v1.IMigrationParams} message MigrationParams message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MigrationParams.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a MigrationParams message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.MigrationParams
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.MigrationParams} MigrationParams
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MigrationParams.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.MigrationParams();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.downtimeLimitMs = reader.uint32();
+                            break;
+                        }
+                    case 2: {
+                            message.bandwidthBytesPerSec = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.timeoutMs = reader.uint32();
+                            break;
+                        }
+                    case 4: {
+                            message.onTimeout = reader.int32();
+                            break;
+                        }
+                    case 5: {
+                            message.autoConverge = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a MigrationParams message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.MigrationParams
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.MigrationParams} MigrationParams
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MigrationParams.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a MigrationParams message.
+             * @function verify
+             * @memberof meshvirt.v1.MigrationParams
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MigrationParams.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.downtimeLimitMs != null && Object.hasOwnProperty.call(message, "downtimeLimitMs"))
+                    if (!$util.isInteger(message.downtimeLimitMs))
+                        return "downtimeLimitMs: integer expected";
+                if (message.bandwidthBytesPerSec != null && Object.hasOwnProperty.call(message, "bandwidthBytesPerSec"))
+                    if (!$util.isInteger(message.bandwidthBytesPerSec) && !(message.bandwidthBytesPerSec && $util.isInteger(message.bandwidthBytesPerSec.low) && $util.isInteger(message.bandwidthBytesPerSec.high)))
+                        return "bandwidthBytesPerSec: integer|Long expected";
+                if (message.timeoutMs != null && Object.hasOwnProperty.call(message, "timeoutMs"))
+                    if (!$util.isInteger(message.timeoutMs))
+                        return "timeoutMs: integer expected";
+                if (message.onTimeout != null && Object.hasOwnProperty.call(message, "onTimeout"))
+                    switch (message.onTimeout) {
+                    default:
+                        return "onTimeout: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                        break;
+                    }
+                if (message.autoConverge != null && Object.hasOwnProperty.call(message, "autoConverge"))
+                    if (typeof message.autoConverge !== "boolean")
+                        return "autoConverge: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a MigrationParams message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.MigrationParams
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.MigrationParams} MigrationParams
+             */
+            MigrationParams.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.MigrationParams)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.MigrationParams: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.MigrationParams();
+                if (object.downtimeLimitMs != null)
+                    message.downtimeLimitMs = object.downtimeLimitMs >>> 0;
+                if (object.bandwidthBytesPerSec != null)
+                    if ($util.Long)
+                        message.bandwidthBytesPerSec = $util.Long.fromValue(object.bandwidthBytesPerSec, true);
+                    else if (typeof object.bandwidthBytesPerSec === "string")
+                        message.bandwidthBytesPerSec = parseInt(object.bandwidthBytesPerSec, 10);
+                    else if (typeof object.bandwidthBytesPerSec === "number")
+                        message.bandwidthBytesPerSec = object.bandwidthBytesPerSec;
+                    else if (typeof object.bandwidthBytesPerSec === "object")
+                        message.bandwidthBytesPerSec = new $util.LongBits(object.bandwidthBytesPerSec.low >>> 0, object.bandwidthBytesPerSec.high >>> 0).toNumber(true);
+                if (object.timeoutMs != null)
+                    message.timeoutMs = object.timeoutMs >>> 0;
+                switch (object.onTimeout) {
+                default:
+                    if (typeof object.onTimeout === "number") {
+                        message.onTimeout = object.onTimeout;
+                        break;
+                    }
+                    break;
+                case "ON_TIMEOUT_UNSPECIFIED":
+                case 0:
+                    message.onTimeout = 0;
+                    break;
+                case "ON_TIMEOUT_CANCEL":
+                case 1:
+                    message.onTimeout = 1;
+                    break;
+                case "ON_TIMEOUT_CONTINUE":
+                case 2:
+                    message.onTimeout = 2;
+                    break;
+                }
+                if (object.autoConverge != null)
+                    message.autoConverge = Boolean(object.autoConverge);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MigrationParams message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.MigrationParams
+             * @static
+             * @param {meshvirt.v1.MigrationParams} message MigrationParams
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MigrationParams.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.downtimeLimitMs = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.bandwidthBytesPerSec = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.bandwidthBytesPerSec = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.timeoutMs = 0;
+                    object.onTimeout = options.enums === String ? "ON_TIMEOUT_UNSPECIFIED" : 0;
+                    object.autoConverge = false;
+                }
+                if (message.downtimeLimitMs != null && Object.hasOwnProperty.call(message, "downtimeLimitMs"))
+                    object.downtimeLimitMs = message.downtimeLimitMs;
+                if (message.bandwidthBytesPerSec != null && Object.hasOwnProperty.call(message, "bandwidthBytesPerSec"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.bandwidthBytesPerSec = typeof message.bandwidthBytesPerSec === "number" ? BigInt(message.bandwidthBytesPerSec) : $util.Long.fromBits(message.bandwidthBytesPerSec.low >>> 0, message.bandwidthBytesPerSec.high >>> 0, true).toBigInt();
+                    else if (typeof message.bandwidthBytesPerSec === "number")
+                        object.bandwidthBytesPerSec = options.longs === String ? String(message.bandwidthBytesPerSec) : message.bandwidthBytesPerSec;
+                    else
+                        object.bandwidthBytesPerSec = options.longs === String ? $util.Long.prototype.toString.call(message.bandwidthBytesPerSec) : options.longs === Number ? new $util.LongBits(message.bandwidthBytesPerSec.low >>> 0, message.bandwidthBytesPerSec.high >>> 0).toNumber(true) : message.bandwidthBytesPerSec;
+                if (message.timeoutMs != null && Object.hasOwnProperty.call(message, "timeoutMs"))
+                    object.timeoutMs = message.timeoutMs;
+                if (message.onTimeout != null && Object.hasOwnProperty.call(message, "onTimeout"))
+                    object.onTimeout = options.enums === String ? $root.meshvirt.v1.MigrationParams.OnTimeout[message.onTimeout] === undefined ? message.onTimeout : $root.meshvirt.v1.MigrationParams.OnTimeout[message.onTimeout] : message.onTimeout;
+                if (message.autoConverge != null && Object.hasOwnProperty.call(message, "autoConverge"))
+                    object.autoConverge = message.autoConverge;
+                return object;
+            };
+
+            /**
+             * Converts this MigrationParams to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.MigrationParams
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MigrationParams.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for MigrationParams
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.MigrationParams
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            MigrationParams.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.MigrationParams";
+            };
+
+            /**
+             * OnTimeout enum.
+             * @name meshvirt.v1.MigrationParams.OnTimeout
+             * @enum {number}
+             * @property {number} ON_TIMEOUT_UNSPECIFIED=0 ON_TIMEOUT_UNSPECIFIED value
+             * @property {number} ON_TIMEOUT_CANCEL=1 ON_TIMEOUT_CANCEL value
+             * @property {number} ON_TIMEOUT_CONTINUE=2 ON_TIMEOUT_CONTINUE value
+             */
+            MigrationParams.OnTimeout = (function() {
+                const valuesById = {}, values = Object.create(valuesById);
+                values[valuesById[0] = "ON_TIMEOUT_UNSPECIFIED"] = 0;
+                values[valuesById[1] = "ON_TIMEOUT_CANCEL"] = 1;
+                values[valuesById[2] = "ON_TIMEOUT_CONTINUE"] = 2;
+                return values;
+            })();
+
+            return MigrationParams;
+        })();
+
+        v1.MigrationRecord = (function() {
+
+            /**
+             * Properties of a MigrationRecord.
+             * @memberof meshvirt.v1
+             * @interface IMigrationRecord
+             * @property {string|null} [fromHost] MigrationRecord fromHost
+             * @property {string|null} [toHost] MigrationRecord toHost
+             * @property {number|null} [startedAtMs] MigrationRecord startedAtMs
+             * @property {number|null} [finishedAtMs] MigrationRecord finishedAtMs
+             * @property {number|null} [downtimeMs] MigrationRecord downtimeMs
+             * @property {number|null} [totalMs] MigrationRecord totalMs
+             * @property {number|null} [ramBytes] MigrationRecord ramBytes
+             * @property {number|null} [diskBytes] MigrationRecord diskBytes
+             * @property {string|null} [error] MigrationRecord error
+             * @property {number|null} [epoch] MigrationRecord epoch
+             */
+
+            /**
+             * Constructs a new MigrationRecord.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a MigrationRecord.
+             * @implements IMigrationRecord
+             * @constructor
+             * @param {meshvirt.v1.IMigrationRecord=} [properties] Properties to set
+             */
+            function MigrationRecord(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * MigrationRecord fromHost.
+             * @member {string} fromHost
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.fromHost = "";
+
+            /**
+             * MigrationRecord toHost.
+             * @member {string} toHost
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.toHost = "";
+
+            /**
+             * MigrationRecord startedAtMs.
+             * @member {number} startedAtMs
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.startedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MigrationRecord finishedAtMs.
+             * @member {number} finishedAtMs
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.finishedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MigrationRecord downtimeMs.
+             * @member {number} downtimeMs
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.downtimeMs = 0;
+
+            /**
+             * MigrationRecord totalMs.
+             * @member {number} totalMs
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.totalMs = 0;
+
+            /**
+             * MigrationRecord ramBytes.
+             * @member {number} ramBytes
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.ramBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MigrationRecord diskBytes.
+             * @member {number} diskBytes
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.diskBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MigrationRecord error.
+             * @member {string} error
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.error = "";
+
+            /**
+             * MigrationRecord epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new MigrationRecord instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.MigrationRecord
+             * @static
+             * @param {meshvirt.v1.IMigrationRecord=} [properties] Properties to set
+             * @returns {meshvirt.v1.MigrationRecord} MigrationRecord instance
+             */
+            MigrationRecord.create = function create(properties) {
+                return new MigrationRecord(properties);
+            };
+
+            /**
+             * Encodes the specified MigrationRecord message. Does not implicitly {@link meshvirt.v1.MigrationRecord.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.MigrationRecord
+             * @static
+             * @param {meshvirt.v1.IMigrationRecord} message MigrationRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MigrationRecord.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.fromHost != null && Object.hasOwnProperty.call(message, "fromHost"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.fromHost);
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.toHost);
+                if (message.startedAtMs != null && Object.hasOwnProperty.call(message, "startedAtMs"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.startedAtMs);
+                if (message.finishedAtMs != null && Object.hasOwnProperty.call(message, "finishedAtMs"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.finishedAtMs);
+                if (message.downtimeMs != null && Object.hasOwnProperty.call(message, "downtimeMs"))
+                    writer.uint32(/* id 5, wireType 1 =*/41).double(message.downtimeMs);
+                if (message.totalMs != null && Object.hasOwnProperty.call(message, "totalMs"))
+                    writer.uint32(/* id 6, wireType 1 =*/49).double(message.totalMs);
+                if (message.ramBytes != null && Object.hasOwnProperty.call(message, "ramBytes"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.ramBytes);
+                if (message.diskBytes != null && Object.hasOwnProperty.call(message, "diskBytes"))
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint64(message.diskBytes);
+                if (message.error != null && Object.hasOwnProperty.call(message, "error"))
+                    writer.uint32(/* id 9, wireType 2 =*/74).string(message.error);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 10, wireType 0 =*/80).uint64(message.epoch);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified MigrationRecord message, length delimited. Does not implicitly {@link meshvirt.v1.MigrationRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.MigrationRecord
+             * @static
+             * @param {meshvirt.v1.IMigrationRecord} message MigrationRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MigrationRecord.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a MigrationRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.MigrationRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.MigrationRecord} MigrationRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MigrationRecord.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.MigrationRecord();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.fromHost = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.toHost = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.startedAtMs = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.finishedAtMs = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.downtimeMs = reader.double();
+                            break;
+                        }
+                    case 6: {
+                            message.totalMs = reader.double();
+                            break;
+                        }
+                    case 7: {
+                            message.ramBytes = reader.uint64();
+                            break;
+                        }
+                    case 8: {
+                            message.diskBytes = reader.uint64();
+                            break;
+                        }
+                    case 9: {
+                            message.error = reader.string();
+                            break;
+                        }
+                    case 10: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a MigrationRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.MigrationRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.MigrationRecord} MigrationRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MigrationRecord.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a MigrationRecord message.
+             * @function verify
+             * @memberof meshvirt.v1.MigrationRecord
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MigrationRecord.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.fromHost != null && Object.hasOwnProperty.call(message, "fromHost"))
+                    if (!$util.isString(message.fromHost))
+                        return "fromHost: string expected";
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    if (!$util.isString(message.toHost))
+                        return "toHost: string expected";
+                if (message.startedAtMs != null && Object.hasOwnProperty.call(message, "startedAtMs"))
+                    if (!$util.isInteger(message.startedAtMs) && !(message.startedAtMs && $util.isInteger(message.startedAtMs.low) && $util.isInteger(message.startedAtMs.high)))
+                        return "startedAtMs: integer|Long expected";
+                if (message.finishedAtMs != null && Object.hasOwnProperty.call(message, "finishedAtMs"))
+                    if (!$util.isInteger(message.finishedAtMs) && !(message.finishedAtMs && $util.isInteger(message.finishedAtMs.low) && $util.isInteger(message.finishedAtMs.high)))
+                        return "finishedAtMs: integer|Long expected";
+                if (message.downtimeMs != null && Object.hasOwnProperty.call(message, "downtimeMs"))
+                    if (typeof message.downtimeMs !== "number")
+                        return "downtimeMs: number expected";
+                if (message.totalMs != null && Object.hasOwnProperty.call(message, "totalMs"))
+                    if (typeof message.totalMs !== "number")
+                        return "totalMs: number expected";
+                if (message.ramBytes != null && Object.hasOwnProperty.call(message, "ramBytes"))
+                    if (!$util.isInteger(message.ramBytes) && !(message.ramBytes && $util.isInteger(message.ramBytes.low) && $util.isInteger(message.ramBytes.high)))
+                        return "ramBytes: integer|Long expected";
+                if (message.diskBytes != null && Object.hasOwnProperty.call(message, "diskBytes"))
+                    if (!$util.isInteger(message.diskBytes) && !(message.diskBytes && $util.isInteger(message.diskBytes.low) && $util.isInteger(message.diskBytes.high)))
+                        return "diskBytes: integer|Long expected";
+                if (message.error != null && Object.hasOwnProperty.call(message, "error"))
+                    if (!$util.isString(message.error))
+                        return "error: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a MigrationRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.MigrationRecord
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.MigrationRecord} MigrationRecord
+             */
+            MigrationRecord.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.MigrationRecord)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.MigrationRecord: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.MigrationRecord();
+                if (object.fromHost != null)
+                    message.fromHost = String(object.fromHost);
+                if (object.toHost != null)
+                    message.toHost = String(object.toHost);
+                if (object.startedAtMs != null)
+                    if ($util.Long)
+                        message.startedAtMs = $util.Long.fromValue(object.startedAtMs, true);
+                    else if (typeof object.startedAtMs === "string")
+                        message.startedAtMs = parseInt(object.startedAtMs, 10);
+                    else if (typeof object.startedAtMs === "number")
+                        message.startedAtMs = object.startedAtMs;
+                    else if (typeof object.startedAtMs === "object")
+                        message.startedAtMs = new $util.LongBits(object.startedAtMs.low >>> 0, object.startedAtMs.high >>> 0).toNumber(true);
+                if (object.finishedAtMs != null)
+                    if ($util.Long)
+                        message.finishedAtMs = $util.Long.fromValue(object.finishedAtMs, true);
+                    else if (typeof object.finishedAtMs === "string")
+                        message.finishedAtMs = parseInt(object.finishedAtMs, 10);
+                    else if (typeof object.finishedAtMs === "number")
+                        message.finishedAtMs = object.finishedAtMs;
+                    else if (typeof object.finishedAtMs === "object")
+                        message.finishedAtMs = new $util.LongBits(object.finishedAtMs.low >>> 0, object.finishedAtMs.high >>> 0).toNumber(true);
+                if (object.downtimeMs != null)
+                    message.downtimeMs = Number(object.downtimeMs);
+                if (object.totalMs != null)
+                    message.totalMs = Number(object.totalMs);
+                if (object.ramBytes != null)
+                    if ($util.Long)
+                        message.ramBytes = $util.Long.fromValue(object.ramBytes, true);
+                    else if (typeof object.ramBytes === "string")
+                        message.ramBytes = parseInt(object.ramBytes, 10);
+                    else if (typeof object.ramBytes === "number")
+                        message.ramBytes = object.ramBytes;
+                    else if (typeof object.ramBytes === "object")
+                        message.ramBytes = new $util.LongBits(object.ramBytes.low >>> 0, object.ramBytes.high >>> 0).toNumber(true);
+                if (object.diskBytes != null)
+                    if ($util.Long)
+                        message.diskBytes = $util.Long.fromValue(object.diskBytes, true);
+                    else if (typeof object.diskBytes === "string")
+                        message.diskBytes = parseInt(object.diskBytes, 10);
+                    else if (typeof object.diskBytes === "number")
+                        message.diskBytes = object.diskBytes;
+                    else if (typeof object.diskBytes === "object")
+                        message.diskBytes = new $util.LongBits(object.diskBytes.low >>> 0, object.diskBytes.high >>> 0).toNumber(true);
+                if (object.error != null)
+                    message.error = String(object.error);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MigrationRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.MigrationRecord
+             * @static
+             * @param {meshvirt.v1.MigrationRecord} message MigrationRecord
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MigrationRecord.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.fromHost = "";
+                    object.toHost = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.startedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.startedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.finishedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.finishedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.downtimeMs = 0;
+                    object.totalMs = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.ramBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.ramBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.diskBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.diskBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.error = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.fromHost != null && Object.hasOwnProperty.call(message, "fromHost"))
+                    object.fromHost = message.fromHost;
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    object.toHost = message.toHost;
+                if (message.startedAtMs != null && Object.hasOwnProperty.call(message, "startedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.startedAtMs = typeof message.startedAtMs === "number" ? BigInt(message.startedAtMs) : $util.Long.fromBits(message.startedAtMs.low >>> 0, message.startedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.startedAtMs === "number")
+                        object.startedAtMs = options.longs === String ? String(message.startedAtMs) : message.startedAtMs;
+                    else
+                        object.startedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.startedAtMs) : options.longs === Number ? new $util.LongBits(message.startedAtMs.low >>> 0, message.startedAtMs.high >>> 0).toNumber(true) : message.startedAtMs;
+                if (message.finishedAtMs != null && Object.hasOwnProperty.call(message, "finishedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.finishedAtMs = typeof message.finishedAtMs === "number" ? BigInt(message.finishedAtMs) : $util.Long.fromBits(message.finishedAtMs.low >>> 0, message.finishedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.finishedAtMs === "number")
+                        object.finishedAtMs = options.longs === String ? String(message.finishedAtMs) : message.finishedAtMs;
+                    else
+                        object.finishedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.finishedAtMs) : options.longs === Number ? new $util.LongBits(message.finishedAtMs.low >>> 0, message.finishedAtMs.high >>> 0).toNumber(true) : message.finishedAtMs;
+                if (message.downtimeMs != null && Object.hasOwnProperty.call(message, "downtimeMs"))
+                    object.downtimeMs = options.json && !isFinite(message.downtimeMs) ? String(message.downtimeMs) : message.downtimeMs;
+                if (message.totalMs != null && Object.hasOwnProperty.call(message, "totalMs"))
+                    object.totalMs = options.json && !isFinite(message.totalMs) ? String(message.totalMs) : message.totalMs;
+                if (message.ramBytes != null && Object.hasOwnProperty.call(message, "ramBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.ramBytes = typeof message.ramBytes === "number" ? BigInt(message.ramBytes) : $util.Long.fromBits(message.ramBytes.low >>> 0, message.ramBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.ramBytes === "number")
+                        object.ramBytes = options.longs === String ? String(message.ramBytes) : message.ramBytes;
+                    else
+                        object.ramBytes = options.longs === String ? $util.Long.prototype.toString.call(message.ramBytes) : options.longs === Number ? new $util.LongBits(message.ramBytes.low >>> 0, message.ramBytes.high >>> 0).toNumber(true) : message.ramBytes;
+                if (message.diskBytes != null && Object.hasOwnProperty.call(message, "diskBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.diskBytes = typeof message.diskBytes === "number" ? BigInt(message.diskBytes) : $util.Long.fromBits(message.diskBytes.low >>> 0, message.diskBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.diskBytes === "number")
+                        object.diskBytes = options.longs === String ? String(message.diskBytes) : message.diskBytes;
+                    else
+                        object.diskBytes = options.longs === String ? $util.Long.prototype.toString.call(message.diskBytes) : options.longs === Number ? new $util.LongBits(message.diskBytes.low >>> 0, message.diskBytes.high >>> 0).toNumber(true) : message.diskBytes;
+                if (message.error != null && Object.hasOwnProperty.call(message, "error"))
+                    object.error = message.error;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                return object;
+            };
+
+            /**
+             * Converts this MigrationRecord to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MigrationRecord.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for MigrationRecord
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.MigrationRecord
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            MigrationRecord.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.MigrationRecord";
+            };
+
+            return MigrationRecord;
+        })();
+
+        v1.MigrationProgress = (function() {
+
+            /**
+             * Properties of a MigrationProgress.
+             * @memberof meshvirt.v1
+             * @interface IMigrationProgress
+             * @property {string|null} [toHost] MigrationProgress toHost
+             * @property {string|null} [phase] MigrationProgress phase
+             * @property {number|null} [diskCopiedBytes] MigrationProgress diskCopiedBytes
+             * @property {number|null} [diskTotalBytes] MigrationProgress diskTotalBytes
+             * @property {number|null} [ramTransferredBytes] MigrationProgress ramTransferredBytes
+             * @property {number|null} [ramRemainingBytes] MigrationProgress ramRemainingBytes
+             * @property {number|null} [ramTotalBytes] MigrationProgress ramTotalBytes
+             * @property {number|null} [dirtyPagesPerSec] MigrationProgress dirtyPagesPerSec
+             * @property {number|null} [elapsedMs] MigrationProgress elapsedMs
+             */
+
+            /**
+             * Constructs a new MigrationProgress.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a MigrationProgress.
+             * @implements IMigrationProgress
+             * @constructor
+             * @param {meshvirt.v1.IMigrationProgress=} [properties] Properties to set
+             */
+            function MigrationProgress(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * MigrationProgress toHost.
+             * @member {string} toHost
+             * @memberof meshvirt.v1.MigrationProgress
+             * @instance
+             */
+            MigrationProgress.prototype.toHost = "";
+
+            /**
+             * MigrationProgress phase.
+             * @member {string} phase
+             * @memberof meshvirt.v1.MigrationProgress
+             * @instance
+             */
+            MigrationProgress.prototype.phase = "";
+
+            /**
+             * MigrationProgress diskCopiedBytes.
+             * @member {number} diskCopiedBytes
+             * @memberof meshvirt.v1.MigrationProgress
+             * @instance
+             */
+            MigrationProgress.prototype.diskCopiedBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MigrationProgress diskTotalBytes.
+             * @member {number} diskTotalBytes
+             * @memberof meshvirt.v1.MigrationProgress
+             * @instance
+             */
+            MigrationProgress.prototype.diskTotalBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MigrationProgress ramTransferredBytes.
+             * @member {number} ramTransferredBytes
+             * @memberof meshvirt.v1.MigrationProgress
+             * @instance
+             */
+            MigrationProgress.prototype.ramTransferredBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MigrationProgress ramRemainingBytes.
+             * @member {number} ramRemainingBytes
+             * @memberof meshvirt.v1.MigrationProgress
+             * @instance
+             */
+            MigrationProgress.prototype.ramRemainingBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MigrationProgress ramTotalBytes.
+             * @member {number} ramTotalBytes
+             * @memberof meshvirt.v1.MigrationProgress
+             * @instance
+             */
+            MigrationProgress.prototype.ramTotalBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MigrationProgress dirtyPagesPerSec.
+             * @member {number} dirtyPagesPerSec
+             * @memberof meshvirt.v1.MigrationProgress
+             * @instance
+             */
+            MigrationProgress.prototype.dirtyPagesPerSec = 0;
+
+            /**
+             * MigrationProgress elapsedMs.
+             * @member {number} elapsedMs
+             * @memberof meshvirt.v1.MigrationProgress
+             * @instance
+             */
+            MigrationProgress.prototype.elapsedMs = 0;
+
+            /**
+             * Creates a new MigrationProgress instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.MigrationProgress
+             * @static
+             * @param {meshvirt.v1.IMigrationProgress=} [properties] Properties to set
+             * @returns {meshvirt.v1.MigrationProgress} MigrationProgress instance
+             */
+            MigrationProgress.create = function create(properties) {
+                return new MigrationProgress(properties);
+            };
+
+            /**
+             * Encodes the specified MigrationProgress message. Does not implicitly {@link meshvirt.v1.MigrationProgress.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.MigrationProgress
+             * @static
+             * @param {meshvirt.v1.IMigrationProgress} message MigrationProgress message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MigrationProgress.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.toHost);
+                if (message.phase != null && Object.hasOwnProperty.call(message, "phase"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.phase);
+                if (message.diskCopiedBytes != null && Object.hasOwnProperty.call(message, "diskCopiedBytes"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.diskCopiedBytes);
+                if (message.diskTotalBytes != null && Object.hasOwnProperty.call(message, "diskTotalBytes"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.diskTotalBytes);
+                if (message.ramTransferredBytes != null && Object.hasOwnProperty.call(message, "ramTransferredBytes"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.ramTransferredBytes);
+                if (message.ramRemainingBytes != null && Object.hasOwnProperty.call(message, "ramRemainingBytes"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.ramRemainingBytes);
+                if (message.ramTotalBytes != null && Object.hasOwnProperty.call(message, "ramTotalBytes"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.ramTotalBytes);
+                if (message.dirtyPagesPerSec != null && Object.hasOwnProperty.call(message, "dirtyPagesPerSec"))
+                    writer.uint32(/* id 8, wireType 1 =*/65).double(message.dirtyPagesPerSec);
+                if (message.elapsedMs != null && Object.hasOwnProperty.call(message, "elapsedMs"))
+                    writer.uint32(/* id 9, wireType 1 =*/73).double(message.elapsedMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified MigrationProgress message, length delimited. Does not implicitly {@link meshvirt.v1.MigrationProgress.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.MigrationProgress
+             * @static
+             * @param {meshvirt.v1.IMigrationProgress} message MigrationProgress message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MigrationProgress.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a MigrationProgress message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.MigrationProgress
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.MigrationProgress} MigrationProgress
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MigrationProgress.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.MigrationProgress();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.toHost = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.phase = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.diskCopiedBytes = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.diskTotalBytes = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.ramTransferredBytes = reader.uint64();
+                            break;
+                        }
+                    case 6: {
+                            message.ramRemainingBytes = reader.uint64();
+                            break;
+                        }
+                    case 7: {
+                            message.ramTotalBytes = reader.uint64();
+                            break;
+                        }
+                    case 8: {
+                            message.dirtyPagesPerSec = reader.double();
+                            break;
+                        }
+                    case 9: {
+                            message.elapsedMs = reader.double();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a MigrationProgress message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.MigrationProgress
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.MigrationProgress} MigrationProgress
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MigrationProgress.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a MigrationProgress message.
+             * @function verify
+             * @memberof meshvirt.v1.MigrationProgress
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MigrationProgress.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    if (!$util.isString(message.toHost))
+                        return "toHost: string expected";
+                if (message.phase != null && Object.hasOwnProperty.call(message, "phase"))
+                    if (!$util.isString(message.phase))
+                        return "phase: string expected";
+                if (message.diskCopiedBytes != null && Object.hasOwnProperty.call(message, "diskCopiedBytes"))
+                    if (!$util.isInteger(message.diskCopiedBytes) && !(message.diskCopiedBytes && $util.isInteger(message.diskCopiedBytes.low) && $util.isInteger(message.diskCopiedBytes.high)))
+                        return "diskCopiedBytes: integer|Long expected";
+                if (message.diskTotalBytes != null && Object.hasOwnProperty.call(message, "diskTotalBytes"))
+                    if (!$util.isInteger(message.diskTotalBytes) && !(message.diskTotalBytes && $util.isInteger(message.diskTotalBytes.low) && $util.isInteger(message.diskTotalBytes.high)))
+                        return "diskTotalBytes: integer|Long expected";
+                if (message.ramTransferredBytes != null && Object.hasOwnProperty.call(message, "ramTransferredBytes"))
+                    if (!$util.isInteger(message.ramTransferredBytes) && !(message.ramTransferredBytes && $util.isInteger(message.ramTransferredBytes.low) && $util.isInteger(message.ramTransferredBytes.high)))
+                        return "ramTransferredBytes: integer|Long expected";
+                if (message.ramRemainingBytes != null && Object.hasOwnProperty.call(message, "ramRemainingBytes"))
+                    if (!$util.isInteger(message.ramRemainingBytes) && !(message.ramRemainingBytes && $util.isInteger(message.ramRemainingBytes.low) && $util.isInteger(message.ramRemainingBytes.high)))
+                        return "ramRemainingBytes: integer|Long expected";
+                if (message.ramTotalBytes != null && Object.hasOwnProperty.call(message, "ramTotalBytes"))
+                    if (!$util.isInteger(message.ramTotalBytes) && !(message.ramTotalBytes && $util.isInteger(message.ramTotalBytes.low) && $util.isInteger(message.ramTotalBytes.high)))
+                        return "ramTotalBytes: integer|Long expected";
+                if (message.dirtyPagesPerSec != null && Object.hasOwnProperty.call(message, "dirtyPagesPerSec"))
+                    if (typeof message.dirtyPagesPerSec !== "number")
+                        return "dirtyPagesPerSec: number expected";
+                if (message.elapsedMs != null && Object.hasOwnProperty.call(message, "elapsedMs"))
+                    if (typeof message.elapsedMs !== "number")
+                        return "elapsedMs: number expected";
+                return null;
+            };
+
+            /**
+             * Creates a MigrationProgress message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.MigrationProgress
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.MigrationProgress} MigrationProgress
+             */
+            MigrationProgress.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.MigrationProgress)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.MigrationProgress: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.MigrationProgress();
+                if (object.toHost != null)
+                    message.toHost = String(object.toHost);
+                if (object.phase != null)
+                    message.phase = String(object.phase);
+                if (object.diskCopiedBytes != null)
+                    if ($util.Long)
+                        message.diskCopiedBytes = $util.Long.fromValue(object.diskCopiedBytes, true);
+                    else if (typeof object.diskCopiedBytes === "string")
+                        message.diskCopiedBytes = parseInt(object.diskCopiedBytes, 10);
+                    else if (typeof object.diskCopiedBytes === "number")
+                        message.diskCopiedBytes = object.diskCopiedBytes;
+                    else if (typeof object.diskCopiedBytes === "object")
+                        message.diskCopiedBytes = new $util.LongBits(object.diskCopiedBytes.low >>> 0, object.diskCopiedBytes.high >>> 0).toNumber(true);
+                if (object.diskTotalBytes != null)
+                    if ($util.Long)
+                        message.diskTotalBytes = $util.Long.fromValue(object.diskTotalBytes, true);
+                    else if (typeof object.diskTotalBytes === "string")
+                        message.diskTotalBytes = parseInt(object.diskTotalBytes, 10);
+                    else if (typeof object.diskTotalBytes === "number")
+                        message.diskTotalBytes = object.diskTotalBytes;
+                    else if (typeof object.diskTotalBytes === "object")
+                        message.diskTotalBytes = new $util.LongBits(object.diskTotalBytes.low >>> 0, object.diskTotalBytes.high >>> 0).toNumber(true);
+                if (object.ramTransferredBytes != null)
+                    if ($util.Long)
+                        message.ramTransferredBytes = $util.Long.fromValue(object.ramTransferredBytes, true);
+                    else if (typeof object.ramTransferredBytes === "string")
+                        message.ramTransferredBytes = parseInt(object.ramTransferredBytes, 10);
+                    else if (typeof object.ramTransferredBytes === "number")
+                        message.ramTransferredBytes = object.ramTransferredBytes;
+                    else if (typeof object.ramTransferredBytes === "object")
+                        message.ramTransferredBytes = new $util.LongBits(object.ramTransferredBytes.low >>> 0, object.ramTransferredBytes.high >>> 0).toNumber(true);
+                if (object.ramRemainingBytes != null)
+                    if ($util.Long)
+                        message.ramRemainingBytes = $util.Long.fromValue(object.ramRemainingBytes, true);
+                    else if (typeof object.ramRemainingBytes === "string")
+                        message.ramRemainingBytes = parseInt(object.ramRemainingBytes, 10);
+                    else if (typeof object.ramRemainingBytes === "number")
+                        message.ramRemainingBytes = object.ramRemainingBytes;
+                    else if (typeof object.ramRemainingBytes === "object")
+                        message.ramRemainingBytes = new $util.LongBits(object.ramRemainingBytes.low >>> 0, object.ramRemainingBytes.high >>> 0).toNumber(true);
+                if (object.ramTotalBytes != null)
+                    if ($util.Long)
+                        message.ramTotalBytes = $util.Long.fromValue(object.ramTotalBytes, true);
+                    else if (typeof object.ramTotalBytes === "string")
+                        message.ramTotalBytes = parseInt(object.ramTotalBytes, 10);
+                    else if (typeof object.ramTotalBytes === "number")
+                        message.ramTotalBytes = object.ramTotalBytes;
+                    else if (typeof object.ramTotalBytes === "object")
+                        message.ramTotalBytes = new $util.LongBits(object.ramTotalBytes.low >>> 0, object.ramTotalBytes.high >>> 0).toNumber(true);
+                if (object.dirtyPagesPerSec != null)
+                    message.dirtyPagesPerSec = Number(object.dirtyPagesPerSec);
+                if (object.elapsedMs != null)
+                    message.elapsedMs = Number(object.elapsedMs);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MigrationProgress message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.MigrationProgress
+             * @static
+             * @param {meshvirt.v1.MigrationProgress} message MigrationProgress
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MigrationProgress.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.toHost = "";
+                    object.phase = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.diskCopiedBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.diskCopiedBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.diskTotalBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.diskTotalBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.ramTransferredBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.ramTransferredBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.ramRemainingBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.ramRemainingBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.ramTotalBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.ramTotalBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.dirtyPagesPerSec = 0;
+                    object.elapsedMs = 0;
+                }
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    object.toHost = message.toHost;
+                if (message.phase != null && Object.hasOwnProperty.call(message, "phase"))
+                    object.phase = message.phase;
+                if (message.diskCopiedBytes != null && Object.hasOwnProperty.call(message, "diskCopiedBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.diskCopiedBytes = typeof message.diskCopiedBytes === "number" ? BigInt(message.diskCopiedBytes) : $util.Long.fromBits(message.diskCopiedBytes.low >>> 0, message.diskCopiedBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.diskCopiedBytes === "number")
+                        object.diskCopiedBytes = options.longs === String ? String(message.diskCopiedBytes) : message.diskCopiedBytes;
+                    else
+                        object.diskCopiedBytes = options.longs === String ? $util.Long.prototype.toString.call(message.diskCopiedBytes) : options.longs === Number ? new $util.LongBits(message.diskCopiedBytes.low >>> 0, message.diskCopiedBytes.high >>> 0).toNumber(true) : message.diskCopiedBytes;
+                if (message.diskTotalBytes != null && Object.hasOwnProperty.call(message, "diskTotalBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.diskTotalBytes = typeof message.diskTotalBytes === "number" ? BigInt(message.diskTotalBytes) : $util.Long.fromBits(message.diskTotalBytes.low >>> 0, message.diskTotalBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.diskTotalBytes === "number")
+                        object.diskTotalBytes = options.longs === String ? String(message.diskTotalBytes) : message.diskTotalBytes;
+                    else
+                        object.diskTotalBytes = options.longs === String ? $util.Long.prototype.toString.call(message.diskTotalBytes) : options.longs === Number ? new $util.LongBits(message.diskTotalBytes.low >>> 0, message.diskTotalBytes.high >>> 0).toNumber(true) : message.diskTotalBytes;
+                if (message.ramTransferredBytes != null && Object.hasOwnProperty.call(message, "ramTransferredBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.ramTransferredBytes = typeof message.ramTransferredBytes === "number" ? BigInt(message.ramTransferredBytes) : $util.Long.fromBits(message.ramTransferredBytes.low >>> 0, message.ramTransferredBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.ramTransferredBytes === "number")
+                        object.ramTransferredBytes = options.longs === String ? String(message.ramTransferredBytes) : message.ramTransferredBytes;
+                    else
+                        object.ramTransferredBytes = options.longs === String ? $util.Long.prototype.toString.call(message.ramTransferredBytes) : options.longs === Number ? new $util.LongBits(message.ramTransferredBytes.low >>> 0, message.ramTransferredBytes.high >>> 0).toNumber(true) : message.ramTransferredBytes;
+                if (message.ramRemainingBytes != null && Object.hasOwnProperty.call(message, "ramRemainingBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.ramRemainingBytes = typeof message.ramRemainingBytes === "number" ? BigInt(message.ramRemainingBytes) : $util.Long.fromBits(message.ramRemainingBytes.low >>> 0, message.ramRemainingBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.ramRemainingBytes === "number")
+                        object.ramRemainingBytes = options.longs === String ? String(message.ramRemainingBytes) : message.ramRemainingBytes;
+                    else
+                        object.ramRemainingBytes = options.longs === String ? $util.Long.prototype.toString.call(message.ramRemainingBytes) : options.longs === Number ? new $util.LongBits(message.ramRemainingBytes.low >>> 0, message.ramRemainingBytes.high >>> 0).toNumber(true) : message.ramRemainingBytes;
+                if (message.ramTotalBytes != null && Object.hasOwnProperty.call(message, "ramTotalBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.ramTotalBytes = typeof message.ramTotalBytes === "number" ? BigInt(message.ramTotalBytes) : $util.Long.fromBits(message.ramTotalBytes.low >>> 0, message.ramTotalBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.ramTotalBytes === "number")
+                        object.ramTotalBytes = options.longs === String ? String(message.ramTotalBytes) : message.ramTotalBytes;
+                    else
+                        object.ramTotalBytes = options.longs === String ? $util.Long.prototype.toString.call(message.ramTotalBytes) : options.longs === Number ? new $util.LongBits(message.ramTotalBytes.low >>> 0, message.ramTotalBytes.high >>> 0).toNumber(true) : message.ramTotalBytes;
+                if (message.dirtyPagesPerSec != null && Object.hasOwnProperty.call(message, "dirtyPagesPerSec"))
+                    object.dirtyPagesPerSec = options.json && !isFinite(message.dirtyPagesPerSec) ? String(message.dirtyPagesPerSec) : message.dirtyPagesPerSec;
+                if (message.elapsedMs != null && Object.hasOwnProperty.call(message, "elapsedMs"))
+                    object.elapsedMs = options.json && !isFinite(message.elapsedMs) ? String(message.elapsedMs) : message.elapsedMs;
+                return object;
+            };
+
+            /**
+             * Converts this MigrationProgress to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.MigrationProgress
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MigrationProgress.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for MigrationProgress
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.MigrationProgress
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            MigrationProgress.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.MigrationProgress";
+            };
+
+            return MigrationProgress;
+        })();
+
         v1.VmInfo = (function() {
 
             /**
@@ -13102,6 +14864,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [updatedAtMs] VmInfo updatedAtMs
              * @property {number|null} [startedAtMs] VmInfo startedAtMs
              * @property {string|null} [lastError] VmInfo lastError
+             * @property {meshvirt.v1.IMigrationRecord|null} [lastMigration] VmInfo lastMigration
+             * @property {meshvirt.v1.IMigrationProgress|null} [migration] VmInfo migration
              */
 
             /**
@@ -13176,6 +14940,22 @@ export const meshvirt = $root.meshvirt = (() => {
             VmInfo.prototype.lastError = "";
 
             /**
+             * VmInfo lastMigration.
+             * @member {meshvirt.v1.IMigrationRecord|null|undefined} lastMigration
+             * @memberof meshvirt.v1.VmInfo
+             * @instance
+             */
+            VmInfo.prototype.lastMigration = null;
+
+            /**
+             * VmInfo migration.
+             * @member {meshvirt.v1.IMigrationProgress|null|undefined} migration
+             * @memberof meshvirt.v1.VmInfo
+             * @instance
+             */
+            VmInfo.prototype.migration = null;
+
+            /**
              * Creates a new VmInfo instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmInfo
@@ -13217,6 +14997,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.startedAtMs);
                 if (message.lastError != null && Object.hasOwnProperty.call(message, "lastError"))
                     writer.uint32(/* id 7, wireType 2 =*/58).string(message.lastError);
+                if (message.lastMigration != null && Object.hasOwnProperty.call(message, "lastMigration"))
+                    $root.meshvirt.v1.MigrationRecord.encode(message.lastMigration, writer.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
+                if (message.migration != null && Object.hasOwnProperty.call(message, "migration"))
+                    $root.meshvirt.v1.MigrationProgress.encode(message.migration, writer.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -13295,6 +15079,14 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.lastError = reader.string();
                             break;
                         }
+                    case 8: {
+                            message.lastMigration = $root.meshvirt.v1.MigrationRecord.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 9: {
+                            message.migration = $root.meshvirt.v1.MigrationProgress.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -13366,6 +15158,16 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.lastError != null && Object.hasOwnProperty.call(message, "lastError"))
                     if (!$util.isString(message.lastError))
                         return "lastError: string expected";
+                if (message.lastMigration != null && Object.hasOwnProperty.call(message, "lastMigration")) {
+                    let error = $root.meshvirt.v1.MigrationRecord.verify(message.lastMigration, long + 1);
+                    if (error)
+                        return "lastMigration." + error;
+                }
+                if (message.migration != null && Object.hasOwnProperty.call(message, "migration")) {
+                    let error = $root.meshvirt.v1.MigrationProgress.verify(message.migration, long + 1);
+                    if (error)
+                        return "migration." + error;
+                }
                 return null;
             };
 
@@ -13431,6 +15233,16 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.startedAtMs = new $util.LongBits(object.startedAtMs.low >>> 0, object.startedAtMs.high >>> 0).toNumber(true);
                 if (object.lastError != null)
                     message.lastError = String(object.lastError);
+                if (object.lastMigration != null) {
+                    if (!$util.isObject(object.lastMigration))
+                        throw TypeError(".meshvirt.v1.VmInfo.lastMigration: object expected");
+                    message.lastMigration = $root.meshvirt.v1.MigrationRecord.fromObject(object.lastMigration, long + 1);
+                }
+                if (object.migration != null) {
+                    if (!$util.isObject(object.migration))
+                        throw TypeError(".meshvirt.v1.VmInfo.migration: object expected");
+                    message.migration = $root.meshvirt.v1.MigrationProgress.fromObject(object.migration, long + 1);
+                }
                 return message;
             };
 
@@ -13471,6 +15283,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     } else
                         object.startedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                     object.lastError = "";
+                    object.lastMigration = null;
+                    object.migration = null;
                 }
                 if (message.summary != null && Object.hasOwnProperty.call(message, "summary"))
                     object.summary = $root.meshvirt.v1.VmSummary.toObject(message.summary, options, q + 1);
@@ -13501,6 +15315,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.startedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.startedAtMs) : options.longs === Number ? new $util.LongBits(message.startedAtMs.low >>> 0, message.startedAtMs.high >>> 0).toNumber(true) : message.startedAtMs;
                 if (message.lastError != null && Object.hasOwnProperty.call(message, "lastError"))
                     object.lastError = message.lastError;
+                if (message.lastMigration != null && Object.hasOwnProperty.call(message, "lastMigration"))
+                    object.lastMigration = $root.meshvirt.v1.MigrationRecord.toObject(message.lastMigration, options, q + 1);
+                if (message.migration != null && Object.hasOwnProperty.call(message, "migration"))
+                    object.migration = $root.meshvirt.v1.MigrationProgress.toObject(message.migration, options, q + 1);
                 return object;
             };
 
@@ -17024,6 +18842,1517 @@ export const meshvirt = $root.meshvirt = (() => {
             return NameBound;
         })();
 
+        v1.PrepareIncoming = (function() {
+
+            /**
+             * Properties of a PrepareIncoming.
+             * @memberof meshvirt.v1
+             * @interface IPrepareIncoming
+             * @property {string|null} [token] PrepareIncoming token
+             * @property {string|null} [vmId] PrepareIncoming vmId
+             * @property {meshvirt.v1.IVmSpec|null} [spec] PrepareIncoming spec
+             * @property {number|null} [epoch] PrepareIncoming epoch
+             * @property {string|null} [session] PrepareIncoming session
+             * @property {meshvirt.v1.IPlacementExplanation|null} [placement] PrepareIncoming placement
+             */
+
+            /**
+             * Constructs a new PrepareIncoming.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a PrepareIncoming.
+             * @implements IPrepareIncoming
+             * @constructor
+             * @param {meshvirt.v1.IPrepareIncoming=} [properties] Properties to set
+             */
+            function PrepareIncoming(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * PrepareIncoming token.
+             * @member {string} token
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.token = "";
+
+            /**
+             * PrepareIncoming vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.vmId = "";
+
+            /**
+             * PrepareIncoming spec.
+             * @member {meshvirt.v1.IVmSpec|null|undefined} spec
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.spec = null;
+
+            /**
+             * PrepareIncoming epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * PrepareIncoming session.
+             * @member {string} session
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.session = "";
+
+            /**
+             * PrepareIncoming placement.
+             * @member {meshvirt.v1.IPlacementExplanation|null|undefined} placement
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.placement = null;
+
+            /**
+             * Creates a new PrepareIncoming instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @static
+             * @param {meshvirt.v1.IPrepareIncoming=} [properties] Properties to set
+             * @returns {meshvirt.v1.PrepareIncoming} PrepareIncoming instance
+             */
+            PrepareIncoming.create = function create(properties) {
+                return new PrepareIncoming(properties);
+            };
+
+            /**
+             * Encodes the specified PrepareIncoming message. Does not implicitly {@link meshvirt.v1.PrepareIncoming.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @static
+             * @param {meshvirt.v1.IPrepareIncoming} message PrepareIncoming message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PrepareIncoming.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.token != null && Object.hasOwnProperty.call(message, "token"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.token);
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.vmId);
+                if (message.spec != null && Object.hasOwnProperty.call(message, "spec"))
+                    $root.meshvirt.v1.VmSpec.encode(message.spec, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.epoch);
+                if (message.session != null && Object.hasOwnProperty.call(message, "session"))
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.session);
+                if (message.placement != null && Object.hasOwnProperty.call(message, "placement"))
+                    $root.meshvirt.v1.PlacementExplanation.encode(message.placement, writer.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PrepareIncoming message, length delimited. Does not implicitly {@link meshvirt.v1.PrepareIncoming.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @static
+             * @param {meshvirt.v1.IPrepareIncoming} message PrepareIncoming message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PrepareIncoming.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a PrepareIncoming message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.PrepareIncoming} PrepareIncoming
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PrepareIncoming.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.PrepareIncoming();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.token = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.spec = $root.meshvirt.v1.VmSpec.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 4: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.session = reader.string();
+                            break;
+                        }
+                    case 6: {
+                            message.placement = $root.meshvirt.v1.PlacementExplanation.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a PrepareIncoming message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.PrepareIncoming} PrepareIncoming
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PrepareIncoming.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a PrepareIncoming message.
+             * @function verify
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PrepareIncoming.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.token != null && Object.hasOwnProperty.call(message, "token"))
+                    if (!$util.isString(message.token))
+                        return "token: string expected";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.spec != null && Object.hasOwnProperty.call(message, "spec")) {
+                    let error = $root.meshvirt.v1.VmSpec.verify(message.spec, long + 1);
+                    if (error)
+                        return "spec." + error;
+                }
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.session != null && Object.hasOwnProperty.call(message, "session"))
+                    if (!$util.isString(message.session))
+                        return "session: string expected";
+                if (message.placement != null && Object.hasOwnProperty.call(message, "placement")) {
+                    let error = $root.meshvirt.v1.PlacementExplanation.verify(message.placement, long + 1);
+                    if (error)
+                        return "placement." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a PrepareIncoming message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.PrepareIncoming} PrepareIncoming
+             */
+            PrepareIncoming.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.PrepareIncoming)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.PrepareIncoming: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.PrepareIncoming();
+                if (object.token != null)
+                    message.token = String(object.token);
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.spec != null) {
+                    if (!$util.isObject(object.spec))
+                        throw TypeError(".meshvirt.v1.PrepareIncoming.spec: object expected");
+                    message.spec = $root.meshvirt.v1.VmSpec.fromObject(object.spec, long + 1);
+                }
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.session != null)
+                    message.session = String(object.session);
+                if (object.placement != null) {
+                    if (!$util.isObject(object.placement))
+                        throw TypeError(".meshvirt.v1.PrepareIncoming.placement: object expected");
+                    message.placement = $root.meshvirt.v1.PlacementExplanation.fromObject(object.placement, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PrepareIncoming message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @static
+             * @param {meshvirt.v1.PrepareIncoming} message PrepareIncoming
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PrepareIncoming.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.token = "";
+                    object.vmId = "";
+                    object.spec = null;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.session = "";
+                    object.placement = null;
+                }
+                if (message.token != null && Object.hasOwnProperty.call(message, "token"))
+                    object.token = message.token;
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.spec != null && Object.hasOwnProperty.call(message, "spec"))
+                    object.spec = $root.meshvirt.v1.VmSpec.toObject(message.spec, options, q + 1);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.session != null && Object.hasOwnProperty.call(message, "session"))
+                    object.session = message.session;
+                if (message.placement != null && Object.hasOwnProperty.call(message, "placement"))
+                    object.placement = $root.meshvirt.v1.PlacementExplanation.toObject(message.placement, options, q + 1);
+                return object;
+            };
+
+            /**
+             * Converts this PrepareIncoming to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PrepareIncoming.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for PrepareIncoming
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            PrepareIncoming.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.PrepareIncoming";
+            };
+
+            return PrepareIncoming;
+        })();
+
+        v1.IncomingReady = (function() {
+
+            /**
+             * Properties of an IncomingReady.
+             * @memberof meshvirt.v1
+             * @interface IIncomingReady
+             * @property {Array.<string>|null} [channels] IncomingReady channels
+             */
+
+            /**
+             * Constructs a new IncomingReady.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an IncomingReady.
+             * @implements IIncomingReady
+             * @constructor
+             * @param {meshvirt.v1.IIncomingReady=} [properties] Properties to set
+             */
+            function IncomingReady(properties) {
+                this.channels = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IncomingReady channels.
+             * @member {Array.<string>} channels
+             * @memberof meshvirt.v1.IncomingReady
+             * @instance
+             */
+            IncomingReady.prototype.channels = $util.emptyArray;
+
+            /**
+             * Creates a new IncomingReady instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.IncomingReady
+             * @static
+             * @param {meshvirt.v1.IIncomingReady=} [properties] Properties to set
+             * @returns {meshvirt.v1.IncomingReady} IncomingReady instance
+             */
+            IncomingReady.create = function create(properties) {
+                return new IncomingReady(properties);
+            };
+
+            /**
+             * Encodes the specified IncomingReady message. Does not implicitly {@link meshvirt.v1.IncomingReady.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.IncomingReady
+             * @static
+             * @param {meshvirt.v1.IIncomingReady} message IncomingReady message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IncomingReady.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.channels != null && message.channels.length)
+                    for (let i = 0; i < message.channels.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.channels[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IncomingReady message, length delimited. Does not implicitly {@link meshvirt.v1.IncomingReady.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.IncomingReady
+             * @static
+             * @param {meshvirt.v1.IIncomingReady} message IncomingReady message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IncomingReady.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an IncomingReady message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.IncomingReady
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.IncomingReady} IncomingReady
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IncomingReady.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.IncomingReady();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.channels && message.channels.length))
+                                message.channels = [];
+                            message.channels.push(reader.string());
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an IncomingReady message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.IncomingReady
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.IncomingReady} IncomingReady
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IncomingReady.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an IncomingReady message.
+             * @function verify
+             * @memberof meshvirt.v1.IncomingReady
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IncomingReady.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.channels != null && Object.hasOwnProperty.call(message, "channels")) {
+                    if (!Array.isArray(message.channels))
+                        return "channels: array expected";
+                    for (let i = 0; i < message.channels.length; ++i)
+                        if (!$util.isString(message.channels[i]))
+                            return "channels: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an IncomingReady message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.IncomingReady
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.IncomingReady} IncomingReady
+             */
+            IncomingReady.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.IncomingReady)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.IncomingReady: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.IncomingReady();
+                if (object.channels) {
+                    if (!Array.isArray(object.channels))
+                        throw TypeError(".meshvirt.v1.IncomingReady.channels: array expected");
+                    message.channels = [];
+                    for (let i = 0; i < object.channels.length; ++i)
+                        message.channels[i] = String(object.channels[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an IncomingReady message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.IncomingReady
+             * @static
+             * @param {meshvirt.v1.IncomingReady} message IncomingReady
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IncomingReady.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.channels = [];
+                if (message.channels && message.channels.length) {
+                    object.channels = [];
+                    for (let j = 0; j < message.channels.length; ++j)
+                        object.channels[j] = message.channels[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this IncomingReady to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.IncomingReady
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IncomingReady.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IncomingReady
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.IncomingReady
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IncomingReady.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.IncomingReady";
+            };
+
+            return IncomingReady;
+        })();
+
+        v1.CompleteIncoming = (function() {
+
+            /**
+             * Properties of a CompleteIncoming.
+             * @memberof meshvirt.v1
+             * @interface ICompleteIncoming
+             * @property {string|null} [vmId] CompleteIncoming vmId
+             * @property {string|null} [session] CompleteIncoming session
+             * @property {number|null} [epoch] CompleteIncoming epoch
+             * @property {meshvirt.v1.IMigrationRecord|null} [record] CompleteIncoming record
+             */
+
+            /**
+             * Constructs a new CompleteIncoming.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a CompleteIncoming.
+             * @implements ICompleteIncoming
+             * @constructor
+             * @param {meshvirt.v1.ICompleteIncoming=} [properties] Properties to set
+             */
+            function CompleteIncoming(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * CompleteIncoming vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @instance
+             */
+            CompleteIncoming.prototype.vmId = "";
+
+            /**
+             * CompleteIncoming session.
+             * @member {string} session
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @instance
+             */
+            CompleteIncoming.prototype.session = "";
+
+            /**
+             * CompleteIncoming epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @instance
+             */
+            CompleteIncoming.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * CompleteIncoming record.
+             * @member {meshvirt.v1.IMigrationRecord|null|undefined} record
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @instance
+             */
+            CompleteIncoming.prototype.record = null;
+
+            /**
+             * Creates a new CompleteIncoming instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @static
+             * @param {meshvirt.v1.ICompleteIncoming=} [properties] Properties to set
+             * @returns {meshvirt.v1.CompleteIncoming} CompleteIncoming instance
+             */
+            CompleteIncoming.create = function create(properties) {
+                return new CompleteIncoming(properties);
+            };
+
+            /**
+             * Encodes the specified CompleteIncoming message. Does not implicitly {@link meshvirt.v1.CompleteIncoming.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @static
+             * @param {meshvirt.v1.ICompleteIncoming} message CompleteIncoming message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CompleteIncoming.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.session != null && Object.hasOwnProperty.call(message, "session"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.session);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.epoch);
+                if (message.record != null && Object.hasOwnProperty.call(message, "record"))
+                    $root.meshvirt.v1.MigrationRecord.encode(message.record, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CompleteIncoming message, length delimited. Does not implicitly {@link meshvirt.v1.CompleteIncoming.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @static
+             * @param {meshvirt.v1.ICompleteIncoming} message CompleteIncoming message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CompleteIncoming.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a CompleteIncoming message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.CompleteIncoming} CompleteIncoming
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CompleteIncoming.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.CompleteIncoming();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.session = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.record = $root.meshvirt.v1.MigrationRecord.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a CompleteIncoming message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.CompleteIncoming} CompleteIncoming
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CompleteIncoming.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a CompleteIncoming message.
+             * @function verify
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CompleteIncoming.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.session != null && Object.hasOwnProperty.call(message, "session"))
+                    if (!$util.isString(message.session))
+                        return "session: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.record != null && Object.hasOwnProperty.call(message, "record")) {
+                    let error = $root.meshvirt.v1.MigrationRecord.verify(message.record, long + 1);
+                    if (error)
+                        return "record." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CompleteIncoming message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.CompleteIncoming} CompleteIncoming
+             */
+            CompleteIncoming.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.CompleteIncoming)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.CompleteIncoming: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.CompleteIncoming();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.session != null)
+                    message.session = String(object.session);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.record != null) {
+                    if (!$util.isObject(object.record))
+                        throw TypeError(".meshvirt.v1.CompleteIncoming.record: object expected");
+                    message.record = $root.meshvirt.v1.MigrationRecord.fromObject(object.record, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CompleteIncoming message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @static
+             * @param {meshvirt.v1.CompleteIncoming} message CompleteIncoming
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CompleteIncoming.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    object.session = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.record = null;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.session != null && Object.hasOwnProperty.call(message, "session"))
+                    object.session = message.session;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.record != null && Object.hasOwnProperty.call(message, "record"))
+                    object.record = $root.meshvirt.v1.MigrationRecord.toObject(message.record, options, q + 1);
+                return object;
+            };
+
+            /**
+             * Converts this CompleteIncoming to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CompleteIncoming.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for CompleteIncoming
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            CompleteIncoming.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.CompleteIncoming";
+            };
+
+            return CompleteIncoming;
+        })();
+
+        v1.IncomingCompleted = (function() {
+
+            /**
+             * Properties of an IncomingCompleted.
+             * @memberof meshvirt.v1
+             * @interface IIncomingCompleted
+             * @property {meshvirt.v1.IVmSummary|null} [vm] IncomingCompleted vm
+             */
+
+            /**
+             * Constructs a new IncomingCompleted.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an IncomingCompleted.
+             * @implements IIncomingCompleted
+             * @constructor
+             * @param {meshvirt.v1.IIncomingCompleted=} [properties] Properties to set
+             */
+            function IncomingCompleted(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * IncomingCompleted vm.
+             * @member {meshvirt.v1.IVmSummary|null|undefined} vm
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @instance
+             */
+            IncomingCompleted.prototype.vm = null;
+
+            /**
+             * Creates a new IncomingCompleted instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @static
+             * @param {meshvirt.v1.IIncomingCompleted=} [properties] Properties to set
+             * @returns {meshvirt.v1.IncomingCompleted} IncomingCompleted instance
+             */
+            IncomingCompleted.create = function create(properties) {
+                return new IncomingCompleted(properties);
+            };
+
+            /**
+             * Encodes the specified IncomingCompleted message. Does not implicitly {@link meshvirt.v1.IncomingCompleted.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @static
+             * @param {meshvirt.v1.IIncomingCompleted} message IncomingCompleted message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IncomingCompleted.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    $root.meshvirt.v1.VmSummary.encode(message.vm, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IncomingCompleted message, length delimited. Does not implicitly {@link meshvirt.v1.IncomingCompleted.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @static
+             * @param {meshvirt.v1.IIncomingCompleted} message IncomingCompleted message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IncomingCompleted.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an IncomingCompleted message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.IncomingCompleted} IncomingCompleted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IncomingCompleted.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.IncomingCompleted();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vm = $root.meshvirt.v1.VmSummary.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an IncomingCompleted message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.IncomingCompleted} IncomingCompleted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IncomingCompleted.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an IncomingCompleted message.
+             * @function verify
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IncomingCompleted.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm")) {
+                    let error = $root.meshvirt.v1.VmSummary.verify(message.vm, long + 1);
+                    if (error)
+                        return "vm." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates an IncomingCompleted message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.IncomingCompleted} IncomingCompleted
+             */
+            IncomingCompleted.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.IncomingCompleted)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.IncomingCompleted: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.IncomingCompleted();
+                if (object.vm != null) {
+                    if (!$util.isObject(object.vm))
+                        throw TypeError(".meshvirt.v1.IncomingCompleted.vm: object expected");
+                    message.vm = $root.meshvirt.v1.VmSummary.fromObject(object.vm, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an IncomingCompleted message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @static
+             * @param {meshvirt.v1.IncomingCompleted} message IncomingCompleted
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IncomingCompleted.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.vm = null;
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    object.vm = $root.meshvirt.v1.VmSummary.toObject(message.vm, options, q + 1);
+                return object;
+            };
+
+            /**
+             * Converts this IncomingCompleted to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IncomingCompleted.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for IncomingCompleted
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            IncomingCompleted.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.IncomingCompleted";
+            };
+
+            return IncomingCompleted;
+        })();
+
+        v1.AbortIncoming = (function() {
+
+            /**
+             * Properties of an AbortIncoming.
+             * @memberof meshvirt.v1
+             * @interface IAbortIncoming
+             * @property {string|null} [vmId] AbortIncoming vmId
+             * @property {string|null} [session] AbortIncoming session
+             * @property {string|null} [reason] AbortIncoming reason
+             */
+
+            /**
+             * Constructs a new AbortIncoming.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an AbortIncoming.
+             * @implements IAbortIncoming
+             * @constructor
+             * @param {meshvirt.v1.IAbortIncoming=} [properties] Properties to set
+             */
+            function AbortIncoming(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * AbortIncoming vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.AbortIncoming
+             * @instance
+             */
+            AbortIncoming.prototype.vmId = "";
+
+            /**
+             * AbortIncoming session.
+             * @member {string} session
+             * @memberof meshvirt.v1.AbortIncoming
+             * @instance
+             */
+            AbortIncoming.prototype.session = "";
+
+            /**
+             * AbortIncoming reason.
+             * @member {string} reason
+             * @memberof meshvirt.v1.AbortIncoming
+             * @instance
+             */
+            AbortIncoming.prototype.reason = "";
+
+            /**
+             * Creates a new AbortIncoming instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.AbortIncoming
+             * @static
+             * @param {meshvirt.v1.IAbortIncoming=} [properties] Properties to set
+             * @returns {meshvirt.v1.AbortIncoming} AbortIncoming instance
+             */
+            AbortIncoming.create = function create(properties) {
+                return new AbortIncoming(properties);
+            };
+
+            /**
+             * Encodes the specified AbortIncoming message. Does not implicitly {@link meshvirt.v1.AbortIncoming.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.AbortIncoming
+             * @static
+             * @param {meshvirt.v1.IAbortIncoming} message AbortIncoming message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AbortIncoming.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.session != null && Object.hasOwnProperty.call(message, "session"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.session);
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.reason);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AbortIncoming message, length delimited. Does not implicitly {@link meshvirt.v1.AbortIncoming.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.AbortIncoming
+             * @static
+             * @param {meshvirt.v1.IAbortIncoming} message AbortIncoming message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AbortIncoming.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an AbortIncoming message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.AbortIncoming
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.AbortIncoming} AbortIncoming
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AbortIncoming.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.AbortIncoming();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.session = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.reason = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an AbortIncoming message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.AbortIncoming
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.AbortIncoming} AbortIncoming
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AbortIncoming.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an AbortIncoming message.
+             * @function verify
+             * @memberof meshvirt.v1.AbortIncoming
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AbortIncoming.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.session != null && Object.hasOwnProperty.call(message, "session"))
+                    if (!$util.isString(message.session))
+                        return "session: string expected";
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an AbortIncoming message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.AbortIncoming
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.AbortIncoming} AbortIncoming
+             */
+            AbortIncoming.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.AbortIncoming)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.AbortIncoming: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.AbortIncoming();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.session != null)
+                    message.session = String(object.session);
+                if (object.reason != null)
+                    message.reason = String(object.reason);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AbortIncoming message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.AbortIncoming
+             * @static
+             * @param {meshvirt.v1.AbortIncoming} message AbortIncoming
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AbortIncoming.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    object.session = "";
+                    object.reason = "";
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.session != null && Object.hasOwnProperty.call(message, "session"))
+                    object.session = message.session;
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                return object;
+            };
+
+            /**
+             * Converts this AbortIncoming to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.AbortIncoming
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AbortIncoming.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for AbortIncoming
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.AbortIncoming
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            AbortIncoming.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.AbortIncoming";
+            };
+
+            return AbortIncoming;
+        })();
+
         v1.NegotiateRequest = (function() {
 
             /**
@@ -17035,6 +20364,9 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IRelease|null} [release] NegotiateRequest release
              * @property {meshvirt.v1.IClaimName|null} [claimName] NegotiateRequest claimName
              * @property {meshvirt.v1.IBindName|null} [bindName] NegotiateRequest bindName
+             * @property {meshvirt.v1.IPrepareIncoming|null} [prepareIncoming] NegotiateRequest prepareIncoming
+             * @property {meshvirt.v1.ICompleteIncoming|null} [completeIncoming] NegotiateRequest completeIncoming
+             * @property {meshvirt.v1.IAbortIncoming|null} [abortIncoming] NegotiateRequest abortIncoming
              */
 
             /**
@@ -17092,17 +20424,41 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             NegotiateRequest.prototype.bindName = null;
 
+            /**
+             * NegotiateRequest prepareIncoming.
+             * @member {meshvirt.v1.IPrepareIncoming|null|undefined} prepareIncoming
+             * @memberof meshvirt.v1.NegotiateRequest
+             * @instance
+             */
+            NegotiateRequest.prototype.prepareIncoming = null;
+
+            /**
+             * NegotiateRequest completeIncoming.
+             * @member {meshvirt.v1.ICompleteIncoming|null|undefined} completeIncoming
+             * @memberof meshvirt.v1.NegotiateRequest
+             * @instance
+             */
+            NegotiateRequest.prototype.completeIncoming = null;
+
+            /**
+             * NegotiateRequest abortIncoming.
+             * @member {meshvirt.v1.IAbortIncoming|null|undefined} abortIncoming
+             * @memberof meshvirt.v1.NegotiateRequest
+             * @instance
+             */
+            NegotiateRequest.prototype.abortIncoming = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * NegotiateRequest body.
-             * @member {"reserve"|"commit"|"release"|"claimName"|"bindName"|undefined} body
+             * @member {"reserve"|"commit"|"release"|"claimName"|"bindName"|"prepareIncoming"|"completeIncoming"|"abortIncoming"|undefined} body
              * @memberof meshvirt.v1.NegotiateRequest
              * @instance
              */
             Object.defineProperty(NegotiateRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["reserve", "commit", "release", "claimName", "bindName"]),
+                get: $util.oneOfGetter($oneOfFields = ["reserve", "commit", "release", "claimName", "bindName", "prepareIncoming", "completeIncoming", "abortIncoming"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -17144,6 +20500,12 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ClaimName.encode(message.claimName, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
                 if (message.bindName != null && Object.hasOwnProperty.call(message, "bindName"))
                     $root.meshvirt.v1.BindName.encode(message.bindName, writer.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                if (message.prepareIncoming != null && Object.hasOwnProperty.call(message, "prepareIncoming"))
+                    $root.meshvirt.v1.PrepareIncoming.encode(message.prepareIncoming, writer.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                if (message.completeIncoming != null && Object.hasOwnProperty.call(message, "completeIncoming"))
+                    $root.meshvirt.v1.CompleteIncoming.encode(message.completeIncoming, writer.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
+                if (message.abortIncoming != null && Object.hasOwnProperty.call(message, "abortIncoming"))
+                    $root.meshvirt.v1.AbortIncoming.encode(message.abortIncoming, writer.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -17212,6 +20574,18 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 5: {
                             message.bindName = $root.meshvirt.v1.BindName.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 6: {
+                            message.prepareIncoming = $root.meshvirt.v1.PrepareIncoming.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 7: {
+                            message.completeIncoming = $root.meshvirt.v1.CompleteIncoming.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 8: {
+                            message.abortIncoming = $root.meshvirt.v1.AbortIncoming.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -17307,6 +20681,36 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "bindName." + error;
                     }
                 }
+                if (message.prepareIncoming != null && Object.hasOwnProperty.call(message, "prepareIncoming")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.PrepareIncoming.verify(message.prepareIncoming, long + 1);
+                        if (error)
+                            return "prepareIncoming." + error;
+                    }
+                }
+                if (message.completeIncoming != null && Object.hasOwnProperty.call(message, "completeIncoming")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.CompleteIncoming.verify(message.completeIncoming, long + 1);
+                        if (error)
+                            return "completeIncoming." + error;
+                    }
+                }
+                if (message.abortIncoming != null && Object.hasOwnProperty.call(message, "abortIncoming")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.AbortIncoming.verify(message.abortIncoming, long + 1);
+                        if (error)
+                            return "abortIncoming." + error;
+                    }
+                }
                 return null;
             };
 
@@ -17353,6 +20757,21 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.NegotiateRequest.bindName: object expected");
                     message.bindName = $root.meshvirt.v1.BindName.fromObject(object.bindName, long + 1);
                 }
+                if (object.prepareIncoming != null) {
+                    if (!$util.isObject(object.prepareIncoming))
+                        throw TypeError(".meshvirt.v1.NegotiateRequest.prepareIncoming: object expected");
+                    message.prepareIncoming = $root.meshvirt.v1.PrepareIncoming.fromObject(object.prepareIncoming, long + 1);
+                }
+                if (object.completeIncoming != null) {
+                    if (!$util.isObject(object.completeIncoming))
+                        throw TypeError(".meshvirt.v1.NegotiateRequest.completeIncoming: object expected");
+                    message.completeIncoming = $root.meshvirt.v1.CompleteIncoming.fromObject(object.completeIncoming, long + 1);
+                }
+                if (object.abortIncoming != null) {
+                    if (!$util.isObject(object.abortIncoming))
+                        throw TypeError(".meshvirt.v1.NegotiateRequest.abortIncoming: object expected");
+                    message.abortIncoming = $root.meshvirt.v1.AbortIncoming.fromObject(object.abortIncoming, long + 1);
+                }
                 return message;
             };
 
@@ -17398,6 +20817,21 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (options.oneofs)
                         object.body = "bindName";
                 }
+                if (message.prepareIncoming != null && Object.hasOwnProperty.call(message, "prepareIncoming")) {
+                    object.prepareIncoming = $root.meshvirt.v1.PrepareIncoming.toObject(message.prepareIncoming, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "prepareIncoming";
+                }
+                if (message.completeIncoming != null && Object.hasOwnProperty.call(message, "completeIncoming")) {
+                    object.completeIncoming = $root.meshvirt.v1.CompleteIncoming.toObject(message.completeIncoming, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "completeIncoming";
+                }
+                if (message.abortIncoming != null && Object.hasOwnProperty.call(message, "abortIncoming")) {
+                    object.abortIncoming = $root.meshvirt.v1.AbortIncoming.toObject(message.abortIncoming, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "abortIncoming";
+                }
                 return object;
             };
 
@@ -17442,6 +20876,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IReleased|null} [released] NegotiateResponse released
              * @property {meshvirt.v1.INameClaim|null} [nameClaim] NegotiateResponse nameClaim
              * @property {meshvirt.v1.INameBound|null} [nameBound] NegotiateResponse nameBound
+             * @property {meshvirt.v1.IIncomingReady|null} [incomingReady] NegotiateResponse incomingReady
+             * @property {meshvirt.v1.IIncomingCompleted|null} [incomingCompleted] NegotiateResponse incomingCompleted
              * @property {meshvirt.v1.IError|null} [error] NegotiateResponse error
              */
 
@@ -17509,6 +20945,22 @@ export const meshvirt = $root.meshvirt = (() => {
             NegotiateResponse.prototype.nameBound = null;
 
             /**
+             * NegotiateResponse incomingReady.
+             * @member {meshvirt.v1.IIncomingReady|null|undefined} incomingReady
+             * @memberof meshvirt.v1.NegotiateResponse
+             * @instance
+             */
+            NegotiateResponse.prototype.incomingReady = null;
+
+            /**
+             * NegotiateResponse incomingCompleted.
+             * @member {meshvirt.v1.IIncomingCompleted|null|undefined} incomingCompleted
+             * @memberof meshvirt.v1.NegotiateResponse
+             * @instance
+             */
+            NegotiateResponse.prototype.incomingCompleted = null;
+
+            /**
              * NegotiateResponse error.
              * @member {meshvirt.v1.IError|null|undefined} error
              * @memberof meshvirt.v1.NegotiateResponse
@@ -17521,12 +20973,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * NegotiateResponse body.
-             * @member {"reserved"|"refused"|"committed"|"released"|"nameClaim"|"nameBound"|"error"|undefined} body
+             * @member {"reserved"|"refused"|"committed"|"released"|"nameClaim"|"nameBound"|"incomingReady"|"incomingCompleted"|"error"|undefined} body
              * @memberof meshvirt.v1.NegotiateResponse
              * @instance
              */
             Object.defineProperty(NegotiateResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["reserved", "refused", "committed", "released", "nameClaim", "nameBound", "error"]),
+                get: $util.oneOfGetter($oneOfFields = ["reserved", "refused", "committed", "released", "nameClaim", "nameBound", "incomingReady", "incomingCompleted", "error"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -17570,6 +21022,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.NameClaim.encode(message.nameClaim, writer.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
                 if (message.nameBound != null && Object.hasOwnProperty.call(message, "nameBound"))
                     $root.meshvirt.v1.NameBound.encode(message.nameBound, writer.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                if (message.incomingReady != null && Object.hasOwnProperty.call(message, "incomingReady"))
+                    $root.meshvirt.v1.IncomingReady.encode(message.incomingReady, writer.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
+                if (message.incomingCompleted != null && Object.hasOwnProperty.call(message, "incomingCompleted"))
+                    $root.meshvirt.v1.IncomingCompleted.encode(message.incomingCompleted, writer.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
                 if (message.error != null && Object.hasOwnProperty.call(message, "error"))
                     $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
                 return writer;
@@ -17644,6 +21100,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 6: {
                             message.nameBound = $root.meshvirt.v1.NameBound.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 7: {
+                            message.incomingReady = $root.meshvirt.v1.IncomingReady.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 8: {
+                            message.incomingCompleted = $root.meshvirt.v1.IncomingCompleted.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 15: {
@@ -17753,6 +21217,26 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "nameBound." + error;
                     }
                 }
+                if (message.incomingReady != null && Object.hasOwnProperty.call(message, "incomingReady")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.IncomingReady.verify(message.incomingReady, long + 1);
+                        if (error)
+                            return "incomingReady." + error;
+                    }
+                }
+                if (message.incomingCompleted != null && Object.hasOwnProperty.call(message, "incomingCompleted")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.IncomingCompleted.verify(message.incomingCompleted, long + 1);
+                        if (error)
+                            return "incomingCompleted." + error;
+                    }
+                }
                 if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -17814,6 +21298,16 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.NegotiateResponse.nameBound: object expected");
                     message.nameBound = $root.meshvirt.v1.NameBound.fromObject(object.nameBound, long + 1);
                 }
+                if (object.incomingReady != null) {
+                    if (!$util.isObject(object.incomingReady))
+                        throw TypeError(".meshvirt.v1.NegotiateResponse.incomingReady: object expected");
+                    message.incomingReady = $root.meshvirt.v1.IncomingReady.fromObject(object.incomingReady, long + 1);
+                }
+                if (object.incomingCompleted != null) {
+                    if (!$util.isObject(object.incomingCompleted))
+                        throw TypeError(".meshvirt.v1.NegotiateResponse.incomingCompleted: object expected");
+                    message.incomingCompleted = $root.meshvirt.v1.IncomingCompleted.fromObject(object.incomingCompleted, long + 1);
+                }
                 if (object.error != null) {
                     if (!$util.isObject(object.error))
                         throw TypeError(".meshvirt.v1.NegotiateResponse.error: object expected");
@@ -17868,6 +21362,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.nameBound = $root.meshvirt.v1.NameBound.toObject(message.nameBound, options, q + 1);
                     if (options.oneofs)
                         object.body = "nameBound";
+                }
+                if (message.incomingReady != null && Object.hasOwnProperty.call(message, "incomingReady")) {
+                    object.incomingReady = $root.meshvirt.v1.IncomingReady.toObject(message.incomingReady, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "incomingReady";
+                }
+                if (message.incomingCompleted != null && Object.hasOwnProperty.call(message, "incomingCompleted")) {
+                    object.incomingCompleted = $root.meshvirt.v1.IncomingCompleted.toObject(message.incomingCompleted, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "incomingCompleted";
                 }
                 if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
                     object.error = $root.meshvirt.v1.Error.toObject(message.error, options, q + 1);
