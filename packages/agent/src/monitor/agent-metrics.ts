@@ -1,0 +1,203 @@
+import type { VmStats } from '@meshvirt/hypervisor'
+import type { HostCapacity, Liveness, MeshStats } from '@meshvirt/mesh'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { BrokerStats, PlacementTiming } from '../negotiate/broker.js'
+import type { EventCounters } from './event-bus.js'
+
+/** Every run state a VM record can be in (state-store's VmRunState): all are exported, 0 included, so sums and alerts see no holes. */
+export const VM_STATES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'crashed', 'deleting', 'failed'] as const
+const LIVENESS: Liveness[] = ['alive', 'suspect', 'dead']
+/** Placement latencies on a LAN are ms to tens of ms (DESIGN: reserve p50 < 10 ms); slow tails reach seconds. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+const ATTEMPT_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24]
+
+/** Where the numbers come from: read at scrape time, so an idle agent pays nothing between scrapes. */
+export interface MetricsSources {
+  capacity: () => HostCapacity
+  /** The VMs this host owns. */
+  vms: () => Array<{ id: string, name: string, state: string, epoch: number }>
+  /** Measured usage of a running VM (the hypervisor on its owner). */
+  vmStats?: (id: string) => Promise<VmStats>
+  broker?: () => BrokerStats
+  mesh?: () => MeshStats
+  hosts?: () => Array<{ liveness: Liveness }>
+  events?: () => EventCounters
+  /** Node's process metrics (CPU, RSS, event-loop lag); off when several agents share a process. */
+  processMetrics?: boolean
+}
+
+export interface AgentMetrics {
+  registry: Registry
+  /** Feed of Broker.onPlaced. */
+  observePlacement: (timing: PlacementTiming) => void
+  render: () => Promise<string>
+  contentType: string
+}
+
+type Res = 'vcpus' | 'memoryBytes' | 'diskBytes'
+
+/** The agent's Prometheus registry (its own, not prom-client's global one: agents may share a process in tests). */
+export function createAgentMetrics (src: MetricsSources): AgentMetrics {
+  const registry = new Registry()
+  const registers = [registry]
+  if (src.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'meshvirt_agent_' })
+
+  const resource = (name: string, help: string, key: Res): void => {
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name,
+      help,
+      labelNames: ['kind'],
+      registers,
+      collect () {
+        const c = src.capacity()
+        const ratio = key === 'vcpus' ? c.overcommit.cpu : key === 'memoryBytes' ? c.overcommit.memory : c.overcommit.disk
+        this.set({ kind: 'total' }, c.total[key])
+        this.set({ kind: 'host_reserved' }, c.hostReserved[key])
+        this.set({ kind: 'allocatable' }, Math.floor((c.total[key] - c.hostReserved[key]) * ratio))
+        this.set({ kind: 'allocated' }, c.allocated[key])
+        this.set({ kind: 'reserved' }, c.reservations[key])
+      }
+    })
+  }
+  resource('meshvirt_host_vcpus', 'vCPUs of this host: total, host_reserved, allocatable (after overcommit), allocated to VMs, reserved by placements in flight', 'vcpus')
+  resource('meshvirt_host_memory_bytes', 'Memory of this host, by kind as for meshvirt_host_vcpus', 'memoryBytes')
+  resource('meshvirt_host_disk_bytes', 'Disk of this host, by kind as for meshvirt_host_vcpus', 'diskBytes')
+
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'meshvirt_vms',
+    help: 'VMs this host owns, by state (summed over hosts, each VM counts once)',
+    labelNames: ['state'],
+    registers,
+    collect () {
+      const counts = new Map<string, number>(VM_STATES.map((s) => [s, 0]))
+      for (const vm of src.vms()) counts.set(vm.state, (counts.get(vm.state) ?? 0) + 1)
+      this.reset()
+      for (const [state, n] of counts) this.set({ state }, n)
+    }
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'meshvirt_vm_info',
+    help: 'One series per VM this host owns (value 1), labelled with its id, name, state and epoch',
+    labelNames: ['vm', 'name', 'state', 'epoch'],
+    registers,
+    collect () {
+      this.reset()
+      for (const vm of src.vms()) this.set({ vm: vm.id, name: vm.name, state: vm.state, epoch: String(vm.epoch) }, 1)
+    }
+  })
+
+  if (src.vmStats !== undefined) {
+    const stats = src.vmStats
+    // One stats round per scrape, shared by the three gauges below.
+    let round: { at: number, result: Promise<Array<{ vm: { id: string, name: string }, s: VmStats }>> } | undefined
+    const measure = async (): Promise<Array<{ vm: { id: string, name: string }, s: VmStats }>> => {
+      if (round === undefined || Date.now() - round.at > 500) {
+        const running = src.vms().filter((v) => v.state === 'running')
+        round = {
+          at: Date.now(),
+          result: Promise.all(running.map(async (vm) => await stats(vm.id).then((s) => ({ vm, s }), () => undefined)))
+            .then((all) => all.filter((x) => x !== undefined))
+        }
+      }
+      return await round.result
+    }
+    const perVm = (name: string, help: string, value: (s: VmStats) => number): void => {
+      // eslint-disable-next-line no-new
+      new Gauge({
+        name,
+        help,
+        labelNames: ['vm', 'name'],
+        registers,
+        async collect () {
+          const all = await measure()
+          this.reset()
+          for (const { vm, s } of all) this.set({ vm: vm.id, name: vm.name }, value(s))
+        }
+      })
+    }
+    perVm('meshvirt_vm_cpu_seconds', 'CPU time used by the VM\'s QEMU process since it started (rate() it for CPU use)', (s) => s.cpuSeconds)
+    perVm('meshvirt_vm_rss_bytes', 'Resident memory of the VM\'s QEMU process', (s) => s.rssBytes)
+    perVm('meshvirt_vm_uptime_seconds', 'Seconds since the VM\'s QEMU process started', (s) => s.uptimeSeconds)
+  }
+
+  // Counters kept elsewhere (broker, mesh, event bus) are copied in at scrape time.
+  const mirror = (name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]> | undefined): void => {
+    // eslint-disable-next-line no-new
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect () {
+        const values = read()
+        if (values === undefined) return
+        this.reset()
+        for (const [labels, v] of values) this.inc(labels, v)
+      }
+    })
+  }
+  if (src.broker !== undefined) {
+    const b = src.broker
+    mirror('meshvirt_placements_total', 'VM placements this agent brokered, by outcome', ['outcome'], () => [[{ outcome: 'placed' }, b().placed], [{ outcome: 'failed' }, b().failed]])
+    mirror('meshvirt_reserve_requests_total', 'Reserve requests this broker sent, by answer (reserved, refused, unreachable)', ['answer'], () => {
+      const s = b()
+      return [[{ answer: 'refused' }, s.refusals], [{ answer: 'unreachable' }, s.unreachable], [{ answer: 'reserved' }, Math.max(0, s.attempts - s.refusals - s.unreachable)]]
+    })
+  }
+  const reserveSeconds = new Histogram({ name: 'meshvirt_placement_reserve_seconds', help: 'From a placement\'s first Reserve to the Reserved answer that won', buckets: LATENCY_BUCKETS, registers })
+  const commitSeconds = new Histogram({ name: 'meshvirt_placement_commit_seconds', help: 'From the start of a placement\'s negotiation to Committed', buckets: LATENCY_BUCKETS, registers })
+  const attempts = new Histogram({ name: 'meshvirt_placement_attempts', help: 'Reserve attempts a successful placement needed', buckets: ATTEMPT_BUCKETS, registers })
+
+  if (src.mesh !== undefined) {
+    const m = src.mesh
+    // eslint-disable-next-line no-new
+    new Gauge({ name: 'meshvirt_gossip_peers', help: 'libp2p peers this host is connected to', registers, collect () { this.set(m().peers) } })
+    // eslint-disable-next-line no-new
+    new Gauge({ name: 'meshvirt_gossip_connections', help: 'Open libp2p connections', registers, collect () { this.set(m().connections) } })
+    mirror('meshvirt_gossip_adverts_published_total', 'Adverts this host published', [], () => [[{}, m().published]])
+    mirror('meshvirt_gossip_adverts_received_total', 'Adverts received, by outcome (accepted, rejected:<reason>, ignored:<reason>)', ['outcome'], () => {
+      const a = m().adverts
+      return [
+        [{ outcome: 'accepted' }, a.accepted],
+        ...Object.entries(a.rejected).map(([r, n]): [Record<string, string>, number] => [{ outcome: `rejected:${r}` }, n]),
+        ...Object.entries(a.ignored).map(([r, n]): [Record<string, string>, number] => [{ outcome: `ignored:${r}` }, n])
+      ]
+    })
+  }
+  if (src.hosts !== undefined) {
+    const h = src.hosts
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'meshvirt_cluster_hosts',
+      help: 'Hosts in this agent\'s view of the cluster (itself included), by liveness',
+      labelNames: ['liveness'],
+      registers,
+      collect () {
+        const hosts = h()
+        for (const l of LIVENESS) this.set({ liveness: l }, hosts.filter((x) => x.liveness === l).length)
+      }
+    })
+  }
+  if (src.events !== undefined) {
+    const e = src.events
+    mirror('meshvirt_events_total', 'Cluster events handled: emitted here, received by gossip, pulled from emitters', ['origin'], () => {
+      const c = e()
+      return [[{ origin: 'emitted' }, c.emitted], [{ origin: 'gossip' }, c.received], [{ origin: 'pulled' }, c.pulled]]
+    })
+    mirror('meshvirt_events_rejected_total', 'Events refused by the topic validator or a pull, by reason', ['reason'], () => Object.entries(e().rejected).map(([reason, n]) => [{ reason }, n]))
+  }
+
+  return {
+    registry,
+    observePlacement: (t) => {
+      reserveSeconds.observe(t.reserveMs / 1000)
+      commitSeconds.observe(t.commitMs / 1000)
+      attempts.observe(t.attempts)
+    },
+    render: async () => await registry.metrics(),
+    contentType: registry.contentType
+  }
+}

@@ -1,0 +1,153 @@
+import { join } from 'node:path'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Hypervisor } from '@meshvirt/hypervisor'
+import type { MeshNode } from '@meshvirt/mesh'
+import type { meshvirt } from '@meshvirt/proto'
+import type { ResourceLedger } from '../ledger/resource-ledger.js'
+import type { Logger } from '../log/logger.js'
+import type { Broker } from '../negotiate/broker.js'
+import type { VmManager } from '../vm/vm-manager.js'
+import { loadOrCreateToken } from './access-token.js'
+import { createAgentMetrics, type AgentMetrics } from './agent-metrics.js'
+import type { EventDraft } from './cluster-event.js'
+import { clusterSnapshot } from './cluster-snapshot.js'
+import { EventBus } from './event-bus.js'
+import { EventRing } from './event-ring.js'
+import { watchHostEvents } from './host-event-source.js'
+import { listEventsHandler } from './list-events-handler.js'
+import { MonitorServer } from './monitor-server.js'
+import { watchVmEvents } from './vm-event-source.js'
+
+export const MONITOR_TOKEN_FILE = 'monitor.token'
+export const DEFAULT_MONITOR_HOST = '127.0.0.1'
+/** 0 = a free port, written to agent.json; give a fixed one (e.g. 7480) for Prometheus scrape configs. */
+export const DEFAULT_MONITOR_PORT = 0
+/** How long stopping waits for the host-stopping event to leave. */
+const GOODBYE_MS = 500
+
+/** The agent's monitoring settings (its slice of AgentConfig). */
+export interface MonitorConfig {
+  /** Serve /metrics and the dashboard over HTTP; the event stream runs either way. */
+  http: boolean
+  host: string
+  port: number
+  tokenFile: string
+  ringCapacity?: number
+}
+
+export function defaultMonitorConfig (dataDir: string): MonitorConfig {
+  return { http: true, host: DEFAULT_MONITOR_HOST, port: DEFAULT_MONITOR_PORT, tokenFile: join(dataDir, MONITOR_TOKEN_FILE) }
+}
+
+export interface MonitoringDeps {
+  config: MonitorConfig
+  clusterName: string
+  /** The host identity key, which signs this host's events. */
+  privateKey: PrivateKey
+  mesh: MeshNode
+  ledger: Pick<ResourceLedger, 'capacity'>
+  vms: Pick<VmManager, 'list'>
+  broker?: Broker
+  /** The owner-side measurements of its VMs (RSS, CPU, uptime). */
+  hypervisor?: Pick<Hypervisor, 'stats'>
+  log: Logger
+  /** Node process metrics; leave off when several agents share one process (tests). */
+  processMetrics?: boolean
+}
+
+export type ControlRequestHandler = (req: meshvirt.v1.ControlRequest) => Promise<meshvirt.v1.IControlResponse>
+
+export interface Monitoring {
+  events: EventBus
+  metrics: AgentMetrics
+  /** Base URL of the HTTP endpoints; undefined when `http` is off. */
+  url: string | undefined
+  metricsUrl: string | undefined
+  dashboardUrl: string | undefined
+  /** The bearer token of the HTTP endpoints (also in `config.tokenFile`). */
+  token: string | undefined
+  /** Control API bodies this module answers, by oneof name. */
+  controlHandlers: Record<string, ControlRequestHandler>
+  stop: () => Promise<void>
+}
+
+/**
+ * Monitoring for one agent: Prometheus metrics, the signed cluster event stream over the mesh,
+ * and the dashboard. Composed from the agent's parts without changing them; call after the mesh
+ * node is up, and `stop()` before stopping it.
+ */
+export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitoring> {
+  const { mesh, log } = deps
+  const ring = new EventRing(deps.config.ringCapacity)
+  const bus = new EventBus({ mesh, clusterName: deps.clusterName, privateKey: deps.privateKey, ring, log: log.child('events') })
+  const emit = (d: EventDraft): void => {
+    bus.emit(d).catch((err: unknown) => { log.warn('could not emit an event', { kind: d.kind, vm: d.vmId, err: (err as Error).message }) })
+  }
+  const metrics = createAgentMetrics({
+    capacity: () => deps.ledger.capacity(),
+    vms: () => deps.vms.list(),
+    ...(deps.hypervisor !== undefined ? { vmStats: async (id: string) => await (deps.hypervisor as Pick<Hypervisor, 'stats'>).stats(id) } : {}),
+    ...(deps.broker !== undefined ? { broker: () => (deps.broker as Broker).stats } : {}),
+    mesh: () => mesh.stats(),
+    hosts: () => mesh.view.hosts(),
+    events: () => bus.counters,
+    processMetrics: deps.processMetrics ?? false
+  })
+  const broker = deps.broker
+  const previousOnPlaced = broker?.onPlaced
+  if (broker !== undefined) broker.onPlaced = (t) => { previousOnPlaced?.(t); metrics.observePlacement(t) }
+
+  await bus.start()
+  const stopVmEvents = watchVmEvents({ view: mesh.view, listVms: () => deps.vms.list(), emit })
+  const stopHostEvents = watchHostEvents(mesh.view, mesh.hostId, emit)
+  emit({ kind: 'host-joined', subjectHostId: mesh.hostId, message: `joined the cluster (incarnation ${mesh.incarnation})` })
+
+  let server: MonitorServer | undefined
+  let token: string | undefined
+  if (deps.config.http) {
+    token = await loadOrCreateToken(deps.config.tokenFile)
+    server = new MonitorServer({
+      host: deps.config.host,
+      port: deps.config.port,
+      token,
+      metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
+      snapshot: () => clusterSnapshot(mesh.hostId, mesh.view.hosts()),
+      onViewChange: (listener) => mesh.view.subscribe(() => { listener() }),
+      ring,
+      log: log.child('http')
+    })
+    try {
+      await server.start()
+    } catch (err) {
+      stopVmEvents()
+      stopHostEvents()
+      await bus.stop()
+      throw err
+    }
+    log.info('monitoring listening', { metrics: `${server.url}/metrics`, dashboard: `${server.url}/`, tokenFile: deps.config.tokenFile })
+  }
+  const url = server?.url
+
+  let stopped: Promise<void> | undefined
+  return {
+    events: bus,
+    metrics,
+    url,
+    metricsUrl: url === undefined ? undefined : `${url}/metrics`,
+    dashboardUrl: url === undefined ? undefined : `${url}/`,
+    token,
+    controlHandlers: { listEvents: listEventsHandler(ring) },
+    stop: async () => {
+      stopped ??= (async () => {
+        stopVmEvents()
+        stopHostEvents()
+        const goodbye = bus.emit({ kind: 'host-stopping', subjectHostId: mesh.hostId, message: 'agent shutting down' }).catch(() => {})
+        await Promise.race([goodbye, new Promise((resolve) => setTimeout(resolve, GOODBYE_MS).unref())])
+        if (broker !== undefined) broker.onPlaced = previousOnPlaced
+        await server?.stop()
+        await bus.stop()
+      })()
+      await stopped
+    }
+  }
+}

@@ -1,0 +1,237 @@
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import type { PrivateKey } from '@libp2p/interface'
+import type { ClusterViewEvent, MeshNode } from '@meshvirt/mesh'
+import { pb } from '@meshvirt/proto'
+import type { Logger } from '../log/logger.js'
+import type { ClusterEvent, EventDraft } from './cluster-event.js'
+import { EmitterOrder } from './emitter-order.js'
+import { EventRing, type EventRecord } from './event-ring.js'
+import { openSignedEvent, signEvent, type EventRejectReason } from './signed-event.js'
+
+export const EVENTS_PROTOCOL = '/meshvirt/events/1.0.0'
+/** Own events kept signed, to answer pulls; a receiver further behind than this loses the oldest. */
+export const OWN_HISTORY = 256
+/** Pulls of a host that has not registered the protocol yet (it attaches after the mesh starts). */
+const PULL_RETRIES = 3
+const PULL_RETRY_MS = 1_000
+const PULL_TIMEOUT_MS = 5_000
+
+export function eventTopic (clusterName: string): string {
+  return `/meshvirt/${clusterName}/events/1`
+}
+
+export interface EventBusInit {
+  mesh: MeshNode
+  clusterName: string
+  /** The host identity key: every event this host emits is signed with it. */
+  privateKey: PrivateKey
+  ring?: EventRing
+  log: Logger
+  clock?: () => number
+}
+
+export interface EventCounters {
+  emitted: number
+  received: number
+  pulled: number
+  duplicates: number
+  /** Events accepted past a hole the emitter could no longer fill. */
+  gapsAccepted: number
+  rejected: Record<EventRejectReason | 'unsigned', number>
+}
+
+/**
+ * The cluster event stream on one host. Emitting signs the event with the host key, appends it
+ * to the local ring and floods it on the events topic. Receiving checks the signature and that
+ * the gossip signer is the emitter (topic validator), then keeps each emitter's events in order;
+ * a hole (lost message, or a host met after it emitted) is filled by pulling from the emitter.
+ */
+export class EventBus {
+  readonly ring: EventRing
+  readonly topic: string
+  readonly counters: EventCounters = { emitted: 0, received: 0, pulled: 0, duplicates: 0, gapsAccepted: 0, rejected: { unsigned: 0, oversized: 0, undecodable: 0, invalid: 0, 'bad-signature': 0, 'signer-mismatch': 0 } }
+  private readonly order = new EmitterOrder()
+  private readonly own: Array<{ event: ClusterEvent, bytes: Uint8Array }> = []
+  private readonly accepted = new WeakMap<Uint8Array, ClusterEvent>()
+  private readonly pending = new Map<string, ClusterEvent[]>()
+  private readonly pulling = new Set<string>()
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly clock: () => number
+  private seq = 0
+  private emitting: Promise<unknown> = Promise.resolve()
+  private unsubscribeView: (() => void) | undefined
+  private stopped = false
+
+  constructor (private readonly init: EventBusInit) {
+    this.ring = init.ring ?? new EventRing()
+    this.topic = eventTopic(init.clusterName)
+    this.clock = init.clock ?? Date.now
+  }
+
+  get selfId (): string {
+    return this.init.mesh.hostId
+  }
+
+  async start (): Promise<void> {
+    const { mesh } = this.init
+    const pubsub = mesh.libp2p.services.pubsub
+    pubsub.topicValidators.set(this.topic, this.validate)
+    pubsub.addEventListener('message', this.onMessage)
+    pubsub.subscribe(this.topic)
+    await mesh.handle(EVENTS_PROTOCOL, async (bytes) => this.answerPull(bytes))
+    this.unsubscribeView = mesh.view.subscribe((e) => { this.onView(e) })
+    // Hosts already known emitted before we listened: fetch what they hold.
+    for (const h of mesh.view.hosts()) if (!h.self && h.liveness !== 'dead') this.pull(h.hostId)
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.unsubscribeView?.()
+    for (const t of this.timers) clearTimeout(t)
+    const pubsub = this.init.mesh.libp2p.services.pubsub
+    pubsub.removeEventListener('message', this.onMessage)
+    if (pubsub.topicValidators.get(this.topic) === this.validate) pubsub.topicValidators.delete(this.topic)
+    try { pubsub.unsubscribe(this.topic) } catch {}
+    await this.emitting
+    await this.init.mesh.unhandle(EVENTS_PROTOCOL).catch(() => {})
+  }
+
+  /** Signs, records and publishes an event of this host. Events are numbered in call order. */
+  async emit (draft: EventDraft): Promise<ClusterEvent> {
+    const next = this.emitting.then(async () => {
+      const event: ClusterEvent = {
+        hostId: this.selfId,
+        incarnation: this.init.mesh.incarnation,
+        seq: ++this.seq,
+        timeMs: this.clock(),
+        vmId: '',
+        vmName: '',
+        vmEpoch: 0,
+        subjectHostId: '',
+        message: '',
+        ...draft
+      }
+      const bytes = await signEvent(this.init.privateKey, event)
+      this.own.push({ event, bytes })
+      if (this.own.length > OWN_HISTORY) this.own.shift()
+      this.counters.emitted++
+      this.ring.append(event)
+      if (!this.stopped) {
+        await this.init.mesh.libp2p.services.pubsub.publish(this.topic, bytes).catch((err: unknown) => {
+          // Receivers pull what they missed at the next event of ours (gap) or when they meet us.
+          this.init.log.debug('publishing an event failed', { seq: event.seq, err: (err as Error).message })
+        })
+      }
+      return event
+    })
+    this.emitting = next.catch(() => {})
+    return await next
+  }
+
+  subscribe (listener: (r: EventRecord) => void): () => void {
+    return this.ring.subscribe(listener)
+  }
+
+  private readonly validate = async (_peer: unknown, msg: Message): Promise<TopicValidatorResult> => {
+    if (msg.type !== 'signed') {
+      this.counters.rejected.unsigned++
+      return TopicValidatorResult.Reject
+    }
+    const opened = await openSignedEvent(msg.data, msg.from.toString())
+    if (!opened.ok) {
+      this.counters.rejected[opened.reason]++
+      this.init.log.warn('rejected an event', { peer: msg.from.toString(), reason: opened.reason, detail: opened.detail })
+      return TopicValidatorResult.Reject
+    }
+    this.accepted.set(msg.data, opened.event)
+    return TopicValidatorResult.Accept
+  }
+
+  private readonly onMessage = (evt: CustomEvent<Message>): void => {
+    if (evt.detail.topic !== this.topic) return
+    const event = this.accepted.get(evt.detail.data)
+    if (event === undefined) return
+    this.counters.received++
+    this.receive(event)
+  }
+
+  private receive (e: ClusterEvent): void {
+    if (e.hostId === this.selfId) return
+    const admission = this.order.admit(e.hostId, e.incarnation, e.seq)
+    if (admission === 'next') this.take(e)
+    else if (admission === 'gap') {
+      const held = this.pending.get(e.hostId) ?? []
+      held.push(e)
+      this.pending.set(e.hostId, held)
+      this.pull(e.hostId)
+    } else this.counters.duplicates++
+  }
+
+  private take (e: ClusterEvent): void {
+    this.order.take(e.hostId, e.incarnation, e.seq)
+    this.ring.append(e)
+  }
+
+  /** Takes events in stream order, accepting holes that can no longer be filled. */
+  private takeAll (events: ClusterEvent[]): void {
+    events.sort((a, b) => a.incarnation - b.incarnation || a.seq - b.seq)
+    for (const e of events) {
+      const admission = this.order.admit(e.hostId, e.incarnation, e.seq)
+      if (admission === 'duplicate' || admission === 'stale') { this.counters.duplicates++; continue }
+      if (admission === 'gap') this.counters.gapsAccepted++
+      this.take(e)
+    }
+  }
+
+  private onView (e: ClusterViewEvent): void {
+    if (e.host.self) return
+    if (e.type === 'joined' || (e.type === 'alive' && e.restarted)) this.pull(e.host.hostId)
+  }
+
+  /** Fetches from `hostId` what follows our position in its stream; one pull per host at a time. */
+  private pull (hostId: string, attempt = 0): void {
+    if (this.stopped || (attempt === 0 && this.pulling.has(hostId))) return
+    this.pulling.add(hostId)
+    const pos = this.order.position(hostId)
+    const req = pb.EventsPull.encode({ incarnation: pos?.incarnation ?? 0, afterSeq: pos?.seq ?? 0, limit: OWN_HISTORY }).finish()
+    void this.init.mesh.request(hostId, EVENTS_PROTOCOL, req, { timeoutMs: PULL_TIMEOUT_MS })
+      .then(async (bytes) => {
+        const batch = pb.EventsBatch.decode(bytes)
+        const events: ClusterEvent[] = []
+        for (const signed of batch.events) {
+          const opened = await openSignedEvent(pb.SignedEvent.encode(signed).finish(), hostId)
+          if (opened.ok) events.push(opened.event)
+          else this.counters.rejected[opened.reason]++
+        }
+        this.counters.pulled += events.length
+        this.finishPull(hostId, events)
+      })
+      .catch((err: unknown) => {
+        if (!this.stopped && attempt < PULL_RETRIES) {
+          const t = setTimeout(() => { this.timers.delete(t); this.pull(hostId, attempt + 1) }, PULL_RETRY_MS * 2 ** attempt)
+          t.unref()
+          this.timers.add(t)
+          return
+        }
+        this.init.log.debug('pulling events failed', { peer: hostId, err: (err as Error).message })
+        this.finishPull(hostId, [])
+      })
+  }
+
+  private finishPull (hostId: string, pulled: ClusterEvent[]): void {
+    this.pulling.delete(hostId)
+    const held = this.pending.get(hostId) ?? []
+    this.pending.delete(hostId)
+    if (this.stopped) return
+    this.takeAll([...pulled, ...held])
+  }
+
+  private answerPull (bytes: Uint8Array): Uint8Array {
+    const req = pb.EventsPull.decode(bytes)
+    const limit = Math.min(req.limit > 0 ? req.limit : OWN_HISTORY, OWN_HISTORY)
+    const incarnation = this.init.mesh.incarnation
+    const after = Number(req.incarnation) === incarnation ? Number(req.afterSeq) : 0
+    const mine = this.own.filter((o) => o.event.seq > after).slice(-limit)
+    return pb.EventsBatch.encode({ events: mine.map((o) => pb.SignedEvent.decode(o.bytes)) }).finish()
+  }
+}

@@ -1,0 +1,8 @@
+export { attachMonitoring, defaultMonitorConfig, MONITOR_TOKEN_FILE, DEFAULT_MONITOR_HOST, DEFAULT_MONITOR_PORT, type MonitorConfig, type MonitoringDeps, type Monitoring, type ControlRequestHandler } from './attach-monitoring.js'
+export { createAgentMetrics, VM_STATES, type AgentMetrics, type MetricsSources } from './agent-metrics.js'
+export { EventBus, EVENTS_PROTOCOL, eventTopic, type EventCounters } from './event-bus.js'
+export { EventRing, DEFAULT_RING_CAPACITY, type EventRecord, type EventQuery, type EventPage } from './event-ring.js'
+export { signEvent, openSignedEvent, type EventRejectReason } from './signed-event.js'
+export { eventListView, type EventListView } from './event-view.js'
+export { clusterSnapshot, type ClusterSnapshot } from './cluster-snapshot.js'
+export type { ClusterEvent, EventKind, EventDraft } from './cluster-event.js'

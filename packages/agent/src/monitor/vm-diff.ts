@@ -1,0 +1,43 @@
+import type { EventDraft } from './cluster-event.js'
+
+/** What the event stream needs to know of one VM this host owns. */
+export interface VmFacts {
+  id: string
+  name: string
+  epoch: number
+  /** The owner's run state (state-store's VmRunState). */
+  state: string
+  lastError: string
+}
+
+const ON_ENTERING: Record<string, EventDraft['kind'] | undefined> = {
+  running: 'vm-started',
+  stopped: 'vm-stopped',
+  crashed: 'vm-crashed',
+  failed: 'vm-failed'
+}
+
+/**
+ * The events that explain the change from `before` to `after` (VMs by id). Transient states
+ * (pending, starting, stopping, deleting) make no event of their own: the watcher samples at
+ * advert time, so it may never see them, and the operator cares about where a VM settled.
+ */
+export function diffVms (before: ReadonlyMap<string, VmFacts>, after: ReadonlyMap<string, VmFacts>): EventDraft[] {
+  const drafts: EventDraft[] = []
+  const about = (vm: VmFacts): Pick<EventDraft, 'vmId' | 'vmName' | 'vmEpoch'> => ({ vmId: vm.id, vmName: vm.name, vmEpoch: vm.epoch })
+  for (const vm of after.values()) {
+    const old = before.get(vm.id)
+    if (old === undefined) drafts.push({ kind: 'vm-created', ...about(vm) })
+    if (old?.state === vm.state) continue
+    const kind = ON_ENTERING[vm.state]
+    if (kind === undefined) continue
+    // A VM created stopped has not "stopped".
+    if (old === undefined && kind === 'vm-stopped') continue
+    const message = kind === 'vm-crashed' || kind === 'vm-failed' ? vm.lastError : ''
+    drafts.push({ kind, ...about(vm), message })
+  }
+  for (const vm of before.values()) {
+    if (!after.has(vm.id)) drafts.push({ kind: 'vm-deleted', ...about(vm) })
+  }
+  return drafts
+}

@@ -1,0 +1,157 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { HostCapacity } from '@meshvirt/mesh'
+import { afterEach, describe, expect, it } from 'vitest'
+import { silentLogger } from '../src/log/logger.js'
+import { loadOrCreateToken } from '../src/monitor/access-token.js'
+import { createAgentMetrics } from '../src/monitor/agent-metrics.js'
+import type { ClusterEvent } from '../src/monitor/cluster-event.js'
+import { EventRing } from '../src/monitor/event-ring.js'
+import { MonitorServer } from '../src/monitor/monitor-server.js'
+
+const GIB = 2 ** 30
+const capacity: HostCapacity = {
+  total: { vcpus: 8, memoryBytes: 16 * GIB, diskBytes: 100 * GIB },
+  hostReserved: { vcpus: 1, memoryBytes: GIB, diskBytes: 0 },
+  allocated: { vcpus: 3, memoryBytes: 2 * GIB, diskBytes: 10 * GIB },
+  reservations: { vcpus: 1, memoryBytes: GIB / 2, diskBytes: 0 },
+  overcommit: { cpu: 4, memory: 1, disk: 1 }
+}
+const vms = [
+  { id: 'vm-a', name: 'web', state: 'running', epoch: 1 },
+  { id: 'vm-b', name: 'db', state: 'running', epoch: 2 },
+  { id: 'vm-c', name: 'old', state: 'stopped', epoch: 1 }
+]
+
+/** The value of one sample line (`name{labels} value`) in Prometheus text. */
+function sample (text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '))
+  return line === undefined ? undefined : Number(line.slice(series.length + 1))
+}
+
+describe('agent metrics', () => {
+  it('render capacity, VMs by state, per-VM usage, broker, gossip, events and placement latency', async () => {
+    const metrics = createAgentMetrics({
+      capacity: () => capacity,
+      vms: () => vms,
+      vmStats: async (id) => ({ id, rssBytes: id === 'vm-a' ? 230 * 2 ** 20 : 100, cpuSeconds: 12.5, uptimeSeconds: 60 }),
+      broker: () => ({ placed: 7, failed: 1, attempts: 12, refusals: 3, unreachable: 1 }),
+      mesh: () => ({ adverts: { accepted: 40, rejected: { unsigned: 0, oversized: 0, undecodable: 1, invalid: 0, 'signer-mismatch': 2 }, ignored: { stale: 5 } }, published: 9, connections: 2, peers: 2 }),
+      hosts: () => [{ liveness: 'alive' }, { liveness: 'alive' }, { liveness: 'dead' }],
+      events: () => ({ emitted: 4, received: 6, pulled: 1, duplicates: 0, gapsAccepted: 0, rejected: { unsigned: 0, oversized: 0, undecodable: 0, invalid: 0, 'bad-signature': 1, 'signer-mismatch': 0 } })
+    })
+    metrics.observePlacement({ reserveMs: 3, commitMs: 8, attempts: 1, refusals: 0 })
+    metrics.observePlacement({ reserveMs: 40, commitMs: 60, attempts: 3, refusals: 2 })
+    const text = await metrics.render()
+    expect(metrics.contentType).toMatch(/^text\/plain; version=0.0.4/)
+    expect(text).toContain('# TYPE meshvirt_host_vcpus gauge')
+    expect(sample(text, 'meshvirt_host_vcpus{kind="allocatable"}')).toBe(28) // (8 − 1) × 4
+    expect(sample(text, 'meshvirt_host_memory_bytes{kind="allocated"}')).toBe(2 * GIB)
+    expect(sample(text, 'meshvirt_host_memory_bytes{kind="reserved"}')).toBe(GIB / 2)
+    expect(sample(text, 'meshvirt_vms{state="running"}')).toBe(2)
+    expect(sample(text, 'meshvirt_vms{state="stopped"}')).toBe(1)
+    expect(sample(text, 'meshvirt_vms{state="crashed"}')).toBe(0)
+    expect(sample(text, 'meshvirt_vm_info{vm="vm-b",name="db",state="running",epoch="2"}')).toBe(1)
+    expect(sample(text, 'meshvirt_vm_rss_bytes{vm="vm-a",name="web"}')).toBe(230 * 2 ** 20)
+    expect(sample(text, 'meshvirt_vm_cpu_seconds{vm="vm-b",name="db"}')).toBe(12.5)
+    expect(text).not.toContain('meshvirt_vm_rss_bytes{vm="vm-c"') // stopped: nothing to measure
+    expect(sample(text, 'meshvirt_placements_total{outcome="placed"}')).toBe(7)
+    expect(sample(text, 'meshvirt_reserve_requests_total{answer="refused"}')).toBe(3)
+    expect(sample(text, 'meshvirt_reserve_requests_total{answer="reserved"}')).toBe(8)
+    expect(sample(text, 'meshvirt_gossip_peers')).toBe(2)
+    expect(sample(text, 'meshvirt_gossip_adverts_received_total{outcome="rejected:signer-mismatch"}')).toBe(2)
+    expect(sample(text, 'meshvirt_cluster_hosts{liveness="dead"}')).toBe(1)
+    expect(sample(text, 'meshvirt_events_total{origin="gossip"}')).toBe(6)
+    expect(sample(text, 'meshvirt_events_rejected_total{reason="bad-signature"}')).toBe(1)
+    expect(sample(text, 'meshvirt_placement_reserve_seconds_count')).toBe(2)
+    expect(sample(text, 'meshvirt_placement_reserve_seconds_bucket{le="0.005"}')).toBe(1)
+    expect(sample(text, 'meshvirt_placement_attempts_sum')).toBe(4)
+  })
+
+  it('two agents in one process keep separate registries', async () => {
+    const one = createAgentMetrics({ capacity: () => capacity, vms: () => vms })
+    const two = createAgentMetrics({ capacity: () => capacity, vms: () => [] })
+    expect(sample(await one.render(), 'meshvirt_vms{state="running"}')).toBe(2)
+    expect(sample(await two.render(), 'meshvirt_vms{state="running"}')).toBe(0)
+  })
+})
+
+describe('monitor HTTP server', () => {
+  let dir: string | undefined
+  let server: MonitorServer | undefined
+  afterEach(async () => {
+    await server?.stop()
+    server = undefined
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
+
+  async function start (): Promise<{ url: string, token: string, ring: EventRing }> {
+    dir = await mkdtemp(join(tmpdir(), 'mv-mon-'))
+    const token = await loadOrCreateToken(join(dir, 'monitor.token'))
+    const ring = new EventRing()
+    const metrics = createAgentMetrics({ capacity: () => capacity, vms: () => vms })
+    server = new MonitorServer({
+      host: '127.0.0.1',
+      port: 0,
+      token,
+      metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
+      snapshot: () => ({ selfId: 'h', timeMs: 1, hosts: [], vms: [] }),
+      onViewChange: () => () => {},
+      ring,
+      log: silentLogger
+    })
+    await server.start()
+    return { url: server.url, token, ring }
+  }
+
+  it('keeps the token in a 0600 file and reuses it', async () => {
+    const { token } = await start()
+    const file = join(dir as string, 'monitor.token')
+    expect((await stat(file)).mode & 0o777).toBe(0o600)
+    expect(await loadOrCreateToken(file)).toBe(token)
+    expect(token).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  it('refuses every path without the token, serves /metrics with a bearer token', async () => {
+    const { url, token } = await start()
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    for (const path of ['/metrics', '/', '/api/cluster', '/api/events', '/api/stream']) {
+      expect((await fetch(url + path)).status, path).toBe(401)
+    }
+    expect((await fetch(url + '/metrics', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
+    const res = await fetch(url + '/metrics', { headers: { authorization: `Bearer ${token}` } })
+    expect(res.status).toBe(200)
+    expect(await res.text()).toContain('meshvirt_vms{state="running"} 2')
+  })
+
+  it('trades /?token= for a cookie and a redirect that drops the token from the address', async () => {
+    const { url, token, ring } = await start()
+    expect((await fetch(`${url}/?token=nope`, { redirect: 'manual' })).status).toBe(401)
+    const login = await fetch(`${url}/?token=${token}`, { redirect: 'manual' })
+    expect(login.status).toBe(303)
+    expect(login.headers.get('location')).toBe('/')
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string
+    expect(login.headers.get('set-cookie')).toMatch(/HttpOnly/)
+    const page = await fetch(url + '/', { headers: { cookie } })
+    expect(await page.text()).toContain('<title>meshvirt</title>')
+    const e: ClusterEvent = { hostId: 'h', incarnation: 1, seq: 1, timeMs: 5, kind: 'vm-started', vmId: 'vm-a', vmName: 'web', vmEpoch: 1, subjectHostId: '', message: '' }
+    ring.append(e)
+    const events = await (await fetch(url + '/api/events', { headers: { cookie } })).json()
+    expect(events).toMatchObject({ events: [{ cursor: 1, event: { kind: 'vm-started', vmName: 'web' } }] })
+  })
+
+  it('streams events as server-sent events', async () => {
+    const { url, token, ring } = await start()
+    const controller = new AbortController()
+    const res = await fetch(url + '/api/stream', { headers: { authorization: `Bearer ${token}` }, signal: controller.signal })
+    expect(res.headers.get('content-type')).toBe('text/event-stream')
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    let text = ''
+    ring.append({ hostId: 'h', incarnation: 1, seq: 1, timeMs: 5, kind: 'vm-crashed', vmId: 'vm-a', vmName: 'web', vmEpoch: 1, subjectHostId: '', message: 'guest exited' })
+    while (!text.includes('vm-crashed')) text += new TextDecoder().decode((await reader.read()).value)
+    expect(text).toMatch(/^event: snapshot\ndata: \{/)
+    expect(text).toContain('event: event\ndata: {"cursor":1')
+    controller.abort()
+  })
+})
