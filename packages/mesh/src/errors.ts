@@ -63,3 +63,11 @@ export function describe (err: unknown): string {
   if (err instanceof Error) return err.message
   return String(err)
 }
+
+/** The destination refused a migration tunnel stream (no such session, another host, or its QEMU socket is gone). */
+export class TunnelRefusedError extends MeshError {
+  override readonly name = 'TunnelRefusedError'
+  constructor (session: string, channel: string, peer: string, readonly answer: string) {
+    super('TUNNEL_REFUSED', `${peer} refused the ${channel} tunnel of migration ${session}: ${answer}; the destination must expose the session before the source connects`)
+  }
+}

@@ -20,6 +20,14 @@ import './polyfill.js'
  * const res = await node.request(hostId, '/meshvirt/control/1.0.0', bytes, { timeoutMs: 2000 })
  * await node.stop()
  * ```
+ *
+ * Migration tunnels (QEMU ↔ unix socket ↔ stream ↔ unix socket ↔ QEMU):
+ * ```ts
+ * const exits = new TunnelExits(dst.libp2p); await exits.start()          // destination, once
+ * exits.expose({ session, channel: 'ram', socketPath: incoming.migrationSocket, peer: src.hostId })
+ * const ram = await openTunnelEntrance(src.libp2p, { peer: dst.hostId, session, channel: 'ram', socketPath })
+ * // source QEMU: migrate unix:<socketPath>; ram.counters says how many bytes crossed each way
+ * ```
  */
 export * from './host-advert.js'
 export * from './advert-codec.js'
@@ -36,3 +44,7 @@ export * from './suspicion.js'
 export * from './suspicion-notice.js'
 export * from './suspicion-validator.js'
 export * from './timing.js'
+export * from './tunnel-preamble.js'
+export * from './tunnel-entrance.js'
+export * from './tunnel-exits.js'
+export { bridgeSocketStream, TUNNEL_READ_BUFFER_BYTES, TUNNEL_SOCKET_HIGH_WATER_BYTES } from './socket-stream-bridge.js'
