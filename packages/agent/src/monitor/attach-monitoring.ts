@@ -66,6 +66,8 @@ export interface Monitoring {
   dashboardUrl: string | undefined
   /** The bearer token of the HTTP endpoints (also in `config.tokenFile`). */
   token: string | undefined
+  /** Call from VmManager's onChange (the agent's readvertise): VM events then miss no settled state. */
+  vmsChanged: () => void
   /** Control API bodies this module answers, by oneof name. */
   controlHandlers: Record<string, ControlRequestHandler>
   stop: () => Promise<void>
@@ -98,7 +100,7 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
   if (broker !== undefined) broker.onPlaced = (t) => { previousOnPlaced?.(t); metrics.observePlacement(t) }
 
   await bus.start()
-  const stopVmEvents = watchVmEvents({ view: mesh.view, listVms: () => deps.vms.list(), emit })
+  const vmEvents = watchVmEvents({ view: mesh.view, listVms: () => deps.vms.list(), emit })
   const stopHostEvents = watchHostEvents(mesh.view, mesh.hostId, emit)
   emit({ kind: 'host-joined', subjectHostId: mesh.hostId, message: `joined the cluster (incarnation ${mesh.incarnation})` })
 
@@ -119,7 +121,7 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     try {
       await server.start()
     } catch (err) {
-      stopVmEvents()
+      vmEvents.stop()
       stopHostEvents()
       await bus.stop()
       throw err
@@ -136,10 +138,11 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     metricsUrl: url === undefined ? undefined : `${url}/metrics`,
     dashboardUrl: url === undefined ? undefined : `${url}/`,
     token,
+    vmsChanged: () => { vmEvents.changed() },
     controlHandlers: { listEvents: listEventsHandler(ring) },
     stop: async () => {
       stopped ??= (async () => {
-        stopVmEvents()
+        vmEvents.stop()
         stopHostEvents()
         const goodbye = bus.emit({ kind: 'host-stopping', subjectHostId: mesh.hostId, message: 'agent shutting down' }).catch(() => {})
         await Promise.race([goodbye, new Promise((resolve) => setTimeout(resolve, GOODBYE_MS).unref())])
