@@ -1,7 +1,7 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Hypervisor } from '@meshvirt/hypervisor'
-import { createMeshNode, TIMING_PRESETS, type MeshNode, type MeshTiming, type TimingPreset } from '@meshvirt/mesh'
+import { createMeshNode, TIMING_PRESETS, TunnelExits, type MeshNode, type MeshTiming, type TimingPreset } from '@meshvirt/mesh'
 import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
 import { createControlHandler } from './control/control-handler.js'
@@ -22,6 +22,9 @@ import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
 import { loadOrCreateIdentity } from './store/identity-store.js'
 import { StateStore } from './store/state-store.js'
 import { VmManager } from './vm/vm-manager.js'
+import { canMigrate } from './migrate/capability.js'
+import { MigrationDestination } from './migrate/migration-destination.js'
+import { MigrationSource } from './migrate/migration-source.js'
 
 export const CONTROL_SOCKET = 'control.sock'
 /** Written at start, removed at stop: how scripts and tests find a running agent's addresses. */
@@ -54,6 +57,7 @@ export interface RunningAgent {
   controlSocket: string
   inventory: HostInventory
   mesh: MeshNode
+  hypervisor: Hypervisor
   ledger: ResourceLedger
   vms: VmManager
   broker: Broker
@@ -133,8 +137,19 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   }
   const node = mesh
   const peers = new PeerClient(node)
+  // Live migration, when the driver offers it: tunnel exits for incoming guests, and the source side.
+  let exits: TunnelExits | undefined
+  let migrations: MigrationSource | undefined
+  if (canMigrate(hv.driver)) {
+    exits = new TunnelExits(node.libp2p)
+    await exits.start()
+    negotiate.setIncoming(new MigrationDestination({ vms, hypervisor: hv.driver, exits, log: root.child('migrate', { host: selfId }) }))
+    migrations = new MigrationSource({ selfId, dataDir: config.dataDir, view: node.view, mesh: node, peers, vms, hypervisor: hv.driver, log: root.child('migrate', { host: selfId }) })
+    const source = migrations
+    vms.progressOf = (id) => source.progressOf(id)
+  }
   const broker = new Broker({ selfId, view: node.view, peers, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
-  const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }) })
+  const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), ...(migrations !== undefined ? { migrations } : {}) })
   const controlBytes = async (bytes: Uint8Array): Promise<Uint8Array> => {
     let res
     try {
@@ -186,6 +201,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     controlSocket,
     inventory,
     mesh: node,
+    hypervisor: hv.driver,
     ledger,
     vms,
     broker,
@@ -194,6 +210,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
         stopping = true
         clearInterval(sweep)
         await server.stop()
+        await exits?.stop()
         await node.stop()
         // Guests keep running: the agent is not the VMs' parent (re-attached at next start).
         await vms.close()

@@ -5,6 +5,7 @@ import type { Broker } from '../negotiate/broker.js'
 import { nameAuthorities } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import type { VmRow } from '../store/state-store.js'
+import type { MigrationSource } from '../migrate/migration-source.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import { ControlError } from './errors.js'
 
@@ -15,6 +16,8 @@ export interface ControlHandlerDeps {
   broker: Broker
   peers: PeerClient
   log: Logger
+  /** Absent when this host's hypervisor cannot live-migrate. */
+  migrations?: MigrationSource
 }
 
 /** A peer that does not answer a cluster-wide listing within this is reported, not waited for. */
@@ -47,6 +50,15 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
       if (list.some((v) => matches({ id: v.summary?.id ?? '', name: v.summary?.name ?? '' }))) return host
     }
     throw new ControlError('NOT_FOUND', `no VM ${ref.id !== '' && ref.id != null ? ref.id : ref.name} in the cluster`)
+  }
+
+  /** A host named by id or by hostname, as the operator typed it. */
+  const resolveHost = (name: string): string => {
+    if (name === '') return ''
+    const found = deps.view.hosts().find((h) => h.hostId === name || h.advert.hostname === name)
+    if (found === undefined) throw new ControlError('NOT_FOUND', `no host ${name} in the cluster (see meshvirt host ls)`)
+    if (found.hostId === selfId) throw new ControlError('INVALID_ARGUMENT', `the VM already runs on ${name}`)
+    return found.hostId
   }
 
   const listEverywhere = async (): Promise<Array<{ host: string, vms: meshvirt.v1.IVmInfo[], error?: string }>> => {
@@ -83,6 +95,13 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
         return await onVm(req, req.startVm?.vm, async (vm) => ({ vm: vms.info(await vms.start(vm.id)) }))
       case 'stopVm':
         return await onVm(req, req.stopVm?.vm, async (vm) => ({ vm: vms.info(await vms.stop(vm.id, req.stopVm?.force === true)) }))
+      case 'migrateVm':
+        return await onVm(req, req.migrateVm?.vm, async (vm) => {
+          if (deps.migrations === undefined) throw new ControlError('UNIMPLEMENTED', 'this host\'s hypervisor cannot live-migrate')
+          const m = req.migrateVm as meshvirt.v1.MigrateVm
+          const { destination } = await deps.migrations.migrate(vm.id, resolveHost(m.toHost), m.params)
+          return await peers.control(destination, { hops: 1, inspectVm: { vm: { id: vm.id } } })
+        })
       case 'readConsole':
         return await onVm(req, req.readConsole?.vm, async (vm) => {
           const rc = req.readConsole as meshvirt.v1.ReadConsole
@@ -135,6 +154,7 @@ function pick (req: meshvirt.v1.ControlRequest): meshvirt.v1.IControlRequest {
     case 'deleteVm': return { deleteVm: req.deleteVm }
     case 'inspectVm': return { inspectVm: req.inspectVm }
     case 'readConsole': return { readConsole: req.readConsole }
+    case 'migrateVm': return { migrateVm: req.migrateVm }
     default: return {}
   }
 }

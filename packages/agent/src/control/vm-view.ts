@@ -15,6 +15,7 @@ export interface VmView {
   startedAtMs: number
   lastError: string
   boot: { image: string, kernel: string, initrd: string, cmdline: string }
+  lastMigration: { fromHost: string, toHost: string, downtimeMs: number, totalMs: number, finishedAtMs: number, error: string } | undefined
   placement: {
     chosenHost: string
     totalScore: number
@@ -42,6 +43,16 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
     startedAtMs: Number(info.startedAtMs ?? 0),
     lastError: info.lastError ?? '',
     boot: { image: boot.image ?? '', kernel: boot.kernel ?? '', initrd: boot.initrd ?? '', cmdline: boot.cmdline ?? '' },
+    lastMigration: info.lastMigration == null
+      ? undefined
+      : {
+          fromHost: info.lastMigration.fromHost ?? '',
+          toHost: info.lastMigration.toHost ?? '',
+          downtimeMs: Number(info.lastMigration.downtimeMs ?? 0),
+          totalMs: Number(info.lastMigration.totalMs ?? 0),
+          finishedAtMs: Number(info.lastMigration.finishedAtMs ?? 0),
+          error: info.lastMigration.error ?? ''
+        },
     placement: p == null
       ? undefined
       : {

@@ -5,6 +5,7 @@ import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import { specResources, validateVmSpec } from '../vm/vm-spec.js'
+import type { MigrationDestination } from '../migrate/migration-destination.js'
 import type { NameClaims } from './name-authority.js'
 
 const MAX_ID = 200
@@ -21,6 +22,8 @@ export interface NegotiateServiceDeps {
   log: Logger
   /** The host's administrative state: a draining or leaving host refuses every Reserve. */
   accepting: () => { ok: true } | { ok: false, reason: 'draining' | 'shutting-down' }
+  /** Absent when this host's hypervisor cannot receive live migrations. */
+  incoming?: MigrationDestination
 }
 
 /**
@@ -31,10 +34,15 @@ export interface NegotiateServiceDeps {
 export class NegotiateService {
   constructor (private readonly deps: NegotiateServiceDeps) {}
 
+  /** Migration arrives once the mesh is up (its tunnel exits need the libp2p node). */
+  setIncoming (incoming: MigrationDestination): void {
+    this.deps.incoming = incoming
+  }
+
   async handle (bytes: Uint8Array, peer: string): Promise<Uint8Array> {
     let res: meshvirt.v1.INegotiateResponse
     try {
-      res = this.answer(pb.NegotiateRequest.decode(bytes), peer)
+      res = await this.answer(pb.NegotiateRequest.decode(bytes), peer)
     } catch (err) {
       const e = err instanceof ControlError ? err : new ControlError('INVALID_ARGUMENT', `bad negotiate request: ${(err as Error).message}`)
       if (!(err instanceof ControlError)) this.deps.log.warn('refused a bad negotiate request', { peer, err: (err as Error).message })
@@ -43,8 +51,24 @@ export class NegotiateService {
     return pb.NegotiateResponse.encode(res).finish()
   }
 
-  private answer (req: meshvirt.v1.NegotiateRequest, peer: string): meshvirt.v1.INegotiateResponse {
+  private async answer (req: meshvirt.v1.NegotiateRequest, peer: string): Promise<meshvirt.v1.INegotiateResponse> {
     switch (req.body) {
+      case 'prepareIncoming': {
+        const p = req.prepareIncoming as meshvirt.v1.PrepareIncoming
+        checkId(p.token, 'token'); checkId(p.vmId, 'vm_id')
+        return { incomingReady: await this.incoming().prepare(p, peer) }
+      }
+      case 'completeIncoming': {
+        const c = req.completeIncoming as meshvirt.v1.CompleteIncoming
+        checkId(c.vmId, 'vm_id')
+        return { incomingCompleted: await this.incoming().complete(c, peer) }
+      }
+      case 'abortIncoming': {
+        const a = req.abortIncoming as meshvirt.v1.AbortIncoming
+        checkId(a.vmId, 'vm_id')
+        await this.incoming().abort(a, peer)
+        return { released: { existed: true } }
+      }
       case 'reserve': return this.reserve(req.reserve as meshvirt.v1.Reserve, peer)
       case 'commit': {
         const c = req.commit as meshvirt.v1.Commit
@@ -80,6 +104,11 @@ export class NegotiateService {
       default:
         throw new ControlError('INVALID_ARGUMENT', 'empty negotiate request')
     }
+  }
+
+  private incoming (): MigrationDestination {
+    if (this.deps.incoming === undefined) throw new ControlError('UNIMPLEMENTED', 'this host\'s hypervisor cannot receive live migrations')
+    return this.deps.incoming
   }
 
   private reserve (r: meshvirt.v1.Reserve, peer: string): meshvirt.v1.INegotiateResponse {

@@ -49,5 +49,9 @@ export const MIGRATIONS: string[] = [
     owner TEXT NOT NULL DEFAULT '',
     expires_at INTEGER
   );
+  `,
+  `
+  -- The last live migration of a VM this host owns (meshvirt.v1.MigrationRecord).
+  ALTER TABLE vms ADD COLUMN last_migration BLOB;
   `
 ]

@@ -5,7 +5,11 @@ import { MIGRATIONS } from './schema.js'
 
 export const STATE_DB = 'state.db'
 
-export type VmRunState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed' | 'deleting' | 'failed'
+export type VmRunState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed' | 'deleting' | 'failed' |
+/** Source side of a live migration (the guest still runs here). */
+'migrating' |
+/** Destination side of a live migration: a paused incoming QEMU, not yet this host's VM. */
+'incoming'
 export type DesiredState = 'running' | 'stopped' | 'deleted'
 
 /** A VM this host owns, as stored. `spec` and `placement` are encoded protobuf (the wire form is the record). */
@@ -25,6 +29,8 @@ export interface VmRow {
   updatedAt: number
   startedAt: number | null
   lastError: string | null
+  /** meshvirt.v1.MigrationRecord of the last migration, if any. */
+  lastMigration: Uint8Array | null
 }
 
 export interface ReservationRow {
@@ -54,7 +60,7 @@ interface RawReservation {
 interface RawVm {
   id: string, name: string, vm_group: string, spec: Buffer, placement: Buffer | null, owner: string, epoch: number, state: string, desired: string,
   vcpus: number, memory_bytes: number, disk_bytes: number, idempotency_key: string | null, created_at: number, updated_at: number,
-  started_at: number | null, last_error: string | null
+  started_at: number | null, last_error: string | null, last_migration: Buffer | null
 }
 
 /**
@@ -112,12 +118,12 @@ export class StateStore {
 
   insertVm (vm: VmRow): void {
     this.db.prepare(`INSERT INTO vms (id, name, vm_group, spec, placement, owner, epoch, state, desired, vcpus, memory_bytes, disk_bytes,
-      idempotency_key, created_at, updated_at, started_at, last_error) VALUES (@id, @name, @vm_group, @spec, @placement, @owner, @epoch, @state,
-      @desired, @vcpus, @memory_bytes, @disk_bytes, @idempotency_key, @created_at, @updated_at, @started_at, @last_error)`).run({
+      idempotency_key, created_at, updated_at, started_at, last_error, last_migration) VALUES (@id, @name, @vm_group, @spec, @placement, @owner, @epoch, @state,
+      @desired, @vcpus, @memory_bytes, @disk_bytes, @idempotency_key, @created_at, @updated_at, @started_at, @last_error, @last_migration)`).run({
       id: vm.id, name: vm.name, vm_group: vm.group, spec: Buffer.from(vm.spec), placement: vm.placement === null ? null : Buffer.from(vm.placement), owner: vm.owner,
       epoch: vm.epoch, state: vm.state, desired: vm.desired, vcpus: vm.resources.vcpus, memory_bytes: vm.resources.memoryBytes,
       disk_bytes: vm.resources.diskBytes, idempotency_key: vm.idempotencyKey, created_at: vm.createdAt, updated_at: vm.updatedAt,
-      started_at: vm.startedAt, last_error: vm.lastError
+      started_at: vm.startedAt, last_error: vm.lastError, last_migration: vm.lastMigration === null ? null : Buffer.from(vm.lastMigration)
     })
   }
 
@@ -140,7 +146,7 @@ export class StateStore {
     return (this.db.prepare('SELECT * FROM vms ORDER BY created_at, id').all() as RawVm[]).map(toVm)
   }
 
-  updateVm (id: string, patch: Partial<Pick<VmRow, 'state' | 'desired' | 'startedAt' | 'lastError' | 'epoch'>>, now: number): void {
+  updateVm (id: string, patch: Partial<Pick<VmRow, 'state' | 'desired' | 'startedAt' | 'lastError' | 'epoch' | 'lastMigration'>>, now: number): void {
     const sets: string[] = ['updated_at = @now']
     const params: Record<string, unknown> = { id, now }
     if (patch.state !== undefined) { sets.push('state = @state'); params.state = patch.state }
@@ -148,6 +154,7 @@ export class StateStore {
     if (patch.startedAt !== undefined) { sets.push('started_at = @started_at'); params.started_at = patch.startedAt }
     if (patch.lastError !== undefined) { sets.push('last_error = @last_error'); params.last_error = patch.lastError }
     if (patch.epoch !== undefined) { sets.push('epoch = @epoch'); params.epoch = patch.epoch }
+    if (patch.lastMigration !== undefined) { sets.push('last_migration = @last_migration'); params.last_migration = patch.lastMigration === null ? null : Buffer.from(patch.lastMigration) }
     this.db.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id`).run(params)
   }
 
@@ -225,7 +232,8 @@ function toVm (r: RawVm): VmRow {
     id: r.id, name: r.name, group: r.vm_group, spec: new Uint8Array(r.spec), placement: r.placement === null ? null : new Uint8Array(r.placement), owner: r.owner,
     epoch: r.epoch, state: r.state as VmRunState, desired: r.desired as DesiredState,
     resources: { vcpus: r.vcpus, memoryBytes: r.memory_bytes, diskBytes: r.disk_bytes },
-    idempotencyKey: r.idempotency_key, createdAt: r.created_at, updatedAt: r.updated_at, startedAt: r.started_at, lastError: r.last_error
+    idempotencyKey: r.idempotency_key, createdAt: r.created_at, updatedAt: r.updated_at, startedAt: r.started_at, lastError: r.last_error,
+    lastMigration: r.last_migration === null ? null : new Uint8Array(r.last_migration)
   }
 }
 

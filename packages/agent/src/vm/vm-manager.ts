@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises'
-import type { Hypervisor, HypervisorEvent } from '@meshvirt/hypervisor'
+import type { Hypervisor, HypervisorEvent, LiveMigration } from '@meshvirt/hypervisor'
 import type { VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
@@ -43,6 +43,8 @@ export class VmManager {
   private unsubscribe: (() => void) | undefined
   /** Called right after each commit (tests and metrics audit the ledger here). */
   onCommitted: (() => void) | undefined
+  /** The progress of a migration this host is running as the source (set by the migration source). */
+  progressOf: ((id: string) => meshvirt.v1.IMigrationProgress | undefined) | undefined
 
   constructor (private readonly deps: VmManagerDeps) {
     this.clock = deps.clock ?? Date.now
@@ -80,7 +82,8 @@ export class VmManager {
         createdAt: now,
         updatedAt: now,
         startedAt: null,
-        lastError: null
+        lastError: null,
+        lastMigration: null
       }
       store.insertVm(vm)
       return vm
@@ -92,6 +95,78 @@ export class VmManager {
     return row
   }
 
+  // --- live migration: the states the migration source and destination record -------------
+
+  /** Destination: the reservation becomes a VM row in state `incoming` (not yet ours: not listed or gossiped). */
+  recordIncoming (input: { token: string, vmId: string, spec: meshvirt.v1.IVmSpec, epoch: number, placement?: meshvirt.v1.IPlacementExplanation | null }): VmRow {
+    const { store, ledger, selfId } = this.deps
+    const row = store.durable((): VmRow => {
+      if (store.getVm(input.vmId) !== undefined) throw new ControlError('ALREADY_EXISTS', `VM ${input.vmId} already exists on this host`)
+      const reservation = ledger.take(input.token)
+      if (reservation === undefined) throw new ControlError('RESERVATION_EXPIRED', 'the reservation for the incoming VM expired')
+      const now = this.clock()
+      const vm: VmRow = {
+        id: input.vmId,
+        name: input.spec.name ?? '',
+        group: input.spec.group ?? '',
+        spec: pb.VmSpec.encode(input.spec).finish(),
+        placement: input.placement == null ? null : pb.PlacementExplanation.encode(input.placement).finish(),
+        owner: selfId,
+        epoch: input.epoch,
+        state: 'incoming',
+        desired: 'running',
+        resources: reservation.resources,
+        idempotencyKey: null,
+        createdAt: now,
+        updatedAt: now,
+        startedAt: null,
+        lastError: null,
+        lastMigration: null
+      }
+      store.insertVm(vm)
+      return vm
+    })
+    this.changed()
+    return row
+  }
+
+  /** Destination: the guest runs here now; the VM is this host's, with its new epoch. */
+  incomingRunning (id: string, record: meshvirt.v1.IMigrationRecord): void {
+    const now = this.clock()
+    this.deps.store.durable(() => { this.deps.store.updateVm(id, { state: 'running', startedAt: now, lastMigration: pb.MigrationRecord.encode(record).finish() }, now) })
+    this.changed()
+    this.deps.log.info('vm migrated in', { vm: id, from: record.fromHost, downtimeMs: record.downtimeMs })
+  }
+
+  /** Destination: forget an incoming VM that did not arrive (frees its allocation). */
+  dropIncoming (id: string): void {
+    const vm = this.deps.store.getVm(id)
+    if (vm?.state !== 'incoming') return
+    this.deps.store.deleteVm(id)
+    this.changed()
+  }
+
+  /** Source: the VM is being migrated (no other operation until it ends). */
+  beginOutgoing (id: string): VmRow {
+    const vm = this.deps.store.getVm(id)
+    if (vm === undefined) throw new ControlError('NOT_FOUND', `no VM ${id} on this host`)
+    if (vm.state !== 'running') throw new ControlError('WRONG_STATE', `cannot migrate VM ${vm.name}: it is ${vm.state} (only a running VM migrates)`)
+    this.setState(id, 'migrating')
+    return vm
+  }
+
+  /** Source: the migration failed; the guest runs on here. */
+  outgoingFailed (id: string, record: meshvirt.v1.IMigrationRecord): void {
+    this.deps.store.updateVm(id, { state: 'running', lastMigration: pb.MigrationRecord.encode(record).finish() }, this.clock())
+    this.changed()
+  }
+
+  /** Source: the VM now lives on the destination; forget it here (frees its allocation). */
+  outgoingDone (id: string): void {
+    this.deps.store.durable(() => { this.deps.store.deleteVm(id) })
+    this.changed()
+  }
+
   get (id: string): VmRow | undefined {
     return this.deps.store.getVm(id)
   }
@@ -100,8 +175,9 @@ export class VmManager {
     return this.deps.store.findVmByName(name)
   }
 
+  /** The VMs this host owns (an incoming migration is not one of them yet). */
   list (): VmRow[] {
-    return this.deps.store.listVms()
+    return this.deps.store.listVms().filter((vm) => vm.state !== 'incoming')
   }
 
   async start (id: string): Promise<VmRow> {
@@ -144,6 +220,18 @@ export class VmManager {
   async recover (): Promise<void> {
     this.unsubscribe ??= this.deps.hypervisor.onEvent((e) => { this.onHypervisorEvent(e) })
     for (const vm of this.deps.store.listVms()) {
+      if (vm.state === 'incoming') {
+        // The agent died while receiving: the source keeps (or resumed) the guest.
+        await (this.deps.hypervisor as Partial<LiveMigration>).abortIncoming?.(vm.id).catch(() => {})
+        this.deps.store.deleteVm(vm.id)
+        this.deps.log.warn('dropped an incoming migration interrupted by a restart', { vm: vm.id })
+        continue
+      }
+      if (vm.state === 'migrating') {
+        // The agent died while sending: the guest is still here; run it (resume if paused).
+        await (this.deps.hypervisor as Partial<LiveMigration>).resumeOutgoing?.(vm.id).catch(() => {})
+        this.setState(vm.id, 'running')
+      }
       try {
         const info = await this.deps.hypervisor.recover(vm.id)
         if (info.state === 'running') {
@@ -165,12 +253,12 @@ export class VmManager {
   }
 
   summaries (): VmSummary[] {
-    return this.deps.store.listVms().map((vm) => ({
+    return this.list().map((vm) => ({
       id: vm.id,
       name: vm.name,
       epoch: vm.epoch,
       role: 'owner',
-      state: vm.state === 'failed' ? 'crashed' : vm.state === 'pending' ? 'pending' : vm.state,
+      state: vm.state === 'failed' ? 'crashed' : vm.state === 'incoming' ? 'migrating' : vm.state,
       resources: vm.resources,
       owner: vm.owner,
       group: vm.group
@@ -186,7 +274,9 @@ export class VmManager {
       createdAtMs: vm.createdAt,
       updatedAtMs: vm.updatedAt,
       startedAtMs: vm.startedAt ?? 0,
-      lastError: vm.lastError ?? ''
+      lastError: vm.lastError ?? '',
+      lastMigration: vm.lastMigration === null ? null : pb.MigrationRecord.decode(vm.lastMigration),
+      migration: this.progressOf?.(vm.id) ?? null
     }
   }
 
@@ -219,6 +309,8 @@ export class VmManager {
     const { hypervisor: hv, store, log } = this.deps
     const vm = store.getVm(id)
     if (vm === undefined) return
+    // A migration owns the VM while it runs (its source and destination drive QEMU themselves).
+    if (vm.state === 'incoming' || vm.state === 'migrating') return
     try {
       if (vm.desired === 'deleted') {
         this.setState(id, 'deleting')

@@ -9,7 +9,9 @@ const TO_WIRE: Record<VmRunState, number> = {
   stopped: pb.VmState.VM_STATE_STOPPED,
   crashed: pb.VmState.VM_STATE_CRASHED,
   deleting: pb.VmState.VM_STATE_DELETING,
-  failed: pb.VmState.VM_STATE_FAILED
+  failed: pb.VmState.VM_STATE_FAILED,
+  migrating: pb.VmState.VM_STATE_MIGRATING,
+  incoming: pb.VmState.VM_STATE_MIGRATING
 }
 
 export function vmStateToWire (s: VmRunState): number {
@@ -17,7 +19,7 @@ export function vmStateToWire (s: VmRunState): number {
 }
 
 export function vmStateFromWire (n: number | null | undefined): string {
-  const found = Object.entries(TO_WIRE).find(([, v]) => v === n)
+  const found = Object.entries(TO_WIRE).find(([k, v]) => v === n && k !== 'incoming')
   return found?.[0] ?? 'unknown'
 }
 

@@ -4,6 +4,7 @@ import { clusterInit } from './cluster-init.js'
 import { clusterStatus, hostLs } from './host-ls.js'
 import { vmCreate, vmDelete, vmLs, vmShow, vmStart, vmStop } from './vm.js'
 import { vmConsole } from './vm-console.js'
+import { vmMigrate } from './vm-migrate.js'
 
 /** Every `meshvirt` subcommand, in the order `meshvirt --help` lists them. */
-export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, hostLs, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmConsole]
+export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, hostLs, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmConsole]

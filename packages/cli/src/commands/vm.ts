@@ -25,6 +25,12 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
   if (vm.createdAtMs > 0) lines.push(`created:   ${new Date(vm.createdAtMs).toISOString()}`)
   if (vm.startedAtMs > 0) lines.push(`started:   ${new Date(vm.startedAtMs).toISOString()}`)
   if (vm.lastError !== '') lines.push(`error:     ${vm.lastError}`)
+  const m = vm.lastMigration
+  if (m !== undefined) {
+    lines.push(m.error === ''
+      ? `migrated:  ${hostLabel(names, m.fromHost)} → ${hostLabel(names, m.toHost)} at ${new Date(m.finishedAtMs).toISOString()}, downtime ${m.downtimeMs.toFixed(0)} ms, total ${m.totalMs.toFixed(0)} ms`
+      : `migration: to ${hostLabel(names, m.toHost)} failed at ${new Date(m.finishedAtMs).toISOString()}: ${m.error}`)
+  }
   const p = vm.placement
   if (p !== undefined) {
     lines.push('placement:', `  ${p.summary}`, `  chosen ${hostLabel(names, p.chosenHost)} with score ${p.totalScore.toFixed(3)} among ${p.candidates} candidates, after ${p.attempts} reservation attempt(s)`)

@@ -1,0 +1,91 @@
+import type { Hypervisor, LiveMigration } from '@meshvirt/hypervisor'
+import type { TunnelExit, TunnelExits } from '@meshvirt/mesh'
+import type { meshvirt } from '@meshvirt/proto'
+import { ControlError } from '../control/errors.js'
+import type { Logger } from '../log/logger.js'
+import type { VmManager } from '../vm/vm-manager.js'
+import { driverSpec, validateVmSpec } from '../vm/vm-spec.js'
+
+/** An incoming migration not completed within this is given up (the source's migrateOut timed out long before). */
+export const INCOMING_TTL_MS = 15 * 60_000
+
+interface IncomingSession {
+  session: string
+  source: string
+  exits: TunnelExit[]
+  timer: NodeJS.Timeout
+}
+
+export interface MigrationDestinationDeps {
+  vms: VmManager
+  hypervisor: Hypervisor & LiveMigration
+  exits: TunnelExits
+  log: Logger
+}
+
+/**
+ * The destination half of a live migration: turns the source's reservation into a paused
+ * incoming QEMU, exposes its sockets to that source only (tunnel session), and takes the VM
+ * as its own (epoch + 1) at CompleteIncoming — or removes every trace at AbortIncoming.
+ */
+export class MigrationDestination {
+  private readonly sessions = new Map<string, IncomingSession>()
+
+  constructor (private readonly deps: MigrationDestinationDeps) {}
+
+  async prepare (req: meshvirt.v1.PrepareIncoming, source: string): Promise<meshvirt.v1.IIncomingReady> {
+    if (req.spec == null) throw new ControlError('INVALID_ARGUMENT', 'PrepareIncoming without a VM spec')
+    validateVmSpec(req.spec)
+    if (!/^[a-z0-9-]{8,64}$/.test(req.session)) throw new ControlError('INVALID_ARGUMENT', 'bad migration session id')
+    const { vms, hypervisor, exits, log } = this.deps
+    vms.recordIncoming({ token: req.token, vmId: req.vmId, spec: req.spec, epoch: Number(req.epoch), placement: req.placement })
+    const opened: TunnelExit[] = []
+    try {
+      const incoming = await hypervisor.prepareIncoming(driverSpec(req.vmId, req.spec), { disks: 'mirror' })
+      opened.push(exits.expose({ session: req.session, channel: 'ram', socketPath: incoming.migrationSocket, peer: source }))
+      if (incoming.nbdSocket !== undefined) opened.push(exits.expose({ session: req.session, channel: 'nbd', socketPath: incoming.nbdSocket, peer: source }))
+      const timer = setTimeout(() => { void this.abort({ vmId: req.vmId, session: req.session, reason: 'timed out' } as meshvirt.v1.AbortIncoming, source) }, INCOMING_TTL_MS)
+      timer.unref()
+      this.sessions.set(req.vmId, { session: req.session, source, exits: opened, timer })
+      log.info('incoming migration prepared', { vm: req.vmId, peer: source, session: req.session })
+      return { channels: incoming.nbdSocket !== undefined ? ['ram', 'nbd'] : ['ram'] }
+    } catch (err) {
+      await Promise.allSettled(opened.map(async (e) => { await e.close() }))
+      await hypervisor.abortIncoming(req.vmId).catch(() => {})
+      vms.dropIncoming(req.vmId)
+      throw err
+    }
+  }
+
+  async complete (req: meshvirt.v1.CompleteIncoming, source: string): Promise<meshvirt.v1.IIncomingCompleted> {
+    const s = this.session(req.vmId, req.session, source)
+    await this.deps.hypervisor.completeIncoming(req.vmId)
+    this.end(req.vmId, s)
+    this.deps.vms.incomingRunning(req.vmId, req.record ?? {})
+    const row = this.deps.vms.get(req.vmId)
+    return { vm: row === undefined ? null : this.deps.vms.info(row).summary }
+  }
+
+  async abort (req: meshvirt.v1.AbortIncoming, source: string): Promise<void> {
+    const s = this.sessions.get(req.vmId)
+    if (s === undefined || s.session !== req.session || s.source !== source) return
+    this.end(req.vmId, s)
+    await this.deps.hypervisor.abortIncoming(req.vmId).catch((err: unknown) => {
+      this.deps.log.warn('could not remove an aborted incoming VM', { vm: req.vmId, err: (err as Error).message })
+    })
+    this.deps.vms.dropIncoming(req.vmId)
+    this.deps.log.info('incoming migration aborted', { vm: req.vmId, peer: source, reason: req.reason })
+  }
+
+  private session (vmId: string, session: string, source: string): IncomingSession {
+    const s = this.sessions.get(vmId)
+    if (s === undefined || s.session !== session || s.source !== source) throw new ControlError('NOT_FOUND', `no incoming migration ${session} of ${vmId} from this host`)
+    return s
+  }
+
+  private end (vmId: string, s: IncomingSession): void {
+    clearTimeout(s.timer)
+    this.sessions.delete(vmId)
+    for (const e of s.exits) void e.close()
+  }
+}

@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Hypervisor, LiveMigration, MigrationProgress } from '@meshvirt/hypervisor'
+import { openTunnelEntrance, type ClusterView, type MeshNode, type TunnelEntrance } from '@meshvirt/mesh'
+import { placeVm, toPlacementExplanation } from '@meshvirt/placement'
+import { pb, type meshvirt } from '@meshvirt/proto'
+import { ControlError } from '../control/errors.js'
+import type { Logger } from '../log/logger.js'
+import { toHostSnapshot } from '../negotiate/host-snapshot.js'
+import { nameAuthorities } from '../negotiate/name-authority.js'
+import type { PeerClient } from '../negotiate/peer-client.js'
+import { placementRequestFor } from '../negotiate/placement-request.js'
+import type { VmManager } from '../vm/vm-manager.js'
+import { specResources } from '../vm/vm-spec.js'
+import { migrateOutOptions } from './migration-params.js'
+
+/** Destinations tried (Reserve) before the migration is given up. */
+const MAX_DESTINATIONS_TRIED = 3
+/** The destination's Reserve must outlive PrepareIncoming (QEMU start) comfortably. */
+const MIGRATION_RESERVATION_TTL_MS = 60_000
+
+export interface MigrationSourceDeps {
+  selfId: string
+  dataDir: string
+  view: ClusterView
+  mesh: Pick<MeshNode, 'libp2p'>
+  peers: PeerClient
+  vms: VmManager
+  hypervisor: Hypervisor & LiveMigration
+  log: Logger
+}
+
+/**
+ * The source half of a live migration (DESIGN.md, "Migrate"): reserve on the destination,
+ * have it prepare a paused incoming QEMU, stream the guest through the mesh (QEMU ↔ unix socket
+ * ↔ libp2p stream ↔ unix socket ↔ QEMU, disks mirrored over NBD the same way), hand ownership
+ * over with epoch + 1 once the destination runs it, and only then quit here. On any failure the
+ * guest keeps running here and the destination removes what it prepared.
+ */
+export class MigrationSource {
+  private readonly progress = new Map<string, meshvirt.v1.IMigrationProgress>()
+
+  constructor (private readonly deps: MigrationSourceDeps) {}
+
+  progressOf (id: string): meshvirt.v1.IMigrationProgress | undefined {
+    return this.progress.get(id)
+  }
+
+  async migrate (vmId: string, toHost: string, params: meshvirt.v1.IMigrationParams | null | undefined): Promise<{ record: meshvirt.v1.IMigrationRecord, destination: string }> {
+    const { vms, peers, hypervisor, log, selfId } = this.deps
+    const options = migrateOutOptions(params)
+    const vm = vms.beginOutgoing(vmId)
+    const spec = pb.VmSpec.decode(vm.spec)
+    const started = Date.now()
+    const record: meshvirt.v1.IMigrationRecord = { fromHost: selfId, startedAtMs: started, epoch: vm.epoch + 1 }
+    const session = randomUUID()
+    const entrances: TunnelEntrance[] = []
+    let destination: string | undefined
+    let prepared = false
+    let handedOver = false
+    try {
+      this.phase(vmId, 'reserve', started)
+      const reserved = await this.reserveDestination(vmId, spec, vm.epoch + 1, toHost)
+      destination = reserved.host
+      record.toHost = destination
+      this.phase(vmId, 'prepare', started, destination)
+      const ready = await peers.negotiate(destination, {
+        prepareIncoming: { token: reserved.token, vmId, spec, epoch: vm.epoch + 1, session, placement: reserved.placement }
+      }, 60_000)
+      prepared = true
+      const channels = ready.incomingReady?.channels ?? []
+      const dir = join(this.deps.dataDir, 'mig')
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      for (const channel of channels) {
+        if (channel !== 'ram' && channel !== 'nbd') throw new ControlError('INTERNAL', `destination offered an unknown tunnel channel ${channel}`)
+        entrances.push(await openTunnelEntrance(this.deps.mesh.libp2p, { peer: destination, session, channel, socketPath: join(dir, `${session.slice(0, 8)}-${channel}.sock`) }))
+      }
+      const ram = entrances.find((e) => e.socketPath.endsWith('-ram.sock'))
+      const nbd = entrances.find((e) => e.socketPath.endsWith('-nbd.sock'))
+      if (ram === undefined) throw new ControlError('INTERNAL', 'destination exposed no RAM channel')
+      const result = await hypervisor.migrateOut(vmId, {
+        ...options,
+        migrationSocket: ram.socketPath,
+        ...(nbd !== undefined ? { nbdSocket: nbd.socketPath } : {}),
+        onProgress: (p) => { this.progress.set(vmId, progressToWire(p, destination as string)) }
+      })
+      Object.assign(record, {
+        downtimeMs: result.downtimeMs,
+        totalMs: Date.now() - started,
+        ramBytes: result.ramTransferredBytes,
+        diskBytes: result.diskBytes
+      })
+      this.phase(vmId, 'complete', started, destination)
+      record.finishedAtMs = Date.now()
+      await peers.negotiate(destination, { completeIncoming: { vmId, session, epoch: vm.epoch + 1, record } }, 60_000)
+      handedOver = true
+    } catch (err) {
+      const message = (err as Error).message
+      record.error = message
+      record.finishedAtMs = Date.now()
+      if (prepared && destination !== undefined) {
+        await peers.negotiate(destination, { abortIncoming: { vmId, session, reason: message } }).catch(() => {})
+      }
+      // migrateOut may have completed (guest paused here) before the hand-over failed.
+      await hypervisor.resumeOutgoing(vmId).catch(() => {})
+      vms.outgoingFailed(vmId, record)
+      log.warn('migration failed; the VM runs on here', { vm: vmId, peer: destination, err: message })
+      throw new ControlError((err as ControlError).code === 'INVALID_ARGUMENT' ? 'INVALID_ARGUMENT' : 'MIGRATION_FAILED', `migration of ${vm.name} failed, it keeps running on this host: ${message}`)
+    } finally {
+      this.progress.delete(vmId)
+      await Promise.allSettled(entrances.map(async (e) => { await e.close() }))
+    }
+    // The destination runs the guest and owns the VM: quit here, then forget it.
+    await hypervisor.completeOutgoing(vmId).catch((err: unknown) => { log.warn('source QEMU did not quit cleanly', { vm: vmId, err: (err as Error).message }) })
+    await hypervisor.destroy(vmId).catch((err: unknown) => { log.warn('could not remove the source copy', { vm: vmId, err: (err as Error).message }) })
+    vms.outgoingDone(vmId)
+    await this.rebindName(vm.name, vmId, destination as string)
+    log.info('vm migrated out', { vm: vmId, peer: destination, downtimeMs: record.downtimeMs, totalMs: record.totalMs })
+    return { record, destination: destination as string }
+  }
+
+  private async reserveDestination (vmId: string, spec: meshvirt.v1.IVmSpec, epoch: number, toHost: string): Promise<{ host: string, token: string, placement: meshvirt.v1.IPlacementExplanation }> {
+    const { view, peers, selfId } = this.deps
+    // The VM's own placement rules still hold; the host it leaves is excluded. A named
+    // destination is a pin: placement still checks that the VM fits there.
+    const { host: _pinnedAtCreate, ...rules } = placementRequestFor(spec, `${vmId}/migrate/${epoch}`)
+    const request = { ...rules, exclude: [selfId], ...(toHost !== '' ? { host: toHost } : {}) }
+    const result = placeVm(request, view.hosts().map((h) => toHostSnapshot(h)))
+    if (result.chosen === undefined) throw new ControlError('NO_CAPACITY', `no destination for the migration: ${result.summary}`)
+    let attempts = 0
+    for (const candidate of result.candidates.slice(0, MAX_DESTINATIONS_TRIED)) {
+      attempts++
+      const res = await peers.negotiate(candidate.hostId, {
+        reserve: { requestId: `${vmId}/migrate/${epoch}/${attempts}`, brokerId: selfId, resources: specResources(spec), ttlMs: MIGRATION_RESERVATION_TTL_MS, vmId, epoch, role: pb.VmRole.VM_ROLE_OWNER }
+      }).catch(() => undefined)
+      if (res?.reserved != null) return { host: candidate.hostId, token: res.reserved.token ?? '', placement: toPlacementExplanation(result, attempts, candidate.hostId) }
+    }
+    throw new ControlError('NO_CAPACITY', `no destination could reserve the VM (${attempts} tried): ${result.summary}`)
+  }
+
+  /** The name's authority learns the new owner (best effort: the gossiped summaries say it too). */
+  private async rebindName (name: string, vmId: string, owner: string): Promise<void> {
+    const hosts = this.deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.hostId)
+    for (const authority of nameAuthorities(name, hosts).slice(0, 1)) {
+      await this.deps.peers.negotiate(authority, { bindName: { name, vmId, owner } }).catch(() => {})
+    }
+  }
+
+  private phase (vmId: string, phase: string, started: number, toHost = ''): void {
+    this.progress.set(vmId, { ...this.progress.get(vmId), phase, toHost, elapsedMs: Date.now() - started })
+  }
+}
+
+function progressToWire (p: MigrationProgress, toHost: string): meshvirt.v1.IMigrationProgress {
+  return {
+    toHost,
+    phase: p.phase,
+    elapsedMs: p.elapsedMs,
+    diskCopiedBytes: p.disk?.copiedBytes ?? 0,
+    diskTotalBytes: p.disk?.totalBytes ?? 0,
+    ramTransferredBytes: p.ram?.transferredBytes ?? 0,
+    ramRemainingBytes: p.ram?.remainingBytes ?? 0,
+    ramTotalBytes: p.ram?.totalBytes ?? 0,
+    dirtyPagesPerSec: p.ram?.dirtyPagesPerSec ?? 0
+  }
+}

@@ -1,0 +1,73 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { ControlClient } from '@meshvirt/agent'
+import type { SimHypervisor } from '@meshvirt/hypervisor'
+import { pb } from '@meshvirt/proto'
+import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
+import { pollUntil } from '../support/poll.js'
+
+const MIB = 2 ** 20
+
+// The migration protocol between real agents (negotiation, tunnels, ownership hand-over) with the
+// simulated hypervisor; the real QEMU path is covered end to end in test/e2e.
+describe('live migration between agents (negotiation and ownership)', () => {
+  let cluster: InProcessCluster | undefined
+  afterEach(async () => { await cluster?.stop(); cluster = undefined })
+
+  async function controlOn (agentIndex: number, req: object): Promise<InstanceType<typeof pb.ControlResponse>> {
+    const a = cluster!.agents[agentIndex]!
+    return await new ControlClient(a.controlSocket).call(req)
+  }
+
+  it('moves a VM: the destination owns it with epoch + 1, the source frees its resources', async () => {
+    cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
+    const [a, b, c] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0], typeof cluster.agents[0]]
+    const made = await a.broker.create({ ...simSpec('mover', 512), host: a.hostId }, 'mover-1')
+    const id = made.vm.summary?.id as string
+    await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on a' })
+
+    // Asked of c (neither source nor destination): forwarded to the owner a.
+    const res = await controlOn(2, { migrateVm: { vm: { name: 'mover' }, toHost: 'h1' } })
+    expect(res.vm?.summary).toMatchObject({ id, owner: b.hostId, epoch: 2, state: pb.VmState.VM_STATE_RUNNING })
+    expect(res.vm?.lastMigration).toMatchObject({ fromHost: a.hostId, toHost: b.hostId, error: '' })
+    expect(a.vms.get(id)).toBeUndefined()
+    expect(a.ledger.capacity().allocated.memoryBytes).toBe(0)
+    expect(b.ledger.capacity().allocated.memoryBytes).toBe(512 * MIB)
+    expect(await (a.hypervisor as SimHypervisor).list()).toEqual([])
+    // Every host comes to see the new owner.
+    for (const agent of [a, b, c]) {
+      await pollUntil(() => agent.mesh.view.get(b.hostId)?.advert.vms.some((v) => v.id === id && v.epoch === 2), { timeoutMs: 10_000, what: 'the new owner gossiped' })
+    }
+  }, 60_000)
+
+  it('a failed migration leaves the VM running on the source and nothing on the destination', async () => {
+    cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
+    const [a, b] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0]]
+    const made = await a.broker.create({ ...simSpec('stayer', 512), host: a.hostId }, 'stayer-1')
+    const id = made.vm.summary?.id as string
+    await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on a' })
+    ;(a.hypervisor as SimHypervisor).failNextMigration(id)
+
+    await expect(controlOn(0, { migrateVm: { vm: { id }, toHost: b.hostId } })).rejects.toMatchObject({ code: 'MIGRATION_FAILED' })
+    expect(a.vms.get(id)).toMatchObject({ state: 'running', owner: a.hostId, epoch: 1 })
+    expect((await (a.hypervisor as SimHypervisor).inspect(id)).state).toBe('running')
+    expect(b.vms.get(id)).toBeUndefined()
+    expect(await (b.hypervisor as SimHypervisor).list()).toEqual([])
+    expect(b.ledger.capacity().allocated.memoryBytes).toBe(0)
+    expect(b.ledger.capacity().reservations.memoryBytes).toBe(0)
+    const info = await controlOn(1, { inspectVm: { vm: { id } } })
+    expect(info.vm?.lastMigration?.error).toMatch(/injected/)
+  }, 60_000)
+
+  it('refuses clearly: a stopped VM, an unknown host, the host it is on, bad parameters', async () => {
+    cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
+    const [a] = cluster.agents
+    const made = await a!.broker.create({ ...simSpec('picky', 256), host: a!.hostId }, 'picky-1')
+    const id = made.vm.summary?.id as string
+    await pollUntil(() => a!.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run' })
+    await expect(controlOn(1, { migrateVm: { vm: { id }, toHost: 'nowhere' } })).rejects.toMatchObject({ code: 'NOT_FOUND' })
+    await expect(controlOn(1, { migrateVm: { vm: { id }, toHost: 'h0' } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    await expect(controlOn(1, { migrateVm: { vm: { id }, params: { downtimeLimitMs: 999_999 } } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    await controlOn(1, { stopVm: { vm: { id } } })
+    await expect(controlOn(1, { migrateVm: { vm: { id } } })).rejects.toMatchObject({ code: 'WRONG_STATE' })
+  }, 60_000)
+})
