@@ -166,6 +166,14 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
         ...Object.entries(a.ignored).map(([r, n]): [Record<string, string>, number] => [{ outcome: `ignored:${r}` }, n])
       ]
     })
+    mirror('meshvirt_gossip_suspicions_total', 'Suspicion notices (a host reported unreachable): published by this host, accepted from others, rejected:<reason>', ['outcome'], () => {
+      const n = m().suspicions
+      return [
+        [{ outcome: 'published' }, n.published],
+        [{ outcome: 'accepted' }, n.accepted],
+        ...Object.entries(n.rejected).map(([r, v]): [Record<string, string>, number] => [{ outcome: `rejected:${r}` }, v])
+      ]
+    })
   }
   if (src.hosts !== undefined) {
     const h = src.hosts

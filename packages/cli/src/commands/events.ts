@@ -63,7 +63,7 @@ async function hostNames (ctx: CommandContext): Promise<Map<string, string>> {
 
 function line (e: PrintedEvent, names: Map<string, string>): string {
   const host = (id: string): string => (names.get(id) ?? '') !== '' ? names.get(id) as string : id.slice(-12)
-  const subject = e.vmId !== '' ? (e.vmName !== '' ? `vm ${e.vmName} (${e.vmId})` : `vm ${e.vmId}`) : e.subjectHostId !== '' ? `host ${host(e.subjectHostId)}` : ''
+  const subject = e.vmId !== '' ? (e.vmName !== '' ? `vm ${e.vmName} (${e.vmId})` : `vm ${e.vmId}`) : e.subjectHostId !== '' && e.subjectHostId !== e.hostId ? `host ${host(e.subjectHostId)}` : ''
   return [e.time.replace('T', ' ').replace('Z', ''), e.kind.padEnd(13), `by ${host(e.hostId)}`.padEnd(16), subject, e.message !== '' ? `— ${e.message}` : ''].join('  ').trimEnd()
 }
 

@@ -1,0 +1,86 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { hostAdvertToWire } from '@meshvirt/mesh'
+import { ControlServer } from '../../packages/agent/src/control/control-server.js'
+import { ControlError } from '../../packages/agent/src/control/errors.js'
+import { silentLogger } from '../../packages/agent/src/log/logger.js'
+import { attachMonitoring, type Monitoring } from '../../packages/agent/src/monitor/attach-monitoring.js'
+import { startSimCluster, type SimCluster, type SimHostSize } from '../../packages/agent/src/sim-cluster.js'
+import { loadOrCreateIdentity } from '../../packages/agent/src/store/identity-store.js'
+import type { VmManagerDeps } from '../../packages/agent/src/vm/vm-manager.js'
+import type { Command } from '../../packages/cli/src/command.js'
+
+export interface MonitoredCluster {
+  sim: SimCluster
+  monitors: Monitoring[]
+  /** A data dir per agent whose control.sock answers listHosts and listEvents (as the wired agent will). */
+  controlDirs: string[]
+  stop: () => Promise<void>
+}
+
+/**
+ * Sim-cluster agents with monitoring attached the way runAgent will attach it (the sim cluster
+ * predates the wiring): attachMonitoring on each, VmManager changes fed to vmsChanged, and a
+ * control socket that serves the monitor's ListEvents beside ListHosts.
+ */
+export async function startMonitoredCluster (sizes: SimHostSize[]): Promise<MonitoredCluster> {
+  const sim = await startSimCluster(sizes)
+  const monitors: Monitoring[] = []
+  const servers: ControlServer[] = []
+  const socketsDir = await mkdtemp(join(tmpdir(), 'mv-ctl-'))
+  const stop = async (): Promise<void> => {
+    await Promise.allSettled(servers.map(async (s) => { await s.stop() }))
+    await Promise.allSettled(monitors.map(async (m) => { await m.stop() }))
+    await sim.stop()
+    await rm(socketsDir, { recursive: true, force: true })
+  }
+  const controlDirs: string[] = []
+  try {
+    for (const [i, a] of sim.agents.entries()) {
+      const dataDir = join(sim.dir, `h${i}`)
+      const { identity } = await loadOrCreateIdentity(dataDir)
+      const monitor = await attachMonitoring({
+        config: { http: true, host: '127.0.0.1', port: 0, tokenFile: join(dataDir, 'monitor.token') },
+        clusterName: a.mesh.topic.split('/')[2] as string,
+        privateKey: identity.privateKey,
+        mesh: a.mesh,
+        ledger: a.ledger,
+        vms: a.vms,
+        broker: a.broker,
+        log: silentLogger
+      })
+      monitors.push(monitor)
+      const deps = (a.vms as unknown as { deps: VmManagerDeps }).deps
+      const readvertise = deps.onChange
+      deps.onChange = () => { readvertise?.(); monitor.vmsChanged() }
+      const dir = join(socketsDir, `c${i}`)
+      await import('node:fs/promises').then(async (fs) => { await fs.mkdir(dir, { mode: 0o700 }) })
+      const server = new ControlServer(join(dir, 'control.sock'), async (req) => {
+        const handler = monitor.controlHandlers[req.body ?? '']
+        if (handler !== undefined) return await handler(req)
+        if (req.body === 'listHosts') {
+          return { hostList: { selfId: a.hostId, hosts: a.mesh.view.hosts().map((h) => ({ advert: hostAdvertToWire(h.advert), liveness: h.liveness, lastHeardMs: h.lastHeardMs })) } }
+        }
+        throw new ControlError('UNIMPLEMENTED', `${String(req.body)} is not served by the test socket`)
+      }, silentLogger)
+      await server.start()
+      servers.push(server)
+      controlDirs.push(dir)
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { sim, monitors, controlDirs, stop }
+}
+
+/** Runs one CLI command in this process as `meshvirt` would (same option parsing), capturing its output. */
+export async function runCommand (cmd: Command, args: string[], env: Record<string, string> = {}): Promise<{ code: number, out: string[], err: string[] }> {
+  const parsed = parseArgs({ args, options: cmd.options, allowPositionals: true, strict: true })
+  const out: string[] = []
+  const err: string[] = []
+  const code = await cmd.run({ values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals, env, out: (t) => { out.push(t) }, err: (t) => { err.push(t) } })
+  return { code, out, err }
+}
