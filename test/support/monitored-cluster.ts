@@ -15,7 +15,7 @@ import type { Command } from '../../packages/cli/src/command.js'
 export interface MonitoredCluster {
   sim: SimCluster
   monitors: Monitoring[]
-  /** A data dir per agent whose control.sock answers listHosts and listEvents (as the wired agent will). */
+  /** A data dir per agent whose control.sock answers listHosts, stopVm and listEvents (as the wired agent will). */
   controlDirs: string[]
   stop: () => Promise<void>
 }
@@ -62,6 +62,15 @@ export async function startMonitoredCluster (sizes: SimHostSize[]): Promise<Moni
         if (handler !== undefined) return await handler(req)
         if (req.body === 'listHosts') {
           return { hostList: { selfId: a.hostId, hosts: a.mesh.view.hosts().map((h) => ({ advert: hostAdvertToWire(h.advert), liveness: h.liveness, lastHeardMs: h.lastHeardMs })) } }
+        }
+        if (req.body === 'stopVm') {
+          // Routed to the owner as the agent's control handler does (found by id or name).
+          const ref = req.stopVm?.vm ?? {}
+          for (const o of sim.agents) {
+            const row = (ref.id ?? '') !== '' ? o.vms.get(ref.id as string) : o.vms.findByName(ref.name ?? '')
+            if (row !== undefined) return { vm: o.vms.info(await o.vms.stop(row.id, req.stopVm?.force === true)) }
+          }
+          throw new ControlError('NOT_FOUND', 'no such VM')
         }
         throw new ControlError('UNIMPLEMENTED', `${String(req.body)} is not served by the test socket`)
       }, silentLogger)

@@ -19,7 +19,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   .bar { position: relative; width: 11em; height: 1.1em; background: #e9eef3; border-radius: 3px; overflow: hidden; }
   .bar i { position: absolute; left: 0; top: 0; bottom: 0; background: #4a8bd6; }
   .bar b { position: absolute; top: 0; bottom: 0; background: #f0b44c; }
-  .bar span { position: relative; font-size: .75em; padding-left: .4em; }
+  .bar span { position: absolute; left: .4em; top: 0; font-size: .75em; line-height: 1.5em; }
   .state-running, .live-alive { color: #1a7f37; } .state-crashed, .state-failed, .live-dead { color: #b00; }
   .state-stopped, .live-suspect { color: #9a6700; }
   #events td { font-family: ui-monospace, monospace; font-size: .85em; }
