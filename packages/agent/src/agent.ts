@@ -38,6 +38,9 @@ const LEDGER_SWEEP_MS = 1_000
  * Measured: at 50 ms, verifying peers' advert signatures was the largest CPU cost of a storm.
  */
 export const ADVERT_COALESCE_MS = 250
+/** Longest a peer's control request may run here (a forwarded `vm migrate` runs to its end). */
+export const CONTROL_HANDLER_TIMEOUT_MS = 20 * 60_000
+export const NEGOTIATE_HANDLER_TIMEOUT_MS = 2 * 60_000
 
 export interface RunAgentOptions {
   log?: Logger
@@ -162,8 +165,9 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   }
   peers.registerLocal(NEGOTIATE_PROTOCOL, async (b, p) => await negotiate.handle(b, p))
   peers.registerLocal(CONTROL_PROTOCOL, controlBytes)
-  await node.handle(NEGOTIATE_PROTOCOL, async (b, p) => await negotiate.handle(b, p))
-  await node.handle(CONTROL_PROTOCOL, async (b) => await controlBytes(b))
+  // A forwarded control request may be a whole live migration; PrepareIncoming starts a QEMU.
+  await node.handle(NEGOTIATE_PROTOCOL, async (b, p) => await negotiate.handle(b, p), { timeoutMs: NEGOTIATE_HANDLER_TIMEOUT_MS })
+  await node.handle(CONTROL_PROTOCOL, async (b) => await controlBytes(b), { timeoutMs: CONTROL_HANDLER_TIMEOUT_MS })
   node.view.subscribe((e) => {
     if (e.type === 'updated' || e.host.self) return
     log.info(`host ${e.type}`, { peer: e.host.hostId, hostname: e.host.advert.hostname })

@@ -20,6 +20,8 @@ export interface ControlHandlerDeps {
   migrations?: MigrationSource
 }
 
+/** A forwarded migration may take its whole timeout (default 10 min) plus the hand-over. */
+const FORWARDED_MIGRATION_MARGIN_MS = 11 * 60_000
 /** A peer that does not answer a cluster-wide listing within this is reported, not waited for. */
 export const FAN_OUT_TIMEOUT_MS = 5_000
 
@@ -80,7 +82,8 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
     if (req.hops > 0) throw new ControlError('NOT_FOUND', `VM ${ref?.id ?? ref?.name} is not on host ${selfId.slice(-12)}`)
     const owner = await locate(ref ?? {})
     if (owner === selfId) throw new ControlError('NOT_FOUND', `VM ${ref?.id ?? ref?.name} is no longer here`)
-    return await peers.control(owner, { hops: 1, requestId: req.requestId, idempotencyKey: req.idempotencyKey, ...pick(req) })
+    const timeoutMs = req.body === 'migrateVm' ? (req.migrateVm?.params?.timeoutMs ?? 0) + FORWARDED_MIGRATION_MARGIN_MS : undefined
+    return await peers.control(owner, { hops: 1, requestId: req.requestId, idempotencyKey: req.idempotencyKey, ...pick(req) }, timeoutMs)
   }
 
   return async (req) => {

@@ -79,7 +79,7 @@ export const vmMigrate: Command = {
     const view = vmView(res.vm ?? {})
     const rec = res.vm?.lastMigration
     if (json) {
-      ctx.out(JSON.stringify({ ...view, migration: rec }, null, 2))
+      ctx.out(JSON.stringify(view, null, 2))
       return 0
     }
     ctx.out(`migrated ${view.name} from ${label(rec?.fromHost ?? '')} to ${label(view.owner)} (epoch ${view.epoch}): ` +
