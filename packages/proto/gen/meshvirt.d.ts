@@ -264,6 +264,84 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IDrainHost {
+            host?: (string|null);
+            undrain?: (boolean|null);
+            concurrency?: (number|null);
+            params?: (meshvirt.v1.IMigrationParams|null);
+        }
+
+        class DrainHost implements IDrainHost {
+            constructor(properties?: meshvirt.v1.IDrainHost);
+            public host: string;
+            public undrain: boolean;
+            public concurrency: number;
+            public params?: (meshvirt.v1.IMigrationParams|null);
+            public static create(properties?: meshvirt.v1.IDrainHost): meshvirt.v1.DrainHost;
+            public static encode(message: meshvirt.v1.IDrainHost, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IDrainHost, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.DrainHost;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.DrainHost;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.DrainHost;
+            public static toObject(message: meshvirt.v1.DrainHost, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IDrainReport {
+            host?: (string|null);
+            state?: (string|null);
+            vms?: (meshvirt.v1.DrainReport.IMoved[]|null);
+        }
+
+        class DrainReport implements IDrainReport {
+            constructor(properties?: meshvirt.v1.IDrainReport);
+            public host: string;
+            public state: string;
+            public vms: meshvirt.v1.DrainReport.IMoved[];
+            public static create(properties?: meshvirt.v1.IDrainReport): meshvirt.v1.DrainReport;
+            public static encode(message: meshvirt.v1.IDrainReport, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IDrainReport, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.DrainReport;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.DrainReport;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.DrainReport;
+            public static toObject(message: meshvirt.v1.DrainReport, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        namespace DrainReport {
+
+            interface IMoved {
+                vmId?: (string|null);
+                name?: (string|null);
+                toHost?: (string|null);
+                downtimeMs?: (number|null);
+                error?: (string|null);
+            }
+
+            class Moved implements IMoved {
+                constructor(properties?: meshvirt.v1.DrainReport.IMoved);
+                public vmId: string;
+                public name: string;
+                public toHost: string;
+                public downtimeMs: number;
+                public error: string;
+                public static create(properties?: meshvirt.v1.DrainReport.IMoved): meshvirt.v1.DrainReport.Moved;
+                public static encode(message: meshvirt.v1.DrainReport.IMoved, writer?: $protobuf.Writer): $protobuf.Writer;
+                public static encodeDelimited(message: meshvirt.v1.DrainReport.IMoved, writer?: $protobuf.Writer): $protobuf.Writer;
+                public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.DrainReport.Moved;
+                public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.DrainReport.Moved;
+                public static verify(message: { [k: string]: any }): (string|null);
+                public static fromObject(object: { [k: string]: any }): meshvirt.v1.DrainReport.Moved;
+                public static toObject(message: meshvirt.v1.DrainReport.Moved, options?: $protobuf.IConversionOptions): { [k: string]: any };
+                public toJSON(): { [k: string]: any };
+                public static getTypeUrl(typeUrlPrefix?: string): string;
+            }
+        }
+
         interface IMigrateVm {
             vm?: (meshvirt.v1.IVmRef|null);
             toHost?: (string|null);
@@ -323,6 +401,7 @@ export namespace meshvirt {
             listHosts?: (meshvirt.v1.IListHosts|null);
             readConsole?: (meshvirt.v1.IReadConsole|null);
             migrateVm?: (meshvirt.v1.IMigrateVm|null);
+            drainHost?: (meshvirt.v1.IDrainHost|null);
             listEvents?: (meshvirt.v1.IListEvents|null);
         }
 
@@ -340,8 +419,9 @@ export namespace meshvirt {
             public listHosts?: (meshvirt.v1.IListHosts|null);
             public readConsole?: (meshvirt.v1.IReadConsole|null);
             public migrateVm?: (meshvirt.v1.IMigrateVm|null);
+            public drainHost?: (meshvirt.v1.IDrainHost|null);
             public listEvents?: (meshvirt.v1.IListEvents|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"listEvents");
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"listEvents");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -448,6 +528,7 @@ export namespace meshvirt {
             vmList?: (meshvirt.v1.IVmList|null);
             hostList?: (meshvirt.v1.IHostList|null);
             consoleChunk?: (meshvirt.v1.IConsoleChunk|null);
+            drainReport?: (meshvirt.v1.IDrainReport|null);
             error?: (meshvirt.v1.IError|null);
             eventList?: (meshvirt.v1.IEventList|null);
         }
@@ -459,9 +540,10 @@ export namespace meshvirt {
             public vmList?: (meshvirt.v1.IVmList|null);
             public hostList?: (meshvirt.v1.IHostList|null);
             public consoleChunk?: (meshvirt.v1.IConsoleChunk|null);
+            public drainReport?: (meshvirt.v1.IDrainReport|null);
             public error?: (meshvirt.v1.IError|null);
             public eventList?: (meshvirt.v1.IEventList|null);
-            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"error"|"eventList");
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;

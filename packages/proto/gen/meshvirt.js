@@ -3053,6 +3053,969 @@ export const meshvirt = $root.meshvirt = (() => {
             return ListHosts;
         })();
 
+        v1.DrainHost = (function() {
+
+            /**
+             * Properties of a DrainHost.
+             * @memberof meshvirt.v1
+             * @interface IDrainHost
+             * @property {string|null} [host] DrainHost host
+             * @property {boolean|null} [undrain] DrainHost undrain
+             * @property {number|null} [concurrency] DrainHost concurrency
+             * @property {meshvirt.v1.IMigrationParams|null} [params] DrainHost params
+             */
+
+            /**
+             * Constructs a new DrainHost.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a DrainHost.
+             * @implements IDrainHost
+             * @constructor
+             * @param {meshvirt.v1.IDrainHost=} [properties] Properties to set
+             */
+            function DrainHost(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * DrainHost host.
+             * @member {string} host
+             * @memberof meshvirt.v1.DrainHost
+             * @instance
+             */
+            DrainHost.prototype.host = "";
+
+            /**
+             * DrainHost undrain.
+             * @member {boolean} undrain
+             * @memberof meshvirt.v1.DrainHost
+             * @instance
+             */
+            DrainHost.prototype.undrain = false;
+
+            /**
+             * DrainHost concurrency.
+             * @member {number} concurrency
+             * @memberof meshvirt.v1.DrainHost
+             * @instance
+             */
+            DrainHost.prototype.concurrency = 0;
+
+            /**
+             * DrainHost params.
+             * @member {meshvirt.v1.IMigrationParams|null|undefined} params
+             * @memberof meshvirt.v1.DrainHost
+             * @instance
+             */
+            DrainHost.prototype.params = null;
+
+            /**
+             * Creates a new DrainHost instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.DrainHost
+             * @static
+             * @param {meshvirt.v1.IDrainHost=} [properties] Properties to set
+             * @returns {meshvirt.v1.DrainHost} DrainHost instance
+             */
+            DrainHost.create = function create(properties) {
+                return new DrainHost(properties);
+            };
+
+            /**
+             * Encodes the specified DrainHost message. Does not implicitly {@link meshvirt.v1.DrainHost.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.DrainHost
+             * @static
+             * @param {meshvirt.v1.IDrainHost} message DrainHost message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DrainHost.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.host != null && Object.hasOwnProperty.call(message, "host"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.host);
+                if (message.undrain != null && Object.hasOwnProperty.call(message, "undrain"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).bool(message.undrain);
+                if (message.concurrency != null && Object.hasOwnProperty.call(message, "concurrency"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.concurrency);
+                if (message.params != null && Object.hasOwnProperty.call(message, "params"))
+                    $root.meshvirt.v1.MigrationParams.encode(message.params, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DrainHost message, length delimited. Does not implicitly {@link meshvirt.v1.DrainHost.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.DrainHost
+             * @static
+             * @param {meshvirt.v1.IDrainHost} message DrainHost message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DrainHost.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a DrainHost message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.DrainHost
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.DrainHost} DrainHost
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DrainHost.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.DrainHost();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.host = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.undrain = reader.bool();
+                            break;
+                        }
+                    case 3: {
+                            message.concurrency = reader.uint32();
+                            break;
+                        }
+                    case 4: {
+                            message.params = $root.meshvirt.v1.MigrationParams.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a DrainHost message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.DrainHost
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.DrainHost} DrainHost
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DrainHost.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a DrainHost message.
+             * @function verify
+             * @memberof meshvirt.v1.DrainHost
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DrainHost.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.host != null && Object.hasOwnProperty.call(message, "host"))
+                    if (!$util.isString(message.host))
+                        return "host: string expected";
+                if (message.undrain != null && Object.hasOwnProperty.call(message, "undrain"))
+                    if (typeof message.undrain !== "boolean")
+                        return "undrain: boolean expected";
+                if (message.concurrency != null && Object.hasOwnProperty.call(message, "concurrency"))
+                    if (!$util.isInteger(message.concurrency))
+                        return "concurrency: integer expected";
+                if (message.params != null && Object.hasOwnProperty.call(message, "params")) {
+                    let error = $root.meshvirt.v1.MigrationParams.verify(message.params, long + 1);
+                    if (error)
+                        return "params." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DrainHost message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.DrainHost
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.DrainHost} DrainHost
+             */
+            DrainHost.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.DrainHost)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.DrainHost: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.DrainHost();
+                if (object.host != null)
+                    message.host = String(object.host);
+                if (object.undrain != null)
+                    message.undrain = Boolean(object.undrain);
+                if (object.concurrency != null)
+                    message.concurrency = object.concurrency >>> 0;
+                if (object.params != null) {
+                    if (!$util.isObject(object.params))
+                        throw TypeError(".meshvirt.v1.DrainHost.params: object expected");
+                    message.params = $root.meshvirt.v1.MigrationParams.fromObject(object.params, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DrainHost message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.DrainHost
+             * @static
+             * @param {meshvirt.v1.DrainHost} message DrainHost
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DrainHost.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.host = "";
+                    object.undrain = false;
+                    object.concurrency = 0;
+                    object.params = null;
+                }
+                if (message.host != null && Object.hasOwnProperty.call(message, "host"))
+                    object.host = message.host;
+                if (message.undrain != null && Object.hasOwnProperty.call(message, "undrain"))
+                    object.undrain = message.undrain;
+                if (message.concurrency != null && Object.hasOwnProperty.call(message, "concurrency"))
+                    object.concurrency = message.concurrency;
+                if (message.params != null && Object.hasOwnProperty.call(message, "params"))
+                    object.params = $root.meshvirt.v1.MigrationParams.toObject(message.params, options, q + 1);
+                return object;
+            };
+
+            /**
+             * Converts this DrainHost to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.DrainHost
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DrainHost.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for DrainHost
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.DrainHost
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            DrainHost.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.DrainHost";
+            };
+
+            return DrainHost;
+        })();
+
+        v1.DrainReport = (function() {
+
+            /**
+             * Properties of a DrainReport.
+             * @memberof meshvirt.v1
+             * @interface IDrainReport
+             * @property {string|null} [host] DrainReport host
+             * @property {string|null} [state] DrainReport state
+             * @property {Array.<meshvirt.v1.DrainReport.IMoved>|null} [vms] DrainReport vms
+             */
+
+            /**
+             * Constructs a new DrainReport.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a DrainReport.
+             * @implements IDrainReport
+             * @constructor
+             * @param {meshvirt.v1.IDrainReport=} [properties] Properties to set
+             */
+            function DrainReport(properties) {
+                this.vms = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * DrainReport host.
+             * @member {string} host
+             * @memberof meshvirt.v1.DrainReport
+             * @instance
+             */
+            DrainReport.prototype.host = "";
+
+            /**
+             * DrainReport state.
+             * @member {string} state
+             * @memberof meshvirt.v1.DrainReport
+             * @instance
+             */
+            DrainReport.prototype.state = "";
+
+            /**
+             * DrainReport vms.
+             * @member {Array.<meshvirt.v1.DrainReport.IMoved>} vms
+             * @memberof meshvirt.v1.DrainReport
+             * @instance
+             */
+            DrainReport.prototype.vms = $util.emptyArray;
+
+            /**
+             * Creates a new DrainReport instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.DrainReport
+             * @static
+             * @param {meshvirt.v1.IDrainReport=} [properties] Properties to set
+             * @returns {meshvirt.v1.DrainReport} DrainReport instance
+             */
+            DrainReport.create = function create(properties) {
+                return new DrainReport(properties);
+            };
+
+            /**
+             * Encodes the specified DrainReport message. Does not implicitly {@link meshvirt.v1.DrainReport.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.DrainReport
+             * @static
+             * @param {meshvirt.v1.IDrainReport} message DrainReport message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DrainReport.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.host != null && Object.hasOwnProperty.call(message, "host"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.host);
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.state);
+                if (message.vms != null && message.vms.length)
+                    for (let i = 0; i < message.vms.length; ++i)
+                        $root.meshvirt.v1.DrainReport.Moved.encode(message.vms[i], writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DrainReport message, length delimited. Does not implicitly {@link meshvirt.v1.DrainReport.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.DrainReport
+             * @static
+             * @param {meshvirt.v1.IDrainReport} message DrainReport message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DrainReport.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a DrainReport message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.DrainReport
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.DrainReport} DrainReport
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DrainReport.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.DrainReport();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.host = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.state = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            if (!(message.vms && message.vms.length))
+                                message.vms = [];
+                            message.vms.push($root.meshvirt.v1.DrainReport.Moved.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a DrainReport message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.DrainReport
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.DrainReport} DrainReport
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DrainReport.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a DrainReport message.
+             * @function verify
+             * @memberof meshvirt.v1.DrainReport
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DrainReport.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.host != null && Object.hasOwnProperty.call(message, "host"))
+                    if (!$util.isString(message.host))
+                        return "host: string expected";
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    if (!$util.isString(message.state))
+                        return "state: string expected";
+                if (message.vms != null && Object.hasOwnProperty.call(message, "vms")) {
+                    if (!Array.isArray(message.vms))
+                        return "vms: array expected";
+                    for (let i = 0; i < message.vms.length; ++i) {
+                        let error = $root.meshvirt.v1.DrainReport.Moved.verify(message.vms[i], long + 1);
+                        if (error)
+                            return "vms." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DrainReport message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.DrainReport
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.DrainReport} DrainReport
+             */
+            DrainReport.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.DrainReport)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.DrainReport: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.DrainReport();
+                if (object.host != null)
+                    message.host = String(object.host);
+                if (object.state != null)
+                    message.state = String(object.state);
+                if (object.vms) {
+                    if (!Array.isArray(object.vms))
+                        throw TypeError(".meshvirt.v1.DrainReport.vms: array expected");
+                    message.vms = [];
+                    for (let i = 0; i < object.vms.length; ++i) {
+                        if (!$util.isObject(object.vms[i]))
+                            throw TypeError(".meshvirt.v1.DrainReport.vms: object expected");
+                        message.vms[i] = $root.meshvirt.v1.DrainReport.Moved.fromObject(object.vms[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DrainReport message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.DrainReport
+             * @static
+             * @param {meshvirt.v1.DrainReport} message DrainReport
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DrainReport.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.vms = [];
+                if (options.defaults) {
+                    object.host = "";
+                    object.state = "";
+                }
+                if (message.host != null && Object.hasOwnProperty.call(message, "host"))
+                    object.host = message.host;
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    object.state = message.state;
+                if (message.vms && message.vms.length) {
+                    object.vms = [];
+                    for (let j = 0; j < message.vms.length; ++j)
+                        object.vms[j] = $root.meshvirt.v1.DrainReport.Moved.toObject(message.vms[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this DrainReport to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.DrainReport
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DrainReport.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for DrainReport
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.DrainReport
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            DrainReport.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.DrainReport";
+            };
+
+            DrainReport.Moved = (function() {
+
+                /**
+                 * Properties of a Moved.
+                 * @memberof meshvirt.v1.DrainReport
+                 * @interface IMoved
+                 * @property {string|null} [vmId] Moved vmId
+                 * @property {string|null} [name] Moved name
+                 * @property {string|null} [toHost] Moved toHost
+                 * @property {number|null} [downtimeMs] Moved downtimeMs
+                 * @property {string|null} [error] Moved error
+                 */
+
+                /**
+                 * Constructs a new Moved.
+                 * @memberof meshvirt.v1.DrainReport
+                 * @classdesc Represents a Moved.
+                 * @implements IMoved
+                 * @constructor
+                 * @param {meshvirt.v1.DrainReport.IMoved=} [properties] Properties to set
+                 */
+                function Moved(properties) {
+                    if (properties)
+                        for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                            if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                                this[keys[i]] = properties[keys[i]];
+                }
+
+                /**
+                 * Moved vmId.
+                 * @member {string} vmId
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @instance
+                 */
+                Moved.prototype.vmId = "";
+
+                /**
+                 * Moved name.
+                 * @member {string} name
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @instance
+                 */
+                Moved.prototype.name = "";
+
+                /**
+                 * Moved toHost.
+                 * @member {string} toHost
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @instance
+                 */
+                Moved.prototype.toHost = "";
+
+                /**
+                 * Moved downtimeMs.
+                 * @member {number} downtimeMs
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @instance
+                 */
+                Moved.prototype.downtimeMs = 0;
+
+                /**
+                 * Moved error.
+                 * @member {string} error
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @instance
+                 */
+                Moved.prototype.error = "";
+
+                /**
+                 * Creates a new Moved instance using the specified properties.
+                 * @function create
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @static
+                 * @param {meshvirt.v1.DrainReport.IMoved=} [properties] Properties to set
+                 * @returns {meshvirt.v1.DrainReport.Moved} Moved instance
+                 */
+                Moved.create = function create(properties) {
+                    return new Moved(properties);
+                };
+
+                /**
+                 * Encodes the specified Moved message. Does not implicitly {@link meshvirt.v1.DrainReport.Moved.verify|verify} messages.
+                 * @function encode
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @static
+                 * @param {meshvirt.v1.DrainReport.IMoved} message Moved message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                Moved.encode = function encode(message, writer, q) {
+                    if (!writer)
+                        writer = $Writer.create();
+                    if (q === undefined)
+                        q = 0;
+                    if (q > $util.recursionLimit)
+                        throw Error("max depth exceeded");
+                    if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                    if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.name);
+                    if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.toHost);
+                    if (message.downtimeMs != null && Object.hasOwnProperty.call(message, "downtimeMs"))
+                        writer.uint32(/* id 4, wireType 1 =*/33).double(message.downtimeMs);
+                    if (message.error != null && Object.hasOwnProperty.call(message, "error"))
+                        writer.uint32(/* id 5, wireType 2 =*/42).string(message.error);
+                    return writer;
+                };
+
+                /**
+                 * Encodes the specified Moved message, length delimited. Does not implicitly {@link meshvirt.v1.DrainReport.Moved.verify|verify} messages.
+                 * @function encodeDelimited
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @static
+                 * @param {meshvirt.v1.DrainReport.IMoved} message Moved message or plain object to encode
+                 * @param {$protobuf.Writer} [writer] Writer to encode to
+                 * @returns {$protobuf.Writer} Writer
+                 */
+                Moved.encodeDelimited = function encodeDelimited(message, writer) {
+                    return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+                };
+
+                /**
+                 * Decodes a Moved message from the specified reader or buffer.
+                 * @function decode
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @param {number} [length] Message length if known beforehand
+                 * @returns {meshvirt.v1.DrainReport.Moved} Moved
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                Moved.decode = function decode(reader, length, error, long) {
+                    if (!(reader instanceof $Reader))
+                        reader = $Reader.create(reader);
+                    if (long === undefined)
+                        long = 0;
+                    if (long > $Reader.recursionLimit)
+                        throw Error("maximum nesting depth exceeded");
+                    let end, message;
+                    if (length === undefined)
+                        end = reader.len;
+                    else {
+                        end = reader.pos + length;
+                        if (end > reader.len)
+                            throw RangeError("index out of range");
+                        length = reader.len;
+                        reader.len = end;
+                    }
+                    message = new $root.meshvirt.v1.DrainReport.Moved();
+                    while (reader.pos < end) {
+                        let tag = reader.uint32();
+                        if (tag === error)
+                            break;
+                        switch (tag >>> 3) {
+                        case 1: {
+                                message.vmId = reader.string();
+                                break;
+                            }
+                        case 2: {
+                                message.name = reader.string();
+                                break;
+                            }
+                        case 3: {
+                                message.toHost = reader.string();
+                                break;
+                            }
+                        case 4: {
+                                message.downtimeMs = reader.double();
+                                break;
+                            }
+                        case 5: {
+                                message.error = reader.string();
+                                break;
+                            }
+                        default:
+                            reader.skipType(tag & 7, long);
+                            break;
+                        }
+                    }
+                    if (length !== undefined) {
+                        if (reader.pos !== end)
+                            throw RangeError("index out of range");
+                        reader.len = length;
+                    }
+                    return message;
+                };
+
+                /**
+                 * Decodes a Moved message from the specified reader or buffer, length delimited.
+                 * @function decodeDelimited
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @static
+                 * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+                 * @returns {meshvirt.v1.DrainReport.Moved} Moved
+                 * @throws {Error} If the payload is not a reader or valid buffer
+                 * @throws {$protobuf.util.ProtocolError} If required fields are missing
+                 */
+                Moved.decodeDelimited = function decodeDelimited(reader) {
+                    if (!(reader instanceof $Reader))
+                        reader = new $Reader(reader);
+                    return this.decode(reader, reader.uint32());
+                };
+
+                /**
+                 * Verifies a Moved message.
+                 * @function verify
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @static
+                 * @param {Object.<string,*>} message Plain object to verify
+                 * @returns {string|null} `null` if valid, otherwise the reason why it is not
+                 */
+                Moved.verify = function verify(message, long) {
+                    if (typeof message !== "object" || message === null)
+                        return "object expected";
+                    if (long === undefined)
+                        long = 0;
+                    if (long > $util.recursionLimit)
+                        return "maximum nesting depth exceeded";
+                    if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                        if (!$util.isString(message.vmId))
+                            return "vmId: string expected";
+                    if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                        if (!$util.isString(message.name))
+                            return "name: string expected";
+                    if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                        if (!$util.isString(message.toHost))
+                            return "toHost: string expected";
+                    if (message.downtimeMs != null && Object.hasOwnProperty.call(message, "downtimeMs"))
+                        if (typeof message.downtimeMs !== "number")
+                            return "downtimeMs: number expected";
+                    if (message.error != null && Object.hasOwnProperty.call(message, "error"))
+                        if (!$util.isString(message.error))
+                            return "error: string expected";
+                    return null;
+                };
+
+                /**
+                 * Creates a Moved message from a plain object. Also converts values to their respective internal types.
+                 * @function fromObject
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @static
+                 * @param {Object.<string,*>} object Plain object
+                 * @returns {meshvirt.v1.DrainReport.Moved} Moved
+                 */
+                Moved.fromObject = function fromObject(object, long) {
+                    if (object instanceof $root.meshvirt.v1.DrainReport.Moved)
+                        return object;
+                    if (!$util.isObject(object))
+                        throw TypeError(".meshvirt.v1.DrainReport.Moved: object expected");
+                    if (long === undefined)
+                        long = 0;
+                    if (long > $util.recursionLimit)
+                        throw Error("maximum nesting depth exceeded");
+                    let message = new $root.meshvirt.v1.DrainReport.Moved();
+                    if (object.vmId != null)
+                        message.vmId = String(object.vmId);
+                    if (object.name != null)
+                        message.name = String(object.name);
+                    if (object.toHost != null)
+                        message.toHost = String(object.toHost);
+                    if (object.downtimeMs != null)
+                        message.downtimeMs = Number(object.downtimeMs);
+                    if (object.error != null)
+                        message.error = String(object.error);
+                    return message;
+                };
+
+                /**
+                 * Creates a plain object from a Moved message. Also converts values to other types if specified.
+                 * @function toObject
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @static
+                 * @param {meshvirt.v1.DrainReport.Moved} message Moved
+                 * @param {$protobuf.IConversionOptions} [options] Conversion options
+                 * @returns {Object.<string,*>} Plain object
+                 */
+                Moved.toObject = function toObject(message, options, q) {
+                    if (!options)
+                        options = {};
+                    if (q === undefined)
+                        q = 0;
+                    if (q > $util.recursionLimit)
+                        throw Error("max depth exceeded");
+                    let object = {};
+                    if (options.defaults) {
+                        object.vmId = "";
+                        object.name = "";
+                        object.toHost = "";
+                        object.downtimeMs = 0;
+                        object.error = "";
+                    }
+                    if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                        object.vmId = message.vmId;
+                    if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                        object.name = message.name;
+                    if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                        object.toHost = message.toHost;
+                    if (message.downtimeMs != null && Object.hasOwnProperty.call(message, "downtimeMs"))
+                        object.downtimeMs = options.json && !isFinite(message.downtimeMs) ? String(message.downtimeMs) : message.downtimeMs;
+                    if (message.error != null && Object.hasOwnProperty.call(message, "error"))
+                        object.error = message.error;
+                    return object;
+                };
+
+                /**
+                 * Converts this Moved to JSON.
+                 * @function toJSON
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @instance
+                 * @returns {Object.<string,*>} JSON object
+                 */
+                Moved.prototype.toJSON = function toJSON() {
+                    return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+                };
+
+                /**
+                 * Gets the default type url for Moved
+                 * @function getTypeUrl
+                 * @memberof meshvirt.v1.DrainReport.Moved
+                 * @static
+                 * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+                 * @returns {string} The default type url
+                 */
+                Moved.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                    if (typeUrlPrefix === undefined) {
+                        typeUrlPrefix = "type.googleapis.com";
+                    }
+                    return typeUrlPrefix + "/meshvirt.v1.DrainReport.Moved";
+                };
+
+                return Moved;
+            })();
+
+            return DrainReport;
+        })();
+
         v1.MigrateVm = (function() {
 
             /**
@@ -3680,6 +4643,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IListHosts|null} [listHosts] ControlRequest listHosts
              * @property {meshvirt.v1.IReadConsole|null} [readConsole] ControlRequest readConsole
              * @property {meshvirt.v1.IMigrateVm|null} [migrateVm] ControlRequest migrateVm
+             * @property {meshvirt.v1.IDrainHost|null} [drainHost] ControlRequest drainHost
              * @property {meshvirt.v1.IListEvents|null} [listEvents] ControlRequest listEvents
              */
 
@@ -3795,6 +4759,14 @@ export const meshvirt = $root.meshvirt = (() => {
             ControlRequest.prototype.migrateVm = null;
 
             /**
+             * ControlRequest drainHost.
+             * @member {meshvirt.v1.IDrainHost|null|undefined} drainHost
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.drainHost = null;
+
+            /**
              * ControlRequest listEvents.
              * @member {meshvirt.v1.IListEvents|null|undefined} listEvents
              * @memberof meshvirt.v1.ControlRequest
@@ -3807,12 +4779,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"listEvents"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"listEvents"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "listEvents"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "listEvents"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -3868,6 +4840,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ReadConsole.encode(message.readConsole, writer.uint32(/* id 17, wireType 2 =*/138).fork(), q + 1).ldelim();
                 if (message.migrateVm != null && Object.hasOwnProperty.call(message, "migrateVm"))
                     $root.meshvirt.v1.MigrateVm.encode(message.migrateVm, writer.uint32(/* id 18, wireType 2 =*/146).fork(), q + 1).ldelim();
+                if (message.drainHost != null && Object.hasOwnProperty.call(message, "drainHost"))
+                    $root.meshvirt.v1.DrainHost.encode(message.drainHost, writer.uint32(/* id 19, wireType 2 =*/154).fork(), q + 1).ldelim();
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents"))
                     $root.meshvirt.v1.ListEvents.encode(message.listEvents, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 return writer;
@@ -3966,6 +4940,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 18: {
                             message.migrateVm = $root.meshvirt.v1.MigrateVm.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 19: {
+                            message.drainHost = $root.meshvirt.v1.DrainHost.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 40: {
@@ -4114,6 +5092,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "migrateVm." + error;
                     }
                 }
+                if (message.drainHost != null && Object.hasOwnProperty.call(message, "drainHost")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.DrainHost.verify(message.drainHost, long + 1);
+                        if (error)
+                            return "drainHost." + error;
+                    }
+                }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -4196,6 +5184,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ControlRequest.migrateVm: object expected");
                     message.migrateVm = $root.meshvirt.v1.MigrateVm.fromObject(object.migrateVm, long + 1);
                 }
+                if (object.drainHost != null) {
+                    if (!$util.isObject(object.drainHost))
+                        throw TypeError(".meshvirt.v1.ControlRequest.drainHost: object expected");
+                    message.drainHost = $root.meshvirt.v1.DrainHost.fromObject(object.drainHost, long + 1);
+                }
                 if (object.listEvents != null) {
                     if (!$util.isObject(object.listEvents))
                         throw TypeError(".meshvirt.v1.ControlRequest.listEvents: object expected");
@@ -4276,6 +5269,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.migrateVm = $root.meshvirt.v1.MigrateVm.toObject(message.migrateVm, options, q + 1);
                     if (options.oneofs)
                         object.body = "migrateVm";
+                }
+                if (message.drainHost != null && Object.hasOwnProperty.call(message, "drainHost")) {
+                    object.drainHost = $root.meshvirt.v1.DrainHost.toObject(message.drainHost, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "drainHost";
                 }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     object.listEvents = $root.meshvirt.v1.ListEvents.toObject(message.listEvents, options, q + 1);
@@ -5522,6 +6520,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IVmList|null} [vmList] ControlResponse vmList
              * @property {meshvirt.v1.IHostList|null} [hostList] ControlResponse hostList
              * @property {meshvirt.v1.IConsoleChunk|null} [consoleChunk] ControlResponse consoleChunk
+             * @property {meshvirt.v1.IDrainReport|null} [drainReport] ControlResponse drainReport
              * @property {meshvirt.v1.IError|null} [error] ControlResponse error
              * @property {meshvirt.v1.IEventList|null} [eventList] ControlResponse eventList
              */
@@ -5582,6 +6581,14 @@ export const meshvirt = $root.meshvirt = (() => {
             ControlResponse.prototype.consoleChunk = null;
 
             /**
+             * ControlResponse drainReport.
+             * @member {meshvirt.v1.IDrainReport|null|undefined} drainReport
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.drainReport = null;
+
+            /**
              * ControlResponse error.
              * @member {meshvirt.v1.IError|null|undefined} error
              * @memberof meshvirt.v1.ControlResponse
@@ -5602,12 +6609,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"error"|"eventList"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "error", "eventList"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "eventList"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -5649,6 +6656,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.HostList.encode(message.hostList, writer.uint32(/* id 12, wireType 2 =*/98).fork(), q + 1).ldelim();
                 if (message.consoleChunk != null && Object.hasOwnProperty.call(message, "consoleChunk"))
                     $root.meshvirt.v1.ConsoleChunk.encode(message.consoleChunk, writer.uint32(/* id 13, wireType 2 =*/106).fork(), q + 1).ldelim();
+                if (message.drainReport != null && Object.hasOwnProperty.call(message, "drainReport"))
+                    $root.meshvirt.v1.DrainReport.encode(message.drainReport, writer.uint32(/* id 14, wireType 2 =*/114).fork(), q + 1).ldelim();
                 if (message.error != null && Object.hasOwnProperty.call(message, "error"))
                     $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
                 if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList"))
@@ -5721,6 +6730,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 13: {
                             message.consoleChunk = $root.meshvirt.v1.ConsoleChunk.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 14: {
+                            message.drainReport = $root.meshvirt.v1.DrainReport.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 15: {
@@ -5817,6 +6830,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "consoleChunk." + error;
                     }
                 }
+                if (message.drainReport != null && Object.hasOwnProperty.call(message, "drainReport")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.DrainReport.verify(message.drainReport, long + 1);
+                        if (error)
+                            return "drainReport." + error;
+                    }
+                }
                 if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -5880,6 +6903,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ControlResponse.consoleChunk: object expected");
                     message.consoleChunk = $root.meshvirt.v1.ConsoleChunk.fromObject(object.consoleChunk, long + 1);
                 }
+                if (object.drainReport != null) {
+                    if (!$util.isObject(object.drainReport))
+                        throw TypeError(".meshvirt.v1.ControlResponse.drainReport: object expected");
+                    message.drainReport = $root.meshvirt.v1.DrainReport.fromObject(object.drainReport, long + 1);
+                }
                 if (object.error != null) {
                     if (!$util.isObject(object.error))
                         throw TypeError(".meshvirt.v1.ControlResponse.error: object expected");
@@ -5933,6 +6961,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.consoleChunk = $root.meshvirt.v1.ConsoleChunk.toObject(message.consoleChunk, options, q + 1);
                     if (options.oneofs)
                         object.body = "consoleChunk";
+                }
+                if (message.drainReport != null && Object.hasOwnProperty.call(message, "drainReport")) {
+                    object.drainReport = $root.meshvirt.v1.DrainReport.toObject(message.drainReport, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "drainReport";
                 }
                 if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
                     object.error = $root.meshvirt.v1.Error.toObject(message.error, options, q + 1);
