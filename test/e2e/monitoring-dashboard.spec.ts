@@ -33,7 +33,7 @@ describe('the dashboard in a real browser', () => {
     await page.goto(`${monitor.url as string}/?token=${monitor.token as string}`)
     expect(new URL(page.url()).search).toBe('')
 
-    await page.waitForFunction(() => document.querySelectorAll('#hosts tr[data-host]').length === 3, undefined, { timeout: 15_000 })
+    await expect.poll(async () => await page.locator('#hosts tr[data-host]').count(), { timeout: 15_000 }).toBe(3)
     const hostnames = await page.$$eval('#hosts tr[data-host] td:first-child', (tds) => tds.map((td) => td.textContent ?? ''))
     expect(hostnames).toEqual(['h0', 'h1 (this agent)', 'h2'])
     const row = `#vms tr[data-vm="${id}"]`
