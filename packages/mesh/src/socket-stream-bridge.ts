@@ -21,10 +21,19 @@ export const TUNNEL_READ_BUFFER_BYTES = 32 * 1024 * 1024
  * every stream message is bigger than that, and pausing on each costs a window-update round trip.
  */
 export const TUNNEL_SOCKET_HIGH_WATER_BYTES = 256 * 1024
+/**
+ * Bytes in flight per direction: the yamux receive window of a tunnel stream. yamux grows a window
+ * to 16 MiB, and on a CPU-bound path that much waits between the two QEMUs: QEMU then believes its
+ * last pages fit in the downtime limit while megabytes still queue ahead of them (measured here,
+ * 128 MiB guest, 30 ms limit: 20 MB in flight at the switchover, 160 ms of downtime). 1 MiB still
+ * fills a 1 ms-RTT link at 1 GB/s.
+ */
+export const TUNNEL_WINDOW_BYTES = 1024 * 1024
 
 /** Resolves when both ends have closed cleanly; rejects when either was aborted or failed. */
-export async function bridgeSocketStream (socket: Socket, stream: Stream, counters: TunnelCounters): Promise<void> {
+export async function bridgeSocketStream (socket: Socket, stream: Stream, counters: TunnelCounters, log: (fmt: string, ...args: unknown[]) => void = () => {}): Promise<void> {
   stream.maxReadBufferLength = TUNNEL_READ_BUFFER_BYTES
+  limitWindow(stream, TUNNEL_WINDOW_BYTES)
   return await new Promise<void>((resolve, reject) => {
     let socketClosed = false
     let streamClosed = false
@@ -55,8 +64,12 @@ export async function bridgeSocketStream (socket: Socket, stream: Stream, counte
       }
     })
     // 'end': the remote closed its side and everything it sent has been handed to the socket.
-    stream.addEventListener('end', () => { if (failure === undefined && !socket.destroyed) socket.end() })
+    stream.addEventListener('end', () => {
+      log('stream %s: remote finished sending after %d bytes', stream.id, counters.receivedBytes)
+      if (failure === undefined && !socket.destroyed) socket.end()
+    })
     stream.addEventListener('close', (evt) => {
+      log('stream %s closed (%s); %d bytes sent, %d received', stream.id, evt.error?.message ?? 'cleanly', counters.sentBytes, counters.receivedBytes)
       streamClosed = true
       if (evt.error != null) fail(evt.error)
       else if (!socket.destroyed && !socket.writableEnded) socket.end()
@@ -67,15 +80,20 @@ export async function bridgeSocketStream (socket: Socket, stream: Stream, counte
     socket.on('data', (chunk: Buffer) => {
       counters.sentBytes += chunk.byteLength
       try {
-        if (stream.send(chunk)) return
+        stream.send(chunk)
       } catch (err) {
         fail(err instanceof Error ? err : new Error(String(err)))
         return
       }
+      // Not send()'s boolean: after a 'drain' it accepts a whole socket read while the yamux window
+      // has room for a fraction, so the queue grows by a chunk per window update (measured: 28 MB
+      // queued behind QEMU's last pages at the switchover). Read on only once it has emptied.
+      if (stream.writeBufferLength === 0) return
       socket.pause()
-      stream.onDrain().then(() => { if (!socket.destroyed) socket.resume() }, (err: unknown) => { fail(err instanceof Error ? err : new Error(String(err))) })
+      stream.addEventListener('idle', () => { if (!socket.destroyed) socket.resume() }, { once: true })
     })
     socket.on('end', () => {
+      log('stream %s: local socket finished sending after %d bytes', stream.id, counters.sentBytes)
       stream.close().catch((err: unknown) => { fail(err instanceof Error ? err : new Error(String(err))) })
     })
     socket.on('error', (err) => { fail(err) })
@@ -92,3 +110,14 @@ export async function bridgeSocketStream (socket: Socket, stream: Stream, counte
   })
 }
 
+
+/**
+ * yamux sizes windows per muxer, not per stream, and the other protocols keep its default; its
+ * stream reads `maxStreamWindowSize` each time it grows the window, so lowering it here caps this
+ * stream alone. A muxer without the field is left as it is.
+ */
+function limitWindow (stream: Stream, bytes: number): void {
+  const s = stream as Stream & { maxStreamWindowSize?: number, recvWindow?: number }
+  if (typeof s.maxStreamWindowSize !== 'number') return
+  s.maxStreamWindowSize = Math.max(bytes, s.recvWindow ?? 0)
+}

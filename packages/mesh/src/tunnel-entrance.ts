@@ -42,6 +42,7 @@ export async function openTunnelEntrance (libp2p: Libp2p, init: TunnelEntranceIn
   const peer = typeof init.peer === 'string' ? peerIdFromString(init.peer) : init.peer
   const timeoutMs = init.openTimeoutMs ?? TUNNEL_OPEN_TIMEOUT_MS
   const counters: TunnelCounters = { sentBytes: 0, receivedBytes: 0, connections: 0 }
+  const log = libp2p.logger.forComponent('meshvirt:mesh:tunnel')
   const open = new Set<Promise<void>>()
   const sockets = new Set<Socket>()
   let error: Error | undefined
@@ -64,11 +65,13 @@ export async function openTunnelEntrance (libp2p: Libp2p, init: TunnelEntranceIn
       if (answer !== 'ok') throw new TunnelRefusedError(init.session, init.channel, peer.toString(), answer)
       if (closing) throw new Error('tunnel entrance closed')
       counters.connections++
-      await bridgeSocketStream(socket, bytes.unwrap(), counters)
+      log('%s tunnel of %s to %s open on stream %s', init.channel, init.session, peer, stream.id)
+      await bridgeSocketStream(socket, bytes.unwrap(), counters, log)
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err))
       stream?.abort(e)
       socket.destroy()
+      log('%s tunnel of %s to %s failed: %s', init.channel, init.session, peer, e.message)
       if (!closing) failed(e)
     }
   }

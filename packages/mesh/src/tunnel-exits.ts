@@ -49,7 +49,7 @@ export class TunnelExits {
   private readonly log: (fmt: string, ...args: unknown[]) => void
 
   constructor (private readonly libp2p: Libp2p, init: TunnelExitsInit = {}) {
-    this.log = init.log ?? (() => {})
+    this.log = init.log ?? libp2p.logger.forComponent('meshvirt:mesh:tunnel')
   }
 
   async start (): Promise<void> {
@@ -118,7 +118,8 @@ export class TunnelExits {
     const conn = socket
     target.counters.connections++
     target.sockets.add(conn)
-    const done = bridgeSocketStream(conn, bytes.unwrap(), target.counters)
+    this.log('%s tunnel of %s from %s open on stream %s', target.init.channel, target.init.session, peer, stream.id)
+    const done = bridgeSocketStream(conn, bytes.unwrap(), target.counters, this.log)
       .catch((err: unknown) => { target.error ??= err instanceof Error ? err : new Error(String(err)) })
       .finally(() => { target.sockets.delete(conn); target.open.delete(done) })
     target.open.add(done)
