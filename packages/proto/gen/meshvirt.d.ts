@@ -960,6 +960,7 @@ export namespace meshvirt {
             rpoMs?: (number|null);
             spreadBy?: (string|null);
             metadata?: ({ [k: string]: string }|null);
+            notMigratable?: (boolean|null);
         }
 
         class VmSpec implements IVmSpec {
@@ -981,6 +982,7 @@ export namespace meshvirt {
             public rpoMs: number;
             public spreadBy: string;
             public metadata: { [k: string]: string };
+            public notMigratable: boolean;
             public static create(properties?: meshvirt.v1.IVmSpec): meshvirt.v1.VmSpec;
             public static encode(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -12157,6 +12157,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [rpoMs] VmSpec rpoMs
              * @property {string|null} [spreadBy] VmSpec spreadBy
              * @property {Object.<string,string>|null} [metadata] VmSpec metadata
+             * @property {boolean|null} [notMigratable] VmSpec notMigratable
              */
 
             /**
@@ -12317,6 +12318,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSpec.prototype.metadata = $util.emptyObject;
 
             /**
+             * VmSpec notMigratable.
+             * @member {boolean} notMigratable
+             * @memberof meshvirt.v1.VmSpec
+             * @instance
+             */
+            VmSpec.prototype.notMigratable = false;
+
+            /**
              * Creates a new VmSpec instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSpec
@@ -12384,6 +12393,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.metadata != null && Object.hasOwnProperty.call(message, "metadata"))
                     for (let keys = Object.keys(message.metadata), i = 0; i < keys.length; ++i)
                         writer.uint32(/* id 17, wireType 2 =*/138).fork().uint32(/* id 1, wireType 2 =*/10).string(keys[i]).uint32(/* id 2, wireType 2 =*/18).string(message.metadata[keys[i]]).ldelim();
+                if (message.notMigratable != null && Object.hasOwnProperty.call(message, "notMigratable"))
+                    writer.uint32(/* id 18, wireType 0 =*/144).bool(message.notMigratable);
                 return writer;
             };
 
@@ -12539,6 +12550,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.metadata[key] = value;
                             break;
                         }
+                    case 18: {
+                            message.notMigratable = reader.bool();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -12677,6 +12692,9 @@ export const meshvirt = $root.meshvirt = (() => {
                         if (!$util.isString(message.metadata[key[i]]))
                             return "metadata: string{k:string} expected";
                 }
+                if (message.notMigratable != null && Object.hasOwnProperty.call(message, "notMigratable"))
+                    if (typeof message.notMigratable !== "boolean")
+                        return "notMigratable: boolean expected";
                 return null;
             };
 
@@ -12810,6 +12828,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.metadata[keys[i]] = String(object.metadata[keys[i]]);
                     }
                 }
+                if (object.notMigratable != null)
+                    message.notMigratable = Boolean(object.notMigratable);
                 return message;
             };
 
@@ -12851,6 +12871,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.replicas = 0;
                     object.rpoMs = 0;
                     object.spreadBy = "";
+                    object.notMigratable = false;
                 }
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
                     object.name = message.name;
@@ -12908,6 +12929,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.metadata[keys2[j]] = message.metadata[keys2[j]];
                     }
                 }
+                if (message.notMigratable != null && Object.hasOwnProperty.call(message, "notMigratable"))
+                    object.notMigratable = message.notMigratable;
                 return object;
             };
 
