@@ -6,8 +6,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { silentLogger } from '../src/log/logger.js'
 import { loadOrCreateToken } from '../src/monitor/access-token.js'
 import { createAgentMetrics } from '../src/monitor/agent-metrics.js'
+import { queryDriveStats } from '../src/monitor/block-stats.js'
 import type { ClusterEvent } from '../src/monitor/cluster-event.js'
 import { EventRing } from '../src/monitor/event-ring.js'
+import { parseMonitorListen } from '../src/monitor/monitor-listen.js'
 import { MonitorServer } from '../src/monitor/monitor-server.js'
 
 const GIB = 2 ** 30
@@ -68,6 +70,24 @@ describe('agent metrics', () => {
     expect(sample(text, 'meshvirt_placement_reserve_seconds_count')).toBe(2)
     expect(sample(text, 'meshvirt_placement_reserve_seconds_bucket{le="0.005"}')).toBe(1)
     expect(sample(text, 'meshvirt_placement_attempts_sum')).toBe(4)
+  })
+
+  it('read block I/O from QMP query-blockstats, named by the guest device id', async () => {
+    // The shape QEMU 7.2 answers for a -blockdev disk behind virtio-blk-pci id=root.
+    const answer = [
+      { device: '', qdev: '/machine/peripheral/root/virtio-backend', 'node-name': 'disk-root', stats: { rd_bytes: 4096, wr_bytes: 512, rd_operations: 3, wr_operations: 1 } },
+      { device: 'legacy0', stats: { rd_bytes: 1, wr_bytes: 2, rd_operations: 3, wr_operations: 4 } },
+      { device: '', qdev: '', stats: { rd_bytes: 9 } }
+    ]
+    const drives = await queryDriveStats({ execute: async <T>(cmd: string) => { expect(cmd).toBe('query-blockstats'); return answer as T } })
+    expect(drives).toEqual([
+      { drive: 'root', readBytes: 4096, writeBytes: 512, readOps: 3, writeOps: 1 },
+      { drive: 'legacy0', readBytes: 1, writeBytes: 2, readOps: 3, writeOps: 4 }
+    ])
+    const metrics = createAgentMetrics({ capacity: () => capacity, vms: () => vms, vmDriveStats: async (id) => id === 'vm-a' ? drives : [] })
+    const text = await metrics.render()
+    expect(sample(text, 'meshvirt_vm_block_read_bytes_total{vm="vm-a",name="web",drive="root"}')).toBe(4096)
+    expect(sample(text, 'meshvirt_vm_block_writes_total{vm="vm-a",name="web",drive="legacy0"}')).toBe(4)
   })
 
   it('two agents in one process keep separate registries', async () => {
@@ -154,5 +174,17 @@ describe('monitor HTTP server', () => {
     expect(text).toMatch(/^event: snapshot\ndata: \{/)
     expect(text).toContain('event: event\ndata: {"cursor":1')
     controller.abort()
+  })
+})
+
+describe('parseMonitorListen', () => {
+  it.each([
+    ['127.0.0.1:7480', '127.0.0.1', 7480], ['0.0.0.0:9000', '0.0.0.0', 9000], ['[::1]:7480', '::1', 7480],
+    [':0', '127.0.0.1', 0], ['7480', '127.0.0.1', 7480]
+  ])('%s → %s port %d', (text, host, port) => {
+    expect(parseMonitorListen(text)).toEqual({ host, port })
+  })
+  it.each(['localhost:7480', '1.2.3:80', '127.0.0.1:70000', 'x', ''])('refuses %j, naming the setting', (text) => {
+    expect(() => parseMonitorListen(text, '--monitor-listen')).toThrow(/--monitor-listen/)
   })
 })

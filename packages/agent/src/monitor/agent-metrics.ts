@@ -2,6 +2,7 @@ import type { VmStats } from '@meshvirt/hypervisor'
 import type { HostCapacity, Liveness, MeshStats } from '@meshvirt/mesh'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { BrokerStats, PlacementTiming } from '../negotiate/broker.js'
+import type { DriveStats } from './block-stats.js'
 import type { EventCounters } from './event-bus.js'
 
 /** Every run state a VM record can be in (state-store's VmRunState): all are exported, 0 included, so sums and alerts see no holes. */
@@ -18,6 +19,8 @@ export interface MetricsSources {
   vms: () => Array<{ id: string, name: string, state: string, epoch: number }>
   /** Measured usage of a running VM (the hypervisor on its owner). */
   vmStats?: (id: string) => Promise<VmStats>
+  /** Block I/O of a running VM's drives (QMP query-blockstats; QEMU only). */
+  vmDriveStats?: (id: string) => Promise<DriveStats[]>
   broker?: () => BrokerStats
   mesh?: () => MeshStats
   hosts?: () => Array<{ liveness: Liveness }>
@@ -121,6 +124,40 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
     perVm('meshvirt_vm_cpu_seconds', 'CPU time used by the VM\'s QEMU process since it started (rate() it for CPU use)', (s) => s.cpuSeconds)
     perVm('meshvirt_vm_rss_bytes', 'Resident memory of the VM\'s QEMU process', (s) => s.rssBytes)
     perVm('meshvirt_vm_uptime_seconds', 'Seconds since the VM\'s QEMU process started', (s) => s.uptimeSeconds)
+  }
+
+  if (src.vmDriveStats !== undefined) {
+    const drives = src.vmDriveStats
+    let round: { at: number, result: Promise<Array<{ vm: { id: string, name: string }, d: DriveStats }>> } | undefined
+    const measure = async (): Promise<Array<{ vm: { id: string, name: string }, d: DriveStats }>> => {
+      if (round === undefined || Date.now() - round.at > 500) {
+        const running = src.vms().filter((v) => v.state === 'running')
+        round = {
+          at: Date.now(),
+          result: Promise.all(running.map(async (vm) => await drives(vm.id).then((ds) => ds.map((d) => ({ vm, d })), () => [])))
+            .then((all) => all.flat())
+        }
+      }
+      return await round.result
+    }
+    const perDrive = (name: string, help: string, value: (d: DriveStats) => number): void => {
+      // eslint-disable-next-line no-new
+      new Counter({
+        name,
+        help,
+        labelNames: ['vm', 'name', 'drive'],
+        registers,
+        async collect () {
+          const all = await measure()
+          this.reset()
+          for (const { vm, d } of all) this.inc({ vm: vm.id, name: vm.name, drive: d.drive }, value(d))
+        }
+      })
+    }
+    perDrive('meshvirt_vm_block_read_bytes_total', 'Bytes the VM read from a drive since its QEMU started (QMP query-blockstats)', (d) => d.readBytes)
+    perDrive('meshvirt_vm_block_written_bytes_total', 'Bytes the VM wrote to a drive since its QEMU started', (d) => d.writeBytes)
+    perDrive('meshvirt_vm_block_reads_total', 'Read operations on a drive since the VM\'s QEMU started', (d) => d.readOps)
+    perDrive('meshvirt_vm_block_writes_total', 'Write operations on a drive since the VM\'s QEMU started', (d) => d.writeOps)
   }
 
   // Counters kept elsewhere (broker, mesh, event bus) are copied in at scrape time.

@@ -9,6 +9,7 @@ import type { Broker } from '../negotiate/broker.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import { loadOrCreateToken } from './access-token.js'
 import { createAgentMetrics, type AgentMetrics } from './agent-metrics.js'
+import { queryDriveStats, type QmpLike } from './block-stats.js'
 import type { EventDraft } from './cluster-event.js'
 import { clusterSnapshot } from './cluster-snapshot.js'
 import { EventBus } from './event-bus.js'
@@ -48,8 +49,11 @@ export interface MonitoringDeps {
   ledger: Pick<ResourceLedger, 'capacity'>
   vms: Pick<VmManager, 'list'>
   broker?: Broker
-  /** The owner-side measurements of its VMs (RSS, CPU, uptime). */
-  hypervisor?: Pick<Hypervisor, 'stats'>
+  /**
+   * The owner-side measurements of its VMs: RSS, CPU and uptime (`stats`), and block I/O when the
+   * driver also offers QEMU's monitor (QemuHypervisor.monitor).
+   */
+  hypervisor?: Pick<Hypervisor, 'stats'> & { monitor?: (id: string) => Promise<QmpLike> }
   log: Logger
   /** Node process metrics; leave off when several agents share one process (tests). */
   processMetrics?: boolean
@@ -85,10 +89,13 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
   const emit = (d: EventDraft): void => {
     bus.emit(d).catch((err: unknown) => { log.warn('could not emit an event', { kind: d.kind, vm: d.vmId, err: (err as Error).message }) })
   }
+  const hv = deps.hypervisor
   const metrics = createAgentMetrics({
     capacity: () => deps.ledger.capacity(),
     vms: () => deps.vms.list(),
-    ...(deps.hypervisor !== undefined ? { vmStats: async (id: string) => await (deps.hypervisor as Pick<Hypervisor, 'stats'>).stats(id) } : {}),
+    ...(hv !== undefined ? { vmStats: async (id: string) => await hv.stats(id) } : {}),
+    // Called as a method (this-bound): QemuHypervisor.monitor serializes per VM through its instance.
+    ...(typeof hv?.monitor === 'function' ? { vmDriveStats: async (id: string) => { const qmp = await hv.monitor?.(id); return qmp === undefined ? [] : await queryDriveStats(qmp) } } : {}),
     ...(deps.broker !== undefined ? { broker: () => (deps.broker as Broker).stats } : {}),
     mesh: () => mesh.stats(),
     hosts: () => mesh.view.hosts(),

@@ -6,3 +6,5 @@ export { signEvent, openSignedEvent, type EventRejectReason } from './signed-eve
 export { eventListView, type EventListView } from './event-view.js'
 export { clusterSnapshot, type ClusterSnapshot } from './cluster-snapshot.js'
 export type { ClusterEvent, EventKind, EventDraft } from './cluster-event.js'
+export { parseMonitorListen } from './monitor-listen.js'
+export { queryDriveStats, type DriveStats } from './block-stats.js'
