@@ -70,4 +70,40 @@ describe('live migration between agents (negotiation and ownership)', () => {
     await controlOn(1, { stopVm: { vm: { id } } })
     await expect(controlOn(1, { migrateVm: { vm: { id } } })).rejects.toMatchObject({ code: 'WRONG_STATE' })
   }, 60_000)
+
+  it('refuses a destination without room, with the reason', async () => {
+    cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 512 }])
+    const [a] = cluster.agents
+    const made = await a!.broker.create({ ...simSpec('roomy', 1024), host: a!.hostId }, 'roomy-1')
+    await pollUntil(() => a!.vms.get(made.vm.summary?.id as string)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run' })
+    await expect(controlOn(0, { migrateVm: { vm: { name: 'roomy' }, toHost: 'h1' } })).rejects.toMatchObject({
+      code: 'MIGRATION_FAILED', message: expect.stringMatching(/lacks memory \(need 1024 MiB, most free 512 MiB\)/)
+    })
+    expect(a!.vms.get(made.vm.summary?.id as string)?.state).toBe('running')
+  }, 60_000)
+
+  it('drain moves every VM off a host with bounded concurrency, and placement then avoids it until undrained', async () => {
+    cluster = await startInProcessCluster([{ vcpus: 16, memoryMiB: 8192 }, { vcpus: 16, memoryMiB: 8192 }, { vcpus: 16, memoryMiB: 8192 }])
+    const [a, b, c] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0], typeof cluster.agents[0]]
+    for (const i of [1, 2, 3]) await a.broker.create({ ...simSpec(`d${i}`, 256), host: a.hostId }, `d-${i}`)
+    await pollUntil(() => a.vms.list().length === 3 && a.vms.list().every((v) => v.state === 'running'), { timeoutMs: 5000, what: '3 VMs running on a' })
+
+    const res = await controlOn(2, { drainHost: { host: 'h0', concurrency: 2 } })
+    expect(res.drainReport?.state).toBe('drained')
+    expect(res.drainReport?.vms?.map((m) => m.error ?? '')).toEqual(['', '', ''])
+    expect(a.vms.list()).toEqual([])
+    expect(b.vms.list().length + c.vms.list().length).toBe(3)
+    expect(a.ledger.capacity().allocated.memoryBytes).toBe(0)
+    // Draining/drained: gossiped, refused at Reserve, never chosen.
+    await pollUntil(() => b.mesh.view.get(a.hostId)?.advert.state === 'drained', { timeoutMs: 10_000, what: 'the drained state gossiped' })
+    await expect(b.broker.create({ ...simSpec('pinned', 256), host: a.hostId }, 'pinned-1')).rejects.toMatchObject({ code: 'NO_CAPACITY' })
+    const placed = await b.broker.create(simSpec('free', 256), 'free-1')
+    expect(placed.vm.summary?.owner).not.toBe(a.hostId)
+
+    const undrained = await controlOn(1, { drainHost: { host: a.hostId, undrain: true } })
+    expect(undrained.drainReport?.state).toBe('active')
+    await pollUntil(() => b.mesh.view.get(a.hostId)?.advert.state === 'active', { timeoutMs: 10_000, what: 'active again' })
+    const back = await b.broker.create({ ...simSpec('back', 256), host: a.hostId }, 'back-1')
+    expect(back.vm.summary?.owner).toBe(a.hostId)
+  }, 60_000)
 })

@@ -8,6 +8,7 @@ import { createControlHandler } from './control/control-handler.js'
 import { ControlServer } from './control/control-server.js'
 import { ControlError } from './control/errors.js'
 import { advertContent } from './host/advert-content.js'
+import { HostAdminState } from './host/admin-state.js'
 import { setUpHypervisor } from './host/hypervisor-setup.js'
 import { collectInventory, type HostInventory, type HypervisorFacts } from './host/inventory.js'
 import { ResourceLedger } from './ledger/resource-ledger.js'
@@ -103,9 +104,10 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     readvertiseQueued = true
     setImmediate(() => {
       readvertiseQueued = false
-      mesh?.updateAdvert({ ...advertContent(inventory, config, { allocated: store.allocated(), reservations: store.reserved() }), vms: vms.summaries() })
+      mesh?.updateAdvert({ ...advertContent(inventory, config, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: vms.summaries() })
     })
   }
+  const admin = new HostAdminState(store, readvertise)
   const ledger = new ResourceLedger(store, {
     total: { vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes },
     hostReserved: config.hostReserved,
@@ -118,7 +120,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     vms,
     names: new NameClaims(store),
     log: root.child('negotiate', { host: selfId }),
-    accepting: () => stopping ? { ok: false, reason: 'shutting-down' } : { ok: true }
+    accepting: () => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
   })
 
   try {
@@ -131,7 +133,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
       clusterName: config.cluster,
       incarnation,
       timing: meshTiming(opts.timing ?? timingFromEnv(), config.heartbeatMs),
-      advert: { ...advertContent(inventory, config, ledger.capacity()), vms: vms.summaries() }
+      advert: { ...advertContent(inventory, config, ledger.capacity(), admin.get()), vms: vms.summaries() }
     })
   } catch (err) {
     await vms.close()
@@ -152,7 +154,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     vms.progressOf = (id) => source.progressOf(id)
   }
   const broker = new Broker({ selfId, view: node.view, peers, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
-  const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), ...(migrations !== undefined ? { migrations } : {}) })
+  const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, ...(migrations !== undefined ? { migrations } : {}) })
   const controlBytes = async (bytes: Uint8Array): Promise<Uint8Array> => {
     let res
     try {

@@ -5,6 +5,8 @@ import type { Broker } from '../negotiate/broker.js'
 import { nameAuthorities } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import type { VmRow } from '../store/state-store.js'
+import type { HostAdminState } from '../host/admin-state.js'
+import { drainHost } from '../migrate/host-drain.js'
 import type { MigrationSource } from '../migrate/migration-source.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import { ControlError } from './errors.js'
@@ -16,10 +18,13 @@ export interface ControlHandlerDeps {
   broker: Broker
   peers: PeerClient
   log: Logger
+  admin: HostAdminState
   /** Absent when this host's hypervisor cannot live-migrate. */
   migrations?: MigrationSource
 }
 
+/** A drain migrates every VM of the host: give it an hour before the forwarding agent gives up. */
+const DRAIN_FORWARD_TIMEOUT_MS = 60 * 60_000
 /** A forwarded migration may take its whole timeout (default 10 min) plus the hand-over. */
 const FORWARDED_MIGRATION_MARGIN_MS = 11 * 60_000
 /** A peer that does not answer a cluster-wide listing within this is reported, not waited for. */
@@ -55,12 +60,17 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
   }
 
   /** A host named by id or by hostname, as the operator typed it. */
-  const resolveHost = (name: string): string => {
-    if (name === '') return ''
+  const findHost = (name: string): string => {
     const found = deps.view.hosts().find((h) => h.hostId === name || h.advert.hostname === name)
     if (found === undefined) throw new ControlError('NOT_FOUND', `no host ${name} in the cluster (see meshvirt host ls)`)
-    if (found.hostId === selfId) throw new ControlError('INVALID_ARGUMENT', `the VM already runs on ${name}`)
     return found.hostId
+  }
+  /** A migration's destination: none (placement chooses) or another host. */
+  const resolveHost = (name: string): string => {
+    if (name === '') return ''
+    const id = findHost(name)
+    if (id === selfId) throw new ControlError('INVALID_ARGUMENT', `the VM already runs on ${name}`)
+    return id
   }
 
   const listEverywhere = async (): Promise<Array<{ host: string, vms: meshvirt.v1.IVmInfo[], error?: string }>> => {
@@ -105,6 +115,21 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
           const { destination } = await deps.migrations.migrate(vm.id, resolveHost(m.toHost), m.params)
           return await peers.control(destination, { hops: 1, inspectVm: { vm: { id: vm.id } } })
         })
+      case 'drainHost': {
+        const d = req.drainHost as meshvirt.v1.DrainHost
+        const target = findHost(d.host)
+        if (target !== selfId) {
+          if (req.hops > 0) throw new ControlError('NOT_FOUND', `host ${d.host} is not this host`)
+          return await peers.control(target, { hops: 1, requestId: req.requestId, drainHost: d }, d.undrain ? undefined : DRAIN_FORWARD_TIMEOUT_MS)
+        }
+        if (d.undrain) {
+          deps.admin.set('active')
+          return { drainReport: { host: selfId, state: 'active', vms: [] } }
+        }
+        if (deps.migrations === undefined) throw new ControlError('UNIMPLEMENTED', 'this host\'s hypervisor cannot live-migrate, so it cannot be drained')
+        const moved = await drainHost({ admin: deps.admin, vms, migrations: deps.migrations, log: deps.log }, { concurrency: d.concurrency, params: d.params })
+        return { drainReport: { host: selfId, state: deps.admin.get(), vms: moved } }
+      }
       case 'readConsole':
         return await onVm(req, req.readConsole?.vm, async (vm) => {
           const rc = req.readConsole as meshvirt.v1.ReadConsole

@@ -12,7 +12,7 @@ export interface LedgerTotals {
 }
 
 /** The advert content of this host: pure, from its inventory, its config and its ledger. */
-export function advertContent (inv: HostInventory, config: Pick<AgentConfig, 'labels' | 'hostReserved' | 'overcommit'>, ledger: LedgerTotals = { allocated: NO_RESOURCES, reservations: NO_RESOURCES }): Partial<HostAdvertContent> {
+export function advertContent (inv: HostInventory, config: Pick<AgentConfig, 'labels' | 'hostReserved' | 'overcommit'>, ledger: LedgerTotals = { allocated: NO_RESOURCES, reservations: NO_RESOURCES }, state: HostAdvertContent['state'] = 'active'): Partial<HostAdvertContent> {
   return {
     hostname: inv.hostname,
     labels: { ...config.labels },
@@ -29,7 +29,7 @@ export function advertContent (inv: HostInventory, config: Pick<AgentConfig, 'la
     cpuFlagsFingerprint: inv.cpuFlagsFingerprint,
     qemuVersion: inv.qemuVersion,
     machineTypes: inv.machineTypes,
-    state: 'active',
+    state,
     agentVersion: AGENT_VERSION
   }
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js'
 import { Semaphore } from '../util/semaphore.js'
 import { specResources, validateVmSpec, vmIdFor } from '../vm/vm-spec.js'
 import { toHostSnapshot } from './host-snapshot.js'
+import { chooseCpuModel } from './cpu-model.js'
 import { nameAuthorities } from './name-authority.js'
 import { placementRequestFor } from './placement-request.js'
 import type { PeerClient } from './peer-client.js'
@@ -95,6 +96,10 @@ export class Broker {
     const { authority, existing } = await this.claimName(authorities, name, idempotencyKey, vmId)
     if (existing !== undefined) return existing
 
+    const cpuModel = spec.cpuModel !== undefined && spec.cpuModel !== null && spec.cpuModel !== ''
+      ? spec.cpuModel
+      : chooseCpuModel(this.deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.advert), spec.notMigratable !== true)
+    spec = { ...spec, cpuModel }
     try {
       const vm = await this.place(spec, vmId, idempotencyKey)
       await this.deps.peers.negotiate(authority, { bindName: { name, vmId, owner: vm.summary?.owner ?? '' } }).catch((err: unknown) => {

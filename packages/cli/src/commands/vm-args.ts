@@ -15,6 +15,7 @@ export interface VmSpecInput {
   policy: number
   host?: string
   cpuModel?: string
+  notMigratable?: boolean
 }
 
 // Enum numbers of proto/vm.proto (LabelConstraint.Op, PlacementPolicy).
@@ -64,6 +65,7 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
   if (v.group !== undefined) spec.group = v.group as string
   if (v.host !== undefined) spec.host = v.host as string
   if (v['cpu-model'] !== undefined) spec.cpuModel = v['cpu-model'] as string
+  if (v['not-migratable'] === true) spec.notMigratable = true
   return spec
 }
 

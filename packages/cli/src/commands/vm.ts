@@ -59,7 +59,8 @@ const vmCreateOptions: Record<string, OptionSpec> = {
   'soft-anti-affinity': { type: 'string', multiple: true, valueName: 'GROUP', description: 'prefer hosts not running GROUP' },
   policy: { type: 'string', valueName: 'POLICY', description: 'binpack (default: fill hosts) or spread (emptiest first)' },
   host: { type: 'string', valueName: 'HOST', description: 'pin to this host (name or id); it must still fit' },
-  'cpu-model': { type: 'string', valueName: 'MODEL', description: 'QEMU CPU model (default qemu64)' },
+  'cpu-model': { type: 'string', valueName: 'MODEL', description: 'QEMU CPU model (default: one every host offers, so the VM can migrate)' },
+  'not-migratable': { type: 'boolean', description: 'give the VM the host\'s own CPU (KVM) instead; it then stays on its host' },
   'idempotency-key': { type: 'string', valueName: 'KEY', description: 'retry-safe key: the same key never creates two VMs (default: random)' },
   'no-wait': { type: 'boolean', description: 'return once placed, without waiting for the VM to run' },
   timeout: { type: 'string', valueName: 'SECONDS', description: `how long to wait for running (default ${DEFAULT_WAIT_S})` }

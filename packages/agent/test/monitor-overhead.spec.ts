@@ -1,0 +1,88 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+import { silentLogger } from '../src/log/logger.js'
+import { attachMonitoring, type Monitoring } from '../src/monitor/attach-monitoring.js'
+import { simVmSpec, startSimCluster, type SimCluster } from '../src/sim-cluster.js'
+import { loadOrCreateIdentity } from '../src/store/identity-store.js'
+
+const AGENTS = 10
+const VMS = 20
+const WINDOW_MS = 8_000
+/** Prometheus scrapes every 15–60 s; scraping every agent every 2 s over-counts on purpose. */
+const SCRAPE_EVERY_MS = 2_000
+const OUTPUT = fileURLToPath(new URL('../../../test-results/', import.meta.url))
+
+/** CPU of this whole process over `ms`, as a fraction of one core. */
+async function cpuOver (ms: number, during?: () => Promise<void>): Promise<number> {
+  const before = process.cpuUsage()
+  const t0 = performance.now()
+  const stop = Date.now() + ms
+  while (Date.now() < stop) {
+    await during?.()
+    await new Promise((resolve) => setTimeout(resolve, Math.min(SCRAPE_EVERY_MS, Math.max(0, stop - Date.now()))))
+  }
+  const used = process.cpuUsage(before)
+  return (used.user + used.system) / 1000 / (performance.now() - t0)
+}
+
+describe('monitoring overhead', () => {
+  let cluster: SimCluster | undefined
+  let monitors: Monitoring[] = []
+  afterEach(async () => {
+    await Promise.allSettled(monitors.map(async (m) => { await m.stop() }))
+    monitors = []
+    await cluster?.stop()
+    cluster = undefined
+  })
+
+  it(`an idle agent with metrics and events on uses < 2% of a core (${AGENTS} agents, ${VMS} VMs, simulated hypervisor)`, async () => {
+    // LAN timing: what a real agent runs with (the local test preset heartbeats far more often).
+    cluster = await startSimCluster(Array.from({ length: AGENTS }, () => ({ vcpus: 16, memoryMiB: 8192 })), { timing: 'lan', readyTimeoutMs: 60_000 })
+    const c = cluster
+    await Promise.all(Array.from({ length: VMS }, async (_, i) => await c.agents[i % AGENTS]!.broker.create(simVmSpec(`idle-${i}`), `idle-${i}`)))
+    const settle = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, 3_000)) }
+    await settle()
+    const without = await cpuOver(WINDOW_MS)
+
+    for (const [i, a] of c.agents.entries()) {
+      const { identity } = await loadOrCreateIdentity(join(c.dir, `h${i}`))
+      monitors.push(await attachMonitoring({
+        config: { http: true, host: '127.0.0.1', port: 0, tokenFile: join(c.dir, `h${i}`, 'monitor.token') },
+        clusterName: a.mesh.topic.split('/')[2] as string,
+        privateKey: identity.privateKey,
+        mesh: a.mesh,
+        ledger: a.ledger,
+        vms: a.vms,
+        broker: a.broker,
+        log: silentLogger
+      }))
+    }
+    await settle()
+    let scrapes = 0
+    const scrapeAll = async (): Promise<void> => {
+      await Promise.all(monitors.map(async (m) => {
+        const res = await fetch(m.metricsUrl as string, { headers: { authorization: `Bearer ${m.token as string}` } })
+        expect(res.status).toBe(200)
+        await res.text()
+        scrapes++
+      }))
+    }
+    const withMonitoring = await cpuOver(WINDOW_MS, scrapeAll)
+
+    const result = {
+      agents: AGENTS,
+      vms: VMS,
+      windowMs: WINDOW_MS,
+      scrapes,
+      perAgentCpuWithoutMonitoring: without / AGENTS,
+      perAgentCpuWithMonitoring: withMonitoring / AGENTS,
+      perAgentMonitoringShare: (withMonitoring - without) / AGENTS
+    }
+    console.log('monitor overhead', JSON.stringify(result))
+    await mkdir(OUTPUT, { recursive: true })
+    await writeFile(join(OUTPUT, 'monitor-overhead.json'), JSON.stringify(result, null, 2) + '\n')
+    expect(result.perAgentCpuWithMonitoring).toBeLessThan(0.02)
+  }, 120_000)
+})
