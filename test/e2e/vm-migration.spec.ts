@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { meshvirt, startAgentProcess, type AgentProcess } from '../support/cli.js'
+import { MESHVIRT_BIN, meshvirt, startAgentProcess, type AgentProcess } from '../support/cli.js'
 import { pollUntil } from '../support/poll.js'
 
 interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, lastMigration?: { downtimeMs: number, totalMs: number, error: string } }
@@ -14,14 +15,19 @@ describe('live migration end to end: a real guest moves between agent processes'
   let dir: string
   let guest: TestGuest
   const agents: AgentProcess[] = []
+  const argvOf: string[][] = []
 
   beforeAll(async () => {
     guest = await ensureGuest()
     dir = await mkdtemp(join(tmpdir(), 'mv-mig-'))
     await meshvirt(['cluster', 'init', '--out', join(dir, 'cluster.key')])
     for (const i of [1, 2, 3]) {
-      agents.push(await startAgentProcess(['--name', `host-${i}`, '-l', '/ip4/127.0.0.1/tcp/0', '-k', join(dir, 'cluster.key'), '--image-dir', guest.dir,
-        ...(agents[0] !== undefined ? ['--bootstrap', agents[0].addr] : [])], { dataDir: join(dir, `host-${i}`) }))
+      const argv = ['--name', `host-${i}`, '-l', '/ip4/127.0.0.1/tcp/0', '-k', join(dir, 'cluster.key'), '--image-dir', guest.dir,
+        ...(agents[0] !== undefined ? ['--bootstrap', agents[0].addr] : [])]
+      const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`) })
+      agents.push(agent)
+      // Restarts reuse the port, as an operator's agent would.
+      argvOf.push(argv.map((a) => a === '/ip4/127.0.0.1/tcp/0' ? `/ip4/127.0.0.1/tcp/${/\/tcp\/(\d+)\//.exec(agent.addr)?.[1] ?? '0'}` : a))
     }
   }, 240_000)
 
@@ -77,5 +83,49 @@ describe('live migration end to end: a real guest moves between agent processes'
     const found = await waitForSerial(destSerial, /MESHVIRT-DISK (\d+)/, 90_000, size)
     expect(Number(found[1])).toBeGreaterThanOrEqual(before)
     await cli(h2, ['vm', 'delete', 'mig-1'])
+  }, 300_000)
+
+  it('the destination agent killed mid-migration: the VM runs on at the source, nothing is left at the destination, and a second migration succeeds', async () => {
+    const [h1, , h3] = agents as [AgentProcess, AgentProcess, AgentProcess]
+    // A guest rewriting 4 MiB every 200 ms, migrated at 1 MiB/s: it cannot converge, which
+    // leaves a wide window to kill the destination while RAM is being sent.
+    const vm = JSON.parse(await cli(h3, ['vm', 'create', '--name', 'mig-2', '--memory', '128M', '--disk', '32M', '--host', 'host-1',
+      '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', `${guest.cmdline} meshvirt.dirty_kib=4096`, '--json'])) as VmJson
+    const sourceSerial = join(h1.dataDir, 'vms', vm.id, 'serial.log')
+    await waitForSerial(sourceSerial, /MESHVIRT-COUNTER \d+/, 90_000)
+
+    const migrating = spawn('node', [MESHVIRT_BIN, 'vm', 'migrate', 'mig-2', '--to', 'host-2', '--bandwidth', '1M', '--timeout', '120', '--data-dir', h3.dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    migrating.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    migrating.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    const finished = new Promise<number>((resolve) => { migrating.once('exit', (code) => { resolve(code ?? -1) }) })
+    try {
+      const h2 = agents[1] as AgentProcess
+      await pollUntil(async () => /ram/.test(out), { timeoutMs: 60_000, what: 'the migration to be sending RAM' })
+      await h2.kill9()
+      expect(await finished).toBe(1)
+      expect(out).toMatch(/migration of mig-2 failed, it keeps running on this host/)
+    } finally {
+      if (migrating.exitCode === null) migrating.kill('SIGKILL')
+    }
+    // The guest never stopped counting on host-1.
+    const before = await lastCounter(sourceSerial)
+    await pollUntil(async () => await lastCounter(sourceSerial) > before, { timeoutMs: 10_000, what: 'the guest to keep counting on host-1' })
+
+    // host-2 restarts: its half-received copy is gone and it holds nothing for the VM.
+    const h2 = await startAgentProcess(argvOf[1] as string[], { dataDir: agents[1]!.dataDir })
+    agents[1] = h2
+    await pollUntil(async () => await stat(join(h2.dataDir, 'vms', vm.id)).then(() => false, () => true), { timeoutMs: 20_000, what: 'the incoming copy removed on host-2' })
+    const hosts = JSON.parse(await cli(h2, ['host', 'ls', '--json'])) as Array<{ hostId: string, allocated: { memoryBytes: number }, reservations: { memoryBytes: number } }>
+    expect(hosts.find((h) => h.hostId === h2.hostId)).toMatchObject({ allocated: { memoryBytes: 0 }, reservations: { memoryBytes: 0 } })
+    const listed = (JSON.parse(await cli(h3, ['vm', 'ls', '--json'])) as VmJson[]).filter((v) => v.id === vm.id)
+    expect(listed).toMatchObject([{ owner: h1.hostId, epoch: 1, state: 'running' }])
+
+    // A second migration, at full speed, succeeds.
+    await pollUntil(async () => (JSON.parse(await cli(h1, ['host', 'ls', '--json'])) as Array<{ hostId: string, liveness: string }>).find((h) => h.hostId === h2.hostId)?.liveness === 'alive',
+      { timeoutMs: 30_000, what: 'host-1 to see host-2 alive again' })
+    const moved = JSON.parse(await cli(h3, ['vm', 'migrate', 'mig-2', '--to', 'host-2', '--json'])) as VmJson
+    expect(moved).toMatchObject({ owner: h2.hostId, epoch: 2, state: 'running' })
+    await cli(h3, ['vm', 'delete', 'mig-2'])
   }, 300_000)
 })
