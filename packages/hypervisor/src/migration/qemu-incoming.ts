@@ -34,8 +34,7 @@ export async function listenIncoming (qmp: QmpClient, plan: IncomingPlan): Promi
 
 /**
  * After the source reported `completed` and finished its mirrors: check the stream did load here,
- * drop the exports (`hard`: the source's NBD client may not have hung up yet, and nothing of it
- * matters any more), then `cont`. Returns the moment the vCPUs resumed.
+ * drop the exports, then `cont`. Returns the moment the vCPUs resumed.
  */
 export async function resumeIncoming (qmp: QmpClient, disks: readonly string[], signal?: AbortSignal): Promise<number> {
   const deadline = Date.now() + INCOMING_COMPLETE_TIMEOUT_MS
@@ -47,7 +46,8 @@ export async function resumeIncoming (qmp: QmpClient, disks: readonly string[], 
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS))
   }
-  for (const disk of disks) await qmp.execute('block-export-del', { id: `migrate-${disk}`, mode: 'hard' }, { signal })
+  // nbd-server-stop closes every NBD export and waits for them to be gone, the source's client
+  // included (it may not have hung up yet): one command for all the disks, inside the pause.
   if (disks.length > 0) await qmp.execute('nbd-server-stop', undefined, { signal })
   const log = new QmpEventLog(qmp)
   try {

@@ -54,7 +54,9 @@ export class OutgoingMigration {
       await this.qmp.execute('migrate', { uri: `unix:${this.plan.migrationSocket}` })
       const final = await this.waitForMigration()
       this.phase = 'switchover'
+      const completed = this.log.events().find((e) => e.event === 'MIGRATION' && e.data?.status === 'completed')
       const diskBytes = await this.completeMirrors()
+      const mirrorsDoneAt = Date.now()
       const stop = this.log.events().find((e) => e.event === 'STOP')
       return {
         id: this.plan.id,
@@ -63,6 +65,8 @@ export class OutgoingMigration {
         mirrorMs,
         totalMs: Date.now() - this.started,
         stoppedAt: stop === undefined ? Date.now() : eventTime(stop),
+        completedAt: completed === undefined ? mirrorsDoneAt : eventTime(completed),
+        mirrorsDoneAt,
         ramTransferredBytes: final.ram.transferredBytes,
         diskBytes,
         forced: this.forced

@@ -77,6 +77,10 @@ export interface MigrationResult {
   totalMs: number
   /** When the source's vCPUs stopped for the switchover (its QMP `STOP` event, epoch ms). */
   stoppedAt: number
+  /** When QEMU reported the RAM and device state delivered (`MIGRATION completed`, epoch ms). */
+  completedAt: number
+  /** When the disk mirrors had completed and their NBD nodes were removed (epoch ms; = completedAt without disks). */
+  mirrorsDoneAt: number
   ramTransferredBytes: number
   diskBytes: number
   /** `timeoutMs` passed and `onTimeout: 'continue'` forced the switchover. */

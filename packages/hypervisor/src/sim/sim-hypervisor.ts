@@ -178,7 +178,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
       if (vm.state !== 'running') throw new MigrationFailedError(`VM ${id} stopped during its migration`)
       vm.handedOver = true
       const totalMs = Date.now() - started
-      return { id, downtimeMs: this.migrationDowntimeMs, ramMs: totalMs, mirrorMs: 0, totalMs, stoppedAt: Date.now() - this.migrationDowntimeMs, ramTransferredBytes: 0, diskBytes: 0, forced: false }
+      return { id, downtimeMs: this.migrationDowntimeMs, ramMs: totalMs, mirrorMs: 0, totalMs, stoppedAt: Date.now() - this.migrationDowntimeMs, completedAt: Date.now(), mirrorsDoneAt: Date.now(), ramTransferredBytes: 0, diskBytes: 0, forced: false }
     } finally {
       delete vm.migratingOut
     }
