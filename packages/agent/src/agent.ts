@@ -26,6 +26,7 @@ import { VmManager } from './vm/vm-manager.js'
 import { canMigrate } from './migrate/capability.js'
 import { MigrationDestination } from './migrate/migration-destination.js'
 import { MigrationSource } from './migrate/migration-source.js'
+import { MigrationStates } from './migrate/migration-states.js'
 
 export const CONTROL_SOCKET = 'control.sock'
 /** Written at start, removed at stop: how scripts and tests find a running agent's addresses. */
@@ -148,8 +149,10 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   if (canMigrate(hv.driver)) {
     exits = new TunnelExits(node.libp2p)
     await exits.start()
-    negotiate.setIncoming(new MigrationDestination({ vms, hypervisor: hv.driver, exits, log: root.child('migrate', { host: selfId }) }))
-    migrations = new MigrationSource({ selfId, dataDir: config.dataDir, view: node.view, mesh: node, peers, vms, hypervisor: hv.driver, log: root.child('migrate', { host: selfId }) })
+    const migrateLog = root.child('migrate', { host: selfId })
+    const states = new MigrationStates({ selfId, store, ledger, log: migrateLog, onChange: readvertise })
+    negotiate.setIncoming(new MigrationDestination({ vms, states, hypervisor: hv.driver, exits, log: migrateLog }))
+    migrations = new MigrationSource({ selfId, dataDir: config.dataDir, view: node.view, mesh: node, peers, states, hypervisor: hv.driver, log: migrateLog })
     const source = migrations
     vms.progressOf = (id) => source.progressOf(id)
   }

@@ -4,6 +4,7 @@ import type { meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
 import type { VmManager } from '../vm/vm-manager.js'
+import type { MigrationStates } from './migration-states.js'
 import { driverSpec, validateVmSpec } from '../vm/vm-spec.js'
 
 /** An incoming migration not completed within this is given up (the source's migrateOut timed out long before). */
@@ -18,6 +19,7 @@ interface IncomingSession {
 
 export interface MigrationDestinationDeps {
   vms: VmManager
+  states: MigrationStates
   hypervisor: Hypervisor & LiveMigration
   exits: TunnelExits
   log: Logger
@@ -37,8 +39,8 @@ export class MigrationDestination {
     if (req.spec == null) throw new ControlError('INVALID_ARGUMENT', 'PrepareIncoming without a VM spec')
     validateVmSpec(req.spec)
     if (!/^[a-z0-9-]{8,64}$/.test(req.session)) throw new ControlError('INVALID_ARGUMENT', 'bad migration session id')
-    const { vms, hypervisor, exits, log } = this.deps
-    vms.recordIncoming({ token: req.token, vmId: req.vmId, spec: req.spec, epoch: Number(req.epoch), placement: req.placement })
+    const { states, hypervisor, exits, log } = this.deps
+    states.recordIncoming({ token: req.token, vmId: req.vmId, spec: req.spec, epoch: Number(req.epoch), placement: req.placement })
     const opened: TunnelExit[] = []
     try {
       const incoming = await hypervisor.prepareIncoming(driverSpec(req.vmId, req.spec), { disks: 'mirror' })
@@ -52,7 +54,7 @@ export class MigrationDestination {
     } catch (err) {
       await Promise.allSettled(opened.map(async (e) => { await e.close() }))
       await hypervisor.abortIncoming(req.vmId).catch(() => {})
-      vms.dropIncoming(req.vmId)
+      states.dropIncoming(req.vmId)
       throw err
     }
   }
@@ -61,7 +63,7 @@ export class MigrationDestination {
     const s = this.session(req.vmId, req.session, source)
     await this.deps.hypervisor.completeIncoming(req.vmId)
     this.end(req.vmId, s)
-    this.deps.vms.incomingRunning(req.vmId, req.record ?? {})
+    this.deps.states.incomingRunning(req.vmId, req.record ?? {})
     const row = this.deps.vms.get(req.vmId)
     return { vm: row === undefined ? null : this.deps.vms.info(row).summary }
   }
@@ -73,7 +75,7 @@ export class MigrationDestination {
     await this.deps.hypervisor.abortIncoming(req.vmId).catch((err: unknown) => {
       this.deps.log.warn('could not remove an aborted incoming VM', { vm: req.vmId, err: (err as Error).message })
     })
-    this.deps.vms.dropIncoming(req.vmId)
+    this.deps.states.dropIncoming(req.vmId)
     this.deps.log.info('incoming migration aborted', { vm: req.vmId, peer: source, reason: req.reason })
   }
 

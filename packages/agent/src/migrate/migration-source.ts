@@ -11,7 +11,7 @@ import { toHostSnapshot } from '../negotiate/host-snapshot.js'
 import { nameAuthorities } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import { placementRequestFor } from '../negotiate/placement-request.js'
-import type { VmManager } from '../vm/vm-manager.js'
+import type { MigrationStates } from './migration-states.js'
 import { specResources } from '../vm/vm-spec.js'
 import { migrateOutOptions } from './migration-params.js'
 
@@ -26,7 +26,7 @@ export interface MigrationSourceDeps {
   view: ClusterView
   mesh: Pick<MeshNode, 'libp2p'>
   peers: PeerClient
-  vms: VmManager
+  states: MigrationStates
   hypervisor: Hypervisor & LiveMigration
   log: Logger
 }
@@ -48,9 +48,9 @@ export class MigrationSource {
   }
 
   async migrate (vmId: string, toHost: string, params: meshvirt.v1.IMigrationParams | null | undefined): Promise<{ record: meshvirt.v1.IMigrationRecord, destination: string }> {
-    const { vms, peers, hypervisor, log, selfId } = this.deps
+    const { states, peers, hypervisor, log, selfId } = this.deps
     const options = migrateOutOptions(params)
-    const vm = vms.beginOutgoing(vmId)
+    const vm = states.beginOutgoing(vmId)
     const spec = pb.VmSpec.decode(vm.spec)
     const started = Date.now()
     const record: meshvirt.v1.IMigrationRecord = { fromHost: selfId, startedAtMs: started, epoch: vm.epoch + 1 }
@@ -104,7 +104,7 @@ export class MigrationSource {
       }
       // migrateOut may have completed (guest paused here) before the hand-over failed.
       await hypervisor.resumeOutgoing(vmId).catch(() => {})
-      vms.outgoingFailed(vmId, record)
+      states.outgoingFailed(vmId, record)
       log.warn('migration failed; the VM runs on here', { vm: vmId, peer: destination, err: message })
       throw new ControlError((err as ControlError).code === 'INVALID_ARGUMENT' ? 'INVALID_ARGUMENT' : 'MIGRATION_FAILED', `migration of ${vm.name} failed, it keeps running on this host: ${message}`)
     } finally {
@@ -114,7 +114,7 @@ export class MigrationSource {
     // The destination runs the guest and owns the VM: quit here, then forget it.
     await hypervisor.completeOutgoing(vmId).catch((err: unknown) => { log.warn('source QEMU did not quit cleanly', { vm: vmId, err: (err as Error).message }) })
     await hypervisor.destroy(vmId).catch((err: unknown) => { log.warn('could not remove the source copy', { vm: vmId, err: (err as Error).message }) })
-    vms.outgoingDone(vmId)
+    states.outgoingDone(vmId)
     await this.rebindName(vm.name, vmId, destination as string)
     log.info('vm migrated out', { vm: vmId, peer: destination, downtimeMs: record.downtimeMs, totalMs: record.totalMs })
     return { record, destination: destination as string }

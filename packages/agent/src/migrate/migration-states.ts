@@ -1,0 +1,100 @@
+import { pb, type meshvirt } from '@meshvirt/proto'
+import { ControlError } from '../control/errors.js'
+import type { ResourceLedger } from '../ledger/resource-ledger.js'
+import type { Logger } from '../log/logger.js'
+import type { StateStore, VmRow } from '../store/state-store.js'
+
+export interface MigrationStatesDeps {
+  selfId: string
+  store: StateStore
+  ledger: ResourceLedger
+  log: Logger
+  clock?: () => number
+  /** What this host owns changed (the agent re-advertises). */
+  onChange: () => void
+}
+
+/**
+ * The VM records a live migration writes, each before the step it stands for (DESIGN.md
+ * principle 6): on the destination an `incoming` row holding the reservation's resources, which
+ * becomes the VM (new epoch) when the guest runs there or disappears if it never does; on the
+ * source `migrating`, then gone once the destination owns it, or `running` again on failure.
+ */
+export class MigrationStates {
+  private readonly clock: () => number
+
+  constructor (private readonly deps: MigrationStatesDeps) {
+    this.clock = deps.clock ?? Date.now
+  }
+
+  /** Destination: the reservation becomes a VM row in state `incoming` (not yet ours: not listed or gossiped). */
+  recordIncoming (input: { token: string, vmId: string, spec: meshvirt.v1.IVmSpec, epoch: number, placement?: meshvirt.v1.IPlacementExplanation | null }): VmRow {
+    const { store, ledger, selfId } = this.deps
+    const row = store.durable((): VmRow => {
+      if (store.getVm(input.vmId) !== undefined) throw new ControlError('ALREADY_EXISTS', `VM ${input.vmId} already exists on this host`)
+      const reservation = ledger.take(input.token)
+      if (reservation === undefined) throw new ControlError('RESERVATION_EXPIRED', 'the reservation for the incoming VM expired')
+      const now = this.clock()
+      const vm: VmRow = {
+        id: input.vmId,
+        name: input.spec.name ?? '',
+        group: input.spec.group ?? '',
+        spec: pb.VmSpec.encode(input.spec).finish(),
+        placement: input.placement == null ? null : pb.PlacementExplanation.encode(input.placement).finish(),
+        owner: selfId,
+        epoch: input.epoch,
+        state: 'incoming',
+        desired: 'running',
+        resources: reservation.resources,
+        idempotencyKey: null,
+        createdAt: now,
+        updatedAt: now,
+        startedAt: null,
+        lastError: null,
+        lastMigration: null
+      }
+      store.insertVm(vm)
+      return vm
+    })
+    this.deps.onChange()
+    return row
+  }
+
+  /** Destination: the guest runs here now; the VM is this host's, with its new epoch. */
+  incomingRunning (id: string, record: meshvirt.v1.IMigrationRecord): void {
+    const now = this.clock()
+    this.deps.store.durable(() => { this.deps.store.updateVm(id, { state: 'running', startedAt: now, lastMigration: pb.MigrationRecord.encode(record).finish() }, now) })
+    this.deps.onChange()
+    this.deps.log.info('vm migrated in', { vm: id, from: record.fromHost, downtimeMs: record.downtimeMs })
+  }
+
+  /** Destination: forget an incoming VM that did not arrive (frees its allocation). */
+  dropIncoming (id: string): void {
+    const vm = this.deps.store.getVm(id)
+    if (vm?.state !== 'incoming') return
+    this.deps.store.deleteVm(id)
+    this.deps.onChange()
+  }
+
+  /** Source: the VM is being migrated (no other operation until it ends). */
+  beginOutgoing (id: string): VmRow {
+    const vm = this.deps.store.getVm(id)
+    if (vm === undefined) throw new ControlError('NOT_FOUND', `no VM ${id} on this host`)
+    if (vm.state !== 'running') throw new ControlError('WRONG_STATE', `cannot migrate VM ${vm.name}: it is ${vm.state} (only a running VM migrates)`)
+    this.deps.store.updateVm(id, { state: 'migrating' }, this.clock())
+    this.deps.onChange()
+    return vm
+  }
+
+  /** Source: the migration failed; the guest runs on here. */
+  outgoingFailed (id: string, record: meshvirt.v1.IMigrationRecord): void {
+    this.deps.store.updateVm(id, { state: 'running', lastMigration: pb.MigrationRecord.encode(record).finish() }, this.clock())
+    this.deps.onChange()
+  }
+
+  /** Source: the VM now lives on the destination; forget it here (frees its allocation). */
+  outgoingDone (id: string): void {
+    this.deps.store.durable(() => { this.deps.store.deleteVm(id) })
+    this.deps.onChange()
+  }
+}
