@@ -65,6 +65,10 @@ interface Entry {
   /** Distinct hosts that reported the suspect unreachable (this host included). */
   reporters: Set<string>
   failedProbes: number
+  /** Whether this host probes the suspect: yes when the suspicion is its own (missed
+   * heartbeats); no when it came from a notice — the suspect refutes, or the reporters'
+   * confirmations decide (as in memberlist, so a notice does not make N hosts ping one). */
+  probes: boolean
   lastProbeMs: number
   probing: boolean
 }
@@ -117,7 +121,7 @@ export class ClusterView {
     if (e === undefined) {
       const entry: Entry = {
         hostId: advert.hostId, advert, liveness: 'alive', lastHeardMs: now, livenessSinceMs: now,
-        self: advert.hostId === this.selfId, reporters: new Set(), failedProbes: 0, lastProbeMs: -Infinity, probing: false
+        self: advert.hostId === this.selfId, reporters: new Set(), failedProbes: 0, probes: false, lastProbeMs: -Infinity, probing: false
       }
       this.entries.set(advert.hostId, entry)
       this.emit({ type: 'joined', host: snapshot(entry) })
@@ -147,7 +151,7 @@ export class ClusterView {
       const hb = e.advert.heartbeatIntervalMs
       if (e.liveness === 'alive') {
         if (now - e.lastHeardMs <= this.timing.suspectAfterHeartbeats * hb) continue
-        this.becomeSuspect(e, now)
+        this.becomeSuspect(e, now, true)
       }
       if (e.liveness === 'suspect') {
         const min = suspicionTimeoutMs(this.timing.suspicionMult, n, this.timing.probeIntervalMs)
@@ -158,7 +162,7 @@ export class ClusterView {
           this.setLiveness(e, 'dead', now)
           e.probing = false
           this.emit({ type: 'dead', host: snapshot(e) })
-        } else if (!e.probing && now - e.lastProbeMs >= this.timing.probeIntervalMs) {
+        } else if (e.probes && !e.probing && now - e.lastProbeMs >= this.timing.probeIntervalMs) {
           e.probing = true
           e.lastProbeMs = now
           probes.push(e.hostId)
@@ -173,12 +177,15 @@ export class ClusterView {
     return probes
   }
 
-  /** The answer to a probe `tick()` asked for: reachable refutes the suspicion. */
-  probeResult (hostId: string, reachable: boolean): void {
+  /**
+   * The answer to a probe `tick()` asked for: reachable refutes the suspicion, unreachable
+   * confirms it, undefined (inconclusive: this host was too busy to judge) does neither.
+   */
+  probeResult (hostId: string, reachable: boolean | undefined): void {
     const e = this.entries.get(hostId)
     if (e === undefined) return
     e.probing = false
-    if (e.liveness !== 'suspect') return
+    if (e.liveness !== 'suspect' || reachable === undefined) return
     if (reachable) {
       const now = this.clock()
       e.lastHeardMs = now
@@ -195,7 +202,7 @@ export class ClusterView {
     // A notice about an older incarnation is about a host that has restarted since.
     if (e === undefined || e.liveness === 'dead' || notice.incarnation < e.advert.incarnation) return 'ignored'
     if (e.liveness === 'alive') {
-      this.becomeSuspect(e, this.clock())
+      this.becomeSuspect(e, this.clock(), false)
       e.reporters.add(notice.reporterId)
       return 'suspected'
     }
@@ -204,10 +211,11 @@ export class ClusterView {
     return 'confirmed'
   }
 
-  private becomeSuspect (e: Entry, now: number): void {
+  private becomeSuspect (e: Entry, now: number, probes: boolean): void {
     this.setLiveness(e, 'suspect', now)
     e.reporters = new Set()
     e.failedProbes = 0
+    e.probes = probes
     e.lastProbeMs = -Infinity
     this.emit({ type: 'suspect', host: snapshot(e) })
   }

@@ -125,6 +125,10 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_IP_PER_S,
       maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS
     },
+    // libp2p's monitor aborts a connection whose ping is late; on a busy host that cuts healthy
+    // links, each cut is probed and reported, and suspicions snowball (measured at 50 hosts).
+    // The ClusterView decides who is dead, and its 'dead' event hangs the connection up.
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
       ping: ping(),
@@ -202,6 +206,10 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     }
   })
   libp2p.addEventListener('peer:disconnect', (evt) => { prober.onDisconnect(evt.detail.toString()) })
+  view.subscribe((e) => {
+    if (e.type !== 'dead') return
+    libp2p.hangUp(peerIdFromString(e.host.hostId)).catch((err: unknown) => { log('hanging up on dead %s failed: %e', e.host.hostId, err) })
+  })
   pubsub.addEventListener('subscription-change', (evt) => {
     if (evt.detail.subscriptions.some((s) => s.subscribe && s.topic === topic)) publisher.onSubscriber()
   })

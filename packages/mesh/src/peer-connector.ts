@@ -9,8 +9,8 @@ import type { Libp2p } from '@libp2p/interface'
 import type { ClusterView } from './cluster-view.js'
 import type { MeshTiming } from './timing.js'
 
-/** One dial attempt; loopback and LAN dials answer in milliseconds. */
-const DIAL_TIMEOUT_MS = 5_000
+/** One dial attempt (libp2p's default): a host busy with a crowd of joiners answers late. */
+const DIAL_TIMEOUT_MS = 10_000
 
 export interface PeerConnectorInit {
   libp2p: Libp2p
