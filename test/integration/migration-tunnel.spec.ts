@@ -114,7 +114,7 @@ describe('live migration through the libp2p tunnel (real QEMU, TCG)', () => {
     expect(Number(again[1])).toBeGreaterThanOrEqual(direct.counterBefore)
     await a.hv.kill('roamer')
 
-    const row = (m: Moved): string => `pause ${m.pauseMs.toFixed(1)} ms (QEMU downtime ${m.result.downtimeMs} ms), ram ${m.result.ramMs} ms, mirror ${m.result.mirrorMs} ms, total ${m.result.totalMs} ms`
+    const row = (m: Moved): string => `pause ${m.pauseMs.toFixed(1)} ms (QEMU downtime ${m.result.downtimeMs} ms; stop→completed ${(m.result.completedAt - m.result.stoppedAt).toFixed(1)}, mirrors ${(m.result.mirrorsDoneAt - m.result.completedAt).toFixed(1)}), ram ${m.result.ramMs} ms, mirror ${m.result.mirrorMs} ms, total ${m.result.totalMs} ms`
     console.log(`128 MiB + 16 MiB disk\n  tunnel: ${row(tunnel)}\n  direct: ${row(direct)}`)
     // Honest bounds for two shared cores under TCG; the benchmark holds the real targets.
     expect(tunnel.pauseMs).toBeLessThan(1000)

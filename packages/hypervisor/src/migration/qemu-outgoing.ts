@@ -18,6 +18,8 @@ export interface OutgoingPlan {
 
 /** Bound on each clean-up step after a failure; the source must come back quickly either way. */
 const CLEANUP_TIMEOUT_MS = 10_000
+const FINAL_STATUS_RETRIES = 20
+const FINAL_STATUS_RETRY_MS = 5
 /** Bound on the block-job-cancel that completes a ready mirror after the switchover. */
 const MIRROR_COMPLETE_TIMEOUT_MS = 30_000
 
@@ -35,6 +37,8 @@ export class OutgoingMigration {
   private readonly jobs: string[]
   private nodesAdded: string[] = []
   private jobsStarted: string[] = []
+  /** block-job-cancel already sent for the mirrors (at the switchover's STOP). */
+  private cancelling: Promise<unknown> | undefined
   private migrating = false
   private forced = false
   private phase: MigrationPhase = 'disk-mirror'
@@ -116,19 +120,47 @@ export class OutgoingMigration {
       await this.checkTimeout()
       // The MIGRATION event wakes us at once: every ms between completion and the destination's
       // `cont` is guest pause.
-      await this.log.poll((e) => e.event === 'MIGRATION' && ['completed', 'failed', 'cancelled'].includes(String(e.data?.status)), this.plan.params.progressIntervalMs, this.plan.signal)
+      await this.log.poll((e) => (e.event === 'MIGRATION' && ['completed', 'failed', 'cancelled'].includes(String(e.data?.status))) ||
+        (e.event === 'STOP' && this.cancelling === undefined && this.jobsStarted.length > 0), this.plan.params.progressIntervalMs, this.plan.signal)
+      this.cancelMirrorsAtStop()
       const status = migrationStatus(await this.qmp.execute<QemuMigrationInfo>('query-migrate'))
-      if (status.status === 'completed') return status
+      if (status.status === 'completed') return await this.finalStatus(status)
       if (status.terminal) throw new MigrationFailedError(`migration of VM ${this.plan.id} ${status.status}: ${status.error ?? 'no reason given'}`)
       this.emit(status)
     }
   }
 
+  /**
+   * QEMU announces `completed` a moment before it computes the run's total time and downtime (they
+   * read 0 until then): ask again briefly rather than report a 0 ms downtime.
+   */
+  private async finalStatus (status: MigrationStatus): Promise<MigrationStatus> {
+    for (let i = 0; i < FINAL_STATUS_RETRIES && (status.totalTimeMs ?? 0) === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, FINAL_STATUS_RETRY_MS))
+      status = migrationStatus(await this.qmp.execute<QemuMigrationInfo>('query-migrate'))
+    }
+    return status
+  }
+
+  /**
+   * The vCPUs stopped for the switchover: the guest writes no more, so the mirrors may complete now.
+   * QEMU runs the command once the migration thread lets go of the main loop (after the device
+   * state is sent), so their completion overlaps the destination's load instead of following it.
+   * Should the migration still fail, the guest resumes here and the mirrors were to go anyway.
+   */
+  private cancelMirrorsAtStop (): void {
+    if (this.cancelling !== undefined || this.jobsStarted.length === 0) return
+    if (this.log.events().find((e) => e.event === 'STOP') === undefined) return
+    this.cancelling = Promise.all(this.jobsStarted.map(async (device) => await this.qmp.execute('block-job-cancel', { device })))
+    this.cancelling.catch(() => { /* completeMirrors or the roll-back reports what went wrong */ })
+  }
+
   /** Cancelling a ready mirror completes it without pivot: the destination holds a point-in-time copy. */
   private async completeMirrors (): Promise<number> {
     let bytes = 0
+    this.cancelMirrorsAtStop()
+    await this.cancelling
     for (const job of this.jobsStarted) {
-      await this.qmp.execute('block-job-cancel', { device: job })
       const done = await this.log.find((e) => isJobEvent(e, 'BLOCK_JOB_COMPLETED', [job]) || isJobEvent(e, 'BLOCK_JOB_CANCELLED', [job]),
         `completion of disk mirror ${job}`, { timeoutMs: MIRROR_COMPLETE_TIMEOUT_MS })
       if (done.event !== 'BLOCK_JOB_COMPLETED' || done.data?.error !== undefined) {
@@ -137,7 +169,9 @@ export class OutgoingMigration {
       bytes += Number(done.data?.len ?? 0)
     }
     this.jobsStarted = []
-    for (const node of this.nodesAdded) await this.qmp.execute('blockdev-del', { 'node-name': node })
+    // The NBD nodes stay until the hand-over: removing one flushes it, a round trip to the
+    // destination inside the guest's pause. The source QEMU quits (completeOutgoing) or removes
+    // them when the guest resumes here (resumeOutgoing, see removeMigrationNodes).
     this.nodesAdded = []
     return bytes
   }
@@ -187,6 +221,13 @@ export class OutgoingMigration {
     const code = (err as { code?: string }).code
     if (code === MigrationFailedError.code || code === MigrationTimeoutError.code || code === AbortedError.code) return err as Error
     return new MigrationFailedError(`migration of VM ${this.plan.id} failed: ${err instanceof Error ? err.message : String(err)}; the guest still runs on the source`, { cause: err })
+  }
+}
+
+/** Remove the NBD nodes a completed migration left on a source that now resumes its guest. */
+export async function removeMigrationNodes (qmp: QmpClient, disks: readonly string[]): Promise<void> {
+  for (const disk of disks) {
+    try { await qmp.execute('blockdev-del', { 'node-name': `migrate-${disk}` }) } catch { /* not there: nothing to remove */ }
   }
 }
 

@@ -79,7 +79,7 @@ export interface MigrationResult {
   stoppedAt: number
   /** When QEMU reported the RAM and device state delivered (`MIGRATION completed`, epoch ms). */
   completedAt: number
-  /** When the disk mirrors had completed and their NBD nodes were removed (epoch ms; = completedAt without disks). */
+  /** When the disk mirrors had completed (epoch ms; = completedAt without disks). */
   mirrorsDoneAt: number
   ramTransferredBytes: number
   diskBytes: number

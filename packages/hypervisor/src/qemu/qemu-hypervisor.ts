@@ -10,7 +10,7 @@ import { QemuReplication } from '../backup/qemu-replication.js'
 import type { ReplicationCapable } from '../backup/types.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
 import { listenIncoming, resumeIncoming } from '../migration/qemu-incoming.js'
-import { OutgoingMigration } from '../migration/qemu-outgoing.js'
+import { OutgoingMigration, removeMigrationNodes } from '../migration/qemu-outgoing.js'
 import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
 import { validateSpec, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
@@ -334,6 +334,7 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
       const attachment = await this.attachment(id, record, options)
       const { status } = await attachment.qmp.execute<{ status: string }>('query-status', undefined, options)
       // cont re-activates the disks the switchover inactivated; the destination never ran, so they are current.
+      await removeMigrationNodes(attachment.qmp, (record.spec.disks ?? []).map((d) => d.name))
       if (status !== 'running') await attachment.qmp.execute('cont', undefined, options)
       this.log('vm resumed after a failed hand-over', { vm: id, was: status })
       return await this.inspectNow(id)
