@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -6,10 +6,9 @@ import { hostAdvertToWire } from '@meshvirt/mesh'
 import { ControlServer } from '../../packages/agent/src/control/control-server.js'
 import { ControlError } from '../../packages/agent/src/control/errors.js'
 import { silentLogger } from '../../packages/agent/src/log/logger.js'
-import { attachMonitoring, type Monitoring } from '../../packages/agent/src/monitor/attach-monitoring.js'
+import type { Monitoring } from '../../packages/agent/src/monitor/attach-monitoring.js'
 import { startSimCluster, type SimCluster, type SimHostSize } from '../../packages/agent/src/sim-cluster.js'
-import { loadOrCreateIdentity } from '../../packages/agent/src/store/identity-store.js'
-import type { VmManagerDeps } from '../../packages/agent/src/vm/vm-manager.js'
+import { monitorAgents } from '../../packages/agent/test/monitor-harness.js'
 import type { Command } from '../../packages/cli/src/command.js'
 
 export interface MonitoredCluster {
@@ -21,42 +20,31 @@ export interface MonitoredCluster {
 }
 
 /**
- * Sim-cluster agents with monitoring attached the way runAgent will attach it (the sim cluster
- * predates the wiring): attachMonitoring on each, VmManager changes fed to vmsChanged, and a
- * control socket that serves the monitor's ListEvents beside ListHosts.
+ * Sim-cluster agents with their monitoring (see monitorAgents), and per agent a control socket of
+ * the test's own that serves the monitor's ListEvents beside ListHosts and StopVm, so the CLI
+ * commands run against it whether or not the agent's own control handler routes ListEvents yet.
  */
 export async function startMonitoredCluster (sizes: SimHostSize[]): Promise<MonitoredCluster> {
   const sim = await startSimCluster(sizes)
   const monitors: Monitoring[] = []
+  let stopMonitors = async (): Promise<void> => {}
   const servers: ControlServer[] = []
   const socketsDir = await mkdtemp(join(tmpdir(), 'mv-ctl-'))
   const stop = async (): Promise<void> => {
     await Promise.allSettled(servers.map(async (s) => { await s.stop() }))
-    await Promise.allSettled(monitors.map(async (m) => { await m.stop() }))
+    await stopMonitors()
     await sim.stop()
     await rm(socketsDir, { recursive: true, force: true })
   }
   const controlDirs: string[] = []
   try {
+    const attached = await monitorAgents(sim)
+    stopMonitors = attached.stop
+    monitors.push(...attached.monitors)
     for (const [i, a] of sim.agents.entries()) {
-      const dataDir = join(sim.dir, `h${i}`)
-      const { identity } = await loadOrCreateIdentity(dataDir)
-      const monitor = await attachMonitoring({
-        config: { http: true, host: '127.0.0.1', port: 0, tokenFile: join(dataDir, 'monitor.token') },
-        clusterName: a.mesh.topic.split('/')[2] as string,
-        privateKey: identity.privateKey,
-        mesh: a.mesh,
-        ledger: a.ledger,
-        vms: a.vms,
-        broker: a.broker,
-        log: silentLogger
-      })
-      monitors.push(monitor)
-      const deps = (a.vms as unknown as { deps: VmManagerDeps }).deps
-      const readvertise = deps.onChange
-      deps.onChange = () => { readvertise?.(); monitor.vmsChanged() }
+      const monitor = monitors[i] as Monitoring
       const dir = join(socketsDir, `c${i}`)
-      await import('node:fs/promises').then(async (fs) => { await fs.mkdir(dir, { mode: 0o700 }) })
+      await mkdir(dir, { mode: 0o700 })
       const server = new ControlServer(join(dir, 'control.sock'), async (req) => {
         const handler = monitor.controlHandlers[req.body ?? '']
         if (handler !== undefined) return await handler(req)

@@ -1,12 +1,11 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { silentLogger } from '../src/log/logger.js'
-import { attachMonitoring, type Monitoring } from '../src/monitor/attach-monitoring.js'
+import type { Monitoring } from '../src/monitor/attach-monitoring.js'
 import type { ClusterEvent } from '../src/monitor/cluster-event.js'
 import { signEvent } from '../src/monitor/signed-event.js'
 import { simVmSpec, startSimCluster, type SimCluster } from '../src/sim-cluster.js'
 import { loadOrCreateIdentity } from '../src/store/identity-store.js'
-import type { VmManagerDeps } from '../src/vm/vm-manager.js'
+import { monitorAgents } from './monitor-harness.js'
 
 async function pollUntil<T> (check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
@@ -27,37 +26,21 @@ function sample (text: string, series: string): number {
 describe('monitoring across 3 in-process agents', () => {
   let cluster: SimCluster | undefined
   let monitors: Monitoring[] = []
+  let stopMonitors = async (): Promise<void> => {}
   afterEach(async () => {
-    await Promise.allSettled(monitors.map(async (m) => { await m.stop() }))
+    await stopMonitors()
+    stopMonitors = async () => {}
     monitors = []
     await cluster?.stop()
     cluster = undefined
   })
 
-  /** What startSimCluster leaves out: each agent gets its monitoring as the agent itself will wire it. */
   async function startMonitoredCluster (): Promise<{ cluster: SimCluster, monitors: Monitoring[] }> {
     cluster = await startSimCluster([{ vcpus: 4, memoryMiB: 1024 }, { vcpus: 4, memoryMiB: 1024 }, { vcpus: 4, memoryMiB: 1024 }])
-    const c = cluster
-    for (const [i, a] of c.agents.entries()) {
-      const dataDir = join(c.dir, `h${i}`)
-      const { identity } = await loadOrCreateIdentity(dataDir)
-      monitors.push(await attachMonitoring({
-        config: { http: true, host: '127.0.0.1', port: 0, tokenFile: join(dataDir, 'monitor.token') },
-        clusterName: a.mesh.topic.split('/')[2] as string,
-        privateKey: identity.privateKey,
-        mesh: a.mesh,
-        ledger: a.ledger,
-        vms: a.vms,
-        broker: a.broker,
-        log: silentLogger
-      }))
-      // The one line runAgent adds (its readvertise calls vmsChanged); the sim cluster's agents predate it.
-      const deps = (a.vms as unknown as { deps: VmManagerDeps }).deps
-      const readvertise = deps.onChange
-      const monitor = monitors[i] as Monitoring
-      deps.onChange = () => { readvertise?.(); monitor.vmsChanged() }
-    }
-    return { cluster: c, monitors }
+    const m = await monitorAgents(cluster)
+    stopMonitors = m.stop
+    monitors = m.monitors
+    return { cluster, monitors }
   }
 
   const scrape = async (m: Monitoring): Promise<string> => {
@@ -87,6 +70,8 @@ describe('monitoring across 3 in-process agents', () => {
     }, 'the VM running in the metrics')
     const holders = texts.map((t, i) => ({ host: ids[i], n: t.split('\n').filter((l) => l.startsWith('meshvirt_vm_info{') && l.includes(`vm="${vmId}"`)).length }))
     expect(holders.filter((h) => h.n > 0)).toEqual([{ host: owner, n: 1 }])
+    // Usage measured on the owner (the simulated hypervisor reports the configured memory as RSS).
+    expect(sample(texts[ids.indexOf(owner)] as string, `meshvirt_vm_rss_bytes{vm="${vmId}",name="mon-web"}`)).toBe(128 * 2 ** 20)
     expect(sample(texts[0] as string, 'meshvirt_placements_total{outcome="placed"}')).toBe(1)
     expect(sample(texts[0] as string, 'meshvirt_placement_commit_seconds_count')).toBe(1)
     expect(sample(texts[1] as string, 'meshvirt_cluster_hosts{liveness="alive"}')).toBe(3)
@@ -111,7 +96,7 @@ describe('monitoring across 3 in-process agents', () => {
       const stream = events(m).filter((e) => e.hostId === owner).map((e) => e.seq)
       expect(stream).toEqual(stream.map((_, i) => i + 1))
     }
-    for (const t of await Promise.all(mons.map(scrape))) expect(t).not.toContain(`vm="${vmId}"`)
+    for (const t of await Promise.all(mons.map(scrape))) expect(t.split('\n').filter((l) => l.includes(vmId))).toEqual([])
   })
 
   it('refuses an event relayed under another host\'s name', async () => {

@@ -43,6 +43,8 @@ type Res = 'vcpus' | 'memoryBytes' | 'diskBytes'
 export function createAgentMetrics (src: MetricsSources): AgentMetrics {
   const registry = new Registry()
   const registers = [registry]
+  /** Counts renders: per-VM measurements are taken once per scrape and shared by the gauges reading them. */
+  let scrape = 0
   if (src.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'meshvirt_agent_' })
 
   const resource = (name: string, help: string, key: Res): void => {
@@ -95,12 +97,12 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
   if (src.vmStats !== undefined) {
     const stats = src.vmStats
     // One stats round per scrape, shared by the three gauges below.
-    let round: { at: number, result: Promise<Array<{ vm: { id: string, name: string }, s: VmStats }>> } | undefined
+    let round: { scrape: number, result: Promise<Array<{ vm: { id: string, name: string }, s: VmStats }>> } | undefined
     const measure = async (): Promise<Array<{ vm: { id: string, name: string }, s: VmStats }>> => {
-      if (round === undefined || Date.now() - round.at > 500) {
+      if (round?.scrape !== scrape) {
         const running = src.vms().filter((v) => v.state === 'running')
         round = {
-          at: Date.now(),
+          scrape,
           result: Promise.all(running.map(async (vm) => await stats(vm.id).then((s) => ({ vm, s }), () => undefined)))
             .then((all) => all.filter((x) => x !== undefined))
         }
@@ -128,12 +130,12 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
 
   if (src.vmDriveStats !== undefined) {
     const drives = src.vmDriveStats
-    let round: { at: number, result: Promise<Array<{ vm: { id: string, name: string }, d: DriveStats }>> } | undefined
+    let round: { scrape: number, result: Promise<Array<{ vm: { id: string, name: string }, d: DriveStats }>> } | undefined
     const measure = async (): Promise<Array<{ vm: { id: string, name: string }, d: DriveStats }>> => {
-      if (round === undefined || Date.now() - round.at > 500) {
+      if (round?.scrape !== scrape) {
         const running = src.vms().filter((v) => v.state === 'running')
         round = {
-          at: Date.now(),
+          scrape,
           result: Promise.all(running.map(async (vm) => await drives(vm.id).then((ds) => ds.map((d) => ({ vm, d })), () => [])))
             .then((all) => all.flat())
         }
@@ -242,7 +244,10 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
       commitSeconds.observe(t.commitMs / 1000)
       attempts.observe(t.attempts)
     },
-    render: async () => await registry.metrics(),
+    render: async () => {
+      scrape++
+      return await registry.metrics()
+    },
     contentType: registry.contentType
   }
 }

@@ -15,6 +15,11 @@ export const OWN_HISTORY = 256
 const PULL_RETRIES = 3
 const PULL_RETRY_MS = 1_000
 const PULL_TIMEOUT_MS = 5_000
+/**
+ * A hole waits this long for gossip to fill it before pulling: copies of one emitter's messages
+ * travel different mesh paths and may arrive out of order, so most holes close by themselves.
+ */
+export const GAP_WAIT_MS = 250
 
 export function eventTopic (clusterName: string): string {
   return `/meshvirt/${clusterName}/events/1`
@@ -55,6 +60,7 @@ export class EventBus {
   private readonly accepted = new WeakMap<Uint8Array, ClusterEvent>()
   private readonly pending = new Map<string, ClusterEvent[]>()
   private readonly pulling = new Set<string>()
+  private readonly gapTimers = new Map<string, NodeJS.Timeout>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly clock: () => number
   private seq = 0
@@ -88,6 +94,7 @@ export class EventBus {
     this.stopped = true
     this.unsubscribeView?.()
     for (const t of this.timers) clearTimeout(t)
+    for (const t of this.gapTimers.values()) clearTimeout(t)
     const pubsub = this.init.mesh.libp2p.services.pubsub
     pubsub.removeEventListener('message', this.onMessage)
     if (pubsub.topicValidators.get(this.topic) === this.validate) pubsub.topicValidators.delete(this.topic)
@@ -158,13 +165,42 @@ export class EventBus {
   private receive (e: ClusterEvent): void {
     if (e.hostId === this.selfId) return
     const admission = this.order.admit(e.hostId, e.incarnation, e.seq)
-    if (admission === 'next') this.take(e)
-    else if (admission === 'gap') {
+    if (admission === 'next') {
+      this.take(e)
+      this.drain(e.hostId)
+    } else if (admission === 'gap') {
       const held = this.pending.get(e.hostId) ?? []
-      held.push(e)
+      if (!held.some((h) => h.incarnation === e.incarnation && h.seq === e.seq)) held.push(e)
       this.pending.set(e.hostId, held)
-      this.pull(e.hostId)
+      if (!this.gapTimers.has(e.hostId) && !this.pulling.has(e.hostId)) {
+        const t = setTimeout(() => {
+          this.gapTimers.delete(e.hostId)
+          if ((this.pending.get(e.hostId)?.length ?? 0) > 0) this.pull(e.hostId)
+        }, GAP_WAIT_MS)
+        t.unref()
+        this.gapTimers.set(e.hostId, t)
+      }
     } else this.counters.duplicates++
+  }
+
+  /** Takes the held events of `hostId` that have become next in line. */
+  private drain (hostId: string): void {
+    const held = this.pending.get(hostId)
+    if (held === undefined || this.pulling.has(hostId)) return
+    held.sort((a, b) => a.incarnation - b.incarnation || a.seq - b.seq)
+    while (held.length > 0) {
+      const h = held[0] as ClusterEvent
+      const admission = this.order.admit(h.hostId, h.incarnation, h.seq)
+      if (admission === 'gap') break
+      held.shift()
+      if (admission === 'next') this.take(h)
+      else this.counters.duplicates++
+    }
+    if (held.length === 0) {
+      this.pending.delete(hostId)
+      const t = this.gapTimers.get(hostId)
+      if (t !== undefined) { clearTimeout(t); this.gapTimers.delete(hostId) }
+    }
   }
 
   private take (e: ClusterEvent): void {
@@ -193,7 +229,11 @@ export class EventBus {
     if (this.stopped || (attempt === 0 && this.pulling.has(hostId))) return
     this.pulling.add(hostId)
     const pos = this.order.position(hostId)
-    const req = pb.EventsPull.encode({ incarnation: pos?.incarnation ?? 0, afterSeq: pos?.seq ?? 0, limit: OWN_HISTORY }).finish()
+    // Up to the first held event when filling a hole; otherwise everything the emitter keeps.
+    const held = this.pending.get(hostId)?.filter((h) => pos === undefined || h.incarnation === pos.incarnation).map((h) => h.seq)
+    const firstHeld = held !== undefined && held.length > 0 && pos !== undefined ? Math.min(...held) : undefined
+    const limit = firstHeld !== undefined ? Math.max(1, Math.min(OWN_HISTORY, firstHeld - 1 - (pos?.seq ?? 0))) : OWN_HISTORY
+    const req = pb.EventsPull.encode({ incarnation: pos?.incarnation ?? 0, afterSeq: pos?.seq ?? 0, limit }).finish()
     void this.init.mesh.request(hostId, EVENTS_PROTOCOL, req, { timeoutMs: PULL_TIMEOUT_MS })
       .then(async (bytes) => {
         const batch = pb.EventsBatch.decode(bytes)
@@ -231,7 +271,10 @@ export class EventBus {
     const limit = Math.min(req.limit > 0 ? req.limit : OWN_HISTORY, OWN_HISTORY)
     const incarnation = this.init.mesh.incarnation
     const after = Number(req.incarnation) === incarnation ? Number(req.afterSeq) : 0
-    const mine = this.own.filter((o) => o.event.seq > after).slice(-limit)
+    // Oldest first: a puller filling a hole wants the events right after its position. A puller
+    // from another incarnation (or none) gets the oldest still kept, then the rest by gossip or
+    // the next pull.
+    const mine = this.own.filter((o) => o.event.seq > after).slice(0, limit)
     return pb.EventsBatch.encode({ events: mine.map((o) => pb.SignedEvent.decode(o.bytes)) }).finish()
   }
 }

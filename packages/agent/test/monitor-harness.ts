@@ -1,0 +1,45 @@
+import { join } from 'node:path'
+import { silentLogger } from '../src/log/logger.js'
+import { attachMonitoring, type Monitoring } from '../src/monitor/attach-monitoring.js'
+import type { SimCluster } from '../src/sim-cluster.js'
+import { loadOrCreateIdentity } from '../src/store/identity-store.js'
+import type { VmManagerDeps } from '../src/vm/vm-manager.js'
+
+/**
+ * The monitoring of each sim-cluster agent: the one runAgent attached when it has it, otherwise
+ * attached here the way runAgent does (attachMonitoring, VmManager changes fed to vmsChanged).
+ * `stop` stops only what it attached; the agents stop theirs.
+ */
+export async function monitorAgents (cluster: SimCluster): Promise<{ monitors: Monitoring[], stop: () => Promise<void> }> {
+  const monitors: Monitoring[] = []
+  const attached: Monitoring[] = []
+  const stop = async (): Promise<void> => { await Promise.allSettled(attached.map(async (m) => { await m.stop() })) }
+  try {
+    for (const [i, a] of cluster.agents.entries()) {
+      const own = (a as { monitoring?: Monitoring }).monitoring
+      if (own !== undefined) { monitors.push(own); continue }
+      const dataDir = join(cluster.dir, `h${i}`)
+      const { identity } = await loadOrCreateIdentity(dataDir)
+      const monitor = await attachMonitoring({
+        config: { http: true, host: '127.0.0.1', port: 0, tokenFile: join(dataDir, 'monitor.token') },
+        clusterName: a.mesh.topic.split('/')[2] as string,
+        privateKey: identity.privateKey,
+        mesh: a.mesh,
+        ledger: a.ledger,
+        vms: a.vms,
+        broker: a.broker,
+        hypervisor: a.hypervisor,
+        log: silentLogger
+      })
+      monitors.push(monitor)
+      attached.push(monitor)
+      const deps = (a.vms as unknown as { deps: VmManagerDeps }).deps
+      const readvertise = deps.onChange
+      deps.onChange = () => { readvertise?.(); monitor.vmsChanged() }
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { monitors, stop }
+}
