@@ -108,7 +108,7 @@ describe('EmitterOrder', () => {
 })
 
 describe('diffVms', () => {
-  const vm = (id: string, state: string, lastError = ''): VmFacts => ({ id, name: `n-${id}`, epoch: 1, state, lastError })
+  const vm = (id: string, state: string, lastError = '', epoch = 1): VmFacts => ({ id, name: `n-${id}`, epoch, state, lastError })
   const map = (...vms: VmFacts[]): Map<string, VmFacts> => new Map(vms.map((v) => [v.id, v]))
   it.each([
     ['created and running at once', map(), map(vm('a', 'running')), ['vm-created a', 'vm-started a']],
@@ -120,7 +120,11 @@ describe('diffVms', () => {
     ['crashed', map(vm('a', 'running')), map(vm('a', 'crashed', 'guest exited: signal')), ['vm-crashed a guest exited: signal']],
     ['failed to start', map(vm('a', 'starting')), map(vm('a', 'failed', 'no kernel')), ['vm-failed a no kernel']],
     ['deleted', map(vm('a', 'stopped'), vm('b', 'running')), map(vm('b', 'running')), ['vm-deleted a']],
-    ['nothing changed', map(vm('a', 'running')), map(vm('a', 'running')), []]
+    ['nothing changed', map(vm('a', 'running')), map(vm('a', 'running')), []],
+    ['migration source: migrating is transient', map(vm('a', 'running')), map(vm('a', 'migrating')), []],
+    ['migration source: handed over is no deletion', map(vm('a', 'migrating')), map(), []],
+    ['migration source: failed, runs on', map(vm('a', 'migrating')), map(vm('a', 'running')), ['vm-migration-failed a the guest runs on at the source']],
+    ['migration destination: arrives running with a later epoch', map(), map(vm('a', 'running', '', 2)), ['vm-migrated a now owned here, epoch 2']]
   ])('%s', (_what, before, after, expected) => {
     expect(diffVms(before, after).map((d) => [d.kind, d.vmId, d.message].filter((x) => x !== '' && x !== undefined).join(' '))).toEqual(expected)
   })

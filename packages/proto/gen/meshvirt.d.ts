@@ -564,6 +564,8 @@ export namespace meshvirt {
             EVENT_KIND_VM_DELETED = 4,
             EVENT_KIND_VM_CRASHED = 5,
             EVENT_KIND_VM_FAILED = 6,
+            EVENT_KIND_VM_MIGRATED = 7,
+            EVENT_KIND_VM_MIGRATION_FAILED = 8,
             EVENT_KIND_HOST_STARTED = 20,
             EVENT_KIND_HOST_STOPPING = 21,
             EVENT_KIND_HOST_JOINED = 22,

@@ -7020,6 +7020,8 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} EVENT_KIND_VM_DELETED=4 EVENT_KIND_VM_DELETED value
          * @property {number} EVENT_KIND_VM_CRASHED=5 EVENT_KIND_VM_CRASHED value
          * @property {number} EVENT_KIND_VM_FAILED=6 EVENT_KIND_VM_FAILED value
+         * @property {number} EVENT_KIND_VM_MIGRATED=7 EVENT_KIND_VM_MIGRATED value
+         * @property {number} EVENT_KIND_VM_MIGRATION_FAILED=8 EVENT_KIND_VM_MIGRATION_FAILED value
          * @property {number} EVENT_KIND_HOST_STARTED=20 EVENT_KIND_HOST_STARTED value
          * @property {number} EVENT_KIND_HOST_STOPPING=21 EVENT_KIND_HOST_STOPPING value
          * @property {number} EVENT_KIND_HOST_JOINED=22 EVENT_KIND_HOST_JOINED value
@@ -7036,6 +7038,8 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[4] = "EVENT_KIND_VM_DELETED"] = 4;
             values[valuesById[5] = "EVENT_KIND_VM_CRASHED"] = 5;
             values[valuesById[6] = "EVENT_KIND_VM_FAILED"] = 6;
+            values[valuesById[7] = "EVENT_KIND_VM_MIGRATED"] = 7;
+            values[valuesById[8] = "EVENT_KIND_VM_MIGRATION_FAILED"] = 8;
             values[valuesById[20] = "EVENT_KIND_HOST_STARTED"] = 20;
             values[valuesById[21] = "EVENT_KIND_HOST_STOPPING"] = 21;
             values[valuesById[22] = "EVENT_KIND_HOST_JOINED"] = 22;
@@ -7363,6 +7367,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 4:
                     case 5:
                     case 6:
+                    case 7:
+                    case 8:
                     case 20:
                     case 21:
                     case 22:
@@ -7470,6 +7476,14 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "EVENT_KIND_VM_FAILED":
                 case 6:
                     message.kind = 6;
+                    break;
+                case "EVENT_KIND_VM_MIGRATED":
+                case 7:
+                    message.kind = 7;
+                    break;
+                case "EVENT_KIND_VM_MIGRATION_FAILED":
+                case 8:
+                    message.kind = 8;
                     break;
                 case "EVENT_KIND_HOST_STARTED":
                 case 20:

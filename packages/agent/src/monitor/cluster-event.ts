@@ -2,7 +2,7 @@ import { pb, type meshvirt } from '@meshvirt/proto'
 
 /** What happened, in the words `meshvirt events` prints. */
 export type EventKind =
-  | 'vm-created' | 'vm-started' | 'vm-stopped' | 'vm-deleted' | 'vm-crashed' | 'vm-failed'
+  | 'vm-created' | 'vm-started' | 'vm-stopped' | 'vm-deleted' | 'vm-crashed' | 'vm-failed' | 'vm-migrated' | 'vm-migration-failed'
   | 'host-started' | 'host-stopping' | 'host-joined' | 'host-suspect' | 'host-dead' | 'host-alive'
 
 const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
@@ -12,6 +12,8 @@ const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
   'vm-deleted': pb.EventKind.EVENT_KIND_VM_DELETED,
   'vm-crashed': pb.EventKind.EVENT_KIND_VM_CRASHED,
   'vm-failed': pb.EventKind.EVENT_KIND_VM_FAILED,
+  'vm-migrated': pb.EventKind.EVENT_KIND_VM_MIGRATED,
+  'vm-migration-failed': pb.EventKind.EVENT_KIND_VM_MIGRATION_FAILED,
   'host-started': pb.EventKind.EVENT_KIND_HOST_STARTED,
   'host-stopping': pb.EventKind.EVENT_KIND_HOST_STOPPING,
   'host-joined': pb.EventKind.EVENT_KIND_HOST_JOINED,

@@ -19,14 +19,23 @@ const ON_ENTERING: Record<string, EventDraft['kind'] | undefined> = {
 
 /**
  * The events that explain the change from `before` to `after` (VMs by id). Transient states
- * (pending, starting, stopping, deleting) make no event of their own: the watcher samples at
- * advert time, so it may never see them, and the operator cares about where a VM settled.
+ * (pending, starting, stopping, deleting, migrating) make no event of their own: the operator
+ * cares about where a VM settled. A live migration is told once, by the destination when the
+ * guest runs there (the VM appears with a later epoch); the source forgetting it is no deletion.
  */
 export function diffVms (before: ReadonlyMap<string, VmFacts>, after: ReadonlyMap<string, VmFacts>): EventDraft[] {
   const drafts: EventDraft[] = []
   const about = (vm: VmFacts): Pick<EventDraft, 'vmId' | 'vmName' | 'vmEpoch'> => ({ vmId: vm.id, vmName: vm.name, vmEpoch: vm.epoch })
   for (const vm of after.values()) {
     const old = before.get(vm.id)
+    if (old === undefined && vm.epoch > 1 && vm.state === 'running') {
+      drafts.push({ kind: 'vm-migrated', ...about(vm), message: `now owned here, epoch ${vm.epoch}` })
+      continue
+    }
+    if (old?.state === 'migrating' && vm.state === 'running') {
+      drafts.push({ kind: 'vm-migration-failed', ...about(vm), message: 'the guest runs on at the source' })
+      continue
+    }
     if (old === undefined) drafts.push({ kind: 'vm-created', ...about(vm) })
     if (old?.state === vm.state) continue
     const kind = ON_ENTERING[vm.state]
@@ -37,7 +46,7 @@ export function diffVms (before: ReadonlyMap<string, VmFacts>, after: ReadonlyMa
     drafts.push({ kind, ...about(vm), message })
   }
   for (const vm of before.values()) {
-    if (!after.has(vm.id)) drafts.push({ kind: 'vm-deleted', ...about(vm) })
+    if (!after.has(vm.id) && vm.state !== 'migrating') drafts.push({ kind: 'vm-deleted', ...about(vm) })
   }
   return drafts
 }

@@ -69,7 +69,7 @@ function line (e: PrintedEvent, names: Map<string, string>): string {
 
 export const events: Command = {
   path: ['events'],
-  summary: 'the cluster\'s event stream (VMs created/started/stopped/deleted/crashed, hosts joined/suspect/dead), signed by the hosts that emitted them',
+  summary: 'the cluster\'s event stream (VMs created/started/stopped/migrated/deleted/crashed, hosts joined/suspect/dead), signed by the hosts that emitted them',
   usage: 'meshvirt events [--follow] [--vm ID|NAME] [--count N] [--json] [--data-dir DIR]',
   options: {
     follow: { type: 'boolean', short: 'f', description: 'keep printing new events as they happen (Ctrl-C to stop)' },
