@@ -1,13 +1,14 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { HostCapacity } from '@meshvirt/mesh'
+import type { HostCapacity, HostEntry } from '@meshvirt/mesh'
 import { afterEach, describe, expect, it } from 'vitest'
 import { silentLogger } from '../src/log/logger.js'
 import { loadOrCreateToken } from '../src/monitor/access-token.js'
 import { createAgentMetrics } from '../src/monitor/agent-metrics.js'
 import { queryDriveStats } from '../src/monitor/block-stats.js'
 import type { ClusterEvent } from '../src/monitor/cluster-event.js'
+import { clusterSnapshot } from '../src/monitor/cluster-snapshot.js'
 import { EventRing } from '../src/monitor/event-ring.js'
 import { parseMonitorListen } from '../src/monitor/monitor-listen.js'
 import { MonitorServer } from '../src/monitor/monitor-server.js'
@@ -186,5 +187,23 @@ describe('parseMonitorListen', () => {
   })
   it.each(['localhost:7480', '1.2.3:80', '127.0.0.1:70000', 'x', ''])('refuses %j, naming the setting', (text) => {
     expect(() => parseMonitorListen(text, '--monitor-listen')).toThrow(/--monitor-listen/)
+  })
+})
+
+describe('clusterSnapshot', () => {
+  it('lists each VM once under its owner (higher epoch wins a hand-over), with replica holders, and skips dead hosts\' VMs', () => {
+    const cap = { total: { vcpus: 8, memoryBytes: 8 * GIB, diskBytes: GIB }, hostReserved: { vcpus: 0, memoryBytes: 0, diskBytes: 0 }, allocated: { vcpus: 1, memoryBytes: GIB, diskBytes: 0 }, reservations: { vcpus: 0, memoryBytes: 0, diskBytes: 0 }, overcommit: { cpu: 2, memory: 1, disk: 1 } }
+    const vm = (id: string, role: 'owner' | 'replica', epoch: number, owner: string) => ({ id, name: `n-${id}`, epoch, role, state: 'running' as const, resources: { vcpus: 1, memoryBytes: GIB, diskBytes: 0 }, owner, group: '' })
+    const host = (hostId: string, hostname: string, liveness: 'alive' | 'dead', vms: ReturnType<typeof vm>[]) => ({
+      hostId, liveness, self: hostId === 'a', lastHeardMs: 0, livenessSinceMs: 0,
+      advert: { hostId, hostname, vms, capacity: cap, labels: {}, state: 'active', accelerator: 'tcg' }
+    }) as unknown as HostEntry
+    const snap = clusterSnapshot('a', [
+      host('a', 'alpha', 'alive', [vm('v1', 'owner', 1, 'a'), vm('v2', 'owner', 1, 'a')]),
+      host('b', 'beta', 'alive', [vm('v2', 'owner', 2, 'b'), vm('v1', 'replica', 1, 'a')]),
+      host('c', 'gamma', 'dead', [vm('v3', 'owner', 1, 'c')])
+    ], 5)
+    expect(snap.vms.map((v) => [v.id, v.ownerName, v.epoch, v.replicas])).toEqual([['v1', 'alpha', 1, ['beta']], ['v2', 'beta', 2, []]])
+    expect(snap.hosts.map((h) => [h.hostname, h.liveness, h.allocatable.vcpus, h.vms])).toEqual([['alpha', 'alive', 16, 2], ['beta', 'alive', 16, 1], ['gamma', 'dead', 16, 1]])
   })
 })

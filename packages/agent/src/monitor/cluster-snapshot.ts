@@ -25,6 +25,8 @@ export interface SnapshotVm {
   epoch: number
   vcpus: number
   memoryBytes: number
+  /** Hosts holding a replica of its disk (names), from their adverts. */
+  replicas: string[]
 }
 
 export interface ClusterSnapshot {
@@ -40,16 +42,22 @@ export interface ClusterSnapshot {
  */
 export function clusterSnapshot (selfId: string, hosts: HostEntry[], now = Date.now()): ClusterSnapshot {
   const byId = new Map<string, SnapshotVm>()
+  const replicas = new Map<string, string[]>()
   const name = (h: HostEntry): string => h.advert.hostname !== '' ? h.advert.hostname : h.hostId.slice(-12)
   for (const h of hosts) {
     if (h.liveness === 'dead') continue
     for (const v of h.advert.vms) {
+      if (v.role === 'replica') replicas.set(v.id, [...replicas.get(v.id) ?? [], name(h)])
       if (v.role !== 'owner') continue
       const prev = byId.get(v.id)
       // During a hand-over two hosts may both list the VM for a moment: the higher epoch owns it.
       if (prev !== undefined && prev.epoch >= v.epoch) continue
-      byId.set(v.id, { id: v.id, name: v.name, state: v.state, owner: h.hostId, ownerName: name(h), epoch: v.epoch, vcpus: v.resources.vcpus, memoryBytes: v.resources.memoryBytes })
+      byId.set(v.id, { id: v.id, name: v.name, state: v.state, owner: h.hostId, ownerName: name(h), epoch: v.epoch, vcpus: v.resources.vcpus, memoryBytes: v.resources.memoryBytes, replicas: [] })
     }
+  }
+  for (const [id, holders] of replicas) {
+    const vm = byId.get(id)
+    if (vm !== undefined) vm.replicas = holders.sort()
   }
   return {
     selfId,

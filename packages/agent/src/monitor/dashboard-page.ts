@@ -32,7 +32,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <h2>Hosts <span id="host-count"></span></h2>
 <table id="hosts"><thead><tr><th>Host</th><th>State</th><th>vCPU</th><th>Memory</th><th>VMs</th><th>Labels</th></tr></thead><tbody></tbody></table>
 <h2>VMs <span id="vm-count"></span></h2>
-<table id="vms"><thead><tr><th>Name</th><th>State</th><th>Owner</th><th>Epoch</th><th>vCPU</th><th>Memory</th><th>Id</th></tr></thead><tbody></tbody></table>
+<table id="vms"><thead><tr><th>Name</th><th>State</th><th>Owner</th><th>Replicas</th><th>Epoch</th><th>vCPU</th><th>Memory</th><th>Id</th></tr></thead><tbody></tbody></table>
 <h2>Events</h2>
 <table id="events"><thead><tr><th>Time</th><th>Event</th><th>Subject</th><th>By</th><th>Detail</th></tr></thead><tbody></tbody></table>
 <script>
@@ -70,7 +70,7 @@ function renderSnapshot (s) {
   const vms = $('#vms tbody'); vms.replaceChildren()
   for (const v of s.vms) {
     vms.append(el('tr', { 'data-vm': v.id, 'data-name': v.name, 'data-state': v.state },
-      el('td', {}, v.name), el('td', { class: 'state state-' + v.state }, v.state), el('td', { 'data-owner': v.owner }, v.ownerName),
+      el('td', {}, v.name), el('td', { class: 'state state-' + v.state }, v.state), el('td', { 'data-owner': v.owner }, v.ownerName), el('td', {}, v.replicas.join(', ') || '-'),
       el('td', {}, v.epoch), el('td', {}, v.vcpus), el('td', {}, size(v.memoryBytes)), el('td', {}, v.id)))
   }
   $('#vm-count').textContent = '(' + s.vms.length + ')'
