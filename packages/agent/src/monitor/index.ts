@@ -1,3 +1,18 @@
+/**
+ * Monitoring of one agent: Prometheus metrics, the signed cluster event stream, the dashboard.
+ *
+ * @example
+ * ```ts
+ * const monitoring = await attachMonitoring({
+ *   config: defaultMonitorConfig(dataDir),          // 127.0.0.1, a free port, <dataDir>/monitor.token
+ *   clusterName, privateKey: identity.privateKey, mesh, ledger, vms, broker, hypervisor, log
+ * })
+ * // VmManager onChange → monitoring.vmsChanged(); control handler → monitoring.controlHandlers
+ * console.log(monitoring.metricsUrl, monitoring.dashboardUrl)   // Authorization: Bearer <token>
+ * monitoring.events.subscribe((r) => console.log(r.event.kind, r.event.vmName))
+ * await monitoring.stop()                          // before the mesh node stops
+ * ```
+ */
 export { attachMonitoring, defaultMonitorConfig, MONITOR_TOKEN_FILE, DEFAULT_MONITOR_HOST, DEFAULT_MONITOR_PORT, type MonitorConfig, type MonitoringDeps, type Monitoring, type ControlRequestHandler } from './attach-monitoring.js'
 export { createAgentMetrics, VM_STATES, type AgentMetrics, type MetricsSources } from './agent-metrics.js'
 export { EventBus, EVENTS_PROTOCOL, eventTopic, type EventCounters } from './event-bus.js'
