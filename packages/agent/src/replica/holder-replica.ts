@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs'
 import { mkdir, open, readFile, readdir, rename, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { decodeFrames, encodeFrame, encodeVarint } from '@meshvirt/proto'
+import { decodeFrames, encodeVarint } from '@meshvirt/proto'
 import { MAX_REPLICA_FRAME_BYTES } from './constants.js'
 import { chunkDigest, hex, pointDigest, sameBytes } from './digest.js'
 import { writeDurably } from './durable-file.js'
@@ -86,8 +86,8 @@ export class HolderReplica {
     return answer
   }
 
-  /** Verify one chunk of the accepted point and keep it. */
-  async receive (chunk: ReplicaChunk): Promise<void> {
+  /** Verify one chunk of the accepted point and keep it (`encoded`: the ReplicaMessage as received, spares a re-encode). */
+  async receive (chunk: ReplicaChunk, encoded?: Uint8Array): Promise<void> {
     const p = this.partial
     if (p === undefined) throw new ReplicaProtocolError('a chunk arrived before an accepted offer')
     if (chunk.index !== p.digests.length) throw new ReplicaProtocolError(`expected chunk ${p.digests.length}, got ${chunk.index}`)
@@ -99,9 +99,11 @@ export class HolderReplica {
     if (!sameBytes(chunkDigest(chunk.index, chunk.extents, chunk.data), chunk.sha256)) {
       throw new ChecksumMismatchError(`chunk ${chunk.index} of point ${p.header.seq} (VM ${this.vmId}) does not match its sha256`)
     }
-    const frame = encodeFrame(encodeReplicaMessage({ type: 'chunk', chunk }))
-    await p.fh.write(frame, 0, frame.length, p.bytes)
-    p.bytes += frame.length
+    const payload = encoded ?? encodeReplicaMessage({ type: 'chunk', chunk })
+    const prefix = encodeVarint(payload.length)
+    const { bytesWritten } = await p.fh.writev([prefix, payload], p.bytes)
+    if (bytesWritten !== prefix.length + payload.length) throw new Error(`short write to ${join(this.dir, INCOMING_DATA)} (disk full?)`)
+    p.bytes += bytesWritten
     p.digests.push(chunk.sha256)
   }
 

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
-import { lpStream } from '@libp2p/utils'
 import type { Libp2p, Stream } from '@libp2p/interface'
-import { MAX_REPLICA_FRAME_BYTES, MAX_REPLICA_STREAMS, REPLICA_IDLE_TIMEOUT_MS, REPLICA_PROTOCOL, REPLICA_READ_BUFFER_BYTES } from './constants.js'
+import { MAX_REPLICA_FRAME_BYTES, MAX_REPLICA_STREAMS, REPLICA_IDLE_TIMEOUT_MS, REPLICA_PROTOCOL } from './constants.js'
 import { ReplicaError } from './errors.js'
+import { FrameStream } from './frame-stream.js'
 import { HolderReplica } from './holder-replica.js'
 import { emptyPosition } from './position.js'
 import { decodeReplicaMessage, encodeReplicaMessage } from './replica-codec.js'
@@ -76,11 +76,11 @@ export class ReplicaHolderService {
   }
 
   private async serve (stream: Stream, peer: string): Promise<void> {
-    stream.maxReadBufferLength = REPLICA_READ_BUFFER_BYTES
     const idle = this.init.idleTimeoutMs ?? REPLICA_IDLE_TIMEOUT_MS
-    const lp = lpStream(stream, { maxDataLength: MAX_REPLICA_FRAME_BYTES })
-    const send = async (m: ReplicaMessage): Promise<void> => { await lp.write(encodeReplicaMessage(m), { signal: AbortSignal.timeout(idle) }) }
-    const receive = async (): Promise<ReplicaMessage> => decodeReplicaMessage((await lp.read({ signal: AbortSignal.timeout(idle) })).subarray())
+    const frames = new FrameStream(stream, MAX_REPLICA_FRAME_BYTES)
+    const send = async (m: ReplicaMessage): Promise<void> => { await frames.write(encodeReplicaMessage(m), AbortSignal.timeout(idle)) }
+    let raw: Uint8Array = new Uint8Array(0)
+    const receive = async (): Promise<ReplicaMessage> => { raw = await frames.read(AbortSignal.timeout(idle)); return decodeReplicaMessage(raw) }
     let vmId: string | undefined
     let release: (() => void) | undefined
     try {
@@ -105,7 +105,7 @@ export class ReplicaHolderService {
       if (answer.refusal !== undefined) { await stream.close(); return }
       for (;;) {
         const m = await receive()
-        if (m.type === 'chunk') { await replica.receive(m.chunk); continue }
+        if (m.type === 'chunk') { await replica.receive(m.chunk, raw); continue }
         if (m.type !== 'end') throw new ReplicaError('ERR_REPLICA_PROTOCOL', `unexpected ${m.type} inside a point`)
         let result
         try {

@@ -1,10 +1,10 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { lpStream } from '@libp2p/utils'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { pipe } from 'it-pipe'
 import { APPLY_TIMEOUT_MS, MAX_REPLICA_FRAME_BYTES, REPLICA_IDLE_TIMEOUT_MS, REPLICA_PROTOCOL } from './constants.js'
 import { ChecksumMismatchError, ReplicaError, ReplicaProtocolError, ReplicaRefusedError, ReplicaTransferError } from './errors.js'
 import type { OutgoingPoint } from './outgoing-point.js'
+import { FrameStream } from './frame-stream.js'
 import { decodeReplicaMessage, encodeReplicaMessage } from './replica-codec.js'
 import type { TokenBucket } from './token-bucket.js'
 import type { OfferAnswer, ReplicaChunk, ReplicaMessage } from './types.js'
@@ -101,10 +101,10 @@ async function withStream<T> (libp2p: Libp2p, peer: string | PeerId, options: Sh
   let stream: Stream | undefined
   try {
     stream = await libp2p.dialProtocol(peerId, REPLICA_PROTOCOL, { signal: withTimeout(options.signal, options.idleTimeoutMs ?? REPLICA_IDLE_TIMEOUT_MS) })
-    const lp = lpStream(stream, { maxDataLength: MAX_REPLICA_FRAME_BYTES })
-    const send: Send = async (m) => { await lp.write(encodeReplicaMessage(m), { signal: withTimeout(options.signal, options.idleTimeoutMs ?? REPLICA_IDLE_TIMEOUT_MS) }) }
+    const frames = new FrameStream(stream, MAX_REPLICA_FRAME_BYTES)
+    const send: Send = async (m) => { await frames.write(encodeReplicaMessage(m), withTimeout(options.signal, options.idleTimeoutMs ?? REPLICA_IDLE_TIMEOUT_MS)) }
     const receive: Receive = async (type, timeoutMs) => {
-      const m = decodeReplicaMessage((await lp.read({ signal: withTimeout(options.signal, timeoutMs) })).subarray())
+      const m = decodeReplicaMessage(await frames.read(withTimeout(options.signal, timeoutMs)))
       if (m.type !== type) throw new ReplicaProtocolError(`expected ${type} from the holder, got ${m.type}`)
       return m as Extract<ReplicaMessage, { type: typeof type }>
     }
