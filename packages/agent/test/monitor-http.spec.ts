@@ -207,3 +207,13 @@ describe('clusterSnapshot', () => {
     expect(snap.hosts.map((h) => [h.hostname, h.liveness, h.allocatable.vcpus, h.vms])).toEqual([['alpha', 'alive', 16, 2], ['beta', 'alive', 16, 1], ['gamma', 'dead', 16, 1]])
   })
 })
+
+describe('process metrics', () => {
+  it('are prefixed meshvirt_agent_ and off unless asked for', async () => {
+    const on = await createAgentMetrics({ capacity: () => capacity, vms: () => [], processMetrics: true }).render()
+    expect(on).toContain('meshvirt_agent_process_resident_memory_bytes')
+    expect(on).toContain('meshvirt_agent_nodejs_eventloop_lag_p99_seconds')
+    const off = await createAgentMetrics({ capacity: () => capacity, vms: () => [] }).render()
+    expect(off).not.toContain('meshvirt_agent_process_')
+  })
+})

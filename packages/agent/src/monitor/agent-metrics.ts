@@ -45,7 +45,9 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
   const registers = [registry]
   /** Counts renders: per-VM measurements are taken once per scrape and shared by the gauges reading them. */
   let scrape = 0
-  if (src.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'meshvirt_agent_' })
+  // Event-loop lag sampled every 100 ms, not prom-client's 10 ms: measured here, the 10 ms timer
+  // alone costs an idle agent ~0.35 % of a core (100 ms: ~0.02 %), and lag that matters is longer.
+  if (src.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'meshvirt_agent_', eventLoopMonitoringPrecision: 100 })
 
   const resource = (name: string, help: string, key: Res): void => {
     // eslint-disable-next-line no-new
