@@ -1,6 +1,7 @@
 import type { Benchmark } from './harness.js'
 import { vmStart } from './vm-start.js'
 import { placementQuality } from './placement-quality.js'
+import { migration } from './migration.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality, vmStart]
+export const BENCHMARKS: Benchmark[] = [placementQuality, vmStart, migration]
