@@ -156,4 +156,29 @@ describe('live migration between two QEMU drivers (TCG, direct unix sockets)', (
     expect(stats.find((s) => s.qdev?.includes('vda') === true)?.stats.failed_wr_operations).toBe(0)
     await src.kill('bouncer')
   }, 150_000)
+
+  it('honours the timeout: cancel keeps the guest on the source, continue forces the switchover', async () => {
+    srcDir = join(root, 'a4'); dstDir = join(root, 'b4')
+    const src = driver(srcDir)
+    const dst = driver(dstDir)
+    const srcLog = await bootedSource(src, 'slowpoke')
+    // 2 MiB/s cannot move the guest's ~60 MiB within 1 s.
+    const slow = { bandwidthBytesPerSec: 2 * 1024 * 1024, timeoutMs: 1000 }
+    let incoming = await dst.prepareIncoming(spec('slowpoke'), { disks: 'mirror' })
+    await expect(src.migrateOut('slowpoke', { ...slow, migrationSocket: incoming.migrationSocket, nbdSocket: incoming.nbdSocket, onTimeout: 'cancel' }))
+      .rejects.toMatchObject({ code: 'ERR_MIGRATION_TIMEOUT' })
+    await dst.abortIncoming('slowpoke')
+    expect((await src.inspect('slowpoke')).state).toBe('running')
+    const seen = await lastCounter(srcLog)
+    await waitForSerial(srcLog, new RegExp(`MESHVIRT-COUNTER ${seen + 2}\\b`), 15_000)
+
+    // 'continue' lifts the downtime limit: QEMU moves the rest in one (long) pause and completes.
+    incoming = await dst.prepareIncoming(spec('slowpoke'), { disks: 'mirror' })
+    const forced = await src.migrateOut('slowpoke', { ...slow, bandwidthBytesPerSec: 16 * 1024 * 1024, migrationSocket: incoming.migrationSocket, nbdSocket: incoming.nbdSocket, onTimeout: 'continue' })
+    expect(forced.forced).toBe(true)
+    const { info } = await dst.completeIncoming('slowpoke')
+    await src.completeOutgoing('slowpoke')
+    await waitForSerial(info.paths.serialLog, /MESHVIRT-COUNTER \d+/, 15_000)
+    await dst.kill('slowpoke')
+  }, 150_000)
 })
