@@ -6,12 +6,11 @@
  * - Signatures: `StrictSign` on every node (a node with another policy rejects every message,
  *   silently). The signature is what lets the topic validator check signer = host_id.
  * - Publishing before the mesh forms drops the message: gossipsub only sends to peers it
- *   already knows subscribe to the topic. We (1) flood news (a host's first advert, every
+ *   already knows subscribe to the topic. We (1) flood news — a host's first advert, every
  *   change, and a re-publish when the first subscriber appears if the latest advert reached
- *   nobody) to every connected subscriber,
- *   not only the mesh (`floodPublish` per publish; heartbeats ride the mesh, which costs D
- *   copies instead of one per connection); (2) allow publishing to zero peers (a lone first
- *   host is not an error).
+ *   nobody — to every connected subscriber, not only the mesh (`floodPublish` per publish;
+ *   heartbeats ride the mesh, D copies instead of one per connection); (2) allow publishing
+ *   to zero peers (a lone first host is not an error).
  * - Star topologies: every host first connects to the same bootstrap host. With Dhi = 12 it
  *   prunes all but D of them, and a pruned host may not graft there again for the prune
  *   backoff (60 s by default), so with no other connection it starves. We (1) have the

@@ -1,0 +1,147 @@
+/**
+ * Mesh hosts as separate processes (bench/dist/gossip-agent.js), for the figures one process
+ * cannot give: the memory of one agent alone, and convergence and failure detection when a
+ * host is really killed (SIGKILL) and each host has its own event loop.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import type { AgentArgs, AgentEvent } from './gossip-agent.js'
+import { ROUND_TIMEOUT_MS, sleep, waitFor } from './gossip-cluster.js'
+
+const AGENT_JS = join(dirname(fileURLToPath(import.meta.url)), 'gossip-agent.js')
+/** A child that does not print its first line by then is broken. */
+const READY_TIMEOUT_MS = 20_000
+const STOP_TIMEOUT_MS = 3_000
+
+export class AgentProcess {
+  readonly events: AgentEvent[] = []
+  hostId = ''
+  addr = ''
+  private readonly child: ChildProcessWithoutNullStreams
+  private exited: Promise<void>
+
+  constructor (args: AgentArgs) {
+    this.child = spawn(process.execPath, [AGENT_JS, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] })
+    this.exited = new Promise((resolve) => { this.child.once('exit', () => { resolve() }) })
+    this.child.stderr.on('data', (d: Buffer) => { process.stderr.write(`[agent] ${d.toString()}`) })
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      try {
+        const e = JSON.parse(line) as AgentEvent
+        if (e.type === 'ready') {
+          this.hostId = e.hostId
+          this.addr = e.addr
+        }
+        this.events.push(e)
+      } catch {
+        // libp2p debug output or a partial line: not ours.
+      }
+    })
+  }
+
+  get pid (): number | undefined {
+    return this.child.pid
+  }
+
+  async ready (): Promise<void> {
+    if (!await waitFor(() => this.hostId !== '', READY_TIMEOUT_MS)) throw new Error('gossip agent did not start')
+  }
+
+  send (cmd: Record<string, unknown>): void {
+    this.child.stdin.write(JSON.stringify(cmd) + '\n')
+  }
+
+  async stats (): Promise<Extract<AgentEvent, { type: 'stats' }>> {
+    const before = this.events.length
+    this.send({ cmd: 'stats' })
+    await waitFor(() => this.events.slice(before).some((e) => e.type === 'stats'), READY_TIMEOUT_MS, 10)
+    return this.events.slice(before).findLast((e) => e.type === 'stats') as Extract<AgentEvent, { type: 'stats' }>
+  }
+
+  kill (): void {
+    this.child.kill('SIGKILL')
+  }
+
+  /** Asks politely, then SIGKILL after a bound; resolves once the process has exited. */
+  async stop (): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    this.send({ cmd: 'stop' })
+    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, STOP_TIMEOUT_MS)
+    await this.exited
+    clearTimeout(timer)
+  }
+}
+
+export class ProcessCluster {
+  readonly agents: AgentProcess[] = []
+
+  constructor (private readonly clusterKeyHex: string, private readonly timing: AgentArgs['timing']) {}
+
+  /** Starts `n` agent processes: the first alone (the door), then two at a time (startup is CPU-bound here). */
+  async start (n: number, bootstrap: string[] = []): Promise<void> {
+    const door = [...bootstrap]
+    while (this.agents.length < n) {
+      const batch = door.length === 0 ? 1 : Math.min(2, n - this.agents.length)
+      const started = Array.from({ length: batch }, () => new AgentProcess({ clusterKeyHex: this.clusterKeyHex, bootstrap: door, timing: this.timing }))
+      this.agents.push(...started)
+      await Promise.all(started.map(async (a) => { await a.ready() }))
+      if (door.length === 0 && started[0] !== undefined) door.push(started[0].addr)
+    }
+  }
+
+  async waitAllAlive (expected: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const stats = await Promise.all(this.agents.map(async (a) => await a.stats()))
+      if (stats.every((s) => s.alive === expected)) return true
+      await sleep(500)
+    }
+    return false
+  }
+
+  /** Like InProcessCluster.measureConvergence, with the times the children report. */
+  async measureConvergence (rounds: number, firstMarker: number): Promise<{ convergence: number[], missed: number }> {
+    const convergence: number[] = []
+    let missed = 0
+    for (let r = 0; r < rounds; r++) {
+      const marker = firstMarker + r
+      const source = this.agents[Math.floor(Math.random() * this.agents.length)] as AgentProcess
+      const others = this.agents.filter((a) => a !== source)
+      const seenAt = (a: AgentProcess): number | undefined =>
+        (a.events.findLast((e) => e.type === 'seen' && e.from === source.hostId && e.marker === marker) as { at: number } | undefined)?.at
+      const t0 = Date.now()
+      source.send({ cmd: 'update', marker })
+      const ok = await waitFor(() => others.every((a) => seenAt(a) !== undefined), ROUND_TIMEOUT_MS, 5)
+      if (ok) convergence.push(Math.max(...others.map((a) => (seenAt(a) as number) - t0)))
+      else {
+        missed++
+        convergence.push(ROUND_TIMEOUT_MS)
+      }
+      await sleep(50)
+    }
+    return { convergence, missed }
+  }
+
+  /** SIGKILLs one agent; time until every other one reports it dead. */
+  async measureKill (timeoutMs: number): Promise<{ deadAllMs: number, suspectFirstMs: number } | undefined> {
+    const victim = this.agents[1 + Math.floor(Math.random() * (this.agents.length - 1))] as AgentProcess
+    const others = this.agents.filter((a) => a !== victim)
+    const t0 = Date.now()
+    victim.kill()
+    const at = (a: AgentProcess, type: 'suspect' | 'dead'): number | undefined =>
+      (a.events.findLast((e) => e.type === type && e.host === victim.hostId) as { at: number } | undefined)?.at
+    const ok = await waitFor(() => others.every((a) => at(a, 'dead') !== undefined), timeoutMs, 20)
+    await victim.stop()
+    this.agents.splice(this.agents.indexOf(victim), 1)
+    if (!ok) return undefined
+    return {
+      deadAllMs: Math.max(...others.map((a) => (at(a, 'dead') as number) - t0)),
+      suspectFirstMs: Math.min(...others.map((a) => (at(a, 'suspect') ?? Infinity) - t0))
+    }
+  }
+
+  async stop (): Promise<void> {
+    await Promise.all(this.agents.map(async (a) => { await a.stop() }))
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * `npm run bench -- gossip`: capacity gossip and liveness at N = 10, 50, 100 hosts in one
+ * process over loopback TCP (LAN timing preset), one agent as its own process (memory), and
+ * N = 20 agent processes (convergence across event loops, failure detection after SIGKILL).
+ */
+import { generateClusterKey, heartbeatIntervalMs, LAN_TIMING, type MeshTiming } from '@meshvirt/mesh'
+import { percentile, type Benchmark, type Metric } from './harness.js'
+import { InProcessCluster, sleep } from './gossip-cluster.js'
+import { AgentProcess, ProcessCluster } from './gossip-processes.js'
+
+/** Let meshes form and the join-time re-publishing die down before measuring. */
+const SETTLE_MS = 3_000
+const IDLE_WINDOW_MS = 5_000
+/** Generous: LAN detection is ~3–4 s; a miss here means the detector is broken. */
+const DETECTION_TIMEOUT_MS = 20_000
+const MB = 2 ** 20
+/**
+ * In one process every host shares one core, so the process receives N× what a real host
+ * does. Heartbeats are spaced so the whole process handles ~150 per second (a real LAN host
+ * takes up to 100/s); changes and failure notices do not wait for heartbeats, so convergence
+ * and detection are measured as they would be, only on a busier core.
+ */
+const PROCESS_HEARTBEATS_PER_S = 150
+/** Beyond this the rounds start anyway (a host that missed a heartbeat learns the source from the change). */
+const FULL_VIEW_TIMEOUT_MS = 90_000
+/** Hosts join 100 ms apart (50 hosts in 5 s), not as one crowd on one core. */
+const JOIN_STAGGER_MS = 100
+const inProcessTiming = (n: number): Partial<MeshTiming> => ({ ...LAN_TIMING, maxAdvertsPerSecond: PROCESS_HEARTBEATS_PER_S / n })
+
+interface Plan { n: number, rounds: number, kills: number }
+
+const FULL: Plan[] = [{ n: 10, rounds: 60, kills: 2 }, { n: 50, rounds: 100, kills: 3 }, { n: 100, rounds: 20, kills: 1 }]
+const QUICK: Plan[] = [{ n: 10, rounds: 30, kills: 1 }, { n: 50, rounds: 40, kills: 1 }]
+const PROCESS_PLAN = { full: { n: 20, rounds: 40, kills: 2 }, quick: { n: 8, rounds: 20, kills: 1 } }
+const RSS_PEERS = 10
+
+const round1 = (x: number): number => Math.round(x * 10) / 10
+const median = (xs: number[]): number => percentile(xs, 50)
+
+export const gossip: Benchmark = {
+  name: 'gossip',
+  description: 'capacity-change convergence, failure detection, CPU and RSS of mesh hosts over loopback',
+  async run ({ quick, log }) {
+    const metrics: Record<string, Metric> = {}
+    const details: Record<string, unknown> = { timing: LAN_TIMING, inProcess: {}, processes: {} }
+
+    for (const plan of quick ? QUICK : FULL) {
+      const r = await inProcess(plan, log)
+      ;(details.inProcess as Record<string, unknown>)[String(plan.n)] = r
+      const suffix = plan.n === 50 ? { target: '< 300' } : {}
+      metrics[`convergence_p50_ms_${plan.n}`] = { value: round1(r.convergenceP50Ms), unit: 'ms' }
+      metrics[`convergence_p99_ms_${plan.n}`] = { value: round1(r.convergenceP99Ms), unit: 'ms', ...suffix }
+      if (r.detectionP50S !== undefined) {
+        metrics[`failure_detection_s_${plan.n}`] = { value: round1(r.detectionP50S * 10) / 10, unit: 's', ...(plan.n === 50 ? { target: '< 5' } : {}) }
+      }
+      metrics[`idle_cpu_pct_per_host_${plan.n}`] = { value: round1(r.idleCpuPctPerHost), unit: '%' }
+    }
+
+    const rss = await agentRss(log)
+    details.agentProcess = rss
+    metrics.agent_rss_mb = { value: round1(rss.rssMb), unit: 'MB', target: '< 120' }
+    metrics.agent_idle_cpu_pct = { value: round1(rss.idleCpuPct), unit: '%' }
+
+    const p = await separateProcesses(quick ? PROCESS_PLAN.quick : PROCESS_PLAN.full, log)
+    ;(details.processes as Record<string, unknown>)[String(p.n)] = p
+    metrics[`convergence_p99_ms_${p.n}_processes`] = { value: round1(p.convergenceP99Ms), unit: 'ms' }
+    if (p.detectionP50S !== undefined) metrics[`failure_detection_s_${p.n}_processes`] = { value: round1(p.detectionP50S * 10) / 10, unit: 's' }
+    return { metrics, details }
+  }
+}
+
+async function inProcess (plan: Plan, log: (line: string) => void): Promise<{
+  n: number, heartbeatMs: number, startMs: number, fullViewMs: number, avgPeers: number, convergenceP50Ms: number, convergenceP99Ms: number,
+  convergenceMaxMs: number, deliveryP50Ms: number, deliveryP99Ms: number, missedRounds: number, rounds: number,
+  idleCpuPctPerHost: number, processRssMb: number, rssMbPerHost: number, detections: unknown[], detectionP50S?: number,
+  counters: unknown
+}> {
+  const timing = inProcessTiming(plan.n)
+  const cluster = new InProcessCluster(timing)
+  try {
+    log(`in-process N=${plan.n}: starting (heartbeat every ${heartbeatIntervalMs(LAN_TIMING.heartbeatIntervalMs, plan.n, timing.maxAdvertsPerSecond ?? 1)} ms)`)
+    const startMs = await cluster.start(plan.n, JOIN_STAGGER_MS)
+    const fullViewMs = await cluster.converge(FULL_VIEW_TIMEOUT_MS)
+    log(`  started in ${startMs} ms, full views after ${fullViewMs} ms more`)
+    await sleep(SETTLE_MS)
+    const idle = await cluster.measureIdle(IDLE_WINDOW_MS)
+    const conv = await cluster.measureConvergence(plan.rounds, 1, (r, ms) => { if ((r + 1) % 20 === 0) log(`  round ${r + 1}/${plan.rounds}: ${ms.toFixed(0)} ms`) })
+    log(`  convergence p50 ${median(conv.convergence).toFixed(1)} ms, p99 ${percentile(conv.convergence, 99).toFixed(1)} ms (${plan.rounds} rounds, ${conv.missed} missed)`)
+    const detections = []
+    for (let k = 0; k < plan.kills; k++) {
+      const d = await cluster.measureFailureDetection(DETECTION_TIMEOUT_MS)
+      detections.push(d ?? { missed: true })
+      log(`  stopped host declared dead everywhere after ${d === undefined ? 'TIMEOUT' : (d.deadAllMs / 1000).toFixed(2) + ' s'}`)
+      await sleep(1000)
+    }
+    const dead = detections.flatMap((d) => 'deadAllMs' in d ? [d.deadAllMs / 1000] : [])
+    return {
+      n: plan.n,
+      heartbeatMs: heartbeatIntervalMs(LAN_TIMING.heartbeatIntervalMs, plan.n, timing.maxAdvertsPerSecond ?? 1),
+      startMs,
+      fullViewMs,
+      avgPeers: cluster.stats().avgPeers,
+      convergenceP50Ms: median(conv.convergence),
+      convergenceP99Ms: percentile(conv.convergence, 99),
+      convergenceMaxMs: Math.max(...conv.convergence),
+      deliveryP50Ms: median(conv.deliveries),
+      deliveryP99Ms: percentile(conv.deliveries, 99),
+      missedRounds: conv.missed,
+      rounds: plan.rounds,
+      idleCpuPctPerHost: (idle.cpuCores * 100) / plan.n,
+      processRssMb: idle.rssBytes / MB,
+      rssMbPerHost: idle.rssBytes / MB / plan.n,
+      detections,
+      ...(dead.length > 0 ? { detectionP50S: median(dead) } : {}),
+      counters: cluster.stats()
+    }
+  } finally {
+    await cluster.stop()
+  }
+}
+
+/** One agent process joined to 10 in-process peers, idle: its RSS and CPU. */
+async function agentRss (log: (line: string) => void): Promise<{ rssMb: number, heapUsedMb: number, idleCpuPct: number, alive: number, peers: number }> {
+  const cluster = new InProcessCluster('lan')
+  let agent: AgentProcess | undefined
+  try {
+    await cluster.start(RSS_PEERS)
+    await cluster.converge(30_000)
+    const door = cluster.nodes[0]?.multiaddrs()[0] ?? ''
+    const keyHex = Buffer.from(cluster.clusterKey).toString('hex')
+    agent = new AgentProcess({ clusterKeyHex: keyHex, bootstrap: [door], timing: 'lan' })
+    await agent.ready()
+    await cluster.converge(30_000)
+    await sleep(SETTLE_MS)
+    const s0 = await agent.stats()
+    await sleep(2 * IDLE_WINDOW_MS)
+    const s1 = await agent.stats()
+    const cpuUs = (s1.cpuUserUs + s1.cpuSystemUs) - (s0.cpuUserUs + s0.cpuSystemUs)
+    const r = { rssMb: s1.rssBytes / MB, heapUsedMb: s1.heapUsedBytes / MB, idleCpuPct: (cpuUs / ((s1.uptimeMs - s0.uptimeMs) * 1000)) * 100, alive: s1.alive, peers: s1.peers }
+    log(`agent process with ${RSS_PEERS} peers: RSS ${r.rssMb.toFixed(1)} MB, heap ${r.heapUsedMb.toFixed(1)} MB, idle CPU ${r.idleCpuPct.toFixed(2)} %, sees ${r.alive} alive`)
+    return r
+  } finally {
+    await agent?.stop()
+    await cluster.stop()
+  }
+}
+
+async function separateProcesses (plan: Plan, log: (line: string) => void): Promise<{
+  n: number, convergenceP50Ms: number, convergenceP99Ms: number, missedRounds: number, detections: unknown[], detectionP50S?: number,
+  rssMbAvg: number, rssMbMax: number, allAlive: boolean
+}> {
+  const cluster = new ProcessCluster(Buffer.from(generateClusterKey()).toString('hex'), 'lan')
+  try {
+    log(`${plan.n} agent processes: starting`)
+    await cluster.start(plan.n)
+    const allAlive = await cluster.waitAllAlive(plan.n, 60_000)
+    await sleep(SETTLE_MS)
+    const stats = await Promise.all(cluster.agents.map(async (a) => await a.stats()))
+    const conv = await cluster.measureConvergence(plan.rounds, 1)
+    log(`  convergence p50 ${median(conv.convergence)} ms, p99 ${percentile(conv.convergence, 99)} ms (${conv.missed} missed)`)
+    const detections = []
+    for (let k = 0; k < plan.kills; k++) {
+      const d = await cluster.measureKill(DETECTION_TIMEOUT_MS)
+      detections.push(d ?? { missed: true })
+      log(`  SIGKILLed agent declared dead everywhere after ${d === undefined ? 'TIMEOUT' : (d.deadAllMs / 1000).toFixed(2) + ' s'}`)
+      await sleep(1000)
+    }
+    const dead = detections.flatMap((d) => 'deadAllMs' in d ? [d.deadAllMs / 1000] : [])
+    const rss = stats.map((s) => s.rssBytes / MB)
+    return {
+      n: plan.n,
+      allAlive,
+      convergenceP50Ms: median(conv.convergence),
+      convergenceP99Ms: percentile(conv.convergence, 99),
+      missedRounds: conv.missed,
+      detections,
+      ...(dead.length > 0 ? { detectionP50S: median(dead) } : {}),
+      rssMbAvg: rss.reduce((a, b) => a + b, 0) / rss.length,
+      rssMbMax: Math.max(...rss)
+    }
+  } finally {
+    await cluster.stop()
+  }
+}
