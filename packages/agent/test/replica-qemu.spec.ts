@@ -86,9 +86,10 @@ describe('replication of a running QEMU guest through the replica stream (TCG)',
       const counter = await pointCounter(out)
       let res: ShipResult
       if (cutAt !== undefined && out.header.chunkCount > cutAt + 1) {
-        let cut = false
-        await expect(shipPoint(a.libp2p, b.hostId, out, { bucket, onChunk: (i) => { if (i === cutAt && !cut) { cut = true; void a.libp2p.hangUp(b.peerId) } } }))
+        let cut: Promise<void> | undefined
+        await expect(shipPoint(a.libp2p, b.hostId, out, { bucket, onChunk: (i) => { if (i === cutAt) cut ??= a.libp2p.hangUp(b.peerId) } }))
           .rejects.toMatchObject({ code: 'ERR_REPLICA_TRANSFER' })
+        await cut
         res = await shipPoint(a.libp2p, b.hostId, out, { bucket })
         expect(res.resumedFrom).toBeGreaterThan(0)
         console.log(`point ${point.seq}: cut after chunk ${cutAt} of ${out.header.chunkCount}, resumed from ${res.resumedFrom}`)

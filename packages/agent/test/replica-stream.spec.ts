@@ -128,14 +128,14 @@ describe('replica stream (two libp2p nodes, simulated points)', () => {
     const full = await point('full', 1, 128 * 1024)
     expect(full.header.chunkCount).toBe(48)
     const bucket = new TokenBucket({ bytesPerSec: 8 * MiB, burstBytes: 256 * 1024 })
-    let cut = false
+    let cut: Promise<void> | undefined
     const t0 = performance.now()
     await expect(shipPoint(owner.libp2p, peer.hostId, full, {
       bucket,
-      onChunk: (index) => {
-        if (index === 20 && !cut) { cut = true; void owner.libp2p.hangUp(peer.peerId) }
-      }
+      onChunk: (index) => { if (index === 20) cut ??= owner.libp2p.hangUp(peer.peerId) }
     })).rejects.toMatchObject({ code: 'ERR_REPLICA_TRANSFER' })
+    // The disconnect completes (a dial meanwhile would find the old connection still closing).
+    await cut
     const partial = await queryReplicaPosition(owner.libp2p, peer.hostId, 'vm1')
     expect(partial.position.seq).toBe(0)
     const res = await shipPoint(owner.libp2p, peer.hostId, full, { bucket })
@@ -153,8 +153,10 @@ describe('replica stream (two libp2p nodes, simulated points)', () => {
     const { owner, peer } = await pair()
     await write(0, 2 * MiB)
     const full = await point('full', 1, 128 * 1024)
-    await expect(shipPoint(owner.libp2p, peer.hostId, full, { onChunk: (i) => { if (i === 5) void owner.libp2p.hangUp(peer.peerId) } }))
+    let cut: Promise<void> | undefined
+    await expect(shipPoint(owner.libp2p, peer.hostId, full, { onChunk: (i) => { if (i === 5) cut ??= owner.libp2p.hangUp(peer.peerId) } }))
       .rejects.toMatchObject({ code: 'ERR_REPLICA_TRANSFER' })
+    await cut
     // The holder process restarts: a new service over the same dir.
     await holder.stop()
     holder = new ReplicaHolderService(peer.libp2p, { root: join(dir, 'holder') })
