@@ -101,6 +101,12 @@ describe('replica stream (two libp2p nodes, simulated points)', () => {
     expect(where.position).toMatchObject({ epoch: 1, seq: 4 })
     // Offering a point the holder has is a no-op.
     expect((await shipPoint(owner.libp2p, peer.hostId, full)).skipped).toBe(true)
+    // What it costs the holder's disk: the sparse image holds about what was written.
+    const used = await (await holder.replica('vm1')).usageBytes()
+    expect(used).toBeGreaterThanOrEqual(3 * MiB)
+    expect(used).toBeLessThan(DISK)
+    await holder.removeReplica('vm1')
+    expect((await queryReplicaPosition(owner.libp2p, peer.hostId, 'vm1')).position.seq).toBe(0)
   })
 
   it('refuses a gap and a stale epoch; the owner plans the catch-up with pointsToSend', async () => {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { mkdir, open, readFile, readdir, rename, rm, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeFrames, encodeVarint } from '@meshvirt/proto'
 import { MAX_REPLICA_FRAME_BYTES } from './constants.js'
@@ -141,6 +141,16 @@ export class HolderReplica {
   async images (): Promise<ReplicaImages> {
     await this.replayJournal()
     return { position: this.position, disks: this.record.disks.map((d) => ({ ...d, path: this.imagePath(d.name) })) }
+  }
+
+  /** Bytes this replica takes on the holder's disk (images, partial, journal), for the ledger and the advert. */
+  async usageBytes (): Promise<number> {
+    let total = 0
+    for (const name of await readdir(this.dir)) {
+      const st = await stat(join(this.dir, name)).catch(() => undefined)
+      if (st?.isFile() === true) total += st.blocks * 512
+    }
+    return total
   }
 
   async discardPartial (): Promise<void> {

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { MAX_REPLICA_FRAME_BYTES, MAX_REPLICA_STREAMS, REPLICA_IDLE_TIMEOUT_MS, REPLICA_PROTOCOL } from './constants.js'
@@ -73,6 +74,17 @@ export class ReplicaHolderService {
       r.catch(() => { this.replicas.delete(vmId) })
     }
     return await r
+  }
+
+  /** Delete the replica of `vmId` (the VM was deleted, or this host no longer holds it). */
+  async removeReplica (vmId: string): Promise<void> {
+    const session = this.sessions.get(vmId)
+    session?.stream.abort(new Error(`replica of VM ${vmId} removed`))
+    await session?.done
+    const replica = this.replicas.get(vmId)
+    this.replicas.delete(vmId)
+    await (await replica?.catch(() => undefined))?.close()
+    await rm(join(this.init.root, vmId), { recursive: true, force: true })
   }
 
   private async serve (stream: Stream, peer: string): Promise<void> {
