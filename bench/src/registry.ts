@@ -1,9 +1,10 @@
 import { gossip } from './gossip.js'
 import type { Benchmark } from './harness.js'
-import { vmStart } from './vm-start.js'
-import { placementQuality } from './placement-quality.js'
 import { migration } from './migration.js'
+import { placementQuality } from './placement-quality.js'
+import { placementThroughput } from './placement-throughput.js'
 import { replication } from './replication.js'
+import { vmStart } from './vm-start.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality, vmStart, migration, replication, gossip]
+export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, migration, replication]

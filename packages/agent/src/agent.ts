@@ -27,6 +27,7 @@ import { canMigrate } from './migrate/capability.js'
 import { MigrationDestination } from './migrate/migration-destination.js'
 import { MigrationSource } from './migrate/migration-source.js'
 import { MigrationStates } from './migrate/migration-states.js'
+import { attachMonitoring, defaultMonitorConfig, parseMonitorListen, type Monitoring } from './monitor/index.js'
 
 export const CONTROL_SOCKET = 'control.sock'
 /** Written at start, removed at stop: how scripts and tests find a running agent's addresses. */
@@ -62,6 +63,7 @@ export interface RunningAgent {
   controlSocket: string
   inventory: HostInventory
   mesh: MeshNode
+  monitoring: Monitoring
   hypervisor: Hypervisor
   ledger: ResourceLedger
   vms: VmManager
@@ -114,7 +116,9 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     hostReserved: config.hostReserved,
     overcommit: config.overcommit
   }, Date.now, readvertise)
-  const vms = new VmManager({ selfId, store, ledger, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), onChange: readvertise })
+  let monitoring: Monitoring | undefined
+  const vmsChanged = (): void => { readvertise(); monitoring?.vmsChanged() }
+  const vms = new VmManager({ selfId, store, ledger, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), onChange: vmsChanged })
   let stopping = false
   const negotiate = new NegotiateService({
     ledger,
@@ -150,14 +154,32 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     exits = new TunnelExits(node.libp2p)
     await exits.start()
     const migrateLog = root.child('migrate', { host: selfId })
-    const states = new MigrationStates({ selfId, store, ledger, log: migrateLog, onChange: readvertise })
+    const states = new MigrationStates({ selfId, store, ledger, log: migrateLog, onChange: vmsChanged })
     negotiate.setIncoming(new MigrationDestination({ vms, states, hypervisor: hv.driver, exits, log: migrateLog }))
     migrations = new MigrationSource({ selfId, dataDir: config.dataDir, view: node.view, mesh: node, peers, states, hypervisor: hv.driver, log: migrateLog })
     const source = migrations
     vms.progressOf = (id) => source.progressOf(id)
   }
   const broker = new Broker({ selfId, view: node.view, peers, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
-  const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, ...(migrations !== undefined ? { migrations } : {}) })
+  const monitorConfig = config.monitorListen === undefined
+    ? defaultMonitorConfig(config.dataDir)
+    : config.monitorListen === 'off'
+      ? { ...defaultMonitorConfig(config.dataDir), http: false }
+      : { ...defaultMonitorConfig(config.dataDir), ...parseMonitorListen(config.monitorListen, '--monitor-listen') }
+  const mon = monitoring = await attachMonitoring({
+    config: monitorConfig,
+    clusterName: config.cluster,
+    privateKey: identity.privateKey,
+    mesh: node,
+    ledger,
+    vms,
+    broker,
+    hypervisor: hv.driver,
+    log: root.child('monitor', { host: selfId }),
+    // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.
+    processMetrics: opts.hypervisor === undefined
+  })
+  const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, extra: mon.controlHandlers, ...(migrations !== undefined ? { migrations } : {}) })
   const controlBytes = async (bytes: Uint8Array): Promise<Uint8Array> => {
     let res
     try {
@@ -192,6 +214,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     await server.start()
   } catch (err) {
     clearInterval(sweep)
+    await mon.stop()
     await node.stop()
     await vms.close()
     store.close()
@@ -199,7 +222,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   }
   const addrs = node.multiaddrs()
   const infoFile = join(config.dataDir, AGENT_INFO_FILE)
-  await writeFile(infoFile, JSON.stringify({ hostId: selfId, pid: process.pid, incarnation, addrs, controlSocket }, null, 2) + '\n')
+  await writeFile(infoFile, JSON.stringify({ hostId: selfId, pid: process.pid, incarnation, addrs, controlSocket, metricsUrl: mon.metricsUrl, dashboardUrl: mon.dashboardUrl }, null, 2) + '\n')
   log.info('agent ready', { addrs, controlSocket, vms: vms.list().length })
 
   let stopped: Promise<void> | undefined
@@ -210,6 +233,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     controlSocket,
     inventory,
     mesh: node,
+    monitoring: mon,
     hypervisor: hv.driver,
     ledger,
     vms,
@@ -219,6 +243,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
         stopping = true
         clearInterval(sweep)
         await server.stop()
+        await mon.stop()
         await exits?.stop()
         await node.stop()
         // Guests keep running: the agent is not the VMs' parent (re-attached at next start).

@@ -1392,11 +1392,13 @@ export namespace meshvirt {
 
         interface IRelease {
             token?: (string|null);
+            requestId?: (string|null);
         }
 
         class Release implements IRelease {
             constructor(properties?: meshvirt.v1.IRelease);
             public token: string;
+            public requestId: string;
             public static create(properties?: meshvirt.v1.IRelease): meshvirt.v1.Release;
             public static encode(message: meshvirt.v1.IRelease, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IRelease, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -18171,6 +18171,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @memberof meshvirt.v1
              * @interface IRelease
              * @property {string|null} [token] Release token
+             * @property {string|null} [requestId] Release requestId
              */
 
             /**
@@ -18195,6 +18196,14 @@ export const meshvirt = $root.meshvirt = (() => {
              * @instance
              */
             Release.prototype.token = "";
+
+            /**
+             * Release requestId.
+             * @member {string} requestId
+             * @memberof meshvirt.v1.Release
+             * @instance
+             */
+            Release.prototype.requestId = "";
 
             /**
              * Creates a new Release instance using the specified properties.
@@ -18226,6 +18235,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     throw Error("max depth exceeded");
                 if (message.token != null && Object.hasOwnProperty.call(message, "token"))
                     writer.uint32(/* id 1, wireType 2 =*/10).string(message.token);
+                if (message.requestId != null && Object.hasOwnProperty.call(message, "requestId"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.requestId);
                 return writer;
             };
 
@@ -18280,6 +18291,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.token = reader.string();
                             break;
                         }
+                    case 2: {
+                            message.requestId = reader.string();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -18327,6 +18342,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.token != null && Object.hasOwnProperty.call(message, "token"))
                     if (!$util.isString(message.token))
                         return "token: string expected";
+                if (message.requestId != null && Object.hasOwnProperty.call(message, "requestId"))
+                    if (!$util.isString(message.requestId))
+                        return "requestId: string expected";
                 return null;
             };
 
@@ -18350,6 +18368,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 let message = new $root.meshvirt.v1.Release();
                 if (object.token != null)
                     message.token = String(object.token);
+                if (object.requestId != null)
+                    message.requestId = String(object.requestId);
                 return message;
             };
 
@@ -18370,10 +18390,14 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
                 let object = {};
-                if (options.defaults)
+                if (options.defaults) {
                     object.token = "";
+                    object.requestId = "";
+                }
                 if (message.token != null && Object.hasOwnProperty.call(message, "token"))
                     object.token = message.token;
+                if (message.requestId != null && Object.hasOwnProperty.call(message, "requestId"))
+                    object.requestId = message.requestId;
                 return object;
             };
 

@@ -37,6 +37,8 @@ export interface AgentConfig {
   /** The tiny guest the accelerator probe boots (scripts/build-guest makes one). */
   probeKernel: string | undefined
   probeInitrd: string | undefined
+  /** Where /metrics and the dashboard listen: HOST:PORT (default 127.0.0.1, a free port), or `off`. */
+  monitorListen: string | undefined
 }
 
 /** What a config source may set; every field optional, sizes as text or numbers. */
@@ -57,9 +59,10 @@ export interface AgentConfigInput {
   imageDirs?: string[]
   probeKernel?: string
   probeInitrd?: string
+  monitorListen?: string
 }
 
-const KNOWN_KEYS = new Set(['hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
+const KNOWN_KEYS = new Set(['monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
 const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,62})$/i
 
 /**
@@ -102,7 +105,8 @@ export function resolveAgentConfig (sources: Array<{ name: string, input: AgentC
     accel: oneOf(merged.accel ?? 'auto', 'accel', ['auto', 'kvm', 'tcg'] as const),
     imageDirs: merged.imageDirs ?? [],
     probeKernel: merged.probeKernel,
-    probeInitrd: merged.probeInitrd
+    probeInitrd: merged.probeInitrd,
+    monitorListen: merged.monitorListen
   }
 }
 

@@ -19,6 +19,8 @@ export interface ControlHandlerDeps {
   peers: PeerClient
   log: Logger
   admin: HostAdminState
+  /** Bodies answered by parts composed beside this handler (monitoring's listEvents), by oneof name. */
+  extra?: Record<string, Handler>
   /** Absent when this host's hypervisor cannot live-migrate. */
   migrations?: MigrationSource
 }
@@ -168,8 +170,11 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
         }
       case undefined:
         throw new ControlError('INVALID_ARGUMENT', 'empty control request: set one operation')
-      default:
+      default: {
+        const extra = deps.extra?.[req.body]
+        if (extra !== undefined) return await extra(req)
         throw new ControlError('UNIMPLEMENTED', `${String(req.body)} is not available in this version of the agent`)
+      }
     }
   }
 }

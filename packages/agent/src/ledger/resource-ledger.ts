@@ -87,6 +87,16 @@ export class ResourceLedger {
     return existed
   }
 
+  /** Releases the reservation a Reserve with this request id made, if any (its answer was lost). */
+  releaseRequest (requestId: string): boolean {
+    const existed = this.store.transaction(() => {
+      const r = this.store.findReservationByRequest(requestId)
+      return r !== undefined && this.store.deleteReservation(r.token)
+    })
+    if (existed) this.onChange()
+    return existed
+  }
+
   /** Dimensions over capacity × ratio (must always be empty). */
   audit (): ShortOf[] {
     return auditLedger(this.snapshot())

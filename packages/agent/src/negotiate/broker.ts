@@ -1,5 +1,5 @@
 import type { ClusterView } from '@meshvirt/mesh'
-import { placeVm, toPlacementExplanation, type HostCapacity, type PlacementResult } from '@meshvirt/placement'
+import { NO_RESOURCES, placeVm, toPlacementExplanation, type HostCapacity, type HostSnapshot, type PlacementResult } from '@meshvirt/placement'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
@@ -24,6 +24,8 @@ const SAME_REQUEST_POLL_MS = 200
  * queues at its brokers instead of flooding every host with streams whose answers time out.
  */
 export const MAX_CONCURRENT_PLACEMENTS = 16
+/** How long a placement waits before looking again when only in-flight reservations hold the room. */
+const RESERVATION_WAIT_MS = 250
 /** Rendezvous-ranked authorities tried for a name before giving up. */
 const MAX_AUTHORITIES_TRIED = 3
 
@@ -158,6 +160,7 @@ export class Broker {
     let firstReserve: number | undefined
     let refusals = 0
     let attempts = 0
+    const deadline = Date.now() + 2 * (this.deps.reservationTtlMs ?? RESERVATION_TTL_MS)
     let last: PlacementResult | undefined
     for (let round = 0; attempts < MAX_RESERVE_ATTEMPTS; round++) {
       const entries = this.deps.view.hosts().filter((h) => !unreachable.has(h.hostId))
@@ -167,6 +170,14 @@ export class Broker {
         // Nothing alive fits, but suspect hosts may just be slow (missed heartbeats under load):
         // their own ledger decides, and a dead one costs one Reserve timeout before it is skipped.
         last = placeVm(request, entries.map((h) => toHostSnapshot(h.liveness === 'suspect' ? { ...h, liveness: 'alive' } : h, fresher.get(h.hostId))))
+      }
+      if (last.chosen === undefined && Date.now() < deadline && placeVm(request, entries.map((h) => withoutReservations(toHostSnapshot(h, fresher.get(h.hostId))))).chosen !== undefined) {
+        // Nothing is free, but reservations (other placements in flight) hold enough: they
+        // commit or expire within their TTL. Wait for them rather than refuse while room remains.
+        unreachable.clear()
+        await new Promise((resolve) => setTimeout(resolve, RESERVATION_WAIT_MS))
+        fresher.clear()
+        continue
       }
       if (last.chosen === undefined) break
       for (const candidate of last.candidates.slice(0, RESERVES_PER_ROUND)) {
@@ -182,6 +193,8 @@ export class Broker {
           log.debug('reserve failed, trying the next host', { vm: vmId, peer: host, err: (err as Error).message })
           unreachable.add(host)
           this.stats.unreachable++
+          // The answer may be lost, not the reservation: give it back rather than hold it for its TTL.
+          void peers.negotiate(host, { release: { requestId: `${vmId}/${attempts}` } }).catch(() => {})
           continue
         }
         if (res.refused != null) {
@@ -195,14 +208,21 @@ export class Broker {
         const token = res.reserved?.token ?? ''
         const placement = toPlacementExplanation(last, attempts, host)
         try {
-          const committed = await peers.negotiate(host, { commit: { token, vmId, spec, placement, idempotencyKey: key } })
+          // Commit is idempotent per VM id: a lost answer is asked again, never sent elsewhere
+          // (the VM may exist there already; placing it on another host would make two).
+          const committed = await withRetries(async () => await peers.negotiate(host, { commit: { token, vmId, spec, placement, idempotencyKey: key } }))
           log.info('vm placed', { vm: vmId, name: spec.name, peer: host, attempts })
           this.stats.placed++
           this.onPlaced?.({ reserveMs: reservedAt - (firstReserve ?? reservedAt), commitMs: performance.now() - started, attempts, refusals })
           return { summary: committed.committed?.vm, spec, placement, createdAtMs: Date.now() }
         } catch (err) {
+          const code = (err as ControlError).code
+          if (code === 'UNAVAILABLE') {
+            this.stats.failed++
+            throw new ControlError('UNAVAILABLE', `host ${host.slice(-12)} did not confirm the commit of ${spec.name ?? vmId}; it may exist there: retry with the same idempotency key (${key}) to find out`)
+          }
           await peers.negotiate(host, { release: { token } }).catch(() => {})
-          if ((err as ControlError).code === 'INVALID_ARGUMENT') throw err
+          if (code === 'INVALID_ARGUMENT') throw err
           log.warn('commit failed, trying the next host', { vm: vmId, peer: host, err: (err as Error).message })
           unreachable.add(host)
         }
@@ -243,6 +263,11 @@ async function withRetries<T> (fn: () => Promise<T>, tries = 3): Promise<T> {
 
 function nameTaken (name: string, vmId: string, owner: string): ControlError {
   return new ControlError('NAME_TAKEN', `a VM named ${name} already exists (${vmId}${owner !== '' ? ` on ${owner.slice(-12)}` : ', being created'}): choose another --name`, { vmId, owner })
+}
+
+/** The host as it will be once its unexpired reservations commit elsewhere or expire. */
+function withoutReservations (host: HostSnapshot): HostSnapshot {
+  return { ...host, capacity: { ...host.capacity, reservations: NO_RESOURCES } }
 }
 
 function capacityFromWire (c: meshvirt.v1.IHostCapacity): HostCapacity {

@@ -80,6 +80,10 @@ export class NegotiateService {
       }
       case 'release': {
         const r = req.release as meshvirt.v1.Release
+        if (r.token === '') {
+          checkId(r.requestId, 'token or request_id')
+          return { released: { existed: this.deps.ledger.releaseRequest(r.requestId) } }
+        }
         checkId(r.token, 'token')
         return { released: { existed: this.deps.ledger.release(r.token) } }
       }

@@ -27,6 +27,7 @@ export const agent: Command = {
     'image-dir': { type: 'string', multiple: true, valueName: 'DIR', description: 'where VM kernels, initrds and base images may come from' },
     'probe-kernel': { type: 'string', valueName: 'FILE', description: 'tiny guest kernel for the KVM boot probe (scripts/build-guest makes one)' },
     'probe-initrd': { type: 'string', valueName: 'FILE', description: 'initrd of the probe guest' },
+    'monitor-listen': { type: 'string', valueName: 'ADDR', description: '/metrics and dashboard address: HOST:PORT (default 127.0.0.1, a free port; token in DATA_DIR/monitor.token) or off' },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'debug, info, warn or error (default info); logs are JSON lines on stderr' }
   },
   examples: [
@@ -52,13 +53,15 @@ export const agent: Command = {
       accel: v.accel as string | undefined,
       imageDirs: v['image-dir'] as string[] | undefined,
       probeKernel: v['probe-kernel'] as string | undefined,
-      probeInitrd: v['probe-initrd'] as string | undefined
+      probeInitrd: v['probe-initrd'] as string | undefined,
+      monitorListen: v['monitor-listen'] as string | undefined
     }
     const config = await loadAgentConfig({ flags, env: ctx.env, configFile: v.config as string | undefined })
     const running = await runAgent(config)
     ctx.out(`meshvirt agent ready: host ${running.hostId} (incarnation ${running.incarnation})`)
     for (const a of running.addrs) ctx.out(`  listening on ${a}`)
     ctx.out(`  control socket ${running.controlSocket}`)
+    if (running.monitoring.metricsUrl !== undefined) ctx.out(`  metrics ${running.monitoring.metricsUrl} · dashboard ${running.monitoring.dashboardUrl ?? ''} (token in ${running.controlSocket.replace(/control\.sock$/, 'monitor.token')})`)
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
         ctx.err(`meshvirt agent: ${signal} received, leaving the mesh`)

@@ -4,8 +4,9 @@ import { clusterInit } from './cluster-init.js'
 import { clusterStatus, hostLs } from './host-ls.js'
 import { vmCreate, vmDelete, vmLs, vmShow, vmStart, vmStop } from './vm.js'
 import { vmConsole } from './vm-console.js'
+import { events } from './events.js'
 import { vmMigrate } from './vm-migrate.js'
 import { hostDrain, hostUndrain } from './host-drain.js'
 
 /** Every `meshvirt` subcommand, in the order `meshvirt --help` lists them. */
-export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmConsole]
+export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmConsole, events]
