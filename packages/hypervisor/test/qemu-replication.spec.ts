@@ -45,13 +45,25 @@ describe('QEMU replication points (TCG)', () => {
 
     await expect(replication.takePoint('rep', { kind: 'incremental' })).rejects.toMatchObject({ code: 'ERR_REPLICATION_NEEDS_FULL' })
     expect((await replication.startReplication('rep')).needsFull).toBe(true)
+    // Data far from the guest's own writes, to be zeroed later (as a discard or a zero write would).
+    const qmp = await hv.monitor('rep')
+    // HMP qemu-io through the guest's own device (its virtio backend): the node alone refuses a second writer.
+    const qemuIo = async (cmd: string): Promise<void> => {
+      const out = await qmp.execute<string>('human-monitor-command', { 'command-line': `qemu-io -d /machine/peripheral/vda/virtio-backend "${cmd}"` })
+      // Its report goes to QEMU's stdout; the monitor answers only errors.
+      if (/error|conflict|denied/i.test(out)) throw new Error(`qemu-io ${cmd}: ${out}`)
+    }
+    await qemuIo('write -P 0x33 24M 128k')
     const full = await replication.takePoint('rep', { kind: 'full' })
     expect(full).toMatchObject({ seq: 1, kind: 'full', baseSeq: 0, bytes: 32 * 1024 * 1024 })
     const fullData = await replication.openPoint('rep', 1)
+    expect(fullData.extents.some((e) => e.offset <= 24 * 1024 * 1024 && e.offset + e.length >= 24 * 1024 * 1024 + 128 * 1024 && !e.zero)).toBe(true)
+    expect(Buffer.from(await fullData.read('vda', 24 * 1024 * 1024, 4)).toString('hex')).toBe('33333333')
     const head = await fullData.read('vda', 0, 32)
     expect(Buffer.from(head).toString()).toMatch(/^MESHVIRT-COUNTER \d+/)
     await fullData.close()
 
+    await qemuIo('write -z 24M 128k')
     const seen = await lastCounter(vm.paths.serialLog)
     await waitForSerial(vm.paths.serialLog, new RegExp(`MESHVIRT-COUNTER ${seen + 3}\\b`), 15_000)
     const inc = await replication.takePoint('rep', { kind: 'incremental' })
@@ -61,6 +73,8 @@ describe('QEMU replication points (TCG)', () => {
     expect(inc.dirtyBytes).toBeGreaterThanOrEqual(inc.bytes - 64 * 1024 * 4)
     const data = await replication.openPoint('rep', 2)
     expect(data.extents[0]).toMatchObject({ disk: 'vda', offset: 0, zero: false })
+    // A region zeroed since the full point is shipped as a zero extent, not skipped.
+    expect(data.extents).toContainEqual({ disk: 'vda', offset: 24 * 1024 * 1024, length: 128 * 1024, zero: true })
     const counter = Number(/MESHVIRT-COUNTER (\d+)/.exec(Buffer.from(await data.read('vda', 0, 32)).toString())?.[1])
     expect(counter).toBeGreaterThanOrEqual(seen + 3)
     await data.close()
