@@ -1,0 +1,59 @@
+/** HolderReplica with hand-made chunks: zero extents zero the image; offers and chunks out of order are refused. */
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { chunkDigest, HolderReplica, pointDigest, type ReplicaChunk, type ReplicaExtent, type ReplicaPointHeader } from '../src/replica/index.js'
+
+const SIZE = 1 << 20
+let dir: string
+beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'mv-holder-')) })
+afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+function chunk (index: number, extents: ReplicaExtent[], data: Uint8Array): ReplicaChunk {
+  return { index, extents, data, sha256: chunkDigest(index, extents, data) }
+}
+
+async function apply (replica: HolderReplica, over: Partial<ReplicaPointHeader>, chunks: ReplicaChunk[]): Promise<void> {
+  const header: ReplicaPointHeader = {
+    vmId: 'vm', epoch: 1, seq: 1, baseSeq: 0, kind: 'full', disks: [{ name: 'vda', sizeBytes: SIZE }], takenAt: 1,
+    chunkCount: chunks.length, dataBytes: chunks.reduce((n, c) => n + c.data.length, 0), ...over
+  }
+  expect((await replica.offer(header)).refusal).toBeUndefined()
+  for (const c of chunks) await replica.receive(c)
+  await replica.finish(pointDigest(header, chunks.map((c) => c.sha256)))
+}
+
+describe('HolderReplica', () => {
+  it('applies data and zero extents; a full point replaces the image', async () => {
+    const replica = await HolderReplica.open(dir, 'vm')
+    await apply(replica, {}, [chunk(0, [{ disk: 'vda', offset: 4096, length: 8192, zero: false }], new Uint8Array(8192).fill(0xab))])
+    await apply(replica, { seq: 2, baseSeq: 1, kind: 'incremental' }, [chunk(0, [{ disk: 'vda', offset: 6144, length: 1024, zero: true }], new Uint8Array(0))])
+    let image = await readFile(join(dir, 'vda.raw'))
+    expect(image.length).toBe(SIZE)
+    expect(image.subarray(4096, 6144).every((b) => b === 0xab)).toBe(true)
+    expect(image.subarray(6144, 7168).every((b) => b === 0)).toBe(true)
+    expect(image.subarray(7168, 12288).every((b) => b === 0xab)).toBe(true)
+    await apply(replica, { seq: 3 }, [chunk(0, [{ disk: 'vda', offset: 0, length: 2, zero: false }], new Uint8Array([1, 2]))])
+    image = await readFile(join(dir, 'vda.raw'))
+    expect([...image.subarray(0, 3)]).toEqual([1, 2, 0])
+    expect(image.subarray(4096, 12288).every((b) => b === 0)).toBe(true)
+    expect(replica.position).toMatchObject({ epoch: 1, seq: 3, takenAt: 1 })
+  })
+
+  it('refuses a chunk out of order, one outside the disk, and an end before the last chunk', async () => {
+    const replica = await HolderReplica.open(dir, 'vm')
+    const header: ReplicaPointHeader = { vmId: 'vm', epoch: 1, seq: 1, baseSeq: 0, kind: 'full', disks: [{ name: 'vda', sizeBytes: SIZE }], takenAt: 1, chunkCount: 2, dataBytes: 2 }
+    await expect(replica.receive(chunk(0, [{ disk: 'vda', offset: 0, length: 1, zero: false }], new Uint8Array(1)))).rejects.toMatchObject({ code: 'ERR_REPLICA_PROTOCOL' })
+    await replica.offer(header)
+    await expect(replica.receive(chunk(1, [{ disk: 'vda', offset: 0, length: 1, zero: false }], new Uint8Array(1)))).rejects.toThrow(/expected chunk 0/)
+    await expect(replica.receive(chunk(0, [{ disk: 'vda', offset: SIZE, length: 1, zero: false }], new Uint8Array(1)))).rejects.toThrow(/outside/)
+    await expect(replica.receive(chunk(0, [{ disk: 'vdb', offset: 0, length: 1, zero: false }], new Uint8Array(1)))).rejects.toThrow(/outside/)
+    await replica.receive(chunk(0, [{ disk: 'vda', offset: 0, length: 1, zero: false }], new Uint8Array(1)))
+    await expect(replica.finish(new Uint8Array(32))).rejects.toThrow(/after 1 of 2 chunks/)
+    await replica.receive(chunk(1, [{ disk: 'vda', offset: 1, length: 1, zero: false }], new Uint8Array(1)))
+    await expect(replica.finish(new Uint8Array(32))).rejects.toMatchObject({ code: 'ERR_REPLICA_CHECKSUM' })
+    expect(replica.position.seq).toBe(0)
+    expect((await replica.images()).disks).toEqual([])
+  })
+})
