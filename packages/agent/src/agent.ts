@@ -174,6 +174,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     ledger,
     vms,
     broker,
+    ...(migrations !== undefined ? { migrations } : {}),
     hypervisor: hv.driver,
     log: root.child('monitor', { host: selfId }),
     // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.

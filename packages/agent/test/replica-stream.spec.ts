@@ -67,7 +67,7 @@ describe('replica stream (two libp2p nodes, simulated points)', () => {
   async function pair (): Promise<{ owner: MeshNode, peer: MeshNode }> {
     const owner = await node()
     const peer = await node()
-    holder = new ReplicaHolderService(peer.libp2p, { root: join(dir, 'holder'), onApplied: (e) => { applied.push(e) } })
+    holder = new ReplicaHolderService(peer.libp2p, { root: join(dir, 'holder'), onApplied: (e) => { applied.push(e) }, log: (m, f) => { if (m.includes('failed')) console.log(m, JSON.stringify(f)) } })
     await holder.start()
     await owner.libp2p.dial(peer.libp2p.getMultiaddrs()[0] as never)
     return { owner, peer }
@@ -218,5 +218,39 @@ describe('replica stream (two libp2p nodes, simulated points)', () => {
     const afterCrash = await HolderReplica.open(root, 'vm1')
     expect(afterCrash.position.seq).toBe(3)
     expect((await readFile(image)).equals(expected)).toBe(true)
+  })
+
+  it('serves many VMs at once, one session per VM, all converging (simulated driver at scale)', async () => {
+    const { owner, peer } = await pair()
+    const ids = Array.from({ length: 24 }, (_, i) => `vm-${i}`)
+    const want = new Map<string, Buffer>()
+    for (const id of ids) {
+      await hv.create({ id, vcpus: 1, memoryMiB: 64, boot: { kind: 'disk' }, disks: [{ name: 'vda', sizeMiB: 1 }] })
+      await hv.start(id)
+      want.set(id, Buffer.alloc(MiB))
+    }
+    const bucket = new TokenBucket({ bytesPerSec: 64 * MiB })
+    // One round trip first: more than 10 streams opened on a connection the holder has not finished
+    // setting up make libp2p abort the whole connection (MaxEarlyStreamsError, maxEarlyStreams = 10).
+    await queryReplicaPosition(owner.libp2p, peer.hostId, 'vm1')
+    const t0 = performance.now()
+    await Promise.all(ids.map(async (id, n) => {
+      for (let round = 0; round < 3; round++) {
+        const bytes = randomBytes(20_000)
+        const offset = (n * 7919 + round * 65_536) % (MiB - bytes.length)
+        bytes.copy(want.get(id) as Buffer, offset)
+        await hv.replication.write(id, 'vda', offset, bytes)
+        const p = await hv.replication.takePoint(id, { kind: round === 0 ? 'full' : 'incremental' })
+        const out = new OutgoingPoint(await hv.replication.openPoint(id, p.seq), { epoch: 1 })
+        await shipPoint(owner.libp2p, peer.hostId, out, { bucket })
+        await hv.replication.releasePoint(id, p.seq)
+      }
+    }))
+    for (const id of ids) {
+      const images = await (await holder.replica(id)).images()
+      expect(images.position.seq).toBe(3)
+      expect((await readFile(images.disks[0]?.path as string)).equals(want.get(id) as Buffer)).toBe(true)
+    }
+    console.log(`${ids.length} VMs × 3 points to one holder in ${(performance.now() - t0).toFixed(0)} ms`)
   })
 })

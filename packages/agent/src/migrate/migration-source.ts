@@ -20,6 +20,16 @@ const MAX_DESTINATIONS_TRIED = 3
 /** The destination's Reserve must outlive PrepareIncoming (QEMU start) comfortably. */
 const MIGRATION_RESERVATION_TTL_MS = 60_000
 
+/** What this host's outgoing migrations did (for /metrics). */
+export interface MigrationStats {
+  succeeded: number
+  failed: number
+  /** Of the last successful one: guest pause and whole duration. */
+  lastDowntimeMs: number
+  lastTotalMs: number
+  inFlight: number
+}
+
 export interface MigrationSourceDeps {
   selfId: string
   dataDir: string
@@ -40,6 +50,7 @@ export interface MigrationSourceDeps {
  */
 export class MigrationSource {
   private readonly progress = new Map<string, meshvirt.v1.IMigrationProgress>()
+  readonly stats: MigrationStats = { succeeded: 0, failed: 0, lastDowntimeMs: 0, lastTotalMs: 0, inFlight: 0 }
 
   constructor (private readonly deps: MigrationSourceDeps) {}
 
@@ -51,6 +62,7 @@ export class MigrationSource {
     const { states, peers, hypervisor, log, selfId } = this.deps
     const options = migrateOutOptions(params)
     const vm = states.beginOutgoing(vmId)
+    this.stats.inFlight++
     const spec = pb.VmSpec.decode(vm.spec)
     const started = Date.now()
     const record: meshvirt.v1.IMigrationRecord = { fromHost: selfId, startedAtMs: started, epoch: vm.epoch + 1 }
@@ -105,9 +117,11 @@ export class MigrationSource {
       // migrateOut may have completed (guest paused here) before the hand-over failed.
       await hypervisor.resumeOutgoing(vmId).catch(() => {})
       states.outgoingFailed(vmId, record)
+      this.stats.failed++
       log.warn('migration failed; the VM runs on here', { vm: vmId, peer: destination, err: message })
       throw new ControlError((err as ControlError).code === 'INVALID_ARGUMENT' ? 'INVALID_ARGUMENT' : 'MIGRATION_FAILED', `migration of ${vm.name} failed, it keeps running on this host: ${message}`)
     } finally {
+      this.stats.inFlight--
       this.progress.delete(vmId)
       await Promise.allSettled(entrances.map(async (e) => { await e.close() }))
     }
@@ -116,6 +130,9 @@ export class MigrationSource {
     await hypervisor.destroy(vmId).catch((err: unknown) => { log.warn('could not remove the source copy', { vm: vmId, err: (err as Error).message }) })
     states.outgoingDone(vmId)
     await this.rebindName(vm.name, vmId, destination as string)
+    this.stats.succeeded++
+    this.stats.lastDowntimeMs = Number(record.downtimeMs ?? 0)
+    this.stats.lastTotalMs = Number(record.totalMs ?? 0)
     log.info('vm migrated out', { vm: vmId, peer: destination, downtimeMs: record.downtimeMs, totalMs: record.totalMs })
     return { record, destination: destination as string }
   }

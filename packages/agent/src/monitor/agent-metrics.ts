@@ -1,6 +1,7 @@
 import type { VmStats } from '@meshvirt/hypervisor'
 import type { HostCapacity, Liveness, MeshStats } from '@meshvirt/mesh'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { MigrationStats } from '../migrate/migration-source.js'
 import type { BrokerStats, PlacementTiming } from '../negotiate/broker.js'
 import type { DriveStats } from './block-stats.js'
 import type { EventCounters } from './event-bus.js'
@@ -22,6 +23,7 @@ export interface MetricsSources {
   /** Block I/O of a running VM's drives (QMP query-blockstats; QEMU only). */
   vmDriveStats?: (id: string) => Promise<DriveStats[]>
   broker?: () => BrokerStats
+  migrations?: () => MigrationStats
   mesh?: () => MeshStats
   hosts?: () => Array<{ liveness: Liveness }>
   events?: () => EventCounters
@@ -187,6 +189,18 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
       const s = b()
       return [[{ answer: 'refused' }, s.refusals], [{ answer: 'unreachable' }, s.unreachable], [{ answer: 'reserved' }, Math.max(0, s.attempts - s.refusals - s.unreachable)]]
     })
+    mirror('meshvirt_reserve_refusals_total', 'Reserve requests refused by hosts, by the reason they gave', ['reason'], () => Object.entries(b().refusedBy).map(([reason, n]) => [{ reason }, n]))
+  }
+  if (src.migrations !== undefined) {
+    const m = src.migrations
+    mirror('meshvirt_migrations_total', 'Live migrations this host ran as the source, by outcome', ['outcome'], () => [[{ outcome: 'succeeded' }, m().succeeded], [{ outcome: 'failed' }, m().failed]])
+    const last = (name: string, help: string, read: () => number): void => {
+      // eslint-disable-next-line no-new
+      new Gauge({ name, help, registers, collect () { this.set(read()) } })
+    }
+    last('meshvirt_migrations_in_flight', 'Live migrations running now with this host as the source', () => m().inFlight)
+    last('meshvirt_migration_last_downtime_ms', 'Guest pause of the last successful migration out of this host (QEMU\'s measure)', () => m().lastDowntimeMs)
+    last('meshvirt_migration_last_total_ms', 'Whole duration of the last successful migration out of this host', () => m().lastTotalMs)
   }
   const reserveSeconds = new Histogram({ name: 'meshvirt_placement_reserve_seconds', help: 'From a placement\'s first Reserve to the Reserved answer that won', buckets: LATENCY_BUCKETS, registers })
   const commitSeconds = new Histogram({ name: 'meshvirt_placement_commit_seconds', help: 'From the start of a placement\'s negotiation to Committed', buckets: LATENCY_BUCKETS, registers })

@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js'
 import type { Broker } from '../negotiate/broker.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import { loadOrCreateToken } from './access-token.js'
+import type { MigrationStats } from '../migrate/migration-source.js'
 import { createAgentMetrics, type AgentMetrics } from './agent-metrics.js'
 import { queryDriveStats, type QmpLike } from './block-stats.js'
 import type { EventDraft } from './cluster-event.js'
@@ -49,6 +50,8 @@ export interface MonitoringDeps {
   ledger: Pick<ResourceLedger, 'capacity'>
   vms: Pick<VmManager, 'list'>
   broker?: Broker
+  /** The source side of live migrations, when the driver offers them. */
+  migrations?: { stats: MigrationStats }
   /**
    * The owner-side measurements of its VMs: RSS, CPU and uptime (`stats`), and block I/O when the
    * driver also offers QEMU's monitor (QemuHypervisor.monitor).
@@ -97,6 +100,7 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     // Called as a method (this-bound): QemuHypervisor.monitor serializes per VM through its instance.
     ...(typeof hv?.monitor === 'function' ? { vmDriveStats: async (id: string) => { const qmp = await hv.monitor?.(id); return qmp === undefined ? [] : await queryDriveStats(qmp) } } : {}),
     ...(deps.broker !== undefined ? { broker: () => (deps.broker as Broker).stats } : {}),
+    ...(deps.migrations !== undefined ? { migrations: () => (deps.migrations as { stats: MigrationStats }).stats } : {}),
     mesh: () => mesh.stats(),
     hosts: () => mesh.view.hosts(),
     events: () => bus.counters,

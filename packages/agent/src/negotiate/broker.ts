@@ -52,6 +52,8 @@ export interface BrokerStats {
   failed: number
   attempts: number
   refusals: number
+  /** Refusals by the reason the host gave (insufficient-memory, draining, …). */
+  refusedBy: Record<string, number>
   unreachable: number
 }
 
@@ -69,7 +71,7 @@ export interface BrokerResult {
  */
 export class Broker {
   private readonly slots = new Semaphore(MAX_CONCURRENT_PLACEMENTS)
-  readonly stats: BrokerStats = { placed: 0, failed: 0, attempts: 0, refusals: 0, unreachable: 0 }
+  readonly stats: BrokerStats = { placed: 0, failed: 0, attempts: 0, refusals: 0, refusedBy: {}, unreachable: 0 }
   /** Called after every successful placement. */
   onPlaced: ((timing: PlacementTiming) => void) | undefined
 
@@ -200,6 +202,8 @@ export class Broker {
         if (res.refused != null) {
           refusals++
           this.stats.refusals++
+          const reason = refuseReasonName(res.refused.reason)
+          this.stats.refusedBy[reason] = (this.stats.refusedBy[reason] ?? 0) + 1
           if (res.refused.capacity != null) fresher.set(host, capacityFromWire(res.refused.capacity))
           log.debug('reserve refused', { vm: vmId, peer: host, reason: res.refused.message })
           continue
@@ -263,6 +267,12 @@ async function withRetries<T> (fn: () => Promise<T>, tries = 3): Promise<T> {
 
 function nameTaken (name: string, vmId: string, owner: string): ControlError {
   return new ControlError('NAME_TAKEN', `a VM named ${name} already exists (${vmId}${owner !== '' ? ` on ${owner.slice(-12)}` : ', being created'}): choose another --name`, { vmId, owner })
+}
+
+/** REFUSE_REASON_INSUFFICIENT_MEMORY → insufficient-memory (a metric label). */
+function refuseReasonName (reason: number | null | undefined): string {
+  const name = Object.entries(pb.RefuseReason).find(([, v]) => v === reason)?.[0] ?? 'REFUSE_REASON_UNSPECIFIED'
+  return name.replace(/^REFUSE_REASON_/, '').toLowerCase().replace(/_/g, '-')
 }
 
 /** The host as it will be once its unexpired reservations commit elsewhere or expire. */

@@ -30,5 +30,9 @@ export const REPLICA_READ_BUFFER_BYTES = 32 * 1024 * 1024
 /** Default bandwidth bound per holder, bytes/s (a quarter of a 1 Gbit/s link). */
 export const HOLDER_BANDWIDTH_BYTES_PER_SEC = 32 * 1024 * 1024
 
-/** Concurrent replica streams per connection (one point at a time per VM, several VMs). */
-export const MAX_REPLICA_STREAMS = 32
+/**
+ * Replica streams per connection and direction: one session per VM, and an owner may replicate
+ * hundreds of VMs to one holder at once; streams still closing count too. libp2p's defaults (32 in,
+ * 64 out) reset the streams beyond them (found by the 24-VM test).
+ */
+export const MAX_REPLICA_STREAMS = 256

@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { pipe } from 'it-pipe'
-import { APPLY_TIMEOUT_MS, MAX_REPLICA_FRAME_BYTES, REPLICA_IDLE_TIMEOUT_MS, REPLICA_PROTOCOL } from './constants.js'
+import { APPLY_TIMEOUT_MS, MAX_REPLICA_FRAME_BYTES, MAX_REPLICA_STREAMS, REPLICA_IDLE_TIMEOUT_MS, REPLICA_PROTOCOL } from './constants.js'
 import { ChecksumMismatchError, ReplicaError, ReplicaProtocolError, ReplicaRefusedError, ReplicaTransferError } from './errors.js'
 import type { OutgoingPoint } from './outgoing-point.js'
 import { FrameStream } from './frame-stream.js'
@@ -45,6 +45,9 @@ export interface ShipResult {
  * it-pipe pipeline), end with the point digest, and wait until the holder applied it. A broken stream
  * throws ReplicaTransferError: offer the same OutgoingPoint again and it resumes where the holder is.
  * A refusal throws ReplicaRefusedError (a gap: send the missing points first, or a full one).
+ * Trap: more than 10 streams opened at once on a connection the holder has not finished setting up
+ * make libp2p abort the whole connection (MaxEarlyStreamsError): start a burst of VMs to a new holder
+ * after one exchange (queryReplicaPosition), or retry on ReplicaTransferError.
  */
 export async function shipPoint (libp2p: Libp2p, peer: string | PeerId, point: OutgoingPoint, options: ShipOptions = {}): Promise<ShipResult> {
   const t0 = performance.now()
@@ -100,7 +103,7 @@ async function withStream<T> (libp2p: Libp2p, peer: string | PeerId, options: Sh
   const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer
   let stream: Stream | undefined
   try {
-    stream = await libp2p.dialProtocol(peerId, REPLICA_PROTOCOL, { signal: withTimeout(options.signal, options.idleTimeoutMs ?? REPLICA_IDLE_TIMEOUT_MS) })
+    stream = await libp2p.dialProtocol(peerId, REPLICA_PROTOCOL, { signal: withTimeout(options.signal, options.idleTimeoutMs ?? REPLICA_IDLE_TIMEOUT_MS), maxOutboundStreams: MAX_REPLICA_STREAMS })
     const frames = new FrameStream(stream, MAX_REPLICA_FRAME_BYTES)
     const send: Send = async (m) => { await frames.write(encodeReplicaMessage(m), withTimeout(options.signal, options.idleTimeoutMs ?? REPLICA_IDLE_TIMEOUT_MS)) }
     const receive: Receive = async (type, timeoutMs) => {
