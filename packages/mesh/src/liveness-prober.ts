@@ -5,10 +5,10 @@
  * suspects and probes it too. A stopped host refuses the dial at once; a partitioned one times
  * out after `probeTimeoutMs`.
  *
- * A timeout is only evidence if this host was responsive itself (Lifeguard's "local health"):
- * when its own event loop lags, its probes time out against healthy hosts, and reporting them
- * started suspicion storms (measured: 50 hosts on one busy core). A refused or reset
- * connection is evidence either way.
+ * A failed probe is only evidence if this host was responsive itself (Lifeguard's "local
+ * health"): when its own event loop lags, its probes time out or abort mid-handshake against
+ * healthy hosts, and reporting them started suspicion storms (measured: 50 hosts on one busy
+ * core). Such a probe is inconclusive; other hosts' notices and the timeout still decide.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Ping } from '@libp2p/ping'
@@ -104,16 +104,17 @@ export class LivenessProber {
     this.init.report(notice)
   }
 
-  /** true: answered; false: unreachable; undefined: timed out while this host was lagging. */
+  /** true: answered; false: unreachable; undefined: failed while this host was lagging. */
   private async ping (hostId: string): Promise<boolean | undefined> {
     try {
       await this.init.ping.ping(peerIdFromString(hostId), { signal: AbortSignal.timeout(this.init.timing.probeTimeoutMs) })
       return true
     } catch (err) {
-      const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
+      // On a lagging loop even "refused" is unreliable: dials abort mid-handshake with
+      // encryption or muxer errors that look like a dead peer.
       const lag = localLoopLagMs()
-      this.init.log('probe of %s failed (%s, local lag %d ms): %e', hostId, timedOut ? 'timeout' : 'error', lag, err)
-      return timedOut && lag > MAX_LOOP_LAG_FOR_EVIDENCE_MS ? undefined : false
+      this.init.log('probe of %s failed (local lag %d ms): %e', hostId, lag, err)
+      return lag > MAX_LOOP_LAG_FOR_EVIDENCE_MS ? undefined : false
     }
   }
 }
