@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { OutgoingPoint, ReplicaHolderService, shipPoint, TokenBucket, type ShipResult } from './replica-api.js'
+import { OutgoingPoint, ReplicaHolderService, shipPoint, TokenBucket, type ShipResult } from '@meshvirt/agent'
 import type { QemuHypervisor, PointKind } from '@meshvirt/hypervisor'
 import { createMeshNode, generateClusterKey, generateIdentity, type MeshNode } from '@meshvirt/mesh'
 
