@@ -33,6 +33,7 @@ const FULL: Plan[] = [{ n: 10, rounds: 60, kills: 2 }, { n: 50, rounds: 100, kil
 const QUICK: Plan[] = [{ n: 10, rounds: 30, kills: 1 }, { n: 50, rounds: 40, kills: 1 }]
 const PROCESS_PLAN = { full: { n: 20, rounds: 40, kills: 2 }, quick: { n: 8, rounds: 20, kills: 1 } }
 const RSS_PEERS = 10
+const JOIN_TIMEOUT_MS = 30_000
 
 const round1 = (x: number): number => Math.round(x * 10) / 10
 const median = (xs: number[]): number => percentile(xs, 50)
@@ -130,7 +131,12 @@ async function agentRss (log: (line: string) => void): Promise<{ rssMb: number, 
     const keyHex = Buffer.from(cluster.clusterKey).toString('hex')
     agent = new AgentProcess({ clusterKeyHex: keyHex, bootstrap: [door], timing: 'lan' })
     await agent.ready()
-    await cluster.converge(30_000)
+    // Measured only once it has joined: an agent alone is not the figure asked for.
+    const joinDeadline = Date.now() + JOIN_TIMEOUT_MS
+    while ((await agent.stats()).alive < RSS_PEERS + 1) {
+      if (Date.now() > joinDeadline) throw new Error(`the agent process did not see its ${RSS_PEERS} peers within ${JOIN_TIMEOUT_MS} ms`)
+      await sleep(250)
+    }
     await sleep(SETTLE_MS)
     const s0 = await agent.stats()
     await sleep(2 * IDLE_WINDOW_MS)

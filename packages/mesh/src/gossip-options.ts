@@ -16,12 +16,13 @@
  *   backoff (60 s by default), so with no other connection it starves. We (1) have the
  *   PeerConnector dial `targetPeers` random hosts from the view within a connect interval, so
  *   the star dissolves, (2) raise Dhi to 16 and (3) shorten the prune backoff to 15 s.
- * - Mesh degree: D = 4 (Dlo 3, Dout 1, Dlazy 4) instead of gossipsub's 6. Every copy costs
+ * - Mesh degree: D = 4 (Dlo 3, Dout 1) instead of gossipsub's 6. Every copy costs
  *   the receiver a noise decryption, a parse and a seen-cache lookup, and a host receives ~D
  *   copies of every advert: measured with 20 hosts, D = 4 uses 30 % less CPU than D = 6. Paths
  *   grow by a fraction of a hop (log_4 N: 3 at 50 hosts, 5 at 1,000, each ~1 ms on a LAN). A
  *   lost advert is a hint that the next heartbeat replaces, and IHAVE/IWANT gossip repairs
- *   holes within a gossip heartbeat, so the extra redundancy of D = 6 buys little here.
+ *   holes within a gossip heartbeat, so the extra redundancy of D = 6 buys little here. That
+ *   repair path keeps gossipsub's Dlazy = 6 (IHAVE ids are small).
  * - Peer scoring's IP colocation factor penalises > 10 peers on one IP; all test peers share
  *   127.0.0.1 and NATed racks share one address. The pre-shared key already keeps Sybils out,
  *   so the factor is off (weight 0).
@@ -41,7 +42,7 @@ import type { GossipsubOpts } from '@libp2p/gossipsub'
 export const GOSSIP_D = 4
 export const GOSSIP_DLO = 3
 export const GOSSIP_DHI = 16
-export const GOSSIP_DLAZY = 4
+export const GOSSIP_DLAZY = 6
 export const GOSSIP_DOUT = 1
 /** Backoff after a PRUNE; shorter than the 60 s default so a pruned host re-grafts soon. */
 export const GOSSIP_PRUNE_BACKOFF_MS = 15_000
