@@ -95,6 +95,14 @@ describe('wire contract', () => {
     expect(advert.capacity?.total?.memoryBytes).toBe(3 * 2 ** 40)
   })
 
+  it('decodes absent uint64 fields to the number 0, never a Long', () => {
+    const summary = pb.VmSummary.decode(pb.VmSummary.encode({ id: 'x' }).finish())
+    expect(summary.epoch).toBe(0)
+    const advert = pb.HostAdvert.decode(pb.HostAdvert.encode({ hostId: 'h' }).finish())
+    expect(advert.incarnation).toBe(0)
+    expect(advert.seq).toBe(0)
+  })
+
   it('refuses truncated bytes with an error instead of returning garbage', () => {
     const bytes = pb.VmSpec.encode({ name: 'web-1', resources: { vcpus: 2, memoryBytes: BIG } }).finish()
     expect(() => pb.VmSpec.decode(bytes.subarray(0, bytes.length - 3))).toThrow()
