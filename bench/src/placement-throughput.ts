@@ -28,7 +28,7 @@ interface RunFigures {
 
 async function run (agents: number, perAgent: number, log: (l: string) => void): Promise<RunFigures> {
   // Room for every request: the figure is about negotiation speed, not about running out.
-  const cluster = await startSimCluster(Array.from({ length: agents }, () => ({ vcpus: 256, memoryMiB: 256 * 1024 })), { timing: 'lan', readyTimeoutMs: 60_000 })
+  const cluster = await startSimCluster(Array.from({ length: agents }, () => ({ vcpus: 256, memoryMiB: 256 * 1024 })), { timing: 'lan', readyTimeoutMs: 180_000 })
   try {
     const timings: PlacementTiming[] = []
     let violations = 0
@@ -77,8 +77,19 @@ export const placementThroughput: Benchmark = {
   name: 'placement-throughput',
   description: 'N in-process agents (simulated hypervisor) all brokering at once: placements/s, reserve latency, overcommit audit',
   async run ({ quick, log }) {
+    // 50 agents in one process did not finish joining within 3 minutes here (each agent's gossip
+    // and timers share one event loop), so the larger run is 25; per-agent processes would scale.
     const runs: RunFigures[] = []
-    for (const n of quick ? [10] : [10, 50]) runs.push(await run(n, quick ? 10 : 20, log))
+    const failures: Array<{ agents: number, error: string }> = []
+    for (const n of quick ? [10] : [10, 25]) {
+      try {
+        runs.push(await run(n, quick ? 10 : 20, log))
+      } catch (err) {
+        failures.push({ agents: n, error: (err as Error).message })
+        log(`${n} agents: run failed: ${(err as Error).message}`)
+      }
+    }
+    if (runs.length === 0) throw new Error(`every run failed: ${JSON.stringify(failures)}`)
     const big = runs.at(-1) as RunFigures
     const metrics: Record<string, Metric> = {
       reserve_p50_ms: { value: big.reserveP50, unit: 'ms', target: '< 10' },
@@ -91,6 +102,6 @@ export const placementThroughput: Benchmark = {
       retries: { value: big.retries, unit: 'count' }
     }
     for (const r of runs) metrics[`placements_per_s_${r.agents}`] = { value: r.perSecond, unit: '1/s' }
-    return { metrics, details: { runs, note: `the keys without a suffix are the ${big.agents}-agent run; all agents share one process on this machine` }, accel: 'sim' }
+    return { metrics, details: { runs, failures, note: `the keys without a suffix are the ${big.agents}-agent run; all agents share one process on this machine` }, accel: 'sim' }
   }
 }
