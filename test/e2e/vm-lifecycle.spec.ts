@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { meshvirt, startAgentProcess, type AgentProcess } from '../support/cli.js'
+import { meshvirt, meshvirtOn, startAgentProcess, type AgentProcess } from '../support/cli.js'
 import { pollUntil } from '../support/poll.js'
 
 interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, placement?: { chosenHost: string, summary: string } }
@@ -36,11 +36,7 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     await rm(dir, { recursive: true, force: true })
   })
 
-  const cli = async (agent: AgentProcess, argv: string[]): Promise<string> => {
-    const r = await meshvirt([...argv, '--data-dir', agent.dataDir])
-    if (r.exitCode !== 0) throw new Error(`meshvirt ${argv.join(' ')} failed (${r.exitCode}): ${r.stderr}`)
-    return r.stdout
-  }
+  const cli = meshvirtOn
   const vmLs = async (agent: AgentProcess): Promise<VmJson[]> => JSON.parse(await cli(agent, ['vm', 'ls', '--json'])) as VmJson[]
 
   it('creates through host 1, runs where placement chose, is listed everywhere, survives a kill -9 of its agent, stops and deletes', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { MESHVIRT_BIN, meshvirt, startAgentProcess, type AgentProcess } from '../support/cli.js'
+import { MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentProcess, type AgentProcess } from '../support/cli.js'
 import { pollUntil } from '../support/poll.js'
 
 interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, lastMigration?: { downtimeMs: number, totalMs: number, error: string } }
@@ -37,11 +37,7 @@ describe('live migration end to end: a real guest moves between agent processes'
     await rm(dir, { recursive: true, force: true })
   })
 
-  const cli = async (agent: AgentProcess, argv: string[]): Promise<string> => {
-    const r = await meshvirt([...argv, '--data-dir', agent.dataDir])
-    if (r.exitCode !== 0) throw new Error(`meshvirt ${argv.join(' ')} failed (${r.exitCode}): ${r.stderr}`)
-    return r.stdout
-  }
+  const cli = meshvirtOn
 
   it('keeps the guest running, its memory and its disk, and hands ownership over with epoch + 1', async () => {
     const [h1, h2, h3] = agents as [AgentProcess, AgentProcess, AgentProcess]

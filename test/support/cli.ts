@@ -13,6 +13,13 @@ export async function meshvirt (args: string[], env: Record<string, string> = {}
   })
 }
 
+/** `meshvirt ARGV --data-dir <agent's>`; its stdout, or an error with its stderr. */
+export async function meshvirtOn (agent: { dataDir: string }, argv: string[]): Promise<string> {
+  const r = await meshvirt([...argv, '--data-dir', agent.dataDir])
+  if (r.exitCode !== 0) throw new Error(`meshvirt ${argv.join(' ')} failed (${r.exitCode}): ${r.stderr}`)
+  return r.stdout
+}
+
 export interface AgentProcess {
   pid: number
   hostId: string

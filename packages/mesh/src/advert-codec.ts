@@ -48,6 +48,19 @@ export function hostAdvertFromWire (wire: Wire): DecodeResult {
   }
 }
 
+/**
+ * Validates a capacity a host sent outside an advert (the fresh capacity in a Refused):
+ * the same checks as an advert's; undefined when it is not a sound capacity.
+ */
+export function hostCapacityFromWire (wire: meshvirt.v1.IHostCapacity | null | undefined): HostCapacity | undefined {
+  try {
+    return capacity(wire)
+  } catch (err) {
+    if (err instanceof Invalid) return undefined
+    throw err
+  }
+}
+
 /** The wire form, for embedding in other messages (e.g. the control API's HostStatus). */
 export function hostAdvertToWire (a: HostAdvert): Wire {
   return {

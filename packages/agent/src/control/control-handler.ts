@@ -2,7 +2,8 @@ import { hostAdvertToWire, type ClusterView } from '@meshvirt/mesh'
 import type { meshvirt } from '@meshvirt/proto'
 import type { Logger } from '../log/logger.js'
 import type { Broker } from '../negotiate/broker.js'
-import { nameAuthorities } from '../negotiate/name-authority.js'
+import { findGossipedVm } from '../negotiate/gossiped-vm.js'
+import { nameAuthorities, nameHolders } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import type { VmRow } from '../store/state-store.js'
 import type { HostAdminState } from '../host/admin-state.js'
@@ -50,9 +51,8 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
 
   const locate = async (ref: meshvirt.v1.IVmRef): Promise<string> => {
     const matches = (v: { id: string, name: string }): boolean => (ref.id ?? '') !== '' ? v.id === ref.id : v.name === ref.name
-    for (const h of deps.view.hosts()) {
-      if (h.liveness !== 'dead' && h.advert.vms.some(matches)) return h.hostId
-    }
+    const gossiped = findGossipedVm(deps.view, matches)
+    if (gossiped !== undefined) return gossiped.owner
     // Not gossiped yet (just created): ask every host.
     const lists = await listEverywhere()
     for (const { host, vms: list } of lists) {
@@ -146,7 +146,7 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
           await vms.delete(vm.id)
           // Free the name where it may be held: the authority, and its successor in case
           // membership moved since the claim (a release where nothing is held is a no-op).
-          const authorities = nameAuthorities(vm.name, deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.hostId)).slice(0, 2)
+          const authorities = nameAuthorities(vm.name, nameHolders(deps.view)).slice(0, 2)
           await Promise.all(authorities.map(async (authority) => {
             await peers.negotiate(authority, { bindName: { name: vm.name, vmId: vm.id, release: true } }).catch((err: unknown) => {
               deps.log.warn('could not release the VM name at an authority', { vm: vm.id, authority, err: (err as Error).message })

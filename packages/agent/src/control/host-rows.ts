@@ -1,3 +1,5 @@
+import { hostAdvertFromWire } from '@meshvirt/mesh'
+import { allocatableCapacity } from '@meshvirt/placement'
 import type { meshvirt } from '@meshvirt/proto'
 import type { Resources } from '../resources.js'
 
@@ -25,44 +27,34 @@ export interface HostRow {
   lastHeardMs: number
 }
 
-const STATE_NAMES: Record<number, string> = { 0: 'unknown', 1: 'active', 2: 'draining', 3: 'drained', 4: 'leaving' }
-const ACCEL_NAMES: Record<number, string> = { 0: 'none', 1: 'kvm', 2: 'tcg' }
-
-function res (r: meshvirt.v1.IResources | null | undefined): Resources {
-  return { vcpus: r?.vcpus ?? 0, memoryBytes: Number(r?.memoryBytes ?? 0), diskBytes: Number(r?.diskBytes ?? 0) }
-}
-
+/** Decodes the control API's HostList with mesh's advert codec (invalid adverts are left out). */
 export function hostRows (list: meshvirt.v1.IHostList): HostRow[] {
-  return (list.hosts ?? []).map((h) => {
-    const a = h.advert ?? {}
-    const cap = a.capacity ?? {}
-    const total = res(cap.total)
-    const reserved = res(cap.hostReserved)
-    const oc = { cpu: cap.overcommit?.cpu ?? 1, memory: cap.overcommit?.memory ?? 1, disk: cap.overcommit?.disk ?? 1 }
-    return {
-      hostId: a.hostId ?? '',
+  const rows: HostRow[] = []
+  for (const h of list.hosts ?? []) {
+    const decoded = hostAdvertFromWire(h.advert ?? {})
+    if (!decoded.ok) continue
+    const a = decoded.advert
+    rows.push({
+      hostId: a.hostId,
       self: a.hostId === list.selfId,
-      hostname: a.hostname ?? '',
+      hostname: a.hostname,
       liveness: h.liveness ?? 'unknown',
-      state: STATE_NAMES[a.state ?? 0] ?? 'unknown',
-      incarnation: Number(a.incarnation ?? 0),
-      seq: Number(a.seq ?? 0),
-      addrs: a.addrs ?? [],
-      labels: a.labels ?? {},
-      total,
-      allocatable: {
-        vcpus: Math.floor((total.vcpus - reserved.vcpus) * oc.cpu),
-        memoryBytes: Math.floor((total.memoryBytes - reserved.memoryBytes) * oc.memory),
-        diskBytes: Math.floor((total.diskBytes - reserved.diskBytes) * oc.disk)
-      },
-      allocated: res(cap.allocated),
-      reservations: res(cap.reservations),
-      overcommit: oc,
-      accelerator: ACCEL_NAMES[a.accelerator ?? 0] ?? 'none',
-      cpuModel: a.cpuModel ?? '',
-      qemuVersion: a.qemuVersion ?? '',
-      vms: (a.vms ?? []).length,
+      state: a.state === 'unspecified' ? 'unknown' : a.state,
+      incarnation: a.incarnation,
+      seq: a.seq,
+      addrs: a.addrs,
+      labels: a.labels,
+      total: a.capacity.total,
+      allocatable: allocatableCapacity(a.capacity),
+      allocated: a.capacity.allocated,
+      reservations: a.capacity.reservations,
+      overcommit: a.capacity.overcommit,
+      accelerator: a.accelerator === 'unspecified' ? 'none' : a.accelerator,
+      cpuModel: a.cpuModel,
+      qemuVersion: a.qemuVersion,
+      vms: a.vms.length,
       lastHeardMs: Number(h.lastHeardMs ?? 0)
-    }
-  }).sort((x, y) => x.hostname.localeCompare(y.hostname) || x.hostId.localeCompare(y.hostId))
+    })
+  }
+  return rows.sort((x, y) => x.hostname.localeCompare(y.hostname) || x.hostId.localeCompare(y.hostId))
 }

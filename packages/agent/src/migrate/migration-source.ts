@@ -8,7 +8,7 @@ import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
 import { toHostSnapshot } from '../negotiate/host-snapshot.js'
-import { nameAuthorities } from '../negotiate/name-authority.js'
+import { nameAuthorities, nameHolders } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import { placementRequestFor } from '../negotiate/placement-request.js'
 import type { MigrationStates } from './migration-states.js'
@@ -70,7 +70,6 @@ export class MigrationSource {
     const entrances: TunnelEntrance[] = []
     let destination: string | undefined
     let prepared = false
-    let handedOver = false
     try {
       this.phase(vmId, 'reserve', started)
       const reserved = await this.reserveDestination(vmId, spec, vm.epoch + 1, toHost)
@@ -106,7 +105,6 @@ export class MigrationSource {
       this.phase(vmId, 'complete', started, destination)
       record.finishedAtMs = Date.now()
       await peers.negotiate(destination, { completeIncoming: { vmId, session, epoch: vm.epoch + 1, record } }, 60_000)
-      handedOver = true
     } catch (err) {
       const message = (err as Error).message
       record.error = message
@@ -158,8 +156,7 @@ export class MigrationSource {
 
   /** The name's authority learns the new owner (best effort: the gossiped summaries say it too). */
   private async rebindName (name: string, vmId: string, owner: string): Promise<void> {
-    const hosts = this.deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.hostId)
-    for (const authority of nameAuthorities(name, hosts).slice(0, 1)) {
+    for (const authority of nameAuthorities(name, nameHolders(this.deps.view)).slice(0, 1)) {
       await this.deps.peers.negotiate(authority, { bindName: { name, vmId, owner } }).catch(() => {})
     }
   }

@@ -1,5 +1,6 @@
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
+import { newVmRow } from '../vm/new-vm-row.js'
 import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
 import type { StateStore, VmRow } from '../store/state-store.js'
@@ -34,25 +35,7 @@ export class MigrationStates {
       if (store.getVm(input.vmId) !== undefined) throw new ControlError('ALREADY_EXISTS', `VM ${input.vmId} already exists on this host`)
       const reservation = ledger.take(input.token)
       if (reservation === undefined) throw new ControlError('RESERVATION_EXPIRED', 'the reservation for the incoming VM expired')
-      const now = this.clock()
-      const vm: VmRow = {
-        id: input.vmId,
-        name: input.spec.name ?? '',
-        group: input.spec.group ?? '',
-        spec: pb.VmSpec.encode(input.spec).finish(),
-        placement: input.placement == null ? null : pb.PlacementExplanation.encode(input.placement).finish(),
-        owner: selfId,
-        epoch: input.epoch,
-        state: 'incoming',
-        desired: 'running',
-        resources: reservation.resources,
-        idempotencyKey: null,
-        createdAt: now,
-        updatedAt: now,
-        startedAt: null,
-        lastError: null,
-        lastMigration: null
-      }
+      const vm = newVmRow({ id: input.vmId, spec: input.spec, placement: input.placement, owner: selfId, epoch: input.epoch, state: 'incoming', resources: reservation.resources, idempotencyKey: null, now: this.clock() })
       store.insertVm(vm)
       return vm
     })

@@ -1,4 +1,4 @@
-import type { ClusterView } from '@meshvirt/mesh'
+import { hostCapacityFromWire, type ClusterView } from '@meshvirt/mesh'
 import { NO_RESOURCES, placeVm, toPlacementExplanation, type HostCapacity, type HostSnapshot, type PlacementResult } from '@meshvirt/placement'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
@@ -7,7 +7,8 @@ import { Semaphore } from '../util/semaphore.js'
 import { specResources, validateVmSpec, vmIdFor } from '../vm/vm-spec.js'
 import { toHostSnapshot } from './host-snapshot.js'
 import { chooseCpuModel } from './cpu-model.js'
-import { nameAuthorities } from './name-authority.js'
+import { findGossipedVm } from './gossiped-vm.js'
+import { nameAuthorities, nameHolders } from './name-authority.js'
 import { placementRequestFor } from './placement-request.js'
 import type { PeerClient } from './peer-client.js'
 
@@ -87,15 +88,15 @@ export class Broker {
     const vmId = vmIdFor(idempotencyKey)
     // A retry of a request that already made its VM: the id derives from the key, so the
     // gossiped VM summaries answer it without asking anyone.
-    const made = this.findInView((v) => v.id === vmId)
+    const made = findGossipedVm(this.deps.view, (v) => v.id === vmId)
     if (made !== undefined) {
       const info = await this.deps.peers.control(made.owner, { hops: 1, inspectVm: { vm: { id: vmId } } })
       return { vm: info.vm as meshvirt.v1.IVmInfo, existed: true }
     }
-    const gossiped = this.findInView((v) => v.name === name)
+    const gossiped = findGossipedVm(this.deps.view, (v) => v.name === name)
     if (gossiped !== undefined) throw nameTaken(name, gossiped.id, gossiped.owner)
 
-    const authorities = nameAuthorities(name, this.aliveHosts())
+    const authorities = nameAuthorities(name, nameHolders(this.deps.view))
     if (authorities.length === 0) throw new ControlError('UNAVAILABLE', 'no alive host in this agent\'s view')
     const { authority, existing } = await this.claimName(authorities, name, idempotencyKey, vmId)
     if (existing !== undefined) return existing
@@ -204,7 +205,9 @@ export class Broker {
           this.stats.refusals++
           const reason = refuseReasonName(res.refused.reason)
           this.stats.refusedBy[reason] = (this.stats.refusedBy[reason] ?? 0) + 1
-          if (res.refused.capacity != null) fresher.set(host, capacityFromWire(res.refused.capacity))
+          // A peer's capacity is validated like an advert's before it enters the view.
+          const fresh = hostCapacityFromWire(res.refused.capacity)
+          if (fresh !== undefined) fresher.set(host, fresh)
           log.debug('reserve refused', { vm: vmId, peer: host, reason: res.refused.message })
           continue
         }
@@ -238,20 +241,6 @@ export class Broker {
     this.stats.failed++
     throw new ControlError('NO_CAPACITY', why, { attempts: String(attempts) })
   }
-
-  /** Hosts that may hold name claims: all but the dead (a suspect host is usually just slow). */
-  private aliveHosts (): string[] {
-    return this.deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.hostId)
-  }
-
-  private findInView (match: (vm: { id: string, name: string }) => boolean): { id: string, owner: string } | undefined {
-    for (const h of this.deps.view.hosts()) {
-      if (h.liveness === 'dead') continue
-      const vm = h.advert.vms.find(match)
-      if (vm !== undefined) return { id: vm.id, owner: h.hostId }
-    }
-    return undefined
-  }
 }
 
 /** Claims are idempotent (same key, same answer), so a slow or lost answer is simply asked again. */
@@ -278,16 +267,4 @@ function refuseReasonName (reason: number | null | undefined): string {
 /** The host as it will be once its unexpired reservations commit elsewhere or expire. */
 function withoutReservations (host: HostSnapshot): HostSnapshot {
   return { ...host, capacity: { ...host.capacity, reservations: NO_RESOURCES } }
-}
-
-function capacityFromWire (c: meshvirt.v1.IHostCapacity): HostCapacity {
-  const r = (x: meshvirt.v1.IResources | null | undefined): { vcpus: number, memoryBytes: number, diskBytes: number } =>
-    ({ vcpus: x?.vcpus ?? 0, memoryBytes: Number(x?.memoryBytes ?? 0), diskBytes: Number(x?.diskBytes ?? 0) })
-  return {
-    total: r(c.total),
-    hostReserved: r(c.hostReserved),
-    allocated: r(c.allocated),
-    reservations: r(c.reservations),
-    overcommit: { cpu: c.overcommit?.cpu ?? 1, memory: c.overcommit?.memory ?? 1, disk: c.overcommit?.disk ?? 1 }
-  }
 }

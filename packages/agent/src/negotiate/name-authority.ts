@@ -11,6 +11,11 @@ export type ClaimOutcome =
  * of (name, host id). Every broker with the same view picks the same authority, and a host
  * joining or leaving moves only the names it wins or held (≈ 1/N of them).
  */
+/** Hosts that may hold name claims: all but the dead (a suspect host is usually just slow). */
+export function nameHolders (view: { hosts: () => ReadonlyArray<{ hostId: string, liveness: string }> }): string[] {
+  return view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.hostId)
+}
+
 export function nameAuthority (name: string, hostIds: readonly string[]): string | undefined {
   return nameAuthorities(name, hostIds)[0]
 }

@@ -162,9 +162,9 @@ export class StateStore {
     this.db.prepare('DELETE FROM vms WHERE id = ?').run(id)
   }
 
+  /** What the VMs recorded here hold (the ledger's `allocated`). */
   allocated (): Resources {
-    const r = this.db.prepare('SELECT COALESCE(SUM(vcpus),0) v, COALESCE(SUM(memory_bytes),0) m, COALESCE(SUM(disk_bytes),0) d FROM vms').get() as { v: number, m: number, d: number }
-    return { vcpus: r.v, memoryBytes: r.m, diskBytes: r.d }
+    return this.sum('vms')
   }
 
   // --- reservations ----------------------------------------------------------------------
@@ -194,8 +194,7 @@ export class StateStore {
   }
 
   reserved (): Resources {
-    const r = this.db.prepare('SELECT COALESCE(SUM(vcpus),0) v, COALESCE(SUM(memory_bytes),0) m, COALESCE(SUM(disk_bytes),0) d FROM reservations').get() as { v: number, m: number, d: number }
-    return { vcpus: r.v, memoryBytes: r.m, diskBytes: r.d }
+    return this.sum('reservations')
   }
 
   // --- name claims -------------------------------------------------------------------------
@@ -214,6 +213,11 @@ export class StateStore {
 
   deleteNameClaim (name: string): void {
     this.db.prepare('DELETE FROM name_claims WHERE name = ?').run(name)
+  }
+
+  private sum (table: 'vms' | 'reservations'): Resources {
+    const r = this.db.prepare(`SELECT COALESCE(SUM(vcpus),0) v, COALESCE(SUM(memory_bytes),0) m, COALESCE(SUM(disk_bytes),0) d FROM ${table}`).get() as { v: number, m: number, d: number }
+    return { vcpus: r.v, memoryBytes: r.m, diskBytes: r.d }
   }
 
   private migrate (): void {

@@ -3,6 +3,7 @@ import type { Hypervisor, HypervisorEvent, LiveMigration } from '@meshvirt/hyper
 import type { VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
+import { newVmRow } from './new-vm-row.js'
 import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
@@ -66,25 +67,7 @@ export class VmManager {
       if (r.vcpus !== want.vcpus || r.memoryBytes !== want.memoryBytes || r.diskBytes !== want.diskBytes) {
         throw new ControlError('INVALID_ARGUMENT', 'the VM spec asks for other resources than were reserved')
       }
-      const now = this.clock()
-      const vm: VmRow = {
-        id: input.vmId,
-        name: input.spec.name ?? '',
-        group: input.spec.group ?? '',
-        spec: pb.VmSpec.encode(input.spec).finish(),
-        placement: input.placement == null ? null : pb.PlacementExplanation.encode(input.placement).finish(),
-        owner: selfId,
-        epoch: 1,
-        state: 'pending',
-        desired: 'running',
-        resources: want,
-        idempotencyKey: input.idempotencyKey,
-        createdAt: now,
-        updatedAt: now,
-        startedAt: null,
-        lastError: null,
-        lastMigration: null
-      }
+      const vm = newVmRow({ id: input.vmId, spec: input.spec, placement: input.placement, owner: selfId, epoch: 1, state: 'pending', resources: want, idempotencyKey: input.idempotencyKey, now: this.clock() })
       store.insertVm(vm)
       return vm
     })

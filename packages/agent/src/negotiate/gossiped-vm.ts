@@ -1,0 +1,11 @@
+import type { ClusterView } from '@meshvirt/mesh'
+
+/** A VM as the non-dead hosts' adverts summarise it: which host says it owns it. */
+export function findGossipedVm (view: Pick<ClusterView, 'hosts'>, match: (vm: { id: string, name: string }) => boolean): { id: string, owner: string } | undefined {
+  for (const h of view.hosts()) {
+    if (h.liveness === 'dead') continue
+    const vm = h.advert.vms.find(match)
+    if (vm !== undefined) return { id: vm.id, owner: h.hostId }
+  }
+  return undefined
+}
