@@ -365,6 +365,52 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IReplicateVm {
+            vm?: (meshvirt.v1.IVmRef|null);
+            replicas?: (number|null);
+            rpoMs?: (number|null);
+            spreadBy?: (string|null);
+        }
+
+        class ReplicateVm implements IReplicateVm {
+            constructor(properties?: meshvirt.v1.IReplicateVm);
+            public vm?: (meshvirt.v1.IVmRef|null);
+            public replicas: number;
+            public rpoMs: number;
+            public spreadBy: string;
+            public static create(properties?: meshvirt.v1.IReplicateVm): meshvirt.v1.ReplicateVm;
+            public static encode(message: meshvirt.v1.IReplicateVm, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicateVm, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicateVm;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicateVm;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicateVm;
+            public static toObject(message: meshvirt.v1.ReplicateVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IFailoverVm {
+            vm?: (meshvirt.v1.IVmRef|null);
+            toHost?: (string|null);
+        }
+
+        class FailoverVm implements IFailoverVm {
+            constructor(properties?: meshvirt.v1.IFailoverVm);
+            public vm?: (meshvirt.v1.IVmRef|null);
+            public toHost: string;
+            public static create(properties?: meshvirt.v1.IFailoverVm): meshvirt.v1.FailoverVm;
+            public static encode(message: meshvirt.v1.IFailoverVm, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IFailoverVm, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.FailoverVm;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.FailoverVm;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.FailoverVm;
+            public static toObject(message: meshvirt.v1.FailoverVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IReadConsole {
             vm?: (meshvirt.v1.IVmRef|null);
             offset?: (number|null);
@@ -402,6 +448,8 @@ export namespace meshvirt {
             readConsole?: (meshvirt.v1.IReadConsole|null);
             migrateVm?: (meshvirt.v1.IMigrateVm|null);
             drainHost?: (meshvirt.v1.IDrainHost|null);
+            replicateVm?: (meshvirt.v1.IReplicateVm|null);
+            failoverVm?: (meshvirt.v1.IFailoverVm|null);
             listEvents?: (meshvirt.v1.IListEvents|null);
         }
 
@@ -420,8 +468,10 @@ export namespace meshvirt {
             public readConsole?: (meshvirt.v1.IReadConsole|null);
             public migrateVm?: (meshvirt.v1.IMigrateVm|null);
             public drainHost?: (meshvirt.v1.IDrainHost|null);
+            public replicateVm?: (meshvirt.v1.IReplicateVm|null);
+            public failoverVm?: (meshvirt.v1.IFailoverVm|null);
             public listEvents?: (meshvirt.v1.IListEvents|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"listEvents");
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1228,6 +1278,8 @@ export namespace meshvirt {
             lastError?: (string|null);
             lastMigration?: (meshvirt.v1.IMigrationRecord|null);
             migration?: (meshvirt.v1.IMigrationProgress|null);
+            replicas?: (meshvirt.v1.IReplicaStatus[]|null);
+            replication?: (meshvirt.v1.IReplicationStats|null);
         }
 
         class VmInfo implements IVmInfo {
@@ -1241,6 +1293,8 @@ export namespace meshvirt {
             public lastError: string;
             public lastMigration?: (meshvirt.v1.IMigrationRecord|null);
             public migration?: (meshvirt.v1.IMigrationProgress|null);
+            public replicas: meshvirt.v1.IReplicaStatus[];
+            public replication?: (meshvirt.v1.IReplicationStats|null);
             public static create(properties?: meshvirt.v1.IVmInfo): meshvirt.v1.VmInfo;
             public static encode(message: meshvirt.v1.IVmInfo, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmInfo, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1249,6 +1303,107 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmInfo;
             public static toObject(message: meshvirt.v1.VmInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IReplicaStatus {
+            hostId?: (string|null);
+            hostname?: (string|null);
+            state?: (string|null);
+            epoch?: (number|null);
+            seq?: (number|null);
+            takenAtMs?: (number|null);
+            appliedAtMs?: (number|null);
+            lagMs?: (number|null);
+            lastError?: (string|null);
+            sentBytes?: (number|null);
+        }
+
+        class ReplicaStatus implements IReplicaStatus {
+            constructor(properties?: meshvirt.v1.IReplicaStatus);
+            public hostId: string;
+            public hostname: string;
+            public state: string;
+            public epoch: number;
+            public seq: number;
+            public takenAtMs: number;
+            public appliedAtMs: number;
+            public lagMs: number;
+            public lastError: string;
+            public sentBytes: number;
+            public static create(properties?: meshvirt.v1.IReplicaStatus): meshvirt.v1.ReplicaStatus;
+            public static encode(message: meshvirt.v1.IReplicaStatus, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaStatus, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaStatus;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaStatus;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaStatus;
+            public static toObject(message: meshvirt.v1.ReplicaStatus, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IReplicationStats {
+            rpoMs?: (number|null);
+            points?: (number|null);
+            lastSeq?: (number|null);
+            lastPauseMs?: (number|null);
+            maxPauseMs?: (number|null);
+            lastPointAtMs?: (number|null);
+            lastError?: (string|null);
+        }
+
+        class ReplicationStats implements IReplicationStats {
+            constructor(properties?: meshvirt.v1.IReplicationStats);
+            public rpoMs: number;
+            public points: number;
+            public lastSeq: number;
+            public lastPauseMs: number;
+            public maxPauseMs: number;
+            public lastPointAtMs: number;
+            public lastError: string;
+            public static create(properties?: meshvirt.v1.IReplicationStats): meshvirt.v1.ReplicationStats;
+            public static encode(message: meshvirt.v1.IReplicationStats, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicationStats, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicationStats;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicationStats;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicationStats;
+            public static toObject(message: meshvirt.v1.ReplicationStats, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IReplicaHolding {
+            vmId?: (string|null);
+            hostId?: (string|null);
+            owner?: (string|null);
+            ownerEpoch?: (number|null);
+            epoch?: (number|null);
+            seq?: (number|null);
+            takenAtMs?: (number|null);
+            appliedAtMs?: (number|null);
+        }
+
+        class ReplicaHolding implements IReplicaHolding {
+            constructor(properties?: meshvirt.v1.IReplicaHolding);
+            public vmId: string;
+            public hostId: string;
+            public owner: string;
+            public ownerEpoch: number;
+            public epoch: number;
+            public seq: number;
+            public takenAtMs: number;
+            public appliedAtMs: number;
+            public static create(properties?: meshvirt.v1.IReplicaHolding): meshvirt.v1.ReplicaHolding;
+            public static encode(message: meshvirt.v1.IReplicaHolding, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IReplicaHolding, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaHolding;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ReplicaHolding;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaHolding;
+            public static toObject(message: meshvirt.v1.ReplicaHolding, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
@@ -1651,6 +1806,94 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IHoldReplica {
+            token?: (string|null);
+            vmId?: (string|null);
+            epoch?: (number|null);
+            spec?: (meshvirt.v1.IVmSpec|null);
+            holders?: (string[]|null);
+        }
+
+        class HoldReplica implements IHoldReplica {
+            constructor(properties?: meshvirt.v1.IHoldReplica);
+            public token: string;
+            public vmId: string;
+            public epoch: number;
+            public spec?: (meshvirt.v1.IVmSpec|null);
+            public holders: string[];
+            public static create(properties?: meshvirt.v1.IHoldReplica): meshvirt.v1.HoldReplica;
+            public static encode(message: meshvirt.v1.IHoldReplica, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IHoldReplica, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HoldReplica;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HoldReplica;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HoldReplica;
+            public static toObject(message: meshvirt.v1.HoldReplica, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IDropReplica {
+            vmId?: (string|null);
+            epoch?: (number|null);
+        }
+
+        class DropReplica implements IDropReplica {
+            constructor(properties?: meshvirt.v1.IDropReplica);
+            public vmId: string;
+            public epoch: number;
+            public static create(properties?: meshvirt.v1.IDropReplica): meshvirt.v1.DropReplica;
+            public static encode(message: meshvirt.v1.IDropReplica, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IDropReplica, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.DropReplica;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.DropReplica;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.DropReplica;
+            public static toObject(message: meshvirt.v1.DropReplica, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IQueryReplica {
+            vmId?: (string|null);
+        }
+
+        class QueryReplica implements IQueryReplica {
+            constructor(properties?: meshvirt.v1.IQueryReplica);
+            public vmId: string;
+            public static create(properties?: meshvirt.v1.IQueryReplica): meshvirt.v1.QueryReplica;
+            public static encode(message: meshvirt.v1.IQueryReplica, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IQueryReplica, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.QueryReplica;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.QueryReplica;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.QueryReplica;
+            public static toObject(message: meshvirt.v1.QueryReplica, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IPromoteReplica {
+            vmId?: (string|null);
+            reason?: (string|null);
+        }
+
+        class PromoteReplica implements IPromoteReplica {
+            constructor(properties?: meshvirt.v1.IPromoteReplica);
+            public vmId: string;
+            public reason: string;
+            public static create(properties?: meshvirt.v1.IPromoteReplica): meshvirt.v1.PromoteReplica;
+            public static encode(message: meshvirt.v1.IPromoteReplica, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IPromoteReplica, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.PromoteReplica;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.PromoteReplica;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.PromoteReplica;
+            public static toObject(message: meshvirt.v1.PromoteReplica, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface INegotiateRequest {
             reserve?: (meshvirt.v1.IReserve|null);
             commit?: (meshvirt.v1.ICommit|null);
@@ -1660,6 +1903,10 @@ export namespace meshvirt {
             prepareIncoming?: (meshvirt.v1.IPrepareIncoming|null);
             completeIncoming?: (meshvirt.v1.ICompleteIncoming|null);
             abortIncoming?: (meshvirt.v1.IAbortIncoming|null);
+            holdReplica?: (meshvirt.v1.IHoldReplica|null);
+            dropReplica?: (meshvirt.v1.IDropReplica|null);
+            queryReplica?: (meshvirt.v1.IQueryReplica|null);
+            promoteReplica?: (meshvirt.v1.IPromoteReplica|null);
         }
 
         class NegotiateRequest implements INegotiateRequest {
@@ -1672,7 +1919,11 @@ export namespace meshvirt {
             public prepareIncoming?: (meshvirt.v1.IPrepareIncoming|null);
             public completeIncoming?: (meshvirt.v1.ICompleteIncoming|null);
             public abortIncoming?: (meshvirt.v1.IAbortIncoming|null);
-            public body?: ("reserve"|"commit"|"release"|"claimName"|"bindName"|"prepareIncoming"|"completeIncoming"|"abortIncoming");
+            public holdReplica?: (meshvirt.v1.IHoldReplica|null);
+            public dropReplica?: (meshvirt.v1.IDropReplica|null);
+            public queryReplica?: (meshvirt.v1.IQueryReplica|null);
+            public promoteReplica?: (meshvirt.v1.IPromoteReplica|null);
+            public body?: ("reserve"|"commit"|"release"|"claimName"|"bindName"|"prepareIncoming"|"completeIncoming"|"abortIncoming"|"holdReplica"|"dropReplica"|"queryReplica"|"promoteReplica");
             public static create(properties?: meshvirt.v1.INegotiateRequest): meshvirt.v1.NegotiateRequest;
             public static encode(message: meshvirt.v1.INegotiateRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.INegotiateRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1694,6 +1945,8 @@ export namespace meshvirt {
             nameBound?: (meshvirt.v1.INameBound|null);
             incomingReady?: (meshvirt.v1.IIncomingReady|null);
             incomingCompleted?: (meshvirt.v1.IIncomingCompleted|null);
+            replicaHolding?: (meshvirt.v1.IReplicaHolding|null);
+            promoted?: (meshvirt.v1.IVmSummary|null);
             error?: (meshvirt.v1.IError|null);
         }
 
@@ -1707,8 +1960,10 @@ export namespace meshvirt {
             public nameBound?: (meshvirt.v1.INameBound|null);
             public incomingReady?: (meshvirt.v1.IIncomingReady|null);
             public incomingCompleted?: (meshvirt.v1.IIncomingCompleted|null);
+            public replicaHolding?: (meshvirt.v1.IReplicaHolding|null);
+            public promoted?: (meshvirt.v1.IVmSummary|null);
             public error?: (meshvirt.v1.IError|null);
-            public body?: ("reserved"|"refused"|"committed"|"released"|"nameClaim"|"nameBound"|"incomingReady"|"incomingCompleted"|"error");
+            public body?: ("reserved"|"refused"|"committed"|"released"|"nameClaim"|"nameBound"|"incomingReady"|"incomingCompleted"|"replicaHolding"|"promoted"|"error");
             public static create(properties?: meshvirt.v1.INegotiateResponse): meshvirt.v1.NegotiateResponse;
             public static encode(message: meshvirt.v1.INegotiateResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.INegotiateResponse, writer?: $protobuf.Writer): $protobuf.Writer;

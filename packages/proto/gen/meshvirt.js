@@ -4315,6 +4315,594 @@ export const meshvirt = $root.meshvirt = (() => {
             return MigrateVm;
         })();
 
+        v1.ReplicateVm = (function() {
+
+            /**
+             * Properties of a ReplicateVm.
+             * @memberof meshvirt.v1
+             * @interface IReplicateVm
+             * @property {meshvirt.v1.IVmRef|null} [vm] ReplicateVm vm
+             * @property {number|null} [replicas] ReplicateVm replicas
+             * @property {number|null} [rpoMs] ReplicateVm rpoMs
+             * @property {string|null} [spreadBy] ReplicateVm spreadBy
+             */
+
+            /**
+             * Constructs a new ReplicateVm.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicateVm.
+             * @implements IReplicateVm
+             * @constructor
+             * @param {meshvirt.v1.IReplicateVm=} [properties] Properties to set
+             */
+            function ReplicateVm(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicateVm vm.
+             * @member {meshvirt.v1.IVmRef|null|undefined} vm
+             * @memberof meshvirt.v1.ReplicateVm
+             * @instance
+             */
+            ReplicateVm.prototype.vm = null;
+
+            /**
+             * ReplicateVm replicas.
+             * @member {number} replicas
+             * @memberof meshvirt.v1.ReplicateVm
+             * @instance
+             */
+            ReplicateVm.prototype.replicas = 0;
+
+            /**
+             * ReplicateVm rpoMs.
+             * @member {number} rpoMs
+             * @memberof meshvirt.v1.ReplicateVm
+             * @instance
+             */
+            ReplicateVm.prototype.rpoMs = 0;
+
+            /**
+             * ReplicateVm spreadBy.
+             * @member {string} spreadBy
+             * @memberof meshvirt.v1.ReplicateVm
+             * @instance
+             */
+            ReplicateVm.prototype.spreadBy = "";
+
+            /**
+             * Creates a new ReplicateVm instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicateVm
+             * @static
+             * @param {meshvirt.v1.IReplicateVm=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicateVm} ReplicateVm instance
+             */
+            ReplicateVm.create = function create(properties) {
+                return new ReplicateVm(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicateVm message. Does not implicitly {@link meshvirt.v1.ReplicateVm.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicateVm
+             * @static
+             * @param {meshvirt.v1.IReplicateVm} message ReplicateVm message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicateVm.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    $root.meshvirt.v1.VmRef.encode(message.vm, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.replicas != null && Object.hasOwnProperty.call(message, "replicas"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.replicas);
+                if (message.rpoMs != null && Object.hasOwnProperty.call(message, "rpoMs"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.rpoMs);
+                if (message.spreadBy != null && Object.hasOwnProperty.call(message, "spreadBy"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.spreadBy);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicateVm message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicateVm.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicateVm
+             * @static
+             * @param {meshvirt.v1.IReplicateVm} message ReplicateVm message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicateVm.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicateVm message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicateVm
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicateVm} ReplicateVm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicateVm.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicateVm();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vm = $root.meshvirt.v1.VmRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            message.replicas = reader.uint32();
+                            break;
+                        }
+                    case 3: {
+                            message.rpoMs = reader.uint32();
+                            break;
+                        }
+                    case 4: {
+                            message.spreadBy = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicateVm message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicateVm
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicateVm} ReplicateVm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicateVm.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicateVm message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicateVm
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicateVm.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm")) {
+                    let error = $root.meshvirt.v1.VmRef.verify(message.vm, long + 1);
+                    if (error)
+                        return "vm." + error;
+                }
+                if (message.replicas != null && Object.hasOwnProperty.call(message, "replicas"))
+                    if (!$util.isInteger(message.replicas))
+                        return "replicas: integer expected";
+                if (message.rpoMs != null && Object.hasOwnProperty.call(message, "rpoMs"))
+                    if (!$util.isInteger(message.rpoMs))
+                        return "rpoMs: integer expected";
+                if (message.spreadBy != null && Object.hasOwnProperty.call(message, "spreadBy"))
+                    if (!$util.isString(message.spreadBy))
+                        return "spreadBy: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicateVm message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicateVm
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicateVm} ReplicateVm
+             */
+            ReplicateVm.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicateVm)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicateVm: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicateVm();
+                if (object.vm != null) {
+                    if (!$util.isObject(object.vm))
+                        throw TypeError(".meshvirt.v1.ReplicateVm.vm: object expected");
+                    message.vm = $root.meshvirt.v1.VmRef.fromObject(object.vm, long + 1);
+                }
+                if (object.replicas != null)
+                    message.replicas = object.replicas >>> 0;
+                if (object.rpoMs != null)
+                    message.rpoMs = object.rpoMs >>> 0;
+                if (object.spreadBy != null)
+                    message.spreadBy = String(object.spreadBy);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicateVm message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicateVm
+             * @static
+             * @param {meshvirt.v1.ReplicateVm} message ReplicateVm
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicateVm.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vm = null;
+                    object.replicas = 0;
+                    object.rpoMs = 0;
+                    object.spreadBy = "";
+                }
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    object.vm = $root.meshvirt.v1.VmRef.toObject(message.vm, options, q + 1);
+                if (message.replicas != null && Object.hasOwnProperty.call(message, "replicas"))
+                    object.replicas = message.replicas;
+                if (message.rpoMs != null && Object.hasOwnProperty.call(message, "rpoMs"))
+                    object.rpoMs = message.rpoMs;
+                if (message.spreadBy != null && Object.hasOwnProperty.call(message, "spreadBy"))
+                    object.spreadBy = message.spreadBy;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicateVm to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicateVm
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicateVm.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicateVm
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicateVm
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicateVm.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicateVm";
+            };
+
+            return ReplicateVm;
+        })();
+
+        v1.FailoverVm = (function() {
+
+            /**
+             * Properties of a FailoverVm.
+             * @memberof meshvirt.v1
+             * @interface IFailoverVm
+             * @property {meshvirt.v1.IVmRef|null} [vm] FailoverVm vm
+             * @property {string|null} [toHost] FailoverVm toHost
+             */
+
+            /**
+             * Constructs a new FailoverVm.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a FailoverVm.
+             * @implements IFailoverVm
+             * @constructor
+             * @param {meshvirt.v1.IFailoverVm=} [properties] Properties to set
+             */
+            function FailoverVm(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * FailoverVm vm.
+             * @member {meshvirt.v1.IVmRef|null|undefined} vm
+             * @memberof meshvirt.v1.FailoverVm
+             * @instance
+             */
+            FailoverVm.prototype.vm = null;
+
+            /**
+             * FailoverVm toHost.
+             * @member {string} toHost
+             * @memberof meshvirt.v1.FailoverVm
+             * @instance
+             */
+            FailoverVm.prototype.toHost = "";
+
+            /**
+             * Creates a new FailoverVm instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.FailoverVm
+             * @static
+             * @param {meshvirt.v1.IFailoverVm=} [properties] Properties to set
+             * @returns {meshvirt.v1.FailoverVm} FailoverVm instance
+             */
+            FailoverVm.create = function create(properties) {
+                return new FailoverVm(properties);
+            };
+
+            /**
+             * Encodes the specified FailoverVm message. Does not implicitly {@link meshvirt.v1.FailoverVm.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.FailoverVm
+             * @static
+             * @param {meshvirt.v1.IFailoverVm} message FailoverVm message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            FailoverVm.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    $root.meshvirt.v1.VmRef.encode(message.vm, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.toHost);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified FailoverVm message, length delimited. Does not implicitly {@link meshvirt.v1.FailoverVm.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.FailoverVm
+             * @static
+             * @param {meshvirt.v1.IFailoverVm} message FailoverVm message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            FailoverVm.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a FailoverVm message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.FailoverVm
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.FailoverVm} FailoverVm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            FailoverVm.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.FailoverVm();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vm = $root.meshvirt.v1.VmRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            message.toHost = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a FailoverVm message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.FailoverVm
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.FailoverVm} FailoverVm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            FailoverVm.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a FailoverVm message.
+             * @function verify
+             * @memberof meshvirt.v1.FailoverVm
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            FailoverVm.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm")) {
+                    let error = $root.meshvirt.v1.VmRef.verify(message.vm, long + 1);
+                    if (error)
+                        return "vm." + error;
+                }
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    if (!$util.isString(message.toHost))
+                        return "toHost: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a FailoverVm message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.FailoverVm
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.FailoverVm} FailoverVm
+             */
+            FailoverVm.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.FailoverVm)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.FailoverVm: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.FailoverVm();
+                if (object.vm != null) {
+                    if (!$util.isObject(object.vm))
+                        throw TypeError(".meshvirt.v1.FailoverVm.vm: object expected");
+                    message.vm = $root.meshvirt.v1.VmRef.fromObject(object.vm, long + 1);
+                }
+                if (object.toHost != null)
+                    message.toHost = String(object.toHost);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a FailoverVm message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.FailoverVm
+             * @static
+             * @param {meshvirt.v1.FailoverVm} message FailoverVm
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            FailoverVm.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vm = null;
+                    object.toHost = "";
+                }
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    object.vm = $root.meshvirt.v1.VmRef.toObject(message.vm, options, q + 1);
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    object.toHost = message.toHost;
+                return object;
+            };
+
+            /**
+             * Converts this FailoverVm to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.FailoverVm
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            FailoverVm.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for FailoverVm
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.FailoverVm
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            FailoverVm.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.FailoverVm";
+            };
+
+            return FailoverVm;
+        })();
+
         v1.ReadConsole = (function() {
 
             /**
@@ -4644,6 +5232,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IReadConsole|null} [readConsole] ControlRequest readConsole
              * @property {meshvirt.v1.IMigrateVm|null} [migrateVm] ControlRequest migrateVm
              * @property {meshvirt.v1.IDrainHost|null} [drainHost] ControlRequest drainHost
+             * @property {meshvirt.v1.IReplicateVm|null} [replicateVm] ControlRequest replicateVm
+             * @property {meshvirt.v1.IFailoverVm|null} [failoverVm] ControlRequest failoverVm
              * @property {meshvirt.v1.IListEvents|null} [listEvents] ControlRequest listEvents
              */
 
@@ -4767,6 +5357,22 @@ export const meshvirt = $root.meshvirt = (() => {
             ControlRequest.prototype.drainHost = null;
 
             /**
+             * ControlRequest replicateVm.
+             * @member {meshvirt.v1.IReplicateVm|null|undefined} replicateVm
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.replicateVm = null;
+
+            /**
+             * ControlRequest failoverVm.
+             * @member {meshvirt.v1.IFailoverVm|null|undefined} failoverVm
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.failoverVm = null;
+
+            /**
              * ControlRequest listEvents.
              * @member {meshvirt.v1.IListEvents|null|undefined} listEvents
              * @memberof meshvirt.v1.ControlRequest
@@ -4779,12 +5385,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"listEvents"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "listEvents"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "listEvents"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -4842,6 +5448,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.MigrateVm.encode(message.migrateVm, writer.uint32(/* id 18, wireType 2 =*/146).fork(), q + 1).ldelim();
                 if (message.drainHost != null && Object.hasOwnProperty.call(message, "drainHost"))
                     $root.meshvirt.v1.DrainHost.encode(message.drainHost, writer.uint32(/* id 19, wireType 2 =*/154).fork(), q + 1).ldelim();
+                if (message.replicateVm != null && Object.hasOwnProperty.call(message, "replicateVm"))
+                    $root.meshvirt.v1.ReplicateVm.encode(message.replicateVm, writer.uint32(/* id 20, wireType 2 =*/162).fork(), q + 1).ldelim();
+                if (message.failoverVm != null && Object.hasOwnProperty.call(message, "failoverVm"))
+                    $root.meshvirt.v1.FailoverVm.encode(message.failoverVm, writer.uint32(/* id 21, wireType 2 =*/170).fork(), q + 1).ldelim();
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents"))
                     $root.meshvirt.v1.ListEvents.encode(message.listEvents, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 return writer;
@@ -4944,6 +5554,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 19: {
                             message.drainHost = $root.meshvirt.v1.DrainHost.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 20: {
+                            message.replicateVm = $root.meshvirt.v1.ReplicateVm.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 21: {
+                            message.failoverVm = $root.meshvirt.v1.FailoverVm.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 40: {
@@ -5102,6 +5720,26 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "drainHost." + error;
                     }
                 }
+                if (message.replicateVm != null && Object.hasOwnProperty.call(message, "replicateVm")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ReplicateVm.verify(message.replicateVm, long + 1);
+                        if (error)
+                            return "replicateVm." + error;
+                    }
+                }
+                if (message.failoverVm != null && Object.hasOwnProperty.call(message, "failoverVm")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.FailoverVm.verify(message.failoverVm, long + 1);
+                        if (error)
+                            return "failoverVm." + error;
+                    }
+                }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -5189,6 +5827,16 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ControlRequest.drainHost: object expected");
                     message.drainHost = $root.meshvirt.v1.DrainHost.fromObject(object.drainHost, long + 1);
                 }
+                if (object.replicateVm != null) {
+                    if (!$util.isObject(object.replicateVm))
+                        throw TypeError(".meshvirt.v1.ControlRequest.replicateVm: object expected");
+                    message.replicateVm = $root.meshvirt.v1.ReplicateVm.fromObject(object.replicateVm, long + 1);
+                }
+                if (object.failoverVm != null) {
+                    if (!$util.isObject(object.failoverVm))
+                        throw TypeError(".meshvirt.v1.ControlRequest.failoverVm: object expected");
+                    message.failoverVm = $root.meshvirt.v1.FailoverVm.fromObject(object.failoverVm, long + 1);
+                }
                 if (object.listEvents != null) {
                     if (!$util.isObject(object.listEvents))
                         throw TypeError(".meshvirt.v1.ControlRequest.listEvents: object expected");
@@ -5274,6 +5922,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.drainHost = $root.meshvirt.v1.DrainHost.toObject(message.drainHost, options, q + 1);
                     if (options.oneofs)
                         object.body = "drainHost";
+                }
+                if (message.replicateVm != null && Object.hasOwnProperty.call(message, "replicateVm")) {
+                    object.replicateVm = $root.meshvirt.v1.ReplicateVm.toObject(message.replicateVm, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "replicateVm";
+                }
+                if (message.failoverVm != null && Object.hasOwnProperty.call(message, "failoverVm")) {
+                    object.failoverVm = $root.meshvirt.v1.FailoverVm.toObject(message.failoverVm, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "failoverVm";
                 }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     object.listEvents = $root.meshvirt.v1.ListEvents.toObject(message.listEvents, options, q + 1);
@@ -15936,6 +16594,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {string|null} [lastError] VmInfo lastError
              * @property {meshvirt.v1.IMigrationRecord|null} [lastMigration] VmInfo lastMigration
              * @property {meshvirt.v1.IMigrationProgress|null} [migration] VmInfo migration
+             * @property {Array.<meshvirt.v1.IReplicaStatus>|null} [replicas] VmInfo replicas
+             * @property {meshvirt.v1.IReplicationStats|null} [replication] VmInfo replication
              */
 
             /**
@@ -15947,6 +16607,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @param {meshvirt.v1.IVmInfo=} [properties] Properties to set
              */
             function VmInfo(properties) {
+                this.replicas = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -16026,6 +16687,22 @@ export const meshvirt = $root.meshvirt = (() => {
             VmInfo.prototype.migration = null;
 
             /**
+             * VmInfo replicas.
+             * @member {Array.<meshvirt.v1.IReplicaStatus>} replicas
+             * @memberof meshvirt.v1.VmInfo
+             * @instance
+             */
+            VmInfo.prototype.replicas = $util.emptyArray;
+
+            /**
+             * VmInfo replication.
+             * @member {meshvirt.v1.IReplicationStats|null|undefined} replication
+             * @memberof meshvirt.v1.VmInfo
+             * @instance
+             */
+            VmInfo.prototype.replication = null;
+
+            /**
              * Creates a new VmInfo instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmInfo
@@ -16071,6 +16748,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.MigrationRecord.encode(message.lastMigration, writer.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
                 if (message.migration != null && Object.hasOwnProperty.call(message, "migration"))
                     $root.meshvirt.v1.MigrationProgress.encode(message.migration, writer.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
+                if (message.replicas != null && message.replicas.length)
+                    for (let i = 0; i < message.replicas.length; ++i)
+                        $root.meshvirt.v1.ReplicaStatus.encode(message.replicas[i], writer.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
+                if (message.replication != null && Object.hasOwnProperty.call(message, "replication"))
+                    $root.meshvirt.v1.ReplicationStats.encode(message.replication, writer.uint32(/* id 11, wireType 2 =*/90).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -16157,6 +16839,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.migration = $root.meshvirt.v1.MigrationProgress.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
+                    case 10: {
+                            if (!(message.replicas && message.replicas.length))
+                                message.replicas = [];
+                            message.replicas.push($root.meshvirt.v1.ReplicaStatus.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 11: {
+                            message.replication = $root.meshvirt.v1.ReplicationStats.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -16238,6 +16930,20 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (error)
                         return "migration." + error;
                 }
+                if (message.replicas != null && Object.hasOwnProperty.call(message, "replicas")) {
+                    if (!Array.isArray(message.replicas))
+                        return "replicas: array expected";
+                    for (let i = 0; i < message.replicas.length; ++i) {
+                        let error = $root.meshvirt.v1.ReplicaStatus.verify(message.replicas[i], long + 1);
+                        if (error)
+                            return "replicas." + error;
+                    }
+                }
+                if (message.replication != null && Object.hasOwnProperty.call(message, "replication")) {
+                    let error = $root.meshvirt.v1.ReplicationStats.verify(message.replication, long + 1);
+                    if (error)
+                        return "replication." + error;
+                }
                 return null;
             };
 
@@ -16313,6 +17019,21 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.VmInfo.migration: object expected");
                     message.migration = $root.meshvirt.v1.MigrationProgress.fromObject(object.migration, long + 1);
                 }
+                if (object.replicas) {
+                    if (!Array.isArray(object.replicas))
+                        throw TypeError(".meshvirt.v1.VmInfo.replicas: array expected");
+                    message.replicas = [];
+                    for (let i = 0; i < object.replicas.length; ++i) {
+                        if (!$util.isObject(object.replicas[i]))
+                            throw TypeError(".meshvirt.v1.VmInfo.replicas: object expected");
+                        message.replicas[i] = $root.meshvirt.v1.ReplicaStatus.fromObject(object.replicas[i], long + 1);
+                    }
+                }
+                if (object.replication != null) {
+                    if (!$util.isObject(object.replication))
+                        throw TypeError(".meshvirt.v1.VmInfo.replication: object expected");
+                    message.replication = $root.meshvirt.v1.ReplicationStats.fromObject(object.replication, long + 1);
+                }
                 return message;
             };
 
@@ -16333,6 +17054,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
                 let object = {};
+                if (options.arrays || options.defaults)
+                    object.replicas = [];
                 if (options.defaults) {
                     object.summary = null;
                     object.spec = null;
@@ -16355,6 +17078,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.lastError = "";
                     object.lastMigration = null;
                     object.migration = null;
+                    object.replication = null;
                 }
                 if (message.summary != null && Object.hasOwnProperty.call(message, "summary"))
                     object.summary = $root.meshvirt.v1.VmSummary.toObject(message.summary, options, q + 1);
@@ -16389,6 +17113,13 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.lastMigration = $root.meshvirt.v1.MigrationRecord.toObject(message.lastMigration, options, q + 1);
                 if (message.migration != null && Object.hasOwnProperty.call(message, "migration"))
                     object.migration = $root.meshvirt.v1.MigrationProgress.toObject(message.migration, options, q + 1);
+                if (message.replicas && message.replicas.length) {
+                    object.replicas = [];
+                    for (let j = 0; j < message.replicas.length; ++j)
+                        object.replicas[j] = $root.meshvirt.v1.ReplicaStatus.toObject(message.replicas[j], options, q + 1);
+                }
+                if (message.replication != null && Object.hasOwnProperty.call(message, "replication"))
+                    object.replication = $root.meshvirt.v1.ReplicationStats.toObject(message.replication, options, q + 1);
                 return object;
             };
 
@@ -16419,6 +17150,1449 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return VmInfo;
+        })();
+
+        v1.ReplicaStatus = (function() {
+
+            /**
+             * Properties of a ReplicaStatus.
+             * @memberof meshvirt.v1
+             * @interface IReplicaStatus
+             * @property {string|null} [hostId] ReplicaStatus hostId
+             * @property {string|null} [hostname] ReplicaStatus hostname
+             * @property {string|null} [state] ReplicaStatus state
+             * @property {number|null} [epoch] ReplicaStatus epoch
+             * @property {number|null} [seq] ReplicaStatus seq
+             * @property {number|null} [takenAtMs] ReplicaStatus takenAtMs
+             * @property {number|null} [appliedAtMs] ReplicaStatus appliedAtMs
+             * @property {number|null} [lagMs] ReplicaStatus lagMs
+             * @property {string|null} [lastError] ReplicaStatus lastError
+             * @property {number|null} [sentBytes] ReplicaStatus sentBytes
+             */
+
+            /**
+             * Constructs a new ReplicaStatus.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaStatus.
+             * @implements IReplicaStatus
+             * @constructor
+             * @param {meshvirt.v1.IReplicaStatus=} [properties] Properties to set
+             */
+            function ReplicaStatus(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaStatus hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             */
+            ReplicaStatus.prototype.hostId = "";
+
+            /**
+             * ReplicaStatus hostname.
+             * @member {string} hostname
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             */
+            ReplicaStatus.prototype.hostname = "";
+
+            /**
+             * ReplicaStatus state.
+             * @member {string} state
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             */
+            ReplicaStatus.prototype.state = "";
+
+            /**
+             * ReplicaStatus epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             */
+            ReplicaStatus.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaStatus seq.
+             * @member {number} seq
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             */
+            ReplicaStatus.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaStatus takenAtMs.
+             * @member {number} takenAtMs
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             */
+            ReplicaStatus.prototype.takenAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaStatus appliedAtMs.
+             * @member {number} appliedAtMs
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             */
+            ReplicaStatus.prototype.appliedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaStatus lagMs.
+             * @member {number} lagMs
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             */
+            ReplicaStatus.prototype.lagMs = 0;
+
+            /**
+             * ReplicaStatus lastError.
+             * @member {string} lastError
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             */
+            ReplicaStatus.prototype.lastError = "";
+
+            /**
+             * ReplicaStatus sentBytes.
+             * @member {number} sentBytes
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             */
+            ReplicaStatus.prototype.sentBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new ReplicaStatus instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @static
+             * @param {meshvirt.v1.IReplicaStatus=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaStatus} ReplicaStatus instance
+             */
+            ReplicaStatus.create = function create(properties) {
+                return new ReplicaStatus(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaStatus message. Does not implicitly {@link meshvirt.v1.ReplicaStatus.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @static
+             * @param {meshvirt.v1.IReplicaStatus} message ReplicaStatus message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaStatus.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.hostId);
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.hostname);
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.state);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.epoch);
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.seq);
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.takenAtMs);
+                if (message.appliedAtMs != null && Object.hasOwnProperty.call(message, "appliedAtMs"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.appliedAtMs);
+                if (message.lagMs != null && Object.hasOwnProperty.call(message, "lagMs"))
+                    writer.uint32(/* id 8, wireType 1 =*/65).double(message.lagMs);
+                if (message.lastError != null && Object.hasOwnProperty.call(message, "lastError"))
+                    writer.uint32(/* id 9, wireType 2 =*/74).string(message.lastError);
+                if (message.sentBytes != null && Object.hasOwnProperty.call(message, "sentBytes"))
+                    writer.uint32(/* id 10, wireType 0 =*/80).uint64(message.sentBytes);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaStatus message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaStatus.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @static
+             * @param {meshvirt.v1.IReplicaStatus} message ReplicaStatus message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaStatus.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaStatus message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaStatus} ReplicaStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaStatus.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaStatus();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.hostname = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.state = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.seq = reader.uint64();
+                            break;
+                        }
+                    case 6: {
+                            message.takenAtMs = reader.uint64();
+                            break;
+                        }
+                    case 7: {
+                            message.appliedAtMs = reader.uint64();
+                            break;
+                        }
+                    case 8: {
+                            message.lagMs = reader.double();
+                            break;
+                        }
+                    case 9: {
+                            message.lastError = reader.string();
+                            break;
+                        }
+                    case 10: {
+                            message.sentBytes = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaStatus message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaStatus} ReplicaStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaStatus.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaStatus message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaStatus.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    if (!$util.isString(message.hostname))
+                        return "hostname: string expected";
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    if (!$util.isString(message.state))
+                        return "state: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
+                        return "seq: integer|Long expected";
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    if (!$util.isInteger(message.takenAtMs) && !(message.takenAtMs && $util.isInteger(message.takenAtMs.low) && $util.isInteger(message.takenAtMs.high)))
+                        return "takenAtMs: integer|Long expected";
+                if (message.appliedAtMs != null && Object.hasOwnProperty.call(message, "appliedAtMs"))
+                    if (!$util.isInteger(message.appliedAtMs) && !(message.appliedAtMs && $util.isInteger(message.appliedAtMs.low) && $util.isInteger(message.appliedAtMs.high)))
+                        return "appliedAtMs: integer|Long expected";
+                if (message.lagMs != null && Object.hasOwnProperty.call(message, "lagMs"))
+                    if (typeof message.lagMs !== "number")
+                        return "lagMs: number expected";
+                if (message.lastError != null && Object.hasOwnProperty.call(message, "lastError"))
+                    if (!$util.isString(message.lastError))
+                        return "lastError: string expected";
+                if (message.sentBytes != null && Object.hasOwnProperty.call(message, "sentBytes"))
+                    if (!$util.isInteger(message.sentBytes) && !(message.sentBytes && $util.isInteger(message.sentBytes.low) && $util.isInteger(message.sentBytes.high)))
+                        return "sentBytes: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaStatus message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaStatus} ReplicaStatus
+             */
+            ReplicaStatus.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaStatus)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaStatus: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaStatus();
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                if (object.hostname != null)
+                    message.hostname = String(object.hostname);
+                if (object.state != null)
+                    message.state = String(object.state);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.seq != null)
+                    if ($util.Long)
+                        message.seq = $util.Long.fromValue(object.seq, true);
+                    else if (typeof object.seq === "string")
+                        message.seq = parseInt(object.seq, 10);
+                    else if (typeof object.seq === "number")
+                        message.seq = object.seq;
+                    else if (typeof object.seq === "object")
+                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
+                if (object.takenAtMs != null)
+                    if ($util.Long)
+                        message.takenAtMs = $util.Long.fromValue(object.takenAtMs, true);
+                    else if (typeof object.takenAtMs === "string")
+                        message.takenAtMs = parseInt(object.takenAtMs, 10);
+                    else if (typeof object.takenAtMs === "number")
+                        message.takenAtMs = object.takenAtMs;
+                    else if (typeof object.takenAtMs === "object")
+                        message.takenAtMs = new $util.LongBits(object.takenAtMs.low >>> 0, object.takenAtMs.high >>> 0).toNumber(true);
+                if (object.appliedAtMs != null)
+                    if ($util.Long)
+                        message.appliedAtMs = $util.Long.fromValue(object.appliedAtMs, true);
+                    else if (typeof object.appliedAtMs === "string")
+                        message.appliedAtMs = parseInt(object.appliedAtMs, 10);
+                    else if (typeof object.appliedAtMs === "number")
+                        message.appliedAtMs = object.appliedAtMs;
+                    else if (typeof object.appliedAtMs === "object")
+                        message.appliedAtMs = new $util.LongBits(object.appliedAtMs.low >>> 0, object.appliedAtMs.high >>> 0).toNumber(true);
+                if (object.lagMs != null)
+                    message.lagMs = Number(object.lagMs);
+                if (object.lastError != null)
+                    message.lastError = String(object.lastError);
+                if (object.sentBytes != null)
+                    if ($util.Long)
+                        message.sentBytes = $util.Long.fromValue(object.sentBytes, true);
+                    else if (typeof object.sentBytes === "string")
+                        message.sentBytes = parseInt(object.sentBytes, 10);
+                    else if (typeof object.sentBytes === "number")
+                        message.sentBytes = object.sentBytes;
+                    else if (typeof object.sentBytes === "object")
+                        message.sentBytes = new $util.LongBits(object.sentBytes.low >>> 0, object.sentBytes.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaStatus message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @static
+             * @param {meshvirt.v1.ReplicaStatus} message ReplicaStatus
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaStatus.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.hostId = "";
+                    object.hostname = "";
+                    object.state = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.takenAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.takenAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.appliedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.appliedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.lagMs = 0;
+                    object.lastError = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sentBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sentBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    object.hostname = message.hostname;
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    object.state = message.state;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
+                    else if (typeof message.seq === "number")
+                        object.seq = options.longs === String ? String(message.seq) : message.seq;
+                    else
+                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.takenAtMs = typeof message.takenAtMs === "number" ? BigInt(message.takenAtMs) : $util.Long.fromBits(message.takenAtMs.low >>> 0, message.takenAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.takenAtMs === "number")
+                        object.takenAtMs = options.longs === String ? String(message.takenAtMs) : message.takenAtMs;
+                    else
+                        object.takenAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.takenAtMs) : options.longs === Number ? new $util.LongBits(message.takenAtMs.low >>> 0, message.takenAtMs.high >>> 0).toNumber(true) : message.takenAtMs;
+                if (message.appliedAtMs != null && Object.hasOwnProperty.call(message, "appliedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.appliedAtMs = typeof message.appliedAtMs === "number" ? BigInt(message.appliedAtMs) : $util.Long.fromBits(message.appliedAtMs.low >>> 0, message.appliedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.appliedAtMs === "number")
+                        object.appliedAtMs = options.longs === String ? String(message.appliedAtMs) : message.appliedAtMs;
+                    else
+                        object.appliedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.appliedAtMs) : options.longs === Number ? new $util.LongBits(message.appliedAtMs.low >>> 0, message.appliedAtMs.high >>> 0).toNumber(true) : message.appliedAtMs;
+                if (message.lagMs != null && Object.hasOwnProperty.call(message, "lagMs"))
+                    object.lagMs = options.json && !isFinite(message.lagMs) ? String(message.lagMs) : message.lagMs;
+                if (message.lastError != null && Object.hasOwnProperty.call(message, "lastError"))
+                    object.lastError = message.lastError;
+                if (message.sentBytes != null && Object.hasOwnProperty.call(message, "sentBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.sentBytes = typeof message.sentBytes === "number" ? BigInt(message.sentBytes) : $util.Long.fromBits(message.sentBytes.low >>> 0, message.sentBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.sentBytes === "number")
+                        object.sentBytes = options.longs === String ? String(message.sentBytes) : message.sentBytes;
+                    else
+                        object.sentBytes = options.longs === String ? $util.Long.prototype.toString.call(message.sentBytes) : options.longs === Number ? new $util.LongBits(message.sentBytes.low >>> 0, message.sentBytes.high >>> 0).toNumber(true) : message.sentBytes;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaStatus to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaStatus.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaStatus
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaStatus
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaStatus.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaStatus";
+            };
+
+            return ReplicaStatus;
+        })();
+
+        v1.ReplicationStats = (function() {
+
+            /**
+             * Properties of a ReplicationStats.
+             * @memberof meshvirt.v1
+             * @interface IReplicationStats
+             * @property {number|null} [rpoMs] ReplicationStats rpoMs
+             * @property {number|null} [points] ReplicationStats points
+             * @property {number|null} [lastSeq] ReplicationStats lastSeq
+             * @property {number|null} [lastPauseMs] ReplicationStats lastPauseMs
+             * @property {number|null} [maxPauseMs] ReplicationStats maxPauseMs
+             * @property {number|null} [lastPointAtMs] ReplicationStats lastPointAtMs
+             * @property {string|null} [lastError] ReplicationStats lastError
+             */
+
+            /**
+             * Constructs a new ReplicationStats.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicationStats.
+             * @implements IReplicationStats
+             * @constructor
+             * @param {meshvirt.v1.IReplicationStats=} [properties] Properties to set
+             */
+            function ReplicationStats(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicationStats rpoMs.
+             * @member {number} rpoMs
+             * @memberof meshvirt.v1.ReplicationStats
+             * @instance
+             */
+            ReplicationStats.prototype.rpoMs = 0;
+
+            /**
+             * ReplicationStats points.
+             * @member {number} points
+             * @memberof meshvirt.v1.ReplicationStats
+             * @instance
+             */
+            ReplicationStats.prototype.points = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicationStats lastSeq.
+             * @member {number} lastSeq
+             * @memberof meshvirt.v1.ReplicationStats
+             * @instance
+             */
+            ReplicationStats.prototype.lastSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicationStats lastPauseMs.
+             * @member {number} lastPauseMs
+             * @memberof meshvirt.v1.ReplicationStats
+             * @instance
+             */
+            ReplicationStats.prototype.lastPauseMs = 0;
+
+            /**
+             * ReplicationStats maxPauseMs.
+             * @member {number} maxPauseMs
+             * @memberof meshvirt.v1.ReplicationStats
+             * @instance
+             */
+            ReplicationStats.prototype.maxPauseMs = 0;
+
+            /**
+             * ReplicationStats lastPointAtMs.
+             * @member {number} lastPointAtMs
+             * @memberof meshvirt.v1.ReplicationStats
+             * @instance
+             */
+            ReplicationStats.prototype.lastPointAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicationStats lastError.
+             * @member {string} lastError
+             * @memberof meshvirt.v1.ReplicationStats
+             * @instance
+             */
+            ReplicationStats.prototype.lastError = "";
+
+            /**
+             * Creates a new ReplicationStats instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicationStats
+             * @static
+             * @param {meshvirt.v1.IReplicationStats=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicationStats} ReplicationStats instance
+             */
+            ReplicationStats.create = function create(properties) {
+                return new ReplicationStats(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicationStats message. Does not implicitly {@link meshvirt.v1.ReplicationStats.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicationStats
+             * @static
+             * @param {meshvirt.v1.IReplicationStats} message ReplicationStats message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicationStats.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.rpoMs != null && Object.hasOwnProperty.call(message, "rpoMs"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.rpoMs);
+                if (message.points != null && Object.hasOwnProperty.call(message, "points"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.points);
+                if (message.lastSeq != null && Object.hasOwnProperty.call(message, "lastSeq"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.lastSeq);
+                if (message.lastPauseMs != null && Object.hasOwnProperty.call(message, "lastPauseMs"))
+                    writer.uint32(/* id 4, wireType 1 =*/33).double(message.lastPauseMs);
+                if (message.maxPauseMs != null && Object.hasOwnProperty.call(message, "maxPauseMs"))
+                    writer.uint32(/* id 5, wireType 1 =*/41).double(message.maxPauseMs);
+                if (message.lastPointAtMs != null && Object.hasOwnProperty.call(message, "lastPointAtMs"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.lastPointAtMs);
+                if (message.lastError != null && Object.hasOwnProperty.call(message, "lastError"))
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.lastError);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicationStats message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicationStats.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicationStats
+             * @static
+             * @param {meshvirt.v1.IReplicationStats} message ReplicationStats message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicationStats.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicationStats message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicationStats
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicationStats} ReplicationStats
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicationStats.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicationStats();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.rpoMs = reader.uint32();
+                            break;
+                        }
+                    case 2: {
+                            message.points = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.lastSeq = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.lastPauseMs = reader.double();
+                            break;
+                        }
+                    case 5: {
+                            message.maxPauseMs = reader.double();
+                            break;
+                        }
+                    case 6: {
+                            message.lastPointAtMs = reader.uint64();
+                            break;
+                        }
+                    case 7: {
+                            message.lastError = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicationStats message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicationStats
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicationStats} ReplicationStats
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicationStats.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicationStats message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicationStats
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicationStats.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.rpoMs != null && Object.hasOwnProperty.call(message, "rpoMs"))
+                    if (!$util.isInteger(message.rpoMs))
+                        return "rpoMs: integer expected";
+                if (message.points != null && Object.hasOwnProperty.call(message, "points"))
+                    if (!$util.isInteger(message.points) && !(message.points && $util.isInteger(message.points.low) && $util.isInteger(message.points.high)))
+                        return "points: integer|Long expected";
+                if (message.lastSeq != null && Object.hasOwnProperty.call(message, "lastSeq"))
+                    if (!$util.isInteger(message.lastSeq) && !(message.lastSeq && $util.isInteger(message.lastSeq.low) && $util.isInteger(message.lastSeq.high)))
+                        return "lastSeq: integer|Long expected";
+                if (message.lastPauseMs != null && Object.hasOwnProperty.call(message, "lastPauseMs"))
+                    if (typeof message.lastPauseMs !== "number")
+                        return "lastPauseMs: number expected";
+                if (message.maxPauseMs != null && Object.hasOwnProperty.call(message, "maxPauseMs"))
+                    if (typeof message.maxPauseMs !== "number")
+                        return "maxPauseMs: number expected";
+                if (message.lastPointAtMs != null && Object.hasOwnProperty.call(message, "lastPointAtMs"))
+                    if (!$util.isInteger(message.lastPointAtMs) && !(message.lastPointAtMs && $util.isInteger(message.lastPointAtMs.low) && $util.isInteger(message.lastPointAtMs.high)))
+                        return "lastPointAtMs: integer|Long expected";
+                if (message.lastError != null && Object.hasOwnProperty.call(message, "lastError"))
+                    if (!$util.isString(message.lastError))
+                        return "lastError: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicationStats message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicationStats
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicationStats} ReplicationStats
+             */
+            ReplicationStats.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicationStats)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicationStats: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicationStats();
+                if (object.rpoMs != null)
+                    message.rpoMs = object.rpoMs >>> 0;
+                if (object.points != null)
+                    if ($util.Long)
+                        message.points = $util.Long.fromValue(object.points, true);
+                    else if (typeof object.points === "string")
+                        message.points = parseInt(object.points, 10);
+                    else if (typeof object.points === "number")
+                        message.points = object.points;
+                    else if (typeof object.points === "object")
+                        message.points = new $util.LongBits(object.points.low >>> 0, object.points.high >>> 0).toNumber(true);
+                if (object.lastSeq != null)
+                    if ($util.Long)
+                        message.lastSeq = $util.Long.fromValue(object.lastSeq, true);
+                    else if (typeof object.lastSeq === "string")
+                        message.lastSeq = parseInt(object.lastSeq, 10);
+                    else if (typeof object.lastSeq === "number")
+                        message.lastSeq = object.lastSeq;
+                    else if (typeof object.lastSeq === "object")
+                        message.lastSeq = new $util.LongBits(object.lastSeq.low >>> 0, object.lastSeq.high >>> 0).toNumber(true);
+                if (object.lastPauseMs != null)
+                    message.lastPauseMs = Number(object.lastPauseMs);
+                if (object.maxPauseMs != null)
+                    message.maxPauseMs = Number(object.maxPauseMs);
+                if (object.lastPointAtMs != null)
+                    if ($util.Long)
+                        message.lastPointAtMs = $util.Long.fromValue(object.lastPointAtMs, true);
+                    else if (typeof object.lastPointAtMs === "string")
+                        message.lastPointAtMs = parseInt(object.lastPointAtMs, 10);
+                    else if (typeof object.lastPointAtMs === "number")
+                        message.lastPointAtMs = object.lastPointAtMs;
+                    else if (typeof object.lastPointAtMs === "object")
+                        message.lastPointAtMs = new $util.LongBits(object.lastPointAtMs.low >>> 0, object.lastPointAtMs.high >>> 0).toNumber(true);
+                if (object.lastError != null)
+                    message.lastError = String(object.lastError);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicationStats message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicationStats
+             * @static
+             * @param {meshvirt.v1.ReplicationStats} message ReplicationStats
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicationStats.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.rpoMs = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.points = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.points = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.lastSeq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.lastSeq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.lastPauseMs = 0;
+                    object.maxPauseMs = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.lastPointAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.lastPointAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.lastError = "";
+                }
+                if (message.rpoMs != null && Object.hasOwnProperty.call(message, "rpoMs"))
+                    object.rpoMs = message.rpoMs;
+                if (message.points != null && Object.hasOwnProperty.call(message, "points"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.points = typeof message.points === "number" ? BigInt(message.points) : $util.Long.fromBits(message.points.low >>> 0, message.points.high >>> 0, true).toBigInt();
+                    else if (typeof message.points === "number")
+                        object.points = options.longs === String ? String(message.points) : message.points;
+                    else
+                        object.points = options.longs === String ? $util.Long.prototype.toString.call(message.points) : options.longs === Number ? new $util.LongBits(message.points.low >>> 0, message.points.high >>> 0).toNumber(true) : message.points;
+                if (message.lastSeq != null && Object.hasOwnProperty.call(message, "lastSeq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.lastSeq = typeof message.lastSeq === "number" ? BigInt(message.lastSeq) : $util.Long.fromBits(message.lastSeq.low >>> 0, message.lastSeq.high >>> 0, true).toBigInt();
+                    else if (typeof message.lastSeq === "number")
+                        object.lastSeq = options.longs === String ? String(message.lastSeq) : message.lastSeq;
+                    else
+                        object.lastSeq = options.longs === String ? $util.Long.prototype.toString.call(message.lastSeq) : options.longs === Number ? new $util.LongBits(message.lastSeq.low >>> 0, message.lastSeq.high >>> 0).toNumber(true) : message.lastSeq;
+                if (message.lastPauseMs != null && Object.hasOwnProperty.call(message, "lastPauseMs"))
+                    object.lastPauseMs = options.json && !isFinite(message.lastPauseMs) ? String(message.lastPauseMs) : message.lastPauseMs;
+                if (message.maxPauseMs != null && Object.hasOwnProperty.call(message, "maxPauseMs"))
+                    object.maxPauseMs = options.json && !isFinite(message.maxPauseMs) ? String(message.maxPauseMs) : message.maxPauseMs;
+                if (message.lastPointAtMs != null && Object.hasOwnProperty.call(message, "lastPointAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.lastPointAtMs = typeof message.lastPointAtMs === "number" ? BigInt(message.lastPointAtMs) : $util.Long.fromBits(message.lastPointAtMs.low >>> 0, message.lastPointAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.lastPointAtMs === "number")
+                        object.lastPointAtMs = options.longs === String ? String(message.lastPointAtMs) : message.lastPointAtMs;
+                    else
+                        object.lastPointAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.lastPointAtMs) : options.longs === Number ? new $util.LongBits(message.lastPointAtMs.low >>> 0, message.lastPointAtMs.high >>> 0).toNumber(true) : message.lastPointAtMs;
+                if (message.lastError != null && Object.hasOwnProperty.call(message, "lastError"))
+                    object.lastError = message.lastError;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicationStats to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicationStats
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicationStats.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicationStats
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicationStats
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicationStats.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicationStats";
+            };
+
+            return ReplicationStats;
+        })();
+
+        v1.ReplicaHolding = (function() {
+
+            /**
+             * Properties of a ReplicaHolding.
+             * @memberof meshvirt.v1
+             * @interface IReplicaHolding
+             * @property {string|null} [vmId] ReplicaHolding vmId
+             * @property {string|null} [hostId] ReplicaHolding hostId
+             * @property {string|null} [owner] ReplicaHolding owner
+             * @property {number|null} [ownerEpoch] ReplicaHolding ownerEpoch
+             * @property {number|null} [epoch] ReplicaHolding epoch
+             * @property {number|null} [seq] ReplicaHolding seq
+             * @property {number|null} [takenAtMs] ReplicaHolding takenAtMs
+             * @property {number|null} [appliedAtMs] ReplicaHolding appliedAtMs
+             */
+
+            /**
+             * Constructs a new ReplicaHolding.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ReplicaHolding.
+             * @implements IReplicaHolding
+             * @constructor
+             * @param {meshvirt.v1.IReplicaHolding=} [properties] Properties to set
+             */
+            function ReplicaHolding(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ReplicaHolding vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @instance
+             */
+            ReplicaHolding.prototype.vmId = "";
+
+            /**
+             * ReplicaHolding hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @instance
+             */
+            ReplicaHolding.prototype.hostId = "";
+
+            /**
+             * ReplicaHolding owner.
+             * @member {string} owner
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @instance
+             */
+            ReplicaHolding.prototype.owner = "";
+
+            /**
+             * ReplicaHolding ownerEpoch.
+             * @member {number} ownerEpoch
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @instance
+             */
+            ReplicaHolding.prototype.ownerEpoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaHolding epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @instance
+             */
+            ReplicaHolding.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaHolding seq.
+             * @member {number} seq
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @instance
+             */
+            ReplicaHolding.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaHolding takenAtMs.
+             * @member {number} takenAtMs
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @instance
+             */
+            ReplicaHolding.prototype.takenAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ReplicaHolding appliedAtMs.
+             * @member {number} appliedAtMs
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @instance
+             */
+            ReplicaHolding.prototype.appliedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new ReplicaHolding instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @static
+             * @param {meshvirt.v1.IReplicaHolding=} [properties] Properties to set
+             * @returns {meshvirt.v1.ReplicaHolding} ReplicaHolding instance
+             */
+            ReplicaHolding.create = function create(properties) {
+                return new ReplicaHolding(properties);
+            };
+
+            /**
+             * Encodes the specified ReplicaHolding message. Does not implicitly {@link meshvirt.v1.ReplicaHolding.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @static
+             * @param {meshvirt.v1.IReplicaHolding} message ReplicaHolding message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaHolding.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.hostId);
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.owner);
+                if (message.ownerEpoch != null && Object.hasOwnProperty.call(message, "ownerEpoch"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.ownerEpoch);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.epoch);
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.seq);
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.takenAtMs);
+                if (message.appliedAtMs != null && Object.hasOwnProperty.call(message, "appliedAtMs"))
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint64(message.appliedAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ReplicaHolding message, length delimited. Does not implicitly {@link meshvirt.v1.ReplicaHolding.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @static
+             * @param {meshvirt.v1.IReplicaHolding} message ReplicaHolding message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ReplicaHolding.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ReplicaHolding message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ReplicaHolding} ReplicaHolding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaHolding.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ReplicaHolding();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.owner = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.ownerEpoch = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 6: {
+                            message.seq = reader.uint64();
+                            break;
+                        }
+                    case 7: {
+                            message.takenAtMs = reader.uint64();
+                            break;
+                        }
+                    case 8: {
+                            message.appliedAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ReplicaHolding message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ReplicaHolding} ReplicaHolding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ReplicaHolding.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ReplicaHolding message.
+             * @function verify
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ReplicaHolding.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.ownerEpoch != null && Object.hasOwnProperty.call(message, "ownerEpoch"))
+                    if (!$util.isInteger(message.ownerEpoch) && !(message.ownerEpoch && $util.isInteger(message.ownerEpoch.low) && $util.isInteger(message.ownerEpoch.high)))
+                        return "ownerEpoch: integer|Long expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
+                        return "seq: integer|Long expected";
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    if (!$util.isInteger(message.takenAtMs) && !(message.takenAtMs && $util.isInteger(message.takenAtMs.low) && $util.isInteger(message.takenAtMs.high)))
+                        return "takenAtMs: integer|Long expected";
+                if (message.appliedAtMs != null && Object.hasOwnProperty.call(message, "appliedAtMs"))
+                    if (!$util.isInteger(message.appliedAtMs) && !(message.appliedAtMs && $util.isInteger(message.appliedAtMs.low) && $util.isInteger(message.appliedAtMs.high)))
+                        return "appliedAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a ReplicaHolding message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ReplicaHolding} ReplicaHolding
+             */
+            ReplicaHolding.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ReplicaHolding)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ReplicaHolding: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ReplicaHolding();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                if (object.owner != null)
+                    message.owner = String(object.owner);
+                if (object.ownerEpoch != null)
+                    if ($util.Long)
+                        message.ownerEpoch = $util.Long.fromValue(object.ownerEpoch, true);
+                    else if (typeof object.ownerEpoch === "string")
+                        message.ownerEpoch = parseInt(object.ownerEpoch, 10);
+                    else if (typeof object.ownerEpoch === "number")
+                        message.ownerEpoch = object.ownerEpoch;
+                    else if (typeof object.ownerEpoch === "object")
+                        message.ownerEpoch = new $util.LongBits(object.ownerEpoch.low >>> 0, object.ownerEpoch.high >>> 0).toNumber(true);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.seq != null)
+                    if ($util.Long)
+                        message.seq = $util.Long.fromValue(object.seq, true);
+                    else if (typeof object.seq === "string")
+                        message.seq = parseInt(object.seq, 10);
+                    else if (typeof object.seq === "number")
+                        message.seq = object.seq;
+                    else if (typeof object.seq === "object")
+                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
+                if (object.takenAtMs != null)
+                    if ($util.Long)
+                        message.takenAtMs = $util.Long.fromValue(object.takenAtMs, true);
+                    else if (typeof object.takenAtMs === "string")
+                        message.takenAtMs = parseInt(object.takenAtMs, 10);
+                    else if (typeof object.takenAtMs === "number")
+                        message.takenAtMs = object.takenAtMs;
+                    else if (typeof object.takenAtMs === "object")
+                        message.takenAtMs = new $util.LongBits(object.takenAtMs.low >>> 0, object.takenAtMs.high >>> 0).toNumber(true);
+                if (object.appliedAtMs != null)
+                    if ($util.Long)
+                        message.appliedAtMs = $util.Long.fromValue(object.appliedAtMs, true);
+                    else if (typeof object.appliedAtMs === "string")
+                        message.appliedAtMs = parseInt(object.appliedAtMs, 10);
+                    else if (typeof object.appliedAtMs === "number")
+                        message.appliedAtMs = object.appliedAtMs;
+                    else if (typeof object.appliedAtMs === "object")
+                        message.appliedAtMs = new $util.LongBits(object.appliedAtMs.low >>> 0, object.appliedAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ReplicaHolding message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @static
+             * @param {meshvirt.v1.ReplicaHolding} message ReplicaHolding
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ReplicaHolding.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    object.hostId = "";
+                    object.owner = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.ownerEpoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.ownerEpoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.takenAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.takenAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.appliedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.appliedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                if (message.ownerEpoch != null && Object.hasOwnProperty.call(message, "ownerEpoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.ownerEpoch = typeof message.ownerEpoch === "number" ? BigInt(message.ownerEpoch) : $util.Long.fromBits(message.ownerEpoch.low >>> 0, message.ownerEpoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.ownerEpoch === "number")
+                        object.ownerEpoch = options.longs === String ? String(message.ownerEpoch) : message.ownerEpoch;
+                    else
+                        object.ownerEpoch = options.longs === String ? $util.Long.prototype.toString.call(message.ownerEpoch) : options.longs === Number ? new $util.LongBits(message.ownerEpoch.low >>> 0, message.ownerEpoch.high >>> 0).toNumber(true) : message.ownerEpoch;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
+                    else if (typeof message.seq === "number")
+                        object.seq = options.longs === String ? String(message.seq) : message.seq;
+                    else
+                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.takenAtMs = typeof message.takenAtMs === "number" ? BigInt(message.takenAtMs) : $util.Long.fromBits(message.takenAtMs.low >>> 0, message.takenAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.takenAtMs === "number")
+                        object.takenAtMs = options.longs === String ? String(message.takenAtMs) : message.takenAtMs;
+                    else
+                        object.takenAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.takenAtMs) : options.longs === Number ? new $util.LongBits(message.takenAtMs.low >>> 0, message.takenAtMs.high >>> 0).toNumber(true) : message.takenAtMs;
+                if (message.appliedAtMs != null && Object.hasOwnProperty.call(message, "appliedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.appliedAtMs = typeof message.appliedAtMs === "number" ? BigInt(message.appliedAtMs) : $util.Long.fromBits(message.appliedAtMs.low >>> 0, message.appliedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.appliedAtMs === "number")
+                        object.appliedAtMs = options.longs === String ? String(message.appliedAtMs) : message.appliedAtMs;
+                    else
+                        object.appliedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.appliedAtMs) : options.longs === Number ? new $util.LongBits(message.appliedAtMs.low >>> 0, message.appliedAtMs.high >>> 0).toNumber(true) : message.appliedAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this ReplicaHolding to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ReplicaHolding.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ReplicaHolding
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ReplicaHolding
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ReplicaHolding.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ReplicaHolding";
+            };
+
+            return ReplicaHolding;
         })();
 
         v1.Reserve = (function() {
@@ -21447,6 +23621,1169 @@ export const meshvirt = $root.meshvirt = (() => {
             return AbortIncoming;
         })();
 
+        v1.HoldReplica = (function() {
+
+            /**
+             * Properties of a HoldReplica.
+             * @memberof meshvirt.v1
+             * @interface IHoldReplica
+             * @property {string|null} [token] HoldReplica token
+             * @property {string|null} [vmId] HoldReplica vmId
+             * @property {number|null} [epoch] HoldReplica epoch
+             * @property {meshvirt.v1.IVmSpec|null} [spec] HoldReplica spec
+             * @property {Array.<string>|null} [holders] HoldReplica holders
+             */
+
+            /**
+             * Constructs a new HoldReplica.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a HoldReplica.
+             * @implements IHoldReplica
+             * @constructor
+             * @param {meshvirt.v1.IHoldReplica=} [properties] Properties to set
+             */
+            function HoldReplica(properties) {
+                this.holders = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * HoldReplica token.
+             * @member {string} token
+             * @memberof meshvirt.v1.HoldReplica
+             * @instance
+             */
+            HoldReplica.prototype.token = "";
+
+            /**
+             * HoldReplica vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.HoldReplica
+             * @instance
+             */
+            HoldReplica.prototype.vmId = "";
+
+            /**
+             * HoldReplica epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.HoldReplica
+             * @instance
+             */
+            HoldReplica.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HoldReplica spec.
+             * @member {meshvirt.v1.IVmSpec|null|undefined} spec
+             * @memberof meshvirt.v1.HoldReplica
+             * @instance
+             */
+            HoldReplica.prototype.spec = null;
+
+            /**
+             * HoldReplica holders.
+             * @member {Array.<string>} holders
+             * @memberof meshvirt.v1.HoldReplica
+             * @instance
+             */
+            HoldReplica.prototype.holders = $util.emptyArray;
+
+            /**
+             * Creates a new HoldReplica instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.HoldReplica
+             * @static
+             * @param {meshvirt.v1.IHoldReplica=} [properties] Properties to set
+             * @returns {meshvirt.v1.HoldReplica} HoldReplica instance
+             */
+            HoldReplica.create = function create(properties) {
+                return new HoldReplica(properties);
+            };
+
+            /**
+             * Encodes the specified HoldReplica message. Does not implicitly {@link meshvirt.v1.HoldReplica.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.HoldReplica
+             * @static
+             * @param {meshvirt.v1.IHoldReplica} message HoldReplica message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HoldReplica.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.token != null && Object.hasOwnProperty.call(message, "token"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.token);
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.vmId);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.epoch);
+                if (message.spec != null && Object.hasOwnProperty.call(message, "spec"))
+                    $root.meshvirt.v1.VmSpec.encode(message.spec, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (message.holders != null && message.holders.length)
+                    for (let i = 0; i < message.holders.length; ++i)
+                        writer.uint32(/* id 5, wireType 2 =*/42).string(message.holders[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HoldReplica message, length delimited. Does not implicitly {@link meshvirt.v1.HoldReplica.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.HoldReplica
+             * @static
+             * @param {meshvirt.v1.IHoldReplica} message HoldReplica message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HoldReplica.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a HoldReplica message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.HoldReplica
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.HoldReplica} HoldReplica
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HoldReplica.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.HoldReplica();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.token = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.spec = $root.meshvirt.v1.VmSpec.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 5: {
+                            if (!(message.holders && message.holders.length))
+                                message.holders = [];
+                            message.holders.push(reader.string());
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a HoldReplica message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.HoldReplica
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.HoldReplica} HoldReplica
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HoldReplica.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a HoldReplica message.
+             * @function verify
+             * @memberof meshvirt.v1.HoldReplica
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HoldReplica.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.token != null && Object.hasOwnProperty.call(message, "token"))
+                    if (!$util.isString(message.token))
+                        return "token: string expected";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.spec != null && Object.hasOwnProperty.call(message, "spec")) {
+                    let error = $root.meshvirt.v1.VmSpec.verify(message.spec, long + 1);
+                    if (error)
+                        return "spec." + error;
+                }
+                if (message.holders != null && Object.hasOwnProperty.call(message, "holders")) {
+                    if (!Array.isArray(message.holders))
+                        return "holders: array expected";
+                    for (let i = 0; i < message.holders.length; ++i)
+                        if (!$util.isString(message.holders[i]))
+                            return "holders: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a HoldReplica message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.HoldReplica
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.HoldReplica} HoldReplica
+             */
+            HoldReplica.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.HoldReplica)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.HoldReplica: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.HoldReplica();
+                if (object.token != null)
+                    message.token = String(object.token);
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.spec != null) {
+                    if (!$util.isObject(object.spec))
+                        throw TypeError(".meshvirt.v1.HoldReplica.spec: object expected");
+                    message.spec = $root.meshvirt.v1.VmSpec.fromObject(object.spec, long + 1);
+                }
+                if (object.holders) {
+                    if (!Array.isArray(object.holders))
+                        throw TypeError(".meshvirt.v1.HoldReplica.holders: array expected");
+                    message.holders = [];
+                    for (let i = 0; i < object.holders.length; ++i)
+                        message.holders[i] = String(object.holders[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HoldReplica message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.HoldReplica
+             * @static
+             * @param {meshvirt.v1.HoldReplica} message HoldReplica
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HoldReplica.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.holders = [];
+                if (options.defaults) {
+                    object.token = "";
+                    object.vmId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.spec = null;
+                }
+                if (message.token != null && Object.hasOwnProperty.call(message, "token"))
+                    object.token = message.token;
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.spec != null && Object.hasOwnProperty.call(message, "spec"))
+                    object.spec = $root.meshvirt.v1.VmSpec.toObject(message.spec, options, q + 1);
+                if (message.holders && message.holders.length) {
+                    object.holders = [];
+                    for (let j = 0; j < message.holders.length; ++j)
+                        object.holders[j] = message.holders[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this HoldReplica to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.HoldReplica
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HoldReplica.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for HoldReplica
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.HoldReplica
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            HoldReplica.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.HoldReplica";
+            };
+
+            return HoldReplica;
+        })();
+
+        v1.DropReplica = (function() {
+
+            /**
+             * Properties of a DropReplica.
+             * @memberof meshvirt.v1
+             * @interface IDropReplica
+             * @property {string|null} [vmId] DropReplica vmId
+             * @property {number|null} [epoch] DropReplica epoch
+             */
+
+            /**
+             * Constructs a new DropReplica.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a DropReplica.
+             * @implements IDropReplica
+             * @constructor
+             * @param {meshvirt.v1.IDropReplica=} [properties] Properties to set
+             */
+            function DropReplica(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * DropReplica vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.DropReplica
+             * @instance
+             */
+            DropReplica.prototype.vmId = "";
+
+            /**
+             * DropReplica epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.DropReplica
+             * @instance
+             */
+            DropReplica.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new DropReplica instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.DropReplica
+             * @static
+             * @param {meshvirt.v1.IDropReplica=} [properties] Properties to set
+             * @returns {meshvirt.v1.DropReplica} DropReplica instance
+             */
+            DropReplica.create = function create(properties) {
+                return new DropReplica(properties);
+            };
+
+            /**
+             * Encodes the specified DropReplica message. Does not implicitly {@link meshvirt.v1.DropReplica.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.DropReplica
+             * @static
+             * @param {meshvirt.v1.IDropReplica} message DropReplica message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DropReplica.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.epoch);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DropReplica message, length delimited. Does not implicitly {@link meshvirt.v1.DropReplica.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.DropReplica
+             * @static
+             * @param {meshvirt.v1.IDropReplica} message DropReplica message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DropReplica.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a DropReplica message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.DropReplica
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.DropReplica} DropReplica
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DropReplica.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.DropReplica();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a DropReplica message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.DropReplica
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.DropReplica} DropReplica
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DropReplica.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a DropReplica message.
+             * @function verify
+             * @memberof meshvirt.v1.DropReplica
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DropReplica.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a DropReplica message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.DropReplica
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.DropReplica} DropReplica
+             */
+            DropReplica.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.DropReplica)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.DropReplica: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.DropReplica();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DropReplica message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.DropReplica
+             * @static
+             * @param {meshvirt.v1.DropReplica} message DropReplica
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DropReplica.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                return object;
+            };
+
+            /**
+             * Converts this DropReplica to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.DropReplica
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DropReplica.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for DropReplica
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.DropReplica
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            DropReplica.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.DropReplica";
+            };
+
+            return DropReplica;
+        })();
+
+        v1.QueryReplica = (function() {
+
+            /**
+             * Properties of a QueryReplica.
+             * @memberof meshvirt.v1
+             * @interface IQueryReplica
+             * @property {string|null} [vmId] QueryReplica vmId
+             */
+
+            /**
+             * Constructs a new QueryReplica.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a QueryReplica.
+             * @implements IQueryReplica
+             * @constructor
+             * @param {meshvirt.v1.IQueryReplica=} [properties] Properties to set
+             */
+            function QueryReplica(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * QueryReplica vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.QueryReplica
+             * @instance
+             */
+            QueryReplica.prototype.vmId = "";
+
+            /**
+             * Creates a new QueryReplica instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.QueryReplica
+             * @static
+             * @param {meshvirt.v1.IQueryReplica=} [properties] Properties to set
+             * @returns {meshvirt.v1.QueryReplica} QueryReplica instance
+             */
+            QueryReplica.create = function create(properties) {
+                return new QueryReplica(properties);
+            };
+
+            /**
+             * Encodes the specified QueryReplica message. Does not implicitly {@link meshvirt.v1.QueryReplica.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.QueryReplica
+             * @static
+             * @param {meshvirt.v1.IQueryReplica} message QueryReplica message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            QueryReplica.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified QueryReplica message, length delimited. Does not implicitly {@link meshvirt.v1.QueryReplica.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.QueryReplica
+             * @static
+             * @param {meshvirt.v1.IQueryReplica} message QueryReplica message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            QueryReplica.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a QueryReplica message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.QueryReplica
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.QueryReplica} QueryReplica
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            QueryReplica.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.QueryReplica();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a QueryReplica message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.QueryReplica
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.QueryReplica} QueryReplica
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            QueryReplica.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a QueryReplica message.
+             * @function verify
+             * @memberof meshvirt.v1.QueryReplica
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            QueryReplica.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a QueryReplica message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.QueryReplica
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.QueryReplica} QueryReplica
+             */
+            QueryReplica.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.QueryReplica)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.QueryReplica: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.QueryReplica();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a QueryReplica message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.QueryReplica
+             * @static
+             * @param {meshvirt.v1.QueryReplica} message QueryReplica
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            QueryReplica.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.vmId = "";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                return object;
+            };
+
+            /**
+             * Converts this QueryReplica to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.QueryReplica
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            QueryReplica.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for QueryReplica
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.QueryReplica
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            QueryReplica.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.QueryReplica";
+            };
+
+            return QueryReplica;
+        })();
+
+        v1.PromoteReplica = (function() {
+
+            /**
+             * Properties of a PromoteReplica.
+             * @memberof meshvirt.v1
+             * @interface IPromoteReplica
+             * @property {string|null} [vmId] PromoteReplica vmId
+             * @property {string|null} [reason] PromoteReplica reason
+             */
+
+            /**
+             * Constructs a new PromoteReplica.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a PromoteReplica.
+             * @implements IPromoteReplica
+             * @constructor
+             * @param {meshvirt.v1.IPromoteReplica=} [properties] Properties to set
+             */
+            function PromoteReplica(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * PromoteReplica vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.PromoteReplica
+             * @instance
+             */
+            PromoteReplica.prototype.vmId = "";
+
+            /**
+             * PromoteReplica reason.
+             * @member {string} reason
+             * @memberof meshvirt.v1.PromoteReplica
+             * @instance
+             */
+            PromoteReplica.prototype.reason = "";
+
+            /**
+             * Creates a new PromoteReplica instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.PromoteReplica
+             * @static
+             * @param {meshvirt.v1.IPromoteReplica=} [properties] Properties to set
+             * @returns {meshvirt.v1.PromoteReplica} PromoteReplica instance
+             */
+            PromoteReplica.create = function create(properties) {
+                return new PromoteReplica(properties);
+            };
+
+            /**
+             * Encodes the specified PromoteReplica message. Does not implicitly {@link meshvirt.v1.PromoteReplica.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.PromoteReplica
+             * @static
+             * @param {meshvirt.v1.IPromoteReplica} message PromoteReplica message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PromoteReplica.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.reason);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PromoteReplica message, length delimited. Does not implicitly {@link meshvirt.v1.PromoteReplica.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.PromoteReplica
+             * @static
+             * @param {meshvirt.v1.IPromoteReplica} message PromoteReplica message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PromoteReplica.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a PromoteReplica message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.PromoteReplica
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.PromoteReplica} PromoteReplica
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PromoteReplica.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.PromoteReplica();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.reason = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a PromoteReplica message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.PromoteReplica
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.PromoteReplica} PromoteReplica
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PromoteReplica.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a PromoteReplica message.
+             * @function verify
+             * @memberof meshvirt.v1.PromoteReplica
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PromoteReplica.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a PromoteReplica message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.PromoteReplica
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.PromoteReplica} PromoteReplica
+             */
+            PromoteReplica.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.PromoteReplica)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.PromoteReplica: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.PromoteReplica();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.reason != null)
+                    message.reason = String(object.reason);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PromoteReplica message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.PromoteReplica
+             * @static
+             * @param {meshvirt.v1.PromoteReplica} message PromoteReplica
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PromoteReplica.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    object.reason = "";
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                return object;
+            };
+
+            /**
+             * Converts this PromoteReplica to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.PromoteReplica
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PromoteReplica.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for PromoteReplica
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.PromoteReplica
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            PromoteReplica.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.PromoteReplica";
+            };
+
+            return PromoteReplica;
+        })();
+
         v1.NegotiateRequest = (function() {
 
             /**
@@ -21461,6 +24798,10 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IPrepareIncoming|null} [prepareIncoming] NegotiateRequest prepareIncoming
              * @property {meshvirt.v1.ICompleteIncoming|null} [completeIncoming] NegotiateRequest completeIncoming
              * @property {meshvirt.v1.IAbortIncoming|null} [abortIncoming] NegotiateRequest abortIncoming
+             * @property {meshvirt.v1.IHoldReplica|null} [holdReplica] NegotiateRequest holdReplica
+             * @property {meshvirt.v1.IDropReplica|null} [dropReplica] NegotiateRequest dropReplica
+             * @property {meshvirt.v1.IQueryReplica|null} [queryReplica] NegotiateRequest queryReplica
+             * @property {meshvirt.v1.IPromoteReplica|null} [promoteReplica] NegotiateRequest promoteReplica
              */
 
             /**
@@ -21542,17 +24883,49 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             NegotiateRequest.prototype.abortIncoming = null;
 
+            /**
+             * NegotiateRequest holdReplica.
+             * @member {meshvirt.v1.IHoldReplica|null|undefined} holdReplica
+             * @memberof meshvirt.v1.NegotiateRequest
+             * @instance
+             */
+            NegotiateRequest.prototype.holdReplica = null;
+
+            /**
+             * NegotiateRequest dropReplica.
+             * @member {meshvirt.v1.IDropReplica|null|undefined} dropReplica
+             * @memberof meshvirt.v1.NegotiateRequest
+             * @instance
+             */
+            NegotiateRequest.prototype.dropReplica = null;
+
+            /**
+             * NegotiateRequest queryReplica.
+             * @member {meshvirt.v1.IQueryReplica|null|undefined} queryReplica
+             * @memberof meshvirt.v1.NegotiateRequest
+             * @instance
+             */
+            NegotiateRequest.prototype.queryReplica = null;
+
+            /**
+             * NegotiateRequest promoteReplica.
+             * @member {meshvirt.v1.IPromoteReplica|null|undefined} promoteReplica
+             * @memberof meshvirt.v1.NegotiateRequest
+             * @instance
+             */
+            NegotiateRequest.prototype.promoteReplica = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * NegotiateRequest body.
-             * @member {"reserve"|"commit"|"release"|"claimName"|"bindName"|"prepareIncoming"|"completeIncoming"|"abortIncoming"|undefined} body
+             * @member {"reserve"|"commit"|"release"|"claimName"|"bindName"|"prepareIncoming"|"completeIncoming"|"abortIncoming"|"holdReplica"|"dropReplica"|"queryReplica"|"promoteReplica"|undefined} body
              * @memberof meshvirt.v1.NegotiateRequest
              * @instance
              */
             Object.defineProperty(NegotiateRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["reserve", "commit", "release", "claimName", "bindName", "prepareIncoming", "completeIncoming", "abortIncoming"]),
+                get: $util.oneOfGetter($oneOfFields = ["reserve", "commit", "release", "claimName", "bindName", "prepareIncoming", "completeIncoming", "abortIncoming", "holdReplica", "dropReplica", "queryReplica", "promoteReplica"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -21600,6 +24973,14 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.CompleteIncoming.encode(message.completeIncoming, writer.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
                 if (message.abortIncoming != null && Object.hasOwnProperty.call(message, "abortIncoming"))
                     $root.meshvirt.v1.AbortIncoming.encode(message.abortIncoming, writer.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
+                if (message.holdReplica != null && Object.hasOwnProperty.call(message, "holdReplica"))
+                    $root.meshvirt.v1.HoldReplica.encode(message.holdReplica, writer.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
+                if (message.dropReplica != null && Object.hasOwnProperty.call(message, "dropReplica"))
+                    $root.meshvirt.v1.DropReplica.encode(message.dropReplica, writer.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
+                if (message.queryReplica != null && Object.hasOwnProperty.call(message, "queryReplica"))
+                    $root.meshvirt.v1.QueryReplica.encode(message.queryReplica, writer.uint32(/* id 11, wireType 2 =*/90).fork(), q + 1).ldelim();
+                if (message.promoteReplica != null && Object.hasOwnProperty.call(message, "promoteReplica"))
+                    $root.meshvirt.v1.PromoteReplica.encode(message.promoteReplica, writer.uint32(/* id 12, wireType 2 =*/98).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -21680,6 +25061,22 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 8: {
                             message.abortIncoming = $root.meshvirt.v1.AbortIncoming.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 9: {
+                            message.holdReplica = $root.meshvirt.v1.HoldReplica.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 10: {
+                            message.dropReplica = $root.meshvirt.v1.DropReplica.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 11: {
+                            message.queryReplica = $root.meshvirt.v1.QueryReplica.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 12: {
+                            message.promoteReplica = $root.meshvirt.v1.PromoteReplica.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -21805,6 +25202,46 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "abortIncoming." + error;
                     }
                 }
+                if (message.holdReplica != null && Object.hasOwnProperty.call(message, "holdReplica")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.HoldReplica.verify(message.holdReplica, long + 1);
+                        if (error)
+                            return "holdReplica." + error;
+                    }
+                }
+                if (message.dropReplica != null && Object.hasOwnProperty.call(message, "dropReplica")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.DropReplica.verify(message.dropReplica, long + 1);
+                        if (error)
+                            return "dropReplica." + error;
+                    }
+                }
+                if (message.queryReplica != null && Object.hasOwnProperty.call(message, "queryReplica")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.QueryReplica.verify(message.queryReplica, long + 1);
+                        if (error)
+                            return "queryReplica." + error;
+                    }
+                }
+                if (message.promoteReplica != null && Object.hasOwnProperty.call(message, "promoteReplica")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.PromoteReplica.verify(message.promoteReplica, long + 1);
+                        if (error)
+                            return "promoteReplica." + error;
+                    }
+                }
                 return null;
             };
 
@@ -21866,6 +25303,26 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.NegotiateRequest.abortIncoming: object expected");
                     message.abortIncoming = $root.meshvirt.v1.AbortIncoming.fromObject(object.abortIncoming, long + 1);
                 }
+                if (object.holdReplica != null) {
+                    if (!$util.isObject(object.holdReplica))
+                        throw TypeError(".meshvirt.v1.NegotiateRequest.holdReplica: object expected");
+                    message.holdReplica = $root.meshvirt.v1.HoldReplica.fromObject(object.holdReplica, long + 1);
+                }
+                if (object.dropReplica != null) {
+                    if (!$util.isObject(object.dropReplica))
+                        throw TypeError(".meshvirt.v1.NegotiateRequest.dropReplica: object expected");
+                    message.dropReplica = $root.meshvirt.v1.DropReplica.fromObject(object.dropReplica, long + 1);
+                }
+                if (object.queryReplica != null) {
+                    if (!$util.isObject(object.queryReplica))
+                        throw TypeError(".meshvirt.v1.NegotiateRequest.queryReplica: object expected");
+                    message.queryReplica = $root.meshvirt.v1.QueryReplica.fromObject(object.queryReplica, long + 1);
+                }
+                if (object.promoteReplica != null) {
+                    if (!$util.isObject(object.promoteReplica))
+                        throw TypeError(".meshvirt.v1.NegotiateRequest.promoteReplica: object expected");
+                    message.promoteReplica = $root.meshvirt.v1.PromoteReplica.fromObject(object.promoteReplica, long + 1);
+                }
                 return message;
             };
 
@@ -21926,6 +25383,26 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (options.oneofs)
                         object.body = "abortIncoming";
                 }
+                if (message.holdReplica != null && Object.hasOwnProperty.call(message, "holdReplica")) {
+                    object.holdReplica = $root.meshvirt.v1.HoldReplica.toObject(message.holdReplica, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "holdReplica";
+                }
+                if (message.dropReplica != null && Object.hasOwnProperty.call(message, "dropReplica")) {
+                    object.dropReplica = $root.meshvirt.v1.DropReplica.toObject(message.dropReplica, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "dropReplica";
+                }
+                if (message.queryReplica != null && Object.hasOwnProperty.call(message, "queryReplica")) {
+                    object.queryReplica = $root.meshvirt.v1.QueryReplica.toObject(message.queryReplica, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "queryReplica";
+                }
+                if (message.promoteReplica != null && Object.hasOwnProperty.call(message, "promoteReplica")) {
+                    object.promoteReplica = $root.meshvirt.v1.PromoteReplica.toObject(message.promoteReplica, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "promoteReplica";
+                }
                 return object;
             };
 
@@ -21972,6 +25449,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.INameBound|null} [nameBound] NegotiateResponse nameBound
              * @property {meshvirt.v1.IIncomingReady|null} [incomingReady] NegotiateResponse incomingReady
              * @property {meshvirt.v1.IIncomingCompleted|null} [incomingCompleted] NegotiateResponse incomingCompleted
+             * @property {meshvirt.v1.IReplicaHolding|null} [replicaHolding] NegotiateResponse replicaHolding
+             * @property {meshvirt.v1.IVmSummary|null} [promoted] NegotiateResponse promoted
              * @property {meshvirt.v1.IError|null} [error] NegotiateResponse error
              */
 
@@ -22055,6 +25534,22 @@ export const meshvirt = $root.meshvirt = (() => {
             NegotiateResponse.prototype.incomingCompleted = null;
 
             /**
+             * NegotiateResponse replicaHolding.
+             * @member {meshvirt.v1.IReplicaHolding|null|undefined} replicaHolding
+             * @memberof meshvirt.v1.NegotiateResponse
+             * @instance
+             */
+            NegotiateResponse.prototype.replicaHolding = null;
+
+            /**
+             * NegotiateResponse promoted.
+             * @member {meshvirt.v1.IVmSummary|null|undefined} promoted
+             * @memberof meshvirt.v1.NegotiateResponse
+             * @instance
+             */
+            NegotiateResponse.prototype.promoted = null;
+
+            /**
              * NegotiateResponse error.
              * @member {meshvirt.v1.IError|null|undefined} error
              * @memberof meshvirt.v1.NegotiateResponse
@@ -22067,12 +25562,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * NegotiateResponse body.
-             * @member {"reserved"|"refused"|"committed"|"released"|"nameClaim"|"nameBound"|"incomingReady"|"incomingCompleted"|"error"|undefined} body
+             * @member {"reserved"|"refused"|"committed"|"released"|"nameClaim"|"nameBound"|"incomingReady"|"incomingCompleted"|"replicaHolding"|"promoted"|"error"|undefined} body
              * @memberof meshvirt.v1.NegotiateResponse
              * @instance
              */
             Object.defineProperty(NegotiateResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["reserved", "refused", "committed", "released", "nameClaim", "nameBound", "incomingReady", "incomingCompleted", "error"]),
+                get: $util.oneOfGetter($oneOfFields = ["reserved", "refused", "committed", "released", "nameClaim", "nameBound", "incomingReady", "incomingCompleted", "replicaHolding", "promoted", "error"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -22120,6 +25615,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.IncomingReady.encode(message.incomingReady, writer.uint32(/* id 7, wireType 2 =*/58).fork(), q + 1).ldelim();
                 if (message.incomingCompleted != null && Object.hasOwnProperty.call(message, "incomingCompleted"))
                     $root.meshvirt.v1.IncomingCompleted.encode(message.incomingCompleted, writer.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
+                if (message.replicaHolding != null && Object.hasOwnProperty.call(message, "replicaHolding"))
+                    $root.meshvirt.v1.ReplicaHolding.encode(message.replicaHolding, writer.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
+                if (message.promoted != null && Object.hasOwnProperty.call(message, "promoted"))
+                    $root.meshvirt.v1.VmSummary.encode(message.promoted, writer.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
                 if (message.error != null && Object.hasOwnProperty.call(message, "error"))
                     $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
                 return writer;
@@ -22202,6 +25701,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 8: {
                             message.incomingCompleted = $root.meshvirt.v1.IncomingCompleted.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 9: {
+                            message.replicaHolding = $root.meshvirt.v1.ReplicaHolding.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 10: {
+                            message.promoted = $root.meshvirt.v1.VmSummary.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 15: {
@@ -22331,6 +25838,26 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "incomingCompleted." + error;
                     }
                 }
+                if (message.replicaHolding != null && Object.hasOwnProperty.call(message, "replicaHolding")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ReplicaHolding.verify(message.replicaHolding, long + 1);
+                        if (error)
+                            return "replicaHolding." + error;
+                    }
+                }
+                if (message.promoted != null && Object.hasOwnProperty.call(message, "promoted")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.VmSummary.verify(message.promoted, long + 1);
+                        if (error)
+                            return "promoted." + error;
+                    }
+                }
                 if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -22402,6 +25929,16 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.NegotiateResponse.incomingCompleted: object expected");
                     message.incomingCompleted = $root.meshvirt.v1.IncomingCompleted.fromObject(object.incomingCompleted, long + 1);
                 }
+                if (object.replicaHolding != null) {
+                    if (!$util.isObject(object.replicaHolding))
+                        throw TypeError(".meshvirt.v1.NegotiateResponse.replicaHolding: object expected");
+                    message.replicaHolding = $root.meshvirt.v1.ReplicaHolding.fromObject(object.replicaHolding, long + 1);
+                }
+                if (object.promoted != null) {
+                    if (!$util.isObject(object.promoted))
+                        throw TypeError(".meshvirt.v1.NegotiateResponse.promoted: object expected");
+                    message.promoted = $root.meshvirt.v1.VmSummary.fromObject(object.promoted, long + 1);
+                }
                 if (object.error != null) {
                     if (!$util.isObject(object.error))
                         throw TypeError(".meshvirt.v1.NegotiateResponse.error: object expected");
@@ -22466,6 +26003,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.incomingCompleted = $root.meshvirt.v1.IncomingCompleted.toObject(message.incomingCompleted, options, q + 1);
                     if (options.oneofs)
                         object.body = "incomingCompleted";
+                }
+                if (message.replicaHolding != null && Object.hasOwnProperty.call(message, "replicaHolding")) {
+                    object.replicaHolding = $root.meshvirt.v1.ReplicaHolding.toObject(message.replicaHolding, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "replicaHolding";
+                }
+                if (message.promoted != null && Object.hasOwnProperty.call(message, "promoted")) {
+                    object.promoted = $root.meshvirt.v1.VmSummary.toObject(message.promoted, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "promoted";
                 }
                 if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
                     object.error = $root.meshvirt.v1.Error.toObject(message.error, options, q + 1);
