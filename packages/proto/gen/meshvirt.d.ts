@@ -1207,6 +1207,8 @@ export namespace meshvirt {
             diskBytes?: (number|null);
             error?: (string|null);
             epoch?: (number|null);
+            pauseMs?: (number|null);
+            stoppedAtMs?: (number|null);
         }
 
         class MigrationRecord implements IMigrationRecord {
@@ -1221,6 +1223,8 @@ export namespace meshvirt {
             public diskBytes: number;
             public error: string;
             public epoch: number;
+            public pauseMs: number;
+            public stoppedAtMs: number;
             public static create(properties?: meshvirt.v1.IMigrationRecord): meshvirt.v1.MigrationRecord;
             public static encode(message: meshvirt.v1.IMigrationRecord, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IMigrationRecord, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1766,11 +1770,13 @@ export namespace meshvirt {
 
         interface IIncomingCompleted {
             vm?: (meshvirt.v1.IVmSummary|null);
+            resumedAtMs?: (number|null);
         }
 
         class IncomingCompleted implements IIncomingCompleted {
             constructor(properties?: meshvirt.v1.IIncomingCompleted);
             public vm?: (meshvirt.v1.IVmSummary|null);
+            public resumedAtMs: number;
             public static create(properties?: meshvirt.v1.IIncomingCompleted): meshvirt.v1.IncomingCompleted;
             public static encode(message: meshvirt.v1.IIncomingCompleted, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IIncomingCompleted, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -15558,6 +15558,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [diskBytes] MigrationRecord diskBytes
              * @property {string|null} [error] MigrationRecord error
              * @property {number|null} [epoch] MigrationRecord epoch
+             * @property {number|null} [pauseMs] MigrationRecord pauseMs
+             * @property {number|null} [stoppedAtMs] MigrationRecord stoppedAtMs
              */
 
             /**
@@ -15656,6 +15658,22 @@ export const meshvirt = $root.meshvirt = (() => {
             MigrationRecord.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * MigrationRecord pauseMs.
+             * @member {number} pauseMs
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.pauseMs = 0;
+
+            /**
+             * MigrationRecord stoppedAtMs.
+             * @member {number} stoppedAtMs
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.stoppedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new MigrationRecord instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.MigrationRecord
@@ -15703,6 +15721,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 9, wireType 2 =*/74).string(message.error);
                 if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
                     writer.uint32(/* id 10, wireType 0 =*/80).uint64(message.epoch);
+                if (message.pauseMs != null && Object.hasOwnProperty.call(message, "pauseMs"))
+                    writer.uint32(/* id 11, wireType 1 =*/89).double(message.pauseMs);
+                if (message.stoppedAtMs != null && Object.hasOwnProperty.call(message, "stoppedAtMs"))
+                    writer.uint32(/* id 12, wireType 0 =*/96).uint64(message.stoppedAtMs);
                 return writer;
             };
 
@@ -15793,6 +15815,14 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.epoch = reader.uint64();
                             break;
                         }
+                    case 11: {
+                            message.pauseMs = reader.double();
+                            break;
+                        }
+                    case 12: {
+                            message.stoppedAtMs = reader.uint64();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -15867,6 +15897,12 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
                     if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
                         return "epoch: integer|Long expected";
+                if (message.pauseMs != null && Object.hasOwnProperty.call(message, "pauseMs"))
+                    if (typeof message.pauseMs !== "number")
+                        return "pauseMs: number expected";
+                if (message.stoppedAtMs != null && Object.hasOwnProperty.call(message, "stoppedAtMs"))
+                    if (!$util.isInteger(message.stoppedAtMs) && !(message.stoppedAtMs && $util.isInteger(message.stoppedAtMs.low) && $util.isInteger(message.stoppedAtMs.high)))
+                        return "stoppedAtMs: integer|Long expected";
                 return null;
             };
 
@@ -15943,6 +15979,17 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.epoch = object.epoch;
                     else if (typeof object.epoch === "object")
                         message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.pauseMs != null)
+                    message.pauseMs = Number(object.pauseMs);
+                if (object.stoppedAtMs != null)
+                    if ($util.Long)
+                        message.stoppedAtMs = $util.Long.fromValue(object.stoppedAtMs, true);
+                    else if (typeof object.stoppedAtMs === "string")
+                        message.stoppedAtMs = parseInt(object.stoppedAtMs, 10);
+                    else if (typeof object.stoppedAtMs === "number")
+                        message.stoppedAtMs = object.stoppedAtMs;
+                    else if (typeof object.stoppedAtMs === "object")
+                        message.stoppedAtMs = new $util.LongBits(object.stoppedAtMs.low >>> 0, object.stoppedAtMs.high >>> 0).toNumber(true);
                 return message;
             };
 
@@ -15994,6 +16041,12 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
                     } else
                         object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.pauseMs = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.stoppedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.stoppedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                 }
                 if (message.fromHost != null && Object.hasOwnProperty.call(message, "fromHost"))
                     object.fromHost = message.fromHost;
@@ -16040,6 +16093,15 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
                     else
                         object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.pauseMs != null && Object.hasOwnProperty.call(message, "pauseMs"))
+                    object.pauseMs = options.json && !isFinite(message.pauseMs) ? String(message.pauseMs) : message.pauseMs;
+                if (message.stoppedAtMs != null && Object.hasOwnProperty.call(message, "stoppedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.stoppedAtMs = typeof message.stoppedAtMs === "number" ? BigInt(message.stoppedAtMs) : $util.Long.fromBits(message.stoppedAtMs.low >>> 0, message.stoppedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.stoppedAtMs === "number")
+                        object.stoppedAtMs = options.longs === String ? String(message.stoppedAtMs) : message.stoppedAtMs;
+                    else
+                        object.stoppedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.stoppedAtMs) : options.longs === Number ? new $util.LongBits(message.stoppedAtMs.low >>> 0, message.stoppedAtMs.high >>> 0).toNumber(true) : message.stoppedAtMs;
                 return object;
             };
 
@@ -23092,6 +23154,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @memberof meshvirt.v1
              * @interface IIncomingCompleted
              * @property {meshvirt.v1.IVmSummary|null} [vm] IncomingCompleted vm
+             * @property {number|null} [resumedAtMs] IncomingCompleted resumedAtMs
              */
 
             /**
@@ -23116,6 +23179,14 @@ export const meshvirt = $root.meshvirt = (() => {
              * @instance
              */
             IncomingCompleted.prototype.vm = null;
+
+            /**
+             * IncomingCompleted resumedAtMs.
+             * @member {number} resumedAtMs
+             * @memberof meshvirt.v1.IncomingCompleted
+             * @instance
+             */
+            IncomingCompleted.prototype.resumedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
              * Creates a new IncomingCompleted instance using the specified properties.
@@ -23147,6 +23218,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     throw Error("max depth exceeded");
                 if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
                     $root.meshvirt.v1.VmSummary.encode(message.vm, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.resumedAtMs != null && Object.hasOwnProperty.call(message, "resumedAtMs"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.resumedAtMs);
                 return writer;
             };
 
@@ -23201,6 +23274,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.vm = $root.meshvirt.v1.VmSummary.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
+                    case 2: {
+                            message.resumedAtMs = reader.uint64();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -23250,6 +23327,9 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (error)
                         return "vm." + error;
                 }
+                if (message.resumedAtMs != null && Object.hasOwnProperty.call(message, "resumedAtMs"))
+                    if (!$util.isInteger(message.resumedAtMs) && !(message.resumedAtMs && $util.isInteger(message.resumedAtMs.low) && $util.isInteger(message.resumedAtMs.high)))
+                        return "resumedAtMs: integer|Long expected";
                 return null;
             };
 
@@ -23276,6 +23356,15 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.IncomingCompleted.vm: object expected");
                     message.vm = $root.meshvirt.v1.VmSummary.fromObject(object.vm, long + 1);
                 }
+                if (object.resumedAtMs != null)
+                    if ($util.Long)
+                        message.resumedAtMs = $util.Long.fromValue(object.resumedAtMs, true);
+                    else if (typeof object.resumedAtMs === "string")
+                        message.resumedAtMs = parseInt(object.resumedAtMs, 10);
+                    else if (typeof object.resumedAtMs === "number")
+                        message.resumedAtMs = object.resumedAtMs;
+                    else if (typeof object.resumedAtMs === "object")
+                        message.resumedAtMs = new $util.LongBits(object.resumedAtMs.low >>> 0, object.resumedAtMs.high >>> 0).toNumber(true);
                 return message;
             };
 
@@ -23296,10 +23385,23 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
                 let object = {};
-                if (options.defaults)
+                if (options.defaults) {
                     object.vm = null;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.resumedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.resumedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
                 if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
                     object.vm = $root.meshvirt.v1.VmSummary.toObject(message.vm, options, q + 1);
+                if (message.resumedAtMs != null && Object.hasOwnProperty.call(message, "resumedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.resumedAtMs = typeof message.resumedAtMs === "number" ? BigInt(message.resumedAtMs) : $util.Long.fromBits(message.resumedAtMs.low >>> 0, message.resumedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.resumedAtMs === "number")
+                        object.resumedAtMs = options.longs === String ? String(message.resumedAtMs) : message.resumedAtMs;
+                    else
+                        object.resumedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.resumedAtMs) : options.longs === Number ? new $util.LongBits(message.resumedAtMs.low >>> 0, message.resumedAtMs.high >>> 0).toNumber(true) : message.resumedAtMs;
                 return object;
             };
 
