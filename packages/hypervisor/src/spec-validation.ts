@@ -45,3 +45,9 @@ export function validateSpec (spec: VmSpec, host: HostLimits): void {
   }
   if (spec.boot.kind === 'disk' && disks.length === 0) throw new InvalidSpecError(`VM ${spec.id}: disk boot needs at least one disk`)
 }
+
+/** The spec as the VM keeps it: an imported image was only the disk's starting contents. */
+export function withoutImports (spec: VmSpec): VmSpec {
+  if (spec.disks === undefined) return spec
+  return { ...spec, disks: spec.disks.map(({ importFrom: _imported, ...disk }) => disk) }
+}

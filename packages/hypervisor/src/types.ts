@@ -18,6 +18,11 @@ export interface DiskSpec {
   sizeMiB: number
   /** A qcow2 or raw base image used as the read-only backing file; omitted for a blank disk. */
   base?: string
+  /**
+   * Create only: an image (raw or qcow2) copied into the new disk, which is then standalone; e.g. a
+   * replica's image when the VM fails over to its holder. Not kept in the VM's record.
+   */
+  importFrom?: string
 }
 
 export interface VmSpec {

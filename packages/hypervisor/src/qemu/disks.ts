@@ -9,10 +9,13 @@ export interface CreateDiskOptions extends AbortOptions {
   sizeMiB: number
   /** Base image used as the backing file (copy-on-write); its format is detected by qemu-img. */
   base?: string
+  /** An image whose contents become the disk's (a standalone copy; see DiskSpec.importFrom). */
+  importFrom?: string
 }
 
-/** Create a qcow2 disk with qemu-img: blank, or a thin overlay on a base image. */
+/** Create a qcow2 disk with qemu-img: blank, a thin overlay on a base image, or a copy of an image. */
 export async function createDisk (options: CreateDiskOptions): Promise<void> {
+  if (options.importFrom !== undefined) { await importDisk(options, options.importFrom); return }
   const args = ['create', '-q', '-f', 'qcow2']
   if (options.base !== undefined) {
     try { await access(options.base) } catch {
@@ -24,6 +27,23 @@ export async function createDisk (options: CreateDiskOptions): Promise<void> {
   args.push(options.path, `${options.sizeMiB}M`)
   const result = await execa(options.qemuImg, args, { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
   if (result.failed) throw diskError(options.qemuImg, result, `create ${options.path}`)
+}
+
+/** The image converted to a standalone qcow2 (zeros stay sparse), grown to `sizeMiB` if smaller. */
+async function importDisk (options: CreateDiskOptions, from: string): Promise<void> {
+  try { await access(from) } catch {
+    throw new ImageMissingError(`image ${from} to import does not exist`)
+  }
+  const format = await imageFormat(options.qemuImg, from, options)
+  const converted = await execa(options.qemuImg, ['convert', '-q', '-f', format, '-O', 'qcow2', from, options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
+  if (converted.failed) throw diskError(options.qemuImg, converted, `import ${from} into ${options.path}`)
+  const info = await execa(options.qemuImg, ['info', '--output=json', options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
+  if (info.failed) throw diskError(options.qemuImg, info, `inspect ${options.path}`)
+  const virtualSize = Number((JSON.parse(String(info.stdout)) as { 'virtual-size'?: number })['virtual-size'] ?? 0)
+  if (virtualSize < options.sizeMiB * 2 ** 20) {
+    const grown = await execa(options.qemuImg, ['resize', '-q', '-f', 'qcow2', options.path, `${options.sizeMiB}M`], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
+    if (grown.failed) throw diskError(options.qemuImg, grown, `resize ${options.path}`)
+  }
 }
 
 async function imageFormat (qemuImg: string, path: string, options: AbortOptions): Promise<string> {

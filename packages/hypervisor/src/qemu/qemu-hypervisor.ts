@@ -11,8 +11,9 @@ import type { ReplicationCapable } from '../backup/types.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
 import { listenIncoming, resumeIncoming } from '../migration/qemu-incoming.js'
 import { OutgoingMigration, removeMigrationNodes } from '../migration/qemu-outgoing.js'
-import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
-import { validateSpec, type HostLimits } from '../spec-validation.js'
+import { tcpAddress } from '../migration/migration-address.js'
+import type { IncomingCompletion, IncomingMigration, IncomingTcp, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
+import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 import { createDisk } from './disks.js'
 import { hostFingerprint } from './fingerprint.js'
@@ -103,9 +104,9 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
       try {
         await mkdir(paths.dir, { recursive: true })
         for (const disk of checked.disks ?? []) {
-          await createDisk({ qemuImg: this.qemuImg, path: paths.disks[disk.name] as string, sizeMiB: disk.sizeMiB, base: disk.base, signal: options.signal })
+          await createDisk({ qemuImg: this.qemuImg, path: paths.disks[disk.name] as string, sizeMiB: disk.sizeMiB, base: disk.base, importFrom: disk.importFrom, signal: options.signal })
         }
-        const record: VmRecord = { version: 1, spec: checked, accel: this.accel, createdAt: new Date().toISOString(), state: 'created' }
+        const record: VmRecord = { version: 1, spec: withoutImports(checked), accel: this.accel, createdAt: new Date().toISOString(), state: 'created' }
         await writeRecord(paths.dir, record)
         this.log('vm created', { vm: spec.id, dir: paths.dir })
         return this.info(record)
@@ -230,8 +231,7 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
       const paths = vmPaths(this.dataDir, checked)
       if (await readRecord(paths.dir) !== undefined) throw new VmExistsError(`VM ${spec.id} already exists on this host; destroy the old copy before migrating it here`)
       const disks = options.disks === 'mirror' ? (checked.disks ?? []).map((d) => d.name) : []
-      const incoming: IncomingMigration = { id: spec.id, migrationSocket: socketIn(paths.dir, 'migrate.sock'), nbdExports: disks }
-      if (disks.length > 0) incoming.nbdSocket = socketIn(paths.dir, 'nbd.sock')
+      const incoming = incomingAddresses(spec.id, paths.dir, disks, options.tcp)
       let proc: QemuProcess | undefined
       let qmp: QmpClient | undefined
       try {
@@ -243,7 +243,7 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
             await createDisk({ qemuImg: this.qemuImg, path: paths.disks[disk.name] as string, sizeMiB: disk.sizeMiB, base: disk.base, signal: options.signal })
           }
         }
-        const record: VmRecord = { version: 1, spec: checked, accel: this.accel, createdAt: new Date().toISOString(), state: 'created', incoming: { disks: options.disks, since: new Date().toISOString() } }
+        const record: VmRecord = { version: 1, spec: withoutImports(checked), accel: this.accel, createdAt: new Date().toISOString(), state: 'created', incoming: { disks: options.disks, since: new Date().toISOString() } }
         await writeRecord(paths.dir, record)
         proc = await launchQemu({ spec: checked, paths, accel: this.accel, incoming: 'defer' }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
         qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
@@ -473,7 +473,11 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
           ...(spec.boot.initrd !== undefined ? { initrd: checkImagePath(spec.boot.initrd, this.imageDirs, 'initrd') } : {})
         }
       : spec.boot
-    const disks = spec.disks?.map((d) => d.base !== undefined ? { ...d, base: checkImagePath(d.base, this.imageDirs, 'base image') } : d)
+    const disks = spec.disks?.map((d) => ({
+      ...d,
+      ...(d.base !== undefined ? { base: checkImagePath(d.base, this.imageDirs, 'base image') } : {}),
+      ...(d.importFrom !== undefined ? { importFrom: checkImagePath(d.importFrom, this.imageDirs, 'image to import') } : {})
+    }))
     return { ...spec, boot, ...(disks !== undefined ? { disks } : {}) }
   }
 
@@ -491,6 +495,15 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
   }
 }
 
+/** Where an incoming QEMU listens: its VM dir's unix sockets, or the caller's TCP ports (the direct comparison path). */
+function incomingAddresses (id: string, dir: string, disks: string[], tcp: IncomingTcp | undefined): IncomingMigration {
+  if (tcp === undefined) {
+    return { id, migrationSocket: socketIn(dir, 'migrate.sock'), ...(disks.length > 0 ? { nbdSocket: socketIn(dir, 'nbd.sock') } : {}), nbdExports: disks }
+  }
+  if (disks.length > 0 && tcp.nbdPort === undefined) throw new InvalidMigrationParamsError(`VM ${id} has disks to mirror: an incoming migration over TCP needs an nbdPort`)
+  return { id, migrationSocket: tcpAddress(tcp.host, tcp.port), ...(disks.length > 0 ? { nbdSocket: tcpAddress(tcp.host, tcp.nbdPort as number) } : {}), nbdExports: disks }
+}
+
 function socketIn (dir: string, name: string): string {
   const path = join(dir, name)
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw new PathOutsideDataDirError(`socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket allows: use a shorter data dir`)
@@ -504,3 +517,4 @@ async function readable (file: string): Promise<boolean> {
 export function isHypervisorError (err: unknown, code?: string): err is HypervisorError {
   return err instanceof Error && typeof (err as HypervisorError).code === 'string' && (code === undefined || (err as HypervisorError).code === code)
 }
+

@@ -5,9 +5,10 @@ import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
 import { SimReplication } from '../backup/sim-replication.js'
 import type { ReplicationCapable } from '../backup/types.js'
+import { tcpAddress } from '../migration/migration-address.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
 import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
-import { validateSpec, type HostLimits } from '../spec-validation.js'
+import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 
 export interface SimHypervisorInit {
@@ -77,7 +78,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
   async create (spec: VmSpec): Promise<VmInfo> {
     validateSpec(spec, this.limits)
     if (this.vms.has(spec.id)) throw new VmExistsError(`VM ${spec.id} already exists; destroy it first or pick another id`)
-    const vm: SimVm = { spec: structuredClone(spec), state: 'created' }
+    const vm: SimVm = { spec: structuredClone(withoutImports(spec)), state: 'created' }
     this.vms.set(spec.id, vm)
     return this.info(vm)
   }
@@ -139,10 +140,14 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     validateSpec(spec, this.limits)
     if (options.disks !== 'mirror' && options.disks !== 'shared') throw new InvalidMigrationParamsError(`disks must be 'mirror' or 'shared', not ${String(options.disks)}`)
     if (this.vms.has(spec.id)) throw new VmExistsError(`VM ${spec.id} already exists on this host; destroy the old copy before migrating it here`)
-    this.vms.set(spec.id, { spec: structuredClone(spec), state: 'created', incoming: true })
     const dir = `/sim/vms/${spec.id}`
     const disks = options.disks === 'mirror' ? (spec.disks ?? []).map((d) => d.name) : []
-    return { id: spec.id, migrationSocket: `${dir}/migrate.sock`, ...(disks.length > 0 ? { nbdSocket: `${dir}/nbd.sock` } : {}), nbdExports: disks }
+    const { tcp } = options
+    const incoming: IncomingMigration = tcp !== undefined
+      ? { id: spec.id, migrationSocket: tcpAddress(tcp.host, tcp.port), ...(disks.length > 0 ? { nbdSocket: tcpAddress(tcp.host, tcp.nbdPort ?? 0) } : {}), nbdExports: disks }
+      : { id: spec.id, migrationSocket: `${dir}/migrate.sock`, ...(disks.length > 0 ? { nbdSocket: `${dir}/nbd.sock` } : {}), nbdExports: disks }
+    this.vms.set(spec.id, { spec: structuredClone(spec), state: 'created', incoming: true })
+    return incoming
   }
 
   async completeIncoming (id: string): Promise<IncomingCompletion> {
