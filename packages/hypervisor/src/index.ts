@@ -41,13 +41,16 @@ export { vmPaths } from './qemu/vm-paths.js'
 export { followSerialLog, waitForSerialLine, type FollowSerialOptions, type WaitForSerialOptions } from './qemu/serial-log.js'
 export { SimHypervisor, type SimHypervisorInit } from './sim/sim-hypervisor.js'
 export type {
-  DiskMode, IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationPhase,
+  DiskMode, IncomingCompletion, IncomingMigration, IncomingTcp, LiveMigration, MigrateOutOptions, MigrationPhase,
   MigrationProgress, MigrationResult, PrepareIncomingOptions, TimeoutAction
 } from './migration/types.js'
 export {
   FORCED_DOWNTIME_LIMIT_MS, MAX_DOWNTIME_LIMIT_MS, MIGRATION_BANDWIDTH_BYTES_PER_SEC, MIGRATION_DOWNTIME_LIMIT_MS,
   MIGRATION_PROGRESS_INTERVAL_MS, MIGRATION_TIMEOUT_MS, resolveMigrationParams, type MigrationParams
 } from './migration/migration-params.js'
+export {
+  migrationUri, nbdBlockdevServer, nbdServerStartAddress, parseMigrationAddress, tcpAddress, type MigrationAddress
+} from './migration/migration-address.js'
 export { migrationStatus, mirrorProgress, type MigrationStatus, type QemuBlockJob, type QemuMigrationInfo } from './migration/migration-status.js'
 export type {
   DiskReplication, PointData, PointDisk, PointExtent, PointKind, ReplicationCapable, ReplicationPoint, ReplicationStatus, TakePointOptions

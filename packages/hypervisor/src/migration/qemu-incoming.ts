@@ -1,11 +1,13 @@
 import { MigrationFailedError } from '../errors.js'
 import type { QmpClient } from '../qemu/qmp-client.js'
+import { migrationUri, nbdServerStartAddress, parseMigrationAddress } from './migration-address.js'
 import { migrationStatus, type QemuMigrationInfo } from './migration-status.js'
 import { QmpEventLog, eventTime } from './qmp-event-log.js'
 
 export interface IncomingPlan {
+  /** A unix socket path or `tcp:HOST:PORT` (see migration-address.ts). */
   migrationSocket: string
-  /** Export these disks (nodes `disk-<name>`) writable over NBD on this socket. */
+  /** Export these disks (nodes `disk-<name>`) writable over NBD on this socket (path or `tcp:HOST:PORT`). */
   nbd?: { socket: string, disks: string[] }
 }
 
@@ -17,19 +19,18 @@ const POLL_MS = 5
  * Destination, QEMU started with `-incoming defer -S`: `return-path` (the source learns of a failed
  * load) and `late-block-activate` (the disks are not activated, nor locked, at the end of the stream
  * but at `cont`), the empty disks exported writable over NBD for the source's mirror, then the
- * stream is accepted on a unix socket.
+ * stream is accepted on a unix socket (or, for the direct comparison path, on TCP).
  */
 export async function listenIncoming (qmp: QmpClient, plan: IncomingPlan): Promise<void> {
   const caps = { 'return-path': true, 'late-block-activate': true, events: true }
   await qmp.execute('migrate-set-capabilities', { capabilities: Object.entries(caps).map(([capability, state]) => ({ capability, state })) })
   if (plan.nbd !== undefined) {
-    // nbd-server-start still takes the legacy SocketAddress shape ({type, data}) in QEMU 7.2.
-    await qmp.execute('nbd-server-start', { addr: { type: 'unix', data: { path: plan.nbd.socket } } })
+    await qmp.execute('nbd-server-start', { addr: nbdServerStartAddress(parseMigrationAddress(plan.nbd.socket)) })
     for (const disk of plan.nbd.disks) {
       await qmp.execute('block-export-add', { type: 'nbd', id: `migrate-${disk}`, 'node-name': `disk-${disk}`, name: disk, writable: true })
     }
   }
-  await qmp.execute('migrate-incoming', { uri: `unix:${plan.migrationSocket}` })
+  await qmp.execute('migrate-incoming', { uri: migrationUri(parseMigrationAddress(plan.migrationSocket)) })
 }
 
 /**

@@ -1,12 +1,14 @@
 import { AbortedError, MigrationFailedError, MigrationTimeoutError } from '../errors.js'
 import type { QmpClient, QmpEvent } from '../qemu/qmp-client.js'
 import { FORCED_DOWNTIME_LIMIT_MS, type MigrationParams } from './migration-params.js'
+import { migrationUri, nbdBlockdevServer, parseMigrationAddress } from './migration-address.js'
 import { migrationStatus, mirrorProgress, type MigrationStatus, type QemuBlockJob, type QemuMigrationInfo } from './migration-status.js'
 import { QmpEventLog, eventTime } from './qmp-event-log.js'
 import type { MigrationPhase, MigrationProgress, MigrationResult } from './types.js'
 
 export interface OutgoingPlan {
   id: string
+  /** A unix socket path or `tcp:HOST:PORT` (see migration-address.ts). */
   migrationSocket: string
   nbdSocket?: string
   /** Disk names to mirror (their nodes are `disk-<name>`, exported under `<name>` by the destination). */
@@ -55,7 +57,7 @@ export class OutgoingMigration {
       const mirrorMs = await this.mirrorDisks()
       this.phase = 'ram'
       this.migrating = true
-      await this.qmp.execute('migrate', { uri: `unix:${this.plan.migrationSocket}` })
+      await this.qmp.execute('migrate', { uri: migrationUri(parseMigrationAddress(this.plan.migrationSocket)) })
       const final = await this.waitForMigration()
       this.phase = 'switchover'
       const completed = this.log.events().find((e) => e.event === 'MIGRATION' && e.data?.status === 'completed')
@@ -98,7 +100,7 @@ export class OutgoingMigration {
     const t0 = Date.now()
     for (const disk of this.plan.disks) {
       const node = `migrate-${disk}`
-      await this.qmp.execute('blockdev-add', { driver: 'nbd', 'node-name': node, server: { type: 'unix', path: nbdSocket }, export: disk })
+      await this.qmp.execute('blockdev-add', { driver: 'nbd', 'node-name': node, server: nbdBlockdevServer(parseMigrationAddress(nbdSocket)), export: disk })
       this.nodesAdded.push(node)
       await this.qmp.execute('blockdev-mirror', { 'job-id': node, device: `disk-${disk}`, target: node, sync: 'full' })
       this.jobsStarted.push(node)

@@ -16,14 +16,27 @@ export type DiskMode = 'mirror' | 'shared'
 
 export interface PrepareIncomingOptions extends AbortOptions {
   disks: DiskMode
+  /**
+   * Listen on TCP instead of the VM dir's unix sockets: QEMU straight to QEMU, neither encrypted
+   * nor authenticated — the direct baseline that benchmarks compare the mesh tunnel with, never
+   * the agent's path. `nbdPort` is required when disks are mirrored.
+   */
+  tcp?: IncomingTcp
 }
 
-/** What the destination hands back: the unix sockets its paused QEMU listens on. */
+/** The TCP endpoints an incoming QEMU listens on, chosen by the caller (QEMU 7.2 cannot report an NBD server's port). */
+export interface IncomingTcp {
+  host: string
+  port: number
+  nbdPort?: number
+}
+
+/** What the destination hands back: where its paused QEMU listens (unix sockets unless prepared with `tcp`). */
 export interface IncomingMigration {
   id: string
-  /** QEMU's migration stream (`migrate-incoming unix:…`). */
+  /** QEMU's migration stream (`migrate-incoming`): a unix socket path, or `tcp:HOST:PORT`. */
   migrationSocket: string
-  /** The NBD server exporting the empty disks writable, by their device name; absent without disks to mirror. */
+  /** The NBD server exporting the empty disks writable, by their device name (path or `tcp:HOST:PORT`); absent without disks to mirror. */
   nbdSocket?: string
   /** Export names on that server (the disk names, e.g. `vda`). */
   nbdExports: string[]
@@ -37,9 +50,12 @@ export type TimeoutAction =
   | 'continue'
 
 export interface MigrateOutOptions extends AbortOptions {
-  /** Where the destination's migration stream is reachable (its socket, or a local tunnel entrance). */
+  /**
+   * Where the destination's migration stream is reachable: a unix socket path (its socket, or a
+   * local tunnel entrance), or `tcp:HOST:PORT` for the direct, unencrypted comparison path.
+   */
   migrationSocket: string
-  /** Where its NBD server is reachable; required when the VM has disks and they are mirrored. */
+  /** Where its NBD server is reachable (path or `tcp:HOST:PORT`); required when the VM has disks and they are mirrored. */
   nbdSocket?: string
   /** QEMU's `max-bandwidth`, bytes/s. QEMU's default of 128 MiB/s is far below a LAN. */
   bandwidthBytesPerSec?: number

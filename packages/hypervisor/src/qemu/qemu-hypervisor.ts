@@ -11,7 +11,7 @@ import type { ReplicationCapable } from '../backup/types.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
 import { listenIncoming, resumeIncoming } from '../migration/qemu-incoming.js'
 import { OutgoingMigration, removeMigrationNodes } from '../migration/qemu-outgoing.js'
-import { tcpAddress } from '../migration/migration-address.js'
+import { parseMigrationAddress, tcpAddress } from '../migration/migration-address.js'
 import type { IncomingCompletion, IncomingMigration, IncomingTcp, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
@@ -292,6 +292,8 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
 
   async migrateOut (id: string, options: MigrateOutOptions): Promise<MigrationResult> {
     const params = resolveMigrationParams(options)
+    parseMigrationAddress(options.migrationSocket)
+    if (options.nbdSocket !== undefined) parseMigrationAddress(options.nbdSocket)
     if (this.outgoing.has(id)) throw new WrongStateError(`VM ${id} is already migrating out`)
     const info = await this.inspectNow(id)
     if (info.state !== 'running') throw new WrongStateError(`VM ${id} is ${info.state}: only a running VM migrates live`)
