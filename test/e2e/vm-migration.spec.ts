@@ -7,7 +7,7 @@ import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest
 import { MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentProcess, type AgentProcess } from '../support/cli.js'
 import { pollUntil } from '../support/poll.js'
 
-interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, lastMigration?: { downtimeMs: number, totalMs: number, error: string } }
+interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, lastMigration?: { downtimeMs: number, pauseMs: number, totalMs: number, error: string } }
 
 // Real agents as processes, a real QEMU guest with a local disk, moved between them through the
 // mesh: RAM and the disk mirror (NBD) both travel in libp2p streams (encrypted, cluster key).
@@ -54,6 +54,12 @@ describe('live migration end to end: a real guest moves between agent processes'
     expect(moved).toMatchObject({ id: vm.id, owner: h2.hostId, epoch: 2, state: 'running' })
     expect(moved.lastMigration?.error).toBe('')
     expect(moved.lastMigration?.downtimeMs).toBeGreaterThan(0)
+    // The guest's pause, source STOP → destination RESUME: QEMU's downtime and then some (the mirror's
+    // completion, the hand-over). Slack: both stamps are whole ms, and QEMU starts its downtime clock
+    // a moment before it emits STOP (once every vCPU has paused).
+    expect(moved.lastMigration?.pauseMs).toBeGreaterThanOrEqual((moved.lastMigration?.downtimeMs ?? 0) - 2)
+    expect(moved.lastMigration?.pauseMs).toBeGreaterThan(0)
+    expect(moved.lastMigration?.pauseMs).toBeLessThan(5000)
     const before = await lastCounter(sourceSerial)
 
     // The guest did not reboot: its counter continues on host-2 from where host-1 left it.
@@ -70,7 +76,7 @@ describe('live migration end to end: a real guest moves between agent processes'
         return mine.length === 1 && mine[0]?.owner === h2.hostId && mine[0]?.epoch === 2
       }, { timeoutMs: 15_000, what: 'vm ls to show the VM once, on host-2' })
     }
-    expect(await cli(h1, ['vm', 'show', 'mig-1'])).toMatch(/migrated:\s+host-1 → host-2 .* downtime \d+ ms/)
+    expect(await cli(h1, ['vm', 'show', 'mig-1'])).toMatch(/migrated:\s+host-1 → host-2 .* downtime \d+ ms, pause \d+ ms/)
 
     // The disk came along: reboot the guest on host-2 and it finds the counter it kept on /dev/vda.
     await cli(h1, ['vm', 'stop', 'mig-1'])

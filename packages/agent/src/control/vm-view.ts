@@ -15,7 +15,8 @@ export interface VmView {
   startedAtMs: number
   lastError: string
   boot: { image: string, kernel: string, initrd: string, cmdline: string }
-  lastMigration: { fromHost: string, toHost: string, downtimeMs: number, totalMs: number, finishedAtMs: number, error: string } | undefined
+  /** downtimeMs: QEMU's own measure on the source; pauseMs: the guest's, source stop → destination resume (0: unknown). */
+  lastMigration: { fromHost: string, toHost: string, downtimeMs: number, pauseMs: number, totalMs: number, finishedAtMs: number, error: string } | undefined
   placement: {
     chosenHost: string
     totalScore: number
@@ -49,6 +50,7 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
           fromHost: info.lastMigration.fromHost ?? '',
           toHost: info.lastMigration.toHost ?? '',
           downtimeMs: Number(info.lastMigration.downtimeMs ?? 0),
+          pauseMs: Number(info.lastMigration.pauseMs ?? 0),
           totalMs: Number(info.lastMigration.totalMs ?? 0),
           finishedAtMs: Number(info.lastMigration.finishedAtMs ?? 0),
           error: info.lastMigration.error ?? ''

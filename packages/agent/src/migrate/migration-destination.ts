@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import type { MigrationStates } from './migration-states.js'
 import { driverSpec, validateVmSpec } from '../vm/vm-spec.js'
+import { guestPauseMs } from './guest-pause.js'
 
 /** An incoming migration not completed within this is given up (the source's migrateOut timed out long before). */
 export const INCOMING_TTL_MS = 15 * 60_000
@@ -61,11 +62,15 @@ export class MigrationDestination {
 
   async complete (req: meshvirt.v1.CompleteIncoming, source: string): Promise<meshvirt.v1.IIncomingCompleted> {
     const s = this.session(req.vmId, req.session, source)
-    await this.deps.hypervisor.completeIncoming(req.vmId)
+    const { resumedAt } = await this.deps.hypervisor.completeIncoming(req.vmId)
     this.end(req.vmId, s)
-    this.deps.states.incomingRunning(req.vmId, req.record ?? {})
+    // The source learns the resume in the answer; the record kept here (the owner's, the one
+    // `vm show` reads) gets the same pause from the source's stop stamp.
+    const resumedAtMs = Math.round(resumedAt)
+    const pauseMs = guestPauseMs(req.record?.stoppedAtMs, resumedAtMs)
+    this.deps.states.incomingRunning(req.vmId, { ...req.record, ...(pauseMs !== undefined ? { pauseMs } : {}) })
     const row = this.deps.vms.get(req.vmId)
-    return { vm: row === undefined ? null : this.deps.vms.info(row).summary }
+    return { vm: row === undefined ? null : this.deps.vms.info(row).summary, resumedAtMs }
   }
 
   async abort (req: meshvirt.v1.AbortIncoming, source: string): Promise<void> {

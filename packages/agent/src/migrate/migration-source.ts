@@ -13,6 +13,7 @@ import type { PeerClient } from '../negotiate/peer-client.js'
 import { placementRequestFor } from '../negotiate/placement-request.js'
 import type { MigrationStates } from './migration-states.js'
 import { specResources } from '../vm/vm-spec.js'
+import { guestPauseMs } from './guest-pause.js'
 import { migrateOutOptions } from './migration-params.js'
 
 /** Destinations tried (Reserve) before the migration is given up. */
@@ -98,13 +99,16 @@ export class MigrationSource {
       })
       Object.assign(record, {
         downtimeMs: result.downtimeMs,
+        stoppedAtMs: Math.round(result.stoppedAt),
         totalMs: Date.now() - started,
         ramBytes: result.ramTransferredBytes,
         diskBytes: result.diskBytes
       })
       this.phase(vmId, 'complete', started, destination)
       record.finishedAtMs = Date.now()
-      await peers.negotiate(destination, { completeIncoming: { vmId, session, epoch: vm.epoch + 1, record } }, 60_000)
+      const completed = await peers.negotiate(destination, { completeIncoming: { vmId, session, epoch: vm.epoch + 1, record } }, 60_000)
+      const pause = guestPauseMs(record.stoppedAtMs, completed.incomingCompleted?.resumedAtMs)
+      if (pause !== undefined) record.pauseMs = pause
     } catch (err) {
       const message = (err as Error).message
       record.error = message
@@ -131,7 +135,7 @@ export class MigrationSource {
     this.stats.succeeded++
     this.stats.lastDowntimeMs = Number(record.downtimeMs ?? 0)
     this.stats.lastTotalMs = Number(record.totalMs ?? 0)
-    log.info('vm migrated out', { vm: vmId, peer: destination, downtimeMs: record.downtimeMs, totalMs: record.totalMs })
+    log.info('vm migrated out', { vm: vmId, peer: destination, downtimeMs: record.downtimeMs, pauseMs: record.pauseMs, totalMs: record.totalMs })
     return { record, destination: destination as string }
   }
 

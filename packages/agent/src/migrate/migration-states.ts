@@ -48,7 +48,7 @@ export class MigrationStates {
     const now = this.clock()
     this.deps.store.durable(() => { this.deps.store.updateVm(id, { state: 'running', startedAt: now, lastMigration: pb.MigrationRecord.encode(record).finish() }, now) })
     this.deps.onChange()
-    this.deps.log.info('vm migrated in', { vm: id, from: record.fromHost, downtimeMs: record.downtimeMs })
+    this.deps.log.info('vm migrated in', { vm: id, from: record.fromHost, downtimeMs: record.downtimeMs, pauseMs: record.pauseMs })
   }
 
   /** Destination: forget an incoming VM that did not arrive (frees its allocation). */

@@ -83,7 +83,7 @@ export const vmMigrate: Command = {
       return 0
     }
     ctx.out(`migrated ${view.name} from ${label(rec?.fromHost ?? '')} to ${label(view.owner)} (epoch ${view.epoch}): ` +
-      `downtime ${Number(rec?.downtimeMs ?? 0).toFixed(0)} ms, total ${Number(rec?.totalMs ?? 0).toFixed(0)} ms, ` +
+      `downtime ${Number(rec?.downtimeMs ?? 0).toFixed(0)} ms${Number(rec?.pauseMs ?? 0) > 0 ? `, pause ${Number(rec?.pauseMs).toFixed(0)} ms` : ''}, total ${Number(rec?.totalMs ?? 0).toFixed(0)} ms, ` +
       `${formatSize(Number(rec?.ramBytes ?? 0))} memory, ${formatSize(Number(rec?.diskBytes ?? 0))} disk`)
     return 0
   }

@@ -28,7 +28,7 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
   const m = vm.lastMigration
   if (m !== undefined) {
     lines.push(m.error === ''
-      ? `migrated:  ${hostLabel(names, m.fromHost)} → ${hostLabel(names, m.toHost)} at ${new Date(m.finishedAtMs).toISOString()}, downtime ${m.downtimeMs.toFixed(0)} ms, total ${m.totalMs.toFixed(0)} ms`
+      ? `migrated:  ${hostLabel(names, m.fromHost)} → ${hostLabel(names, m.toHost)} at ${new Date(m.finishedAtMs).toISOString()}, downtime ${m.downtimeMs.toFixed(0)} ms${m.pauseMs > 0 ? `, pause ${m.pauseMs.toFixed(0)} ms` : ''}, total ${m.totalMs.toFixed(0)} ms`
       : `migration: to ${hostLabel(names, m.toHost)} failed at ${new Date(m.finishedAtMs).toISOString()}: ${m.error}`)
   }
   const p = vm.placement
