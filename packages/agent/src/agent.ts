@@ -27,6 +27,11 @@ import { canMigrate } from './migrate/capability.js'
 import { MigrationDestination } from './migrate/migration-destination.js'
 import { MigrationSource } from './migrate/migration-source.js'
 import { MigrationStates } from './migrate/migration-states.js'
+import { ReplicaHolderService } from './replica/replica-holder-service.js'
+import { canReplicate } from './replication/capability.js'
+import { heldReplicaSummaries, ReplicaKeeper } from './replication/replica-keeper.js'
+import { ReplicationManager } from './replication/replication-manager.js'
+import { ReplicaRecords } from './store/replica-records.js'
 import { attachMonitoring, defaultMonitorConfig, parseMonitorListen, type Monitoring } from './monitor/index.js'
 
 export const CONTROL_SOCKET = 'control.sock'
@@ -107,10 +112,12 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     readvertiseQueued = true
     setImmediate(() => {
       readvertiseQueued = false
-      mesh?.updateAdvert({ ...advertContent(inventory, config, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: vms.summaries() })
+      mesh?.updateAdvert({ ...advertContent(inventory, config, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: [...vms.summaries(), ...keeper?.summaries() ?? []] })
     })
   }
   const admin = new HostAdminState(store, readvertise)
+  const records = new ReplicaRecords(store)
+  let keeper: ReplicaKeeper | undefined
   const ledger = new ResourceLedger(store, {
     total: { vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes },
     hostReserved: config.hostReserved,
@@ -138,7 +145,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
       clusterName: config.cluster,
       incarnation,
       timing: meshTiming(opts.timing ?? timingFromEnv(), config.heartbeatMs),
-      advert: { ...advertContent(inventory, config, ledger.capacity(), admin.get()), vms: vms.summaries() }
+      advert: { ...advertContent(inventory, config, ledger.capacity(), admin.get()), vms: [...vms.summaries(), ...heldReplicaSummaries(records)] }
     })
   } catch (err) {
     await vms.close()
@@ -160,6 +167,26 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     const source = migrations
     vms.progressOf = (id) => source.progressOf(id)
   }
+  // Replication, when the driver offers it: the holder side (points arrive on /meshvirt/replica/1.0.0)
+  // and the owner side (each replicated VM's loop).
+  let replication: ReplicationManager | undefined
+  let holderService: ReplicaHolderService | undefined
+  if (canReplicate(hv.driver)) {
+    const replicaLog = root.child('replica', { host: selfId })
+    let gate: ReplicaKeeper | undefined
+    holderService = new ReplicaHolderService(node.libp2p, {
+      root: join(config.dataDir, 'replicas'),
+      accept: (vmId, peer) => gate?.accept(vmId, peer) ?? false,
+      log: (message, fields) => { replicaLog.debug(message, fields) }
+    })
+    keeper = gate = new ReplicaKeeper({ selfId, store, records, ledger, vms, hypervisor: hv.driver, view: node.view, log: replicaLog, onChange: vmsChanged }, holderService)
+    await holderService.start()
+    negotiate.setReplicas(keeper)
+    replication = new ReplicationManager({ selfId, records, vms, keeper, replication: hv.driver.replication, libp2p: node.libp2p, view: node.view, peers, log: replicaLog, bandwidthBytesPerSec: config.replicaBandwidth })
+    const r = replication
+    vms.replicationOf = (vm) => r.statusOf(vm)
+    replication.start()
+  }
   const broker = new Broker({ selfId, view: node.view, peers, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const monitorConfig = config.monitorListen === undefined
     ? defaultMonitorConfig(config.dataDir)
@@ -180,7 +207,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.
     processMetrics: opts.hypervisor === undefined
   })
-  const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, extra: mon.controlHandlers, ...(migrations !== undefined ? { migrations } : {}) })
+  const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, extra: mon.controlHandlers, ...(migrations !== undefined ? { migrations } : {}), ...(replication !== undefined ? { replication } : {}) })
   const controlBytes = async (bytes: Uint8Array): Promise<Uint8Array> => {
     let res
     try {
@@ -245,6 +272,8 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
         clearInterval(sweep)
         await server.stop()
         await mon.stop()
+        await replication?.stop()
+        await holderService?.stop()
         await exits?.stop()
         await node.stop()
         // Guests keep running: the agent is not the VMs' parent (re-attached at next start).

@@ -39,6 +39,8 @@ export interface AgentConfig {
   probeInitrd: string | undefined
   /** Where /metrics and the dashboard listen: HOST:PORT (default 127.0.0.1, a free port), or `off`. */
   monitorListen: string | undefined
+  /** Bound on replication traffic to each replica holder, bytes/s. */
+  replicaBandwidth: number
 }
 
 /** What a config source may set; every field optional, sizes as text or numbers. */
@@ -60,9 +62,11 @@ export interface AgentConfigInput {
   probeKernel?: string
   probeInitrd?: string
   monitorListen?: string
+  /** A size per second: `100M` (MiB/s). */
+  replicaBandwidth?: number | string
 }
 
-const KNOWN_KEYS = new Set(['monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
+const KNOWN_KEYS = new Set(['replicaBandwidth', 'monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
 const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,62})$/i
 
 /**
@@ -106,8 +110,18 @@ export function resolveAgentConfig (sources: Array<{ name: string, input: AgentC
     imageDirs: merged.imageDirs ?? [],
     probeKernel: merged.probeKernel,
     probeInitrd: merged.probeInitrd,
-    monitorListen: merged.monitorListen
+    monitorListen: merged.monitorListen,
+    replicaBandwidth: bandwidth(merged.replicaBandwidth ?? DEFAULT_REPLICA_BANDWIDTH)
   }
+}
+
+/** Replication to one holder may use this much by default: a quarter of a 1 GbE link (set it per site). */
+export const DEFAULT_REPLICA_BANDWIDTH = '32M'
+
+function bandwidth (value: number | string): number {
+  const bytes = parseSize(value, 'replicaBandwidth (bytes per second, e.g. 32M)')
+  if (bytes < 64 * 1024) throw new ConfigError(`replicaBandwidth: at least 64K per second, got ${String(value)}`)
+  return bytes
 }
 
 /** Labels from `k=v` strings or an object; keys are DNS-label-like so they read well in constraints. */

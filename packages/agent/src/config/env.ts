@@ -23,7 +23,8 @@ export function configFromEnv (env: Record<string, string | undefined>): AgentCo
     imageDirs: list(env.MESHVIRT_IMAGE_DIRS),
     probeKernel: env.MESHVIRT_PROBE_KERNEL,
     probeInitrd: env.MESHVIRT_PROBE_INITRD,
-    monitorListen: env.MESHVIRT_MONITOR_LISTEN
+    monitorListen: env.MESHVIRT_MONITOR_LISTEN,
+    replicaBandwidth: env.MESHVIRT_REPLICA_BANDWIDTH
   }
 }
 

@@ -9,7 +9,9 @@ import type { VmRow } from '../store/state-store.js'
 import type { HostAdminState } from '../host/admin-state.js'
 import { drainHost } from '../migrate/host-drain.js'
 import type { MigrationSource } from '../migrate/migration-source.js'
+import type { ReplicationManager } from '../replication/replication-manager.js'
 import type { VmManager } from '../vm/vm-manager.js'
+import { validateReplication } from '../vm/vm-spec.js'
 import { ControlError } from './errors.js'
 
 export interface ControlHandlerDeps {
@@ -24,7 +26,12 @@ export interface ControlHandlerDeps {
   extra?: Record<string, Handler>
   /** Absent when this host's hypervisor cannot live-migrate. */
   migrations?: MigrationSource
+  /** Absent when this host's hypervisor cannot replicate disks. */
+  replication?: ReplicationManager
 }
+
+/** A promotion creates the VM from its replica and starts QEMU. */
+const PROMOTE_TIMEOUT_MS = 3 * 60_000
 
 /** A drain migrates every VM of the host: give it an hour before the forwarding agent gives up. */
 const DRAIN_FORWARD_TIMEOUT_MS = 60 * 60_000
@@ -98,8 +105,70 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
     return await peers.control(owner, { hops: 1, requestId: req.requestId, idempotencyKey: req.idempotencyKey, ...pick(req) }, timeoutMs)
   }
 
+  /** Holders of a VM's replica, as their adverts say (role replica), and the VM's id. */
+  const replicaHolders = (ref: meshvirt.v1.IVmRef): { vmId: string, hosts: string[] } => {
+    const matches = (v: { id: string, name: string }): boolean => (ref.id ?? '') !== '' ? v.id === ref.id : v.name === ref.name
+    let vmId = ''
+    const hosts: string[] = []
+    for (const h of deps.view.hosts()) {
+      if (h.liveness === 'dead') continue
+      const held = h.advert.vms.find((v) => v.role === 'replica' && matches(v))
+      if (held === undefined) continue
+      vmId = held.id
+      hosts.push(h.hostId)
+    }
+    return { vmId, hosts }
+  }
+
+  const failover = async (f: meshvirt.v1.FailoverVm): Promise<meshvirt.v1.IControlResponse> => {
+    const ref = f.vm ?? {}
+    const what = (ref.id ?? '') !== '' ? ref.id as string : ref.name ?? ''
+    if (what === '') throw new ControlError('INVALID_ARGUMENT', 'name a VM by id or name')
+    const local = findLocal(ref)
+    if (local !== undefined) throw new ControlError('WRONG_STATE', `${local.name} is owned by this host, which is alive: failover is only for a dead owner (use vm migrate to move it)`)
+    const matches = (v: { id: string, name: string }): boolean => (ref.id ?? '') !== '' ? v.id === ref.id : v.name === ref.name
+    const owner = findGossipedVm(deps.view, matches)
+    if (owner !== undefined) {
+      const host = deps.view.get(owner.owner)
+      throw new ControlError('WRONG_STATE', `${what} runs on ${host?.advert.hostname ?? owner.owner}, which is ${host?.liveness ?? 'alive'}: failover is only for a dead owner (use vm migrate to move it)`)
+    }
+    const { vmId, hosts } = replicaHolders(ref)
+    if (hosts.length === 0) throw new ControlError('NOT_FOUND', `no live host owns ${what} or holds a replica of it (as far as this host has heard: see meshvirt vm ls)`)
+    let target: string
+    if ((f.toHost ?? '') !== '') {
+      target = findHost(f.toHost)
+      if (!hosts.includes(target)) throw new ControlError('INVALID_ARGUMENT', `${f.toHost} holds no replica of ${what} (holders: ${hosts.map((h) => deps.view.get(h)?.advert.hostname ?? h).join(', ')})`)
+    } else {
+      // The freshest replica wins; ties go to the lowest host id (every agent chooses the same).
+      const held = await Promise.all(hosts.map(async (host) => {
+        const res = await peers.negotiate(host, { queryReplica: { vmId } }).catch(() => undefined)
+        const h = res?.replicaHolding
+        return { host, epoch: Number(h?.epoch ?? 0), seq: Number(h?.seq ?? 0) }
+      }))
+      held.sort((a, b) => b.epoch - a.epoch || b.seq - a.seq || a.host.localeCompare(b.host))
+      target = (held[0] as { host: string }).host
+    }
+    deps.log.warn('failing over a VM to a replica holder', { vm: vmId, peer: target })
+    const res = await peers.negotiate(target, { promoteReplica: { vmId, reason: 'vm failover' } }, PROMOTE_TIMEOUT_MS)
+    const name = res.promoted?.name ?? ''
+    if (name !== '') {
+      for (const authority of nameAuthorities(name, nameHolders(deps.view)).slice(0, 1)) {
+        await peers.negotiate(authority, { bindName: { name, vmId, owner: target } }).catch(() => {})
+      }
+    }
+    return await peers.control(target, { hops: 1, inspectVm: { vm: { id: vmId } } })
+  }
+
   return async (req) => {
     switch (req.body) {
+      case 'replicateVm':
+        return await onVm(req, req.replicateVm?.vm, async (vm) => {
+          if (deps.replication === undefined) throw new ControlError('UNIMPLEMENTED', 'this host\'s hypervisor cannot replicate disks')
+          const r = req.replicateVm as meshvirt.v1.ReplicateVm
+          return { vm: vms.info(vms.setReplication(vm.id, { replicas: r.replicas, rpoMs: r.rpoMs, spreadBy: r.spreadBy })) }
+        })
+      case 'failoverVm':
+        return await failover(req.failoverVm as meshvirt.v1.FailoverVm)
       case 'createVm': {
         const key = req.idempotencyKey !== '' ? req.idempotencyKey : req.requestId
         if (key === '') throw new ControlError('INVALID_ARGUMENT', 'create needs an idempotency key')
@@ -143,7 +212,14 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
       case 'deleteVm':
         return await onVm(req, req.deleteVm?.vm, async (vm) => {
           const info = vms.info(vm)
-          await vms.delete(vm.id)
+          const replicas = deps.replication?.forget(vm)
+          try {
+            await vms.delete(vm.id)
+          } catch (err) {
+            replicas?.cancel()
+            throw err
+          }
+          await replicas?.commit()
           // Free the name where it may be held: the authority, and its successor in case
           // membership moved since the claim (a release where nothing is held is a no-op).
           const authorities = nameAuthorities(vm.name, nameHolders(deps.view)).slice(0, 2)
@@ -188,6 +264,7 @@ function pick (req: meshvirt.v1.ControlRequest): meshvirt.v1.IControlRequest {
     case 'inspectVm': return { inspectVm: req.inspectVm }
     case 'readConsole': return { readConsole: req.readConsole }
     case 'migrateVm': return { migrateVm: req.migrateVm }
+    case 'replicateVm': return { replicateVm: req.replicateVm }
     default: return {}
   }
 }

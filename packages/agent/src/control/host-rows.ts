@@ -52,7 +52,7 @@ export function hostRows (list: meshvirt.v1.IHostList): HostRow[] {
       accelerator: a.accelerator === 'unspecified' ? 'none' : a.accelerator,
       cpuModel: a.cpuModel,
       qemuVersion: a.qemuVersion,
-      vms: a.vms.length,
+      vms: a.vms.filter((v) => v.role === 'owner').length,
       lastHeardMs: Number(h.lastHeardMs ?? 0)
     })
   }

@@ -17,6 +17,17 @@ export interface VmView {
   boot: { image: string, kernel: string, initrd: string, cmdline: string }
   /** downtimeMs: QEMU's own measure on the source; pauseMs: the guest's, source stop → destination resume (0: unknown). */
   lastMigration: { fromHost: string, toHost: string, downtimeMs: number, pauseMs: number, totalMs: number, finishedAtMs: number, error: string } | undefined
+  /** Disaster recovery: wanted replicas, RPO, and each holder with the point it holds. Undefined without replicas. */
+  replication: {
+    replicas: number
+    rpoMs: number
+    spreadBy: string
+    points: number
+    lastPauseMs: number
+    maxPauseMs: number
+    lastError: string
+    holders: Array<{ hostId: string, hostname: string, state: string, seq: number, takenAtMs: number, lagMs: number | null, sentBytes: number, lastError: string }>
+  } | undefined
   placement: {
     chosenHost: string
     totalScore: number
@@ -55,6 +66,7 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
           finishedAtMs: Number(info.lastMigration.finishedAtMs ?? 0),
           error: info.lastMigration.error ?? ''
         },
+    replication: replicationView(info),
     placement: p == null
       ? undefined
       : {
@@ -66,5 +78,31 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
           scores: (p.scores ?? []).map((x) => ({ scorer: x.scorer ?? '', value: x.value ?? 0, weight: x.weight ?? 0 })),
           rejected: (p.rejected ?? []).map((r) => ({ hostId: r.hostId ?? '', filter: r.filter ?? '', reason: r.reason ?? '' }))
         }
+  }
+}
+
+function replicationView (info: meshvirt.v1.IVmInfo): VmView['replication'] {
+  const spec = info.spec ?? {}
+  const holders = info.replicas ?? []
+  if ((spec.replicas ?? 0) === 0 && holders.length === 0) return undefined
+  const r = info.replication ?? {}
+  return {
+    replicas: spec.replicas ?? 0,
+    rpoMs: r.rpoMs ?? spec.rpoMs ?? 0,
+    spreadBy: spec.spreadBy ?? '',
+    points: Number(r.points ?? 0),
+    lastPauseMs: r.lastPauseMs ?? 0,
+    maxPauseMs: r.maxPauseMs ?? 0,
+    lastError: r.lastError ?? '',
+    holders: holders.map((h) => ({
+      hostId: h.hostId ?? '',
+      hostname: h.hostname ?? '',
+      state: h.state ?? '',
+      seq: Number(h.seq ?? 0),
+      takenAtMs: Number(h.takenAtMs ?? 0),
+      lagMs: h.lagMs == null || Number(h.seq ?? 0) === 0 ? null : h.lagMs,
+      sentBytes: Number(h.sentBytes ?? 0),
+      lastError: h.lastError ?? ''
+    }))
   }
 }

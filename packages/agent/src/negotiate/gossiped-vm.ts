@@ -1,10 +1,10 @@
 import type { ClusterView } from '@meshvirt/mesh'
 
-/** A VM as the non-dead hosts' adverts summarise it: which host says it owns it. */
+/** A VM as the non-dead hosts' adverts summarise it: which host says it owns it (replica holders list it too, with role replica). */
 export function findGossipedVm (view: Pick<ClusterView, 'hosts'>, match: (vm: { id: string, name: string }) => boolean): { id: string, owner: string } | undefined {
   for (const h of view.hosts()) {
     if (h.liveness === 'dead') continue
-    const vm = h.advert.vms.find(match)
+    const vm = h.advert.vms.find((v) => v.role === 'owner' && match(v))
     if (vm !== undefined) return { id: vm.id, owner: h.hostId }
   }
   return undefined

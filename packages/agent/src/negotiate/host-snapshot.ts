@@ -8,7 +8,7 @@ import type { HostCapacity, HostSnapshot } from '@meshvirt/placement'
 export function toHostSnapshot (entry: HostEntry, fresher?: HostCapacity): HostSnapshot {
   const a = entry.advert
   const vmGroups: Record<string, number> = {}
-  for (const vm of a.vms) if (vm.group !== '') vmGroups[vm.group] = (vmGroups[vm.group] ?? 0) + 1
+  for (const vm of a.vms) if (vm.group !== '' && vm.role === 'owner') vmGroups[vm.group] = (vmGroups[vm.group] ?? 0) + 1
   return {
     id: entry.hostId,
     hostname: a.hostname,

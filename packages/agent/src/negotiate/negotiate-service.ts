@@ -7,6 +7,7 @@ import type { VmManager } from '../vm/vm-manager.js'
 import { specResources, validateVmSpec } from '../vm/vm-spec.js'
 import type { MigrationDestination } from '../migrate/migration-destination.js'
 import type { NameClaims } from './name-authority.js'
+import type { ReplicaKeeper } from '../replication/replica-keeper.js'
 
 const MAX_ID = 200
 const SHORT_OF: Record<string, number> = {
@@ -24,6 +25,8 @@ export interface NegotiateServiceDeps {
   accepting: () => { ok: true } | { ok: false, reason: 'draining' | 'shutting-down' }
   /** Absent when this host's hypervisor cannot receive live migrations. */
   incoming?: MigrationDestination
+  /** Absent when this host's hypervisor cannot replicate disks (it then holds no replicas either). */
+  replicas?: ReplicaKeeper
 }
 
 /**
@@ -105,9 +108,40 @@ export class NegotiateService {
         checkId(b.name, 'name'); checkId(b.vmId, 'vm_id')
         return { nameBound: { ok: this.deps.names.bind({ name: b.name, vmId: b.vmId, owner: b.owner, release: b.release }) } }
       }
+      case 'holdReplica': {
+        const h = req.holdReplica as meshvirt.v1.HoldReplica
+        checkId(h.vmId, 'vm_id')
+        if (h.token !== '') checkId(h.token, 'token')
+        return { replicaHolding: await this.keeper().hold(h, peer) }
+      }
+      case 'dropReplica': {
+        const d = req.dropReplica as meshvirt.v1.DropReplica
+        checkId(d.vmId, 'vm_id')
+        return { released: { existed: await this.keeper().drop(d.vmId, Number(d.epoch)) } }
+      }
+      case 'queryReplica': {
+        const q = req.queryReplica as meshvirt.v1.QueryReplica
+        checkId(q.vmId, 'vm_id')
+        return { replicaHolding: await this.keeper().holding(q.vmId) }
+      }
+      case 'promoteReplica': {
+        const p = req.promoteReplica as meshvirt.v1.PromoteReplica
+        checkId(p.vmId, 'vm_id')
+        return { promoted: await this.keeper().promote(p.vmId, { kind: 'manual' }) }
+      }
       default:
         throw new ControlError('INVALID_ARGUMENT', 'empty negotiate request')
     }
+  }
+
+  /** Replicas arrive once the mesh is up (the holder's stream service needs the libp2p node). */
+  setReplicas (replicas: ReplicaKeeper): void {
+    this.deps.replicas = replicas
+  }
+
+  private keeper (): ReplicaKeeper {
+    if (this.deps.replicas === undefined) throw new ControlError('UNIMPLEMENTED', 'this host cannot hold replicas (its hypervisor has no disk replication)')
+    return this.deps.replicas
   }
 
   private incoming (): MigrationDestination {
@@ -118,7 +152,11 @@ export class NegotiateService {
   private reserve (r: meshvirt.v1.Reserve, peer: string): meshvirt.v1.INegotiateResponse {
     checkId(r.requestId, 'request_id')
     const want = specResources({ resources: r.resources })
-    if (want.vcpus <= 0 || want.memoryBytes <= 0 || want.diskBytes < 0) throw new ControlError('INVALID_ARGUMENT', 'a reservation needs vcpus > 0 and memory > 0')
+    if (r.role === pb.VmRole.VM_ROLE_REPLICA) {
+      // A replica holds the VM's disk only.
+      if (want.vcpus !== 0 || want.memoryBytes !== 0 || want.diskBytes <= 0) throw new ControlError('INVALID_ARGUMENT', 'a replica reservation is for disk only: vcpus 0, memory 0, disk > 0')
+      if (this.deps.replicas === undefined) throw new ControlError('UNIMPLEMENTED', 'this host cannot hold replicas (its hypervisor has no disk replication)')
+    } else if (want.vcpus <= 0 || want.memoryBytes <= 0 || want.diskBytes < 0) throw new ControlError('INVALID_ARGUMENT', 'a reservation needs vcpus > 0 and memory > 0')
     const accepting = this.deps.accepting()
     if (!accepting.ok) {
       return {

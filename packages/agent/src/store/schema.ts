@@ -53,5 +53,33 @@ export const MIGRATIONS: string[] = [
   `
   -- The last live migration of a VM this host owns (meshvirt.v1.MigrationRecord).
   ALTER TABLE vms ADD COLUMN last_migration BLOB;
+  `,
+  `
+  -- Owner side: the holders of the replicas of VMs this host owns, and the point each holds.
+  CREATE TABLE replica_holders (
+    vm_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    epoch INTEGER NOT NULL DEFAULT 0,    -- the point held: owner epoch, seq, the instant it describes
+    seq INTEGER NOT NULL DEFAULT 0,
+    taken_at INTEGER NOT NULL DEFAULT 0,
+    applied_at INTEGER NOT NULL DEFAULT 0,
+    sent_bytes INTEGER NOT NULL DEFAULT 0,
+    added_at INTEGER NOT NULL,
+    last_error TEXT,
+    PRIMARY KEY (vm_id, holder)
+  );
+
+  -- Holder side: replicas this host keeps for other owners. Their disk counts in the ledger.
+  CREATE TABLE held_replicas (
+    vm_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    epoch INTEGER NOT NULL,              -- the owner's epoch as last told
+    spec BLOB NOT NULL,                  -- meshvirt.v1.VmSpec: what a promotion starts
+    holders TEXT NOT NULL,               -- JSON array: the VM's replica group as the owner last told it
+    disk_bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
   `
 ]

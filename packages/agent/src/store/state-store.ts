@@ -146,7 +146,7 @@ export class StateStore {
     return (this.db.prepare('SELECT * FROM vms ORDER BY created_at, id').all() as RawVm[]).map(toVm)
   }
 
-  updateVm (id: string, patch: Partial<Pick<VmRow, 'state' | 'desired' | 'startedAt' | 'lastError' | 'epoch' | 'lastMigration'>>, now: number): void {
+  updateVm (id: string, patch: Partial<Pick<VmRow, 'state' | 'desired' | 'startedAt' | 'lastError' | 'epoch' | 'lastMigration' | 'spec'>>, now: number): void {
     const sets: string[] = ['updated_at = @now']
     const params: Record<string, unknown> = { id, now }
     if (patch.state !== undefined) { sets.push('state = @state'); params.state = patch.state }
@@ -155,6 +155,7 @@ export class StateStore {
     if (patch.lastError !== undefined) { sets.push('last_error = @last_error'); params.last_error = patch.lastError }
     if (patch.epoch !== undefined) { sets.push('epoch = @epoch'); params.epoch = patch.epoch }
     if (patch.lastMigration !== undefined) { sets.push('last_migration = @last_migration'); params.last_migration = patch.lastMigration === null ? null : Buffer.from(patch.lastMigration) }
+    if (patch.spec !== undefined) { sets.push('spec = @spec'); params.spec = Buffer.from(patch.spec) }
     this.db.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id`).run(params)
   }
 
@@ -162,9 +163,11 @@ export class StateStore {
     this.db.prepare('DELETE FROM vms WHERE id = ?').run(id)
   }
 
-  /** What the VMs recorded here hold (the ledger's `allocated`). */
+  /** What the VMs recorded here hold, and the disks of the replicas kept here (the ledger's `allocated`). */
   allocated (): Resources {
-    return this.sum('vms')
+    const vms = this.sum('vms')
+    const replicas = this.db.prepare('SELECT COALESCE(SUM(disk_bytes),0) d FROM held_replicas').get() as { d: number }
+    return { ...vms, diskBytes: vms.diskBytes + replicas.d }
   }
 
   // --- reservations ----------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { newVmRow } from './new-vm-row.js'
 import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
-import { driverSpec, specResources } from './vm-spec.js'
+import { driverSpec, specResources, validateReplication } from './vm-spec.js'
 import { LEGAL, vmStateToWire } from './vm-state.js'
 
 export interface VmManagerDeps {
@@ -46,6 +46,8 @@ export class VmManager {
   onCommitted: (() => void) | undefined
   /** The progress of a migration this host is running as the source (set by the migration source). */
   progressOf: ((id: string) => meshvirt.v1.IMigrationProgress | undefined) | undefined
+  /** The VM's replica holders and replication figures (set by the replication manager). */
+  replicationOf: ((vm: VmRow) => { replicas: meshvirt.v1.IReplicaStatus[], replication: meshvirt.v1.IReplicationStats | null }) | undefined
 
   constructor (private readonly deps: VmManagerDeps) {
     this.clock = deps.clock ?? Date.now
@@ -101,6 +103,21 @@ export class VmManager {
 
   async delete (id: string): Promise<void> {
     await this.request(id, 'delete', 'deleted')
+  }
+
+  /** Change how the VM is replicated (`vm replicate`): the replication loop follows the spec. */
+  setReplication (id: string, change: { replicas: number, rpoMs: number, spreadBy: string }): VmRow {
+    const vm = this.deps.store.getVm(id)
+    if (vm === undefined) throw new ControlError('NOT_FOUND', `no VM ${id} on this host`)
+    const spec = pb.VmSpec.decode(vm.spec)
+    spec.replicas = change.replicas
+    if (change.rpoMs > 0) spec.rpoMs = change.rpoMs
+    if (change.spreadBy !== '') spec.spreadBy = change.spreadBy
+    validateReplication(spec)
+    this.deps.store.updateVm(id, { spec: pb.VmSpec.encode(spec).finish() }, this.clock())
+    this.deps.log.info('vm replication changed', { vm: id, replicas: spec.replicas, rpoMs: spec.rpoMs, spreadBy: spec.spreadBy })
+    this.changed()
+    return this.deps.store.getVm(id) as VmRow
   }
 
   /**
@@ -187,7 +204,8 @@ export class VmManager {
       startedAtMs: vm.startedAt ?? 0,
       lastError: vm.lastError ?? '',
       lastMigration: vm.lastMigration === null ? null : pb.MigrationRecord.decode(vm.lastMigration),
-      migration: this.progressOf?.(vm.id) ?? null
+      migration: this.progressOf?.(vm.id) ?? null,
+      ...(this.replicationOf?.(vm) ?? {})
     }
   }
 

@@ -3,6 +3,7 @@ import type { Resources } from '@meshvirt/placement'
 import type { meshvirt } from '@meshvirt/proto'
 import type { VmSpec as DriverSpec } from '@meshvirt/hypervisor'
 import { ControlError } from '../control/errors.js'
+import { MAX_REPLICAS, MAX_RPO_MS, MIN_RPO_MS } from '../replication/replica-plan.js'
 
 const MIB = 2 ** 20
 export const VM_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -29,7 +30,22 @@ export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
   if (hasKernel && hasImage) bad('give either --image or --kernel/--initrd, not both')
   if (!hasKernel && !hasImage) bad('a VM needs something to boot: --image FILE, or --kernel FILE [--initrd FILE]')
   if (hasImage && disk === 0) bad('--image needs a --disk size for the VM\'s own overlay disk')
-  if ((spec.replicas ?? 0) > 0) bad('replicas are not available in this version (see the replication issue)')
+  validateReplication(spec)
+}
+
+/** A label key, as hosts are labelled (`--label site=a`). */
+const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})?$/
+
+/** `replicas`, `rpo_ms`, `spread_by` of a spec: also checked alone by `vm replicate`. */
+export function validateReplication (spec: Pick<meshvirt.v1.IVmSpec, 'replicas' | 'rpoMs' | 'spreadBy' | 'resources'>): void {
+  const bad = (msg: string): never => { throw new ControlError('INVALID_ARGUMENT', msg) }
+  const replicas = spec.replicas ?? 0
+  if (!Number.isInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS) bad(`replicas must be between 0 and ${MAX_REPLICAS}, got ${replicas}`)
+  const rpo = spec.rpoMs ?? 0
+  if (rpo !== 0 && (rpo < MIN_RPO_MS || rpo > MAX_RPO_MS)) bad(`rpo must be between ${MIN_RPO_MS / 1000} s and ${MAX_RPO_MS / 3_600_000} h, got ${rpo} ms`)
+  const spreadBy = spec.spreadBy ?? ''
+  if (spreadBy !== '' && !LABEL_KEY.test(spreadBy)) bad(`--spread-by '${spreadBy}' is not a label key (letters, digits, . _ / -)`)
+  if (replicas > 0 && Number(spec.resources?.diskBytes ?? 0) === 0) bad('replicas copy the VM\'s disk: give it a --disk')
 }
 
 export function specResources (spec: meshvirt.v1.IVmSpec): Resources {

@@ -27,6 +27,7 @@ export const agent: Command = {
     'image-dir': { type: 'string', multiple: true, valueName: 'DIR', description: 'where VM kernels, initrds and base images may come from' },
     'probe-kernel': { type: 'string', valueName: 'FILE', description: 'tiny guest kernel for the KVM boot probe (scripts/build-guest makes one)' },
     'probe-initrd': { type: 'string', valueName: 'FILE', description: 'initrd of the probe guest' },
+    'replica-bandwidth': { type: 'string', valueName: 'SIZE', description: 'bound on replication traffic to each replica holder, per second (default 32M)' },
     'monitor-listen': { type: 'string', valueName: 'ADDR', description: '/metrics and dashboard address: HOST:PORT (default 127.0.0.1, a free port; token in DATA_DIR/monitor.token) or off' },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'debug, info, warn or error (default info); logs are JSON lines on stderr' }
   },
@@ -54,7 +55,8 @@ export const agent: Command = {
       imageDirs: v['image-dir'] as string[] | undefined,
       probeKernel: v['probe-kernel'] as string | undefined,
       probeInitrd: v['probe-initrd'] as string | undefined,
-      monitorListen: v['monitor-listen'] as string | undefined
+      monitorListen: v['monitor-listen'] as string | undefined,
+      replicaBandwidth: v['replica-bandwidth'] as string | undefined
     }
     const config = await loadAgentConfig({ flags, env: ctx.env, configFile: v.config as string | undefined })
     const running = await runAgent(config)

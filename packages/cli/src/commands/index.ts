@@ -6,7 +6,8 @@ import { vmCreate, vmDelete, vmLs, vmShow, vmStart, vmStop } from './vm.js'
 import { vmConsole } from './vm-console.js'
 import { events } from './events.js'
 import { vmMigrate } from './vm-migrate.js'
+import { vmFailover, vmReplicate } from './vm-replicas.js'
 import { hostDrain, hostUndrain } from './host-drain.js'
 
 /** Every `meshvirt` subcommand, in the order `meshvirt --help` lists them. */
-export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmConsole, events]
+export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmReplicate, vmFailover, vmConsole, events]

@@ -16,6 +16,9 @@ export interface VmSpecInput {
   host?: string
   cpuModel?: string
   notMigratable?: boolean
+  replicas?: number
+  rpoMs?: number
+  spreadBy?: string
 }
 
 // Enum numbers of proto/vm.proto (LabelConstraint.Op, PlacementPolicy).
@@ -66,7 +69,32 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
   if (v.host !== undefined) spec.host = v.host as string
   if (v['cpu-model'] !== undefined) spec.cpuModel = v['cpu-model'] as string
   if (v['not-migratable'] === true) spec.notMigratable = true
+  if (v.replicas !== undefined) spec.replicas = wholeNumber(v.replicas as string, '--replicas')
+  if (v.rpo !== undefined) spec.rpoMs = parseDuration(v.rpo as string, '--rpo')
+  if (v['spread-by'] !== undefined) spec.spreadBy = v['spread-by'] as string
   return spec
+}
+
+export function wholeNumber (text: string, flag: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number ≥ 0, got '${text}'`)
+  return n
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** `500ms`, `5s`, `2m`, `1h`; a bare number is seconds. Returns milliseconds. */
+export function parseDuration (text: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text)
+  if (m === null) throw new UsageError(`${flag}: expected a duration such as 500ms, 5s or 2m, got '${text}'`)
+  return Math.round(Number(m[1]) * (DURATION_UNITS[m[2] ?? 's'] as number))
+}
+
+/** 850 ms, 4.2 s, 3 min. */
+export function formatDuration (ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`
+  return `${Math.round(ms / 60_000)} min`
 }
 
 /** Resolves a VM reference given on the command line: an id (vm-…) or a name. */

@@ -3,7 +3,7 @@ import { formatSize, vmView, type VmView } from '@meshvirt/agent'
 import type { Command, CommandContext, OptionSpec } from '../command.js'
 import { ago, renderTable } from '../table.js'
 import { controlClient, dataDirOption, jsonOption } from './common.js'
-import { hostNames, specFromFlags, vmRef } from './vm-args.js'
+import { formatDuration, hostNames, specFromFlags, vmRef } from './vm-args.js'
 
 const DEFAULT_WAIT_S = 120
 
@@ -30,6 +30,17 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
     lines.push(m.error === ''
       ? `migrated:  ${hostLabel(names, m.fromHost)} → ${hostLabel(names, m.toHost)} at ${new Date(m.finishedAtMs).toISOString()}, downtime ${m.downtimeMs.toFixed(0)} ms${m.pauseMs > 0 ? `, pause ${m.pauseMs.toFixed(0)} ms` : ''}, total ${m.totalMs.toFixed(0)} ms`
       : `migration: to ${hostLabel(names, m.toHost)} failed at ${new Date(m.finishedAtMs).toISOString()}: ${m.error}`)
+  }
+  const r = vm.replication
+  if (r !== undefined) {
+    const pause = r.points > 0 ? `, guest paused ${r.lastPauseMs.toFixed(1)} ms per point (max ${r.maxPauseMs.toFixed(1)} ms)` : ''
+    lines.push(`replicas:  ${r.replicas} wanted, RPO ${formatDuration(r.rpoMs)}${r.spreadBy !== '' ? `, spread by ${r.spreadBy}` : ''}, ${r.points} points${pause}`)
+    if (r.lastError !== '') lines.push(`  last error: ${r.lastError}`)
+    for (const h of r.holders) {
+      const lag = h.lagMs === null ? 'no point yet' : `point ${h.seq}, lag ${formatDuration(h.lagMs)}`
+      lines.push(`  ${(h.hostname !== '' ? h.hostname : h.hostId.slice(-12)).padEnd(16)} ${h.state.padEnd(12)} ${lag}, ${formatSize(h.sentBytes)} sent${h.lastError !== '' ? ` — ${h.lastError}` : ''}`)
+    }
+    if (r.holders.length < r.replicas) lines.push(`  ${r.replicas - r.holders.length} holder(s) still to place`)
   }
   const p = vm.placement
   if (p !== undefined) {
@@ -61,6 +72,9 @@ const vmCreateOptions: Record<string, OptionSpec> = {
   host: { type: 'string', valueName: 'HOST', description: 'pin to this host (name or id); it must still fit' },
   'cpu-model': { type: 'string', valueName: 'MODEL', description: 'QEMU CPU model (default: one every host offers, so the VM can migrate)' },
   'not-migratable': { type: 'boolean', description: 'give the VM the host\'s own CPU (KVM) instead; it then stays on its host' },
+  replicas: { type: 'string', valueName: 'K', description: 'keep K replicas of the VM\'s disk on other hosts (needs --disk; default 0)' },
+  rpo: { type: 'string', valueName: 'DURATION', description: 'recovery point objective: how old a replica may get, e.g. 5s (default 5s)' },
+  'spread-by': { type: 'string', valueName: 'LABEL', description: 'failure-domain label the replicas spread over, e.g. site or rack (default: distinct hosts)' },
   'idempotency-key': { type: 'string', valueName: 'KEY', description: 'retry-safe key: the same key never creates two VMs (default: random)' },
   'no-wait': { type: 'boolean', description: 'return once placed, without waiting for the VM to run' },
   timeout: { type: 'string', valueName: 'SECONDS', description: `how long to wait for running (default ${DEFAULT_WAIT_S})` }
@@ -74,6 +88,7 @@ export const vmCreate: Command = {
   examples: [
     'meshvirt vm create --name web-1 --vcpus 2 --memory 2G --disk 20G --image /var/lib/images/debian-12.qcow2',
     'meshvirt vm create --name db-1 --memory 4G --disk 50G --image base.qcow2 --label zone=a --group db --anti-affinity db',
+    'meshvirt vm create --name db-2 --memory 2G --disk 20G --image base.qcow2 --replicas 1 --rpo 5s --spread-by site',
     'meshvirt vm create --name t1 --memory 128M --kernel .cache/guest/vmlinux --initrd .cache/guest/initramfs.cpio --cmdline "console=ttyS0"'
   ],
   async run (ctx) {
@@ -129,12 +144,19 @@ export const vmLs: Command = {
     }
     const names = await hostNames(client)
     const now = Date.now()
-    ctx.out(renderTable(['NAME', 'ID', 'HOST', 'STATE', 'VCPU', 'MEMORY', 'DISK', 'EPOCH', 'CREATED'], vms.map((vm) => [
+    ctx.out(renderTable(['NAME', 'ID', 'HOST', 'STATE', 'VCPU', 'MEMORY', 'DISK', 'REPLICAS', 'EPOCH', 'CREATED'], vms.map((vm) => [
       vm.name, vm.id, hostLabel(names, vm.owner), vm.state, String(vm.resources.vcpus), formatSize(vm.resources.memoryBytes),
-      vm.resources.diskBytes > 0 ? formatSize(vm.resources.diskBytes) : '-', String(vm.epoch), vm.createdAtMs > 0 ? ago(vm.createdAtMs, now) : '-'
+      vm.resources.diskBytes > 0 ? formatSize(vm.resources.diskBytes) : '-', replicaColumn(vm), String(vm.epoch), vm.createdAtMs > 0 ? ago(vm.createdAtMs, now) : '-'
     ])))
     return 0
   }
+}
+
+/** `in-sync/wanted`, e.g. 1/1; `-` without replicas. */
+function replicaColumn (vm: VmView): string {
+  const r = vm.replication
+  if (r === undefined) return '-'
+  return `${r.holders.filter((h) => h.state === 'in-sync').length}/${r.replicas}`
 }
 
 export const vmShow: Command = {

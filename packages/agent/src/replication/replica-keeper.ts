@@ -1,0 +1,219 @@
+import type { ClusterView, VmSummary } from '@meshvirt/mesh'
+import { pb, type meshvirt } from '@meshvirt/proto'
+import type { Hypervisor } from '@meshvirt/hypervisor'
+import { ControlError } from '../control/errors.js'
+import { decideReserve } from '../ledger/ledger-math.js'
+import type { ResourceLedger } from '../ledger/resource-ledger.js'
+import type { Logger } from '../log/logger.js'
+import type { ReplicaHolderService } from '../replica/replica-holder-service.js'
+import type { HeldReplicaRow, ReplicaRecords } from '../store/replica-records.js'
+import type { StateStore } from '../store/state-store.js'
+import { newVmRow } from '../vm/new-vm-row.js'
+import type { VmManager } from '../vm/vm-manager.js'
+import { driverSpec, specResources, validateVmSpec } from '../vm/vm-spec.js'
+
+export interface ReplicaKeeperDeps {
+  selfId: string
+  store: StateStore
+  records: ReplicaRecords
+  ledger: ResourceLedger
+  vms: VmManager
+  hypervisor: Hypervisor
+  view: Pick<ClusterView, 'get' | 'hosts'>
+  log: Logger
+  clock?: () => number
+  /** What this host keeps changed (the agent re-advertises: holders are found through gossip). */
+  onChange?: () => void
+}
+
+/** Who may promote a replica: an operator (refused while the owner lives) or an elected lease. */
+export type PromotionGrant = { kind: 'manual' } | { kind: 'lease', epoch: number }
+
+/**
+ * The holder side of replication: the replicas this host keeps for other owners. It agrees to
+ * hold one (after a Reserve with role REPLICA: the disk is counted by the ledger from then on),
+ * follows the owner's epoch (a new owner after a failover or a migration), lets only the current
+ * owner ship points, drops a replica when told, and promotes one into a VM this host owns: the
+ * failover path, which starts the guest from the last point applied, with epoch + 1.
+ */
+export class ReplicaKeeper {
+  private readonly clock: () => number
+  /** Promotions under way: no point is accepted for them any more. */
+  private readonly promoting = new Set<string>()
+
+  constructor (private readonly deps: ReplicaKeeperDeps, private readonly service: ReplicaHolderService) {
+    this.clock = deps.clock ?? Date.now
+  }
+
+  /** The replica stream's gate: only the owner this host holds the VM for may ship its points. */
+  accept (vmId: string, peer: string): boolean {
+    if (this.promoting.has(vmId)) return false
+    return this.deps.records.held(vmId)?.owner === peer
+  }
+
+  /** HoldReplica from `peer`, the VM's owner. */
+  async hold (req: meshvirt.v1.HoldReplica, peer: string): Promise<meshvirt.v1.IReplicaHolding> {
+    const { records, store, ledger, vms } = this.deps
+    if (req.spec == null) throw new ControlError('INVALID_ARGUMENT', 'HoldReplica without the VM spec')
+    validateVmSpec(req.spec)
+    const epoch = Number(req.epoch)
+    if (!(epoch >= 1)) throw new ControlError('INVALID_ARGUMENT', 'HoldReplica needs the owner\'s epoch (≥ 1)')
+    if (vms.get(req.vmId) !== undefined) throw new ControlError('WRONG_STATE', `this host owns VM ${req.vmId}: it cannot also hold its replica`)
+    const diskBytes = specResources(req.spec).diskBytes
+    const now = this.clock()
+    store.durable(() => {
+      const existing = records.held(req.vmId)
+      if (existing !== undefined) {
+        if (epoch < existing.epoch) throw new ControlError('STALE_EPOCH', `this host holds VM ${req.vmId} for epoch ${existing.epoch} (owner ${existing.owner}); epoch ${epoch} is older`)
+        if (req.token !== '') ledger.take(req.token)
+        records.putHeld({ ...existing, owner: peer, epoch, spec: pb.VmSpec.encode(req.spec as meshvirt.v1.IVmSpec).finish(), holders: [...req.holders], updatedAt: now })
+        return
+      }
+      if (req.token === '') throw new ControlError('RESERVATION_EXPIRED', `this host does not hold VM ${req.vmId}: reserve its disk first`)
+      const reservation = ledger.take(req.token)
+      if (reservation === undefined) throw new ControlError('RESERVATION_EXPIRED', 'the replica\'s reservation expired or was never granted: reserve again')
+      if (reservation.resources.diskBytes < diskBytes) throw new ControlError('INVALID_ARGUMENT', `reserved ${reservation.resources.diskBytes} bytes of disk for a ${diskBytes}-byte replica`)
+      records.putHeld({ vmId: req.vmId, name: req.spec?.name ?? '', owner: peer, epoch, spec: pb.VmSpec.encode(req.spec as meshvirt.v1.IVmSpec).finish(), holders: [...req.holders], diskBytes, createdAt: now, updatedAt: now })
+    })
+    this.deps.onChange?.()
+    return await this.holding(req.vmId)
+  }
+
+  /** DropReplica: free the replica's disk (the VM was deleted, or this holder was replaced). */
+  async drop (vmId: string, epoch: number): Promise<boolean> {
+    const held = this.deps.records.held(vmId)
+    if (held === undefined) return false
+    if (epoch < held.epoch) throw new ControlError('STALE_EPOCH', `this host holds VM ${vmId} for epoch ${held.epoch}; a drop from epoch ${epoch} is stale`)
+    await this.dropLocal(vmId, 'dropped by its owner')
+    return true
+  }
+
+  /** Forget a replica here, files included. */
+  async dropLocal (vmId: string, why: string): Promise<void> {
+    const existed = this.deps.store.durable(() => this.deps.records.deleteHeld(vmId))
+    await this.service.removeReplica(vmId)
+    if (existed) {
+      this.deps.log.info('replica dropped', { vm: vmId, why })
+      this.deps.onChange?.()
+    }
+  }
+
+  /** What this host holds of `vmId` (the point exposed; zeros when it holds nothing). */
+  async holding (vmId: string): Promise<meshvirt.v1.IReplicaHolding> {
+    const held = this.deps.records.held(vmId)
+    if (held === undefined) return { vmId, hostId: this.deps.selfId }
+    const position = (await this.service.replica(vmId)).position
+    return {
+      vmId,
+      hostId: this.deps.selfId,
+      owner: held.owner,
+      ownerEpoch: held.epoch,
+      epoch: position?.epoch ?? 0,
+      seq: position?.seq ?? 0,
+      takenAtMs: position?.takenAt ?? 0,
+      appliedAtMs: position?.appliedAt ?? 0
+    }
+  }
+
+  async position (vmId: string): Promise<{ epoch: number, seq: number, takenAt: number } | undefined> {
+    if (this.deps.records.held(vmId) === undefined) return undefined
+    const p = (await this.service.replica(vmId)).position
+    return { epoch: p.epoch, seq: p.seq, takenAt: p.takenAt }
+  }
+
+  list (): HeldReplicaRow[] {
+    return this.deps.records.listHeld()
+  }
+
+  /** The replicas kept here, as this host's advert tells the cluster (role replica). */
+  summaries (): VmSummary[] {
+    return heldReplicaSummaries(this.deps.records)
+  }
+
+  /**
+   * Failover: the VM becomes this host's, started from the replica's last applied point with
+   * epoch + 1. A manual promotion is refused while any live host still owns the VM (or its
+   * recorded owner is alive): `vm migrate` moves a VM whose owner lives. A lease promotion has
+   * already been granted by a majority of the VM's group (the old owner fenced itself).
+   */
+  async promote (vmId: string, grant: PromotionGrant): Promise<meshvirt.v1.IVmSummary> {
+    const { records, vms, hypervisor, log, store, ledger, selfId } = this.deps
+    const held = records.held(vmId)
+    if (held === undefined) {
+      const owned = vms.get(vmId)
+      if (owned !== undefined) return vms.info(owned).summary as meshvirt.v1.IVmSummary
+      throw new ControlError('NOT_FOUND', `this host holds no replica of VM ${vmId}`)
+    }
+    if (grant.kind === 'manual') this.refuseWhileOwnerAlive(held)
+    const epoch = grant.kind === 'lease' ? Math.max(grant.epoch, held.epoch + 1) : held.epoch + 1
+    if (this.promoting.has(vmId)) throw new ControlError('WRONG_STATE', `VM ${vmId} is already being promoted here`)
+    this.promoting.add(vmId)
+    try {
+      const spec = pb.VmSpec.decode(held.spec)
+      const want = specResources(spec)
+      const images = await (await this.service.replica(vmId)).images()
+      if (images.position.seq === 0) throw new ControlError('WRONG_STATE', `the replica of ${held.name} here has no complete point yet: no data to start it from`)
+      const room = decideReserve({ ...ledger.capacity(), allocated: withoutDisk(store.allocated(), held.diskBytes) }, want)
+      if (!room.ok) throw new ControlError('NO_CAPACITY', `this host cannot run ${held.name}: ${room.message}`)
+      const driver = driverSpec(vmId, spec)
+      const vda = images.disks.find((d) => d.name === 'vda')
+      if (driver.disks !== undefined && driver.disks.length > 0) {
+        if (vda === undefined) throw new ControlError('INTERNAL', `the replica of ${held.name} has no disk vda`)
+        driver.disks = driver.disks.map((d) => ({ name: d.name, sizeMiB: d.sizeMiB, importFrom: vda.path }))
+      }
+      // A promotion interrupted by a crash may have left the VM's files: start over from the replica.
+      await hypervisor.destroy(vmId).catch(() => {})
+      await hypervisor.create(driver)
+      const row = newVmRow({ id: vmId, spec, owner: selfId, epoch, state: 'pending', resources: want, idempotencyKey: null, now: this.clock() })
+      const others = held.holders.filter((h) => h !== selfId)
+      try {
+        store.durable(() => {
+          const now = decideReserve({ ...ledger.capacity(), allocated: withoutDisk(store.allocated(), held.diskBytes) }, want)
+          if (!now.ok) throw new ControlError('NO_CAPACITY', `this host cannot run ${held.name}: ${now.message}`)
+          records.deleteHeld(vmId)
+          store.insertVm(row)
+          for (const h of others) records.addHolder(vmId, h, this.clock())
+        })
+      } catch (err) {
+        await hypervisor.destroy(vmId).catch(() => {})
+        throw err
+      }
+      await this.service.removeReplica(vmId)
+      log.warn('replica promoted: this host now owns the VM', { vm: vmId, name: held.name, epoch, point: images.position.seq, pointTakenAt: images.position.takenAt, grant: grant.kind })
+      this.deps.onChange?.()
+      return vms.info(await vms.start(vmId)).summary as meshvirt.v1.IVmSummary
+    } finally {
+      this.promoting.delete(vmId)
+    }
+  }
+
+  private refuseWhileOwnerAlive (held: HeldReplicaRow): void {
+    const owner = this.deps.view.get(held.owner)
+    if (owner !== undefined && owner.liveness !== 'dead') {
+      throw new ControlError('WRONG_STATE', `the owner of ${held.name} (${owner.advert.hostname}) is ${owner.liveness}: failover is only for a dead owner; use vm migrate to move it`)
+    }
+    for (const h of this.deps.view.hosts()) {
+      if (h.liveness === 'dead' || h.self) continue
+      const vm = h.advert.vms.find((v) => v.id === held.vmId && v.role === 'owner')
+      if (vm !== undefined) throw new ControlError('WRONG_STATE', `${h.advert.hostname} runs ${held.name} (epoch ${vm.epoch}): failover is only for a dead owner`)
+    }
+  }
+}
+
+function withoutDisk (r: { vcpus: number, memoryBytes: number, diskBytes: number }, disk: number): { vcpus: number, memoryBytes: number, diskBytes: number } {
+  return { ...r, diskBytes: Math.max(0, r.diskBytes - disk) }
+}
+
+/** The replicas a host keeps, as its advert tells the cluster: role replica, the disk they use. */
+export function heldReplicaSummaries (records: Pick<ReplicaRecords, 'listHeld'>): VmSummary[] {
+  return records.listHeld().map((h) => ({
+    id: h.vmId,
+    name: h.name,
+    epoch: h.epoch,
+    role: 'replica',
+    state: 'stopped',
+    resources: { vcpus: 0, memoryBytes: 0, diskBytes: h.diskBytes },
+    owner: h.owner,
+    group: ''
+  }))
+}

@@ -1,0 +1,446 @@
+import type { Libp2p } from '@libp2p/interface'
+import type { DiskReplication, ReplicationPoint } from '@meshvirt/hypervisor'
+import type { ClusterView } from '@meshvirt/mesh'
+import { placeReplicaSet } from '@meshvirt/placement'
+import { pb, type meshvirt } from '@meshvirt/proto'
+import { ControlError } from '../control/errors.js'
+import type { Logger } from '../log/logger.js'
+import { toHostSnapshot } from '../negotiate/host-snapshot.js'
+import type { PeerClient } from '../negotiate/peer-client.js'
+import { placementRequestFor } from '../negotiate/placement-request.js'
+import { ReplicaRefusedError } from '../replica/errors.js'
+import { OutgoingPoint } from '../replica/outgoing-point.js'
+import { pointsToSend, type AvailablePoint } from '../replica/position.js'
+import { shipPoint } from '../replica/replica-sender.js'
+import { TokenBucket } from '../replica/token-bucket.js'
+import type { ReplicaRecords } from '../store/replica-records.js'
+import type { VmRow } from '../store/state-store.js'
+import type { VmManager } from '../vm/vm-manager.js'
+import { specResources } from '../vm/vm-spec.js'
+import type { ReplicaKeeper } from './replica-keeper.js'
+import { DEFAULT_RPO_MS, holderRequest, holderState, nextPointKind, pointIntervalMs, releasableUpTo, type HolderPosition } from './replica-plan.js'
+
+export interface ReplicationManagerDeps {
+  selfId: string
+  records: ReplicaRecords
+  vms: VmManager
+  keeper: ReplicaKeeper
+  replication: DiskReplication
+  libp2p: Libp2p
+  view: ClusterView
+  peers: PeerClient
+  log: Logger
+  /** Bound on each holder's stream, bytes/s. */
+  bandwidthBytesPerSec: number
+  clock?: () => number
+  /** Tick of the loop; each VM acts on its own schedule within it. */
+  tickMs?: number
+}
+
+/** Reserve → HoldReplica must complete within this (a new holder's first full point comes later). */
+const HOLDER_RESERVATION_TTL_MS = 30_000
+/** After a failed recruitment, wait this long before asking placement again. */
+const RECRUIT_RETRY_MS = 5_000
+/** A holder that failed a transfer is retried after 1 s, 2 s, 4 s … up to this. */
+const MAX_BACKOFF_MS = 10_000
+/** Bound on a point's backup jobs. */
+const TAKE_POINT_TIMEOUT_MS = 120_000
+
+interface HolderLink {
+  host: string
+  bucket: TokenBucket
+  position: HolderPosition & { appliedAt: number }
+  sending: Promise<void> | undefined
+  failures: number
+  retryAt: number
+  lastError: string | undefined
+}
+
+interface Kept {
+  point: AvailablePoint
+  out: Promise<OutgoingPoint> | undefined
+}
+
+interface VmLoop {
+  id: string
+  links: Map<string, HolderLink>
+  kept: Map<number, Kept>
+  busy: boolean
+  lastPointAt: number
+  recruitAt: number
+  /** Epoch and holder set the holders were last told (HoldReplica): told again when it changes. */
+  announced: string
+  stats: { points: number, lastSeq: number, lastPauseMs: number, maxPauseMs: number, lastPointAt: number, lastError: string }
+}
+
+/**
+ * The owner side of replication: for every replicated VM this host owns, keeps k holders in
+ * distinct failure domains (placement + Reserve with role REPLICA + HoldReplica), takes a
+ * crash-consistent point every half RPO while the guest runs, ships each holder the points it
+ * lacks (one sender per holder, each behind its own bandwidth bound, resuming after a broken
+ * stream), releases the points every holder has, and replaces holders that die or leave.
+ * A VM that arrives with holders already (a migration, a promotion) adopts them.
+ */
+export class ReplicationManager {
+  private readonly loops = new Map<string, VmLoop>()
+  /** VMs being deleted: no loop for them. */
+  private readonly forgotten = new Set<string>()
+  private readonly clock: () => number
+  private timer: NodeJS.Timeout | undefined
+  private stopped = false
+
+  constructor (private readonly deps: ReplicationManagerDeps) {
+    this.clock = deps.clock ?? Date.now
+  }
+
+  start (): void {
+    this.timer = setInterval(() => { this.tick() }, this.deps.tickMs ?? 200)
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    clearInterval(this.timer)
+    await Promise.allSettled([...this.loops.values()].flatMap((l) => [...l.links.values()].map(async (k) => { await k.sending })))
+    for (const loop of this.loops.values()) await this.closePoints(loop)
+    this.loops.clear()
+  }
+
+  /** The holders of `vmId` and the loop's figures, for VmInfo (`vm show`). */
+  statusOf (vm: VmRow): { replicas: meshvirt.v1.IReplicaStatus[], replication: meshvirt.v1.IReplicationStats | null } {
+    const spec = pb.VmSpec.decode(vm.spec)
+    const rows = this.deps.records.holders(vm.id)
+    if (rows.length === 0 && (spec.replicas ?? 0) === 0) return { replicas: [], replication: null }
+    const loop = this.loops.get(vm.id)
+    const rpo = rpoOf(spec)
+    const now = this.clock()
+    const replicas = rows.map((r): meshvirt.v1.IReplicaStatus => {
+      const link = loop?.links.get(r.holder)
+      const reachable = link === undefined || link.failures === 0
+      return {
+        hostId: r.holder,
+        hostname: this.deps.view.get(r.holder)?.advert.hostname ?? '',
+        state: holderState(r, vm.epoch, now, rpo, reachable),
+        epoch: r.epoch,
+        seq: r.seq,
+        takenAtMs: r.takenAt,
+        appliedAtMs: r.appliedAt,
+        ...(r.seq > 0 ? { lagMs: Math.max(0, now - r.takenAt) } : {}),
+        lastError: link?.lastError ?? r.lastError ?? '',
+        sentBytes: r.sentBytes
+      }
+    })
+    const s = loop?.stats
+    return {
+      replicas,
+      replication: { rpoMs: rpo, points: s?.points ?? 0, lastSeq: s?.lastSeq ?? 0, lastPauseMs: s?.lastPauseMs ?? 0, maxPauseMs: s?.maxPauseMs ?? 0, lastPointAtMs: s?.lastPointAt ?? 0, lastError: s?.lastError ?? '' }
+    }
+  }
+
+  /**
+   * The VM is being deleted: its loop stops now and its holders are remembered; `commit` (once the
+   * VM is gone) tells every holder to free its replica (best effort: an unreachable holder is told
+   * nothing); `cancel` (the delete failed) lets the loop resume, re-adopting the holders.
+   */
+  forget (vm: VmRow): { commit: () => Promise<void>, cancel: () => void } {
+    const loop = this.loops.get(vm.id)
+    this.loops.delete(vm.id)
+    this.forgotten.add(vm.id)
+    const holders = this.deps.records.holders(vm.id)
+    this.deps.records.removeHolders(vm.id)
+    const cancel = (): void => {
+      for (const h of holders) this.deps.records.addHolder(vm.id, h.holder, h.addedAt)
+      this.forgotten.delete(vm.id)
+    }
+    const commit = async (): Promise<void> => {
+      if (loop !== undefined) await this.closePoints(loop)
+      await Promise.all(holders.map(async (h) => {
+        await this.deps.peers.negotiate(h.holder, { dropReplica: { vmId: vm.id, epoch: vm.epoch } }).catch((err: unknown) => {
+          this.deps.log.warn('a holder could not be told to drop its replica', { vm: vm.id, peer: h.holder, err: (err as Error).message })
+        })
+      }))
+      await this.deps.replication.stopReplication(vm.id).catch(() => {})
+      this.forgotten.delete(vm.id)
+    }
+    return { commit, cancel }
+  }
+
+  private tick (): void {
+    if (this.stopped) return
+    for (const vm of this.deps.vms.list()) {
+      if (this.forgotten.has(vm.id) || vm.desired === 'deleted') continue
+      let loop = this.loops.get(vm.id)
+      if (loop === undefined) {
+        const spec = pb.VmSpec.decode(vm.spec)
+        if ((spec.replicas ?? 0) === 0 && this.deps.records.holders(vm.id).length === 0) continue
+        loop = newLoop(vm.id)
+        this.loops.set(vm.id, loop)
+      }
+      if (loop.busy) continue
+      loop.busy = true
+      const l = loop
+      void this.step(l).catch((err: unknown) => {
+        l.stats.lastError = (err as Error).message
+        this.deps.log.warn('replication step failed', { vm: l.id, err: (err as Error).message })
+      }).finally(() => { l.busy = false })
+    }
+    // VMs that left this host (migrated away, deleted): forget their loops here.
+    for (const [id, loop] of this.loops) {
+      if (this.deps.vms.get(id) === undefined && !loop.busy) {
+        this.loops.delete(id)
+        void this.closePoints(loop)
+        this.deps.records.removeHolders(id)
+      }
+    }
+  }
+
+  private async step (loop: VmLoop): Promise<void> {
+    const { records, vms, keeper, log } = this.deps
+    const vm = vms.get(loop.id)
+    if (vm === undefined || vm.state === 'migrating' || vm.state === 'incoming') return
+    const spec = pb.VmSpec.decode(vm.spec)
+    const wanted = spec.replicas ?? 0
+    const rpo = rpoOf(spec)
+    const now = this.clock()
+    // This host owns the VM now (a migration or a promotion landed here): it holds no replica of it.
+    if (records.held(vm.id) !== undefined) await keeper.dropLocal(vm.id, 'this host owns the VM now')
+
+    let holders = records.holders(vm.id)
+    if (holders.length === 0 && wanted > 0) holders = this.adoptGossipedHolders(vm, wanted)
+    holders = await this.dropLostAndExtra(vm, holders, wanted)
+    if (holders.length < wanted && now >= loop.recruitAt) {
+      await this.recruit(vm, spec, holders.map((h) => h.holder), wanted - holders.length).catch((err: unknown) => {
+        loop.recruitAt = this.clock() + RECRUIT_RETRY_MS
+        loop.stats.lastError = (err as Error).message
+        log.warn('could not place a replica holder', { vm: vm.id, err: (err as Error).message })
+      })
+      holders = records.holders(vm.id)
+    }
+    this.syncLinks(loop, holders)
+    await this.announce(loop, vm, spec)
+    if (wanted === 0 && holders.length === 0) {
+      this.loops.delete(vm.id)
+      await this.closePoints(loop)
+      await this.deps.replication.stopReplication(vm.id).catch(() => {})
+      return
+    }
+    if (vm.state !== 'running') return
+    if (now - loop.lastPointAt >= pointIntervalMs(rpo)) await this.takePoint(loop, vm)
+    for (const link of loop.links.values()) this.kick(loop, vm, link)
+    await this.release(loop, vm.epoch)
+  }
+
+  /** A VM that came here with replicas (migration, failover): its holders say so in their adverts. */
+  private adoptGossipedHolders (vm: VmRow, wanted: number): ReturnType<ReplicaRecords['holders']> {
+    const found: string[] = []
+    for (const h of this.deps.view.hosts()) {
+      if (h.self || h.liveness === 'dead') continue
+      if (h.advert.vms.some((v) => v.id === vm.id && v.role === 'replica')) found.push(h.hostId)
+    }
+    for (const host of found.slice(0, wanted)) this.deps.records.addHolder(vm.id, host, this.clock())
+    if (found.length > 0) this.deps.log.info('adopted the replica holders of an arriving VM', { vm: vm.id, holders: found.slice(0, wanted) })
+    return this.deps.records.holders(vm.id)
+  }
+
+  /** Holders the cluster sees dead are replaced; holders beyond `wanted` are told to drop theirs. */
+  private async dropLostAndExtra (vm: VmRow, holders: ReturnType<ReplicaRecords['holders']>, wanted: number): Promise<ReturnType<ReplicaRecords['holders']>> {
+    const kept = []
+    for (const h of holders) {
+      const entry = this.deps.view.get(h.holder)
+      if (entry === undefined || entry.liveness === 'dead') {
+        this.deps.records.removeHolder(vm.id, h.holder)
+        this.deps.log.warn('replica holder lost: placing another', { vm: vm.id, peer: h.holder })
+        continue
+      }
+      if (kept.length >= wanted) {
+        await this.deps.peers.negotiate(h.holder, { dropReplica: { vmId: vm.id, epoch: vm.epoch } }).catch(() => {})
+        this.deps.records.removeHolder(vm.id, h.holder)
+        continue
+      }
+      kept.push(h)
+    }
+    return kept
+  }
+
+  /** k more holders: placement in distinct failure domains, Reserve (disk only), HoldReplica. */
+  private async recruit (vm: VmRow, spec: meshvirt.v1.VmSpec, current: string[], count: number): Promise<void> {
+    const { view, peers, selfId, records, log } = this.deps
+    const spreadBy = spec.spreadBy ?? ''
+    const domainOf = (id: string): string | undefined => spreadBy === '' ? undefined : view.get(id)?.advert.labels[spreadBy]
+    const takenDomains = [selfId, ...current].map(domainOf).filter((d): d is string => d !== undefined)
+    const request = holderRequest(placementRequestFor(spec, vm.id), {
+      diskBytes: specResources(spec).diskBytes, wanted: count, spreadBy, ownerId: selfId, holders: current, takenDomains, avoid: [], seed: `${vm.id}/replicas/${vm.epoch}/${current.join(',')}`
+    })
+    const result = placeReplicaSet(request, view.hosts().map((h) => toHostSnapshot(h)))
+    if (result.hosts.length === 0) throw new ControlError('NO_CAPACITY', `no host for a replica of ${vm.name}: ${result.summary}`)
+    // The chosen host of each domain first, then the other hosts of the candidates, in rank order.
+    const order = [...result.hosts, ...result.candidates.filter((c) => !result.hosts.includes(c))]
+    const usedDomains = new Set(takenDomains)
+    let placed = 0
+    const errors: string[] = []
+    for (const candidate of order) {
+      if (placed >= count) break
+      const domain = domainOf(candidate.hostId)
+      if (domain !== undefined && usedDomains.has(domain)) continue
+      const holders = [...current, candidate.hostId]
+      try {
+        const reserved = await peers.negotiate(candidate.hostId, {
+          reserve: { requestId: `${vm.id}/replica/${vm.epoch}/${candidate.hostId}/${this.clock()}`, brokerId: selfId, resources: { vcpus: 0, memoryBytes: 0, diskBytes: specResources(spec).diskBytes }, ttlMs: HOLDER_RESERVATION_TTL_MS, vmId: vm.id, epoch: vm.epoch, role: pb.VmRole.VM_ROLE_REPLICA }
+        })
+        if (reserved.reserved == null) { errors.push(`${candidate.host.hostname ?? candidate.hostId}: ${reserved.refused?.message ?? 'refused'}`); continue }
+        await peers.negotiate(candidate.hostId, { holdReplica: { token: reserved.reserved.token, vmId: vm.id, epoch: vm.epoch, spec, holders } })
+        records.addHolder(vm.id, candidate.hostId, this.clock())
+        current.push(candidate.hostId)
+        if (domain !== undefined) usedDomains.add(domain)
+        placed++
+        log.info('replica holder placed', { vm: vm.id, peer: candidate.hostId, hostname: candidate.host.hostname, domain })
+      } catch (err) {
+        errors.push(`${candidate.host.hostname ?? candidate.hostId}: ${(err as Error).message}`)
+      }
+    }
+    if (placed < count) throw new ControlError('NO_CAPACITY', `placed ${placed} of ${count} replica holders for ${vm.name}: ${[result.complete ? '' : result.summary, ...errors].filter((e) => e !== '').join('; ')}`)
+  }
+
+  private syncLinks (loop: VmLoop, holders: ReturnType<ReplicaRecords['holders']>): void {
+    const ids = new Set(holders.map((h) => h.holder))
+    for (const id of loop.links.keys()) if (!ids.has(id)) loop.links.delete(id)
+    for (const h of holders) {
+      if (loop.links.has(h.holder)) continue
+      loop.links.set(h.holder, {
+        host: h.holder,
+        bucket: new TokenBucket({ bytesPerSec: this.deps.bandwidthBytesPerSec }),
+        position: { epoch: h.epoch, seq: h.seq, takenAt: h.takenAt, appliedAt: h.appliedAt },
+        sending: undefined,
+        failures: 0,
+        retryAt: 0,
+        lastError: undefined
+      })
+    }
+  }
+
+  /** Every holder learns the current owner, epoch and group (HoldReplica without a token) when they change. */
+  private async announce (loop: VmLoop, vm: VmRow, spec: meshvirt.v1.VmSpec): Promise<void> {
+    const holders = [...loop.links.keys()].sort()
+    const key = `${vm.epoch}:${holders.join(',')}`
+    if (loop.announced === key || holders.length === 0) return
+    const results = await Promise.all(holders.map(async (host) => {
+      try {
+        await this.deps.peers.negotiate(host, { holdReplica: { vmId: vm.id, epoch: vm.epoch, spec, holders } })
+        return true
+      } catch (err) {
+        const code = (err as ControlError).code
+        if (code === 'RESERVATION_EXPIRED' || code === 'STALE_EPOCH' || code === 'WRONG_STATE') {
+          // It keeps nothing for us (forgot it, or follows a newer owner): replace it.
+          this.deps.records.removeHolder(vm.id, host)
+          loop.links.delete(host)
+          this.deps.log.warn('replica holder refused the group: replacing it', { vm: vm.id, peer: host, err: (err as Error).message })
+        }
+        return false
+      }
+    }))
+    if (results.every((ok) => ok)) loop.announced = key
+  }
+
+  private async takePoint (loop: VmLoop, vm: VmRow): Promise<void> {
+    const { replication, log } = this.deps
+    let status = await replication.replicationStatus(vm.id)
+    if (!status.active) status = await replication.startReplication(vm.id)
+    const now = this.clock()
+    const served = [...loop.links.values()].filter((l) => l.failures === 0 || l.retryAt <= now).map((l) => l.position)
+    const available = [...loop.kept.values()].map((k) => k.point)
+    const kind = nextPointKind({ needsFull: status.needsFull, lastSeq: status.lastSeq, epoch: vm.epoch, available, served })
+    let point: ReplicationPoint
+    try {
+      point = await replication.takePoint(vm.id, { kind, timeoutMs: TAKE_POINT_TIMEOUT_MS })
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_REPLICATION_NEEDS_FULL' || kind === 'full') throw err
+      point = await replication.takePoint(vm.id, { kind: 'full', timeoutMs: TAKE_POINT_TIMEOUT_MS })
+    }
+    loop.lastPointAt = point.takenAt
+    loop.kept.set(point.seq, { point: { seq: point.seq, kind: point.kind, baseSeq: point.baseSeq }, out: undefined })
+    const s = loop.stats
+    s.points++
+    s.lastSeq = point.seq
+    s.lastPauseMs = point.transactionMs
+    s.maxPauseMs = Math.max(s.maxPauseMs, point.transactionMs)
+    s.lastPointAt = point.takenAt
+    s.lastError = ''
+    if (point.kind === 'full') log.info('full replica point taken', { vm: vm.id, seq: point.seq, bytes: point.bytes, pauseMs: Math.round(point.transactionMs) })
+  }
+
+  /** One sender per holder: ships, in order, the points it lacks; never two at once to one holder. */
+  private kick (loop: VmLoop, vm: VmRow, link: HolderLink): void {
+    if (link.sending !== undefined || this.clock() < link.retryAt) return
+    link.sending = this.send(loop, vm, link).finally(() => { link.sending = undefined })
+  }
+
+  private async send (loop: VmLoop, vm: VmRow, link: HolderLink): Promise<void> {
+    const { records, log } = this.deps
+    for (;;) {
+      if (this.stopped || !loop.links.has(link.host)) return
+      const todo = pointsToSend(link.position, vm.epoch, [...loop.kept.values()].map((k) => k.point))
+      if (todo === undefined || todo.length === 0) return // undefined: the next point is full (nextPointKind sees it)
+      const next = todo[0] as AvailablePoint
+      try {
+        const out = await this.outgoing(loop, vm, next.seq)
+        const res = await shipPoint(this.deps.libp2p, link.host, out, { bucket: link.bucket })
+        const p = res.answer.position
+        link.position = { epoch: p.epoch, seq: p.seq, takenAt: p.takenAt, appliedAt: p.appliedAt }
+        link.failures = 0
+        link.lastError = undefined
+        records.updateHolder(vm.id, link.host, { epoch: p.epoch, seq: p.seq, takenAt: p.takenAt, appliedAt: p.appliedAt, lastError: '', addSentBytes: res.sentBytes })
+      } catch (err) {
+        const message = (err as Error).message
+        link.lastError = message
+        records.updateHolder(vm.id, link.host, { lastError: message })
+        if (err instanceof ReplicaRefusedError) {
+          const p = err.answer.position
+          if (err.refusal === 'unknown-vm') loop.announced = '' // tell it the group again
+          if (err.refusal === 'gap' || err.refusal === 'already-applied') link.position = { epoch: p.epoch, seq: p.seq, takenAt: p.takenAt, appliedAt: p.appliedAt }
+          if (err.refusal === 'stale-epoch') log.warn('a holder follows a newer epoch of this VM than this owner has', { vm: vm.id, peer: link.host, holderEpoch: p.epoch, epoch: vm.epoch })
+        }
+        link.failures++
+        link.retryAt = this.clock() + Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (link.failures - 1))
+        if (link.failures === 1 || link.failures % 10 === 0) log.warn('replica transfer failed; will retry', { vm: vm.id, peer: link.host, failures: link.failures, err: message })
+        return
+      }
+    }
+  }
+
+  private async outgoing (loop: VmLoop, vm: VmRow, seq: number): Promise<OutgoingPoint> {
+    const kept = loop.kept.get(seq)
+    if (kept === undefined) throw new Error(`point ${seq} of ${vm.id} was released`)
+    kept.out ??= this.deps.replication.openPoint(vm.id, seq).then((data) => new OutgoingPoint(data, { epoch: vm.epoch }))
+    kept.out.catch(() => { if (loop.kept.get(seq) === kept) kept.out = undefined })
+    return await kept.out
+  }
+
+  private async release (loop: VmLoop, epoch: number): Promise<void> {
+    const now = this.clock()
+    const served = [...loop.links.values()].filter((l) => l.failures === 0 || l.retryAt <= now).map((l) => l.position)
+    const available = [...loop.kept.values()].map((k) => k.point)
+    const upTo = releasableUpTo(available, served, epoch)
+    if (upTo === 0) return
+    // A sender may still read a point it ships: release only what no sender uses right now.
+    if ([...loop.links.values()].some((l) => l.sending !== undefined && l.position.seq < upTo)) return
+    await this.deps.replication.releasePoint(loop.id, upTo)
+    for (const [seq, kept] of loop.kept) {
+      if (seq > upTo) continue
+      loop.kept.delete(seq)
+      void kept.out?.then(async (o) => { await o.close() }).catch(() => {})
+    }
+  }
+
+  private async closePoints (loop: VmLoop): Promise<void> {
+    for (const kept of loop.kept.values()) await kept.out?.then(async (o) => { await o.close() }).catch(() => {})
+    loop.kept.clear()
+  }
+}
+
+function newLoop (id: string): VmLoop {
+  return { id, links: new Map(), kept: new Map(), busy: false, lastPointAt: 0, recruitAt: 0, announced: '', stats: { points: 0, lastSeq: 0, lastPauseMs: 0, maxPauseMs: 0, lastPointAt: 0, lastError: '' } }
+}
+
+export function rpoOf (spec: meshvirt.v1.IVmSpec): number {
+  return (spec.rpoMs ?? 0) > 0 ? spec.rpoMs as number : DEFAULT_RPO_MS
+}

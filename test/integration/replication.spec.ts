@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { ControlClient, type RunningAgent } from '@meshvirt/agent'
+import { pb } from '@meshvirt/proto'
+import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
+import { pollUntil } from '../support/poll.js'
+
+const MIB = 2 ** 20
+const SITES = [{ site: 'a' }, { site: 'b' }, { site: 'c' }]
+
+// Replication orchestration between real agents (placement of holders, negotiation, the RPO loop,
+// failover) with the simulated hypervisor's in-memory disks; real QEMU disks are in test/e2e.
+describe('replicas as policy (negotiation, holders, failover)', () => {
+  let cluster: InProcessCluster | undefined
+  afterEach(async () => { await cluster?.stop(); cluster = undefined })
+
+  const control = async (a: RunningAgent, req: object): Promise<InstanceType<typeof pb.ControlResponse>> => await new ControlClient(a.controlSocket).call(req)
+  const inspect = async (a: RunningAgent, id: string): Promise<InstanceType<typeof pb.VmInfo>> => (await control(a, { inspectVm: { vm: { id } } })).vm as InstanceType<typeof pb.VmInfo>
+  const holdersOf = (info: InstanceType<typeof pb.VmInfo>): string[] => info.replicas.map((r) => r.hostId)
+
+  it('places holders in other failure domains, keeps them in sync, counts their disks, and deletes them with the VM', async () => {
+    cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
+    const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
+    const spec = { ...simSpec('db', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 64 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000, spreadBy: 'site' }
+    const made = await a.broker.create(spec, 'db-1')
+    const id = made.vm.summary?.id as string
+
+    await pollUntil(async () => (await inspect(c, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'one holder in sync' })
+    const info = await inspect(b, id)
+    expect(info.replicas).toHaveLength(1)
+    const holder = cluster.agents.find((x) => x.hostId === info.replicas[0]?.hostId) as RunningAgent
+    expect(holder.hostId).not.toBe(a.hostId)
+    expect(Number(info.replicas[0]?.seq)).toBeGreaterThan(0)
+    expect(info.replicas[0]?.lagMs).toBeLessThanOrEqual(2 * 1000)
+    expect(info.replication?.points).toBeGreaterThan(0)
+    // The holder's ledger counts the replica's disk (and nothing else); its advert says it holds it.
+    expect(holder.ledger.capacity().allocated).toEqual({ vcpus: 0, memoryBytes: 0, diskBytes: 64 * MIB })
+    await pollUntil(() => a.mesh.view.get(holder.hostId)?.advert.vms.some((v) => v.id === id && v.role === 'replica' && v.owner === a.hostId) === true, { timeoutMs: 10_000, what: 'the holder to advertise its replica' })
+
+    // Two replicas: the second holder is in the third site; asked of a host that is not the owner.
+    const more = await control(c, { replicateVm: { vm: { name: 'db' }, replicas: 2 } })
+    expect(more.vm?.spec?.replicas).toBe(2)
+    await pollUntil(async () => (await inspect(a, id)).replicas.filter((r) => r.state === 'in-sync').length === 2, { timeoutMs: 20_000, what: 'two holders in sync' })
+    expect(new Set(holdersOf(await inspect(a, id)))).toEqual(new Set([b.hostId, c.hostId]))
+
+    // Bad input is refused with what to fix.
+    await expect(control(a, { replicateVm: { vm: { id }, replicas: 99 } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    await expect(control(a, { replicateVm: { vm: { id }, replicas: 1, rpoMs: 10 } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+
+    await control(b, { deleteVm: { vm: { id } } })
+    for (const x of [b, c]) {
+      await pollUntil(() => x.ledger.capacity().allocated.diskBytes === 0, { timeoutMs: 10_000, what: 'the holders to free the replica disks' })
+    }
+    expect(a.ledger.capacity().allocated).toEqual({ vcpus: 0, memoryBytes: 0, diskBytes: 0 })
+  }, 90_000)
+
+  it('a VM created with replicas but without a disk, or with a bad spread label, is refused', async () => {
+    cluster = await startInProcessCluster([{ vcpus: 4, memoryMiB: 2048 }])
+    const a = cluster.agents[0] as RunningAgent
+    await expect(a.broker.create({ ...simSpec('nodisk'), replicas: 1 }, 'k1')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/--disk/) })
+    await expect(a.broker.create({ ...simSpec('badlabel'), resources: { vcpus: 1, memoryBytes: 128 * MIB, diskBytes: 8 * MIB }, replicas: 1, spreadBy: 'no spaces' }, 'k2')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+  }, 30_000)
+
+  it('vm failover: refused while the owner lives; after its death the freshest holder runs the VM with epoch + 1 and replication continues', async () => {
+    cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
+    const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
+    const spec = { ...simSpec('app', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 32 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000 }
+    const id = (await a.broker.create(spec, 'app-1')).vm.summary?.id as string
+    await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
+    const holderId = holdersOf(await inspect(a, id))[0] as string
+    const holder = [b, c].find((x) => x.hostId === holderId) as RunningAgent
+    const other = [b, c].find((x) => x.hostId !== holderId) as RunningAgent
+    // Failover finds holders through gossip: wait until the third host has heard of the replica.
+    await pollUntil(() => other.mesh.view.get(holderId)?.advert.vms.some((v) => v.id === id && v.role === 'replica') === true, { timeoutMs: 10_000, what: 'the replica gossiped' })
+
+    await expect(control(other, { failoverVm: { vm: { name: 'app' } } })).rejects.toMatchObject({ code: 'WRONG_STATE', message: expect.stringMatching(/dead owner/) })
+
+    await a.stop()
+    await pollUntil(() => other.mesh.view.get(a.hostId)?.liveness === 'dead' && holder.mesh.view.get(a.hostId)?.liveness === 'dead', { timeoutMs: 20_000, what: 'the owner seen dead' })
+    const res = await control(other, { failoverVm: { vm: { name: 'app' } } })
+    expect(res.vm?.summary).toMatchObject({ id, owner: holder.hostId, epoch: 2, state: pb.VmState.VM_STATE_RUNNING })
+    // The promoted replica is a VM now: its disk moved from "replica" to the VM in the ledger.
+    expect(holder.ledger.capacity().allocated).toEqual({ vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 32 * MIB })
+    // The new owner places a new holder (the only live host left) and ships it epoch-2 points.
+    await pollUntil(async () => {
+      const info = await inspect(other, id)
+      return info.replicas.some((r) => r.hostId === other.hostId && r.state === 'in-sync' && Number(r.epoch) === 2)
+    }, { timeoutMs: 30_000, what: 'a new holder in sync at epoch 2' })
+  }, 90_000)
+})
