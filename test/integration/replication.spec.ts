@@ -15,7 +15,7 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
 
   const control = async (a: RunningAgent, req: object): Promise<InstanceType<typeof pb.ControlResponse>> => await new ControlClient(a.controlSocket).call(req)
   const inspect = async (a: RunningAgent, id: string): Promise<InstanceType<typeof pb.VmInfo>> => (await control(a, { inspectVm: { vm: { id } } })).vm as InstanceType<typeof pb.VmInfo>
-  const holdersOf = (info: InstanceType<typeof pb.VmInfo>): string[] => info.replicas.map((r) => r.hostId)
+  const holdersOf = (info: InstanceType<typeof pb.VmInfo>): string[] => info.replicas.map((r) => r.hostId ?? '')
 
   it('places holders in other failure domains, keeps them in sync, counts their disks, and deletes them with the VM', async () => {
     cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))

@@ -43,6 +43,13 @@ const HOLDER_RESERVATION_TTL_MS = 30_000
 const RECRUIT_RETRY_MS = 5_000
 /** A holder that failed a transfer is retried after 1 s, 2 s, 4 s … up to this. */
 const MAX_BACKOFF_MS = 10_000
+/**
+ * A holder the cluster sees dead is replaced only after this long: an agent restart or a short
+ * outage resumes its transfer instead of paying a new full copy elsewhere.
+ */
+export const HOLDER_LOST_AFTER_MS = 20_000
+/** A stray holder (not one of ours) is told to drop its replica at most this often. */
+const STRAY_RETELL_MS = 30_000
 /** Bound on a point's backup jobs. */
 const TAKE_POINT_TIMEOUT_MS = 120_000
 
@@ -70,6 +77,10 @@ interface VmLoop {
   recruitAt: number
   /** Epoch and holder set the holders were last told (HoldReplica): told again when it changes. */
   announced: string
+  /** Since when each holder has been seen dead (cleared when it is back). */
+  deadSince: Map<string, number>
+  /** When each stray holder was last told to drop its replica. */
+  strayToldAt: Map<string, number>
   stats: { points: number, lastSeq: number, lastPauseMs: number, maxPauseMs: number, lastPointAt: number, lastError: string }
 }
 
@@ -205,9 +216,8 @@ export class ReplicationManager {
     // This host owns the VM now (a migration or a promotion landed here): it holds no replica of it.
     if (records.held(vm.id) !== undefined) await keeper.dropLocal(vm.id, 'this host owns the VM now')
 
-    let holders = records.holders(vm.id)
-    if (holders.length === 0 && wanted > 0) holders = this.adoptGossipedHolders(vm, wanted)
-    holders = await this.dropLostAndExtra(vm, holders, wanted)
+    let holders = await this.dropLostAndExtra(loop, vm, records.holders(vm.id), wanted)
+    holders = await this.adoptOrDropStrays(loop, vm, holders, wanted)
     if (holders.length < wanted && now >= loop.recruitAt) {
       await this.recruit(vm, spec, holders.map((h) => h.holder), wanted - holders.length).catch((err: unknown) => {
         loop.recruitAt = this.clock() + RECRUIT_RETRY_MS
@@ -230,28 +240,50 @@ export class ReplicationManager {
     await this.release(loop, vm.epoch)
   }
 
-  /** A VM that came here with replicas (migration, failover): its holders say so in their adverts. */
-  private adoptGossipedHolders (vm: VmRow, wanted: number): ReturnType<ReplicaRecords['holders']> {
-    const found: string[] = []
+  /**
+   * Hosts whose adverts say they hold a replica of this VM but that are not among its holders: a VM
+   * that arrived here (migration, failover) adopts them while it lacks holders; otherwise they are
+   * told to drop theirs (a holder replaced while it was away, an old owner turned holder). A holder
+   * that follows a newer epoch than this host's is left alone: this host is the stale one.
+   */
+  private async adoptOrDropStrays (loop: VmLoop, vm: VmRow, holders: ReturnType<ReplicaRecords['holders']>, wanted: number): Promise<ReturnType<ReplicaRecords['holders']>> {
+    const known = new Set(holders.map((h) => h.holder))
+    const now = this.clock()
+    let adopted = 0
     for (const h of this.deps.view.hosts()) {
-      if (h.self || h.liveness === 'dead') continue
-      if (h.advert.vms.some((v) => v.id === vm.id && v.role === 'replica')) found.push(h.hostId)
+      if (h.self || h.liveness !== 'alive' || known.has(h.hostId)) continue
+      const held = h.advert.vms.find((v) => v.id === vm.id && v.role === 'replica')
+      if (held === undefined || held.epoch > vm.epoch) continue
+      if (holders.length + adopted < wanted) {
+        this.deps.records.addHolder(vm.id, h.hostId, now)
+        adopted++
+        this.deps.log.info('adopted a replica holder', { vm: vm.id, peer: h.hostId })
+      } else if (now - (loop.strayToldAt.get(h.hostId) ?? 0) >= STRAY_RETELL_MS) {
+        loop.strayToldAt.set(h.hostId, now)
+        await this.deps.peers.negotiate(h.hostId, { dropReplica: { vmId: vm.id, epoch: vm.epoch } }).then(() => {
+          this.deps.log.info('told a stray replica holder to drop its copy', { vm: vm.id, peer: h.hostId })
+        }, () => {})
+      }
     }
-    for (const host of found.slice(0, wanted)) this.deps.records.addHolder(vm.id, host, this.clock())
-    if (found.length > 0) this.deps.log.info('adopted the replica holders of an arriving VM', { vm: vm.id, holders: found.slice(0, wanted) })
-    return this.deps.records.holders(vm.id)
+    return adopted === 0 ? holders : this.deps.records.holders(vm.id)
   }
 
-  /** Holders the cluster sees dead are replaced; holders beyond `wanted` are told to drop theirs. */
-  private async dropLostAndExtra (vm: VmRow, holders: ReturnType<ReplicaRecords['holders']>, wanted: number): Promise<ReturnType<ReplicaRecords['holders']>> {
+  /** Holders dead for longer than HOLDER_LOST_AFTER_MS are replaced; holders beyond `wanted` are told to drop theirs. */
+  private async dropLostAndExtra (loop: VmLoop, vm: VmRow, holders: ReturnType<ReplicaRecords['holders']>, wanted: number): Promise<ReturnType<ReplicaRecords['holders']>> {
     const kept = []
+    const now = this.clock()
     for (const h of holders) {
       const entry = this.deps.view.get(h.holder)
       if (entry === undefined || entry.liveness === 'dead') {
-        this.deps.records.removeHolder(vm.id, h.holder)
-        this.deps.log.warn('replica holder lost: placing another', { vm: vm.id, peer: h.holder })
-        continue
-      }
+        const since = loop.deadSince.get(h.holder) ?? now
+        loop.deadSince.set(h.holder, since)
+        if (now - since >= HOLDER_LOST_AFTER_MS) {
+          this.deps.records.removeHolder(vm.id, h.holder)
+          loop.deadSince.delete(h.holder)
+          this.deps.log.warn('replica holder lost: placing another', { vm: vm.id, peer: h.holder, deadForMs: now - since })
+          continue
+        }
+      } else loop.deadSince.delete(h.holder)
       if (kept.length >= wanted) {
         await this.deps.peers.negotiate(h.holder, { dropReplica: { vmId: vm.id, epoch: vm.epoch } }).catch(() => {})
         this.deps.records.removeHolder(vm.id, h.holder)
@@ -438,7 +470,7 @@ export class ReplicationManager {
 }
 
 function newLoop (id: string): VmLoop {
-  return { id, links: new Map(), kept: new Map(), busy: false, lastPointAt: 0, recruitAt: 0, announced: '', stats: { points: 0, lastSeq: 0, lastPauseMs: 0, maxPauseMs: 0, lastPointAt: 0, lastError: '' } }
+  return { id, links: new Map(), kept: new Map(), busy: false, lastPointAt: 0, recruitAt: 0, announced: '', deadSince: new Map(), strayToldAt: new Map(), stats: { points: 0, lastSeq: 0, lastPauseMs: 0, maxPauseMs: 0, lastPointAt: 0, lastError: '' } }
 }
 
 export function rpoOf (spec: meshvirt.v1.IVmSpec): number {
