@@ -1412,6 +1412,253 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface ILeasePosition {
+            epoch?: (number|null);
+            seq?: (number|null);
+            takenAtMs?: (number|null);
+        }
+
+        class LeasePosition implements ILeasePosition {
+            constructor(properties?: meshvirt.v1.ILeasePosition);
+            public epoch: number;
+            public seq: number;
+            public takenAtMs: number;
+            public static create(properties?: meshvirt.v1.ILeasePosition): meshvirt.v1.LeasePosition;
+            public static encode(message: meshvirt.v1.ILeasePosition, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeasePosition, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeasePosition;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeasePosition;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeasePosition;
+            public static toObject(message: meshvirt.v1.LeasePosition, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        enum LeaseRefusal {
+            LEASE_REFUSAL_NONE = 0,
+            LEASE_REFUSAL_STALE_EPOCH = 1,
+            LEASE_REFUSAL_PROMISED = 2,
+            LEASE_REFUSAL_LEASE_HELD = 3,
+            LEASE_REFUSAL_RESTARTING = 4,
+            LEASE_REFUSAL_NOT_MEMBER = 5,
+            LEASE_REFUSAL_UNKNOWN_VM = 6,
+            LEASE_REFUSAL_FRESHER_HERE = 7,
+            LEASE_REFUSAL_OWNER_ALIVE = 8,
+            LEASE_REFUSAL_INVALID = 9
+        }
+
+        interface ILeaseRenew {
+            vmId?: (string|null);
+            epoch?: (number|null);
+            members?: (string[]|null);
+            leaseMs?: (number|null);
+            round?: (number|null);
+        }
+
+        class LeaseRenew implements ILeaseRenew {
+            constructor(properties?: meshvirt.v1.ILeaseRenew);
+            public vmId: string;
+            public epoch: number;
+            public members: string[];
+            public leaseMs: number;
+            public round: number;
+            public static create(properties?: meshvirt.v1.ILeaseRenew): meshvirt.v1.LeaseRenew;
+            public static encode(message: meshvirt.v1.ILeaseRenew, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeaseRenew, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeaseRenew;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeaseRenew;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseRenew;
+            public static toObject(message: meshvirt.v1.LeaseRenew, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILeaseGranted {
+            vmId?: (string|null);
+            epoch?: (number|null);
+            round?: (number|null);
+        }
+
+        class LeaseGranted implements ILeaseGranted {
+            constructor(properties?: meshvirt.v1.ILeaseGranted);
+            public vmId: string;
+            public epoch: number;
+            public round: number;
+            public static create(properties?: meshvirt.v1.ILeaseGranted): meshvirt.v1.LeaseGranted;
+            public static encode(message: meshvirt.v1.ILeaseGranted, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeaseGranted, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeaseGranted;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeaseGranted;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseGranted;
+            public static toObject(message: meshvirt.v1.LeaseGranted, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILeaseRefused {
+            vmId?: (string|null);
+            epoch?: (number|null);
+            round?: (number|null);
+            reason?: (meshvirt.v1.LeaseRefusal|null);
+            knownEpoch?: (number|null);
+            owner?: (string|null);
+            elected?: (boolean|null);
+        }
+
+        class LeaseRefused implements ILeaseRefused {
+            constructor(properties?: meshvirt.v1.ILeaseRefused);
+            public vmId: string;
+            public epoch: number;
+            public round: number;
+            public reason: meshvirt.v1.LeaseRefusal;
+            public knownEpoch: number;
+            public owner: string;
+            public elected: boolean;
+            public static create(properties?: meshvirt.v1.ILeaseRefused): meshvirt.v1.LeaseRefused;
+            public static encode(message: meshvirt.v1.ILeaseRefused, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeaseRefused, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeaseRefused;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeaseRefused;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseRefused;
+            public static toObject(message: meshvirt.v1.LeaseRefused, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILeaseRequestVote {
+            vmId?: (string|null);
+            epoch?: (number|null);
+            members?: (string[]|null);
+            position?: (meshvirt.v1.ILeasePosition|null);
+            round?: (number|null);
+            preVote?: (boolean|null);
+        }
+
+        class LeaseRequestVote implements ILeaseRequestVote {
+            constructor(properties?: meshvirt.v1.ILeaseRequestVote);
+            public vmId: string;
+            public epoch: number;
+            public members: string[];
+            public position?: (meshvirt.v1.ILeasePosition|null);
+            public round: number;
+            public preVote: boolean;
+            public static create(properties?: meshvirt.v1.ILeaseRequestVote): meshvirt.v1.LeaseRequestVote;
+            public static encode(message: meshvirt.v1.ILeaseRequestVote, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeaseRequestVote, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeaseRequestVote;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeaseRequestVote;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseRequestVote;
+            public static toObject(message: meshvirt.v1.LeaseRequestVote, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILeaseVote {
+            vmId?: (string|null);
+            epoch?: (number|null);
+            round?: (number|null);
+            granted?: (boolean|null);
+            reason?: (meshvirt.v1.LeaseRefusal|null);
+            knownEpoch?: (number|null);
+            owner?: (string|null);
+            elected?: (boolean|null);
+        }
+
+        class LeaseVote implements ILeaseVote {
+            constructor(properties?: meshvirt.v1.ILeaseVote);
+            public vmId: string;
+            public epoch: number;
+            public round: number;
+            public granted: boolean;
+            public reason: meshvirt.v1.LeaseRefusal;
+            public knownEpoch: number;
+            public owner: string;
+            public elected: boolean;
+            public static create(properties?: meshvirt.v1.ILeaseVote): meshvirt.v1.LeaseVote;
+            public static encode(message: meshvirt.v1.ILeaseVote, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeaseVote, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeaseVote;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeaseVote;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseVote;
+            public static toObject(message: meshvirt.v1.LeaseVote, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILeaseMessage {
+            renew?: (meshvirt.v1.ILeaseRenew|null);
+            granted?: (meshvirt.v1.ILeaseGranted|null);
+            refused?: (meshvirt.v1.ILeaseRefused|null);
+            requestVote?: (meshvirt.v1.ILeaseRequestVote|null);
+            vote?: (meshvirt.v1.ILeaseVote|null);
+        }
+
+        class LeaseMessage implements ILeaseMessage {
+            constructor(properties?: meshvirt.v1.ILeaseMessage);
+            public renew?: (meshvirt.v1.ILeaseRenew|null);
+            public granted?: (meshvirt.v1.ILeaseGranted|null);
+            public refused?: (meshvirt.v1.ILeaseRefused|null);
+            public requestVote?: (meshvirt.v1.ILeaseRequestVote|null);
+            public vote?: (meshvirt.v1.ILeaseVote|null);
+            public body?: ("renew"|"granted"|"refused"|"requestVote"|"vote");
+            public static create(properties?: meshvirt.v1.ILeaseMessage): meshvirt.v1.LeaseMessage;
+            public static encode(message: meshvirt.v1.ILeaseMessage, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeaseMessage, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeaseMessage;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeaseMessage;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseMessage;
+            public static toObject(message: meshvirt.v1.LeaseMessage, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILeaseRequest {
+            messages?: (meshvirt.v1.ILeaseMessage[]|null);
+        }
+
+        class LeaseRequest implements ILeaseRequest {
+            constructor(properties?: meshvirt.v1.ILeaseRequest);
+            public messages: meshvirt.v1.ILeaseMessage[];
+            public static create(properties?: meshvirt.v1.ILeaseRequest): meshvirt.v1.LeaseRequest;
+            public static encode(message: meshvirt.v1.ILeaseRequest, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeaseRequest, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeaseRequest;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeaseRequest;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseRequest;
+            public static toObject(message: meshvirt.v1.LeaseRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILeaseResponse {
+            messages?: (meshvirt.v1.ILeaseMessage[]|null);
+            error?: (meshvirt.v1.IError|null);
+        }
+
+        class LeaseResponse implements ILeaseResponse {
+            constructor(properties?: meshvirt.v1.ILeaseResponse);
+            public messages: meshvirt.v1.ILeaseMessage[];
+            public error?: (meshvirt.v1.IError|null);
+            public static create(properties?: meshvirt.v1.ILeaseResponse): meshvirt.v1.LeaseResponse;
+            public static encode(message: meshvirt.v1.ILeaseResponse, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeaseResponse, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeaseResponse;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeaseResponse;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseResponse;
+            public static toObject(message: meshvirt.v1.LeaseResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IReserve {
             requestId?: (string|null);
             brokerId?: (string|null);

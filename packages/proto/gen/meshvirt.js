@@ -18657,6 +18657,3450 @@ export const meshvirt = $root.meshvirt = (() => {
             return ReplicaHolding;
         })();
 
+        v1.LeasePosition = (function() {
+
+            /**
+             * Properties of a LeasePosition.
+             * @memberof meshvirt.v1
+             * @interface ILeasePosition
+             * @property {number|null} [epoch] LeasePosition epoch
+             * @property {number|null} [seq] LeasePosition seq
+             * @property {number|null} [takenAtMs] LeasePosition takenAtMs
+             */
+
+            /**
+             * Constructs a new LeasePosition.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeasePosition.
+             * @implements ILeasePosition
+             * @constructor
+             * @param {meshvirt.v1.ILeasePosition=} [properties] Properties to set
+             */
+            function LeasePosition(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeasePosition epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.LeasePosition
+             * @instance
+             */
+            LeasePosition.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeasePosition seq.
+             * @member {number} seq
+             * @memberof meshvirt.v1.LeasePosition
+             * @instance
+             */
+            LeasePosition.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeasePosition takenAtMs.
+             * @member {number} takenAtMs
+             * @memberof meshvirt.v1.LeasePosition
+             * @instance
+             */
+            LeasePosition.prototype.takenAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new LeasePosition instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeasePosition
+             * @static
+             * @param {meshvirt.v1.ILeasePosition=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeasePosition} LeasePosition instance
+             */
+            LeasePosition.create = function create(properties) {
+                return new LeasePosition(properties);
+            };
+
+            /**
+             * Encodes the specified LeasePosition message. Does not implicitly {@link meshvirt.v1.LeasePosition.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeasePosition
+             * @static
+             * @param {meshvirt.v1.ILeasePosition} message LeasePosition message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeasePosition.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.epoch);
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.seq);
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.takenAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeasePosition message, length delimited. Does not implicitly {@link meshvirt.v1.LeasePosition.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeasePosition
+             * @static
+             * @param {meshvirt.v1.ILeasePosition} message LeasePosition message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeasePosition.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeasePosition message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeasePosition
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeasePosition} LeasePosition
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeasePosition.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeasePosition();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 2: {
+                            message.seq = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.takenAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeasePosition message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeasePosition
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeasePosition} LeasePosition
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeasePosition.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeasePosition message.
+             * @function verify
+             * @memberof meshvirt.v1.LeasePosition
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeasePosition.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
+                        return "seq: integer|Long expected";
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    if (!$util.isInteger(message.takenAtMs) && !(message.takenAtMs && $util.isInteger(message.takenAtMs.low) && $util.isInteger(message.takenAtMs.high)))
+                        return "takenAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a LeasePosition message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeasePosition
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeasePosition} LeasePosition
+             */
+            LeasePosition.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeasePosition)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeasePosition: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeasePosition();
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.seq != null)
+                    if ($util.Long)
+                        message.seq = $util.Long.fromValue(object.seq, true);
+                    else if (typeof object.seq === "string")
+                        message.seq = parseInt(object.seq, 10);
+                    else if (typeof object.seq === "number")
+                        message.seq = object.seq;
+                    else if (typeof object.seq === "object")
+                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
+                if (object.takenAtMs != null)
+                    if ($util.Long)
+                        message.takenAtMs = $util.Long.fromValue(object.takenAtMs, true);
+                    else if (typeof object.takenAtMs === "string")
+                        message.takenAtMs = parseInt(object.takenAtMs, 10);
+                    else if (typeof object.takenAtMs === "number")
+                        message.takenAtMs = object.takenAtMs;
+                    else if (typeof object.takenAtMs === "object")
+                        message.takenAtMs = new $util.LongBits(object.takenAtMs.low >>> 0, object.takenAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeasePosition message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeasePosition
+             * @static
+             * @param {meshvirt.v1.LeasePosition} message LeasePosition
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeasePosition.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.takenAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.takenAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
+                    else if (typeof message.seq === "number")
+                        object.seq = options.longs === String ? String(message.seq) : message.seq;
+                    else
+                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
+                if (message.takenAtMs != null && Object.hasOwnProperty.call(message, "takenAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.takenAtMs = typeof message.takenAtMs === "number" ? BigInt(message.takenAtMs) : $util.Long.fromBits(message.takenAtMs.low >>> 0, message.takenAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.takenAtMs === "number")
+                        object.takenAtMs = options.longs === String ? String(message.takenAtMs) : message.takenAtMs;
+                    else
+                        object.takenAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.takenAtMs) : options.longs === Number ? new $util.LongBits(message.takenAtMs.low >>> 0, message.takenAtMs.high >>> 0).toNumber(true) : message.takenAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this LeasePosition to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeasePosition
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeasePosition.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeasePosition
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeasePosition
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeasePosition.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeasePosition";
+            };
+
+            return LeasePosition;
+        })();
+
+        /**
+         * LeaseRefusal enum.
+         * @name meshvirt.v1.LeaseRefusal
+         * @enum {number}
+         * @property {number} LEASE_REFUSAL_NONE=0 LEASE_REFUSAL_NONE value
+         * @property {number} LEASE_REFUSAL_STALE_EPOCH=1 LEASE_REFUSAL_STALE_EPOCH value
+         * @property {number} LEASE_REFUSAL_PROMISED=2 LEASE_REFUSAL_PROMISED value
+         * @property {number} LEASE_REFUSAL_LEASE_HELD=3 LEASE_REFUSAL_LEASE_HELD value
+         * @property {number} LEASE_REFUSAL_RESTARTING=4 LEASE_REFUSAL_RESTARTING value
+         * @property {number} LEASE_REFUSAL_NOT_MEMBER=5 LEASE_REFUSAL_NOT_MEMBER value
+         * @property {number} LEASE_REFUSAL_UNKNOWN_VM=6 LEASE_REFUSAL_UNKNOWN_VM value
+         * @property {number} LEASE_REFUSAL_FRESHER_HERE=7 LEASE_REFUSAL_FRESHER_HERE value
+         * @property {number} LEASE_REFUSAL_OWNER_ALIVE=8 LEASE_REFUSAL_OWNER_ALIVE value
+         * @property {number} LEASE_REFUSAL_INVALID=9 LEASE_REFUSAL_INVALID value
+         */
+        v1.LeaseRefusal = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "LEASE_REFUSAL_NONE"] = 0;
+            values[valuesById[1] = "LEASE_REFUSAL_STALE_EPOCH"] = 1;
+            values[valuesById[2] = "LEASE_REFUSAL_PROMISED"] = 2;
+            values[valuesById[3] = "LEASE_REFUSAL_LEASE_HELD"] = 3;
+            values[valuesById[4] = "LEASE_REFUSAL_RESTARTING"] = 4;
+            values[valuesById[5] = "LEASE_REFUSAL_NOT_MEMBER"] = 5;
+            values[valuesById[6] = "LEASE_REFUSAL_UNKNOWN_VM"] = 6;
+            values[valuesById[7] = "LEASE_REFUSAL_FRESHER_HERE"] = 7;
+            values[valuesById[8] = "LEASE_REFUSAL_OWNER_ALIVE"] = 8;
+            values[valuesById[9] = "LEASE_REFUSAL_INVALID"] = 9;
+            return values;
+        })();
+
+        v1.LeaseRenew = (function() {
+
+            /**
+             * Properties of a LeaseRenew.
+             * @memberof meshvirt.v1
+             * @interface ILeaseRenew
+             * @property {string|null} [vmId] LeaseRenew vmId
+             * @property {number|null} [epoch] LeaseRenew epoch
+             * @property {Array.<string>|null} [members] LeaseRenew members
+             * @property {number|null} [leaseMs] LeaseRenew leaseMs
+             * @property {number|null} [round] LeaseRenew round
+             */
+
+            /**
+             * Constructs a new LeaseRenew.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeaseRenew.
+             * @implements ILeaseRenew
+             * @constructor
+             * @param {meshvirt.v1.ILeaseRenew=} [properties] Properties to set
+             */
+            function LeaseRenew(properties) {
+                this.members = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeaseRenew vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.LeaseRenew
+             * @instance
+             */
+            LeaseRenew.prototype.vmId = "";
+
+            /**
+             * LeaseRenew epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.LeaseRenew
+             * @instance
+             */
+            LeaseRenew.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseRenew members.
+             * @member {Array.<string>} members
+             * @memberof meshvirt.v1.LeaseRenew
+             * @instance
+             */
+            LeaseRenew.prototype.members = $util.emptyArray;
+
+            /**
+             * LeaseRenew leaseMs.
+             * @member {number} leaseMs
+             * @memberof meshvirt.v1.LeaseRenew
+             * @instance
+             */
+            LeaseRenew.prototype.leaseMs = 0;
+
+            /**
+             * LeaseRenew round.
+             * @member {number} round
+             * @memberof meshvirt.v1.LeaseRenew
+             * @instance
+             */
+            LeaseRenew.prototype.round = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new LeaseRenew instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeaseRenew
+             * @static
+             * @param {meshvirt.v1.ILeaseRenew=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeaseRenew} LeaseRenew instance
+             */
+            LeaseRenew.create = function create(properties) {
+                return new LeaseRenew(properties);
+            };
+
+            /**
+             * Encodes the specified LeaseRenew message. Does not implicitly {@link meshvirt.v1.LeaseRenew.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeaseRenew
+             * @static
+             * @param {meshvirt.v1.ILeaseRenew} message LeaseRenew message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseRenew.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.epoch);
+                if (message.members != null && message.members.length)
+                    for (let i = 0; i < message.members.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.members[i]);
+                if (message.leaseMs != null && Object.hasOwnProperty.call(message, "leaseMs"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.leaseMs);
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.round);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeaseRenew message, length delimited. Does not implicitly {@link meshvirt.v1.LeaseRenew.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeaseRenew
+             * @static
+             * @param {meshvirt.v1.ILeaseRenew} message LeaseRenew message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseRenew.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeaseRenew message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeaseRenew
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeaseRenew} LeaseRenew
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseRenew.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeaseRenew();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            if (!(message.members && message.members.length))
+                                message.members = [];
+                            message.members.push(reader.string());
+                            break;
+                        }
+                    case 4: {
+                            message.leaseMs = reader.uint32();
+                            break;
+                        }
+                    case 5: {
+                            message.round = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeaseRenew message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeaseRenew
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeaseRenew} LeaseRenew
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseRenew.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeaseRenew message.
+             * @function verify
+             * @memberof meshvirt.v1.LeaseRenew
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeaseRenew.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.members != null && Object.hasOwnProperty.call(message, "members")) {
+                    if (!Array.isArray(message.members))
+                        return "members: array expected";
+                    for (let i = 0; i < message.members.length; ++i)
+                        if (!$util.isString(message.members[i]))
+                            return "members: string[] expected";
+                }
+                if (message.leaseMs != null && Object.hasOwnProperty.call(message, "leaseMs"))
+                    if (!$util.isInteger(message.leaseMs))
+                        return "leaseMs: integer expected";
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    if (!$util.isInteger(message.round) && !(message.round && $util.isInteger(message.round.low) && $util.isInteger(message.round.high)))
+                        return "round: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a LeaseRenew message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeaseRenew
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeaseRenew} LeaseRenew
+             */
+            LeaseRenew.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeaseRenew)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeaseRenew: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeaseRenew();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.members) {
+                    if (!Array.isArray(object.members))
+                        throw TypeError(".meshvirt.v1.LeaseRenew.members: array expected");
+                    message.members = [];
+                    for (let i = 0; i < object.members.length; ++i)
+                        message.members[i] = String(object.members[i]);
+                }
+                if (object.leaseMs != null)
+                    message.leaseMs = object.leaseMs >>> 0;
+                if (object.round != null)
+                    if ($util.Long)
+                        message.round = $util.Long.fromValue(object.round, true);
+                    else if (typeof object.round === "string")
+                        message.round = parseInt(object.round, 10);
+                    else if (typeof object.round === "number")
+                        message.round = object.round;
+                    else if (typeof object.round === "object")
+                        message.round = new $util.LongBits(object.round.low >>> 0, object.round.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeaseRenew message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeaseRenew
+             * @static
+             * @param {meshvirt.v1.LeaseRenew} message LeaseRenew
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeaseRenew.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.members = [];
+                if (options.defaults) {
+                    object.vmId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.leaseMs = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.round = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.round = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.members && message.members.length) {
+                    object.members = [];
+                    for (let j = 0; j < message.members.length; ++j)
+                        object.members[j] = message.members[j];
+                }
+                if (message.leaseMs != null && Object.hasOwnProperty.call(message, "leaseMs"))
+                    object.leaseMs = message.leaseMs;
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.round = typeof message.round === "number" ? BigInt(message.round) : $util.Long.fromBits(message.round.low >>> 0, message.round.high >>> 0, true).toBigInt();
+                    else if (typeof message.round === "number")
+                        object.round = options.longs === String ? String(message.round) : message.round;
+                    else
+                        object.round = options.longs === String ? $util.Long.prototype.toString.call(message.round) : options.longs === Number ? new $util.LongBits(message.round.low >>> 0, message.round.high >>> 0).toNumber(true) : message.round;
+                return object;
+            };
+
+            /**
+             * Converts this LeaseRenew to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeaseRenew
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeaseRenew.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeaseRenew
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeaseRenew
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeaseRenew.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeaseRenew";
+            };
+
+            return LeaseRenew;
+        })();
+
+        v1.LeaseGranted = (function() {
+
+            /**
+             * Properties of a LeaseGranted.
+             * @memberof meshvirt.v1
+             * @interface ILeaseGranted
+             * @property {string|null} [vmId] LeaseGranted vmId
+             * @property {number|null} [epoch] LeaseGranted epoch
+             * @property {number|null} [round] LeaseGranted round
+             */
+
+            /**
+             * Constructs a new LeaseGranted.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeaseGranted.
+             * @implements ILeaseGranted
+             * @constructor
+             * @param {meshvirt.v1.ILeaseGranted=} [properties] Properties to set
+             */
+            function LeaseGranted(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeaseGranted vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.LeaseGranted
+             * @instance
+             */
+            LeaseGranted.prototype.vmId = "";
+
+            /**
+             * LeaseGranted epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.LeaseGranted
+             * @instance
+             */
+            LeaseGranted.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseGranted round.
+             * @member {number} round
+             * @memberof meshvirt.v1.LeaseGranted
+             * @instance
+             */
+            LeaseGranted.prototype.round = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new LeaseGranted instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeaseGranted
+             * @static
+             * @param {meshvirt.v1.ILeaseGranted=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeaseGranted} LeaseGranted instance
+             */
+            LeaseGranted.create = function create(properties) {
+                return new LeaseGranted(properties);
+            };
+
+            /**
+             * Encodes the specified LeaseGranted message. Does not implicitly {@link meshvirt.v1.LeaseGranted.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeaseGranted
+             * @static
+             * @param {meshvirt.v1.ILeaseGranted} message LeaseGranted message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseGranted.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.epoch);
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.round);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeaseGranted message, length delimited. Does not implicitly {@link meshvirt.v1.LeaseGranted.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeaseGranted
+             * @static
+             * @param {meshvirt.v1.ILeaseGranted} message LeaseGranted message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseGranted.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeaseGranted message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeaseGranted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeaseGranted} LeaseGranted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseGranted.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeaseGranted();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.round = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeaseGranted message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeaseGranted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeaseGranted} LeaseGranted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseGranted.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeaseGranted message.
+             * @function verify
+             * @memberof meshvirt.v1.LeaseGranted
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeaseGranted.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    if (!$util.isInteger(message.round) && !(message.round && $util.isInteger(message.round.low) && $util.isInteger(message.round.high)))
+                        return "round: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a LeaseGranted message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeaseGranted
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeaseGranted} LeaseGranted
+             */
+            LeaseGranted.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeaseGranted)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeaseGranted: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeaseGranted();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.round != null)
+                    if ($util.Long)
+                        message.round = $util.Long.fromValue(object.round, true);
+                    else if (typeof object.round === "string")
+                        message.round = parseInt(object.round, 10);
+                    else if (typeof object.round === "number")
+                        message.round = object.round;
+                    else if (typeof object.round === "object")
+                        message.round = new $util.LongBits(object.round.low >>> 0, object.round.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeaseGranted message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeaseGranted
+             * @static
+             * @param {meshvirt.v1.LeaseGranted} message LeaseGranted
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeaseGranted.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.round = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.round = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.round = typeof message.round === "number" ? BigInt(message.round) : $util.Long.fromBits(message.round.low >>> 0, message.round.high >>> 0, true).toBigInt();
+                    else if (typeof message.round === "number")
+                        object.round = options.longs === String ? String(message.round) : message.round;
+                    else
+                        object.round = options.longs === String ? $util.Long.prototype.toString.call(message.round) : options.longs === Number ? new $util.LongBits(message.round.low >>> 0, message.round.high >>> 0).toNumber(true) : message.round;
+                return object;
+            };
+
+            /**
+             * Converts this LeaseGranted to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeaseGranted
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeaseGranted.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeaseGranted
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeaseGranted
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeaseGranted.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeaseGranted";
+            };
+
+            return LeaseGranted;
+        })();
+
+        v1.LeaseRefused = (function() {
+
+            /**
+             * Properties of a LeaseRefused.
+             * @memberof meshvirt.v1
+             * @interface ILeaseRefused
+             * @property {string|null} [vmId] LeaseRefused vmId
+             * @property {number|null} [epoch] LeaseRefused epoch
+             * @property {number|null} [round] LeaseRefused round
+             * @property {meshvirt.v1.LeaseRefusal|null} [reason] LeaseRefused reason
+             * @property {number|null} [knownEpoch] LeaseRefused knownEpoch
+             * @property {string|null} [owner] LeaseRefused owner
+             * @property {boolean|null} [elected] LeaseRefused elected
+             */
+
+            /**
+             * Constructs a new LeaseRefused.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeaseRefused.
+             * @implements ILeaseRefused
+             * @constructor
+             * @param {meshvirt.v1.ILeaseRefused=} [properties] Properties to set
+             */
+            function LeaseRefused(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeaseRefused vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.LeaseRefused
+             * @instance
+             */
+            LeaseRefused.prototype.vmId = "";
+
+            /**
+             * LeaseRefused epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.LeaseRefused
+             * @instance
+             */
+            LeaseRefused.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseRefused round.
+             * @member {number} round
+             * @memberof meshvirt.v1.LeaseRefused
+             * @instance
+             */
+            LeaseRefused.prototype.round = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseRefused reason.
+             * @member {meshvirt.v1.LeaseRefusal} reason
+             * @memberof meshvirt.v1.LeaseRefused
+             * @instance
+             */
+            LeaseRefused.prototype.reason = 0;
+
+            /**
+             * LeaseRefused knownEpoch.
+             * @member {number} knownEpoch
+             * @memberof meshvirt.v1.LeaseRefused
+             * @instance
+             */
+            LeaseRefused.prototype.knownEpoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseRefused owner.
+             * @member {string} owner
+             * @memberof meshvirt.v1.LeaseRefused
+             * @instance
+             */
+            LeaseRefused.prototype.owner = "";
+
+            /**
+             * LeaseRefused elected.
+             * @member {boolean} elected
+             * @memberof meshvirt.v1.LeaseRefused
+             * @instance
+             */
+            LeaseRefused.prototype.elected = false;
+
+            /**
+             * Creates a new LeaseRefused instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeaseRefused
+             * @static
+             * @param {meshvirt.v1.ILeaseRefused=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeaseRefused} LeaseRefused instance
+             */
+            LeaseRefused.create = function create(properties) {
+                return new LeaseRefused(properties);
+            };
+
+            /**
+             * Encodes the specified LeaseRefused message. Does not implicitly {@link meshvirt.v1.LeaseRefused.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeaseRefused
+             * @static
+             * @param {meshvirt.v1.ILeaseRefused} message LeaseRefused message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseRefused.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.epoch);
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.round);
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).int32(message.reason);
+                if (message.knownEpoch != null && Object.hasOwnProperty.call(message, "knownEpoch"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.knownEpoch);
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.owner);
+                if (message.elected != null && Object.hasOwnProperty.call(message, "elected"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).bool(message.elected);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeaseRefused message, length delimited. Does not implicitly {@link meshvirt.v1.LeaseRefused.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeaseRefused
+             * @static
+             * @param {meshvirt.v1.ILeaseRefused} message LeaseRefused message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseRefused.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeaseRefused message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeaseRefused
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeaseRefused} LeaseRefused
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseRefused.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeaseRefused();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.round = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.reason = reader.int32();
+                            break;
+                        }
+                    case 5: {
+                            message.knownEpoch = reader.uint64();
+                            break;
+                        }
+                    case 6: {
+                            message.owner = reader.string();
+                            break;
+                        }
+                    case 7: {
+                            message.elected = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeaseRefused message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeaseRefused
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeaseRefused} LeaseRefused
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseRefused.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeaseRefused message.
+             * @function verify
+             * @memberof meshvirt.v1.LeaseRefused
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeaseRefused.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    if (!$util.isInteger(message.round) && !(message.round && $util.isInteger(message.round.low) && $util.isInteger(message.round.high)))
+                        return "round: integer|Long expected";
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    switch (message.reason) {
+                    default:
+                        return "reason: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                    case 4:
+                    case 5:
+                    case 6:
+                    case 7:
+                    case 8:
+                    case 9:
+                        break;
+                    }
+                if (message.knownEpoch != null && Object.hasOwnProperty.call(message, "knownEpoch"))
+                    if (!$util.isInteger(message.knownEpoch) && !(message.knownEpoch && $util.isInteger(message.knownEpoch.low) && $util.isInteger(message.knownEpoch.high)))
+                        return "knownEpoch: integer|Long expected";
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.elected != null && Object.hasOwnProperty.call(message, "elected"))
+                    if (typeof message.elected !== "boolean")
+                        return "elected: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a LeaseRefused message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeaseRefused
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeaseRefused} LeaseRefused
+             */
+            LeaseRefused.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeaseRefused)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeaseRefused: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeaseRefused();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.round != null)
+                    if ($util.Long)
+                        message.round = $util.Long.fromValue(object.round, true);
+                    else if (typeof object.round === "string")
+                        message.round = parseInt(object.round, 10);
+                    else if (typeof object.round === "number")
+                        message.round = object.round;
+                    else if (typeof object.round === "object")
+                        message.round = new $util.LongBits(object.round.low >>> 0, object.round.high >>> 0).toNumber(true);
+                switch (object.reason) {
+                default:
+                    if (typeof object.reason === "number") {
+                        message.reason = object.reason;
+                        break;
+                    }
+                    break;
+                case "LEASE_REFUSAL_NONE":
+                case 0:
+                    message.reason = 0;
+                    break;
+                case "LEASE_REFUSAL_STALE_EPOCH":
+                case 1:
+                    message.reason = 1;
+                    break;
+                case "LEASE_REFUSAL_PROMISED":
+                case 2:
+                    message.reason = 2;
+                    break;
+                case "LEASE_REFUSAL_LEASE_HELD":
+                case 3:
+                    message.reason = 3;
+                    break;
+                case "LEASE_REFUSAL_RESTARTING":
+                case 4:
+                    message.reason = 4;
+                    break;
+                case "LEASE_REFUSAL_NOT_MEMBER":
+                case 5:
+                    message.reason = 5;
+                    break;
+                case "LEASE_REFUSAL_UNKNOWN_VM":
+                case 6:
+                    message.reason = 6;
+                    break;
+                case "LEASE_REFUSAL_FRESHER_HERE":
+                case 7:
+                    message.reason = 7;
+                    break;
+                case "LEASE_REFUSAL_OWNER_ALIVE":
+                case 8:
+                    message.reason = 8;
+                    break;
+                case "LEASE_REFUSAL_INVALID":
+                case 9:
+                    message.reason = 9;
+                    break;
+                }
+                if (object.knownEpoch != null)
+                    if ($util.Long)
+                        message.knownEpoch = $util.Long.fromValue(object.knownEpoch, true);
+                    else if (typeof object.knownEpoch === "string")
+                        message.knownEpoch = parseInt(object.knownEpoch, 10);
+                    else if (typeof object.knownEpoch === "number")
+                        message.knownEpoch = object.knownEpoch;
+                    else if (typeof object.knownEpoch === "object")
+                        message.knownEpoch = new $util.LongBits(object.knownEpoch.low >>> 0, object.knownEpoch.high >>> 0).toNumber(true);
+                if (object.owner != null)
+                    message.owner = String(object.owner);
+                if (object.elected != null)
+                    message.elected = Boolean(object.elected);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeaseRefused message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeaseRefused
+             * @static
+             * @param {meshvirt.v1.LeaseRefused} message LeaseRefused
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeaseRefused.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.round = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.round = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.reason = options.enums === String ? "LEASE_REFUSAL_NONE" : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.knownEpoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.knownEpoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.owner = "";
+                    object.elected = false;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.round = typeof message.round === "number" ? BigInt(message.round) : $util.Long.fromBits(message.round.low >>> 0, message.round.high >>> 0, true).toBigInt();
+                    else if (typeof message.round === "number")
+                        object.round = options.longs === String ? String(message.round) : message.round;
+                    else
+                        object.round = options.longs === String ? $util.Long.prototype.toString.call(message.round) : options.longs === Number ? new $util.LongBits(message.round.low >>> 0, message.round.high >>> 0).toNumber(true) : message.round;
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = options.enums === String ? $root.meshvirt.v1.LeaseRefusal[message.reason] === undefined ? message.reason : $root.meshvirt.v1.LeaseRefusal[message.reason] : message.reason;
+                if (message.knownEpoch != null && Object.hasOwnProperty.call(message, "knownEpoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.knownEpoch = typeof message.knownEpoch === "number" ? BigInt(message.knownEpoch) : $util.Long.fromBits(message.knownEpoch.low >>> 0, message.knownEpoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.knownEpoch === "number")
+                        object.knownEpoch = options.longs === String ? String(message.knownEpoch) : message.knownEpoch;
+                    else
+                        object.knownEpoch = options.longs === String ? $util.Long.prototype.toString.call(message.knownEpoch) : options.longs === Number ? new $util.LongBits(message.knownEpoch.low >>> 0, message.knownEpoch.high >>> 0).toNumber(true) : message.knownEpoch;
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                if (message.elected != null && Object.hasOwnProperty.call(message, "elected"))
+                    object.elected = message.elected;
+                return object;
+            };
+
+            /**
+             * Converts this LeaseRefused to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeaseRefused
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeaseRefused.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeaseRefused
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeaseRefused
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeaseRefused.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeaseRefused";
+            };
+
+            return LeaseRefused;
+        })();
+
+        v1.LeaseRequestVote = (function() {
+
+            /**
+             * Properties of a LeaseRequestVote.
+             * @memberof meshvirt.v1
+             * @interface ILeaseRequestVote
+             * @property {string|null} [vmId] LeaseRequestVote vmId
+             * @property {number|null} [epoch] LeaseRequestVote epoch
+             * @property {Array.<string>|null} [members] LeaseRequestVote members
+             * @property {meshvirt.v1.ILeasePosition|null} [position] LeaseRequestVote position
+             * @property {number|null} [round] LeaseRequestVote round
+             * @property {boolean|null} [preVote] LeaseRequestVote preVote
+             */
+
+            /**
+             * Constructs a new LeaseRequestVote.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeaseRequestVote.
+             * @implements ILeaseRequestVote
+             * @constructor
+             * @param {meshvirt.v1.ILeaseRequestVote=} [properties] Properties to set
+             */
+            function LeaseRequestVote(properties) {
+                this.members = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeaseRequestVote vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @instance
+             */
+            LeaseRequestVote.prototype.vmId = "";
+
+            /**
+             * LeaseRequestVote epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @instance
+             */
+            LeaseRequestVote.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseRequestVote members.
+             * @member {Array.<string>} members
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @instance
+             */
+            LeaseRequestVote.prototype.members = $util.emptyArray;
+
+            /**
+             * LeaseRequestVote position.
+             * @member {meshvirt.v1.ILeasePosition|null|undefined} position
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @instance
+             */
+            LeaseRequestVote.prototype.position = null;
+
+            /**
+             * LeaseRequestVote round.
+             * @member {number} round
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @instance
+             */
+            LeaseRequestVote.prototype.round = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseRequestVote preVote.
+             * @member {boolean} preVote
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @instance
+             */
+            LeaseRequestVote.prototype.preVote = false;
+
+            /**
+             * Creates a new LeaseRequestVote instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @static
+             * @param {meshvirt.v1.ILeaseRequestVote=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeaseRequestVote} LeaseRequestVote instance
+             */
+            LeaseRequestVote.create = function create(properties) {
+                return new LeaseRequestVote(properties);
+            };
+
+            /**
+             * Encodes the specified LeaseRequestVote message. Does not implicitly {@link meshvirt.v1.LeaseRequestVote.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @static
+             * @param {meshvirt.v1.ILeaseRequestVote} message LeaseRequestVote message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseRequestVote.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.epoch);
+                if (message.members != null && message.members.length)
+                    for (let i = 0; i < message.members.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.members[i]);
+                if (message.position != null && Object.hasOwnProperty.call(message, "position"))
+                    $root.meshvirt.v1.LeasePosition.encode(message.position, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.round);
+                if (message.preVote != null && Object.hasOwnProperty.call(message, "preVote"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).bool(message.preVote);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeaseRequestVote message, length delimited. Does not implicitly {@link meshvirt.v1.LeaseRequestVote.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @static
+             * @param {meshvirt.v1.ILeaseRequestVote} message LeaseRequestVote message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseRequestVote.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeaseRequestVote message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeaseRequestVote} LeaseRequestVote
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseRequestVote.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeaseRequestVote();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            if (!(message.members && message.members.length))
+                                message.members = [];
+                            message.members.push(reader.string());
+                            break;
+                        }
+                    case 4: {
+                            message.position = $root.meshvirt.v1.LeasePosition.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 5: {
+                            message.round = reader.uint64();
+                            break;
+                        }
+                    case 6: {
+                            message.preVote = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeaseRequestVote message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeaseRequestVote} LeaseRequestVote
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseRequestVote.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeaseRequestVote message.
+             * @function verify
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeaseRequestVote.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.members != null && Object.hasOwnProperty.call(message, "members")) {
+                    if (!Array.isArray(message.members))
+                        return "members: array expected";
+                    for (let i = 0; i < message.members.length; ++i)
+                        if (!$util.isString(message.members[i]))
+                            return "members: string[] expected";
+                }
+                if (message.position != null && Object.hasOwnProperty.call(message, "position")) {
+                    let error = $root.meshvirt.v1.LeasePosition.verify(message.position, long + 1);
+                    if (error)
+                        return "position." + error;
+                }
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    if (!$util.isInteger(message.round) && !(message.round && $util.isInteger(message.round.low) && $util.isInteger(message.round.high)))
+                        return "round: integer|Long expected";
+                if (message.preVote != null && Object.hasOwnProperty.call(message, "preVote"))
+                    if (typeof message.preVote !== "boolean")
+                        return "preVote: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a LeaseRequestVote message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeaseRequestVote} LeaseRequestVote
+             */
+            LeaseRequestVote.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeaseRequestVote)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeaseRequestVote: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeaseRequestVote();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.members) {
+                    if (!Array.isArray(object.members))
+                        throw TypeError(".meshvirt.v1.LeaseRequestVote.members: array expected");
+                    message.members = [];
+                    for (let i = 0; i < object.members.length; ++i)
+                        message.members[i] = String(object.members[i]);
+                }
+                if (object.position != null) {
+                    if (!$util.isObject(object.position))
+                        throw TypeError(".meshvirt.v1.LeaseRequestVote.position: object expected");
+                    message.position = $root.meshvirt.v1.LeasePosition.fromObject(object.position, long + 1);
+                }
+                if (object.round != null)
+                    if ($util.Long)
+                        message.round = $util.Long.fromValue(object.round, true);
+                    else if (typeof object.round === "string")
+                        message.round = parseInt(object.round, 10);
+                    else if (typeof object.round === "number")
+                        message.round = object.round;
+                    else if (typeof object.round === "object")
+                        message.round = new $util.LongBits(object.round.low >>> 0, object.round.high >>> 0).toNumber(true);
+                if (object.preVote != null)
+                    message.preVote = Boolean(object.preVote);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeaseRequestVote message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @static
+             * @param {meshvirt.v1.LeaseRequestVote} message LeaseRequestVote
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeaseRequestVote.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.members = [];
+                if (options.defaults) {
+                    object.vmId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.position = null;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.round = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.round = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.preVote = false;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.members && message.members.length) {
+                    object.members = [];
+                    for (let j = 0; j < message.members.length; ++j)
+                        object.members[j] = message.members[j];
+                }
+                if (message.position != null && Object.hasOwnProperty.call(message, "position"))
+                    object.position = $root.meshvirt.v1.LeasePosition.toObject(message.position, options, q + 1);
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.round = typeof message.round === "number" ? BigInt(message.round) : $util.Long.fromBits(message.round.low >>> 0, message.round.high >>> 0, true).toBigInt();
+                    else if (typeof message.round === "number")
+                        object.round = options.longs === String ? String(message.round) : message.round;
+                    else
+                        object.round = options.longs === String ? $util.Long.prototype.toString.call(message.round) : options.longs === Number ? new $util.LongBits(message.round.low >>> 0, message.round.high >>> 0).toNumber(true) : message.round;
+                if (message.preVote != null && Object.hasOwnProperty.call(message, "preVote"))
+                    object.preVote = message.preVote;
+                return object;
+            };
+
+            /**
+             * Converts this LeaseRequestVote to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeaseRequestVote.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeaseRequestVote
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeaseRequestVote
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeaseRequestVote.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeaseRequestVote";
+            };
+
+            return LeaseRequestVote;
+        })();
+
+        v1.LeaseVote = (function() {
+
+            /**
+             * Properties of a LeaseVote.
+             * @memberof meshvirt.v1
+             * @interface ILeaseVote
+             * @property {string|null} [vmId] LeaseVote vmId
+             * @property {number|null} [epoch] LeaseVote epoch
+             * @property {number|null} [round] LeaseVote round
+             * @property {boolean|null} [granted] LeaseVote granted
+             * @property {meshvirt.v1.LeaseRefusal|null} [reason] LeaseVote reason
+             * @property {number|null} [knownEpoch] LeaseVote knownEpoch
+             * @property {string|null} [owner] LeaseVote owner
+             * @property {boolean|null} [elected] LeaseVote elected
+             */
+
+            /**
+             * Constructs a new LeaseVote.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeaseVote.
+             * @implements ILeaseVote
+             * @constructor
+             * @param {meshvirt.v1.ILeaseVote=} [properties] Properties to set
+             */
+            function LeaseVote(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeaseVote vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.LeaseVote
+             * @instance
+             */
+            LeaseVote.prototype.vmId = "";
+
+            /**
+             * LeaseVote epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.LeaseVote
+             * @instance
+             */
+            LeaseVote.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseVote round.
+             * @member {number} round
+             * @memberof meshvirt.v1.LeaseVote
+             * @instance
+             */
+            LeaseVote.prototype.round = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseVote granted.
+             * @member {boolean} granted
+             * @memberof meshvirt.v1.LeaseVote
+             * @instance
+             */
+            LeaseVote.prototype.granted = false;
+
+            /**
+             * LeaseVote reason.
+             * @member {meshvirt.v1.LeaseRefusal} reason
+             * @memberof meshvirt.v1.LeaseVote
+             * @instance
+             */
+            LeaseVote.prototype.reason = 0;
+
+            /**
+             * LeaseVote knownEpoch.
+             * @member {number} knownEpoch
+             * @memberof meshvirt.v1.LeaseVote
+             * @instance
+             */
+            LeaseVote.prototype.knownEpoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseVote owner.
+             * @member {string} owner
+             * @memberof meshvirt.v1.LeaseVote
+             * @instance
+             */
+            LeaseVote.prototype.owner = "";
+
+            /**
+             * LeaseVote elected.
+             * @member {boolean} elected
+             * @memberof meshvirt.v1.LeaseVote
+             * @instance
+             */
+            LeaseVote.prototype.elected = false;
+
+            /**
+             * Creates a new LeaseVote instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeaseVote
+             * @static
+             * @param {meshvirt.v1.ILeaseVote=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeaseVote} LeaseVote instance
+             */
+            LeaseVote.create = function create(properties) {
+                return new LeaseVote(properties);
+            };
+
+            /**
+             * Encodes the specified LeaseVote message. Does not implicitly {@link meshvirt.v1.LeaseVote.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeaseVote
+             * @static
+             * @param {meshvirt.v1.ILeaseVote} message LeaseVote message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseVote.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.epoch);
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.round);
+                if (message.granted != null && Object.hasOwnProperty.call(message, "granted"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.granted);
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).int32(message.reason);
+                if (message.knownEpoch != null && Object.hasOwnProperty.call(message, "knownEpoch"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.knownEpoch);
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.owner);
+                if (message.elected != null && Object.hasOwnProperty.call(message, "elected"))
+                    writer.uint32(/* id 8, wireType 0 =*/64).bool(message.elected);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeaseVote message, length delimited. Does not implicitly {@link meshvirt.v1.LeaseVote.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeaseVote
+             * @static
+             * @param {meshvirt.v1.ILeaseVote} message LeaseVote message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseVote.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeaseVote message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeaseVote
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeaseVote} LeaseVote
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseVote.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeaseVote();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.round = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.granted = reader.bool();
+                            break;
+                        }
+                    case 5: {
+                            message.reason = reader.int32();
+                            break;
+                        }
+                    case 6: {
+                            message.knownEpoch = reader.uint64();
+                            break;
+                        }
+                    case 7: {
+                            message.owner = reader.string();
+                            break;
+                        }
+                    case 8: {
+                            message.elected = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeaseVote message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeaseVote
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeaseVote} LeaseVote
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseVote.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeaseVote message.
+             * @function verify
+             * @memberof meshvirt.v1.LeaseVote
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeaseVote.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    if (!$util.isInteger(message.round) && !(message.round && $util.isInteger(message.round.low) && $util.isInteger(message.round.high)))
+                        return "round: integer|Long expected";
+                if (message.granted != null && Object.hasOwnProperty.call(message, "granted"))
+                    if (typeof message.granted !== "boolean")
+                        return "granted: boolean expected";
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    switch (message.reason) {
+                    default:
+                        return "reason: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                    case 4:
+                    case 5:
+                    case 6:
+                    case 7:
+                    case 8:
+                    case 9:
+                        break;
+                    }
+                if (message.knownEpoch != null && Object.hasOwnProperty.call(message, "knownEpoch"))
+                    if (!$util.isInteger(message.knownEpoch) && !(message.knownEpoch && $util.isInteger(message.knownEpoch.low) && $util.isInteger(message.knownEpoch.high)))
+                        return "knownEpoch: integer|Long expected";
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.elected != null && Object.hasOwnProperty.call(message, "elected"))
+                    if (typeof message.elected !== "boolean")
+                        return "elected: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a LeaseVote message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeaseVote
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeaseVote} LeaseVote
+             */
+            LeaseVote.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeaseVote)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeaseVote: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeaseVote();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.round != null)
+                    if ($util.Long)
+                        message.round = $util.Long.fromValue(object.round, true);
+                    else if (typeof object.round === "string")
+                        message.round = parseInt(object.round, 10);
+                    else if (typeof object.round === "number")
+                        message.round = object.round;
+                    else if (typeof object.round === "object")
+                        message.round = new $util.LongBits(object.round.low >>> 0, object.round.high >>> 0).toNumber(true);
+                if (object.granted != null)
+                    message.granted = Boolean(object.granted);
+                switch (object.reason) {
+                default:
+                    if (typeof object.reason === "number") {
+                        message.reason = object.reason;
+                        break;
+                    }
+                    break;
+                case "LEASE_REFUSAL_NONE":
+                case 0:
+                    message.reason = 0;
+                    break;
+                case "LEASE_REFUSAL_STALE_EPOCH":
+                case 1:
+                    message.reason = 1;
+                    break;
+                case "LEASE_REFUSAL_PROMISED":
+                case 2:
+                    message.reason = 2;
+                    break;
+                case "LEASE_REFUSAL_LEASE_HELD":
+                case 3:
+                    message.reason = 3;
+                    break;
+                case "LEASE_REFUSAL_RESTARTING":
+                case 4:
+                    message.reason = 4;
+                    break;
+                case "LEASE_REFUSAL_NOT_MEMBER":
+                case 5:
+                    message.reason = 5;
+                    break;
+                case "LEASE_REFUSAL_UNKNOWN_VM":
+                case 6:
+                    message.reason = 6;
+                    break;
+                case "LEASE_REFUSAL_FRESHER_HERE":
+                case 7:
+                    message.reason = 7;
+                    break;
+                case "LEASE_REFUSAL_OWNER_ALIVE":
+                case 8:
+                    message.reason = 8;
+                    break;
+                case "LEASE_REFUSAL_INVALID":
+                case 9:
+                    message.reason = 9;
+                    break;
+                }
+                if (object.knownEpoch != null)
+                    if ($util.Long)
+                        message.knownEpoch = $util.Long.fromValue(object.knownEpoch, true);
+                    else if (typeof object.knownEpoch === "string")
+                        message.knownEpoch = parseInt(object.knownEpoch, 10);
+                    else if (typeof object.knownEpoch === "number")
+                        message.knownEpoch = object.knownEpoch;
+                    else if (typeof object.knownEpoch === "object")
+                        message.knownEpoch = new $util.LongBits(object.knownEpoch.low >>> 0, object.knownEpoch.high >>> 0).toNumber(true);
+                if (object.owner != null)
+                    message.owner = String(object.owner);
+                if (object.elected != null)
+                    message.elected = Boolean(object.elected);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeaseVote message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeaseVote
+             * @static
+             * @param {meshvirt.v1.LeaseVote} message LeaseVote
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeaseVote.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.round = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.round = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.granted = false;
+                    object.reason = options.enums === String ? "LEASE_REFUSAL_NONE" : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.knownEpoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.knownEpoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.owner = "";
+                    object.elected = false;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.round != null && Object.hasOwnProperty.call(message, "round"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.round = typeof message.round === "number" ? BigInt(message.round) : $util.Long.fromBits(message.round.low >>> 0, message.round.high >>> 0, true).toBigInt();
+                    else if (typeof message.round === "number")
+                        object.round = options.longs === String ? String(message.round) : message.round;
+                    else
+                        object.round = options.longs === String ? $util.Long.prototype.toString.call(message.round) : options.longs === Number ? new $util.LongBits(message.round.low >>> 0, message.round.high >>> 0).toNumber(true) : message.round;
+                if (message.granted != null && Object.hasOwnProperty.call(message, "granted"))
+                    object.granted = message.granted;
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = options.enums === String ? $root.meshvirt.v1.LeaseRefusal[message.reason] === undefined ? message.reason : $root.meshvirt.v1.LeaseRefusal[message.reason] : message.reason;
+                if (message.knownEpoch != null && Object.hasOwnProperty.call(message, "knownEpoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.knownEpoch = typeof message.knownEpoch === "number" ? BigInt(message.knownEpoch) : $util.Long.fromBits(message.knownEpoch.low >>> 0, message.knownEpoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.knownEpoch === "number")
+                        object.knownEpoch = options.longs === String ? String(message.knownEpoch) : message.knownEpoch;
+                    else
+                        object.knownEpoch = options.longs === String ? $util.Long.prototype.toString.call(message.knownEpoch) : options.longs === Number ? new $util.LongBits(message.knownEpoch.low >>> 0, message.knownEpoch.high >>> 0).toNumber(true) : message.knownEpoch;
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                if (message.elected != null && Object.hasOwnProperty.call(message, "elected"))
+                    object.elected = message.elected;
+                return object;
+            };
+
+            /**
+             * Converts this LeaseVote to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeaseVote
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeaseVote.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeaseVote
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeaseVote
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeaseVote.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeaseVote";
+            };
+
+            return LeaseVote;
+        })();
+
+        v1.LeaseMessage = (function() {
+
+            /**
+             * Properties of a LeaseMessage.
+             * @memberof meshvirt.v1
+             * @interface ILeaseMessage
+             * @property {meshvirt.v1.ILeaseRenew|null} [renew] LeaseMessage renew
+             * @property {meshvirt.v1.ILeaseGranted|null} [granted] LeaseMessage granted
+             * @property {meshvirt.v1.ILeaseRefused|null} [refused] LeaseMessage refused
+             * @property {meshvirt.v1.ILeaseRequestVote|null} [requestVote] LeaseMessage requestVote
+             * @property {meshvirt.v1.ILeaseVote|null} [vote] LeaseMessage vote
+             */
+
+            /**
+             * Constructs a new LeaseMessage.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeaseMessage.
+             * @implements ILeaseMessage
+             * @constructor
+             * @param {meshvirt.v1.ILeaseMessage=} [properties] Properties to set
+             */
+            function LeaseMessage(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeaseMessage renew.
+             * @member {meshvirt.v1.ILeaseRenew|null|undefined} renew
+             * @memberof meshvirt.v1.LeaseMessage
+             * @instance
+             */
+            LeaseMessage.prototype.renew = null;
+
+            /**
+             * LeaseMessage granted.
+             * @member {meshvirt.v1.ILeaseGranted|null|undefined} granted
+             * @memberof meshvirt.v1.LeaseMessage
+             * @instance
+             */
+            LeaseMessage.prototype.granted = null;
+
+            /**
+             * LeaseMessage refused.
+             * @member {meshvirt.v1.ILeaseRefused|null|undefined} refused
+             * @memberof meshvirt.v1.LeaseMessage
+             * @instance
+             */
+            LeaseMessage.prototype.refused = null;
+
+            /**
+             * LeaseMessage requestVote.
+             * @member {meshvirt.v1.ILeaseRequestVote|null|undefined} requestVote
+             * @memberof meshvirt.v1.LeaseMessage
+             * @instance
+             */
+            LeaseMessage.prototype.requestVote = null;
+
+            /**
+             * LeaseMessage vote.
+             * @member {meshvirt.v1.ILeaseVote|null|undefined} vote
+             * @memberof meshvirt.v1.LeaseMessage
+             * @instance
+             */
+            LeaseMessage.prototype.vote = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * LeaseMessage body.
+             * @member {"renew"|"granted"|"refused"|"requestVote"|"vote"|undefined} body
+             * @memberof meshvirt.v1.LeaseMessage
+             * @instance
+             */
+            Object.defineProperty(LeaseMessage.prototype, "body", {
+                get: $util.oneOfGetter($oneOfFields = ["renew", "granted", "refused", "requestVote", "vote"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new LeaseMessage instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeaseMessage
+             * @static
+             * @param {meshvirt.v1.ILeaseMessage=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeaseMessage} LeaseMessage instance
+             */
+            LeaseMessage.create = function create(properties) {
+                return new LeaseMessage(properties);
+            };
+
+            /**
+             * Encodes the specified LeaseMessage message. Does not implicitly {@link meshvirt.v1.LeaseMessage.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeaseMessage
+             * @static
+             * @param {meshvirt.v1.ILeaseMessage} message LeaseMessage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseMessage.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.renew != null && Object.hasOwnProperty.call(message, "renew"))
+                    $root.meshvirt.v1.LeaseRenew.encode(message.renew, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.granted != null && Object.hasOwnProperty.call(message, "granted"))
+                    $root.meshvirt.v1.LeaseGranted.encode(message.granted, writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (message.refused != null && Object.hasOwnProperty.call(message, "refused"))
+                    $root.meshvirt.v1.LeaseRefused.encode(message.refused, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (message.requestVote != null && Object.hasOwnProperty.call(message, "requestVote"))
+                    $root.meshvirt.v1.LeaseRequestVote.encode(message.requestVote, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (message.vote != null && Object.hasOwnProperty.call(message, "vote"))
+                    $root.meshvirt.v1.LeaseVote.encode(message.vote, writer.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeaseMessage message, length delimited. Does not implicitly {@link meshvirt.v1.LeaseMessage.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeaseMessage
+             * @static
+             * @param {meshvirt.v1.ILeaseMessage} message LeaseMessage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseMessage.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeaseMessage message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeaseMessage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeaseMessage} LeaseMessage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseMessage.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeaseMessage();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.renew = $root.meshvirt.v1.LeaseRenew.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            message.granted = $root.meshvirt.v1.LeaseGranted.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 3: {
+                            message.refused = $root.meshvirt.v1.LeaseRefused.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 4: {
+                            message.requestVote = $root.meshvirt.v1.LeaseRequestVote.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 5: {
+                            message.vote = $root.meshvirt.v1.LeaseVote.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeaseMessage message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeaseMessage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeaseMessage} LeaseMessage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseMessage.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeaseMessage message.
+             * @function verify
+             * @memberof meshvirt.v1.LeaseMessage
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeaseMessage.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                let properties = {};
+                if (message.renew != null && Object.hasOwnProperty.call(message, "renew")) {
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.LeaseRenew.verify(message.renew, long + 1);
+                        if (error)
+                            return "renew." + error;
+                    }
+                }
+                if (message.granted != null && Object.hasOwnProperty.call(message, "granted")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.LeaseGranted.verify(message.granted, long + 1);
+                        if (error)
+                            return "granted." + error;
+                    }
+                }
+                if (message.refused != null && Object.hasOwnProperty.call(message, "refused")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.LeaseRefused.verify(message.refused, long + 1);
+                        if (error)
+                            return "refused." + error;
+                    }
+                }
+                if (message.requestVote != null && Object.hasOwnProperty.call(message, "requestVote")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.LeaseRequestVote.verify(message.requestVote, long + 1);
+                        if (error)
+                            return "requestVote." + error;
+                    }
+                }
+                if (message.vote != null && Object.hasOwnProperty.call(message, "vote")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.LeaseVote.verify(message.vote, long + 1);
+                        if (error)
+                            return "vote." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a LeaseMessage message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeaseMessage
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeaseMessage} LeaseMessage
+             */
+            LeaseMessage.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeaseMessage)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeaseMessage: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeaseMessage();
+                if (object.renew != null) {
+                    if (!$util.isObject(object.renew))
+                        throw TypeError(".meshvirt.v1.LeaseMessage.renew: object expected");
+                    message.renew = $root.meshvirt.v1.LeaseRenew.fromObject(object.renew, long + 1);
+                }
+                if (object.granted != null) {
+                    if (!$util.isObject(object.granted))
+                        throw TypeError(".meshvirt.v1.LeaseMessage.granted: object expected");
+                    message.granted = $root.meshvirt.v1.LeaseGranted.fromObject(object.granted, long + 1);
+                }
+                if (object.refused != null) {
+                    if (!$util.isObject(object.refused))
+                        throw TypeError(".meshvirt.v1.LeaseMessage.refused: object expected");
+                    message.refused = $root.meshvirt.v1.LeaseRefused.fromObject(object.refused, long + 1);
+                }
+                if (object.requestVote != null) {
+                    if (!$util.isObject(object.requestVote))
+                        throw TypeError(".meshvirt.v1.LeaseMessage.requestVote: object expected");
+                    message.requestVote = $root.meshvirt.v1.LeaseRequestVote.fromObject(object.requestVote, long + 1);
+                }
+                if (object.vote != null) {
+                    if (!$util.isObject(object.vote))
+                        throw TypeError(".meshvirt.v1.LeaseMessage.vote: object expected");
+                    message.vote = $root.meshvirt.v1.LeaseVote.fromObject(object.vote, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeaseMessage message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeaseMessage
+             * @static
+             * @param {meshvirt.v1.LeaseMessage} message LeaseMessage
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeaseMessage.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (message.renew != null && Object.hasOwnProperty.call(message, "renew")) {
+                    object.renew = $root.meshvirt.v1.LeaseRenew.toObject(message.renew, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "renew";
+                }
+                if (message.granted != null && Object.hasOwnProperty.call(message, "granted")) {
+                    object.granted = $root.meshvirt.v1.LeaseGranted.toObject(message.granted, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "granted";
+                }
+                if (message.refused != null && Object.hasOwnProperty.call(message, "refused")) {
+                    object.refused = $root.meshvirt.v1.LeaseRefused.toObject(message.refused, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "refused";
+                }
+                if (message.requestVote != null && Object.hasOwnProperty.call(message, "requestVote")) {
+                    object.requestVote = $root.meshvirt.v1.LeaseRequestVote.toObject(message.requestVote, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "requestVote";
+                }
+                if (message.vote != null && Object.hasOwnProperty.call(message, "vote")) {
+                    object.vote = $root.meshvirt.v1.LeaseVote.toObject(message.vote, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "vote";
+                }
+                return object;
+            };
+
+            /**
+             * Converts this LeaseMessage to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeaseMessage
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeaseMessage.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeaseMessage
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeaseMessage
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeaseMessage.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeaseMessage";
+            };
+
+            return LeaseMessage;
+        })();
+
+        v1.LeaseRequest = (function() {
+
+            /**
+             * Properties of a LeaseRequest.
+             * @memberof meshvirt.v1
+             * @interface ILeaseRequest
+             * @property {Array.<meshvirt.v1.ILeaseMessage>|null} [messages] LeaseRequest messages
+             */
+
+            /**
+             * Constructs a new LeaseRequest.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeaseRequest.
+             * @implements ILeaseRequest
+             * @constructor
+             * @param {meshvirt.v1.ILeaseRequest=} [properties] Properties to set
+             */
+            function LeaseRequest(properties) {
+                this.messages = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeaseRequest messages.
+             * @member {Array.<meshvirt.v1.ILeaseMessage>} messages
+             * @memberof meshvirt.v1.LeaseRequest
+             * @instance
+             */
+            LeaseRequest.prototype.messages = $util.emptyArray;
+
+            /**
+             * Creates a new LeaseRequest instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeaseRequest
+             * @static
+             * @param {meshvirt.v1.ILeaseRequest=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeaseRequest} LeaseRequest instance
+             */
+            LeaseRequest.create = function create(properties) {
+                return new LeaseRequest(properties);
+            };
+
+            /**
+             * Encodes the specified LeaseRequest message. Does not implicitly {@link meshvirt.v1.LeaseRequest.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeaseRequest
+             * @static
+             * @param {meshvirt.v1.ILeaseRequest} message LeaseRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseRequest.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.messages != null && message.messages.length)
+                    for (let i = 0; i < message.messages.length; ++i)
+                        $root.meshvirt.v1.LeaseMessage.encode(message.messages[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeaseRequest message, length delimited. Does not implicitly {@link meshvirt.v1.LeaseRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeaseRequest
+             * @static
+             * @param {meshvirt.v1.ILeaseRequest} message LeaseRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseRequest.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeaseRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeaseRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeaseRequest} LeaseRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseRequest.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeaseRequest();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.messages && message.messages.length))
+                                message.messages = [];
+                            message.messages.push($root.meshvirt.v1.LeaseMessage.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeaseRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeaseRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeaseRequest} LeaseRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseRequest.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeaseRequest message.
+             * @function verify
+             * @memberof meshvirt.v1.LeaseRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeaseRequest.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.messages != null && Object.hasOwnProperty.call(message, "messages")) {
+                    if (!Array.isArray(message.messages))
+                        return "messages: array expected";
+                    for (let i = 0; i < message.messages.length; ++i) {
+                        let error = $root.meshvirt.v1.LeaseMessage.verify(message.messages[i], long + 1);
+                        if (error)
+                            return "messages." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a LeaseRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeaseRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeaseRequest} LeaseRequest
+             */
+            LeaseRequest.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeaseRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeaseRequest: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeaseRequest();
+                if (object.messages) {
+                    if (!Array.isArray(object.messages))
+                        throw TypeError(".meshvirt.v1.LeaseRequest.messages: array expected");
+                    message.messages = [];
+                    for (let i = 0; i < object.messages.length; ++i) {
+                        if (!$util.isObject(object.messages[i]))
+                            throw TypeError(".meshvirt.v1.LeaseRequest.messages: object expected");
+                        message.messages[i] = $root.meshvirt.v1.LeaseMessage.fromObject(object.messages[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeaseRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeaseRequest
+             * @static
+             * @param {meshvirt.v1.LeaseRequest} message LeaseRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeaseRequest.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.messages = [];
+                if (message.messages && message.messages.length) {
+                    object.messages = [];
+                    for (let j = 0; j < message.messages.length; ++j)
+                        object.messages[j] = $root.meshvirt.v1.LeaseMessage.toObject(message.messages[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this LeaseRequest to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeaseRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeaseRequest.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeaseRequest
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeaseRequest
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeaseRequest.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeaseRequest";
+            };
+
+            return LeaseRequest;
+        })();
+
+        v1.LeaseResponse = (function() {
+
+            /**
+             * Properties of a LeaseResponse.
+             * @memberof meshvirt.v1
+             * @interface ILeaseResponse
+             * @property {Array.<meshvirt.v1.ILeaseMessage>|null} [messages] LeaseResponse messages
+             * @property {meshvirt.v1.IError|null} [error] LeaseResponse error
+             */
+
+            /**
+             * Constructs a new LeaseResponse.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeaseResponse.
+             * @implements ILeaseResponse
+             * @constructor
+             * @param {meshvirt.v1.ILeaseResponse=} [properties] Properties to set
+             */
+            function LeaseResponse(properties) {
+                this.messages = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeaseResponse messages.
+             * @member {Array.<meshvirt.v1.ILeaseMessage>} messages
+             * @memberof meshvirt.v1.LeaseResponse
+             * @instance
+             */
+            LeaseResponse.prototype.messages = $util.emptyArray;
+
+            /**
+             * LeaseResponse error.
+             * @member {meshvirt.v1.IError|null|undefined} error
+             * @memberof meshvirt.v1.LeaseResponse
+             * @instance
+             */
+            LeaseResponse.prototype.error = null;
+
+            /**
+             * Creates a new LeaseResponse instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeaseResponse
+             * @static
+             * @param {meshvirt.v1.ILeaseResponse=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeaseResponse} LeaseResponse instance
+             */
+            LeaseResponse.create = function create(properties) {
+                return new LeaseResponse(properties);
+            };
+
+            /**
+             * Encodes the specified LeaseResponse message. Does not implicitly {@link meshvirt.v1.LeaseResponse.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeaseResponse
+             * @static
+             * @param {meshvirt.v1.ILeaseResponse} message LeaseResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseResponse.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.messages != null && message.messages.length)
+                    for (let i = 0; i < message.messages.length; ++i)
+                        $root.meshvirt.v1.LeaseMessage.encode(message.messages[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.error != null && Object.hasOwnProperty.call(message, "error"))
+                    $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeaseResponse message, length delimited. Does not implicitly {@link meshvirt.v1.LeaseResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeaseResponse
+             * @static
+             * @param {meshvirt.v1.ILeaseResponse} message LeaseResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseResponse.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeaseResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeaseResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeaseResponse} LeaseResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseResponse.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeaseResponse();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.messages && message.messages.length))
+                                message.messages = [];
+                            message.messages.push($root.meshvirt.v1.LeaseMessage.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 15: {
+                            message.error = $root.meshvirt.v1.Error.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeaseResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeaseResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeaseResponse} LeaseResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseResponse.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeaseResponse message.
+             * @function verify
+             * @memberof meshvirt.v1.LeaseResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeaseResponse.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.messages != null && Object.hasOwnProperty.call(message, "messages")) {
+                    if (!Array.isArray(message.messages))
+                        return "messages: array expected";
+                    for (let i = 0; i < message.messages.length; ++i) {
+                        let error = $root.meshvirt.v1.LeaseMessage.verify(message.messages[i], long + 1);
+                        if (error)
+                            return "messages." + error;
+                    }
+                }
+                if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
+                    let error = $root.meshvirt.v1.Error.verify(message.error, long + 1);
+                    if (error)
+                        return "error." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a LeaseResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeaseResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeaseResponse} LeaseResponse
+             */
+            LeaseResponse.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeaseResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeaseResponse: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeaseResponse();
+                if (object.messages) {
+                    if (!Array.isArray(object.messages))
+                        throw TypeError(".meshvirt.v1.LeaseResponse.messages: array expected");
+                    message.messages = [];
+                    for (let i = 0; i < object.messages.length; ++i) {
+                        if (!$util.isObject(object.messages[i]))
+                            throw TypeError(".meshvirt.v1.LeaseResponse.messages: object expected");
+                        message.messages[i] = $root.meshvirt.v1.LeaseMessage.fromObject(object.messages[i], long + 1);
+                    }
+                }
+                if (object.error != null) {
+                    if (!$util.isObject(object.error))
+                        throw TypeError(".meshvirt.v1.LeaseResponse.error: object expected");
+                    message.error = $root.meshvirt.v1.Error.fromObject(object.error, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeaseResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeaseResponse
+             * @static
+             * @param {meshvirt.v1.LeaseResponse} message LeaseResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeaseResponse.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.messages = [];
+                if (options.defaults)
+                    object.error = null;
+                if (message.messages && message.messages.length) {
+                    object.messages = [];
+                    for (let j = 0; j < message.messages.length; ++j)
+                        object.messages[j] = $root.meshvirt.v1.LeaseMessage.toObject(message.messages[j], options, q + 1);
+                }
+                if (message.error != null && Object.hasOwnProperty.call(message, "error"))
+                    object.error = $root.meshvirt.v1.Error.toObject(message.error, options, q + 1);
+                return object;
+            };
+
+            /**
+             * Converts this LeaseResponse to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeaseResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeaseResponse.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeaseResponse
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeaseResponse
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeaseResponse.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeaseResponse";
+            };
+
+            return LeaseResponse;
+        })();
+
         v1.Reserve = (function() {
 
             /**
