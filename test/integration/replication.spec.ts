@@ -35,6 +35,11 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     // The holder's ledger counts the replica's disk (and nothing else); its advert says it holds it.
     expect(holder.ledger.capacity().allocated).toEqual({ vcpus: 0, memoryBytes: 0, diskBytes: 64 * MIB })
     await pollUntil(() => a.mesh.view.get(holder.hostId)?.advert.vms.some((v) => v.id === id && v.role === 'replica' && v.owner === a.hostId) === true, { timeoutMs: 10_000, what: 'the holder to advertise its replica' })
+    // The owner's /metrics carry the holder's lag and state.
+    const metrics = await a.monitoring.metrics.render()
+    expect(metrics).toMatch(new RegExp(`meshvirt_replica_lag_seconds\\{vm="${id}",name="db",holder="${holder.hostId}"\\} \\d`))
+    expect(metrics).toMatch(/meshvirt_replica_holders\{state="in-sync"\} 1/)
+    expect(metrics).toMatch(new RegExp(`meshvirt_replication_points_total\\{vm="${id}",name="db"\\} [1-9]`))
 
     // Two replicas: the second holder is in the third site; asked of a host that is not the owner.
     const more = await control(c, { replicateVm: { vm: { name: 'db' }, replicas: 2 } })

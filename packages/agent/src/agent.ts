@@ -202,6 +202,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     vms,
     broker,
     ...(migrations !== undefined ? { migrations } : {}),
+    ...(replication !== undefined ? { replication } : {}),
     hypervisor: hv.driver,
     log: root.child('monitor', { host: selfId }),
     // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.

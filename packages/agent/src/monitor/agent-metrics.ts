@@ -25,10 +25,17 @@ export interface MetricsSources {
   broker?: () => BrokerStats
   migrations?: () => MigrationStats
   mesh?: () => MeshStats
+  /** Replicated VMs this host owns: each holder's lag, and each VM's point figures. */
+  replication?: () => ReplicationMetrics
   hosts?: () => Array<{ liveness: Liveness }>
   events?: () => EventCounters
   /** Node's process metrics (CPU, RSS, event-loop lag); off when several agents share a process. */
   processMetrics?: boolean
+}
+
+export interface ReplicationMetrics {
+  holders: Array<{ vm: string, name: string, holder: string, state: string, lagSeconds: number | undefined }>
+  vms: Array<{ vm: string, name: string, points: number, lastPauseMs: number, maxPauseMs: number }>
 }
 
 export interface AgentMetrics {
@@ -201,6 +208,45 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
     last('meshvirt_migrations_in_flight', 'Live migrations running now with this host as the source', () => m().inFlight)
     last('meshvirt_migration_last_downtime_ms', 'Guest pause of the last successful migration out of this host (QEMU\'s measure)', () => m().lastDowntimeMs)
     last('meshvirt_migration_last_total_ms', 'Whole duration of the last successful migration out of this host', () => m().lastTotalMs)
+  }
+  if (src.replication !== undefined) {
+    const r = src.replication
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'meshvirt_replica_lag_seconds',
+      help: 'How old each replica holder\'s data is (the RPO achieved), per VM this host owns and holder',
+      labelNames: ['vm', 'name', 'holder'],
+      registers,
+      collect () {
+        this.reset()
+        for (const h of r().holders) if (h.lagSeconds !== undefined) this.set({ vm: h.vm, name: h.name, holder: h.holder }, h.lagSeconds)
+      }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'meshvirt_replica_holders',
+      help: 'Replica holders of the VMs this host owns, by state (seeding, in-sync, lagging, unreachable)',
+      labelNames: ['state'],
+      registers,
+      collect () {
+        this.reset()
+        const counts = new Map<string, number>()
+        for (const h of r().holders) counts.set(h.state, (counts.get(h.state) ?? 0) + 1)
+        for (const [state, n] of counts) this.set({ state }, n)
+      }
+    })
+    mirror('meshvirt_replication_points_total', 'Replication points taken of each VM this host owns', ['vm', 'name'], () => r().vms.map((v) => [{ vm: v.vm, name: v.name }, v.points]))
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'meshvirt_replication_max_pause_ms',
+      help: 'Longest guest I/O drain a replication point caused (the QMP transaction), per VM',
+      labelNames: ['vm', 'name'],
+      registers,
+      collect () {
+        this.reset()
+        for (const v of r().vms) this.set({ vm: v.vm, name: v.name }, v.maxPauseMs)
+      }
+    })
   }
   const reserveSeconds = new Histogram({ name: 'meshvirt_placement_reserve_seconds', help: 'From a placement\'s first Reserve to the Reserved answer that won', buckets: LATENCY_BUCKETS, registers })
   const commitSeconds = new Histogram({ name: 'meshvirt_placement_commit_seconds', help: 'From the start of a placement\'s negotiation to Committed', buckets: LATENCY_BUCKETS, registers })

@@ -9,7 +9,7 @@ import type { Broker } from '../negotiate/broker.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import { loadOrCreateToken } from './access-token.js'
 import type { MigrationStats } from '../migrate/migration-source.js'
-import { createAgentMetrics, type AgentMetrics } from './agent-metrics.js'
+import { createAgentMetrics, type AgentMetrics, type ReplicationMetrics } from './agent-metrics.js'
 import { queryDriveStats, type QmpLike } from './block-stats.js'
 import type { EventDraft } from './cluster-event.js'
 import { clusterSnapshot } from './cluster-snapshot.js'
@@ -50,6 +50,8 @@ export interface MonitoringDeps {
   ledger: Pick<ResourceLedger, 'capacity'>
   vms: Pick<VmManager, 'list'>
   broker?: Broker
+  /** Replication of the VMs this host owns, when the driver offers it. */
+  replication?: { metrics: () => ReplicationMetrics }
   /** The source side of live migrations, when the driver offers them. */
   migrations?: { stats: MigrationStats }
   /**
@@ -102,6 +104,7 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     ...(deps.broker !== undefined ? { broker: () => (deps.broker as Broker).stats } : {}),
     ...(deps.migrations !== undefined ? { migrations: () => (deps.migrations as { stats: MigrationStats }).stats } : {}),
     mesh: () => mesh.stats(),
+    ...(deps.replication !== undefined ? { replication: () => (deps.replication as { metrics: () => ReplicationMetrics }).metrics() } : {}),
     hosts: () => mesh.view.hosts(),
     events: () => bus.counters,
     processMetrics: deps.processMetrics ?? false

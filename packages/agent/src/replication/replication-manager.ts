@@ -148,6 +148,19 @@ export class ReplicationManager {
     }
   }
 
+  /** Figures for /metrics: each holder's lag and state, each VM's points and pauses. */
+  metrics (): { holders: Array<{ vm: string, name: string, holder: string, state: string, lagSeconds: number | undefined }>, vms: Array<{ vm: string, name: string, points: number, lastPauseMs: number, maxPauseMs: number }> } {
+    const holders = []
+    const vms = []
+    for (const vm of this.deps.vms.list()) {
+      if (!this.loops.has(vm.id)) continue
+      const { replicas, replication } = this.statusOf(vm)
+      for (const r of replicas) holders.push({ vm: vm.id, name: vm.name, holder: r.hostId ?? '', state: r.state ?? '', lagSeconds: r.lagMs == null ? undefined : r.lagMs / 1000 })
+      if (replication != null) vms.push({ vm: vm.id, name: vm.name, points: Number(replication.points ?? 0), lastPauseMs: replication.lastPauseMs ?? 0, maxPauseMs: replication.maxPauseMs ?? 0 })
+    }
+    return { holders, vms }
+  }
+
   /**
    * The VM is being deleted: its loop stops now and its holders are remembered; `commit` (once the
    * VM is gone) tells every holder to free its replica (best effort: an unreachable holder is told
