@@ -6,6 +6,8 @@ import { MIGRATIONS } from './schema.js'
 export const STATE_DB = 'state.db'
 
 export type VmRunState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed' | 'deleting' | 'failed' |
+/** Stopped by this host because it could not prove its lease (replicated VMs); the lease restarts it or hands it over. */
+'fenced' |
 /** Source side of a live migration (the guest still runs here). */
 'migrating' |
 /** Destination side of a live migration: a paused incoming QEMU, not yet this host's VM. */

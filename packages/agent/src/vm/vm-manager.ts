@@ -19,6 +19,11 @@ export interface VmManagerDeps {
   clock?: () => number
   /** Called after every change of what this host owns (the agent re-advertises). */
   onChange?: () => void
+  /**
+   * Whether a guest found down at an agent restart may be started again at once. A replicated VM
+   * may not: its lease decides (another host may run it by now); it stays `fenced` until then.
+   */
+  restartOnRecover?: (vm: VmRow) => boolean
 }
 
 /** Largest console piece one control response carries. */
@@ -105,6 +110,43 @@ export class VmManager {
     await this.request(id, 'delete', 'deleted')
   }
 
+  /**
+   * Self-fencing: this host cannot prove its lease on the VM, so its guest stops now (killed: a
+   * guest shutdown could outlast the lease) and stays down until the lease resumes it or another
+   * host takes the VM over. Recorded, with why.
+   */
+  async fence (id: string, reason: string): Promise<void> {
+    const vm = this.deps.store.getVm(id)
+    if (vm === undefined) return
+    this.deps.store.updateVm(id, { state: 'fenced', lastError: `fenced: ${reason}` }, this.clock())
+    this.changed()
+    await this.drive(id)
+    this.deps.log.warn('vm fenced: its guest is stopped until the lease says otherwise', { vm: id, name: vm.name, reason })
+  }
+
+  /** The lease is proven again at the same epoch (nobody took the VM over): run the guest again. */
+  async resume (id: string): Promise<void> {
+    const vm = this.deps.store.getVm(id)
+    if (vm?.state !== 'fenced') return
+    this.deps.store.updateVm(id, { state: 'pending', lastError: '' }, this.clock())
+    this.changed()
+    this.deps.log.info('vm resumed after a fence: its lease is proven again', { vm: id, name: vm.name })
+    await this.drive(id)
+  }
+
+  /**
+   * Another host owns the VM now (a higher epoch): remove it here, guest and disk; the caller keeps
+   * this host as a holder of its replica if the new owner wants one. Returns the row it was.
+   */
+  async relinquish (id: string): Promise<VmRow | undefined> {
+    const vm = this.deps.store.getVm(id)
+    if (vm === undefined) return undefined
+    this.deps.store.updateVm(id, { state: 'fenced', desired: 'deleted' }, this.clock())
+    await this.drive(id)
+    this.deps.log.warn('vm relinquished: another host owns it at a higher epoch', { vm: id, name: vm.name, epoch: vm.epoch })
+    return vm
+  }
+
   /** Change how the VM is replicated (`vm replicate`): the replication loop follows the spec. */
   setReplication (id: string, change: { replicas: number, rpoMs: number, spreadBy: string }): VmRow {
     const vm = this.deps.store.getVm(id)
@@ -169,6 +211,11 @@ export class VmManager {
         }
       } catch (err) {
         if ((err as { code?: string }).code !== 'ERR_VM_NOT_FOUND') this.deps.log.warn('recover failed', { vm: vm.id, err: (err as Error).message })
+      }
+      if (vm.desired === 'running' && vm.state !== 'fenced' && this.deps.restartOnRecover?.(vm) === false) {
+        this.deps.store.updateVm(vm.id, { state: 'fenced', lastError: 'fenced: the agent restarted with the guest down; its lease decides whether it runs here again' }, this.clock())
+        this.deps.log.warn('replicated vm found down at restart: fenced until its lease is proven', { vm: vm.id })
+        continue
       }
       void this.drive(vm.id)
     }
@@ -241,6 +288,12 @@ export class VmManager {
     // A migration owns the VM while it runs (its source and destination drive QEMU themselves).
     if (vm.state === 'incoming' || vm.state === 'migrating') return
     try {
+      if (vm.state === 'fenced' && vm.desired === 'running') {
+        // Down until the lease says otherwise: make sure the guest is not running.
+        const current = await hv.inspect(id).catch(() => undefined)
+        if (current?.state === 'running') await hv.kill(id)
+        return
+      }
       if (vm.desired === 'deleted') {
         this.setState(id, 'deleting')
         await hv.destroy(id).catch((err: { code?: string }) => { if (err.code !== 'ERR_VM_NOT_FOUND') throw err })
@@ -276,7 +329,7 @@ export class VmManager {
 
   private onHypervisorEvent (e: HypervisorEvent): void {
     const vm = this.deps.store.getVm(e.id)
-    if (vm === undefined || this.chains.has(e.id)) return
+    if (vm === undefined || this.chains.has(e.id) || vm.state === 'fenced') return
     if (e.type === 'crashed') {
       this.deps.store.updateVm(e.id, { state: 'crashed', lastError: `guest exited: ${e.reason}` }, this.clock())
       this.changed()

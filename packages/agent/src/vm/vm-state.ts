@@ -11,6 +11,7 @@ const TO_WIRE: Record<VmRunState, number> = {
   deleting: pb.VmState.VM_STATE_DELETING,
   failed: pb.VmState.VM_STATE_FAILED,
   migrating: pb.VmState.VM_STATE_MIGRATING,
+  fenced: pb.VmState.VM_STATE_FENCED,
   incoming: pb.VmState.VM_STATE_MIGRATING
 }
 
@@ -26,6 +27,6 @@ export function vmStateFromWire (n: number | null | undefined): string {
 /** Which operations are legal in which state (Firecracker-style: a wrong-state call gets its own error). */
 export const LEGAL: Record<'start' | 'stop' | 'delete', readonly VmRunState[]> = {
   start: ['stopped', 'crashed', 'failed'],
-  stop: ['pending', 'starting', 'running', 'crashed'],
-  delete: ['pending', 'starting', 'running', 'stopping', 'stopped', 'crashed', 'failed', 'deleting']
+  stop: ['pending', 'starting', 'running', 'crashed', 'fenced'],
+  delete: ['pending', 'starting', 'running', 'stopping', 'stopped', 'crashed', 'failed', 'deleting', 'fenced']
 }

@@ -1,0 +1,72 @@
+/** The fence watchdog is a real process: it kills a guest whose lease deadline passes unrenewed. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { FenceWatchdog } from '../src/fence/fence-watchdog.js'
+
+let dir: string
+let watchdog: FenceWatchdog
+const guests: ChildProcess[] = []
+
+/** A stand-in for a QEMU: a process whose command line names the VM. */
+function fakeGuest (vmId: string): ChildProcess {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 120000)', vmId], { stdio: 'ignore' })
+  guests.push(child)
+  return child
+}
+const exited = async (c: ChildProcess): Promise<string | null> => await new Promise((resolve) => { if (c.exitCode !== null || c.signalCode !== null) resolve(c.signalCode); else c.once('exit', (_code, signal) => { resolve(signal) }) })
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mv-fence-'))
+  watchdog = new FenceWatchdog(join(dir, 'fence'))
+  await watchdog.start()
+})
+afterEach(async () => {
+  watchdog.stopProcess()
+  for (const g of guests.splice(0)) if (g.exitCode === null && g.signalCode === null) g.kill('SIGKILL')
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('fence watchdog', () => {
+  it('kills the guest when its deadline passes, and records it', async () => {
+    const guest = fakeGuest('vm-aaaa000000000001')
+    const armedAt = Date.now()
+    await watchdog.arm('vm-aaaa000000000001', guest.pid as number, armedAt + 300)
+    expect(await exited(guest)).toBe('SIGKILL')
+    const late = Date.now() - (armedAt + 300)
+    expect(late).toBeGreaterThanOrEqual(0)
+    expect(late).toBeLessThan(500)
+    const fired = await watchdog.fired()
+    expect(fired).toMatchObject([{ vmId: 'vm-aaaa000000000001', pid: guest.pid, killed: true }])
+  })
+
+  it('a deadline moved forward in time (the lease renewed) spares the guest; disarmed, it is left alone', async () => {
+    const guest = fakeGuest('vm-aaaa000000000002')
+    for (let i = 0; i < 10; i++) {
+      await watchdog.arm('vm-aaaa000000000002', guest.pid as number, Date.now() + 300)
+      await sleep(100)
+    }
+    await watchdog.disarm('vm-aaaa000000000002')
+    await sleep(500)
+    expect(guest.exitCode).toBeNull()
+    expect(guest.signalCode).toBeNull()
+    expect(await watchdog.fired()).toEqual([])
+  })
+
+  it('never kills a process that is not the VM\'s (a reused pid)', async () => {
+    const other = fakeGuest('something-else')
+    await watchdog.arm('vm-aaaa000000000003', other.pid as number, Date.now() + 100)
+    await sleep(400)
+    expect(other.signalCode).toBeNull()
+    expect(await watchdog.fired()).toMatchObject([{ vmId: 'vm-aaaa000000000003', killed: false }])
+  })
+
+  it('one watchdog per dir: a second agent start adopts the running one', async () => {
+    const again = new FenceWatchdog(join(dir, 'fence'))
+    await again.start()
+    expect(again.processId).toBe(watchdog.processId)
+  })
+})
