@@ -616,6 +616,12 @@ export namespace meshvirt {
             EVENT_KIND_VM_FAILED = 6,
             EVENT_KIND_VM_MIGRATED = 7,
             EVENT_KIND_VM_MIGRATION_FAILED = 8,
+            EVENT_KIND_VM_LEASE_LOST = 9,
+            EVENT_KIND_VM_FENCED = 10,
+            EVENT_KIND_VM_LEASE_RESUMED = 11,
+            EVENT_KIND_VM_ELECTED = 12,
+            EVENT_KIND_VM_FAILED_OVER = 13,
+            EVENT_KIND_VM_DEMOTED = 14,
             EVENT_KIND_HOST_STARTED = 20,
             EVENT_KIND_HOST_STOPPING = 21,
             EVENT_KIND_HOST_JOINED = 22,
@@ -1284,6 +1290,8 @@ export namespace meshvirt {
             migration?: (meshvirt.v1.IMigrationProgress|null);
             replicas?: (meshvirt.v1.IReplicaStatus[]|null);
             replication?: (meshvirt.v1.IReplicationStats|null);
+            lease?: (meshvirt.v1.ILeaseInfo|null);
+            leaseHistory?: (meshvirt.v1.ILeaseHistoryEntry[]|null);
         }
 
         class VmInfo implements IVmInfo {
@@ -1299,6 +1307,8 @@ export namespace meshvirt {
             public migration?: (meshvirt.v1.IMigrationProgress|null);
             public replicas: meshvirt.v1.IReplicaStatus[];
             public replication?: (meshvirt.v1.IReplicationStats|null);
+            public lease?: (meshvirt.v1.ILeaseInfo|null);
+            public leaseHistory: meshvirt.v1.ILeaseHistoryEntry[];
             public static create(properties?: meshvirt.v1.IVmInfo): meshvirt.v1.VmInfo;
             public static encode(message: meshvirt.v1.IVmInfo, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmInfo, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1307,6 +1317,66 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmInfo;
             public static toObject(message: meshvirt.v1.VmInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILeaseInfo {
+            role?: (string|null);
+            epoch?: (number|null);
+            owner?: (string|null);
+            members?: (string[]|null);
+            witness?: (string|null);
+            running?: (boolean|null);
+            expiresAtMs?: (number|null);
+            fenceAtMs?: (number|null);
+        }
+
+        class LeaseInfo implements ILeaseInfo {
+            constructor(properties?: meshvirt.v1.ILeaseInfo);
+            public role: string;
+            public epoch: number;
+            public owner: string;
+            public members: string[];
+            public witness: string;
+            public running: boolean;
+            public expiresAtMs: number;
+            public fenceAtMs: number;
+            public static create(properties?: meshvirt.v1.ILeaseInfo): meshvirt.v1.LeaseInfo;
+            public static encode(message: meshvirt.v1.ILeaseInfo, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeaseInfo, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeaseInfo;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeaseInfo;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseInfo;
+            public static toObject(message: meshvirt.v1.LeaseInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILeaseHistoryEntry {
+            type?: (string|null);
+            atMs?: (number|null);
+            epoch?: (number|null);
+            detail?: (string|null);
+            hostId?: (string|null);
+        }
+
+        class LeaseHistoryEntry implements ILeaseHistoryEntry {
+            constructor(properties?: meshvirt.v1.ILeaseHistoryEntry);
+            public type: string;
+            public atMs: number;
+            public epoch: number;
+            public detail: string;
+            public hostId: string;
+            public static create(properties?: meshvirt.v1.ILeaseHistoryEntry): meshvirt.v1.LeaseHistoryEntry;
+            public static encode(message: meshvirt.v1.ILeaseHistoryEntry, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILeaseHistoryEntry, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LeaseHistoryEntry;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LeaseHistoryEntry;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseHistoryEntry;
+            public static toObject(message: meshvirt.v1.LeaseHistoryEntry, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }

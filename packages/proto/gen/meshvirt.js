@@ -7680,6 +7680,12 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} EVENT_KIND_VM_FAILED=6 EVENT_KIND_VM_FAILED value
          * @property {number} EVENT_KIND_VM_MIGRATED=7 EVENT_KIND_VM_MIGRATED value
          * @property {number} EVENT_KIND_VM_MIGRATION_FAILED=8 EVENT_KIND_VM_MIGRATION_FAILED value
+         * @property {number} EVENT_KIND_VM_LEASE_LOST=9 EVENT_KIND_VM_LEASE_LOST value
+         * @property {number} EVENT_KIND_VM_FENCED=10 EVENT_KIND_VM_FENCED value
+         * @property {number} EVENT_KIND_VM_LEASE_RESUMED=11 EVENT_KIND_VM_LEASE_RESUMED value
+         * @property {number} EVENT_KIND_VM_ELECTED=12 EVENT_KIND_VM_ELECTED value
+         * @property {number} EVENT_KIND_VM_FAILED_OVER=13 EVENT_KIND_VM_FAILED_OVER value
+         * @property {number} EVENT_KIND_VM_DEMOTED=14 EVENT_KIND_VM_DEMOTED value
          * @property {number} EVENT_KIND_HOST_STARTED=20 EVENT_KIND_HOST_STARTED value
          * @property {number} EVENT_KIND_HOST_STOPPING=21 EVENT_KIND_HOST_STOPPING value
          * @property {number} EVENT_KIND_HOST_JOINED=22 EVENT_KIND_HOST_JOINED value
@@ -7698,6 +7704,12 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[6] = "EVENT_KIND_VM_FAILED"] = 6;
             values[valuesById[7] = "EVENT_KIND_VM_MIGRATED"] = 7;
             values[valuesById[8] = "EVENT_KIND_VM_MIGRATION_FAILED"] = 8;
+            values[valuesById[9] = "EVENT_KIND_VM_LEASE_LOST"] = 9;
+            values[valuesById[10] = "EVENT_KIND_VM_FENCED"] = 10;
+            values[valuesById[11] = "EVENT_KIND_VM_LEASE_RESUMED"] = 11;
+            values[valuesById[12] = "EVENT_KIND_VM_ELECTED"] = 12;
+            values[valuesById[13] = "EVENT_KIND_VM_FAILED_OVER"] = 13;
+            values[valuesById[14] = "EVENT_KIND_VM_DEMOTED"] = 14;
             values[valuesById[20] = "EVENT_KIND_HOST_STARTED"] = 20;
             values[valuesById[21] = "EVENT_KIND_HOST_STOPPING"] = 21;
             values[valuesById[22] = "EVENT_KIND_HOST_JOINED"] = 22;
@@ -8027,6 +8039,12 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 6:
                     case 7:
                     case 8:
+                    case 9:
+                    case 10:
+                    case 11:
+                    case 12:
+                    case 13:
+                    case 14:
                     case 20:
                     case 21:
                     case 22:
@@ -8142,6 +8160,30 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "EVENT_KIND_VM_MIGRATION_FAILED":
                 case 8:
                     message.kind = 8;
+                    break;
+                case "EVENT_KIND_VM_LEASE_LOST":
+                case 9:
+                    message.kind = 9;
+                    break;
+                case "EVENT_KIND_VM_FENCED":
+                case 10:
+                    message.kind = 10;
+                    break;
+                case "EVENT_KIND_VM_LEASE_RESUMED":
+                case 11:
+                    message.kind = 11;
+                    break;
+                case "EVENT_KIND_VM_ELECTED":
+                case 12:
+                    message.kind = 12;
+                    break;
+                case "EVENT_KIND_VM_FAILED_OVER":
+                case 13:
+                    message.kind = 13;
+                    break;
+                case "EVENT_KIND_VM_DEMOTED":
+                case 14:
+                    message.kind = 14;
                     break;
                 case "EVENT_KIND_HOST_STARTED":
                 case 20:
@@ -16658,6 +16700,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IMigrationProgress|null} [migration] VmInfo migration
              * @property {Array.<meshvirt.v1.IReplicaStatus>|null} [replicas] VmInfo replicas
              * @property {meshvirt.v1.IReplicationStats|null} [replication] VmInfo replication
+             * @property {meshvirt.v1.ILeaseInfo|null} [lease] VmInfo lease
+             * @property {Array.<meshvirt.v1.ILeaseHistoryEntry>|null} [leaseHistory] VmInfo leaseHistory
              */
 
             /**
@@ -16670,6 +16714,7 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             function VmInfo(properties) {
                 this.replicas = [];
+                this.leaseHistory = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -16765,6 +16810,22 @@ export const meshvirt = $root.meshvirt = (() => {
             VmInfo.prototype.replication = null;
 
             /**
+             * VmInfo lease.
+             * @member {meshvirt.v1.ILeaseInfo|null|undefined} lease
+             * @memberof meshvirt.v1.VmInfo
+             * @instance
+             */
+            VmInfo.prototype.lease = null;
+
+            /**
+             * VmInfo leaseHistory.
+             * @member {Array.<meshvirt.v1.ILeaseHistoryEntry>} leaseHistory
+             * @memberof meshvirt.v1.VmInfo
+             * @instance
+             */
+            VmInfo.prototype.leaseHistory = $util.emptyArray;
+
+            /**
              * Creates a new VmInfo instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmInfo
@@ -16815,6 +16876,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         $root.meshvirt.v1.ReplicaStatus.encode(message.replicas[i], writer.uint32(/* id 10, wireType 2 =*/82).fork(), q + 1).ldelim();
                 if (message.replication != null && Object.hasOwnProperty.call(message, "replication"))
                     $root.meshvirt.v1.ReplicationStats.encode(message.replication, writer.uint32(/* id 11, wireType 2 =*/90).fork(), q + 1).ldelim();
+                if (message.lease != null && Object.hasOwnProperty.call(message, "lease"))
+                    $root.meshvirt.v1.LeaseInfo.encode(message.lease, writer.uint32(/* id 12, wireType 2 =*/98).fork(), q + 1).ldelim();
+                if (message.leaseHistory != null && message.leaseHistory.length)
+                    for (let i = 0; i < message.leaseHistory.length; ++i)
+                        $root.meshvirt.v1.LeaseHistoryEntry.encode(message.leaseHistory[i], writer.uint32(/* id 13, wireType 2 =*/106).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -16909,6 +16975,16 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 11: {
                             message.replication = $root.meshvirt.v1.ReplicationStats.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 12: {
+                            message.lease = $root.meshvirt.v1.LeaseInfo.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 13: {
+                            if (!(message.leaseHistory && message.leaseHistory.length))
+                                message.leaseHistory = [];
+                            message.leaseHistory.push($root.meshvirt.v1.LeaseHistoryEntry.decode(reader, reader.uint32(), undefined, long + 1));
                             break;
                         }
                     default:
@@ -17006,6 +17082,20 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (error)
                         return "replication." + error;
                 }
+                if (message.lease != null && Object.hasOwnProperty.call(message, "lease")) {
+                    let error = $root.meshvirt.v1.LeaseInfo.verify(message.lease, long + 1);
+                    if (error)
+                        return "lease." + error;
+                }
+                if (message.leaseHistory != null && Object.hasOwnProperty.call(message, "leaseHistory")) {
+                    if (!Array.isArray(message.leaseHistory))
+                        return "leaseHistory: array expected";
+                    for (let i = 0; i < message.leaseHistory.length; ++i) {
+                        let error = $root.meshvirt.v1.LeaseHistoryEntry.verify(message.leaseHistory[i], long + 1);
+                        if (error)
+                            return "leaseHistory." + error;
+                    }
+                }
                 return null;
             };
 
@@ -17096,6 +17186,21 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.VmInfo.replication: object expected");
                     message.replication = $root.meshvirt.v1.ReplicationStats.fromObject(object.replication, long + 1);
                 }
+                if (object.lease != null) {
+                    if (!$util.isObject(object.lease))
+                        throw TypeError(".meshvirt.v1.VmInfo.lease: object expected");
+                    message.lease = $root.meshvirt.v1.LeaseInfo.fromObject(object.lease, long + 1);
+                }
+                if (object.leaseHistory) {
+                    if (!Array.isArray(object.leaseHistory))
+                        throw TypeError(".meshvirt.v1.VmInfo.leaseHistory: array expected");
+                    message.leaseHistory = [];
+                    for (let i = 0; i < object.leaseHistory.length; ++i) {
+                        if (!$util.isObject(object.leaseHistory[i]))
+                            throw TypeError(".meshvirt.v1.VmInfo.leaseHistory: object expected");
+                        message.leaseHistory[i] = $root.meshvirt.v1.LeaseHistoryEntry.fromObject(object.leaseHistory[i], long + 1);
+                    }
+                }
                 return message;
             };
 
@@ -17116,8 +17221,10 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
                 let object = {};
-                if (options.arrays || options.defaults)
+                if (options.arrays || options.defaults) {
                     object.replicas = [];
+                    object.leaseHistory = [];
+                }
                 if (options.defaults) {
                     object.summary = null;
                     object.spec = null;
@@ -17141,6 +17248,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.lastMigration = null;
                     object.migration = null;
                     object.replication = null;
+                    object.lease = null;
                 }
                 if (message.summary != null && Object.hasOwnProperty.call(message, "summary"))
                     object.summary = $root.meshvirt.v1.VmSummary.toObject(message.summary, options, q + 1);
@@ -17182,6 +17290,13 @@ export const meshvirt = $root.meshvirt = (() => {
                 }
                 if (message.replication != null && Object.hasOwnProperty.call(message, "replication"))
                     object.replication = $root.meshvirt.v1.ReplicationStats.toObject(message.replication, options, q + 1);
+                if (message.lease != null && Object.hasOwnProperty.call(message, "lease"))
+                    object.lease = $root.meshvirt.v1.LeaseInfo.toObject(message.lease, options, q + 1);
+                if (message.leaseHistory && message.leaseHistory.length) {
+                    object.leaseHistory = [];
+                    for (let j = 0; j < message.leaseHistory.length; ++j)
+                        object.leaseHistory[j] = $root.meshvirt.v1.LeaseHistoryEntry.toObject(message.leaseHistory[j], options, q + 1);
+                }
                 return object;
             };
 
@@ -17212,6 +17327,842 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return VmInfo;
+        })();
+
+        v1.LeaseInfo = (function() {
+
+            /**
+             * Properties of a LeaseInfo.
+             * @memberof meshvirt.v1
+             * @interface ILeaseInfo
+             * @property {string|null} [role] LeaseInfo role
+             * @property {number|null} [epoch] LeaseInfo epoch
+             * @property {string|null} [owner] LeaseInfo owner
+             * @property {Array.<string>|null} [members] LeaseInfo members
+             * @property {string|null} [witness] LeaseInfo witness
+             * @property {boolean|null} [running] LeaseInfo running
+             * @property {number|null} [expiresAtMs] LeaseInfo expiresAtMs
+             * @property {number|null} [fenceAtMs] LeaseInfo fenceAtMs
+             */
+
+            /**
+             * Constructs a new LeaseInfo.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeaseInfo.
+             * @implements ILeaseInfo
+             * @constructor
+             * @param {meshvirt.v1.ILeaseInfo=} [properties] Properties to set
+             */
+            function LeaseInfo(properties) {
+                this.members = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeaseInfo role.
+             * @member {string} role
+             * @memberof meshvirt.v1.LeaseInfo
+             * @instance
+             */
+            LeaseInfo.prototype.role = "";
+
+            /**
+             * LeaseInfo epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.LeaseInfo
+             * @instance
+             */
+            LeaseInfo.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseInfo owner.
+             * @member {string} owner
+             * @memberof meshvirt.v1.LeaseInfo
+             * @instance
+             */
+            LeaseInfo.prototype.owner = "";
+
+            /**
+             * LeaseInfo members.
+             * @member {Array.<string>} members
+             * @memberof meshvirt.v1.LeaseInfo
+             * @instance
+             */
+            LeaseInfo.prototype.members = $util.emptyArray;
+
+            /**
+             * LeaseInfo witness.
+             * @member {string} witness
+             * @memberof meshvirt.v1.LeaseInfo
+             * @instance
+             */
+            LeaseInfo.prototype.witness = "";
+
+            /**
+             * LeaseInfo running.
+             * @member {boolean} running
+             * @memberof meshvirt.v1.LeaseInfo
+             * @instance
+             */
+            LeaseInfo.prototype.running = false;
+
+            /**
+             * LeaseInfo expiresAtMs.
+             * @member {number} expiresAtMs
+             * @memberof meshvirt.v1.LeaseInfo
+             * @instance
+             */
+            LeaseInfo.prototype.expiresAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseInfo fenceAtMs.
+             * @member {number} fenceAtMs
+             * @memberof meshvirt.v1.LeaseInfo
+             * @instance
+             */
+            LeaseInfo.prototype.fenceAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new LeaseInfo instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeaseInfo
+             * @static
+             * @param {meshvirt.v1.ILeaseInfo=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeaseInfo} LeaseInfo instance
+             */
+            LeaseInfo.create = function create(properties) {
+                return new LeaseInfo(properties);
+            };
+
+            /**
+             * Encodes the specified LeaseInfo message. Does not implicitly {@link meshvirt.v1.LeaseInfo.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeaseInfo
+             * @static
+             * @param {meshvirt.v1.ILeaseInfo} message LeaseInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseInfo.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.role != null && Object.hasOwnProperty.call(message, "role"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.role);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.epoch);
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.owner);
+                if (message.members != null && message.members.length)
+                    for (let i = 0; i < message.members.length; ++i)
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.members[i]);
+                if (message.witness != null && Object.hasOwnProperty.call(message, "witness"))
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.witness);
+                if (message.running != null && Object.hasOwnProperty.call(message, "running"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).bool(message.running);
+                if (message.expiresAtMs != null && Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.expiresAtMs);
+                if (message.fenceAtMs != null && Object.hasOwnProperty.call(message, "fenceAtMs"))
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint64(message.fenceAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeaseInfo message, length delimited. Does not implicitly {@link meshvirt.v1.LeaseInfo.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeaseInfo
+             * @static
+             * @param {meshvirt.v1.ILeaseInfo} message LeaseInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseInfo.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeaseInfo message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeaseInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeaseInfo} LeaseInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseInfo.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeaseInfo();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.role = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.owner = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            if (!(message.members && message.members.length))
+                                message.members = [];
+                            message.members.push(reader.string());
+                            break;
+                        }
+                    case 5: {
+                            message.witness = reader.string();
+                            break;
+                        }
+                    case 6: {
+                            message.running = reader.bool();
+                            break;
+                        }
+                    case 7: {
+                            message.expiresAtMs = reader.uint64();
+                            break;
+                        }
+                    case 8: {
+                            message.fenceAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeaseInfo message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeaseInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeaseInfo} LeaseInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseInfo.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeaseInfo message.
+             * @function verify
+             * @memberof meshvirt.v1.LeaseInfo
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeaseInfo.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.role != null && Object.hasOwnProperty.call(message, "role"))
+                    if (!$util.isString(message.role))
+                        return "role: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.members != null && Object.hasOwnProperty.call(message, "members")) {
+                    if (!Array.isArray(message.members))
+                        return "members: array expected";
+                    for (let i = 0; i < message.members.length; ++i)
+                        if (!$util.isString(message.members[i]))
+                            return "members: string[] expected";
+                }
+                if (message.witness != null && Object.hasOwnProperty.call(message, "witness"))
+                    if (!$util.isString(message.witness))
+                        return "witness: string expected";
+                if (message.running != null && Object.hasOwnProperty.call(message, "running"))
+                    if (typeof message.running !== "boolean")
+                        return "running: boolean expected";
+                if (message.expiresAtMs != null && Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    if (!$util.isInteger(message.expiresAtMs) && !(message.expiresAtMs && $util.isInteger(message.expiresAtMs.low) && $util.isInteger(message.expiresAtMs.high)))
+                        return "expiresAtMs: integer|Long expected";
+                if (message.fenceAtMs != null && Object.hasOwnProperty.call(message, "fenceAtMs"))
+                    if (!$util.isInteger(message.fenceAtMs) && !(message.fenceAtMs && $util.isInteger(message.fenceAtMs.low) && $util.isInteger(message.fenceAtMs.high)))
+                        return "fenceAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a LeaseInfo message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeaseInfo
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeaseInfo} LeaseInfo
+             */
+            LeaseInfo.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeaseInfo)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeaseInfo: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeaseInfo();
+                if (object.role != null)
+                    message.role = String(object.role);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.owner != null)
+                    message.owner = String(object.owner);
+                if (object.members) {
+                    if (!Array.isArray(object.members))
+                        throw TypeError(".meshvirt.v1.LeaseInfo.members: array expected");
+                    message.members = [];
+                    for (let i = 0; i < object.members.length; ++i)
+                        message.members[i] = String(object.members[i]);
+                }
+                if (object.witness != null)
+                    message.witness = String(object.witness);
+                if (object.running != null)
+                    message.running = Boolean(object.running);
+                if (object.expiresAtMs != null)
+                    if ($util.Long)
+                        message.expiresAtMs = $util.Long.fromValue(object.expiresAtMs, true);
+                    else if (typeof object.expiresAtMs === "string")
+                        message.expiresAtMs = parseInt(object.expiresAtMs, 10);
+                    else if (typeof object.expiresAtMs === "number")
+                        message.expiresAtMs = object.expiresAtMs;
+                    else if (typeof object.expiresAtMs === "object")
+                        message.expiresAtMs = new $util.LongBits(object.expiresAtMs.low >>> 0, object.expiresAtMs.high >>> 0).toNumber(true);
+                if (object.fenceAtMs != null)
+                    if ($util.Long)
+                        message.fenceAtMs = $util.Long.fromValue(object.fenceAtMs, true);
+                    else if (typeof object.fenceAtMs === "string")
+                        message.fenceAtMs = parseInt(object.fenceAtMs, 10);
+                    else if (typeof object.fenceAtMs === "number")
+                        message.fenceAtMs = object.fenceAtMs;
+                    else if (typeof object.fenceAtMs === "object")
+                        message.fenceAtMs = new $util.LongBits(object.fenceAtMs.low >>> 0, object.fenceAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeaseInfo message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeaseInfo
+             * @static
+             * @param {meshvirt.v1.LeaseInfo} message LeaseInfo
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeaseInfo.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.members = [];
+                if (options.defaults) {
+                    object.role = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.owner = "";
+                    object.witness = "";
+                    object.running = false;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.expiresAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.expiresAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.fenceAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.fenceAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.role != null && Object.hasOwnProperty.call(message, "role"))
+                    object.role = message.role;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                if (message.members && message.members.length) {
+                    object.members = [];
+                    for (let j = 0; j < message.members.length; ++j)
+                        object.members[j] = message.members[j];
+                }
+                if (message.witness != null && Object.hasOwnProperty.call(message, "witness"))
+                    object.witness = message.witness;
+                if (message.running != null && Object.hasOwnProperty.call(message, "running"))
+                    object.running = message.running;
+                if (message.expiresAtMs != null && Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.expiresAtMs = typeof message.expiresAtMs === "number" ? BigInt(message.expiresAtMs) : $util.Long.fromBits(message.expiresAtMs.low >>> 0, message.expiresAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.expiresAtMs === "number")
+                        object.expiresAtMs = options.longs === String ? String(message.expiresAtMs) : message.expiresAtMs;
+                    else
+                        object.expiresAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.expiresAtMs) : options.longs === Number ? new $util.LongBits(message.expiresAtMs.low >>> 0, message.expiresAtMs.high >>> 0).toNumber(true) : message.expiresAtMs;
+                if (message.fenceAtMs != null && Object.hasOwnProperty.call(message, "fenceAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.fenceAtMs = typeof message.fenceAtMs === "number" ? BigInt(message.fenceAtMs) : $util.Long.fromBits(message.fenceAtMs.low >>> 0, message.fenceAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.fenceAtMs === "number")
+                        object.fenceAtMs = options.longs === String ? String(message.fenceAtMs) : message.fenceAtMs;
+                    else
+                        object.fenceAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.fenceAtMs) : options.longs === Number ? new $util.LongBits(message.fenceAtMs.low >>> 0, message.fenceAtMs.high >>> 0).toNumber(true) : message.fenceAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this LeaseInfo to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeaseInfo
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeaseInfo.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeaseInfo
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeaseInfo
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeaseInfo.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeaseInfo";
+            };
+
+            return LeaseInfo;
+        })();
+
+        v1.LeaseHistoryEntry = (function() {
+
+            /**
+             * Properties of a LeaseHistoryEntry.
+             * @memberof meshvirt.v1
+             * @interface ILeaseHistoryEntry
+             * @property {string|null} [type] LeaseHistoryEntry type
+             * @property {number|null} [atMs] LeaseHistoryEntry atMs
+             * @property {number|null} [epoch] LeaseHistoryEntry epoch
+             * @property {string|null} [detail] LeaseHistoryEntry detail
+             * @property {string|null} [hostId] LeaseHistoryEntry hostId
+             */
+
+            /**
+             * Constructs a new LeaseHistoryEntry.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LeaseHistoryEntry.
+             * @implements ILeaseHistoryEntry
+             * @constructor
+             * @param {meshvirt.v1.ILeaseHistoryEntry=} [properties] Properties to set
+             */
+            function LeaseHistoryEntry(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LeaseHistoryEntry type.
+             * @member {string} type
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @instance
+             */
+            LeaseHistoryEntry.prototype.type = "";
+
+            /**
+             * LeaseHistoryEntry atMs.
+             * @member {number} atMs
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @instance
+             */
+            LeaseHistoryEntry.prototype.atMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseHistoryEntry epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @instance
+             */
+            LeaseHistoryEntry.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LeaseHistoryEntry detail.
+             * @member {string} detail
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @instance
+             */
+            LeaseHistoryEntry.prototype.detail = "";
+
+            /**
+             * LeaseHistoryEntry hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @instance
+             */
+            LeaseHistoryEntry.prototype.hostId = "";
+
+            /**
+             * Creates a new LeaseHistoryEntry instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @static
+             * @param {meshvirt.v1.ILeaseHistoryEntry=} [properties] Properties to set
+             * @returns {meshvirt.v1.LeaseHistoryEntry} LeaseHistoryEntry instance
+             */
+            LeaseHistoryEntry.create = function create(properties) {
+                return new LeaseHistoryEntry(properties);
+            };
+
+            /**
+             * Encodes the specified LeaseHistoryEntry message. Does not implicitly {@link meshvirt.v1.LeaseHistoryEntry.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @static
+             * @param {meshvirt.v1.ILeaseHistoryEntry} message LeaseHistoryEntry message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseHistoryEntry.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.type != null && Object.hasOwnProperty.call(message, "type"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.type);
+                if (message.atMs != null && Object.hasOwnProperty.call(message, "atMs"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.atMs);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.epoch);
+                if (message.detail != null && Object.hasOwnProperty.call(message, "detail"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.detail);
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.hostId);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LeaseHistoryEntry message, length delimited. Does not implicitly {@link meshvirt.v1.LeaseHistoryEntry.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @static
+             * @param {meshvirt.v1.ILeaseHistoryEntry} message LeaseHistoryEntry message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LeaseHistoryEntry.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LeaseHistoryEntry message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LeaseHistoryEntry} LeaseHistoryEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseHistoryEntry.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LeaseHistoryEntry();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.type = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.atMs = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.detail = reader.string();
+                            break;
+                        }
+                    case 5: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LeaseHistoryEntry message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LeaseHistoryEntry} LeaseHistoryEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LeaseHistoryEntry.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LeaseHistoryEntry message.
+             * @function verify
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LeaseHistoryEntry.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.type != null && Object.hasOwnProperty.call(message, "type"))
+                    if (!$util.isString(message.type))
+                        return "type: string expected";
+                if (message.atMs != null && Object.hasOwnProperty.call(message, "atMs"))
+                    if (!$util.isInteger(message.atMs) && !(message.atMs && $util.isInteger(message.atMs.low) && $util.isInteger(message.atMs.high)))
+                        return "atMs: integer|Long expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.detail != null && Object.hasOwnProperty.call(message, "detail"))
+                    if (!$util.isString(message.detail))
+                        return "detail: string expected";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a LeaseHistoryEntry message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LeaseHistoryEntry} LeaseHistoryEntry
+             */
+            LeaseHistoryEntry.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LeaseHistoryEntry)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LeaseHistoryEntry: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LeaseHistoryEntry();
+                if (object.type != null)
+                    message.type = String(object.type);
+                if (object.atMs != null)
+                    if ($util.Long)
+                        message.atMs = $util.Long.fromValue(object.atMs, true);
+                    else if (typeof object.atMs === "string")
+                        message.atMs = parseInt(object.atMs, 10);
+                    else if (typeof object.atMs === "number")
+                        message.atMs = object.atMs;
+                    else if (typeof object.atMs === "object")
+                        message.atMs = new $util.LongBits(object.atMs.low >>> 0, object.atMs.high >>> 0).toNumber(true);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.detail != null)
+                    message.detail = String(object.detail);
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LeaseHistoryEntry message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @static
+             * @param {meshvirt.v1.LeaseHistoryEntry} message LeaseHistoryEntry
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LeaseHistoryEntry.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.type = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.atMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.atMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.detail = "";
+                    object.hostId = "";
+                }
+                if (message.type != null && Object.hasOwnProperty.call(message, "type"))
+                    object.type = message.type;
+                if (message.atMs != null && Object.hasOwnProperty.call(message, "atMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.atMs = typeof message.atMs === "number" ? BigInt(message.atMs) : $util.Long.fromBits(message.atMs.low >>> 0, message.atMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.atMs === "number")
+                        object.atMs = options.longs === String ? String(message.atMs) : message.atMs;
+                    else
+                        object.atMs = options.longs === String ? $util.Long.prototype.toString.call(message.atMs) : options.longs === Number ? new $util.LongBits(message.atMs.low >>> 0, message.atMs.high >>> 0).toNumber(true) : message.atMs;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.detail != null && Object.hasOwnProperty.call(message, "detail"))
+                    object.detail = message.detail;
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                return object;
+            };
+
+            /**
+             * Converts this LeaseHistoryEntry to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LeaseHistoryEntry.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LeaseHistoryEntry
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LeaseHistoryEntry
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LeaseHistoryEntry.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LeaseHistoryEntry";
+            };
+
+            return LeaseHistoryEntry;
         })();
 
         v1.ReplicaStatus = (function() {
