@@ -37,6 +37,8 @@ class FakeAgent implements LeaseHooks {
   loadLeases = (): PersistedLease[] => [...this.saved.values()]
   saveLease = async (s: PersistedLease): Promise<void> => { this.saved.set(s.vmId, { ...s }) }
   event = (e: LeaseEvent): void => { this.events.push(e) }
+  fenceDeadline: number | undefined
+  renewed = (_vmId: string, _epoch: number, fenceAt: number): void => { this.fenceDeadline = fenceAt }
 
   fence = async (_vmId: string, reason: string): Promise<void> => {
     this.calls.push({ hook: 'fence', at: Date.now() })
@@ -188,6 +190,8 @@ describe('LeaseService over real libp2p nodes', () => {
     expect(fencedAt).toBeLessThan(promotedAt ?? 0)
     expect(owner.agent.events.map((e) => e.type)).toEqual(expect.arrayContaining(['lease-lost', 'fenced']))
     expect(owner.service.state(VM)).toMatchObject({ role: 'owner', epoch: 1, running: false })
+    // The watchdog deadline the agent was given last is when the fence came due (±1 tick).
+    expect(Math.abs((owner.agent.fenceDeadline ?? 0) - (fencedAt ?? 0))).toBeLessThan(150)
 
     owner.cut = false
     await pollUntil(() => owner.agent.calls.some((c) => c.hook === 'demote'), 'the old owner to be demoted', 10_000)

@@ -55,6 +55,12 @@ export interface LeaseHooks {
   saveLease: (state: PersistedLease) => Promise<void>
   /** Lease lost, fenced, resumed, candidate, elected, promoted, demoted, restarted; `at` is Unix ms. */
   event: (e: LeaseEvent) => void
+  /**
+   * The owner's lease was renewed: unless renewed again, this host fences the VM at `fenceAt`
+   * (Unix ms, mapped from the monotonic clock at the call). For a watchdog that outlives the agent:
+   * arm it to kill the guest at `fenceAt`. Called on every renewal round that extends the lease.
+   */
+  renewed?: (vmId: string, epoch: number, fenceAt: number) => void
 }
 
 export interface LeaseServiceInit {
@@ -194,6 +200,7 @@ export class LeaseService {
         case 'promote': this.hook(e.vmId, 'promote', async () => { await this.init.hooks.promote(e.vmId, e.epoch) }); break
         case 'demote': this.owned.delete(e.vmId); this.hook(e.vmId, 'demote', async () => { await this.init.hooks.demote(e.vmId, e.epoch, e.owner) }); break
         case 'event': this.emit(e.event); break
+        case 'renewed': this.renewed(e.vmId, e.epoch, e.fenceAt); break
         case 'persist': break
       }
     }
@@ -229,6 +236,10 @@ export class LeaseService {
       if (this.hookChains.get(vmId) === next) this.hookChains.delete(vmId)
     })
     this.hookChains.set(vmId, next)
+  }
+
+  private renewed (vmId: string, epoch: number, fenceAt: number): void {
+    try { this.init.hooks.renewed?.(vmId, epoch, Math.floor(Date.now() + (fenceAt - now()))) } catch (err) { this.init.log?.error('lease renewed hook failed', { vm: vmId, err: String(err) }) }
   }
 
   private emit (e: LeaseEvent): void {

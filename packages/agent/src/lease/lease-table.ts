@@ -38,8 +38,10 @@
  * the margins must be the same cluster-wide (they are part of the safety arithmetic).
  *
  * What this does not cover (the agent must): an agent process that stalls or dies while its QEMU
- * keeps running cannot fence; fences must be enforced by something that outlives the agent's event
- * loop for the bound to hold in that case (see LeaseHooks.fence).
+ * keeps running cannot fence; something that outlives the agent's event loop must enforce the
+ * fence instant for the bound to hold then (the `renewed` effect / LeaseHooks.renewed gives it).
+ * Membership changes within an epoch count both groups until a round has a majority of each
+ * (OwnerLease.setMembers); the simulation covers fixed groups only.
  */
 import type { LeaseTiming } from './lease-timing.js'
 import { MemberLease, type Elected } from './member-lease.js'

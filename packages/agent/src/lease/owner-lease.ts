@@ -52,6 +52,7 @@ export class OwnerLease {
   private nextRenewAt: number
   private guest: OwnedGuest
   private held = false
+  private reportedFenceAt = -Infinity
   private promoting: boolean
   /** When this host became the owner: a new owner is not "lapsed" before it could have renewed. */
   private readonly since: number
@@ -161,6 +162,10 @@ export class OwnerLease {
   private check (now: number, effects: LeaseEffect[]): void {
     const fenceAt = this.leaseFrom + this.t.fenceAfterMs
     const held = now < fenceAt
+    if (held && fenceAt > this.reportedFenceAt) {
+      this.reportedFenceAt = fenceAt
+      effects.push({ type: 'renewed', vmId: this.vmId, epoch: this.epoch, fenceAt })
+    }
     if (held !== this.held) {
       this.held = held
       effects.push(this.event(held ? 'lease-acquired' : 'lease-lost', now, held ? undefined : 'no majority renewed the lease in time'))

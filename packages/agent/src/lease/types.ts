@@ -128,6 +128,8 @@ export type LeaseEffect =
   | { type: 'promote', vmId: string, epoch: number }
   | { type: 'demote', vmId: string, epoch: number, owner?: string }
   | { type: 'persist', state: PersistedLease }
+  /** The owner's lease was proven further: it fences at `fenceAt` (local ms) unless renewed again. */
+  | { type: 'renewed', vmId: string, epoch: number, fenceAt: number }
   | { type: 'event', event: LeaseEvent }
 
 /** What one message did: the answer to send back (to a request) and the effects to carry out. */
