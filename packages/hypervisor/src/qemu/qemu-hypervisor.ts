@@ -478,7 +478,7 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
     const disks = spec.disks?.map((d) => ({
       ...d,
       ...(d.base !== undefined ? { base: checkImagePath(d.base, this.imageDirs, 'base image') } : {}),
-      ...(d.importFrom !== undefined ? { importFrom: checkImagePath(d.importFrom, this.imageDirs, 'image to import') } : {})
+      ...(d.importFrom !== undefined ? { importFrom: checkImagePath(d.importFrom, this.imageDirs, 'imported image') } : {})
     }))
     return { ...spec, boot, ...(disks !== undefined ? { disks } : {}) }
   }
