@@ -91,4 +91,31 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
       return info.replicas.some((r) => r.hostId === other.hostId && r.state === 'in-sync' && Number(r.epoch) === 2)
     }, { timeoutMs: 30_000, what: 'a new holder in sync at epoch 2' })
   }, 90_000)
+
+  it('automatic failover: the owner dies and, with nobody asking, its holder runs the VM with epoch + 1 within 10 s; vm show tells what happened', async () => {
+    cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
+    const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
+    const spec = { ...simSpec('auto', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000, spreadBy: 'site' }
+    const id = (await a.broker.create(spec, 'auto-1')).vm.summary?.id as string
+    await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
+    // Owner + 1 holder is even: the third host is the witness, and the owner holds the lease.
+    const before = await pollUntil(async () => { const i = await inspect(a, id); return i.lease?.role === 'owner' && i.lease.running ? i : undefined }, { timeoutMs: 10_000, what: 'the owner to hold its lease' })
+    const holderId = holdersOf(before)[0] as string
+    const holder = [b, c].find((x) => x.hostId === holderId) as RunningAgent
+    const witness = [b, c].find((x) => x.hostId !== holderId) as RunningAgent
+    expect(before.lease?.members).toEqual([a.hostId, holderId, witness.hostId])
+    expect(before.lease?.witness).toBe(witness.hostId)
+
+    const killedAt = Date.now()
+    await a.stop()
+    const after = await pollUntil(() => holder.vms.get(id)?.state === 'running' ? holder.vms.get(id) : undefined, { timeoutMs: 15_000, what: 'the VM to run on its holder' })
+    const tookMs = Date.now() - killedAt
+    console.log(`automatic failover (simulated hypervisor, default lease timing): ${tookMs} ms from the owner's stop to the VM running on its holder`)
+    expect(tookMs).toBeLessThan(10_000)
+    expect(after.epoch).toBe(2)
+    const info = await inspect(witness, id)
+    expect(info.summary).toMatchObject({ owner: holderId, epoch: 2 })
+    expect(info.leaseHistory.map((h) => h.type)).toEqual(expect.arrayContaining(['elected', 'promoted']))
+    expect(info.lease).toMatchObject({ role: 'owner', epoch: 2 })
+  }, 90_000)
 })

@@ -32,6 +32,10 @@ import { canReplicate } from './replication/capability.js'
 import { heldReplicaSummaries, ReplicaKeeper } from './replication/replica-keeper.js'
 import { ReplicationManager } from './replication/replication-manager.js'
 import { ReplicaRecords } from './store/replica-records.js'
+import { LeaseRecords } from './store/lease-records.js'
+import { AgentLease } from './failover/agent-lease.js'
+import { FenceWatchdog } from './fence/fence-watchdog.js'
+import { LeaseService } from './lease/lease-service.js'
 import { attachMonitoring, defaultMonitorConfig, parseMonitorListen, type Monitoring } from './monitor/index.js'
 
 export const CONTROL_SOCKET = 'control.sock'
@@ -125,7 +129,11 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   }, Date.now, readvertise)
   let monitoring: Monitoring | undefined
   const vmsChanged = (): void => { readvertise(); monitoring?.vmsChanged() }
-  const vms = new VmManager({ selfId, store, ledger, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), onChange: vmsChanged })
+  const vms = new VmManager({
+    selfId, store, ledger, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), onChange: vmsChanged,
+    // A replicated guest found down at a restart waits for its lease: another host may run it by now.
+    restartOnRecover: (vm) => records.holders(vm.id).length === 0 && !isReplicated(vm)
+  })
   let stopping = false
   const negotiate = new NegotiateService({
     ledger,
@@ -177,14 +185,16 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     holderService = new ReplicaHolderService(node.libp2p, {
       root: join(config.dataDir, 'replicas'),
       accept: (vmId, peer) => gate?.accept(vmId, peer) ?? false,
+      onApplied: (e) => { gate?.noteApplied(e.vmId, e.position) },
       log: (message, fields) => { replicaLog.debug(message, fields) }
     })
     keeper = gate = new ReplicaKeeper({ selfId, store, records, ledger, vms, hypervisor: hv.driver, view: node.view, log: replicaLog, onChange: vmsChanged }, holderService)
+    await keeper.loadPositions()
     await holderService.start()
     negotiate.setReplicas(keeper)
     replication = new ReplicationManager({ selfId, records, vms, keeper, replication: hv.driver.replication, libp2p: node.libp2p, view: node.view, peers, log: replicaLog, bandwidthBytesPerSec: config.replicaBandwidth })
     const r = replication
-    vms.replicationOf = (vm) => r.statusOf(vm)
+    vms.infoParts.push((vm) => r.statusOf(vm))
     replication.start()
   }
   const broker = new Broker({ selfId, view: node.view, peers, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
@@ -208,6 +218,23 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.
     processMetrics: opts.hypervisor === undefined
   })
+  // Failover: the lease of every replicated VM this host owns, holds or witnesses, and the fence
+  // watchdog that stops a guest in time even if this agent dies.
+  let lease: { service: LeaseService, hooks: AgentLease } | undefined
+  if (keeper !== undefined) {
+    const watchdog = new FenceWatchdog(join(config.dataDir, 'fence'))
+    await watchdog.start()
+    const hooks = new AgentLease({
+      selfId, vms, records, keeper, leases: new LeaseRecords(store), view: node.view, hypervisor: hv.driver, watchdog, log: root.child('lease', { host: selfId }),
+      emit: (d) => { void mon.events.emit({ kind: d.kind, vmId: d.vmId, vmName: d.vmName, vmEpoch: d.vmEpoch, message: d.message }).catch(() => {}) }
+    })
+    const service = new LeaseService({ mesh: node }, { hooks, restarted: !created, log: root.child('lease', { host: selfId }) })
+    await service.start()
+    await hooks.attach(service)
+    vms.infoParts.push((vm) => hooks.infoOf(vm))
+    keeper.setLeaseDecides((vmId) => service.state(vmId) !== undefined)
+    lease = { service, hooks }
+  }
   const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, extra: mon.controlHandlers, ...(migrations !== undefined ? { migrations } : {}), ...(replication !== undefined ? { replication } : {}) })
   const controlBytes = async (bytes: Uint8Array): Promise<Uint8Array> => {
     let res
@@ -272,6 +299,8 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
         stopping = true
         clearInterval(sweep)
         await server.stop()
+        await lease?.service.stop()
+        await lease?.hooks.detach()
         await mon.stop()
         await replication?.stop()
         await holderService?.stop()
@@ -287,6 +316,11 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
       await stopped
     }
   }
+}
+
+/** A VM whose spec asks for replicas. */
+function isReplicated (vm: { spec: Uint8Array }): boolean {
+  return (pb.VmSpec.decode(vm.spec).replicas ?? 0) > 0
 }
 
 function meshTiming (preset: TimingPreset | undefined, heartbeatMs: number): Partial<MeshTiming> {

@@ -32,6 +32,8 @@ export interface ControlHandlerDeps {
 
 /** A promotion creates the VM from its replica and starts QEMU. */
 const PROMOTE_TIMEOUT_MS = 3 * 60_000
+/** How long `vm failover` waits for the replica group's own election when the lease decides. */
+export const ELECTION_WAIT_MS = 30_000
 
 /** A drain migrates every VM of the host: give it an hour before the forwarding agent gives up. */
 const DRAIN_FORWARD_TIMEOUT_MS = 60 * 60_000
@@ -149,7 +151,20 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
       target = (held[0] as { host: string }).host
     }
     deps.log.warn('failing over a VM to a replica holder', { vm: vmId, peer: target })
-    const res = await peers.negotiate(target, { promoteReplica: { vmId, reason: 'vm failover' } }, PROMOTE_TIMEOUT_MS)
+    let res
+    try {
+      res = await peers.negotiate(target, { promoteReplica: { vmId, reason: 'vm failover' } }, PROMOTE_TIMEOUT_MS)
+    } catch (err) {
+      if ((err as ControlError).code !== 'LEASE_IN_CHARGE') throw err
+      // Automatic failover is under way: wait for the group's election instead of racing it.
+      const deadline = Date.now() + ELECTION_WAIT_MS
+      for (;;) {
+        const owner = findGossipedVm(deps.view, (v) => v.id === vmId)
+        if (owner !== undefined) return await peers.control(owner.owner, { hops: 1, inspectVm: { vm: { id: vmId } } })
+        if (Date.now() > deadline) throw new ControlError('UNAVAILABLE', `${(err as Error).message}, and no holder was elected within ${ELECTION_WAIT_MS / 1000} s: a majority of the VM's replica group (owner, holders, witness) must be reachable`)
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+    }
     const name = res.promoted?.name ?? ''
     if (name !== '') {
       for (const authority of nameAuthorities(name, nameHolders(deps.view)).slice(0, 1)) {

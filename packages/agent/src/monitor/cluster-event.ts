@@ -3,6 +3,7 @@ import { pb, type meshvirt } from '@meshvirt/proto'
 /** What happened, in the words `meshvirt events` prints. */
 export type EventKind =
   | 'vm-created' | 'vm-started' | 'vm-stopped' | 'vm-deleted' | 'vm-crashed' | 'vm-failed' | 'vm-migrated' | 'vm-migration-failed'
+  | 'vm-lease-lost' | 'vm-fenced' | 'vm-lease-resumed' | 'vm-elected' | 'vm-failed-over' | 'vm-demoted'
   | 'host-started' | 'host-stopping' | 'host-joined' | 'host-suspect' | 'host-dead' | 'host-alive'
 
 const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
@@ -14,6 +15,12 @@ const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
   'vm-failed': pb.EventKind.EVENT_KIND_VM_FAILED,
   'vm-migrated': pb.EventKind.EVENT_KIND_VM_MIGRATED,
   'vm-migration-failed': pb.EventKind.EVENT_KIND_VM_MIGRATION_FAILED,
+  'vm-lease-lost': pb.EventKind.EVENT_KIND_VM_LEASE_LOST,
+  'vm-fenced': pb.EventKind.EVENT_KIND_VM_FENCED,
+  'vm-lease-resumed': pb.EventKind.EVENT_KIND_VM_LEASE_RESUMED,
+  'vm-elected': pb.EventKind.EVENT_KIND_VM_ELECTED,
+  'vm-failed-over': pb.EventKind.EVENT_KIND_VM_FAILED_OVER,
+  'vm-demoted': pb.EventKind.EVENT_KIND_VM_DEMOTED,
   'host-started': pb.EventKind.EVENT_KIND_HOST_STARTED,
   'host-stopping': pb.EventKind.EVENT_KIND_HOST_STOPPING,
   'host-joined': pb.EventKind.EVENT_KIND_HOST_JOINED,

@@ -24,6 +24,11 @@ export interface ReplicaKeeperDeps {
   clock?: () => number
   /** What this host keeps changed (the agent re-advertises: holders are found through gossip). */
   onChange?: () => void
+  /**
+   * Whether the lease protocol decides who runs the VM (this host takes part in its lease): a manual
+   * promotion would then race the election, so it is refused and the caller waits for the election.
+   */
+  leaseDecides?: (vmId: string) => boolean
 }
 
 /** Who may promote a replica: an operator (refused while the owner lives) or an elected lease. */
@@ -40,9 +45,51 @@ export class ReplicaKeeper {
   private readonly clock: () => number
   /** Promotions under way: no point is accepted for them any more. */
   private readonly promoting = new Set<string>()
+  /** The point each replica here exposes, kept in memory for the lease's elections. */
+  private readonly positions = new Map<string, { epoch: number, seq: number, takenAt: number }>()
 
   constructor (private readonly deps: ReplicaKeeperDeps, private readonly service: ReplicaHolderService) {
     this.clock = deps.clock ?? Date.now
+  }
+
+  setLeaseDecides (decides: (vmId: string) => boolean): void {
+    this.deps.leaseDecides = decides
+  }
+
+  /** Reads the position of every replica held here (at start: the lease votes with them). */
+  async loadPositions (): Promise<void> {
+    for (const h of this.deps.records.listHeld()) {
+      const p = (await this.service.replica(h.vmId).catch(() => undefined))?.position
+      if (p !== undefined) this.positions.set(h.vmId, { epoch: p.epoch, seq: p.seq, takenAt: p.takenAt })
+    }
+  }
+
+  /** A point was applied here (the holder service's report). */
+  noteApplied (vmId: string, position: { epoch: number, seq: number, takenAt: number }): void {
+    this.positions.set(vmId, { epoch: position.epoch, seq: position.seq, takenAt: position.takenAt })
+  }
+
+  /** The point this host holds of `vmId`, from memory; undefined when it holds none complete. */
+  positionNow (vmId: string): { epoch: number, seq: number, takenAt: number } | undefined {
+    if (this.deps.records.held(vmId) === undefined) return undefined
+    const p = this.positions.get(vmId)
+    return p === undefined || p.seq === 0 ? undefined : p
+  }
+
+  /**
+   * An old owner that learnt of a newer epoch keeps the VM's disk allocation as a replica holder
+   * (its guest is gone): the new owner adopts it as a holder (and ships it a full point) or tells
+   * it to drop it.
+   */
+  holdAfterDemotion (row: { id: string, name: string, spec: Uint8Array, resources: { diskBytes: number } }, epoch: number, owner: string): void {
+    const now = this.clock()
+    if (row.resources.diskBytes === 0) return
+    this.deps.store.durable(() => {
+      if (this.deps.records.held(row.id) !== undefined) return
+      this.deps.records.putHeld({ vmId: row.id, name: row.name, owner, epoch, spec: row.spec, holders: [], diskBytes: row.resources.diskBytes, createdAt: now, updatedAt: now })
+    })
+    this.deps.log.info('old owner keeps the VM\'s disk as a replica holder for the new owner', { vm: row.id, epoch, owner })
+    this.deps.onChange?.()
   }
 
   /** The replica stream's gate: only the owner this host holds the VM for may ship its points. */
@@ -90,6 +137,7 @@ export class ReplicaKeeper {
 
   /** Forget a replica here, files included. */
   async dropLocal (vmId: string, why: string): Promise<void> {
+    this.positions.delete(vmId)
     const existed = this.deps.store.durable(() => this.deps.records.deleteHeld(vmId))
     await this.service.removeReplica(vmId)
     if (existed) {
@@ -144,7 +192,10 @@ export class ReplicaKeeper {
       if (owned !== undefined) return vms.info(owned).summary as meshvirt.v1.IVmSummary
       throw new ControlError('NOT_FOUND', `this host holds no replica of VM ${vmId}`)
     }
-    if (grant.kind === 'manual') this.refuseWhileOwnerAlive(held)
+    if (grant.kind === 'manual') {
+      this.refuseWhileOwnerAlive(held)
+      if (this.deps.leaseDecides?.(vmId) === true) throw new ControlError('LEASE_IN_CHARGE', `the lease of ${held.name} decides who runs it: its replica group elects the freshest holder once the owner's lease has lapsed`)
+    }
     const epoch = grant.kind === 'lease' ? Math.max(grant.epoch, held.epoch + 1) : held.epoch + 1
     if (this.promoting.has(vmId)) throw new ControlError('WRONG_STATE', `VM ${vmId} is already being promoted here`)
     this.promoting.add(vmId)

@@ -81,5 +81,14 @@ export const MIGRATIONS: string[] = [
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
   );
+  `,
+  `
+  -- The lease protocol's durable record per replicated VM this host owns, holds or witnesses:
+  -- the highest epoch known, the vote given in it, the group (JSON, lease/types.ts PersistedLease).
+  CREATE TABLE leases (
+    vm_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
   `
 ]

@@ -51,8 +51,8 @@ export class VmManager {
   onCommitted: (() => void) | undefined
   /** The progress of a migration this host is running as the source (set by the migration source). */
   progressOf: ((id: string) => meshvirt.v1.IMigrationProgress | undefined) | undefined
-  /** The VM's replica holders and replication figures (set by the replication manager). */
-  replicationOf: ((vm: VmRow) => { replicas: meshvirt.v1.IReplicaStatus[], replication: meshvirt.v1.IReplicationStats | null }) | undefined
+  /** More of a VM's VmInfo from parts beside this one (replication: holders and lag; the lease). */
+  readonly infoParts: Array<(vm: VmRow) => Partial<meshvirt.v1.IVmInfo>> = []
 
   constructor (private readonly deps: VmManagerDeps) {
     this.clock = deps.clock ?? Date.now
@@ -252,7 +252,7 @@ export class VmManager {
       lastError: vm.lastError ?? '',
       lastMigration: vm.lastMigration === null ? null : pb.MigrationRecord.decode(vm.lastMigration),
       migration: this.progressOf?.(vm.id) ?? null,
-      ...(this.replicationOf?.(vm) ?? {})
+      ...Object.assign({}, ...this.infoParts.map((part) => part(vm)))
     }
   }
 
