@@ -5,14 +5,15 @@
  */
 import '@meshvirt/mesh/polyfill'
 import { join } from 'node:path'
-import { QemuHypervisor, waitForSerialLine, type MigrateOutOptions, type VmSpec } from '@meshvirt/hypervisor'
+import { QemuHypervisor, waitForSerialLine, type Accelerator, type IncomingTcp, type MigrateOutOptions, type VmSpec } from '@meshvirt/hypervisor'
 import { TunnelExits, createMeshNode, generateIdentity, openTunnelEntrance, type TunnelEntrance, type TunnelExit } from '@meshvirt/mesh'
 
-export interface HostInit { dataDir: string, guestDir: string, clusterKey: string, bootstrap: string[] }
+export interface HostInit { dataDir: string, guestDir: string, clusterKey: string, bootstrap: string[], accel: Accelerator }
 
 export type HostRequest =
   | { op: 'boot', spec: VmSpec }
-  | { op: 'prepare', spec: VmSpec, session?: string, peer?: string }
+  /** `session` + `peer`: expose the sockets through the mesh tunnel; `tcp`: QEMU listens on TCP (the direct baseline). */
+  | { op: 'prepare', spec: VmSpec, session?: string, peer?: string, tcp?: IncomingTcp }
   | { op: 'migrate-out', id: string, via: { tunnel: { peer: string, session: string } } | { direct: { migrationSocket: string, nbdSocket?: string } }, params: Partial<MigrateOutOptions> }
   | { op: 'complete-incoming', id: string }
   | { op: 'complete-outgoing', id: string }
@@ -20,7 +21,7 @@ export type HostRequest =
   | { op: 'shutdown' }
 
 const init = JSON.parse(process.env.MV_BENCH_HOST ?? '{}') as HostInit
-const hv = new QemuHypervisor({ dataDir: init.dataDir, accel: 'tcg', imageDirs: [init.guestDir] })
+const hv = new QemuHypervisor({ dataDir: init.dataDir, accel: init.accel, imageDirs: [init.guestDir] })
 const node = await createMeshNode({
   privateKey: (await generateIdentity()).privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: init.bootstrap,
   clusterKey: Buffer.from(init.clusterKey, 'base64'), clusterName: 'bench', timing: 'local'
@@ -39,7 +40,7 @@ async function handle (req: HostRequest): Promise<unknown> {
       return {}
     }
     case 'prepare': {
-      const incoming = await hv.prepareIncoming(req.spec, { disks: 'mirror' })
+      const incoming = await hv.prepareIncoming(req.spec, { disks: 'mirror', ...(req.tcp !== undefined ? { tcp: req.tcp } : {}) })
       if (req.session !== undefined && req.peer !== undefined) {
         const list = [exits.expose({ session: req.session, channel: 'ram', socketPath: incoming.migrationSocket, peer: req.peer })]
         if (incoming.nbdSocket !== undefined) list.push(exits.expose({ session: req.session, channel: 'nbd', socketPath: incoming.nbdSocket, peer: req.peer }))
