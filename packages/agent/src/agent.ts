@@ -122,6 +122,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   const admin = new HostAdminState(store, readvertise)
   const records = new ReplicaRecords(store)
   let keeper: ReplicaKeeper | undefined
+  let lease: { service: LeaseService, hooks: AgentLease } | undefined
   const ledger = new ResourceLedger(store, {
     total: { vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes },
     hostReserved: config.hostReserved,
@@ -131,8 +132,8 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   const vmsChanged = (): void => { readvertise(); monitoring?.vmsChanged() }
   const vms = new VmManager({
     selfId, store, ledger, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), onChange: vmsChanged,
-    // A replicated guest found down at a restart waits for its lease: another host may run it by now.
-    restartOnRecover: (vm) => records.holders(vm.id).length === 0 && !isReplicated(vm)
+    // A replicated guest starts only while its lease is held: another host may run it otherwise.
+    mayRun: (vm) => !isReplicated(vm) || lease?.service.state(vm.id)?.running === true
   })
   let stopping = false
   const negotiate = new NegotiateService({
@@ -220,7 +221,6 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   })
   // Failover: the lease of every replicated VM this host owns, holds or witnesses, and the fence
   // watchdog that stops a guest in time even if this agent dies.
-  let lease: { service: LeaseService, hooks: AgentLease } | undefined
   if (keeper !== undefined) {
     const watchdog = new FenceWatchdog(join(config.dataDir, 'fence'))
     await watchdog.start()

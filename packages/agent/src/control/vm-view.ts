@@ -28,6 +28,10 @@ export interface VmView {
     lastError: string
     holders: Array<{ hostId: string, hostname: string, state: string, seq: number, takenAtMs: number, lagMs: number | null, sentBytes: number, lastError: string }>
   } | undefined
+  /** The VM's ownership lease as its owner sees it (replicated VMs). */
+  lease: { role: string, epoch: number, owner: string, members: string[], witness: string, running: boolean, expiresAtMs: number, fenceAtMs: number } | undefined
+  /** What the lease did on the owner, oldest first: lease-lost, fenced, elected, promoted, resumed … */
+  leaseHistory: Array<{ type: string, atMs: number, epoch: number, detail: string, hostId: string }>
   placement: {
     chosenHost: string
     totalScore: number
@@ -67,6 +71,19 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
           error: info.lastMigration.error ?? ''
         },
     replication: replicationView(info),
+    lease: info.lease == null
+      ? undefined
+      : {
+          role: info.lease.role ?? '',
+          epoch: Number(info.lease.epoch ?? 0),
+          owner: info.lease.owner ?? '',
+          members: info.lease.members ?? [],
+          witness: info.lease.witness ?? '',
+          running: info.lease.running ?? false,
+          expiresAtMs: Number(info.lease.expiresAtMs ?? 0),
+          fenceAtMs: Number(info.lease.fenceAtMs ?? 0)
+        },
+    leaseHistory: (info.leaseHistory ?? []).map((h) => ({ type: h.type ?? '', atMs: Number(h.atMs ?? 0), epoch: Number(h.epoch ?? 0), detail: h.detail ?? '', hostId: h.hostId ?? '' })),
     placement: p == null
       ? undefined
       : {

@@ -62,6 +62,8 @@ export class AgentLease implements LeaseHooks {
   private readonly witnesses = new Map<string, string>()
   private readonly history = new Map<string, meshvirt.v1.ILeaseHistoryEntry[]>()
   private readonly armed = new Map<string, number>()
+  /** Fence instants proven by the previous agent for guests it left running (from the watchdog's files). */
+  private readonly inherited = new Map<string, number>()
   /** QEMU pid of each armed guest (a restarted guest is disarmed first, so the cache never goes stale). */
   private readonly pids = new Map<string, number>()
   private service: LeaseService | undefined
@@ -73,10 +75,14 @@ export class AgentLease implements LeaseHooks {
   /** Starts following the lease: the watchdog's deadlines, gossip of newer owners, fences done while away. */
   async attach (service: LeaseService): Promise<void> {
     this.service = service
+    // Guests the previous agent left running inside a proven lease may run on until its fence instant.
+    for (const a of await this.deps.watchdog.armed()) {
+      if (a.fenceAt - WATCHDOG_GRACE_MS > Date.now()) this.inherited.set(a.vmId, a.fenceAt - WATCHDOG_GRACE_MS)
+    }
     for (const f of await this.deps.watchdog.fired()) {
       this.record(f.vmId, { type: 'fenced', atMs: f.at, epoch: this.deps.vms.get(f.vmId)?.epoch ?? 0, detail: `by the fence watchdog while the agent was away (guest pid ${f.pid}${f.killed ? ' killed' : ' already gone'})` })
     }
-    this.armTimer = setInterval(() => { void this.arm() }, ARM_EVERY_MS)
+    this.armTimer = setInterval(() => { void this.arm().catch((err: unknown) => { this.deps.log.warn('could not arm the fence watchdog', { err: (err as Error).message }) }) }, ARM_EVERY_MS)
     this.armTimer.unref()
     this.unsubscribe = this.deps.view.subscribe((e) => {
       if (e.type === 'removed' || e.host.self) return
@@ -105,7 +111,12 @@ export class AgentLease implements LeaseHooks {
       const holders = this.deps.records.holders(vm.id).map((h) => h.holder)
       if ((spec.replicas ?? 0) === 0 && holders.length === 0) continue
       const witness = this.witnessFor(vm, spec.spreadBy ?? '', holders)
-      list.push({ vmId: vm.id, epoch: vm.epoch, members: witness === undefined ? holders : [...holders, witness], guest: guestOf(vm) })
+      const inherited = this.inherited.get(vm.id)
+      if (inherited !== undefined && inherited <= now) this.inherited.delete(vm.id)
+      list.push({
+        vmId: vm.id, epoch: vm.epoch, members: witness === undefined ? holders : [...holders, witness], guest: guestOf(vm),
+        ...(inherited !== undefined && inherited > now && vm.state === 'running' ? { provenFenceAt: inherited } : {})
+      })
     }
     this.groups = { at: now, list }
     return list
@@ -141,7 +152,7 @@ export class AgentLease implements LeaseHooks {
   /** A renewal moved the fence instant: move the watchdog's deadline with it, now. */
   renewed (vmId: string, _epoch: number, fenceAt: number): void {
     if (Math.abs((this.armed.get(vmId) ?? 0) - fenceAt) < 20) return
-    void this.armOne(vmId, fenceAt)
+    void this.armOne(vmId, fenceAt).catch((err: unknown) => { this.deps.log.warn('could not arm the fence watchdog', { vm: vmId, err: (err as Error).message }) })
   }
 
   loadLeases (): PersistedLease[] {

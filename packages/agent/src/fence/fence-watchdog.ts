@@ -19,6 +19,7 @@ export interface FenceRecord { vmId: string, pid: number, fenceAt: number, at: n
  */
 export class FenceWatchdog {
   private pid: number | undefined
+  private writes = 0
 
   constructor (private readonly dir: string) {}
 
@@ -35,12 +36,26 @@ export class FenceWatchdog {
   /** The guest (QEMU `pid`) must be dead by `fenceAt` (epoch ms) unless armed again before. */
   async arm (vmId: string, pid: number, fenceAt: number): Promise<void> {
     const path = join(this.dir, `${vmId}.json`)
-    await writeFile(`${path}.tmp`, JSON.stringify({ vmId, pid, fenceAt }))
-    await rename(`${path}.tmp`, path)
+    // A unique temporary name: two arms of one VM may overlap (a renewal and the periodic check).
+    const tmp = `${path}.${++this.writes}.tmp`
+    await writeFile(tmp, JSON.stringify({ vmId, pid, fenceAt }))
+    await rename(tmp, path)
   }
 
   async disarm (vmId: string): Promise<void> {
     await rm(join(this.dir, `${vmId}.json`), { force: true })
+  }
+
+  /** The deadlines armed now (left by a previous agent at start): vm id → pid and fence instant. */
+  async armed (): Promise<Array<{ vmId: string, pid: number, fenceAt: number }>> {
+    const out = []
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!name.endsWith('.json')) continue
+      const text = await readFile(join(this.dir, name), 'utf8').catch(() => undefined)
+      if (text === undefined) continue
+      try { out.push(JSON.parse(text) as { vmId: string, pid: number, fenceAt: number }) } catch { /* half-written by a dying agent: ignore */ }
+    }
+    return out
   }
 
   /** Fences the watchdog carried out (the agent records them, then clears them). */

@@ -60,6 +60,8 @@ export interface OwnedGroup {
    * (`vm stop`): the lease is still renewed, so nobody fails it over, and nothing resumes it.
    */
   guest: 'running' | 'down' | 'stopped'
+  /** The fence instant a previous agent proved for a guest still running (see OwnerLeaseInit). */
+  provenFenceAt?: number
 }
 
 export interface LeaseTableInit {
@@ -103,7 +105,7 @@ export class LeaseTable {
     }
     let lease = this.leases.get(group.vmId)
     if (!(lease instanceof OwnerLease) || lease.epoch !== group.epoch) {
-      lease = new OwnerLease({ selfId: this.init.selfId, vmId: group.vmId, epoch: group.epoch, members: group.members, timing: this.init.timing, now, guest: group.guest === 'running' ? 'running' : group.guest === 'down' ? 'fenced' : 'stopped' })
+      lease = new OwnerLease({ selfId: this.init.selfId, vmId: group.vmId, epoch: group.epoch, members: group.members, timing: this.init.timing, now, guest: group.guest === 'running' ? 'running' : group.guest === 'down' ? 'fenced' : 'stopped', ...(group.provenFenceAt !== undefined && !(lease instanceof OwnerLease) ? { provenFenceAt: group.provenFenceAt } : {}) })
       this.leases.set(group.vmId, lease)
     } else {
       lease.setMembers(group.members)

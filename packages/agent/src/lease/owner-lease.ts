@@ -25,6 +25,12 @@ export interface OwnerLeaseInit {
   guest: OwnedGuest
   /** Just elected: the first time the lease is held, start the guest from this host's replica (`promote`). */
   promote?: boolean
+  /**
+   * After an agent restart with the guest still running: the fence instant the previous agent had
+   * proven (its watchdog's deadline). The guest may run until then, exactly as it would have under
+   * the previous agent, while renewals prove the lease anew; without it a restart fences at once.
+   */
+  provenFenceAt?: number
 }
 
 /** What the owner hands over when it learns it is no longer the owner. */
@@ -49,6 +55,10 @@ export class OwnerLease {
   private readonly rounds = new Map<number, number>()
   private readonly grants = new Map<string, number>()
   private leaseFrom = -Infinity
+  /** A lease start inherited from the previous agent (provenFenceAt), until renewals prove a later one. */
+  private inherited = -Infinity
+  /** The proof held when the group last changed (it stands, unextended, while the change is proven). */
+  private atChange = -Infinity
   private nextRenewAt: number
   private guest: OwnedGuest
   private held = false
@@ -69,6 +79,8 @@ export class OwnerLease {
     this.nextRenewAt = init.now
     this.promoting = init.promote === true
     this.since = init.now
+    if (init.provenFenceAt !== undefined && init.provenFenceAt > init.now) this.inherited = init.provenFenceAt - this.t.fenceAfterMs
+    this.leaseFrom = this.proven()
   }
 
   /**
@@ -87,6 +99,7 @@ export class OwnerLease {
   setMembers (members: string[]): void {
     const next = withSelfFirst(members, this.selfId)
     if (sameSet(next, this.group)) return
+    this.atChange = this.leaseFrom
     this.previous = this.previous ?? this.group
     this.group = next
     this.changeRound = this.round + 1
@@ -199,11 +212,18 @@ export class OwnerLease {
   /** The local instant the current grants prove a lease from (−∞: none). */
   private proven (): number {
     const from = this.provenFor(this.group)
-    if (this.previous === undefined) return from
+    if (this.previous === undefined) return Math.max(from, this.inherited)
     const old = this.provenFor(this.previous)
     const changedAt = this.rounds.get(this.changeRound)
     if (changedAt !== undefined && from >= changedAt && old >= changedAt) this.previous = undefined
-    return Math.min(from, old)
+    // While the change is not proven by both groups, the proof the owner had *at the change* still
+    // stands until its own end (it is not extended by the old group alone). Safe: a host that
+    // learns the new group does so from a Renew sent after the change — also its first grant — and
+    // votes only once that grant has lapsed (+ margin), after any lease that proof gives; the old
+    // members' grants are what made the proof. Without this, every holder placed or replaced would
+    // fence a healthy guest until the new members' first answers arrive.
+    const proof = Math.max(Math.min(from, old), this.atChange)
+    return Math.max(proof, this.inherited)
   }
 
   private provenFor (group: string[]): number {

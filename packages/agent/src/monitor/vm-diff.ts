@@ -28,8 +28,10 @@ export function diffVms (before: ReadonlyMap<string, VmFacts>, after: ReadonlyMa
   const about = (vm: VmFacts): Pick<EventDraft, 'vmId' | 'vmName' | 'vmEpoch'> => ({ vmId: vm.id, vmName: vm.name, vmEpoch: vm.epoch })
   for (const vm of after.values()) {
     const old = before.get(vm.id)
-    if (old === undefined && vm.epoch > 1 && vm.state === 'running') {
-      drafts.push({ kind: 'vm-migrated', ...about(vm), message: `now owned here, epoch ${vm.epoch}` })
+    if (old === undefined && vm.epoch > 1) {
+      // Arrived with a later epoch: a migration (running at once) or a failover (the lease told it
+      // as vm-failed-over; vm-started follows when the guest runs). Neither is a creation.
+      if (vm.state === 'running') drafts.push({ kind: 'vm-migrated', ...about(vm), message: `now owned here, epoch ${vm.epoch}` })
       continue
     }
     if (old?.state === 'migrating' && vm.state === 'running') {

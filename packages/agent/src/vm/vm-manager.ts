@@ -20,10 +20,10 @@ export interface VmManagerDeps {
   /** Called after every change of what this host owns (the agent re-advertises). */
   onChange?: () => void
   /**
-   * Whether a guest found down at an agent restart may be started again at once. A replicated VM
-   * may not: its lease decides (another host may run it by now); it stays `fenced` until then.
+   * Whether the guest may be started now. A replicated VM's guest runs only while its lease is held
+   * (another host may run it otherwise); until then it waits `fenced`, and the lease resumes it.
    */
-  restartOnRecover?: (vm: VmRow) => boolean
+  mayRun?: (vm: VmRow) => boolean
 }
 
 /** Largest console piece one control response carries. */
@@ -212,11 +212,6 @@ export class VmManager {
       } catch (err) {
         if ((err as { code?: string }).code !== 'ERR_VM_NOT_FOUND') this.deps.log.warn('recover failed', { vm: vm.id, err: (err as Error).message })
       }
-      if (vm.desired === 'running' && vm.state !== 'fenced' && this.deps.restartOnRecover?.(vm) === false) {
-        this.deps.store.updateVm(vm.id, { state: 'fenced', lastError: 'fenced: the agent restarted with the guest down; its lease decides whether it runs here again' }, this.clock())
-        this.deps.log.warn('replicated vm found down at restart: fenced until its lease is proven', { vm: vm.id })
-        continue
-      }
       void this.drive(vm.id)
     }
   }
@@ -305,6 +300,12 @@ export class VmManager {
       const current = await hv.inspect(id).catch((err: { code?: string }) => { if (err.code === 'ERR_VM_NOT_FOUND') return undefined; throw err })
       if (vm.desired === 'running') {
         if (current?.state === 'running') { this.setState(id, 'running'); return }
+        if (this.deps.mayRun?.(vm) === false) {
+          store.updateVm(id, { state: 'fenced', lastError: 'waiting for its lease: the guest runs only while a majority of its replica group renews it' }, this.clock())
+          this.changed()
+          log.info('vm waits for its lease before it starts', { vm: id, name: vm.name })
+          return
+        }
         this.setState(id, 'starting')
         if (current === undefined) await hv.create(driverSpec(id, pb.VmSpec.decode(vm.spec)))
         const info = await hv.start(id)

@@ -42,6 +42,17 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
     }
     if (r.holders.length < r.replicas) lines.push(`  ${r.replicas - r.holders.length} holder(s) still to place`)
   }
+  const l = vm.lease
+  if (l !== undefined) {
+    const now = Date.now()
+    const until = l.running && l.fenceAtMs > 0 ? `, renewed: fences in ${formatDuration(Math.max(0, l.fenceAtMs - now))} unless renewed again` : ''
+    lines.push(`lease:     ${l.role} at epoch ${l.epoch}, ${l.running ? 'held' : 'not held (guest down)'}${until}`)
+    lines.push(`  group: ${l.members.map((m) => `${hostLabel(names, m)}${m === l.witness ? ' (witness)' : ''}`).join(', ')}`)
+  }
+  if (vm.leaseHistory.length > 0) {
+    lines.push('failover history:')
+    for (const h of vm.leaseHistory) lines.push(`  ${new Date(h.atMs).toISOString()}  ${h.type.padEnd(14)} epoch ${h.epoch} on ${hostLabel(names, h.hostId)}${h.detail !== '' ? `: ${h.detail}` : ''}`)
+  }
   const p = vm.placement
   if (p !== undefined) {
     lines.push('placement:', `  ${p.summary}`, `  chosen ${hostLabel(names, p.chosenHost)} with score ${p.totalScore.toFixed(3)} among ${p.candidates} candidates, after ${p.attempts} reservation attempt(s)`)
