@@ -1,5 +1,5 @@
 import { hostAdvertToWire, type ClusterView } from '@meshvirt/mesh'
-import type { meshvirt } from '@meshvirt/proto'
+import { pb, type meshvirt } from '@meshvirt/proto'
 import type { Logger } from '../log/logger.js'
 import type { Broker } from '../negotiate/broker.js'
 import { findGossipedVm } from '../negotiate/gossiped-vm.js'
@@ -160,8 +160,14 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
       const deadline = Date.now() + ELECTION_WAIT_MS
       for (;;) {
         const owner = findGossipedVm(deps.view, (v) => v.id === vmId)
-        if (owner !== undefined) return await peers.control(owner.owner, { hops: 1, inspectVm: { vm: { id: vmId } } })
-        if (Date.now() > deadline) throw new ControlError('UNAVAILABLE', `${(err as Error).message}, and no holder was elected within ${ELECTION_WAIT_MS / 1000} s: a majority of the VM's replica group (owner, holders, witness) must be reachable`)
+        if (owner !== undefined) {
+          // Elected: answer once the guest runs there (as a promotion asked here would).
+          const info = await peers.control(owner.owner, { hops: 1, inspectVm: { vm: { id: vmId } } })
+          const state = info.vm?.summary?.state
+          if (state === pb.VmState.VM_STATE_RUNNING || state === pb.VmState.VM_STATE_FAILED || state === pb.VmState.VM_STATE_CRASHED || Date.now() > deadline + PROMOTE_TIMEOUT_MS) return info
+        } else if (Date.now() > deadline) {
+          throw new ControlError('UNAVAILABLE', `${(err as Error).message}, and no holder was elected within ${ELECTION_WAIT_MS / 1000} s: a majority of the VM's replica group (owner, holders, witness) must be reachable`)
+        }
         await new Promise((resolve) => setTimeout(resolve, 200))
       }
     }
