@@ -1,3 +1,4 @@
+import { failover } from './failover.js'
 import { gossip } from './gossip.js'
 import type { Benchmark } from './harness.js'
 import { migration } from './migration.js'
@@ -7,4 +8,4 @@ import { replication } from './replication.js'
 import { vmStart } from './vm-start.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, migration, replication]
+export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, migration, replication, failover]
