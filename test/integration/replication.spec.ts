@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ControlClient, type RunningAgent } from '@meshvirt/agent'
+import { SimHypervisor } from '@meshvirt/hypervisor'
 import { pb } from '@meshvirt/proto'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 import { pollUntil } from '../support/poll.js'
@@ -117,5 +118,31 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     expect(info.summary).toMatchObject({ owner: holderId, epoch: 2 })
     expect(info.leaseHistory.map((h) => h.type)).toEqual(expect.arrayContaining(['elected', 'promoted']))
     expect(info.lease).toMatchObject({ role: 'owner', epoch: 2 })
+  }, 90_000)
+
+  it('a restarted old owner never runs its stale copy: it learns the newer epoch and steps down', async () => {
+    cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
+    const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
+    const spec = { ...simSpec('back', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000, spreadBy: 'site' }
+    const id = (await a.broker.create(spec, 'back-1')).vm.summary?.id as string
+    await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
+    const holderId = holdersOf(await inspect(a, id))[0]
+    const holder = [b, c].find((x) => x.hostId === holderId) as RunningAgent
+    await a.stop()
+    await pollUntil(() => holder.vms.get(id)?.state === 'running', { timeoutMs: 15_000, what: 'the VM to run on its holder' })
+
+    // The old owner comes back with its row (epoch 1, meant to run) and no guest: it must not start one.
+    const hv = new SimHypervisor({ hostLimits: { cpus: 8, memoryMiB: 4096 } })
+    let copiesOnOld = 0
+    const sampler = setInterval(() => { void hv.list().then((l) => { if (l.some((v) => v.id === id && v.state === 'running')) copiesOnOld++ }) }, 20)
+    try {
+      const back = await cluster.restart(0, hv)
+      await pollUntil(() => back.vms.get(id) === undefined, { timeoutMs: 15_000, what: 'the old owner to give the VM up' })
+      await new Promise((resolve) => setTimeout(resolve, 2000))
+    } finally {
+      clearInterval(sampler)
+    }
+    expect(copiesOnOld).toBe(0)
+    expect(holder.vms.get(id)).toMatchObject({ state: 'running', epoch: 2 })
   }, 90_000)
 })

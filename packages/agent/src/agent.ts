@@ -193,7 +193,10 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     await keeper.loadPositions()
     await holderService.start()
     negotiate.setReplicas(keeper)
-    replication = new ReplicationManager({ selfId, records, vms, keeper, replication: hv.driver.replication, libp2p: node.libp2p, view: node.view, peers, log: replicaLog, bandwidthBytesPerSec: config.replicaBandwidth })
+    replication = new ReplicationManager({
+      selfId, records, vms, keeper, replication: hv.driver.replication, libp2p: node.libp2p, view: node.view, peers, log: replicaLog, bandwidthBytesPerSec: config.replicaBandwidth,
+      onNewerOwner: (vmId, epoch, owner) => { if (owner !== '') lease?.service.observe(vmId, epoch, owner) }
+    })
     const r = replication
     vms.infoParts.push((vm) => r.statusOf(vm))
     replication.start()

@@ -15,6 +15,11 @@ export interface SimHostSize { vcpus: number, memoryMiB: number, diskMiB?: numbe
 export interface SimCluster {
   dir: string
   agents: RunningAgent[]
+  /**
+   * Start agent `index` again on its data dir and port (after `agents[index].stop()`), with a fresh
+   * simulated hypervisor (its guests died with it): an old owner coming back.
+   */
+  restart: (index: number, hypervisor?: SimHypervisor) => Promise<RunningAgent>
   stop: () => Promise<void>
 }
 
@@ -28,31 +33,36 @@ export async function startSimCluster (sizes: SimHostSize[], opts: { reservation
   const key = join(dir, 'cluster.key')
   await writeClusterKey(key)
   const agents: RunningAgent[] = []
+  const start = async (i: number, size: SimHostSize, listen: string, bootstrap: string[], hypervisor?: SimHypervisor): Promise<RunningAgent> => {
+    const config = resolveAgentConfig([{
+      name: 'sim-cluster',
+      input: { name: `h${i}`, dataDir: join(dir, `h${i}`), listen: [listen], bootstrap, clusterKeyFile: key, labels: size.labels ?? {} }
+    }])
+    return await runAgent(config, {
+      log: silentLogger,
+      timing: opts.timing ?? 'local',
+      hypervisor: { driver: hypervisor ?? new SimHypervisor({ hostLimits: { cpus: size.vcpus, memoryMiB: size.memoryMiB } }), facts: { accelerator: 'tcg', qemuVersion: 'sim', machineTypes: [] } },
+      inventory: { vcpus: size.vcpus, memoryBytes: size.memoryMiB * MIB, diskBytes: (size.diskMiB ?? 100_000) * MIB },
+      ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {})
+    })
+  }
+  const restart = async (index: number, hypervisor?: SimHypervisor): Promise<RunningAgent> => {
+    const old = agents[index]
+    if (old === undefined) throw new Error(`no agent ${index}`)
+    const listen = (old.addrs[0] as string).replace(/\/p2p\/.*$/, '')
+    const others = agents.filter((a) => a !== old).map((a) => a.addrs[0] as string)
+    const again = await start(index, sizes[index] as SimHostSize, listen, others, hypervisor)
+    agents[index] = again
+    return again
+  }
   const stop = async (): Promise<void> => {
     await Promise.allSettled(agents.map(async (a) => { await a.stop() }))
     await rm(dir, { recursive: true, force: true })
   }
   try {
     for (const [i, size] of sizes.entries()) {
-      const config = resolveAgentConfig([{
-        name: 'sim-cluster',
-        input: {
-          name: `h${i}`,
-          dataDir: join(dir, `h${i}`),
-          listen: ['/ip4/127.0.0.1/tcp/0'],
-          // A few doors in, not one: a star through host 0 is the one topology gossip handles worst.
-          bootstrap: agents.slice(-3).map((a) => a.addrs[0] as string),
-          clusterKeyFile: key,
-          labels: size.labels ?? {}
-        }
-      }])
-      agents.push(await runAgent(config, {
-        log: silentLogger,
-        timing: opts.timing ?? 'local',
-        hypervisor: { driver: new SimHypervisor({ hostLimits: { cpus: size.vcpus, memoryMiB: size.memoryMiB } }), facts: { accelerator: 'tcg', qemuVersion: 'sim', machineTypes: [] } },
-        inventory: { vcpus: size.vcpus, memoryBytes: size.memoryMiB * MIB, diskBytes: (size.diskMiB ?? 100_000) * MIB },
-        ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {})
-      }))
+      // A few doors in, not one: a star through host 0 is the one topology gossip handles worst.
+      agents.push(await start(i, size, '/ip4/127.0.0.1/tcp/0', agents.slice(-3).map((a) => a.addrs[0] as string)))
     }
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000)
     while (!agents.every((a) => a.mesh.view.hosts().filter((h) => h.liveness === 'alive').length === sizes.length)) {
@@ -63,7 +73,7 @@ export async function startSimCluster (sizes: SimHostSize[], opts: { reservation
     await stop()
     throw err
   }
-  return { dir, agents, stop }
+  return { dir, agents, restart, stop }
 }
 
 /** A minimal valid spec for the simulated hypervisor. */

@@ -105,7 +105,17 @@ export class LeaseTable {
     }
     let lease = this.leases.get(group.vmId)
     if (!(lease instanceof OwnerLease) || lease.epoch !== group.epoch) {
-      lease = new OwnerLease({ selfId: this.init.selfId, vmId: group.vmId, epoch: group.epoch, members: group.members, timing: this.init.timing, now, guest: group.guest === 'running' ? 'running' : group.guest === 'down' ? 'fenced' : 'stopped', ...(group.provenFenceAt !== undefined && !(lease instanceof OwnerLease) ? { provenFenceAt: group.provenFenceAt } : {}) })
+      // A group this host led at this epoch before (a restart): start from it, so the change to the
+      // agent's group now must be proven by its majority too. Otherwise an owner whose holders were
+      // dropped meanwhile could lead a group of itself alone, and resume a guest another host runs.
+      const before = saved !== undefined && saved.epoch === group.epoch && saved.owner === this.init.selfId && saved.members.length > 0 ? saved : undefined
+      lease = new OwnerLease({
+        selfId: this.init.selfId, vmId: group.vmId, epoch: group.epoch, members: before?.previousMembers ?? before?.members ?? group.members, timing: this.init.timing, now,
+        guest: group.guest === 'running' ? 'running' : group.guest === 'down' ? 'fenced' : 'stopped',
+        ...(group.provenFenceAt !== undefined && !(lease instanceof OwnerLease) ? { provenFenceAt: group.provenFenceAt } : {})
+      })
+      if (before?.previousMembers !== undefined) lease.setMembers(before.members)
+      lease.setMembers(group.members)
       this.leases.set(group.vmId, lease)
     } else {
       lease.setMembers(group.members)

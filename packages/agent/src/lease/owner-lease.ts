@@ -109,7 +109,7 @@ export class OwnerLease {
   get members (): string[] { return [...this.group] }
 
   persisted (): PersistedLease {
-    return { vmId: this.vmId, epoch: this.epoch, votedFor: this.selfId, owner: this.selfId, elected: true, members: this.members }
+    return { vmId: this.vmId, epoch: this.epoch, votedFor: this.selfId, owner: this.selfId, elected: true, members: this.members, ...(this.previous !== undefined ? { previousMembers: [...this.previous] } : {}) }
   }
 
   tick (now: number): LeaseEffect[] {

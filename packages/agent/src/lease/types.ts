@@ -106,6 +106,11 @@ export interface PersistedLease {
   elected: boolean
   /** The group, owner of `epoch` first. */
   members: string[]
+  /**
+   * An owner's group change not yet proven by both groups: the group it changed from. A restarted
+   * owner starts from it, so a restart never skips the old group's majority.
+   */
+  previousMembers?: string[]
 }
 
 export type LeaseEventType =

@@ -105,13 +105,14 @@ export class ReplicaKeeper {
     validateVmSpec(req.spec)
     const epoch = Number(req.epoch)
     if (!(epoch >= 1)) throw new ControlError('INVALID_ARGUMENT', 'HoldReplica needs the owner\'s epoch (≥ 1)')
-    if (vms.get(req.vmId) !== undefined) throw new ControlError('WRONG_STATE', `this host owns VM ${req.vmId}: it cannot also hold its replica`)
+    const owned = vms.get(req.vmId)
+    if (owned !== undefined) throw new ControlError(owned.epoch > epoch ? 'STALE_EPOCH' : 'WRONG_STATE', `this host owns VM ${req.vmId} (epoch ${owned.epoch}): it cannot also hold its replica`, { epoch: String(owned.epoch), owner: this.deps.selfId })
     const diskBytes = specResources(req.spec).diskBytes
     const now = this.clock()
     store.durable(() => {
       const existing = records.held(req.vmId)
       if (existing !== undefined) {
-        if (epoch < existing.epoch) throw new ControlError('STALE_EPOCH', `this host holds VM ${req.vmId} for epoch ${existing.epoch} (owner ${existing.owner}); epoch ${epoch} is older`)
+        if (epoch < existing.epoch) throw new ControlError('STALE_EPOCH', `this host holds VM ${req.vmId} for epoch ${existing.epoch} (owner ${existing.owner}); epoch ${epoch} is older`, { epoch: String(existing.epoch), owner: existing.owner })
         if (req.token !== '') ledger.take(req.token)
         records.putHeld({ ...existing, owner: peer, epoch, spec: pb.VmSpec.encode(req.spec as meshvirt.v1.IVmSpec).finish(), holders: [...req.holders], updatedAt: now })
         return

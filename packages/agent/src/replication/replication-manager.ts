@@ -35,6 +35,8 @@ export interface ReplicationManagerDeps {
   clock?: () => number
   /** Tick of the loop; each VM acts on its own schedule within it. */
   tickMs?: number
+  /** A holder said another host owns the VM at a later epoch (the lease then steps this host down). */
+  onNewerOwner?: (vmId: string, epoch: number, owner: string) => void
 }
 
 /** Reserve → HoldReplica must complete within this (a new holder's first full point comes later). */
@@ -231,7 +233,8 @@ export class ReplicationManager {
 
     let holders = await this.dropLostAndExtra(loop, vm, records.holders(vm.id), wanted)
     holders = await this.adoptOrDropStrays(loop, vm, holders, wanted)
-    if (holders.length < wanted && now >= loop.recruitAt) {
+    // A fenced owner (no lease) places nobody: it may be cut off, or stale after a failover.
+    if (holders.length < wanted && now >= loop.recruitAt && vm.state !== 'fenced') {
       await this.recruit(vm, spec, holders.map((h) => h.holder), wanted - holders.length).catch((err: unknown) => {
         loop.recruitAt = this.clock() + RECRUIT_RETRY_MS
         loop.stats.lastError = (err as Error).message
@@ -374,7 +377,15 @@ export class ReplicationManager {
         return true
       } catch (err) {
         const code = (err as ControlError).code
-        if (code === 'RESERVATION_EXPIRED' || code === 'STALE_EPOCH' || code === 'WRONG_STATE') {
+        if (code === 'STALE_EPOCH') {
+          // A newer owner exists (a failover while this host was away): this host is the stale one.
+          // Keep the group as it is (shrinking it could let this host lead a group of itself) and
+          // tell the lease, which steps down.
+          const details = (err as ControlError).details ?? {}
+          const newer = Number(details.epoch ?? 0)
+          if (newer > vm.epoch) this.deps.onNewerOwner?.(vm.id, newer, details.owner ?? '')
+          this.deps.log.warn('a holder follows a newer owner of this VM: this host steps down', { vm: vm.id, peer: host, epoch: newer, owner: details.owner })
+        } else if (code === 'RESERVATION_EXPIRED' || code === 'WRONG_STATE') {
           // It keeps nothing for us (forgot it, or follows a newer owner): replace it.
           this.deps.records.removeHolder(vm.id, host)
           loop.links.delete(host)
