@@ -145,4 +145,27 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     expect(copiesOnOld).toBe(0)
     expect(holder.vms.get(id)).toMatchObject({ state: 'running', epoch: 2 })
   }, 90_000)
+
+  it('a live migration hands the replica group and the rest of the lease to the destination: no fence, same holder, epoch 2', async () => {
+    cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
+    const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
+    const spec = { ...simSpec('mover', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000 }
+    const id = (await a.broker.create(spec, 'mover-1')).vm.summary?.id as string
+    await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
+    const holderId = holdersOf(await inspect(a, id))[0] as string
+    const dest = [b, c].find((x) => x.hostId !== holderId) as RunningAgent
+
+    const moved = await control(a, { migrateVm: { vm: { id }, toHost: dest.hostId } })
+    expect(moved.vm?.summary).toMatchObject({ owner: dest.hostId, epoch: 2 })
+    const startedAt = dest.vms.get(id)?.startedAt
+    // The guest keeps running there (never fenced while the new owner proves its lease) …
+    await pollUntil(async () => { const i = await inspect(dest, id); return i.lease?.role === 'owner' && i.lease.epoch === 2 && i.lease.running }, { timeoutMs: 10_000, what: 'the destination to hold the lease at epoch 2' })
+    await new Promise((resolve) => setTimeout(resolve, 3000))
+    const info = await inspect(dest, id)
+    expect(info.leaseHistory.map((h) => h.type)).not.toContain('fenced')
+    expect(dest.vms.get(id)).toMatchObject({ state: 'running', startedAt })
+    // … with the same holder, which follows the new owner.
+    expect(holdersOf(info)).toEqual([holderId])
+    await pollUntil(async () => (await inspect(dest, id)).replicas.some((r) => r.hostId === holderId && r.state === 'in-sync' && Number(r.epoch) === 2), { timeoutMs: 20_000, what: 'the holder in sync at epoch 2' })
+  }, 90_000)
 })

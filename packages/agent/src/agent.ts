@@ -171,8 +171,18 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     await exits.start()
     const migrateLog = root.child('migrate', { host: selfId })
     const states = new MigrationStates({ selfId, store, ledger, log: migrateLog, onChange: vmsChanged })
-    negotiate.setIncoming(new MigrationDestination({ vms, states, hypervisor: hv.driver, exits, log: migrateLog }))
-    migrations = new MigrationSource({ selfId, dataDir: config.dataDir, view: node.view, mesh: node, peers, states, hypervisor: hv.driver, log: migrateLog })
+    negotiate.setIncoming(new MigrationDestination({
+      vms, states, hypervisor: hv.driver, exits, log: migrateLog,
+      arrivedReplicated: (vmId, holders, leaseRemainingMs) => {
+        for (const h of holders) if (h !== selfId) records.addHolder(vmId, h, Date.now())
+        lease?.hooks.inheritLease(vmId, leaseRemainingMs)
+      }
+    }))
+    migrations = new MigrationSource({
+      selfId, dataDir: config.dataDir, view: node.view, mesh: node, peers, states, hypervisor: hv.driver, log: migrateLog,
+      holdersOf: (vmId) => records.holders(vmId).map((h) => h.holder),
+      leaseRemainingMs: (vmId) => { const f = lease?.service.state(vmId)?.fenceAt; return f === undefined ? undefined : f - Date.now() }
+    })
     const source = migrations
     vms.progressOf = (id) => source.progressOf(id)
   }

@@ -2065,6 +2065,8 @@ export namespace meshvirt {
             session?: (string|null);
             epoch?: (number|null);
             record?: (meshvirt.v1.IMigrationRecord|null);
+            replicaHolders?: (string[]|null);
+            leaseRemainingMs?: (number|null);
         }
 
         class CompleteIncoming implements ICompleteIncoming {
@@ -2073,6 +2075,8 @@ export namespace meshvirt {
             public session: string;
             public epoch: number;
             public record?: (meshvirt.v1.IMigrationRecord|null);
+            public replicaHolders: string[];
+            public leaseRemainingMs: number;
             public static create(properties?: meshvirt.v1.ICompleteIncoming): meshvirt.v1.CompleteIncoming;
             public static encode(message: meshvirt.v1.ICompleteIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.ICompleteIncoming, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -27219,6 +27219,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {string|null} [session] CompleteIncoming session
              * @property {number|null} [epoch] CompleteIncoming epoch
              * @property {meshvirt.v1.IMigrationRecord|null} [record] CompleteIncoming record
+             * @property {Array.<string>|null} [replicaHolders] CompleteIncoming replicaHolders
+             * @property {number|null} [leaseRemainingMs] CompleteIncoming leaseRemainingMs
              */
 
             /**
@@ -27230,6 +27232,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @param {meshvirt.v1.ICompleteIncoming=} [properties] Properties to set
              */
             function CompleteIncoming(properties) {
+                this.replicaHolders = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -27269,6 +27272,22 @@ export const meshvirt = $root.meshvirt = (() => {
             CompleteIncoming.prototype.record = null;
 
             /**
+             * CompleteIncoming replicaHolders.
+             * @member {Array.<string>} replicaHolders
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @instance
+             */
+            CompleteIncoming.prototype.replicaHolders = $util.emptyArray;
+
+            /**
+             * CompleteIncoming leaseRemainingMs.
+             * @member {number} leaseRemainingMs
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @instance
+             */
+            CompleteIncoming.prototype.leaseRemainingMs = 0;
+
+            /**
              * Creates a new CompleteIncoming instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.CompleteIncoming
@@ -27304,6 +27323,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.epoch);
                 if (message.record != null && Object.hasOwnProperty.call(message, "record"))
                     $root.meshvirt.v1.MigrationRecord.encode(message.record, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (message.replicaHolders != null && message.replicaHolders.length)
+                    for (let i = 0; i < message.replicaHolders.length; ++i)
+                        writer.uint32(/* id 5, wireType 2 =*/42).string(message.replicaHolders[i]);
+                if (message.leaseRemainingMs != null && Object.hasOwnProperty.call(message, "leaseRemainingMs"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.leaseRemainingMs);
                 return writer;
             };
 
@@ -27370,6 +27394,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.record = $root.meshvirt.v1.MigrationRecord.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
+                    case 5: {
+                            if (!(message.replicaHolders && message.replicaHolders.length))
+                                message.replicaHolders = [];
+                            message.replicaHolders.push(reader.string());
+                            break;
+                        }
+                    case 6: {
+                            message.leaseRemainingMs = reader.uint32();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -27428,6 +27462,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (error)
                         return "record." + error;
                 }
+                if (message.replicaHolders != null && Object.hasOwnProperty.call(message, "replicaHolders")) {
+                    if (!Array.isArray(message.replicaHolders))
+                        return "replicaHolders: array expected";
+                    for (let i = 0; i < message.replicaHolders.length; ++i)
+                        if (!$util.isString(message.replicaHolders[i]))
+                            return "replicaHolders: string[] expected";
+                }
+                if (message.leaseRemainingMs != null && Object.hasOwnProperty.call(message, "leaseRemainingMs"))
+                    if (!$util.isInteger(message.leaseRemainingMs))
+                        return "leaseRemainingMs: integer expected";
                 return null;
             };
 
@@ -27467,6 +27511,15 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.CompleteIncoming.record: object expected");
                     message.record = $root.meshvirt.v1.MigrationRecord.fromObject(object.record, long + 1);
                 }
+                if (object.replicaHolders) {
+                    if (!Array.isArray(object.replicaHolders))
+                        throw TypeError(".meshvirt.v1.CompleteIncoming.replicaHolders: array expected");
+                    message.replicaHolders = [];
+                    for (let i = 0; i < object.replicaHolders.length; ++i)
+                        message.replicaHolders[i] = String(object.replicaHolders[i]);
+                }
+                if (object.leaseRemainingMs != null)
+                    message.leaseRemainingMs = object.leaseRemainingMs >>> 0;
                 return message;
             };
 
@@ -27487,6 +27540,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
                 let object = {};
+                if (options.arrays || options.defaults)
+                    object.replicaHolders = [];
                 if (options.defaults) {
                     object.vmId = "";
                     object.session = "";
@@ -27496,6 +27551,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     } else
                         object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                     object.record = null;
+                    object.leaseRemainingMs = 0;
                 }
                 if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
                     object.vmId = message.vmId;
@@ -27510,6 +27566,13 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
                 if (message.record != null && Object.hasOwnProperty.call(message, "record"))
                     object.record = $root.meshvirt.v1.MigrationRecord.toObject(message.record, options, q + 1);
+                if (message.replicaHolders && message.replicaHolders.length) {
+                    object.replicaHolders = [];
+                    for (let j = 0; j < message.replicaHolders.length; ++j)
+                        object.replicaHolders[j] = message.replicaHolders[j];
+                }
+                if (message.leaseRemainingMs != null && Object.hasOwnProperty.call(message, "leaseRemainingMs"))
+                    object.leaseRemainingMs = message.leaseRemainingMs;
                 return object;
             };
 

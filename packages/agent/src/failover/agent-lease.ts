@@ -39,6 +39,8 @@ const ARM_EVERY_MS = 100
  * records why); a dead or stalled one is still fenced well within the lease's maxFenceMs (400 ms).
  */
 export const WATCHDOG_GRACE_MS = 150
+/** Taken off a lease handed over by a migration: the hand-over message's transit, and then some. */
+const HANDOVER_MARGIN_MS = 250
 
 const CLUSTER_EVENT: Partial<Record<LeaseEvent['type'], EventKind>> = {
   'lease-lost': 'vm-lease-lost',
@@ -172,6 +174,17 @@ export class AgentLease implements LeaseHooks {
     else this.deps.log.info(`lease: ${e.type}`, fields)
     const kind = CLUSTER_EVENT[e.type]
     if (kind !== undefined) this.deps.emit?.({ kind, vmId: e.vmId, vmName: name, vmEpoch: e.epoch, message: e.detail ?? e.type })
+  }
+
+  /**
+   * A VM handed over by a live migration, with `remainingMs` of the source's lease left: its guest
+   * (running since the hand-over) may run that long here — less a margin for the message's transit —
+   * while this host's first renewals at the new epoch are proven, instead of being fenced at once.
+   */
+  inheritLease (vmId: string, remainingMs: number): void {
+    if (remainingMs <= HANDOVER_MARGIN_MS) return
+    this.inherited.set(vmId, Date.now() + remainingMs - HANDOVER_MARGIN_MS)
+    this.invalidate()
   }
 
   // --- for vm show ------------------------------------------------------------------------------

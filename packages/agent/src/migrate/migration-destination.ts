@@ -24,6 +24,11 @@ export interface MigrationDestinationDeps {
   hypervisor: Hypervisor & LiveMigration
   exits: TunnelExits
   log: Logger
+  /**
+   * A replicated VM arrived: its replica holders (the owner's lease group) and how long the source's
+   * lease still held when it handed the VM over (ms, 0: none).
+   */
+  arrivedReplicated?: (vmId: string, holders: string[], leaseRemainingMs: number) => void
 }
 
 /**
@@ -69,6 +74,7 @@ export class MigrationDestination {
     const resumedAtMs = Math.round(resumedAt)
     const pauseMs = guestPauseMs(req.record?.stoppedAtMs, resumedAtMs)
     this.deps.states.incomingRunning(req.vmId, { ...req.record, ...(pauseMs !== undefined ? { pauseMs } : {}) })
+    if (req.replicaHolders.length > 0 || req.leaseRemainingMs > 0) this.deps.arrivedReplicated?.(req.vmId, req.replicaHolders, req.leaseRemainingMs)
     const row = this.deps.vms.get(req.vmId)
     return { vm: row === undefined ? null : this.deps.vms.info(row).summary, resumedAtMs }
   }

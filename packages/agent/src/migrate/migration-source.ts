@@ -40,6 +40,10 @@ export interface MigrationSourceDeps {
   states: MigrationStates
   hypervisor: Hypervisor & LiveMigration
   log: Logger
+  /** The VM's replica holders, handed to the destination with ownership (replication). */
+  holdersOf?: (vmId: string) => string[]
+  /** How long this host's lease on the VM still holds, ms (replicated VMs). */
+  leaseRemainingMs?: (vmId: string) => number | undefined
 }
 
 /**
@@ -106,7 +110,7 @@ export class MigrationSource {
       })
       this.phase(vmId, 'complete', started, destination)
       record.finishedAtMs = Date.now()
-      const completed = await peers.negotiate(destination, { completeIncoming: { vmId, session, epoch: vm.epoch + 1, record } }, 60_000)
+      const completed = await peers.negotiate(destination, { completeIncoming: { vmId, session, epoch: vm.epoch + 1, record, replicaHolders: this.deps.holdersOf?.(vmId) ?? [], leaseRemainingMs: Math.max(0, Math.floor(this.deps.leaseRemainingMs?.(vmId) ?? 0)) } }, 60_000)
       const pause = guestPauseMs(record.stoppedAtMs, completed.incomingCompleted?.resumedAtMs)
       if (pause !== undefined) record.pauseMs = pause
     } catch (err) {
