@@ -53,6 +53,8 @@ export const ADVERT_COALESCE_MS = 250
 /** Longest a peer's control request may run here (a forwarded `vm migrate` runs to its end). */
 export const CONTROL_HANDLER_TIMEOUT_MS = 20 * 60_000
 export const NEGOTIATE_HANDLER_TIMEOUT_MS = 2 * 60_000
+/** How often a holder looks for replicas nobody owns any more. */
+const ORPHAN_SWEEP_MS = 10_000
 
 export interface RunAgentOptions {
   log?: Logger
@@ -190,6 +192,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   // and the owner side (each replicated VM's loop).
   let replication: ReplicationManager | undefined
   let holderService: ReplicaHolderService | undefined
+  let orphanSweep: NodeJS.Timeout | undefined
   if (canReplicate(hv.driver)) {
     const replicaLog = root.child('replica', { host: selfId })
     let gate: ReplicaKeeper | undefined
@@ -210,6 +213,9 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     const r = replication
     vms.infoParts.push((vm) => r.statusOf(vm))
     replication.start()
+    const k = keeper
+    orphanSweep = setInterval(() => { void k.sweepOrphans().catch((err: unknown) => { replicaLog.warn('orphan sweep failed', { err: (err as Error).message }) }) }, ORPHAN_SWEEP_MS)
+    orphanSweep.unref()
   }
   const broker = new Broker({ selfId, view: node.view, peers, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const monitorConfig = config.monitorListen === undefined
@@ -315,6 +321,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
         await lease?.service.stop()
         await lease?.hooks.detach()
         await mon.stop()
+        clearInterval(orphanSweep)
         await replication?.stop()
         await holderService?.stop()
         await exits?.stop()

@@ -31,6 +31,9 @@ export interface ReplicaKeeperDeps {
   leaseDecides?: (vmId: string) => boolean
 }
 
+/** A replica no live host owns (its owner alive) is dropped after looking orphaned this long. */
+export const ORPHAN_AFTER_MS = 60_000
+
 /** Who may promote a replica: an operator (refused while the owner lives) or an elected lease. */
 export type PromotionGrant = { kind: 'manual' } | { kind: 'lease', epoch: number }
 
@@ -45,6 +48,8 @@ export class ReplicaKeeper {
   private readonly clock: () => number
   /** Promotions under way: no point is accepted for them any more. */
   private readonly promoting = new Set<string>()
+  /** Since when each replica has looked orphaned (sweepOrphans). */
+  private readonly orphanSince = new Map<string, number>()
   /** The point each replica here exposes, kept in memory for the lease's elections. */
   private readonly positions = new Map<string, { epoch: number, seq: number, takenAt: number }>()
 
@@ -90,6 +95,32 @@ export class ReplicaKeeper {
     })
     this.deps.log.info('old owner keeps the VM\'s disk as a replica holder for the new owner', { vm: row.id, epoch, owner })
     this.deps.onChange?.()
+  }
+
+  /**
+   * Orphans: a replica whose owner is alive but that no live host owns any more (the VM was
+   * deleted while this host was away, so nobody told it) is dropped once that has been so for
+   * `ORPHAN_AFTER_MS` without a break. A dead owner's replica is kept: it is what failover needs.
+   */
+  async sweepOrphans (now = this.clock()): Promise<string[]> {
+    const dropped: string[] = []
+    const owned = new Set<string>()
+    for (const h of this.deps.view.hosts()) {
+      if (h.liveness === 'dead') continue
+      for (const v of h.advert.vms) if (v.role === 'owner') owned.add(v.id)
+    }
+    for (const held of this.deps.records.listHeld()) {
+      const owner = this.deps.view.get(held.owner)
+      const orphan = owner !== undefined && owner.liveness === 'alive' && !owned.has(held.vmId) && now - held.updatedAt >= ORPHAN_AFTER_MS
+      if (!orphan) { this.orphanSince.delete(held.vmId); continue }
+      const since = this.orphanSince.get(held.vmId) ?? now
+      this.orphanSince.set(held.vmId, since)
+      if (now - since < ORPHAN_AFTER_MS) continue
+      this.orphanSince.delete(held.vmId)
+      await this.dropLocal(held.vmId, `orphaned: its owner ${owner.advert.hostname} is alive and no host owns the VM any more`)
+      dropped.push(held.vmId)
+    }
+    return dropped
   }
 
   /** The replica stream's gate: only the owner this host holds the VM for may ship its points. */
