@@ -69,4 +69,16 @@ describe('fence watchdog', () => {
     await again.start()
     expect(again.processId).toBe(watchdog.processId)
   })
+
+  it('exits once its dir is gone (a wiped data dir leaves no watchdog behind)', async () => {
+    const pid = watchdog.processId as number
+    await rm(join(dir, 'fence'), { recursive: true, force: true })
+    const deadline = Date.now() + 3000
+    let alive = true
+    while (alive && Date.now() < deadline) {
+      await sleep(50)
+      try { process.kill(pid, 0) } catch { alive = false }
+    }
+    expect(alive).toBe(false)
+  })
 })

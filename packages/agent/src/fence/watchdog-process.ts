@@ -24,6 +24,8 @@ function commandLine (pid: number): string {
 }
 
 function tick (dir: string, agentPid: number): boolean {
+  // The data dir is gone (the host was wiped, a test cleaned up): nothing is left to guard.
+  if (!existsSync(dir)) return false
   let armed = 0
   for (const name of readdirSync(dir)) {
     if (!name.endsWith('.json')) continue
@@ -53,7 +55,7 @@ function main (): void {
   const agentPid = Number(pid)
   const timer = setInterval(() => {
     let keep = true
-    try { keep = tick(dir, agentPid) } catch { /* a file raced with the agent: next tick */ }
+    try { keep = tick(dir, agentPid) } catch { keep = existsSync(dir) /* a file raced with the agent: next tick */ }
     if (!keep) { clearInterval(timer); rmSync(join(dir, 'watchdog.pid'), { force: true }) }
   }, TICK_MS)
 }
