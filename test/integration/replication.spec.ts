@@ -100,12 +100,14 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     const id = (await a.broker.create(spec, 'auto-1')).vm.summary?.id as string
     await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
     // Owner + 1 holder is even: the third host is the witness, and the owner holds the lease.
-    const before = await pollUntil(async () => { const i = await inspect(a, id); return i.lease?.role === 'owner' && i.lease.running ? i : undefined }, { timeoutMs: 10_000, what: 'the owner to hold its lease' })
+    const before = await pollUntil(async () => { const i = await inspect(a, id); return i.lease?.role === 'owner' && i.lease.running && i.lease.members.length === 3 ? i : undefined }, { timeoutMs: 10_000, what: 'the owner to hold its lease with its whole group' })
     const holderId = holdersOf(before)[0] as string
     const holder = [b, c].find((x) => x.hostId === holderId) as RunningAgent
     const witness = [b, c].find((x) => x.hostId !== holderId) as RunningAgent
     expect(before.lease?.members).toEqual([a.hostId, holderId, witness.hostId])
     expect(before.lease?.witness).toBe(witness.hostId)
+    // The group is formed once the holder has had a renewal (a holder that never had one knows no lease).
+    await pollUntil(() => holder.lease?.state(id) !== undefined && witness.lease?.state(id) !== undefined, { timeoutMs: 10_000, what: 'the holder and the witness to take part in the lease' })
 
     const killedAt = Date.now()
     await a.stop()
@@ -128,6 +130,8 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
     const holderId = holdersOf(await inspect(a, id))[0]
     const holder = [b, c].find((x) => x.hostId === holderId) as RunningAgent
+    // The group is formed once the holder has had a renewal (a holder that never had one knows no lease).
+    await pollUntil(() => holder.lease?.state(id) !== undefined, { timeoutMs: 10_000, what: 'the holder to take part in the lease' })
     await a.stop()
     await pollUntil(() => holder.vms.get(id)?.state === 'running', { timeoutMs: 15_000, what: 'the VM to run on its holder' })
 

@@ -79,6 +79,8 @@ export interface RunningAgent {
   ledger: ResourceLedger
   vms: VmManager
   broker: Broker
+  /** The lease protocol (replicated VMs), when the driver can replicate. */
+  lease: LeaseService | undefined
   stop: () => Promise<void>
 }
 
@@ -313,6 +315,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     ledger,
     vms,
     broker,
+    lease: lease?.service,
     stop: async () => {
       stopped ??= (async () => {
         stopping = true
