@@ -100,7 +100,7 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     const id = (await a.broker.create(spec, 'auto-1')).vm.summary?.id as string
     await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
     // Owner + 1 holder is even: the third host is the witness, and the owner holds the lease.
-    const before = await pollUntil(async () => { const i = await inspect(a, id); return i.lease?.role === 'owner' && i.lease.running && i.lease.members.length === 3 ? i : undefined }, { timeoutMs: 10_000, what: 'the owner to hold its lease with its whole group' })
+    const before = await pollUntil(async () => { const i = await inspect(a, id); return i.lease?.role === 'owner' && i.lease.running && (i.lease.members ?? []).length === 3 ? i : undefined }, { timeoutMs: 10_000, what: 'the owner to hold its lease with its whole group' })
     const holderId = holdersOf(before)[0] as string
     const holder = [b, c].find((x) => x.hostId === holderId) as RunningAgent
     const witness = [b, c].find((x) => x.hostId !== holderId) as RunningAgent

@@ -33,7 +33,8 @@ describe('replica plan', () => {
     ['a holder behind the points kept', { needsFull: false, lastSeq: 4, available: [inc(4)], served: [at(1, 1)] }, 'full'],
     ['a holder of an older epoch', { needsFull: false, lastSeq: 4, available: [inc(4)], served: [at(0, 4)] }, 'full'],
     ['no holder served (all failing)', { needsFull: false, lastSeq: 4, available: [inc(4)], served: [] }, 'incremental'],
-    ['a full point kept brings a new holder up', { needsFull: false, lastSeq: 5, available: [full(4), inc(5)], served: [at(0, 0)] }, 'incremental']
+    ['a full point kept brings a new holder up', { needsFull: false, lastSeq: 5, available: [full(4), inc(5)], served: [at(0, 0)] }, 'incremental'],
+    ['after a seed copy the next incremental counts from before it', { needsFull: false, lastSeq: 6, bitmapBase: 5, available: [inc(5), { seq: 6, kind: 'full', baseSeq: 0, seed: true }], served: [at(1, 5), at(0, 0)] }, 'incremental']
   ] as const)('next point kind: %s', (_what, input, kind) => {
     expect(nextPointKind({ ...input, epoch: 1, available: [...input.available], served: [...input.served] })).toBe(kind)
   })

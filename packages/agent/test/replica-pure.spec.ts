@@ -76,13 +76,16 @@ describe('answerOffer (holder side)', () => {
     ['a full point of a new epoch', at(1, 9), header({ epoch: 2, seq: 1, baseSeq: 0, kind: 'full' }), undefined, { receivedChunks: 0 }],
     ['a stale epoch', at(2, 1), header({ epoch: 1, seq: 5, baseSeq: 4 }), undefined, { refusal: 'stale-epoch' }],
     ['a point it has', at(1, 2), header(), undefined, { refusal: 'already-applied' }],
-    ['an older point', at(1, 5), header({ kind: 'full', seq: 3, baseSeq: 0 }), undefined, { refusal: 'already-applied' }]
+    ['an older point', at(1, 5), header({ kind: 'full', seq: 3, baseSeq: 0 }), undefined, { refusal: 'already-applied' }],
+    ['an incremental counted from an earlier point (a seed copy came between)', at(1, 5), header({ seq: 7, baseSeq: 4 }), undefined, { receivedChunks: 0 }]
   ])('%s', (_name, position, h, partial, expected) => {
     expect(answerOffer(position, h, partial)).toMatchObject(expected)
   })
 })
 
 const p = (seq: number, kind: 'full' | 'incremental' = 'incremental', baseSeq = seq - 1): AvailablePoint => ({ seq, kind, baseSeq: kind === 'full' ? 0 : baseSeq })
+
+const seed = (seq: number): AvailablePoint => ({ seq, kind: 'full', baseSeq: 0, seed: true })
 
 describe('pointsToSend (owner side)', () => {
   it.each([
@@ -95,7 +98,13 @@ describe('pointsToSend (owner side)', () => {
     ['a holder of a newer epoch: this owner is stale', at(3, 1), 2, [p(1, 'full')], undefined],
     ['nothing held, holder empty', at(0, 0), 1, [], undefined],
     ['nothing held, holder current', at(1, 4), 1, [], []],
-    ['a broken chain after the full point', at(0, 0), 1, [p(1, 'full'), p(3, 'incremental', 2)], undefined]
+    ['a broken chain after the full point', at(0, 0), 1, [p(1, 'full'), p(3, 'incremental', 2)], undefined],
+    // Seed copies (a full point for a new holder that leaves the owner's bitmap running).
+    ['an in-sync holder skips a seed copy', at(1, 5), 1, [seed(6), p(7, 'incremental', 5)], [7]],
+    ['a new holder gets the seed copy, then the incremental counted from before it', at(0, 0), 1, [p(5), seed(6), p(7, 'incremental', 5)], [6, 7]],
+    ['only a seed copy newer: the holder waits for the next incremental', at(1, 5), 1, [p(5), seed(6)], []],
+    ['a holder behind the seed\'s base gets the seed copy', at(1, 2), 1, [p(5), seed(6), p(7, 'incremental', 5)], [6, 7]],
+    ['a full point that restarted the bitmap is not skipped', at(1, 5), 1, [p(6, 'full'), p(7, 'incremental', 6)], [6, 7]]
   ])('%s', (_name, position, epoch, available, expected) => {
     const plan = pointsToSend(position, epoch, available)
     expect(plan?.map((x) => x.seq)).toEqual(expected)

@@ -80,8 +80,22 @@ describe('QEMU replication points (TCG)', () => {
     await data.close()
     console.log(`points: full ${full.bytes} B in ${full.durationMs} ms (transaction ${full.transactionMs} ms); incremental ${inc.bytes} B (${inc.dirtyBytes} dirty) in ${inc.durationMs} ms (transaction ${inc.transactionMs} ms)`)
 
+    // A seed copy (a full point for a new holder) leaves the bitmap counting from point 2: the next
+    // incremental still applies on point 2 and holds what was written before the seed copy too.
+    await qemuIo('write -P 0x44 20M 64k')
+    const seedPoint = await replication.takePoint('rep', { kind: 'full', seed: true })
+    expect(seedPoint).toMatchObject({ seq: 3, kind: 'full', seed: true, baseSeq: 0 })
+    expect((await replication.replicationStatus('rep')).bitmapBase).toBe(2)
+    const afterSeed = await replication.takePoint('rep', { kind: 'incremental' })
+    expect(afterSeed).toMatchObject({ seq: 4, kind: 'incremental', baseSeq: 2, seed: false })
+    const afterData = await replication.openPoint('rep', 4)
+    expect(afterData.extents.some((e) => e.offset <= 20 * 1024 * 1024 && e.offset + e.length >= 20 * 1024 * 1024 + 64 * 1024 && !e.zero)).toBe(true)
+    expect(Buffer.from(await afterData.read('vda', 20 * 1024 * 1024, 4)).toString('hex')).toBe('44444444')
+    await afterData.close()
+    expect((await replication.replicationStatus('rep')).bitmapBase).toBe(4)
+
     await replication.releasePoint('rep', 1)
-    expect((await replication.replicationStatus('rep')).points).toEqual([2])
+    expect((await replication.replicationStatus('rep')).points).toEqual([2, 3, 4])
     expect((await replication.replicationStatus('rep')).needsFull).toBe(false)
 
     // SIGKILL: the persistent bitmap stays marked in use in the qcow2 and loads as inconsistent.
@@ -90,9 +104,10 @@ describe('QEMU replication points (TCG)', () => {
     await waitForSerial(vm.paths.serialLog, /MESHVIRT-DISK \d+/, 45_000)
     expect((await replication.replicationStatus('rep')).needsFull).toBe(true)
     await expect(replication.takePoint('rep', { kind: 'incremental' })).rejects.toMatchObject({ code: 'ERR_REPLICATION_NEEDS_FULL' })
-    const again = await replication.takePoint('rep', { kind: 'full' })
-    expect(again.seq).toBe(3)
-    expect((await replication.takePoint('rep', { kind: 'incremental' })).baseSeq).toBe(3)
+    // A seed copy is not possible without a usable bitmap: it is a plain full point (the bitmap restarts).
+    const again = await replication.takePoint('rep', { kind: 'full', seed: true })
+    expect(again).toMatchObject({ seq: 5, seed: false })
+    expect((await replication.takePoint('rep', { kind: 'incremental' })).baseSeq).toBe(5)
     await replication.stopReplication('rep')
     expect((await replication.replicationStatus('rep')).active).toBe(false)
     await hv.kill('rep')

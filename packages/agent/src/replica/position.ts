@@ -19,8 +19,10 @@ export function samePoint (a: ReplicaPointHeader, b: ReplicaPointHeader): boolea
 
 /**
  * The holder's answer to an offered point, from what it exposes and what it has half received.
- * An older epoch is fenced off; a point it has (or has passed) is skipped; an incremental must
- * apply on exactly the holder's point; anything else is accepted, resuming a matching partial.
+ * An older epoch is fenced off; a point it has (or has passed) is skipped; an incremental applies
+ * on its base point or any later one of the same epoch (its regions are everything written since
+ * the base, so on a later point the result is the same); anything else is accepted, resuming a
+ * matching partial.
  */
 export function answerOffer (position: ReplicaPosition, header: ReplicaPointHeader, partial?: { header: ReplicaPointHeader, chunks: number }): OfferAnswer {
   if (header.epoch < position.epoch) {
@@ -29,7 +31,7 @@ export function answerOffer (position: ReplicaPosition, header: ReplicaPointHead
   if (compareVersions(header, position) <= 0) {
     return { position, receivedChunks: 0, refusal: 'already-applied', detail: `holder is at ${position.epoch}/${position.seq}` }
   }
-  if (header.kind === 'incremental' && (header.epoch !== position.epoch || header.baseSeq !== position.seq)) {
+  if (header.kind === 'incremental' && (header.epoch !== position.epoch || header.baseSeq > position.seq)) {
     return { position, receivedChunks: 0, refusal: 'gap', detail: `point ${header.epoch}/${header.seq} applies on ${header.epoch}/${header.baseSeq}, the holder is at ${position.epoch}/${position.seq}` }
   }
   const chunks = partial !== undefined && samePoint(partial.header, header) ? Math.min(partial.chunks, header.chunkCount) : 0
@@ -40,12 +42,15 @@ export interface AvailablePoint {
   seq: number
   kind: ReplicaPointKind
   baseSeq: number
+  /** A full point that left the owner's bitmap running: holders past its base skip it. */
+  seed?: boolean
 }
 
 /**
  * Which of the owner's points (all of epoch `epoch`) to ship, in order, to bring a holder at
- * `position` to the newest: the chain of incrementals from its point when there is one, else the
- * newest full point and the incrementals after it. `undefined`: nothing held on the owner can bring
+ * `position` to the newest: the chain of incrementals from its point when there is one (an
+ * incremental applies on its base or any later point; seed copies are skipped), else the newest
+ * full point and the incrementals after it. `undefined`: nothing held on the owner can bring
  * it there, so the owner must take a new full point. An empty list: the holder is up to date.
  */
 export function pointsToSend (position: Pick<ReplicaPosition, 'epoch' | 'seq'>, epoch: number, available: readonly AvailablePoint[]): AvailablePoint[] | undefined {
@@ -59,15 +64,21 @@ export function pointsToSend (position: Pick<ReplicaPosition, 'epoch' | 'seq'>, 
     let at = base
     for (const p of points.slice(start)) {
       if (p.seq <= at) continue
-      if (p.kind !== 'incremental' || p.baseSeq !== at) return undefined
+      if (p.kind === 'full') {
+        // A seed copy (for a new holder) left the bitmap running: the next incrementals apply here too.
+        if (p.seed === true) continue
+        return undefined
+      }
+      if (p.baseSeq > at) return undefined
       chain.push(p)
       at = p.seq
     }
     return chain
   }
   if (position.epoch === epoch) {
+    // Empty when only seed copies are newer: this holder goes on with the next incremental.
     const chain = chainFrom(0, position.seq)
-    if (chain !== undefined && chain.length > 0) return chain
+    if (chain !== undefined) return chain
   }
   for (let i = points.length - 1; i >= 0; i--) {
     const full = points[i] as AvailablePoint

@@ -38,17 +38,21 @@ export function holderState (position: HolderPosition, epoch: number, now: numbe
 
 /**
  * The next point must be full when the driver has no usable bitmap, or when a holder that is
- * being served could not be brought up to date by the points kept plus the next incremental.
+ * being served could not be brought up to date by the points kept plus the next incremental. The
+ * manager takes such a full point as a *seed* when the bitmap is usable: holders already in sync
+ * skip it and go on with incrementals (only the new holder pays for the whole disk).
  */
 export function nextPointKind (input: {
   needsFull: boolean
   lastSeq: number
+  /** The point the driver's bitmap counts from (lastSeq unless a seed copy came after it). */
+  bitmapBase?: number
   epoch: number
   available: readonly AvailablePoint[]
   served: readonly HolderPosition[]
 }): 'full' | 'incremental' {
   if (input.needsFull || input.lastSeq === 0) return 'full'
-  const next: AvailablePoint = { seq: input.lastSeq + 1, kind: 'incremental', baseSeq: input.lastSeq }
+  const next: AvailablePoint = { seq: input.lastSeq + 1, kind: 'incremental', baseSeq: input.bitmapBase ?? input.lastSeq }
   const chain = [...input.available, next]
   return input.served.some((p) => pointsToSend(p, input.epoch, chain) === undefined) ? 'full' : 'incremental'
 }

@@ -404,16 +404,18 @@ export class ReplicationManager {
     const now = this.clock()
     const served = [...loop.links.values()].filter((l) => l.failures === 0 || l.retryAt <= now).map((l) => l.position)
     const available = [...loop.kept.values()].map((k) => k.point)
-    const kind = nextPointKind({ needsFull: status.needsFull, lastSeq: status.lastSeq, epoch: vm.epoch, available, served })
+    const kind = nextPointKind({ needsFull: status.needsFull, lastSeq: status.lastSeq, bitmapBase: status.bitmapBase, epoch: vm.epoch, available, served })
+    // With a usable bitmap a full point is a seed: holders in sync skip it.
+    const seed = kind === 'full' && !status.needsFull && status.lastSeq > 0
     let point: ReplicationPoint
     try {
-      point = await replication.takePoint(vm.id, { kind, timeoutMs: TAKE_POINT_TIMEOUT_MS })
+      point = await replication.takePoint(vm.id, { kind, seed, timeoutMs: TAKE_POINT_TIMEOUT_MS })
     } catch (err) {
       if ((err as { code?: string }).code !== 'ERR_REPLICATION_NEEDS_FULL' || kind === 'full') throw err
       point = await replication.takePoint(vm.id, { kind: 'full', timeoutMs: TAKE_POINT_TIMEOUT_MS })
     }
     loop.lastPointAt = point.takenAt
-    loop.kept.set(point.seq, { point: { seq: point.seq, kind: point.kind, baseSeq: point.baseSeq }, out: undefined })
+    loop.kept.set(point.seq, { point: { seq: point.seq, kind: point.kind, baseSeq: point.baseSeq, seed: point.seed }, out: undefined })
     const s = loop.stats
     s.points++
     s.lastSeq = point.seq
@@ -421,7 +423,7 @@ export class ReplicationManager {
     s.maxPauseMs = Math.max(s.maxPauseMs, point.transactionMs)
     s.lastPointAt = point.takenAt
     s.lastError = ''
-    if (point.kind === 'full') log.info('full replica point taken', { vm: vm.id, seq: point.seq, bytes: point.bytes, pauseMs: Math.round(point.transactionMs) })
+    if (point.kind === 'full') log.info(point.seed ? 'full replica point taken for a new holder (in-sync holders skip it)' : 'full replica point taken', { vm: vm.id, seq: point.seq, bytes: point.bytes, pauseMs: Math.round(point.transactionMs) })
   }
 
   /** One sender per holder: ships, in order, the points it lacks; never two at once to one holder. */

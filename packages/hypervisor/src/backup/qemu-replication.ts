@@ -118,6 +118,10 @@ export class QemuReplication implements DiskReplication {
       if (why !== undefined) throw new ReplicationNeedsFullError(`VM ${id}: no incremental point possible (${why}); take a full point`)
     }
     const seq = state.lastSeq + 1
+    const base = state.bitmapBase ?? state.lastSeq
+    // A seed copy needs a bitmap that keeps counting: every disk's, intact.
+    const seed = kind === 'full' && options.seed === true && state.needsFull !== true && state.pending === undefined && state.lastSeq > 0 &&
+      disks.every((d) => nodes.get(`disk-${d.name}`)?.['dirty-bitmaps']?.some((b) => b.name === REPLICA_BITMAP) === true)
     const dir = replicaDir(vm.paths.dir)
     const targets: PointDisk[] = []
     const added: string[] = []
@@ -147,6 +151,8 @@ export class QemuReplication implements DiskReplication {
         const device = `disk-${d.name}`
         const job = { device, target: added[i], 'job-id': added[i], 'auto-dismiss': true }
         if (kind === 'incremental') return [{ type: 'blockdev-backup', data: { ...job, sync: 'incremental', bitmap: REPLICA_BITMAP, 'bitmap-mode': 'on-success' } }]
+        // A seed copy leaves the bitmap counting since `base`.
+        if (seed) return [{ type: 'blockdev-backup', data: { ...job, sync: 'full' } }]
         // The bitmap restarts at the very instant the full copy describes.
         const hasBitmap = nodes.get(device)?.['dirty-bitmaps']?.some((b) => b.name === REPLICA_BITMAP) === true
         const bitmap = hasBitmap
@@ -170,18 +176,19 @@ export class QemuReplication implements DiskReplication {
       copied = true
       for (const node of added.splice(0)) await qmp.execute('blockdev-del', { 'node-name': node }, options)
       const point: ReplicationPoint = {
-        id, seq, kind, baseSeq: kind === 'full' ? 0 : state.lastSeq, takenAt, disks: targets,
+        id, seq, kind, baseSeq: kind === 'full' ? 0 : base, seed, takenAt, disks: targets,
         bytes: targets.reduce((n, t) => n + t.copiedBytes, 0), dirtyBytes, durationMs: Date.now() - t0, transactionMs
       }
       await writeFile(join(dir, `${seq}.json`), JSON.stringify(point))
-      await writeReplicationState(vm.paths.dir, { version: 1, active: true, lastSeq: seq })
+      await writeReplicationState(vm.paths.dir, { version: 1, active: true, lastSeq: seq, bitmapBase: seed ? base : seq })
       this.log('replication point', { vm: id, seq, kind, bytes: point.bytes, dirtyBytes, durationMs: point.durationMs, transactionMs })
       return point
     } catch (err) {
       await this.cleanUp(qmp, jobs, added, targets.map((t) => t.file))
       // An incremental job that failed left the bitmap alone; a full one may have cleared it already,
       // and so did an incremental that completed but could not be recorded.
-      const next: ReplicationState = { ...state, active: true, ...(kind === 'full' || copied || state.needsFull === true ? { needsFull: true } : {}) }
+      // A seed copy never touched the bitmap.
+      const next: ReplicationState = { ...state, active: true, ...((kind === 'full' && !seed) || copied || state.needsFull === true ? { needsFull: true } : {}) }
       await writeReplicationState(vm.paths.dir, next).catch(() => {})
       if ((err as { code?: string }).code === PointFailedError.code) throw err
       throw new PointFailedError(`VM ${id}: ${kind} point ${seq} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
@@ -213,7 +220,7 @@ export class QemuReplication implements DiskReplication {
       needsFull = incrementalBlocker(state, disks) !== undefined
       for (const n of disks) dirtyBytes += n?.['dirty-bitmaps']?.find((b) => b.name === REPLICA_BITMAP)?.count ?? 0
     }
-    return { id: vm.id, active: state.active, lastSeq: state.lastSeq, points, dirtyBytes, needsFull }
+    return { id: vm.id, active: state.active, lastSeq: state.lastSeq, bitmapBase: state.bitmapBase ?? state.lastSeq, points, dirtyBytes, needsFull }
   }
 
   private async readPoint (vmDir: string, seq: number): Promise<ReplicationPoint> {

@@ -15,6 +15,8 @@ export interface ReplicationState {
   pending?: number
   /** A full point failed after its transaction cleared the bitmap. */
   needsFull?: boolean
+  /** The point since which the bitmap counts changes (absent: lastSeq, as before seed points existed). */
+  bitmapBase?: number
 }
 
 export const REPLICA_DIR = 'replica'

@@ -17,6 +17,8 @@ interface SimPoint { point: ReplicationPoint, blocks: Map<string, Map<number, Ui
 interface SimReplica {
   active: boolean
   lastSeq: number
+  /** The point since which `dirty` counts (a seed full point leaves it). */
+  bitmapBase?: number
   /** Written blocks per disk, replaced (never mutated) on write so that points can share them. */
   disks: Map<string, Map<number, Uint8Array>>
   dirty: Map<string, Set<number>>
@@ -72,6 +74,8 @@ export class SimReplication implements DiskReplication {
     if (kind === 'incremental' && (!r.active || r.lastSeq === 0)) throw new ReplicationNeedsFullError(`VM ${id}: no incremental point possible before a full one`)
     r.active = true
     const seq = r.lastSeq + 1
+    const seed = kind === 'full' && options.seed === true && r.lastSeq > 0
+    const base = r.bitmapBase ?? r.lastSeq
     const blocks = new Map<string, Map<number, Uint8Array>>()
     let bytes = 0
     let dirtyBytes = 0
@@ -81,17 +85,18 @@ export class SimReplication implements DiskReplication {
       blocks.set(d.name, picked)
       bytes += picked.size * SIM_BLOCK_BYTES
       dirtyBytes += kind === 'full' ? d.sizeMiB * 1024 * 1024 : (r.dirty.get(d.name)?.size ?? 0) * SIM_BLOCK_BYTES
-      r.dirty.set(d.name, new Set())
+      if (!seed) r.dirty.set(d.name, new Set())
     }
     const takenAt = Date.now()
     if (this.pointLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.pointLatencyMs))
     const point: ReplicationPoint = {
-      id, seq, kind, baseSeq: kind === 'full' ? 0 : r.lastSeq, takenAt,
+      id, seq, kind, baseSeq: kind === 'full' ? 0 : base, seed, takenAt,
       disks: (vm.spec.disks ?? []).map((d) => ({ name: d.name, sizeBytes: d.sizeMiB * 1024 * 1024, file: `sim:${id}/${seq}/${d.name}`, copiedBytes: (blocks.get(d.name)?.size ?? 0) * SIM_BLOCK_BYTES })),
       bytes, dirtyBytes, durationMs: Date.now() - t0, transactionMs: 0
     }
     r.points.set(seq, { point, blocks })
     r.lastSeq = seq
+    r.bitmapBase = seed ? base : seq
     return point
   }
 
@@ -132,7 +137,7 @@ export class SimReplication implements DiskReplication {
     const r = this.replica(id)
     let dirty = 0
     for (const d of r.dirty.values()) dirty += d.size * SIM_BLOCK_BYTES
-    return { id, active: r.active, lastSeq: r.lastSeq, points: [...r.points.keys()].sort((a, b) => a - b), dirtyBytes: dirty, needsFull: !r.active || r.lastSeq === 0 }
+    return { id, active: r.active, lastSeq: r.lastSeq, bitmapBase: r.bitmapBase ?? r.lastSeq, points: [...r.points.keys()].sort((a, b) => a - b), dirtyBytes: dirty, needsFull: !r.active || r.lastSeq === 0 }
   }
 
   private replica (id: string): SimReplica {

@@ -41,8 +41,16 @@ export interface ReplicationPoint {
   /** Grows by one per point of this VM on this host, across driver restarts. */
   seq: number
   kind: PointKind
-  /** The point an incremental applies on (`seq - 1`); 0 for a full point. */
+  /**
+   * The point an incremental's changes are counted from (the last point that restarted the bitmap;
+   * it applies on that point or any later one); 0 for a full point.
+   */
   baseSeq: number
+  /**
+   * A full point that left the bitmap running (TakePointOptions.seed): the incrementals after it
+   * still apply on the points before it, so only holders that need a full copy need this one.
+   */
+  seed: boolean
   /** The instant the point describes (the transaction), epoch ms on the owner's clock. */
   takenAt: number
   disks: PointDisk[]
@@ -74,6 +82,8 @@ export interface ReplicationStatus {
   active: boolean
   /** Seq of the last point taken (0: none yet). */
   lastSeq: number
+  /** The point the next incremental counts its changes from (lastSeq unless a seed point came after it). */
+  bitmapBase: number
   /** Points still held on the owner (not yet released). */
   points: number[]
   /** Bytes the bitmap marks dirty right now (0 when inactive or the VM is not running). */
@@ -84,6 +94,12 @@ export interface ReplicationStatus {
 
 export interface TakePointOptions extends AbortOptions {
   kind: PointKind
+  /**
+   * Full only: a copy for a new holder that leaves the dirty bitmap running, so holders that are
+   * in sync go on with incrementals instead of the whole disk again. Ignored (a normal full point)
+   * when there is no usable bitmap.
+   */
+  seed?: boolean
   /** Bound on the backup jobs. */
   timeoutMs?: number
 }
