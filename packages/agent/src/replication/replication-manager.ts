@@ -414,7 +414,9 @@ export class ReplicationManager {
       if ((err as { code?: string }).code !== 'ERR_REPLICATION_NEEDS_FULL' || kind === 'full') throw err
       point = await replication.takePoint(vm.id, { kind: 'full', timeoutMs: TAKE_POINT_TIMEOUT_MS })
     }
-    loop.lastPointAt = point.takenAt
+    // A seed copy serves only the new holder: the holders in sync get their next incremental on time
+    // (right after it, when the copy took longer than the interval).
+    if (!point.seed) loop.lastPointAt = point.takenAt
     loop.kept.set(point.seq, { point: { seq: point.seq, kind: point.kind, baseSeq: point.baseSeq, seed: point.seed }, out: undefined })
     const s = loop.stats
     s.points++
