@@ -1,13 +1,10 @@
 import type { Libp2p } from '@libp2p/interface'
 import type { DiskReplication, ReplicationPoint } from '@meshvirt/hypervisor'
 import type { ClusterView } from '@meshvirt/mesh'
-import { placeReplicaSet } from '@meshvirt/placement'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
-import { toHostSnapshot } from '../negotiate/host-snapshot.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
-import { placementRequestFor } from '../negotiate/placement-request.js'
 import { ReplicaRefusedError } from '../replica/errors.js'
 import { OutgoingPoint } from '../replica/outgoing-point.js'
 import { pointsToSend, type AvailablePoint } from '../replica/position.js'
@@ -16,9 +13,9 @@ import { TokenBucket } from '../replica/token-bucket.js'
 import type { ReplicaRecords } from '../store/replica-records.js'
 import type { VmRow } from '../store/state-store.js'
 import type { VmManager } from '../vm/vm-manager.js'
-import { specResources } from '../vm/vm-spec.js'
 import type { ReplicaKeeper } from './replica-keeper.js'
-import { DEFAULT_RPO_MS, holderRequest, holderState, nextPointKind, pointIntervalMs, releasableUpTo, type HolderPosition } from './replica-plan.js'
+import { recruitHolders } from './holder-recruiter.js'
+import { DEFAULT_RPO_MS, holderState, nextPointKind, pointIntervalMs, releasableUpTo, type HolderPosition } from './replica-plan.js'
 
 export interface ReplicationManagerDeps {
   selfId: string
@@ -235,7 +232,7 @@ export class ReplicationManager {
     holders = await this.adoptOrDropStrays(loop, vm, holders, wanted)
     // A fenced owner (no lease) places nobody: it may be cut off, or stale after a failover.
     if (holders.length < wanted && now >= loop.recruitAt && vm.state !== 'fenced') {
-      await this.recruit(vm, spec, holders.map((h) => h.holder), wanted - holders.length).catch((err: unknown) => {
+      await recruitHolders({ ...this.deps, clock: this.clock, reservationTtlMs: HOLDER_RESERVATION_TTL_MS }, vm, spec, holders.map((h) => h.holder), wanted - holders.length).catch((err: unknown) => {
         loop.recruitAt = this.clock() + RECRUIT_RETRY_MS
         loop.stats.lastError = (err as Error).message
         log.warn('could not place a replica holder', { vm: vm.id, err: (err as Error).message })
@@ -308,45 +305,6 @@ export class ReplicationManager {
       kept.push(h)
     }
     return kept
-  }
-
-  /** k more holders: placement in distinct failure domains, Reserve (disk only), HoldReplica. */
-  private async recruit (vm: VmRow, spec: meshvirt.v1.VmSpec, current: string[], count: number): Promise<void> {
-    const { view, peers, selfId, records, log } = this.deps
-    const spreadBy = spec.spreadBy ?? ''
-    const domainOf = (id: string): string | undefined => spreadBy === '' ? undefined : view.get(id)?.advert.labels[spreadBy]
-    const takenDomains = [selfId, ...current].map(domainOf).filter((d): d is string => d !== undefined)
-    const request = holderRequest(placementRequestFor(spec, vm.id), {
-      diskBytes: specResources(spec).diskBytes, wanted: count, spreadBy, ownerId: selfId, holders: current, takenDomains, avoid: [], seed: `${vm.id}/replicas/${vm.epoch}/${current.join(',')}`
-    })
-    const result = placeReplicaSet(request, view.hosts().map((h) => toHostSnapshot(h)))
-    if (result.hosts.length === 0) throw new ControlError('NO_CAPACITY', `no host for a replica of ${vm.name}: ${result.summary}`)
-    // The chosen host of each domain first, then the other hosts of the candidates, in rank order.
-    const order = [...result.hosts, ...result.candidates.filter((c) => !result.hosts.includes(c))]
-    const usedDomains = new Set(takenDomains)
-    let placed = 0
-    const errors: string[] = []
-    for (const candidate of order) {
-      if (placed >= count) break
-      const domain = domainOf(candidate.hostId)
-      if (domain !== undefined && usedDomains.has(domain)) continue
-      const holders = [...current, candidate.hostId]
-      try {
-        const reserved = await peers.negotiate(candidate.hostId, {
-          reserve: { requestId: `${vm.id}/replica/${vm.epoch}/${candidate.hostId}/${this.clock()}`, brokerId: selfId, resources: { vcpus: 0, memoryBytes: 0, diskBytes: specResources(spec).diskBytes }, ttlMs: HOLDER_RESERVATION_TTL_MS, vmId: vm.id, epoch: vm.epoch, role: pb.VmRole.VM_ROLE_REPLICA }
-        })
-        if (reserved.reserved == null) { errors.push(`${candidate.host.hostname ?? candidate.hostId}: ${reserved.refused?.message ?? 'refused'}`); continue }
-        await peers.negotiate(candidate.hostId, { holdReplica: { token: reserved.reserved.token, vmId: vm.id, epoch: vm.epoch, spec, holders } })
-        records.addHolder(vm.id, candidate.hostId, this.clock())
-        current.push(candidate.hostId)
-        if (domain !== undefined) usedDomains.add(domain)
-        placed++
-        log.info('replica holder placed', { vm: vm.id, peer: candidate.hostId, hostname: candidate.host.hostname, domain })
-      } catch (err) {
-        errors.push(`${candidate.host.hostname ?? candidate.hostId}: ${(err as Error).message}`)
-      }
-    }
-    if (placed < count) throw new ControlError('NO_CAPACITY', `placed ${placed} of ${count} replica holders for ${vm.name}: ${[result.complete ? '' : result.summary, ...errors].filter((e) => e !== '').join('; ')}`)
   }
 
   private syncLinks (loop: VmLoop, holders: ReturnType<ReplicaRecords['holders']>): void {
