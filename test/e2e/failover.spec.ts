@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureGuest, isRunning, killQemusUnder, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { meshvirt, meshvirtOn, startAgentProcess, type AgentProcess } from '../support/cli.js'
+import { meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess } from '../support/cli.js'
 import { NetnsCluster, netnsAvailable, netnsUnavailableReason, startAgentInNamespace } from '../support/netns.js'
 import { pollUntil } from '../support/poll.js'
 
@@ -291,7 +291,20 @@ function failoverHelpers (agents: AgentProcess[], timings: Record<string, number
     return took
   }
 
-  return { show, ls, indexOf, serialOf, eventsOf, firstEvent, allSeeAlive, createPinned, waitEveryoneSees, logged, replicaOnMajoritySide, oldOwnerDropped }
+  /** Follows the guest's counter on host-1 and starts sampling running copies on every host. */
+  async function watchGuest (vmId: string): Promise<{ watch: SerialWatch, sampler: CopySampler }> {
+    const watch = new SerialWatch(serialOf(0, vmId))
+    watch.start()
+    cleanups.push(() => { watch.stop() })
+    await pollUntil(() => watch.last >= 5, { timeoutMs: 30_000, what: 'the guest counting on host-1' })
+    const sampler = new CopySampler(vmId, agents.map((a) => a.dataDir))
+    sampler.start()
+    cleanups.push(async () => { await sampler.stop() })
+    await pollUntil(() => sampler.samples.length >= 3, { timeoutMs: 5000, what: 'first samples' })
+    return { watch, sampler }
+  }
+
+  return { show, ls, indexOf, serialOf, eventsOf, firstEvent, allSeeAlive, createPinned, waitEveryoneSees, logged, replicaOnMajoritySide, oldOwnerDropped, watchGuest }
 }
 
 // Three agents, each alone in its network namespace (sites a, b, c), real QEMU guests under TCG, a
@@ -305,7 +318,7 @@ describe.skipIf(!available)('failover with fencing: agents in network namespaces
   const agents: AgentProcess[] = []
   const timings: Record<string, number | string> = {}
   const cleanups: Array<() => void | Promise<void>> = []
-  const { show, ls, indexOf, serialOf, eventsOf, firstEvent, allSeeAlive, createPinned, waitEveryoneSees, replicaOnMajoritySide, oldOwnerDropped } =
+  const { show, ls, indexOf, serialOf, eventsOf, firstEvent, allSeeAlive, createPinned, waitEveryoneSees, replicaOnMajoritySide, oldOwnerDropped, watchGuest } =
     failoverHelpers(agents, timings, cleanups, () => guest)
 
   beforeAll(async () => {
@@ -342,14 +355,7 @@ describe.skipIf(!available)('failover with fencing: agents in network namespaces
     const [h1] = agents as [AgentProcess]
     const { vm, holder } = await createPinned('fo-cut')
     const h = agents[holder] as AgentProcess
-    const watch = new SerialWatch(serialOf(0, vm.id))
-    watch.start()
-    cleanups.push(() => { watch.stop() })
-    await pollUntil(() => watch.last >= 5, { timeoutMs: 30_000, what: 'the guest counting on host-1' })
-    const sampler = new CopySampler(vm.id, agents.map((a) => a.dataDir))
-    sampler.start()
-    cleanups.push(async () => { await sampler.stop() })
-    await pollUntil(() => sampler.samples.length >= 3, { timeoutMs: 5000, what: 'first samples' })
+    const { watch, sampler } = await watchGuest(vm.id)
 
     await watch.poll()
     const lastBeforeCut = watch.last
@@ -425,14 +431,7 @@ describe.skipIf(!available)('failover with fencing: agents in network namespaces
     await allSeeAlive()
     const { vm, holder } = await createPinned('fo-split')
     const h = agents[holder] as AgentProcess
-    const watch = new SerialWatch(serialOf(0, vm.id))
-    watch.start()
-    cleanups.push(() => { watch.stop() })
-    await pollUntil(() => watch.last >= 5, { timeoutMs: 30_000, what: 'the guest counting on host-1' })
-    const sampler = new CopySampler(vm.id, agents.map((a) => a.dataDir))
-    sampler.start()
-    cleanups.push(async () => { await sampler.stop() })
-    await pollUntil(() => sampler.samples.length >= 3, { timeoutMs: 5000, what: 'first samples' })
+    const { watch, sampler } = await watchGuest(vm.id)
 
     await watch.poll()
     const lastBefore = watch.last
@@ -496,7 +495,7 @@ describe('failover with fencing: agents on loopback, host death by SIGKILL', () 
   const argvOf: string[][] = []
   const timings: Record<string, number | string> = {}
   const cleanups: Array<() => void | Promise<void>> = []
-  const { show, serialOf, firstEvent, allSeeAlive, createPinned, waitEveryoneSees, replicaOnMajoritySide, oldOwnerDropped } =
+  const { show, serialOf, firstEvent, allSeeAlive, createPinned, waitEveryoneSees, replicaOnMajoritySide, oldOwnerDropped, watchGuest } =
     failoverHelpers(agents, timings, cleanups, () => guest)
 
   beforeAll(async () => {
@@ -504,14 +503,10 @@ describe('failover with fencing: agents on loopback, host death by SIGKILL', () 
     dir = await mkdtemp(join(tmpdir(), 'mv-fo-lo-'))
     const key = join(dir, 'cluster.key')
     expect((await meshvirt(['cluster', 'init', '--out', key])).exitCode).toBe(0)
-    for (const [i, site] of [[1, 'a'], [2, 'b'], [3, 'c']] as const) {
-      const argv = ['--name', `host-${i}`, '-l', '/ip4/127.0.0.1/tcp/0', '-k', key, '--image-dir', guest.dir, '--label', `site=${site}`,
-        '--monitor-listen', 'off', ...(agents[0] !== undefined ? ['--bootstrap', agents[0].addr] : [])]
-      const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`) })
-      agents.push(agent)
-      // A restarted host keeps its port (peers redial the address they know).
-      argvOf.push(argv.map((a) => a === '/ip4/127.0.0.1/tcp/0' ? `/ip4/127.0.0.1/tcp/${/\/tcp\/(\d+)\//.exec(agent.addr)?.[1] ?? '0'}` : a))
-    }
+    // A restarted host keeps its port (peers redial the address they know).
+    const started = await startAgentCluster(dir, key, 3, (i) => ['--image-dir', guest.dir, '--label', `site=${'abc'[i - 1] ?? ''}`, '--monitor-listen', 'off'])
+    agents.push(...started.agents)
+    argvOf.push(...started.argvOf)
     await allSeeAlive()
   }, 120_000)
 
@@ -534,14 +529,7 @@ describe('failover with fencing: agents on loopback, host death by SIGKILL', () 
     const h1 = agents[0] as AgentProcess
     const { vm, holder } = await createPinned(name)
     const h = agents[holder] as AgentProcess
-    const watch = new SerialWatch(serialOf(0, vm.id))
-    watch.start()
-    cleanups.push(() => { watch.stop() })
-    await pollUntil(() => watch.last >= 5, { timeoutMs: 30_000, what: 'the guest counting on host-1' })
-    const sampler = new CopySampler(vm.id, agents.map((a) => a.dataDir))
-    sampler.start()
-    cleanups.push(async () => { await sampler.stop() })
-    await pollUntil(() => sampler.samples.length >= 3, { timeoutMs: 5000, what: 'first samples' })
+    const { watch, sampler } = await watchGuest(vm.id)
 
     await watch.poll()
     const lastBefore = watch.last

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentProcess, type AgentProcess } from '../support/cli.js'
+import { MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess } from '../support/cli.js'
 import { pollUntil } from '../support/poll.js'
 
 interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, lastMigration?: { downtimeMs: number, pauseMs: number, totalMs: number, error: string } }
@@ -21,14 +21,9 @@ describe('live migration end to end: a real guest moves between agent processes'
     guest = await ensureGuest()
     dir = await mkdtemp(join(tmpdir(), 'mv-mig-'))
     await meshvirt(['cluster', 'init', '--out', join(dir, 'cluster.key')])
-    for (const i of [1, 2, 3]) {
-      const argv = ['--name', `host-${i}`, '-l', '/ip4/127.0.0.1/tcp/0', '-k', join(dir, 'cluster.key'), '--image-dir', guest.dir,
-        ...(agents[0] !== undefined ? ['--bootstrap', agents[0].addr] : [])]
-      const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`) })
-      agents.push(agent)
-      // Restarts reuse the port, as an operator's agent would.
-      argvOf.push(argv.map((a) => a === '/ip4/127.0.0.1/tcp/0' ? `/ip4/127.0.0.1/tcp/${/\/tcp\/(\d+)\//.exec(agent.addr)?.[1] ?? '0'}` : a))
-    }
+    const started = await startAgentCluster(dir, join(dir, 'cluster.key'), 3, () => ['--image-dir', guest.dir])
+    agents.push(...started.agents)
+    argvOf.push(...started.argvOf)
   }, 240_000)
 
   afterAll(async () => {

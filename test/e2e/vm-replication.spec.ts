@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { meshvirt, meshvirtOn, startAgentProcess, type AgentProcess } from '../support/cli.js'
+import { meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess } from '../support/cli.js'
 import { pollUntil } from '../support/poll.js'
 
 interface Holder { hostId: string, hostname: string, state: string, seq: number, takenAtMs: number, lagMs: number | null, sentBytes: number, lastError: string }
@@ -28,13 +28,9 @@ describe('replication end to end: a real guest\'s disk kept on another host, and
     guest = await ensureGuest()
     dir = await mkdtemp(join(tmpdir(), 'mv-rep-'))
     await meshvirt(['cluster', 'init', '--out', join(dir, 'cluster.key')])
-    for (const [i, site] of [[1, 'a'], [2, 'b'], [3, 'c']] as const) {
-      const argv = ['--name', `host-${i}`, '-l', '/ip4/127.0.0.1/tcp/0', '-k', join(dir, 'cluster.key'), '--image-dir', guest.dir, '--label', `site=${site}`,
-        '--replica-bandwidth', '4M', ...(agents[0] !== undefined ? ['--bootstrap', agents[0].addr] : [])]
-      const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`) })
-      agents.push(agent)
-      argvOf.push(argv.map((a) => a === '/ip4/127.0.0.1/tcp/0' ? `/ip4/127.0.0.1/tcp/${/\/tcp\/(\d+)\//.exec(agent.addr)?.[1] ?? '0'}` : a))
-    }
+    const started = await startAgentCluster(dir, join(dir, 'cluster.key'), 3, (i) => ['--image-dir', guest.dir, '--label', `site=${'abc'[i - 1] ?? ''}`, '--replica-bandwidth', '4M'])
+    agents.push(...started.agents)
+    argvOf.push(...started.argvOf)
   }, 240_000)
 
   afterAll(async () => {

@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 
 /** The built CLI: end-to-end suites run the real `meshvirt` binary (npm test builds first). */
 export const MESHVIRT_BIN = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url))
@@ -39,20 +40,31 @@ export async function startAgentProcess (args: string[], opts: { dataDir: string
     env: { ...process.env, MESHVIRT_TIMING: 'local', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  return await agentProcess(child, { dataDir: opts.dataDir, ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}) })
+}
+
+/**
+ * A spawned `meshvirt agent` (stdout and stderr piped), once it printed its ready line with an
+ * address on `listenHost` (127.0.0.1; a namespace's own address for agents started inside one).
+ */
+export async function agentProcess (child: ChildProcess, opts: { dataDir: string, readyTimeoutMs?: number, listenHost?: string, where?: string }): Promise<AgentProcess> {
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000
+  const where = opts.where !== undefined ? ` ${opts.where}` : ''
   let out = ''
   let err = ''
   child.stdout?.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
   const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
+  const addrPattern = new RegExp(`listening on (/ip4/${(opts.listenHost ?? '127.0.0.1').replaceAll('.', '\\.')}/tcp/\\d+/p2p/\\S+)`)
   const ready = await new Promise<{ hostId: string, addr: string }>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`agent did not become ready within ${opts.readyTimeoutMs ?? 20_000} ms:\n${out}\n${err}`)) }, opts.readyTimeoutMs ?? 20_000)
+    const timer = setTimeout(() => { reject(new Error(`agent${where} did not become ready within ${readyTimeoutMs} ms:\n${out}\n${err}`)) }, readyTimeoutMs)
     const check = (): void => {
       const host = /agent ready: host (\S+)/.exec(out)
-      const addr = /listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+)/.exec(out)
+      const addr = addrPattern.exec(out)
       if (host?.[1] !== undefined && addr?.[1] !== undefined) { clearTimeout(timer); resolve({ hostId: host[1], addr: addr[1] }) }
     }
     child.stdout?.on('data', check)
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`agent exited with ${code} before ready:\n${out}\n${err}`)) })
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`agent${where} exited with ${code} before ready:\n${out}\n${err}`)) })
   })
   const pid = child.pid as number
   const stop = async (graceMs = 5000): Promise<void> => {
@@ -68,4 +80,23 @@ export async function startAgentProcess (args: string[], opts: { dataDir: string
     await exited
   }
   return { pid, ...ready, dataDir: opts.dataDir, child, output: () => out + err, stop, kill9 }
+}
+
+/**
+ * Agent processes host-1…host-N on loopback ports chosen by the OS, each after the first
+ * bootstrapping through host-1, with `argsOf(i)` (1-based) added to their command lines. `argvOf[i]`
+ * restarts host-(i+1) on the same port, as an operator's agent would come back (peers redial the
+ * address they know).
+ */
+export async function startAgentCluster (dir: string, clusterKey: string, count: number, argsOf: (i: number) => string[]): Promise<{ agents: AgentProcess[], argvOf: string[][] }> {
+  const agents: AgentProcess[] = []
+  const argvOf: string[][] = []
+  const anyPort = '/ip4/127.0.0.1/tcp/0'
+  for (let i = 1; i <= count; i++) {
+    const argv = ['--name', `host-${i}`, '-l', anyPort, '-k', clusterKey, ...argsOf(i), ...(agents[0] !== undefined ? ['--bootstrap', agents[0].addr] : [])]
+    const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`) })
+    agents.push(agent)
+    argvOf.push(argv.map((a) => a === anyPort ? `/ip4/127.0.0.1/tcp/${/\/tcp\/(\d+)\//.exec(agent.addr)?.[1] ?? '0'}` : a))
+  }
+  return { agents, argvOf }
 }

@@ -14,7 +14,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { MESHVIRT_BIN, type AgentProcess } from './cli.js'
+import { MESHVIRT_BIN, agentProcess, type AgentProcess } from './cli.js'
 
 export const NETNS_SCRIPT = fileURLToPath(new URL('../../scripts/netns', import.meta.url))
 
@@ -168,35 +168,7 @@ export async function startAgentInNamespace (
   opts: { dataDir: string, env?: Record<string, string>, readyTimeoutMs?: number }
 ): Promise<AgentProcess> {
   const host = cluster.host(ref)
-  const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000
   const child = cluster.spawn(host, process.execPath, [MESHVIRT_BIN, 'agent', '--data-dir', opts.dataDir, '--listen', `/ip4/${host.addr}/tcp/7946`, ...args],
     { ...process.env, MESHVIRT_TIMING: 'local', ...opts.env })
-  let out = ''
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr?.on('data', (d: Buffer) => { out += d.toString() })
-  const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
-  const addrPattern = new RegExp(`listening on (/ip4/${host.addr.replaceAll('.', '\\.')}/tcp/\\d+/p2p/\\S+)`)
-  const ready = await new Promise<{ hostId: string, addr: string }>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`agent in ${host.ns} not ready within ${readyTimeoutMs} ms:\n${out}`)) }, readyTimeoutMs)
-    child.stdout?.on('data', () => {
-      const id = /agent ready: host (\S+)/.exec(out)?.[1]
-      const addr = addrPattern.exec(out)?.[1]
-      if (id !== undefined && addr !== undefined) { clearTimeout(timer); resolve({ hostId: id, addr }) }
-    })
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`agent in ${host.ns} exited with ${code} before ready:\n${out}`)) })
-  })
-  const pid = child.pid as number
-  return {
-    pid,
-    ...ready,
-    dataDir: opts.dataDir,
-    child,
-    output: () => out,
-    stop: async (graceMs = STOP_GRACE_MS) => { await stopChild(child, graceMs) },
-    kill9: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      process.kill(pid, 'SIGKILL')
-      await exited
-    }
-  }
+  return await agentProcess(child, { dataDir: opts.dataDir, listenHost: host.addr, where: `in ${host.ns}`, ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}) })
 }

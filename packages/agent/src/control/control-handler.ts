@@ -3,7 +3,7 @@ import { pb, type meshvirt } from '@meshvirt/proto'
 import type { Logger } from '../log/logger.js'
 import type { Broker } from '../negotiate/broker.js'
 import { findGossipedVm } from '../negotiate/gossiped-vm.js'
-import { nameAuthorities, nameHolders } from '../negotiate/name-authority.js'
+import { nameAuthorities, nameHolders, rebindName } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import type { VmRow } from '../store/state-store.js'
 import type { HostAdminState } from '../host/admin-state.js'
@@ -59,7 +59,7 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
   }
 
   const locate = async (ref: meshvirt.v1.IVmRef): Promise<string> => {
-    const matches = (v: { id: string, name: string }): boolean => (ref.id ?? '') !== '' ? v.id === ref.id : v.name === ref.name
+    const matches = refMatcher(ref)
     const gossiped = findGossipedVm(deps.view, matches)
     if (gossiped !== undefined) return gossiped.owner
     // Not gossiped yet (just created): ask every host.
@@ -109,7 +109,7 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
 
   /** Holders of a VM's replica, as their adverts say (role replica), and the VM's id. */
   const replicaHolders = (ref: meshvirt.v1.IVmRef): { vmId: string, hosts: string[] } => {
-    const matches = (v: { id: string, name: string }): boolean => (ref.id ?? '') !== '' ? v.id === ref.id : v.name === ref.name
+    const matches = refMatcher(ref)
     let vmId = ''
     const hosts: string[] = []
     for (const h of deps.view.hosts()) {
@@ -128,7 +128,7 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
     if (what === '') throw new ControlError('INVALID_ARGUMENT', 'name a VM by id or name')
     const local = findLocal(ref)
     if (local !== undefined) throw new ControlError('WRONG_STATE', `${local.name} is owned by this host, which is alive: failover is only for a dead owner (use vm migrate to move it)`)
-    const matches = (v: { id: string, name: string }): boolean => (ref.id ?? '') !== '' ? v.id === ref.id : v.name === ref.name
+    const matches = refMatcher(ref)
     const owner = findGossipedVm(deps.view, matches)
     if (owner !== undefined) {
       const host = deps.view.get(owner.owner)
@@ -172,11 +172,7 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
       }
     }
     const name = res.promoted?.name ?? ''
-    if (name !== '') {
-      for (const authority of nameAuthorities(name, nameHolders(deps.view)).slice(0, 1)) {
-        await peers.negotiate(authority, { bindName: { name, vmId, owner: target } }).catch(() => {})
-      }
-    }
+    if (name !== '') await rebindName(peers, deps.view, name, vmId, target)
     return await peers.control(target, { hops: 1, inspectVm: { vm: { id: vmId } } })
   }
 
@@ -288,4 +284,9 @@ function pick (req: meshvirt.v1.ControlRequest): meshvirt.v1.IControlRequest {
     case 'replicateVm': return { replicateVm: req.replicateVm }
     default: return {}
   }
+}
+
+/** Whether a VM (a summary, a row) is the one a reference names: by id when given, else by name. */
+function refMatcher (ref: meshvirt.v1.IVmRef): (v: { id: string, name: string }) => boolean {
+  return (v) => (ref.id ?? '') !== '' ? v.id === ref.id : v.name === ref.name
 }

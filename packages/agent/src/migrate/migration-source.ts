@@ -8,7 +8,7 @@ import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
 import { toHostSnapshot } from '../negotiate/host-snapshot.js'
-import { nameAuthorities, nameHolders } from '../negotiate/name-authority.js'
+import { rebindName } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import { placementRequestFor } from '../negotiate/placement-request.js'
 import type { MigrationStates } from './migration-states.js'
@@ -135,7 +135,7 @@ export class MigrationSource {
     await hypervisor.completeOutgoing(vmId).catch((err: unknown) => { log.warn('source QEMU did not quit cleanly', { vm: vmId, err: (err as Error).message }) })
     await hypervisor.destroy(vmId).catch((err: unknown) => { log.warn('could not remove the source copy', { vm: vmId, err: (err as Error).message }) })
     states.outgoingDone(vmId)
-    await this.rebindName(vm.name, vmId, destination as string)
+    await rebindName(this.deps.peers, this.deps.view, vm.name, vmId, destination as string)
     this.stats.succeeded++
     this.stats.lastDowntimeMs = Number(record.downtimeMs ?? 0)
     this.stats.lastTotalMs = Number(record.totalMs ?? 0)
@@ -160,13 +160,6 @@ export class MigrationSource {
       if (res?.reserved != null) return { host: candidate.hostId, token: res.reserved.token ?? '', placement: toPlacementExplanation(result, attempts, candidate.hostId) }
     }
     throw new ControlError('NO_CAPACITY', `no destination could reserve the VM (${attempts} tried): ${result.summary}`)
-  }
-
-  /** The name's authority learns the new owner (best effort: the gossiped summaries say it too). */
-  private async rebindName (name: string, vmId: string, owner: string): Promise<void> {
-    for (const authority of nameAuthorities(name, nameHolders(this.deps.view)).slice(0, 1)) {
-      await this.deps.peers.negotiate(authority, { bindName: { name, vmId, owner } }).catch(() => {})
-    }
   }
 
   private phase (vmId: string, phase: string, started: number, toHost = ''): void {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { StateStore } from '../store/state-store.js'
+import type { PeerClient } from './peer-client.js'
 
 export type ClaimOutcome =
   | { outcome: 'granted', expiresAt: number }
@@ -33,6 +34,16 @@ export function nameAuthorities (name: string, hostIds: readonly string[]): stri
 }
 
 /** The claims this host holds as the authority for some names (in its state store). */
+/**
+ * The name's authority learns that `owner` now runs the VM (after a migration or a failover); best
+ * effort: the gossiped VM summaries say it too.
+ */
+export async function rebindName (peers: Pick<PeerClient, 'negotiate'>, view: { hosts: () => ReadonlyArray<{ hostId: string, liveness: string }> }, name: string, vmId: string, owner: string): Promise<void> {
+  for (const authority of nameAuthorities(name, nameHolders(view)).slice(0, 1)) {
+    await peers.negotiate(authority, { bindName: { name, vmId, owner } }).catch(() => {})
+  }
+}
+
 export class NameClaims {
   constructor (private readonly store: StateStore, private readonly clock: () => number = Date.now) {}
 
