@@ -3,7 +3,7 @@
  * only what the guest wrote since (its counter block and the disk_kib workload), read back through
  * openPoint; a killed QEMU leaves an inconsistent bitmap, so the next point must be full.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { access, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -112,4 +112,35 @@ describe('QEMU replication points (TCG)', () => {
     expect((await replication.replicationStatus('rep')).active).toBe(false)
     await hv.kill('rep')
   }, 150_000)
+
+  it('destroys a VM while a point is being taken: the point fails, the VM directory is gone and stays gone', async () => {
+    const hv = new QemuHypervisor({ dataDir: root, accel: 'tcg', imageDirs: [guest.dir] })
+    drivers.push(hv)
+    const vm = await hv.create({ ...spec('doomed'), disks: [{ name: 'vda', sizeMiB: 512 }] })
+    await hv.start('doomed')
+    await waitForSerial(vm.paths.serialLog, /MESHVIRT-COUNTER 2\b/, 45_000)
+    await hv.replication.startReplication('doomed')
+    // Fill part of the disk so the full copy takes a while under TCG.
+    const qmp = await hv.monitor('doomed')
+    for (let at = 16; at < 400; at += 64) {
+      await qmp.execute('human-monitor-command', { 'command-line': `qemu-io -d /machine/peripheral/vda/virtio-backend "write -P 0x5a ${at}M 64M"` })
+    }
+    const order: string[] = []
+    const point = hv.replication.takePoint('doomed', { kind: 'full' })
+    const outcome = point.then(() => 'taken', (err: { code?: string }) => err.code ?? 'error').finally(() => order.push('point settled'))
+    // The point is under way once its target file exists.
+    const started = Date.now()
+    while (!await access(join(vm.paths.dir, 'replica', '1-vda.qcow2')).then(() => true, () => false)) {
+      if (Date.now() - started > 20_000) throw new Error('the point never started')
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    await hv.destroy('doomed')
+    order.push('destroyed')
+    // Nothing of the point may run after the removal (it would write into the directory again).
+    expect(order).toEqual(['point settled', 'destroyed'])
+    expect(['ERR_POINT_FAILED', 'taken']).toContain(await outcome)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    await expect(access(vm.paths.dir)).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(hv.replication.takePoint('doomed', { kind: 'full' })).rejects.toMatchObject({ code: 'ERR_VM_NOT_FOUND' })
+  }, 120_000)
 })

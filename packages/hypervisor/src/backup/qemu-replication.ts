@@ -99,6 +99,11 @@ export class QemuReplication implements DiskReplication {
     })
   }
 
+  /** Runs `fn` with no replication operation of the VM in flight (e.g. removing its directory). */
+  async exclusive<T> (id: string, fn: () => Promise<T>): Promise<T> {
+    return await this.serialize(id, fn)
+  }
+
   async replicationStatus (id: string, options: AbortOptions = {}): Promise<ReplicationStatus> {
     return await this.status(await this.init.inspect(id), options)
   }

@@ -202,12 +202,21 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
   }
 
   async destroy (id: string, options: AbortOptions = {}): Promise<void> {
+    // QEMU first: a replication point in flight then fails at once instead of finishing its copy.
     await this.serialize(id, async () => {
       const record = await this.refresh(id)
       if (record.state === 'running') await this.killRunning(id, record, options)
       if (record.incoming !== undefined) await this.killIncoming(id)
-      await rm(vmPaths(this.dataDir, record.spec).dir, { recursive: true, force: true })
-      this.log('vm destroyed', { vm: id })
+    })
+    // The directory only once no replication operation of the VM is in flight: one would write
+    // into it again (ENOTEMPTY on the removal, or files left behind). Lock order: replication, then VM.
+    await this.replication.exclusive(id, async () => {
+      await this.serialize(id, async () => {
+        const record = await this.refresh(id)
+        if (record.state === 'running') await this.killRunning(id, record, options)
+        await rm(vmPaths(this.dataDir, record.spec).dir, { recursive: true, force: true })
+        this.log('vm destroyed', { vm: id })
+      })
     })
   }
 
