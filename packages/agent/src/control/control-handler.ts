@@ -160,12 +160,9 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
       const deadline = Date.now() + ELECTION_WAIT_MS
       for (;;) {
         const owner = findGossipedVm(deps.view, (v) => v.id === vmId)
-        if (owner !== undefined) {
-          // Elected: answer once the guest runs there (as a promotion asked here would).
-          const info = await peers.control(owner.owner, { hops: 1, inspectVm: { vm: { id: vmId } } })
-          const state = info.vm?.summary?.state
-          if (state === pb.VmState.VM_STATE_RUNNING || state === pb.VmState.VM_STATE_FAILED || state === pb.VmState.VM_STATE_CRASHED || Date.now() > deadline + PROMOTE_TIMEOUT_MS) return info
-        } else if (Date.now() > deadline) {
+        // Elected: answer once the guest runs there (as a promotion asked here does).
+        if (owner !== undefined) return await untilRunning(owner.owner, vmId, Date.now() + PROMOTE_TIMEOUT_MS)
+        if (Date.now() > deadline) {
           throw new ControlError('UNAVAILABLE', `${(err as Error).message}, and no holder was elected within ${ELECTION_WAIT_MS / 1000} s: a majority of the VM's replica group (owner, holders, witness) must be reachable`)
         }
         await new Promise((resolve) => setTimeout(resolve, 200))
@@ -173,7 +170,19 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
     }
     const name = res.promoted?.name ?? ''
     if (name !== '') await rebindName(peers, deps.view, name, vmId, target)
-    return await peers.control(target, { hops: 1, inspectVm: { vm: { id: vmId } } })
+    // The promoted VM starts once its lease at the new epoch is proven (a renewal round away); a
+    // group whose majority stays unreachable leaves it fenced, which the answer then shows, with why.
+    return await untilRunning(target, vmId, Date.now() + ELECTION_WAIT_MS)
+  }
+
+  /** The VM as its owner reports it once it runs, failed or crashed, or at the deadline. */
+  const untilRunning = async (owner: string, vmId: string, deadline: number): Promise<meshvirt.v1.IControlResponse> => {
+    const settled = new Set([pb.VmState.VM_STATE_RUNNING, pb.VmState.VM_STATE_FAILED, pb.VmState.VM_STATE_CRASHED])
+    for (;;) {
+      const info = await peers.control(owner, { hops: 1, inspectVm: { vm: { id: vmId } } })
+      if (settled.has(info.vm?.summary?.state ?? pb.VmState.VM_STATE_UNSPECIFIED) || Date.now() > deadline) return info
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
   }
 
   return async (req) => {
