@@ -5,7 +5,8 @@ import { migration } from './migration.js'
 import { placementQuality } from './placement-quality.js'
 import { placementThroughput } from './placement-throughput.js'
 import { replication } from './replication.js'
+import { tunnel } from './tunnel.js'
 import { vmStart } from './vm-start.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, migration, replication, failover]
+export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover]
