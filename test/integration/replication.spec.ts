@@ -120,6 +120,13 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     expect(info.summary).toMatchObject({ owner: holderId, epoch: 2 })
     expect(info.leaseHistory.map((h) => h.type)).toEqual(expect.arrayContaining(['elected', 'promoted']))
     expect(info.lease).toMatchObject({ role: 'owner', epoch: 2 })
+
+    // What happened is still told after the new owner's agent restarts (the history is in its store).
+    await holder.stop()
+    const restarted = await cluster.restart(cluster.agents.indexOf(holder))
+    const told = (await inspect(restarted, id)).leaseHistory
+    expect(told.map((h) => h.type)).toEqual(expect.arrayContaining(['elected', 'promoted', 'restarted']))
+    expect(told.find((h) => h.type === 'elected')).toMatchObject({ epoch: 2, hostId: holderId })
   }, 90_000)
 
   it('a restarted old owner never runs its stale copy: it learns the newer epoch and steps down', async () => {

@@ -30,8 +30,6 @@ export interface AgentLeaseDeps {
 
 /** Groups are recomputed at most this often (the lease ticks every 50 ms). */
 const GROUPS_TTL_MS = 200
-/** Lease history kept per VM for `vm show`. */
-const HISTORY = 20
 /** How often the watchdog's deadlines follow the lease. */
 const ARM_EVERY_MS = 100
 /**
@@ -57,12 +55,11 @@ const CLUSTER_EVENT: Partial<Record<LeaseEvent['type'], EventKind>> = {
  * resume, promote and demote mean here — the VM manager stops or starts the guest, the replica
  * keeper turns a replica into the VM or the VM back into a replica. It also keeps the fence
  * watchdog's deadline on the lease (so a dead agent's guest still stops in time), tells the lease
- * of newer owners it hears of through gossip, and keeps each VM's lease history for `vm show`.
+ * of newer owners it hears of through gossip, and records each VM's lease history for `vm show`.
  */
 export class AgentLease implements LeaseHooks {
   private groups: { at: number, list: OwnedGroup[] } = { at: 0, list: [] }
   private readonly witnesses = new Map<string, string>()
-  private readonly history = new Map<string, meshvirt.v1.ILeaseHistoryEntry[]>()
   private readonly armed = new Map<string, number>()
   /** Fence instants proven by the previous agent for guests it left running (from the watchdog's files). */
   private readonly inherited = new Map<string, number>()
@@ -191,7 +188,7 @@ export class AgentLease implements LeaseHooks {
 
   infoOf (vm: VmRow): Partial<meshvirt.v1.IVmInfo> {
     const state = this.service?.state(vm.id)
-    const history = this.history.get(vm.id) ?? []
+    const history = this.deps.leases.history(vm.id)
     if (state === undefined && history.length === 0) return {}
     return {
       ...(state !== undefined
@@ -265,10 +262,11 @@ export class AgentLease implements LeaseHooks {
   }
 
   private record (vmId: string, entry: meshvirt.v1.ILeaseHistoryEntry): void {
-    const list = this.history.get(vmId) ?? []
-    list.push({ ...entry, hostId: this.deps.selfId })
-    if (list.length > HISTORY) list.splice(0, list.length - HISTORY)
-    this.history.set(vmId, list)
+    try {
+      this.deps.leases.appendHistory(vmId, { ...entry, hostId: this.deps.selfId })
+    } catch (err) {
+      this.deps.log.warn('could not record lease history', { vm: vmId, type: entry.type, err: (err as Error).message })
+    }
   }
 
   private invalidate (): void {

@@ -90,5 +90,19 @@ export const MIGRATIONS: string[] = [
     state TEXT NOT NULL,
     updated_at INTEGER NOT NULL
   );
+  `,
+  `
+  -- What the lease did here per VM (lost, fenced, elected, promoted…), for vm show: kept across
+  -- agent restarts, the newest few per VM (lease-records.ts), removed with the VM.
+  CREATE TABLE lease_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    vm_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    host_id TEXT NOT NULL
+  );
+  CREATE INDEX lease_history_by_vm ON lease_history (vm_id, id);
   `
 ]

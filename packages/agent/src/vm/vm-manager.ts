@@ -6,6 +6,7 @@ import { ControlError } from '../control/errors.js'
 import { newVmRow } from './new-vm-row.js'
 import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
+import { LeaseRecords } from '../store/lease-records.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
 import { driverSpec, specResources, validateReplication } from './vm-spec.js'
 import { LEGAL, vmStateToWire } from './vm-state.js'
@@ -292,7 +293,10 @@ export class VmManager {
       if (vm.desired === 'deleted') {
         this.setState(id, 'deleting')
         await hv.destroy(id).catch((err: { code?: string }) => { if (err.code !== 'ERR_VM_NOT_FOUND') throw err })
-        store.deleteVm(id)
+        store.transaction(() => {
+          store.deleteVm(id)
+          new LeaseRecords(store).forgetHistory(id)
+        })
         this.changed()
         log.info('vm deleted', { vm: id, name: vm.name })
         return
