@@ -22,17 +22,14 @@
  */
 import { mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { percentile, type Benchmark, type Metric } from './harness.js'
+import { REPO, benchGuest, percentile, type Benchmark, type Metric } from './harness.js'
 import {
   cli, cpuSeconds, freePort, inspect, isAlive, killHost, killLeftovers, lastCounter, qemuPidsUnder, readText, startAgent, stopAgent, until,
   type Agent, type LogLine
 } from './failover-cluster.js'
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const RPO_S = 2
 const TICK_MS = 200
 const SITES = ['a', 'b', 'c'] as const
@@ -84,13 +81,6 @@ interface Run {
   leftovers: string[]
 }
 
-function guest (): { dir: string, kernel: string, initrd: string, cmdline: string } {
-  const dir = process.env.MESHVIRT_GUEST_DIR ?? join(REPO, '.cache', 'guest')
-  execFileSync('bash', [join(REPO, 'scripts', 'build-guest')], { env: { ...process.env, MESHVIRT_GUEST_DIR: dir }, stdio: 'ignore' })
-  const env = Object.fromEntries(readFileSync(join(dir, 'guest.env'), 'utf8').split('\n').filter((l) => l.includes('='))
-    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
-  return { dir, kernel: env.KERNEL as string, initrd: env.INITRD as string, cmdline: env.CMDLINE as string }
-}
 
 const round = (v: number | undefined, digits: number): number | undefined => v === undefined || Number.isNaN(v) ? undefined : Number(v.toFixed(digits))
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -109,7 +99,7 @@ export const failover: Benchmark = {
   name: 'failover',
   description: 'host death (agent + QEMU SIGKILL) → the replicated guest ready on its holder, automatic; data lost vs the RPO',
   run: async ({ quick, log }) => {
-    const g = guest()
+    const g = benchGuest()
     const runs = quick ? 3 : 10
     const root = mkdtempSync(join(tmpdir(), 'mv-bench-failover-'))
     const agents: Agent[] = []

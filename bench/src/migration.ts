@@ -16,18 +16,17 @@
  *  - [tcp_|unix_]downtime_ms_<MiB>_disk[_dirty], …_downtime_p90_ms_…, …total_ms_…: every case and path
  *    (no prefix: the tunnel). total = migrateOut() from call to return (mirror + RAM + switchover).
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { probeAccelerator, type Accelerator, type IncomingMigration, type MigrateOutOptions, type MigrationResult, type VmSpec } from '@meshvirt/hypervisor'
 import { generateClusterKey } from '@meshvirt/mesh'
 import type { HostRequest } from './migration-host.js'
-import { percentile, type Benchmark, type Metric } from './harness.js'
+import { REPO, benchGuest, percentile, type Benchmark, type Metric } from './harness.js'
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The pause a guest should see; QEMU's default is 300 ms. */
 const DOWNTIME_LIMIT_MS = 10
 const PARAMS: Partial<MigrateOutOptions> = { downtimeLimitMs: DOWNTIME_LIMIT_MS, timeoutMs: 120_000, onTimeout: 'cancel', autoConverge: true }
@@ -50,13 +49,6 @@ interface Sample {
   load1m: number
 }
 
-function guest (): { dir: string, kernel: string, initrd: string, cmdline: string } {
-  const dir = process.env.MESHVIRT_GUEST_DIR ?? join(REPO, '.cache', 'guest')
-  execFileSync('bash', [join(REPO, 'scripts', 'build-guest')], { env: { ...process.env, MESHVIRT_GUEST_DIR: dir }, stdio: 'ignore' })
-  const env = Object.fromEntries(readFileSync(join(dir, 'guest.env'), 'utf8').split('\n').filter((l) => l.includes('='))
-    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
-  return { dir, kernel: env.KERNEL as string, initrd: env.INITRD as string, cmdline: env.CMDLINE as string }
-}
 
 async function startHost (name: string, init: object): Promise<Host> {
   const proc = fork(fileURLToPath(new URL('./migration-host.js', import.meta.url)), [], { env: { ...process.env, MV_BENCH_HOST: JSON.stringify(init) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
@@ -147,7 +139,7 @@ export const migration: Benchmark = {
   name: 'migration',
   description: 'live migration with disk between two host processes: mesh tunnel vs direct QEMU TCP vs direct unix sockets',
   async run ({ quick, log }) {
-    const g = guest()
+    const g = benchGuest()
     const probe = await probeAccelerator({ kernel: g.kernel, initrd: g.initrd, cacheFile: join(REPO, '.cache', 'bench', 'accel-probe.json') })
     const accel: Accelerator = probe.accel
     log(`accelerator probe: ${accel}${probe.cached ? ' (cached)' : ''}: ${probe.reason}`)

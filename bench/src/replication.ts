@@ -29,13 +29,11 @@
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { percentile, type Benchmark, type Metric } from './harness.js'
+import { join } from 'node:path'
+import { REPO, benchGuest, percentile, type Benchmark, type Metric } from './harness.js'
 import { cli, freePort, inspect, killLeftovers, lastCounter, qemuPidsUnder, startAgent, stopAgent, until, watchdogPid, type Agent } from './failover-cluster.js'
 import { caseFigures, sampleReplication, type CaseFigures, type Sampling } from './replication-sampler.js'
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const MiB = 1024 * 1024
 const DISK_MIB = 256
 const WRITE_KIB_PER_TICK = 256
@@ -81,13 +79,6 @@ interface CaseResult extends Case {
   metrics: string[]
 }
 
-function guest (): { dir: string, kernel: string, initrd: string, cmdline: string } {
-  const dir = process.env.MESHVIRT_GUEST_DIR ?? join(REPO, '.cache', 'guest')
-  execFileSync('bash', [join(REPO, 'scripts', 'build-guest')], { env: { ...process.env, MESHVIRT_GUEST_DIR: dir }, stdio: 'ignore' })
-  const env = Object.fromEntries(readFileSync(join(dir, 'guest.env'), 'utf8').split('\n').filter((l) => l.includes('='))
-    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
-  return { dir, kernel: env.KERNEL as string, initrd: env.INITRD as string, cmdline: env.CMDLINE as string }
-}
 
 function cmdlineOf (pid: number): string {
   try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '').slice(0, 4).join(' ').slice(0, 160) } catch { return 'gone' }
@@ -111,7 +102,7 @@ export const replication: Benchmark = {
   name: 'replication',
   description: '3 agent processes, real guest writing its 256 MiB disk: replica lag (RPO achieved) with 1 and 2 replicas, first full copy, guest pause per point',
   run: async ({ quick, log }) => {
-    const g = guest()
+    const g = benchGuest()
     const cases = quick ? QUICK_CASES : FULL_CASES
     const sampleMs = (quick ? 20 : 60) * 1000
     const fillMiB = quick ? 64 : 192
