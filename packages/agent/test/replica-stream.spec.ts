@@ -26,9 +26,11 @@ describe('replica stream (two libp2p nodes, simulated points)', () => {
   let expected: Buffer
   const applied: AppliedEvent[] = []
 
+  // LAN timing: the tests cut connections on purpose, and under load the test preset's failure
+  // detector would then declare the peer dead and hang up on the very reconnection under test.
   async function node (): Promise<MeshNode> {
     const n = await createMeshNode({
-      privateKey: (await generateIdentity()).privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], clusterKey, clusterName: 'rep', timing: 'local',
+      privateKey: (await generateIdentity()).privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], clusterKey, clusterName: 'rep', timing: 'lan',
       bootstrap: nodes.length > 0 ? [nodes[0]?.multiaddrs()[0] as string] : []
     })
     nodes.push(n)
@@ -165,7 +167,7 @@ describe('replica stream (two libp2p nodes, simulated points)', () => {
     await cut
     // The holder process restarts: a new service over the same dir.
     await holder.stop()
-    holder = new ReplicaHolderService(peer.libp2p, { root: join(dir, 'holder') })
+    holder = new ReplicaHolderService(peer.libp2p, { root: join(dir, 'holder'), log: (m: string, f: Record<string, unknown>) => { console.error('HOLDER', m, JSON.stringify(f)) } })
     await holder.start()
     const res = await shipPoint(owner.libp2p, peer.hostId, full)
     expect(res.resumedFrom).toBeGreaterThan(0)
