@@ -1,11 +1,11 @@
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Monitoring } from '../src/monitor/attach-monitoring.js'
 import type { ClusterEvent } from '../src/monitor/cluster-event.js'
 import { signEvent } from '../src/monitor/signed-event.js'
 import { simVmSpec, startSimCluster, type SimCluster } from '../src/sim-cluster.js'
 import { loadOrCreateIdentity } from '../src/store/identity-store.js'
-import { monitorAgents } from './monitor-harness.js'
+import { clusterPerTest } from './monitor-harness.js'
 
 async function pollUntil<T> (check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
@@ -24,23 +24,11 @@ function sample (text: string, series: string): number {
 }
 
 describe('monitoring across 3 in-process agents', () => {
-  let cluster: SimCluster | undefined
-  let monitors: Monitoring[] = []
-  let stopMonitors = async (): Promise<void> => {}
-  afterEach(async () => {
-    await stopMonitors()
-    stopMonitors = async () => {}
-    monitors = []
-    await cluster?.stop()
-    cluster = undefined
-  })
+  const clusters = clusterPerTest()
 
   async function startMonitoredCluster (): Promise<{ cluster: SimCluster, monitors: Monitoring[] }> {
-    cluster = await startSimCluster([{ vcpus: 4, memoryMiB: 1024 }, { vcpus: 4, memoryMiB: 1024 }, { vcpus: 4, memoryMiB: 1024 }])
-    const m = await monitorAgents(cluster)
-    stopMonitors = m.stop
-    monitors = m.monitors
-    return { cluster, monitors }
+    const cluster = clusters.track(await startSimCluster([{ vcpus: 4, memoryMiB: 1024 }, { vcpus: 4, memoryMiB: 1024 }, { vcpus: 4, memoryMiB: 1024 }]))
+    return { cluster, monitors: await clusters.monitor(cluster) }
   }
 
   const scrape = async (m: Monitoring): Promise<string> => {

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { afterEach } from 'vitest'
 import { silentLogger } from '../src/log/logger.js'
 import { attachMonitoring, type Monitoring } from '../src/monitor/attach-monitoring.js'
 import type { SimCluster } from '../src/sim-cluster.js'
@@ -42,4 +43,27 @@ export async function monitorAgents (cluster: SimCluster): Promise<{ monitors: M
     throw err
   }
   return { monitors, stop }
+}
+
+/**
+ * A test's sim cluster and the monitoring attached to it, both torn down after each test of the
+ * describe that calls this: `track` the cluster a test starts, `monitor` it when the test wants to.
+ */
+export function clusterPerTest (): { track: (cluster: SimCluster) => SimCluster, monitor: (cluster: SimCluster) => Promise<Monitoring[]> } {
+  let current: SimCluster | undefined
+  let stopMonitors = async (): Promise<void> => {}
+  afterEach(async () => {
+    await stopMonitors()
+    stopMonitors = async () => {}
+    await current?.stop()
+    current = undefined
+  })
+  return {
+    track: (cluster) => { current = cluster; return cluster },
+    monitor: async (cluster) => {
+      const m = await monitorAgents(cluster)
+      stopMonitors = m.stop
+      return m.monitors
+    }
+  }
 }

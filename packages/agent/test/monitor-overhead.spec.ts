@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Monitoring } from '../src/monitor/attach-monitoring.js'
-import { simVmSpec, startSimCluster, type SimCluster } from '../src/sim-cluster.js'
-import { monitorAgents } from './monitor-harness.js'
+import { simVmSpec, startSimCluster } from '../src/sim-cluster.js'
+import { clusterPerTest } from './monitor-harness.js'
 
 const AGENTS = 10
 const VMS = 20
@@ -32,21 +32,11 @@ async function cpuSecondsOf (work: () => Promise<void>): Promise<number> {
 }
 
 describe('monitoring overhead', () => {
-  let cluster: SimCluster | undefined
-  let monitors: Monitoring[] = []
-  let stopMonitors = async (): Promise<void> => {}
-  afterEach(async () => {
-    await stopMonitors()
-    stopMonitors = async () => {}
-    monitors = []
-    await cluster?.stop()
-    cluster = undefined
-  })
+  const clusters = clusterPerTest()
 
   it(`an idle agent with metrics and events on uses < 2% of a core (${AGENTS} agents, ${VMS} VMs, simulated hypervisor)`, async () => {
     // LAN timing: what a real agent runs with (the local test preset heartbeats far more often).
-    cluster = await startSimCluster(Array.from({ length: AGENTS }, () => ({ vcpus: 16, memoryMiB: 8192 })), { timing: 'lan', readyTimeoutMs: 60_000 })
-    const c = cluster
+    const c = clusters.track(await startSimCluster(Array.from({ length: AGENTS }, () => ({ vcpus: 16, memoryMiB: 8192 })), { timing: 'lan', readyTimeoutMs: 60_000 }))
     await Promise.all(Array.from({ length: VMS }, async (_, i) => await c.agents[i % AGENTS]!.broker.create(simVmSpec(`idle-${i}`), `idle-${i}`)))
     const settle = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, 3_000)) }
     await settle()
@@ -54,9 +44,7 @@ describe('monitoring overhead', () => {
 
     // Agents that attach monitoring themselves had it on in the first window too: then both windows measure it.
     const alreadyOn = c.agents.every((a) => (a as { monitoring?: Monitoring }).monitoring !== undefined)
-    const m = await monitorAgents(c)
-    stopMonitors = m.stop
-    monitors = m.monitors
+    const monitors = await clusters.monitor(c)
     await settle()
     const withMonitoring = await cpuOver(WINDOW_MS)
     // One scrape of one agent, server and client side both (the client runs in this process too).
