@@ -49,7 +49,24 @@ export async function bridgeSocketStream (socket: Socket, stream: Stream, counte
     }
 
     // stream → socket
-    const resume = (): void => { if (stream.readStatus === 'paused') stream.resume() }
+    // libp2p's resume() hands over what it buffered *before* it tells the muxer to grant window
+    // again: pausing inside that hand-over would leave the stream paused and the window flowing,
+    // and the sender unbounded (measured: 33 MB buffered, then the stream reset). So a pause is
+    // decided only once resume() has returned.
+    let resuming = false
+    const pauseIfFull = (): void => {
+      // Past the socket's own mark a write has returned false, so 'drain' will come.
+      if (socket.writableLength > TUNNEL_SOCKET_HIGH_WATER_BYTES && stream.readStatus === 'readable') {
+        stream.pause()
+        socket.once('drain', resume)
+      }
+    }
+    const resume = (): void => {
+      if (stream.readStatus !== 'paused') return
+      resuming = true
+      try { stream.resume() } finally { resuming = false }
+      pauseIfFull()
+    }
     stream.addEventListener('message', (evt) => {
       if (socket.destroyed || socket.writableEnded) { fail(new Error('the local socket closed while the remote was still sending')); return }
       const chunks = evt.data instanceof Uint8Array ? [evt.data] : [...evt.data]
@@ -57,11 +74,7 @@ export async function bridgeSocketStream (socket: Socket, stream: Stream, counte
         counters.receivedBytes += chunk.byteLength
         socket.write(chunk)
       }
-      // Past the socket's own mark a write has returned false, so 'drain' will come.
-      if (socket.writableLength > TUNNEL_SOCKET_HIGH_WATER_BYTES && stream.readStatus === 'readable') {
-        stream.pause()
-        socket.once('drain', resume)
-      }
+      if (!resuming) pauseIfFull()
     })
     // 'end': the remote closed its side and everything it sent has been handed to the socket.
     stream.addEventListener('end', () => {

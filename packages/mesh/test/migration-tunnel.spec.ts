@@ -90,6 +90,40 @@ describe('migration tunnel over a libp2p stream', () => {
     expect(tunnel.error).toBeUndefined()
   }, 60_000)
 
+  it('keeps what is in flight bounded against a reader that stalls often (no window granted while paused)', async () => {
+    const { src, dst, exits } = await pair()
+    const payload = Buffer.alloc(64 * MiB, 7)
+    let received = 0
+    let done: () => void = () => {}
+    const finished = new Promise<void>((resolve) => { done = resolve })
+    const path = await target('slow.sock', (s) => {
+      // Stalls 15 ms after every 512 KiB: whenever the tunnel resumes, it holds more than its
+      // socket high-water mark, which pauses the stream again in the middle of its resume.
+      s.on('data', (chunk: Buffer) => {
+        const before = received
+        received += chunk.length
+        if (Math.floor(before / (512 * 1024)) !== Math.floor(received / (512 * 1024))) { s.pause(); setTimeout(() => s.resume(), 15) }
+      })
+      s.on('end', () => { s.end(); done() })
+    })
+    exits.expose({ session: 'vm1-3', channel: 'ram', socketPath: path, peer: src.hostId })
+    const tunnel = await entrance(src, dst, 'vm1-3')
+    const qemu = await connect(tunnel.socketPath)
+    let ahead = 0
+    const sampler = setInterval(() => { ahead = Math.max(ahead, tunnel.counters.sentBytes - received) }, 2)
+    try {
+      qemu.end(payload)
+      await finished
+    } finally {
+      clearInterval(sampler)
+    }
+    expect(received).toBe(payload.length)
+    expect(tunnel.error).toBeUndefined()
+    // The window (1 MiB) plus the sockets' and the bridge's buffers — not the whole guest.
+    expect(ahead).toBeLessThan(8 * MiB)
+    console.log(`slow reader: at most ${(ahead / MiB).toFixed(1)} MiB between the source's socket and the destination's reader`)
+  }, 60_000)
+
   it('refuses an unknown session and a host other than the exposed source; the QEMU side sees its socket close', async () => {
     const { src, dst, exits } = await pair()
     const other = await cluster.start()
