@@ -35,6 +35,16 @@ export class QemuProcess {
     }
   }
 
+  /** The pid is still a process that has not finished exiting (this object was made for a verified QEMU). */
+  private async exists (): Promise<boolean> {
+    try {
+      const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8')
+      return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
+    } catch {
+      return false
+    }
+  }
+
   /** RSS and CPU time from /proc; undefined once the process is gone. */
   async usage (): Promise<{ rssBytes: number, cpuSeconds: number } | undefined> {
     try {
@@ -55,11 +65,16 @@ export class QemuProcess {
     try { process.kill(this.pid, sig); return true } catch { return false }
   }
 
-  /** Resolves true once the process is gone, false when `timeoutMs` passes first. */
+  /**
+   * Resolves true once the process is gone, false when `timeoutMs` passes first. Gone means no
+   * longer in /proc (or a zombie), not isAlive()'s identity check: a process on its way out has
+   * released its memory and with it its cmdline, yet still holds its files (the disk image's lock)
+   * for a moment — seen here under load right after SIGKILL.
+   */
   async waitForExit (timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
-      if (!await this.isAlive()) return true
+      if (!await this.exists()) return true
       if (signal?.aborted === true) throw new AbortedError(`waiting for QEMU pid ${this.pid} aborted`)
       if (Date.now() >= deadline) return false
       await new Promise((resolve) => setTimeout(resolve, EXIT_POLL_MS))
