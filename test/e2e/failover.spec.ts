@@ -165,6 +165,14 @@ async function stopWatchdogs (dataDirs: string[], graceMs = 3000): Promise<void>
  * What every failover test does with its three agents (index 0 = host-1, the owner), whether they
  * live in network namespaces or on loopback. `agents` is read at each call: a test may replace one.
  */
+/** What a suite started, stopped: its own clean-ups, the agents, the guests they left (by design) and their fence watchdogs. */
+async function stopEverything (agents: AgentProcess[], cleanups: Array<() => void | Promise<void>>): Promise<void> {
+  for (const c of cleanups.splice(0)) await Promise.resolve(c()).catch(() => {})
+  await Promise.all(agents.map(async (a) => { await a.stop() }))
+  for (const a of agents) await killQemusUnder(a.dataDir)
+  await stopWatchdogs(agents.map((a) => a.dataDir))
+}
+
 function failoverHelpers (agents: AgentProcess[], timings: Record<string, number | string>, cleanups: Array<() => void | Promise<void>>, guestOf: () => TestGuest) {
   const show = async (on: AgentProcess, vm: string): Promise<VmJson> => JSON.parse(await meshvirtOn(on, ['vm', 'show', vm, '--json'])) as VmJson
   const ls = async (on: AgentProcess): Promise<VmJson[]> => JSON.parse(await meshvirtOn(on, ['vm', 'ls', '--json'])) as VmJson[]
@@ -335,10 +343,7 @@ describe.skipIf(!available)('failover with fencing: agents in network namespaces
   }, 120_000)
 
   afterAll(async () => {
-    for (const c of cleanups.splice(0)) await Promise.resolve(c()).catch(() => {})
-    await Promise.all(agents.map(async (a) => { await a.stop() }))
-    for (const a of agents) await killQemusUnder(a.dataDir)
-    await stopWatchdogs(agents.map((a) => a.dataDir))
+    await stopEverything(agents, cleanups)
     await cluster?.teardown()
     // What the lease did, per host (its structured log), for whoever reads a failure.
     for (const [i, a] of agents.entries()) {
@@ -511,10 +516,7 @@ describe('failover with fencing: agents on loopback, host death by SIGKILL', () 
   }, 120_000)
 
   afterAll(async () => {
-    for (const c of cleanups.splice(0)) await Promise.resolve(c()).catch(() => {})
-    await Promise.all(agents.map(async (a) => { await a.stop() }))
-    for (const a of agents) await killQemusUnder(a.dataDir)
-    await stopWatchdogs(agents.map((a) => a.dataDir))
+    await stopEverything(agents, cleanups)
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
     console.log('failover on loopback, measured (ms after the kill; copies sampled every 100 ms from /proc):\n' +
       Object.entries(timings).map(([k, v]) => `  ${k}: ${v}`).join('\n'))

@@ -23,11 +23,10 @@ export class QemuProcess {
     return await proc.isAlive() ? proc : undefined
   }
 
+  /** Still our QEMU: a live process whose command line names our pid file (not a reused pid). */
   async isAlive (): Promise<boolean> {
+    if (!await this.exists()) return false
     try {
-      const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8')
-      // Field 3 (after the parenthesised name) is the state; a zombie has already exited.
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false
       const cmdline = await readFile(`/proc/${this.pid}/cmdline`, 'utf8')
       return cmdline.split('\0').includes(this.pidFile)
     } catch {
@@ -39,6 +38,7 @@ export class QemuProcess {
   private async exists (): Promise<boolean> {
     try {
       const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8')
+      // Field 3 (after the parenthesised name) is the state; a zombie has already exited.
       return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
     } catch {
       return false
