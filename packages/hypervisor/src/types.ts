@@ -61,6 +61,8 @@ export interface VmPaths {
   pidFile: string
   qmpSocket: string
   serialLog: string
+  /** QEMU's own messages (`-D`): a daemonized QEMU has no stderr, so its errors land here; the previous run's in `qemu.log.1`. */
+  qemuLog: string
   disks: Record<string, string>
 }
 

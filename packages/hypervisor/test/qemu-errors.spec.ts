@@ -1,5 +1,5 @@
 /** Bad input and broken hosts give typed errors, never a crash. Fake binaries stand in for broken QEMUs. */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -60,6 +60,17 @@ describe('QemuHypervisor errors', () => {
     const spec = { id: 'vm', vcpus: 1, memoryMiB: 64, boot: { kind: 'kernel' as const, kernel: join(dir, 'absent') } }
     await expect(hv.create(spec)).rejects.toMatchObject({ code: 'ERR_IMAGE_MISSING' })
     await expect(hv.create({ ...await withKernel(), disks: [{ name: 'vda', sizeMiB: 1, base: join(dir, 'absent.qcow2') }] })).rejects.toMatchObject({ code: 'ERR_IMAGE_MISSING' })
+  })
+
+  it('what QEMU says lands in the VM\'s qemu.log and in the error (a daemonized QEMU has no stderr); the previous run\'s log is kept', async () => {
+    const hv = new QemuHypervisor({ dataDir: join(dir, 'data'), imageDirs: [dir] })
+    const vm = await hv.create({ ...await withKernel(), disks: [{ name: 'vda', sizeMiB: 1 }] })
+    await rm(vm.paths.disks.vda as string)
+    await expect(hv.start('vm')).rejects.toMatchObject({ code: 'ERR_IMAGE_MISSING', message: expect.stringMatching(/Could not open '.*vda\.qcow2': No such file or directory/) })
+    expect(await readFile(vm.paths.qemuLog, 'utf8')).toMatch(/Could not open '.*vda\.qcow2'/)
+    await expect(hv.start('vm')).rejects.toMatchObject({ code: 'ERR_IMAGE_MISSING' })
+    expect(await readFile(`${vm.paths.qemuLog}.1`, 'utf8')).toMatch(/Could not open '.*vda\.qcow2'/)
+    expect((await hv.inspect('vm')).state).toBe('created')
   })
 
   it('paths outside the data and image dirs are refused', async () => {

@@ -39,7 +39,9 @@ export function buildQemuArgv (launch: QemuLaunch): string[] {
     // wait=off: QEMU must not block on a monitor client; the driver connects when it wants.
     '-chardev', `socket,id=qmp,path=${escapeOption(paths.qmpSocket)},server=on,wait=off`,
     '-mon', 'chardev=qmp,mode=control',
-    '-pidfile', paths.pidFile
+    '-pidfile', paths.pidFile,
+    // Once daemonized QEMU points stderr at /dev/null; with -D its error messages go to this file.
+    '-D', paths.qemuLog
   ]
   if (spec.boot.kind === 'kernel') {
     argv.push('-kernel', spec.boot.kernel)

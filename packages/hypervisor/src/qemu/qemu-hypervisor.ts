@@ -17,7 +17,7 @@ import { validateSpec, withoutImports, type HostLimits } from '../spec-validatio
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 import { createDisk } from './disks.js'
 import { hostFingerprint } from './fingerprint.js'
-import { launchQemu } from './qemu-launcher.js'
+import { launchQemu, readQemuLog } from './qemu-launcher.js'
 import { QemuProcess } from './qemu-process.js'
 import { QmpClient } from './qmp-client.js'
 import { VmAttachment } from './vm-attachment.js'
@@ -444,7 +444,8 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
     const at = new Date().toISOString()
     const next: VmRecord = { ...record, state, exit: { reason, at } }
     await writeRecord(vmPaths(this.dataDir, record.spec).dir, next)
-    this.log(`vm ${state}`, { vm: record.spec.id, reason })
+    const qemuSaid = state === 'crashed' ? await readQemuLog(vmPaths(this.dataDir, record.spec).qemuLog) : ''
+    this.log(`vm ${state}`, { vm: record.spec.id, reason, ...(qemuSaid !== '' ? { qemuLog: qemuSaid } : {}) })
     this.hub.emit({ type: state === 'crashed' ? 'crashed' : 'stopped', id: record.spec.id, reason, at })
     return next
   }

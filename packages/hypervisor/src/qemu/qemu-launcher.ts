@@ -1,5 +1,5 @@
 import { constants } from 'node:fs'
-import { access, rm } from 'node:fs/promises'
+import { access, readFile, rename, rm } from 'node:fs/promises'
 import { execa } from 'execa'
 import { LAUNCH_TIMEOUT_MS } from '../constants.js'
 import { DiskFullError, ImageMissingError, KvmUnusableError, QemuLaunchError, QemuMissingError, WrongStateError } from '../errors.js'
@@ -35,6 +35,8 @@ export async function launchQemu (launch: QemuLaunch, options: LaunchOptions): P
   // Leftovers of a previous run would make us trust a dead pid or fail to bind the socket.
   await rm(paths.pidFile, { force: true })
   await rm(paths.qmpSocket, { force: true })
+  // QEMU truncates its log at start: keep the previous run's (the one a crash left) beside it.
+  await rename(paths.qemuLog, `${paths.qemuLog}.1`).catch(() => {})
   const argv = buildQemuArgv({ ...launch, daemonize: true })
   const result = await execa(options.qemuBinary, argv, {
     cwd: paths.dir,
@@ -43,9 +45,13 @@ export async function launchQemu (launch: QemuLaunch, options: LaunchOptions): P
     timeout: options.timeoutMs ?? LAUNCH_TIMEOUT_MS,
     cancelSignal: options.signal
   })
-  if (result.failed) throw launchError(options.qemuBinary, spec.id, result)
+  if (result.failed) {
+    // With -D, QEMU writes even its start-up errors to the log rather than to stderr.
+    const logged = await readQemuLog(paths.qemuLog)
+    throw launchError(options.qemuBinary, spec.id, { ...result, stderr: [String(result.stderr ?? '').trim(), logged].filter((t) => t !== '').join('\n') })
+  }
   const proc = await QemuProcess.fromPidFile(paths.pidFile)
-  if (proc === undefined) throw new QemuLaunchError(`VM ${spec.id}: QEMU exited right after start; see ${paths.serialLog}`)
+  if (proc === undefined) throw new QemuLaunchError(`VM ${spec.id}: QEMU exited right after start: ${await readQemuLog(paths.qemuLog) || `see ${paths.serialLog}`}`)
   return proc
 }
 
@@ -62,4 +68,10 @@ function launchError (qemu: string, id: string, result: { code?: string, stderr?
   if (/No such file or directory|Could not open/i.test(stderr)) return new ImageMissingError(`VM ${id}: ${stderr}`)
   if (result.timedOut === true) return new QemuLaunchError(`VM ${id}: QEMU did not finish starting in time`)
   return new QemuLaunchError(`VM ${id}: QEMU failed to start: ${stderr || result.shortMessage}`)
+}
+
+/** The end of a VM's QEMU log (what QEMU said last), or '' when it has said nothing. */
+export async function readQemuLog (path: string, maxBytes = 2048): Promise<string> {
+  const text = (await readFile(path, 'utf8').catch(() => '')).trim()
+  return text.length > maxBytes ? `…${text.slice(-maxBytes)}` : text
 }

@@ -13,6 +13,7 @@ export function vmPaths (dataDir: string, spec: Pick<VmSpec, 'id' | 'disks'>): V
     pidFile: join(dir, 'qemu.pid'),
     qmpSocket: join(dir, 'qmp.sock'),
     serialLog: join(dir, 'serial.log'),
+    qemuLog: join(dir, 'qemu.log'),
     disks
   }
   if (Buffer.byteLength(paths.qmpSocket) > MAX_SOCKET_PATH) {
