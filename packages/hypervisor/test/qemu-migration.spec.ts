@@ -104,6 +104,32 @@ describe('live migration between two QEMU drivers (TCG, direct unix sockets)', (
     await dst.kill('mover')
   }, 150_000)
 
+  it('the destination\'s RAM is the paused source\'s, byte for byte, migration after migration', async () => {
+    // Both ends are paused between migrateOut() and completeIncoming(). Before guests got one page more
+    // RAM (src/qemu/guest-ram.ts), QEMU 7.2 under TCG left stale pages about once in 50 tunnelled
+    // migrations here (less often over direct sockets, as in this test): a check of every migration
+    // it runs, not a reproducer.
+    srcDir = join(root, 'a5'); dstDir = join(root, 'b5')
+    let here = driver(srcDir)
+    let there = driver(dstDir)
+    const id = 'twin'
+    await bootedSource(here, id)
+    for (let round = 0; round < 6; round++) {
+      const incoming = await there.prepareIncoming(spec(id, 'meshvirt.disk_kib=16'), { disks: 'mirror' })
+      await here.migrateOut(id, { migrationSocket: incoming.migrationSocket, nbdSocket: incoming.nbdSocket, timeoutMs: 60_000 })
+      const [a, b] = [join(root, `twin-${round}-src.ram`), join(root, `twin-${round}-dst.ram`)]
+      await here.saveGuestRam(id, a)
+      await there.saveGuestRam(id, b)
+      expect(differingPages(await readFile(a), await readFile(b)), `migration ${round + 1}: pages that differ`).toEqual([])
+      await rm(a); await rm(b)
+      await there.completeIncoming(id)
+      await here.completeOutgoing(id)
+      await here.destroy(id)
+      ;[here, there] = [there, here]
+    }
+    await here.kill(id)
+  }, 150_000)
+
   it('a destination killed mid-way leaves the guest running on the source and nothing on the destination', async () => {
     srcDir = join(root, 'a2'); dstDir = join(root, 'b2')
     const src = driver(srcDir)
@@ -182,3 +208,11 @@ describe('live migration between two QEMU drivers (TCG, direct unix sockets)', (
     await dst.kill('slowpoke')
   }, 150_000)
 })
+
+/** Guest-physical addresses (hex) of the 4 KiB pages that differ between two RAM images. */
+function differingPages (a: Buffer, b: Buffer): string[] {
+  expect(b.length).toBe(a.length)
+  const pages: string[] = []
+  for (let at = 0; at < a.length; at += 4096) if (a.compare(b, at, at + 4096, at, at + 4096) !== 0) pages.push(`0x${at.toString(16)}`)
+  return pages
+}

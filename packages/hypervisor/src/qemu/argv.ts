@@ -1,5 +1,6 @@
 import { DEFAULT_CPU_MODEL, MACHINE_TYPE } from '../constants.js'
 import type { Accelerator, VmPaths, VmSpec } from '../types.js'
+import { qemuMemoryArg } from './guest-ram.js'
 
 export interface QemuLaunch {
   spec: VmSpec
@@ -30,7 +31,8 @@ export function buildQemuArgv (launch: QemuLaunch): string[] {
     '-machine', `${MACHINE_TYPE},accel=${accel}`,
     '-cpu', spec.cpuModel ?? DEFAULT_CPU_MODEL,
     '-smp', String(spec.vcpus),
-    '-m', String(spec.memoryMiB),
+    // One page more than the spec: keeps TCG migrations clear of a QEMU 7.2 dirty-tracking bug (guest-ram.ts).
+    '-m', qemuMemoryArg(spec.memoryMiB),
     '-nodefaults', '-no-user-config',
     '-display', 'none', '-vga', 'none',
     // append=on: the log keeps every boot, so `meshvirt vm console` can follow it across restarts.

@@ -232,6 +232,17 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
     })
   }
 
+  /**
+   * Diagnostics: write the guest's RAM as the spec sizes it (physical addresses from 0) to `file`,
+   * for a running VM or an incoming one. Both ends of a migration are paused between migrateOut()
+   * and completeIncoming(): their RAM must then be byte for byte the same.
+   */
+  async saveGuestRam (id: string, file: string, options: AbortOptions = {}): Promise<void> {
+    const record = await this.load(id)
+    const qmp = this.incoming.get(id)?.qmp ?? await this.monitor(id, options)
+    await qmp.execute('pmemsave', { val: 0, size: record.spec.memoryMiB * 1024 * 1024, filename: file }, { timeoutMs: 60_000, signal: options.signal })
+  }
+
   async prepareIncoming (spec: VmSpec, options: PrepareIncomingOptions): Promise<IncomingMigration> {
     validateSpec(spec, this.limits)
     const checked = this.checkImages(spec)
