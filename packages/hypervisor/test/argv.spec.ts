@@ -45,13 +45,14 @@ describe('buildQemuArgv', () => {
     expect(argv[argv.indexOf('-cpu') + 1]).toBe('qemu64')
   })
 
-  it.each([1, 64, 128, 256, 4096, 65536])('gives %i MiB guests one page more, off the 256 KiB grid QEMU 7.2 syncs without TCG write tracking, under either accelerator', (memoryMiB) => {
-    const sizes = (['tcg', 'kvm'] as const).map((accel) => {
+  it.each([1, 64, 128, 256, 4096, 65536])('gives %i MiB TCG guests one page more, off the 256 KiB grid where QEMU 7.2 loses TCG writes in migrations; KVM guests the spec exactly', (memoryMiB) => {
+    const ram = (accel: 'tcg' | 'kvm'): string => {
       const argv = buildQemuArgv({ spec: { ...kernelVm, memoryMiB }, paths: vmPaths('/data', kernelVm), accel })
       return argv[argv.indexOf('-m') + 1] as string
-    })
-    expect(sizes).toEqual([`${memoryMiB * 1024 + 4}k`, `${memoryMiB * 1024 + 4}k`])
+    }
+    expect(ram('tcg')).toBe(`${memoryMiB * 1024 + 4}k`)
     expect((memoryMiB * 1024 + 4) % 256).not.toBe(0)
+    expect(ram('kvm')).toBe(String(memoryMiB))
   })
 
   it.each([['/a,b', '/a,,b'], ['plain', 'plain'], [',,', ',,,,']])('escapes commas in option values: %s', (input, out) => {

@@ -31,8 +31,8 @@ export function buildQemuArgv (launch: QemuLaunch): string[] {
     '-machine', `${MACHINE_TYPE},accel=${accel}`,
     '-cpu', spec.cpuModel ?? DEFAULT_CPU_MODEL,
     '-smp', String(spec.vcpus),
-    // One page more than the spec: keeps TCG migrations clear of a QEMU 7.2 dirty-tracking bug (guest-ram.ts).
-    '-m', qemuMemoryArg(spec.memoryMiB),
+    // Under TCG one page more than the spec: keeps migrations clear of a QEMU 7.2 dirty-tracking bug (guest-ram.ts).
+    '-m', qemuMemoryArg(spec.memoryMiB, accel),
     '-nodefaults', '-no-user-config',
     '-display', 'none', '-vga', 'none',
     // append=on: the log keeps every boot, so `meshvirt vm console` can follow it across restarts.
