@@ -3,7 +3,7 @@
  * `bench/results/NAME.json` = {name, date, machine: {cpus, memory, accel, node, qemu}, metrics:
  * {KEY: {value, unit, target}}, details}. Benchmarks print figures; they never assert.
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, fork, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -48,6 +48,36 @@ export function benchGuest (): { dir: string, kernel: string, initrd: string, cm
   const env = Object.fromEntries(readFileSync(join(dir, 'guest.env'), 'utf8').split('\n').filter((l) => l.includes('='))
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
   return { dir, kernel: env.KERNEL as string, initrd: env.INITRD as string, cmdline: env.CMDLINE as string }
+}
+
+/** A benchmark's host in its own process (as each host's agent is), driven over IPC. */
+export interface HostProcess<Req> { name: string, proc: ChildProcess, hostId: string, addr: string, call: <T = unknown>(req: Req) => Promise<T> }
+
+/**
+ * Forks `script` with `env` and waits for its ready message. The protocol: requests go out as
+ * `{seq, req}`, answers come back as `{seq, ok, result?, error?}`; seq 0 is the ready message,
+ * whose result is `{hostId, addr}`. Pending calls fail when the process exits.
+ */
+export async function forkHost<Req> (script: URL, name: string, env: Record<string, string>): Promise<HostProcess<Req>> {
+  const proc = fork(fileURLToPath(script), [], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  let seq = 0
+  const ready = new Promise<{ hostId: string, addr: string }>((resolve, reject) => {
+    pending.set(0, { resolve: (v) => { resolve(v as { hostId: string, addr: string }) }, reject })
+    proc.once('exit', (code) => { for (const p of pending.values()) p.reject(new Error(`host ${name} exited with ${String(code)}`)) })
+  })
+  proc.on('message', (m: { seq: number, ok: boolean, result?: unknown, error?: string }) => {
+    const p = pending.get(m.seq)
+    pending.delete(m.seq)
+    if (m.ok) p?.resolve(m.result); else p?.reject(new Error(`host ${name}: ${m.error ?? 'failed'}`))
+  })
+  const { hostId, addr } = await ready
+  const call = async <T = unknown>(req: Req): Promise<T> => await new Promise<T>((resolve, reject) => {
+    const n = ++seq
+    pending.set(n, { resolve: (v) => { resolve(v as T) }, reject })
+    proc.send({ seq: n, req })
+  })
+  return { name, proc, hostId, addr, call }
 }
 
 export function qemuVersion (): string {

@@ -16,16 +16,14 @@
  *  - [tcp_|unix_]downtime_ms_<MiB>_disk[_dirty], …_downtime_p90_ms_…, …total_ms_…: every case and path
  *    (no prefix: the tunnel). total = migrateOut() from call to return (mirror + RAM + switchover).
  */
-import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { probeAccelerator, type Accelerator, type IncomingMigration, type MigrateOutOptions, type MigrationResult, type VmSpec } from '@meshvirt/hypervisor'
 import { generateClusterKey } from '@meshvirt/mesh'
-import type { HostRequest } from './migration-host.js'
-import { REPO, benchGuest, percentile, type Benchmark, type Metric } from './harness.js'
+import type { HostInit, HostRequest } from './migration-host.js'
+import { REPO, benchGuest, forkHost, percentile, type Benchmark, type HostProcess, type Metric } from './harness.js'
 
 /** The pause a guest should see; QEMU's default is 300 ms. */
 const DOWNTIME_LIMIT_MS = 10
@@ -39,7 +37,8 @@ const MEMORY_MIB = [128, 256, 512]
 /** The issue's target case: 256 MiB, idle, with its disk. It gets more rounds, so its ratio is not noise. */
 const HEADLINE = { memoryMiB: 256, workload: 'idle' }
 
-interface Host { name: string, proc: ChildProcess, hostId: string, addr: string, call: <T>(req: HostRequest) => Promise<T> }
+type Host = HostProcess<HostRequest>
+const startHost = async (name: string, init: HostInit): Promise<Host> => await forkHost<HostRequest>(new URL('./migration-host.js', import.meta.url), name, { MV_BENCH_HOST: JSON.stringify(init) })
 interface Case { memoryMiB: number, workload: string, args: string, rounds: number }
 interface Sample {
   path: Path, memoryMiB: number, workload: string, round: number, pauseMs: number, qemuDowntimeMs: number, totalMs: number, ramMs: number, mirrorMs: number, ramBytes: number
@@ -49,28 +48,6 @@ interface Sample {
   load1m: number
 }
 
-
-async function startHost (name: string, init: object): Promise<Host> {
-  const proc = fork(fileURLToPath(new URL('./migration-host.js', import.meta.url)), [], { env: { ...process.env, MV_BENCH_HOST: JSON.stringify(init) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
-  let seq = 0
-  const ready = new Promise<{ hostId: string, addr: string }>((resolve, reject) => {
-    pending.set(0, { resolve: (v) => { resolve(v as { hostId: string, addr: string }) }, reject })
-    proc.once('exit', (code) => { for (const p of pending.values()) p.reject(new Error(`host ${name} exited with ${String(code)}`)) })
-  })
-  proc.on('message', (m: { seq: number, ok: boolean, result?: unknown, error?: string }) => {
-    const p = pending.get(m.seq)
-    pending.delete(m.seq)
-    if (m.ok) p?.resolve(m.result); else p?.reject(new Error(`host ${name}: ${m.error ?? 'failed'}`))
-  })
-  const { hostId, addr } = await ready
-  const call = async <T>(req: HostRequest): Promise<T> => await new Promise<T>((resolve, reject) => {
-    const n = ++seq
-    pending.set(n, { resolve: (v) => { resolve(v as T) }, reject })
-    proc.send({ seq: n, req })
-  })
-  return { name, proc, hostId, addr, call }
-}
 
 /** A loopback port nobody listens on right now (QEMU 7.2 cannot report the port of an NBD server it chose). */
 async function freePort (): Promise<number> {

@@ -10,16 +10,14 @@
  *  - transfer_ms_1mib_<path>, mb_s_4mib_<path>: 1 MiB request time (median), and the rate of 4 MiB ones
  *    (libp2p: an echo, so its time carries the bytes both ways and its rate counts both).
  */
-import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import { createMeshNode, generateClusterKey, generateIdentity, openTunnelEntrance } from '@meshvirt/mesh'
-import { percentile, type Benchmark, type Metric } from './harness.js'
+import { forkHost, percentile, type Benchmark, type Metric } from './harness.js'
 import type { TunnelHostRequest } from './tunnel-host.js'
 
 const SIZES = [64, 64 * 1024, 1024 * 1024, 4 * 1024 * 1024]
@@ -88,14 +86,7 @@ export const tunnel: Benchmark = {
     const dir = mkdtempSync(join(tmpdir(), 'mv-bt-'))
     const clusterKey = Buffer.from(generateClusterKey()).toString('base64')
     const sinkSocket = join(dir, 'sink.sock')
-    const far: ChildProcess = fork(fileURLToPath(new URL('./tunnel-host.js', import.meta.url)), [], {
-      env: { ...process.env, MV_BENCH_TUNNEL_HOST: JSON.stringify({ clusterKey, sinkSocket }) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-    })
-    let seq = 0
-    const replies = new Map<number, (v: unknown) => void>()
-    far.on('message', (m: { seq: number, result?: unknown }) => { replies.get(m.seq)?.(m.result); replies.delete(m.seq) })
-    const first = new Promise<{ hostId: string, addr: string }>((resolve) => { replies.set(0, (v) => { resolve(v as { hostId: string, addr: string }) }) })
-    const call = async (req: TunnelHostRequest): Promise<unknown> => await new Promise((resolve) => { const n = ++seq; replies.set(n, resolve); far.send({ seq: n, req }) })
+    const far = await forkHost<TunnelHostRequest>(new URL('./tunnel-host.js', import.meta.url), 'far', { MV_BENCH_TUNNEL_HOST: JSON.stringify({ clusterKey, sinkSocket }) })
     const node = await createMeshNode({
       privateKey: (await generateIdentity()).privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [],
       clusterKey: Buffer.from(clusterKey, 'base64'), clusterName: 'bench', timing: 'local'
@@ -103,10 +94,9 @@ export const tunnel: Benchmark = {
     const results: Record<Path, Record<number, number[]>> = { unix: {}, libp2p: {}, tunnel: {} }
     const rounds = quick ? 20 : 100
     try {
-      const peer = await first
-      await call({ op: 'expose', session: 'bench', peer: node.hostId })
-      const echo = await node.libp2p.dialProtocol(multiaddr(peer.addr), '/meshvirt-bench/echo/1')
-      const entrance = await openTunnelEntrance(node.libp2p, { peer: peer.hostId, session: 'bench', channel: 'ram', socketPath: join(dir, 'entrance.sock') })
+      await far.call({ op: 'expose', session: 'bench', peer: node.hostId })
+      const echo = await node.libp2p.dialProtocol(multiaddr(far.addr), '/meshvirt-bench/echo/1')
+      const entrance = await openTunnelEntrance(node.libp2p, { peer: far.hostId, session: 'bench', channel: 'ram', socketPath: join(dir, 'entrance.sock') })
       const open: Record<Path, () => Promise<Pipe>> = {
         unix: async () => socketPipe(await connect(sinkSocket)),
         libp2p: async () => streamPipe(echo),
@@ -128,7 +118,7 @@ export const tunnel: Benchmark = {
       echo.abort(new Error('benchmark over'))
     } finally {
       await node.stop()
-      await call({ op: 'shutdown' }).catch(() => {})
+      await far.call({ op: 'shutdown' }).catch(() => {})
       rmSync(dir, { recursive: true, force: true })
     }
 

@@ -161,10 +161,6 @@ async function stopWatchdogs (dataDirs: string[], graceMs = 3000): Promise<void>
   }))
 }
 
-/**
- * What every failover test does with its three agents (index 0 = host-1, the owner), whether they
- * live in network namespaces or on loopback. `agents` is read at each call: a test may replace one.
- */
 /** What a suite started, stopped: its own clean-ups, the agents, the guests they left (by design) and their fence watchdogs. */
 async function stopEverything (agents: AgentProcess[], cleanups: Array<() => void | Promise<void>>): Promise<void> {
   for (const c of cleanups.splice(0)) await Promise.resolve(c()).catch(() => {})
@@ -173,6 +169,10 @@ async function stopEverything (agents: AgentProcess[], cleanups: Array<() => voi
   await stopWatchdogs(agents.map((a) => a.dataDir))
 }
 
+/**
+ * What every failover test does with its three agents (index 0 = host-1, the owner), whether they
+ * live in network namespaces or on loopback. `agents` is read at each call: a test may replace one.
+ */
 function failoverHelpers (agents: AgentProcess[], timings: Record<string, number | string>, cleanups: Array<() => void | Promise<void>>, guestOf: () => TestGuest) {
   const show = async (on: AgentProcess, vm: string): Promise<VmJson> => JSON.parse(await meshvirtOn(on, ['vm', 'show', vm, '--json'])) as VmJson
   const ls = async (on: AgentProcess): Promise<VmJson[]> => JSON.parse(await meshvirtOn(on, ['vm', 'ls', '--json'])) as VmJson[]

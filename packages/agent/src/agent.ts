@@ -134,8 +134,9 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   }, Date.now, readvertise)
   let monitoring: Monitoring | undefined
   const vmsChanged = (): void => { readvertise(); monitoring?.vmsChanged() }
+  const leases = new LeaseRecords(store)
   const vms = new VmManager({
-    selfId, store, ledger, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), onChange: vmsChanged,
+    selfId, store, ledger, leases, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), onChange: vmsChanged,
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || lease?.service.state(vm.id)?.running === true
   })
@@ -246,7 +247,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     const watchdog = new FenceWatchdog(join(config.dataDir, 'fence'))
     await watchdog.start()
     const hooks = new AgentLease({
-      selfId, vms, records, keeper, leases: new LeaseRecords(store), view: node.view, hypervisor: hv.driver, watchdog, log: root.child('lease', { host: selfId }),
+      selfId, vms, records, keeper, leases, view: node.view, hypervisor: hv.driver, watchdog, log: root.child('lease', { host: selfId }),
       emit: (d) => { void mon.events.emit({ kind: d.kind, vmId: d.vmId, vmName: d.vmName, vmEpoch: d.vmEpoch, message: d.message }).catch(() => {}) }
     })
     const service = new LeaseService({ mesh: node }, { hooks, restarted: !created, log: root.child('lease', { host: selfId }) })

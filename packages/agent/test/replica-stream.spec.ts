@@ -167,7 +167,7 @@ describe('replica stream (two libp2p nodes, simulated points)', () => {
     await cut
     // The holder process restarts: a new service over the same dir.
     await holder.stop()
-    holder = new ReplicaHolderService(peer.libp2p, { root: join(dir, 'holder'), log: (m: string, f: Record<string, unknown>) => { console.error('HOLDER', m, JSON.stringify(f)) } })
+    holder = new ReplicaHolderService(peer.libp2p, { root: join(dir, 'holder') })
     await holder.start()
     const res = await shipPoint(owner.libp2p, peer.hostId, full)
     expect(res.resumedFrom).toBeGreaterThan(0)

@@ -6,7 +6,7 @@ import { ControlError } from '../control/errors.js'
 import { newVmRow } from './new-vm-row.js'
 import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
-import { LeaseRecords } from '../store/lease-records.js'
+import type { LeaseRecords } from '../store/lease-records.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
 import { driverSpec, specResources, validateReplication } from './vm-spec.js'
 import { LEGAL, vmStateToWire } from './vm-state.js'
@@ -15,6 +15,8 @@ export interface VmManagerDeps {
   selfId: string
   store: StateStore
   ledger: ResourceLedger
+  /** The VM's lease history goes with it when it is deleted. */
+  leases: LeaseRecords
   hypervisor: Hypervisor
   log: Logger
   clock?: () => number
@@ -295,7 +297,7 @@ export class VmManager {
         await hv.destroy(id).catch((err: { code?: string }) => { if (err.code !== 'ERR_VM_NOT_FOUND') throw err })
         store.transaction(() => {
           store.deleteVm(id)
-          new LeaseRecords(store).forgetHistory(id)
+          this.deps.leases.forgetHistory(id)
         })
         this.changed()
         log.info('vm deleted', { vm: id, name: vm.name })
