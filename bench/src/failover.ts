@@ -81,7 +81,6 @@ interface Run {
   leftovers: string[]
 }
 
-
 const round = (v: number | undefined, digits: number): number | undefined => v === undefined || Number.isNaN(v) ? undefined : Number(v.toFixed(digits))
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 

@@ -48,7 +48,6 @@ interface Sample {
   load1m: number
 }
 
-
 /** A loopback port nobody listens on right now (QEMU 7.2 cannot report the port of an NBD server it chose). */
 async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {

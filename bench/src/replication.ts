@@ -79,7 +79,6 @@ interface CaseResult extends Case {
   metrics: string[]
 }
 
-
 function cmdlineOf (pid: number): string {
   try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '').slice(0, 4).join(' ').slice(0, 160) } catch { return 'gone' }
 }

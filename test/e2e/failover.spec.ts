@@ -127,6 +127,7 @@ class CopySampler {
   overlaps (since: number): string[] {
     return this.samples.filter((s) => copiesIn(s) > 1).map((s) => `+${s.at - since} ms: ${s.perHost.map((p, i) => `${NAMES[i]} [${p.join(' ')}]`).join(', ')}`)
   }
+
   /** The most QEMU pids one host showed at once (2 while a daemonizing QEMU hands over). */
   maxPidsOnOneHost (): number { return Math.max(0, ...this.samples.flatMap((s) => s.perHost.map((p) => p.length))) }
   /** The largest interval between consecutive samples (the sampling's own resolution). */
@@ -326,7 +327,7 @@ describe.skipIf(!available)('failover with fencing: agents in network namespaces
   const agents: AgentProcess[] = []
   const timings: Record<string, number | string> = {}
   const cleanups: Array<() => void | Promise<void>> = []
-  const { show, ls, indexOf, serialOf, eventsOf, firstEvent, allSeeAlive, createPinned, waitEveryoneSees, replicaOnMajoritySide, oldOwnerDropped, watchGuest } =
+  const { show, ls, serialOf, eventsOf, firstEvent, allSeeAlive, createPinned, waitEveryoneSees, replicaOnMajoritySide, oldOwnerDropped, watchGuest } =
     failoverHelpers(agents, timings, cleanups, () => guest)
 
   beforeAll(async () => {

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { PeerClient, type ControlError } from '@meshvirt/agent'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
-import { pollUntil } from '../support/poll.js'
 
 // 8 hosts whose memory holds exactly 300 VMs of 128 MiB (memory overcommit 1.0).
 const VMS_PER_HOST = [40, 40, 40, 40, 35, 35, 35, 35]

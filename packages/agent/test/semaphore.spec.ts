@@ -7,7 +7,7 @@ describe('Semaphore', () => {
     let active = 0
     let peak = 0
     const started: number[] = []
-    const gates = Array.from({ length: 6 }, () => { let resolve!: () => void; const promise = new Promise<void>((r) => { resolve = r }); return { promise, resolve } })
+    const gates = Array.from({ length: 6 }, () => { let release!: () => void; const promise = new Promise<void>((resolve) => { release = resolve }); return { promise, resolve: release } })
     const runs = gates.map(async (gate, i) => await slots.run(async () => {
       started.push(i)
       active++

@@ -28,7 +28,7 @@ export async function main (argv: string[], io: MainIo): Promise<number> {
   if (cmd === undefined) {
     const group = COMMANDS.filter((c) => c.path[0] === argv[0])
     if (group.length > 0) {
-      io.err(`meshvirt ${argv[0]}: ${argv[1] === undefined ? 'missing' : `unknown`} subcommand${argv[1] === undefined ? '' : ` '${argv[1]}'`}; one of: ${group.map((c) => c.path.slice(1).join(' ')).join(', ')}`)
+      io.err(`meshvirt ${argv[0]}: ${argv[1] === undefined ? 'missing' : 'unknown'} subcommand${argv[1] === undefined ? '' : ` '${argv[1]}'`}; one of: ${group.map((c) => c.path.slice(1).join(' ')).join(', ')}`)
     } else {
       io.err(`meshvirt: unknown command '${argv[0]}' (see meshvirt --help)`)
     }

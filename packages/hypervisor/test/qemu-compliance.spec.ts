@@ -45,7 +45,7 @@ describe('QemuHypervisor machines beyond the test guest', () => {
     const status = await qmp.execute<{ status: string }>('query-status')
     expect(status.status).toBe('running')
     expect(await qmp.execute<string>('qom-get', { path: '/machine', property: 'type' })).toBe('pc-i440fx-7.2-machine')
-    const blocks = await qmp.execute<Array<{ qdev: string, inserted?: { 'backing_file'?: string } }>>('query-block')
+    const blocks = await qmp.execute<Array<{ qdev: string, inserted?: { backing_file?: string } }>>('query-block')
     expect(blocks.map((b) => b.qdev).sort()).toEqual(['/machine/peripheral/vda/virtio-backend', '/machine/peripheral/vdb/virtio-backend'])
     expect(blocks.find((b) => b.qdev.includes('vda'))?.inserted?.backing_file).toBe(join(images, 'base.qcow2'))
     await hv.kill('fw')

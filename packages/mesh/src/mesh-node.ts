@@ -31,7 +31,7 @@ import { TIMING_PRESETS, type MeshTiming, type TimingPreset } from './timing.js'
 const CLUSTER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
 // A type alias, not an interface: libp2p's ServiceMap needs an implicit index signature.
-// eslint-disable-next-line @typescript-eslint/consistent-type-definitions
+
 export type MeshServices = {
   identify: Identify
   ping: Ping

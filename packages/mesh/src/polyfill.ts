@@ -17,7 +17,7 @@ if (typeof PromiseWithResolvers.withResolvers !== 'function') {
     value: function withResolvers<T> (): Resolvers<T> {
       let resolve!: Resolvers<T>['resolve']
       let reject!: Resolvers<T>['reject']
-      const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+      const promise = new Promise<T>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
       return { promise, resolve, reject }
     }
   })

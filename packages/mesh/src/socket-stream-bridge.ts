@@ -125,7 +125,6 @@ export async function bridgeSocketStream (socket: Socket, stream: Stream, counte
   })
 }
 
-
 /**
  * yamux sizes windows per muxer, not per stream, and the other protocols keep its default; its
  * stream reads `maxStreamWindowSize` each time it grows the window, so lowering it here caps this

@@ -11,7 +11,6 @@ import { drainHost } from '../migrate/host-drain.js'
 import type { MigrationSource } from '../migrate/migration-source.js'
 import type { ReplicationManager } from '../replication/replication-manager.js'
 import type { VmManager } from '../vm/vm-manager.js'
-import { validateReplication } from '../vm/vm-spec.js'
 import { ControlError } from './errors.js'
 
 export interface ControlHandlerDeps {

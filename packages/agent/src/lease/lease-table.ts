@@ -209,4 +209,3 @@ export class LeaseTable {
     effects.push({ type: 'persist', state })
   }
 }
-

@@ -121,11 +121,13 @@ export const events: Command = {
       cursor = page.nextCursor
     }
     // …then, with --follow, long polls: the agent answers at the first new event or after the wait.
-    while (follow && more) {
-      const res = await client.call({ listEvents: { afterCursor: cursor, vm, limit: PAGE, waitMs: FOLLOW_WAIT_MS } }, { timeoutMs: FOLLOW_WAIT_MS + 10_000 })
-      const page = readEventList(res.eventList)
-      more = await show(page.events)
-      cursor = page.nextCursor
+    if (follow) {
+      while (more) {
+        const res = await client.call({ listEvents: { afterCursor: cursor, vm, limit: PAGE, waitMs: FOLLOW_WAIT_MS } }, { timeoutMs: FOLLOW_WAIT_MS + 10_000 })
+        const page = readEventList(res.eventList)
+        more = await show(page.events)
+        cursor = page.nextCursor
+      }
     }
     if (json && !follow) ctx.out(JSON.stringify(collected, null, 2))
     return 0

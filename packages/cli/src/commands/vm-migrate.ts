@@ -56,6 +56,8 @@ export const vmMigrate: Command = {
     const poller = (async () => {
       const monitor = controlClient(ctx)
       let last = ''
+      // `done` is set by the migration call below, while this loop awaits.
+      // eslint-disable-next-line no-unmodified-loop-condition
       while (!done) {
         await new Promise((resolve) => setTimeout(resolve, POLL_MS))
         if (done || json) continue

@@ -58,7 +58,7 @@ export function buildQemuArgv (launch: QemuLaunch): string[] {
       'node-name': `disk-${disk.name}`,
       file: { driver: 'file', filename: file }
     }))
-    const device = [`virtio-blk-pci`, `id=${disk.name}`, `drive=disk-${disk.name}`, 'bus=pci.0', `addr=0x${(FIRST_DISK_SLOT + i).toString(16)}`]
+    const device = ['virtio-blk-pci', `id=${disk.name}`, `drive=disk-${disk.name}`, 'bus=pci.0', `addr=0x${(FIRST_DISK_SLOT + i).toString(16)}`]
     if (spec.boot.kind === 'disk' && i === 0) device.push('bootindex=1')
     argv.push('-device', device.join(','))
   })

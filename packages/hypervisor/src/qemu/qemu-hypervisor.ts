@@ -540,4 +540,3 @@ async function readable (file: string): Promise<boolean> {
 export function isHypervisorError (err: unknown, code?: string): err is HypervisorError {
   return err instanceof Error && typeof (err as HypervisorError).code === 'string' && (code === undefined || (err as HypervisorError).code === code)
 }
-
