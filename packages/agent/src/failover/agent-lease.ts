@@ -154,6 +154,16 @@ export class AgentLease implements LeaseHooks {
     void this.armOne(vmId, fenceAt).catch((err: unknown) => { this.deps.log.warn('could not arm the fence watchdog', { vm: vmId, err: (err as Error).message }) })
   }
 
+  /**
+   * Lease state for a VM this host knows nothing of yet is started only by its owner: the host this
+   * one holds a replica from, or one whose signed advert lists the VM as its own (a witness learns
+   * its group that way). Anything else would let any cluster host fill the store (issue 22).
+   */
+  vouches (vmId: string, from: string): boolean {
+    if (this.deps.records.held(vmId)?.owner === from) return true
+    return this.deps.view.get(from)?.advert.vms.some((v) => v.id === vmId && v.role === 'owner') === true
+  }
+
   loadLeases (): PersistedLease[] {
     return this.deps.leases.load()
   }

@@ -29,6 +29,8 @@ export interface MetricsSources {
   replication?: () => ReplicationMetrics
   hosts?: () => Array<{ liveness: Liveness }>
   events?: () => EventCounters
+  /** Lease renewals and votes this host refused, by reason (LeaseService.refusals); undefined before the lease starts. */
+  leaseRefusals?: () => ReadonlyMap<string, number> | undefined
   /** Node's process metrics (CPU, RSS, event-loop lag); off when several agents share a process. */
   processMetrics?: boolean
 }
@@ -187,6 +189,13 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
         this.reset()
         for (const [labels, v] of values) this.inc(labels, v)
       }
+    })
+  }
+  if (src.leaseRefusals !== undefined) {
+    const read = src.leaseRefusals
+    mirror('meshvirt_lease_refusals_total', 'Lease renewals and votes this host refused, by reason (not-member and unknown-vm: a host claimed a role it may not hold)', ['reason'], () => {
+      const m = read()
+      return m === undefined ? undefined : [...m].map(([reason, n]) => [{ reason }, n])
     })
   }
   if (src.broker !== undefined) {
