@@ -111,6 +111,15 @@ describe('lease messages only from who may hold the role (issue 22)', () => {
       expect(o.state(VM)).toMatchObject({ role: 'member', epoch: 2, owner: H })
     })
 
+    it('after handing over, it takes the new owner\'s renewals itself (as its witness, say)', () => {
+      const { o, at } = leading()
+      o.handOver(VM, D as string, at)
+      o.disown(VM)
+      expect(reason(o.handle(X as string, { ...renew(X as string, 2), members: [X as string, O as string, H as string] }, at + 1))).toBe('not-member')
+      expect(reason(o.handle(D as string, { ...renew(D as string, 2), members: [D as string, H as string, O as string] }, at + 2))).toBe('granted')
+      expect(o.state(VM)).toMatchObject({ role: 'member', epoch: 2, owner: D })
+    })
+
     it('announces a hand-over in a renewal at once', () => {
       const { o, at } = leading()
       const sends = o.handOver(VM, D as string, at).filter((e) => e.type === 'send')

@@ -91,10 +91,15 @@ export interface LeaseTableInit {
 
 type Lease = OwnerLease | MemberLease
 
+/** Hand-overs remembered (the latest ones): a host that migrated VMs away may be their new owners' witness. */
+const MAX_HANDED_OVER = 1024
+
 export class LeaseTable {
   private readonly leases = new Map<string, Lease>()
   private readonly saved = new Map<string, PersistedLease>()
   private readonly demoted = new Map<string, number>()
+  /** Hand-overs this host made as owner (live migration), bounded by the VMs it owned. */
+  private readonly handedOver = new Map<string, { to: string, epoch: number }>()
   private readonly restartedAt: number | undefined
 
   constructor (private readonly init: LeaseTableInit) {
@@ -174,7 +179,11 @@ export class LeaseTable {
   /** A live migration hands a VM this host owns to host `to` at epoch + 1 (OwnerLease.handOver). */
   handOver (vmId: string, to: string, now: number): LeaseEffect[] {
     const lease = this.leases.get(vmId)
-    return lease instanceof OwnerLease ? lease.handOver(to, now) : []
+    if (!(lease instanceof OwnerLease)) return []
+    this.handedOver.delete(vmId)
+    if (this.handedOver.size >= MAX_HANDED_OVER) this.handedOver.delete(this.handedOver.keys().next().value as string)
+    this.handedOver.set(vmId, { to, epoch: lease.epoch + 1 })
+    return lease.handOver(to, now)
   }
 
   tick (now: number): LeaseEffect[] {
@@ -199,7 +208,8 @@ export class LeaseTable {
     const restarted = this.restartedAt !== undefined && now < this.restartedAt + this.init.timing.restartQuietMs
     const lease = new MemberLease({
       selfId: this.init.selfId, timing: this.init.timing, state, now: this.restartedAt ?? now, restarted, random: this.init.random,
-      position: () => this.init.position(state.vmId)
+      position: () => this.init.position(state.vmId),
+      ...(this.handedOver.has(state.vmId) ? { handedOver: this.handedOver.get(state.vmId) } : {})
     })
     this.leases.set(state.vmId, lease)
     return lease

@@ -37,6 +37,8 @@ export interface MemberLeaseInit {
   random: () => number
   /** This host's replica position of the VM; undefined: not a holder (a witness never stands). */
   position: () => LeasePosition | undefined
+  /** A hand-over this host made as the VM's owner (it may then be the new owner's witness). */
+  handedOver?: { to: string, epoch: number }
 }
 
 /** What a won election hands to the new owner (which starts the guest once its first renewal has a majority). */
@@ -87,6 +89,7 @@ export class MemberLease {
     this.s = { ...init.state, members: [...init.state.members] }
     this.quietUntil = init.restarted ? init.now + init.timing.restartQuietMs : -Infinity
     this.jitter = this.roll()
+    if (init.handedOver !== undefined) this.handedOver = { ...init.handedOver }
   }
 
   get persisted (): PersistedLease { return { ...this.s, members: [...this.s.members] } }
