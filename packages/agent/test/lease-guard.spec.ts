@@ -3,6 +3,7 @@
  * and a peer's say-so creates no state for a VM this host does not know. Pure: the LeaseTable alone.
  */
 import { describe, expect, it } from 'vitest'
+import { decodeLeaseRequest, encodeLeaseRequest } from '../src/lease/lease-codec.js'
 import { LeaseTable } from '../src/lease/lease-table.js'
 import { leaseTiming } from '../src/lease/lease-timing.js'
 import type { LeaseEffect, LeaseOutcome, PersistedLease, Renew } from '../src/lease/types.js'
@@ -128,6 +129,15 @@ describe('lease messages only from who may hold the role (issue 22)', () => {
         expect.objectContaining({ type: 'renew', epoch: 1, handover: { to: D, epoch: 2 } })
       ])
     })
+  })
+})
+
+describe('the hand-over on the wire', () => {
+  it('round-trips, and a hand-over to another epoch than epoch + 1 is refused as malformed', () => {
+    const m = renew(O as string, 3, 7, { handover: { to: D as string, epoch: 4 } })
+    expect(decodeLeaseRequest(encodeLeaseRequest([m]))).toEqual([m])
+    expect(decodeLeaseRequest(encodeLeaseRequest([renew(O as string, 3)]))[0]).not.toHaveProperty('handover')
+    expect(() => decodeLeaseRequest(encodeLeaseRequest([renew(O as string, 3, 7, { handover: { to: D as string, epoch: 9 } })]))).toThrow(/hand-over/)
   })
 })
 
