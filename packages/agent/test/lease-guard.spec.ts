@@ -156,7 +156,9 @@ describe('no state for unknown VMs on a peer\'s say-so (issue 22, finding 5)', (
     expect(effects).toBe(0)
     expect(w.vmIds()).toEqual([])
     expect(w.tick(10_000)).toEqual([])
-    expect(ms).toBeLessThan(2000)
+    // 0.3 s at load average ~10, 1.4 s at 23 on this 2-core machine (the loop's expects included):
+    // a bound for a loaded CI runner; nothing kept is what matters.
+    expect(ms).toBeLessThan(10_000)
     // The VM's real owner (vouched for) still starts the witness's lease.
     expect(reason(w.handle(O as string, renew(O as string, 1), 10_001))).toBe('granted')
     expect(w.vmIds()).toEqual([VM])
