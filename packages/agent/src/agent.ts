@@ -186,7 +186,8 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     migrations = new MigrationSource({
       selfId, dataDir: config.dataDir, view: node.view, mesh: node, peers, states, hypervisor: hv.driver, log: migrateLog,
       holdersOf: (vmId) => records.holders(vmId).map((h) => h.holder),
-      leaseRemainingMs: (vmId) => { const f = lease?.service.state(vmId)?.fenceAt; return f === undefined ? undefined : f - Date.now() }
+      leaseRemainingMs: (vmId) => { const f = lease?.service.state(vmId)?.fenceAt; return f === undefined ? undefined : f - Date.now() },
+      handOver: (vmId, to) => { lease?.service.handOver(vmId, to) }
     })
     const source = migrations
     vms.progressOf = (id) => source.progressOf(id)
@@ -237,6 +238,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     ...(migrations !== undefined ? { migrations } : {}),
     ...(replication !== undefined ? { replication } : {}),
     hypervisor: hv.driver,
+    leaseRefusals: () => lease?.service.refusals,
     log: root.child('monitor', { host: selfId }),
     // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.
     processMetrics: opts.hypervisor === undefined

@@ -4,12 +4,13 @@
  * pings them and reports back with `probeResult()`.
  *
  * alive ──(no advert for suspectAfterHeartbeats × its heartbeat, or a peer's notice)──▶ suspect
- * suspect ──(probe answers, or a newer advert)──▶ alive
+ * suspect ──(probe answers, or a newer advert)──▶ alive (its reporters' notices then count alone no more for a while)
  * suspect ──(suspicion timeout; notices from other hosts and failed probes shorten it)──▶ dead
  * dead ──(newer advert, e.g. a restart with a new incarnation)──▶ alive
  * dead ──(deadRetentionMs)──▶ removed
  */
 import { isNewer, type HostAdvert } from './host-advert.js'
+import { MAX_TRACKED_REPORTERS, ReporterCredit, type ReporterCreditInit } from './reporter-credit.js'
 import { remainingSuspicionTimeMs, suspicionTimeoutMs } from './suspicion.js'
 import type { SuspicionNotice } from './suspicion-notice.js'
 import { LAN_TIMING, type MeshTiming } from './timing.js'
@@ -53,6 +54,8 @@ export interface ClusterViewInit {
   timing?: Partial<ClusterViewTiming>
   /** Milliseconds, monotonic enough for intervals; defaults to Date.now. */
   clock?: () => number
+  /** When a refuted reporter's notices count again on their own (reporter-credit.ts). */
+  credit?: ReporterCreditInit
 }
 
 interface Entry {
@@ -71,6 +74,8 @@ interface Entry {
   probes: boolean
   lastProbeMs: number
   probing: boolean
+  /** Reporters whose suspicions of this host it refuted: their notices alone do not count for a while. */
+  credit: ReporterCredit
 }
 
 export class ClusterView {
@@ -79,9 +84,11 @@ export class ClusterView {
   private readonly clock: () => number
   private readonly entries = new Map<string, Entry>()
   private readonly listeners = new Set<(event: ClusterViewEvent) => void>()
+  private readonly credit: ReporterCreditInit
 
   constructor (init: ClusterViewInit) {
     this.selfId = init.selfId
+    this.credit = init.credit ?? {}
     this.timing = { ...LAN_TIMING, ...init.timing }
     this.clock = init.clock ?? Date.now
   }
@@ -121,7 +128,8 @@ export class ClusterView {
     if (e === undefined) {
       const entry: Entry = {
         hostId: advert.hostId, advert, liveness: 'alive', lastHeardMs: now, livenessSinceMs: now,
-        self: advert.hostId === this.selfId, reporters: new Set(), failedProbes: 0, probes: false, lastProbeMs: -Infinity, probing: false
+        self: advert.hostId === this.selfId, reporters: new Set(), failedProbes: 0, probes: false, lastProbeMs: -Infinity, probing: false,
+        credit: new ReporterCredit(this.credit)
       }
       this.entries.set(advert.hostId, entry)
       this.emit({ type: 'joined', host: snapshot(entry) })
@@ -202,11 +210,14 @@ export class ClusterView {
     // A notice about an older incarnation is about a host that has restarted since.
     if (e === undefined || e.liveness === 'dead' || notice.incarnation < e.advert.incarnation) return 'ignored'
     if (e.liveness === 'alive') {
-      this.becomeSuspect(e, this.clock(), false)
+      // A reporter this host refuted lately does not make it suspect alone (reporter-credit.ts).
+      const now = this.clock()
+      if (notice.reporterId !== this.selfId && !e.credit.suspects(notice.reporterId, now)) return 'ignored'
+      this.becomeSuspect(e, now, false)
       e.reporters.add(notice.reporterId)
       return 'suspected'
     }
-    if (e.reporters.has(notice.reporterId)) return 'ignored'
+    if (e.reporters.has(notice.reporterId) || e.reporters.size >= MAX_TRACKED_REPORTERS) return 'ignored'
     e.reporters.add(notice.reporterId)
     return 'confirmed'
   }
@@ -222,6 +233,8 @@ export class ClusterView {
 
   private revive (e: Entry, now: number, restarted: boolean): void {
     const previous = e.liveness
+    // Heard again while suspect: the host refuted its reporters (this host's own probes excepted).
+    if (previous === 'suspect') e.credit.refuted([...e.reporters].filter((r) => r !== this.selfId), now)
     this.setLiveness(e, 'alive', now)
     e.reporters = new Set()
     e.failedProbes = 0

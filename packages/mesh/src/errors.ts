@@ -71,3 +71,19 @@ export class TunnelRefusedError extends MeshError {
     super('TUNNEL_REFUSED', `${peer} refused the ${channel} tunnel of migration ${session}: ${answer}; the destination must expose the session before the source connects`)
   }
 }
+
+/** A peer's request did not fit the bytes this host keeps for unread requests (its share, or the total). */
+export class RequestOverBudgetError extends MeshError {
+  override readonly name = 'RequestOverBudgetError'
+  constructor (peer: string, bytes: number, which: 'peer' | 'total', limit: number) {
+    super('REQUEST_OVER_BUDGET', `a ${bytes}-byte request from ${peer} would pass the ${which === 'peer' ? 'per-peer' : 'total'} budget of ${limit} bytes for unread requests; retry when its other requests are answered`)
+  }
+}
+
+/** A length-prefixed frame that is malformed (bad length prefix, bytes past the frame, early end). */
+export class BadFrameError extends MeshError {
+  override readonly name = 'BadFrameError'
+  constructor (reason: string) {
+    super('BAD_FRAME', `bad length-prefixed frame: ${reason}`)
+  }
+}

@@ -25,6 +25,7 @@ import { LivenessProber } from './liveness-prober.js'
 import { PeerConnector } from './peer-connector.js'
 import { encodeSuspicion } from './suspicion-notice.js'
 import { SuspicionValidator, type SuspicionCounters } from './suspicion-validator.js'
+import type { ByteBudgetInit, ByteBudgetStats } from './byte-budget.js'
 import { RequestResponse, type HandleOptions, type RequestHandler, type RequestOptions } from './request-response.js'
 import { TIMING_PRESETS, type MeshTiming, type TimingPreset } from './timing.js'
 
@@ -57,6 +58,8 @@ export interface MeshNodeInit {
   timing?: TimingPreset | Partial<MeshTiming>
   /** Addresses to advertise instead of the listen addresses (NAT, 0.0.0.0). */
   announce?: string[]
+  /** Bytes of inbound requests being read at once, per peer and in all (defaults in byte-budget.ts). */
+  requestBuffer?: ByteBudgetInit
 }
 
 export interface MeshStats {
@@ -65,6 +68,8 @@ export interface MeshStats {
   published: number
   connections: number
   peers: number
+  /** Bytes of inbound requests being read, and the requests refused over the per-peer or total budget. */
+  requestBuffer?: ByteBudgetStats
 }
 
 export interface MeshNode {
@@ -182,7 +187,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
         .catch((err: unknown) => { log.error('publishing suspicion of %s failed: %e', notice.hostId, err) })
     }
   })
-  const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'))
+  const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'), init.requestBuffer)
 
   // Hosts learnt from gossip may never have been connected: give libp2p their advertised
   // addresses so that requests and liveness probes can dial them (a probe that cannot dial
@@ -240,7 +245,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       suspicions: { ...suspicions.counters, rejected: { ...suspicions.counters.rejected } },
       published,
       connections: libp2p.getConnections().length,
-      peers: libp2p.getPeers().length
+      peers: libp2p.getPeers().length,
+      requestBuffer: rr.budget.stats()
     }),
     handle: async (protocol, handler, options) => { await rr.handle(protocol, handler, options) },
     unhandle: async (protocol) => { await rr.unhandle(protocol) },

@@ -8,6 +8,8 @@ import { MAX_FRAME_BYTES } from '@meshvirt/proto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { readBudgetedFrame } from './budgeted-frame.js'
+import { ByteBudget, type ByteBudgetInit } from './byte-budget.js'
 import { RequestAbortedError, RequestFailedError, RequestTimeoutError } from './errors.js'
 
 /** A request/response that takes longer is given up (both sides). */
@@ -32,7 +34,15 @@ export interface RequestOptions {
 }
 
 export class RequestResponse {
-  constructor (private readonly libp2p: Libp2p, private readonly log: (fmt: string, ...args: unknown[]) => void = () => {}) {}
+  /**
+   * The bytes of requests being read, per peer and in all, over every protocol handled here: a
+   * request that does not fit is refused (its stream reset) before its bytes are kept.
+   */
+  readonly budget: ByteBudget
+
+  constructor (private readonly libp2p: Libp2p, private readonly log: (fmt: string, ...args: unknown[]) => void = () => {}, budget: ByteBudgetInit = {}) {
+    this.budget = new ByteBudget(budget)
+  }
 
   async handle (protocol: string, handler: RequestHandler, options: HandleOptions = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
@@ -41,11 +51,14 @@ export class RequestResponse {
       const peer = connection.remotePeer.toString()
       const signal = AbortSignal.timeout(timeoutMs)
       try {
-        const lp = lpStream(stream, { maxDataLength })
-        const request = (await lp.read({ signal })).subarray()
-        const response = await handler(request, peer, signal)
-        await lp.write(response, { signal })
-        await stream.close({ signal })
+        const request = await readBudgetedFrame(stream, { peer, budget: this.budget, maxBytes: maxDataLength, signal })
+        try {
+          const response = await handler(request.bytes, peer, signal)
+          await lpStream(stream).write(response, { signal })
+          await stream.close({ signal })
+        } finally {
+          request.release()
+        }
       } catch (err) {
         this.log('%s request from %s failed: %e', protocol, peer, err)
         stream.abort(err instanceof Error ? err : new Error(String(err)))

@@ -1524,6 +1524,8 @@ export namespace meshvirt {
             members?: (string[]|null);
             leaseMs?: (number|null);
             round?: (number|null);
+            handoverTo?: (string|null);
+            handoverEpoch?: (number|null);
         }
 
         class LeaseRenew implements ILeaseRenew {
@@ -1533,6 +1535,8 @@ export namespace meshvirt {
             public members: string[];
             public leaseMs: number;
             public round: number;
+            public handoverTo: string;
+            public handoverEpoch: number;
             public static create(properties?: meshvirt.v1.ILeaseRenew): meshvirt.v1.LeaseRenew;
             public static encode(message: meshvirt.v1.ILeaseRenew, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.ILeaseRenew, writer?: $protobuf.Writer): $protobuf.Writer;

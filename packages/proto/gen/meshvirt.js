@@ -19986,6 +19986,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {Array.<string>|null} [members] LeaseRenew members
              * @property {number|null} [leaseMs] LeaseRenew leaseMs
              * @property {number|null} [round] LeaseRenew round
+             * @property {string|null} [handoverTo] LeaseRenew handoverTo
+             * @property {number|null} [handoverEpoch] LeaseRenew handoverEpoch
              */
 
             /**
@@ -20045,6 +20047,22 @@ export const meshvirt = $root.meshvirt = (() => {
             LeaseRenew.prototype.round = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * LeaseRenew handoverTo.
+             * @member {string} handoverTo
+             * @memberof meshvirt.v1.LeaseRenew
+             * @instance
+             */
+            LeaseRenew.prototype.handoverTo = "";
+
+            /**
+             * LeaseRenew handoverEpoch.
+             * @member {number} handoverEpoch
+             * @memberof meshvirt.v1.LeaseRenew
+             * @instance
+             */
+            LeaseRenew.prototype.handoverEpoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new LeaseRenew instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.LeaseRenew
@@ -20083,6 +20101,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.leaseMs);
                 if (message.round != null && Object.hasOwnProperty.call(message, "round"))
                     writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.round);
+                if (message.handoverTo != null && Object.hasOwnProperty.call(message, "handoverTo"))
+                    writer.uint32(/* id 60, wireType 2 =*/482).string(message.handoverTo);
+                if (message.handoverEpoch != null && Object.hasOwnProperty.call(message, "handoverEpoch"))
+                    writer.uint32(/* id 61, wireType 0 =*/488).uint64(message.handoverEpoch);
                 return writer;
             };
 
@@ -20155,6 +20177,14 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.round = reader.uint64();
                             break;
                         }
+                    case 60: {
+                            message.handoverTo = reader.string();
+                            break;
+                        }
+                    case 61: {
+                            message.handoverEpoch = reader.uint64();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -20218,6 +20248,12 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.round != null && Object.hasOwnProperty.call(message, "round"))
                     if (!$util.isInteger(message.round) && !(message.round && $util.isInteger(message.round.low) && $util.isInteger(message.round.high)))
                         return "round: integer|Long expected";
+                if (message.handoverTo != null && Object.hasOwnProperty.call(message, "handoverTo"))
+                    if (!$util.isString(message.handoverTo))
+                        return "handoverTo: string expected";
+                if (message.handoverEpoch != null && Object.hasOwnProperty.call(message, "handoverEpoch"))
+                    if (!$util.isInteger(message.handoverEpoch) && !(message.handoverEpoch && $util.isInteger(message.handoverEpoch.low) && $util.isInteger(message.handoverEpoch.high)))
+                        return "handoverEpoch: integer|Long expected";
                 return null;
             };
 
@@ -20268,6 +20304,17 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.round = object.round;
                     else if (typeof object.round === "object")
                         message.round = new $util.LongBits(object.round.low >>> 0, object.round.high >>> 0).toNumber(true);
+                if (object.handoverTo != null)
+                    message.handoverTo = String(object.handoverTo);
+                if (object.handoverEpoch != null)
+                    if ($util.Long)
+                        message.handoverEpoch = $util.Long.fromValue(object.handoverEpoch, true);
+                    else if (typeof object.handoverEpoch === "string")
+                        message.handoverEpoch = parseInt(object.handoverEpoch, 10);
+                    else if (typeof object.handoverEpoch === "number")
+                        message.handoverEpoch = object.handoverEpoch;
+                    else if (typeof object.handoverEpoch === "object")
+                        message.handoverEpoch = new $util.LongBits(object.handoverEpoch.low >>> 0, object.handoverEpoch.high >>> 0).toNumber(true);
                 return message;
             };
 
@@ -20303,6 +20350,12 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.round = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
                     } else
                         object.round = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.handoverTo = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.handoverEpoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.handoverEpoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                 }
                 if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
                     object.vmId = message.vmId;
@@ -20327,6 +20380,15 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.round = options.longs === String ? String(message.round) : message.round;
                     else
                         object.round = options.longs === String ? $util.Long.prototype.toString.call(message.round) : options.longs === Number ? new $util.LongBits(message.round.low >>> 0, message.round.high >>> 0).toNumber(true) : message.round;
+                if (message.handoverTo != null && Object.hasOwnProperty.call(message, "handoverTo"))
+                    object.handoverTo = message.handoverTo;
+                if (message.handoverEpoch != null && Object.hasOwnProperty.call(message, "handoverEpoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.handoverEpoch = typeof message.handoverEpoch === "number" ? BigInt(message.handoverEpoch) : $util.Long.fromBits(message.handoverEpoch.low >>> 0, message.handoverEpoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.handoverEpoch === "number")
+                        object.handoverEpoch = options.longs === String ? String(message.handoverEpoch) : message.handoverEpoch;
+                    else
+                        object.handoverEpoch = options.longs === String ? $util.Long.prototype.toString.call(message.handoverEpoch) : options.longs === Number ? new $util.LongBits(message.handoverEpoch.low >>> 0, message.handoverEpoch.high >>> 0).toNumber(true) : message.handoverEpoch;
                 return object;
             };
 

@@ -30,6 +30,8 @@ export interface AgentLeaseDeps {
 
 /** Groups are recomputed at most this often (the lease ticks every 50 ms). */
 const GROUPS_TTL_MS = 200
+/** Held replicas (for vouching) are re-read from the store at most this often. */
+const HELD_TTL_MS = 200
 /** How often the watchdog's deadlines follow the lease. */
 const ARM_EVERY_MS = 100
 /**
@@ -59,6 +61,7 @@ const CLUSTER_EVENT: Partial<Record<LeaseEvent['type'], EventKind>> = {
  */
 export class AgentLease implements LeaseHooks {
   private groups: { at: number, list: OwnedGroup[] } = { at: 0, list: [] }
+  private held: { at: number, owners: Map<string, string> } = { at: 0, owners: new Map() }
   private readonly witnesses = new Map<string, string>()
   private readonly armed = new Map<string, number>()
   /** Fence instants proven by the previous agent for guests it left running (from the watchdog's files). */
@@ -152,6 +155,22 @@ export class AgentLease implements LeaseHooks {
   renewed (vmId: string, _epoch: number, fenceAt: number): void {
     if (Math.abs((this.armed.get(vmId) ?? 0) - fenceAt) < 20) return
     void this.armOne(vmId, fenceAt).catch((err: unknown) => { this.deps.log.warn('could not arm the fence watchdog', { vm: vmId, err: (err as Error).message }) })
+  }
+
+  /**
+   * Lease state for a VM this host knows nothing of yet is started only by its owner: the host this
+   * one holds a replica from, or one whose signed advert lists the VM as its own (a witness learns
+   * its group that way). Anything else would let any cluster host fill the store (issue 22).
+   */
+  vouches (vmId: string, from: string): boolean {
+    if (this.deps.view.get(from)?.advert.vms.some((v) => v.id === vmId && v.role === 'owner') === true) return true
+    // The held replicas from the store at most every HELD_TTL_MS, not once per renewal: a flood of
+    // renewals for unknown VMs must not become a flood of queries.
+    const now = Date.now()
+    if (!this.held.owners.has(vmId) && now - this.held.at >= HELD_TTL_MS) {
+      this.held = { at: now, owners: new Map(this.deps.records.listHeld().map((h) => [h.vmId, h.owner])) }
+    }
+    return this.held.owners.get(vmId) === from
   }
 
   loadLeases (): PersistedLease[] {

@@ -64,7 +64,7 @@ export function decodeLeaseResponse (bytes: Uint8Array): LeaseAnswerMessage[] {
 
 function toWire (m: LeaseMessage): meshvirt.v1.ILeaseMessage {
   switch (m.type) {
-    case 'renew': return { renew: { vmId: m.vmId, epoch: m.epoch, members: m.members, leaseMs: m.leaseMs, round: m.round } }
+    case 'renew': return { renew: { vmId: m.vmId, epoch: m.epoch, members: m.members, leaseMs: m.leaseMs, round: m.round, ...(m.handover !== undefined ? { handoverTo: m.handover.to, handoverEpoch: m.handover.epoch } : {}) } }
     case 'granted': return { granted: { vmId: m.vmId, epoch: m.epoch, round: m.round } }
     case 'refused': return { refused: { vmId: m.vmId, epoch: m.epoch, round: m.round, reason: REFUSALS[m.reason], knownEpoch: m.knownEpoch, owner: m.owner, elected: m.elected } }
     case 'request-vote': return { requestVote: { vmId: m.vmId, epoch: m.epoch, members: m.members, position: { epoch: m.position.epoch, seq: m.position.seq, takenAtMs: m.position.takenAt }, round: m.round, preVote: m.preVote === true } }
@@ -85,7 +85,11 @@ function fromWire (w: meshvirt.v1.ILeaseMessage): LeaseMessage {
       const members = membersOf(r.members)
       const leaseMs = int(r.leaseMs, 'lease_ms')
       if (leaseMs === 0 || leaseMs > MAX_LEASE_MS) throw new LeaseProtocolError(`lease_ms must be in 1..${MAX_LEASE_MS}, not ${leaseMs}`)
-      return { type: 'renew', vmId: vmIdOf(r.vmId), epoch: epochOf(r.epoch), members, leaseMs, round: int(r.round, 'round') }
+      const epoch = epochOf(r.epoch)
+      const handoverTo = r.handoverTo ?? ''
+      const handoverEpoch = int(r.handoverEpoch, 'handover_epoch')
+      if (handoverTo !== '' && (!HOST_ID.test(handoverTo) || handoverEpoch !== epoch + 1)) throw new LeaseProtocolError(`a hand-over names a host id and epoch ${epoch + 1}, not ${JSON.stringify(handoverTo)} at ${handoverEpoch}`)
+      return { type: 'renew', vmId: vmIdOf(r.vmId), epoch, members, leaseMs, round: int(r.round, 'round'), ...(handoverTo !== '' ? { handover: { to: handoverTo, epoch: handoverEpoch } } : {}) }
     }
     case 'granted': {
       const g = m.granted as meshvirt.v1.ILeaseGranted

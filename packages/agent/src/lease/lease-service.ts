@@ -19,7 +19,11 @@ import { LeaseProtocolError } from './errors.js'
 import { decodeLeaseRequest, decodeLeaseResponse, encodeLeaseError, encodeLeaseRequest, encodeLeaseResponse } from './lease-codec.js'
 import { LeaseTable, type OwnedGroup } from './lease-table.js'
 import { leaseTiming, type LeaseTiming, type LeaseTimingConfig } from './lease-timing.js'
-import type { LeaseAnswerMessage, LeaseEffect, LeaseEvent, LeasePosition, LeaseRequestMessage, LeaseState, PersistedLease } from './types.js'
+import { RateLimitedLog } from './rate-limited-log.js'
+import type { LeaseAnswerMessage, LeaseEffect, LeaseEvent, LeasePosition, LeaseRefusal, LeaseRequestMessage, LeaseState, PersistedLease } from './types.js'
+
+/** A refusal that points at a misbehaving peer is logged at most this often per reason (the rest are counted). */
+const REFUSAL_LOG_EVERY_MS = 10_000
 
 /** What the agent does for the lease protocol. Hooks may throw: the service logs and goes on. */
 export interface LeaseHooks {
@@ -61,6 +65,12 @@ export interface LeaseHooks {
    * arm it to kill the guest at `fenceAt`. Called on every renewal round that extends the lease.
    */
   renewed?: (vmId: string, epoch: number, fenceAt: number) => void
+  /**
+   * Whether host `from` may start lease state here for a VM this host has none of (its first
+   * renewal): e.g. this host holds a replica from it, or its signed advert lists the VM as its own.
+   * Absent: anyone may. Keep it cheap (memory, not the store): it runs for every such renewal.
+   */
+  vouches?: (vmId: string, from: string) => boolean
 }
 
 export interface LeaseServiceInit {
@@ -92,6 +102,9 @@ export class LeaseService {
   private readonly requestTimeoutMs: number
   private readonly tickMs: number
   private running = false
+  /** Refused renewals and votes this host answered, by reason (for /metrics). */
+  readonly refusals = new Map<LeaseRefusal, number>()
+  private readonly refusalLog = new RateLimitedLog(REFUSAL_LOG_EVERY_MS)
 
   constructor (private readonly components: LeaseServiceComponents, private readonly init: LeaseServiceInit) {
     this.timing = leaseTiming(init.timing)
@@ -105,7 +118,8 @@ export class LeaseService {
     const restarted = this.init.restarted ?? true
     this.table = new LeaseTable({
       selfId: this.components.mesh.hostId, timing: this.timing, now: now(), persisted, restarted, random: this.init.random ?? Math.random,
-      position: (vmId) => this.init.hooks.replicaPosition(vmId)
+      position: (vmId) => this.init.hooks.replicaPosition(vmId),
+      ...(this.init.hooks.vouches !== undefined ? { vouch: (vmId: string, from: string) => this.init.hooks.vouches?.(vmId, from) ?? false } : {})
     })
     this.running = true
     await this.components.mesh.handle(LEASE_PROTOCOL, async (bytes, peer) => await this.answer(bytes, peer), { timeoutMs: this.requestTimeoutMs * 2 })
@@ -130,6 +144,16 @@ export class LeaseService {
   states (): LeaseState[] {
     const t = this.table
     return t === undefined ? [] : t.vmIds().map((id) => t.state(id)).filter((s): s is LeaseState => s !== undefined)
+  }
+
+  /**
+   * A live migration hands `vmId` to host `to` at epoch + 1 (call it before the destination takes
+   * over): the members hear it in a renewal at once, and take `to`'s renewals although it is not in
+   * their group. Fire and forget: a member that misses it takes `to` once its grant here lapses.
+   */
+  handOver (vmId: string, to: string): void {
+    if (this.table === undefined || !this.running) return
+    void this.run(this.table.handOver(vmId, to, now()))
   }
 
   /** The agent learnt (gossip) that `owner` runs the VM at `epoch`: an older owner here steps down. */
@@ -172,8 +196,11 @@ export class LeaseService {
     const effects: LeaseEffect[] = []
     for (const m of requests) {
       const out = table.handle(peer, m, now())
-      answers.push(out.reply ?? { type: 'refused', vmId: m.vmId, epoch: m.epoch, round: m.round, reason: 'invalid', knownEpoch: 0, owner: '', elected: false })
+      const reply = out.reply ?? { type: 'refused', vmId: m.vmId, epoch: m.epoch, round: m.round, reason: 'invalid', knownEpoch: 0, owner: '', elected: false }
+      answers.push(reply)
       effects.push(...out.effects)
+      const refusal = reply.type === 'refused' ? reply.reason : reply.type === 'vote' && !reply.granted ? reply.reason : undefined
+      if (refusal !== undefined) this.refused(refusal, m, peer)
     }
     if (!await this.run(effects)) return encodeLeaseError('UNAVAILABLE', 'could not persist the lease state')
     return encodeLeaseResponse(answers)
@@ -240,6 +267,15 @@ export class LeaseService {
 
   private renewed (vmId: string, epoch: number, fenceAt: number): void {
     try { this.init.hooks.renewed?.(vmId, epoch, Math.floor(Date.now() + (fenceAt - now()))) } catch (err) { this.init.log?.error('lease renewed hook failed', { vm: vmId, err: String(err) }) }
+  }
+
+  /** Counts a refusal; the ones that point at a misbehaving peer are logged, at a bounded rate. */
+  private refused (reason: LeaseRefusal, m: LeaseRequestMessage, peer: string): void {
+    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1)
+    if (reason !== 'not-member' && reason !== 'unknown-vm' && reason !== 'invalid') return
+    this.refusalLog.log(reason, (suppressed) => {
+      this.init.log?.warn(`lease ${m.type} refused: ${reason}`, { vm: m.vmId, epoch: m.epoch, peer, ...(suppressed > 0 ? { suppressed } : {}) })
+    })
   }
 
   private emit (e: LeaseEvent): void {

@@ -32,10 +32,17 @@
  *    a holder of its disk (`demote`, owner unknown) and may itself be elected; otherwise a group whose
  *    other members had promised that epoch could wait for it forever.
  *
- * Trust: members are authenticated cluster hosts (noise + the cluster key) and follow the protocol;
- * a host claiming a higher epoch in a Renew is believed (migration hands a VM over at epoch + 1
- * without an election). The Renew carries the lease length, so owners and members may differ in it;
- * the margins must be the same cluster-wide (they are part of the safety arithmetic).
+ * Trust (issue 22): every message's sender is the authenticated peer of its stream (noise + the
+ * cluster key), and a Renew's owner must be that sender. But any cluster host can send, so a message
+ * counts only from a host that may hold the role: a vote request from a member of the group this host
+ * knows; a renewal at a higher epoch from a member, once this host's grant to the owner it knows has
+ * lapsed (it would vote then), or from the host that owner named in a hand-over (live migration,
+ * epoch + 1); a newer owner reported to a live owner is ignored while its lease holds (no election
+ * can have succeeded meanwhile). A host creates no state for a VM it does not know on a peer's
+ * say-so: the first renewal of an unknown VM is taken only when `vouch` agrees (the agent: this
+ * host holds a replica from that sender, or the sender's signed advert lists the VM as its own).
+ * The Renew carries the lease length, so owners and members may differ in it; the margins must be
+ * the same cluster-wide (they are part of the safety arithmetic).
  *
  * What this does not cover (the agent must): an agent process that stalls or dies while its QEMU
  * keeps running cannot fence; something that outlives the agent's event loop must enforce the
@@ -75,14 +82,24 @@ export interface LeaseTableInit {
   random: () => number
   /** This host's replica position of a VM (undefined when it holds none). */
   position: (vmId: string) => LeasePosition | undefined
+  /**
+   * Whether host `from` may start this host's lease state for a VM it has none of (its first
+   * renewal). Absent: anyone may (tests of the protocol alone).
+   */
+  vouch?: (vmId: string, from: string) => boolean
 }
 
 type Lease = OwnerLease | MemberLease
+
+/** Hand-overs remembered (the latest ones): a host that migrated VMs away may be their new owners' witness. */
+const MAX_HANDED_OVER = 1024
 
 export class LeaseTable {
   private readonly leases = new Map<string, Lease>()
   private readonly saved = new Map<string, PersistedLease>()
   private readonly demoted = new Map<string, number>()
+  /** Hand-overs this host made as owner (live migration), bounded by the VMs it owned. */
+  private readonly handedOver = new Map<string, { to: string, epoch: number }>()
   private readonly restartedAt: number | undefined
 
   constructor (private readonly init: LeaseTableInit) {
@@ -143,6 +160,9 @@ export class LeaseTable {
         return { reply: { type: 'vote', vmId: msg.vmId, epoch: msg.epoch, round: msg.round, granted: false, reason: 'unknown-vm', knownEpoch: 0, owner: '', elected: false }, effects: [] }
       }
       if (saved === undefined && msg.type !== 'renew') return { effects: [] }
+      if (saved === undefined && msg.type === 'renew' && this.init.vouch?.(msg.vmId, from) === false) {
+        return { reply: { type: 'refused', vmId: msg.vmId, epoch: msg.epoch, round: msg.round, reason: 'unknown-vm', knownEpoch: 0, owner: '', elected: false }, effects: [] }
+      }
       lease = this.member(saved ?? { vmId: msg.vmId, epoch: 0, owner: '', elected: false, members: [] }, now)
     }
     if (lease instanceof OwnerLease) {
@@ -154,6 +174,16 @@ export class LeaseTable {
       return { ...(again.reply !== undefined ? { reply: again.reply } : {}), effects: [...out.effects, ...again.effects] }
     }
     return this.afterMember(lease, lease.handle(from, msg, now), now)
+  }
+
+  /** A live migration hands a VM this host owns to host `to` at epoch + 1 (OwnerLease.handOver). */
+  handOver (vmId: string, to: string, now: number): LeaseEffect[] {
+    const lease = this.leases.get(vmId)
+    if (!(lease instanceof OwnerLease)) return []
+    this.handedOver.delete(vmId)
+    if (this.handedOver.size >= MAX_HANDED_OVER) this.handedOver.delete(this.handedOver.keys().next().value as string)
+    this.handedOver.set(vmId, { to, epoch: lease.epoch + 1 })
+    return lease.handOver(to, now)
   }
 
   tick (now: number): LeaseEffect[] {
@@ -178,7 +208,8 @@ export class LeaseTable {
     const restarted = this.restartedAt !== undefined && now < this.restartedAt + this.init.timing.restartQuietMs
     const lease = new MemberLease({
       selfId: this.init.selfId, timing: this.init.timing, state, now: this.restartedAt ?? now, restarted, random: this.init.random,
-      position: () => this.init.position(state.vmId)
+      position: () => this.init.position(state.vmId),
+      ...(this.handedOver.has(state.vmId) ? { handedOver: this.handedOver.get(state.vmId) } : {})
     })
     this.leases.set(state.vmId, lease)
     return lease

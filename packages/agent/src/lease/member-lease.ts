@@ -9,6 +9,13 @@
  *   means nothing after a restart, hence a quiet period of a whole lease after one.
  * - Renew at epoch ≥ known is granted unless this member voted for, or knows, another owner at that
  *   epoch. A grant lasts `leaseMs` from receipt on this host's clock.
+ * - A higher epoch than known (or one whose owner it does not know) needs evidence that its sender
+ *   may hold it (issue 22): the owner it knows handed the VM over to that host (migration), or the
+ *   sender is in the group and this member's own grant has lapsed by the election margin — the
+ *   condition under which it would vote, so no legitimate election can be refused by it for long,
+ *   while a renewal from outside the group, or one that would unseat an owner still renewing, is
+ *   refused (`not-member`, `lease-held`). A member with no state yet (the table vouched for the
+ *   sender) takes the first renewal as it comes.
  * - A vote for epoch p > known (or = known with no vote cast and no owner confirmed) needs: the
  *   candidate in the group, no grant until `electionMarginMs` ago, no restart until a lease ago, and
  *   the candidate's (position, host id) above this member's own.
@@ -18,7 +25,7 @@
  *   epoch has a majority, and a member that voted for a higher epoch meanwhile refuses that renewal.
  */
 import { majority, type LeaseTiming } from './lease-timing.js'
-import type { LeaseEffect, LeaseEventType, LeaseMessage, LeaseOutcome, LeasePosition, LeaseRefusal, LeaseState, PersistedLease, RequestVote, Vote } from './types.js'
+import type { LeaseEffect, LeaseEventType, LeaseMessage, LeaseOutcome, LeasePosition, LeaseRefusal, LeaseState, PersistedLease, Renew, RequestVote, Vote } from './types.js'
 
 export interface MemberLeaseInit {
   selfId: string
@@ -30,6 +37,8 @@ export interface MemberLeaseInit {
   random: () => number
   /** This host's replica position of the VM; undefined: not a holder (a witness never stands). */
   position: () => LeasePosition | undefined
+  /** A hand-over this host made as the VM's owner (it may then be the new owner's witness). */
+  handedOver?: { to: string, epoch: number }
 }
 
 /** What a won election hands to the new owner (which starts the guest once its first renewal has a majority). */
@@ -66,6 +75,8 @@ export class MemberLease {
   private notBefore = -Infinity
   private jitter: number
   private seenEpoch = 0
+  /** A hand-over announced by the owner this member knows: `to` may renew at `epoch`. */
+  private handedOver: { to: string, epoch: number } | undefined
   private round = 0
   private candidacy: Candidacy | undefined
 
@@ -78,6 +89,7 @@ export class MemberLease {
     this.s = { ...init.state, members: [...init.state.members] }
     this.quietUntil = init.restarted ? init.now + init.timing.restartQuietMs : -Infinity
     this.jitter = this.roll()
+    if (init.handedOver !== undefined) this.handedOver = { ...init.handedOver }
   }
 
   get persisted (): PersistedLease { return { ...this.s, members: [...this.s.members] } }
@@ -114,7 +126,7 @@ export class MemberLease {
   handle (from: string, msg: LeaseMessage, now: number): LeaseOutcome & { elected?: Elected } {
     const effects: LeaseEffect[] = []
     switch (msg.type) {
-      case 'renew': return this.renew(from, msg.epoch, msg.members, msg.leaseMs, msg.round, now)
+      case 'renew': return this.renew(from, msg, now)
       case 'request-vote': return this.vote(from, msg, now)
       case 'vote': {
         this.learn(msg.knownEpoch)
@@ -140,7 +152,8 @@ export class MemberLease {
     }
   }
 
-  private renew (owner: string, epoch: number, members: string[], leaseMs: number, round: number, now: number): LeaseOutcome {
+  private renew (owner: string, msg: Renew, now: number): LeaseOutcome {
+    const { epoch, members, leaseMs, round } = msg
     const effects: LeaseEffect[] = []
     const refuse = (reason: LeaseRefusal): LeaseOutcome => ({ reply: { type: 'refused', vmId: this.vmId, epoch, round, reason, ...this.knowledge() }, effects })
     if (epoch < this.s.epoch) return refuse('stale-epoch')
@@ -149,12 +162,19 @@ export class MemberLease {
     // others at lower epochs, so an older owner stays refused.
     const yielded = this.s.votedFor === this.selfId && !this.s.elected && this.candidacy === undefined
     if (epoch === this.s.epoch && !yielded && ((this.s.votedFor !== undefined && this.s.votedFor !== owner) || (this.s.owner !== '' && this.s.owner !== owner))) return refuse('promised')
+    const unproven = epoch > this.s.epoch || (this.s.owner === '' && this.s.votedFor === undefined) || (epoch === this.s.epoch && yielded)
+    if (unproven && !this.fresh()) {
+      const handedTo = this.handedOver?.epoch === epoch && this.handedOver.to === owner
+      if (!handedTo && !this.s.members.includes(owner)) return refuse('not-member')
+      if (!handedTo && now < this.grantedUntil + this.t.electionMarginMs) return refuse('lease-held')
+    }
     const next: PersistedLease = { vmId: this.vmId, epoch, ...(epoch === this.s.epoch && this.s.votedFor !== undefined ? { votedFor: this.s.votedFor } : {}), owner, elected: true, members: [...members] }
     if (next.epoch !== this.s.epoch || next.owner !== this.s.owner || !this.s.elected || next.members.join() !== this.s.members.join()) {
       this.s = next
       effects.push({ type: 'persist', state: this.persisted })
     }
     if (this.candidacy !== undefined) this.lose(now, effects, `${owner.slice(-8)} renews as owner at epoch ${epoch}`)
+    if (msg.handover !== undefined && msg.handover.epoch === epoch + 1) this.handedOver = { ...msg.handover }
     this.grant(now + leaseMs)
     return { reply: { type: 'granted', vmId: this.vmId, epoch, round }, effects }
   }
@@ -214,6 +234,11 @@ export class MemberLease {
   private canStand (now: number): boolean {
     if (this.s.members.length < 2 || !this.s.members.includes(this.selfId) || this.position() === undefined) return false
     return now >= Math.max(this.grantedUntil + this.t.electionMarginMs, this.quietUntil, this.notBefore) + this.jitter
+  }
+
+  /** No state yet: the table created this lease for a renewal it vouched for (see LeaseTable.handle). */
+  private fresh (): boolean {
+    return this.s.epoch === 0 && this.s.members.length === 0
   }
 
   private grant (until: number): void {

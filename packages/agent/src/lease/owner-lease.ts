@@ -68,6 +68,8 @@ export class OwnerLease {
   private readonly since: number
   /** The highest epoch heard of (refusals, candidates), not known to have a winner. */
   private seenEpoch = 0
+  /** A live migration hands the VM to this host at epoch + 1: every renewal says so from now on. */
+  private handoverTo: string | undefined
 
   constructor (init: OwnerLeaseInit) {
     this.selfId = init.selfId
@@ -118,13 +120,26 @@ export class OwnerLease {
       this.round += 1
       this.rounds.set(this.round, now)
       for (const [r, at] of this.rounds) if (at < now - this.t.leaseMs) this.rounds.delete(r)
-      const renew: Renew = { type: 'renew', vmId: this.vmId, epoch: this.epoch, members: this.members, leaseMs: this.t.leaseMs, round: this.round }
+      const renew: Renew = {
+        type: 'renew', vmId: this.vmId, epoch: this.epoch, members: this.members, leaseMs: this.t.leaseMs, round: this.round,
+        ...(this.handoverTo !== undefined ? { handover: { to: this.handoverTo, epoch: this.epoch + 1 } } : {})
+      }
       for (const to of this.recipients()) effects.push({ type: 'send', to, message: renew })
       this.nextRenewAt = now + this.t.renewEveryMs
       this.leaseFrom = this.proven()
     }
     this.check(now, effects)
     return effects
+  }
+
+  /**
+   * A live migration hands the VM to host `to` at epoch + 1: a renewal round at once, and every one
+   * after it, tells the members, so that they take `to`'s renewals although it is not in their group.
+   */
+  handOver (to: string, now: number): LeaseEffect[] {
+    this.handoverTo = to
+    this.nextRenewAt = -Infinity
+    return this.tick(now)
   }
 
   handle (from: string, msg: LeaseAnswerMessage | Renew | RequestVote, now: number): LeaseOutcome & { stepDown?: StepDown } {
@@ -140,12 +155,23 @@ export class OwnerLease {
       case 'refused':
       case 'vote':
         if (msg.knownEpoch > this.epoch) {
-          if (msg.elected && msg.owner !== '' && msg.owner !== this.selfId) return this.stepDown(msg.knownEpoch, msg.owner, false, now, 'a newer owner was elected')
+          // While this lease holds, no election can have succeeded (lease-table.ts, invariant 1): a
+          // newer owner named now, or one outside the group, is a lie or a mistake; ignore it.
+          if (msg.elected && msg.owner !== '' && msg.owner !== this.selfId) {
+            if (this.holds(now) || !this.inGroup(msg.owner)) break
+            return this.stepDown(msg.knownEpoch, msg.owner, false, now, 'a newer owner was elected')
+          }
           this.seenEpoch = Math.max(this.seenEpoch, msg.knownEpoch)
         }
         break
       case 'renew':
-        if (msg.epoch > this.epoch) return this.stepDown(msg.epoch, from, true, now, 'renewed by a newer owner')
+        if (msg.epoch > this.epoch) {
+          // The same rule for a renewal at a higher epoch: only from the group, and only once this
+          // owner's own lease has run out (a live migration never renews its source).
+          if (!this.inGroup(from)) return { reply: { type: 'refused', vmId: this.vmId, epoch: msg.epoch, round: msg.round, reason: 'not-member', ...knowledge }, effects }
+          if (this.holds(now)) return { reply: { type: 'refused', vmId: this.vmId, epoch: msg.epoch, round: msg.round, reason: 'owner-alive', ...knowledge }, effects }
+          return this.stepDown(msg.epoch, from, true, now, 'renewed by a newer owner')
+        }
         return { reply: { type: 'refused', vmId: this.vmId, epoch: msg.epoch, round: msg.round, reason: 'stale-epoch', ...knowledge }, effects }
       case 'request-vote':
         if (msg.epoch <= this.epoch) return { reply: { type: 'vote', vmId: this.vmId, epoch: msg.epoch, round: msg.round, granted: false, reason: 'stale-epoch', ...knowledge }, effects }
@@ -165,6 +191,15 @@ export class OwnerLease {
   state (): LeaseState {
     const { expiresAt, fenceAt } = ownerInstants(this.t, this.leaseFrom)
     return { vmId: this.vmId, role: 'owner', epoch: this.epoch, owner: this.selfId, members: this.members, running: this.guest === 'running', expiresAt, fenceAt }
+  }
+
+  /** Whether the lease is proven now (the guest may run). */
+  private holds (now: number): boolean {
+    return now < this.leaseFrom + this.t.fenceAfterMs
+  }
+
+  private inGroup (host: string): boolean {
+    return this.group.includes(host) || (this.previous?.includes(host) ?? false)
   }
 
   /** Whether the lease has lapsed by the election margin and the guest is not running: safe to let others elect. */

@@ -41,6 +41,11 @@ export interface Renew {
   leaseMs: number
   /** The owner's round number (it remembers when it sent each). */
   round: number
+  /**
+   * A live migration hands the VM over: `to` will renew at `epoch` (this Renew's epoch + 1). A member
+   * takes a higher epoch from a host outside its group only with this, from the owner it knows.
+   */
+  handover?: { to: string, epoch: number }
 }
 
 export interface Granted {

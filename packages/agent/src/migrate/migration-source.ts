@@ -44,6 +44,8 @@ export interface MigrationSourceDeps {
   holdersOf?: (vmId: string) => string[]
   /** How long this host's lease on the VM still holds, ms (replicated VMs). */
   leaseRemainingMs?: (vmId: string) => number | undefined
+  /** Tells the VM's lease group that `to` takes it over at epoch + 1 (called before CompleteIncoming). */
+  handOver?: (vmId: string, to: string) => void
 }
 
 /**
@@ -110,6 +112,7 @@ export class MigrationSource {
       })
       this.phase(vmId, 'complete', started, destination)
       record.finishedAtMs = Date.now()
+      this.deps.handOver?.(vmId, destination)
       const completed = await peers.negotiate(destination, { completeIncoming: { vmId, session, epoch: vm.epoch + 1, record, replicaHolders: this.deps.holdersOf?.(vmId) ?? [], leaseRemainingMs: Math.max(0, Math.floor(this.deps.leaseRemainingMs?.(vmId) ?? 0)) } }, 60_000)
       const pause = guestPauseMs(record.stoppedAtMs, completed.incomingCompleted?.resumedAtMs)
       if (pause !== undefined) record.pauseMs = pause

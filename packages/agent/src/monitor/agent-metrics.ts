@@ -29,6 +29,8 @@ export interface MetricsSources {
   replication?: () => ReplicationMetrics
   hosts?: () => Array<{ liveness: Liveness }>
   events?: () => EventCounters
+  /** Lease renewals and votes this host refused, by reason (LeaseService.refusals); undefined before the lease starts. */
+  leaseRefusals?: () => ReadonlyMap<string, number> | undefined
   /** Node's process metrics (CPU, RSS, event-loop lag); off when several agents share a process. */
   processMetrics?: boolean
 }
@@ -189,6 +191,13 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
       }
     })
   }
+  if (src.leaseRefusals !== undefined) {
+    const read = src.leaseRefusals
+    mirror('meshvirt_lease_refusals_total', 'Lease renewals and votes this host refused, by reason (not-member and unknown-vm: a host claimed a role it may not hold)', ['reason'], () => {
+      const m = read()
+      return m === undefined ? undefined : [...m].map(([reason, n]) => [{ reason }, n])
+    })
+  }
   if (src.broker !== undefined) {
     const b = src.broker
     mirror('meshvirt_placements_total', 'VM placements this agent brokered, by outcome', ['outcome'], () => [[{ outcome: 'placed' }, b().placed], [{ outcome: 'failed' }, b().failed]])
@@ -258,6 +267,12 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
     new Gauge({ name: 'meshvirt_gossip_peers', help: 'libp2p peers this host is connected to', registers, collect () { this.set(m().peers) } })
     // eslint-disable-next-line no-new
     new Gauge({ name: 'meshvirt_gossip_connections', help: 'Open libp2p connections', registers, collect () { this.set(m().connections) } })
+    // eslint-disable-next-line no-new
+    new Gauge({ name: 'meshvirt_request_buffer_bytes', help: 'Bytes of inbound requests being read now (all peers; bounded per peer and in all)', registers, collect () { this.set(m().requestBuffer?.bytes ?? 0) } })
+    mirror('meshvirt_request_buffer_refusals_total', 'Inbound requests refused (stream reset) because their bytes would pass the per-peer or the total budget', ['over'], () => {
+      const r = m().requestBuffer?.refused
+      return r === undefined ? undefined : [[{ over: 'peer' }, r.peer], [{ over: 'total' }, r.total]]
+    })
     mirror('meshvirt_gossip_adverts_published_total', 'Adverts this host published', [], () => [[{}, m().published]])
     mirror('meshvirt_gossip_adverts_received_total', 'Adverts received, by outcome (accepted, rejected:<reason>, ignored:<reason>)', ['outcome'], () => {
       const a = m().adverts

@@ -59,6 +59,8 @@ export interface MonitoringDeps {
    * driver also offers QEMU's monitor (QemuHypervisor.monitor).
    */
   hypervisor?: Pick<Hypervisor, 'stats'> & { monitor?: (id: string) => Promise<QmpLike> }
+  /** The lease protocol's refusals by reason (it starts after monitoring, hence a getter). */
+  leaseRefusals?: () => ReadonlyMap<string, number> | undefined
   log: Logger
   /** Node process metrics; leave off when several agents share one process (tests). */
   processMetrics?: boolean
@@ -107,6 +109,7 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     ...(deps.replication !== undefined ? { replication: () => (deps.replication as { metrics: () => ReplicationMetrics }).metrics() } : {}),
     hosts: () => mesh.view.hosts(),
     events: () => bus.counters,
+    ...(deps.leaseRefusals !== undefined ? { leaseRefusals: deps.leaseRefusals } : {}),
     processMetrics: deps.processMetrics ?? false
   })
   const broker = deps.broker
