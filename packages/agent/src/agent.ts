@@ -23,6 +23,7 @@ import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
 import { loadOrCreateIdentity } from './store/identity-store.js'
 import { StateStore } from './store/state-store.js'
 import { VmManager } from './vm/vm-manager.js'
+import { GuestRestarter } from './vm/guest-restarter.js'
 import { canMigrate } from './migrate/capability.js'
 import { MigrationDestination } from './migrate/migration-destination.js'
 import { MigrationSource } from './migrate/migration-source.js'
@@ -140,6 +141,13 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || lease?.service.state(vm.id)?.running === true
   })
+  // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
+  const restarter = new GuestRestarter({
+    vms, log: root.child('restart', { host: selfId }),
+    emit: (d) => { void monitoring?.events.emit({ kind: 'vm-restarted', ...d }).catch(() => {}) }
+  })
+  vms.infoParts.push((vm) => ({ restarts: restarter.restarts(vm.id) }))
+  vms.onGuestExit = (vm, reason) => { restarter.onExit(vm, reason) }
   let stopping = false
   const negotiate = new NegotiateService({
     ledger,
@@ -241,6 +249,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.
     processMetrics: opts.hypervisor === undefined
   })
+  restarter.registerMetrics(mon.metrics.registry)
   // Failover: the lease of every replicated VM this host owns, holds or witnesses, and the fence
   // watchdog that stops a guest in time even if this agent dies.
   if (keeper !== undefined) {
@@ -320,6 +329,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     stop: async () => {
       stopped ??= (async () => {
         stopping = true
+        restarter.stop()
         clearInterval(sweep)
         await server.stop()
         await lease?.service.stop()
