@@ -59,6 +59,8 @@ export class VmManager {
   readonly infoParts: Array<(vm: VmRow) => Partial<meshvirt.v1.IVmInfo>> = []
   /** Told when a guest exited without being asked, with the row as recorded then (the restart policy). */
   onGuestExit: ((vm: VmRow, reason: string) => void) | undefined
+  /** Asked before a VM found down at recovery is started (false: not started; the gate dealt with it). */
+  recoveryGate: ((vm: VmRow) => Promise<boolean>) | undefined
 
   constructor (private readonly deps: VmManagerDeps) {
     this.clock = deps.clock ?? Date.now
@@ -222,8 +224,13 @@ export class VmManager {
         if (vm.state !== 'crashed') this.deps.store.updateVm(vm.id, { state: 'crashed', lastError: 'the guest exited while the agent was down (restart policy never)' }, this.clock())
         continue
       }
-      void this.drive(vm.id)
+      void this.driveRecovered(vm)
     }
+  }
+
+  private async driveRecovered (vm: VmRow): Promise<void> {
+    const go = this.recoveryGate === undefined ? true : await this.recoveryGate(vm).catch(() => true)
+    if (go) await this.drive(vm.id)
   }
 
   /** Detach from the guests (they keep running) and stop listening to the driver. */
