@@ -145,16 +145,16 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     mayRun: (vm) => !isReplicated(vm) || lease?.service.state(vm.id)?.running === true
   })
   // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
-  const restarter = new GuestRestarter({
-    vms, log: root.child('restart', { host: selfId }),
-    emit: (d) => { void monitoring?.events.emit({ kind: 'vm-restarted', ...d }).catch(() => {}) }
-  })
-  vms.infoParts.push((vm) => ({ restarts: restarter.restarts(vm.id) }))
-  vms.onGuestExit = (vm, reason) => { restarter.onExit(vm, reason) }
   // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile.
   let recordsReady: (r: VmRecords | undefined) => void = () => {}
   const recordsPromise = new Promise<VmRecords | undefined>((resolve) => { recordsReady = resolve })
   vms.recoveryGate = async (vm) => { const r = await recordsPromise; return r === undefined ? false : await r.recoveryGate(vm) }
+  const restarter = new GuestRestarter({
+    vms, log: root.child('restart', { host: selfId }), gate: vms.recoveryGate,
+    emit: (d) => { void monitoring?.events.emit({ kind: 'vm-restarted', ...d }).catch(() => {}) }
+  })
+  vms.infoParts.push((vm) => ({ restarts: restarter.restarts(vm.id) }))
+  vms.onGuestExit = (vm, reason) => { restarter.onExit(vm, reason) }
   let stopping = false
   const negotiate = new NegotiateService({
     ledger,

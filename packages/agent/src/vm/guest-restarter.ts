@@ -13,6 +13,8 @@ export interface GuestRestarterDeps {
   /** Tells the cluster (the event stream): kind vm-restarted. */
   emit?: (e: { vmId: string, vmName: string, vmEpoch: number, message: string }) => void
   clock?: () => number
+  /** Asked before each restart (the VM records: a VM force-deleted while this host was away is deleted, not restarted). */
+  gate?: (vm: VmRow) => Promise<boolean>
 }
 
 /**
@@ -83,13 +85,18 @@ export class GuestRestarter {
   }
 
   private async restart (id: string, exitedAt: number, why: string): Promise<void> {
-    if (this.stopped) return
-    const vm = this.deps.vms.get(id)
     // Anything since the exit (the operator's start/stop/delete, a migration, a fence) decides instead.
-    if (vm === undefined || vm.updatedAt !== exitedAt || !['crashed', 'stopped'].includes(vm.state)) {
+    const unchanged = (): VmRow | undefined => {
+      const vm = this.deps.vms.get(id)
+      if (vm !== undefined && vm.updatedAt === exitedAt && ['crashed', 'stopped'].includes(vm.state)) return vm
       this.deps.log.info('restart skipped: the VM changed since its guest exited', { vm: id, state: vm?.state })
-      return
+      return undefined
     }
+    const before = this.stopped ? undefined : unchanged()
+    if (before === undefined) return
+    if (this.deps.gate !== undefined && !await this.deps.gate(before).catch(() => true)) return
+    const vm = this.stopped ? undefined : unchanged()
+    if (vm === undefined) return
     try {
       const after = await this.deps.vms.start(id)
       const t = this.total.get(id) ?? { name: vm.name, count: 0 }
