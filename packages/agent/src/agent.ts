@@ -261,6 +261,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     ...(migrations !== undefined ? { migrations } : {}),
     ...(replication !== undefined ? { replication } : {}),
     hypervisor: hv.driver,
+    unknownVms: () => vmRecords.snapshotVms(),
     log: root.child('monitor', { host: selfId }),
     // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.
     processMetrics: opts.hypervisor === undefined

@@ -95,6 +95,15 @@ describe('a VM never vanishes (3 in-process agents, simulated hypervisor)', () =
       expect(v).toMatchObject({ name: 'keep-me', state: 'unknown', owner: doomed.hostId, unknown: { ownerHostname: 'h2', lastState: 'running' } })
       expect(v.unknown!.sinceMs).toBeGreaterThanOrEqual(diedAt)
     }
+    // The dashboard (gossip only) and /metrics of another host say so too.
+    const mon = c.agents[1]!.monitoring
+    const auth = { headers: { authorization: `Bearer ${mon.token as string}` } }
+    const snapshot = await until(async () => {
+      const s = await (await fetch(`${mon.url as string}/api/cluster`, auth)).json() as { vms: Array<{ id: string, state: string, ownerName: string, ownerLiveness?: string }> }
+      return s.vms.find((v) => v.id === id && v.state === 'unknown')
+    }, 'the dashboard snapshot to show the VM as unknown')
+    expect(snapshot).toMatchObject({ ownerName: 'h2', ownerLiveness: 'dead' })
+    expect(await mon.metrics.render()).toMatch(/meshvirt_vms_unknown\{owner_liveness="dead"\} 1/)
     const shown = vmView((await client(1).call({ inspectVm: { vm: { name: 'keep-me' } } })).vm ?? {})
     expect(shown).toMatchObject({ id, state: 'unknown' })
 

@@ -2,6 +2,7 @@ import type { ClusterView, ClusterViewEvent, HostEntry } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { Gauge, type Registry } from 'prom-client'
 import type { Logger } from '../log/logger.js'
+import type { SnapshotVm } from '../monitor/cluster-snapshot.js'
 import { nameAuthorities, nameHolders } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import type { VmRow } from '../store/state-store.js'
@@ -76,6 +77,16 @@ export class VmRecords {
   unknownInfos (listedVms: readonly meshvirt.v1.IVmInfo[]): meshvirt.v1.IVmInfo[] {
     const listed = new Set(listedVms.map((v) => v.summary?.id ?? ''))
     return unknownVms([...this.known.values()], listed, (id) => this.ownerFacts(id, this.deps.view.get(id)?.liveness === 'alive'), this.deps.selfId, (id) => this.tombs.has(id)).map(toInfo)
+  }
+
+  /** For the dashboard (gossip only, no fan-out): the VMs whose owner is dead or gone. */
+  snapshotVms (): SnapshotVm[] {
+    return unknownVms([...this.known.values()], new Set(), (id) => this.ownerFacts(id, true), this.deps.selfId, (id) => this.tombs.has(id))
+      .filter((u) => u.ownerLiveness === 'dead' || u.ownerLiveness === 'gone')
+      .map((u) => ({
+        id: u.vm.id, name: u.vm.name, state: 'unknown', owner: u.vm.owner, ownerName: u.vm.ownerHostname !== '' ? u.vm.ownerHostname : u.vm.owner.slice(-12),
+        epoch: u.vm.epoch, vcpus: u.vm.resources.vcpus, memoryBytes: u.vm.resources.memoryBytes, replicas: [], ownerLiveness: u.ownerLiveness, unknownSinceMs: u.sinceMs
+      }))
   }
 
   /** The unknown VM a reference names, for `vm show` when no live host has it. */
