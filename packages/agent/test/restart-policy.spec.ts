@@ -114,6 +114,26 @@ describe('restart policy on an agent (simulated hypervisor)', () => {
     expect(ring().filter((e) => e.kind === 'vm-restarted' && e.vmId === onCrash)).toHaveLength(2)
   }, 60_000)
 
+  it('a restart whose start fails is tried again after the next back-off', async () => {
+    cluster = await startSimCluster([{ vcpus: 8, memoryMiB: 4096 }], { timing: 'local' })
+    const agent = cluster.agents[0]!
+    const hv = agent.hypervisor as SimHypervisor
+    const { vm } = await agent.broker.create(simVmSpec('rs-retry'), 'key-rs-retry')
+    const id = vm.summary?.id as string
+    await until(() => agent.vms.get(id)?.state === 'running', 'running')
+    const start = hv.start.bind(hv)
+    let failures = 1
+    hv.start = async (vmId, ...rest) => {
+      if (vmId === id && failures-- > 0) throw new Error('injected: QEMU would not start')
+      return await start(vmId, ...rest)
+    }
+    hv.crash(id)
+    await until(() => agent.vms.get(id)?.state === 'failed', 'the first restart to fail')
+    await until(() => agent.vms.get(id)?.state === 'running', 'running after the second attempt')
+    const ring = agent.monitoring.events.ring.list({ limit: 1000 }).events.map((r) => r.event)
+    expect(ring.filter((e) => e.kind === 'vm-restarted' && e.vmId === id).map((e) => e.message)).toEqual([expect.stringMatching(/attempt 2 after 500 ms/)])
+  }, 30_000)
+
   it('an operator\'s start or delete during the back-off wins: no restart on top of it', async () => {
     cluster = await startSimCluster([{ vcpus: 8, memoryMiB: 4096 }], { timing: 'local' })
     const agent = cluster.agents[0]!

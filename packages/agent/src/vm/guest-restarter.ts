@@ -41,9 +41,12 @@ export class GuestRestarter {
 
   /** The guest of `vm` exited without being asked; `reason` is the driver's exit reason. */
   onExit (vm: VmRow, reason: string): void {
+    this.schedule(vm, reason, vm.startedAt === null ? 0 : Math.max(0, this.clock() - vm.startedAt))
+  }
+
+  private schedule (vm: VmRow, reason: string, ranForMs: number): void {
     if (this.stopped) return
     const policy = restartPolicyFromWire(pb.VmSpec.decode(vm.spec).restart)
-    const ranForMs = vm.startedAt === null ? 0 : Math.max(0, this.clock() - vm.startedAt)
     const d = restartDecision({ policy, reason, restartsInARow: this.inARow.get(vm.id) ?? 0, ranForMs })
     if (!d.restart) {
       this.deps.log.info('guest exited: not restarted', { vm: vm.id, name: vm.name, reason, why: d.why })
@@ -88,7 +91,7 @@ export class GuestRestarter {
     // Anything since the exit (the operator's start/stop/delete, a migration, a fence) decides instead.
     const unchanged = (): VmRow | undefined => {
       const vm = this.deps.vms.get(id)
-      if (vm !== undefined && vm.updatedAt === exitedAt && ['crashed', 'stopped'].includes(vm.state)) return vm
+      if (vm !== undefined && vm.updatedAt === exitedAt && ['crashed', 'stopped', 'failed'].includes(vm.state)) return vm
       this.deps.log.info('restart skipped: the VM changed since its guest exited', { vm: id, state: vm?.state })
       return undefined
     }
@@ -106,7 +109,10 @@ export class GuestRestarter {
       this.deps.log.info('guest restarted', { vm: id, name: vm.name, state: after.state, restarts: t.count })
       this.deps.emit?.({ vmId: id, vmName: vm.name, vmEpoch: vm.epoch, message })
     } catch (err) {
-      this.deps.log.warn('restart failed', { vm: id, name: vm.name, err: (err as Error).message })
+      this.deps.log.warn('restart failed: trying again after the next back-off', { vm: id, name: vm.name, err: (err as Error).message })
+      // The start failed (the VM is `failed` now): the next attempt waits the next back-off.
+      const failed = this.deps.vms.get(id)
+      if (failed?.state === 'failed') this.schedule(failed, 'crashed', 0)
     }
   }
 }
