@@ -144,11 +144,11 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || lease?.service.state(vm.id)?.running === true
   })
-  // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
   // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile.
   let recordsReady: (r: VmRecords | undefined) => void = () => {}
   const recordsPromise = new Promise<VmRecords | undefined>((resolve) => { recordsReady = resolve })
   vms.recoveryGate = async (vm) => { const r = await recordsPromise; return r === undefined ? false : await r.recoveryGate(vm) }
+  // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
   const restarter = new GuestRestarter({
     vms, log: root.child('restart', { host: selfId }), gate: vms.recoveryGate,
     emit: (d) => { void monitoring?.events.emit({ kind: 'vm-restarted', ...d }).catch(() => {}) }

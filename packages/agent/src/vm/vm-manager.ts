@@ -357,7 +357,7 @@ export class VmManager {
       this.deps.log.warn('vm crashed', { vm: e.id, reason: e.reason })
       this.exited(e.id, e.reason)
     } else if (e.type === 'stopped' && vm.state === 'running') {
-      // Powered off from inside the guest: respect it, do not restart.
+      // Powered off from inside the guest: respect it (only restart policy always starts it again).
       this.deps.store.updateVm(e.id, { state: 'stopped', desired: 'stopped' }, this.clock())
       this.changed()
       this.exited(e.id, e.reason)
