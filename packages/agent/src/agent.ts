@@ -23,6 +23,10 @@ import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
 import { loadOrCreateIdentity } from './store/identity-store.js'
 import { StateStore } from './store/state-store.js'
 import { VmManager } from './vm/vm-manager.js'
+import { GuestRestarter } from './vm/guest-restarter.js'
+import { VmRecords } from './records/vm-records.js'
+import { withVmRecords } from './records/records-control.js'
+import { VmRecordStore } from './store/vm-record-store.js'
 import { canMigrate } from './migrate/capability.js'
 import { MigrationDestination } from './migrate/migration-destination.js'
 import { MigrationSource } from './migrate/migration-source.js'
@@ -140,6 +144,17 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || lease?.service.state(vm.id)?.running === true
   })
+  // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile.
+  let recordsReady: (r: VmRecords | undefined) => void = () => {}
+  const recordsPromise = new Promise<VmRecords | undefined>((resolve) => { recordsReady = resolve })
+  vms.recoveryGate = async (vm) => { const r = await recordsPromise; return r === undefined ? false : await r.recoveryGate(vm) }
+  // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
+  const restarter = new GuestRestarter({
+    vms, log: root.child('restart', { host: selfId }), gate: vms.recoveryGate,
+    emit: (d) => { void monitoring?.events.emit({ kind: 'vm-restarted', ...d }).catch(() => {}) }
+  })
+  vms.infoParts.push((vm) => ({ restarts: restarter.restarts(vm.id) }))
+  vms.onGuestExit = (vm, reason) => { restarter.onExit(vm, reason) }
   let stopping = false
   const negotiate = new NegotiateService({
     ledger,
@@ -162,12 +177,21 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
       advert: { ...advertContent(inventory, config, ledger.capacity(), admin.get()), vms: [...vms.summaries(), ...heldReplicaSummaries(records)] }
     })
   } catch (err) {
+    recordsReady(undefined)
     await vms.close()
     store.close()
     throw err
   }
   const node = mesh
   const peers = new PeerClient(node)
+  const nameClaims = new NameClaims(store)
+  const vmRecords = new VmRecords({
+    selfId, store: new VmRecordStore(store), view: node.view, peers, vms, log: root.child('records', { host: selfId }),
+    releaseName: (name, vmId) => { nameClaims.bind({ name, vmId, owner: '', release: true }) },
+    expectPeers: config.bootstrap.length > 0
+  })
+  vmRecords.start()
+  recordsReady(vmRecords)
   // Live migration, when the driver offers it: tunnel exits for incoming guests, and the source side.
   let exits: TunnelExits | undefined
   let migrations: MigrationSource | undefined
@@ -239,10 +263,13 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     ...(replication !== undefined ? { replication } : {}),
     hypervisor: hv.driver,
     leaseRefusals: () => lease?.service.refusals,
+    unknownVms: () => vmRecords.snapshotVms(),
     log: root.child('monitor', { host: selfId }),
     // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.
     processMetrics: opts.hypervisor === undefined
   })
+  restarter.registerMetrics(mon.metrics.registry)
+  vmRecords.registerMetrics(mon.metrics.registry)
   // Failover: the lease of every replicated VM this host owns, holds or witnesses, and the fence
   // watchdog that stops a guest in time even if this agent dies.
   if (keeper !== undefined) {
@@ -259,7 +286,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     keeper.setLeaseDecides((vmId) => service.state(vmId) !== undefined)
     lease = { service, hooks }
   }
-  const control = createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, extra: mon.controlHandlers, ...(migrations !== undefined ? { migrations } : {}), ...(replication !== undefined ? { replication } : {}) })
+  const control = withVmRecords(createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, extra: mon.controlHandlers, ...(migrations !== undefined ? { migrations } : {}), ...(replication !== undefined ? { replication } : {}) }), vmRecords)
   const controlBytes = async (bytes: Uint8Array): Promise<Uint8Array> => {
     let res
     try {
@@ -322,6 +349,8 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     stop: async () => {
       stopped ??= (async () => {
         stopping = true
+        restarter.stop()
+        vmRecords.stop()
         clearInterval(sweep)
         await server.stop()
         await lease?.service.stop()

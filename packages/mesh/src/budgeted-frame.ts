@@ -53,7 +53,7 @@ export async function readBudgetedFrame (stream: Stream, o: ReadBudgetedFrameOpt
   }
   let resolve: (bytes: Uint8Array) => void = () => {}
   let reject: (err: unknown) => void = () => {}
-  const settled = new Promise<Uint8Array>((res, rej) => { resolve = res; reject = rej })
+  const settled = new Promise<Uint8Array>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
   const done = { promise: settled, resolve: (b: Uint8Array) => { resolve(b) }, reject: (e: unknown) => { reject(e) } }
   const fail = (err: unknown): void => {
     head = new Uint8Array(0)

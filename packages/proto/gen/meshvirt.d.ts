@@ -76,7 +76,8 @@ export namespace meshvirt {
             VM_STATE_CRASHED = 7,
             VM_STATE_FENCED = 8,
             VM_STATE_DELETING = 9,
-            VM_STATE_FAILED = 10
+            VM_STATE_FAILED = 10,
+            VM_STATE_UNKNOWN = 90
         }
 
         enum VmRole {
@@ -192,11 +193,13 @@ export namespace meshvirt {
 
         interface IDeleteVm {
             vm?: (meshvirt.v1.IVmRef|null);
+            force?: (boolean|null);
         }
 
         class DeleteVm implements IDeleteVm {
             constructor(properties?: meshvirt.v1.IDeleteVm);
             public vm?: (meshvirt.v1.IVmRef|null);
+            public force: boolean;
             public static create(properties?: meshvirt.v1.IDeleteVm): meshvirt.v1.DeleteVm;
             public static encode(message: meshvirt.v1.IDeleteVm, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IDeleteVm, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -205,6 +208,71 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.DeleteVm;
             public static toObject(message: meshvirt.v1.DeleteVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IVmTombstone {
+            vmId?: (string|null);
+            name?: (string|null);
+            owner?: (string|null);
+            epoch?: (number|null);
+            deletedAtMs?: (number|null);
+        }
+
+        class VmTombstone implements IVmTombstone {
+            constructor(properties?: meshvirt.v1.IVmTombstone);
+            public vmId: string;
+            public name: string;
+            public owner: string;
+            public epoch: number;
+            public deletedAtMs: number;
+            public static create(properties?: meshvirt.v1.IVmTombstone): meshvirt.v1.VmTombstone;
+            public static encode(message: meshvirt.v1.IVmTombstone, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IVmTombstone, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.VmTombstone;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.VmTombstone;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmTombstone;
+            public static toObject(message: meshvirt.v1.VmTombstone, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ISyncTombstones {
+            add?: (meshvirt.v1.IVmTombstone[]|null);
+        }
+
+        class SyncTombstones implements ISyncTombstones {
+            constructor(properties?: meshvirt.v1.ISyncTombstones);
+            public add: meshvirt.v1.IVmTombstone[];
+            public static create(properties?: meshvirt.v1.ISyncTombstones): meshvirt.v1.SyncTombstones;
+            public static encode(message: meshvirt.v1.ISyncTombstones, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ISyncTombstones, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.SyncTombstones;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.SyncTombstones;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.SyncTombstones;
+            public static toObject(message: meshvirt.v1.SyncTombstones, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ITombstoneList {
+            tombstones?: (meshvirt.v1.IVmTombstone[]|null);
+        }
+
+        class TombstoneList implements ITombstoneList {
+            constructor(properties?: meshvirt.v1.ITombstoneList);
+            public tombstones: meshvirt.v1.IVmTombstone[];
+            public static create(properties?: meshvirt.v1.ITombstoneList): meshvirt.v1.TombstoneList;
+            public static encode(message: meshvirt.v1.ITombstoneList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ITombstoneList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.TombstoneList;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.TombstoneList;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.TombstoneList;
+            public static toObject(message: meshvirt.v1.TombstoneList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
@@ -451,6 +519,7 @@ export namespace meshvirt {
             replicateVm?: (meshvirt.v1.IReplicateVm|null);
             failoverVm?: (meshvirt.v1.IFailoverVm|null);
             listEvents?: (meshvirt.v1.IListEvents|null);
+            syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
         }
 
         class ControlRequest implements IControlRequest {
@@ -471,7 +540,8 @@ export namespace meshvirt {
             public replicateVm?: (meshvirt.v1.IReplicateVm|null);
             public failoverVm?: (meshvirt.v1.IFailoverVm|null);
             public listEvents?: (meshvirt.v1.IListEvents|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents");
+            public syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents"|"syncTombstones");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -581,6 +651,7 @@ export namespace meshvirt {
             drainReport?: (meshvirt.v1.IDrainReport|null);
             error?: (meshvirt.v1.IError|null);
             eventList?: (meshvirt.v1.IEventList|null);
+            tombstoneList?: (meshvirt.v1.ITombstoneList|null);
         }
 
         class ControlResponse implements IControlResponse {
@@ -593,7 +664,8 @@ export namespace meshvirt {
             public drainReport?: (meshvirt.v1.IDrainReport|null);
             public error?: (meshvirt.v1.IError|null);
             public eventList?: (meshvirt.v1.IEventList|null);
-            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList");
+            public tombstoneList?: (meshvirt.v1.ITombstoneList|null);
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList"|"tombstoneList");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -622,6 +694,7 @@ export namespace meshvirt {
             EVENT_KIND_VM_ELECTED = 12,
             EVENT_KIND_VM_FAILED_OVER = 13,
             EVENT_KIND_VM_DEMOTED = 14,
+            EVENT_KIND_VM_RESTARTED = 90,
             EVENT_KIND_HOST_STARTED = 20,
             EVENT_KIND_HOST_STOPPING = 21,
             EVENT_KIND_HOST_JOINED = 22,
@@ -1019,6 +1092,7 @@ export namespace meshvirt {
             spreadBy?: (string|null);
             metadata?: ({ [k: string]: string }|null);
             notMigratable?: (boolean|null);
+            restart?: (meshvirt.v1.RestartPolicy|null);
         }
 
         class VmSpec implements IVmSpec {
@@ -1041,6 +1115,7 @@ export namespace meshvirt {
             public spreadBy: string;
             public metadata: { [k: string]: string };
             public notMigratable: boolean;
+            public restart: meshvirt.v1.RestartPolicy;
             public static create(properties?: meshvirt.v1.IVmSpec): meshvirt.v1.VmSpec;
             public static encode(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1051,6 +1126,13 @@ export namespace meshvirt {
             public static toObject(message: meshvirt.v1.VmSpec, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        enum RestartPolicy {
+            RESTART_POLICY_UNSPECIFIED = 0,
+            RESTART_POLICY_NEVER = 1,
+            RESTART_POLICY_ON_CRASH = 2,
+            RESTART_POLICY_ALWAYS = 3
         }
 
         interface IVmSummary {
@@ -1292,6 +1374,8 @@ export namespace meshvirt {
             replication?: (meshvirt.v1.IReplicationStats|null);
             lease?: (meshvirt.v1.ILeaseInfo|null);
             leaseHistory?: (meshvirt.v1.ILeaseHistoryEntry[]|null);
+            unknown?: (meshvirt.v1.IVmUnknown|null);
+            restarts?: (number|null);
         }
 
         class VmInfo implements IVmInfo {
@@ -1309,6 +1393,8 @@ export namespace meshvirt {
             public replication?: (meshvirt.v1.IReplicationStats|null);
             public lease?: (meshvirt.v1.ILeaseInfo|null);
             public leaseHistory: meshvirt.v1.ILeaseHistoryEntry[];
+            public unknown?: (meshvirt.v1.IVmUnknown|null);
+            public restarts: number;
             public static create(properties?: meshvirt.v1.IVmInfo): meshvirt.v1.VmInfo;
             public static encode(message: meshvirt.v1.IVmInfo, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmInfo, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1317,6 +1403,33 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmInfo;
             public static toObject(message: meshvirt.v1.VmInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IVmUnknown {
+            ownerHostname?: (string|null);
+            ownerLiveness?: (string|null);
+            sinceMs?: (number|null);
+            lastHeardMs?: (number|null);
+            lastState?: (meshvirt.v1.VmState|null);
+        }
+
+        class VmUnknown implements IVmUnknown {
+            constructor(properties?: meshvirt.v1.IVmUnknown);
+            public ownerHostname: string;
+            public ownerLiveness: string;
+            public sinceMs: number;
+            public lastHeardMs: number;
+            public lastState: meshvirt.v1.VmState;
+            public static create(properties?: meshvirt.v1.IVmUnknown): meshvirt.v1.VmUnknown;
+            public static encode(message: meshvirt.v1.IVmUnknown, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IVmUnknown, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.VmUnknown;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.VmUnknown;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmUnknown;
+            public static toObject(message: meshvirt.v1.VmUnknown, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }

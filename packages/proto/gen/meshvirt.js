@@ -687,6 +687,7 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} VM_STATE_FENCED=8 VM_STATE_FENCED value
          * @property {number} VM_STATE_DELETING=9 VM_STATE_DELETING value
          * @property {number} VM_STATE_FAILED=10 VM_STATE_FAILED value
+         * @property {number} VM_STATE_UNKNOWN=90 VM_STATE_UNKNOWN value
          */
         v1.VmState = (function() {
             const valuesById = {}, values = Object.create(valuesById);
@@ -701,6 +702,7 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[8] = "VM_STATE_FENCED"] = 8;
             values[valuesById[9] = "VM_STATE_DELETING"] = 9;
             values[valuesById[10] = "VM_STATE_FAILED"] = 10;
+            values[valuesById[90] = "VM_STATE_UNKNOWN"] = 90;
             return values;
         })();
 
@@ -2120,6 +2122,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @memberof meshvirt.v1
              * @interface IDeleteVm
              * @property {meshvirt.v1.IVmRef|null} [vm] DeleteVm vm
+             * @property {boolean|null} [force] DeleteVm force
              */
 
             /**
@@ -2144,6 +2147,14 @@ export const meshvirt = $root.meshvirt = (() => {
              * @instance
              */
             DeleteVm.prototype.vm = null;
+
+            /**
+             * DeleteVm force.
+             * @member {boolean} force
+             * @memberof meshvirt.v1.DeleteVm
+             * @instance
+             */
+            DeleteVm.prototype.force = false;
 
             /**
              * Creates a new DeleteVm instance using the specified properties.
@@ -2175,6 +2186,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     throw Error("max depth exceeded");
                 if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
                     $root.meshvirt.v1.VmRef.encode(message.vm, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.force != null && Object.hasOwnProperty.call(message, "force"))
+                    writer.uint32(/* id 90, wireType 0 =*/720).bool(message.force);
                 return writer;
             };
 
@@ -2229,6 +2242,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.vm = $root.meshvirt.v1.VmRef.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
+                    case 90: {
+                            message.force = reader.bool();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -2278,6 +2295,9 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (error)
                         return "vm." + error;
                 }
+                if (message.force != null && Object.hasOwnProperty.call(message, "force"))
+                    if (typeof message.force !== "boolean")
+                        return "force: boolean expected";
                 return null;
             };
 
@@ -2304,6 +2324,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.DeleteVm.vm: object expected");
                     message.vm = $root.meshvirt.v1.VmRef.fromObject(object.vm, long + 1);
                 }
+                if (object.force != null)
+                    message.force = Boolean(object.force);
                 return message;
             };
 
@@ -2324,10 +2346,14 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
                 let object = {};
-                if (options.defaults)
+                if (options.defaults) {
                     object.vm = null;
+                    object.force = false;
+                }
                 if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
                     object.vm = $root.meshvirt.v1.VmRef.toObject(message.vm, options, q + 1);
+                if (message.force != null && Object.hasOwnProperty.call(message, "force"))
+                    object.force = message.force;
                 return object;
             };
 
@@ -2358,6 +2384,899 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return DeleteVm;
+        })();
+
+        v1.VmTombstone = (function() {
+
+            /**
+             * Properties of a VmTombstone.
+             * @memberof meshvirt.v1
+             * @interface IVmTombstone
+             * @property {string|null} [vmId] VmTombstone vmId
+             * @property {string|null} [name] VmTombstone name
+             * @property {string|null} [owner] VmTombstone owner
+             * @property {number|null} [epoch] VmTombstone epoch
+             * @property {number|null} [deletedAtMs] VmTombstone deletedAtMs
+             */
+
+            /**
+             * Constructs a new VmTombstone.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a VmTombstone.
+             * @implements IVmTombstone
+             * @constructor
+             * @param {meshvirt.v1.IVmTombstone=} [properties] Properties to set
+             */
+            function VmTombstone(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * VmTombstone vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.VmTombstone
+             * @instance
+             */
+            VmTombstone.prototype.vmId = "";
+
+            /**
+             * VmTombstone name.
+             * @member {string} name
+             * @memberof meshvirt.v1.VmTombstone
+             * @instance
+             */
+            VmTombstone.prototype.name = "";
+
+            /**
+             * VmTombstone owner.
+             * @member {string} owner
+             * @memberof meshvirt.v1.VmTombstone
+             * @instance
+             */
+            VmTombstone.prototype.owner = "";
+
+            /**
+             * VmTombstone epoch.
+             * @member {number} epoch
+             * @memberof meshvirt.v1.VmTombstone
+             * @instance
+             */
+            VmTombstone.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * VmTombstone deletedAtMs.
+             * @member {number} deletedAtMs
+             * @memberof meshvirt.v1.VmTombstone
+             * @instance
+             */
+            VmTombstone.prototype.deletedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new VmTombstone instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.VmTombstone
+             * @static
+             * @param {meshvirt.v1.IVmTombstone=} [properties] Properties to set
+             * @returns {meshvirt.v1.VmTombstone} VmTombstone instance
+             */
+            VmTombstone.create = function create(properties) {
+                return new VmTombstone(properties);
+            };
+
+            /**
+             * Encodes the specified VmTombstone message. Does not implicitly {@link meshvirt.v1.VmTombstone.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.VmTombstone
+             * @static
+             * @param {meshvirt.v1.IVmTombstone} message VmTombstone message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            VmTombstone.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.name);
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.owner);
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.epoch);
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.deletedAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified VmTombstone message, length delimited. Does not implicitly {@link meshvirt.v1.VmTombstone.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.VmTombstone
+             * @static
+             * @param {meshvirt.v1.IVmTombstone} message VmTombstone message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            VmTombstone.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a VmTombstone message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.VmTombstone
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.VmTombstone} VmTombstone
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            VmTombstone.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.VmTombstone();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.owner = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.epoch = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.deletedAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a VmTombstone message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.VmTombstone
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.VmTombstone} VmTombstone
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            VmTombstone.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a VmTombstone message.
+             * @function verify
+             * @memberof meshvirt.v1.VmTombstone
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            VmTombstone.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch) && !(message.epoch && $util.isInteger(message.epoch.low) && $util.isInteger(message.epoch.high)))
+                        return "epoch: integer|Long expected";
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    if (!$util.isInteger(message.deletedAtMs) && !(message.deletedAtMs && $util.isInteger(message.deletedAtMs.low) && $util.isInteger(message.deletedAtMs.high)))
+                        return "deletedAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a VmTombstone message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.VmTombstone
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.VmTombstone} VmTombstone
+             */
+            VmTombstone.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.VmTombstone)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.VmTombstone: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.VmTombstone();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.owner != null)
+                    message.owner = String(object.owner);
+                if (object.epoch != null)
+                    if ($util.Long)
+                        message.epoch = $util.Long.fromValue(object.epoch, true);
+                    else if (typeof object.epoch === "string")
+                        message.epoch = parseInt(object.epoch, 10);
+                    else if (typeof object.epoch === "number")
+                        message.epoch = object.epoch;
+                    else if (typeof object.epoch === "object")
+                        message.epoch = new $util.LongBits(object.epoch.low >>> 0, object.epoch.high >>> 0).toNumber(true);
+                if (object.deletedAtMs != null)
+                    if ($util.Long)
+                        message.deletedAtMs = $util.Long.fromValue(object.deletedAtMs, true);
+                    else if (typeof object.deletedAtMs === "string")
+                        message.deletedAtMs = parseInt(object.deletedAtMs, 10);
+                    else if (typeof object.deletedAtMs === "number")
+                        message.deletedAtMs = object.deletedAtMs;
+                    else if (typeof object.deletedAtMs === "object")
+                        message.deletedAtMs = new $util.LongBits(object.deletedAtMs.low >>> 0, object.deletedAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a VmTombstone message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.VmTombstone
+             * @static
+             * @param {meshvirt.v1.VmTombstone} message VmTombstone
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            VmTombstone.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    object.name = "";
+                    object.owner = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.epoch = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.deletedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.deletedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                if (message.epoch != null && Object.hasOwnProperty.call(message, "epoch"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.epoch = typeof message.epoch === "number" ? BigInt(message.epoch) : $util.Long.fromBits(message.epoch.low >>> 0, message.epoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.epoch === "number")
+                        object.epoch = options.longs === String ? String(message.epoch) : message.epoch;
+                    else
+                        object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.deletedAtMs = typeof message.deletedAtMs === "number" ? BigInt(message.deletedAtMs) : $util.Long.fromBits(message.deletedAtMs.low >>> 0, message.deletedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.deletedAtMs === "number")
+                        object.deletedAtMs = options.longs === String ? String(message.deletedAtMs) : message.deletedAtMs;
+                    else
+                        object.deletedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.deletedAtMs) : options.longs === Number ? new $util.LongBits(message.deletedAtMs.low >>> 0, message.deletedAtMs.high >>> 0).toNumber(true) : message.deletedAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this VmTombstone to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.VmTombstone
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            VmTombstone.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for VmTombstone
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.VmTombstone
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            VmTombstone.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.VmTombstone";
+            };
+
+            return VmTombstone;
+        })();
+
+        v1.SyncTombstones = (function() {
+
+            /**
+             * Properties of a SyncTombstones.
+             * @memberof meshvirt.v1
+             * @interface ISyncTombstones
+             * @property {Array.<meshvirt.v1.IVmTombstone>|null} [add] SyncTombstones add
+             */
+
+            /**
+             * Constructs a new SyncTombstones.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a SyncTombstones.
+             * @implements ISyncTombstones
+             * @constructor
+             * @param {meshvirt.v1.ISyncTombstones=} [properties] Properties to set
+             */
+            function SyncTombstones(properties) {
+                this.add = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * SyncTombstones add.
+             * @member {Array.<meshvirt.v1.IVmTombstone>} add
+             * @memberof meshvirt.v1.SyncTombstones
+             * @instance
+             */
+            SyncTombstones.prototype.add = $util.emptyArray;
+
+            /**
+             * Creates a new SyncTombstones instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.SyncTombstones
+             * @static
+             * @param {meshvirt.v1.ISyncTombstones=} [properties] Properties to set
+             * @returns {meshvirt.v1.SyncTombstones} SyncTombstones instance
+             */
+            SyncTombstones.create = function create(properties) {
+                return new SyncTombstones(properties);
+            };
+
+            /**
+             * Encodes the specified SyncTombstones message. Does not implicitly {@link meshvirt.v1.SyncTombstones.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.SyncTombstones
+             * @static
+             * @param {meshvirt.v1.ISyncTombstones} message SyncTombstones message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SyncTombstones.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.add != null && message.add.length)
+                    for (let i = 0; i < message.add.length; ++i)
+                        $root.meshvirt.v1.VmTombstone.encode(message.add[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SyncTombstones message, length delimited. Does not implicitly {@link meshvirt.v1.SyncTombstones.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.SyncTombstones
+             * @static
+             * @param {meshvirt.v1.ISyncTombstones} message SyncTombstones message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SyncTombstones.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a SyncTombstones message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.SyncTombstones
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.SyncTombstones} SyncTombstones
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SyncTombstones.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.SyncTombstones();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.add && message.add.length))
+                                message.add = [];
+                            message.add.push($root.meshvirt.v1.VmTombstone.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a SyncTombstones message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.SyncTombstones
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.SyncTombstones} SyncTombstones
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SyncTombstones.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a SyncTombstones message.
+             * @function verify
+             * @memberof meshvirt.v1.SyncTombstones
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SyncTombstones.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.add != null && Object.hasOwnProperty.call(message, "add")) {
+                    if (!Array.isArray(message.add))
+                        return "add: array expected";
+                    for (let i = 0; i < message.add.length; ++i) {
+                        let error = $root.meshvirt.v1.VmTombstone.verify(message.add[i], long + 1);
+                        if (error)
+                            return "add." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SyncTombstones message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.SyncTombstones
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.SyncTombstones} SyncTombstones
+             */
+            SyncTombstones.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.SyncTombstones)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.SyncTombstones: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.SyncTombstones();
+                if (object.add) {
+                    if (!Array.isArray(object.add))
+                        throw TypeError(".meshvirt.v1.SyncTombstones.add: array expected");
+                    message.add = [];
+                    for (let i = 0; i < object.add.length; ++i) {
+                        if (!$util.isObject(object.add[i]))
+                            throw TypeError(".meshvirt.v1.SyncTombstones.add: object expected");
+                        message.add[i] = $root.meshvirt.v1.VmTombstone.fromObject(object.add[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SyncTombstones message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.SyncTombstones
+             * @static
+             * @param {meshvirt.v1.SyncTombstones} message SyncTombstones
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SyncTombstones.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.add = [];
+                if (message.add && message.add.length) {
+                    object.add = [];
+                    for (let j = 0; j < message.add.length; ++j)
+                        object.add[j] = $root.meshvirt.v1.VmTombstone.toObject(message.add[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this SyncTombstones to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.SyncTombstones
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SyncTombstones.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for SyncTombstones
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.SyncTombstones
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            SyncTombstones.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.SyncTombstones";
+            };
+
+            return SyncTombstones;
+        })();
+
+        v1.TombstoneList = (function() {
+
+            /**
+             * Properties of a TombstoneList.
+             * @memberof meshvirt.v1
+             * @interface ITombstoneList
+             * @property {Array.<meshvirt.v1.IVmTombstone>|null} [tombstones] TombstoneList tombstones
+             */
+
+            /**
+             * Constructs a new TombstoneList.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a TombstoneList.
+             * @implements ITombstoneList
+             * @constructor
+             * @param {meshvirt.v1.ITombstoneList=} [properties] Properties to set
+             */
+            function TombstoneList(properties) {
+                this.tombstones = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * TombstoneList tombstones.
+             * @member {Array.<meshvirt.v1.IVmTombstone>} tombstones
+             * @memberof meshvirt.v1.TombstoneList
+             * @instance
+             */
+            TombstoneList.prototype.tombstones = $util.emptyArray;
+
+            /**
+             * Creates a new TombstoneList instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.TombstoneList
+             * @static
+             * @param {meshvirt.v1.ITombstoneList=} [properties] Properties to set
+             * @returns {meshvirt.v1.TombstoneList} TombstoneList instance
+             */
+            TombstoneList.create = function create(properties) {
+                return new TombstoneList(properties);
+            };
+
+            /**
+             * Encodes the specified TombstoneList message. Does not implicitly {@link meshvirt.v1.TombstoneList.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.TombstoneList
+             * @static
+             * @param {meshvirt.v1.ITombstoneList} message TombstoneList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TombstoneList.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.tombstones != null && message.tombstones.length)
+                    for (let i = 0; i < message.tombstones.length; ++i)
+                        $root.meshvirt.v1.VmTombstone.encode(message.tombstones[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TombstoneList message, length delimited. Does not implicitly {@link meshvirt.v1.TombstoneList.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.TombstoneList
+             * @static
+             * @param {meshvirt.v1.ITombstoneList} message TombstoneList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TombstoneList.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a TombstoneList message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.TombstoneList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.TombstoneList} TombstoneList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TombstoneList.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.TombstoneList();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.tombstones && message.tombstones.length))
+                                message.tombstones = [];
+                            message.tombstones.push($root.meshvirt.v1.VmTombstone.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a TombstoneList message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.TombstoneList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.TombstoneList} TombstoneList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TombstoneList.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a TombstoneList message.
+             * @function verify
+             * @memberof meshvirt.v1.TombstoneList
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TombstoneList.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.tombstones != null && Object.hasOwnProperty.call(message, "tombstones")) {
+                    if (!Array.isArray(message.tombstones))
+                        return "tombstones: array expected";
+                    for (let i = 0; i < message.tombstones.length; ++i) {
+                        let error = $root.meshvirt.v1.VmTombstone.verify(message.tombstones[i], long + 1);
+                        if (error)
+                            return "tombstones." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TombstoneList message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.TombstoneList
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.TombstoneList} TombstoneList
+             */
+            TombstoneList.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.TombstoneList)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.TombstoneList: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.TombstoneList();
+                if (object.tombstones) {
+                    if (!Array.isArray(object.tombstones))
+                        throw TypeError(".meshvirt.v1.TombstoneList.tombstones: array expected");
+                    message.tombstones = [];
+                    for (let i = 0; i < object.tombstones.length; ++i) {
+                        if (!$util.isObject(object.tombstones[i]))
+                            throw TypeError(".meshvirt.v1.TombstoneList.tombstones: object expected");
+                        message.tombstones[i] = $root.meshvirt.v1.VmTombstone.fromObject(object.tombstones[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TombstoneList message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.TombstoneList
+             * @static
+             * @param {meshvirt.v1.TombstoneList} message TombstoneList
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TombstoneList.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.tombstones = [];
+                if (message.tombstones && message.tombstones.length) {
+                    object.tombstones = [];
+                    for (let j = 0; j < message.tombstones.length; ++j)
+                        object.tombstones[j] = $root.meshvirt.v1.VmTombstone.toObject(message.tombstones[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this TombstoneList to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.TombstoneList
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TombstoneList.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for TombstoneList
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.TombstoneList
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            TombstoneList.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.TombstoneList";
+            };
+
+            return TombstoneList;
         })();
 
         v1.ListVms = (function() {
@@ -5235,6 +6154,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IReplicateVm|null} [replicateVm] ControlRequest replicateVm
              * @property {meshvirt.v1.IFailoverVm|null} [failoverVm] ControlRequest failoverVm
              * @property {meshvirt.v1.IListEvents|null} [listEvents] ControlRequest listEvents
+             * @property {meshvirt.v1.ISyncTombstones|null} [syncTombstones] ControlRequest syncTombstones
              */
 
             /**
@@ -5380,17 +6300,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlRequest.prototype.listEvents = null;
 
+            /**
+             * ControlRequest syncTombstones.
+             * @member {meshvirt.v1.ISyncTombstones|null|undefined} syncTombstones
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.syncTombstones = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents"|"syncTombstones"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "listEvents"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "listEvents", "syncTombstones"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -5454,6 +6382,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.FailoverVm.encode(message.failoverVm, writer.uint32(/* id 21, wireType 2 =*/170).fork(), q + 1).ldelim();
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents"))
                     $root.meshvirt.v1.ListEvents.encode(message.listEvents, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
+                if (message.syncTombstones != null && Object.hasOwnProperty.call(message, "syncTombstones"))
+                    $root.meshvirt.v1.SyncTombstones.encode(message.syncTombstones, writer.uint32(/* id 90, wireType 2 =*/722).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -5566,6 +6496,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 40: {
                             message.listEvents = $root.meshvirt.v1.ListEvents.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 90: {
+                            message.syncTombstones = $root.meshvirt.v1.SyncTombstones.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -5750,6 +6684,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "listEvents." + error;
                     }
                 }
+                if (message.syncTombstones != null && Object.hasOwnProperty.call(message, "syncTombstones")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.SyncTombstones.verify(message.syncTombstones, long + 1);
+                        if (error)
+                            return "syncTombstones." + error;
+                    }
+                }
                 return null;
             };
 
@@ -5841,6 +6785,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.listEvents))
                         throw TypeError(".meshvirt.v1.ControlRequest.listEvents: object expected");
                     message.listEvents = $root.meshvirt.v1.ListEvents.fromObject(object.listEvents, long + 1);
+                }
+                if (object.syncTombstones != null) {
+                    if (!$util.isObject(object.syncTombstones))
+                        throw TypeError(".meshvirt.v1.ControlRequest.syncTombstones: object expected");
+                    message.syncTombstones = $root.meshvirt.v1.SyncTombstones.fromObject(object.syncTombstones, long + 1);
                 }
                 return message;
             };
@@ -5937,6 +6886,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.listEvents = $root.meshvirt.v1.ListEvents.toObject(message.listEvents, options, q + 1);
                     if (options.oneofs)
                         object.body = "listEvents";
+                }
+                if (message.syncTombstones != null && Object.hasOwnProperty.call(message, "syncTombstones")) {
+                    object.syncTombstones = $root.meshvirt.v1.SyncTombstones.toObject(message.syncTombstones, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "syncTombstones";
                 }
                 return object;
             };
@@ -7181,6 +8135,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IDrainReport|null} [drainReport] ControlResponse drainReport
              * @property {meshvirt.v1.IError|null} [error] ControlResponse error
              * @property {meshvirt.v1.IEventList|null} [eventList] ControlResponse eventList
+             * @property {meshvirt.v1.ITombstoneList|null} [tombstoneList] ControlResponse tombstoneList
              */
 
             /**
@@ -7262,17 +8217,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlResponse.prototype.eventList = null;
 
+            /**
+             * ControlResponse tombstoneList.
+             * @member {meshvirt.v1.ITombstoneList|null|undefined} tombstoneList
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.tombstoneList = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList"|"tombstoneList"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "eventList"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "eventList", "tombstoneList"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -7320,6 +8283,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
                 if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList"))
                     $root.meshvirt.v1.EventList.encode(message.eventList, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
+                if (message.tombstoneList != null && Object.hasOwnProperty.call(message, "tombstoneList"))
+                    $root.meshvirt.v1.TombstoneList.encode(message.tombstoneList, writer.uint32(/* id 90, wireType 2 =*/722).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -7400,6 +8365,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 40: {
                             message.eventList = $root.meshvirt.v1.EventList.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 90: {
+                            message.tombstoneList = $root.meshvirt.v1.TombstoneList.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -7518,6 +8487,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "eventList." + error;
                     }
                 }
+                if (message.tombstoneList != null && Object.hasOwnProperty.call(message, "tombstoneList")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.TombstoneList.verify(message.tombstoneList, long + 1);
+                        if (error)
+                            return "tombstoneList." + error;
+                    }
+                }
                 return null;
             };
 
@@ -7575,6 +8554,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.eventList))
                         throw TypeError(".meshvirt.v1.ControlResponse.eventList: object expected");
                     message.eventList = $root.meshvirt.v1.EventList.fromObject(object.eventList, long + 1);
+                }
+                if (object.tombstoneList != null) {
+                    if (!$util.isObject(object.tombstoneList))
+                        throw TypeError(".meshvirt.v1.ControlResponse.tombstoneList: object expected");
+                    message.tombstoneList = $root.meshvirt.v1.TombstoneList.fromObject(object.tombstoneList, long + 1);
                 }
                 return message;
             };
@@ -7635,6 +8619,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (options.oneofs)
                         object.body = "eventList";
                 }
+                if (message.tombstoneList != null && Object.hasOwnProperty.call(message, "tombstoneList")) {
+                    object.tombstoneList = $root.meshvirt.v1.TombstoneList.toObject(message.tombstoneList, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "tombstoneList";
+                }
                 return object;
             };
 
@@ -7686,6 +8675,7 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} EVENT_KIND_VM_ELECTED=12 EVENT_KIND_VM_ELECTED value
          * @property {number} EVENT_KIND_VM_FAILED_OVER=13 EVENT_KIND_VM_FAILED_OVER value
          * @property {number} EVENT_KIND_VM_DEMOTED=14 EVENT_KIND_VM_DEMOTED value
+         * @property {number} EVENT_KIND_VM_RESTARTED=90 EVENT_KIND_VM_RESTARTED value
          * @property {number} EVENT_KIND_HOST_STARTED=20 EVENT_KIND_HOST_STARTED value
          * @property {number} EVENT_KIND_HOST_STOPPING=21 EVENT_KIND_HOST_STOPPING value
          * @property {number} EVENT_KIND_HOST_JOINED=22 EVENT_KIND_HOST_JOINED value
@@ -7710,6 +8700,7 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[12] = "EVENT_KIND_VM_ELECTED"] = 12;
             values[valuesById[13] = "EVENT_KIND_VM_FAILED_OVER"] = 13;
             values[valuesById[14] = "EVENT_KIND_VM_DEMOTED"] = 14;
+            values[valuesById[90] = "EVENT_KIND_VM_RESTARTED"] = 90;
             values[valuesById[20] = "EVENT_KIND_HOST_STARTED"] = 20;
             values[valuesById[21] = "EVENT_KIND_HOST_STOPPING"] = 21;
             values[valuesById[22] = "EVENT_KIND_HOST_JOINED"] = 22;
@@ -8045,6 +9036,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 12:
                     case 13:
                     case 14:
+                    case 90:
                     case 20:
                     case 21:
                     case 22:
@@ -8184,6 +9176,10 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "EVENT_KIND_VM_DEMOTED":
                 case 14:
                     message.kind = 14;
+                    break;
+                case "EVENT_KIND_VM_RESTARTED":
+                case 90:
+                    message.kind = 90;
                     break;
                 case "EVENT_KIND_HOST_STARTED":
                 case 20:
@@ -12872,6 +13868,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {string|null} [spreadBy] VmSpec spreadBy
              * @property {Object.<string,string>|null} [metadata] VmSpec metadata
              * @property {boolean|null} [notMigratable] VmSpec notMigratable
+             * @property {meshvirt.v1.RestartPolicy|null} [restart] VmSpec restart
              */
 
             /**
@@ -13040,6 +14037,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSpec.prototype.notMigratable = false;
 
             /**
+             * VmSpec restart.
+             * @member {meshvirt.v1.RestartPolicy} restart
+             * @memberof meshvirt.v1.VmSpec
+             * @instance
+             */
+            VmSpec.prototype.restart = 0;
+
+            /**
              * Creates a new VmSpec instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSpec
@@ -13109,6 +14114,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         writer.uint32(/* id 17, wireType 2 =*/138).fork().uint32(/* id 1, wireType 2 =*/10).string(keys[i]).uint32(/* id 2, wireType 2 =*/18).string(message.metadata[keys[i]]).ldelim();
                 if (message.notMigratable != null && Object.hasOwnProperty.call(message, "notMigratable"))
                     writer.uint32(/* id 18, wireType 0 =*/144).bool(message.notMigratable);
+                if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
+                    writer.uint32(/* id 90, wireType 0 =*/720).int32(message.restart);
                 return writer;
             };
 
@@ -13268,6 +14275,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.notMigratable = reader.bool();
                             break;
                         }
+                    case 90: {
+                            message.restart = reader.int32();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -13409,6 +14420,16 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.notMigratable != null && Object.hasOwnProperty.call(message, "notMigratable"))
                     if (typeof message.notMigratable !== "boolean")
                         return "notMigratable: boolean expected";
+                if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
+                    switch (message.restart) {
+                    default:
+                        return "restart: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                        break;
+                    }
                 return null;
             };
 
@@ -13544,6 +14565,30 @@ export const meshvirt = $root.meshvirt = (() => {
                 }
                 if (object.notMigratable != null)
                     message.notMigratable = Boolean(object.notMigratable);
+                switch (object.restart) {
+                default:
+                    if (typeof object.restart === "number") {
+                        message.restart = object.restart;
+                        break;
+                    }
+                    break;
+                case "RESTART_POLICY_UNSPECIFIED":
+                case 0:
+                    message.restart = 0;
+                    break;
+                case "RESTART_POLICY_NEVER":
+                case 1:
+                    message.restart = 1;
+                    break;
+                case "RESTART_POLICY_ON_CRASH":
+                case 2:
+                    message.restart = 2;
+                    break;
+                case "RESTART_POLICY_ALWAYS":
+                case 3:
+                    message.restart = 3;
+                    break;
+                }
                 return message;
             };
 
@@ -13586,6 +14631,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.rpoMs = 0;
                     object.spreadBy = "";
                     object.notMigratable = false;
+                    object.restart = options.enums === String ? "RESTART_POLICY_UNSPECIFIED" : 0;
                 }
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
                     object.name = message.name;
@@ -13645,6 +14691,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 }
                 if (message.notMigratable != null && Object.hasOwnProperty.call(message, "notMigratable"))
                     object.notMigratable = message.notMigratable;
+                if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
+                    object.restart = options.enums === String ? $root.meshvirt.v1.RestartPolicy[message.restart] === undefined ? message.restart : $root.meshvirt.v1.RestartPolicy[message.restart] : message.restart;
                 return object;
             };
 
@@ -13675,6 +14723,24 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return VmSpec;
+        })();
+
+        /**
+         * RestartPolicy enum.
+         * @name meshvirt.v1.RestartPolicy
+         * @enum {number}
+         * @property {number} RESTART_POLICY_UNSPECIFIED=0 RESTART_POLICY_UNSPECIFIED value
+         * @property {number} RESTART_POLICY_NEVER=1 RESTART_POLICY_NEVER value
+         * @property {number} RESTART_POLICY_ON_CRASH=2 RESTART_POLICY_ON_CRASH value
+         * @property {number} RESTART_POLICY_ALWAYS=3 RESTART_POLICY_ALWAYS value
+         */
+        v1.RestartPolicy = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "RESTART_POLICY_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "RESTART_POLICY_NEVER"] = 1;
+            values[valuesById[2] = "RESTART_POLICY_ON_CRASH"] = 2;
+            values[valuesById[3] = "RESTART_POLICY_ALWAYS"] = 3;
+            return values;
         })();
 
         v1.VmSummary = (function() {
@@ -13975,6 +15041,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 8:
                     case 9:
                     case 10:
+                    case 90:
                         break;
                     }
                 if (message.resources != null && Object.hasOwnProperty.call(message, "resources")) {
@@ -14092,6 +15159,10 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "VM_STATE_FAILED":
                 case 10:
                     message.state = 10;
+                    break;
+                case "VM_STATE_UNKNOWN":
+                case 90:
+                    message.state = 90;
                     break;
                 }
                 if (object.resources != null) {
@@ -16702,6 +17773,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IReplicationStats|null} [replication] VmInfo replication
              * @property {meshvirt.v1.ILeaseInfo|null} [lease] VmInfo lease
              * @property {Array.<meshvirt.v1.ILeaseHistoryEntry>|null} [leaseHistory] VmInfo leaseHistory
+             * @property {meshvirt.v1.IVmUnknown|null} [unknown] VmInfo unknown
+             * @property {number|null} [restarts] VmInfo restarts
              */
 
             /**
@@ -16826,6 +17899,22 @@ export const meshvirt = $root.meshvirt = (() => {
             VmInfo.prototype.leaseHistory = $util.emptyArray;
 
             /**
+             * VmInfo unknown.
+             * @member {meshvirt.v1.IVmUnknown|null|undefined} unknown
+             * @memberof meshvirt.v1.VmInfo
+             * @instance
+             */
+            VmInfo.prototype.unknown = null;
+
+            /**
+             * VmInfo restarts.
+             * @member {number} restarts
+             * @memberof meshvirt.v1.VmInfo
+             * @instance
+             */
+            VmInfo.prototype.restarts = 0;
+
+            /**
              * Creates a new VmInfo instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmInfo
@@ -16881,6 +17970,10 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.leaseHistory != null && message.leaseHistory.length)
                     for (let i = 0; i < message.leaseHistory.length; ++i)
                         $root.meshvirt.v1.LeaseHistoryEntry.encode(message.leaseHistory[i], writer.uint32(/* id 13, wireType 2 =*/106).fork(), q + 1).ldelim();
+                if (message.unknown != null && Object.hasOwnProperty.call(message, "unknown"))
+                    $root.meshvirt.v1.VmUnknown.encode(message.unknown, writer.uint32(/* id 90, wireType 2 =*/722).fork(), q + 1).ldelim();
+                if (message.restarts != null && Object.hasOwnProperty.call(message, "restarts"))
+                    writer.uint32(/* id 91, wireType 0 =*/728).uint32(message.restarts);
                 return writer;
             };
 
@@ -16985,6 +18078,14 @@ export const meshvirt = $root.meshvirt = (() => {
                             if (!(message.leaseHistory && message.leaseHistory.length))
                                 message.leaseHistory = [];
                             message.leaseHistory.push($root.meshvirt.v1.LeaseHistoryEntry.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 90: {
+                            message.unknown = $root.meshvirt.v1.VmUnknown.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 91: {
+                            message.restarts = reader.uint32();
                             break;
                         }
                     default:
@@ -17096,6 +18197,14 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "leaseHistory." + error;
                     }
                 }
+                if (message.unknown != null && Object.hasOwnProperty.call(message, "unknown")) {
+                    let error = $root.meshvirt.v1.VmUnknown.verify(message.unknown, long + 1);
+                    if (error)
+                        return "unknown." + error;
+                }
+                if (message.restarts != null && Object.hasOwnProperty.call(message, "restarts"))
+                    if (!$util.isInteger(message.restarts))
+                        return "restarts: integer expected";
                 return null;
             };
 
@@ -17201,6 +18310,13 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.leaseHistory[i] = $root.meshvirt.v1.LeaseHistoryEntry.fromObject(object.leaseHistory[i], long + 1);
                     }
                 }
+                if (object.unknown != null) {
+                    if (!$util.isObject(object.unknown))
+                        throw TypeError(".meshvirt.v1.VmInfo.unknown: object expected");
+                    message.unknown = $root.meshvirt.v1.VmUnknown.fromObject(object.unknown, long + 1);
+                }
+                if (object.restarts != null)
+                    message.restarts = object.restarts >>> 0;
                 return message;
             };
 
@@ -17249,6 +18365,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.migration = null;
                     object.replication = null;
                     object.lease = null;
+                    object.unknown = null;
+                    object.restarts = 0;
                 }
                 if (message.summary != null && Object.hasOwnProperty.call(message, "summary"))
                     object.summary = $root.meshvirt.v1.VmSummary.toObject(message.summary, options, q + 1);
@@ -17297,6 +18415,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let j = 0; j < message.leaseHistory.length; ++j)
                         object.leaseHistory[j] = $root.meshvirt.v1.LeaseHistoryEntry.toObject(message.leaseHistory[j], options, q + 1);
                 }
+                if (message.unknown != null && Object.hasOwnProperty.call(message, "unknown"))
+                    object.unknown = $root.meshvirt.v1.VmUnknown.toObject(message.unknown, options, q + 1);
+                if (message.restarts != null && Object.hasOwnProperty.call(message, "restarts"))
+                    object.restarts = message.restarts;
                 return object;
             };
 
@@ -17327,6 +18449,442 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return VmInfo;
+        })();
+
+        v1.VmUnknown = (function() {
+
+            /**
+             * Properties of a VmUnknown.
+             * @memberof meshvirt.v1
+             * @interface IVmUnknown
+             * @property {string|null} [ownerHostname] VmUnknown ownerHostname
+             * @property {string|null} [ownerLiveness] VmUnknown ownerLiveness
+             * @property {number|null} [sinceMs] VmUnknown sinceMs
+             * @property {number|null} [lastHeardMs] VmUnknown lastHeardMs
+             * @property {meshvirt.v1.VmState|null} [lastState] VmUnknown lastState
+             */
+
+            /**
+             * Constructs a new VmUnknown.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a VmUnknown.
+             * @implements IVmUnknown
+             * @constructor
+             * @param {meshvirt.v1.IVmUnknown=} [properties] Properties to set
+             */
+            function VmUnknown(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * VmUnknown ownerHostname.
+             * @member {string} ownerHostname
+             * @memberof meshvirt.v1.VmUnknown
+             * @instance
+             */
+            VmUnknown.prototype.ownerHostname = "";
+
+            /**
+             * VmUnknown ownerLiveness.
+             * @member {string} ownerLiveness
+             * @memberof meshvirt.v1.VmUnknown
+             * @instance
+             */
+            VmUnknown.prototype.ownerLiveness = "";
+
+            /**
+             * VmUnknown sinceMs.
+             * @member {number} sinceMs
+             * @memberof meshvirt.v1.VmUnknown
+             * @instance
+             */
+            VmUnknown.prototype.sinceMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * VmUnknown lastHeardMs.
+             * @member {number} lastHeardMs
+             * @memberof meshvirt.v1.VmUnknown
+             * @instance
+             */
+            VmUnknown.prototype.lastHeardMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * VmUnknown lastState.
+             * @member {meshvirt.v1.VmState} lastState
+             * @memberof meshvirt.v1.VmUnknown
+             * @instance
+             */
+            VmUnknown.prototype.lastState = 0;
+
+            /**
+             * Creates a new VmUnknown instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.VmUnknown
+             * @static
+             * @param {meshvirt.v1.IVmUnknown=} [properties] Properties to set
+             * @returns {meshvirt.v1.VmUnknown} VmUnknown instance
+             */
+            VmUnknown.create = function create(properties) {
+                return new VmUnknown(properties);
+            };
+
+            /**
+             * Encodes the specified VmUnknown message. Does not implicitly {@link meshvirt.v1.VmUnknown.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.VmUnknown
+             * @static
+             * @param {meshvirt.v1.IVmUnknown} message VmUnknown message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            VmUnknown.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.ownerHostname != null && Object.hasOwnProperty.call(message, "ownerHostname"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.ownerHostname);
+                if (message.ownerLiveness != null && Object.hasOwnProperty.call(message, "ownerLiveness"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.ownerLiveness);
+                if (message.sinceMs != null && Object.hasOwnProperty.call(message, "sinceMs"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.sinceMs);
+                if (message.lastHeardMs != null && Object.hasOwnProperty.call(message, "lastHeardMs"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.lastHeardMs);
+                if (message.lastState != null && Object.hasOwnProperty.call(message, "lastState"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).int32(message.lastState);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified VmUnknown message, length delimited. Does not implicitly {@link meshvirt.v1.VmUnknown.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.VmUnknown
+             * @static
+             * @param {meshvirt.v1.IVmUnknown} message VmUnknown message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            VmUnknown.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a VmUnknown message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.VmUnknown
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.VmUnknown} VmUnknown
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            VmUnknown.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.VmUnknown();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.ownerHostname = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.ownerLiveness = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.sinceMs = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.lastHeardMs = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.lastState = reader.int32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a VmUnknown message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.VmUnknown
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.VmUnknown} VmUnknown
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            VmUnknown.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a VmUnknown message.
+             * @function verify
+             * @memberof meshvirt.v1.VmUnknown
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            VmUnknown.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.ownerHostname != null && Object.hasOwnProperty.call(message, "ownerHostname"))
+                    if (!$util.isString(message.ownerHostname))
+                        return "ownerHostname: string expected";
+                if (message.ownerLiveness != null && Object.hasOwnProperty.call(message, "ownerLiveness"))
+                    if (!$util.isString(message.ownerLiveness))
+                        return "ownerLiveness: string expected";
+                if (message.sinceMs != null && Object.hasOwnProperty.call(message, "sinceMs"))
+                    if (!$util.isInteger(message.sinceMs) && !(message.sinceMs && $util.isInteger(message.sinceMs.low) && $util.isInteger(message.sinceMs.high)))
+                        return "sinceMs: integer|Long expected";
+                if (message.lastHeardMs != null && Object.hasOwnProperty.call(message, "lastHeardMs"))
+                    if (!$util.isInteger(message.lastHeardMs) && !(message.lastHeardMs && $util.isInteger(message.lastHeardMs.low) && $util.isInteger(message.lastHeardMs.high)))
+                        return "lastHeardMs: integer|Long expected";
+                if (message.lastState != null && Object.hasOwnProperty.call(message, "lastState"))
+                    switch (message.lastState) {
+                    default:
+                        return "lastState: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                    case 4:
+                    case 5:
+                    case 6:
+                    case 7:
+                    case 8:
+                    case 9:
+                    case 10:
+                    case 90:
+                        break;
+                    }
+                return null;
+            };
+
+            /**
+             * Creates a VmUnknown message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.VmUnknown
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.VmUnknown} VmUnknown
+             */
+            VmUnknown.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.VmUnknown)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.VmUnknown: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.VmUnknown();
+                if (object.ownerHostname != null)
+                    message.ownerHostname = String(object.ownerHostname);
+                if (object.ownerLiveness != null)
+                    message.ownerLiveness = String(object.ownerLiveness);
+                if (object.sinceMs != null)
+                    if ($util.Long)
+                        message.sinceMs = $util.Long.fromValue(object.sinceMs, true);
+                    else if (typeof object.sinceMs === "string")
+                        message.sinceMs = parseInt(object.sinceMs, 10);
+                    else if (typeof object.sinceMs === "number")
+                        message.sinceMs = object.sinceMs;
+                    else if (typeof object.sinceMs === "object")
+                        message.sinceMs = new $util.LongBits(object.sinceMs.low >>> 0, object.sinceMs.high >>> 0).toNumber(true);
+                if (object.lastHeardMs != null)
+                    if ($util.Long)
+                        message.lastHeardMs = $util.Long.fromValue(object.lastHeardMs, true);
+                    else if (typeof object.lastHeardMs === "string")
+                        message.lastHeardMs = parseInt(object.lastHeardMs, 10);
+                    else if (typeof object.lastHeardMs === "number")
+                        message.lastHeardMs = object.lastHeardMs;
+                    else if (typeof object.lastHeardMs === "object")
+                        message.lastHeardMs = new $util.LongBits(object.lastHeardMs.low >>> 0, object.lastHeardMs.high >>> 0).toNumber(true);
+                switch (object.lastState) {
+                default:
+                    if (typeof object.lastState === "number") {
+                        message.lastState = object.lastState;
+                        break;
+                    }
+                    break;
+                case "VM_STATE_UNSPECIFIED":
+                case 0:
+                    message.lastState = 0;
+                    break;
+                case "VM_STATE_PENDING":
+                case 1:
+                    message.lastState = 1;
+                    break;
+                case "VM_STATE_STARTING":
+                case 2:
+                    message.lastState = 2;
+                    break;
+                case "VM_STATE_RUNNING":
+                case 3:
+                    message.lastState = 3;
+                    break;
+                case "VM_STATE_STOPPING":
+                case 4:
+                    message.lastState = 4;
+                    break;
+                case "VM_STATE_STOPPED":
+                case 5:
+                    message.lastState = 5;
+                    break;
+                case "VM_STATE_MIGRATING":
+                case 6:
+                    message.lastState = 6;
+                    break;
+                case "VM_STATE_CRASHED":
+                case 7:
+                    message.lastState = 7;
+                    break;
+                case "VM_STATE_FENCED":
+                case 8:
+                    message.lastState = 8;
+                    break;
+                case "VM_STATE_DELETING":
+                case 9:
+                    message.lastState = 9;
+                    break;
+                case "VM_STATE_FAILED":
+                case 10:
+                    message.lastState = 10;
+                    break;
+                case "VM_STATE_UNKNOWN":
+                case 90:
+                    message.lastState = 90;
+                    break;
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a VmUnknown message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.VmUnknown
+             * @static
+             * @param {meshvirt.v1.VmUnknown} message VmUnknown
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            VmUnknown.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.ownerHostname = "";
+                    object.ownerLiveness = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sinceMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sinceMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.lastHeardMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.lastHeardMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.lastState = options.enums === String ? "VM_STATE_UNSPECIFIED" : 0;
+                }
+                if (message.ownerHostname != null && Object.hasOwnProperty.call(message, "ownerHostname"))
+                    object.ownerHostname = message.ownerHostname;
+                if (message.ownerLiveness != null && Object.hasOwnProperty.call(message, "ownerLiveness"))
+                    object.ownerLiveness = message.ownerLiveness;
+                if (message.sinceMs != null && Object.hasOwnProperty.call(message, "sinceMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.sinceMs = typeof message.sinceMs === "number" ? BigInt(message.sinceMs) : $util.Long.fromBits(message.sinceMs.low >>> 0, message.sinceMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.sinceMs === "number")
+                        object.sinceMs = options.longs === String ? String(message.sinceMs) : message.sinceMs;
+                    else
+                        object.sinceMs = options.longs === String ? $util.Long.prototype.toString.call(message.sinceMs) : options.longs === Number ? new $util.LongBits(message.sinceMs.low >>> 0, message.sinceMs.high >>> 0).toNumber(true) : message.sinceMs;
+                if (message.lastHeardMs != null && Object.hasOwnProperty.call(message, "lastHeardMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.lastHeardMs = typeof message.lastHeardMs === "number" ? BigInt(message.lastHeardMs) : $util.Long.fromBits(message.lastHeardMs.low >>> 0, message.lastHeardMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.lastHeardMs === "number")
+                        object.lastHeardMs = options.longs === String ? String(message.lastHeardMs) : message.lastHeardMs;
+                    else
+                        object.lastHeardMs = options.longs === String ? $util.Long.prototype.toString.call(message.lastHeardMs) : options.longs === Number ? new $util.LongBits(message.lastHeardMs.low >>> 0, message.lastHeardMs.high >>> 0).toNumber(true) : message.lastHeardMs;
+                if (message.lastState != null && Object.hasOwnProperty.call(message, "lastState"))
+                    object.lastState = options.enums === String ? $root.meshvirt.v1.VmState[message.lastState] === undefined ? message.lastState : $root.meshvirt.v1.VmState[message.lastState] : message.lastState;
+                return object;
+            };
+
+            /**
+             * Converts this VmUnknown to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.VmUnknown
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            VmUnknown.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for VmUnknown
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.VmUnknown
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            VmUnknown.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.VmUnknown";
+            };
+
+            return VmUnknown;
         })();
 
         v1.LeaseInfo = (function() {

@@ -1,5 +1,6 @@
 import type { meshvirt } from '@meshvirt/proto'
 import type { Resources } from '../resources.js'
+import { restartPolicyFromWire } from '../vm/restart-policy.js'
 import { vmStateFromWire } from '../vm/vm-state.js'
 
 /** A VM as the CLI shows it: plain data decoded from the control API's VmInfo. */
@@ -15,6 +16,15 @@ export interface VmView {
   startedAtMs: number
   lastError: string
   boot: { image: string, kernel: string, initrd: string, cmdline: string }
+  /** never, on-crash or always (`vm create --restart`). */
+  restart: string
+  /** Times the owner started the guest again after it exited on its own (since that agent started). */
+  restarts: number
+  /**
+   * Set when the VM's state is `unknown`: it is listed from what peers last heard, its owner being
+   * dead, gone or unreachable since `sinceMs`.
+   */
+  unknown: { ownerHostname: string, ownerLiveness: string, sinceMs: number, lastHeardMs: number, lastState: string } | undefined
   /** downtimeMs: QEMU's own measure on the source; pauseMs: the guest's, source stop → destination resume (0: unknown). */
   lastMigration: { fromHost: string, toHost: string, downtimeMs: number, pauseMs: number, totalMs: number, finishedAtMs: number, error: string } | undefined
   /** Disaster recovery: wanted replicas, RPO, and each holder with the point it holds. Undefined without replicas. */
@@ -59,6 +69,17 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
     startedAtMs: Number(info.startedAtMs ?? 0),
     lastError: info.lastError ?? '',
     boot: { image: boot.image ?? '', kernel: boot.kernel ?? '', initrd: boot.initrd ?? '', cmdline: boot.cmdline ?? '' },
+    restart: restartPolicyFromWire(info.spec?.restart),
+    restarts: info.restarts ?? 0,
+    unknown: info.unknown == null
+      ? undefined
+      : {
+          ownerHostname: info.unknown.ownerHostname ?? '',
+          ownerLiveness: info.unknown.ownerLiveness ?? '',
+          sinceMs: Number(info.unknown.sinceMs ?? 0),
+          lastHeardMs: Number(info.unknown.lastHeardMs ?? 0),
+          lastState: vmStateFromWire(info.unknown.lastState)
+        },
     lastMigration: info.lastMigration == null
       ? undefined
       : {

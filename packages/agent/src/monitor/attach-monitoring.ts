@@ -12,7 +12,7 @@ import type { MigrationStats } from '../migrate/migration-source.js'
 import { createAgentMetrics, type AgentMetrics, type ReplicationMetrics } from './agent-metrics.js'
 import { queryDriveStats, type QmpLike } from './block-stats.js'
 import type { EventDraft } from './cluster-event.js'
-import { clusterSnapshot } from './cluster-snapshot.js'
+import { clusterSnapshot, type SnapshotVm } from './cluster-snapshot.js'
 import { EventBus } from './event-bus.js'
 import { EventRing } from './event-ring.js'
 import { watchHostEvents } from './host-event-source.js'
@@ -64,6 +64,8 @@ export interface MonitoringDeps {
   log: Logger
   /** Node process metrics; leave off when several agents share one process (tests). */
   processMetrics?: boolean
+  /** VMs whose owner is dead or gone (the VM records), shown as unknown on the dashboard. */
+  unknownVms?: () => SnapshotVm[]
 }
 
 export type ControlRequestHandler = (req: meshvirt.v1.ControlRequest) => Promise<meshvirt.v1.IControlResponse>
@@ -130,7 +132,7 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
       port: deps.config.port,
       token,
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
-      snapshot: () => clusterSnapshot(mesh.hostId, mesh.view.hosts()),
+      snapshot: () => clusterSnapshot(mesh.hostId, mesh.view.hosts(), Date.now(), deps.unknownVms?.() ?? []),
       onViewChange: (listener) => mesh.view.subscribe(() => { listener() }),
       ring,
       log: log.child('http')

@@ -4,6 +4,7 @@ import { pb, type meshvirt } from '@meshvirt/proto'
 export type EventKind =
   | 'vm-created' | 'vm-started' | 'vm-stopped' | 'vm-deleted' | 'vm-crashed' | 'vm-failed' | 'vm-migrated' | 'vm-migration-failed'
   | 'vm-lease-lost' | 'vm-fenced' | 'vm-lease-resumed' | 'vm-elected' | 'vm-failed-over' | 'vm-demoted'
+  | 'vm-restarted'
   | 'host-started' | 'host-stopping' | 'host-joined' | 'host-suspect' | 'host-dead' | 'host-alive'
 
 const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
@@ -21,6 +22,7 @@ const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
   'vm-elected': pb.EventKind.EVENT_KIND_VM_ELECTED,
   'vm-failed-over': pb.EventKind.EVENT_KIND_VM_FAILED_OVER,
   'vm-demoted': pb.EventKind.EVENT_KIND_VM_DEMOTED,
+  'vm-restarted': pb.EventKind.EVENT_KIND_VM_RESTARTED,
   'host-started': pb.EventKind.EVENT_KIND_HOST_STARTED,
   'host-stopping': pb.EventKind.EVENT_KIND_HOST_STOPPING,
   'host-joined': pb.EventKind.EVENT_KIND_HOST_JOINED,

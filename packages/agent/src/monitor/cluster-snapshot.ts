@@ -27,6 +27,9 @@ export interface SnapshotVm {
   memoryBytes: number
   /** Hosts holding a replica of its disk (names), from their adverts. */
   replicas: string[]
+  /** State unknown: its owner is dead or gone (removed from the view) since this instant. */
+  ownerLiveness?: string
+  unknownSinceMs?: number
 }
 
 export interface ClusterSnapshot {
@@ -40,7 +43,7 @@ export interface ClusterSnapshot {
  * The cluster as this agent's view holds it, for the dashboard: plain JSON from the gossiped
  * adverts (hints, seconds fresh), so any agent shows every host and VM without asking anyone.
  */
-export function clusterSnapshot (selfId: string, hosts: HostEntry[], now = Date.now()): ClusterSnapshot {
+export function clusterSnapshot (selfId: string, hosts: HostEntry[], now = Date.now(), unknown: readonly SnapshotVm[] = []): ClusterSnapshot {
   const byId = new Map<string, SnapshotVm>()
   const replicas = new Map<string, string[]>()
   const name = (h: HostEntry): string => h.advert.hostname !== '' ? h.advert.hostname : h.hostId.slice(-12)
@@ -80,6 +83,6 @@ export function clusterSnapshot (selfId: string, hosts: HostEntry[], now = Date.
         lastHeardMs: h.lastHeardMs
       }
     }).sort((a, b) => a.hostname.localeCompare(b.hostname)),
-    vms: [...byId.values()].sort((a, b) => a.name.localeCompare(b.name))
+    vms: [...byId.values(), ...unknown.filter((u) => !byId.has(u.id))].sort((a, b) => a.name.localeCompare(b.name))
   }
 }

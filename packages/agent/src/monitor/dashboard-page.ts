@@ -21,7 +21,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   .bar b { position: absolute; top: 0; bottom: 0; background: #f0b44c; }
   .bar span { position: absolute; left: .4em; top: 0; font-size: .75em; line-height: 1.5em; }
   .state-running, .live-alive { color: #1a7f37; } .state-crashed, .state-failed, .live-dead { color: #b00; }
-  .state-stopped, .live-suspect { color: #9a6700; }
+  .state-stopped, .live-suspect, .state-unknown { color: #9a6700; }
   #events td { font-family: ui-monospace, monospace; font-size: .85em; }
   .self { font-weight: 600; }
 </style>
@@ -70,7 +70,7 @@ function renderSnapshot (s) {
   const vms = $('#vms tbody'); vms.replaceChildren()
   for (const v of s.vms) {
     vms.append(el('tr', { 'data-vm': v.id, 'data-name': v.name, 'data-state': v.state },
-      el('td', {}, v.name), el('td', { class: 'state state-' + v.state }, v.state), el('td', { 'data-owner': v.owner }, v.ownerName), el('td', {}, v.replicas.join(', ') || '-'),
+      el('td', {}, v.name), el('td', { class: 'state state-' + v.state }, v.unknownSinceMs ? v.state + ' — ' + v.ownerLiveness + ' since ' + new Date(v.unknownSinceMs).toLocaleTimeString() : v.state), el('td', { 'data-owner': v.owner }, v.ownerName), el('td', {}, v.replicas.join(', ') || '-'),
       el('td', {}, v.epoch), el('td', {}, v.vcpus), el('td', {}, size(v.memoryBytes)), el('td', {}, v.id)))
   }
   $('#vm-count').textContent = '(' + s.vms.length + ')'

@@ -104,5 +104,32 @@ export const MIGRATIONS: string[] = [
     host_id TEXT NOT NULL
   );
   CREATE INDEX lease_history_by_vm ON lease_history (vm_id, id);
+  `,
+  `
+  -- What this host last heard other hosts' adverts say of the VMs they own, so a VM whose owner
+  -- dies is still listed (as unknown) after this agent restarts (vm-records.ts).
+  CREATE TABLE known_vms (
+    vm_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    owner_hostname TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    state TEXT NOT NULL,                 -- the state as gossiped (VmState name, e.g. running)
+    vm_group TEXT NOT NULL DEFAULT '',
+    vcpus INTEGER NOT NULL,
+    memory_bytes INTEGER NOT NULL,
+    disk_bytes INTEGER NOT NULL,
+    last_heard_at INTEGER NOT NULL       -- this host's clock, refreshed at most every few tens of seconds
+  );
+  -- VMs deleted with --force while their owner was dead: kept (bounded, expiring) and exchanged
+  -- between hosts, so an owner that returns deletes its copy instead of starting it.
+  CREATE TABLE vm_tombstones (
+    vm_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    deleted_at INTEGER NOT NULL
+  );
+  CREATE INDEX vm_tombstones_by_age ON vm_tombstones (deleted_at);
   `
 ]

@@ -10,6 +10,7 @@ import type { LeaseRecords } from '../store/lease-records.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
 import { driverSpec, specResources, validateReplication } from './vm-spec.js'
 import { LEGAL, vmStateToWire } from './vm-state.js'
+import { restartPolicyFromWire } from './restart-policy.js'
 
 export interface VmManagerDeps {
   selfId: string
@@ -56,6 +57,10 @@ export class VmManager {
   progressOf: ((id: string) => meshvirt.v1.IMigrationProgress | undefined) | undefined
   /** More of a VM's VmInfo from parts beside this one (replication: holders and lag; the lease). */
   readonly infoParts: Array<(vm: VmRow) => Partial<meshvirt.v1.IVmInfo>> = []
+  /** Told when a guest exited without being asked, with the row as recorded then (the restart policy). */
+  onGuestExit: ((vm: VmRow, reason: string) => void) | undefined
+  /** Asked before a VM found down at recovery is started (false: not started; the gate dealt with it). */
+  recoveryGate: ((vm: VmRow) => Promise<boolean>) | undefined
 
   constructor (private readonly deps: VmManagerDeps) {
     this.clock = deps.clock ?? Date.now
@@ -215,8 +220,17 @@ export class VmManager {
       } catch (err) {
         if ((err as { code?: string }).code !== 'ERR_VM_NOT_FOUND') this.deps.log.warn('recover failed', { vm: vm.id, err: (err as Error).message })
       }
-      void this.drive(vm.id)
+      if (staysDown(vm)) {
+        if (vm.state !== 'crashed') this.deps.store.updateVm(vm.id, { state: 'crashed', lastError: 'the guest exited while the agent was down (restart policy never)' }, this.clock())
+        continue
+      }
+      void this.driveRecovered(vm)
     }
+  }
+
+  private async driveRecovered (vm: VmRow): Promise<void> {
+    const go = this.recoveryGate === undefined ? true : await this.recoveryGate(vm).catch(() => true)
+    if (go) await this.drive(vm.id)
   }
 
   /** Detach from the guests (they keep running) and stop listening to the driver. */
@@ -341,11 +355,18 @@ export class VmManager {
       this.deps.store.updateVm(e.id, { state: 'crashed', lastError: `guest exited: ${e.reason}` }, this.clock())
       this.changed()
       this.deps.log.warn('vm crashed', { vm: e.id, reason: e.reason })
+      this.exited(e.id, e.reason)
     } else if (e.type === 'stopped' && vm.state === 'running') {
-      // Powered off from inside the guest: respect it, do not restart.
+      // Powered off from inside the guest: respect it (only restart policy always starts it again).
       this.deps.store.updateVm(e.id, { state: 'stopped', desired: 'stopped' }, this.clock())
       this.changed()
+      this.exited(e.id, e.reason)
     }
+  }
+
+  private exited (id: string, reason: string): void {
+    const row = this.deps.store.getVm(id)
+    if (row !== undefined) this.onGuestExit?.(row, reason)
   }
 
   private setState (id: string, state: VmRunState): void {
@@ -356,4 +377,9 @@ export class VmManager {
   private changed (): void {
     this.deps.onChange?.()
   }
+}
+
+/** A guest found gone at recovery that its restart policy (never) keeps down. */
+function staysDown (vm: VmRow): boolean {
+  return vm.desired === 'running' && (vm.state === 'running' || vm.state === 'crashed') && restartPolicyFromWire(pb.VmSpec.decode(vm.spec).restart) === 'never'
 }

@@ -19,11 +19,14 @@ export interface VmSpecInput {
   replicas?: number
   rpoMs?: number
   spreadBy?: string
+  restart?: number
 }
 
 // Enum numbers of proto/vm.proto (LabelConstraint.Op, PlacementPolicy).
 const OP = { eq: 1, ne: 2, exists: 3, notExists: 4 }
 const POLICY: Record<string, number> = { binpack: 1, spread: 2 }
+// proto/vm.proto RestartPolicy.
+const RESTART: Record<string, number> = { never: 1, 'on-crash': 2, always: 3 }
 
 /** `zone=a`, `zone!=b`, `gpu` (exists), `!gpu` (does not exist). */
 export function parseConstraint (text: string): { key: string, op: number, value?: string } {
@@ -72,6 +75,11 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
   if (v.replicas !== undefined) spec.replicas = wholeNumber(v.replicas as string, '--replicas')
   if (v.rpo !== undefined) spec.rpoMs = parseDuration(v.rpo as string, '--rpo')
   if (v['spread-by'] !== undefined) spec.spreadBy = v['spread-by'] as string
+  if (v.restart !== undefined) {
+    const restart = RESTART[v.restart as string]
+    if (restart === undefined) throw new UsageError(`--restart must be never, on-crash or always, got '${String(v.restart)}'`)
+    spec.restart = restart
+  }
   return spec
 }
 

@@ -11,6 +11,17 @@ function hostLabel (names: Map<string, string>, id: string): string {
   return names.get(id) ?? id.slice(-12)
 }
 
+/** `host-2 dead since 12:03:41 (last heard running at 12:03:30)`: why a VM is listed as unknown. */
+export function unknownText (vm: VmView, names: Map<string, string>): string {
+  const u = vm.unknown
+  if (u === undefined) return ''
+  const host = u.ownerHostname !== '' ? u.ownerHostname : hostLabel(names, vm.owner)
+  const clock = (ms: number): string => new Date(ms).toTimeString().slice(0, 8)
+  const since = u.sinceMs > 0 ? ` since ${clock(u.sinceMs)}` : ''
+  const heard = u.lastHeardMs > 0 ? ` (last heard ${u.lastState} at ${clock(u.lastHeardMs)})` : ''
+  return `${host} ${u.ownerLiveness}${since}${heard}`
+}
+
 function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): void {
   const lines = [
     `name:      ${vm.name}`,
@@ -21,6 +32,8 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
     `resources: ${vm.resources.vcpus} vCPU, ${formatSize(vm.resources.memoryBytes)} memory, ${formatSize(vm.resources.diskBytes)} disk`,
     `boot:      ${vm.boot.image !== '' ? `image ${vm.boot.image}` : `kernel ${vm.boot.kernel}${vm.boot.initrd !== '' ? ` initrd ${vm.boot.initrd}` : ''}`}`
   ]
+  if (vm.unknown !== undefined) lines.push(`unknown:   ${unknownText(vm, names)}`)
+  lines.push(`restart:   ${vm.restart}${vm.restarts > 0 ? ` (restarted ${vm.restarts}×)` : ''}`)
   if (vm.group !== '') lines.push(`group:     ${vm.group}`)
   if (vm.createdAtMs > 0) lines.push(`created:   ${new Date(vm.createdAtMs).toISOString()}`)
   if (vm.startedAtMs > 0) lines.push(`started:   ${new Date(vm.startedAtMs).toISOString()}`)
@@ -86,6 +99,7 @@ const vmCreateOptions: Record<string, OptionSpec> = {
   replicas: { type: 'string', valueName: 'K', description: 'keep K replicas of the VM\'s disk on other hosts (needs --disk; default 0)' },
   rpo: { type: 'string', valueName: 'DURATION', description: 'recovery point objective: how old a replica may get, e.g. 5s (default 5s)' },
   'spread-by': { type: 'string', valueName: 'LABEL', description: 'failure-domain label the replicas spread over, e.g. site or rack (default: distinct hosts)' },
+  restart: { type: 'string', valueName: 'POLICY', description: 'when the owner starts the guest again: on-crash (default: after QEMU crashed or was killed), always (also after the guest powered off), never' },
   'idempotency-key': { type: 'string', valueName: 'KEY', description: 'retry-safe key: the same key never creates two VMs (default: random)' },
   'no-wait': { type: 'boolean', description: 'return once placed, without waiting for the VM to run' },
   timeout: { type: 'string', valueName: 'SECONDS', description: `how long to wait for running (default ${DEFAULT_WAIT_S})` }
@@ -156,7 +170,7 @@ export const vmLs: Command = {
     const names = await hostNames(client)
     const now = Date.now()
     ctx.out(renderTable(['NAME', 'ID', 'HOST', 'STATE', 'VCPU', 'MEMORY', 'DISK', 'REPLICAS', 'EPOCH', 'CREATED'], vms.map((vm) => [
-      vm.name, vm.id, hostLabel(names, vm.owner), vm.state, String(vm.resources.vcpus), formatSize(vm.resources.memoryBytes),
+      vm.name, vm.id, hostLabel(names, vm.owner), vm.unknown !== undefined ? `unknown — ${unknownText(vm, names)}` : vm.state, String(vm.resources.vcpus), formatSize(vm.resources.memoryBytes),
       vm.resources.diskBytes > 0 ? formatSize(vm.resources.diskBytes) : '-', replicaColumn(vm), String(vm.epoch), vm.createdAtMs > 0 ? ago(vm.createdAtMs, now) : '-'
     ])))
     return 0
@@ -189,13 +203,13 @@ function simpleVmCommand (action: 'start' | 'stop' | 'delete', summary: string, 
   return {
     path: ['vm', action],
     summary,
-    usage: `meshvirt vm ${action} NAME|ID [--data-dir DIR]${action === 'stop' ? ' [--force]' : ''}`,
+    usage: `meshvirt vm ${action} NAME|ID [--data-dir DIR]${action !== 'start' ? ' [--force]' : ''}`,
     options: { ...dataDirOption, ...jsonOption, ...extra },
     examples: [`meshvirt vm ${action} web-1`],
     async run (ctx) {
       const client = controlClient(ctx)
       const vm = vmRef(ctx)
-      const body = action === 'start' ? { startVm: { vm } } : action === 'stop' ? { stopVm: { vm, force: ctx.values.force === true } } : { deleteVm: { vm } }
+      const body = action === 'start' ? { startVm: { vm } } : action === 'stop' ? { stopVm: { vm, force: ctx.values.force === true } } : { deleteVm: { vm, force: ctx.values.force === true } }
       const res = await client.call({ idempotencyKey: randomUUID(), ...body }, { timeoutMs: 120_000 })
       const view = vmView(res.vm ?? {})
       if (ctx.values.json === true) ctx.out(JSON.stringify(view, null, 2))
@@ -209,4 +223,6 @@ export const vmStart = simpleVmCommand('start', 'start a stopped VM on its owner
 export const vmStop = simpleVmCommand('stop', 'stop a VM: ACPI power-down, then SIGTERM, then SIGKILL', {
   force: { type: 'boolean', description: 'kill at once instead of asking the guest to power down' }
 })
-export const vmDelete = simpleVmCommand('delete', 'delete a VM: stop it, remove its disk, free its resources and name')
+export const vmDelete = simpleVmCommand('delete', 'delete a VM: stop it, remove its disk, free its resources and name', {
+  force: { type: 'boolean', description: 'the VM\'s host is dead or gone: forget the VM everywhere and free its name (a host that comes back with it deletes its copy)' }
+})
