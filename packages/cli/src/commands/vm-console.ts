@@ -21,7 +21,7 @@ export const vmConsole: Command = {
     'meshvirt vm console web-1                  # interactive: keys go to the guest, Ctrl-] detaches',
     'echo "uname -a" | meshvirt vm console web-1 # not a terminal: lines in, output until it is quiet',
     'meshvirt vm console web-1 --follow',
-    'meshvirt vm console web-1 --log --all | grep -i error'
+    'meshvirt vm console web-1 --log --all | tail -n 50'
   ],
   async run (ctx) {
     const vm = vmRef(ctx)
