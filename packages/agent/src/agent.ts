@@ -6,6 +6,7 @@ import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
 import { createControlHandler } from './control/control-handler.js'
 import { ControlServer } from './control/control-server.js'
+import { ConsoleService, ownerLocator } from './console/console-service.js'
 import { ControlError } from './control/errors.js'
 import { advertContent } from './host/advert-content.js'
 import { HostAdminState } from './host/admin-state.js'
@@ -315,12 +316,15 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   }, LEDGER_SWEEP_MS)
   sweep.unref()
 
+  const consoles = new ConsoleService({ selfId, libp2p: node.libp2p, vms, hypervisor: hv.driver, locate: ownerLocator(control), log: root.child('console', { host: selfId }) })
+  await consoles.start()
   const controlSocket = join(config.dataDir, CONTROL_SOCKET)
-  const server = new ControlServer(controlSocket, control, root.child('control', { host: selfId }))
+  const server = new ControlServer(controlSocket, control, root.child('control', { host: selfId }), { attachConsole: async (req, socket) => { await consoles.attachClient(req, socket) } })
   try {
     await server.start()
   } catch (err) {
     clearInterval(sweep)
+    await consoles.stop()
     await mon.stop()
     await node.stop()
     await vms.close()
@@ -353,6 +357,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
         vmRecords.stop()
         clearInterval(sweep)
         await server.stop()
+        await consoles.stop()
         await lease?.service.stop()
         await lease?.hooks.detach()
         await mon.stop()

@@ -19,6 +19,8 @@ export interface CommandContext {
   values: Record<string, string | boolean | string[] | boolean[] | undefined>
   positionals: string[]
   env: Record<string, string | undefined>
+  /** Where relative paths given on the command line start (default: the process's current dir). */
+  cwd?: string
   out: (text: string) => void
   err: (text: string) => void
 }

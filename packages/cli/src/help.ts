@@ -41,3 +41,19 @@ export function topHelp (commands: Command[]): string {
     '  meshvirt host ls')
   return lines.join('\n')
 }
+
+/** `meshvirt vm --help`: the group's subcommands, each with its first example. */
+export function groupHelp (group: string, commands: Command[]): string {
+  const cmds = commands.filter((c) => c.path[0] === group)
+  return [
+    `meshvirt ${group} — ${cmds.length} subcommand${cmds.length === 1 ? '' : 's'}`,
+    '',
+    `usage: meshvirt ${group} SUBCOMMAND [options]      (meshvirt ${group} SUBCOMMAND --help for details)`,
+    '',
+    'subcommands:',
+    ...cmds.map((c) => `  ${c.path.slice(1).join(' ').padEnd(14)} ${c.summary}`),
+    '',
+    'examples:',
+    ...cmds.flatMap((c) => c.examples.slice(0, 1).map((e) => `  ${e}`))
+  ].join('\n')
+}

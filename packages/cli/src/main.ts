@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { type Command, type CommandContext, UsageError } from './command.js'
 import { COMMANDS } from './commands/index.js'
-import { commandHelp, topHelp } from './help.js'
+import { commandHelp, groupHelp, topHelp } from './help.js'
 
 export interface MainIo {
   env: Record<string, string | undefined>
@@ -27,6 +27,13 @@ export async function main (argv: string[], io: MainIo): Promise<number> {
   const [cmd, rest] = findCommand(argv)
   if (cmd === undefined) {
     const group = COMMANDS.filter((c) => c.path[0] === argv[0])
+    if (group.length > 0 && ['--help', '-h', 'help', undefined].includes(argv[1])) {
+      // `meshvirt vm --help` asks for help (exit 0); a bare `meshvirt vm` is a usage error with the same text.
+      const help = groupHelp(argv[0] as string, COMMANDS)
+      if (argv[1] === undefined) io.err(help)
+      else io.out(help)
+      return argv[1] === undefined ? 2 : 0
+    }
     if (group.length > 0) {
       io.err(`meshvirt ${argv[0]}: ${argv[1] === undefined ? 'missing' : 'unknown'} subcommand${argv[1] === undefined ? '' : ` '${argv[1]}'`}; one of: ${group.map((c) => c.path.slice(1).join(' ')).join(', ')}`)
     } else {

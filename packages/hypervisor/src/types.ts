@@ -61,6 +61,11 @@ export interface VmPaths {
   pidFile: string
   qmpSocket: string
   serialLog: string
+  /**
+   * The serial port's input and output while QEMU runs (a unix socket QEMU listens on, one client at
+   * a time: `meshvirt vm console`); everything the guest prints also goes to `serialLog`.
+   */
+  serialSocket: string
   /** QEMU's own messages (`-D`): a daemonized QEMU has no stderr, so its errors land here; the previous run's in `qemu.log.1`. */
   qemuLog: string
   disks: Record<string, string>

@@ -5,7 +5,7 @@ import { checkImagePath, inside } from '../src/qemu/vm-paths.js'
 describe('VM paths', () => {
   it('keeps every VM file in its own dir under the data dir', () => {
     const p = vmPaths('/data', { id: 'vm1', disks: [{ name: 'vda', sizeMiB: 1 }] })
-    expect(p).toEqual({ dir: '/data/vms/vm1', pidFile: '/data/vms/vm1/qemu.pid', qmpSocket: '/data/vms/vm1/qmp.sock', serialLog: '/data/vms/vm1/serial.log', qemuLog: '/data/vms/vm1/qemu.log', disks: { vda: '/data/vms/vm1/vda.qcow2' } })
+    expect(p).toEqual({ dir: '/data/vms/vm1', pidFile: '/data/vms/vm1/qemu.pid', qmpSocket: '/data/vms/vm1/qmp.sock', serialLog: '/data/vms/vm1/serial.log', serialSocket: '/data/vms/vm1/tty.sock', qemuLog: '/data/vms/vm1/qemu.log', disks: { vda: '/data/vms/vm1/vda.qcow2' } })
   })
 
   it.each(['../x', '/etc', 'a/../../b'])('refuses %s escaping the data dir', (path) => {

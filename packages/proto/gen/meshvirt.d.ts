@@ -502,6 +502,48 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IAttachConsole {
+            vm?: (meshvirt.v1.IVmRef|null);
+        }
+
+        class AttachConsole implements IAttachConsole {
+            constructor(properties?: meshvirt.v1.IAttachConsole);
+            public vm?: (meshvirt.v1.IVmRef|null);
+            public static create(properties?: meshvirt.v1.IAttachConsole): meshvirt.v1.AttachConsole;
+            public static encode(message: meshvirt.v1.IAttachConsole, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IAttachConsole, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.AttachConsole;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.AttachConsole;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.AttachConsole;
+            public static toObject(message: meshvirt.v1.AttachConsole, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IConsoleAttached {
+            vmId?: (string|null);
+            vmName?: (string|null);
+            hostId?: (string|null);
+        }
+
+        class ConsoleAttached implements IConsoleAttached {
+            constructor(properties?: meshvirt.v1.IConsoleAttached);
+            public vmId: string;
+            public vmName: string;
+            public hostId: string;
+            public static create(properties?: meshvirt.v1.IConsoleAttached): meshvirt.v1.ConsoleAttached;
+            public static encode(message: meshvirt.v1.IConsoleAttached, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IConsoleAttached, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ConsoleAttached;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ConsoleAttached;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ConsoleAttached;
+            public static toObject(message: meshvirt.v1.ConsoleAttached, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IControlRequest {
             requestId?: (string|null);
             idempotencyKey?: (string|null);
@@ -520,6 +562,7 @@ export namespace meshvirt {
             failoverVm?: (meshvirt.v1.IFailoverVm|null);
             listEvents?: (meshvirt.v1.IListEvents|null);
             syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
+            attachConsole?: (meshvirt.v1.IAttachConsole|null);
         }
 
         class ControlRequest implements IControlRequest {
@@ -541,7 +584,8 @@ export namespace meshvirt {
             public failoverVm?: (meshvirt.v1.IFailoverVm|null);
             public listEvents?: (meshvirt.v1.IListEvents|null);
             public syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents"|"syncTombstones");
+            public attachConsole?: (meshvirt.v1.IAttachConsole|null);
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents"|"syncTombstones"|"attachConsole");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -652,6 +696,7 @@ export namespace meshvirt {
             error?: (meshvirt.v1.IError|null);
             eventList?: (meshvirt.v1.IEventList|null);
             tombstoneList?: (meshvirt.v1.ITombstoneList|null);
+            consoleAttached?: (meshvirt.v1.IConsoleAttached|null);
         }
 
         class ControlResponse implements IControlResponse {
@@ -665,7 +710,8 @@ export namespace meshvirt {
             public error?: (meshvirt.v1.IError|null);
             public eventList?: (meshvirt.v1.IEventList|null);
             public tombstoneList?: (meshvirt.v1.ITombstoneList|null);
-            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList"|"tombstoneList");
+            public consoleAttached?: (meshvirt.v1.IConsoleAttached|null);
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList"|"tombstoneList"|"consoleAttached");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;

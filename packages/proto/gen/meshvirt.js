@@ -6132,6 +6132,542 @@ export const meshvirt = $root.meshvirt = (() => {
             return ReadConsole;
         })();
 
+        v1.AttachConsole = (function() {
+
+            /**
+             * Properties of an AttachConsole.
+             * @memberof meshvirt.v1
+             * @interface IAttachConsole
+             * @property {meshvirt.v1.IVmRef|null} [vm] AttachConsole vm
+             */
+
+            /**
+             * Constructs a new AttachConsole.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an AttachConsole.
+             * @implements IAttachConsole
+             * @constructor
+             * @param {meshvirt.v1.IAttachConsole=} [properties] Properties to set
+             */
+            function AttachConsole(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * AttachConsole vm.
+             * @member {meshvirt.v1.IVmRef|null|undefined} vm
+             * @memberof meshvirt.v1.AttachConsole
+             * @instance
+             */
+            AttachConsole.prototype.vm = null;
+
+            /**
+             * Creates a new AttachConsole instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.AttachConsole
+             * @static
+             * @param {meshvirt.v1.IAttachConsole=} [properties] Properties to set
+             * @returns {meshvirt.v1.AttachConsole} AttachConsole instance
+             */
+            AttachConsole.create = function create(properties) {
+                return new AttachConsole(properties);
+            };
+
+            /**
+             * Encodes the specified AttachConsole message. Does not implicitly {@link meshvirt.v1.AttachConsole.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.AttachConsole
+             * @static
+             * @param {meshvirt.v1.IAttachConsole} message AttachConsole message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AttachConsole.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    $root.meshvirt.v1.VmRef.encode(message.vm, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AttachConsole message, length delimited. Does not implicitly {@link meshvirt.v1.AttachConsole.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.AttachConsole
+             * @static
+             * @param {meshvirt.v1.IAttachConsole} message AttachConsole message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AttachConsole.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an AttachConsole message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.AttachConsole
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.AttachConsole} AttachConsole
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AttachConsole.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.AttachConsole();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vm = $root.meshvirt.v1.VmRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an AttachConsole message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.AttachConsole
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.AttachConsole} AttachConsole
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AttachConsole.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an AttachConsole message.
+             * @function verify
+             * @memberof meshvirt.v1.AttachConsole
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AttachConsole.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm")) {
+                    let error = $root.meshvirt.v1.VmRef.verify(message.vm, long + 1);
+                    if (error)
+                        return "vm." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AttachConsole message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.AttachConsole
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.AttachConsole} AttachConsole
+             */
+            AttachConsole.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.AttachConsole)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.AttachConsole: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.AttachConsole();
+                if (object.vm != null) {
+                    if (!$util.isObject(object.vm))
+                        throw TypeError(".meshvirt.v1.AttachConsole.vm: object expected");
+                    message.vm = $root.meshvirt.v1.VmRef.fromObject(object.vm, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AttachConsole message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.AttachConsole
+             * @static
+             * @param {meshvirt.v1.AttachConsole} message AttachConsole
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AttachConsole.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.vm = null;
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    object.vm = $root.meshvirt.v1.VmRef.toObject(message.vm, options, q + 1);
+                return object;
+            };
+
+            /**
+             * Converts this AttachConsole to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.AttachConsole
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AttachConsole.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for AttachConsole
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.AttachConsole
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            AttachConsole.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.AttachConsole";
+            };
+
+            return AttachConsole;
+        })();
+
+        v1.ConsoleAttached = (function() {
+
+            /**
+             * Properties of a ConsoleAttached.
+             * @memberof meshvirt.v1
+             * @interface IConsoleAttached
+             * @property {string|null} [vmId] ConsoleAttached vmId
+             * @property {string|null} [vmName] ConsoleAttached vmName
+             * @property {string|null} [hostId] ConsoleAttached hostId
+             */
+
+            /**
+             * Constructs a new ConsoleAttached.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ConsoleAttached.
+             * @implements IConsoleAttached
+             * @constructor
+             * @param {meshvirt.v1.IConsoleAttached=} [properties] Properties to set
+             */
+            function ConsoleAttached(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ConsoleAttached vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @instance
+             */
+            ConsoleAttached.prototype.vmId = "";
+
+            /**
+             * ConsoleAttached vmName.
+             * @member {string} vmName
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @instance
+             */
+            ConsoleAttached.prototype.vmName = "";
+
+            /**
+             * ConsoleAttached hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @instance
+             */
+            ConsoleAttached.prototype.hostId = "";
+
+            /**
+             * Creates a new ConsoleAttached instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @static
+             * @param {meshvirt.v1.IConsoleAttached=} [properties] Properties to set
+             * @returns {meshvirt.v1.ConsoleAttached} ConsoleAttached instance
+             */
+            ConsoleAttached.create = function create(properties) {
+                return new ConsoleAttached(properties);
+            };
+
+            /**
+             * Encodes the specified ConsoleAttached message. Does not implicitly {@link meshvirt.v1.ConsoleAttached.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @static
+             * @param {meshvirt.v1.IConsoleAttached} message ConsoleAttached message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ConsoleAttached.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.vmName);
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.hostId);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ConsoleAttached message, length delimited. Does not implicitly {@link meshvirt.v1.ConsoleAttached.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @static
+             * @param {meshvirt.v1.IConsoleAttached} message ConsoleAttached message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ConsoleAttached.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ConsoleAttached message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ConsoleAttached} ConsoleAttached
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ConsoleAttached.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ConsoleAttached();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.vmName = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ConsoleAttached message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ConsoleAttached} ConsoleAttached
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ConsoleAttached.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ConsoleAttached message.
+             * @function verify
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ConsoleAttached.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    if (!$util.isString(message.vmName))
+                        return "vmName: string expected";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ConsoleAttached message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ConsoleAttached} ConsoleAttached
+             */
+            ConsoleAttached.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ConsoleAttached)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ConsoleAttached: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ConsoleAttached();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.vmName != null)
+                    message.vmName = String(object.vmName);
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ConsoleAttached message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @static
+             * @param {meshvirt.v1.ConsoleAttached} message ConsoleAttached
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ConsoleAttached.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    object.vmName = "";
+                    object.hostId = "";
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    object.vmName = message.vmName;
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                return object;
+            };
+
+            /**
+             * Converts this ConsoleAttached to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ConsoleAttached.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ConsoleAttached
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ConsoleAttached
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ConsoleAttached.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ConsoleAttached";
+            };
+
+            return ConsoleAttached;
+        })();
+
         v1.ControlRequest = (function() {
 
             /**
@@ -6155,6 +6691,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IFailoverVm|null} [failoverVm] ControlRequest failoverVm
              * @property {meshvirt.v1.IListEvents|null} [listEvents] ControlRequest listEvents
              * @property {meshvirt.v1.ISyncTombstones|null} [syncTombstones] ControlRequest syncTombstones
+             * @property {meshvirt.v1.IAttachConsole|null} [attachConsole] ControlRequest attachConsole
              */
 
             /**
@@ -6308,17 +6845,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlRequest.prototype.syncTombstones = null;
 
+            /**
+             * ControlRequest attachConsole.
+             * @member {meshvirt.v1.IAttachConsole|null|undefined} attachConsole
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.attachConsole = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents"|"syncTombstones"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents"|"syncTombstones"|"attachConsole"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "listEvents", "syncTombstones"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "listEvents", "syncTombstones", "attachConsole"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -6384,6 +6929,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ListEvents.encode(message.listEvents, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (message.syncTombstones != null && Object.hasOwnProperty.call(message, "syncTombstones"))
                     $root.meshvirt.v1.SyncTombstones.encode(message.syncTombstones, writer.uint32(/* id 90, wireType 2 =*/722).fork(), q + 1).ldelim();
+                if (message.attachConsole != null && Object.hasOwnProperty.call(message, "attachConsole"))
+                    $root.meshvirt.v1.AttachConsole.encode(message.attachConsole, writer.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -6500,6 +7047,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 90: {
                             message.syncTombstones = $root.meshvirt.v1.SyncTombstones.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 110: {
+                            message.attachConsole = $root.meshvirt.v1.AttachConsole.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -6694,6 +7245,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "syncTombstones." + error;
                     }
                 }
+                if (message.attachConsole != null && Object.hasOwnProperty.call(message, "attachConsole")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.AttachConsole.verify(message.attachConsole, long + 1);
+                        if (error)
+                            return "attachConsole." + error;
+                    }
+                }
                 return null;
             };
 
@@ -6790,6 +7351,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.syncTombstones))
                         throw TypeError(".meshvirt.v1.ControlRequest.syncTombstones: object expected");
                     message.syncTombstones = $root.meshvirt.v1.SyncTombstones.fromObject(object.syncTombstones, long + 1);
+                }
+                if (object.attachConsole != null) {
+                    if (!$util.isObject(object.attachConsole))
+                        throw TypeError(".meshvirt.v1.ControlRequest.attachConsole: object expected");
+                    message.attachConsole = $root.meshvirt.v1.AttachConsole.fromObject(object.attachConsole, long + 1);
                 }
                 return message;
             };
@@ -6891,6 +7457,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.syncTombstones = $root.meshvirt.v1.SyncTombstones.toObject(message.syncTombstones, options, q + 1);
                     if (options.oneofs)
                         object.body = "syncTombstones";
+                }
+                if (message.attachConsole != null && Object.hasOwnProperty.call(message, "attachConsole")) {
+                    object.attachConsole = $root.meshvirt.v1.AttachConsole.toObject(message.attachConsole, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "attachConsole";
                 }
                 return object;
             };
@@ -8136,6 +8707,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IError|null} [error] ControlResponse error
              * @property {meshvirt.v1.IEventList|null} [eventList] ControlResponse eventList
              * @property {meshvirt.v1.ITombstoneList|null} [tombstoneList] ControlResponse tombstoneList
+             * @property {meshvirt.v1.IConsoleAttached|null} [consoleAttached] ControlResponse consoleAttached
              */
 
             /**
@@ -8225,17 +8797,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlResponse.prototype.tombstoneList = null;
 
+            /**
+             * ControlResponse consoleAttached.
+             * @member {meshvirt.v1.IConsoleAttached|null|undefined} consoleAttached
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.consoleAttached = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList"|"tombstoneList"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList"|"tombstoneList"|"consoleAttached"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "eventList", "tombstoneList"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "eventList", "tombstoneList", "consoleAttached"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -8285,6 +8865,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.EventList.encode(message.eventList, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (message.tombstoneList != null && Object.hasOwnProperty.call(message, "tombstoneList"))
                     $root.meshvirt.v1.TombstoneList.encode(message.tombstoneList, writer.uint32(/* id 90, wireType 2 =*/722).fork(), q + 1).ldelim();
+                if (message.consoleAttached != null && Object.hasOwnProperty.call(message, "consoleAttached"))
+                    $root.meshvirt.v1.ConsoleAttached.encode(message.consoleAttached, writer.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -8369,6 +8951,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 90: {
                             message.tombstoneList = $root.meshvirt.v1.TombstoneList.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 110: {
+                            message.consoleAttached = $root.meshvirt.v1.ConsoleAttached.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -8497,6 +9083,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "tombstoneList." + error;
                     }
                 }
+                if (message.consoleAttached != null && Object.hasOwnProperty.call(message, "consoleAttached")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ConsoleAttached.verify(message.consoleAttached, long + 1);
+                        if (error)
+                            return "consoleAttached." + error;
+                    }
+                }
                 return null;
             };
 
@@ -8559,6 +9155,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.tombstoneList))
                         throw TypeError(".meshvirt.v1.ControlResponse.tombstoneList: object expected");
                     message.tombstoneList = $root.meshvirt.v1.TombstoneList.fromObject(object.tombstoneList, long + 1);
+                }
+                if (object.consoleAttached != null) {
+                    if (!$util.isObject(object.consoleAttached))
+                        throw TypeError(".meshvirt.v1.ControlResponse.consoleAttached: object expected");
+                    message.consoleAttached = $root.meshvirt.v1.ConsoleAttached.fromObject(object.consoleAttached, long + 1);
                 }
                 return message;
             };
@@ -8623,6 +9224,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.tombstoneList = $root.meshvirt.v1.TombstoneList.toObject(message.tombstoneList, options, q + 1);
                     if (options.oneofs)
                         object.body = "tombstoneList";
+                }
+                if (message.consoleAttached != null && Object.hasOwnProperty.call(message, "consoleAttached")) {
+                    object.consoleAttached = $root.meshvirt.v1.ConsoleAttached.toObject(message.consoleAttached, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "consoleAttached";
                 }
                 return object;
             };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { FrameDecoder, encodeFrame, pb, type meshvirt } from '@meshvirt/proto'
+import { readAnswer } from '../console/console-frames.js'
 import { AgentUnreachableError, ControlError } from './errors.js'
 
 export const DEFAULT_CONTROL_TIMEOUT_MS = 30_000
@@ -38,6 +39,23 @@ export class ControlClient {
       })
     } finally {
       socket.destroy()
+    }
+  }
+
+  /**
+   * Attaches to a VM's serial console (read-write, from any host): resolves once the VM's owner
+   * has answered, with the connection that from then on carries the console's raw bytes (paused:
+   * resume it to read). Destroy the socket to detach.
+   */
+  async attachConsole (vm: meshvirt.v1.IVmRef, opts: { timeoutMs?: number } = {}): Promise<{ attached: meshvirt.v1.IConsoleAttached, socket: Socket }> {
+    const socket = await this.connect()
+    try {
+      socket.write(encodeFrame(pb.ControlRequest.encode({ requestId: randomUUID(), attachConsole: { vm } }).finish()))
+      const res = await readAnswer(socket, opts.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS)
+      return { attached: res.consoleAttached ?? {}, socket }
+    } catch (err) {
+      socket.destroy()
+      throw err
     }
   }
 

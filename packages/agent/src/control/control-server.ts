@@ -5,6 +5,11 @@ import type { Logger } from '../log/logger.js'
 import { ControlError } from './errors.js'
 
 export type ControlHandler = (req: meshvirt.v1.ControlRequest) => Promise<meshvirt.v1.IControlResponse>
+/**
+ * Takes over a connection whose request turns it into a byte stream (AttachConsole): it answers on
+ * the socket itself and owns the socket from then on.
+ */
+export type ControlUpgrade = (req: meshvirt.v1.ControlRequest, socket: Socket) => Promise<void>
 
 /** Control requests are small; a larger frame is a confused or hostile client. */
 const MAX_REQUEST_BYTES = 1024 * 1024
@@ -18,7 +23,7 @@ export class ControlServer {
   private server: Server | undefined
   private readonly sockets = new Set<Socket>()
 
-  constructor (private readonly path: string, private readonly handler: ControlHandler, private readonly log: Logger) {}
+  constructor (private readonly path: string, private readonly handler: ControlHandler, private readonly log: Logger, private readonly upgrades: Partial<Record<'attachConsole', ControlUpgrade>> = {}) {}
 
   async start (): Promise<void> {
     if (Buffer.byteLength(this.path) > 100) throw new ControlError('INVALID_ARGUMENT', `control socket path ${this.path} is too long for a unix socket (max ~100 bytes): use a shorter --data-dir`)
@@ -46,7 +51,7 @@ export class ControlServer {
     let queue = Promise.resolve()
     socket.on('close', () => this.sockets.delete(socket))
     socket.on('error', (err) => { this.log.debug('control socket error', { err: err.message }) })
-    socket.on('data', (chunk) => {
+    const onData = (chunk: Buffer): void => {
       let frames: Uint8Array[]
       try {
         frames = decoder.push(chunk)
@@ -56,8 +61,35 @@ export class ControlServer {
         return
       }
       // Answer in order, one request at a time per connection.
-      for (const frame of frames) queue = queue.then(async () => { await this.answer(socket, frame) })
-    })
+      for (const [i, frame] of frames.entries()) {
+        const upgrade = this.upgradeOf(frame)
+        if (upgrade !== undefined) {
+          // From its answer on the connection carries raw bytes: nothing may follow the request unanswered.
+          socket.off('data', onData)
+          socket.pause()
+          if (i < frames.length - 1 || decoder.pending > 0) {
+            this.log.warn('control client sent bytes after a streaming request before its answer')
+            socket.destroy()
+            return
+          }
+          queue = queue.then(async () => { await upgrade.run(upgrade.req, socket) })
+          return
+        }
+        queue = queue.then(async () => { await this.answer(socket, frame) })
+      }
+    }
+    socket.on('data', onData)
+  }
+
+  private upgradeOf (frame: Uint8Array): { req: meshvirt.v1.ControlRequest, run: ControlUpgrade } | undefined {
+    let req: meshvirt.v1.ControlRequest
+    try {
+      req = pb.ControlRequest.decode(frame)
+    } catch {
+      return undefined // answered as a bad request
+    }
+    const run = req.body === 'attachConsole' ? this.upgrades.attachConsole : undefined
+    return run === undefined ? undefined : { req, run }
   }
 
   private async answer (socket: Socket, frame: Uint8Array): Promise<void> {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { parseSize, type ControlClient } from '@meshvirt/agent'
 import { UsageError, type CommandContext } from '../command.js'
 
@@ -64,10 +65,12 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
     softAntiAffinity: list(v['soft-anti-affinity']),
     policy: POLICY[policy] as number
   }
-  for (const [flag, key] of [['image', 'image'], ['kernel', 'kernel'], ['initrd', 'initrd'], ['cmdline', 'cmdline']] as const) {
+  for (const [flag, key] of [['image', 'image'], ['kernel', 'kernel'], ['initrd', 'initrd']] as const) {
     const value = v[flag] as string | undefined
-    if (value !== undefined) spec.boot[key] = value
+    // As people type them: relative to where the command runs (the agent may run anywhere else).
+    if (value !== undefined) spec.boot[key] = resolve(ctx.cwd ?? process.cwd(), value)
   }
+  if (v.cmdline !== undefined) spec.boot.cmdline = v.cmdline as string
   if (v.group !== undefined) spec.group = v.group as string
   if (v.host !== undefined) spec.host = v.host as string
   if (v['cpu-model'] !== undefined) spec.cpuModel = v['cpu-model'] as string

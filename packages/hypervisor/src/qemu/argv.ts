@@ -35,8 +35,11 @@ export function buildQemuArgv (launch: QemuLaunch): string[] {
     '-m', qemuMemoryArg(spec.memoryMiB, accel),
     '-nodefaults', '-no-user-config',
     '-display', 'none', '-vga', 'none',
-    // append=on: the log keeps every boot, so `meshvirt vm console` can follow it across restarts.
-    '-chardev', `file,id=serial0,path=${escapeOption(paths.serialLog)},append=on`,
+    // The serial port is a socket (`meshvirt vm console` types into it; wait=off: the guest never
+    // waits for a client, and what it prints with none attached is dropped from the socket) that
+    // also logs everything the guest prints; logappend=on: the log keeps every boot, so
+    // `vm console --follow` can read it across restarts, and readers of the log see no difference.
+    '-chardev', `socket,id=serial0,path=${escapeOption(paths.serialSocket)},server=on,wait=off,logfile=${escapeOption(paths.serialLog)},logappend=on`,
     '-serial', 'chardev:serial0',
     // wait=off: QEMU must not block on a monitor client; the driver connects when it wants.
     '-chardev', `socket,id=qmp,path=${escapeOption(paths.qmpSocket)},server=on,wait=off`,

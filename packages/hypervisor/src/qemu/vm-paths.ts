@@ -13,6 +13,8 @@ export function vmPaths (dataDir: string, spec: Pick<VmSpec, 'id' | 'disks'>): V
     pidFile: join(dir, 'qemu.pid'),
     qmpSocket: join(dir, 'qmp.sock'),
     serialLog: join(dir, 'serial.log'),
+    // As long as qmp.sock's name, so the length check below covers both sockets.
+    serialSocket: join(dir, 'tty.sock'),
     qemuLog: join(dir, 'qemu.log'),
     disks
   }

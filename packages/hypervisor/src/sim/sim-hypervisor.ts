@@ -245,7 +245,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
       state: vm.state,
       spec: structuredClone(vm.spec),
       accel: this.accel,
-      paths: { dir, pidFile: `${dir}/qemu.pid`, qmpSocket: `${dir}/qmp.sock`, serialLog: `${dir}/serial.log`, qemuLog: `${dir}/qemu.log`, disks: Object.fromEntries((vm.spec.disks ?? []).map((d) => [d.name, `${dir}/${d.name}.qcow2`])) }
+      paths: { dir, pidFile: `${dir}/qemu.pid`, qmpSocket: `${dir}/qmp.sock`, serialLog: `${dir}/serial.log`, serialSocket: `${dir}/tty.sock`, qemuLog: `${dir}/qemu.log`, disks: Object.fromEntries((vm.spec.disks ?? []).map((d) => [d.name, `${dir}/${d.name}.qcow2`])) }
     }
     if (vm.pid !== undefined) info.pid = vm.pid
     if (vm.startedAt !== undefined) info.startedAt = vm.startedAt
