@@ -11,6 +11,15 @@ export const MIGRATION_TIMEOUT_MS = 10 * 60_000
 export const MIGRATION_PROGRESS_INTERVAL_MS = 250
 /** QEMU refuses a downtime limit above 2,000 s; we refuse anything above a minute as a mistake. */
 export const MAX_DOWNTIME_LIMIT_MS = 60_000
+/** QEMU accepts 1..255 multifd channels; beyond a few per core they only add threads. */
+export const MAX_MULTIFD_CHANNELS = 16
+
+/** Refuse a channel count QEMU would refuse later, inside the migration. */
+export function checkMultifdChannels (channels: number | undefined): void {
+  if (channels === undefined) return
+  check(Number.isInteger(channels) && channels >= 1 && channels <= MAX_MULTIFD_CHANNELS, `multifd channels ${channels} must be an integer in 1..${MAX_MULTIFD_CHANNELS}`)
+}
+
 /** What `onTimeout: 'continue'` lifts the downtime limit to. */
 export const FORCED_DOWNTIME_LIMIT_MS = MAX_DOWNTIME_LIMIT_MS
 
