@@ -15,6 +15,7 @@ import type { MigrationStates } from './migration-states.js'
 import { specResources } from '../vm/vm-spec.js'
 import { guestPauseMs } from './guest-pause.js'
 import { migrateOutOptions } from './migration-params.js'
+import { watchPeer } from './peer-watch.js'
 import { DEFAULT_MULTIFD_CHANNELS, directEndpoint, newMigrationPsk, parseVia, reachable, throughputMBs, type MigrationPath } from './direct-path.js'
 
 /** Destinations tried (Reserve) before the migration is given up. */
@@ -104,13 +105,17 @@ export class MigrationSource {
       const ram = direct !== undefined ? ready.incomingReady?.directMigration ?? undefined : entrances.find((e) => e.socketPath.endsWith('-ram.sock'))?.socketPath
       const nbd = direct !== undefined ? ready.incomingReady?.directNbd ?? undefined : entrances.find((e) => e.socketPath.endsWith('-nbd.sock'))?.socketPath
       if (ram === undefined || ram === '' || (direct !== undefined && !ram.startsWith('tcp:'))) throw new ControlError('INTERNAL', 'destination exposed no RAM channel')
+      const watch = watchPeer(this.deps.mesh.libp2p, destination)
       const result = await hypervisor.migrateOut(vmId, {
         ...options,
         migrationSocket: ram,
         ...(nbd !== undefined && nbd !== '' ? { nbdSocket: nbd } : {}),
         ...(direct !== undefined ? { tls: { pskHex: direct.psk.toString('hex') }, multifdChannels: direct.channels } : {}),
+        signal: watch.signal,
         onProgress: (p) => { this.progress.set(vmId, progressToWire(p, destination as string)) }
-      })
+      }).catch((err: unknown) => {
+        throw watch.lost() ? watch.signal.reason as Error : err
+      }).finally(() => { watch.stop() })
       Object.assign(record, {
         throughputMbS: throughputMBs(result.ramTransferredBytes, result.ramMs),
         downtimeMs: result.downtimeMs,
