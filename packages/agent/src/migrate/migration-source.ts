@@ -181,7 +181,9 @@ export class MigrationSource {
     // The VM's own placement rules still hold; the host it leaves is excluded. A named
     // destination is a pin: placement still checks that the VM fits there.
     const { host: _pinnedAtCreate, ...rules } = placementRequestFor(spec, `${vmId}/migrate/${epoch}`)
-    const request = { ...rules, exclude: [selfId], ...(toHost !== '' ? { host: toHost } : {}) }
+    // The guest runs under this host's accelerator: QEMU cannot move it to another one.
+    const here = view.get(selfId)
+    const request = { ...rules, exclude: [selfId], ...(toHost !== '' ? { host: toHost } : {}), ...(here !== undefined ? { liveOn: toHostSnapshot(here).accelerator } : {}) }
     const result = placeVm(request, view.hosts().map((h) => toHostSnapshot(h)))
     if (result.chosen === undefined) throw new ControlError('NO_CAPACITY', `no destination for the migration: ${result.summary}`)
     let attempts = 0
