@@ -1174,6 +1174,7 @@ export namespace meshvirt {
             autoConverge?: (boolean|null);
             via?: (string|null);
             channels?: (number|null);
+            noAutoConverge?: (boolean|null);
         }
 
         class MigrationParams implements IMigrationParams {
@@ -1185,6 +1186,7 @@ export namespace meshvirt {
             public autoConverge: boolean;
             public via: string;
             public channels: number;
+            public noAutoConverge: boolean;
             public static create(properties?: meshvirt.v1.IMigrationParams): meshvirt.v1.MigrationParams;
             public static encode(message: meshvirt.v1.IMigrationParams, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IMigrationParams, writer?: $protobuf.Writer): $protobuf.Writer;

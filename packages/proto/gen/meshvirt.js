@@ -15206,6 +15206,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {boolean|null} [autoConverge] MigrationParams autoConverge
              * @property {string|null} [via] MigrationParams via
              * @property {number|null} [channels] MigrationParams channels
+             * @property {boolean|null} [noAutoConverge] MigrationParams noAutoConverge
              */
 
             /**
@@ -15280,6 +15281,14 @@ export const meshvirt = $root.meshvirt = (() => {
             MigrationParams.prototype.channels = 0;
 
             /**
+             * MigrationParams noAutoConverge.
+             * @member {boolean} noAutoConverge
+             * @memberof meshvirt.v1.MigrationParams
+             * @instance
+             */
+            MigrationParams.prototype.noAutoConverge = false;
+
+            /**
              * Creates a new MigrationParams instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.MigrationParams
@@ -15321,6 +15330,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 80, wireType 2 =*/642).string(message.via);
                 if (message.channels != null && Object.hasOwnProperty.call(message, "channels"))
                     writer.uint32(/* id 81, wireType 0 =*/648).uint32(message.channels);
+                if (message.noAutoConverge != null && Object.hasOwnProperty.call(message, "noAutoConverge"))
+                    writer.uint32(/* id 82, wireType 0 =*/656).bool(message.noAutoConverge);
                 return writer;
             };
 
@@ -15399,6 +15410,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.channels = reader.uint32();
                             break;
                         }
+                    case 82: {
+                            message.noAutoConverge = reader.bool();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -15470,6 +15485,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.channels != null && Object.hasOwnProperty.call(message, "channels"))
                     if (!$util.isInteger(message.channels))
                         return "channels: integer expected";
+                if (message.noAutoConverge != null && Object.hasOwnProperty.call(message, "noAutoConverge"))
+                    if (typeof message.noAutoConverge !== "boolean")
+                        return "noAutoConverge: boolean expected";
                 return null;
             };
 
@@ -15530,6 +15548,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     message.via = String(object.via);
                 if (object.channels != null)
                     message.channels = object.channels >>> 0;
+                if (object.noAutoConverge != null)
+                    message.noAutoConverge = Boolean(object.noAutoConverge);
                 return message;
             };
 
@@ -15562,6 +15582,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.autoConverge = false;
                     object.via = "";
                     object.channels = 0;
+                    object.noAutoConverge = false;
                 }
                 if (message.downtimeLimitMs != null && Object.hasOwnProperty.call(message, "downtimeLimitMs"))
                     object.downtimeLimitMs = message.downtimeLimitMs;
@@ -15582,6 +15603,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.via = message.via;
                 if (message.channels != null && Object.hasOwnProperty.call(message, "channels"))
                     object.channels = message.channels;
+                if (message.noAutoConverge != null && Object.hasOwnProperty.call(message, "noAutoConverge"))
+                    object.noAutoConverge = message.noAutoConverge;
                 return object;
             };
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, connect } from 'node:net'
+import { MIGRATION_MULTIFD_CHANNELS } from '@meshvirt/hypervisor'
 import { ControlError } from '../control/errors.js'
 
 /**
@@ -12,12 +13,8 @@ import { ControlError } from '../control/errors.js'
 export type MigrationVia = 'direct' | 'mesh' | 'auto'
 export type MigrationPath = 'direct-tls' | 'mesh'
 
-/**
- * multifd channels of the direct path. Measured (bench migration, TCG, 2 cores shared by both
- * QEMUs): see DEFAULT_MULTIFD_CHANNELS's comment in the bench results; one stream per core is what
- * TLS encryption can use, more only add threads on a machine this size.
- */
-export const DEFAULT_MULTIFD_CHANNELS = 2
+/** multifd channels of the direct path unless `--channels` says otherwise (the driver's measured default). */
+export const DEFAULT_MULTIFD_CHANNELS = MIGRATION_MULTIFD_CHANNELS
 /** How long the source waits for a TCP connection to the destination's address before it calls it unreachable. */
 export const REACHABILITY_TIMEOUT_MS = 1_000
 

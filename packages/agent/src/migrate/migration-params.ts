@@ -9,7 +9,7 @@ export function migrateOutOptions (p: meshvirt.v1.IMigrationParams | null | unde
     ...(Number(p?.bandwidthBytesPerSec ?? 0) > 0 ? { bandwidthBytesPerSec: Number(p?.bandwidthBytesPerSec) } : {}),
     ...((p?.timeoutMs ?? 0) > 0 ? { timeoutMs: p?.timeoutMs as number } : {}),
     ...(p?.onTimeout === pb.MigrationParams.OnTimeout.ON_TIMEOUT_CONTINUE ? { onTimeout: 'continue' as const } : {}),
-    ...(p?.autoConverge === true ? { autoConverge: true } : {}),
+    ...(p?.autoConverge === true ? { autoConverge: true } : p?.noAutoConverge === true ? { autoConverge: false } : {}),
     ...((p?.channels ?? 0) > 0 ? { multifdChannels: p?.channels as number } : {})
   }
   try {

@@ -17,16 +17,17 @@ function bar (done: number, total: number, width = 24): string {
 export const vmMigrate: Command = {
   path: ['vm', 'migrate'],
   summary: 'live-migrate a running VM (memory and disk) to another host, QEMU to QEMU over TLS or through the mesh',
-  usage: 'meshvirt vm migrate NAME|ID [--to HOST] [--via direct|mesh|auto] [--channels N] [--downtime-ms N] [--bandwidth SIZE] [--timeout SECONDS] [--on-timeout cancel|continue] [--auto-converge]',
+  usage: 'meshvirt vm migrate NAME|ID [--to HOST] [--via direct|mesh|auto] [--channels N] [--downtime-ms N] [--bandwidth SIZE] [--timeout SECONDS] [--on-timeout cancel|continue] [--[no-]auto-converge]',
   options: {
     ...dataDirOption,
     ...jsonOption,
     to: { type: 'string', valueName: 'HOST', description: 'destination host (name or id); default: placement chooses' },
-    'downtime-ms': { type: 'string', valueName: 'N', description: 'longest pause allowed at the switchover (default 300)' },
+    'downtime-ms': { type: 'string', valueName: 'N', description: 'longest pause QEMU aims for at the switchover (default 10; QEMU\'s own is 300)' },
     bandwidth: { type: 'string', valueName: 'SIZE', description: 'per-second cap, e.g. 1G (default 10G; QEMU\'s own 128M is far below a LAN)' },
     timeout: { type: 'string', valueName: 'SECONDS', description: 'give the migration this long (default 600)' },
     'on-timeout': { type: 'string', valueName: 'ACTION', description: 'cancel (default: the VM stays here) or continue (force the switchover)' },
-    'auto-converge': { type: 'boolean', description: 'throttle the guest\'s vCPUs if it dirties memory faster than the link' },
+    'auto-converge': { type: 'boolean', description: 'throttle the guest\'s vCPUs if it dirties memory faster than the link (the default)' },
+    'no-auto-converge': { type: 'boolean', description: 'never throttle the guest (QEMU\'s own default; a busy guest may then not converge)' },
     via: { type: 'string', valueName: 'PATH', description: 'direct (QEMU to QEMU, TLS with a one-time key), mesh (the libp2p tunnel) or auto (default: direct when the destination is reachable)' },
     channels: { type: 'string', valueName: 'N', description: 'multifd channels of the direct path (default 2)' }
   },
@@ -49,6 +50,7 @@ export const vmMigrate: Command = {
       ...(num('timeout') !== undefined ? { timeoutMs: Math.round((num('timeout') as number) * 1000) } : {}),
       onTimeout: ON_TIMEOUT[onTimeout],
       autoConverge: v['auto-converge'] === true,
+      noAutoConverge: v['no-auto-converge'] === true,
       via,
       ...(num('channels') !== undefined ? { channels: Math.round(num('channels') as number) } : {})
     }
