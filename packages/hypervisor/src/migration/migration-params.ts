@@ -9,7 +9,8 @@ import type { MigrateOutOptions, TimeoutAction } from './types.js'
  * guest paused 61 ms. A 10 ms limit makes it send a few more (short) passes first, and auto-converge
  * throttles a guest that dirties memory faster than the link so that those passes converge at all
  * instead of running into the timeout: the bench measures both settings on the default path, same run
- * (`downtime_ms_256_disk` against `downtime_ms_256_disk_qemu_defaults`). The cost is a busier
+ * (`downtime_ms_256_disk` against `downtime_ms_256_disk_qemu_defaults`: 128 vs 317 ms median on the
+ * TLS path, 10 rounds, load 11-33; the tunnel bench before it: 26.6 vs the demo's 61 ms). The cost is a busier
  * migration and, for a write-heavy guest, vCPUs slowed while it runs; `--downtime-ms 300
  * --no-auto-converge` restores QEMU's behaviour.
  */
@@ -17,9 +18,12 @@ export const MIGRATION_BANDWIDTH_BYTES_PER_SEC = 10 * 1024 ** 3
 export const MIGRATION_DOWNTIME_LIMIT_MS = 10
 export const MIGRATION_AUTO_CONVERGE = true
 /**
- * multifd channels of the direct path. TLS encrypts each channel in its own QEMU thread; one
- * stream per core is what a 2-core host can feed (bench migration: `tcpmf_` against `tcp_`, and
- * the TLS path against both). The tunnel carries one stream per channel and stays single-stream.
+ * multifd channels of the direct path (TLS encrypts each in its own QEMU thread). Measured on the
+ * shared 2-core machine at load 11-33 (bench/results/migration.json), the choice is not settled:
+ * 2 channels paused a 256 MiB guest less than 1 stream (median 128 vs 180 ms) but moved a filled
+ * 2 GiB guest slower (62 vs 78 MB/s); with the two QEMUs already short of cores, more threads mostly
+ * contend. Re-measure on a quiet machine or with more cores (where multifd is meant to pay) before
+ * relying on it. The tunnel stays single-stream.
  */
 export const MIGRATION_MULTIFD_CHANNELS = 2
 export const MIGRATION_TIMEOUT_MS = 10 * 60_000
