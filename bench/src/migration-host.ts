@@ -36,7 +36,7 @@ async function handle (req: HostRequest): Promise<unknown> {
     case 'boot': {
       const vm = await hv.create(req.spec)
       await hv.start(req.spec.id)
-      await waitForSerialLine(vm.paths.serialLog, /MESHVIRT-COUNTER 3\b/, { timeoutMs: 60_000 })
+      await waitForSerialLine(vm.paths.serialLog, /MESHVIRT-COUNTER 3\b/, { timeoutMs: 300_000 })
       return {}
     }
     case 'prepare': {

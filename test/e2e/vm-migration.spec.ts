@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, readdir, readlink, rm, stat } from 'node:fs/promises'
+import { connect as tcpConnect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -7,7 +10,43 @@ import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest
 import { MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess } from '../support/cli.js'
 import { pollUntil } from '../support/poll.js'
 
-interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, lastMigration?: { downtimeMs: number, pauseMs: number, totalMs: number, error: string } }
+interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, lastMigration?: { downtimeMs: number, pauseMs: number, totalMs: number, error: string, path: string, channels: number, throughputMBs: number } }
+
+/** TCP ports a process listens on (its socket inodes in /proc/PID/fd, matched in /proc/net/tcp{,6} in state LISTEN). */
+async function listeningPorts (pid: number): Promise<number[]> {
+  const inodes = new Set<string>()
+  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+    const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''))
+    if (m !== null) inodes.add(m[1] as string)
+  }
+  const ports: number[] = []
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of (await readFile(table, 'utf8').catch(() => '')).split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/)
+      if (f[3] === '0A' && inodes.has(f[9] as string)) ports.push(Number.parseInt((f[1] as string).split(':')[1] as string, 16))
+    }
+  }
+  return ports
+}
+
+/** A third party on a port: a plaintext client and a TLS-PSK client with a wrong key. Whether either got a TLS session or any byte. */
+async function intrude (port: number): Promise<{ plainBytes: number, plainClosed: boolean, tlsHandshook: boolean }> {
+  const plain = await new Promise<{ bytes: number, closed: boolean }>((resolve) => {
+    let bytes = 0
+    const s = tcpConnect(port, '127.0.0.1', () => { s.write('QEVM\0\0\0\x03 let me in\r\n') })
+    const timer = setTimeout(() => { s.destroy(); resolve({ bytes, closed: false }) }, 10_000)
+    s.on('data', (d: Buffer) => { bytes += d.length })
+    s.on('error', () => {})
+    s.on('close', () => { clearTimeout(timer); resolve({ bytes, closed: true }) })
+  })
+  const tlsHandshook = await new Promise<boolean>((resolve) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, maxVersion: 'TLSv1.2', ciphers: 'PSK-AES256-GCM-SHA384:PSK-AES128-GCM-SHA256', checkServerIdentity: () => undefined, pskCallback: () => ({ identity: 'meshvirt', psk: randomBytes(32) }) })
+    const timer = setTimeout(() => { s.destroy(); resolve(false) }, 10_000)
+    s.on('secureConnect', () => { clearTimeout(timer); s.destroy(); resolve(true) })
+    s.on('error', () => { clearTimeout(timer); s.destroy(); resolve(false) })
+  })
+  return { plainBytes: plain.bytes, plainClosed: plain.closed, tlsHandshook }
+}
 
 // Real agents as processes, a real QEMU guest with a local disk, moved between them through the
 // mesh: RAM and the disk mirror (NBD) both travel in libp2p streams (encrypted, cluster key).
@@ -55,6 +94,9 @@ describe('live migration end to end: a real guest moves between agent processes'
     const moved = JSON.parse(await cli(h3, ['vm', 'migrate', 'mig-1', '--to', 'host-2', '--json'])) as VmJson
     expect(moved).toMatchObject({ id: vm.id, owner: h2.hostId, epoch: 2, state: 'running' })
     expect(moved.lastMigration?.error).toBe('')
+    // The default path: QEMU to QEMU over TLS (auto: host-2's address answers).
+    expect(moved.lastMigration).toMatchObject({ path: 'direct-tls', channels: 2 })
+    expect(moved.lastMigration?.throughputMBs).toBeGreaterThan(0)
     expect(moved.lastMigration?.downtimeMs).toBeGreaterThan(0)
     // The guest's pause, source STOP → destination RESUME: QEMU's downtime and then some (the mirror's
     // completion, the hand-over). Slack: both stamps are whole ms, and QEMU starts its downtime clock
@@ -82,7 +124,9 @@ describe('live migration end to end: a real guest moves between agent processes'
         return mine.length === 1 && mine[0]?.owner === h2.hostId && mine[0]?.epoch === 2
       }, { timeoutMs: 15_000, what: 'vm ls to show the VM once, on host-2' })
     }
-    expect(await cli(h1, ['vm', 'show', 'mig-1'])).toMatch(/migrated:\s+host-1 → host-2 .* downtime \d+ ms, pause \d+ ms/)
+    expect(await cli(h1, ['vm', 'show', 'mig-1'])).toMatch(/migrated:\s+host-1 → host-2 .* downtime \d+ ms, pause \d+ ms, total \d+ ms, via direct-tls \(2 channels, auto: 127\.0\.0\.1 reachable\), RAM at \d+ MB\/s/)
+    // The one-time key lived in the VM dir only while the migration did.
+    await expect(stat(join(h2.dataDir, 'vms', vm.id, 'tls-in'))).rejects.toMatchObject({ code: 'ENOENT' })
 
     // The disk came along: reboot the guest on host-2 and it finds the counter it kept on /dev/vda.
     await cli(h1, ['vm', 'stop', 'mig-1'])
@@ -129,11 +173,51 @@ describe('live migration end to end: a real guest moves between agent processes'
     const listed = (JSON.parse(await cli(h3, ['vm', 'ls', '--json'])) as VmJson[]).filter((v) => v.id === vm.id)
     expect(listed).toMatchObject([{ owner: h1.hostId, epoch: 1, state: 'running' }])
 
-    // A second migration, at full speed, succeeds.
+    // A second migration, at full speed, succeeds — through the mesh tunnel this time, so that path stays tested end to end.
     await pollUntil(async () => (JSON.parse(await cli(h1, ['host', 'ls', '--json'])) as Array<{ hostId: string, liveness: string }>).find((h) => h.hostId === h2.hostId)?.liveness === 'alive',
       { timeoutMs: 30_000, what: 'host-1 to see host-2 alive again' })
-    const moved = JSON.parse(await cli(h3, ['vm', 'migrate', 'mig-2', '--to', 'host-2', '--json'])) as VmJson
+    const moved = JSON.parse(await cli(h3, ['vm', 'migrate', 'mig-2', '--to', 'host-2', '--via', 'mesh', '--json'])) as VmJson
     expect(moved).toMatchObject({ owner: h2.hostId, epoch: 2, state: 'running' })
+    expect(moved.lastMigration).toMatchObject({ path: 'mesh', error: '' })
     await cli(h3, ['vm', 'delete', 'mig-2'])
+  }, 300_000)
+
+  it('direct TLS: a third process on the destination\'s migration and NBD ports gets nothing, and the migration still succeeds', async () => {
+    const [h1, h2, h3] = agents as [AgentProcess, AgentProcess, AgentProcess]
+    const vm = JSON.parse(await cli(h3, ['vm', 'create', '--name', 'mig-3', '--memory', '128M', '--disk', '32M', '--host', 'host-1',
+      '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
+    await waitForSerial(join(h1.dataDir, 'vms', vm.id, 'serial.log'), /MESHVIRT-COUNTER \d+/, 90_000)
+    await pollUntil(async () => (JSON.parse(await cli(h1, ['host', 'ls', '--json'])) as Array<{ hostId: string, liveness: string }>).find((h) => h.hostId === h2.hostId)?.liveness === 'alive',
+      { timeoutMs: 30_000, what: 'host-1 to see host-2 alive' })
+    // 8 MiB/s keeps the (idle) guest's RAM phase going for seconds while the intruders knock.
+    const migrating = spawn('node', [MESHVIRT_BIN, 'vm', 'migrate', 'mig-3', '--to', 'host-2', '--via', 'direct', '--bandwidth', '8M', '--timeout', '120', '--json', '--data-dir', h3.dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    migrating.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    migrating.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    const finished = new Promise<number>((resolve) => { migrating.once('exit', (code) => { resolve(code ?? -1) }) })
+    try {
+      const pidFile = join(h2.dataDir, 'vms', vm.id, 'qemu.pid')
+      const ports = await pollUntil(async () => {
+        const pid = Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10)
+        if (!Number.isInteger(pid)) return undefined
+        const p = await listeningPorts(pid)
+        return p.length >= 2 ? p : undefined
+      }, { timeoutMs: 60_000, what: 'the incoming QEMU on host-2 to listen on its migration and NBD ports' })
+      for (const port of ports) {
+        const got = await intrude(port)
+        expect(got, `intruder on port ${port}`).toMatchObject({ plainClosed: true, tlsHandshook: false })
+      }
+      expect(await finished, err).toBe(0)
+    } finally {
+      if (migrating.exitCode === null) migrating.kill('SIGKILL')
+    }
+    const moved = JSON.parse(out) as VmJson
+    expect(moved).toMatchObject({ owner: h2.hostId, epoch: 2, state: 'running' })
+    expect(moved.lastMigration).toMatchObject({ path: 'direct-tls', error: '' })
+    const destSerial = join(h2.dataDir, 'vms', vm.id, 'serial.log')
+    const n = await lastCounter(destSerial)
+    await pollUntil(async () => await lastCounter(destSerial) > n, { timeoutMs: 15_000, what: 'the guest to count on host-2' })
+    await cli(h3, ['vm', 'delete', 'mig-3'])
   }, 300_000)
 })

@@ -71,6 +71,42 @@ describe('live migration between agents (negotiation and ownership)', () => {
     await expect(controlOn(1, { migrateVm: { vm: { id } } })).rejects.toMatchObject({ code: 'WRONG_STATE' })
   }, 60_000)
 
+  it('chooses the data path: auto → direct TLS when the destination is reachable, --via mesh → the tunnel, bad choices refused', async () => {
+    cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
+    const [a, b] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0]]
+    const made = await a.broker.create({ ...simSpec('walker', 256), host: a.hostId }, 'walker-1')
+    const id = made.vm.summary?.id as string
+    await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on a' })
+    await expect(controlOn(0, { migrateVm: { vm: { id }, params: { via: 'carrier-pigeon' } } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    await expect(controlOn(0, { migrateVm: { vm: { id }, params: { channels: 99 } } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    expect(a.vms.get(id)?.state).toBe('running')
+
+    const auto = await controlOn(0, { migrateVm: { vm: { id }, toHost: b.hostId } })
+    expect(auto.vm?.lastMigration).toMatchObject({ path: 'direct-tls', pathReason: 'auto: 127.0.0.1 reachable', channels: 2, error: '' })
+    const mesh = await controlOn(1, { migrateVm: { vm: { id }, toHost: a.hostId, params: { via: 'mesh' } } })
+    expect(mesh.vm?.lastMigration).toMatchObject({ path: 'mesh', channels: 1, error: '' })
+    const direct = await controlOn(0, { migrateVm: { vm: { id }, toHost: b.hostId, params: { via: 'direct', channels: 4 } } })
+    expect(direct.vm?.lastMigration).toMatchObject({ path: 'direct-tls', channels: 4, error: '' })
+    expect(direct.vm?.summary).toMatchObject({ owner: b.hostId, epoch: 4 })
+  }, 60_000)
+
+  it('never across accelerators: a TCG guest does not move to a KVM host, and the explanation says so', async () => {
+    cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096, accel: 'kvm' }, { vcpus: 8, memoryMiB: 4096 }])
+    const [a, , c] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0], typeof cluster.agents[0]]
+    const made = await a.broker.create({ ...simSpec('tcg-1', 256), host: a.hostId }, 'tcg-1')
+    const id = made.vm.summary?.id as string
+    await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on a' })
+    await expect(controlOn(0, { migrateVm: { vm: { id }, toHost: 'h1' } })).rejects.toMatchObject({
+      code: 'MIGRATION_FAILED', message: expect.stringMatching(/1 runs KVM, not TCG \(never across accelerators\)/)
+    })
+    expect(a.vms.get(id)?.state).toBe('running')
+    // Placement chooses: only the other TCG host qualifies, and gets it every time.
+    const res = await controlOn(0, { migrateVm: { vm: { id } } })
+    expect(res.vm?.summary?.owner).toBe(c.hostId)
+    const rejected = res.vm?.placement?.rejected?.find((r) => r.filter === 'ACCELERATOR')
+    expect(rejected?.reason).toMatch(/host runs kvm, the VM runs under tcg and QEMU cannot migrate a guest across accelerators/)
+  }, 60_000)
+
   it('refuses a destination without room, with the reason', async () => {
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 512 }])
     const [a] = cluster.agents

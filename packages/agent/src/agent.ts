@@ -202,7 +202,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     const migrateLog = root.child('migrate', { host: selfId })
     const states = new MigrationStates({ selfId, store, ledger, log: migrateLog, onChange: vmsChanged })
     negotiate.setIncoming(new MigrationDestination({
-      vms, states, hypervisor: hv.driver, exits, log: migrateLog,
+      vms, states, hypervisor: hv.driver, exits, log: migrateLog, listenAddrs: () => node.multiaddrs(),
       arrivedReplicated: (vmId, holders, leaseRemainingMs) => {
         for (const h of holders) if (h !== selfId) records.addHolder(vmId, h, Date.now())
         lease?.hooks.inheritLease(vmId, leaseRemainingMs)

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SimHypervisor } from '@meshvirt/hypervisor'
+import { SimHypervisor, type Accelerator } from '@meshvirt/hypervisor'
 import type { TimingPreset } from '@meshvirt/mesh'
 import { runAgent, type RunningAgent } from './agent.js'
 import { resolveAgentConfig } from './config/agent-config.js'
@@ -10,7 +10,7 @@ import { writeClusterKey } from './store/cluster-key-file.js'
 
 const MIB = 2 ** 20
 
-export interface SimHostSize { vcpus: number, memoryMiB: number, diskMiB?: number, labels?: Record<string, string> }
+export interface SimHostSize { vcpus: number, memoryMiB: number, diskMiB?: number, labels?: Record<string, string>, /** What the host advertises (default tcg). */ accel?: Accelerator }
 
 export interface SimCluster {
   dir: string
@@ -41,7 +41,7 @@ export async function startSimCluster (sizes: SimHostSize[], opts: { reservation
     return await runAgent(config, {
       log: silentLogger,
       timing: opts.timing ?? 'local',
-      hypervisor: { driver: hypervisor ?? new SimHypervisor({ hostLimits: { cpus: size.vcpus, memoryMiB: size.memoryMiB } }), facts: { accelerator: 'tcg', qemuVersion: 'sim', machineTypes: [] } },
+      hypervisor: { driver: hypervisor ?? new SimHypervisor({ hostLimits: { cpus: size.vcpus, memoryMiB: size.memoryMiB } }), facts: { accelerator: size.accel ?? 'tcg', qemuVersion: 'sim', machineTypes: [] } },
       inventory: { vcpus: size.vcpus, memoryBytes: size.memoryMiB * MIB, diskBytes: (size.diskMiB ?? 100_000) * MIB },
       ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {})
     })

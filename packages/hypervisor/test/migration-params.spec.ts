@@ -1,13 +1,20 @@
 import { describe, expect, it } from 'vitest'
-import { MIGRATION_BANDWIDTH_BYTES_PER_SEC, MIGRATION_DOWNTIME_LIMIT_MS, migrationStatus, mirrorProgress, resolveMigrationParams, type MigrateOutOptions } from '../src/index.js'
+import { checkMultifdChannels, MIGRATION_BANDWIDTH_BYTES_PER_SEC, MIGRATION_DOWNTIME_LIMIT_MS, migrationStatus, mirrorProgress, resolveMigrationParams, type MigrateOutOptions } from '../src/index.js'
 
 describe('resolveMigrationParams', () => {
-  it('fills the defaults: far above QEMU\'s 128 MiB/s cap, its 300 ms downtime limit, cancel on timeout', () => {
+  it('fills the defaults: far above QEMU\'s 128 MiB/s cap, the bench\'s 10 ms downtime limit with auto-converge, cancel on timeout', () => {
     expect(resolveMigrationParams({})).toEqual({
       bandwidthBytesPerSec: MIGRATION_BANDWIDTH_BYTES_PER_SEC, downtimeLimitMs: MIGRATION_DOWNTIME_LIMIT_MS,
-      timeoutMs: 600_000, onTimeout: 'cancel', autoConverge: false, progressIntervalMs: 250
+      timeoutMs: 600_000, onTimeout: 'cancel', autoConverge: true, progressIntervalMs: 250
     })
     expect(MIGRATION_BANDWIDTH_BYTES_PER_SEC).toBeGreaterThan(128 * 1024 * 1024)
+    expect(MIGRATION_DOWNTIME_LIMIT_MS).toBe(10)
+    expect(resolveMigrationParams({ autoConverge: false }).autoConverge).toBe(false)
+  })
+
+  it.each([[undefined, true], [1, true], [16, true], [0, false], [17, false], [1.5, false]])('multifd channels %s accepted: %s', (channels, ok) => {
+    if (ok) expect(() => { checkMultifdChannels(channels) }).not.toThrow()
+    else expect(() => { checkMultifdChannels(channels) }).toThrow(/multifd channels/)
   })
 
   it.each<[string, Partial<MigrateOutOptions>]>([

@@ -4,7 +4,9 @@
  * reboot), the counter it keeps on its disk arrives through the NBD mirror, and the source is gone
  * after. A destination killed mid-way leaves the guest running on the source and nothing behind.
  */
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -104,12 +106,13 @@ describe('live migration between two QEMU drivers (TCG, direct unix sockets)', (
     await dst.kill('mover')
   }, 150_000)
 
-  it('the destination\'s RAM is the paused source\'s, byte for byte, after a slow first pass', async () => {
+  it.each(['unix', 'direct-tls'] as const)('the destination\'s RAM is the paused source\'s, byte for byte, after a slow first pass (%s)', async (path) => {
     // Both ends are paused between migrateOut() and completeIncoming(). At 20 MB/s the first pass
     // over RAM takes seconds while the guest runs on: with a RAM block on the 256 KiB grid, QEMU 7.2
     // under TCG then left stale pages on the destination (jiffies, timer wheels) in 7 of 10 such
-    // migrations; with the extra page (src/qemu/guest-ram.ts), 0 of 27.
-    srcDir = join(root, 'a5'); dstDir = join(root, 'b5')
+    // migrations; with the extra page (src/qemu/guest-ram.ts), 0 of 27. The agents' default path
+    // (TLS, multifd: its own dirty-sync points per pass) is checked the same way.
+    srcDir = join(root, `a5-${path}`); dstDir = join(root, `b5-${path}`)
     let here = driver(srcDir)
     let there = driver(dstDir)
     const id = 'twin'
@@ -118,9 +121,11 @@ describe('live migration between two QEMU drivers (TCG, direct unix sockets)', (
     await here.start(id)
     await waitForSerial(vm.paths.serialLog, /MESHVIRT-COUNTER 3\b/, BOOT_TIMEOUT_MS)
     for (let round = 0; round < 3; round++) {
-      const incoming = await there.prepareIncoming(idle, { disks: 'mirror' })
+      const tls = { pskHex: randomBytes(32).toString('hex') }
+      const direct = path === 'direct-tls' ? { tls, multifdChannels: 2 } : {}
+      const incoming = await there.prepareIncoming(idle, { disks: 'mirror', ...(path === 'direct-tls' ? { tcp: { host: '127.0.0.1', port: await freePort(), nbdPort: await freePort(), ...direct } } : {}) })
       await here.migrateOut(id, {
-        migrationSocket: incoming.migrationSocket, nbdSocket: incoming.nbdSocket,
+        migrationSocket: incoming.migrationSocket, nbdSocket: incoming.nbdSocket, ...direct,
         downtimeLimitMs: 1, bandwidthBytesPerSec: 20_000_000, timeoutMs: 4000, onTimeout: 'continue'
       })
       const [a, b] = [join(root, `twin-${round}-src.ram`), join(root, `twin-${round}-dst.ram`)]
@@ -214,6 +219,14 @@ describe('live migration between two QEMU drivers (TCG, direct unix sockets)', (
     await dst.kill('slowpoke')
   }, 150_000)
 })
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as { port: number }; s.close(() => { resolve(port) }) })
+  })
+}
 
 /** Guest-physical addresses (hex) of the 4 KiB pages that differ between two RAM images. */
 function differingPages (a: Buffer, b: Buffer): string[] {

@@ -17,8 +17,10 @@ export type PlacementPolicy = 'binpack' | 'spread'
  */
 export interface PlacementRequest {
   resources: Resources
-  /** 'kvm' needs a KVM host; 'tcg' runs anywhere (TCG needs no hardware support). Unset: any. */
+  /** Fixed by the VM's spec: only hosts of this accelerator. Unset: any. */
   accelerator?: Accelerator
+  /** A live migration: the accelerator the guest runs under now; only hosts of the same (no guest moves across accelerators). */
+  liveOn?: Accelerator
   constraints?: readonly LabelConstraint[]
   /** The VM's own group, counted by affinity rules of other VMs. */
   group?: string

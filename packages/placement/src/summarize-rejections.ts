@@ -19,7 +19,7 @@ function phrase (g: Group): string {
     case 'CAPACITY_MEMORY': return `${verb(n, 'lacks', 'lack')} memory (need ${formatMemory(g.need)}, most free ${formatMemory(free)})`
     case 'CAPACITY_CPU': return `${verb(n, 'lacks', 'lack')} vCPUs (need ${g.need}, most free ${free})`
     case 'CAPACITY_DISK': return `${verb(n, 'lacks', 'lack')} disk (need ${formatDisk(g.need)}, most free ${formatDisk(free)})`
-    case 'ACCELERATOR': return `${verb(n, 'has', 'have')} no KVM`
+    case 'ACCELERATOR': return g.detail === undefined || g.detail === 'kvm' ? `${verb(n, 'has', 'have')} no KVM` : `${verb(n, 'runs', 'run')} KVM, not ${g.detail.toUpperCase()} (never across accelerators)`
     case 'LABELS': return `${verb(n, 'does', 'do')} not match ${g.detail ?? 'the label constraints'}`
     case 'AFFINITY': return `${verb(n, 'runs', 'run')} no VM of group ${g.detail ?? '?'}`
     case 'ANTI_AFFINITY': return `${verb(n, 'runs', 'run')} a VM of group ${g.detail ?? '?'}`

@@ -72,11 +72,26 @@ describe('acceleratorFilter', () => {
   it.each([
     ['kvm', 'kvm', 'pass'],
     ['kvm', 'tcg', 'ACCELERATOR'],
-    ['tcg', 'kvm', 'pass'],
+    ['tcg', 'kvm', 'ACCELERATOR'],
     ['tcg', 'tcg', 'pass'],
-    [undefined, 'tcg', 'pass']
+    [undefined, 'tcg', 'pass'],
+    [undefined, 'kvm', 'pass']
   ] as const)('VM %s on a %s host → %s', (wanted, has, expected) => {
     expect(verdict(acceleratorFilter, vm({ accelerator: wanted }), host('h', { accelerator: has }))).toBe(expected)
+  })
+
+  it.each([
+    ['tcg', 'kvm', 'ACCELERATOR'],
+    ['kvm', 'tcg', 'ACCELERATOR'],
+    ['tcg', 'tcg', 'pass'],
+    ['kvm', 'kvm', 'pass']
+  ] as const)('a live migration of a guest under %s to a %s host → %s', (liveOn, has, expected) => {
+    expect(verdict(acceleratorFilter, vm({ liveOn }), host('h', { accelerator: has }))).toBe(expected)
+  })
+
+  it('says why: a migration never crosses accelerators', () => {
+    const r = acceleratorFilter(vm({ liveOn: 'tcg' }))?.(host('h', { accelerator: 'kvm' }), freeCapacity(host('h', { accelerator: 'kvm' }).capacity))
+    expect(r).toMatchObject({ filter: 'ACCELERATOR', detail: 'tcg', reason: 'host runs kvm, the VM runs under tcg and QEMU cannot migrate a guest across accelerators' })
   })
 })
 

@@ -83,7 +83,7 @@ function feasible (h: HostSnapshot, r: PlacementRequest): boolean {
   const runs = (g: string): boolean => (h.vmGroups[g] ?? 0) > 0
   return h.state === 'alive' && h.adminState === 'active' &&
     fits('vcpus', c.overcommit.cpu) && fits('memoryBytes', c.overcommit.memory) && fits('diskBytes', c.overcommit.disk) &&
-    (r.accelerator !== 'kvm' || h.accelerator === 'kvm') &&
+    (r.accelerator === undefined || h.accelerator === r.accelerator) &&
     (r.constraints ?? []).every((k) =>
       k.op === 'eq' ? label(k.key) === k.value : k.op === 'ne' ? label(k.key) !== k.value : k.op === 'exists' ? label(k.key) !== undefined : label(k.key) === undefined) &&
     (r.affinity ?? []).every(runs) && !(r.antiAffinity ?? []).some(runs) &&

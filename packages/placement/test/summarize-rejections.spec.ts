@@ -20,6 +20,7 @@ describe('summarizeRejections', () => {
     [[{ hostId: 'a', filter: 'CAPACITY_DISK', reason: '', need: 100 * GIB, free: 1.5 * GIB }], '1 lacks disk (need 100 GiB, most free 1.5 GiB)'],
     [[{ hostId: 'a', filter: 'HOST_STATE', reason: '', state: 'dead' }, { hostId: 'b', filter: 'HOST_STATE', reason: '', state: 'dead' }], '2 are dead'],
     [[{ hostId: 'a', filter: 'ACCELERATOR', reason: '' }], '1 has no KVM'],
+    [[{ hostId: 'a', filter: 'ACCELERATOR', detail: 'tcg', reason: '' }, { hostId: 'b', filter: 'ACCELERATOR', detail: 'tcg', reason: '' }], '2 run KVM, not TCG (never across accelerators)'],
     [[{ hostId: 'a', filter: 'LABELS', reason: '', detail: 'zone=a' }, { hostId: 'b', filter: 'LABELS', reason: '', detail: 'zone=a' }], '2 do not match zone=a'],
     [[{ hostId: 'a', filter: 'AFFINITY', reason: '', detail: 'db' }], '1 runs no VM of group db'],
     [[{ hostId: 'a', filter: 'ANTI_AFFINITY', reason: '', detail: 'web' }], '1 runs a VM of group web'],

@@ -1300,6 +1300,9 @@ export namespace meshvirt {
             timeoutMs?: (number|null);
             onTimeout?: (meshvirt.v1.MigrationParams.OnTimeout|null);
             autoConverge?: (boolean|null);
+            via?: (string|null);
+            channels?: (number|null);
+            noAutoConverge?: (boolean|null);
         }
 
         class MigrationParams implements IMigrationParams {
@@ -1309,6 +1312,9 @@ export namespace meshvirt {
             public timeoutMs: number;
             public onTimeout: meshvirt.v1.MigrationParams.OnTimeout;
             public autoConverge: boolean;
+            public via: string;
+            public channels: number;
+            public noAutoConverge: boolean;
             public static create(properties?: meshvirt.v1.IMigrationParams): meshvirt.v1.MigrationParams;
             public static encode(message: meshvirt.v1.IMigrationParams, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IMigrationParams, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1343,6 +1349,10 @@ export namespace meshvirt {
             epoch?: (number|null);
             pauseMs?: (number|null);
             stoppedAtMs?: (number|null);
+            path?: (string|null);
+            pathReason?: (string|null);
+            throughputMbS?: (number|null);
+            channels?: (number|null);
         }
 
         class MigrationRecord implements IMigrationRecord {
@@ -1359,6 +1369,10 @@ export namespace meshvirt {
             public epoch: number;
             public pauseMs: number;
             public stoppedAtMs: number;
+            public path: string;
+            public pathReason: string;
+            public throughputMbS: number;
+            public channels: number;
             public static create(properties?: meshvirt.v1.IMigrationRecord): meshvirt.v1.MigrationRecord;
             public static encode(message: meshvirt.v1.IMigrationRecord, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IMigrationRecord, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -2182,6 +2196,9 @@ export namespace meshvirt {
             epoch?: (number|null);
             session?: (string|null);
             placement?: (meshvirt.v1.IPlacementExplanation|null);
+            directHost?: (string|null);
+            tlsPsk?: (Uint8Array|null);
+            multifdChannels?: (number|null);
         }
 
         class PrepareIncoming implements IPrepareIncoming {
@@ -2192,6 +2209,9 @@ export namespace meshvirt {
             public epoch: number;
             public session: string;
             public placement?: (meshvirt.v1.IPlacementExplanation|null);
+            public directHost: string;
+            public tlsPsk: Uint8Array;
+            public multifdChannels: number;
             public static create(properties?: meshvirt.v1.IPrepareIncoming): meshvirt.v1.PrepareIncoming;
             public static encode(message: meshvirt.v1.IPrepareIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IPrepareIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -2206,11 +2226,15 @@ export namespace meshvirt {
 
         interface IIncomingReady {
             channels?: (string[]|null);
+            directMigration?: (string|null);
+            directNbd?: (string|null);
         }
 
         class IncomingReady implements IIncomingReady {
             constructor(properties?: meshvirt.v1.IIncomingReady);
             public channels: string[];
+            public directMigration: string;
+            public directNbd: string;
             public static create(properties?: meshvirt.v1.IIncomingReady): meshvirt.v1.IncomingReady;
             public static encode(message: meshvirt.v1.IIncomingReady, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IIncomingReady, writer?: $protobuf.Writer): $protobuf.Writer;

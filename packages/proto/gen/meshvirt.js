@@ -16881,6 +16881,9 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [timeoutMs] MigrationParams timeoutMs
              * @property {meshvirt.v1.MigrationParams.OnTimeout|null} [onTimeout] MigrationParams onTimeout
              * @property {boolean|null} [autoConverge] MigrationParams autoConverge
+             * @property {string|null} [via] MigrationParams via
+             * @property {number|null} [channels] MigrationParams channels
+             * @property {boolean|null} [noAutoConverge] MigrationParams noAutoConverge
              */
 
             /**
@@ -16939,6 +16942,30 @@ export const meshvirt = $root.meshvirt = (() => {
             MigrationParams.prototype.autoConverge = false;
 
             /**
+             * MigrationParams via.
+             * @member {string} via
+             * @memberof meshvirt.v1.MigrationParams
+             * @instance
+             */
+            MigrationParams.prototype.via = "";
+
+            /**
+             * MigrationParams channels.
+             * @member {number} channels
+             * @memberof meshvirt.v1.MigrationParams
+             * @instance
+             */
+            MigrationParams.prototype.channels = 0;
+
+            /**
+             * MigrationParams noAutoConverge.
+             * @member {boolean} noAutoConverge
+             * @memberof meshvirt.v1.MigrationParams
+             * @instance
+             */
+            MigrationParams.prototype.noAutoConverge = false;
+
+            /**
              * Creates a new MigrationParams instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.MigrationParams
@@ -16976,6 +17003,12 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 4, wireType 0 =*/32).int32(message.onTimeout);
                 if (message.autoConverge != null && Object.hasOwnProperty.call(message, "autoConverge"))
                     writer.uint32(/* id 5, wireType 0 =*/40).bool(message.autoConverge);
+                if (message.via != null && Object.hasOwnProperty.call(message, "via"))
+                    writer.uint32(/* id 80, wireType 2 =*/642).string(message.via);
+                if (message.channels != null && Object.hasOwnProperty.call(message, "channels"))
+                    writer.uint32(/* id 81, wireType 0 =*/648).uint32(message.channels);
+                if (message.noAutoConverge != null && Object.hasOwnProperty.call(message, "noAutoConverge"))
+                    writer.uint32(/* id 82, wireType 0 =*/656).bool(message.noAutoConverge);
                 return writer;
             };
 
@@ -17046,6 +17079,18 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.autoConverge = reader.bool();
                             break;
                         }
+                    case 80: {
+                            message.via = reader.string();
+                            break;
+                        }
+                    case 81: {
+                            message.channels = reader.uint32();
+                            break;
+                        }
+                    case 82: {
+                            message.noAutoConverge = reader.bool();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -17111,6 +17156,15 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.autoConverge != null && Object.hasOwnProperty.call(message, "autoConverge"))
                     if (typeof message.autoConverge !== "boolean")
                         return "autoConverge: boolean expected";
+                if (message.via != null && Object.hasOwnProperty.call(message, "via"))
+                    if (!$util.isString(message.via))
+                        return "via: string expected";
+                if (message.channels != null && Object.hasOwnProperty.call(message, "channels"))
+                    if (!$util.isInteger(message.channels))
+                        return "channels: integer expected";
+                if (message.noAutoConverge != null && Object.hasOwnProperty.call(message, "noAutoConverge"))
+                    if (typeof message.noAutoConverge !== "boolean")
+                        return "noAutoConverge: boolean expected";
                 return null;
             };
 
@@ -17167,6 +17221,12 @@ export const meshvirt = $root.meshvirt = (() => {
                 }
                 if (object.autoConverge != null)
                     message.autoConverge = Boolean(object.autoConverge);
+                if (object.via != null)
+                    message.via = String(object.via);
+                if (object.channels != null)
+                    message.channels = object.channels >>> 0;
+                if (object.noAutoConverge != null)
+                    message.noAutoConverge = Boolean(object.noAutoConverge);
                 return message;
             };
 
@@ -17197,6 +17257,9 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.timeoutMs = 0;
                     object.onTimeout = options.enums === String ? "ON_TIMEOUT_UNSPECIFIED" : 0;
                     object.autoConverge = false;
+                    object.via = "";
+                    object.channels = 0;
+                    object.noAutoConverge = false;
                 }
                 if (message.downtimeLimitMs != null && Object.hasOwnProperty.call(message, "downtimeLimitMs"))
                     object.downtimeLimitMs = message.downtimeLimitMs;
@@ -17213,6 +17276,12 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.onTimeout = options.enums === String ? $root.meshvirt.v1.MigrationParams.OnTimeout[message.onTimeout] === undefined ? message.onTimeout : $root.meshvirt.v1.MigrationParams.OnTimeout[message.onTimeout] : message.onTimeout;
                 if (message.autoConverge != null && Object.hasOwnProperty.call(message, "autoConverge"))
                     object.autoConverge = message.autoConverge;
+                if (message.via != null && Object.hasOwnProperty.call(message, "via"))
+                    object.via = message.via;
+                if (message.channels != null && Object.hasOwnProperty.call(message, "channels"))
+                    object.channels = message.channels;
+                if (message.noAutoConverge != null && Object.hasOwnProperty.call(message, "noAutoConverge"))
+                    object.noAutoConverge = message.noAutoConverge;
                 return object;
             };
 
@@ -17279,6 +17348,10 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [epoch] MigrationRecord epoch
              * @property {number|null} [pauseMs] MigrationRecord pauseMs
              * @property {number|null} [stoppedAtMs] MigrationRecord stoppedAtMs
+             * @property {string|null} [path] MigrationRecord path
+             * @property {string|null} [pathReason] MigrationRecord pathReason
+             * @property {number|null} [throughputMbS] MigrationRecord throughputMbS
+             * @property {number|null} [channels] MigrationRecord channels
              */
 
             /**
@@ -17393,6 +17466,38 @@ export const meshvirt = $root.meshvirt = (() => {
             MigrationRecord.prototype.stoppedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * MigrationRecord path.
+             * @member {string} path
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.path = "";
+
+            /**
+             * MigrationRecord pathReason.
+             * @member {string} pathReason
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.pathReason = "";
+
+            /**
+             * MigrationRecord throughputMbS.
+             * @member {number} throughputMbS
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.throughputMbS = 0;
+
+            /**
+             * MigrationRecord channels.
+             * @member {number} channels
+             * @memberof meshvirt.v1.MigrationRecord
+             * @instance
+             */
+            MigrationRecord.prototype.channels = 0;
+
+            /**
              * Creates a new MigrationRecord instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.MigrationRecord
@@ -17444,6 +17549,14 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 11, wireType 1 =*/89).double(message.pauseMs);
                 if (message.stoppedAtMs != null && Object.hasOwnProperty.call(message, "stoppedAtMs"))
                     writer.uint32(/* id 12, wireType 0 =*/96).uint64(message.stoppedAtMs);
+                if (message.path != null && Object.hasOwnProperty.call(message, "path"))
+                    writer.uint32(/* id 80, wireType 2 =*/642).string(message.path);
+                if (message.pathReason != null && Object.hasOwnProperty.call(message, "pathReason"))
+                    writer.uint32(/* id 81, wireType 2 =*/650).string(message.pathReason);
+                if (message.throughputMbS != null && Object.hasOwnProperty.call(message, "throughputMbS"))
+                    writer.uint32(/* id 82, wireType 1 =*/657).double(message.throughputMbS);
+                if (message.channels != null && Object.hasOwnProperty.call(message, "channels"))
+                    writer.uint32(/* id 83, wireType 0 =*/664).uint32(message.channels);
                 return writer;
             };
 
@@ -17542,6 +17655,22 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.stoppedAtMs = reader.uint64();
                             break;
                         }
+                    case 80: {
+                            message.path = reader.string();
+                            break;
+                        }
+                    case 81: {
+                            message.pathReason = reader.string();
+                            break;
+                        }
+                    case 82: {
+                            message.throughputMbS = reader.double();
+                            break;
+                        }
+                    case 83: {
+                            message.channels = reader.uint32();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -17622,6 +17751,18 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.stoppedAtMs != null && Object.hasOwnProperty.call(message, "stoppedAtMs"))
                     if (!$util.isInteger(message.stoppedAtMs) && !(message.stoppedAtMs && $util.isInteger(message.stoppedAtMs.low) && $util.isInteger(message.stoppedAtMs.high)))
                         return "stoppedAtMs: integer|Long expected";
+                if (message.path != null && Object.hasOwnProperty.call(message, "path"))
+                    if (!$util.isString(message.path))
+                        return "path: string expected";
+                if (message.pathReason != null && Object.hasOwnProperty.call(message, "pathReason"))
+                    if (!$util.isString(message.pathReason))
+                        return "pathReason: string expected";
+                if (message.throughputMbS != null && Object.hasOwnProperty.call(message, "throughputMbS"))
+                    if (typeof message.throughputMbS !== "number")
+                        return "throughputMbS: number expected";
+                if (message.channels != null && Object.hasOwnProperty.call(message, "channels"))
+                    if (!$util.isInteger(message.channels))
+                        return "channels: integer expected";
                 return null;
             };
 
@@ -17709,6 +17850,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.stoppedAtMs = object.stoppedAtMs;
                     else if (typeof object.stoppedAtMs === "object")
                         message.stoppedAtMs = new $util.LongBits(object.stoppedAtMs.low >>> 0, object.stoppedAtMs.high >>> 0).toNumber(true);
+                if (object.path != null)
+                    message.path = String(object.path);
+                if (object.pathReason != null)
+                    message.pathReason = String(object.pathReason);
+                if (object.throughputMbS != null)
+                    message.throughputMbS = Number(object.throughputMbS);
+                if (object.channels != null)
+                    message.channels = object.channels >>> 0;
                 return message;
             };
 
@@ -17766,6 +17915,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.stoppedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
                     } else
                         object.stoppedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.path = "";
+                    object.pathReason = "";
+                    object.throughputMbS = 0;
+                    object.channels = 0;
                 }
                 if (message.fromHost != null && Object.hasOwnProperty.call(message, "fromHost"))
                     object.fromHost = message.fromHost;
@@ -17821,6 +17974,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.stoppedAtMs = options.longs === String ? String(message.stoppedAtMs) : message.stoppedAtMs;
                     else
                         object.stoppedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.stoppedAtMs) : options.longs === Number ? new $util.LongBits(message.stoppedAtMs.low >>> 0, message.stoppedAtMs.high >>> 0).toNumber(true) : message.stoppedAtMs;
+                if (message.path != null && Object.hasOwnProperty.call(message, "path"))
+                    object.path = message.path;
+                if (message.pathReason != null && Object.hasOwnProperty.call(message, "pathReason"))
+                    object.pathReason = message.pathReason;
+                if (message.throughputMbS != null && Object.hasOwnProperty.call(message, "throughputMbS"))
+                    object.throughputMbS = options.json && !isFinite(message.throughputMbS) ? String(message.throughputMbS) : message.throughputMbS;
+                if (message.channels != null && Object.hasOwnProperty.call(message, "channels"))
+                    object.channels = message.channels;
                 return object;
             };
 
@@ -28805,6 +28966,9 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [epoch] PrepareIncoming epoch
              * @property {string|null} [session] PrepareIncoming session
              * @property {meshvirt.v1.IPlacementExplanation|null} [placement] PrepareIncoming placement
+             * @property {string|null} [directHost] PrepareIncoming directHost
+             * @property {Uint8Array|null} [tlsPsk] PrepareIncoming tlsPsk
+             * @property {number|null} [multifdChannels] PrepareIncoming multifdChannels
              */
 
             /**
@@ -28871,6 +29035,30 @@ export const meshvirt = $root.meshvirt = (() => {
             PrepareIncoming.prototype.placement = null;
 
             /**
+             * PrepareIncoming directHost.
+             * @member {string} directHost
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.directHost = "";
+
+            /**
+             * PrepareIncoming tlsPsk.
+             * @member {Uint8Array} tlsPsk
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.tlsPsk = $util.newBuffer([]);
+
+            /**
+             * PrepareIncoming multifdChannels.
+             * @member {number} multifdChannels
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.multifdChannels = 0;
+
+            /**
              * Creates a new PrepareIncoming instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.PrepareIncoming
@@ -28910,6 +29098,12 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 5, wireType 2 =*/42).string(message.session);
                 if (message.placement != null && Object.hasOwnProperty.call(message, "placement"))
                     $root.meshvirt.v1.PlacementExplanation.encode(message.placement, writer.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                if (message.directHost != null && Object.hasOwnProperty.call(message, "directHost"))
+                    writer.uint32(/* id 80, wireType 2 =*/642).string(message.directHost);
+                if (message.tlsPsk != null && Object.hasOwnProperty.call(message, "tlsPsk"))
+                    writer.uint32(/* id 81, wireType 2 =*/650).bytes(message.tlsPsk);
+                if (message.multifdChannels != null && Object.hasOwnProperty.call(message, "multifdChannels"))
+                    writer.uint32(/* id 82, wireType 0 =*/656).uint32(message.multifdChannels);
                 return writer;
             };
 
@@ -28984,6 +29178,18 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.placement = $root.meshvirt.v1.PlacementExplanation.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
+                    case 80: {
+                            message.directHost = reader.string();
+                            break;
+                        }
+                    case 81: {
+                            message.tlsPsk = reader.bytes();
+                            break;
+                        }
+                    case 82: {
+                            message.multifdChannels = reader.uint32();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -29050,6 +29256,15 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (error)
                         return "placement." + error;
                 }
+                if (message.directHost != null && Object.hasOwnProperty.call(message, "directHost"))
+                    if (!$util.isString(message.directHost))
+                        return "directHost: string expected";
+                if (message.tlsPsk != null && Object.hasOwnProperty.call(message, "tlsPsk"))
+                    if (!(message.tlsPsk && typeof message.tlsPsk.length === "number" || $util.isString(message.tlsPsk)))
+                        return "tlsPsk: buffer expected";
+                if (message.multifdChannels != null && Object.hasOwnProperty.call(message, "multifdChannels"))
+                    if (!$util.isInteger(message.multifdChannels))
+                        return "multifdChannels: integer expected";
                 return null;
             };
 
@@ -29096,6 +29311,15 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.PrepareIncoming.placement: object expected");
                     message.placement = $root.meshvirt.v1.PlacementExplanation.fromObject(object.placement, long + 1);
                 }
+                if (object.directHost != null)
+                    message.directHost = String(object.directHost);
+                if (object.tlsPsk != null)
+                    if (typeof object.tlsPsk === "string")
+                        $util.base64.decode(object.tlsPsk, message.tlsPsk = $util.newBuffer($util.base64.length(object.tlsPsk)), 0);
+                    else if (object.tlsPsk.length >= 0)
+                        message.tlsPsk = object.tlsPsk;
+                if (object.multifdChannels != null)
+                    message.multifdChannels = object.multifdChannels >>> 0;
                 return message;
             };
 
@@ -29127,6 +29351,15 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                     object.session = "";
                     object.placement = null;
+                    object.directHost = "";
+                    if (options.bytes === String)
+                        object.tlsPsk = "";
+                    else {
+                        object.tlsPsk = [];
+                        if (options.bytes !== Array)
+                            object.tlsPsk = $util.newBuffer(object.tlsPsk);
+                    }
+                    object.multifdChannels = 0;
                 }
                 if (message.token != null && Object.hasOwnProperty.call(message, "token"))
                     object.token = message.token;
@@ -29145,6 +29378,12 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.session = message.session;
                 if (message.placement != null && Object.hasOwnProperty.call(message, "placement"))
                     object.placement = $root.meshvirt.v1.PlacementExplanation.toObject(message.placement, options, q + 1);
+                if (message.directHost != null && Object.hasOwnProperty.call(message, "directHost"))
+                    object.directHost = message.directHost;
+                if (message.tlsPsk != null && Object.hasOwnProperty.call(message, "tlsPsk"))
+                    object.tlsPsk = options.bytes === String ? $util.base64.encode(message.tlsPsk, 0, message.tlsPsk.length) : options.bytes === Array ? Array.prototype.slice.call(message.tlsPsk) : message.tlsPsk;
+                if (message.multifdChannels != null && Object.hasOwnProperty.call(message, "multifdChannels"))
+                    object.multifdChannels = message.multifdChannels;
                 return object;
             };
 
@@ -29184,6 +29423,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @memberof meshvirt.v1
              * @interface IIncomingReady
              * @property {Array.<string>|null} [channels] IncomingReady channels
+             * @property {string|null} [directMigration] IncomingReady directMigration
+             * @property {string|null} [directNbd] IncomingReady directNbd
              */
 
             /**
@@ -29209,6 +29450,22 @@ export const meshvirt = $root.meshvirt = (() => {
              * @instance
              */
             IncomingReady.prototype.channels = $util.emptyArray;
+
+            /**
+             * IncomingReady directMigration.
+             * @member {string} directMigration
+             * @memberof meshvirt.v1.IncomingReady
+             * @instance
+             */
+            IncomingReady.prototype.directMigration = "";
+
+            /**
+             * IncomingReady directNbd.
+             * @member {string} directNbd
+             * @memberof meshvirt.v1.IncomingReady
+             * @instance
+             */
+            IncomingReady.prototype.directNbd = "";
 
             /**
              * Creates a new IncomingReady instance using the specified properties.
@@ -29241,6 +29498,10 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.channels != null && message.channels.length)
                     for (let i = 0; i < message.channels.length; ++i)
                         writer.uint32(/* id 1, wireType 2 =*/10).string(message.channels[i]);
+                if (message.directMigration != null && Object.hasOwnProperty.call(message, "directMigration"))
+                    writer.uint32(/* id 80, wireType 2 =*/642).string(message.directMigration);
+                if (message.directNbd != null && Object.hasOwnProperty.call(message, "directNbd"))
+                    writer.uint32(/* id 81, wireType 2 =*/650).string(message.directNbd);
                 return writer;
             };
 
@@ -29297,6 +29558,14 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.channels.push(reader.string());
                             break;
                         }
+                    case 80: {
+                            message.directMigration = reader.string();
+                            break;
+                        }
+                    case 81: {
+                            message.directNbd = reader.string();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -29348,6 +29617,12 @@ export const meshvirt = $root.meshvirt = (() => {
                         if (!$util.isString(message.channels[i]))
                             return "channels: string[] expected";
                 }
+                if (message.directMigration != null && Object.hasOwnProperty.call(message, "directMigration"))
+                    if (!$util.isString(message.directMigration))
+                        return "directMigration: string expected";
+                if (message.directNbd != null && Object.hasOwnProperty.call(message, "directNbd"))
+                    if (!$util.isString(message.directNbd))
+                        return "directNbd: string expected";
                 return null;
             };
 
@@ -29376,6 +29651,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let i = 0; i < object.channels.length; ++i)
                         message.channels[i] = String(object.channels[i]);
                 }
+                if (object.directMigration != null)
+                    message.directMigration = String(object.directMigration);
+                if (object.directNbd != null)
+                    message.directNbd = String(object.directNbd);
                 return message;
             };
 
@@ -29398,11 +29677,19 @@ export const meshvirt = $root.meshvirt = (() => {
                 let object = {};
                 if (options.arrays || options.defaults)
                     object.channels = [];
+                if (options.defaults) {
+                    object.directMigration = "";
+                    object.directNbd = "";
+                }
                 if (message.channels && message.channels.length) {
                     object.channels = [];
                     for (let j = 0; j < message.channels.length; ++j)
                         object.channels[j] = message.channels[j];
                 }
+                if (message.directMigration != null && Object.hasOwnProperty.call(message, "directMigration"))
+                    object.directMigration = message.directMigration;
+                if (message.directNbd != null && Object.hasOwnProperty.call(message, "directNbd"))
+                    object.directNbd = message.directNbd;
                 return object;
             };
 

@@ -26,7 +26,7 @@ export interface VmView {
    */
   unknown: { ownerHostname: string, ownerLiveness: string, sinceMs: number, lastHeardMs: number, lastState: string } | undefined
   /** downtimeMs: QEMU's own measure on the source; pauseMs: the guest's, source stop → destination resume (0: unknown). */
-  lastMigration: { fromHost: string, toHost: string, downtimeMs: number, pauseMs: number, totalMs: number, finishedAtMs: number, error: string } | undefined
+  lastMigration: { fromHost: string, toHost: string, downtimeMs: number, pauseMs: number, totalMs: number, finishedAtMs: number, error: string, path: string, pathReason: string, channels: number, throughputMBs: number } | undefined
   /** Disaster recovery: wanted replicas, RPO, and each holder with the point it holds. Undefined without replicas. */
   replication: {
     replicas: number
@@ -89,7 +89,11 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
           pauseMs: Number(info.lastMigration.pauseMs ?? 0),
           totalMs: Number(info.lastMigration.totalMs ?? 0),
           finishedAtMs: Number(info.lastMigration.finishedAtMs ?? 0),
-          error: info.lastMigration.error ?? ''
+          error: info.lastMigration.error ?? '',
+          path: info.lastMigration.path ?? '',
+          pathReason: info.lastMigration.pathReason ?? '',
+          channels: Number(info.lastMigration.channels ?? 0),
+          throughputMBs: Number(info.lastMigration.throughputMbS ?? 0)
         },
     replication: replicationView(info),
     lease: info.lease == null

@@ -1,4 +1,4 @@
-import type { Hypervisor, LiveMigration } from '@meshvirt/hypervisor'
+import { checkMultifdChannels, type Hypervisor, type IncomingTcp, type LiveMigration } from '@meshvirt/hypervisor'
 import type { TunnelExit, TunnelExits } from '@meshvirt/mesh'
 import type { meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
@@ -7,6 +7,7 @@ import type { VmManager } from '../vm/vm-manager.js'
 import type { MigrationStates } from './migration-states.js'
 import { driverSpec, validateVmSpec } from '../vm/vm-spec.js'
 import { guestPauseMs } from './guest-pause.js'
+import { freePort, isOwnHost } from './direct-path.js'
 
 /** An incoming migration not completed within this is given up (the source's migrateOut timed out long before). */
 export const INCOMING_TTL_MS = 15 * 60_000
@@ -24,6 +25,8 @@ export interface MigrationDestinationDeps {
   hypervisor: Hypervisor & LiveMigration
   exits: TunnelExits
   log: Logger
+  /** This host's libp2p listen addresses: the only IPs a direct migration may listen on. */
+  listenAddrs?: () => string[]
   /**
    * A replicated VM arrived: its replica holders (the owner's lease group) and how long the source's
    * lease still held when it handed the VM over (ms, 0: none).
@@ -49,7 +52,15 @@ export class MigrationDestination {
     states.recordIncoming({ token: req.token, vmId: req.vmId, spec: req.spec, epoch: Number(req.epoch), placement: req.placement })
     const opened: TunnelExit[] = []
     try {
-      const incoming = await hypervisor.prepareIncoming(driverSpec(req.vmId, req.spec), { disks: 'mirror' })
+      const direct = await this.directListen(req)
+      const incoming = await hypervisor.prepareIncoming(driverSpec(req.vmId, req.spec), { disks: 'mirror', ...(direct !== undefined ? { tcp: direct } : {}) })
+      if (direct !== undefined) {
+        const timer = setTimeout(() => { void this.abort({ vmId: req.vmId, session: req.session, reason: 'timed out' } as meshvirt.v1.AbortIncoming, source) }, INCOMING_TTL_MS)
+        timer.unref()
+        this.sessions.set(req.vmId, { session: req.session, source, exits: [], timer })
+        log.info('incoming migration prepared', { vm: req.vmId, peer: source, session: req.session, path: 'direct-tls', migration: incoming.migrationSocket, nbd: incoming.nbdSocket, channels: direct.multifdChannels })
+        return { channels: [], directMigration: incoming.migrationSocket, directNbd: incoming.nbdSocket ?? '' }
+      }
       opened.push(exits.expose({ session: req.session, channel: 'ram', socketPath: incoming.migrationSocket, peer: source }))
       if (incoming.nbdSocket !== undefined) opened.push(exits.expose({ session: req.session, channel: 'nbd', socketPath: incoming.nbdSocket, peer: source }))
       const timer = setTimeout(() => { void this.abort({ vmId: req.vmId, session: req.session, reason: 'timed out' } as meshvirt.v1.AbortIncoming, source) }, INCOMING_TTL_MS)
@@ -62,6 +73,23 @@ export class MigrationDestination {
       await hypervisor.abortIncoming(req.vmId).catch(() => {})
       states.dropIncoming(req.vmId)
       throw err
+    }
+  }
+
+  /**
+   * Direct path: listen only on the address the source asked for, which must be one of this host's
+   * own (advertised) listen IPs, on ports free now, with the source's one-time key.
+   */
+  private async directListen (req: meshvirt.v1.PrepareIncoming): Promise<IncomingTcp | undefined> {
+    if (req.directHost === '') return undefined
+    const own = this.deps.listenAddrs?.() ?? []
+    if (!isOwnHost(req.directHost, own)) throw new ControlError('INVALID_ARGUMENT', `${req.directHost} is not an address this host listens on (${own.join(' ')}); migrate with --via mesh`)
+    if (req.tlsPsk.length !== 32) throw new ControlError('INVALID_ARGUMENT', 'a direct migration needs a 256-bit key')
+    checkMultifdChannels(req.multifdChannels === 0 ? undefined : req.multifdChannels)
+    return {
+      host: req.directHost, port: await freePort(req.directHost), nbdPort: await freePort(req.directHost),
+      tls: { pskHex: Buffer.from(req.tlsPsk).toString('hex') },
+      ...(req.multifdChannels > 0 ? { multifdChannels: req.multifdChannels } : {})
     }
   }
 

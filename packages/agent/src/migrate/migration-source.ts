@@ -15,6 +15,8 @@ import type { MigrationStates } from './migration-states.js'
 import { specResources } from '../vm/vm-spec.js'
 import { guestPauseMs } from './guest-pause.js'
 import { migrateOutOptions } from './migration-params.js'
+import { watchPeer } from './peer-watch.js'
+import { DEFAULT_MULTIFD_CHANNELS, directEndpoint, newMigrationPsk, parseVia, reachable, throughputMBs, type MigrationPath } from './direct-path.js'
 
 /** Destinations tried (Reserve) before the migration is given up. */
 const MAX_DESTINATIONS_TRIED = 3
@@ -35,7 +37,7 @@ export interface MigrationSourceDeps {
   selfId: string
   dataDir: string
   view: ClusterView
-  mesh: Pick<MeshNode, 'libp2p'>
+  mesh: Pick<MeshNode, 'libp2p' | 'multiaddrs'>
   peers: PeerClient
   states: MigrationStates
   hypervisor: Hypervisor & LiveMigration
@@ -50,8 +52,9 @@ export interface MigrationSourceDeps {
 
 /**
  * The source half of a live migration (DESIGN.md, "Migrate"): reserve on the destination,
- * have it prepare a paused incoming QEMU, stream the guest through the mesh (QEMU ↔ unix socket
- * ↔ libp2p stream ↔ unix socket ↔ QEMU, disks mirrored over NBD the same way), hand ownership
+ * have it prepare a paused incoming QEMU, stream the guest straight to it over TCP with QEMU's TLS
+ * and a one-time key agreed here (direct-path.ts), or through the mesh (QEMU ↔ unix socket ↔
+ * libp2p stream ↔ unix socket ↔ QEMU), disks mirrored over NBD the same way, hand ownership
  * over with epoch + 1 once the destination runs it, and only then quit here. On any failure the
  * guest keeps running here and the destination removes what it prepared.
  */
@@ -67,7 +70,8 @@ export class MigrationSource {
 
   async migrate (vmId: string, toHost: string, params: meshvirt.v1.IMigrationParams | null | undefined): Promise<{ record: meshvirt.v1.IMigrationRecord, destination: string }> {
     const { states, peers, hypervisor, log, selfId } = this.deps
-    const options = migrateOutOptions(params)
+    const { multifdChannels, ...options } = migrateOutOptions(params)
+    const via = parseVia(params?.via)
     const vm = states.beginOutgoing(vmId)
     this.stats.inFlight++
     const spec = pb.VmSpec.decode(vm.spec)
@@ -82,28 +86,40 @@ export class MigrationSource {
       const reserved = await this.reserveDestination(vmId, spec, vm.epoch + 1, toHost)
       destination = reserved.host
       record.toHost = destination
+      const path = await this.choosePath(destination, via)
+      const direct = path.path === 'direct-tls' ? { host: path.host, psk: newMigrationPsk(), channels: multifdChannels ?? DEFAULT_MULTIFD_CHANNELS } : undefined
+      Object.assign(record, { path: path.path, pathReason: path.reason, channels: direct?.channels ?? 1 })
       this.phase(vmId, 'prepare', started, destination)
       const ready = await peers.negotiate(destination, {
-        prepareIncoming: { token: reserved.token, vmId, spec, epoch: vm.epoch + 1, session, placement: reserved.placement }
+        prepareIncoming: {
+          token: reserved.token, vmId, spec, epoch: vm.epoch + 1, session, placement: reserved.placement,
+          ...(direct !== undefined ? { directHost: direct.host, tlsPsk: direct.psk, multifdChannels: direct.channels } : {})
+        }
       }, 60_000)
       prepared = true
-      const channels = ready.incomingReady?.channels ?? []
+      const channels = direct !== undefined ? [] : ready.incomingReady?.channels ?? []
       const dir = join(this.deps.dataDir, 'mig')
       await mkdir(dir, { recursive: true, mode: 0o700 })
       for (const channel of channels) {
         if (channel !== 'ram' && channel !== 'nbd') throw new ControlError('INTERNAL', `destination offered an unknown tunnel channel ${channel}`)
         entrances.push(await openTunnelEntrance(this.deps.mesh.libp2p, { peer: destination, session, channel, socketPath: join(dir, `${session.slice(0, 8)}-${channel}.sock`) }))
       }
-      const ram = entrances.find((e) => e.socketPath.endsWith('-ram.sock'))
-      const nbd = entrances.find((e) => e.socketPath.endsWith('-nbd.sock'))
-      if (ram === undefined) throw new ControlError('INTERNAL', 'destination exposed no RAM channel')
+      const ram = direct !== undefined ? ready.incomingReady?.directMigration ?? undefined : entrances.find((e) => e.socketPath.endsWith('-ram.sock'))?.socketPath
+      const nbd = direct !== undefined ? ready.incomingReady?.directNbd ?? undefined : entrances.find((e) => e.socketPath.endsWith('-nbd.sock'))?.socketPath
+      if (ram === undefined || ram === '' || (direct !== undefined && !ram.startsWith('tcp:'))) throw new ControlError('INTERNAL', 'destination exposed no RAM channel')
+      const watch = watchPeer(this.deps.mesh.libp2p, destination)
       const result = await hypervisor.migrateOut(vmId, {
         ...options,
-        migrationSocket: ram.socketPath,
-        ...(nbd !== undefined ? { nbdSocket: nbd.socketPath } : {}),
+        migrationSocket: ram,
+        ...(nbd !== undefined && nbd !== '' ? { nbdSocket: nbd } : {}),
+        ...(direct !== undefined ? { tls: { pskHex: direct.psk.toString('hex') }, multifdChannels: direct.channels } : {}),
+        signal: watch.signal,
         onProgress: (p) => { this.progress.set(vmId, progressToWire(p, destination as string)) }
-      })
+      }).catch((err: unknown) => {
+        throw watch.lost() ? watch.signal.reason as Error : err
+      }).finally(() => { watch.stop() })
       Object.assign(record, {
+        throughputMbS: throughputMBs(result.ramTransferredBytes, result.ramMs),
         downtimeMs: result.downtimeMs,
         stoppedAtMs: Math.round(result.stoppedAt),
         totalMs: Date.now() - started,
@@ -142,8 +158,25 @@ export class MigrationSource {
     this.stats.succeeded++
     this.stats.lastDowntimeMs = Number(record.downtimeMs ?? 0)
     this.stats.lastTotalMs = Number(record.totalMs ?? 0)
-    log.info('vm migrated out', { vm: vmId, peer: destination, downtimeMs: record.downtimeMs, pauseMs: record.pauseMs, totalMs: record.totalMs })
+    log.info('vm migrated out', { vm: vmId, peer: destination, path: record.path, channels: record.channels, throughputMBs: record.throughputMbS, downtimeMs: record.downtimeMs, pauseMs: record.pauseMs, totalMs: record.totalMs })
     return { record, destination: destination as string }
+  }
+
+  /**
+   * Direct when asked, or under `auto` when the destination advertises an address this host
+   * reaches (a TCP connection to its libp2p port there); the mesh tunnel otherwise.
+   */
+  private async choosePath (destination: string, via: 'direct' | 'mesh' | 'auto'): Promise<{ path: MigrationPath, host: string, reason: string }> {
+    if (via === 'mesh') return { path: 'mesh', host: '', reason: 'asked for (--via mesh)' }
+    const addrs = this.deps.view.get(destination)?.advert.addrs ?? []
+    const endpoint = directEndpoint(addrs, this.deps.mesh.multiaddrs())
+    if (endpoint === undefined) {
+      if (via === 'direct') throw new ControlError('MIGRATION_FAILED', `destination ${destination} advertises no IP address for a direct migration (${addrs.join(' ') || 'none'}); use --via mesh`)
+      return { path: 'mesh', host: '', reason: 'auto: the destination advertises no direct address' }
+    }
+    if (via === 'direct') return { path: 'direct-tls', host: endpoint.host, reason: 'asked for (--via direct)' }
+    if (await reachable(endpoint.host, endpoint.port)) return { path: 'direct-tls', host: endpoint.host, reason: `auto: ${endpoint.host} reachable` }
+    return { path: 'mesh', host: '', reason: `auto: ${endpoint.host}:${endpoint.port} not reachable from here` }
   }
 
   private async reserveDestination (vmId: string, spec: meshvirt.v1.IVmSpec, epoch: number, toHost: string): Promise<{ host: string, token: string, placement: meshvirt.v1.IPlacementExplanation }> {
@@ -151,7 +184,9 @@ export class MigrationSource {
     // The VM's own placement rules still hold; the host it leaves is excluded. A named
     // destination is a pin: placement still checks that the VM fits there.
     const { host: _pinnedAtCreate, ...rules } = placementRequestFor(spec, `${vmId}/migrate/${epoch}`)
-    const request = { ...rules, exclude: [selfId], ...(toHost !== '' ? { host: toHost } : {}) }
+    // The guest runs under this host's accelerator: QEMU cannot move it to another one.
+    const here = view.get(selfId)
+    const request = { ...rules, exclude: [selfId], ...(toHost !== '' ? { host: toHost } : {}), ...(here !== undefined ? { liveOn: toHostSnapshot(here).accelerator } : {}) }
     const result = placeVm(request, view.hosts().map((h) => toHostSnapshot(h)))
     if (result.chosen === undefined) throw new ControlError('NO_CAPACITY', `no destination for the migration: ${result.summary}`)
     let attempts = 0

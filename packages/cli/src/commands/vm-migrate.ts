@@ -16,23 +16,28 @@ function bar (done: number, total: number, width = 24): string {
 
 export const vmMigrate: Command = {
   path: ['vm', 'migrate'],
-  summary: 'live-migrate a running VM (memory and disk) to another host, through the mesh',
-  usage: 'meshvirt vm migrate NAME|ID [--to HOST] [--downtime-ms N] [--bandwidth SIZE] [--timeout SECONDS] [--on-timeout cancel|continue] [--auto-converge]',
+  summary: 'live-migrate a running VM (memory and disk) to another host, QEMU to QEMU over TLS or through the mesh',
+  usage: 'meshvirt vm migrate NAME|ID [--to HOST] [--via direct|mesh|auto] [--channels N] [--downtime-ms N] [--bandwidth SIZE] [--timeout SECONDS] [--on-timeout cancel|continue] [--[no-]auto-converge]',
   options: {
     ...dataDirOption,
     ...jsonOption,
     to: { type: 'string', valueName: 'HOST', description: 'destination host (name or id); default: placement chooses' },
-    'downtime-ms': { type: 'string', valueName: 'N', description: 'longest pause allowed at the switchover (default 300)' },
+    'downtime-ms': { type: 'string', valueName: 'N', description: 'longest pause QEMU aims for at the switchover (default 10; QEMU\'s own is 300)' },
     bandwidth: { type: 'string', valueName: 'SIZE', description: 'per-second cap, e.g. 1G (default 10G; QEMU\'s own 128M is far below a LAN)' },
     timeout: { type: 'string', valueName: 'SECONDS', description: 'give the migration this long (default 600)' },
     'on-timeout': { type: 'string', valueName: 'ACTION', description: 'cancel (default: the VM stays here) or continue (force the switchover)' },
-    'auto-converge': { type: 'boolean', description: 'throttle the guest\'s vCPUs if it dirties memory faster than the link' }
+    'auto-converge': { type: 'boolean', description: 'throttle the guest\'s vCPUs if it dirties memory faster than the link (the default)' },
+    'no-auto-converge': { type: 'boolean', description: 'never throttle the guest (QEMU\'s own default; a busy guest may then not converge)' },
+    via: { type: 'string', valueName: 'PATH', description: 'direct (QEMU to QEMU, TLS with a one-time key), mesh (the libp2p tunnel) or auto (default: direct when the destination is reachable)' },
+    channels: { type: 'string', valueName: 'N', description: 'multifd channels of the direct path (default 2)' }
   },
-  examples: ['meshvirt vm migrate web-1', 'meshvirt vm migrate web-1 --to host-3 --downtime-ms 100', 'meshvirt vm migrate db-1 --timeout 120 --on-timeout continue --auto-converge'],
+  examples: ['meshvirt vm migrate web-1', 'meshvirt vm migrate web-1 --to host-3 --downtime-ms 100', 'meshvirt vm migrate web-1 --via mesh', 'meshvirt vm migrate db-1 --timeout 120 --on-timeout continue --auto-converge'],
   async run (ctx) {
     const v = ctx.values
     const onTimeout = (v['on-timeout'] as string | undefined) ?? 'cancel'
     if (ON_TIMEOUT[onTimeout] === undefined) throw new UsageError(`--on-timeout must be cancel or continue, got '${onTimeout}'`)
+    const via = (v.via as string | undefined) ?? 'auto'
+    if (!['direct', 'mesh', 'auto'].includes(via)) throw new UsageError(`--via must be direct, mesh or auto, got '${via}'`)
     const num = (flag: string): number | undefined => {
       if (v[flag] === undefined) return undefined
       const n = Number(v[flag])
@@ -44,7 +49,10 @@ export const vmMigrate: Command = {
       ...(v.bandwidth !== undefined ? { bandwidthBytesPerSec: parseSize(v.bandwidth as string, '--bandwidth', 'B') } : {}),
       ...(num('timeout') !== undefined ? { timeoutMs: Math.round((num('timeout') as number) * 1000) } : {}),
       onTimeout: ON_TIMEOUT[onTimeout],
-      autoConverge: v['auto-converge'] === true
+      autoConverge: v['auto-converge'] === true,
+      noAutoConverge: v['no-auto-converge'] === true,
+      via,
+      ...(num('channels') !== undefined ? { channels: Math.round(num('channels') as number) } : {})
     }
     const client = controlClient(ctx)
     const vm = vmRef(ctx)
@@ -86,7 +94,8 @@ export const vmMigrate: Command = {
     }
     ctx.out(`migrated ${view.name} from ${label(rec?.fromHost ?? '')} to ${label(view.owner)} (epoch ${view.epoch}): ` +
       `downtime ${Number(rec?.downtimeMs ?? 0).toFixed(0)} ms${Number(rec?.pauseMs ?? 0) > 0 ? `, pause ${Number(rec?.pauseMs).toFixed(0)} ms` : ''}, total ${Number(rec?.totalMs ?? 0).toFixed(0)} ms, ` +
-      `${formatSize(Number(rec?.ramBytes ?? 0))} memory, ${formatSize(Number(rec?.diskBytes ?? 0))} disk`)
+      `${formatSize(Number(rec?.ramBytes ?? 0))} memory, ${formatSize(Number(rec?.diskBytes ?? 0))} disk, via ${rec?.path ?? '?'}` +
+      `${Number(rec?.throughputMbS ?? 0) > 0 ? ` (RAM at ${Number(rec?.throughputMbS).toFixed(0)} MB/s)` : ''}`)
     return 0
   }
 }

@@ -41,9 +41,10 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
   const m = vm.lastMigration
   if (m !== undefined) {
     lines.push(m.error === ''
-      ? `migrated:  ${hostLabel(names, m.fromHost)} → ${hostLabel(names, m.toHost)} at ${new Date(m.finishedAtMs).toISOString()}, downtime ${m.downtimeMs.toFixed(0)} ms${m.pauseMs > 0 ? `, pause ${m.pauseMs.toFixed(0)} ms` : ''}, total ${m.totalMs.toFixed(0)} ms`
+      ? `migrated:  ${hostLabel(names, m.fromHost)} → ${hostLabel(names, m.toHost)} at ${new Date(m.finishedAtMs).toISOString()}, downtime ${m.downtimeMs.toFixed(0)} ms${m.pauseMs > 0 ? `, pause ${m.pauseMs.toFixed(0)} ms` : ''}, total ${m.totalMs.toFixed(0)} ms${migrationPath(m)}`
       : `migration: to ${hostLabel(names, m.toHost)} failed at ${new Date(m.finishedAtMs).toISOString()}: ${m.error}`)
   }
+  if (m !== undefined && m.error !== '' && m.path !== '') lines.push(`  path:     ${m.path}${m.pathReason !== '' ? ` (${m.pathReason})` : ''}`)
   const r = vm.replication
   if (r !== undefined) {
     const pause = r.points > 0 ? `, guest paused ${r.lastPauseMs.toFixed(1)} ms per point (max ${r.maxPauseMs.toFixed(1)} ms)` : ''
@@ -226,3 +227,10 @@ export const vmStop = simpleVmCommand('stop', 'stop a VM: ACPI power-down, then 
 export const vmDelete = simpleVmCommand('delete', 'delete a VM: stop it, remove its disk, free its resources and name', {
   force: { type: 'boolean', description: 'the VM\'s host is dead or gone: forget the VM everywhere and free its name (a host that comes back with it deletes its copy)' }
 })
+
+/** `, via direct-tls (2 channels, auto: … reachable), 412 MB/s`: which path the bytes took and how fast RAM moved. */
+function migrationPath (m: { path: string, pathReason: string, channels: number, throughputMBs: number }): string {
+  if (m.path === '') return ''
+  const how = [m.path === 'direct-tls' ? `${m.channels} channel${m.channels === 1 ? '' : 's'}` : '', m.pathReason].filter((x) => x !== '').join(', ')
+  return `, via ${m.path}${how !== '' ? ` (${how})` : ''}${m.throughputMBs > 0 ? `, RAM at ${m.throughputMBs.toFixed(0)} MB/s` : ''}`
+}

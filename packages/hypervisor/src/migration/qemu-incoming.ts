@@ -9,6 +9,10 @@ export interface IncomingPlan {
   migrationSocket: string
   /** Export these disks (nodes `disk-<name>`) writable over NBD on this socket (path or `tcp:HOST:PORT`). */
   nbd?: { socket: string, disks: string[] }
+  /** The QOM id of TLS credentials already created (migration-tls.ts): the stream and NBD require them. */
+  tlsCreds?: string
+  /** multifd channels the source will open (the same number on both ends); absent: one stream. */
+  multifdChannels?: number
 }
 
 /** How long completeIncoming waits for the destination's own view of the stream to say `completed`. */
@@ -19,13 +23,17 @@ const POLL_MS = 5
  * Destination, QEMU started with `-incoming defer -S`: `return-path` (the source learns of a failed
  * load) and `late-block-activate` (the disks are not activated, nor locked, at the end of the stream
  * but at `cont`), the empty disks exported writable over NBD for the source's mirror, then the
- * stream is accepted on a unix socket (or, for the direct comparison path, on TCP).
+ * stream is accepted on a unix socket (the mesh tunnel's exit) or on TCP (the direct path, with TLS
+ * credentials; plaintext only as the benchmarks' baseline).
  */
 export async function listenIncoming (qmp: QmpClient, plan: IncomingPlan): Promise<void> {
-  const caps = { 'return-path': true, 'late-block-activate': true, events: true }
+  const multifd = plan.multifdChannels !== undefined && plan.multifdChannels > 1
+  const caps = { 'return-path': true, 'late-block-activate': true, events: true, ...(multifd ? { multifd: true } : {}) }
   await qmp.execute('migrate-set-capabilities', { capabilities: Object.entries(caps).map(([capability, state]) => ({ capability, state })) })
+  const params = { ...(plan.tlsCreds !== undefined ? { 'tls-creds': plan.tlsCreds } : {}), ...(multifd ? { 'multifd-channels': plan.multifdChannels } : {}) }
+  if (Object.keys(params).length > 0) await qmp.execute('migrate-set-parameters', params)
   if (plan.nbd !== undefined) {
-    await qmp.execute('nbd-server-start', { addr: nbdServerStartAddress(parseMigrationAddress(plan.nbd.socket)) })
+    await qmp.execute('nbd-server-start', { addr: nbdServerStartAddress(parseMigrationAddress(plan.nbd.socket)), ...(plan.tlsCreds !== undefined ? { 'tls-creds': plan.tlsCreds } : {}) })
     for (const disk of plan.nbd.disks) {
       await qmp.execute('block-export-add', { type: 'nbd', id: `migrate-${disk}`, 'node-name': `disk-${disk}`, name: disk, writable: true })
     }

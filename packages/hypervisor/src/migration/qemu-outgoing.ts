@@ -14,6 +14,10 @@ export interface OutgoingPlan {
   /** Disk names to mirror (their nodes are `disk-<name>`, exported under `<name>` by the destination). */
   disks: string[]
   params: MigrationParams
+  /** QOM id of TLS credentials already created (migration-tls.ts): the stream and the NBD client use them. */
+  tlsCreds?: string
+  /** multifd channels for RAM (the destination was told the same number); absent or 1: one stream. */
+  multifdChannels?: number
   onProgress?: (progress: MigrationProgress) => void
   signal?: AbortSignal
 }
@@ -87,9 +91,14 @@ export class OutgoingMigration {
 
   private async configure (): Promise<void> {
     const { params } = this.plan
-    const caps = { 'return-path': true, events: true, 'auto-converge': params.autoConverge }
+    const channels = this.plan.multifdChannels ?? 1
+    // Set either way: an earlier attempt on this QEMU (rolled back) may have left them on.
+    const caps = { 'return-path': true, events: true, 'auto-converge': params.autoConverge, multifd: channels > 1 }
     await this.qmp.execute('migrate-set-capabilities', { capabilities: Object.entries(caps).map(([capability, state]) => ({ capability, state })) })
-    await this.qmp.execute('migrate-set-parameters', { 'max-bandwidth': params.bandwidthBytesPerSec, 'downtime-limit': params.downtimeLimitMs })
+    await this.qmp.execute('migrate-set-parameters', {
+      'max-bandwidth': params.bandwidthBytesPerSec, 'downtime-limit': params.downtimeLimitMs, 'tls-creds': this.plan.tlsCreds ?? '',
+      ...(channels > 1 ? { 'multifd-channels': channels } : {})
+    })
   }
 
   /** Mirror every disk into the destination's NBD export until in sync; returns the time it took. */
@@ -100,7 +109,7 @@ export class OutgoingMigration {
     const t0 = Date.now()
     for (const disk of this.plan.disks) {
       const node = `migrate-${disk}`
-      await this.qmp.execute('blockdev-add', { driver: 'nbd', 'node-name': node, server: nbdBlockdevServer(parseMigrationAddress(nbdSocket)), export: disk })
+      await this.qmp.execute('blockdev-add', { driver: 'nbd', 'node-name': node, server: nbdBlockdevServer(parseMigrationAddress(nbdSocket)), export: disk, ...(this.plan.tlsCreds !== undefined ? { 'tls-creds': this.plan.tlsCreds } : {}) })
       this.nodesAdded.push(node)
       await this.qmp.execute('blockdev-mirror', { 'job-id': node, device: `disk-${disk}`, target: node, sync: 'full' })
       this.jobsStarted.push(node)

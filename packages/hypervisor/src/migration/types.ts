@@ -10,6 +10,7 @@
  * The source quits only when told, after the destination is confirmed running.
  */
 import type { AbortOptions, VmInfo, VmSpec } from '../types.js'
+import type { MigrationTls } from './migration-tls.js'
 
 /** `mirror`: local disks are copied over NBD during the migration; `shared`: the files are already there. */
 export type DiskMode = 'mirror' | 'shared'
@@ -17,9 +18,10 @@ export type DiskMode = 'mirror' | 'shared'
 export interface PrepareIncomingOptions extends AbortOptions {
   disks: DiskMode
   /**
-   * Listen on TCP instead of the VM dir's unix sockets: QEMU straight to QEMU, neither encrypted
-   * nor authenticated — the direct baseline that benchmarks compare the mesh tunnel with, never
-   * the agent's path. `nbdPort` is required when disks are mirrored.
+   * Listen on TCP instead of the VM dir's unix sockets: QEMU straight to QEMU. With `tls` (the
+   * agent's direct path) the stream and the NBD export require the pre-shared key; without it,
+   * neither encrypted nor authenticated — only the benchmarks' plaintext baseline. `nbdPort` is
+   * required when disks are mirrored.
    */
   tcp?: IncomingTcp
 }
@@ -29,6 +31,10 @@ export interface IncomingTcp {
   host: string
   port: number
   nbdPort?: number
+  /** QEMU's TLS with this one-time pre-shared key (migration-tls.ts) on the stream and the NBD export. */
+  tls?: MigrationTls
+  /** multifd channels the source will open (must equal its `multifdChannels`); absent or 1: one stream. */
+  multifdChannels?: number
 }
 
 /** What the destination hands back: where its paused QEMU listens (unix sockets unless prepared with `tcp`). */
@@ -57,6 +63,10 @@ export interface MigrateOutOptions extends AbortOptions {
   migrationSocket: string
   /** Where its NBD server is reachable (path or `tcp:HOST:PORT`); required when the VM has disks and they are mirrored. */
   nbdSocket?: string
+  /** The destination's pre-shared key (it was prepared with the same `tls`): TCP addresses only. */
+  tls?: MigrationTls
+  /** RAM over this many multifd channels (the destination was prepared with the same number). */
+  multifdChannels?: number
   /** QEMU's `max-bandwidth`, bytes/s. QEMU's default of 128 MiB/s is far below a LAN. */
   bandwidthBytesPerSec?: number
   /** QEMU's `downtime-limit`: switch over once the rest fits in this pause. */

@@ -8,10 +8,11 @@ import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
 import { QemuReplication } from '../backup/qemu-replication.js'
 import type { ReplicationCapable } from '../backup/types.js'
-import { resolveMigrationParams } from '../migration/migration-params.js'
+import { checkMultifdChannels, resolveMigrationParams } from '../migration/migration-params.js'
 import { listenIncoming, resumeIncoming } from '../migration/qemu-incoming.js'
 import { OutgoingMigration, removeMigrationNodes } from '../migration/qemu-outgoing.js'
 import { parseMigrationAddress, tcpAddress } from '../migration/migration-address.js'
+import { checkPsk, installTlsCreds, removeTlsCreds, MIGRATION_TLS_ID } from '../migration/migration-tls.js'
 import type { IncomingCompletion, IncomingMigration, IncomingTcp, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
@@ -268,7 +269,13 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
         proc = await launchQemu({ spec: checked, paths, accel: this.accel, incoming: 'defer' }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
         qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
         const nbd = incoming.nbdSocket !== undefined ? { socket: incoming.nbdSocket, disks } : undefined
-        await listenIncoming(qmp, { migrationSocket: incoming.migrationSocket, ...(nbd !== undefined ? { nbd } : {}) })
+        const tls = options.tcp?.tls
+        if (tls !== undefined) await installTlsCreds(qmp, paths.dir, 'server', tls)
+        await listenIncoming(qmp, {
+          migrationSocket: incoming.migrationSocket, ...(nbd !== undefined ? { nbd } : {}),
+          ...(tls !== undefined ? { tlsCreds: MIGRATION_TLS_ID } : {}),
+          ...(options.tcp?.multifdChannels !== undefined ? { multifdChannels: options.tcp.multifdChannels } : {})
+        })
       } catch (err) {
         qmp?.close()
         if (proc !== undefined) { await proc.signal('SIGKILL'); await proc.waitForExit(SIGTERM_TIMEOUT_MS) }
@@ -288,6 +295,8 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
       const session = this.incoming.get(id) ?? await this.incomingSession(id, record, options)
       const disks = record.incoming.disks === 'mirror' ? (record.spec.disks ?? []).map((d) => d.name) : []
       const resumedAt = await resumeIncoming(session.qmp, disks, options.signal)
+      // The key has done its work (stream loaded, NBD server stopped): it must not outlive the migration.
+      await removeTlsCreds(session.qmp, join(vmPaths(this.dataDir, record.spec).dir, 'tls-in'))
       const { incoming: _done, ...rest } = record
       const next: VmRecord = { ...rest, state: 'running', startedAt: new Date(resumedAt).toISOString() }
       await writeRecord(vmPaths(this.dataDir, record.spec).dir, next)
@@ -314,6 +323,11 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
     const params = resolveMigrationParams(options)
     parseMigrationAddress(options.migrationSocket)
     if (options.nbdSocket !== undefined) parseMigrationAddress(options.nbdSocket)
+    checkMultifdChannels(options.multifdChannels)
+    if (options.tls !== undefined) {
+      checkPsk(options.tls)
+      if (parseMigrationAddress(options.migrationSocket).type !== 'inet') throw new InvalidMigrationParamsError('migration TLS needs a tcp:HOST:PORT destination (the mesh tunnel is encrypted already)')
+    }
     if (this.outgoing.has(id)) throw new WrongStateError(`VM ${id} is already migrating out`)
     const info = await this.inspectNow(id)
     if (info.state !== 'running') throw new WrongStateError(`VM ${id} is ${info.state}: only a running VM migrates live`)
@@ -321,9 +335,13 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
     this.outgoing.add(id)
     try {
       const disks = options.nbdSocket !== undefined ? (info.spec.disks ?? []).map((d) => d.name) : []
+      // The client's credentials read the key once, when created: the file goes at once.
+      if (options.tls !== undefined) await removeTlsCreds(undefined, await installTlsCreds(qmp, vmPaths(this.dataDir, info.spec).dir, 'client', options.tls))
       // Not under the VM's queue: stop() or kill() during a long migration must still get through.
       const result = await new OutgoingMigration(qmp, {
         id, migrationSocket: options.migrationSocket, disks, params,
+        ...(options.tls !== undefined ? { tlsCreds: MIGRATION_TLS_ID } : {}),
+        ...(options.multifdChannels !== undefined ? { multifdChannels: options.multifdChannels } : {}),
         ...(options.nbdSocket !== undefined ? { nbdSocket: options.nbdSocket } : {}),
         ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
         ...(options.signal !== undefined ? { signal: options.signal } : {})
@@ -524,6 +542,8 @@ function incomingAddresses (id: string, dir: string, disks: string[], tcp: Incom
     return { id, migrationSocket: socketIn(dir, 'migrate.sock'), ...(disks.length > 0 ? { nbdSocket: socketIn(dir, 'nbd.sock') } : {}), nbdExports: disks }
   }
   if (disks.length > 0 && tcp.nbdPort === undefined) throw new InvalidMigrationParamsError(`VM ${id} has disks to mirror: an incoming migration over TCP needs an nbdPort`)
+  if (tcp.tls !== undefined) checkPsk(tcp.tls)
+  checkMultifdChannels(tcp.multifdChannels)
   return { id, migrationSocket: tcpAddress(tcp.host, tcp.port), ...(disks.length > 0 ? { nbdSocket: tcpAddress(tcp.host, tcp.nbdPort as number) } : {}), nbdExports: disks }
 }
 

@@ -1,12 +1,19 @@
 import type { HostFilter } from '../host-filter.js'
 
 /**
- * A KVM guest needs a KVM host (and KVM ↔ TCG migration fails, DESIGN.md). A TCG guest runs on any
- * host, since TCG needs no hardware support.
+ * Never across accelerators. QEMU cannot migrate a guest between KVM and TCG (DESIGN.md; before
+ * this filter it failed only at the RAM size check, late in the migration), so a live migration
+ * goes only to a host of the accelerator the guest runs under now (`liveOn`), and a VM whose spec
+ * fixes its accelerator is placed only on a host of that accelerator. A VM that fixes none may
+ * start anywhere.
  */
 export const acceleratorFilter: HostFilter = (request) => {
-  if (request.accelerator !== 'kvm') return undefined
-  return (host) => host.accelerator === 'kvm'
+  const wanted = request.liveOn ?? request.accelerator
+  if (wanted === undefined) return undefined
+  const why = request.liveOn !== undefined
+    ? `the VM runs under ${wanted} and QEMU cannot migrate a guest across accelerators`
+    : `the VM needs ${wanted}`
+  return (host) => host.accelerator === wanted
     ? undefined
-    : { hostId: host.id, filter: 'ACCELERATOR', reason: `host runs ${host.accelerator} only, VM needs kvm` }
+    : { hostId: host.id, filter: 'ACCELERATOR', detail: wanted, reason: `host runs ${host.accelerator}, ${why}` }
 }
