@@ -17,6 +17,7 @@ import { Broker } from './negotiate/broker.js'
 import { NameClaims } from './negotiate/name-authority.js'
 import { NegotiateService } from './negotiate/negotiate-service.js'
 import { PeerClient } from './negotiate/peer-client.js'
+import { driverCanStart } from './negotiate/reserve-admission.js'
 import { CONTROL_PROTOCOL, NEGOTIATE_PROTOCOL } from './negotiate/protocols.js'
 import { readClusterKey } from './store/cluster-key-file.js'
 import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
@@ -146,6 +147,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     vms,
     names: new NameClaims(store),
     log: root.child('negotiate', { host: selfId }),
+    canStart: driverCanStart(hv.driver),
     accepting: () => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
   })
 

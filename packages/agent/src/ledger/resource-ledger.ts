@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { HostCapacity, Overcommit, Resources } from '@meshvirt/placement'
 import type { ReservationRow, StateStore } from '../store/state-store.js'
 import { auditLedger, decideReserve, type ShortOf } from './ledger-math.js'
+import { decideGroupPolicy, hasGroupRules, type GroupPolicy } from './group-policy.js'
 
 /** What the host has and may hand out, before any allocation (from inventory and config). */
 export interface CapacityBase {
@@ -13,6 +14,7 @@ export interface CapacityBase {
 export type ReserveOutcome =
   | { ok: true, reservation: ReservationRow, capacity: HostCapacity }
   | { ok: false, shortOf: ShortOf, message: string, capacity: HostCapacity }
+  | { ok: false, rule: 'anti-affinity' | 'affinity', message: string, capacity: HostCapacity }
 
 /** Reservations are short: a broker that dies after Reserve holds nothing for long. */
 export const DEFAULT_RESERVATION_TTL_MS = 10_000
@@ -44,7 +46,12 @@ export class ResourceLedger {
     })
   }
 
-  reserve (req: { requestId: string, brokerId: string, resources: Resources, ttlMs: number }): ReserveOutcome {
+  /**
+   * Grants or refuses in one transaction. With a `policy` (a new VM's group rules) the host also
+   * checks them against its own VMs and unexpired reservations, and the reservation carries the
+   * group, so a concurrent Reserve for another member of an anti-affinity group is refused here.
+   */
+  reserve (req: { requestId: string, brokerId: string, resources: Resources, ttlMs: number, policy?: GroupPolicy }): ReserveOutcome {
     const outcome = this.store.transaction((): ReserveOutcome => {
       const now = this.clock()
       this.store.expireReservations(now)
@@ -52,6 +59,10 @@ export class ResourceLedger {
       const existing = this.store.findReservationByRequest(req.requestId)
       if (existing !== undefined) return { ok: true, reservation: existing, capacity: this.snapshot() }
       const before = this.snapshot()
+      if (hasGroupRules(req.policy)) {
+        const rules = decideGroupPolicy(req.policy, this.store.groupCounts('vms'), this.store.groupCounts('reservations'))
+        if (!rules.ok) return { ok: false, rule: rules.rule, message: rules.message, capacity: before }
+      }
       const decision = decideReserve(before, req.resources)
       if (!decision.ok) return { ok: false, shortOf: decision.shortOf, message: decision.message, capacity: before }
       const reservation: ReservationRow = {
@@ -60,7 +71,8 @@ export class ResourceLedger {
         brokerId: req.brokerId,
         resources: req.resources,
         expiresAt: now + Math.min(Math.max(req.ttlMs, 100), MAX_RESERVATION_TTL_MS),
-        createdAt: now
+        createdAt: now,
+        ...(req.policy !== undefined && req.policy.group !== '' ? { group: req.policy.group } : {})
       }
       this.store.insertReservation(reservation)
       return { ok: true, reservation, capacity: this.snapshot() }

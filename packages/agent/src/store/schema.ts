@@ -104,5 +104,10 @@ export const MIGRATIONS: string[] = [
     host_id TEXT NOT NULL
   );
   CREATE INDEX lease_history_by_vm ON lease_history (vm_id, id);
+  `,
+  `
+  -- The group of the VM a reservation is for: a host's anti-affinity check counts the members
+  -- it has promised as well as those it runs (ledger/group-policy.ts).
+  ALTER TABLE reservations ADD COLUMN vm_group TEXT NOT NULL DEFAULT '';
   `
 ]

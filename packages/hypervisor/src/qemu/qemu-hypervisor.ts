@@ -90,6 +90,11 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
     return await hostFingerprint(this.qemu, this.accel, options)
   }
 
+  async checkSpec (spec: VmSpec): Promise<void> {
+    validateSpec(spec, this.limits)
+    this.checkImages(spec)
+  }
+
   async create (spec: VmSpec, options: AbortOptions = {}): Promise<VmInfo> {
     validateSpec(spec, this.limits)
     const checked = this.checkImages(spec)
