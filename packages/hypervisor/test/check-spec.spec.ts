@@ -15,11 +15,11 @@ describe.each([
   ['qemu', (): Hypervisor => new QemuHypervisor({ dataDir: join(dir, 'data'), imageDirs: [join(dir, 'images')], hostLimits: { cpus: 2, memoryMiB: 1024 } })],
   ['sim', (): Hypervisor => new SimHypervisor({ hostLimits: { cpus: 2, memoryMiB: 1024 } })]
 ] as const)('%s checkSpec', (_driver, make) => {
-  it.each([
+  it.each<[string, Partial<VmSpec>, RegExp]>([
     ['more vCPUs than the host', { vcpus: 3 }, /3 vCPUs exceed this host's 2 CPUs/],
     ['more memory than the host', { memoryMiB: 2048 }, /2048 MiB of memory exceed this host's 1024 MiB/],
     ['a bad disk name', { disks: [{ name: 'Vda', sizeMiB: 1 }] }, /disk name/]
-  ] as const)('refuses %s, with the error create throws', async (_what, over, message) => {
+  ])('refuses %s, with the error create throws', async (_what, over, message) => {
     const hv = make()
     const spec = kernelSpec(join(dir, 'images', 'vmlinux'), over)
     await expect(hv.checkSpec(spec)).rejects.toThrow(message)
