@@ -130,6 +130,8 @@ export interface Hypervisor {
    * with the error `create` would throw.
    */
   checkSpec: (spec: VmSpec, options?: AbortOptions) => Promise<void>
+  /** Memory each guest's process holds beyond the guest's RAM, MiB (0 or absent: none to account). */
+  readonly guestMemoryOverheadMiB?: number
   /** Validate the spec, lay down the VM dir and its disks. The VM is `created`, not running. */
   create: (spec: VmSpec, options?: AbortOptions) => Promise<VmInfo>
   /** Launch the VM; resolves once it runs and its monitor answers (not when the guest has booted). */

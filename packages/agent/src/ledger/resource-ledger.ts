@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { HostCapacity, Overcommit, Resources } from '@meshvirt/placement'
 import type { ReservationRow, StateStore } from '../store/state-store.js'
-import { auditLedger, decideReserve, type ShortOf } from './ledger-math.js'
+import { auditLedger, decideReserve, withGuestOverhead, type ShortOf } from './ledger-math.js'
 import { decideGroupPolicy, hasGroupRules, type GroupPolicy } from './group-policy.js'
 
 /** What the host has and may hand out, before any allocation (from inventory and config). */
@@ -9,6 +9,8 @@ export interface CapacityBase {
   total: Resources
   hostReserved: Resources
   overcommit: Overcommit
+  /** Memory each guest's hypervisor process holds beyond its RAM (QEMU's own), reserved per guest. */
+  guestOverheadBytes?: number
 }
 
 export type ReserveOutcome =
@@ -109,12 +111,23 @@ export class ResourceLedger {
     return existed
   }
 
-  /** Dimensions over capacity × ratio (must always be empty). */
+  /** Dimensions over capacity × ratio (must always be empty), counting the overhead of the guests there are. */
   audit (): ShortOf[] {
-    return auditLedger(this.snapshot())
+    return auditLedger(this.snapshot(0))
   }
 
-  private snapshot (): HostCapacity {
-    return { ...this.base, allocated: this.store.allocated(), reservations: this.store.reserved() }
+  /**
+   * What this host holds back, as brokers should see it: the operator's reserve plus the
+   * overhead of every guest it has and of the next one (whose RAM is what "free" offers).
+   */
+  hostReserved (): Resources {
+    return withGuestOverhead(this.base.hostReserved, this.base.guestOverheadBytes ?? 0, this.store.guestCount() + 1)
+  }
+
+  /** `next`: guests to account beyond the existing ones (1: the capacity offered to the next VM). */
+  private snapshot (next = 1): HostCapacity {
+    const { guestOverheadBytes, ...base } = this.base
+    const hostReserved = withGuestOverhead(base.hostReserved, guestOverheadBytes ?? 0, this.store.guestCount() + next)
+    return { ...base, hostReserved, allocated: this.store.allocated(), reservations: this.store.reserved() }
   }
 }

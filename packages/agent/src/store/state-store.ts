@@ -204,6 +204,13 @@ export class StateStore {
     return this.sum('reservations')
   }
 
+  /** Guests this host runs or has promised: VMs and reservations with memory (replicas hold disk only). */
+  guestCount (): number {
+    const vms = this.db.prepare('SELECT COUNT(*) n FROM vms WHERE memory_bytes > 0').get() as { n: number }
+    const held = this.db.prepare('SELECT COUNT(*) n FROM reservations WHERE memory_bytes > 0').get() as { n: number }
+    return vms.n + held.n
+  }
+
   /** Group → how many of this host's VM records (any state) or reservations are in it. */
   groupCounts (table: 'vms' | 'reservations'): Record<string, number> {
     const rows = this.db.prepare(`SELECT vm_group g, COUNT(*) n FROM ${table} WHERE vm_group != '' GROUP BY vm_group`).all() as Array<{ g: string, n: number }>
