@@ -14,7 +14,8 @@ describe('decideGroupPolicy: a host\'s own word on a new VM\'s group rules', () 
     ['no rules', policy({ group: 'web' }), {}, {}, 'ok'],
     ['anti-affinity, group absent', policy({ antiAffinity: ['web'] }), { db: 1 }, { cache: 1 }, 'ok'],
     ['anti-affinity, a VM of it runs here', policy({ antiAffinity: ['web'] }), { web: 1 }, {}, 'anti-affinity'],
-    ['anti-affinity, a reservation holds it', policy({ antiAffinity: ['web'] }), {}, { web: 1 }, 'anti-affinity'],
+    ['anti-affinity, a reservation holds it', policy({ antiAffinity: ['web'] }), {}, { web: 1 }, 'anti-affinity-reserved'],
+    ['anti-affinity, a VM and a reservation', policy({ antiAffinity: ['web'] }), { web: 1 }, { web: 1 }, 'anti-affinity'],
     ['anti-affinity, zero counts are absence', policy({ antiAffinity: ['web'] }), { web: 0 }, { web: 0 }, 'ok'],
     ['anti-affinity, prototype names are not groups', policy({ antiAffinity: ['constructor', 'toString'] }), {}, {}, 'ok'],
     ['affinity, a VM of it runs here', policy({ affinity: ['db'] }), { db: 2 }, {}, 'ok'],
@@ -27,7 +28,7 @@ describe('decideGroupPolicy: a host\'s own word on a new VM\'s group rules', () 
   })
 
   it('says what it found and where', () => {
-    expect(decideGroupPolicy(policy({ antiAffinity: ['web'] }), {}, { web: 2 })).toEqual({ ok: false, rule: 'anti-affinity', group: 'web', message: 'anti-affinity: this host already holds 2 reservation(s) of group web' })
+    expect(decideGroupPolicy(policy({ antiAffinity: ['web'] }), {}, { web: 2 })).toEqual({ ok: false, rule: 'anti-affinity-reserved', group: 'web', message: 'anti-affinity: this host already holds 2 reservation(s) of group web' })
   })
 })
 
@@ -51,7 +52,7 @@ describe('ResourceLedger.reserve with a group policy', () => {
     expect(ledger.reserve(member('a/1')).ok).toBe(true)
     expect(store.findReservationByRequest('a/1')?.group).toBe('ha')
     const second = ledger.reserve(member('b/1'))
-    expect(second).toMatchObject({ ok: false, rule: 'anti-affinity' })
+    expect(second).toMatchObject({ ok: false, rule: 'anti-affinity-reserved' })
     // Nothing was held for the refused one.
     expect(ledger.capacity().reservations).toEqual(want)
     // The same request asked again gets its reservation back (idempotent), not a refusal.

@@ -1797,7 +1797,8 @@ export namespace meshvirt {
             REFUSE_REASON_SHUTTING_DOWN = 8,
             REFUSE_REASON_ANTI_AFFINITY = 100,
             REFUSE_REASON_AFFINITY = 101,
-            REFUSE_REASON_DRIVER = 102
+            REFUSE_REASON_DRIVER = 102,
+            REFUSE_REASON_ANTI_AFFINITY_RESERVED = 103
         }
 
         interface IRefused {

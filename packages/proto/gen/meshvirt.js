@@ -23832,6 +23832,7 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} REFUSE_REASON_ANTI_AFFINITY=100 REFUSE_REASON_ANTI_AFFINITY value
          * @property {number} REFUSE_REASON_AFFINITY=101 REFUSE_REASON_AFFINITY value
          * @property {number} REFUSE_REASON_DRIVER=102 REFUSE_REASON_DRIVER value
+         * @property {number} REFUSE_REASON_ANTI_AFFINITY_RESERVED=103 REFUSE_REASON_ANTI_AFFINITY_RESERVED value
          */
         v1.RefuseReason = (function() {
             const valuesById = {}, values = Object.create(valuesById);
@@ -23847,6 +23848,7 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[100] = "REFUSE_REASON_ANTI_AFFINITY"] = 100;
             values[valuesById[101] = "REFUSE_REASON_AFFINITY"] = 101;
             values[valuesById[102] = "REFUSE_REASON_DRIVER"] = 102;
+            values[valuesById[103] = "REFUSE_REASON_ANTI_AFFINITY_RESERVED"] = 103;
             return values;
         })();
 
@@ -24071,6 +24073,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 100:
                     case 101:
                     case 102:
+                    case 103:
                         break;
                     }
                 if (message.message != null && Object.hasOwnProperty.call(message, "message"))
@@ -24159,6 +24162,10 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "REFUSE_REASON_DRIVER":
                 case 102:
                     message.reason = 102;
+                    break;
+                case "REFUSE_REASON_ANTI_AFFINITY_RESERVED":
+                case 103:
+                    message.reason = 103;
                     break;
                 }
                 if (object.message != null)

@@ -14,7 +14,7 @@ export type GroupCounts = Readonly<Record<string, number>>
 
 export type GroupDecision =
   | { ok: true }
-  | { ok: false, rule: 'anti-affinity' | 'affinity', group: string, message: string }
+  | { ok: false, rule: 'anti-affinity' | 'anti-affinity-reserved' | 'affinity', group: string, message: string }
 
 function count (groups: GroupCounts, group: string): number {
   if (!Object.hasOwn(groups, group)) return 0
@@ -35,8 +35,9 @@ export function decideGroupPolicy (policy: GroupPolicy, vms: GroupCounts, reserv
     const running = count(vms, g)
     const held = count(reserved, g)
     if (running + held > 0) {
-      const what = running > 0 ? `${running} VM(s)` : `${held} reservation(s)`
-      return { ok: false, rule: 'anti-affinity', group: g, message: `anti-affinity: this host already holds ${what} of group ${g}` }
+      // Only reservations: they may lapse (a broker that died, a lost answer), so say so.
+      if (running === 0) return { ok: false, rule: 'anti-affinity-reserved', group: g, message: `anti-affinity: this host already holds ${held} reservation(s) of group ${g}` }
+      return { ok: false, rule: 'anti-affinity', group: g, message: `anti-affinity: this host already holds ${running} VM(s) of group ${g}` }
     }
   }
   for (const g of policy.affinity) {

@@ -16,7 +16,7 @@ export interface CapacityBase {
 export type ReserveOutcome =
   | { ok: true, reservation: ReservationRow, capacity: HostCapacity }
   | { ok: false, shortOf: ShortOf, message: string, capacity: HostCapacity }
-  | { ok: false, rule: 'anti-affinity' | 'affinity', message: string, capacity: HostCapacity }
+  | { ok: false, rule: 'anti-affinity' | 'anti-affinity-reserved' | 'affinity', message: string, capacity: HostCapacity }
 
 /** Reservations are short: a broker that dies after Reserve holds nothing for long. */
 export const DEFAULT_RESERVATION_TTL_MS = 10_000

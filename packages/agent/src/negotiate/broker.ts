@@ -186,6 +186,12 @@ export class Broker {
         fresher.clear()
         continue
       }
+      if (last.chosen === undefined && Date.now() < deadline && refusedBy.retryHeld()) {
+        // Only other members' reservations stood in the way: they commit, lapse or are released.
+        unreachable.clear()
+        await new Promise((resolve) => setTimeout(resolve, RESERVATION_WAIT_MS))
+        continue
+      }
       if (last.chosen === undefined) break
       for (const candidate of last.candidates.slice(0, RESERVES_PER_ROUND)) {
         if (attempts >= MAX_RESERVE_ATTEMPTS) break

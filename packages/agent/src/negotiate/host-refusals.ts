@@ -6,6 +6,7 @@ import { ControlError } from '../control/errors.js'
 const HOST_ONLY: ReadonlySet<number> = new Set([
   pb.RefuseReason.REFUSE_REASON_DRIVER,
   pb.RefuseReason.REFUSE_REASON_ANTI_AFFINITY,
+  pb.RefuseReason.REFUSE_REASON_ANTI_AFFINITY_RESERVED,
   pb.RefuseReason.REFUSE_REASON_AFFINITY
 ])
 
@@ -16,9 +17,26 @@ const HOST_ONLY: ReadonlySet<number> = new Set([
  */
 export class HostRefusals {
   private readonly byHost = new Map<string, { reason: number, message: string }>()
+  /** Hosts that refused only for another member's reservation, which may yet lapse. */
+  private readonly held = new Set<string>()
 
   note (host: string, reason: number | null | undefined, message: string): void {
-    if (reason != null && HOST_ONLY.has(reason)) this.byHost.set(host, { reason, message })
+    if (reason == null || !HOST_ONLY.has(reason)) return
+    this.byHost.set(host, { reason, message })
+    if (reason === pb.RefuseReason.REFUSE_REASON_ANTI_AFFINITY_RESERVED) this.held.add(host)
+    else this.held.delete(host)
+  }
+
+  /**
+   * When nothing else is left: forgets the hosts held only by reservations (so they are asked
+   * again) and says whether there were any. A reservation whose broker died or lost its answer
+   * lapses or is released; a host left empty by it would otherwise never get a member.
+   */
+  retryHeld (): boolean {
+    if (this.held.size === 0) return false
+    for (const host of this.held) this.byHost.delete(host)
+    this.held.clear()
+    return true
   }
 
   exclude (request: PlacementRequest): PlacementRequest {

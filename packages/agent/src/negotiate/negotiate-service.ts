@@ -16,6 +16,7 @@ const SHORT_OF: Record<string, number> = {
   memory: pb.RefuseReason.REFUSE_REASON_INSUFFICIENT_MEMORY,
   disk: pb.RefuseReason.REFUSE_REASON_INSUFFICIENT_DISK,
   'anti-affinity': pb.RefuseReason.REFUSE_REASON_ANTI_AFFINITY,
+  'anti-affinity-reserved': pb.RefuseReason.REFUSE_REASON_ANTI_AFFINITY_RESERVED,
   affinity: pb.RefuseReason.REFUSE_REASON_AFFINITY
 }
 
