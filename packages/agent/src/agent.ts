@@ -10,6 +10,7 @@ import { ConsoleService, ownerLocator } from './console/console-service.js'
 import { ControlError } from './control/errors.js'
 import { advertContent } from './host/advert-content.js'
 import { HostAdminState } from './host/admin-state.js'
+import { bytesOnDisk, VM_FILE_DIRS, vmDiskTotal } from './host/disk-total.js'
 import { setUpHypervisor } from './host/hypervisor-setup.js'
 import { collectInventory, type HostInventory, type HypervisorFacts } from './host/inventory.js'
 import { ResourceLedger } from './ledger/resource-ledger.js'
@@ -18,6 +19,7 @@ import { Broker } from './negotiate/broker.js'
 import { NameClaims } from './negotiate/name-authority.js'
 import { NegotiateService } from './negotiate/negotiate-service.js'
 import { PeerClient } from './negotiate/peer-client.js'
+import { driverCanStart } from './negotiate/reserve-admission.js'
 import { CONTROL_PROTOCOL, NEGOTIATE_PROTOCOL } from './negotiate/protocols.js'
 import { readClusterKey } from './store/cluster-key-file.js'
 import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
@@ -116,6 +118,8 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   log.info(created ? 'created host identity' : 'loaded host identity', { incarnation, vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes, accelerator: inventory.accelerator })
 
   const store = StateStore.open(config.dataDir)
+  // Measured free space is net of this host's own VM disks: count those back (host/disk-total.ts).
+  if (opts.inventory?.diskBytes === undefined) inventory.diskBytes = vmDiskTotal(inventory.diskBytes, await bytesOnDisk(VM_FILE_DIRS.map((d) => join(config.dataDir, d))), store.allocated().diskBytes)
   let mesh: MeshNode | undefined
   // Changes arrive in bursts (one placement touches the ledger and the VM table several times):
   // rebuild the advert once per event-loop turn, not once per change.
@@ -125,7 +129,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     readvertiseQueued = true
     setImmediate(() => {
       readvertiseQueued = false
-      mesh?.updateAdvert({ ...advertContent(inventory, config, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: [...vms.summaries(), ...keeper?.summaries() ?? []] })
+      mesh?.updateAdvert({ ...advertContent(inventory, { ...config, hostReserved: ledger.hostReserved() }, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: [...vms.summaries(), ...keeper?.summaries() ?? []] })
     })
   }
   const admin = new HostAdminState(store, readvertise)
@@ -135,7 +139,8 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   const ledger = new ResourceLedger(store, {
     total: { vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes },
     hostReserved: config.hostReserved,
-    overcommit: config.overcommit
+    overcommit: config.overcommit,
+    guestOverheadBytes: (hv.driver.guestMemoryOverheadMiB ?? 0) * 2 ** 20
   }, Date.now, readvertise)
   let monitoring: Monitoring | undefined
   const vmsChanged = (): void => { readvertise(); monitoring?.vmsChanged() }
@@ -162,6 +167,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     vms,
     names: new NameClaims(store),
     log: root.child('negotiate', { host: selfId }),
+    canStart: driverCanStart(hv.driver),
     accepting: () => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
   })
 

@@ -128,6 +128,15 @@ export interface Hypervisor {
   readonly driver: string
   /** What this host offers: accelerator, QEMU version and machine types, CPU and memory. */
   fingerprint: (options?: AbortOptions) => Promise<HostFingerprint>
+  /**
+   * Would `create` accept this spec here? The same checks `create` makes before touching the disk
+   * (sizes against this host, boot files and images inside the image dirs), without side effects:
+   * the agent asks at Reserve, so a VM this host cannot start never holds its capacity. Rejects
+   * with the error `create` would throw.
+   */
+  checkSpec: (spec: VmSpec, options?: AbortOptions) => Promise<void>
+  /** Memory each guest's process holds beyond the guest's RAM, MiB (0 or absent: none to account). */
+  readonly guestMemoryOverheadMiB?: number
   /** Validate the spec, lay down the VM dir and its disks. The VM is `created`, not running. */
   create: (spec: VmSpec, options?: AbortOptions) => Promise<VmInfo>
   /** Launch the VM; resolves once it runs and its monitor answers (not when the guest has booted). */

@@ -8,6 +8,7 @@ export type HostCheck = (host: HostSnapshot, free: Resources) => Rejection | und
 
 /**
  * A feasibility filter, prepared once per request (as Nomad's feasibility checkers are). Returns
- * undefined when the request asks nothing of it, so the chain skips it entirely.
+ * undefined when the request asks nothing of it, so the chain skips it entirely. `view` is every
+ * host the broker knows (not only those being ranked), for rules over failure domains.
  */
-export type HostFilter = (request: PlacementRequest) => HostCheck | undefined
+export type HostFilter = (request: PlacementRequest, view?: readonly HostSnapshot[]) => HostCheck | undefined

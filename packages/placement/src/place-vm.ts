@@ -35,7 +35,7 @@ export function placeVm (request: PlacementRequest, view: readonly HostSnapshot[
   const sampleSize = options.sampleSize ?? SAMPLE_HOSTS_PER_VM
   if (view.length > sampleAbove && sampleSize < view.length) {
     const sample = sampleHosts(view, sampleSize, seededRandom(request.seed))
-    const ranked = rankHosts(request, sample, options)
+    const ranked = rankHosts(request, sample, { ...options, view })
     if (ranked.candidates.length > 0) return toPlacementResult(ranked, view.length, true)
   }
   return toPlacementResult(rankHosts(request, view, options), view.length, false)

@@ -46,6 +46,12 @@ export interface PlacementRequest {
   replicas?: number
   /** Failure-domain label key for replica sets (zone, rack, site); unset: distinct hosts. */
   spreadBy?: string
+  /**
+   * Label key (zone, rack, site) over which hard `affinity`/`antiAffinity` hold: a host's domain
+   * (every host in the view with its label value) must (not) run the group. Unset: by host. A host
+   * without the label is rejected (FAILURE_DOMAIN) when the request has such rules.
+   */
+  affinityDomain?: string
   /** Every tie and every sample is drawn from this seed (the idempotency key is a good one). */
   seed: string | number
 }

@@ -18,6 +18,8 @@ export const SCORERS = [binpackScorer, spreadScorer, domainSpreadScorer, leastLo
 export interface RankOptions {
   /** Scorer name → weight; default: the request policy's `POLICY_WEIGHTS`. */
   weights?: ScoreWeights
+  /** Every host the broker knows, when `hosts` is a sample of it (domain-scoped affinity counts over it). */
+  view?: readonly HostSnapshot[]
 }
 
 export interface RankedHosts {
@@ -38,7 +40,7 @@ function clampScore (v: number): number {
  * seed and the hosts, not on the order the view happens to list them in.
  */
 export function rankHosts (request: PlacementRequest, hosts: readonly HostSnapshot[], options: RankOptions = {}): RankedHosts {
-  const checks = prepareFilters(request)
+  const checks = prepareFilters(request, undefined, options.view ?? hosts)
   const weights = options.weights ?? POLICY_WEIGHTS[request.policy ?? 'binpack']
   const scorers: Array<{ name: string, weight: number, score: HostScore }> = []
   for (const scorer of SCORERS) {

@@ -1914,6 +1914,7 @@ export namespace meshvirt {
             vmId?: (string|null);
             epoch?: (number|null);
             role?: (meshvirt.v1.VmRole|null);
+            spec?: (meshvirt.v1.IVmSpec|null);
         }
 
         class Reserve implements IReserve {
@@ -1925,6 +1926,7 @@ export namespace meshvirt {
             public vmId: string;
             public epoch: number;
             public role: meshvirt.v1.VmRole;
+            public spec?: (meshvirt.v1.IVmSpec|null);
             public static create(properties?: meshvirt.v1.IReserve): meshvirt.v1.Reserve;
             public static encode(message: meshvirt.v1.IReserve, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IReserve, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1969,7 +1971,11 @@ export namespace meshvirt {
             REFUSE_REASON_ACCELERATOR = 5,
             REFUSE_REASON_INVALID = 6,
             REFUSE_REASON_OVERLOADED = 7,
-            REFUSE_REASON_SHUTTING_DOWN = 8
+            REFUSE_REASON_SHUTTING_DOWN = 8,
+            REFUSE_REASON_ANTI_AFFINITY = 100,
+            REFUSE_REASON_AFFINITY = 101,
+            REFUSE_REASON_DRIVER = 102,
+            REFUSE_REASON_ANTI_AFFINITY_RESERVED = 103
         }
 
         interface IRefused {

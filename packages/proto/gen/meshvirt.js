@@ -25452,6 +25452,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {string|null} [vmId] Reserve vmId
              * @property {number|null} [epoch] Reserve epoch
              * @property {meshvirt.v1.VmRole|null} [role] Reserve role
+             * @property {meshvirt.v1.IVmSpec|null} [spec] Reserve spec
              */
 
             /**
@@ -25526,6 +25527,14 @@ export const meshvirt = $root.meshvirt = (() => {
             Reserve.prototype.role = 0;
 
             /**
+             * Reserve spec.
+             * @member {meshvirt.v1.IVmSpec|null|undefined} spec
+             * @memberof meshvirt.v1.Reserve
+             * @instance
+             */
+            Reserve.prototype.spec = null;
+
+            /**
              * Creates a new Reserve instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.Reserve
@@ -25567,6 +25576,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.epoch);
                 if (message.role != null && Object.hasOwnProperty.call(message, "role"))
                     writer.uint32(/* id 7, wireType 0 =*/56).int32(message.role);
+                if (message.spec != null && Object.hasOwnProperty.call(message, "spec"))
+                    $root.meshvirt.v1.VmSpec.encode(message.spec, writer.uint32(/* id 100, wireType 2 =*/802).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -25645,6 +25656,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.role = reader.int32();
                             break;
                         }
+                    case 100: {
+                            message.spec = $root.meshvirt.v1.VmSpec.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -25718,6 +25733,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 2:
                         break;
                     }
+                if (message.spec != null && Object.hasOwnProperty.call(message, "spec")) {
+                    let error = $root.meshvirt.v1.VmSpec.verify(message.spec, long + 1);
+                    if (error)
+                        return "spec." + error;
+                }
                 return null;
             };
 
@@ -25781,6 +25801,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     message.role = 2;
                     break;
                 }
+                if (object.spec != null) {
+                    if (!$util.isObject(object.spec))
+                        throw TypeError(".meshvirt.v1.Reserve.spec: object expected");
+                    message.spec = $root.meshvirt.v1.VmSpec.fromObject(object.spec, long + 1);
+                }
                 return message;
             };
 
@@ -25813,6 +25838,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     } else
                         object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                     object.role = options.enums === String ? "VM_ROLE_UNSPECIFIED" : 0;
+                    object.spec = null;
                 }
                 if (message.requestId != null && Object.hasOwnProperty.call(message, "requestId"))
                     object.requestId = message.requestId;
@@ -25833,6 +25859,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.epoch = options.longs === String ? $util.Long.prototype.toString.call(message.epoch) : options.longs === Number ? new $util.LongBits(message.epoch.low >>> 0, message.epoch.high >>> 0).toNumber(true) : message.epoch;
                 if (message.role != null && Object.hasOwnProperty.call(message, "role"))
                     object.role = options.enums === String ? $root.meshvirt.v1.VmRole[message.role] === undefined ? message.role : $root.meshvirt.v1.VmRole[message.role] : message.role;
+                if (message.spec != null && Object.hasOwnProperty.call(message, "spec"))
+                    object.spec = $root.meshvirt.v1.VmSpec.toObject(message.spec, options, q + 1);
                 return object;
             };
 
@@ -26188,6 +26216,10 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} REFUSE_REASON_INVALID=6 REFUSE_REASON_INVALID value
          * @property {number} REFUSE_REASON_OVERLOADED=7 REFUSE_REASON_OVERLOADED value
          * @property {number} REFUSE_REASON_SHUTTING_DOWN=8 REFUSE_REASON_SHUTTING_DOWN value
+         * @property {number} REFUSE_REASON_ANTI_AFFINITY=100 REFUSE_REASON_ANTI_AFFINITY value
+         * @property {number} REFUSE_REASON_AFFINITY=101 REFUSE_REASON_AFFINITY value
+         * @property {number} REFUSE_REASON_DRIVER=102 REFUSE_REASON_DRIVER value
+         * @property {number} REFUSE_REASON_ANTI_AFFINITY_RESERVED=103 REFUSE_REASON_ANTI_AFFINITY_RESERVED value
          */
         v1.RefuseReason = (function() {
             const valuesById = {}, values = Object.create(valuesById);
@@ -26200,6 +26232,10 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[6] = "REFUSE_REASON_INVALID"] = 6;
             values[valuesById[7] = "REFUSE_REASON_OVERLOADED"] = 7;
             values[valuesById[8] = "REFUSE_REASON_SHUTTING_DOWN"] = 8;
+            values[valuesById[100] = "REFUSE_REASON_ANTI_AFFINITY"] = 100;
+            values[valuesById[101] = "REFUSE_REASON_AFFINITY"] = 101;
+            values[valuesById[102] = "REFUSE_REASON_DRIVER"] = 102;
+            values[valuesById[103] = "REFUSE_REASON_ANTI_AFFINITY_RESERVED"] = 103;
             return values;
         })();
 
@@ -26421,6 +26457,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 6:
                     case 7:
                     case 8:
+                    case 100:
+                    case 101:
+                    case 102:
+                    case 103:
                         break;
                     }
                 if (message.message != null && Object.hasOwnProperty.call(message, "message"))
@@ -26497,6 +26537,22 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "REFUSE_REASON_SHUTTING_DOWN":
                 case 8:
                     message.reason = 8;
+                    break;
+                case "REFUSE_REASON_ANTI_AFFINITY":
+                case 100:
+                    message.reason = 100;
+                    break;
+                case "REFUSE_REASON_AFFINITY":
+                case 101:
+                    message.reason = 101;
+                    break;
+                case "REFUSE_REASON_DRIVER":
+                case 102:
+                    message.reason = 102;
+                    break;
+                case "REFUSE_REASON_ANTI_AFFINITY_RESERVED":
+                case 103:
+                    message.reason = 103;
                     break;
                 }
                 if (object.message != null)

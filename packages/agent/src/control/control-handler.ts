@@ -8,6 +8,7 @@ import type { PeerClient } from '../negotiate/peer-client.js'
 import type { VmRow } from '../store/state-store.js'
 import type { HostAdminState } from '../host/admin-state.js'
 import { drainHost } from '../migrate/host-drain.js'
+import { assertMigratable } from '../migrate/migratable.js'
 import type { MigrationSource } from '../migrate/migration-source.js'
 import type { ReplicationManager } from '../replication/replication-manager.js'
 import type { VmManager } from '../vm/vm-manager.js'
@@ -207,6 +208,7 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
       case 'migrateVm':
         return await onVm(req, req.migrateVm?.vm, async (vm) => {
           if (deps.migrations === undefined) throw new ControlError('UNIMPLEMENTED', 'this host\'s hypervisor cannot live-migrate')
+          assertMigratable(vm)
           const m = req.migrateVm as meshvirt.v1.MigrateVm
           const { destination } = await deps.migrations.migrate(vm.id, resolveHost(m.toHost), m.params)
           return await peers.control(destination, { hops: 1, inspectVm: { vm: { id: vm.id } } })

@@ -20,6 +20,17 @@ export function decideReserve (capacity: HostCapacity, want: Resources): Reserve
   return { ok: true }
 }
 
+/**
+ * What the host holds back for itself, with its hypervisor's per-guest memory overhead folded
+ * in: the operator's `hostReserved` plus `overheadBytes` for each of `guests` (VMs and pending
+ * reservations that run a guest). Kept out of `allocated` (that stays what VMs asked for) and
+ * inside what brokers already subtract, so brokers and the ledger agree without a wire change.
+ */
+export function withGuestOverhead (hostReserved: Resources, overheadBytes: number, guests: number): Resources {
+  if (!(overheadBytes > 0) || !(guests > 0)) return hostReserved
+  return { ...hostReserved, memoryBytes: hostReserved.memoryBytes + overheadBytes * guests }
+}
+
 /** An overcommit audit: which dimensions exceed what the host may hand out (empty = sound). */
 export function auditLedger (capacity: HostCapacity): ShortOf[] {
   const free = freeCapacity(capacity)

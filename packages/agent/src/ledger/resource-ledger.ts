@@ -1,18 +1,22 @@
 import { randomUUID } from 'node:crypto'
 import type { HostCapacity, Overcommit, Resources } from '@meshvirt/placement'
 import type { ReservationRow, StateStore } from '../store/state-store.js'
-import { auditLedger, decideReserve, type ShortOf } from './ledger-math.js'
+import { auditLedger, decideReserve, withGuestOverhead, type ShortOf } from './ledger-math.js'
+import { decideGroupPolicy, hasGroupRules, type GroupPolicy } from './group-policy.js'
 
 /** What the host has and may hand out, before any allocation (from inventory and config). */
 export interface CapacityBase {
   total: Resources
   hostReserved: Resources
   overcommit: Overcommit
+  /** Memory each guest's hypervisor process holds beyond its RAM (QEMU's own), reserved per guest. */
+  guestOverheadBytes?: number
 }
 
 export type ReserveOutcome =
   | { ok: true, reservation: ReservationRow, capacity: HostCapacity }
   | { ok: false, shortOf: ShortOf, message: string, capacity: HostCapacity }
+  | { ok: false, rule: 'anti-affinity' | 'anti-affinity-reserved' | 'affinity', message: string, capacity: HostCapacity }
 
 /** Reservations are short: a broker that dies after Reserve holds nothing for long. */
 export const DEFAULT_RESERVATION_TTL_MS = 10_000
@@ -44,7 +48,12 @@ export class ResourceLedger {
     })
   }
 
-  reserve (req: { requestId: string, brokerId: string, resources: Resources, ttlMs: number }): ReserveOutcome {
+  /**
+   * Grants or refuses in one transaction. With a `policy` (a new VM's group rules) the host also
+   * checks them against its own VMs and unexpired reservations, and the reservation carries the
+   * group, so a concurrent Reserve for another member of an anti-affinity group is refused here.
+   */
+  reserve (req: { requestId: string, brokerId: string, resources: Resources, ttlMs: number, policy?: GroupPolicy }): ReserveOutcome {
     const outcome = this.store.transaction((): ReserveOutcome => {
       const now = this.clock()
       this.store.expireReservations(now)
@@ -52,6 +61,10 @@ export class ResourceLedger {
       const existing = this.store.findReservationByRequest(req.requestId)
       if (existing !== undefined) return { ok: true, reservation: existing, capacity: this.snapshot() }
       const before = this.snapshot()
+      if (hasGroupRules(req.policy)) {
+        const rules = decideGroupPolicy(req.policy, this.store.groupCounts('vms'), this.store.groupCounts('reservations'))
+        if (!rules.ok) return { ok: false, rule: rules.rule, message: rules.message, capacity: before }
+      }
       const decision = decideReserve(before, req.resources)
       if (!decision.ok) return { ok: false, shortOf: decision.shortOf, message: decision.message, capacity: before }
       const reservation: ReservationRow = {
@@ -60,7 +73,8 @@ export class ResourceLedger {
         brokerId: req.brokerId,
         resources: req.resources,
         expiresAt: now + Math.min(Math.max(req.ttlMs, 100), MAX_RESERVATION_TTL_MS),
-        createdAt: now
+        createdAt: now,
+        ...(req.policy !== undefined && req.policy.group !== '' ? { group: req.policy.group } : {})
       }
       this.store.insertReservation(reservation)
       return { ok: true, reservation, capacity: this.snapshot() }
@@ -97,12 +111,23 @@ export class ResourceLedger {
     return existed
   }
 
-  /** Dimensions over capacity × ratio (must always be empty). */
+  /** Dimensions over capacity × ratio (must always be empty), counting the overhead of the guests there are. */
   audit (): ShortOf[] {
-    return auditLedger(this.snapshot())
+    return auditLedger(this.snapshot(0))
   }
 
-  private snapshot (): HostCapacity {
-    return { ...this.base, allocated: this.store.allocated(), reservations: this.store.reserved() }
+  /**
+   * What this host holds back, as brokers should see it: the operator's reserve plus the
+   * overhead of every guest it has and of the next one (whose RAM is what "free" offers).
+   */
+  hostReserved (): Resources {
+    return withGuestOverhead(this.base.hostReserved, this.base.guestOverheadBytes ?? 0, this.store.guestCount() + 1)
+  }
+
+  /** `next`: guests to account beyond the existing ones (1: the capacity offered to the next VM). */
+  private snapshot (next = 1): HostCapacity {
+    const { guestOverheadBytes, ...base } = this.base
+    const hostReserved = withGuestOverhead(base.hostReserved, guestOverheadBytes ?? 0, this.store.guestCount() + next)
+    return { ...base, hostReserved, allocated: this.store.allocated(), reservations: this.store.reserved() }
   }
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger.js'
 import { Semaphore } from '../util/semaphore.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import type { MigrationSource } from './migration-source.js'
+import { notMigratableReason } from './migratable.js'
 
 /** VMs moved at once by a drain: each migration is CPU- and link-heavy on the source. */
 export const DEFAULT_DRAIN_CONCURRENCY = 2
@@ -19,6 +20,8 @@ export async function drainHost (deps: { admin: HostAdminState, vms: VmManager, 
   deps.admin.set('draining')
   const slots = new Semaphore(Math.min(Math.max(opts.concurrency ?? DEFAULT_DRAIN_CONCURRENCY, 1), MAX_DRAIN_CONCURRENCY))
   const moved = await Promise.all(deps.vms.list().map(async (vm): Promise<meshvirt.v1.DrainReport.IMoved> => {
+    const pinned = notMigratableReason(vm)
+    if (pinned !== undefined) return { vmId: vm.id, name: vm.name, error: `stays: ${pinned}; stop or delete it before maintenance` }
     if (vm.state !== 'running') {
       return { vmId: vm.id, name: vm.name, error: `not moved: it is ${vm.state}, and only running VMs migrate (live); start it or delete it` }
     }

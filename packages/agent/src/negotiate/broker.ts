@@ -11,6 +11,7 @@ import { findGossipedVm } from './gossiped-vm.js'
 import { nameAuthorities, nameHolders } from './name-authority.js'
 import { placementRequestFor } from './placement-request.js'
 import type { PeerClient } from './peer-client.js'
+import { HostRefusals } from './host-refusals.js'
 
 /** Reserves tried per ranking before re-ranking with what the refusals taught us. */
 export const RESERVES_PER_ROUND = 3
@@ -158,6 +159,9 @@ export class Broker {
     const { peers, log } = this.deps
     const fresher = new Map<string, HostCapacity>()
     const unreachable = new Set<string>()
+    // Hosts whose own check refused this VM (its group rules, its driver): the view cannot know
+    // what they know, so asking them again this placement would only be refused again.
+    const refusedBy = new HostRefusals()
     const resources = specResources(spec)
     const started = performance.now()
     let firstReserve: number | undefined
@@ -167,7 +171,7 @@ export class Broker {
     let last: PlacementResult | undefined
     for (let round = 0; attempts < MAX_RESERVE_ATTEMPTS; round++) {
       const entries = this.deps.view.hosts().filter((h) => !unreachable.has(h.hostId))
-      const request = placementRequestFor(spec, `${key}/${round}`)
+      const request = refusedBy.exclude(placementRequestFor(spec, `${key}/${round}`))
       last = placeVm(request, entries.map((h) => toHostSnapshot(h, fresher.get(h.hostId))))
       if (last.chosen === undefined && entries.some((h) => h.liveness === 'suspect')) {
         // Nothing alive fits, but suspect hosts may just be slow (missed heartbeats under load):
@@ -182,6 +186,12 @@ export class Broker {
         fresher.clear()
         continue
       }
+      if (last.chosen === undefined && Date.now() < deadline && refusedBy.retryHeld()) {
+        // Only other members' reservations stood in the way: they commit, lapse or are released.
+        unreachable.clear()
+        await new Promise((resolve) => setTimeout(resolve, RESERVATION_WAIT_MS))
+        continue
+      }
       if (last.chosen === undefined) break
       for (const candidate of last.candidates.slice(0, RESERVES_PER_ROUND)) {
         if (attempts >= MAX_RESERVE_ATTEMPTS) break
@@ -191,7 +201,7 @@ export class Broker {
         const host = candidate.hostId
         let res: meshvirt.v1.NegotiateResponse
         try {
-          res = await peers.negotiate(host, { reserve: { requestId: `${vmId}/${attempts}`, brokerId: this.deps.selfId, resources, ttlMs: this.deps.reservationTtlMs ?? RESERVATION_TTL_MS } })
+          res = await peers.negotiate(host, { reserve: { requestId: `${vmId}/${attempts}`, brokerId: this.deps.selfId, resources, ttlMs: this.deps.reservationTtlMs ?? RESERVATION_TTL_MS, spec } })
         } catch (err) {
           log.debug('reserve failed, trying the next host', { vm: vmId, peer: host, err: (err as Error).message })
           unreachable.add(host)
@@ -208,6 +218,7 @@ export class Broker {
           // A peer's capacity is validated like an advert's before it enters the view.
           const fresh = hostCapacityFromWire(res.refused.capacity)
           if (fresh !== undefined) fresher.set(host, fresh)
+          refusedBy.note(host, res.refused.reason, res.refused.message ?? '')
           log.debug('reserve refused', { vm: vmId, peer: host, reason: res.refused.message })
           continue
         }
@@ -239,7 +250,7 @@ export class Broker {
       ? `gave up after ${attempts} reservation attempts (every candidate refused or failed)`
       : last.summary
     this.stats.failed++
-    throw new ControlError('NO_CAPACITY', why, { attempts: String(attempts) })
+    throw refusedBy.error(spec.name ?? vmId, why, attempts)
   }
 }
 

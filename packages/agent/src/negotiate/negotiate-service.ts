@@ -8,12 +8,16 @@ import { specResources, validateVmSpec } from '../vm/vm-spec.js'
 import type { MigrationDestination } from '../migrate/migration-destination.js'
 import type { NameClaims } from './name-authority.js'
 import type { ReplicaKeeper } from '../replication/replica-keeper.js'
+import { admitNewVm, type CanStart } from './reserve-admission.js'
 
 const MAX_ID = 200
 const SHORT_OF: Record<string, number> = {
   cpu: pb.RefuseReason.REFUSE_REASON_INSUFFICIENT_CPU,
   memory: pb.RefuseReason.REFUSE_REASON_INSUFFICIENT_MEMORY,
-  disk: pb.RefuseReason.REFUSE_REASON_INSUFFICIENT_DISK
+  disk: pb.RefuseReason.REFUSE_REASON_INSUFFICIENT_DISK,
+  'anti-affinity': pb.RefuseReason.REFUSE_REASON_ANTI_AFFINITY,
+  'anti-affinity-reserved': pb.RefuseReason.REFUSE_REASON_ANTI_AFFINITY_RESERVED,
+  affinity: pb.RefuseReason.REFUSE_REASON_AFFINITY
 }
 
 export interface NegotiateServiceDeps {
@@ -23,6 +27,8 @@ export interface NegotiateServiceDeps {
   log: Logger
   /** The host's administrative state: a draining or leaving host refuses every Reserve. */
   accepting: () => { ok: true } | { ok: false, reason: 'draining' | 'shutting-down' }
+  /** The driver's word on a new VM's spec (Reserve with a spec); absent: not asked. */
+  canStart?: CanStart
   /** Absent when this host's hypervisor cannot receive live migrations. */
   incoming?: MigrationDestination
   /** Absent when this host's hypervisor cannot replicate disks (it then holds no replicas either). */
@@ -72,7 +78,7 @@ export class NegotiateService {
         await this.incoming().abort(a, peer)
         return { released: { existed: true } }
       }
-      case 'reserve': return this.reserve(req.reserve as meshvirt.v1.Reserve, peer)
+      case 'reserve': return await this.reserve(req.reserve as meshvirt.v1.Reserve, peer)
       case 'commit': {
         const c = req.commit as meshvirt.v1.Commit
         checkId(c.token, 'token'); checkId(c.vmId, 'vm_id'); checkId(c.idempotencyKey, 'idempotency_key')
@@ -149,7 +155,7 @@ export class NegotiateService {
     return this.deps.incoming
   }
 
-  private reserve (r: meshvirt.v1.Reserve, peer: string): meshvirt.v1.INegotiateResponse {
+  private async reserve (r: meshvirt.v1.Reserve, peer: string): Promise<meshvirt.v1.INegotiateResponse> {
     checkId(r.requestId, 'request_id')
     const want = specResources({ resources: r.resources })
     if (r.role === pb.VmRole.VM_ROLE_REPLICA) {
@@ -167,9 +173,15 @@ export class NegotiateService {
         }
       }
     }
-    const out = this.deps.ledger.reserve({ requestId: r.requestId, brokerId: r.brokerId !== '' ? r.brokerId : peer, resources: want, ttlMs: clampTtl(r.ttlMs) })
+    // A new VM's spec: what only this host can know (its driver, its own group members).
+    const admission = r.spec != null && r.role !== pb.VmRole.VM_ROLE_REPLICA ? await admitNewVm(r.spec, this.deps.canStart) : { ok: true as const }
+    if (!admission.ok) {
+      this.deps.log.info('reserve refused: the driver cannot start the VM', { peer, request: r.requestId, reason: admission.message })
+      return { refused: { reason: pb.RefuseReason.REFUSE_REASON_DRIVER, message: admission.message, capacity: this.deps.ledger.capacity() } }
+    }
+    const out = this.deps.ledger.reserve({ requestId: r.requestId, brokerId: r.brokerId !== '' ? r.brokerId : peer, resources: want, ttlMs: clampTtl(r.ttlMs), ...(admission.policy !== undefined ? { policy: admission.policy } : {}) })
     if (out.ok) return { reserved: { token: out.reservation.token, expiresAtMs: out.reservation.expiresAt, capacity: out.capacity } }
-    return { refused: { reason: SHORT_OF[out.shortOf], message: out.message, capacity: out.capacity as HostCapacity } }
+    return { refused: { reason: SHORT_OF['shortOf' in out ? out.shortOf : out.rule], message: out.message, capacity: out.capacity as HostCapacity } }
   }
 }
 

@@ -131,5 +131,10 @@ export const MIGRATIONS: string[] = [
     deleted_at INTEGER NOT NULL
   );
   CREATE INDEX vm_tombstones_by_age ON vm_tombstones (deleted_at);
+  `,
+  `
+  -- The group of the VM a reservation is for: a host's anti-affinity check counts the members
+  -- it has promised as well as those it runs (ledger/group-policy.ts).
+  ALTER TABLE reservations ADD COLUMN vm_group TEXT NOT NULL DEFAULT '';
   `
 ]

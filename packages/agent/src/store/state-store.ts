@@ -42,6 +42,8 @@ export interface ReservationRow {
   resources: Resources
   expiresAt: number
   createdAt: number
+  /** The group of the VM it is for ('' = none). */
+  group?: string
 }
 
 export interface NameClaimRow {
@@ -56,7 +58,7 @@ export interface NameClaimRow {
 }
 
 interface RawReservation {
-  token: string, request_id: string, broker_id: string, vcpus: number, memory_bytes: number, disk_bytes: number, expires_at: number, created_at: number
+  token: string, request_id: string, broker_id: string, vcpus: number, memory_bytes: number, disk_bytes: number, expires_at: number, created_at: number, vm_group: string
 }
 
 interface RawVm {
@@ -175,8 +177,8 @@ export class StateStore {
   // --- reservations ----------------------------------------------------------------------
 
   insertReservation (r: ReservationRow): void {
-    this.db.prepare(`INSERT INTO reservations (token, request_id, broker_id, vcpus, memory_bytes, disk_bytes, expires_at, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(r.token, r.requestId, r.brokerId, r.resources.vcpus, r.resources.memoryBytes, r.resources.diskBytes, r.expiresAt, r.createdAt)
+    this.db.prepare(`INSERT INTO reservations (token, request_id, broker_id, vcpus, memory_bytes, disk_bytes, expires_at, created_at, vm_group)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.token, r.requestId, r.brokerId, r.resources.vcpus, r.resources.memoryBytes, r.resources.diskBytes, r.expiresAt, r.createdAt, r.group ?? '')
   }
 
   getReservation (token: string): ReservationRow | undefined {
@@ -200,6 +202,21 @@ export class StateStore {
 
   reserved (): Resources {
     return this.sum('reservations')
+  }
+
+  /** Guests this host runs or has promised: VMs and reservations with memory (replicas hold disk only). */
+  guestCount (): number {
+    const vms = this.db.prepare('SELECT COUNT(*) n FROM vms WHERE memory_bytes > 0').get() as { n: number }
+    const held = this.db.prepare('SELECT COUNT(*) n FROM reservations WHERE memory_bytes > 0').get() as { n: number }
+    return vms.n + held.n
+  }
+
+  /** Group → how many of this host's VM records (any state) or reservations are in it. */
+  groupCounts (table: 'vms' | 'reservations'): Record<string, number> {
+    const rows = this.db.prepare(`SELECT vm_group g, COUNT(*) n FROM ${table} WHERE vm_group != '' GROUP BY vm_group`).all() as Array<{ g: string, n: number }>
+    const out: Record<string, number> = Object.create(null)
+    for (const r of rows) out[r.g] = r.n
+    return out
   }
 
   // --- name claims -------------------------------------------------------------------------
@@ -250,6 +267,6 @@ function toReservation (r: RawReservation): ReservationRow {
   return {
     token: r.token, requestId: r.request_id, brokerId: r.broker_id,
     resources: { vcpus: r.vcpus, memoryBytes: r.memory_bytes, diskBytes: r.disk_bytes },
-    expiresAt: r.expires_at, createdAt: r.created_at
+    expiresAt: r.expires_at, createdAt: r.created_at, ...(r.vm_group !== '' ? { group: r.vm_group } : {})
   }
 }

@@ -99,7 +99,7 @@ const vmCreateOptions: Record<string, OptionSpec> = {
   'not-migratable': { type: 'boolean', description: 'give the VM the host\'s own CPU (KVM) instead; it then stays on its host' },
   replicas: { type: 'string', valueName: 'K', description: 'keep K replicas of the VM\'s disk on other hosts (needs --disk; default 0)' },
   rpo: { type: 'string', valueName: 'DURATION', description: 'recovery point objective: how old a replica may get, e.g. 5s (default 5s)' },
-  'spread-by': { type: 'string', valueName: 'LABEL', description: 'failure-domain label the replicas spread over, e.g. site or rack (default: distinct hosts)' },
+  'spread-by': { type: 'string', valueName: 'LABEL', description: 'failure-domain label, e.g. zone, site or rack: replicas spread over it, the --group too, and --(anti-)affinity holds per domain (default: per host)' },
   restart: { type: 'string', valueName: 'POLICY', description: 'when the owner starts the guest again: on-crash (default: after QEMU crashed or was killed), always (also after the guest powered off), never' },
   'idempotency-key': { type: 'string', valueName: 'KEY', description: 'retry-safe key: the same key never creates two VMs (default: random)' },
   'no-wait': { type: 'boolean', description: 'return once placed, without waiting for the VM to run' },

@@ -2,7 +2,7 @@ import { constants } from 'node:fs'
 import { access, mkdir, rm } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
-import { ACPI_TIMEOUT_MS, LAUNCH_TIMEOUT_MS, MAX_SOCKET_PATH, QMP_COMMAND_TIMEOUT_MS, SIGTERM_TIMEOUT_MS } from '../constants.js'
+import { ACPI_TIMEOUT_MS, LAUNCH_TIMEOUT_MS, MAX_SOCKET_PATH, QEMU_GUEST_OVERHEAD_MIB, QMP_COMMAND_TIMEOUT_MS, SIGTERM_TIMEOUT_MS } from '../constants.js'
 import { HypervisorError, ImageMissingError, InvalidMigrationParamsError, PathOutsideDataDirError, VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
 import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
@@ -50,6 +50,7 @@ export interface QemuHypervisorInit {
  */
 export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCapable {
   readonly driver = 'qemu'
+  readonly guestMemoryOverheadMiB = QEMU_GUEST_OVERHEAD_MIB
   /** Continuous disk replication: crash-consistent points of running guests (backup/). */
   readonly replication: QemuReplication
   readonly dataDir: string
@@ -89,6 +90,11 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
 
   async fingerprint (options: AbortOptions = {}): Promise<HostFingerprint> {
     return await hostFingerprint(this.qemu, this.accel, options)
+  }
+
+  async checkSpec (spec: VmSpec): Promise<void> {
+    validateSpec(spec, this.limits)
+    this.checkImages(spec)
   }
 
   async create (spec: VmSpec, options: AbortOptions = {}): Promise<VmInfo> {

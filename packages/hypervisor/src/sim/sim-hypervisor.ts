@@ -75,6 +75,11 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     return { driver: 'sim', accel: this.accel, qemuVersion: 'sim', machineTypes: [MACHINE_TYPE], cpus: this.limits.cpus, memoryMiB: this.limits.memoryMiB, cpuModel: 'simulated', cpuFlags: [] }
   }
 
+  /** The simulated host has no image dirs: only the sizes are checked, as `create` does. */
+  async checkSpec (spec: VmSpec): Promise<void> {
+    validateSpec(spec, this.limits)
+  }
+
   async create (spec: VmSpec): Promise<VmInfo> {
     validateSpec(spec, this.limits)
     if (this.vms.has(spec.id)) throw new VmExistsError(`VM ${spec.id} already exists; destroy it first or pick another id`)

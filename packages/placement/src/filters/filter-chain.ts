@@ -6,6 +6,7 @@ import { exclusionFilter } from './exclusion.js'
 import { hostStateFilter } from './host-state.js'
 import { labelFilter } from './labels.js'
 import type { HostCheck, HostFilter } from '../host-filter.js'
+import type { HostSnapshot } from '../host-snapshot.js'
 import type { PlacementRequest } from '../placement-request.js'
 
 /**
@@ -24,10 +25,10 @@ export const FILTER_CHAIN: readonly HostFilter[] = [
 ]
 
 /** The checks this request needs, in chain order. */
-export function prepareFilters (request: PlacementRequest, chain: readonly HostFilter[] = FILTER_CHAIN): HostCheck[] {
+export function prepareFilters (request: PlacementRequest, chain: readonly HostFilter[] = FILTER_CHAIN, view?: readonly HostSnapshot[]): HostCheck[] {
   const checks: HostCheck[] = []
   for (const filter of chain) {
-    const check = filter(request)
+    const check = filter(request, view)
     if (check !== undefined) checks.push(check)
   }
   return checks
