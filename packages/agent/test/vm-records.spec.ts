@@ -87,6 +87,8 @@ describe('a VM never vanishes (3 in-process agents, simulated hypervisor)', () =
     await until(() => doomed.vms.get(id)?.state === 'running', 'running on h2')
     // Every other host has heard of it (gossip) before its host dies.
     for (const i of [0, 1]) await until(async () => (await ls(i)).some((v) => v.id === id && v.state === 'running'), `listed on h${i}`)
+    // (`vm ls` asks the live owner directly: wait for the gossiped advert itself, which is what outlives the owner.)
+    for (const i of [0, 1]) await until(() => c.agents[i]!.mesh.view.get(doomed.hostId)?.advert.vms.some((v) => v.id === id && v.state === 'running'), `gossiped to h${i}`)
     const diedAt = Date.now()
     await doomed.stop()
 
