@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Enforces the dependency direction of DESIGN.md on every packages/*/src file:
+// Enforces the dependency direction of docs/design.md on every packages/*/src file:
 //   placement, proto  → nothing of ours (placement: no node:* and no third-party code at all)
 //   mesh              → proto
 //   hypervisor        → nothing of ours

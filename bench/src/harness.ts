@@ -1,5 +1,5 @@
 /**
- * The benchmark convention of DESIGN.md: every benchmark prints a human table and writes
+ * The benchmark convention of docs/benchmarks.md: every benchmark prints a human table and writes
  * `bench/results/NAME.json` = {name, date, machine: {cpus, memory, accel, node, qemu}, metrics:
  * {KEY: {value, unit, target}}, details}. Benchmarks print figures; they never assert.
  */
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 export interface Metric {
   value: number
   unit: string
-  /** The goal as DESIGN.md states it, e.g. "< 300" or "≥ 1000"; omitted when we only report. */
+  /** The goal as docs/benchmarks.md states it, e.g. "< 300" or "≥ 1000"; omitted when we only report. */
   target?: string
 }
 

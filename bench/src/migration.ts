@@ -5,7 +5,7 @@
  *  - tls1, tls2: QEMU straight to QEMU over loopback TCP with QEMU's TLS (tls-creds-psk, a one-time
  *            256-bit key), RAM over one stream or 2 multifd channels, the disk mirror over NBD with the
  *            same credentials; the agents' default path is the one with MIGRATION_MULTIFD_CHANNELS;
- *  - tcp, tcpmf: the same in plaintext (the baseline DESIGN.md names is `tcp`, one stream): tlsN ÷ tcpN
+ *  - tcp, tcpmf: the same in plaintext (the baseline docs/benchmarks.md names is `tcp`, one stream): tlsN ÷ tcpN
  *            is what TLS costs, 2 channels ÷ 1 what multifd does;
  *  - tunnel: the fallback — QEMU ↔ unix ↔ libp2p stream (cluster-key pnet + noise + yamux) ↔ unix ↔ QEMU;
  *  - unix:   QEMU straight to the destination QEMU's unix sockets (no TCP at all).
@@ -43,7 +43,7 @@ const PATHS = ['tls1', 'tls2', 'tcp', 'tcpmf', 'tunnel', 'unix', 'tls300'] as co
 type Path = typeof PATHS[number]
 const DEFAULT_PATH: Path = (MIGRATION_MULTIFD_CHANNELS as number) === 1 ? 'tls1' : 'tls2'
 if (MIGRATION_MULTIFD_CHANNELS > 2) throw new Error('bench migration measures 1 and 2 channels: teach it the new default')
-/** Metric key prefix of each path (the default path's keys are DESIGN.md's, unprefixed, besides its own prefixed ones). */
+/** Metric key prefix of each path (the default path's keys are docs/benchmarks.md's, unprefixed, besides its own prefixed ones). */
 const PREFIX: Record<Path, string> = { tls1: 'tls1_', tls2: 'tls2_', tcp: 'tcp_', tcpmf: 'tcpmf_', tunnel: 'tunnel_', unix: 'unix_', tls300: 'tls300_' }
 const CHANNELS: Partial<Record<Path, number>> = { tls1: 1, tls2: 2, tcp: 1, tcpmf: 2, tls300: MIGRATION_MULTIFD_CHANNELS }
 const DIRTY = { label: 'dirty 4 MiB/tick', args: 'meshvirt.dirty_kib=4096 meshvirt.disk_kib=64' }

@@ -74,7 +74,7 @@ function makeVms (n: number, seed: string, policy: 'binpack' | 'spread', sizes =
 }
 
 /**
- * The offline anchor of DESIGN.md: first-fit decreasing (largest VM first, into the first of the
+ * The offline anchor of docs/benchmarks.md: first-fit decreasing (largest VM first, into the first of the
  * hosts, largest first, where it fits). It knows every VM in advance, which placement never does.
  */
 function firstFitDecreasing (hosts: HostSnapshot[], vms: PlacementRequest[]): number {

@@ -2,6 +2,7 @@ import { failover } from './failover.js'
 import { gossip } from './gossip.js'
 import type { Benchmark } from './harness.js'
 import { migration } from './migration.js'
+import { monitorOverhead } from './monitor-overhead.js'
 import { placementQuality } from './placement-quality.js'
 import { placementThroughput } from './placement-throughput.js'
 import { replication } from './replication.js'
@@ -9,4 +10,4 @@ import { tunnel } from './tunnel.js'
 import { vmStart } from './vm-start.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover]
+export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead]

@@ -14,7 +14,7 @@
  *    settle, then sample the owner's `vm show` every 250 ms for 60 s (20 s with --quick).
  *  - lag: each holder's lagMs (now − taken-at of the point it holds, the owner's clock): the data a
  *    failover at that instant would lose. A saw-tooth between one transfer and half an RPO + one
- *    transfer. rpo_p99_s (DESIGN.md's key) = the worst p99 lag of the RPO 5 s cases.
+ *    transfer. rpo_p99_s (docs/benchmarks.md's key) = the worst p99 lag of the RPO 5 s cases.
  *  - first full copy: the full point's bytes (the owner's log) and the holder's bytes sent at its
  *    first in-sync; throughput = bytes / (vm replicate → holder in sync) and, separately, the ship
  *    alone (full point taken → in sync). Bounded by --replica-bandwidth (32 MiB/s).

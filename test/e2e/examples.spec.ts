@@ -31,6 +31,7 @@ const SUBSTITUTIONS = [
   'agents get --name host-N (one machine has one hostname) and --image-dir <test guest dir> (kernels must come from an image dir)',
   '--image FILE → --kernel/--initrd/--cmdline of the test guest (it has no bootable disk image)',
   '--memory 2G/4G → 128M: two shared cores cannot migrate a multi-GiB TCG guest within QMP\'s bounds (measured here: the README\'s 2G web-1 failed twice, "QMP query-migrate got no answer within 10000 ms", load 15–22)',
+  '--disk 50G → 1G: the three hosts share this machine\'s one filesystem, so every host\'s free disk is the same few GiB less what the others reserved (CI: "most free 4.4 GiB"); db-1 could not move anywhere',
   'vm-3f2a9c0d1e4b5a67 → web-1\'s real id',
   '.cache/guest/ → the test guest\'s dir relative to the repository, where it is elsewhere (MESHVIRT_GUEST_DIR)'
 ]
@@ -80,6 +81,7 @@ describe('every --help and README example runs as written on a demo-shaped clust
       .replace(/\/ip4\/0\.0\.0\.0\/tcp\/\d+/g, '/ip4/127.0.0.1/tcp/0')
       .replace(/\/ip4\/10\.0\.0\.1\/tcp\/\d+\/p2p\/\S+/g, bootstrapAddr)
       .replace(/--memory \d+G\b/g, '--memory 128M')
+      .replace(/--disk \d+G\b/g, '--disk 1G')
       .replace(/--image \S+/g, `--kernel ${guest.kernel} --initrd ${guest.initrd} --cmdline "${guest.cmdline}"`)
       .replaceAll('vm-3f2a9c0d1e4b5a67', webId)
     const rel = relative(REPO, guest.dir)

@@ -398,7 +398,8 @@ describe.skipIf(!available)('failover with fencing: agents in network namespaces
       (foundSeenAt !== undefined ? `, ${cutAt - foundSeenAt} ms of writes` : '')
     console.log(`fo-cut: host-1 state ${onH1.state} (${onH1.lease?.role ?? 'no lease field'}), history ${JSON.stringify(onH1.leaseHistory?.map((e) => e.type))}`)
 
-    expect(ready - cutAt, 'cut → MESHVIRT-READY on the holder').toBeLessThanOrEqual(FAILOVER_BOUND_MS)
+    // Soft: a miss fails the test, but the episode runs to its end, so the next case starts from a whole cluster.
+    expect.soft(ready - cutAt, 'cut → MESHVIRT-READY on the holder').toBeLessThanOrEqual(FAILOVER_BOUND_MS)
     expect(found, 'the promoted disk holds a counter').toBeGreaterThanOrEqual(0)
     expect(lostTicks, `data lost ≤ RPO (${RPO_MS / TICK_MS} ticks) + ${LOSS_MARGIN_TICKS} ticks`).toBeLessThanOrEqual(RPO_MS / TICK_MS + LOSS_MARGIN_TICKS)
     // host-1 fenced its own guest, before the holder started its copy.
@@ -461,7 +462,7 @@ describe.skipIf(!available)('failover with fencing: agents in network namespaces
     expect(h1Gone).toBeDefined()
     expect(newFirst).toBeDefined()
     expect(h1Gone as number).toBeLessThanOrEqual(newFirst as number)
-    expect(ready - splitAt).toBeLessThanOrEqual(FAILOVER_BOUND_MS)
+    expect.soft(ready - splitAt, 'split → MESHVIRT-READY on the holder').toBeLessThanOrEqual(FAILOVER_BOUND_MS)
     expect(lastBefore - found).toBeLessThanOrEqual(RPO_MS / TICK_MS + LOSS_MARGIN_TICKS)
     // The majority side runs it at epoch 2 and says so.
     const onNew = await show(h, vm.id)
@@ -553,7 +554,8 @@ describe('failover with fencing: agents on loopback, host death by SIGKILL', () 
     timings[`${name}: kill → ${NAMES[holder]} QEMU first sampled`] = newFirst === undefined ? 'never' : newFirst - killAt
     timings[`${name}: kill → MESHVIRT-READY on ${NAMES[holder]}`] = ready - killAt
     timings[`${name}: data lost`] = `${lastBefore} − ${found} = ${lastBefore - found} ticks` + (watch.seen.has(found) ? `, ${killAt - (watch.seen.get(found) as number)} ms of writes` : '')
-    expect(ready - killAt, 'kill → MESHVIRT-READY on the holder').toBeLessThanOrEqual(FAILOVER_BOUND_MS)
+    // Soft: a miss fails the test, but host-1 is still restarted below, so the next case starts from a whole cluster.
+    expect.soft(ready - killAt, 'kill → MESHVIRT-READY on the holder').toBeLessThanOrEqual(FAILOVER_BOUND_MS)
     expect(found).toBeGreaterThanOrEqual(0)
     expect(lastBefore - found, `data lost ≤ RPO (${RPO_MS / TICK_MS} ticks) + ${LOSS_MARGIN_TICKS} ticks`).toBeLessThanOrEqual(RPO_MS / TICK_MS + LOSS_MARGIN_TICKS)
     expect(elected, 'the holder was elected').toBeDefined()

@@ -56,6 +56,8 @@ describe('agent metrics', () => {
     expect(sample(text, 'meshvirt_vms{state="running"}')).toBe(2)
     expect(sample(text, 'meshvirt_vms{state="stopped"}')).toBe(1)
     expect(sample(text, 'meshvirt_vms{state="crashed"}')).toBe(0)
+    expect(sample(text, 'meshvirt_vms{state="fenced"}')).toBe(0)
+    expect(sample(text, 'meshvirt_vms{state="migrating"}')).toBe(0)
     expect(sample(text, 'meshvirt_vm_info{vm="vm-b",name="db",state="running",epoch="2"}')).toBe(1)
     expect(sample(text, 'meshvirt_vm_rss_bytes{vm="vm-a",name="web"}')).toBe(230 * 2 ** 20)
     expect(sample(text, 'meshvirt_vm_cpu_seconds{vm="vm-b",name="db"}')).toBe(12.5)

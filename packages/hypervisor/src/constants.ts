@@ -2,7 +2,7 @@
 
 /**
  * Pinned machine type. The `pc` alias moves with the QEMU version, and a guest can only migrate
- * between two QEMUs that emulate the very same machine (DESIGN.md, "QEMU facts").
+ * between two QEMUs that emulate the very same machine (docs/design.md, "What QEMU 7.2 taught us").
  */
 export const MACHINE_TYPE = 'pc-i440fx-7.2'
 

@@ -15,7 +15,7 @@ export const POLICY_WEIGHTS: Readonly<Record<PlacementPolicy, ScoreWeights>> = {
 }
 
 /**
- * Above this many hosts a decision samples instead of scanning the view (DESIGN.md, "Place"). A
+ * Above this many hosts a decision samples instead of scanning the view (docs/design.md, "Place"). A
  * full scan of 1,000 hosts already fits in the 1 ms budget, so sampling starts where it pays.
  */
 export const SAMPLE_ABOVE_HOSTS = 1000

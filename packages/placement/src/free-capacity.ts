@@ -24,7 +24,7 @@ export function allocatableCapacity (capacity: HostCapacity): Resources {
 }
 
 /**
- * free = (total − hostReserved) × ratio − allocated − reservations (DESIGN.md, "Place").
+ * free = (total − hostReserved) × ratio − allocated − reservations (docs/design.md, "Place").
  * The same arithmetic the host's ledger uses at Reserve time, so a broker and the host agree on
  * what fits. Negative when a host is over-committed (e.g. after an operator lowered a ratio).
  */

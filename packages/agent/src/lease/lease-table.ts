@@ -1,6 +1,6 @@
 /**
  * One host's leases, one per replicated VM it owns, holds, or witnesses: the lease protocol of
- * `/meshvirt/lease/1.0.0` as a pure state machine (DESIGN.md principle 3, issue #9). Time and
+ * `/meshvirt/lease/1.0.0` as a pure state machine (docs/design.md principle 3, issue #9). Time and
  * messages come in (`handle`, `tick`, `own`), messages to send and effects for the agent go out.
  * No I/O, no timers, no clock: LeaseService runs it for real, the simulation test under faults.
  *

@@ -51,7 +51,7 @@ export interface MigrationSourceDeps {
 }
 
 /**
- * The source half of a live migration (DESIGN.md, "Migrate"): reserve on the destination,
+ * The source half of a live migration (docs/design.md, "Migrate"): reserve on the destination,
  * have it prepare a paused incoming QEMU, stream the guest straight to it over TCP with QEMU's TLS
  * and a one-time key agreed here (direct-path.ts), or through the mesh (QEMU ↔ unix socket ↔
  * libp2p stream ↔ unix socket ↔ QEMU), disks mirrored over NBD the same way, hand ownership

@@ -16,7 +16,7 @@ export interface MigrationStatesDeps {
 }
 
 /**
- * The VM records a live migration writes, each before the step it stands for (DESIGN.md
+ * The VM records a live migration writes, each before the step it stands for (docs/design.md
  * principle 6): on the destination an `incoming` row holding the reservation's resources, which
  * becomes the VM (new epoch) when the guest runs there or disappears if it never does; on the
  * source `migrating`, then gone once the destination owns it, or `running` again on failure.

@@ -3,11 +3,12 @@ import type { HostCapacity, Liveness, MeshStats } from '@meshvirt/mesh'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { MigrationStats } from '../migrate/migration-source.js'
 import type { BrokerStats, PlacementTiming } from '../negotiate/broker.js'
+import { VM_RUN_STATES } from '../store/state-store.js'
 import type { DriveStats } from './block-stats.js'
 import type { EventCounters } from './event-bus.js'
 
-/** Every run state a VM record can be in (state-store's VmRunState): all are exported, 0 included, so sums and alerts see no holes. */
-export const VM_STATES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'crashed', 'deleting', 'failed'] as const
+/** Every run state a VM record can be in: all are exported, 0 included, so sums and alerts see no holes. */
+export const VM_STATES = VM_RUN_STATES
 const LIVENESS: Liveness[] = ['alive', 'suspect', 'dead']
 /** Placement latencies on a LAN are ms to tens of ms (DESIGN: reserve p50 < 10 ms); slow tails reach seconds. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]

@@ -9,7 +9,7 @@ export interface CpuHost {
 }
 
 /**
- * The CPU model a VM gets when none is asked for (DESIGN.md, "Migrate": a CPU model both hosts
+ * The CPU model a VM gets when none is asked for (docs/design.md, "Migrate": a CPU model both hosts
  * support). Migratable: the most capable named model every KVM host of the cluster offers, so it
  * can move to any of them; under TCG the model is emulated, so `qemu64` moves anywhere. Not
  * migratable: the host's own CPU on KVM (fastest; it stays put).

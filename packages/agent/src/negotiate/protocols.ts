@@ -1,4 +1,4 @@
-/** Stream protocols of the agent (DESIGN.md, "The wire"). */
+/** Stream protocols of the agent (docs/design.md, "The wire"). */
 export const NEGOTIATE_PROTOCOL = '/meshvirt/negotiate/1.0.0'
 export const CONTROL_PROTOCOL = '/meshvirt/control/1.0.0'
 

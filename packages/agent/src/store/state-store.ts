@@ -5,13 +5,14 @@ import { MIGRATIONS } from './schema.js'
 
 export const STATE_DB = 'state.db'
 
-export type VmRunState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed' | 'deleting' | 'failed' |
-/** Stopped by this host because it could not prove its lease (replicated VMs); the lease restarts it or hands it over. */
-'fenced' |
-/** Source side of a live migration (the guest still runs here). */
-'migrating' |
-/** Destination side of a live migration: a paused incoming QEMU, not yet this host's VM. */
-'incoming'
+/**
+ * Every run state a VM record can be in — the one list (metrics, wire mapping and legality tables
+ * derive from it). `fenced`: stopped by this host because it could not prove its lease (replicated
+ * VMs); the lease restarts it or hands it over. `migrating`: source side of a live migration (the
+ * guest still runs here). `incoming`: destination side, a paused incoming QEMU, not yet this host's VM.
+ */
+export const VM_RUN_STATES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'crashed', 'deleting', 'failed', 'fenced', 'migrating', 'incoming'] as const
+export type VmRunState = typeof VM_RUN_STATES[number]
 export type DesiredState = 'running' | 'stopped' | 'deleted'
 
 /** A VM this host owns, as stored. `spec` and `placement` are encoded protobuf (the wire form is the record). */

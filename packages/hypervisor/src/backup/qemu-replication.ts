@@ -31,7 +31,7 @@ interface NodeInfo {
 }
 
 /**
- * Crash-consistent points of a running QEMU guest, as DESIGN.md's QEMU facts measured: a
+ * Crash-consistent points of a running QEMU guest, as docs/design.md's QEMU facts measured: a
  * `transaction` of `block-dirty-bitmap-add` (persistent, so it survives a clean QEMU restart) and
  * `blockdev-backup sync=full`, then `sync=incremental` with that bitmap for each later point. Why this
  * method: the backup job's copy-before-write filter gives a point-in-time image without pausing the

@@ -4,7 +4,7 @@ import type { MigrateOutOptions, TimeoutAction } from './types.js'
 /**
  * Defaults of a live migration, chosen from `npm run bench -- migration` (bench/results/migration.json).
  * QEMU's own are a 128 MiB/s bandwidth cap (far below a LAN, and the tunnel applies its own
- * backpressure) and a 300 ms downtime limit without auto-converge (DESIGN.md, "QEMU facts"): with
+ * backpressure) and a 300 ms downtime limit without auto-converge (docs/design.md, "What QEMU 7.2 taught us"): with
  * those QEMU switches over as soon as it *estimates* the rest fits in 300 ms, and the README's demo
  * guest paused 61 ms. A 10 ms limit makes it send a few more (short) passes first, and auto-converge
  * throttles a guest that dirties memory faster than the link so that those passes converge at all

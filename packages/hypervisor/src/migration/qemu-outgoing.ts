@@ -30,7 +30,7 @@ const FINAL_STATUS_RETRY_MS = 5
 const MIRROR_COMPLETE_TIMEOUT_MS = 30_000
 
 /**
- * The source half of a live migration over QMP, following DESIGN.md's QEMU facts: `return-path` (else a
+ * The source half of a live migration over QMP, following docs/design.md's QEMU facts: `return-path` (else a
  * failed load on the destination still reports `completed` here), disks mirrored over NBD first
  * (`blockdev-mirror sync=full`, wait for `BLOCK_JOB_READY`), then `migrate`; after `completed`, the
  * ready mirror is cancelled, which completes it without pivot, and its NBD node removed. Any failure

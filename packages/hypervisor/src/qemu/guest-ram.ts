@@ -17,7 +17,7 @@
  * path costs every sync, the one inside the downtime included (bench migration, 256 MiB guest,
  * before → after the page: total 437 → 753 ms through the tunnel, 218 → 315 ms direct TCP; pause
  * median 16 → 34 ms through the tunnel, part of it run-to-run spread). So KVM guests get the spec's
- * RAM exactly; a KVM ↔ TCG migration fails anyway (DESIGN.md), now at once on the RAM size.
+ * RAM exactly; a KVM ↔ TCG migration fails anyway (docs/design.md), now at once on the RAM size.
  */
 import type { Accelerator } from '../types.js'
 

@@ -1,7 +1,7 @@
 import type { HostFilter } from '../host-filter.js'
 
 /**
- * Never across accelerators. QEMU cannot migrate a guest between KVM and TCG (DESIGN.md; before
+ * Never across accelerators. QEMU cannot migrate a guest between KVM and TCG (docs/design.md; before
  * this filter it failed only at the RAM size check, late in the migration), so a live migration
  * goes only to a host of the accelerator the guest runs under now (`liveOn`), and a VM whose spec
  * fixes its accelerator is placed only on a host of that accelerator. A VM that fixes none may
