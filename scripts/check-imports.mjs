@@ -7,6 +7,10 @@
 //   cli               → agent (it talks to a running agent only through its control API)
 // Also: no deep imports into another package (`@meshvirt/x/src/...`), and every third-party
 // import must be declared in the importing package's own package.json.
+// Tests under test/ and benchmarks under bench/ use the packages as their users do: through
+// `@meshvirt/<name>` (and its public subpaths), never a relative path into packages/*/src; the
+// tests may share the helpers under packages/*/test (the test guest). KIT_EXCEPTIONS lists the
+// few that read a package's source on purpose.
 // Exit 1 with one line per violation.
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, dirname, relative } from 'node:path'
@@ -64,6 +68,30 @@ export function violation (pkg, spec, declared) {
   return undefined
 }
 
+/** test/ or bench/ files that import a package's source on purpose, and why. */
+export const KIT_EXCEPTIONS = {
+  'test/tooling/examples.spec.ts': 'reads the CLI\'s command table to find every --help example',
+  'test/support/examples.ts': 'reads the CLI\'s command table to find every --help example'
+}
+
+/**
+ * Why `spec`, imported by `file` (repository-relative, under test/ or bench/), breaks the kit's rule;
+ * undefined when it does not.
+ */
+export function kitViolation (file, spec) {
+  if (spec.startsWith('@meshvirt/')) {
+    const [, name, ...rest] = spec.split('/')
+    if (!Object.hasOwn(RULES, name)) return `${spec}: no such package`
+    if (rest.length > 0 && !(rest.length === 1 && PUBLIC_SUBPATHS.has(rest[0]))) return `${spec}: deep import into @meshvirt/${name} internals`
+    return undefined
+  }
+  if (!spec.startsWith('.')) return undefined
+  const target = join(dirname(file), spec).split('\\').join('/')
+  if (file.startsWith('bench/') && !target.startsWith('bench/')) return `${spec}: a benchmark uses the packages through @meshvirt/*, not by path`
+  if (/^packages\/[^/]+\/src\//.test(target) && !Object.hasOwn(KIT_EXCEPTIONS, file)) return `${spec}: a test uses @meshvirt/*, not a package's source by path (or list the file in KIT_EXCEPTIONS)`
+  return undefined
+}
+
 function main () {
   const problems = []
   let files = 0
@@ -79,9 +107,19 @@ function main () {
       }
     }
   }
+  for (const top of ['test', 'bench/src']) {
+    for (const file of walk(join(root, top))) {
+      files++
+      const rel = relative(root, file).split('\\').join('/')
+      for (const spec of specifiers(readFileSync(file, 'utf8'))) {
+        const why = kitViolation(rel, spec)
+        if (why !== undefined) problems.push(`${rel}: ${why}`)
+      }
+    }
+  }
   for (const p of problems) console.error(`forbidden import: ${p}`)
   if (problems.length > 0) process.exit(1)
-  console.log(`import check: ${files} source files follow the dependency direction`)
+  console.log(`import check: ${files} source, test and bench files follow the dependency direction`)
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) main()

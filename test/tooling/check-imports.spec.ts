@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 // @ts-expect-error — a plain .mjs tool script without type declarations
-import { specifiers, violation } from '../../scripts/check-imports.mjs'
+import { kitViolation, specifiers, violation } from '../../scripts/check-imports.mjs'
 
 type Violation = (pkg: string, spec: string, declared: Set<string>) => string | undefined
 const check = violation as Violation
@@ -29,6 +29,27 @@ describe('dependency direction check', () => {
     ['hypervisor', 'node:child_process']
   ])('%s importing %s is allowed', (pkg, spec) => {
     expect(check(pkg, spec, declared)).toBeUndefined()
+  })
+
+  it.each([
+    ['bench/src/x.ts', '../../packages/agent/src/agent.js', /through @meshvirt/],
+    ['bench/src/x.ts', '../../test/support/poll.js', /through @meshvirt/],
+    ['test/e2e/x.spec.ts', '../../packages/agent/src/sim-cluster.js', /not a package's source/],
+    ['test/support/x.ts', '@meshvirt/agent/src/agent.js', /deep import/],
+    ['test/e2e/x.spec.ts', '@meshvirt/nothing', /no such package/]
+  ])('%s importing %s is refused', (file, spec, why) => {
+    expect((kitViolation as (f: string, s: string) => string | undefined)(file, spec)).toMatch(why)
+  })
+
+  it.each([
+    ['bench/src/x.ts', './harness.js'],
+    ['bench/src/x.ts', '@meshvirt/agent'],
+    ['test/e2e/x.spec.ts', '../support/poll.js'],
+    ['test/e2e/x.spec.ts', '../../packages/hypervisor/test/guest.js'],
+    ['test/e2e/x.spec.ts', '@meshvirt/mesh/polyfill'],
+    ['test/support/examples.ts', '../../packages/cli/src/help.js']
+  ])('%s importing %s is allowed', (file, spec) => {
+    expect((kitViolation as (f: string, s: string) => string | undefined)(file, spec)).toBeUndefined()
   })
 
   it('finds static, side-effect, dynamic and re-export specifiers, ignoring comments', () => {
