@@ -4,6 +4,7 @@ import type { VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import { newVmRow } from './new-vm-row.js'
+import { needsObservation, nextStep, type Observed } from './next-step.js'
 import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
 import type { LeaseRecords } from '../store/lease-records.js'
@@ -297,54 +298,65 @@ export class VmManager {
     const { hypervisor: hv, store, log } = this.deps
     const vm = store.getVm(id)
     if (vm === undefined) return
-    // A migration owns the VM while it runs (its source and destination drive QEMU themselves).
-    if (vm.state === 'incoming' || vm.state === 'migrating') return
     try {
-      if (vm.state === 'fenced' && vm.desired === 'running') {
-        // Down until the lease says otherwise: make sure the guest is not running.
-        const current = await hv.inspect(id).catch(() => undefined)
-        if (current?.state === 'running') await hv.kill(id)
-        return
-      }
-      if (vm.desired === 'deleted') {
-        this.setState(id, 'deleting')
-        await hv.destroy(id).catch((err: { code?: string }) => { if (err.code !== 'ERR_VM_NOT_FOUND') throw err })
-        store.transaction(() => {
-          store.deleteVm(id)
-          this.deps.leases.forgetHistory(id)
-        })
-        this.changed()
-        log.info('vm deleted', { vm: id, name: vm.name })
-        return
-      }
-      const current = await hv.inspect(id).catch((err: { code?: string }) => { if (err.code === 'ERR_VM_NOT_FOUND') return undefined; throw err })
-      if (vm.desired === 'running') {
-        if (current?.state === 'running') { this.setState(id, 'running'); return }
-        if (this.deps.mayRun?.(vm) === false) {
+      const observed = needsObservation(vm) ? await this.observe(id, vm.state === 'fenced') : undefined
+      const step = nextStep(vm, observed, { mayRun: this.deps.mayRun?.(vm) !== false, force })
+      switch (step.do) {
+        case 'leave-to-migration':
+          return
+        case 'keep-down':
+          if (observed === 'running') await hv.kill(id)
+          return
+        case 'destroy':
+          this.setState(id, 'deleting')
+          await hv.destroy(id).catch((err: { code?: string }) => { if (err.code !== 'ERR_VM_NOT_FOUND') throw err })
+          store.transaction(() => {
+            store.deleteVm(id)
+            this.deps.leases.forgetHistory(id)
+          })
+          this.changed()
+          log.info('vm deleted', { vm: id, name: vm.name })
+          return
+        case 'record':
+          this.setState(id, step.state)
+          return
+        case 'wait-for-lease':
           store.updateVm(id, { state: 'fenced', lastError: 'waiting for its lease: the guest runs only while a majority of its replica group renews it' }, this.clock())
           this.changed()
           log.info('vm waits for its lease before it starts', { vm: id, name: vm.name })
           return
+        case 'start': {
+          this.setState(id, 'starting')
+          if (step.create) await hv.create(driverSpec(id, pb.VmSpec.decode(vm.spec)))
+          const info = await hv.start(id)
+          store.updateVm(id, { state: 'running', startedAt: this.clock(), lastError: '' }, this.clock())
+          this.changed()
+          log.info('vm running', { vm: id, name: vm.name, pid: info.pid })
+          return
         }
-        this.setState(id, 'starting')
-        if (current === undefined) await hv.create(driverSpec(id, pb.VmSpec.decode(vm.spec)))
-        const info = await hv.start(id)
-        store.updateVm(id, { state: 'running', startedAt: this.clock(), lastError: '' }, this.clock())
-        this.changed()
-        log.info('vm running', { vm: id, name: vm.name, pid: info.pid })
-      } else if (vm.desired === 'stopped') {
-        if (current === undefined || current.state !== 'running') { this.setState(id, 'stopped'); return }
-        this.setState(id, 'stopping')
-        if (force) await hv.kill(id)
-        else await hv.stop(id)
-        this.setState(id, 'stopped')
-        log.info('vm stopped', { vm: id, name: vm.name, force })
+        case 'stop':
+          this.setState(id, 'stopping')
+          if (step.force) await hv.kill(id)
+          else await hv.stop(id)
+          this.setState(id, 'stopped')
+          log.info('vm stopped', { vm: id, name: vm.name, force: step.force })
       }
     } catch (err) {
       const message = (err as Error).message
       store.updateVm(id, { state: 'failed', lastError: message }, this.clock())
       this.changed()
       log.warn('vm action failed', { vm: id, name: vm.name, desired: vm.desired, err: message })
+    }
+  }
+
+  /** What the driver sees of the guest; `tolerant`: any error reads as absent (a fenced guest only has to be down). */
+  private async observe (id: string, tolerant: boolean): Promise<Observed> {
+    try {
+      const info = await this.deps.hypervisor.inspect(id)
+      return info.state === 'running' ? 'running' : 'not-running'
+    } catch (err) {
+      if (tolerant || (err as { code?: string }).code === 'ERR_VM_NOT_FOUND') return 'absent'
+      throw err
     }
   }
 
