@@ -19,6 +19,7 @@ import { LeaseProtocolError } from './errors.js'
 import { decodeLeaseRequest, decodeLeaseResponse, encodeLeaseError, encodeLeaseRequest, encodeLeaseResponse } from './lease-codec.js'
 import { LeaseTable, type OwnedGroup } from './lease-table.js'
 import { leaseTiming, type LeaseTiming, type LeaseTimingConfig } from './lease-timing.js'
+import { KeyedQueue } from '../util/keyed-queue.js'
 import { RateLimitedLog } from './rate-limited-log.js'
 import type { LeaseAnswerMessage, LeaseEffect, LeaseEvent, LeasePosition, LeaseRefusal, LeaseRequestMessage, LeaseState, PersistedLease } from './types.js'
 
@@ -96,8 +97,7 @@ export class LeaseService {
   readonly timing: LeaseTiming
   private table: LeaseTable | undefined
   private timer: ReturnType<typeof setInterval> | undefined
-  private readonly hookChains = new Map<string, Promise<void>>()
-  private readonly hooksRunning = new Map<string, number>()
+  private readonly hooks = new KeyedQueue()
   private readonly owned = new Set<string>()
   private readonly requestTimeoutMs: number
   private readonly tickMs: number
@@ -133,7 +133,7 @@ export class LeaseService {
     this.running = false
     clearInterval(this.timer)
     await this.components.mesh.unhandle(LEASE_PROTOCOL).catch(() => {})
-    await Promise.allSettled([...this.hookChains.values()])
+    await this.hooks.idle()
   }
 
   /** A VM's lease as this host sees it (instants in Unix ms), for `vm show`. */
@@ -173,12 +173,12 @@ export class LeaseService {
     const listed = new Set<string>()
     for (const g of groups) {
       listed.add(g.vmId)
-      if ((this.hooksRunning.get(g.vmId) ?? 0) > 0) continue
+      if (this.hooks.busy(g.vmId)) continue
       this.owned.add(g.vmId)
       effects.push(...table.own(g, t))
     }
     for (const vmId of this.owned) {
-      if (listed.has(vmId) || (this.hooksRunning.get(vmId) ?? 0) > 0) continue
+      if (listed.has(vmId) || this.hooks.busy(vmId)) continue
       this.owned.delete(vmId)
       table.disown(vmId)
     }
@@ -252,17 +252,7 @@ export class LeaseService {
   }
 
   private hook (vmId: string, what: string, fn: () => Promise<void>): void {
-    this.hooksRunning.set(vmId, (this.hooksRunning.get(vmId) ?? 0) + 1)
-    const prev = this.hookChains.get(vmId) ?? Promise.resolve()
-    const next = prev.then(fn).catch((err: unknown) => {
-      this.init.log?.error(`lease hook ${what} failed`, { vm: vmId, err: String(err) })
-    }).finally(() => {
-      const n = (this.hooksRunning.get(vmId) ?? 1) - 1
-      if (n === 0) this.hooksRunning.delete(vmId)
-      else this.hooksRunning.set(vmId, n)
-      if (this.hookChains.get(vmId) === next) this.hookChains.delete(vmId)
-    })
-    this.hookChains.set(vmId, next)
+    void this.hooks.run(vmId, fn, (err) => { this.init.log?.error(`lease hook ${what} failed`, { vm: vmId, err: String(err) }) })
   }
 
   private renewed (vmId: string, epoch: number, fenceAt: number): void {

@@ -3,6 +3,7 @@ import type { Hypervisor, HypervisorEvent, LiveMigration } from '@meshvirt/hyper
 import type { VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
+import { KeyedQueue } from '../util/keyed-queue.js'
 import { newVmRow } from './new-vm-row.js'
 import { needsObservation, nextStep, type Observed } from './next-step.js'
 import type { ResourceLedger } from '../ledger/resource-ledger.js'
@@ -49,7 +50,7 @@ export interface CommitInput {
  * Work on one VM is serialized; different VMs proceed in parallel.
  */
 export class VmManager {
-  private readonly chains = new Map<string, Promise<void>>()
+  private readonly drives = new KeyedQueue()
   private readonly clock: () => number
   private unsubscribe: (() => void) | undefined
   /** Called right after each commit (tests and metrics audit the ledger here). */
@@ -237,7 +238,7 @@ export class VmManager {
   /** Detach from the guests (they keep running) and stop listening to the driver. */
   async close (): Promise<void> {
     this.unsubscribe?.()
-    await Promise.allSettled([...this.chains.values()])
+    await this.drives.idle()
   }
 
   summaries (): VmSummary[] {
@@ -285,13 +286,9 @@ export class VmManager {
 
   /** Moves the VM towards its desired state; one drive at a time per VM. */
   private async drive (id: string, force = false): Promise<void> {
-    const previous = this.chains.get(id) ?? Promise.resolve()
-    const next = previous.then(async () => { await this.converge(id, force) }).catch((err: unknown) => {
+    await this.drives.run(id, async () => { await this.converge(id, force) }, (err) => {
       this.deps.log.error('vm drive failed', { vm: id, err: (err as Error).message })
     })
-    this.chains.set(id, next)
-    await next
-    if (this.chains.get(id) === next) this.chains.delete(id)
   }
 
   private async converge (id: string, force: boolean): Promise<void> {
@@ -362,7 +359,7 @@ export class VmManager {
 
   private onHypervisorEvent (e: HypervisorEvent): void {
     const vm = this.deps.store.getVm(e.id)
-    if (vm === undefined || this.chains.has(e.id) || vm.state === 'fenced') return
+    if (vm === undefined || this.drives.busy(e.id) || vm.state === 'fenced') return
     if (e.type === 'crashed') {
       this.deps.store.updateVm(e.id, { state: 'crashed', lastError: `guest exited: ${e.reason}` }, this.clock())
       this.changed()
