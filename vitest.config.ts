@@ -18,7 +18,7 @@ export default defineConfig({
     alias: [
       { find: /^@meshvirt\/mesh\/polyfill$/, replacement: src('mesh', 'polyfill.ts') },
       { find: /^@meshvirt\/agent\/polyfill$/, replacement: src('agent', 'polyfill.ts') },
-      { find: /^@meshvirt\/(proto|placement|mesh|hypervisor|agent)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) }
+      { find: /^@meshvirt\/(proto|placement|mesh|hypervisor|agent|testkit)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) }
     ]
   },
   test: {

@@ -5,12 +5,12 @@
 //   hypervisor        → nothing of ours
 //   agent             → proto, placement, mesh, hypervisor
 //   cli               → agent (it talks to a running agent only through its control API)
+//   testkit           → mesh, hypervisor, agent (what tests and benchmarks share; never shipped)
 // Also: no deep imports into another package (`@meshvirt/x/src/...`), and every third-party
 // import must be declared in the importing package's own package.json.
 // Tests under test/ and benchmarks under bench/ use the packages as their users do: through
-// `@meshvirt/<name>` (and its public subpaths), never a relative path into packages/*/src; the
-// tests may share the helpers under packages/*/test (the test guest). KIT_EXCEPTIONS lists the
-// few that read a package's source on purpose.
+// `@meshvirt/<name>` (and its public subpaths), never a relative path into packages/; what they
+// share is @meshvirt/testkit. KIT_EXCEPTIONS lists the few that read a package's source on purpose.
 // Exit 1 with one line per violation.
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, dirname, relative } from 'node:path'
@@ -26,7 +26,8 @@ export const RULES = {
   mesh: { ours: ['proto'], node: true, thirdParty: true },
   hypervisor: { ours: [], node: true, thirdParty: true },
   agent: { ours: ['proto', 'placement', 'mesh', 'hypervisor'], node: true, thirdParty: true },
-  cli: { ours: ['agent'], node: true, thirdParty: true }
+  cli: { ours: ['agent'], node: true, thirdParty: true },
+  testkit: { ours: ['mesh', 'hypervisor', 'agent'], node: true, thirdParty: true }
 }
 /** Public subpath exports other packages may use besides the package root. */
 const PUBLIC_SUBPATHS = new Set(['polyfill'])
@@ -88,7 +89,7 @@ export function kitViolation (file, spec) {
   if (!spec.startsWith('.')) return undefined
   const target = join(dirname(file), spec).split('\\').join('/')
   if (file.startsWith('bench/') && !target.startsWith('bench/')) return `${spec}: a benchmark uses the packages through @meshvirt/*, not by path`
-  if (/^packages\/[^/]+\/src\//.test(target) && !Object.hasOwn(KIT_EXCEPTIONS, file)) return `${spec}: a test uses @meshvirt/*, not a package's source by path (or list the file in KIT_EXCEPTIONS)`
+  if (target.startsWith('packages/') && !Object.hasOwn(KIT_EXCEPTIONS, file)) return `${spec}: a test uses @meshvirt/* (helpers: @meshvirt/testkit), not a package's files by path (or list the file in KIT_EXCEPTIONS)`
   return undefined
 }
 

@@ -24,7 +24,8 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { REPO, benchGuest, percentile, type Benchmark, type Metric } from './harness.js'
+import { REPO, percentile, type Benchmark, type Metric } from './harness.js'
+import { ensureGuest } from '@meshvirt/testkit'
 import {
   cli, cpuSeconds, freePort, inspect, isAlive, killHost, killLeftovers, lastCounter, qemuPidsUnder, readText, startAgent, stopAgent, until,
   type Agent, type LogLine
@@ -98,7 +99,7 @@ export const failover: Benchmark = {
   name: 'failover',
   description: 'host death (agent + QEMU SIGKILL) → the replicated guest ready on its holder, automatic; data lost vs the RPO',
   run: async ({ quick, log }) => {
-    const g = benchGuest()
+    const g = await ensureGuest()
     const runs = quick ? 3 : 10
     const root = mkdtempSync(join(tmpdir(), 'mv-bench-failover-'))
     const agents: Agent[] = []

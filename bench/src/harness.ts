@@ -4,7 +4,7 @@
  * {KEY: {value, unit, target}}, details}. Benchmarks print figures; they never assert.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -40,15 +40,6 @@ export interface BenchResult {
 /** The repository's root (bench/dist/… → ../..). */
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const RESULTS_DIR = join(REPO, 'bench', 'results')
-
-/** The test guest (scripts/build-guest: built once, then cached), as the benchmarks boot it. */
-export function benchGuest (): { dir: string, kernel: string, initrd: string, cmdline: string } {
-  const dir = process.env.MESHVIRT_GUEST_DIR ?? join(REPO, '.cache', 'guest')
-  execFileSync('bash', [join(REPO, 'scripts', 'build-guest')], { env: { ...process.env, MESHVIRT_GUEST_DIR: dir }, stdio: 'ignore' })
-  const env = Object.fromEntries(readFileSync(join(dir, 'guest.env'), 'utf8').split('\n').filter((l) => l.includes('='))
-    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
-  return { dir, kernel: env.KERNEL as string, initrd: env.INITRD as string, cmdline: env.CMDLINE as string }
-}
 
 /** A benchmark's host in its own process (as each host's agent is), driven over IPC. */
 export interface HostProcess<Req> { name: string, proc: ChildProcess, hostId: string, addr: string, call: <T = unknown>(req: Req) => Promise<T> }

@@ -31,7 +31,8 @@ import { randomBytes } from 'node:crypto'
 import { MIGRATION_MULTIFD_CHANNELS, probeAccelerator, resolveMigrationParams, type Accelerator, type IncomingMigration, type MigrateOutOptions, type MigrationResult, type VmSpec } from '@meshvirt/hypervisor'
 import { generateClusterKey } from '@meshvirt/mesh'
 import type { HostInit, HostRequest } from './migration-host.js'
-import { REPO, benchGuest, forkHost, percentile, type Benchmark, type HostProcess, type Metric } from './harness.js'
+import { REPO, forkHost, percentile, type Benchmark, type HostProcess, type Metric } from './harness.js'
+import { ensureGuest } from '@meshvirt/testkit'
 
 /** The agent's defaults, as `vm migrate` without flags runs; a longer timeout for the 2 GiB guests through the tunnel. */
 const DEFAULTS = resolveMigrationParams({})
@@ -138,7 +139,7 @@ export const migration: Benchmark = {
   name: 'migration',
   description: 'live migration with disk between two host processes: direct QEMU TLS (default) vs plaintext TCP (with and without multifd) vs the mesh tunnel vs unix sockets',
   async run ({ quick, log }) {
-    const g = benchGuest()
+    const g = await ensureGuest()
     const probe = await probeAccelerator({ kernel: g.kernel, initrd: g.initrd, cacheFile: join(REPO, '.cache', 'bench', 'accel-probe.json') })
     const accel: Accelerator = probe.accel
     log(`accelerator probe: ${accel}${probe.cached ? ' (cached)' : ''}: ${probe.reason}`)

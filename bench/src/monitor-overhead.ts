@@ -10,7 +10,7 @@
  * The process's CPU includes everything else it runs, so on a loaded machine the figures rise.
  */
 import { loadavg } from 'node:os'
-import { simVmSpec, startSimCluster } from '@meshvirt/agent'
+import { simVmSpec, startSimCluster } from '@meshvirt/testkit'
 import type { Benchmark } from './harness.js'
 
 const SCRAPE_INTERVAL_S = 15

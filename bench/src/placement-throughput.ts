@@ -7,7 +7,8 @@
  * one agent per machine, are better than these.
  */
 import { performance } from 'node:perf_hooks'
-import { simVmSpec, startSimCluster, type PlacementTiming } from '@meshvirt/agent'
+import type { PlacementTiming } from '@meshvirt/agent'
+import { simVmSpec, startSimCluster } from '@meshvirt/testkit'
 import { percentile, type Benchmark, type Metric } from './harness.js'
 
 interface RunFigures {

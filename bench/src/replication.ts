@@ -30,7 +30,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { REPO, benchGuest, percentile, type Benchmark, type Metric } from './harness.js'
+import { REPO, percentile, type Benchmark, type Metric } from './harness.js'
+import { ensureGuest } from '@meshvirt/testkit'
 import { cli, freePort, inspect, killLeftovers, lastCounter, qemuPidsUnder, startAgent, stopAgent, until, watchdogPid, type Agent } from './failover-cluster.js'
 import { caseFigures, sampleReplication, type CaseFigures, type Sampling } from './replication-sampler.js'
 
@@ -101,7 +102,7 @@ export const replication: Benchmark = {
   name: 'replication',
   description: '3 agent processes, real guest writing its 256 MiB disk: replica lag (RPO achieved) with 1 and 2 replicas, first full copy, guest pause per point',
   run: async ({ quick, log }) => {
-    const g = benchGuest()
+    const g = await ensureGuest()
     const cases = quick ? QUICK_CASES : FULL_CASES
     const sampleMs = (quick ? 20 : 60) * 1000
     const fillMiB = quick ? 64 : 192

@@ -18,20 +18,13 @@ import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { QemuHypervisor, buildQemuArgv, probeAccelerator, vmPaths, waitForSerialLine, type Accelerator, type VmSpec } from '@meshvirt/hypervisor'
+import { ensureGuest, type TestGuest } from '@meshvirt/testkit'
 import { percentile, type Benchmark, type Metric } from './harness.js'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const READY = 'MESHVIRT-READY'
 
 interface Run { overheadMs: number, bareQemuMs: number, readyS: number, rssMb: number, stopMs: number, stopReason: string }
-
-function buildGuest (): { dir: string, kernel: string, initrd: string, cmdline: string } {
-  const dir = process.env.MESHVIRT_GUEST_DIR ?? join(REPO, '.cache', 'guest')
-  execFileSync('bash', [join(REPO, 'scripts', 'build-guest')], { env: { ...process.env, MESHVIRT_GUEST_DIR: dir }, stdio: 'ignore' })
-  const env = Object.fromEntries(readFileSync(join(dir, 'guest.env'), 'utf8').split('\n').filter((l) => l.includes('='))
-    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
-  return { dir, kernel: env.KERNEL as string, initrd: env.INITRD as string, cmdline: env.CMDLINE as string }
-}
 
 /** The same QEMU command line launched by hand (no driver): the part of start() that is QEMU's own init. */
 function bareQemuMs (dataDir: string, spec: VmSpec, accel: Accelerator): number {
@@ -51,7 +44,7 @@ async function rssMb (pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024
 }
 
-async function measure (accel: Accelerator, runs: number, guest: ReturnType<typeof buildGuest>, log: (l: string) => void): Promise<Run[]> {
+async function measure (accel: Accelerator, runs: number, guest: TestGuest, log: (l: string) => void): Promise<Run[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mv-bench-'))
   const hv = new QemuHypervisor({ dataDir, accel, imageDirs: [guest.dir] })
   const results: Run[] = []
@@ -89,7 +82,7 @@ export const vmStart: Benchmark = {
   name: 'vm-start',
   description: 'real QEMU guest: driver overhead of start(), boot to ready marker, QEMU RSS',
   run: async ({ quick, log }) => {
-    const guest = buildGuest()
+    const guest = await ensureGuest()
     const probe = await probeAccelerator({ kernel: guest.kernel, initrd: guest.initrd, cacheFile: join(REPO, '.cache', 'bench', 'accel-probe.json') })
     log(`accelerator probe: ${probe.accel}${probe.cached ? ' (cached)' : ''}: ${probe.reason}`)
     const accels: Accelerator[] = probe.accel === 'kvm' ? ['kvm', 'tcg'] : ['tcg']

@@ -2,8 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { meshvirt, startAgentProcess, type AgentProcess } from '../support/cli.js'
-import { pollUntil } from '../support/poll.js'
+import { meshvirt, startAgentProcess, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 
 interface HostJson { hostId: string, hostname: string, liveness: string, labels: Record<string, string>, self: boolean, incarnation: number }
 

@@ -4,10 +4,8 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureGuest, killQemusUnder, REPO, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { agentProcess, MESHVIRT_BIN, type AgentProcess } from '../support/cli.js'
+import { ensureGuest, killQemusUnder, REPO, type TestGuest, agentProcess, MESHVIRT_BIN, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 import { allExamples, type Example } from '../support/examples.js'
-import { pollUntil } from '../support/poll.js'
 
 /**
  * Every `--help` and README example, run as written on a demo-shaped cluster (3 agent processes

@@ -3,10 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureGuest, isRunning, killQemusUnder, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess } from '../support/cli.js'
+import { ensureGuest, isRunning, killQemusUnder, type TestGuest, meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 import { NetnsCluster, netnsAvailable, netnsUnavailableReason, startAgentInNamespace } from '../support/netns.js'
-import { pollUntil } from '../support/poll.js'
 
 interface Holder { hostId: string, state: string, seq: number, takenAtMs: number, lagMs: number | null }
 interface VmJson {

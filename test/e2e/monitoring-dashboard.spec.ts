@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { meshvirt, meshvirtOn, type AgentProcess } from '../support/cli.js'
+import { meshvirt, meshvirtOn, type AgentProcess } from '@meshvirt/testkit'
 import { startSimAgents, type SimAgents } from '../support/sim-agents.js'
 
 const OUTPUT = fileURLToPath(new URL('../../test-results/', import.meta.url))

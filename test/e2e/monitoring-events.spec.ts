@@ -2,8 +2,7 @@ import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { meshvirt, meshvirtOn, MESHVIRT_BIN, type AgentProcess } from '../support/cli.js'
-import { pollUntil } from '../support/poll.js'
+import { meshvirt, meshvirtOn, MESHVIRT_BIN, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 import { startSimAgents, type SimAgents } from '../support/sim-agents.js'
 
 interface PrintedEvent { kind: string, vmId: string, vmName: string, hostId: string, seq: number, cursor: number }

@@ -2,9 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { meshvirt, type AgentProcess } from '../support/cli.js'
+import { meshvirt, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 import { NetnsCluster, netnsAvailable, netnsUnavailableReason, startAgentInNamespace } from '../support/netns.js'
-import { pollUntil } from '../support/poll.js'
 
 interface HostJson { hostId: string, hostname: string, liveness: string }
 

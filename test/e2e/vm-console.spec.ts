@@ -3,9 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { ensureGuest, killQemusUnder, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentCluster, type AgentProcess } from '../support/cli.js'
-import { pollUntil } from '../support/poll.js'
+import { ensureGuest, killQemusUnder, waitForSerial, type TestGuest, MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentCluster, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 
 interface VmJson { id: string, name: string, owner: string, state: string }
 

@@ -3,9 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { meshvirt, meshvirtOn, startAgentProcess, type AgentProcess } from '../support/cli.js'
-import { pollUntil } from '../support/poll.js'
+import { ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest, meshvirt, meshvirtOn, startAgentProcess, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 
 interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, placement?: { chosenHost: string, summary: string } }
 

@@ -6,9 +6,7 @@ import { connect as tlsConnect } from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess } from '../support/cli.js'
-import { pollUntil } from '../support/poll.js'
+import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest, MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 
 interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, lastMigration?: { downtimeMs: number, pauseMs: number, totalMs: number, error: string, path: string, channels: number, throughputMBs: number } }
 

@@ -2,9 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess } from '../support/cli.js'
-import { pollUntil } from '../support/poll.js'
+import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest, meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 
 interface Holder { hostId: string, hostname: string, state: string, seq: number, takenAtMs: number, lagMs: number | null, sentBytes: number, lastError: string }
 interface VmJson {

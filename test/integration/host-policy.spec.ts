@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ControlError } from '@meshvirt/agent'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
-import { meshvirt } from '../support/cli.js'
-import { pollUntil } from '../support/poll.js'
+import { meshvirt, pollUntil } from '@meshvirt/testkit'
 
 const RUNS = 20
 const HOSTS = 10

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ControlClient, type RunningAgent } from '@meshvirt/agent'
 import { pb } from '@meshvirt/proto'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
-import { pollUntil } from '../support/poll.js'
+import { pollUntil } from '@meshvirt/testkit'
 
 const MIB = 2 ** 20
 const LEASE = '/meshvirt/lease/1.0.0'

@@ -10,8 +10,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { QemuHypervisor, type MigrationResult, type VmSpec } from '@meshvirt/hypervisor'
 import { TunnelExits, createMeshNode, generateClusterKey, generateIdentity, openTunnelEntrance, type MeshNode } from '@meshvirt/mesh'
-import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../packages/hypervisor/test/guest.js'
-import { pollUntil } from '../support/poll.js'
+import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest, pollUntil } from '@meshvirt/testkit'
 
 /** Below QEMU's 300 ms default: the pause a guest should see, as the benchmark targets. */
 const DOWNTIME_LIMIT_MS = 30

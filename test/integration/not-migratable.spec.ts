@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
-import { meshvirt } from '../support/cli.js'
-import { pollUntil } from '../support/poll.js'
+import { meshvirt, pollUntil } from '@meshvirt/testkit'
 
 const dataDirOf = (socket: string): string => socket.replace(/\/[^/]+$/, '')
 

@@ -3,7 +3,7 @@ import { ControlClient, type RunningAgent } from '@meshvirt/agent'
 import { SimHypervisor } from '@meshvirt/hypervisor'
 import { pb } from '@meshvirt/proto'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
-import { pollUntil } from '../support/poll.js'
+import { pollUntil } from '@meshvirt/testkit'
 
 const MIB = 2 ** 20
 const SITES = [{ site: 'a' }, { site: 'b' }, { site: 'c' }]

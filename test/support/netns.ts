@@ -14,7 +14,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { MESHVIRT_BIN, agentProcess, type AgentProcess } from './cli.js'
+import { MESHVIRT_BIN, agentProcess, type AgentProcess } from '@meshvirt/testkit'
 
 export const NETNS_SCRIPT = fileURLToPath(new URL('../../scripts/netns', import.meta.url))
 

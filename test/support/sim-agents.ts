@@ -1,8 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { meshvirt, meshvirtOn, startAgentCluster, type AgentProcess } from './cli.js'
-import { pollUntil } from './poll.js'
+import { meshvirt, meshvirtOn, startAgentCluster, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 
 /** Real `meshvirt agent` processes with the simulated hypervisor: the control plane whole, no guests. */
 export interface SimAgents {

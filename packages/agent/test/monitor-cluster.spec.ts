@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import type { Monitoring } from '../src/monitor/attach-monitoring.js'
 import type { ClusterEvent } from '../src/monitor/cluster-event.js'
 import { signEvent } from '../src/monitor/signed-event.js'
-import { simVmSpec, startSimCluster, type SimCluster } from '../src/sim-cluster.js'
+import { simVmSpec, startSimCluster, type SimCluster } from '@meshvirt/testkit'
 import { loadOrCreateIdentity } from '../src/store/identity-store.js'
 import { clusterPerTest } from './monitor-harness.js'
 

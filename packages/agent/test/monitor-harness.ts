@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { afterEach } from 'vitest'
 import { silentLogger } from '../src/log/logger.js'
 import { attachMonitoring, type Monitoring } from '../src/monitor/attach-monitoring.js'
-import type { SimCluster } from '../src/sim-cluster.js'
+import { type SimCluster } from '@meshvirt/testkit'
 import { loadOrCreateIdentity } from '../src/store/identity-store.js'
 import type { VmManagerDeps } from '../src/vm/vm-manager.js'
 

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { QemuHypervisor, type VmSpec } from '@meshvirt/hypervisor'
 import { createMeshNode, generateClusterKey, generateIdentity, type MeshNode } from '@meshvirt/mesh'
-import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '../../hypervisor/test/guest.js'
+import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '@meshvirt/testkit'
 import { OutgoingPoint, ReplicaHolderService, shipPoint, TokenBucket, type ShipResult } from '../src/replica/index.js'
 
 const BOOT_TIMEOUT_MS = 45_000

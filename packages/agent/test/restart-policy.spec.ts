@@ -1,6 +1,6 @@
 import { SimHypervisor } from '@meshvirt/hypervisor'
 import { afterEach, describe, expect, it } from 'vitest'
-import { startSimCluster, simVmSpec, type SimCluster } from '../src/sim-cluster.js'
+import { startSimCluster, simVmSpec, type SimCluster } from '@meshvirt/testkit'
 import { exitKind, restartBackoffMs, restartDecision, restartPolicyFromWire, restartPolicyToWire, RESTART_RESET_AFTER_MS } from '../src/vm/restart-policy.js'
 import { vmView } from '../src/control/vm-view.js'
 

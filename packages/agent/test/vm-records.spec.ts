@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ControlClient } from '../src/control/control-client.js'
 import { vmView } from '../src/control/vm-view.js'
 import { condemns, KNOWN_REFRESH_MS, mergeTombstones, reconcileAdvert, TOMBSTONE_TTL_MS, unknownVms, type OwnerFacts } from '../src/records/known-vms.js'
-import { startSimCluster, simVmSpec, type SimCluster } from '../src/sim-cluster.js'
+import { startSimCluster, simVmSpec, type SimCluster } from '@meshvirt/testkit'
 import type { KnownVm, VmTombstone } from '../src/store/vm-record-store.js'
 
 const res = { vcpus: 1, memoryBytes: 128, diskBytes: 0 }

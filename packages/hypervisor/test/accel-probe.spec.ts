@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { probeAccelerator } from '../src/index.js'
-import { ensureGuest } from './guest.js'
+import { ensureGuest } from '@meshvirt/testkit'
 
 let dir: string
 beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'mv-probe-')) })

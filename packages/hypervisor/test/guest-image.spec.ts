@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import { execa } from 'execa'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { ensureGuest, type TestGuest } from './guest.js'
+import { ensureGuest, type TestGuest } from '@meshvirt/testkit'
 
 let guest: TestGuest
 beforeAll(async () => { guest = await ensureGuest() }, 180_000)

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { QemuHypervisor, type VmSpec } from '../src/index.js'
-import { REPO, ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from './guest.js'
+import { REPO, ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '@meshvirt/testkit'
 
 const BOOT_TIMEOUT_MS = 45_000
 let guest: TestGuest

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { QemuHypervisor } from '../src/index.js'
-import { ensureGuest, killQemusUnder, type TestGuest } from './guest.js'
+import { ensureGuest, killQemusUnder, type TestGuest } from '@meshvirt/testkit'
 import { hypervisorTests } from './hypervisor-compliance.js'
 
 let guest: TestGuest

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { QemuHypervisor, type VmSpec } from '../src/index.js'
-import { killQemusUnder } from './guest.js'
+import { killQemusUnder } from '@meshvirt/testkit'
 
 let dir: string
 beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'mv-err-')) })

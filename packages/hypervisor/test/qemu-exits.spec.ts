@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { QemuHypervisor, QmpClient, type HypervisorEvent, type VmSpec } from '../src/index.js'
-import { ensureGuest, isRunning, killQemusUnder, type TestGuest } from './guest.js'
+import { ensureGuest, isRunning, killQemusUnder, type TestGuest } from '@meshvirt/testkit'
 
 let guest: TestGuest
 let dataDir: string

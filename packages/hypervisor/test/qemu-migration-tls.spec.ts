@@ -14,7 +14,7 @@ import { connect as tlsConnect } from 'node:tls'
 import { execa } from 'execa'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { QemuHypervisor, type VmSpec } from '../src/index.js'
-import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from './guest.js'
+import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '@meshvirt/testkit'
 
 const BOOT_TIMEOUT_MS = 45_000
 let guest: TestGuest

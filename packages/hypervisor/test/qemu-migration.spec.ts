@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { QemuHypervisor, type VmSpec } from '../src/index.js'
-import { ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from './guest.js'
+import { ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '@meshvirt/testkit'
 
 const BOOT_TIMEOUT_MS = 45_000
 let guest: TestGuest

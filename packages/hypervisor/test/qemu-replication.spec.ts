@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { QemuHypervisor, type VmSpec } from '../src/index.js'
-import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from './guest.js'
+import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '@meshvirt/testkit'
 
 let guest: TestGuest
 let root: string

@@ -3,10 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SimHypervisor, type Accelerator } from '@meshvirt/hypervisor'
 import type { TimingPreset } from '@meshvirt/mesh'
-import { runAgent, type RunningAgent } from './agent.js'
-import { resolveAgentConfig } from './config/agent-config.js'
-import { silentLogger } from './log/logger.js'
-import { writeClusterKey } from './store/cluster-key-file.js'
+import { resolveAgentConfig, runAgent, silentLogger, writeClusterKey, type RunningAgent } from '@meshvirt/agent'
 
 const MIB = 2 ** 20
 

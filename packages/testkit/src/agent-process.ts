@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 
 /** The built CLI: end-to-end suites run the real `meshvirt` binary (npm test builds first). */
-export const MESHVIRT_BIN = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url))
+export const MESHVIRT_BIN = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url))
 
 export async function meshvirt (args: string[], env: Record<string, string> = {}): Promise<{ stdout: string, stderr: string, exitCode: number }> {
   return await new Promise((resolve) => {
