@@ -30,7 +30,7 @@ export const RULES = {
   testkit: { ours: ['mesh', 'hypervisor', 'agent'], node: true, thirdParty: true }
 }
 /** Public subpath exports other packages may use besides the package root. */
-const PUBLIC_SUBPATHS = new Set(['polyfill'])
+const PUBLIC_SUBPATHS = new Set(['polyfill', 'poll'])
 const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s[^'"`]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;(])import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/gm
 
 function walk (dir) {

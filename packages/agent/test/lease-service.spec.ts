@@ -8,17 +8,10 @@ import { LeaseService, type LeaseHooks } from '../src/lease/lease-service.js'
 import { LOCAL_LEASE_TIMING, leaseTiming } from '../src/lease/lease-timing.js'
 import type { OwnedGroup } from '../src/lease/lease-table.js'
 import type { LeaseEvent, LeasePosition, PersistedLease } from '../src/lease/types.js'
+import { pollUntil } from '@meshvirt/testkit/poll'
 
 const VM = 'vm-lease-1'
 const timing = leaseTiming(LOCAL_LEASE_TIMING)
-
-async function pollUntil (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 /** Guest starts and stops of every host, on this process's clock. */
 interface Span { host: string, from: number, to?: number, epoch: number }
@@ -127,7 +120,7 @@ describe('LeaseService over real libp2p nodes', () => {
       host.service = new LeaseService({ mesh }, { hooks: agent, timing: LOCAL_LEASE_TIMING, restarted: false })
       hosts.push(host)
     }
-    await pollUntil(() => hosts.every((h) => h.node.view.hosts().length >= n), 'every host to see the others')
+    await pollUntil(() => hosts.every((h) => h.node.view.hosts().length >= n), { timeoutMs: 10_000, intervalMs: 20, what: 'every host to see the others' })
     return hosts
   }
 
@@ -141,7 +134,7 @@ describe('LeaseService over real libp2p nodes', () => {
     const owner = hosts[0] as Host
     owner.agent.owned = { vmId: VM, epoch: 1, members, guest: 'down' }
     for (const h of hosts) await h.service.start()
-    await pollUntil(() => owner.agent.running(), 'the owner to run the guest under its lease')
+    await pollUntil(() => owner.agent.running(), { timeoutMs: 10_000, intervalMs: 20, what: 'the owner to run the guest under its lease' })
   }
 
   function overlaps (): string[] {
@@ -164,7 +157,7 @@ describe('LeaseService over real libp2p nodes', () => {
     owner.agent.stop()
     await owner.service.stop()
     await owner.node.stop()
-    await pollUntil(() => fresher.agent.running(), 'the freshest holder to run the VM', 10_000)
+    await pollUntil(() => fresher.agent.running(), { timeoutMs: 10_000, intervalMs: 20, what: 'the freshest holder to run the VM' })
     const promoted = fresher.agent.calls.find((c) => c.hook === 'promote')
     expect(promoted?.epoch).toBe(2)
     const tookMs = (promoted?.at ?? 0) - diedAt
@@ -182,7 +175,7 @@ describe('LeaseService over real libp2p nodes', () => {
     const [owner, fresher] = hosts as [Host, Host, Host]
     const cutAt = Date.now()
     owner.cut = true
-    await pollUntil(() => fresher.agent.running(), 'a holder on the majority side to run the VM', 10_000)
+    await pollUntil(() => fresher.agent.running(), { timeoutMs: 10_000, intervalMs: 20, what: 'a holder on the majority side to run the VM' })
     const fencedAt = owner.agent.calls.find((c) => c.hook === 'fence')?.at
     const promotedAt = fresher.agent.calls.find((c) => c.hook === 'promote')?.at
     expect(fencedAt).toBeDefined()
@@ -194,7 +187,7 @@ describe('LeaseService over real libp2p nodes', () => {
     expect(Math.abs((owner.agent.fenceDeadline ?? 0) - (fencedAt ?? 0))).toBeLessThan(150)
 
     owner.cut = false
-    await pollUntil(() => owner.agent.calls.some((c) => c.hook === 'demote'), 'the old owner to be demoted', 10_000)
+    await pollUntil(() => owner.agent.calls.some((c) => c.hook === 'demote'), { timeoutMs: 10_000, intervalMs: 20, what: 'the old owner to be demoted' })
     expect(owner.agent.calls.find((c) => c.hook === 'demote')).toMatchObject({ epoch: 2, owner: fresher.node.hostId })
     await new Promise((resolve) => setTimeout(resolve, 3 * timing.renewEveryMs))
     expect(owner.agent.running()).toBe(false)
@@ -208,11 +201,11 @@ describe('LeaseService over real libp2p nodes', () => {
     // h2 is the witness: no replica position, it never stands.
     await ownedByFirst([{ epoch: 1, seq: 3, takenAt: 3000 }, { epoch: 1, seq: 3, takenAt: 3000 }, undefined])
     const [owner, holder, witness] = hosts as [Host, Host, Host]
-    await pollUntil(() => witness.service.state(VM)?.owner === owner.node.hostId, 'the witness to learn the group from a renewal')
+    await pollUntil(() => witness.service.state(VM)?.owner === owner.node.hostId, { timeoutMs: 10_000, intervalMs: 20, what: 'the witness to learn the group from a renewal' })
     owner.agent.stop()
     await owner.service.stop()
     await owner.node.stop()
-    await pollUntil(() => holder.agent.running(), 'the holder to run the VM', 10_000)
+    await pollUntil(() => holder.agent.running(), { timeoutMs: 10_000, intervalMs: 20, what: 'the holder to run the VM' })
     expect(holder.agent.calls.find((c) => c.hook === 'promote')?.epoch).toBe(2)
     expect(witness.agent.calls).toEqual([])
     expect(witness.agent.saved.get(VM)).toMatchObject({ epoch: 2, owner: holder.node.hostId })

@@ -6,16 +6,7 @@ import { signEvent } from '../src/monitor/signed-event.js'
 import { simVmSpec, startSimCluster, type SimCluster } from '@meshvirt/testkit'
 import { loadOrCreateIdentity } from '../src/store/identity-store.js'
 import { clusterPerTest } from './monitor-harness.js'
-
-async function pollUntil<T> (check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await check()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+import { pollUntil } from '@meshvirt/testkit/poll'
 
 /** Sum of the samples of `series` (exact name and labels) in Prometheus text; 0 when absent. */
 function sample (text: string, series: string): number {
@@ -44,7 +35,7 @@ describe('monitoring across 3 in-process agents', () => {
 
     // Each host announced itself; the announcements of hosts attached earlier were pulled.
     for (const m of mons) {
-      await pollUntil(() => ids.every((id) => events(m).some((e) => e.kind === 'host-joined' && e.hostId === id)), 'host-joined of all 3 hosts on every agent')
+      await pollUntil(() => ids.every((id) => events(m).some((e) => e.kind === 'host-joined' && e.hostId === id)), { timeoutMs: 20_000, intervalMs: 100, what: 'host-joined of all 3 hosts on every agent' })
     }
 
     const { vm } = await (c.agents[0]?.broker.create(simVmSpec('mon-web'), 'mon-key-1'))!
@@ -55,7 +46,7 @@ describe('monitoring across 3 in-process agents', () => {
     const texts = await pollUntil(async () => {
       const all = await Promise.all(mons.map(scrape))
       return all.reduce((n, t) => n + sample(t, 'meshvirt_vms{state="running"}'), 0) === 1 ? all : undefined
-    }, 'the VM running in the metrics')
+    }, { timeoutMs: 20_000, intervalMs: 100, what: 'the VM running in the metrics' })
     const holders = texts.map((t, i) => ({ host: ids[i], n: t.split('\n').filter((l) => l.startsWith('meshvirt_vm_info{') && l.includes(`vm="${vmId}"`)).length }))
     expect(holders.filter((h) => h.n > 0)).toEqual([{ host: owner, n: 1 }])
     // Usage measured on the owner (the simulated hypervisor reports the configured memory as RSS).
@@ -68,7 +59,7 @@ describe('monitoring across 3 in-process agents', () => {
 
     // Stop and delete it on its owner: every agent gets created → started → stopped → deleted, from the owner.
     const ownerAgent = c.agents.find((a) => a.hostId === owner)!
-    await pollUntil(() => mons.every((m) => events(m).some((e) => e.kind === 'vm-started' && e.vmId === vmId)), 'vm-started everywhere')
+    await pollUntil(() => mons.every((m) => events(m).some((e) => e.kind === 'vm-started' && e.vmId === vmId)), { timeoutMs: 20_000, intervalMs: 100, what: 'vm-started everywhere' })
     await ownerAgent.vms.stop(vmId)
     await ownerAgent.vms.delete(vmId)
     const wanted = ['vm-created', 'vm-started', 'vm-stopped', 'vm-deleted']
@@ -76,7 +67,7 @@ describe('monitoring across 3 in-process agents', () => {
       const seen = await pollUntil(() => {
         const mine = events(m).filter((e) => e.vmId === vmId)
         return mine.length >= wanted.length ? mine : undefined
-      }, 'the VM\'s four events')
+      }, { timeoutMs: 20_000, intervalMs: 100, what: 'the VM\'s four events' })
       expect(seen.map((e) => e.kind)).toEqual(wanted)
       expect(new Set(seen.map((e) => e.hostId))).toEqual(new Set([owner]))
       expect(seen.map((e) => e.vmName)).toEqual(['mon-web', 'mon-web', 'mon-web', 'mon-web'])
@@ -93,9 +84,9 @@ describe('monitoring across 3 in-process agents', () => {
     // Host 1 signs (its own key) an event claiming to come from host 0, and gossips it.
     const { identity } = await loadOrCreateIdentity(join(c.dir, 'h1'))
     const forged = await signEvent(identity.privateKey, { hostId: a0!.hostId, incarnation: a0!.incarnation, seq: 99, timeMs: Date.now(), kind: 'vm-crashed', vmId: 'vm-x', vmName: 'fake', vmEpoch: 1, subjectHostId: '', message: '' })
-    await pollUntil(() => a1!.mesh.libp2p.services.pubsub.getSubscribers(mons[1]!.events.topic).length >= 2, 'event topic subscribers')
+    await pollUntil(() => a1!.mesh.libp2p.services.pubsub.getSubscribers(mons[1]!.events.topic).length >= 2, { timeoutMs: 20_000, intervalMs: 100, what: 'event topic subscribers' })
     await a1!.mesh.libp2p.services.pubsub.publish(mons[1]!.events.topic, forged)
-    await pollUntil(() => mons[0]!.events.counters.rejected['signer-mismatch'] + mons[2]!.events.counters.rejected['signer-mismatch'] >= 1, 'a rejection')
+    await pollUntil(() => mons[0]!.events.counters.rejected['signer-mismatch'] + mons[2]!.events.counters.rejected['signer-mismatch'] >= 1, { timeoutMs: 20_000, intervalMs: 100, what: 'a rejection' })
     for (const m of mons) expect(events(m).some((e) => e.vmName === 'fake')).toBe(false)
   })
 
@@ -105,8 +96,8 @@ describe('monitoring across 3 in-process agents', () => {
     await mons[2]!.stop()
     await gone.stop()
     for (const m of mons.slice(0, 2)) {
-      await pollUntil(() => events(m).some((e) => e.kind === 'host-stopping' && e.hostId === gone.hostId), 'host-stopping of h2')
-      const dead = await pollUntil(() => events(m).find((e) => e.kind === 'host-dead' && e.subjectHostId === gone.hostId), 'host-dead of h2', 30_000)
+      await pollUntil(() => events(m).some((e) => e.kind === 'host-stopping' && e.hostId === gone.hostId), { timeoutMs: 20_000, intervalMs: 100, what: 'host-stopping of h2' })
+      const dead = await pollUntil(() => events(m).find((e) => e.kind === 'host-dead' && e.subjectHostId === gone.hostId), { timeoutMs: 30_000, intervalMs: 100, what: 'host-dead of h2' })
       expect([c.agents[0]!.hostId, c.agents[1]!.hostId]).toContain(dead.hostId)
     }
     const reporters = mons.slice(0, 2).map((m) => events(m).filter((e) => e.kind === 'host-dead').map((e) => e.hostId))

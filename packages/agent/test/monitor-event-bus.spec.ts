@@ -4,6 +4,7 @@ import { pb } from '@meshvirt/proto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { silentLogger } from '../src/log/logger.js'
 import { EventBus, EVENTS_PROTOCOL, GAP_WAIT_MS } from '../src/monitor/event-bus.js'
+import { pollUntil } from '@meshvirt/testkit/poll'
 
 type Listener = (evt: CustomEvent) => void
 
@@ -91,14 +92,6 @@ class FakeNode {
   }
 }
 
-async function pollUntil (check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 describe('EventBus ordering and repair', () => {
   const buses: EventBus[] = []
   afterEach(async () => { await Promise.all(buses.splice(0).map(async (b) => { await b.stop() })) })
@@ -122,7 +115,7 @@ describe('EventBus ordering and repair', () => {
     const b = await bus(net)
     net.route = (from, _to, index) => from === a.node.hostId && index === 1 ? 'drop' : undefined
     await emitVms(a.bus, 3)
-    await pollUntil(() => seqsFrom(b.bus, a.node.hostId).length === 3, 'three events on B')
+    await pollUntil(() => seqsFrom(b.bus, a.node.hostId).length === 3, { timeoutMs: 5_000, intervalMs: 10, what: 'three events on B' })
     expect(seqsFrom(b.bus, a.node.hostId)).toEqual([[1, 1], [1, 2], [1, 3]])
     expect(b.bus.counters).toMatchObject({ received: 2, pulled: 1, gapsAccepted: 0 })
   })
@@ -134,7 +127,7 @@ describe('EventBus ordering and repair', () => {
     b.node.pulls.length = 0
     net.route = (from, _to, index) => from === a.node.hostId && index === 0 ? GAP_WAIT_MS / 5 : undefined
     await emitVms(a.bus, 3)
-    await pollUntil(() => seqsFrom(b.bus, a.node.hostId).length === 3, 'three events on B')
+    await pollUntil(() => seqsFrom(b.bus, a.node.hostId).length === 3, { timeoutMs: 5_000, intervalMs: 10, what: 'three events on B' })
     expect(seqsFrom(b.bus, a.node.hostId)).toEqual([[1, 1], [1, 2], [1, 3]])
     expect(b.node.pulls).toEqual([])
   })
@@ -144,7 +137,7 @@ describe('EventBus ordering and repair', () => {
     const a = await bus(net)
     await emitVms(a.bus, 5)
     const b = await bus(net)
-    await pollUntil(() => seqsFrom(b.bus, a.node.hostId).length === 5, 'A\'s history on B')
+    await pollUntil(() => seqsFrom(b.bus, a.node.hostId).length === 5, { timeoutMs: 5_000, intervalMs: 10, what: 'A\'s history on B' })
     expect(b.bus.ring.list().events.map((r) => r.event.vmName)).toEqual(['n0', 'n1', 'n2', 'n3', 'n4'])
   })
 
@@ -154,12 +147,12 @@ describe('EventBus ordering and repair', () => {
     const a1 = await bus(net, 1, identity)
     const b = await bus(net)
     await emitVms(a1.bus, 2)
-    await pollUntil(() => seqsFrom(b.bus, identity.hostId).length === 2, 'first incarnation on B')
+    await pollUntil(() => seqsFrom(b.bus, identity.hostId).length === 2, { timeoutMs: 5_000, intervalMs: 10, what: 'first incarnation on B' })
     await a1.bus.stop()
     net.nodes.delete(identity.hostId)
     const a2 = await bus(net, 2, identity)
     await emitVms(a2.bus, 1)
-    await pollUntil(() => seqsFrom(b.bus, identity.hostId).length === 3, 'second incarnation on B')
+    await pollUntil(() => seqsFrom(b.bus, identity.hostId).length === 3, { timeoutMs: 5_000, intervalMs: 10, what: 'second incarnation on B' })
     expect(seqsFrom(b.bus, identity.hostId)).toEqual([[1, 1], [1, 2], [2, 1]])
   })
 
@@ -169,7 +162,7 @@ describe('EventBus ordering and repair', () => {
     const b = await bus(net)
     await emitVms(b.bus, 1)
     await emitVms(a.bus, 4)
-    await pollUntil(() => seqsFrom(a.bus, b.node.hostId).length === 1, 'B\'s event on A')
+    await pollUntil(() => seqsFrom(a.bus, b.node.hostId).length === 1, { timeoutMs: 5_000, intervalMs: 10, what: 'B\'s event on A' })
     const answer = await a.node.handlers.get(EVENTS_PROTOCOL)!(pb.EventsPull.encode({ incarnation: 1, afterSeq: 1, limit: 2 }).finish(), b.node.hostId, new AbortController().signal)
     const events = pb.EventsBatch.decode(answer).events.map((s) => pb.ClusterEvent.decode(s.event as Uint8Array))
     expect(events.map((e) => [e.hostId === a.node.hostId, Number(e.seq)])).toEqual([[true, 2], [true, 3]])

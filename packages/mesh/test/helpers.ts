@@ -1,14 +1,6 @@
 import { createMeshNode, generateClusterKey, generateIdentity, type HostCapacity, type HostIdentity, type MeshNode, type MeshNodeInit } from '../src/index.js'
 
 /** Resolves once `condition()` holds; fails with `what` after `timeoutMs`. */
-export async function pollUntil (condition: () => boolean, what: string, timeoutMs = 10_000, intervalMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
-}
-
 export const capacity = (vcpus: number, allocatedVcpus = 0): HostCapacity => ({
   total: { vcpus, memoryBytes: 8 * 2 ** 30, diskBytes: 100 * 2 ** 30 },
   hostReserved: { vcpus: 0, memoryBytes: 2 ** 30, diskBytes: 0 },

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { encodeHostAdvert, encodeSuspicion, generateClusterKey, generateIdentity, type ClusterViewEvent, type MeshNode } from '../src/index.js'
-import { capacity, pollUntil, TestCluster } from './helpers.js'
+import { pollUntil } from '@meshvirt/testkit/poll'
+import { capacity, TestCluster } from './helpers.js'
 
 const N = 5
 
@@ -12,7 +13,7 @@ describe('a cluster of 5 real nodes over loopback', () => {
   async function startFive (): Promise<MeshNode[]> {
     for (let i = 0; i < N; i++) await cluster.start()
     const nodes = [...cluster.nodes]
-    await pollUntil(() => nodes.every((n) => n.view.hosts().filter((h) => h.liveness === 'alive').length === N), 'every view to hold 5 alive hosts')
+    await pollUntil(() => nodes.every((n) => n.view.hosts().filter((h) => h.liveness === 'alive').length === N), { timeoutMs: 10_000, intervalMs: 20, what: 'every view to hold 5 alive hosts' })
     return nodes
   }
 
@@ -34,7 +35,7 @@ describe('a cluster of 5 real nodes over loopback', () => {
     }
     const changedAt = Date.now()
     changer.updateAdvert({ capacity: capacity(8, 6) })
-    await pollUntil(() => seenAt.size === N, 'every view to hold the new allocation')
+    await pollUntil(() => seenAt.size === N, { timeoutMs: 10_000, intervalMs: 20, what: 'every view to hold the new allocation' })
     const slowest = Math.max(...seenAt.values()) - changedAt
     expect(slowest).toBeLessThanOrEqual(changer.timing.heartbeatIntervalMs)
     for (const n of nodes) expect(n.view.get(changer.hostId)?.advert.capacity.allocated.vcpus).toBe(6)
@@ -47,7 +48,7 @@ describe('a cluster of 5 real nodes over loopback', () => {
     const seen = others.map(() => [] as string[])
     others.forEach((n, i) => n.view.subscribe((e: ClusterViewEvent) => { if (e.host.hostId === victim.hostId) seen[i]?.push(e.type) }))
     await victim.stop()
-    await pollUntil(() => others.every((n) => n.view.get(victim.hostId)?.liveness === 'dead'), 'the victim to be dead everywhere')
+    await pollUntil(() => others.every((n) => n.view.get(victim.hostId)?.liveness === 'dead'), { timeoutMs: 10_000, intervalMs: 20, what: 'the victim to be dead everywhere' })
     for (const events of seen) expect(events).toEqual(['suspect', 'dead'])
     // Its direct peers saw the connection drop, probed it and told the others.
     expect(others.some((n) => n.stats().suspicions.published > 0)).toBe(true)
@@ -59,18 +60,18 @@ describe('a cluster of 5 real nodes over loopback', () => {
     const returning = await cluster.start(identity)
     for (let i = 2; i < N; i++) await cluster.start()
     const nodes = cluster.running()
-    await pollUntil(() => nodes.every((n) => n.view.liveCount() === N), 'all five alive')
+    await pollUntil(() => nodes.every((n) => n.view.liveCount() === N), { timeoutMs: 10_000, intervalMs: 20, what: 'all five alive' })
     const firstIncarnation = returning.incarnation
     await returning.stop()
     const others = cluster.running()
-    await pollUntil(() => others.every((n) => n.view.get(identity.hostId)?.liveness === 'dead'), 'the stopped host to be dead')
+    await pollUntil(() => others.every((n) => n.view.get(identity.hostId)?.liveness === 'dead'), { timeoutMs: 10_000, intervalMs: 20, what: 'the stopped host to be dead' })
     const revived = others.map(() => false)
     others.forEach((n, i) => n.view.subscribe((e) => { if (e.type === 'alive' && e.host.hostId === identity.hostId && e.restarted) revived[i] = true }))
 
     const again = await cluster.start(identity, { bootstrap: [others[0]?.multiaddrs()[0] as string] })
     expect(again.hostId).toBe(identity.hostId)
     expect(again.incarnation).toBeGreaterThan(firstIncarnation)
-    await pollUntil(() => others.every((n) => n.view.get(identity.hostId)?.liveness === 'alive'), 'the restarted host to be alive everywhere')
+    await pollUntil(() => others.every((n) => n.view.get(identity.hostId)?.liveness === 'alive'), { timeoutMs: 10_000, intervalMs: 20, what: 'the restarted host to be alive everywhere' })
     for (const n of others) expect(n.view.get(identity.hostId)?.advert.incarnation).toBe(again.incarnation)
     expect(revived).toEqual(others.map(() => true))
   })
@@ -99,12 +100,12 @@ describe('a cluster of 5 real nodes over loopback', () => {
     await forger.libp2p.services.pubsub.publish(forger.livenessTopic, forgedNotice)
     const rejected = (n: MeshNode): number => Object.values(n.stats().adverts.rejected).reduce((a, b) => a + b, 0)
     // Direct neighbours reject (and so never forward); at least one neighbour sees all three.
-    await pollUntil(() => others.some((n) => n.stats().adverts.rejected['signer-mismatch'] >= 1 && rejected(n) >= 3), 'the bad messages to be rejected')
-    await pollUntil(() => others.some((n) => n.stats().suspicions.rejected['signer-mismatch'] >= 1), 'the forged notice to be rejected')
+    await pollUntil(() => others.some((n) => n.stats().adverts.rejected['signer-mismatch'] >= 1 && rejected(n) >= 3), { timeoutMs: 10_000, intervalMs: 20, what: 'the bad messages to be rejected' })
+    await pollUntil(() => others.some((n) => n.stats().suspicions.rejected['signer-mismatch'] >= 1), { timeoutMs: 10_000, intervalMs: 20, what: 'the forged notice to be rejected' })
     for (const n of others) expect(n.view.get(victim.hostId)?.advert.capacity.total.vcpus).toBe(8)
     for (const n of others) expect(n.view.get(victim.hostId)?.liveness).toBe('alive')
     // Still running: a real change still propagates.
     victim.updateAdvert({ capacity: capacity(16) })
-    await pollUntil(() => nodes.every((n) => n.view.get(victim.hostId)?.advert.capacity.total.vcpus === 16), 'a valid change after the bad ones')
+    await pollUntil(() => nodes.every((n) => n.view.get(victim.hostId)?.advert.capacity.total.vcpus === 16), { timeoutMs: 10_000, intervalMs: 20, what: 'a valid change after the bad ones' })
   })
 })

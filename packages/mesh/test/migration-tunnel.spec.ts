@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { TunnelExits, openTunnelEntrance, type MeshNode, type TunnelEntrance } from '../src/index.js'
-import { pollUntil, TestCluster } from './helpers.js'
+import { pollUntil } from '@meshvirt/testkit/poll'
+import { TestCluster } from './helpers.js'
 
 const MiB = 1024 * 1024
 
@@ -24,7 +25,7 @@ describe('migration tunnel over a libp2p stream', () => {
   async function pair (): Promise<{ src: MeshNode, dst: MeshNode, exits: TunnelExits }> {
     const src = await cluster.start()
     const dst = await cluster.start()
-    await pollUntil(() => src.view.get(dst.hostId) !== undefined, 'src to see dst')
+    await pollUntil(() => src.view.get(dst.hostId) !== undefined, { timeoutMs: 10_000, intervalMs: 20, what: 'src to see dst' })
     const exits = new TunnelExits(dst.libp2p)
     await exits.start()
     closers.push(async () => { await exits.stop() })
@@ -127,7 +128,7 @@ describe('migration tunnel over a libp2p stream', () => {
   it('refuses an unknown session and a host other than the exposed source; the QEMU side sees its socket close', async () => {
     const { src, dst, exits } = await pair()
     const other = await cluster.start()
-    await pollUntil(() => other.view.get(dst.hostId) !== undefined, 'other to see dst')
+    await pollUntil(() => other.view.get(dst.hostId) !== undefined, { timeoutMs: 10_000, intervalMs: 20, what: 'other to see dst' })
     const path = await target('qemu.sock', (s) => { s.end() })
     exits.expose({ session: 'vm2-2', channel: 'nbd', socketPath: path, peer: src.hostId })
 
@@ -137,7 +138,7 @@ describe('migration tunnel over a libp2p stream', () => {
       // allowHalfOpen, as QEMU's sockets: the cut arrives as end of input.
       await new Promise<void>((resolve) => { qemu.on('end', resolve); qemu.on('close', resolve); qemu.resume() })
       qemu.destroy()
-      await pollUntil(() => tunnel.error !== undefined, 'the refusal to be recorded')
+      await pollUntil(() => tunnel.error !== undefined, { timeoutMs: 10_000, intervalMs: 20, what: 'the refusal to be recorded' })
       expect(tunnel.error).toMatchObject({ code: 'TUNNEL_REFUSED', answer: from === src ? 'unknown-session' : 'wrong-peer' })
     }
   })
@@ -152,7 +153,7 @@ describe('migration tunnel over a libp2p stream', () => {
     const closed = new Promise<void>((resolve) => qemu.on('close', () => { resolve() }))
     qemu.on('error', () => {})
     qemu.write(Buffer.alloc(MiB))
-    await pollUntil(() => exit.counters.receivedBytes === MiB, 'the first MiB to arrive')
+    await pollUntil(() => exit.counters.receivedBytes === MiB, { timeoutMs: 10_000, intervalMs: 20, what: 'the first MiB to arrive' })
     victim?.destroy()
     const writer = setInterval(() => { if (!qemu.destroyed) qemu.write(Buffer.alloc(64 * 1024)) }, 5)
     await closed

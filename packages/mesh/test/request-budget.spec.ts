@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { byteStream } from '@libp2p/utils'
 import { ByteBudget, type ByteBudgetStats, type MeshNode } from '../src/index.js'
 import { decodeLengthPrefix } from '../src/budgeted-frame.js'
-import { pollUntil, TestCluster } from './helpers.js'
+import { pollUntil } from '@meshvirt/testkit/poll'
+import { TestCluster } from './helpers.js'
 
 const MIB = 2 ** 20
 const ECHO = '/meshvirt/test-budget/1.0.0'
@@ -86,7 +87,7 @@ describe('parked partial requests (real nodes)', () => {
     const m1 = await cluster.start(undefined, lan)
     const m2 = await cluster.start(undefined, lan)
     const honest = await cluster.start(undefined, lan)
-    await pollUntil(() => [m1, m2, honest].every((n) => victim.view.get(n.hostId) !== undefined), 'the victim to see every peer')
+    await pollUntil(() => [m1, m2, honest].every((n) => victim.view.get(n.hostId) !== undefined), { timeoutMs: 10_000, intervalMs: 20, what: 'the victim to see every peer' })
     await victim.handle(ECHO, async (req) => req, { timeoutMs: 60_000 })
     const before = process.memoryUsage().arrayBuffers
 
@@ -117,6 +118,6 @@ describe('parked partial requests (real nodes)', () => {
 
 async function pollUntilValue<T> (read: () => T, ok: (v: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
   let last = read()
-  await pollUntil(() => { last = read(); return ok(last) }, `${what} (last: ${JSON.stringify(last)})`, timeoutMs)
+  await pollUntil(() => { last = read(); return ok(last) }, { timeoutMs, intervalMs: 20, what: `${what} (last: ${JSON.stringify(last)})` })
   return last
 }

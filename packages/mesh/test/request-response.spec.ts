@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MeshNode } from '../src/index.js'
-import { pollUntil, TestCluster } from './helpers.js'
+import { pollUntil } from '@meshvirt/testkit/poll'
+import { TestCluster } from './helpers.js'
 
 const ECHO = '/meshvirt/test-echo/1.0.0'
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -13,7 +14,7 @@ describe('request/response over streams', () => {
   async function pair (): Promise<[MeshNode, MeshNode]> {
     const a = await cluster.start()
     const b = await cluster.start()
-    await pollUntil(() => a.view.get(b.hostId) !== undefined && b.view.get(a.hostId) !== undefined, 'a and b to see each other')
+    await pollUntil(() => a.view.get(b.hostId) !== undefined && b.view.get(a.hostId) !== undefined, { timeoutMs: 10_000, intervalMs: 20, what: 'a and b to see each other' })
     return [a, b]
   }
 
@@ -31,7 +32,7 @@ describe('request/response over streams', () => {
     const a = await cluster.start()
     const b = await cluster.start()
     const c = await cluster.start(undefined, { bootstrap: [b.multiaddrs()[0] as string] })
-    await pollUntil(() => a.view.get(c.hostId) !== undefined, 'a to learn c from gossip')
+    await pollUntil(() => a.view.get(c.hostId) !== undefined, { timeoutMs: 10_000, intervalMs: 20, what: 'a to learn c from gossip' })
     await c.handle(ECHO, async (req) => req)
     await a.libp2p.hangUp(c.peerId)
     expect(a.libp2p.getConnections(c.peerId)).toHaveLength(0)
