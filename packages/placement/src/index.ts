@@ -30,7 +30,7 @@ export { rankHosts, SCORERS, type RankOptions, type RankedHosts } from './rank-h
 export { placeVm, toPlacementResult, type PlacementOptions } from './place-vm.js'
 export { placeBatch } from './place-batch.js'
 export { placeReplicaSet, type ReplicaSetResult } from './place-replica-set.js'
-export { assumePlaced } from './assume-placed.js'
+export { assumePlaced, assumeRemoved } from './assume-placed.js'
 export { summarizeRejections } from './summarize-rejections.js'
 export { toPlacementExplanation, type PlacementExplanation } from './placement-explanation.js'
 export { CPU_MODELS, findCpuModel, missingCpuFlags, type CpuModel } from './cpu-models.js'

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Hypervisor, LiveMigration, MigrationProgress } from '@meshvirt/hypervisor'
 import { openTunnelEntrance, type ClusterView, type MeshNode, type TunnelEntrance } from '@meshvirt/mesh'
-import { placeVm, toPlacementExplanation } from '@meshvirt/placement'
+import { assumeRemoved, placeVm, toPlacementExplanation } from '@meshvirt/placement'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
@@ -187,7 +187,8 @@ export class MigrationSource {
     // The guest runs under this host's accelerator: QEMU cannot move it to another one.
     const here = view.get(selfId)
     const request = { ...rules, exclude: [selfId], ...(toHost !== '' ? { host: toHost } : {}), ...(here !== undefined ? { liveOn: toHostSnapshot(here).accelerator } : {}) }
-    const result = placeVm(request, view.hosts().map((h) => toHostSnapshot(h)))
+    // Placed against the view without the VM itself: it is not in its own (anti-)affinity's way.
+    const result = placeVm(request, view.hosts().map((h) => h.hostId === selfId ? assumeRemoved(toHostSnapshot(h), rules) : toHostSnapshot(h)))
     if (result.chosen === undefined) throw new ControlError('NO_CAPACITY', `no destination for the migration: ${result.summary}`)
     let attempts = 0
     for (const candidate of result.candidates.slice(0, MAX_DESTINATIONS_TRIED)) {

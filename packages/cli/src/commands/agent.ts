@@ -34,7 +34,7 @@ export const agent: Command = {
   examples: [
     'meshvirt cluster init --out /etc/meshvirt/cluster.key',
     'meshvirt agent --data-dir /var/lib/meshvirt --cluster-key /etc/meshvirt/cluster.key --label zone=a',
-    'meshvirt agent -d /srv/mv2 -l /ip4/0.0.0.0/tcp/7947 -k /etc/meshvirt/cluster.key \\\n      --bootstrap /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW…'
+    'meshvirt agent -d /srv/mv2 -l /ip4/0.0.0.0/tcp/7947 -k /etc/meshvirt/cluster.key \\\n      --label site=dc2 --bootstrap /ip4/10.0.0.1/tcp/7946/p2p/12D3KooW…'
   ],
   async run (ctx) {
     const v = ctx.values as Record<string, string | string[] | undefined>
