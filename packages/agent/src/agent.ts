@@ -1,6 +1,6 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Hypervisor } from '@meshvirt/hypervisor'
+import { REPLICA_STORE_DIR, type Hypervisor } from '@meshvirt/hypervisor'
 import { createMeshNode, TIMING_PRESETS, TunnelExits, type MeshNode, type MeshTiming, type TimingPreset } from '@meshvirt/mesh'
 import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
@@ -232,7 +232,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     const replicaLog = root.child('replica', { host: selfId })
     let gate: ReplicaKeeper | undefined
     holderService = new ReplicaHolderService(node.libp2p, {
-      root: join(config.dataDir, 'replicas'),
+      root: join(config.dataDir, REPLICA_STORE_DIR),
       accept: (vmId, peer) => gate?.accept(vmId, peer) ?? false,
       onApplied: (e) => { gate?.noteApplied(e.vmId, e.position) },
       log: (message, fields) => { replicaLog.debug(message, fields) }

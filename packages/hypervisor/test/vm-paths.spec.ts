@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { vmPaths } from '../src/index.js'
-import { checkImagePath, inside } from '../src/qemu/vm-paths.js'
+import { inside } from '../src/qemu/vm-paths.js'
 
 describe('VM paths', () => {
   it('keeps every VM file in its own dir under the data dir', () => {
@@ -14,15 +14,5 @@ describe('VM paths', () => {
 
   it('refuses a data dir whose QMP socket path is too long for a unix socket', () => {
     expect(() => vmPaths(`/${'d'.repeat(120)}`, { id: 'vm' })).toThrow(expect.objectContaining({ code: 'ERR_PATH_OUTSIDE_DATA_DIR' }))
-  })
-
-  it.each<[string, string[], boolean]>([
-    ['/img/vmlinux', ['/img'], true],
-    ['/img/../etc/shadow', ['/img'], false],
-    ['/imgs/x', ['/img'], false],
-    ['relative/x', ['/img'], false]
-  ])('image %s in %j → %s', (path, dirs, ok) => {
-    if (ok) expect(checkImagePath(path, dirs, 'kernel')).toBe(path)
-    else expect(() => checkImagePath(path, dirs, 'kernel')).toThrow(expect.objectContaining({ code: 'ERR_PATH_OUTSIDE_DATA_DIR' }))
   })
 })

@@ -1,6 +1,6 @@
 import { access, constants } from 'node:fs/promises'
 import { join } from 'node:path'
-import { QemuHypervisor, SimHypervisor, probeAccelerator, type Accelerator, type Hypervisor } from '@meshvirt/hypervisor'
+import { ImageSources, QemuHypervisor, SimHypervisor, probeAccelerator, type Accelerator, type Hypervisor } from '@meshvirt/hypervisor'
 import type { AgentConfig } from '../config/agent-config.js'
 import type { Logger } from '../log/logger.js'
 import type { HypervisorFacts } from './inventory.js'
@@ -15,7 +15,8 @@ export const ACCEL_PROBE_CACHE = 'accel-probe.json'
 export async function setUpHypervisor (config: AgentConfig, log: Logger): Promise<{ hypervisor: Hypervisor, facts: HypervisorFacts }> {
   if (config.hypervisor === 'sim') {
     log.warn('using the SIMULATED hypervisor: no guest will run; for control-plane benchmarks only')
-    const hypervisor = new SimHypervisor({ accel: 'tcg' })
+    // It reads no image, but refuses the paths QEMU would: a host secret is never a boot source.
+    const hypervisor = new SimHypervisor({ accel: 'tcg', images: new ImageSources({ imageDirs: 'any', dataDir: config.dataDir, secrets: [config.clusterKeyFile] }) })
     return { hypervisor, facts: { accelerator: 'tcg', qemuVersion: 'sim', machineTypes: [] } }
   }
   const accel = await chooseAccelerator(config, log)
@@ -23,6 +24,7 @@ export async function setUpHypervisor (config: AgentConfig, log: Logger): Promis
     dataDir: config.dataDir,
     accel,
     imageDirs: config.imageDirs,
+    secrets: [config.clusterKeyFile],
     log: (message, fields) => { log.child('qemu').debug(message, fields) }
   })
   try {

@@ -22,7 +22,8 @@ import { launchQemu, readQemuLog } from './qemu-launcher.js'
 import { QemuProcess } from './qemu-process.js'
 import { QmpClient } from './qmp-client.js'
 import { VmAttachment } from './vm-attachment.js'
-import { checkImagePath, vmPaths } from './vm-paths.js'
+import { vmPaths } from './vm-paths.js'
+import { checkSpecImages, ImageSources } from '../image-sources.js'
 import { asDiskFull, listRecordIds, readRecord, writeRecord, type VmRecord } from './vm-record.js'
 
 export interface QemuHypervisorInit {
@@ -30,8 +31,10 @@ export interface QemuHypervisorInit {
   dataDir: string
   /** Decide it with `probeAccelerator()`; never from the mere presence of /dev/kvm. Default `tcg`. */
   accel?: Accelerator
-  /** Dirs kernels, initrds and base images may come from (besides the data dir). */
+  /** Dirs kernels, initrds and base images may come from (besides `<dataDir>/images`). */
   imageDirs?: string[]
+  /** Files never read as a boot source besides the data dir itself (the cluster key file). */
+  secrets?: string[]
   qemuBinary?: string
   qemuImgBinary?: string
   acpiTimeoutMs?: number
@@ -55,7 +58,7 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
   readonly replication: QemuReplication
   readonly dataDir: string
   readonly accel: Accelerator
-  private readonly imageDirs: string[]
+  private readonly images: ImageSources
   private readonly qemu: string
   private readonly qemuImg: string
   private readonly acpiTimeoutMs: number
@@ -76,7 +79,7 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
   constructor (init: QemuHypervisorInit) {
     this.dataDir = resolve(init.dataDir)
     this.accel = init.accel ?? 'tcg'
-    this.imageDirs = [this.dataDir, ...(init.imageDirs ?? []).map((d) => resolve(d))]
+    this.images = new ImageSources({ imageDirs: init.imageDirs ?? [], dataDir: this.dataDir, secrets: init.secrets ?? [] })
     this.qemu = init.qemuBinary ?? 'qemu-system-x86_64'
     this.qemuImg = init.qemuImgBinary ?? 'qemu-img'
     this.acpiTimeoutMs = init.acpiTimeoutMs ?? ACPI_TIMEOUT_MS
@@ -94,12 +97,12 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
 
   async checkSpec (spec: VmSpec): Promise<void> {
     validateSpec(spec, this.limits)
-    this.checkImages(spec)
+    await this.checkImages(spec)
   }
 
   async create (spec: VmSpec, options: AbortOptions = {}): Promise<VmInfo> {
     validateSpec(spec, this.limits)
-    const checked = this.checkImages(spec)
+    const checked = await this.checkImages(spec)
     return await this.serialize(spec.id, async () => {
       const paths = vmPaths(this.dataDir, checked)
       if (await readRecord(paths.dir) !== undefined) throw new VmExistsError(`VM ${spec.id} already exists; destroy it first or pick another id`)
@@ -252,7 +255,7 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
 
   async prepareIncoming (spec: VmSpec, options: PrepareIncomingOptions): Promise<IncomingMigration> {
     validateSpec(spec, this.limits)
-    const checked = this.checkImages(spec)
+    const checked = await this.checkImages(spec)
     if (options.disks !== 'mirror' && options.disks !== 'shared') throw new InvalidMigrationParamsError(`disks must be 'mirror' or 'shared', not ${String(options.disks)}`)
     return await this.serialize(spec.id, async () => {
       const paths = vmPaths(this.dataDir, checked)
@@ -512,20 +515,9 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
     return info
   }
 
-  private checkImages (spec: VmSpec): VmSpec {
-    const boot = spec.boot.kind === 'kernel'
-      ? {
-          ...spec.boot,
-          kernel: checkImagePath(spec.boot.kernel, this.imageDirs, 'kernel'),
-          ...(spec.boot.initrd !== undefined ? { initrd: checkImagePath(spec.boot.initrd, this.imageDirs, 'initrd') } : {})
-        }
-      : spec.boot
-    const disks = spec.disks?.map((d) => ({
-      ...d,
-      ...(d.base !== undefined ? { base: checkImagePath(d.base, this.imageDirs, 'base image') } : {}),
-      ...(d.importFrom !== undefined ? { importFrom: checkImagePath(d.importFrom, this.imageDirs, 'imported image') } : {})
-    }))
-    return { ...spec, boot, ...(disks !== undefined ? { disks } : {}) }
+  /** The spec with every image path checked (symlinks resolved): never a host secret, only the image dirs. */
+  private async checkImages (spec: VmSpec): Promise<VmSpec> {
+    return await checkSpecImages(spec, this.images)
   }
 
   /** One operation at a time per VM; operations on different VMs run concurrently. */

@@ -39,12 +39,3 @@ export function isWithin (root: string, path: string): boolean {
   const rel = relative(resolve(root), resolve(path))
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))
 }
-
-/** An image (kernel, initrd, base disk) must be an absolute path inside one of the allowed dirs. */
-export function checkImagePath (path: string, imageDirs: readonly string[], what: string): string {
-  if (!isAbsolute(path)) throw new PathOutsideDataDirError(`${what} ${path} must be an absolute path`)
-  if (!imageDirs.some((dir) => isWithin(dir, path))) {
-    throw new PathOutsideDataDirError(`${what} ${path} is outside the image dirs (${imageDirs.join(', ')}): copy it there or add its dir to imageDirs`)
-  }
-  return resolve(path)
-}

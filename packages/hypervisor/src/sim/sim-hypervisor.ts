@@ -9,6 +9,7 @@ import { tcpAddress } from '../migration/migration-address.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
 import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
+import { checkSpecImages, type ImageSources } from '../image-sources.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 
 export interface SimHypervisorInit {
@@ -25,6 +26,8 @@ export interface SimHypervisorInit {
   migrationLatencyMs?: number
   /** Pretend guest pause reported by a migration, in ms. Default 10. */
   migrationDowntimeMs?: number
+  /** Where images may come from. The simulation reads no file, but refuses what QEMU would (host secrets). */
+  images?: ImageSources
 }
 
 interface SimVm {
@@ -60,6 +63,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
   private readonly migrationLatencyMs: number
   private readonly migrationDowntimeMs: number
   private readonly failures = new Set<string>()
+  private readonly images: ImageSources | undefined
 
   constructor (init: SimHypervisorInit = {}) {
     this.startLatencyMs = init.startLatencyMs ?? 0
@@ -69,19 +73,21 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     this.nextPid = init.firstPid ?? 100_000
     this.migrationLatencyMs = init.migrationLatencyMs ?? 0
     this.migrationDowntimeMs = init.migrationDowntimeMs ?? 10
+    this.images = init.images
   }
 
   async fingerprint (): Promise<HostFingerprint> {
     return { driver: 'sim', accel: this.accel, qemuVersion: 'sim', machineTypes: [MACHINE_TYPE], cpus: this.limits.cpus, memoryMiB: this.limits.memoryMiB, cpuModel: 'simulated', cpuFlags: [] }
   }
 
-  /** The simulated host has no image dirs: only the sizes are checked, as `create` does. */
+  /** The sizes, and with `images` the paths (the simulation reads no file, but refuses what QEMU would). */
   async checkSpec (spec: VmSpec): Promise<void> {
     validateSpec(spec, this.limits)
+    if (this.images !== undefined) await checkSpecImages(spec, this.images)
   }
 
   async create (spec: VmSpec): Promise<VmInfo> {
-    validateSpec(spec, this.limits)
+    await this.checkSpec(spec)
     if (this.vms.has(spec.id)) throw new VmExistsError(`VM ${spec.id} already exists; destroy it first or pick another id`)
     const vm: SimVm = { spec: structuredClone(withoutImports(spec)), state: 'created' }
     this.vms.set(spec.id, vm)
@@ -142,7 +148,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
   }
 
   async prepareIncoming (spec: VmSpec, options: PrepareIncomingOptions): Promise<IncomingMigration> {
-    validateSpec(spec, this.limits)
+    await this.checkSpec(spec)
     if (options.disks !== 'mirror' && options.disks !== 'shared') throw new InvalidMigrationParamsError(`disks must be 'mirror' or 'shared', not ${String(options.disks)}`)
     if (this.vms.has(spec.id)) throw new VmExistsError(`VM ${spec.id} already exists on this host; destroy the old copy before migrating it here`)
     const dir = `/sim/vms/${spec.id}`
