@@ -1,7 +1,7 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { REPLICA_STORE_DIR, type Hypervisor } from '@meshvirt/hypervisor'
-import { createMeshNode, TIMING_PRESETS, TunnelExits, type MeshNode, type MeshTiming, type TimingPreset } from '@meshvirt/mesh'
+import { createMeshNode, TunnelExits, type MeshNode, type TimingPreset } from '@meshvirt/mesh'
 import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
 import { createControlHandler } from './control/control-handler.js'
@@ -43,20 +43,17 @@ import { LeaseRecords } from './store/lease-records.js'
 import { AgentLease } from './failover/agent-lease.js'
 import { FenceWatchdog } from './fence/fence-watchdog.js'
 import { LeaseService } from './lease/lease-service.js'
-import { attachMonitoring, defaultMonitorConfig, parseMonitorListen, type Monitoring } from './monitor/index.js'
+import { attachMonitoring, type Monitoring } from './monitor/index.js'
+import { CONTROL_SOCKET, listenError, preflight, type Preflight } from './host/preflight.js'
+import { meshTiming, timingFromEnv } from './host/mesh-timing.js'
+import { Teardown } from './util/teardown.js'
 
-export const CONTROL_SOCKET = 'control.sock'
+export { CONTROL_SOCKET }
 /** Written at start, removed at stop: how scripts and tests find a running agent's addresses. */
 export const AGENT_INFO_FILE = 'agent.json'
 /** Expired reservations are swept (and the advert refreshed) at least this often. */
 const LEDGER_SWEEP_MS = 1_000
-/**
- * Ledger changes come in bursts (a placement storm changes it hundreds of times a second). An
- * isolated change is still published at once; a burst is coalesced to one advert per this
- * window, since brokers learn exact capacity from every Refused anyway (adverts are hints).
- * Measured: at 50 ms, verifying peers' advert signatures was the largest CPU cost of a storm.
- */
-export const ADVERT_COALESCE_MS = 250
+export { ADVERT_COALESCE_MS } from './host/mesh-timing.js'
 /** Longest a peer's control request may run here (a forwarded `vm migrate` runs to its end). */
 export const CONTROL_HANDLER_TIMEOUT_MS = 20 * 60_000
 export const NEGOTIATE_HANDLER_TIMEOUT_MS = 2 * 60_000
@@ -98,6 +95,43 @@ export interface RunningAgent {
  */
 export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {}): Promise<RunningAgent> {
   const root = opts.log ?? createLogger({ level: config.logLevel, component: 'meshvirt' })
+  // Whatever the configuration alone can tell is wrong stops the agent before it creates anything.
+  const checked = preflight(config)
+  const teardown = new Teardown()
+  const unwind = async (log: Logger): Promise<void> => {
+    for (const f of await teardown.run()) log.warn(`stopping ${f.name} failed`, { err: f.error.message })
+  }
+  let agent: StartedAgent
+  try {
+    agent = await startAgent(config, opts, checked, teardown, root)
+  } catch (err) {
+    // Fail whole or not at all: what had started stops, in reverse, before the error is reported.
+    await unwind(root)
+    throw err
+  }
+  const { quiesce, log, ...running } = agent
+  let stopped: Promise<void> | undefined
+  return {
+    ...running,
+    stop: async () => {
+      stopped ??= (async () => {
+        quiesce()
+        await unwind(log)
+        log.info('agent stopped')
+      })()
+      await stopped
+    }
+  }
+}
+
+interface StartedAgent extends Omit<RunningAgent, 'stop'> {
+  /** First step of a stop: refuse new work, restart no guest. */
+  quiesce: () => void
+  log: Logger
+}
+
+/** Starts every part in order, adding each one's stop to `teardown` as it comes up. */
+async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: Preflight, teardown: Teardown, root: Logger): Promise<StartedAgent> {
   await prepareDataDir(config.dataDir)
   const { identity, created } = await loadOrCreateIdentity(config.dataDir)
   const selfId = identity.hostId
@@ -113,11 +147,13 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     const setUp = await setUpHypervisor(config, log)
     hv = { driver: setUp.hypervisor, facts: setUp.facts }
   }
+  teardown.add('hypervisor', async () => { await hv.driver.close() })
   const inventory = { ...await collectInventory(config.dataDir, hv.facts), ...opts.inventory }
   if (config.name !== undefined) inventory.hostname = config.name
   log.info(created ? 'created host identity' : 'loaded host identity', { incarnation, vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes, accelerator: inventory.accelerator })
 
   const store = StateStore.open(config.dataDir)
+  teardown.add('state store', () => { store.close() })
   // Measured free space is net of this host's own VM disks: count those back (host/disk-total.ts).
   if (opts.inventory?.diskBytes === undefined) inventory.diskBytes = vmDiskTotal(inventory.diskBytes, await bytesOnDisk(VM_FILE_DIRS.map((d) => join(config.dataDir, d))), store.allocated().diskBytes)
   let mesh: MeshNode | undefined
@@ -154,6 +190,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   let recordsReady: (r: VmRecords | undefined) => void = () => {}
   const recordsPromise = new Promise<VmRecords | undefined>((resolve) => { recordsReady = resolve })
   vms.recoveryGate = async (vm) => { const r = await recordsPromise; return r === undefined ? false : await r.recoveryGate(vm) }
+  teardown.add('recovery gate', () => { recordsReady(undefined) })
   // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
   const restarter = new GuestRestarter({
     vms, log: root.child('restart', { host: selfId }), gate: vms.recoveryGate,
@@ -161,6 +198,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   })
   vms.infoParts.push((vm) => ({ restarts: restarter.restarts(vm.id) }))
   vms.onGuestExit = (vm, reason) => { restarter.onExit(vm, reason) }
+  teardown.add('guest restarter', () => { restarter.stop() })
   let stopping = false
   const negotiate = new NegotiateService({
     ledger,
@@ -171,24 +209,20 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     accepting: () => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
   })
 
-  try {
-    await vms.recover()
-    mesh = await createMeshNode({
-      privateKey: identity.privateKey,
-      listen: config.listen,
-      bootstrap: config.bootstrap,
-      clusterKey: clusterKey.key,
-      clusterName: config.cluster,
-      incarnation,
-      timing: meshTiming(opts.timing ?? timingFromEnv(), config.heartbeatMs),
-      advert: { ...advertContent(inventory, config, ledger.capacity(), admin.get()), vms: [...vms.summaries(), ...heldReplicaSummaries(records)] }
-    })
-  } catch (err) {
-    recordsReady(undefined)
-    await vms.close()
-    store.close()
-    throw err
-  }
+  // Guests keep running: the agent is not the VMs' parent (re-attached at next start).
+  teardown.add('vms', async () => { await vms.close() })
+  await vms.recover()
+  mesh = await createMeshNode({
+    privateKey: identity.privateKey,
+    listen: config.listen,
+    bootstrap: config.bootstrap,
+    clusterKey: clusterKey.key,
+    clusterName: config.cluster,
+    incarnation,
+    timing: meshTiming(opts.timing ?? timingFromEnv(), config.heartbeatMs),
+    advert: { ...advertContent(inventory, config, ledger.capacity(), admin.get()), vms: [...vms.summaries(), ...heldReplicaSummaries(records)] }
+  }).catch((err: unknown) => { throw listenError(err, config.listen) })
+  teardown.add('mesh', async () => { await mesh?.stop() })
   const node = mesh
   const peers = new PeerClient(node)
   const nameClaims = new NameClaims(store)
@@ -198,6 +232,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     expectPeers: config.bootstrap.length > 0
   })
   vmRecords.start()
+  teardown.add('vm records', () => { vmRecords.stop() })
   recordsReady(vmRecords)
   // Live migration, when the driver offers it: tunnel exits for incoming guests, and the source side.
   let exits: TunnelExits | undefined
@@ -205,6 +240,8 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
   if (canMigrate(hv.driver)) {
     exits = new TunnelExits(node.libp2p)
     await exits.start()
+    const started = exits
+    teardown.add('tunnel exits', async () => { await started.stop() })
     const migrateLog = root.child('migrate', { host: selfId })
     const states = new MigrationStates({ selfId, store, ledger, log: migrateLog, onChange: vmsChanged })
     negotiate.setIncoming(new MigrationDestination({
@@ -240,6 +277,8 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     keeper = gate = new ReplicaKeeper({ selfId, store, records, ledger, vms, hypervisor: hv.driver, view: node.view, log: replicaLog, onChange: vmsChanged }, holderService)
     await keeper.loadPositions()
     await holderService.start()
+    const holders = holderService
+    teardown.add('replica holder', async () => { await holders.stop() })
     negotiate.setReplicas(keeper)
     replication = new ReplicationManager({
       selfId, records, vms, keeper, replication: hv.driver.replication, libp2p: node.libp2p, view: node.view, peers, log: replicaLog, bandwidthBytesPerSec: config.replicaBandwidth,
@@ -248,18 +287,16 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     const r = replication
     vms.infoParts.push((vm) => r.statusOf(vm))
     replication.start()
+    teardown.add('replication', async () => { await r.stop() })
     const k = keeper
     orphanSweep = setInterval(() => { void k.sweepOrphans().catch((err: unknown) => { replicaLog.warn('orphan sweep failed', { err: (err as Error).message }) }) }, ORPHAN_SWEEP_MS)
     orphanSweep.unref()
+    const sweeping = orphanSweep
+    teardown.add('orphan sweep', () => { clearInterval(sweeping) })
   }
   const broker = new Broker({ selfId, view: node.view, peers, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
-  const monitorConfig = config.monitorListen === undefined
-    ? defaultMonitorConfig(config.dataDir)
-    : config.monitorListen === 'off'
-      ? { ...defaultMonitorConfig(config.dataDir), http: false }
-      : { ...defaultMonitorConfig(config.dataDir), ...parseMonitorListen(config.monitorListen, '--monitor-listen') }
   const mon = monitoring = await attachMonitoring({
-    config: monitorConfig,
+    config: checked.monitor,
     clusterName: config.cluster,
     privateKey: identity.privateKey,
     mesh: node,
@@ -275,6 +312,7 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.
     processMetrics: opts.hypervisor === undefined
   })
+  teardown.add('monitoring', async () => { await mon.stop() })
   restarter.registerMetrics(mon.metrics.registry)
   vmRecords.registerMetrics(mon.metrics.registry)
   // Failover: the lease of every replicated VM this host owns, holds or witnesses, and the fence
@@ -288,7 +326,13 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     })
     const service = new LeaseService({ mesh: node }, { hooks, restarted: !created, log: root.child('lease', { host: selfId }) })
     await service.start()
-    await hooks.attach(service)
+    try {
+      await hooks.attach(service)
+    } catch (err) {
+      await service.stop()
+      throw err
+    }
+    teardown.add('leases', async () => { await service.stop(); await hooks.detach() })
     vms.infoParts.push((vm) => hooks.infoOf(vm))
     keeper.setLeaseDecides((vmId) => service.state(vmId) !== undefined)
     lease = { service, hooks }
@@ -321,28 +365,21 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     if (now !== lastReserved) { lastReserved = now; readvertise() }
   }, LEDGER_SWEEP_MS)
   sweep.unref()
+  teardown.add('reservation sweep', () => { clearInterval(sweep) })
 
   const consoles = new ConsoleService({ selfId, libp2p: node.libp2p, vms, hypervisor: hv.driver, locate: ownerLocator(control), log: root.child('console', { host: selfId }) })
   await consoles.start()
-  const controlSocket = join(config.dataDir, CONTROL_SOCKET)
+  teardown.add('consoles', async () => { await consoles.stop() })
+  const controlSocket = checked.controlSocket
   const server = new ControlServer(controlSocket, control, root.child('control', { host: selfId }), { attachConsole: async (req, socket) => { await consoles.attachClient(req, socket) } })
-  try {
-    await server.start()
-  } catch (err) {
-    clearInterval(sweep)
-    await consoles.stop()
-    await mon.stop()
-    await node.stop()
-    await vms.close()
-    store.close()
-    throw err
-  }
+  await server.start()
+  teardown.add('control socket', async () => { await server.stop() })
   const addrs = node.multiaddrs()
   const infoFile = join(config.dataDir, AGENT_INFO_FILE)
+  teardown.add('agent.json', async () => { await rm(infoFile, { force: true }) })
   await writeFile(infoFile, JSON.stringify({ hostId: selfId, pid: process.pid, incarnation, addrs, controlSocket, metricsUrl: mon.metricsUrl, dashboardUrl: mon.dashboardUrl }, null, 2) + '\n')
   log.info('agent ready', { addrs, controlSocket, vms: vms.list().length })
 
-  let stopped: Promise<void> | undefined
   return {
     hostId: selfId,
     incarnation,
@@ -356,30 +393,11 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
     vms,
     broker,
     lease: lease?.service,
-    stop: async () => {
-      stopped ??= (async () => {
-        stopping = true
-        restarter.stop()
-        vmRecords.stop()
-        clearInterval(sweep)
-        await server.stop()
-        await consoles.stop()
-        await lease?.service.stop()
-        await lease?.hooks.detach()
-        await mon.stop()
-        clearInterval(orphanSweep)
-        await replication?.stop()
-        await holderService?.stop()
-        await exits?.stop()
-        await node.stop()
-        // Guests keep running: the agent is not the VMs' parent (re-attached at next start).
-        await vms.close()
-        await hv.driver.close()
-        store.close()
-        await rm(infoFile, { force: true })
-        log.info('agent stopped')
-      })()
-      await stopped
+    log,
+    quiesce: () => {
+      stopping = true
+      restarter.stop()
+      vmRecords.stop()
     }
   }
 }
@@ -387,14 +405,4 @@ export async function runAgent (config: AgentConfig, opts: RunAgentOptions = {})
 /** A VM whose spec asks for replicas. */
 function isReplicated (vm: { spec: Uint8Array }): boolean {
   return (pb.VmSpec.decode(vm.spec).replicas ?? 0) > 0
-}
-
-function meshTiming (preset: TimingPreset | undefined, heartbeatMs: number): Partial<MeshTiming> {
-  const base = preset === undefined ? { ...TIMING_PRESETS.lan, heartbeatIntervalMs: heartbeatMs } : { ...TIMING_PRESETS[preset] }
-  return { ...base, publishDebounceMs: Math.max(base.publishDebounceMs, ADVERT_COALESCE_MS) }
-}
-
-function timingFromEnv (): TimingPreset | undefined {
-  const t = process.env.MESHVIRT_TIMING
-  return t === 'lan' || t === 'wan' || t === 'local' ? t : undefined
 }

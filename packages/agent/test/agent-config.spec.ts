@@ -52,7 +52,8 @@ describe('resolveAgentConfig', () => {
     [{ heartbeatMs: 1 }, /heartbeatMs/],
     [{ cluster: 'no spaces' }, /cluster/],
     [{ logLevel: 'loud' }, /logLevel/],
-    [{ hostReserved: { disk: '10 parsecs' } }, /hostReserved.disk/]
+    [{ hostReserved: { disk: '10 parsecs' } }, /hostReserved.disk/],
+    [{ hostReserved: { vcpus: '1.5' } }, /hostReserved.vcpus: expected a whole number/]
   ])('refuses %j with a clear ConfigError', (input, message) => {
     expect(() => resolveAgentConfig([{ name: 'flags', input: input as never }])).toThrow(ConfigError)
     expect(() => resolveAgentConfig([{ name: 'flags', input: input as never }])).toThrow(message)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { specFromFlags } from '../src/commands/vm-args.js'
+import { parseDuration, parseRpo, specFromFlags } from '../src/commands/vm-args.js'
 import type { CommandContext } from '../src/command.js'
 
 const ctx = (values: CommandContext['values'], cwd?: string): CommandContext => ({ values, positionals: [], env: {}, out: () => {}, err: () => {}, ...(cwd !== undefined ? { cwd } : {}) })
@@ -21,5 +21,21 @@ describe('vm create flags', () => {
 
   it('uses the process\'s current dir by default', () => {
     expect(specFromFlags(ctx({ name: 'a', image: 'x.qcow2' })).boot.image).toBe(`${process.cwd()}/x.qcow2`)
+  })
+})
+
+describe('durations', () => {
+  it.each([['500ms', 500], ['5s', 5000], ['2m', 120_000], ['1.5h', 5_400_000], ['3', 3000]])('%s → %d ms', (text, ms) => {
+    expect(parseDuration(text, '--x')).toBe(ms)
+  })
+
+  it.each(['abc', '', '-1s', '5 days'])('refuses %j naming the flag', (text) => {
+    expect(() => parseDuration(text, '--timeout')).toThrow(/--timeout: expected a duration/)
+  })
+
+  it('refuses --rpo 0s, which the wire would read as "unset" (the default taken silently)', () => {
+    expect(() => parseRpo('0s')).toThrow(/--rpo: a replica cannot be 0 s old/)
+    expect(() => specFromFlags(ctx({ name: 'a', image: 'x.qcow2', rpo: '0ms', replicas: '1' }))).toThrow(/--rpo/)
+    expect(parseRpo('5s')).toBe(5000)
   })
 })

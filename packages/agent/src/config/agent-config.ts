@@ -95,7 +95,7 @@ export function resolveAgentConfig (sources: Array<{ name: string, input: AgentC
     clusterKeyFile: merged.clusterKeyFile ?? `${dataDir}/cluster.key`,
     heartbeatMs: positive(merged.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, 'heartbeatMs', 50, 60_000),
     hostReserved: {
-      vcpus: positive(merged.hostReserved?.vcpus ?? 0, 'hostReserved.vcpus', 0, 4096),
+      vcpus: wholeNumber(positive(merged.hostReserved?.vcpus ?? 0, 'hostReserved.vcpus', 0, 4096), 'hostReserved.vcpus'),
       memoryBytes: parseSize(merged.hostReserved?.memory ?? 0, 'hostReserved.memory'),
       diskBytes: parseSize(merged.hostReserved?.disk ?? 0, 'hostReserved.disk')
     },
@@ -155,6 +155,11 @@ function checkName (name: string): string {
 function positive (value: number | string, what: string, min: number, max: number): number {
   const n = Number(value)
   if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(`${what}: expected a number in [${min}, ${max}], got '${value}'`)
+  return n
+}
+
+function wholeNumber (n: number, what: string): number {
+  if (!Number.isInteger(n)) throw new ConfigError(`${what}: expected a whole number of vCPUs, got '${n}'`)
   return n
 }
 

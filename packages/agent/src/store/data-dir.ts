@@ -10,13 +10,14 @@ export class DataDirError extends Error {
   readonly code = 'DATA_DIR'
 }
 
-/** The agent's data dir: creates it owner-only and refuses one that others can write. */
+/** The agent's data dir: creates it owner-only, and makes an existing one owner-only. */
 export async function prepareDataDir (dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true, mode: DIR_MODE })
     const st = await stat(dir)
     if (!st.isDirectory()) throw new DataDirError(`data dir ${dir} is not a directory`)
-    if ((st.mode & 0o022) !== 0) await chmod(dir, DIR_MODE)
+    // Owner-only, also for a dir made by hand (0755 would leave state.db readable by local users).
+    if ((st.mode & 0o077) !== 0) await chmod(dir, DIR_MODE)
   } catch (err) {
     if (err instanceof DataDirError) throw err
     throw new DataDirError(`cannot use data dir ${dir}: ${(err as Error).message} (pick another with --data-dir)`)

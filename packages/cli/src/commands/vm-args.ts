@@ -76,7 +76,7 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
   if (v['cpu-model'] !== undefined) spec.cpuModel = v['cpu-model'] as string
   if (v['not-migratable'] === true) spec.notMigratable = true
   if (v.replicas !== undefined) spec.replicas = wholeNumber(v.replicas as string, '--replicas')
-  if (v.rpo !== undefined) spec.rpoMs = parseDuration(v.rpo as string, '--rpo')
+  if (v.rpo !== undefined) spec.rpoMs = parseRpo(v.rpo as string)
   if (v['spread-by'] !== undefined) spec.spreadBy = v['spread-by'] as string
   if (v.restart !== undefined) {
     const restart = RESTART[v.restart as string]
@@ -99,6 +99,13 @@ export function parseDuration (text: string, flag: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text)
   if (m === null) throw new UsageError(`${flag}: expected a duration such as 500ms, 5s or 2m, got '${text}'`)
   return Math.round(Number(m[1]) * (DURATION_UNITS[m[2] ?? 's'] as number))
+}
+
+/** `--rpo`: a duration that is not zero (on the wire 0 means "unset": the default 5 s would be taken silently). */
+export function parseRpo (text: string): number {
+  const ms = parseDuration(text, '--rpo')
+  if (ms === 0) throw new UsageError(`--rpo: a replica cannot be 0 s old; give at least 1s, got '${text}'`)
+  return ms
 }
 
 /** 850 ms, 4.2 s, 3 min. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { vmView } from '@meshvirt/agent'
 import { UsageError, type Command } from '../command.js'
 import { controlClient, dataDirOption, jsonOption } from './common.js'
-import { formatDuration, hostNames, parseDuration, vmRef, wholeNumber } from './vm-args.js'
+import { formatDuration, hostNames, parseRpo, vmRef, wholeNumber } from './vm-args.js'
 
 export const vmReplicate: Command = {
   path: ['vm', 'replicate'],
@@ -20,7 +20,7 @@ export const vmReplicate: Command = {
     const v = ctx.values
     if (v.replicas === undefined) throw new UsageError('say how many replicas to keep: --replicas K')
     const replicas = wholeNumber(v.replicas as string, '--replicas')
-    const rpoMs = v.rpo === undefined ? 0 : parseDuration(v.rpo as string, '--rpo')
+    const rpoMs = v.rpo === undefined ? 0 : parseRpo(v.rpo as string)
     const client = controlClient(ctx)
     const res = await client.call({ idempotencyKey: randomUUID(), replicateVm: { vm: vmRef(ctx), replicas, rpoMs, spreadBy: (v['spread-by'] as string | undefined) ?? '' } })
     const vm = vmView(res.vm ?? {})
