@@ -156,7 +156,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   teardown.add('state store', () => { store.close() })
   // Measured free space is net of this host's own VM disks: count those back (host/disk-total.ts).
   if (opts.inventory?.diskBytes === undefined) inventory.diskBytes = vmDiskTotal(inventory.diskBytes, await bytesOnDisk(VM_FILE_DIRS.map((d) => join(config.dataDir, d))), store.allocated().diskBytes)
-  let mesh: MeshNode | undefined
+  // Set once the node is up; adverts before that are the initial one.
+  let mesh: MeshNode | undefined = undefined
   // Changes arrive in bursts (one placement touches the ledger and the VM table several times):
   // rebuild the advert once per event-loop turn, not once per change.
   let readvertiseQueued = false
