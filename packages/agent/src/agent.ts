@@ -156,17 +156,17 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   teardown.add('state store', () => { store.close() })
   // Measured free space is net of this host's own VM disks: count those back (host/disk-total.ts).
   if (opts.inventory?.diskBytes === undefined) inventory.diskBytes = vmDiskTotal(inventory.diskBytes, await bytesOnDisk(VM_FILE_DIRS.map((d) => join(config.dataDir, d))), store.allocated().diskBytes)
-  // Set once the node is up; adverts before that are the initial one.
-  let mesh: MeshNode | undefined = undefined
+  // The node, once it is up: changes before that are in its initial advert.
+  const up: { mesh?: MeshNode } = {}
   // Changes arrive in bursts (one placement touches the ledger and the VM table several times):
   // rebuild the advert once per event-loop turn, not once per change.
   let readvertiseQueued = false
   const readvertise = (): void => {
-    if (mesh === undefined || readvertiseQueued) return
+    if (up.mesh === undefined || readvertiseQueued) return
     readvertiseQueued = true
     setImmediate(() => {
       readvertiseQueued = false
-      mesh?.updateAdvert({ ...advertContent(inventory, { ...config, hostReserved: ledger.hostReserved() }, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: [...vms.summaries(), ...keeper?.summaries() ?? []] })
+      up.mesh?.updateAdvert({ ...advertContent(inventory, { ...config, hostReserved: ledger.hostReserved() }, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: [...vms.summaries(), ...keeper?.summaries() ?? []] })
     })
   }
   const admin = new HostAdminState(store, readvertise)
@@ -213,7 +213,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   // Guests keep running: the agent is not the VMs' parent (re-attached at next start).
   teardown.add('vms', async () => { await vms.close() })
   await vms.recover()
-  mesh = await createMeshNode({
+  const node = await createMeshNode({
     privateKey: identity.privateKey,
     listen: config.listen,
     bootstrap: config.bootstrap,
@@ -223,8 +223,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     timing: meshTiming(opts.timing ?? timingFromEnv(), config.heartbeatMs),
     advert: { ...advertContent(inventory, config, ledger.capacity(), admin.get()), vms: [...vms.summaries(), ...heldReplicaSummaries(records)] }
   }).catch((err: unknown) => { throw listenError(err, config.listen) })
-  teardown.add('mesh', async () => { await mesh?.stop() })
-  const node = mesh
+  up.mesh = node
+  teardown.add('mesh', async () => { await node.stop() })
   const peers = new PeerClient(node)
   const nameClaims = new NameClaims(store)
   const vmRecords = new VmRecords({
