@@ -221,7 +221,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     clusterName: config.cluster,
     incarnation,
     timing: meshTiming(opts.timing ?? timingFromEnv(), config.heartbeatMs),
-    advert: { ...advertContent(inventory, config, ledger.capacity(), admin.get()), vms: [...vms.summaries(), ...heldReplicaSummaries(records)] }
+    advert: { ...advertContent(inventory, config, ledger.capacity(), admin.get()), vms: [...vms.summaries(), ...heldReplicaSummaries(records)] },
+    onInboundRefused: (r) => { log.warn('refused inbound connections before their handshake: too many in flight from one address', { refused: r.refused, from: r.addresses, sinceMs: r.windowMs }) }
   }).catch((err: unknown) => { throw listenError(err, config.listen) })
   up.mesh = node
   teardown.add('mesh', async () => { await node.stop() })

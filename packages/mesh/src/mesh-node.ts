@@ -20,6 +20,7 @@ import { ClusterView } from './cluster-view.js'
 import { clusterProtector } from './cluster-protector.js'
 import { MeshError } from './errors.js'
 import { gossipOptions, INBOUND_CONNECTIONS_PER_IP_PER_S, MAX_PENDING_INBOUND_CONNECTIONS } from './gossip-options.js'
+import { InboundGate, INBOUND_UPGRADE_TIMEOUT_MS, type InboundGateStats, type RefusalReport } from './inbound-gate.js'
 import { emptyAdvertContent, type HostAdvert, type HostAdvertContent } from './host-advert.js'
 import { LivenessProber } from './liveness-prober.js'
 import { PeerConnector } from './peer-connector.js'
@@ -60,6 +61,8 @@ export interface MeshNodeInit {
   announce?: string[]
   /** Bytes of inbound requests being read at once, per peer and in all (defaults in byte-budget.ts). */
   requestBuffer?: ByteBudgetInit
+  /** Told, at most once per 10 s, how many inbound connections were refused before their handshake (and from where). */
+  onInboundRefused?: (report: RefusalReport) => void
 }
 
 export interface MeshStats {
@@ -70,6 +73,8 @@ export interface MeshStats {
   peers: number
   /** Bytes of inbound requests being read, and the requests refused over the per-peer or total budget. */
   requestBuffer?: ByteBudgetStats
+  /** Inbound connections in the handshake, and those refused for their address's bound. */
+  inbound?: InboundGateStats
 }
 
 export interface MeshNode {
@@ -118,6 +123,9 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const bootstrapAddrs = (init.bootstrap ?? []).map((a) => multiaddr(a))
   const withPeerIds = bootstrapAddrs.filter((a) => a.toString().includes('/p2p/')).map((a) => a.toString())
 
+  // Before the handshake proves a peer holds the cluster key, one address holds at most a few of
+  // the host's pending slots, and only for a short deadline: a flood cannot starve real peers.
+  const gate = new InboundGate({ ...(init.onInboundRefused !== undefined ? { report: init.onInboundRefused } : {}) })
   const libp2p = await createLibp2p({
     privateKey: init.privateKey,
     addresses: { listen: init.listen, ...(init.announce !== undefined ? { announce: init.announce } : {}) },
@@ -128,8 +136,10 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     peerDiscovery: withPeerIds.length > 0 ? [bootstrap({ list: withPeerIds, timeout: timing.bootstrapDelayMs })] : [],
     connectionManager: {
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_IP_PER_S,
-      maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS
+      maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS
     },
+    connectionGater: gate.gater(),
     // libp2p's monitor aborts a connection whose ping is late; on a busy host that cuts healthy
     // links, each cut is probed and reported, and suspicions snowball (measured at 50 hosts).
     // The ClusterView decides who is dead, and its 'dead' event hangs the connection up.
@@ -246,7 +256,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       published,
       connections: libp2p.getConnections().length,
       peers: libp2p.getPeers().length,
-      requestBuffer: rr.budget.stats()
+      requestBuffer: rr.budget.stats(),
+      inbound: gate.stats()
     }),
     handle: async (protocol, handler, options) => { await rr.handle(protocol, handler, options) },
     unhandle: async (protocol) => { await rr.unhandle(protocol) },

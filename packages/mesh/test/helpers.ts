@@ -1,6 +1,6 @@
 import { createMeshNode, generateClusterKey, generateIdentity, type HostCapacity, type HostIdentity, type MeshNode, type MeshNodeInit } from '../src/index.js'
 
-/** Resolves once `condition()` holds; fails with `what` after `timeoutMs`. */
+/** A host's capacity with `vcpus` CPUs, `allocatedVcpus` of them taken. */
 export const capacity = (vcpus: number, allocatedVcpus = 0): HostCapacity => ({
   total: { vcpus, memoryBytes: 8 * 2 ** 30, diskBytes: 100 * 2 ** 30 },
   hostReserved: { vcpus: 0, memoryBytes: 2 ** 30, diskBytes: 0 },

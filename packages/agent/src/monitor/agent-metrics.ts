@@ -274,6 +274,12 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
       const r = m().requestBuffer?.refused
       return r === undefined ? undefined : [[{ over: 'peer' }, r.peer], [{ over: 'total' }, r.total]]
     })
+    // eslint-disable-next-line no-new
+    new Gauge({ name: 'meshvirt_inbound_handshakes_pending', help: 'Inbound connections in the handshake now (before the cluster key and noise have proven the peer)', registers, collect () { this.set(m().inbound?.pending ?? 0) } })
+    mirror('meshvirt_inbound_refused_total', 'Inbound connections refused before their handshake, by reason (per-address: that address already had its bound of handshakes in flight)', ['reason'], () => {
+      const i = m().inbound
+      return i === undefined ? undefined : [[{ reason: 'per-address' }, i.refusedPerAddress]]
+    })
     mirror('meshvirt_gossip_adverts_published_total', 'Adverts this host published', [], () => [[{}, m().published]])
     mirror('meshvirt_gossip_adverts_received_total', 'Adverts received, by outcome (accepted, rejected:<reason>, ignored:<reason>)', ['outcome'], () => {
       const a = m().adverts
