@@ -113,7 +113,11 @@ export class Broker {
       })
       return { vm, existed: false }
     } catch (err) {
-      await this.deps.peers.negotiate(authority, { bindName: { name, vmId, release: true } }).catch(() => {})
+      // A commit whose answer was lost may have happened: the name stays bound to that host, so a
+      // retry asks it instead of placing the VM a second time elsewhere (issue 22, finding 1).
+      const maybeOwner = (err as ControlError).details?.maybeOwner
+      const binding = maybeOwner !== undefined && maybeOwner !== '' ? { name, vmId, owner: maybeOwner } : { name, vmId, release: true }
+      await this.deps.peers.negotiate(authority, { bindName: binding }).catch(() => {})
       throw err
     }
   }
@@ -147,11 +151,28 @@ export class Broker {
       // The same request, retried: answer with the VM it made, or wait for the broker still making it.
       const owner = claim.owner ?? ''
       if (owner !== '') {
-        const info = await this.deps.peers.control(owner, { hops: 1, inspectVm: { vm: { id: claim.vmId } } })
-        return { existing: { vm: info.vm as meshvirt.v1.IVmInfo, existed: true } }
+        const found = await this.askOwner(owner, claim.vmId ?? vmId, name)
+        if (found !== undefined) return { existing: found }
+        // The host answered that it never committed it: the binding was only a guess, drop it.
+        await this.deps.peers.negotiate(authority, { bindName: { name, vmId: claim.vmId ?? vmId, release: true } })
+        continue
       }
       if (Date.now() > deadline) throw new ControlError('IN_PROGRESS', `another agent is still creating VM ${name} for this request; retry later`)
       await new Promise((resolve) => setTimeout(resolve, SAME_REQUEST_POLL_MS))
+    }
+  }
+
+  /**
+   * The VM this request made, asked of the host the name is bound to; undefined when that host
+   * answers that it has no such VM. A host that does not answer may have it: never re-placed.
+   */
+  private async askOwner (owner: string, vmId: string, name: string): Promise<BrokerResult | undefined> {
+    try {
+      const info = await this.deps.peers.control(owner, { hops: 1, inspectVm: { vm: { id: vmId } } })
+      return { vm: info.vm as meshvirt.v1.IVmInfo, existed: true }
+    } catch (err) {
+      if ((err as ControlError).code === 'NOT_FOUND') return undefined
+      throw new ControlError('UNAVAILABLE', `VM ${name} may have been committed on host ${owner.slice(-12)} for this request, and that host does not answer: it is never placed a second time; it runs there when the host returns (meshvirt vm delete --force ${name} gives it up)`)
     }
   }
 
@@ -237,7 +258,7 @@ export class Broker {
           const code = (err as ControlError).code
           if (code === 'UNAVAILABLE') {
             this.stats.failed++
-            throw new ControlError('UNAVAILABLE', `host ${host.slice(-12)} did not confirm the commit of ${spec.name ?? vmId}; it may exist there: retry with the same idempotency key (${key}) to find out`)
+            throw new ControlError('UNAVAILABLE', `host ${host.slice(-12)} did not confirm the commit of ${spec.name ?? vmId}; it may exist there: retry with the same idempotency key (${key}) to find out`, { maybeOwner: host })
           }
           await peers.negotiate(host, { release: { token } }).catch(() => {})
           if (code === 'INVALID_ARGUMENT') throw err

@@ -22,7 +22,7 @@ export interface VmRecordsDeps {
   store: VmRecordStore
   view: ClusterView
   peers: Pick<PeerClient, 'control' | 'negotiate'>
-  vms: { get: (id: string) => VmRow | undefined, delete: (id: string) => Promise<void> }
+  vms: { get: (id: string) => VmRow | undefined, delete: (id: string) => Promise<void>, relinquish: (id: string) => Promise<unknown> }
   /** Frees a name claim this host holds as the name's authority, if it is the VM's. */
   releaseName: (name: string, vmId: string) => void
   /** This agent was told peers to join (bootstrap addresses): a VM found down at recovery waits to hear one. */
@@ -46,6 +46,8 @@ export class VmRecords {
   private unsubscribe: (() => void) | undefined
   private stopped = false
   private readonly obeying = new Set<string>()
+  /** VMs another live host also owns, being resolved (one of the two copies gives way). */
+  private readonly resolving = new Set<string>()
   private synced!: () => void
   /** Resolves once one peer's tombstones were heard (or the recovery wait is over). */
   private readonly firstSync = new Promise<void>((resolve) => { this.synced = resolve })
@@ -130,9 +132,56 @@ export class VmRecords {
       clearTimeout(timer)
     }
     const t = this.tombs.get(vm.id)
-    if (t === undefined || !condemns(t, vm)) return true
-    await this.obey(t)
+    if (t !== undefined && condemns(t, vm)) {
+      await this.obey(t)
+      return false
+    }
+    // Exactly once (issue 22, finding 1): this host may have committed the VM and died before the
+    // broker heard, and a retry of the same request placed it on a live host. That copy is the one
+    // the client was told of; this one gives way (guest and disk; the name stays the other's).
+    const elsewhere = await this.ownedElsewhere(vm)
+    if (elsewhere === undefined) return true
+    this.deps.log.warn('giving up a VM found at recovery: a live host owns it (a retry placed it there while this host was down)', { vm: vm.id, name: vm.name, owner: elsewhere, epoch: vm.epoch })
+    await this.deps.vms.relinquish(vm.id).catch((err: unknown) => {
+      this.deps.log.error('could not give up a VM another host owns', { vm: vm.id, err: (err as Error).message })
+    })
     return false
+  }
+
+  /**
+   * Another live host owns a VM this host owns too, at the same epoch: a create whose commit answer
+   * was lost, retried onto that host while this one was restarting. Exactly one copy stays: the one
+   * committed last (the one the client was told of); both hosts apply the same rule, ties by host id.
+   */
+  private checkTwin (other: string, vmId: string, epoch: number): void {
+    const mine = this.deps.vms.get(vmId)
+    if (mine === undefined || mine.epoch !== epoch || mine.state === 'incoming' || this.stopped) return
+    this.resolving.add(vmId)
+    void (async () => {
+      const res = await this.deps.peers.control(other, { hops: 1, inspectVm: { vm: { id: vmId } } }, TOMBSTONE_SYNC_TIMEOUT_MS).catch(() => undefined)
+      const theirs = res?.vm
+      if (theirs?.summary?.owner !== other || (theirs.summary.epoch ?? 0) !== mine.epoch) return
+      const theirCreated = Number(theirs.createdAtMs ?? 0)
+      const yieldHere = theirCreated > mine.createdAt || (theirCreated === mine.createdAt && other > this.deps.selfId)
+      if (!yieldHere) return
+      this.deps.log.warn('giving up a VM another live host also owns: its copy was committed later, by a retry of the same request', { vm: vmId, name: mine.name, owner: other, epoch })
+      await this.deps.vms.relinquish(vmId)
+    })().catch((err: unknown) => {
+      this.deps.log.error('could not resolve a VM two hosts own', { vm: vmId, err: (err as Error).message })
+    }).finally(() => { this.resolving.delete(vmId) })
+  }
+
+  /** A live host that owns this VM at the same or a higher epoch: its advert says so, or it answers so. */
+  private async ownedElsewhere (vm: VmRow): Promise<string | undefined> {
+    const others = this.deps.view.hosts().filter((h) => !h.self && h.liveness !== 'dead')
+    const gossiped = others.find((h) => h.advert.vms.some((v) => v.id === vm.id && v.role === 'owner' && v.epoch >= vm.epoch))
+    if (gossiped !== undefined) return gossiped.hostId
+    const answers = await Promise.all(others.map(async (h) => {
+      const res = await this.deps.peers.control(h.hostId, { hops: 1, inspectVm: { vm: { id: vm.id } } }, TOMBSTONE_SYNC_TIMEOUT_MS).catch(() => undefined)
+      const s = res?.vm?.summary
+      return s != null && s.owner === h.hostId && (s.epoch ?? 0) >= vm.epoch ? h.hostId : undefined
+    }))
+    return answers.find((a) => a !== undefined)
   }
 
   /** `meshvirt_vms_unknown`: VMs this host knows of whose owner is dead or gone (no fan-out at scrape time). */
@@ -164,6 +213,7 @@ export class VmRecords {
 
   private reconcile (h: HostEntry): void {
     if (h.self) return
+    if (h.liveness !== 'dead') for (const v of h.advert.vms) if (v.role === 'owner' && v.state !== 'migrating' && !this.resolving.has(v.id)) this.checkTwin(h.hostId, v.id, v.epoch)
     const { put, drop } = reconcileAdvert({ hostId: h.hostId, hostname: h.advert.hostname, vms: h.advert.vms }, this.known, (id) => this.tombs.has(id), this.clock())
     if (put.length === 0 && drop.length === 0) return
     this.deps.store.transactionally(() => {
