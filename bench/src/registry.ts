@@ -1,3 +1,4 @@
+import { abuse } from './abuse.js'
 import { failover } from './failover.js'
 import { gossip } from './gossip.js'
 import type { Benchmark } from './harness.js'
@@ -10,4 +11,4 @@ import { tunnel } from './tunnel.js'
 import { vmStart } from './vm-start.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead]
+export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead, abuse]
