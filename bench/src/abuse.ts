@@ -71,16 +71,16 @@ async function insiderFlood (insider: MeshNode, targets: RunningAgent[], parked:
       // Refused over the budget: the victim reset the stream.
     }
   })))
-  let on = true
+  const state = { on: true }
   let sent = 0
   const junk = new Uint8Array(64 * 1024).fill(0xff)
   const loops = targets.map(async (t) => {
-    while (on) {
+    while (state.on) {
       await insider.request(t.hostId, NEGOTIATE_PROTOCOL, junk, { timeoutMs: 2_000 }).catch(() => {})
       sent++
     }
   })
-  return { stop: async () => { on = false; await Promise.all(loops) }, sent: () => sent }
+  return { stop: async () => { state.on = false; await Promise.all(loops) }, sent: () => sent }
 }
 
 function refusedRequests (cluster: SimCluster): number {
