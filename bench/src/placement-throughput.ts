@@ -34,8 +34,8 @@ async function run (agents: number, perAgent: number, log: (l: string) => void):
     const timings: PlacementTiming[] = []
     let violations = 0
     for (const a of cluster.agents) {
-      a.broker.onPlaced = (t) => { timings.push(t) }
-      a.vms.onCommitted = () => { if (a.ledger.audit().length > 0) violations++ }
+      a.events.on('placement:done', (t) => { timings.push(t) })
+      a.events.on('vm:committed', () => { if (a.ledger.audit().length > 0) violations++ })
     }
     const requests = agents * perAgent
     log(`${agents} agents up; ${requests} creates, ${perAgent} per broker, all at once`)

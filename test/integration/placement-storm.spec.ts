@@ -19,7 +19,7 @@ describe('placement storm: every agent brokers at once', () => {
     for (const a of agents) {
       const check = (): void => { const over = a.ledger.audit(); if (over.length > 0) violations.push(`${a.hostId}: ${over.join(',')}`) }
       a.mesh.view.subscribe(check)
-      a.vms.onCommitted = check
+      a.events.on('vm:committed', check)
     }
 
     const results = await Promise.all(Array.from({ length: 500 }, async (_, i) => {

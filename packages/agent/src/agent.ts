@@ -47,6 +47,7 @@ import { attachMonitoring, type Monitoring } from './monitor/index.js'
 import { CONTROL_SOCKET, listenError, preflight, type Preflight } from './host/preflight.js'
 import { meshTiming, timingFromEnv } from './host/mesh-timing.js'
 import { Teardown } from './util/teardown.js'
+import { AgentEvents } from './util/agent-events.js'
 
 export { CONTROL_SOCKET }
 /** Written at start, removed at stop: how scripts and tests find a running agent's addresses. */
@@ -79,6 +80,8 @@ export interface RunningAgent {
   inventory: HostInventory
   mesh: MeshNode
   monitoring: Monitoring
+  /** What the parts announce in this process (vm:changed, placement:done, …): tests and benchmarks follow them too. */
+  events: AgentEvents
   hypervisor: Hypervisor
   ledger: ResourceLedger
   vms: VmManager
@@ -169,6 +172,10 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
       up.mesh?.updateAdvert({ ...advertContent(inventory, { ...config, hostReserved: ledger.hostReserved() }, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: [...vms.summaries(), ...keeper?.summaries() ?? []] })
     })
   }
+  // What the parts tell each other. The advert follows every change of the ledger and the VMs.
+  const events = new AgentEvents((event, err) => { log.error('an event listener failed', { event, err: (err as Error).message }) })
+  events.on('ledger:changed', readvertise)
+  events.on('vm:changed', readvertise)
   const admin = new HostAdminState(store, readvertise)
   const records = new ReplicaRecords(store)
   let keeper: ReplicaKeeper | undefined
@@ -178,12 +185,12 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     hostReserved: config.hostReserved,
     overcommit: config.overcommit,
     guestOverheadBytes: (hv.driver.guestMemoryOverheadMiB ?? 0) * 2 ** 20
-  }, Date.now, readvertise)
+  }, Date.now, () => { events.emit('ledger:changed', {}) })
   let monitoring: Monitoring | undefined
-  const vmsChanged = (): void => { readvertise(); monitoring?.vmsChanged() }
+  const vmsChanged = (): void => { events.emit('vm:changed', {}) }
   const leases = new LeaseRecords(store)
   const vms = new VmManager({
-    selfId, store, ledger, leases, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), onChange: vmsChanged,
+    selfId, store, ledger, leases, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), events,
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || lease?.service.state(vm.id)?.running === true
   })
@@ -198,7 +205,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     emit: (d) => { void monitoring?.events.emit({ kind: 'vm-restarted', ...d }).catch(() => {}) }
   })
   vms.infoParts.push((vm) => ({ restarts: restarter.restarts(vm.id) }))
-  vms.onGuestExit = (vm, reason) => { restarter.onExit(vm, reason) }
+  events.on('guest:exited', ({ vm, reason }) => { restarter.onExit(vm, reason) })
   teardown.add('guest restarter', () => { restarter.stop() })
   let stopping = false
   const negotiate = new NegotiateService({
@@ -296,8 +303,9 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     const sweeping = orphanSweep
     teardown.add('orphan sweep', () => { clearInterval(sweeping) })
   }
-  const broker = new Broker({ selfId, view: node.view, peers, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
+  const broker = new Broker({ selfId, view: node.view, peers, events, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const mon = monitoring = await attachMonitoring({
+    events,
     config: checked.monitor,
     clusterName: config.cluster,
     privateKey: identity.privateKey,
@@ -390,6 +398,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     inventory,
     mesh: node,
     monitoring: mon,
+    events,
     hypervisor: hv.driver,
     ledger,
     vms,

@@ -4,11 +4,10 @@ import { silentLogger } from '../src/log/logger.js'
 import { attachMonitoring, type Monitoring } from '../src/monitor/attach-monitoring.js'
 import { type SimCluster } from '@meshvirt/testkit'
 import { loadOrCreateIdentity } from '../src/store/identity-store.js'
-import type { VmManagerDeps } from '../src/vm/vm-manager.js'
 
 /**
  * The monitoring of each sim-cluster agent: the one runAgent attached when it has it, otherwise
- * attached here the way runAgent does (attachMonitoring, VmManager changes fed to vmsChanged).
+ * attached here the way runAgent does (attachMonitoring, following the agent's events).
  * `stop` stops only what it attached; the agents stop theirs.
  */
 export async function monitorAgents (cluster: SimCluster): Promise<{ monitors: Monitoring[], stop: () => Promise<void> }> {
@@ -30,13 +29,11 @@ export async function monitorAgents (cluster: SimCluster): Promise<{ monitors: M
         vms: a.vms,
         broker: a.broker,
         hypervisor: a.hypervisor,
+        events: a.events,
         log: silentLogger
       })
       monitors.push(monitor)
       attached.push(monitor)
-      const deps = (a.vms as unknown as { deps: VmManagerDeps }).deps
-      const readvertise = deps.onChange
-      deps.onChange = () => { readvertise?.(); monitor.vmsChanged() }
     }
   } catch (err) {
     await stop()

@@ -19,6 +19,7 @@ import { watchHostEvents } from './host-event-source.js'
 import { listEventsHandler } from './list-events-handler.js'
 import { MonitorServer } from './monitor-server.js'
 import { watchVmEvents } from './vm-event-source.js'
+import type { AgentEvents } from '../util/agent-events.js'
 
 export const MONITOR_TOKEN_FILE = 'monitor.token'
 export const DEFAULT_MONITOR_HOST = '127.0.0.1'
@@ -66,6 +67,8 @@ export interface MonitoringDeps {
   processMetrics?: boolean
   /** VMs whose owner is dead or gone (the VM records), shown as unknown on the dashboard. */
   unknownVms?: () => SnapshotVm[]
+  /** The agent's events: VM changes become VM events, placements feed the placement metrics. */
+  events?: AgentEvents
 }
 
 export type ControlRequestHandler = (req: meshvirt.v1.ControlRequest) => Promise<meshvirt.v1.IControlResponse>
@@ -79,8 +82,6 @@ export interface Monitoring {
   dashboardUrl: string | undefined
   /** The bearer token of the HTTP endpoints (also in `config.tokenFile`). */
   token: string | undefined
-  /** Call from VmManager's onChange (the agent's readvertise): VM events then miss no settled state. */
-  vmsChanged: () => void
   /** Control API bodies this module answers, by oneof name. */
   controlHandlers: Record<string, ControlRequestHandler>
   stop: () => Promise<void>
@@ -114,12 +115,12 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     ...(deps.leaseRefusals !== undefined ? { leaseRefusals: deps.leaseRefusals } : {}),
     processMetrics: deps.processMetrics ?? false
   })
-  const broker = deps.broker
-  const previousOnPlaced = broker?.onPlaced
-  if (broker !== undefined) broker.onPlaced = (t) => { previousOnPlaced?.(t); metrics.observePlacement(t) }
-
   await bus.start()
   const vmEvents = watchVmEvents({ view: mesh.view, listVms: () => deps.vms.list(), emit })
+  const unsubscribe = [
+    deps.events?.on('placement:done', (t) => { metrics.observePlacement(t) }),
+    deps.events?.on('vm:changed', () => { vmEvents.changed() })
+  ]
   const stopHostEvents = watchHostEvents(mesh.view, mesh.hostId, emit)
   emit({ kind: 'host-joined', subjectHostId: mesh.hostId, message: `joined the cluster (incarnation ${mesh.incarnation})` })
 
@@ -140,6 +141,7 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     try {
       await server.start()
     } catch (err) {
+      for (const u of unsubscribe) u?.()
       vmEvents.stop()
       stopHostEvents()
       await bus.stop()
@@ -157,15 +159,14 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     metricsUrl: url === undefined ? undefined : `${url}/metrics`,
     dashboardUrl: url === undefined ? undefined : `${url}/`,
     token,
-    vmsChanged: () => { vmEvents.changed() },
     controlHandlers: { listEvents: listEventsHandler(ring) },
     stop: async () => {
       stopped ??= (async () => {
+        for (const u of unsubscribe) u?.()
         vmEvents.stop()
         stopHostEvents()
         const goodbye = bus.emit({ kind: 'host-stopping', subjectHostId: mesh.hostId, message: 'agent shutting down' }).catch(() => {})
         await Promise.race([goodbye, new Promise((resolve) => setTimeout(resolve, GOODBYE_MS).unref())])
-        if (broker !== undefined) broker.onPlaced = previousOnPlaced
         await server?.stop()
         await bus.stop()
       })()

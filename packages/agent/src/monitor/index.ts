@@ -5,9 +5,10 @@
  * ```ts
  * const monitoring = await attachMonitoring({
  *   config: defaultMonitorConfig(dataDir),          // 127.0.0.1, a free port, <dataDir>/monitor.token
- *   clusterName, privateKey: identity.privateKey, mesh, ledger, vms, broker, hypervisor, log
+ *   clusterName, privateKey: identity.privateKey, mesh, ledger, vms, broker, hypervisor, log,
+ *   events                                          // vm:changed → VM events, placement:done → metrics
  * })
- * // VmManager onChange → monitoring.vmsChanged(); control handler → monitoring.controlHandlers
+ * // control handler → monitoring.controlHandlers
  * console.log(monitoring.metricsUrl, monitoring.dashboardUrl)   // Authorization: Bearer <token>
  * monitoring.events.subscribe((r) => console.log(r.event.kind, r.event.vmName))
  * await monitoring.stop()                          // before the mesh node stops

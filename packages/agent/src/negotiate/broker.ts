@@ -12,6 +12,7 @@ import { nameAuthorities, nameHolders } from './name-authority.js'
 import { placementRequestFor } from './placement-request.js'
 import type { PeerClient } from './peer-client.js'
 import { HostRefusals } from './host-refusals.js'
+import type { AgentEvents } from '../util/agent-events.js'
 
 /** Reserves tried per ranking before re-ranking with what the refusals taught us. */
 export const RESERVES_PER_ROUND = 3
@@ -37,6 +38,8 @@ export interface BrokerDeps {
   peers: PeerClient
   log: Logger
   reservationTtlMs?: number
+  /** Where each committed placement is announced (placement:done): metrics and benchmarks follow it. */
+  events?: AgentEvents
 }
 
 /** How one placement went, for metrics and benchmarks. */
@@ -74,8 +77,6 @@ export interface BrokerResult {
 export class Broker {
   private readonly slots = new Semaphore(MAX_CONCURRENT_PLACEMENTS)
   readonly stats: BrokerStats = { placed: 0, failed: 0, attempts: 0, refusals: 0, refusedBy: {}, unreachable: 0 }
-  /** Called after every successful placement. */
-  onPlaced: ((timing: PlacementTiming) => void) | undefined
 
   constructor (private readonly deps: BrokerDeps) {}
 
@@ -252,7 +253,7 @@ export class Broker {
           const committed = await withRetries(async () => await peers.negotiate(host, { commit: { token, vmId, spec, placement, idempotencyKey: key } }))
           log.info('vm placed', { vm: vmId, name: spec.name, peer: host, attempts })
           this.stats.placed++
-          this.onPlaced?.({ reserveMs: reservedAt - (firstReserve ?? reservedAt), commitMs: performance.now() - started, attempts, refusals })
+          this.deps.events?.emit('placement:done', { reserveMs: reservedAt - (firstReserve ?? reservedAt), commitMs: performance.now() - started, attempts, refusals })
           return { summary: committed.committed?.vm, spec, placement, createdAtMs: Date.now() }
         } catch (err) {
           const code = (err as ControlError).code

@@ -12,6 +12,7 @@ import type { LeaseRecords } from '../store/lease-records.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
 import { driverSpec, specResources, validateReplication } from './vm-spec.js'
 import { LEGAL, vmStateToWire } from './vm-state.js'
+import type { AgentEvents } from '../util/agent-events.js'
 import { restartPolicyFromWire } from './restart-policy.js'
 
 export interface VmManagerDeps {
@@ -23,8 +24,8 @@ export interface VmManagerDeps {
   hypervisor: Hypervisor
   log: Logger
   clock?: () => number
-  /** Called after every change of what this host owns (the agent re-advertises). */
-  onChange?: () => void
+  /** Where it announces its changes: vm:changed (the advert follows), vm:committed, guest:exited (the restart policy). */
+  events: AgentEvents
   /**
    * Whether the guest may be started now. A replicated VM's guest runs only while its lease is held
    * (another host may run it otherwise); until then it waits `fenced`, and the lease resumes it.
@@ -53,14 +54,10 @@ export class VmManager {
   private readonly drives = new KeyedQueue()
   private readonly clock: () => number
   private unsubscribe: (() => void) | undefined
-  /** Called right after each commit (tests and metrics audit the ledger here). */
-  onCommitted: (() => void) | undefined
   /** The progress of a migration this host is running as the source (set by the migration source). */
   progressOf: ((id: string) => meshvirt.v1.IMigrationProgress | undefined) | undefined
   /** More of a VM's VmInfo from parts beside this one (replication: holders and lag; the lease). */
   readonly infoParts: Array<(vm: VmRow) => Partial<meshvirt.v1.IVmInfo>> = []
-  /** Told when a guest exited without being asked, with the row as recorded then (the restart policy). */
-  onGuestExit: ((vm: VmRow, reason: string) => void) | undefined
   /** Asked before a VM found down at recovery is started (false: not started; the gate dealt with it). */
   recoveryGate: ((vm: VmRow) => Promise<boolean>) | undefined
 
@@ -89,7 +86,7 @@ export class VmManager {
       return vm
     })
     this.changed()
-    this.onCommitted?.()
+    this.deps.events.emit('vm:committed', { vmId: row.id })
     this.deps.log.info('vm committed', { vm: row.id, name: row.name, epoch: row.epoch })
     void this.drive(row.id)
     return row
@@ -375,7 +372,7 @@ export class VmManager {
 
   private exited (id: string, reason: string): void {
     const row = this.deps.store.getVm(id)
-    if (row !== undefined) this.onGuestExit?.(row, reason)
+    if (row !== undefined) this.deps.events.emit('guest:exited', { vm: row, reason })
   }
 
   private setState (id: string, state: VmRunState): void {
@@ -384,7 +381,7 @@ export class VmManager {
   }
 
   private changed (): void {
-    this.deps.onChange?.()
+    this.deps.events.emit('vm:changed', {})
   }
 }
 
