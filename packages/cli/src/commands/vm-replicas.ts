@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { vmView } from '@meshvirt/agent'
+import { hostRows, vmView } from '@meshvirt/agent'
+import { spreadAdvice } from './spread-advice.js'
 import { UsageError, type Command } from '../command.js'
 import { controlClient, dataDirOption, jsonOption } from './common.js'
 import { formatDuration, hostNames, parseRpo, vmRef, wholeNumber } from './vm-args.js'
@@ -24,8 +25,12 @@ export const vmReplicate: Command = {
     const client = controlClient(ctx)
     const res = await client.call({ idempotencyKey: randomUUID(), replicateVm: { vm: vmRef(ctx), replicas, rpoMs, spreadBy: (v['spread-by'] as string | undefined) ?? '' } })
     const vm = vmView(res.vm ?? {})
-    if (v.json === true) { ctx.out(JSON.stringify(vm, null, 2)); return 0 }
     const r = vm.replication
+    if (r !== undefined && r.replicas > 0) {
+      const advice = spreadAdvice(hostRows((await client.call({ listHosts: {} })).hostList ?? { hosts: [], selfId: '' }), r.spreadBy, r.replicas)
+      if (advice !== undefined) ctx.err(advice)
+    }
+    if (v.json === true) { ctx.out(JSON.stringify(vm, null, 2)); return 0 }
     ctx.out(r === undefined || r.replicas === 0
       ? `${vm.name}: replication stopped; its holders free their copies`
       : `${vm.name}: ${r.replicas} replica(s), RPO ${formatDuration(r.rpoMs)}${r.spreadBy !== '' ? `, spread by ${r.spreadBy}` : ''}; the owner places holders and ships a first full copy (see meshvirt vm show ${vm.name})`)

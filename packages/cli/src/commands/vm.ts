@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { formatSize, vmView, type VmView } from '@meshvirt/agent'
+import { formatSize, hostRows, vmView, type VmView } from '@meshvirt/agent'
 import type { Command, CommandContext, OptionSpec } from '../command.js'
 import { ago, renderTable } from '../table.js'
 import { controlClient, dataDirOption, jsonOption } from './common.js'
 import { formatDuration, hostNames, specFromFlags, vmRef } from './vm-args.js'
+import { spreadAdvice } from './spread-advice.js'
 
 const DEFAULT_WAIT_S = 120
 
@@ -134,6 +135,10 @@ export const vmCreate: Command = {
     }
     let vm = vmView(res.vm ?? {})
     const names = await hostNames(client)
+    if ((spec.replicas ?? 0) > 0 && (spec.spreadBy ?? '') !== '') {
+      const advice = spreadAdvice(hostRows((await client.call({ listHosts: {} })).hostList ?? { hosts: [], selfId: '' }), spec.spreadBy ?? '', spec.replicas ?? 0)
+      if (advice !== undefined) ctx.err(advice)
+    }
     if (!json) ctx.err(`placed on ${hostLabel(names, vm.owner)}: ${vm.placement?.summary ?? ''}`)
     if (ctx.values['no-wait'] !== true) {
       const deadline = Date.now() + Number(ctx.values.timeout ?? DEFAULT_WAIT_S) * 1000
