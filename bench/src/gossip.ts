@@ -59,7 +59,7 @@ export const gossip: Benchmark = {
 
     const rss = await agentRss(log)
     details.agentProcess = rss
-    metrics.agent_rss_mb = { value: round1(rss.rssMb), unit: 'MB', target: '< 120' }
+    metrics.agent_rss_mb = { value: round1(rss.rssMb), unit: 'MB', target: '< 90' }
     metrics.agent_idle_cpu_pct = { value: round1(rss.idleCpuPct), unit: '%' }
 
     const p = await separateProcesses(quick ? PROCESS_PLAN.quick : PROCESS_PLAN.full, log)
