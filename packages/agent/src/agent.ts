@@ -208,14 +208,6 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   events.on('guest:exited', ({ vm, reason }) => { restarter.onExit(vm, reason) })
   teardown.add('guest restarter', () => { restarter.stop() })
   let stopping = false
-  const negotiate = new NegotiateService({
-    ledger,
-    vms,
-    names: new NameClaims(store),
-    log: root.child('negotiate', { host: selfId }),
-    canStart: driverCanStart(hv.driver),
-    accepting: () => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
-  })
 
   // Guests keep running: the agent is not the VMs' parent (re-attached at next start).
   teardown.add('vms', async () => { await vms.close() })
@@ -245,6 +237,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   recordsReady(vmRecords)
   // Live migration, when the driver offers it: tunnel exits for incoming guests, and the source side.
   let exits: TunnelExits | undefined
+  let incoming: MigrationDestination | undefined
   let migrations: MigrationSource | undefined
   if (canMigrate(hv.driver)) {
     exits = new TunnelExits(node.libp2p)
@@ -253,13 +246,13 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     teardown.add('tunnel exits', async () => { await started.stop() })
     const migrateLog = root.child('migrate', { host: selfId })
     const states = new MigrationStates({ selfId, store, ledger, log: migrateLog, onChange: vmsChanged })
-    negotiate.setIncoming(new MigrationDestination({
+    incoming = new MigrationDestination({
       vms, states, hypervisor: hv.driver, exits, log: migrateLog, listenAddrs: () => node.multiaddrs(),
       arrivedReplicated: (vmId, holders, leaseRemainingMs) => {
         for (const h of holders) if (h !== selfId) records.addHolder(vmId, h, Date.now())
         lease?.hooks.inheritLease(vmId, leaseRemainingMs)
       }
-    }))
+    })
     migrations = new MigrationSource({
       selfId, dataDir: config.dataDir, view: node.view, mesh: node, peers, states, hypervisor: hv.driver, log: migrateLog,
       holdersOf: (vmId) => records.holders(vmId).map((h) => h.holder),
@@ -283,12 +276,15 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
       onApplied: (e) => { gate?.noteApplied(e.vmId, e.position) },
       log: (message, fields) => { replicaLog.debug(message, fields) }
     })
-    keeper = gate = new ReplicaKeeper({ selfId, store, records, ledger, vms, hypervisor: hv.driver, view: node.view, log: replicaLog, onChange: vmsChanged }, holderService)
+    keeper = gate = new ReplicaKeeper({
+      selfId, store, records, ledger, vms, hypervisor: hv.driver, view: node.view, log: replicaLog, onChange: vmsChanged,
+      // The lease starts after the keeper; until then (and without one) no lease decides.
+      leaseDecides: (vmId) => lease?.service.state(vmId) !== undefined
+    }, holderService)
     await keeper.loadPositions()
     await holderService.start()
     const holders = holderService
     teardown.add('replica holder', async () => { await holders.stop() })
-    negotiate.setReplicas(keeper)
     replication = new ReplicationManager({
       selfId, records, vms, keeper, replication: hv.driver.replication, libp2p: node.libp2p, view: node.view, peers, log: replicaLog, bandwidthBytesPerSec: config.replicaBandwidth,
       onNewerOwner: (vmId, epoch, owner) => { if (owner !== '') lease?.service.observe(vmId, epoch, owner) }
@@ -303,6 +299,17 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     const sweeping = orphanSweep
     teardown.add('orphan sweep', () => { clearInterval(sweeping) })
   }
+  // The host side of placement, migration and replicas: built once the parts it answers for exist.
+  const negotiate = new NegotiateService({
+    ledger,
+    vms,
+    names: new NameClaims(store),
+    log: root.child('negotiate', { host: selfId }),
+    canStart: driverCanStart(hv.driver),
+    accepting: () => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true },
+    ...(incoming !== undefined ? { incoming } : {}),
+    ...(keeper !== undefined ? { replicas: keeper } : {})
+  })
   const broker = new Broker({ selfId, view: node.view, peers, events, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const mon = monitoring = await attachMonitoring({
     events,
@@ -344,7 +351,6 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     }
     teardown.add('leases', async () => { await service.stop(); await hooks.detach() })
     vms.infoParts.push((vm) => hooks.infoOf(vm))
-    keeper.setLeaseDecides((vmId) => service.state(vmId) !== undefined)
     lease = { service, hooks }
   }
   const control = withVmRecords(createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, extra: mon.controlHandlers, ...(migrations !== undefined ? { migrations } : {}), ...(replication !== undefined ? { replication } : {}) }), vmRecords)

@@ -30,9 +30,9 @@ export interface NegotiateServiceDeps {
   /** The driver's word on a new VM's spec (Reserve with a spec); absent: not asked. */
   canStart?: CanStart
   /** Absent when this host's hypervisor cannot receive live migrations. */
-  incoming?: MigrationDestination
+  readonly incoming?: MigrationDestination
   /** Absent when this host's hypervisor cannot replicate disks (it then holds no replicas either). */
-  replicas?: ReplicaKeeper
+  readonly replicas?: ReplicaKeeper
 }
 
 /**
@@ -42,11 +42,6 @@ export interface NegotiateServiceDeps {
  */
 export class NegotiateService {
   constructor (private readonly deps: NegotiateServiceDeps) {}
-
-  /** Migration arrives once the mesh is up (its tunnel exits need the libp2p node). */
-  setIncoming (incoming: MigrationDestination): void {
-    this.deps.incoming = incoming
-  }
 
   async handle (bytes: Uint8Array, peer: string): Promise<Uint8Array> {
     let res: meshvirt.v1.INegotiateResponse
@@ -138,11 +133,6 @@ export class NegotiateService {
       default:
         throw new ControlError('INVALID_ARGUMENT', 'empty negotiate request')
     }
-  }
-
-  /** Replicas arrive once the mesh is up (the holder's stream service needs the libp2p node). */
-  setReplicas (replicas: ReplicaKeeper): void {
-    this.deps.replicas = replicas
   }
 
   private keeper (): ReplicaKeeper {

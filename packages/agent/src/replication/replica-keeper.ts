@@ -57,10 +57,6 @@ export class ReplicaKeeper {
     this.clock = deps.clock ?? Date.now
   }
 
-  setLeaseDecides (decides: (vmId: string) => boolean): void {
-    this.deps.leaseDecides = decides
-  }
-
   /** Reads the position of every replica held here (at start: the lease votes with them). */
   async loadPositions (): Promise<void> {
     for (const h of this.deps.records.listHeld()) {
