@@ -1,7 +1,7 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { REPLICA_STORE_DIR, type Hypervisor } from '@meshvirt/hypervisor'
-import { createMeshNode, TunnelExits, type MeshNode, type TimingPreset } from '@meshvirt/mesh'
+import type { Hypervisor } from '@meshvirt/hypervisor'
+import { createMeshNode, type MeshNode, type TimingPreset } from '@meshvirt/mesh'
 import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
 import { createControlHandler } from './control/control-handler.js'
@@ -30,24 +30,19 @@ import { GuestRestarter } from './vm/guest-restarter.js'
 import { VmRecords } from './records/vm-records.js'
 import { withVmRecords } from './records/records-control.js'
 import { VmRecordStore } from './store/vm-record-store.js'
-import { canMigrate } from './migrate/capability.js'
-import { MigrationDestination } from './migrate/migration-destination.js'
-import { MigrationSource } from './migrate/migration-source.js'
-import { MigrationStates } from './migrate/migration-states.js'
-import { ReplicaHolderService } from './replica/replica-holder-service.js'
-import { canReplicate } from './replication/capability.js'
 import { heldReplicaSummaries, ReplicaKeeper } from './replication/replica-keeper.js'
-import { ReplicationManager } from './replication/replication-manager.js'
 import { ReplicaRecords } from './store/replica-records.js'
 import { LeaseRecords } from './store/lease-records.js'
-import { AgentLease } from './failover/agent-lease.js'
-import { FenceWatchdog } from './fence/fence-watchdog.js'
 import { LeaseService } from './lease/lease-service.js'
 import { attachMonitoring, type Monitoring } from './monitor/index.js'
 import { CONTROL_SOCKET, listenError, preflight, type Preflight } from './host/preflight.js'
 import { meshTiming, timingFromEnv } from './host/mesh-timing.js'
 import { Teardown } from './util/teardown.js'
 import { AgentEvents } from './util/agent-events.js'
+import type { HostParts, LeaseRef } from './parts/host-parts.js'
+import { startFailover } from './parts/failover-part.js'
+import { startMigration } from './parts/migration-part.js'
+import { startReplication } from './parts/replication-part.js'
 
 export { CONTROL_SOCKET }
 /** Written at start, removed at stop: how scripts and tests find a running agent's addresses. */
@@ -58,8 +53,6 @@ export { ADVERT_COALESCE_MS } from './host/mesh-timing.js'
 /** Longest a peer's control request may run here (a forwarded `vm migrate` runs to its end). */
 export const CONTROL_HANDLER_TIMEOUT_MS = 20 * 60_000
 export const NEGOTIATE_HANDLER_TIMEOUT_MS = 2 * 60_000
-/** How often a holder looks for replicas nobody owns any more. */
-const ORPHAN_SWEEP_MS = 10_000
 
 export interface RunAgentOptions {
   log?: Logger
@@ -160,7 +153,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   // Measured free space is net of this host's own VM disks: count those back (host/disk-total.ts).
   if (opts.inventory?.diskBytes === undefined) inventory.diskBytes = vmDiskTotal(inventory.diskBytes, await bytesOnDisk(VM_FILE_DIRS.map((d) => join(config.dataDir, d))), store.allocated().diskBytes)
   // The node, once it is up: changes before that are in its initial advert.
-  const up: { mesh?: MeshNode } = {}
+  const up: { mesh?: MeshNode, keeper?: ReplicaKeeper } = {}
   // Changes arrive in bursts (one placement touches the ledger and the VM table several times):
   // rebuild the advert once per event-loop turn, not once per change.
   let readvertiseQueued = false
@@ -169,7 +162,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     readvertiseQueued = true
     setImmediate(() => {
       readvertiseQueued = false
-      up.mesh?.updateAdvert({ ...advertContent(inventory, { ...config, hostReserved: ledger.hostReserved() }, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: [...vms.summaries(), ...keeper?.summaries() ?? []] })
+      up.mesh?.updateAdvert({ ...advertContent(inventory, { ...config, hostReserved: ledger.hostReserved() }, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: [...vms.summaries(), ...up.keeper?.summaries() ?? []] })
     })
   }
   // What the parts tell each other. The advert follows every change of the ledger and the VMs.
@@ -178,8 +171,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   events.on('vm:changed', readvertise)
   const admin = new HostAdminState(store, readvertise)
   const records = new ReplicaRecords(store)
-  let keeper: ReplicaKeeper | undefined
-  let lease: { service: LeaseService, hooks: AgentLease } | undefined
+  const leaseRef: LeaseRef = {}
   const ledger = new ResourceLedger(store, {
     total: { vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes },
     hostReserved: config.hostReserved,
@@ -187,12 +179,11 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     guestOverheadBytes: (hv.driver.guestMemoryOverheadMiB ?? 0) * 2 ** 20
   }, Date.now, () => { events.emit('ledger:changed', {}) })
   let monitoring: Monitoring | undefined
-  const vmsChanged = (): void => { events.emit('vm:changed', {}) }
   const leases = new LeaseRecords(store)
   const vms = new VmManager({
     selfId, store, ledger, leases, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), events,
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
-    mayRun: (vm) => !isReplicated(vm) || lease?.service.state(vm.id)?.running === true
+    mayRun: (vm) => !isReplicated(vm) || leaseRef.current?.service.state(vm.id)?.running === true
   })
   // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile.
   let recordsReady: (r: VmRecords | undefined) => void = () => {}
@@ -235,70 +226,12 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   vmRecords.start()
   teardown.add('vm records', () => { vmRecords.stop() })
   recordsReady(vmRecords)
-  // Live migration, when the driver offers it: tunnel exits for incoming guests, and the source side.
-  let exits: TunnelExits | undefined
-  let incoming: MigrationDestination | undefined
-  let migrations: MigrationSource | undefined
-  if (canMigrate(hv.driver)) {
-    exits = new TunnelExits(node.libp2p)
-    await exits.start()
-    const started = exits
-    teardown.add('tunnel exits', async () => { await started.stop() })
-    const migrateLog = root.child('migrate', { host: selfId })
-    const states = new MigrationStates({ selfId, store, ledger, log: migrateLog, onChange: vmsChanged })
-    incoming = new MigrationDestination({
-      vms, states, hypervisor: hv.driver, exits, log: migrateLog, listenAddrs: () => node.multiaddrs(),
-      arrivedReplicated: (vmId, holders, leaseRemainingMs) => {
-        for (const h of holders) if (h !== selfId) records.addHolder(vmId, h, Date.now())
-        lease?.hooks.inheritLease(vmId, leaseRemainingMs)
-      }
-    })
-    migrations = new MigrationSource({
-      selfId, dataDir: config.dataDir, view: node.view, mesh: node, peers, states, hypervisor: hv.driver, log: migrateLog,
-      holdersOf: (vmId) => records.holders(vmId).map((h) => h.holder),
-      leaseRemainingMs: (vmId) => { const f = lease?.service.state(vmId)?.fenceAt; return f === undefined ? undefined : f - Date.now() },
-      handOver: (vmId, to) => { lease?.service.handOver(vmId, to) }
-    })
-    const source = migrations
-    vms.progressOf = (id) => source.progressOf(id)
-  }
-  // Replication, when the driver offers it: the holder side (points arrive on /meshvirt/replica/1.0.0)
-  // and the owner side (each replicated VM's loop).
-  let replication: ReplicationManager | undefined
-  let holderService: ReplicaHolderService | undefined
-  let orphanSweep: NodeJS.Timeout | undefined
-  if (canReplicate(hv.driver)) {
-    const replicaLog = root.child('replica', { host: selfId })
-    let gate: ReplicaKeeper | undefined
-    holderService = new ReplicaHolderService(node.libp2p, {
-      root: join(config.dataDir, REPLICA_STORE_DIR),
-      accept: (vmId, peer) => gate?.accept(vmId, peer) ?? false,
-      onApplied: (e) => { gate?.noteApplied(e.vmId, e.position) },
-      log: (message, fields) => { replicaLog.debug(message, fields) }
-    })
-    keeper = gate = new ReplicaKeeper({
-      selfId, store, records, ledger, vms, hypervisor: hv.driver, view: node.view, log: replicaLog, onChange: vmsChanged,
-      // The lease starts after the keeper; until then (and without one) no lease decides.
-      leaseDecides: (vmId) => lease?.service.state(vmId) !== undefined
-    }, holderService)
-    await keeper.loadPositions()
-    await holderService.start()
-    const holders = holderService
-    teardown.add('replica holder', async () => { await holders.stop() })
-    replication = new ReplicationManager({
-      selfId, records, vms, keeper, replication: hv.driver.replication, libp2p: node.libp2p, view: node.view, peers, log: replicaLog, bandwidthBytesPerSec: config.replicaBandwidth,
-      onNewerOwner: (vmId, epoch, owner) => { if (owner !== '') lease?.service.observe(vmId, epoch, owner) }
-    })
-    const r = replication
-    vms.infoParts.push((vm) => r.statusOf(vm))
-    replication.start()
-    teardown.add('replication', async () => { await r.stop() })
-    const k = keeper
-    orphanSweep = setInterval(() => { void k.sweepOrphans().catch((err: unknown) => { replicaLog.warn('orphan sweep failed', { err: (err as Error).message }) }) }, ORPHAN_SWEEP_MS)
-    orphanSweep.unref()
-    const sweeping = orphanSweep
-    teardown.add('orphan sweep', () => { clearInterval(sweeping) })
-  }
+  // The optional parts, each started over the running core (parts/): migration and replication when
+  // the driver offers them, failover (below, after monitoring, whose events it emits) with replication.
+  const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef }
+  const migration = await startMigration(parts)
+  const replicas = await startReplication(parts)
+  up.keeper = replicas?.keeper
   // The host side of placement, migration and replicas: built once the parts it answers for exist.
   const negotiate = new NegotiateService({
     ledger,
@@ -307,8 +240,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     log: root.child('negotiate', { host: selfId }),
     canStart: driverCanStart(hv.driver),
     accepting: () => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true },
-    ...(incoming !== undefined ? { incoming } : {}),
-    ...(keeper !== undefined ? { replicas: keeper } : {})
+    ...(migration !== undefined ? { incoming: migration.incoming } : {}),
+    ...(replicas !== undefined ? { replicas: replicas.keeper } : {})
   })
   const broker = new Broker({ selfId, view: node.view, peers, events, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const mon = monitoring = await attachMonitoring({
@@ -320,10 +253,10 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     ledger,
     vms,
     broker,
-    ...(migrations !== undefined ? { migrations } : {}),
-    ...(replication !== undefined ? { replication } : {}),
+    ...(migration !== undefined ? { migrations: migration.source } : {}),
+    ...(replicas !== undefined ? { replication: replicas.replication } : {}),
     hypervisor: hv.driver,
-    leaseRefusals: () => lease?.service.refusals,
+    leaseRefusals: () => leaseRef.current?.service.refusals,
     unknownVms: () => vmRecords.snapshotVms(),
     log: root.child('monitor', { host: selfId }),
     // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.
@@ -332,28 +265,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   teardown.add('monitoring', async () => { await mon.stop() })
   restarter.registerMetrics(mon.metrics.registry)
   vmRecords.registerMetrics(mon.metrics.registry)
-  // Failover: the lease of every replicated VM this host owns, holds or witnesses, and the fence
-  // watchdog that stops a guest in time even if this agent dies.
-  if (keeper !== undefined) {
-    const watchdog = new FenceWatchdog(join(config.dataDir, 'fence'))
-    await watchdog.start()
-    const hooks = new AgentLease({
-      selfId, vms, records, keeper, leases, view: node.view, hypervisor: hv.driver, watchdog, log: root.child('lease', { host: selfId }),
-      emit: (d) => { void mon.events.emit({ kind: d.kind, vmId: d.vmId, vmName: d.vmName, vmEpoch: d.vmEpoch, message: d.message }).catch(() => {}) }
-    })
-    const service = new LeaseService({ mesh: node }, { hooks, restarted: !created, log: root.child('lease', { host: selfId }) })
-    await service.start()
-    try {
-      await hooks.attach(service)
-    } catch (err) {
-      await service.stop()
-      throw err
-    }
-    teardown.add('leases', async () => { await service.stop(); await hooks.detach() })
-    vms.infoParts.push((vm) => hooks.infoOf(vm))
-    lease = { service, hooks }
-  }
-  const control = withVmRecords(createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, extra: mon.controlHandlers, ...(migrations !== undefined ? { migrations } : {}), ...(replication !== undefined ? { replication } : {}) }), vmRecords)
+  if (replicas !== undefined) await startFailover(parts, { keeper: replicas.keeper, events: mon.events, restarted: !created })
+  const control = withVmRecords(createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, extra: mon.controlHandlers, ...(migration !== undefined ? { migrations: migration.source } : {}), ...(replicas !== undefined ? { replication: replicas.replication } : {}) }), vmRecords)
   const controlBytes = async (bytes: Uint8Array): Promise<Uint8Array> => {
     let res
     try {
@@ -409,7 +322,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     ledger,
     vms,
     broker,
-    lease: lease?.service,
+    lease: leaseRef.current?.service,
     log,
     quiesce: () => {
       stopping = true
