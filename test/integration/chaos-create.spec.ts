@@ -52,7 +52,7 @@ describe('create storm with a host SIGKILLed mid-storm', () => {
     return (res.vmList?.vms ?? []).map((v) => vmView(v))
   }
 
-  it(`${ROUNDS} rounds of ${CREATES} creates: every VM exactly once, no allocation without a VM, every call clear`, async () => {
+  it(`${ROUNDS} rounds of ${CREATES} creates: every VM settles to exactly one copy, no allocation without a VM, every call clear`, async () => {
     const figures: string[] = []
     /** How long a storm takes here (first guess; then the last round's): where a kill lands mid-storm. */
     let stormMs = 1500
@@ -80,19 +80,32 @@ describe('create storm with a host SIGKILLed mid-storm', () => {
       // Every call ended clearly: a VM, or a refusal for capacity (the storm overfills the cluster).
       const failed = outcomes.filter((o) => !o.ok)
       for (const o of failed) expect(`${o.name}: ${o.code ?? ''}`, o.message).toMatch(/: NO_CAPACITY$/)
-      // Settled: the restarted host is back in the view, every created VM is listed, and each host's
-      // allocated vCPUs are its own VMs' (one each): no allocation without a VM. Adverts lag, so wait.
+      // Settled: the restarted host is back in the view, every created VM is listed once, and each
+      // host's allocated vCPUs are its own VMs' (one each): no allocation without a VM. Adverts lag,
+      // so wait. Two copies of one VM can exist for a moment when the killed host was also the name's
+      // authority (docs/operations.md): the one committed first gives way once both hosts gossip.
+      // Such a moment is counted and timed; a copy that does not give way fails the round.
       let vms: VmView[] = []
       let mismatch = ''
+      let twinsSeen: string[] = []
+      let twinsSince: number | undefined
+      let twinsFor = 0
+      const twinsOf = (list: VmView[]): string[] => {
+        const byName = new Map<string, VmView[]>()
+        for (const v of list) byName.set(v.name, [...byName.get(v.name) ?? [], v])
+        return [...byName.entries()].filter(([, copies]) => copies.length > 1).map(([n, copies]) => `${n} on ${copies.map((c) => c.owner.slice(-6)).join(' and ')}`)
+      }
       const settled = pollUntil(async () => {
         const all = await listAll(0)
         vms = all.filter((v) => v.name.startsWith(`chaos-${round}-`))
         const hosts = hostRows((await client(0).call({ listHosts: {} })).hostList ?? { hosts: [], selfId: '' })
         const wrong = hosts.filter((h) => h.allocated.vcpus !== all.filter((v) => v.owner === h.hostId).length)
         mismatch = wrong.map((h) => `host ${h.hostId.slice(-6)} allocates ${h.allocated.vcpus} vCPUs for ${all.filter((v) => v.owner === h.hostId).length} VMs`).join('; ')
-        return hosts.filter((h) => h.liveness === 'alive').length === 4 && vms.length >= outcomes.filter((o) => o.ok).length && wrong.length === 0
-      }, { timeoutMs: 30_000, intervalMs: 500, what: `round ${round}: 4 hosts alive, every created VM listed, allocations = VMs` })
-      await settled.catch((err: unknown) => { throw new Error(`${(err as Error).message}; last seen: ${vms.length} listed, ${mismatch || 'allocations matched'}`) })
+        const twins = twinsOf(vms)
+        if (twins.length > 0) { twinsSeen = [...new Set([...twinsSeen, ...twins])]; twinsSince ??= Date.now() } else if (twinsSince !== undefined) { twinsFor = Date.now() - twinsSince; twinsSince = undefined }
+        return hosts.filter((h) => h.liveness === 'alive').length === 4 && vms.length >= outcomes.filter((o) => o.ok).length && wrong.length === 0 && twins.length === 0
+      }, { timeoutMs: 30_000, intervalMs: 250, what: `round ${round}: 4 hosts alive, every created VM listed once, allocations = VMs` })
+      await settled.catch((err: unknown) => { throw new Error(`${(err as Error).message}; last seen: ${vms.length} listed, ${mismatch || 'allocations matched'}, listed twice: ${twinsOf(vms).join(', ') || 'none'}`) })
       // Every VM exactly once.
       const byName = new Map<string, VmView[]>()
       for (const v of vms) byName.set(v.name, [...byName.get(v.name) ?? [], v])
@@ -100,7 +113,7 @@ describe('create storm with a host SIGKILLed mid-storm', () => {
       expect(twice.map(([n, copies]) => `${n} on ${copies.map((c) => c.owner.slice(-6)).join(' and ')}`), `round ${round}: duplicates`).toEqual([])
       expect([...byName.keys()].sort()).toEqual(outcomes.filter((o) => o.ok).map((o) => o.name).sort())
       for (const o of outcomes.filter((x) => x.ok)) expect(byName.get(o.name)?.[0]?.id, o.name).toBe(o.id)
-      figures.push(`round ${round}: kill at ${killAt} ms of a ${lastAnswer} ms storm; ${outcomes.filter((o) => o.ok).length} created, ${failed.length} refused (NO_CAPACITY), ${outcomes.filter((o) => o.tries > 1).length} retried; duplicates 0`)
+      figures.push(`round ${round}: kill at ${killAt} ms of a ${lastAnswer} ms storm; ${outcomes.filter((o) => o.ok).length} created, ${failed.length} refused (NO_CAPACITY), ${outcomes.filter((o) => o.tries > 1).length} retried; settled with 0 duplicates${twinsSeen.length > 0 ? ` (two copies seen for ${twinsFor} ms: ${twinsSeen.join(', ')}; the first-committed gave way)` : ''}`)
     }
     console.log(`chaos create storm (4 sim agents, host-4 SIGKILLed and restarted each round):\n  ${figures.join('\n  ')}`)
   }, 15 * 60_000)
