@@ -1,21 +1,19 @@
 import type { Libp2p } from '@libp2p/interface'
-import type { DiskReplication, ReplicationPoint } from '@meshvirt/hypervisor'
+import type { DiskReplication } from '@meshvirt/hypervisor'
 import type { ClusterView } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
-import { ControlError } from '../control/errors.js'
+import type { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
-import { ReplicaRefusedError } from '../replica/errors.js'
-import { OutgoingPoint } from '../replica/outgoing-point.js'
-import { pointsToSend, type AvailablePoint } from '../replica/position.js'
-import { shipPoint } from '../replica/replica-sender.js'
 import { TokenBucket } from '../replica/token-bucket.js'
 import type { ReplicaRecords } from '../store/replica-records.js'
 import type { VmRow } from '../store/state-store.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import type { ReplicaKeeper } from './replica-keeper.js'
 import { recruitHolders } from './holder-recruiter.js'
-import { DEFAULT_RPO_MS, holderState, nextPointKind, pointIntervalMs, releasableUpTo, type HolderPosition } from './replica-plan.js'
+import { PointShipper } from './point-shipping.js'
+import { DEFAULT_RPO_MS, holderState, pointIntervalMs } from './replica-plan.js'
+import { newLoop, type VmLoop } from './vm-loop.js'
 
 export interface ReplicationManagerDeps {
   selfId: string
@@ -40,8 +38,6 @@ export interface ReplicationManagerDeps {
 const HOLDER_RESERVATION_TTL_MS = 30_000
 /** After a failed recruitment, wait this long before asking placement again. */
 const RECRUIT_RETRY_MS = 5_000
-/** A holder that failed a transfer is retried after 1 s, 2 s, 4 s … up to this. */
-const MAX_BACKOFF_MS = 10_000
 /**
  * A holder the cluster sees dead is replaced only after this long: an agent restart or a short
  * outage resumes its transfer instead of paying a new full copy elsewhere.
@@ -49,47 +45,12 @@ const MAX_BACKOFF_MS = 10_000
 export const HOLDER_LOST_AFTER_MS = 20_000
 /** A stray holder (not one of ours) is told to drop its replica at most this often. */
 const STRAY_RETELL_MS = 30_000
-/** Bound on a point's backup jobs. */
-const TAKE_POINT_TIMEOUT_MS = 120_000
-
-interface HolderLink {
-  host: string
-  bucket: TokenBucket
-  position: HolderPosition & { appliedAt: number }
-  sending: Promise<void> | undefined
-  failures: number
-  retryAt: number
-  lastError: string | undefined
-}
-
-interface Kept {
-  point: AvailablePoint
-  out: Promise<OutgoingPoint> | undefined
-}
-
-interface VmLoop {
-  id: string
-  links: Map<string, HolderLink>
-  kept: Map<number, Kept>
-  busy: boolean
-  lastPointAt: number
-  recruitAt: number
-  /** Epoch and holder set the holders were last told (HoldReplica): told again when it changes. */
-  announced: string
-  /** Since when each holder has been seen dead (cleared when it is back). */
-  deadSince: Map<string, number>
-  /** When each stray holder was last told to drop its replica. */
-  strayToldAt: Map<string, number>
-  stats: { points: number, lastSeq: number, lastPauseMs: number, maxPauseMs: number, lastPointAt: number, lastError: string }
-}
 
 /**
  * The owner side of replication: for every replicated VM this host owns, keeps k holders in
- * distinct failure domains (placement + Reserve with role REPLICA + HoldReplica), takes a
- * crash-consistent point every half RPO while the guest runs, ships each holder the points it
- * lacks (one sender per holder, each behind its own bandwidth bound, resuming after a broken
- * stream), releases the points every holder has, and replaces holders that die or leave.
- * A VM that arrives with holders already (a migration, a promotion) adopts them.
+ * distinct failure domains (placement + Reserve with role REPLICA + HoldReplica), replaces holders
+ * that die or leave, and every half RPO while the guest runs has its points taken and shipped
+ * (point-shipping.ts). A VM that arrives with holders already (a migration, a promotion) adopts them.
  */
 export class ReplicationManager {
   private readonly loops = new Map<string, VmLoop>()
@@ -98,9 +59,11 @@ export class ReplicationManager {
   private readonly clock: () => number
   private timer: NodeJS.Timeout | undefined
   private stopped = false
+  private readonly points: PointShipper
 
   constructor (private readonly deps: ReplicationManagerDeps) {
     this.clock = deps.clock ?? Date.now
+    this.points = new PointShipper({ replication: deps.replication, libp2p: deps.libp2p, records: deps.records, log: deps.log, clock: this.clock, isStopped: () => this.stopped })
   }
 
   start (): void {
@@ -112,7 +75,7 @@ export class ReplicationManager {
     this.stopped = true
     clearInterval(this.timer)
     await Promise.allSettled([...this.loops.values()].flatMap((l) => [...l.links.values()].map(async (k) => { await k.sending })))
-    for (const loop of this.loops.values()) await this.closePoints(loop)
+    for (const loop of this.loops.values()) await this.points.closePoints(loop)
     this.loops.clear()
   }
 
@@ -176,7 +139,7 @@ export class ReplicationManager {
       this.forgotten.delete(vm.id)
     }
     const commit = async (): Promise<void> => {
-      if (loop !== undefined) await this.closePoints(loop)
+      if (loop !== undefined) await this.points.closePoints(loop)
       await Promise.all(holders.map(async (h) => {
         await this.deps.peers.negotiate(h.holder, { dropReplica: { vmId: vm.id, epoch: vm.epoch } }).catch((err: unknown) => {
           this.deps.log.warn('a holder could not be told to drop its replica', { vm: vm.id, peer: h.holder, err: (err as Error).message })
@@ -211,7 +174,7 @@ export class ReplicationManager {
     for (const [id, loop] of this.loops) {
       if (this.deps.vms.get(id) === undefined && !loop.busy) {
         this.loops.delete(id)
-        void this.closePoints(loop)
+        void this.points.closePoints(loop)
         this.deps.records.removeHolders(id)
       }
     }
@@ -243,14 +206,14 @@ export class ReplicationManager {
     await this.announce(loop, vm, spec)
     if (wanted === 0 && holders.length === 0) {
       this.loops.delete(vm.id)
-      await this.closePoints(loop)
+      await this.points.closePoints(loop)
       await this.deps.replication.stopReplication(vm.id).catch(() => {})
       return
     }
     if (vm.state !== 'running') return
-    if (now - loop.lastPointAt >= pointIntervalMs(rpo)) await this.takePoint(loop, vm)
-    for (const link of loop.links.values()) this.kick(loop, vm, link)
-    await this.release(loop, vm.epoch)
+    if (now - loop.lastPointAt >= pointIntervalMs(rpo)) await this.points.takePoint(loop, vm)
+    for (const link of loop.links.values()) this.points.kick(loop, vm, link)
+    await this.points.release(loop, vm.epoch)
   }
 
   /**
@@ -354,109 +317,6 @@ export class ReplicationManager {
     }))
     if (results.every((ok) => ok)) loop.announced = key
   }
-
-  private async takePoint (loop: VmLoop, vm: VmRow): Promise<void> {
-    const { replication, log } = this.deps
-    let status = await replication.replicationStatus(vm.id)
-    if (!status.active) status = await replication.startReplication(vm.id)
-    const now = this.clock()
-    const served = [...loop.links.values()].filter((l) => l.failures === 0 || l.retryAt <= now).map((l) => l.position)
-    const available = [...loop.kept.values()].map((k) => k.point)
-    const kind = nextPointKind({ needsFull: status.needsFull, lastSeq: status.lastSeq, bitmapBase: status.bitmapBase, epoch: vm.epoch, available, served })
-    // With a usable bitmap a full point is a seed: holders in sync skip it.
-    const seed = kind === 'full' && !status.needsFull && status.lastSeq > 0
-    let point: ReplicationPoint
-    try {
-      point = await replication.takePoint(vm.id, { kind, seed, timeoutMs: TAKE_POINT_TIMEOUT_MS })
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'ERR_REPLICATION_NEEDS_FULL' || kind === 'full') throw err
-      point = await replication.takePoint(vm.id, { kind: 'full', timeoutMs: TAKE_POINT_TIMEOUT_MS })
-    }
-    // A seed copy serves only the new holder: the holders in sync get their next incremental on time
-    // (right after it, when the copy took longer than the interval).
-    if (!point.seed) loop.lastPointAt = point.takenAt
-    loop.kept.set(point.seq, { point: { seq: point.seq, kind: point.kind, baseSeq: point.baseSeq, seed: point.seed }, out: undefined })
-    const s = loop.stats
-    s.points++
-    s.lastSeq = point.seq
-    s.lastPauseMs = point.transactionMs
-    s.maxPauseMs = Math.max(s.maxPauseMs, point.transactionMs)
-    s.lastPointAt = point.takenAt
-    s.lastError = ''
-    if (point.kind === 'full') log.info(point.seed ? 'full replica point taken for a new holder (in-sync holders skip it)' : 'full replica point taken', { vm: vm.id, seq: point.seq, bytes: point.bytes, pauseMs: Math.round(point.transactionMs) })
-  }
-
-  /** One sender per holder: ships, in order, the points it lacks; never two at once to one holder. */
-  private kick (loop: VmLoop, vm: VmRow, link: HolderLink): void {
-    if (link.sending !== undefined || this.clock() < link.retryAt) return
-    link.sending = this.send(loop, vm, link).finally(() => { link.sending = undefined })
-  }
-
-  private async send (loop: VmLoop, vm: VmRow, link: HolderLink): Promise<void> {
-    const { records, log } = this.deps
-    for (;;) {
-      if (this.stopped || !loop.links.has(link.host)) return
-      const todo = pointsToSend(link.position, vm.epoch, [...loop.kept.values()].map((k) => k.point))
-      if (todo === undefined || todo.length === 0) return // undefined: the next point is full (nextPointKind sees it)
-      const next = todo[0] as AvailablePoint
-      try {
-        const out = await this.outgoing(loop, vm, next.seq)
-        const res = await shipPoint(this.deps.libp2p, link.host, out, { bucket: link.bucket })
-        const p = res.answer.position
-        link.position = { epoch: p.epoch, seq: p.seq, takenAt: p.takenAt, appliedAt: p.appliedAt }
-        link.failures = 0
-        link.lastError = undefined
-        records.updateHolder(vm.id, link.host, { epoch: p.epoch, seq: p.seq, takenAt: p.takenAt, appliedAt: p.appliedAt, lastError: '', addSentBytes: res.sentBytes })
-      } catch (err) {
-        const message = (err as Error).message
-        link.lastError = message
-        records.updateHolder(vm.id, link.host, { lastError: message })
-        if (err instanceof ReplicaRefusedError) {
-          const p = err.answer.position
-          if (err.refusal === 'unknown-vm') loop.announced = '' // tell it the group again
-          if (err.refusal === 'gap' || err.refusal === 'already-applied') link.position = { epoch: p.epoch, seq: p.seq, takenAt: p.takenAt, appliedAt: p.appliedAt }
-          if (err.refusal === 'stale-epoch') log.warn('a holder follows a newer epoch of this VM than this owner has', { vm: vm.id, peer: link.host, holderEpoch: p.epoch, epoch: vm.epoch })
-        }
-        link.failures++
-        link.retryAt = this.clock() + Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (link.failures - 1))
-        if (link.failures === 1 || link.failures % 10 === 0) log.warn('replica transfer failed; will retry', { vm: vm.id, peer: link.host, failures: link.failures, err: message })
-        return
-      }
-    }
-  }
-
-  private async outgoing (loop: VmLoop, vm: VmRow, seq: number): Promise<OutgoingPoint> {
-    const kept = loop.kept.get(seq)
-    if (kept === undefined) throw new Error(`point ${seq} of ${vm.id} was released`)
-    kept.out ??= this.deps.replication.openPoint(vm.id, seq).then((data) => new OutgoingPoint(data, { epoch: vm.epoch }))
-    kept.out.catch(() => { if (loop.kept.get(seq) === kept) kept.out = undefined })
-    return await kept.out
-  }
-
-  private async release (loop: VmLoop, epoch: number): Promise<void> {
-    const now = this.clock()
-    const served = [...loop.links.values()].filter((l) => l.failures === 0 || l.retryAt <= now).map((l) => l.position)
-    const available = [...loop.kept.values()].map((k) => k.point)
-    const upTo = releasableUpTo(available, served, epoch)
-    if (upTo === 0) return
-    // A sender may still read a point it ships: release only what no sender uses right now.
-    if ([...loop.links.values()].some((l) => l.sending !== undefined && l.position.seq < upTo)) return
-    await this.deps.replication.releasePoint(loop.id, upTo)
-    for (const [seq, kept] of loop.kept) {
-      if (seq > upTo) continue
-      loop.kept.delete(seq)
-      void kept.out?.then(async (o) => { await o.close() }).catch(() => {})
-    }
-  }
-
-  private async closePoints (loop: VmLoop): Promise<void> {
-    for (const kept of loop.kept.values()) await kept.out?.then(async (o) => { await o.close() }).catch(() => {})
-    loop.kept.clear()
-  }
-}
-
-function newLoop (id: string): VmLoop {
-  return { id, links: new Map(), kept: new Map(), busy: false, lastPointAt: 0, recruitAt: 0, announced: '', deadSince: new Map(), strayToldAt: new Map(), stats: { points: 0, lastSeq: 0, lastPauseMs: 0, maxPauseMs: 0, lastPointAt: 0, lastError: '' } }
 }
 
 export function rpoOf (spec: meshvirt.v1.IVmSpec): number {
