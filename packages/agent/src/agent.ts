@@ -26,6 +26,7 @@ import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
 import { loadOrCreateIdentity } from './store/identity-store.js'
 import { StateStore } from './store/state-store.js'
 import { VmManager } from './vm/vm-manager.js'
+import { VmPreparation, type VmResource } from './vm/vm-preparation.js'
 import { GuestRestarter } from './vm/guest-restarter.js'
 import { VmRecords } from './records/vm-records.js'
 import { withVmRecords } from './records/records-control.js'
@@ -63,6 +64,11 @@ export interface RunAgentOptions {
   /** Overrides of the measured inventory (tests and benchmarks give hosts a chosen size). */
   inventory?: Partial<HostInventory>
   reservationTtlMs?: number
+  /**
+   * Per-VM resources beyond the disks, prepared in this order for every VM that comes to exist here
+   * (create, incoming migration, promotion) and released in reverse (vm/vm-preparation.ts).
+   */
+  vmResources?: VmResource[]
 }
 
 export interface RunningAgent {
@@ -180,8 +186,9 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   }, Date.now, () => { events.emit('ledger:changed', {}) })
   let monitoring: Monitoring | undefined
   const leases = new LeaseRecords(store)
+  const preparation = new VmPreparation({ resources: opts.vmResources ?? [], log: root.child('vm', { host: selfId }) })
   const vms = new VmManager({
-    selfId, store, ledger, leases, hypervisor: hv.driver, log: root.child('vm', { host: selfId }), events,
+    selfId, store, ledger, leases, hypervisor: hv.driver, preparation, log: root.child('vm', { host: selfId }), events,
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || leaseRef.current?.service.state(vm.id)?.running === true
   })
@@ -228,7 +235,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   recordsReady(vmRecords)
   // The optional parts, each started over the running core (parts/): migration and replication when
   // the driver offers them, failover (below, after monitoring, whose events it emits) with replication.
-  const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef }
+  const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, preparation, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef }
   const migration = await startMigration(parts)
   const replicas = await startReplication(parts)
   up.keeper = replicas?.keeper

@@ -26,7 +26,7 @@ function setUp (hosts: FakeHost[]): { keeper: ReplicaKeeper, records: ReplicaRec
   const removed: string[] = []
   const service = { removeReplica: async (id: string) => { removed.push(id) } } as unknown as ReplicaHolderService
   const view = { get: (id: string) => hosts.find((h) => h.hostId === id), hosts: () => hosts }
-  const keeper = new ReplicaKeeper({ selfId: 'me', store, records, ledger, vms: { get: () => undefined } as unknown as VmManager, hypervisor: {} as never, view: view as never, log: silentLogger }, service)
+  const keeper = new ReplicaKeeper({ selfId: 'me', store, records, ledger, vms: { get: () => undefined } as unknown as VmManager, hypervisor: {} as never, preparation: {} as never, view: view as never, log: silentLogger }, service)
   return { keeper, records, removed }
 }
 

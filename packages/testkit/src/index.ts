@@ -8,4 +8,4 @@
 export { pollUntil } from './poll.js'
 export { REPO, ensureGuest, waitForSerial, lastCounter, killQemusUnder, isRunning, type TestGuest } from './guest.js'
 export { MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentProcess, agentProcess, startAgentCluster, type AgentProcess } from './agent-process.js'
-export { startSimCluster, simVmSpec, type SimCluster, type SimHostSize } from './sim-cluster.js'
+export { startSimCluster, simVmSpec, type SimCluster, type SimClusterOptions, type SimHostSize } from './sim-cluster.js'

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SimHypervisor, type Accelerator } from '@meshvirt/hypervisor'
 import type { TimingPreset } from '@meshvirt/mesh'
-import { resolveAgentConfig, runAgent, silentLogger, writeClusterKey, type RunningAgent } from '@meshvirt/agent'
+import { resolveAgentConfig, runAgent, silentLogger, writeClusterKey, type RunningAgent, type VmResource } from '@meshvirt/agent'
 
 const MIB = 2 ** 20
 
@@ -20,12 +20,20 @@ export interface SimCluster {
   stop: () => Promise<void>
 }
 
+export interface SimClusterOptions {
+  reservationTtlMs?: number
+  timing?: TimingPreset
+  readyTimeoutMs?: number
+  /** Per-VM resources of host `index` (beyond its disks), as a feature part would register them. */
+  vmResources?: (index: number) => VmResource[]
+}
+
 /**
  * N real agents in this process — real libp2p over loopback TCP, real negotiation, real SQLite
  * ledgers — each with the SIMULATED hypervisor and a chosen size. For integration tests and
  * control-plane benchmarks only: no guest runs.
  */
-export async function startSimCluster (sizes: SimHostSize[], opts: { reservationTtlMs?: number, timing?: TimingPreset, readyTimeoutMs?: number } = {}): Promise<SimCluster> {
+export async function startSimCluster (sizes: SimHostSize[], opts: SimClusterOptions = {}): Promise<SimCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'mv-sim-'))
   const key = join(dir, 'cluster.key')
   await writeClusterKey(key)
@@ -40,7 +48,8 @@ export async function startSimCluster (sizes: SimHostSize[], opts: { reservation
       timing: opts.timing ?? 'local',
       hypervisor: { driver: hypervisor ?? new SimHypervisor({ hostLimits: { cpus: size.vcpus, memoryMiB: size.memoryMiB } }), facts: { accelerator: size.accel ?? 'tcg', qemuVersion: 'sim', machineTypes: [] } },
       inventory: { vcpus: size.vcpus, memoryBytes: size.memoryMiB * MIB, diskBytes: (size.diskMiB ?? 100_000) * MIB },
-      ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {})
+      ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}),
+      ...(opts.vmResources !== undefined ? { vmResources: opts.vmResources(i) } : {})
     })
   }
   const restart = async (index: number, hypervisor?: SimHypervisor): Promise<RunningAgent> => {

@@ -5,7 +5,8 @@ import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import type { MigrationStates } from './migration-states.js'
-import { driverSpec, validateVmSpec } from '../vm/vm-spec.js'
+import { validateVmSpec } from '../vm/vm-spec.js'
+import type { VmPreparation } from '../vm/vm-preparation.js'
 import { guestPauseMs } from './guest-pause.js'
 import { freePort, isOwnHost } from './direct-path.js'
 
@@ -23,6 +24,8 @@ export interface MigrationDestinationDeps {
   vms: VmManager
   states: MigrationStates
   hypervisor: Hypervisor & LiveMigration
+  /** The arriving VM's disks and other per-VM resources, as for any VM that comes to exist here. */
+  preparation: VmPreparation
   exits: TunnelExits
   log: Logger
   /** This host's libp2p listen addresses: the only IPs a direct migration may listen on. */
@@ -48,12 +51,13 @@ export class MigrationDestination {
     if (req.spec == null) throw new ControlError('INVALID_ARGUMENT', 'PrepareIncoming without a VM spec')
     validateVmSpec(req.spec)
     if (!/^[a-z0-9-]{8,64}$/.test(req.session)) throw new ControlError('INVALID_ARGUMENT', 'bad migration session id')
-    const { states, hypervisor, exits, log } = this.deps
+    const { states, hypervisor, preparation, exits, log } = this.deps
     states.recordIncoming({ token: req.token, vmId: req.vmId, spec: req.spec, epoch: Number(req.epoch), placement: req.placement })
     const opened: TunnelExit[] = []
     try {
       const direct = await this.directListen(req)
-      const incoming = await hypervisor.prepareIncoming(driverSpec(req.vmId, req.spec), { disks: 'mirror', ...(direct !== undefined ? { tcp: direct } : {}) })
+      const driver = await preparation.prepare(req.vmId, req.spec, { kind: 'incoming' })
+      const incoming = await hypervisor.prepareIncoming(driver, { disks: 'mirror', ...(direct !== undefined ? { tcp: direct } : {}) })
       if (direct !== undefined) {
         const timer = setTimeout(() => { void this.abort({ vmId: req.vmId, session: req.session, reason: 'timed out' } as meshvirt.v1.AbortIncoming, source) }, INCOMING_TTL_MS)
         timer.unref()
@@ -71,6 +75,7 @@ export class MigrationDestination {
     } catch (err) {
       await Promise.allSettled(opened.map(async (e) => { await e.close() }))
       await hypervisor.abortIncoming(req.vmId).catch(() => {})
+      await preparation.release(req.vmId)
       states.dropIncoming(req.vmId)
       throw err
     }
@@ -114,6 +119,7 @@ export class MigrationDestination {
     await this.deps.hypervisor.abortIncoming(req.vmId).catch((err: unknown) => {
       this.deps.log.warn('could not remove an aborted incoming VM', { vm: req.vmId, err: (err as Error).message })
     })
+    await this.deps.preparation.release(req.vmId)
     this.deps.states.dropIncoming(req.vmId)
     this.deps.log.info('incoming migration aborted', { vm: req.vmId, peer: source, reason: req.reason })
   }

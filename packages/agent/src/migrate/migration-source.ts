@@ -12,6 +12,7 @@ import { rebindName } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import { placementRequestFor } from '../negotiate/placement-request.js'
 import type { MigrationStates } from './migration-states.js'
+import type { VmPreparation } from '../vm/vm-preparation.js'
 import { specResources } from '../vm/vm-spec.js'
 import { guestPauseMs } from './guest-pause.js'
 import { migrateOutOptions } from './migration-params.js'
@@ -41,6 +42,8 @@ export interface MigrationSourceDeps {
   peers: PeerClient
   states: MigrationStates
   hypervisor: Hypervisor & LiveMigration
+  /** Gives back the VM's per-VM resources here once the destination owns it. */
+  preparation: VmPreparation
   log: Logger
   /** The VM's replica holders, handed to the destination with ownership (replication). */
   holdersOf?: (vmId: string) => string[]
@@ -153,6 +156,7 @@ export class MigrationSource {
     // The destination runs the guest and owns the VM: quit here, then forget it.
     await hypervisor.completeOutgoing(vmId).catch((err: unknown) => { log.warn('source QEMU did not quit cleanly', { vm: vmId, err: (err as Error).message }) })
     await hypervisor.destroy(vmId).catch((err: unknown) => { log.warn('could not remove the source copy', { vm: vmId, err: (err as Error).message }) })
+    await this.deps.preparation.release(vmId)
     states.outgoingDone(vmId)
     await rebindName(this.deps.peers, this.deps.view, vm.name, vmId, destination as string)
     this.stats.succeeded++

@@ -12,6 +12,7 @@ import type { StateStore } from '../store/state-store.js'
 import type { AgentEvents } from '../util/agent-events.js'
 import type { Teardown } from '../util/teardown.js'
 import type { VmManager } from '../vm/vm-manager.js'
+import type { VmPreparation } from '../vm/vm-preparation.js'
 
 /** The lease of replicated VMs, once failover has started: parts built before it reach it through this. */
 export interface LeaseRef { current?: { service: LeaseService, hooks: AgentLease } }
@@ -31,6 +32,8 @@ export interface HostParts {
   leases: LeaseRecords
   records: ReplicaRecords
   vms: VmManager
+  /** The one path by which a VM comes to exist here (create, incoming migration, promotion). */
+  preparation: VmPreparation
   hypervisor: Hypervisor
   node: MeshNode
   peers: PeerClient

@@ -26,14 +26,14 @@ export async function startMigration (p: HostParts): Promise<MigrationPart | und
   const log = p.root.child('migrate', { host: selfId })
   const states = new MigrationStates({ selfId, store: p.store, ledger: p.ledger, log, onChange: () => { p.events.emit('vm:changed', {}) } })
   const incoming = new MigrationDestination({
-    vms: p.vms, states, hypervisor: hv, exits, log, listenAddrs: () => node.multiaddrs(),
+    vms: p.vms, states, hypervisor: hv, preparation: p.preparation, exits, log, listenAddrs: () => node.multiaddrs(),
     arrivedReplicated: (vmId, holders, leaseRemainingMs) => {
       for (const h of holders) if (h !== selfId) records.addHolder(vmId, h, Date.now())
       lease.current?.hooks.inheritLease(vmId, leaseRemainingMs)
     }
   })
   const source = new MigrationSource({
-    selfId, dataDir: p.config.dataDir, view: node.view, mesh: node, peers: p.peers, states, hypervisor: hv, log,
+    selfId, dataDir: p.config.dataDir, view: node.view, mesh: node, peers: p.peers, states, hypervisor: hv, preparation: p.preparation, log,
     holdersOf: (vmId) => records.holders(vmId).map((h) => h.holder),
     leaseRemainingMs: (vmId) => { const f = lease.current?.service.state(vmId)?.fenceAt; return f === undefined ? undefined : f - Date.now() },
     handOver: (vmId, to) => { lease.current?.service.handOver(vmId, to) }

@@ -33,7 +33,7 @@ export async function startReplication (p: HostParts): Promise<ReplicationPart |
     log: (message, fields) => { log.debug(message, fields) }
   })
   const keeper = gate = new ReplicaKeeper({
-    selfId, store: p.store, records: p.records, ledger: p.ledger, vms: p.vms, hypervisor: hv, view: node.view, log,
+    selfId, store: p.store, records: p.records, ledger: p.ledger, vms: p.vms, hypervisor: hv, preparation: p.preparation, view: node.view, log,
     onChange: () => { p.events.emit('vm:changed', {}) },
     // The lease starts after the keeper; until then (and without one) no lease decides.
     leaseDecides: (vmId) => lease.current?.service.state(vmId) !== undefined

@@ -10,7 +10,8 @@ import type { HeldReplicaRow, ReplicaRecords } from '../store/replica-records.js
 import type { StateStore } from '../store/state-store.js'
 import { newVmRow } from '../vm/new-vm-row.js'
 import type { VmManager } from '../vm/vm-manager.js'
-import { driverSpec, specResources, validateVmSpec } from '../vm/vm-spec.js'
+import { specResources, validateVmSpec } from '../vm/vm-spec.js'
+import type { VmPreparation } from '../vm/vm-preparation.js'
 
 export interface ReplicaKeeperDeps {
   selfId: string
@@ -19,6 +20,8 @@ export interface ReplicaKeeperDeps {
   ledger: ResourceLedger
   vms: VmManager
   hypervisor: Hypervisor
+  /** A promoted replica comes to exist as any VM does: its disk imported from the replica's last point. */
+  preparation: VmPreparation
   view: Pick<ClusterView, 'get' | 'hosts'>
   log: Logger
   clock?: () => number
@@ -213,7 +216,7 @@ export class ReplicaKeeper {
    * already been granted by a majority of the VM's group (the old owner fenced itself).
    */
   async promote (vmId: string, grant: PromotionGrant): Promise<meshvirt.v1.IVmSummary> {
-    const { records, vms, hypervisor, log, store, ledger, selfId } = this.deps
+    const { records, vms, hypervisor, preparation, log, store, ledger, selfId } = this.deps
     const held = records.held(vmId)
     if (held === undefined) {
       const owned = vms.get(vmId)
@@ -234,15 +237,17 @@ export class ReplicaKeeper {
       if (images.position.seq === 0) throw new ControlError('WRONG_STATE', `the replica of ${held.name} here has no complete point yet: no data to start it from`)
       const room = decideReserve({ ...ledger.capacity(), allocated: withoutDisk(store.allocated(), held.diskBytes) }, want)
       if (!room.ok) throw new ControlError('NO_CAPACITY', `this host cannot run ${held.name}: ${room.message}`)
-      const driver = driverSpec(vmId, spec)
       const vda = images.disks.find((d) => d.name === 'vda')
-      if (driver.disks !== undefined && driver.disks.length > 0) {
-        if (vda === undefined) throw new ControlError('INTERNAL', `the replica of ${held.name} has no disk vda`)
-        driver.disks = driver.disks.map((d) => ({ name: d.name, sizeMiB: d.sizeMiB, importFrom: vda.path }))
-      }
+      if (vda === undefined) throw new ControlError('INTERNAL', `the replica of ${held.name} has no disk vda`)
       // A promotion interrupted by a crash may have left the VM's files: start over from the replica.
       await hypervisor.destroy(vmId).catch(() => {})
-      await hypervisor.create(driver)
+      const driver = await preparation.prepare(vmId, spec, { kind: 'promotion', replicaDisk: vda.path })
+      try {
+        await hypervisor.create(driver)
+      } catch (err) {
+        await preparation.release(vmId)
+        throw err
+      }
       const row = newVmRow({ id: vmId, spec, owner: selfId, epoch, state: 'pending', resources: want, idempotencyKey: null, now: this.clock() })
       const others = held.holders.filter((h) => h !== selfId)
       try {
@@ -255,6 +260,7 @@ export class ReplicaKeeper {
         })
       } catch (err) {
         await hypervisor.destroy(vmId).catch(() => {})
+        await preparation.release(vmId)
         throw err
       }
       await this.service.removeReplica(vmId)

@@ -10,7 +10,8 @@ import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
 import type { LeaseRecords } from '../store/lease-records.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
-import { driverSpec, specResources, validateReplication } from './vm-spec.js'
+import { specResources, validateReplication } from './vm-spec.js'
+import type { VmPreparation } from './vm-preparation.js'
 import { LEGAL, vmStateToWire } from './vm-state.js'
 import type { AgentEvents } from '../util/agent-events.js'
 import { restartPolicyFromWire } from './restart-policy.js'
@@ -22,6 +23,8 @@ export interface VmManagerDeps {
   /** The VM's lease history goes with it when it is deleted. */
   leases: LeaseRecords
   hypervisor: Hypervisor
+  /** How a committed VM's guest gets its disks and other per-VM resources (and gives them back). */
+  preparation: VmPreparation
   log: Logger
   clock?: () => number
   /** Where it announces its changes: vm:changed (the advert follows), vm:committed, guest:exited (the restart policy). */
@@ -200,6 +203,7 @@ export class VmManager {
       if (vm.state === 'incoming') {
         // The agent died while receiving: the source keeps (or resumed) the guest.
         await (this.deps.hypervisor as Partial<LiveMigration>).abortIncoming?.(vm.id).catch(() => {})
+        await this.deps.preparation.release(vm.id)
         this.deps.store.deleteVm(vm.id)
         this.deps.log.warn('dropped an incoming migration interrupted by a restart', { vm: vm.id })
         continue
@@ -304,6 +308,7 @@ export class VmManager {
         case 'destroy':
           this.setState(id, 'deleting')
           await hv.destroy(id).catch((err: { code?: string }) => { if (err.code !== 'ERR_VM_NOT_FOUND') throw err })
+          await this.deps.preparation.release(id)
           store.transaction(() => {
             store.deleteVm(id)
             this.deps.leases.forgetHistory(id)
@@ -321,7 +326,7 @@ export class VmManager {
           return
         case 'start': {
           this.setState(id, 'starting')
-          if (step.create) await hv.create(driverSpec(id, pb.VmSpec.decode(vm.spec)))
+          if (step.create) await hv.create(await this.deps.preparation.prepare(id, pb.VmSpec.decode(vm.spec), { kind: 'create' }))
           const info = await hv.start(id)
           store.updateVm(id, { state: 'running', startedAt: this.clock(), lastError: '' }, this.clock())
           this.changed()
