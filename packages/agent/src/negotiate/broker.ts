@@ -30,7 +30,9 @@ export const MAX_CONCURRENT_PLACEMENTS = 16
 /** How long a placement waits before looking again when only in-flight reservations hold the room. */
 const RESERVATION_WAIT_MS = 250
 /** Rendezvous-ranked authorities tried for a name before giving up. */
-const MAX_AUTHORITIES_TRIED = 3
+const MAX_AUTHORITIES_TRIED = 4
+/** A name is claimed (and bound) at this many authorities: the first, and the one a retry finds if the first dies. */
+export const NAME_AUTHORITIES = 2
 
 export interface BrokerDeps {
   selfId: string
@@ -100,7 +102,7 @@ export class Broker {
 
     const authorities = nameAuthorities(name, nameHolders(this.deps.view))
     if (authorities.length === 0) throw new ControlError('UNAVAILABLE', 'no alive host in this agent\'s view')
-    const { authority, existing } = await this.claimName(authorities, name, idempotencyKey, vmId)
+    const { claimedAt, existing } = await this.claimName(authorities, name, idempotencyKey, vmId)
     if (existing !== undefined) return existing
 
     const cpuModel = spec.cpuModel !== undefined && spec.cpuModel !== null && spec.cpuModel !== ''
@@ -109,42 +111,66 @@ export class Broker {
     spec = { ...spec, cpuModel }
     try {
       const vm = await this.place(spec, vmId, idempotencyKey)
-      await this.deps.peers.negotiate(authority, { bindName: { name, vmId, owner: vm.summary?.owner ?? '' } }).catch((err: unknown) => {
-        this.deps.log.warn('could not bind the VM name at its authority', { vm: vmId, name, authority, err: (err as Error).message })
-      })
+      await this.bindAt(claimedAt, { name, vmId, owner: vm.summary?.owner ?? '' })
       return { vm, existed: false }
     } catch (err) {
       // A commit whose answer was lost may have happened: the name stays bound to that host, so a
       // retry asks it instead of placing the VM a second time elsewhere (issue 22, finding 1).
       const maybeOwner = (err as ControlError).details?.maybeOwner
-      const binding = maybeOwner !== undefined && maybeOwner !== '' ? { name, vmId, owner: maybeOwner } : { name, vmId, release: true }
-      await this.deps.peers.negotiate(authority, { bindName: binding }).catch(() => {})
+      await this.bindAt(claimedAt, maybeOwner !== undefined && maybeOwner !== '' ? { name, vmId, owner: maybeOwner } : { name, vmId, release: true })
       throw err
     }
   }
 
+  /** Binds (or frees) the name at every authority that holds this broker's claim, at once. */
+  private async bindAt (authorities: string[], binding: meshvirt.v1.IBindName): Promise<void> {
+    await Promise.all(authorities.map(async (authority) => {
+      await this.deps.peers.negotiate(authority, { bindName: binding }).catch((err: unknown) => {
+        this.deps.log.warn('could not bind the VM name at an authority', { vm: binding.vmId, name: binding.name, authority, release: binding.release === true, err: (err as Error).message })
+      })
+    }))
+  }
+
   /**
-   * Claims the name at the first reachable authority. Returns the VM already made when this
-   * idempotency key made it before; otherwise the name is ours to use.
+   * Claims the name at the first NAME_AUTHORITIES reachable authorities, one after the other (in
+   * the rendezvous order every broker uses, so two brokers meet at the first). Two, because the
+   * first may die with what it knew: a retry whose view lost it finds the claim — and a binding to
+   * the host a lost commit may have reached — at the second. Returns the VM already made when
+   * this idempotency key made it before; otherwise the name is ours, held where `claimedAt` says.
    */
-  private async claimName (authorities: string[], name: string, key: string, vmId: string): Promise<{ authority: string, existing?: BrokerResult }> {
+  private async claimName (authorities: string[], name: string, key: string, vmId: string): Promise<{ claimedAt: string[], existing?: BrokerResult }> {
+    const claimedAt: string[] = []
     let lastError: unknown
     for (const authority of authorities.slice(0, MAX_AUTHORITIES_TRIED)) {
+      if (claimedAt.length === NAME_AUTHORITIES) break
       try {
-        return { authority, ...await this.claimAt(authority, name, key, vmId) }
+        const { existing } = await this.claimAt(authority, name, key, vmId)
+        if (existing !== undefined) {
+          // Made before: the authorities that granted this broker a claim learn where it runs.
+          await this.bindAt(claimedAt, { name, vmId, owner: existing.vm.summary?.owner ?? '' })
+          return { claimedAt, existing }
+        }
+        claimedAt.push(authority)
       } catch (err) {
-        if ((err as ControlError).code !== 'UNAVAILABLE') throw err
-        lastError = err
-        this.deps.log.warn('name authority unreachable, trying the next', { name, authority, err: (err as Error).message })
+        // Only the authority's own silence moves the claim on. An answer — the name is taken, or
+        // bound to a host that does not answer now — is the name's state, and ends the create.
+        if (!(err instanceof AuthorityUnreachable)) {
+          await this.bindAt(claimedAt, { name, vmId, release: true })
+          throw err
+        }
+        lastError = err.cause
+        this.deps.log.warn('name authority unreachable, trying the next', { name, authority, err: err.cause.message })
       }
     }
-    throw lastError
+    if (claimedAt.length === 0) throw lastError
+    return { claimedAt }
   }
 
   private async claimAt (authority: string, name: string, key: string, vmId: string): Promise<{ existing?: BrokerResult }> {
     const deadline = Date.now() + NAME_CLAIM_TTL_MS
     for (;;) {
       const res = await withRetries(async () => await this.deps.peers.negotiate(authority, { claimName: { name, idempotencyKey: key, vmId, brokerId: this.deps.selfId, ttlMs: NAME_CLAIM_TTL_MS } }))
+        .catch((err: unknown) => { throw (err as ControlError).code === 'UNAVAILABLE' ? new AuthorityUnreachable(err as ControlError) : err })
       const claim = res.nameClaim
       if (claim == null) throw new ControlError('INTERNAL', 'name authority answered without a claim')
       if (claim.outcome === pb.NameClaim.Outcome.OUTCOME_GRANTED) return {}
@@ -284,6 +310,13 @@ async function withRetries<T> (fn: () => Promise<T>, tries = 3): Promise<T> {
     } catch (err) {
       if ((err as ControlError).code !== 'UNAVAILABLE' || i >= tries) throw err
     }
+  }
+}
+
+/** A name authority that did not answer a claim (as opposed to one that answered it). */
+class AuthorityUnreachable extends Error {
+  constructor (override readonly cause: ControlError) {
+    super(cause.message)
   }
 }
 

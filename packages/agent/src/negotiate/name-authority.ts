@@ -7,16 +7,17 @@ export type ClaimOutcome =
   | { outcome: 'same-request', vmId: string, owner: string }
   | { outcome: 'taken', vmId: string, owner: string }
 
-/**
- * Which host decides who may use a VM name: the alive host with the highest rendezvous hash
- * of (name, host id). Every broker with the same view picks the same authority, and a host
- * joining or leaving moves only the names it wins or held (≈ 1/N of them).
- */
 /** Hosts that may hold name claims: all but the dead (a suspect host is usually just slow). */
 export function nameHolders (view: { hosts: () => ReadonlyArray<{ hostId: string, liveness: string }> }): string[] {
   return view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.hostId)
 }
 
+/**
+ * Which host decides who may use a VM name: the non-dead host with the highest rendezvous hash
+ * of (name, host id). Every broker with the same view picks the same authority, and a host
+ * joining or leaving moves only the names it wins or held (≈ 1/N of them). Brokers claim and bind
+ * at the first two (broker.ts), so the death of one leaves the claim known.
+ */
 export function nameAuthority (name: string, hostIds: readonly string[]): string | undefined {
   return nameAuthorities(name, hostIds)[0]
 }
@@ -33,17 +34,17 @@ export function nameAuthorities (name: string, hostIds: readonly string[]): stri
     .map((x) => x.id)
 }
 
-/** The claims this host holds as the authority for some names (in its state store). */
 /**
- * The name's authority learns that `owner` now runs the VM (after a migration or a failover); best
+ * The name's authorities (the first two) learn that `owner` now runs the VM (after a migration or a failover); best
  * effort: the gossiped VM summaries say it too.
  */
 export async function rebindName (peers: Pick<PeerClient, 'negotiate'>, view: { hosts: () => ReadonlyArray<{ hostId: string, liveness: string }> }, name: string, vmId: string, owner: string): Promise<void> {
-  for (const authority of nameAuthorities(name, nameHolders(view)).slice(0, 1)) {
+  await Promise.all(nameAuthorities(name, nameHolders(view)).slice(0, 2).map(async (authority) => {
     await peers.negotiate(authority, { bindName: { name, vmId, owner } }).catch(() => {})
-  }
+  }))
 }
 
+/** The claims this host holds as an authority for some names (in its state store). */
 export class NameClaims {
   constructor (private readonly store: StateStore, private readonly clock: () => number = Date.now) {}
 
