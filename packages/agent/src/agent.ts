@@ -24,9 +24,10 @@ import { CONTROL_PROTOCOL, NEGOTIATE_PROTOCOL } from './negotiate/protocols.js'
 import { readClusterKey } from './store/cluster-key-file.js'
 import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
 import { loadOrCreateIdentity } from './store/identity-store.js'
-import { StateStore } from './store/state-store.js'
+import { StateStore, type VmRow } from './store/state-store.js'
 import { VmManager } from './vm/vm-manager.js'
 import { VmPreparation, type VmResource } from './vm/vm-preparation.js'
+import { VmDetails } from './vm/vm-details.js'
 import { GuestRestarter } from './vm/guest-restarter.js'
 import { VmRecords } from './records/vm-records.js'
 import { withVmRecords } from './records/records-control.js'
@@ -187,22 +188,24 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   let monitoring: Monitoring | undefined
   const leases = new LeaseRecords(store)
   const preparation = new VmPreparation({ resources: opts.vmResources ?? [], log: root.child('vm', { host: selfId }) })
+  const details = new VmDetails()
+  // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile
+  // (the records start with the mesh, after recovery has begun: the gate waits for them).
+  let recordsReady: (r: VmRecords | undefined) => void = () => {}
+  const recordsPromise = new Promise<VmRecords | undefined>((resolve) => { recordsReady = resolve })
+  const recoveryGate = async (vm: VmRow): Promise<boolean> => { const r = await recordsPromise; return r === undefined ? false : await r.recoveryGate(vm) }
+  teardown.add('recovery gate', () => { recordsReady(undefined) })
   const vms = new VmManager({
-    selfId, store, ledger, leases, hypervisor: hv.driver, preparation, log: root.child('vm', { host: selfId }), events,
+    selfId, store, ledger, leases, hypervisor: hv.driver, preparation, details, recoveryGate, log: root.child('vm', { host: selfId }), events,
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || leaseRef.current?.service.state(vm.id)?.running === true
   })
-  // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile.
-  let recordsReady: (r: VmRecords | undefined) => void = () => {}
-  const recordsPromise = new Promise<VmRecords | undefined>((resolve) => { recordsReady = resolve })
-  vms.recoveryGate = async (vm) => { const r = await recordsPromise; return r === undefined ? false : await r.recoveryGate(vm) }
-  teardown.add('recovery gate', () => { recordsReady(undefined) })
   // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
   const restarter = new GuestRestarter({
-    vms, log: root.child('restart', { host: selfId }), gate: vms.recoveryGate,
+    vms, log: root.child('restart', { host: selfId }), gate: recoveryGate,
     emit: (d) => { void monitoring?.events.emit({ kind: 'vm-restarted', ...d }).catch(() => {}) }
   })
-  vms.infoParts.push((vm) => ({ restarts: restarter.restarts(vm.id) }))
+  details.add('restarts', (vm) => ({ restarts: restarter.restarts(vm.id) }))
   events.on('guest:exited', ({ vm, reason }) => { restarter.onExit(vm, reason) })
   teardown.add('guest restarter', () => { restarter.stop() })
   let stopping = false
@@ -235,7 +238,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   recordsReady(vmRecords)
   // The optional parts, each started over the running core (parts/): migration and replication when
   // the driver offers them, failover (below, after monitoring, whose events it emits) with replication.
-  const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, preparation, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef }
+  const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, preparation, details, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef }
   const migration = await startMigration(parts)
   const replicas = await startReplication(parts)
   up.keeper = replicas?.keeper

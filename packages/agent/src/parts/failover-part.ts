@@ -29,6 +29,6 @@ export async function startFailover (p: HostParts, opts: { keeper: ReplicaKeeper
     throw err
   }
   p.teardown.add('leases', async () => { await service.stop(); await hooks.detach() })
-  p.vms.infoParts.push((vm) => hooks.infoOf(vm))
+  p.details.add('lease', (vm) => hooks.infoOf(vm))
   p.lease.current = { service, hooks }
 }

@@ -13,6 +13,7 @@ import type { AgentEvents } from '../util/agent-events.js'
 import type { Teardown } from '../util/teardown.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import type { VmPreparation } from '../vm/vm-preparation.js'
+import type { VmDetails } from '../vm/vm-details.js'
 
 /** The lease of replicated VMs, once failover has started: parts built before it reach it through this. */
 export interface LeaseRef { current?: { service: LeaseService, hooks: AgentLease } }
@@ -34,6 +35,8 @@ export interface HostParts {
   vms: VmManager
   /** The one path by which a VM comes to exist here (create, incoming migration, promotion). */
   preparation: VmPreparation
+  /** Where a part adds what it tells of a VM in `vm show`. */
+  details: VmDetails
   hypervisor: Hypervisor
   node: MeshNode
   peers: PeerClient

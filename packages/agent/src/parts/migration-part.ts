@@ -38,6 +38,6 @@ export async function startMigration (p: HostParts): Promise<MigrationPart | und
     leaseRemainingMs: (vmId) => { const f = lease.current?.service.state(vmId)?.fenceAt; return f === undefined ? undefined : f - Date.now() },
     handOver: (vmId, to) => { lease.current?.service.handOver(vmId, to) }
   })
-  p.vms.progressOf = (id) => source.progressOf(id)
+  p.details.add('migration', (vm) => ({ migration: source.progressOf(vm.id) ?? null }))
   return { incoming, source }
 }

@@ -45,7 +45,7 @@ export async function startReplication (p: HostParts): Promise<ReplicationPart |
     selfId, records: p.records, vms: p.vms, keeper, replication: hv.replication, libp2p: node.libp2p, view: node.view, peers: p.peers, log, bandwidthBytesPerSec: p.config.replicaBandwidth,
     onNewerOwner: (vmId, epoch, owner) => { if (owner !== '') lease.current?.service.observe(vmId, epoch, owner) }
   })
-  p.vms.infoParts.push((vm) => replication.statusOf(vm))
+  p.details.add('replication', (vm) => replication.statusOf(vm))
   replication.start()
   p.teardown.add('replication', async () => { await replication.stop() })
   const sweep = setInterval(() => { void keeper.sweepOrphans().catch((err: unknown) => { log.warn('orphan sweep failed', { err: (err as Error).message }) }) }, ORPHAN_SWEEP_MS)

@@ -12,6 +12,7 @@ import type { LeaseRecords } from '../store/lease-records.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
 import { specResources, validateReplication } from './vm-spec.js'
 import type { VmPreparation } from './vm-preparation.js'
+import type { VmDetails } from './vm-details.js'
 import { LEGAL, vmStateToWire } from './vm-state.js'
 import type { AgentEvents } from '../util/agent-events.js'
 import { restartPolicyFromWire } from './restart-policy.js'
@@ -34,6 +35,10 @@ export interface VmManagerDeps {
    * (another host may run it otherwise); until then it waits `fenced`, and the lease resumes it.
    */
   mayRun?: (vm: VmRow) => boolean
+  /** What the parts beside this one add to a VM's VmInfo (migration progress, replicas, the lease, restarts). */
+  details: VmDetails
+  /** Asked before a VM found down at recovery is started (false: not started; the gate dealt with it). */
+  recoveryGate?: (vm: VmRow) => Promise<boolean>
 }
 
 /** Largest console piece one control response carries. */
@@ -57,12 +62,6 @@ export class VmManager {
   private readonly drives = new KeyedQueue()
   private readonly clock: () => number
   private unsubscribe: (() => void) | undefined
-  /** The progress of a migration this host is running as the source (set by the migration source). */
-  progressOf: ((id: string) => meshvirt.v1.IMigrationProgress | undefined) | undefined
-  /** More of a VM's VmInfo from parts beside this one (replication: holders and lag; the lease). */
-  readonly infoParts: Array<(vm: VmRow) => Partial<meshvirt.v1.IVmInfo>> = []
-  /** Asked before a VM found down at recovery is started (false: not started; the gate dealt with it). */
-  recoveryGate: ((vm: VmRow) => Promise<boolean>) | undefined
 
   constructor (private readonly deps: VmManagerDeps) {
     this.clock = deps.clock ?? Date.now
@@ -232,7 +231,8 @@ export class VmManager {
   }
 
   private async driveRecovered (vm: VmRow): Promise<void> {
-    const go = this.recoveryGate === undefined ? true : await this.recoveryGate(vm).catch(() => true)
+    const gate = this.deps.recoveryGate
+    const go = gate === undefined ? true : await gate(vm).catch(() => true)
     if (go) await this.drive(vm.id)
   }
 
@@ -266,8 +266,8 @@ export class VmManager {
       startedAtMs: vm.startedAt ?? 0,
       lastError: vm.lastError ?? '',
       lastMigration: vm.lastMigration === null ? null : pb.MigrationRecord.decode(vm.lastMigration),
-      migration: this.progressOf?.(vm.id) ?? null,
-      ...Object.assign({}, ...this.infoParts.map((part) => part(vm)))
+      migration: null,
+      ...this.deps.details.of(vm)
     }
   }
 
