@@ -61,3 +61,4 @@ export { PointFailedError, PointNotFoundError, ReplicationNeedsFullError } from 
 export { QemuReplication, POINT_TIMEOUT_MS, REPLICA_BITMAP, type QemuReplicationInit } from './backup/qemu-replication.js'
 export { SimReplication, SIM_BLOCK_BYTES, type SimReplicationInit } from './backup/sim-replication.js'
 export { pointExtents, dataBytes, type QemuMapEntry } from './backup/point-map.js'
+export { offersLiveMigration, offersReplication } from './capabilities.js'

@@ -124,8 +124,21 @@ export interface StopOptions extends AbortOptions {
   termTimeoutMs?: number
 }
 
+/**
+ * What a driver offers beyond the `Hypervisor` interface, declared by the driver itself: the agent
+ * starts the parts these enable (migration, replication) and never probes for methods.
+ */
+export interface HypervisorCapabilities {
+  /** The driver implements `LiveMigration`. */
+  liveMigration: boolean
+  /** The driver implements `ReplicationCapable` (its `replication`). */
+  diskReplication: boolean
+}
+
 export interface Hypervisor {
   readonly driver: string
+  /** What it offers beyond this interface (the compliance suite checks it offers what it declares). */
+  readonly capabilities: HypervisorCapabilities
   /** What this host offers: accelerator, QEMU version and machine types, CPU and memory. */
   fingerprint: (options?: AbortOptions) => Promise<HostFingerprint>
   /**

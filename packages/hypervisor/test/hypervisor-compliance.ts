@@ -28,6 +28,19 @@ export function hypervisorTests (name: string, setup: () => Promise<ComplianceCo
     })
     afterEach(async () => { await ctx.cleanup() })
 
+    it('offers what it declares beyond the Hypervisor interface', () => {
+      const hv = ctx.hypervisor as unknown as Record<string, unknown> & { replication?: Record<string, unknown> }
+      const { liveMigration, diskReplication } = ctx.hypervisor.capabilities
+      expect(typeof liveMigration).toBe('boolean')
+      expect(typeof diskReplication).toBe('boolean')
+      if (liveMigration) {
+        for (const m of ['prepareIncoming', 'migrateOut', 'completeIncoming', 'abortIncoming', 'completeOutgoing', 'resumeOutgoing']) expect(typeof hv[m], m).toBe('function')
+      }
+      if (diskReplication) {
+        for (const m of ['startReplication', 'takePoint', 'openPoint', 'releasePoint', 'replicationStatus', 'stopReplication']) expect(typeof hv.replication?.[m], `replication.${m}`).toBe('function')
+      }
+    })
+
     it('fingerprints the host with a pinned machine type', async () => {
       const fp = await ctx.hypervisor.fingerprint()
       expect(fp.machineTypes).toContain('pc-i440fx-7.2')

@@ -1,5 +1,5 @@
+import { offersLiveMigration } from '@meshvirt/hypervisor'
 import { TunnelExits } from '@meshvirt/mesh'
-import { canMigrate } from '../migrate/capability.js'
 import { MigrationDestination } from '../migrate/migration-destination.js'
 import { MigrationSource } from '../migrate/migration-source.js'
 import { MigrationStates } from '../migrate/migration-states.js'
@@ -18,7 +18,7 @@ export interface MigrationPart {
  */
 export async function startMigration (p: HostParts): Promise<MigrationPart | undefined> {
   const hv = p.hypervisor
-  if (!canMigrate(hv)) return undefined
+  if (!offersLiveMigration(hv)) return undefined
   const { selfId, node, records, lease } = p
   const exits = new TunnelExits(node.libp2p)
   await exits.start()

@@ -1,7 +1,6 @@
 import { join } from 'node:path'
-import { REPLICA_STORE_DIR } from '@meshvirt/hypervisor'
+import { offersReplication, REPLICA_STORE_DIR } from '@meshvirt/hypervisor'
 import { ReplicaHolderService } from '../replica/replica-holder-service.js'
-import { canReplicate } from '../replication/capability.js'
 import { ReplicaKeeper } from '../replication/replica-keeper.js'
 import { ReplicationManager } from '../replication/replication-manager.js'
 import type { HostParts } from './host-parts.js'
@@ -22,7 +21,7 @@ export interface ReplicationPart {
  */
 export async function startReplication (p: HostParts): Promise<ReplicationPart | undefined> {
   const hv = p.hypervisor
-  if (!canReplicate(hv)) return undefined
+  if (!offersReplication(hv)) return undefined
   const { selfId, node, lease } = p
   const log = p.root.child('replica', { host: selfId })
   let gate: ReplicaKeeper | undefined

@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises'
-import type { Hypervisor, HypervisorEvent, LiveMigration } from '@meshvirt/hypervisor'
+import { offersLiveMigration, type Hypervisor, type HypervisorEvent } from '@meshvirt/hypervisor'
 import type { VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
@@ -197,11 +197,12 @@ export class VmManager {
 
   /** After an agent restart: re-attach to every guest that still runs, resume what was under way. */
   async recover (): Promise<void> {
-    this.unsubscribe ??= this.deps.hypervisor.onEvent((e) => { this.onHypervisorEvent(e) })
+    const hv = this.deps.hypervisor
+    this.unsubscribe ??= hv.onEvent((e) => { this.onHypervisorEvent(e) })
     for (const vm of this.deps.store.listVms()) {
       if (vm.state === 'incoming') {
         // The agent died while receiving: the source keeps (or resumed) the guest.
-        await (this.deps.hypervisor as Partial<LiveMigration>).abortIncoming?.(vm.id).catch(() => {})
+        if (offersLiveMigration(hv)) await hv.abortIncoming(vm.id).catch(() => {})
         await this.deps.preparation.release(vm.id)
         this.deps.store.deleteVm(vm.id)
         this.deps.log.warn('dropped an incoming migration interrupted by a restart', { vm: vm.id })
@@ -209,7 +210,7 @@ export class VmManager {
       }
       if (vm.state === 'migrating') {
         // The agent died while sending: the guest is still here; run it (resume if paused).
-        await (this.deps.hypervisor as Partial<LiveMigration>).resumeOutgoing?.(vm.id).catch(() => {})
+        if (offersLiveMigration(hv)) await hv.resumeOutgoing(vm.id).catch(() => {})
         this.setState(vm.id, 'running')
       }
       try {

@@ -117,7 +117,7 @@ export interface DiskReplication {
   replicationStatus: (id: string, options?: AbortOptions) => Promise<ReplicationStatus>
 }
 
-/** A driver offering replication exposes it here (`'replication' in hv`). */
+/** A driver offering replication exposes it here, and declares it (`capabilities.diskReplication`). */
 export interface ReplicationCapable {
   readonly replication: DiskReplication
 }

@@ -15,7 +15,7 @@ import { parseMigrationAddress, tcpAddress } from '../migration/migration-addres
 import { checkPsk, installTlsCreds, removeTlsCreds, MIGRATION_TLS_ID } from '../migration/migration-tls.js'
 import type { IncomingCompletion, IncomingMigration, IncomingTcp, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
-import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
+import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 import { createDisk } from './disks.js'
 import { hostFingerprint } from './fingerprint.js'
 import { launchQemu, readQemuLog } from './qemu-launcher.js'
@@ -52,6 +52,7 @@ export interface QemuHypervisorInit {
  * record live in its own dir, so a new driver instance can `recover()` it after an agent restart.
  */
 export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCapable {
+  readonly capabilities: HypervisorCapabilities = { liveMigration: true, diskReplication: true }
   readonly driver = 'qemu'
   readonly guestMemoryOverheadMiB = QEMU_GUEST_OVERHEAD_MIB
   /** Continuous disk replication: crash-consistent points of running guests (backup/). */

@@ -10,7 +10,7 @@ import { resolveMigrationParams } from '../migration/migration-params.js'
 import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
 import { checkSpecImages, type ImageSources } from '../image-sources.js'
-import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
+import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 
 export interface SimHypervisorInit {
   /** Pretend start latency (QEMU launch + QMP), in ms. Default 0. */
@@ -50,6 +50,7 @@ interface SimVm {
  * The shared compliance suite runs against it and the QEMU driver so the two cannot drift apart.
  */
 export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapable {
+  readonly capabilities: HypervisorCapabilities = { liveMigration: true, diskReplication: true }
   readonly driver = 'sim'
   /** In-memory disks and points, for control-plane tests of replication (backup/sim-replication). */
   readonly replication: SimReplication = new SimReplication({ inspect: async (id) => await this.inspect(id) })
