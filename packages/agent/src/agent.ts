@@ -4,57 +4,47 @@ import type { Hypervisor } from '@meshvirt/hypervisor'
 import { createMeshNode, type MeshNode, type TimingPreset } from '@meshvirt/mesh'
 import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
-import { createControlHandler } from './control/control-handler.js'
-import { ControlServer } from './control/control-server.js'
-import { ConsoleService, ownerLocator } from './console/console-service.js'
-import { ControlError } from './control/errors.js'
-import { advertContent } from './host/advert-content.js'
 import { HostAdminState } from './host/admin-state.js'
+import { Advertiser } from './host/advertiser.js'
 import { bytesOnDisk, VM_FILE_DIRS, vmDiskTotal } from './host/disk-total.js'
 import { setUpHypervisor } from './host/hypervisor-setup.js'
 import { collectInventory, type HostInventory, type HypervisorFacts } from './host/inventory.js'
+import { meshTiming, timingFromEnv } from './host/mesh-timing.js'
+import { CONTROL_SOCKET, listenError, preflight, type Preflight } from './host/preflight.js'
+import type { LeaseService } from './lease/lease-service.js'
 import { ResourceLedger } from './ledger/resource-ledger.js'
 import { createLogger, type Logger } from './log/logger.js'
+import { attachMonitoring, type Monitoring } from './monitor/index.js'
 import { Broker } from './negotiate/broker.js'
 import { NameClaims } from './negotiate/name-authority.js'
-import { NegotiateService } from './negotiate/negotiate-service.js'
+import type { Accepting } from './negotiate/negotiate-service.js'
 import { PeerClient } from './negotiate/peer-client.js'
-import { driverCanStart } from './negotiate/reserve-admission.js'
-import { CONTROL_PROTOCOL, NEGOTIATE_PROTOCOL } from './negotiate/protocols.js'
+import { startControl } from './parts/control-part.js'
+import { startFailover } from './parts/failover-part.js'
+import type { HostParts, LeaseRef } from './parts/host-parts.js'
+import { startMigration } from './parts/migration-part.js'
+import { serveNegotiation } from './parts/negotiate-part.js'
+import { startReplication } from './parts/replication-part.js'
+import { VmRecords } from './records/vm-records.js'
+import { heldReplicaSummaries } from './replication/replica-keeper.js'
 import { readClusterKey } from './store/cluster-key-file.js'
 import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
 import { loadOrCreateIdentity } from './store/identity-store.js'
+import { LeaseRecords } from './store/lease-records.js'
+import { ReplicaRecords } from './store/replica-records.js'
 import { StateStore, type VmRow } from './store/state-store.js'
+import { VmRecordStore } from './store/vm-record-store.js'
+import { AgentEvents } from './util/agent-events.js'
+import { Teardown } from './util/teardown.js'
+import { GuestRestarter } from './vm/guest-restarter.js'
+import { VmDetails } from './vm/vm-details.js'
 import { VmManager } from './vm/vm-manager.js'
 import { VmPreparation, type VmResource } from './vm/vm-preparation.js'
-import { VmDetails } from './vm/vm-details.js'
-import { GuestRestarter } from './vm/guest-restarter.js'
-import { VmRecords } from './records/vm-records.js'
-import { withVmRecords } from './records/records-control.js'
-import { VmRecordStore } from './store/vm-record-store.js'
-import { heldReplicaSummaries, ReplicaKeeper } from './replication/replica-keeper.js'
-import { ReplicaRecords } from './store/replica-records.js'
-import { LeaseRecords } from './store/lease-records.js'
-import { LeaseService } from './lease/lease-service.js'
-import { attachMonitoring, type Monitoring } from './monitor/index.js'
-import { CONTROL_SOCKET, listenError, preflight, type Preflight } from './host/preflight.js'
-import { meshTiming, timingFromEnv } from './host/mesh-timing.js'
-import { Teardown } from './util/teardown.js'
-import { AgentEvents } from './util/agent-events.js'
-import type { HostParts, LeaseRef } from './parts/host-parts.js'
-import { startFailover } from './parts/failover-part.js'
-import { startMigration } from './parts/migration-part.js'
-import { startReplication } from './parts/replication-part.js'
 
 export { CONTROL_SOCKET }
 /** Written at start, removed at stop: how scripts and tests find a running agent's addresses. */
 export const AGENT_INFO_FILE = 'agent.json'
-/** Expired reservations are swept (and the advert refreshed) at least this often. */
-const LEDGER_SWEEP_MS = 1_000
 export { ADVERT_COALESCE_MS } from './host/mesh-timing.js'
-/** Longest a peer's control request may run here (a forwarded `vm migrate` runs to its end). */
-export const CONTROL_HANDLER_TIMEOUT_MS = 20 * 60_000
-export const NEGOTIATE_HANDLER_TIMEOUT_MS = 2 * 60_000
 
 export interface RunAgentOptions {
   log?: Logger
@@ -159,24 +149,9 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   teardown.add('state store', () => { store.close() })
   // Measured free space is net of this host's own VM disks: count those back (host/disk-total.ts).
   if (opts.inventory?.diskBytes === undefined) inventory.diskBytes = vmDiskTotal(inventory.diskBytes, await bytesOnDisk(VM_FILE_DIRS.map((d) => join(config.dataDir, d))), store.allocated().diskBytes)
-  // The node, once it is up: changes before that are in its initial advert.
-  const up: { mesh?: MeshNode, keeper?: ReplicaKeeper } = {}
-  // Changes arrive in bursts (one placement touches the ledger and the VM table several times):
-  // rebuild the advert once per event-loop turn, not once per change.
-  let readvertiseQueued = false
-  const readvertise = (): void => {
-    if (up.mesh === undefined || readvertiseQueued) return
-    readvertiseQueued = true
-    setImmediate(() => {
-      readvertiseQueued = false
-      up.mesh?.updateAdvert({ ...advertContent(inventory, { ...config, hostReserved: ledger.hostReserved() }, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()), vms: [...vms.summaries(), ...up.keeper?.summaries() ?? []] })
-    })
-  }
-  // What the parts tell each other. The advert follows every change of the ledger and the VMs.
+  // What the parts tell each other (the advert, monitoring and the restart policy follow them).
   const events = new AgentEvents((event, err) => { log.error('an event listener failed', { event, err: (err as Error).message }) })
-  events.on('ledger:changed', readvertise)
-  events.on('vm:changed', readvertise)
-  const admin = new HostAdminState(store, readvertise)
+  const admin = new HostAdminState(store, () => { events.emit('host:changed', {}) })
   const records = new ReplicaRecords(store)
   const leaseRef: LeaseRef = {}
   const ledger = new ResourceLedger(store, {
@@ -200,6 +175,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || leaseRef.current?.service.state(vm.id)?.running === true
   })
+  const advertiser = new Advertiser({ inventory, config, store, ledger, admin, events, vms: () => [...vms.summaries(), ...heldReplicaSummaries(records)] })
+  teardown.add('advert', () => { advertiser.stop() })
   // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
   const restarter = new GuestRestarter({
     vms, log: root.child('restart', { host: selfId }), gate: recoveryGate,
@@ -221,11 +198,15 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     clusterName: config.cluster,
     incarnation,
     timing: meshTiming(opts.timing ?? timingFromEnv(), config.heartbeatMs),
-    advert: { ...advertContent(inventory, config, ledger.capacity(), admin.get()), vms: [...vms.summaries(), ...heldReplicaSummaries(records)] },
+    advert: advertiser.content(),
     onInboundRefused: (r) => { log.warn('refused inbound connections before their handshake: too many in flight from one address', { refused: r.refused, from: r.addresses, sinceMs: r.windowMs }) }
   }).catch((err: unknown) => { throw listenError(err, config.listen) })
-  up.mesh = node
   teardown.add('mesh', async () => { await node.stop() })
+  advertiser.attach(node)
+  node.view.subscribe((e) => {
+    if (e.type === 'updated' || e.host.self) return
+    log.info(`host ${e.type}`, { peer: e.host.hostId, hostname: e.host.advert.hostname })
+  })
   const peers = new PeerClient(node)
   const nameClaims = new NameClaims(store)
   const vmRecords = new VmRecords({
@@ -236,23 +217,13 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   vmRecords.start()
   teardown.add('vm records', () => { vmRecords.stop() })
   recordsReady(vmRecords)
-  // The optional parts, each started over the running core (parts/): migration and replication when
-  // the driver offers them, failover (below, after monitoring, whose events it emits) with replication.
+
+  // The parts, each started over the running core (parts/), in order: migration and replication when
+  // the driver offers them, monitoring, failover (which emits monitoring's events) with replication;
+  // then the protocols that answer for them all: negotiation, and last the control API.
   const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, preparation, details, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef }
   const migration = await startMigration(parts)
   const replicas = await startReplication(parts)
-  up.keeper = replicas?.keeper
-  // The host side of placement, migration and replicas: built once the parts it answers for exist.
-  const negotiate = new NegotiateService({
-    ledger,
-    vms,
-    names: new NameClaims(store),
-    log: root.child('negotiate', { host: selfId }),
-    canStart: driverCanStart(hv.driver),
-    accepting: () => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true },
-    ...(migration !== undefined ? { incoming: migration.incoming } : {}),
-    ...(replicas !== undefined ? { replicas: replicas.keeper } : {})
-  })
   const broker = new Broker({ selfId, view: node.view, peers, events, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const mon = monitoring = await attachMonitoring({
     events,
@@ -276,43 +247,10 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   restarter.registerMetrics(mon.metrics.registry)
   vmRecords.registerMetrics(mon.metrics.registry)
   if (replicas !== undefined) await startFailover(parts, { keeper: replicas.keeper, events: mon.events, restarted: !created })
-  const control = withVmRecords(createControlHandler({ selfId, view: node.view, vms, broker, peers, log: root.child('control', { host: selfId }), admin, extra: mon.controlHandlers, ...(migration !== undefined ? { migrations: migration.source } : {}), ...(replicas !== undefined ? { replication: replicas.replication } : {}) }), vmRecords)
-  const controlBytes = async (bytes: Uint8Array): Promise<Uint8Array> => {
-    let res
-    try {
-      const req = pb.ControlRequest.decode(bytes)
-      res = { ...await control(req), requestId: req.requestId }
-    } catch (err) {
-      res = { error: (err instanceof ControlError ? err : new ControlError('INTERNAL', (err as Error).message)).toWire() }
-    }
-    return pb.ControlResponse.encode(res).finish()
-  }
-  peers.registerLocal(NEGOTIATE_PROTOCOL, async (b, p) => await negotiate.handle(b, p))
-  peers.registerLocal(CONTROL_PROTOCOL, controlBytes)
-  // A forwarded control request may be a whole live migration; PrepareIncoming starts a QEMU.
-  await node.handle(NEGOTIATE_PROTOCOL, async (b, p) => await negotiate.handle(b, p), { timeoutMs: NEGOTIATE_HANDLER_TIMEOUT_MS })
-  await node.handle(CONTROL_PROTOCOL, async (b) => await controlBytes(b), { timeoutMs: CONTROL_HANDLER_TIMEOUT_MS })
-  node.view.subscribe((e) => {
-    if (e.type === 'updated' || e.host.self) return
-    log.info(`host ${e.type}`, { peer: e.host.hostId, hostname: e.host.advert.hostname })
-  })
-
-  // Reservations expire by themselves; sweep so the advert tells the cluster soon after.
-  let lastReserved = JSON.stringify(store.reserved())
-  const sweep = setInterval(() => {
-    const now = JSON.stringify(ledger.capacity().reservations)
-    if (now !== lastReserved) { lastReserved = now; readvertise() }
-  }, LEDGER_SWEEP_MS)
-  sweep.unref()
-  teardown.add('reservation sweep', () => { clearInterval(sweep) })
-
-  const consoles = new ConsoleService({ selfId, libp2p: node.libp2p, vms, hypervisor: hv.driver, locate: ownerLocator(control), log: root.child('console', { host: selfId }) })
-  await consoles.start()
-  teardown.add('consoles', async () => { await consoles.stop() })
+  const accepting = (): Accepting => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
+  await serveNegotiation(parts, { accepting, migration, replicas })
   const controlSocket = checked.controlSocket
-  const server = new ControlServer(controlSocket, control, root.child('control', { host: selfId }), { attachConsole: async (req, socket) => { await consoles.attachClient(req, socket) } })
-  await server.start()
-  teardown.add('control socket', async () => { await server.stop() })
+  await startControl(parts, { controlSocket, broker, admin, vmRecords, monitoring: mon, migration, replicas })
   const addrs = node.multiaddrs()
   const infoFile = join(config.dataDir, AGENT_INFO_FILE)
   teardown.add('agent.json', async () => { await rm(infoFile, { force: true }) })

@@ -42,7 +42,7 @@ const FORWARDED_MIGRATION_MARGIN_MS = 11 * 60_000
 /** A peer that does not answer a cluster-wide listing within this is reported, not waited for. */
 export const FAN_OUT_TIMEOUT_MS = 5_000
 
-type Handler = (req: meshvirt.v1.ControlRequest) => Promise<meshvirt.v1.IControlResponse>
+export type Handler = (req: meshvirt.v1.ControlRequest) => Promise<meshvirt.v1.IControlResponse>
 
 /**
  * The control API, the same for the local CLI socket and for peers (/meshvirt/control/1.0.0):

@@ -20,13 +20,16 @@ const SHORT_OF: Record<string, number> = {
   affinity: pb.RefuseReason.REFUSE_REASON_AFFINITY
 }
 
+/** Whether this host takes new reservations now, and if not why. */
+export type Accepting = { ok: true } | { ok: false, reason: 'draining' | 'shutting-down' }
+
 export interface NegotiateServiceDeps {
   ledger: ResourceLedger
   vms: VmManager
   names: NameClaims
   log: Logger
   /** The host's administrative state: a draining or leaving host refuses every Reserve. */
-  accepting: () => { ok: true } | { ok: false, reason: 'draining' | 'shutting-down' }
+  accepting: () => Accepting
   /** The driver's word on a new VM's spec (Reserve with a spec); absent: not asked. */
   canStart?: CanStart
   /** Absent when this host's hypervisor cannot receive live migrations. */

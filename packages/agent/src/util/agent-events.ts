@@ -15,6 +15,8 @@ export interface AgentEventMap {
   'guest:exited': { vm: VmRow, reason: string }
   /** The host's ledger changed (allocations, reservations, the host's reserve). */
   'ledger:changed': Record<string, never>
+  /** The operator changed the host's admin state (active, draining, drained). */
+  'host:changed': Record<string, never>
   /** A placement this host brokered was committed, with its timing. */
   'placement:done': PlacementTiming
 }

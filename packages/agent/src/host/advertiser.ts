@@ -1,0 +1,75 @@
+import type { HostAdvertContent, MeshNode, VmSummary } from '@meshvirt/mesh'
+import type { AgentConfig } from '../config/agent-config.js'
+import type { ResourceLedger } from '../ledger/resource-ledger.js'
+import type { StateStore } from '../store/state-store.js'
+import type { AgentEvents } from '../util/agent-events.js'
+import type { HostAdminState } from './admin-state.js'
+import { advertContent } from './advert-content.js'
+import type { HostInventory } from './inventory.js'
+
+/** Expired reservations are swept (and the advert refreshed) at least this often. */
+export const LEDGER_SWEEP_MS = 1_000
+
+export interface AdvertiserDeps {
+  inventory: HostInventory
+  config: AgentConfig
+  store: StateStore
+  ledger: ResourceLedger
+  admin: HostAdminState
+  events: AgentEvents
+  /** The VMs this host owns and the replicas it holds, as the advert lists them. */
+  vms: () => VmSummary[]
+}
+
+/**
+ * This host's gossip advert: what it is, what it has handed out, its admin state and its VMs. It
+ * follows every change the parts announce (ledger, VMs, admin state), rebuilt once per event-loop
+ * turn — one placement touches the ledger and the VM table several times — and reservations that
+ * expire on their own are swept, so the cluster hears of the room they free.
+ */
+export class Advertiser {
+  private mesh: Pick<MeshNode, 'updateAdvert'> | undefined
+  private queued = false
+  private sweep: NodeJS.Timeout | undefined
+  private readonly unsubscribe: Array<() => void>
+
+  constructor (private readonly deps: AdvertiserDeps) {
+    const changed = (): void => { this.readvertise() }
+    this.unsubscribe = [deps.events.on('ledger:changed', changed), deps.events.on('vm:changed', changed), deps.events.on('host:changed', changed)]
+  }
+
+  /** The advert as it is now (the node starts with it). */
+  content (): Partial<HostAdvertContent> {
+    const { inventory, config, store, ledger, admin } = this.deps
+    return {
+      ...advertContent(inventory, { ...config, hostReserved: ledger.hostReserved() }, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()),
+      vms: this.deps.vms()
+    }
+  }
+
+  /** From now on changes go to the node's advert; changes before were in its initial one. */
+  attach (mesh: Pick<MeshNode, 'updateAdvert'>): void {
+    this.mesh = mesh
+    let lastReserved = JSON.stringify(this.deps.store.reserved())
+    this.sweep = setInterval(() => {
+      const now = JSON.stringify(this.deps.ledger.capacity().reservations)
+      if (now !== lastReserved) { lastReserved = now; this.readvertise() }
+    }, LEDGER_SWEEP_MS)
+    this.sweep.unref()
+  }
+
+  readvertise (): void {
+    if (this.mesh === undefined || this.queued) return
+    this.queued = true
+    setImmediate(() => {
+      this.queued = false
+      this.mesh?.updateAdvert(this.content())
+    })
+  }
+
+  stop (): void {
+    clearInterval(this.sweep)
+    for (const off of this.unsubscribe) off()
+    this.mesh = undefined
+  }
+}

@@ -1,0 +1,31 @@
+import { NameClaims } from '../negotiate/name-authority.js'
+import { NegotiateService, type Accepting } from '../negotiate/negotiate-service.js'
+import { NEGOTIATE_PROTOCOL } from '../negotiate/protocols.js'
+import { driverCanStart } from '../negotiate/reserve-admission.js'
+import type { MigrationPart } from './migration-part.js'
+import type { ReplicationPart } from './replication-part.js'
+import type { HostParts } from './host-parts.js'
+
+/** Longest a peer's negotiate request may run here (PrepareIncoming starts a QEMU). */
+export const NEGOTIATE_HANDLER_TIMEOUT_MS = 2 * 60_000
+
+/**
+ * The host side of placement: answers peers on the negotiate protocol (reservations, commits, name
+ * claims, and — when those parts run — incoming migrations and replicas). Served once every part
+ * it answers for is up, the lease included (an arriving replicated VM inherits its lease).
+ */
+export async function serveNegotiation (p: HostParts, opts: { accepting: () => Accepting, migration?: MigrationPart, replicas?: ReplicationPart }): Promise<void> {
+  const { selfId, root, node, peers } = p
+  const negotiate = new NegotiateService({
+    ledger: p.ledger,
+    vms: p.vms,
+    names: new NameClaims(p.store),
+    log: root.child('negotiate', { host: selfId }),
+    canStart: driverCanStart(p.hypervisor),
+    accepting: opts.accepting,
+    ...(opts.migration !== undefined ? { incoming: opts.migration.incoming } : {}),
+    ...(opts.replicas !== undefined ? { replicas: opts.replicas.keeper } : {})
+  })
+  peers.registerLocal(NEGOTIATE_PROTOCOL, async (b, peer) => await negotiate.handle(b, peer))
+  await node.handle(NEGOTIATE_PROTOCOL, async (b, peer) => await negotiate.handle(b, peer), { timeoutMs: NEGOTIATE_HANDLER_TIMEOUT_MS })
+}
