@@ -39,6 +39,12 @@ describe('replication end to end: a real guest\'s disk kept on another host, and
 
   const cli = meshvirtOn
   const show = async (on: AgentProcess, name: string): Promise<VmJson> => JSON.parse(await cli(on, ['vm', 'show', name, '--json'])) as VmJson
+  /** For a failure message: the VM as its owner shows it, and what owner and holder logged about replicas and leases. */
+  const replicationStory = async (owner: AgentProcess, holder: AgentProcess, name: string): Promise<string> => {
+    const shown = await cli(owner, ['vm', 'show', name]).catch((e: unknown) => `vm show failed: ${(e as Error).message}`)
+    const lines = (a: AgentProcess): string => a.output().split('\n').filter((l) => /replica|replicat|lease|holder|fence|point/i.test(l)).slice(-25).join('\n')
+    return `vm show ${name} on the owner:\n${shown}\nowner's log (replicas, leases):\n${lines(owner)}\nholder's log (replicas, leases):\n${lines(holder)}`
+  }
 
   it('keeps the replica within 2 × RPO while the guest writes; after the owner dies, vm failover from another host runs the VM on the holder from the last point', async () => {
     const [h1, h2, h3] = agents as [AgentProcess, AgentProcess, AgentProcess]
@@ -143,6 +149,7 @@ describe('replication end to end: a real guest\'s disk kept on another host, and
     const holder = agents[index] as AgentProcess
     const partial = join(holder.dataDir, 'replicas', vm.id, 'incoming.part')
     await pollUntil(async () => ((await stat(partial).catch(() => undefined))?.size ?? 0) > 4 * 2 ** 20, { timeoutMs: 60_000, intervalMs: 50, what: 'the first copy under way on the holder' })
+      .catch(async (err: unknown) => { throw new Error(`${(err as Error).message}\n${await replicationStory(h1, holder, 'rep-2')}`) })
     const partialBytes = (await stat(partial)).size
     await holder.kill9()
     const again = await startAgentProcess(argvOf[index] as string[], { dataDir: holder.dataDir })
