@@ -14,7 +14,7 @@ import { CONTROL_SOCKET, listenError, preflight, type Preflight } from './host/p
 import type { LeaseService } from './lease/lease-service.js'
 import { ResourceLedger } from './ledger/resource-ledger.js'
 import { createLogger, type Logger } from './log/logger.js'
-import { attachMonitoring, type Monitoring } from './monitor/index.js'
+import type { Monitoring } from './monitor/index.js'
 import { Broker } from './negotiate/broker.js'
 import { NameClaims } from './negotiate/name-authority.js'
 import type { Accepting } from './negotiate/negotiate-service.js'
@@ -23,6 +23,7 @@ import { startControl } from './parts/control-part.js'
 import { startFailover } from './parts/failover-part.js'
 import type { HostParts, LeaseRef } from './parts/host-parts.js'
 import { startMigration } from './parts/migration-part.js'
+import { startMonitoring } from './parts/monitoring-part.js'
 import { serveNegotiation } from './parts/negotiate-part.js'
 import { startReplication } from './parts/replication-part.js'
 import { VmRecords } from './records/vm-records.js'
@@ -225,27 +226,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const migration = await startMigration(parts)
   const replicas = await startReplication(parts)
   const broker = new Broker({ selfId, view: node.view, peers, events, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
-  const mon = monitoring = await attachMonitoring({
-    events,
-    config: checked.monitor,
-    clusterName: config.cluster,
-    privateKey: identity.privateKey,
-    mesh: node,
-    ledger,
-    vms,
-    broker,
-    ...(migration !== undefined ? { migrations: migration.source } : {}),
-    ...(replicas !== undefined ? { replication: replicas.replication } : {}),
-    hypervisor: hv.driver,
-    leaseRefusals: () => leaseRef.current?.service.refusals,
-    unknownVms: () => vmRecords.snapshotVms(),
-    log: root.child('monitor', { host: selfId }),
-    // Process metrics (RSS, CPU) describe this process: meaningless for in-process test clusters.
-    processMetrics: opts.hypervisor === undefined
-  })
-  teardown.add('monitoring', async () => { await mon.stop() })
-  restarter.registerMetrics(mon.metrics.registry)
-  vmRecords.registerMetrics(mon.metrics.registry)
+  const mon = monitoring = await startMonitoring(parts, { config: checked.monitor, privateKey: identity.privateKey, broker, vmRecords, restarter, migration, replicas, processMetrics: opts.hypervisor === undefined })
   if (replicas !== undefined) await startFailover(parts, { keeper: replicas.keeper, events: mon.events, restarted: !created })
   const accepting = (): Accepting => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
   await serveNegotiation(parts, { accepting, migration, replicas })
