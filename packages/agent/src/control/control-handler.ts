@@ -3,7 +3,7 @@ import { pb, type meshvirt } from '@meshvirt/proto'
 import type { Logger } from '../log/logger.js'
 import type { Broker } from '../negotiate/broker.js'
 import { findGossipedVm } from '../negotiate/gossiped-vm.js'
-import { nameAuthorities, nameHolders, rebindName } from '../negotiate/name-authority.js'
+import { claimHolders, rebindName } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import type { VmRow } from '../store/state-store.js'
 import type { HostAdminState } from '../host/admin-state.js'
@@ -249,7 +249,7 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
           await replicas?.commit()
           // Free the name where it may be held: the authority, and its successor in case
           // membership moved since the claim (a release where nothing is held is a no-op).
-          const authorities = nameAuthorities(vm.name, nameHolders(deps.view)).slice(0, 2)
+          const authorities = claimHolders(vm.name, deps.view)
           await Promise.all(authorities.map(async (authority) => {
             await peers.negotiate(authority, { bindName: { name: vm.name, vmId: vm.id, release: true } }).catch((err: unknown) => {
               deps.log.warn('could not release the VM name at an authority', { vm: vm.id, authority, err: (err as Error).message })

@@ -8,7 +8,7 @@ import { specResources, validateVmSpec, vmIdFor } from '../vm/vm-spec.js'
 import { toHostSnapshot } from './host-snapshot.js'
 import { chooseCpuModel } from './cpu-model.js'
 import { findGossipedVm } from './gossiped-vm.js'
-import { nameAuthorities, nameHolders } from './name-authority.js'
+import { NAME_AUTHORITIES, nameAuthorities, nameHolders } from './name-authority.js'
 import { placementRequestFor } from './placement-request.js'
 import type { PeerClient } from './peer-client.js'
 import { HostRefusals } from './host-refusals.js'
@@ -31,8 +31,6 @@ export const MAX_CONCURRENT_PLACEMENTS = 16
 const RESERVATION_WAIT_MS = 250
 /** Rendezvous-ranked authorities tried for a name before giving up. */
 const MAX_AUTHORITIES_TRIED = 4
-/** A name is claimed (and bound) at this many authorities: the first, and the one a retry finds if the first dies. */
-export const NAME_AUTHORITIES = 2
 
 export interface BrokerDeps {
   selfId: string

@@ -34,12 +34,20 @@ export function nameAuthorities (name: string, hostIds: readonly string[]): stri
     .map((x) => x.id)
 }
 
+/** A name is claimed (and bound) at this many authorities: the first, and the one a retry finds if the first dies. */
+export const NAME_AUTHORITIES = 2
+
+/** Where a name's claim is held now: its first NAME_AUTHORITIES authorities among the non-dead hosts. */
+export function claimHolders (name: string, view: { hosts: () => ReadonlyArray<{ hostId: string, liveness: string }> }): string[] {
+  return nameAuthorities(name, nameHolders(view)).slice(0, NAME_AUTHORITIES)
+}
+
 /**
  * The name's authorities (the first two) learn that `owner` now runs the VM (after a migration or a failover); best
  * effort: the gossiped VM summaries say it too.
  */
 export async function rebindName (peers: Pick<PeerClient, 'negotiate'>, view: { hosts: () => ReadonlyArray<{ hostId: string, liveness: string }> }, name: string, vmId: string, owner: string): Promise<void> {
-  await Promise.all(nameAuthorities(name, nameHolders(view)).slice(0, 2).map(async (authority) => {
+  await Promise.all(claimHolders(name, view).map(async (authority) => {
     await peers.negotiate(authority, { bindName: { name, vmId, owner } }).catch(() => {})
   }))
 }

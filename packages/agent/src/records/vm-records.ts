@@ -3,7 +3,7 @@ import { pb, type meshvirt } from '@meshvirt/proto'
 import { Gauge, type Registry } from 'prom-client'
 import type { Logger } from '../log/logger.js'
 import type { SnapshotVm } from '../monitor/cluster-snapshot.js'
-import { nameAuthorities, nameHolders } from '../negotiate/name-authority.js'
+import { claimHolders } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import type { VmRow } from '../store/state-store.js'
 import type { KnownVm, VmRecordStore, VmTombstone } from '../store/vm-record-store.js'
@@ -243,7 +243,7 @@ export class VmRecords {
     this.deps.log.warn('vm deleted by force: its owner is not there to do it; a returning owner will delete its copy', { vm: vm.id, name: vm.name, owner: vm.owner, ownerLiveness: u.ownerLiveness })
     const hosts = this.deps.view.hosts().filter((h) => !h.self && h.liveness !== 'dead').map((h) => h.hostId)
     // Free the name where it may be held (the authority, and its successor should membership have moved).
-    const authorities = nameAuthorities(vm.name, nameHolders(this.deps.view)).slice(0, 2)
+    const authorities = claimHolders(vm.name, this.deps.view)
     await Promise.all([
       ...authorities.map(async (authority) => {
         await this.deps.peers.negotiate(authority, { bindName: { name: vm.name, vmId: vm.id, release: true } }).catch((err: unknown) => {
