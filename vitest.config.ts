@@ -19,7 +19,7 @@ export default defineConfig({
       { find: /^@meshvirt\/mesh\/polyfill$/, replacement: src('mesh', 'polyfill.ts') },
       { find: /^@meshvirt\/agent\/polyfill$/, replacement: src('agent', 'polyfill.ts') },
       { find: /^@meshvirt\/testkit\/poll$/, replacement: src('testkit', 'poll.ts') },
-      { find: /^@meshvirt\/(proto|placement|mesh|hypervisor|agent|testkit)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) }
+      { find: /^@meshvirt\/(proto|placement|mesh|network|hypervisor|agent|testkit)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) }
     ]
   },
   test: {

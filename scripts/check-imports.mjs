@@ -25,9 +25,10 @@ export const RULES = {
   placement: { ours: [], node: false, thirdParty: false },
   mesh: { ours: ['proto'], node: true, thirdParty: true },
   hypervisor: { ours: [], node: true, thirdParty: true },
-  agent: { ours: ['proto', 'placement', 'mesh', 'hypervisor'], node: true, thirdParty: true },
+  network: { ours: [], node: true, thirdParty: true },
+  agent: { ours: ['proto', 'placement', 'mesh', 'network', 'hypervisor'], node: true, thirdParty: true },
   cli: { ours: ['agent'], node: true, thirdParty: true },
-  testkit: { ours: ['mesh', 'hypervisor', 'agent'], node: true, thirdParty: true }
+  testkit: { ours: ['mesh', 'network', 'hypervisor', 'agent'], node: true, thirdParty: true }
 }
 /** Public subpath exports other packages may use besides the package root. */
 const PUBLIC_SUBPATHS = new Set(['polyfill', 'poll'])
