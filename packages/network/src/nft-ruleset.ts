@@ -1,0 +1,69 @@
+import { NFT_TABLE } from './constants.js'
+
+/**
+ * The driver's nftables table as text for `nft -f`, rebuilt whole from the networks this host has
+ * and loaded atomically (declare, delete, redefine: one transaction, so no packet sees a half table).
+ * Rules that hold for every meshvirt bridge match the `mvbr*` wildcard, so a bridge the driver has
+ * not (yet) listed after a restart is isolated all the same.
+ */
+
+export interface RulesetNetwork {
+  bridge: string
+  subnet: string
+  gateway: string
+  nat: boolean
+}
+
+export interface RulesetOptions {
+  /** The interface NAT masquerades to; undefined: any interface that is not a meshvirt bridge. */
+  uplink?: string
+  table?: string
+}
+
+const ALL = '"mvbr*"'
+
+function q (name: string): string {
+  return JSON.stringify(name)
+}
+
+function chain (name: string, hook: string, rules: string[]): string[] {
+  return [`  chain ${name} {`, `    ${hook}`, ...rules.map((r) => `    ${r}`), '  }']
+}
+
+/** The whole script; with no networks it only deletes the table. */
+export function renderRuleset (networks: readonly RulesetNetwork[], options: RulesetOptions = {}): string {
+  const table = `inet ${options.table ?? NFT_TABLE}`
+  const head = `table ${table}\ndelete table ${table}\n`
+  if (networks.length === 0) return head
+  const sorted = [...networks].sort((a, b) => a.bridge.localeCompare(b.bridge))
+  const out = options.uplink === undefined ? `oifname != ${ALL}` : `oifname ${q(options.uplink)}`
+
+  // Guests may reach the host only for DHCP, DNS and a ping of their gateway.
+  const input = ['iifname ' + ALL + ' ct state established,related accept']
+  for (const n of sorted) {
+    const br = q(n.bridge)
+    input.push(
+      `iifname ${br} udp dport 67 accept`,
+      `iifname ${br} ip daddr ${n.gateway} udp dport 53 accept`,
+      `iifname ${br} ip daddr ${n.gateway} tcp dport 53 accept`,
+      `iifname ${br} ip daddr ${n.gateway} icmp type echo-request accept`
+    )
+  }
+  input.push(`iifname ${ALL} drop`)
+
+  // Routed traffic: within a bridge (br_netfilter) yes, between bridges never, out only with NAT.
+  const forward = sorted.map((n) => `iifname ${q(n.bridge)} oifname ${q(n.bridge)} accept`)
+  forward.push(`oifname ${ALL} ct state established,related accept`)
+  for (const n of sorted.filter((n) => n.nat)) forward.push(`iifname ${q(n.bridge)} ip saddr ${n.subnet} ${out} accept`)
+  forward.push(`iifname ${ALL} drop`, `oifname ${ALL} drop`)
+
+  const postrouting = sorted.filter((n) => n.nat).map((n) => `ip saddr ${n.subnet} ip daddr != ${n.subnet} ${out} masquerade`)
+
+  return head + [
+    `table ${table} {`,
+    ...chain('input', 'type filter hook input priority filter; policy accept;', input),
+    ...chain('forward', 'type filter hook forward priority filter; policy accept;', forward),
+    ...chain('postrouting', 'type nat hook postrouting priority srcnat; policy accept;', postrouting),
+    '}'
+  ].join('\n') + '\n'
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest'
+import { renderRuleset } from '@meshvirt/network'
+
+const web = { bridge: 'mvbr7', subnet: '10.7.0.0/24', gateway: '10.7.0.1', nat: true }
+const db = { bridge: 'mvbr8', subnet: '10.8.0.0/24', gateway: '10.8.0.1', nat: false }
+
+describe('the nftables table', () => {
+  it('with no networks only deletes the table', () => {
+    expect(renderRuleset([])).toBe('table inet meshvirt\ndelete table inet meshvirt\n')
+  })
+
+  it.each<[string, Parameters<typeof renderRuleset>[1], string[], string[]]>([
+    ['NAT to the uplink', { uplink: 'eth0' }, [
+      'iifname "mvbr7" ip saddr 10.7.0.0/24 oifname "eth0" accept',
+      'ip saddr 10.7.0.0/24 ip daddr != 10.7.0.0/24 oifname "eth0" masquerade'
+    ], ['10.8.0.0/24 oifname']],
+    ['no uplink known: out through anything but a meshvirt bridge', {}, [
+      'iifname "mvbr7" ip saddr 10.7.0.0/24 oifname != "mvbr*" accept'
+    ], []]
+  ])('%s', (_, options, present, absent) => {
+    const text = renderRuleset([db, web], options)
+    expect(text.startsWith('table inet meshvirt\ndelete table inet meshvirt\ntable inet meshvirt {\n')).toBe(true)
+    const common = [
+      'iifname "mvbr7" udp dport 67 accept',
+      'iifname "mvbr8" ip daddr 10.8.0.1 udp dport 53 accept',
+      'iifname "mvbr8" ip daddr 10.8.0.1 tcp dport 53 accept',
+      'iifname "mvbr7" ip daddr 10.7.0.1 icmp type echo-request accept',
+      'iifname "mvbr7" oifname "mvbr7" accept',
+      'oifname "mvbr*" ct state established,related accept',
+      'type nat hook postrouting priority srcnat; policy accept;'
+    ]
+    for (const line of [...common, ...present]) expect(text).toContain(`    ${line}\n`)
+    for (const line of absent) expect(text).not.toContain(line)
+  })
+
+  it('drops from any meshvirt bridge after the allowances (input and forward)', () => {
+    const lines = renderRuleset([web], { uplink: 'eth0' }).split('\n').map((l) => l.trim())
+    const input = lines.indexOf('chain input {')
+    const forward = lines.indexOf('chain forward {')
+    expect(lines.indexOf('iifname "mvbr*" drop', input)).toBeLessThan(forward)
+    expect(lines.indexOf('iifname "mvbr*" drop', forward)).toBeGreaterThan(lines.indexOf('iifname "mvbr7" ip saddr 10.7.0.0/24 oifname "eth0" accept'))
+  })
+})
