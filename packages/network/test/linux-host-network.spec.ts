@@ -1,0 +1,148 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { LinuxHostNetwork } from '@meshvirt/network'
+import type { CommandRunner, NetworkConfig, ProcessTable } from '@meshvirt/network'
+
+/**
+ * The Linux driver against a fake host: a runner that keeps a table of links and answers `ip -j`
+ * queries from it, a fake /proc and a kill that only records. What it checks is the driver's logic
+ * (what it runs, in which order, what it undoes); the netns suite checks the kernel's side.
+ */
+
+const web: NetworkConfig = { name: 'web', vni: 7, subnet: '10.7.0.0/24', gateway: '10.7.0.1', mtu: 1450, nat: true, dhcp: true }
+
+interface FakeLink { ifname: string, mtu: number, address: string, flags: string[], master?: string, linkinfo: { info_kind: string, info_data: Record<string, unknown> } }
+
+function fakeHost (dir: string, fail: (line: string) => string | undefined = () => undefined): { run: CommandRunner, processes: ProcessTable, calls: string[], signals: string[] } {
+  const links = new Map<string, FakeLink>()
+  const calls: string[] = []
+  const signals: string[] = []
+  let nextPid = 4000
+  const ok = (stdout = ''): { exitCode: number, stdout: string, stderr: string } => ({ exitCode: 0, stdout, stderr: '' })
+  const run: CommandRunner = async (file, args) => {
+    const line = [file.replace(/^.*\//, ''), ...args].join(' ')
+    calls.push(line)
+    const error = fail(line)
+    if (error !== undefined) return { exitCode: 2, stdout: '', stderr: error }
+    const a = [...args]
+    if (line.startsWith('ip -j -d link show dev ')) {
+      const link = links.get(a[5] as string)
+      return link === undefined ? { exitCode: 1, stdout: '', stderr: `Device "${a[5] as string}" does not exist.` } : ok(JSON.stringify([link]))
+    }
+    if (line === 'ip -j -d link show') return ok(JSON.stringify([...links.values()]))
+    if (line.startsWith('ip link add ')) {
+      const kind = a[4] as string
+      const data: Record<string, unknown> = kind === 'vxlan' ? { id: Number(a[6]), local: a[8], port: Number(a[10]), learning: false, proxy: true } : {}
+      links.set(a[2] as string, { ifname: a[2] as string, mtu: 1500, address: 'aa:aa:aa:aa:aa:aa', flags: [], linkinfo: { info_kind: kind, info_data: data } })
+    }
+    if (line.startsWith('ip tuntap add dev ')) links.set(a[3] as string, { ifname: a[3] as string, mtu: 1500, address: 'bb:bb:bb:bb:bb:bb', flags: [], linkinfo: { info_kind: 'tun', info_data: { type: 'tap' } } })
+    if (line.startsWith('ip link del dev ')) links.delete(a[3] as string)
+    if (line.startsWith('ip link set dev ')) {
+      const link = links.get(a[3] as string)!
+      for (let i = 4; i < a.length; i++) {
+        if (a[i] === 'mtu') link.mtu = Number(a[++i])
+        else if (a[i] === 'address') link.address = a[++i] as string
+        else if (a[i] === 'master') link.master = a[++i]
+        else if (a[i] === 'up') link.flags = ['UP']
+      }
+    }
+    if (file.endsWith('dnsmasq')) {
+      const pid = nextPid++
+      const pidFile = (a.find((x) => x.startsWith('--pid-file=')) as string).slice('--pid-file='.length)
+      await mkdir(join(dir, 'proc', String(pid)), { recursive: true })
+      await writeFile(join(dir, 'proc', String(pid), 'cmdline'), [file, ...args].join('\0') + '\0')
+      await writeFile(pidFile, `${pid}\n`)
+    }
+    return ok(line.includes(' -j ') ? '[]' : '')
+  }
+  const processes: ProcessTable = {
+    proc: join(dir, 'proc'),
+    kill: (pid, signal) => {
+      signals.push(`${signal} ${pid}`)
+      if (signal === 'SIGTERM' || signal === 'SIGKILL') void rm(join(dir, 'proc', String(pid)), { recursive: true, force: true })
+    }
+  }
+  return { run, processes, calls, signals }
+}
+
+describe('LinuxHostNetwork (fake host)', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mvnt-unit-'))
+    await mkdir(join(dir, 'sys/net/ipv4'), { recursive: true })
+    await writeFile(join(dir, 'sys/net/ipv4/ip_forward'), '0\n')
+  })
+  afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  const driver = (fake: ReturnType<typeof fakeHost>): LinuxHostNetwork =>
+    new LinuxHostNetwork({ underlay: '10.77.0.1', stateDir: join(dir, 'state'), run: fake.run, processes: fake.processes, procSys: join(dir, 'sys'), superviseIntervalMs: 0, uplink: 'eth0' })
+
+  it('builds bridge, VXLAN, dnsmasq and rules once; a second ensureNetwork only reads', async () => {
+    const fake = fakeHost(dir)
+    const host = driver(fake)
+    await host.ensureNetwork(web)
+    const first = fake.calls.splice(0)
+    expect(first).toContain('ip link add mvbr7 type bridge')
+    expect(first).toContain('ip link set dev mvbr7 mtu 1450 address 06:00:00:00:00:07 up')
+    expect(first).toContain('ip addr replace 10.7.0.1/24 dev mvbr7')
+    expect(first).toContain('ip link add mvvx7 type vxlan id 7 local 10.77.0.1 dstport 4789 nolearning proxy')
+    expect(first).toContain('ip link set dev mvvx7 mtu 1450 master mvbr7 up')
+    expect(first.filter((c) => c.startsWith('dnsmasq '))).toHaveLength(1)
+    expect(await readFile(join(dir, 'sys/net/ipv4/ip_forward'), 'utf8')).toBe('1\n')
+    await host.ensureNetwork(web)
+    const again = fake.calls.filter((c) => !c.startsWith('nft ') && !/ -j /.test(c))
+    expect(again).toEqual(['ip addr replace 10.7.0.1/24 dev mvbr7'])
+  })
+
+  it('a failing command names itself and its stderr, and what the call created is removed', async () => {
+    const fake = fakeHost(dir, (line) => line.startsWith('ip link add mvvx7') ? 'RTNETLINK answers: Operation not permitted' : undefined)
+    const host = driver(fake)
+    const err = await host.ensureNetwork(web).catch((e: unknown) => e)
+    expect(err).toMatchObject({ name: 'HostNetworkError', code: 'ERR_HOST_NETWORK', stderr: 'RTNETLINK answers: Operation not permitted' })
+    expect((err as Error).message).toBe('ip link add mvvx7 type vxlan id 7 local 10.77.0.1 dstport 4789 nolearning proxy failed: RTNETLINK answers: Operation not permitted')
+    expect(fake.calls.at(-1)).toBe('ip link del dev mvbr7')
+    expect(fake.calls.some((c) => c.startsWith('dnsmasq'))).toBe(false)
+    expect((await host.inventory()).networks).toEqual([])
+  })
+
+  it('when the rules are refused, the dnsmasq it started is stopped and the devices removed', async () => {
+    const fake = fakeHost(dir, (line) => line.startsWith('nft ') ? 'Error: syntax error' : undefined)
+    const host = driver(fake)
+    await expect(host.ensureNetwork(web)).rejects.toThrow('nft -f - failed: Error: syntax error')
+    expect(fake.signals).toEqual(['SIGTERM 4000'])
+    expect(fake.calls.filter((c) => c.startsWith('ip link del'))).toEqual(['ip link del dev mvvx7', 'ip link del dev mvbr7'])
+    await expect(host.attachPort({ network: 'web', vmId: 'v', nicIndex: 0, mac: '02:00:00:00:00:01', ip: '10.7.0.5', hostname: 'v' })).rejects.toThrow('not on this host')
+  })
+
+  it('attachPort creates the tap once, HUPs dnsmasq for its entry, and adopts it the second time', async () => {
+    const fake = fakeHost(dir)
+    const host = driver(fake)
+    await host.ensureNetwork(web)
+    const port = { network: 'web', vmId: 'vm1', nicIndex: 0, mac: '02:00:00:00:00:01', ip: '10.7.0.5', hostname: 'www' }
+    const { tap } = await host.attachPort(port)
+    await host.attachPort(port)
+    expect(fake.calls.filter((c) => c.startsWith('ip tuntap add'))).toEqual([`ip tuntap add dev ${tap} mode tap`])
+    expect(fake.calls.filter((c) => c.startsWith(`ip link set dev ${tap}`))).toEqual([`ip link set dev ${tap} mtu 1450 master mvbr7 up`])
+    expect(fake.signals).toEqual(['SIGHUP 4000'])
+    expect(await readFile(join(dir, 'state/web/dhcp-hosts'), 'utf8')).toBe('02:00:00:00:00:01,10.7.0.5,www\n')
+    await host.detachPort('web', 'vm1', 0)
+    expect(fake.calls.at(-1)).toBe(`ip link del dev ${tap}`)
+    expect(await readFile(join(dir, 'state/web/dhcp-hosts'), 'utf8')).toBe('')
+  })
+
+  it('restarts a dnsmasq that died when asked to ensure the network again, and the periodic check stops on close', async () => {
+    const fake = fakeHost(dir)
+    const host = new LinuxHostNetwork({ underlay: '10.77.0.1', stateDir: join(dir, 'state'), run: fake.run, processes: fake.processes, procSys: join(dir, 'sys'), superviseIntervalMs: 20, uplink: 'eth0' })
+    await host.ensureNetwork(web)
+    await rm(join(dir, 'proc/4000'), { recursive: true })
+    const deadline = Date.now() + 2000
+    while (fake.calls.filter((c) => c.startsWith('dnsmasq')).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(fake.calls.filter((c) => c.startsWith('dnsmasq'))).toHaveLength(2)
+    await host.close()
+    const after = fake.calls.length
+    await new Promise((resolve) => setTimeout(resolve, 60))
+    expect(fake.calls.length).toBe(after)
+  })
+})
