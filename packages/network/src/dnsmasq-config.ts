@@ -41,7 +41,8 @@ export function renderDnsHosts (ports: readonly PortConfig[], remote: readonly R
 }
 
 /**
- * dnsmasq's argv for one network: bound to the bridge only, no upstream resolver, no lease file
+ * dnsmasq's argv for one network: bound to the bridge only, no upstream resolver (it answers
+ * every query itself), no lease file
  * (addresses are claimed by the cluster, not leased), DHCP only for MACs in the hosts file.
  * Without NAT no router is offered (`--dhcp-option=3`, empty, stops dnsmasq offering itself).
  */
@@ -50,6 +51,8 @@ export function dnsmasqArgs (net: NetworkConfig, bridge: string, paths: DnsmasqP
   const args = [
     '--conf-file=/dev/null',
     '--no-resolv',
+    // Answer every query from local data (NXDOMAIN, or no data for AAAA); without it, a name's AAAA query is REFUSED for want of an upstream.
+    '--local=/#/',
     '--no-hosts',
     '--bind-interfaces',
     `--interface=${bridge}`,

@@ -26,7 +26,7 @@ describe('dnsmasq argv', () => {
     ['no DHCP: DNS only', { dhcp: false }, ['--addn-hosts=/s/web/dns-hosts', '--interface=mvbr7'], ['--dhcp-range=10.7.0.0,static,255.255.255.0', '--dhcp-hostsfile=/s/web/dhcp-hosts']]
   ])('%s', (_, change, present, absent) => {
     const args = dnsmasqArgs({ ...net, ...change }, 'mvbr7', paths)
-    for (const a of ['--bind-interfaces', '--except-interface=lo', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--pid-file=/s/web/dnsmasq.pid', ...present]) expect(args).toContain(a)
+    for (const a of ['--bind-interfaces', '--except-interface=lo', '--no-resolv', '--local=/#/', '--no-hosts', '--conf-file=/dev/null', '--pid-file=/s/web/dnsmasq.pid', ...present]) expect(args).toContain(a)
     for (const a of absent) expect(args).not.toContain(a)
   })
 })
