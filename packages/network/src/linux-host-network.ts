@@ -1,13 +1,16 @@
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DNSMASQ, SUPERVISE_INTERVAL_MS, VXLAN_PORT } from './constants.js'
+import { DNSMASQ, SUPERVISE_INTERVAL_MS } from './constants.js'
 import { dnsmasqArgs, renderDhcpHosts, renderDnsHosts } from './dnsmasq-config.js'
 import type { DnsmasqPaths } from './dnsmasq-config.js'
 import { findDnsmasq, hup, realProcesses, startDnsmasq, stopProcess } from './dnsmasq-process.js'
 import type { ProcessTable } from './dnsmasq-process.js'
 import { programForwarding } from './forwarding-programmer.js'
-import { bridgeName, gatewayMac, tapName, vxlanName } from './identity.js'
+import { bridgeName, tapName, vxlanName } from './identity.js'
+import { ensureBridge, ensureVxlan } from './devices.js'
+import type { Undo } from './devices.js'
 import { deleteLink, listLinks, readLink, setLink } from './links.js'
+import { writeIfChanged } from './state-files.js'
 import { renderRuleset } from './nft-ruleset.js'
 import { execaRunner, mustRun } from './runner.js'
 import type { CommandRunner } from './runner.js'
@@ -74,10 +77,10 @@ export class LinuxHostNetwork implements HostNetwork {
       }
       const before = this.networks.get(net.name)
       if (before !== undefined && before.net.vni !== net.vni) throw new HostNetworkError(`network ${net.name} has VXLAN id ${before.net.vni} here, not ${net.vni}: remove it first`)
-      const undo: Array<() => Promise<unknown>> = []
+      const undo: Undo = []
       try {
-        await this.ensureBridge(net, undo)
-        await this.ensureVxlan(net, undo)
+        await ensureBridge(this.run, net, undo)
+        await ensureVxlan(this.run, net, this.init.underlay, undo)
         const state: NetworkState = before === undefined ? { net, ports: new Map(), peers: { floodTo: [], nics: [] } } : { ...before, net }
         await this.ensureFiles(state, undo)
         this.networks.set(net.name, state)
@@ -203,43 +206,6 @@ export class LinuxHostNetwork implements HostNetwork {
     return state
   }
 
-  private async ensureBridge (net: NetworkConfig, undo: Array<() => Promise<unknown>>): Promise<void> {
-    const bridge = bridgeName(net.vni)
-    let link = await readLink(this.run, bridge)
-    if (link !== undefined && link.kind !== 'bridge') throw new HostNetworkError(`${bridge} exists and is not a bridge (${link.kind ?? 'unknown kind'})`)
-    if (link === undefined) {
-      // addrgenmode none: every host's bridge has the gateway's MAC, so their IPv6 link-local addresses would clash over the overlay.
-      await mustRun(this.run, 'ip', ['link', 'add', bridge, 'type', 'bridge'])
-      undo.push(async () => await deleteLink(this.run, bridge))
-      await mustRun(this.run, 'ip', ['link', 'set', 'dev', bridge, 'addrgenmode', 'none'])
-      link = await readLink(this.run, bridge)
-      if (link === undefined) throw new HostNetworkError(`${bridge} vanished right after it was created`)
-    }
-    await setLink(this.run, link, { mtu: net.mtu, address: gatewayMac(net.vni) })
-    const prefix = net.subnet.split('/')[1] as string
-    const addrs = JSON.parse(await mustRun(this.run, 'ip', ['-j', '-4', 'addr', 'show', 'dev', bridge]) || '[]') as Array<{ addr_info?: Array<{ local: string, prefixlen: number }> }>
-    const has = (addrs[0]?.addr_info ?? []).some((a) => a.local === net.gateway && String(a.prefixlen) === prefix)
-    if (!has) await mustRun(this.run, 'ip', ['addr', 'replace', `${net.gateway}/${prefix}`, 'dev', bridge])
-  }
-
-  private async ensureVxlan (net: NetworkConfig, undo: Array<() => Promise<unknown>>): Promise<void> {
-    const vxlan = vxlanName(net.vni)
-    let link = await readLink(this.run, vxlan)
-    const v = link?.vxlan
-    const fits = v !== undefined && v.id === net.vni && v.local === this.init.underlay && v.port === VXLAN_PORT && v.learning === false && v.proxy === true
-    if (link !== undefined && !fits) {
-      await mustRun(this.run, 'ip', ['link', 'del', 'dev', vxlan])
-      link = undefined
-    }
-    if (link === undefined) {
-      await mustRun(this.run, 'ip', ['link', 'add', vxlan, 'type', 'vxlan', 'id', String(net.vni), 'local', this.init.underlay, 'dstport', String(VXLAN_PORT), 'nolearning', 'proxy'])
-      undo.push(async () => await deleteLink(this.run, vxlan))
-      link = await readLink(this.run, vxlan)
-      if (link === undefined) throw new HostNetworkError(`${vxlan} vanished right after it was created`)
-    }
-    await setLink(this.run, link, { mtu: net.mtu, master: bridgeName(net.vni) })
-  }
-
   private paths (name: string): DnsmasqPaths & { dir: string, config: string } {
     const dir = join(this.init.stateDir, name)
     return { dir, config: join(dir, CONFIG_FILE), dhcpHosts: join(dir, 'dhcp-hosts'), dnsHosts: join(dir, 'dns-hosts'), pidFile: join(dir, 'dnsmasq.pid'), logFile: join(dir, 'dnsmasq.log') }
@@ -251,7 +217,7 @@ export class LinuxHostNetwork implements HostNetwork {
   }
 
   /** The network's directory and config; on adoption the hosts files are left as found until ports and peers are re-sent. */
-  private async ensureFiles (state: NetworkState, undo: Array<() => Promise<unknown>>): Promise<void> {
+  private async ensureFiles (state: NetworkState, undo: Undo): Promise<void> {
     const p = this.paths(state.net.name)
     const existed = await readFile(p.config, 'utf8').then(() => true, () => false)
     await mkdir(p.dir, { recursive: true, mode: 0o755 })
@@ -272,7 +238,7 @@ export class LinuxHostNetwork implements HostNetwork {
   }
 
   /** Adopts the network's dnsmasq if it runs with the arguments wanted now; (re)starts it otherwise. */
-  private async superviseOne (state: NetworkState, undo: Array<() => Promise<unknown>>): Promise<void> {
+  private async superviseOne (state: NetworkState, undo: Undo): Promise<void> {
     const bridge = bridgeName(state.net.vni)
     const p = this.paths(state.net.name)
     const binary = this.init.dnsmasq ?? DNSMASQ
@@ -320,12 +286,4 @@ export class LinuxHostNetwork implements HostNetwork {
     if (result.exitCode !== 0 || result.stdout.trim() === '') return undefined
     return (JSON.parse(result.stdout) as Array<{ dev?: string }>)[0]?.dev
   }
-}
-
-/** Writes through a temporary file and a rename (dnsmasq never reads half a file); false when unchanged. */
-async function writeIfChanged (file: string, text: string): Promise<boolean> {
-  if (await readFile(file, 'utf8').catch(() => undefined) === text) return false
-  await writeFile(`${file}.tmp`, text, { mode: 0o644 })
-  await rename(`${file}.tmp`, file)
-  return true
 }
