@@ -274,7 +274,7 @@ export class LinuxHostNetwork implements HostNetwork {
     const nets = [...this.networks.values()].map((s) => s.net)
     const uplink = this.init.uplink ?? await this.defaultRouteInterface()
     const rules = nets.map((n) => ({ bridge: bridgeName(n.vni), subnet: n.subnet, gateway: n.gateway, nat: n.nat }))
-    await mustRun(this.run, 'nft', ['-f', '-'], renderRuleset(rules, uplink === undefined ? {} : { uplink }))
+    await mustRun(this.run, 'nft', ['-f', '-'], renderRuleset(rules, { underlay: this.init.underlay, ...(uplink === undefined ? {} : { uplink }) }))
     if (nets.some((n) => n.nat)) {
       const file = join(this.init.procSys ?? '/proc/sys', 'net/ipv4/ip_forward')
       if ((await readFile(file, 'utf8').catch(() => '')).trim() !== '1') await writeFile(file, '1\n')

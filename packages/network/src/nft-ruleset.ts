@@ -1,4 +1,4 @@
-import { NFT_TABLE } from './constants.js'
+import { NFT_TABLE, VXLAN_PORT } from './constants.js'
 
 /**
  * The driver's nftables table as text for `nft -f`, rebuilt whole from the networks this host has
@@ -17,6 +17,8 @@ export interface RulesetNetwork {
 export interface RulesetOptions {
   /** The interface NAT masquerades to; undefined: any interface that is not a meshvirt bridge. */
   uplink?: string
+  /** This host's underlay address: its VXLAN packets skip connection tracking (see below). */
+  underlay?: string
   table?: string
 }
 
@@ -57,6 +59,11 @@ export function renderRuleset (networks: readonly RulesetNetwork[], options: Rul
   for (const n of sorted.filter((n) => n.nat)) forward.push(`iifname ${q(n.bridge)} ip saddr ${n.subnet} ${out} accept`)
   forward.push(`iifname ${ALL} drop`, `oifname ${ALL} drop`)
 
+  // The tunnel's own UDP packets gain nothing from connection tracking and would pay a lookup per
+  // frame (the NAT hook turns conntrack on for the whole netns). Untracked, not invalid: a host
+  // firewall must accept udp/4789 from its peers explicitly either way.
+  const from = options.underlay === undefined ? '' : `ip saddr ${options.underlay} `
+  const to = options.underlay === undefined ? '' : `ip daddr ${options.underlay} `
   const postrouting = sorted.filter((n) => n.nat).map((n) => `ip saddr ${n.subnet} ip daddr != ${n.subnet} ${out} masquerade`)
 
   return head + [
@@ -64,6 +71,8 @@ export function renderRuleset (networks: readonly RulesetNetwork[], options: Rul
     ...chain('input', 'type filter hook input priority filter; policy accept;', input),
     ...chain('forward', 'type filter hook forward priority filter; policy accept;', forward),
     ...chain('postrouting', 'type nat hook postrouting priority srcnat; policy accept;', postrouting),
+    ...chain('tunnel_in', 'type filter hook prerouting priority raw; policy accept;', [`${to}udp dport ${VXLAN_PORT} notrack`]),
+    ...chain('tunnel_out', 'type filter hook output priority raw; policy accept;', [`${from}udp dport ${VXLAN_PORT} notrack`]),
     '}'
   ].join('\n') + '\n'
 }

@@ -33,6 +33,15 @@ describe('the nftables table', () => {
     for (const line of absent) expect(text).not.toContain(line)
   })
 
+  it.each([
+    ['with the underlay address', { underlay: '10.77.0.1' }, 'ip daddr 10.77.0.1 udp dport 4789 notrack', 'ip saddr 10.77.0.1 udp dport 4789 notrack'],
+    ['without', {}, 'udp dport 4789 notrack', 'udp dport 4789 notrack']
+  ])('VXLAN packets skip conntrack, %s', (_, options, inbound, outbound) => {
+    const text = renderRuleset([web], options)
+    expect(text).toContain(`chain tunnel_in {\n    type filter hook prerouting priority raw; policy accept;\n    ${inbound}\n  }`)
+    expect(text).toContain(`chain tunnel_out {\n    type filter hook output priority raw; policy accept;\n    ${outbound}\n  }`)
+  })
+
   it('drops from any meshvirt bridge after the allowances (input and forward)', () => {
     const lines = renderRuleset([web], { uplink: 'eth0' }).split('\n').map((l) => l.trim())
     const input = lines.indexOf('chain input {')
