@@ -15,8 +15,11 @@ export interface ForwardingChanges {
  * Brings a VXLAN device's forwarding and neighbour entries to what `peers` call for: reads what the
  * kernel has (`-j`), diffs, and applies the difference in one `-batch` per tool. Additions go first,
  * so a moving MAC is replaced in place and a host joining floods before a leaving one stops.
+ * Entries for `self` (this host's underlay address) are left out.
  */
-export async function programForwarding (run: CommandRunner, vxlan: string, peers: NetworkPeers): Promise<ForwardingChanges> {
+export async function programForwarding (run: CommandRunner, vxlan: string, peers: NetworkPeers, self?: string): Promise<ForwardingChanges> {
+  // An entry pointing at this host itself would loop its own floods back: gossip may well list it.
+  if (self !== undefined) peers = { floodTo: peers.floodTo.filter((u) => u !== self), nics: peers.nics.filter((n) => n.underlay !== self) }
   const fdb = diffEntries(desiredFdb(peers), parseFdb(await mustRun(run, 'bridge', ['-j', 'fdb', 'show', 'dev', vxlan])), fdbKey, sameFdb)
   const fdbLines = [
     ...fdb.add.map((e) => e.mac === FLOOD_MAC

@@ -139,7 +139,7 @@ export class LinuxHostNetwork implements HostNetwork {
     await this.serial(async () => {
       const state = this.known(network)
       validatePeers(peers, state.net)
-      await programForwarding(this.run, vxlanName(state.net.vni), peers)
+      await programForwarding(this.run, vxlanName(state.net.vni), peers, this.init.underlay)
       state.peers = { floodTo: [...peers.floodTo], nics: peers.nics.map((n) => ({ ...n })) }
       await this.writeFiles(state)
     })

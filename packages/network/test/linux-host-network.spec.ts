@@ -21,9 +21,9 @@ function fakeHost (dir: string, fail: (line: string) => string | undefined = () 
   const signals: string[] = []
   let nextPid = 4000
   const ok = (stdout = ''): { exitCode: number, stdout: string, stderr: string } => ({ exitCode: 0, stdout, stderr: '' })
-  const run: CommandRunner = async (file, args) => {
+  const run: CommandRunner = async (file, args, options) => {
     const line = [file.replace(/^.*\//, ''), ...args].join(' ')
-    calls.push(line)
+    calls.push(options?.input === undefined ? line : `${line} <<${options.input}`)
     const error = fail(line)
     if (error !== undefined) return { exitCode: 2, stdout: '', stderr: error }
     const a = [...args]
@@ -132,7 +132,22 @@ describe('LinuxHostNetwork (fake host)', () => {
     expect(await readFile(join(dir, 'state/web/dhcp-hosts'), 'utf8')).toBe('')
   })
 
-  it('restarts a dnsmasq that died when asked to ensure the network again, and the periodic check stops on close', async () => {
+  it('setPeers leaves out entries that point at this host itself', async () => {
+    const fake = fakeHost(dir)
+    const host = driver(fake)
+    await host.ensureNetwork(web)
+    const self = { mac: '02:00:00:00:00:05', ip: '10.7.0.5', hostname: 'me', underlay: '10.77.0.1' }
+    const other = { mac: '02:00:00:00:00:06', ip: '10.7.0.6', hostname: 'you', underlay: '10.77.0.2' }
+    await host.setPeers('web', { floodTo: ['10.77.0.1', '10.77.0.2'], nics: [self, other] })
+    const batches = fake.calls.filter((c) => c.includes('-batch'))
+    expect(batches).toEqual([
+      'bridge -batch - <<fdb append 00:00:00:00:00:00 dev mvvx7 dst 10.77.0.2 self permanent\nfdb replace 02:00:00:00:00:06 dev mvvx7 dst 10.77.0.2 self permanent\n',
+      'ip -batch - <<neigh replace 10.7.0.6 lladdr 02:00:00:00:00:06 dev mvvx7 nud permanent\n'
+    ])
+    expect(await readFile(join(dir, 'state/web/dns-hosts'), 'utf8')).toBe('10.7.0.5 me\n10.7.0.6 you\n')
+  })
+
+  it('the periodic check restarts a dnsmasq that died, and stops on close', async () => {
     const fake = fakeHost(dir)
     const host = new LinuxHostNetwork({ underlay: '10.77.0.1', stateDir: join(dir, 'state'), run: fake.run, processes: fake.processes, procSys: join(dir, 'sys'), superviseIntervalMs: 20, uplink: 'eth0' })
     await host.ensureNetwork(web)
