@@ -10,7 +10,7 @@ import { bridgeName, tapName, vxlanName } from './identity.js'
 import { ensureBridge, ensureVxlan } from './devices.js'
 import type { Undo } from './devices.js'
 import { deleteLink, listLinks, readLink, setLink } from './links.js'
-import { writeIfChanged } from './state-files.js'
+import { assertSearchable, writeIfChanged } from './state-files.js'
 import { renderRuleset } from './nft-ruleset.js'
 import { execaRunner, mustRun } from './runner.js'
 import type { CommandRunner } from './runner.js'
@@ -222,6 +222,7 @@ export class LinuxHostNetwork implements HostNetwork {
     const existed = await readFile(p.config, 'utf8').then(() => true, () => false)
     await mkdir(p.dir, { recursive: true, mode: 0o755 })
     if (!existed) undo.push(async () => await rm(p.dir, { recursive: true, force: true }))
+    await assertSearchable(p.dir)
     await writeIfChanged(p.config, JSON.stringify(state.net, null, 2) + '\n')
     for (const file of [p.dhcpHosts, p.dnsHosts]) {
       if (await readFile(file).then(() => false, () => true)) await writeIfChanged(file, '')

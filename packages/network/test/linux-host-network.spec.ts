@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -71,6 +71,7 @@ describe('LinuxHostNetwork (fake host)', () => {
   let dir: string
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mvnt-unit-'))
+    await chmod(dir, 0o755)
     await mkdir(join(dir, 'sys/net/ipv4'), { recursive: true })
     await writeFile(join(dir, 'sys/net/ipv4/ip_forward'), '0\n')
   })
@@ -130,6 +131,15 @@ describe('LinuxHostNetwork (fake host)', () => {
     await host.detachPort('web', 'vm1', 0)
     expect(fake.calls.at(-1)).toBe(`ip link del dev ${tap}`)
     expect(await readFile(join(dir, 'state/web/dhcp-hosts'), 'utf8')).toBe('')
+  })
+
+  it('refuses a state directory dnsmasq could not search, and leaves nothing behind', async () => {
+    await chmod(dir, 0o700)
+    const fake = fakeHost(dir)
+    const err = await driver(fake).ensureNetwork(web).catch((e: unknown) => e)
+    expect((err as Error).message).toBe(`${dir} is not searchable by other users (mode 700), so dnsmasq could not re-read its files under it after dropping root: chmod o+x ${dir} or use another stateDir`)
+    expect(fake.calls.filter((c) => c.startsWith('ip link del'))).toEqual(['ip link del dev mvvx7', 'ip link del dev mvbr7'])
+    expect(fake.calls.some((c) => c.startsWith('dnsmasq'))).toBe(false)
   })
 
   it('setPeers leaves out entries that point at this host itself', async () => {
