@@ -1,6 +1,8 @@
-import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bridgeName, gatewayMac, tapName, vxlanName } from '@meshvirt/network'
 import type { NetworkConfig, NetworkInventory, PortConfig } from '@meshvirt/network'
@@ -24,7 +26,16 @@ const www: PortConfig = { network: 'web', vmId: 'vm-www', nicIndex: 0, mac: '02:
 const api: PortConfig = { network: 'web', vmId: 'vm-api', nicIndex: 0, mac: '02:00:00:00:07:14', ip: '10.7.0.20', hostname: 'api' }
 const pg: PortConfig = { network: 'db', vmId: 'vm-pg', nicIndex: 0, mac: '02:00:00:00:08:0a', ip: '10.8.0.10', hostname: 'pg' }
 
-const hasTools = process.getuid?.() === 0 && (await Promise.all(['ip', 'bridge', 'nft', 'dnsmasq', 'busybox', 'iperf3'].map(async (c) => (await inNs('', 'sh', '-c', `command -v ${c}`)).ok))).every(Boolean)
+/** The suite runs the built driver (inside the namespaces, as plain node): is dist there and current? */
+async function builtDriver (): Promise<'fresh' | 'missing' | 'stale'> {
+  if (await stat(new URL('../dist/index.js', import.meta.url)).catch(() => undefined) === undefined) return 'missing'
+  const project = fileURLToPath(new URL('../tsconfig.json', import.meta.url))
+  const dry = await inNs('', process.execPath, createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-b', project, '--dry')
+  return /is up to date|would update timestamps/.test(dry.stdout) ? 'fresh' : 'stale'
+}
+const build = await builtDriver()
+
+const hasTools = build !== 'missing' && process.getuid?.() === 0 && (await Promise.all(['ip', 'bridge', 'nft', 'dnsmasq', 'busybox', 'iperf3'].map(async (c) => (await inNs('', 'sh', '-c', `command -v ${c}`)).ok))).every(Boolean)
 
 let stateRoot = ''
 const drivers = new Map<string, NsDriver>()
@@ -66,8 +77,9 @@ async function dnsmasqPids (): Promise<number[]> {
   return pids
 }
 
-describe.skipIf(!hasTools)('LinuxHostNetwork in network namespaces', () => {
+describe.skipIf(!hasTools)('LinuxHostNetwork in network namespaces (root, built dist)', () => {
   beforeAll(async () => {
+    if (build === 'stale') throw new Error('packages/network/src is newer than dist: run `npm run build` first (this suite runs the built driver in namespaces)')
     stateRoot = await mkdtemp(join(tmpdir(), P))
     await chmod(stateRoot, 0o755) // dnsmasq re-reads its hosts files as nobody
     await must('', 'ip', 'netns', 'add', NS.sw)
