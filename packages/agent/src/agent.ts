@@ -1,13 +1,16 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Hypervisor } from '@meshvirt/hypervisor'
+import type { HostNetwork } from '@meshvirt/network'
 import { createMeshNode, type MeshNode, type TimingPreset } from '@meshvirt/mesh'
 import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
 import { HostAdminState } from './host/admin-state.js'
 import { Advertiser } from './host/advertiser.js'
 import { bytesOnDisk, VM_FILE_DIRS, vmDiskTotal } from './host/disk-total.js'
+import { setUpHostNetwork } from './host/host-network-setup.js'
 import { setUpHypervisor } from './host/hypervisor-setup.js'
+import { underlayAddress, underlayMtu } from './host/underlay.js'
 import { collectInventory, type HostInventory, type HypervisorFacts } from './host/inventory.js'
 import { meshTiming, timingFromEnv } from './host/mesh-timing.js'
 import { CONTROL_SOCKET, listenError, preflight, type Preflight } from './host/preflight.js'
@@ -17,6 +20,7 @@ import { createLogger, type Logger } from './log/logger.js'
 import type { Monitoring } from './monitor/index.js'
 import { Broker } from './negotiate/broker.js'
 import { NameClaims } from './negotiate/name-authority.js'
+import { Networks } from './network/networks.js'
 import type { Accepting } from './negotiate/negotiate-service.js'
 import { PeerClient } from './negotiate/peer-client.js'
 import { startControl } from './parts/control-part.js'
@@ -32,6 +36,7 @@ import { readClusterKey } from './store/cluster-key-file.js'
 import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
 import { loadOrCreateIdentity } from './store/identity-store.js'
 import { LeaseRecords } from './store/lease-records.js'
+import { NetworkStore } from './store/network-store.js'
 import { ReplicaRecords } from './store/replica-records.js'
 import { StateStore, type VmRow } from './store/state-store.js'
 import { VmRecordStore } from './store/vm-record-store.js'
@@ -56,6 +61,8 @@ export interface RunAgentOptions {
   /** Overrides of the measured inventory (tests and benchmarks give hosts a chosen size). */
   inventory?: Partial<HostInventory>
   reservationTtlMs?: number
+  /** The host's network driver (tests: a SimHostNetwork per in-process agent); default from `config.network`. */
+  hostNetwork?: HostNetwork
   /**
    * Per-VM resources beyond the disks, prepared in this order for every VM that comes to exist here
    * (create, incoming migration, promotion) and released in reverse (vm/vm-preparation.ts).
@@ -163,7 +170,15 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   }, Date.now, () => { events.emit('ledger:changed', {}) })
   let monitoring: Monitoring | undefined
   const leases = new LeaseRecords(store)
-  const preparation = new VmPreparation({ resources: opts.vmResources ?? [], log: root.child('vm', { host: selfId }) })
+  // Networks: the cluster's networks and this host's ports (a VM resource), attached to the mesh below.
+  const underlay = underlayAddress(config)
+  const hostNetwork = opts.hostNetwork ?? setUpHostNetwork(config, underlay)
+  teardown.add('host network', async () => { await hostNetwork.close() })
+  const networks = new Networks({
+    host: hostNetwork, store: new NetworkStore(store), underlay, underlayMtu: underlayMtu(underlay), localVms: (): VmRow[] => vms.list(),
+    readvertise: () => { events.emit('networks:changed', {}) }, log: root.child('network', { host: selfId })
+  })
+  const preparation = new VmPreparation({ resources: [networks.ports, ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile
   // (the records start with the mesh, after recovery has begun: the gate waits for them).
@@ -176,7 +191,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || leaseRef.current?.service.state(vm.id)?.running === true
   })
-  const advertiser = new Advertiser({ inventory, config, store, ledger, admin, events, vms: () => [...vms.summaries(), ...heldReplicaSummaries(records)] })
+  const advertiser = new Advertiser({ inventory, config, store, ledger, admin, events, vms: () => [...vms.summaries(), ...heldReplicaSummaries(records)], networks: () => networks.advert() })
   teardown.add('advert', () => { advertiser.stop() })
   // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
   const restarter = new GuestRestarter({
@@ -209,7 +224,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     log.info(`host ${e.type}`, { peer: e.host.hostId, hostname: e.host.advert.hostname })
   })
   const peers = new PeerClient(node)
-  const nameClaims = new NameClaims(store)
+  const nameClaims = new NameClaims(store, Date.now, (key) => networks.addressUser(key))
   const vmRecords = new VmRecords({
     selfId, store: new VmRecordStore(store), view: node.view, peers, vms, log: root.child('records', { host: selfId }),
     releaseName: (name, vmId) => { nameClaims.bind({ name, vmId, owner: '', release: true }) },
@@ -218,6 +233,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   vmRecords.start()
   teardown.add('vm records', () => { vmRecords.stop() })
   recordsReady(vmRecords)
+  networks.attach(node.view, peers, selfId)
+  teardown.add('networks', () => { networks.stop() })
 
   // The parts, each started over the running core (parts/), in order: migration and replication when
   // the driver offers them, monitoring, failover (which emits monitoring's events) with replication;
@@ -225,13 +242,13 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, preparation, details, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef }
   const migration = await startMigration(parts)
   const replicas = await startReplication(parts)
-  const broker = new Broker({ selfId, view: node.view, peers, events, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
+  const broker = new Broker({ selfId, view: node.view, peers, events, nics: networks.addressing, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const mon = monitoring = await startMonitoring(parts, { config: checked.monitor, privateKey: identity.privateKey, broker, vmRecords, restarter, migration, replicas, processMetrics: opts.hypervisor === undefined })
   if (replicas !== undefined) await startFailover(parts, { keeper: replicas.keeper, events: mon.events, restarted: !created })
   const accepting = (): Accepting => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
   await serveNegotiation(parts, { accepting, migration, replicas })
   const controlSocket = checked.controlSocket
-  await startControl(parts, { controlSocket, broker, admin, vmRecords, monitoring: mon, migration, replicas })
+  await startControl(parts, { controlSocket, broker, admin, vmRecords, monitoring: mon, migration, replicas, extra: networks.handlers(), onDeleted: async (vm) => { await networks.releaseAddresses(vm) } })
   const addrs = node.multiaddrs()
   const infoFile = join(config.dataDir, AGENT_INFO_FILE)
   teardown.add('agent.json', async () => { await rm(infoFile, { force: true }) })

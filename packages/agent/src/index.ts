@@ -23,6 +23,7 @@ export { ControlClient, DEFAULT_CONTROL_TIMEOUT_MS } from './control/control-cli
 export { ControlError, AgentUnreachableError } from './control/errors.js'
 export { hostRows, type HostRow } from './control/host-rows.js'
 export { vmView, type VmView } from './control/vm-view.js'
+export { networkView, type NetworkView } from './control/network-view.js'
 export { Broker, type BrokerResult, type BrokerStats, type PlacementTiming } from './negotiate/broker.js'
 export { PeerClient } from './negotiate/peer-client.js'
 export { NEGOTIATE_PROTOCOL, CONTROL_PROTOCOL } from './negotiate/protocols.js'

@@ -25,7 +25,7 @@
  */
 export type {
   AbortOptions, Accelerator, BootSource, DiskSpec, ExitReason, HostFingerprint, Hypervisor,
-  HypervisorEvent, StopOptions, VmInfo, VmPaths, VmSpec, VmState, VmStats
+  HypervisorEvent, NicSpec, StopOptions, VmInfo, VmPaths, VmSpec, VmState, VmStats
 } from './types.js'
 export * from './constants.js'
 export * from './errors.js'

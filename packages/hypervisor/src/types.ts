@@ -34,6 +34,14 @@ export interface VmSpec {
   disks?: DiskSpec[]
   /** Defaults to `qemu64`. `host` is KVM-only and cannot migrate: choose it only when the VM never moves. */
   cpuModel?: string
+  /** Up to 4 virtio-net NICs, each on a tap the caller created and attached beforehand. */
+  nics?: NicSpec[]
+}
+
+/** A NIC: its MAC (the same on every host) and the host's tap device that backs it. */
+export interface NicSpec {
+  mac: string
+  tap: string
 }
 
 /**

@@ -7,7 +7,7 @@ import { pb } from '@meshvirt/proto'
 import type { meshvirt } from '@meshvirt/proto'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ADVERT_LIMITS as L, HOST_ID_PATTERN, LABEL_KEY_PATTERN } from './advert-limits.js'
-import type { Accelerator, HostAdvert, HostCapacity, HostLoad, HostState, Overcommit, Resources, VmRole, VmState, VmSummary } from './host-advert.js'
+import type { Accelerator, HostAdvert, HostCapacity, HostLoad, HostState, NetworkRecord, Overcommit, Resources, VmRole, VmState, VmSummary } from './host-advert.js'
 
 type Wire = meshvirt.v1.IHostAdvert
 
@@ -82,7 +82,9 @@ export function hostAdvertToWire (a: HostAdvert): Wire {
     sentAtMs: a.sentAtMs,
     heartbeatIntervalMs: a.heartbeatIntervalMs,
     agentVersion: a.agentVersion,
-    hostname: a.hostname
+    hostname: a.hostname,
+    underlay: a.underlay,
+    networks: a.networks
   }
 }
 
@@ -114,7 +116,9 @@ function fromWire (w: Wire): HostAdvert {
     sentAtMs: count(w.sentAtMs, 'sent_at_ms'),
     heartbeatIntervalMs,
     agentVersion: text(w.agentVersion, 'agent_version', L.maxTextChars, true),
-    hostname: text(w.hostname, 'hostname', L.maxTextChars, true)
+    hostname: text(w.hostname, 'hostname', L.maxTextChars, true),
+    underlay: text(w.underlay, 'underlay', L.maxAddrChars, true),
+    networks: list(w.networks, 'networks', L.maxNetworks).map((n, i) => network(n, `networks[${i}]`))
   }
 }
 
@@ -169,7 +173,27 @@ function vmSummary (vm: meshvirt.v1.IVmSummary, field: string): VmSummary {
     state: enumValue(vm.state, VM_STATES, `${field}.state`),
     resources: resources(vm.resources, `${field}.resources`),
     owner: text(vm.owner, `${field}.owner`, L.maxHostIdChars, true),
-    group: text(vm.group, `${field}.group`, L.maxTextChars, true)
+    group: text(vm.group, `${field}.group`, L.maxTextChars, true),
+    nics: list(vm.nics, `${field}.nics`, L.maxNics).map((n, i) => ({
+      network: text(n.network, `${field}.nics[${i}].network`, L.maxTextChars),
+      ip: text(n.ip, `${field}.nics[${i}].ip`, L.maxTextChars, true),
+      mac: text(n.mac, `${field}.nics[${i}].mac`, L.maxTextChars)
+    }))
+  }
+}
+
+function network (n: meshvirt.v1.INetwork, field: string): NetworkRecord {
+  return {
+    name: text(n.name, `${field}.name`, L.maxTextChars),
+    id: text(n.id, `${field}.id`, L.maxTextChars),
+    vni: count(n.vni, `${field}.vni`),
+    subnet: text(n.subnet, `${field}.subnet`, L.maxTextChars),
+    gateway: text(n.gateway, `${field}.gateway`, L.maxTextChars),
+    mtu: count(n.mtu, `${field}.mtu`),
+    nat: n.nat === true,
+    dhcp: n.dhcp === true,
+    createdAtMs: count(n.createdAtMs, `${field}.created_at_ms`),
+    deletedAtMs: count(n.deletedAtMs, `${field}.deleted_at_ms`)
   }
 }
 

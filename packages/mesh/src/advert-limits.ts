@@ -17,6 +17,10 @@ export const ADVERT_LIMITS = Object.freeze({
   maxMachineTypes: 256,
   maxVms: 4096,
   maxVmIdChars: 128,
+  /** NICs per VM (PCI slot 2, functions 0–3). */
+  maxNics: 4,
+  /** Networks (and their tombstones) a host gossips. */
+  maxNetworks: 512,
   /** Overcommit ratios above this are operator typos, not policy. */
   maxOvercommit: 64,
   maxHeartbeatIntervalMs: 3_600_000

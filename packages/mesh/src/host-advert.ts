@@ -40,6 +40,13 @@ export interface HostLoad {
   vmsRunning: number
 }
 
+/** A VM's NIC: every host forwards to it (MAC → the VM's host) and answers ARP for it. */
+export interface NicSummary {
+  network: string
+  ip: string
+  mac: string
+}
+
 export interface VmSummary {
   id: string
   name: string
@@ -49,6 +56,22 @@ export interface VmSummary {
   resources: Resources
   owner: string
   group: string
+  nics: NicSummary[]
+}
+
+/** A virtual network as every host gossips it (a tombstone once `deletedAtMs` is set). */
+export interface NetworkRecord {
+  name: string
+  id: string
+  vni: number
+  subnet: string
+  gateway: string
+  mtu: number
+  nat: boolean
+  dhcp: boolean
+  createdAtMs: number
+  /** 0 while the network exists. */
+  deletedAtMs: number
 }
 
 /** The part of an advert the agent controls; mesh adds identity, versioning and timing. */
@@ -66,6 +89,9 @@ export interface HostAdvertContent {
   vms: VmSummary[]
   agentVersion: string
   hostname: string
+  /** Where other hosts send this host's overlay traffic (an IPv4 address; empty: none). */
+  underlay: string
+  networks: NetworkRecord[]
 }
 
 export interface HostAdvert extends HostAdvertContent {
@@ -108,7 +134,9 @@ export function emptyAdvertContent (): HostAdvertContent {
     load: { load1: 0, cpuUtilization: 0, memoryUsedBytes: 0, diskUsedBytes: 0, vmsRunning: 0 },
     vms: [],
     agentVersion: '',
-    hostname: ''
+    hostname: '',
+    underlay: '',
+    networks: []
   }
 }
 

@@ -16,7 +16,7 @@ function advert (over: Partial<HostAdvert> = {}): HostAdvert {
     capacity: capacity(16, 4),
     accelerator: 'tcg',
     state: 'draining',
-    vms: [{ id: 'vm-1', name: 'web', epoch: 2, role: 'owner', state: 'running', resources: { vcpus: 2, memoryBytes: 2 ** 31, diskBytes: 2 ** 34 }, owner: HOST, group: '' }],
+    vms: [{ id: 'vm-1', name: 'web', epoch: 2, role: 'owner', state: 'running', resources: { vcpus: 2, memoryBytes: 2 ** 31, diskBytes: 2 ** 34 }, owner: HOST, group: '', nics: [{ network: 'front', ip: '10.10.0.5', mac: '02:aa:bb:cc:dd:ee' }] }],
     sentAtMs: 1_700_000_000_123,
     heartbeatIntervalMs: 1000,
     ...over
@@ -62,8 +62,14 @@ describe('HostAdvert codec', () => {
     if (!decoded.ok) expect(decoded.reason.startsWith(reason)).toBe(true)
   })
 
+  it('carries the underlay address, the networks and their tombstones', () => {
+    const front = { name: 'front', id: 'n1', vni: 7, subnet: '10.10.0.0/24', gateway: '10.10.0.1', mtu: 1450, nat: true, dhcp: true, createdAtMs: 1_700_000_000_000, deletedAtMs: 0 }
+    const a = advert({ underlay: '10.200.0.1', networks: [front, { ...front, name: 'old', id: 'n0', nat: false, dhcp: false, deletedAtMs: 1_700_000_000_500 }] })
+    expect(decodeHostAdvert(encodeHostAdvert(a))).toEqual({ ok: true, advert: a })
+  })
+
   it('reads absent (zero) uint64 fields as 0', () => {
-    const a = advert({ seq: 0, sentAtMs: 0, vms: [{ id: 'vm', name: '', epoch: 0, role: 'unspecified', state: 'unspecified', resources: { vcpus: 0, memoryBytes: 0, diskBytes: 0 }, owner: '', group: '' }] })
+    const a = advert({ seq: 0, sentAtMs: 0, vms: [{ id: 'vm', name: '', epoch: 0, role: 'unspecified', state: 'unspecified', resources: { vcpus: 0, memoryBytes: 0, diskBytes: 0 }, owner: '', group: '', nics: [] }] })
     expect(decodeHostAdvert(encodeHostAdvert(a))).toEqual({ ok: true, advert: a })
   })
 

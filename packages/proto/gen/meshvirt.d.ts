@@ -560,6 +560,10 @@ export namespace meshvirt {
             drainHost?: (meshvirt.v1.IDrainHost|null);
             replicateVm?: (meshvirt.v1.IReplicateVm|null);
             failoverVm?: (meshvirt.v1.IFailoverVm|null);
+            createNetwork?: (meshvirt.v1.ICreateNetwork|null);
+            deleteNetwork?: (meshvirt.v1.IDeleteNetwork|null);
+            listNetworks?: (meshvirt.v1.IListNetworks|null);
+            inspectNetwork?: (meshvirt.v1.INetworkRef|null);
             listEvents?: (meshvirt.v1.IListEvents|null);
             syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
             attachConsole?: (meshvirt.v1.IAttachConsole|null);
@@ -582,10 +586,14 @@ export namespace meshvirt {
             public drainHost?: (meshvirt.v1.IDrainHost|null);
             public replicateVm?: (meshvirt.v1.IReplicateVm|null);
             public failoverVm?: (meshvirt.v1.IFailoverVm|null);
+            public createNetwork?: (meshvirt.v1.ICreateNetwork|null);
+            public deleteNetwork?: (meshvirt.v1.IDeleteNetwork|null);
+            public listNetworks?: (meshvirt.v1.IListNetworks|null);
+            public inspectNetwork?: (meshvirt.v1.INetworkRef|null);
             public listEvents?: (meshvirt.v1.IListEvents|null);
             public syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
             public attachConsole?: (meshvirt.v1.IAttachConsole|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents"|"syncTombstones"|"attachConsole");
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"listEvents"|"syncTombstones"|"attachConsole");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -694,6 +702,8 @@ export namespace meshvirt {
             consoleChunk?: (meshvirt.v1.IConsoleChunk|null);
             drainReport?: (meshvirt.v1.IDrainReport|null);
             error?: (meshvirt.v1.IError|null);
+            network?: (meshvirt.v1.INetworkInfo|null);
+            networkList?: (meshvirt.v1.INetworkList|null);
             eventList?: (meshvirt.v1.IEventList|null);
             tombstoneList?: (meshvirt.v1.ITombstoneList|null);
             consoleAttached?: (meshvirt.v1.IConsoleAttached|null);
@@ -708,10 +718,12 @@ export namespace meshvirt {
             public consoleChunk?: (meshvirt.v1.IConsoleChunk|null);
             public drainReport?: (meshvirt.v1.IDrainReport|null);
             public error?: (meshvirt.v1.IError|null);
+            public network?: (meshvirt.v1.INetworkInfo|null);
+            public networkList?: (meshvirt.v1.INetworkList|null);
             public eventList?: (meshvirt.v1.IEventList|null);
             public tombstoneList?: (meshvirt.v1.ITombstoneList|null);
             public consoleAttached?: (meshvirt.v1.IConsoleAttached|null);
-            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList"|"tombstoneList"|"consoleAttached");
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"eventList"|"tombstoneList"|"consoleAttached");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -938,6 +950,8 @@ export namespace meshvirt {
             heartbeatIntervalMs?: (number|null);
             agentVersion?: (string|null);
             hostname?: (string|null);
+            underlay?: (string|null);
+            networks?: (meshvirt.v1.INetwork[]|null);
         }
 
         class HostAdvert implements IHostAdvert {
@@ -961,6 +975,8 @@ export namespace meshvirt {
             public heartbeatIntervalMs: number;
             public agentVersion: string;
             public hostname: string;
+            public underlay: string;
+            public networks: meshvirt.v1.INetwork[];
             public static create(properties?: meshvirt.v1.IHostAdvert): meshvirt.v1.HostAdvert;
             public static encode(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1054,6 +1070,196 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface INetwork {
+            name?: (string|null);
+            id?: (string|null);
+            vni?: (number|null);
+            subnet?: (string|null);
+            gateway?: (string|null);
+            mtu?: (number|null);
+            nat?: (boolean|null);
+            dhcp?: (boolean|null);
+            createdAtMs?: (number|null);
+            deletedAtMs?: (number|null);
+        }
+
+        class Network implements INetwork {
+            constructor(properties?: meshvirt.v1.INetwork);
+            public name: string;
+            public id: string;
+            public vni: number;
+            public subnet: string;
+            public gateway: string;
+            public mtu: number;
+            public nat: boolean;
+            public dhcp: boolean;
+            public createdAtMs: number;
+            public deletedAtMs: number;
+            public static create(properties?: meshvirt.v1.INetwork): meshvirt.v1.Network;
+            public static encode(message: meshvirt.v1.INetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.Network;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.Network;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.Network;
+            public static toObject(message: meshvirt.v1.Network, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ICreateNetwork {
+            name?: (string|null);
+            subnet?: (string|null);
+            gateway?: (string|null);
+            mtu?: (number|null);
+            nat?: (boolean|null);
+            noDhcp?: (boolean|null);
+        }
+
+        class CreateNetwork implements ICreateNetwork {
+            constructor(properties?: meshvirt.v1.ICreateNetwork);
+            public name: string;
+            public subnet: string;
+            public gateway: string;
+            public mtu: number;
+            public nat: boolean;
+            public noDhcp: boolean;
+            public static create(properties?: meshvirt.v1.ICreateNetwork): meshvirt.v1.CreateNetwork;
+            public static encode(message: meshvirt.v1.ICreateNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ICreateNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.CreateNetwork;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.CreateNetwork;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.CreateNetwork;
+            public static toObject(message: meshvirt.v1.CreateNetwork, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INetworkRef {
+            name?: (string|null);
+        }
+
+        class NetworkRef implements INetworkRef {
+            constructor(properties?: meshvirt.v1.INetworkRef);
+            public name: string;
+            public static create(properties?: meshvirt.v1.INetworkRef): meshvirt.v1.NetworkRef;
+            public static encode(message: meshvirt.v1.INetworkRef, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INetworkRef, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkRef;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkRef;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkRef;
+            public static toObject(message: meshvirt.v1.NetworkRef, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IDeleteNetwork {
+            name?: (string|null);
+        }
+
+        class DeleteNetwork implements IDeleteNetwork {
+            constructor(properties?: meshvirt.v1.IDeleteNetwork);
+            public name: string;
+            public static create(properties?: meshvirt.v1.IDeleteNetwork): meshvirt.v1.DeleteNetwork;
+            public static encode(message: meshvirt.v1.IDeleteNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IDeleteNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.DeleteNetwork;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.DeleteNetwork;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.DeleteNetwork;
+            public static toObject(message: meshvirt.v1.DeleteNetwork, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IListNetworks {
+        }
+
+        class ListNetworks implements IListNetworks {
+            constructor(properties?: meshvirt.v1.IListNetworks);
+            public static create(properties?: meshvirt.v1.IListNetworks): meshvirt.v1.ListNetworks;
+            public static encode(message: meshvirt.v1.IListNetworks, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IListNetworks, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ListNetworks;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ListNetworks;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListNetworks;
+            public static toObject(message: meshvirt.v1.ListNetworks, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INetworkPort {
+            vmId?: (string|null);
+            vmName?: (string|null);
+            ip?: (string|null);
+            mac?: (string|null);
+            hostId?: (string|null);
+            hostname?: (string|null);
+        }
+
+        class NetworkPort implements INetworkPort {
+            constructor(properties?: meshvirt.v1.INetworkPort);
+            public vmId: string;
+            public vmName: string;
+            public ip: string;
+            public mac: string;
+            public hostId: string;
+            public hostname: string;
+            public static create(properties?: meshvirt.v1.INetworkPort): meshvirt.v1.NetworkPort;
+            public static encode(message: meshvirt.v1.INetworkPort, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INetworkPort, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkPort;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkPort;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkPort;
+            public static toObject(message: meshvirt.v1.NetworkPort, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INetworkInfo {
+            network?: (meshvirt.v1.INetwork|null);
+            ports?: (meshvirt.v1.INetworkPort[]|null);
+        }
+
+        class NetworkInfo implements INetworkInfo {
+            constructor(properties?: meshvirt.v1.INetworkInfo);
+            public network?: (meshvirt.v1.INetwork|null);
+            public ports: meshvirt.v1.INetworkPort[];
+            public static create(properties?: meshvirt.v1.INetworkInfo): meshvirt.v1.NetworkInfo;
+            public static encode(message: meshvirt.v1.INetworkInfo, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INetworkInfo, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkInfo;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkInfo;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkInfo;
+            public static toObject(message: meshvirt.v1.NetworkInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INetworkList {
+            networks?: (meshvirt.v1.INetworkInfo[]|null);
+        }
+
+        class NetworkList implements INetworkList {
+            constructor(properties?: meshvirt.v1.INetworkList);
+            public networks: meshvirt.v1.INetworkInfo[];
+            public static create(properties?: meshvirt.v1.INetworkList): meshvirt.v1.NetworkList;
+            public static encode(message: meshvirt.v1.INetworkList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INetworkList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkList;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkList;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkList;
+            public static toObject(message: meshvirt.v1.NetworkList, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         enum PlacementPolicy {
             PLACEMENT_POLICY_UNSPECIFIED = 0,
             PLACEMENT_POLICY_BINPACK = 1,
@@ -1119,6 +1325,29 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface INic {
+            network?: (string|null);
+            ip?: (string|null);
+            mac?: (string|null);
+        }
+
+        class Nic implements INic {
+            constructor(properties?: meshvirt.v1.INic);
+            public network: string;
+            public ip: string;
+            public mac: string;
+            public static create(properties?: meshvirt.v1.INic): meshvirt.v1.Nic;
+            public static encode(message: meshvirt.v1.INic, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INic, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.Nic;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.Nic;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.Nic;
+            public static toObject(message: meshvirt.v1.Nic, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IVmSpec {
             name?: (string|null);
             resources?: (meshvirt.v1.IResources|null);
@@ -1139,6 +1368,7 @@ export namespace meshvirt {
             metadata?: ({ [k: string]: string }|null);
             notMigratable?: (boolean|null);
             restart?: (meshvirt.v1.RestartPolicy|null);
+            nics?: (meshvirt.v1.INic[]|null);
         }
 
         class VmSpec implements IVmSpec {
@@ -1162,6 +1392,7 @@ export namespace meshvirt {
             public metadata: { [k: string]: string };
             public notMigratable: boolean;
             public restart: meshvirt.v1.RestartPolicy;
+            public nics: meshvirt.v1.INic[];
             public static create(properties?: meshvirt.v1.IVmSpec): meshvirt.v1.VmSpec;
             public static encode(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1190,6 +1421,7 @@ export namespace meshvirt {
             resources?: (meshvirt.v1.IResources|null);
             owner?: (string|null);
             group?: (string|null);
+            nics?: (meshvirt.v1.INic[]|null);
         }
 
         class VmSummary implements IVmSummary {
@@ -1202,6 +1434,7 @@ export namespace meshvirt {
             public resources?: (meshvirt.v1.IResources|null);
             public owner: string;
             public group: string;
+            public nics: meshvirt.v1.INic[];
             public static create(properties?: meshvirt.v1.IVmSummary): meshvirt.v1.VmSummary;
             public static encode(message: meshvirt.v1.IVmSummary, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSummary, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -6689,6 +6689,10 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IDrainHost|null} [drainHost] ControlRequest drainHost
              * @property {meshvirt.v1.IReplicateVm|null} [replicateVm] ControlRequest replicateVm
              * @property {meshvirt.v1.IFailoverVm|null} [failoverVm] ControlRequest failoverVm
+             * @property {meshvirt.v1.ICreateNetwork|null} [createNetwork] ControlRequest createNetwork
+             * @property {meshvirt.v1.IDeleteNetwork|null} [deleteNetwork] ControlRequest deleteNetwork
+             * @property {meshvirt.v1.IListNetworks|null} [listNetworks] ControlRequest listNetworks
+             * @property {meshvirt.v1.INetworkRef|null} [inspectNetwork] ControlRequest inspectNetwork
              * @property {meshvirt.v1.IListEvents|null} [listEvents] ControlRequest listEvents
              * @property {meshvirt.v1.ISyncTombstones|null} [syncTombstones] ControlRequest syncTombstones
              * @property {meshvirt.v1.IAttachConsole|null} [attachConsole] ControlRequest attachConsole
@@ -6830,6 +6834,38 @@ export const meshvirt = $root.meshvirt = (() => {
             ControlRequest.prototype.failoverVm = null;
 
             /**
+             * ControlRequest createNetwork.
+             * @member {meshvirt.v1.ICreateNetwork|null|undefined} createNetwork
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.createNetwork = null;
+
+            /**
+             * ControlRequest deleteNetwork.
+             * @member {meshvirt.v1.IDeleteNetwork|null|undefined} deleteNetwork
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.deleteNetwork = null;
+
+            /**
+             * ControlRequest listNetworks.
+             * @member {meshvirt.v1.IListNetworks|null|undefined} listNetworks
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.listNetworks = null;
+
+            /**
+             * ControlRequest inspectNetwork.
+             * @member {meshvirt.v1.INetworkRef|null|undefined} inspectNetwork
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.inspectNetwork = null;
+
+            /**
              * ControlRequest listEvents.
              * @member {meshvirt.v1.IListEvents|null|undefined} listEvents
              * @memberof meshvirt.v1.ControlRequest
@@ -6858,12 +6894,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"listEvents"|"syncTombstones"|"attachConsole"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"listEvents"|"syncTombstones"|"attachConsole"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "listEvents", "syncTombstones", "attachConsole"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "listEvents", "syncTombstones", "attachConsole"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -6925,6 +6961,14 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ReplicateVm.encode(message.replicateVm, writer.uint32(/* id 20, wireType 2 =*/162).fork(), q + 1).ldelim();
                 if (message.failoverVm != null && Object.hasOwnProperty.call(message, "failoverVm"))
                     $root.meshvirt.v1.FailoverVm.encode(message.failoverVm, writer.uint32(/* id 21, wireType 2 =*/170).fork(), q + 1).ldelim();
+                if (message.createNetwork != null && Object.hasOwnProperty.call(message, "createNetwork"))
+                    $root.meshvirt.v1.CreateNetwork.encode(message.createNetwork, writer.uint32(/* id 22, wireType 2 =*/178).fork(), q + 1).ldelim();
+                if (message.deleteNetwork != null && Object.hasOwnProperty.call(message, "deleteNetwork"))
+                    $root.meshvirt.v1.DeleteNetwork.encode(message.deleteNetwork, writer.uint32(/* id 23, wireType 2 =*/186).fork(), q + 1).ldelim();
+                if (message.listNetworks != null && Object.hasOwnProperty.call(message, "listNetworks"))
+                    $root.meshvirt.v1.ListNetworks.encode(message.listNetworks, writer.uint32(/* id 24, wireType 2 =*/194).fork(), q + 1).ldelim();
+                if (message.inspectNetwork != null && Object.hasOwnProperty.call(message, "inspectNetwork"))
+                    $root.meshvirt.v1.NetworkRef.encode(message.inspectNetwork, writer.uint32(/* id 25, wireType 2 =*/202).fork(), q + 1).ldelim();
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents"))
                     $root.meshvirt.v1.ListEvents.encode(message.listEvents, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (message.syncTombstones != null && Object.hasOwnProperty.call(message, "syncTombstones"))
@@ -7039,6 +7083,22 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 21: {
                             message.failoverVm = $root.meshvirt.v1.FailoverVm.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 22: {
+                            message.createNetwork = $root.meshvirt.v1.CreateNetwork.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 23: {
+                            message.deleteNetwork = $root.meshvirt.v1.DeleteNetwork.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 24: {
+                            message.listNetworks = $root.meshvirt.v1.ListNetworks.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 25: {
+                            message.inspectNetwork = $root.meshvirt.v1.NetworkRef.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 40: {
@@ -7225,6 +7285,46 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "failoverVm." + error;
                     }
                 }
+                if (message.createNetwork != null && Object.hasOwnProperty.call(message, "createNetwork")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.CreateNetwork.verify(message.createNetwork, long + 1);
+                        if (error)
+                            return "createNetwork." + error;
+                    }
+                }
+                if (message.deleteNetwork != null && Object.hasOwnProperty.call(message, "deleteNetwork")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.DeleteNetwork.verify(message.deleteNetwork, long + 1);
+                        if (error)
+                            return "deleteNetwork." + error;
+                    }
+                }
+                if (message.listNetworks != null && Object.hasOwnProperty.call(message, "listNetworks")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ListNetworks.verify(message.listNetworks, long + 1);
+                        if (error)
+                            return "listNetworks." + error;
+                    }
+                }
+                if (message.inspectNetwork != null && Object.hasOwnProperty.call(message, "inspectNetwork")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.NetworkRef.verify(message.inspectNetwork, long + 1);
+                        if (error)
+                            return "inspectNetwork." + error;
+                    }
+                }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -7342,6 +7442,26 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ControlRequest.failoverVm: object expected");
                     message.failoverVm = $root.meshvirt.v1.FailoverVm.fromObject(object.failoverVm, long + 1);
                 }
+                if (object.createNetwork != null) {
+                    if (!$util.isObject(object.createNetwork))
+                        throw TypeError(".meshvirt.v1.ControlRequest.createNetwork: object expected");
+                    message.createNetwork = $root.meshvirt.v1.CreateNetwork.fromObject(object.createNetwork, long + 1);
+                }
+                if (object.deleteNetwork != null) {
+                    if (!$util.isObject(object.deleteNetwork))
+                        throw TypeError(".meshvirt.v1.ControlRequest.deleteNetwork: object expected");
+                    message.deleteNetwork = $root.meshvirt.v1.DeleteNetwork.fromObject(object.deleteNetwork, long + 1);
+                }
+                if (object.listNetworks != null) {
+                    if (!$util.isObject(object.listNetworks))
+                        throw TypeError(".meshvirt.v1.ControlRequest.listNetworks: object expected");
+                    message.listNetworks = $root.meshvirt.v1.ListNetworks.fromObject(object.listNetworks, long + 1);
+                }
+                if (object.inspectNetwork != null) {
+                    if (!$util.isObject(object.inspectNetwork))
+                        throw TypeError(".meshvirt.v1.ControlRequest.inspectNetwork: object expected");
+                    message.inspectNetwork = $root.meshvirt.v1.NetworkRef.fromObject(object.inspectNetwork, long + 1);
+                }
                 if (object.listEvents != null) {
                     if (!$util.isObject(object.listEvents))
                         throw TypeError(".meshvirt.v1.ControlRequest.listEvents: object expected");
@@ -7447,6 +7567,26 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.failoverVm = $root.meshvirt.v1.FailoverVm.toObject(message.failoverVm, options, q + 1);
                     if (options.oneofs)
                         object.body = "failoverVm";
+                }
+                if (message.createNetwork != null && Object.hasOwnProperty.call(message, "createNetwork")) {
+                    object.createNetwork = $root.meshvirt.v1.CreateNetwork.toObject(message.createNetwork, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "createNetwork";
+                }
+                if (message.deleteNetwork != null && Object.hasOwnProperty.call(message, "deleteNetwork")) {
+                    object.deleteNetwork = $root.meshvirt.v1.DeleteNetwork.toObject(message.deleteNetwork, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "deleteNetwork";
+                }
+                if (message.listNetworks != null && Object.hasOwnProperty.call(message, "listNetworks")) {
+                    object.listNetworks = $root.meshvirt.v1.ListNetworks.toObject(message.listNetworks, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "listNetworks";
+                }
+                if (message.inspectNetwork != null && Object.hasOwnProperty.call(message, "inspectNetwork")) {
+                    object.inspectNetwork = $root.meshvirt.v1.NetworkRef.toObject(message.inspectNetwork, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "inspectNetwork";
                 }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     object.listEvents = $root.meshvirt.v1.ListEvents.toObject(message.listEvents, options, q + 1);
@@ -8705,6 +8845,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IConsoleChunk|null} [consoleChunk] ControlResponse consoleChunk
              * @property {meshvirt.v1.IDrainReport|null} [drainReport] ControlResponse drainReport
              * @property {meshvirt.v1.IError|null} [error] ControlResponse error
+             * @property {meshvirt.v1.INetworkInfo|null} [network] ControlResponse network
+             * @property {meshvirt.v1.INetworkList|null} [networkList] ControlResponse networkList
              * @property {meshvirt.v1.IEventList|null} [eventList] ControlResponse eventList
              * @property {meshvirt.v1.ITombstoneList|null} [tombstoneList] ControlResponse tombstoneList
              * @property {meshvirt.v1.IConsoleAttached|null} [consoleAttached] ControlResponse consoleAttached
@@ -8782,6 +8924,22 @@ export const meshvirt = $root.meshvirt = (() => {
             ControlResponse.prototype.error = null;
 
             /**
+             * ControlResponse network.
+             * @member {meshvirt.v1.INetworkInfo|null|undefined} network
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.network = null;
+
+            /**
+             * ControlResponse networkList.
+             * @member {meshvirt.v1.INetworkList|null|undefined} networkList
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.networkList = null;
+
+            /**
              * ControlResponse eventList.
              * @member {meshvirt.v1.IEventList|null|undefined} eventList
              * @memberof meshvirt.v1.ControlResponse
@@ -8810,12 +8968,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"eventList"|"tombstoneList"|"consoleAttached"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"eventList"|"tombstoneList"|"consoleAttached"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "eventList", "tombstoneList", "consoleAttached"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "eventList", "tombstoneList", "consoleAttached"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -8861,6 +9019,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.DrainReport.encode(message.drainReport, writer.uint32(/* id 14, wireType 2 =*/114).fork(), q + 1).ldelim();
                 if (message.error != null && Object.hasOwnProperty.call(message, "error"))
                     $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
+                if (message.network != null && Object.hasOwnProperty.call(message, "network"))
+                    $root.meshvirt.v1.NetworkInfo.encode(message.network, writer.uint32(/* id 16, wireType 2 =*/130).fork(), q + 1).ldelim();
+                if (message.networkList != null && Object.hasOwnProperty.call(message, "networkList"))
+                    $root.meshvirt.v1.NetworkList.encode(message.networkList, writer.uint32(/* id 17, wireType 2 =*/138).fork(), q + 1).ldelim();
                 if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList"))
                     $root.meshvirt.v1.EventList.encode(message.eventList, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (message.tombstoneList != null && Object.hasOwnProperty.call(message, "tombstoneList"))
@@ -8943,6 +9105,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 15: {
                             message.error = $root.meshvirt.v1.Error.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 16: {
+                            message.network = $root.meshvirt.v1.NetworkInfo.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 17: {
+                            message.networkList = $root.meshvirt.v1.NetworkList.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 40: {
@@ -9063,6 +9233,26 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "error." + error;
                     }
                 }
+                if (message.network != null && Object.hasOwnProperty.call(message, "network")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.NetworkInfo.verify(message.network, long + 1);
+                        if (error)
+                            return "network." + error;
+                    }
+                }
+                if (message.networkList != null && Object.hasOwnProperty.call(message, "networkList")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.NetworkList.verify(message.networkList, long + 1);
+                        if (error)
+                            return "networkList." + error;
+                    }
+                }
                 if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -9146,6 +9336,16 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ControlResponse.error: object expected");
                     message.error = $root.meshvirt.v1.Error.fromObject(object.error, long + 1);
                 }
+                if (object.network != null) {
+                    if (!$util.isObject(object.network))
+                        throw TypeError(".meshvirt.v1.ControlResponse.network: object expected");
+                    message.network = $root.meshvirt.v1.NetworkInfo.fromObject(object.network, long + 1);
+                }
+                if (object.networkList != null) {
+                    if (!$util.isObject(object.networkList))
+                        throw TypeError(".meshvirt.v1.ControlResponse.networkList: object expected");
+                    message.networkList = $root.meshvirt.v1.NetworkList.fromObject(object.networkList, long + 1);
+                }
                 if (object.eventList != null) {
                     if (!$util.isObject(object.eventList))
                         throw TypeError(".meshvirt.v1.ControlResponse.eventList: object expected");
@@ -9214,6 +9414,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.error = $root.meshvirt.v1.Error.toObject(message.error, options, q + 1);
                     if (options.oneofs)
                         object.body = "error";
+                }
+                if (message.network != null && Object.hasOwnProperty.call(message, "network")) {
+                    object.network = $root.meshvirt.v1.NetworkInfo.toObject(message.network, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "network";
+                }
+                if (message.networkList != null && Object.hasOwnProperty.call(message, "networkList")) {
+                    object.networkList = $root.meshvirt.v1.NetworkList.toObject(message.networkList, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "networkList";
                 }
                 if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList")) {
                     object.eventList = $root.meshvirt.v1.EventList.toObject(message.eventList, options, q + 1);
@@ -11800,6 +12010,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [heartbeatIntervalMs] HostAdvert heartbeatIntervalMs
              * @property {string|null} [agentVersion] HostAdvert agentVersion
              * @property {string|null} [hostname] HostAdvert hostname
+             * @property {string|null} [underlay] HostAdvert underlay
+             * @property {Array.<meshvirt.v1.INetwork>|null} [networks] HostAdvert networks
              */
 
             /**
@@ -11816,6 +12028,7 @@ export const meshvirt = $root.meshvirt = (() => {
                 this.cpuFlags = [];
                 this.machineTypes = [];
                 this.vms = [];
+                this.networks = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -11975,6 +12188,22 @@ export const meshvirt = $root.meshvirt = (() => {
             HostAdvert.prototype.hostname = "";
 
             /**
+             * HostAdvert underlay.
+             * @member {string} underlay
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.underlay = "";
+
+            /**
+             * HostAdvert networks.
+             * @member {Array.<meshvirt.v1.INetwork>} networks
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.networks = $util.emptyArray;
+
+            /**
              * Creates a new HostAdvert instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.HostAdvert
@@ -12045,6 +12274,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 18, wireType 2 =*/146).string(message.agentVersion);
                 if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
                     writer.uint32(/* id 19, wireType 2 =*/154).string(message.hostname);
+                if (message.underlay != null && Object.hasOwnProperty.call(message, "underlay"))
+                    writer.uint32(/* id 20, wireType 2 =*/162).string(message.underlay);
+                if (message.networks != null && message.networks.length)
+                    for (let i = 0; i < message.networks.length; ++i)
+                        $root.meshvirt.v1.Network.encode(message.networks[i], writer.uint32(/* id 21, wireType 2 =*/170).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -12206,6 +12440,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.hostname = reader.string();
                             break;
                         }
+                    case 20: {
+                            message.underlay = reader.string();
+                            break;
+                        }
+                    case 21: {
+                            if (!(message.networks && message.networks.length))
+                                message.networks = [];
+                            message.networks.push($root.meshvirt.v1.Network.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -12348,6 +12592,18 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
                     if (!$util.isString(message.hostname))
                         return "hostname: string expected";
+                if (message.underlay != null && Object.hasOwnProperty.call(message, "underlay"))
+                    if (!$util.isString(message.underlay))
+                        return "underlay: string expected";
+                if (message.networks != null && Object.hasOwnProperty.call(message, "networks")) {
+                    if (!Array.isArray(message.networks))
+                        return "networks: array expected";
+                    for (let i = 0; i < message.networks.length; ++i) {
+                        let error = $root.meshvirt.v1.Network.verify(message.networks[i], long + 1);
+                        if (error)
+                            return "networks." + error;
+                    }
+                }
                 return null;
             };
 
@@ -12509,6 +12765,18 @@ export const meshvirt = $root.meshvirt = (() => {
                     message.agentVersion = String(object.agentVersion);
                 if (object.hostname != null)
                     message.hostname = String(object.hostname);
+                if (object.underlay != null)
+                    message.underlay = String(object.underlay);
+                if (object.networks) {
+                    if (!Array.isArray(object.networks))
+                        throw TypeError(".meshvirt.v1.HostAdvert.networks: array expected");
+                    message.networks = [];
+                    for (let i = 0; i < object.networks.length; ++i) {
+                        if (!$util.isObject(object.networks[i]))
+                            throw TypeError(".meshvirt.v1.HostAdvert.networks: object expected");
+                        message.networks[i] = $root.meshvirt.v1.Network.fromObject(object.networks[i], long + 1);
+                    }
+                }
                 return message;
             };
 
@@ -12534,6 +12802,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.cpuFlags = [];
                     object.machineTypes = [];
                     object.vms = [];
+                    object.networks = [];
                 }
                 if (options.objects || options.defaults)
                     object.labels = {};
@@ -12564,6 +12833,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.heartbeatIntervalMs = 0;
                     object.agentVersion = "";
                     object.hostname = "";
+                    object.underlay = "";
                 }
                 if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
                     object.hostId = message.hostId;
@@ -12637,6 +12907,13 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.agentVersion = message.agentVersion;
                 if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
                     object.hostname = message.hostname;
+                if (message.underlay != null && Object.hasOwnProperty.call(message, "underlay"))
+                    object.underlay = message.underlay;
+                if (message.networks && message.networks.length) {
+                    object.networks = [];
+                    for (let j = 0; j < message.networks.length; ++j)
+                        object.networks[j] = $root.meshvirt.v1.Network.toObject(message.networks[j], options, q + 1);
+                }
                 return object;
             };
 
@@ -13779,6 +14056,2447 @@ export const meshvirt = $root.meshvirt = (() => {
             return HostSuspicion;
         })();
 
+        v1.Network = (function() {
+
+            /**
+             * Properties of a Network.
+             * @memberof meshvirt.v1
+             * @interface INetwork
+             * @property {string|null} [name] Network name
+             * @property {string|null} [id] Network id
+             * @property {number|null} [vni] Network vni
+             * @property {string|null} [subnet] Network subnet
+             * @property {string|null} [gateway] Network gateway
+             * @property {number|null} [mtu] Network mtu
+             * @property {boolean|null} [nat] Network nat
+             * @property {boolean|null} [dhcp] Network dhcp
+             * @property {number|null} [createdAtMs] Network createdAtMs
+             * @property {number|null} [deletedAtMs] Network deletedAtMs
+             */
+
+            /**
+             * Constructs a new Network.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a Network.
+             * @implements INetwork
+             * @constructor
+             * @param {meshvirt.v1.INetwork=} [properties] Properties to set
+             */
+            function Network(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * Network name.
+             * @member {string} name
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.name = "";
+
+            /**
+             * Network id.
+             * @member {string} id
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.id = "";
+
+            /**
+             * Network vni.
+             * @member {number} vni
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.vni = 0;
+
+            /**
+             * Network subnet.
+             * @member {string} subnet
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.subnet = "";
+
+            /**
+             * Network gateway.
+             * @member {string} gateway
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.gateway = "";
+
+            /**
+             * Network mtu.
+             * @member {number} mtu
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.mtu = 0;
+
+            /**
+             * Network nat.
+             * @member {boolean} nat
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.nat = false;
+
+            /**
+             * Network dhcp.
+             * @member {boolean} dhcp
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.dhcp = false;
+
+            /**
+             * Network createdAtMs.
+             * @member {number} createdAtMs
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.createdAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Network deletedAtMs.
+             * @member {number} deletedAtMs
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.deletedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new Network instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {meshvirt.v1.INetwork=} [properties] Properties to set
+             * @returns {meshvirt.v1.Network} Network instance
+             */
+            Network.create = function create(properties) {
+                return new Network(properties);
+            };
+
+            /**
+             * Encodes the specified Network message. Does not implicitly {@link meshvirt.v1.Network.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {meshvirt.v1.INetwork} message Network message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Network.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.id);
+                if (message.vni != null && Object.hasOwnProperty.call(message, "vni"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.vni);
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.subnet);
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.gateway);
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.mtu);
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).bool(message.nat);
+                if (message.dhcp != null && Object.hasOwnProperty.call(message, "dhcp"))
+                    writer.uint32(/* id 8, wireType 0 =*/64).bool(message.dhcp);
+                if (message.createdAtMs != null && Object.hasOwnProperty.call(message, "createdAtMs"))
+                    writer.uint32(/* id 9, wireType 0 =*/72).uint64(message.createdAtMs);
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    writer.uint32(/* id 10, wireType 0 =*/80).uint64(message.deletedAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified Network message, length delimited. Does not implicitly {@link meshvirt.v1.Network.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {meshvirt.v1.INetwork} message Network message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Network.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a Network message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.Network} Network
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Network.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.Network();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.id = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.vni = reader.uint32();
+                            break;
+                        }
+                    case 4: {
+                            message.subnet = reader.string();
+                            break;
+                        }
+                    case 5: {
+                            message.gateway = reader.string();
+                            break;
+                        }
+                    case 6: {
+                            message.mtu = reader.uint32();
+                            break;
+                        }
+                    case 7: {
+                            message.nat = reader.bool();
+                            break;
+                        }
+                    case 8: {
+                            message.dhcp = reader.bool();
+                            break;
+                        }
+                    case 9: {
+                            message.createdAtMs = reader.uint64();
+                            break;
+                        }
+                    case 10: {
+                            message.deletedAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a Network message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.Network} Network
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Network.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a Network message.
+             * @function verify
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Network.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
+                if (message.vni != null && Object.hasOwnProperty.call(message, "vni"))
+                    if (!$util.isInteger(message.vni))
+                        return "vni: integer expected";
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    if (!$util.isString(message.subnet))
+                        return "subnet: string expected";
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    if (!$util.isString(message.gateway))
+                        return "gateway: string expected";
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    if (!$util.isInteger(message.mtu))
+                        return "mtu: integer expected";
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    if (typeof message.nat !== "boolean")
+                        return "nat: boolean expected";
+                if (message.dhcp != null && Object.hasOwnProperty.call(message, "dhcp"))
+                    if (typeof message.dhcp !== "boolean")
+                        return "dhcp: boolean expected";
+                if (message.createdAtMs != null && Object.hasOwnProperty.call(message, "createdAtMs"))
+                    if (!$util.isInteger(message.createdAtMs) && !(message.createdAtMs && $util.isInteger(message.createdAtMs.low) && $util.isInteger(message.createdAtMs.high)))
+                        return "createdAtMs: integer|Long expected";
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    if (!$util.isInteger(message.deletedAtMs) && !(message.deletedAtMs && $util.isInteger(message.deletedAtMs.low) && $util.isInteger(message.deletedAtMs.high)))
+                        return "deletedAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a Network message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.Network} Network
+             */
+            Network.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.Network)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.Network: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.Network();
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.id != null)
+                    message.id = String(object.id);
+                if (object.vni != null)
+                    message.vni = object.vni >>> 0;
+                if (object.subnet != null)
+                    message.subnet = String(object.subnet);
+                if (object.gateway != null)
+                    message.gateway = String(object.gateway);
+                if (object.mtu != null)
+                    message.mtu = object.mtu >>> 0;
+                if (object.nat != null)
+                    message.nat = Boolean(object.nat);
+                if (object.dhcp != null)
+                    message.dhcp = Boolean(object.dhcp);
+                if (object.createdAtMs != null)
+                    if ($util.Long)
+                        message.createdAtMs = $util.Long.fromValue(object.createdAtMs, true);
+                    else if (typeof object.createdAtMs === "string")
+                        message.createdAtMs = parseInt(object.createdAtMs, 10);
+                    else if (typeof object.createdAtMs === "number")
+                        message.createdAtMs = object.createdAtMs;
+                    else if (typeof object.createdAtMs === "object")
+                        message.createdAtMs = new $util.LongBits(object.createdAtMs.low >>> 0, object.createdAtMs.high >>> 0).toNumber(true);
+                if (object.deletedAtMs != null)
+                    if ($util.Long)
+                        message.deletedAtMs = $util.Long.fromValue(object.deletedAtMs, true);
+                    else if (typeof object.deletedAtMs === "string")
+                        message.deletedAtMs = parseInt(object.deletedAtMs, 10);
+                    else if (typeof object.deletedAtMs === "number")
+                        message.deletedAtMs = object.deletedAtMs;
+                    else if (typeof object.deletedAtMs === "object")
+                        message.deletedAtMs = new $util.LongBits(object.deletedAtMs.low >>> 0, object.deletedAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Network message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {meshvirt.v1.Network} message Network
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Network.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.id = "";
+                    object.vni = 0;
+                    object.subnet = "";
+                    object.gateway = "";
+                    object.mtu = 0;
+                    object.nat = false;
+                    object.dhcp = false;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.createdAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.createdAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.deletedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.deletedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.vni != null && Object.hasOwnProperty.call(message, "vni"))
+                    object.vni = message.vni;
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    object.subnet = message.subnet;
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    object.gateway = message.gateway;
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    object.mtu = message.mtu;
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    object.nat = message.nat;
+                if (message.dhcp != null && Object.hasOwnProperty.call(message, "dhcp"))
+                    object.dhcp = message.dhcp;
+                if (message.createdAtMs != null && Object.hasOwnProperty.call(message, "createdAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.createdAtMs = typeof message.createdAtMs === "number" ? BigInt(message.createdAtMs) : $util.Long.fromBits(message.createdAtMs.low >>> 0, message.createdAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.createdAtMs === "number")
+                        object.createdAtMs = options.longs === String ? String(message.createdAtMs) : message.createdAtMs;
+                    else
+                        object.createdAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.createdAtMs) : options.longs === Number ? new $util.LongBits(message.createdAtMs.low >>> 0, message.createdAtMs.high >>> 0).toNumber(true) : message.createdAtMs;
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.deletedAtMs = typeof message.deletedAtMs === "number" ? BigInt(message.deletedAtMs) : $util.Long.fromBits(message.deletedAtMs.low >>> 0, message.deletedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.deletedAtMs === "number")
+                        object.deletedAtMs = options.longs === String ? String(message.deletedAtMs) : message.deletedAtMs;
+                    else
+                        object.deletedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.deletedAtMs) : options.longs === Number ? new $util.LongBits(message.deletedAtMs.low >>> 0, message.deletedAtMs.high >>> 0).toNumber(true) : message.deletedAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this Network to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.Network
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Network.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for Network
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            Network.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.Network";
+            };
+
+            return Network;
+        })();
+
+        v1.CreateNetwork = (function() {
+
+            /**
+             * Properties of a CreateNetwork.
+             * @memberof meshvirt.v1
+             * @interface ICreateNetwork
+             * @property {string|null} [name] CreateNetwork name
+             * @property {string|null} [subnet] CreateNetwork subnet
+             * @property {string|null} [gateway] CreateNetwork gateway
+             * @property {number|null} [mtu] CreateNetwork mtu
+             * @property {boolean|null} [nat] CreateNetwork nat
+             * @property {boolean|null} [noDhcp] CreateNetwork noDhcp
+             */
+
+            /**
+             * Constructs a new CreateNetwork.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a CreateNetwork.
+             * @implements ICreateNetwork
+             * @constructor
+             * @param {meshvirt.v1.ICreateNetwork=} [properties] Properties to set
+             */
+            function CreateNetwork(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * CreateNetwork name.
+             * @member {string} name
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.name = "";
+
+            /**
+             * CreateNetwork subnet.
+             * @member {string} subnet
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.subnet = "";
+
+            /**
+             * CreateNetwork gateway.
+             * @member {string} gateway
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.gateway = "";
+
+            /**
+             * CreateNetwork mtu.
+             * @member {number} mtu
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.mtu = 0;
+
+            /**
+             * CreateNetwork nat.
+             * @member {boolean} nat
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.nat = false;
+
+            /**
+             * CreateNetwork noDhcp.
+             * @member {boolean} noDhcp
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.noDhcp = false;
+
+            /**
+             * Creates a new CreateNetwork instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {meshvirt.v1.ICreateNetwork=} [properties] Properties to set
+             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork instance
+             */
+            CreateNetwork.create = function create(properties) {
+                return new CreateNetwork(properties);
+            };
+
+            /**
+             * Encodes the specified CreateNetwork message. Does not implicitly {@link meshvirt.v1.CreateNetwork.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {meshvirt.v1.ICreateNetwork} message CreateNetwork message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateNetwork.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.subnet);
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.gateway);
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.mtu);
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).bool(message.nat);
+                if (message.noDhcp != null && Object.hasOwnProperty.call(message, "noDhcp"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).bool(message.noDhcp);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CreateNetwork message, length delimited. Does not implicitly {@link meshvirt.v1.CreateNetwork.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {meshvirt.v1.ICreateNetwork} message CreateNetwork message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateNetwork.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a CreateNetwork message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateNetwork.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.CreateNetwork();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.subnet = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.gateway = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.mtu = reader.uint32();
+                            break;
+                        }
+                    case 5: {
+                            message.nat = reader.bool();
+                            break;
+                        }
+                    case 6: {
+                            message.noDhcp = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a CreateNetwork message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateNetwork.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a CreateNetwork message.
+             * @function verify
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateNetwork.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    if (!$util.isString(message.subnet))
+                        return "subnet: string expected";
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    if (!$util.isString(message.gateway))
+                        return "gateway: string expected";
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    if (!$util.isInteger(message.mtu))
+                        return "mtu: integer expected";
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    if (typeof message.nat !== "boolean")
+                        return "nat: boolean expected";
+                if (message.noDhcp != null && Object.hasOwnProperty.call(message, "noDhcp"))
+                    if (typeof message.noDhcp !== "boolean")
+                        return "noDhcp: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a CreateNetwork message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork
+             */
+            CreateNetwork.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.CreateNetwork)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.CreateNetwork: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.CreateNetwork();
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.subnet != null)
+                    message.subnet = String(object.subnet);
+                if (object.gateway != null)
+                    message.gateway = String(object.gateway);
+                if (object.mtu != null)
+                    message.mtu = object.mtu >>> 0;
+                if (object.nat != null)
+                    message.nat = Boolean(object.nat);
+                if (object.noDhcp != null)
+                    message.noDhcp = Boolean(object.noDhcp);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CreateNetwork message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {meshvirt.v1.CreateNetwork} message CreateNetwork
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateNetwork.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.subnet = "";
+                    object.gateway = "";
+                    object.mtu = 0;
+                    object.nat = false;
+                    object.noDhcp = false;
+                }
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    object.subnet = message.subnet;
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    object.gateway = message.gateway;
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    object.mtu = message.mtu;
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    object.nat = message.nat;
+                if (message.noDhcp != null && Object.hasOwnProperty.call(message, "noDhcp"))
+                    object.noDhcp = message.noDhcp;
+                return object;
+            };
+
+            /**
+             * Converts this CreateNetwork to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateNetwork.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for CreateNetwork
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            CreateNetwork.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.CreateNetwork";
+            };
+
+            return CreateNetwork;
+        })();
+
+        v1.NetworkRef = (function() {
+
+            /**
+             * Properties of a NetworkRef.
+             * @memberof meshvirt.v1
+             * @interface INetworkRef
+             * @property {string|null} [name] NetworkRef name
+             */
+
+            /**
+             * Constructs a new NetworkRef.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a NetworkRef.
+             * @implements INetworkRef
+             * @constructor
+             * @param {meshvirt.v1.INetworkRef=} [properties] Properties to set
+             */
+            function NetworkRef(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * NetworkRef name.
+             * @member {string} name
+             * @memberof meshvirt.v1.NetworkRef
+             * @instance
+             */
+            NetworkRef.prototype.name = "";
+
+            /**
+             * Creates a new NetworkRef instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {meshvirt.v1.INetworkRef=} [properties] Properties to set
+             * @returns {meshvirt.v1.NetworkRef} NetworkRef instance
+             */
+            NetworkRef.create = function create(properties) {
+                return new NetworkRef(properties);
+            };
+
+            /**
+             * Encodes the specified NetworkRef message. Does not implicitly {@link meshvirt.v1.NetworkRef.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {meshvirt.v1.INetworkRef} message NetworkRef message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkRef.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NetworkRef message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkRef.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {meshvirt.v1.INetworkRef} message NetworkRef message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkRef.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a NetworkRef message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.NetworkRef} NetworkRef
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkRef.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.NetworkRef();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a NetworkRef message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.NetworkRef} NetworkRef
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkRef.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a NetworkRef message.
+             * @function verify
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NetworkRef.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a NetworkRef message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.NetworkRef} NetworkRef
+             */
+            NetworkRef.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.NetworkRef)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.NetworkRef: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.NetworkRef();
+                if (object.name != null)
+                    message.name = String(object.name);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NetworkRef message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {meshvirt.v1.NetworkRef} message NetworkRef
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NetworkRef.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.name = "";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                return object;
+            };
+
+            /**
+             * Converts this NetworkRef to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.NetworkRef
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NetworkRef.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NetworkRef
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NetworkRef.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.NetworkRef";
+            };
+
+            return NetworkRef;
+        })();
+
+        v1.DeleteNetwork = (function() {
+
+            /**
+             * Properties of a DeleteNetwork.
+             * @memberof meshvirt.v1
+             * @interface IDeleteNetwork
+             * @property {string|null} [name] DeleteNetwork name
+             */
+
+            /**
+             * Constructs a new DeleteNetwork.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a DeleteNetwork.
+             * @implements IDeleteNetwork
+             * @constructor
+             * @param {meshvirt.v1.IDeleteNetwork=} [properties] Properties to set
+             */
+            function DeleteNetwork(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * DeleteNetwork name.
+             * @member {string} name
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @instance
+             */
+            DeleteNetwork.prototype.name = "";
+
+            /**
+             * Creates a new DeleteNetwork instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {meshvirt.v1.IDeleteNetwork=} [properties] Properties to set
+             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork instance
+             */
+            DeleteNetwork.create = function create(properties) {
+                return new DeleteNetwork(properties);
+            };
+
+            /**
+             * Encodes the specified DeleteNetwork message. Does not implicitly {@link meshvirt.v1.DeleteNetwork.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {meshvirt.v1.IDeleteNetwork} message DeleteNetwork message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteNetwork.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DeleteNetwork message, length delimited. Does not implicitly {@link meshvirt.v1.DeleteNetwork.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {meshvirt.v1.IDeleteNetwork} message DeleteNetwork message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteNetwork.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a DeleteNetwork message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteNetwork.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.DeleteNetwork();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a DeleteNetwork message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteNetwork.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a DeleteNetwork message.
+             * @function verify
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeleteNetwork.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a DeleteNetwork message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork
+             */
+            DeleteNetwork.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.DeleteNetwork)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.DeleteNetwork: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.DeleteNetwork();
+                if (object.name != null)
+                    message.name = String(object.name);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DeleteNetwork message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {meshvirt.v1.DeleteNetwork} message DeleteNetwork
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeleteNetwork.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.name = "";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                return object;
+            };
+
+            /**
+             * Converts this DeleteNetwork to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeleteNetwork.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for DeleteNetwork
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            DeleteNetwork.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.DeleteNetwork";
+            };
+
+            return DeleteNetwork;
+        })();
+
+        v1.ListNetworks = (function() {
+
+            /**
+             * Properties of a ListNetworks.
+             * @memberof meshvirt.v1
+             * @interface IListNetworks
+             */
+
+            /**
+             * Constructs a new ListNetworks.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ListNetworks.
+             * @implements IListNetworks
+             * @constructor
+             * @param {meshvirt.v1.IListNetworks=} [properties] Properties to set
+             */
+            function ListNetworks(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * Creates a new ListNetworks instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {meshvirt.v1.IListNetworks=} [properties] Properties to set
+             * @returns {meshvirt.v1.ListNetworks} ListNetworks instance
+             */
+            ListNetworks.create = function create(properties) {
+                return new ListNetworks(properties);
+            };
+
+            /**
+             * Encodes the specified ListNetworks message. Does not implicitly {@link meshvirt.v1.ListNetworks.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {meshvirt.v1.IListNetworks} message ListNetworks message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListNetworks.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListNetworks message, length delimited. Does not implicitly {@link meshvirt.v1.ListNetworks.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {meshvirt.v1.IListNetworks} message ListNetworks message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListNetworks.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ListNetworks message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ListNetworks} ListNetworks
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListNetworks.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ListNetworks();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ListNetworks message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ListNetworks} ListNetworks
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListNetworks.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ListNetworks message.
+             * @function verify
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListNetworks.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ListNetworks message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ListNetworks} ListNetworks
+             */
+            ListNetworks.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ListNetworks)
+                    return object;
+                return new $root.meshvirt.v1.ListNetworks();
+            };
+
+            /**
+             * Creates a plain object from a ListNetworks message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {meshvirt.v1.ListNetworks} message ListNetworks
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListNetworks.toObject = function toObject() {
+                return {};
+            };
+
+            /**
+             * Converts this ListNetworks to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ListNetworks
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListNetworks.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ListNetworks
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ListNetworks.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ListNetworks";
+            };
+
+            return ListNetworks;
+        })();
+
+        v1.NetworkPort = (function() {
+
+            /**
+             * Properties of a NetworkPort.
+             * @memberof meshvirt.v1
+             * @interface INetworkPort
+             * @property {string|null} [vmId] NetworkPort vmId
+             * @property {string|null} [vmName] NetworkPort vmName
+             * @property {string|null} [ip] NetworkPort ip
+             * @property {string|null} [mac] NetworkPort mac
+             * @property {string|null} [hostId] NetworkPort hostId
+             * @property {string|null} [hostname] NetworkPort hostname
+             */
+
+            /**
+             * Constructs a new NetworkPort.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a NetworkPort.
+             * @implements INetworkPort
+             * @constructor
+             * @param {meshvirt.v1.INetworkPort=} [properties] Properties to set
+             */
+            function NetworkPort(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * NetworkPort vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.vmId = "";
+
+            /**
+             * NetworkPort vmName.
+             * @member {string} vmName
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.vmName = "";
+
+            /**
+             * NetworkPort ip.
+             * @member {string} ip
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.ip = "";
+
+            /**
+             * NetworkPort mac.
+             * @member {string} mac
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.mac = "";
+
+            /**
+             * NetworkPort hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.hostId = "";
+
+            /**
+             * NetworkPort hostname.
+             * @member {string} hostname
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.hostname = "";
+
+            /**
+             * Creates a new NetworkPort instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {meshvirt.v1.INetworkPort=} [properties] Properties to set
+             * @returns {meshvirt.v1.NetworkPort} NetworkPort instance
+             */
+            NetworkPort.create = function create(properties) {
+                return new NetworkPort(properties);
+            };
+
+            /**
+             * Encodes the specified NetworkPort message. Does not implicitly {@link meshvirt.v1.NetworkPort.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {meshvirt.v1.INetworkPort} message NetworkPort message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkPort.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.vmName);
+                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.ip);
+                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.mac);
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.hostId);
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.hostname);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NetworkPort message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkPort.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {meshvirt.v1.INetworkPort} message NetworkPort message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkPort.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a NetworkPort message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.NetworkPort} NetworkPort
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkPort.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.NetworkPort();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.vmName = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.ip = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.mac = reader.string();
+                            break;
+                        }
+                    case 5: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    case 6: {
+                            message.hostname = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a NetworkPort message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.NetworkPort} NetworkPort
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkPort.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a NetworkPort message.
+             * @function verify
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NetworkPort.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    if (!$util.isString(message.vmName))
+                        return "vmName: string expected";
+                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
+                    if (!$util.isString(message.ip))
+                        return "ip: string expected";
+                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
+                    if (!$util.isString(message.mac))
+                        return "mac: string expected";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    if (!$util.isString(message.hostname))
+                        return "hostname: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a NetworkPort message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.NetworkPort} NetworkPort
+             */
+            NetworkPort.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.NetworkPort)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.NetworkPort: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.NetworkPort();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.vmName != null)
+                    message.vmName = String(object.vmName);
+                if (object.ip != null)
+                    message.ip = String(object.ip);
+                if (object.mac != null)
+                    message.mac = String(object.mac);
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                if (object.hostname != null)
+                    message.hostname = String(object.hostname);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NetworkPort message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {meshvirt.v1.NetworkPort} message NetworkPort
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NetworkPort.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    object.vmName = "";
+                    object.ip = "";
+                    object.mac = "";
+                    object.hostId = "";
+                    object.hostname = "";
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    object.vmName = message.vmName;
+                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
+                    object.ip = message.ip;
+                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
+                    object.mac = message.mac;
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    object.hostname = message.hostname;
+                return object;
+            };
+
+            /**
+             * Converts this NetworkPort to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NetworkPort.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NetworkPort
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NetworkPort.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.NetworkPort";
+            };
+
+            return NetworkPort;
+        })();
+
+        v1.NetworkInfo = (function() {
+
+            /**
+             * Properties of a NetworkInfo.
+             * @memberof meshvirt.v1
+             * @interface INetworkInfo
+             * @property {meshvirt.v1.INetwork|null} [network] NetworkInfo network
+             * @property {Array.<meshvirt.v1.INetworkPort>|null} [ports] NetworkInfo ports
+             */
+
+            /**
+             * Constructs a new NetworkInfo.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a NetworkInfo.
+             * @implements INetworkInfo
+             * @constructor
+             * @param {meshvirt.v1.INetworkInfo=} [properties] Properties to set
+             */
+            function NetworkInfo(properties) {
+                this.ports = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * NetworkInfo network.
+             * @member {meshvirt.v1.INetwork|null|undefined} network
+             * @memberof meshvirt.v1.NetworkInfo
+             * @instance
+             */
+            NetworkInfo.prototype.network = null;
+
+            /**
+             * NetworkInfo ports.
+             * @member {Array.<meshvirt.v1.INetworkPort>} ports
+             * @memberof meshvirt.v1.NetworkInfo
+             * @instance
+             */
+            NetworkInfo.prototype.ports = $util.emptyArray;
+
+            /**
+             * Creates a new NetworkInfo instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {meshvirt.v1.INetworkInfo=} [properties] Properties to set
+             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo instance
+             */
+            NetworkInfo.create = function create(properties) {
+                return new NetworkInfo(properties);
+            };
+
+            /**
+             * Encodes the specified NetworkInfo message. Does not implicitly {@link meshvirt.v1.NetworkInfo.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {meshvirt.v1.INetworkInfo} message NetworkInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkInfo.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.network != null && Object.hasOwnProperty.call(message, "network"))
+                    $root.meshvirt.v1.Network.encode(message.network, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.ports != null && message.ports.length)
+                    for (let i = 0; i < message.ports.length; ++i)
+                        $root.meshvirt.v1.NetworkPort.encode(message.ports[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NetworkInfo message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkInfo.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {meshvirt.v1.INetworkInfo} message NetworkInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkInfo.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a NetworkInfo message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkInfo.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.NetworkInfo();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.network = $root.meshvirt.v1.Network.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            if (!(message.ports && message.ports.length))
+                                message.ports = [];
+                            message.ports.push($root.meshvirt.v1.NetworkPort.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a NetworkInfo message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkInfo.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a NetworkInfo message.
+             * @function verify
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NetworkInfo.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.network != null && Object.hasOwnProperty.call(message, "network")) {
+                    let error = $root.meshvirt.v1.Network.verify(message.network, long + 1);
+                    if (error)
+                        return "network." + error;
+                }
+                if (message.ports != null && Object.hasOwnProperty.call(message, "ports")) {
+                    if (!Array.isArray(message.ports))
+                        return "ports: array expected";
+                    for (let i = 0; i < message.ports.length; ++i) {
+                        let error = $root.meshvirt.v1.NetworkPort.verify(message.ports[i], long + 1);
+                        if (error)
+                            return "ports." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a NetworkInfo message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo
+             */
+            NetworkInfo.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.NetworkInfo)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.NetworkInfo: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.NetworkInfo();
+                if (object.network != null) {
+                    if (!$util.isObject(object.network))
+                        throw TypeError(".meshvirt.v1.NetworkInfo.network: object expected");
+                    message.network = $root.meshvirt.v1.Network.fromObject(object.network, long + 1);
+                }
+                if (object.ports) {
+                    if (!Array.isArray(object.ports))
+                        throw TypeError(".meshvirt.v1.NetworkInfo.ports: array expected");
+                    message.ports = [];
+                    for (let i = 0; i < object.ports.length; ++i) {
+                        if (!$util.isObject(object.ports[i]))
+                            throw TypeError(".meshvirt.v1.NetworkInfo.ports: object expected");
+                        message.ports[i] = $root.meshvirt.v1.NetworkPort.fromObject(object.ports[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NetworkInfo message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {meshvirt.v1.NetworkInfo} message NetworkInfo
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NetworkInfo.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.ports = [];
+                if (options.defaults)
+                    object.network = null;
+                if (message.network != null && Object.hasOwnProperty.call(message, "network"))
+                    object.network = $root.meshvirt.v1.Network.toObject(message.network, options, q + 1);
+                if (message.ports && message.ports.length) {
+                    object.ports = [];
+                    for (let j = 0; j < message.ports.length; ++j)
+                        object.ports[j] = $root.meshvirt.v1.NetworkPort.toObject(message.ports[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this NetworkInfo to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.NetworkInfo
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NetworkInfo.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NetworkInfo
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NetworkInfo.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.NetworkInfo";
+            };
+
+            return NetworkInfo;
+        })();
+
+        v1.NetworkList = (function() {
+
+            /**
+             * Properties of a NetworkList.
+             * @memberof meshvirt.v1
+             * @interface INetworkList
+             * @property {Array.<meshvirt.v1.INetworkInfo>|null} [networks] NetworkList networks
+             */
+
+            /**
+             * Constructs a new NetworkList.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a NetworkList.
+             * @implements INetworkList
+             * @constructor
+             * @param {meshvirt.v1.INetworkList=} [properties] Properties to set
+             */
+            function NetworkList(properties) {
+                this.networks = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * NetworkList networks.
+             * @member {Array.<meshvirt.v1.INetworkInfo>} networks
+             * @memberof meshvirt.v1.NetworkList
+             * @instance
+             */
+            NetworkList.prototype.networks = $util.emptyArray;
+
+            /**
+             * Creates a new NetworkList instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {meshvirt.v1.INetworkList=} [properties] Properties to set
+             * @returns {meshvirt.v1.NetworkList} NetworkList instance
+             */
+            NetworkList.create = function create(properties) {
+                return new NetworkList(properties);
+            };
+
+            /**
+             * Encodes the specified NetworkList message. Does not implicitly {@link meshvirt.v1.NetworkList.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {meshvirt.v1.INetworkList} message NetworkList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkList.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.networks != null && message.networks.length)
+                    for (let i = 0; i < message.networks.length; ++i)
+                        $root.meshvirt.v1.NetworkInfo.encode(message.networks[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NetworkList message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkList.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {meshvirt.v1.INetworkList} message NetworkList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkList.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a NetworkList message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.NetworkList} NetworkList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkList.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.NetworkList();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.networks && message.networks.length))
+                                message.networks = [];
+                            message.networks.push($root.meshvirt.v1.NetworkInfo.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a NetworkList message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.NetworkList} NetworkList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkList.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a NetworkList message.
+             * @function verify
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NetworkList.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.networks != null && Object.hasOwnProperty.call(message, "networks")) {
+                    if (!Array.isArray(message.networks))
+                        return "networks: array expected";
+                    for (let i = 0; i < message.networks.length; ++i) {
+                        let error = $root.meshvirt.v1.NetworkInfo.verify(message.networks[i], long + 1);
+                        if (error)
+                            return "networks." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a NetworkList message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.NetworkList} NetworkList
+             */
+            NetworkList.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.NetworkList)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.NetworkList: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.NetworkList();
+                if (object.networks) {
+                    if (!Array.isArray(object.networks))
+                        throw TypeError(".meshvirt.v1.NetworkList.networks: array expected");
+                    message.networks = [];
+                    for (let i = 0; i < object.networks.length; ++i) {
+                        if (!$util.isObject(object.networks[i]))
+                            throw TypeError(".meshvirt.v1.NetworkList.networks: object expected");
+                        message.networks[i] = $root.meshvirt.v1.NetworkInfo.fromObject(object.networks[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NetworkList message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {meshvirt.v1.NetworkList} message NetworkList
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NetworkList.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.networks = [];
+                if (message.networks && message.networks.length) {
+                    object.networks = [];
+                    for (let j = 0; j < message.networks.length; ++j)
+                        object.networks[j] = $root.meshvirt.v1.NetworkInfo.toObject(message.networks[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this NetworkList to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.NetworkList
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NetworkList.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NetworkList
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NetworkList.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.NetworkList";
+            };
+
+            return NetworkList;
+        })();
+
         /**
          * PlacementPolicy enum.
          * @name meshvirt.v1.PlacementPolicy
@@ -14450,6 +17168,295 @@ export const meshvirt = $root.meshvirt = (() => {
             return BootSource;
         })();
 
+        v1.Nic = (function() {
+
+            /**
+             * Properties of a Nic.
+             * @memberof meshvirt.v1
+             * @interface INic
+             * @property {string|null} [network] Nic network
+             * @property {string|null} [ip] Nic ip
+             * @property {string|null} [mac] Nic mac
+             */
+
+            /**
+             * Constructs a new Nic.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a Nic.
+             * @implements INic
+             * @constructor
+             * @param {meshvirt.v1.INic=} [properties] Properties to set
+             */
+            function Nic(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * Nic network.
+             * @member {string} network
+             * @memberof meshvirt.v1.Nic
+             * @instance
+             */
+            Nic.prototype.network = "";
+
+            /**
+             * Nic ip.
+             * @member {string} ip
+             * @memberof meshvirt.v1.Nic
+             * @instance
+             */
+            Nic.prototype.ip = "";
+
+            /**
+             * Nic mac.
+             * @member {string} mac
+             * @memberof meshvirt.v1.Nic
+             * @instance
+             */
+            Nic.prototype.mac = "";
+
+            /**
+             * Creates a new Nic instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.Nic
+             * @static
+             * @param {meshvirt.v1.INic=} [properties] Properties to set
+             * @returns {meshvirt.v1.Nic} Nic instance
+             */
+            Nic.create = function create(properties) {
+                return new Nic(properties);
+            };
+
+            /**
+             * Encodes the specified Nic message. Does not implicitly {@link meshvirt.v1.Nic.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.Nic
+             * @static
+             * @param {meshvirt.v1.INic} message Nic message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Nic.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.network != null && Object.hasOwnProperty.call(message, "network"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.network);
+                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.ip);
+                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.mac);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified Nic message, length delimited. Does not implicitly {@link meshvirt.v1.Nic.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.Nic
+             * @static
+             * @param {meshvirt.v1.INic} message Nic message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Nic.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a Nic message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.Nic
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.Nic} Nic
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Nic.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.Nic();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.network = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.ip = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.mac = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a Nic message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.Nic
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.Nic} Nic
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Nic.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a Nic message.
+             * @function verify
+             * @memberof meshvirt.v1.Nic
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Nic.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.network != null && Object.hasOwnProperty.call(message, "network"))
+                    if (!$util.isString(message.network))
+                        return "network: string expected";
+                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
+                    if (!$util.isString(message.ip))
+                        return "ip: string expected";
+                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
+                    if (!$util.isString(message.mac))
+                        return "mac: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a Nic message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.Nic
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.Nic} Nic
+             */
+            Nic.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.Nic)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.Nic: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.Nic();
+                if (object.network != null)
+                    message.network = String(object.network);
+                if (object.ip != null)
+                    message.ip = String(object.ip);
+                if (object.mac != null)
+                    message.mac = String(object.mac);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Nic message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.Nic
+             * @static
+             * @param {meshvirt.v1.Nic} message Nic
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Nic.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.network = "";
+                    object.ip = "";
+                    object.mac = "";
+                }
+                if (message.network != null && Object.hasOwnProperty.call(message, "network"))
+                    object.network = message.network;
+                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
+                    object.ip = message.ip;
+                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
+                    object.mac = message.mac;
+                return object;
+            };
+
+            /**
+             * Converts this Nic to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.Nic
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Nic.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for Nic
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.Nic
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            Nic.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.Nic";
+            };
+
+            return Nic;
+        })();
+
         v1.VmSpec = (function() {
 
             /**
@@ -14475,6 +17482,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {Object.<string,string>|null} [metadata] VmSpec metadata
              * @property {boolean|null} [notMigratable] VmSpec notMigratable
              * @property {meshvirt.v1.RestartPolicy|null} [restart] VmSpec restart
+             * @property {Array.<meshvirt.v1.INic>|null} [nics] VmSpec nics
              */
 
             /**
@@ -14492,6 +17500,7 @@ export const meshvirt = $root.meshvirt = (() => {
                 this.softAffinity = [];
                 this.softAntiAffinity = [];
                 this.metadata = {};
+                this.nics = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -14651,6 +17660,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSpec.prototype.restart = 0;
 
             /**
+             * VmSpec nics.
+             * @member {Array.<meshvirt.v1.INic>} nics
+             * @memberof meshvirt.v1.VmSpec
+             * @instance
+             */
+            VmSpec.prototype.nics = $util.emptyArray;
+
+            /**
              * Creates a new VmSpec instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSpec
@@ -14720,6 +17737,9 @@ export const meshvirt = $root.meshvirt = (() => {
                         writer.uint32(/* id 17, wireType 2 =*/138).fork().uint32(/* id 1, wireType 2 =*/10).string(keys[i]).uint32(/* id 2, wireType 2 =*/18).string(message.metadata[keys[i]]).ldelim();
                 if (message.notMigratable != null && Object.hasOwnProperty.call(message, "notMigratable"))
                     writer.uint32(/* id 18, wireType 0 =*/144).bool(message.notMigratable);
+                if (message.nics != null && message.nics.length)
+                    for (let i = 0; i < message.nics.length; ++i)
+                        $root.meshvirt.v1.Nic.encode(message.nics[i], writer.uint32(/* id 19, wireType 2 =*/154).fork(), q + 1).ldelim();
                 if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
                     writer.uint32(/* id 90, wireType 0 =*/720).int32(message.restart);
                 return writer;
@@ -14885,6 +17905,12 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.restart = reader.int32();
                             break;
                         }
+                    case 19: {
+                            if (!(message.nics && message.nics.length))
+                                message.nics = [];
+                            message.nics.push($root.meshvirt.v1.Nic.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -15036,6 +18062,15 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 3:
                         break;
                     }
+                if (message.nics != null && Object.hasOwnProperty.call(message, "nics")) {
+                    if (!Array.isArray(message.nics))
+                        return "nics: array expected";
+                    for (let i = 0; i < message.nics.length; ++i) {
+                        let error = $root.meshvirt.v1.Nic.verify(message.nics[i], long + 1);
+                        if (error)
+                            return "nics." + error;
+                    }
+                }
                 return null;
             };
 
@@ -15195,6 +18230,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     message.restart = 3;
                     break;
                 }
+                if (object.nics) {
+                    if (!Array.isArray(object.nics))
+                        throw TypeError(".meshvirt.v1.VmSpec.nics: array expected");
+                    message.nics = [];
+                    for (let i = 0; i < object.nics.length; ++i) {
+                        if (!$util.isObject(object.nics[i]))
+                            throw TypeError(".meshvirt.v1.VmSpec.nics: object expected");
+                        message.nics[i] = $root.meshvirt.v1.Nic.fromObject(object.nics[i], long + 1);
+                    }
+                }
                 return message;
             };
 
@@ -15221,6 +18266,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.antiAffinity = [];
                     object.softAffinity = [];
                     object.softAntiAffinity = [];
+                    object.nics = [];
                 }
                 if (options.objects || options.defaults)
                     object.metadata = {};
@@ -15297,6 +18343,11 @@ export const meshvirt = $root.meshvirt = (() => {
                 }
                 if (message.notMigratable != null && Object.hasOwnProperty.call(message, "notMigratable"))
                     object.notMigratable = message.notMigratable;
+                if (message.nics && message.nics.length) {
+                    object.nics = [];
+                    for (let j = 0; j < message.nics.length; ++j)
+                        object.nics[j] = $root.meshvirt.v1.Nic.toObject(message.nics[j], options, q + 1);
+                }
                 if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
                     object.restart = options.enums === String ? $root.meshvirt.v1.RestartPolicy[message.restart] === undefined ? message.restart : $root.meshvirt.v1.RestartPolicy[message.restart] : message.restart;
                 return object;
@@ -15363,6 +18414,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IResources|null} [resources] VmSummary resources
              * @property {string|null} [owner] VmSummary owner
              * @property {string|null} [group] VmSummary group
+             * @property {Array.<meshvirt.v1.INic>|null} [nics] VmSummary nics
              */
 
             /**
@@ -15374,6 +18426,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @param {meshvirt.v1.IVmSummary=} [properties] Properties to set
              */
             function VmSummary(properties) {
+                this.nics = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -15445,6 +18498,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSummary.prototype.group = "";
 
             /**
+             * VmSummary nics.
+             * @member {Array.<meshvirt.v1.INic>} nics
+             * @memberof meshvirt.v1.VmSummary
+             * @instance
+             */
+            VmSummary.prototype.nics = $util.emptyArray;
+
+            /**
              * Creates a new VmSummary instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSummary
@@ -15488,6 +18549,9 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 7, wireType 2 =*/58).string(message.owner);
                 if (message.group != null && Object.hasOwnProperty.call(message, "group"))
                     writer.uint32(/* id 8, wireType 2 =*/66).string(message.group);
+                if (message.nics != null && message.nics.length)
+                    for (let i = 0; i < message.nics.length; ++i)
+                        $root.meshvirt.v1.Nic.encode(message.nics[i], writer.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -15568,6 +18632,12 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 8: {
                             message.group = reader.string();
+                            break;
+                        }
+                    case 9: {
+                            if (!(message.nics && message.nics.length))
+                                message.nics = [];
+                            message.nics.push($root.meshvirt.v1.Nic.decode(reader, reader.uint32(), undefined, long + 1));
                             break;
                         }
                     default:
@@ -15661,6 +18731,15 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.group != null && Object.hasOwnProperty.call(message, "group"))
                     if (!$util.isString(message.group))
                         return "group: string expected";
+                if (message.nics != null && Object.hasOwnProperty.call(message, "nics")) {
+                    if (!Array.isArray(message.nics))
+                        return "nics: array expected";
+                    for (let i = 0; i < message.nics.length; ++i) {
+                        let error = $root.meshvirt.v1.Nic.verify(message.nics[i], long + 1);
+                        if (error)
+                            return "nics." + error;
+                    }
+                }
                 return null;
             };
 
@@ -15780,6 +18859,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     message.owner = String(object.owner);
                 if (object.group != null)
                     message.group = String(object.group);
+                if (object.nics) {
+                    if (!Array.isArray(object.nics))
+                        throw TypeError(".meshvirt.v1.VmSummary.nics: array expected");
+                    message.nics = [];
+                    for (let i = 0; i < object.nics.length; ++i) {
+                        if (!$util.isObject(object.nics[i]))
+                            throw TypeError(".meshvirt.v1.VmSummary.nics: object expected");
+                        message.nics[i] = $root.meshvirt.v1.Nic.fromObject(object.nics[i], long + 1);
+                    }
+                }
                 return message;
             };
 
@@ -15800,6 +18889,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
                 let object = {};
+                if (options.arrays || options.defaults)
+                    object.nics = [];
                 if (options.defaults) {
                     object.id = "";
                     object.name = "";
@@ -15835,6 +18926,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.owner = message.owner;
                 if (message.group != null && Object.hasOwnProperty.call(message, "group"))
                     object.group = message.group;
+                if (message.nics && message.nics.length) {
+                    object.nics = [];
+                    for (let j = 0; j < message.nics.length; ++j)
+                        object.nics[j] = $root.meshvirt.v1.Nic.toObject(message.nics[j], options, q + 1);
+                }
                 return object;
             };
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SimHypervisor, type Accelerator } from '@meshvirt/hypervisor'
 import type { TimingPreset } from '@meshvirt/mesh'
+import { SimHostNetwork } from '@meshvirt/network'
 import { resolveAgentConfig, runAgent, silentLogger, writeClusterKey, type RunningAgent, type VmResource } from '@meshvirt/agent'
 
 const MIB = 2 ** 20
@@ -17,6 +18,8 @@ export interface SimCluster {
    * simulated hypervisor (its guests died with it): an old owner coming back.
    */
   restart: (index: number, hypervisor?: SimHypervisor) => Promise<RunningAgent>
+  /** Each agent's simulated host network (what it built for its VMs' NICs), by index. */
+  networks: SimHostNetwork[]
   stop: () => Promise<void>
 }
 
@@ -38,16 +41,19 @@ export async function startSimCluster (sizes: SimHostSize[], opts: SimClusterOpt
   const key = join(dir, 'cluster.key')
   await writeClusterKey(key)
   const agents: RunningAgent[] = []
+  const networks: SimHostNetwork[] = []
   const start = async (i: number, size: SimHostSize, listen: string, bootstrap: string[], hypervisor?: SimHypervisor): Promise<RunningAgent> => {
     const config = resolveAgentConfig([{
       name: 'sim-cluster',
       input: { name: `h${i}`, dataDir: join(dir, `h${i}`), listen: [listen], bootstrap, clusterKeyFile: key, labels: size.labels ?? {} }
     }])
+    const hostNetwork = networks[i] = new SimHostNetwork()
     return await runAgent(config, {
       log: silentLogger,
       timing: opts.timing ?? 'local',
       hypervisor: { driver: hypervisor ?? new SimHypervisor({ hostLimits: { cpus: size.vcpus, memoryMiB: size.memoryMiB } }), facts: { accelerator: size.accel ?? 'tcg', qemuVersion: 'sim', machineTypes: [] } },
       inventory: { vcpus: size.vcpus, memoryBytes: size.memoryMiB * MIB, diskBytes: (size.diskMiB ?? 100_000) * MIB },
+      hostNetwork,
       ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}),
       ...(opts.vmResources !== undefined ? { vmResources: opts.vmResources(i) } : {})
     })
@@ -79,7 +85,7 @@ export async function startSimCluster (sizes: SimHostSize[], opts: SimClusterOpt
     await stop()
     throw err
   }
-  return { dir, agents, restart, stop }
+  return { dir, agents, restart, networks, stop }
 }
 
 /** A minimal valid spec for the simulated hypervisor. */

@@ -41,6 +41,10 @@ export interface AgentConfig {
   monitorListen: string | undefined
   /** Bound on replication traffic to each replica holder, bytes/s. */
   replicaBandwidth: number
+  /** Where other hosts send this host's overlay (VXLAN) traffic; default: the IPv4 address the agent listens on. */
+  underlayAddress: string | undefined
+  /** 'linux' (bridges, VXLAN, taps, dnsmasq, nftables) or 'sim' — in memory, for control-plane tests. */
+  network: 'linux' | 'sim'
 }
 
 /** What a config source may set; every field optional, sizes as text or numbers. */
@@ -64,9 +68,11 @@ export interface AgentConfigInput {
   monitorListen?: string
   /** A size per second: `100M` (MiB/s). */
   replicaBandwidth?: number | string
+  underlayAddress?: string
+  network?: string
 }
 
-const KNOWN_KEYS = new Set(['replicaBandwidth', 'monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
+const KNOWN_KEYS = new Set(['underlayAddress', 'network', 'replicaBandwidth', 'monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
 const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,62})$/i
 
 /**
@@ -111,7 +117,9 @@ export function resolveAgentConfig (sources: Array<{ name: string, input: AgentC
     probeKernel: merged.probeKernel,
     probeInitrd: merged.probeInitrd,
     monitorListen: merged.monitorListen,
-    replicaBandwidth: bandwidth(merged.replicaBandwidth ?? DEFAULT_REPLICA_BANDWIDTH)
+    replicaBandwidth: bandwidth(merged.replicaBandwidth ?? DEFAULT_REPLICA_BANDWIDTH),
+    underlayAddress: merged.underlayAddress === undefined ? undefined : ipv4(merged.underlayAddress, 'underlayAddress'),
+    network: oneOf(merged.network ?? (merged.hypervisor === 'sim' ? 'sim' : 'linux'), 'network', ['linux', 'sim'] as const)
   }
 }
 
@@ -140,6 +148,12 @@ export function parseLabels (input: Record<string, string> | string[]): Record<s
     labels[k] = v
   }
   return labels
+}
+
+function ipv4 (value: string, what: string): string {
+  const parts = value.split('.')
+  if (parts.length !== 4 || parts.some((p) => !/^[0-9]{1,3}$/.test(p) || Number(p) > 255)) throw new ConfigError(`${what}: expected an IPv4 address (a.b.c.d), got '${value}'`)
+  return value
 }
 
 function checkHostName (name: string): string {

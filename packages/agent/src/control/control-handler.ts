@@ -28,6 +28,8 @@ export interface ControlHandlerDeps {
   migrations?: MigrationSource
   /** Absent when this host's hypervisor cannot replicate disks. */
   replication?: ReplicationManager
+  /** After a VM is deleted here: what other parts free for it cluster-wide (its NICs' addresses). */
+  onDeleted?: (vm: VmRow) => Promise<void>
 }
 
 /** A promotion creates the VM from its replica and starts QEMU. */
@@ -255,6 +257,7 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
               deps.log.warn('could not release the VM name at an authority', { vm: vm.id, authority, err: (err as Error).message })
             })
           }))
+          await deps.onDeleted?.(vm)
           return { vm: info }
         })
       case 'listVms': {

@@ -16,6 +16,8 @@ export interface VmView {
   startedAtMs: number
   lastError: string
   boot: { image: string, kernel: string, initrd: string, cmdline: string }
+  /** Its NICs: network, the address claimed for it, the MAC (the same on every host). */
+  nics: Array<{ network: string, ip: string, mac: string }>
   /** never, on-crash or always (`vm create --restart`). */
   restart: string
   /** Times the owner started the guest again after it exited on its own (since that agent started). */
@@ -69,6 +71,7 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
     startedAtMs: Number(info.startedAtMs ?? 0),
     lastError: info.lastError ?? '',
     boot: { image: boot.image ?? '', kernel: boot.kernel ?? '', initrd: boot.initrd ?? '', cmdline: boot.cmdline ?? '' },
+    nics: (info.spec?.nics ?? []).map((n) => ({ network: n.network ?? '', ip: n.ip ?? '', mac: n.mac ?? '' })),
     restart: restartPolicyFromWire(info.spec?.restart),
     restarts: info.restarts ?? 0,
     unknown: info.unknown == null

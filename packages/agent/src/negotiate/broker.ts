@@ -13,6 +13,7 @@ import { placementRequestFor } from './placement-request.js'
 import type { PeerClient } from './peer-client.js'
 import { HostRefusals } from './host-refusals.js'
 import type { AgentEvents } from '../util/agent-events.js'
+import type { AddressClaim, NicAddressing } from '../network/nic-addresses.js'
 
 /** Reserves tried per ranking before re-ranking with what the refusals taught us. */
 export const RESERVES_PER_ROUND = 3
@@ -40,6 +41,8 @@ export interface BrokerDeps {
   reservationTtlMs?: number
   /** Where each committed placement is announced (placement:done): metrics and benchmarks follow it. */
   events?: AgentEvents
+  /** Claims each NIC's address (network/nic-addresses.ts); absent: VMs with NICs are refused. */
+  nics?: Pick<NicAddressing, 'assign' | 'bind' | 'release'>
 }
 
 /** How one placement went, for metrics and benchmarks. */
@@ -107,15 +110,27 @@ export class Broker {
       ? spec.cpuModel
       : chooseCpuModel(this.deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.advert), spec.notMigratable !== true)
     spec = { ...spec, cpuModel }
+    let addresses: AddressClaim[] = []
     try {
+      // Each NIC's address is claimed for the VM before any host is asked: it moves with the VM.
+      if ((spec.nics ?? []).length > 0) {
+        if (this.deps.nics === undefined) throw new ControlError('INVALID_ARGUMENT', 'this agent has no networks: a VM with --net cannot be created through it')
+        const assigned = await this.deps.nics.assign(spec, vmId, idempotencyKey)
+        spec = assigned.spec
+        addresses = assigned.claims
+      }
       const vm = await this.place(spec, vmId, idempotencyKey)
-      await this.bindAt(claimedAt, { name, vmId, owner: vm.summary?.owner ?? '' })
+      await Promise.all([this.bindAt(claimedAt, { name, vmId, owner: vm.summary?.owner ?? '' }), this.deps.nics?.bind(addresses)])
       return { vm, existed: false }
     } catch (err) {
       // A commit whose answer was lost may have happened: the name stays bound to that host, so a
       // retry asks it instead of placing the VM a second time elsewhere (issue 22, finding 1).
       const maybeOwner = (err as ControlError).details?.maybeOwner
-      await this.bindAt(claimedAt, maybeOwner !== undefined && maybeOwner !== '' ? { name, vmId, owner: maybeOwner } : { name, vmId, release: true })
+      const maybe = maybeOwner !== undefined && maybeOwner !== ''
+      await Promise.all([
+        this.bindAt(claimedAt, maybe ? { name, vmId, owner: maybeOwner } : { name, vmId, release: true }),
+        maybe ? this.deps.nics?.bind(addresses) : this.deps.nics?.release(addresses)
+      ])
       throw err
     }
   }

@@ -54,13 +54,20 @@ export async function rebindName (peers: Pick<PeerClient, 'negotiate'>, view: { 
 
 /** The claims this host holds as an authority for some names (in its state store). */
 export class NameClaims {
-  constructor (private readonly store: StateStore, private readonly clock: () => number = Date.now) {}
+  /**
+   * `inUse`: who the cluster's gossip says holds a key (a VM using an address), for keys whose
+   * claim lapsed or was never recorded here — a claimant slower than its claim's TTL, or an
+   * authority that took over — so what runs is never granted to another.
+   */
+  constructor (private readonly store: StateStore, private readonly clock: () => number = Date.now, private readonly inUse: (key: string) => string | undefined = () => undefined) {}
 
   claim (req: { name: string, idempotencyKey: string, vmId: string, brokerId: string, ttlMs: number }): ClaimOutcome {
     return this.store.transaction((): ClaimOutcome => {
       const now = this.clock()
       const held = this.store.getNameClaim(req.name)
       const live = held !== undefined && (held.expiresAt === null || held.expiresAt > now)
+      const user = live ? undefined : this.inUse(req.name)
+      if (user !== undefined && user !== req.vmId) return { outcome: 'taken', vmId: user, owner: '' }
       const ownRetry = held !== undefined && held.idempotencyKey === req.idempotencyKey && held.brokerId === req.brokerId && held.owner === ''
       if (held !== undefined && live && !ownRetry) {
         if (held.idempotencyKey === req.idempotencyKey) return { outcome: 'same-request', vmId: held.vmId, owner: held.owner }

@@ -9,6 +9,7 @@ import type { Broker } from '../negotiate/broker.js'
 import { CONTROL_PROTOCOL } from '../negotiate/protocols.js'
 import { withVmRecords } from '../records/records-control.js'
 import type { VmRecords } from '../records/vm-records.js'
+import type { VmRow } from '../store/state-store.js'
 import type { HostParts } from './host-parts.js'
 import type { MigrationPart } from './migration-part.js'
 import type { ReplicationPart } from './replication-part.js'
@@ -24,6 +25,10 @@ export interface ControlPartOptions {
   monitoring: Monitoring
   migration?: MigrationPart
   replicas?: ReplicationPart
+  /** Bodies other parts answer (networks: createNetwork, listNetworks, …), by oneof name. */
+  extra?: Record<string, Handler>
+  /** After a VM is deleted by its owner: what other parts free cluster-wide for it (its addresses). */
+  onDeleted?: (vm: VmRow) => Promise<void>
 }
 
 /**
@@ -34,7 +39,8 @@ export interface ControlPartOptions {
 export async function startControl (p: HostParts, o: ControlPartOptions): Promise<{ control: Handler }> {
   const { selfId, root, node, peers, teardown } = p
   const control = withVmRecords(createControlHandler({
-    selfId, view: node.view, vms: p.vms, broker: o.broker, peers, log: root.child('control', { host: selfId }), admin: o.admin, extra: o.monitoring.controlHandlers,
+    selfId, view: node.view, vms: p.vms, broker: o.broker, peers, log: root.child('control', { host: selfId }), admin: o.admin, extra: { ...o.monitoring.controlHandlers, ...o.extra },
+    ...(o.onDeleted !== undefined ? { onDeleted: o.onDeleted } : {}),
     ...(o.migration !== undefined ? { migrations: o.migration.source } : {}),
     ...(o.replicas !== undefined ? { replication: o.replicas.replication } : {})
   }), o.vmRecords)

@@ -297,6 +297,7 @@ export function heldReplicaSummaries (records: Pick<ReplicaRecords, 'listHeld'>)
     epoch: h.epoch,
     role: 'replica',
     state: 'stopped',
+    nics: [],
     resources: { vcpus: 0, memoryBytes: 0, diskBytes: h.diskBytes },
     owner: h.owner,
     group: ''

@@ -136,5 +136,13 @@ export const MIGRATIONS: string[] = [
   -- The group of the VM a reservation is for: a host's anti-affinity check counts the members
   -- it has promised as well as those it runs (ledger/group-policy.ts).
   ALTER TABLE reservations ADD COLUMN vm_group TEXT NOT NULL DEFAULT '';
+  `,
+  `
+  -- Every virtual network this host knows of (meshvirt.v1.Network), tombstones of deleted ones
+  -- included: gossiped in the advert, merged by network/network-record.ts's rule.
+  CREATE TABLE networks (
+    name TEXT PRIMARY KEY,
+    record BLOB NOT NULL
+  );
   `
 ]

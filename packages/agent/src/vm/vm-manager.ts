@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises'
 import { offersLiveMigration, type Hypervisor, type HypervisorEvent } from '@meshvirt/hypervisor'
-import type { VmSummary } from '@meshvirt/mesh'
+import type { NicSummary, VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import { KeyedQueue } from '../util/keyed-queue.js'
@@ -60,6 +60,7 @@ export interface CommitInput {
  */
 export class VmManager {
   private readonly drives = new KeyedQueue()
+  private readonly nics = new Map<string, NicSummary[]>()
   private readonly clock: () => number
   private unsubscribe: (() => void) | undefined
 
@@ -213,6 +214,8 @@ export class VmManager {
         if (offersLiveMigration(hv)) await hv.resumeOutgoing(vm.id).catch(() => {})
         this.setState(vm.id, 'running')
       }
+      // Its per-VM resources first (the taps of its NICs): re-adopted if they survived, made again if not.
+      await this.deps.preparation.restore(vm.id, pb.VmSpec.decode(vm.spec))
       try {
         const info = await this.deps.hypervisor.recover(vm.id)
         if (info.state === 'running') {
@@ -252,8 +255,21 @@ export class VmManager {
       state: vm.state === 'failed' ? 'crashed' : vm.state === 'incoming' ? 'migrating' : vm.state,
       resources: vm.resources,
       owner: vm.owner,
-      group: vm.group
+      group: vm.group,
+      // A guest still arriving is gossiped without NICs: hosts forward to it once it runs here.
+      nics: vm.state === 'incoming' ? [] : this.nicsOf(vm)
     }))
+  }
+
+  /** The VM's NICs as gossiped (decoded from its immutable spec once). */
+  private nicsOf (vm: VmRow): NicSummary[] {
+    let nics = this.nics.get(vm.id)
+    if (nics === undefined) {
+      nics = (pb.VmSpec.decode(vm.spec).nics ?? []).map((n) => ({ network: n.network ?? '', ip: n.ip ?? '', mac: n.mac ?? '' }))
+      if (this.nics.size > 10_000) this.nics.clear()
+      this.nics.set(vm.id, nics)
+    }
+    return nics
   }
 
   info (vm: VmRow): meshvirt.v1.IVmInfo {

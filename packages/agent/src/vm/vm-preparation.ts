@@ -31,6 +31,11 @@ export interface VmResource {
   readonly name: string
   prepare: (vm: PreparingVm, driver: DriverSpec) => Promise<DriverSpec> | DriverSpec
   release: (vmId: string) => Promise<void> | void
+  /**
+   * The agent restarted (or the host rebooted) with the VM on this host: make the resource ready
+   * again, adopting what still exists without disturbing a running guest. Optional.
+   */
+  restore?: (vm: { id: string, spec: meshvirt.v1.IVmSpec }) => Promise<void> | void
 }
 
 export class VmPrepareError extends Error {
@@ -79,6 +84,21 @@ export class VmPreparation {
       }
     }
     return driver
+  }
+
+  /**
+   * A VM this host had before the agent (re)started: each resource that can restores itself.
+   * Failures are logged, not thrown: a guest that runs keeps running, whatever one resource lacks.
+   */
+  async restore (id: string, spec: meshvirt.v1.IVmSpec): Promise<void> {
+    for (const r of this.resources) {
+      if (r.restore === undefined) continue
+      try {
+        await r.restore({ id, spec })
+      } catch (err) {
+        this.deps.log.warn('could not restore a VM resource after a restart', { vm: id, resource: r.name, err: (err as Error).message })
+      }
+    }
   }
 
   /** The guest is gone (deleted, migrated away, never arrived): release what `prepare` made, in reverse. */

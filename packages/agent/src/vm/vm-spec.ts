@@ -31,7 +31,15 @@ export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
   if (!hasKernel && !hasImage) bad('a VM needs something to boot: --image FILE, or --kernel FILE [--initrd FILE]')
   if (hasImage && disk === 0) bad('--image needs a --disk size for the VM\'s own overlay disk')
   validateReplication(spec)
+  const nics = spec.nics ?? []
+  if (nics.length > MAX_NICS) bad(`a VM has at most ${MAX_NICS} NICs (--net), got ${nics.length}`)
+  for (const nic of nics) if (!NETWORK_NAME.test(nic.network ?? '')) bad(`--net '${nic.network ?? ''}' is not a network name`)
 }
+
+/** PCI slot 2, functions 0–3 (the hypervisor's argv). */
+export const MAX_NICS = 4
+/** As network/network-request.ts names networks. */
+const NETWORK_NAME = /^[a-z0-9][a-z0-9-]{0,30}$/
 
 /** A label key, as hosts are labelled (`--label site=a`). */
 const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})?$/

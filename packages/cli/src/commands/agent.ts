@@ -29,6 +29,8 @@ export const agent: Command = {
     'probe-initrd': { type: 'string', valueName: 'FILE', description: 'initrd of the probe guest' },
     'replica-bandwidth': { type: 'string', valueName: 'SIZE', description: 'bound on replication traffic to each replica holder, per second (default 32M)' },
     'monitor-listen': { type: 'string', valueName: 'ADDR', description: '/metrics and dashboard address: HOST:PORT (default 127.0.0.1, a free port; token in DATA_DIR/monitor.token) or off' },
+    'underlay-address': { type: 'string', valueName: 'IP', description: 'where other hosts send this host\'s overlay (VXLAN) traffic (default: the IPv4 address of --listen)' },
+    network: { type: 'string', valueName: 'DRIVER', description: 'linux (default: bridges, VXLAN, dnsmasq, nftables; needs root) or sim (in memory, with --hypervisor sim)' },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'debug, info, warn or error (default info); logs are JSON lines on stderr' }
   },
   examples: [
@@ -56,7 +58,9 @@ export const agent: Command = {
       probeKernel: v['probe-kernel'] as string | undefined,
       probeInitrd: v['probe-initrd'] as string | undefined,
       monitorListen: v['monitor-listen'] as string | undefined,
-      replicaBandwidth: v['replica-bandwidth'] as string | undefined
+      replicaBandwidth: v['replica-bandwidth'] as string | undefined,
+      underlayAddress: v['underlay-address'] as string | undefined,
+      network: v.network as string | undefined
     }
     const config = await loadAgentConfig({ flags, env: ctx.env, configFile: v.config as string | undefined })
     const running = await runAgent(config)

@@ -21,6 +21,7 @@ export interface VmSpecInput {
   rpoMs?: number
   spreadBy?: string
   restart?: number
+  nics?: Array<{ network: string, ip?: string }>
 }
 
 // Enum numbers of proto/vm.proto (LabelConstraint.Op, PlacementPolicy).
@@ -78,12 +79,27 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
   if (v.replicas !== undefined) spec.replicas = wholeNumber(v.replicas as string, '--replicas')
   if (v.rpo !== undefined) spec.rpoMs = parseRpo(v.rpo as string)
   if (v['spread-by'] !== undefined) spec.spreadBy = v['spread-by'] as string
+  const nets = Array.isArray(v.net) ? v.net as string[] : v.net === undefined ? [] : [v.net as string]
+  if (nets.length > 0) spec.nics = nets.map(parseNic)
   if (v.restart !== undefined) {
     const restart = RESTART[v.restart as string]
     if (restart === undefined) throw new UsageError(`--restart must be never, on-crash or always, got '${String(v.restart)}'`)
     spec.restart = restart
   }
   return spec
+}
+
+/** `--net NAME` or `--net NAME,ip=ADDR`: a NIC on network NAME (its address claimed for the VM, or the one asked). */
+export function parseNic (text: string): { network: string, ip?: string } {
+  const [network = '', ...rest] = text.split(',')
+  if (network === '') throw new UsageError(`--net '${text}': expected NAME or NAME,ip=ADDRESS`)
+  const nic: { network: string, ip?: string } = { network }
+  for (const part of rest) {
+    const m = /^ip=(.+)$/.exec(part)
+    if (m === null) throw new UsageError(`--net '${text}': unknown option '${part}' (only ip=ADDRESS)`)
+    nic.ip = m[1] as string
+  }
+  return nic
 }
 
 export function wholeNumber (text: string, flag: string): number {
