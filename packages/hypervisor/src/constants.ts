@@ -45,3 +45,8 @@ export const MIN_MEMORY_MIB = 16
 export const MAX_NICS = 4
 /** Linux caps interface names at 15 characters (IFNAMSIZ − 1). */
 export const MAX_IFNAME = 15
+/** QMP `announce-self` after an incoming migration: gratuitous RARPs so switches learn where the MACs went. */
+export const ANNOUNCE_INITIAL_MS = 50
+export const ANNOUNCE_MAX_MS = 550
+export const ANNOUNCE_ROUNDS = 5
+export const ANNOUNCE_STEP_MS = 100
