@@ -37,3 +37,16 @@ export const QEMU_GUEST_OVERHEAD_MIB = 144
 
 /** Smallest guest we accept; the test guest itself needs ≥ 96 MiB. */
 export const MIN_MEMORY_MIB = 16
+
+/**
+ * NICs per VM: all share PCI slot 2 as functions 0…N-1 (a slot has 8 functions), so disks keep
+ * their slots whatever the NICs; four is what a VM on a few networks needs.
+ */
+export const MAX_NICS = 4
+/** Linux caps interface names at 15 characters (IFNAMSIZ − 1). */
+export const MAX_IFNAME = 15
+/** QMP `announce-self` after an incoming migration: gratuitous RARPs so switches learn where the MACs went. */
+export const ANNOUNCE_INITIAL_MS = 50
+export const ANNOUNCE_MAX_MS = 550
+export const ANNOUNCE_ROUNDS = 5
+export const ANNOUNCE_STEP_MS = 100

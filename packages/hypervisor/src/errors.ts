@@ -181,3 +181,12 @@ export class MigrationTimeoutError extends HypervisorError {
     this.name = 'MigrationTimeoutError'
   }
 }
+
+/** A NIC's tap does not exist on this host (or is not a tap): the agent creates it before start/prepareIncoming. */
+export class TapMissingError extends HypervisorError {
+  static readonly code = 'ERR_TAP_MISSING'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_TAP_MISSING', message, options)
+    this.name = 'TapMissingError'
+  }
+}

@@ -38,6 +38,8 @@ export { probeAccelerator, PROBE_MARKER, PROBE_TIMEOUT_MS, type AcceleratorProbe
 export { createDisk, type CreateDiskOptions } from './qemu/disks.js'
 export { hostFingerprint, qemuMachineTypes, qemuVersion } from './qemu/fingerprint.js'
 export { vmPaths } from './qemu/vm-paths.js'
+export { checkTaps } from './qemu/taps.js'
+export { announceSelf } from './migration/announce.js'
 export { ImageSources, IMAGE_STORE_DIR, REPLICA_STORE_DIR, type ImageSourcesInit, type ImageUse } from './image-sources.js'
 export { followSerialLog, waitForSerialLine, type FollowSerialOptions, type WaitForSerialOptions } from './qemu/serial-log.js'
 export { SimHypervisor, type SimHypervisorInit } from './sim/sim-hypervisor.js'

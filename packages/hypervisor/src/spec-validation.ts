@@ -1,9 +1,11 @@
-import { MIN_MEMORY_MIB } from './constants.js'
+import { MAX_IFNAME, MAX_NICS, MIN_MEMORY_MIB } from './constants.js'
 import { InvalidSpecError, ResourcesTooLargeError } from './errors.js'
-import type { VmSpec } from './types.js'
+import type { NicSpec, VmSpec } from './types.js'
 
 const ID_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/
 const DISK_NAME_RE = /^[a-z][a-z0-9]{0,15}$/
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/
+const TAP_RE = new RegExp(`^[A-Za-z0-9_.-]{1,${MAX_IFNAME}}$`)
 
 export interface HostLimits {
   cpus: number
@@ -44,6 +46,27 @@ export function validateSpec (spec: VmSpec, host: HostLimits): void {
     if (!Number.isInteger(disk.sizeMiB) || disk.sizeMiB < 1) throw new InvalidSpecError(`VM ${spec.id}: disk ${disk.name} needs an integer sizeMiB ≥ 1`)
   }
   if (spec.boot.kind === 'disk' && disks.length === 0) throw new InvalidSpecError(`VM ${spec.id}: disk boot needs at least one disk`)
+  validateNics(spec.id, spec.nics)
+}
+
+/** MACs and tap names: well-formed, unique, at most MAX_NICS (they share one PCI slot). */
+function validateNics (id: string, nics: NicSpec[] | undefined): void {
+  if (nics === undefined) return
+  if (!Array.isArray(nics)) throw new InvalidSpecError(`VM ${id}: nics must be an array`)
+  if (nics.length > MAX_NICS) throw new InvalidSpecError(`VM ${id}: nics: ${nics.length} NICs, at most ${MAX_NICS}`)
+  const macs = new Set<string>()
+  const taps = new Set<string>()
+  nics.forEach((nic, i) => {
+    const { mac, tap } = nic ?? {}
+    if (typeof mac !== 'string' || !MAC_RE.test(mac)) throw new InvalidSpecError(`VM ${id}: nics[${i}].mac: ${JSON.stringify(mac)} is not a lowercase xx:xx:xx:xx:xx:xx MAC`)
+    // The group bit (lowest bit of the first octet) makes a multicast address no NIC may own.
+    if ((Number.parseInt(mac.slice(0, 2), 16) & 1) === 1) throw new InvalidSpecError(`VM ${id}: nics[${i}].mac: ${mac} is multicast; a NIC needs a unicast MAC (even first octet)`)
+    if (typeof tap !== 'string' || tap === '.' || tap === '..' || !TAP_RE.test(tap)) throw new InvalidSpecError(`VM ${id}: nics[${i}].tap: ${JSON.stringify(tap)} is not an interface name: use 1–${MAX_IFNAME} of [A-Za-z0-9_.-]`)
+    if (macs.has(mac)) throw new InvalidSpecError(`VM ${id}: nics[${i}].mac: ${mac} is used by another NIC`)
+    if (taps.has(tap)) throw new InvalidSpecError(`VM ${id}: nics[${i}].tap: ${tap} is used by another NIC`)
+    macs.add(mac)
+    taps.add(tap)
+  })
 }
 
 /** The spec as the VM keeps it: an imported image was only the disk's starting contents. */

@@ -25,6 +25,18 @@ export interface DiskSpec {
   importFrom?: string
 }
 
+/**
+ * A virtio-net NIC on a tap the agent created beforehand (attached to its network's bridge). Both
+ * come from the VM's identity (the network package's nicMac/tapName), so they are the same on every
+ * host; the tap is host-side only and not part of what a migration carries.
+ */
+export interface NicSpec {
+  /** Lowercase unicast `xx:xx:xx:xx:xx:xx`: the guest's hardware address. */
+  mac: string
+  /** The host's tap device (1–15 of `[A-Za-z0-9_.-]`); it must exist before start or prepareIncoming. */
+  tap: string
+}
+
 export interface VmSpec {
   /** `[a-z0-9][a-z0-9._-]{0,62}`: also the VM's directory name under the data dir. */
   id: string
@@ -34,14 +46,8 @@ export interface VmSpec {
   disks?: DiskSpec[]
   /** Defaults to `qemu64`. `host` is KVM-only and cannot migrate: choose it only when the VM never moves. */
   cpuModel?: string
-  /** Up to 4 virtio-net NICs, each on a tap the caller created and attached beforehand. */
+  /** Up to MAX_NICS; NIC i is the guest's eth<i> (PCI slot 2, function i). */
   nics?: NicSpec[]
-}
-
-/** A NIC: its MAC (the same on every host) and the host's tap device that backs it. */
-export interface NicSpec {
-  mac: string
-  tap: string
 }
 
 /**

@@ -6,6 +6,10 @@ const kernelVm: VmSpec = {
   boot: { kind: 'kernel', kernel: '/img/vmlinux', initrd: '/img/initramfs.cpio', cmdline: 'console=ttyS0 quiet' },
   disks: [{ name: 'vda', sizeMiB: 64 }, { name: 'vdb', sizeMiB: 32, base: '/img/base.qcow2' }]
 }
+const nicVm: VmSpec = {
+  ...kernelVm, id: 'net-1',
+  nics: [{ mac: '02:aa:bb:cc:dd:01', tap: 'mvt1a2b3c4dn0' }, { mac: '02:aa:bb:cc:dd:02', tap: 'mvt1a2b3c4dn1' }]
+}
 const diskVm: VmSpec = { id: 'db-1', vcpus: 1, memoryMiB: 512, boot: { kind: 'disk' }, disks: [{ name: 'vda', sizeMiB: 1024 }], cpuModel: 'Skylake-Server' }
 
 describe('buildQemuArgv', () => {
@@ -28,6 +32,38 @@ describe('buildQemuArgv', () => {
     expect(a).toEqual(b)
     expect(a).toContain('virtio-blk-pci,id=vda,drive=disk-vda,bus=pci.0,addr=0x4')
     expect(a).toContain('virtio-blk-pci,id=vdb,drive=disk-vdb,bus=pci.0,addr=0x5')
+  })
+
+  it('builds a two-NIC machine (snapshot)', () => {
+    expect(buildQemuArgv({ spec: nicVm, paths: vmPaths('/data', nicVm), accel: 'tcg' })).toMatchSnapshot()
+  })
+
+  it.each([
+    {
+      nics: 1,
+      devices: ['virtio-net-pci,id=nic0,netdev=net0,mac=02:aa:bb:cc:dd:01,bus=pci.0,addr=0x2.0x0']
+    },
+    {
+      nics: 2,
+      devices: [
+        'virtio-net-pci,id=nic0,netdev=net0,mac=02:aa:bb:cc:dd:01,bus=pci.0,addr=0x2.0x0,multifunction=on',
+        'virtio-net-pci,id=nic1,netdev=net1,mac=02:aa:bb:cc:dd:02,bus=pci.0,addr=0x2.0x1'
+      ]
+    },
+    { nics: 0, devices: [] }
+  ])('puts $nics NIC(s) on PCI slot 2, one function each, multifunction only with siblings', ({ nics, devices }) => {
+    const spec = { ...nicVm, nics: nicVm.nics?.slice(0, nics) }
+    const argv = buildQemuArgv({ spec, paths: vmPaths('/data', spec), accel: 'tcg' })
+    expect(argv.filter((a) => a.startsWith('virtio-net-pci'))).toEqual(devices)
+    expect(argv.filter((a) => a.startsWith('tap,'))).toEqual(devices.map((_, i) => `tap,id=net${i},ifname=mvt1a2b3c4dn${i},script=no,downscript=no,vhost=off`))
+    // The disks keep their slots whatever the NICs.
+    expect(argv).toContain('virtio-blk-pci,id=vda,drive=disk-vda,bus=pci.0,addr=0x4')
+  })
+
+  it('builds the same NICs on two hosts, and the same incoming machine', () => {
+    const a = buildQemuArgv({ spec: nicVm, paths: vmPaths('/data', nicVm), accel: 'tcg' })
+    const b = buildQemuArgv({ spec: structuredClone(nicVm), paths: vmPaths('/data', nicVm), accel: 'tcg', incoming: 'defer' })
+    expect(b.slice(0, a.length - 1)).toEqual(a.slice(0, -1))
   })
 
   it.each([

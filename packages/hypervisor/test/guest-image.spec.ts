@@ -16,8 +16,8 @@ describe('scripts/build-guest output', () => {
     expect([...head]).toEqual([0x7f, 0x45, 0x4c, 0x46])
     const { stdout } = await execa('cpio', ['-it', '--quiet'], { inputFile: guest.initrd })
     const files = stdout.split('\n')
-    for (const f of ['init', 'bin/busybox', 'etc/acpi/PWRF/00000080']) expect(files).toContain(f)
-    for (const m of ['virtio_ring', 'virtio', 'virtio_pci', 'virtio_blk', 'button', 'evdev']) expect(files).toContain(`lib/modules/${m}.ko`)
+    for (const f of ['init', 'bin/busybox', 'etc/acpi/PWRF/00000080', 'etc/udhcpc.script']) expect(files).toContain(f)
+    for (const m of ['virtio_ring', 'virtio', 'virtio_pci', 'virtio_blk', 'failover', 'net_failover', 'virtio_net', 'button', 'evdev']) expect(files).toContain(`lib/modules/${m}.ko`)
   })
 
   it('boots under qemu-system-x86_64 (TCG) to MESHVIRT-READY', async () => {

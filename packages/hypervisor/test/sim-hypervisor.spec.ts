@@ -20,6 +20,17 @@ describe('SimHypervisor', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(45)
   })
 
+  it('keeps a VM\'s NICs (validated, nothing behind them) through create and migration', async () => {
+    const hv = new SimHypervisor()
+    const nics = [{ mac: '02:00:00:00:00:01', tap: 'mvt0' }]
+    await hv.create({ id: 'a', vcpus: 1, memoryMiB: 64, boot: { kind: 'kernel', kernel: '/k' }, nics })
+    expect((await hv.inspect('a')).spec.nics).toEqual(nics)
+    await hv.prepareIncoming({ id: 'b', vcpus: 1, memoryMiB: 64, boot: { kind: 'kernel', kernel: '/k' }, nics }, { disks: 'shared' })
+    expect((await hv.inspect('b')).spec.nics).toEqual(nics)
+    await expect(hv.create({ id: 'c', vcpus: 1, memoryMiB: 64, boot: { kind: 'kernel', kernel: '/k' }, nics: [{ mac: '03:00:00:00:00:01', tap: 'mvt0' }] }))
+      .rejects.toMatchObject({ code: 'ERR_INVALID_SPEC', message: expect.stringContaining('nics[0].mac') })
+  })
+
   it('reports an injected crash as a crashed event', async () => {
     const hv = new SimHypervisor()
     const seen: string[] = []

@@ -15,8 +15,9 @@ export interface QemuLaunch {
   daemonize?: boolean
 }
 
-/** First PCI slot for disks: 0 host bridge, 1 PIIX3, 2 is left for a future NIC, 3 reserved. */
+/** First PCI slot for disks: 0 host bridge, 1 PIIX3, 2 the NICs (one function each), 3 reserved. */
 const FIRST_DISK_SLOT = 4
+const NIC_SLOT = 2
 
 /**
  * The QEMU command line for a VM: a pure function of the spec and its paths, so that two hosts
@@ -63,6 +64,16 @@ export function buildQemuArgv (launch: QemuLaunch): string[] {
     }))
     const device = ['virtio-blk-pci', `id=${disk.name}`, `drive=disk-${disk.name}`, 'bus=pci.0', `addr=0x${(FIRST_DISK_SLOT + i).toString(16)}`]
     if (spec.boot.kind === 'disk' && i === 0) device.push('bootindex=1')
+    argv.push('-device', device.join(','))
+  })
+  const nics = spec.nics ?? []
+  nics.forEach((nic, i) => {
+    // script=no: the agent made the tap and put it on its bridge; vhost=off: no /dev/vhost-net in
+    // network namespaces here. The ifname is host-side only: it is not part of the migration stream.
+    argv.push('-netdev', `tap,id=net${i},ifname=${escapeOption(nic.tap)},script=no,downscript=no,vhost=off`)
+    const device = ['virtio-net-pci', `id=nic${i}`, `netdev=net${i}`, `mac=${nic.mac}`, 'bus=pci.0', `addr=0x${NIC_SLOT.toString(16)}.0x${i.toString(16)}`]
+    // Functions 1… of a slot are only seen by the guest when function 0 says it has siblings.
+    if (i === 0 && nics.length > 1) device.push('multifunction=on')
     argv.push('-device', device.join(','))
   })
   if (launch.incoming === 'defer') argv.push('-incoming', 'defer', '-S')

@@ -9,6 +9,7 @@ import { assertLegal } from '../lifecycle.js'
 import { QemuReplication } from '../backup/qemu-replication.js'
 import type { ReplicationCapable } from '../backup/types.js'
 import { checkMultifdChannels, resolveMigrationParams } from '../migration/migration-params.js'
+import { announceSelf } from '../migration/announce.js'
 import { listenIncoming, resumeIncoming } from '../migration/qemu-incoming.js'
 import { OutgoingMigration, removeMigrationNodes } from '../migration/qemu-outgoing.js'
 import { parseMigrationAddress, tcpAddress } from '../migration/migration-address.js'
@@ -305,6 +306,10 @@ export class QemuHypervisor implements Hypervisor, LiveMigration, ReplicationCap
       const session = this.incoming.get(id) ?? await this.incomingSession(id, record, options)
       const disks = record.incoming.disks === 'mirror' ? (record.spec.disks ?? []).map((d) => d.name) : []
       const resumedAt = await resumeIncoming(session.qmp, disks, options.signal)
+      if ((record.spec.nics ?? []).length > 0) {
+        // Best effort: a lost announcement costs the guest's traffic until it next sends, never the migration.
+        await announceSelf(session.qmp, options.signal).catch((err: unknown) => { this.log('announce-self failed', { vm: id, error: String(err) }) })
+      }
       // The key has done its work (stream loaded, NBD server stopped): it must not outlive the migration.
       await removeTlsCreds(session.qmp, join(vmPaths(this.dataDir, record.spec).dir, 'tls-in'))
       const { incoming: _done, ...rest } = record

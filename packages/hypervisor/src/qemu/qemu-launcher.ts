@@ -6,6 +6,7 @@ import { DiskFullError, ImageMissingError, KvmUnusableError, QemuLaunchError, Qe
 import type { AbortOptions } from '../types.js'
 import { buildQemuArgv, type QemuLaunch } from './argv.js'
 import { QemuProcess } from './qemu-process.js'
+import { checkTaps } from './taps.js'
 
 export interface LaunchOptions extends AbortOptions {
   qemuBinary: string
@@ -27,6 +28,7 @@ export async function launchQemu (launch: QemuLaunch, options: LaunchOptions): P
       }
     }
   }
+  await checkTaps(spec)
   if (launch.accel === 'kvm') {
     try { await access('/dev/kvm', constants.R_OK | constants.W_OK) } catch {
       throw new KvmUnusableError(`VM ${spec.id}: /dev/kvm is not usable by this user; run with accel tcg or fix its permissions`)
