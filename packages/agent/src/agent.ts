@@ -172,7 +172,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const leases = new LeaseRecords(store)
   // Networks: the cluster's networks and this host's ports (a VM resource), attached to the mesh below.
   const underlay = underlayAddress(config)
-  const hostNetwork = opts.hostNetwork ?? setUpHostNetwork(config, underlay)
+  const hostNetwork = opts.hostNetwork ?? setUpHostNetwork(config, underlay, (message) => { log.warn(message) })
   teardown.add('host network', async () => { await hostNetwork.close() })
   const networks = new Networks({
     host: hostNetwork, store: new NetworkStore(store), underlay, underlayMtu: underlayMtu(underlay), localVms: (): VmRow[] => vms.list(),

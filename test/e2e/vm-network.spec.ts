@@ -1,0 +1,120 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { networkStateDir } from '@meshvirt/agent'
+import { ensureGuest, killQemusUnder, meshvirt, meshvirtOn, pollUntil, waitForSerial, type AgentProcess, type TestGuest } from '@meshvirt/testkit'
+import { guestFiles, inGuest } from '../support/guest-shell.js'
+import { NetnsCluster, netnsAvailable, netnsUnavailableReason, startAgentInNamespace } from '../support/netns.js'
+
+interface VmJson { id: string, name: string, owner: string, state: string, nics: Array<{ network: string, ip: string, mac: string }> }
+
+const available = await netnsAvailable()
+if (!available) console.warn(`vm-network: skipped — ${netnsUnavailableReason()}`)
+
+// Three hosts, each an agent alone in its network namespace (underlay 10.205.0.1–3), real QEMU guests
+// (TCG) with virtio-net NICs on two overlay networks: the kernel forwards (bridges, VXLAN), the agents
+// program it from gossip, dnsmasq on every host gives each guest the address claimed for it.
+describe.skipIf(!available)('virtual networks end to end: guests on an overlay across hosts', () => {
+  let dir: string
+  let guest: TestGuest
+  let cluster: NetnsCluster | undefined
+  const agents: AgentProcess[] = []
+  const figures: Record<string, string | number> = {}
+
+  const cli = async (agent: AgentProcess, args: string[]): Promise<string> => await meshvirtOn(agent, args)
+  const show = async (name: string): Promise<VmJson> => JSON.parse(await cli(agents[0] as AgentProcess, ['vm', 'show', name, '--json'])) as VmJson
+  const ownerOf = (vm: VmJson): AgentProcess => agents.find((a) => a.hostId === vm.owner) as AgentProcess
+  const shell = async (name: string, command: string, timeoutMs?: number): Promise<string> => {
+    const vm = await show(name)
+    return await inGuest(guestFiles(ownerOf(vm).dataDir, vm.id), command, timeoutMs)
+  }
+
+  async function createGuest (name: string, host: string, net: string): Promise<VmJson> {
+    const vm = JSON.parse(await cli(agents[0] as AgentProcess, ['vm', 'create', '--name', name, '--memory', '128M', '--host', host, '--net', net,
+      '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
+    const files = guestFiles(ownerOf(vm).dataDir, vm.id)
+    // The guest prints its address once its DHCP lease is bound (from its own host's dnsmasq).
+    const m = await waitForSerial(files.log, /MESHVIRT-NET eth0 ([0-9.]+)\//, 60_000)
+    expect(m[1]).toBe(vm.nics[0]?.ip)
+    await waitForSerial(files.log, /guest# /, 30_000)
+    return vm
+  }
+
+  beforeAll(async () => {
+    guest = await ensureGuest()
+    dir = await mkdtemp(join(tmpdir(), 'mv-vmnet-'))
+    const key = join(dir, 'cluster.key')
+    const init = await meshvirt(['cluster', 'init', '--out', key])
+    if (init.exitCode !== 0) throw new Error(init.stderr)
+    cluster = await NetnsCluster.create({ size: 3, prefix: 'mvtnet', subnet: '10.205.0' })
+    for (let i = 1; i <= 3; i++) {
+      agents.push(await startAgentInNamespace(cluster, i, ['--name', `host-${i}`, '-k', key, '--image-dir', guest.dir, '--monitor-listen', 'off',
+        ...(agents[0] !== undefined ? ['--bootstrap', agents[0].addr] : [])], { dataDir: join(dir, `host-${i}`) }))
+    }
+    await pollUntil(async () => {
+      for (const a of agents) if ((JSON.parse(await cli(a, ['host', 'ls', '--json'])) as Array<{ liveness: string }>).filter((h) => h.liveness === 'alive').length !== 3) return false
+      return true
+    }, { timeoutMs: 30_000, what: 'every agent to see 3 hosts alive' })
+  }, 180_000)
+
+  afterAll(async () => {
+    console.log(`vm-network figures: ${JSON.stringify(figures)}`)
+    await cluster?.teardown()
+    for (const a of agents) {
+      await killQemusUnder(a.dataDir)
+      // The network driver's files (dnsmasq's) live under /run, not in the data dir.
+      await rm(networkStateDir(a.dataDir), { recursive: true, force: true })
+    }
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('two guests on one network, on different hosts, get their addresses by DHCP and ping each other by address and by name', async () => {
+    expect(await cli(agents[1] as AgentProcess, ['net', 'create', 'front', '--subnet', '10.50.0.0/24'])).toContain('network front created')
+    expect(await cli(agents[2] as AgentProcess, ['net', 'create', 'back', '--subnet', '10.60.0.0/24'])).toContain('network back created')
+    await pollUntil(async () => (await cli(agents[0] as AgentProcess, ['net', 'ls'])).includes('back'), { timeoutMs: 10_000, what: 'host-1 to know both networks' })
+    const t0 = Date.now()
+    const [a, b] = await Promise.all([createGuest('net-a', 'host-1', 'front'), createGuest('net-b', 'host-2', 'front')])
+    figures['two guests created → both with DHCP addresses, ms'] = Date.now() - t0
+    const bIp = b.nics[0]?.ip as string
+    expect(await shell('net-a', `ping -c 3 -W 2 ${bIp} >/dev/null && echo PING-OK || echo PING-FAIL`)).toContain('PING-OK')
+    expect(await shell('net-b', `ping -c 3 -W 2 ${a.nics[0]?.ip as string} >/dev/null && echo PING-OK || echo PING-FAIL`)).toContain('PING-OK')
+    // Names of VMs resolve inside the network (dnsmasq on the gateway address of every host).
+    expect(await shell('net-a', 'nslookup net-b')).toContain(bIp)
+    expect(await shell('net-a', 'ping -c 1 -W 2 net-b >/dev/null && echo PING-OK || echo PING-FAIL')).toContain('PING-OK')
+    // `net show` lists both, with their hosts.
+    const shown = await cli(agents[2] as AgentProcess, ['net', 'show', 'front'])
+    expect(shown).toMatch(new RegExp(`net-a\\s+${(a.nics[0]?.ip as string).replaceAll('.', '\\.')}\\s+\\S+\\s+host-1`))
+    expect(shown).toMatch(new RegExp(`net-b\\s+${bIp.replaceAll('.', '\\.')}\\s+\\S+\\s+host-2`))
+  }, 180_000)
+
+  it('a guest on another network reaches neither them nor its host\'s own address', async () => {
+    await createGuest('net-c', 'host-2', 'back')
+    const a = await show('net-a')
+    expect(await shell('net-c', `ping -c 2 -W 1 ${a.nics[0]?.ip as string} >/dev/null && echo PING-OK || echo PING-FAIL`)).toContain('PING-FAIL')
+    expect(await shell('net-c', `ping -c 2 -W 1 ${cluster?.host(2).addr ?? ''} >/dev/null && echo PING-OK || echo PING-FAIL`)).toContain('PING-FAIL')
+    // Its own gateway (DHCP, DNS, ping) it does reach.
+    expect(await shell('net-c', 'ping -c 2 -W 1 10.60.0.1 >/dev/null && echo PING-OK || echo PING-FAIL')).toContain('PING-OK')
+  }, 120_000)
+
+  it('a guest migrated to a third host keeps its address and keeps answering', async () => {
+    const before = await show('net-b')
+    const ip = before.nics[0]?.ip as string
+    // net-a pings net-b every 50 ms for 12 s while net-b moves from host-2 to host-3.
+    const pinging = shell('net-a', `ping -c 240 -i 0.05 -W 1 ${ip} | tail -n 2`, 60_000)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const moved = JSON.parse(await cli(agents[0] as AgentProcess, ['vm', 'migrate', 'net-b', '--to', 'host-3', '--json'])) as VmJson
+    expect(moved.owner).toBe(agents[2]?.hostId)
+    const after = await show('net-b')
+    expect(after.nics).toEqual(before.nics)
+    const summary = await pinging
+    const m = /(\d+) packets transmitted, (\d+) packets received/.exec(summary)
+    expect(m, summary).not.toBeNull()
+    const lost = Number(m?.[1]) - Number(m?.[2])
+    figures['migration: pings lost (50 ms apart)'] = lost
+    figures['migration: blackout estimate, ms'] = lost * 50
+    // It answers from its new host, and its old host no longer has its port.
+    expect(await shell('net-a', `ping -c 3 -W 2 ${ip} >/dev/null && echo PING-OK || echo PING-FAIL`)).toContain('PING-OK')
+    expect(lost).toBeLessThan(40)
+  }, 180_000)
+})
