@@ -69,7 +69,7 @@ describe('forwarding programmed from gossip', () => {
   const host = (hostId: string, underlay: string, vms: VmSummary[], liveness = 'alive', self = false): ForwardingHost => ({ hostId, self, liveness, advert: { underlay, vms, hostname: hostId } })
   const nic = (network: string, mac: string, ip: string): VmSummary['nics'][number] => ({ network, mac, ip })
 
-  it('one entry per remote NIC of the network, flooding only to hosts with ports on it', () => {
+  it('one entry per remote NIC of the network (a dead host\'s too), flooding only to hosts with ports on it', () => {
     const peers = peersFor('front', [
       host('self', '10.0.0.1', [vm('a', 1, [nic('front', '02:00:00:00:00:0a', '10.10.0.10')])], 'alive', true),
       host('h2', '10.0.0.2', [vm('b', 1, [nic('front', '02:00:00:00:00:0b', '10.10.0.11'), nic('back', '02:00:00:00:01:0b', '10.20.0.11')])]),
@@ -77,7 +77,10 @@ describe('forwarding programmed from gossip', () => {
       host('h4', '10.0.0.4', [vm('d', 1, [nic('front', '02:00:00:00:00:0d', '10.10.0.13')])], 'dead'),
       host('h5', '10.0.0.5', [vm('e', 1, [nic('front', '02:00:00:00:00:0e', '10.10.0.14')], 'replica')])
     ], new Map([['a', 1]]))
-    expect(peers).toEqual({ floodTo: ['10.0.0.2'], nics: [{ mac: '02:00:00:00:00:0b', ip: '10.10.0.11', hostname: 'b', underlay: '10.0.0.2' }] })
+    expect(peers).toEqual({
+      floodTo: ['10.0.0.2', '10.0.0.4'],
+      nics: [{ mac: '02:00:00:00:00:0b', ip: '10.10.0.11', hostname: 'b', underlay: '10.0.0.2' }, { mac: '02:00:00:00:00:0d', ip: '10.10.0.13', hostname: 'd', underlay: '10.0.0.4' }]
+    })
   })
 
   it('a VM two hosts list during a hand-over is forwarded to the newer epoch; one this host runs is not forwarded away', () => {

@@ -135,11 +135,11 @@ export class LinuxHostNetwork implements HostNetwork {
     })
   }
 
-  async setPeers (network: string, peers: NetworkPeers): Promise<void> {
+  async setPeers (network: string, peers: NetworkPeers, opts: { prune?: boolean } = {}): Promise<void> {
     await this.serial(async () => {
       const state = this.known(network)
       validatePeers(peers, state.net)
-      await programForwarding(this.run, vxlanName(state.net.vni), peers, this.init.underlay)
+      await programForwarding(this.run, vxlanName(state.net.vni), peers, this.init.underlay, opts.prune !== false)
       state.peers = { floodTo: [...peers.floodTo], nics: peers.nics.map((n) => ({ ...n })) }
       await this.writeFiles(state)
     })

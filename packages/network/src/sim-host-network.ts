@@ -63,10 +63,16 @@ export class SimHostNetwork implements HostNetwork {
     if (this.ports.get(tap)?.network === network && this.ports.delete(tap)) this.changes.ports++
   }
 
-  async setPeers (network: string, peers: NetworkPeers): Promise<void> {
+  async setPeers (network: string, peers: NetworkPeers, opts: { prune?: boolean } = {}): Promise<void> {
     this.open()
     const net = this.known(network)
     validatePeers(peers, net)
+    if (opts.prune === false) {
+      // Adds and updates only: what the new peers do not mention stays.
+      const held = this.peers.get(network) ?? { floodTo: [], nics: [] }
+      const macs = new Set(peers.nics.map((n) => n.mac))
+      peers = { floodTo: [...new Set([...held.floodTo, ...peers.floodTo])], nics: [...held.nics.filter((n) => !macs.has(n.mac)), ...peers.nics] }
+    }
     const next = { floodTo: [...new Set(peers.floodTo)].sort(), nics: peers.nics.map((n) => ({ ...n })).sort((a, b) => a.mac.localeCompare(b.mac)) }
     if (JSON.stringify(this.peers.get(network)) === JSON.stringify(next)) return
     this.peers.set(network, next)

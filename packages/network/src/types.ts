@@ -71,8 +71,12 @@ export interface HostNetwork {
   attachPort: (port: PortConfig) => Promise<{ tap: string }>
   /** Removes the NIC's tap and entries (no-op when absent). */
   detachPort: (network: string, vmId: string, nicIndex: number) => Promise<void>
-  /** Programs forwarding for a network from gossip: adds what is missing, removes what is stale. */
-  setPeers: (network: string, peers: NetworkPeers) => Promise<void>
+  /**
+   * Programs forwarding for a network from gossip: adds what is missing, removes what is stale —
+   * unless `prune` is false (an agent that just restarted has not heard every host yet: what it
+   * does not know of is not gone), then it only adds and updates.
+   */
+  setPeers: (network: string, peers: NetworkPeers, opts?: { prune?: boolean }) => Promise<void>
   /** Removes everything of the network from this host (no-op when absent). */
   removeNetwork: (name: string) => Promise<void>
   inventory: () => Promise<NetworkInventory>

@@ -14,12 +14,14 @@ export interface ForwardingHost {
  * address, IP → MAC), and broadcast flooded only to the hosts with ports on the network. A VM two
  * hosts list during a migration's hand-over is taken from the higher epoch; a VM this host runs
  * itself (`local`, by id → epoch) is never forwarded away unless a host lists it at a newer epoch.
- * Dead hosts are left out; suspect ones kept (a slow host's guests still answer).
+ * Hosts declared dead are kept: a host whose agent restarts, or that a partition hides, still
+ * forwards its guests' traffic (the kernel does, not the agent), and a VM that fails over elsewhere
+ * replaces its entries by its newer epoch. Only a host gone from the view is forgotten.
  */
 export function peersFor (network: string, hosts: readonly ForwardingHost[], local: ReadonlyMap<string, number>): NetworkPeers {
   const best = new Map<string, { epoch: number, nics: RemoteNic[] }>()
   for (const h of hosts) {
-    if (h.self || h.liveness === 'dead' || h.advert.underlay === '') continue
+    if (h.self || h.advert.underlay === '') continue
     for (const vm of h.advert.vms) {
       if (vm.role !== 'owner') continue
       const nics = vm.nics.filter((n) => n.network === network && n.mac !== '')

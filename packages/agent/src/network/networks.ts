@@ -27,7 +27,12 @@ export interface NetworksDeps {
   /** The advert should be published again (the book changed). */
   readvertise: () => void
   log: Logger
+  /** How long after start forwarding is only added to (default VIEW_SETTLE_MS). */
+  settleMs?: number
 }
+
+/** Long enough for a restarted agent to hear every live host's advert (a few heartbeats and gossip rounds). */
+export const VIEW_SETTLE_MS = 5_000
 
 /**
  * The networks component: the cluster's networks (the book, merged from gossip), this host's ports
@@ -45,6 +50,12 @@ export class Networks {
   private stopped = false
   /** What was last programmed per network (forwarding is applied as a diff, but asked only on change). */
   private readonly applied = new Map<string, string>()
+  /**
+   * Until the view has settled after start, forwarding is only added to, never pruned: a host not
+   * heard from yet is not gone, and the kernel keeps forwarding to its guests meanwhile.
+   */
+  private prune = false
+  private settle: NodeJS.Timeout | undefined
 
   constructor (private readonly deps: NetworksDeps) {
     this.book = new NetworkBook(deps.store, (changed) => { this.onBookChange(changed) })
@@ -62,6 +73,12 @@ export class Networks {
       if (!e.host.self && e.type !== 'removed') this.book.merge(e.host.advert.networks)
       this.scheduleSync()
     })
+    this.settle = setTimeout(() => {
+      this.prune = true
+      this.applied.clear()
+      this.scheduleSync()
+    }, this.deps.settleMs ?? VIEW_SETTLE_MS)
+    this.settle.unref()
     this.scheduleSync()
   }
 
@@ -112,6 +129,7 @@ export class Networks {
 
   stop (): void {
     this.stopped = true
+    clearTimeout(this.settle)
     this.unsubscribe?.()
   }
 
@@ -181,7 +199,7 @@ export class Networks {
       if (this.applied.get(network) === key) continue
       this.applied.set(network, key)
       try {
-        await this.ports.serial(async () => { await this.deps.host.setPeers(network, peers) })
+        await this.ports.serial(async () => { await this.deps.host.setPeers(network, peers, { prune: this.prune }) })
       } catch (err) {
         this.applied.delete(network)
         this.deps.log.warn('could not program forwarding for a network', { network, err: (err as Error).message })
