@@ -228,6 +228,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const vmRecords = new VmRecords({
     selfId, store: new VmRecordStore(store), view: node.view, peers, vms, log: root.child('records', { host: selfId }),
     releaseName: (name, vmId) => { nameClaims.bind({ name, vmId, owner: '', release: true }) },
+    onForceDeleted: async (vmId) => { await networks.releaseGossipedAddresses(vmId) },
     expectPeers: config.bootstrap.length > 0
   })
   vmRecords.start()

@@ -127,6 +127,22 @@ export class Networks {
     await this.addressing.release(this.addressing.claimsOf(vm.id, nics))
   }
 
+  /**
+   * A VM deleted by force (its owner dead): its NICs' addresses, as its owner last gossiped them, are
+   * released. Authorities still refuse them while that owner's advert lists the VM (until the dead
+   * host leaves the view): never reused under a guest that may come back.
+   */
+  async releaseGossipedAddresses (vmId: string): Promise<void> {
+    if (this.addressing === undefined || this.view === undefined) return
+    for (const h of this.view.hosts()) {
+      const vm = h.advert.vms.find((v) => v.id === vmId && v.role === 'owner')
+      if (vm !== undefined) {
+        await this.addressing.release(this.addressing.claimsOf(vmId, vm.nics))
+        return
+      }
+    }
+  }
+
   stop (): void {
     this.stopped = true
     clearTimeout(this.settle)

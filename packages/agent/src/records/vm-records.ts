@@ -25,6 +25,8 @@ export interface VmRecordsDeps {
   vms: { get: (id: string) => VmRow | undefined, delete: (id: string) => Promise<void>, relinquish: (id: string) => Promise<unknown> }
   /** Frees a name claim this host holds as the name's authority, if it is the VM's. */
   releaseName: (name: string, vmId: string) => void
+  /** After a force delete: what other parts free cluster-wide for the VM (its NICs' addresses). */
+  onForceDeleted?: (vmId: string) => Promise<void>
   /** This agent was told peers to join (bootstrap addresses): a VM found down at recovery waits to hear one. */
   expectPeers: boolean
   log: Logger
@@ -250,7 +252,10 @@ export class VmRecords {
           this.deps.log.warn('could not release the VM name at an authority', { vm: vm.id, authority, err: (err as Error).message })
         })
       }),
-      ...hosts.map(async (host) => await this.exchange(host, [t]))
+      ...hosts.map(async (host) => await this.exchange(host, [t])),
+      this.deps.onForceDeleted?.(vm.id).catch((err: unknown) => {
+        this.deps.log.warn('could not free what a force-deleted VM held', { vm: vm.id, err: (err as Error).message })
+      })
     ])
     return { vm: { ...toInfo(u), summary: { ...toInfo(u).summary, state: pb.VmState.VM_STATE_DELETING } } }
   }

@@ -32,11 +32,22 @@ export const vmConsole: Command = {
 }
 
 /** The read-only modes: the serial log's end (or all of it), and with --follow what comes after. */
+/** Tries of one log read whose answer did not come back (UNAVAILABLE), before the error is shown. */
+const READ_ATTEMPTS = 3
+
 async function printLog (ctx: CommandContext, vm: { id?: string, name?: string }): Promise<number> {
   const client = controlClient(ctx)
   const read = async (offset: number, maxBytes: number): Promise<{ data: Uint8Array, next: number }> => {
-    const res = await client.call({ readConsole: { vm, offset, maxBytes } })
-    return { data: res.consoleChunk?.data ?? new Uint8Array(0), next: Number(res.consoleChunk?.nextOffset ?? 0) }
+    // A read is idempotent: a stream to the owner that broke (a busy host) is simply asked again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await client.call({ readConsole: { vm, offset, maxBytes } })
+        return { data: res.consoleChunk?.data ?? new Uint8Array(0), next: Number(res.consoleChunk?.nextOffset ?? 0) }
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'UNAVAILABLE' || attempt >= READ_ATTEMPTS) throw err
+        await new Promise((resolve) => setTimeout(resolve, 300 * attempt))
+      }
+    }
   }
   const size = (await read(0, 0)).next
   const tail = Number(ctx.values.tail ?? 4096)
