@@ -69,11 +69,21 @@ export class AdvertPublisher {
     return this.latest
   }
 
-  /** Replaces parts of the content; throws InvalidAdvertError if peers would refuse it. */
-  update (patch: Partial<HostAdvertContent>): void {
+  /**
+   * Replaces parts of the content; throws InvalidAdvertError if peers would refuse it. `urgent`:
+   * published now even inside the coalescing window (news that others act on at once, such as a
+   * VM's NICs arriving here: every host re-points its forwarding when it hears it).
+   */
+  update (patch: Partial<HostAdvertContent>, opts: { urgent?: boolean } = {}): void {
     const content = { ...this.content, ...patch }
     assertValid(this.build(content, this.seq + 1))
     this.content = content
+    if (opts.urgent === true && this.running) {
+      clearTimeout(this.debounceTimer)
+      this.debounceTimer = undefined
+      this.publishNow(true)
+      return
+    }
     this.publishSoon()
   }
 

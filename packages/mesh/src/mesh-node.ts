@@ -94,7 +94,8 @@ export interface MeshNode {
   /** The advert most recently published. */
   advert: () => HostAdvert
   /** Merges `patch` into the advert and publishes it (debounced). Throws InvalidAdvertError. */
-  updateAdvert: (patch: Partial<HostAdvertContent>) => void
+  /** Publishes within the coalescing window (`urgent`: now). */
+  updateAdvert: (patch: Partial<HostAdvertContent>, opts?: { urgent?: boolean }) => void
   stats: () => MeshStats
   handle: (protocol: string, handler: RequestHandler, options?: HandleOptions) => Promise<void>
   unhandle: (protocol: string) => Promise<void>
@@ -249,7 +250,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     libp2p,
     multiaddrs,
     advert: () => publisher.current(),
-    updateAdvert: (patch) => { publisher.update(patch) },
+    updateAdvert: (patch, opts) => { publisher.update(patch, opts) },
     stats: () => ({
       adverts: cloneCounters(validator.counters),
       suspicions: { ...suspicions.counters, rejected: { ...suspicions.counters.rejected } },

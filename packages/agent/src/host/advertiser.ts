@@ -32,6 +32,9 @@ export interface AdvertiserDeps {
 export class Advertiser {
   private mesh: Pick<MeshNode, 'updateAdvert'> | undefined
   private queued = false
+  /** The NICs of this host's VMs as last published. */
+  private nics = ''
+
   private sweep: NodeJS.Timeout | undefined
   private readonly unsubscribe: Array<() => void>
 
@@ -66,7 +69,13 @@ export class Advertiser {
     this.queued = true
     setImmediate(() => {
       this.queued = false
-      this.mesh?.updateAdvert(this.content())
+      const content = this.content()
+      // NICs arriving or leaving this host are published at once: every host re-points its
+      // forwarding when it hears (a migrated guest's blackout is its pause plus this).
+      const nics = nicSignature(content.vms ?? [])
+      const urgent = nics !== this.nics
+      this.nics = nics
+      this.mesh?.updateAdvert(content, { urgent })
     })
   }
 
@@ -75,4 +84,9 @@ export class Advertiser {
     for (const off of this.unsubscribe) off()
     this.mesh = undefined
   }
+}
+
+/** Which NICs this host's advert lists (VM, epoch, MAC): a change is news for every host's forwarding. */
+function nicSignature (vms: readonly VmSummary[]): string {
+  return vms.filter((v) => v.nics.length > 0).map((v) => `${v.id}@${v.epoch}:${v.nics.map((n) => n.mac).join(',')}`).sort().join(';')
 }
