@@ -50,6 +50,8 @@ interface Convergence {
   fromStartMs?: number
   /** Per observer: ms from the command's return to its entry, and whether the monitor or only the poll saw it. */
   perHost: Record<string, { ms: number, by: 'monitor' | 'poll' }>
+  /** The machine's 1-minute load average when the command returned (2 cores: other work shows here). */
+  load1m?: number
   error?: string
 }
 
@@ -69,6 +71,8 @@ interface Move {
   totalMs?: number
   path?: string
   migrateCommandMs?: number
+  /** The machine's 1-minute load average when the migrate command returned. */
+  load1m?: number
   error?: string
 }
 
@@ -163,7 +167,7 @@ export const network: Benchmark = {
         const tReturn = Date.now()
         const owner = agentOf(vm.owner)
         portHosts.add(vm.owner)
-        const sample: Convergence = { event: 'create', vm: vm.id, owner: host, observers, perHost: {} }
+        const sample: Convergence = { event: 'create', vm: vm.id, owner: host, observers, perHost: {}, load1m: round(loadavg()[0], 2) }
         convergence.push(sample)
         try {
           await converge(sample, vm.nics[0]?.mac as string, owner, tStart, tReturn, 'vm committed')
@@ -225,10 +229,11 @@ export const network: Benchmark = {
           await cli(a1, ['vm', 'migrate', 'net-b', '--to', to, '--json'], 180_000)
           const tReturn = Date.now()
           move.migrateCommandMs = tReturn - tStart
+          move.load1m = round(loadavg()[0], 2)
           const toAgent = agents.find((a) => a.name === to) as Agent
           portHosts.delete(from.hostId)
           portHosts.add(toAgent.hostId)
-          const sample: Convergence = { event: 'migrate', vm: vmB.id, owner: to, observers, perHost: {} }
+          const sample: Convergence = { event: 'migrate', vm: vmB.id, owner: to, observers, perHost: {}, load1m: move.load1m }
           convergence.push(sample)
           try {
             await converge(sample, bMac, toAgent, tStart, tReturn, 'vm migrated in')
@@ -243,7 +248,7 @@ export const network: Benchmark = {
           move.effectiveIntervalMs = round(r.elapsedS * 1000 / Math.max(1, r.transmitted), 2)
           move.blackoutMs = round(r.gap * (move.effectiveIntervalMs ?? Number.NaN), 1)
           if (r.last !== count - 1) move.error = `the last reply was seq ${r.last} of ${count}: the gap may run past the end of the ping`
-          log(`move ${i} ${from.name}→${to}: blackout ${move.blackoutMs ?? '-'} ms (gap ${r.gap} × ${move.effectiveIntervalMs ?? '-'} ms; ${r.received}/${r.transmitted} replies), ` +
+          log(`move ${i} ${from.name}→${to} (load ${move.load1m ?? '-'}): blackout ${move.blackoutMs ?? '-'} ms (gap ${r.gap} × ${move.effectiveIntervalMs ?? '-'} ms; ${r.received}/${r.transmitted} replies), ` +
             `pause ${m?.pauseMs ?? '-'} ms, downtime ${m?.downtimeMs ?? '-'} ms, total ${m?.totalMs ?? '-'} ms; fdb ${sample.fromReturnMs ?? '-'} ms after return (${sample.fromCommitMs ?? '-'} after commit)`)
         } catch (err) {
           move.error = (err as Error).message
@@ -257,7 +262,7 @@ export const network: Benchmark = {
         const name = `probe-${i}`
         const vm = await createVm(name, host, false)
         const s = convergence.at(-1) as Convergence
-        log(`create ${name} on ${host}: fdb ${s.fromReturnMs ?? '-'} ms after return (${s.fromCommitMs ?? '-'} after commit) on ${s.observers.join(', ')}`)
+        log(`create ${name} on ${host} (load ${s.load1m ?? '-'}): fdb ${s.fromReturnMs ?? '-'} ms after return (${s.fromCommitMs ?? '-'} after commit) on ${s.observers.join(', ')}`)
         await cli(a1, ['vm', 'delete', name], 120_000)
         // Its host keeps a port on the network only if net-b runs there (net-a and net-c never move).
         if ((await show('net-b')).owner !== vm.owner) portHosts.delete(vm.owner)
