@@ -52,11 +52,16 @@ export function agentEnv (): NodeJS.ProcessEnv {
   return env
 }
 
-/** Starts `meshvirt agent` and waits for its ready line (bounded). */
-export async function startAgent (name: string, dataDir: string, port: number, argv: string[], readyTimeoutMs = 60_000): Promise<Agent> {
-  const child = spawn(process.execPath, [MESHVIRT_BIN, 'agent', '--data-dir', dataDir, '--name', name, '-l', `/ip4/127.0.0.1/tcp/${port}`, ...argv], {
-    env: agentEnv(), stdio: ['ignore', 'pipe', 'pipe']
-  })
+/**
+ * Starts `meshvirt agent` and waits for its ready line (bounded). With `netns`, the agent runs inside
+ * that network namespace and listens on `netns.addr` (`ip netns exec` execs node in place: the pid is the agent's).
+ */
+export async function startAgent (name: string, dataDir: string, port: number, argv: string[], readyTimeoutMs = 60_000, netns?: { ns: string, addr: string }): Promise<Agent> {
+  const listenHost = netns?.addr ?? '127.0.0.1'
+  const args = [MESHVIRT_BIN, 'agent', '--data-dir', dataDir, '--name', name, '-l', `/ip4/${listenHost}/tcp/${port}`, ...argv]
+  const child = netns === undefined
+    ? spawn(process.execPath, args, { env: agentEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('ip', ['netns', 'exec', netns.ns, process.execPath, ...args], { env: agentEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   const lines: LogLine[] = []
@@ -81,7 +86,7 @@ export async function startAgent (name: string, dataDir: string, port: number, a
     const timer = setTimeout(() => { reject(new Error(`${name}: agent not ready within ${readyTimeoutMs} ms:\n${out}\n${err.slice(-2000)}`)) }, readyTimeoutMs)
     const check = (): void => {
       const host = /agent ready: host (\S+)/.exec(out)
-      const addr = /listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+)/.exec(out)
+      const addr = new RegExp(`listening on (/ip4/${listenHost.replaceAll('.', '\\.')}/tcp/\\d+/p2p/\\S+)`).exec(out)
       if (host?.[1] !== undefined && addr?.[1] !== undefined) { clearTimeout(timer); resolve({ hostId: host[1], addr: addr[1] }) }
     }
     child.stdout?.on('data', check)

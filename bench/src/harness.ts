@@ -3,7 +3,7 @@
  * `bench/results/NAME.json` = {name, date, machine: {cpus, memory, accel, node, qemu}, metrics:
  * {KEY: {value, unit, target}}, details}. Benchmarks print figures; they never assert.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -47,10 +47,15 @@ export interface HostProcess<Req> { name: string, proc: ChildProcess, hostId: st
 /**
  * Forks `script` with `env` and waits for its ready message. The protocol: requests go out as
  * `{seq, req}`, answers come back as `{seq, ok, result?, error?}`; seq 0 is the ready message,
- * whose result is `{hostId, addr}`. Pending calls fail when the process exits.
+ * whose result is `{hostId, addr}`. Pending calls fail when the process exits. With `netns`, the
+ * script runs inside that network namespace (`ip netns exec` execs node in place: the IPC channel
+ * and the pid are node's).
  */
-export async function forkHost<Req> (script: URL, name: string, env: Record<string, string>): Promise<HostProcess<Req>> {
-  const proc = fork(fileURLToPath(script), [], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+export async function forkHost<Req> (script: URL, name: string, env: Record<string, string>, opts: { netns?: string } = {}): Promise<HostProcess<Req>> {
+  const options = { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] as Array<'ignore' | 'inherit' | 'ipc'> }
+  const proc = opts.netns === undefined
+    ? fork(fileURLToPath(script), [], options)
+    : spawn('ip', ['netns', 'exec', opts.netns, process.execPath, fileURLToPath(script)], options)
   const pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
   let seq = 0
   const ready = new Promise<{ hostId: string, addr: string }>((resolve, reject) => {

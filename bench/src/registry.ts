@@ -4,6 +4,7 @@ import { gossip } from './gossip.js'
 import type { Benchmark } from './harness.js'
 import { migration } from './migration.js'
 import { monitorOverhead } from './monitor-overhead.js'
+import { network } from './network.js'
 import { placementQuality } from './placement-quality.js'
 import { placementThroughput } from './placement-throughput.js'
 import { replication } from './replication.js'
@@ -11,4 +12,4 @@ import { tunnel } from './tunnel.js'
 import { vmStart } from './vm-start.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead, abuse]
+export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead, abuse, network]
