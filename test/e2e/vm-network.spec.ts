@@ -159,6 +159,32 @@ describe.skipIf(!available)('virtual networks end to end: guests on an overlay a
     expect(await shell('net-a', `ping -c 2 -W 2 ${b.nics[0]?.ip as string} >/dev/null && echo PING-OK || echo PING-FAIL`)).toContain('PING-OK')
   }, 180_000)
 
+  it('a replicated guest failed over automatically answers at the same address from its new host', async () => {
+    // net-r on host-2 with a replica elsewhere; host-2 dies (agent and guests killed), the lease
+    // elects the holder, which starts net-r from its replica with the same NIC.
+    const made = JSON.parse(await cli(agents[0] as AgentProcess, ['vm', 'create', '--name', 'net-r', '--memory', '128M', '--disk', '32M', '--host', 'host-2',
+      '--replicas', '1', '--rpo', '2s', '--net', 'front', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
+    const ip = made.nics[0]?.ip as string
+    await waitForSerial(guestFiles(ownerOf(made).dataDir, made.id).log, /MESHVIRT-NET eth0 /, 60_000)
+    await pollUntil(async () => /in-sync/.test(await cli(agents[0] as AgentProcess, ['vm', 'show', 'net-r'])), { timeoutMs: 60_000, what: 'net-r\'s replica in sync' })
+    expect(await shell('net-a', `ping -c 2 -W 2 ${ip} >/dev/null && echo PING-OK || echo PING-FAIL`)).toContain('PING-OK')
+    const host2 = agents[1] as AgentProcess
+    const t0 = Date.now()
+    await host2.kill9()
+    await killQemusUnder(host2.dataDir)
+    let now: VmJson | undefined
+    await pollUntil(async () => {
+      now = await show('net-r').catch(() => undefined)
+      return now !== undefined && now.owner !== host2.hostId && now.state === 'running'
+    }, { timeoutMs: 90_000, what: 'net-r running on another host' })
+    const moved = now as VmJson
+    expect(moved.nics).toEqual(made.nics)
+    await waitForSerial(guestFiles(ownerOf(moved).dataDir, moved.id).log, new RegExp(`MESHVIRT-NET eth0 ${ip.replaceAll('.', '\\.')}/`), 60_000)
+    await pollUntil(async () => (await shell('net-a', `ping -c 1 -W 1 ${ip} >/dev/null && echo PING-OK || echo PING-FAIL`)).includes('PING-OK'),
+      { timeoutMs: 30_000, what: `net-r answering at ${ip} from its new host` })
+    figures['failover: host killed → net-r answers at its address again, ms'] = Date.now() - t0
+  }, 300_000)
+
   /** What the agent made in a host's namespace: its links, its dnsmasq processes, its forwarding entries. */
   async function hostDevices (i: number): Promise<{ links: string[], dnsmasq: number, fdb: string[] }> {
     const c = cluster as NetnsCluster
