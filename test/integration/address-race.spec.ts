@@ -46,18 +46,29 @@ describe(`${BROKERS} brokers, ${VMS} VMs, one /24`, () => {
     const results = await Promise.allSettled(Array.from({ length: VMS }, async (_, i) => { await create(cluster.agents[i % BROKERS] as AgentProcess, `race-${i}`, `r${i}`) }))
     const ms = performance.now() - started
     expect(results.filter((r) => r.status === 'rejected').map((r) => ((r as PromiseRejectedResult).reason as Error).message)).toEqual([])
+    // Counted where they run: each agent's own VMs (a cluster-wide listing fans out with a 5 s bound
+    // per host, and a host that busy answers it late). Each VM once, on one host.
     let vms: VmView[] = []
-    await pollUntil(async () => {
-      vms = ((await client(first).call({ listVms: {} })).vmList?.vms ?? []).map((v) => vmView(v))
-      return vms.length >= VMS
-    }, { timeoutMs: 30_000, what: `all ${VMS} VMs listed` })
+    let perHost: number[] = []
+    try {
+      await pollUntil(async () => {
+        const lists = await Promise.all(cluster.agents.map(async (a) => ((await client(a).call({ listVms: { localOnly: true } })).vmList?.vms ?? []).map((v) => vmView(v))))
+        perHost = lists.map((l) => l.length)
+        vms = lists.flat()
+        return vms.length >= VMS
+      }, { timeoutMs: 60_000, what: `all ${VMS} VMs on their hosts` })
+    } catch (err) {
+      const names = new Set(vms.map((v) => v.name))
+      throw new Error(`${(err as Error).message}: ${vms.length} found (per host ${perHost.join(', ')}); missing ${Array.from({ length: VMS }, (_, i) => `r${i}`).filter((n) => !names.has(n)).join(', ')}`)
+    }
     expect(vms).toHaveLength(VMS)
+    expect(new Set(vms.map((v) => v.id)).size).toBe(VMS)
     const ips = vms.map((v) => v.nics[0]?.ip ?? '')
     expect(new Set(ips).size).toBe(VMS)
     expect(ips.every((ip) => /^10\.77\.0\.([2-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-4])$/.test(ip))).toBe(true)
     // `net show` lists each VM once, with its address and host.
-    const shown = JSON.parse(await meshvirtOn(first, ['net', 'show', 'race', '--json'])) as { ports: Array<{ ip: string }> }
-    expect(shown.ports).toHaveLength(VMS)
+    await pollUntil(async () => (JSON.parse(await meshvirtOn(first, ['net', 'show', 'race', '--json'])) as { ports: unknown[] }).ports.length === VMS,
+      { timeoutMs: 30_000, what: `net show to list ${VMS} ports (from gossip)` })
     console.log(`${VMS} VMs with a NIC through ${BROKERS} brokers at once: ${(ms / 1000).toFixed(1)} s, ${new Set(ips).size} distinct addresses`)
   }, 300_000)
 })
