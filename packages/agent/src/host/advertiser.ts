@@ -31,7 +31,8 @@ export interface AdvertiserDeps {
  */
 export class Advertiser {
   private mesh: Pick<MeshNode, 'updateAdvert'> | undefined
-  private queued = false
+  /** The rebuild queued for the end of this event-loop turn, if any. */
+  private queued: NodeJS.Immediate | undefined
   /** The NICs of this host's VMs as last published. */
   private nics = ''
 
@@ -65,22 +66,25 @@ export class Advertiser {
   }
 
   readvertise (): void {
-    if (this.mesh === undefined || this.queued) return
-    this.queued = true
-    setImmediate(() => {
-      this.queued = false
+    if (this.mesh === undefined || this.queued !== undefined) return
+    this.queued = setImmediate(() => {
+      this.queued = undefined
+      // Stopped since it was queued: the store may be closed already.
+      if (this.mesh === undefined) return
       const content = this.content()
       // NICs arriving or leaving this host are published at once: every host re-points its
       // forwarding when it hears (a migrated guest's blackout is its pause plus this).
       const nics = nicSignature(content.vms ?? [])
       const urgent = nics !== this.nics
       this.nics = nics
-      this.mesh?.updateAdvert(content, { urgent })
+      this.mesh.updateAdvert(content, { urgent })
     })
   }
 
   stop (): void {
     clearInterval(this.sweep)
+    clearImmediate(this.queued)
+    this.queued = undefined
     for (const off of this.unsubscribe) off()
     this.mesh = undefined
   }
