@@ -3,7 +3,8 @@
  * /proc/cpuinfo spells them (pni = SSE3, lahf_lm, sse4_1, …). Derived from QEMU 7.2's own
  * `query-cpu-model-expansion type=static` for each model, with these left out because KVM offers
  * them on every host alike or they do not show in /proc/cpuinfo: hypervisor, x2apic, tsc-deadline,
- * arat, monitor (filtered by KVM everywhere), npt/nrip-save (nested SVM only), and the
+ * arat, monitor (filtered by KVM everywhere), npt/nrip-save (nested SVM only), mtrr (KVM emulates
+ * the MTRRs itself, and some hypervisors hide the flag from their guests' /proc/cpuinfo), and the
  * ARCH_CAPABILITIES bits (emulated by KVM). QEMU's `spec-ctrl` shows as `ibrs` in /proc/cpuinfo,
  * `amd-stibp` as `stibp`, `amd-ssbd` as `ssbd`.
  *
@@ -20,7 +21,7 @@ export interface CpuModel {
   flags: readonly string[]
 }
 
-const QEMU64 = ['fpu', 'de', 'pse', 'tsc', 'msr', 'pae', 'mce', 'cx8', 'apic', 'sep', 'mtrr', 'pge', 'mca', 'cmov',
+const QEMU64 = ['fpu', 'de', 'pse', 'tsc', 'msr', 'pae', 'mce', 'cx8', 'apic', 'sep', 'pge', 'mca', 'cmov',
   'pat', 'pse36', 'clflush', 'mmx', 'fxsr', 'sse', 'sse2', 'syscall', 'nx', 'lm', 'pni', 'cx16', 'lahf_lm']
 const NEHALEM = [...QEMU64, 'ssse3', 'sse4_1', 'sse4_2', 'popcnt']
 const WESTMERE = [...NEHALEM, 'aes', 'pclmulqdq']

@@ -153,6 +153,18 @@ describe('cpuModelFilter', () => {
   ] as const)('%s on a Broadwell host → %s', (model, expected) => {
     expect(verdict(cpuModelFilter, vm({ cpuModel: model }), host('h', { cpuFlags: broadwell }))).toBe(expected)
   })
+
+  // A hypervisor's guest (this project's CI machines among them) may not list mtrr; KVM emulates MTRRs anyway.
+  it('qemu64 fits a host whose /proc/cpuinfo lacks mtrr', () => {
+    const noMtrr = new Set([...broadwell].filter((f) => f !== 'mtrr'))
+    expect(verdict(cpuModelFilter, vm({ cpuModel: 'qemu64' }), host('h', { accelerator: 'kvm', cpuFlags: noMtrr }))).toBe('pass')
+  })
+
+  it('TCG emulates qemu64 whatever the host CPU has; KVM cannot offer what the CPU lacks', () => {
+    expect(verdict(cpuModelFilter, vm({ cpuModel: 'qemu64' }), host('h', { accelerator: 'tcg', cpuFlags: new Set() }))).toBe('pass')
+    expect(verdict(cpuModelFilter, vm({ cpuModel: 'qemu64' }), host('h', { accelerator: 'kvm', cpuFlags: new Set() }))).toBe('CPU_MODEL')
+    expect(verdict(cpuModelFilter, vm({ cpuModel: 'Haswell-noTSX' }), host('h', { accelerator: 'tcg', cpuFlags: new Set() }))).toBe('CPU_MODEL')
+  })
 })
 
 describe('exclusionFilter', () => {

@@ -15,6 +15,8 @@ export const cpuModelFilter: HostFilter = (request) => {
   }
   const flags = model.flags
   return (host) => {
+    // TCG emulates qemu64 in full whatever the host's CPU is (the model TCG guests get by default).
+    if (host.accelerator === 'tcg' && model.name === 'qemu64') return undefined
     if (flags.every((f) => host.cpuFlags.has(f))) return undefined
     const missing = flags.filter((f) => !host.cpuFlags.has(f))
     const lacks = missing.slice(0, 4).join(', ') + (missing.length > 4 ? ', …' : '')
