@@ -2,8 +2,8 @@ import type { ClusterView } from '@meshvirt/mesh'
 import { pb } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
-import { claimHolders, NAME_AUTHORITIES, nameAuthorities, nameHolders } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
+import { keyAuthorities, majorityOf, tally, type Vote } from './claim-quorum.js'
 
 /**
  * A claim not bound within this is freed by its authorities (the claimant died mid-way). Long (the
@@ -11,7 +11,8 @@ import type { PeerClient } from '../negotiate/peer-client.js'
  * under load; and a lapsed claim of an address in use is refused anyway (NameClaims' `inUse`).
  */
 export const CLAIM_TTL_MS = 120_000
-const MAX_AUTHORITIES_TRIED = 4
+/** A decider that does not answer is asked again this many times in all (a busy host times out). */
+const TRIES = 3
 
 export type ClaimResult =
   | { granted: true, at: string[] }
@@ -20,63 +21,65 @@ export type ClaimResult =
 
 /**
  * Claims on cluster-wide keys other than VM names — a network's name (`net:NAME`), a VXLAN id
- * (`vni:N`), an address (`ip:NETWORK-ID:ADDR`) — with the same rendezvous authorities and the same
- * protocol as VM names (name-authority.ts): claimed at the first two reachable authorities, so
- * two agents racing for one key meet at the same host, and the death of one authority leaves it known.
+ * (`vni:N`), an address (`ip:NETWORK-ID:ADDR`) — over the authorities' claim protocol (NameClaims),
+ * decided by a majority of the key's three deciders (claim-quorum.ts), asked at once.
  */
 export class ClusterClaims {
   constructor (private readonly deps: { selfId: string, view: ClusterView, peers: Pick<PeerClient, 'negotiate'>, log: Logger }) {}
 
   async claim (key: string, holder: string, idempotencyKey: string): Promise<ClaimResult> {
-    const authorities = nameAuthorities(key, nameHolders(this.deps.view))
-    if (authorities.length === 0) throw new ControlError('UNAVAILABLE', 'no alive host in this agent\'s view')
-    const at: string[] = []
-    let lastError: unknown
-    for (const authority of authorities.slice(0, MAX_AUTHORITIES_TRIED)) {
-      if (at.length === NAME_AUTHORITIES) break
-      let res
-      try {
-        res = await this.deps.peers.negotiate(authority, { claimName: { name: key, idempotencyKey, vmId: holder, brokerId: this.deps.selfId, ttlMs: CLAIM_TTL_MS } })
-      } catch (err) {
-        if ((err as ControlError).code !== 'UNAVAILABLE') throw err
-        lastError = err
-        continue
-      }
-      const claim = res.nameClaim
-      if (claim?.outcome === pb.NameClaim.Outcome.OUTCOME_TAKEN || (claim?.outcome === pb.NameClaim.Outcome.OUTCOME_SAME_REQUEST && claim.vmId !== holder)) {
-        await this.releaseAt(at, key, holder)
-        return { granted: false, holder: claim.vmId ?? '' }
-      }
-      at.push(authority)
-    }
-    if (at.length === 0) throw lastError ?? new ControlError('UNAVAILABLE', `no authority for ${key} answered`)
-    return { granted: true, at }
+    const deciders = keyAuthorities(key, this.deps.view)
+    const votes = await Promise.all(deciders.map(async (authority) => await this.vote(authority, key, holder, idempotencyKey)))
+    const granted = deciders.filter((_, i) => votes[i]?.kind === 'granted')
+    const result = tally(votes)
+    if (result.outcome === 'granted') return { granted: true, at: granted }
+    // Not ours: what was granted is given back, so the winner's claim is the only one left.
+    await this.releaseAt(granted, key, holder)
+    if (result.outcome === 'taken') return { granted: false, holder: result.holder }
+    const silent = deciders.flatMap((d, i) => { const v = votes[i]; return v?.kind === 'silent' ? [`${d.slice(-8)} (${v.why})`] : [] })
+    throw new ControlError('UNAVAILABLE', `${key} is decided by ${result.needed} of ${deciders.length} hosts, and only ${result.answered} answered: ${silent.join(', ') || 'no host known'}; retry when they are back`)
   }
 
-  /** Makes the claim permanent (until released), where it is held now. */
+  /** Makes the claim permanent (until released) at every decider; says how many took it. */
   async bind (key: string, holder: string): Promise<void> {
-    await this.each(key, async (authority) => {
-      await this.deps.peers.negotiate(authority, { bindName: { name: key, vmId: holder, owner: this.deps.selfId } })
-    }, 'bind')
+    const deciders = keyAuthorities(key, this.deps.view)
+    const bound = await Promise.all(deciders.map(async (authority) => {
+      try {
+        return (await this.deps.peers.negotiate(authority, { bindName: { name: key, vmId: holder, owner: this.deps.selfId } })).nameBound?.ok === true
+      } catch (err) {
+        this.deps.log.warn('could not bind a claim at an authority', { key, authority, err: (err as Error).message })
+        return false
+      }
+    }))
+    const ok = bound.filter(Boolean).length
+    // Fewer than a majority: the claim lapses where it was not bound; gossip of the holder (NameClaims' inUse) still guards it.
+    if (ok < majorityOf(deciders.length)) this.deps.log.warn('a claim was bound at fewer than a majority of its deciders', { key, holder, bound: ok, deciders: deciders.length })
   }
 
   /** Frees the key where it may be held (a release where nothing is held is a no-op). */
   async release (key: string, holder: string): Promise<void> {
-    await this.releaseAt(claimHolders(key, this.deps.view), key, holder)
+    await this.releaseAt(keyAuthorities(key, this.deps.view), key, holder)
+  }
+
+  private async vote (authority: string, key: string, holder: string, idempotencyKey: string): Promise<Vote> {
+    const host = this.deps.view.get(authority)
+    if (host?.liveness === 'dead') return { kind: 'silent', why: 'dead' }
+    for (let i = 1; ; i++) {
+      try {
+        const claim = (await this.deps.peers.negotiate(authority, { claimName: { name: key, idempotencyKey, vmId: holder, brokerId: this.deps.selfId, ttlMs: CLAIM_TTL_MS } })).nameClaim
+        const mine = claim?.outcome === pb.NameClaim.Outcome.OUTCOME_GRANTED || (claim?.outcome === pb.NameClaim.Outcome.OUTCOME_SAME_REQUEST && claim.vmId === holder)
+        return mine ? { kind: 'granted' } : { kind: 'taken', holder: claim?.vmId ?? '' }
+      } catch (err) {
+        // Only silence is asked again; any other failure is this decider's answer for now.
+        if ((err as ControlError).code !== 'UNAVAILABLE' || i >= TRIES) return { kind: 'silent', why: (err as Error).message }
+      }
+    }
   }
 
   private async releaseAt (authorities: string[], key: string, holder: string): Promise<void> {
     await Promise.all(authorities.map(async (authority) => {
       await this.deps.peers.negotiate(authority, { bindName: { name: key, vmId: holder, release: true } }).catch((err: unknown) => {
         this.deps.log.warn('could not release a claim at an authority', { key, authority, err: (err as Error).message })
-      })
-    }))
-  }
-
-  private async each (key: string, fn: (authority: string) => Promise<void>, what: string): Promise<void> {
-    await Promise.all(claimHolders(key, this.deps.view).map(async (authority) => {
-      await fn(authority).catch((err: unknown) => {
-        this.deps.log.warn(`could not ${what} a claim at an authority`, { key, authority, err: (err as Error).message })
       })
     }))
   }
