@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises'
 import { offersLiveMigration, type Hypervisor, type HypervisorEvent } from '@meshvirt/hypervisor'
-import type { NicSummary, VmSummary } from '@meshvirt/mesh'
+import type { VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import { KeyedQueue } from '../util/keyed-queue.js'
@@ -13,7 +13,8 @@ import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
 import { specResources, validateReplication } from './vm-spec.js'
 import type { VmPreparation } from './vm-preparation.js'
 import type { VmDetails } from './vm-details.js'
-import { LEGAL, vmStateToWire } from './vm-state.js'
+import { LEGAL } from './vm-state.js'
+import { VmSummaries } from './vm-summaries.js'
 import type { AgentEvents } from '../util/agent-events.js'
 import { restartPolicyFromWire } from './restart-policy.js'
 
@@ -60,12 +61,13 @@ export interface CommitInput {
  */
 export class VmManager {
   private readonly drives = new KeyedQueue()
-  private readonly nics = new Map<string, NicSummary[]>()
+  private readonly views: VmSummaries
   private readonly clock: () => number
   private unsubscribe: (() => void) | undefined
 
   constructor (private readonly deps: VmManagerDeps) {
     this.clock = deps.clock ?? Date.now
+    this.views = new VmSummaries(deps.details)
   }
 
   /** Turns a reservation into a VM this host owns (epoch 1) and starts it. Idempotent per VM id. */
@@ -247,45 +249,11 @@ export class VmManager {
   }
 
   summaries (): VmSummary[] {
-    return this.list().map((vm) => ({
-      id: vm.id,
-      name: vm.name,
-      epoch: vm.epoch,
-      role: 'owner',
-      state: vm.state === 'failed' ? 'crashed' : vm.state === 'incoming' ? 'migrating' : vm.state,
-      resources: vm.resources,
-      owner: vm.owner,
-      group: vm.group,
-      // A guest still arriving is gossiped without NICs: hosts forward to it once it runs here.
-      nics: vm.state === 'incoming' ? [] : this.nicsOf(vm)
-    }))
-  }
-
-  /** The VM's NICs as gossiped (decoded from its immutable spec once). */
-  private nicsOf (vm: VmRow): NicSummary[] {
-    let nics = this.nics.get(vm.id)
-    if (nics === undefined) {
-      nics = (pb.VmSpec.decode(vm.spec).nics ?? []).map((n) => ({ network: n.network ?? '', ip: n.ip ?? '', mac: n.mac ?? '' }))
-      if (this.nics.size > 10_000) this.nics.clear()
-      this.nics.set(vm.id, nics)
-    }
-    return nics
+    return this.list().map((vm) => this.views.summary(vm))
   }
 
   info (vm: VmRow): meshvirt.v1.IVmInfo {
-    const spec = pb.VmSpec.decode(vm.spec)
-    return {
-      summary: { id: vm.id, name: vm.name, epoch: vm.epoch, role: pb.VmRole.VM_ROLE_OWNER, state: vmStateToWire(vm.state), resources: vm.resources, owner: vm.owner, group: spec.group },
-      spec,
-      placement: vm.placement === null ? null : pb.PlacementExplanation.decode(vm.placement),
-      createdAtMs: vm.createdAt,
-      updatedAtMs: vm.updatedAt,
-      startedAtMs: vm.startedAt ?? 0,
-      lastError: vm.lastError ?? '',
-      lastMigration: vm.lastMigration === null ? null : pb.MigrationRecord.decode(vm.lastMigration),
-      migration: null,
-      ...this.deps.details.of(vm)
-    }
+    return this.views.info(vm)
   }
 
   private async request (id: string, action: 'start' | 'stop' | 'delete', desired: VmRow['desired'], force = false): Promise<VmRow> {

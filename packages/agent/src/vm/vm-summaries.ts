@@ -1,0 +1,54 @@
+import type { NicSummary, VmSummary } from '@meshvirt/mesh'
+import { pb, type meshvirt } from '@meshvirt/proto'
+import type { VmRow } from '../store/state-store.js'
+import type { VmDetails } from './vm-details.js'
+import { vmStateToWire } from './vm-state.js'
+
+/** How a VM this host owns is shown: in its gossip advert (summaries) and to `vm show` (info). */
+export class VmSummaries {
+  /** Each VM's NICs, decoded from its immutable spec once. */
+  private readonly nics = new Map<string, NicSummary[]>()
+
+  constructor (private readonly details: Pick<VmDetails, 'of'>) {}
+
+  summary (vm: VmRow): VmSummary {
+    return {
+      id: vm.id,
+      name: vm.name,
+      epoch: vm.epoch,
+      role: 'owner',
+      state: vm.state === 'failed' ? 'crashed' : vm.state === 'incoming' ? 'migrating' : vm.state,
+      resources: vm.resources,
+      owner: vm.owner,
+      group: vm.group,
+      // A guest still arriving is gossiped without NICs: hosts forward to it once it runs here.
+      nics: vm.state === 'incoming' ? [] : this.nicsOf(vm)
+    }
+  }
+
+  info (vm: VmRow): meshvirt.v1.IVmInfo {
+    const spec = pb.VmSpec.decode(vm.spec)
+    return {
+      summary: { id: vm.id, name: vm.name, epoch: vm.epoch, role: pb.VmRole.VM_ROLE_OWNER, state: vmStateToWire(vm.state), resources: vm.resources, owner: vm.owner, group: spec.group },
+      spec,
+      placement: vm.placement === null ? null : pb.PlacementExplanation.decode(vm.placement),
+      createdAtMs: vm.createdAt,
+      updatedAtMs: vm.updatedAt,
+      startedAtMs: vm.startedAt ?? 0,
+      lastError: vm.lastError ?? '',
+      lastMigration: vm.lastMigration === null ? null : pb.MigrationRecord.decode(vm.lastMigration),
+      migration: null,
+      ...this.details.of(vm)
+    }
+  }
+
+  private nicsOf (vm: VmRow): NicSummary[] {
+    let nics = this.nics.get(vm.id)
+    if (nics === undefined) {
+      nics = (pb.VmSpec.decode(vm.spec).nics ?? []).map((n) => ({ network: n.network ?? '', ip: n.ip ?? '', mac: n.mac ?? '' }))
+      if (this.nics.size > 10_000) this.nics.clear()
+      this.nics.set(vm.id, nics)
+    }
+    return nics
+  }
+}
