@@ -35,12 +35,31 @@ describe.skipIf(!available)('virtual networks end to end: guests on an overlay a
     return await inGuest(guestFiles(ownerOf(vm).dataDir, vm.id), command, timeoutMs)
   }
 
+  /**
+   * Waits for the guest's lease marker; when it does not come, says why it might not have: the
+   * owner's dnsmasq log and hosts file for the network, its bridge ports, the guest's udhcpc log.
+   */
+  async function leased (vm: VmJson, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    const owner = ownerOf(vm)
+    try {
+      return await waitForSerial(guestFiles(owner.dataDir, vm.id).log, pattern, timeoutMs)
+    } catch (err) {
+      const net = vm.nics[0]?.network ?? ''
+      const state = join(networkStateDir(owner.dataDir), net)
+      const tail = async (file: string): Promise<string> => (await readFile(file, 'utf8').catch((e: Error) => e.message)).split('\n').slice(-25).join('\n')
+      const i = agents.indexOf(owner) + 1
+      const ports = await (cluster as NetnsCluster).exec(i, 'bridge', ['link', 'show']).then((r) => r.stdout, (e: Error) => e.message)
+      const udhcpc = await inGuest(guestFiles(owner.dataDir, vm.id), 'cat /run/udhcpc.log', 10_000).catch((e: Error) => e.message)
+      throw new Error(`${(err as Error).message}\n--- host-${i} dnsmasq.log (${net}):\n${await tail(join(state, 'dnsmasq.log'))}\n--- dhcp-hosts:\n${await tail(join(state, 'dhcp-hosts'))}\n--- bridge ports:\n${ports}\n--- guest udhcpc.log:\n${udhcpc}`)
+    }
+  }
+
   async function createGuest (name: string, host: string, net: string): Promise<VmJson> {
     const vm = JSON.parse(await cli(agents[0] as AgentProcess, ['vm', 'create', '--name', name, '--memory', '128M', '--host', host, '--net', net,
       '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
     const files = guestFiles(ownerOf(vm).dataDir, vm.id)
     // The guest prints its address once its DHCP lease is bound (from its own host's dnsmasq).
-    const m = await waitForSerial(files.log, /MESHVIRT-NET eth0 ([0-9.]+)\//, 60_000)
+    const m = await leased(vm, /MESHVIRT-NET eth0 ([0-9.]+)\//, 60_000)
     expect(m[1]).toBe(vm.nics[0]?.ip)
     await waitForSerial(files.log, /guest# /, 30_000)
     return vm
@@ -165,7 +184,7 @@ describe.skipIf(!available)('virtual networks end to end: guests on an overlay a
     const made = JSON.parse(await cli(agents[0] as AgentProcess, ['vm', 'create', '--name', 'net-r', '--memory', '128M', '--disk', '32M', '--host', 'host-2',
       '--replicas', '1', '--rpo', '2s', '--net', 'front', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
     const ip = made.nics[0]?.ip as string
-    await waitForSerial(guestFiles(ownerOf(made).dataDir, made.id).log, /MESHVIRT-NET eth0 /, 60_000)
+    await leased(made, /MESHVIRT-NET eth0 [0-9]/, 60_000)
     await pollUntil(async () => /in-sync/.test(await cli(agents[0] as AgentProcess, ['vm', 'show', 'net-r'])), { timeoutMs: 60_000, what: 'net-r\'s replica in sync' })
     expect(await shell('net-a', `ping -c 2 -W 2 ${ip} >/dev/null && echo PING-OK || echo PING-FAIL`)).toContain('PING-OK')
     const host2 = agents[1] as AgentProcess
@@ -179,7 +198,7 @@ describe.skipIf(!available)('virtual networks end to end: guests on an overlay a
     }, { timeoutMs: 90_000, what: 'net-r running on another host' })
     const moved = now as VmJson
     expect(moved.nics).toEqual(made.nics)
-    await waitForSerial(guestFiles(ownerOf(moved).dataDir, moved.id).log, new RegExp(`MESHVIRT-NET eth0 ${ip.replaceAll('.', '\\.')}/`), 60_000)
+    await leased(moved, new RegExp(`MESHVIRT-NET eth0 ${ip.replaceAll('.', '\\.')}/`), 60_000)
     await pollUntil(async () => (await shell('net-a', `ping -c 1 -W 1 ${ip} >/dev/null && echo PING-OK || echo PING-FAIL`)).includes('PING-OK'),
       { timeoutMs: 30_000, what: `net-r answering at ${ip} from its new host` })
     figures['failover: host killed → net-r answers at its address again, ms'] = Date.now() - t0

@@ -6,6 +6,8 @@ import { startSimAgents, type SimAgents } from '../support/sim-agents.js'
 
 const BROKERS = 8
 const VMS = 200
+/** A /24's host addresses besides the gateway. */
+const HOST_ADDRESSES = 253
 /** Answers a client retries with the same idempotency key (as the CLI does): the request may still land. */
 const RETRYABLE = new Set(['UNAVAILABLE', 'IN_PROGRESS', 'TIMEOUT', 'AGENT_UNREACHABLE'])
 
@@ -14,7 +16,7 @@ const RETRYABLE = new Set(['UNAVAILABLE', 'IN_PROGRESS', 'TIMEOUT', 'AGENT_UNREA
  * each brokering creates at once onto one /24 — 200 VMs. Brokers that pick the same address meet at
  * its rendezvous authorities, and only one gets it.
  */
-describe(`${BROKERS} brokers, ${VMS} VMs, one /24`, () => {
+describe(`${BROKERS} brokers, ${VMS} VMs, one /24 (then filled)`, () => {
   let cluster: SimAgents
   beforeAll(async () => {
     cluster = await startSimAgents(BROKERS, () => ['--cpu-ratio', '64'])
@@ -75,5 +77,27 @@ describe(`${BROKERS} brokers, ${VMS} VMs, one /24`, () => {
     await pollUntil(async () => (JSON.parse(await meshvirtOn(first, ['net', 'show', 'race', '--json'])) as { ports: unknown[] }).ports.length === VMS,
       { timeoutMs: 30_000, what: `net show to list ${VMS} ports (from gossip)` })
     console.log(`${VMS} VMs with a NIC through ${BROKERS} brokers at once: ${(ms / 1000).toFixed(1)} s, ${new Set(ips).size} distinct addresses`)
+  }, 300_000)
+
+  it('the /24 filled to its last address, then one more is refused clearly and nothing is half-created', async () => {
+    const onRace = async (): Promise<VmView[]> => (await Promise.all(cluster.agents.map(async (a) => ((await client(a).call({ listVms: { localOnly: true } })).vmList?.vms ?? []).map((v) => vmView(v))))).flat()
+    // Whatever the race left (200 when it passed), filled up to the last address.
+    const rest = HOST_ADDRESSES - (await onRace()).length
+    const results = await Promise.allSettled(Array.from({ length: rest }, async (_, i) => { await create(cluster.agents[i % BROKERS] as AgentProcess, `fill-${i}`, `f${i}`) }))
+    expect(results.filter((r) => r.status === 'rejected').map((r) => ((r as PromiseRejectedResult).reason as Error).message)).toEqual([])
+    const first = cluster.agents[0] as AgentProcess
+    let refused: { code?: string, message: string } | undefined
+    try {
+      await client(first).call({ idempotencyKey: 'one-too-many', createVm: { spec: { name: 'overflow', resources: { vcpus: 1, memoryBytes: 32 * 2 ** 20, diskBytes: 0 }, boot: { kernel: '/sim/vmlinux' }, nics: [{ network: 'race' }] } } }, { timeoutMs: 60_000 })
+    } catch (err) {
+      refused = err as { code?: string, message: string }
+    }
+    expect(refused).toMatchObject({ code: 'RESOURCE_EXHAUSTED', message: expect.stringContaining(`network race (10.77.0.0/24) has no free address: all ${HOST_ADDRESSES} host addresses besides the gateway are in use`) })
+    let named: { code?: string } | undefined
+    try { await client(first).call({ inspectVm: { vm: { name: 'overflow' } } }) } catch (err) { named = err as { code?: string } }
+    expect(named).toMatchObject({ code: 'NOT_FOUND' })
+    const ips = (await onRace()).map((v) => v.nics[0]?.ip ?? '')
+    expect(ips).toHaveLength(HOST_ADDRESSES)
+    expect(new Set(ips).size).toBe(HOST_ADDRESSES)
   }, 300_000)
 })

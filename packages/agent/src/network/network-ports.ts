@@ -17,7 +17,14 @@ export class NetworkPorts implements VmResource {
   private readonly ports = new Map<string, PortConfig[]>()
   private chain: Promise<unknown> = Promise.resolve()
 
-  constructor (private readonly deps: { host: HostNetwork, book: NetworkBook, log: Logger, changed: () => void }) {}
+  constructor (private readonly deps: {
+    host: HostNetwork
+    book: NetworkBook
+    log: Logger
+    changed: () => void
+    /** A network left this host (its last port went): what was programmed for it is gone with it. */
+    removed?: (network: string) => void
+  }) {}
 
   async prepare (vm: PreparingVm, driver: DriverSpec): Promise<DriverSpec> {
     const nics = await this.attach(vm.id, vm.spec)
@@ -37,6 +44,7 @@ export class NetworkPorts implements VmResource {
     for (const network of new Set(ports.map((p) => p.network))) {
       if (this.portsOn(network) === 0) {
         await this.serial(async () => { await this.deps.host.removeNetwork(network) })
+        this.deps.removed?.(network)
         this.deps.log.info('network removed from this host: its last port left', { network })
       }
     }
@@ -81,7 +89,10 @@ export class NetworkPorts implements VmResource {
       for (const p of made) await this.serial(async () => { await this.deps.host.detachPort(p.network, p.vmId, p.nicIndex) }).catch(() => {})
       for (const nic of asked) {
         const name = nic.network ?? ''
-        if (this.portsOn(name) === 0) await this.serial(async () => { await this.deps.host.removeNetwork(name) }).catch(() => {})
+        if (this.portsOn(name) === 0) {
+          await this.serial(async () => { await this.deps.host.removeNetwork(name) }).catch(() => {})
+          this.deps.removed?.(name)
+        }
       }
       throw err
     }

@@ -59,7 +59,7 @@ export class Networks {
 
   constructor (private readonly deps: NetworksDeps) {
     this.book = new NetworkBook(deps.store, (changed) => { this.onBookChange(changed) })
-    this.ports = new NetworkPorts({ host: deps.host, book: this.book, log: deps.log, changed: () => { this.scheduleSync() } })
+    this.ports = new NetworkPorts({ host: deps.host, book: this.book, log: deps.log, changed: () => { this.scheduleSync() }, removed: (network) => { this.applied.delete(network) } })
   }
 
   /** Follows the mesh: every advert's networks are merged, and forwarding follows every NIC's host. */
