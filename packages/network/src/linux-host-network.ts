@@ -5,7 +5,7 @@ import { dnsmasqArgs, renderDhcpHosts, renderDnsHosts } from './dnsmasq-config.j
 import type { DnsmasqPaths } from './dnsmasq-config.js'
 import { findDnsmasq, hup, realProcesses, startDnsmasq, stopProcess } from './dnsmasq-process.js'
 import type { ProcessTable } from './dnsmasq-process.js'
-import { programForwarding } from './forwarding-programmer.js'
+import { programForwarding, type ForwardingTables } from './forwarding-programmer.js'
 import { bridgeName, tapName, vxlanName } from './identity.js'
 import { ensureBridge, ensureVxlan } from './devices.js'
 import type { Undo } from './devices.js'
@@ -44,6 +44,8 @@ interface NetworkState {
   ports: Map<string, PortConfig>
   peers: NetworkPeers
   pid?: number
+  /** The VXLAN device's entries as the last setPeers left them; undefined: read the kernel next time. */
+  tables?: ForwardingTables
 }
 
 const CONFIG_FILE = 'network.json'
@@ -81,7 +83,8 @@ export class LinuxHostNetwork implements HostNetwork {
       try {
         await ensureBridge(this.run, net, undo)
         await ensureVxlan(this.run, net, this.init.underlay, undo)
-        const state: NetworkState = before === undefined ? { net, ports: new Map(), peers: { floodTo: [], nics: [] } } : { ...before, net }
+        // The devices may have been re-made: the next setPeers reads their tables again.
+        const state: NetworkState = before === undefined ? { net, ports: new Map(), peers: { floodTo: [], nics: [] } } : { ...before, net, tables: undefined }
         await this.ensureFiles(state, undo)
         this.networks.set(net.name, state)
         undo.push(async () => before === undefined ? this.networks.delete(net.name) : this.networks.set(net.name, before))
@@ -139,7 +142,10 @@ export class LinuxHostNetwork implements HostNetwork {
     await this.serial(async () => {
       const state = this.known(network)
       validatePeers(peers, state.net)
-      await programForwarding(this.run, vxlanName(state.net.vni), peers, this.init.underlay, opts.prune !== false)
+      const known = state.tables
+      state.tables = undefined
+      const { tables } = await programForwarding(this.run, vxlanName(state.net.vni), peers, { self: this.init.underlay, prune: opts.prune !== false, known })
+      state.tables = tables
       state.peers = { floodTo: [...peers.floodTo], nics: peers.nics.map((n) => ({ ...n })) }
       await this.writeFiles(state)
     })

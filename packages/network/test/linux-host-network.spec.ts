@@ -157,6 +157,34 @@ describe('LinuxHostNetwork (fake host)', () => {
     expect(await readFile(join(dir, 'state/web/dns-hosts'), 'utf8')).toBe('10.7.0.5 me\n10.7.0.6 you\n')
   })
 
+  it('setPeers diffs against what it last wrote: a moved MAC is one command, no read-back; a failure or a re-ensure reads again', async () => {
+    let failBatch = false
+    const fake = fakeHost(dir, (line) => (failBatch && line.startsWith('bridge -batch') ? 'RTNETLINK answers: No buffer space available' : undefined))
+    const host = driver(fake)
+    await host.ensureNetwork(web)
+    const nic = (underlay: string): { mac: string, ip: string, hostname: string, underlay: string } => ({ mac: '02:00:00:00:00:06', ip: '10.7.0.6', hostname: 'you', underlay })
+    const reads = (): string[] => fake.calls.filter((c) => c.startsWith('bridge -j fdb') || c.startsWith('ip -j neigh'))
+    await host.setPeers('web', { floodTo: ['10.77.0.2', '10.77.0.3'], nics: [nic('10.77.0.2')] })
+    expect(reads()).toHaveLength(2) // the first pass reads the kernel's tables
+    fake.calls.length = 0
+    await host.setPeers('web', { floodTo: ['10.77.0.2', '10.77.0.3'], nics: [nic('10.77.0.3')] })
+    expect(fake.calls.filter((c) => c.startsWith('bridge') || c.startsWith('ip -'))).toEqual(['bridge -batch - <<fdb replace 02:00:00:00:00:06 dev mvvx7 dst 10.77.0.3 self permanent\n'])
+    fake.calls.length = 0
+    await host.setPeers('web', { floodTo: ['10.77.0.2', '10.77.0.3'], nics: [nic('10.77.0.3')] })
+    expect(fake.calls.filter((c) => c.startsWith('bridge') || c.startsWith('ip -'))).toEqual([]) // nothing to do, nothing run
+
+    failBatch = true
+    await expect(host.setPeers('web', { floodTo: ['10.77.0.2'], nics: [nic('10.77.0.2')] })).rejects.toThrow(/No buffer space/)
+    failBatch = false
+    fake.calls.length = 0
+    await host.setPeers('web', { floodTo: ['10.77.0.2'], nics: [nic('10.77.0.2')] })
+    expect(reads()).toHaveLength(2) // after a failed command the kernel is asked again
+    fake.calls.length = 0
+    await host.ensureNetwork(web)
+    await host.setPeers('web', { floodTo: ['10.77.0.2'], nics: [nic('10.77.0.2')] })
+    expect(reads()).toHaveLength(2) // and after an ensure (the devices may have been re-made)
+  })
+
   it('the periodic check restarts a dnsmasq that died, and stops on close', async () => {
     const fake = fakeHost(dir)
     const host = new LinuxHostNetwork({ underlay: '10.77.0.1', stateDir: join(dir, 'state'), run: fake.run, processes: fake.processes, procSys: join(dir, 'sys'), superviseIntervalMs: 20, uplink: 'eth0' })
