@@ -62,7 +62,9 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
 
   const locate = async (ref: meshvirt.v1.IVmRef): Promise<string> => {
     const matches = refMatcher(ref)
-    const gossiped = findGossipedVm(deps.view, matches)
+    // Not this host's own advert: callers looked in its table first, and a VM that has just migrated
+    // away is still in the advert until the next rebuild ("no longer here" right after a move).
+    const gossiped = findGossipedVm(deps.view, matches, selfId)
     if (gossiped !== undefined) return gossiped.owner
     // Not gossiped yet (just created): ask every host.
     const lists = await listEverywhere()

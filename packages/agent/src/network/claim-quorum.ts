@@ -28,7 +28,11 @@ export type Vote =
 
 export type Tally =
   | { outcome: 'granted' }
-  | { outcome: 'taken', holder: string }
+  /**
+   * `contended`: no holder has a majority either (claimants racing split the votes); each gives
+   * back what it got, so the key may well be free a moment later.
+   */
+  | { outcome: 'taken', holder: string, contended: boolean }
   /** Neither a majority of grants nor anyone else's claim: too few deciders answered. */
   | { outcome: 'unavailable', answered: number, needed: number }
 
@@ -44,6 +48,6 @@ export function tally (votes: readonly Vote[]): Tally {
   const holders = new Map<string, number>()
   for (const v of votes) if (v.kind === 'taken') holders.set(v.holder, (holders.get(v.holder) ?? 0) + 1)
   const top = [...holders.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]
-  if (top !== undefined) return { outcome: 'taken', holder: top[0] }
+  if (top !== undefined) return { outcome: 'taken', holder: top[0], contended: top[1] < needed }
   return { outcome: 'unavailable', answered: votes.filter((v) => v.kind !== 'silent').length, needed }
 }

@@ -13,11 +13,14 @@ import { keyAuthorities, majorityOf, tally, type Vote } from './claim-quorum.js'
 export const CLAIM_TTL_MS = 120_000
 /** A decider that does not answer is asked again this many times in all (a busy host times out). */
 const TRIES = 3
+/** A split vote is asked again up to this many times in all, after a random pause of up to round × this. */
+const CONTENDED_ROUNDS = 6
+const CONTENDED_PAUSE_MS = 40
 
 export type ClaimResult =
   | { granted: true, at: string[] }
-  /** Another holder has it: `holder` names it (a VM id, a network id). */
-  | { granted: false, holder: string }
+  /** Another holder has it: `holder` names it (a VM id, a network id); `contended`: none had a majority, even after retries. */
+  | { granted: false, holder: string, contended: boolean }
 
 /**
  * Claims on cluster-wide keys other than VM names — a network's name (`net:NAME`), a VXLAN id
@@ -27,7 +30,19 @@ export type ClaimResult =
 export class ClusterClaims {
   constructor (private readonly deps: { selfId: string, view: ClusterView, peers: Pick<PeerClient, 'negotiate'>, log: Logger }) {}
 
+  /**
+   * Claims `key` for `holder`. A split vote (claimants racing, none with a majority; each gives back
+   * what it got) is asked again after a short random pause, so a race costs a retry, not the key.
+   */
   async claim (key: string, holder: string, idempotencyKey: string): Promise<ClaimResult> {
+    for (let round = 1; ; round++) {
+      const result = await this.claimOnce(key, holder, idempotencyKey)
+      if (result.granted || !result.contended || round >= CONTENDED_ROUNDS) return result
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * CONTENDED_PAUSE_MS * round))
+    }
+  }
+
+  private async claimOnce (key: string, holder: string, idempotencyKey: string): Promise<ClaimResult> {
     const deciders = keyAuthorities(key, this.deps.view)
     const votes = await Promise.all(deciders.map(async (authority) => await this.vote(authority, key, holder, idempotencyKey)))
     const granted = deciders.filter((_, i) => votes[i]?.kind === 'granted')
@@ -35,7 +50,7 @@ export class ClusterClaims {
     if (result.outcome === 'granted') return { granted: true, at: granted }
     // Not ours: what was granted is given back, so the winner's claim is the only one left.
     await this.releaseAt(granted, key, holder)
-    if (result.outcome === 'taken') return { granted: false, holder: result.holder }
+    if (result.outcome === 'taken') return { granted: false, holder: result.holder, contended: result.contended }
     const silent = deciders.flatMap((d, i) => { const v = votes[i]; return v?.kind === 'silent' ? [`${d.slice(-8)} (${v.why})`] : [] })
     throw new ControlError('UNAVAILABLE', `${key} is decided by ${result.needed} of ${deciders.length} hosts, and only ${result.answered} answered: ${silent.join(', ') || 'no host known'}; retry when they are back`)
   }
