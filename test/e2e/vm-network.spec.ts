@@ -35,6 +35,13 @@ describe.skipIf(!available)('virtual networks end to end: guests on an overlay a
     return await inGuest(guestFiles(ownerOf(vm).dataDir, vm.id), command, timeoutMs)
   }
 
+  /** Each agent: alive or how it exited, and its last warnings and errors (for a failure's message). */
+  const agentDiagnostics = (): string => agents.map((a, i) => {
+    const status = a.child.exitCode !== null || a.child.signalCode !== null ? `EXITED (${a.child.exitCode ?? a.child.signalCode ?? ''})` : 'alive'
+    const lines = a.output().split('\n').filter((l) => /"level":"(warn|error)"|Error|error:/.test(l)).slice(-15)
+    return `--- host-${i + 1} agent (pid ${a.pid}) ${status}:\n${lines.join('\n')}`
+  }).join('\n')
+
   /**
    * Waits for the guest's lease marker; when it does not come, says why it might not have: the
    * owner's dnsmasq log and hosts file for the network, its bridge ports, the guest's udhcpc log.
@@ -50,7 +57,7 @@ describe.skipIf(!available)('virtual networks end to end: guests on an overlay a
       const i = agents.indexOf(owner) + 1
       const ports = await (cluster as NetnsCluster).exec(i, 'bridge', ['link', 'show']).then((r) => r.stdout, (e: Error) => e.message)
       const udhcpc = await inGuest(guestFiles(owner.dataDir, vm.id), 'cat /run/udhcpc.log', 10_000).catch((e: Error) => e.message)
-      throw new Error(`${(err as Error).message}\n--- host-${i} dnsmasq.log (${net}):\n${await tail(join(state, 'dnsmasq.log'))}\n--- dhcp-hosts:\n${await tail(join(state, 'dhcp-hosts'))}\n--- bridge ports:\n${ports}\n--- guest udhcpc.log:\n${udhcpc}`)
+      throw new Error(`${(err as Error).message}\n${agentDiagnostics()}\n--- host-${i} dnsmasq.log (${net}):\n${await tail(join(state, 'dnsmasq.log'))}\n--- dhcp-hosts:\n${await tail(join(state, 'dhcp-hosts'))}\n--- bridge ports:\n${ports}\n--- guest udhcpc.log:\n${udhcpc}`)
     }
   }
 
@@ -182,7 +189,8 @@ describe.skipIf(!available)('virtual networks end to end: guests on an overlay a
     // net-r on host-2 with a replica elsewhere; host-2 dies (agent and guests killed), the lease
     // elects the holder, which starts net-r from its replica with the same NIC.
     const made = JSON.parse(await cli(agents[0] as AgentProcess, ['vm', 'create', '--name', 'net-r', '--memory', '128M', '--disk', '32M', '--host', 'host-2',
-      '--replicas', '1', '--rpo', '2s', '--net', 'front', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
+      '--replicas', '1', '--rpo', '2s', '--net', 'front', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])
+      .catch((err: Error) => { throw new Error(`${err.message}\n${agentDiagnostics()}`) })) as VmJson
     const ip = made.nics[0]?.ip as string
     await leased(made, /MESHVIRT-NET eth0 [0-9]/, 60_000)
     await pollUntil(async () => /in-sync/.test(await cli(agents[0] as AgentProcess, ['vm', 'show', 'net-r'])), { timeoutMs: 60_000, what: 'net-r\'s replica in sync' })
