@@ -13,6 +13,7 @@ import { keyAuthorities, majorityOf, tally, type Vote } from './claim-quorum.js'
 export const CLAIM_TTL_MS = 120_000
 /** A decider that does not answer is asked again this many times in all (a busy host times out). */
 const TRIES = 3
+const RETRY_PAUSE_MS = 150
 /** A split vote is asked again up to this many times in all, after a random pause of up to round × this. */
 const CONTENDED_ROUNDS = 6
 const CONTENDED_PAUSE_MS = 40
@@ -87,6 +88,8 @@ export class ClusterClaims {
       } catch (err) {
         // Only silence is asked again; any other failure is this decider's answer for now.
         if ((err as ControlError).code !== 'UNAVAILABLE' || i >= TRIES) return { kind: 'silent', why: (err as Error).message }
+        // A connection closing under load is redialled by the next request: give it a moment.
+        await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS * i))
       }
     }
   }
