@@ -77,19 +77,28 @@ export class RequestResponse {
     const timeout = AbortSignal.timeout(timeoutMs)
     const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
     const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer
-    let stream: Stream | undefined
-    try {
-      stream = await this.libp2p.dialProtocol(peerId, protocol, { signal })
-      const lp = lpStream(stream, { maxDataLength: options.maxResponseBytes ?? MAX_FRAME_BYTES })
-      await lp.write(request, { signal })
-      await stream.close({ signal })
-      return (await lp.read({ signal })).subarray()
-    } catch (err) {
-      stream?.abort(err instanceof Error ? err : new Error(String(err)))
-      const who = peerId.toString()
-      if (options.signal?.aborted === true) throw new RequestAbortedError(protocol, who, options.signal.reason)
-      if (timeout.aborted) throw new RequestTimeoutError(protocol, who, timeoutMs)
-      throw new RequestFailedError(protocol, who, err)
+    for (let attempt = 1; ; attempt++) {
+      let stream: Stream | undefined
+      try {
+        stream = await this.libp2p.dialProtocol(peerId, protocol, { signal })
+        const lp = lpStream(stream, { maxDataLength: options.maxResponseBytes ?? MAX_FRAME_BYTES })
+        await lp.write(request, { signal })
+        await stream.close({ signal })
+        return (await lp.read({ signal })).subarray()
+      } catch (err) {
+        stream?.abort(err instanceof Error ? err : new Error(String(err)))
+        const who = peerId.toString()
+        if (options.signal?.aborted === true) throw new RequestAbortedError(protocol, who, options.signal.reason)
+        if (timeout.aborted) throw new RequestTimeoutError(protocol, who, timeoutMs)
+        // A connection whose multiplexer has closed while its socket has not is still listed by
+        // libp2p, and every dial would reuse it until the socket goes (seconds under load, seen in
+        // CI). Drop the peer's dead connections and dial again, once, with what time is left.
+        if (attempt === 1 && stream === undefined && (err as Error).name === 'ConnectionClosedError') {
+          for (const c of this.libp2p.getConnections(peerId)) c.abort(err as Error)
+          continue
+        }
+        throw new RequestFailedError(protocol, who, err)
+      }
     }
   }
 }

@@ -39,6 +39,18 @@ describe('request/response over streams', () => {
     expect(dec(await a.request(c.hostId, ECHO, enc('via advert addrs'), { timeoutMs: 5000 }))).toBe('via advert addrs')
   })
 
+  it('a connection whose multiplexer closed but that libp2p still lists is dropped, and the request dialled again', async () => {
+    const [a, b] = await pair()
+    await b.handle(ECHO, async (req) => req)
+    expect(dec(await a.request(b.hostId, ECHO, enc('first'), { timeoutMs: 5000 }))).toBe('first')
+    // What CI saw under load: the muxer closed, the socket not yet, so every dial reused the connection
+    // and failed with 'The connection muxer is "closed" and not "open"'.
+    const conns = a.libp2p.getConnections(b.peerId)
+    expect(conns.length).toBeGreaterThan(0)
+    for (const c of conns) await (c as unknown as { muxer: { close: () => Promise<void> } }).muxer.close()
+    expect(dec(await a.request(b.hostId, ECHO, enc('again'), { timeoutMs: 5000 }))).toBe('again')
+  })
+
   it('carries a large message', async () => {
     const [a, b] = await pair()
     await b.handle(ECHO, async (req) => req)
