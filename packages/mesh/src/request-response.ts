@@ -7,7 +7,7 @@
 import { MAX_FRAME_BYTES } from '@meshvirt/proto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { readBudgetedFrame } from './budgeted-frame.js'
 import { ByteBudget, type ByteBudgetInit } from './byte-budget.js'
 import { RequestAbortedError, RequestFailedError, RequestTimeoutError } from './errors.js'
@@ -92,13 +92,20 @@ export class RequestResponse {
         if (timeout.aborted) throw new RequestTimeoutError(protocol, who, timeoutMs)
         // A connection whose multiplexer has closed while its socket has not is still listed by
         // libp2p, and every dial would reuse it until the socket goes (seconds under load, seen in
-        // CI). Drop the peer's dead connections and dial again, once, with what time is left.
+        // CI). Drop that connection (only it: others to the peer may be healthy) and dial again,
+        // once, with what time is left.
         if (attempt === 1 && stream === undefined && (err as Error).name === 'ConnectionClosedError') {
-          for (const c of this.libp2p.getConnections(peerId)) c.abort(err as Error)
+          for (const c of this.libp2p.getConnections(peerId)) if (!multiplexerOpen(c)) c.abort(err as Error)
           continue
         }
         throw new RequestFailedError(protocol, who, err)
       }
     }
   }
+}
+
+/** Whether a connection can still open streams: its socket is open and so is its multiplexer (not in libp2p's public interface). */
+function multiplexerOpen (c: Connection): boolean {
+  const muxer = (c as unknown as { muxer?: { status?: string } }).muxer
+  return c.status === 'open' && (muxer?.status === undefined || muxer.status === 'open')
 }
