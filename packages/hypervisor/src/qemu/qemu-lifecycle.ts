@@ -1,0 +1,377 @@
+import { constants } from 'node:fs'
+import { access, mkdir, rm } from 'node:fs/promises'
+import { cpus, totalmem } from 'node:os'
+import { join, resolve } from 'node:path'
+import { ACPI_TIMEOUT_MS, LAUNCH_TIMEOUT_MS, QEMU_GUEST_OVERHEAD_MIB, QMP_COMMAND_TIMEOUT_MS, SIGTERM_TIMEOUT_MS } from '../constants.js'
+import { ImageMissingError, VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
+import { EventHub } from '../event-hub.js'
+import { assertLegal } from '../lifecycle.js'
+import { QemuReplication } from '../backup/qemu-replication.js'
+import type { ReplicationCapable } from '../backup/types.js'
+import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
+import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
+import { createDisk } from './disks.js'
+import { hostFingerprint } from './fingerprint.js'
+import { launchQemu, readQemuLog } from './qemu-launcher.js'
+import { QemuProcess } from './qemu-process.js'
+import { QmpClient } from './qmp-client.js'
+import { VmAttachment } from './vm-attachment.js'
+import { vmPaths } from './vm-paths.js'
+import { checkSpecImages, ImageSources } from '../image-sources.js'
+import { asDiskFull, listRecordIds, readRecord, writeRecord, type VmRecord } from './vm-record.js'
+
+export interface QemuHypervisorInit {
+  /** Root of everything the driver writes: `<dataDir>/vms/<id>/`. */
+  dataDir: string
+  /** Decide it with `probeAccelerator()`; never from the mere presence of /dev/kvm. Default `tcg`. */
+  accel?: Accelerator
+  /** Dirs kernels, initrds and base images may come from (besides `<dataDir>/images`). */
+  imageDirs?: string[]
+  /** Files never read as a boot source besides the data dir itself (the cluster key file). */
+  secrets?: string[]
+  qemuBinary?: string
+  qemuImgBinary?: string
+  acpiTimeoutMs?: number
+  termTimeoutMs?: number
+  launchTimeoutMs?: number
+  qmpTimeoutMs?: number
+  /** Host size used to refuse oversize VMs; defaults to this machine's CPUs and memory. */
+  hostLimits?: HostLimits
+  /** Structured log sink (component `meshvirt:hypervisor:qemu`). */
+  log?: (message: string, fields: Record<string, unknown>) => void
+}
+
+/**
+ * The lifecycle half of the QEMU driver: real guests, detached from the agent. Each VM's pid file,
+ * QMP socket, serial log, disks and record live in its own dir, so a new driver instance can
+ * `recover()` it after an agent restart. `QemuHypervisor` adds live migration on top.
+ */
+export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
+  abstract readonly capabilities: HypervisorCapabilities
+  readonly driver = 'qemu'
+  readonly guestMemoryOverheadMiB = QEMU_GUEST_OVERHEAD_MIB
+  /** Continuous disk replication: crash-consistent points of running guests (backup/). */
+  readonly replication: QemuReplication
+  readonly dataDir: string
+  readonly accel: Accelerator
+  private readonly images: ImageSources
+  protected readonly qemu: string
+  protected readonly qemuImg: string
+  private readonly acpiTimeoutMs: number
+  private readonly termTimeoutMs: number
+  protected readonly launchTimeoutMs: number
+  protected readonly qmpTimeoutMs: number
+  protected readonly limits: HostLimits
+  protected readonly log: (message: string, fields: Record<string, unknown>) => void
+  protected readonly hub = new EventHub<HypervisorEvent>()
+  private readonly attached = new Map<string, VmAttachment>()
+  /** Per attachment: resolves once its exit is recorded and announced. */
+  protected readonly recorded = new WeakMap<VmAttachment, Promise<void>>()
+  private readonly queues = new Map<string, Promise<unknown>>()
+  /** Paused QEMUs waiting for a migration stream (not attached: they are not running VMs yet). */
+  protected readonly incoming = new Map<string, { proc: QemuProcess, qmp: QmpClient }>()
+  protected readonly outgoing = new Set<string>()
+
+  constructor (init: QemuHypervisorInit) {
+    this.dataDir = resolve(init.dataDir)
+    this.accel = init.accel ?? 'tcg'
+    this.images = new ImageSources({ imageDirs: init.imageDirs ?? [], dataDir: this.dataDir, secrets: init.secrets ?? [] })
+    this.qemu = init.qemuBinary ?? 'qemu-system-x86_64'
+    this.qemuImg = init.qemuImgBinary ?? 'qemu-img'
+    this.acpiTimeoutMs = init.acpiTimeoutMs ?? ACPI_TIMEOUT_MS
+    this.termTimeoutMs = init.termTimeoutMs ?? SIGTERM_TIMEOUT_MS
+    this.launchTimeoutMs = init.launchTimeoutMs ?? LAUNCH_TIMEOUT_MS
+    this.qmpTimeoutMs = init.qmpTimeoutMs ?? QMP_COMMAND_TIMEOUT_MS
+    this.limits = init.hostLimits ?? { cpus: cpus().length, memoryMiB: Math.floor(totalmem() / 1024 / 1024) }
+    this.log = init.log ?? (() => {})
+    this.replication = new QemuReplication({ qemuImg: this.qemuImg, monitor: async (id, o) => await this.monitor(id, o), inspect: async (id) => await this.inspectNow(id), log: this.log })
+  }
+
+  async fingerprint (options: AbortOptions = {}): Promise<HostFingerprint> {
+    return await hostFingerprint(this.qemu, this.accel, options)
+  }
+
+  async checkSpec (spec: VmSpec): Promise<void> {
+    validateSpec(spec, this.limits)
+    await this.checkImages(spec)
+  }
+
+  async create (spec: VmSpec, options: AbortOptions = {}): Promise<VmInfo> {
+    validateSpec(spec, this.limits)
+    const checked = await this.checkImages(spec)
+    return await this.serialize(spec.id, async () => {
+      const paths = vmPaths(this.dataDir, checked)
+      if (await readRecord(paths.dir) !== undefined) throw new VmExistsError(`VM ${spec.id} already exists; destroy it first or pick another id`)
+      if (checked.boot.kind === 'kernel') {
+        for (const file of [checked.boot.kernel, checked.boot.initrd]) {
+          if (file !== undefined && !await readable(file)) throw new ImageMissingError(`VM ${spec.id}: boot file ${file} does not exist (build the guest with scripts/build-guest)`)
+        }
+      }
+      try {
+        await mkdir(paths.dir, { recursive: true })
+        for (const disk of checked.disks ?? []) {
+          await createDisk({ qemuImg: this.qemuImg, path: paths.disks[disk.name] as string, sizeMiB: disk.sizeMiB, base: disk.base, importFrom: disk.importFrom, signal: options.signal })
+        }
+        const record: VmRecord = { version: 1, spec: withoutImports(checked), accel: this.accel, createdAt: new Date().toISOString(), state: 'created' }
+        await writeRecord(paths.dir, record)
+        this.log('vm created', { vm: spec.id, dir: paths.dir })
+        return this.info(record)
+      } catch (err) {
+        await rm(paths.dir, { recursive: true, force: true })
+        throw asDiskFull(err, `create VM ${spec.id}`)
+      }
+    })
+  }
+
+  async start (id: string, options: AbortOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      assertLegal(id, 'start', record.state)
+      if (record.incoming !== undefined) throw new WrongStateError(`VM ${id} is waiting for an incoming migration: complete or abort it, not start it`)
+      const paths = vmPaths(this.dataDir, record.spec)
+      const proc = await launchQemu({ spec: record.spec, paths, accel: record.accel }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
+      const next: VmRecord = { ...record, state: 'running', startedAt: new Date().toISOString(), exit: undefined }
+      let qmp: QmpClient | undefined
+      try {
+        qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+        // Recorded before attaching: a guest that exits at once must find `running` to overwrite.
+        await writeRecord(paths.dir, next)
+      } catch (err) {
+        qmp?.close()
+        await proc.signal('SIGKILL')
+        throw err
+      }
+      this.attach(id, proc, qmp)
+      this.log('vm started', { vm: id, pid: proc.pid, accel: record.accel })
+      this.hub.emit({ type: 'started', id, pid: proc.pid, at: next.startedAt as string })
+      return this.info(next, proc.pid)
+    })
+  }
+
+  async stop (id: string, options: StopOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      assertLegal(id, 'stop', record.state)
+      const attachment = await this.attachment(id, record)
+      await attachment.stop({
+        acpiTimeoutMs: options.acpiTimeoutMs ?? this.acpiTimeoutMs,
+        termTimeoutMs: options.termTimeoutMs ?? this.termTimeoutMs,
+        signal: options.signal
+      })
+      await this.recorded.get(attachment)
+      return await this.inspectNow(id)
+    })
+  }
+
+  async kill (id: string, options: AbortOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      assertLegal(id, 'kill', record.state)
+      await this.killRunning(id, record, options)
+      return await this.inspectNow(id)
+    })
+  }
+
+  async inspect (id: string): Promise<VmInfo> {
+    return await this.inspectNow(id)
+  }
+
+  async stats (id: string): Promise<VmStats> {
+    const info = await this.inspectNow(id)
+    if (info.state !== 'running' || info.pid === undefined) throw new WrongStateError(`VM ${id} is ${info.state}: stats exist only while it runs`)
+    const usage = await new QemuProcess(info.pid, info.paths.pidFile).usage()
+    if (usage === undefined) throw new WrongStateError(`VM ${id}: its QEMU (pid ${info.pid}) has just exited`)
+    const startedAt = info.startedAt !== undefined ? Date.parse(info.startedAt) : Date.now()
+    return { id, ...usage, uptimeSeconds: Math.max(0, (Date.now() - startedAt) / 1000) }
+  }
+
+  async list (): Promise<VmInfo[]> {
+    const ids = await listRecordIds(join(this.dataDir, 'vms'))
+    const infos: VmInfo[] = []
+    for (const id of ids) {
+      // One unreadable record must not hide every other VM; inspect(id) reports its error.
+      try { infos.push(await this.inspectNow(id)) } catch (err) { this.log('vm record unreadable', { vm: id, error: String(err) }) }
+    }
+    return infos
+  }
+
+  async recover (id: string, options: AbortOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      if (record.state === 'running') {
+        const attachment = await this.attachment(id, record, options)
+        this.log('vm recovered', { vm: id, pid: attachment.proc.pid })
+        this.hub.emit({ type: 'recovered', id, pid: attachment.proc.pid, at: new Date().toISOString() })
+      }
+      return await this.inspectNow(id)
+    })
+  }
+
+  async destroy (id: string, options: AbortOptions = {}): Promise<void> {
+    // QEMU first: a replication point in flight then fails at once instead of finishing its copy.
+    await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      if (record.state === 'running') await this.killRunning(id, record, options)
+      if (record.incoming !== undefined) await this.killIncoming(id)
+    })
+    // The directory only once no replication operation of the VM is in flight: one would write
+    // into it again (ENOTEMPTY on the removal, or files left behind). Lock order: replication, then VM.
+    await this.replication.exclusive(id, async () => {
+      await this.serialize(id, async () => {
+        const record = await this.refresh(id)
+        if (record.state === 'running') await this.killRunning(id, record, options)
+        await rm(vmPaths(this.dataDir, record.spec).dir, { recursive: true, force: true })
+        this.log('vm destroyed', { vm: id })
+      })
+    })
+  }
+
+  /**
+   * The VM's one QMP connection (attaching if needed), for the operations that build on the
+   * lifecycle: migration, dirty bitmaps and backups, statistics. Do not close it.
+   */
+  async monitor (id: string, options: AbortOptions = {}): Promise<QmpClient> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      if (record.state !== 'running') throw new WrongStateError(`VM ${id} is ${record.state}: its monitor exists only while it runs`)
+      return (await this.attachment(id, record, options)).qmp
+    })
+  }
+
+  onEvent (listener: (event: HypervisorEvent) => void): () => void {
+    return this.hub.on(listener)
+  }
+
+  events (options: AbortOptions = {}): AsyncIterable<HypervisorEvent> {
+    return this.hub.iterate(options)
+  }
+
+  async close (): Promise<void> {
+    for (const a of this.attached.values()) a.detach()
+    this.attached.clear()
+    for (const s of this.incoming.values()) s.qmp.close()
+    this.incoming.clear()
+  }
+
+  /** SIGKILL the incoming QEMU (ours, or found by its pid file after a restart) and wait for it. */
+  protected async killIncoming (id: string): Promise<void> {
+    const session = this.incoming.get(id)
+    this.incoming.delete(id)
+    session?.qmp.close()
+    const proc = session?.proc ?? await QemuProcess.fromPidFile(vmPaths(this.dataDir, { id }).pidFile)
+    if (proc === undefined) return
+    await proc.signal('SIGKILL')
+    await proc.waitForExit(SIGTERM_TIMEOUT_MS)
+  }
+
+  /** The current record, corrected for a QEMU that exited while no driver was attached. */
+  protected async refresh (id: string): Promise<VmRecord> {
+    const record = await this.load(id)
+    if (record.state !== 'running' || this.attached.has(id)) return record
+    const proc = await QemuProcess.fromPidFile(vmPaths(this.dataDir, record.spec).pidFile)
+    if (proc !== undefined) return record
+    return await this.exitedWith(record, 'exited-while-detached')
+  }
+
+  /** The attachment for a running VM, re-attaching (pid file + QMP) when this instance has none. */
+  protected async attachment (id: string, record: VmRecord, options: AbortOptions = {}): Promise<VmAttachment> {
+    const current = this.attached.get(id)
+    if (current !== undefined) return current
+    const paths = vmPaths(this.dataDir, record.spec)
+    const proc = await QemuProcess.fromPidFile(paths.pidFile)
+    if (proc === undefined) throw new VmNotFoundError(`VM ${id}: no live QEMU behind ${paths.pidFile}`)
+    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+    return this.attach(id, proc, qmp)
+  }
+
+  /** SIGKILL, through the attachment when we can get one, else by pid (e.g. QMP held by another client). */
+  private async killRunning (id: string, record: VmRecord, options: AbortOptions): Promise<void> {
+    let attachment: VmAttachment
+    try {
+      attachment = await this.attachment(id, record, options)
+    } catch (err) {
+      const proc = await QemuProcess.fromPidFile(vmPaths(this.dataDir, record.spec).pidFile)
+      if (proc === undefined) throw err
+      this.log('killing by pid: monitor unreachable', { vm: id, pid: proc.pid, error: String(err) })
+      await proc.signal('SIGKILL')
+      await proc.waitForExit(SIGTERM_TIMEOUT_MS)
+      await this.exitedWith(record, 'killed')
+      return
+    }
+    await attachment.kill('killed')
+    await this.recorded.get(attachment)
+  }
+
+  protected attach (id: string, proc: QemuProcess, qmp: QmpClient): VmAttachment {
+    const attachment = new VmAttachment(id, proc, qmp)
+    this.attached.set(id, attachment)
+    const recorded = attachment.exited.then(async (reason) => {
+      if (this.attached.get(id) === attachment) this.attached.delete(id)
+      if (reason === undefined) return
+      const record = await readRecord(vmPaths(this.dataDir, { id }).dir)
+      if (record !== undefined) await this.exitedWith(record, reason)
+    }).catch((err: unknown) => { this.log('exit bookkeeping failed', { vm: id, error: String(err) }) })
+    this.recorded.set(attachment, recorded)
+    return attachment
+  }
+
+  private async exitedWith (record: VmRecord, reason: ExitReason): Promise<VmRecord> {
+    const state = reason === 'crashed' || reason === 'exited-while-detached' ? 'crashed' : 'stopped'
+    const at = new Date().toISOString()
+    const next: VmRecord = { ...record, state, exit: { reason, at } }
+    await writeRecord(vmPaths(this.dataDir, record.spec).dir, next)
+    const qemuSaid = state === 'crashed' ? await readQemuLog(vmPaths(this.dataDir, record.spec).qemuLog) : ''
+    this.log(`vm ${state}`, { vm: record.spec.id, reason, ...(qemuSaid !== '' ? { qemuLog: qemuSaid } : {}) })
+    this.hub.emit({ type: state === 'crashed' ? 'crashed' : 'stopped', id: record.spec.id, reason, at })
+    return next
+  }
+
+  protected async inspectNow (id: string): Promise<VmInfo> {
+    const record = await this.load(id)
+    const attachment = this.attached.get(id)
+    if (attachment !== undefined) return this.info(record, attachment.proc.pid)
+    if (record.state !== 'running') return this.info(record)
+    // Running under no driver of ours (yet): report the live pid, or the exit we can infer.
+    const proc = await QemuProcess.fromPidFile(vmPaths(this.dataDir, record.spec).pidFile)
+    if (proc !== undefined) return this.info(record, proc.pid)
+    return this.info({ ...record, state: 'crashed', exit: { reason: 'exited-while-detached', at: new Date().toISOString() } })
+  }
+
+  protected async load (id: string): Promise<VmRecord> {
+    const record = await readRecord(vmPaths(this.dataDir, { id }).dir)
+    if (record === undefined) throw new VmNotFoundError(`VM ${id} does not exist on this host`)
+    return record
+  }
+
+  protected info (record: VmRecord, pid?: number): VmInfo {
+    const info: VmInfo = { id: record.spec.id, state: record.state, spec: record.spec, accel: record.accel, paths: vmPaths(this.dataDir, record.spec) }
+    if (pid !== undefined && record.state === 'running') info.pid = pid
+    if (record.startedAt !== undefined) info.startedAt = record.startedAt
+    if (record.exit !== undefined) info.exit = record.exit
+    if (record.incoming !== undefined) info.migration = 'incoming'
+    else if (this.outgoing.has(record.spec.id)) info.migration = 'outgoing'
+    return info
+  }
+
+  /** The spec with every image path checked (symlinks resolved): never a host secret, only the image dirs. */
+  protected async checkImages (spec: VmSpec): Promise<VmSpec> {
+    return await checkSpecImages(spec, this.images)
+  }
+
+  /** One operation at a time per VM; operations on different VMs run concurrently. */
+  protected async serialize<T> (id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(id) ?? Promise.resolve()
+    const run = previous.then(fn, fn)
+    const settled = run.catch(() => {})
+    this.queues.set(id, settled)
+    try {
+      return await run
+    } finally {
+      if (this.queues.get(id) === settled) this.queues.delete(id)
+    }
+  }
+}
+
+async function readable (file: string): Promise<boolean> {
+  try { await access(file, constants.R_OK); return true } catch { return false }
+}
