@@ -1,3 +1,5 @@
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, networkView, vmView, type RunningAgent, type VmView } from '@meshvirt/agent'
 import { pollUntil } from '@meshvirt/testkit'
@@ -101,6 +103,19 @@ describe('networks and addresses across agents', () => {
       const s = net.state()
       expect(new Set(s.ports.map((p) => p.tap)).size).toBe(s.ports.length)
     }
+  })
+
+  it('an address a VM uses is refused even when every host has lost its claim (a claim that lapsed, deciders that changed)', async () => {
+    const held = (await listOn('front'))[1] as VmView
+    const ip = held.nics[0]?.ip as string
+    // Every agent forgets the claim on the address: what the authorities know is gone, the gossip remains.
+    for (let i = 0; i < AGENTS; i++) {
+      const db = new Database(join(cluster.dir, `h${i}`, 'state.db'))
+      try { db.prepare('DELETE FROM name_claims WHERE name LIKE ?').run(`ip:%:${ip}`) } finally { db.close() }
+    }
+    const a = agents()[2] as RunningAgent
+    expect(await failure(call(a, { idempotencyKey: 'ask-lapsed', createVm: { spec: { ...simSpec('lapsed', 64), nics: [{ network: 'front', ip }] } } })))
+      .toMatchObject({ code: 'ALREADY_EXISTS', message: expect.stringContaining(`address ${ip} on network front is taken`) })
   })
 
   it('an address asked for: refused when taken, outside the subnet or on an unknown network; freed when its VM is deleted', async () => {

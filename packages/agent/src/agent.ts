@@ -247,7 +247,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const mon = monitoring = await startMonitoring(parts, { config: checked.monitor, privateKey: identity.privateKey, broker, vmRecords, restarter, migration, replicas, processMetrics: opts.hypervisor === undefined })
   if (replicas !== undefined) await startFailover(parts, { keeper: replicas.keeper, events: mon.events, restarted: !created })
   const accepting = (): Accepting => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
-  await serveNegotiation(parts, { accepting, migration, replicas })
+  await serveNegotiation(parts, { accepting, names: nameClaims, migration, replicas })
   const controlSocket = checked.controlSocket
   await startControl(parts, { controlSocket, broker, admin, vmRecords, monitoring: mon, migration, replicas, extra: networks.handlers(), onDeleted: async (vm) => { await networks.releaseAddresses(vm) } })
   const addrs = node.multiaddrs()

@@ -1,4 +1,4 @@
-import { NameClaims } from '../negotiate/name-authority.js'
+import type { NameClaims } from '../negotiate/name-authority.js'
 import { NegotiateService, type Accepting } from '../negotiate/negotiate-service.js'
 import { NEGOTIATE_PROTOCOL } from '../negotiate/protocols.js'
 import { driverCanStart } from '../negotiate/reserve-admission.js'
@@ -14,12 +14,20 @@ export const NEGOTIATE_HANDLER_TIMEOUT_MS = 2 * 60_000
  * claims, and — when those parts run — incoming migrations and replicas). Served once every part
  * it answers for is up, the lease included (an arriving replicated VM inherits its lease).
  */
-export async function serveNegotiation (p: HostParts, opts: { accepting: () => Accepting, migration?: MigrationPart, replicas?: ReplicationPart }): Promise<void> {
+export interface NegotiationOptions {
+  accepting: () => Accepting
+  /** This host's name authority: the one instance whose `inUse` guard knows the features' keys (addresses). */
+  names: NameClaims
+  migration?: MigrationPart
+  replicas?: ReplicationPart
+}
+
+export async function serveNegotiation (p: HostParts, opts: NegotiationOptions): Promise<void> {
   const { selfId, root, node, peers } = p
   const negotiate = new NegotiateService({
     ledger: p.ledger,
     vms: p.vms,
-    names: new NameClaims(p.store),
+    names: opts.names,
     log: root.child('negotiate', { host: selfId }),
     canStart: driverCanStart(p.hypervisor),
     accepting: opts.accepting,
