@@ -42,6 +42,13 @@ describe.skipIf(!available)('virtual networks end to end: guests on an overlay a
     return `--- host-${i + 1} agent (pid ${a.pid}) ${status}:\n${lines.join('\n')}`
   }).join('\n')
 
+  /** What the agents and the first agent's `vm show` say of a VM (for a failure's message). */
+  const vmDiagnostics = async (name: string): Promise<string> =>
+    `--- vm show ${name}:\n${await cli(agents[0] as AgentProcess, ['vm', 'show', name]).catch((e: Error) => e.message)}\n${agentDiagnostics()}`
+  /** `wait`, or its error with the agents' and net-r's state appended. */
+  const explained = async <T>(wait: Promise<T>): Promise<T> =>
+    await wait.catch(async (err: Error) => { throw new Error(`${err.message}\n${await vmDiagnostics('net-r')}`) })
+
   /**
    * Waits for the guest's lease marker; when it does not come, says why it might not have: the
    * owner's dnsmasq log and hosts file for the network, its bridge ports, the guest's udhcpc log.
@@ -188,22 +195,25 @@ describe.skipIf(!available)('virtual networks end to end: guests on an overlay a
   it('a replicated guest failed over automatically answers at the same address from its new host', async () => {
     // net-r on host-2 with a replica elsewhere; host-2 dies (agent and guests killed), the lease
     // elects the holder, which starts net-r from its replica with the same NIC.
-    const made = JSON.parse(await cli(agents[0] as AgentProcess, ['vm', 'create', '--name', 'net-r', '--memory', '128M', '--disk', '32M', '--host', 'host-2',
-      '--replicas', '1', '--rpo', '2s', '--net', 'front', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])
-      .catch((err: Error) => { throw new Error(`${err.message}\n${agentDiagnostics()}`) })) as VmJson
+    const tCreate = Date.now()
+    const made = JSON.parse(await explained(cli(agents[0] as AgentProcess, ['vm', 'create', '--name', 'net-r', '--memory', '128M', '--disk', '32M', '--host', 'host-2',
+      '--replicas', '1', '--rpo', '2s', '--net', 'front', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json']))) as VmJson
+    figures['failover: vm create (replicated, with a disk), ms'] = Date.now() - tCreate
     const ip = made.nics[0]?.ip as string
     await leased(made, /MESHVIRT-NET eth0 [0-9]/, 60_000)
-    await pollUntil(async () => /in-sync/.test(await cli(agents[0] as AgentProcess, ['vm', 'show', 'net-r'])), { timeoutMs: 60_000, what: 'net-r\'s replica in sync' })
+    figures['failover: created → leased, ms'] = Date.now() - tCreate
+    await explained(pollUntil(async () => /in-sync/.test(await cli(agents[0] as AgentProcess, ['vm', 'show', 'net-r'])), { timeoutMs: 60_000, what: 'net-r\'s replica in sync' }))
+    figures['failover: created → replica in sync, ms'] = Date.now() - tCreate
     expect(await shell('net-a', `ping -c 2 -W 2 ${ip} >/dev/null && echo PING-OK || echo PING-FAIL`)).toContain('PING-OK')
     const host2 = agents[1] as AgentProcess
     const t0 = Date.now()
     await host2.kill9()
     await killQemusUnder(host2.dataDir)
     let now: VmJson | undefined
-    await pollUntil(async () => {
+    await explained(pollUntil(async () => {
       now = await show('net-r').catch(() => undefined)
       return now !== undefined && now.owner !== host2.hostId && now.state === 'running'
-    }, { timeoutMs: 90_000, what: 'net-r running on another host' })
+    }, { timeoutMs: 90_000, what: 'net-r running on another host' }))
     const moved = now as VmJson
     expect(moved.nics).toEqual(made.nics)
     await leased(moved, new RegExp(`MESHVIRT-NET eth0 ${ip.replaceAll('.', '\\.')}/`), 60_000)

@@ -56,7 +56,7 @@ export class ClusterClaims {
     throw new ControlError('UNAVAILABLE', `${key} is decided by ${result.needed} of ${deciders.length} hosts, and only ${result.answered} answered: ${silent.join(', ') || 'no host known'}; retry when they are back`)
   }
 
-  /** Makes the claim permanent (until released) at every decider; says how many took it. */
+  /** Makes the claim permanent (until released) at every decider; warns when fewer than a majority took it. */
   async bind (key: string, holder: string): Promise<void> {
     const deciders = keyAuthorities(key, this.deps.view)
     const bound = await Promise.all(deciders.map(async (authority) => {
