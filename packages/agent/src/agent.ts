@@ -8,9 +8,7 @@ import type { AgentConfig } from './config/agent-config.js'
 import { HostAdminState } from './host/admin-state.js'
 import { Advertiser } from './host/advertiser.js'
 import { bytesOnDisk, VM_FILE_DIRS, vmDiskTotal } from './host/disk-total.js'
-import { setUpHostNetwork } from './host/host-network-setup.js'
 import { setUpHypervisor } from './host/hypervisor-setup.js'
-import { underlayAddress, underlayMtu } from './host/underlay.js'
 import { collectInventory, type HostInventory, type HypervisorFacts } from './host/inventory.js'
 import { meshTiming, timingFromEnv } from './host/mesh-timing.js'
 import { CONTROL_SOCKET, listenError, preflight, type Preflight } from './host/preflight.js'
@@ -20,14 +18,15 @@ import { createLogger, type Logger } from './log/logger.js'
 import type { Monitoring } from './monitor/index.js'
 import { Broker } from './negotiate/broker.js'
 import { NameClaims } from './negotiate/name-authority.js'
-import { Networks } from './network/networks.js'
 import type { Accepting } from './negotiate/negotiate-service.js'
 import { PeerClient } from './negotiate/peer-client.js'
 import { startControl } from './parts/control-part.js'
+import { Features } from './parts/feature.js'
 import { startFailover } from './parts/failover-part.js'
 import type { HostParts, LeaseRef } from './parts/host-parts.js'
 import { startMigration } from './parts/migration-part.js'
 import { startMonitoring } from './parts/monitoring-part.js'
+import { networkFeature } from './parts/network-part.js'
 import { serveNegotiation } from './parts/negotiate-part.js'
 import { startReplication } from './parts/replication-part.js'
 import { VmRecords } from './records/vm-records.js'
@@ -36,7 +35,6 @@ import { readClusterKey } from './store/cluster-key-file.js'
 import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
 import { loadOrCreateIdentity } from './store/identity-store.js'
 import { LeaseRecords } from './store/lease-records.js'
-import { NetworkStore } from './store/network-store.js'
 import { ReplicaRecords } from './store/replica-records.js'
 import { StateStore, type VmRow } from './store/state-store.js'
 import { VmRecordStore } from './store/vm-record-store.js'
@@ -170,15 +168,10 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   }, Date.now, () => { events.emit('ledger:changed', {}) })
   let monitoring: Monitoring | undefined
   const leases = new LeaseRecords(store)
-  // Networks: the cluster's networks and this host's ports (a VM resource), attached to the mesh below.
-  const underlay = underlayAddress(config)
-  const hostNetwork = opts.hostNetwork ?? setUpHostNetwork(config, underlay, (message) => { log.warn(message) })
-  teardown.add('host network', async () => { await hostNetwork.close() })
-  const networks = new Networks({
-    host: hostNetwork, store: new NetworkStore(store), underlay, underlayMtu: underlayMtu(underlay), localVms: (): VmRow[] => vms.list(),
-    readvertise: () => { events.emit('networks:changed', {}) }, log: root.child('network', { host: selfId })
-  })
-  const preparation = new VmPreparation({ resources: [networks.ports, ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
+  // The features (parts/feature.ts), one line each: their per-VM resources, advert fields, claims and commands.
+  const feature = { selfId, config, root, store, events, teardown, localVms: (): VmRow[] => vms.list() }
+  const features = new Features([networkFeature(feature, opts.hostNetwork)])
+  const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile
   // (the records start with the mesh, after recovery has begun: the gate waits for them).
@@ -191,7 +184,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || leaseRef.current?.service.state(vm.id)?.running === true
   })
-  const advertiser = new Advertiser({ inventory, config, store, ledger, admin, events, vms: () => [...vms.summaries(), ...heldReplicaSummaries(records)], networks: () => networks.advert() })
+  const advertiser = new Advertiser({ inventory, config, store, ledger, admin, events, vms: () => [...vms.summaries(), ...heldReplicaSummaries(records)], features: () => features.advert() })
   teardown.add('advert', () => { advertiser.stop() })
   // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
   const restarter = new GuestRestarter({
@@ -224,18 +217,17 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     log.info(`host ${e.type}`, { peer: e.host.hostId, hostname: e.host.advert.hostname })
   })
   const peers = new PeerClient(node)
-  const nameClaims = new NameClaims(store, Date.now, (key) => networks.addressUser(key))
+  const nameClaims = new NameClaims(store, Date.now, (key) => features.keyUser(key))
   const vmRecords = new VmRecords({
     selfId, store: new VmRecordStore(store), view: node.view, peers, vms, log: root.child('records', { host: selfId }),
     releaseName: (name, vmId) => { nameClaims.bind({ name, vmId, owner: '', release: true }) },
-    onForceDeleted: async (vmId) => { await networks.releaseGossipedAddresses(vmId) },
+    onForceDeleted: async (vmId) => { await features.vmForceDeleted(vmId) },
     expectPeers: config.bootstrap.length > 0
   })
   vmRecords.start()
   teardown.add('vm records', () => { vmRecords.stop() })
   recordsReady(vmRecords)
-  networks.attach(node.view, peers, selfId)
-  teardown.add('networks', () => { networks.stop() })
+  features.attach({ selfId, view: node.view, peers })
 
   // The parts, each started over the running core (parts/), in order: migration and replication when
   // the driver offers them, monitoring, failover (which emits monitoring's events) with replication;
@@ -243,13 +235,13 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, preparation, details, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef }
   const migration = await startMigration(parts)
   const replicas = await startReplication(parts)
-  const broker = new Broker({ selfId, view: node.view, peers, events, nics: networks.addressing, log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
+  const broker = new Broker({ selfId, view: node.view, peers, events, claims: features.specClaims(), log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const mon = monitoring = await startMonitoring(parts, { config: checked.monitor, privateKey: identity.privateKey, broker, vmRecords, restarter, migration, replicas, processMetrics: opts.hypervisor === undefined })
   if (replicas !== undefined) await startFailover(parts, { keeper: replicas.keeper, events: mon.events, restarted: !created })
   const accepting = (): Accepting => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
   await serveNegotiation(parts, { accepting, names: nameClaims, migration, replicas })
   const controlSocket = checked.controlSocket
-  await startControl(parts, { controlSocket, broker, admin, vmRecords, monitoring: mon, migration, replicas, extra: networks.handlers(), onDeleted: async (vm) => { await networks.releaseAddresses(vm) } })
+  await startControl(parts, { controlSocket, broker, admin, vmRecords, monitoring: mon, migration, replicas, extra: features.handlers(), onDeleted: async (vm) => { await features.vmDeleted(vm) } })
   const addrs = node.multiaddrs()
   const infoFile = join(config.dataDir, AGENT_INFO_FILE)
   teardown.add('agent.json', async () => { await rm(infoFile, { force: true }) })

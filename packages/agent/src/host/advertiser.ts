@@ -19,8 +19,8 @@ export interface AdvertiserDeps {
   events: AgentEvents
   /** The VMs this host owns and the replicas it holds, as the advert lists them. */
   vms: () => VmSummary[]
-  /** The networks this host knows and its underlay address. */
-  networks?: () => Pick<HostAdvertContent, 'underlay' | 'networks'>
+  /** The features' fields (networks: the networks this host knows and its underlay address). */
+  features?: () => Partial<HostAdvertContent>
 }
 
 /**
@@ -41,7 +41,7 @@ export class Advertiser {
 
   constructor (private readonly deps: AdvertiserDeps) {
     const changed = (): void => { this.readvertise() }
-    this.unsubscribe = [deps.events.on('ledger:changed', changed), deps.events.on('vm:changed', changed), deps.events.on('host:changed', changed), deps.events.on('networks:changed', changed)]
+    this.unsubscribe = [deps.events.on('ledger:changed', changed), deps.events.on('vm:changed', changed), deps.events.on('host:changed', changed), deps.events.on('features:changed', changed)]
   }
 
   /** The advert as it is now (the node starts with it). */
@@ -50,7 +50,7 @@ export class Advertiser {
     return {
       ...advertContent(inventory, { ...config, hostReserved: ledger.hostReserved() }, { allocated: store.allocated(), reservations: store.reserved() }, admin.get()),
       vms: this.deps.vms(),
-      ...this.deps.networks?.()
+      ...this.deps.features?.()
     }
   }
 

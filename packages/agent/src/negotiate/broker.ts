@@ -13,7 +13,7 @@ import { placementRequestFor } from './placement-request.js'
 import type { PeerClient } from './peer-client.js'
 import { HostRefusals } from './host-refusals.js'
 import type { AgentEvents } from '../util/agent-events.js'
-import type { AddressClaim, NicAddressing } from '../network/nic-addresses.js'
+import type { SpecClaims } from './spec-claims.js'
 
 /** Reserves tried per ranking before re-ranking with what the refusals taught us. */
 export const RESERVES_PER_ROUND = 3
@@ -41,8 +41,8 @@ export interface BrokerDeps {
   reservationTtlMs?: number
   /** Where each committed placement is announced (placement:done): metrics and benchmarks follow it. */
   events?: AgentEvents
-  /** Claims each NIC's address (network/nic-addresses.ts); absent: VMs with NICs are refused. */
-  nics?: Pick<NicAddressing, 'assign' | 'bind' | 'release'>
+  /** What a VM's spec claims cluster-wide before placement (its NICs' addresses: the features'). */
+  claims?: SpecClaims
 }
 
 /** How one placement went, for metrics and benchmarks. */
@@ -110,17 +110,18 @@ export class Broker {
       ? spec.cpuModel
       : chooseCpuModel(this.deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.advert), spec.notMigratable !== true)
     spec = { ...spec, cpuModel }
-    let addresses: AddressClaim[] = []
+    // What the spec claims cluster-wide (each NIC's address) is claimed before any host is asked: it moves with the VM.
+    let hold: { claims: SpecClaims, held: unknown } | undefined
     try {
-      // Each NIC's address is claimed for the VM before any host is asked: it moves with the VM.
-      if ((spec.nics ?? []).length > 0) {
-        if (this.deps.nics === undefined) throw new ControlError('INVALID_ARGUMENT', 'this agent has no networks: a VM with --net cannot be created through it')
-        const assigned = await this.deps.nics.assign(spec, vmId, idempotencyKey)
+      if (this.deps.claims !== undefined) {
+        const assigned = await this.deps.claims.assign(spec, vmId, idempotencyKey)
         spec = assigned.spec
-        addresses = assigned.claims
+        hold = { claims: this.deps.claims, held: assigned.held }
+      } else if ((spec.nics ?? []).length > 0) {
+        throw new ControlError('INVALID_ARGUMENT', 'this agent has no networks: a VM with --net cannot be created through it')
       }
       const vm = await this.place(spec, vmId, idempotencyKey)
-      await Promise.all([this.bindAt(claimedAt, { name, vmId, owner: vm.summary?.owner ?? '' }), this.deps.nics?.bind(addresses)])
+      await Promise.all([this.bindAt(claimedAt, { name, vmId, owner: vm.summary?.owner ?? '' }), hold?.claims.bind(hold.held)])
       return { vm, existed: false }
     } catch (err) {
       // A commit whose answer was lost may have happened: the name stays bound to that host, so a
@@ -129,7 +130,7 @@ export class Broker {
       const maybe = maybeOwner !== undefined && maybeOwner !== ''
       await Promise.all([
         this.bindAt(claimedAt, maybe ? { name, vmId, owner: maybeOwner } : { name, vmId, release: true }),
-        maybe ? this.deps.nics?.bind(addresses) : this.deps.nics?.release(addresses)
+        maybe ? hold?.claims.bind(hold.held) : hold?.claims.release(hold.held)
       ])
       throw err
     }

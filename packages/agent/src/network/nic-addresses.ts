@@ -3,6 +3,7 @@ import type { ClusterView } from '@meshvirt/mesh'
 import { AddressError, contains, formatAddress, hostRange, isHostAddress, nicMac, parseAddress, parseSubnet, type Subnet } from '@meshvirt/network'
 import type { meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
+import type { SpecClaims } from '../negotiate/spec-claims.js'
 import type { ClusterClaims } from './cluster-claims.js'
 import type { NetworkBook } from './network-book.js'
 import type { NetworkRecord } from './network-record.js'
@@ -20,13 +21,13 @@ export interface AddressClaim { key: string, holder: string }
  * authorities of (network, address), so two brokers racing for one address meet at one host and
  * only one gets it; the address belongs to the VM, not to a host's range, so it moves with it.
  */
-export class NicAddressing {
+export class NicAddressing implements SpecClaims<AddressClaim[]> {
   constructor (private readonly deps: { book: NetworkBook, claims: ClusterClaims, view: ClusterView }) {}
 
   /** The spec with every NIC's MAC and address filled in, and the claims that hold the addresses. */
-  async assign (spec: meshvirt.v1.IVmSpec, vmId: string, idempotencyKey: string): Promise<{ spec: meshvirt.v1.IVmSpec, claims: AddressClaim[] }> {
+  async assign (spec: meshvirt.v1.IVmSpec, vmId: string, idempotencyKey: string): Promise<{ spec: meshvirt.v1.IVmSpec, held: AddressClaim[] }> {
     const asked = spec.nics ?? []
-    if (asked.length === 0) return { spec, claims: [] }
+    if (asked.length === 0) return { spec, held: [] }
     const claims: AddressClaim[] = []
     const nics: meshvirt.v1.INic[] = []
     try {
@@ -40,7 +41,7 @@ export class NicAddressing {
       await this.release(claims)
       throw err
     }
-    return { spec: { ...spec, nics }, claims }
+    return { spec: { ...spec, nics }, held: claims }
   }
 
   async bind (claims: readonly AddressClaim[]): Promise<void> {

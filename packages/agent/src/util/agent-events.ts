@@ -17,8 +17,8 @@ export interface AgentEventMap {
   'ledger:changed': Record<string, never>
   /** The operator changed the host's admin state (active, draining, drained). */
   'host:changed': Record<string, never>
-  /** The networks this host knows changed (one created, deleted, or heard of): the advert carries them. */
-  'networks:changed': Record<string, never>
+  /** A feature's fields of the advert changed (networks: one created, deleted, or heard of). */
+  'features:changed': Record<string, never>
   /** A placement this host brokered was committed, with its timing. */
   'placement:done': PlacementTiming
 }

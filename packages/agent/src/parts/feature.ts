@@ -1,0 +1,117 @@
+import type { ClusterView, HostAdvertContent } from '@meshvirt/mesh'
+import type { AgentConfig } from '../config/agent-config.js'
+import type { Handler } from '../control/control-handler.js'
+import type { Logger } from '../log/logger.js'
+import type { PeerClient } from '../negotiate/peer-client.js'
+import type { SpecClaims } from '../negotiate/spec-claims.js'
+import type { StateStore, VmRow } from '../store/state-store.js'
+import type { AgentEvents } from '../util/agent-events.js'
+import type { Teardown } from '../util/teardown.js'
+import type { VmResource } from '../vm/vm-preparation.js'
+
+/** What a feature is built from: the host's core, before the mesh starts. */
+export interface FeatureContext {
+  selfId: string
+  config: AgentConfig
+  root: Logger
+  store: StateStore
+  events: AgentEvents
+  teardown: Teardown
+  /** This host's VM rows (the VM manager is built after the features: read lazily). */
+  localVms: () => VmRow[]
+}
+
+/** The mesh, once it runs: what a feature follows and talks to. */
+export interface FeatureMesh {
+  selfId: string
+  view: ClusterView
+  peers: PeerClient
+}
+
+/**
+ * A feature of the agent (networks; images next): what it adds to the core, each hook optional.
+ * startAgent registers a feature in one line; the core calls its hooks at their moments. A feature
+ * announces a change of its advert fields with the `features:changed` event.
+ */
+export interface AgentFeature {
+  readonly name: string
+  /** Made ready before a guest exists on this host, released when it leaves (in registration order). */
+  readonly vmResources?: readonly VmResource[]
+  /** Its fields of this host's advert. */
+  advert?: () => Partial<HostAdvertContent>
+  /** For a cluster-wide key it owns (`ip:…`): the VM the gossip says holds it; name authorities then refuse it to others. */
+  keyUser?: (key: string) => string | undefined
+  /** The mesh is up: follow the view. */
+  attach?: (mesh: FeatureMesh) => void
+  /** What it claims for a VM before placement (read after attach). */
+  specClaims?: () => SpecClaims | undefined
+  /** Control request bodies it answers, by oneof name. */
+  handlers?: () => Record<string, Handler>
+  /** A VM was deleted by its owner: free what it held cluster-wide. */
+  vmDeleted?: (vm: VmRow) => Promise<void>
+  /** A VM was deleted by force (its owner dead): free what its owner last gossiped it held. */
+  vmForceDeleted?: (vmId: string) => Promise<void>
+}
+
+interface Held { claims: SpecClaims, held: unknown }
+
+/** The registered features, seen by the core as one: each hook runs over all of them, in order. */
+export class Features {
+  constructor (private readonly list: readonly AgentFeature[]) {}
+
+  vmResources (): VmResource[] {
+    return this.list.flatMap((f) => [...f.vmResources ?? []])
+  }
+
+  advert (): Partial<HostAdvertContent> {
+    return Object.assign({}, ...this.list.map((f) => f.advert?.() ?? {})) as Partial<HostAdvertContent>
+  }
+
+  keyUser (key: string): string | undefined {
+    for (const f of this.list) {
+      const user = f.keyUser?.(key)
+      if (user !== undefined) return user
+    }
+    return undefined
+  }
+
+  attach (mesh: FeatureMesh): void {
+    for (const f of this.list) f.attach?.(mesh)
+  }
+
+  handlers (): Record<string, Handler> {
+    return Object.assign({}, ...this.list.map((f) => f.handlers?.() ?? {})) as Record<string, Handler>
+  }
+
+  async vmDeleted (vm: VmRow): Promise<void> {
+    for (const f of this.list) await f.vmDeleted?.(vm)
+  }
+
+  async vmForceDeleted (vmId: string): Promise<void> {
+    for (const f of this.list) await f.vmForceDeleted?.(vmId)
+  }
+
+  /** Every feature's claims in turn; one failing gives back what those before it took. */
+  specClaims (): SpecClaims<Held[]> {
+    const parts = this.list.flatMap((f) => { const c = f.specClaims?.(); return c === undefined ? [] : [c] })
+    const release = async (held: Held[]): Promise<void> => { await Promise.all(held.map(async (h) => { await h.claims.release(h.held) })) }
+    return {
+      assign: async (spec, vmId, idempotencyKey) => {
+        const held: Held[] = []
+        try {
+          for (const claims of parts) {
+            const got = await claims.assign(spec, vmId, idempotencyKey)
+            spec = got.spec
+            held.push({ claims, held: got.held })
+          }
+        } catch (err) {
+          await release(held)
+          throw err
+        }
+        return { spec, held }
+      },
+      bind: async (held) => { await Promise.all(held.map(async (h) => { await h.claims.bind(h.held) })) },
+      release
+    }
+  }
+}
