@@ -6,10 +6,9 @@ import { createMeshNode, type MeshNode, type TimingPreset } from '@meshvirt/mesh
 import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
 import { HostAdminState } from './host/admin-state.js'
+import { bootHost } from './host/host-boot.js'
 import { Advertiser } from './host/advertiser.js'
-import { bytesOnDisk, VM_FILE_DIRS, vmDiskTotal } from './host/disk-total.js'
-import { setUpHypervisor } from './host/hypervisor-setup.js'
-import { collectInventory, type HostInventory, type HypervisorFacts } from './host/inventory.js'
+import type { HostInventory, HypervisorFacts } from './host/inventory.js'
 import { meshTiming, timingFromEnv } from './host/mesh-timing.js'
 import { CONTROL_SOCKET, listenError, preflight, type Preflight } from './host/preflight.js'
 import type { LeaseService } from './lease/lease-service.js'
@@ -31,12 +30,9 @@ import { serveNegotiation } from './parts/negotiate-part.js'
 import { startReplication } from './parts/replication-part.js'
 import { VmRecords } from './records/vm-records.js'
 import { heldReplicaSummaries } from './replication/replica-keeper.js'
-import { readClusterKey } from './store/cluster-key-file.js'
-import { nextIncarnation, prepareDataDir } from './store/data-dir.js'
-import { loadOrCreateIdentity } from './store/identity-store.js'
 import { LeaseRecords } from './store/lease-records.js'
 import { ReplicaRecords } from './store/replica-records.js'
-import { StateStore, type VmRow } from './store/state-store.js'
+import type { VmRow } from './store/state-store.js'
 import { VmRecordStore } from './store/vm-record-store.js'
 import { AgentEvents } from './util/agent-events.js'
 import { Teardown } from './util/teardown.js'
@@ -131,30 +127,8 @@ interface StartedAgent extends Omit<RunningAgent, 'stop'> {
 
 /** Starts every part in order, adding each one's stop to `teardown` as it comes up. */
 async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: Preflight, teardown: Teardown, root: Logger): Promise<StartedAgent> {
-  await prepareDataDir(config.dataDir)
-  const { identity, created } = await loadOrCreateIdentity(config.dataDir)
+  const { identity, created, clusterKey, incarnation, hv, inventory, store, log } = await bootHost(config, opts, teardown, root)
   const selfId = identity.hostId
-  const log = root.child('agent', { host: selfId })
-  const defaultKey = config.clusterKeyFile === join(config.dataDir, 'cluster.key')
-  const clusterKey = await readClusterKey(config.clusterKeyFile, { createIfMissing: defaultKey })
-  if (clusterKey.created) log.warn('created a new cluster key: copy it to every other host of this cluster', { file: config.clusterKeyFile })
-  const incarnation = await nextIncarnation(config.dataDir)
-
-  let hv: { driver: Hypervisor, facts: HypervisorFacts }
-  if (opts.hypervisor !== undefined) hv = opts.hypervisor
-  else {
-    const setUp = await setUpHypervisor(config, log)
-    hv = { driver: setUp.hypervisor, facts: setUp.facts }
-  }
-  teardown.add('hypervisor', async () => { await hv.driver.close() })
-  const inventory = { ...await collectInventory(config.dataDir, hv.facts), ...opts.inventory }
-  if (config.name !== undefined) inventory.hostname = config.name
-  log.info(created ? 'created host identity' : 'loaded host identity', { incarnation, vcpus: inventory.vcpus, memoryBytes: inventory.memoryBytes, diskBytes: inventory.diskBytes, accelerator: inventory.accelerator })
-
-  const store = StateStore.open(config.dataDir)
-  teardown.add('state store', () => { store.close() })
-  // Measured free space is net of this host's own VM disks: count those back (host/disk-total.ts).
-  if (opts.inventory?.diskBytes === undefined) inventory.diskBytes = vmDiskTotal(inventory.diskBytes, await bytesOnDisk(VM_FILE_DIRS.map((d) => join(config.dataDir, d))), store.allocated().diskBytes)
   // What the parts tell each other (the advert, monitoring and the restart policy follow them).
   const events = new AgentEvents((event, err) => { log.error('an event listener failed', { event, err: (err as Error).message }) })
   const admin = new HostAdminState(store, () => { events.emit('host:changed', {}) })
@@ -203,7 +177,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     privateKey: identity.privateKey,
     listen: config.listen,
     bootstrap: config.bootstrap,
-    clusterKey: clusterKey.key,
+    clusterKey,
     clusterName: config.cluster,
     incarnation,
     timing: meshTiming(opts.timing ?? timingFromEnv(), config.heartbeatMs),
