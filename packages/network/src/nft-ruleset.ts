@@ -32,10 +32,13 @@ function chain (name: string, hook: string, rules: string[]): string[] {
   return [`  chain ${name} {`, `    ${hook}`, ...rules.map((r) => `    ${r}`), '  }']
 }
 
-/** The whole script; with no networks it only deletes the table. */
+const TUNNELS = '"mvvx*"'
+
+/** The whole script: the `inet` table and the `bridge` one; with no networks it only deletes them. */
 export function renderRuleset (networks: readonly RulesetNetwork[], options: RulesetOptions = {}): string {
   const table = `inet ${options.table ?? NFT_TABLE}`
-  const head = `table ${table}\ndelete table ${table}\n`
+  const bridged = `bridge ${options.table ?? NFT_TABLE}`
+  const head = `table ${table}\ndelete table ${table}\ntable ${bridged}\ndelete table ${bridged}\n`
   if (networks.length === 0) return head
   const sorted = [...networks].sort((a, b) => a.bridge.localeCompare(b.bridge))
   const out = options.uplink === undefined ? `oifname != ${ALL}` : `oifname ${q(options.uplink)}`
@@ -73,6 +76,16 @@ export function renderRuleset (networks: readonly RulesetNetwork[], options: Rul
     ...chain('postrouting', 'type nat hook postrouting priority srcnat; policy accept;', postrouting),
     ...chain('tunnel_in', 'type filter hook prerouting priority raw; policy accept;', [`${to}udp dport ${VXLAN_PORT} notrack`]),
     ...chain('tunnel_out', 'type filter hook output priority raw; policy accept;', [`${from}udp dport ${VXLAN_PORT} notrack`]),
+    '}',
+    // DHCP stays on its host. Every host's dnsmasq answers as the same gateway (one address, one
+    // MAC), authoritative for its own guests only: a request flooded to another host is refused
+    // there (DHCPNAK), and a guest that hears that refusal before its own host's ACK starts over —
+    // for as long as the race goes that way (seen on a loaded host). So DHCP never enters or leaves
+    // a tunnel: bridged between ports, delivered to the host, or sent by it.
+    `table ${bridged} {`,
+    ...chain('dhcp_forward', 'type filter hook forward priority filter; policy accept;', [`iifname ${TUNNELS} udp dport { 67, 68 } drop`, `oifname ${TUNNELS} udp dport { 67, 68 } drop`]),
+    ...chain('dhcp_input', 'type filter hook input priority filter; policy accept;', [`iifname ${TUNNELS} udp dport { 67, 68 } drop`]),
+    ...chain('dhcp_output', 'type filter hook output priority filter; policy accept;', [`oifname ${TUNNELS} udp dport { 67, 68 } drop`]),
     '}'
   ].join('\n') + '\n'
 }

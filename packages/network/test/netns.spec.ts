@@ -184,6 +184,22 @@ describe.skipIf(!hasTools)('LinuxHostNetwork in network namespaces (root, built 
     await must(NS.hB, 'nft', 'delete', 'table', 'netdev', 'mvntarp')
   })
 
+  it('DHCP stays on its host: a guest\'s requests never cross the tunnel, so no other host refuses them', async () => {
+    await drv('hA').call('setPeers', 'web', { floodTo: [UNDERLAY.hB], nics: [{ ...api, underlay: UNDERLAY.hB }] })
+    await drv('hB').call('setPeers', 'web', { floodTo: [UNDERLAY.hA], nics: [{ ...www, underlay: UNDERLAY.hA }] })
+    // Count DHCP arriving over the overlay at hB (a table of the test's, in hB's namespace only).
+    await must(NS.hB, 'nft', 'add table netdev mvntdhcp; add chain netdev mvntdhcp in { type filter hook ingress device mvvx7 priority 0; }; add rule netdev mvntdhcp in udp dport 67 counter')
+    const script = join(stateRoot, 'udhcpc.sh')
+    // hA's guest asks again (broadcast DISCOVER and REQUEST): its own host answers, hB never hears it.
+    expect(await must(NS.gA, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '5', '-T', '1', '-s', script)).toContain(`ip=${www.ip} `)
+    expect(await must(NS.hB, 'nft', 'list', 'table', 'netdev', 'mvntdhcp')).toContain('counter packets 0 ')
+    await must(NS.hB, 'nft', 'delete', 'table', 'netdev', 'mvntdhcp')
+    // Other broadcasts still cross (the flood entries are there).
+    const b0 = await rxPackets(NS.hB, 'mvvx7')
+    await must(NS.gA, process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.bind(()=>{s.setBroadcast(true);s.send('x',9999,'10.7.0.255',()=>s.close())})")
+    expect(await until(async () => await rxPackets(NS.hB, 'mvvx7') > b0, 2_000)).toBe(true)
+  })
+
   it('broadcast reaches only the hosts in floodTo', async () => {
     const b0 = await rxPackets(NS.hB, 'mvvx7')
     const c0 = await rxPackets(NS.hC, 'mvvx7')

@@ -5,8 +5,16 @@ const web = { bridge: 'mvbr7', subnet: '10.7.0.0/24', gateway: '10.7.0.1', nat: 
 const db = { bridge: 'mvbr8', subnet: '10.8.0.0/24', gateway: '10.8.0.1', nat: false }
 
 describe('the nftables table', () => {
-  it('with no networks only deletes the table', () => {
-    expect(renderRuleset([])).toBe('table inet meshvirt\ndelete table inet meshvirt\n')
+  it('with no networks only deletes the tables', () => {
+    expect(renderRuleset([])).toBe('table inet meshvirt\ndelete table inet meshvirt\ntable bridge meshvirt\ndelete table bridge meshvirt\n')
+  })
+
+  it('DHCP neither enters nor leaves a tunnel (each host answers its own guests alone)', () => {
+    const text = renderRuleset([web, db])
+    expect(text).toContain('table bridge meshvirt {\n')
+    expect(text).toContain('chain dhcp_forward {\n    type filter hook forward priority filter; policy accept;\n    iifname "mvvx*" udp dport { 67, 68 } drop\n    oifname "mvvx*" udp dport { 67, 68 } drop\n  }')
+    expect(text).toContain('chain dhcp_input {\n    type filter hook input priority filter; policy accept;\n    iifname "mvvx*" udp dport { 67, 68 } drop\n  }')
+    expect(text).toContain('chain dhcp_output {\n    type filter hook output priority filter; policy accept;\n    oifname "mvvx*" udp dport { 67, 68 } drop\n  }')
   })
 
   it.each<[string, Parameters<typeof renderRuleset>[1], string[], string[]]>([
@@ -19,7 +27,7 @@ describe('the nftables table', () => {
     ], []]
   ])('%s', (_, options, present, absent) => {
     const text = renderRuleset([db, web], options)
-    expect(text.startsWith('table inet meshvirt\ndelete table inet meshvirt\ntable inet meshvirt {\n')).toBe(true)
+    expect(text.startsWith('table inet meshvirt\ndelete table inet meshvirt\ntable bridge meshvirt\ndelete table bridge meshvirt\ntable inet meshvirt {\n')).toBe(true)
     const common = [
       'iifname "mvbr7" udp dport 67 accept',
       'iifname "mvbr8" ip daddr 10.8.0.1 udp dport 53 accept',
