@@ -1,12 +1,10 @@
 /**
  * The network benchmark's cluster: hosts in network namespaces (scripts/netns: one switch, one
  * address per host), a `meshvirt agent` alone in each (failover-cluster.ts startAgent with `netns`),
- * the test guest's serial shell, and what each host's kernel forwards: `bridge monitor fdb` running
+ * and what each host's kernel forwards: `bridge monitor fdb` running
  * in every host's namespace (each line stamped when it reaches us) and `bridge -j fdb show` polls.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { REPO } from './harness.js'
@@ -88,44 +86,5 @@ export class FdbMonitor {
     const exited = new Promise<void>((resolve) => { this.child.once('exit', () => { resolve() }) })
     try { process.kill(pid, 'SIGTERM') } catch { return }
     await exited
-  }
-}
-
-/** A guest's serial port and log on its owner: DATA_DIR/vms/<id>/. */
-export function guestFiles (dataDir: string, vmId: string): { socket: string, log: string } {
-  const dir = join(dataDir, 'vms', vmId)
-  return { socket: join(dir, 'tty.sock'), log: join(dir, 'serial.log') }
-}
-
-/** Polls a serial log until `pattern` matches after `from` bytes. */
-export async function waitSerial (path: string, pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const text = (await readFile(path, 'utf8').catch(() => '')).slice(from)
-    const m = text.match(pattern)
-    if (m !== null) return m
-    if (Date.now() > deadline) throw new Error(`no ${String(pattern)} in ${path} within ${timeoutMs} ms; tail: ${text.slice(-300)}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-let marks = 0
-
-/**
- * Runs a command line in the test guest's serial shell (prompt `guest# `) and returns what it printed
- * between two markers (as test/support/guest-shell.ts does). One caller per guest at a time.
- */
-export async function inGuest (files: { socket: string, log: string }, command: string, timeoutMs = 30_000): Promise<string> {
-  const tag = `MVB${process.pid}x${++marks}`
-  const from = (await readFile(files.log).catch(() => Buffer.alloc(0))).length
-  const socket = connect(files.socket)
-  try {
-    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-    socket.resume()
-    socket.write(`echo ${tag}-B""EGIN; ${command}; echo ${tag}-E""ND\n`)
-    const m = await waitSerial(files.log, new RegExp(`${tag}-BEGIN\\r?\\n([\\s\\S]*?)${tag}-END`), timeoutMs, from)
-    return (m[1] as string).replaceAll('\r', '')
-  } finally {
-    socket.destroy()
   }
 }

@@ -23,7 +23,8 @@ import { vxlanName } from '@meshvirt/network'
 import { ensureGuest, type TestGuest } from '@meshvirt/testkit'
 import { cli, killLeftovers, startAgent, stopAgent, until, type Agent } from './failover-cluster.js'
 import { REPO, percentile, type Benchmark, type Metric } from './harness.js'
-import { FdbMonitor, fdbDst, guestFiles, inGuest, netnsDown, netnsUp, waitSerial, type NsHost } from './network-cluster.js'
+import { guestFiles, inGuest, waitForSerial } from '@meshvirt/testkit'
+import { FdbMonitor, fdbDst, netnsDown, netnsUp, type NsHost } from './network-cluster.js'
 import { measureOverlay } from './network-overlay.js'
 
 const PREFIX = 'mvbnet'
@@ -174,9 +175,9 @@ export const network: Benchmark = {
         } catch (err) { sample.error = (err as Error).message }
         if (waitLease) {
           const files = guestFiles(owner.dataDir, vm.id)
-          const m = await waitSerial(files.log, /MESHVIRT-NET eth0 ([0-9.]+)\//, 90_000)
+          const m = await waitForSerial(files.log, /MESHVIRT-NET eth0 ([0-9.]+)\//, 90_000)
           if (m[1] !== vm.nics[0]?.ip) throw new Error(`${name} got ${m[1] ?? '?'} by DHCP, not its claimed ${vm.nics[0]?.ip ?? '?'}`)
-          await waitSerial(files.log, /guest# /, 30_000)
+          await waitForSerial(files.log, /guest# /, 30_000)
         }
         return vm
       }

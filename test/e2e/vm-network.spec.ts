@@ -5,8 +5,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { networkStateDir } from '@meshvirt/agent'
-import { ensureGuest, killQemusUnder, meshvirt, meshvirtOn, pollUntil, waitForSerial, type AgentProcess, type TestGuest } from '@meshvirt/testkit'
-import { guestFiles, inGuest } from '../support/guest-shell.js'
+import { ensureGuest, guestFiles, inGuest, killQemusUnder, meshvirt, meshvirtOn, pollUntil, waitForSerial, type AgentProcess, type TestGuest } from '@meshvirt/testkit'
 import { NetnsCluster, netnsAvailable, netnsUnavailableReason, startAgentInNamespace } from '../support/netns.js'
 
 interface VmJson { id: string, name: string, owner: string, state: string, nics: Array<{ network: string, ip: string, mac: string }> }

@@ -7,5 +7,6 @@
  */
 export { pollUntil } from './poll.js'
 export { REPO, ensureGuest, waitForSerial, lastCounter, killQemusUnder, isRunning, type TestGuest } from './guest.js'
+export { guestFiles, inGuest } from './guest-shell.js'
 export { MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentProcess, agentProcess, startAgentCluster, type AgentProcess } from './agent-process.js'
 export { startSimCluster, simVmSpec, type SimCluster, type SimClusterOptions, type SimHostSize } from './sim-cluster.js'

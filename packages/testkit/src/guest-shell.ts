@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { waitForSerial } from '@meshvirt/testkit'
+import { waitForSerial } from './guest.js'
 
 /** A guest's serial port and log on its owner: DATA_DIR/vms/<id>/ (the hypervisor's VM paths). */
 export function guestFiles (dataDir: string, vmId: string): { socket: string, log: string } {
@@ -13,8 +13,9 @@ let marks = 0
 
 /**
  * Runs a shell command line in the test guest (its serial shell, prompt `guest# `) and returns what
- * it printed between two markers. The port stays open until the end marker is in the serial log:
- * QEMU may drop input still unread when a client hangs up. One caller per guest at a time.
+ * it printed between two markers, without carriage returns. The port stays open until the end
+ * marker is in the serial log: QEMU may drop input still unread when a client hangs up. One caller
+ * per guest at a time.
  */
 export async function inGuest (files: { socket: string, log: string }, command: string, timeoutMs = 30_000): Promise<string> {
   const tag = `MVT${process.pid}x${++marks}`
@@ -26,7 +27,7 @@ export async function inGuest (files: { socket: string, log: string }, command: 
     // The markers are printed by echo, so the typed line itself (echoed by the tty) never matches them.
     socket.write(`echo ${tag}-B""EGIN; ${command}; echo ${tag}-E""ND\n`)
     const m = await waitForSerial(files.log, new RegExp(`${tag}-BEGIN\\r?\\n([\\s\\S]*?)${tag}-END`), timeoutMs, from)
-    return m[1] as string
+    return (m[1] as string).replaceAll('\r', '')
   } finally {
     socket.destroy()
   }
