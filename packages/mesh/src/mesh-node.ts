@@ -7,7 +7,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
-import { identify, type Identify } from '@libp2p/identify'
+import { identify, identifyPush, type Identify, type IdentifyPush } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
@@ -36,6 +36,8 @@ const CLUSTER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
 export type MeshServices = {
   identify: Identify
+  /** Tells connected peers when this host starts serving a protocol (handlers come after the mesh). */
+  identifyPush: IdentifyPush
   ping: Ping
   pubsub: GossipSub
 }
@@ -100,6 +102,8 @@ export interface MeshNode {
   handle: (protocol: string, handler: RequestHandler, options?: HandleOptions) => Promise<void>
   unhandle: (protocol: string) => Promise<void>
   request: (peer: string, protocol: string, request: Uint8Array, options?: RequestOptions) => Promise<Uint8Array>
+  /** Whether `peer` has declared (libp2p identify) that it serves `protocol`; false when not known yet. */
+  serves: (peer: string, protocol: string) => Promise<boolean>
   stop: () => Promise<void>
 }
 
@@ -147,6 +151,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
+      identifyPush: identifyPush(),
       ping: ping(),
       pubsub: gossipsub(gossipOptions(timing.gossipHeartbeatMs))
     },
@@ -263,6 +268,13 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     handle: async (protocol, handler, options) => { await rr.handle(protocol, handler, options) },
     unhandle: async (protocol) => { await rr.unhandle(protocol) },
     request: async (peer, protocol, request, options) => await rr.request(peer, protocol, request, options),
+    serves: async (peer, protocol) => {
+      try {
+        return (await libp2p.peerStore.get(peerIdFromString(peer))).protocols.includes(protocol)
+      } catch {
+        return false
+      }
+    },
     stop: async () => {
       stopping ??= (async () => {
         publisher.stop()

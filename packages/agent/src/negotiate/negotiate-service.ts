@@ -8,6 +8,7 @@ import { specResources, validateVmSpec } from '../vm/vm-spec.js'
 import type { MigrationDestination } from '../migrate/migration-destination.js'
 import type { NameClaims } from './name-authority.js'
 import type { ReplicaKeeper } from '../replication/replica-keeper.js'
+import { NEGOTIATE_PROTOCOL, PROTOCOL_OF } from './protocols.js'
 import { admitNewVm, type CanStart } from './reserve-admission.js'
 
 const MAX_ID = 200
@@ -39,17 +40,26 @@ export interface NegotiateServiceDeps {
 }
 
 /**
- * The host side of /meshvirt/negotiate/1.0.0: Reserve against the ledger, Commit into a VM
- * this host owns, Release; and name claims for the names this host is the authority of.
+ * The host side of the peer protocols (protocols.ts): Reserve against the ledger, Commit into a
+ * VM this host owns, Release; name claims for the keys this host is an authority of; the
+ * destination side of migrations; the replicas this host holds.
  * Every request is validated before use; a bad one gets an Error, never a crash.
  */
 export class NegotiateService {
   constructor (private readonly deps: NegotiateServiceDeps) {}
 
-  async handle (bytes: Uint8Array, peer: string): Promise<Uint8Array> {
+  /**
+   * Answers one request that arrived on `protocol`: only the kinds that protocol carries
+   * (PROTOCOL_OF), except on the placement protocol, which still answers every kind for agents of
+   * the release before the split.
+   */
+  async handle (bytes: Uint8Array, peer: string, protocol = NEGOTIATE_PROTOCOL): Promise<Uint8Array> {
     let res: meshvirt.v1.INegotiateResponse
     try {
-      res = await this.answer(pb.NegotiateRequest.decode(bytes), peer)
+      const req = pb.NegotiateRequest.decode(bytes)
+      const belongs = req.body === undefined ? NEGOTIATE_PROTOCOL : PROTOCOL_OF[req.body]
+      if (protocol !== NEGOTIATE_PROTOCOL && belongs !== protocol) throw new ControlError('INVALID_ARGUMENT', `${req.body ?? 'an empty request'} is not answered on ${protocol} (it belongs to ${belongs})`)
+      res = await this.answer(req, peer)
     } catch (err) {
       const e = err instanceof ControlError ? err : new ControlError('INVALID_ARGUMENT', `bad negotiate request: ${(err as Error).message}`)
       if (!(err instanceof ControlError)) this.deps.log.warn('refused a bad negotiate request', { peer, err: (err as Error).message })

@@ -1,7 +1,7 @@
 import type { MeshNode } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
-import { CONTROL_PROTOCOL, NEGOTIATE_PROTOCOL, NEGOTIATE_TIMEOUT_MS } from './protocols.js'
+import { CONTROL_PROTOCOL, kindOf, NEGOTIATE_PROTOCOL, NEGOTIATE_TIMEOUT_MS, PROTOCOL_OF } from './protocols.js'
 
 type LocalHandler = (bytes: Uint8Array, peer: string) => Promise<Uint8Array>
 
@@ -13,14 +13,21 @@ type LocalHandler = (bytes: Uint8Array, peer: string) => Promise<Uint8Array>
 export class PeerClient {
   private readonly local = new Map<string, LocalHandler>()
 
-  constructor (private readonly mesh: Pick<MeshNode, 'request' | 'hostId'>) {}
+  constructor (private readonly mesh: Pick<MeshNode, 'request' | 'hostId' | 'serves'>) {}
 
   registerLocal (protocol: string, handler: LocalHandler): void {
     this.local.set(protocol, handler)
   }
 
+  /**
+   * A request to a host on the protocol its kind belongs to; a peer that has not declared that
+   * protocol (an agent of the release before the split) is asked on the placement protocol.
+   */
   async negotiate (host: string, req: meshvirt.v1.INegotiateRequest, timeoutMs = NEGOTIATE_TIMEOUT_MS): Promise<meshvirt.v1.NegotiateResponse> {
-    const bytes = await this.call(host, NEGOTIATE_PROTOCOL, pb.NegotiateRequest.encode(req).finish(), timeoutMs)
+    const kind = kindOf(req)
+    const own = kind === undefined ? NEGOTIATE_PROTOCOL : PROTOCOL_OF[kind]
+    const protocol = own === NEGOTIATE_PROTOCOL || host === this.mesh.hostId || await this.mesh.serves(host, own) ? own : NEGOTIATE_PROTOCOL
+    const bytes = await this.call(host, protocol, pb.NegotiateRequest.encode(req).finish(), timeoutMs)
     const res = pb.NegotiateResponse.decode(bytes)
     if (res.error != null) throw ControlError.fromWire(res.error)
     return res

@@ -1,6 +1,6 @@
 import type { NameClaims } from '../negotiate/name-authority.js'
 import { NegotiateService, type Accepting } from '../negotiate/negotiate-service.js'
-import { NEGOTIATE_PROTOCOL } from '../negotiate/protocols.js'
+import { PEER_PROTOCOLS } from '../negotiate/protocols.js'
 import { driverCanStart } from '../negotiate/reserve-admission.js'
 import type { MigrationPart } from './migration-part.js'
 import type { ReplicationPart } from './replication-part.js'
@@ -10,8 +10,8 @@ import type { HostParts } from './host-parts.js'
 export const NEGOTIATE_HANDLER_TIMEOUT_MS = 2 * 60_000
 
 /**
- * The host side of placement: answers peers on the negotiate protocol (reservations, commits, name
- * claims, and — when those parts run — incoming migrations and replicas). Served once every part
+ * The host side of placement and of what hosts ask each other: reservations and commits, name
+ * claims, and — when those parts run — incoming migrations and replicas, each on its own protocol. Served once every part
  * it answers for is up, the lease included (an arriving replicated VM inherits its lease).
  */
 export interface NegotiationOptions {
@@ -34,6 +34,9 @@ export async function serveNegotiation (p: HostParts, opts: NegotiationOptions):
     ...(opts.migration !== undefined ? { incoming: opts.migration.incoming } : {}),
     ...(opts.replicas !== undefined ? { replicas: opts.replicas.keeper } : {})
   })
-  peers.registerLocal(NEGOTIATE_PROTOCOL, async (b, peer) => await negotiate.handle(b, peer))
-  await node.handle(NEGOTIATE_PROTOCOL, async (b, peer) => await negotiate.handle(b, peer), { timeoutMs: NEGOTIATE_HANDLER_TIMEOUT_MS })
+  // One protocol per concern (placement, names, migration control, replica groups), one service.
+  for (const protocol of PEER_PROTOCOLS) {
+    peers.registerLocal(protocol, async (b, peer) => await negotiate.handle(b, peer, protocol))
+    await node.handle(protocol, async (b, peer) => await negotiate.handle(b, peer, protocol), { timeoutMs: NEGOTIATE_HANDLER_TIMEOUT_MS })
+  }
 }
