@@ -54,6 +54,10 @@ describe('VM records and restart policy end to end: 3 agent processes, real QEMU
     const pid = qemuPid(host2, vm.id)
     const killedAt = Date.now()
     process.kill(pid, 'SIGKILL')
+    // Where the killed guest's output ends: a ready marker past it is the new boot's. (Read after
+    // the restart instead, the new guest could already be ready: seen in CI under load.)
+    await pollUntil(async () => !await isRunning(pid), { timeoutMs: 5_000, intervalMs: 20, what: `QEMU ${pid} gone after its SIGKILL` })
+    const size = (await stat(serial)).size
     const again = await pollUntil(async () => {
       const v = await show(viewer, 'rs-1')
       return v.state === 'running' && v.startedAtMs >= killedAt ? v : undefined
@@ -70,7 +74,6 @@ describe('VM records and restart policy end to end: 3 agent processes, real QEMU
     const steps = logOf(host2, vm.id).filter((e) => Date.parse(e.time) >= killedAt).map((e) => `${Date.parse(e.time) - killedAt} ms ${e.msg}`)
     console.log(`rs-1: running again ${restartedInMs} ms after SIGKILL (seen by the CLI after ${tookMs} ms; QEMU pid ${pid} → ${newPid}); owner's log: ${steps.join('; ')}`)
     // The guest really boots again (its serial log goes on in the same file).
-    const size = (await stat(serial)).size
     await waitForSerial(serial, /MESHVIRT-READY/, 90_000, size)
 
     // Told in the event stream (from any host) and counted on the owner's /metrics.
