@@ -42,6 +42,16 @@ describe('Features: the registered features seen by the core as one', () => {
     expect(log).toEqual(['assign a vm-1', 'assign b vm-1', 'bind a:vm-1', 'bind b:vm-1', 'release a:vm-1', 'release b:vm-1'])
   })
 
+  it('claims: a feature that has its claims only later (after attach) is asked at each create', async () => {
+    const log: string[] = []
+    const late: { claims?: SpecClaims<string> } = {}
+    const claims = new Features([{ name: 'late', specClaims: () => late.claims }]).specClaims()
+    expect((await claims.assign({ name: 'web' }, 'vm-0', 'k')).spec.name).toBe('web')
+    late.claims = claiming('late', log)
+    expect((await claims.assign({ name: 'web' }, 'vm-1', 'k')).spec.name).toBe('web+late')
+    expect(log).toEqual(['assign late vm-1'])
+  })
+
   it('claims: one refusing gives back what the features before it took, and the error stands', async () => {
     const log: string[] = []
     const claims = new Features([{ name: 'a', specClaims: () => claiming('a', log) }, { name: 'b', specClaims: () => claiming('b', log, true) }]).specClaims()

@@ -91,15 +91,18 @@ export class Features {
     for (const f of this.list) await f.vmForceDeleted?.(vmId)
   }
 
-  /** Every feature's claims in turn; one failing gives back what those before it took. */
+  /**
+   * Every feature's claims in turn; one failing gives back what those before it took. Each feature
+   * is asked for its claims at every create, not once: one only has them after attach.
+   */
   specClaims (): SpecClaims<Held[]> {
-    const parts = this.list.flatMap((f) => { const c = f.specClaims?.(); return c === undefined ? [] : [c] })
+    const parts = (): SpecClaims[] => this.list.flatMap((f) => { const c = f.specClaims?.(); return c === undefined ? [] : [c] })
     const release = async (held: Held[]): Promise<void> => { await Promise.all(held.map(async (h) => { await h.claims.release(h.held) })) }
     return {
       assign: async (spec, vmId, idempotencyKey) => {
         const held: Held[] = []
         try {
-          for (const claims of parts) {
+          for (const claims of parts()) {
             const got = await claims.assign(spec, vmId, idempotencyKey)
             spec = got.spec
             held.push({ claims, held: got.held })
