@@ -1,8 +1,8 @@
 /**
  * The overlay's throughput against the bare underlay, in namespaces of our own (no agents, no QEMU):
  * two "hosts" on a switch (a bridge in its own namespace, veth ports, underlay MTU 1500), each
- * running the built LinuxHostNetwork (network-host.ts) with one network (bridge, VXLAN with learning
- * off, nftables, dnsmasq), forwarding programmed with setPeers as the agents program it from gossip,
+ * running the built LinuxHostNetwork (network-host.ts) with one network (bridge, VXLAN, nftables,
+ * dnsmasq), forwarding programmed with setPeers as the agents program it from gossip,
  * and one "guest" per host: a namespace whose veth, with the NIC's MAC and the guest MTU, is plugged
  * into the host's bridge (a tap without QEMU has no carrier). iperf3 (one TCP stream, `-t` seconds)
  * runs guest A → guest B through the overlay and host A → host B over the underlay, alternately.

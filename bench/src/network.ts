@@ -307,7 +307,7 @@ export const network: Benchmark = {
       metrics,
       details: {
         overlay: {
-          method: 'two host namespaces on a switch namespace (veth, MTU 1500), the built LinuxHostNetwork (@meshvirt/network dist) running in each (ensureNetwork: bridge, VXLAN learning off, nftables, dnsmasq; setPeers as the agents program it from gossip), one guest namespace per host whose veth (the NIC\'s MAC, guest MTU) is plugged into the bridge; iperf3, one TCP stream, guest A → guest B (overlay) then host A → host B (underlay), alternately; medians',
+          method: 'two host namespaces on a switch namespace (veth, MTU 1500), the built LinuxHostNetwork (@meshvirt/network dist) running in each (ensureNetwork: bridge, VXLAN (learning on, entries programmed), nftables, dnsmasq; setPeers as the agents program it from gossip), one guest namespace per host whose veth (the NIC\'s MAC, guest MTU) is plugged into the bridge; iperf3, one TCP stream, guest A → guest B (overlay) then host A → host B (underlay), alternately; medians',
           ...overlay,
           load_average: { before: loadBefore.map((v) => round(v, 2)), after: loadAfterIperf.map((v) => round(v, 2)) }
         },

@@ -1,5 +1,12 @@
 /** The IANA VXLAN port (RFC 7348). */
 export const VXLAN_PORT = 4789
+/**
+ * How long the VXLAN device keeps a forwarding entry that nothing refreshes (s): a day. Entries are
+ * dynamic so that learning can move them (a MAC that moved to another host is followed at its first
+ * frame from there); what the agent programs is refreshed by the traffic it carries and re-learnt by
+ * the next frame if it ever ages out. Below 2^32 / HZ: the kernel counts it in jiffies.
+ */
+export const VXLAN_AGEING_S = 86_400
 
 /**
  * Bytes VXLAN adds to each guest frame on an IPv4 underlay: outer IPv4 (20) + UDP (8) + VXLAN (8)

@@ -1,4 +1,4 @@
-import { VXLAN_PORT } from './constants.js'
+import { VXLAN_AGEING_S, VXLAN_PORT } from './constants.js'
 import { bridgeName, gatewayMac, vxlanName } from './identity.js'
 import { deleteLink, readLink, setLink } from './links.js'
 import { mustRun } from './runner.js'
@@ -34,19 +34,30 @@ export async function ensureBridge (run: CommandRunner, net: NetworkConfig, undo
   if (!has) await mustRun(run, 'ip', ['addr', 'replace', `${net.gateway}/${prefix}`, 'dev', bridge])
 }
 
-/** The VXLAN device (learning off, ARP proxy), recreated if it was made with other parameters. */
+/**
+ * The VXLAN device (learning on, ARP proxy), recreated if it was made with other parameters; one
+ * made with learning off (before learning was turned on) is switched in place, guests undisturbed.
+ */
 export async function ensureVxlan (run: CommandRunner, net: NetworkConfig, underlay: string, undo: Undo): Promise<void> {
   const vxlan = vxlanName(net.vni)
   let link = await readLink(run, vxlan)
   const v = link?.vxlan
-  const fits = v !== undefined && v.id === net.vni && v.local === underlay && v.port === VXLAN_PORT && v.learning === false && v.proxy === true
+  const fits = v !== undefined && v.id === net.vni && v.local === underlay && v.port === VXLAN_PORT && v.proxy === true
+  if (link !== undefined && fits && (v.learning !== true || v.ageing !== VXLAN_AGEING_S)) {
+    await mustRun(run, 'ip', ['link', 'set', 'dev', vxlan, 'type', 'vxlan', 'learning', 'ageing', String(VXLAN_AGEING_S)])
+    await mustRun(run, 'ip', ['link', 'set', 'dev', vxlan, 'addrgenmode', 'none'])
+    await mustRun(run, 'ip', ['-6', 'addr', 'flush', 'dev', vxlan])
+  }
   if (link !== undefined && !fits) {
     await mustRun(run, 'ip', ['link', 'del', 'dev', vxlan])
     link = undefined
   }
   if (link === undefined) {
-    await mustRun(run, 'ip', ['link', 'add', vxlan, 'type', 'vxlan', 'id', String(net.vni), 'local', underlay, 'dstport', String(VXLAN_PORT), 'nolearning', 'proxy'])
+    await mustRun(run, 'ip', ['link', 'add', vxlan, 'type', 'vxlan', 'id', String(net.vni), 'local', underlay, 'dstport', String(VXLAN_PORT), 'learning', 'ageing', String(VXLAN_AGEING_S), 'proxy'])
     undo.push(async () => await deleteLink(run, vxlan))
+    // No IPv6 of its own: the host's neighbour discovery from this device would cross the tunnel
+    // with the device's MAC, and every other host would learn that MAC (an entry no one asked for).
+    await mustRun(run, 'ip', ['link', 'set', 'dev', vxlan, 'addrgenmode', 'none'])
     link = await readLink(run, vxlan)
     if (link === undefined) throw new HostNetworkError(`${vxlan} vanished right after it was created`)
   }

@@ -24,9 +24,10 @@ export interface ProgramOptions {
   prune?: boolean
   /**
    * The tables as the last pass left them. Given, the pass diffs against them and reads nothing:
-   * a moved MAC is re-pointed with one command instead of a read-back and a command. The entries
-   * are ours alone (learning is off on the device), so only a re-made device or a failed command
-   * makes them stale — the caller then passes none, and the kernel is read.
+   * a moved MAC is re-pointed with one command instead of a read-back and a command. Learning may
+   * have moved an entry since (to where the MAC's frames now come from, which the gossip then
+   * confirms: the next change re-points it anyway) or added one; a re-made device or a failed
+   * command makes them stale — the caller then passes none, and the kernel is read.
    */
   known?: ForwardingTables
 }
@@ -53,7 +54,7 @@ export async function programForwarding (run: CommandRunner, vxlan: string, peer
   const fdbLines = [
     ...fdb.add.map((e) => e.mac === FLOOD_MAC
       ? `fdb append ${e.mac} dev ${vxlan} dst ${e.dst} self permanent`
-      : `fdb replace ${e.mac} dev ${vxlan} dst ${e.dst} self permanent`),
+      : `fdb replace ${e.mac} dev ${vxlan} dst ${e.dst} self dynamic`),
     ...fdb.remove.map((e) => `fdb del ${e.mac} dev ${vxlan} dst ${e.dst} self`)
   ]
   if (fdbLines.length > 0) await mustRun(run, 'bridge', ['-batch', '-'], fdbLines.join('\n') + '\n')

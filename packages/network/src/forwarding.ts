@@ -11,6 +11,11 @@ import type { NetworkPeers } from './types.js'
 export interface FdbEntry {
   mac: string
   dst: string
+  /**
+   * Flood entries are permanent; unicast ones dynamic, so that learning can move them. A unicast
+   * entry found permanent (made before learning was on) is replaced by a dynamic one.
+   */
+  permanent: boolean
 }
 
 /** A neighbour entry on the VXLAN device: `ip neigh … <ip> lladdr <mac>`. */
@@ -27,7 +32,7 @@ export function fdbKey (e: FdbEntry): string {
 }
 
 export function sameFdb (a: FdbEntry, b: FdbEntry): boolean {
-  return a.dst === b.dst
+  return a.dst === b.dst && a.permanent === b.permanent
 }
 
 export function neighKey (e: NeighEntry): string {
@@ -40,8 +45,8 @@ export function sameNeigh (a: NeighEntry, b: NeighEntry): boolean {
 
 /** The entries a network's peers call for: a flood entry per host in floodTo, a unicast entry per remote NIC. */
 export function desiredFdb (peers: NetworkPeers): FdbEntry[] {
-  const flood = [...new Set(peers.floodTo)].sort().map((dst) => ({ mac: FLOOD_MAC, dst }))
-  return [...flood, ...peers.nics.map((n) => ({ mac: n.mac.toLowerCase(), dst: n.underlay }))]
+  const flood = [...new Set(peers.floodTo)].sort().map((dst) => ({ mac: FLOOD_MAC, dst, permanent: true }))
+  return [...flood, ...peers.nics.map((n) => ({ mac: n.mac.toLowerCase(), dst: n.underlay, permanent: false }))]
 }
 
 export function desiredNeigh (peers: NetworkPeers): NeighEntry[] {
@@ -63,9 +68,9 @@ function parseJsonArray (text: string, what: string): unknown[] {
 export function parseFdb (text: string): FdbEntry[] {
   const out: FdbEntry[] = []
   for (const raw of parseJsonArray(text, 'bridge fdb show')) {
-    const e = raw as { mac?: string, dst?: string, master?: string }
+    const e = raw as { mac?: string, dst?: string, master?: string, state?: string }
     if (typeof e.mac !== 'string' || typeof e.dst !== 'string' || e.master !== undefined) continue
-    out.push({ mac: e.mac.toLowerCase(), dst: e.dst })
+    out.push({ mac: e.mac.toLowerCase(), dst: e.dst, permanent: e.state === 'permanent' })
   }
   return out
 }

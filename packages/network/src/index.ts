@@ -1,6 +1,6 @@
 /**
- * @meshvirt/network — the host's side of meshvirt's virtual networks: Linux bridges, VXLAN with
- * learning off, taps, forwarding entries programmed from gossip, DHCP/DNS (dnsmasq) and NAT
+ * @meshvirt/network — the host's side of meshvirt's virtual networks: Linux bridges, VXLAN
+ * (learning follows a moved MAC at once), taps, forwarding entries programmed from gossip, DHCP/DNS (dnsmasq) and NAT
  * (nftables). Depends on nothing of ours, as `hypervisor` does.
  *
  * @example

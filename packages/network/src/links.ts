@@ -10,7 +10,7 @@ export interface LinkInfo {
   up: boolean
   master?: string
   kind?: string
-  vxlan?: { id: number, local?: string, port?: number, learning?: boolean, proxy?: boolean }
+  vxlan?: { id: number, local?: string, port?: number, learning?: boolean, ageing?: number, proxy?: boolean }
   /** A tun/tap device in tap mode. */
   tap?: boolean
 }
@@ -31,7 +31,7 @@ export function toLinkInfo (raw: RawLink): LinkInfo {
   if (raw.master !== undefined) info.master = raw.master
   if (kind !== undefined) info.kind = kind
   if (kind === 'vxlan') {
-    info.vxlan = { id: data.id as number, local: data.local as string, port: data.port as number, learning: data.learning as boolean, proxy: data.proxy as boolean }
+    info.vxlan = { id: data.id as number, local: data.local as string, port: data.port as number, learning: data.learning as boolean, ageing: data.ageing as number, proxy: data.proxy as boolean }
   }
   if (kind === 'tun') info.tap = data.type === 'tap'
   return info

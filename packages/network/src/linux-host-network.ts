@@ -51,7 +51,7 @@ interface NetworkState {
 const CONFIG_FILE = 'network.json'
 
 /**
- * The Linux driver: per network a bridge holding the gateway, a VXLAN device (learning off, ARP
+ * The Linux driver: per network a bridge holding the gateway, a VXLAN device (learning on, ARP
  * proxied from neighbour entries), taps for the guests, a dnsmasq for DHCP/DNS and the driver's
  * nftables table. Every step reads what the kernel has first, so each call is idempotent and an
  * agent restart adopts what it finds. Calls are serialised.

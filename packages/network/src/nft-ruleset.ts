@@ -59,6 +59,9 @@ export function renderRuleset (networks: readonly RulesetNetwork[], options: Rul
   // Routed traffic: within a bridge (br_netfilter) yes, between bridges never, out only with NAT.
   const forward = sorted.map((n) => `iifname ${q(n.bridge)} oifname ${q(n.bridge)} accept`)
   forward.push(`oifname ${ALL} ct state established,related accept`)
+  // A guest never speaks the tunnel's protocol to another host: with NAT it would arrive from this
+  // host's own address, and the VXLAN devices learn where a MAC is from who sends its frames.
+  forward.push(`iifname ${ALL} udp dport ${VXLAN_PORT} drop`)
   for (const n of sorted.filter((n) => n.nat)) forward.push(`iifname ${q(n.bridge)} ip saddr ${n.subnet} ${out} accept`)
   forward.push(`iifname ${ALL} drop`, `oifname ${ALL} drop`)
 

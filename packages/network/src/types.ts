@@ -62,7 +62,7 @@ export interface HostNetwork {
   readonly driver: 'linux' | 'sim'
   /**
    * Creates, or adopts as found, the network's bridge (holding the gateway address and MAC), its
-   * VXLAN device (learning off, ARP answered from neighbour entries), its filter and NAT rules and
+   * VXLAN device (learning on, ARP answered from neighbour entries), its filter and NAT rules and
    * its DHCP/DNS server. Idempotent: a restarted agent calls it for every network it has ports on
    * and running guests notice nothing.
    */

@@ -24,23 +24,28 @@ describe('diffEntries', () => {
 })
 
 describe('forwarding entries', () => {
+  const flood = (dst: string): FdbEntry => ({ mac: Z, dst, permanent: true })
+  const nic = (mac: string, dst: string): FdbEntry => ({ mac, dst, permanent: false })
   const peers: NetworkPeers = {
     floodTo: ['10.77.0.3', '10.77.0.2', '10.77.0.3'],
     nics: [{ mac: A.toUpperCase(), ip: '10.7.0.10', hostname: 'www', underlay: '10.77.0.2' }, { mac: B, ip: '10.7.0.11', hostname: 'db', underlay: '10.77.0.3' }]
   }
 
-  it('one flood entry per remote host, one unicast entry per remote NIC (MACs lower-cased)', () => {
+  it('one permanent flood entry per remote host, one dynamic unicast entry per remote NIC (MACs lower-cased)', () => {
     expect(desiredFdb(peers)).toEqual([
-      { mac: Z, dst: '10.77.0.2' }, { mac: Z, dst: '10.77.0.3' }, { mac: A, dst: '10.77.0.2' }, { mac: B, dst: '10.77.0.3' }
+      { mac: Z, dst: '10.77.0.2', permanent: true }, { mac: Z, dst: '10.77.0.3', permanent: true },
+      { mac: A, dst: '10.77.0.2', permanent: false }, { mac: B, dst: '10.77.0.3', permanent: false }
     ])
     expect(desiredNeigh(peers)).toEqual([{ ip: '10.7.0.10', mac: A, permanent: true }, { ip: '10.7.0.11', mac: B, permanent: true }])
   })
 
   it.each<[string, FdbEntry[], FdbEntry[], FdbEntry[], FdbEntry[]]>([
-    ['a new host gets a flood entry, the old keeps its own', [{ mac: Z, dst: '1.1.1.1' }, { mac: Z, dst: '2.2.2.2' }], [{ mac: Z, dst: '1.1.1.1' }], [{ mac: Z, dst: '2.2.2.2' }], []],
-    ['a host gone loses its flood entry', [], [{ mac: Z, dst: '1.1.1.1' }], [], [{ mac: Z, dst: '1.1.1.1' }]],
-    ['a moved MAC is replaced in place', [{ mac: A, dst: '2.2.2.2' }], [{ mac: A, dst: '1.1.1.1' }], [{ mac: A, dst: '2.2.2.2' }], []],
-    ['a NIC gone is removed', [], [{ mac: A, dst: '1.1.1.1' }], [], [{ mac: A, dst: '1.1.1.1' }]]
+    ['a new host gets a flood entry, the old keeps its own', [flood('1.1.1.1'), flood('2.2.2.2')], [flood('1.1.1.1')], [flood('2.2.2.2')], []],
+    ['a host gone loses its flood entry', [], [flood('1.1.1.1')], [], [flood('1.1.1.1')]],
+    ['a moved MAC is replaced in place', [nic(A, '2.2.2.2')], [nic(A, '1.1.1.1')], [nic(A, '2.2.2.2')], []],
+    ['a MAC learning already moved is left as it is', [nic(A, '2.2.2.2')], [nic(A, '2.2.2.2')], [], []],
+    ['a NIC gone is removed', [], [nic(A, '1.1.1.1')], [], [nic(A, '1.1.1.1')]],
+    ['a unicast entry made permanent (before learning was on) is made dynamic, so learning can move it', [nic(A, '1.1.1.1')], [{ ...nic(A, '1.1.1.1'), permanent: true }], [nic(A, '1.1.1.1')], []]
   ])('fdb: %s', (_, desired, actual, add, remove) => {
     expect(diffEntries(desired, actual, fdbKey, sameFdb)).toEqual({ add, remove })
   })
@@ -57,9 +62,13 @@ describe('forwarding entries', () => {
 
 describe('parsing iproute2 JSON', () => {
   it('bridge -j fdb show: keeps the device\'s remote entries, skips the bridge\'s', () => {
-    const text = '[{"mac":"7e:5a:8c:84:59:4a","flags":[],"master":"mvbr9","state":"permanent"},{"mac":"02:11:22:33:44:55","dst":"10.99.0.2","flags":["self"],"state":"permanent"},' +
+    const text = '[{"mac":"7e:5a:8c:84:59:4a","flags":[],"master":"mvbr9","state":"permanent"},{"mac":"02:11:22:33:44:55","dst":"10.99.0.2","flags":["self"],"state":""},' +
+      '{"mac":"02:11:22:33:44:66","dst":"10.99.0.3","flags":["self"],"state":"permanent"},' +
       '{"mac":"00:00:00:00:00:00","dst":"10.99.0.2","flags":["self"],"state":"permanent"},{"mac":"00:00:00:00:00:00","dst":"10.99.0.3","flags":["self"],"state":"permanent"}]\n'
-    expect(parseFdb(text)).toEqual([{ mac: '02:11:22:33:44:55', dst: '10.99.0.2' }, { mac: Z, dst: '10.99.0.2' }, { mac: Z, dst: '10.99.0.3' }])
+    expect(parseFdb(text)).toEqual([
+      { mac: '02:11:22:33:44:55', dst: '10.99.0.2', permanent: false }, { mac: '02:11:22:33:44:66', dst: '10.99.0.3', permanent: true },
+      { mac: Z, dst: '10.99.0.2', permanent: true }, { mac: Z, dst: '10.99.0.3', permanent: true }
+    ])
   })
 
   it.each([

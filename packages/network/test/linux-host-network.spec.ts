@@ -15,7 +15,7 @@ const web: NetworkConfig = { name: 'web', vni: 7, subnet: '10.7.0.0/24', gateway
 
 interface FakeLink { ifname: string, mtu: number, address: string, flags: string[], master?: string, linkinfo: { info_kind: string, info_data: Record<string, unknown> } }
 
-function fakeHost (dir: string, fail: (line: string) => string | undefined = () => undefined): { run: CommandRunner, processes: ProcessTable, calls: string[], signals: string[] } {
+function fakeHost (dir: string, fail: (line: string) => string | undefined = () => undefined): { run: CommandRunner, processes: ProcessTable, calls: string[], signals: string[], links: Map<string, FakeLink> } {
   const links = new Map<string, FakeLink>()
   const calls: string[] = []
   const signals: string[] = []
@@ -34,7 +34,7 @@ function fakeHost (dir: string, fail: (line: string) => string | undefined = () 
     if (line === 'ip -j -d link show') return ok(JSON.stringify([...links.values()]))
     if (line.startsWith('ip link add ')) {
       const kind = a[4] as string
-      const data: Record<string, unknown> = kind === 'vxlan' ? { id: Number(a[6]), local: a[8], port: Number(a[10]), learning: false, proxy: true } : {}
+      const data: Record<string, unknown> = kind === 'vxlan' ? { id: Number(a[6]), local: a[8], port: Number(a[10]), learning: true, ageing: Number(a[13]), proxy: true } : {}
       links.set(a[2] as string, { ifname: a[2] as string, mtu: 1500, address: 'aa:aa:aa:aa:aa:aa', flags: [], linkinfo: { info_kind: kind, info_data: data } })
     }
     if (line.startsWith('ip tuntap add dev ')) links.set(a[3] as string, { ifname: a[3] as string, mtu: 1500, address: 'bb:bb:bb:bb:bb:bb', flags: [], linkinfo: { info_kind: 'tun', info_data: { type: 'tap' } } })
@@ -64,7 +64,7 @@ function fakeHost (dir: string, fail: (line: string) => string | undefined = () 
       if (signal === 'SIGTERM' || signal === 'SIGKILL') void rm(join(dir, 'proc', String(pid)), { recursive: true, force: true })
     }
   }
-  return { run, processes, calls, signals }
+  return { run, processes, calls, signals, links }
 }
 
 describe('LinuxHostNetwork (fake host)', () => {
@@ -88,7 +88,9 @@ describe('LinuxHostNetwork (fake host)', () => {
     expect(first).toContain('ip link add mvbr7 type bridge')
     expect(first).toContain('ip link set dev mvbr7 mtu 1450 address 06:00:00:00:00:07 up')
     expect(first).toContain('ip addr replace 10.7.0.1/24 dev mvbr7')
-    expect(first).toContain('ip link add mvvx7 type vxlan id 7 local 10.77.0.1 dstport 4789 nolearning proxy')
+    expect(first).toContain('ip link add mvvx7 type vxlan id 7 local 10.77.0.1 dstport 4789 learning ageing 86400 proxy')
+    expect(first).toContain('ip link set dev mvvx7 addrgenmode none')
+    expect(first.indexOf('ip link set dev mvvx7 addrgenmode none')).toBeLessThan(first.indexOf('ip link set dev mvvx7 mtu 1450 master mvbr7 up'))
     expect(first).toContain('ip link set dev mvvx7 mtu 1450 master mvbr7 up')
     expect(first.filter((c) => c.startsWith('dnsmasq '))).toHaveLength(1)
     expect(await readFile(join(dir, 'sys/net/ipv4/ip_forward'), 'utf8')).toBe('1\n')
@@ -97,12 +99,26 @@ describe('LinuxHostNetwork (fake host)', () => {
     expect(again).toEqual(['ip addr replace 10.7.0.1/24 dev mvbr7'])
   })
 
+  it('a VXLAN device made with learning off (an older agent) is switched to learning in place, guests undisturbed', async () => {
+    const fake = fakeHost(dir)
+    await driver(fake).ensureNetwork(web)
+    const data = fake.links.get('mvvx7')?.linkinfo.info_data as Record<string, unknown>
+    Object.assign(data, { learning: false, ageing: 300 })
+    fake.calls.splice(0)
+    await driver(fake).ensureNetwork(web)
+    expect(fake.calls).toContain('ip link set dev mvvx7 type vxlan learning ageing 86400')
+    // Its IPv6 link-local goes: the host's own neighbour discovery would teach other hosts its MAC.
+    expect(fake.calls).toContain('ip link set dev mvvx7 addrgenmode none')
+    expect(fake.calls).toContain('ip -6 addr flush dev mvvx7')
+    expect(fake.calls.filter((c) => c.startsWith('ip link del') || c.startsWith('ip link add'))).toEqual([])
+  })
+
   it('a failing command names itself and its stderr, and what the call created is removed', async () => {
     const fake = fakeHost(dir, (line) => line.startsWith('ip link add mvvx7') ? 'RTNETLINK answers: Operation not permitted' : undefined)
     const host = driver(fake)
     const err = await host.ensureNetwork(web).catch((e: unknown) => e)
     expect(err).toMatchObject({ name: 'HostNetworkError', code: 'ERR_HOST_NETWORK', stderr: 'RTNETLINK answers: Operation not permitted' })
-    expect((err as Error).message).toBe('ip link add mvvx7 type vxlan id 7 local 10.77.0.1 dstport 4789 nolearning proxy failed: RTNETLINK answers: Operation not permitted')
+    expect((err as Error).message).toBe('ip link add mvvx7 type vxlan id 7 local 10.77.0.1 dstport 4789 learning ageing 86400 proxy failed: RTNETLINK answers: Operation not permitted')
     expect(fake.calls.at(-1)).toBe('ip link del dev mvbr7')
     expect(fake.calls.some((c) => c.startsWith('dnsmasq'))).toBe(false)
     expect((await host.inventory()).networks).toEqual([])
@@ -151,7 +167,7 @@ describe('LinuxHostNetwork (fake host)', () => {
     await host.setPeers('web', { floodTo: ['10.77.0.1', '10.77.0.2'], nics: [self, other] })
     const batches = fake.calls.filter((c) => c.includes('-batch'))
     expect(batches).toEqual([
-      'bridge -batch - <<fdb append 00:00:00:00:00:00 dev mvvx7 dst 10.77.0.2 self permanent\nfdb replace 02:00:00:00:00:06 dev mvvx7 dst 10.77.0.2 self permanent\n',
+      'bridge -batch - <<fdb append 00:00:00:00:00:00 dev mvvx7 dst 10.77.0.2 self permanent\nfdb replace 02:00:00:00:00:06 dev mvvx7 dst 10.77.0.2 self dynamic\n',
       'ip -batch - <<neigh replace 10.7.0.6 lladdr 02:00:00:00:00:06 dev mvvx7 nud permanent\n'
     ])
     expect(await readFile(join(dir, 'state/web/dns-hosts'), 'utf8')).toBe('10.7.0.5 me\n10.7.0.6 you\n')
@@ -168,7 +184,7 @@ describe('LinuxHostNetwork (fake host)', () => {
     expect(reads()).toHaveLength(2) // the first pass reads the kernel's tables
     fake.calls.length = 0
     await host.setPeers('web', { floodTo: ['10.77.0.2', '10.77.0.3'], nics: [nic('10.77.0.3')] })
-    expect(fake.calls.filter((c) => c.startsWith('bridge') || c.startsWith('ip -'))).toEqual(['bridge -batch - <<fdb replace 02:00:00:00:00:06 dev mvvx7 dst 10.77.0.3 self permanent\n'])
+    expect(fake.calls.filter((c) => c.startsWith('bridge') || c.startsWith('ip -'))).toEqual(['bridge -batch - <<fdb replace 02:00:00:00:00:06 dev mvvx7 dst 10.77.0.3 self dynamic\n'])
     fake.calls.length = 0
     await host.setPeers('web', { floodTo: ['10.77.0.2', '10.77.0.3'], nics: [nic('10.77.0.3')] })
     expect(fake.calls.filter((c) => c.startsWith('bridge') || c.startsWith('ip -'))).toEqual([]) // nothing to do, nothing run

@@ -50,6 +50,13 @@ describe('the nftables table', () => {
     expect(text).toContain(`chain tunnel_out {\n    type filter hook output priority raw; policy accept;\n    ${outbound}\n  }`)
   })
 
+  it('a guest\'s VXLAN packets never leave for another host, NAT or not (they would move MACs there)', () => {
+    const lines = renderRuleset([web], { uplink: 'eth0' }).split('\n').map((l) => l.trim())
+    const drop = lines.indexOf('iifname "mvbr*" udp dport 4789 drop')
+    expect(drop).toBeGreaterThan(lines.indexOf('chain forward {'))
+    expect(drop).toBeLessThan(lines.indexOf('iifname "mvbr7" ip saddr 10.7.0.0/24 oifname "eth0" accept'))
+  })
+
   it('drops from any meshvirt bridge after the allowances (input and forward)', () => {
     const lines = renderRuleset([web], { uplink: 'eth0' }).split('\n').map((l) => l.trim())
     const input = lines.indexOf('chain input {')
