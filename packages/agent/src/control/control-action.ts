@@ -1,0 +1,93 @@
+import type { meshvirt } from '@meshvirt/proto'
+import { ControlError } from './errors.js'
+
+/**
+ * Parse, then act (Firecracker's split): a control request is turned once into one validated action
+ * of this union; the handler then routes it (here, or to the VM's owner) and runs it. Bodies the core
+ * does not know are left to the parts and features that answer them (`other`).
+ */
+
+/** A VM as the operator named it: by id when given, else by name (one of the two is not empty). */
+export interface VmRef {
+  id: string
+  name: string
+}
+
+/** What can be done to one VM, on the host that owns it. */
+export type VmAction =
+  | { op: 'start' }
+  | { op: 'stop', force: boolean }
+  | { op: 'delete' }
+  | { op: 'inspect' }
+  | { op: 'readConsole', offset: number, maxBytes: number }
+  | { op: 'migrate', toHost: string, params: meshvirt.v1.IMigrationParams | null }
+  | { op: 'replicate', replicas: number, rpoMs: number, spreadBy: string }
+
+export type ControlAction =
+  /** An operation on one VM: run by its owner, forwarded there once when it is another host. */
+  | { kind: 'vm', vm: VmRef, action: VmAction }
+  | { kind: 'create', spec: meshvirt.v1.IVmSpec, idempotencyKey: string }
+  | { kind: 'failover', vm: VmRef, toHost: string }
+  | { kind: 'drain', host: string, undrain: boolean, concurrency: number, params: meshvirt.v1.IMigrationParams | null }
+  | { kind: 'listVms', localOnly: boolean }
+  | { kind: 'listHosts' }
+  /** Answered by a part or a feature composed beside the core (networks, events), by oneof name. */
+  | { kind: 'other', body: string }
+
+export function parseControlRequest (req: meshvirt.v1.ControlRequest): ControlAction {
+  const vm = (action: VmAction, ref: meshvirt.v1.IVmRef | null | undefined): ControlAction => ({ kind: 'vm', vm: vmRef(ref), action })
+  switch (req.body) {
+    case undefined:
+      throw new ControlError('INVALID_ARGUMENT', 'empty control request: set one operation')
+    case 'createVm': {
+      const idempotencyKey = req.idempotencyKey !== '' ? req.idempotencyKey : req.requestId
+      if (idempotencyKey === '') throw new ControlError('INVALID_ARGUMENT', 'create needs an idempotency key')
+      return { kind: 'create', spec: req.createVm?.spec ?? {}, idempotencyKey }
+    }
+    case 'startVm': return vm({ op: 'start' }, req.startVm?.vm)
+    case 'stopVm': return vm({ op: 'stop', force: req.stopVm?.force === true }, req.stopVm?.vm)
+    case 'deleteVm': return vm({ op: 'delete' }, req.deleteVm?.vm)
+    case 'inspectVm': return vm({ op: 'inspect' }, req.inspectVm?.vm)
+    case 'readConsole': {
+      const rc = req.readConsole as meshvirt.v1.ReadConsole
+      return vm({ op: 'readConsole', offset: Number(rc.offset), maxBytes: rc.maxBytes }, rc.vm)
+    }
+    case 'migrateVm': {
+      const m = req.migrateVm as meshvirt.v1.MigrateVm
+      return vm({ op: 'migrate', toHost: m.toHost, params: m.params ?? null }, m.vm)
+    }
+    case 'replicateVm': {
+      const r = req.replicateVm as meshvirt.v1.ReplicateVm
+      return vm({ op: 'replicate', replicas: r.replicas, rpoMs: r.rpoMs, spreadBy: r.spreadBy }, r.vm)
+    }
+    case 'failoverVm': {
+      const f = req.failoverVm as meshvirt.v1.FailoverVm
+      return { kind: 'failover', vm: vmRef(f.vm), toHost: f.toHost }
+    }
+    case 'drainHost': {
+      const d = req.drainHost as meshvirt.v1.DrainHost
+      if (d.host === '') throw new ControlError('INVALID_ARGUMENT', 'name the host to drain (its id or hostname)')
+      return { kind: 'drain', host: d.host, undrain: d.undrain, concurrency: d.concurrency, params: d.params ?? null }
+    }
+    case 'listVms': return { kind: 'listVms', localOnly: req.listVms?.localOnly === true }
+    case 'listHosts': return { kind: 'listHosts' }
+    default: return { kind: 'other', body: req.body }
+  }
+}
+
+function vmRef (ref: meshvirt.v1.IVmRef | null | undefined): VmRef {
+  const id = ref?.id ?? ''
+  const name = ref?.name ?? ''
+  if (id === '' && name === '') throw new ControlError('INVALID_ARGUMENT', 'name a VM by id or name')
+  return { id, name }
+}
+
+/** Whether a VM (a summary, a row) is the one a reference names: by id when given, else by name. */
+export function refMatcher (ref: VmRef): (v: { id: string, name: string }) => boolean {
+  return (v) => ref.id !== '' ? v.id === ref.id : v.name === ref.name
+}
+
+/** The reference as the operator wrote it, for messages. */
+export function refText (ref: VmRef): string {
+  return ref.id !== '' ? ref.id : ref.name
+}
