@@ -105,6 +105,17 @@ describe('networks and addresses across agents', () => {
     }
   })
 
+  it('VXLAN is accepted only from the cluster\'s hosts: each host\'s driver lists every other host\'s underlay', async () => {
+    const hosts = (await call(agents()[0] as RunningAgent, { listHosts: {} })).hostList?.hosts ?? []
+    const underlayOf = new Map(hosts.map((h) => [h.advert?.hostId ?? '', h.advert?.underlay ?? '']))
+    await pollUntil(() => cluster.networks.every((net, i) => {
+      const self = (agents()[i] as RunningAgent).hostId
+      const others = [...new Set([...underlayOf].filter(([id, u]) => id !== self && u !== '').map(([, u]) => u))].sort()
+      return JSON.stringify(net.state().tunnelPeers) === JSON.stringify(others)
+    }), { timeoutMs: 15_000, what: 'every host to accept VXLAN from the others only' })
+    expect(cluster.networks[0]?.state().tunnelPeers?.length).toBeGreaterThan(0)
+  })
+
   it('an address a VM uses is refused even when every host has lost its claim (a claim that lapsed, deciders that changed)', async () => {
     const held = (await listOn('front'))[1] as VmView
     const ip = held.nics[0]?.ip as string

@@ -49,6 +49,8 @@ interface NetworkState {
 }
 
 const CONFIG_FILE = 'network.json'
+/** The tunnel peers last set, so that a restarted driver keeps VXLAN limited while its agent rejoins. */
+const TUNNEL_PEERS_FILE = '.tunnel-peers.json'
 
 /**
  * The Linux driver: per network a bridge holding the gateway, a VXLAN device (learning on, ARP
@@ -64,6 +66,7 @@ export class LinuxHostNetwork implements HostNetwork {
   private queue: Promise<unknown> = Promise.resolve()
   private timer?: NodeJS.Timeout
   private closed = false
+  private tunnelPeers: string[] | undefined
 
   constructor (private readonly init: LinuxHostNetworkInit) {
     validateAddress(init.underlay, 'underlay')
@@ -148,6 +151,24 @@ export class LinuxHostNetwork implements HostNetwork {
       state.tables = tables
       state.peers = { floodTo: [...peers.floodTo], nics: peers.nics.map((n) => ({ ...n })) }
       await this.writeFiles(state)
+    })
+  }
+
+  async setTunnelPeers (underlays: readonly string[]): Promise<void> {
+    for (const u of underlays) validateAddress(u, 'tunnel peer')
+    const next = [...new Set(underlays)].sort()
+    await this.serial(async () => {
+      if (JSON.stringify(next) === JSON.stringify(this.tunnelPeers)) return
+      const before = this.tunnelPeers
+      this.tunnelPeers = next
+      try {
+        if (this.networks.size > 0) await this.applyRules()
+        await mkdir(this.init.stateDir, { recursive: true })
+        await writeFile(join(this.init.stateDir, TUNNEL_PEERS_FILE), JSON.stringify(next) + '\n')
+      } catch (err) {
+        this.tunnelPeers = before
+        throw err
+      }
     })
   }
 
@@ -278,10 +299,13 @@ export class LinuxHostNetwork implements HostNetwork {
 
   /** The whole nftables table from this host's networks, in one transaction; ip_forward on for NAT. */
   private async applyRules (): Promise<void> {
+    this.tunnelPeers ??= await readFile(join(this.init.stateDir, TUNNEL_PEERS_FILE), 'utf8')
+      .then((text) => { const list = JSON.parse(text) as unknown; return Array.isArray(list) && list.every((u) => typeof u === 'string') ? list : undefined })
+      .catch(() => undefined)
     const nets = [...this.networks.values()].map((s) => s.net)
     const uplink = this.init.uplink ?? await this.defaultRouteInterface()
     const rules = nets.map((n) => ({ bridge: bridgeName(n.vni), subnet: n.subnet, gateway: n.gateway, nat: n.nat }))
-    await mustRun(this.run, 'nft', ['-f', '-'], renderRuleset(rules, { underlay: this.init.underlay, ...(uplink === undefined ? {} : { uplink }) }))
+    await mustRun(this.run, 'nft', ['-f', '-'], renderRuleset(rules, { underlay: this.init.underlay, ...(uplink === undefined ? {} : { uplink }), ...(this.tunnelPeers === undefined ? {} : { tunnelPeers: this.tunnelPeers }) }))
     if (nets.some((n) => n.nat)) {
       const file = join(this.init.procSys ?? '/proc/sys', 'net/ipv4/ip_forward')
       if ((await readFile(file, 'utf8').catch(() => '')).trim() !== '1') await writeFile(file, '1\n')

@@ -19,6 +19,12 @@ export interface RulesetOptions {
   uplink?: string
   /** This host's underlay address: its VXLAN packets skip connection tracking (see below). */
   underlay?: string
+  /**
+   * The underlay addresses VXLAN packets are accepted from (the cluster's hosts); others are dropped
+   * before they reach a VXLAN device, which would learn from them. Undefined: every address (an
+   * agent that has not heard the cluster yet).
+   */
+  tunnelPeers?: readonly string[]
   table?: string
 }
 
@@ -70,6 +76,11 @@ export function renderRuleset (networks: readonly RulesetNetwork[], options: Rul
   // firewall must accept udp/4789 from its peers explicitly either way.
   const from = options.underlay === undefined ? '' : `ip saddr ${options.underlay} `
   const to = options.underlay === undefined ? '' : `ip daddr ${options.underlay} `
+  // Only the cluster's hosts may speak VXLAN to this one: the devices learn where a MAC is from who sends its frames.
+  const peers = [...new Set(options.tunnelPeers ?? [])].sort()
+  const peersOnly = options.tunnelPeers === undefined
+    ? []
+    : [`${to}udp dport ${VXLAN_PORT} ${peers.length === 0 ? '' : `ip saddr != { ${peers.join(', ')} } `}drop`]
   const postrouting = sorted.filter((n) => n.nat).map((n) => `ip saddr ${n.subnet} ip daddr != ${n.subnet} ${out} masquerade`)
 
   return head + [
@@ -77,7 +88,7 @@ export function renderRuleset (networks: readonly RulesetNetwork[], options: Rul
     ...chain('input', 'type filter hook input priority filter; policy accept;', input),
     ...chain('forward', 'type filter hook forward priority filter; policy accept;', forward),
     ...chain('postrouting', 'type nat hook postrouting priority srcnat; policy accept;', postrouting),
-    ...chain('tunnel_in', 'type filter hook prerouting priority raw; policy accept;', [`${to}udp dport ${VXLAN_PORT} notrack`]),
+    ...chain('tunnel_in', 'type filter hook prerouting priority raw; policy accept;', [...peersOnly, `${to}udp dport ${VXLAN_PORT} notrack`]),
     ...chain('tunnel_out', 'type filter hook output priority raw; policy accept;', [`${from}udp dport ${VXLAN_PORT} notrack`]),
     '}',
     // DHCP stays on its host. Every host's dnsmasq answers as the same gateway (one address, one

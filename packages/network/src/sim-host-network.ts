@@ -1,13 +1,15 @@
 import { bridgeName, tapName, vxlanName } from './identity.js'
 import { HostNetworkError } from './types.js'
 import type { HostNetwork, NetworkConfig, NetworkInventory, NetworkPeers, PortConfig } from './types.js'
-import { validateNetwork, validatePeers, validatePort } from './validation.js'
+import { validateAddress, validateNetwork, validatePeers, validatePort } from './validation.js'
 
 /** What the simulated host holds, as copies (a test may keep and compare them). */
 export interface SimNetworkState {
   networks: NetworkConfig[]
   ports: Array<PortConfig & { tap: string }>
   peers: Record<string, NetworkPeers>
+  /** The underlay addresses VXLAN is accepted from; undefined: never set (every address). */
+  tunnelPeers?: string[]
   /** How many times each kind of change was applied: a second identical call adds nothing. */
   changes: { networks: number, ports: number, peers: number }
 }
@@ -23,6 +25,7 @@ export class SimHostNetwork implements HostNetwork {
   private readonly ports = new Map<string, PortConfig & { tap: string }>()
   private readonly peers = new Map<string, NetworkPeers>()
   private readonly changes = { networks: 0, ports: 0, peers: 0 }
+  private tunnelPeers: string[] | undefined
   private closed = false
 
   async ensureNetwork (net: NetworkConfig): Promise<void> {
@@ -98,12 +101,19 @@ export class SimHostNetwork implements HostNetwork {
   }
 
   /** A copy of everything the simulated host holds. */
+  async setTunnelPeers (underlays: readonly string[]): Promise<void> {
+    this.open()
+    for (const u of underlays) validateAddress(u, 'tunnel peer')
+    this.tunnelPeers = [...new Set(underlays)].sort()
+  }
+
   state (): SimNetworkState {
     return structuredClone({
       networks: [...this.networks.values()],
       ports: [...this.ports.values()],
       peers: Object.fromEntries(this.peers),
-      changes: this.changes
+      changes: this.changes,
+      ...(this.tunnelPeers === undefined ? {} : { tunnelPeers: this.tunnelPeers })
     })
   }
 

@@ -77,6 +77,11 @@ export interface HostNetwork {
    * does not know of is not gone), then it only adds and updates.
    */
   setPeers: (network: string, peers: NetworkPeers, opts?: { prune?: boolean }) => Promise<void>
+  /**
+   * The underlay addresses of the cluster's hosts: VXLAN packets from any other address are dropped
+   * (the VXLAN devices learn from what they receive). Until it is first called, every address is.
+   */
+  setTunnelPeers: (underlays: readonly string[]) => Promise<void>
   /** Removes everything of the network from this host (no-op when absent). */
   removeNetwork: (name: string) => Promise<void>
   inventory: () => Promise<NetworkInventory>

@@ -113,6 +113,26 @@ describe('LinuxHostNetwork (fake host)', () => {
     expect(fake.calls.filter((c) => c.startsWith('ip link del') || c.startsWith('ip link add'))).toEqual([])
   })
 
+  it('setTunnelPeers re-writes the rules only when the list changes; given before any network, the first network has it', async () => {
+    const fake = fakeHost(dir)
+    const host = driver(fake)
+    await host.setTunnelPeers(['10.77.0.3', '10.77.0.2'])
+    expect(fake.calls.filter((c) => c.startsWith('nft '))).toEqual([])
+    await host.ensureNetwork(web)
+    expect(fake.calls.filter((c) => c.startsWith('nft ')).at(-1)).toContain('ip daddr 10.77.0.1 udp dport 4789 ip saddr != { 10.77.0.2, 10.77.0.3 } drop')
+    fake.calls.splice(0)
+    await host.setTunnelPeers(['10.77.0.2', '10.77.0.3'])
+    expect(fake.calls).toEqual([])
+    await host.setTunnelPeers(['10.77.0.2'])
+    expect(fake.calls.filter((c) => c.startsWith('nft '))).toHaveLength(1)
+    expect(fake.calls[0]).toContain('ip saddr != { 10.77.0.2 } drop')
+    await expect(host.setTunnelPeers(['10.77.0.999'])).rejects.toThrow('tunnel peer')
+    // A restarted driver keeps the list until its agent sets it again.
+    fake.calls.splice(0)
+    await driver(fake).ensureNetwork(web)
+    expect(fake.calls.filter((c) => c.startsWith('nft ')).at(-1)).toContain('ip saddr != { 10.77.0.2 } drop')
+  })
+
   it('a failing command names itself and its stderr, and what the call created is removed', async () => {
     const fake = fakeHost(dir, (line) => line.startsWith('ip link add mvvx7') ? 'RTNETLINK answers: Operation not permitted' : undefined)
     const host = driver(fake)

@@ -304,6 +304,15 @@ describe.skipIf(!hasTools)('LinuxHostNetwork in network namespaces (root, built 
     expect(await pings(NS.gA, api.ip)).toBe(true)
   })
 
+  it('VXLAN from an address that is not a tunnel peer is dropped before the device sees it', async () => {
+    // After the previous case api runs on hC; gA reaches it, and hA learnt it there.
+    expect(await pings(NS.gA, api.ip)).toBe(true)
+    await drv('hA').call('setTunnelPeers', [UNDERLAY.hB])
+    expect(await pings(NS.gC, www.ip)).toBe(false)
+    await drv('hA').call('setTunnelPeers', [UNDERLAY.hB, UNDERLAY.hC])
+    expect(await pings(NS.gC, www.ip)).toBe(true)
+  })
+
   it('removeNetwork takes devices, taps, dnsmasq, files and rules away', async () => {
     const pid = (await drv('hA').call<NetworkInventory>('inventory')).networks.find((n) => n.vni === 8)?.dhcpPid as number
     await drv('hA').call('removeNetwork', 'db')

@@ -50,6 +50,22 @@ describe('the nftables table', () => {
     expect(text).toContain(`chain tunnel_out {\n    type filter hook output priority raw; policy accept;\n    ${outbound}\n  }`)
   })
 
+  it.each<[string, string[] | undefined, string | undefined]>([
+    ['from the cluster\'s hosts only, once they are known', ['10.77.0.3', '10.77.0.2', '10.77.0.3'], 'ip daddr 10.77.0.1 udp dport 4789 ip saddr != { 10.77.0.2, 10.77.0.3 } drop'],
+    ['from no one when the cluster is this host alone', [], 'ip daddr 10.77.0.1 udp dport 4789 drop'],
+    ['from anywhere until the agent has heard the cluster', undefined, undefined]
+  ])('VXLAN is accepted %s', (_, tunnelPeers, rule) => {
+    const lines = renderRuleset([web], { underlay: '10.77.0.1', ...(tunnelPeers === undefined ? {} : { tunnelPeers }) }).split('\n').map((l) => l.trim())
+    const tunnelIn = lines.indexOf('chain tunnel_in {')
+    if (rule === undefined) {
+      expect(lines.filter((l) => l.endsWith('drop') && l.includes('4789') && !l.startsWith('iifname'))).toEqual([])
+    } else {
+      // Dropped before the notrack rule, in the raw prerouting hook: before any VXLAN device sees it.
+      expect(lines[tunnelIn + 2]).toBe(rule)
+      expect(lines[tunnelIn + 3]).toBe('ip daddr 10.77.0.1 udp dport 4789 notrack')
+    }
+  })
+
   it('a guest\'s VXLAN packets never leave for another host, NAT or not (they would move MACs there)', () => {
     const lines = renderRuleset([web], { uplink: 'eth0' }).split('\n').map((l) => l.trim())
     const drop = lines.indexOf('iifname "mvbr*" udp dport 4789 drop')

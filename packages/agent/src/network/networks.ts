@@ -50,6 +50,8 @@ export class Networks {
   private stopped = false
   /** What was last programmed per network (forwarding is applied as a diff, but asked only on change). */
   private readonly applied = new Map<string, string>()
+  /** The tunnel peers last set (space-joined); undefined: not set yet. */
+  private tunnelPeers: string | undefined
   /**
    * Until the view has settled after start, forwarding is only added to, never pruned: a host not
    * heard from yet is not gone, and the kernel keeps forwarding to its guests meanwhile.
@@ -203,12 +205,31 @@ export class Networks {
     })
   }
 
+  /**
+   * VXLAN is accepted only from the cluster's hosts (dead ones too: the kernel still forwards to
+   * their guests), once the view has settled — until then from anywhere, as before the restart.
+   */
+  private async syncTunnelPeers (hosts: ReadonlyArray<{ self: boolean, advert: { underlay: string } }>): Promise<void> {
+    if (!this.prune) return
+    const peers = [...new Set(hosts.filter((h) => !h.self && h.advert.underlay !== '').map((h) => h.advert.underlay))].sort()
+    const key = peers.join(' ')
+    if (key === this.tunnelPeers) return
+    this.tunnelPeers = key
+    try {
+      await this.ports.serial(async () => { await this.deps.host.setTunnelPeers(peers) })
+    } catch (err) {
+      this.tunnelPeers = undefined
+      this.deps.log.warn('could not limit VXLAN to the cluster\'s hosts', { err: (err as Error).message })
+    }
+  }
+
   private async sync (): Promise<void> {
     const view = this.view
     if (view === undefined || this.stopped) return
     const local = new Map<string, number>()
     for (const vm of this.deps.localVms()) if (vm.state !== 'incoming') local.set(vm.id, vm.epoch)
     const hosts = view.hosts()
+    await this.syncTunnelPeers(hosts)
     for (const network of this.ports.networks()) {
       const peers: NetworkPeers = peersFor(network, hosts, local)
       const key = JSON.stringify(peers)
