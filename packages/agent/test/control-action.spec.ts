@@ -15,7 +15,8 @@ describe('parse: every control request becomes one validated action', () => {
     ['createVm (the request id when no key)', { requestId: 'r1', createVm: { spec: {} } }, { kind: 'create', spec: expect.anything() as never, idempotencyKey: 'r1' }],
     ['startVm', { startVm: { vm: { name: 'web' } } }, { kind: 'vm', vm: byName, action: { op: 'start' } }],
     ['stopVm', { stopVm: { vm: { id: 'vm-1' }, force: true } }, { kind: 'vm', vm: byId, action: { op: 'stop', force: true } }],
-    ['deleteVm', { deleteVm: { vm: { name: 'web' } } }, { kind: 'vm', vm: byName, action: { op: 'delete' } }],
+    ['deleteVm', { deleteVm: { vm: { name: 'web' } } }, { kind: 'vm', vm: byName, action: { op: 'delete', force: false } }],
+    ['deleteVm --force', { deleteVm: { vm: { name: 'web' }, force: true } }, { kind: 'vm', vm: byName, action: { op: 'delete', force: true } }],
     ['inspectVm', { inspectVm: { vm: { id: 'vm-1', name: 'web' } } }, { kind: 'vm', vm: { id: 'vm-1', name: 'web' }, action: { op: 'inspect' } }],
     ['readConsole', { readConsole: { vm: { name: 'web' }, offset: 4096, maxBytes: 512 } }, { kind: 'vm', vm: byName, action: { op: 'readConsole', offset: 4096, maxBytes: 512 } }],
     ['migrateVm', { migrateVm: { vm: { name: 'web' }, toHost: 'h2', params: { timeoutMs: 1000 } } }, { kind: 'vm', vm: byName, action: { op: 'migrate', toHost: 'h2', params: expect.objectContaining({ timeoutMs: 1000 }) as never } }],
@@ -70,7 +71,7 @@ describe('act: each action on a VM runs only in the states it declares', () => {
   const actions: Record<string, VmAction> = {
     start: { op: 'start' },
     stop: { op: 'stop', force: false },
-    delete: { op: 'delete' },
+    delete: { op: 'delete', force: false },
     inspect: { op: 'inspect' },
     readConsole: { op: 'readConsole', offset: 0, maxBytes: 10 },
     migrate: { op: 'migrate', toHost: '', params: null },

@@ -17,7 +17,8 @@ export interface VmRef {
 export type VmAction =
   | { op: 'start' }
   | { op: 'stop', force: boolean }
-  | { op: 'delete' }
+  /** `force`: the owner may be dead or gone; a VM this host knows of is then forgotten cluster-wide (records/). */
+  | { op: 'delete', force: boolean }
   | { op: 'inspect' }
   | { op: 'readConsole', offset: number, maxBytes: number }
   | { op: 'migrate', toHost: string, params: meshvirt.v1.IMigrationParams | null }
@@ -46,7 +47,7 @@ export function parseControlRequest (req: meshvirt.v1.ControlRequest): ControlAc
     }
     case 'startVm': return vm({ op: 'start' }, req.startVm?.vm)
     case 'stopVm': return vm({ op: 'stop', force: req.stopVm?.force === true }, req.stopVm?.vm)
-    case 'deleteVm': return vm({ op: 'delete' }, req.deleteVm?.vm)
+    case 'deleteVm': return vm({ op: 'delete', force: req.deleteVm?.force === true }, req.deleteVm?.vm)
     case 'inspectVm': return vm({ op: 'inspect' }, req.inspectVm?.vm)
     case 'readConsole': {
       const rc = req.readConsole as meshvirt.v1.ReadConsole

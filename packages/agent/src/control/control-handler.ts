@@ -31,6 +31,19 @@ export interface ControlHandlerDeps {
   replication?: ReplicationManager
   /** After a VM is deleted here: what other parts free for it cluster-wide (its NICs' addresses). */
   onDeleted?: (vm: VmRow) => Promise<void>
+  /** The VMs whose owner is dead or gone, as this host last heard of them (records/). */
+  records?: ControlRecords
+}
+
+/**
+ * What the VM records add to the control API: VMs whose owner is dead or gone are listed by a
+ * cluster-wide `vm ls` (unknown), shown by `vm show` when no live host has them, and forgotten
+ * cluster-wide by `vm delete --force` when no owner deletes them.
+ */
+export interface ControlRecords {
+  unknownInfos: (listed: readonly meshvirt.v1.IVmInfo[]) => meshvirt.v1.IVmInfo[]
+  findUnknown: (ref: VmRef) => meshvirt.v1.IVmInfo | undefined
+  forceDelete: (ref: VmRef, deleteNormally: () => Promise<meshvirt.v1.IControlResponse>) => Promise<meshvirt.v1.IControlResponse>
 }
 
 /** A drain migrates every VM of the host: give it an hour before the forwarding agent gives up. */
@@ -127,9 +140,20 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
 
   return async (req) => {
     const action = parseControlRequest(req)
+    const records = deps.records
     switch (action.kind) {
-      case 'vm':
-        return await onVm(req, action.vm, action.action)
+      case 'vm': {
+        const { vm: ref, action: a } = action
+        // Asked here by a client (not forwarded): the records stand in for an owner that is gone.
+        if (records === undefined || req.hops > 0) return await onVm(req, ref, a)
+        if (a.op === 'delete' && a.force) return await records.forceDelete(ref, async () => await onVm(req, ref, a))
+        if (a.op !== 'inspect') return await onVm(req, ref, a)
+        return await onVm(req, ref, a).catch((err: unknown) => {
+          const unknown = (err as { code?: string }).code === 'NOT_FOUND' ? records.findUnknown(ref) : undefined
+          if (unknown === undefined) throw err
+          return { vm: unknown }
+        })
+      }
       case 'create':
         return { vm: (await deps.broker.create(action.spec, action.idempotencyKey)).vm }
       case 'failover':
@@ -140,7 +164,8 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
         if (action.localOnly) return { vmList: { vms: vms.list().map((v) => vms.info(v)) } }
         const lists = await listEverywhere()
         for (const l of lists) if (l.error !== undefined) deps.log.warn('host did not answer vm ls', { peer: l.host, err: l.error })
-        const all = lists.flatMap((l) => l.vms).sort((a, b) => (a.summary?.name ?? '').localeCompare(b.summary?.name ?? ''))
+        const listed = lists.flatMap((l) => l.vms)
+        const all = [...listed, ...records?.unknownInfos(listed) ?? []].sort((a, b) => (a.summary?.name ?? '').localeCompare(b.summary?.name ?? ''))
         return { vmList: { vms: all } }
       }
       case 'listHosts':

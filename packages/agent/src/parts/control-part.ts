@@ -7,7 +7,6 @@ import type { HostAdminState } from '../host/admin-state.js'
 import type { Monitoring } from '../monitor/index.js'
 import type { Broker } from '../negotiate/broker.js'
 import { CONTROL_PROTOCOL } from '../negotiate/protocols.js'
-import { withVmRecords } from '../records/records-control.js'
 import type { VmRecords } from '../records/vm-records.js'
 import type { VmRow } from '../store/state-store.js'
 import type { HostParts } from './host-parts.js'
@@ -38,12 +37,15 @@ export interface ControlPartOptions {
  */
 export async function startControl (p: HostParts, o: ControlPartOptions): Promise<{ control: Handler }> {
   const { selfId, root, node, peers, teardown } = p
-  const control = withVmRecords(createControlHandler({
-    selfId, view: node.view, vms: p.vms, broker: o.broker, peers, log: root.child('control', { host: selfId }), admin: o.admin, extra: { ...o.monitoring.controlHandlers, ...o.extra },
+  const records = o.vmRecords
+  const control = createControlHandler({
+    selfId, view: node.view, vms: p.vms, broker: o.broker, peers, log: root.child('control', { host: selfId }), admin: o.admin,
+    records: { unknownInfos: (listed) => records.unknownInfos(listed), findUnknown: (ref) => records.findUnknown(ref), forceDelete: async (ref, normally) => await records.forceDelete(ref, normally) },
+    extra: { ...o.monitoring.controlHandlers, ...o.extra, syncTombstones: async (req) => await records.handleSync(req) },
     ...(o.onDeleted !== undefined ? { onDeleted: o.onDeleted } : {}),
     ...(o.migration !== undefined ? { migrations: o.migration.source } : {}),
     ...(o.replicas !== undefined ? { replication: o.replicas.replication } : {})
-  }), o.vmRecords)
+  })
   const controlBytes = async (bytes: Uint8Array): Promise<Uint8Array> => {
     let res
     try {
