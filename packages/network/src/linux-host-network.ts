@@ -67,6 +67,8 @@ export class LinuxHostNetwork implements HostNetwork {
   private timer?: NodeJS.Timeout
   private closed = false
   private tunnelPeers: string[] | undefined
+  /** Whether the list kept in the state dir was read (once, at the first rules written). */
+  private tunnelPeersRead = false
 
   constructor (private readonly init: LinuxHostNetworkInit) {
     validateAddress(init.underlay, 'underlay')
@@ -299,9 +301,12 @@ export class LinuxHostNetwork implements HostNetwork {
 
   /** The whole nftables table from this host's networks, in one transaction; ip_forward on for NAT. */
   private async applyRules (): Promise<void> {
-    this.tunnelPeers ??= await readFile(join(this.init.stateDir, TUNNEL_PEERS_FILE), 'utf8')
-      .then((text) => { const list = JSON.parse(text) as unknown; return Array.isArray(list) && list.every((u) => typeof u === 'string') ? list : undefined })
-      .catch(() => undefined)
+    if (!this.tunnelPeersRead) {
+      this.tunnelPeersRead = true
+      this.tunnelPeers ??= await readFile(join(this.init.stateDir, TUNNEL_PEERS_FILE), 'utf8')
+        .then((text) => { const list = JSON.parse(text) as unknown; return Array.isArray(list) && list.every((u) => typeof u === 'string') ? list : undefined })
+        .catch(() => undefined)
+    }
     const nets = [...this.networks.values()].map((s) => s.net)
     const uplink = this.init.uplink ?? await this.defaultRouteInterface()
     const rules = nets.map((n) => ({ bridge: bridgeName(n.vni), subnet: n.subnet, gateway: n.gateway, nat: n.nat }))

@@ -39,8 +39,7 @@ export async function startControl (p: HostParts, o: ControlPartOptions): Promis
   const { selfId, root, node, peers, teardown } = p
   const records = o.vmRecords
   const control = createControlHandler({
-    selfId, view: node.view, vms: p.vms, broker: o.broker, peers, log: root.child('control', { host: selfId }), admin: o.admin,
-    records: { unknownInfos: (listed) => records.unknownInfos(listed), findUnknown: (ref) => records.findUnknown(ref), forceDelete: async (ref, normally) => await records.forceDelete(ref, normally) },
+    selfId, view: node.view, vms: p.vms, broker: o.broker, peers, log: root.child('control', { host: selfId }), admin: o.admin, records,
     extra: { ...o.monitoring.controlHandlers, ...o.extra, syncTombstones: async (req) => await records.handleSync(req) },
     ...(o.onDeleted !== undefined ? { onDeleted: o.onDeleted } : {}),
     ...(o.migration !== undefined ? { migrations: o.migration.source } : {}),
