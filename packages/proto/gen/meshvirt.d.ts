@@ -1305,6 +1305,7 @@ export namespace meshvirt {
             kernel?: (string|null);
             initrd?: (string|null);
             cmdline?: (string|null);
+            library?: (meshvirt.v1.ILibraryImage|null);
         }
 
         class BootSource implements IBootSource {
@@ -1313,6 +1314,7 @@ export namespace meshvirt {
             public kernel: string;
             public initrd: string;
             public cmdline: string;
+            public library?: (meshvirt.v1.ILibraryImage|null);
             public static create(properties?: meshvirt.v1.IBootSource): meshvirt.v1.BootSource;
             public static encode(message: meshvirt.v1.IBootSource, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IBootSource, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1321,6 +1323,50 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.BootSource;
             public static toObject(message: meshvirt.v1.BootSource, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILibraryImage {
+            ref?: (string|null);
+            digest?: (string|null);
+        }
+
+        class LibraryImage implements ILibraryImage {
+            constructor(properties?: meshvirt.v1.ILibraryImage);
+            public ref: string;
+            public digest: string;
+            public static create(properties?: meshvirt.v1.ILibraryImage): meshvirt.v1.LibraryImage;
+            public static encode(message: meshvirt.v1.ILibraryImage, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ILibraryImage, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.LibraryImage;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.LibraryImage;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.LibraryImage;
+            public static toObject(message: meshvirt.v1.LibraryImage, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IGuestConfig {
+            hostname?: (string|null);
+            sshAuthorizedKeys?: (string[]|null);
+            userData?: (string|null);
+        }
+
+        class GuestConfig implements IGuestConfig {
+            constructor(properties?: meshvirt.v1.IGuestConfig);
+            public hostname: string;
+            public sshAuthorizedKeys: string[];
+            public userData: string;
+            public static create(properties?: meshvirt.v1.IGuestConfig): meshvirt.v1.GuestConfig;
+            public static encode(message: meshvirt.v1.IGuestConfig, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IGuestConfig, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.GuestConfig;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.GuestConfig;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.GuestConfig;
+            public static toObject(message: meshvirt.v1.GuestConfig, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
@@ -1369,6 +1415,7 @@ export namespace meshvirt {
             notMigratable?: (boolean|null);
             restart?: (meshvirt.v1.RestartPolicy|null);
             nics?: (meshvirt.v1.INic[]|null);
+            guest?: (meshvirt.v1.IGuestConfig|null);
         }
 
         class VmSpec implements IVmSpec {
@@ -1393,6 +1440,7 @@ export namespace meshvirt {
             public notMigratable: boolean;
             public restart: meshvirt.v1.RestartPolicy;
             public nics: meshvirt.v1.INic[];
+            public guest?: (meshvirt.v1.IGuestConfig|null);
             public static create(properties?: meshvirt.v1.IVmSpec): meshvirt.v1.VmSpec;
             public static encode(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -16866,6 +16866,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {string|null} [kernel] BootSource kernel
              * @property {string|null} [initrd] BootSource initrd
              * @property {string|null} [cmdline] BootSource cmdline
+             * @property {meshvirt.v1.ILibraryImage|null} [library] BootSource library
              */
 
             /**
@@ -16916,6 +16917,14 @@ export const meshvirt = $root.meshvirt = (() => {
             BootSource.prototype.cmdline = "";
 
             /**
+             * BootSource library.
+             * @member {meshvirt.v1.ILibraryImage|null|undefined} library
+             * @memberof meshvirt.v1.BootSource
+             * @instance
+             */
+            BootSource.prototype.library = null;
+
+            /**
              * Creates a new BootSource instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.BootSource
@@ -16951,6 +16960,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 3, wireType 2 =*/26).string(message.initrd);
                 if (message.cmdline != null && Object.hasOwnProperty.call(message, "cmdline"))
                     writer.uint32(/* id 4, wireType 2 =*/34).string(message.cmdline);
+                if (message.library != null && Object.hasOwnProperty.call(message, "library"))
+                    $root.meshvirt.v1.LibraryImage.encode(message.library, writer.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -17017,6 +17028,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.cmdline = reader.string();
                             break;
                         }
+                    case 5: {
+                            message.library = $root.meshvirt.v1.LibraryImage.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -17073,6 +17088,11 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.cmdline != null && Object.hasOwnProperty.call(message, "cmdline"))
                     if (!$util.isString(message.cmdline))
                         return "cmdline: string expected";
+                if (message.library != null && Object.hasOwnProperty.call(message, "library")) {
+                    let error = $root.meshvirt.v1.LibraryImage.verify(message.library, long + 1);
+                    if (error)
+                        return "library." + error;
+                }
                 return null;
             };
 
@@ -17102,6 +17122,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     message.initrd = String(object.initrd);
                 if (object.cmdline != null)
                     message.cmdline = String(object.cmdline);
+                if (object.library != null) {
+                    if (!$util.isObject(object.library))
+                        throw TypeError(".meshvirt.v1.BootSource.library: object expected");
+                    message.library = $root.meshvirt.v1.LibraryImage.fromObject(object.library, long + 1);
+                }
                 return message;
             };
 
@@ -17127,6 +17152,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.kernel = "";
                     object.initrd = "";
                     object.cmdline = "";
+                    object.library = null;
                 }
                 if (message.image != null && Object.hasOwnProperty.call(message, "image"))
                     object.image = message.image;
@@ -17136,6 +17162,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.initrd = message.initrd;
                 if (message.cmdline != null && Object.hasOwnProperty.call(message, "cmdline"))
                     object.cmdline = message.cmdline;
+                if (message.library != null && Object.hasOwnProperty.call(message, "library"))
+                    object.library = $root.meshvirt.v1.LibraryImage.toObject(message.library, options, q + 1);
                 return object;
             };
 
@@ -17166,6 +17194,578 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return BootSource;
+        })();
+
+        v1.LibraryImage = (function() {
+
+            /**
+             * Properties of a LibraryImage.
+             * @memberof meshvirt.v1
+             * @interface ILibraryImage
+             * @property {string|null} [ref] LibraryImage ref
+             * @property {string|null} [digest] LibraryImage digest
+             */
+
+            /**
+             * Constructs a new LibraryImage.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a LibraryImage.
+             * @implements ILibraryImage
+             * @constructor
+             * @param {meshvirt.v1.ILibraryImage=} [properties] Properties to set
+             */
+            function LibraryImage(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * LibraryImage ref.
+             * @member {string} ref
+             * @memberof meshvirt.v1.LibraryImage
+             * @instance
+             */
+            LibraryImage.prototype.ref = "";
+
+            /**
+             * LibraryImage digest.
+             * @member {string} digest
+             * @memberof meshvirt.v1.LibraryImage
+             * @instance
+             */
+            LibraryImage.prototype.digest = "";
+
+            /**
+             * Creates a new LibraryImage instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.LibraryImage
+             * @static
+             * @param {meshvirt.v1.ILibraryImage=} [properties] Properties to set
+             * @returns {meshvirt.v1.LibraryImage} LibraryImage instance
+             */
+            LibraryImage.create = function create(properties) {
+                return new LibraryImage(properties);
+            };
+
+            /**
+             * Encodes the specified LibraryImage message. Does not implicitly {@link meshvirt.v1.LibraryImage.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.LibraryImage
+             * @static
+             * @param {meshvirt.v1.ILibraryImage} message LibraryImage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LibraryImage.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.ref);
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.digest);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LibraryImage message, length delimited. Does not implicitly {@link meshvirt.v1.LibraryImage.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.LibraryImage
+             * @static
+             * @param {meshvirt.v1.ILibraryImage} message LibraryImage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LibraryImage.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a LibraryImage message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.LibraryImage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.LibraryImage} LibraryImage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LibraryImage.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.LibraryImage();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.ref = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.digest = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a LibraryImage message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.LibraryImage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.LibraryImage} LibraryImage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LibraryImage.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a LibraryImage message.
+             * @function verify
+             * @memberof meshvirt.v1.LibraryImage
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LibraryImage.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    if (!$util.isString(message.ref))
+                        return "ref: string expected";
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    if (!$util.isString(message.digest))
+                        return "digest: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a LibraryImage message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.LibraryImage
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.LibraryImage} LibraryImage
+             */
+            LibraryImage.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.LibraryImage)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.LibraryImage: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.LibraryImage();
+                if (object.ref != null)
+                    message.ref = String(object.ref);
+                if (object.digest != null)
+                    message.digest = String(object.digest);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LibraryImage message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.LibraryImage
+             * @static
+             * @param {meshvirt.v1.LibraryImage} message LibraryImage
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LibraryImage.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.ref = "";
+                    object.digest = "";
+                }
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    object.ref = message.ref;
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    object.digest = message.digest;
+                return object;
+            };
+
+            /**
+             * Converts this LibraryImage to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.LibraryImage
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LibraryImage.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LibraryImage
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.LibraryImage
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LibraryImage.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.LibraryImage";
+            };
+
+            return LibraryImage;
+        })();
+
+        v1.GuestConfig = (function() {
+
+            /**
+             * Properties of a GuestConfig.
+             * @memberof meshvirt.v1
+             * @interface IGuestConfig
+             * @property {string|null} [hostname] GuestConfig hostname
+             * @property {Array.<string>|null} [sshAuthorizedKeys] GuestConfig sshAuthorizedKeys
+             * @property {string|null} [userData] GuestConfig userData
+             */
+
+            /**
+             * Constructs a new GuestConfig.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a GuestConfig.
+             * @implements IGuestConfig
+             * @constructor
+             * @param {meshvirt.v1.IGuestConfig=} [properties] Properties to set
+             */
+            function GuestConfig(properties) {
+                this.sshAuthorizedKeys = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * GuestConfig hostname.
+             * @member {string} hostname
+             * @memberof meshvirt.v1.GuestConfig
+             * @instance
+             */
+            GuestConfig.prototype.hostname = "";
+
+            /**
+             * GuestConfig sshAuthorizedKeys.
+             * @member {Array.<string>} sshAuthorizedKeys
+             * @memberof meshvirt.v1.GuestConfig
+             * @instance
+             */
+            GuestConfig.prototype.sshAuthorizedKeys = $util.emptyArray;
+
+            /**
+             * GuestConfig userData.
+             * @member {string} userData
+             * @memberof meshvirt.v1.GuestConfig
+             * @instance
+             */
+            GuestConfig.prototype.userData = "";
+
+            /**
+             * Creates a new GuestConfig instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.GuestConfig
+             * @static
+             * @param {meshvirt.v1.IGuestConfig=} [properties] Properties to set
+             * @returns {meshvirt.v1.GuestConfig} GuestConfig instance
+             */
+            GuestConfig.create = function create(properties) {
+                return new GuestConfig(properties);
+            };
+
+            /**
+             * Encodes the specified GuestConfig message. Does not implicitly {@link meshvirt.v1.GuestConfig.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.GuestConfig
+             * @static
+             * @param {meshvirt.v1.IGuestConfig} message GuestConfig message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            GuestConfig.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.hostname);
+                if (message.sshAuthorizedKeys != null && message.sshAuthorizedKeys.length)
+                    for (let i = 0; i < message.sshAuthorizedKeys.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.sshAuthorizedKeys[i]);
+                if (message.userData != null && Object.hasOwnProperty.call(message, "userData"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.userData);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified GuestConfig message, length delimited. Does not implicitly {@link meshvirt.v1.GuestConfig.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.GuestConfig
+             * @static
+             * @param {meshvirt.v1.IGuestConfig} message GuestConfig message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            GuestConfig.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a GuestConfig message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.GuestConfig
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.GuestConfig} GuestConfig
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            GuestConfig.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.GuestConfig();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.hostname = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            if (!(message.sshAuthorizedKeys && message.sshAuthorizedKeys.length))
+                                message.sshAuthorizedKeys = [];
+                            message.sshAuthorizedKeys.push(reader.string());
+                            break;
+                        }
+                    case 3: {
+                            message.userData = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a GuestConfig message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.GuestConfig
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.GuestConfig} GuestConfig
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            GuestConfig.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a GuestConfig message.
+             * @function verify
+             * @memberof meshvirt.v1.GuestConfig
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            GuestConfig.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    if (!$util.isString(message.hostname))
+                        return "hostname: string expected";
+                if (message.sshAuthorizedKeys != null && Object.hasOwnProperty.call(message, "sshAuthorizedKeys")) {
+                    if (!Array.isArray(message.sshAuthorizedKeys))
+                        return "sshAuthorizedKeys: array expected";
+                    for (let i = 0; i < message.sshAuthorizedKeys.length; ++i)
+                        if (!$util.isString(message.sshAuthorizedKeys[i]))
+                            return "sshAuthorizedKeys: string[] expected";
+                }
+                if (message.userData != null && Object.hasOwnProperty.call(message, "userData"))
+                    if (!$util.isString(message.userData))
+                        return "userData: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a GuestConfig message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.GuestConfig
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.GuestConfig} GuestConfig
+             */
+            GuestConfig.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.GuestConfig)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.GuestConfig: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.GuestConfig();
+                if (object.hostname != null)
+                    message.hostname = String(object.hostname);
+                if (object.sshAuthorizedKeys) {
+                    if (!Array.isArray(object.sshAuthorizedKeys))
+                        throw TypeError(".meshvirt.v1.GuestConfig.sshAuthorizedKeys: array expected");
+                    message.sshAuthorizedKeys = [];
+                    for (let i = 0; i < object.sshAuthorizedKeys.length; ++i)
+                        message.sshAuthorizedKeys[i] = String(object.sshAuthorizedKeys[i]);
+                }
+                if (object.userData != null)
+                    message.userData = String(object.userData);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a GuestConfig message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.GuestConfig
+             * @static
+             * @param {meshvirt.v1.GuestConfig} message GuestConfig
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            GuestConfig.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.sshAuthorizedKeys = [];
+                if (options.defaults) {
+                    object.hostname = "";
+                    object.userData = "";
+                }
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    object.hostname = message.hostname;
+                if (message.sshAuthorizedKeys && message.sshAuthorizedKeys.length) {
+                    object.sshAuthorizedKeys = [];
+                    for (let j = 0; j < message.sshAuthorizedKeys.length; ++j)
+                        object.sshAuthorizedKeys[j] = message.sshAuthorizedKeys[j];
+                }
+                if (message.userData != null && Object.hasOwnProperty.call(message, "userData"))
+                    object.userData = message.userData;
+                return object;
+            };
+
+            /**
+             * Converts this GuestConfig to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.GuestConfig
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            GuestConfig.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for GuestConfig
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.GuestConfig
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            GuestConfig.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.GuestConfig";
+            };
+
+            return GuestConfig;
         })();
 
         v1.Nic = (function() {
@@ -17483,6 +18083,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {boolean|null} [notMigratable] VmSpec notMigratable
              * @property {meshvirt.v1.RestartPolicy|null} [restart] VmSpec restart
              * @property {Array.<meshvirt.v1.INic>|null} [nics] VmSpec nics
+             * @property {meshvirt.v1.IGuestConfig|null} [guest] VmSpec guest
              */
 
             /**
@@ -17668,6 +18269,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSpec.prototype.nics = $util.emptyArray;
 
             /**
+             * VmSpec guest.
+             * @member {meshvirt.v1.IGuestConfig|null|undefined} guest
+             * @memberof meshvirt.v1.VmSpec
+             * @instance
+             */
+            VmSpec.prototype.guest = null;
+
+            /**
              * Creates a new VmSpec instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSpec
@@ -17740,6 +18349,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.nics != null && message.nics.length)
                     for (let i = 0; i < message.nics.length; ++i)
                         $root.meshvirt.v1.Nic.encode(message.nics[i], writer.uint32(/* id 19, wireType 2 =*/154).fork(), q + 1).ldelim();
+                if (message.guest != null && Object.hasOwnProperty.call(message, "guest"))
+                    $root.meshvirt.v1.GuestConfig.encode(message.guest, writer.uint32(/* id 20, wireType 2 =*/162).fork(), q + 1).ldelim();
                 if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
                     writer.uint32(/* id 90, wireType 0 =*/720).int32(message.restart);
                 return writer;
@@ -17911,6 +18522,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.nics.push($root.meshvirt.v1.Nic.decode(reader, reader.uint32(), undefined, long + 1));
                             break;
                         }
+                    case 20: {
+                            message.guest = $root.meshvirt.v1.GuestConfig.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -18070,6 +18685,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         if (error)
                             return "nics." + error;
                     }
+                }
+                if (message.guest != null && Object.hasOwnProperty.call(message, "guest")) {
+                    let error = $root.meshvirt.v1.GuestConfig.verify(message.guest, long + 1);
+                    if (error)
+                        return "guest." + error;
                 }
                 return null;
             };
@@ -18240,6 +18860,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.nics[i] = $root.meshvirt.v1.Nic.fromObject(object.nics[i], long + 1);
                     }
                 }
+                if (object.guest != null) {
+                    if (!$util.isObject(object.guest))
+                        throw TypeError(".meshvirt.v1.VmSpec.guest: object expected");
+                    message.guest = $root.meshvirt.v1.GuestConfig.fromObject(object.guest, long + 1);
+                }
                 return message;
             };
 
@@ -18283,6 +18908,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.rpoMs = 0;
                     object.spreadBy = "";
                     object.notMigratable = false;
+                    object.guest = null;
                     object.restart = options.enums === String ? "RESTART_POLICY_UNSPECIFIED" : 0;
                 }
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
@@ -18348,6 +18974,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let j = 0; j < message.nics.length; ++j)
                         object.nics[j] = $root.meshvirt.v1.Nic.toObject(message.nics[j], options, q + 1);
                 }
+                if (message.guest != null && Object.hasOwnProperty.call(message, "guest"))
+                    object.guest = $root.meshvirt.v1.GuestConfig.toObject(message.guest, options, q + 1);
                 if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
                     object.restart = options.enums === String ? $root.meshvirt.v1.RestartPolicy[message.restart] === undefined ? message.restart : $root.meshvirt.v1.RestartPolicy[message.restart] : message.restart;
                 return object;
