@@ -25,6 +25,7 @@ import { startFailover } from './parts/failover-part.js'
 import type { HostParts, LeaseRef } from './parts/host-parts.js'
 import { startMigration } from './parts/migration-part.js'
 import { startMonitoring } from './parts/monitoring-part.js'
+import { imageFeature } from './parts/image-part.js'
 import { networkFeature } from './parts/network-part.js'
 import { serveNegotiation } from './parts/negotiate-part.js'
 import { startReplication } from './parts/replication-part.js'
@@ -144,7 +145,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const leases = new LeaseRecords(store)
   // The features (parts/feature.ts), one line each: their per-VM resources, advert fields, claims and commands.
   const feature = { selfId, config, root, store, events, teardown, localVms: (): VmRow[] => vms.list() }
-  const features = new Features([networkFeature(feature, opts.hostNetwork)])
+  const features = new Features([await imageFeature(feature), networkFeature(feature, opts.hostNetwork)])
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile
@@ -201,7 +202,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   vmRecords.start()
   teardown.add('vm records', () => { vmRecords.stop() })
   recordsReady(vmRecords)
-  features.attach({ selfId, view: node.view, peers })
+  await features.attach({ selfId, view: node.view, peers, node })
 
   // The parts, each started over the running core (parts/), in order: migration and replication when
   // the driver offers them, monitoring, failover (which emits monitoring's events) with replication;

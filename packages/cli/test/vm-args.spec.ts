@@ -19,6 +19,14 @@ describe('vm create flags', () => {
     expect(spec.boot).toEqual({ kernel: '/repo/.cache/guest/vmlinux', initrd: '/repo/initramfs.cpio', cmdline: 'console=ttyS0 root=./x' })
   })
 
+  it.each([
+    ['debian-12', 'debian-12'],
+    ['alpine-3.20:v1', 'alpine-3.20:v1']
+  ])('takes --image %s, no file of that name here, as a library image', (image, ref) => {
+    const boot = specFromFlags(ctx({ name: 'a', image }, '/nonexistent')).boot
+    expect(boot).toEqual({ library: { ref } })
+  })
+
   it('uses the process\'s current dir by default', () => {
     expect(specFromFlags(ctx({ name: 'a', image: 'x.qcow2' })).boot.image).toBe(`${process.cwd()}/x.qcow2`)
   })

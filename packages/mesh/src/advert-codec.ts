@@ -7,7 +7,7 @@ import { pb } from '@meshvirt/proto'
 import type { meshvirt } from '@meshvirt/proto'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ADVERT_LIMITS as L, HOST_ID_PATTERN, LABEL_KEY_PATTERN } from './advert-limits.js'
-import type { Accelerator, HostAdvert, HostCapacity, HostLoad, HostState, NetworkRecord, Overcommit, Resources, VmRole, VmState, VmSummary } from './host-advert.js'
+import type { Accelerator, HostAdvert, HostCapacity, HostLoad, HostState, ImageHolding, NetworkRecord, Overcommit, Resources, VmRole, VmState, VmSummary } from './host-advert.js'
 
 type Wire = meshvirt.v1.IHostAdvert
 
@@ -84,7 +84,9 @@ export function hostAdvertToWire (a: HostAdvert): Wire {
     agentVersion: a.agentVersion,
     hostname: a.hostname,
     underlay: a.underlay,
-    networks: a.networks
+    networks: a.networks,
+    images: a.images,
+    imageTombstones: a.imageTombstones
   }
 }
 
@@ -118,7 +120,13 @@ function fromWire (w: Wire): HostAdvert {
     agentVersion: text(w.agentVersion, 'agent_version', L.maxTextChars, true),
     hostname: text(w.hostname, 'hostname', L.maxTextChars, true),
     underlay: text(w.underlay, 'underlay', L.maxAddrChars, true),
-    networks: list(w.networks, 'networks', L.maxNetworks).map((n, i) => network(n, `networks[${i}]`))
+    networks: list(w.networks, 'networks', L.maxNetworks).map((n, i) => network(n, `networks[${i}]`)),
+    images: list(w.images, 'images', L.maxImages).map((m, i) => imageHolding(m, `images[${i}]`)),
+    imageTombstones: list(w.imageTombstones, 'image_tombstones', L.maxImages).map((t, i) => ({
+      ref: text(t.ref, `image_tombstones[${i}].ref`, L.maxTextChars),
+      digest: text(t.digest, `image_tombstones[${i}].digest`, L.maxTextChars),
+      deletedAtMs: count(t.deletedAtMs, `image_tombstones[${i}].deleted_at_ms`)
+    }))
   }
 }
 
@@ -194,6 +202,21 @@ function network (n: meshvirt.v1.INetwork, field: string): NetworkRecord {
     dhcp: n.dhcp === true,
     createdAtMs: count(n.createdAtMs, `${field}.created_at_ms`),
     deletedAtMs: count(n.deletedAtMs, `${field}.deleted_at_ms`)
+  }
+}
+
+function imageHolding (m: meshvirt.v1.IImageHolding, field: string): ImageHolding {
+  const have = m.have ?? new Uint8Array()
+  if (have.length > L.maxHaveBytes) throw new Invalid(`${field}.have exceeds ${L.maxHaveBytes} bytes`)
+  return {
+    digest: text(m.digest, `${field}.digest`, L.maxTextChars),
+    sizeBytes: count(m.sizeBytes, `${field}.size_bytes`),
+    format: text(m.format, `${field}.format`, L.maxTextChars),
+    refs: list(m.refs, `${field}.refs`, L.maxImageRefs).map((r, i) => text(r, `${field}.refs[${i}]`, L.maxTextChars)),
+    chunkCount: count(m.chunkCount, `${field}.chunk_count`),
+    have: Uint8Array.from(have),
+    namedAtMs: count(m.namedAtMs, `${field}.named_at_ms`),
+    usedBy: list(m.usedBy, `${field}.used_by`, L.maxVms).map((v, i) => text(v, `${field}.used_by[${i}]`, L.maxVmIdChars))
   }
 }
 

@@ -21,6 +21,11 @@ export const ADVERT_LIMITS = Object.freeze({
   maxNics: 4,
   /** Networks (and their tombstones) a host gossips. */
   maxNetworks: 512,
+  /** Images (held or being fetched) and image tombstones a host gossips, each. */
+  maxImages: 512,
+  maxImageRefs: 32,
+  /** The have-bitmap of an image being fetched: 64 Ki chunks (64 GiB at 1 MiB). */
+  maxHaveBytes: 8192,
   /** Overcommit ratios above this are operator typos, not policy. */
   maxOvercommit: 64,
   maxHeartbeatIntervalMs: 3_600_000

@@ -74,6 +74,30 @@ export interface NetworkRecord {
   deletedAtMs: number
 }
 
+/** An image of the library as one host holds it (or is fetching it: `have` names the chunks it has). */
+export interface ImageHolding {
+  /** `sha256:<hex>` of the bytes. */
+  digest: string
+  sizeBytes: number
+  format: string
+  /** The NAME:TAG names this host knows the bytes by. */
+  refs: string[]
+  chunkCount: number
+  /** Empty: every chunk is held; else one bit per chunk (low bit first). */
+  have: Uint8Array
+  /** When the newest of its names was given (the importer's clock). */
+  namedAtMs: number
+  /** This host's VMs whose disks read it. */
+  usedBy: string[]
+}
+
+/** A library name removed (`image rm`), gossiped for a while by every host that heard of it. */
+export interface ImageTombstone {
+  ref: string
+  digest: string
+  deletedAtMs: number
+}
+
 /** The part of an advert the agent controls; mesh adds identity, versioning and timing. */
 export interface HostAdvertContent {
   labels: Record<string, string>
@@ -92,6 +116,8 @@ export interface HostAdvertContent {
   /** Where other hosts send this host's overlay traffic (an IPv4 address; empty: none). */
   underlay: string
   networks: NetworkRecord[]
+  images: ImageHolding[]
+  imageTombstones: ImageTombstone[]
 }
 
 export interface HostAdvert extends HostAdvertContent {
@@ -136,7 +162,9 @@ export function emptyAdvertContent (): HostAdvertContent {
     agentVersion: '',
     hostname: '',
     underlay: '',
-    networks: []
+    networks: [],
+    images: [],
+    imageTombstones: []
   }
 }
 

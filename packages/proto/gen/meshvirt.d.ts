@@ -564,6 +564,10 @@ export namespace meshvirt {
             deleteNetwork?: (meshvirt.v1.IDeleteNetwork|null);
             listNetworks?: (meshvirt.v1.IListNetworks|null);
             inspectNetwork?: (meshvirt.v1.INetworkRef|null);
+            importImage?: (meshvirt.v1.IImportImage|null);
+            listImages?: (meshvirt.v1.IListImages|null);
+            inspectImage?: (meshvirt.v1.IImageRef|null);
+            removeImage?: (meshvirt.v1.IImageRef|null);
             listEvents?: (meshvirt.v1.IListEvents|null);
             syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
             attachConsole?: (meshvirt.v1.IAttachConsole|null);
@@ -590,10 +594,14 @@ export namespace meshvirt {
             public deleteNetwork?: (meshvirt.v1.IDeleteNetwork|null);
             public listNetworks?: (meshvirt.v1.IListNetworks|null);
             public inspectNetwork?: (meshvirt.v1.INetworkRef|null);
+            public importImage?: (meshvirt.v1.IImportImage|null);
+            public listImages?: (meshvirt.v1.IListImages|null);
+            public inspectImage?: (meshvirt.v1.IImageRef|null);
+            public removeImage?: (meshvirt.v1.IImageRef|null);
             public listEvents?: (meshvirt.v1.IListEvents|null);
             public syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
             public attachConsole?: (meshvirt.v1.IAttachConsole|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"listEvents"|"syncTombstones"|"attachConsole");
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"listEvents"|"syncTombstones"|"attachConsole");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -704,6 +712,8 @@ export namespace meshvirt {
             error?: (meshvirt.v1.IError|null);
             network?: (meshvirt.v1.INetworkInfo|null);
             networkList?: (meshvirt.v1.INetworkList|null);
+            image?: (meshvirt.v1.IImageInfo|null);
+            imageList?: (meshvirt.v1.IImageList|null);
             eventList?: (meshvirt.v1.IEventList|null);
             tombstoneList?: (meshvirt.v1.ITombstoneList|null);
             consoleAttached?: (meshvirt.v1.IConsoleAttached|null);
@@ -720,10 +730,12 @@ export namespace meshvirt {
             public error?: (meshvirt.v1.IError|null);
             public network?: (meshvirt.v1.INetworkInfo|null);
             public networkList?: (meshvirt.v1.INetworkList|null);
+            public image?: (meshvirt.v1.IImageInfo|null);
+            public imageList?: (meshvirt.v1.IImageList|null);
             public eventList?: (meshvirt.v1.IEventList|null);
             public tombstoneList?: (meshvirt.v1.ITombstoneList|null);
             public consoleAttached?: (meshvirt.v1.IConsoleAttached|null);
-            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"eventList"|"tombstoneList"|"consoleAttached");
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -732,6 +744,271 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ControlResponse;
             public static toObject(message: meshvirt.v1.ControlResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IImageHolding {
+            digest?: (string|null);
+            sizeBytes?: (number|null);
+            format?: (string|null);
+            refs?: (string[]|null);
+            chunkCount?: (number|null);
+            have?: (Uint8Array|null);
+            namedAtMs?: (number|null);
+            usedBy?: (string[]|null);
+        }
+
+        class ImageHolding implements IImageHolding {
+            constructor(properties?: meshvirt.v1.IImageHolding);
+            public digest: string;
+            public sizeBytes: number;
+            public format: string;
+            public refs: string[];
+            public chunkCount: number;
+            public have: Uint8Array;
+            public namedAtMs: number;
+            public usedBy: string[];
+            public static create(properties?: meshvirt.v1.IImageHolding): meshvirt.v1.ImageHolding;
+            public static encode(message: meshvirt.v1.IImageHolding, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImageHolding, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageHolding;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImageHolding;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageHolding;
+            public static toObject(message: meshvirt.v1.ImageHolding, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IImageTombstone {
+            ref?: (string|null);
+            digest?: (string|null);
+            deletedAtMs?: (number|null);
+        }
+
+        class ImageTombstone implements IImageTombstone {
+            constructor(properties?: meshvirt.v1.IImageTombstone);
+            public ref: string;
+            public digest: string;
+            public deletedAtMs: number;
+            public static create(properties?: meshvirt.v1.IImageTombstone): meshvirt.v1.ImageTombstone;
+            public static encode(message: meshvirt.v1.IImageTombstone, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImageTombstone, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageTombstone;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImageTombstone;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageTombstone;
+            public static toObject(message: meshvirt.v1.ImageTombstone, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IImageManifest {
+            digest?: (string|null);
+            sizeBytes?: (number|null);
+            format?: (string|null);
+            chunkBytes?: (number|null);
+            chunks?: (string[]|null);
+        }
+
+        class ImageManifest implements IImageManifest {
+            constructor(properties?: meshvirt.v1.IImageManifest);
+            public digest: string;
+            public sizeBytes: number;
+            public format: string;
+            public chunkBytes: number;
+            public chunks: string[];
+            public static create(properties?: meshvirt.v1.IImageManifest): meshvirt.v1.ImageManifest;
+            public static encode(message: meshvirt.v1.IImageManifest, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImageManifest, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageManifest;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImageManifest;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageManifest;
+            public static toObject(message: meshvirt.v1.ImageManifest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IImageRequest {
+            digest?: (string|null);
+            manifest?: (boolean|null);
+            chunk?: (number|null);
+        }
+
+        class ImageRequest implements IImageRequest {
+            constructor(properties?: meshvirt.v1.IImageRequest);
+            public digest: string;
+            public manifest?: (boolean|null);
+            public chunk?: (number|null);
+            public body?: ("manifest"|"chunk");
+            public static create(properties?: meshvirt.v1.IImageRequest): meshvirt.v1.ImageRequest;
+            public static encode(message: meshvirt.v1.IImageRequest, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImageRequest, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageRequest;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImageRequest;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageRequest;
+            public static toObject(message: meshvirt.v1.ImageRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IImageResponse {
+            manifest?: (meshvirt.v1.IImageManifest|null);
+            chunk?: (Uint8Array|null);
+            error?: (meshvirt.v1.IError|null);
+        }
+
+        class ImageResponse implements IImageResponse {
+            constructor(properties?: meshvirt.v1.IImageResponse);
+            public manifest?: (meshvirt.v1.IImageManifest|null);
+            public chunk?: (Uint8Array|null);
+            public error?: (meshvirt.v1.IError|null);
+            public body?: ("manifest"|"chunk"|"error");
+            public static create(properties?: meshvirt.v1.IImageResponse): meshvirt.v1.ImageResponse;
+            public static encode(message: meshvirt.v1.IImageResponse, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImageResponse, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageResponse;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImageResponse;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageResponse;
+            public static toObject(message: meshvirt.v1.ImageResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IImportImage {
+            path?: (string|null);
+            ref?: (string|null);
+        }
+
+        class ImportImage implements IImportImage {
+            constructor(properties?: meshvirt.v1.IImportImage);
+            public path: string;
+            public ref: string;
+            public static create(properties?: meshvirt.v1.IImportImage): meshvirt.v1.ImportImage;
+            public static encode(message: meshvirt.v1.IImportImage, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImportImage, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImportImage;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImportImage;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImportImage;
+            public static toObject(message: meshvirt.v1.ImportImage, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IImageRef {
+            ref?: (string|null);
+        }
+
+        class ImageRef implements IImageRef {
+            constructor(properties?: meshvirt.v1.IImageRef);
+            public ref: string;
+            public static create(properties?: meshvirt.v1.IImageRef): meshvirt.v1.ImageRef;
+            public static encode(message: meshvirt.v1.IImageRef, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImageRef, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageRef;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImageRef;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageRef;
+            public static toObject(message: meshvirt.v1.ImageRef, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IListImages {
+        }
+
+        class ListImages implements IListImages {
+            constructor(properties?: meshvirt.v1.IListImages);
+            public static create(properties?: meshvirt.v1.IListImages): meshvirt.v1.ListImages;
+            public static encode(message: meshvirt.v1.IListImages, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IListImages, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ListImages;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ListImages;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListImages;
+            public static toObject(message: meshvirt.v1.ListImages, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IImageHolder {
+            hostId?: (string|null);
+            hostname?: (string|null);
+            chunksHeld?: (number|null);
+            alive?: (boolean|null);
+        }
+
+        class ImageHolder implements IImageHolder {
+            constructor(properties?: meshvirt.v1.IImageHolder);
+            public hostId: string;
+            public hostname: string;
+            public chunksHeld: number;
+            public alive: boolean;
+            public static create(properties?: meshvirt.v1.IImageHolder): meshvirt.v1.ImageHolder;
+            public static encode(message: meshvirt.v1.IImageHolder, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImageHolder, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageHolder;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImageHolder;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageHolder;
+            public static toObject(message: meshvirt.v1.ImageHolder, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IImageInfo {
+            ref?: (string|null);
+            digest?: (string|null);
+            sizeBytes?: (number|null);
+            format?: (string|null);
+            chunkCount?: (number|null);
+            holders?: (meshvirt.v1.IImageHolder[]|null);
+            usedBy?: (string[]|null);
+            imported?: (boolean|null);
+        }
+
+        class ImageInfo implements IImageInfo {
+            constructor(properties?: meshvirt.v1.IImageInfo);
+            public ref: string;
+            public digest: string;
+            public sizeBytes: number;
+            public format: string;
+            public chunkCount: number;
+            public holders: meshvirt.v1.IImageHolder[];
+            public usedBy: string[];
+            public imported: boolean;
+            public static create(properties?: meshvirt.v1.IImageInfo): meshvirt.v1.ImageInfo;
+            public static encode(message: meshvirt.v1.IImageInfo, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImageInfo, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageInfo;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImageInfo;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageInfo;
+            public static toObject(message: meshvirt.v1.ImageInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IImageList {
+            images?: (meshvirt.v1.IImageInfo[]|null);
+        }
+
+        class ImageList implements IImageList {
+            constructor(properties?: meshvirt.v1.IImageList);
+            public images: meshvirt.v1.IImageInfo[];
+            public static create(properties?: meshvirt.v1.IImageList): meshvirt.v1.ImageList;
+            public static encode(message: meshvirt.v1.IImageList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImageList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageList;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImageList;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageList;
+            public static toObject(message: meshvirt.v1.ImageList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
@@ -952,6 +1229,8 @@ export namespace meshvirt {
             hostname?: (string|null);
             underlay?: (string|null);
             networks?: (meshvirt.v1.INetwork[]|null);
+            images?: (meshvirt.v1.IImageHolding[]|null);
+            imageTombstones?: (meshvirt.v1.IImageTombstone[]|null);
         }
 
         class HostAdvert implements IHostAdvert {
@@ -977,6 +1256,8 @@ export namespace meshvirt {
             public hostname: string;
             public underlay: string;
             public networks: meshvirt.v1.INetwork[];
+            public images: meshvirt.v1.IImageHolding[];
+            public imageTombstones: meshvirt.v1.IImageTombstone[];
             public static create(properties?: meshvirt.v1.IHostAdvert): meshvirt.v1.HostAdvert;
             public static encode(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;

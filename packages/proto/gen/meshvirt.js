@@ -6693,6 +6693,10 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IDeleteNetwork|null} [deleteNetwork] ControlRequest deleteNetwork
              * @property {meshvirt.v1.IListNetworks|null} [listNetworks] ControlRequest listNetworks
              * @property {meshvirt.v1.INetworkRef|null} [inspectNetwork] ControlRequest inspectNetwork
+             * @property {meshvirt.v1.IImportImage|null} [importImage] ControlRequest importImage
+             * @property {meshvirt.v1.IListImages|null} [listImages] ControlRequest listImages
+             * @property {meshvirt.v1.IImageRef|null} [inspectImage] ControlRequest inspectImage
+             * @property {meshvirt.v1.IImageRef|null} [removeImage] ControlRequest removeImage
              * @property {meshvirt.v1.IListEvents|null} [listEvents] ControlRequest listEvents
              * @property {meshvirt.v1.ISyncTombstones|null} [syncTombstones] ControlRequest syncTombstones
              * @property {meshvirt.v1.IAttachConsole|null} [attachConsole] ControlRequest attachConsole
@@ -6866,6 +6870,38 @@ export const meshvirt = $root.meshvirt = (() => {
             ControlRequest.prototype.inspectNetwork = null;
 
             /**
+             * ControlRequest importImage.
+             * @member {meshvirt.v1.IImportImage|null|undefined} importImage
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.importImage = null;
+
+            /**
+             * ControlRequest listImages.
+             * @member {meshvirt.v1.IListImages|null|undefined} listImages
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.listImages = null;
+
+            /**
+             * ControlRequest inspectImage.
+             * @member {meshvirt.v1.IImageRef|null|undefined} inspectImage
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.inspectImage = null;
+
+            /**
+             * ControlRequest removeImage.
+             * @member {meshvirt.v1.IImageRef|null|undefined} removeImage
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.removeImage = null;
+
+            /**
              * ControlRequest listEvents.
              * @member {meshvirt.v1.IListEvents|null|undefined} listEvents
              * @memberof meshvirt.v1.ControlRequest
@@ -6894,12 +6930,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"listEvents"|"syncTombstones"|"attachConsole"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"listEvents"|"syncTombstones"|"attachConsole"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "listEvents", "syncTombstones", "attachConsole"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "listEvents", "syncTombstones", "attachConsole"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -6969,6 +7005,14 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ListNetworks.encode(message.listNetworks, writer.uint32(/* id 24, wireType 2 =*/194).fork(), q + 1).ldelim();
                 if (message.inspectNetwork != null && Object.hasOwnProperty.call(message, "inspectNetwork"))
                     $root.meshvirt.v1.NetworkRef.encode(message.inspectNetwork, writer.uint32(/* id 25, wireType 2 =*/202).fork(), q + 1).ldelim();
+                if (message.importImage != null && Object.hasOwnProperty.call(message, "importImage"))
+                    $root.meshvirt.v1.ImportImage.encode(message.importImage, writer.uint32(/* id 26, wireType 2 =*/210).fork(), q + 1).ldelim();
+                if (message.listImages != null && Object.hasOwnProperty.call(message, "listImages"))
+                    $root.meshvirt.v1.ListImages.encode(message.listImages, writer.uint32(/* id 27, wireType 2 =*/218).fork(), q + 1).ldelim();
+                if (message.inspectImage != null && Object.hasOwnProperty.call(message, "inspectImage"))
+                    $root.meshvirt.v1.ImageRef.encode(message.inspectImage, writer.uint32(/* id 28, wireType 2 =*/226).fork(), q + 1).ldelim();
+                if (message.removeImage != null && Object.hasOwnProperty.call(message, "removeImage"))
+                    $root.meshvirt.v1.ImageRef.encode(message.removeImage, writer.uint32(/* id 29, wireType 2 =*/234).fork(), q + 1).ldelim();
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents"))
                     $root.meshvirt.v1.ListEvents.encode(message.listEvents, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (message.syncTombstones != null && Object.hasOwnProperty.call(message, "syncTombstones"))
@@ -7099,6 +7143,22 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 25: {
                             message.inspectNetwork = $root.meshvirt.v1.NetworkRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 26: {
+                            message.importImage = $root.meshvirt.v1.ImportImage.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 27: {
+                            message.listImages = $root.meshvirt.v1.ListImages.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 28: {
+                            message.inspectImage = $root.meshvirt.v1.ImageRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 29: {
+                            message.removeImage = $root.meshvirt.v1.ImageRef.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 40: {
@@ -7325,6 +7385,46 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "inspectNetwork." + error;
                     }
                 }
+                if (message.importImage != null && Object.hasOwnProperty.call(message, "importImage")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ImportImage.verify(message.importImage, long + 1);
+                        if (error)
+                            return "importImage." + error;
+                    }
+                }
+                if (message.listImages != null && Object.hasOwnProperty.call(message, "listImages")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ListImages.verify(message.listImages, long + 1);
+                        if (error)
+                            return "listImages." + error;
+                    }
+                }
+                if (message.inspectImage != null && Object.hasOwnProperty.call(message, "inspectImage")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ImageRef.verify(message.inspectImage, long + 1);
+                        if (error)
+                            return "inspectImage." + error;
+                    }
+                }
+                if (message.removeImage != null && Object.hasOwnProperty.call(message, "removeImage")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ImageRef.verify(message.removeImage, long + 1);
+                        if (error)
+                            return "removeImage." + error;
+                    }
+                }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -7462,6 +7562,26 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ControlRequest.inspectNetwork: object expected");
                     message.inspectNetwork = $root.meshvirt.v1.NetworkRef.fromObject(object.inspectNetwork, long + 1);
                 }
+                if (object.importImage != null) {
+                    if (!$util.isObject(object.importImage))
+                        throw TypeError(".meshvirt.v1.ControlRequest.importImage: object expected");
+                    message.importImage = $root.meshvirt.v1.ImportImage.fromObject(object.importImage, long + 1);
+                }
+                if (object.listImages != null) {
+                    if (!$util.isObject(object.listImages))
+                        throw TypeError(".meshvirt.v1.ControlRequest.listImages: object expected");
+                    message.listImages = $root.meshvirt.v1.ListImages.fromObject(object.listImages, long + 1);
+                }
+                if (object.inspectImage != null) {
+                    if (!$util.isObject(object.inspectImage))
+                        throw TypeError(".meshvirt.v1.ControlRequest.inspectImage: object expected");
+                    message.inspectImage = $root.meshvirt.v1.ImageRef.fromObject(object.inspectImage, long + 1);
+                }
+                if (object.removeImage != null) {
+                    if (!$util.isObject(object.removeImage))
+                        throw TypeError(".meshvirt.v1.ControlRequest.removeImage: object expected");
+                    message.removeImage = $root.meshvirt.v1.ImageRef.fromObject(object.removeImage, long + 1);
+                }
                 if (object.listEvents != null) {
                     if (!$util.isObject(object.listEvents))
                         throw TypeError(".meshvirt.v1.ControlRequest.listEvents: object expected");
@@ -7587,6 +7707,26 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.inspectNetwork = $root.meshvirt.v1.NetworkRef.toObject(message.inspectNetwork, options, q + 1);
                     if (options.oneofs)
                         object.body = "inspectNetwork";
+                }
+                if (message.importImage != null && Object.hasOwnProperty.call(message, "importImage")) {
+                    object.importImage = $root.meshvirt.v1.ImportImage.toObject(message.importImage, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "importImage";
+                }
+                if (message.listImages != null && Object.hasOwnProperty.call(message, "listImages")) {
+                    object.listImages = $root.meshvirt.v1.ListImages.toObject(message.listImages, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "listImages";
+                }
+                if (message.inspectImage != null && Object.hasOwnProperty.call(message, "inspectImage")) {
+                    object.inspectImage = $root.meshvirt.v1.ImageRef.toObject(message.inspectImage, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "inspectImage";
+                }
+                if (message.removeImage != null && Object.hasOwnProperty.call(message, "removeImage")) {
+                    object.removeImage = $root.meshvirt.v1.ImageRef.toObject(message.removeImage, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "removeImage";
                 }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     object.listEvents = $root.meshvirt.v1.ListEvents.toObject(message.listEvents, options, q + 1);
@@ -8847,6 +8987,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IError|null} [error] ControlResponse error
              * @property {meshvirt.v1.INetworkInfo|null} [network] ControlResponse network
              * @property {meshvirt.v1.INetworkList|null} [networkList] ControlResponse networkList
+             * @property {meshvirt.v1.IImageInfo|null} [image] ControlResponse image
+             * @property {meshvirt.v1.IImageList|null} [imageList] ControlResponse imageList
              * @property {meshvirt.v1.IEventList|null} [eventList] ControlResponse eventList
              * @property {meshvirt.v1.ITombstoneList|null} [tombstoneList] ControlResponse tombstoneList
              * @property {meshvirt.v1.IConsoleAttached|null} [consoleAttached] ControlResponse consoleAttached
@@ -8940,6 +9082,22 @@ export const meshvirt = $root.meshvirt = (() => {
             ControlResponse.prototype.networkList = null;
 
             /**
+             * ControlResponse image.
+             * @member {meshvirt.v1.IImageInfo|null|undefined} image
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.image = null;
+
+            /**
+             * ControlResponse imageList.
+             * @member {meshvirt.v1.IImageList|null|undefined} imageList
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.imageList = null;
+
+            /**
              * ControlResponse eventList.
              * @member {meshvirt.v1.IEventList|null|undefined} eventList
              * @memberof meshvirt.v1.ControlResponse
@@ -8968,12 +9126,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"eventList"|"tombstoneList"|"consoleAttached"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "eventList", "tombstoneList", "consoleAttached"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "image", "imageList", "eventList", "tombstoneList", "consoleAttached"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -9023,6 +9181,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.NetworkInfo.encode(message.network, writer.uint32(/* id 16, wireType 2 =*/130).fork(), q + 1).ldelim();
                 if (message.networkList != null && Object.hasOwnProperty.call(message, "networkList"))
                     $root.meshvirt.v1.NetworkList.encode(message.networkList, writer.uint32(/* id 17, wireType 2 =*/138).fork(), q + 1).ldelim();
+                if (message.image != null && Object.hasOwnProperty.call(message, "image"))
+                    $root.meshvirt.v1.ImageInfo.encode(message.image, writer.uint32(/* id 18, wireType 2 =*/146).fork(), q + 1).ldelim();
+                if (message.imageList != null && Object.hasOwnProperty.call(message, "imageList"))
+                    $root.meshvirt.v1.ImageList.encode(message.imageList, writer.uint32(/* id 19, wireType 2 =*/154).fork(), q + 1).ldelim();
                 if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList"))
                     $root.meshvirt.v1.EventList.encode(message.eventList, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (message.tombstoneList != null && Object.hasOwnProperty.call(message, "tombstoneList"))
@@ -9113,6 +9275,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 17: {
                             message.networkList = $root.meshvirt.v1.NetworkList.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 18: {
+                            message.image = $root.meshvirt.v1.ImageInfo.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 19: {
+                            message.imageList = $root.meshvirt.v1.ImageList.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 40: {
@@ -9253,6 +9423,26 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "networkList." + error;
                     }
                 }
+                if (message.image != null && Object.hasOwnProperty.call(message, "image")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ImageInfo.verify(message.image, long + 1);
+                        if (error)
+                            return "image." + error;
+                    }
+                }
+                if (message.imageList != null && Object.hasOwnProperty.call(message, "imageList")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ImageList.verify(message.imageList, long + 1);
+                        if (error)
+                            return "imageList." + error;
+                    }
+                }
                 if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -9346,6 +9536,16 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ControlResponse.networkList: object expected");
                     message.networkList = $root.meshvirt.v1.NetworkList.fromObject(object.networkList, long + 1);
                 }
+                if (object.image != null) {
+                    if (!$util.isObject(object.image))
+                        throw TypeError(".meshvirt.v1.ControlResponse.image: object expected");
+                    message.image = $root.meshvirt.v1.ImageInfo.fromObject(object.image, long + 1);
+                }
+                if (object.imageList != null) {
+                    if (!$util.isObject(object.imageList))
+                        throw TypeError(".meshvirt.v1.ControlResponse.imageList: object expected");
+                    message.imageList = $root.meshvirt.v1.ImageList.fromObject(object.imageList, long + 1);
+                }
                 if (object.eventList != null) {
                     if (!$util.isObject(object.eventList))
                         throw TypeError(".meshvirt.v1.ControlResponse.eventList: object expected");
@@ -9425,6 +9625,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (options.oneofs)
                         object.body = "networkList";
                 }
+                if (message.image != null && Object.hasOwnProperty.call(message, "image")) {
+                    object.image = $root.meshvirt.v1.ImageInfo.toObject(message.image, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "image";
+                }
+                if (message.imageList != null && Object.hasOwnProperty.call(message, "imageList")) {
+                    object.imageList = $root.meshvirt.v1.ImageList.toObject(message.imageList, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "imageList";
+                }
                 if (message.eventList != null && Object.hasOwnProperty.call(message, "eventList")) {
                     object.eventList = $root.meshvirt.v1.EventList.toObject(message.eventList, options, q + 1);
                     if (options.oneofs)
@@ -9470,6 +9680,3550 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return ControlResponse;
+        })();
+
+        v1.ImageHolding = (function() {
+
+            /**
+             * Properties of an ImageHolding.
+             * @memberof meshvirt.v1
+             * @interface IImageHolding
+             * @property {string|null} [digest] ImageHolding digest
+             * @property {number|null} [sizeBytes] ImageHolding sizeBytes
+             * @property {string|null} [format] ImageHolding format
+             * @property {Array.<string>|null} [refs] ImageHolding refs
+             * @property {number|null} [chunkCount] ImageHolding chunkCount
+             * @property {Uint8Array|null} [have] ImageHolding have
+             * @property {number|null} [namedAtMs] ImageHolding namedAtMs
+             * @property {Array.<string>|null} [usedBy] ImageHolding usedBy
+             */
+
+            /**
+             * Constructs a new ImageHolding.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImageHolding.
+             * @implements IImageHolding
+             * @constructor
+             * @param {meshvirt.v1.IImageHolding=} [properties] Properties to set
+             */
+            function ImageHolding(properties) {
+                this.refs = [];
+                this.usedBy = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImageHolding digest.
+             * @member {string} digest
+             * @memberof meshvirt.v1.ImageHolding
+             * @instance
+             */
+            ImageHolding.prototype.digest = "";
+
+            /**
+             * ImageHolding sizeBytes.
+             * @member {number} sizeBytes
+             * @memberof meshvirt.v1.ImageHolding
+             * @instance
+             */
+            ImageHolding.prototype.sizeBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ImageHolding format.
+             * @member {string} format
+             * @memberof meshvirt.v1.ImageHolding
+             * @instance
+             */
+            ImageHolding.prototype.format = "";
+
+            /**
+             * ImageHolding refs.
+             * @member {Array.<string>} refs
+             * @memberof meshvirt.v1.ImageHolding
+             * @instance
+             */
+            ImageHolding.prototype.refs = $util.emptyArray;
+
+            /**
+             * ImageHolding chunkCount.
+             * @member {number} chunkCount
+             * @memberof meshvirt.v1.ImageHolding
+             * @instance
+             */
+            ImageHolding.prototype.chunkCount = 0;
+
+            /**
+             * ImageHolding have.
+             * @member {Uint8Array} have
+             * @memberof meshvirt.v1.ImageHolding
+             * @instance
+             */
+            ImageHolding.prototype.have = $util.newBuffer([]);
+
+            /**
+             * ImageHolding namedAtMs.
+             * @member {number} namedAtMs
+             * @memberof meshvirt.v1.ImageHolding
+             * @instance
+             */
+            ImageHolding.prototype.namedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ImageHolding usedBy.
+             * @member {Array.<string>} usedBy
+             * @memberof meshvirt.v1.ImageHolding
+             * @instance
+             */
+            ImageHolding.prototype.usedBy = $util.emptyArray;
+
+            /**
+             * Creates a new ImageHolding instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImageHolding
+             * @static
+             * @param {meshvirt.v1.IImageHolding=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImageHolding} ImageHolding instance
+             */
+            ImageHolding.create = function create(properties) {
+                return new ImageHolding(properties);
+            };
+
+            /**
+             * Encodes the specified ImageHolding message. Does not implicitly {@link meshvirt.v1.ImageHolding.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImageHolding
+             * @static
+             * @param {meshvirt.v1.IImageHolding} message ImageHolding message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageHolding.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.digest);
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.sizeBytes);
+                if (message.format != null && Object.hasOwnProperty.call(message, "format"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.format);
+                if (message.refs != null && message.refs.length)
+                    for (let i = 0; i < message.refs.length; ++i)
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.refs[i]);
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.chunkCount);
+                if (message.have != null && Object.hasOwnProperty.call(message, "have"))
+                    writer.uint32(/* id 6, wireType 2 =*/50).bytes(message.have);
+                if (message.namedAtMs != null && Object.hasOwnProperty.call(message, "namedAtMs"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.namedAtMs);
+                if (message.usedBy != null && message.usedBy.length)
+                    for (let i = 0; i < message.usedBy.length; ++i)
+                        writer.uint32(/* id 8, wireType 2 =*/66).string(message.usedBy[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImageHolding message, length delimited. Does not implicitly {@link meshvirt.v1.ImageHolding.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImageHolding
+             * @static
+             * @param {meshvirt.v1.IImageHolding} message ImageHolding message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageHolding.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImageHolding message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImageHolding
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImageHolding} ImageHolding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageHolding.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImageHolding();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.digest = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.sizeBytes = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.format = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            if (!(message.refs && message.refs.length))
+                                message.refs = [];
+                            message.refs.push(reader.string());
+                            break;
+                        }
+                    case 5: {
+                            message.chunkCount = reader.uint32();
+                            break;
+                        }
+                    case 6: {
+                            message.have = reader.bytes();
+                            break;
+                        }
+                    case 7: {
+                            message.namedAtMs = reader.uint64();
+                            break;
+                        }
+                    case 8: {
+                            if (!(message.usedBy && message.usedBy.length))
+                                message.usedBy = [];
+                            message.usedBy.push(reader.string());
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImageHolding message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImageHolding
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImageHolding} ImageHolding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageHolding.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImageHolding message.
+             * @function verify
+             * @memberof meshvirt.v1.ImageHolding
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImageHolding.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    if (!$util.isString(message.digest))
+                        return "digest: string expected";
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    if (!$util.isInteger(message.sizeBytes) && !(message.sizeBytes && $util.isInteger(message.sizeBytes.low) && $util.isInteger(message.sizeBytes.high)))
+                        return "sizeBytes: integer|Long expected";
+                if (message.format != null && Object.hasOwnProperty.call(message, "format"))
+                    if (!$util.isString(message.format))
+                        return "format: string expected";
+                if (message.refs != null && Object.hasOwnProperty.call(message, "refs")) {
+                    if (!Array.isArray(message.refs))
+                        return "refs: array expected";
+                    for (let i = 0; i < message.refs.length; ++i)
+                        if (!$util.isString(message.refs[i]))
+                            return "refs: string[] expected";
+                }
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    if (!$util.isInteger(message.chunkCount))
+                        return "chunkCount: integer expected";
+                if (message.have != null && Object.hasOwnProperty.call(message, "have"))
+                    if (!(message.have && typeof message.have.length === "number" || $util.isString(message.have)))
+                        return "have: buffer expected";
+                if (message.namedAtMs != null && Object.hasOwnProperty.call(message, "namedAtMs"))
+                    if (!$util.isInteger(message.namedAtMs) && !(message.namedAtMs && $util.isInteger(message.namedAtMs.low) && $util.isInteger(message.namedAtMs.high)))
+                        return "namedAtMs: integer|Long expected";
+                if (message.usedBy != null && Object.hasOwnProperty.call(message, "usedBy")) {
+                    if (!Array.isArray(message.usedBy))
+                        return "usedBy: array expected";
+                    for (let i = 0; i < message.usedBy.length; ++i)
+                        if (!$util.isString(message.usedBy[i]))
+                            return "usedBy: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an ImageHolding message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImageHolding
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImageHolding} ImageHolding
+             */
+            ImageHolding.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImageHolding)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImageHolding: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImageHolding();
+                if (object.digest != null)
+                    message.digest = String(object.digest);
+                if (object.sizeBytes != null)
+                    if ($util.Long)
+                        message.sizeBytes = $util.Long.fromValue(object.sizeBytes, true);
+                    else if (typeof object.sizeBytes === "string")
+                        message.sizeBytes = parseInt(object.sizeBytes, 10);
+                    else if (typeof object.sizeBytes === "number")
+                        message.sizeBytes = object.sizeBytes;
+                    else if (typeof object.sizeBytes === "object")
+                        message.sizeBytes = new $util.LongBits(object.sizeBytes.low >>> 0, object.sizeBytes.high >>> 0).toNumber(true);
+                if (object.format != null)
+                    message.format = String(object.format);
+                if (object.refs) {
+                    if (!Array.isArray(object.refs))
+                        throw TypeError(".meshvirt.v1.ImageHolding.refs: array expected");
+                    message.refs = [];
+                    for (let i = 0; i < object.refs.length; ++i)
+                        message.refs[i] = String(object.refs[i]);
+                }
+                if (object.chunkCount != null)
+                    message.chunkCount = object.chunkCount >>> 0;
+                if (object.have != null)
+                    if (typeof object.have === "string")
+                        $util.base64.decode(object.have, message.have = $util.newBuffer($util.base64.length(object.have)), 0);
+                    else if (object.have.length >= 0)
+                        message.have = object.have;
+                if (object.namedAtMs != null)
+                    if ($util.Long)
+                        message.namedAtMs = $util.Long.fromValue(object.namedAtMs, true);
+                    else if (typeof object.namedAtMs === "string")
+                        message.namedAtMs = parseInt(object.namedAtMs, 10);
+                    else if (typeof object.namedAtMs === "number")
+                        message.namedAtMs = object.namedAtMs;
+                    else if (typeof object.namedAtMs === "object")
+                        message.namedAtMs = new $util.LongBits(object.namedAtMs.low >>> 0, object.namedAtMs.high >>> 0).toNumber(true);
+                if (object.usedBy) {
+                    if (!Array.isArray(object.usedBy))
+                        throw TypeError(".meshvirt.v1.ImageHolding.usedBy: array expected");
+                    message.usedBy = [];
+                    for (let i = 0; i < object.usedBy.length; ++i)
+                        message.usedBy[i] = String(object.usedBy[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImageHolding message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImageHolding
+             * @static
+             * @param {meshvirt.v1.ImageHolding} message ImageHolding
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImageHolding.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.refs = [];
+                    object.usedBy = [];
+                }
+                if (options.defaults) {
+                    object.digest = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sizeBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sizeBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.format = "";
+                    object.chunkCount = 0;
+                    if (options.bytes === String)
+                        object.have = "";
+                    else {
+                        object.have = [];
+                        if (options.bytes !== Array)
+                            object.have = $util.newBuffer(object.have);
+                    }
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.namedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.namedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    object.digest = message.digest;
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.sizeBytes = typeof message.sizeBytes === "number" ? BigInt(message.sizeBytes) : $util.Long.fromBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.sizeBytes === "number")
+                        object.sizeBytes = options.longs === String ? String(message.sizeBytes) : message.sizeBytes;
+                    else
+                        object.sizeBytes = options.longs === String ? $util.Long.prototype.toString.call(message.sizeBytes) : options.longs === Number ? new $util.LongBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0).toNumber(true) : message.sizeBytes;
+                if (message.format != null && Object.hasOwnProperty.call(message, "format"))
+                    object.format = message.format;
+                if (message.refs && message.refs.length) {
+                    object.refs = [];
+                    for (let j = 0; j < message.refs.length; ++j)
+                        object.refs[j] = message.refs[j];
+                }
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    object.chunkCount = message.chunkCount;
+                if (message.have != null && Object.hasOwnProperty.call(message, "have"))
+                    object.have = options.bytes === String ? $util.base64.encode(message.have, 0, message.have.length) : options.bytes === Array ? Array.prototype.slice.call(message.have) : message.have;
+                if (message.namedAtMs != null && Object.hasOwnProperty.call(message, "namedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.namedAtMs = typeof message.namedAtMs === "number" ? BigInt(message.namedAtMs) : $util.Long.fromBits(message.namedAtMs.low >>> 0, message.namedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.namedAtMs === "number")
+                        object.namedAtMs = options.longs === String ? String(message.namedAtMs) : message.namedAtMs;
+                    else
+                        object.namedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.namedAtMs) : options.longs === Number ? new $util.LongBits(message.namedAtMs.low >>> 0, message.namedAtMs.high >>> 0).toNumber(true) : message.namedAtMs;
+                if (message.usedBy && message.usedBy.length) {
+                    object.usedBy = [];
+                    for (let j = 0; j < message.usedBy.length; ++j)
+                        object.usedBy[j] = message.usedBy[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ImageHolding to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImageHolding
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImageHolding.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImageHolding
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImageHolding
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImageHolding.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImageHolding";
+            };
+
+            return ImageHolding;
+        })();
+
+        v1.ImageTombstone = (function() {
+
+            /**
+             * Properties of an ImageTombstone.
+             * @memberof meshvirt.v1
+             * @interface IImageTombstone
+             * @property {string|null} [ref] ImageTombstone ref
+             * @property {string|null} [digest] ImageTombstone digest
+             * @property {number|null} [deletedAtMs] ImageTombstone deletedAtMs
+             */
+
+            /**
+             * Constructs a new ImageTombstone.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImageTombstone.
+             * @implements IImageTombstone
+             * @constructor
+             * @param {meshvirt.v1.IImageTombstone=} [properties] Properties to set
+             */
+            function ImageTombstone(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImageTombstone ref.
+             * @member {string} ref
+             * @memberof meshvirt.v1.ImageTombstone
+             * @instance
+             */
+            ImageTombstone.prototype.ref = "";
+
+            /**
+             * ImageTombstone digest.
+             * @member {string} digest
+             * @memberof meshvirt.v1.ImageTombstone
+             * @instance
+             */
+            ImageTombstone.prototype.digest = "";
+
+            /**
+             * ImageTombstone deletedAtMs.
+             * @member {number} deletedAtMs
+             * @memberof meshvirt.v1.ImageTombstone
+             * @instance
+             */
+            ImageTombstone.prototype.deletedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new ImageTombstone instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImageTombstone
+             * @static
+             * @param {meshvirt.v1.IImageTombstone=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImageTombstone} ImageTombstone instance
+             */
+            ImageTombstone.create = function create(properties) {
+                return new ImageTombstone(properties);
+            };
+
+            /**
+             * Encodes the specified ImageTombstone message. Does not implicitly {@link meshvirt.v1.ImageTombstone.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImageTombstone
+             * @static
+             * @param {meshvirt.v1.IImageTombstone} message ImageTombstone message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageTombstone.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.ref);
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.digest);
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.deletedAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImageTombstone message, length delimited. Does not implicitly {@link meshvirt.v1.ImageTombstone.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImageTombstone
+             * @static
+             * @param {meshvirt.v1.IImageTombstone} message ImageTombstone message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageTombstone.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImageTombstone message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImageTombstone
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImageTombstone} ImageTombstone
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageTombstone.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImageTombstone();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.ref = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.digest = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.deletedAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImageTombstone message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImageTombstone
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImageTombstone} ImageTombstone
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageTombstone.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImageTombstone message.
+             * @function verify
+             * @memberof meshvirt.v1.ImageTombstone
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImageTombstone.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    if (!$util.isString(message.ref))
+                        return "ref: string expected";
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    if (!$util.isString(message.digest))
+                        return "digest: string expected";
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    if (!$util.isInteger(message.deletedAtMs) && !(message.deletedAtMs && $util.isInteger(message.deletedAtMs.low) && $util.isInteger(message.deletedAtMs.high)))
+                        return "deletedAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates an ImageTombstone message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImageTombstone
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImageTombstone} ImageTombstone
+             */
+            ImageTombstone.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImageTombstone)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImageTombstone: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImageTombstone();
+                if (object.ref != null)
+                    message.ref = String(object.ref);
+                if (object.digest != null)
+                    message.digest = String(object.digest);
+                if (object.deletedAtMs != null)
+                    if ($util.Long)
+                        message.deletedAtMs = $util.Long.fromValue(object.deletedAtMs, true);
+                    else if (typeof object.deletedAtMs === "string")
+                        message.deletedAtMs = parseInt(object.deletedAtMs, 10);
+                    else if (typeof object.deletedAtMs === "number")
+                        message.deletedAtMs = object.deletedAtMs;
+                    else if (typeof object.deletedAtMs === "object")
+                        message.deletedAtMs = new $util.LongBits(object.deletedAtMs.low >>> 0, object.deletedAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImageTombstone message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImageTombstone
+             * @static
+             * @param {meshvirt.v1.ImageTombstone} message ImageTombstone
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImageTombstone.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.ref = "";
+                    object.digest = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.deletedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.deletedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    object.ref = message.ref;
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    object.digest = message.digest;
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.deletedAtMs = typeof message.deletedAtMs === "number" ? BigInt(message.deletedAtMs) : $util.Long.fromBits(message.deletedAtMs.low >>> 0, message.deletedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.deletedAtMs === "number")
+                        object.deletedAtMs = options.longs === String ? String(message.deletedAtMs) : message.deletedAtMs;
+                    else
+                        object.deletedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.deletedAtMs) : options.longs === Number ? new $util.LongBits(message.deletedAtMs.low >>> 0, message.deletedAtMs.high >>> 0).toNumber(true) : message.deletedAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this ImageTombstone to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImageTombstone
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImageTombstone.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImageTombstone
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImageTombstone
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImageTombstone.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImageTombstone";
+            };
+
+            return ImageTombstone;
+        })();
+
+        v1.ImageManifest = (function() {
+
+            /**
+             * Properties of an ImageManifest.
+             * @memberof meshvirt.v1
+             * @interface IImageManifest
+             * @property {string|null} [digest] ImageManifest digest
+             * @property {number|null} [sizeBytes] ImageManifest sizeBytes
+             * @property {string|null} [format] ImageManifest format
+             * @property {number|null} [chunkBytes] ImageManifest chunkBytes
+             * @property {Array.<string>|null} [chunks] ImageManifest chunks
+             */
+
+            /**
+             * Constructs a new ImageManifest.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImageManifest.
+             * @implements IImageManifest
+             * @constructor
+             * @param {meshvirt.v1.IImageManifest=} [properties] Properties to set
+             */
+            function ImageManifest(properties) {
+                this.chunks = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImageManifest digest.
+             * @member {string} digest
+             * @memberof meshvirt.v1.ImageManifest
+             * @instance
+             */
+            ImageManifest.prototype.digest = "";
+
+            /**
+             * ImageManifest sizeBytes.
+             * @member {number} sizeBytes
+             * @memberof meshvirt.v1.ImageManifest
+             * @instance
+             */
+            ImageManifest.prototype.sizeBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ImageManifest format.
+             * @member {string} format
+             * @memberof meshvirt.v1.ImageManifest
+             * @instance
+             */
+            ImageManifest.prototype.format = "";
+
+            /**
+             * ImageManifest chunkBytes.
+             * @member {number} chunkBytes
+             * @memberof meshvirt.v1.ImageManifest
+             * @instance
+             */
+            ImageManifest.prototype.chunkBytes = 0;
+
+            /**
+             * ImageManifest chunks.
+             * @member {Array.<string>} chunks
+             * @memberof meshvirt.v1.ImageManifest
+             * @instance
+             */
+            ImageManifest.prototype.chunks = $util.emptyArray;
+
+            /**
+             * Creates a new ImageManifest instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImageManifest
+             * @static
+             * @param {meshvirt.v1.IImageManifest=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImageManifest} ImageManifest instance
+             */
+            ImageManifest.create = function create(properties) {
+                return new ImageManifest(properties);
+            };
+
+            /**
+             * Encodes the specified ImageManifest message. Does not implicitly {@link meshvirt.v1.ImageManifest.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImageManifest
+             * @static
+             * @param {meshvirt.v1.IImageManifest} message ImageManifest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageManifest.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.digest);
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.sizeBytes);
+                if (message.format != null && Object.hasOwnProperty.call(message, "format"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.format);
+                if (message.chunkBytes != null && Object.hasOwnProperty.call(message, "chunkBytes"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.chunkBytes);
+                if (message.chunks != null && message.chunks.length)
+                    for (let i = 0; i < message.chunks.length; ++i)
+                        writer.uint32(/* id 5, wireType 2 =*/42).string(message.chunks[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImageManifest message, length delimited. Does not implicitly {@link meshvirt.v1.ImageManifest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImageManifest
+             * @static
+             * @param {meshvirt.v1.IImageManifest} message ImageManifest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageManifest.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImageManifest message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImageManifest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImageManifest} ImageManifest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageManifest.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImageManifest();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.digest = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.sizeBytes = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.format = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.chunkBytes = reader.uint32();
+                            break;
+                        }
+                    case 5: {
+                            if (!(message.chunks && message.chunks.length))
+                                message.chunks = [];
+                            message.chunks.push(reader.string());
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImageManifest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImageManifest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImageManifest} ImageManifest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageManifest.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImageManifest message.
+             * @function verify
+             * @memberof meshvirt.v1.ImageManifest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImageManifest.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    if (!$util.isString(message.digest))
+                        return "digest: string expected";
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    if (!$util.isInteger(message.sizeBytes) && !(message.sizeBytes && $util.isInteger(message.sizeBytes.low) && $util.isInteger(message.sizeBytes.high)))
+                        return "sizeBytes: integer|Long expected";
+                if (message.format != null && Object.hasOwnProperty.call(message, "format"))
+                    if (!$util.isString(message.format))
+                        return "format: string expected";
+                if (message.chunkBytes != null && Object.hasOwnProperty.call(message, "chunkBytes"))
+                    if (!$util.isInteger(message.chunkBytes))
+                        return "chunkBytes: integer expected";
+                if (message.chunks != null && Object.hasOwnProperty.call(message, "chunks")) {
+                    if (!Array.isArray(message.chunks))
+                        return "chunks: array expected";
+                    for (let i = 0; i < message.chunks.length; ++i)
+                        if (!$util.isString(message.chunks[i]))
+                            return "chunks: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an ImageManifest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImageManifest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImageManifest} ImageManifest
+             */
+            ImageManifest.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImageManifest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImageManifest: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImageManifest();
+                if (object.digest != null)
+                    message.digest = String(object.digest);
+                if (object.sizeBytes != null)
+                    if ($util.Long)
+                        message.sizeBytes = $util.Long.fromValue(object.sizeBytes, true);
+                    else if (typeof object.sizeBytes === "string")
+                        message.sizeBytes = parseInt(object.sizeBytes, 10);
+                    else if (typeof object.sizeBytes === "number")
+                        message.sizeBytes = object.sizeBytes;
+                    else if (typeof object.sizeBytes === "object")
+                        message.sizeBytes = new $util.LongBits(object.sizeBytes.low >>> 0, object.sizeBytes.high >>> 0).toNumber(true);
+                if (object.format != null)
+                    message.format = String(object.format);
+                if (object.chunkBytes != null)
+                    message.chunkBytes = object.chunkBytes >>> 0;
+                if (object.chunks) {
+                    if (!Array.isArray(object.chunks))
+                        throw TypeError(".meshvirt.v1.ImageManifest.chunks: array expected");
+                    message.chunks = [];
+                    for (let i = 0; i < object.chunks.length; ++i)
+                        message.chunks[i] = String(object.chunks[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImageManifest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImageManifest
+             * @static
+             * @param {meshvirt.v1.ImageManifest} message ImageManifest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImageManifest.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.chunks = [];
+                if (options.defaults) {
+                    object.digest = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sizeBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sizeBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.format = "";
+                    object.chunkBytes = 0;
+                }
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    object.digest = message.digest;
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.sizeBytes = typeof message.sizeBytes === "number" ? BigInt(message.sizeBytes) : $util.Long.fromBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.sizeBytes === "number")
+                        object.sizeBytes = options.longs === String ? String(message.sizeBytes) : message.sizeBytes;
+                    else
+                        object.sizeBytes = options.longs === String ? $util.Long.prototype.toString.call(message.sizeBytes) : options.longs === Number ? new $util.LongBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0).toNumber(true) : message.sizeBytes;
+                if (message.format != null && Object.hasOwnProperty.call(message, "format"))
+                    object.format = message.format;
+                if (message.chunkBytes != null && Object.hasOwnProperty.call(message, "chunkBytes"))
+                    object.chunkBytes = message.chunkBytes;
+                if (message.chunks && message.chunks.length) {
+                    object.chunks = [];
+                    for (let j = 0; j < message.chunks.length; ++j)
+                        object.chunks[j] = message.chunks[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ImageManifest to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImageManifest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImageManifest.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImageManifest
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImageManifest
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImageManifest.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImageManifest";
+            };
+
+            return ImageManifest;
+        })();
+
+        v1.ImageRequest = (function() {
+
+            /**
+             * Properties of an ImageRequest.
+             * @memberof meshvirt.v1
+             * @interface IImageRequest
+             * @property {string|null} [digest] ImageRequest digest
+             * @property {boolean|null} [manifest] ImageRequest manifest
+             * @property {number|null} [chunk] ImageRequest chunk
+             */
+
+            /**
+             * Constructs a new ImageRequest.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImageRequest.
+             * @implements IImageRequest
+             * @constructor
+             * @param {meshvirt.v1.IImageRequest=} [properties] Properties to set
+             */
+            function ImageRequest(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImageRequest digest.
+             * @member {string} digest
+             * @memberof meshvirt.v1.ImageRequest
+             * @instance
+             */
+            ImageRequest.prototype.digest = "";
+
+            /**
+             * ImageRequest manifest.
+             * @member {boolean|null|undefined} manifest
+             * @memberof meshvirt.v1.ImageRequest
+             * @instance
+             */
+            ImageRequest.prototype.manifest = null;
+
+            /**
+             * ImageRequest chunk.
+             * @member {number|null|undefined} chunk
+             * @memberof meshvirt.v1.ImageRequest
+             * @instance
+             */
+            ImageRequest.prototype.chunk = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * ImageRequest body.
+             * @member {"manifest"|"chunk"|undefined} body
+             * @memberof meshvirt.v1.ImageRequest
+             * @instance
+             */
+            Object.defineProperty(ImageRequest.prototype, "body", {
+                get: $util.oneOfGetter($oneOfFields = ["manifest", "chunk"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new ImageRequest instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImageRequest
+             * @static
+             * @param {meshvirt.v1.IImageRequest=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImageRequest} ImageRequest instance
+             */
+            ImageRequest.create = function create(properties) {
+                return new ImageRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ImageRequest message. Does not implicitly {@link meshvirt.v1.ImageRequest.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImageRequest
+             * @static
+             * @param {meshvirt.v1.IImageRequest} message ImageRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageRequest.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.digest);
+                if (message.manifest != null && Object.hasOwnProperty.call(message, "manifest"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).bool(message.manifest);
+                if (message.chunk != null && Object.hasOwnProperty.call(message, "chunk"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.chunk);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImageRequest message, length delimited. Does not implicitly {@link meshvirt.v1.ImageRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImageRequest
+             * @static
+             * @param {meshvirt.v1.IImageRequest} message ImageRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageRequest.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImageRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImageRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImageRequest} ImageRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageRequest.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImageRequest();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.digest = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.manifest = reader.bool();
+                            break;
+                        }
+                    case 3: {
+                            message.chunk = reader.uint32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImageRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImageRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImageRequest} ImageRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageRequest.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImageRequest message.
+             * @function verify
+             * @memberof meshvirt.v1.ImageRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImageRequest.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                let properties = {};
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    if (!$util.isString(message.digest))
+                        return "digest: string expected";
+                if (message.manifest != null && Object.hasOwnProperty.call(message, "manifest")) {
+                    properties.body = 1;
+                    if (typeof message.manifest !== "boolean")
+                        return "manifest: boolean expected";
+                }
+                if (message.chunk != null && Object.hasOwnProperty.call(message, "chunk")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    if (!$util.isInteger(message.chunk))
+                        return "chunk: integer expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an ImageRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImageRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImageRequest} ImageRequest
+             */
+            ImageRequest.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImageRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImageRequest: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImageRequest();
+                if (object.digest != null)
+                    message.digest = String(object.digest);
+                if (object.manifest != null)
+                    message.manifest = Boolean(object.manifest);
+                if (object.chunk != null)
+                    message.chunk = object.chunk >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImageRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImageRequest
+             * @static
+             * @param {meshvirt.v1.ImageRequest} message ImageRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImageRequest.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.digest = "";
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    object.digest = message.digest;
+                if (message.manifest != null && Object.hasOwnProperty.call(message, "manifest")) {
+                    object.manifest = message.manifest;
+                    if (options.oneofs)
+                        object.body = "manifest";
+                }
+                if (message.chunk != null && Object.hasOwnProperty.call(message, "chunk")) {
+                    object.chunk = message.chunk;
+                    if (options.oneofs)
+                        object.body = "chunk";
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ImageRequest to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImageRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImageRequest.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImageRequest
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImageRequest
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImageRequest.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImageRequest";
+            };
+
+            return ImageRequest;
+        })();
+
+        v1.ImageResponse = (function() {
+
+            /**
+             * Properties of an ImageResponse.
+             * @memberof meshvirt.v1
+             * @interface IImageResponse
+             * @property {meshvirt.v1.IImageManifest|null} [manifest] ImageResponse manifest
+             * @property {Uint8Array|null} [chunk] ImageResponse chunk
+             * @property {meshvirt.v1.IError|null} [error] ImageResponse error
+             */
+
+            /**
+             * Constructs a new ImageResponse.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImageResponse.
+             * @implements IImageResponse
+             * @constructor
+             * @param {meshvirt.v1.IImageResponse=} [properties] Properties to set
+             */
+            function ImageResponse(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImageResponse manifest.
+             * @member {meshvirt.v1.IImageManifest|null|undefined} manifest
+             * @memberof meshvirt.v1.ImageResponse
+             * @instance
+             */
+            ImageResponse.prototype.manifest = null;
+
+            /**
+             * ImageResponse chunk.
+             * @member {Uint8Array|null|undefined} chunk
+             * @memberof meshvirt.v1.ImageResponse
+             * @instance
+             */
+            ImageResponse.prototype.chunk = null;
+
+            /**
+             * ImageResponse error.
+             * @member {meshvirt.v1.IError|null|undefined} error
+             * @memberof meshvirt.v1.ImageResponse
+             * @instance
+             */
+            ImageResponse.prototype.error = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * ImageResponse body.
+             * @member {"manifest"|"chunk"|"error"|undefined} body
+             * @memberof meshvirt.v1.ImageResponse
+             * @instance
+             */
+            Object.defineProperty(ImageResponse.prototype, "body", {
+                get: $util.oneOfGetter($oneOfFields = ["manifest", "chunk", "error"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new ImageResponse instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImageResponse
+             * @static
+             * @param {meshvirt.v1.IImageResponse=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImageResponse} ImageResponse instance
+             */
+            ImageResponse.create = function create(properties) {
+                return new ImageResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ImageResponse message. Does not implicitly {@link meshvirt.v1.ImageResponse.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImageResponse
+             * @static
+             * @param {meshvirt.v1.IImageResponse} message ImageResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageResponse.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.manifest != null && Object.hasOwnProperty.call(message, "manifest"))
+                    $root.meshvirt.v1.ImageManifest.encode(message.manifest, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.chunk != null && Object.hasOwnProperty.call(message, "chunk"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.chunk);
+                if (message.error != null && Object.hasOwnProperty.call(message, "error"))
+                    $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImageResponse message, length delimited. Does not implicitly {@link meshvirt.v1.ImageResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImageResponse
+             * @static
+             * @param {meshvirt.v1.IImageResponse} message ImageResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageResponse.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImageResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImageResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImageResponse} ImageResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageResponse.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImageResponse();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.manifest = $root.meshvirt.v1.ImageManifest.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            message.chunk = reader.bytes();
+                            break;
+                        }
+                    case 3: {
+                            message.error = $root.meshvirt.v1.Error.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImageResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImageResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImageResponse} ImageResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageResponse.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImageResponse message.
+             * @function verify
+             * @memberof meshvirt.v1.ImageResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImageResponse.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                let properties = {};
+                if (message.manifest != null && Object.hasOwnProperty.call(message, "manifest")) {
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ImageManifest.verify(message.manifest, long + 1);
+                        if (error)
+                            return "manifest." + error;
+                    }
+                }
+                if (message.chunk != null && Object.hasOwnProperty.call(message, "chunk")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    if (!(message.chunk && typeof message.chunk.length === "number" || $util.isString(message.chunk)))
+                        return "chunk: buffer expected";
+                }
+                if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.Error.verify(message.error, long + 1);
+                        if (error)
+                            return "error." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an ImageResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImageResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImageResponse} ImageResponse
+             */
+            ImageResponse.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImageResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImageResponse: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImageResponse();
+                if (object.manifest != null) {
+                    if (!$util.isObject(object.manifest))
+                        throw TypeError(".meshvirt.v1.ImageResponse.manifest: object expected");
+                    message.manifest = $root.meshvirt.v1.ImageManifest.fromObject(object.manifest, long + 1);
+                }
+                if (object.chunk != null)
+                    if (typeof object.chunk === "string")
+                        $util.base64.decode(object.chunk, message.chunk = $util.newBuffer($util.base64.length(object.chunk)), 0);
+                    else if (object.chunk.length >= 0)
+                        message.chunk = object.chunk;
+                if (object.error != null) {
+                    if (!$util.isObject(object.error))
+                        throw TypeError(".meshvirt.v1.ImageResponse.error: object expected");
+                    message.error = $root.meshvirt.v1.Error.fromObject(object.error, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImageResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImageResponse
+             * @static
+             * @param {meshvirt.v1.ImageResponse} message ImageResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImageResponse.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (message.manifest != null && Object.hasOwnProperty.call(message, "manifest")) {
+                    object.manifest = $root.meshvirt.v1.ImageManifest.toObject(message.manifest, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "manifest";
+                }
+                if (message.chunk != null && Object.hasOwnProperty.call(message, "chunk")) {
+                    object.chunk = options.bytes === String ? $util.base64.encode(message.chunk, 0, message.chunk.length) : options.bytes === Array ? Array.prototype.slice.call(message.chunk) : message.chunk;
+                    if (options.oneofs)
+                        object.body = "chunk";
+                }
+                if (message.error != null && Object.hasOwnProperty.call(message, "error")) {
+                    object.error = $root.meshvirt.v1.Error.toObject(message.error, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "error";
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ImageResponse to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImageResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImageResponse.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImageResponse
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImageResponse
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImageResponse.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImageResponse";
+            };
+
+            return ImageResponse;
+        })();
+
+        v1.ImportImage = (function() {
+
+            /**
+             * Properties of an ImportImage.
+             * @memberof meshvirt.v1
+             * @interface IImportImage
+             * @property {string|null} [path] ImportImage path
+             * @property {string|null} [ref] ImportImage ref
+             */
+
+            /**
+             * Constructs a new ImportImage.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImportImage.
+             * @implements IImportImage
+             * @constructor
+             * @param {meshvirt.v1.IImportImage=} [properties] Properties to set
+             */
+            function ImportImage(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImportImage path.
+             * @member {string} path
+             * @memberof meshvirt.v1.ImportImage
+             * @instance
+             */
+            ImportImage.prototype.path = "";
+
+            /**
+             * ImportImage ref.
+             * @member {string} ref
+             * @memberof meshvirt.v1.ImportImage
+             * @instance
+             */
+            ImportImage.prototype.ref = "";
+
+            /**
+             * Creates a new ImportImage instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImportImage
+             * @static
+             * @param {meshvirt.v1.IImportImage=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImportImage} ImportImage instance
+             */
+            ImportImage.create = function create(properties) {
+                return new ImportImage(properties);
+            };
+
+            /**
+             * Encodes the specified ImportImage message. Does not implicitly {@link meshvirt.v1.ImportImage.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImportImage
+             * @static
+             * @param {meshvirt.v1.IImportImage} message ImportImage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImportImage.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.path != null && Object.hasOwnProperty.call(message, "path"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.path);
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.ref);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImportImage message, length delimited. Does not implicitly {@link meshvirt.v1.ImportImage.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImportImage
+             * @static
+             * @param {meshvirt.v1.IImportImage} message ImportImage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImportImage.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImportImage message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImportImage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImportImage} ImportImage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImportImage.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImportImage();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.path = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.ref = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImportImage message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImportImage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImportImage} ImportImage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImportImage.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImportImage message.
+             * @function verify
+             * @memberof meshvirt.v1.ImportImage
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImportImage.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.path != null && Object.hasOwnProperty.call(message, "path"))
+                    if (!$util.isString(message.path))
+                        return "path: string expected";
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    if (!$util.isString(message.ref))
+                        return "ref: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an ImportImage message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImportImage
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImportImage} ImportImage
+             */
+            ImportImage.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImportImage)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImportImage: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImportImage();
+                if (object.path != null)
+                    message.path = String(object.path);
+                if (object.ref != null)
+                    message.ref = String(object.ref);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImportImage message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImportImage
+             * @static
+             * @param {meshvirt.v1.ImportImage} message ImportImage
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImportImage.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.path = "";
+                    object.ref = "";
+                }
+                if (message.path != null && Object.hasOwnProperty.call(message, "path"))
+                    object.path = message.path;
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    object.ref = message.ref;
+                return object;
+            };
+
+            /**
+             * Converts this ImportImage to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImportImage
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImportImage.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImportImage
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImportImage
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImportImage.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImportImage";
+            };
+
+            return ImportImage;
+        })();
+
+        v1.ImageRef = (function() {
+
+            /**
+             * Properties of an ImageRef.
+             * @memberof meshvirt.v1
+             * @interface IImageRef
+             * @property {string|null} [ref] ImageRef ref
+             */
+
+            /**
+             * Constructs a new ImageRef.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImageRef.
+             * @implements IImageRef
+             * @constructor
+             * @param {meshvirt.v1.IImageRef=} [properties] Properties to set
+             */
+            function ImageRef(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImageRef ref.
+             * @member {string} ref
+             * @memberof meshvirt.v1.ImageRef
+             * @instance
+             */
+            ImageRef.prototype.ref = "";
+
+            /**
+             * Creates a new ImageRef instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImageRef
+             * @static
+             * @param {meshvirt.v1.IImageRef=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImageRef} ImageRef instance
+             */
+            ImageRef.create = function create(properties) {
+                return new ImageRef(properties);
+            };
+
+            /**
+             * Encodes the specified ImageRef message. Does not implicitly {@link meshvirt.v1.ImageRef.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImageRef
+             * @static
+             * @param {meshvirt.v1.IImageRef} message ImageRef message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageRef.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.ref);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImageRef message, length delimited. Does not implicitly {@link meshvirt.v1.ImageRef.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImageRef
+             * @static
+             * @param {meshvirt.v1.IImageRef} message ImageRef message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageRef.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImageRef message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImageRef
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImageRef} ImageRef
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageRef.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImageRef();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.ref = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImageRef message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImageRef
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImageRef} ImageRef
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageRef.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImageRef message.
+             * @function verify
+             * @memberof meshvirt.v1.ImageRef
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImageRef.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    if (!$util.isString(message.ref))
+                        return "ref: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an ImageRef message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImageRef
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImageRef} ImageRef
+             */
+            ImageRef.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImageRef)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImageRef: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImageRef();
+                if (object.ref != null)
+                    message.ref = String(object.ref);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImageRef message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImageRef
+             * @static
+             * @param {meshvirt.v1.ImageRef} message ImageRef
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImageRef.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.ref = "";
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    object.ref = message.ref;
+                return object;
+            };
+
+            /**
+             * Converts this ImageRef to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImageRef
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImageRef.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImageRef
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImageRef
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImageRef.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImageRef";
+            };
+
+            return ImageRef;
+        })();
+
+        v1.ListImages = (function() {
+
+            /**
+             * Properties of a ListImages.
+             * @memberof meshvirt.v1
+             * @interface IListImages
+             */
+
+            /**
+             * Constructs a new ListImages.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ListImages.
+             * @implements IListImages
+             * @constructor
+             * @param {meshvirt.v1.IListImages=} [properties] Properties to set
+             */
+            function ListImages(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * Creates a new ListImages instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ListImages
+             * @static
+             * @param {meshvirt.v1.IListImages=} [properties] Properties to set
+             * @returns {meshvirt.v1.ListImages} ListImages instance
+             */
+            ListImages.create = function create(properties) {
+                return new ListImages(properties);
+            };
+
+            /**
+             * Encodes the specified ListImages message. Does not implicitly {@link meshvirt.v1.ListImages.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ListImages
+             * @static
+             * @param {meshvirt.v1.IListImages} message ListImages message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListImages.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListImages message, length delimited. Does not implicitly {@link meshvirt.v1.ListImages.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ListImages
+             * @static
+             * @param {meshvirt.v1.IListImages} message ListImages message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListImages.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ListImages message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ListImages
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ListImages} ListImages
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListImages.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ListImages();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ListImages message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ListImages
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ListImages} ListImages
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListImages.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ListImages message.
+             * @function verify
+             * @memberof meshvirt.v1.ListImages
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListImages.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ListImages message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ListImages
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ListImages} ListImages
+             */
+            ListImages.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ListImages)
+                    return object;
+                return new $root.meshvirt.v1.ListImages();
+            };
+
+            /**
+             * Creates a plain object from a ListImages message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ListImages
+             * @static
+             * @param {meshvirt.v1.ListImages} message ListImages
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListImages.toObject = function toObject() {
+                return {};
+            };
+
+            /**
+             * Converts this ListImages to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ListImages
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListImages.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ListImages
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ListImages
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ListImages.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ListImages";
+            };
+
+            return ListImages;
+        })();
+
+        v1.ImageHolder = (function() {
+
+            /**
+             * Properties of an ImageHolder.
+             * @memberof meshvirt.v1
+             * @interface IImageHolder
+             * @property {string|null} [hostId] ImageHolder hostId
+             * @property {string|null} [hostname] ImageHolder hostname
+             * @property {number|null} [chunksHeld] ImageHolder chunksHeld
+             * @property {boolean|null} [alive] ImageHolder alive
+             */
+
+            /**
+             * Constructs a new ImageHolder.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImageHolder.
+             * @implements IImageHolder
+             * @constructor
+             * @param {meshvirt.v1.IImageHolder=} [properties] Properties to set
+             */
+            function ImageHolder(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImageHolder hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.ImageHolder
+             * @instance
+             */
+            ImageHolder.prototype.hostId = "";
+
+            /**
+             * ImageHolder hostname.
+             * @member {string} hostname
+             * @memberof meshvirt.v1.ImageHolder
+             * @instance
+             */
+            ImageHolder.prototype.hostname = "";
+
+            /**
+             * ImageHolder chunksHeld.
+             * @member {number} chunksHeld
+             * @memberof meshvirt.v1.ImageHolder
+             * @instance
+             */
+            ImageHolder.prototype.chunksHeld = 0;
+
+            /**
+             * ImageHolder alive.
+             * @member {boolean} alive
+             * @memberof meshvirt.v1.ImageHolder
+             * @instance
+             */
+            ImageHolder.prototype.alive = false;
+
+            /**
+             * Creates a new ImageHolder instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImageHolder
+             * @static
+             * @param {meshvirt.v1.IImageHolder=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImageHolder} ImageHolder instance
+             */
+            ImageHolder.create = function create(properties) {
+                return new ImageHolder(properties);
+            };
+
+            /**
+             * Encodes the specified ImageHolder message. Does not implicitly {@link meshvirt.v1.ImageHolder.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImageHolder
+             * @static
+             * @param {meshvirt.v1.IImageHolder} message ImageHolder message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageHolder.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.hostId);
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.hostname);
+                if (message.chunksHeld != null && Object.hasOwnProperty.call(message, "chunksHeld"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.chunksHeld);
+                if (message.alive != null && Object.hasOwnProperty.call(message, "alive"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.alive);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImageHolder message, length delimited. Does not implicitly {@link meshvirt.v1.ImageHolder.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImageHolder
+             * @static
+             * @param {meshvirt.v1.IImageHolder} message ImageHolder message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageHolder.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImageHolder message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImageHolder
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImageHolder} ImageHolder
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageHolder.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImageHolder();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.hostname = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.chunksHeld = reader.uint32();
+                            break;
+                        }
+                    case 4: {
+                            message.alive = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImageHolder message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImageHolder
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImageHolder} ImageHolder
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageHolder.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImageHolder message.
+             * @function verify
+             * @memberof meshvirt.v1.ImageHolder
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImageHolder.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    if (!$util.isString(message.hostname))
+                        return "hostname: string expected";
+                if (message.chunksHeld != null && Object.hasOwnProperty.call(message, "chunksHeld"))
+                    if (!$util.isInteger(message.chunksHeld))
+                        return "chunksHeld: integer expected";
+                if (message.alive != null && Object.hasOwnProperty.call(message, "alive"))
+                    if (typeof message.alive !== "boolean")
+                        return "alive: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates an ImageHolder message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImageHolder
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImageHolder} ImageHolder
+             */
+            ImageHolder.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImageHolder)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImageHolder: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImageHolder();
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                if (object.hostname != null)
+                    message.hostname = String(object.hostname);
+                if (object.chunksHeld != null)
+                    message.chunksHeld = object.chunksHeld >>> 0;
+                if (object.alive != null)
+                    message.alive = Boolean(object.alive);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImageHolder message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImageHolder
+             * @static
+             * @param {meshvirt.v1.ImageHolder} message ImageHolder
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImageHolder.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.hostId = "";
+                    object.hostname = "";
+                    object.chunksHeld = 0;
+                    object.alive = false;
+                }
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    object.hostname = message.hostname;
+                if (message.chunksHeld != null && Object.hasOwnProperty.call(message, "chunksHeld"))
+                    object.chunksHeld = message.chunksHeld;
+                if (message.alive != null && Object.hasOwnProperty.call(message, "alive"))
+                    object.alive = message.alive;
+                return object;
+            };
+
+            /**
+             * Converts this ImageHolder to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImageHolder
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImageHolder.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImageHolder
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImageHolder
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImageHolder.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImageHolder";
+            };
+
+            return ImageHolder;
+        })();
+
+        v1.ImageInfo = (function() {
+
+            /**
+             * Properties of an ImageInfo.
+             * @memberof meshvirt.v1
+             * @interface IImageInfo
+             * @property {string|null} [ref] ImageInfo ref
+             * @property {string|null} [digest] ImageInfo digest
+             * @property {number|null} [sizeBytes] ImageInfo sizeBytes
+             * @property {string|null} [format] ImageInfo format
+             * @property {number|null} [chunkCount] ImageInfo chunkCount
+             * @property {Array.<meshvirt.v1.IImageHolder>|null} [holders] ImageInfo holders
+             * @property {Array.<string>|null} [usedBy] ImageInfo usedBy
+             * @property {boolean|null} [imported] ImageInfo imported
+             */
+
+            /**
+             * Constructs a new ImageInfo.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImageInfo.
+             * @implements IImageInfo
+             * @constructor
+             * @param {meshvirt.v1.IImageInfo=} [properties] Properties to set
+             */
+            function ImageInfo(properties) {
+                this.holders = [];
+                this.usedBy = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImageInfo ref.
+             * @member {string} ref
+             * @memberof meshvirt.v1.ImageInfo
+             * @instance
+             */
+            ImageInfo.prototype.ref = "";
+
+            /**
+             * ImageInfo digest.
+             * @member {string} digest
+             * @memberof meshvirt.v1.ImageInfo
+             * @instance
+             */
+            ImageInfo.prototype.digest = "";
+
+            /**
+             * ImageInfo sizeBytes.
+             * @member {number} sizeBytes
+             * @memberof meshvirt.v1.ImageInfo
+             * @instance
+             */
+            ImageInfo.prototype.sizeBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ImageInfo format.
+             * @member {string} format
+             * @memberof meshvirt.v1.ImageInfo
+             * @instance
+             */
+            ImageInfo.prototype.format = "";
+
+            /**
+             * ImageInfo chunkCount.
+             * @member {number} chunkCount
+             * @memberof meshvirt.v1.ImageInfo
+             * @instance
+             */
+            ImageInfo.prototype.chunkCount = 0;
+
+            /**
+             * ImageInfo holders.
+             * @member {Array.<meshvirt.v1.IImageHolder>} holders
+             * @memberof meshvirt.v1.ImageInfo
+             * @instance
+             */
+            ImageInfo.prototype.holders = $util.emptyArray;
+
+            /**
+             * ImageInfo usedBy.
+             * @member {Array.<string>} usedBy
+             * @memberof meshvirt.v1.ImageInfo
+             * @instance
+             */
+            ImageInfo.prototype.usedBy = $util.emptyArray;
+
+            /**
+             * ImageInfo imported.
+             * @member {boolean} imported
+             * @memberof meshvirt.v1.ImageInfo
+             * @instance
+             */
+            ImageInfo.prototype.imported = false;
+
+            /**
+             * Creates a new ImageInfo instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImageInfo
+             * @static
+             * @param {meshvirt.v1.IImageInfo=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImageInfo} ImageInfo instance
+             */
+            ImageInfo.create = function create(properties) {
+                return new ImageInfo(properties);
+            };
+
+            /**
+             * Encodes the specified ImageInfo message. Does not implicitly {@link meshvirt.v1.ImageInfo.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImageInfo
+             * @static
+             * @param {meshvirt.v1.IImageInfo} message ImageInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageInfo.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.ref);
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.digest);
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.sizeBytes);
+                if (message.format != null && Object.hasOwnProperty.call(message, "format"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.format);
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.chunkCount);
+                if (message.holders != null && message.holders.length)
+                    for (let i = 0; i < message.holders.length; ++i)
+                        $root.meshvirt.v1.ImageHolder.encode(message.holders[i], writer.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                if (message.usedBy != null && message.usedBy.length)
+                    for (let i = 0; i < message.usedBy.length; ++i)
+                        writer.uint32(/* id 7, wireType 2 =*/58).string(message.usedBy[i]);
+                if (message.imported != null && Object.hasOwnProperty.call(message, "imported"))
+                    writer.uint32(/* id 8, wireType 0 =*/64).bool(message.imported);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImageInfo message, length delimited. Does not implicitly {@link meshvirt.v1.ImageInfo.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImageInfo
+             * @static
+             * @param {meshvirt.v1.IImageInfo} message ImageInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageInfo.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImageInfo message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImageInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImageInfo} ImageInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageInfo.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImageInfo();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.ref = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.digest = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.sizeBytes = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.format = reader.string();
+                            break;
+                        }
+                    case 5: {
+                            message.chunkCount = reader.uint32();
+                            break;
+                        }
+                    case 6: {
+                            if (!(message.holders && message.holders.length))
+                                message.holders = [];
+                            message.holders.push($root.meshvirt.v1.ImageHolder.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 7: {
+                            if (!(message.usedBy && message.usedBy.length))
+                                message.usedBy = [];
+                            message.usedBy.push(reader.string());
+                            break;
+                        }
+                    case 8: {
+                            message.imported = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImageInfo message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImageInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImageInfo} ImageInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageInfo.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImageInfo message.
+             * @function verify
+             * @memberof meshvirt.v1.ImageInfo
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImageInfo.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    if (!$util.isString(message.ref))
+                        return "ref: string expected";
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    if (!$util.isString(message.digest))
+                        return "digest: string expected";
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    if (!$util.isInteger(message.sizeBytes) && !(message.sizeBytes && $util.isInteger(message.sizeBytes.low) && $util.isInteger(message.sizeBytes.high)))
+                        return "sizeBytes: integer|Long expected";
+                if (message.format != null && Object.hasOwnProperty.call(message, "format"))
+                    if (!$util.isString(message.format))
+                        return "format: string expected";
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    if (!$util.isInteger(message.chunkCount))
+                        return "chunkCount: integer expected";
+                if (message.holders != null && Object.hasOwnProperty.call(message, "holders")) {
+                    if (!Array.isArray(message.holders))
+                        return "holders: array expected";
+                    for (let i = 0; i < message.holders.length; ++i) {
+                        let error = $root.meshvirt.v1.ImageHolder.verify(message.holders[i], long + 1);
+                        if (error)
+                            return "holders." + error;
+                    }
+                }
+                if (message.usedBy != null && Object.hasOwnProperty.call(message, "usedBy")) {
+                    if (!Array.isArray(message.usedBy))
+                        return "usedBy: array expected";
+                    for (let i = 0; i < message.usedBy.length; ++i)
+                        if (!$util.isString(message.usedBy[i]))
+                            return "usedBy: string[] expected";
+                }
+                if (message.imported != null && Object.hasOwnProperty.call(message, "imported"))
+                    if (typeof message.imported !== "boolean")
+                        return "imported: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates an ImageInfo message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImageInfo
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImageInfo} ImageInfo
+             */
+            ImageInfo.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImageInfo)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImageInfo: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImageInfo();
+                if (object.ref != null)
+                    message.ref = String(object.ref);
+                if (object.digest != null)
+                    message.digest = String(object.digest);
+                if (object.sizeBytes != null)
+                    if ($util.Long)
+                        message.sizeBytes = $util.Long.fromValue(object.sizeBytes, true);
+                    else if (typeof object.sizeBytes === "string")
+                        message.sizeBytes = parseInt(object.sizeBytes, 10);
+                    else if (typeof object.sizeBytes === "number")
+                        message.sizeBytes = object.sizeBytes;
+                    else if (typeof object.sizeBytes === "object")
+                        message.sizeBytes = new $util.LongBits(object.sizeBytes.low >>> 0, object.sizeBytes.high >>> 0).toNumber(true);
+                if (object.format != null)
+                    message.format = String(object.format);
+                if (object.chunkCount != null)
+                    message.chunkCount = object.chunkCount >>> 0;
+                if (object.holders) {
+                    if (!Array.isArray(object.holders))
+                        throw TypeError(".meshvirt.v1.ImageInfo.holders: array expected");
+                    message.holders = [];
+                    for (let i = 0; i < object.holders.length; ++i) {
+                        if (!$util.isObject(object.holders[i]))
+                            throw TypeError(".meshvirt.v1.ImageInfo.holders: object expected");
+                        message.holders[i] = $root.meshvirt.v1.ImageHolder.fromObject(object.holders[i], long + 1);
+                    }
+                }
+                if (object.usedBy) {
+                    if (!Array.isArray(object.usedBy))
+                        throw TypeError(".meshvirt.v1.ImageInfo.usedBy: array expected");
+                    message.usedBy = [];
+                    for (let i = 0; i < object.usedBy.length; ++i)
+                        message.usedBy[i] = String(object.usedBy[i]);
+                }
+                if (object.imported != null)
+                    message.imported = Boolean(object.imported);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImageInfo message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImageInfo
+             * @static
+             * @param {meshvirt.v1.ImageInfo} message ImageInfo
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImageInfo.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.holders = [];
+                    object.usedBy = [];
+                }
+                if (options.defaults) {
+                    object.ref = "";
+                    object.digest = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sizeBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sizeBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.format = "";
+                    object.chunkCount = 0;
+                    object.imported = false;
+                }
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    object.ref = message.ref;
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    object.digest = message.digest;
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.sizeBytes = typeof message.sizeBytes === "number" ? BigInt(message.sizeBytes) : $util.Long.fromBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.sizeBytes === "number")
+                        object.sizeBytes = options.longs === String ? String(message.sizeBytes) : message.sizeBytes;
+                    else
+                        object.sizeBytes = options.longs === String ? $util.Long.prototype.toString.call(message.sizeBytes) : options.longs === Number ? new $util.LongBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0).toNumber(true) : message.sizeBytes;
+                if (message.format != null && Object.hasOwnProperty.call(message, "format"))
+                    object.format = message.format;
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    object.chunkCount = message.chunkCount;
+                if (message.holders && message.holders.length) {
+                    object.holders = [];
+                    for (let j = 0; j < message.holders.length; ++j)
+                        object.holders[j] = $root.meshvirt.v1.ImageHolder.toObject(message.holders[j], options, q + 1);
+                }
+                if (message.usedBy && message.usedBy.length) {
+                    object.usedBy = [];
+                    for (let j = 0; j < message.usedBy.length; ++j)
+                        object.usedBy[j] = message.usedBy[j];
+                }
+                if (message.imported != null && Object.hasOwnProperty.call(message, "imported"))
+                    object.imported = message.imported;
+                return object;
+            };
+
+            /**
+             * Converts this ImageInfo to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImageInfo
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImageInfo.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImageInfo
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImageInfo
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImageInfo.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImageInfo";
+            };
+
+            return ImageInfo;
+        })();
+
+        v1.ImageList = (function() {
+
+            /**
+             * Properties of an ImageList.
+             * @memberof meshvirt.v1
+             * @interface IImageList
+             * @property {Array.<meshvirt.v1.IImageInfo>|null} [images] ImageList images
+             */
+
+            /**
+             * Constructs a new ImageList.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImageList.
+             * @implements IImageList
+             * @constructor
+             * @param {meshvirt.v1.IImageList=} [properties] Properties to set
+             */
+            function ImageList(properties) {
+                this.images = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImageList images.
+             * @member {Array.<meshvirt.v1.IImageInfo>} images
+             * @memberof meshvirt.v1.ImageList
+             * @instance
+             */
+            ImageList.prototype.images = $util.emptyArray;
+
+            /**
+             * Creates a new ImageList instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImageList
+             * @static
+             * @param {meshvirt.v1.IImageList=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImageList} ImageList instance
+             */
+            ImageList.create = function create(properties) {
+                return new ImageList(properties);
+            };
+
+            /**
+             * Encodes the specified ImageList message. Does not implicitly {@link meshvirt.v1.ImageList.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImageList
+             * @static
+             * @param {meshvirt.v1.IImageList} message ImageList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageList.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.images != null && message.images.length)
+                    for (let i = 0; i < message.images.length; ++i)
+                        $root.meshvirt.v1.ImageInfo.encode(message.images[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImageList message, length delimited. Does not implicitly {@link meshvirt.v1.ImageList.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImageList
+             * @static
+             * @param {meshvirt.v1.IImageList} message ImageList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageList.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImageList message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImageList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImageList} ImageList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageList.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImageList();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.images && message.images.length))
+                                message.images = [];
+                            message.images.push($root.meshvirt.v1.ImageInfo.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImageList message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImageList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImageList} ImageList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageList.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImageList message.
+             * @function verify
+             * @memberof meshvirt.v1.ImageList
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImageList.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.images != null && Object.hasOwnProperty.call(message, "images")) {
+                    if (!Array.isArray(message.images))
+                        return "images: array expected";
+                    for (let i = 0; i < message.images.length; ++i) {
+                        let error = $root.meshvirt.v1.ImageInfo.verify(message.images[i], long + 1);
+                        if (error)
+                            return "images." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an ImageList message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImageList
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImageList} ImageList
+             */
+            ImageList.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImageList)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImageList: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImageList();
+                if (object.images) {
+                    if (!Array.isArray(object.images))
+                        throw TypeError(".meshvirt.v1.ImageList.images: array expected");
+                    message.images = [];
+                    for (let i = 0; i < object.images.length; ++i) {
+                        if (!$util.isObject(object.images[i]))
+                            throw TypeError(".meshvirt.v1.ImageList.images: object expected");
+                        message.images[i] = $root.meshvirt.v1.ImageInfo.fromObject(object.images[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImageList message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImageList
+             * @static
+             * @param {meshvirt.v1.ImageList} message ImageList
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImageList.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.images = [];
+                if (message.images && message.images.length) {
+                    object.images = [];
+                    for (let j = 0; j < message.images.length; ++j)
+                        object.images[j] = $root.meshvirt.v1.ImageInfo.toObject(message.images[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ImageList to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImageList
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImageList.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImageList
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImageList
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImageList.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImageList";
+            };
+
+            return ImageList;
         })();
 
         /**
@@ -12012,6 +15766,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {string|null} [hostname] HostAdvert hostname
              * @property {string|null} [underlay] HostAdvert underlay
              * @property {Array.<meshvirt.v1.INetwork>|null} [networks] HostAdvert networks
+             * @property {Array.<meshvirt.v1.IImageHolding>|null} [images] HostAdvert images
+             * @property {Array.<meshvirt.v1.IImageTombstone>|null} [imageTombstones] HostAdvert imageTombstones
              */
 
             /**
@@ -12029,6 +15785,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 this.machineTypes = [];
                 this.vms = [];
                 this.networks = [];
+                this.images = [];
+                this.imageTombstones = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -12204,6 +15962,22 @@ export const meshvirt = $root.meshvirt = (() => {
             HostAdvert.prototype.networks = $util.emptyArray;
 
             /**
+             * HostAdvert images.
+             * @member {Array.<meshvirt.v1.IImageHolding>} images
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.images = $util.emptyArray;
+
+            /**
+             * HostAdvert imageTombstones.
+             * @member {Array.<meshvirt.v1.IImageTombstone>} imageTombstones
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.imageTombstones = $util.emptyArray;
+
+            /**
              * Creates a new HostAdvert instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.HostAdvert
@@ -12279,6 +16053,12 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.networks != null && message.networks.length)
                     for (let i = 0; i < message.networks.length; ++i)
                         $root.meshvirt.v1.Network.encode(message.networks[i], writer.uint32(/* id 21, wireType 2 =*/170).fork(), q + 1).ldelim();
+                if (message.images != null && message.images.length)
+                    for (let i = 0; i < message.images.length; ++i)
+                        $root.meshvirt.v1.ImageHolding.encode(message.images[i], writer.uint32(/* id 22, wireType 2 =*/178).fork(), q + 1).ldelim();
+                if (message.imageTombstones != null && message.imageTombstones.length)
+                    for (let i = 0; i < message.imageTombstones.length; ++i)
+                        $root.meshvirt.v1.ImageTombstone.encode(message.imageTombstones[i], writer.uint32(/* id 23, wireType 2 =*/186).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -12450,6 +16230,18 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.networks.push($root.meshvirt.v1.Network.decode(reader, reader.uint32(), undefined, long + 1));
                             break;
                         }
+                    case 22: {
+                            if (!(message.images && message.images.length))
+                                message.images = [];
+                            message.images.push($root.meshvirt.v1.ImageHolding.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 23: {
+                            if (!(message.imageTombstones && message.imageTombstones.length))
+                                message.imageTombstones = [];
+                            message.imageTombstones.push($root.meshvirt.v1.ImageTombstone.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -12602,6 +16394,24 @@ export const meshvirt = $root.meshvirt = (() => {
                         let error = $root.meshvirt.v1.Network.verify(message.networks[i], long + 1);
                         if (error)
                             return "networks." + error;
+                    }
+                }
+                if (message.images != null && Object.hasOwnProperty.call(message, "images")) {
+                    if (!Array.isArray(message.images))
+                        return "images: array expected";
+                    for (let i = 0; i < message.images.length; ++i) {
+                        let error = $root.meshvirt.v1.ImageHolding.verify(message.images[i], long + 1);
+                        if (error)
+                            return "images." + error;
+                    }
+                }
+                if (message.imageTombstones != null && Object.hasOwnProperty.call(message, "imageTombstones")) {
+                    if (!Array.isArray(message.imageTombstones))
+                        return "imageTombstones: array expected";
+                    for (let i = 0; i < message.imageTombstones.length; ++i) {
+                        let error = $root.meshvirt.v1.ImageTombstone.verify(message.imageTombstones[i], long + 1);
+                        if (error)
+                            return "imageTombstones." + error;
                     }
                 }
                 return null;
@@ -12777,6 +16587,26 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.networks[i] = $root.meshvirt.v1.Network.fromObject(object.networks[i], long + 1);
                     }
                 }
+                if (object.images) {
+                    if (!Array.isArray(object.images))
+                        throw TypeError(".meshvirt.v1.HostAdvert.images: array expected");
+                    message.images = [];
+                    for (let i = 0; i < object.images.length; ++i) {
+                        if (!$util.isObject(object.images[i]))
+                            throw TypeError(".meshvirt.v1.HostAdvert.images: object expected");
+                        message.images[i] = $root.meshvirt.v1.ImageHolding.fromObject(object.images[i], long + 1);
+                    }
+                }
+                if (object.imageTombstones) {
+                    if (!Array.isArray(object.imageTombstones))
+                        throw TypeError(".meshvirt.v1.HostAdvert.imageTombstones: array expected");
+                    message.imageTombstones = [];
+                    for (let i = 0; i < object.imageTombstones.length; ++i) {
+                        if (!$util.isObject(object.imageTombstones[i]))
+                            throw TypeError(".meshvirt.v1.HostAdvert.imageTombstones: object expected");
+                        message.imageTombstones[i] = $root.meshvirt.v1.ImageTombstone.fromObject(object.imageTombstones[i], long + 1);
+                    }
+                }
                 return message;
             };
 
@@ -12803,6 +16633,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.machineTypes = [];
                     object.vms = [];
                     object.networks = [];
+                    object.images = [];
+                    object.imageTombstones = [];
                 }
                 if (options.objects || options.defaults)
                     object.labels = {};
@@ -12913,6 +16745,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.networks = [];
                     for (let j = 0; j < message.networks.length; ++j)
                         object.networks[j] = $root.meshvirt.v1.Network.toObject(message.networks[j], options, q + 1);
+                }
+                if (message.images && message.images.length) {
+                    object.images = [];
+                    for (let j = 0; j < message.images.length; ++j)
+                        object.images[j] = $root.meshvirt.v1.ImageHolding.toObject(message.images[j], options, q + 1);
+                }
+                if (message.imageTombstones && message.imageTombstones.length) {
+                    object.imageTombstones = [];
+                    for (let j = 0; j < message.imageTombstones.length; ++j)
+                        object.imageTombstones[j] = $root.meshvirt.v1.ImageTombstone.toObject(message.imageTombstones[j], options, q + 1);
                 }
                 return object;
             };

@@ -29,6 +29,8 @@ export interface SimClusterOptions {
   readyTimeoutMs?: number
   /** Per-VM resources of host `index` (beyond its disks), as a feature part would register them. */
   vmResources?: (index: number) => VmResource[]
+  /** The agents' image dirs (where `image import` may read files). */
+  imageDirs?: string[]
 }
 
 /**
@@ -45,7 +47,7 @@ export async function startSimCluster (sizes: SimHostSize[], opts: SimClusterOpt
   const start = async (i: number, size: SimHostSize, listen: string, bootstrap: string[], hypervisor?: SimHypervisor): Promise<RunningAgent> => {
     const config = resolveAgentConfig([{
       name: 'sim-cluster',
-      input: { name: `h${i}`, dataDir: join(dir, `h${i}`), listen: [listen], bootstrap, clusterKeyFile: key, labels: size.labels ?? {} }
+      input: { name: `h${i}`, dataDir: join(dir, `h${i}`), listen: [listen], bootstrap, clusterKeyFile: key, labels: size.labels ?? {}, ...(opts.imageDirs !== undefined ? { imageDirs: opts.imageDirs } : {}) }
     }])
     const hostNetwork = networks[i] = new SimHostNetwork()
     return await runAgent(config, {

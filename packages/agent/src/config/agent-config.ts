@@ -41,6 +41,8 @@ export interface AgentConfig {
   monitorListen: string | undefined
   /** Bound on replication traffic to each replica holder, bytes/s. */
   replicaBandwidth: number
+  /** Bound on this host's image fetches together, bytes/s (0: unbounded). */
+  imageBandwidth: number
   /** Where other hosts send this host's overlay (VXLAN) traffic; default: the IPv4 address the agent listens on. */
   underlayAddress: string | undefined
   /** 'linux' (bridges, VXLAN, taps, dnsmasq, nftables) or 'sim' — in memory, for control-plane tests. */
@@ -68,11 +70,12 @@ export interface AgentConfigInput {
   monitorListen?: string
   /** A size per second: `100M` (MiB/s). */
   replicaBandwidth?: number | string
+  imageBandwidth?: number | string
   underlayAddress?: string
   network?: string
 }
 
-const KNOWN_KEYS = new Set(['underlayAddress', 'network', 'replicaBandwidth', 'monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
+const KNOWN_KEYS = new Set(['underlayAddress', 'network', 'replicaBandwidth', 'imageBandwidth', 'monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
 const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,62})$/i
 
 /**
@@ -118,6 +121,7 @@ export function resolveAgentConfig (sources: Array<{ name: string, input: AgentC
     probeInitrd: merged.probeInitrd,
     monitorListen: merged.monitorListen,
     replicaBandwidth: bandwidth(merged.replicaBandwidth ?? DEFAULT_REPLICA_BANDWIDTH),
+    imageBandwidth: imageBandwidth(merged.imageBandwidth ?? 0),
     underlayAddress: merged.underlayAddress === undefined ? undefined : ipv4(merged.underlayAddress, 'underlayAddress'),
     network: oneOf(merged.network ?? (merged.hypervisor === 'sim' ? 'sim' : 'linux'), 'network', ['linux', 'sim'] as const)
   }
@@ -129,6 +133,12 @@ export const DEFAULT_REPLICA_BANDWIDTH = '32M'
 function bandwidth (value: number | string): number {
   const bytes = parseSize(value, 'replicaBandwidth (bytes per second, e.g. 32M)')
   if (bytes < 64 * 1024) throw new ConfigError(`replicaBandwidth: at least 64K per second, got ${String(value)}`)
+  return bytes
+}
+
+function imageBandwidth (value: number | string): number {
+  const bytes = parseSize(value, 'imageBandwidth (bytes per second, e.g. 100M; 0: unbounded)')
+  if (bytes !== 0 && bytes < 1024 * 1024) throw new ConfigError(`imageBandwidth: 0 (unbounded) or at least 1M per second, got ${String(value)}`)
   return bytes
 }
 

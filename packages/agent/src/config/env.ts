@@ -25,6 +25,7 @@ export function configFromEnv (env: Record<string, string | undefined>): AgentCo
     probeInitrd: env.MESHVIRT_PROBE_INITRD,
     monitorListen: env.MESHVIRT_MONITOR_LISTEN,
     replicaBandwidth: env.MESHVIRT_REPLICA_BANDWIDTH,
+    imageBandwidth: env.MESHVIRT_IMAGE_BANDWIDTH,
     underlayAddress: env.MESHVIRT_UNDERLAY_ADDRESS,
     network: env.MESHVIRT_NETWORK
   }

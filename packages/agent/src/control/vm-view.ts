@@ -15,7 +15,8 @@ export interface VmView {
   createdAtMs: number
   startedAtMs: number
   lastError: string
-  boot: { image: string, kernel: string, initrd: string, cmdline: string }
+  /** `library`: the library image's NAME:TAG and the digest it was resolved to at create (empty: none). */
+  boot: { image: string, library: { ref: string, digest: string }, kernel: string, initrd: string, cmdline: string }
   /** Its NICs: network, the address claimed for it, the MAC (the same on every host). */
   nics: Array<{ network: string, ip: string, mac: string }>
   /** never, on-crash or always (`vm create --restart`). */
@@ -70,7 +71,7 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
     createdAtMs: Number(info.createdAtMs ?? 0),
     startedAtMs: Number(info.startedAtMs ?? 0),
     lastError: info.lastError ?? '',
-    boot: { image: boot.image ?? '', kernel: boot.kernel ?? '', initrd: boot.initrd ?? '', cmdline: boot.cmdline ?? '' },
+    boot: { image: boot.image ?? '', library: { ref: boot.library?.ref ?? '', digest: boot.library?.digest ?? '' }, kernel: boot.kernel ?? '', initrd: boot.initrd ?? '', cmdline: boot.cmdline ?? '' },
     nics: (info.spec?.nics ?? []).map((n) => ({ network: n.network ?? '', ip: n.ip ?? '', mac: n.mac ?? '' })),
     restart: restartPolicyFromWire(info.spec?.restart),
     restarts: info.restarts ?? 0,

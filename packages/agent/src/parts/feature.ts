@@ -1,4 +1,4 @@
-import type { ClusterView, HostAdvertContent } from '@meshvirt/mesh'
+import type { ClusterView, HostAdvertContent, MeshNode } from '@meshvirt/mesh'
 import type { AgentConfig } from '../config/agent-config.js'
 import type { Handler } from '../control/control-handler.js'
 import type { Logger } from '../log/logger.js'
@@ -26,10 +26,12 @@ export interface FeatureMesh {
   selfId: string
   view: ClusterView
   peers: PeerClient
+  /** Its own protocols (images: the chunk protocol). */
+  node: Pick<MeshNode, 'handle' | 'unhandle' | 'request'>
 }
 
 /**
- * A feature of the agent (networks; images next): what it adds to the core, each hook optional.
+ * A feature of the agent (networks, images): what it adds to the core, each hook optional.
  * startAgent registers a feature in one line; the core calls its hooks at their moments. A feature
  * announces a change of its advert fields with the `features:changed` event.
  */
@@ -42,7 +44,7 @@ export interface AgentFeature {
   /** For a cluster-wide key it owns (`ip:…`): the VM the gossip says holds it; name authorities then refuse it to others. */
   keyUser?: (key: string) => string | undefined
   /** The mesh is up: follow the view. */
-  attach?: (mesh: FeatureMesh) => void
+  attach?: (mesh: FeatureMesh) => void | Promise<void>
   /** What it claims for a VM before placement (read after attach). */
   specClaims?: () => SpecClaims | undefined
   /** Control request bodies it answers, by oneof name. */
@@ -75,8 +77,8 @@ export class Features {
     return undefined
   }
 
-  attach (mesh: FeatureMesh): void {
-    for (const f of this.list) f.attach?.(mesh)
+  async attach (mesh: FeatureMesh): Promise<void> {
+    for (const f of this.list) await f.attach?.(mesh)
   }
 
   handlers (): Record<string, Handler> {

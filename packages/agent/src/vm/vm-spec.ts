@@ -3,6 +3,7 @@ import type { Resources } from '@meshvirt/placement'
 import type { meshvirt } from '@meshvirt/proto'
 import type { VmSpec as DriverSpec } from '@meshvirt/hypervisor'
 import { ControlError } from '../control/errors.js'
+import { IMAGE_DIGEST, parseImageRef } from '../images/image-ref.js'
 import { MAX_REPLICAS, MAX_RPO_MS, MIN_RPO_MS } from '../replication/replica-plan.js'
 
 const MIB = 2 ** 20
@@ -27,9 +28,14 @@ export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
   const boot = spec.boot ?? {}
   const hasKernel = (boot.kernel ?? '') !== ''
   const hasImage = (boot.image ?? '') !== ''
-  if (hasKernel && hasImage) bad('give either --image or --kernel/--initrd, not both')
-  if (!hasKernel && !hasImage) bad('a VM needs something to boot: --image FILE, or --kernel FILE [--initrd FILE]')
-  if (hasImage && disk === 0) bad('--image needs a --disk size for the VM\'s own overlay disk')
+  const library = boot.library?.ref ?? ''
+  if (hasKernel && hasImage) bad('give either --image FILE or --kernel/--initrd, not both (a library image, --image NAME, may go with --kernel)')
+  if (hasImage && library !== '') bad('give the base image once: a file (--image /path) or a library image (--image NAME)')
+  if (!hasKernel && !hasImage && library === '') bad('a VM needs something to boot: --image NAME (from the library), --image FILE, or --kernel FILE [--initrd FILE]')
+  if ((hasImage || library !== '') && disk === 0) bad('--image needs a --disk size for the VM\'s own overlay disk')
+  if (library !== '') parseImageRef(library)
+  const digest = boot.library?.digest ?? ''
+  if (digest !== '' && !IMAGE_DIGEST.test(digest)) bad(`library image digest '${digest}' is not sha256:<64 hex digits>`)
   validateReplication(spec)
   const nics = spec.nics ?? []
   if (nics.length > MAX_NICS) bad(`a VM has at most ${MAX_NICS} NICs (--net), got ${nics.length}`)
@@ -68,7 +74,10 @@ export function vmIdFor (idempotencyKey: string): string {
   return 'vm-' + createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 16)
 }
 
-/** The driver's spec for a VM record: one disk `vda` (a qcow2 overlay on the image, or blank). */
+/**
+ * The driver's spec for a VM record: one disk `vda` (a qcow2 overlay on the image, or blank). A
+ * library image's base path is filled in by the image resource, once it is on this host.
+ */
 export function driverSpec (id: string, spec: meshvirt.v1.IVmSpec): DriverSpec {
   const r = specResources(spec)
   const boot = spec.boot ?? {}

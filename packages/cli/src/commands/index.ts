@@ -9,6 +9,7 @@ import { vmMigrate } from './vm-migrate.js'
 import { vmFailover, vmReplicate } from './vm-replicas.js'
 import { hostDrain, hostUndrain } from './host-drain.js'
 import { netCreate, netDelete, netLs, netShow } from './net.js'
+import { imageImport, imageLs, imageRm, imageShow } from './image.js'
 
 /** Every `meshvirt` subcommand, in the order `meshvirt --help` lists them. */
-export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmReplicate, vmFailover, vmConsole, netCreate, netLs, netShow, netDelete, events]
+export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmReplicate, vmFailover, vmConsole, netCreate, netLs, netShow, netDelete, imageImport, imageLs, imageShow, imageRm, events]

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseSize, type ControlClient } from '@meshvirt/agent'
 import { UsageError, type CommandContext } from '../command.js'
@@ -6,7 +7,7 @@ import { UsageError, type CommandContext } from '../command.js'
 export interface VmSpecInput {
   name: string
   resources: { vcpus: number, memoryBytes: number, diskBytes: number }
-  boot: { image?: string, kernel?: string, initrd?: string, cmdline?: string }
+  boot: { image?: string, library?: { ref: string }, kernel?: string, initrd?: string, cmdline?: string }
   constraints: Array<{ key: string, op: number, value?: string }>
   group?: string
   affinity: string[]
@@ -66,10 +67,17 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
     softAntiAffinity: list(v['soft-anti-affinity']),
     policy: POLICY[policy] as number
   }
-  for (const [flag, key] of [['image', 'image'], ['kernel', 'kernel'], ['initrd', 'initrd']] as const) {
+  for (const [flag, key] of [['kernel', 'kernel'], ['initrd', 'initrd']] as const) {
     const value = v[flag] as string | undefined
     // As people type them: relative to where the command runs (the agent may run anywhere else).
     if (value !== undefined) spec.boot[key] = resolve(ctx.cwd ?? process.cwd(), value)
+  }
+  const image = v.image as string | undefined
+  if (image !== undefined) {
+    // A file when it looks like one (a path, a disk image's suffix) or names one; otherwise a name in the cluster's library.
+    const path = resolve(ctx.cwd ?? process.cwd(), image)
+    if (image.includes('/') || /\.(qcow2|raw|img)$/.test(image) || existsSync(path)) spec.boot.image = path
+    else spec.boot.library = { ref: image }
   }
   if (v.cmdline !== undefined) spec.boot.cmdline = v.cmdline as string
   if (v.group !== undefined) spec.group = v.group as string

@@ -23,6 +23,12 @@ export function unknownText (vm: VmView, names: Map<string, string>): string {
   return `${host} ${u.ownerLiveness}${since}${heard}`
 }
 
+function bootText (vm: VmView): string {
+  const kernel = vm.boot.kernel !== '' ? `kernel ${vm.boot.kernel}${vm.boot.initrd !== '' ? ` initrd ${vm.boot.initrd}` : ''}` : ''
+  const base = vm.boot.library.ref !== '' ? `image ${vm.boot.library.ref} (${vm.boot.library.digest.slice(0, 19)})` : vm.boot.image !== '' ? `image ${vm.boot.image}` : ''
+  return [base, kernel].filter((s) => s !== '').join(', ')
+}
+
 function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): void {
   const lines = [
     `name:      ${vm.name}`,
@@ -31,7 +37,7 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
     `host:      ${hostLabel(names, vm.owner)} (${vm.owner})`,
     `epoch:     ${vm.epoch}`,
     `resources: ${vm.resources.vcpus} vCPU, ${formatSize(vm.resources.memoryBytes)} memory, ${formatSize(vm.resources.diskBytes)} disk`,
-    `boot:      ${vm.boot.image !== '' ? `image ${vm.boot.image}` : `kernel ${vm.boot.kernel}${vm.boot.initrd !== '' ? ` initrd ${vm.boot.initrd}` : ''}`}`
+    `boot:      ${bootText(vm)}`
   ]
   for (const [i, nic] of vm.nics.entries()) lines.push(`${i === 0 ? 'nics:' : '     '}      ${nic.network.padEnd(12)} ${nic.ip.padEnd(15)} ${nic.mac}`)
   if (vm.unknown !== undefined) lines.push(`unknown:   ${unknownText(vm, names)}`)
@@ -85,7 +91,7 @@ const vmCreateOptions: Record<string, OptionSpec> = {
   vcpus: { type: 'string', valueName: 'N', description: 'virtual CPUs (default 1)' },
   memory: { type: 'string', short: 'm', valueName: 'SIZE', description: 'memory, e.g. 512M or 2G; a bare number is MiB (default 256M)' },
   disk: { type: 'string', valueName: 'SIZE', description: 'the VM\'s own disk (qcow2; an overlay on --image), e.g. 10G (default none)' },
-  image: { type: 'string', valueName: 'FILE', description: 'base disk image to boot from (on the chosen host)' },
+  image: { type: 'string', valueName: 'NAME|FILE', description: 'base disk image: a library image (meshvirt image ls), fetched by whichever host runs the VM; or a file path on the chosen host' },
   kernel: { type: 'string', valueName: 'FILE', description: 'kernel to boot directly (with --initrd)' },
   initrd: { type: 'string', valueName: 'FILE', description: 'initrd for --kernel' },
   cmdline: { type: 'string', valueName: 'ARGS', description: 'kernel command line for --kernel' },
@@ -112,10 +118,11 @@ const vmCreateOptions: Record<string, OptionSpec> = {
 export const vmCreate: Command = {
   path: ['vm', 'create'],
   summary: 'create a VM: any agent negotiates its placement with the cluster',
-  usage: 'meshvirt vm create --name NAME [--vcpus N] [--memory SIZE] [--disk SIZE] (--image FILE | --kernel FILE [--initrd FILE]) [placement flags]',
+  usage: 'meshvirt vm create --name NAME [--vcpus N] [--memory SIZE] [--disk SIZE] (--image NAME|FILE | --kernel FILE [--initrd FILE]) [placement flags]',
   options: vmCreateOptions,
   examples: [
-    'meshvirt vm create --name web-1 --vcpus 2 --memory 2G --disk 20G --image /var/lib/images/debian-12.qcow2',
+    'meshvirt vm create --name web-1 --vcpus 2 --memory 2G --disk 20G --image debian-12',
+    'meshvirt vm create --name web-0 --vcpus 2 --memory 2G --disk 20G --image /var/lib/images/debian-12.qcow2',
     'meshvirt vm create --name db-1 --memory 4G --disk 50G --image base.qcow2 --label zone=a --group db --anti-affinity db',
     'meshvirt vm create --name db-2 --memory 2G --disk 20G --image base.qcow2 --replicas 1 --rpo 5s --spread-by site',
     'meshvirt vm create --name web-2 --memory 1G --disk 10G --image base.qcow2 --net front --net back,ip=10.20.0.10',

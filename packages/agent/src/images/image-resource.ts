@@ -1,0 +1,34 @@
+import type { Logger } from '../log/logger.js'
+import type { VmResource } from '../vm/vm-preparation.js'
+import type { FetchProgress, ImageFetcher } from './image-fetcher.js'
+import type { ImageStore } from './image-store.js'
+
+/** Progress is logged at most this often per image. */
+const PROGRESS_LOG_MS = 5_000
+
+/**
+ * A VM's library image as a per-VM resource: before the guest exists on this host — created here,
+ * arriving by migration — its base is fetched (from the hosts that hold it) and the VM's disk
+ * becomes an overlay on it. A promoted replica brings its own standalone disk and needs none.
+ */
+export function imageResource (deps: { store: ImageStore, fetcher: ImageFetcher, log: Logger, now?: () => number }): VmResource {
+  const now = deps.now ?? Date.now
+  return {
+    name: 'image',
+    prepare: async (vm, driver) => {
+      const digest = vm.spec.boot?.library?.digest ?? ''
+      if (digest === '' || vm.origin.kind === 'promotion') return driver
+      let logged = 0
+      const progress = (p: FetchProgress): void => {
+        if (now() - logged < PROGRESS_LOG_MS && p.chunksHeld < p.chunkCount) return
+        logged = now()
+        deps.log.info('fetching the image of a VM', { vm: vm.id, digest, chunks: `${p.chunksHeld}/${p.chunkCount}`, bytes: p.bytesHeld })
+      }
+      const base = await deps.fetcher.fetch(digest, undefined, progress)
+      await deps.store.touch(digest, now())
+      return { ...driver, disks: (driver.disks ?? []).map((d) => d.name === 'vda' ? { ...d, base } : d) }
+    },
+    // The base stays in the store (other VMs, later ones); eviction decides when it goes.
+    release: () => {}
+  }
+}

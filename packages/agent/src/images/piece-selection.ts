@@ -1,0 +1,60 @@
+import type { HaveBitmap } from './have-bitmap.js'
+
+/** A host a chunk may be asked of: its chunks (gossiped, or all for a full copy) and its load. */
+export interface ChunkSource {
+  hostId: string
+  have: Pick<HaveBitmap, 'has'>
+  /** Requests to it now in flight. */
+  inFlight: number
+}
+
+export interface PieceState {
+  /** Chunks still needed, in image order. */
+  missing: readonly number[]
+  /** Chunks being fetched now (not picked again). */
+  inFlight: ReadonlySet<number>
+  sources: readonly ChunkSource[]
+  /** Per host, the requests it may have in flight. */
+  perSource: number
+  /** Requests in flight in all. */
+  total: number
+}
+
+export interface PieceAssignment { chunk: number, hostId: string }
+
+/**
+ * The next requests to send: rarest chunk first (as BitTorrent and Kraken do, so a spread's fetchers
+ * soon hold different chunks and serve each other), ties by image order; each to the least-loaded
+ * source that holds it, ties by the order of `sources` (the caller shuffles or ranks them). Pure.
+ */
+export function nextPieces (s: PieceState): PieceAssignment[] {
+  let room = s.total - s.inFlight.size
+  if (room <= 0) return []
+  const load = new Map(s.sources.map((src) => [src.hostId, src.inFlight]))
+  const candidates = s.missing.filter((c) => !s.inFlight.has(c)).map((chunk) => {
+    const holders = s.sources.filter((src) => src.have.has(chunk))
+    return { chunk, holders }
+  }).filter((c) => c.holders.length > 0)
+  // Stable sort: rarest first, image order within a rarity.
+  candidates.sort((a, b) => a.holders.length - b.holders.length)
+  const out: PieceAssignment[] = []
+  for (const c of candidates) {
+    if (room <= 0) break
+    let best: ChunkSource | undefined
+    for (const h of c.holders) {
+      const l = load.get(h.hostId) as number
+      if (l >= s.perSource) continue
+      if (best === undefined || l < (load.get(best.hostId) as number)) best = h
+    }
+    if (best === undefined) continue
+    load.set(best.hostId, (load.get(best.hostId) as number) + 1)
+    out.push({ chunk: c.chunk, hostId: best.hostId })
+    room--
+  }
+  return out
+}
+
+/** Chunks no source holds: the fetch cannot finish until a holder of them appears. */
+export function unheld (missing: readonly number[], sources: readonly ChunkSource[]): number[] {
+  return missing.filter((c) => !sources.some((s) => s.have.has(c)))
+}

@@ -1,0 +1,34 @@
+import { join } from 'node:path'
+import { IMAGE_STORE_DIR, ImageSources } from '@meshvirt/hypervisor'
+import { Images } from '../images/images.js'
+import type { AgentFeature, FeatureContext } from './feature.js'
+
+/**
+ * The image library as a feature of the agent (images/): the store in the data dir, its holdings in
+ * the advert, the fetch protocol, a VM's base image as a per-VM resource, the name resolved to a
+ * digest before placement, and the `image` commands.
+ */
+export async function imageFeature (ctx: FeatureContext): Promise<AgentFeature> {
+  const log = ctx.root.child('images', { host: ctx.selfId })
+  const images = new Images({
+    dir: join(ctx.config.dataDir, IMAGE_STORE_DIR),
+    sources: new ImageSources({ imageDirs: ctx.config.imageDirs, dataDir: ctx.config.dataDir, secrets: [ctx.config.clusterKeyFile] }),
+    bandwidth: ctx.config.imageBandwidth,
+    localVms: ctx.localVms,
+    readvertise: () => { ctx.events.emit('features:changed', {}) },
+    log
+  })
+  await images.load()
+  return {
+    name: 'images',
+    vmResources: [images.resource],
+    advert: () => images.advert(),
+    keyUser: (key) => images.keyUser(key),
+    attach: async (mesh) => {
+      await images.attach(mesh)
+      ctx.teardown.add('images', async () => { await images.stop(mesh.node) })
+    },
+    specClaims: () => images.claims,
+    handlers: () => images.handlers()
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The image store and the fetch swarm over real files, with the protocol's server answering from
+ * each "host"'s store and faults injected in between: a holder that dies mid-fetch, one that serves
+ * corrupted bytes, one that holds nothing, a fetch broken off and resumed.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { pb } from '@meshvirt/proto'
+import { catalogueOf } from '../../src/images/catalogue.js'
+import { ImageFetcher } from '../../src/images/image-fetcher.js'
+import { holding } from '../../src/images/image-library.js'
+import { imageServer } from '../../src/images/image-protocol.js'
+import { ImageStore } from '../../src/images/image-store.js'
+import { CHUNK_BYTES, sha256Hex } from '../../src/images/manifest.js'
+import { silentLogger } from '../../src/log/logger.js'
+
+/** 5 chunks and a bit: the last chunk is short. */
+const SIZE = 5 * CHUNK_BYTES + 12_345
+
+let dir: string
+let file: string
+let bytes: Buffer
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mv-images-'))
+  bytes = randomBytes(SIZE)
+  file = join(dir, 'disk.raw')
+  await writeFile(file, bytes)
+})
+afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+interface Host { id: string, store: ImageStore, alive: boolean, fault?: (req: { chunk?: number | null }, answer: Uint8Array) => Uint8Array | Error }
+
+async function host (id: string): Promise<Host> {
+  const store = new ImageStore(join(dir, id))
+  await store.load()
+  return { id, store, alive: true }
+}
+
+function fetcherFor (self: Host, hosts: Host[], bad: string[] = []): ImageFetcher {
+  return new ImageFetcher({
+    selfId: self.id,
+    store: self.store,
+    catalogue: () => catalogueOf(hosts.map((h) => ({ hostId: h.id, hostname: h.id, alive: h.alive, images: h.store.list().map((i) => holding(i, [])), imageTombstones: [] }))),
+    request: async (hostId, req) => {
+      const h = hosts.find((x) => x.id === hostId) as Host
+      if (!h.alive) throw new Error(`${hostId} is dead`)
+      const answer = await imageServer(h.store)(req)
+      const faulty = h.fault?.(pb.ImageRequest.decode(req), answer) ?? answer
+      if (faulty instanceof Error) throw faulty
+      return faulty
+    },
+    advanced: () => {},
+    badHolder: (hostId) => { bad.push(hostId) },
+    log: silentLogger
+  })
+}
+
+describe('ImageStore', () => {
+  it('imports a file content-addressed: the digest is the bytes\' SHA-256, every chunk has its own; again is a no-op with the name added', async () => {
+    const a = await host('a')
+    const first = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    expect(first.imported).toBe(true)
+    expect(first.image.manifest.digest).toBe('sha256:' + sha256Hex(bytes))
+    expect(first.image.manifest.chunks).toHaveLength(6)
+    expect(first.image.manifest.chunks[5]).toBe(sha256Hex(bytes.subarray(5 * CHUNK_BYTES)))
+    expect(sha256Hex(await readFile(a.store.path(first.image.manifest.digest) as string))).toBe(sha256Hex(bytes))
+    const again = await a.store.importFile(file, 'raw', 'disk:v2', 2)
+    expect(again.imported).toBe(false)
+    expect(again.image.refs).toEqual(['disk:latest', 'disk:v2'])
+    // (hashes compared: a deep equality of 5 MiB is slow)
+    // A restarted agent finds it as it was.
+    const reloaded = new ImageStore(join(dir, 'a'))
+    await reloaded.load()
+    expect(reloaded.get(first.image.manifest.digest)?.refs).toEqual(['disk:latest', 'disk:v2'])
+    expect(reloaded.path(first.image.manifest.digest)).toBeDefined()
+  })
+
+  it('refuses a chunk that is not the manifest\'s, and keeps nothing of it', async () => {
+    const a = await host('a')
+    const b = await host('b')
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    await b.store.beginFetch(image.manifest, [], 0)
+    await expect(b.store.writeChunk(image.manifest.digest, 0, randomBytes(CHUNK_BYTES))).rejects.toMatchObject({ code: 'DATA_LOSS' })
+    expect(b.store.get(image.manifest.digest)?.have.held()).toBe(0)
+  })
+})
+
+describe('ImageFetcher', () => {
+  it('fetches from two holders at once, every chunk verified; the image is byte for byte the original', async () => {
+    const [a, b, c] = [await host('a'), await host('b'), await host('c')]
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    await b.store.importFile(file, 'raw', 'disk:latest', 1)
+    const asked = new Set<string>()
+    for (const h of [a, b]) h.fault = (_req, answer) => { asked.add(h.id); return answer }
+    const path = await fetcherFor(c, [a, b, c]).fetch(image.manifest.digest)
+    expect(sha256Hex(await readFile(path))).toBe(sha256Hex(bytes))
+    expect(asked).toEqual(new Set(['a', 'b']))
+    expect(c.store.get(image.manifest.digest)?.refs).toEqual(['disk:latest'])
+  })
+
+  it('a holder killed mid-fetch: the fetch completes from the other', async () => {
+    const [a, b, c] = [await host('a'), await host('b'), await host('c')]
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    await b.store.importFile(file, 'raw', 'disk:latest', 1)
+    let served = 0
+    a.fault = (_req, answer) => { if (++served === 2) a.alive = false; return answer }
+    const path = await fetcherFor(c, [a, b, c]).fetch(image.manifest.digest)
+    expect(sha256Hex(await readFile(path))).toBe(sha256Hex(bytes))
+  })
+
+  it('a holder that serves corrupted chunks is caught and not asked again; the image is still right', async () => {
+    const [a, b, c] = [await host('a'), await host('b'), await host('c')]
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    await b.store.importFile(file, 'raw', 'disk:latest', 1)
+    b.fault = (req, answer) => req.chunk != null ? pb.ImageResponse.encode({ chunk: randomBytes(CHUNK_BYTES) }).finish() : answer
+    // Only b at first, so it is certainly asked; a appears once b is caught.
+    a.alive = false
+    const bad: string[] = []
+    const fetching = fetcherFor(c, [a, b, c], bad).fetch(image.manifest.digest)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    a.alive = true
+    expect(sha256Hex(await readFile(await fetching))).toBe(sha256Hex(bytes))
+    expect(bad).toContain('b')
+  })
+
+  it('hosts still fetching serve the chunks they have; a fetch broken off resumes with what it had', async () => {
+    const [a, b, c] = [await host('a'), await host('b'), await host('c')]
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    const digest = image.manifest.digest
+    // b fetches 3 chunks, then a dies: b's fetch stops there.
+    let served = 0
+    a.fault = (req, answer) => { if (req.chunk != null && ++served > 3) return new Error('a died'); return answer }
+    const abort = new AbortController()
+    const partial = fetcherFor(b, [a, b, c]).fetch(digest, abort.signal)
+    partial.catch(() => {})
+    while ((b.store.get(digest)?.have.held() ?? 0) < 3) await new Promise((resolve) => setTimeout(resolve, 20))
+    abort.abort()
+    await expect(partial).rejects.toMatchObject({ code: 'ABORTED' })
+    const held = b.store.get(digest)?.have.held()
+    expect(held).toBe(3)
+    // c fetches from a (back, for the chunks b lacks) and b (a partial holder): each chunk from someone.
+    a.fault = undefined
+    const fromB: number[] = []
+    b.fault = (req, answer) => { if (req.chunk != null) fromB.push(req.chunk); return answer }
+    expect(sha256Hex(await readFile(await fetcherFor(c, [a, b, c]).fetch(digest)))).toBe(sha256Hex(bytes))
+    expect(fromB.every((chunk) => b.store.get(digest)?.have.has(chunk))).toBe(true)
+    // b resumes: only the missing chunks are asked for.
+    const askedOfA: number[] = []
+    a.fault = (req, answer) => { if (req.chunk != null) askedOfA.push(req.chunk); return answer }
+    c.alive = false
+    const reloaded = { ...b, store: new ImageStore(join(dir, 'b')) }
+    await reloaded.store.load()
+    expect(reloaded.store.get(digest)?.have.held()).toBe(3)
+    const before = reloaded.store.get(digest)?.have.missing()
+    expect(sha256Hex(await readFile(await fetcherFor(reloaded, [a, reloaded, c]).fetch(digest)))).toBe(sha256Hex(bytes))
+    expect(askedOfA.sort()).toEqual(before)
+  })
+
+  it('no live holder: a clear error, and what was fetched is kept', async () => {
+    const [a, c] = [await host('a'), await host('c')]
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    a.alive = false
+    await expect(fetcherFor(c, [a, c]).fetch(image.manifest.digest)).rejects.toThrow(/no live host holds a complete copy/)
+  })
+})
