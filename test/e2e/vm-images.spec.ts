@@ -1,0 +1,76 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureGuest, killQemusUnder, lastCounter, meshvirt, meshvirtOn, pollUntil, startAgentCluster, waitForSerial, type AgentProcess, type TestGuest } from '@meshvirt/testkit'
+
+interface VmJson { id: string, name: string, owner: string, state: string }
+interface ImageJson { ref: string, digest: string, sizeBytes: number, holders: Array<{ hostname: string, chunksHeld: number }>, chunkCount: number, usedBy: string[] }
+
+const MIB = 2 ** 20
+/** The counter the test guest finds in the first 32 bytes of its disk and prints at boot (scripts/guest/init). */
+const BASE_COUNTER = 4242
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+// Real agent processes and a real QEMU guest whose disk is an overlay on a library image: imported at
+// host-1 only, asked of host-2, run on host-3 (which fetches it), then live-migrated to host-2 (which
+// fetches it too). The guest proves it reads the base: it prints the counter the image holds.
+describe('VMs from the image library, end to end', () => {
+  let dir: string
+  let guest: TestGuest
+  let agents: AgentProcess[] = []
+  let image: Buffer
+
+  beforeAll(async () => {
+    guest = await ensureGuest()
+    dir = await mkdtemp(join(tmpdir(), 'mv-img-'))
+    const images = join(dir, 'images')
+    await mkdir(images)
+    // 6.5 MiB raw: the guest's counter at the start, random bytes after (real bytes to move).
+    image = Buffer.concat([Buffer.from(`MESHVIRT-COUNTER ${BASE_COUNTER}`.padEnd(32)), randomBytes(6.5 * MIB - 32)])
+    await writeFile(join(images, 'base.raw'), image)
+    await meshvirt(['cluster', 'init', '--out', join(dir, 'cluster.key')])
+    agents = (await startAgentCluster(dir, join(dir, 'cluster.key'), 3, () => ['--image-dir', guest.dir, '--image-dir', images])).agents
+  }, 240_000)
+
+  afterAll(async () => {
+    await Promise.all(agents.map(async (a) => { await a.stop() }))
+    for (const i of [1, 2, 3]) await killQemusUnder(join(dir, `host-${i}`))
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('imported on host-1, created through host-2 onto host-3: host-3 fetches it (verified) and the guest boots from its overlay; migrated to host-2, it runs on', async () => {
+    const [h1, h2, h3] = agents as [AgentProcess, AgentProcess, AgentProcess]
+    const imported = JSON.parse(await meshvirtOn(h1, ['image', 'import', join(dir, 'images', 'base.raw'), '--name', 'base', '--json'])) as ImageJson
+    expect(imported).toMatchObject({ ref: 'base:latest', digest: `sha256:${sha256(image)}`, sizeBytes: image.length, chunkCount: 7 })
+    await pollUntil(async () => (JSON.parse(await meshvirtOn(h2, ['image', 'ls', '--json'])) as ImageJson[]).some((i) => i.ref === 'base:latest'), { timeoutMs: 15_000, what: 'host-2 to know the image' })
+
+    const vm = JSON.parse(await meshvirtOn(h2, ['vm', 'create', '--name', 'img-1', '--memory', '128M', '--disk', '32M', '--image', 'base', '--host', 'host-3',
+      '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
+    expect(vm.owner).toBe(h3.hostId)
+    const serial3 = join(h3.dataDir, 'vms', vm.id, 'serial.log')
+    const found = await waitForSerial(serial3, /MESHVIRT-DISK (\d+|none)/, 120_000)
+    expect(found[1], 'the guest reads the library image through its overlay').toBe(String(BASE_COUNTER))
+    // host-3's copy is the image, byte for byte; the VM's disk reads through it.
+    const copy = join(h3.dataDir, 'images', sha256(image), 'image')
+    expect(sha256(await readFile(copy))).toBe(sha256(image))
+    expect((await stat(join(h3.dataDir, 'vms', vm.id, 'vda.qcow2'))).size).toBeLessThan(image.length)
+    await pollUntil(async () => {
+      const shown = JSON.parse(await meshvirtOn(h1, ['image', 'show', 'base', '--json'])) as ImageJson
+      return shown.holders.filter((h) => h.chunksHeld === shown.chunkCount).map((h) => h.hostname).sort().join(',') === 'host-1,host-3' && shown.usedBy.includes(vm.id)
+    }, { timeoutMs: 15_000, what: 'the gossip to show host-3 holding the image for the VM' })
+    expect(await meshvirtOn(h2, ['vm', 'show', 'img-1'])).toMatch(/boot:\s+image base:latest \(sha256:[0-9a-f]{12}\), kernel /)
+
+    // Live migration: host-2 fetches the base before the guest arrives; the guest counts on.
+    await pollUntil(async () => await lastCounter(serial3) > BASE_COUNTER, { timeoutMs: 60_000, what: 'the guest to count from the disk\'s value' })
+    const moved = JSON.parse(await meshvirtOn(h1, ['vm', 'migrate', 'img-1', '--to', 'host-2', '--json'])) as VmJson
+    expect(moved.owner).toBe(h2.hostId)
+    expect(sha256(await readFile(join(h2.dataDir, 'images', sha256(image), 'image')))).toBe(sha256(image))
+    const serial2 = join(h2.dataDir, 'vms', vm.id, 'serial.log')
+    const n = await pollUntil(async () => { const c = await lastCounter(serial2); return c > BASE_COUNTER ? c : undefined }, { timeoutMs: 30_000, what: 'the guest to count on host-2' })
+    await pollUntil(async () => await lastCounter(serial2) > n, { timeoutMs: 15_000, what: 'the guest to keep counting on host-2' })
+    await meshvirtOn(h2, ['vm', 'delete', 'img-1'])
+  }, 400_000)
+})
