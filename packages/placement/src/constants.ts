@@ -7,11 +7,13 @@ export type ScoreWeights = Readonly<Record<string, number>>
  * The policy's own scorer dominates; measured load nudges between near-equal hosts; soft rules
  * weigh as much as the policy because an operator wrote them for this VM. Spreading a group over
  * failure domains (`spreadBy`) belongs to the spread policy: under binpack it would fight the
- * packing, and replica sets get their distinct domains from `placeReplicaSet` anyway.
+ * packing, and replica sets get their distinct domains from `placeReplicaSet` anyway. Image
+ * locality weighs a quarter of the policy: between hosts the policy rates about equal, one holding
+ * the VM's image wins; a clearly better fit still wins (a fetch costs seconds once, a poor fit lasts).
  */
 export const POLICY_WEIGHTS: Readonly<Record<PlacementPolicy, ScoreWeights>> = {
-  binpack: { binpack: 1, 'least-loaded': 0.1, 'soft-affinity': 1 },
-  spread: { spread: 1, 'domain-spread': 1, 'least-loaded': 0.25, 'soft-affinity': 1 }
+  binpack: { binpack: 1, 'least-loaded': 0.1, 'soft-affinity': 1, 'image-locality': 0.25 },
+  spread: { spread: 1, 'domain-spread': 1, 'least-loaded': 0.25, 'soft-affinity': 1, 'image-locality': 0.25 }
 }
 
 /**

@@ -66,4 +66,6 @@ export interface HostSnapshot {
   load?: HostLoad
   /** VM group → number of this host's VMs in it (from the advert's VM summaries). */
   vmGroups: Readonly<Record<string, number>>
+  /** Digests of the library images the host holds whole (image locality). */
+  images?: ReadonlySet<string>
 }

@@ -52,6 +52,8 @@ export interface PlacementRequest {
    * without the label is rejected (FAILURE_DOMAIN) when the request has such rules.
    */
   affinityDomain?: string
+  /** The digest of the VM's library image, if any: hosts that hold it are preferred (never required). */
+  image?: string
   /** Every tie and every sample is drawn from this seed (the idempotency key is a good one). */
   seed: string | number
 }

@@ -8,12 +8,13 @@ import type { RankedCandidate, ScoreComponent } from './placement-result.js'
 import type { Rejection } from './rejection.js'
 import { binpackScorer } from './scorers/binpack.js'
 import { domainSpreadScorer } from './scorers/domain-spread.js'
+import { imageLocalityScorer } from './scorers/image-locality.js'
 import { leastLoadedScorer } from './scorers/least-loaded.js'
 import { softAffinityScorer } from './scorers/soft-affinity.js'
 import { spreadScorer } from './scorers/spread.js'
 import { seedToInt, tieBreakKey } from './seeded-random.js'
 
-export const SCORERS = [binpackScorer, spreadScorer, domainSpreadScorer, leastLoadedScorer, softAffinityScorer]
+export const SCORERS = [binpackScorer, spreadScorer, domainSpreadScorer, leastLoadedScorer, softAffinityScorer, imageLocalityScorer]
 
 export interface RankOptions {
   /** Scorer name → weight; default: the request policy's `POLICY_WEIGHTS`. */

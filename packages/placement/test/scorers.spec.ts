@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { allocatableCapacity, freeCapacity, GIB, type HostScorer, type HostSnapshot, type PlacementRequest } from '../src/index.js'
+import { allocatableCapacity, freeCapacity, GIB, placeVm, type HostScorer, type HostSnapshot, type PlacementRequest } from '../src/index.js'
 import { binpackScorer } from '../src/scorers/binpack.js'
 import { domainSpreadScorer } from '../src/scorers/domain-spread.js'
 import { leastLoadedScorer } from '../src/scorers/least-loaded.js'
+import { imageLocalityScorer } from '../src/scorers/image-locality.js'
 import { softAffinityScorer } from '../src/scorers/soft-affinity.js'
 import { spreadScorer } from '../src/scorers/spread.js'
 import { host, hostUsing, vm } from './fixtures.js'
@@ -103,5 +104,31 @@ describe('domainSpreadScorer', () => {
   it('needs both a group and a spread key', () => {
     expect(domainSpreadScorer.prepare(vm({ spreadBy: 'zone' }), hosts)).toBeUndefined()
     expect(domainSpreadScorer.prepare(vm({ group: 'web' }), hosts)).toBeUndefined()
+  })
+})
+
+describe('imageLocalityScorer', () => {
+  const D = 'sha256:' + 'a'.repeat(64)
+  it.each([
+    ['a host holding the image', host('h', { images: new Set([D]) }), 1],
+    ['a host holding other images', host('h', { images: new Set(['sha256:' + 'b'.repeat(64)]) }), 0],
+    ['a host that says nothing of images', host('h'), 0]
+  ] as const)('%s scores %d', (_name, h, expected) => {
+    expect(score(imageLocalityScorer, vm({ image: D }), h)).toBe(expected)
+  })
+
+  it('has nothing to say of a VM without a library image', () => {
+    expect(imageLocalityScorer.prepare(vm(), [empty])).toBeUndefined()
+  })
+
+  it('a holder wins between equal hosts, and is explained; a clearly better fit still wins', () => {
+    const holder = host('holder', { images: new Set([D]) })
+    const placed = placeVm(vm({ image: D, resources: small }), [host('other'), holder])
+    expect(placed.chosen?.hostId).toBe('holder')
+    expect(placed.chosen?.scores).toContainEqual({ scorer: 'image-locality', value: 1, weight: 0.25 })
+    // binpack: a host already half full beats an empty holder by more than locality's weight.
+    const fuller = hostUsing('fuller', { vcpus: 12, memoryBytes: 48 * GIB, diskBytes: 800 * GIB })
+    const packed = placeVm(vm({ image: D, resources: small }), [fuller, holder])
+    expect(packed.chosen?.hostId).toBe('fuller')
   })
 })

@@ -20,6 +20,7 @@ export function toHostSnapshot (entry: HostEntry, fresher?: HostCapacity): HostS
     cpuModel: a.cpuModel,
     cpuFlags: new Set(a.cpuFlags),
     load: { load1: a.load.load1, cpuUtilization: a.load.cpuUtilization },
-    vmGroups
+    vmGroups,
+    images: new Set(a.images.filter((i) => i.have.length === 0).map((i) => i.digest))
   }
 }

@@ -23,6 +23,7 @@ export function placementRequestFor (spec: meshvirt.v1.IVmSpec, seed: string): P
     policy: spec.policy === pb.PlacementPolicy.PLACEMENT_POLICY_SPREAD ? 'spread' : 'binpack',
     ...(spec.cpuModel ? { cpuModel: spec.cpuModel } : {}),
     ...(spec.host ? { host: spec.host } : {}),
+    ...(spec.boot?.library?.digest ? { image: spec.boot.library.digest } : {}),
     // A plain VM's failure-domain key: its group spreads over it, and its (anti-)affinity is by
     // domain rather than by host (placement's affinity filters).
     ...(spec.spreadBy ? { spreadBy: spec.spreadBy, affinityDomain: spec.spreadBy } : {}),
