@@ -568,6 +568,7 @@ export namespace meshvirt {
             listImages?: (meshvirt.v1.IListImages|null);
             inspectImage?: (meshvirt.v1.IImageRef|null);
             removeImage?: (meshvirt.v1.IImageRef|null);
+            holdImage?: (meshvirt.v1.IImageRef|null);
             listEvents?: (meshvirt.v1.IListEvents|null);
             syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
             attachConsole?: (meshvirt.v1.IAttachConsole|null);
@@ -598,10 +599,11 @@ export namespace meshvirt {
             public listImages?: (meshvirt.v1.IListImages|null);
             public inspectImage?: (meshvirt.v1.IImageRef|null);
             public removeImage?: (meshvirt.v1.IImageRef|null);
+            public holdImage?: (meshvirt.v1.IImageRef|null);
             public listEvents?: (meshvirt.v1.IListEvents|null);
             public syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
             public attachConsole?: (meshvirt.v1.IAttachConsole|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"listEvents"|"syncTombstones"|"attachConsole");
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;

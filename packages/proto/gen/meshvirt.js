@@ -6697,6 +6697,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IListImages|null} [listImages] ControlRequest listImages
              * @property {meshvirt.v1.IImageRef|null} [inspectImage] ControlRequest inspectImage
              * @property {meshvirt.v1.IImageRef|null} [removeImage] ControlRequest removeImage
+             * @property {meshvirt.v1.IImageRef|null} [holdImage] ControlRequest holdImage
              * @property {meshvirt.v1.IListEvents|null} [listEvents] ControlRequest listEvents
              * @property {meshvirt.v1.ISyncTombstones|null} [syncTombstones] ControlRequest syncTombstones
              * @property {meshvirt.v1.IAttachConsole|null} [attachConsole] ControlRequest attachConsole
@@ -6902,6 +6903,14 @@ export const meshvirt = $root.meshvirt = (() => {
             ControlRequest.prototype.removeImage = null;
 
             /**
+             * ControlRequest holdImage.
+             * @member {meshvirt.v1.IImageRef|null|undefined} holdImage
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.holdImage = null;
+
+            /**
              * ControlRequest listEvents.
              * @member {meshvirt.v1.IListEvents|null|undefined} listEvents
              * @memberof meshvirt.v1.ControlRequest
@@ -6930,12 +6939,12 @@ export const meshvirt = $root.meshvirt = (() => {
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"listEvents"|"syncTombstones"|"attachConsole"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "listEvents", "syncTombstones", "attachConsole"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -7013,6 +7022,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ImageRef.encode(message.inspectImage, writer.uint32(/* id 28, wireType 2 =*/226).fork(), q + 1).ldelim();
                 if (message.removeImage != null && Object.hasOwnProperty.call(message, "removeImage"))
                     $root.meshvirt.v1.ImageRef.encode(message.removeImage, writer.uint32(/* id 29, wireType 2 =*/234).fork(), q + 1).ldelim();
+                if (message.holdImage != null && Object.hasOwnProperty.call(message, "holdImage"))
+                    $root.meshvirt.v1.ImageRef.encode(message.holdImage, writer.uint32(/* id 30, wireType 2 =*/242).fork(), q + 1).ldelim();
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents"))
                     $root.meshvirt.v1.ListEvents.encode(message.listEvents, writer.uint32(/* id 40, wireType 2 =*/322).fork(), q + 1).ldelim();
                 if (message.syncTombstones != null && Object.hasOwnProperty.call(message, "syncTombstones"))
@@ -7159,6 +7170,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 29: {
                             message.removeImage = $root.meshvirt.v1.ImageRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 30: {
+                            message.holdImage = $root.meshvirt.v1.ImageRef.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 40: {
@@ -7425,6 +7440,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "removeImage." + error;
                     }
                 }
+                if (message.holdImage != null && Object.hasOwnProperty.call(message, "holdImage")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ImageRef.verify(message.holdImage, long + 1);
+                        if (error)
+                            return "holdImage." + error;
+                    }
+                }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     if (properties.body === 1)
                         return "body: multiple values";
@@ -7582,6 +7607,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ControlRequest.removeImage: object expected");
                     message.removeImage = $root.meshvirt.v1.ImageRef.fromObject(object.removeImage, long + 1);
                 }
+                if (object.holdImage != null) {
+                    if (!$util.isObject(object.holdImage))
+                        throw TypeError(".meshvirt.v1.ControlRequest.holdImage: object expected");
+                    message.holdImage = $root.meshvirt.v1.ImageRef.fromObject(object.holdImage, long + 1);
+                }
                 if (object.listEvents != null) {
                     if (!$util.isObject(object.listEvents))
                         throw TypeError(".meshvirt.v1.ControlRequest.listEvents: object expected");
@@ -7727,6 +7757,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.removeImage = $root.meshvirt.v1.ImageRef.toObject(message.removeImage, options, q + 1);
                     if (options.oneofs)
                         object.body = "removeImage";
+                }
+                if (message.holdImage != null && Object.hasOwnProperty.call(message, "holdImage")) {
+                    object.holdImage = $root.meshvirt.v1.ImageRef.toObject(message.holdImage, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "holdImage";
                 }
                 if (message.listEvents != null && Object.hasOwnProperty.call(message, "listEvents")) {
                     object.listEvents = $root.meshvirt.v1.ListEvents.toObject(message.listEvents, options, q + 1);

@@ -43,6 +43,10 @@ export interface AgentConfig {
   replicaBandwidth: number
   /** Bound on this host's image fetches together, bytes/s (0: unbounded). */
   imageBandwidth: number
+  /** Each named library image is kept on at least this many hosts (distinct failure domains where possible). */
+  imageCopies: number
+  /** Library images this host keeps unused beyond this many bytes are evicted, oldest-used first. */
+  imageCacheBytes: number
   /** Where other hosts send this host's overlay (VXLAN) traffic; default: the IPv4 address the agent listens on. */
   underlayAddress: string | undefined
   /** 'linux' (bridges, VXLAN, taps, dnsmasq, nftables) or 'sim' — in memory, for control-plane tests. */
@@ -71,11 +75,13 @@ export interface AgentConfigInput {
   /** A size per second: `100M` (MiB/s). */
   replicaBandwidth?: number | string
   imageBandwidth?: number | string
+  imageCopies?: number | string
+  imageCache?: number | string
   underlayAddress?: string
   network?: string
 }
 
-const KNOWN_KEYS = new Set(['underlayAddress', 'network', 'replicaBandwidth', 'imageBandwidth', 'monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
+const KNOWN_KEYS = new Set(['underlayAddress', 'network', 'replicaBandwidth', 'imageBandwidth', 'imageCopies', 'imageCache', 'monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
 const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,62})$/i
 
 /**
@@ -122,6 +128,8 @@ export function resolveAgentConfig (sources: Array<{ name: string, input: AgentC
     monitorListen: merged.monitorListen,
     replicaBandwidth: bandwidth(merged.replicaBandwidth ?? DEFAULT_REPLICA_BANDWIDTH),
     imageBandwidth: imageBandwidth(merged.imageBandwidth ?? 0),
+    imageCopies: wholeNumber(positive(merged.imageCopies ?? DEFAULT_IMAGE_COPIES, 'imageCopies', 1, 16), 'imageCopies'),
+    imageCacheBytes: parseSize(merged.imageCache ?? DEFAULT_IMAGE_CACHE, 'imageCache (bytes, e.g. 50G)', 'GiB'),
     underlayAddress: merged.underlayAddress === undefined ? undefined : ipv4(merged.underlayAddress, 'underlayAddress'),
     network: oneOf(merged.network ?? (merged.hypervisor === 'sim' ? 'sim' : 'linux'), 'network', ['linux', 'sim'] as const)
   }
@@ -135,6 +143,11 @@ function bandwidth (value: number | string): number {
   if (bytes < 64 * 1024) throw new ConfigError(`replicaBandwidth: at least 64K per second, got ${String(value)}`)
   return bytes
 }
+
+/** Copies of each library image the cluster keeps (Incus keeps 3 of an image among its members). */
+export const DEFAULT_IMAGE_COPIES = 2
+/** Unused images a host keeps before evicting (the ones VMs use, or that keep a copy count, always stay). */
+export const DEFAULT_IMAGE_CACHE = '20G'
 
 function imageBandwidth (value: number | string): number {
   const bytes = parseSize(value, 'imageBandwidth (bytes per second, e.g. 100M; 0: unbounded)')

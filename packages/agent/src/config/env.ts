@@ -26,6 +26,8 @@ export function configFromEnv (env: Record<string, string | undefined>): AgentCo
     monitorListen: env.MESHVIRT_MONITOR_LISTEN,
     replicaBandwidth: env.MESHVIRT_REPLICA_BANDWIDTH,
     imageBandwidth: env.MESHVIRT_IMAGE_BANDWIDTH,
+    imageCopies: env.MESHVIRT_IMAGE_COPIES,
+    imageCache: env.MESHVIRT_IMAGE_CACHE,
     underlayAddress: env.MESHVIRT_UNDERLAY_ADDRESS,
     network: env.MESHVIRT_NETWORK
   }

@@ -15,11 +15,16 @@ import { ImageLibrary, imageInfo } from './image-library.js'
 import { CHUNK_TIMEOUT_MS, IMAGE_PROTOCOL, imageServer, MAX_INBOUND_CHUNKS } from './image-protocol.js'
 import { canonicalRef } from './image-ref.js'
 import { imageResource } from './image-resource.js'
+import { copiesToMake, imagesToEvict } from './image-upkeep.js'
 import { ImageStore } from './image-store.js'
 import { CHUNK_BYTES } from './manifest.js'
 
 /** A fetch re-advertises this often at most, so other fetchers learn the chunks it has. */
 const ADVERT_EVERY_MS = 1_000
+/** How often copies are counted and the cache trimmed. */
+export const UPKEEP_MS = 5_000
+/** A host asked to hold a copy is not asked again for this long (its fetch shows in its advert meanwhile). */
+const ASKED_AGAIN_MS = 60_000
 
 export interface ImagesDeps {
   /** `<dataDir>/images`. */
@@ -28,6 +33,9 @@ export interface ImagesDeps {
   /** Bytes per second all fetches of this host share (0: unbounded). */
   bandwidth: number
   localVms: () => VmRow[]
+  /** Each named image is kept on this many hosts; unused ones beyond `cacheBytes` are evicted. */
+  copies: number
+  cacheBytes: number
   readvertise: () => void
   log: Logger
 }
@@ -45,6 +53,9 @@ export class Images {
   private advertTimer: NodeJS.Timeout | undefined
   private unsubscribe: (() => void) | undefined
   private followQueued = false
+  private upkeepTimer: NodeJS.Timeout | undefined
+  private readonly asked = new Map<string, number>()
+  private mesh: { selfId: string, view: ClusterView, peers: PeerClient } | undefined
 
   constructor (private readonly deps: ImagesDeps) {
     this.store = new ImageStore(deps.dir)
@@ -75,11 +86,40 @@ export class Images {
     })
     await mesh.node.handle(IMAGE_PROTOCOL, imageServer(this.store), { timeoutMs: CHUNK_TIMEOUT_MS, maxInboundRequests: MAX_INBOUND_CHUNKS })
     this.unsubscribe = mesh.view.subscribe((e) => { if (!e.host.self && e.type !== 'removed') this.followSoon() })
+    this.mesh = mesh
+    this.upkeepTimer = setInterval(() => {
+      void this.upkeep().catch((err: unknown) => { this.deps.log.warn('image upkeep failed', { err: (err as Error).message }) })
+    }, UPKEEP_MS)
+    this.upkeepTimer.unref()
+  }
+
+  /**
+   * Copies and cache: asks hosts to hold the named images this host must see copied (copiesToMake),
+   * and deletes what the cache may let go (imagesToEvict).
+   */
+  async upkeep (): Promise<void> {
+    const mesh = this.mesh
+    if (mesh === undefined) return
+    const catalogue = this.library.catalogue()
+    const hosts = mesh.view.hosts().map((h) => ({ hostId: h.hostId, alive: h.liveness !== 'dead', active: h.advert.state === 'active' || h.advert.state === 'unspecified', labels: h.advert.labels }))
+    const now = Date.now()
+    for (const [k, until] of this.asked) if (until < now) this.asked.delete(k)
+    for (const order of copiesToMake(mesh.selfId, catalogue, hosts, this.deps.copies)) {
+      const key = `${order.digest}/${order.target}`
+      if (this.asked.has(key)) continue
+      this.asked.set(key, now + ASKED_AGAIN_MS)
+      this.deps.log.info('asking a host to hold a copy of an image', { digest: order.digest, host: order.target, copies: this.deps.copies })
+      await mesh.peers.control(order.target, { holdImage: { ref: order.digest } }, 10_000).catch((err: unknown) => {
+        this.deps.log.warn('a host did not take a copy of an image', { digest: order.digest, host: order.target, err: (err as Error).message })
+      })
+    }
+    await this.evict()
   }
 
   async stop (node?: Pick<MeshNode, 'unhandle'>): Promise<void> {
     this.unsubscribe?.()
     clearTimeout(this.advertTimer)
+    clearInterval(this.upkeepTimer)
     await node?.unhandle(IMAGE_PROTOCOL).catch(() => {})
   }
 
@@ -125,6 +165,15 @@ export class Images {
         const ref = req.inspectImage?.ref ?? ''
         return { image: imageInfo(this.library.resolve(ref), canonicalRef(ref)) }
       },
+      holdImage: async (req) => {
+        const digest = req.holdImage?.ref ?? ''
+        const entry = this.library.catalogue().byDigest.get(digest)
+        if (entry === undefined) throw new ControlError('NOT_FOUND', `no host holds image ${digest}`)
+        void this.requireFetcher().fetch(digest).then(
+          () => { this.deps.log.info('holding a copy of an image', { digest }) },
+          (err: unknown) => { this.deps.log.warn('could not fetch a copy of an image', { digest, err: (err as Error).message }) })
+        return { image: imageInfo(entry, entry.refs[0] ?? '') }
+      },
       removeImage: async (req) => {
         const entry = await this.library.remove(req.removeImage?.ref ?? '')
         await this.evict()
@@ -134,13 +183,26 @@ export class Images {
     }
   }
 
-  /** The bytes no name and no VM here needs any more are deleted. */
+  /** What the cache lets go (imagesToEvict): unnamed and unused, then unused beyond the budget, oldest-used first. */
   async evict (): Promise<void> {
     const users = this.usersHere()
-    for (const img of this.store.list()) {
-      if (img.refs.length > 0 || (users.get(img.manifest.digest)?.length ?? 0) > 0 || !img.have.complete()) continue
-      this.deps.log.info('image bytes evicted: no name and no VM here needs them', { digest: img.manifest.digest })
-      await this.store.remove(img.manifest.digest)
+    const catalogue = this.library.catalogue()
+    const cached = this.store.list().map((img) => {
+      const entry = catalogue.byDigest.get(img.manifest.digest)
+      return {
+        digest: img.manifest.digest,
+        sizeBytes: img.manifest.sizeBytes,
+        usedAtMs: img.usedAtMs,
+        complete: img.have.complete(),
+        users: users.get(img.manifest.digest)?.length ?? 0,
+        named: img.refs.length > 0,
+        liveCopies: entry?.holders.filter((h) => h.alive && h.have.complete()).length ?? 1
+      }
+    })
+    for (const digest of imagesToEvict(cached, this.deps.cacheBytes, this.deps.copies)) {
+      this.deps.log.info('image bytes evicted from this host', { digest })
+      await this.store.remove(digest)
+      this.deps.readvertise()
     }
   }
 

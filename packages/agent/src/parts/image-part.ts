@@ -15,6 +15,8 @@ export async function imageFeature (ctx: FeatureContext): Promise<AgentFeature> 
     sources: new ImageSources({ imageDirs: ctx.config.imageDirs, dataDir: ctx.config.dataDir, secrets: [ctx.config.clusterKeyFile] }),
     bandwidth: ctx.config.imageBandwidth,
     localVms: ctx.localVms,
+    copies: ctx.config.imageCopies,
+    cacheBytes: ctx.config.imageCacheBytes,
     readvertise: () => { ctx.events.emit('features:changed', {}) },
     log
   })

@@ -28,6 +28,9 @@ export const agent: Command = {
     'probe-kernel': { type: 'string', valueName: 'FILE', description: 'tiny guest kernel for the KVM boot probe (scripts/build-guest makes one)' },
     'probe-initrd': { type: 'string', valueName: 'FILE', description: 'initrd of the probe guest' },
     'replica-bandwidth': { type: 'string', valueName: 'SIZE', description: 'bound on replication traffic to each replica holder, per second (default 32M)' },
+    'image-copies': { type: 'string', valueName: 'N', description: 'keep each library image on at least N hosts, in distinct failure domains where possible (default 2)' },
+    'image-cache': { type: 'string', valueName: 'SIZE', description: 'unused library images kept on this host beyond SIZE are evicted, oldest-used first (default 20G)' },
+    'image-bandwidth': { type: 'string', valueName: 'SIZE', description: 'bound on this host\'s image fetches, per second (default unbounded)' },
     'monitor-listen': { type: 'string', valueName: 'ADDR', description: '/metrics and dashboard address: HOST:PORT (default 127.0.0.1, a free port; token in DATA_DIR/monitor.token) or off' },
     'underlay-address': { type: 'string', valueName: 'IP', description: 'where other hosts send this host\'s overlay (VXLAN) traffic (default: the IPv4 address of --listen)' },
     network: { type: 'string', valueName: 'DRIVER', description: 'linux (default: bridges, VXLAN, dnsmasq, nftables; needs root) or sim (in memory, with --hypervisor sim)' },
@@ -59,6 +62,9 @@ export const agent: Command = {
       probeInitrd: v['probe-initrd'] as string | undefined,
       monitorListen: v['monitor-listen'] as string | undefined,
       replicaBandwidth: v['replica-bandwidth'] as string | undefined,
+      imageCopies: v['image-copies'] as string | undefined,
+      imageCache: v['image-cache'] as string | undefined,
+      imageBandwidth: v['image-bandwidth'] as string | undefined,
       underlayAddress: v['underlay-address'] as string | undefined,
       network: v.network as string | undefined
     }
