@@ -2,10 +2,11 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureGuest, killQemusUnder, lastCounter, meshvirt, meshvirtOn, pollUntil, startAgentCluster, waitForSerial, type AgentProcess, type TestGuest } from '@meshvirt/testkit'
 
-interface VmJson { id: string, name: string, owner: string, state: string }
+interface VmJson { id: string, name: string, owner: string, state: string, lastMigration?: { diskBytes: number } }
 interface ImageJson { ref: string, digest: string, sizeBytes: number, holders: Array<{ hostname: string, chunksHeld: number }>, chunkCount: number, usedBy: string[] }
 
 const MIB = 2 ** 20
@@ -59,7 +60,8 @@ describe('VMs from the image library, end to end', () => {
     expect((await stat(join(h3.dataDir, 'vms', vm.id, 'vda.qcow2'))).size).toBeLessThan(image.length)
     await pollUntil(async () => {
       const shown = JSON.parse(await meshvirtOn(h1, ['image', 'show', 'base', '--json'])) as ImageJson
-      return shown.holders.filter((h) => h.chunksHeld === shown.chunkCount).map((h) => h.hostname).sort().join(',') === 'host-1,host-3' && shown.usedBy.includes(vm.id)
+      const full = shown.holders.filter((h) => h.chunksHeld === shown.chunkCount).map((h) => h.hostname)
+      return full.includes('host-1') && full.includes('host-3') && shown.usedBy.includes(vm.id)
     }, { timeoutMs: 15_000, what: 'the gossip to show host-3 holding the image for the VM' })
     expect(await meshvirtOn(h2, ['vm', 'show', 'img-1'])).toMatch(/boot:\s+image base:latest \(sha256:[0-9a-f]{12}\), kernel /)
 
@@ -67,10 +69,25 @@ describe('VMs from the image library, end to end', () => {
     await pollUntil(async () => await lastCounter(serial3) > BASE_COUNTER, { timeoutMs: 60_000, what: 'the guest to count from the disk\'s value' })
     const moved = JSON.parse(await meshvirtOn(h1, ['vm', 'migrate', 'img-1', '--to', 'host-2', '--json'])) as VmJson
     expect(moved.owner).toBe(h2.hostId)
+    // Only the VM's own layer crossed: the overlay's few written clusters, not the 6.5 MiB base.
+    const shown = JSON.parse(await meshvirtOn(h2, ['vm', 'show', 'img-1', '--json'])) as VmJson
+    expect(shown.lastMigration?.diskBytes).toBeGreaterThan(0)
+    expect(shown.lastMigration?.diskBytes).toBeLessThan(image.length / 4)
     expect(sha256(await readFile(join(h2.dataDir, 'images', sha256(image), 'image')))).toBe(sha256(image))
     const serial2 = join(h2.dataDir, 'vms', vm.id, 'serial.log')
     const n = await pollUntil(async () => { const c = await lastCounter(serial2); return c > BASE_COUNTER ? c : undefined }, { timeoutMs: 30_000, what: 'the guest to count on host-2' })
     await pollUntil(async () => await lastCounter(serial2) > n, { timeoutMs: 15_000, what: 'the guest to keep counting on host-2' })
+    // The disk as the guest sees it on host-2 (overlay + base): its counter, then the base's bytes, intact.
+    await meshvirtOn(h2, ['vm', 'stop', 'img-1'])
+    const flat = join(dir, 'flat.raw')
+    execFileSync('qemu-img', ['convert', '-O', 'raw', join(h2.dataDir, 'vms', vm.id, 'vda.qcow2'), flat])
+    const seen = await readFile(flat)
+    expect(seen.subarray(0, 17).toString()).toBe('MESHVIRT-COUNTER ')
+    expect(sha256(seen.subarray(32, image.length))).toBe(sha256(image.subarray(32)))
+    const size = (await stat(serial2)).size
+    await meshvirtOn(h2, ['vm', 'start', 'img-1'])
+    const again = await waitForSerial(serial2, /MESHVIRT-DISK (\d+)/, 120_000, size)
+    expect(Number(again[1])).toBeGreaterThan(BASE_COUNTER)
     await meshvirtOn(h2, ['vm', 'delete', 'img-1'])
   }, 400_000)
 })

@@ -19,6 +19,11 @@ export interface DiskSpec {
   /** A qcow2 or raw base image used as the read-only backing file; omitted for a blank disk. */
   base?: string
   /**
+   * The base is content-addressed (a library image) and a migration's destination has the same bytes
+   * under its own disk: only the disk's own layer is mirrored (`sync=top`), not the base's blocks.
+   */
+  sharedBase?: boolean
+  /**
    * Create only: an image (raw or qcow2) copied into the new disk, which is then standalone; e.g. a
    * replica's image when the VM fails over to its holder. Not kept in the VM's record.
    */

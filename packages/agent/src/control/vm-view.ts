@@ -29,7 +29,7 @@ export interface VmView {
    */
   unknown: { ownerHostname: string, ownerLiveness: string, sinceMs: number, lastHeardMs: number, lastState: string } | undefined
   /** downtimeMs: QEMU's own measure on the source; pauseMs: the guest's, source stop → destination resume (0: unknown). */
-  lastMigration: { fromHost: string, toHost: string, downtimeMs: number, pauseMs: number, totalMs: number, finishedAtMs: number, error: string, path: string, pathReason: string, channels: number, throughputMBs: number } | undefined
+  lastMigration: { fromHost: string, toHost: string, downtimeMs: number, pauseMs: number, totalMs: number, finishedAtMs: number, error: string, path: string, pathReason: string, channels: number, throughputMBs: number, ramBytes: number, diskBytes: number } | undefined
   /** Disaster recovery: wanted replicas, RPO, and each holder with the point it holds. Undefined without replicas. */
   replication: {
     replicas: number
@@ -97,7 +97,9 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
           path: info.lastMigration.path ?? '',
           pathReason: info.lastMigration.pathReason ?? '',
           channels: Number(info.lastMigration.channels ?? 0),
-          throughputMBs: Number(info.lastMigration.throughputMbS ?? 0)
+          throughputMBs: Number(info.lastMigration.throughputMbS ?? 0),
+          ramBytes: Number(info.lastMigration.ramBytes ?? 0),
+          diskBytes: Number(info.lastMigration.diskBytes ?? 0)
         },
     replication: replicationView(info),
     lease: info.lease == null

@@ -26,7 +26,7 @@ export function imageResource (deps: { store: ImageStore, fetcher: ImageFetcher,
       }
       const base = await deps.fetcher.fetch(digest, undefined, progress)
       await deps.store.touch(digest, now())
-      return { ...driver, disks: (driver.disks ?? []).map((d) => d.name === 'vda' ? { ...d, base } : d) }
+      return { ...driver, disks: (driver.disks ?? []).map((d) => d.name === 'vda' ? { ...d, base, sharedBase: true } : d) }
     },
     // The base stays in the store (other VMs, later ones); eviction decides when it goes.
     release: () => {}

@@ -13,6 +13,8 @@ export interface OutgoingPlan {
   nbdSocket?: string
   /** Disk names to mirror (their nodes are `disk-<name>`, exported under `<name>` by the destination). */
   disks: string[]
+  /** Of those, the disks on a base the destination shares: only their top layer is mirrored. */
+  topOnly?: readonly string[]
   params: MigrationParams
   /** QOM id of TLS credentials already created (migration-tls.ts): the stream and the NBD client use them. */
   tlsCreds?: string
@@ -32,7 +34,7 @@ const MIRROR_COMPLETE_TIMEOUT_MS = 30_000
 /**
  * The source half of a live migration over QMP, following docs/design.md's QEMU facts: `return-path` (else a
  * failed load on the destination still reports `completed` here), disks mirrored over NBD first
- * (`blockdev-mirror sync=full`, wait for `BLOCK_JOB_READY`), then `migrate`; after `completed`, the
+ * (`blockdev-mirror sync=full`, or `top` for a disk whose base the destination shares; wait for `BLOCK_JOB_READY`), then `migrate`; after `completed`, the
  * ready mirror is cancelled, which completes it without pivot, and its NBD node removed. Any failure
  * cancels what was started and leaves the guest running here.
  */
@@ -111,7 +113,7 @@ export class OutgoingMigration {
       const node = `migrate-${disk}`
       await this.qmp.execute('blockdev-add', { driver: 'nbd', 'node-name': node, server: nbdBlockdevServer(parseMigrationAddress(nbdSocket)), export: disk, ...(this.plan.tlsCreds !== undefined ? { 'tls-creds': this.plan.tlsCreds } : {}) })
       this.nodesAdded.push(node)
-      await this.qmp.execute('blockdev-mirror', { 'job-id': node, device: `disk-${disk}`, target: node, sync: 'full' })
+      await this.qmp.execute('blockdev-mirror', { 'job-id': node, device: `disk-${disk}`, target: node, sync: this.plan.topOnly?.includes(disk) === true ? 'top' : 'full' })
       this.jobsStarted.push(node)
     }
     const ready = new Set<string>()

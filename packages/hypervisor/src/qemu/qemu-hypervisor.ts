@@ -134,11 +134,12 @@ export class QemuHypervisor extends QemuLifecycle implements LiveMigration {
     this.outgoing.add(id)
     try {
       const disks = options.nbdSocket !== undefined ? (info.spec.disks ?? []).map((d) => d.name) : []
+      const topOnly = (info.spec.disks ?? []).filter((d) => d.sharedBase === true && d.base !== undefined).map((d) => d.name)
       // The client's credentials read the key once, when created: the file goes at once.
       if (options.tls !== undefined) await removeTlsCreds(undefined, await installTlsCreds(qmp, vmPaths(this.dataDir, info.spec).dir, 'client', options.tls))
       // Not under the VM's queue: stop() or kill() during a long migration must still get through.
       const result = await new OutgoingMigration(qmp, {
-        id, migrationSocket: options.migrationSocket, disks, params,
+        id, migrationSocket: options.migrationSocket, disks, topOnly, params,
         ...(options.tls !== undefined ? { tlsCreds: MIGRATION_TLS_ID } : {}),
         ...(options.multifdChannels !== undefined ? { multifdChannels: options.multifdChannels } : {}),
         ...(options.nbdSocket !== undefined ? { nbdSocket: options.nbdSocket } : {}),
