@@ -1,6 +1,7 @@
 import { abuse } from './abuse.js'
 import { failover } from './failover.js'
 import { gossip } from './gossip.js'
+import { images } from './images.js'
 import type { Benchmark } from './harness.js'
 import { migration } from './migration.js'
 import { monitorOverhead } from './monitor-overhead.js'
@@ -12,4 +13,4 @@ import { tunnel } from './tunnel.js'
 import { vmStart } from './vm-start.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead, abuse, network]
+export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead, abuse, network, images]

@@ -837,6 +837,7 @@ export namespace meshvirt {
             digest?: (string|null);
             manifest?: (boolean|null);
             chunk?: (number|null);
+            openDirect?: (boolean|null);
         }
 
         class ImageRequest implements IImageRequest {
@@ -844,7 +845,8 @@ export namespace meshvirt {
             public digest: string;
             public manifest?: (boolean|null);
             public chunk?: (number|null);
-            public body?: ("manifest"|"chunk");
+            public openDirect?: (boolean|null);
+            public body?: ("manifest"|"chunk"|"openDirect");
             public static create(properties?: meshvirt.v1.IImageRequest): meshvirt.v1.ImageRequest;
             public static encode(message: meshvirt.v1.IImageRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IImageRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -857,10 +859,34 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IDirectSession {
+            address?: (string|null);
+            identity?: (string|null);
+            key?: (Uint8Array|null);
+        }
+
+        class DirectSession implements IDirectSession {
+            constructor(properties?: meshvirt.v1.IDirectSession);
+            public address: string;
+            public identity: string;
+            public key: Uint8Array;
+            public static create(properties?: meshvirt.v1.IDirectSession): meshvirt.v1.DirectSession;
+            public static encode(message: meshvirt.v1.IDirectSession, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IDirectSession, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.DirectSession;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.DirectSession;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.DirectSession;
+            public static toObject(message: meshvirt.v1.DirectSession, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IImageResponse {
             manifest?: (meshvirt.v1.IImageManifest|null);
             chunk?: (Uint8Array|null);
             error?: (meshvirt.v1.IError|null);
+            direct?: (meshvirt.v1.IDirectSession|null);
         }
 
         class ImageResponse implements IImageResponse {
@@ -868,7 +894,8 @@ export namespace meshvirt {
             public manifest?: (meshvirt.v1.IImageManifest|null);
             public chunk?: (Uint8Array|null);
             public error?: (meshvirt.v1.IError|null);
-            public body?: ("manifest"|"chunk"|"error");
+            public direct?: (meshvirt.v1.IDirectSession|null);
+            public body?: ("manifest"|"chunk"|"error"|"direct");
             public static create(properties?: meshvirt.v1.IImageResponse): meshvirt.v1.ImageResponse;
             public static encode(message: meshvirt.v1.IImageResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IImageResponse, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -10878,6 +10878,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {string|null} [digest] ImageRequest digest
              * @property {boolean|null} [manifest] ImageRequest manifest
              * @property {number|null} [chunk] ImageRequest chunk
+             * @property {boolean|null} [openDirect] ImageRequest openDirect
              */
 
             /**
@@ -10919,17 +10920,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ImageRequest.prototype.chunk = null;
 
+            /**
+             * ImageRequest openDirect.
+             * @member {boolean|null|undefined} openDirect
+             * @memberof meshvirt.v1.ImageRequest
+             * @instance
+             */
+            ImageRequest.prototype.openDirect = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ImageRequest body.
-             * @member {"manifest"|"chunk"|undefined} body
+             * @member {"manifest"|"chunk"|"openDirect"|undefined} body
              * @memberof meshvirt.v1.ImageRequest
              * @instance
              */
             Object.defineProperty(ImageRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["manifest", "chunk"]),
+                get: $util.oneOfGetter($oneOfFields = ["manifest", "chunk", "openDirect"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -10967,6 +10976,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 2, wireType 0 =*/16).bool(message.manifest);
                 if (message.chunk != null && Object.hasOwnProperty.call(message, "chunk"))
                     writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.chunk);
+                if (message.openDirect != null && Object.hasOwnProperty.call(message, "openDirect"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.openDirect);
                 return writer;
             };
 
@@ -11029,6 +11040,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.chunk = reader.uint32();
                             break;
                         }
+                    case 4: {
+                            message.openDirect = reader.bool();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -11089,6 +11104,13 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isInteger(message.chunk))
                         return "chunk: integer expected";
                 }
+                if (message.openDirect != null && Object.hasOwnProperty.call(message, "openDirect")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    if (typeof message.openDirect !== "boolean")
+                        return "openDirect: boolean expected";
+                }
                 return null;
             };
 
@@ -11116,6 +11138,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     message.manifest = Boolean(object.manifest);
                 if (object.chunk != null)
                     message.chunk = object.chunk >>> 0;
+                if (object.openDirect != null)
+                    message.openDirect = Boolean(object.openDirect);
                 return message;
             };
 
@@ -11150,6 +11174,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (options.oneofs)
                         object.body = "chunk";
                 }
+                if (message.openDirect != null && Object.hasOwnProperty.call(message, "openDirect")) {
+                    object.openDirect = message.openDirect;
+                    if (options.oneofs)
+                        object.body = "openDirect";
+                }
                 return object;
             };
 
@@ -11182,6 +11211,304 @@ export const meshvirt = $root.meshvirt = (() => {
             return ImageRequest;
         })();
 
+        v1.DirectSession = (function() {
+
+            /**
+             * Properties of a DirectSession.
+             * @memberof meshvirt.v1
+             * @interface IDirectSession
+             * @property {string|null} [address] DirectSession address
+             * @property {string|null} [identity] DirectSession identity
+             * @property {Uint8Array|null} [key] DirectSession key
+             */
+
+            /**
+             * Constructs a new DirectSession.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a DirectSession.
+             * @implements IDirectSession
+             * @constructor
+             * @param {meshvirt.v1.IDirectSession=} [properties] Properties to set
+             */
+            function DirectSession(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * DirectSession address.
+             * @member {string} address
+             * @memberof meshvirt.v1.DirectSession
+             * @instance
+             */
+            DirectSession.prototype.address = "";
+
+            /**
+             * DirectSession identity.
+             * @member {string} identity
+             * @memberof meshvirt.v1.DirectSession
+             * @instance
+             */
+            DirectSession.prototype.identity = "";
+
+            /**
+             * DirectSession key.
+             * @member {Uint8Array} key
+             * @memberof meshvirt.v1.DirectSession
+             * @instance
+             */
+            DirectSession.prototype.key = $util.newBuffer([]);
+
+            /**
+             * Creates a new DirectSession instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.DirectSession
+             * @static
+             * @param {meshvirt.v1.IDirectSession=} [properties] Properties to set
+             * @returns {meshvirt.v1.DirectSession} DirectSession instance
+             */
+            DirectSession.create = function create(properties) {
+                return new DirectSession(properties);
+            };
+
+            /**
+             * Encodes the specified DirectSession message. Does not implicitly {@link meshvirt.v1.DirectSession.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.DirectSession
+             * @static
+             * @param {meshvirt.v1.IDirectSession} message DirectSession message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DirectSession.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.address != null && Object.hasOwnProperty.call(message, "address"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.address);
+                if (message.identity != null && Object.hasOwnProperty.call(message, "identity"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.identity);
+                if (message.key != null && Object.hasOwnProperty.call(message, "key"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.key);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DirectSession message, length delimited. Does not implicitly {@link meshvirt.v1.DirectSession.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.DirectSession
+             * @static
+             * @param {meshvirt.v1.IDirectSession} message DirectSession message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DirectSession.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a DirectSession message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.DirectSession
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.DirectSession} DirectSession
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DirectSession.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.DirectSession();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.address = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.identity = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.key = reader.bytes();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a DirectSession message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.DirectSession
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.DirectSession} DirectSession
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DirectSession.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a DirectSession message.
+             * @function verify
+             * @memberof meshvirt.v1.DirectSession
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DirectSession.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.address != null && Object.hasOwnProperty.call(message, "address"))
+                    if (!$util.isString(message.address))
+                        return "address: string expected";
+                if (message.identity != null && Object.hasOwnProperty.call(message, "identity"))
+                    if (!$util.isString(message.identity))
+                        return "identity: string expected";
+                if (message.key != null && Object.hasOwnProperty.call(message, "key"))
+                    if (!(message.key && typeof message.key.length === "number" || $util.isString(message.key)))
+                        return "key: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a DirectSession message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.DirectSession
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.DirectSession} DirectSession
+             */
+            DirectSession.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.DirectSession)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.DirectSession: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.DirectSession();
+                if (object.address != null)
+                    message.address = String(object.address);
+                if (object.identity != null)
+                    message.identity = String(object.identity);
+                if (object.key != null)
+                    if (typeof object.key === "string")
+                        $util.base64.decode(object.key, message.key = $util.newBuffer($util.base64.length(object.key)), 0);
+                    else if (object.key.length >= 0)
+                        message.key = object.key;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DirectSession message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.DirectSession
+             * @static
+             * @param {meshvirt.v1.DirectSession} message DirectSession
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DirectSession.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.address = "";
+                    object.identity = "";
+                    if (options.bytes === String)
+                        object.key = "";
+                    else {
+                        object.key = [];
+                        if (options.bytes !== Array)
+                            object.key = $util.newBuffer(object.key);
+                    }
+                }
+                if (message.address != null && Object.hasOwnProperty.call(message, "address"))
+                    object.address = message.address;
+                if (message.identity != null && Object.hasOwnProperty.call(message, "identity"))
+                    object.identity = message.identity;
+                if (message.key != null && Object.hasOwnProperty.call(message, "key"))
+                    object.key = options.bytes === String ? $util.base64.encode(message.key, 0, message.key.length) : options.bytes === Array ? Array.prototype.slice.call(message.key) : message.key;
+                return object;
+            };
+
+            /**
+             * Converts this DirectSession to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.DirectSession
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DirectSession.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for DirectSession
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.DirectSession
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            DirectSession.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.DirectSession";
+            };
+
+            return DirectSession;
+        })();
+
         v1.ImageResponse = (function() {
 
             /**
@@ -11191,6 +11518,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IImageManifest|null} [manifest] ImageResponse manifest
              * @property {Uint8Array|null} [chunk] ImageResponse chunk
              * @property {meshvirt.v1.IError|null} [error] ImageResponse error
+             * @property {meshvirt.v1.IDirectSession|null} [direct] ImageResponse direct
              */
 
             /**
@@ -11232,17 +11560,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ImageResponse.prototype.error = null;
 
+            /**
+             * ImageResponse direct.
+             * @member {meshvirt.v1.IDirectSession|null|undefined} direct
+             * @memberof meshvirt.v1.ImageResponse
+             * @instance
+             */
+            ImageResponse.prototype.direct = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ImageResponse body.
-             * @member {"manifest"|"chunk"|"error"|undefined} body
+             * @member {"manifest"|"chunk"|"error"|"direct"|undefined} body
              * @memberof meshvirt.v1.ImageResponse
              * @instance
              */
             Object.defineProperty(ImageResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["manifest", "chunk", "error"]),
+                get: $util.oneOfGetter($oneOfFields = ["manifest", "chunk", "error", "direct"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -11280,6 +11616,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.chunk);
                 if (message.error != null && Object.hasOwnProperty.call(message, "error"))
                     $root.meshvirt.v1.Error.encode(message.error, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (message.direct != null && Object.hasOwnProperty.call(message, "direct"))
+                    $root.meshvirt.v1.DirectSession.encode(message.direct, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -11340,6 +11678,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 3: {
                             message.error = $root.meshvirt.v1.Error.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 4: {
+                            message.direct = $root.meshvirt.v1.DirectSession.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -11412,6 +11754,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "error." + error;
                     }
                 }
+                if (message.direct != null && Object.hasOwnProperty.call(message, "direct")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.DirectSession.verify(message.direct, long + 1);
+                        if (error)
+                            return "direct." + error;
+                    }
+                }
                 return null;
             };
 
@@ -11448,6 +11800,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ImageResponse.error: object expected");
                     message.error = $root.meshvirt.v1.Error.fromObject(object.error, long + 1);
                 }
+                if (object.direct != null) {
+                    if (!$util.isObject(object.direct))
+                        throw TypeError(".meshvirt.v1.ImageResponse.direct: object expected");
+                    message.direct = $root.meshvirt.v1.DirectSession.fromObject(object.direct, long + 1);
+                }
                 return message;
             };
 
@@ -11482,6 +11839,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.error = $root.meshvirt.v1.Error.toObject(message.error, options, q + 1);
                     if (options.oneofs)
                         object.body = "error";
+                }
+                if (message.direct != null && Object.hasOwnProperty.call(message, "direct")) {
+                    object.direct = $root.meshvirt.v1.DirectSession.toObject(message.direct, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "direct";
                 }
                 return object;
             };

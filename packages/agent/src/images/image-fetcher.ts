@@ -65,6 +65,10 @@ export class ImageFetcher {
     const entry = this.deps.catalogue().byDigest.get(digest)
     const img = await this.deps.store.beginFetch(manifest, entry?.refs ?? [], entry?.namedAtMs ?? 0)
     this.deps.log.info('fetching an image', { digest, sizeBytes: manifest.sizeBytes, chunks: manifest.chunks.length, held: img.have.held() })
+    // This fetch's own order among equally rare chunks (piece-selection.ts: why not image order).
+    const order = shuffle(manifest.chunks.map((_, i) => i))
+    const rankOf = new Map(order.map((c, i) => [c, i]))
+    const tieRank = (c: number): number => rankOf.get(c) ?? c
     const bad = new Set<string>()
     const resting = new Map<string, number>()
     const inFlight = new Map<number, string>()
@@ -116,7 +120,7 @@ export class ImageFetcher {
       const sources = this.sources(digest, manifest, bad, resting, load)
       const holdsNone = (s: ChunkSource, c: number): boolean => notHeld.has(`${s.hostId}/${c}`)
       const usable = sources.map((s) => ({ ...s, have: { has: (c: number) => s.have.has(c) && !holdsNone(s, c) } }))
-      for (const a of nextPieces({ missing, inFlight: new Set(inFlight.keys()), sources: usable, perSource: PER_HOLDER, total: PER_FETCH })) {
+      for (const a of nextPieces({ missing, inFlight: new Set(inFlight.keys()), sources: usable, perSource: PER_HOLDER, total: PER_FETCH, tieRank })) {
         inFlight.set(a.chunk, a.hostId)
         load.set(a.hostId, (load.get(a.hostId) ?? 0) + 1)
         void ask(a.chunk, a.hostId)

@@ -16,9 +16,12 @@ export class ImagePeerError extends Error {
   constructor (readonly code: string, message: string) { super(message) }
 }
 
-/** Answers the image protocol from this host's store: only what it holds, chunks of partial images included. */
-export function imageServer (store: ImageStore): (request: Uint8Array) => Promise<Uint8Array> {
-  return async (bytes) => {
+/**
+ * Answers the image protocol from this host's store: only what it holds, chunks of partial images
+ * included; with `direct`, also opens direct sessions (only over the mesh: `peer` is authenticated).
+ */
+export function imageServer (store: ImageStore, direct?: (peer: string) => meshvirt.v1.IDirectSession): (request: Uint8Array, peer?: string) => Promise<Uint8Array> {
+  return async (bytes, peer) => {
     const answer = (res: meshvirt.v1.IImageResponse): Uint8Array => pb.ImageResponse.encode(res).finish()
     const req = pb.ImageRequest.decode(bytes)
     const img = store.get(req.digest)
@@ -31,7 +34,15 @@ export function imageServer (store: ImageStore): (request: Uint8Array) => Promis
       if (chunk === undefined) return answer({ error: { code: 'NOT_HELD', message: `this host does not hold chunk ${String(req.chunk)} of ${req.digest}` } })
       return answer({ chunk })
     }
-    return answer({ error: { code: 'INVALID_ARGUMENT', message: 'an image request asks for a manifest or a chunk' } })
+    if (req.body === 'openDirect') {
+      if (direct === undefined || peer === undefined) return answer({ error: { code: 'UNAVAILABLE', message: 'no direct sessions here' } })
+      try {
+        return answer({ direct: direct(peer) })
+      } catch (err) {
+        return answer({ error: { code: 'UNAVAILABLE', message: (err as Error).message } })
+      }
+    }
+    return answer({ error: { code: 'INVALID_ARGUMENT', message: 'an image request asks for a manifest, a chunk or a direct session' } })
   }
 }
 

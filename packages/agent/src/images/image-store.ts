@@ -31,6 +31,8 @@ const FREE_MARGIN_BYTES = 256 * 1024 * 1024
  */
 export class ImageStore {
   private readonly images = new Map<string, StoredImage>()
+  /** Per image, the last write of its have file: writes go one after another, each of the bitmap as it is then. */
+  private readonly haveWrites = new Map<string, Promise<void>>()
 
   constructor (readonly dir: string) {}
 
@@ -185,7 +187,17 @@ export class ImageStore {
       await f.close()
     }
     img.have.set(i)
-    await writeFile(join(dir, 'have'), img.have.toBytes())
+    await this.saveHave(digest, dir)
+  }
+
+  /** Concurrent chunk writes must not let an older bitmap land after a newer one (a resume would refetch, or worse, trust). */
+  private async saveHave (digest: string, dir: string): Promise<void> {
+    const next = (this.haveWrites.get(digest) ?? Promise.resolve()).then(async () => {
+      const img = this.images.get(digest)
+      if (img !== undefined && !img.have.complete()) await writeFile(join(dir, 'have'), img.have.toBytes())
+    })
+    this.haveWrites.set(digest, next.catch(() => {}))
+    await next
   }
 
   /**
@@ -197,6 +209,8 @@ export class ImageStore {
     const dir = join(this.dir, digestHex(digest))
     const partial = join(dir, 'image.partial')
     if ((await this.hashRange(partial, { offset: 0, length: img.manifest.sizeBytes })) === digestHex(digest)) {
+      await this.haveWrites.get(digest)
+      this.haveWrites.delete(digest)
       await rename(partial, join(dir, 'image'))
       await rm(join(dir, 'have'), { force: true })
       return true

@@ -10,6 +10,8 @@ import { ClusterClaims } from '../network/cluster-claims.js'
 import { TokenBucket } from '../replica/token-bucket.js'
 import type { VmRow } from '../store/state-store.js'
 import type { VmResource } from '../vm/vm-preparation.js'
+import { ChunkTransport } from './chunk-transport.js'
+import { DirectChunkServer } from './direct-chunks.js'
 import { ImageFetcher } from './image-fetcher.js'
 import { ImageLibrary, imageInfo } from './image-library.js'
 import { CHUNK_TIMEOUT_MS, IMAGE_PROTOCOL, imageServer, MAX_INBOUND_CHUNKS } from './image-protocol.js'
@@ -30,7 +32,9 @@ export interface ImagesDeps {
   /** `<dataDir>/images`. */
   dir: string
   sources: ImageSources
-  /** Bytes per second all fetches of this host share (0: unbounded). */
+  /** Where this host serves chunks directly (TLS-PSK, its underlay address); undefined: the mesh only. */
+  directAddress?: string
+  /** Bytes per second all fetches of this host share, and all it serves (0: unbounded). */
   bandwidth: number
   localVms: () => VmRow[]
   /** Each named image is kept on this many hosts; unused ones beyond `cacheBytes` are evicted. */
@@ -56,6 +60,8 @@ export class Images {
   private upkeepTimer: NodeJS.Timeout | undefined
   private readonly asked = new Map<string, number>()
   private mesh: { selfId: string, view: ClusterView, peers: PeerClient } | undefined
+  private transport: ChunkTransport | undefined
+  private direct: DirectChunkServer | undefined
 
   constructor (private readonly deps: ImagesDeps) {
     this.store = new ImageStore(deps.dir)
@@ -78,13 +84,33 @@ export class Images {
       selfId: mesh.selfId,
       store: this.store,
       catalogue: () => this.library.catalogue(),
-      request: async (hostId, bytes, signal) => await mesh.node.request(hostId, IMAGE_PROTOCOL, bytes, { signal, timeoutMs: CHUNK_TIMEOUT_MS, maxResponseBytes: CHUNK_BYTES + 1024 }),
+      request: async (hostId, bytes, signal) => await (this.transport as ChunkTransport).request(hostId, bytes, signal),
       ...(this.deps.bandwidth > 0 ? { bucket: new TokenBucket({ bytesPerSec: this.deps.bandwidth, burstBytes: 4 * CHUNK_BYTES }) } : {}),
       advanced: () => { this.advertiseSoon() },
       badHolder: () => {},
       log: this.deps.log
     })
-    await mesh.node.handle(IMAGE_PROTOCOL, imageServer(this.store), { timeoutMs: CHUNK_TIMEOUT_MS, maxInboundRequests: MAX_INBOUND_CHUNKS })
+    this.transport = new ChunkTransport({
+      mesh: async (hostId, bytes, signal) => await mesh.node.request(hostId, IMAGE_PROTOCOL, bytes, { signal, timeoutMs: CHUNK_TIMEOUT_MS, maxResponseBytes: CHUNK_BYTES + 1024 }),
+      timeoutMs: CHUNK_TIMEOUT_MS,
+      direct: this.deps.directAddress !== undefined,
+      log: this.deps.log
+    })
+    // What this host serves is bounded like what it fetches (the same setting, its own bucket).
+    const upload = this.deps.bandwidth > 0 ? new TokenBucket({ bytesPerSec: this.deps.bandwidth, burstBytes: 4 * CHUNK_BYTES }) : undefined
+    const bounded = (answer: (bytes: Uint8Array, peer?: string) => Promise<Uint8Array>) => async (bytes: Uint8Array, peer?: string): Promise<Uint8Array> => {
+      const res = await answer(bytes, peer)
+      if (res.length > 64 * 1024) await upload?.take(res.length)
+      return res
+    }
+    let direct: DirectChunkServer | undefined
+    if (this.deps.directAddress !== undefined) {
+      direct = new DirectChunkServer(this.deps.directAddress, bounded(imageServer(this.store)))
+      await direct.start()
+      this.direct = direct
+    }
+    const serve = bounded(imageServer(this.store, direct === undefined ? undefined : (peer) => (direct as DirectChunkServer).open(peer)))
+    await mesh.node.handle(IMAGE_PROTOCOL, async (bytes, peer) => await serve(bytes, peer), { timeoutMs: CHUNK_TIMEOUT_MS, maxInboundRequests: MAX_INBOUND_CHUNKS })
     this.unsubscribe = mesh.view.subscribe((e) => { if (!e.host.self && e.type !== 'removed') this.followSoon() })
     this.mesh = mesh
     this.upkeepTimer = setInterval(() => {
@@ -120,6 +146,8 @@ export class Images {
     this.unsubscribe?.()
     clearTimeout(this.advertTimer)
     clearInterval(this.upkeepTimer)
+    this.transport?.close()
+    await this.direct?.stop()
     await node?.unhandle(IMAGE_PROTOCOL).catch(() => {})
   }
 

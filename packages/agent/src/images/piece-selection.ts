@@ -18,13 +18,19 @@ export interface PieceState {
   perSource: number
   /** Requests in flight in all. */
   total: number
+  /**
+   * Where a chunk stands among chunks of the same rarity (default: its index, image order). A fetcher
+   * draws its own random order: fetchers that start together then take different chunks from the
+   * holder and have something to give each other; in image order they would all hold the same ones.
+   */
+  tieRank?: (chunk: number) => number
 }
 
 export interface PieceAssignment { chunk: number, hostId: string }
 
 /**
  * The next requests to send: rarest chunk first (as BitTorrent and Kraken do, so a spread's fetchers
- * soon hold different chunks and serve each other), ties by image order; each to the least-loaded
+ * soon hold different chunks and serve each other), ties by `tieRank`; each to the least-loaded
  * source that holds it, ties by the order of `sources` (the caller shuffles or ranks them). Pure.
  */
 export function nextPieces (s: PieceState): PieceAssignment[] {
@@ -35,8 +41,8 @@ export function nextPieces (s: PieceState): PieceAssignment[] {
     const holders = s.sources.filter((src) => src.have.has(chunk))
     return { chunk, holders }
   }).filter((c) => c.holders.length > 0)
-  // Stable sort: rarest first, image order within a rarity.
-  candidates.sort((a, b) => a.holders.length - b.holders.length)
+  const rank = s.tieRank ?? ((c: number) => c)
+  candidates.sort((a, b) => a.holders.length - b.holders.length || rank(a.chunk) - rank(b.chunk))
   const out: PieceAssignment[] = []
   for (const c of candidates) {
     if (room <= 0) break

@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { IMAGE_STORE_DIR, ImageSources } from '@meshvirt/hypervisor'
+import { underlayAddress } from '../host/underlay.js'
 import { Images } from '../images/images.js'
 import type { AgentFeature, FeatureContext } from './feature.js'
 
@@ -14,6 +15,7 @@ export async function imageFeature (ctx: FeatureContext): Promise<AgentFeature> 
     dir: join(ctx.config.dataDir, IMAGE_STORE_DIR),
     sources: new ImageSources({ imageDirs: ctx.config.imageDirs, dataDir: ctx.config.dataDir, secrets: [ctx.config.clusterKeyFile] }),
     bandwidth: ctx.config.imageBandwidth,
+    directAddress: underlayAddress(ctx.config),
     localVms: ctx.localVms,
     copies: ctx.config.imageCopies,
     cacheBytes: ctx.config.imageCacheBytes,

@@ -29,7 +29,7 @@ export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
   const hasKernel = (boot.kernel ?? '') !== ''
   const hasImage = (boot.image ?? '') !== ''
   const library = boot.library?.ref ?? ''
-  if (hasKernel && hasImage) bad('give either --image FILE or --kernel/--initrd, not both (a library image, --image NAME, may go with --kernel)')
+  // With --kernel too, the kernel boots and the image is the disk's base (a cloud image's own kernel, say).
   if (hasImage && library !== '') bad('give the base image once: a file (--image /path) or a library image (--image NAME)')
   if (!hasKernel && !hasImage && library === '') bad('a VM needs something to boot: --image NAME (from the library), --image FILE, or --kernel FILE [--initrd FILE]')
   if ((hasImage || library !== '') && disk === 0) bad('--image needs a --disk size for the VM\'s own overlay disk')

@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { pb } from '@meshvirt/proto'
 import { catalogueOf } from '../../src/images/catalogue.js'
+import { ChunkTransport } from '../../src/images/chunk-transport.js'
+import { DirectChunkClient, DirectChunkServer } from '../../src/images/direct-chunks.js'
 import { ImageFetcher } from '../../src/images/image-fetcher.js'
 import { holding } from '../../src/images/image-library.js'
 import { imageServer } from '../../src/images/image-protocol.js'
@@ -164,5 +166,49 @@ describe('ImageFetcher', () => {
     const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
     a.alive = false
     await expect(fetcherFor(c, [a, c]).fetch(image.manifest.digest)).rejects.toThrow(/no live host holds a complete copy/)
+  })
+})
+
+describe('the direct chunk path', () => {
+  it('chunks come over TLS-PSK once the holder opens a session; a third party without the key gets no session', async () => {
+    const [a, c] = [await host('a'), await host('c')]
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    const server = new DirectChunkServer('127.0.0.1', imageServer(a.store))
+    await server.start()
+    const serve = imageServer(a.store, (peer) => server.open(peer))
+    let overMesh = 0
+    const transport = new ChunkTransport({ mesh: async (_h, req) => { overMesh++; return await serve(req, 'c') }, timeoutMs: 10_000, direct: true, log: silentLogger })
+    try {
+      const fetcher = new ImageFetcher({
+        selfId: 'c', store: c.store, log: silentLogger, advanced: () => {}, badHolder: () => {},
+        catalogue: () => catalogueOf([{ hostId: 'a', hostname: 'a', alive: true, images: a.store.list().map((i) => holding(i, [])), imageTombstones: [] }]),
+        request: async (hostId, req, signal) => await transport.request(hostId, req, signal)
+      })
+      expect(sha256Hex(await readFile(await fetcher.fetch(image.manifest.digest)))).toBe(sha256Hex(bytes))
+      // Over the mesh: the session's opening only; the manifest and the six chunks went direct.
+      expect(overMesh).toBe(1)
+      const session = server.open('someone')
+      await expect(DirectChunkClient.connect({ ...session, key: randomBytes(32) }, 2_000)).rejects.toThrow()
+    } finally {
+      transport.close()
+      await server.stop()
+    }
+  })
+
+  it('a holder whose direct path is gone is asked over the mesh', async () => {
+    const [a, c] = [await host('a'), await host('c')]
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    const server = new DirectChunkServer('127.0.0.1', imageServer(a.store))
+    await server.start()
+    const serve = imageServer(a.store, (peer) => server.open(peer))
+    await server.stop()
+    const transport = new ChunkTransport({ mesh: async (_h, req) => await serve(req, 'c'), timeoutMs: 10_000, direct: true, log: silentLogger })
+    const fetcher = new ImageFetcher({
+      selfId: 'c', store: c.store, log: silentLogger, advanced: () => {}, badHolder: () => {},
+      catalogue: () => catalogueOf([{ hostId: 'a', hostname: 'a', alive: true, images: a.store.list().map((i) => holding(i, [])), imageTombstones: [] }]),
+      request: async (hostId, req, signal) => await transport.request(hostId, req, signal)
+    })
+    expect(sha256Hex(await readFile(await fetcher.fetch(image.manifest.digest)))).toBe(sha256Hex(bytes))
+    transport.close()
   })
 })

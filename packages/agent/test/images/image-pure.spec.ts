@@ -114,6 +114,15 @@ describe('nextPieces', () => {
     expect(nextPieces({ missing, inFlight: new Set(inFlight), sources, perSource, total })).toEqual(want)
   })
 
+  it('a fetcher\'s own order breaks ties among equally rare chunks', () => {
+    const reversed = (c: number): number => -c
+    expect(nextPieces({ missing: [0, 1, 2, 3], inFlight: new Set(), sources: [src('a', all)], perSource: 2, total: 2, tieRank: reversed }))
+      .toEqual([{ chunk: 3, hostId: 'a' }, { chunk: 2, hostId: 'a' }])
+    // Rarity still comes first.
+    expect(nextPieces({ missing: [0, 1, 2, 3], inFlight: new Set(), sources: [src('a', all), src('b', holds(2, 3))], perSource: 2, total: 2, tieRank: reversed }))
+      .toEqual([{ chunk: 1, hostId: 'a' }, { chunk: 0, hostId: 'a' }])
+  })
+
   it('names the chunks nobody holds', () => {
     expect(unheld([0, 1, 2], [src('a', holds(1))])).toEqual([0, 2])
   })

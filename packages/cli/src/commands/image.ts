@@ -119,7 +119,7 @@ export const imageRm: Command = {
   summary: 'remove a name from the library, on every host (hosts keep the bytes while a VM of theirs needs them)',
   usage: 'meshvirt image rm NAME[:TAG] [--data-dir DIR]',
   options: { ...dataDirOption },
-  examples: ['meshvirt image rm debian-12:old'],
+  examples: ['meshvirt image rm alpine:3.20'],
   async run (ctx) {
     const ref = refOf(ctx, 'rm')
     const res = await controlClient(ctx).call({ idempotencyKey: randomUUID(), removeImage: { ref } })
