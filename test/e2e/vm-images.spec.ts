@@ -64,6 +64,9 @@ describe('VMs from the image library, end to end', () => {
       return full.includes('host-1') && full.includes('host-3') && shown.usedBy.includes(vm.id)
     }, { timeoutMs: 15_000, what: 'the gossip to show host-3 holding the image for the VM' })
     expect(await meshvirtOn(h2, ['vm', 'show', 'img-1'])).toMatch(/boot:\s+image base:latest \(sha256:[0-9a-f]{12}\), kernel /)
+    // The fetch is in the cluster's event stream, told by host-3.
+    await pollUntil(async () => (JSON.parse(await meshvirtOn(h1, ['events', '--vm', vm.id, '--json'])) as Array<{ kind: string, hostId: string, message: string }>)
+      .some((e) => e.kind === 'image-fetched' && e.hostId === h3.hostId && /image base:latest .* fetched: \d+ bytes in [\d.]+ s, every chunk verified/.test(e.message)), { timeoutMs: 15_000, what: 'an image-fetched event from host-3' })
 
     // Live migration: host-2 fetches the base before the guest arrives; the guest counts on.
     await pollUntil(async () => await lastCounter(serial3) > BASE_COUNTER, { timeoutMs: 60_000, what: 'the guest to count from the disk\'s value' })

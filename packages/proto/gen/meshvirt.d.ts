@@ -1059,6 +1059,8 @@ export namespace meshvirt {
             EVENT_KIND_VM_FAILED_OVER = 13,
             EVENT_KIND_VM_DEMOTED = 14,
             EVENT_KIND_VM_RESTARTED = 90,
+            EVENT_KIND_IMAGE_FETCHED = 30,
+            EVENT_KIND_IMAGE_FETCH_FAILED = 31,
             EVENT_KIND_HOST_STARTED = 20,
             EVENT_KIND_HOST_STOPPING = 21,
             EVENT_KIND_HOST_JOINED = 22,

@@ -13643,6 +13643,8 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} EVENT_KIND_VM_FAILED_OVER=13 EVENT_KIND_VM_FAILED_OVER value
          * @property {number} EVENT_KIND_VM_DEMOTED=14 EVENT_KIND_VM_DEMOTED value
          * @property {number} EVENT_KIND_VM_RESTARTED=90 EVENT_KIND_VM_RESTARTED value
+         * @property {number} EVENT_KIND_IMAGE_FETCHED=30 EVENT_KIND_IMAGE_FETCHED value
+         * @property {number} EVENT_KIND_IMAGE_FETCH_FAILED=31 EVENT_KIND_IMAGE_FETCH_FAILED value
          * @property {number} EVENT_KIND_HOST_STARTED=20 EVENT_KIND_HOST_STARTED value
          * @property {number} EVENT_KIND_HOST_STOPPING=21 EVENT_KIND_HOST_STOPPING value
          * @property {number} EVENT_KIND_HOST_JOINED=22 EVENT_KIND_HOST_JOINED value
@@ -13668,6 +13670,8 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[13] = "EVENT_KIND_VM_FAILED_OVER"] = 13;
             values[valuesById[14] = "EVENT_KIND_VM_DEMOTED"] = 14;
             values[valuesById[90] = "EVENT_KIND_VM_RESTARTED"] = 90;
+            values[valuesById[30] = "EVENT_KIND_IMAGE_FETCHED"] = 30;
+            values[valuesById[31] = "EVENT_KIND_IMAGE_FETCH_FAILED"] = 31;
             values[valuesById[20] = "EVENT_KIND_HOST_STARTED"] = 20;
             values[valuesById[21] = "EVENT_KIND_HOST_STOPPING"] = 21;
             values[valuesById[22] = "EVENT_KIND_HOST_JOINED"] = 22;
@@ -14004,6 +14008,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 13:
                     case 14:
                     case 90:
+                    case 30:
+                    case 31:
                     case 20:
                     case 21:
                     case 22:
@@ -14147,6 +14153,14 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "EVENT_KIND_VM_RESTARTED":
                 case 90:
                     message.kind = 90;
+                    break;
+                case "EVENT_KIND_IMAGE_FETCHED":
+                case 30:
+                    message.kind = 30;
+                    break;
+                case "EVENT_KIND_IMAGE_FETCH_FAILED":
+                case 31:
+                    message.kind = 31;
                     break;
                 case "EVENT_KIND_HOST_STARTED":
                 case 20:

@@ -16,7 +16,7 @@ import { ImageFetcher } from './image-fetcher.js'
 import { ImageLibrary, imageInfo } from './image-library.js'
 import { CHUNK_TIMEOUT_MS, IMAGE_PROTOCOL, imageServer, MAX_INBOUND_CHUNKS } from './image-protocol.js'
 import { canonicalRef } from './image-ref.js'
-import { imageResource } from './image-resource.js'
+import { imageResource, type FetchOutcome } from './image-resource.js'
 import { copiesToMake, imagesToEvict } from './image-upkeep.js'
 import { ImageStore } from './image-store.js'
 import { CHUNK_BYTES } from './manifest.js'
@@ -41,6 +41,8 @@ export interface ImagesDeps {
   copies: number
   cacheBytes: number
   readvertise: () => void
+  /** A fetch a VM waited for ended (the event stream). */
+  fetched?: (f: FetchOutcome) => void
   log: Logger
 }
 
@@ -69,7 +71,7 @@ export class Images {
     // The fetcher needs the mesh; the resource asks for it when a VM is prepared (always after attach).
     this.resource = {
       name: 'image',
-      prepare: async (vm, driver) => await imageResource({ store: this.store, fetcher: this.requireFetcher(), log: deps.log }).prepare(vm, driver),
+      prepare: async (vm, driver) => await imageResource({ store: this.store, fetcher: this.requireFetcher(), log: deps.log, fetched: deps.fetched }).prepare(vm, driver),
       release: () => {}
     }
   }

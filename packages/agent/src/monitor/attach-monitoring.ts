@@ -119,7 +119,13 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
   const vmEvents = watchVmEvents({ view: mesh.view, listVms: () => deps.vms.list(), emit })
   const unsubscribe = [
     deps.events?.on('placement:done', (t) => { metrics.observePlacement(t) }),
-    deps.events?.on('vm:changed', () => { vmEvents.changed() })
+    deps.events?.on('vm:changed', () => { vmEvents.changed() }),
+    deps.events?.on('image:fetched', (f) => {
+      const what = `${f.ref !== '' ? f.ref : f.digest.slice(0, 19)} (${f.digest.slice(0, 19)})`
+      emit(f.error === undefined
+        ? { kind: 'image-fetched', vmId: f.vmId, message: `image ${what} fetched: ${f.sizeBytes} bytes in ${(f.ms / 1000).toFixed(1)} s, every chunk verified` }
+        : { kind: 'image-fetch-failed', vmId: f.vmId, message: `image ${what} not fetched after ${(f.ms / 1000).toFixed(1)} s: ${f.error}` })
+    })
   ]
   const stopHostEvents = watchHostEvents(mesh.view, mesh.hostId, emit)
   emit({ kind: 'host-joined', subjectHostId: mesh.hostId, message: `joined the cluster (incarnation ${mesh.incarnation})` })

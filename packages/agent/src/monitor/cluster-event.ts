@@ -5,6 +5,7 @@ export type EventKind =
   | 'vm-created' | 'vm-started' | 'vm-stopped' | 'vm-deleted' | 'vm-crashed' | 'vm-failed' | 'vm-migrated' | 'vm-migration-failed'
   | 'vm-lease-lost' | 'vm-fenced' | 'vm-lease-resumed' | 'vm-elected' | 'vm-failed-over' | 'vm-demoted'
   | 'vm-restarted'
+  | 'image-fetched' | 'image-fetch-failed'
   | 'host-started' | 'host-stopping' | 'host-joined' | 'host-suspect' | 'host-dead' | 'host-alive'
 
 const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
@@ -23,6 +24,8 @@ const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
   'vm-failed-over': pb.EventKind.EVENT_KIND_VM_FAILED_OVER,
   'vm-demoted': pb.EventKind.EVENT_KIND_VM_DEMOTED,
   'vm-restarted': pb.EventKind.EVENT_KIND_VM_RESTARTED,
+  'image-fetched': pb.EventKind.EVENT_KIND_IMAGE_FETCHED,
+  'image-fetch-failed': pb.EventKind.EVENT_KIND_IMAGE_FETCH_FAILED,
   'host-started': pb.EventKind.EVENT_KIND_HOST_STARTED,
   'host-stopping': pb.EventKind.EVENT_KIND_HOST_STOPPING,
   'host-joined': pb.EventKind.EVENT_KIND_HOST_JOINED,

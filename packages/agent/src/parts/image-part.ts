@@ -20,6 +20,7 @@ export async function imageFeature (ctx: FeatureContext): Promise<AgentFeature> 
     copies: ctx.config.imageCopies,
     cacheBytes: ctx.config.imageCacheBytes,
     readvertise: () => { ctx.events.emit('features:changed', {}) },
+    fetched: (f) => { ctx.events.emit('image:fetched', f) },
     log
   })
   await images.load()

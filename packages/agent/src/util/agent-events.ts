@@ -19,6 +19,8 @@ export interface AgentEventMap {
   'host:changed': Record<string, never>
   /** A feature's fields of the advert changed (networks: one created, deleted, or heard of). */
   'features:changed': Record<string, never>
+  /** An image was fetched here (for `vmId` when a VM needed it), or could not be (`error`). */
+  'image:fetched': { digest: string, ref: string, sizeBytes: number, ms: number, vmId: string, error?: string }
   /** A placement this host brokered was committed, with its timing. */
   'placement:done': PlacementTiming
 }
