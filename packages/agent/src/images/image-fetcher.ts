@@ -110,7 +110,11 @@ export class ImageFetcher {
     report()
     for (;;) {
       if (signal?.aborted === true) throw new ControlError('ABORTED', `the fetch of ${digest} was cancelled`)
-      if (failure !== undefined) throw failure
+      if (failure !== undefined) {
+        // The disk filled: what was fetched goes too (a partial image would only hold the space).
+        await this.deps.store.remove(digest)
+        throw failure
+      }
       const missing = img.have.missing()
       if (missing.length === 0 && inFlight.size === 0) {
         if (await this.deps.store.finishFetch(digest)) break

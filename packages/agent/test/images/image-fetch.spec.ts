@@ -4,7 +4,7 @@
  * corrupted bytes, one that holds nothing, a fetch broken off and resumed.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -17,6 +17,7 @@ import { holding } from '../../src/images/image-library.js'
 import { imageServer } from '../../src/images/image-protocol.js'
 import { ImageStore } from '../../src/images/image-store.js'
 import { CHUNK_BYTES, sha256Hex } from '../../src/images/manifest.js'
+import { ControlError } from '../../src/control/errors.js'
 import { silentLogger } from '../../src/log/logger.js'
 
 /** 5 chunks and a bit: the last chunk is short. */
@@ -159,6 +160,20 @@ describe('ImageFetcher', () => {
     const before = reloaded.store.get(digest)?.have.missing()
     expect(sha256Hex(await readFile(await fetcherFor(reloaded, [a, reloaded, c]).fetch(digest)))).toBe(sha256Hex(bytes))
     expect(askedOfA.sort()).toEqual(before)
+  })
+
+  it('the disk fills mid-fetch: a clear error, and nothing of the image is left', async () => {
+    const [a, c] = [await host('a'), await host('c')]
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    let writes = 0
+    const write = c.store.writeChunk.bind(c.store)
+    c.store.writeChunk = async (digest, i, b) => {
+      if (++writes > 2) throw new ControlError('RESOURCE_EXHAUSTED', `the disk filled while storing ${digest}; nothing was kept: free space and retry`)
+      await write(digest, i, b)
+    }
+    await expect(fetcherFor(c, [a, c]).fetch(image.manifest.digest)).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED' })
+    expect(c.store.get(image.manifest.digest)).toBeUndefined()
+    await expect(stat(join(dir, 'c', sha256Hex(bytes)))).rejects.toMatchObject({ code: 'ENOENT' })
   })
 
   it('no live holder: a clear error, and what was fetched is kept', async () => {
