@@ -26,6 +26,7 @@ import type { HostParts, LeaseRef } from './parts/host-parts.js'
 import { startMigration } from './parts/migration-part.js'
 import { startMonitoring } from './parts/monitoring-part.js'
 import { networkFeature } from './parts/network-part.js'
+import { guestConfigFeature } from './parts/guest-config-part.js'
 import { serveNegotiation } from './parts/negotiate-part.js'
 import { startReplication } from './parts/replication-part.js'
 import { VmRecords } from './records/vm-records.js'
@@ -144,7 +145,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const leases = new LeaseRecords(store)
   // The features (parts/feature.ts), one line each: their per-VM resources, advert fields, claims and commands.
   const feature = { selfId, config, root, store, events, teardown, localVms: (): VmRow[] => vms.list() }
-  const features = new Features([networkFeature(feature, opts.hostNetwork)])
+  const networks = networkFeature(feature, opts.hostNetwork)
+  const features = new Features([networks, guestConfigFeature(networks.networkOf)])
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile
