@@ -105,7 +105,7 @@ const vmCreateOptions: Record<string, OptionSpec> = {
   'spread-by': { type: 'string', valueName: 'LABEL', description: 'failure-domain label, e.g. zone, site or rack: replicas spread over it, the --group too, and --(anti-)affinity holds per domain (default: per host)' },
   net: { type: 'string', multiple: true, valueName: 'NET[,ip=ADDR]', description: 'a NIC on network NET (repeatable, up to 4); its address is claimed for the VM and moves with it, or ip= asks for one' },
   hostname: { type: 'string', valueName: 'NAME', description: 'the guest\'s hostname, set by cloud-init at first boot (default: the VM name)' },
-  'ssh-key': { type: 'string', multiple: true, valueName: 'FILE', description: 'OpenSSH public keys for the guest\'s default user (repeatable; a file may hold several, one a line, e.g. ~/.ssh/id_ed25519.pub)' },
+  'ssh-key': { type: 'string', multiple: true, valueName: 'FILE', description: 'OpenSSH public keys for the guest\'s default user (a file may hold several, one a line, e.g. ~/.ssh/id_ed25519.pub)' },
   'user-data': { type: 'string', valueName: 'FILE', description: 'cloud-init user-data (#cloud-config, a script, …) passed to the guest as given, at most 64 KiB' },
   restart: { type: 'string', valueName: 'POLICY', description: 'when the owner starts the guest again: on-crash (default: after QEMU crashed or was killed), always (also after the guest powered off), never' },
   'idempotency-key': { type: 'string', valueName: 'KEY', description: 'retry-safe key: the same key never creates two VMs (default: random)' },
