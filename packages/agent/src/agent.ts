@@ -26,6 +26,7 @@ import type { HostParts, LeaseRef } from './parts/host-parts.js'
 import { startMigration } from './parts/migration-part.js'
 import { startMonitoring } from './parts/monitoring-part.js'
 import { imageFeature } from './parts/image-part.js'
+import { guestConfigFeature } from './parts/guest-config-part.js'
 import { networkFeature } from './parts/network-part.js'
 import { serveNegotiation } from './parts/negotiate-part.js'
 import { startReplication } from './parts/replication-part.js'
@@ -145,7 +146,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const leases = new LeaseRecords(store)
   // The features (parts/feature.ts), one line each: their per-VM resources, advert fields, claims and commands.
   const feature = { selfId, config, root, store, events, teardown, localVms: (): VmRow[] => vms.list() }
-  const features = new Features([await imageFeature(feature), networkFeature(feature, opts.hostNetwork)])
+  const networks = networkFeature(feature, opts.hostNetwork)
+  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf)])
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile

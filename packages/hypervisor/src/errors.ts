@@ -190,3 +190,12 @@ export class TapMissingError extends HypervisorError {
     this.name = 'TapMissingError'
   }
 }
+
+/** xorriso, which writes a VM's cloud-init seed, is not installed (or not where configured). */
+export class SeedToolMissingError extends HypervisorError {
+  static readonly code = 'ERR_SEED_TOOL_MISSING'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_SEED_TOOL_MISSING', message, options)
+    this.name = 'SeedToolMissingError'
+  }
+}

@@ -25,7 +25,7 @@
  */
 export type {
   AbortOptions, Accelerator, BootSource, DiskSpec, ExitReason, HostFingerprint, Hypervisor,
-  HypervisorEvent, NicSpec, StopOptions, VmInfo, VmPaths, VmSpec, VmState, VmStats
+  HypervisorEvent, NicSpec, SeedSpec, StopOptions, VmInfo, VmPaths, VmSpec, VmState, VmStats
 } from './types.js'
 export * from './constants.js'
 export * from './errors.js'
@@ -37,6 +37,7 @@ export { QmpClient, type QmpCommandOptions, type QmpEvent } from './qemu/qmp-cli
 export { probeAccelerator, PROBE_MARKER, PROBE_TIMEOUT_MS, type AcceleratorProbeOptions, type AcceleratorProbeResult } from './qemu/accel-probe.js'
 export { createDisk, type CreateDiskOptions } from './qemu/disks.js'
 export { inspectImage, type ImageInfo } from './qemu/image-info.js'
+export { writeSeedIso, SEED_ISO, SEED_VOLUME_ID, type WriteSeedIsoOptions } from './qemu/seed-iso.js'
 export { hostFingerprint, qemuMachineTypes, qemuVersion } from './qemu/fingerprint.js'
 export { vmPaths } from './qemu/vm-paths.js'
 export { checkTaps } from './qemu/taps.js'

@@ -53,6 +53,17 @@ export interface VmSpec {
   cpuModel?: string
   /** Up to MAX_NICS; NIC i is the guest's eth<i> (PCI slot 2, function i). */
   nics?: NicSpec[]
+  /**
+   * A cloud-init NoCloud seed: written as `seed.iso` (volume `cidata`) in the VM's dir and attached
+   * as a read-only CD-ROM (ide1-cd0, id `seed`) on start and on an incoming migration alike. The
+   * same files give the same ISO bytes on every host (qemu/seed-iso.ts).
+   */
+  seed?: SeedSpec
+}
+
+/** The files of a seed, e.g. `meta-data`, `user-data`, `network-config`; names are plain lowercase file names. */
+export interface SeedSpec {
+  files: Array<{ name: string, content: string }>
 }
 
 /**

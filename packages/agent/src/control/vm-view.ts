@@ -19,6 +19,8 @@ export interface VmView {
   boot: { image: string, library: { ref: string, digest: string }, kernel: string, initrd: string, cmdline: string }
   /** Its NICs: network, the address claimed for it, the MAC (the same on every host). */
   nics: Array<{ network: string, ip: string, mac: string }>
+  /** The first-boot guest config, summarised (the keys and user-data themselves stay in the spec); null when none. */
+  guest: { hostname: string, sshKeys: number, userDataBytes: number } | null
   /** never, on-crash or always (`vm create --restart`). */
   restart: string
   /** Times the owner started the guest again after it exited on its own (since that agent started). */
@@ -73,6 +75,9 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
     lastError: info.lastError ?? '',
     boot: { image: boot.image ?? '', library: { ref: boot.library?.ref ?? '', digest: boot.library?.digest ?? '' }, kernel: boot.kernel ?? '', initrd: boot.initrd ?? '', cmdline: boot.cmdline ?? '' },
     nics: (info.spec?.nics ?? []).map((n) => ({ network: n.network ?? '', ip: n.ip ?? '', mac: n.mac ?? '' })),
+    guest: info.spec?.guest == null
+      ? null
+      : { hostname: info.spec.guest.hostname ?? '', sshKeys: (info.spec.guest.sshAuthorizedKeys ?? []).length, userDataBytes: Buffer.byteLength(info.spec.guest.userData ?? '', 'utf8') },
     restart: restartPolicyFromWire(info.spec?.restart),
     restarts: info.restarts ?? 0,
     unknown: info.unknown == null

@@ -3,6 +3,7 @@ import { setUpHostNetwork } from '../host/host-network-setup.js'
 import { underlayAddress, underlayMtu } from '../host/underlay.js'
 import { Networks } from '../network/networks.js'
 import { NetworkStore } from '../store/network-store.js'
+import type { NetworkLookup } from '../guest/guest-config-resource.js'
 import type { AgentFeature, FeatureContext } from './feature.js'
 
 /**
@@ -10,7 +11,8 @@ import type { AgentFeature, FeatureContext } from './feature.js'
  * book in the advert, each VM's ports as a per-VM resource, its addresses claimed before placement
  * and guarded at the name authorities, and the `net` commands.
  */
-export function networkFeature (ctx: FeatureContext, hostNetwork?: HostNetwork): AgentFeature {
+/** The networks feature, and a live network by name for features that render network settings (guest config). */
+export function networkFeature (ctx: FeatureContext, hostNetwork?: HostNetwork): AgentFeature & { networkOf: NetworkLookup } {
   const log = ctx.root.child('network', { host: ctx.selfId })
   const underlay = underlayAddress(ctx.config)
   const host = hostNetwork ?? setUpHostNetwork(ctx.config, underlay, (message) => { log.warn(message) })
@@ -21,6 +23,7 @@ export function networkFeature (ctx: FeatureContext, hostNetwork?: HostNetwork):
   })
   return {
     name: 'networks',
+    networkOf: (name) => networks.book.live().find((n) => n.name === name),
     vmResources: [networks.ports],
     advert: () => networks.advert(),
     keyUser: (key) => networks.addressUser(key),

@@ -5,6 +5,7 @@ import type { VmSpec as DriverSpec } from '@meshvirt/hypervisor'
 import { ControlError } from '../control/errors.js'
 import { IMAGE_DIGEST, parseImageRef } from '../images/image-ref.js'
 import { MAX_REPLICAS, MAX_RPO_MS, MIN_RPO_MS } from '../replication/replica-plan.js'
+import { validateGuestConfig } from '../guest/guest-config-rules.js'
 
 const MIB = 2 ** 20
 export const VM_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -40,6 +41,7 @@ export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
   const nics = spec.nics ?? []
   if (nics.length > MAX_NICS) bad(`a VM has at most ${MAX_NICS} NICs (--net), got ${nics.length}`)
   for (const nic of nics) if (!NETWORK_NAME.test(nic.network ?? '')) bad(`--net '${nic.network ?? ''}' is not a network name`)
+  validateGuestConfig(spec.guest)
 }
 
 /** PCI slot 2, functions 0–3 (the hypervisor's argv). */

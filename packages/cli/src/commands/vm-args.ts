@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseSize, type ControlClient } from '@meshvirt/agent'
 import { UsageError, type CommandContext } from '../command.js'
+import { guestFromFlags } from './guest-args.js'
 
 /** The spec `meshvirt vm create` sends (the wire's VmSpec fields as plain data). */
 export interface VmSpecInput {
@@ -23,6 +24,7 @@ export interface VmSpecInput {
   spreadBy?: string
   restart?: number
   nics?: Array<{ network: string, ip?: string }>
+  guest?: { hostname?: string, sshAuthorizedKeys?: string[], userData?: string }
 }
 
 // Enum numbers of proto/vm.proto (LabelConstraint.Op, PlacementPolicy).
@@ -89,6 +91,8 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
   if (v['spread-by'] !== undefined) spec.spreadBy = v['spread-by'] as string
   const nets = Array.isArray(v.net) ? v.net as string[] : v.net === undefined ? [] : [v.net as string]
   if (nets.length > 0) spec.nics = nets.map(parseNic)
+  const guest = guestFromFlags(ctx)
+  if (guest !== undefined) spec.guest = guest
   if (v.restart !== undefined) {
     const restart = RESTART[v.restart as string]
     if (restart === undefined) throw new UsageError(`--restart must be never, on-crash or always, got '${String(v.restart)}'`)

@@ -40,6 +40,7 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
     `boot:      ${bootText(vm)}`
   ]
   for (const [i, nic] of vm.nics.entries()) lines.push(`${i === 0 ? 'nics:' : '     '}      ${nic.network.padEnd(12)} ${nic.ip.padEnd(15)} ${nic.mac}`)
+  if (vm.guest !== null) lines.push(`guest:     hostname ${vm.guest.hostname !== '' ? vm.guest.hostname : `${vm.name} (the VM name)`}, ${vm.guest.sshKeys} SSH key(s), user-data ${vm.guest.userDataBytes} bytes`)
   if (vm.unknown !== undefined) lines.push(`unknown:   ${unknownText(vm, names)}`)
   lines.push(`restart:   ${vm.restart}${vm.restarts > 0 ? ` (restarted ${vm.restarts}×)` : ''}`)
   if (vm.group !== '') lines.push(`group:     ${vm.group}`)
@@ -109,6 +110,9 @@ const vmCreateOptions: Record<string, OptionSpec> = {
   rpo: { type: 'string', valueName: 'DURATION', description: 'recovery point objective: how old a replica may get, e.g. 5s (default 5s)' },
   'spread-by': { type: 'string', valueName: 'LABEL', description: 'failure-domain label, e.g. zone, site or rack: replicas spread over it, the --group too, and --(anti-)affinity holds per domain (default: per host)' },
   net: { type: 'string', multiple: true, valueName: 'NET[,ip=ADDR]', description: 'a NIC on network NET (repeatable, up to 4); its address is claimed for the VM and moves with it, or ip= asks for one' },
+  hostname: { type: 'string', valueName: 'NAME', description: 'the guest\'s hostname, set by cloud-init at first boot (default: the VM name)' },
+  'ssh-key': { type: 'string', multiple: true, valueName: 'FILE', description: 'OpenSSH public keys for the guest\'s default user (a file may hold several, one a line, e.g. ~/.ssh/id_ed25519.pub)' },
+  'user-data': { type: 'string', valueName: 'FILE', description: 'cloud-init user-data (#cloud-config, a script, …) passed to the guest as given, at most 64 KiB' },
   restart: { type: 'string', valueName: 'POLICY', description: 'when the owner starts the guest again: on-crash (default: after QEMU crashed or was killed), always (also after the guest powered off), never' },
   'idempotency-key': { type: 'string', valueName: 'KEY', description: 'retry-safe key: the same key never creates two VMs (default: random)' },
   'no-wait': { type: 'boolean', description: 'return once placed, without waiting for the VM to run' },
@@ -126,6 +130,7 @@ export const vmCreate: Command = {
     'meshvirt vm create --name db-1 --memory 4G --disk 50G --image base.qcow2 --label zone=a --group db --anti-affinity db',
     'meshvirt vm create --name db-2 --memory 2G --disk 20G --image base.qcow2 --replicas 1 --rpo 5s --spread-by site',
     'meshvirt vm create --name web-2 --memory 1G --disk 10G --image base.qcow2 --net front --net back,ip=10.20.0.10',
+    'meshvirt vm create --name web-3 --memory 1G --disk 10G --image debian-12.qcow2 --hostname web3 --ssh-key ~/.ssh/id_ed25519.pub --user-data init.yaml',
     'meshvirt vm create --name t1 --memory 128M --kernel .cache/guest/vmlinux --initrd .cache/guest/initramfs.cpio --cmdline "console=ttyS0"'
   ],
   async run (ctx) {

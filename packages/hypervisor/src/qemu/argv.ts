@@ -1,6 +1,7 @@
 import { DEFAULT_CPU_MODEL, MACHINE_TYPE } from '../constants.js'
 import type { Accelerator, VmPaths, VmSpec } from '../types.js'
 import { qemuMemoryArg } from './guest-ram.js'
+import { SEED_ISO } from './seed-iso.js'
 
 export interface QemuLaunch {
   spec: VmSpec
@@ -76,6 +77,17 @@ export function buildQemuArgv (launch: QemuLaunch): string[] {
     if (i === 0 && nics.length > 1) device.push('multifunction=on')
     argv.push('-device', device.join(','))
   })
+  if (spec.seed !== undefined) {
+    // The i440fx machine's built-in PIIX IDE: secondary bus, master — a fixed address outside the
+    // PCI slots above, so the device set is the same on a migration's both sides.
+    argv.push('-blockdev', JSON.stringify({
+      driver: 'raw',
+      'node-name': 'seed',
+      'read-only': true,
+      file: { driver: 'file', filename: `${paths.dir}/${SEED_ISO}`, 'read-only': true }
+    }))
+    argv.push('-device', 'ide-cd,id=seed,drive=seed,bus=ide.1,unit=0')
+  }
   if (launch.incoming === 'defer') argv.push('-incoming', 'defer', '-S')
   if (launch.daemonize !== false) argv.push('-daemonize')
   return argv

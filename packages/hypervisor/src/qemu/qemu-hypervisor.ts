@@ -12,6 +12,7 @@ import type { IncomingCompletion, IncomingMigration, IncomingTcp, LiveMigration,
 import { validateSpec, withoutImports } from '../spec-validation.js'
 import type { AbortOptions, HypervisorCapabilities, VmInfo, VmSpec } from '../types.js'
 import { createDisk } from './disks.js'
+import { writeSeedIso } from './seed-iso.js'
 import { launchQemu } from './qemu-launcher.js'
 import { QemuLifecycle } from './qemu-lifecycle.js'
 import { QemuProcess } from './qemu-process.js'
@@ -59,6 +60,8 @@ export class QemuHypervisor extends QemuLifecycle implements LiveMigration {
             await createDisk({ qemuImg: this.qemuImg, path: paths.disks[disk.name] as string, sizeMiB: disk.sizeMiB, base: disk.base, signal: options.signal })
           }
         }
+        // Rebuilt here, not copied: the same files give the source's bytes (seed-iso.ts).
+        if (checked.seed !== undefined) await writeSeedIso({ xorriso: this.xorriso, dir: paths.dir, seed: checked.seed, signal: options.signal })
         const record: VmRecord = { version: 1, spec: withoutImports(checked), accel: this.accel, createdAt: new Date().toISOString(), state: 'created', incoming: { disks: options.disks, since: new Date().toISOString() } }
         await writeRecord(paths.dir, record)
         proc = await launchQemu({ spec: checked, paths, accel: this.accel, incoming: 'defer' }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })

@@ -11,6 +11,7 @@ import type { ReplicationCapable } from '../backup/types.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 import { createDisk } from './disks.js'
+import { writeSeedIso } from './seed-iso.js'
 import { hostFingerprint } from './fingerprint.js'
 import { launchQemu, readQemuLog } from './qemu-launcher.js'
 import { QemuProcess } from './qemu-process.js'
@@ -31,6 +32,8 @@ export interface QemuHypervisorInit {
   secrets?: string[]
   qemuBinary?: string
   qemuImgBinary?: string
+  /** Writes VMs' cloud-init seeds (Debian package xorriso). */
+  xorrisoBinary?: string
   acpiTimeoutMs?: number
   termTimeoutMs?: number
   launchTimeoutMs?: number
@@ -57,6 +60,7 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
   private readonly images: ImageSources
   protected readonly qemu: string
   protected readonly qemuImg: string
+  protected readonly xorriso: string
   private readonly acpiTimeoutMs: number
   private readonly termTimeoutMs: number
   protected readonly launchTimeoutMs: number
@@ -78,6 +82,7 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
     this.images = new ImageSources({ imageDirs: init.imageDirs ?? [], dataDir: this.dataDir, secrets: init.secrets ?? [] })
     this.qemu = init.qemuBinary ?? 'qemu-system-x86_64'
     this.qemuImg = init.qemuImgBinary ?? 'qemu-img'
+    this.xorriso = init.xorrisoBinary ?? 'xorriso'
     this.acpiTimeoutMs = init.acpiTimeoutMs ?? ACPI_TIMEOUT_MS
     this.termTimeoutMs = init.termTimeoutMs ?? SIGTERM_TIMEOUT_MS
     this.launchTimeoutMs = init.launchTimeoutMs ?? LAUNCH_TIMEOUT_MS
@@ -112,6 +117,7 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
         for (const disk of checked.disks ?? []) {
           await createDisk({ qemuImg: this.qemuImg, path: paths.disks[disk.name] as string, sizeMiB: disk.sizeMiB, base: disk.base, importFrom: disk.importFrom, signal: options.signal })
         }
+        if (checked.seed !== undefined) await writeSeedIso({ xorriso: this.xorriso, dir: paths.dir, seed: checked.seed, signal: options.signal })
         const record: VmRecord = { version: 1, spec: withoutImports(checked), accel: this.accel, createdAt: new Date().toISOString(), state: 'created' }
         await writeRecord(paths.dir, record)
         this.log('vm created', { vm: spec.id, dir: paths.dir })
