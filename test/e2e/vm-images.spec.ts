@@ -93,4 +93,34 @@ describe('VMs from the image library, end to end', () => {
     expect(Number(again[1])).toBeGreaterThan(BASE_COUNTER)
     await meshvirtOn(h2, ['vm', 'delete', 'img-1'])
   }, 400_000)
+
+  it('a VM with a guest config gets a cidata CD-ROM (instance-id = its id, its hostname and key); a migration\'s destination rebuilds it byte for byte', async () => {
+    const [h1, h2] = agents as [AgentProcess, AgentProcess, AgentProcess]
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMeshvirtTestKeyMeshvirtTestKeyMeshvirtTe test@meshvirt'
+    await writeFile(join(dir, 'id.pub'), key + '\n')
+    await writeFile(join(dir, 'user-data'), '#cloud-config\npackages: [htop]\n')
+    const vm = JSON.parse(await meshvirtOn(h2, ['vm', 'create', '--name', 'seeded', '--memory', '128M', '--disk', '32M', '--image', 'base', '--host', 'host-1',
+      '--hostname', 'web-seeded', '--ssh-key', join(dir, 'id.pub'), '--user-data', join(dir, 'user-data'),
+      '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
+    const serial1 = join(h1.dataDir, 'vms', vm.id, 'serial.log')
+    await waitForSerial(serial1, /MESHVIRT-READY/, 120_000)
+    const iso1 = join(h1.dataDir, 'vms', vm.id, 'seed.iso')
+    // Its files, read back from the ISO the agent wrote (xorriso, the tool that wrote it).
+    for (const f of ['meta-data', 'user-data']) execFileSync('xorriso', ['-osirrox', 'on', '-indev', iso1, '-extract', `/${f}`, join(dir, `seed-${f}`)], { stdio: 'ignore' })
+    const meta = await readFile(join(dir, 'seed-meta-data'), 'utf8')
+    expect(meta).toMatch(new RegExp(`instance-id: "?${vm.id}"?`))
+    expect(meta).toMatch(/local-hostname: "?web-seeded"?/)
+    expect(meta).toContain(key)
+    expect(await readFile(join(dir, 'seed-user-data'), 'utf8')).toBe('#cloud-config\npackages: [htop]\n')
+    // The running QEMU has it as its CD-ROM.
+    expect(await readFile(`/proc/${(await readFile(join(h1.dataDir, 'vms', vm.id, 'qemu.pid'), 'utf8')).trim()}/cmdline`, 'utf8')).toContain('seed.iso')
+    const before = sha256(await readFile(iso1))
+    await meshvirtOn(h1, ['vm', 'migrate', 'seeded', '--to', 'host-2'])
+    expect(sha256(await readFile(join(h2.dataDir, 'vms', vm.id, 'seed.iso')))).toBe(before)
+    const serial2 = join(h2.dataDir, 'vms', vm.id, 'serial.log')
+    const n = await pollUntil(async () => { const c = await lastCounter(serial2); return c > 0 ? c : undefined }, { timeoutMs: 30_000, what: 'the seeded guest to count on host-2' })
+    await pollUntil(async () => await lastCounter(serial2) > n, { timeoutMs: 15_000, what: 'the seeded guest to keep counting' })
+    expect(await meshvirtOn(h2, ['vm', 'show', 'seeded'])).toMatch(/guest:\s+hostname web-seeded, 1 SSH key\(s\), user-data 31 bytes/)
+    await meshvirtOn(h2, ['vm', 'delete', 'seeded'])
+  }, 300_000)
 })
