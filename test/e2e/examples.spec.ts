@@ -29,6 +29,7 @@ const SUBSTITUTIONS = [
   'agents get --name host-N (one machine has one hostname) and --image-dir <test guest dir> (kernels must come from an image dir)',
   '--image FILE → --kernel/--initrd/--cmdline of the test guest (it has no bootable disk image); --image NAME (a library image) stays, the test guest\'s kernel boots it',
   'image import FILE → a small empty qcow2 of that file name, made by the test in an image dir every agent has',
+  '--ssh-key FILE, --user-data FILE → a public key and a #cloud-config the test writes (the operator\'s own files)',
   '--memory 2G/4G → 128M: two shared cores cannot migrate a multi-GiB TCG guest within QMP\'s bounds (measured here: the README\'s 2G web-1 failed twice, "QMP query-migrate got no answer within 10000 ms", load 15–22)',
   '--disk 50G → 1G: the three hosts share this machine\'s one filesystem, so every host\'s free disk is the same few GiB less what the others reserved (CI: "most free 4.4 GiB"); db-1 could not move anywhere',
   'vm-3f2a9c0d1e4b5a67 → web-1\'s real id',
@@ -62,6 +63,9 @@ describe('every --help and README example runs as written on a demo-shaped clust
     // `meshvirt` on the PATH, as the README's alias or `npm link` gives it.
     await writeFile(join(dir, 'bin', 'meshvirt'), `#!/bin/sh\nexec node ${MESHVIRT_BIN} "$@"\n`)
     await chmod(join(dir, 'bin', 'meshvirt'), 0o755)
+    // An operator's key and user-data, for --ssh-key and --user-data.
+    await writeFile(join(dir, 'id.pub'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExamplesExamplesExamplesExamplesExamplesEx op@example\n')
+    await writeFile(join(dir, 'init.yaml'), '#cloud-config\nruncmd: [echo hello]\n')
     // The files the `image import` examples name, as small empty images in an image dir of every agent.
     await mkdir(join(dir, 'images'))
     for (const e of examples) {
@@ -91,6 +95,8 @@ describe('every --help and README example runs as written on a demo-shaped clust
       .replace(/^(meshvirt image import )(\S+)/, (_m, cmd: string, file: string) => `${cmd}${join(dir, 'images', basename(file))}`)
       .replace(/--image (\S+)/g, (_m, image: string) => `${isLibraryImage(image) ? `--image ${image} ` : ''}--kernel ${guest.kernel} --initrd ${guest.initrd} --cmdline "${guest.cmdline}"`)
       .replaceAll('vm-3f2a9c0d1e4b5a67', webId)
+      .replace(/--ssh-key \S+/g, `--ssh-key ${join(dir, 'id.pub')}`)
+      .replace(/--user-data \S+/g, `--user-data ${join(dir, 'init.yaml')}`)
     const rel = relative(REPO, guest.dir)
     if (rel !== '.cache/guest') s = s.replaceAll('.cache/guest/', `${rel}/`)
     if (/^meshvirt agent /.test(s)) {

@@ -130,7 +130,7 @@ export const vmCreate: Command = {
     'meshvirt vm create --name db-1 --memory 4G --disk 50G --image base.qcow2 --label zone=a --group db --anti-affinity db',
     'meshvirt vm create --name db-2 --memory 2G --disk 20G --image base.qcow2 --replicas 1 --rpo 5s --spread-by site',
     'meshvirt vm create --name web-2 --memory 1G --disk 10G --image base.qcow2 --net front --net back,ip=10.20.0.10',
-    'meshvirt vm create --name web-3 --memory 1G --disk 10G --image debian-12.qcow2 --hostname web3 --ssh-key ~/.ssh/id_ed25519.pub --user-data init.yaml',
+    'meshvirt vm create --name web-3 --memory 1G --disk 10G --image debian-12 --hostname web3 --ssh-key ~/.ssh/id_ed25519.pub --user-data init.yaml',
     'meshvirt vm create --name t1 --memory 128M --kernel .cache/guest/vmlinux --initrd .cache/guest/initramfs.cpio --cmdline "console=ttyS0"'
   ],
   async run (ctx) {
