@@ -199,9 +199,18 @@ export class Images {
         const digest = req.holdImage?.ref ?? ''
         const entry = this.library.catalogue().byDigest.get(digest)
         if (entry === undefined) throw new ControlError('NOT_FOUND', `no host holds image ${digest}`)
+        const started = Date.now()
+        const ref = entry.refs[0] ?? ''
+        const had = this.store.path(digest) !== undefined
         void this.requireFetcher().fetch(digest).then(
-          () => { this.deps.log.info('holding a copy of an image', { digest }) },
-          (err: unknown) => { this.deps.log.warn('could not fetch a copy of an image', { digest, err: (err as Error).message }) })
+          () => {
+            this.deps.log.info('holding a copy of an image', { digest })
+            if (!had) this.deps.fetched?.({ digest, ref, sizeBytes: entry.sizeBytes, ms: Date.now() - started, vmId: '' })
+          },
+          (err: unknown) => {
+            this.deps.log.warn('could not fetch a copy of an image', { digest, err: (err as Error).message })
+            this.deps.fetched?.({ digest, ref, sizeBytes: entry.sizeBytes, ms: Date.now() - started, vmId: '', error: (err as Error).message })
+          })
         return { image: imageInfo(entry, entry.refs[0] ?? '') }
       },
       removeImage: async (req) => {
