@@ -9,7 +9,13 @@ const src = (pkg: string, file = 'index.ts'): string =>
  * they run after everything else, one file at a time, so that another file's TCG guests do not
  * share the two cores with theirs (measured here: the test guest's 2.5 s boot took 8 s while another suite ran).
  */
-const ALONE = ['test/e2e/failover.spec.ts']
+const ALONE = [
+  'test/e2e/failover.spec.ts',
+  // 200 creates from 8 agent processes, each Reserve bounded at 5 s: beside another file's TCG guests
+  // the hosts' driver checks missed that bound (CI at fcf955e: 3 of 200 refused, "no answer within
+  // 5000 ms"; 50 s and 2/2 alone on a quiet machine).
+  'test/integration/address-race.spec.ts'
+]
 
 // Tests import workspace packages from source, so `vitest` needs no build; the end-to-end
 // suites that spawn the `meshvirt` binary use the built CLI (`npm test` builds first).
