@@ -126,12 +126,22 @@ describe('every --help and README example runs as written on a demo-shaped clust
   const expectRuns = async (e: Example, host = 1): Promise<Run> => {
     const line = substitute(e.line, host)
     const follow = /--follow\b/.test(line) && !/--count\b/.test(line)
+    const started = Date.now()
     const r = await run(line, { follow })
-    const what = `${e.from}: ${e.line}\n  ran: ${line}\n  exit ${String(r.code)}${r.timedOut ? ' (stopped at its bound)' : ''}\n  stderr: ${r.stderr.slice(-800)}\n  stdout: ${r.stdout.slice(-400)}`
+    took.push([Date.now() - started, e.line])
+    const failed = follow ? !(r.timedOut || r.code === 0) : r.code !== 0
+    const what = `${e.from}: ${e.line}\n  ran: ${line}\n  exit ${String(r.code)}${r.timedOut ? ' (stopped at its bound)' : ''}\n  stderr: ${r.stderr.slice(-800)}\n  stdout: ${r.stdout.slice(-400)}${failed ? `\n${agentDiagnostics()}` : ''}`
     if (follow) expect(r.timedOut || r.code === 0, what).toBe(true)
     else expect(r.code, what).toBe(0)
     return r
   }
+
+  /** Each agent: alive or how it exited, and its last warnings and errors (for a failure's message). */
+  const agentDiagnostics = (): string => agents.map((a, i) => {
+    const status = a.child.exitCode !== null || a.child.signalCode !== null ? `EXITED (${String(a.child.exitCode ?? a.child.signalCode)})` : 'alive'
+    const lines = a.output().split('\n').filter((l) => /"level":"(warn|error)"|Error|error:/.test(l)).slice(-12)
+    return `--- host-${i + 1} agent (pid ${a.pid}) ${status}:\n${lines.join('\n')}`
+  }).join('\n')
 
   const startAgent = async (e: Example, host: number): Promise<AgentProcess> => {
     const line = substitute(e.line, host)
@@ -141,6 +151,8 @@ describe('every --help and README example runs as written on a demo-shaped clust
     return agent
   }
 
+  /** How long each example took, for the slowest-first line at the end (CI time is budgeted). */
+  const took: Array<[number, string]> = []
   const pick = (test: (cmd: string, e: Example) => boolean): Example[] => examples.filter((e) => test(commandText(e), e))
   const done = new Set<Example>()
   const take = (list: Example[]): Example[] => { for (const e of list) done.add(e); return list }
@@ -246,6 +258,7 @@ describe('every --help and README example runs as written on a demo-shaped clust
 
     const skipped = examples.filter((e) => !done.has(e))
     for (const e of skipped) expect(NOT_RUN.some(([re]) => re.test(e.line)), `${e.from}: '${e.line}' is neither run nor listed in NOT_RUN`).toBe(true)
+    console.log(`slowest examples: ${took.sort((a, b) => b[0] - a[0]).slice(0, 8).map(([ms, l]) => `${(ms / 1000).toFixed(1)} s ${l}`).join('; ')}`)
     console.log(`ran ${done.size} examples; substituted: ${SUBSTITUTIONS.join('; ')}; not run: ${skipped.map((e) => `${e.line} (${NOT_RUN.find(([re]) => re.test(e.line))?.[1] ?? ''})`).join('; ')}`)
   }, 30 * 60_000)
 })
