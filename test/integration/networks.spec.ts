@@ -3,16 +3,13 @@ import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ControlClient, networkView, vmView, type RunningAgent, type VmView } from '@meshvirt/agent'
 import { pollUntil } from '@meshvirt/testkit'
+import { call, failure } from '../support/control-calls.js'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 
 const AGENTS = 3
 const VMS = 24
 /** A /28 has 14 host addresses; the gateway holds one. */
 const TINY_ADDRESSES = 13
-
-async function call (a: RunningAgent, req: object): Promise<Awaited<ReturnType<ControlClient['call']>>> {
-  return await new ControlClient(a.controlSocket).call(req, { timeoutMs: 60_000 })
-}
 
 /** Answers a client retries with the same idempotency key (as the CLI does): the request may still land. */
 const RETRYABLE = new Set(['UNAVAILABLE', 'IN_PROGRESS', 'TIMEOUT'])
@@ -31,15 +28,6 @@ async function retried (a: RunningAgent, req: object): Promise<Awaited<ReturnTyp
       await new Promise((resolve) => setTimeout(resolve, 300))
     }
   }
-}
-
-async function failure (p: Promise<unknown>): Promise<{ code: string, message: string }> {
-  try {
-    await p
-  } catch (err) {
-    return { code: (err as { code?: string }).code ?? '', message: (err as Error).message }
-  }
-  throw new Error('expected the call to be refused')
 }
 
 // Networks as cluster objects and addresses without a coordinator (issue 16), on 3 real agents in

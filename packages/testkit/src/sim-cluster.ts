@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { SimHypervisor, type Accelerator } from '@meshvirt/hypervisor'
 import type { TimingPreset } from '@meshvirt/mesh'
 import { SimHostNetwork } from '@meshvirt/network'
-import { resolveAgentConfig, runAgent, silentLogger, writeClusterKey, type RunningAgent, type VmResource } from '@meshvirt/agent'
+import { resolveAgentConfig, runAgent, silentLogger, writeClusterKey, type AgentConfigInput, type RunningAgent, type VmResource } from '@meshvirt/agent'
 
 const MIB = 2 ** 20
 
@@ -31,6 +31,8 @@ export interface SimClusterOptions {
   vmResources?: (index: number) => VmResource[]
   /** The agents' image dirs (where `image import` may read files). */
   imageDirs?: string[]
+  /** More agent settings for host `index` (image copies, bandwidths …). */
+  config?: (index: number) => Partial<AgentConfigInput>
 }
 
 /**
@@ -47,7 +49,7 @@ export async function startSimCluster (sizes: SimHostSize[], opts: SimClusterOpt
   const start = async (i: number, size: SimHostSize, listen: string, bootstrap: string[], hypervisor?: SimHypervisor): Promise<RunningAgent> => {
     const config = resolveAgentConfig([{
       name: 'sim-cluster',
-      input: { name: `h${i}`, dataDir: join(dir, `h${i}`), listen: [listen], bootstrap, clusterKeyFile: key, labels: size.labels ?? {}, ...(opts.imageDirs !== undefined ? { imageDirs: opts.imageDirs } : {}) }
+      input: { name: `h${i}`, dataDir: join(dir, `h${i}`), listen: [listen], bootstrap, clusterKeyFile: key, labels: size.labels ?? {}, ...(opts.imageDirs !== undefined ? { imageDirs: opts.imageDirs } : {}), ...opts.config?.(i) }
     }])
     const hostNetwork = networks[i] = new SimHostNetwork()
     return await runAgent(config, {
