@@ -3,24 +3,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ControlClient, vmView, type RunningAgent } from '@meshvirt/agent'
+import { vmView, type RunningAgent } from '@meshvirt/agent'
 import { pollUntil } from '@meshvirt/testkit'
+import { call, failure } from '../support/control-calls.js'
 import { startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 
 const MIB = 2 ** 20
-
-async function call (a: RunningAgent, req: object): Promise<Awaited<ReturnType<ControlClient['call']>>> {
-  return await new ControlClient(a.controlSocket).call(req, { timeoutMs: 60_000 })
-}
-
-async function failure (p: Promise<unknown>): Promise<{ code: string, message: string }> {
-  try {
-    await p
-  } catch (err) {
-    return { code: (err as { code?: string }).code ?? '', message: (err as Error).message }
-  }
-  throw new Error('expected the call to be refused')
-}
 
 function spec (name: string, image: string, host: string): object {
   return { name, resources: { vcpus: 1, memoryBytes: 128 * MIB, diskBytes: 64 * MIB }, boot: { library: { ref: image } }, host }
@@ -112,4 +100,75 @@ describe('the image library across agents', () => {
     }
     expect(c.mesh.view.hosts().find((h) => h.self)?.advert.images.find((i) => i.digest === vm.boot.library.digest)?.usedBy).toEqual([vm.id])
   })
+})
+
+// A fetch as the operator watches it, and a holder lost: small clusters of their own, so the first
+// cluster's copies and names do not interfere.
+describe('the image library: a fetch in progress, and a holder lost', () => {
+  let images: string
+  beforeAll(async () => {
+    images = await mkdtemp(join(tmpdir(), 'mv-image-dir-'))
+    await writeFile(join(images, 'slow.raw'), randomBytes(12 * MIB))
+    await writeFile(join(images, 'kept.raw'), randomBytes(3 * MIB))
+  })
+  afterAll(async () => { await rm(images, { recursive: true, force: true }) })
+
+  it('a VM waiting for its image shows how far the fetch has come (vm show, vm create), and nothing once it runs', async () => {
+    // One copy (no library copying), and the fetching host bounded to 4 MiB/s: 12 MiB take ~3 s.
+    const cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 8192 }, { vcpus: 8, memoryMiB: 8192 }],
+      { imageDirs: [images], config: (i) => ({ imageCopies: 1, ...(i === 1 ? { imageBandwidth: '4M' } : {}) }) })
+    try {
+      const [a, b] = cluster.agents as [RunningAgent, RunningAgent]
+      await call(a, { idempotencyKey: 'p1', importImage: { path: join(images, 'slow.raw'), ref: 'slow' } })
+      await pollUntil(async () => (await call(b, { listImages: {} })).imageList?.images?.some((i) => i.ref === 'slow:latest') === true, { timeoutMs: 10_000, what: 'the import to be gossiped' })
+      const hostB = b.mesh.view.hosts().find((h) => h.self)?.advert.hostname as string
+      const created = vmView((await call(a, { idempotencyKey: 'p2', createVm: { spec: spec('waits', 'slow', hostB) } })).vm ?? {})
+      expect(created.owner).toBe(b.hostId)
+      const seen: number[] = []
+      let running = false
+      await pollUntil(async () => {
+        const vm = vmView((await call(a, { inspectVm: { vm: { name: 'waits' } } })).vm ?? {})
+        if (vm.imageFetch !== undefined) {
+          expect(vm.state).not.toBe('running')
+          expect(vm.imageFetch).toMatchObject({ ref: 'slow:latest', digest: created.boot.library.digest })
+          if (vm.imageFetch.chunkCount > 0) {
+            expect(vm.imageFetch).toMatchObject({ chunkCount: 12, sizeBytes: 12 * MIB })
+            expect(vm.imageFetch.bytesHeld).toBe(vm.imageFetch.chunksHeld * MIB)
+            seen.push(vm.imageFetch.chunksHeld)
+          }
+        }
+        running = vm.state === 'running'
+        return running
+      }, { timeoutMs: 30_000, intervalMs: 100, what: 'the VM to run after its fetch' })
+      // Seen part-way (neither nothing nor everything), never going back; gone once it runs.
+      expect(seen.some((n) => n > 0 && n < 12), `progress seen: ${seen.join(',')}`).toBe(true)
+      expect(seen).toEqual([...seen].sort((x, y) => x - y))
+      expect(vmView((await call(b, { inspectVm: { vm: { name: 'waits' } } })).vm ?? {}).imageFetch).toBeUndefined()
+    } finally {
+      await cluster.stop()
+    }
+  }, 90_000)
+
+  it('a holder that dies: the copy it held is made again on a live host', async () => {
+    const cluster = await startInProcessCluster(Array.from({ length: 3 }, () => ({ vcpus: 8, memoryMiB: 8192 })), { imageDirs: [images], config: () => ({ imageCopies: 2 }) })
+    try {
+      const [a] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
+      const full = async (): Promise<string[]> => {
+        const i = (await call(a, { inspectImage: { ref: 'kept' } })).image
+        return (i?.holders ?? []).filter((h) => h.chunksHeld === i?.chunkCount && h.alive === true).map((h) => h.hostId ?? '')
+      }
+      await call(a, { idempotencyKey: 'k1', importImage: { path: join(images, 'kept.raw'), ref: 'kept' } })
+      await pollUntil(async () => (await full()).length === 2, { timeoutMs: 20_000, what: 'the second copy' })
+      const second = (await full()).find((h) => h !== a.hostId) as string
+      const victim = cluster.agents.find((x) => x.hostId === second) as RunningAgent
+      const third = cluster.agents.find((x) => x !== a && x !== victim) as RunningAgent
+      await victim.stop()
+      const t0 = Date.now()
+      await pollUntil(async () => (await full()).includes(third.hostId), { timeoutMs: 60_000, what: 'a copy made again on the third host' })
+      console.log(`image copy made again ${Date.now() - t0} ms after its holder stopped`)
+      expect((await full()).sort()).toEqual([a.hostId, third.hostId].sort())
+    } finally {
+      await cluster.stop()
+    }
+  }, 120_000)
 })

@@ -150,6 +150,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf)])
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
+  features.addDetails(details)
   // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile
   // (the records start with the mesh, after recovery has begun: the gate waits for them).
   let recordsReady: (r: VmRecords | undefined) => void = () => {}

@@ -2013,6 +2013,37 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IImageFetchProgress {
+            ref?: (string|null);
+            digest?: (string|null);
+            chunksHeld?: (number|null);
+            chunkCount?: (number|null);
+            bytesHeld?: (number|null);
+            sizeBytes?: (number|null);
+            startedAtMs?: (number|null);
+        }
+
+        class ImageFetchProgress implements IImageFetchProgress {
+            constructor(properties?: meshvirt.v1.IImageFetchProgress);
+            public ref: string;
+            public digest: string;
+            public chunksHeld: number;
+            public chunkCount: number;
+            public bytesHeld: number;
+            public sizeBytes: number;
+            public startedAtMs: number;
+            public static create(properties?: meshvirt.v1.IImageFetchProgress): meshvirt.v1.ImageFetchProgress;
+            public static encode(message: meshvirt.v1.IImageFetchProgress, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IImageFetchProgress, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageFetchProgress;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ImageFetchProgress;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageFetchProgress;
+            public static toObject(message: meshvirt.v1.ImageFetchProgress, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IVmInfo {
             summary?: (meshvirt.v1.IVmSummary|null);
             spec?: (meshvirt.v1.IVmSpec|null);
@@ -2027,6 +2058,7 @@ export namespace meshvirt {
             replication?: (meshvirt.v1.IReplicationStats|null);
             lease?: (meshvirt.v1.ILeaseInfo|null);
             leaseHistory?: (meshvirt.v1.ILeaseHistoryEntry[]|null);
+            imageFetch?: (meshvirt.v1.IImageFetchProgress|null);
             unknown?: (meshvirt.v1.IVmUnknown|null);
             restarts?: (number|null);
         }
@@ -2046,6 +2078,7 @@ export namespace meshvirt {
             public replication?: (meshvirt.v1.IReplicationStats|null);
             public lease?: (meshvirt.v1.ILeaseInfo|null);
             public leaseHistory: meshvirt.v1.ILeaseHistoryEntry[];
+            public imageFetch?: (meshvirt.v1.IImageFetchProgress|null);
             public unknown?: (meshvirt.v1.IVmUnknown|null);
             public restarts: number;
             public static create(properties?: meshvirt.v1.IVmInfo): meshvirt.v1.VmInfo;
@@ -2827,6 +2860,7 @@ export namespace meshvirt {
             channels?: (string[]|null);
             directMigration?: (string|null);
             directNbd?: (string|null);
+            fullDisks?: (string[]|null);
         }
 
         class IncomingReady implements IIncomingReady {
@@ -2834,6 +2868,7 @@ export namespace meshvirt {
             public channels: string[];
             public directMigration: string;
             public directNbd: string;
+            public fullDisks: string[];
             public static create(properties?: meshvirt.v1.IIncomingReady): meshvirt.v1.IncomingReady;
             public static encode(message: meshvirt.v1.IIncomingReady, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IIncomingReady, writer?: $protobuf.Writer): $protobuf.Writer;

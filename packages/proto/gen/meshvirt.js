@@ -26498,6 +26498,435 @@ export const meshvirt = $root.meshvirt = (() => {
             return MigrationProgress;
         })();
 
+        v1.ImageFetchProgress = (function() {
+
+            /**
+             * Properties of an ImageFetchProgress.
+             * @memberof meshvirt.v1
+             * @interface IImageFetchProgress
+             * @property {string|null} [ref] ImageFetchProgress ref
+             * @property {string|null} [digest] ImageFetchProgress digest
+             * @property {number|null} [chunksHeld] ImageFetchProgress chunksHeld
+             * @property {number|null} [chunkCount] ImageFetchProgress chunkCount
+             * @property {number|null} [bytesHeld] ImageFetchProgress bytesHeld
+             * @property {number|null} [sizeBytes] ImageFetchProgress sizeBytes
+             * @property {number|null} [startedAtMs] ImageFetchProgress startedAtMs
+             */
+
+            /**
+             * Constructs a new ImageFetchProgress.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an ImageFetchProgress.
+             * @implements IImageFetchProgress
+             * @constructor
+             * @param {meshvirt.v1.IImageFetchProgress=} [properties] Properties to set
+             */
+            function ImageFetchProgress(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ImageFetchProgress ref.
+             * @member {string} ref
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @instance
+             */
+            ImageFetchProgress.prototype.ref = "";
+
+            /**
+             * ImageFetchProgress digest.
+             * @member {string} digest
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @instance
+             */
+            ImageFetchProgress.prototype.digest = "";
+
+            /**
+             * ImageFetchProgress chunksHeld.
+             * @member {number} chunksHeld
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @instance
+             */
+            ImageFetchProgress.prototype.chunksHeld = 0;
+
+            /**
+             * ImageFetchProgress chunkCount.
+             * @member {number} chunkCount
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @instance
+             */
+            ImageFetchProgress.prototype.chunkCount = 0;
+
+            /**
+             * ImageFetchProgress bytesHeld.
+             * @member {number} bytesHeld
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @instance
+             */
+            ImageFetchProgress.prototype.bytesHeld = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ImageFetchProgress sizeBytes.
+             * @member {number} sizeBytes
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @instance
+             */
+            ImageFetchProgress.prototype.sizeBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ImageFetchProgress startedAtMs.
+             * @member {number} startedAtMs
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @instance
+             */
+            ImageFetchProgress.prototype.startedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new ImageFetchProgress instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @static
+             * @param {meshvirt.v1.IImageFetchProgress=} [properties] Properties to set
+             * @returns {meshvirt.v1.ImageFetchProgress} ImageFetchProgress instance
+             */
+            ImageFetchProgress.create = function create(properties) {
+                return new ImageFetchProgress(properties);
+            };
+
+            /**
+             * Encodes the specified ImageFetchProgress message. Does not implicitly {@link meshvirt.v1.ImageFetchProgress.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @static
+             * @param {meshvirt.v1.IImageFetchProgress} message ImageFetchProgress message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageFetchProgress.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.ref);
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.digest);
+                if (message.chunksHeld != null && Object.hasOwnProperty.call(message, "chunksHeld"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.chunksHeld);
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.chunkCount);
+                if (message.bytesHeld != null && Object.hasOwnProperty.call(message, "bytesHeld"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.bytesHeld);
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.sizeBytes);
+                if (message.startedAtMs != null && Object.hasOwnProperty.call(message, "startedAtMs"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.startedAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImageFetchProgress message, length delimited. Does not implicitly {@link meshvirt.v1.ImageFetchProgress.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @static
+             * @param {meshvirt.v1.IImageFetchProgress} message ImageFetchProgress message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImageFetchProgress.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an ImageFetchProgress message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ImageFetchProgress} ImageFetchProgress
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageFetchProgress.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ImageFetchProgress();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.ref = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.digest = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.chunksHeld = reader.uint32();
+                            break;
+                        }
+                    case 4: {
+                            message.chunkCount = reader.uint32();
+                            break;
+                        }
+                    case 5: {
+                            message.bytesHeld = reader.uint64();
+                            break;
+                        }
+                    case 6: {
+                            message.sizeBytes = reader.uint64();
+                            break;
+                        }
+                    case 7: {
+                            message.startedAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an ImageFetchProgress message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ImageFetchProgress} ImageFetchProgress
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImageFetchProgress.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an ImageFetchProgress message.
+             * @function verify
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImageFetchProgress.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    if (!$util.isString(message.ref))
+                        return "ref: string expected";
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    if (!$util.isString(message.digest))
+                        return "digest: string expected";
+                if (message.chunksHeld != null && Object.hasOwnProperty.call(message, "chunksHeld"))
+                    if (!$util.isInteger(message.chunksHeld))
+                        return "chunksHeld: integer expected";
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    if (!$util.isInteger(message.chunkCount))
+                        return "chunkCount: integer expected";
+                if (message.bytesHeld != null && Object.hasOwnProperty.call(message, "bytesHeld"))
+                    if (!$util.isInteger(message.bytesHeld) && !(message.bytesHeld && $util.isInteger(message.bytesHeld.low) && $util.isInteger(message.bytesHeld.high)))
+                        return "bytesHeld: integer|Long expected";
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    if (!$util.isInteger(message.sizeBytes) && !(message.sizeBytes && $util.isInteger(message.sizeBytes.low) && $util.isInteger(message.sizeBytes.high)))
+                        return "sizeBytes: integer|Long expected";
+                if (message.startedAtMs != null && Object.hasOwnProperty.call(message, "startedAtMs"))
+                    if (!$util.isInteger(message.startedAtMs) && !(message.startedAtMs && $util.isInteger(message.startedAtMs.low) && $util.isInteger(message.startedAtMs.high)))
+                        return "startedAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates an ImageFetchProgress message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ImageFetchProgress} ImageFetchProgress
+             */
+            ImageFetchProgress.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ImageFetchProgress)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ImageFetchProgress: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ImageFetchProgress();
+                if (object.ref != null)
+                    message.ref = String(object.ref);
+                if (object.digest != null)
+                    message.digest = String(object.digest);
+                if (object.chunksHeld != null)
+                    message.chunksHeld = object.chunksHeld >>> 0;
+                if (object.chunkCount != null)
+                    message.chunkCount = object.chunkCount >>> 0;
+                if (object.bytesHeld != null)
+                    if ($util.Long)
+                        message.bytesHeld = $util.Long.fromValue(object.bytesHeld, true);
+                    else if (typeof object.bytesHeld === "string")
+                        message.bytesHeld = parseInt(object.bytesHeld, 10);
+                    else if (typeof object.bytesHeld === "number")
+                        message.bytesHeld = object.bytesHeld;
+                    else if (typeof object.bytesHeld === "object")
+                        message.bytesHeld = new $util.LongBits(object.bytesHeld.low >>> 0, object.bytesHeld.high >>> 0).toNumber(true);
+                if (object.sizeBytes != null)
+                    if ($util.Long)
+                        message.sizeBytes = $util.Long.fromValue(object.sizeBytes, true);
+                    else if (typeof object.sizeBytes === "string")
+                        message.sizeBytes = parseInt(object.sizeBytes, 10);
+                    else if (typeof object.sizeBytes === "number")
+                        message.sizeBytes = object.sizeBytes;
+                    else if (typeof object.sizeBytes === "object")
+                        message.sizeBytes = new $util.LongBits(object.sizeBytes.low >>> 0, object.sizeBytes.high >>> 0).toNumber(true);
+                if (object.startedAtMs != null)
+                    if ($util.Long)
+                        message.startedAtMs = $util.Long.fromValue(object.startedAtMs, true);
+                    else if (typeof object.startedAtMs === "string")
+                        message.startedAtMs = parseInt(object.startedAtMs, 10);
+                    else if (typeof object.startedAtMs === "number")
+                        message.startedAtMs = object.startedAtMs;
+                    else if (typeof object.startedAtMs === "object")
+                        message.startedAtMs = new $util.LongBits(object.startedAtMs.low >>> 0, object.startedAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImageFetchProgress message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @static
+             * @param {meshvirt.v1.ImageFetchProgress} message ImageFetchProgress
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImageFetchProgress.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.ref = "";
+                    object.digest = "";
+                    object.chunksHeld = 0;
+                    object.chunkCount = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.bytesHeld = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.bytesHeld = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sizeBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sizeBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.startedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.startedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.ref != null && Object.hasOwnProperty.call(message, "ref"))
+                    object.ref = message.ref;
+                if (message.digest != null && Object.hasOwnProperty.call(message, "digest"))
+                    object.digest = message.digest;
+                if (message.chunksHeld != null && Object.hasOwnProperty.call(message, "chunksHeld"))
+                    object.chunksHeld = message.chunksHeld;
+                if (message.chunkCount != null && Object.hasOwnProperty.call(message, "chunkCount"))
+                    object.chunkCount = message.chunkCount;
+                if (message.bytesHeld != null && Object.hasOwnProperty.call(message, "bytesHeld"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.bytesHeld = typeof message.bytesHeld === "number" ? BigInt(message.bytesHeld) : $util.Long.fromBits(message.bytesHeld.low >>> 0, message.bytesHeld.high >>> 0, true).toBigInt();
+                    else if (typeof message.bytesHeld === "number")
+                        object.bytesHeld = options.longs === String ? String(message.bytesHeld) : message.bytesHeld;
+                    else
+                        object.bytesHeld = options.longs === String ? $util.Long.prototype.toString.call(message.bytesHeld) : options.longs === Number ? new $util.LongBits(message.bytesHeld.low >>> 0, message.bytesHeld.high >>> 0).toNumber(true) : message.bytesHeld;
+                if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.sizeBytes = typeof message.sizeBytes === "number" ? BigInt(message.sizeBytes) : $util.Long.fromBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.sizeBytes === "number")
+                        object.sizeBytes = options.longs === String ? String(message.sizeBytes) : message.sizeBytes;
+                    else
+                        object.sizeBytes = options.longs === String ? $util.Long.prototype.toString.call(message.sizeBytes) : options.longs === Number ? new $util.LongBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0).toNumber(true) : message.sizeBytes;
+                if (message.startedAtMs != null && Object.hasOwnProperty.call(message, "startedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.startedAtMs = typeof message.startedAtMs === "number" ? BigInt(message.startedAtMs) : $util.Long.fromBits(message.startedAtMs.low >>> 0, message.startedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.startedAtMs === "number")
+                        object.startedAtMs = options.longs === String ? String(message.startedAtMs) : message.startedAtMs;
+                    else
+                        object.startedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.startedAtMs) : options.longs === Number ? new $util.LongBits(message.startedAtMs.low >>> 0, message.startedAtMs.high >>> 0).toNumber(true) : message.startedAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this ImageFetchProgress to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImageFetchProgress.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ImageFetchProgress
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ImageFetchProgress
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ImageFetchProgress.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ImageFetchProgress";
+            };
+
+            return ImageFetchProgress;
+        })();
+
         v1.VmInfo = (function() {
 
             /**
@@ -26517,6 +26946,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IReplicationStats|null} [replication] VmInfo replication
              * @property {meshvirt.v1.ILeaseInfo|null} [lease] VmInfo lease
              * @property {Array.<meshvirt.v1.ILeaseHistoryEntry>|null} [leaseHistory] VmInfo leaseHistory
+             * @property {meshvirt.v1.IImageFetchProgress|null} [imageFetch] VmInfo imageFetch
              * @property {meshvirt.v1.IVmUnknown|null} [unknown] VmInfo unknown
              * @property {number|null} [restarts] VmInfo restarts
              */
@@ -26643,6 +27073,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmInfo.prototype.leaseHistory = $util.emptyArray;
 
             /**
+             * VmInfo imageFetch.
+             * @member {meshvirt.v1.IImageFetchProgress|null|undefined} imageFetch
+             * @memberof meshvirt.v1.VmInfo
+             * @instance
+             */
+            VmInfo.prototype.imageFetch = null;
+
+            /**
              * VmInfo unknown.
              * @member {meshvirt.v1.IVmUnknown|null|undefined} unknown
              * @memberof meshvirt.v1.VmInfo
@@ -26714,6 +27152,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.leaseHistory != null && message.leaseHistory.length)
                     for (let i = 0; i < message.leaseHistory.length; ++i)
                         $root.meshvirt.v1.LeaseHistoryEntry.encode(message.leaseHistory[i], writer.uint32(/* id 13, wireType 2 =*/106).fork(), q + 1).ldelim();
+                if (message.imageFetch != null && Object.hasOwnProperty.call(message, "imageFetch"))
+                    $root.meshvirt.v1.ImageFetchProgress.encode(message.imageFetch, writer.uint32(/* id 14, wireType 2 =*/114).fork(), q + 1).ldelim();
                 if (message.unknown != null && Object.hasOwnProperty.call(message, "unknown"))
                     $root.meshvirt.v1.VmUnknown.encode(message.unknown, writer.uint32(/* id 90, wireType 2 =*/722).fork(), q + 1).ldelim();
                 if (message.restarts != null && Object.hasOwnProperty.call(message, "restarts"))
@@ -26822,6 +27262,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             if (!(message.leaseHistory && message.leaseHistory.length))
                                 message.leaseHistory = [];
                             message.leaseHistory.push($root.meshvirt.v1.LeaseHistoryEntry.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 14: {
+                            message.imageFetch = $root.meshvirt.v1.ImageFetchProgress.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 90: {
@@ -26941,6 +27385,11 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "leaseHistory." + error;
                     }
                 }
+                if (message.imageFetch != null && Object.hasOwnProperty.call(message, "imageFetch")) {
+                    let error = $root.meshvirt.v1.ImageFetchProgress.verify(message.imageFetch, long + 1);
+                    if (error)
+                        return "imageFetch." + error;
+                }
                 if (message.unknown != null && Object.hasOwnProperty.call(message, "unknown")) {
                     let error = $root.meshvirt.v1.VmUnknown.verify(message.unknown, long + 1);
                     if (error)
@@ -27054,6 +27503,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.leaseHistory[i] = $root.meshvirt.v1.LeaseHistoryEntry.fromObject(object.leaseHistory[i], long + 1);
                     }
                 }
+                if (object.imageFetch != null) {
+                    if (!$util.isObject(object.imageFetch))
+                        throw TypeError(".meshvirt.v1.VmInfo.imageFetch: object expected");
+                    message.imageFetch = $root.meshvirt.v1.ImageFetchProgress.fromObject(object.imageFetch, long + 1);
+                }
                 if (object.unknown != null) {
                     if (!$util.isObject(object.unknown))
                         throw TypeError(".meshvirt.v1.VmInfo.unknown: object expected");
@@ -27109,6 +27563,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.migration = null;
                     object.replication = null;
                     object.lease = null;
+                    object.imageFetch = null;
                     object.unknown = null;
                     object.restarts = 0;
                 }
@@ -27159,6 +27614,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let j = 0; j < message.leaseHistory.length; ++j)
                         object.leaseHistory[j] = $root.meshvirt.v1.LeaseHistoryEntry.toObject(message.leaseHistory[j], options, q + 1);
                 }
+                if (message.imageFetch != null && Object.hasOwnProperty.call(message, "imageFetch"))
+                    object.imageFetch = $root.meshvirt.v1.ImageFetchProgress.toObject(message.imageFetch, options, q + 1);
                 if (message.unknown != null && Object.hasOwnProperty.call(message, "unknown"))
                     object.unknown = $root.meshvirt.v1.VmUnknown.toObject(message.unknown, options, q + 1);
                 if (message.restarts != null && Object.hasOwnProperty.call(message, "restarts"))
@@ -37458,6 +37915,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {Array.<string>|null} [channels] IncomingReady channels
              * @property {string|null} [directMigration] IncomingReady directMigration
              * @property {string|null} [directNbd] IncomingReady directNbd
+             * @property {Array.<string>|null} [fullDisks] IncomingReady fullDisks
              */
 
             /**
@@ -37470,6 +37928,7 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             function IncomingReady(properties) {
                 this.channels = [];
+                this.fullDisks = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -37499,6 +37958,14 @@ export const meshvirt = $root.meshvirt = (() => {
              * @instance
              */
             IncomingReady.prototype.directNbd = "";
+
+            /**
+             * IncomingReady fullDisks.
+             * @member {Array.<string>} fullDisks
+             * @memberof meshvirt.v1.IncomingReady
+             * @instance
+             */
+            IncomingReady.prototype.fullDisks = $util.emptyArray;
 
             /**
              * Creates a new IncomingReady instance using the specified properties.
@@ -37531,6 +37998,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.channels != null && message.channels.length)
                     for (let i = 0; i < message.channels.length; ++i)
                         writer.uint32(/* id 1, wireType 2 =*/10).string(message.channels[i]);
+                if (message.fullDisks != null && message.fullDisks.length)
+                    for (let i = 0; i < message.fullDisks.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.fullDisks[i]);
                 if (message.directMigration != null && Object.hasOwnProperty.call(message, "directMigration"))
                     writer.uint32(/* id 80, wireType 2 =*/642).string(message.directMigration);
                 if (message.directNbd != null && Object.hasOwnProperty.call(message, "directNbd"))
@@ -37599,6 +38069,12 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.directNbd = reader.string();
                             break;
                         }
+                    case 2: {
+                            if (!(message.fullDisks && message.fullDisks.length))
+                                message.fullDisks = [];
+                            message.fullDisks.push(reader.string());
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -37656,6 +38132,13 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.directNbd != null && Object.hasOwnProperty.call(message, "directNbd"))
                     if (!$util.isString(message.directNbd))
                         return "directNbd: string expected";
+                if (message.fullDisks != null && Object.hasOwnProperty.call(message, "fullDisks")) {
+                    if (!Array.isArray(message.fullDisks))
+                        return "fullDisks: array expected";
+                    for (let i = 0; i < message.fullDisks.length; ++i)
+                        if (!$util.isString(message.fullDisks[i]))
+                            return "fullDisks: string[] expected";
+                }
                 return null;
             };
 
@@ -37688,6 +38171,13 @@ export const meshvirt = $root.meshvirt = (() => {
                     message.directMigration = String(object.directMigration);
                 if (object.directNbd != null)
                     message.directNbd = String(object.directNbd);
+                if (object.fullDisks) {
+                    if (!Array.isArray(object.fullDisks))
+                        throw TypeError(".meshvirt.v1.IncomingReady.fullDisks: array expected");
+                    message.fullDisks = [];
+                    for (let i = 0; i < object.fullDisks.length; ++i)
+                        message.fullDisks[i] = String(object.fullDisks[i]);
+                }
                 return message;
             };
 
@@ -37708,8 +38198,10 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
                 let object = {};
-                if (options.arrays || options.defaults)
+                if (options.arrays || options.defaults) {
                     object.channels = [];
+                    object.fullDisks = [];
+                }
                 if (options.defaults) {
                     object.directMigration = "";
                     object.directNbd = "";
@@ -37718,6 +38210,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.channels = [];
                     for (let j = 0; j < message.channels.length; ++j)
                         object.channels[j] = message.channels[j];
+                }
+                if (message.fullDisks && message.fullDisks.length) {
+                    object.fullDisks = [];
+                    for (let j = 0; j < message.fullDisks.length; ++j)
+                        object.fullDisks[j] = message.fullDisks[j];
                 }
                 if (message.directMigration != null && Object.hasOwnProperty.call(message, "directMigration"))
                     object.directMigration = message.directMigration;

@@ -32,6 +32,8 @@ export interface VmView {
   unknown: { ownerHostname: string, ownerLiveness: string, sinceMs: number, lastHeardMs: number, lastState: string } | undefined
   /** downtimeMs: QEMU's own measure on the source; pauseMs: the guest's, source stop → destination resume (0: unknown). */
   lastMigration: { fromHost: string, toHost: string, downtimeMs: number, pauseMs: number, totalMs: number, finishedAtMs: number, error: string, path: string, pathReason: string, channels: number, throughputMBs: number, ramBytes: number, diskBytes: number } | undefined
+  /** The library image the host that will run it is fetching before the guest starts (undefined: none). */
+  imageFetch: { ref: string, digest: string, chunksHeld: number, chunkCount: number, bytesHeld: number, sizeBytes: number, startedAtMs: number } | undefined
   /** Disaster recovery: wanted replicas, RPO, and each holder with the point it holds. Undefined without replicas. */
   replication: {
     replicas: number
@@ -105,6 +107,17 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
           throughputMBs: Number(info.lastMigration.throughputMbS ?? 0),
           ramBytes: Number(info.lastMigration.ramBytes ?? 0),
           diskBytes: Number(info.lastMigration.diskBytes ?? 0)
+        },
+    imageFetch: info.imageFetch == null
+      ? undefined
+      : {
+          ref: info.imageFetch.ref ?? '',
+          digest: info.imageFetch.digest ?? '',
+          chunksHeld: info.imageFetch.chunksHeld ?? 0,
+          chunkCount: info.imageFetch.chunkCount ?? 0,
+          bytesHeld: Number(info.imageFetch.bytesHeld ?? 0),
+          sizeBytes: Number(info.imageFetch.sizeBytes ?? 0),
+          startedAtMs: Number(info.imageFetch.startedAtMs ?? 0)
         },
     replication: replicationView(info),
     lease: info.lease == null

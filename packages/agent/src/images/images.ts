@@ -9,14 +9,13 @@ import type { SpecClaims } from '../negotiate/spec-claims.js'
 import { ClusterClaims } from '../network/cluster-claims.js'
 import { TokenBucket } from '../replica/token-bucket.js'
 import type { VmRow } from '../store/state-store.js'
-import type { VmResource } from '../vm/vm-preparation.js'
 import { ChunkTransport } from './chunk-transport.js'
 import { DirectChunkServer } from './direct-chunks.js'
 import { ImageFetcher } from './image-fetcher.js'
 import { ImageLibrary, imageInfo } from './image-library.js'
 import { CHUNK_TIMEOUT_MS, IMAGE_PROTOCOL, imageServer, MAX_INBOUND_CHUNKS } from './image-protocol.js'
 import { canonicalRef } from './image-ref.js'
-import { imageResource, type FetchOutcome } from './image-resource.js'
+import { imageResource, type FetchOutcome, type ImageResource } from './image-resource.js'
 import { copiesToMake, imagesToEvict } from './image-upkeep.js'
 import { ImageStore } from './image-store.js'
 import { CHUNK_BYTES } from './manifest.js'
@@ -55,7 +54,7 @@ export class Images {
   readonly store: ImageStore
   readonly library: ImageLibrary
   private fetcher: ImageFetcher | undefined
-  readonly resource: VmResource
+  readonly resource: ImageResource
   private advertTimer: NodeJS.Timeout | undefined
   private unsubscribe: (() => void) | undefined
   private followQueued = false
@@ -69,11 +68,7 @@ export class Images {
     this.store = new ImageStore(deps.dir)
     this.library = new ImageLibrary({ store: this.store, sources: deps.sources, usersHere: () => this.usersHere(), log: deps.log })
     // The fetcher needs the mesh; the resource asks for it when a VM is prepared (always after attach).
-    this.resource = {
-      name: 'image',
-      prepare: async (vm, driver) => await imageResource({ store: this.store, fetcher: this.requireFetcher(), log: deps.log, fetched: deps.fetched }).prepare(vm, driver),
-      release: () => {}
-    }
+    this.resource = imageResource({ store: this.store, fetcher: () => this.requireFetcher(), log: deps.log, fetched: deps.fetched })
   }
 
   async load (): Promise<void> {

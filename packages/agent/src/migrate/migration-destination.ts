@@ -58,12 +58,16 @@ export class MigrationDestination {
       const direct = await this.directListen(req)
       const driver = await preparation.prepare(req.vmId, req.spec, { kind: 'incoming' })
       const incoming = await hypervisor.prepareIncoming(driver, { disks: 'mirror', ...(direct !== undefined ? { tcp: direct } : {}) })
+      // A disk on a library base that came without it (the image resource could not fetch it): whole.
+      const fullDisks = req.spec.boot?.library?.digest !== undefined && req.spec.boot.library.digest !== ''
+        ? (driver.disks ?? []).filter((d) => d.sharedBase !== true).map((d) => d.name)
+        : []
       if (direct !== undefined) {
         const timer = setTimeout(() => { void this.abort({ vmId: req.vmId, session: req.session, reason: 'timed out' } as meshvirt.v1.AbortIncoming, source) }, INCOMING_TTL_MS)
         timer.unref()
         this.sessions.set(req.vmId, { session: req.session, source, exits: [], timer })
         log.info('incoming migration prepared', { vm: req.vmId, peer: source, session: req.session, path: 'direct-tls', migration: incoming.migrationSocket, nbd: incoming.nbdSocket, channels: direct.multifdChannels })
-        return { channels: [], directMigration: incoming.migrationSocket, directNbd: incoming.nbdSocket ?? '' }
+        return { channels: [], directMigration: incoming.migrationSocket, directNbd: incoming.nbdSocket ?? '', fullDisks }
       }
       opened.push(exits.expose({ session: req.session, channel: 'ram', socketPath: incoming.migrationSocket, peer: source }))
       if (incoming.nbdSocket !== undefined) opened.push(exits.expose({ session: req.session, channel: 'nbd', socketPath: incoming.nbdSocket, peer: source }))
@@ -71,7 +75,7 @@ export class MigrationDestination {
       timer.unref()
       this.sessions.set(req.vmId, { session: req.session, source, exits: opened, timer })
       log.info('incoming migration prepared', { vm: req.vmId, peer: source, session: req.session })
-      return { channels: incoming.nbdSocket !== undefined ? ['ram', 'nbd'] : ['ram'] }
+      return { channels: incoming.nbdSocket !== undefined ? ['ram', 'nbd'] : ['ram'], fullDisks }
     } catch (err) {
       await Promise.allSettled(opened.map(async (e) => { await e.close() }))
       await hypervisor.abortIncoming(req.vmId).catch(() => {})

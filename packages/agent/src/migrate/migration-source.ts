@@ -115,6 +115,7 @@ export class MigrationSource {
         ...options,
         migrationSocket: ram,
         ...(nbd !== undefined && nbd !== '' ? { nbdSocket: nbd } : {}),
+        ...((ready.incomingReady?.fullDisks ?? []).length > 0 ? { fullDisks: ready.incomingReady?.fullDisks ?? [] } : {}),
         ...(direct !== undefined ? { tls: { pskHex: direct.psk.toString('hex') }, multifdChannels: direct.channels } : {}),
         signal: watch.signal,
         onProgress: (p) => { this.progress.set(vmId, progressToWire(p, destination as string)) }

@@ -7,6 +7,7 @@ import type { SpecClaims } from '../negotiate/spec-claims.js'
 import type { StateStore, VmRow } from '../store/state-store.js'
 import type { AgentEvents } from '../util/agent-events.js'
 import type { Teardown } from '../util/teardown.js'
+import type { VmDetail, VmDetails } from '../vm/vm-details.js'
 import type { VmResource } from '../vm/vm-preparation.js'
 
 /** What a feature is built from: the host's core, before the mesh starts. */
@@ -39,6 +40,8 @@ export interface AgentFeature {
   readonly name: string
   /** Made ready before a guest exists on this host, released when it leaves (in registration order). */
   readonly vmResources?: readonly VmResource[]
+  /** What it tells of a VM this host owns in `vm show` (parts/VmDetails). */
+  vmDetail?: VmDetail
   /** Its fields of this host's advert. */
   advert?: () => Partial<HostAdvertContent>
   /** For a cluster-wide key it owns (`ip:…`): the VM the gossip says holds it; name authorities then refuse it to others. */
@@ -63,6 +66,11 @@ export class Features {
 
   vmResources (): VmResource[] {
     return this.list.flatMap((f) => [...f.vmResources ?? []])
+  }
+
+  /** Adds each feature's `vm show` fields under its name. */
+  addDetails (details: VmDetails): void {
+    for (const f of this.list) if (f.vmDetail !== undefined) details.add(f.name, f.vmDetail)
   }
 
   advert (): Partial<HostAdvertContent> {

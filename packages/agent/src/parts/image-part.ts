@@ -27,6 +27,7 @@ export async function imageFeature (ctx: FeatureContext): Promise<AgentFeature> 
   return {
     name: 'images',
     vmResources: [images.resource],
+    vmDetail: (vm) => ({ imageFetch: images.resource.progressOf(vm.id) ?? null }),
     advert: () => images.advert(),
     keyUser: (key) => images.keyUser(key),
     attach: async (mesh) => {

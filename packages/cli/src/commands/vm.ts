@@ -29,6 +29,16 @@ function bootText (vm: VmView): string {
   return [base, kernel].filter((s) => s !== '').join(', ')
 }
 
+/** `image debian-12:latest 45% (460 MiB of 1 GiB) after 12 s`: a fetch the VM waits for; '' when none. */
+export function imageFetchText (vm: VmView, nowMs = Date.now()): string {
+  const f = vm.imageFetch
+  if (f === undefined) return ''
+  const pct = f.chunkCount > 0 ? `${Math.floor((100 * f.chunksHeld) / f.chunkCount)}%` : 'starting'
+  const bytes = f.sizeBytes > 0 ? ` (${formatSize(f.bytesHeld)} of ${formatSize(f.sizeBytes)})` : ''
+  const after = f.startedAtMs > 0 ? ` after ${formatDuration(Math.max(0, nowMs - f.startedAtMs))}` : ''
+  return `image ${f.ref !== '' ? f.ref : f.digest.slice(0, 19)} ${pct}${bytes}${after}`
+}
+
 function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): void {
   const lines = [
     `name:      ${vm.name}`,
@@ -39,6 +49,7 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
     `resources: ${vm.resources.vcpus} vCPU, ${formatSize(vm.resources.memoryBytes)} memory, ${formatSize(vm.resources.diskBytes)} disk`,
     `boot:      ${bootText(vm)}`
   ]
+  if (vm.imageFetch !== undefined) lines.push(`fetching:  ${imageFetchText(vm)}`)
   for (const [i, nic] of vm.nics.entries()) lines.push(`${i === 0 ? 'nics:' : '     '}      ${nic.network.padEnd(12)} ${nic.ip.padEnd(15)} ${nic.mac}`)
   if (vm.guest !== null) lines.push(`guest:     hostname ${vm.guest.hostname !== '' ? vm.guest.hostname : `${vm.name} (the VM name)`}, ${vm.guest.sshKeys} SSH key(s), user-data ${vm.guest.userDataBytes} bytes`)
   if (vm.unknown !== undefined) lines.push(`unknown:   ${unknownText(vm, names)}`)
@@ -158,9 +169,15 @@ export const vmCreate: Command = {
     if (ctx.values['no-wait'] !== true) {
       const deadline = Date.now() + Number(ctx.values.timeout ?? DEFAULT_WAIT_S) * 1000
       let last = ''
+      let lastFetch = 0
       while (vm.state !== 'running') {
         if (vm.state !== last && !json) ctx.err(`  ${vm.state} …`)
         last = vm.state
+        // The image's fetch, when the host must get it first: a line a second at most.
+        if (vm.imageFetch !== undefined && !json && Date.now() - lastFetch >= 1000) {
+          ctx.err(`  fetching ${imageFetchText(vm)}`)
+          lastFetch = Date.now()
+        }
         if (vm.state === 'failed' || vm.state === 'crashed') throw Object.assign(new Error(`VM ${vm.name} ${vm.state} on ${hostLabel(names, vm.owner)}: ${vm.lastError}`), { code: 'FAILED' })
         if (Date.now() > deadline) throw Object.assign(new Error(`VM ${vm.name} is still ${vm.state} after the timeout; see meshvirt vm show ${vm.name}`), { code: 'TIMEOUT' })
         await new Promise((resolve) => setTimeout(resolve, 200))

@@ -63,6 +63,11 @@ export interface MigrateOutOptions extends AbortOptions {
   migrationSocket: string
   /** Where its NBD server is reachable (path or `tcp:HOST:PORT`); required when the VM has disks and they are mirrored. */
   nbdSocket?: string
+  /**
+   * Disks the destination laid down without the shared base (it could not get it): mirrored whole,
+   * even where this host's disk is a thin layer on a shared base (`DiskSpec.sharedBase`).
+   */
+  fullDisks?: string[]
   /** The destination's pre-shared key (it was prepared with the same `tls`): TCP addresses only. */
   tls?: MigrationTls
   /** RAM over this many multifd channels (the destination was prepared with the same number). */

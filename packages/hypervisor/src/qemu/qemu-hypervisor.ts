@@ -137,7 +137,8 @@ export class QemuHypervisor extends QemuLifecycle implements LiveMigration {
     this.outgoing.add(id)
     try {
       const disks = options.nbdSocket !== undefined ? (info.spec.disks ?? []).map((d) => d.name) : []
-      const topOnly = (info.spec.disks ?? []).filter((d) => d.sharedBase === true && d.base !== undefined).map((d) => d.name)
+      const full = new Set(options.fullDisks ?? [])
+      const topOnly = (info.spec.disks ?? []).filter((d) => d.sharedBase === true && d.base !== undefined && !full.has(d.name)).map((d) => d.name)
       // The client's credentials read the key once, when created: the file goes at once.
       if (options.tls !== undefined) await removeTlsCreds(undefined, await installTlsCreds(qmp, vmPaths(this.dataDir, info.spec).dir, 'client', options.tls))
       // Not under the VM's queue: stop() or kill() during a long migration must still get through.
