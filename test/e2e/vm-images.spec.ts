@@ -97,7 +97,7 @@ describe('VMs from the image library, end to end', () => {
     await meshvirtOn(h2, ['vm', 'delete', 'img-1'])
   }, 400_000)
 
-  it('a VM with a guest config gets a cidata CD-ROM (instance-id = its id, its hostname and key); a migration\'s destination rebuilds it byte for byte', async () => {
+  it('a VM with a guest config gets a cidata CD-ROM (instance-id = its id, its hostname and key) that the guest reads; a migration\'s destination rebuilds it byte for byte', async () => {
     const [h1, h2] = agents as [AgentProcess, AgentProcess, AgentProcess]
     const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMeshvirtTestKeyMeshvirtTestKeyMeshvirtTe test@meshvirt'
     await writeFile(join(dir, 'id.pub'), key + '\n')
@@ -107,6 +107,10 @@ describe('VMs from the image library, end to end', () => {
       '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
     const serial1 = join(h1.dataDir, 'vms', vm.id, 'serial.log')
     await waitForSerial(serial1, /MESHVIRT-READY/, 120_000)
+    // What the guest read from its CD-ROM at boot (scripts/guest/init prints one line per fact).
+    await waitForSerial(serial1, /MESHVIRT-SEED done/, 60_000)
+    const facts = Object.fromEntries([...(await readFile(serial1, 'utf8')).matchAll(/MESHVIRT-SEED ([a-z0-9-]+)=(\S*)/g)].map((m) => [m[1], m[2]]))
+    expect(facts).toEqual({ 'instance-id': vm.id, hostname: 'web-seeded', keys: '1', 'user-data-sha256': sha256(await readFile(join(dir, 'user-data'))) })
     const iso1 = join(h1.dataDir, 'vms', vm.id, 'seed.iso')
     // Its files, read back from the ISO the agent wrote (xorriso, the tool that wrote it).
     for (const f of ['meta-data', 'user-data']) execFileSync('xorriso', ['-osirrox', 'on', '-indev', iso1, '-extract', `/${f}`, join(dir, `seed-${f}`)], { stdio: 'ignore' })

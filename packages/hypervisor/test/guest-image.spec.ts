@@ -18,6 +18,8 @@ describe('scripts/build-guest output', () => {
     const files = stdout.split('\n')
     for (const f of ['init', 'bin/busybox', 'etc/acpi/PWRF/00000080', 'etc/udhcpc.script']) expect(files).toContain(f)
     for (const m of ['virtio_ring', 'virtio', 'virtio_pci', 'virtio_blk', 'failover', 'net_failover', 'virtio_net', 'button', 'evdev']) expect(files).toContain(`lib/modules/${m}.ko`)
+    // The seed CD-ROM (PIIX IDE, SCSI CD-ROM, ISO 9660).
+    for (const m of ['scsi_common', 'scsi_mod', 'libata', 'ata_piix', 'cdrom', 'sr_mod', 'isofs']) expect(files).toContain(`lib/modules/${m}.ko`)
   })
 
   it('boots under qemu-system-x86_64 (TCG) to MESHVIRT-READY', async () => {

@@ -1,7 +1,8 @@
 /**
  * Guests with NICs under TCG, on taps of one Linux bridge inside a network namespace of their own
  * (netns-lab.ts): QEMU runs in that namespace through a driver child (fixtures/netns-driver.mjs).
- * Two guests with static addresses ping each other; a guest takes its address from dnsmasq by
+ * Two guests with static addresses ping each other (one with a seed CD-ROM: the guest finds its own
+ * MAC in the seed's network-config, and not another); a guest takes its address from dnsmasq by
  * DHCP; a guest migrated to another tap on the same bridge keeps answering ping, and the bridge
  * learns its MAC's new port at once (QEMU's announcements). A missing tap is refused before QEMU runs.
  * Skipped without root (network namespaces).
@@ -19,6 +20,8 @@ const SUBNET = '10.213.0'
 const BOOT_TIMEOUT_MS = 45_000
 const TAPS = ['mvhn-a0', 'mvhn-b0', 'mvhn-c0', 'mvhn-d0', 'mvhn-e0', 'mvhn-f0']
 const MAC = { a: '02:4d:56:00:00:0a', b: '02:4d:56:00:00:0b', c: '02:4d:56:00:00:0c', d: '02:4d:56:00:00:0d', f: '02:4d:56:00:00:0f' }
+/** Named in a seed's network-config, on no NIC of the guest. */
+const ABSENT_MAC = '02:4d:56:00:00:ee'
 const namespaces = await canMakeNamespaces()
 
 let guest: TestGuest
@@ -80,13 +83,19 @@ describe.skipIf(!namespaces)('guests with NICs on a bridge in a network namespac
 
   it('two guests with static addresses ping each other over the bridge', async () => {
     const dir = dataDir('ping')
-    const a = await drivers.call<VmInfo>(dir, 'create', nicSpec('ping-a', guest, `meshvirt.ip=${SUBNET}.11/24`, [[MAC.a, 'mvhn-a0']]))
+    // A seed as the agent renders it for two NICs (agent/src/guest/nocloud-seed.ts); the guest has one.
+    const networkConfig = ['version: 2', 'ethernets:', ...[MAC.a, ABSENT_MAC].flatMap((mac, i) => [`  nic${i}:`, '    match:', `      macaddress: "${mac}"`, `    set-name: "eth${i}"`])].join('\n') + '\n'
+    const seed = { files: [{ name: 'meta-data', content: 'instance-id: "ping-a"\nlocal-hostname: "ping-a"\n' }, { name: 'network-config', content: networkConfig }] }
+    const a = await drivers.call<VmInfo>(dir, 'create', { ...nicSpec('ping-a', guest, `meshvirt.ip=${SUBNET}.11/24`, [[MAC.a, 'mvhn-a0']]), seed })
     const b = await drivers.call<VmInfo>(dir, 'create', nicSpec('ping-b', guest, `meshvirt.ip=${SUBNET}.12/24,${SUBNET}.1`, [[MAC.b, 'mvhn-b0']]))
     await drivers.call(dir, 'start', 'ping-a')
     await drivers.call(dir, 'start', 'ping-b')
     await waitForSerial(a.paths.serialLog, new RegExp(`MESHVIRT-NET eth0 ${SUBNET}\\.11/24`), BOOT_TIMEOUT_MS)
     await waitForSerial(b.paths.serialLog, new RegExp(`MESHVIRT-NET eth0 ${SUBNET}\\.12/24`), BOOT_TIMEOUT_MS)
     await waitForSerial(a.paths.serialLog, /guest# /, BOOT_TIMEOUT_MS)
+    await waitForSerial(a.paths.serialLog, /MESHVIRT-SEED done/, BOOT_TIMEOUT_MS)
+    const seen = [...(await readFile(a.paths.serialLog, 'utf8')).matchAll(/MESHVIRT-SEED nic (\S+) (\w+)/g)].map((m) => `${m[1]} ${m[2]}`)
+    expect(seen).toEqual([`${MAC.a} present`, `${ABSENT_MAC} absent`])
 
     const from = await size(a.paths.serialLog)
     const answer = await typeOnSerial(a.paths.serialSocket, `ping -c 3 ${SUBNET}.12`, async () =>
