@@ -1,34 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { resolve } from 'node:path'
-import { formatSize } from '@meshvirt/agent'
+import { formatSize, imageView, type ImageView } from '@meshvirt/agent'
 import { UsageError, type Command, type CommandContext } from '../command.js'
 import { renderTable } from '../table.js'
 import { controlClient, dataDirOption, jsonOption } from './common.js'
-
-/** An image as the CLI prints it (and as `--json` gives it). */
-interface ImageView {
-  ref: string
-  digest: string
-  sizeBytes: number
-  format: string
-  chunkCount: number
-  holders: Array<{ hostId: string, hostname: string, chunksHeld: number, alive: boolean }>
-  usedBy: string[]
-  imported: boolean
-}
-
-function imageView (w: { ref?: string | null, digest?: string | null, sizeBytes?: number | null, format?: string | null, chunkCount?: number | null, holders?: Array<{ hostId?: string | null, hostname?: string | null, chunksHeld?: number | null, alive?: boolean | null }> | null, usedBy?: string[] | null, imported?: boolean | null }): ImageView {
-  return {
-    ref: w.ref ?? '',
-    digest: w.digest ?? '',
-    sizeBytes: Number(w.sizeBytes ?? 0),
-    format: w.format ?? '',
-    chunkCount: w.chunkCount ?? 0,
-    holders: (w.holders ?? []).map((h) => ({ hostId: h.hostId ?? '', hostname: h.hostname ?? '', chunksHeld: h.chunksHeld ?? 0, alive: h.alive === true })),
-    usedBy: w.usedBy ?? [],
-    imported: w.imported === true
-  }
-}
 
 function refOf (ctx: CommandContext, what: string): string {
   const ref = ctx.positionals[0]
