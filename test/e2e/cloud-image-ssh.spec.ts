@@ -13,6 +13,9 @@ interface NicJson { network: string, ip: string, mac: string }
 interface VmJson { id: string, name: string, owner: string, state: string, nics: NicJson[], lastMigration?: { totalMs: number, downtimeMs: number, pauseMs: number, ramBytes: number, diskBytes: number, path: string } }
 interface ImageJson { ref: string, digest: string, sizeBytes: number }
 interface EventJson { kind: string, hostId: string, message: string }
+interface NetJson { name: string, gateway: string, mtu: number }
+/** What the guest says of itself over ssh. */
+interface GuestFacts { hostname: string, bootId: string, eth0: string, mtu: number, defaultRoute: string }
 
 const available = await netnsAvailable()
 if (!available) console.warn(`cloud-image-ssh: skipped — ${netnsUnavailableReason()}`)
@@ -65,13 +68,13 @@ describe.skipIf(!available)('a cloud image guest: booted from the library with a
       '-i', sshKey, `${cloud.user}@${ip}`, command], 20_000)
 
   /** Retries the login until it works (sshd is up and has the key) or `timeoutMs` passes; says why not. */
-  async function login (vm: VmJson, timeoutMs: number): Promise<{ hostname: string, bootId: string, eth0: string }> {
+  async function login (vm: VmJson, timeoutMs: number): Promise<GuestFacts> {
     const i = indexOf(vm.owner)
     const ip = vm.nics[0]?.ip as string
     let last = { stdout: '', stderr: '', exitCode: -1 }
     try {
       await pollUntil(async () => {
-        last = await ssh(i, ip, 'hostname; cat /proc/sys/kernel/random/boot_id; ip -o -4 addr show dev eth0')
+        last = await ssh(i, ip, 'hostname; cat /proc/sys/kernel/random/boot_id; ip -o -4 addr show dev eth0; cat /sys/class/net/eth0/mtu; ip route show default')
         return last.exitCode === 0
       }, { timeoutMs, intervalMs: 2000, what: `ssh ${cloud.user}@${ip} from host-${i}` })
     } catch (err) {
@@ -81,8 +84,8 @@ describe.skipIf(!available)('a cloud image guest: booted from the library with a
       const neigh = await (cluster as NetnsCluster).exec(i, 'ip', ['neigh', 'show']).then((r) => r.stdout, (e: Error) => e.message)
       throw new Error(`${(err as Error).message}\n--- last ssh (exit ${last.exitCode}): ${last.stderr.trim()}\n--- host-${i} neighbours:\n${neigh}\n--- dnsmasq.log:\n${dnsmasq}\n--- guest serial (tail):\n${serial}`)
     }
-    const [hostname, bootId, eth0] = last.stdout.split('\n')
-    return { hostname: hostname ?? '', bootId: bootId ?? '', eth0: eth0 ?? '' }
+    const [hostname, bootId, eth0, mtu, defaultRoute] = last.stdout.split('\n')
+    return { hostname: hostname ?? '', bootId: bootId ?? '', eth0: eth0 ?? '', mtu: Number(mtu), defaultRoute: defaultRoute ?? '' }
   }
 
   beforeAll(async () => {
@@ -126,7 +129,8 @@ describe.skipIf(!available)('a cloud image guest: booted from the library with a
     figures['image import on host-1, ms'] = Date.now() - tImport
     figures['image size, bytes'] = imported.sizeBytes
     expect(imported).toMatchObject({ ref: 'debian-12:latest', digest: `sha256:${digest}` })
-    expect(await cli(h1, ['net', 'create', 'lan', '--subnet', '10.71.0.0/24'])).toContain('network lan created')
+    const lan = JSON.parse(await cli(h1, ['net', 'create', 'lan', '--subnet', '10.71.0.0/24', '--json'])) as NetJson
+    expect(lan).toMatchObject({ name: 'lan', gateway: '10.71.0.1' })
     await pollUntil(async () => (JSON.parse(await cli(h2, ['image', 'ls', '--json'])) as ImageJson[]).some((i) => i.ref === 'debian-12:latest') &&
       (await cli(h2, ['net', 'ls'])).includes('lan'), { timeoutMs: 15_000, what: 'host-2 to know the image and the network' })
 
@@ -148,8 +152,11 @@ describe.skipIf(!available)('a cloud image guest: booted from the library with a
     figures['running → ssh login works, ms'] = Date.now() - tBoot
     expect(first.hostname).toBe(HOSTNAME)
     expect(first.bootId).toMatch(/^[0-9a-f-]{36}$/)
-    // The NIC was matched by its MAC, renamed eth0 and given the address claimed for it.
+    // The NIC was matched by its MAC, renamed eth0 and given the address claimed for it, the
+    // network's MTU and the default route through its gateway (network-config's gateway4).
     expect(first.eth0).toContain(`inet ${vm.nics[0]?.ip as string}/24`)
+    expect(first.mtu).toBe(lan.mtu)
+    expect(first.defaultRoute).toMatch(new RegExp(`^default via ${lan.gateway.replaceAll('.', '\\.')} dev eth0`))
     // cloud-init's last stage, on the console: it ran from meshvirt's seed (not DataSourceNone), and when.
     const finished = await waitForSerial(serialOf(vm), /Cloud-init v\. \S+ finished at .* Datasource (\w+).* Up ([\d.]+) seconds/, 120_000)
     expect(finished[1]).toBe('DataSourceNoCloud')
