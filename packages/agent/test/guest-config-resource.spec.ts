@@ -21,6 +21,6 @@ describe('guestConfigResource', () => {
     const files = Object.fromEntries((seeds[0]?.files ?? []).map((f) => [f.name, f.content]))
     expect(files['meta-data']).toBe('instance-id: "vm-1"\nlocal-hostname: "web1"\n')
     expect(files['network-config']).toContain('      - "10.8.0.5/24"\n')
-    expect(files['network-config']).toContain('        via: "10.8.0.1"\n    mtu: 1450\n')
+    expect(files['network-config']).toContain('    gateway4: "10.8.0.1"\n    mtu: 1450\n')
   })
 })

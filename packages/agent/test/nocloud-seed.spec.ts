@@ -24,7 +24,7 @@ describe('nocloudSeed: the files of a VM\'s cidata seed', () => {
       }
     },
     {
-      name: 'two NICs: match by MAC, static address, default route and nameservers on the first only',
+      name: 'two NICs: match by MAC, static address, default gateway (gateway4: cloud-init 22.4 refuses `to: default`) and nameservers on the first only',
       input: {
         ...base,
         nics: [
@@ -38,7 +38,7 @@ describe('nocloudSeed: the files of a VM\'s cidata seed', () => {
           'version: 2', 'ethernets:',
           '  nic0:', '    match:', '      macaddress: "52:54:00:aa:bb:01"', '    set-name: "eth0"',
           '    addresses:', '      - "10.8.0.5/24"',
-          '    routes:', '      - to: "default"', '        via: "10.8.0.1"',
+          '    gateway4: "10.8.0.1"',
           '    nameservers:', '      addresses:', '        - "10.8.0.1"',
           '    mtu: 1450',
           '  nic1:', '    match:', '      macaddress: "52:54:00:aa:bb:02"', '    set-name: "eth1"',

@@ -102,4 +102,17 @@ describe('QemuHypervisor errors', () => {
     const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', vm.paths.disks.vda as string])).stdout) as Record<string, unknown>
     expect(info).toMatchObject({ format: 'qcow2', 'backing-filename': join(dir, 'base.qcow2'), 'virtual-size': 16 * 1024 * 1024 })
   })
+
+  it('an overlay smaller than its base is refused (the guest would find its file system cut short); as large is fine', async () => {
+    const { execa } = await import('execa')
+    // 2049 MiB virtual, a few KiB on disk: the refusal rounds the base up to whole MiB.
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'big.qcow2'), `${2049 * 1024 * 1024 - 512}`])
+    const hv = new QemuHypervisor({ dataDir: join(dir, 'data'), imageDirs: [dir] })
+    await expect(hv.create({ ...await withKernel(), disks: [{ name: 'vda', sizeMiB: 2048, base: join(dir, 'big.qcow2') }] }))
+      .rejects.toMatchObject({ code: 'ERR_INVALID_SPEC', message: expect.stringContaining('at least 2049 MiB (--disk 2049M)') })
+    await expect(hv.inspect('vm')).rejects.toMatchObject({ code: 'ERR_VM_NOT_FOUND' })
+    const vm = await hv.create({ ...await withKernel(), disks: [{ name: 'vda', sizeMiB: 2049, base: join(dir, 'big.qcow2') }] })
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', vm.paths.disks.vda as string])).stdout) as Record<string, unknown>
+    expect(info).toMatchObject({ 'virtual-size': 2049 * 1024 * 1024 })
+  })
 })

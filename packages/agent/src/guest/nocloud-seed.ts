@@ -10,7 +10,7 @@
  *   is passed untouched and still gets the keys.
  * - `user-data`: as given; default a minimal `#cloud-config`.
  * - `network-config` (version 2) only when the VM has NICs: each NIC matched by MAC, a static
- *   address, the default route on the first NIC only.
+ *   address, the default gateway on the first NIC only.
  *
  * All values are written as YAML double-quoted scalars (JSON string syntax is valid YAML), keys
  * in a fixed order: the output is byte-stable.
@@ -75,9 +75,12 @@ function networkConfig (nics: SeedNic[]): string {
     lines.push(`  nic${i}:`, '    match:', `      macaddress: ${q(nic.mac.toLowerCase())}`)
     lines.push(`    set-name: ${q(`eth${i}`)}`)
     lines.push('    addresses:', `      - ${q(`${nic.ip}/${nic.prefix}`)}`)
-    if (i === 0 && nic.gateway !== '') {
-      lines.push('    routes:', '      - to: "default"', `        via: ${q(nic.gateway)}`)
-    }
+    // `gateway4`, not `routes: [{to: default}]`: Debian 12's cloud-init (22.4.2) fails its network
+    // stage on that route, "Address default is not a valid ip address" (read in its network_state.py;
+    // `to: default` came with canonical/cloud-init#6391, 2025), so the guest got no network at all.
+    // A `to: 0.0.0.0/0` route is rendered as `post-up route add` for ifupdown, which needs net-tools.
+    // `gateway4` becomes ifupdown's `gateway` (ip route), and netplan and every renderer still read it.
+    if (i === 0 && nic.gateway !== '') lines.push(`    gateway4: ${q(nic.gateway)}`)
     const ns = nic.nameservers ?? []
     if (ns.length > 0) {
       lines.push('    nameservers:', '      addresses:')

@@ -1,7 +1,9 @@
 import { access } from 'node:fs/promises'
 import { execa } from 'execa'
-import { DiskFullError, ImageMissingError, QemuMissingError } from '../errors.js'
+import { DiskFullError, ImageMissingError, InvalidSpecError, QemuMissingError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
+
+const MIB = 2 ** 20
 
 export interface CreateDiskOptions extends AbortOptions {
   qemuImg: string
@@ -21,7 +23,13 @@ export async function createDisk (options: CreateDiskOptions): Promise<void> {
     try { await access(options.base) } catch {
       throw new ImageMissingError(`base image ${options.base} does not exist: build or copy it first`)
     }
-    const format = await imageFormat(options.qemuImg, options.base, options)
+    const { format, virtualSize } = await imageInfo(options.qemuImg, options.base, options)
+    // qemu-img makes a smaller overlay without a word, and the guest then finds its root file
+    // system cut short (a 2 GiB cloud image under a 32M disk: ext4 refuses to mount).
+    const baseMiB = Math.ceil(virtualSize / MIB)
+    if (options.sizeMiB < baseMiB) {
+      throw new InvalidSpecError(`the VM's disk (${options.sizeMiB} MiB) is smaller than its base image ${options.base} (${baseMiB} MiB): give it a disk of at least ${baseMiB} MiB (--disk ${baseMiB}M)`)
+    }
     args.push('-b', options.base, '-F', format)
   }
   args.push(options.path, `${options.sizeMiB}M`)
@@ -34,7 +42,7 @@ async function importDisk (options: CreateDiskOptions, from: string): Promise<vo
   try { await access(from) } catch {
     throw new ImageMissingError(`image ${from} to import does not exist`)
   }
-  const format = await imageFormat(options.qemuImg, from, options)
+  const { format } = await imageInfo(options.qemuImg, from, options)
   const converted = await execa(options.qemuImg, ['convert', '-q', '-f', format, '-O', 'qcow2', from, options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
   if (converted.failed) throw diskError(options.qemuImg, converted, `import ${from} into ${options.path}`)
   const info = await execa(options.qemuImg, ['info', '--output=json', options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
@@ -46,11 +54,11 @@ async function importDisk (options: CreateDiskOptions, from: string): Promise<vo
   }
 }
 
-async function imageFormat (qemuImg: string, path: string, options: AbortOptions): Promise<string> {
+async function imageInfo (qemuImg: string, path: string, options: AbortOptions): Promise<{ format: string, virtualSize: number }> {
   const result = await execa(qemuImg, ['info', '--output=json', path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
   if (result.failed) throw diskError(qemuImg, result, `inspect ${path}`)
-  const info = JSON.parse(String(result.stdout)) as { format?: string }
-  return info.format ?? 'raw'
+  const info = JSON.parse(String(result.stdout)) as { format?: string, 'virtual-size'?: number }
+  return { format: info.format ?? 'raw', virtualSize: Number(info['virtual-size'] ?? 0) }
 }
 
 function diskError (qemuImg: string, result: { code?: string, stderr?: unknown, shortMessage?: string }, what: string): Error {
