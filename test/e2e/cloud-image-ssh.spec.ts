@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { networkStateDir } from '@meshvirt/agent'
-import { MESHVIRT_BIN, ensureCloudImage, killQemusUnder, meshvirt, pollUntil, waitForSerial, type AgentProcess, type CloudImage } from '@meshvirt/testkit'
+import { MESHVIRT_BIN, cloudImageWanted, ensureCloudImage, killQemusUnder, meshvirt, pollUntil, waitForSerial, type AgentProcess, type CloudImage } from '@meshvirt/testkit'
 import { NetnsCluster, netnsAvailable, netnsUnavailableReason, startAgentInNamespace } from '../support/netns.js'
 
 interface NicJson { network: string, ip: string, mac: string }
@@ -19,6 +19,8 @@ interface GuestFacts { hostname: string, bootId: string, eth0: string, mtu: numb
 
 const available = await netnsAvailable()
 if (!available) console.warn(`cloud-image-ssh: skipped — ${netnsUnavailableReason()}`)
+const wanted = await cloudImageWanted()
+if (!wanted.run) console.warn(`cloud-image-ssh: skipped — ${wanted.why}`)
 
 /** cloud-init under TCG: ~80 s to its final stage on a quiet machine (docs/cloud-image.md); the machine is shared. */
 const SSH_READY_TIMEOUT_MS = 240_000
@@ -42,7 +44,7 @@ const run = async (command: string, args: string[], timeoutMs: number): Promise<
 // logs in with ssh from host-3's namespace — whose network bridge holds the gateway address, so it
 // reaches the guest over the VM's own network. Then the VM is live-migrated and the test logs in
 // again, from its new host: the same hostname, the same boot.
-describe.skipIf(!available)('a cloud image guest: booted from the library with a seed, reached by ssh, migrated', () => {
+describe.skipIf(!available || !wanted.run)('a cloud image guest: booted from the library with a seed, reached by ssh, migrated', () => {
   let dir: string
   let cloud: CloudImage
   let cluster: NetnsCluster | undefined

@@ -6,7 +6,7 @@
  * and the CLI, and a cluster of real agents in one process with the simulated hypervisor.
  */
 export { pollUntil } from './poll.js'
-export { REPO, ensureGuest, ensureCloudImage, waitForSerial, lastCounter, killQemusUnder, isRunning, type TestGuest, type CloudImage } from './guest.js'
+export { REPO, ensureGuest, ensureCloudImage, cloudImageWanted, waitForSerial, lastCounter, killQemusUnder, isRunning, type TestGuest, type CloudImage } from './guest.js'
 export { guestFiles, inGuest } from './guest-shell.js'
 export { MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentProcess, agentProcess, startAgentCluster, type AgentProcess } from './agent-process.js'
 export { startSimCluster, simVmSpec, type SimCluster, type SimClusterOptions, type SimHostSize } from './sim-cluster.js'
