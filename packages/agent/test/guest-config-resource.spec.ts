@@ -23,4 +23,9 @@ describe('guestConfigResource', () => {
     expect(files['network-config']).toContain('      - "10.8.0.5/24"\n')
     expect(files['network-config']).toContain('    gateway4: "10.8.0.1"\n    mtu: 1450\n')
   })
+
+  it('refuses a NIC on a network unknown here rather than write a seed that differs from other hosts\'', async () => {
+    const spec = { name: 'web', guest: { hostname: 'web1' }, nics: [{ network: 'gone', ip: '10.9.0.5', mac: '52:54:00:00:00:02' }] }
+    await expect(async () => await resource.prepare({ id: 'vm-1', spec, origin: { kind: 'incoming' } }, driver)).rejects.toThrow(/network gone is not known on this host/)
+  })
 })
