@@ -17,6 +17,9 @@
  *    the library (its disk mirrors only its own layer, sync=top), one from the base file given as a
  *    path (sync=full) — each live-migrated once; the disk bytes each mirror moved, top ÷ full.
  * Every agent is stopped by pid (SIGTERM, then SIGKILL), and every QEMU under their data dirs.
+ * While working on the fetch path, `MESHVIRT_BENCH_IMAGES=fetch` runs only the first (one host from
+ * one holder, unbounded, with its baselines; two agents) and `MESHVIRT_BENCH_IMAGE_MIB=N` sets the
+ * image size: quicker figures, not the recorded ones.
  */
 import { execFileSync } from 'node:child_process'
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -71,29 +74,36 @@ interface ImageJson { digest: string }
 /** Each host's image traffic, both ways, in the bounded round: a modest uplink, as between sites. */
 const BOUND = '25M'
 
-interface Round { oneMs: number, oneMbS: number, spreadMs: number, eachMs: number[] }
+interface OneFetch { oneMs: number, oneMbS: number }
+interface Round extends OneFetch { spreadMs: number, eachMs: number[] }
 
 /**
  * Six sim agents (fresh data dirs), two images imported at host-1: one fetched by host-2 alone, the
  * other by hosts 3–6 at once. Times are the fetching agents' own "image fetched" logs; the spread's
  * is from the creates to the last of them. The agents are stopped before it returns.
  */
-async function fetchRound (o: { root: string, imageDir: string, size: number, key: string, bound: string | undefined, log: (line: string) => void }): Promise<Round> {
+async function fetchRound (o: { root: string, imageDir: string, size: number, key: string, bound: string | undefined, fetchOnly?: false, log: (line: string) => void }): Promise<Round>
+async function fetchRound (o: { root: string, imageDir: string, size: number, key: string, bound: undefined, fetchOnly: true, log: (line: string) => void }): Promise<OneFetch>
+async function fetchRound (o: { root: string, imageDir: string, size: number, key: string, bound: string | undefined, fetchOnly?: boolean, log: (line: string) => void }): Promise<OneFetch | Round> {
   const tag = o.bound === undefined ? 'free' : 'bound'
   const agents: Agent[] = []
   try {
     const base = ['-k', o.key, '--hypervisor', 'sim', '--network', 'sim', '--image-dir', o.imageDir, '--image-copies', '1', ...(o.bound !== undefined ? ['--image-bandwidth', o.bound] : [])]
-    for (let i = 1; i <= 6; i++) {
+    const hosts = o.fetchOnly === true ? 2 : 6
+    for (let i = 1; i <= hosts; i++) {
       agents.push(await startAgent(`host-${i}`, join(o.root, `${tag}-host-${i}`), await freePort(), [...base, ...(i > 1 ? ['--bootstrap', (agents[0] as Agent).addr] : [])]))
     }
     const [h1, h2] = agents as [Agent, Agent]
-    await until(async () => (JSON.parse(await cli(h1, ['host', 'ls', '--json'])) as unknown[]).length === 6 ? true : undefined, { timeoutMs: 60_000, what: '6 hosts in the view' })
+    await until(async () => (JSON.parse(await cli(h1, ['host', 'ls', '--json'])) as unknown[]).length === hosts ? true : undefined, { timeoutMs: 60_000, what: `${hosts} hosts in the view` })
     const one = JSON.parse(await cli(h1, ['image', 'import', join(o.imageDir, 'one.raw'), '--name', 'one', '--json'], 600_000)) as ImageJson
-    const two = JSON.parse(await cli(h1, ['image', 'import', join(o.imageDir, 'two.raw'), '--name', 'two', '--json'], 600_000)) as ImageJson
-    await until(async () => (JSON.parse(await cli(h2, ['image', 'ls', '--json'])) as unknown[]).length === 2 ? true : undefined, { timeoutMs: 30_000, what: 'the images in the gossip' })
+    const two = o.fetchOnly === true ? undefined : JSON.parse(await cli(h1, ['image', 'import', join(o.imageDir, 'two.raw'), '--name', 'two', '--json'], 600_000)) as ImageJson
+    const imported = two === undefined ? 1 : 2
+    await until(async () => (JSON.parse(await cli(h2, ['image', 'ls', '--json'])) as unknown[]).length === imported ? true : undefined, { timeoutMs: 30_000, what: 'the images in the gossip' })
     await cli(h2, ['vm', 'create', '--name', 'fetch-1', '--memory', '64M', '--disk', '64M', '--image', 'one', '--host', 'host-2'])
     const single = await until(async () => fetchSpan(h2, one.digest), { timeoutMs: 900_000, what: 'host-2 to fetch the image' })
     const oneMs = single.end - single.start
+    const oneMbS = round(o.size / MiB / (oneMs / 1000))
+    if (two === undefined) return { oneMs, oneMbS }
     const spreaders = agents.slice(2, 6)
     await Promise.all(spreaders.map(async (a, i) => await cli(a, ['vm', 'create', '--name', `spread-${i}`, '--memory', '64M', '--disk', '64M', '--image', 'two', '--host', a.name])))
     const spans = await Promise.all(spreaders.map(async (a) => await until(async () => fetchSpan(a, two.digest), { timeoutMs: 1_800_000, what: `${a.name} to fetch the image` })))
@@ -101,7 +111,7 @@ async function fetchRound (o: { root: string, imageDir: string, size: number, ke
     const spreadMs = Math.max(...spans.map((s) => s.end)) - Math.min(...spans.map((s) => s.start))
     const eachMs = spans.map((s) => s.end - s.start)
     if (process.env.MESHVIRT_BENCH_DEBUG === '1') for (const a of agents) for (const l of a.logs().filter((x) => x.level === 'warn')) o.log(`${a.name} ${l.msg} ${JSON.stringify(l.fields)}`)
-    return { oneMs, oneMbS: round(o.size / MiB / (oneMs / 1000)), spreadMs, eachMs }
+    return { oneMs, oneMbS, spreadMs, eachMs }
   } finally {
     for (const a of agents) await stopAgent(a)
   }
@@ -111,7 +121,8 @@ export const images: Benchmark = {
   name: 'images',
   description: 'image library: one host fetching from one holder vs cp and TCP; a spread to 4 hosts; migration bytes top vs full',
   run: async ({ quick, log }) => {
-    const size = (quick ? 256 : 1024) * MiB
+    const fetchOnly = process.env.MESHVIRT_BENCH_IMAGES === 'fetch'
+    const size = Number(process.env.MESHVIRT_BENCH_IMAGE_MIB ?? (quick ? 256 : 1024)) * MiB
     const root = mkdtempSync(join(tmpdir(), 'mv-bench-images-'))
     const imageDir = join(root, 'images')
     execFileSync('mkdir', ['-p', imageDir])
@@ -121,7 +132,7 @@ export const images: Benchmark = {
     const details: Record<string, unknown> = { imageBytes: size, chunkBytes: MiB }
     try {
       await written(join(imageDir, 'one.raw'), size)
-      await written(join(imageDir, 'two.raw'), size)
+      if (!fetchOnly) await written(join(imageDir, 'two.raw'), size)
       // cp, as the disk does it (the page cache is warm for both: the file was just written).
       const tCp = performance.now()
       execFileSync('cp', [join(imageDir, 'one.raw'), join(root, 'cp.raw')])
@@ -136,11 +147,18 @@ export const images: Benchmark = {
       details.cpMbS = round(size / MiB / (cpMs / 1000))
       details.tcpMbS = round(tcpMbs)
       // Unbounded: the figures of this machine (2 cores for every agent: CPU-bound, not wire-bound).
+      const oneFetch = (f: OneFetch): void => {
+        metrics.fetch_mb_s_1_holder = { value: round(f.oneMbS), unit: 'MB/s' }
+        metrics.fetch_ratio_vs_tcp = { value: round(f.oneMbS / tcpMbs, 3), unit: 'ratio', target: '≥ 0.8' }
+        details.unbounded = f
+        log(`one host from one holder: ${f.oneMbS.toFixed(0)} MB/s (${(f.oneMs / 1000).toFixed(1)} s) — ${(100 * f.oneMbS / tcpMbs).toFixed(0)} % of loopback TCP`)
+      }
+      if (fetchOnly) {
+        oneFetch(await fetchRound({ root, imageDir, size, key: join(root, 'cluster.key'), bound: undefined, fetchOnly, log }))
+        return { metrics, details: { ...details, load1Before: loadBefore, load1After: loadavg()[0] } }
+      }
       const free = await fetchRound({ root, imageDir, size, key: join(root, 'cluster.key'), bound: undefined, log })
-      metrics.fetch_mb_s_1_holder = { value: round(free.oneMbS), unit: 'MB/s' }
-      metrics.fetch_ratio_vs_tcp = { value: round(free.oneMbS / tcpMbs, 3), unit: 'ratio', target: '≥ 0.8' }
-      details.unbounded = free
-      log(`one host from one holder: ${free.oneMbS.toFixed(0)} MB/s (${(free.oneMs / 1000).toFixed(1)} s) — ${(100 * free.oneMbS / tcpMbs).toFixed(0)} % of loopback TCP`)
+      oneFetch(free)
       log(`four hosts at once, unbounded: the last had it after ${(free.spreadMs / 1000).toFixed(1)} s (${(free.spreadMs / free.oneMs).toFixed(2)} × one host); each fetch ${free.eachMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s`)
       // Each host's image traffic bounded (--image-bandwidth, both ways): the holder's uplink is the
       // scarce thing, as between real hosts; a swarm shows in how the spread compares to one fetch.

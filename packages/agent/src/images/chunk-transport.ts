@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger.js'
 import { DirectChunkClient } from './direct-chunks.js'
 import { decodeImageResponse } from './image-protocol.js'
 
-/** Connections per holder on the direct path (each carries one request at a time). */
+/** Connections per holder on the direct path (requests are pipelined on each; the least busy one is asked). */
 export const DIRECT_CONNECTIONS = 4
 /** A holder whose direct path failed is asked over the mesh for this long. */
 const DIRECT_RETRY_MS = 30_000

@@ -13,6 +13,8 @@ const CIPHERS = 'PSK-AES128-GCM-SHA256'
 export const DIRECT_IDLE_MS = 60_000
 /** Frames: a 4-byte big-endian length, then the bytes; nothing larger than a chunk and its envelope. */
 const MAX_FRAME = 8 * 1024 * 1024
+/** Answers a holder prepares at once per connection, ahead of the one being sent. */
+export const SERVE_AHEAD = 4
 
 interface Session { key: Buffer, lastUsed: number, peer: string }
 
@@ -62,34 +64,59 @@ export class DirectChunkServer {
     await new Promise<void>((resolve) => { if (this.server === undefined) resolve(); else this.server.close(() => { resolve() }) })
   }
 
+  /**
+   * Answers a connection's requests in order, preparing up to SERVE_AHEAD at once (a pipelining
+   * client gets the next chunk read from disk while the last one is encrypted and sent), and reads no
+   * further while the socket's buffer is full.
+   */
   private serve (socket: TLSSocket): void {
     this.sockets.add(socket)
     socket.on('close', () => { this.sockets.delete(socket) })
     socket.on('error', () => {})
     const frames = new FrameReader(socket)
+    const ahead: Array<Promise<Uint8Array>> = []
+    let reading = true
+    const send = async (): Promise<void> => {
+      const response = await (ahead[0] as Promise<Uint8Array>)
+      ahead.shift()
+      if (!writeFrame(socket, response)) await drained(socket)
+    }
     void (async () => {
-      for (;;) {
-        const request = await frames.next()
-        if (request === undefined) break
-        const response = await this.answer(request)
-        socket.write(frame(response))
+      while (reading || ahead.length > 0) {
+        if (reading && ahead.length < SERVE_AHEAD) {
+          const request = ahead.length === 0 ? await frames.next() : frames.ready()
+          if (request === null) { await send(); continue }
+          if (request === undefined) { reading = false; continue }
+          const answer = this.answer(request)
+          answer.catch(() => {})
+          ahead.push(answer)
+          continue
+        }
+        await send()
       }
     })().catch(() => { socket.destroy() })
   }
 }
 
-/** The fetcher's side: a connection to one holder's direct session, one request at a time. */
+/**
+ * The fetcher's side: a connection to one holder's direct session. Requests are pipelined: each is
+ * written at once, and the holder answers them in order.
+ */
 export class DirectChunkClient {
   private readonly frames: FrameReader
-  private queue: Promise<unknown> = Promise.resolve()
+  private readonly waiting: Array<{ resolve: (answer: Uint8Array) => void, reject: (err: Error) => void, timer: NodeJS.Timeout }> = []
   closed = false
-  /** Requests queued or in flight on this connection. */
-  pending = 0
 
   private constructor (private readonly socket: TLSSocket) {
     this.frames = new FrameReader(socket)
-    socket.on('close', () => { this.closed = true })
-    socket.on('error', () => { this.closed = true })
+    socket.on('close', () => { this.fail(new Error('the holder closed the direct connection')) })
+    socket.on('error', (err) => { this.fail(err) })
+    void this.read()
+  }
+
+  /** Requests sent and not answered yet. */
+  get pending (): number {
+    return this.waiting.length
   }
 
   static async connect (session: { address: string, identity: string, key: Uint8Array }, timeoutMs = 5_000): Promise<DirectChunkClient> {
@@ -110,79 +137,127 @@ export class DirectChunkClient {
     return new DirectChunkClient(socket)
   }
 
-  /** One request, one answer (requests on a connection are answered in order). */
+  /** One request, its answer (a connection that fails or times out fails every request on it). */
   async request (bytes: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
-    this.pending++
-    const run = this.queue.then(async () => {
-      if (this.closed) throw new Error('the direct connection is closed')
-      this.socket.write(frame(bytes))
-      let timer: NodeJS.Timeout | undefined
-      try {
-        const answer = await Promise.race([
-          this.frames.next(),
-          new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`no answer within ${timeoutMs} ms`)) }, timeoutMs) })
-        ])
-        if (answer === undefined) throw new Error('the holder closed the direct connection')
-        return answer
-      } catch (err) {
-        this.close()
-        throw err
-      } finally {
-        clearTimeout(timer)
-      }
+    if (this.closed) throw new Error('the direct connection is closed')
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => { this.fail(new Error(`no answer within ${timeoutMs} ms`)) }, timeoutMs)
+      this.waiting.push({ resolve, reject, timer })
+      writeFrame(this.socket, bytes)
     })
-    this.queue = run.catch(() => {})
-    try {
-      return await run
-    } finally {
-      this.pending--
-    }
   }
 
   close (): void {
+    this.fail(new Error('the direct connection is closed'))
+  }
+
+  private async read (): Promise<void> {
+    try {
+      for (;;) {
+        const answer = await this.frames.next()
+        if (answer === undefined) break
+        const w = this.waiting.shift()
+        if (w === undefined) throw new Error('the holder sent an answer to nothing asked')
+        clearTimeout(w.timer)
+        w.resolve(answer)
+      }
+      this.fail(new Error('the holder closed the direct connection'))
+    } catch (err) {
+      this.fail(err as Error)
+    }
+  }
+
+  private fail (err: Error): void {
     this.closed = true
     this.socket.destroy()
+    for (const w of this.waiting.splice(0)) {
+      clearTimeout(w.timer)
+      w.reject(err)
+    }
   }
 }
 
-function frame (bytes: Uint8Array): Buffer {
-  const head = Buffer.alloc(4)
+/** Writes a frame without joining its header and body into a new buffer; false: the socket's buffer is full. */
+function writeFrame (socket: Socket, bytes: Uint8Array): boolean {
+  const head = Buffer.allocUnsafe(4)
   head.writeUInt32BE(bytes.length)
-  return Buffer.concat([head, bytes])
+  socket.cork()
+  socket.write(head)
+  const room = socket.write(bytes)
+  socket.uncork()
+  return room
+}
+
+async function drained (socket: Socket): Promise<void> {
+  if (socket.destroyed) throw new Error('the connection closed')
+  await new Promise<void>((resolve, reject) => {
+    const done = (): void => { socket.off('drain', done); socket.off('close', done); if (socket.destroyed) reject(new Error('the connection closed')); else resolve() }
+    socket.on('drain', done)
+    socket.on('close', done)
+  })
 }
 
 /** Reads length-prefixed frames from a socket, in order; undefined at its end. */
-class FrameReader {
-  private buffered: Buffer[] = []
+export class FrameReader {
+  private readonly pieces: Buffer[] = []
   private size = 0
   private ended = false
   private wake: (() => void) | undefined
 
   constructor (socket: Socket) {
-    socket.on('data', (d: Buffer) => { this.buffered.push(d); this.size += d.length; this.wake?.() })
+    socket.on('data', (d: Buffer) => { this.pieces.push(d); this.size += d.length; this.wake?.() })
     socket.on('end', () => { this.ended = true; this.wake?.() })
     socket.on('close', () => { this.ended = true; this.wake?.() })
   }
 
   async next (): Promise<Uint8Array | undefined> {
     for (;;) {
-      if (this.size >= 4) {
-        // The header may span pieces; the body is joined once, when it is all here (not at every piece).
-        if ((this.buffered[0] as Buffer).length < 4) this.buffered = [Buffer.concat(this.buffered)]
-        const length = (this.buffered[0] as Buffer).readUInt32BE(0)
-        if (length > MAX_FRAME) throw new Error(`a frame of ${length} bytes is larger than ${MAX_FRAME}`)
-        if (this.size >= 4 + length) {
-          const all = this.buffered.length === 1 ? this.buffered[0] as Buffer : Buffer.concat(this.buffered)
-          const out = all.subarray(4, 4 + length)
-          const rest = all.subarray(4 + length)
-          this.buffered = rest.length > 0 ? [rest] : []
-          this.size = rest.length
-          return out
-        }
-      }
-      if (this.ended) return undefined
+      const frame = this.ready()
+      if (frame !== null) return frame
       await new Promise<void>((resolve) => { this.wake = resolve })
       this.wake = undefined
     }
+  }
+
+  /** The next frame if it is all here; undefined at the socket's end; null: not yet. */
+  ready (): Uint8Array | undefined | null {
+    if (this.size >= 4) {
+      if ((this.pieces[0] as Buffer).length < 4) {
+        // The header spans pieces: joined, and put back.
+        this.pieces.unshift(this.take(4))
+        this.size += 4
+      }
+      const length = (this.pieces[0] as Buffer).readUInt32BE(0)
+      if (length > MAX_FRAME) throw new Error(`a frame of ${length} bytes is larger than ${MAX_FRAME}`)
+      if (this.size >= 4 + length) {
+        this.take(4)
+        return this.take(length)
+      }
+    }
+    return this.ended ? undefined : null
+  }
+
+  /**
+   * The next `n` buffered bytes: a view when one piece holds them, else copied once into a buffer of
+   * their own (never the bytes of the frames behind them: a pipelined connection buffers several).
+   */
+  private take (n: number): Buffer {
+    const first = this.pieces[0] as Buffer
+    this.size -= n
+    if (first.length >= n) {
+      if (first.length === n) this.pieces.shift()
+      else this.pieces[0] = first.subarray(n)
+      return first.subarray(0, n)
+    }
+    const out = Buffer.allocUnsafe(n)
+    for (let at = 0; at < n;) {
+      const piece = this.pieces[0] as Buffer
+      const used = Math.min(piece.length, n - at)
+      piece.copy(out, at, 0, used)
+      at += used
+      if (used === piece.length) this.pieces.shift()
+      else this.pieces[0] = piece.subarray(used)
+    }
+    return out
   }
 }

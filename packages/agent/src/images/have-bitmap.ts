@@ -3,7 +3,14 @@
  * gossip carries it for a host still fetching (empty = complete), so fetchers pick chunks from it.
  */
 export class HaveBitmap {
-  private constructor (readonly count: number, private readonly bits: Uint8Array) {}
+  /** Bits set, kept as they are set (a fetch asks after every chunk). */
+  private setBits: number
+
+  private constructor (readonly count: number, private readonly bits: Uint8Array) {
+    let n = 0
+    for (let i = 0; i < count; i++) if (this.has(i)) n++
+    this.setBits = n
+  }
 
   static empty (count: number): HaveBitmap {
     return new HaveBitmap(count, new Uint8Array(Math.ceil(count / 8)))
@@ -31,13 +38,13 @@ export class HaveBitmap {
 
   set (i: number): void {
     if (i < 0 || i >= this.count) throw new RangeError(`chunk ${i} is outside 0..${this.count - 1}`)
+    if (this.has(i)) return
     this.bits[i >> 3] = (this.bits[i >> 3] as number) | (1 << (i & 7))
+    this.setBits++
   }
 
   held (): number {
-    let n = 0
-    for (let i = 0; i < this.count; i++) if (this.has(i)) n++
-    return n
+    return this.setBits
   }
 
   complete (): boolean {

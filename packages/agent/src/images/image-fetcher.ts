@@ -1,7 +1,7 @@
 import { pb } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
-import type { Catalogue } from './catalogue.js'
+import type { Catalogue, ImageHolder } from './catalogue.js'
 import { HaveBitmap } from './have-bitmap.js'
 import { decodeImageResponse, ImagePeerError, manifestFromWire } from './image-protocol.js'
 import type { ImageStore } from './image-store.js'
@@ -16,7 +16,7 @@ export const PER_FETCH = 16
 export const STALL_MS = 30_000
 /** A holder that failed a request is left alone for this long (it may be dying, or busy). */
 const BACKOFF_MS = 2_000
-/** How often a fetch waiting for holders looks at the view again. */
+/** How often a fetch waiting for holders looks at the view again, and how long it uses what it read of it. */
 const POLL_MS = 250
 
 export interface FetchProgress { digest: string, chunksHeld: number, chunkCount: number, bytesHeld: number, sizeBytes: number }
@@ -60,6 +60,15 @@ export class ImageFetcher {
   }
 
   private async run (digest: string, signal: AbortSignal | undefined, onProgress?: (p: FetchProgress) => void): Promise<string> {
+    try {
+      return await this.swarm(digest, signal, onProgress)
+    } finally {
+      // A fetch that ends (done, failed, cancelled) leaves its have file saying what it got.
+      await this.deps.store.settled(digest)
+    }
+  }
+
+  private async swarm (digest: string, signal: AbortSignal | undefined, onProgress?: (p: FetchProgress) => void): Promise<string> {
     const started = Date.now()
     const manifest = this.deps.store.get(digest)?.manifest ?? await this.manifest(digest, signal)
     const entry = this.deps.catalogue().byDigest.get(digest)
@@ -75,6 +84,12 @@ export class ImageFetcher {
     const load = new Map<string, number>()
     const notHeld = new Set<string>()
     let lastProgress = Date.now()
+    // The catalogue is rebuilt from the view when asked: once per POLL_MS, not after every chunk.
+    let seen: { at: number, holders: ImageHolder[] } | undefined
+    const holders = (): ImageHolder[] => {
+      if (seen === undefined || Date.now() - seen.at >= POLL_MS) seen = { at: Date.now(), holders: this.deps.catalogue().byDigest.get(digest)?.holders ?? [] }
+      return seen.holders
+    }
     let failure: Error | undefined
     let wake: () => void = () => {}
     const report = (): void => {
@@ -121,9 +136,9 @@ export class ImageFetcher {
         this.deps.log.warn('an image was whole but not its digest: fetching the chunks that changed again', { digest, missing: img.have.missing().length })
         continue
       }
-      const sources = this.sources(digest, manifest, bad, resting, load)
+      const sources = this.sources(holders(), manifest, bad, resting, load)
       const holdsNone = (s: ChunkSource, c: number): boolean => notHeld.has(`${s.hostId}/${c}`)
-      const usable = sources.map((s) => ({ ...s, have: { has: (c: number) => s.have.has(c) && !holdsNone(s, c) } }))
+      const usable = notHeld.size === 0 ? sources : sources.map((s) => ({ ...s, have: { has: (c: number) => s.have.has(c) && !holdsNone(s, c) } }))
       for (const a of nextPieces({ missing, inFlight: new Set(inFlight.keys()), sources: usable, perSource: PER_HOLDER, total: PER_FETCH, tieRank })) {
         inFlight.set(a.chunk, a.hostId)
         load.set(a.hostId, (load.get(a.hostId) ?? 0) + 1)
@@ -148,10 +163,9 @@ export class ImageFetcher {
   }
 
   /** The holders to ask now: alive, not this host, not caught serving bad bytes, not resting after a failure. */
-  private sources (digest: string, manifest: ImageManifest, bad: Set<string>, resting: Map<string, number>, load: Map<string, number>): ChunkSource[] {
-    const entry = this.deps.catalogue().byDigest.get(digest)
+  private sources (holders: ImageHolder[], manifest: ImageManifest, bad: Set<string>, resting: Map<string, number>, load: Map<string, number>): ChunkSource[] {
     const now = Date.now()
-    const list = (entry?.holders ?? []).filter((h) => h.alive && h.hostId !== this.deps.selfId && !bad.has(h.hostId) && (resting.get(h.hostId) ?? 0) <= now)
+    const list = holders.filter((h) => h.alive && h.hostId !== this.deps.selfId && !bad.has(h.hostId) && (resting.get(h.hostId) ?? 0) <= now)
     // Full copies and fetchers alike; shuffled so fetchers spread their asks over the holders.
     return shuffle(list.map((h) => ({ hostId: h.hostId, have: h.have.count === manifest.chunks.length ? h.have : HaveBitmap.empty(manifest.chunks.length), inFlight: load.get(h.hostId) ?? 0 })))
   }

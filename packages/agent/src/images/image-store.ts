@@ -4,6 +4,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } f
 import { join } from 'node:path'
 import { ControlError } from '../control/errors.js'
 import { HaveBitmap } from './have-bitmap.js'
+import { ImageFiles } from './image-files.js'
 import { digestHex } from './image-ref.js'
 import { CHUNK_BYTES, chunkCount, chunkMatches, chunkSpan, MAX_CHUNKS, type ImageFormat, type ImageManifest } from './manifest.js'
 
@@ -31,8 +32,13 @@ const FREE_MARGIN_BYTES = 256 * 1024 * 1024
  */
 export class ImageStore {
   private readonly images = new Map<string, StoredImage>()
-  /** Per image, the last write of its have file: writes go one after another, each of the bitmap as it is then. */
+  /** Per image, the writer of its have file while one runs (writeHave). */
   private readonly haveWrites = new Map<string, Promise<void>>()
+  /** Images whose have file is behind their bitmap. */
+  private readonly haveDirty = new Set<string>()
+  /** Per image, a have file that could not be written (the next chunk written fails with it). */
+  private readonly haveErrors = new Map<string, unknown>()
+  private readonly files = new ImageFiles()
 
   constructor (readonly dir: string) {}
 
@@ -115,6 +121,7 @@ export class ImageStore {
       const manifest: ImageManifest = { digest, sizeBytes: size, format, chunkBytes: CHUNK_BYTES, chunks }
       const dir = join(this.dir, digestHex(digest))
       // A fetch of the same bytes under way is superseded by the import.
+      await this.files.drop(digest)
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir)
       await rename(tmp, join(dir, 'image'))
@@ -158,6 +165,8 @@ export class ImageStore {
     await this.ensureSpace(manifest.sizeBytes, manifest.digest)
     const dir = join(this.dir, digestHex(manifest.digest))
     try {
+      await this.files.drop(manifest.digest)
+      this.haveErrors.delete(manifest.digest)
       await mkdir(dir, { recursive: true })
       const partial = await open(join(dir, 'image.partial'), 'w')
       try { await partial.truncate(manifest.sizeBytes) } finally { await partial.close() }
@@ -172,32 +181,59 @@ export class ImageStore {
     }
   }
 
-  /** Writes a verified chunk into the partial image. Throws if the bytes are not chunk `i`. */
+  /**
+   * Writes a verified chunk into the partial image. Throws if the bytes are not chunk `i`. The chunk
+   * counts as held once its bytes are written; the have file follows (writeHave) without this call
+   * waiting for it: it only ever claims chunks whose bytes were written before it was.
+   */
   async writeChunk (digest: string, i: number, bytes: Uint8Array): Promise<void> {
     const img = this.require(digest)
     if (img.have.has(i)) return
+    const failed = this.haveErrors.get(digest)
+    if (failed !== undefined) throw spaceError(failed, digest)
     if (!chunkMatches(img.manifest, i, bytes)) throw new ControlError('DATA_LOSS', `chunk ${i} of ${digest} does not match its manifest`)
     const dir = join(this.dir, digestHex(digest))
-    const f = await open(join(dir, 'image.partial'), 'r+')
     try {
-      await f.write(bytes, 0, bytes.length, chunkSpan(img.manifest, i).offset)
+      await this.files.with(digest, async () => ({ path: join(dir, 'image.partial'), flags: 'r+' }), async (f) => {
+        await f.write(bytes, 0, bytes.length, chunkSpan(img.manifest, i).offset)
+      })
     } catch (err) {
       throw spaceError(err, digest)
-    } finally {
-      await f.close()
     }
     img.have.set(i)
-    await this.saveHave(digest, dir)
+    this.writeHave(digest, dir)
   }
 
-  /** Concurrent chunk writes must not let an older bitmap land after a newer one (a resume would refetch, or worse, trust). */
-  private async saveHave (digest: string, dir: string): Promise<void> {
-    const next = (this.haveWrites.get(digest) ?? Promise.resolve()).then(async () => {
-      const img = this.images.get(digest)
-      if (img !== undefined && !img.have.complete()) await writeFile(join(dir, 'have'), img.have.toBytes())
-    })
-    this.haveWrites.set(digest, next.catch(() => {}))
-    await next
+  /** Resolves once the image's have file says what its bitmap says now (a fetch that ends waits for it). */
+  async settled (digest: string): Promise<void> {
+    await this.haveWrites.get(digest)
+  }
+
+  /**
+   * One writer per image, writing the bitmap as it is when each write starts, again while chunks
+   * arrived meanwhile: never an older bitmap after a newer one (a resume would refetch, or worse,
+   * trust), and one write for many chunks when they come faster than the disk takes the file.
+   */
+  private writeHave (digest: string, dir: string): void {
+    this.haveDirty.add(digest)
+    if (this.haveWrites.has(digest)) return
+    const run = async (): Promise<void> => {
+      let img: StoredImage | undefined
+      try {
+        while (this.haveDirty.delete(digest)) {
+          img = this.images.get(digest)
+          if (img !== undefined && !img.have.complete()) await writeFile(join(dir, 'have'), img.have.toBytes())
+        }
+      } catch (err) {
+        // Unless the image went meanwhile (removed: its dir with it).
+        if (img !== undefined && this.images.get(digest) === img) this.haveErrors.set(digest, err)
+      } finally {
+        // In the same step as the loop's last look at haveDirty: a chunk written after it starts a new writer.
+        this.haveWrites.delete(digest)
+      }
+    }
+    // Registered before it runs: a writer that finds nothing to write still ends after this line.
+    this.haveWrites.set(digest, Promise.resolve().then(run))
   }
 
   /**
@@ -209,12 +245,13 @@ export class ImageStore {
     const dir = join(this.dir, digestHex(digest))
     const partial = join(dir, 'image.partial')
     if ((await this.hashRange(partial, { offset: 0, length: img.manifest.sizeBytes })) === digestHex(digest)) {
-      await this.haveWrites.get(digest)
-      this.haveWrites.delete(digest)
+      await this.settled(digest)
+      this.haveErrors.delete(digest)
       await rename(partial, join(dir, 'image'))
       await rm(join(dir, 'have'), { force: true })
       return true
     }
+    await this.settled(digest)
     const have = HaveBitmap.empty(img.manifest.chunks.length)
     for (let i = 0; i < img.manifest.chunks.length; i++) {
       if ((await this.hashRange(partial, chunkSpan(img.manifest, i))) === img.manifest.chunks[i]) have.set(i)
@@ -224,25 +261,34 @@ export class ImageStore {
     return false
   }
 
-  /** Chunk `i`'s bytes if held (complete image or partial). */
-  async readChunk (digest: string, i: number): Promise<Uint8Array | undefined> {
+  /**
+   * Chunk `i`'s bytes if held (complete image or partial). With `room`, the buffer has that many
+   * bytes free before them (the caller writes its envelope there: the MiB is not copied again).
+   */
+  async readChunk (digest: string, i: number, room = 0): Promise<Buffer | undefined> {
     const img = this.images.get(digest)
     if (img === undefined || !img.have.has(i)) return undefined
     const dir = join(this.dir, digestHex(digest))
     const span = chunkSpan(img.manifest, i)
-    const f = await open(join(dir, img.have.complete() && await exists(join(dir, 'image')) ? 'image' : 'image.partial'), 'r')
-    try {
-      const buf = Buffer.alloc(span.length)
-      const { bytesRead } = await f.read(buf, 0, span.length, span.offset)
+    // A fetch's handle is open on the partial file (renamed to `image` once whole: the same file).
+    const file = async (): Promise<{ path: string, flags: 'r' | 'r+' }> => img.have.complete() && await exists(join(dir, 'image')) ? { path: join(dir, 'image'), flags: 'r' } : { path: join(dir, 'image.partial'), flags: 'r+' }
+    return await this.files.with(digest, file, async (f) => {
+      const buf = Buffer.allocUnsafe(room + span.length)
+      const { bytesRead } = await f.read(buf, room, span.length, span.offset)
       return bytesRead === span.length ? buf : undefined
-    } finally {
-      await f.close()
-    }
+    })
   }
 
   async remove (digest: string): Promise<void> {
     this.images.delete(digest)
+    this.haveErrors.delete(digest)
+    await this.files.drop(digest)
     await rm(join(this.dir, digestHex(digest)), { recursive: true, force: true })
+  }
+
+  /** Closes the files held open (the agent stops). */
+  async close (): Promise<void> {
+    await this.files.close()
   }
 
   /** Bytes on disk, in all. */

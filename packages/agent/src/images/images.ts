@@ -146,6 +146,7 @@ export class Images {
     this.transport?.close()
     await this.direct?.stop()
     await node?.unhandle(IMAGE_PROTOCOL).catch(() => {})
+    await this.store.close()
   }
 
   advert (): Pick<HostAdvertContent, 'images' | 'imageTombstones'> {

@@ -37,23 +37,32 @@ export function nextPieces (s: PieceState): PieceAssignment[] {
   let room = s.total - s.inFlight.size
   if (room <= 0) return []
   const load = new Map(s.sources.map((src) => [src.hostId, src.inFlight]))
-  const candidates = s.missing.filter((c) => !s.inFlight.has(c)).map((chunk) => {
-    const holders = s.sources.filter((src) => src.have.has(chunk))
-    return { chunk, holders }
-  }).filter((c) => c.holders.length > 0)
+  // Counted, not listed: this runs after every chunk, over every missing one; holders are listed
+  // only for the few chunks taken.
+  const candidates: Array<{ chunk: number, holders: number }> = []
+  for (const chunk of s.missing) {
+    if (s.inFlight.has(chunk)) continue
+    let holders = 0
+    for (const src of s.sources) if (src.have.has(chunk)) holders++
+    if (holders > 0) candidates.push({ chunk, holders })
+  }
   const rank = s.tieRank ?? ((c: number) => c)
-  candidates.sort((a, b) => a.holders.length - b.holders.length || rank(a.chunk) - rank(b.chunk))
+  candidates.sort((a, b) => a.holders - b.holders || rank(a.chunk) - rank(b.chunk))
   const out: PieceAssignment[] = []
+  let open = s.sources.filter((src) => src.inFlight < s.perSource).length
   for (const c of candidates) {
-    if (room <= 0) break
+    if (room <= 0 || open <= 0) break
     let best: ChunkSource | undefined
-    for (const h of c.holders) {
+    for (const h of s.sources) {
+      if (!h.have.has(c.chunk)) continue
       const l = load.get(h.hostId) as number
       if (l >= s.perSource) continue
       if (best === undefined || l < (load.get(best.hostId) as number)) best = h
     }
     if (best === undefined) continue
-    load.set(best.hostId, (load.get(best.hostId) as number) + 1)
+    const l = (load.get(best.hostId) as number) + 1
+    load.set(best.hostId, l)
+    if (l >= s.perSource) open--
     out.push({ chunk: c.chunk, hostId: best.hostId })
     room--
   }

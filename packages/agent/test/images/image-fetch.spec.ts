@@ -4,15 +4,18 @@
  * corrupted bytes, one that holds nothing, a fetch broken off and resumed.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import { mkdtemp, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { pb } from '@meshvirt/proto'
 import { catalogueOf } from '../../src/images/catalogue.js'
 import { ChunkTransport } from '../../src/images/chunk-transport.js'
-import { DirectChunkClient, DirectChunkServer } from '../../src/images/direct-chunks.js'
+import { DirectChunkClient, DirectChunkServer, FrameReader } from '../../src/images/direct-chunks.js'
 import { ImageFetcher } from '../../src/images/image-fetcher.js'
+import { ImageFiles } from '../../src/images/image-files.js'
 import { holding } from '../../src/images/image-library.js'
 import { imageServer } from '../../src/images/image-protocol.js'
 import { ImageStore } from '../../src/images/image-store.js'
@@ -88,6 +91,32 @@ describe('ImageStore', () => {
     await b.store.beginFetch(image.manifest, [], 0)
     await expect(b.store.writeChunk(image.manifest.digest, 0, randomBytes(CHUNK_BYTES))).rejects.toMatchObject({ code: 'DATA_LOSS' })
     expect(b.store.get(image.manifest.digest)?.have.held()).toBe(0)
+  })
+})
+
+describe('ImageFiles', () => {
+  it('one handle per image, shared while in use; dropped: closed once its last user is done; idle: closed', async () => {
+    const files = new ImageFiles(50)
+    let opened = 0
+    const path = async (): Promise<{ path: string, flags: 'r' }> => { opened++; return { path: file, flags: 'r' } }
+    const read = async (f: FileHandle): Promise<number> => (await f.read(Buffer.alloc(16), 0, 16, 0)).bytesRead
+    const handles = new Set<FileHandle>()
+    await Promise.all([1, 2, 3].map(async () => await files.with('x', path, async (f) => { handles.add(f); return await read(f) })))
+    expect([opened, handles.size]).toEqual([1, 1])
+    let during: FileHandle | undefined
+    await files.with('x', path, async (f) => {
+      during = f
+      await files.drop('x')
+      expect(await read(f)).toBe(16)
+    })
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    await expect(read(during as FileHandle)).rejects.toThrow()
+    await files.with('x', path, read)
+    expect(opened).toBe(2)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await files.with('x', path, read)
+    expect(opened).toBe(3)
+    await files.close()
   })
 })
 
@@ -208,6 +237,42 @@ describe('the direct chunk path', () => {
       transport.close()
       await server.stop()
     }
+  })
+
+  it('requests on one connection are pipelined: answered in order however long each takes; a timeout fails them all', async () => {
+    let calls = 0
+    const server = new DirectChunkServer('127.0.0.1', async (req) => {
+      // Later requests finish first: the answers must still come back in the order asked.
+      const n = calls++
+      await new Promise((resolve) => setTimeout(resolve, n === 0 ? 200 : 5 * (10 - (n % 10))))
+      return req[0] === 0xff ? await new Promise<Uint8Array>(() => {}) : Buffer.concat([Buffer.from(req), randomBytes(n % 3 === 0 ? CHUNK_BYTES : 100)])
+    })
+    await server.start()
+    const client = await DirectChunkClient.connect(server.open('c'))
+    try {
+      const asked = Array.from({ length: 12 }, (_, i) => Buffer.from([i]))
+      const answers = await Promise.all(asked.map(async (a) => await client.request(a, 5_000)))
+      expect(answers.map((a) => a[0])).toEqual(asked.map((a) => a[0]))
+      expect(calls).toBe(12)
+      const stuck = [client.request(Buffer.from([0xff]), 300), client.request(Buffer.from([1]), 5_000)]
+      for (const p of stuck) await expect(p).rejects.toThrow(/no answer within 300 ms/)
+      expect(client.closed).toBe(true)
+    } finally {
+      client.close()
+      await server.stop()
+    }
+  })
+
+  it('frames are read whole however the stream cuts them, headers included', async () => {
+    const socket = new EventEmitter()
+    const frames = new FrameReader(socket as unknown as Socket)
+    const bodies = [randomBytes(10), Buffer.alloc(0), randomBytes(70_000), randomBytes(3)]
+    const stream = Buffer.concat(bodies.flatMap((b) => { const h = Buffer.alloc(4); h.writeUInt32BE(b.length); return [h, b] }))
+    // Cuts of 1 to 7 bytes, then one of all the rest.
+    for (let at = 0, n = 1; at < stream.length; at += n, n = n < 7 ? n + 1 : stream.length) socket.emit('data', stream.subarray(at, at + n))
+    socket.emit('end')
+    for (const b of bodies) expect(Buffer.from(await frames.next() as Uint8Array).equals(b)).toBe(true)
+    expect(await frames.next()).toBeUndefined()
   })
 
   it('a holder whose direct path is gone is asked over the mesh', async () => {

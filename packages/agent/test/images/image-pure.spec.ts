@@ -1,8 +1,10 @@
 /** The image library's pure parts, table-tested: names, bitmaps, manifests, piece selection, the catalogue. */
 import { describe, expect, it } from 'vitest'
+import { pb } from '@meshvirt/proto'
 import type { ImageHolding } from '@meshvirt/mesh'
 import { catalogueOf, type CatalogueHost } from '../../src/images/catalogue.js'
 import { HaveBitmap } from '../../src/images/have-bitmap.js'
+import { chunkAnswer, CHUNK_ENVELOPE_ROOM } from '../../src/images/image-protocol.js'
 import { canonicalRef, digestHex, parseImageRef } from '../../src/images/image-ref.js'
 import { chunkCount, chunkMatches, chunkSpan, manifestProblem, sha256Hex, type ImageManifest } from '../../src/images/manifest.js'
 import { nextPieces, unheld, type ChunkSource } from '../../src/images/piece-selection.js'
@@ -51,6 +53,30 @@ describe('HaveBitmap', () => {
     expect(HaveBitmap.full(12).toBytes()).toHaveLength(0)
     expect(HaveBitmap.from(12, new Uint8Array()).complete()).toBe(true)
     expect(HaveBitmap.from(3, Uint8Array.of(0xff)).held()).toBe(3)
+  })
+
+  it('counts a chunk set twice once', () => {
+    const b = HaveBitmap.from(12, Uint8Array.of(0b101))
+    b.set(0); b.set(1); b.set(1)
+    expect(b.held()).toBe(3)
+    for (let i = 0; i < 12; i++) b.set(i)
+    expect(b.complete()).toBe(true)
+  })
+})
+
+describe('chunkAnswer', () => {
+  it.each([0, 1, 127, 128, 16_383, 16_384, 1024 * 1024, 1024 * 1024 + 12_345, 4 * 1024 * 1024])('%i bytes: the same bytes as ImageResponse.encode, the chunk not copied', (n) => {
+    const buf = Buffer.alloc(CHUNK_ENVELOPE_ROOM + n)
+    for (let i = 0; i < n; i += 4099) buf[CHUNK_ENVELOPE_ROOM + i] = i % 251
+    const chunk = buf.subarray(CHUNK_ENVELOPE_ROOM)
+    const answer = chunkAnswer(buf, CHUNK_ENVELOPE_ROOM)
+    expect(Buffer.from(answer).equals(Buffer.from(pb.ImageResponse.encode({ chunk }).finish()))).toBe(true)
+    expect(answer.buffer).toBe(buf.buffer)
+    expect(Buffer.from(pb.ImageResponse.decode(answer).chunk as Uint8Array).equals(chunk)).toBe(true)
+  })
+
+  it('refuses when the room cannot hold the envelope', () => {
+    expect(() => chunkAnswer(Buffer.alloc(2 + 200), 2)).toThrow(RangeError)
   })
 })
 
@@ -109,7 +135,10 @@ describe('nextPieces', () => {
     ['a holder at its limit is not asked', [0, 1], [], [src('a', all, 2)], 2, 4, []],
     ['chunks in flight are not picked again; the total bounds the rest', [0, 1, 2], [0], [src('a', all)], 4, 2,
       [{ chunk: 1, hostId: 'a' }]],
-    ['nothing is asked of nobody', [0, 1], [], [src('a', holds())], 4, 4, []]
+    ['nothing is asked of nobody', [0, 1], [], [src('a', holds())], 4, 4, []],
+    ['every holder at its limit: nothing, however many are missing', [0, 1, 2, 3], [], [src('a', all, 2), src('b', holds(3), 2)], 2, 16, []],
+    ['one holder full, the other still asked for what it has', [0, 1, 2, 3], [], [src('a', all, 2), src('b', holds(1, 3))], 2, 16,
+      [{ chunk: 1, hostId: 'b' }, { chunk: 3, hostId: 'b' }]]
   ] as Array<[string, number[], number[], ChunkSource[], number, number, unknown[]]>)('%s', (_, missing, inFlight, sources, perSource, total, want) => {
     expect(nextPieces({ missing, inFlight: new Set(inFlight), sources, perSource, total })).toEqual(want)
   })

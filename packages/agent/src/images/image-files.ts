@@ -1,0 +1,64 @@
+import { open, type FileHandle } from 'node:fs/promises'
+
+/** An image file nobody read or wrote for this long is closed (a holder may serve it again later). */
+export const FILE_IDLE_MS = 5_000
+
+interface OpenFile { file: Promise<FileHandle>, users: number, dropped: boolean, timer?: NodeJS.Timeout }
+
+/**
+ * One open handle per image, shared by the chunks written and the chunks served, instead of an open
+ * and a close per chunk (two more round trips to libuv's thread pool per MiB). Positional reads and
+ * writes share it safely. A partial file keeps its handle when it is renamed to `image` (the same inode);
+ * an image deleted or replaced must be `drop`ped first.
+ */
+export class ImageFiles {
+  private readonly files = new Map<string, OpenFile>()
+
+  constructor (private readonly idleMs = FILE_IDLE_MS) {}
+
+  /** Runs `fn` with the image's handle, opening `path` with `flags` if it is not open yet. */
+  async with<T> (key: string, path: () => Promise<{ path: string, flags: 'r' | 'r+' }>, fn: (f: FileHandle) => Promise<T>): Promise<T> {
+    let entry = this.files.get(key)
+    if (entry === undefined) {
+      const opened: OpenFile = { file: path().then(async (p) => await open(p.path, p.flags)), users: 0, dropped: false }
+      // A file that did not open is not kept: the next use tries again.
+      opened.file.catch(() => { if (this.files.get(key) === opened) this.files.delete(key) })
+      this.files.set(key, opened)
+      entry = opened
+    }
+    clearTimeout(entry.timer)
+    entry.users++
+    try {
+      return await fn(await entry.file)
+    } finally {
+      entry.users--
+      if (entry.users === 0) this.idle(key, entry)
+    }
+  }
+
+  /** Closes the image's handle (now, or when its last user is done): its file is about to go. */
+  async drop (key: string): Promise<void> {
+    const entry = this.files.get(key)
+    if (entry === undefined) return
+    this.files.delete(key)
+    entry.dropped = true
+    clearTimeout(entry.timer)
+    if (entry.users === 0) await close(entry)
+  }
+
+  async close (): Promise<void> {
+    await Promise.all([...this.files.keys()].map(async (k) => { await this.drop(k) }))
+  }
+
+  private idle (key: string, entry: OpenFile): void {
+    if (entry.dropped) { void close(entry); return }
+    entry.timer = setTimeout(() => {
+      if (entry.users === 0 && this.files.get(key) === entry) void this.drop(key)
+    }, this.idleMs)
+    entry.timer.unref()
+  }
+}
+
+async function close (entry: OpenFile): Promise<void> {
+  await entry.file.then(async (f) => { await f.close() }, () => {})
+}
