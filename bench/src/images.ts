@@ -6,7 +6,8 @@
  *    only; a VM asked for on host-2 (sim hypervisor: no guest, so the figure is the fetch alone).
  *    Time = the fetching agent's own logs, "fetching an image" → "image fetched" (manifest, every chunk
  *    verified and written, the whole image hashed). Beside it, in the same run: `cp` of the file, and a plain TCP stream of
- *    the same bytes over loopback (Node sockets, file read → socket → file written): fetch_ratio_vs_tcp.
+ *    the same bytes over loopback (Node sockets, file read → socket → file written), once before the
+ *    fetch and once after: fetch_ratio_vs_tcp is the fetch against the mean of the two.
  *  - spread_s_4_hosts: another image of the same size, one holder, four hosts fetching at once (a VM
  *    on each, created together): from the first fetch's start to the last one's end, and its ratio to
  *    one host's fetch of the same size (target ≤ 1.5: fetchers serve each other the chunks they have).
@@ -147,18 +148,25 @@ export const images: Benchmark = {
       details.cpMbS = round(size / MiB / (cpMs / 1000))
       details.tcpMbS = round(tcpMbs)
       // Unbounded: the figures of this machine (2 cores for every agent: CPU-bound, not wire-bound).
-      const oneFetch = (f: OneFetch): void => {
+      // The TCP stream again right after the fetch: on a shared machine one sample swings with the
+      // load (67–198 MB/s in one hour here), so the ratio is taken against the mean of the two around it.
+      const oneFetch = async (f: OneFetch): Promise<void> => {
+        const tcpAfterMs = await tcpCopyMs(join(imageDir, 'one.raw'), join(root, 'tcp.raw'))
+        rmSync(join(root, 'tcp.raw'))
+        const tcpAfterMbs = size / MiB / (tcpAfterMs / 1000)
+        const tcpMean = (tcpMbs + tcpAfterMbs) / 2
+        details.tcpAfterMbS = round(tcpAfterMbs)
         metrics.fetch_mb_s_1_holder = { value: round(f.oneMbS), unit: 'MB/s' }
-        metrics.fetch_ratio_vs_tcp = { value: round(f.oneMbS / tcpMbs, 3), unit: 'ratio', target: '≥ 0.8' }
+        metrics.fetch_ratio_vs_tcp = { value: round(f.oneMbS / tcpMean, 3), unit: 'ratio', target: '≥ 0.8' }
         details.unbounded = f
-        log(`one host from one holder: ${f.oneMbS.toFixed(0)} MB/s (${(f.oneMs / 1000).toFixed(1)} s) — ${(100 * f.oneMbS / tcpMbs).toFixed(0)} % of loopback TCP`)
+        log(`one host from one holder: ${f.oneMbS.toFixed(0)} MB/s (${(f.oneMs / 1000).toFixed(1)} s) — ${(100 * f.oneMbS / tcpMean).toFixed(0)} % of loopback TCP (${tcpMbs.toFixed(0)} before, ${tcpAfterMbs.toFixed(0)} MB/s after)`)
       }
       if (fetchOnly) {
-        oneFetch(await fetchRound({ root, imageDir, size, key: join(root, 'cluster.key'), bound: undefined, fetchOnly, log }))
+        await oneFetch(await fetchRound({ root, imageDir, size, key: join(root, 'cluster.key'), bound: undefined, fetchOnly, log }))
         return { metrics, details: { ...details, load1Before: loadBefore, load1After: loadavg()[0] } }
       }
       const free = await fetchRound({ root, imageDir, size, key: join(root, 'cluster.key'), bound: undefined, log })
-      oneFetch(free)
+      await oneFetch(free)
       log(`four hosts at once, unbounded: the last had it after ${(free.spreadMs / 1000).toFixed(1)} s (${(free.spreadMs / free.oneMs).toFixed(2)} × one host); each fetch ${free.eachMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s`)
       // Each host's image traffic bounded (--image-bandwidth, both ways): the holder's uplink is the
       // scarce thing, as between real hosts; a swarm shows in how the spread compares to one fetch.
