@@ -13,37 +13,37 @@ export class LeaseRecords {
   constructor (private readonly store: StateStore, private readonly clock: () => number = Date.now) {}
 
   load (): PersistedLease[] {
-    return (this.store.db.prepare('SELECT state FROM leases ORDER BY vm_id').all() as Array<{ state: string }>).map((r) => JSON.parse(r.state) as PersistedLease)
+    return (this.store.prepare('SELECT state FROM leases ORDER BY vm_id').all() as Array<{ state: string }>).map((r) => JSON.parse(r.state) as PersistedLease)
   }
 
   save (state: PersistedLease): void {
     this.store.durable(() => {
-      this.store.db.prepare('INSERT INTO leases (vm_id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(vm_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at')
+      this.store.prepare('INSERT INTO leases (vm_id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(vm_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at')
         .run(state.vmId, JSON.stringify(state), this.clock())
     })
   }
 
   delete (vmId: string): void {
-    this.store.db.prepare('DELETE FROM leases WHERE vm_id = ?').run(vmId)
+    this.store.prepare('DELETE FROM leases WHERE vm_id = ?').run(vmId)
   }
 
   /** Appends one entry, keeping the newest `keep` of the VM (a history, not a safety record: no fsync of its own). */
   appendHistory (vmId: string, entry: meshvirt.v1.ILeaseHistoryEntry, keep = LEASE_HISTORY_KEPT): void {
     const { db } = this.store
     db.transaction(() => {
-      db.prepare('INSERT INTO lease_history (vm_id, at_ms, type, epoch, detail, host_id) VALUES (?, ?, ?, ?, ?, ?)')
+      this.store.prepare('INSERT INTO lease_history (vm_id, at_ms, type, epoch, detail, host_id) VALUES (?, ?, ?, ?, ?, ?)')
         .run(vmId, Number(entry.atMs ?? 0), entry.type ?? '', Number(entry.epoch ?? 0), entry.detail ?? '', entry.hostId ?? '')
-      db.prepare('DELETE FROM lease_history WHERE vm_id = ? AND id NOT IN (SELECT id FROM lease_history WHERE vm_id = ? ORDER BY id DESC LIMIT ?)').run(vmId, vmId, keep)
+      this.store.prepare('DELETE FROM lease_history WHERE vm_id = ? AND id NOT IN (SELECT id FROM lease_history WHERE vm_id = ? ORDER BY id DESC LIMIT ?)').run(vmId, vmId, keep)
     })()
   }
 
   /** The VM's history here, oldest first. */
   history (vmId: string): meshvirt.v1.ILeaseHistoryEntry[] {
-    const rows = this.store.db.prepare('SELECT at_ms, type, epoch, detail, host_id FROM lease_history WHERE vm_id = ? ORDER BY id').all(vmId) as Array<{ at_ms: number, type: string, epoch: number, detail: string, host_id: string }>
+    const rows = this.store.prepare('SELECT at_ms, type, epoch, detail, host_id FROM lease_history WHERE vm_id = ? ORDER BY id').all(vmId) as Array<{ at_ms: number, type: string, epoch: number, detail: string, host_id: string }>
     return rows.map((r) => ({ type: r.type, atMs: r.at_ms, epoch: r.epoch, detail: r.detail, hostId: r.host_id }))
   }
 
   forgetHistory (vmId: string): void {
-    this.store.db.prepare('DELETE FROM lease_history WHERE vm_id = ?').run(vmId)
+    this.store.prepare('DELETE FROM lease_history WHERE vm_id = ?').run(vmId)
   }
 }

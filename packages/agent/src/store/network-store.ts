@@ -7,19 +7,19 @@ export class NetworkStore {
   constructor (private readonly store: StateStore) {}
 
   list (): NetworkRecord[] {
-    const rows = this.store.db.prepare('SELECT record FROM networks ORDER BY name').all() as Array<{ record: Uint8Array }>
+    const rows = this.store.prepare('SELECT record FROM networks ORDER BY name').all() as Array<{ record: Uint8Array }>
     return rows.map((r) => networkFromWire(pb.Network.decode(r.record)))
   }
 
   /** Written durably: a network the operator was told exists survives a power cut. */
   put (n: NetworkRecord): void {
     this.store.durable(() => {
-      this.store.db.prepare('INSERT INTO networks (name, record) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET record = excluded.record')
+      this.store.prepare('INSERT INTO networks (name, record) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET record = excluded.record')
         .run(n.name, pb.Network.encode(networkToWire(n)).finish())
     })
   }
 
   delete (name: string): void {
-    this.store.db.prepare('DELETE FROM networks WHERE name = ?').run(name)
+    this.store.prepare('DELETE FROM networks WHERE name = ?').run(name)
   }
 }

@@ -42,11 +42,11 @@ export class ReplicaRecords {
   constructor (private readonly store: StateStore) {}
 
   holders (vmId: string): HolderRow[] {
-    return (this.store.db.prepare('SELECT * FROM replica_holders WHERE vm_id = ? ORDER BY added_at, holder').all(vmId) as RawHolder[]).map(toHolder)
+    return (this.store.prepare('SELECT * FROM replica_holders WHERE vm_id = ? ORDER BY added_at, holder').all(vmId) as RawHolder[]).map(toHolder)
   }
 
   addHolder (vmId: string, holder: string, now: number): void {
-    this.store.db.prepare('INSERT OR IGNORE INTO replica_holders (vm_id, holder, added_at) VALUES (?, ?, ?)').run(vmId, holder, now)
+    this.store.prepare('INSERT OR IGNORE INTO replica_holders (vm_id, holder, added_at) VALUES (?, ?, ?)').run(vmId, holder, now)
   }
 
   updateHolder (vmId: string, holder: string, patch: Partial<Pick<HolderRow, 'epoch' | 'seq' | 'takenAt' | 'appliedAt' | 'lastError'>> & { addSentBytes?: number }): void {
@@ -59,28 +59,28 @@ export class ReplicaRecords {
     if (patch.lastError !== undefined) { sets.push('last_error = @last_error'); params.last_error = patch.lastError }
     if (patch.addSentBytes !== undefined) { sets.push('sent_bytes = sent_bytes + @sent'); params.sent = patch.addSentBytes }
     if (sets.length === 0) return
-    this.store.db.prepare(`UPDATE replica_holders SET ${sets.join(', ')} WHERE vm_id = @vm AND holder = @holder`).run(params)
+    this.store.prepare(`UPDATE replica_holders SET ${sets.join(', ')} WHERE vm_id = @vm AND holder = @holder`).run(params)
   }
 
   removeHolder (vmId: string, holder: string): void {
-    this.store.db.prepare('DELETE FROM replica_holders WHERE vm_id = ? AND holder = ?').run(vmId, holder)
+    this.store.prepare('DELETE FROM replica_holders WHERE vm_id = ? AND holder = ?').run(vmId, holder)
   }
 
   removeHolders (vmId: string): void {
-    this.store.db.prepare('DELETE FROM replica_holders WHERE vm_id = ?').run(vmId)
+    this.store.prepare('DELETE FROM replica_holders WHERE vm_id = ?').run(vmId)
   }
 
   held (vmId: string): HeldReplicaRow | undefined {
-    const raw = this.store.db.prepare('SELECT * FROM held_replicas WHERE vm_id = ?').get(vmId) as RawHeld | undefined
+    const raw = this.store.prepare('SELECT * FROM held_replicas WHERE vm_id = ?').get(vmId) as RawHeld | undefined
     return raw === undefined ? undefined : toHeld(raw)
   }
 
   listHeld (): HeldReplicaRow[] {
-    return (this.store.db.prepare('SELECT * FROM held_replicas ORDER BY vm_id').all() as RawHeld[]).map(toHeld)
+    return (this.store.prepare('SELECT * FROM held_replicas ORDER BY vm_id').all() as RawHeld[]).map(toHeld)
   }
 
   putHeld (r: HeldReplicaRow): void {
-    this.store.db.prepare(`INSERT INTO held_replicas (vm_id, name, owner, epoch, spec, holders, disk_bytes, created_at, updated_at)
+    this.store.prepare(`INSERT INTO held_replicas (vm_id, name, owner, epoch, spec, holders, disk_bytes, created_at, updated_at)
       VALUES (@vm_id, @name, @owner, @epoch, @spec, @holders, @disk_bytes, @created_at, @updated_at)
       ON CONFLICT(vm_id) DO UPDATE SET name = excluded.name, owner = excluded.owner, epoch = excluded.epoch, spec = excluded.spec,
       holders = excluded.holders, disk_bytes = excluded.disk_bytes, updated_at = excluded.updated_at`)
@@ -88,7 +88,7 @@ export class ReplicaRecords {
   }
 
   deleteHeld (vmId: string): boolean {
-    return this.store.db.prepare('DELETE FROM held_replicas WHERE vm_id = ?').run(vmId).changes > 0
+    return this.store.prepare('DELETE FROM held_replicas WHERE vm_id = ?').run(vmId).changes > 0
   }
 }
 

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Resources } from '@meshvirt/placement'
 import { MIGRATIONS } from './schema.js'
+import { StatementCache } from './statement-cache.js'
 
 export const STATE_DB = 'state.db'
 
@@ -80,9 +81,11 @@ interface RawVm {
  */
 export class StateStore {
   readonly db: Database.Database
+  private readonly statements: StatementCache<Database.Statement>
 
   constructor (path: string) {
     this.db = new Database(path)
+    this.statements = new StatementCache((sql) => this.db.prepare(sql))
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('busy_timeout = 5000')
@@ -95,6 +98,11 @@ export class StateStore {
 
   close (): void {
     this.db.close()
+  }
+
+  /** The statement for `sql`, prepared once per store (see StatementCache). */
+  prepare (sql: string): Database.Statement {
+    return this.statements.get(sql)
   }
 
   transaction<T> (fn: () => T): T {
@@ -112,17 +120,17 @@ export class StateStore {
   }
 
   getMeta (key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value
+    return (this.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value
   }
 
   setMeta (key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value)
+    this.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value)
   }
 
   // --- VMs -------------------------------------------------------------------------------
 
   insertVm (vm: VmRow): void {
-    this.db.prepare(`INSERT INTO vms (id, name, vm_group, spec, placement, owner, epoch, state, desired, vcpus, memory_bytes, disk_bytes,
+    this.prepare(`INSERT INTO vms (id, name, vm_group, spec, placement, owner, epoch, state, desired, vcpus, memory_bytes, disk_bytes,
       idempotency_key, created_at, updated_at, started_at, last_error, last_migration) VALUES (@id, @name, @vm_group, @spec, @placement, @owner, @epoch, @state,
       @desired, @vcpus, @memory_bytes, @disk_bytes, @idempotency_key, @created_at, @updated_at, @started_at, @last_error, @last_migration)`).run({
       id: vm.id, name: vm.name, vm_group: vm.group, spec: Buffer.from(vm.spec), placement: vm.placement === null ? null : Buffer.from(vm.placement), owner: vm.owner,
@@ -133,22 +141,22 @@ export class StateStore {
   }
 
   getVm (id: string): VmRow | undefined {
-    const raw = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as RawVm | undefined
+    const raw = this.prepare('SELECT * FROM vms WHERE id = ?').get(id) as RawVm | undefined
     return raw === undefined ? undefined : toVm(raw)
   }
 
   findVmByName (name: string): VmRow | undefined {
-    const raw = this.db.prepare('SELECT * FROM vms WHERE name = ? ORDER BY created_at LIMIT 1').get(name) as RawVm | undefined
+    const raw = this.prepare('SELECT * FROM vms WHERE name = ? ORDER BY created_at LIMIT 1').get(name) as RawVm | undefined
     return raw === undefined ? undefined : toVm(raw)
   }
 
   findVmByIdempotencyKey (key: string): VmRow | undefined {
-    const raw = this.db.prepare('SELECT * FROM vms WHERE idempotency_key = ?').get(key) as RawVm | undefined
+    const raw = this.prepare('SELECT * FROM vms WHERE idempotency_key = ?').get(key) as RawVm | undefined
     return raw === undefined ? undefined : toVm(raw)
   }
 
   listVms (): VmRow[] {
-    return (this.db.prepare('SELECT * FROM vms ORDER BY created_at, id').all() as RawVm[]).map(toVm)
+    return (this.prepare('SELECT * FROM vms ORDER BY created_at, id').all() as RawVm[]).map(toVm)
   }
 
   updateVm (id: string, patch: Partial<Pick<VmRow, 'state' | 'desired' | 'startedAt' | 'lastError' | 'epoch' | 'lastMigration' | 'spec'>>, now: number): void {
@@ -161,44 +169,44 @@ export class StateStore {
     if (patch.epoch !== undefined) { sets.push('epoch = @epoch'); params.epoch = patch.epoch }
     if (patch.lastMigration !== undefined) { sets.push('last_migration = @last_migration'); params.last_migration = patch.lastMigration === null ? null : Buffer.from(patch.lastMigration) }
     if (patch.spec !== undefined) { sets.push('spec = @spec'); params.spec = Buffer.from(patch.spec) }
-    this.db.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id`).run(params)
+    this.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id`).run(params)
   }
 
   deleteVm (id: string): void {
-    this.db.prepare('DELETE FROM vms WHERE id = ?').run(id)
+    this.prepare('DELETE FROM vms WHERE id = ?').run(id)
   }
 
   /** What the VMs recorded here hold, and the disks of the replicas kept here (the ledger's `allocated`). */
   allocated (): Resources {
     const vms = this.sum('vms')
-    const replicas = this.db.prepare('SELECT COALESCE(SUM(disk_bytes),0) d FROM held_replicas').get() as { d: number }
+    const replicas = this.prepare('SELECT COALESCE(SUM(disk_bytes),0) d FROM held_replicas').get() as { d: number }
     return { ...vms, diskBytes: vms.diskBytes + replicas.d }
   }
 
   // --- reservations ----------------------------------------------------------------------
 
   insertReservation (r: ReservationRow): void {
-    this.db.prepare(`INSERT INTO reservations (token, request_id, broker_id, vcpus, memory_bytes, disk_bytes, expires_at, created_at, vm_group)
+    this.prepare(`INSERT INTO reservations (token, request_id, broker_id, vcpus, memory_bytes, disk_bytes, expires_at, created_at, vm_group)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.token, r.requestId, r.brokerId, r.resources.vcpus, r.resources.memoryBytes, r.resources.diskBytes, r.expiresAt, r.createdAt, r.group ?? '')
   }
 
   getReservation (token: string): ReservationRow | undefined {
-    const raw = this.db.prepare('SELECT * FROM reservations WHERE token = ?').get(token) as RawReservation | undefined
+    const raw = this.prepare('SELECT * FROM reservations WHERE token = ?').get(token) as RawReservation | undefined
     return raw === undefined ? undefined : toReservation(raw)
   }
 
   findReservationByRequest (requestId: string): ReservationRow | undefined {
-    const raw = this.db.prepare('SELECT * FROM reservations WHERE request_id = ?').get(requestId) as RawReservation | undefined
+    const raw = this.prepare('SELECT * FROM reservations WHERE request_id = ?').get(requestId) as RawReservation | undefined
     return raw === undefined ? undefined : toReservation(raw)
   }
 
   deleteReservation (token: string): boolean {
-    return this.db.prepare('DELETE FROM reservations WHERE token = ?').run(token).changes > 0
+    return this.prepare('DELETE FROM reservations WHERE token = ?').run(token).changes > 0
   }
 
   /** Drops reservations whose TTL has passed; returns how many. */
   expireReservations (now: number): number {
-    return this.db.prepare('DELETE FROM reservations WHERE expires_at <= ?').run(now).changes
+    return this.prepare('DELETE FROM reservations WHERE expires_at <= ?').run(now).changes
   }
 
   reserved (): Resources {
@@ -207,14 +215,14 @@ export class StateStore {
 
   /** Guests this host runs or has promised: VMs and reservations with memory (replicas hold disk only). */
   guestCount (): number {
-    const vms = this.db.prepare('SELECT COUNT(*) n FROM vms WHERE memory_bytes > 0').get() as { n: number }
-    const held = this.db.prepare('SELECT COUNT(*) n FROM reservations WHERE memory_bytes > 0').get() as { n: number }
+    const vms = this.prepare('SELECT COUNT(*) n FROM vms WHERE memory_bytes > 0').get() as { n: number }
+    const held = this.prepare('SELECT COUNT(*) n FROM reservations WHERE memory_bytes > 0').get() as { n: number }
     return vms.n + held.n
   }
 
   /** Group → how many of this host's VM records (any state) or reservations are in it. */
   groupCounts (table: 'vms' | 'reservations'): Record<string, number> {
-    const rows = this.db.prepare(`SELECT vm_group g, COUNT(*) n FROM ${table} WHERE vm_group != '' GROUP BY vm_group`).all() as Array<{ g: string, n: number }>
+    const rows = this.prepare(`SELECT vm_group g, COUNT(*) n FROM ${table} WHERE vm_group != '' GROUP BY vm_group`).all() as Array<{ g: string, n: number }>
     const out: Record<string, number> = Object.create(null)
     for (const r of rows) out[r.g] = r.n
     return out
@@ -223,23 +231,23 @@ export class StateStore {
   // --- name claims -------------------------------------------------------------------------
 
   getNameClaim (name: string): NameClaimRow | undefined {
-    const raw = this.db.prepare('SELECT * FROM name_claims WHERE name = ?').get(name) as { name: string, idempotency_key: string, vm_id: string, broker_id: string, owner: string, expires_at: number | null } | undefined
+    const raw = this.prepare('SELECT * FROM name_claims WHERE name = ?').get(name) as { name: string, idempotency_key: string, vm_id: string, broker_id: string, owner: string, expires_at: number | null } | undefined
     return raw === undefined ? undefined : { name: raw.name, idempotencyKey: raw.idempotency_key, vmId: raw.vm_id, brokerId: raw.broker_id, owner: raw.owner, expiresAt: raw.expires_at }
   }
 
   putNameClaim (c: NameClaimRow): void {
-    this.db.prepare(`INSERT INTO name_claims (name, idempotency_key, vm_id, broker_id, owner, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+    this.prepare(`INSERT INTO name_claims (name, idempotency_key, vm_id, broker_id, owner, expires_at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT(name) DO UPDATE SET idempotency_key = excluded.idempotency_key, vm_id = excluded.vm_id, broker_id = excluded.broker_id,
       owner = excluded.owner, expires_at = excluded.expires_at`)
       .run(c.name, c.idempotencyKey, c.vmId, c.brokerId, c.owner, c.expiresAt)
   }
 
   deleteNameClaim (name: string): void {
-    this.db.prepare('DELETE FROM name_claims WHERE name = ?').run(name)
+    this.prepare('DELETE FROM name_claims WHERE name = ?').run(name)
   }
 
   private sum (table: 'vms' | 'reservations'): Resources {
-    const r = this.db.prepare(`SELECT COALESCE(SUM(vcpus),0) v, COALESCE(SUM(memory_bytes),0) m, COALESCE(SUM(disk_bytes),0) d FROM ${table}`).get() as { v: number, m: number, d: number }
+    const r = this.prepare(`SELECT COALESCE(SUM(vcpus),0) v, COALESCE(SUM(memory_bytes),0) m, COALESCE(SUM(disk_bytes),0) d FROM ${table}`).get() as { v: number, m: number, d: number }
     return { vcpus: r.v, memoryBytes: r.m, diskBytes: r.d }
   }
 

@@ -38,11 +38,11 @@ export class VmRecordStore {
   }
 
   listKnown (): KnownVm[] {
-    return (this.store.db.prepare('SELECT * FROM known_vms ORDER BY name, vm_id').all() as RawKnown[]).map(toKnown)
+    return (this.store.prepare('SELECT * FROM known_vms ORDER BY name, vm_id').all() as RawKnown[]).map(toKnown)
   }
 
   putKnown (vm: KnownVm): void {
-    this.store.db.prepare(`INSERT INTO known_vms (vm_id, name, owner, owner_hostname, epoch, state, vm_group, vcpus, memory_bytes, disk_bytes, last_heard_at)
+    this.store.prepare(`INSERT INTO known_vms (vm_id, name, owner, owner_hostname, epoch, state, vm_group, vcpus, memory_bytes, disk_bytes, last_heard_at)
       VALUES (@id, @name, @owner, @ownerHostname, @epoch, @state, @group, @vcpus, @memoryBytes, @diskBytes, @lastHeardAt)
       ON CONFLICT(vm_id) DO UPDATE SET name = excluded.name, owner = excluded.owner, owner_hostname = excluded.owner_hostname, epoch = excluded.epoch,
       state = excluded.state, vm_group = excluded.vm_group, vcpus = excluded.vcpus, memory_bytes = excluded.memory_bytes, disk_bytes = excluded.disk_bytes,
@@ -50,18 +50,18 @@ export class VmRecordStore {
   }
 
   deleteKnown (vmId: string): void {
-    this.store.db.prepare('DELETE FROM known_vms WHERE vm_id = ?').run(vmId)
+    this.store.prepare('DELETE FROM known_vms WHERE vm_id = ?').run(vmId)
   }
 
   tombstones (): VmTombstone[] {
-    const rows = this.store.db.prepare('SELECT vm_id, name, owner, epoch, deleted_at FROM vm_tombstones ORDER BY deleted_at DESC, vm_id').all() as Array<{ vm_id: string, name: string, owner: string, epoch: number, deleted_at: number }>
+    const rows = this.store.prepare('SELECT vm_id, name, owner, epoch, deleted_at FROM vm_tombstones ORDER BY deleted_at DESC, vm_id').all() as Array<{ vm_id: string, name: string, owner: string, epoch: number, deleted_at: number }>
     return rows.map((r) => ({ vmId: r.vm_id, name: r.name, owner: r.owner, epoch: r.epoch, deletedAt: r.deleted_at }))
   }
 
   /** Records a tombstone (fsynced: a returning owner must find it) and forgets what was known of the VM. */
   putTombstone (t: VmTombstone): void {
     this.store.durable(() => {
-      this.store.db.prepare(`INSERT INTO vm_tombstones (vm_id, name, owner, epoch, deleted_at) VALUES (?, ?, ?, ?, ?)
+      this.store.prepare(`INSERT INTO vm_tombstones (vm_id, name, owner, epoch, deleted_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT(vm_id) DO UPDATE SET deleted_at = MIN(deleted_at, excluded.deleted_at), epoch = MAX(epoch, excluded.epoch)`).run(t.vmId, t.name, t.owner, t.epoch, t.deletedAt)
       this.deleteKnown(t.vmId)
     })
@@ -71,8 +71,8 @@ export class VmRecordStore {
   pruneTombstones (before: number, keep: number): number {
     const { db } = this.store
     return db.transaction(() => {
-      const old = db.prepare('DELETE FROM vm_tombstones WHERE deleted_at < ?').run(before).changes
-      const over = db.prepare('DELETE FROM vm_tombstones WHERE vm_id NOT IN (SELECT vm_id FROM vm_tombstones ORDER BY deleted_at DESC, vm_id LIMIT ?)').run(keep).changes
+      const old = this.store.prepare('DELETE FROM vm_tombstones WHERE deleted_at < ?').run(before).changes
+      const over = this.store.prepare('DELETE FROM vm_tombstones WHERE vm_id NOT IN (SELECT vm_id FROM vm_tombstones ORDER BY deleted_at DESC, vm_id LIMIT ?)').run(keep).changes
       return old + over
     })()
   }
