@@ -2,6 +2,7 @@ import { access } from 'node:fs/promises'
 import { execa } from 'execa'
 import { DiskFullError, ImageMissingError, InvalidSpecError, QemuMissingError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
+import { inspectImage } from './image-info.js'
 
 const MIB = 2 ** 20
 
@@ -23,7 +24,7 @@ export async function createDisk (options: CreateDiskOptions): Promise<void> {
     try { await access(options.base) } catch {
       throw new ImageMissingError(`base image ${options.base} does not exist: build or copy it first`)
     }
-    const { format, virtualSize } = await imageInfo(options.qemuImg, options.base, options)
+    const { format, virtualSizeBytes: virtualSize } = await inspectImage(options.base, { qemuImg: options.qemuImg, signal: options.signal })
     // qemu-img makes a smaller overlay without a word, and the guest then finds its root file
     // system cut short (a 2 GiB cloud image under a 32M disk: ext4 refuses to mount).
     const baseMiB = Math.ceil(virtualSize / MIB)
@@ -42,7 +43,7 @@ async function importDisk (options: CreateDiskOptions, from: string): Promise<vo
   try { await access(from) } catch {
     throw new ImageMissingError(`image ${from} to import does not exist`)
   }
-  const { format } = await imageInfo(options.qemuImg, from, options)
+  const { format } = await inspectImage(from, { qemuImg: options.qemuImg, signal: options.signal })
   const converted = await execa(options.qemuImg, ['convert', '-q', '-f', format, '-O', 'qcow2', from, options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
   if (converted.failed) throw diskError(options.qemuImg, converted, `import ${from} into ${options.path}`)
   const info = await execa(options.qemuImg, ['info', '--output=json', options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
@@ -52,13 +53,6 @@ async function importDisk (options: CreateDiskOptions, from: string): Promise<vo
     const grown = await execa(options.qemuImg, ['resize', '-q', '-f', 'qcow2', options.path, `${options.sizeMiB}M`], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
     if (grown.failed) throw diskError(options.qemuImg, grown, `resize ${options.path}`)
   }
-}
-
-async function imageInfo (qemuImg: string, path: string, options: AbortOptions): Promise<{ format: string, virtualSize: number }> {
-  const result = await execa(qemuImg, ['info', '--output=json', path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
-  if (result.failed) throw diskError(qemuImg, result, `inspect ${path}`)
-  const info = JSON.parse(String(result.stdout)) as { format?: string, 'virtual-size'?: number }
-  return { format: info.format ?? 'raw', virtualSize: Number(info['virtual-size'] ?? 0) }
 }
 
 function diskError (qemuImg: string, result: { code?: string, stderr?: unknown, shortMessage?: string }, what: string): Error {
