@@ -186,7 +186,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     incarnation,
     timing: meshTiming(opts.timing ?? timingFromEnv(), config.heartbeatMs),
     advert: advertiser.content(),
-    onInboundRefused: (r) => { log.warn('refused inbound connections before their handshake: too many in flight from one address', { refused: r.refused, from: r.addresses, sinceMs: r.windowMs }) }
+    onInboundRefused: (r) => { log.warn('refused inbound connections before their handshake: too many in flight from one address', { refused: r.refused, from: r.addresses, sinceMs: r.windowMs }) },
+    onRequestFailed: (r) => { log.warn('a peer\'s request got no answer', { protocol: r.protocol, peer: r.peer, stage: r.stage, err: r.error.message }) }
   }).catch((err: unknown) => { throw listenError(err, config.listen) })
   teardown.add('mesh', async () => { await node.stop() })
   advertiser.attach(node)

@@ -27,7 +27,7 @@ import { PeerConnector } from './peer-connector.js'
 import { encodeSuspicion } from './suspicion-notice.js'
 import { SuspicionValidator, type SuspicionCounters } from './suspicion-validator.js'
 import type { ByteBudgetInit, ByteBudgetStats } from './byte-budget.js'
-import { RequestResponse, type HandleOptions, type RequestHandler, type RequestOptions } from './request-response.js'
+import { RequestResponse, type FailedRequestReport, type HandleOptions, type RequestHandler, type RequestOptions } from './request-response.js'
 import { TIMING_PRESETS, type MeshTiming, type TimingPreset } from './timing.js'
 
 const CLUSTER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
@@ -65,6 +65,8 @@ export interface MeshNodeInit {
   requestBuffer?: ByteBudgetInit
   /** Told, at most once per 10 s, how many inbound connections were refused before their handshake (and from where). */
   onInboundRefused?: (report: RefusalReport) => void
+  /** Told of each inbound request that ended without an answer (the requester only sees its stream end). */
+  onRequestFailed?: (report: FailedRequestReport) => void
 }
 
 export interface MeshStats {
@@ -203,7 +205,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
         .catch((err: unknown) => { log.error('publishing suspicion of %s failed: %e', notice.hostId, err) })
     }
   })
-  const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'), init.requestBuffer)
+  const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'), init.requestBuffer, init.onRequestFailed)
 
   // Hosts learnt from gossip may never have been connected: give libp2p their advertised
   // addresses so that requests and liveness probes can dial them (a probe that cannot dial

@@ -27,6 +27,15 @@ export interface HandleOptions {
   maxInboundRequests?: number
 }
 
+/** An inbound request this host could not answer (the requester saw its stream end without an answer). */
+export interface FailedRequestReport {
+  protocol: string
+  peer: string
+  /** Where it failed: reading the request, running the handler, or writing the answer. */
+  stage: 'read' | 'handle' | 'answer'
+  error: Error
+}
+
 export interface RequestOptions {
   signal?: AbortSignal
   timeoutMs?: number
@@ -40,7 +49,13 @@ export class RequestResponse {
    */
   readonly budget: ByteBudget
 
-  constructor (private readonly libp2p: Libp2p, private readonly log: (fmt: string, ...args: unknown[]) => void = () => {}, budget: ByteBudgetInit = {}) {
+  constructor (
+    private readonly libp2p: Libp2p,
+    private readonly log: (fmt: string, ...args: unknown[]) => void = () => {},
+    budget: ByteBudgetInit = {},
+    /** Told of every inbound request that ended without an answer (the agent logs it: the requester only sees its stream end). */
+    private readonly onFailed: (report: FailedRequestReport) => void = () => {}
+  ) {
     this.budget = new ByteBudget(budget)
   }
 
@@ -50,18 +65,23 @@ export class RequestResponse {
     await this.libp2p.handle(protocol, async (stream, connection) => {
       const peer = connection.remotePeer.toString()
       const signal = AbortSignal.timeout(timeoutMs)
+      let stage: FailedRequestReport['stage'] = 'read'
       try {
         const request = await readBudgetedFrame(stream, { peer, budget: this.budget, maxBytes: maxDataLength, signal })
         try {
+          stage = 'handle'
           const response = await handler(request.bytes, peer, signal)
+          stage = 'answer'
           await lpStream(stream).write(response, { signal })
           await stream.close({ signal })
         } finally {
           request.release()
         }
       } catch (err) {
-        this.log('%s request from %s failed: %e', protocol, peer, err)
-        stream.abort(err instanceof Error ? err : new Error(String(err)))
+        const error = err instanceof Error ? err : new Error(String(err))
+        this.log('%s request from %s failed while %s: %e', protocol, peer, stage, err)
+        this.onFailed({ protocol, peer, stage, error: signal.aborted && stage === 'handle' ? new Error(`no answer within ${timeoutMs} ms`, { cause: error }) : error })
+        stream.abort(error)
       }
     }, { maxInboundStreams: options.maxInboundRequests ?? DEFAULT_MAX_INBOUND_REQUESTS })
   }

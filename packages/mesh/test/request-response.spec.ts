@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import type { MeshNode } from '../src/index.js'
+import type { FailedRequestReport, MeshNode } from '../src/index.js'
 import { pollUntil } from '@meshvirt/testkit/poll'
 import { TestCluster } from './helpers.js'
 
@@ -84,5 +84,17 @@ describe('request/response over streams', () => {
     await b.unhandle(ECHO)
     await b.handle(ECHO, async (req) => req)
     expect(dec(await a.request(b.hostId, ECHO, enc('ok')))).toBe('ok')
+  })
+
+  it('a request its host could not answer is reported on that host, with where it failed', async () => {
+    const failed: FailedRequestReport[] = []
+    const a = await cluster.start()
+    const b = await cluster.start(undefined, { onRequestFailed: (r) => { failed.push(r) } })
+    await pollUntil(() => a.view.get(b.hostId) !== undefined && b.view.get(a.hostId) !== undefined, { timeoutMs: 10_000, intervalMs: 20, what: 'a and b to see each other' })
+    await b.handle(ECHO, async () => { throw new Error('handler broke') })
+    await expect(a.request(b.hostId, ECHO, enc('x'), { timeoutMs: 3000 })).rejects.toMatchObject({ code: 'REQUEST_FAILED' })
+    await pollUntil(() => failed.length > 0, { timeoutMs: 5000, intervalMs: 20, what: 'b to report the failure' })
+    expect(failed[0]).toMatchObject({ protocol: ECHO, peer: a.hostId, stage: 'handle' })
+    expect(failed[0]?.error.message).toBe('handler broke')
   })
 })

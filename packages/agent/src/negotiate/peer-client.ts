@@ -6,6 +6,14 @@ import { CONTROL_PROTOCOL, kindOf, NEGOTIATE_PROTOCOL, NEGOTIATE_TIMEOUT_MS, PRO
 type LocalHandler = (bytes: Uint8Array, peer: string) => Promise<Uint8Array>
 
 /**
+ * Control requests that only read: asked again, once, when the stream to the host broke before an
+ * answer (a reset or an early end; not a time-out), since asking twice cannot change anything.
+ * Seen in CI at normal load: a forwarded `inspectVm` ended with "Unexpected EOF" and failed a
+ * `vm create` whose VM was starting fine.
+ */
+const READ_ONLY_CONTROL = new Set(['inspectVm', 'listVms', 'listHosts', 'readConsole', 'listNetworks', 'inspectNetwork', 'listImages', 'inspectImage', 'listEvents'])
+
+/**
  * Calls a protocol on a host of the cluster: over a libp2p stream for a peer, straight into the
  * local handler for this host (a broker is often its own best candidate). Decoding and error
  * mapping live here, so the broker and the control router speak in messages.
@@ -34,7 +42,16 @@ export class PeerClient {
   }
 
   async control (host: string, req: meshvirt.v1.IControlRequest, timeoutMs = 60_000): Promise<meshvirt.v1.ControlResponse> {
-    const bytes = await this.call(host, CONTROL_PROTOCOL, pb.ControlRequest.encode(req).finish(), timeoutMs)
+    const encoded = pb.ControlRequest.encode(req).finish()
+    const started = Date.now()
+    let bytes: Uint8Array
+    try {
+      bytes = await this.call(host, CONTROL_PROTOCOL, encoded, timeoutMs)
+    } catch (err) {
+      const left = timeoutMs - (Date.now() - started)
+      if (!(err instanceof PeerCallError) || !err.streamBroke || !READ_ONLY_CONTROL.has(bodyOf(req)) || left < 100) throw err
+      bytes = await this.call(host, CONTROL_PROTOCOL, encoded, left)
+    }
     const res = pb.ControlResponse.decode(bytes)
     if (res.error != null) throw ControlError.fromWire(res.error)
     return res
@@ -49,7 +66,20 @@ export class PeerClient {
     try {
       return await this.mesh.request(host, protocol, bytes, { timeoutMs })
     } catch (err) {
-      throw new ControlError('UNAVAILABLE', `host ${host.slice(-12)} did not answer ${protocol}: ${(err as Error).message}`)
+      // 'failed': the stream broke (reset, early end, dial refused); a time-out or an abort is not that.
+      throw new PeerCallError(`host ${host.slice(-12)} did not answer ${protocol}: ${(err as Error).message}`, (err as Error).name === 'RequestFailedError')
     }
   }
+}
+
+/** A peer that did not answer; `streamBroke`: the stream broke (reset, early end, dial refused), not a time-out or an abort. */
+class PeerCallError extends ControlError {
+  constructor (message: string, readonly streamBroke: boolean) {
+    super('UNAVAILABLE', message)
+  }
+}
+
+function bodyOf (req: meshvirt.v1.IControlRequest): string {
+  for (const [k, v] of Object.entries(req)) if (k !== 'hops' && k !== 'requestId' && k !== 'idempotencyKey' && v !== undefined && v !== null) return k
+  return ''
 }

@@ -170,6 +170,7 @@ export const vmCreate: Command = {
       const deadline = Date.now() + Number(ctx.values.timeout ?? DEFAULT_WAIT_S) * 1000
       let last = ''
       let lastFetch = 0
+      const misses = { count: 0 }
       while (vm.state !== 'running') {
         if (vm.state !== last && !json) ctx.err(`  ${vm.state} …`)
         last = vm.state
@@ -181,13 +182,30 @@ export const vmCreate: Command = {
         if (vm.state === 'failed' || vm.state === 'crashed') throw Object.assign(new Error(`VM ${vm.name} ${vm.state} on ${hostLabel(names, vm.owner)}: ${vm.lastError}`), { code: 'FAILED' })
         if (Date.now() > deadline) throw Object.assign(new Error(`VM ${vm.name} is still ${vm.state} after the timeout; see meshvirt vm show ${vm.name}`), { code: 'TIMEOUT' })
         await new Promise((resolve) => setTimeout(resolve, 200))
-        vm = vmView((await client.call({ inspectVm: { vm: { id: vm.id } } })).vm ?? {})
+        vm = await inspectWhileWaiting(ctx, client, vm, json, misses)
       }
       if (!json) ctx.err('  running')
     }
     if (json) ctx.out(JSON.stringify(vm, null, 2))
     else printVm(ctx, vm, names)
     return 0
+  }
+}
+
+/**
+ * One poll of the wait for running: the VM is placed and its host is starting it, so an agent
+ * that does not answer this once (a broken stream, a busy host) is asked again at the next poll;
+ * the wait's own deadline bounds it. Any other error ends the wait.
+ */
+async function inspectWhileWaiting (ctx: CommandContext, client: ReturnType<typeof controlClient>, vm: VmView, json: boolean, misses: { count: number }): Promise<VmView> {
+  try {
+    const seen = vmView((await client.call({ inspectVm: { vm: { id: vm.id } } })).vm ?? {})
+    misses.count = 0
+    return seen
+  } catch (err) {
+    if (!['TIMEOUT', 'UNAVAILABLE'].includes((err as { code?: string }).code ?? '')) throw err
+    if (!json && misses.count++ === 0) ctx.err(`  no answer about ${vm.name} (${(err as Error).message}); asking again until the timeout`)
+    return vm
   }
 }
 
