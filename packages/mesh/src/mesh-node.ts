@@ -27,6 +27,7 @@ import { PeerConnector } from './peer-connector.js'
 import { encodeSuspicion } from './suspicion-notice.js'
 import { SuspicionValidator, type SuspicionCounters } from './suspicion-validator.js'
 import type { ByteBudgetInit, ByteBudgetStats } from './byte-budget.js'
+import { installEd25519KeyCache } from './ed25519-key-cache.js'
 import { RequestResponse, type FailedRequestReport, type HandleOptions, type RequestHandler, type RequestOptions } from './request-response.js'
 import { TIMING_PRESETS, type MeshTiming, type TimingPreset } from './timing.js'
 
@@ -123,6 +124,7 @@ export function resolveTiming (timing: MeshNodeInit['timing']): MeshTiming {
 }
 
 export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
+  await installEd25519KeyCache()
   if (!CLUSTER_NAME.test(init.clusterName)) {
     throw new MeshError('INVALID_CLUSTER_NAME', `cluster name ${JSON.stringify(init.clusterName)} must match ${CLUSTER_NAME.source}`)
   }

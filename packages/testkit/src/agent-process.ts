@@ -36,7 +36,9 @@ export interface AgentProcess {
 
 /** Starts `meshvirt agent` as its own process and waits for its ready line. */
 export async function startAgentProcess (args: string[], opts: { dataDir: string, env?: Record<string, string>, readyTimeoutMs?: number }): Promise<AgentProcess> {
-  const child = spawn('node', [MESHVIRT_BIN, 'agent', '--data-dir', opts.dataDir, ...args], {
+  // Extra node flags for profiling a run (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"); NODE_OPTIONS refuses those.
+  const nodeArgs = (process.env.MESHVIRT_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const child = spawn('node', [...nodeArgs, MESHVIRT_BIN, 'agent', '--data-dir', opts.dataDir, ...args], {
     env: { ...process.env, MESHVIRT_TIMING: 'local', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -1,0 +1,176 @@
+/**
+ * placement-throughput, the real shape: N `meshvirt agent` processes (simulated hypervisor and
+ * network, real libp2p over loopback, real SQLite ledgers), every agent brokering at once through
+ * its own control socket, as operators' CLIs would. Figures:
+ *  - placements/s aggregate (first request sent → last answer), each request's latency create → committed;
+ *  - reserve latency from every agent's own /metrics histogram (meshvirt_placement_reserve_seconds):
+ *    the p50 is interpolated inside its bucket, so it is as fine as the buckets are;
+ *  - an overcommit audit: what every host's VMs hold (from `vm ls` over the control API) against
+ *    what its advert says it may allocate.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { ControlClient } from '@meshvirt/agent'
+import { meshvirt, simVmSpec, startAgentCluster, type AgentProcess } from '@meshvirt/testkit'
+import { percentile } from './harness.js'
+
+export interface ProcessRunFigures {
+  agents: number
+  requests: number
+  placed: number
+  failed: number
+  wallMs: number
+  perSecond: number
+  requestP50: number
+  requestP99: number
+  reserveP50: number
+  reserveCount: number
+  /** CPU time (user + system) all agent processes spent during the creates, per placement. */
+  cpuMsPerPlacement: number
+  /** Their CPU time over the wall time, in cores (2 here): 2.0 means the machine was the limit. */
+  coresBusy: number
+  overcommitViolations: number
+  failures: string[]
+}
+
+/** Room for every request (1 vCPU, 256 MiB each): the figure is negotiation speed, not running out. */
+const AGENT_ARGS = ['--hypervisor', 'sim', '--network', 'sim', '--cpu-ratio', '64', '--memory-ratio', '16', '--log-level', 'warn']
+
+export async function runProcesses (agents: number, perAgent: number, log: (l: string) => void): Promise<ProcessRunFigures> {
+  const dir = await mkdtemp(join(tmpdir(), 'mv-bench-place-'))
+  let cluster: { agents: AgentProcess[] } | undefined
+  try {
+    const key = join(dir, 'cluster.key')
+    const init = await meshvirt(['cluster', 'init', '--out', key])
+    if (init.exitCode !== 0) throw new Error(init.stderr)
+    const ports = await Promise.all(Array.from({ length: agents }, freePort))
+    cluster = await startAgentCluster(dir, key, agents, (i) => [...AGENT_ARGS, '--monitor-listen', `127.0.0.1:${ports[i - 1] as number}`])
+    const clients = cluster.agents.map((a) => new ControlClient(join(a.dataDir, 'control.sock')))
+    await waitAllAlive(clients, agents)
+    const requests = agents * perAgent
+    log(`${agents} agent processes up; ${requests} creates, ${perAgent} per agent, all at once`)
+    const latencies: number[] = []
+    const cpu0 = await cpuMs(cluster.agents)
+    const t0 = performance.now()
+    const results = await Promise.allSettled(Array.from({ length: requests }, async (_, i) => {
+      const started = performance.now()
+      await (clients[i % agents] as ControlClient).call({ idempotencyKey: `tp-key-${i}`, createVm: { spec: simVmSpec(`tp-${i}`, 256) } }, { timeoutMs: 120_000 })
+      latencies.push(performance.now() - started)
+    }))
+    const wallMs = performance.now() - t0
+    const cpuSpent = (await cpuMs(cluster.agents)) - cpu0
+    const placed = results.filter((r) => r.status === 'fulfilled').length
+    const failures = [...new Set(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)))].slice(0, 5)
+    const reserve = await reserveHistogram(cluster.agents, ports)
+    const figures: ProcessRunFigures = {
+      agents,
+      requests,
+      placed,
+      failed: requests - placed,
+      wallMs,
+      perSecond: placed / (wallMs / 1000),
+      requestP50: percentile(latencies, 50),
+      requestP99: percentile(latencies, 99),
+      reserveP50: histogramQuantile(reserve, 0.5) * 1000,
+      reserveCount: reserve.at(-1)?.[1] ?? 0,
+      cpuMsPerPlacement: cpuSpent / Math.max(1, placed),
+      coresBusy: cpuSpent / wallMs,
+      overcommitViolations: await overcommitted(clients[0] as ControlClient),
+      failures
+    }
+    if (failures.length > 0) log(`failures: ${failures.join(' | ')}`)
+    log(`${agents} processes: ${placed}/${requests} placed in ${wallMs.toFixed(0)} ms = ${figures.perSecond.toFixed(0)}/s; request p50 ${figures.requestP50.toFixed(0)} ms, p99 ${figures.requestP99.toFixed(0)} ms; reserve p50 ≈ ${figures.reserveP50.toFixed(1)} ms; agents' CPU ${figures.cpuMsPerPlacement.toFixed(0)} ms per placement, ${figures.coresBusy.toFixed(2)} cores busy`)
+    return figures
+  } finally {
+    await Promise.all((cluster?.agents ?? []).map(async (a) => { await a.stop() }))
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** User + system CPU time of the agent processes so far, from /proc (clock ticks of 10 ms). */
+async function cpuMs (agents: AgentProcess[]): Promise<number> {
+  let ticks = 0
+  for (const a of agents) {
+    const fields = (await readFile(`/proc/${a.pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
+    ticks += Number(fields[11]) + Number(fields[12])
+  }
+  return ticks * 10
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => { resolve(port) })
+    })
+  })
+}
+
+async function waitAllAlive (clients: ControlClient[], n: number): Promise<void> {
+  const deadline = Date.now() + 180_000
+  for (;;) {
+    const seen = await Promise.all(clients.map(async (c) => {
+      const hosts = (await c.call({ listHosts: {} })).hostList?.hosts ?? []
+      return hosts.filter((h) => h.liveness === 'alive').length
+    }))
+    if (seen.every((s) => s === n)) return
+    if (Date.now() > deadline) throw new Error(`not every agent saw ${n} hosts alive within 180 s: ${seen.join(',')}`)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
+}
+
+/** Every agent's reserve histogram, summed: [upper bound in s, cumulative count] pairs, +Inf last. */
+async function reserveHistogram (agents: AgentProcess[], ports: number[]): Promise<Array<[number, number]>> {
+  const sum = new Map<number, number>()
+  await Promise.all(agents.map(async (a, i) => {
+    const token = (await readFile(join(a.dataDir, 'monitor.token'), 'utf8')).trim()
+    const res = await fetch(`http://127.0.0.1:${ports[i] as number}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+    if (!res.ok) throw new Error(`/metrics of ${a.hostId}: HTTP ${res.status}`)
+    for (const m of (await res.text()).matchAll(/^meshvirt_placement_reserve_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/gm)) {
+      const le = m[1] === '+Inf' ? Infinity : Number(m[1])
+      sum.set(le, (sum.get(le) ?? 0) + Number(m[2]))
+    }
+  }))
+  return [...sum].sort((x, y) => x[0] - y[0])
+}
+
+/** The q-quantile of a cumulative histogram, interpolated linearly inside its bucket (as Prometheus does). */
+export function histogramQuantile (buckets: Array<[number, number]>, q: number): number {
+  const total = buckets.at(-1)?.[1] ?? 0
+  if (total === 0) return NaN
+  const rank = q * total
+  let prevLe = 0
+  let prevCount = 0
+  for (const [le, count] of buckets) {
+    if (count >= rank) {
+      if (le === Infinity) return prevLe
+      return prevLe + (le - prevLe) * ((rank - prevCount) / Math.max(1, count - prevCount))
+    }
+    prevLe = le
+    prevCount = count
+  }
+  return prevLe
+}
+
+/** Hosts whose VMs hold more vCPUs or memory than their advert lets them allocate. */
+async function overcommitted (client: ControlClient): Promise<number> {
+  const hosts = (await client.call({ listHosts: {} })).hostList?.hosts ?? []
+  const vms = (await client.call({ listVms: {} }, { timeoutMs: 60_000 })).vmList?.vms ?? []
+  let violations = 0
+  for (const h of hosts) {
+    const c = h.advert?.capacity
+    if (c == null) continue
+    const mine = vms.filter((v) => v.summary?.owner === h.advert?.hostId)
+    const vcpus = mine.reduce((n, v) => n + (v.summary?.resources?.vcpus ?? 0), 0)
+    const memory = mine.reduce((n, v) => n + Number(v.summary?.resources?.memoryBytes ?? 0), 0)
+    const maxVcpus = (Number(c.total?.vcpus ?? 0) - Number(c.hostReserved?.vcpus ?? 0)) * (c.overcommit?.cpu ?? 1)
+    const maxMemory = (Number(c.total?.memoryBytes ?? 0) - Number(c.hostReserved?.memoryBytes ?? 0)) * (c.overcommit?.memory ?? 1)
+    if (vcpus > maxVcpus || memory > maxMemory) violations++
+  }
+  return violations
+}
