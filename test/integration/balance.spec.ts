@@ -80,9 +80,9 @@ describe('rebalancing (3 agents, simulated hypervisor)', () => {
     await settled(cluster.agents, 6, 2)
     const dry = (await new ControlClient(b.controlSocket).call({ clusterBalance: { dryRun: true } })).balanceReport
     // a holds 6 × 1024 MiB of 8 GiB (utilisation 37.5 %, CPU measured idle), b nothing: two moves
-    // leave a at 25 %, 6 points above the mean — within the threshold of 10.
-    expect(dry?.moves?.length).toBe(2)
-    expect(dry?.hosts?.find((h) => h.hostId === a.hostId)?.after).toBeCloseTo(0.25, 6)
+    // leave a at 25 %, 6 points above the mean (over the threshold of 5); a third evens them.
+    expect(dry?.moves?.length).toBe(3)
+    expect(dry?.hosts?.find((h) => h.hostId === a.hostId)?.after).toBeCloseTo(0.1875, 6)
     expect(dry?.cvAfter).toBeLessThan(dry?.cvBefore ?? 0)
     expect(dry?.moves?.[0]?.reason).toMatch(/above the mean/)
     await setMode(b, pb.BalanceMode.BALANCE_MODE_RECOMMEND)

@@ -78,21 +78,28 @@ export function bestMove (hosts: readonly BalanceHost[], sourceId: string, optio
       candidates.push({ vm, target, fromAfter, toBefore, toAfter, gain, cvAfter })
     }
   }
-  candidates.sort((a, b) => a.cvAfter - b.cvAfter || b.gain - a.gain || cmp(a.vm.id, b.vm.id) || cmp(a.target.snapshot.id, b.target.snapshot.id))
-  const checks = new Map<string, { checks: HostCheck[] }>()
+  const checks = new Map<string, HostCheck[]>()
   let refused = 0
-  for (const c of candidates) {
+  // Best first. Usually the first passes the filters: select the minimum a few times rather than
+  // sort them all; past a few refusals, sort what is left.
+  let sorted = false
+  for (let left = candidates.length; left > 0; left--) {
+    if (!sorted && refused >= 8) { candidates.length = left; candidates.sort((a, b) => better(a, b) ? 1 : better(b, a) ? -1 : 0); sorted = true }
+    let bi = left - 1
+    if (!sorted) for (let i = left - 2; i >= 0; i--) if (better(candidates[i] as Candidate, candidates[bi] as Candidate)) bi = i
+    const c = candidates[bi] as Candidate
+    candidates[bi] = candidates[left - 1] as Candidate
     let prepared = checks.get(c.vm.id)
     if (prepared === undefined) {
       const request = { ...c.vm.request, seed: c.vm.id, exclude: [sourceId] }
       // The VM judged as if it had left: a domain-scoped anti-affinity rule must not find it in its own way.
       const view = state.hosts.map((h) => h.snapshot.id === sourceId ? assumeRemoved(h.snapshot, request) : h.snapshot)
-      prepared = { checks: prepareFilters(request, FILTER_CHAIN, view) }
+      prepared = prepareFilters(request, FILTER_CHAIN, view)
       checks.set(c.vm.id, prepared)
     }
     const t = c.target.snapshot
     const free = freeCapacity(t.capacity)
-    if (prepared.checks.some((check) => check(t, free) !== undefined)) { refused++; continue }
+    if (prepared.some((check) => check(t, free) !== undefined)) { refused++; continue }
     return { move: toMove(c, source, uS, state) }
   }
   const movable = source.vms.length - pinned
@@ -127,6 +134,11 @@ function toMove (c: Candidate, source: BalanceHost, fromBefore: number, state: B
   }
 }
 
+/** Lower spread after, then the larger gain, then by VM id and host id (a total order: the answer never depends on list order). */
+function better (a: Candidate, b: Candidate): boolean {
+  return a.cvAfter !== b.cvAfter ? a.cvAfter < b.cvAfter : a.gain !== b.gain ? a.gain > b.gain : a.vm.id !== b.vm.id ? a.vm.id < b.vm.id : a.target.snapshot.id < b.target.snapshot.id
+}
+
 function no (code: NoMoveReason['code'], reason: string): BestMoveResult {
   return { why: { code, reason } }
 }
@@ -141,8 +153,4 @@ export function pct (u: number): string {
 
 export function points (d: number): string {
   return `${(Math.abs(d) * 100).toFixed(0)} points`
-}
-
-function cmp (a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
 }
