@@ -51,7 +51,9 @@ export class Balancer {
   }
 
   start (): void {
-    this.timer = setInterval(() => { void this.round() }, this.deps.knobs.intervalMs)
+    this.timer = setInterval(() => {
+      this.round().catch((err: unknown) => { this.deps.log.warn('balance round failed', { err: (err as Error).message }) })
+    }, this.deps.knobs.intervalMs)
     this.timer.unref()
   }
 

@@ -9,6 +9,10 @@ function pct (u: number | null | undefined): string {
   return `${((u ?? 0) * 100).toFixed(1)}%`
 }
 
+function points (u: number | null | undefined): string {
+  return `${((u ?? 0) * 100).toFixed(1)} utilisation points`
+}
+
 export const clusterBalance: Command = {
   path: ['cluster', 'balance'],
   summary: 'automatic rebalancing: show or set the mode (off, recommend, auto); --dry-run prints the plan',
@@ -34,7 +38,7 @@ export const clusterBalance: Command = {
     const s = r.setting
     const set = Number(s?.version ?? 0) > 0 ? ` (set ${new Date(Number(s?.version)).toISOString()} on ${(s?.setBy ?? '').slice(-12)})` : ' (default)'
     ctx.out(`balancing: ${MODE_NAMES[s?.mode ?? 0] ?? 'unset'}${set}`)
-    ctx.out(`a host acts when above the mean by more than ${pct(r.threshold)} for ${Math.round(Number(r.holdMs ?? 0) / 1000)} s; one move at a time, ${Math.round(Number(r.cooldownMs ?? 0) / 1000)} s apart; each must close a gap by ${pct(r.margin)}`)
+    ctx.out(`a host acts when above the mean by more than ${points(r.threshold)} for ${Math.round(Number(r.holdMs ?? 0) / 1000)} s; one move at a time, ${Math.round(Number(r.cooldownMs ?? 0) / 1000)} s apart; each must close a gap by ${points(r.margin)}`)
     const names = new Map((r.hosts ?? []).map((h) => [h.hostId ?? '', (h.hostname ?? '') !== '' ? h.hostname as string : (h.hostId ?? '').slice(-12)]))
     if (dryRun) {
       const moves = r.moves ?? []
