@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks'
 import { resolveKnobs } from '@meshvirt/agent'
 import { GIB, greedyPlan, measure, seededRandom, type BalanceHost, type BalanceVm, type HostSnapshot, type Resources } from '@meshvirt/placement'
 import type { Benchmark, Metric } from './harness.js'
+import { AGENT_KNOBS, balanceOnAgents } from './balance-agents.js'
 import { simulateBalancing } from './balance-sim.js'
 
 const HOSTS = 50
@@ -74,7 +75,7 @@ function packBadly (vms: BalanceVm[]): BalanceHost[] {
 export const balance: Benchmark = {
   name: 'balance',
   description: '1,000 VMs packed onto the first of 50 hosts, every host balancing itself (planner-level loop, virtual clock) vs the offline greedy plan',
-  run: async ({ log }) => {
+  run: async ({ quick, log }) => {
     const knobs = resolveKnobs()
     const random = seededRandom('balance-bench')
     const start = packBadly(makeVms(random))
@@ -100,6 +101,9 @@ export const balance: Benchmark = {
     const stressCv = measure(stress.hosts, knobs.cpuWeight).cv
     log(`same-phase rounds, gossip 2 s behind: ${stress.moves} moves, CV → ${stressCv.toFixed(3)}, ${stress.steadyMoves} moves in the next 10 min, ${stress.refused} refused, ${stress.movedTwice} VMs moved twice`)
 
+    // The real loop on in-process agents, smaller (quick: 5 agents, 60 VMs).
+    const real = await balanceOnAgents(quick ? 5 : 10, quick ? 60 : 200, log)
+
     const metrics: Record<string, Metric> = {
       imbalance_cv_before: { value: before.cv, unit: 'cv' },
       imbalance_cv_after: { value: after.cv, unit: 'cv', target: '≤ 0.10' },
@@ -114,7 +118,11 @@ export const balance: Benchmark = {
       greedy_plan_ms: { value: greedyMs, unit: 'ms' },
       moves_vs_greedy_same_phase: { value: plan.moves.length > 0 ? stress.moves / plan.moves.length : 0, unit: 'x' },
       imbalance_cv_after_same_phase: { value: stressCv, unit: 'cv' },
-      steady_moves_10min_same_phase: { value: stress.steadyMoves, unit: 'migrations' }
+      steady_moves_10min_same_phase: { value: stress.steadyMoves, unit: 'migrations' },
+      agents_imbalance_cv_after: { value: real.cvAfter, unit: 'cv' },
+      agents_moves_vs_greedy: { value: real.greedyMoves > 0 ? real.moves / real.greedyMoves : 0, unit: 'x' },
+      agents_converge_s: { value: real.convergeS, unit: 's (shortened timings)' },
+      agents_steady_moves: { value: real.steadyMoves, unit: 'migrations' }
     }
     const utilisations = [...after.utilisation.values()]
     return {
@@ -124,6 +132,7 @@ export const balance: Benchmark = {
           `${GOSSIP_DELAY_MS} ms earlier, itself as it is), one migration at a time of ${MIGRATE_MS / 1000} s (VM listed by both hosts meanwhile), Reserve checked on the destination's true ledger, ` +
           'the moved VM measured at once by its new owner; a virtual clock, so converge_s is with the default (production) timings',
         knobs,
+        agents: { ...real, knobs: AGENT_KNOBS, what: 'in-process agents (real gossip, negotiation, live migration; simulated hypervisor: guests measure idle CPU and their whole memory), VMs of 256–2048 MiB packed on the first hosts to 90 % of memory, timings shortened' },
         hosts: HOSTS,
         hostSize: { vcpus: HOST_SIZE.vcpus, memoryGiB: HOST_SIZE.memoryBytes / GIB },
         vms: VMS,
