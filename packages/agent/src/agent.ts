@@ -19,6 +19,8 @@ import { Broker } from './negotiate/broker.js'
 import { NameClaims } from './negotiate/name-authority.js'
 import type { Accepting } from './negotiate/negotiate-service.js'
 import { PeerClient } from './negotiate/peer-client.js'
+import { balanceFeature, type BalancePart } from './parts/balance-part.js'
+import type { BalanceKnobs } from './balance/index.js'
 import { startControl } from './parts/control-part.js'
 import { Features } from './parts/feature.js'
 import { startFailover } from './parts/failover-part.js'
@@ -64,6 +66,8 @@ export interface RunAgentOptions {
    * (create, incoming migration, promotion) and released in reverse (vm/vm-preparation.ts).
    */
   vmResources?: VmResource[]
+  /** Balancing knobs (tests and benchmarks shorten the timings); default: balance/balance-knobs.ts. */
+  balance?: Partial<BalanceKnobs>
 }
 
 export interface RunningAgent {
@@ -82,6 +86,8 @@ export interface RunningAgent {
   broker: Broker
   /** The lease protocol (replicated VMs), when the driver can replicate. */
   lease: LeaseService | undefined
+  /** Rebalancing: the setting this host follows and its loop. */
+  balance: BalancePart
   stop: () => Promise<void>
 }
 
@@ -147,7 +153,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   // The features (parts/feature.ts), one line each: their per-VM resources, advert fields, claims and commands.
   const feature = { selfId, config, root, store, events, teardown, localVms: (): VmRow[] => vms.list() }
   const networks = networkFeature(feature, opts.hostNetwork)
-  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf)])
+  const balance = balanceFeature(feature, opts.balance)
+  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf), balance])
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   features.addDetails(details)
@@ -162,7 +169,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || leaseRef.current?.service.state(vm.id)?.running === true
   })
-  const advertiser = new Advertiser({ inventory, config, store, ledger, admin, events, vms: () => [...vms.summaries(), ...heldReplicaSummaries(records)], features: () => features.advert() })
+  const advertiser = new Advertiser({ inventory, config, store, ledger, admin, events, vms: () => [...balance.annotate(vms.summaries()), ...heldReplicaSummaries(records)], features: () => features.advert() })
   teardown.add('advert', () => { advertiser.stop() })
   // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
   const restarter = new GuestRestarter({
@@ -216,6 +223,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const replicas = await startReplication(parts)
   const broker = new Broker({ selfId, view: node.view, peers, events, claims: features.specClaims(), log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const mon = monitoring = await startMonitoring(parts, { config: checked.monitor, privateKey: identity.privateKey, broker, vmRecords, restarter, migration, replicas, processMetrics: opts.hypervisor === undefined })
+  balance.start(parts, { migration, emit: async (d) => await mon.events.emit(d) })
   if (replicas !== undefined) await startFailover(parts, { keeper: replicas.keeper, events: mon.events, restarted: !created })
   const accepting = (): Accepting => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
   await serveNegotiation(parts, { accepting, names: nameClaims, migration, replicas })
@@ -241,6 +249,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     vms,
     broker,
     lease: leaseRef.current?.service,
+    balance,
     log,
     quiesce: () => {
       stopping = true

@@ -7,7 +7,7 @@ import { pb } from '@meshvirt/proto'
 import type { meshvirt } from '@meshvirt/proto'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ADVERT_LIMITS as L, HOST_ID_PATTERN, LABEL_KEY_PATTERN } from './advert-limits.js'
-import type { Accelerator, HostAdvert, HostCapacity, HostLoad, HostState, ImageHolding, NetworkRecord, Overcommit, Resources, VmRole, VmState, VmSummary } from './host-advert.js'
+import type { Accelerator, BalanceMode, BalanceSetting, HostAdvert, HostCapacity, HostLoad, HostState, ImageHolding, NetworkRecord, Overcommit, Resources, VmRole, VmState, VmSummary } from './host-advert.js'
 
 type Wire = meshvirt.v1.IHostAdvert
 
@@ -18,6 +18,7 @@ export type DecodeResult =
 const ACCELERATORS: readonly Accelerator[] = ['unspecified', 'kvm', 'tcg']
 const HOST_STATES: readonly HostState[] = ['unspecified', 'active', 'draining', 'drained', 'leaving']
 const VM_ROLES: readonly VmRole[] = ['unspecified', 'owner', 'replica']
+const BALANCE_MODES: ReadonlyArray<BalanceMode | 'unspecified'> = ['unspecified', 'off', 'recommend', 'auto']
 const VM_STATES: readonly VmState[] = ['unspecified', 'pending', 'starting', 'running', 'stopping', 'stopped',
   'migrating', 'crashed', 'fenced', 'deleting']
 
@@ -78,7 +79,13 @@ export function hostAdvertToWire (a: HostAdvert): Wire {
     machineTypes: a.machineTypes,
     state: HOST_STATES.indexOf(a.state),
     load: a.load,
-    vms: a.vms.map((vm) => ({ ...vm, role: VM_ROLES.indexOf(vm.role), state: VM_STATES.indexOf(vm.state) })),
+    vms: a.vms.map(({ usage, noBalance, ...vm }) => ({
+      ...vm,
+      role: VM_ROLES.indexOf(vm.role),
+      state: VM_STATES.indexOf(vm.state),
+      ...(usage !== undefined ? { usageCpuCores: usage.cpuCores, usageMemoryBytes: usage.memoryBytes } : {}),
+      ...(noBalance === true ? { noBalance: true } : {})
+    })),
     sentAtMs: a.sentAtMs,
     heartbeatIntervalMs: a.heartbeatIntervalMs,
     agentVersion: a.agentVersion,
@@ -86,7 +93,8 @@ export function hostAdvertToWire (a: HostAdvert): Wire {
     underlay: a.underlay,
     networks: a.networks,
     images: a.images,
-    imageTombstones: a.imageTombstones
+    imageTombstones: a.imageTombstones,
+    ...(a.balance !== undefined ? { balance: { mode: BALANCE_MODES.indexOf(a.balance.mode), version: a.balance.version, setBy: a.balance.setBy } } : {})
   }
 }
 
@@ -126,8 +134,17 @@ function fromWire (w: Wire): HostAdvert {
       ref: text(t.ref, `image_tombstones[${i}].ref`, L.maxTextChars),
       digest: text(t.digest, `image_tombstones[${i}].digest`, L.maxTextChars),
       deletedAtMs: count(t.deletedAtMs, `image_tombstones[${i}].deleted_at_ms`)
-    }))
+    })),
+    ...balanceSetting(w.balance)
   }
+}
+
+function balanceSetting (b: meshvirt.v1.IBalanceSetting | null | undefined): { balance?: BalanceSetting } {
+  if (b == null) return {}
+  const mode = enumValue(b.mode, BALANCE_MODES, 'balance.mode')
+  // An unset mode is an agent with nothing to say: as if the field were absent.
+  if (mode === 'unspecified') return {}
+  return { balance: { mode, version: count(b.version, 'balance.version'), setBy: text(b.setBy, 'balance.set_by', L.maxHostIdChars, true) } }
 }
 
 function capacity (c: meshvirt.v1.IHostCapacity | null | undefined): HostCapacity {
@@ -186,8 +203,16 @@ function vmSummary (vm: meshvirt.v1.IVmSummary, field: string): VmSummary {
       network: text(n.network, `${field}.nics[${i}].network`, L.maxTextChars),
       ip: text(n.ip, `${field}.nics[${i}].ip`, L.maxTextChars, true),
       mac: text(n.mac, `${field}.nics[${i}].mac`, L.maxTextChars)
-    }))
+    })),
+    ...vmUsage(vm, field),
+    ...(vm.noBalance === true ? { noBalance: true } : {})
   }
+}
+
+function vmUsage (vm: meshvirt.v1.IVmSummary, field: string): Pick<VmSummary, 'usage'> {
+  const memoryBytes = count(vm.usageMemoryBytes, `${field}.usage_memory_bytes`)
+  if (memoryBytes === 0) return {}
+  return { usage: { cpuCores: real(vm.usageCpuCores, `${field}.usage_cpu_cores`), memoryBytes } }
 }
 
 function network (n: meshvirt.v1.INetwork, field: string): NetworkRecord {

@@ -57,6 +57,26 @@ export interface VmSummary {
   owner: string
   group: string
   nics: NicSummary[]
+  /** Measured by the owner for the balancer (absent: not measured yet). */
+  usage?: VmUsage
+  /** `vm create --no-balance`: no balancer moves it. */
+  noBalance?: boolean
+}
+
+/** What a running guest costs its host, measured: CPU cores busy, resident memory. */
+export interface VmUsage {
+  cpuCores: number
+  memoryBytes: number
+}
+
+export type BalanceMode = 'off' | 'recommend' | 'auto'
+
+/** The cluster's balancing setting, gossiped in every advert: the larger (version, setBy) wins. */
+export interface BalanceSetting {
+  mode: BalanceMode
+  /** The setter's wall clock (ms) when it was set; 0: the default, never set. */
+  version: number
+  setBy: string
 }
 
 /** A virtual network as every host gossips it (a tombstone once `deletedAtMs` is set). */
@@ -118,6 +138,8 @@ export interface HostAdvertContent {
   networks: NetworkRecord[]
   images: ImageHolding[]
   imageTombstones: ImageTombstone[]
+  /** The balancing setting this host follows (absent: an agent that predates balancing). */
+  balance?: BalanceSetting
 }
 
 export interface HostAdvert extends HostAdvertContent {

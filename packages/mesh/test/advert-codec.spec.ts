@@ -68,6 +68,29 @@ describe('HostAdvert codec', () => {
     expect(decodeHostAdvert(encodeHostAdvert(a))).toEqual({ ok: true, advert: a })
   })
 
+  it('carries the balancing setting and each VM\'s measured usage and no-balance flag', () => {
+    const vm = advert().vms[0]!
+    const a = advert({
+      balance: { mode: 'auto', version: 1_700_000_000_999, setBy: HOST },
+      vms: [{ ...vm, usage: { cpuCores: 0.75, memoryBytes: 2 ** 30 }, noBalance: true }, { ...vm, id: 'vm-2' }]
+    })
+    expect(decodeHostAdvert(encodeHostAdvert(a))).toEqual({ ok: true, advert: a })
+  })
+
+  it.each([
+    ['an unknown balance mode', wire({ balance: { mode: 7 } }), 'invalid: balance.mode has unknown value 7'],
+    ['a negative cpu usage', wire({ vms: [{ id: 'x', usageCpuCores: -1, usageMemoryBytes: 5 }] }), 'invalid: vms[0].usage_cpu_cores']
+  ])('refuses %s with a reason', (_name, bytes, reason) => {
+    const decoded = decodeHostAdvert(bytes)
+    expect(decoded.ok).toBe(false)
+    if (!decoded.ok) expect(decoded.reason.startsWith(reason)).toBe(true)
+  })
+
+  it('reads an unset balance mode as no setting', () => {
+    const decoded = decodeHostAdvert(wire({ balance: { mode: 0, version: 5 } }))
+    expect(decoded.ok && decoded.advert.balance).toBeUndefined()
+  })
+
   it('reads absent (zero) uint64 fields as 0', () => {
     const a = advert({ seq: 0, sentAtMs: 0, vms: [{ id: 'vm', name: '', epoch: 0, role: 'unspecified', state: 'unspecified', resources: { vcpus: 0, memoryBytes: 0, diskBytes: 0 }, owner: '', group: '', nics: [] }] })
     expect(decodeHostAdvert(encodeHostAdvert(a))).toEqual({ ok: true, advert: a })

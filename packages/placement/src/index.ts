@@ -36,3 +36,4 @@ export { toPlacementExplanation, type PlacementExplanation } from './placement-e
 export { CPU_MODELS, findCpuModel, missingCpuFlags, type CpuModel } from './cpu-models.js'
 export { cpuBaseline } from './cpu-baseline.js'
 export { seededRandom } from './seeded-random.js'
+export * from './balance/index.js'

@@ -572,6 +572,7 @@ export namespace meshvirt {
             listEvents?: (meshvirt.v1.IListEvents|null);
             syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
             attachConsole?: (meshvirt.v1.IAttachConsole|null);
+            clusterBalance?: (meshvirt.v1.IClusterBalance|null);
         }
 
         class ControlRequest implements IControlRequest {
@@ -603,7 +604,8 @@ export namespace meshvirt {
             public listEvents?: (meshvirt.v1.IListEvents|null);
             public syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
             public attachConsole?: (meshvirt.v1.IAttachConsole|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole");
+            public clusterBalance?: (meshvirt.v1.IClusterBalance|null);
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -719,6 +721,7 @@ export namespace meshvirt {
             eventList?: (meshvirt.v1.IEventList|null);
             tombstoneList?: (meshvirt.v1.ITombstoneList|null);
             consoleAttached?: (meshvirt.v1.IConsoleAttached|null);
+            balanceReport?: (meshvirt.v1.IBalanceReport|null);
         }
 
         class ControlResponse implements IControlResponse {
@@ -737,7 +740,8 @@ export namespace meshvirt {
             public eventList?: (meshvirt.v1.IEventList|null);
             public tombstoneList?: (meshvirt.v1.ITombstoneList|null);
             public consoleAttached?: (meshvirt.v1.IConsoleAttached|null);
-            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached");
+            public balanceReport?: (meshvirt.v1.IBalanceReport|null);
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -746,6 +750,120 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ControlResponse;
             public static toObject(message: meshvirt.v1.ControlResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IClusterBalance {
+            mode?: (meshvirt.v1.BalanceMode|null);
+            dryRun?: (boolean|null);
+        }
+
+        class ClusterBalance implements IClusterBalance {
+            constructor(properties?: meshvirt.v1.IClusterBalance);
+            public mode: meshvirt.v1.BalanceMode;
+            public dryRun: boolean;
+            public static create(properties?: meshvirt.v1.IClusterBalance): meshvirt.v1.ClusterBalance;
+            public static encode(message: meshvirt.v1.IClusterBalance, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IClusterBalance, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ClusterBalance;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ClusterBalance;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ClusterBalance;
+            public static toObject(message: meshvirt.v1.ClusterBalance, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IBalanceReport {
+            setting?: (meshvirt.v1.IBalanceSetting|null);
+            moves?: (meshvirt.v1.IBalancePlanMove[]|null);
+            cvBefore?: (number|null);
+            cvAfter?: (number|null);
+            mean?: (number|null);
+            hosts?: (meshvirt.v1.IHostBalance[]|null);
+            threshold?: (number|null);
+            margin?: (number|null);
+            holdMs?: (number|null);
+            cooldownMs?: (number|null);
+        }
+
+        class BalanceReport implements IBalanceReport {
+            constructor(properties?: meshvirt.v1.IBalanceReport);
+            public setting?: (meshvirt.v1.IBalanceSetting|null);
+            public moves: meshvirt.v1.IBalancePlanMove[];
+            public cvBefore: number;
+            public cvAfter: number;
+            public mean: number;
+            public hosts: meshvirt.v1.IHostBalance[];
+            public threshold: number;
+            public margin: number;
+            public holdMs: number;
+            public cooldownMs: number;
+            public static create(properties?: meshvirt.v1.IBalanceReport): meshvirt.v1.BalanceReport;
+            public static encode(message: meshvirt.v1.IBalanceReport, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IBalanceReport, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.BalanceReport;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.BalanceReport;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.BalanceReport;
+            public static toObject(message: meshvirt.v1.BalanceReport, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IBalancePlanMove {
+            vmId?: (string|null);
+            vmName?: (string|null);
+            fromHost?: (string|null);
+            toHost?: (string|null);
+            reason?: (string|null);
+            cvAfter?: (number|null);
+        }
+
+        class BalancePlanMove implements IBalancePlanMove {
+            constructor(properties?: meshvirt.v1.IBalancePlanMove);
+            public vmId: string;
+            public vmName: string;
+            public fromHost: string;
+            public toHost: string;
+            public reason: string;
+            public cvAfter: number;
+            public static create(properties?: meshvirt.v1.IBalancePlanMove): meshvirt.v1.BalancePlanMove;
+            public static encode(message: meshvirt.v1.IBalancePlanMove, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IBalancePlanMove, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.BalancePlanMove;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.BalancePlanMove;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.BalancePlanMove;
+            public static toObject(message: meshvirt.v1.BalancePlanMove, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IHostBalance {
+            hostId?: (string|null);
+            hostname?: (string|null);
+            before?: (number|null);
+            after?: (number|null);
+            vms?: (number|null);
+        }
+
+        class HostBalance implements IHostBalance {
+            constructor(properties?: meshvirt.v1.IHostBalance);
+            public hostId: string;
+            public hostname: string;
+            public before: number;
+            public after: number;
+            public vms: number;
+            public static create(properties?: meshvirt.v1.IHostBalance): meshvirt.v1.HostBalance;
+            public static encode(message: meshvirt.v1.IHostBalance, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IHostBalance, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HostBalance;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HostBalance;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostBalance;
+            public static toObject(message: meshvirt.v1.HostBalance, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
@@ -1059,6 +1177,10 @@ export namespace meshvirt {
             EVENT_KIND_VM_FAILED_OVER = 13,
             EVENT_KIND_VM_DEMOTED = 14,
             EVENT_KIND_VM_RESTARTED = 90,
+            EVENT_KIND_VM_BALANCED = 150,
+            EVENT_KIND_BALANCE_RECOMMENDED = 151,
+            EVENT_KIND_BALANCE_FAILED = 152,
+            EVENT_KIND_BALANCE_MODE_SET = 153,
             EVENT_KIND_IMAGE_FETCHED = 30,
             EVENT_KIND_IMAGE_FETCH_FAILED = 31,
             EVENT_KIND_HOST_STARTED = 20,
@@ -1262,6 +1384,7 @@ export namespace meshvirt {
             networks?: (meshvirt.v1.INetwork[]|null);
             images?: (meshvirt.v1.IImageHolding[]|null);
             imageTombstones?: (meshvirt.v1.IImageTombstone[]|null);
+            balance?: (meshvirt.v1.IBalanceSetting|null);
         }
 
         class HostAdvert implements IHostAdvert {
@@ -1289,6 +1412,7 @@ export namespace meshvirt {
             public networks: meshvirt.v1.INetwork[];
             public images: meshvirt.v1.IImageHolding[];
             public imageTombstones: meshvirt.v1.IImageTombstone[];
+            public balance?: (meshvirt.v1.IBalanceSetting|null);
             public static create(properties?: meshvirt.v1.IHostAdvert): meshvirt.v1.HostAdvert;
             public static encode(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1378,6 +1502,36 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostSuspicion;
             public static toObject(message: meshvirt.v1.HostSuspicion, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        enum BalanceMode {
+            BALANCE_MODE_UNSPECIFIED = 0,
+            BALANCE_MODE_OFF = 1,
+            BALANCE_MODE_RECOMMEND = 2,
+            BALANCE_MODE_AUTO = 3
+        }
+
+        interface IBalanceSetting {
+            mode?: (meshvirt.v1.BalanceMode|null);
+            version?: (number|null);
+            setBy?: (string|null);
+        }
+
+        class BalanceSetting implements IBalanceSetting {
+            constructor(properties?: meshvirt.v1.IBalanceSetting);
+            public mode: meshvirt.v1.BalanceMode;
+            public version: number;
+            public setBy: string;
+            public static create(properties?: meshvirt.v1.IBalanceSetting): meshvirt.v1.BalanceSetting;
+            public static encode(message: meshvirt.v1.IBalanceSetting, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IBalanceSetting, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.BalanceSetting;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.BalanceSetting;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.BalanceSetting;
+            public static toObject(message: meshvirt.v1.BalanceSetting, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
@@ -1725,6 +1879,7 @@ export namespace meshvirt {
             spreadBy?: (string|null);
             metadata?: ({ [k: string]: string }|null);
             notMigratable?: (boolean|null);
+            noBalance?: (boolean|null);
             restart?: (meshvirt.v1.RestartPolicy|null);
             nics?: (meshvirt.v1.INic[]|null);
             guest?: (meshvirt.v1.IGuestConfig|null);
@@ -1750,6 +1905,7 @@ export namespace meshvirt {
             public spreadBy: string;
             public metadata: { [k: string]: string };
             public notMigratable: boolean;
+            public noBalance: boolean;
             public restart: meshvirt.v1.RestartPolicy;
             public nics: meshvirt.v1.INic[];
             public guest?: (meshvirt.v1.IGuestConfig|null);
@@ -1782,6 +1938,9 @@ export namespace meshvirt {
             owner?: (string|null);
             group?: (string|null);
             nics?: (meshvirt.v1.INic[]|null);
+            usageCpuCores?: (number|null);
+            usageMemoryBytes?: (number|null);
+            noBalance?: (boolean|null);
         }
 
         class VmSummary implements IVmSummary {
@@ -1795,6 +1954,9 @@ export namespace meshvirt {
             public owner: string;
             public group: string;
             public nics: meshvirt.v1.INic[];
+            public usageCpuCores: number;
+            public usageMemoryBytes: number;
+            public noBalance: boolean;
             public static create(properties?: meshvirt.v1.IVmSummary): meshvirt.v1.VmSummary;
             public static encode(message: meshvirt.v1.IVmSummary, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSummary, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -6701,6 +6701,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IListEvents|null} [listEvents] ControlRequest listEvents
              * @property {meshvirt.v1.ISyncTombstones|null} [syncTombstones] ControlRequest syncTombstones
              * @property {meshvirt.v1.IAttachConsole|null} [attachConsole] ControlRequest attachConsole
+             * @property {meshvirt.v1.IClusterBalance|null} [clusterBalance] ControlRequest clusterBalance
              */
 
             /**
@@ -6934,17 +6935,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlRequest.prototype.attachConsole = null;
 
+            /**
+             * ControlRequest clusterBalance.
+             * @member {meshvirt.v1.IClusterBalance|null|undefined} clusterBalance
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.clusterBalance = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole", "clusterBalance"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -7030,6 +7039,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.SyncTombstones.encode(message.syncTombstones, writer.uint32(/* id 90, wireType 2 =*/722).fork(), q + 1).ldelim();
                 if (message.attachConsole != null && Object.hasOwnProperty.call(message, "attachConsole"))
                     $root.meshvirt.v1.AttachConsole.encode(message.attachConsole, writer.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
+                if (message.clusterBalance != null && Object.hasOwnProperty.call(message, "clusterBalance"))
+                    $root.meshvirt.v1.ClusterBalance.encode(message.clusterBalance, writer.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -7186,6 +7197,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 110: {
                             message.attachConsole = $root.meshvirt.v1.AttachConsole.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 150: {
+                            message.clusterBalance = $root.meshvirt.v1.ClusterBalance.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -7480,6 +7495,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "attachConsole." + error;
                     }
                 }
+                if (message.clusterBalance != null && Object.hasOwnProperty.call(message, "clusterBalance")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ClusterBalance.verify(message.clusterBalance, long + 1);
+                        if (error)
+                            return "clusterBalance." + error;
+                    }
+                }
                 return null;
             };
 
@@ -7626,6 +7651,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.attachConsole))
                         throw TypeError(".meshvirt.v1.ControlRequest.attachConsole: object expected");
                     message.attachConsole = $root.meshvirt.v1.AttachConsole.fromObject(object.attachConsole, long + 1);
+                }
+                if (object.clusterBalance != null) {
+                    if (!$util.isObject(object.clusterBalance))
+                        throw TypeError(".meshvirt.v1.ControlRequest.clusterBalance: object expected");
+                    message.clusterBalance = $root.meshvirt.v1.ClusterBalance.fromObject(object.clusterBalance, long + 1);
                 }
                 return message;
             };
@@ -7777,6 +7807,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.attachConsole = $root.meshvirt.v1.AttachConsole.toObject(message.attachConsole, options, q + 1);
                     if (options.oneofs)
                         object.body = "attachConsole";
+                }
+                if (message.clusterBalance != null && Object.hasOwnProperty.call(message, "clusterBalance")) {
+                    object.clusterBalance = $root.meshvirt.v1.ClusterBalance.toObject(message.clusterBalance, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "clusterBalance";
                 }
                 return object;
             };
@@ -9027,6 +9062,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IEventList|null} [eventList] ControlResponse eventList
              * @property {meshvirt.v1.ITombstoneList|null} [tombstoneList] ControlResponse tombstoneList
              * @property {meshvirt.v1.IConsoleAttached|null} [consoleAttached] ControlResponse consoleAttached
+             * @property {meshvirt.v1.IBalanceReport|null} [balanceReport] ControlResponse balanceReport
              */
 
             /**
@@ -9156,17 +9192,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlResponse.prototype.consoleAttached = null;
 
+            /**
+             * ControlResponse balanceReport.
+             * @member {meshvirt.v1.IBalanceReport|null|undefined} balanceReport
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.balanceReport = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "image", "imageList", "eventList", "tombstoneList", "consoleAttached"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "image", "imageList", "eventList", "tombstoneList", "consoleAttached", "balanceReport"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -9226,6 +9270,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.TombstoneList.encode(message.tombstoneList, writer.uint32(/* id 90, wireType 2 =*/722).fork(), q + 1).ldelim();
                 if (message.consoleAttached != null && Object.hasOwnProperty.call(message, "consoleAttached"))
                     $root.meshvirt.v1.ConsoleAttached.encode(message.consoleAttached, writer.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
+                if (message.balanceReport != null && Object.hasOwnProperty.call(message, "balanceReport"))
+                    $root.meshvirt.v1.BalanceReport.encode(message.balanceReport, writer.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -9330,6 +9376,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 110: {
                             message.consoleAttached = $root.meshvirt.v1.ConsoleAttached.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 150: {
+                            message.balanceReport = $root.meshvirt.v1.BalanceReport.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -9508,6 +9558,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "consoleAttached." + error;
                     }
                 }
+                if (message.balanceReport != null && Object.hasOwnProperty.call(message, "balanceReport")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.BalanceReport.verify(message.balanceReport, long + 1);
+                        if (error)
+                            return "balanceReport." + error;
+                    }
+                }
                 return null;
             };
 
@@ -9595,6 +9655,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.consoleAttached))
                         throw TypeError(".meshvirt.v1.ControlResponse.consoleAttached: object expected");
                     message.consoleAttached = $root.meshvirt.v1.ConsoleAttached.fromObject(object.consoleAttached, long + 1);
+                }
+                if (object.balanceReport != null) {
+                    if (!$util.isObject(object.balanceReport))
+                        throw TypeError(".meshvirt.v1.ControlResponse.balanceReport: object expected");
+                    message.balanceReport = $root.meshvirt.v1.BalanceReport.fromObject(object.balanceReport, long + 1);
                 }
                 return message;
             };
@@ -9685,6 +9750,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (options.oneofs)
                         object.body = "consoleAttached";
                 }
+                if (message.balanceReport != null && Object.hasOwnProperty.call(message, "balanceReport")) {
+                    object.balanceReport = $root.meshvirt.v1.BalanceReport.toObject(message.balanceReport, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "balanceReport";
+                }
                 return object;
             };
 
@@ -9715,6 +9785,1525 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return ControlResponse;
+        })();
+
+        v1.ClusterBalance = (function() {
+
+            /**
+             * Properties of a ClusterBalance.
+             * @memberof meshvirt.v1
+             * @interface IClusterBalance
+             * @property {meshvirt.v1.BalanceMode|null} [mode] ClusterBalance mode
+             * @property {boolean|null} [dryRun] ClusterBalance dryRun
+             */
+
+            /**
+             * Constructs a new ClusterBalance.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ClusterBalance.
+             * @implements IClusterBalance
+             * @constructor
+             * @param {meshvirt.v1.IClusterBalance=} [properties] Properties to set
+             */
+            function ClusterBalance(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ClusterBalance mode.
+             * @member {meshvirt.v1.BalanceMode} mode
+             * @memberof meshvirt.v1.ClusterBalance
+             * @instance
+             */
+            ClusterBalance.prototype.mode = 0;
+
+            /**
+             * ClusterBalance dryRun.
+             * @member {boolean} dryRun
+             * @memberof meshvirt.v1.ClusterBalance
+             * @instance
+             */
+            ClusterBalance.prototype.dryRun = false;
+
+            /**
+             * Creates a new ClusterBalance instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ClusterBalance
+             * @static
+             * @param {meshvirt.v1.IClusterBalance=} [properties] Properties to set
+             * @returns {meshvirt.v1.ClusterBalance} ClusterBalance instance
+             */
+            ClusterBalance.create = function create(properties) {
+                return new ClusterBalance(properties);
+            };
+
+            /**
+             * Encodes the specified ClusterBalance message. Does not implicitly {@link meshvirt.v1.ClusterBalance.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ClusterBalance
+             * @static
+             * @param {meshvirt.v1.IClusterBalance} message ClusterBalance message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ClusterBalance.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
+                    writer.uint32(/* id 150, wireType 0 =*/1200).int32(message.mode);
+                if (message.dryRun != null && Object.hasOwnProperty.call(message, "dryRun"))
+                    writer.uint32(/* id 151, wireType 0 =*/1208).bool(message.dryRun);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ClusterBalance message, length delimited. Does not implicitly {@link meshvirt.v1.ClusterBalance.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ClusterBalance
+             * @static
+             * @param {meshvirt.v1.IClusterBalance} message ClusterBalance message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ClusterBalance.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ClusterBalance message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ClusterBalance
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ClusterBalance} ClusterBalance
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ClusterBalance.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ClusterBalance();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 150: {
+                            message.mode = reader.int32();
+                            break;
+                        }
+                    case 151: {
+                            message.dryRun = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ClusterBalance message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ClusterBalance
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ClusterBalance} ClusterBalance
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ClusterBalance.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ClusterBalance message.
+             * @function verify
+             * @memberof meshvirt.v1.ClusterBalance
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ClusterBalance.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
+                    switch (message.mode) {
+                    default:
+                        return "mode: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                        break;
+                    }
+                if (message.dryRun != null && Object.hasOwnProperty.call(message, "dryRun"))
+                    if (typeof message.dryRun !== "boolean")
+                        return "dryRun: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a ClusterBalance message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ClusterBalance
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ClusterBalance} ClusterBalance
+             */
+            ClusterBalance.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ClusterBalance)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ClusterBalance: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ClusterBalance();
+                switch (object.mode) {
+                default:
+                    if (typeof object.mode === "number") {
+                        message.mode = object.mode;
+                        break;
+                    }
+                    break;
+                case "BALANCE_MODE_UNSPECIFIED":
+                case 0:
+                    message.mode = 0;
+                    break;
+                case "BALANCE_MODE_OFF":
+                case 1:
+                    message.mode = 1;
+                    break;
+                case "BALANCE_MODE_RECOMMEND":
+                case 2:
+                    message.mode = 2;
+                    break;
+                case "BALANCE_MODE_AUTO":
+                case 3:
+                    message.mode = 3;
+                    break;
+                }
+                if (object.dryRun != null)
+                    message.dryRun = Boolean(object.dryRun);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ClusterBalance message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ClusterBalance
+             * @static
+             * @param {meshvirt.v1.ClusterBalance} message ClusterBalance
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ClusterBalance.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.mode = options.enums === String ? "BALANCE_MODE_UNSPECIFIED" : 0;
+                    object.dryRun = false;
+                }
+                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
+                    object.mode = options.enums === String ? $root.meshvirt.v1.BalanceMode[message.mode] === undefined ? message.mode : $root.meshvirt.v1.BalanceMode[message.mode] : message.mode;
+                if (message.dryRun != null && Object.hasOwnProperty.call(message, "dryRun"))
+                    object.dryRun = message.dryRun;
+                return object;
+            };
+
+            /**
+             * Converts this ClusterBalance to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ClusterBalance
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ClusterBalance.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ClusterBalance
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ClusterBalance
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ClusterBalance.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ClusterBalance";
+            };
+
+            return ClusterBalance;
+        })();
+
+        v1.BalanceReport = (function() {
+
+            /**
+             * Properties of a BalanceReport.
+             * @memberof meshvirt.v1
+             * @interface IBalanceReport
+             * @property {meshvirt.v1.IBalanceSetting|null} [setting] BalanceReport setting
+             * @property {Array.<meshvirt.v1.IBalancePlanMove>|null} [moves] BalanceReport moves
+             * @property {number|null} [cvBefore] BalanceReport cvBefore
+             * @property {number|null} [cvAfter] BalanceReport cvAfter
+             * @property {number|null} [mean] BalanceReport mean
+             * @property {Array.<meshvirt.v1.IHostBalance>|null} [hosts] BalanceReport hosts
+             * @property {number|null} [threshold] BalanceReport threshold
+             * @property {number|null} [margin] BalanceReport margin
+             * @property {number|null} [holdMs] BalanceReport holdMs
+             * @property {number|null} [cooldownMs] BalanceReport cooldownMs
+             */
+
+            /**
+             * Constructs a new BalanceReport.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a BalanceReport.
+             * @implements IBalanceReport
+             * @constructor
+             * @param {meshvirt.v1.IBalanceReport=} [properties] Properties to set
+             */
+            function BalanceReport(properties) {
+                this.moves = [];
+                this.hosts = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * BalanceReport setting.
+             * @member {meshvirt.v1.IBalanceSetting|null|undefined} setting
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             */
+            BalanceReport.prototype.setting = null;
+
+            /**
+             * BalanceReport moves.
+             * @member {Array.<meshvirt.v1.IBalancePlanMove>} moves
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             */
+            BalanceReport.prototype.moves = $util.emptyArray;
+
+            /**
+             * BalanceReport cvBefore.
+             * @member {number} cvBefore
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             */
+            BalanceReport.prototype.cvBefore = 0;
+
+            /**
+             * BalanceReport cvAfter.
+             * @member {number} cvAfter
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             */
+            BalanceReport.prototype.cvAfter = 0;
+
+            /**
+             * BalanceReport mean.
+             * @member {number} mean
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             */
+            BalanceReport.prototype.mean = 0;
+
+            /**
+             * BalanceReport hosts.
+             * @member {Array.<meshvirt.v1.IHostBalance>} hosts
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             */
+            BalanceReport.prototype.hosts = $util.emptyArray;
+
+            /**
+             * BalanceReport threshold.
+             * @member {number} threshold
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             */
+            BalanceReport.prototype.threshold = 0;
+
+            /**
+             * BalanceReport margin.
+             * @member {number} margin
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             */
+            BalanceReport.prototype.margin = 0;
+
+            /**
+             * BalanceReport holdMs.
+             * @member {number} holdMs
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             */
+            BalanceReport.prototype.holdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BalanceReport cooldownMs.
+             * @member {number} cooldownMs
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             */
+            BalanceReport.prototype.cooldownMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new BalanceReport instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.BalanceReport
+             * @static
+             * @param {meshvirt.v1.IBalanceReport=} [properties] Properties to set
+             * @returns {meshvirt.v1.BalanceReport} BalanceReport instance
+             */
+            BalanceReport.create = function create(properties) {
+                return new BalanceReport(properties);
+            };
+
+            /**
+             * Encodes the specified BalanceReport message. Does not implicitly {@link meshvirt.v1.BalanceReport.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.BalanceReport
+             * @static
+             * @param {meshvirt.v1.IBalanceReport} message BalanceReport message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BalanceReport.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.setting != null && Object.hasOwnProperty.call(message, "setting"))
+                    $root.meshvirt.v1.BalanceSetting.encode(message.setting, writer.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
+                if (message.moves != null && message.moves.length)
+                    for (let i = 0; i < message.moves.length; ++i)
+                        $root.meshvirt.v1.BalancePlanMove.encode(message.moves[i], writer.uint32(/* id 151, wireType 2 =*/1210).fork(), q + 1).ldelim();
+                if (message.cvBefore != null && Object.hasOwnProperty.call(message, "cvBefore"))
+                    writer.uint32(/* id 152, wireType 1 =*/1217).double(message.cvBefore);
+                if (message.cvAfter != null && Object.hasOwnProperty.call(message, "cvAfter"))
+                    writer.uint32(/* id 153, wireType 1 =*/1225).double(message.cvAfter);
+                if (message.mean != null && Object.hasOwnProperty.call(message, "mean"))
+                    writer.uint32(/* id 154, wireType 1 =*/1233).double(message.mean);
+                if (message.hosts != null && message.hosts.length)
+                    for (let i = 0; i < message.hosts.length; ++i)
+                        $root.meshvirt.v1.HostBalance.encode(message.hosts[i], writer.uint32(/* id 155, wireType 2 =*/1242).fork(), q + 1).ldelim();
+                if (message.threshold != null && Object.hasOwnProperty.call(message, "threshold"))
+                    writer.uint32(/* id 156, wireType 1 =*/1249).double(message.threshold);
+                if (message.margin != null && Object.hasOwnProperty.call(message, "margin"))
+                    writer.uint32(/* id 157, wireType 1 =*/1257).double(message.margin);
+                if (message.holdMs != null && Object.hasOwnProperty.call(message, "holdMs"))
+                    writer.uint32(/* id 158, wireType 0 =*/1264).uint64(message.holdMs);
+                if (message.cooldownMs != null && Object.hasOwnProperty.call(message, "cooldownMs"))
+                    writer.uint32(/* id 159, wireType 0 =*/1272).uint64(message.cooldownMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified BalanceReport message, length delimited. Does not implicitly {@link meshvirt.v1.BalanceReport.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.BalanceReport
+             * @static
+             * @param {meshvirt.v1.IBalanceReport} message BalanceReport message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BalanceReport.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a BalanceReport message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.BalanceReport
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.BalanceReport} BalanceReport
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BalanceReport.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.BalanceReport();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 150: {
+                            message.setting = $root.meshvirt.v1.BalanceSetting.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 151: {
+                            if (!(message.moves && message.moves.length))
+                                message.moves = [];
+                            message.moves.push($root.meshvirt.v1.BalancePlanMove.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 152: {
+                            message.cvBefore = reader.double();
+                            break;
+                        }
+                    case 153: {
+                            message.cvAfter = reader.double();
+                            break;
+                        }
+                    case 154: {
+                            message.mean = reader.double();
+                            break;
+                        }
+                    case 155: {
+                            if (!(message.hosts && message.hosts.length))
+                                message.hosts = [];
+                            message.hosts.push($root.meshvirt.v1.HostBalance.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 156: {
+                            message.threshold = reader.double();
+                            break;
+                        }
+                    case 157: {
+                            message.margin = reader.double();
+                            break;
+                        }
+                    case 158: {
+                            message.holdMs = reader.uint64();
+                            break;
+                        }
+                    case 159: {
+                            message.cooldownMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a BalanceReport message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.BalanceReport
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.BalanceReport} BalanceReport
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BalanceReport.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a BalanceReport message.
+             * @function verify
+             * @memberof meshvirt.v1.BalanceReport
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BalanceReport.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.setting != null && Object.hasOwnProperty.call(message, "setting")) {
+                    let error = $root.meshvirt.v1.BalanceSetting.verify(message.setting, long + 1);
+                    if (error)
+                        return "setting." + error;
+                }
+                if (message.moves != null && Object.hasOwnProperty.call(message, "moves")) {
+                    if (!Array.isArray(message.moves))
+                        return "moves: array expected";
+                    for (let i = 0; i < message.moves.length; ++i) {
+                        let error = $root.meshvirt.v1.BalancePlanMove.verify(message.moves[i], long + 1);
+                        if (error)
+                            return "moves." + error;
+                    }
+                }
+                if (message.cvBefore != null && Object.hasOwnProperty.call(message, "cvBefore"))
+                    if (typeof message.cvBefore !== "number")
+                        return "cvBefore: number expected";
+                if (message.cvAfter != null && Object.hasOwnProperty.call(message, "cvAfter"))
+                    if (typeof message.cvAfter !== "number")
+                        return "cvAfter: number expected";
+                if (message.mean != null && Object.hasOwnProperty.call(message, "mean"))
+                    if (typeof message.mean !== "number")
+                        return "mean: number expected";
+                if (message.hosts != null && Object.hasOwnProperty.call(message, "hosts")) {
+                    if (!Array.isArray(message.hosts))
+                        return "hosts: array expected";
+                    for (let i = 0; i < message.hosts.length; ++i) {
+                        let error = $root.meshvirt.v1.HostBalance.verify(message.hosts[i], long + 1);
+                        if (error)
+                            return "hosts." + error;
+                    }
+                }
+                if (message.threshold != null && Object.hasOwnProperty.call(message, "threshold"))
+                    if (typeof message.threshold !== "number")
+                        return "threshold: number expected";
+                if (message.margin != null && Object.hasOwnProperty.call(message, "margin"))
+                    if (typeof message.margin !== "number")
+                        return "margin: number expected";
+                if (message.holdMs != null && Object.hasOwnProperty.call(message, "holdMs"))
+                    if (!$util.isInteger(message.holdMs) && !(message.holdMs && $util.isInteger(message.holdMs.low) && $util.isInteger(message.holdMs.high)))
+                        return "holdMs: integer|Long expected";
+                if (message.cooldownMs != null && Object.hasOwnProperty.call(message, "cooldownMs"))
+                    if (!$util.isInteger(message.cooldownMs) && !(message.cooldownMs && $util.isInteger(message.cooldownMs.low) && $util.isInteger(message.cooldownMs.high)))
+                        return "cooldownMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a BalanceReport message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.BalanceReport
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.BalanceReport} BalanceReport
+             */
+            BalanceReport.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.BalanceReport)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.BalanceReport: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.BalanceReport();
+                if (object.setting != null) {
+                    if (!$util.isObject(object.setting))
+                        throw TypeError(".meshvirt.v1.BalanceReport.setting: object expected");
+                    message.setting = $root.meshvirt.v1.BalanceSetting.fromObject(object.setting, long + 1);
+                }
+                if (object.moves) {
+                    if (!Array.isArray(object.moves))
+                        throw TypeError(".meshvirt.v1.BalanceReport.moves: array expected");
+                    message.moves = [];
+                    for (let i = 0; i < object.moves.length; ++i) {
+                        if (!$util.isObject(object.moves[i]))
+                            throw TypeError(".meshvirt.v1.BalanceReport.moves: object expected");
+                        message.moves[i] = $root.meshvirt.v1.BalancePlanMove.fromObject(object.moves[i], long + 1);
+                    }
+                }
+                if (object.cvBefore != null)
+                    message.cvBefore = Number(object.cvBefore);
+                if (object.cvAfter != null)
+                    message.cvAfter = Number(object.cvAfter);
+                if (object.mean != null)
+                    message.mean = Number(object.mean);
+                if (object.hosts) {
+                    if (!Array.isArray(object.hosts))
+                        throw TypeError(".meshvirt.v1.BalanceReport.hosts: array expected");
+                    message.hosts = [];
+                    for (let i = 0; i < object.hosts.length; ++i) {
+                        if (!$util.isObject(object.hosts[i]))
+                            throw TypeError(".meshvirt.v1.BalanceReport.hosts: object expected");
+                        message.hosts[i] = $root.meshvirt.v1.HostBalance.fromObject(object.hosts[i], long + 1);
+                    }
+                }
+                if (object.threshold != null)
+                    message.threshold = Number(object.threshold);
+                if (object.margin != null)
+                    message.margin = Number(object.margin);
+                if (object.holdMs != null)
+                    if ($util.Long)
+                        message.holdMs = $util.Long.fromValue(object.holdMs, true);
+                    else if (typeof object.holdMs === "string")
+                        message.holdMs = parseInt(object.holdMs, 10);
+                    else if (typeof object.holdMs === "number")
+                        message.holdMs = object.holdMs;
+                    else if (typeof object.holdMs === "object")
+                        message.holdMs = new $util.LongBits(object.holdMs.low >>> 0, object.holdMs.high >>> 0).toNumber(true);
+                if (object.cooldownMs != null)
+                    if ($util.Long)
+                        message.cooldownMs = $util.Long.fromValue(object.cooldownMs, true);
+                    else if (typeof object.cooldownMs === "string")
+                        message.cooldownMs = parseInt(object.cooldownMs, 10);
+                    else if (typeof object.cooldownMs === "number")
+                        message.cooldownMs = object.cooldownMs;
+                    else if (typeof object.cooldownMs === "object")
+                        message.cooldownMs = new $util.LongBits(object.cooldownMs.low >>> 0, object.cooldownMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a BalanceReport message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.BalanceReport
+             * @static
+             * @param {meshvirt.v1.BalanceReport} message BalanceReport
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BalanceReport.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.moves = [];
+                    object.hosts = [];
+                }
+                if (options.defaults) {
+                    object.setting = null;
+                    object.cvBefore = 0;
+                    object.cvAfter = 0;
+                    object.mean = 0;
+                    object.threshold = 0;
+                    object.margin = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.holdMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.holdMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.cooldownMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.cooldownMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.setting != null && Object.hasOwnProperty.call(message, "setting"))
+                    object.setting = $root.meshvirt.v1.BalanceSetting.toObject(message.setting, options, q + 1);
+                if (message.moves && message.moves.length) {
+                    object.moves = [];
+                    for (let j = 0; j < message.moves.length; ++j)
+                        object.moves[j] = $root.meshvirt.v1.BalancePlanMove.toObject(message.moves[j], options, q + 1);
+                }
+                if (message.cvBefore != null && Object.hasOwnProperty.call(message, "cvBefore"))
+                    object.cvBefore = options.json && !isFinite(message.cvBefore) ? String(message.cvBefore) : message.cvBefore;
+                if (message.cvAfter != null && Object.hasOwnProperty.call(message, "cvAfter"))
+                    object.cvAfter = options.json && !isFinite(message.cvAfter) ? String(message.cvAfter) : message.cvAfter;
+                if (message.mean != null && Object.hasOwnProperty.call(message, "mean"))
+                    object.mean = options.json && !isFinite(message.mean) ? String(message.mean) : message.mean;
+                if (message.hosts && message.hosts.length) {
+                    object.hosts = [];
+                    for (let j = 0; j < message.hosts.length; ++j)
+                        object.hosts[j] = $root.meshvirt.v1.HostBalance.toObject(message.hosts[j], options, q + 1);
+                }
+                if (message.threshold != null && Object.hasOwnProperty.call(message, "threshold"))
+                    object.threshold = options.json && !isFinite(message.threshold) ? String(message.threshold) : message.threshold;
+                if (message.margin != null && Object.hasOwnProperty.call(message, "margin"))
+                    object.margin = options.json && !isFinite(message.margin) ? String(message.margin) : message.margin;
+                if (message.holdMs != null && Object.hasOwnProperty.call(message, "holdMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.holdMs = typeof message.holdMs === "number" ? BigInt(message.holdMs) : $util.Long.fromBits(message.holdMs.low >>> 0, message.holdMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.holdMs === "number")
+                        object.holdMs = options.longs === String ? String(message.holdMs) : message.holdMs;
+                    else
+                        object.holdMs = options.longs === String ? $util.Long.prototype.toString.call(message.holdMs) : options.longs === Number ? new $util.LongBits(message.holdMs.low >>> 0, message.holdMs.high >>> 0).toNumber(true) : message.holdMs;
+                if (message.cooldownMs != null && Object.hasOwnProperty.call(message, "cooldownMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.cooldownMs = typeof message.cooldownMs === "number" ? BigInt(message.cooldownMs) : $util.Long.fromBits(message.cooldownMs.low >>> 0, message.cooldownMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.cooldownMs === "number")
+                        object.cooldownMs = options.longs === String ? String(message.cooldownMs) : message.cooldownMs;
+                    else
+                        object.cooldownMs = options.longs === String ? $util.Long.prototype.toString.call(message.cooldownMs) : options.longs === Number ? new $util.LongBits(message.cooldownMs.low >>> 0, message.cooldownMs.high >>> 0).toNumber(true) : message.cooldownMs;
+                return object;
+            };
+
+            /**
+             * Converts this BalanceReport to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.BalanceReport
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BalanceReport.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for BalanceReport
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.BalanceReport
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            BalanceReport.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.BalanceReport";
+            };
+
+            return BalanceReport;
+        })();
+
+        v1.BalancePlanMove = (function() {
+
+            /**
+             * Properties of a BalancePlanMove.
+             * @memberof meshvirt.v1
+             * @interface IBalancePlanMove
+             * @property {string|null} [vmId] BalancePlanMove vmId
+             * @property {string|null} [vmName] BalancePlanMove vmName
+             * @property {string|null} [fromHost] BalancePlanMove fromHost
+             * @property {string|null} [toHost] BalancePlanMove toHost
+             * @property {string|null} [reason] BalancePlanMove reason
+             * @property {number|null} [cvAfter] BalancePlanMove cvAfter
+             */
+
+            /**
+             * Constructs a new BalancePlanMove.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a BalancePlanMove.
+             * @implements IBalancePlanMove
+             * @constructor
+             * @param {meshvirt.v1.IBalancePlanMove=} [properties] Properties to set
+             */
+            function BalancePlanMove(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * BalancePlanMove vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @instance
+             */
+            BalancePlanMove.prototype.vmId = "";
+
+            /**
+             * BalancePlanMove vmName.
+             * @member {string} vmName
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @instance
+             */
+            BalancePlanMove.prototype.vmName = "";
+
+            /**
+             * BalancePlanMove fromHost.
+             * @member {string} fromHost
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @instance
+             */
+            BalancePlanMove.prototype.fromHost = "";
+
+            /**
+             * BalancePlanMove toHost.
+             * @member {string} toHost
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @instance
+             */
+            BalancePlanMove.prototype.toHost = "";
+
+            /**
+             * BalancePlanMove reason.
+             * @member {string} reason
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @instance
+             */
+            BalancePlanMove.prototype.reason = "";
+
+            /**
+             * BalancePlanMove cvAfter.
+             * @member {number} cvAfter
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @instance
+             */
+            BalancePlanMove.prototype.cvAfter = 0;
+
+            /**
+             * Creates a new BalancePlanMove instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @static
+             * @param {meshvirt.v1.IBalancePlanMove=} [properties] Properties to set
+             * @returns {meshvirt.v1.BalancePlanMove} BalancePlanMove instance
+             */
+            BalancePlanMove.create = function create(properties) {
+                return new BalancePlanMove(properties);
+            };
+
+            /**
+             * Encodes the specified BalancePlanMove message. Does not implicitly {@link meshvirt.v1.BalancePlanMove.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @static
+             * @param {meshvirt.v1.IBalancePlanMove} message BalancePlanMove message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BalancePlanMove.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 150, wireType 2 =*/1202).string(message.vmId);
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    writer.uint32(/* id 151, wireType 2 =*/1210).string(message.vmName);
+                if (message.fromHost != null && Object.hasOwnProperty.call(message, "fromHost"))
+                    writer.uint32(/* id 152, wireType 2 =*/1218).string(message.fromHost);
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    writer.uint32(/* id 153, wireType 2 =*/1226).string(message.toHost);
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    writer.uint32(/* id 154, wireType 2 =*/1234).string(message.reason);
+                if (message.cvAfter != null && Object.hasOwnProperty.call(message, "cvAfter"))
+                    writer.uint32(/* id 155, wireType 1 =*/1241).double(message.cvAfter);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified BalancePlanMove message, length delimited. Does not implicitly {@link meshvirt.v1.BalancePlanMove.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @static
+             * @param {meshvirt.v1.IBalancePlanMove} message BalancePlanMove message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BalancePlanMove.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a BalancePlanMove message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.BalancePlanMove} BalancePlanMove
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BalancePlanMove.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.BalancePlanMove();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 150: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 151: {
+                            message.vmName = reader.string();
+                            break;
+                        }
+                    case 152: {
+                            message.fromHost = reader.string();
+                            break;
+                        }
+                    case 153: {
+                            message.toHost = reader.string();
+                            break;
+                        }
+                    case 154: {
+                            message.reason = reader.string();
+                            break;
+                        }
+                    case 155: {
+                            message.cvAfter = reader.double();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a BalancePlanMove message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.BalancePlanMove} BalancePlanMove
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BalancePlanMove.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a BalancePlanMove message.
+             * @function verify
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BalancePlanMove.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    if (!$util.isString(message.vmName))
+                        return "vmName: string expected";
+                if (message.fromHost != null && Object.hasOwnProperty.call(message, "fromHost"))
+                    if (!$util.isString(message.fromHost))
+                        return "fromHost: string expected";
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    if (!$util.isString(message.toHost))
+                        return "toHost: string expected";
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                if (message.cvAfter != null && Object.hasOwnProperty.call(message, "cvAfter"))
+                    if (typeof message.cvAfter !== "number")
+                        return "cvAfter: number expected";
+                return null;
+            };
+
+            /**
+             * Creates a BalancePlanMove message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.BalancePlanMove} BalancePlanMove
+             */
+            BalancePlanMove.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.BalancePlanMove)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.BalancePlanMove: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.BalancePlanMove();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.vmName != null)
+                    message.vmName = String(object.vmName);
+                if (object.fromHost != null)
+                    message.fromHost = String(object.fromHost);
+                if (object.toHost != null)
+                    message.toHost = String(object.toHost);
+                if (object.reason != null)
+                    message.reason = String(object.reason);
+                if (object.cvAfter != null)
+                    message.cvAfter = Number(object.cvAfter);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a BalancePlanMove message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @static
+             * @param {meshvirt.v1.BalancePlanMove} message BalancePlanMove
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BalancePlanMove.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    object.vmName = "";
+                    object.fromHost = "";
+                    object.toHost = "";
+                    object.reason = "";
+                    object.cvAfter = 0;
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    object.vmName = message.vmName;
+                if (message.fromHost != null && Object.hasOwnProperty.call(message, "fromHost"))
+                    object.fromHost = message.fromHost;
+                if (message.toHost != null && Object.hasOwnProperty.call(message, "toHost"))
+                    object.toHost = message.toHost;
+                if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                if (message.cvAfter != null && Object.hasOwnProperty.call(message, "cvAfter"))
+                    object.cvAfter = options.json && !isFinite(message.cvAfter) ? String(message.cvAfter) : message.cvAfter;
+                return object;
+            };
+
+            /**
+             * Converts this BalancePlanMove to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BalancePlanMove.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for BalancePlanMove
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.BalancePlanMove
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            BalancePlanMove.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.BalancePlanMove";
+            };
+
+            return BalancePlanMove;
+        })();
+
+        v1.HostBalance = (function() {
+
+            /**
+             * Properties of a HostBalance.
+             * @memberof meshvirt.v1
+             * @interface IHostBalance
+             * @property {string|null} [hostId] HostBalance hostId
+             * @property {string|null} [hostname] HostBalance hostname
+             * @property {number|null} [before] HostBalance before
+             * @property {number|null} [after] HostBalance after
+             * @property {number|null} [vms] HostBalance vms
+             */
+
+            /**
+             * Constructs a new HostBalance.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a HostBalance.
+             * @implements IHostBalance
+             * @constructor
+             * @param {meshvirt.v1.IHostBalance=} [properties] Properties to set
+             */
+            function HostBalance(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * HostBalance hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.HostBalance
+             * @instance
+             */
+            HostBalance.prototype.hostId = "";
+
+            /**
+             * HostBalance hostname.
+             * @member {string} hostname
+             * @memberof meshvirt.v1.HostBalance
+             * @instance
+             */
+            HostBalance.prototype.hostname = "";
+
+            /**
+             * HostBalance before.
+             * @member {number} before
+             * @memberof meshvirt.v1.HostBalance
+             * @instance
+             */
+            HostBalance.prototype.before = 0;
+
+            /**
+             * HostBalance after.
+             * @member {number} after
+             * @memberof meshvirt.v1.HostBalance
+             * @instance
+             */
+            HostBalance.prototype.after = 0;
+
+            /**
+             * HostBalance vms.
+             * @member {number} vms
+             * @memberof meshvirt.v1.HostBalance
+             * @instance
+             */
+            HostBalance.prototype.vms = 0;
+
+            /**
+             * Creates a new HostBalance instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.HostBalance
+             * @static
+             * @param {meshvirt.v1.IHostBalance=} [properties] Properties to set
+             * @returns {meshvirt.v1.HostBalance} HostBalance instance
+             */
+            HostBalance.create = function create(properties) {
+                return new HostBalance(properties);
+            };
+
+            /**
+             * Encodes the specified HostBalance message. Does not implicitly {@link meshvirt.v1.HostBalance.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.HostBalance
+             * @static
+             * @param {meshvirt.v1.IHostBalance} message HostBalance message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostBalance.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 150, wireType 2 =*/1202).string(message.hostId);
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    writer.uint32(/* id 151, wireType 2 =*/1210).string(message.hostname);
+                if (message.before != null && Object.hasOwnProperty.call(message, "before"))
+                    writer.uint32(/* id 152, wireType 1 =*/1217).double(message.before);
+                if (message.after != null && Object.hasOwnProperty.call(message, "after"))
+                    writer.uint32(/* id 153, wireType 1 =*/1225).double(message.after);
+                if (message.vms != null && Object.hasOwnProperty.call(message, "vms"))
+                    writer.uint32(/* id 154, wireType 0 =*/1232).uint32(message.vms);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostBalance message, length delimited. Does not implicitly {@link meshvirt.v1.HostBalance.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.HostBalance
+             * @static
+             * @param {meshvirt.v1.IHostBalance} message HostBalance message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostBalance.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a HostBalance message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.HostBalance
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.HostBalance} HostBalance
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostBalance.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.HostBalance();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 150: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    case 151: {
+                            message.hostname = reader.string();
+                            break;
+                        }
+                    case 152: {
+                            message.before = reader.double();
+                            break;
+                        }
+                    case 153: {
+                            message.after = reader.double();
+                            break;
+                        }
+                    case 154: {
+                            message.vms = reader.uint32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a HostBalance message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.HostBalance
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.HostBalance} HostBalance
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostBalance.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a HostBalance message.
+             * @function verify
+             * @memberof meshvirt.v1.HostBalance
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostBalance.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    if (!$util.isString(message.hostname))
+                        return "hostname: string expected";
+                if (message.before != null && Object.hasOwnProperty.call(message, "before"))
+                    if (typeof message.before !== "number")
+                        return "before: number expected";
+                if (message.after != null && Object.hasOwnProperty.call(message, "after"))
+                    if (typeof message.after !== "number")
+                        return "after: number expected";
+                if (message.vms != null && Object.hasOwnProperty.call(message, "vms"))
+                    if (!$util.isInteger(message.vms))
+                        return "vms: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a HostBalance message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.HostBalance
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.HostBalance} HostBalance
+             */
+            HostBalance.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.HostBalance)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.HostBalance: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.HostBalance();
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                if (object.hostname != null)
+                    message.hostname = String(object.hostname);
+                if (object.before != null)
+                    message.before = Number(object.before);
+                if (object.after != null)
+                    message.after = Number(object.after);
+                if (object.vms != null)
+                    message.vms = object.vms >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostBalance message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.HostBalance
+             * @static
+             * @param {meshvirt.v1.HostBalance} message HostBalance
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostBalance.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.hostId = "";
+                    object.hostname = "";
+                    object.before = 0;
+                    object.after = 0;
+                    object.vms = 0;
+                }
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    object.hostname = message.hostname;
+                if (message.before != null && Object.hasOwnProperty.call(message, "before"))
+                    object.before = options.json && !isFinite(message.before) ? String(message.before) : message.before;
+                if (message.after != null && Object.hasOwnProperty.call(message, "after"))
+                    object.after = options.json && !isFinite(message.after) ? String(message.after) : message.after;
+                if (message.vms != null && Object.hasOwnProperty.call(message, "vms"))
+                    object.vms = message.vms;
+                return object;
+            };
+
+            /**
+             * Converts this HostBalance to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.HostBalance
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostBalance.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for HostBalance
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.HostBalance
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            HostBalance.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.HostBalance";
+            };
+
+            return HostBalance;
         })();
 
         v1.ImageHolding = (function() {
@@ -13643,6 +15232,10 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} EVENT_KIND_VM_FAILED_OVER=13 EVENT_KIND_VM_FAILED_OVER value
          * @property {number} EVENT_KIND_VM_DEMOTED=14 EVENT_KIND_VM_DEMOTED value
          * @property {number} EVENT_KIND_VM_RESTARTED=90 EVENT_KIND_VM_RESTARTED value
+         * @property {number} EVENT_KIND_VM_BALANCED=150 EVENT_KIND_VM_BALANCED value
+         * @property {number} EVENT_KIND_BALANCE_RECOMMENDED=151 EVENT_KIND_BALANCE_RECOMMENDED value
+         * @property {number} EVENT_KIND_BALANCE_FAILED=152 EVENT_KIND_BALANCE_FAILED value
+         * @property {number} EVENT_KIND_BALANCE_MODE_SET=153 EVENT_KIND_BALANCE_MODE_SET value
          * @property {number} EVENT_KIND_IMAGE_FETCHED=30 EVENT_KIND_IMAGE_FETCHED value
          * @property {number} EVENT_KIND_IMAGE_FETCH_FAILED=31 EVENT_KIND_IMAGE_FETCH_FAILED value
          * @property {number} EVENT_KIND_HOST_STARTED=20 EVENT_KIND_HOST_STARTED value
@@ -13670,6 +15263,10 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[13] = "EVENT_KIND_VM_FAILED_OVER"] = 13;
             values[valuesById[14] = "EVENT_KIND_VM_DEMOTED"] = 14;
             values[valuesById[90] = "EVENT_KIND_VM_RESTARTED"] = 90;
+            values[valuesById[150] = "EVENT_KIND_VM_BALANCED"] = 150;
+            values[valuesById[151] = "EVENT_KIND_BALANCE_RECOMMENDED"] = 151;
+            values[valuesById[152] = "EVENT_KIND_BALANCE_FAILED"] = 152;
+            values[valuesById[153] = "EVENT_KIND_BALANCE_MODE_SET"] = 153;
             values[valuesById[30] = "EVENT_KIND_IMAGE_FETCHED"] = 30;
             values[valuesById[31] = "EVENT_KIND_IMAGE_FETCH_FAILED"] = 31;
             values[valuesById[20] = "EVENT_KIND_HOST_STARTED"] = 20;
@@ -14008,6 +15605,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 13:
                     case 14:
                     case 90:
+                    case 150:
+                    case 151:
+                    case 152:
+                    case 153:
                     case 30:
                     case 31:
                     case 20:
@@ -14153,6 +15754,22 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "EVENT_KIND_VM_RESTARTED":
                 case 90:
                     message.kind = 90;
+                    break;
+                case "EVENT_KIND_VM_BALANCED":
+                case 150:
+                    message.kind = 150;
+                    break;
+                case "EVENT_KIND_BALANCE_RECOMMENDED":
+                case 151:
+                    message.kind = 151;
+                    break;
+                case "EVENT_KIND_BALANCE_FAILED":
+                case 152:
+                    message.kind = 152;
+                    break;
+                case "EVENT_KIND_BALANCE_MODE_SET":
+                case 153:
+                    message.kind = 153;
                     break;
                 case "EVENT_KIND_IMAGE_FETCHED":
                 case 30:
@@ -16179,6 +17796,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {Array.<meshvirt.v1.INetwork>|null} [networks] HostAdvert networks
              * @property {Array.<meshvirt.v1.IImageHolding>|null} [images] HostAdvert images
              * @property {Array.<meshvirt.v1.IImageTombstone>|null} [imageTombstones] HostAdvert imageTombstones
+             * @property {meshvirt.v1.IBalanceSetting|null} [balance] HostAdvert balance
              */
 
             /**
@@ -16389,6 +18007,14 @@ export const meshvirt = $root.meshvirt = (() => {
             HostAdvert.prototype.imageTombstones = $util.emptyArray;
 
             /**
+             * HostAdvert balance.
+             * @member {meshvirt.v1.IBalanceSetting|null|undefined} balance
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.balance = null;
+
+            /**
              * Creates a new HostAdvert instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.HostAdvert
@@ -16470,6 +18096,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.imageTombstones != null && message.imageTombstones.length)
                     for (let i = 0; i < message.imageTombstones.length; ++i)
                         $root.meshvirt.v1.ImageTombstone.encode(message.imageTombstones[i], writer.uint32(/* id 23, wireType 2 =*/186).fork(), q + 1).ldelim();
+                if (message.balance != null && Object.hasOwnProperty.call(message, "balance"))
+                    $root.meshvirt.v1.BalanceSetting.encode(message.balance, writer.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -16653,6 +18281,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.imageTombstones.push($root.meshvirt.v1.ImageTombstone.decode(reader, reader.uint32(), undefined, long + 1));
                             break;
                         }
+                    case 150: {
+                            message.balance = $root.meshvirt.v1.BalanceSetting.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -16824,6 +18456,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         if (error)
                             return "imageTombstones." + error;
                     }
+                }
+                if (message.balance != null && Object.hasOwnProperty.call(message, "balance")) {
+                    let error = $root.meshvirt.v1.BalanceSetting.verify(message.balance, long + 1);
+                    if (error)
+                        return "balance." + error;
                 }
                 return null;
             };
@@ -17018,6 +18655,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.imageTombstones[i] = $root.meshvirt.v1.ImageTombstone.fromObject(object.imageTombstones[i], long + 1);
                     }
                 }
+                if (object.balance != null) {
+                    if (!$util.isObject(object.balance))
+                        throw TypeError(".meshvirt.v1.HostAdvert.balance: object expected");
+                    message.balance = $root.meshvirt.v1.BalanceSetting.fromObject(object.balance, long + 1);
+                }
                 return message;
             };
 
@@ -17077,6 +18719,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.agentVersion = "";
                     object.hostname = "";
                     object.underlay = "";
+                    object.balance = null;
                 }
                 if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
                     object.hostId = message.hostId;
@@ -17167,6 +18810,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let j = 0; j < message.imageTombstones.length; ++j)
                         object.imageTombstones[j] = $root.meshvirt.v1.ImageTombstone.toObject(message.imageTombstones[j], options, q + 1);
                 }
+                if (message.balance != null && Object.hasOwnProperty.call(message, "balance"))
+                    object.balance = $root.meshvirt.v1.BalanceSetting.toObject(message.balance, options, q + 1);
                 return object;
             };
 
@@ -18307,6 +19952,358 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return HostSuspicion;
+        })();
+
+        /**
+         * BalanceMode enum.
+         * @name meshvirt.v1.BalanceMode
+         * @enum {number}
+         * @property {number} BALANCE_MODE_UNSPECIFIED=0 BALANCE_MODE_UNSPECIFIED value
+         * @property {number} BALANCE_MODE_OFF=1 BALANCE_MODE_OFF value
+         * @property {number} BALANCE_MODE_RECOMMEND=2 BALANCE_MODE_RECOMMEND value
+         * @property {number} BALANCE_MODE_AUTO=3 BALANCE_MODE_AUTO value
+         */
+        v1.BalanceMode = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "BALANCE_MODE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "BALANCE_MODE_OFF"] = 1;
+            values[valuesById[2] = "BALANCE_MODE_RECOMMEND"] = 2;
+            values[valuesById[3] = "BALANCE_MODE_AUTO"] = 3;
+            return values;
+        })();
+
+        v1.BalanceSetting = (function() {
+
+            /**
+             * Properties of a BalanceSetting.
+             * @memberof meshvirt.v1
+             * @interface IBalanceSetting
+             * @property {meshvirt.v1.BalanceMode|null} [mode] BalanceSetting mode
+             * @property {number|null} [version] BalanceSetting version
+             * @property {string|null} [setBy] BalanceSetting setBy
+             */
+
+            /**
+             * Constructs a new BalanceSetting.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a BalanceSetting.
+             * @implements IBalanceSetting
+             * @constructor
+             * @param {meshvirt.v1.IBalanceSetting=} [properties] Properties to set
+             */
+            function BalanceSetting(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * BalanceSetting mode.
+             * @member {meshvirt.v1.BalanceMode} mode
+             * @memberof meshvirt.v1.BalanceSetting
+             * @instance
+             */
+            BalanceSetting.prototype.mode = 0;
+
+            /**
+             * BalanceSetting version.
+             * @member {number} version
+             * @memberof meshvirt.v1.BalanceSetting
+             * @instance
+             */
+            BalanceSetting.prototype.version = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BalanceSetting setBy.
+             * @member {string} setBy
+             * @memberof meshvirt.v1.BalanceSetting
+             * @instance
+             */
+            BalanceSetting.prototype.setBy = "";
+
+            /**
+             * Creates a new BalanceSetting instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {meshvirt.v1.IBalanceSetting=} [properties] Properties to set
+             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting instance
+             */
+            BalanceSetting.create = function create(properties) {
+                return new BalanceSetting(properties);
+            };
+
+            /**
+             * Encodes the specified BalanceSetting message. Does not implicitly {@link meshvirt.v1.BalanceSetting.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {meshvirt.v1.IBalanceSetting} message BalanceSetting message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BalanceSetting.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
+                    writer.uint32(/* id 150, wireType 0 =*/1200).int32(message.mode);
+                if (message.version != null && Object.hasOwnProperty.call(message, "version"))
+                    writer.uint32(/* id 151, wireType 0 =*/1208).uint64(message.version);
+                if (message.setBy != null && Object.hasOwnProperty.call(message, "setBy"))
+                    writer.uint32(/* id 152, wireType 2 =*/1218).string(message.setBy);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified BalanceSetting message, length delimited. Does not implicitly {@link meshvirt.v1.BalanceSetting.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {meshvirt.v1.IBalanceSetting} message BalanceSetting message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BalanceSetting.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a BalanceSetting message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BalanceSetting.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.BalanceSetting();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 150: {
+                            message.mode = reader.int32();
+                            break;
+                        }
+                    case 151: {
+                            message.version = reader.uint64();
+                            break;
+                        }
+                    case 152: {
+                            message.setBy = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a BalanceSetting message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BalanceSetting.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a BalanceSetting message.
+             * @function verify
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BalanceSetting.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
+                    switch (message.mode) {
+                    default:
+                        return "mode: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                        break;
+                    }
+                if (message.version != null && Object.hasOwnProperty.call(message, "version"))
+                    if (!$util.isInteger(message.version) && !(message.version && $util.isInteger(message.version.low) && $util.isInteger(message.version.high)))
+                        return "version: integer|Long expected";
+                if (message.setBy != null && Object.hasOwnProperty.call(message, "setBy"))
+                    if (!$util.isString(message.setBy))
+                        return "setBy: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a BalanceSetting message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting
+             */
+            BalanceSetting.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.BalanceSetting)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.BalanceSetting: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.BalanceSetting();
+                switch (object.mode) {
+                default:
+                    if (typeof object.mode === "number") {
+                        message.mode = object.mode;
+                        break;
+                    }
+                    break;
+                case "BALANCE_MODE_UNSPECIFIED":
+                case 0:
+                    message.mode = 0;
+                    break;
+                case "BALANCE_MODE_OFF":
+                case 1:
+                    message.mode = 1;
+                    break;
+                case "BALANCE_MODE_RECOMMEND":
+                case 2:
+                    message.mode = 2;
+                    break;
+                case "BALANCE_MODE_AUTO":
+                case 3:
+                    message.mode = 3;
+                    break;
+                }
+                if (object.version != null)
+                    if ($util.Long)
+                        message.version = $util.Long.fromValue(object.version, true);
+                    else if (typeof object.version === "string")
+                        message.version = parseInt(object.version, 10);
+                    else if (typeof object.version === "number")
+                        message.version = object.version;
+                    else if (typeof object.version === "object")
+                        message.version = new $util.LongBits(object.version.low >>> 0, object.version.high >>> 0).toNumber(true);
+                if (object.setBy != null)
+                    message.setBy = String(object.setBy);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a BalanceSetting message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {meshvirt.v1.BalanceSetting} message BalanceSetting
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BalanceSetting.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.mode = options.enums === String ? "BALANCE_MODE_UNSPECIFIED" : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.version = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.version = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.setBy = "";
+                }
+                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
+                    object.mode = options.enums === String ? $root.meshvirt.v1.BalanceMode[message.mode] === undefined ? message.mode : $root.meshvirt.v1.BalanceMode[message.mode] : message.mode;
+                if (message.version != null && Object.hasOwnProperty.call(message, "version"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.version = typeof message.version === "number" ? BigInt(message.version) : $util.Long.fromBits(message.version.low >>> 0, message.version.high >>> 0, true).toBigInt();
+                    else if (typeof message.version === "number")
+                        object.version = options.longs === String ? String(message.version) : message.version;
+                    else
+                        object.version = options.longs === String ? $util.Long.prototype.toString.call(message.version) : options.longs === Number ? new $util.LongBits(message.version.low >>> 0, message.version.high >>> 0).toNumber(true) : message.version;
+                if (message.setBy != null && Object.hasOwnProperty.call(message, "setBy"))
+                    object.setBy = message.setBy;
+                return object;
+            };
+
+            /**
+             * Converts this BalanceSetting to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.BalanceSetting
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BalanceSetting.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for BalanceSetting
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            BalanceSetting.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.BalanceSetting";
+            };
+
+            return BalanceSetting;
         })();
 
         v1.Network = (function() {
@@ -22334,6 +24331,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {string|null} [spreadBy] VmSpec spreadBy
              * @property {Object.<string,string>|null} [metadata] VmSpec metadata
              * @property {boolean|null} [notMigratable] VmSpec notMigratable
+             * @property {boolean|null} [noBalance] VmSpec noBalance
              * @property {meshvirt.v1.RestartPolicy|null} [restart] VmSpec restart
              * @property {Array.<meshvirt.v1.INic>|null} [nics] VmSpec nics
              * @property {meshvirt.v1.IGuestConfig|null} [guest] VmSpec guest
@@ -22506,6 +24504,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSpec.prototype.notMigratable = false;
 
             /**
+             * VmSpec noBalance.
+             * @member {boolean} noBalance
+             * @memberof meshvirt.v1.VmSpec
+             * @instance
+             */
+            VmSpec.prototype.noBalance = false;
+
+            /**
              * VmSpec restart.
              * @member {meshvirt.v1.RestartPolicy} restart
              * @memberof meshvirt.v1.VmSpec
@@ -22606,6 +24612,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.GuestConfig.encode(message.guest, writer.uint32(/* id 20, wireType 2 =*/162).fork(), q + 1).ldelim();
                 if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
                     writer.uint32(/* id 90, wireType 0 =*/720).int32(message.restart);
+                if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
+                    writer.uint32(/* id 150, wireType 0 =*/1200).bool(message.noBalance);
                 return writer;
             };
 
@@ -22765,6 +24773,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.notMigratable = reader.bool();
                             break;
                         }
+                    case 150: {
+                            message.noBalance = reader.bool();
+                            break;
+                        }
                     case 90: {
                             message.restart = reader.int32();
                             break;
@@ -22920,6 +24932,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.notMigratable != null && Object.hasOwnProperty.call(message, "notMigratable"))
                     if (typeof message.notMigratable !== "boolean")
                         return "notMigratable: boolean expected";
+                if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
+                    if (typeof message.noBalance !== "boolean")
+                        return "noBalance: boolean expected";
                 if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
                     switch (message.restart) {
                     default:
@@ -23079,6 +25094,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 }
                 if (object.notMigratable != null)
                     message.notMigratable = Boolean(object.notMigratable);
+                if (object.noBalance != null)
+                    message.noBalance = Boolean(object.noBalance);
                 switch (object.restart) {
                 default:
                     if (typeof object.restart === "number") {
@@ -23163,6 +25180,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.notMigratable = false;
                     object.guest = null;
                     object.restart = options.enums === String ? "RESTART_POLICY_UNSPECIFIED" : 0;
+                    object.noBalance = false;
                 }
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
                     object.name = message.name;
@@ -23231,6 +25249,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.guest = $root.meshvirt.v1.GuestConfig.toObject(message.guest, options, q + 1);
                 if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
                     object.restart = options.enums === String ? $root.meshvirt.v1.RestartPolicy[message.restart] === undefined ? message.restart : $root.meshvirt.v1.RestartPolicy[message.restart] : message.restart;
+                if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
+                    object.noBalance = message.noBalance;
                 return object;
             };
 
@@ -23296,6 +25316,9 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {string|null} [owner] VmSummary owner
              * @property {string|null} [group] VmSummary group
              * @property {Array.<meshvirt.v1.INic>|null} [nics] VmSummary nics
+             * @property {number|null} [usageCpuCores] VmSummary usageCpuCores
+             * @property {number|null} [usageMemoryBytes] VmSummary usageMemoryBytes
+             * @property {boolean|null} [noBalance] VmSummary noBalance
              */
 
             /**
@@ -23387,6 +25410,30 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSummary.prototype.nics = $util.emptyArray;
 
             /**
+             * VmSummary usageCpuCores.
+             * @member {number} usageCpuCores
+             * @memberof meshvirt.v1.VmSummary
+             * @instance
+             */
+            VmSummary.prototype.usageCpuCores = 0;
+
+            /**
+             * VmSummary usageMemoryBytes.
+             * @member {number} usageMemoryBytes
+             * @memberof meshvirt.v1.VmSummary
+             * @instance
+             */
+            VmSummary.prototype.usageMemoryBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * VmSummary noBalance.
+             * @member {boolean} noBalance
+             * @memberof meshvirt.v1.VmSummary
+             * @instance
+             */
+            VmSummary.prototype.noBalance = false;
+
+            /**
              * Creates a new VmSummary instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSummary
@@ -23433,6 +25480,12 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.nics != null && message.nics.length)
                     for (let i = 0; i < message.nics.length; ++i)
                         $root.meshvirt.v1.Nic.encode(message.nics[i], writer.uint32(/* id 9, wireType 2 =*/74).fork(), q + 1).ldelim();
+                if (message.usageCpuCores != null && Object.hasOwnProperty.call(message, "usageCpuCores"))
+                    writer.uint32(/* id 150, wireType 1 =*/1201).double(message.usageCpuCores);
+                if (message.usageMemoryBytes != null && Object.hasOwnProperty.call(message, "usageMemoryBytes"))
+                    writer.uint32(/* id 151, wireType 0 =*/1208).uint64(message.usageMemoryBytes);
+                if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
+                    writer.uint32(/* id 152, wireType 0 =*/1216).bool(message.noBalance);
                 return writer;
             };
 
@@ -23519,6 +25572,18 @@ export const meshvirt = $root.meshvirt = (() => {
                             if (!(message.nics && message.nics.length))
                                 message.nics = [];
                             message.nics.push($root.meshvirt.v1.Nic.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 150: {
+                            message.usageCpuCores = reader.double();
+                            break;
+                        }
+                    case 151: {
+                            message.usageMemoryBytes = reader.uint64();
+                            break;
+                        }
+                    case 152: {
+                            message.noBalance = reader.bool();
                             break;
                         }
                     default:
@@ -23621,6 +25686,15 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "nics." + error;
                     }
                 }
+                if (message.usageCpuCores != null && Object.hasOwnProperty.call(message, "usageCpuCores"))
+                    if (typeof message.usageCpuCores !== "number")
+                        return "usageCpuCores: number expected";
+                if (message.usageMemoryBytes != null && Object.hasOwnProperty.call(message, "usageMemoryBytes"))
+                    if (!$util.isInteger(message.usageMemoryBytes) && !(message.usageMemoryBytes && $util.isInteger(message.usageMemoryBytes.low) && $util.isInteger(message.usageMemoryBytes.high)))
+                        return "usageMemoryBytes: integer|Long expected";
+                if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
+                    if (typeof message.noBalance !== "boolean")
+                        return "noBalance: boolean expected";
                 return null;
             };
 
@@ -23750,6 +25824,19 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.nics[i] = $root.meshvirt.v1.Nic.fromObject(object.nics[i], long + 1);
                     }
                 }
+                if (object.usageCpuCores != null)
+                    message.usageCpuCores = Number(object.usageCpuCores);
+                if (object.usageMemoryBytes != null)
+                    if ($util.Long)
+                        message.usageMemoryBytes = $util.Long.fromValue(object.usageMemoryBytes, true);
+                    else if (typeof object.usageMemoryBytes === "string")
+                        message.usageMemoryBytes = parseInt(object.usageMemoryBytes, 10);
+                    else if (typeof object.usageMemoryBytes === "number")
+                        message.usageMemoryBytes = object.usageMemoryBytes;
+                    else if (typeof object.usageMemoryBytes === "object")
+                        message.usageMemoryBytes = new $util.LongBits(object.usageMemoryBytes.low >>> 0, object.usageMemoryBytes.high >>> 0).toNumber(true);
+                if (object.noBalance != null)
+                    message.noBalance = Boolean(object.noBalance);
                 return message;
             };
 
@@ -23785,6 +25872,13 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.resources = null;
                     object.owner = "";
                     object.group = "";
+                    object.usageCpuCores = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.usageMemoryBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.usageMemoryBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.noBalance = false;
                 }
                 if (message.id != null && Object.hasOwnProperty.call(message, "id"))
                     object.id = message.id;
@@ -23812,6 +25906,17 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let j = 0; j < message.nics.length; ++j)
                         object.nics[j] = $root.meshvirt.v1.Nic.toObject(message.nics[j], options, q + 1);
                 }
+                if (message.usageCpuCores != null && Object.hasOwnProperty.call(message, "usageCpuCores"))
+                    object.usageCpuCores = options.json && !isFinite(message.usageCpuCores) ? String(message.usageCpuCores) : message.usageCpuCores;
+                if (message.usageMemoryBytes != null && Object.hasOwnProperty.call(message, "usageMemoryBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.usageMemoryBytes = typeof message.usageMemoryBytes === "number" ? BigInt(message.usageMemoryBytes) : $util.Long.fromBits(message.usageMemoryBytes.low >>> 0, message.usageMemoryBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.usageMemoryBytes === "number")
+                        object.usageMemoryBytes = options.longs === String ? String(message.usageMemoryBytes) : message.usageMemoryBytes;
+                    else
+                        object.usageMemoryBytes = options.longs === String ? $util.Long.prototype.toString.call(message.usageMemoryBytes) : options.longs === Number ? new $util.LongBits(message.usageMemoryBytes.low >>> 0, message.usageMemoryBytes.high >>> 0).toNumber(true) : message.usageMemoryBytes;
+                if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
+                    object.noBalance = message.noBalance;
                 return object;
             };
 

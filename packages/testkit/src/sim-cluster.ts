@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { SimHypervisor, type Accelerator } from '@meshvirt/hypervisor'
 import type { TimingPreset } from '@meshvirt/mesh'
 import { SimHostNetwork } from '@meshvirt/network'
-import { resolveAgentConfig, runAgent, silentLogger, writeClusterKey, type AgentConfigInput, type RunningAgent, type VmResource } from '@meshvirt/agent'
+import { resolveAgentConfig, runAgent, silentLogger, writeClusterKey, type AgentConfigInput, type BalanceKnobs, type RunningAgent, type VmResource } from '@meshvirt/agent'
 
 const MIB = 2 ** 20
 
@@ -33,6 +33,8 @@ export interface SimClusterOptions {
   imageDirs?: string[]
   /** More agent settings for host `index` (image copies, bandwidths …). */
   config?: (index: number) => Partial<AgentConfigInput>
+  /** Balancing knobs of every agent (tests shorten the timings). */
+  balance?: Partial<BalanceKnobs>
 }
 
 /**
@@ -59,7 +61,8 @@ export async function startSimCluster (sizes: SimHostSize[], opts: SimClusterOpt
       inventory: { vcpus: size.vcpus, memoryBytes: size.memoryMiB * MIB, diskBytes: (size.diskMiB ?? 100_000) * MIB },
       hostNetwork,
       ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}),
-      ...(opts.vmResources !== undefined ? { vmResources: opts.vmResources(i) } : {})
+      ...(opts.vmResources !== undefined ? { vmResources: opts.vmResources(i) } : {}),
+      ...(opts.balance !== undefined ? { balance: opts.balance } : {})
     })
   }
   const restart = async (index: number, hypervisor?: SimHypervisor): Promise<RunningAgent> => {

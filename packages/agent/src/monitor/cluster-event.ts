@@ -5,6 +5,7 @@ export type EventKind =
   | 'vm-created' | 'vm-started' | 'vm-stopped' | 'vm-deleted' | 'vm-crashed' | 'vm-failed' | 'vm-migrated' | 'vm-migration-failed'
   | 'vm-lease-lost' | 'vm-fenced' | 'vm-lease-resumed' | 'vm-elected' | 'vm-failed-over' | 'vm-demoted'
   | 'vm-restarted'
+  | 'vm-balanced' | 'balance-recommended' | 'balance-failed' | 'balance-mode-set'
   | 'image-fetched' | 'image-fetch-failed'
   | 'host-started' | 'host-stopping' | 'host-joined' | 'host-suspect' | 'host-dead' | 'host-alive'
 
@@ -24,6 +25,10 @@ const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
   'vm-failed-over': pb.EventKind.EVENT_KIND_VM_FAILED_OVER,
   'vm-demoted': pb.EventKind.EVENT_KIND_VM_DEMOTED,
   'vm-restarted': pb.EventKind.EVENT_KIND_VM_RESTARTED,
+  'vm-balanced': pb.EventKind.EVENT_KIND_VM_BALANCED,
+  'balance-recommended': pb.EventKind.EVENT_KIND_BALANCE_RECOMMENDED,
+  'balance-failed': pb.EventKind.EVENT_KIND_BALANCE_FAILED,
+  'balance-mode-set': pb.EventKind.EVENT_KIND_BALANCE_MODE_SET,
   'image-fetched': pb.EventKind.EVENT_KIND_IMAGE_FETCHED,
   'image-fetch-failed': pb.EventKind.EVENT_KIND_IMAGE_FETCH_FAILED,
   'host-started': pb.EventKind.EVENT_KIND_HOST_STARTED,

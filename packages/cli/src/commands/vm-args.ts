@@ -19,6 +19,7 @@ export interface VmSpecInput {
   host?: string
   cpuModel?: string
   notMigratable?: boolean
+  noBalance?: boolean
   replicas?: number
   rpoMs?: number
   spreadBy?: string
@@ -86,6 +87,7 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
   if (v.host !== undefined) spec.host = v.host as string
   if (v['cpu-model'] !== undefined) spec.cpuModel = v['cpu-model'] as string
   if (v['not-migratable'] === true) spec.notMigratable = true
+  if (v['no-balance'] === true) spec.noBalance = true
   if (v.replicas !== undefined) spec.replicas = wholeNumber(v.replicas as string, '--replicas')
   if (v.rpo !== undefined) spec.rpoMs = parseRpo(v.rpo as string)
   if (v['spread-by'] !== undefined) spec.spreadBy = v['spread-by'] as string

@@ -117,6 +117,7 @@ const vmCreateOptions: Record<string, OptionSpec> = {
   host: { type: 'string', valueName: 'HOST', description: 'pin to this host (name or id); it must still fit' },
   'cpu-model': { type: 'string', valueName: 'MODEL', description: 'QEMU CPU model (default: one every host offers, so the VM can migrate)' },
   'not-migratable': { type: 'boolean', description: 'give the VM the host\'s own CPU (KVM) instead; it then stays on its host' },
+  'no-balance': { type: 'boolean', description: 'never moved by automatic rebalancing (drain and vm migrate still move it)' },
   replicas: { type: 'string', valueName: 'K', description: 'keep K replicas of the VM\'s disk on other hosts (needs --disk; default 0)' },
   rpo: { type: 'string', valueName: 'DURATION', description: 'recovery point objective: how old a replica may get, e.g. 5s (default 5s)' },
   'spread-by': { type: 'string', valueName: 'LABEL', description: 'failure-domain label, e.g. zone, site or rack: replicas spread over it, the --group too, and --(anti-)affinity holds per domain (default: per host)' },

@@ -1,0 +1,8 @@
+export { BALANCE_TIMINGS, resolveKnobs, type BalanceKnobs, type BalanceTimings } from './balance-knobs.js'
+export { BALANCE_MODES, DEFAULT_BALANCE_SETTING, isNewerSetting, nextSetting } from './balance-setting.js'
+export { BalanceGovernor, type GovernorStep } from './balance-governor.js'
+export { UsageSampler, type GuestCounters } from './usage-sampler.js'
+export { balanceView, ownVm } from './balance-view.js'
+export { Balancer, type BalancerDeps, type BalancerStats, type RoundOutcome } from './balancer.js'
+export { BalanceSettingHolder } from './setting-holder.js'
+export { balanceReport, modeFromWire, settingToWire } from './balance-report.js'

@@ -1,0 +1,5 @@
+export type { BalanceHost, BalanceMove, BalanceOptions, BalanceVm, BestMoveResult, NoMoveReason, VmUsage } from './balance-types.js'
+export { BALANCE_DEFAULTS } from './constants.js'
+export { hostSize, hostUtilisation, spread, takesPart, vmDemand, vmShare, type HostSize } from './utilisation.js'
+export { bestMove, measure, type BalanceState } from './best-move.js'
+export { applyMove, greedyPlan, MAX_PLAN_MOVES, type BalancePlan } from './greedy-plan.js'
