@@ -45,9 +45,12 @@ describe('fence watchdog', () => {
 
   it('a deadline moved forward in time (the lease renewed) spares the guest; disarmed, it is left alone', async () => {
     const guest = fakeGuest('vm-aaaa000000000002')
+    // Renewed every 200 ms for 2 s, each time 1 s ahead: the first deadlines are long past by the
+    // end, and an arm delayed up to 800 ms by a loaded machine (CI beside TCG guests: 300 ms ahead
+    // every 100 ms was missed once) still lands in time.
     for (let i = 0; i < 10; i++) {
-      await watchdog.arm('vm-aaaa000000000002', guest.pid as number, Date.now() + 300)
-      await sleep(100)
+      await watchdog.arm('vm-aaaa000000000002', guest.pid as number, Date.now() + 1000)
+      await sleep(200)
     }
     await watchdog.disarm('vm-aaaa000000000002')
     await sleep(500)
