@@ -17,13 +17,18 @@ import { ControlClient } from '@meshvirt/agent'
 import { meshvirt, simVmSpec, startAgentCluster, type AgentProcess } from '@meshvirt/testkit'
 import { percentile } from './harness.js'
 
-export interface ProcessRunFigures {
+/** What every placement-throughput run reports, in one process or one per agent. */
+export interface PlacementRun {
   agents: number
   requests: number
   placed: number
   failed: number
   wallMs: number
   perSecond: number
+  overcommitViolations: number
+}
+
+export interface ProcessRunFigures extends PlacementRun {
   requestP50: number
   requestP99: number
   reserveP50: number
@@ -32,7 +37,6 @@ export interface ProcessRunFigures {
   cpuMsPerPlacement: number
   /** Their CPU time over the wall time, in cores (2 here): 2.0 means the machine was the limit. */
   coresBusy: number
-  overcommitViolations: number
   failures: string[]
 }
 

@@ -10,22 +10,15 @@ import { performance } from 'node:perf_hooks'
 import type { PlacementTiming } from '@meshvirt/agent'
 import { simVmSpec, startSimCluster } from '@meshvirt/testkit'
 import { percentile, type Benchmark, type Metric } from './harness.js'
-import { runProcesses, type ProcessRunFigures } from './placement-processes.js'
+import { runProcesses, type PlacementRun, type ProcessRunFigures } from './placement-processes.js'
 
-interface RunFigures {
-  agents: number
-  requests: number
-  placed: number
-  failed: number
-  wallMs: number
-  perSecond: number
+interface RunFigures extends PlacementRun {
   reserveP50: number
   reserveP99: number
   commitP50: number
   commitP99: number
   refusals: number
   retries: number
-  overcommitViolations: number
 }
 
 async function run (agents: number, perAgent: number, log: (l: string) => void): Promise<RunFigures> {

@@ -11,7 +11,7 @@ type LocalHandler = (bytes: Uint8Array, peer: string) => Promise<Uint8Array>
  * Seen in CI at normal load: a forwarded `inspectVm` ended with "Unexpected EOF" and failed a
  * `vm create` whose VM was starting fine.
  */
-const READ_ONLY_CONTROL = new Set(['inspectVm', 'listVms', 'listHosts', 'readConsole', 'listNetworks', 'inspectNetwork', 'listImages', 'inspectImage', 'listEvents'])
+const READ_ONLY_CONTROL = ['inspectVm', 'listVms', 'listHosts', 'readConsole', 'listNetworks', 'inspectNetwork', 'listImages', 'inspectImage', 'listEvents'] as const
 
 /**
  * Calls a protocol on a host of the cluster: over a libp2p stream for a peer, straight into the
@@ -49,7 +49,7 @@ export class PeerClient {
       bytes = await this.call(host, CONTROL_PROTOCOL, encoded, timeoutMs)
     } catch (err) {
       const left = timeoutMs - (Date.now() - started)
-      if (!(err instanceof PeerCallError) || !err.streamBroke || !READ_ONLY_CONTROL.has(bodyOf(req)) || left < 100) throw err
+      if (!(err instanceof PeerCallError) || !err.streamBroke || !readOnly(req) || left < 100) throw err
       bytes = await this.call(host, CONTROL_PROTOCOL, encoded, left)
     }
     const res = pb.ControlResponse.decode(bytes)
@@ -79,7 +79,6 @@ class PeerCallError extends ControlError {
   }
 }
 
-function bodyOf (req: meshvirt.v1.IControlRequest): string {
-  for (const [k, v] of Object.entries(req)) if (k !== 'hops' && k !== 'requestId' && k !== 'idempotencyKey' && v !== undefined && v !== null) return k
-  return ''
+function readOnly (req: meshvirt.v1.IControlRequest): boolean {
+  return READ_ONLY_CONTROL.some((k) => req[k] != null)
 }

@@ -117,7 +117,10 @@ function startSampling (p: HostParts, sampler: UsageSampler, noBalance: Map<stri
   }
   const timer = setInterval(sample, sampleMs)
   timer.unref()
-  const off = p.events.on('vm:changed', sample)
+  // A VM that arrives is sampled at once; other changes wait for the timer (no stats round per state change).
+  const off = p.events.on('vm:changed', () => {
+    if (p.vms.list().some((vm) => vm.state === 'running' && !noBalance.has(vm.id))) sample()
+  })
   sample()
   p.teardown.add('usage sampling', async () => { clearInterval(timer); off(); await sampling })
 }
