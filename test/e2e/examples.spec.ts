@@ -206,6 +206,9 @@ describe('every --help and README example runs as written on a demo-shaped clust
     expect(webId).toMatch(/^vm-[0-9a-f]{16}$/)
 
     for (const e of take(pick((c) => /^vm (ls|show)\b/.test(c)))) await expectRuns(e)
+    // An operator types into a guest that has booted: its serial shell's prompt is in the log first.
+    await pollUntil(async () => /guest# /.test((await run('meshvirt vm console web-1 --log --all')).stdout),
+      { timeoutMs: 120_000, intervalMs: 1_000, what: 'web-1\'s serial shell to start' })
     for (const e of take(pick((c) => c.startsWith('vm console')))) {
       const r = await expectRuns(e)
       if (e.line.startsWith('echo "uname -a"')) expect(r.stdout).toMatch(/Linux/)

@@ -3,10 +3,16 @@ import type { CommandContext } from '../command.js'
 
 /** Ctrl-], as `virsh console` and telnet use: detaches without sending anything to the guest. */
 export const DETACH_BYTE = 0x1d
-/** Without a terminal, once stdin has ended: detach when the guest has printed nothing for this long… */
+/**
+ * Without a terminal, once stdin has ended: detach when the guest, having started to answer, has
+ * printed nothing for this long…
+ */
 export const QUIET_MS = 1_500
-/** …or this long after stdin ended, whichever comes first (a guest that never stops printing). */
-export const MAX_DRAIN_MS = 5_000
+/**
+ * …or this long after stdin ended, whichever comes first: a guest that never stops printing, or
+ * one that never answers (a slow guest's first byte may take seconds under load: it is waited for).
+ */
+export const MAX_DRAIN_MS = 8_000
 
 /**
  * What a chunk of the user's input becomes: the bytes to send before a detach key, and whether
@@ -62,15 +68,18 @@ export async function attachConsole (ctx: CommandContext, client: ControlClient,
       clearTimeout(quiet)
       quiet = setTimeout(() => { finish(0, 'detached (input ended, the console went quiet)') }, QUIET_MS)
     }
+    let typed = false
     const onInput = (chunk: Buffer): void => {
       const { send, detach } = splitInput(chunk, terminal)
-      if (send.length > 0) socket.write(send)
+      if (send.length > 0) { socket.write(send); typed = true }
       if (detach) finish(0, 'detached')
     }
     // Without a terminal the input is a script: once it has ended, read the answers, then leave.
+    // The quiet clock starts at the guest's first byte after the input ended (its echo or answer);
+    // with nothing typed there is no answer to wait for.
     const onInputEnd = (): void => {
       drainLimit = setTimeout(() => { finish(0, `detached (input ended ${MAX_DRAIN_MS / 1000} s ago)`) }, MAX_DRAIN_MS)
-      rearmQuiet()
+      if (!typed) rearmQuiet()
     }
     socket.on('data', (chunk: Buffer) => {
       if (plainOut) {
