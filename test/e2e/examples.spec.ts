@@ -30,6 +30,7 @@ const SUBSTITUTIONS = [
   '--image FILE → --kernel/--initrd/--cmdline of the test guest (it has no bootable disk image); --image NAME (a library image) stays, the test guest\'s kernel boots it',
   'image import FILE → a small empty qcow2 of that file name, made by the test in an image dir every agent has',
   '--ssh-key FILE, --user-data FILE → a public key and a #cloud-config the test writes (the operator\'s own files)',
+  'vm resize: --memory NG → 256M, --disk NG → 2048M (the VMs here are 128M with a 1G disk: a resize grows them)',
   '--memory 2G/4G → 128M: two shared cores cannot migrate a multi-GiB TCG guest within QMP\'s bounds (measured here: the README\'s 2G web-1 failed twice, "QMP query-migrate got no answer within 10000 ms", load 15–22)',
   '--disk 50G → 1G: the three hosts share this machine\'s one filesystem, so every host\'s free disk is the same few GiB less what the others reserved (CI: "most free 4.4 GiB"); db-1 could not move anywhere',
   'vm-3f2a9c0d1e4b5a67 → web-1\'s real id',
@@ -85,6 +86,8 @@ describe('every --help and README example runs as written on a demo-shaped clust
 
   const substitute = (line: string, host: number): string => {
     let s = line
+    if (/meshvirt vm resize /.test(s)) s = s.replace(/--memory \d+G\b/g, '--memory 256M').replace(/--disk \d+G\b/g, '--disk 2048M')
+    s = s
       .replaceAll('/etc/meshvirt/', `${join(dir, 'etc', 'meshvirt')}/`)
       .replaceAll('/var/lib/meshvirt', join(dir, `host-${host}`))
       .replaceAll('/srv/mv2', join(dir, `host-${host}`))
@@ -251,6 +254,11 @@ describe('every --help and README example runs as written on a demo-shaped clust
       const r = await run(substitute(e.line, 1))
       expect(r.stderr, `${e.from}: ${e.line}`).toMatch(/failover is only for a dead owner .*\[WRONG_STATE\]/)
     }
+
+    // Resizes of web-1 (running, then stopped), after the migrations: a bigger guest moves slower.
+    for (const e of take(pick((_c, x) => x.line.includes('meshvirt vm resize ')))) await expectRuns(e)
+    const resized = JSON.parse((await run('meshvirt vm show web-1 --json')).stdout) as { state: string, resources: { vcpus: number, memoryBytes: number, diskBytes: number } }
+    expect(resized).toMatchObject({ state: 'running', resources: { vcpus: 1, memoryBytes: 256 * 2 ** 20, diskBytes: 2 * 2 ** 30 } })
 
     // Stop, start, delete: a chain that runs them all goes last, and the single ones it contains are its.
     const lifecycle = take(pick((c) => /^vm (stop|start|delete)\b/.test(c)))

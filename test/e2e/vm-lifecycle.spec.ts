@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest, meshvirt, meshvirtOn, startAgentProcess, type AgentProcess, pollUntil } from '@meshvirt/testkit'
+import { ensureGuest, guestFiles, inGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest, meshvirt, meshvirtOn, startAgentProcess, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 
 interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, placement?: { chosenHost: string, summary: string } }
 
@@ -96,6 +96,55 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     const reused = JSON.parse(reuse.stdout) as VmJson
     await cli(other, ['vm', 'delete', reused.id])
   }, 240_000)
+
+  it('resizes: a running guest\'s disk grows online and it sees it; memory across --restart; a stopped VM any size', async () => {
+    const first = [...agents.values()][0] as AgentProcess
+    const vm = JSON.parse(await cli(first, ['vm', 'create', '--name', 'e2e-rs', '--memory', '128M', '--disk', '32M',
+      '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
+    const owner = agents.get(vm.owner) as AgentProcess
+    // Asked of a host that is not the owner: forwarded there.
+    const other = [...agents.values()].find((a) => a.hostId !== vm.owner) as AgentProcess
+    const files = guestFiles(owner.dataDir, vm.id)
+    const booted = async (from: number): Promise<void> => { await waitForSerial(files.log, /guest# /, 120_000, from) }
+    const logSize = async (): Promise<number> => (await stat(files.log)).size
+    const sh = async (command: string): Promise<string> => (await inGuest(files, command)).trim()
+    await booted(0)
+    // 512-byte sectors.
+    expect(await sh('cat /sys/block/vda/size')).toBe(String(32 * 2048))
+    const memTotalKiB = async (): Promise<number> => Number(/MemTotal:\s+(\d+)/.exec(await sh('grep MemTotal /proc/meminfo'))?.[1])
+    // What the kernel keeps for itself is taken off MemTotal: compare with the guest at 128 MiB.
+    const at128 = await memTotalKiB()
+    expect(at128).toBeGreaterThan(0)
+
+    const qemuPid = Number(readFileSync(join(owner.dataDir, 'vms', vm.id, 'qemu.pid'), 'utf8'))
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--disk', '64M'])).toMatch(/e2e-rs: 1 vCPU, 128 MiB memory, 64 MiB disk; running/)
+    await pollUntil(async () => await sh('cat /sys/block/vda/size') === String(64 * 2048), { timeoutMs: 20_000, what: 'the guest to see its 64 MiB disk' })
+    expect(await isRunning(qemuPid), 'the disk grew with the guest running, the same QEMU').toBe(true)
+
+    const refused = await meshvirt(['vm', 'resize', 'e2e-rs', '--memory', '192M', '--data-dir', other.dataDir])
+    expect(refused.exitCode).toBe(1)
+    expect(refused.stderr).toMatch(/add --restart .* \[WRONG_STATE\]/)
+    const shrink = await meshvirt(['vm', 'resize', 'e2e-rs', '--disk', '32M', '--data-dir', other.dataDir])
+    expect(shrink.stderr).toMatch(/a disk only grows: VM e2e-rs has 64 MiB, asked 32 MiB \[INVALID_ARGUMENT\]/)
+
+    let from = await logSize()
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '192M', '--restart'])).toMatch(/192 MiB memory, 64 MiB disk; running/)
+    await booted(from)
+    // 64 MiB more RAM; the kernel's page tables for it take a little.
+    expect(await memTotalKiB() - at128).toBeGreaterThan(60 * 1024)
+
+    expect(await cli(other, ['vm', 'stop', 'e2e-rs'])).toMatch(/e2e-rs is stopped/)
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--vcpus', '2', '--memory', '256M', '--disk', '96M'])).toMatch(/e2e-rs: 2 vCPU, 256 MiB memory, 96 MiB disk; stopped/)
+    from = await logSize()
+    expect(await cli(other, ['vm', 'start', 'e2e-rs'])).toMatch(/e2e-rs is running/)
+    await booted(from)
+    expect(await sh('grep -c ^processor /proc/cpuinfo')).toBe('2')
+    expect(await memTotalKiB() - at128).toBeGreaterThan(124 * 1024)
+    expect(await sh('cat /sys/block/vda/size')).toBe(String(96 * 2048))
+    const shown = JSON.parse(await cli(first, ['vm', 'show', 'e2e-rs', '--json'])) as { resources: { vcpus: number, memoryBytes: number, diskBytes: number } }
+    expect(shown.resources).toEqual({ vcpus: 2, memoryBytes: 256 * 2 ** 20, diskBytes: 96 * 2 ** 20 })
+    await cli(other, ['vm', 'delete', 'e2e-rs'])
+  }, 300_000)
 
   it('says why when nothing fits, and refuses bad specs before negotiating', async () => {
     const a = [...agents.values()][0] as AgentProcess

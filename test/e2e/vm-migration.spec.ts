@@ -6,7 +6,7 @@ import { connect as tlsConnect } from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest, MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess, pollUntil } from '@meshvirt/testkit'
+import { ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest, MESHVIRT_BIN, meshvirt, meshvirtOn, startAgentCluster, startAgentProcess, type AgentProcess, pollUntil } from '@meshvirt/testkit'
 
 interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, lastMigration?: { downtimeMs: number, pauseMs: number, totalMs: number, error: string, path: string, channels: number, throughputMBs: number } }
 
@@ -217,5 +217,47 @@ describe('live migration end to end: a real guest moves between agent processes'
     const n = await lastCounter(destSerial)
     await pollUntil(async () => await lastCounter(destSerial) > n, { timeoutMs: 15_000, what: 'the guest to count on host-2' })
     await cli(h3, ['vm', 'delete', 'mig-3'])
+  }, 300_000)
+
+  it('a stopped VM migrates cold (its disk and ownership, no guest runs); a drain empties a host of running and stopped VMs', async () => {
+    const [h1, h2, h3] = agents as [AgentProcess, AgentProcess, AgentProcess]
+    const create = async (name: string, host: string): Promise<VmJson> => JSON.parse(await cli(h3, ['vm', 'create', '--name', name, '--memory', '128M', '--disk', '32M', '--host', host,
+      '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', `${guest.cmdline} meshvirt.disk_kib=64`, '--json'])) as VmJson
+    const vm = await create('cold-1', 'host-1')
+    const serial1 = join(h1.dataDir, 'vms', vm.id, 'serial.log')
+    await waitForSerial(serial1, /MESHVIRT-COUNTER \d+/, 90_000)
+    await pollUntil(async () => await lastCounter(serial1) >= 3, { timeoutMs: 30_000, what: 'the guest to count' })
+    expect(await cli(h3, ['vm', 'stop', 'cold-1'])).toMatch(/cold-1 is stopped/)
+    // The guest prints a count, then writes it to its disk (fsync): the disk holds this or the one before.
+    const counted = await lastCounter(serial1)
+
+    const moved = JSON.parse(await cli(h3, ['vm', 'migrate', 'cold-1', '--to', 'host-2', '--json'])) as VmJson
+    expect(moved).toMatchObject({ id: vm.id, owner: h2.hostId, epoch: 2, state: 'stopped' })
+    expect(moved.lastMigration?.error).toBe('')
+    await expect(stat(join(h1.dataDir, 'vms', vm.id))).rejects.toThrow()
+    // It arrived stopped: the QEMU that took its disk quit.
+    const pid = Number.parseInt(await readFile(join(h2.dataDir, 'vms', vm.id, 'qemu.pid'), 'utf8').catch(() => ''), 10)
+    expect(Number.isInteger(pid) && await isRunning(pid), 'no QEMU runs the moved VM').toBe(false)
+    // The guest never ran on the way: nothing after the stop in its serial log on host-2.
+    const serial2 = join(h2.dataDir, 'vms', vm.id, 'serial.log')
+    const size = await stat(serial2).then((s) => s.size, () => 0)
+    expect(await readFile(serial2, 'utf8').catch(() => '')).not.toMatch(/MESHVIRT-COUNTER/)
+    // The disk came along: started on host-2, the guest finds its counter on /dev/vda.
+    expect(await cli(h3, ['vm', 'start', 'cold-1'])).toMatch(/cold-1 is running/)
+    const found = await waitForSerial(serial2, /MESHVIRT-DISK (\d+)/, 90_000, size)
+    expect(Number(found[1])).toBeGreaterThanOrEqual(Math.max(1, counted - 1))
+
+    // Maintenance of host-2 with a stopped VM and a running one on it: both leave, the host is empty.
+    expect(await cli(h3, ['vm', 'stop', 'cold-1'])).toMatch(/cold-1 is stopped/)
+    const warm = await create('warm-1', 'host-2')
+    await waitForSerial(join(h2.dataDir, 'vms', warm.id, 'serial.log'), /MESHVIRT-COUNTER \d+/, 90_000)
+    const report = JSON.parse(await cli(h3, ['host', 'drain', 'host-2', '--json'])) as { state: string, vms: Array<{ name: string, toHost: string, error?: string }> }
+    expect(report.state).toBe('drained')
+    expect(report.vms.map((m) => [m.name, m.error ?? '']).sort()).toEqual([['cold-1', ''], ['warm-1', '']])
+    const listed = JSON.parse(await cli(h3, ['vm', 'ls', '--json'])) as VmJson[]
+    expect(listed.filter((v) => v.owner === h2.hostId)).toEqual([])
+    expect(listed.find((v) => v.name === 'cold-1')).toMatchObject({ state: 'stopped', epoch: 3 })
+    expect(listed.find((v) => v.name === 'warm-1')).toMatchObject({ state: 'running', epoch: 2 })
+    expect(await cli(h3, ['host', 'undrain', 'host-2'])).toMatch(/host-2 is active/)
   }, 300_000)
 })

@@ -58,7 +58,7 @@ describe('live migration between agents (negotiation and ownership)', () => {
     expect(info.vm?.lastMigration?.error).toMatch(/injected/)
   }, 60_000)
 
-  it('refuses clearly: a stopped VM, an unknown host, the host it is on, bad parameters', async () => {
+  it('refuses clearly: an unknown host, the host it is on, bad parameters; a stopped VM moves cold and stays stopped', async () => {
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
     const [a] = cluster.agents
     const made = await a!.broker.create({ ...simSpec('picky', 256), host: a!.hostId }, 'picky-1')
@@ -68,7 +68,15 @@ describe('live migration between agents (negotiation and ownership)', () => {
     await expect(controlOn(1, { migrateVm: { vm: { id }, toHost: 'h0' } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
     await expect(controlOn(1, { migrateVm: { vm: { id }, params: { downtimeLimitMs: 999_999 } } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
     await controlOn(1, { stopVm: { vm: { id } } })
-    await expect(controlOn(1, { migrateVm: { vm: { id } } })).rejects.toMatchObject({ code: 'WRONG_STATE' })
+    const moved = await controlOn(1, { migrateVm: { vm: { id } } })
+    expect(moved.vm?.summary).toMatchObject({ owner: cluster.agents[1]!.hostId, epoch: 2, state: pb.VmState.VM_STATE_STOPPED })
+    expect(moved.vm?.lastMigration?.error).toBe('')
+    expect(await (a!.hypervisor as SimHypervisor).list()).toEqual([])
+    expect((await (cluster.agents[1]!.hypervisor as SimHypervisor).inspect(id)).state).toBe('stopped')
+    expect(a!.ledger.capacity().allocated.memoryBytes).toBe(0)
+    // Started where it arrived.
+    const started = await controlOn(0, { startVm: { vm: { id } } })
+    expect(started.vm?.summary?.state).toBe(pb.VmState.VM_STATE_RUNNING)
   }, 60_000)
 
   it('chooses the data path: auto → direct TLS when the destination is reachable, --via mesh → the tunnel, bad choices refused', async () => {

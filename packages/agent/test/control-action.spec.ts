@@ -75,7 +75,8 @@ describe('act: each action on a VM runs only in the states it declares', () => {
     inspect: { op: 'inspect' },
     readConsole: { op: 'readConsole', offset: 0, maxBytes: 10 },
     migrate: { op: 'migrate', toHost: '', params: null },
-    replicate: { op: 'replicate', replicas: 1, rpoMs: 0, spreadBy: '' }
+    replicate: { op: 'replicate', replicas: 1, rpoMs: 0, spreadBy: '' },
+    resize: { op: 'resize', size: { vcpus: 0, memoryBytes: 0, diskBytes: 2 ** 31 }, restart: false }
   }
 
   it('declares every action once', () => {
@@ -104,6 +105,6 @@ describe('act: each action on a VM runs only in the states it declares', () => {
   it('a migration says why it is refused: not migratable first, then the state', async () => {
     const pinned = { ...row('stopped'), spec: pb.VmSpec.encode({ name: 'web', notMigratable: true }).finish() } as VmRow
     await expect(runVmAction(pinned, { op: 'migrate', toHost: '', params: null }, ctx)).rejects.toMatchObject({ code: 'NOT_MIGRATABLE' })
-    await expect(runVmAction(row('stopped'), { op: 'migrate', toHost: '', params: null }, ctx)).rejects.toMatchObject({ code: 'WRONG_STATE', message: 'cannot migrate VM web: it is stopped (only a running VM migrates)' })
+    await expect(runVmAction(row('crashed'), { op: 'migrate', toHost: '', params: null }, ctx)).rejects.toMatchObject({ code: 'WRONG_STATE', message: 'cannot migrate VM web: it is crashed (a running VM migrates live, a stopped one cold)' })
   })
 })

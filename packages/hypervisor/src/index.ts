@@ -25,12 +25,13 @@
  */
 export type {
   AbortOptions, Accelerator, BootSource, DiskSpec, ExitReason, HostFingerprint, Hypervisor,
-  HypervisorEvent, NicSpec, SeedSpec, StopOptions, VmInfo, VmPaths, VmSpec, VmState, VmStats
+  HypervisorEvent, NicSpec, SeedSpec, StartOptions, StopOptions, VmInfo, VmPaths, VmSpec, VmState, VmStats
 } from './types.js'
 export * from './constants.js'
 export * from './errors.js'
 export { LEGAL_STATES, assertLegal, isLegal, type VmAction } from './lifecycle.js'
 export { validateSpec, type HostLimits } from './spec-validation.js'
+export { planResize, type ResizePlan, type VmResize } from './resize.js'
 export { QemuHypervisor, isHypervisorError, type QemuHypervisorInit } from './qemu/qemu-hypervisor.js'
 export { buildQemuArgv, escapeOption, type QemuLaunch } from './qemu/argv.js'
 export { QmpClient, type QmpCommandOptions, type QmpEvent } from './qemu/qmp-client.js'

@@ -3,6 +3,7 @@
  * In the spirit of Nomad's driver plugins: one interface for the lifecycle; migration and backups
  * arrive as their own small interfaces next to it.
  */
+import type { VmResize } from './resize.js'
 
 export type Accelerator = 'kvm' | 'tcg'
 
@@ -147,6 +148,14 @@ export interface AbortOptions {
   signal?: AbortSignal
 }
 
+export interface StartOptions extends AbortOptions {
+  /**
+   * Launch with the vCPUs stopped (QEMU's `-S`): the guest never runs. A cold migration moves a
+   * stopped VM's disk through such a QEMU (its mirror and device state), then quits it.
+   */
+  paused?: boolean
+}
+
 export interface StopOptions extends AbortOptions {
   /** How long the guest gets to honour ACPI power-down before SIGTERM. */
   acpiTimeoutMs?: number
@@ -183,7 +192,7 @@ export interface Hypervisor {
   /** Validate the spec, lay down the VM dir and its disks. The VM is `created`, not running. */
   create: (spec: VmSpec, options?: AbortOptions) => Promise<VmInfo>
   /** Launch the VM; resolves once it runs and its monitor answers (not when the guest has booted). */
-  start: (id: string, options?: AbortOptions) => Promise<VmInfo>
+  start: (id: string, options?: StartOptions) => Promise<VmInfo>
   /** Graceful: ACPI power-down, then SIGTERM, then SIGKILL, each after its timeout. */
   stop: (id: string, options?: StopOptions) => Promise<VmInfo>
   /** Immediate SIGKILL. */
@@ -194,6 +203,12 @@ export interface Hypervisor {
   list: (options?: AbortOptions) => Promise<VmInfo[]>
   /** Re-attach to a VM left by an earlier driver instance (agent restart); never restarts a guest. */
   recover: (id: string, options?: AbortOptions) => Promise<VmInfo>
+  /**
+   * Change the VM's size (planResize: disks only grow). A running VM's disks grow online (QMP
+   * `block_resize`: the guest sees the new size); its vCPUs and memory change only while it is
+   * not running (WrongStateError otherwise). A migrating VM is not resized.
+   */
+  resize: (id: string, change: VmResize, options?: AbortOptions) => Promise<VmInfo>
   /** Kill if running, then delete the VM's files. */
   destroy: (id: string, options?: AbortOptions) => Promise<void>
   /** Subscribe to lifecycle events; returns the unsubscribe function. */

@@ -11,6 +11,8 @@ export interface ComplianceContext {
   spec: (id: string) => VmSpec
   /** Stop everything the test started (QEMU processes by pid) and remove files. */
   cleanup: () => Promise<void>
+  /** The virtual size of a disk file, where the driver writes real ones. */
+  diskBytes?: (path: string) => Promise<number>
 }
 
 async function code (promise: Promise<unknown>): Promise<string | undefined> {
@@ -98,6 +100,30 @@ export function hypervisorTests (name: string, setup: () => Promise<ComplianceCo
       expect(await code(hv.create(ctx.spec('../escape')))).toBe('ERR_INVALID_SPEC')
       expect(await code(hv.start('nope'))).toBe('ERR_VM_NOT_FOUND')
       expect((await hv.list()).map((v) => v.id)).toEqual(['dup'])
+    })
+
+    it('resizes: a stopped VM any size, a running one\'s disk online, never a shrink', async () => {
+      const hv = ctx.hypervisor
+      const spec = ctx.spec('z1')
+      const diskMiB = spec.disks?.[0]?.sizeMiB ?? 0
+      expect(diskMiB, 'the suite\'s spec has a disk').toBeGreaterThan(0)
+      await hv.create(spec)
+      const stopped = await hv.resize('z1', { vcpus: 2, memoryMiB: spec.memoryMiB + 64, disks: { vda: diskMiB + 16 } })
+      expect([stopped.spec.vcpus, stopped.spec.memoryMiB, stopped.spec.disks?.[0]?.sizeMiB]).toEqual([2, spec.memoryMiB + 64, diskMiB + 16])
+      if (ctx.diskBytes !== undefined) expect(await ctx.diskBytes(stopped.paths.disks.vda as string)).toBe((diskMiB + 16) * 2 ** 20)
+      expect(await code(hv.resize('z1', { disks: { vda: diskMiB } })), 'a disk never shrinks').toBe('ERR_INVALID_SPEC')
+      expect(await code(hv.resize('z1', { disks: { vdb: 64 } })), 'no such disk').toBe('ERR_INVALID_SPEC')
+      expect(await code(hv.resize('z1', { vcpus: 100_000 })), 'beyond the host').not.toBeUndefined()
+      expect((await hv.inspect('z1')).spec.vcpus, 'a refused resize changes nothing').toBe(2)
+
+      await hv.start('z1')
+      expect(await code(hv.resize('z1', { memoryMiB: spec.memoryMiB + 128 })), 'memory while running').toBe('ERR_WRONG_STATE')
+      const online = await hv.resize('z1', { disks: { vda: diskMiB + 32 } })
+      expect(online.state).toBe('running')
+      expect(online.spec.disks?.[0]?.sizeMiB).toBe(diskMiB + 32)
+      if (ctx.diskBytes !== undefined) expect(await ctx.diskBytes(online.paths.disks.vda as string)).toBe((diskMiB + 32) * 2 ** 20)
+      expect((await hv.inspect('z1')).spec.memoryMiB, 'kept across the refusal').toBe(spec.memoryMiB + 64)
+      await hv.kill('z1')
     })
 
     it('recover() of a running VM keeps it running and reports it', async () => {

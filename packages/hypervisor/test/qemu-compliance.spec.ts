@@ -20,7 +20,9 @@ hypervisorTests('QemuHypervisor (TCG)', async () => {
       await hypervisor.close()
       await killQemusUnder(dataDir)
       await rm(dataDir, { recursive: true, force: true })
-    }
+    },
+    // -U: a running QEMU holds the image's write lock.
+    diskBytes: async (path) => Number((JSON.parse((await execa('qemu-img', ['info', '-U', '--output=json', path])).stdout) as { 'virtual-size': number })['virtual-size'])
   }
 })
 

@@ -433,6 +433,33 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IResizeVm {
+            vm?: (meshvirt.v1.IVmRef|null);
+            vcpus?: (number|null);
+            memoryBytes?: (number|null);
+            diskBytes?: (number|null);
+            restart?: (boolean|null);
+        }
+
+        class ResizeVm implements IResizeVm {
+            constructor(properties?: meshvirt.v1.IResizeVm);
+            public vm?: (meshvirt.v1.IVmRef|null);
+            public vcpus: number;
+            public memoryBytes: number;
+            public diskBytes: number;
+            public restart: boolean;
+            public static create(properties?: meshvirt.v1.IResizeVm): meshvirt.v1.ResizeVm;
+            public static encode(message: meshvirt.v1.IResizeVm, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IResizeVm, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ResizeVm;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ResizeVm;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ResizeVm;
+            public static toObject(message: meshvirt.v1.ResizeVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IReplicateVm {
             vm?: (meshvirt.v1.IVmRef|null);
             replicas?: (number|null);
@@ -573,6 +600,7 @@ export namespace meshvirt {
             syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
             attachConsole?: (meshvirt.v1.IAttachConsole|null);
             clusterBalance?: (meshvirt.v1.IClusterBalance|null);
+            resizeVm?: (meshvirt.v1.IResizeVm|null);
         }
 
         class ControlRequest implements IControlRequest {
@@ -605,7 +633,8 @@ export namespace meshvirt {
             public syncTombstones?: (meshvirt.v1.ISyncTombstones|null);
             public attachConsole?: (meshvirt.v1.IAttachConsole|null);
             public clusterBalance?: (meshvirt.v1.IClusterBalance|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance");
+            public resizeVm?: (meshvirt.v1.IResizeVm|null);
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -3050,6 +3079,7 @@ export namespace meshvirt {
             record?: (meshvirt.v1.IMigrationRecord|null);
             replicaHolders?: (string[]|null);
             leaseRemainingMs?: (number|null);
+            stopped?: (boolean|null);
         }
 
         class CompleteIncoming implements ICompleteIncoming {
@@ -3060,6 +3090,7 @@ export namespace meshvirt {
             public record?: (meshvirt.v1.IMigrationRecord|null);
             public replicaHolders: string[];
             public leaseRemainingMs: number;
+            public stopped: boolean;
             public static create(properties?: meshvirt.v1.ICompleteIncoming): meshvirt.v1.CompleteIncoming;
             public static encode(message: meshvirt.v1.ICompleteIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.ICompleteIncoming, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -5234,6 +5234,378 @@ export const meshvirt = $root.meshvirt = (() => {
             return MigrateVm;
         })();
 
+        v1.ResizeVm = (function() {
+
+            /**
+             * Properties of a ResizeVm.
+             * @memberof meshvirt.v1
+             * @interface IResizeVm
+             * @property {meshvirt.v1.IVmRef|null} [vm] ResizeVm vm
+             * @property {number|null} [vcpus] ResizeVm vcpus
+             * @property {number|null} [memoryBytes] ResizeVm memoryBytes
+             * @property {number|null} [diskBytes] ResizeVm diskBytes
+             * @property {boolean|null} [restart] ResizeVm restart
+             */
+
+            /**
+             * Constructs a new ResizeVm.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ResizeVm.
+             * @implements IResizeVm
+             * @constructor
+             * @param {meshvirt.v1.IResizeVm=} [properties] Properties to set
+             */
+            function ResizeVm(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * ResizeVm vm.
+             * @member {meshvirt.v1.IVmRef|null|undefined} vm
+             * @memberof meshvirt.v1.ResizeVm
+             * @instance
+             */
+            ResizeVm.prototype.vm = null;
+
+            /**
+             * ResizeVm vcpus.
+             * @member {number} vcpus
+             * @memberof meshvirt.v1.ResizeVm
+             * @instance
+             */
+            ResizeVm.prototype.vcpus = 0;
+
+            /**
+             * ResizeVm memoryBytes.
+             * @member {number} memoryBytes
+             * @memberof meshvirt.v1.ResizeVm
+             * @instance
+             */
+            ResizeVm.prototype.memoryBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ResizeVm diskBytes.
+             * @member {number} diskBytes
+             * @memberof meshvirt.v1.ResizeVm
+             * @instance
+             */
+            ResizeVm.prototype.diskBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ResizeVm restart.
+             * @member {boolean} restart
+             * @memberof meshvirt.v1.ResizeVm
+             * @instance
+             */
+            ResizeVm.prototype.restart = false;
+
+            /**
+             * Creates a new ResizeVm instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ResizeVm
+             * @static
+             * @param {meshvirt.v1.IResizeVm=} [properties] Properties to set
+             * @returns {meshvirt.v1.ResizeVm} ResizeVm instance
+             */
+            ResizeVm.create = function create(properties) {
+                return new ResizeVm(properties);
+            };
+
+            /**
+             * Encodes the specified ResizeVm message. Does not implicitly {@link meshvirt.v1.ResizeVm.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ResizeVm
+             * @static
+             * @param {meshvirt.v1.IResizeVm} message ResizeVm message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ResizeVm.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    $root.meshvirt.v1.VmRef.encode(message.vm, writer.uint32(/* id 160, wireType 2 =*/1282).fork(), q + 1).ldelim();
+                if (message.vcpus != null && Object.hasOwnProperty.call(message, "vcpus"))
+                    writer.uint32(/* id 161, wireType 0 =*/1288).uint32(message.vcpus);
+                if (message.memoryBytes != null && Object.hasOwnProperty.call(message, "memoryBytes"))
+                    writer.uint32(/* id 162, wireType 0 =*/1296).uint64(message.memoryBytes);
+                if (message.diskBytes != null && Object.hasOwnProperty.call(message, "diskBytes"))
+                    writer.uint32(/* id 163, wireType 0 =*/1304).uint64(message.diskBytes);
+                if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
+                    writer.uint32(/* id 164, wireType 0 =*/1312).bool(message.restart);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ResizeVm message, length delimited. Does not implicitly {@link meshvirt.v1.ResizeVm.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ResizeVm
+             * @static
+             * @param {meshvirt.v1.IResizeVm} message ResizeVm message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ResizeVm.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ResizeVm message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ResizeVm
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ResizeVm} ResizeVm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ResizeVm.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ResizeVm();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 160: {
+                            message.vm = $root.meshvirt.v1.VmRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 161: {
+                            message.vcpus = reader.uint32();
+                            break;
+                        }
+                    case 162: {
+                            message.memoryBytes = reader.uint64();
+                            break;
+                        }
+                    case 163: {
+                            message.diskBytes = reader.uint64();
+                            break;
+                        }
+                    case 164: {
+                            message.restart = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ResizeVm message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ResizeVm
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ResizeVm} ResizeVm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ResizeVm.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ResizeVm message.
+             * @function verify
+             * @memberof meshvirt.v1.ResizeVm
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ResizeVm.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm")) {
+                    let error = $root.meshvirt.v1.VmRef.verify(message.vm, long + 1);
+                    if (error)
+                        return "vm." + error;
+                }
+                if (message.vcpus != null && Object.hasOwnProperty.call(message, "vcpus"))
+                    if (!$util.isInteger(message.vcpus))
+                        return "vcpus: integer expected";
+                if (message.memoryBytes != null && Object.hasOwnProperty.call(message, "memoryBytes"))
+                    if (!$util.isInteger(message.memoryBytes) && !(message.memoryBytes && $util.isInteger(message.memoryBytes.low) && $util.isInteger(message.memoryBytes.high)))
+                        return "memoryBytes: integer|Long expected";
+                if (message.diskBytes != null && Object.hasOwnProperty.call(message, "diskBytes"))
+                    if (!$util.isInteger(message.diskBytes) && !(message.diskBytes && $util.isInteger(message.diskBytes.low) && $util.isInteger(message.diskBytes.high)))
+                        return "diskBytes: integer|Long expected";
+                if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
+                    if (typeof message.restart !== "boolean")
+                        return "restart: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a ResizeVm message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ResizeVm
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ResizeVm} ResizeVm
+             */
+            ResizeVm.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ResizeVm)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ResizeVm: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ResizeVm();
+                if (object.vm != null) {
+                    if (!$util.isObject(object.vm))
+                        throw TypeError(".meshvirt.v1.ResizeVm.vm: object expected");
+                    message.vm = $root.meshvirt.v1.VmRef.fromObject(object.vm, long + 1);
+                }
+                if (object.vcpus != null)
+                    message.vcpus = object.vcpus >>> 0;
+                if (object.memoryBytes != null)
+                    if ($util.Long)
+                        message.memoryBytes = $util.Long.fromValue(object.memoryBytes, true);
+                    else if (typeof object.memoryBytes === "string")
+                        message.memoryBytes = parseInt(object.memoryBytes, 10);
+                    else if (typeof object.memoryBytes === "number")
+                        message.memoryBytes = object.memoryBytes;
+                    else if (typeof object.memoryBytes === "object")
+                        message.memoryBytes = new $util.LongBits(object.memoryBytes.low >>> 0, object.memoryBytes.high >>> 0).toNumber(true);
+                if (object.diskBytes != null)
+                    if ($util.Long)
+                        message.diskBytes = $util.Long.fromValue(object.diskBytes, true);
+                    else if (typeof object.diskBytes === "string")
+                        message.diskBytes = parseInt(object.diskBytes, 10);
+                    else if (typeof object.diskBytes === "number")
+                        message.diskBytes = object.diskBytes;
+                    else if (typeof object.diskBytes === "object")
+                        message.diskBytes = new $util.LongBits(object.diskBytes.low >>> 0, object.diskBytes.high >>> 0).toNumber(true);
+                if (object.restart != null)
+                    message.restart = Boolean(object.restart);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ResizeVm message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ResizeVm
+             * @static
+             * @param {meshvirt.v1.ResizeVm} message ResizeVm
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ResizeVm.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vm = null;
+                    object.vcpus = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.memoryBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.memoryBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.diskBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.diskBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.restart = false;
+                }
+                if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
+                    object.vm = $root.meshvirt.v1.VmRef.toObject(message.vm, options, q + 1);
+                if (message.vcpus != null && Object.hasOwnProperty.call(message, "vcpus"))
+                    object.vcpus = message.vcpus;
+                if (message.memoryBytes != null && Object.hasOwnProperty.call(message, "memoryBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.memoryBytes = typeof message.memoryBytes === "number" ? BigInt(message.memoryBytes) : $util.Long.fromBits(message.memoryBytes.low >>> 0, message.memoryBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.memoryBytes === "number")
+                        object.memoryBytes = options.longs === String ? String(message.memoryBytes) : message.memoryBytes;
+                    else
+                        object.memoryBytes = options.longs === String ? $util.Long.prototype.toString.call(message.memoryBytes) : options.longs === Number ? new $util.LongBits(message.memoryBytes.low >>> 0, message.memoryBytes.high >>> 0).toNumber(true) : message.memoryBytes;
+                if (message.diskBytes != null && Object.hasOwnProperty.call(message, "diskBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.diskBytes = typeof message.diskBytes === "number" ? BigInt(message.diskBytes) : $util.Long.fromBits(message.diskBytes.low >>> 0, message.diskBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.diskBytes === "number")
+                        object.diskBytes = options.longs === String ? String(message.diskBytes) : message.diskBytes;
+                    else
+                        object.diskBytes = options.longs === String ? $util.Long.prototype.toString.call(message.diskBytes) : options.longs === Number ? new $util.LongBits(message.diskBytes.low >>> 0, message.diskBytes.high >>> 0).toNumber(true) : message.diskBytes;
+                if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
+                    object.restart = message.restart;
+                return object;
+            };
+
+            /**
+             * Converts this ResizeVm to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ResizeVm
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ResizeVm.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ResizeVm
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ResizeVm
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ResizeVm.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ResizeVm";
+            };
+
+            return ResizeVm;
+        })();
+
         v1.ReplicateVm = (function() {
 
             /**
@@ -6702,6 +7074,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.ISyncTombstones|null} [syncTombstones] ControlRequest syncTombstones
              * @property {meshvirt.v1.IAttachConsole|null} [attachConsole] ControlRequest attachConsole
              * @property {meshvirt.v1.IClusterBalance|null} [clusterBalance] ControlRequest clusterBalance
+             * @property {meshvirt.v1.IResizeVm|null} [resizeVm] ControlRequest resizeVm
              */
 
             /**
@@ -6943,17 +7316,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlRequest.prototype.clusterBalance = null;
 
+            /**
+             * ControlRequest resizeVm.
+             * @member {meshvirt.v1.IResizeVm|null|undefined} resizeVm
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.resizeVm = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole", "clusterBalance"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole", "clusterBalance", "resizeVm"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -7041,6 +7422,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.AttachConsole.encode(message.attachConsole, writer.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
                 if (message.clusterBalance != null && Object.hasOwnProperty.call(message, "clusterBalance"))
                     $root.meshvirt.v1.ClusterBalance.encode(message.clusterBalance, writer.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
+                if (message.resizeVm != null && Object.hasOwnProperty.call(message, "resizeVm"))
+                    $root.meshvirt.v1.ResizeVm.encode(message.resizeVm, writer.uint32(/* id 160, wireType 2 =*/1282).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -7201,6 +7584,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 150: {
                             message.clusterBalance = $root.meshvirt.v1.ClusterBalance.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 160: {
+                            message.resizeVm = $root.meshvirt.v1.ResizeVm.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -7505,6 +7892,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "clusterBalance." + error;
                     }
                 }
+                if (message.resizeVm != null && Object.hasOwnProperty.call(message, "resizeVm")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ResizeVm.verify(message.resizeVm, long + 1);
+                        if (error)
+                            return "resizeVm." + error;
+                    }
+                }
                 return null;
             };
 
@@ -7656,6 +8053,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.clusterBalance))
                         throw TypeError(".meshvirt.v1.ControlRequest.clusterBalance: object expected");
                     message.clusterBalance = $root.meshvirt.v1.ClusterBalance.fromObject(object.clusterBalance, long + 1);
+                }
+                if (object.resizeVm != null) {
+                    if (!$util.isObject(object.resizeVm))
+                        throw TypeError(".meshvirt.v1.ControlRequest.resizeVm: object expected");
+                    message.resizeVm = $root.meshvirt.v1.ResizeVm.fromObject(object.resizeVm, long + 1);
                 }
                 return message;
             };
@@ -7812,6 +8214,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.clusterBalance = $root.meshvirt.v1.ClusterBalance.toObject(message.clusterBalance, options, q + 1);
                     if (options.oneofs)
                         object.body = "clusterBalance";
+                }
+                if (message.resizeVm != null && Object.hasOwnProperty.call(message, "resizeVm")) {
+                    object.resizeVm = $root.meshvirt.v1.ResizeVm.toObject(message.resizeVm, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "resizeVm";
                 }
                 return object;
             };
@@ -40369,6 +40776,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IMigrationRecord|null} [record] CompleteIncoming record
              * @property {Array.<string>|null} [replicaHolders] CompleteIncoming replicaHolders
              * @property {number|null} [leaseRemainingMs] CompleteIncoming leaseRemainingMs
+             * @property {boolean|null} [stopped] CompleteIncoming stopped
              */
 
             /**
@@ -40436,6 +40844,14 @@ export const meshvirt = $root.meshvirt = (() => {
             CompleteIncoming.prototype.leaseRemainingMs = 0;
 
             /**
+             * CompleteIncoming stopped.
+             * @member {boolean} stopped
+             * @memberof meshvirt.v1.CompleteIncoming
+             * @instance
+             */
+            CompleteIncoming.prototype.stopped = false;
+
+            /**
              * Creates a new CompleteIncoming instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.CompleteIncoming
@@ -40476,6 +40892,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         writer.uint32(/* id 5, wireType 2 =*/42).string(message.replicaHolders[i]);
                 if (message.leaseRemainingMs != null && Object.hasOwnProperty.call(message, "leaseRemainingMs"))
                     writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.leaseRemainingMs);
+                if (message.stopped != null && Object.hasOwnProperty.call(message, "stopped"))
+                    writer.uint32(/* id 160, wireType 0 =*/1280).bool(message.stopped);
                 return writer;
             };
 
@@ -40552,6 +40970,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.leaseRemainingMs = reader.uint32();
                             break;
                         }
+                    case 160: {
+                            message.stopped = reader.bool();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -40620,6 +41042,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.leaseRemainingMs != null && Object.hasOwnProperty.call(message, "leaseRemainingMs"))
                     if (!$util.isInteger(message.leaseRemainingMs))
                         return "leaseRemainingMs: integer expected";
+                if (message.stopped != null && Object.hasOwnProperty.call(message, "stopped"))
+                    if (typeof message.stopped !== "boolean")
+                        return "stopped: boolean expected";
                 return null;
             };
 
@@ -40668,6 +41093,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 }
                 if (object.leaseRemainingMs != null)
                     message.leaseRemainingMs = object.leaseRemainingMs >>> 0;
+                if (object.stopped != null)
+                    message.stopped = Boolean(object.stopped);
                 return message;
             };
 
@@ -40700,6 +41127,7 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.epoch = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                     object.record = null;
                     object.leaseRemainingMs = 0;
+                    object.stopped = false;
                 }
                 if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
                     object.vmId = message.vmId;
@@ -40721,6 +41149,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 }
                 if (message.leaseRemainingMs != null && Object.hasOwnProperty.call(message, "leaseRemainingMs"))
                     object.leaseRemainingMs = message.leaseRemainingMs;
+                if (message.stopped != null && Object.hasOwnProperty.call(message, "stopped"))
+                    object.stopped = message.stopped;
                 return object;
             };
 

@@ -1,5 +1,9 @@
 import type { meshvirt } from '@meshvirt/proto'
+import { MAX_VCPUS, MIN_MEMORY_BYTES } from '../vm/vm-spec.js'
+import type { SizeRequest } from '../vm/vm-resize.js'
 import { ControlError } from './errors.js'
+
+const MIB = 2 ** 20
 
 /**
  * Parse, then act (Firecracker's split): a control request is turned once into one validated action
@@ -23,6 +27,8 @@ export type VmAction =
   | { op: 'readConsole', offset: number, maxBytes: number }
   | { op: 'migrate', toHost: string, params: meshvirt.v1.IMigrationParams | null }
   | { op: 'replicate', replicas: number, rpoMs: number, spreadBy: string }
+  /** 0 keeps a value; `restart`: vCPUs and memory of a running VM change across a restart. */
+  | { op: 'resize', size: SizeRequest, restart: boolean }
 
 export type ControlAction =
   /** An operation on one VM: run by its owner, forwarded there once when it is another host. */
@@ -61,6 +67,10 @@ export function parseControlRequest (req: meshvirt.v1.ControlRequest): ControlAc
       const r = req.replicateVm as meshvirt.v1.ReplicateVm
       return vm({ op: 'replicate', replicas: r.replicas, rpoMs: r.rpoMs, spreadBy: r.spreadBy }, r.vm)
     }
+    case 'resizeVm': {
+      const r = req.resizeVm as meshvirt.v1.ResizeVm
+      return vm({ op: 'resize', size: parseSize(r), restart: r.restart }, r.vm)
+    }
     case 'failoverVm': {
       const f = req.failoverVm as meshvirt.v1.FailoverVm
       return { kind: 'failover', vm: vmRef(f.vm), toHost: f.toHost }
@@ -74,6 +84,18 @@ export function parseControlRequest (req: meshvirt.v1.ControlRequest): ControlAc
     case 'listHosts': return { kind: 'listHosts' }
     default: return { kind: 'other', body: req.body }
   }
+}
+
+/** A resize's sizes, checked as `vm create` checks them; at least one is asked. */
+function parseSize (r: meshvirt.v1.ResizeVm): SizeRequest {
+  const size = { vcpus: r.vcpus, memoryBytes: Number(r.memoryBytes), diskBytes: Number(r.diskBytes) }
+  const bad = (field: string, msg: string): never => { throw new ControlError('INVALID_ARGUMENT', msg, { field }) }
+  if (size.vcpus === 0 && size.memoryBytes === 0 && size.diskBytes === 0) bad('', 'say what to resize: --vcpus, --memory and/or --disk')
+  if (size.vcpus > MAX_VCPUS) bad('vcpus', `vcpus must be between 1 and ${MAX_VCPUS}, got ${size.vcpus}`)
+  if (size.memoryBytes !== 0 && size.memoryBytes < MIN_MEMORY_BYTES) bad('memory', `memory must be at least ${MIN_MEMORY_BYTES / MIB} MiB, got ${Math.floor(size.memoryBytes / MIB)} MiB`)
+  if (size.memoryBytes % MIB !== 0) bad('memory', 'memory must be a whole number of MiB')
+  if (size.diskBytes % MIB !== 0) bad('disk', 'disk must be a whole number of MiB')
+  return size
 }
 
 function vmRef (ref: meshvirt.v1.IVmRef | null | undefined): VmRef {

@@ -50,6 +50,8 @@ export interface ControlRecords {
 const DRAIN_FORWARD_TIMEOUT_MS = 60 * 60_000
 /** A forwarded migration may take its whole timeout (default 10 min) plus the hand-over. */
 const FORWARDED_MIGRATION_MARGIN_MS = 11 * 60_000
+/** A resize across a restart: the guest's stop (ACPI, then SIGTERM) and its start again. */
+const FORWARDED_RESTART_MS = 120_000
 /** A peer that does not answer a cluster-wide listing within this is reported, not waited for. */
 export const FAN_OUT_TIMEOUT_MS = 5_000
 
@@ -119,7 +121,9 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
     if (req.hops > 0) throw new ControlError('NOT_FOUND', `VM ${refText(ref)} is not on host ${selfId.slice(-12)}`)
     const owner = await locate(ref)
     if (owner === selfId) throw new ControlError('NOT_FOUND', `VM ${refText(ref)} is no longer here`)
-    const timeoutMs = action.op === 'migrate' ? (action.params?.timeoutMs ?? 0) + FORWARDED_MIGRATION_MARGIN_MS : undefined
+    const timeoutMs = action.op === 'migrate'
+      ? (action.params?.timeoutMs ?? 0) + FORWARDED_MIGRATION_MARGIN_MS
+      : action.op === 'resize' && action.restart ? FORWARDED_RESTART_MS : undefined
     return await peers.control(owner, { hops: 1, requestId: req.requestId, idempotencyKey: req.idempotencyKey, ...pick(req) }, timeoutMs)
   }
 
@@ -194,6 +198,7 @@ function pick (req: meshvirt.v1.ControlRequest): meshvirt.v1.IControlRequest {
     case 'readConsole': return { readConsole: req.readConsole }
     case 'migrateVm': return { migrateVm: req.migrateVm }
     case 'replicateVm': return { replicateVm: req.replicateVm }
+    case 'resizeVm': return { resizeVm: req.resizeVm }
     default: return {}
   }
 }

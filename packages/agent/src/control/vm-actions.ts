@@ -11,6 +11,8 @@ import type { VmManager } from '../vm/vm-manager.js'
 import { LEGAL } from '../vm/vm-state.js'
 import type { VmAction } from './control-action.js'
 import { ControlError } from './errors.js'
+import { freeCapacity } from '@meshvirt/placement'
+import type { SizeRequest } from '../vm/vm-resize.js'
 
 /** What the actions on a VM act through, on its owner. */
 export interface VmActionContext {
@@ -64,11 +66,21 @@ export const VM_ACTIONS: { readonly [K in Op]: VmActionSpec<K> } = {
     }
   },
   migrate: {
-    legal: { states: ['running'], why: ' (only a running VM migrates)' },
+    legal: { states: ['running', 'stopped'], why: ' (a running VM migrates live, a stopped one cold)' },
     run: async (vm, a, { migrations, peers, destination }) => {
       if (migrations === undefined) throw new ControlError('UNIMPLEMENTED', 'this host\'s hypervisor cannot live-migrate')
       const { destination: to } = await migrations.migrate(vm.id, destination(a.toHost), a.params)
       return await peers.control(to, { hops: 1, inspectVm: { vm: { id: vm.id } } })
+    }
+  },
+  resize: {
+    legal: { states: LEGAL.resize, why: ' (a VM is resized running or stopped)' },
+    run: async (vm, a, ctx) => {
+      try {
+        return { vm: ctx.vms.info(await ctx.vms.resize(vm.id, a.size, a.restart)) }
+      } catch (err) {
+        throw (err as { code?: string }).code === 'NO_CAPACITY' ? withRoomElsewhere(err as ControlError, vm, a.size, ctx) : err
+      }
     }
   },
   replicate: {
@@ -111,4 +123,24 @@ async function deleteVm (vm: VmRow, ctx: VmActionContext): Promise<meshvirt.v1.I
   }))
   await ctx.onDeleted?.(vm)
   return { vm: info }
+}
+
+/**
+ * A refused growth, with the hosts where the VM at its new size would fit (from their gossiped
+ * capacity: a hint; `vm migrate VM --to HOST`, then resize there).
+ */
+function withRoomElsewhere (err: ControlError, vm: VmRow, size: SizeRequest, ctx: VmActionContext): ControlError {
+  const want = {
+    vcpus: size.vcpus > 0 ? size.vcpus : vm.resources.vcpus,
+    memoryBytes: size.memoryBytes > 0 ? size.memoryBytes : vm.resources.memoryBytes,
+    diskBytes: size.diskBytes > 0 ? size.diskBytes : vm.resources.diskBytes
+  }
+  const fits = ctx.view.hosts()
+    .filter((h) => h.liveness === 'alive' && h.hostId !== vm.owner)
+    .filter((h) => { const free = freeCapacity(h.advert.capacity); return free.vcpus >= want.vcpus && free.memoryBytes >= want.memoryBytes && free.diskBytes >= want.diskBytes })
+    .map((h) => h.advert.hostname !== '' ? h.advert.hostname : h.hostId.slice(-12))
+  const where = fits.length > 0
+    ? ` It would fit on ${fits.slice(0, 5).join(', ')}: meshvirt vm migrate ${vm.name} --to ${fits[0] as string}, then resize it there.`
+    : ' No other host has room for it either.'
+  return new ControlError(err.code, err.message.replace(/\.?$/, '.') + where, { ...err.details, fitsOn: fits.join(',') })
 }

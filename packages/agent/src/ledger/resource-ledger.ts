@@ -84,6 +84,27 @@ export class ResourceLedger {
   }
 
   /**
+   * A VM of this host changes size (`vm resize`): its growth must fit what is free, as a Reserve
+   * would (no extra guest overhead: the guest exists); shrinking always fits. Decided and applied
+   * (`apply`: the VM row's update) in one transaction, so two resizes cannot both take the last room.
+   */
+  resize (current: Resources, next: Resources, apply: () => void): { ok: true } | { ok: false, shortOf: ShortOf, message: string } {
+    const outcome = this.store.transaction(() => {
+      this.store.expireReservations(this.clock())
+      const growth = {
+        vcpus: Math.max(0, next.vcpus - current.vcpus),
+        memoryBytes: Math.max(0, next.memoryBytes - current.memoryBytes),
+        diskBytes: Math.max(0, next.diskBytes - current.diskBytes)
+      }
+      const decision = decideReserve(this.snapshot(0), growth)
+      if (decision.ok) apply()
+      return decision
+    })
+    if (outcome.ok) this.onChange()
+    return outcome
+  }
+
+  /**
    * Removes a live reservation and returns it; for use inside the transaction that records
    * what it was reserved for. Undefined when it expired or never existed.
    */

@@ -12,8 +12,9 @@ export const MAX_DRAIN_CONCURRENCY = 16
 
 /**
  * Maintenance mode (vSphere's "enter maintenance mode"): mark the host draining — placement
- * stops choosing it and its ledger refuses reservations — then live-migrate every VM off it,
- * a few at a time, each to where placement chooses. Drained once nothing is left.
+ * stops choosing it and its ledger refuses reservations — then migrate every VM off it (running
+ * ones live, stopped ones cold), a few at a time, each to where placement chooses. Drained once
+ * nothing is left.
  */
 export async function drainHost (deps: { admin: HostAdminState, vms: VmManager, migrations: MigrationSource, log: Logger },
   opts: { concurrency?: number, params?: meshvirt.v1.IMigrationParams | null } = {}): Promise<meshvirt.v1.DrainReport.IMoved[]> {
@@ -22,8 +23,8 @@ export async function drainHost (deps: { admin: HostAdminState, vms: VmManager, 
   const moved = await Promise.all(deps.vms.list().map(async (vm): Promise<meshvirt.v1.DrainReport.IMoved> => {
     const pinned = notMigratableReason(vm)
     if (pinned !== undefined) return { vmId: vm.id, name: vm.name, error: `stays: ${pinned}; stop or delete it before maintenance` }
-    if (vm.state !== 'running') {
-      return { vmId: vm.id, name: vm.name, error: `not moved: it is ${vm.state}, and only running VMs migrate (live); start it or delete it` }
+    if (vm.state !== 'running' && vm.state !== 'stopped') {
+      return { vmId: vm.id, name: vm.name, error: `not moved: it is ${vm.state}; a running VM migrates live, a stopped one cold: start, stop or delete it` }
     }
     return await slots.run(async () => {
       try {

@@ -104,13 +104,13 @@ export class MigrationDestination {
 
   async complete (req: meshvirt.v1.CompleteIncoming, source: string): Promise<meshvirt.v1.IIncomingCompleted> {
     const s = this.session(req.vmId, req.session, source)
-    const { resumedAt } = await this.deps.hypervisor.completeIncoming(req.vmId)
+    const { resumedAt } = await this.deps.hypervisor.completeIncoming(req.vmId, { stopped: req.stopped })
     this.end(req.vmId, s)
     // The source learns the resume in the answer; the record kept here (the owner's, the one
     // `vm show` reads) gets the same pause from the source's stop stamp.
     const resumedAtMs = Math.round(resumedAt)
-    const pauseMs = guestPauseMs(req.record?.stoppedAtMs, resumedAtMs)
-    this.deps.states.incomingRunning(req.vmId, { ...req.record, ...(pauseMs !== undefined ? { pauseMs } : {}) })
+    const pauseMs = req.stopped ? undefined : guestPauseMs(req.record?.stoppedAtMs, resumedAtMs)
+    this.deps.states.incomingArrived(req.vmId, { ...req.record, ...(pauseMs !== undefined ? { pauseMs } : {}) }, req.stopped)
     if (req.replicaHolders.length > 0 || req.leaseRemainingMs > 0) this.deps.arrivedReplicated?.(req.vmId, req.replicaHolders, req.leaseRemainingMs)
     const row = this.deps.vms.get(req.vmId)
     return { vm: row === undefined ? null : this.deps.vms.info(row).summary, resumedAtMs }

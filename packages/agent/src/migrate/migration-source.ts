@@ -75,9 +75,15 @@ export class MigrationSource {
     const { states, peers, hypervisor, log, selfId } = this.deps
     const { multifdChannels, ...options } = migrateOutOptions(params)
     const via = parseVia(params?.via)
+    const spec = pb.VmSpec.decode(states.get(vmId)?.spec ?? new Uint8Array(0))
+    if (states.get(vmId)?.state === 'stopped' && spec.replicas > 0) {
+      throw new ControlError('WRONG_STATE', `VM ${states.get(vmId)?.name ?? vmId} is stopped and has replicas: a cold migration of a replicated VM is not supported yet; start it and migrate it live`)
+    }
     const vm = states.beginOutgoing(vmId)
+    // Cold: the VM is stopped. Its disk moves as a live migration's does, through a QEMU started
+    // paused here (`-S`: the guest never runs), which the destination quits once it has arrived.
+    const cold = vm.state === 'stopped'
     this.stats.inFlight++
-    const spec = pb.VmSpec.decode(vm.spec)
     const started = Date.now()
     const record: meshvirt.v1.IMigrationRecord = { fromHost: selfId, startedAtMs: started, epoch: vm.epoch + 1 }
     const session = randomUUID()
@@ -110,6 +116,7 @@ export class MigrationSource {
       const ram = direct !== undefined ? ready.incomingReady?.directMigration ?? undefined : entrances.find((e) => e.socketPath.endsWith('-ram.sock'))?.socketPath
       const nbd = direct !== undefined ? ready.incomingReady?.directNbd ?? undefined : entrances.find((e) => e.socketPath.endsWith('-nbd.sock'))?.socketPath
       if (ram === undefined || ram === '' || (direct !== undefined && !ram.startsWith('tcp:'))) throw new ControlError('INTERNAL', 'destination exposed no RAM channel')
+      if (cold) await hypervisor.start(vmId, { paused: true })
       const watch = watchPeer(this.deps.mesh.libp2p, destination)
       const result = await hypervisor.migrateOut(vmId, {
         ...options,
@@ -132,9 +139,15 @@ export class MigrationSource {
       })
       this.phase(vmId, 'complete', started, destination)
       record.finishedAtMs = Date.now()
-      this.deps.handOver?.(vmId, destination)
-      const completed = await peers.negotiate(destination, { completeIncoming: { vmId, session, epoch: vm.epoch + 1, record, replicaHolders: this.deps.holdersOf?.(vmId) ?? [], leaseRemainingMs: Math.max(0, Math.floor(this.deps.leaseRemainingMs?.(vmId) ?? 0)) } }, 60_000)
-      const pause = guestPauseMs(record.stoppedAtMs, completed.incomingCompleted?.resumedAtMs)
+      if (!cold) this.deps.handOver?.(vmId, destination)
+      const completed = await peers.negotiate(destination, {
+        completeIncoming: {
+          vmId, session, epoch: vm.epoch + 1, record, stopped: cold,
+          replicaHolders: cold ? [] : this.deps.holdersOf?.(vmId) ?? [],
+          leaseRemainingMs: cold ? 0 : Math.max(0, Math.floor(this.deps.leaseRemainingMs?.(vmId) ?? 0))
+        }
+      }, 60_000)
+      const pause = cold ? undefined : guestPauseMs(record.stoppedAtMs, completed.incomingCompleted?.resumedAtMs)
       if (pause !== undefined) record.pauseMs = pause
     } catch (err) {
       const message = (err as Error).message
@@ -143,12 +156,14 @@ export class MigrationSource {
       if (prepared && destination !== undefined) {
         await peers.negotiate(destination, { abortIncoming: { vmId, session, reason: message } }).catch(() => {})
       }
-      // migrateOut may have completed (guest paused here) before the hand-over failed.
-      await hypervisor.resumeOutgoing(vmId).catch(() => {})
-      states.outgoingFailed(vmId, record)
+      // migrateOut may have completed (guest paused here) before the hand-over failed. Cold: the
+      // paused QEMU goes (the disk here is untouched: a mirror only reads it).
+      if (cold) await hypervisor.kill(vmId).catch(() => {})
+      else await hypervisor.resumeOutgoing(vmId).catch(() => {})
+      states.outgoingFailed(vmId, record, cold ? 'stopped' : 'running')
       this.stats.failed++
-      log.warn('migration failed; the VM runs on here', { vm: vmId, peer: destination, err: message })
-      throw new ControlError((err as ControlError).code === 'INVALID_ARGUMENT' ? 'INVALID_ARGUMENT' : 'MIGRATION_FAILED', `migration of ${vm.name} failed, it keeps running on this host: ${message}`)
+      log.warn(cold ? 'cold migration failed; the VM stays here, stopped' : 'migration failed; the VM runs on here', { vm: vmId, peer: destination, err: message })
+      throw new ControlError((err as ControlError).code === 'INVALID_ARGUMENT' ? 'INVALID_ARGUMENT' : 'MIGRATION_FAILED', `migration of ${vm.name} failed, it ${cold ? 'stays stopped' : 'keeps running'} on this host: ${message}`)
     } finally {
       this.stats.inFlight--
       this.progress.delete(vmId)
@@ -163,7 +178,7 @@ export class MigrationSource {
     this.stats.succeeded++
     this.stats.lastDowntimeMs = Number(record.downtimeMs ?? 0)
     this.stats.lastTotalMs = Number(record.totalMs ?? 0)
-    log.info('vm migrated out', { vm: vmId, peer: destination, path: record.path, channels: record.channels, throughputMBs: record.throughputMbS, downtimeMs: record.downtimeMs, pauseMs: record.pauseMs, totalMs: record.totalMs })
+    log.info(cold ? 'vm migrated out (cold)' : 'vm migrated out', { vm: vmId, peer: destination, path: record.path, channels: record.channels, throughputMBs: record.throughputMbS, downtimeMs: record.downtimeMs, pauseMs: record.pauseMs, totalMs: record.totalMs })
     return { record, destination: destination as string }
   }
 

@@ -19,13 +19,18 @@ export interface MigrationStatesDeps {
  * The VM records a live migration writes, each before the step it stands for (docs/design.md
  * principle 6): on the destination an `incoming` row holding the reservation's resources, which
  * becomes the VM (new epoch) when the guest runs there or disappears if it never does; on the
- * source `migrating`, then gone once the destination owns it, or `running` again on failure.
+ * source `migrating`, then gone once the destination owns it, or as it was (`running`, or
+ * `stopped` for a cold migration) on failure.
  */
 export class MigrationStates {
   private readonly clock: () => number
 
   constructor (private readonly deps: MigrationStatesDeps) {
     this.clock = deps.clock ?? Date.now
+  }
+
+  get (id: string): VmRow | undefined {
+    return this.deps.store.getVm(id)
   }
 
   /** Destination: the reservation becomes a VM row in state `incoming` (not yet ours: not listed or gossiped). */
@@ -43,12 +48,15 @@ export class MigrationStates {
     return row
   }
 
-  /** Destination: the guest runs here now; the VM is this host's, with its new epoch. */
-  incomingRunning (id: string, record: meshvirt.v1.IMigrationRecord): void {
+  /** Destination: the VM is this host's now, with its new epoch: its guest runs here, or (cold) it is stopped here. */
+  incomingArrived (id: string, record: meshvirt.v1.IMigrationRecord, stopped = false): void {
     const now = this.clock()
-    this.deps.store.durable(() => { this.deps.store.updateVm(id, { state: 'running', startedAt: now, lastMigration: pb.MigrationRecord.encode(record).finish() }, now) })
+    const lastMigration = pb.MigrationRecord.encode(record).finish()
+    this.deps.store.durable(() => {
+      this.deps.store.updateVm(id, stopped ? { state: 'stopped', desired: 'stopped', lastMigration } : { state: 'running', startedAt: now, lastMigration }, now)
+    })
     this.deps.onChange()
-    this.deps.log.info('vm migrated in', { vm: id, from: record.fromHost, downtimeMs: record.downtimeMs, pauseMs: record.pauseMs })
+    this.deps.log.info(stopped ? 'vm migrated in (cold: stopped)' : 'vm migrated in', { vm: id, from: record.fromHost, downtimeMs: record.downtimeMs, pauseMs: record.pauseMs })
   }
 
   /** Destination: forget an incoming VM that did not arrive (frees its allocation). */
@@ -59,19 +67,19 @@ export class MigrationStates {
     this.deps.onChange()
   }
 
-  /** Source: the VM is being migrated (no other operation until it ends). */
+  /** Source: the VM is being migrated, live (running) or cold (stopped); no other operation until it ends. */
   beginOutgoing (id: string): VmRow {
     const vm = this.deps.store.getVm(id)
     if (vm === undefined) throw new ControlError('NOT_FOUND', `no VM ${id} on this host`)
-    if (vm.state !== 'running') throw new ControlError('WRONG_STATE', `cannot migrate VM ${vm.name}: it is ${vm.state} (only a running VM migrates)`)
+    if (vm.state !== 'running' && vm.state !== 'stopped') throw new ControlError('WRONG_STATE', `cannot migrate VM ${vm.name}: it is ${vm.state} (a running VM migrates live, a stopped one cold)`)
     this.deps.store.updateVm(id, { state: 'migrating' }, this.clock())
     this.deps.onChange()
     return vm
   }
 
-  /** Source: the migration failed; the guest runs on here. */
-  outgoingFailed (id: string, record: meshvirt.v1.IMigrationRecord): void {
-    this.deps.store.updateVm(id, { state: 'running', lastMigration: pb.MigrationRecord.encode(record).finish() }, this.clock())
+  /** Source: the migration failed; the VM is here as it was (its guest running, or stopped). */
+  outgoingFailed (id: string, record: meshvirt.v1.IMigrationRecord, was: 'running' | 'stopped' = 'running'): void {
+    this.deps.store.updateVm(id, { state: was, lastMigration: pb.MigrationRecord.encode(record).finish() }, this.clock())
     this.deps.onChange()
   }
 

@@ -159,7 +159,7 @@ export class StateStore {
     return (this.prepare('SELECT * FROM vms ORDER BY created_at, id').all() as RawVm[]).map(toVm)
   }
 
-  updateVm (id: string, patch: Partial<Pick<VmRow, 'state' | 'desired' | 'startedAt' | 'lastError' | 'epoch' | 'lastMigration' | 'spec'>>, now: number): void {
+  updateVm (id: string, patch: Partial<Pick<VmRow, 'state' | 'desired' | 'startedAt' | 'lastError' | 'epoch' | 'lastMigration' | 'spec' | 'resources'>>, now: number): void {
     const sets: string[] = ['updated_at = @now']
     const params: Record<string, unknown> = { id, now }
     if (patch.state !== undefined) { sets.push('state = @state'); params.state = patch.state }
@@ -169,6 +169,10 @@ export class StateStore {
     if (patch.epoch !== undefined) { sets.push('epoch = @epoch'); params.epoch = patch.epoch }
     if (patch.lastMigration !== undefined) { sets.push('last_migration = @last_migration'); params.last_migration = patch.lastMigration === null ? null : Buffer.from(patch.lastMigration) }
     if (patch.spec !== undefined) { sets.push('spec = @spec'); params.spec = Buffer.from(patch.spec) }
+    if (patch.resources !== undefined) {
+      sets.push('vcpus = @vcpus', 'memory_bytes = @memory_bytes', 'disk_bytes = @disk_bytes')
+      Object.assign(params, { vcpus: patch.resources.vcpus, memory_bytes: patch.resources.memoryBytes, disk_bytes: patch.resources.diskBytes })
+    }
     this.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id`).run(params)
   }
 

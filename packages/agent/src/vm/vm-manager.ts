@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises'
 import { offersLiveMigration, type Hypervisor, type HypervisorEvent } from '@meshvirt/hypervisor'
 import type { VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
@@ -11,6 +10,8 @@ import type { Logger } from '../log/logger.js'
 import type { LeaseRecords } from '../store/lease-records.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
 import { specResources, validateReplication } from './vm-spec.js'
+import { readConsoleLog } from './console-log.js'
+import { decideResize, type SizeRequest } from './vm-resize.js'
 import type { VmPreparation } from './vm-preparation.js'
 import type { VmDetails } from './vm-details.js'
 import { LEGAL } from './vm-state.js'
@@ -41,9 +42,6 @@ export interface VmManagerDeps {
   /** Asked before a VM found down at recovery is started (false: not started; the gate dealt with it). */
   recoveryGate?: (vm: VmRow) => Promise<boolean>
 }
-
-/** Largest console piece one control response carries. */
-export const MAX_CONSOLE_CHUNK = 64 * 1024
 
 export interface CommitInput {
   token: string
@@ -179,23 +177,35 @@ export class VmManager {
    * (where a `--follow` should start). The log survives guest restarts and agent restarts.
    */
   async readConsole (id: string, offset: number, maxBytes: number): Promise<{ data: Uint8Array, nextOffset: number }> {
-    const info = await this.deps.hypervisor.inspect(id)
-    let fh
+    return await readConsoleLog((await this.deps.hypervisor.inspect(id)).paths.serialLog, offset, maxBytes)
+  }
+
+  /**
+   * `vm resize` on the owner: the growth is granted by this host's ledger and recorded (one
+   * transaction), then the driver resizes the guest (a running one's disk online; its vCPUs and
+   * memory across a restart, when asked). A refusal anywhere leaves the VM as it was.
+   */
+  async resize (id: string, req: SizeRequest, restartAllowed: boolean): Promise<VmRow> {
+    const { store, ledger, hypervisor: hv, selfId } = this.deps
+    const vm = store.getVm(id)
+    if (vm === undefined) throw new ControlError('NOT_FOUND', `no VM ${id} on this host`)
+    const decision = decideResize(vm, pb.VmSpec.decode(vm.spec), req, restartAllowed)
+    if (decision.do === 'nothing') return vm
+    const granted = ledger.resize(vm.resources, decision.next, () => {
+      store.updateVm(id, { resources: decision.next, spec: pb.VmSpec.encode(decision.spec).finish() }, this.clock())
+    })
+    if (!granted.ok) throw new ControlError('NO_CAPACITY', `host ${selfId.slice(-12)} cannot grow VM ${vm.name}: ${granted.message}`, { shortOf: granted.shortOf })
     try {
-      fh = await open(info.paths.serialLog, 'r')
-    } catch {
-      return { data: new Uint8Array(0), nextOffset: 0 }
+      if (decision.restart) await this.stop(id)
+      await this.exclusive(id, async () => { await hv.resize(id, decision.driver) })
+    } catch (err) {
+      ledger.resize(decision.next, vm.resources, () => { store.updateVm(id, { resources: vm.resources, spec: vm.spec }, this.clock()) })
+      if (decision.restart) await this.start(id).catch(() => {})
+      throw driverRefusal(err, vm.name)
     }
-    try {
-      const size = (await fh.stat()).size
-      const start = Math.min(Math.max(0, offset), size)
-      const length = Math.min(Math.max(0, maxBytes), MAX_CONSOLE_CHUNK, size - start)
-      const data = new Uint8Array(length)
-      if (length > 0) await fh.read(data, 0, length, start)
-      return { data, nextOffset: start + length }
-    } finally {
-      await fh.close()
-    }
+    this.deps.log.info('vm resized', { vm: id, name: vm.name, vcpus: decision.next.vcpus, memoryBytes: decision.next.memoryBytes, diskBytes: decision.next.diskBytes, restart: decision.restart })
+    this.changed()
+    return decision.restart ? await this.start(id) : store.getVm(id) as VmRow
   }
 
   /** After an agent restart: re-attach to every guest that still runs, resume what was under way. */
@@ -268,6 +278,13 @@ export class VmManager {
     if (after === undefined) return { ...vm, state: 'deleting' }
     if (after.state === 'failed') throw new ControlError('FAILED', `VM ${vm.name} failed to ${action}: ${after.lastError ?? 'unknown error'}`)
     return after
+  }
+
+  /** Runs `fn` between the VM's drives (never beside one); its error is the caller's. */
+  private async exclusive (id: string, fn: () => Promise<void>): Promise<void> {
+    let failure: { err: unknown } | undefined
+    await this.drives.run(id, fn, (err) => { failure = { err } })
+    if (failure !== undefined) throw failure.err
   }
 
   /** Moves the VM towards its desired state; one drive at a time per VM. */
@@ -378,4 +395,15 @@ export class VmManager {
 /** A guest found gone at recovery that its restart policy (never) keeps down. */
 function staysDown (vm: VmRow): boolean {
   return vm.desired === 'running' && (vm.state === 'running' || vm.state === 'crashed') && restartPolicyFromWire(pb.VmSpec.decode(vm.spec).restart) === 'never'
+}
+
+/** A driver's refusal of a resize, as the operator reads it (the driver's code kept in details). */
+function driverRefusal (err: unknown, name: string): unknown {
+  if (err instanceof ControlError) return err
+  const code = (err as { code?: string }).code ?? ''
+  const message = `cannot resize VM ${name}: ${(err as Error).message}`
+  if (code === 'ERR_WRONG_STATE') return new ControlError('WRONG_STATE', message, { driverCode: code })
+  if (code === 'ERR_INVALID_SPEC' || code === 'ERR_RESOURCES_TOO_LARGE') return new ControlError('INVALID_ARGUMENT', message, { driverCode: code })
+  if (code === 'ERR_DISK_FULL') return new ControlError('NO_CAPACITY', message, { driverCode: code })
+  return new ControlError('FAILED', message, code !== '' ? { driverCode: code } : {})
 }

@@ -25,7 +25,9 @@ export function vmStateFromWire (n: number | null | undefined): string {
 }
 
 /** Which operations are legal in which state (Firecracker-style: a wrong-state call gets its own error). */
-export const LEGAL: Record<'start' | 'stop' | 'delete', readonly VmRunState[]> = {
+export const LEGAL: Record<'start' | 'stop' | 'delete' | 'resize', readonly VmRunState[]> = {
+  // A guest the hypervisor has (running or down), not one on its way anywhere.
+  resize: ['running', 'stopped', 'crashed'],
   start: ['stopped', 'crashed', 'failed'],
   stop: ['pending', 'starting', 'running', 'crashed', 'fenced'],
   delete: ['pending', 'starting', 'running', 'stopping', 'stopped', 'crashed', 'failed', 'deleting', 'fenced']

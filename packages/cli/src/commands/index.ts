@@ -5,6 +5,7 @@ import { clusterBalance } from './cluster-balance.js'
 import { clusterStatus, hostLs } from './host-ls.js'
 import { vmCreate, vmDelete, vmLs, vmShow, vmStart, vmStop } from './vm.js'
 import { vmConsole } from './vm-console.js'
+import { vmResize } from './vm-resize.js'
 import { events } from './events.js'
 import { vmMigrate } from './vm-migrate.js'
 import { vmFailover, vmReplicate } from './vm-replicas.js'
@@ -13,4 +14,4 @@ import { netCreate, netDelete, netLs, netShow } from './net.js'
 import { imageImport, imageLs, imageRm, imageShow } from './image.js'
 
 /** Every `meshvirt` subcommand, in the order `meshvirt --help` lists them. */
-export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, clusterBalance, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmReplicate, vmFailover, vmConsole, netCreate, netLs, netShow, netDelete, imageImport, imageLs, imageShow, imageRm, events]
+export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, clusterBalance, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmResize, vmReplicate, vmFailover, vmConsole, netCreate, netLs, netShow, netDelete, imageImport, imageLs, imageShow, imageRm, events]

@@ -16,7 +16,7 @@ function bar (done: number, total: number, width = 24): string {
 
 export const vmMigrate: Command = {
   path: ['vm', 'migrate'],
-  summary: 'live-migrate a running VM (memory and disk) to another host, QEMU to QEMU over TLS or through the mesh',
+  summary: 'move a VM to another host: a running one live (memory and disk), a stopped one cold (its disk); QEMU to QEMU over TLS or through the mesh',
   usage: 'meshvirt vm migrate NAME|ID [--to HOST] [--via direct|mesh|auto] [--channels N] [--downtime-ms N] [--bandwidth SIZE] [--timeout SECONDS] [--on-timeout cancel|continue] [--[no-]auto-converge]',
   options: {
     ...dataDirOption,
@@ -90,6 +90,11 @@ export const vmMigrate: Command = {
     const rec = res.vm?.lastMigration
     if (json) {
       ctx.out(JSON.stringify(view, null, 2))
+      return 0
+    }
+    if (view.state === 'stopped') {
+      ctx.out(`moved ${view.name} (stopped) from ${label(rec?.fromHost ?? '')} to ${label(view.owner)} (epoch ${view.epoch}): ` +
+        `${formatSize(Number(rec?.diskBytes ?? 0))} disk in ${Number(rec?.totalMs ?? 0).toFixed(0)} ms, via ${rec?.path ?? '?'}; it stays stopped there`)
       return 0
     }
     ctx.out(`migrated ${view.name} from ${label(rec?.fromHost ?? '')} to ${label(view.owner)} (epoch ${view.epoch}): ` +

@@ -46,6 +46,28 @@ export async function listenIncoming (qmp: QmpClient, plan: IncomingPlan): Promi
  * drop the exports, then `cont`. Returns the moment the vCPUs resumed.
  */
 export async function resumeIncoming (qmp: QmpClient, disks: readonly string[], signal?: AbortSignal): Promise<number> {
+  await loadedIncoming(qmp, disks, signal)
+  const log = new QmpEventLog(qmp)
+  try {
+    await qmp.execute('cont', undefined, { signal })
+    return eventTime(await log.find((e) => e.event === 'RESUME', 'RESUME after cont', { timeoutMs: INCOMING_COMPLETE_TIMEOUT_MS, signal }))
+  } finally {
+    log.close()
+  }
+}
+
+/**
+ * A cold migration's end (the guest never ran at the source): the stream loaded, the exports
+ * dropped, then QEMU quits instead of resuming. `quit` closes every block node, which flushes
+ * what the mirror wrote (qcow2's table caches included); a SIGKILL would lose it.
+ */
+export async function quitIncoming (qmp: QmpClient, disks: readonly string[], signal?: AbortSignal): Promise<void> {
+  await loadedIncoming(qmp, disks, signal)
+  await qmp.execute('quit', undefined, { signal }).catch(() => { /* the connection may close before the answer */ })
+}
+
+/** The source reported `completed`: wait until the stream has loaded here, then stop the NBD exports. */
+async function loadedIncoming (qmp: QmpClient, disks: readonly string[], signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + INCOMING_COMPLETE_TIMEOUT_MS
   for (;;) {
     const status = migrationStatus(await qmp.execute<QemuMigrationInfo>('query-migrate', undefined, { signal }))
@@ -58,11 +80,4 @@ export async function resumeIncoming (qmp: QmpClient, disks: readonly string[], 
   // nbd-server-stop closes every NBD export and waits for them to be gone, the source's client
   // included (it may not have hung up yet): one command for all the disks, inside the pause.
   if (disks.length > 0) await qmp.execute('nbd-server-stop', undefined, { signal })
-  const log = new QmpEventLog(qmp)
-  try {
-    await qmp.execute('cont', undefined, { signal })
-    return eventTime(await log.find((e) => e.event === 'RESUME', 'RESUME after cont', { timeoutMs: INCOMING_COMPLETE_TIMEOUT_MS, signal }))
-  } finally {
-    log.close()
-  }
 }

@@ -50,6 +50,8 @@ export class OutgoingMigration {
   private migrating = false
   private forced = false
   private phase: MigrationPhase = 'disk-mirror'
+  /** The guest ran when the migration began; false: a cold migration's paused QEMU (never `cont` it). */
+  private guestRan = true
 
   constructor (private readonly qmp: QmpClient, private readonly plan: OutgoingPlan) {
     this.deadline = this.started + plan.params.timeoutMs
@@ -93,6 +95,7 @@ export class OutgoingMigration {
 
   private async configure (): Promise<void> {
     const { params } = this.plan
+    this.guestRan = (await this.qmp.execute<{ status: string }>('query-status')).status === 'running'
     const channels = this.plan.multifdChannels ?? 1
     // Set either way: an earlier attempt on this QEMU (rolled back) may have left them on.
     const caps = { 'return-path': true, events: true, 'auto-converge': params.autoConverge, multifd: channels > 1 }
@@ -163,7 +166,8 @@ export class OutgoingMigration {
    */
   private cancelMirrorsAtStop (): void {
     if (this.cancelling !== undefined || this.jobsStarted.length === 0) return
-    if (this.log.events().find((e) => e.event === 'STOP') === undefined) return
+    // A guest that never ran has no STOP to wait for: its disks do not change.
+    if (this.guestRan && this.log.events().find((e) => e.event === 'STOP') === undefined) return
     this.cancelling = Promise.all(this.jobsStarted.map(async (device) => await this.qmp.execute('block-job-cancel', { device })))
     this.cancelling.catch(() => { /* completeMirrors or the roll-back reports what went wrong */ })
   }
@@ -224,6 +228,8 @@ export class OutgoingMigration {
     }
     for (const node of this.nodesAdded) await quiet(async () => await this.qmp.execute('blockdev-del', { 'node-name': node }))
     // QEMU restarts a guest whose migration failed after the stop, but not in every path: check.
+    // A guest that was not running (a cold migration's source) stays so.
+    if (!this.guestRan) return
     await quiet(async () => {
       const status = await this.qmp.execute<{ status: string }>('query-status')
       if (status.status !== 'running') await this.qmp.execute('cont')

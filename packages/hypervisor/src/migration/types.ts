@@ -124,11 +124,19 @@ export interface IncomingCompletion {
   resumedAt: number
 }
 
+export interface CompleteIncomingOptions extends AbortOptions {
+  /**
+   * A cold migration (the source never ran the guest): the disks are flushed and QEMU quits
+   * instead of resuming; the VM arrives stopped.
+   */
+  stopped?: boolean
+}
+
 export interface LiveMigration {
   /** Destination: lay down the VM dir and disks, start QEMU paused and waiting for the stream. */
   prepareIncoming: (spec: VmSpec, options: PrepareIncomingOptions) => Promise<IncomingMigration>
-  /** Destination, after the source's migrateOut() resolved: stop exporting, run the guest. */
-  completeIncoming: (id: string, options?: AbortOptions) => Promise<IncomingCompletion>
+  /** Destination, after the source's migrateOut() resolved: stop exporting, run the guest (or, cold, quit: it stays stopped). */
+  completeIncoming: (id: string, options?: CompleteIncomingOptions) => Promise<IncomingCompletion>
   /** Destination, on any failure: kill the incoming QEMU and remove its files (partial disk). */
   abortIncoming: (id: string, options?: AbortOptions) => Promise<void>
   /** Source: mirror the disks, move RAM and device state. On failure the guest keeps running here. */

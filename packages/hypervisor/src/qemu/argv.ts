@@ -12,6 +12,8 @@ export interface QemuLaunch {
    * (`migrate-incoming`). Left out for a normal boot.
    */
   incoming?: 'defer'
+  /** The vCPUs stay stopped (`-S`): a cold migration's source (types.ts, StartOptions). */
+  paused?: boolean
   /** Daemonize (the driver's mode). Tests of the argv may turn it off. */
   daemonize?: boolean
 }
@@ -89,6 +91,7 @@ export function buildQemuArgv (launch: QemuLaunch): string[] {
     argv.push('-device', 'ide-cd,id=seed,drive=seed,bus=ide.1,unit=0')
   }
   if (launch.incoming === 'defer') argv.push('-incoming', 'defer', '-S')
+  else if (launch.paused === true) argv.push('-S')
   if (launch.daemonize !== false) argv.push('-daemonize')
   return argv
 }

@@ -49,10 +49,13 @@ async function importDisk (options: CreateDiskOptions, from: string): Promise<vo
   const info = await execa(options.qemuImg, ['info', '--output=json', options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
   if (info.failed) throw diskError(options.qemuImg, info, `inspect ${options.path}`)
   const virtualSize = Number((JSON.parse(String(info.stdout)) as { 'virtual-size'?: number })['virtual-size'] ?? 0)
-  if (virtualSize < options.sizeMiB * 2 ** 20) {
-    const grown = await execa(options.qemuImg, ['resize', '-q', '-f', 'qcow2', options.path, `${options.sizeMiB}M`], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
-    if (grown.failed) throw diskError(options.qemuImg, grown, `resize ${options.path}`)
-  }
+  if (virtualSize < options.sizeMiB * 2 ** 20) await growDisk({ ...options, path: options.path })
+}
+
+/** A qcow2 disk of a VM that is not running, grown to `sizeMiB` (the new space reads as zeros). */
+export async function growDisk (options: { qemuImg: string, path: string, sizeMiB: number } & AbortOptions): Promise<void> {
+  const grown = await execa(options.qemuImg, ['resize', '-q', '-f', 'qcow2', options.path, `${options.sizeMiB}M`], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
+  if (grown.failed) throw diskError(options.qemuImg, grown, `grow ${options.path} to ${options.sizeMiB} MiB`)
 }
 
 function diskError (qemuImg: string, result: { code?: string, stderr?: unknown, shortMessage?: string }, what: string): Error {

@@ -4,11 +4,11 @@ import { MAX_SOCKET_PATH, SIGTERM_TIMEOUT_MS } from '../constants.js'
 import { HypervisorError, InvalidMigrationParamsError, PathOutsideDataDirError, VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
 import { checkMultifdChannels, resolveMigrationParams } from '../migration/migration-params.js'
 import { announceSelf } from '../migration/announce.js'
-import { listenIncoming, resumeIncoming } from '../migration/qemu-incoming.js'
+import { listenIncoming, quitIncoming, resumeIncoming } from '../migration/qemu-incoming.js'
 import { OutgoingMigration, removeMigrationNodes } from '../migration/qemu-outgoing.js'
 import { parseMigrationAddress, tcpAddress } from '../migration/migration-address.js'
 import { checkPsk, installTlsCreds, removeTlsCreds, MIGRATION_TLS_ID } from '../migration/migration-tls.js'
-import type { IncomingCompletion, IncomingMigration, IncomingTcp, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
+import type { CompleteIncomingOptions, IncomingCompletion, IncomingMigration, IncomingTcp, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
 import { validateSpec, withoutImports } from '../spec-validation.js'
 import type { AbortOptions, HypervisorCapabilities, VmInfo, VmSpec } from '../types.js'
 import { createDisk } from './disks.js'
@@ -86,12 +86,13 @@ export class QemuHypervisor extends QemuLifecycle implements LiveMigration {
     })
   }
 
-  async completeIncoming (id: string, options: AbortOptions = {}): Promise<IncomingCompletion> {
+  async completeIncoming (id: string, options: CompleteIncomingOptions = {}): Promise<IncomingCompletion> {
     return await this.serialize(id, async () => {
       const record = await this.load(id)
       if (record.incoming === undefined) throw new WrongStateError(`VM ${id} is ${record.state}, not waiting for an incoming migration`)
       const session = this.incoming.get(id) ?? await this.incomingSession(id, record, options)
       const disks = record.incoming.disks === 'mirror' ? (record.spec.disks ?? []).map((d) => d.name) : []
+      if (options.stopped === true) return await this.arrivedStopped(id, record, session, disks, options)
       const resumedAt = await resumeIncoming(session.qmp, disks, options.signal)
       if ((record.spec.nics ?? []).length > 0) {
         // Best effort: a lost announcement costs the guest's traffic until it next sends, never the migration.
@@ -109,6 +110,22 @@ export class QemuHypervisor extends QemuLifecycle implements LiveMigration {
       this.hub.emit({ type: 'started', id, pid: session.proc.pid, at: next.startedAt as string })
       return { info: this.info(next, session.proc.pid), resumedAt }
     })
+  }
+
+  /** A cold migration's destination: QEMU quits with the disks flushed; the VM is here, stopped. */
+  private async arrivedStopped (id: string, record: VmRecord, session: { proc: QemuProcess, qmp: QmpClient }, disks: string[], options: AbortOptions): Promise<IncomingCompletion> {
+    await quitIncoming(session.qmp, disks, options.signal)
+    session.qmp.close()
+    if (!await session.proc.waitForExit(SIGTERM_TIMEOUT_MS)) {
+      throw new WrongStateError(`VM ${id}: the incoming QEMU (pid ${session.proc.pid}) did not quit after its cold migration; abort it on this host`)
+    }
+    const { incoming: _done, ...rest } = record
+    const at = new Date().toISOString()
+    const next: VmRecord = { ...rest, state: 'stopped', exit: { reason: 'migrated', at } }
+    await writeRecord(vmPaths(this.dataDir, record.spec).dir, next)
+    this.incoming.delete(id)
+    this.log('vm migrated in, stopped (cold)', { vm: id })
+    return { info: this.info(next), resumedAt: Date.now() }
   }
 
   async abortIncoming (id: string): Promise<void> {

@@ -8,9 +8,10 @@ import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
 import { QemuReplication } from '../backup/qemu-replication.js'
 import type { ReplicationCapable } from '../backup/types.js'
+import { planResize, type VmResize } from '../resize.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
-import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
-import { createDisk } from './disks.js'
+import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StartOptions, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
+import { createDisk, growDisk } from './disks.js'
 import { writeSeedIso } from './seed-iso.js'
 import { hostFingerprint } from './fingerprint.js'
 import { launchQemu, readQemuLog } from './qemu-launcher.js'
@@ -20,6 +21,8 @@ import { VmAttachment } from './vm-attachment.js'
 import { vmPaths } from './vm-paths.js'
 import { checkSpecImages, ImageSources } from '../image-sources.js'
 import { asDiskFull, listRecordIds, readRecord, writeRecord, type VmRecord } from './vm-record.js'
+
+const MIB = 2 ** 20
 
 export interface QemuHypervisorInit {
   /** Root of everything the driver writes: `<dataDir>/vms/<id>/`. */
@@ -129,13 +132,13 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
     })
   }
 
-  async start (id: string, options: AbortOptions = {}): Promise<VmInfo> {
+  async start (id: string, options: StartOptions = {}): Promise<VmInfo> {
     return await this.serialize(id, async () => {
       const record = await this.refresh(id)
       assertLegal(id, 'start', record.state)
       if (record.incoming !== undefined) throw new WrongStateError(`VM ${id} is waiting for an incoming migration: complete or abort it, not start it`)
       const paths = vmPaths(this.dataDir, record.spec)
-      const proc = await launchQemu({ spec: record.spec, paths, accel: record.accel }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
+      const proc = await launchQemu({ spec: record.spec, paths, accel: record.accel, ...(options.paused === true ? { paused: true } : {}) }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
       const next: VmRecord = { ...record, state: 'running', startedAt: new Date().toISOString(), exit: undefined }
       let qmp: QmpClient | undefined
       try {
@@ -148,7 +151,7 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
         throw err
       }
       this.attach(id, proc, qmp)
-      this.log('vm started', { vm: id, pid: proc.pid, accel: record.accel })
+      this.log('vm started', { vm: id, pid: proc.pid, accel: record.accel, ...(options.paused === true ? { paused: true } : {}) })
       this.hub.emit({ type: 'started', id, pid: proc.pid, at: next.startedAt as string })
       return this.info(next, proc.pid)
     })
@@ -209,6 +212,30 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
         this.log('vm recovered', { vm: id, pid: attachment.proc.pid })
         this.hub.emit({ type: 'recovered', id, pid: attachment.proc.pid, at: new Date().toISOString() })
       }
+      return await this.inspectNow(id)
+    })
+  }
+
+  async resize (id: string, change: VmResize, options: AbortOptions = {}): Promise<VmInfo> {
+    return await this.serialize(id, async () => {
+      const record = await this.refresh(id)
+      if (record.incoming !== undefined || this.outgoing.has(id)) throw new WrongStateError(`VM ${id} is migrating: resize it once it has arrived`)
+      const plan = planResize(record.spec, change)
+      validateSpec(plan.spec, this.limits)
+      const running = record.state === 'running'
+      if (running && plan.machineChanges) throw new WrongStateError(`VM ${id} is running: its vCPUs and memory change only while it is stopped`)
+      const paths = vmPaths(this.dataDir, plan.spec)
+      if (running) {
+        const { qmp } = await this.attachment(id, record, options)
+        for (const d of plan.grownDisks) {
+          await qmp.execute('block_resize', { 'node-name': `disk-${d.name}`, size: d.toMiB * MIB }, { signal: options.signal })
+        }
+      } else {
+        for (const d of plan.grownDisks) await growDisk({ qemuImg: this.qemuImg, path: paths.disks[d.name] as string, sizeMiB: d.toMiB, signal: options.signal })
+      }
+      const next: VmRecord = { ...record, spec: plan.spec }
+      await writeRecord(paths.dir, next)
+      this.log('vm resized', { vm: id, vcpus: plan.spec.vcpus, memoryMiB: plan.spec.memoryMiB, disks: plan.grownDisks, online: running })
       return await this.inspectNow(id)
     })
   }

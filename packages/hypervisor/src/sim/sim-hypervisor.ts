@@ -5,12 +5,13 @@ import { EventHub } from '../event-hub.js'
 import { assertLegal } from '../lifecycle.js'
 import { SimReplication } from '../backup/sim-replication.js'
 import type { ReplicationCapable } from '../backup/types.js'
+import { planResize, type VmResize } from '../resize.js'
 import { tcpAddress } from '../migration/migration-address.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
-import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions } from '../migration/types.js'
+import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions, CompleteIncomingOptions } from '../migration/types.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
 import { checkSpecImages, type ImageSources } from '../image-sources.js'
-import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
+import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StartOptions, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 
 export interface SimHypervisorInit {
   /** Pretend start latency (QEMU launch + QMP), in ms. Default 0. */
@@ -95,7 +96,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     return this.info(vm)
   }
 
-  async start (id: string, options: AbortOptions = {}): Promise<VmInfo> {
+  async start (id: string, options: StartOptions = {}): Promise<VmInfo> {
     const vm = this.get(id)
     assertLegal(id, 'start', vm.state)
     if (vm.incoming === true) throw new WrongStateError(`VM ${id} is waiting for an incoming migration: complete or abort it, not start it`)
@@ -123,6 +124,16 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
 
   async inspect (id: string): Promise<VmInfo> {
     return this.info(this.get(id))
+  }
+
+  async resize (id: string, change: VmResize): Promise<VmInfo> {
+    const vm = this.get(id)
+    if (vm.incoming === true || vm.migratingOut === true || vm.handedOver === true) throw new WrongStateError(`VM ${id} is migrating: resize it once it has arrived`)
+    const plan = planResize(vm.spec, change)
+    validateSpec(plan.spec, this.limits)
+    if (vm.state === 'running' && plan.machineChanges) throw new WrongStateError(`VM ${id} is running: its vCPUs and memory change only while it is stopped`)
+    vm.spec = plan.spec
+    return this.info(vm)
   }
 
   async stats (id: string): Promise<VmStats> {
@@ -162,10 +173,14 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     return incoming
   }
 
-  async completeIncoming (id: string): Promise<IncomingCompletion> {
+  async completeIncoming (id: string, options: CompleteIncomingOptions = {}): Promise<IncomingCompletion> {
     const vm = this.get(id)
     if (vm.incoming !== true) throw new WrongStateError(`VM ${id} is ${vm.state}, not waiting for an incoming migration`)
     delete vm.incoming
+    if (options.stopped === true) {
+      vm.state = 'stopped'
+      return { info: this.info(vm), resumedAt: Date.now() }
+    }
     vm.state = 'running'
     vm.pid = this.nextPid++
     vm.startedAt = new Date().toISOString()

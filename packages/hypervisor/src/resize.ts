@@ -1,0 +1,39 @@
+import { InvalidSpecError } from './errors.js'
+import type { VmSpec } from './types.js'
+
+/** A VM's new size; what is absent stays as it is. Disks by name, in MiB. */
+export interface VmResize {
+  vcpus?: number
+  memoryMiB?: number
+  disks?: Record<string, number>
+}
+
+/** What a resize changes: the new spec, the disks that grow, whether the guest's CPUs or RAM change. */
+export interface ResizePlan {
+  spec: VmSpec
+  grownDisks: Array<{ name: string, fromMiB: number, toMiB: number }>
+  /** vCPUs or memory differ: the machine itself changes (QEMU is launched with them). */
+  machineChanges: boolean
+}
+
+/**
+ * The spec after a resize, pure. Disks only grow: a guest's file system does not shrink with its
+ * disk, and cutting the image would lose its end. Unknown disk names are refused.
+ */
+export function planResize (spec: VmSpec, change: VmResize): ResizePlan {
+  const disks = spec.disks ?? []
+  const grownDisks: ResizePlan['grownDisks'] = []
+  for (const [name, toMiB] of Object.entries(change.disks ?? {})) {
+    const disk = disks.find((d) => d.name === name)
+    if (disk === undefined) throw new InvalidSpecError(`VM ${spec.id} has no disk ${name}${disks.length === 0 ? ' (it has no disk at all)' : ` (it has ${disks.map((d) => d.name).join(', ')})`}`)
+    if (!Number.isInteger(toMiB) || toMiB < disk.sizeMiB) throw new InvalidSpecError(`disk ${name} of VM ${spec.id} can only grow: it is ${disk.sizeMiB} MiB, asked ${toMiB} MiB`)
+    if (toMiB > disk.sizeMiB) grownDisks.push({ name, fromMiB: disk.sizeMiB, toMiB })
+  }
+  const next: VmSpec = {
+    ...spec,
+    vcpus: change.vcpus ?? spec.vcpus,
+    memoryMiB: change.memoryMiB ?? spec.memoryMiB,
+    ...(spec.disks !== undefined ? { disks: disks.map((d) => ({ ...d, sizeMiB: change.disks?.[d.name] ?? d.sizeMiB })) } : {})
+  }
+  return { spec: next, grownDisks, machineChanges: next.vcpus !== spec.vcpus || next.memoryMiB !== spec.memoryMiB }
+}
