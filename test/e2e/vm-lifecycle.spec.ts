@@ -97,9 +97,10 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     await cli(other, ['vm', 'delete', reused.id])
   }, 240_000)
 
-  it('resizes: a running guest\'s disk grows online and it sees it; memory across --restart; a stopped VM any size', async () => {
+  it('resizes: a running guest\'s disk and memory grow online and it sees them; vCPUs across --restart; a stopped VM any size', async () => {
     const first = [...agents.values()][0] as AgentProcess
-    const vm = JSON.parse(await cli(first, ['vm', 'create', '--name', 'e2e-rs', '--memory', '128M', '--disk', '32M',
+    // Room to grow its memory online up to 512 MiB (opt-in: it costs the guest a 64 MiB DMA buffer).
+    const vm = JSON.parse(await cli(first, ['vm', 'create', '--name', 'e2e-rs', '--memory', '128M', '--max-memory', '512M', '--disk', '32M',
       '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
     const owner = agents.get(vm.owner) as AgentProcess
     // Asked of a host that is not the owner: forwarded there.
@@ -112,26 +113,48 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     // 512-byte sectors.
     expect(await sh('cat /sys/block/vda/size')).toBe(String(32 * 2048))
     const memTotalKiB = async (): Promise<number> => Number(/MemTotal:\s+(\d+)/.exec(await sh('grep MemTotal /proc/meminfo'))?.[1])
-    // What the kernel keeps for itself is taken off MemTotal: compare with the guest at 128 MiB.
+    // What the kernel keeps for itself is taken off MemTotal: online growth is compared with the
+    // guest at 128 MiB. A boot's RAM is in the kernel's own count, "Memory: availK/totalK available"
+    // (total: the RAM it found, less the BIOS's holes, under 2 MiB).
     const at128 = await memTotalKiB()
     expect(at128).toBeGreaterThan(0)
+    const bootRamKiB = async (): Promise<number> => Number(/Memory: \d+K\/(\d+)K available/.exec(await sh('dmesg | grep "Memory:"'))?.[1])
+    const bootRamNear = async (mib: number): Promise<void> => {
+      const kib = await bootRamKiB()
+      expect(kib).toBeGreaterThan((mib - 2) * 1024)
+      expect(kib).toBeLessThanOrEqual(mib * 1024 + 4)
+    }
+    await bootRamNear(128)
 
     const qemuPid = Number(readFileSync(join(owner.dataDir, 'vms', vm.id, 'qemu.pid'), 'utf8'))
     expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--disk', '64M'])).toMatch(/e2e-rs: 1 vCPU, 128 MiB memory, 64 MiB disk; running/)
     await pollUntil(async () => await sh('cat /sys/block/vda/size') === String(64 * 2048), { timeoutMs: 20_000, what: 'the guest to see its 64 MiB disk' })
     expect(await isRunning(qemuPid), 'the disk grew with the guest running, the same QEMU').toBe(true)
 
-    const refused = await meshvirt(['vm', 'resize', 'e2e-rs', '--memory', '192M', '--data-dir', other.dataDir])
-    expect(refused.exitCode).toBe(1)
-    expect(refused.stderr).toMatch(/add --restart .* \[WRONG_STATE\]/)
+    // Memory grows online too: a DIMM the guest's kernel onlines (memhp_default_state=online).
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '256M'])).toMatch(/e2e-rs: 1 vCPU, 256 MiB memory, 64 MiB disk; running/)
+    // 128 MiB more; the kernel's page tables for it take a little.
+    await pollUntil(async () => await memTotalKiB() - at128 > 120 * 1024, { timeoutMs: 20_000, what: 'the guest to see 128 MiB more memory' })
+    expect(await isRunning(qemuPid), 'the memory grew with the guest running, the same QEMU').toBe(true)
+    // Under TCG its DIMM's RAM would meet QEMU 7.2's migration bug (guest-ram.ts): refused, it runs on.
+    const move = await meshvirt(['vm', 'migrate', 'e2e-rs', '--data-dir', other.dataDir])
+    expect(move.exitCode).toBe(1)
+    expect(move.stderr).toMatch(/memory added while it ran, .* restart the VM .*\[MIGRATION_FAILED\]/)
+    expect(await isRunning(qemuPid)).toBe(true)
+
+    const steps = await meshvirt(['vm', 'resize', 'e2e-rs', '--memory', '320M', '--data-dir', other.dataDir])
+    expect(steps.exitCode).toBe(1)
+    expect(steps.stderr).toMatch(/steps of 128 MiB .*; add --restart .* \[WRONG_STATE\]/)
+    const cpus = await meshvirt(['vm', 'resize', 'e2e-rs', '--vcpus', '2', '--data-dir', other.dataDir])
+    expect(cpus.stderr).toMatch(/its vCPUs change only across a restart; add --restart .* \[WRONG_STATE\]/)
     const shrink = await meshvirt(['vm', 'resize', 'e2e-rs', '--disk', '32M', '--data-dir', other.dataDir])
     expect(shrink.stderr).toMatch(/a disk only grows: VM e2e-rs has 64 MiB, asked 32 MiB \[INVALID_ARGUMENT\]/)
 
     let from = await logSize()
-    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '192M', '--restart'])).toMatch(/192 MiB memory, 64 MiB disk; running/)
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '320M', '--restart'])).toMatch(/320 MiB memory, 64 MiB disk; running/)
     await booted(from)
-    // 64 MiB more RAM; the kernel's page tables for it take a little.
-    expect(await memTotalKiB() - at128).toBeGreaterThan(60 * 1024)
+    // The restart folded the DIMM in: 320 MiB of boot RAM.
+    await bootRamNear(320)
 
     expect(await cli(other, ['vm', 'stop', 'e2e-rs'])).toMatch(/e2e-rs is stopped/)
     expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--vcpus', '2', '--memory', '256M', '--disk', '96M'])).toMatch(/e2e-rs: 2 vCPU, 256 MiB memory, 96 MiB disk; stopped/)
@@ -139,7 +162,7 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     expect(await cli(other, ['vm', 'start', 'e2e-rs'])).toMatch(/e2e-rs is running/)
     await booted(from)
     expect(await sh('grep -c ^processor /proc/cpuinfo')).toBe('2')
-    expect(await memTotalKiB() - at128).toBeGreaterThan(124 * 1024)
+    await bootRamNear(256)
     expect(await sh('cat /sys/block/vda/size')).toBe(String(96 * 2048))
     const shown = JSON.parse(await cli(first, ['vm', 'show', 'e2e-rs', '--json'])) as { resources: { vcpus: number, memoryBytes: number, diskBytes: number } }
     expect(shown.resources).toEqual({ vcpus: 2, memoryBytes: 256 * 2 ** 20, diskBytes: 96 * 2 ** 20 })

@@ -29,10 +29,21 @@ describe('decideResize: what a resize does on the owner, pure', () => {
     if (d.do === 'resize') expect(d.spec.resources).toEqual({ vcpus: 4, memoryBytes: 512 * MIB, diskBytes: 10 * GIB })
   })
 
-  it('a running VM: the disk grows online; vCPUs or memory need --restart', () => {
+  it('a running VM: disk and memory grow online; vCPUs, less memory or new room need --restart', () => {
     expect(decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 0, diskBytes: 20 * GIB }, false)).toMatchObject({ do: 'resize', restart: false, driver: { disks: { vda: 20 * 1024 } } })
-    expect(() => decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 2 * GIB, diskBytes: 0 }, false)).toThrow(/add --restart/)
+    expect(decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 2 * GIB, diskBytes: 0 }, false)).toMatchObject({ do: 'resize', restart: false, driver: { memoryMiB: 2048 } })
+    expect(() => decideResize(vm('running'), spec, { vcpus: 4, memoryBytes: 0, diskBytes: 0 }, false)).toThrow(/its vCPUs change only across a restart; add --restart/)
+    expect(() => decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 512 * MIB, diskBytes: 0 }, false)).toThrow(/its memory shrinks only across a restart/)
+    expect(() => decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 0, diskBytes: 0, maxMemoryBytes: 8 * GIB }, false)).toThrow(/its room to grow \(--max-memory\) changes only across a restart/)
+    // --restart: the change is made across a restart, even one that could be made online.
     expect(decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 2 * GIB, diskBytes: 0 }, true)).toMatchObject({ do: 'resize', restart: true, driver: { memoryMiB: 2048 } })
+  })
+
+  it('the room to grow: kept, set, and never below the memory', () => {
+    const roomy = { ...spec, maxMemoryBytes: 4 * GIB }
+    expect(decideResize(vm('stopped'), roomy, { vcpus: 0, memoryBytes: 2 * GIB, diskBytes: 0 }, false)).toMatchObject({ spec: { maxMemoryBytes: 4 * GIB }, driver: { memoryMiB: 2048 } })
+    expect(decideResize(vm('stopped'), spec, { vcpus: 0, memoryBytes: 0, diskBytes: 0, maxMemoryBytes: 8 * GIB }, false)).toMatchObject({ spec: { maxMemoryBytes: 8 * GIB }, driver: { maxMemoryMiB: 8192 } })
+    expect(() => decideResize(vm('stopped'), roomy, { vcpus: 0, memoryBytes: 6 * GIB, diskBytes: 0 }, false)).toThrow('VM web-1 may grow to 4 GiB (its --max-memory): 6 GiB needs --max-memory too')
   })
 
   it('a disk never shrinks, a VM without one has none to grow, the same size is nothing to do', () => {
@@ -54,7 +65,7 @@ describe('vm resize on the wire: parsed once, sizes checked as vm create checks 
     expect(() => parse(r)).toThrow(message)
   })
   it('a good one becomes an action on the VM', () => {
-    expect(parse({ memoryBytes: 2 * GIB, restart: true })).toEqual({ kind: 'vm', vm: { id: '', name: 'web-1' }, action: { op: 'resize', size: { vcpus: 0, memoryBytes: 2 * GIB, diskBytes: 0 }, restart: true } })
+    expect(parse({ memoryBytes: 2 * GIB, restart: true })).toEqual({ kind: 'vm', vm: { id: '', name: 'web-1' }, action: { op: 'resize', size: { vcpus: 0, memoryBytes: 2 * GIB, diskBytes: 0, maxMemoryBytes: 0 }, restart: true } })
   })
 })
 
@@ -90,8 +101,9 @@ describe('vm resize through an agent\'s control socket (simulated hypervisor)', 
     expect((await agent.hypervisor.inspect(id)).spec.disks?.[0]?.sizeMiB).toBe(2048)
   })
 
-  it('its memory needs --restart; with it the guest is stopped, resized and runs again', async () => {
-    expect(await code(resize({ memoryBytes: 512 * MIB }))).toBe('WRONG_STATE')
+  it('its memory grows online only within room it was given; --restart stops, resizes and starts it', async () => {
+    const noRoom = await resize({ memoryBytes: 512 * MIB }).catch((e: unknown) => e as { code: string, message: string })
+    expect(noRoom).toMatchObject({ code: 'WRONG_STATE', message: expect.stringMatching(/no room to grow online .*; add --restart/) as unknown })
     const vm = await resize({ memoryBytes: 512 * MIB, vcpus: 2, restart: true })
     expect(vm?.summary?.state).toBe(pb.VmState.VM_STATE_RUNNING)
     expect((await agent.hypervisor.inspect(vm?.summary?.id as string)).spec).toMatchObject({ vcpus: 2, memoryMiB: 512 })

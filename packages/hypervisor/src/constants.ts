@@ -35,6 +35,14 @@ export const MAX_SOCKET_PATH = 107
  */
 export const QEMU_GUEST_OVERHEAD_MIB = 144
 
+/**
+ * Memory hotplug (`vm resize --memory` of a running VM): a guest launched with room to grow
+ * (VmSpec.maxMemoryMiB) takes at most MEMORY_SLOTS DIMMs, each a whole number of Linux's 128 MiB
+ * memory blocks (a guest kernel adds only whole blocks).
+ */
+export const MEMORY_SLOTS = 16
+export const DIMM_STEP_MIB = 128
+
 /** Smallest guest we accept; the test guest itself needs ≥ 96 MiB. */
 export const MIN_MEMORY_MIB = 16
 

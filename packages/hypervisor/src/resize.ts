@@ -5,6 +5,8 @@ import type { VmSpec } from './types.js'
 export interface VmResize {
   vcpus?: number
   memoryMiB?: number
+  /** Room to grow online (a machine change: only while stopped); 0 removes it. */
+  maxMemoryMiB?: number
   disks?: Record<string, number>
 }
 
@@ -29,11 +31,15 @@ export function planResize (spec: VmSpec, change: VmResize): ResizePlan {
     if (!Number.isInteger(toMiB) || toMiB < disk.sizeMiB) throw new InvalidSpecError(`disk ${name} of VM ${spec.id} can only grow: it is ${disk.sizeMiB} MiB, asked ${toMiB} MiB`)
     if (toMiB > disk.sizeMiB) grownDisks.push({ name, fromMiB: disk.sizeMiB, toMiB })
   }
+  const { maxMemoryMiB: room, ...rest } = spec
+  const maxMemoryMiB = change.maxMemoryMiB === undefined ? room : change.maxMemoryMiB > 0 ? change.maxMemoryMiB : undefined
   const next: VmSpec = {
-    ...spec,
+    ...rest,
     vcpus: change.vcpus ?? spec.vcpus,
     memoryMiB: change.memoryMiB ?? spec.memoryMiB,
+    ...(maxMemoryMiB !== undefined ? { maxMemoryMiB } : {}),
     ...(spec.disks !== undefined ? { disks: disks.map((d) => ({ ...d, sizeMiB: change.disks?.[d.name] ?? d.sizeMiB })) } : {})
   }
-  return { spec: next, grownDisks, machineChanges: next.vcpus !== spec.vcpus || next.memoryMiB !== spec.memoryMiB }
+  const machineChanges = next.vcpus !== spec.vcpus || next.memoryMiB !== spec.memoryMiB || next.maxMemoryMiB !== spec.maxMemoryMiB
+  return { spec: next, grownDisks, machineChanges }
 }

@@ -26,6 +26,9 @@ export function validateSpec (spec: VmSpec, host: HostLimits): void {
   if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < MIN_MEMORY_MIB) {
     throw new InvalidSpecError(`VM ${spec.id}: memoryMiB must be an integer ≥ ${MIN_MEMORY_MIB}, got ${spec.memoryMiB}`)
   }
+  if (spec.maxMemoryMiB !== undefined && (!Number.isInteger(spec.maxMemoryMiB) || spec.maxMemoryMiB < spec.memoryMiB)) {
+    throw new InvalidSpecError(`VM ${spec.id}: maxMemoryMiB (room to grow online) must be a whole number ≥ its memory (${spec.memoryMiB} MiB), got ${spec.maxMemoryMiB}`)
+  }
   if (spec.vcpus > host.cpus) {
     throw new ResourcesTooLargeError(`VM ${spec.id}: ${spec.vcpus} vCPUs exceed this host's ${host.cpus} CPUs; ask for fewer or place it on a bigger host`)
   }

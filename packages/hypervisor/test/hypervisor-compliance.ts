@@ -102,7 +102,7 @@ export function hypervisorTests (name: string, setup: () => Promise<ComplianceCo
       expect((await hv.list()).map((v) => v.id)).toEqual(['dup'])
     })
 
-    it('resizes: a stopped VM any size, a running one\'s disk online, never a shrink', async () => {
+    it('resizes: a stopped VM any size, a running one\'s disk and memory online (with room), never a shrink', async () => {
       const hv = ctx.hypervisor
       const spec = ctx.spec('z1')
       const diskMiB = spec.disks?.[0]?.sizeMiB ?? 0
@@ -117,12 +117,23 @@ export function hypervisorTests (name: string, setup: () => Promise<ComplianceCo
       expect((await hv.inspect('z1')).spec.vcpus, 'a refused resize changes nothing').toBe(2)
 
       await hv.start('z1')
-      expect(await code(hv.resize('z1', { memoryMiB: spec.memoryMiB + 128 })), 'memory while running').toBe('ERR_WRONG_STATE')
+      expect(await code(hv.resize('z1', { memoryMiB: spec.memoryMiB + 192 })), 'memory online, with no room to grow').toBe('ERR_WRONG_STATE')
+      expect(await code(hv.resize('z1', { vcpus: 1 })), 'vCPUs while running').toBe('ERR_WRONG_STATE')
+      await hv.stop('z1')
+      await hv.resize('z1', { maxMemoryMiB: 1024 })
+      await hv.start('z1')
+      const grown = await hv.resize('z1', { memoryMiB: spec.memoryMiB + 192 })
+      expect(grown.spec).toMatchObject({ memoryMiB: spec.memoryMiB + 192, memoryDimmsMiB: [128], maxMemoryMiB: 1024 })
+      expect(await code(hv.resize('z1', { memoryMiB: spec.memoryMiB + 256 })), 'not a whole 128 MiB block').toBe('ERR_WRONG_STATE')
+      expect(await code(hv.resize('z1', { maxMemoryMiB: 2048 })), 'the room changes only while stopped').toBe('ERR_WRONG_STATE')
       const online = await hv.resize('z1', { disks: { vda: diskMiB + 32 } })
       expect(online.state).toBe('running')
       expect(online.spec.disks?.[0]?.sizeMiB).toBe(diskMiB + 32)
       if (ctx.diskBytes !== undefined) expect(await ctx.diskBytes(online.paths.disks.vda as string)).toBe((diskMiB + 32) * 2 ** 20)
-      expect((await hv.inspect('z1')).spec.memoryMiB, 'kept across the refusal').toBe(spec.memoryMiB + 64)
+      expect((await hv.inspect('z1')).spec.memoryMiB, 'kept across the refusals').toBe(spec.memoryMiB + 192)
+      await hv.kill('z1')
+      // A fresh boot folds what was added into boot memory.
+      expect((await hv.start('z1')).spec).not.toHaveProperty('memoryDimmsMiB')
       await hv.kill('z1')
     })
 

@@ -439,6 +439,7 @@ export namespace meshvirt {
             memoryBytes?: (number|null);
             diskBytes?: (number|null);
             restart?: (boolean|null);
+            maxMemoryBytes?: (number|null);
         }
 
         class ResizeVm implements IResizeVm {
@@ -448,6 +449,7 @@ export namespace meshvirt {
             public memoryBytes: number;
             public diskBytes: number;
             public restart: boolean;
+            public maxMemoryBytes: number;
             public static create(properties?: meshvirt.v1.IResizeVm): meshvirt.v1.ResizeVm;
             public static encode(message: meshvirt.v1.IResizeVm, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IResizeVm, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1912,6 +1914,7 @@ export namespace meshvirt {
             restart?: (meshvirt.v1.RestartPolicy|null);
             nics?: (meshvirt.v1.INic[]|null);
             guest?: (meshvirt.v1.IGuestConfig|null);
+            maxMemoryBytes?: (number|null);
         }
 
         class VmSpec implements IVmSpec {
@@ -1938,6 +1941,7 @@ export namespace meshvirt {
             public restart: meshvirt.v1.RestartPolicy;
             public nics: meshvirt.v1.INic[];
             public guest?: (meshvirt.v1.IGuestConfig|null);
+            public maxMemoryBytes: number;
             public static create(properties?: meshvirt.v1.IVmSpec): meshvirt.v1.VmSpec;
             public static encode(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -3022,6 +3026,7 @@ export namespace meshvirt {
             directHost?: (string|null);
             tlsPsk?: (Uint8Array|null);
             multifdChannels?: (number|null);
+            memoryDimmsMib?: (number[]|null);
         }
 
         class PrepareIncoming implements IPrepareIncoming {
@@ -3035,6 +3040,7 @@ export namespace meshvirt {
             public directHost: string;
             public tlsPsk: Uint8Array;
             public multifdChannels: number;
+            public memoryDimmsMib: number[];
             public static create(properties?: meshvirt.v1.IPrepareIncoming): meshvirt.v1.PrepareIncoming;
             public static encode(message: meshvirt.v1.IPrepareIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IPrepareIncoming, writer?: $protobuf.Writer): $protobuf.Writer;

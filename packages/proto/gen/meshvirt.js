@@ -5245,6 +5245,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [memoryBytes] ResizeVm memoryBytes
              * @property {number|null} [diskBytes] ResizeVm diskBytes
              * @property {boolean|null} [restart] ResizeVm restart
+             * @property {number|null} [maxMemoryBytes] ResizeVm maxMemoryBytes
              */
 
             /**
@@ -5303,6 +5304,14 @@ export const meshvirt = $root.meshvirt = (() => {
             ResizeVm.prototype.restart = false;
 
             /**
+             * ResizeVm maxMemoryBytes.
+             * @member {number} maxMemoryBytes
+             * @memberof meshvirt.v1.ResizeVm
+             * @instance
+             */
+            ResizeVm.prototype.maxMemoryBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new ResizeVm instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.ResizeVm
@@ -5340,6 +5349,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 163, wireType 0 =*/1304).uint64(message.diskBytes);
                 if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
                     writer.uint32(/* id 164, wireType 0 =*/1312).bool(message.restart);
+                if (message.maxMemoryBytes != null && Object.hasOwnProperty.call(message, "maxMemoryBytes"))
+                    writer.uint32(/* id 165, wireType 0 =*/1320).uint64(message.maxMemoryBytes);
                 return writer;
             };
 
@@ -5410,6 +5421,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.restart = reader.bool();
                             break;
                         }
+                    case 165: {
+                            message.maxMemoryBytes = reader.uint64();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -5471,6 +5486,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
                     if (typeof message.restart !== "boolean")
                         return "restart: boolean expected";
+                if (message.maxMemoryBytes != null && Object.hasOwnProperty.call(message, "maxMemoryBytes"))
+                    if (!$util.isInteger(message.maxMemoryBytes) && !(message.maxMemoryBytes && $util.isInteger(message.maxMemoryBytes.low) && $util.isInteger(message.maxMemoryBytes.high)))
+                        return "maxMemoryBytes: integer|Long expected";
                 return null;
             };
 
@@ -5519,6 +5537,15 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.diskBytes = new $util.LongBits(object.diskBytes.low >>> 0, object.diskBytes.high >>> 0).toNumber(true);
                 if (object.restart != null)
                     message.restart = Boolean(object.restart);
+                if (object.maxMemoryBytes != null)
+                    if ($util.Long)
+                        message.maxMemoryBytes = $util.Long.fromValue(object.maxMemoryBytes, true);
+                    else if (typeof object.maxMemoryBytes === "string")
+                        message.maxMemoryBytes = parseInt(object.maxMemoryBytes, 10);
+                    else if (typeof object.maxMemoryBytes === "number")
+                        message.maxMemoryBytes = object.maxMemoryBytes;
+                    else if (typeof object.maxMemoryBytes === "object")
+                        message.maxMemoryBytes = new $util.LongBits(object.maxMemoryBytes.low >>> 0, object.maxMemoryBytes.high >>> 0).toNumber(true);
                 return message;
             };
 
@@ -5553,6 +5580,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     } else
                         object.diskBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                     object.restart = false;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.maxMemoryBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.maxMemoryBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                 }
                 if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
                     object.vm = $root.meshvirt.v1.VmRef.toObject(message.vm, options, q + 1);
@@ -5574,6 +5606,13 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.diskBytes = options.longs === String ? $util.Long.prototype.toString.call(message.diskBytes) : options.longs === Number ? new $util.LongBits(message.diskBytes.low >>> 0, message.diskBytes.high >>> 0).toNumber(true) : message.diskBytes;
                 if (message.restart != null && Object.hasOwnProperty.call(message, "restart"))
                     object.restart = message.restart;
+                if (message.maxMemoryBytes != null && Object.hasOwnProperty.call(message, "maxMemoryBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.maxMemoryBytes = typeof message.maxMemoryBytes === "number" ? BigInt(message.maxMemoryBytes) : $util.Long.fromBits(message.maxMemoryBytes.low >>> 0, message.maxMemoryBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.maxMemoryBytes === "number")
+                        object.maxMemoryBytes = options.longs === String ? String(message.maxMemoryBytes) : message.maxMemoryBytes;
+                    else
+                        object.maxMemoryBytes = options.longs === String ? $util.Long.prototype.toString.call(message.maxMemoryBytes) : options.longs === Number ? new $util.LongBits(message.maxMemoryBytes.low >>> 0, message.maxMemoryBytes.high >>> 0).toNumber(true) : message.maxMemoryBytes;
                 return object;
             };
 
@@ -24742,6 +24781,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.RestartPolicy|null} [restart] VmSpec restart
              * @property {Array.<meshvirt.v1.INic>|null} [nics] VmSpec nics
              * @property {meshvirt.v1.IGuestConfig|null} [guest] VmSpec guest
+             * @property {number|null} [maxMemoryBytes] VmSpec maxMemoryBytes
              */
 
             /**
@@ -24943,6 +24983,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSpec.prototype.guest = null;
 
             /**
+             * VmSpec maxMemoryBytes.
+             * @member {number} maxMemoryBytes
+             * @memberof meshvirt.v1.VmSpec
+             * @instance
+             */
+            VmSpec.prototype.maxMemoryBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new VmSpec instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSpec
@@ -25021,6 +25069,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 90, wireType 0 =*/720).int32(message.restart);
                 if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
                     writer.uint32(/* id 150, wireType 0 =*/1200).bool(message.noBalance);
+                if (message.maxMemoryBytes != null && Object.hasOwnProperty.call(message, "maxMemoryBytes"))
+                    writer.uint32(/* id 160, wireType 0 =*/1280).uint64(message.maxMemoryBytes);
                 return writer;
             };
 
@@ -25198,6 +25248,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.guest = $root.meshvirt.v1.GuestConfig.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
+                    case 160: {
+                            message.maxMemoryBytes = reader.uint64();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -25366,6 +25420,9 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (error)
                         return "guest." + error;
                 }
+                if (message.maxMemoryBytes != null && Object.hasOwnProperty.call(message, "maxMemoryBytes"))
+                    if (!$util.isInteger(message.maxMemoryBytes) && !(message.maxMemoryBytes && $util.isInteger(message.maxMemoryBytes.low) && $util.isInteger(message.maxMemoryBytes.high)))
+                        return "maxMemoryBytes: integer|Long expected";
                 return null;
             };
 
@@ -25542,6 +25599,15 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.VmSpec.guest: object expected");
                     message.guest = $root.meshvirt.v1.GuestConfig.fromObject(object.guest, long + 1);
                 }
+                if (object.maxMemoryBytes != null)
+                    if ($util.Long)
+                        message.maxMemoryBytes = $util.Long.fromValue(object.maxMemoryBytes, true);
+                    else if (typeof object.maxMemoryBytes === "string")
+                        message.maxMemoryBytes = parseInt(object.maxMemoryBytes, 10);
+                    else if (typeof object.maxMemoryBytes === "number")
+                        message.maxMemoryBytes = object.maxMemoryBytes;
+                    else if (typeof object.maxMemoryBytes === "object")
+                        message.maxMemoryBytes = new $util.LongBits(object.maxMemoryBytes.low >>> 0, object.maxMemoryBytes.high >>> 0).toNumber(true);
                 return message;
             };
 
@@ -25588,6 +25654,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.guest = null;
                     object.restart = options.enums === String ? "RESTART_POLICY_UNSPECIFIED" : 0;
                     object.noBalance = false;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.maxMemoryBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.maxMemoryBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                 }
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
                     object.name = message.name;
@@ -25658,6 +25729,13 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.restart = options.enums === String ? $root.meshvirt.v1.RestartPolicy[message.restart] === undefined ? message.restart : $root.meshvirt.v1.RestartPolicy[message.restart] : message.restart;
                 if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
                     object.noBalance = message.noBalance;
+                if (message.maxMemoryBytes != null && Object.hasOwnProperty.call(message, "maxMemoryBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.maxMemoryBytes = typeof message.maxMemoryBytes === "number" ? BigInt(message.maxMemoryBytes) : $util.Long.fromBits(message.maxMemoryBytes.low >>> 0, message.maxMemoryBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.maxMemoryBytes === "number")
+                        object.maxMemoryBytes = options.longs === String ? String(message.maxMemoryBytes) : message.maxMemoryBytes;
+                    else
+                        object.maxMemoryBytes = options.longs === String ? $util.Long.prototype.toString.call(message.maxMemoryBytes) : options.longs === Number ? new $util.LongBits(message.maxMemoryBytes.low >>> 0, message.maxMemoryBytes.high >>> 0).toNumber(true) : message.maxMemoryBytes;
                 return object;
             };
 
@@ -39971,6 +40049,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {string|null} [directHost] PrepareIncoming directHost
              * @property {Uint8Array|null} [tlsPsk] PrepareIncoming tlsPsk
              * @property {number|null} [multifdChannels] PrepareIncoming multifdChannels
+             * @property {Array.<number>|null} [memoryDimmsMib] PrepareIncoming memoryDimmsMib
              */
 
             /**
@@ -39982,6 +40061,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @param {meshvirt.v1.IPrepareIncoming=} [properties] Properties to set
              */
             function PrepareIncoming(properties) {
+                this.memoryDimmsMib = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -40061,6 +40141,14 @@ export const meshvirt = $root.meshvirt = (() => {
             PrepareIncoming.prototype.multifdChannels = 0;
 
             /**
+             * PrepareIncoming memoryDimmsMib.
+             * @member {Array.<number>} memoryDimmsMib
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.memoryDimmsMib = $util.emptyArray;
+
+            /**
              * Creates a new PrepareIncoming instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.PrepareIncoming
@@ -40106,6 +40194,12 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 81, wireType 2 =*/650).bytes(message.tlsPsk);
                 if (message.multifdChannels != null && Object.hasOwnProperty.call(message, "multifdChannels"))
                     writer.uint32(/* id 82, wireType 0 =*/656).uint32(message.multifdChannels);
+                if (message.memoryDimmsMib != null && message.memoryDimmsMib.length) {
+                    writer.uint32(/* id 160, wireType 2 =*/1282).fork();
+                    for (let i = 0; i < message.memoryDimmsMib.length; ++i)
+                        writer.uint32(message.memoryDimmsMib[i]);
+                    writer.ldelim();
+                }
                 return writer;
             };
 
@@ -40192,6 +40286,23 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.multifdChannels = reader.uint32();
                             break;
                         }
+                    case 160: {
+                            if (!(message.memoryDimmsMib && message.memoryDimmsMib.length))
+                                message.memoryDimmsMib = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.memoryDimmsMib.push(reader.uint32());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.memoryDimmsMib.push(reader.uint32());
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -40267,6 +40378,13 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.multifdChannels != null && Object.hasOwnProperty.call(message, "multifdChannels"))
                     if (!$util.isInteger(message.multifdChannels))
                         return "multifdChannels: integer expected";
+                if (message.memoryDimmsMib != null && Object.hasOwnProperty.call(message, "memoryDimmsMib")) {
+                    if (!Array.isArray(message.memoryDimmsMib))
+                        return "memoryDimmsMib: array expected";
+                    for (let i = 0; i < message.memoryDimmsMib.length; ++i)
+                        if (!$util.isInteger(message.memoryDimmsMib[i]))
+                            return "memoryDimmsMib: integer[] expected";
+                }
                 return null;
             };
 
@@ -40322,6 +40440,13 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.tlsPsk = object.tlsPsk;
                 if (object.multifdChannels != null)
                     message.multifdChannels = object.multifdChannels >>> 0;
+                if (object.memoryDimmsMib) {
+                    if (!Array.isArray(object.memoryDimmsMib))
+                        throw TypeError(".meshvirt.v1.PrepareIncoming.memoryDimmsMib: array expected");
+                    message.memoryDimmsMib = [];
+                    for (let i = 0; i < object.memoryDimmsMib.length; ++i)
+                        message.memoryDimmsMib[i] = object.memoryDimmsMib[i] >>> 0;
+                }
                 return message;
             };
 
@@ -40342,6 +40467,8 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
                 let object = {};
+                if (options.arrays || options.defaults)
+                    object.memoryDimmsMib = [];
                 if (options.defaults) {
                     object.token = "";
                     object.vmId = "";
@@ -40386,6 +40513,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.tlsPsk = options.bytes === String ? $util.base64.encode(message.tlsPsk, 0, message.tlsPsk.length) : options.bytes === Array ? Array.prototype.slice.call(message.tlsPsk) : message.tlsPsk;
                 if (message.multifdChannels != null && Object.hasOwnProperty.call(message, "multifdChannels"))
                     object.multifdChannels = message.multifdChannels;
+                if (message.memoryDimmsMib && message.memoryDimmsMib.length) {
+                    object.memoryDimmsMib = [];
+                    for (let j = 0; j < message.memoryDimmsMib.length; ++j)
+                        object.memoryDimmsMib[j] = message.memoryDimmsMib[j];
+                }
                 return object;
             };
 

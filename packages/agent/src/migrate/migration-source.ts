@@ -99,9 +99,11 @@ export class MigrationSource {
       const direct = path.path === 'direct-tls' ? { host: path.host, psk: newMigrationPsk(), channels: multifdChannels ?? DEFAULT_MULTIFD_CHANNELS } : undefined
       Object.assign(record, { path: path.path, pathReason: path.reason, channels: direct?.channels ?? 1 })
       this.phase(vmId, 'prepare', started, destination)
+      // The DIMMs a running guest got (vm resize): the destination builds the same machine.
+      const memoryDimmsMib = cold ? [] : (await hypervisor.inspect(vmId)).spec.memoryDimmsMiB ?? []
       const ready = await peers.negotiate(destination, {
         prepareIncoming: {
-          token: reserved.token, vmId, spec, epoch: vm.epoch + 1, session, placement: reserved.placement,
+          token: reserved.token, vmId, spec, epoch: vm.epoch + 1, session, placement: reserved.placement, memoryDimmsMib,
           ...(direct !== undefined ? { directHost: direct.host, tlsPsk: direct.psk, multifdChannels: direct.channels } : {})
         }
       }, 60_000)

@@ -201,7 +201,7 @@ export class VmManager {
     } catch (err) {
       ledger.resize(decision.next, vm.resources, () => { store.updateVm(id, { resources: vm.resources, spec: vm.spec }, this.clock()) })
       if (decision.restart) await this.start(id).catch(() => {})
-      throw driverRefusal(err, vm.name)
+      throw driverRefusal(err, vm.name, !decision.restart && decision.driver.memoryMiB !== undefined)
     }
     this.deps.log.info('vm resized', { vm: id, name: vm.name, vcpus: decision.next.vcpus, memoryBytes: decision.next.memoryBytes, diskBytes: decision.next.diskBytes, restart: decision.restart })
     this.changed()
@@ -397,12 +397,15 @@ function staysDown (vm: VmRow): boolean {
   return vm.desired === 'running' && (vm.state === 'running' || vm.state === 'crashed') && restartPolicyFromWire(pb.VmSpec.decode(vm.spec).restart) === 'never'
 }
 
-/** A driver's refusal of a resize, as the operator reads it (the driver's code kept in details). */
-function driverRefusal (err: unknown, name: string): unknown {
+/**
+ * A driver's refusal of a resize, as the operator reads it (the driver's code kept in details);
+ * `online`: the memory of a running guest was to grow by hotplug, which a restart would do instead.
+ */
+function driverRefusal (err: unknown, name: string, online: boolean): unknown {
   if (err instanceof ControlError) return err
   const code = (err as { code?: string }).code ?? ''
   const message = `cannot resize VM ${name}: ${(err as Error).message}`
-  if (code === 'ERR_WRONG_STATE') return new ControlError('WRONG_STATE', message, { driverCode: code })
+  if (code === 'ERR_WRONG_STATE') return new ControlError('WRONG_STATE', online ? `${message}; add --restart to resize it across a restart` : message, { driverCode: code })
   if (code === 'ERR_INVALID_SPEC' || code === 'ERR_RESOURCES_TOO_LARGE') return new ControlError('INVALID_ARGUMENT', message, { driverCode: code })
   if (code === 'ERR_DISK_FULL') return new ControlError('NO_CAPACITY', message, { driverCode: code })
   return new ControlError('FAILED', message, code !== '' ? { driverCode: code } : {})

@@ -7,11 +7,12 @@ import type { VmRow } from '../store/state-store.js'
 const MIB = 2 ** 20
 const GIB = 2 ** 30
 
-/** What `vm resize` asks: a new vCPU count, memory and disk size; 0 keeps the current value. */
+/** What `vm resize` asks: a new vCPU count, memory, disk size and room to grow online; 0 keeps the current value. */
 export interface SizeRequest {
   vcpus: number
   memoryBytes: number
   diskBytes: number
+  maxMemoryBytes?: number
 }
 
 export type ResizeDecision =
@@ -22,14 +23,15 @@ export type ResizeDecision =
     spec: meshvirt.v1.IVmSpec
     /** What the driver is asked (its disk is `vda`, as driverSpec names it). */
     driver: VmResize
-    /** The guest is stopped, resized and started again (vCPUs or memory of a running VM). */
+    /** The guest is stopped, resized and started again (`--restart` with vCPUs or memory of a running VM). */
     restart: boolean
   }
 
 /**
  * What a resize of a VM on its owner does, pure: the new size, whether it can be done with the
- * guest as it is (a stopped VM: any size; a running one: its disk grows online) or needs a restart,
- * which the operator must have asked for. Disks only grow (a file system does not shrink with its disk).
+ * guest as it is (a stopped VM: any size; a running one: its disk and memory grow online) or needs
+ * a restart, which the operator must have asked for (`--restart` also makes an online growth one).
+ * Disks only grow (a file system does not shrink with its disk).
  */
 export function decideResize (vm: Pick<VmRow, 'name' | 'state' | 'resources'>, spec: meshvirt.v1.IVmSpec, req: SizeRequest, restartAllowed: boolean): ResizeDecision {
   const cur = vm.resources
@@ -44,23 +46,34 @@ export function decideResize (vm: Pick<VmRow, 'name' | 'state' | 'resources'>, s
   if (next.diskBytes < cur.diskBytes) {
     throw new ControlError('INVALID_ARGUMENT', `a disk only grows: VM ${vm.name} has ${size(cur.diskBytes)}, asked ${size(next.diskBytes)}`, { field: 'disk' })
   }
-  const machineChanges = next.vcpus !== cur.vcpus || next.memoryBytes !== cur.memoryBytes
+  // Room to grow online: asked, else kept (and then at least the memory, which may outgrow it).
+  const curRoom = Number(spec.maxMemoryBytes ?? 0)
+  const room = (req.maxMemoryBytes ?? 0) > 0 ? req.maxMemoryBytes as number : curRoom
+  if (room > 0 && room < next.memoryBytes) {
+    throw new ControlError('INVALID_ARGUMENT', `VM ${vm.name} may grow to ${size(room)} (its --max-memory): ${size(next.memoryBytes)} needs --max-memory too`, { field: 'max-memory' })
+  }
+  const machineChanges = next.vcpus !== cur.vcpus || next.memoryBytes !== cur.memoryBytes || room !== curRoom
   if (!machineChanges && next.diskBytes === cur.diskBytes) return { do: 'nothing' }
   const running = vm.state === 'running'
-  if (running && machineChanges && !restartAllowed) {
-    throw new ControlError('WRONG_STATE', `VM ${vm.name} is running: its vCPUs and memory change only across a restart; add --restart (it is stopped, resized and started again) or stop it first`)
+  // Online: memory grows by hotplug (the driver may still refuse, and says why); vCPUs, the room
+  // and a smaller memory change only across a restart.
+  const online = next.vcpus === cur.vcpus && next.memoryBytes >= cur.memoryBytes && room === curRoom
+  if (running && machineChanges && !online && !restartAllowed) {
+    const what = next.vcpus !== cur.vcpus ? 'its vCPUs change' : room !== curRoom ? 'its room to grow (--max-memory) changes' : 'its memory shrinks'
+    throw new ControlError('WRONG_STATE', `VM ${vm.name} is running: ${what} only across a restart; add --restart (it is stopped, resized and started again) or stop it first`)
   }
   const driver: VmResize = {
     ...(next.vcpus !== cur.vcpus ? { vcpus: next.vcpus } : {}),
     ...(next.memoryBytes !== cur.memoryBytes ? { memoryMiB: next.memoryBytes / MIB } : {}),
+    ...(room !== curRoom ? { maxMemoryMiB: room / MIB } : {}),
     ...(next.diskBytes !== cur.diskBytes ? { disks: { vda: next.diskBytes / MIB } } : {})
   }
   return {
     do: 'resize',
     next,
-    spec: { ...spec, resources: { ...spec.resources, vcpus: next.vcpus, memoryBytes: next.memoryBytes, diskBytes: next.diskBytes } },
+    spec: { ...spec, maxMemoryBytes: room, resources: { ...spec.resources, vcpus: next.vcpus, memoryBytes: next.memoryBytes, diskBytes: next.diskBytes } },
     driver,
-    restart: running && machineChanges
+    restart: running && machineChanges && restartAllowed
   }
 }
 

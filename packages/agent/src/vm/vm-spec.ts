@@ -26,6 +26,8 @@ export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
   if (mem % MIB !== 0) bad('memory must be a whole number of MiB')
   const disk = Number(r?.diskBytes ?? 0)
   if (disk % MIB !== 0) bad('disk must be a whole number of MiB')
+  const maxMemory = Number(spec.maxMemoryBytes ?? 0)
+  if (maxMemory !== 0 && (maxMemory < mem || maxMemory % MIB !== 0)) bad(`--max-memory must be a whole number of MiB and at least the memory (${Math.floor(mem / MIB)} MiB), got ${Math.floor(maxMemory / MIB)} MiB`)
   const boot = spec.boot ?? {}
   const hasKernel = (boot.kernel ?? '') !== ''
   const hasImage = (boot.image ?? '') !== ''
@@ -93,6 +95,7 @@ export function driverSpec (id: string, spec: meshvirt.v1.IVmSpec): DriverSpec {
       ? { kind: 'kernel', kernel: boot.kernel as string, ...(boot.initrd ? { initrd: boot.initrd } : {}), ...(boot.cmdline ? { cmdline: boot.cmdline } : {}) }
       : { kind: 'disk' },
     disks: diskMiB > 0 ? [{ name: 'vda', sizeMiB: diskMiB, ...(image !== '' ? { base: image } : {}) }] : [],
+    ...(Number(spec.maxMemoryBytes ?? 0) > 0 ? { maxMemoryMiB: Math.floor(Number(spec.maxMemoryBytes) / MIB) } : {}),
     ...(spec.cpuModel ? { cpuModel: spec.cpuModel } : {})
   }
 }

@@ -8,6 +8,7 @@ import { guestFromFlags } from './guest-args.js'
 export interface VmSpecInput {
   name: string
   resources: { vcpus: number, memoryBytes: number, diskBytes: number }
+  maxMemoryBytes?: number
   boot: { image?: string, library?: { ref: string }, kernel?: string, initrd?: string, cmdline?: string }
   constraints: Array<{ key: string, op: number, value?: string }>
   group?: string
@@ -88,6 +89,7 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
   if (v['cpu-model'] !== undefined) spec.cpuModel = v['cpu-model'] as string
   if (v['not-migratable'] === true) spec.notMigratable = true
   if (v['no-balance'] === true) spec.noBalance = true
+  if (v['max-memory'] !== undefined) spec.maxMemoryBytes = parseSize(v['max-memory'] as string, '--max-memory')
   if (v.replicas !== undefined) spec.replicas = wholeNumber(v.replicas as string, '--replicas')
   if (v.rpo !== undefined) spec.rpoMs = parseRpo(v.rpo as string)
   if (v['spread-by'] !== undefined) spec.spreadBy = v['spread-by'] as string

@@ -9,32 +9,34 @@ const RESIZE_TIMEOUT_MS = 120_000
 
 export const vmResize: Command = {
   path: ['vm', 'resize'],
-  summary: 'change a VM\'s vCPUs, memory or disk (granted by its host; a running VM\'s disk grows online)',
-  usage: 'meshvirt vm resize NAME|ID [--vcpus N] [--memory SIZE] [--disk SIZE] [--restart]',
+  summary: 'change a VM\'s vCPUs, memory or disk (granted by its host; a running VM\'s disk, and memory within its --max-memory, grow online)',
+  usage: 'meshvirt vm resize NAME|ID [--vcpus N] [--memory SIZE] [--disk SIZE] [--max-memory SIZE] [--restart]',
   options: {
     ...dataDirOption,
     ...jsonOption,
     vcpus: { type: 'string', short: 'c', valueName: 'N', description: 'the new vCPU count' },
     memory: { type: 'string', short: 'm', valueName: 'SIZE', description: 'the new memory, e.g. 1G; a bare number is MiB' },
     disk: { type: 'string', short: 'd', valueName: 'SIZE', description: 'the new disk size (it only grows; the guest then grows its file system)' },
+    'max-memory': { type: 'string', valueName: 'SIZE', description: 'room to grow the memory while it runs (a stopped VM, or with --restart)' },
     restart: { type: 'boolean', description: 'a running VM\'s vCPUs and memory: stop it, resize it, start it again' }
   },
   examples: [
     'meshvirt vm resize web-1 --disk 30G                 # running or stopped: the guest sees the new size',
-    'meshvirt vm resize web-1 --memory 4G --restart      # a running VM: stopped, resized, started again',
+    'meshvirt vm resize web-1 --memory 4G --restart      # stopped, resized, started again (online: within --max-memory)',
     'meshvirt vm stop web-1 && meshvirt vm resize web-1 --vcpus 1 --memory 8G && meshvirt vm start web-1'
   ],
   async run (ctx) {
     const v = ctx.values
-    if (v.vcpus === undefined && v.memory === undefined && v.disk === undefined) throw new UsageError('say what to resize: --vcpus N, --memory SIZE and/or --disk SIZE')
+    if (v.vcpus === undefined && v.memory === undefined && v.disk === undefined && v['max-memory'] === undefined) throw new UsageError('say what to resize: --vcpus N, --memory SIZE, --disk SIZE and/or --max-memory SIZE')
     const vcpus = v.vcpus === undefined ? 0 : wholeNumber(v.vcpus as string, '--vcpus')
     if (v.vcpus !== undefined && vcpus < 1) throw new UsageError('--vcpus must be at least 1')
     const memoryBytes = v.memory === undefined ? 0 : parseSize(v.memory as string, '--memory')
     const diskBytes = v.disk === undefined ? 0 : parseSize(v.disk as string, '--disk')
-    if ((v.memory !== undefined && memoryBytes === 0) || (v.disk !== undefined && diskBytes === 0)) throw new UsageError('a size must be more than 0')
+    const maxMemoryBytes = v['max-memory'] === undefined ? 0 : parseSize(v['max-memory'] as string, '--max-memory')
+    if ((v.memory !== undefined && memoryBytes === 0) || (v.disk !== undefined && diskBytes === 0) || (v['max-memory'] !== undefined && maxMemoryBytes === 0)) throw new UsageError('a size must be more than 0')
     const restart = v.restart === true
     if (restart && v.json !== true) ctx.err('the guest is stopped, resized and started again …')
-    const res = await controlClient(ctx).call({ idempotencyKey: randomUUID(), resizeVm: { vm: vmRef(ctx), vcpus, memoryBytes, diskBytes, restart } }, { timeoutMs: RESIZE_TIMEOUT_MS })
+    const res = await controlClient(ctx).call({ idempotencyKey: randomUUID(), resizeVm: { vm: vmRef(ctx), vcpus, memoryBytes, diskBytes, maxMemoryBytes, restart } }, { timeoutMs: RESIZE_TIMEOUT_MS })
     const vm = vmView(res.vm ?? {})
     if (v.json === true) { ctx.out(JSON.stringify(vm, null, 2)); return 0 }
     const r = vm.resources

@@ -102,6 +102,7 @@ const vmCreateOptions: Record<string, OptionSpec> = {
   name: { type: 'string', valueName: 'NAME', description: 'VM name, unique in the cluster (lowercase letters, digits, -)' },
   vcpus: { type: 'string', valueName: 'N', description: 'virtual CPUs (default 1)' },
   memory: { type: 'string', short: 'm', valueName: 'SIZE', description: 'memory, e.g. 512M or 2G; a bare number is MiB (default 256M)' },
+  'max-memory': { type: 'string', valueName: 'SIZE', description: 'room to grow the memory while it runs (vm resize --memory, in 128 MiB steps), e.g. 8G; a Linux guest then keeps a 64 MiB DMA buffer (default none)' },
   disk: { type: 'string', valueName: 'SIZE', description: 'the VM\'s own disk (qcow2; an overlay on --image), e.g. 10G (default none)' },
   image: { type: 'string', valueName: 'NAME|FILE', description: 'base disk image: a library image (meshvirt image ls), fetched by whichever host runs the VM; or a file path on the chosen host' },
   kernel: { type: 'string', valueName: 'FILE', description: 'kernel to boot directly (with --initrd)' },

@@ -1,6 +1,6 @@
 import { DEFAULT_CPU_MODEL, MACHINE_TYPE } from '../constants.js'
 import type { Accelerator, VmPaths, VmSpec } from '../types.js'
-import { qemuMemoryArg } from './guest-ram.js'
+import { memoryArgv } from './guest-ram.js'
 import { SEED_ISO } from './seed-iso.js'
 
 export interface QemuLaunch {
@@ -35,8 +35,9 @@ export function buildQemuArgv (launch: QemuLaunch): string[] {
     '-machine', `${MACHINE_TYPE},accel=${accel}`,
     '-cpu', spec.cpuModel ?? DEFAULT_CPU_MODEL,
     '-smp', String(spec.vcpus),
-    // Under TCG one page more than the spec: keeps migrations clear of a QEMU 7.2 dirty-tracking bug (guest-ram.ts).
-    '-m', qemuMemoryArg(spec.memoryMiB, accel),
+    // Under TCG one page more than the spec: keeps migrations clear of a QEMU 7.2 dirty-tracking bug
+    // (guest-ram.ts); room to grow while it runs, and the DIMMs added so far.
+    ...memoryArgv(spec, accel),
     '-nodefaults', '-no-user-config',
     '-display', 'none', '-vga', 'none',
     // The serial port is a socket (`meshvirt vm console` types into it; wait=off: the guest never

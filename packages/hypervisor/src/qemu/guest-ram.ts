@@ -19,11 +19,26 @@
  * median 16 → 34 ms through the tunnel, part of it run-to-run spread). So KVM guests get the spec's
  * RAM exactly; a KVM ↔ TCG migration fails anyway (docs/design.md), now at once on the RAM size.
  */
-import type { Accelerator } from '../types.js'
+import { MEMORY_SLOTS } from '../constants.js'
+import { bootMemoryMiB, maxMemoryMiB } from '../memory-layout.js'
+import type { Accelerator, VmSpec } from '../types.js'
 
 export const TCG_GUEST_RAM_EXTRA_KIB = 4
 
 /** `-m` for a VM of `memoryMiB` under `accel` (see above). */
 export function qemuMemoryArg (memoryMiB: number, accel: Accelerator): string {
   return accel === 'tcg' ? `${memoryMiB * 1024 + TCG_GUEST_RAM_EXTRA_KIB}k` : String(memoryMiB)
+}
+
+/**
+ * QEMU's memory options for a VM: boot RAM, with room to grow (`slots`, `maxmem`) when it has some,
+ * and one DIMM per piece added while it ran (ids `dimm<i>`: a migration's two sides build the same machine).
+ */
+export function memoryArgv (spec: Pick<VmSpec, 'memoryMiB' | 'memoryDimmsMiB' | 'maxMemoryMiB'>, accel: Accelerator): string[] {
+  const ram = qemuMemoryArg(bootMemoryMiB(spec), accel)
+  const argv = ['-m', spec.maxMemoryMiB !== undefined ? `${ram},slots=${MEMORY_SLOTS},maxmem=${maxMemoryMiB(spec)}M` : ram]
+  ;(spec.memoryDimmsMiB ?? []).forEach((mib, i) => {
+    argv.push('-object', `memory-backend-ram,id=dimm${i}-ram,size=${mib}M`, '-device', `pc-dimm,id=dimm${i},memdev=dimm${i}-ram`)
+  })
+  return argv
 }

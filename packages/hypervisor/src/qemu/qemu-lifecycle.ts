@@ -12,6 +12,8 @@ import { planResize, type VmResize } from '../resize.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StartOptions, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 import { createDisk, growDisk } from './disks.js'
+import { foldMemory } from '../memory-layout.js'
+import { plugMemory } from './memory-hotplug.js'
 import { writeSeedIso } from './seed-iso.js'
 import { hostFingerprint } from './fingerprint.js'
 import { launchQemu, readQemuLog } from './qemu-launcher.js'
@@ -138,8 +140,10 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
       assertLegal(id, 'start', record.state)
       if (record.incoming !== undefined) throw new WrongStateError(`VM ${id} is waiting for an incoming migration: complete or abort it, not start it`)
       const paths = vmPaths(this.dataDir, record.spec)
-      const proc = await launchQemu({ spec: record.spec, paths, accel: record.accel, ...(options.paused === true ? { paused: true } : {}) }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
-      const next: VmRecord = { ...record, state: 'running', startedAt: new Date().toISOString(), exit: undefined }
+      // A fresh boot: memory added while it last ran becomes boot memory.
+      const spec = foldMemory(record.spec)
+      const proc = await launchQemu({ spec, paths, accel: record.accel, ...(options.paused === true ? { paused: true } : {}) }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
+      const next: VmRecord = { ...record, spec, state: 'running', startedAt: new Date().toISOString(), exit: undefined }
       let qmp: QmpClient | undefined
       try {
         qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
@@ -223,19 +227,20 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
       const plan = planResize(record.spec, change)
       validateSpec(plan.spec, this.limits)
       const running = record.state === 'running'
-      if (running && plan.machineChanges) throw new WrongStateError(`VM ${id} is running: its vCPUs and memory change only while it is stopped`)
       const paths = vmPaths(this.dataDir, plan.spec)
+      let spec = running ? plan.spec : foldMemory(plan.spec)
       if (running) {
         const { qmp } = await this.attachment(id, record, options)
+        if (plan.machineChanges) spec = await plugMemory(qmp, record.spec, plan.spec, options.signal)
         for (const d of plan.grownDisks) {
           await qmp.execute('block_resize', { 'node-name': `disk-${d.name}`, size: d.toMiB * MIB }, { signal: options.signal })
         }
       } else {
         for (const d of plan.grownDisks) await growDisk({ qemuImg: this.qemuImg, path: paths.disks[d.name] as string, sizeMiB: d.toMiB, signal: options.signal })
       }
-      const next: VmRecord = { ...record, spec: plan.spec }
+      const next: VmRecord = { ...record, spec }
       await writeRecord(paths.dir, next)
-      this.log('vm resized', { vm: id, vcpus: plan.spec.vcpus, memoryMiB: plan.spec.memoryMiB, disks: plan.grownDisks, online: running })
+      this.log('vm resized', { vm: id, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, dimmsMiB: spec.memoryDimmsMiB, disks: plan.grownDisks, online: running })
       return await this.inspectNow(id)
     })
   }

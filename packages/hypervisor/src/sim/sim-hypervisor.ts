@@ -6,6 +6,7 @@ import { assertLegal } from '../lifecycle.js'
 import { SimReplication } from '../backup/sim-replication.js'
 import type { ReplicationCapable } from '../backup/types.js'
 import { planResize, type VmResize } from '../resize.js'
+import { foldMemory, hotplugRefusal } from '../memory-layout.js'
 import { tcpAddress } from '../migration/migration-address.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
 import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions, CompleteIncomingOptions } from '../migration/types.js'
@@ -101,6 +102,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     assertLegal(id, 'start', vm.state)
     if (vm.incoming === true) throw new WrongStateError(`VM ${id} is waiting for an incoming migration: complete or abort it, not start it`)
     await delay(this.startLatencyMs, options.signal)
+    vm.spec = foldMemory(vm.spec)
     vm.state = 'running'
     vm.pid = this.nextPid++
     vm.startedAt = new Date().toISOString()
@@ -131,7 +133,18 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     if (vm.incoming === true || vm.migratingOut === true || vm.handedOver === true) throw new WrongStateError(`VM ${id} is migrating: resize it once it has arrived`)
     const plan = planResize(vm.spec, change)
     validateSpec(plan.spec, this.limits)
-    if (vm.state === 'running' && plan.machineChanges) throw new WrongStateError(`VM ${id} is running: its vCPUs and memory change only while it is stopped`)
+    if (vm.state !== 'running') {
+      vm.spec = foldMemory(plan.spec)
+      return this.info(vm)
+    }
+    if (plan.machineChanges) {
+      // As the QEMU driver's memory hotplug decides (memory-layout.ts), without a guest.
+      if (plan.spec.vcpus !== vm.spec.vcpus) throw new WrongStateError(`VM ${id} is running: its vCPUs change only while it is stopped`)
+      if (plan.spec.maxMemoryMiB !== vm.spec.maxMemoryMiB) throw new WrongStateError(`VM ${id} is running: its room to grow (max memory) changes only while it is stopped`)
+      const why = hotplugRefusal(vm.spec, plan.spec.memoryMiB)
+      if (why !== undefined) throw new WrongStateError(`VM ${id} is running and cannot have ${plan.spec.memoryMiB} MiB online: ${why}`)
+      plan.spec.memoryDimmsMiB = [...vm.spec.memoryDimmsMiB ?? [], plan.spec.memoryMiB - vm.spec.memoryMiB]
+    }
     vm.spec = plan.spec
     return this.info(vm)
   }
