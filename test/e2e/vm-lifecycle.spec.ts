@@ -127,12 +127,12 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     await bootRamNear(128)
 
     const qemuPid = Number(readFileSync(join(owner.dataDir, 'vms', vm.id, 'qemu.pid'), 'utf8'))
-    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--disk', '64M'])).toMatch(/e2e-rs: 1 vCPU, 128 MiB memory, 64 MiB disk; running/)
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--disk', '64M'])).toMatch(/e2e-rs: 1 vCPU, 128 MiB memory \(grows online to 512 MiB\), 64 MiB disk; running/)
     await pollUntil(async () => await sh('cat /sys/block/vda/size') === String(64 * 2048), { timeoutMs: 20_000, what: 'the guest to see its 64 MiB disk' })
     expect(await isRunning(qemuPid), 'the disk grew with the guest running, the same QEMU').toBe(true)
 
     // Memory grows online too: a DIMM the guest's kernel onlines (memhp_default_state=online).
-    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '256M'])).toMatch(/e2e-rs: 1 vCPU, 256 MiB memory, 64 MiB disk; running/)
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '256M'])).toMatch(/e2e-rs: 1 vCPU, 256 MiB memory \(grows online to 512 MiB\), 64 MiB disk; running/)
     // 128 MiB more; the kernel's page tables for it take a little.
     await pollUntil(async () => await memTotalKiB() - at128 > 120 * 1024, { timeoutMs: 20_000, what: 'the guest to see 128 MiB more memory' })
     expect(await isRunning(qemuPid), 'the memory grew with the guest running, the same QEMU').toBe(true)
@@ -151,21 +151,23 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     expect(shrink.stderr).toMatch(/a disk only grows: VM e2e-rs has 64 MiB, asked 32 MiB \[INVALID_ARGUMENT\]/)
 
     let from = await logSize()
-    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '320M', '--restart'])).toMatch(/320 MiB memory, 64 MiB disk; running/)
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '320M', '--restart'])).toMatch(/320 MiB memory \(grows online to 512 MiB\), 64 MiB disk; running/)
     await booted(from)
     // The restart folded the DIMM in: 320 MiB of boot RAM.
     await bootRamNear(320)
 
     expect(await cli(other, ['vm', 'stop', 'e2e-rs'])).toMatch(/e2e-rs is stopped/)
-    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--vcpus', '2', '--memory', '256M', '--disk', '96M'])).toMatch(/e2e-rs: 2 vCPU, 256 MiB memory, 96 MiB disk; stopped/)
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--vcpus', '2', '--memory', '256M', '--disk', '96M'])).toMatch(/e2e-rs: 2 vCPU, 256 MiB memory \(grows online to 512 MiB\), 96 MiB disk; stopped/)
     from = await logSize()
     expect(await cli(other, ['vm', 'start', 'e2e-rs'])).toMatch(/e2e-rs is running/)
     await booted(from)
     expect(await sh('grep -c ^processor /proc/cpuinfo')).toBe('2')
     await bootRamNear(256)
     expect(await sh('cat /sys/block/vda/size')).toBe(String(96 * 2048))
-    const shown = JSON.parse(await cli(first, ['vm', 'show', 'e2e-rs', '--json'])) as { resources: { vcpus: number, memoryBytes: number, diskBytes: number } }
+    const shown = JSON.parse(await cli(first, ['vm', 'show', 'e2e-rs', '--json'])) as { resources: { vcpus: number, memoryBytes: number, diskBytes: number }, maxMemoryBytes: number }
     expect(shown.resources).toEqual({ vcpus: 2, memoryBytes: 256 * 2 ** 20, diskBytes: 96 * 2 ** 20 })
+    expect(shown.maxMemoryBytes).toBe(512 * 2 ** 20)
+    expect(await cli(first, ['vm', 'show', 'e2e-rs'])).toMatch(/resources: 2 vCPU, 256 MiB memory \(grows online to 512 MiB\), 96 MiB disk/)
     await cli(other, ['vm', 'delete', 'e2e-rs'])
   }, 300_000)
 

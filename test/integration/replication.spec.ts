@@ -48,6 +48,18 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     await pollUntil(async () => (await inspect(a, id)).replicas.filter((r) => r.state === 'in-sync').length === 2, { timeoutMs: 20_000, what: 'two holders in sync' })
     expect(new Set(holdersOf(await inspect(a, id)))).toEqual(new Set([b.hostId, c.hostId]))
 
+    // A resize reaches the holders: they keep the new spec (a failover starts the VM at its new
+    // size) and hold the grown disk; a full point of the bigger disk brings them in sync again.
+    const grown = await control(c, { resizeVm: { vm: { name: 'db' }, diskBytes: 128 * MIB } })
+    expect(Number(grown.vm?.summary?.resources?.diskBytes)).toBe(128 * MIB)
+    for (const x of [b, c]) {
+      await pollUntil(() => x.ledger.capacity().allocated.diskBytes === 128 * MIB, { timeoutMs: 20_000, what: 'a holder to hold the grown disk' })
+    }
+    await pollUntil(async () => {
+      const r = (await inspect(a, id)).replicas
+      return r.length === 2 && r.every((h) => h.state === 'in-sync') && r.every((h) => Number(h.seq) > 0)
+    }, { timeoutMs: 20_000, what: 'both holders in sync with the grown disk' })
+
     // Bad input is refused with what to fix.
     await expect(control(a, { replicateVm: { vm: { id }, replicas: 99 } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
     await expect(control(a, { replicateVm: { vm: { id }, replicas: 1, rpoMs: 10 } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })

@@ -11,6 +11,8 @@ export interface VmView {
   epoch: number
   state: string
   resources: Resources
+  /** Room to grow its memory while it runs (`--max-memory`); 0: none. */
+  maxMemoryBytes: number
   group: string
   createdAtMs: number
   startedAtMs: number
@@ -71,6 +73,7 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
     epoch: Number(s.epoch ?? 0),
     state: vmStateFromWire(s.state),
     resources: { vcpus: s.resources?.vcpus ?? 0, memoryBytes: Number(s.resources?.memoryBytes ?? 0), diskBytes: Number(s.resources?.diskBytes ?? 0) },
+    maxMemoryBytes: Number(info.spec?.maxMemoryBytes ?? 0),
     group: s.group ?? '',
     createdAtMs: Number(info.createdAtMs ?? 0),
     startedAtMs: Number(info.startedAtMs ?? 0),

@@ -144,7 +144,12 @@ export class ReplicaKeeper {
       if (existing !== undefined) {
         if (epoch < existing.epoch) throw new ControlError('STALE_EPOCH', `this host holds VM ${req.vmId} for epoch ${existing.epoch} (owner ${existing.owner}); epoch ${epoch} is older`, { epoch: String(existing.epoch), owner: existing.owner })
         if (req.token !== '') ledger.take(req.token)
-        records.putHeld({ ...existing, owner: peer, epoch, spec: pb.VmSpec.encode(req.spec as meshvirt.v1.IVmSpec).finish(), holders: [...req.holders], updatedAt: now })
+        // The VM's disk grew (vm resize): so does what this host holds for it, if it has the room.
+        if (diskBytes > existing.diskBytes) {
+          const room = decideReserve(ledger.capacity(), { vcpus: 0, memoryBytes: 0, diskBytes: diskBytes - existing.diskBytes })
+          if (!room.ok) throw new ControlError('NO_CAPACITY', `this host cannot hold the grown replica of ${existing.name}: ${room.message}`)
+        }
+        records.putHeld({ ...existing, owner: peer, epoch, spec: pb.VmSpec.encode(req.spec as meshvirt.v1.IVmSpec).finish(), holders: [...req.holders], diskBytes: Math.max(diskBytes, existing.diskBytes), updatedAt: now })
         return
       }
       if (req.token === '') throw new ControlError('RESERVATION_EXPIRED', `this host does not hold VM ${req.vmId}: reserve its disk first`)

@@ -287,10 +287,14 @@ export class ReplicationManager {
     }
   }
 
-  /** Every holder learns the current owner, epoch and group (HoldReplica without a token) when they change. */
+  /**
+   * Every holder learns the current owner, epoch, group and spec (HoldReplica without a token) when
+   * they change: after a `vm resize` it keeps the new size, for a failover, and grows its reservation.
+   */
   private async announce (loop: VmLoop, vm: VmRow, spec: meshvirt.v1.VmSpec): Promise<void> {
     const holders = [...loop.links.keys()].sort()
-    const key = `${vm.epoch}:${holders.join(',')}`
+    const r = vm.resources
+    const key = `${vm.epoch}:${holders.join(',')}:${r.vcpus}/${r.memoryBytes}/${r.diskBytes}/${String(spec.maxMemoryBytes)}`
     if (loop.announced === key || holders.length === 0) return
     const results = await Promise.all(holders.map(async (host) => {
       try {
@@ -306,8 +310,9 @@ export class ReplicationManager {
           const newer = Number(details.epoch ?? 0)
           if (newer > vm.epoch) this.deps.onNewerOwner?.(vm.id, newer, details.owner ?? '')
           this.deps.log.warn('a holder follows a newer owner of this VM: this host steps down', { vm: vm.id, peer: host, epoch: newer, owner: details.owner })
-        } else if (code === 'RESERVATION_EXPIRED' || code === 'WRONG_STATE') {
-          // It keeps nothing for us (forgot it, or follows a newer owner): replace it.
+        } else if (code === 'RESERVATION_EXPIRED' || code === 'WRONG_STATE' || code === 'NO_CAPACITY') {
+          // It keeps nothing for us (forgot it, or follows a newer owner), or has no room for the
+          // VM's grown disk: replace it.
           this.deps.records.removeHolder(vm.id, host)
           loop.links.delete(host)
           this.deps.log.warn('replica holder refused the group: replacing it', { vm: vm.id, peer: host, err: (err as Error).message })

@@ -40,7 +40,7 @@ export const vmResize: Command = {
     const vm = vmView(res.vm ?? {})
     if (v.json === true) { ctx.out(JSON.stringify(vm, null, 2)); return 0 }
     const r = vm.resources
-    ctx.out(`${vm.name}: ${r.vcpus} vCPU, ${formatSize(r.memoryBytes)} memory, ${r.diskBytes > 0 ? formatSize(r.diskBytes) : 'no'} disk; ${vm.state}`)
+    ctx.out(`${vm.name}: ${r.vcpus} vCPU, ${formatSize(r.memoryBytes)} memory${vm.maxMemoryBytes > 0 ? ` (grows online to ${formatSize(vm.maxMemoryBytes)})` : ''}, ${r.diskBytes > 0 ? formatSize(r.diskBytes) : 'no'} disk; ${vm.state}`)
     if (diskBytes > 0) ctx.err('the disk grew: grow the partition and file system inside the guest (cloud-init\'s growpart does it at boot)')
     return 0
   }

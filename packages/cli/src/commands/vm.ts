@@ -46,7 +46,7 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
     `state:     ${vm.state}`,
     `host:      ${hostLabel(names, vm.owner)} (${vm.owner})`,
     `epoch:     ${vm.epoch}`,
-    `resources: ${vm.resources.vcpus} vCPU, ${formatSize(vm.resources.memoryBytes)} memory, ${formatSize(vm.resources.diskBytes)} disk`,
+    `resources: ${vm.resources.vcpus} vCPU, ${formatSize(vm.resources.memoryBytes)} memory${vm.maxMemoryBytes > 0 ? ` (grows online to ${formatSize(vm.maxMemoryBytes)})` : ''}, ${formatSize(vm.resources.diskBytes)} disk`,
     `boot:      ${bootText(vm)}`
   ]
   if (vm.imageFetch !== undefined) lines.push(`fetching:  ${imageFetchText(vm)}`)
