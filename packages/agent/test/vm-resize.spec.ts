@@ -123,4 +123,14 @@ describe('vm resize through an agent\'s control socket (simulated hypervisor)', 
     expect(vm?.summary?.state).toBe(pb.VmState.VM_STATE_STOPPED)
     expect(agent.ledger.capacity().allocated).toMatchObject({ vcpus: 1, memoryBytes: 128 * MIB, diskBytes: 2 * GIB })
   })
+
+  it('concurrent resizes of one VM are taken in turn: the row, the ledger and the driver agree', async () => {
+    const outcomes = await Promise.allSettled([resize({ diskBytes: 4 * GIB }), resize({ diskBytes: 3 * GIB }), resize({ diskBytes: 5 * GIB })])
+    expect(outcomes.filter((o) => o.status === 'fulfilled').length).toBeGreaterThanOrEqual(1)
+    for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/a disk only grows/) as unknown })
+    const row = agent.vms.findByName('r1')
+    expect(row?.resources.diskBytes).toBe(5 * GIB)
+    expect(agent.ledger.capacity().allocated.diskBytes).toBe(5 * GIB)
+    expect((await agent.hypervisor.inspect(row?.id as string)).spec.disks?.[0]?.sizeMiB).toBe(5 * 1024)
+  })
 })

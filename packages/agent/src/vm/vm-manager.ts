@@ -11,7 +11,7 @@ import type { LeaseRecords } from '../store/lease-records.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
 import { specResources, validateReplication } from './vm-spec.js'
 import { readConsoleLog } from './console-log.js'
-import { decideResize, type SizeRequest } from './vm-resize.js'
+import { decideResize, driverRefusal, type SizeRequest } from './vm-resize.js'
 import type { VmPreparation } from './vm-preparation.js'
 import type { VmDetails } from './vm-details.js'
 import { LEGAL } from './vm-state.js'
@@ -59,6 +59,7 @@ export interface CommitInput {
  */
 export class VmManager {
   private readonly drives = new KeyedQueue()
+  private readonly resizes = new KeyedQueue()
   private readonly views: VmSummaries
   private readonly clock: () => number
   private unsubscribe: (() => void) | undefined
@@ -186,6 +187,11 @@ export class VmManager {
    * memory across a restart, when asked). A refusal anywhere leaves the VM as it was.
    */
   async resize (id: string, req: SizeRequest, restartAllowed: boolean): Promise<VmRow> {
+    // One resize of a VM at a time: each decides from the size the one before it left.
+    return await inQueue(this.resizes, id, async () => await this.resizeNow(id, req, restartAllowed))
+  }
+
+  private async resizeNow (id: string, req: SizeRequest, restartAllowed: boolean): Promise<VmRow> {
     const { store, ledger, hypervisor: hv, selfId } = this.deps
     const vm = store.getVm(id)
     if (vm === undefined) throw new ControlError('NOT_FOUND', `no VM ${id} on this host`)
@@ -197,7 +203,7 @@ export class VmManager {
     if (!granted.ok) throw new ControlError('NO_CAPACITY', `host ${selfId.slice(-12)} cannot grow VM ${vm.name}: ${granted.message}`, { shortOf: granted.shortOf })
     try {
       if (decision.restart) await this.stop(id)
-      await this.exclusive(id, async () => { await hv.resize(id, decision.driver) })
+      await inQueue(this.drives, id, async () => await hv.resize(id, decision.driver))
     } catch (err) {
       ledger.resize(decision.next, vm.resources, () => { store.updateVm(id, { resources: vm.resources, spec: vm.spec }, this.clock()) })
       if (decision.restart) await this.start(id).catch(() => {})
@@ -278,13 +284,6 @@ export class VmManager {
     if (after === undefined) return { ...vm, state: 'deleting' }
     if (after.state === 'failed') throw new ControlError('FAILED', `VM ${vm.name} failed to ${action}: ${after.lastError ?? 'unknown error'}`)
     return after
-  }
-
-  /** Runs `fn` between the VM's drives (never beside one); its error is the caller's. */
-  private async exclusive (id: string, fn: () => Promise<void>): Promise<void> {
-    let failure: { err: unknown } | undefined
-    await this.drives.run(id, fn, (err) => { failure = { err } })
-    if (failure !== undefined) throw failure.err
   }
 
   /** Moves the VM towards its desired state; one drive at a time per VM. */
@@ -397,16 +396,11 @@ function staysDown (vm: VmRow): boolean {
   return vm.desired === 'running' && (vm.state === 'running' || vm.state === 'crashed') && restartPolicyFromWire(pb.VmSpec.decode(vm.spec).restart) === 'never'
 }
 
-/**
- * A driver's refusal of a resize, as the operator reads it (the driver's code kept in details);
- * `online`: the memory of a running guest was to grow by hotplug, which a restart would do instead.
- */
-function driverRefusal (err: unknown, name: string, online: boolean): unknown {
-  if (err instanceof ControlError) return err
-  const code = (err as { code?: string }).code ?? ''
-  const message = `cannot resize VM ${name}: ${(err as Error).message}`
-  if (code === 'ERR_WRONG_STATE') return new ControlError('WRONG_STATE', online ? `${message}; add --restart to resize it across a restart` : message, { driverCode: code })
-  if (code === 'ERR_INVALID_SPEC' || code === 'ERR_RESOURCES_TOO_LARGE') return new ControlError('INVALID_ARGUMENT', message, { driverCode: code })
-  if (code === 'ERR_DISK_FULL') return new ControlError('NO_CAPACITY', message, { driverCode: code })
-  return new ControlError('FAILED', message, code !== '' ? { driverCode: code } : {})
+/** Runs `fn` in its turn among the key's work (never beside it) and gives back its result or error. */
+async function inQueue<T> (queue: KeyedQueue, key: string, fn: () => Promise<T>): Promise<T> {
+  const out: Array<{ value: T } | { err: unknown }> = []
+  await queue.run(key, async () => { out.push({ value: await fn() }) }, (err) => { out.push({ err }) })
+  const r = out[0] as { value: T } | { err: unknown }
+  if ('err' in r) throw r.err
+  return r.value
 }

@@ -81,3 +81,17 @@ export function decideResize (vm: Pick<VmRow, 'name' | 'state' | 'resources'>, s
 export function size (bytes: number): string {
   return bytes % GIB === 0 ? `${bytes / GIB} GiB` : `${Math.round(bytes / MIB)} MiB`
 }
+
+/**
+ * A driver's refusal of a resize, as the operator reads it (the driver's code kept in details);
+ * `online`: the memory of a running guest was to grow by hotplug, which a restart would do instead.
+ */
+export function driverRefusal (err: unknown, name: string, online: boolean): unknown {
+  if (err instanceof ControlError) return err
+  const code = (err as { code?: string }).code ?? ''
+  const message = `cannot resize VM ${name}: ${(err as Error).message}`
+  if (code === 'ERR_WRONG_STATE') return new ControlError('WRONG_STATE', online ? `${message}; add --restart to resize it across a restart` : message, { driverCode: code })
+  if (code === 'ERR_INVALID_SPEC' || code === 'ERR_RESOURCES_TOO_LARGE') return new ControlError('INVALID_ARGUMENT', message, { driverCode: code })
+  if (code === 'ERR_DISK_FULL') return new ControlError('NO_CAPACITY', message, { driverCode: code })
+  return new ControlError('FAILED', message, code !== '' ? { driverCode: code } : {})
+}
