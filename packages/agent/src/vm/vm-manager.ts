@@ -227,7 +227,11 @@ export class VmManager {
         this.deps.log.warn('dropped an incoming migration interrupted by a restart', { vm: vm.id })
         continue
       }
-      if (vm.state === 'migrating') {
+      if (vm.state === 'migrating' && vm.desired !== 'running') {
+        // The agent died while moving a stopped VM (cold): its paused QEMU goes, the VM stays stopped.
+        await hv.kill(vm.id).catch(() => {})
+        this.setState(vm.id, 'stopped')
+      } else if (vm.state === 'migrating') {
         // The agent died while sending: the guest is still here; run it (resume if paused).
         if (offersLiveMigration(hv)) await hv.resumeOutgoing(vm.id).catch(() => {})
         this.setState(vm.id, 'running')
