@@ -41,6 +41,21 @@ describe('HolderReplica', () => {
     expect(replica.position).toMatchObject({ epoch: 1, seq: 3, takenAt: 1 })
   })
 
+  it('takes an incremental of a disk that grew (vm resize): the image grows, zeros at its new end; a shrink or another disk needs a full point', async () => {
+    const replica = await HolderReplica.open(dir, 'vm')
+    await apply(replica, {}, [chunk(0, [{ disk: 'vda', offset: 0, length: 4, zero: false }], new Uint8Array([9, 9, 9, 9]))])
+    const grown = [{ name: 'vda', sizeBytes: 2 * SIZE }]
+    await apply(replica, { seq: 2, baseSeq: 1, kind: 'incremental', disks: grown }, [chunk(0, [{ disk: 'vda', offset: SIZE + 8, length: 2, zero: false }], new Uint8Array([7, 7]))])
+    const image = await readFile(join(dir, 'vda.raw'))
+    expect(image.length).toBe(2 * SIZE)
+    expect([...image.subarray(0, 4)]).toEqual([9, 9, 9, 9])
+    expect(image.subarray(SIZE, SIZE + 8).every((b) => b === 0)).toBe(true)
+    expect([...image.subarray(SIZE + 8, SIZE + 10)]).toEqual([7, 7])
+    const header = (over: Partial<ReplicaPointHeader>): ReplicaPointHeader => ({ vmId: 'vm', epoch: 1, seq: 3, baseSeq: 2, kind: 'incremental', disks: grown, takenAt: 1, chunkCount: 0, dataBytes: 0, ...over })
+    expect((await replica.offer(header({ disks: [{ name: 'vda', sizeBytes: SIZE }] }))).refusal).toBe('gap')
+    expect((await replica.offer(header({ disks: [{ name: 'vdb', sizeBytes: 2 * SIZE }] }))).refusal).toBe('gap')
+  })
+
   it('refuses a chunk out of order, one outside the disk, and an end before the last chunk', async () => {
     const replica = await HolderReplica.open(dir, 'vm')
     const header: ReplicaPointHeader = { vmId: 'vm', epoch: 1, seq: 1, baseSeq: 0, kind: 'full', disks: [{ name: 'vda', sizeBytes: SIZE }], takenAt: 1, chunkCount: 2, dataBytes: 2 }

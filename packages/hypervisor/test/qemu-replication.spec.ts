@@ -113,6 +113,23 @@ describe('QEMU replication points (TCG)', () => {
     await hv.kill('rep')
   }, 150_000)
 
+  it('after the disk grew online (vm resize), the next incremental point has the new size', async () => {
+    const hv = new QemuHypervisor({ dataDir: root, accel: 'tcg', imageDirs: [guest.dir] })
+    drivers.push(hv)
+    await hv.create(spec('grow'))
+    await hv.start('grow')
+    await hv.replication.startReplication('grow')
+    expect(await hv.replication.takePoint('grow', { kind: 'full' })).toMatchObject({ seq: 1, kind: 'full' })
+    await hv.resize('grow', { disks: { vda: 64 } })
+    const inc = await hv.replication.takePoint('grow', { kind: 'incremental' })
+    expect(inc).toMatchObject({ seq: 2, kind: 'incremental', baseSeq: 1 })
+    expect(inc.disks).toEqual([expect.objectContaining({ name: 'vda', sizeBytes: 64 * 1024 * 1024 })])
+    // Its extents lie within the grown disk.
+    const data = await hv.replication.openPoint('grow', 2)
+    expect(data.extents.every((e) => e.disk === 'vda' && e.offset + e.length <= 64 * 1024 * 1024)).toBe(true)
+    await data.close()
+  })
+
   it('destroys a VM while a point is being taken: the point fails, the VM directory is gone and stays gone', async () => {
     const hv = new QemuHypervisor({ dataDir: root, accel: 'tcg', imageDirs: [guest.dir] })
     drivers.push(hv)

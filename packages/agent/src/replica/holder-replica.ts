@@ -76,7 +76,9 @@ export class HolderReplica {
   /** Decide on an offered point; on acceptance, be ready to receive it from `receivedChunks`. */
   async offer (header: ReplicaPointHeader): Promise<OfferAnswer> {
     if (header.vmId !== this.vmId) return { position: this.position, receivedChunks: 0, refusal: 'invalid', detail: `this replica is of VM ${this.vmId}` }
-    if (header.kind === 'incremental' && !sameDisks(header.disks, this.record.disks)) {
+    // A disk that grew (vm resize) takes incrementals: its new end reads as zeros until written,
+    // here as in the guest. Any other change needs a full point.
+    if (header.kind === 'incremental' && !sameOrGrownDisks(header.disks, this.record.disks)) {
       return { position: this.position, receivedChunks: 0, refusal: 'gap', detail: 'the disks changed: send a full point' }
     }
     const partial = await this.partialFor(header)
@@ -269,6 +271,7 @@ async function * chunksOf (path: string): AsyncGenerator<ReplicaChunk> {
   }
 }
 
-function sameDisks (a: readonly ReplicaDisk[], b: readonly ReplicaDisk[]): boolean {
-  return a.length === b.length && a.every((d, i) => d.name === b[i]?.name && d.sizeBytes === b[i]?.sizeBytes)
+/** The point's disks are the replica's, in order, each as big or bigger. */
+export function sameOrGrownDisks (point: readonly ReplicaDisk[], replica: readonly ReplicaDisk[]): boolean {
+  return point.length === replica.length && point.every((d, i) => d.name === replica[i]?.name && d.sizeBytes >= (replica[i]?.sizeBytes ?? Infinity))
 }
