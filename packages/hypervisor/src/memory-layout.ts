@@ -1,4 +1,5 @@
 import { DIMM_STEP_MIB, MEMORY_SLOTS } from './constants.js'
+import { WrongStateError } from './errors.js'
 import type { VmSpec } from './types.js'
 
 /**
@@ -35,4 +36,17 @@ export function foldMemory (spec: VmSpec): VmSpec {
   if (spec.memoryDimmsMiB === undefined) return spec
   const { memoryDimmsMiB: _folded, ...rest } = spec
   return rest
+}
+
+/**
+ * The running guest's spec after growing to `next` online, one more DIMM recorded (both drivers
+ * decide with it; QEMU then plugs the DIMM). vCPUs and the room change only while it is stopped;
+ * a refusal says why.
+ */
+export function grownOnline (current: VmSpec, next: VmSpec): VmSpec {
+  if (next.vcpus !== current.vcpus) throw new WrongStateError(`VM ${current.id} is running: its vCPUs change only while it is stopped`)
+  if (next.maxMemoryMiB !== current.maxMemoryMiB) throw new WrongStateError(`VM ${current.id} is running: its room to grow (max memory) changes only while it is stopped`)
+  const why = hotplugRefusal(current, next.memoryMiB)
+  if (why !== undefined) throw new WrongStateError(`VM ${current.id} is running and cannot have ${next.memoryMiB} MiB online: ${why}`)
+  return { ...next, memoryDimmsMiB: [...current.memoryDimmsMiB ?? [], next.memoryMiB - current.memoryMiB] }
 }

@@ -12,7 +12,7 @@ import { LEGAL } from '../vm/vm-state.js'
 import type { VmAction } from './control-action.js'
 import { ControlError } from './errors.js'
 import { freeCapacity } from '@meshvirt/placement'
-import type { SizeRequest } from '../vm/vm-resize.js'
+import { nextSize, type SizeRequest } from '../vm/vm-resize.js'
 
 /** What the actions on a VM act through, on its owner. */
 export interface VmActionContext {
@@ -130,11 +130,7 @@ async function deleteVm (vm: VmRow, ctx: VmActionContext): Promise<meshvirt.v1.I
  * capacity: a hint; `vm migrate VM --to HOST`, then resize there).
  */
 function withRoomElsewhere (err: ControlError, vm: VmRow, size: SizeRequest, ctx: VmActionContext): ControlError {
-  const want = {
-    vcpus: size.vcpus > 0 ? size.vcpus : vm.resources.vcpus,
-    memoryBytes: size.memoryBytes > 0 ? size.memoryBytes : vm.resources.memoryBytes,
-    diskBytes: size.diskBytes > 0 ? size.diskBytes : vm.resources.diskBytes
-  }
+  const want = nextSize(vm.resources, size)
   const fits = ctx.view.hosts()
     .filter((h) => h.liveness === 'alive' && h.hostId !== vm.owner)
     .filter((h) => { const free = freeCapacity(h.advert.capacity); return free.vcpus >= want.vcpus && free.memoryBytes >= want.memoryBytes && free.diskBytes >= want.diskBytes })

@@ -75,9 +75,10 @@ export class MigrationSource {
     const { states, peers, hypervisor, log, selfId } = this.deps
     const { multifdChannels, ...options } = migrateOutOptions(params)
     const via = parseVia(params?.via)
-    const spec = pb.VmSpec.decode(states.get(vmId)?.spec ?? new Uint8Array(0))
-    if (states.get(vmId)?.state === 'stopped' && spec.replicas > 0) {
-      throw new ControlError('WRONG_STATE', `VM ${states.get(vmId)?.name ?? vmId} is stopped and has replicas: a cold migration of a replicated VM is not supported yet; start it and migrate it live`)
+    const current = states.get(vmId)
+    const spec = pb.VmSpec.decode(current?.spec ?? new Uint8Array(0))
+    if (current?.state === 'stopped' && spec.replicas > 0) {
+      throw new ControlError('WRONG_STATE', `VM ${current.name} is stopped and has replicas: a cold migration of a replicated VM is not supported yet; start it and migrate it live`)
     }
     const vm = states.beginOutgoing(vmId)
     // Cold: the VM is stopped. Its disk moves as a live migration's does, through a QEMU started

@@ -20,6 +20,15 @@ export class KeyedQueue {
     await next
   }
 
+  /** Runs `fn` in its turn among the key's work and gives back its result, or rejects with its error. */
+  async call<T> (key: string, fn: () => Promise<T>): Promise<T> {
+    const out: Array<{ value: T } | { err: unknown }> = []
+    await this.run(key, async () => { out.push({ value: await fn() }) }, (err) => { out.push({ err }) })
+    const r = out[0] as { value: T } | { err: unknown }
+    if ('err' in r) throw r.err
+    return r.value
+  }
+
   /** Whether work for `key` is queued or running. */
   busy (key: string): boolean {
     return this.pending.has(key)

@@ -1,4 +1,5 @@
 import { pb } from '@meshvirt/proto'
+import type { VmRow } from '../store/state-store.js'
 
 /** What the owner does when a guest exits without being asked (`vm create --restart`). */
 export type RestartPolicy = 'never' | 'on-crash' | 'always'
@@ -69,4 +70,9 @@ export function restartPolicyToWire (p: RestartPolicy): number {
 export function restartPolicyFromWire (n: number | null | undefined): RestartPolicy {
   const found = (Object.entries(TO_WIRE) as Array<[RestartPolicy, number]>).find(([, v]) => v === n)
   return found?.[0] ?? DEFAULT_RESTART_POLICY
+}
+
+/** A guest found gone at recovery that its restart policy (never) keeps down. */
+export function staysDown (vm: VmRow): boolean {
+  return vm.desired === 'running' && (vm.state === 'running' || vm.state === 'crashed') && restartPolicyFromWire(pb.VmSpec.decode(vm.spec).restart) === 'never'
 }

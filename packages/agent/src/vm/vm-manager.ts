@@ -17,7 +17,7 @@ import type { VmDetails } from './vm-details.js'
 import { LEGAL } from './vm-state.js'
 import { VmSummaries } from './vm-summaries.js'
 import type { AgentEvents } from '../util/agent-events.js'
-import { restartPolicyFromWire } from './restart-policy.js'
+import { staysDown } from './restart-policy.js'
 
 export interface VmManagerDeps {
   selfId: string
@@ -183,12 +183,12 @@ export class VmManager {
 
   /**
    * `vm resize` on the owner: the growth is granted by this host's ledger and recorded (one
-   * transaction), then the driver resizes the guest (a running one's disk online; its vCPUs and
-   * memory across a restart, when asked). A refusal anywhere leaves the VM as it was.
+   * transaction), then the driver resizes the guest (a running one's disk and memory online; vCPUs
+   * across a restart, when asked). A refusal anywhere leaves the VM as it was. One resize of a VM at
+   * a time: each decides from the size the one before it left.
    */
   async resize (id: string, req: SizeRequest, restartAllowed: boolean): Promise<VmRow> {
-    // One resize of a VM at a time: each decides from the size the one before it left.
-    return await inQueue(this.resizes, id, async () => await this.resizeNow(id, req, restartAllowed))
+    return await this.resizes.call(id, async () => await this.resizeNow(id, req, restartAllowed))
   }
 
   private async resizeNow (id: string, req: SizeRequest, restartAllowed: boolean): Promise<VmRow> {
@@ -203,7 +203,7 @@ export class VmManager {
     if (!granted.ok) throw new ControlError('NO_CAPACITY', `host ${selfId.slice(-12)} cannot grow VM ${vm.name}: ${granted.message}`, { shortOf: granted.shortOf })
     try {
       if (decision.restart) await this.stop(id)
-      await inQueue(this.drives, id, async () => await hv.resize(id, decision.driver))
+      await this.drives.call(id, async () => await hv.resize(id, decision.driver))
     } catch (err) {
       ledger.resize(decision.next, vm.resources, () => { store.updateVm(id, { resources: vm.resources, spec: vm.spec }, this.clock()) })
       if (decision.restart) await this.start(id).catch(() => {})
@@ -393,18 +393,4 @@ export class VmManager {
   private changed (): void {
     this.deps.events.emit('vm:changed', {})
   }
-}
-
-/** A guest found gone at recovery that its restart policy (never) keeps down. */
-function staysDown (vm: VmRow): boolean {
-  return vm.desired === 'running' && (vm.state === 'running' || vm.state === 'crashed') && restartPolicyFromWire(pb.VmSpec.decode(vm.spec).restart) === 'never'
-}
-
-/** Runs `fn` in its turn among the key's work (never beside it) and gives back its result or error. */
-async function inQueue<T> (queue: KeyedQueue, key: string, fn: () => Promise<T>): Promise<T> {
-  const out: Array<{ value: T } | { err: unknown }> = []
-  await queue.run(key, async () => { out.push({ value: await fn() }) }, (err) => { out.push({ err }) })
-  const r = out[0] as { value: T } | { err: unknown }
-  if ('err' in r) throw r.err
-  return r.value
 }

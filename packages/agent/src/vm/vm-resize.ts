@@ -35,11 +35,7 @@ export type ResizeDecision =
  */
 export function decideResize (vm: Pick<VmRow, 'name' | 'state' | 'resources'>, spec: meshvirt.v1.IVmSpec, req: SizeRequest, restartAllowed: boolean): ResizeDecision {
   const cur = vm.resources
-  const next: Resources = {
-    vcpus: req.vcpus > 0 ? req.vcpus : cur.vcpus,
-    memoryBytes: req.memoryBytes > 0 ? req.memoryBytes : cur.memoryBytes,
-    diskBytes: req.diskBytes > 0 ? req.diskBytes : cur.diskBytes
-  }
+  const next = nextSize(cur, req)
   if (req.diskBytes > 0 && cur.diskBytes === 0) {
     throw new ControlError('INVALID_ARGUMENT', `VM ${vm.name} has no disk to grow (it boots a kernel without one)`, { field: 'disk' })
   }
@@ -74,6 +70,15 @@ export function decideResize (vm: Pick<VmRow, 'name' | 'state' | 'resources'>, s
     spec: { ...spec, maxMemoryBytes: room, resources: { ...spec.resources, vcpus: next.vcpus, memoryBytes: next.memoryBytes, diskBytes: next.diskBytes } },
     driver,
     restart: running && machineChanges && restartAllowed
+  }
+}
+
+/** The size a request asks for: each value given, else the current one. */
+export function nextSize (cur: Resources, req: SizeRequest): Resources {
+  return {
+    vcpus: req.vcpus > 0 ? req.vcpus : cur.vcpus,
+    memoryBytes: req.memoryBytes > 0 ? req.memoryBytes : cur.memoryBytes,
+    diskBytes: req.diskBytes > 0 ? req.diskBytes : cur.diskBytes
   }
 }
 

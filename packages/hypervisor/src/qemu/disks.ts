@@ -1,3 +1,4 @@
+import { constants } from 'node:fs'
 import { access } from 'node:fs/promises'
 import { execa } from 'execa'
 import { DiskFullError, ImageMissingError, InvalidSpecError, QemuMissingError } from '../errors.js'
@@ -64,4 +65,9 @@ function diskError (qemuImg: string, result: { code?: string, stderr?: unknown, 
   if (/No space left on device/i.test(stderr)) return new DiskFullError(`cannot ${what}: the data dir's file system is full; free space or use another data dir`)
   if (/No such file or directory|Could not open/i.test(stderr)) return new ImageMissingError(`cannot ${what}: ${stderr.trim()}`)
   return new Error(`qemu-img could not ${what}: ${stderr.trim() || result.shortMessage}`)
+}
+
+/** Whether this process may read the file (a kernel, an initrd). */
+export async function readable (file: string): Promise<boolean> {
+  try { await access(file, constants.R_OK); return true } catch { return false }
 }

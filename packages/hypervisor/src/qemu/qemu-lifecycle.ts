@@ -1,5 +1,4 @@
-import { constants } from 'node:fs'
-import { access, mkdir, rm } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ACPI_TIMEOUT_MS, LAUNCH_TIMEOUT_MS, QEMU_GUEST_OVERHEAD_MIB, QMP_COMMAND_TIMEOUT_MS, SIGTERM_TIMEOUT_MS } from '../constants.js'
@@ -11,9 +10,9 @@ import type { ReplicationCapable } from '../backup/types.js'
 import { planResize, type VmResize } from '../resize.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StartOptions, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
-import { createDisk, growDisk } from './disks.js'
+import { createDisk, readable } from './disks.js'
 import { foldMemory } from '../memory-layout.js'
-import { plugMemory } from './memory-hotplug.js'
+import { resizeGuest } from './guest-resize.js'
 import { writeSeedIso } from './seed-iso.js'
 import { hostFingerprint } from './fingerprint.js'
 import { launchQemu, readQemuLog } from './qemu-launcher.js'
@@ -23,8 +22,6 @@ import { VmAttachment } from './vm-attachment.js'
 import { vmPaths } from './vm-paths.js'
 import { checkSpecImages, ImageSources } from '../image-sources.js'
 import { asDiskFull, listRecordIds, readRecord, writeRecord, type VmRecord } from './vm-record.js'
-
-const MIB = 2 ** 20
 
 export interface QemuHypervisorInit {
   /** Root of everything the driver writes: `<dataDir>/vms/<id>/`. */
@@ -227,19 +224,9 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
       const plan = planResize(record.spec, change)
       validateSpec(plan.spec, this.limits)
       const running = record.state === 'running'
-      const paths = vmPaths(this.dataDir, plan.spec)
-      let spec = running ? plan.spec : foldMemory(plan.spec)
-      if (running) {
-        const { qmp } = await this.attachment(id, record, options)
-        if (plan.machineChanges) spec = await plugMemory(qmp, record.spec, plan.spec, options.signal)
-        for (const d of plan.grownDisks) {
-          await qmp.execute('block_resize', { 'node-name': `disk-${d.name}`, size: d.toMiB * MIB }, { signal: options.signal })
-        }
-      } else {
-        for (const d of plan.grownDisks) await growDisk({ qemuImg: this.qemuImg, path: paths.disks[d.name] as string, sizeMiB: d.toMiB, signal: options.signal })
-      }
-      const next: VmRecord = { ...record, spec }
-      await writeRecord(paths.dir, next)
+      const qmp = running ? (await this.attachment(id, record, options)).qmp : undefined
+      const spec = await resizeGuest({ qemuImg: this.qemuImg, paths: vmPaths(this.dataDir, plan.spec), qmp }, record.spec, plan, options.signal)
+      await writeRecord(vmPaths(this.dataDir, spec).dir, { ...record, spec })
       this.log('vm resized', { vm: id, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, dimmsMiB: spec.memoryDimmsMiB, disks: plan.grownDisks, online: running })
       return await this.inspectNow(id)
     })
@@ -408,8 +395,4 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
       if (this.queues.get(id) === settled) this.queues.delete(id)
     }
   }
-}
-
-async function readable (file: string): Promise<boolean> {
-  try { await access(file, constants.R_OK); return true } catch { return false }
 }

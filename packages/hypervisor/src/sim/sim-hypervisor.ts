@@ -6,7 +6,7 @@ import { assertLegal } from '../lifecycle.js'
 import { SimReplication } from '../backup/sim-replication.js'
 import type { ReplicationCapable } from '../backup/types.js'
 import { planResize, type VmResize } from '../resize.js'
-import { foldMemory, hotplugRefusal } from '../memory-layout.js'
+import { foldMemory, grownOnline } from '../memory-layout.js'
 import { tcpAddress } from '../migration/migration-address.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
 import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions, CompleteIncomingOptions } from '../migration/types.js'
@@ -137,15 +137,8 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
       vm.spec = foldMemory(plan.spec)
       return this.info(vm)
     }
-    if (plan.machineChanges) {
-      // As the QEMU driver's memory hotplug decides (memory-layout.ts), without a guest.
-      if (plan.spec.vcpus !== vm.spec.vcpus) throw new WrongStateError(`VM ${id} is running: its vCPUs change only while it is stopped`)
-      if (plan.spec.maxMemoryMiB !== vm.spec.maxMemoryMiB) throw new WrongStateError(`VM ${id} is running: its room to grow (max memory) changes only while it is stopped`)
-      const why = hotplugRefusal(vm.spec, plan.spec.memoryMiB)
-      if (why !== undefined) throw new WrongStateError(`VM ${id} is running and cannot have ${plan.spec.memoryMiB} MiB online: ${why}`)
-      plan.spec.memoryDimmsMiB = [...vm.spec.memoryDimmsMiB ?? [], plan.spec.memoryMiB - vm.spec.memoryMiB]
-    }
-    vm.spec = plan.spec
+    // As the QEMU driver's memory hotplug decides, without a guest.
+    vm.spec = plan.machineChanges ? grownOnline(vm.spec, plan.spec) : plan.spec
     return this.info(vm)
   }
 
