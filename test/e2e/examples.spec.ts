@@ -40,7 +40,7 @@ const SUBSTITUTIONS = [
 /** Examples not run, and why (matched against the line as written). */
 const NOT_RUN: Array<[RegExp, string]> = [
   [/^scp /, 'copies the key to another machine; the hosts here share one file'],
-  [/^meshvirt vm create .*--net /, 'a NIC needs each host in its own network namespace (one bridge per network per host); test/e2e/vm-network.spec.ts and scripts/demo-network run it there']
+  [/^meshvirt (vm|group) create .*--net /, 'a NIC needs each host in its own network namespace (one bridge per network per host); test/e2e/vm-network.spec.ts and scripts/demo-network run it there']
 ]
 
 interface Run { code: number | null, stdout: string, stderr: string, timedOut: boolean }
@@ -259,6 +259,19 @@ describe('every --help and README example runs as written on a demo-shaped clust
     for (const e of take(pick((_c, x) => x.line.includes('meshvirt vm resize ')))) await expectRuns(e)
     const resized = JSON.parse((await run('meshvirt vm show web-1 --json')).stdout) as { state: string, resources: { vcpus: number, memoryBytes: number, diskBytes: number } }
     expect(resized).toMatchObject({ state: 'running', resources: { vcpus: 1, memoryBytes: 256 * 2 ** 20, diskBytes: 2 * 2 ** 30 } })
+
+    // Groups: created, listed, scaled out and in, deleted — each command waits for the members.
+    for (const e of take(pick((c, x) => c.startsWith('group create') && !/--net /.test(x.line)))) await expectRuns(e)
+    for (const e of take(pick((c) => /^group (ls|show)\b/.test(c)))) await expectRuns(e)
+    const members = async (): Promise<string[]> => (JSON.parse((await run('meshvirt group show api --json')).stdout) as { members: Array<{ name: string, state: string }> }).members.filter((m) => m.state === 'running').map((m) => m.name).sort()
+    expect(await members()).toEqual(['api-1', 'api-2'])
+    for (const e of take(pick((c) => c.startsWith('group scale')))) {
+      await expectRuns(e)
+      const count = Number(/--count (\d+)/.exec(e.line)?.[1])
+      expect(await members()).toEqual(Array.from({ length: count }, (_, i) => `api-${i + 1}`))
+    }
+    for (const e of take(pick((c) => c.startsWith('group delete')))) await expectRuns(e)
+    expect((await run('meshvirt vm ls --json')).stdout).not.toMatch(/"api-\d+"/)
 
     // Stop, start, delete: a chain that runs them all goes last, and the single ones it contains are its.
     const lifecycle = take(pick((c) => /^vm (stop|start|delete)\b/.test(c)))

@@ -29,6 +29,7 @@ import { startMigration } from './parts/migration-part.js'
 import { startMonitoring } from './parts/monitoring-part.js'
 import { imageFeature } from './parts/image-part.js'
 import { guestConfigFeature } from './parts/guest-config-part.js'
+import { groupFeature } from './parts/group-part.js'
 import { networkFeature } from './parts/network-part.js'
 import { serveNegotiation } from './parts/negotiate-part.js'
 import { startReplication } from './parts/replication-part.js'
@@ -154,7 +155,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const feature = { selfId, config, root, store, events, teardown, localVms: (): VmRow[] => vms.list() }
   const networks = networkFeature(feature, opts.hostNetwork)
   const balance = balanceFeature(feature, opts.balance)
-  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf), balance])
+  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf), balance, groupFeature(feature)])
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   features.addDetails(details)

@@ -7,7 +7,7 @@ import { pb } from '@meshvirt/proto'
 import type { meshvirt } from '@meshvirt/proto'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ADVERT_LIMITS as L, HOST_ID_PATTERN, LABEL_KEY_PATTERN } from './advert-limits.js'
-import type { Accelerator, BalanceMode, BalanceSetting, HostAdvert, HostCapacity, HostLoad, HostState, ImageHolding, NetworkRecord, Overcommit, Resources, VmRole, VmState, VmSummary } from './host-advert.js'
+import type { Accelerator, BalanceMode, BalanceSetting, HostAdvert, HostCapacity, HostLoad, HostState, ImageHolding, NetworkRecord, VmGroupRecord, Overcommit, Resources, VmRole, VmState, VmSummary } from './host-advert.js'
 
 type Wire = meshvirt.v1.IHostAdvert
 
@@ -94,6 +94,8 @@ export function hostAdvertToWire (a: HostAdvert): Wire {
     networks: a.networks,
     images: a.images,
     imageTombstones: a.imageTombstones,
+    groups: a.groups,
+    groupsOwned: a.groupsOwned,
     ...(a.balance !== undefined ? { balance: { mode: BALANCE_MODES.indexOf(a.balance.mode), version: a.balance.version, setBy: a.balance.setBy } } : {})
   }
 }
@@ -135,7 +137,25 @@ function fromWire (w: Wire): HostAdvert {
       digest: text(t.digest, `image_tombstones[${i}].digest`, L.maxTextChars),
       deletedAtMs: count(t.deletedAtMs, `image_tombstones[${i}].deleted_at_ms`)
     })),
-    ...balanceSetting(w.balance)
+    ...balanceSetting(w.balance),
+    groups: list(w.groups, 'groups', L.maxGroups).map((g, i) => vmGroup(g, `groups[${i}]`)),
+    groupsOwned: list(w.groupsOwned, 'groups_owned', L.maxGroups).map((id, i) => text(id, `groups_owned[${i}]`, L.maxTextChars))
+  }
+}
+
+function vmGroup (g: meshvirt.v1.IVmGroup, field: string): VmGroupRecord {
+  const template = g.template ?? new Uint8Array()
+  if (template.length > L.maxGroupTemplateBytes) throw new Invalid(`${field}.template exceeds ${L.maxGroupTemplateBytes} bytes`)
+  return {
+    name: text(g.name, `${field}.name`, L.maxTextChars),
+    id: text(g.id, `${field}.id`, L.maxTextChars),
+    count: count(g.count, `${field}.count`),
+    template: Uint8Array.from(template),
+    revision: count(g.revision, `${field}.revision`),
+    updatedAtMs: count(g.updatedAtMs, `${field}.updated_at_ms`),
+    updatedBy: text(g.updatedBy, `${field}.updated_by`, L.maxHostIdChars, true),
+    createdAtMs: count(g.createdAtMs, `${field}.created_at_ms`),
+    deletedAtMs: count(g.deletedAtMs, `${field}.deleted_at_ms`)
   }
 }
 

@@ -21,6 +21,9 @@ export const ADVERT_LIMITS = Object.freeze({
   maxNics: 4,
   /** Networks (and their tombstones) a host gossips. */
   maxNetworks: 512,
+  /** VM groups (and their tombstones) a host gossips; each one's encoded template at most this. */
+  maxGroups: 128,
+  maxGroupTemplateBytes: 8192,
   /** Images (held or being fetched) and image tombstones a host gossips, each. */
   maxImages: 512,
   maxImageRefs: 32,

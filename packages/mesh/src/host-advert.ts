@@ -94,6 +94,23 @@ export interface NetworkRecord {
   deletedAtMs: number
 }
 
+/**
+ * A VM group as every host gossips it (a tombstone once `deletedAtMs` is set). The template is the
+ * members' encoded `meshvirt.v1.VmSpec`: opaque here, read by the agent.
+ */
+export interface VmGroupRecord {
+  name: string
+  id: string
+  count: number
+  template: Uint8Array
+  revision: number
+  updatedAtMs: number
+  updatedBy: string
+  createdAtMs: number
+  /** 0 while the group exists. */
+  deletedAtMs: number
+}
+
 /** An image of the library as one host holds it (or is fetching it: `have` names the chunks it has). */
 export interface ImageHolding {
   /** `sha256:<hex>` of the bytes. */
@@ -140,6 +157,10 @@ export interface HostAdvertContent {
   imageTombstones: ImageTombstone[]
   /** The balancing setting this host follows (absent: an agent that predates balancing). */
   balance?: BalanceSetting
+  /** The VM groups this host knows of (tombstones included). */
+  groups: VmGroupRecord[]
+  /** The ids of the groups this host reconciles now (it holds their ownership lease). */
+  groupsOwned: string[]
 }
 
 export interface HostAdvert extends HostAdvertContent {
@@ -186,7 +207,9 @@ export function emptyAdvertContent (): HostAdvertContent {
     underlay: '',
     networks: [],
     images: [],
-    imageTombstones: []
+    imageTombstones: [],
+    groups: [],
+    groupsOwned: []
   }
 }
 

@@ -603,6 +603,11 @@ export namespace meshvirt {
             attachConsole?: (meshvirt.v1.IAttachConsole|null);
             clusterBalance?: (meshvirt.v1.IClusterBalance|null);
             resizeVm?: (meshvirt.v1.IResizeVm|null);
+            createGroup?: (meshvirt.v1.ICreateGroup|null);
+            scaleGroup?: (meshvirt.v1.IScaleGroup|null);
+            listGroups?: (meshvirt.v1.IListGroups|null);
+            inspectGroup?: (meshvirt.v1.IGroupRef|null);
+            deleteGroup?: (meshvirt.v1.IGroupRef|null);
         }
 
         class ControlRequest implements IControlRequest {
@@ -636,7 +641,12 @@ export namespace meshvirt {
             public attachConsole?: (meshvirt.v1.IAttachConsole|null);
             public clusterBalance?: (meshvirt.v1.IClusterBalance|null);
             public resizeVm?: (meshvirt.v1.IResizeVm|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm");
+            public createGroup?: (meshvirt.v1.ICreateGroup|null);
+            public scaleGroup?: (meshvirt.v1.IScaleGroup|null);
+            public listGroups?: (meshvirt.v1.IListGroups|null);
+            public inspectGroup?: (meshvirt.v1.IGroupRef|null);
+            public deleteGroup?: (meshvirt.v1.IGroupRef|null);
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|"createGroup"|"scaleGroup"|"listGroups"|"inspectGroup"|"deleteGroup");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -753,6 +763,8 @@ export namespace meshvirt {
             tombstoneList?: (meshvirt.v1.ITombstoneList|null);
             consoleAttached?: (meshvirt.v1.IConsoleAttached|null);
             balanceReport?: (meshvirt.v1.IBalanceReport|null);
+            group?: (meshvirt.v1.IGroupInfo|null);
+            groupList?: (meshvirt.v1.IGroupList|null);
         }
 
         class ControlResponse implements IControlResponse {
@@ -772,7 +784,9 @@ export namespace meshvirt {
             public tombstoneList?: (meshvirt.v1.ITombstoneList|null);
             public consoleAttached?: (meshvirt.v1.IConsoleAttached|null);
             public balanceReport?: (meshvirt.v1.IBalanceReport|null);
-            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport");
+            public group?: (meshvirt.v1.IGroupInfo|null);
+            public groupList?: (meshvirt.v1.IGroupList|null);
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|"group"|"groupList");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1391,368 +1405,190 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
-        interface IHostAdvert {
-            hostId?: (string|null);
-            incarnation?: (number|null);
-            seq?: (number|null);
-            addrs?: (string[]|null);
-            labels?: ({ [k: string]: string }|null);
-            capacity?: (meshvirt.v1.IHostCapacity|null);
-            accelerator?: (meshvirt.v1.Accelerator|null);
-            cpuModel?: (string|null);
-            cpuFlagsFingerprint?: (string|null);
-            cpuFlags?: (string[]|null);
-            qemuVersion?: (string|null);
-            machineTypes?: (string[]|null);
-            state?: (meshvirt.v1.HostState|null);
-            load?: (meshvirt.v1.IHostLoad|null);
-            vms?: (meshvirt.v1.IVmSummary[]|null);
-            sentAtMs?: (number|null);
-            heartbeatIntervalMs?: (number|null);
-            agentVersion?: (string|null);
-            hostname?: (string|null);
-            underlay?: (string|null);
-            networks?: (meshvirt.v1.INetwork[]|null);
-            images?: (meshvirt.v1.IImageHolding[]|null);
-            imageTombstones?: (meshvirt.v1.IImageTombstone[]|null);
-            balance?: (meshvirt.v1.IBalanceSetting|null);
-        }
-
-        class HostAdvert implements IHostAdvert {
-            constructor(properties?: meshvirt.v1.IHostAdvert);
-            public hostId: string;
-            public incarnation: number;
-            public seq: number;
-            public addrs: string[];
-            public labels: { [k: string]: string };
-            public capacity?: (meshvirt.v1.IHostCapacity|null);
-            public accelerator: meshvirt.v1.Accelerator;
-            public cpuModel: string;
-            public cpuFlagsFingerprint: string;
-            public cpuFlags: string[];
-            public qemuVersion: string;
-            public machineTypes: string[];
-            public state: meshvirt.v1.HostState;
-            public load?: (meshvirt.v1.IHostLoad|null);
-            public vms: meshvirt.v1.IVmSummary[];
-            public sentAtMs: number;
-            public heartbeatIntervalMs: number;
-            public agentVersion: string;
-            public hostname: string;
-            public underlay: string;
-            public networks: meshvirt.v1.INetwork[];
-            public images: meshvirt.v1.IImageHolding[];
-            public imageTombstones: meshvirt.v1.IImageTombstone[];
-            public balance?: (meshvirt.v1.IBalanceSetting|null);
-            public static create(properties?: meshvirt.v1.IHostAdvert): meshvirt.v1.HostAdvert;
-            public static encode(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HostAdvert;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HostAdvert;
-            public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostAdvert;
-            public static toObject(message: meshvirt.v1.HostAdvert, options?: $protobuf.IConversionOptions): { [k: string]: any };
-            public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
-        }
-
-        interface IHostCapacity {
-            total?: (meshvirt.v1.IResources|null);
-            hostReserved?: (meshvirt.v1.IResources|null);
-            allocated?: (meshvirt.v1.IResources|null);
-            reservations?: (meshvirt.v1.IResources|null);
-            overcommit?: (meshvirt.v1.IOvercommit|null);
-        }
-
-        class HostCapacity implements IHostCapacity {
-            constructor(properties?: meshvirt.v1.IHostCapacity);
-            public total?: (meshvirt.v1.IResources|null);
-            public hostReserved?: (meshvirt.v1.IResources|null);
-            public allocated?: (meshvirt.v1.IResources|null);
-            public reservations?: (meshvirt.v1.IResources|null);
-            public overcommit?: (meshvirt.v1.IOvercommit|null);
-            public static create(properties?: meshvirt.v1.IHostCapacity): meshvirt.v1.HostCapacity;
-            public static encode(message: meshvirt.v1.IHostCapacity, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.IHostCapacity, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HostCapacity;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HostCapacity;
-            public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostCapacity;
-            public static toObject(message: meshvirt.v1.HostCapacity, options?: $protobuf.IConversionOptions): { [k: string]: any };
-            public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
-        }
-
-        interface IHostLoad {
-            load1?: (number|null);
-            cpuUtilization?: (number|null);
-            memoryUsedBytes?: (number|null);
-            diskUsedBytes?: (number|null);
-            vmsRunning?: (number|null);
-        }
-
-        class HostLoad implements IHostLoad {
-            constructor(properties?: meshvirt.v1.IHostLoad);
-            public load1: number;
-            public cpuUtilization: number;
-            public memoryUsedBytes: number;
-            public diskUsedBytes: number;
-            public vmsRunning: number;
-            public static create(properties?: meshvirt.v1.IHostLoad): meshvirt.v1.HostLoad;
-            public static encode(message: meshvirt.v1.IHostLoad, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.IHostLoad, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HostLoad;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HostLoad;
-            public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostLoad;
-            public static toObject(message: meshvirt.v1.HostLoad, options?: $protobuf.IConversionOptions): { [k: string]: any };
-            public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
-        }
-
-        interface IHostSuspicion {
-            hostId?: (string|null);
-            incarnation?: (number|null);
-            seq?: (number|null);
-            reporterId?: (string|null);
-            sentAtMs?: (number|null);
-        }
-
-        class HostSuspicion implements IHostSuspicion {
-            constructor(properties?: meshvirt.v1.IHostSuspicion);
-            public hostId: string;
-            public incarnation: number;
-            public seq: number;
-            public reporterId: string;
-            public sentAtMs: number;
-            public static create(properties?: meshvirt.v1.IHostSuspicion): meshvirt.v1.HostSuspicion;
-            public static encode(message: meshvirt.v1.IHostSuspicion, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.IHostSuspicion, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HostSuspicion;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HostSuspicion;
-            public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostSuspicion;
-            public static toObject(message: meshvirt.v1.HostSuspicion, options?: $protobuf.IConversionOptions): { [k: string]: any };
-            public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
-        }
-
-        enum BalanceMode {
-            BALANCE_MODE_UNSPECIFIED = 0,
-            BALANCE_MODE_OFF = 1,
-            BALANCE_MODE_RECOMMEND = 2,
-            BALANCE_MODE_AUTO = 3
-        }
-
-        interface IBalanceSetting {
-            mode?: (meshvirt.v1.BalanceMode|null);
-            version?: (number|null);
-            setBy?: (string|null);
-        }
-
-        class BalanceSetting implements IBalanceSetting {
-            constructor(properties?: meshvirt.v1.IBalanceSetting);
-            public mode: meshvirt.v1.BalanceMode;
-            public version: number;
-            public setBy: string;
-            public static create(properties?: meshvirt.v1.IBalanceSetting): meshvirt.v1.BalanceSetting;
-            public static encode(message: meshvirt.v1.IBalanceSetting, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.IBalanceSetting, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.BalanceSetting;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.BalanceSetting;
-            public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.BalanceSetting;
-            public static toObject(message: meshvirt.v1.BalanceSetting, options?: $protobuf.IConversionOptions): { [k: string]: any };
-            public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
-        }
-
-        interface INetwork {
+        interface IVmGroup {
             name?: (string|null);
             id?: (string|null);
-            vni?: (number|null);
-            subnet?: (string|null);
-            gateway?: (string|null);
-            mtu?: (number|null);
-            nat?: (boolean|null);
-            dhcp?: (boolean|null);
+            count?: (number|null);
+            template?: (Uint8Array|null);
+            revision?: (number|null);
+            updatedAtMs?: (number|null);
+            updatedBy?: (string|null);
             createdAtMs?: (number|null);
             deletedAtMs?: (number|null);
         }
 
-        class Network implements INetwork {
-            constructor(properties?: meshvirt.v1.INetwork);
+        class VmGroup implements IVmGroup {
+            constructor(properties?: meshvirt.v1.IVmGroup);
             public name: string;
             public id: string;
-            public vni: number;
-            public subnet: string;
-            public gateway: string;
-            public mtu: number;
-            public nat: boolean;
-            public dhcp: boolean;
+            public count: number;
+            public template: Uint8Array;
+            public revision: number;
+            public updatedAtMs: number;
+            public updatedBy: string;
             public createdAtMs: number;
             public deletedAtMs: number;
-            public static create(properties?: meshvirt.v1.INetwork): meshvirt.v1.Network;
-            public static encode(message: meshvirt.v1.INetwork, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.INetwork, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.Network;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.Network;
+            public static create(properties?: meshvirt.v1.IVmGroup): meshvirt.v1.VmGroup;
+            public static encode(message: meshvirt.v1.IVmGroup, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IVmGroup, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.VmGroup;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.VmGroup;
             public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.Network;
-            public static toObject(message: meshvirt.v1.Network, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmGroup;
+            public static toObject(message: meshvirt.v1.VmGroup, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
-        interface ICreateNetwork {
+        interface ICreateGroup {
             name?: (string|null);
-            subnet?: (string|null);
-            gateway?: (string|null);
-            mtu?: (number|null);
-            nat?: (boolean|null);
-            noDhcp?: (boolean|null);
+            count?: (number|null);
+            template?: (meshvirt.v1.IVmSpec|null);
         }
 
-        class CreateNetwork implements ICreateNetwork {
-            constructor(properties?: meshvirt.v1.ICreateNetwork);
+        class CreateGroup implements ICreateGroup {
+            constructor(properties?: meshvirt.v1.ICreateGroup);
             public name: string;
-            public subnet: string;
-            public gateway: string;
-            public mtu: number;
-            public nat: boolean;
-            public noDhcp: boolean;
-            public static create(properties?: meshvirt.v1.ICreateNetwork): meshvirt.v1.CreateNetwork;
-            public static encode(message: meshvirt.v1.ICreateNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.ICreateNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.CreateNetwork;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.CreateNetwork;
+            public count: number;
+            public template?: (meshvirt.v1.IVmSpec|null);
+            public static create(properties?: meshvirt.v1.ICreateGroup): meshvirt.v1.CreateGroup;
+            public static encode(message: meshvirt.v1.ICreateGroup, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ICreateGroup, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.CreateGroup;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.CreateGroup;
             public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.CreateNetwork;
-            public static toObject(message: meshvirt.v1.CreateNetwork, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.CreateGroup;
+            public static toObject(message: meshvirt.v1.CreateGroup, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
-        interface INetworkRef {
+        interface IScaleGroup {
             name?: (string|null);
+            count?: (number|null);
         }
 
-        class NetworkRef implements INetworkRef {
-            constructor(properties?: meshvirt.v1.INetworkRef);
+        class ScaleGroup implements IScaleGroup {
+            constructor(properties?: meshvirt.v1.IScaleGroup);
             public name: string;
-            public static create(properties?: meshvirt.v1.INetworkRef): meshvirt.v1.NetworkRef;
-            public static encode(message: meshvirt.v1.INetworkRef, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.INetworkRef, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkRef;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkRef;
+            public count: number;
+            public static create(properties?: meshvirt.v1.IScaleGroup): meshvirt.v1.ScaleGroup;
+            public static encode(message: meshvirt.v1.IScaleGroup, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IScaleGroup, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ScaleGroup;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ScaleGroup;
             public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkRef;
-            public static toObject(message: meshvirt.v1.NetworkRef, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ScaleGroup;
+            public static toObject(message: meshvirt.v1.ScaleGroup, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
-        interface IDeleteNetwork {
+        interface IGroupRef {
             name?: (string|null);
         }
 
-        class DeleteNetwork implements IDeleteNetwork {
-            constructor(properties?: meshvirt.v1.IDeleteNetwork);
+        class GroupRef implements IGroupRef {
+            constructor(properties?: meshvirt.v1.IGroupRef);
             public name: string;
-            public static create(properties?: meshvirt.v1.IDeleteNetwork): meshvirt.v1.DeleteNetwork;
-            public static encode(message: meshvirt.v1.IDeleteNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.IDeleteNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.DeleteNetwork;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.DeleteNetwork;
+            public static create(properties?: meshvirt.v1.IGroupRef): meshvirt.v1.GroupRef;
+            public static encode(message: meshvirt.v1.IGroupRef, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IGroupRef, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.GroupRef;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.GroupRef;
             public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.DeleteNetwork;
-            public static toObject(message: meshvirt.v1.DeleteNetwork, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.GroupRef;
+            public static toObject(message: meshvirt.v1.GroupRef, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
-        interface IListNetworks {
+        interface IListGroups {
         }
 
-        class ListNetworks implements IListNetworks {
-            constructor(properties?: meshvirt.v1.IListNetworks);
-            public static create(properties?: meshvirt.v1.IListNetworks): meshvirt.v1.ListNetworks;
-            public static encode(message: meshvirt.v1.IListNetworks, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.IListNetworks, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ListNetworks;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ListNetworks;
+        class ListGroups implements IListGroups {
+            constructor(properties?: meshvirt.v1.IListGroups);
+            public static create(properties?: meshvirt.v1.IListGroups): meshvirt.v1.ListGroups;
+            public static encode(message: meshvirt.v1.IListGroups, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IListGroups, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ListGroups;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ListGroups;
             public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListNetworks;
-            public static toObject(message: meshvirt.v1.ListNetworks, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListGroups;
+            public static toObject(message: meshvirt.v1.ListGroups, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
-        interface INetworkPort {
+        interface IGroupMember {
+            index?: (number|null);
             vmId?: (string|null);
             vmName?: (string|null);
-            ip?: (string|null);
-            mac?: (string|null);
+            state?: (string|null);
             hostId?: (string|null);
             hostname?: (string|null);
         }
 
-        class NetworkPort implements INetworkPort {
-            constructor(properties?: meshvirt.v1.INetworkPort);
+        class GroupMember implements IGroupMember {
+            constructor(properties?: meshvirt.v1.IGroupMember);
+            public index: number;
             public vmId: string;
             public vmName: string;
-            public ip: string;
-            public mac: string;
+            public state: string;
             public hostId: string;
             public hostname: string;
-            public static create(properties?: meshvirt.v1.INetworkPort): meshvirt.v1.NetworkPort;
-            public static encode(message: meshvirt.v1.INetworkPort, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.INetworkPort, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkPort;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkPort;
+            public static create(properties?: meshvirt.v1.IGroupMember): meshvirt.v1.GroupMember;
+            public static encode(message: meshvirt.v1.IGroupMember, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IGroupMember, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.GroupMember;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.GroupMember;
             public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkPort;
-            public static toObject(message: meshvirt.v1.NetworkPort, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.GroupMember;
+            public static toObject(message: meshvirt.v1.GroupMember, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
-        interface INetworkInfo {
-            network?: (meshvirt.v1.INetwork|null);
-            ports?: (meshvirt.v1.INetworkPort[]|null);
+        interface IGroupInfo {
+            group?: (meshvirt.v1.IVmGroup|null);
+            owner?: (string|null);
+            ownerHostname?: (string|null);
+            members?: (meshvirt.v1.IGroupMember[]|null);
         }
 
-        class NetworkInfo implements INetworkInfo {
-            constructor(properties?: meshvirt.v1.INetworkInfo);
-            public network?: (meshvirt.v1.INetwork|null);
-            public ports: meshvirt.v1.INetworkPort[];
-            public static create(properties?: meshvirt.v1.INetworkInfo): meshvirt.v1.NetworkInfo;
-            public static encode(message: meshvirt.v1.INetworkInfo, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.INetworkInfo, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkInfo;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkInfo;
+        class GroupInfo implements IGroupInfo {
+            constructor(properties?: meshvirt.v1.IGroupInfo);
+            public group?: (meshvirt.v1.IVmGroup|null);
+            public owner: string;
+            public ownerHostname: string;
+            public members: meshvirt.v1.IGroupMember[];
+            public static create(properties?: meshvirt.v1.IGroupInfo): meshvirt.v1.GroupInfo;
+            public static encode(message: meshvirt.v1.IGroupInfo, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IGroupInfo, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.GroupInfo;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.GroupInfo;
             public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkInfo;
-            public static toObject(message: meshvirt.v1.NetworkInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.GroupInfo;
+            public static toObject(message: meshvirt.v1.GroupInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
-        interface INetworkList {
-            networks?: (meshvirt.v1.INetworkInfo[]|null);
+        interface IGroupList {
+            groups?: (meshvirt.v1.IGroupInfo[]|null);
         }
 
-        class NetworkList implements INetworkList {
-            constructor(properties?: meshvirt.v1.INetworkList);
-            public networks: meshvirt.v1.INetworkInfo[];
-            public static create(properties?: meshvirt.v1.INetworkList): meshvirt.v1.NetworkList;
-            public static encode(message: meshvirt.v1.INetworkList, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static encodeDelimited(message: meshvirt.v1.INetworkList, writer?: $protobuf.Writer): $protobuf.Writer;
-            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkList;
-            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkList;
+        class GroupList implements IGroupList {
+            constructor(properties?: meshvirt.v1.IGroupList);
+            public groups: meshvirt.v1.IGroupInfo[];
+            public static create(properties?: meshvirt.v1.IGroupList): meshvirt.v1.GroupList;
+            public static encode(message: meshvirt.v1.IGroupList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IGroupList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.GroupList;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.GroupList;
             public static verify(message: { [k: string]: any }): (string|null);
-            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkList;
-            public static toObject(message: meshvirt.v1.NetworkList, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.GroupList;
+            public static toObject(message: meshvirt.v1.GroupList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
@@ -2472,6 +2308,376 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaHolding;
             public static toObject(message: meshvirt.v1.ReplicaHolding, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IHostAdvert {
+            hostId?: (string|null);
+            incarnation?: (number|null);
+            seq?: (number|null);
+            addrs?: (string[]|null);
+            labels?: ({ [k: string]: string }|null);
+            capacity?: (meshvirt.v1.IHostCapacity|null);
+            accelerator?: (meshvirt.v1.Accelerator|null);
+            cpuModel?: (string|null);
+            cpuFlagsFingerprint?: (string|null);
+            cpuFlags?: (string[]|null);
+            qemuVersion?: (string|null);
+            machineTypes?: (string[]|null);
+            state?: (meshvirt.v1.HostState|null);
+            load?: (meshvirt.v1.IHostLoad|null);
+            vms?: (meshvirt.v1.IVmSummary[]|null);
+            sentAtMs?: (number|null);
+            heartbeatIntervalMs?: (number|null);
+            agentVersion?: (string|null);
+            hostname?: (string|null);
+            underlay?: (string|null);
+            networks?: (meshvirt.v1.INetwork[]|null);
+            images?: (meshvirt.v1.IImageHolding[]|null);
+            imageTombstones?: (meshvirt.v1.IImageTombstone[]|null);
+            balance?: (meshvirt.v1.IBalanceSetting|null);
+            groups?: (meshvirt.v1.IVmGroup[]|null);
+            groupsOwned?: (string[]|null);
+        }
+
+        class HostAdvert implements IHostAdvert {
+            constructor(properties?: meshvirt.v1.IHostAdvert);
+            public hostId: string;
+            public incarnation: number;
+            public seq: number;
+            public addrs: string[];
+            public labels: { [k: string]: string };
+            public capacity?: (meshvirt.v1.IHostCapacity|null);
+            public accelerator: meshvirt.v1.Accelerator;
+            public cpuModel: string;
+            public cpuFlagsFingerprint: string;
+            public cpuFlags: string[];
+            public qemuVersion: string;
+            public machineTypes: string[];
+            public state: meshvirt.v1.HostState;
+            public load?: (meshvirt.v1.IHostLoad|null);
+            public vms: meshvirt.v1.IVmSummary[];
+            public sentAtMs: number;
+            public heartbeatIntervalMs: number;
+            public agentVersion: string;
+            public hostname: string;
+            public underlay: string;
+            public networks: meshvirt.v1.INetwork[];
+            public images: meshvirt.v1.IImageHolding[];
+            public imageTombstones: meshvirt.v1.IImageTombstone[];
+            public balance?: (meshvirt.v1.IBalanceSetting|null);
+            public groups: meshvirt.v1.IVmGroup[];
+            public groupsOwned: string[];
+            public static create(properties?: meshvirt.v1.IHostAdvert): meshvirt.v1.HostAdvert;
+            public static encode(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HostAdvert;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HostAdvert;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostAdvert;
+            public static toObject(message: meshvirt.v1.HostAdvert, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IHostCapacity {
+            total?: (meshvirt.v1.IResources|null);
+            hostReserved?: (meshvirt.v1.IResources|null);
+            allocated?: (meshvirt.v1.IResources|null);
+            reservations?: (meshvirt.v1.IResources|null);
+            overcommit?: (meshvirt.v1.IOvercommit|null);
+        }
+
+        class HostCapacity implements IHostCapacity {
+            constructor(properties?: meshvirt.v1.IHostCapacity);
+            public total?: (meshvirt.v1.IResources|null);
+            public hostReserved?: (meshvirt.v1.IResources|null);
+            public allocated?: (meshvirt.v1.IResources|null);
+            public reservations?: (meshvirt.v1.IResources|null);
+            public overcommit?: (meshvirt.v1.IOvercommit|null);
+            public static create(properties?: meshvirt.v1.IHostCapacity): meshvirt.v1.HostCapacity;
+            public static encode(message: meshvirt.v1.IHostCapacity, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IHostCapacity, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HostCapacity;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HostCapacity;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostCapacity;
+            public static toObject(message: meshvirt.v1.HostCapacity, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IHostLoad {
+            load1?: (number|null);
+            cpuUtilization?: (number|null);
+            memoryUsedBytes?: (number|null);
+            diskUsedBytes?: (number|null);
+            vmsRunning?: (number|null);
+        }
+
+        class HostLoad implements IHostLoad {
+            constructor(properties?: meshvirt.v1.IHostLoad);
+            public load1: number;
+            public cpuUtilization: number;
+            public memoryUsedBytes: number;
+            public diskUsedBytes: number;
+            public vmsRunning: number;
+            public static create(properties?: meshvirt.v1.IHostLoad): meshvirt.v1.HostLoad;
+            public static encode(message: meshvirt.v1.IHostLoad, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IHostLoad, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HostLoad;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HostLoad;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostLoad;
+            public static toObject(message: meshvirt.v1.HostLoad, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IHostSuspicion {
+            hostId?: (string|null);
+            incarnation?: (number|null);
+            seq?: (number|null);
+            reporterId?: (string|null);
+            sentAtMs?: (number|null);
+        }
+
+        class HostSuspicion implements IHostSuspicion {
+            constructor(properties?: meshvirt.v1.IHostSuspicion);
+            public hostId: string;
+            public incarnation: number;
+            public seq: number;
+            public reporterId: string;
+            public sentAtMs: number;
+            public static create(properties?: meshvirt.v1.IHostSuspicion): meshvirt.v1.HostSuspicion;
+            public static encode(message: meshvirt.v1.IHostSuspicion, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IHostSuspicion, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.HostSuspicion;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.HostSuspicion;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostSuspicion;
+            public static toObject(message: meshvirt.v1.HostSuspicion, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        enum BalanceMode {
+            BALANCE_MODE_UNSPECIFIED = 0,
+            BALANCE_MODE_OFF = 1,
+            BALANCE_MODE_RECOMMEND = 2,
+            BALANCE_MODE_AUTO = 3
+        }
+
+        interface IBalanceSetting {
+            mode?: (meshvirt.v1.BalanceMode|null);
+            version?: (number|null);
+            setBy?: (string|null);
+        }
+
+        class BalanceSetting implements IBalanceSetting {
+            constructor(properties?: meshvirt.v1.IBalanceSetting);
+            public mode: meshvirt.v1.BalanceMode;
+            public version: number;
+            public setBy: string;
+            public static create(properties?: meshvirt.v1.IBalanceSetting): meshvirt.v1.BalanceSetting;
+            public static encode(message: meshvirt.v1.IBalanceSetting, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IBalanceSetting, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.BalanceSetting;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.BalanceSetting;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.BalanceSetting;
+            public static toObject(message: meshvirt.v1.BalanceSetting, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INetwork {
+            name?: (string|null);
+            id?: (string|null);
+            vni?: (number|null);
+            subnet?: (string|null);
+            gateway?: (string|null);
+            mtu?: (number|null);
+            nat?: (boolean|null);
+            dhcp?: (boolean|null);
+            createdAtMs?: (number|null);
+            deletedAtMs?: (number|null);
+        }
+
+        class Network implements INetwork {
+            constructor(properties?: meshvirt.v1.INetwork);
+            public name: string;
+            public id: string;
+            public vni: number;
+            public subnet: string;
+            public gateway: string;
+            public mtu: number;
+            public nat: boolean;
+            public dhcp: boolean;
+            public createdAtMs: number;
+            public deletedAtMs: number;
+            public static create(properties?: meshvirt.v1.INetwork): meshvirt.v1.Network;
+            public static encode(message: meshvirt.v1.INetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.Network;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.Network;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.Network;
+            public static toObject(message: meshvirt.v1.Network, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ICreateNetwork {
+            name?: (string|null);
+            subnet?: (string|null);
+            gateway?: (string|null);
+            mtu?: (number|null);
+            nat?: (boolean|null);
+            noDhcp?: (boolean|null);
+        }
+
+        class CreateNetwork implements ICreateNetwork {
+            constructor(properties?: meshvirt.v1.ICreateNetwork);
+            public name: string;
+            public subnet: string;
+            public gateway: string;
+            public mtu: number;
+            public nat: boolean;
+            public noDhcp: boolean;
+            public static create(properties?: meshvirt.v1.ICreateNetwork): meshvirt.v1.CreateNetwork;
+            public static encode(message: meshvirt.v1.ICreateNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.ICreateNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.CreateNetwork;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.CreateNetwork;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.CreateNetwork;
+            public static toObject(message: meshvirt.v1.CreateNetwork, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INetworkRef {
+            name?: (string|null);
+        }
+
+        class NetworkRef implements INetworkRef {
+            constructor(properties?: meshvirt.v1.INetworkRef);
+            public name: string;
+            public static create(properties?: meshvirt.v1.INetworkRef): meshvirt.v1.NetworkRef;
+            public static encode(message: meshvirt.v1.INetworkRef, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INetworkRef, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkRef;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkRef;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkRef;
+            public static toObject(message: meshvirt.v1.NetworkRef, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IDeleteNetwork {
+            name?: (string|null);
+        }
+
+        class DeleteNetwork implements IDeleteNetwork {
+            constructor(properties?: meshvirt.v1.IDeleteNetwork);
+            public name: string;
+            public static create(properties?: meshvirt.v1.IDeleteNetwork): meshvirt.v1.DeleteNetwork;
+            public static encode(message: meshvirt.v1.IDeleteNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IDeleteNetwork, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.DeleteNetwork;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.DeleteNetwork;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.DeleteNetwork;
+            public static toObject(message: meshvirt.v1.DeleteNetwork, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IListNetworks {
+        }
+
+        class ListNetworks implements IListNetworks {
+            constructor(properties?: meshvirt.v1.IListNetworks);
+            public static create(properties?: meshvirt.v1.IListNetworks): meshvirt.v1.ListNetworks;
+            public static encode(message: meshvirt.v1.IListNetworks, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IListNetworks, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ListNetworks;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.ListNetworks;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListNetworks;
+            public static toObject(message: meshvirt.v1.ListNetworks, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INetworkPort {
+            vmId?: (string|null);
+            vmName?: (string|null);
+            ip?: (string|null);
+            mac?: (string|null);
+            hostId?: (string|null);
+            hostname?: (string|null);
+        }
+
+        class NetworkPort implements INetworkPort {
+            constructor(properties?: meshvirt.v1.INetworkPort);
+            public vmId: string;
+            public vmName: string;
+            public ip: string;
+            public mac: string;
+            public hostId: string;
+            public hostname: string;
+            public static create(properties?: meshvirt.v1.INetworkPort): meshvirt.v1.NetworkPort;
+            public static encode(message: meshvirt.v1.INetworkPort, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INetworkPort, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkPort;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkPort;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkPort;
+            public static toObject(message: meshvirt.v1.NetworkPort, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INetworkInfo {
+            network?: (meshvirt.v1.INetwork|null);
+            ports?: (meshvirt.v1.INetworkPort[]|null);
+        }
+
+        class NetworkInfo implements INetworkInfo {
+            constructor(properties?: meshvirt.v1.INetworkInfo);
+            public network?: (meshvirt.v1.INetwork|null);
+            public ports: meshvirt.v1.INetworkPort[];
+            public static create(properties?: meshvirt.v1.INetworkInfo): meshvirt.v1.NetworkInfo;
+            public static encode(message: meshvirt.v1.INetworkInfo, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INetworkInfo, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkInfo;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkInfo;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkInfo;
+            public static toObject(message: meshvirt.v1.NetworkInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INetworkList {
+            networks?: (meshvirt.v1.INetworkInfo[]|null);
+        }
+
+        class NetworkList implements INetworkList {
+            constructor(properties?: meshvirt.v1.INetworkList);
+            public networks: meshvirt.v1.INetworkInfo[];
+            public static create(properties?: meshvirt.v1.INetworkList): meshvirt.v1.NetworkList;
+            public static encode(message: meshvirt.v1.INetworkList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.INetworkList, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.NetworkList;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.NetworkList;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkList;
+            public static toObject(message: meshvirt.v1.NetworkList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }

@@ -7114,6 +7114,11 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IAttachConsole|null} [attachConsole] ControlRequest attachConsole
              * @property {meshvirt.v1.IClusterBalance|null} [clusterBalance] ControlRequest clusterBalance
              * @property {meshvirt.v1.IResizeVm|null} [resizeVm] ControlRequest resizeVm
+             * @property {meshvirt.v1.ICreateGroup|null} [createGroup] ControlRequest createGroup
+             * @property {meshvirt.v1.IScaleGroup|null} [scaleGroup] ControlRequest scaleGroup
+             * @property {meshvirt.v1.IListGroups|null} [listGroups] ControlRequest listGroups
+             * @property {meshvirt.v1.IGroupRef|null} [inspectGroup] ControlRequest inspectGroup
+             * @property {meshvirt.v1.IGroupRef|null} [deleteGroup] ControlRequest deleteGroup
              */
 
             /**
@@ -7363,17 +7368,57 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlRequest.prototype.resizeVm = null;
 
+            /**
+             * ControlRequest createGroup.
+             * @member {meshvirt.v1.ICreateGroup|null|undefined} createGroup
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.createGroup = null;
+
+            /**
+             * ControlRequest scaleGroup.
+             * @member {meshvirt.v1.IScaleGroup|null|undefined} scaleGroup
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.scaleGroup = null;
+
+            /**
+             * ControlRequest listGroups.
+             * @member {meshvirt.v1.IListGroups|null|undefined} listGroups
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.listGroups = null;
+
+            /**
+             * ControlRequest inspectGroup.
+             * @member {meshvirt.v1.IGroupRef|null|undefined} inspectGroup
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.inspectGroup = null;
+
+            /**
+             * ControlRequest deleteGroup.
+             * @member {meshvirt.v1.IGroupRef|null|undefined} deleteGroup
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.deleteGroup = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|"createGroup"|"scaleGroup"|"listGroups"|"inspectGroup"|"deleteGroup"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole", "clusterBalance", "resizeVm"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole", "clusterBalance", "resizeVm", "createGroup", "scaleGroup", "listGroups", "inspectGroup", "deleteGroup"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -7463,6 +7508,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ClusterBalance.encode(message.clusterBalance, writer.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
                 if (message.resizeVm != null && Object.hasOwnProperty.call(message, "resizeVm"))
                     $root.meshvirt.v1.ResizeVm.encode(message.resizeVm, writer.uint32(/* id 160, wireType 2 =*/1282).fork(), q + 1).ldelim();
+                if (message.createGroup != null && Object.hasOwnProperty.call(message, "createGroup"))
+                    $root.meshvirt.v1.CreateGroup.encode(message.createGroup, writer.uint32(/* id 170, wireType 2 =*/1362).fork(), q + 1).ldelim();
+                if (message.scaleGroup != null && Object.hasOwnProperty.call(message, "scaleGroup"))
+                    $root.meshvirt.v1.ScaleGroup.encode(message.scaleGroup, writer.uint32(/* id 171, wireType 2 =*/1370).fork(), q + 1).ldelim();
+                if (message.listGroups != null && Object.hasOwnProperty.call(message, "listGroups"))
+                    $root.meshvirt.v1.ListGroups.encode(message.listGroups, writer.uint32(/* id 172, wireType 2 =*/1378).fork(), q + 1).ldelim();
+                if (message.inspectGroup != null && Object.hasOwnProperty.call(message, "inspectGroup"))
+                    $root.meshvirt.v1.GroupRef.encode(message.inspectGroup, writer.uint32(/* id 173, wireType 2 =*/1386).fork(), q + 1).ldelim();
+                if (message.deleteGroup != null && Object.hasOwnProperty.call(message, "deleteGroup"))
+                    $root.meshvirt.v1.GroupRef.encode(message.deleteGroup, writer.uint32(/* id 174, wireType 2 =*/1394).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -7627,6 +7682,26 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 160: {
                             message.resizeVm = $root.meshvirt.v1.ResizeVm.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 170: {
+                            message.createGroup = $root.meshvirt.v1.CreateGroup.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 171: {
+                            message.scaleGroup = $root.meshvirt.v1.ScaleGroup.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 172: {
+                            message.listGroups = $root.meshvirt.v1.ListGroups.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 173: {
+                            message.inspectGroup = $root.meshvirt.v1.GroupRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 174: {
+                            message.deleteGroup = $root.meshvirt.v1.GroupRef.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -7941,6 +8016,56 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "resizeVm." + error;
                     }
                 }
+                if (message.createGroup != null && Object.hasOwnProperty.call(message, "createGroup")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.CreateGroup.verify(message.createGroup, long + 1);
+                        if (error)
+                            return "createGroup." + error;
+                    }
+                }
+                if (message.scaleGroup != null && Object.hasOwnProperty.call(message, "scaleGroup")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ScaleGroup.verify(message.scaleGroup, long + 1);
+                        if (error)
+                            return "scaleGroup." + error;
+                    }
+                }
+                if (message.listGroups != null && Object.hasOwnProperty.call(message, "listGroups")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.ListGroups.verify(message.listGroups, long + 1);
+                        if (error)
+                            return "listGroups." + error;
+                    }
+                }
+                if (message.inspectGroup != null && Object.hasOwnProperty.call(message, "inspectGroup")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.GroupRef.verify(message.inspectGroup, long + 1);
+                        if (error)
+                            return "inspectGroup." + error;
+                    }
+                }
+                if (message.deleteGroup != null && Object.hasOwnProperty.call(message, "deleteGroup")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.GroupRef.verify(message.deleteGroup, long + 1);
+                        if (error)
+                            return "deleteGroup." + error;
+                    }
+                }
                 return null;
             };
 
@@ -8097,6 +8222,31 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.resizeVm))
                         throw TypeError(".meshvirt.v1.ControlRequest.resizeVm: object expected");
                     message.resizeVm = $root.meshvirt.v1.ResizeVm.fromObject(object.resizeVm, long + 1);
+                }
+                if (object.createGroup != null) {
+                    if (!$util.isObject(object.createGroup))
+                        throw TypeError(".meshvirt.v1.ControlRequest.createGroup: object expected");
+                    message.createGroup = $root.meshvirt.v1.CreateGroup.fromObject(object.createGroup, long + 1);
+                }
+                if (object.scaleGroup != null) {
+                    if (!$util.isObject(object.scaleGroup))
+                        throw TypeError(".meshvirt.v1.ControlRequest.scaleGroup: object expected");
+                    message.scaleGroup = $root.meshvirt.v1.ScaleGroup.fromObject(object.scaleGroup, long + 1);
+                }
+                if (object.listGroups != null) {
+                    if (!$util.isObject(object.listGroups))
+                        throw TypeError(".meshvirt.v1.ControlRequest.listGroups: object expected");
+                    message.listGroups = $root.meshvirt.v1.ListGroups.fromObject(object.listGroups, long + 1);
+                }
+                if (object.inspectGroup != null) {
+                    if (!$util.isObject(object.inspectGroup))
+                        throw TypeError(".meshvirt.v1.ControlRequest.inspectGroup: object expected");
+                    message.inspectGroup = $root.meshvirt.v1.GroupRef.fromObject(object.inspectGroup, long + 1);
+                }
+                if (object.deleteGroup != null) {
+                    if (!$util.isObject(object.deleteGroup))
+                        throw TypeError(".meshvirt.v1.ControlRequest.deleteGroup: object expected");
+                    message.deleteGroup = $root.meshvirt.v1.GroupRef.fromObject(object.deleteGroup, long + 1);
                 }
                 return message;
             };
@@ -8258,6 +8408,31 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.resizeVm = $root.meshvirt.v1.ResizeVm.toObject(message.resizeVm, options, q + 1);
                     if (options.oneofs)
                         object.body = "resizeVm";
+                }
+                if (message.createGroup != null && Object.hasOwnProperty.call(message, "createGroup")) {
+                    object.createGroup = $root.meshvirt.v1.CreateGroup.toObject(message.createGroup, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "createGroup";
+                }
+                if (message.scaleGroup != null && Object.hasOwnProperty.call(message, "scaleGroup")) {
+                    object.scaleGroup = $root.meshvirt.v1.ScaleGroup.toObject(message.scaleGroup, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "scaleGroup";
+                }
+                if (message.listGroups != null && Object.hasOwnProperty.call(message, "listGroups")) {
+                    object.listGroups = $root.meshvirt.v1.ListGroups.toObject(message.listGroups, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "listGroups";
+                }
+                if (message.inspectGroup != null && Object.hasOwnProperty.call(message, "inspectGroup")) {
+                    object.inspectGroup = $root.meshvirt.v1.GroupRef.toObject(message.inspectGroup, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "inspectGroup";
+                }
+                if (message.deleteGroup != null && Object.hasOwnProperty.call(message, "deleteGroup")) {
+                    object.deleteGroup = $root.meshvirt.v1.GroupRef.toObject(message.deleteGroup, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "deleteGroup";
                 }
                 return object;
             };
@@ -9509,6 +9684,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.ITombstoneList|null} [tombstoneList] ControlResponse tombstoneList
              * @property {meshvirt.v1.IConsoleAttached|null} [consoleAttached] ControlResponse consoleAttached
              * @property {meshvirt.v1.IBalanceReport|null} [balanceReport] ControlResponse balanceReport
+             * @property {meshvirt.v1.IGroupInfo|null} [group] ControlResponse group
+             * @property {meshvirt.v1.IGroupList|null} [groupList] ControlResponse groupList
              */
 
             /**
@@ -9646,17 +9823,33 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlResponse.prototype.balanceReport = null;
 
+            /**
+             * ControlResponse group.
+             * @member {meshvirt.v1.IGroupInfo|null|undefined} group
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.group = null;
+
+            /**
+             * ControlResponse groupList.
+             * @member {meshvirt.v1.IGroupList|null|undefined} groupList
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.groupList = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|"group"|"groupList"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "image", "imageList", "eventList", "tombstoneList", "consoleAttached", "balanceReport"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "image", "imageList", "eventList", "tombstoneList", "consoleAttached", "balanceReport", "group", "groupList"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -9718,6 +9911,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.ConsoleAttached.encode(message.consoleAttached, writer.uint32(/* id 110, wireType 2 =*/882).fork(), q + 1).ldelim();
                 if (message.balanceReport != null && Object.hasOwnProperty.call(message, "balanceReport"))
                     $root.meshvirt.v1.BalanceReport.encode(message.balanceReport, writer.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
+                if (message.group != null && Object.hasOwnProperty.call(message, "group"))
+                    $root.meshvirt.v1.GroupInfo.encode(message.group, writer.uint32(/* id 170, wireType 2 =*/1362).fork(), q + 1).ldelim();
+                if (message.groupList != null && Object.hasOwnProperty.call(message, "groupList"))
+                    $root.meshvirt.v1.GroupList.encode(message.groupList, writer.uint32(/* id 171, wireType 2 =*/1370).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -9826,6 +10023,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 150: {
                             message.balanceReport = $root.meshvirt.v1.BalanceReport.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 170: {
+                            message.group = $root.meshvirt.v1.GroupInfo.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 171: {
+                            message.groupList = $root.meshvirt.v1.GroupList.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -10014,6 +10219,26 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "balanceReport." + error;
                     }
                 }
+                if (message.group != null && Object.hasOwnProperty.call(message, "group")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.GroupInfo.verify(message.group, long + 1);
+                        if (error)
+                            return "group." + error;
+                    }
+                }
+                if (message.groupList != null && Object.hasOwnProperty.call(message, "groupList")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.GroupList.verify(message.groupList, long + 1);
+                        if (error)
+                            return "groupList." + error;
+                    }
+                }
                 return null;
             };
 
@@ -10106,6 +10331,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.balanceReport))
                         throw TypeError(".meshvirt.v1.ControlResponse.balanceReport: object expected");
                     message.balanceReport = $root.meshvirt.v1.BalanceReport.fromObject(object.balanceReport, long + 1);
+                }
+                if (object.group != null) {
+                    if (!$util.isObject(object.group))
+                        throw TypeError(".meshvirt.v1.ControlResponse.group: object expected");
+                    message.group = $root.meshvirt.v1.GroupInfo.fromObject(object.group, long + 1);
+                }
+                if (object.groupList != null) {
+                    if (!$util.isObject(object.groupList))
+                        throw TypeError(".meshvirt.v1.ControlResponse.groupList: object expected");
+                    message.groupList = $root.meshvirt.v1.GroupList.fromObject(object.groupList, long + 1);
                 }
                 return message;
             };
@@ -10200,6 +10435,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.balanceReport = $root.meshvirt.v1.BalanceReport.toObject(message.balanceReport, options, q + 1);
                     if (options.oneofs)
                         object.body = "balanceReport";
+                }
+                if (message.group != null && Object.hasOwnProperty.call(message, "group")) {
+                    object.group = $root.meshvirt.v1.GroupInfo.toObject(message.group, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "group";
+                }
+                if (message.groupList != null && Object.hasOwnProperty.call(message, "groupList")) {
+                    object.groupList = $root.meshvirt.v1.GroupList.toObject(message.groupList, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "groupList";
                 }
                 return object;
             };
@@ -18213,55 +18458,32 @@ export const meshvirt = $root.meshvirt = (() => {
             return EventList;
         })();
 
-        v1.HostAdvert = (function() {
+        v1.VmGroup = (function() {
 
             /**
-             * Properties of a HostAdvert.
+             * Properties of a VmGroup.
              * @memberof meshvirt.v1
-             * @interface IHostAdvert
-             * @property {string|null} [hostId] HostAdvert hostId
-             * @property {number|null} [incarnation] HostAdvert incarnation
-             * @property {number|null} [seq] HostAdvert seq
-             * @property {Array.<string>|null} [addrs] HostAdvert addrs
-             * @property {Object.<string,string>|null} [labels] HostAdvert labels
-             * @property {meshvirt.v1.IHostCapacity|null} [capacity] HostAdvert capacity
-             * @property {meshvirt.v1.Accelerator|null} [accelerator] HostAdvert accelerator
-             * @property {string|null} [cpuModel] HostAdvert cpuModel
-             * @property {string|null} [cpuFlagsFingerprint] HostAdvert cpuFlagsFingerprint
-             * @property {Array.<string>|null} [cpuFlags] HostAdvert cpuFlags
-             * @property {string|null} [qemuVersion] HostAdvert qemuVersion
-             * @property {Array.<string>|null} [machineTypes] HostAdvert machineTypes
-             * @property {meshvirt.v1.HostState|null} [state] HostAdvert state
-             * @property {meshvirt.v1.IHostLoad|null} [load] HostAdvert load
-             * @property {Array.<meshvirt.v1.IVmSummary>|null} [vms] HostAdvert vms
-             * @property {number|null} [sentAtMs] HostAdvert sentAtMs
-             * @property {number|null} [heartbeatIntervalMs] HostAdvert heartbeatIntervalMs
-             * @property {string|null} [agentVersion] HostAdvert agentVersion
-             * @property {string|null} [hostname] HostAdvert hostname
-             * @property {string|null} [underlay] HostAdvert underlay
-             * @property {Array.<meshvirt.v1.INetwork>|null} [networks] HostAdvert networks
-             * @property {Array.<meshvirt.v1.IImageHolding>|null} [images] HostAdvert images
-             * @property {Array.<meshvirt.v1.IImageTombstone>|null} [imageTombstones] HostAdvert imageTombstones
-             * @property {meshvirt.v1.IBalanceSetting|null} [balance] HostAdvert balance
+             * @interface IVmGroup
+             * @property {string|null} [name] VmGroup name
+             * @property {string|null} [id] VmGroup id
+             * @property {number|null} [count] VmGroup count
+             * @property {Uint8Array|null} [template] VmGroup template
+             * @property {number|null} [revision] VmGroup revision
+             * @property {number|null} [updatedAtMs] VmGroup updatedAtMs
+             * @property {string|null} [updatedBy] VmGroup updatedBy
+             * @property {number|null} [createdAtMs] VmGroup createdAtMs
+             * @property {number|null} [deletedAtMs] VmGroup deletedAtMs
              */
 
             /**
-             * Constructs a new HostAdvert.
+             * Constructs a new VmGroup.
              * @memberof meshvirt.v1
-             * @classdesc Represents a HostAdvert.
-             * @implements IHostAdvert
+             * @classdesc Represents a VmGroup.
+             * @implements IVmGroup
              * @constructor
-             * @param {meshvirt.v1.IHostAdvert=} [properties] Properties to set
+             * @param {meshvirt.v1.IVmGroup=} [properties] Properties to set
              */
-            function HostAdvert(properties) {
-                this.addrs = [];
-                this.labels = {};
-                this.cpuFlags = [];
-                this.machineTypes = [];
-                this.vms = [];
-                this.networks = [];
-                this.images = [];
-                this.imageTombstones = [];
+            function VmGroup(properties) {
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -18269,2624 +18491,99 @@ export const meshvirt = $root.meshvirt = (() => {
             }
 
             /**
-             * HostAdvert hostId.
-             * @member {string} hostId
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.hostId = "";
-
-            /**
-             * HostAdvert incarnation.
-             * @member {number} incarnation
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.incarnation = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * HostAdvert seq.
-             * @member {number} seq
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * HostAdvert addrs.
-             * @member {Array.<string>} addrs
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.addrs = $util.emptyArray;
-
-            /**
-             * HostAdvert labels.
-             * @member {Object.<string,string>} labels
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.labels = $util.emptyObject;
-
-            /**
-             * HostAdvert capacity.
-             * @member {meshvirt.v1.IHostCapacity|null|undefined} capacity
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.capacity = null;
-
-            /**
-             * HostAdvert accelerator.
-             * @member {meshvirt.v1.Accelerator} accelerator
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.accelerator = 0;
-
-            /**
-             * HostAdvert cpuModel.
-             * @member {string} cpuModel
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.cpuModel = "";
-
-            /**
-             * HostAdvert cpuFlagsFingerprint.
-             * @member {string} cpuFlagsFingerprint
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.cpuFlagsFingerprint = "";
-
-            /**
-             * HostAdvert cpuFlags.
-             * @member {Array.<string>} cpuFlags
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.cpuFlags = $util.emptyArray;
-
-            /**
-             * HostAdvert qemuVersion.
-             * @member {string} qemuVersion
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.qemuVersion = "";
-
-            /**
-             * HostAdvert machineTypes.
-             * @member {Array.<string>} machineTypes
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.machineTypes = $util.emptyArray;
-
-            /**
-             * HostAdvert state.
-             * @member {meshvirt.v1.HostState} state
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.state = 0;
-
-            /**
-             * HostAdvert load.
-             * @member {meshvirt.v1.IHostLoad|null|undefined} load
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.load = null;
-
-            /**
-             * HostAdvert vms.
-             * @member {Array.<meshvirt.v1.IVmSummary>} vms
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.vms = $util.emptyArray;
-
-            /**
-             * HostAdvert sentAtMs.
-             * @member {number} sentAtMs
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.sentAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * HostAdvert heartbeatIntervalMs.
-             * @member {number} heartbeatIntervalMs
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.heartbeatIntervalMs = 0;
-
-            /**
-             * HostAdvert agentVersion.
-             * @member {string} agentVersion
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.agentVersion = "";
-
-            /**
-             * HostAdvert hostname.
-             * @member {string} hostname
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.hostname = "";
-
-            /**
-             * HostAdvert underlay.
-             * @member {string} underlay
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.underlay = "";
-
-            /**
-             * HostAdvert networks.
-             * @member {Array.<meshvirt.v1.INetwork>} networks
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.networks = $util.emptyArray;
-
-            /**
-             * HostAdvert images.
-             * @member {Array.<meshvirt.v1.IImageHolding>} images
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.images = $util.emptyArray;
-
-            /**
-             * HostAdvert imageTombstones.
-             * @member {Array.<meshvirt.v1.IImageTombstone>} imageTombstones
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.imageTombstones = $util.emptyArray;
-
-            /**
-             * HostAdvert balance.
-             * @member {meshvirt.v1.IBalanceSetting|null|undefined} balance
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             */
-            HostAdvert.prototype.balance = null;
-
-            /**
-             * Creates a new HostAdvert instance using the specified properties.
-             * @function create
-             * @memberof meshvirt.v1.HostAdvert
-             * @static
-             * @param {meshvirt.v1.IHostAdvert=} [properties] Properties to set
-             * @returns {meshvirt.v1.HostAdvert} HostAdvert instance
-             */
-            HostAdvert.create = function create(properties) {
-                return new HostAdvert(properties);
-            };
-
-            /**
-             * Encodes the specified HostAdvert message. Does not implicitly {@link meshvirt.v1.HostAdvert.verify|verify} messages.
-             * @function encode
-             * @memberof meshvirt.v1.HostAdvert
-             * @static
-             * @param {meshvirt.v1.IHostAdvert} message HostAdvert message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            HostAdvert.encode = function encode(message, writer, q) {
-                if (!writer)
-                    writer = $Writer.create();
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
-                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.hostId);
-                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
-                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.incarnation);
-                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
-                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.seq);
-                if (message.addrs != null && message.addrs.length)
-                    for (let i = 0; i < message.addrs.length; ++i)
-                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.addrs[i]);
-                if (message.labels != null && Object.hasOwnProperty.call(message, "labels"))
-                    for (let keys = Object.keys(message.labels), i = 0; i < keys.length; ++i)
-                        writer.uint32(/* id 5, wireType 2 =*/42).fork().uint32(/* id 1, wireType 2 =*/10).string(keys[i]).uint32(/* id 2, wireType 2 =*/18).string(message.labels[keys[i]]).ldelim();
-                if (message.capacity != null && Object.hasOwnProperty.call(message, "capacity"))
-                    $root.meshvirt.v1.HostCapacity.encode(message.capacity, writer.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
-                if (message.accelerator != null && Object.hasOwnProperty.call(message, "accelerator"))
-                    writer.uint32(/* id 7, wireType 0 =*/56).int32(message.accelerator);
-                if (message.cpuModel != null && Object.hasOwnProperty.call(message, "cpuModel"))
-                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.cpuModel);
-                if (message.cpuFlagsFingerprint != null && Object.hasOwnProperty.call(message, "cpuFlagsFingerprint"))
-                    writer.uint32(/* id 9, wireType 2 =*/74).string(message.cpuFlagsFingerprint);
-                if (message.cpuFlags != null && message.cpuFlags.length)
-                    for (let i = 0; i < message.cpuFlags.length; ++i)
-                        writer.uint32(/* id 10, wireType 2 =*/82).string(message.cpuFlags[i]);
-                if (message.qemuVersion != null && Object.hasOwnProperty.call(message, "qemuVersion"))
-                    writer.uint32(/* id 11, wireType 2 =*/90).string(message.qemuVersion);
-                if (message.machineTypes != null && message.machineTypes.length)
-                    for (let i = 0; i < message.machineTypes.length; ++i)
-                        writer.uint32(/* id 12, wireType 2 =*/98).string(message.machineTypes[i]);
-                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
-                    writer.uint32(/* id 13, wireType 0 =*/104).int32(message.state);
-                if (message.load != null && Object.hasOwnProperty.call(message, "load"))
-                    $root.meshvirt.v1.HostLoad.encode(message.load, writer.uint32(/* id 14, wireType 2 =*/114).fork(), q + 1).ldelim();
-                if (message.vms != null && message.vms.length)
-                    for (let i = 0; i < message.vms.length; ++i)
-                        $root.meshvirt.v1.VmSummary.encode(message.vms[i], writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
-                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
-                    writer.uint32(/* id 16, wireType 0 =*/128).uint64(message.sentAtMs);
-                if (message.heartbeatIntervalMs != null && Object.hasOwnProperty.call(message, "heartbeatIntervalMs"))
-                    writer.uint32(/* id 17, wireType 0 =*/136).uint32(message.heartbeatIntervalMs);
-                if (message.agentVersion != null && Object.hasOwnProperty.call(message, "agentVersion"))
-                    writer.uint32(/* id 18, wireType 2 =*/146).string(message.agentVersion);
-                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
-                    writer.uint32(/* id 19, wireType 2 =*/154).string(message.hostname);
-                if (message.underlay != null && Object.hasOwnProperty.call(message, "underlay"))
-                    writer.uint32(/* id 20, wireType 2 =*/162).string(message.underlay);
-                if (message.networks != null && message.networks.length)
-                    for (let i = 0; i < message.networks.length; ++i)
-                        $root.meshvirt.v1.Network.encode(message.networks[i], writer.uint32(/* id 21, wireType 2 =*/170).fork(), q + 1).ldelim();
-                if (message.images != null && message.images.length)
-                    for (let i = 0; i < message.images.length; ++i)
-                        $root.meshvirt.v1.ImageHolding.encode(message.images[i], writer.uint32(/* id 22, wireType 2 =*/178).fork(), q + 1).ldelim();
-                if (message.imageTombstones != null && message.imageTombstones.length)
-                    for (let i = 0; i < message.imageTombstones.length; ++i)
-                        $root.meshvirt.v1.ImageTombstone.encode(message.imageTombstones[i], writer.uint32(/* id 23, wireType 2 =*/186).fork(), q + 1).ldelim();
-                if (message.balance != null && Object.hasOwnProperty.call(message, "balance"))
-                    $root.meshvirt.v1.BalanceSetting.encode(message.balance, writer.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
-                return writer;
-            };
-
-            /**
-             * Encodes the specified HostAdvert message, length delimited. Does not implicitly {@link meshvirt.v1.HostAdvert.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof meshvirt.v1.HostAdvert
-             * @static
-             * @param {meshvirt.v1.IHostAdvert} message HostAdvert message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            HostAdvert.encodeDelimited = function encodeDelimited(message, writer) {
-                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
-            };
-
-            /**
-             * Decodes a HostAdvert message from the specified reader or buffer.
-             * @function decode
-             * @memberof meshvirt.v1.HostAdvert
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.HostAdvert} HostAdvert
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            HostAdvert.decode = function decode(reader, length, error, long) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (long === undefined)
-                    long = 0;
-                if (long > $Reader.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let end, message, key, value;
-                if (length === undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = new $root.meshvirt.v1.HostAdvert();
-                while (reader.pos < end) {
-                    let tag = reader.uint32();
-                    if (tag === error)
-                        break;
-                    switch (tag >>> 3) {
-                    case 1: {
-                            message.hostId = reader.string();
-                            break;
-                        }
-                    case 2: {
-                            message.incarnation = reader.uint64();
-                            break;
-                        }
-                    case 3: {
-                            message.seq = reader.uint64();
-                            break;
-                        }
-                    case 4: {
-                            if (!(message.addrs && message.addrs.length))
-                                message.addrs = [];
-                            message.addrs.push(reader.string());
-                            break;
-                        }
-                    case 5: {
-                            if (message.labels === $util.emptyObject)
-                                message.labels = {};
-                            let end2 = reader.uint32() + reader.pos;
-                            if (end2 > reader.len)
-                                throw RangeError("index out of range");
-                            reader.len = end2;
-                            key = "";
-                            value = "";
-                            while (reader.pos < end2) {
-                                let tag2 = reader.uint32();
-                                switch (tag2 >>> 3) {
-                                case 1:
-                                    key = reader.string();
-                                    break;
-                                case 2:
-                                    value = reader.string();
-                                    break;
-                                default:
-                                    reader.skipType(tag2 & 7, long);
-                                    break;
-                                }
-                            }
-                            if (reader.pos !== end2)
-                                throw RangeError("index out of range");
-                            reader.len = end;
-                            if (key === "__proto__")
-                                $util.makeProp(message.labels, key);
-                            message.labels[key] = value;
-                            break;
-                        }
-                    case 6: {
-                            message.capacity = $root.meshvirt.v1.HostCapacity.decode(reader, reader.uint32(), undefined, long + 1);
-                            break;
-                        }
-                    case 7: {
-                            message.accelerator = reader.int32();
-                            break;
-                        }
-                    case 8: {
-                            message.cpuModel = reader.string();
-                            break;
-                        }
-                    case 9: {
-                            message.cpuFlagsFingerprint = reader.string();
-                            break;
-                        }
-                    case 10: {
-                            if (!(message.cpuFlags && message.cpuFlags.length))
-                                message.cpuFlags = [];
-                            message.cpuFlags.push(reader.string());
-                            break;
-                        }
-                    case 11: {
-                            message.qemuVersion = reader.string();
-                            break;
-                        }
-                    case 12: {
-                            if (!(message.machineTypes && message.machineTypes.length))
-                                message.machineTypes = [];
-                            message.machineTypes.push(reader.string());
-                            break;
-                        }
-                    case 13: {
-                            message.state = reader.int32();
-                            break;
-                        }
-                    case 14: {
-                            message.load = $root.meshvirt.v1.HostLoad.decode(reader, reader.uint32(), undefined, long + 1);
-                            break;
-                        }
-                    case 15: {
-                            if (!(message.vms && message.vms.length))
-                                message.vms = [];
-                            message.vms.push($root.meshvirt.v1.VmSummary.decode(reader, reader.uint32(), undefined, long + 1));
-                            break;
-                        }
-                    case 16: {
-                            message.sentAtMs = reader.uint64();
-                            break;
-                        }
-                    case 17: {
-                            message.heartbeatIntervalMs = reader.uint32();
-                            break;
-                        }
-                    case 18: {
-                            message.agentVersion = reader.string();
-                            break;
-                        }
-                    case 19: {
-                            message.hostname = reader.string();
-                            break;
-                        }
-                    case 20: {
-                            message.underlay = reader.string();
-                            break;
-                        }
-                    case 21: {
-                            if (!(message.networks && message.networks.length))
-                                message.networks = [];
-                            message.networks.push($root.meshvirt.v1.Network.decode(reader, reader.uint32(), undefined, long + 1));
-                            break;
-                        }
-                    case 22: {
-                            if (!(message.images && message.images.length))
-                                message.images = [];
-                            message.images.push($root.meshvirt.v1.ImageHolding.decode(reader, reader.uint32(), undefined, long + 1));
-                            break;
-                        }
-                    case 23: {
-                            if (!(message.imageTombstones && message.imageTombstones.length))
-                                message.imageTombstones = [];
-                            message.imageTombstones.push($root.meshvirt.v1.ImageTombstone.decode(reader, reader.uint32(), undefined, long + 1));
-                            break;
-                        }
-                    case 150: {
-                            message.balance = $root.meshvirt.v1.BalanceSetting.decode(reader, reader.uint32(), undefined, long + 1);
-                            break;
-                        }
-                    default:
-                        reader.skipType(tag & 7, long);
-                        break;
-                    }
-                }
-                if (length !== undefined) {
-                    if (reader.pos !== end)
-                        throw RangeError("index out of range");
-                    reader.len = length;
-                }
-                return message;
-            };
-
-            /**
-             * Decodes a HostAdvert message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof meshvirt.v1.HostAdvert
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.HostAdvert} HostAdvert
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            HostAdvert.decodeDelimited = function decodeDelimited(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.uint32());
-            };
-
-            /**
-             * Verifies a HostAdvert message.
-             * @function verify
-             * @memberof meshvirt.v1.HostAdvert
-             * @static
-             * @param {Object.<string,*>} message Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            HostAdvert.verify = function verify(message, long) {
-                if (typeof message !== "object" || message === null)
-                    return "object expected";
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    return "maximum nesting depth exceeded";
-                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
-                    if (!$util.isString(message.hostId))
-                        return "hostId: string expected";
-                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
-                    if (!$util.isInteger(message.incarnation) && !(message.incarnation && $util.isInteger(message.incarnation.low) && $util.isInteger(message.incarnation.high)))
-                        return "incarnation: integer|Long expected";
-                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
-                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
-                        return "seq: integer|Long expected";
-                if (message.addrs != null && Object.hasOwnProperty.call(message, "addrs")) {
-                    if (!Array.isArray(message.addrs))
-                        return "addrs: array expected";
-                    for (let i = 0; i < message.addrs.length; ++i)
-                        if (!$util.isString(message.addrs[i]))
-                            return "addrs: string[] expected";
-                }
-                if (message.labels != null && Object.hasOwnProperty.call(message, "labels")) {
-                    if (!$util.isObject(message.labels))
-                        return "labels: object expected";
-                    let key = Object.keys(message.labels);
-                    for (let i = 0; i < key.length; ++i)
-                        if (!$util.isString(message.labels[key[i]]))
-                            return "labels: string{k:string} expected";
-                }
-                if (message.capacity != null && Object.hasOwnProperty.call(message, "capacity")) {
-                    let error = $root.meshvirt.v1.HostCapacity.verify(message.capacity, long + 1);
-                    if (error)
-                        return "capacity." + error;
-                }
-                if (message.accelerator != null && Object.hasOwnProperty.call(message, "accelerator"))
-                    switch (message.accelerator) {
-                    default:
-                        return "accelerator: enum value expected";
-                    case 0:
-                    case 1:
-                    case 2:
-                        break;
-                    }
-                if (message.cpuModel != null && Object.hasOwnProperty.call(message, "cpuModel"))
-                    if (!$util.isString(message.cpuModel))
-                        return "cpuModel: string expected";
-                if (message.cpuFlagsFingerprint != null && Object.hasOwnProperty.call(message, "cpuFlagsFingerprint"))
-                    if (!$util.isString(message.cpuFlagsFingerprint))
-                        return "cpuFlagsFingerprint: string expected";
-                if (message.cpuFlags != null && Object.hasOwnProperty.call(message, "cpuFlags")) {
-                    if (!Array.isArray(message.cpuFlags))
-                        return "cpuFlags: array expected";
-                    for (let i = 0; i < message.cpuFlags.length; ++i)
-                        if (!$util.isString(message.cpuFlags[i]))
-                            return "cpuFlags: string[] expected";
-                }
-                if (message.qemuVersion != null && Object.hasOwnProperty.call(message, "qemuVersion"))
-                    if (!$util.isString(message.qemuVersion))
-                        return "qemuVersion: string expected";
-                if (message.machineTypes != null && Object.hasOwnProperty.call(message, "machineTypes")) {
-                    if (!Array.isArray(message.machineTypes))
-                        return "machineTypes: array expected";
-                    for (let i = 0; i < message.machineTypes.length; ++i)
-                        if (!$util.isString(message.machineTypes[i]))
-                            return "machineTypes: string[] expected";
-                }
-                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
-                    switch (message.state) {
-                    default:
-                        return "state: enum value expected";
-                    case 0:
-                    case 1:
-                    case 2:
-                    case 3:
-                    case 4:
-                        break;
-                    }
-                if (message.load != null && Object.hasOwnProperty.call(message, "load")) {
-                    let error = $root.meshvirt.v1.HostLoad.verify(message.load, long + 1);
-                    if (error)
-                        return "load." + error;
-                }
-                if (message.vms != null && Object.hasOwnProperty.call(message, "vms")) {
-                    if (!Array.isArray(message.vms))
-                        return "vms: array expected";
-                    for (let i = 0; i < message.vms.length; ++i) {
-                        let error = $root.meshvirt.v1.VmSummary.verify(message.vms[i], long + 1);
-                        if (error)
-                            return "vms." + error;
-                    }
-                }
-                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
-                    if (!$util.isInteger(message.sentAtMs) && !(message.sentAtMs && $util.isInteger(message.sentAtMs.low) && $util.isInteger(message.sentAtMs.high)))
-                        return "sentAtMs: integer|Long expected";
-                if (message.heartbeatIntervalMs != null && Object.hasOwnProperty.call(message, "heartbeatIntervalMs"))
-                    if (!$util.isInteger(message.heartbeatIntervalMs))
-                        return "heartbeatIntervalMs: integer expected";
-                if (message.agentVersion != null && Object.hasOwnProperty.call(message, "agentVersion"))
-                    if (!$util.isString(message.agentVersion))
-                        return "agentVersion: string expected";
-                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
-                    if (!$util.isString(message.hostname))
-                        return "hostname: string expected";
-                if (message.underlay != null && Object.hasOwnProperty.call(message, "underlay"))
-                    if (!$util.isString(message.underlay))
-                        return "underlay: string expected";
-                if (message.networks != null && Object.hasOwnProperty.call(message, "networks")) {
-                    if (!Array.isArray(message.networks))
-                        return "networks: array expected";
-                    for (let i = 0; i < message.networks.length; ++i) {
-                        let error = $root.meshvirt.v1.Network.verify(message.networks[i], long + 1);
-                        if (error)
-                            return "networks." + error;
-                    }
-                }
-                if (message.images != null && Object.hasOwnProperty.call(message, "images")) {
-                    if (!Array.isArray(message.images))
-                        return "images: array expected";
-                    for (let i = 0; i < message.images.length; ++i) {
-                        let error = $root.meshvirt.v1.ImageHolding.verify(message.images[i], long + 1);
-                        if (error)
-                            return "images." + error;
-                    }
-                }
-                if (message.imageTombstones != null && Object.hasOwnProperty.call(message, "imageTombstones")) {
-                    if (!Array.isArray(message.imageTombstones))
-                        return "imageTombstones: array expected";
-                    for (let i = 0; i < message.imageTombstones.length; ++i) {
-                        let error = $root.meshvirt.v1.ImageTombstone.verify(message.imageTombstones[i], long + 1);
-                        if (error)
-                            return "imageTombstones." + error;
-                    }
-                }
-                if (message.balance != null && Object.hasOwnProperty.call(message, "balance")) {
-                    let error = $root.meshvirt.v1.BalanceSetting.verify(message.balance, long + 1);
-                    if (error)
-                        return "balance." + error;
-                }
-                return null;
-            };
-
-            /**
-             * Creates a HostAdvert message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof meshvirt.v1.HostAdvert
-             * @static
-             * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.HostAdvert} HostAdvert
-             */
-            HostAdvert.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.HostAdvert)
-                    return object;
-                if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.HostAdvert: object expected");
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.HostAdvert();
-                if (object.hostId != null)
-                    message.hostId = String(object.hostId);
-                if (object.incarnation != null)
-                    if ($util.Long)
-                        message.incarnation = $util.Long.fromValue(object.incarnation, true);
-                    else if (typeof object.incarnation === "string")
-                        message.incarnation = parseInt(object.incarnation, 10);
-                    else if (typeof object.incarnation === "number")
-                        message.incarnation = object.incarnation;
-                    else if (typeof object.incarnation === "object")
-                        message.incarnation = new $util.LongBits(object.incarnation.low >>> 0, object.incarnation.high >>> 0).toNumber(true);
-                if (object.seq != null)
-                    if ($util.Long)
-                        message.seq = $util.Long.fromValue(object.seq, true);
-                    else if (typeof object.seq === "string")
-                        message.seq = parseInt(object.seq, 10);
-                    else if (typeof object.seq === "number")
-                        message.seq = object.seq;
-                    else if (typeof object.seq === "object")
-                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
-                if (object.addrs) {
-                    if (!Array.isArray(object.addrs))
-                        throw TypeError(".meshvirt.v1.HostAdvert.addrs: array expected");
-                    message.addrs = [];
-                    for (let i = 0; i < object.addrs.length; ++i)
-                        message.addrs[i] = String(object.addrs[i]);
-                }
-                if (object.labels) {
-                    if (!$util.isObject(object.labels))
-                        throw TypeError(".meshvirt.v1.HostAdvert.labels: object expected");
-                    message.labels = {};
-                    for (let keys = Object.keys(object.labels), i = 0; i < keys.length; ++i) {
-                        if (keys[i] === "__proto__")
-                            $util.makeProp(message.labels, keys[i]);
-                        message.labels[keys[i]] = String(object.labels[keys[i]]);
-                    }
-                }
-                if (object.capacity != null) {
-                    if (!$util.isObject(object.capacity))
-                        throw TypeError(".meshvirt.v1.HostAdvert.capacity: object expected");
-                    message.capacity = $root.meshvirt.v1.HostCapacity.fromObject(object.capacity, long + 1);
-                }
-                switch (object.accelerator) {
-                default:
-                    if (typeof object.accelerator === "number") {
-                        message.accelerator = object.accelerator;
-                        break;
-                    }
-                    break;
-                case "ACCELERATOR_UNSPECIFIED":
-                case 0:
-                    message.accelerator = 0;
-                    break;
-                case "ACCELERATOR_KVM":
-                case 1:
-                    message.accelerator = 1;
-                    break;
-                case "ACCELERATOR_TCG":
-                case 2:
-                    message.accelerator = 2;
-                    break;
-                }
-                if (object.cpuModel != null)
-                    message.cpuModel = String(object.cpuModel);
-                if (object.cpuFlagsFingerprint != null)
-                    message.cpuFlagsFingerprint = String(object.cpuFlagsFingerprint);
-                if (object.cpuFlags) {
-                    if (!Array.isArray(object.cpuFlags))
-                        throw TypeError(".meshvirt.v1.HostAdvert.cpuFlags: array expected");
-                    message.cpuFlags = [];
-                    for (let i = 0; i < object.cpuFlags.length; ++i)
-                        message.cpuFlags[i] = String(object.cpuFlags[i]);
-                }
-                if (object.qemuVersion != null)
-                    message.qemuVersion = String(object.qemuVersion);
-                if (object.machineTypes) {
-                    if (!Array.isArray(object.machineTypes))
-                        throw TypeError(".meshvirt.v1.HostAdvert.machineTypes: array expected");
-                    message.machineTypes = [];
-                    for (let i = 0; i < object.machineTypes.length; ++i)
-                        message.machineTypes[i] = String(object.machineTypes[i]);
-                }
-                switch (object.state) {
-                default:
-                    if (typeof object.state === "number") {
-                        message.state = object.state;
-                        break;
-                    }
-                    break;
-                case "HOST_STATE_UNSPECIFIED":
-                case 0:
-                    message.state = 0;
-                    break;
-                case "HOST_STATE_ACTIVE":
-                case 1:
-                    message.state = 1;
-                    break;
-                case "HOST_STATE_DRAINING":
-                case 2:
-                    message.state = 2;
-                    break;
-                case "HOST_STATE_DRAINED":
-                case 3:
-                    message.state = 3;
-                    break;
-                case "HOST_STATE_LEAVING":
-                case 4:
-                    message.state = 4;
-                    break;
-                }
-                if (object.load != null) {
-                    if (!$util.isObject(object.load))
-                        throw TypeError(".meshvirt.v1.HostAdvert.load: object expected");
-                    message.load = $root.meshvirt.v1.HostLoad.fromObject(object.load, long + 1);
-                }
-                if (object.vms) {
-                    if (!Array.isArray(object.vms))
-                        throw TypeError(".meshvirt.v1.HostAdvert.vms: array expected");
-                    message.vms = [];
-                    for (let i = 0; i < object.vms.length; ++i) {
-                        if (!$util.isObject(object.vms[i]))
-                            throw TypeError(".meshvirt.v1.HostAdvert.vms: object expected");
-                        message.vms[i] = $root.meshvirt.v1.VmSummary.fromObject(object.vms[i], long + 1);
-                    }
-                }
-                if (object.sentAtMs != null)
-                    if ($util.Long)
-                        message.sentAtMs = $util.Long.fromValue(object.sentAtMs, true);
-                    else if (typeof object.sentAtMs === "string")
-                        message.sentAtMs = parseInt(object.sentAtMs, 10);
-                    else if (typeof object.sentAtMs === "number")
-                        message.sentAtMs = object.sentAtMs;
-                    else if (typeof object.sentAtMs === "object")
-                        message.sentAtMs = new $util.LongBits(object.sentAtMs.low >>> 0, object.sentAtMs.high >>> 0).toNumber(true);
-                if (object.heartbeatIntervalMs != null)
-                    message.heartbeatIntervalMs = object.heartbeatIntervalMs >>> 0;
-                if (object.agentVersion != null)
-                    message.agentVersion = String(object.agentVersion);
-                if (object.hostname != null)
-                    message.hostname = String(object.hostname);
-                if (object.underlay != null)
-                    message.underlay = String(object.underlay);
-                if (object.networks) {
-                    if (!Array.isArray(object.networks))
-                        throw TypeError(".meshvirt.v1.HostAdvert.networks: array expected");
-                    message.networks = [];
-                    for (let i = 0; i < object.networks.length; ++i) {
-                        if (!$util.isObject(object.networks[i]))
-                            throw TypeError(".meshvirt.v1.HostAdvert.networks: object expected");
-                        message.networks[i] = $root.meshvirt.v1.Network.fromObject(object.networks[i], long + 1);
-                    }
-                }
-                if (object.images) {
-                    if (!Array.isArray(object.images))
-                        throw TypeError(".meshvirt.v1.HostAdvert.images: array expected");
-                    message.images = [];
-                    for (let i = 0; i < object.images.length; ++i) {
-                        if (!$util.isObject(object.images[i]))
-                            throw TypeError(".meshvirt.v1.HostAdvert.images: object expected");
-                        message.images[i] = $root.meshvirt.v1.ImageHolding.fromObject(object.images[i], long + 1);
-                    }
-                }
-                if (object.imageTombstones) {
-                    if (!Array.isArray(object.imageTombstones))
-                        throw TypeError(".meshvirt.v1.HostAdvert.imageTombstones: array expected");
-                    message.imageTombstones = [];
-                    for (let i = 0; i < object.imageTombstones.length; ++i) {
-                        if (!$util.isObject(object.imageTombstones[i]))
-                            throw TypeError(".meshvirt.v1.HostAdvert.imageTombstones: object expected");
-                        message.imageTombstones[i] = $root.meshvirt.v1.ImageTombstone.fromObject(object.imageTombstones[i], long + 1);
-                    }
-                }
-                if (object.balance != null) {
-                    if (!$util.isObject(object.balance))
-                        throw TypeError(".meshvirt.v1.HostAdvert.balance: object expected");
-                    message.balance = $root.meshvirt.v1.BalanceSetting.fromObject(object.balance, long + 1);
-                }
-                return message;
-            };
-
-            /**
-             * Creates a plain object from a HostAdvert message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof meshvirt.v1.HostAdvert
-             * @static
-             * @param {meshvirt.v1.HostAdvert} message HostAdvert
-             * @param {$protobuf.IConversionOptions} [options] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            HostAdvert.toObject = function toObject(message, options, q) {
-                if (!options)
-                    options = {};
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                let object = {};
-                if (options.arrays || options.defaults) {
-                    object.addrs = [];
-                    object.cpuFlags = [];
-                    object.machineTypes = [];
-                    object.vms = [];
-                    object.networks = [];
-                    object.images = [];
-                    object.imageTombstones = [];
-                }
-                if (options.objects || options.defaults)
-                    object.labels = {};
-                if (options.defaults) {
-                    object.hostId = "";
-                    if ($util.Long) {
-                        let long = new $util.Long(0, 0, true);
-                        object.incarnation = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
-                    } else
-                        object.incarnation = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
-                    if ($util.Long) {
-                        let long = new $util.Long(0, 0, true);
-                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
-                    } else
-                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
-                    object.capacity = null;
-                    object.accelerator = options.enums === String ? "ACCELERATOR_UNSPECIFIED" : 0;
-                    object.cpuModel = "";
-                    object.cpuFlagsFingerprint = "";
-                    object.qemuVersion = "";
-                    object.state = options.enums === String ? "HOST_STATE_UNSPECIFIED" : 0;
-                    object.load = null;
-                    if ($util.Long) {
-                        let long = new $util.Long(0, 0, true);
-                        object.sentAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
-                    } else
-                        object.sentAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
-                    object.heartbeatIntervalMs = 0;
-                    object.agentVersion = "";
-                    object.hostname = "";
-                    object.underlay = "";
-                    object.balance = null;
-                }
-                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
-                    object.hostId = message.hostId;
-                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
-                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
-                        object.incarnation = typeof message.incarnation === "number" ? BigInt(message.incarnation) : $util.Long.fromBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0, true).toBigInt();
-                    else if (typeof message.incarnation === "number")
-                        object.incarnation = options.longs === String ? String(message.incarnation) : message.incarnation;
-                    else
-                        object.incarnation = options.longs === String ? $util.Long.prototype.toString.call(message.incarnation) : options.longs === Number ? new $util.LongBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0).toNumber(true) : message.incarnation;
-                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
-                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
-                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
-                    else if (typeof message.seq === "number")
-                        object.seq = options.longs === String ? String(message.seq) : message.seq;
-                    else
-                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
-                if (message.addrs && message.addrs.length) {
-                    object.addrs = [];
-                    for (let j = 0; j < message.addrs.length; ++j)
-                        object.addrs[j] = message.addrs[j];
-                }
-                let keys2;
-                if (message.labels && (keys2 = Object.keys(message.labels)).length) {
-                    object.labels = {};
-                    for (let j = 0; j < keys2.length; ++j) {
-                        if (keys2[j] === "__proto__")
-                            $util.makeProp(object.labels, keys2[j]);
-                        object.labels[keys2[j]] = message.labels[keys2[j]];
-                    }
-                }
-                if (message.capacity != null && Object.hasOwnProperty.call(message, "capacity"))
-                    object.capacity = $root.meshvirt.v1.HostCapacity.toObject(message.capacity, options, q + 1);
-                if (message.accelerator != null && Object.hasOwnProperty.call(message, "accelerator"))
-                    object.accelerator = options.enums === String ? $root.meshvirt.v1.Accelerator[message.accelerator] === undefined ? message.accelerator : $root.meshvirt.v1.Accelerator[message.accelerator] : message.accelerator;
-                if (message.cpuModel != null && Object.hasOwnProperty.call(message, "cpuModel"))
-                    object.cpuModel = message.cpuModel;
-                if (message.cpuFlagsFingerprint != null && Object.hasOwnProperty.call(message, "cpuFlagsFingerprint"))
-                    object.cpuFlagsFingerprint = message.cpuFlagsFingerprint;
-                if (message.cpuFlags && message.cpuFlags.length) {
-                    object.cpuFlags = [];
-                    for (let j = 0; j < message.cpuFlags.length; ++j)
-                        object.cpuFlags[j] = message.cpuFlags[j];
-                }
-                if (message.qemuVersion != null && Object.hasOwnProperty.call(message, "qemuVersion"))
-                    object.qemuVersion = message.qemuVersion;
-                if (message.machineTypes && message.machineTypes.length) {
-                    object.machineTypes = [];
-                    for (let j = 0; j < message.machineTypes.length; ++j)
-                        object.machineTypes[j] = message.machineTypes[j];
-                }
-                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
-                    object.state = options.enums === String ? $root.meshvirt.v1.HostState[message.state] === undefined ? message.state : $root.meshvirt.v1.HostState[message.state] : message.state;
-                if (message.load != null && Object.hasOwnProperty.call(message, "load"))
-                    object.load = $root.meshvirt.v1.HostLoad.toObject(message.load, options, q + 1);
-                if (message.vms && message.vms.length) {
-                    object.vms = [];
-                    for (let j = 0; j < message.vms.length; ++j)
-                        object.vms[j] = $root.meshvirt.v1.VmSummary.toObject(message.vms[j], options, q + 1);
-                }
-                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
-                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
-                        object.sentAtMs = typeof message.sentAtMs === "number" ? BigInt(message.sentAtMs) : $util.Long.fromBits(message.sentAtMs.low >>> 0, message.sentAtMs.high >>> 0, true).toBigInt();
-                    else if (typeof message.sentAtMs === "number")
-                        object.sentAtMs = options.longs === String ? String(message.sentAtMs) : message.sentAtMs;
-                    else
-                        object.sentAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.sentAtMs) : options.longs === Number ? new $util.LongBits(message.sentAtMs.low >>> 0, message.sentAtMs.high >>> 0).toNumber(true) : message.sentAtMs;
-                if (message.heartbeatIntervalMs != null && Object.hasOwnProperty.call(message, "heartbeatIntervalMs"))
-                    object.heartbeatIntervalMs = message.heartbeatIntervalMs;
-                if (message.agentVersion != null && Object.hasOwnProperty.call(message, "agentVersion"))
-                    object.agentVersion = message.agentVersion;
-                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
-                    object.hostname = message.hostname;
-                if (message.underlay != null && Object.hasOwnProperty.call(message, "underlay"))
-                    object.underlay = message.underlay;
-                if (message.networks && message.networks.length) {
-                    object.networks = [];
-                    for (let j = 0; j < message.networks.length; ++j)
-                        object.networks[j] = $root.meshvirt.v1.Network.toObject(message.networks[j], options, q + 1);
-                }
-                if (message.images && message.images.length) {
-                    object.images = [];
-                    for (let j = 0; j < message.images.length; ++j)
-                        object.images[j] = $root.meshvirt.v1.ImageHolding.toObject(message.images[j], options, q + 1);
-                }
-                if (message.imageTombstones && message.imageTombstones.length) {
-                    object.imageTombstones = [];
-                    for (let j = 0; j < message.imageTombstones.length; ++j)
-                        object.imageTombstones[j] = $root.meshvirt.v1.ImageTombstone.toObject(message.imageTombstones[j], options, q + 1);
-                }
-                if (message.balance != null && Object.hasOwnProperty.call(message, "balance"))
-                    object.balance = $root.meshvirt.v1.BalanceSetting.toObject(message.balance, options, q + 1);
-                return object;
-            };
-
-            /**
-             * Converts this HostAdvert to JSON.
-             * @function toJSON
-             * @memberof meshvirt.v1.HostAdvert
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            HostAdvert.prototype.toJSON = function toJSON() {
-                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the default type url for HostAdvert
-             * @function getTypeUrl
-             * @memberof meshvirt.v1.HostAdvert
-             * @static
-             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
-             * @returns {string} The default type url
-             */
-            HostAdvert.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
-                if (typeUrlPrefix === undefined) {
-                    typeUrlPrefix = "type.googleapis.com";
-                }
-                return typeUrlPrefix + "/meshvirt.v1.HostAdvert";
-            };
-
-            return HostAdvert;
-        })();
-
-        v1.HostCapacity = (function() {
-
-            /**
-             * Properties of a HostCapacity.
-             * @memberof meshvirt.v1
-             * @interface IHostCapacity
-             * @property {meshvirt.v1.IResources|null} [total] HostCapacity total
-             * @property {meshvirt.v1.IResources|null} [hostReserved] HostCapacity hostReserved
-             * @property {meshvirt.v1.IResources|null} [allocated] HostCapacity allocated
-             * @property {meshvirt.v1.IResources|null} [reservations] HostCapacity reservations
-             * @property {meshvirt.v1.IOvercommit|null} [overcommit] HostCapacity overcommit
-             */
-
-            /**
-             * Constructs a new HostCapacity.
-             * @memberof meshvirt.v1
-             * @classdesc Represents a HostCapacity.
-             * @implements IHostCapacity
-             * @constructor
-             * @param {meshvirt.v1.IHostCapacity=} [properties] Properties to set
-             */
-            function HostCapacity(properties) {
-                if (properties)
-                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            }
-
-            /**
-             * HostCapacity total.
-             * @member {meshvirt.v1.IResources|null|undefined} total
-             * @memberof meshvirt.v1.HostCapacity
-             * @instance
-             */
-            HostCapacity.prototype.total = null;
-
-            /**
-             * HostCapacity hostReserved.
-             * @member {meshvirt.v1.IResources|null|undefined} hostReserved
-             * @memberof meshvirt.v1.HostCapacity
-             * @instance
-             */
-            HostCapacity.prototype.hostReserved = null;
-
-            /**
-             * HostCapacity allocated.
-             * @member {meshvirt.v1.IResources|null|undefined} allocated
-             * @memberof meshvirt.v1.HostCapacity
-             * @instance
-             */
-            HostCapacity.prototype.allocated = null;
-
-            /**
-             * HostCapacity reservations.
-             * @member {meshvirt.v1.IResources|null|undefined} reservations
-             * @memberof meshvirt.v1.HostCapacity
-             * @instance
-             */
-            HostCapacity.prototype.reservations = null;
-
-            /**
-             * HostCapacity overcommit.
-             * @member {meshvirt.v1.IOvercommit|null|undefined} overcommit
-             * @memberof meshvirt.v1.HostCapacity
-             * @instance
-             */
-            HostCapacity.prototype.overcommit = null;
-
-            /**
-             * Creates a new HostCapacity instance using the specified properties.
-             * @function create
-             * @memberof meshvirt.v1.HostCapacity
-             * @static
-             * @param {meshvirt.v1.IHostCapacity=} [properties] Properties to set
-             * @returns {meshvirt.v1.HostCapacity} HostCapacity instance
-             */
-            HostCapacity.create = function create(properties) {
-                return new HostCapacity(properties);
-            };
-
-            /**
-             * Encodes the specified HostCapacity message. Does not implicitly {@link meshvirt.v1.HostCapacity.verify|verify} messages.
-             * @function encode
-             * @memberof meshvirt.v1.HostCapacity
-             * @static
-             * @param {meshvirt.v1.IHostCapacity} message HostCapacity message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            HostCapacity.encode = function encode(message, writer, q) {
-                if (!writer)
-                    writer = $Writer.create();
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                if (message.total != null && Object.hasOwnProperty.call(message, "total"))
-                    $root.meshvirt.v1.Resources.encode(message.total, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
-                if (message.hostReserved != null && Object.hasOwnProperty.call(message, "hostReserved"))
-                    $root.meshvirt.v1.Resources.encode(message.hostReserved, writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
-                if (message.allocated != null && Object.hasOwnProperty.call(message, "allocated"))
-                    $root.meshvirt.v1.Resources.encode(message.allocated, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
-                if (message.reservations != null && Object.hasOwnProperty.call(message, "reservations"))
-                    $root.meshvirt.v1.Resources.encode(message.reservations, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
-                if (message.overcommit != null && Object.hasOwnProperty.call(message, "overcommit"))
-                    $root.meshvirt.v1.Overcommit.encode(message.overcommit, writer.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
-                return writer;
-            };
-
-            /**
-             * Encodes the specified HostCapacity message, length delimited. Does not implicitly {@link meshvirt.v1.HostCapacity.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof meshvirt.v1.HostCapacity
-             * @static
-             * @param {meshvirt.v1.IHostCapacity} message HostCapacity message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            HostCapacity.encodeDelimited = function encodeDelimited(message, writer) {
-                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
-            };
-
-            /**
-             * Decodes a HostCapacity message from the specified reader or buffer.
-             * @function decode
-             * @memberof meshvirt.v1.HostCapacity
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.HostCapacity} HostCapacity
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            HostCapacity.decode = function decode(reader, length, error, long) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (long === undefined)
-                    long = 0;
-                if (long > $Reader.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let end, message;
-                if (length === undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = new $root.meshvirt.v1.HostCapacity();
-                while (reader.pos < end) {
-                    let tag = reader.uint32();
-                    if (tag === error)
-                        break;
-                    switch (tag >>> 3) {
-                    case 1: {
-                            message.total = $root.meshvirt.v1.Resources.decode(reader, reader.uint32(), undefined, long + 1);
-                            break;
-                        }
-                    case 2: {
-                            message.hostReserved = $root.meshvirt.v1.Resources.decode(reader, reader.uint32(), undefined, long + 1);
-                            break;
-                        }
-                    case 3: {
-                            message.allocated = $root.meshvirt.v1.Resources.decode(reader, reader.uint32(), undefined, long + 1);
-                            break;
-                        }
-                    case 4: {
-                            message.reservations = $root.meshvirt.v1.Resources.decode(reader, reader.uint32(), undefined, long + 1);
-                            break;
-                        }
-                    case 5: {
-                            message.overcommit = $root.meshvirt.v1.Overcommit.decode(reader, reader.uint32(), undefined, long + 1);
-                            break;
-                        }
-                    default:
-                        reader.skipType(tag & 7, long);
-                        break;
-                    }
-                }
-                if (length !== undefined) {
-                    if (reader.pos !== end)
-                        throw RangeError("index out of range");
-                    reader.len = length;
-                }
-                return message;
-            };
-
-            /**
-             * Decodes a HostCapacity message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof meshvirt.v1.HostCapacity
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.HostCapacity} HostCapacity
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            HostCapacity.decodeDelimited = function decodeDelimited(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.uint32());
-            };
-
-            /**
-             * Verifies a HostCapacity message.
-             * @function verify
-             * @memberof meshvirt.v1.HostCapacity
-             * @static
-             * @param {Object.<string,*>} message Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            HostCapacity.verify = function verify(message, long) {
-                if (typeof message !== "object" || message === null)
-                    return "object expected";
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    return "maximum nesting depth exceeded";
-                if (message.total != null && Object.hasOwnProperty.call(message, "total")) {
-                    let error = $root.meshvirt.v1.Resources.verify(message.total, long + 1);
-                    if (error)
-                        return "total." + error;
-                }
-                if (message.hostReserved != null && Object.hasOwnProperty.call(message, "hostReserved")) {
-                    let error = $root.meshvirt.v1.Resources.verify(message.hostReserved, long + 1);
-                    if (error)
-                        return "hostReserved." + error;
-                }
-                if (message.allocated != null && Object.hasOwnProperty.call(message, "allocated")) {
-                    let error = $root.meshvirt.v1.Resources.verify(message.allocated, long + 1);
-                    if (error)
-                        return "allocated." + error;
-                }
-                if (message.reservations != null && Object.hasOwnProperty.call(message, "reservations")) {
-                    let error = $root.meshvirt.v1.Resources.verify(message.reservations, long + 1);
-                    if (error)
-                        return "reservations." + error;
-                }
-                if (message.overcommit != null && Object.hasOwnProperty.call(message, "overcommit")) {
-                    let error = $root.meshvirt.v1.Overcommit.verify(message.overcommit, long + 1);
-                    if (error)
-                        return "overcommit." + error;
-                }
-                return null;
-            };
-
-            /**
-             * Creates a HostCapacity message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof meshvirt.v1.HostCapacity
-             * @static
-             * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.HostCapacity} HostCapacity
-             */
-            HostCapacity.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.HostCapacity)
-                    return object;
-                if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.HostCapacity: object expected");
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.HostCapacity();
-                if (object.total != null) {
-                    if (!$util.isObject(object.total))
-                        throw TypeError(".meshvirt.v1.HostCapacity.total: object expected");
-                    message.total = $root.meshvirt.v1.Resources.fromObject(object.total, long + 1);
-                }
-                if (object.hostReserved != null) {
-                    if (!$util.isObject(object.hostReserved))
-                        throw TypeError(".meshvirt.v1.HostCapacity.hostReserved: object expected");
-                    message.hostReserved = $root.meshvirt.v1.Resources.fromObject(object.hostReserved, long + 1);
-                }
-                if (object.allocated != null) {
-                    if (!$util.isObject(object.allocated))
-                        throw TypeError(".meshvirt.v1.HostCapacity.allocated: object expected");
-                    message.allocated = $root.meshvirt.v1.Resources.fromObject(object.allocated, long + 1);
-                }
-                if (object.reservations != null) {
-                    if (!$util.isObject(object.reservations))
-                        throw TypeError(".meshvirt.v1.HostCapacity.reservations: object expected");
-                    message.reservations = $root.meshvirt.v1.Resources.fromObject(object.reservations, long + 1);
-                }
-                if (object.overcommit != null) {
-                    if (!$util.isObject(object.overcommit))
-                        throw TypeError(".meshvirt.v1.HostCapacity.overcommit: object expected");
-                    message.overcommit = $root.meshvirt.v1.Overcommit.fromObject(object.overcommit, long + 1);
-                }
-                return message;
-            };
-
-            /**
-             * Creates a plain object from a HostCapacity message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof meshvirt.v1.HostCapacity
-             * @static
-             * @param {meshvirt.v1.HostCapacity} message HostCapacity
-             * @param {$protobuf.IConversionOptions} [options] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            HostCapacity.toObject = function toObject(message, options, q) {
-                if (!options)
-                    options = {};
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                let object = {};
-                if (options.defaults) {
-                    object.total = null;
-                    object.hostReserved = null;
-                    object.allocated = null;
-                    object.reservations = null;
-                    object.overcommit = null;
-                }
-                if (message.total != null && Object.hasOwnProperty.call(message, "total"))
-                    object.total = $root.meshvirt.v1.Resources.toObject(message.total, options, q + 1);
-                if (message.hostReserved != null && Object.hasOwnProperty.call(message, "hostReserved"))
-                    object.hostReserved = $root.meshvirt.v1.Resources.toObject(message.hostReserved, options, q + 1);
-                if (message.allocated != null && Object.hasOwnProperty.call(message, "allocated"))
-                    object.allocated = $root.meshvirt.v1.Resources.toObject(message.allocated, options, q + 1);
-                if (message.reservations != null && Object.hasOwnProperty.call(message, "reservations"))
-                    object.reservations = $root.meshvirt.v1.Resources.toObject(message.reservations, options, q + 1);
-                if (message.overcommit != null && Object.hasOwnProperty.call(message, "overcommit"))
-                    object.overcommit = $root.meshvirt.v1.Overcommit.toObject(message.overcommit, options, q + 1);
-                return object;
-            };
-
-            /**
-             * Converts this HostCapacity to JSON.
-             * @function toJSON
-             * @memberof meshvirt.v1.HostCapacity
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            HostCapacity.prototype.toJSON = function toJSON() {
-                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the default type url for HostCapacity
-             * @function getTypeUrl
-             * @memberof meshvirt.v1.HostCapacity
-             * @static
-             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
-             * @returns {string} The default type url
-             */
-            HostCapacity.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
-                if (typeUrlPrefix === undefined) {
-                    typeUrlPrefix = "type.googleapis.com";
-                }
-                return typeUrlPrefix + "/meshvirt.v1.HostCapacity";
-            };
-
-            return HostCapacity;
-        })();
-
-        v1.HostLoad = (function() {
-
-            /**
-             * Properties of a HostLoad.
-             * @memberof meshvirt.v1
-             * @interface IHostLoad
-             * @property {number|null} [load1] HostLoad load1
-             * @property {number|null} [cpuUtilization] HostLoad cpuUtilization
-             * @property {number|null} [memoryUsedBytes] HostLoad memoryUsedBytes
-             * @property {number|null} [diskUsedBytes] HostLoad diskUsedBytes
-             * @property {number|null} [vmsRunning] HostLoad vmsRunning
-             */
-
-            /**
-             * Constructs a new HostLoad.
-             * @memberof meshvirt.v1
-             * @classdesc Represents a HostLoad.
-             * @implements IHostLoad
-             * @constructor
-             * @param {meshvirt.v1.IHostLoad=} [properties] Properties to set
-             */
-            function HostLoad(properties) {
-                if (properties)
-                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            }
-
-            /**
-             * HostLoad load1.
-             * @member {number} load1
-             * @memberof meshvirt.v1.HostLoad
-             * @instance
-             */
-            HostLoad.prototype.load1 = 0;
-
-            /**
-             * HostLoad cpuUtilization.
-             * @member {number} cpuUtilization
-             * @memberof meshvirt.v1.HostLoad
-             * @instance
-             */
-            HostLoad.prototype.cpuUtilization = 0;
-
-            /**
-             * HostLoad memoryUsedBytes.
-             * @member {number} memoryUsedBytes
-             * @memberof meshvirt.v1.HostLoad
-             * @instance
-             */
-            HostLoad.prototype.memoryUsedBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * HostLoad diskUsedBytes.
-             * @member {number} diskUsedBytes
-             * @memberof meshvirt.v1.HostLoad
-             * @instance
-             */
-            HostLoad.prototype.diskUsedBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * HostLoad vmsRunning.
-             * @member {number} vmsRunning
-             * @memberof meshvirt.v1.HostLoad
-             * @instance
-             */
-            HostLoad.prototype.vmsRunning = 0;
-
-            /**
-             * Creates a new HostLoad instance using the specified properties.
-             * @function create
-             * @memberof meshvirt.v1.HostLoad
-             * @static
-             * @param {meshvirt.v1.IHostLoad=} [properties] Properties to set
-             * @returns {meshvirt.v1.HostLoad} HostLoad instance
-             */
-            HostLoad.create = function create(properties) {
-                return new HostLoad(properties);
-            };
-
-            /**
-             * Encodes the specified HostLoad message. Does not implicitly {@link meshvirt.v1.HostLoad.verify|verify} messages.
-             * @function encode
-             * @memberof meshvirt.v1.HostLoad
-             * @static
-             * @param {meshvirt.v1.IHostLoad} message HostLoad message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            HostLoad.encode = function encode(message, writer, q) {
-                if (!writer)
-                    writer = $Writer.create();
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                if (message.load1 != null && Object.hasOwnProperty.call(message, "load1"))
-                    writer.uint32(/* id 1, wireType 1 =*/9).double(message.load1);
-                if (message.cpuUtilization != null && Object.hasOwnProperty.call(message, "cpuUtilization"))
-                    writer.uint32(/* id 2, wireType 1 =*/17).double(message.cpuUtilization);
-                if (message.memoryUsedBytes != null && Object.hasOwnProperty.call(message, "memoryUsedBytes"))
-                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.memoryUsedBytes);
-                if (message.diskUsedBytes != null && Object.hasOwnProperty.call(message, "diskUsedBytes"))
-                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.diskUsedBytes);
-                if (message.vmsRunning != null && Object.hasOwnProperty.call(message, "vmsRunning"))
-                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.vmsRunning);
-                return writer;
-            };
-
-            /**
-             * Encodes the specified HostLoad message, length delimited. Does not implicitly {@link meshvirt.v1.HostLoad.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof meshvirt.v1.HostLoad
-             * @static
-             * @param {meshvirt.v1.IHostLoad} message HostLoad message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            HostLoad.encodeDelimited = function encodeDelimited(message, writer) {
-                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
-            };
-
-            /**
-             * Decodes a HostLoad message from the specified reader or buffer.
-             * @function decode
-             * @memberof meshvirt.v1.HostLoad
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.HostLoad} HostLoad
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            HostLoad.decode = function decode(reader, length, error, long) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (long === undefined)
-                    long = 0;
-                if (long > $Reader.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let end, message;
-                if (length === undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = new $root.meshvirt.v1.HostLoad();
-                while (reader.pos < end) {
-                    let tag = reader.uint32();
-                    if (tag === error)
-                        break;
-                    switch (tag >>> 3) {
-                    case 1: {
-                            message.load1 = reader.double();
-                            break;
-                        }
-                    case 2: {
-                            message.cpuUtilization = reader.double();
-                            break;
-                        }
-                    case 3: {
-                            message.memoryUsedBytes = reader.uint64();
-                            break;
-                        }
-                    case 4: {
-                            message.diskUsedBytes = reader.uint64();
-                            break;
-                        }
-                    case 5: {
-                            message.vmsRunning = reader.uint32();
-                            break;
-                        }
-                    default:
-                        reader.skipType(tag & 7, long);
-                        break;
-                    }
-                }
-                if (length !== undefined) {
-                    if (reader.pos !== end)
-                        throw RangeError("index out of range");
-                    reader.len = length;
-                }
-                return message;
-            };
-
-            /**
-             * Decodes a HostLoad message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof meshvirt.v1.HostLoad
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.HostLoad} HostLoad
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            HostLoad.decodeDelimited = function decodeDelimited(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.uint32());
-            };
-
-            /**
-             * Verifies a HostLoad message.
-             * @function verify
-             * @memberof meshvirt.v1.HostLoad
-             * @static
-             * @param {Object.<string,*>} message Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            HostLoad.verify = function verify(message, long) {
-                if (typeof message !== "object" || message === null)
-                    return "object expected";
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    return "maximum nesting depth exceeded";
-                if (message.load1 != null && Object.hasOwnProperty.call(message, "load1"))
-                    if (typeof message.load1 !== "number")
-                        return "load1: number expected";
-                if (message.cpuUtilization != null && Object.hasOwnProperty.call(message, "cpuUtilization"))
-                    if (typeof message.cpuUtilization !== "number")
-                        return "cpuUtilization: number expected";
-                if (message.memoryUsedBytes != null && Object.hasOwnProperty.call(message, "memoryUsedBytes"))
-                    if (!$util.isInteger(message.memoryUsedBytes) && !(message.memoryUsedBytes && $util.isInteger(message.memoryUsedBytes.low) && $util.isInteger(message.memoryUsedBytes.high)))
-                        return "memoryUsedBytes: integer|Long expected";
-                if (message.diskUsedBytes != null && Object.hasOwnProperty.call(message, "diskUsedBytes"))
-                    if (!$util.isInteger(message.diskUsedBytes) && !(message.diskUsedBytes && $util.isInteger(message.diskUsedBytes.low) && $util.isInteger(message.diskUsedBytes.high)))
-                        return "diskUsedBytes: integer|Long expected";
-                if (message.vmsRunning != null && Object.hasOwnProperty.call(message, "vmsRunning"))
-                    if (!$util.isInteger(message.vmsRunning))
-                        return "vmsRunning: integer expected";
-                return null;
-            };
-
-            /**
-             * Creates a HostLoad message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof meshvirt.v1.HostLoad
-             * @static
-             * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.HostLoad} HostLoad
-             */
-            HostLoad.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.HostLoad)
-                    return object;
-                if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.HostLoad: object expected");
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.HostLoad();
-                if (object.load1 != null)
-                    message.load1 = Number(object.load1);
-                if (object.cpuUtilization != null)
-                    message.cpuUtilization = Number(object.cpuUtilization);
-                if (object.memoryUsedBytes != null)
-                    if ($util.Long)
-                        message.memoryUsedBytes = $util.Long.fromValue(object.memoryUsedBytes, true);
-                    else if (typeof object.memoryUsedBytes === "string")
-                        message.memoryUsedBytes = parseInt(object.memoryUsedBytes, 10);
-                    else if (typeof object.memoryUsedBytes === "number")
-                        message.memoryUsedBytes = object.memoryUsedBytes;
-                    else if (typeof object.memoryUsedBytes === "object")
-                        message.memoryUsedBytes = new $util.LongBits(object.memoryUsedBytes.low >>> 0, object.memoryUsedBytes.high >>> 0).toNumber(true);
-                if (object.diskUsedBytes != null)
-                    if ($util.Long)
-                        message.diskUsedBytes = $util.Long.fromValue(object.diskUsedBytes, true);
-                    else if (typeof object.diskUsedBytes === "string")
-                        message.diskUsedBytes = parseInt(object.diskUsedBytes, 10);
-                    else if (typeof object.diskUsedBytes === "number")
-                        message.diskUsedBytes = object.diskUsedBytes;
-                    else if (typeof object.diskUsedBytes === "object")
-                        message.diskUsedBytes = new $util.LongBits(object.diskUsedBytes.low >>> 0, object.diskUsedBytes.high >>> 0).toNumber(true);
-                if (object.vmsRunning != null)
-                    message.vmsRunning = object.vmsRunning >>> 0;
-                return message;
-            };
-
-            /**
-             * Creates a plain object from a HostLoad message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof meshvirt.v1.HostLoad
-             * @static
-             * @param {meshvirt.v1.HostLoad} message HostLoad
-             * @param {$protobuf.IConversionOptions} [options] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            HostLoad.toObject = function toObject(message, options, q) {
-                if (!options)
-                    options = {};
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                let object = {};
-                if (options.defaults) {
-                    object.load1 = 0;
-                    object.cpuUtilization = 0;
-                    if ($util.Long) {
-                        let long = new $util.Long(0, 0, true);
-                        object.memoryUsedBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
-                    } else
-                        object.memoryUsedBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
-                    if ($util.Long) {
-                        let long = new $util.Long(0, 0, true);
-                        object.diskUsedBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
-                    } else
-                        object.diskUsedBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
-                    object.vmsRunning = 0;
-                }
-                if (message.load1 != null && Object.hasOwnProperty.call(message, "load1"))
-                    object.load1 = options.json && !isFinite(message.load1) ? String(message.load1) : message.load1;
-                if (message.cpuUtilization != null && Object.hasOwnProperty.call(message, "cpuUtilization"))
-                    object.cpuUtilization = options.json && !isFinite(message.cpuUtilization) ? String(message.cpuUtilization) : message.cpuUtilization;
-                if (message.memoryUsedBytes != null && Object.hasOwnProperty.call(message, "memoryUsedBytes"))
-                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
-                        object.memoryUsedBytes = typeof message.memoryUsedBytes === "number" ? BigInt(message.memoryUsedBytes) : $util.Long.fromBits(message.memoryUsedBytes.low >>> 0, message.memoryUsedBytes.high >>> 0, true).toBigInt();
-                    else if (typeof message.memoryUsedBytes === "number")
-                        object.memoryUsedBytes = options.longs === String ? String(message.memoryUsedBytes) : message.memoryUsedBytes;
-                    else
-                        object.memoryUsedBytes = options.longs === String ? $util.Long.prototype.toString.call(message.memoryUsedBytes) : options.longs === Number ? new $util.LongBits(message.memoryUsedBytes.low >>> 0, message.memoryUsedBytes.high >>> 0).toNumber(true) : message.memoryUsedBytes;
-                if (message.diskUsedBytes != null && Object.hasOwnProperty.call(message, "diskUsedBytes"))
-                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
-                        object.diskUsedBytes = typeof message.diskUsedBytes === "number" ? BigInt(message.diskUsedBytes) : $util.Long.fromBits(message.diskUsedBytes.low >>> 0, message.diskUsedBytes.high >>> 0, true).toBigInt();
-                    else if (typeof message.diskUsedBytes === "number")
-                        object.diskUsedBytes = options.longs === String ? String(message.diskUsedBytes) : message.diskUsedBytes;
-                    else
-                        object.diskUsedBytes = options.longs === String ? $util.Long.prototype.toString.call(message.diskUsedBytes) : options.longs === Number ? new $util.LongBits(message.diskUsedBytes.low >>> 0, message.diskUsedBytes.high >>> 0).toNumber(true) : message.diskUsedBytes;
-                if (message.vmsRunning != null && Object.hasOwnProperty.call(message, "vmsRunning"))
-                    object.vmsRunning = message.vmsRunning;
-                return object;
-            };
-
-            /**
-             * Converts this HostLoad to JSON.
-             * @function toJSON
-             * @memberof meshvirt.v1.HostLoad
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            HostLoad.prototype.toJSON = function toJSON() {
-                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the default type url for HostLoad
-             * @function getTypeUrl
-             * @memberof meshvirt.v1.HostLoad
-             * @static
-             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
-             * @returns {string} The default type url
-             */
-            HostLoad.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
-                if (typeUrlPrefix === undefined) {
-                    typeUrlPrefix = "type.googleapis.com";
-                }
-                return typeUrlPrefix + "/meshvirt.v1.HostLoad";
-            };
-
-            return HostLoad;
-        })();
-
-        v1.HostSuspicion = (function() {
-
-            /**
-             * Properties of a HostSuspicion.
-             * @memberof meshvirt.v1
-             * @interface IHostSuspicion
-             * @property {string|null} [hostId] HostSuspicion hostId
-             * @property {number|null} [incarnation] HostSuspicion incarnation
-             * @property {number|null} [seq] HostSuspicion seq
-             * @property {string|null} [reporterId] HostSuspicion reporterId
-             * @property {number|null} [sentAtMs] HostSuspicion sentAtMs
-             */
-
-            /**
-             * Constructs a new HostSuspicion.
-             * @memberof meshvirt.v1
-             * @classdesc Represents a HostSuspicion.
-             * @implements IHostSuspicion
-             * @constructor
-             * @param {meshvirt.v1.IHostSuspicion=} [properties] Properties to set
-             */
-            function HostSuspicion(properties) {
-                if (properties)
-                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            }
-
-            /**
-             * HostSuspicion hostId.
-             * @member {string} hostId
-             * @memberof meshvirt.v1.HostSuspicion
-             * @instance
-             */
-            HostSuspicion.prototype.hostId = "";
-
-            /**
-             * HostSuspicion incarnation.
-             * @member {number} incarnation
-             * @memberof meshvirt.v1.HostSuspicion
-             * @instance
-             */
-            HostSuspicion.prototype.incarnation = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * HostSuspicion seq.
-             * @member {number} seq
-             * @memberof meshvirt.v1.HostSuspicion
-             * @instance
-             */
-            HostSuspicion.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * HostSuspicion reporterId.
-             * @member {string} reporterId
-             * @memberof meshvirt.v1.HostSuspicion
-             * @instance
-             */
-            HostSuspicion.prototype.reporterId = "";
-
-            /**
-             * HostSuspicion sentAtMs.
-             * @member {number} sentAtMs
-             * @memberof meshvirt.v1.HostSuspicion
-             * @instance
-             */
-            HostSuspicion.prototype.sentAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * Creates a new HostSuspicion instance using the specified properties.
-             * @function create
-             * @memberof meshvirt.v1.HostSuspicion
-             * @static
-             * @param {meshvirt.v1.IHostSuspicion=} [properties] Properties to set
-             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion instance
-             */
-            HostSuspicion.create = function create(properties) {
-                return new HostSuspicion(properties);
-            };
-
-            /**
-             * Encodes the specified HostSuspicion message. Does not implicitly {@link meshvirt.v1.HostSuspicion.verify|verify} messages.
-             * @function encode
-             * @memberof meshvirt.v1.HostSuspicion
-             * @static
-             * @param {meshvirt.v1.IHostSuspicion} message HostSuspicion message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            HostSuspicion.encode = function encode(message, writer, q) {
-                if (!writer)
-                    writer = $Writer.create();
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
-                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.hostId);
-                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
-                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.incarnation);
-                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
-                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.seq);
-                if (message.reporterId != null && Object.hasOwnProperty.call(message, "reporterId"))
-                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.reporterId);
-                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
-                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.sentAtMs);
-                return writer;
-            };
-
-            /**
-             * Encodes the specified HostSuspicion message, length delimited. Does not implicitly {@link meshvirt.v1.HostSuspicion.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof meshvirt.v1.HostSuspicion
-             * @static
-             * @param {meshvirt.v1.IHostSuspicion} message HostSuspicion message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            HostSuspicion.encodeDelimited = function encodeDelimited(message, writer) {
-                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
-            };
-
-            /**
-             * Decodes a HostSuspicion message from the specified reader or buffer.
-             * @function decode
-             * @memberof meshvirt.v1.HostSuspicion
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            HostSuspicion.decode = function decode(reader, length, error, long) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (long === undefined)
-                    long = 0;
-                if (long > $Reader.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let end, message;
-                if (length === undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = new $root.meshvirt.v1.HostSuspicion();
-                while (reader.pos < end) {
-                    let tag = reader.uint32();
-                    if (tag === error)
-                        break;
-                    switch (tag >>> 3) {
-                    case 1: {
-                            message.hostId = reader.string();
-                            break;
-                        }
-                    case 2: {
-                            message.incarnation = reader.uint64();
-                            break;
-                        }
-                    case 3: {
-                            message.seq = reader.uint64();
-                            break;
-                        }
-                    case 4: {
-                            message.reporterId = reader.string();
-                            break;
-                        }
-                    case 5: {
-                            message.sentAtMs = reader.uint64();
-                            break;
-                        }
-                    default:
-                        reader.skipType(tag & 7, long);
-                        break;
-                    }
-                }
-                if (length !== undefined) {
-                    if (reader.pos !== end)
-                        throw RangeError("index out of range");
-                    reader.len = length;
-                }
-                return message;
-            };
-
-            /**
-             * Decodes a HostSuspicion message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof meshvirt.v1.HostSuspicion
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            HostSuspicion.decodeDelimited = function decodeDelimited(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.uint32());
-            };
-
-            /**
-             * Verifies a HostSuspicion message.
-             * @function verify
-             * @memberof meshvirt.v1.HostSuspicion
-             * @static
-             * @param {Object.<string,*>} message Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            HostSuspicion.verify = function verify(message, long) {
-                if (typeof message !== "object" || message === null)
-                    return "object expected";
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    return "maximum nesting depth exceeded";
-                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
-                    if (!$util.isString(message.hostId))
-                        return "hostId: string expected";
-                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
-                    if (!$util.isInteger(message.incarnation) && !(message.incarnation && $util.isInteger(message.incarnation.low) && $util.isInteger(message.incarnation.high)))
-                        return "incarnation: integer|Long expected";
-                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
-                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
-                        return "seq: integer|Long expected";
-                if (message.reporterId != null && Object.hasOwnProperty.call(message, "reporterId"))
-                    if (!$util.isString(message.reporterId))
-                        return "reporterId: string expected";
-                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
-                    if (!$util.isInteger(message.sentAtMs) && !(message.sentAtMs && $util.isInteger(message.sentAtMs.low) && $util.isInteger(message.sentAtMs.high)))
-                        return "sentAtMs: integer|Long expected";
-                return null;
-            };
-
-            /**
-             * Creates a HostSuspicion message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof meshvirt.v1.HostSuspicion
-             * @static
-             * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion
-             */
-            HostSuspicion.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.HostSuspicion)
-                    return object;
-                if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.HostSuspicion: object expected");
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.HostSuspicion();
-                if (object.hostId != null)
-                    message.hostId = String(object.hostId);
-                if (object.incarnation != null)
-                    if ($util.Long)
-                        message.incarnation = $util.Long.fromValue(object.incarnation, true);
-                    else if (typeof object.incarnation === "string")
-                        message.incarnation = parseInt(object.incarnation, 10);
-                    else if (typeof object.incarnation === "number")
-                        message.incarnation = object.incarnation;
-                    else if (typeof object.incarnation === "object")
-                        message.incarnation = new $util.LongBits(object.incarnation.low >>> 0, object.incarnation.high >>> 0).toNumber(true);
-                if (object.seq != null)
-                    if ($util.Long)
-                        message.seq = $util.Long.fromValue(object.seq, true);
-                    else if (typeof object.seq === "string")
-                        message.seq = parseInt(object.seq, 10);
-                    else if (typeof object.seq === "number")
-                        message.seq = object.seq;
-                    else if (typeof object.seq === "object")
-                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
-                if (object.reporterId != null)
-                    message.reporterId = String(object.reporterId);
-                if (object.sentAtMs != null)
-                    if ($util.Long)
-                        message.sentAtMs = $util.Long.fromValue(object.sentAtMs, true);
-                    else if (typeof object.sentAtMs === "string")
-                        message.sentAtMs = parseInt(object.sentAtMs, 10);
-                    else if (typeof object.sentAtMs === "number")
-                        message.sentAtMs = object.sentAtMs;
-                    else if (typeof object.sentAtMs === "object")
-                        message.sentAtMs = new $util.LongBits(object.sentAtMs.low >>> 0, object.sentAtMs.high >>> 0).toNumber(true);
-                return message;
-            };
-
-            /**
-             * Creates a plain object from a HostSuspicion message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof meshvirt.v1.HostSuspicion
-             * @static
-             * @param {meshvirt.v1.HostSuspicion} message HostSuspicion
-             * @param {$protobuf.IConversionOptions} [options] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            HostSuspicion.toObject = function toObject(message, options, q) {
-                if (!options)
-                    options = {};
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                let object = {};
-                if (options.defaults) {
-                    object.hostId = "";
-                    if ($util.Long) {
-                        let long = new $util.Long(0, 0, true);
-                        object.incarnation = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
-                    } else
-                        object.incarnation = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
-                    if ($util.Long) {
-                        let long = new $util.Long(0, 0, true);
-                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
-                    } else
-                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
-                    object.reporterId = "";
-                    if ($util.Long) {
-                        let long = new $util.Long(0, 0, true);
-                        object.sentAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
-                    } else
-                        object.sentAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
-                }
-                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
-                    object.hostId = message.hostId;
-                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
-                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
-                        object.incarnation = typeof message.incarnation === "number" ? BigInt(message.incarnation) : $util.Long.fromBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0, true).toBigInt();
-                    else if (typeof message.incarnation === "number")
-                        object.incarnation = options.longs === String ? String(message.incarnation) : message.incarnation;
-                    else
-                        object.incarnation = options.longs === String ? $util.Long.prototype.toString.call(message.incarnation) : options.longs === Number ? new $util.LongBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0).toNumber(true) : message.incarnation;
-                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
-                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
-                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
-                    else if (typeof message.seq === "number")
-                        object.seq = options.longs === String ? String(message.seq) : message.seq;
-                    else
-                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
-                if (message.reporterId != null && Object.hasOwnProperty.call(message, "reporterId"))
-                    object.reporterId = message.reporterId;
-                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
-                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
-                        object.sentAtMs = typeof message.sentAtMs === "number" ? BigInt(message.sentAtMs) : $util.Long.fromBits(message.sentAtMs.low >>> 0, message.sentAtMs.high >>> 0, true).toBigInt();
-                    else if (typeof message.sentAtMs === "number")
-                        object.sentAtMs = options.longs === String ? String(message.sentAtMs) : message.sentAtMs;
-                    else
-                        object.sentAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.sentAtMs) : options.longs === Number ? new $util.LongBits(message.sentAtMs.low >>> 0, message.sentAtMs.high >>> 0).toNumber(true) : message.sentAtMs;
-                return object;
-            };
-
-            /**
-             * Converts this HostSuspicion to JSON.
-             * @function toJSON
-             * @memberof meshvirt.v1.HostSuspicion
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            HostSuspicion.prototype.toJSON = function toJSON() {
-                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the default type url for HostSuspicion
-             * @function getTypeUrl
-             * @memberof meshvirt.v1.HostSuspicion
-             * @static
-             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
-             * @returns {string} The default type url
-             */
-            HostSuspicion.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
-                if (typeUrlPrefix === undefined) {
-                    typeUrlPrefix = "type.googleapis.com";
-                }
-                return typeUrlPrefix + "/meshvirt.v1.HostSuspicion";
-            };
-
-            return HostSuspicion;
-        })();
-
-        /**
-         * BalanceMode enum.
-         * @name meshvirt.v1.BalanceMode
-         * @enum {number}
-         * @property {number} BALANCE_MODE_UNSPECIFIED=0 BALANCE_MODE_UNSPECIFIED value
-         * @property {number} BALANCE_MODE_OFF=1 BALANCE_MODE_OFF value
-         * @property {number} BALANCE_MODE_RECOMMEND=2 BALANCE_MODE_RECOMMEND value
-         * @property {number} BALANCE_MODE_AUTO=3 BALANCE_MODE_AUTO value
-         */
-        v1.BalanceMode = (function() {
-            const valuesById = {}, values = Object.create(valuesById);
-            values[valuesById[0] = "BALANCE_MODE_UNSPECIFIED"] = 0;
-            values[valuesById[1] = "BALANCE_MODE_OFF"] = 1;
-            values[valuesById[2] = "BALANCE_MODE_RECOMMEND"] = 2;
-            values[valuesById[3] = "BALANCE_MODE_AUTO"] = 3;
-            return values;
-        })();
-
-        v1.BalanceSetting = (function() {
-
-            /**
-             * Properties of a BalanceSetting.
-             * @memberof meshvirt.v1
-             * @interface IBalanceSetting
-             * @property {meshvirt.v1.BalanceMode|null} [mode] BalanceSetting mode
-             * @property {number|null} [version] BalanceSetting version
-             * @property {string|null} [setBy] BalanceSetting setBy
-             */
-
-            /**
-             * Constructs a new BalanceSetting.
-             * @memberof meshvirt.v1
-             * @classdesc Represents a BalanceSetting.
-             * @implements IBalanceSetting
-             * @constructor
-             * @param {meshvirt.v1.IBalanceSetting=} [properties] Properties to set
-             */
-            function BalanceSetting(properties) {
-                if (properties)
-                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            }
-
-            /**
-             * BalanceSetting mode.
-             * @member {meshvirt.v1.BalanceMode} mode
-             * @memberof meshvirt.v1.BalanceSetting
-             * @instance
-             */
-            BalanceSetting.prototype.mode = 0;
-
-            /**
-             * BalanceSetting version.
-             * @member {number} version
-             * @memberof meshvirt.v1.BalanceSetting
-             * @instance
-             */
-            BalanceSetting.prototype.version = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
-
-            /**
-             * BalanceSetting setBy.
-             * @member {string} setBy
-             * @memberof meshvirt.v1.BalanceSetting
-             * @instance
-             */
-            BalanceSetting.prototype.setBy = "";
-
-            /**
-             * Creates a new BalanceSetting instance using the specified properties.
-             * @function create
-             * @memberof meshvirt.v1.BalanceSetting
-             * @static
-             * @param {meshvirt.v1.IBalanceSetting=} [properties] Properties to set
-             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting instance
-             */
-            BalanceSetting.create = function create(properties) {
-                return new BalanceSetting(properties);
-            };
-
-            /**
-             * Encodes the specified BalanceSetting message. Does not implicitly {@link meshvirt.v1.BalanceSetting.verify|verify} messages.
-             * @function encode
-             * @memberof meshvirt.v1.BalanceSetting
-             * @static
-             * @param {meshvirt.v1.IBalanceSetting} message BalanceSetting message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            BalanceSetting.encode = function encode(message, writer, q) {
-                if (!writer)
-                    writer = $Writer.create();
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
-                    writer.uint32(/* id 150, wireType 0 =*/1200).int32(message.mode);
-                if (message.version != null && Object.hasOwnProperty.call(message, "version"))
-                    writer.uint32(/* id 151, wireType 0 =*/1208).uint64(message.version);
-                if (message.setBy != null && Object.hasOwnProperty.call(message, "setBy"))
-                    writer.uint32(/* id 152, wireType 2 =*/1218).string(message.setBy);
-                return writer;
-            };
-
-            /**
-             * Encodes the specified BalanceSetting message, length delimited. Does not implicitly {@link meshvirt.v1.BalanceSetting.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof meshvirt.v1.BalanceSetting
-             * @static
-             * @param {meshvirt.v1.IBalanceSetting} message BalanceSetting message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            BalanceSetting.encodeDelimited = function encodeDelimited(message, writer) {
-                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
-            };
-
-            /**
-             * Decodes a BalanceSetting message from the specified reader or buffer.
-             * @function decode
-             * @memberof meshvirt.v1.BalanceSetting
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            BalanceSetting.decode = function decode(reader, length, error, long) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (long === undefined)
-                    long = 0;
-                if (long > $Reader.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let end, message;
-                if (length === undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = new $root.meshvirt.v1.BalanceSetting();
-                while (reader.pos < end) {
-                    let tag = reader.uint32();
-                    if (tag === error)
-                        break;
-                    switch (tag >>> 3) {
-                    case 150: {
-                            message.mode = reader.int32();
-                            break;
-                        }
-                    case 151: {
-                            message.version = reader.uint64();
-                            break;
-                        }
-                    case 152: {
-                            message.setBy = reader.string();
-                            break;
-                        }
-                    default:
-                        reader.skipType(tag & 7, long);
-                        break;
-                    }
-                }
-                if (length !== undefined) {
-                    if (reader.pos !== end)
-                        throw RangeError("index out of range");
-                    reader.len = length;
-                }
-                return message;
-            };
-
-            /**
-             * Decodes a BalanceSetting message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof meshvirt.v1.BalanceSetting
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            BalanceSetting.decodeDelimited = function decodeDelimited(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.uint32());
-            };
-
-            /**
-             * Verifies a BalanceSetting message.
-             * @function verify
-             * @memberof meshvirt.v1.BalanceSetting
-             * @static
-             * @param {Object.<string,*>} message Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            BalanceSetting.verify = function verify(message, long) {
-                if (typeof message !== "object" || message === null)
-                    return "object expected";
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    return "maximum nesting depth exceeded";
-                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
-                    switch (message.mode) {
-                    default:
-                        return "mode: enum value expected";
-                    case 0:
-                    case 1:
-                    case 2:
-                    case 3:
-                        break;
-                    }
-                if (message.version != null && Object.hasOwnProperty.call(message, "version"))
-                    if (!$util.isInteger(message.version) && !(message.version && $util.isInteger(message.version.low) && $util.isInteger(message.version.high)))
-                        return "version: integer|Long expected";
-                if (message.setBy != null && Object.hasOwnProperty.call(message, "setBy"))
-                    if (!$util.isString(message.setBy))
-                        return "setBy: string expected";
-                return null;
-            };
-
-            /**
-             * Creates a BalanceSetting message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof meshvirt.v1.BalanceSetting
-             * @static
-             * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting
-             */
-            BalanceSetting.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.BalanceSetting)
-                    return object;
-                if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.BalanceSetting: object expected");
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.BalanceSetting();
-                switch (object.mode) {
-                default:
-                    if (typeof object.mode === "number") {
-                        message.mode = object.mode;
-                        break;
-                    }
-                    break;
-                case "BALANCE_MODE_UNSPECIFIED":
-                case 0:
-                    message.mode = 0;
-                    break;
-                case "BALANCE_MODE_OFF":
-                case 1:
-                    message.mode = 1;
-                    break;
-                case "BALANCE_MODE_RECOMMEND":
-                case 2:
-                    message.mode = 2;
-                    break;
-                case "BALANCE_MODE_AUTO":
-                case 3:
-                    message.mode = 3;
-                    break;
-                }
-                if (object.version != null)
-                    if ($util.Long)
-                        message.version = $util.Long.fromValue(object.version, true);
-                    else if (typeof object.version === "string")
-                        message.version = parseInt(object.version, 10);
-                    else if (typeof object.version === "number")
-                        message.version = object.version;
-                    else if (typeof object.version === "object")
-                        message.version = new $util.LongBits(object.version.low >>> 0, object.version.high >>> 0).toNumber(true);
-                if (object.setBy != null)
-                    message.setBy = String(object.setBy);
-                return message;
-            };
-
-            /**
-             * Creates a plain object from a BalanceSetting message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof meshvirt.v1.BalanceSetting
-             * @static
-             * @param {meshvirt.v1.BalanceSetting} message BalanceSetting
-             * @param {$protobuf.IConversionOptions} [options] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            BalanceSetting.toObject = function toObject(message, options, q) {
-                if (!options)
-                    options = {};
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                let object = {};
-                if (options.defaults) {
-                    object.mode = options.enums === String ? "BALANCE_MODE_UNSPECIFIED" : 0;
-                    if ($util.Long) {
-                        let long = new $util.Long(0, 0, true);
-                        object.version = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
-                    } else
-                        object.version = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
-                    object.setBy = "";
-                }
-                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
-                    object.mode = options.enums === String ? $root.meshvirt.v1.BalanceMode[message.mode] === undefined ? message.mode : $root.meshvirt.v1.BalanceMode[message.mode] : message.mode;
-                if (message.version != null && Object.hasOwnProperty.call(message, "version"))
-                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
-                        object.version = typeof message.version === "number" ? BigInt(message.version) : $util.Long.fromBits(message.version.low >>> 0, message.version.high >>> 0, true).toBigInt();
-                    else if (typeof message.version === "number")
-                        object.version = options.longs === String ? String(message.version) : message.version;
-                    else
-                        object.version = options.longs === String ? $util.Long.prototype.toString.call(message.version) : options.longs === Number ? new $util.LongBits(message.version.low >>> 0, message.version.high >>> 0).toNumber(true) : message.version;
-                if (message.setBy != null && Object.hasOwnProperty.call(message, "setBy"))
-                    object.setBy = message.setBy;
-                return object;
-            };
-
-            /**
-             * Converts this BalanceSetting to JSON.
-             * @function toJSON
-             * @memberof meshvirt.v1.BalanceSetting
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            BalanceSetting.prototype.toJSON = function toJSON() {
-                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the default type url for BalanceSetting
-             * @function getTypeUrl
-             * @memberof meshvirt.v1.BalanceSetting
-             * @static
-             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
-             * @returns {string} The default type url
-             */
-            BalanceSetting.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
-                if (typeUrlPrefix === undefined) {
-                    typeUrlPrefix = "type.googleapis.com";
-                }
-                return typeUrlPrefix + "/meshvirt.v1.BalanceSetting";
-            };
-
-            return BalanceSetting;
-        })();
-
-        v1.Network = (function() {
-
-            /**
-             * Properties of a Network.
-             * @memberof meshvirt.v1
-             * @interface INetwork
-             * @property {string|null} [name] Network name
-             * @property {string|null} [id] Network id
-             * @property {number|null} [vni] Network vni
-             * @property {string|null} [subnet] Network subnet
-             * @property {string|null} [gateway] Network gateway
-             * @property {number|null} [mtu] Network mtu
-             * @property {boolean|null} [nat] Network nat
-             * @property {boolean|null} [dhcp] Network dhcp
-             * @property {number|null} [createdAtMs] Network createdAtMs
-             * @property {number|null} [deletedAtMs] Network deletedAtMs
-             */
-
-            /**
-             * Constructs a new Network.
-             * @memberof meshvirt.v1
-             * @classdesc Represents a Network.
-             * @implements INetwork
-             * @constructor
-             * @param {meshvirt.v1.INetwork=} [properties] Properties to set
-             */
-            function Network(properties) {
-                if (properties)
-                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            }
-
-            /**
-             * Network name.
+             * VmGroup name.
              * @member {string} name
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @instance
              */
-            Network.prototype.name = "";
+            VmGroup.prototype.name = "";
 
             /**
-             * Network id.
+             * VmGroup id.
              * @member {string} id
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @instance
              */
-            Network.prototype.id = "";
+            VmGroup.prototype.id = "";
 
             /**
-             * Network vni.
-             * @member {number} vni
-             * @memberof meshvirt.v1.Network
+             * VmGroup count.
+             * @member {number} count
+             * @memberof meshvirt.v1.VmGroup
              * @instance
              */
-            Network.prototype.vni = 0;
+            VmGroup.prototype.count = 0;
 
             /**
-             * Network subnet.
-             * @member {string} subnet
-             * @memberof meshvirt.v1.Network
+             * VmGroup template.
+             * @member {Uint8Array} template
+             * @memberof meshvirt.v1.VmGroup
              * @instance
              */
-            Network.prototype.subnet = "";
+            VmGroup.prototype.template = $util.newBuffer([]);
 
             /**
-             * Network gateway.
-             * @member {string} gateway
-             * @memberof meshvirt.v1.Network
+             * VmGroup revision.
+             * @member {number} revision
+             * @memberof meshvirt.v1.VmGroup
              * @instance
              */
-            Network.prototype.gateway = "";
+            VmGroup.prototype.revision = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
-             * Network mtu.
-             * @member {number} mtu
-             * @memberof meshvirt.v1.Network
+             * VmGroup updatedAtMs.
+             * @member {number} updatedAtMs
+             * @memberof meshvirt.v1.VmGroup
              * @instance
              */
-            Network.prototype.mtu = 0;
+            VmGroup.prototype.updatedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
-             * Network nat.
-             * @member {boolean} nat
-             * @memberof meshvirt.v1.Network
+             * VmGroup updatedBy.
+             * @member {string} updatedBy
+             * @memberof meshvirt.v1.VmGroup
              * @instance
              */
-            Network.prototype.nat = false;
+            VmGroup.prototype.updatedBy = "";
 
             /**
-             * Network dhcp.
-             * @member {boolean} dhcp
-             * @memberof meshvirt.v1.Network
-             * @instance
-             */
-            Network.prototype.dhcp = false;
-
-            /**
-             * Network createdAtMs.
+             * VmGroup createdAtMs.
              * @member {number} createdAtMs
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @instance
              */
-            Network.prototype.createdAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            VmGroup.prototype.createdAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
-             * Network deletedAtMs.
+             * VmGroup deletedAtMs.
              * @member {number} deletedAtMs
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @instance
              */
-            Network.prototype.deletedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            VmGroup.prototype.deletedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
-             * Creates a new Network instance using the specified properties.
+             * Creates a new VmGroup instance using the specified properties.
              * @function create
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @static
-             * @param {meshvirt.v1.INetwork=} [properties] Properties to set
-             * @returns {meshvirt.v1.Network} Network instance
+             * @param {meshvirt.v1.IVmGroup=} [properties] Properties to set
+             * @returns {meshvirt.v1.VmGroup} VmGroup instance
              */
-            Network.create = function create(properties) {
-                return new Network(properties);
+            VmGroup.create = function create(properties) {
+                return new VmGroup(properties);
             };
 
             /**
-             * Encodes the specified Network message. Does not implicitly {@link meshvirt.v1.Network.verify|verify} messages.
+             * Encodes the specified VmGroup message. Does not implicitly {@link meshvirt.v1.VmGroup.verify|verify} messages.
              * @function encode
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @static
-             * @param {meshvirt.v1.INetwork} message Network message or plain object to encode
+             * @param {meshvirt.v1.IVmGroup} message VmGroup message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            Network.encode = function encode(message, writer, q) {
+            VmGroup.encode = function encode(message, writer, q) {
                 if (!writer)
                     writer = $Writer.create();
                 if (q === undefined)
@@ -20897,50 +18594,48 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
                 if (message.id != null && Object.hasOwnProperty.call(message, "id"))
                     writer.uint32(/* id 2, wireType 2 =*/18).string(message.id);
-                if (message.vni != null && Object.hasOwnProperty.call(message, "vni"))
-                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.vni);
-                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
-                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.subnet);
-                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
-                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.gateway);
-                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
-                    writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.mtu);
-                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
-                    writer.uint32(/* id 7, wireType 0 =*/56).bool(message.nat);
-                if (message.dhcp != null && Object.hasOwnProperty.call(message, "dhcp"))
-                    writer.uint32(/* id 8, wireType 0 =*/64).bool(message.dhcp);
+                if (message.count != null && Object.hasOwnProperty.call(message, "count"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.count);
+                if (message.template != null && Object.hasOwnProperty.call(message, "template"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.template);
+                if (message.revision != null && Object.hasOwnProperty.call(message, "revision"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.revision);
+                if (message.updatedAtMs != null && Object.hasOwnProperty.call(message, "updatedAtMs"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.updatedAtMs);
+                if (message.updatedBy != null && Object.hasOwnProperty.call(message, "updatedBy"))
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.updatedBy);
                 if (message.createdAtMs != null && Object.hasOwnProperty.call(message, "createdAtMs"))
-                    writer.uint32(/* id 9, wireType 0 =*/72).uint64(message.createdAtMs);
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint64(message.createdAtMs);
                 if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
-                    writer.uint32(/* id 10, wireType 0 =*/80).uint64(message.deletedAtMs);
+                    writer.uint32(/* id 9, wireType 0 =*/72).uint64(message.deletedAtMs);
                 return writer;
             };
 
             /**
-             * Encodes the specified Network message, length delimited. Does not implicitly {@link meshvirt.v1.Network.verify|verify} messages.
+             * Encodes the specified VmGroup message, length delimited. Does not implicitly {@link meshvirt.v1.VmGroup.verify|verify} messages.
              * @function encodeDelimited
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @static
-             * @param {meshvirt.v1.INetwork} message Network message or plain object to encode
+             * @param {meshvirt.v1.IVmGroup} message VmGroup message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            Network.encodeDelimited = function encodeDelimited(message, writer) {
+            VmGroup.encodeDelimited = function encodeDelimited(message, writer) {
                 return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
             };
 
             /**
-             * Decodes a Network message from the specified reader or buffer.
+             * Decodes a VmGroup message from the specified reader or buffer.
              * @function decode
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
              * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.Network} Network
+             * @returns {meshvirt.v1.VmGroup} VmGroup
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            Network.decode = function decode(reader, length, error, long) {
+            VmGroup.decode = function decode(reader, length, error, long) {
                 if (!(reader instanceof $Reader))
                     reader = $Reader.create(reader);
                 if (long === undefined)
@@ -20957,7 +18652,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     length = reader.len;
                     reader.len = end;
                 }
-                message = new $root.meshvirt.v1.Network();
+                message = new $root.meshvirt.v1.VmGroup();
                 while (reader.pos < end) {
                     let tag = reader.uint32();
                     if (tag === error)
@@ -20972,34 +18667,30 @@ export const meshvirt = $root.meshvirt = (() => {
                             break;
                         }
                     case 3: {
-                            message.vni = reader.uint32();
+                            message.count = reader.uint32();
                             break;
                         }
                     case 4: {
-                            message.subnet = reader.string();
+                            message.template = reader.bytes();
                             break;
                         }
                     case 5: {
-                            message.gateway = reader.string();
+                            message.revision = reader.uint64();
                             break;
                         }
                     case 6: {
-                            message.mtu = reader.uint32();
+                            message.updatedAtMs = reader.uint64();
                             break;
                         }
                     case 7: {
-                            message.nat = reader.bool();
+                            message.updatedBy = reader.string();
                             break;
                         }
                     case 8: {
-                            message.dhcp = reader.bool();
-                            break;
-                        }
-                    case 9: {
                             message.createdAtMs = reader.uint64();
                             break;
                         }
-                    case 10: {
+                    case 9: {
                             message.deletedAtMs = reader.uint64();
                             break;
                         }
@@ -21017,30 +18708,30 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Decodes a Network message from the specified reader or buffer, length delimited.
+             * Decodes a VmGroup message from the specified reader or buffer, length delimited.
              * @function decodeDelimited
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.Network} Network
+             * @returns {meshvirt.v1.VmGroup} VmGroup
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            Network.decodeDelimited = function decodeDelimited(reader) {
+            VmGroup.decodeDelimited = function decodeDelimited(reader) {
                 if (!(reader instanceof $Reader))
                     reader = new $Reader(reader);
                 return this.decode(reader, reader.uint32());
             };
 
             /**
-             * Verifies a Network message.
+             * Verifies a VmGroup message.
              * @function verify
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @static
              * @param {Object.<string,*>} message Plain object to verify
              * @returns {string|null} `null` if valid, otherwise the reason why it is not
              */
-            Network.verify = function verify(message, long) {
+            VmGroup.verify = function verify(message, long) {
                 if (typeof message !== "object" || message === null)
                     return "object expected";
                 if (long === undefined)
@@ -21053,24 +18744,21 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.id != null && Object.hasOwnProperty.call(message, "id"))
                     if (!$util.isString(message.id))
                         return "id: string expected";
-                if (message.vni != null && Object.hasOwnProperty.call(message, "vni"))
-                    if (!$util.isInteger(message.vni))
-                        return "vni: integer expected";
-                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
-                    if (!$util.isString(message.subnet))
-                        return "subnet: string expected";
-                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
-                    if (!$util.isString(message.gateway))
-                        return "gateway: string expected";
-                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
-                    if (!$util.isInteger(message.mtu))
-                        return "mtu: integer expected";
-                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
-                    if (typeof message.nat !== "boolean")
-                        return "nat: boolean expected";
-                if (message.dhcp != null && Object.hasOwnProperty.call(message, "dhcp"))
-                    if (typeof message.dhcp !== "boolean")
-                        return "dhcp: boolean expected";
+                if (message.count != null && Object.hasOwnProperty.call(message, "count"))
+                    if (!$util.isInteger(message.count))
+                        return "count: integer expected";
+                if (message.template != null && Object.hasOwnProperty.call(message, "template"))
+                    if (!(message.template && typeof message.template.length === "number" || $util.isString(message.template)))
+                        return "template: buffer expected";
+                if (message.revision != null && Object.hasOwnProperty.call(message, "revision"))
+                    if (!$util.isInteger(message.revision) && !(message.revision && $util.isInteger(message.revision.low) && $util.isInteger(message.revision.high)))
+                        return "revision: integer|Long expected";
+                if (message.updatedAtMs != null && Object.hasOwnProperty.call(message, "updatedAtMs"))
+                    if (!$util.isInteger(message.updatedAtMs) && !(message.updatedAtMs && $util.isInteger(message.updatedAtMs.low) && $util.isInteger(message.updatedAtMs.high)))
+                        return "updatedAtMs: integer|Long expected";
+                if (message.updatedBy != null && Object.hasOwnProperty.call(message, "updatedBy"))
+                    if (!$util.isString(message.updatedBy))
+                        return "updatedBy: string expected";
                 if (message.createdAtMs != null && Object.hasOwnProperty.call(message, "createdAtMs"))
                     if (!$util.isInteger(message.createdAtMs) && !(message.createdAtMs && $util.isInteger(message.createdAtMs.low) && $util.isInteger(message.createdAtMs.high)))
                         return "createdAtMs: integer|Long expected";
@@ -21081,39 +18769,54 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Creates a Network message from a plain object. Also converts values to their respective internal types.
+             * Creates a VmGroup message from a plain object. Also converts values to their respective internal types.
              * @function fromObject
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @static
              * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.Network} Network
+             * @returns {meshvirt.v1.VmGroup} VmGroup
              */
-            Network.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.Network)
+            VmGroup.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.VmGroup)
                     return object;
                 if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.Network: object expected");
+                    throw TypeError(".meshvirt.v1.VmGroup: object expected");
                 if (long === undefined)
                     long = 0;
                 if (long > $util.recursionLimit)
                     throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.Network();
+                let message = new $root.meshvirt.v1.VmGroup();
                 if (object.name != null)
                     message.name = String(object.name);
                 if (object.id != null)
                     message.id = String(object.id);
-                if (object.vni != null)
-                    message.vni = object.vni >>> 0;
-                if (object.subnet != null)
-                    message.subnet = String(object.subnet);
-                if (object.gateway != null)
-                    message.gateway = String(object.gateway);
-                if (object.mtu != null)
-                    message.mtu = object.mtu >>> 0;
-                if (object.nat != null)
-                    message.nat = Boolean(object.nat);
-                if (object.dhcp != null)
-                    message.dhcp = Boolean(object.dhcp);
+                if (object.count != null)
+                    message.count = object.count >>> 0;
+                if (object.template != null)
+                    if (typeof object.template === "string")
+                        $util.base64.decode(object.template, message.template = $util.newBuffer($util.base64.length(object.template)), 0);
+                    else if (object.template.length >= 0)
+                        message.template = object.template;
+                if (object.revision != null)
+                    if ($util.Long)
+                        message.revision = $util.Long.fromValue(object.revision, true);
+                    else if (typeof object.revision === "string")
+                        message.revision = parseInt(object.revision, 10);
+                    else if (typeof object.revision === "number")
+                        message.revision = object.revision;
+                    else if (typeof object.revision === "object")
+                        message.revision = new $util.LongBits(object.revision.low >>> 0, object.revision.high >>> 0).toNumber(true);
+                if (object.updatedAtMs != null)
+                    if ($util.Long)
+                        message.updatedAtMs = $util.Long.fromValue(object.updatedAtMs, true);
+                    else if (typeof object.updatedAtMs === "string")
+                        message.updatedAtMs = parseInt(object.updatedAtMs, 10);
+                    else if (typeof object.updatedAtMs === "number")
+                        message.updatedAtMs = object.updatedAtMs;
+                    else if (typeof object.updatedAtMs === "object")
+                        message.updatedAtMs = new $util.LongBits(object.updatedAtMs.low >>> 0, object.updatedAtMs.high >>> 0).toNumber(true);
+                if (object.updatedBy != null)
+                    message.updatedBy = String(object.updatedBy);
                 if (object.createdAtMs != null)
                     if ($util.Long)
                         message.createdAtMs = $util.Long.fromValue(object.createdAtMs, true);
@@ -21136,15 +18839,15 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Creates a plain object from a Network message. Also converts values to other types if specified.
+             * Creates a plain object from a VmGroup message. Also converts values to other types if specified.
              * @function toObject
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @static
-             * @param {meshvirt.v1.Network} message Network
+             * @param {meshvirt.v1.VmGroup} message VmGroup
              * @param {$protobuf.IConversionOptions} [options] Conversion options
              * @returns {Object.<string,*>} Plain object
              */
-            Network.toObject = function toObject(message, options, q) {
+            VmGroup.toObject = function toObject(message, options, q) {
                 if (!options)
                     options = {};
                 if (q === undefined)
@@ -21155,12 +18858,25 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (options.defaults) {
                     object.name = "";
                     object.id = "";
-                    object.vni = 0;
-                    object.subnet = "";
-                    object.gateway = "";
-                    object.mtu = 0;
-                    object.nat = false;
-                    object.dhcp = false;
+                    object.count = 0;
+                    if (options.bytes === String)
+                        object.template = "";
+                    else {
+                        object.template = [];
+                        if (options.bytes !== Array)
+                            object.template = $util.newBuffer(object.template);
+                    }
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.revision = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.revision = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.updatedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.updatedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.updatedBy = "";
                     if ($util.Long) {
                         let long = new $util.Long(0, 0, true);
                         object.createdAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
@@ -21176,18 +18892,26 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.name = message.name;
                 if (message.id != null && Object.hasOwnProperty.call(message, "id"))
                     object.id = message.id;
-                if (message.vni != null && Object.hasOwnProperty.call(message, "vni"))
-                    object.vni = message.vni;
-                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
-                    object.subnet = message.subnet;
-                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
-                    object.gateway = message.gateway;
-                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
-                    object.mtu = message.mtu;
-                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
-                    object.nat = message.nat;
-                if (message.dhcp != null && Object.hasOwnProperty.call(message, "dhcp"))
-                    object.dhcp = message.dhcp;
+                if (message.count != null && Object.hasOwnProperty.call(message, "count"))
+                    object.count = message.count;
+                if (message.template != null && Object.hasOwnProperty.call(message, "template"))
+                    object.template = options.bytes === String ? $util.base64.encode(message.template, 0, message.template.length) : options.bytes === Array ? Array.prototype.slice.call(message.template) : message.template;
+                if (message.revision != null && Object.hasOwnProperty.call(message, "revision"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.revision = typeof message.revision === "number" ? BigInt(message.revision) : $util.Long.fromBits(message.revision.low >>> 0, message.revision.high >>> 0, true).toBigInt();
+                    else if (typeof message.revision === "number")
+                        object.revision = options.longs === String ? String(message.revision) : message.revision;
+                    else
+                        object.revision = options.longs === String ? $util.Long.prototype.toString.call(message.revision) : options.longs === Number ? new $util.LongBits(message.revision.low >>> 0, message.revision.high >>> 0).toNumber(true) : message.revision;
+                if (message.updatedAtMs != null && Object.hasOwnProperty.call(message, "updatedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.updatedAtMs = typeof message.updatedAtMs === "number" ? BigInt(message.updatedAtMs) : $util.Long.fromBits(message.updatedAtMs.low >>> 0, message.updatedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.updatedAtMs === "number")
+                        object.updatedAtMs = options.longs === String ? String(message.updatedAtMs) : message.updatedAtMs;
+                    else
+                        object.updatedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.updatedAtMs) : options.longs === Number ? new $util.LongBits(message.updatedAtMs.low >>> 0, message.updatedAtMs.high >>> 0).toNumber(true) : message.updatedAtMs;
+                if (message.updatedBy != null && Object.hasOwnProperty.call(message, "updatedBy"))
+                    object.updatedBy = message.updatedBy;
                 if (message.createdAtMs != null && Object.hasOwnProperty.call(message, "createdAtMs"))
                     if (typeof BigInt !== "undefined" && options.longs === BigInt)
                         object.createdAtMs = typeof message.createdAtMs === "number" ? BigInt(message.createdAtMs) : $util.Long.fromBits(message.createdAtMs.low >>> 0, message.createdAtMs.high >>> 0, true).toBigInt();
@@ -21206,57 +18930,54 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Converts this Network to JSON.
+             * Converts this VmGroup to JSON.
              * @function toJSON
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @instance
              * @returns {Object.<string,*>} JSON object
              */
-            Network.prototype.toJSON = function toJSON() {
+            VmGroup.prototype.toJSON = function toJSON() {
                 return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
             };
 
             /**
-             * Gets the default type url for Network
+             * Gets the default type url for VmGroup
              * @function getTypeUrl
-             * @memberof meshvirt.v1.Network
+             * @memberof meshvirt.v1.VmGroup
              * @static
              * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
              * @returns {string} The default type url
              */
-            Network.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+            VmGroup.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
                 if (typeUrlPrefix === undefined) {
                     typeUrlPrefix = "type.googleapis.com";
                 }
-                return typeUrlPrefix + "/meshvirt.v1.Network";
+                return typeUrlPrefix + "/meshvirt.v1.VmGroup";
             };
 
-            return Network;
+            return VmGroup;
         })();
 
-        v1.CreateNetwork = (function() {
+        v1.CreateGroup = (function() {
 
             /**
-             * Properties of a CreateNetwork.
+             * Properties of a CreateGroup.
              * @memberof meshvirt.v1
-             * @interface ICreateNetwork
-             * @property {string|null} [name] CreateNetwork name
-             * @property {string|null} [subnet] CreateNetwork subnet
-             * @property {string|null} [gateway] CreateNetwork gateway
-             * @property {number|null} [mtu] CreateNetwork mtu
-             * @property {boolean|null} [nat] CreateNetwork nat
-             * @property {boolean|null} [noDhcp] CreateNetwork noDhcp
+             * @interface ICreateGroup
+             * @property {string|null} [name] CreateGroup name
+             * @property {number|null} [count] CreateGroup count
+             * @property {meshvirt.v1.IVmSpec|null} [template] CreateGroup template
              */
 
             /**
-             * Constructs a new CreateNetwork.
+             * Constructs a new CreateGroup.
              * @memberof meshvirt.v1
-             * @classdesc Represents a CreateNetwork.
-             * @implements ICreateNetwork
+             * @classdesc Represents a CreateGroup.
+             * @implements ICreateGroup
              * @constructor
-             * @param {meshvirt.v1.ICreateNetwork=} [properties] Properties to set
+             * @param {meshvirt.v1.ICreateGroup=} [properties] Properties to set
              */
-            function CreateNetwork(properties) {
+            function CreateGroup(properties) {
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -21264,75 +18985,51 @@ export const meshvirt = $root.meshvirt = (() => {
             }
 
             /**
-             * CreateNetwork name.
+             * CreateGroup name.
              * @member {string} name
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @instance
              */
-            CreateNetwork.prototype.name = "";
+            CreateGroup.prototype.name = "";
 
             /**
-             * CreateNetwork subnet.
-             * @member {string} subnet
-             * @memberof meshvirt.v1.CreateNetwork
+             * CreateGroup count.
+             * @member {number} count
+             * @memberof meshvirt.v1.CreateGroup
              * @instance
              */
-            CreateNetwork.prototype.subnet = "";
+            CreateGroup.prototype.count = 0;
 
             /**
-             * CreateNetwork gateway.
-             * @member {string} gateway
-             * @memberof meshvirt.v1.CreateNetwork
+             * CreateGroup template.
+             * @member {meshvirt.v1.IVmSpec|null|undefined} template
+             * @memberof meshvirt.v1.CreateGroup
              * @instance
              */
-            CreateNetwork.prototype.gateway = "";
+            CreateGroup.prototype.template = null;
 
             /**
-             * CreateNetwork mtu.
-             * @member {number} mtu
-             * @memberof meshvirt.v1.CreateNetwork
-             * @instance
-             */
-            CreateNetwork.prototype.mtu = 0;
-
-            /**
-             * CreateNetwork nat.
-             * @member {boolean} nat
-             * @memberof meshvirt.v1.CreateNetwork
-             * @instance
-             */
-            CreateNetwork.prototype.nat = false;
-
-            /**
-             * CreateNetwork noDhcp.
-             * @member {boolean} noDhcp
-             * @memberof meshvirt.v1.CreateNetwork
-             * @instance
-             */
-            CreateNetwork.prototype.noDhcp = false;
-
-            /**
-             * Creates a new CreateNetwork instance using the specified properties.
+             * Creates a new CreateGroup instance using the specified properties.
              * @function create
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @static
-             * @param {meshvirt.v1.ICreateNetwork=} [properties] Properties to set
-             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork instance
+             * @param {meshvirt.v1.ICreateGroup=} [properties] Properties to set
+             * @returns {meshvirt.v1.CreateGroup} CreateGroup instance
              */
-            CreateNetwork.create = function create(properties) {
-                return new CreateNetwork(properties);
+            CreateGroup.create = function create(properties) {
+                return new CreateGroup(properties);
             };
 
             /**
-             * Encodes the specified CreateNetwork message. Does not implicitly {@link meshvirt.v1.CreateNetwork.verify|verify} messages.
+             * Encodes the specified CreateGroup message. Does not implicitly {@link meshvirt.v1.CreateGroup.verify|verify} messages.
              * @function encode
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @static
-             * @param {meshvirt.v1.ICreateNetwork} message CreateNetwork message or plain object to encode
+             * @param {meshvirt.v1.ICreateGroup} message CreateGroup message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            CreateNetwork.encode = function encode(message, writer, q) {
+            CreateGroup.encode = function encode(message, writer, q) {
                 if (!writer)
                     writer = $Writer.create();
                 if (q === undefined)
@@ -21341,44 +19038,38 @@ export const meshvirt = $root.meshvirt = (() => {
                     throw Error("max depth exceeded");
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
                     writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
-                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
-                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.subnet);
-                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
-                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.gateway);
-                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
-                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.mtu);
-                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
-                    writer.uint32(/* id 5, wireType 0 =*/40).bool(message.nat);
-                if (message.noDhcp != null && Object.hasOwnProperty.call(message, "noDhcp"))
-                    writer.uint32(/* id 6, wireType 0 =*/48).bool(message.noDhcp);
+                if (message.count != null && Object.hasOwnProperty.call(message, "count"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.count);
+                if (message.template != null && Object.hasOwnProperty.call(message, "template"))
+                    $root.meshvirt.v1.VmSpec.encode(message.template, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
                 return writer;
             };
 
             /**
-             * Encodes the specified CreateNetwork message, length delimited. Does not implicitly {@link meshvirt.v1.CreateNetwork.verify|verify} messages.
+             * Encodes the specified CreateGroup message, length delimited. Does not implicitly {@link meshvirt.v1.CreateGroup.verify|verify} messages.
              * @function encodeDelimited
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @static
-             * @param {meshvirt.v1.ICreateNetwork} message CreateNetwork message or plain object to encode
+             * @param {meshvirt.v1.ICreateGroup} message CreateGroup message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            CreateNetwork.encodeDelimited = function encodeDelimited(message, writer) {
+            CreateGroup.encodeDelimited = function encodeDelimited(message, writer) {
                 return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
             };
 
             /**
-             * Decodes a CreateNetwork message from the specified reader or buffer.
+             * Decodes a CreateGroup message from the specified reader or buffer.
              * @function decode
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
              * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork
+             * @returns {meshvirt.v1.CreateGroup} CreateGroup
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            CreateNetwork.decode = function decode(reader, length, error, long) {
+            CreateGroup.decode = function decode(reader, length, error, long) {
                 if (!(reader instanceof $Reader))
                     reader = $Reader.create(reader);
                 if (long === undefined)
@@ -21395,7 +19086,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     length = reader.len;
                     reader.len = end;
                 }
-                message = new $root.meshvirt.v1.CreateNetwork();
+                message = new $root.meshvirt.v1.CreateGroup();
                 while (reader.pos < end) {
                     let tag = reader.uint32();
                     if (tag === error)
@@ -21406,23 +19097,11 @@ export const meshvirt = $root.meshvirt = (() => {
                             break;
                         }
                     case 2: {
-                            message.subnet = reader.string();
+                            message.count = reader.uint32();
                             break;
                         }
                     case 3: {
-                            message.gateway = reader.string();
-                            break;
-                        }
-                    case 4: {
-                            message.mtu = reader.uint32();
-                            break;
-                        }
-                    case 5: {
-                            message.nat = reader.bool();
-                            break;
-                        }
-                    case 6: {
-                            message.noDhcp = reader.bool();
+                            message.template = $root.meshvirt.v1.VmSpec.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -21439,30 +19118,30 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Decodes a CreateNetwork message from the specified reader or buffer, length delimited.
+             * Decodes a CreateGroup message from the specified reader or buffer, length delimited.
              * @function decodeDelimited
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork
+             * @returns {meshvirt.v1.CreateGroup} CreateGroup
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            CreateNetwork.decodeDelimited = function decodeDelimited(reader) {
+            CreateGroup.decodeDelimited = function decodeDelimited(reader) {
                 if (!(reader instanceof $Reader))
                     reader = new $Reader(reader);
                 return this.decode(reader, reader.uint32());
             };
 
             /**
-             * Verifies a CreateNetwork message.
+             * Verifies a CreateGroup message.
              * @function verify
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @static
              * @param {Object.<string,*>} message Plain object to verify
              * @returns {string|null} `null` if valid, otherwise the reason why it is not
              */
-            CreateNetwork.verify = function verify(message, long) {
+            CreateGroup.verify = function verify(message, long) {
                 if (typeof message !== "object" || message === null)
                     return "object expected";
                 if (long === undefined)
@@ -21472,67 +19151,57 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
                     if (!$util.isString(message.name))
                         return "name: string expected";
-                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
-                    if (!$util.isString(message.subnet))
-                        return "subnet: string expected";
-                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
-                    if (!$util.isString(message.gateway))
-                        return "gateway: string expected";
-                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
-                    if (!$util.isInteger(message.mtu))
-                        return "mtu: integer expected";
-                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
-                    if (typeof message.nat !== "boolean")
-                        return "nat: boolean expected";
-                if (message.noDhcp != null && Object.hasOwnProperty.call(message, "noDhcp"))
-                    if (typeof message.noDhcp !== "boolean")
-                        return "noDhcp: boolean expected";
+                if (message.count != null && Object.hasOwnProperty.call(message, "count"))
+                    if (!$util.isInteger(message.count))
+                        return "count: integer expected";
+                if (message.template != null && Object.hasOwnProperty.call(message, "template")) {
+                    let error = $root.meshvirt.v1.VmSpec.verify(message.template, long + 1);
+                    if (error)
+                        return "template." + error;
+                }
                 return null;
             };
 
             /**
-             * Creates a CreateNetwork message from a plain object. Also converts values to their respective internal types.
+             * Creates a CreateGroup message from a plain object. Also converts values to their respective internal types.
              * @function fromObject
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @static
              * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork
+             * @returns {meshvirt.v1.CreateGroup} CreateGroup
              */
-            CreateNetwork.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.CreateNetwork)
+            CreateGroup.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.CreateGroup)
                     return object;
                 if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.CreateNetwork: object expected");
+                    throw TypeError(".meshvirt.v1.CreateGroup: object expected");
                 if (long === undefined)
                     long = 0;
                 if (long > $util.recursionLimit)
                     throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.CreateNetwork();
+                let message = new $root.meshvirt.v1.CreateGroup();
                 if (object.name != null)
                     message.name = String(object.name);
-                if (object.subnet != null)
-                    message.subnet = String(object.subnet);
-                if (object.gateway != null)
-                    message.gateway = String(object.gateway);
-                if (object.mtu != null)
-                    message.mtu = object.mtu >>> 0;
-                if (object.nat != null)
-                    message.nat = Boolean(object.nat);
-                if (object.noDhcp != null)
-                    message.noDhcp = Boolean(object.noDhcp);
+                if (object.count != null)
+                    message.count = object.count >>> 0;
+                if (object.template != null) {
+                    if (!$util.isObject(object.template))
+                        throw TypeError(".meshvirt.v1.CreateGroup.template: object expected");
+                    message.template = $root.meshvirt.v1.VmSpec.fromObject(object.template, long + 1);
+                }
                 return message;
             };
 
             /**
-             * Creates a plain object from a CreateNetwork message. Also converts values to other types if specified.
+             * Creates a plain object from a CreateGroup message. Also converts values to other types if specified.
              * @function toObject
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @static
-             * @param {meshvirt.v1.CreateNetwork} message CreateNetwork
+             * @param {meshvirt.v1.CreateGroup} message CreateGroup
              * @param {$protobuf.IConversionOptions} [options] Conversion options
              * @returns {Object.<string,*>} Plain object
              */
-            CreateNetwork.toObject = function toObject(message, options, q) {
+            CreateGroup.toObject = function toObject(message, options, q) {
                 if (!options)
                     options = {};
                 if (q === undefined)
@@ -21542,74 +19211,66 @@ export const meshvirt = $root.meshvirt = (() => {
                 let object = {};
                 if (options.defaults) {
                     object.name = "";
-                    object.subnet = "";
-                    object.gateway = "";
-                    object.mtu = 0;
-                    object.nat = false;
-                    object.noDhcp = false;
+                    object.count = 0;
+                    object.template = null;
                 }
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
                     object.name = message.name;
-                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
-                    object.subnet = message.subnet;
-                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
-                    object.gateway = message.gateway;
-                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
-                    object.mtu = message.mtu;
-                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
-                    object.nat = message.nat;
-                if (message.noDhcp != null && Object.hasOwnProperty.call(message, "noDhcp"))
-                    object.noDhcp = message.noDhcp;
+                if (message.count != null && Object.hasOwnProperty.call(message, "count"))
+                    object.count = message.count;
+                if (message.template != null && Object.hasOwnProperty.call(message, "template"))
+                    object.template = $root.meshvirt.v1.VmSpec.toObject(message.template, options, q + 1);
                 return object;
             };
 
             /**
-             * Converts this CreateNetwork to JSON.
+             * Converts this CreateGroup to JSON.
              * @function toJSON
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @instance
              * @returns {Object.<string,*>} JSON object
              */
-            CreateNetwork.prototype.toJSON = function toJSON() {
+            CreateGroup.prototype.toJSON = function toJSON() {
                 return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
             };
 
             /**
-             * Gets the default type url for CreateNetwork
+             * Gets the default type url for CreateGroup
              * @function getTypeUrl
-             * @memberof meshvirt.v1.CreateNetwork
+             * @memberof meshvirt.v1.CreateGroup
              * @static
              * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
              * @returns {string} The default type url
              */
-            CreateNetwork.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+            CreateGroup.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
                 if (typeUrlPrefix === undefined) {
                     typeUrlPrefix = "type.googleapis.com";
                 }
-                return typeUrlPrefix + "/meshvirt.v1.CreateNetwork";
+                return typeUrlPrefix + "/meshvirt.v1.CreateGroup";
             };
 
-            return CreateNetwork;
+            return CreateGroup;
         })();
 
-        v1.NetworkRef = (function() {
+        v1.ScaleGroup = (function() {
 
             /**
-             * Properties of a NetworkRef.
+             * Properties of a ScaleGroup.
              * @memberof meshvirt.v1
-             * @interface INetworkRef
-             * @property {string|null} [name] NetworkRef name
+             * @interface IScaleGroup
+             * @property {string|null} [name] ScaleGroup name
+             * @property {number|null} [count] ScaleGroup count
              */
 
             /**
-             * Constructs a new NetworkRef.
+             * Constructs a new ScaleGroup.
              * @memberof meshvirt.v1
-             * @classdesc Represents a NetworkRef.
-             * @implements INetworkRef
+             * @classdesc Represents a ScaleGroup.
+             * @implements IScaleGroup
              * @constructor
-             * @param {meshvirt.v1.INetworkRef=} [properties] Properties to set
+             * @param {meshvirt.v1.IScaleGroup=} [properties] Properties to set
              */
-            function NetworkRef(properties) {
+            function ScaleGroup(properties) {
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -21617,35 +19278,43 @@ export const meshvirt = $root.meshvirt = (() => {
             }
 
             /**
-             * NetworkRef name.
+             * ScaleGroup name.
              * @member {string} name
-             * @memberof meshvirt.v1.NetworkRef
+             * @memberof meshvirt.v1.ScaleGroup
              * @instance
              */
-            NetworkRef.prototype.name = "";
+            ScaleGroup.prototype.name = "";
 
             /**
-             * Creates a new NetworkRef instance using the specified properties.
-             * @function create
-             * @memberof meshvirt.v1.NetworkRef
-             * @static
-             * @param {meshvirt.v1.INetworkRef=} [properties] Properties to set
-             * @returns {meshvirt.v1.NetworkRef} NetworkRef instance
+             * ScaleGroup count.
+             * @member {number} count
+             * @memberof meshvirt.v1.ScaleGroup
+             * @instance
              */
-            NetworkRef.create = function create(properties) {
-                return new NetworkRef(properties);
+            ScaleGroup.prototype.count = 0;
+
+            /**
+             * Creates a new ScaleGroup instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ScaleGroup
+             * @static
+             * @param {meshvirt.v1.IScaleGroup=} [properties] Properties to set
+             * @returns {meshvirt.v1.ScaleGroup} ScaleGroup instance
+             */
+            ScaleGroup.create = function create(properties) {
+                return new ScaleGroup(properties);
             };
 
             /**
-             * Encodes the specified NetworkRef message. Does not implicitly {@link meshvirt.v1.NetworkRef.verify|verify} messages.
+             * Encodes the specified ScaleGroup message. Does not implicitly {@link meshvirt.v1.ScaleGroup.verify|verify} messages.
              * @function encode
-             * @memberof meshvirt.v1.NetworkRef
+             * @memberof meshvirt.v1.ScaleGroup
              * @static
-             * @param {meshvirt.v1.INetworkRef} message NetworkRef message or plain object to encode
+             * @param {meshvirt.v1.IScaleGroup} message ScaleGroup message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            NetworkRef.encode = function encode(message, writer, q) {
+            ScaleGroup.encode = function encode(message, writer, q) {
                 if (!writer)
                     writer = $Writer.create();
                 if (q === undefined)
@@ -21654,34 +19323,36 @@ export const meshvirt = $root.meshvirt = (() => {
                     throw Error("max depth exceeded");
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
                     writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.count != null && Object.hasOwnProperty.call(message, "count"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.count);
                 return writer;
             };
 
             /**
-             * Encodes the specified NetworkRef message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkRef.verify|verify} messages.
+             * Encodes the specified ScaleGroup message, length delimited. Does not implicitly {@link meshvirt.v1.ScaleGroup.verify|verify} messages.
              * @function encodeDelimited
-             * @memberof meshvirt.v1.NetworkRef
+             * @memberof meshvirt.v1.ScaleGroup
              * @static
-             * @param {meshvirt.v1.INetworkRef} message NetworkRef message or plain object to encode
+             * @param {meshvirt.v1.IScaleGroup} message ScaleGroup message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            NetworkRef.encodeDelimited = function encodeDelimited(message, writer) {
+            ScaleGroup.encodeDelimited = function encodeDelimited(message, writer) {
                 return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
             };
 
             /**
-             * Decodes a NetworkRef message from the specified reader or buffer.
+             * Decodes a ScaleGroup message from the specified reader or buffer.
              * @function decode
-             * @memberof meshvirt.v1.NetworkRef
+             * @memberof meshvirt.v1.ScaleGroup
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
              * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.NetworkRef} NetworkRef
+             * @returns {meshvirt.v1.ScaleGroup} ScaleGroup
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            NetworkRef.decode = function decode(reader, length, error, long) {
+            ScaleGroup.decode = function decode(reader, length, error, long) {
                 if (!(reader instanceof $Reader))
                     reader = $Reader.create(reader);
                 if (long === undefined)
@@ -21698,7 +19369,262 @@ export const meshvirt = $root.meshvirt = (() => {
                     length = reader.len;
                     reader.len = end;
                 }
-                message = new $root.meshvirt.v1.NetworkRef();
+                message = new $root.meshvirt.v1.ScaleGroup();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.count = reader.uint32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ScaleGroup message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ScaleGroup
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ScaleGroup} ScaleGroup
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ScaleGroup.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ScaleGroup message.
+             * @function verify
+             * @memberof meshvirt.v1.ScaleGroup
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ScaleGroup.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.count != null && Object.hasOwnProperty.call(message, "count"))
+                    if (!$util.isInteger(message.count))
+                        return "count: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a ScaleGroup message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ScaleGroup
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ScaleGroup} ScaleGroup
+             */
+            ScaleGroup.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ScaleGroup)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ScaleGroup: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ScaleGroup();
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.count != null)
+                    message.count = object.count >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ScaleGroup message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ScaleGroup
+             * @static
+             * @param {meshvirt.v1.ScaleGroup} message ScaleGroup
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ScaleGroup.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.count = 0;
+                }
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.count != null && Object.hasOwnProperty.call(message, "count"))
+                    object.count = message.count;
+                return object;
+            };
+
+            /**
+             * Converts this ScaleGroup to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ScaleGroup
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ScaleGroup.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ScaleGroup
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ScaleGroup
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ScaleGroup.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ScaleGroup";
+            };
+
+            return ScaleGroup;
+        })();
+
+        v1.GroupRef = (function() {
+
+            /**
+             * Properties of a GroupRef.
+             * @memberof meshvirt.v1
+             * @interface IGroupRef
+             * @property {string|null} [name] GroupRef name
+             */
+
+            /**
+             * Constructs a new GroupRef.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a GroupRef.
+             * @implements IGroupRef
+             * @constructor
+             * @param {meshvirt.v1.IGroupRef=} [properties] Properties to set
+             */
+            function GroupRef(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * GroupRef name.
+             * @member {string} name
+             * @memberof meshvirt.v1.GroupRef
+             * @instance
+             */
+            GroupRef.prototype.name = "";
+
+            /**
+             * Creates a new GroupRef instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.GroupRef
+             * @static
+             * @param {meshvirt.v1.IGroupRef=} [properties] Properties to set
+             * @returns {meshvirt.v1.GroupRef} GroupRef instance
+             */
+            GroupRef.create = function create(properties) {
+                return new GroupRef(properties);
+            };
+
+            /**
+             * Encodes the specified GroupRef message. Does not implicitly {@link meshvirt.v1.GroupRef.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.GroupRef
+             * @static
+             * @param {meshvirt.v1.IGroupRef} message GroupRef message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            GroupRef.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified GroupRef message, length delimited. Does not implicitly {@link meshvirt.v1.GroupRef.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.GroupRef
+             * @static
+             * @param {meshvirt.v1.IGroupRef} message GroupRef message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            GroupRef.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a GroupRef message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.GroupRef
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.GroupRef} GroupRef
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            GroupRef.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.GroupRef();
                 while (reader.pos < end) {
                     let tag = reader.uint32();
                     if (tag === error)
@@ -21722,30 +19648,30 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Decodes a NetworkRef message from the specified reader or buffer, length delimited.
+             * Decodes a GroupRef message from the specified reader or buffer, length delimited.
              * @function decodeDelimited
-             * @memberof meshvirt.v1.NetworkRef
+             * @memberof meshvirt.v1.GroupRef
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.NetworkRef} NetworkRef
+             * @returns {meshvirt.v1.GroupRef} GroupRef
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            NetworkRef.decodeDelimited = function decodeDelimited(reader) {
+            GroupRef.decodeDelimited = function decodeDelimited(reader) {
                 if (!(reader instanceof $Reader))
                     reader = new $Reader(reader);
                 return this.decode(reader, reader.uint32());
             };
 
             /**
-             * Verifies a NetworkRef message.
+             * Verifies a GroupRef message.
              * @function verify
-             * @memberof meshvirt.v1.NetworkRef
+             * @memberof meshvirt.v1.GroupRef
              * @static
              * @param {Object.<string,*>} message Plain object to verify
              * @returns {string|null} `null` if valid, otherwise the reason why it is not
              */
-            NetworkRef.verify = function verify(message, long) {
+            GroupRef.verify = function verify(message, long) {
                 if (typeof message !== "object" || message === null)
                     return "object expected";
                 if (long === undefined)
@@ -21759,38 +19685,38 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Creates a NetworkRef message from a plain object. Also converts values to their respective internal types.
+             * Creates a GroupRef message from a plain object. Also converts values to their respective internal types.
              * @function fromObject
-             * @memberof meshvirt.v1.NetworkRef
+             * @memberof meshvirt.v1.GroupRef
              * @static
              * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.NetworkRef} NetworkRef
+             * @returns {meshvirt.v1.GroupRef} GroupRef
              */
-            NetworkRef.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.NetworkRef)
+            GroupRef.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.GroupRef)
                     return object;
                 if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.NetworkRef: object expected");
+                    throw TypeError(".meshvirt.v1.GroupRef: object expected");
                 if (long === undefined)
                     long = 0;
                 if (long > $util.recursionLimit)
                     throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.NetworkRef();
+                let message = new $root.meshvirt.v1.GroupRef();
                 if (object.name != null)
                     message.name = String(object.name);
                 return message;
             };
 
             /**
-             * Creates a plain object from a NetworkRef message. Also converts values to other types if specified.
+             * Creates a plain object from a GroupRef message. Also converts values to other types if specified.
              * @function toObject
-             * @memberof meshvirt.v1.NetworkRef
+             * @memberof meshvirt.v1.GroupRef
              * @static
-             * @param {meshvirt.v1.NetworkRef} message NetworkRef
+             * @param {meshvirt.v1.GroupRef} message GroupRef
              * @param {$protobuf.IConversionOptions} [options] Conversion options
              * @returns {Object.<string,*>} Plain object
              */
-            NetworkRef.toObject = function toObject(message, options, q) {
+            GroupRef.toObject = function toObject(message, options, q) {
                 if (!options)
                     options = {};
                 if (q === undefined)
@@ -21806,52 +19732,51 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Converts this NetworkRef to JSON.
+             * Converts this GroupRef to JSON.
              * @function toJSON
-             * @memberof meshvirt.v1.NetworkRef
+             * @memberof meshvirt.v1.GroupRef
              * @instance
              * @returns {Object.<string,*>} JSON object
              */
-            NetworkRef.prototype.toJSON = function toJSON() {
+            GroupRef.prototype.toJSON = function toJSON() {
                 return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
             };
 
             /**
-             * Gets the default type url for NetworkRef
+             * Gets the default type url for GroupRef
              * @function getTypeUrl
-             * @memberof meshvirt.v1.NetworkRef
+             * @memberof meshvirt.v1.GroupRef
              * @static
              * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
              * @returns {string} The default type url
              */
-            NetworkRef.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+            GroupRef.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
                 if (typeUrlPrefix === undefined) {
                     typeUrlPrefix = "type.googleapis.com";
                 }
-                return typeUrlPrefix + "/meshvirt.v1.NetworkRef";
+                return typeUrlPrefix + "/meshvirt.v1.GroupRef";
             };
 
-            return NetworkRef;
+            return GroupRef;
         })();
 
-        v1.DeleteNetwork = (function() {
+        v1.ListGroups = (function() {
 
             /**
-             * Properties of a DeleteNetwork.
+             * Properties of a ListGroups.
              * @memberof meshvirt.v1
-             * @interface IDeleteNetwork
-             * @property {string|null} [name] DeleteNetwork name
+             * @interface IListGroups
              */
 
             /**
-             * Constructs a new DeleteNetwork.
+             * Constructs a new ListGroups.
              * @memberof meshvirt.v1
-             * @classdesc Represents a DeleteNetwork.
-             * @implements IDeleteNetwork
+             * @classdesc Represents a ListGroups.
+             * @implements IListGroups
              * @constructor
-             * @param {meshvirt.v1.IDeleteNetwork=} [properties] Properties to set
+             * @param {meshvirt.v1.IListGroups=} [properties] Properties to set
              */
-            function DeleteNetwork(properties) {
+            function ListGroups(properties) {
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -21859,71 +19784,61 @@ export const meshvirt = $root.meshvirt = (() => {
             }
 
             /**
-             * DeleteNetwork name.
-             * @member {string} name
-             * @memberof meshvirt.v1.DeleteNetwork
-             * @instance
-             */
-            DeleteNetwork.prototype.name = "";
-
-            /**
-             * Creates a new DeleteNetwork instance using the specified properties.
+             * Creates a new ListGroups instance using the specified properties.
              * @function create
-             * @memberof meshvirt.v1.DeleteNetwork
+             * @memberof meshvirt.v1.ListGroups
              * @static
-             * @param {meshvirt.v1.IDeleteNetwork=} [properties] Properties to set
-             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork instance
+             * @param {meshvirt.v1.IListGroups=} [properties] Properties to set
+             * @returns {meshvirt.v1.ListGroups} ListGroups instance
              */
-            DeleteNetwork.create = function create(properties) {
-                return new DeleteNetwork(properties);
+            ListGroups.create = function create(properties) {
+                return new ListGroups(properties);
             };
 
             /**
-             * Encodes the specified DeleteNetwork message. Does not implicitly {@link meshvirt.v1.DeleteNetwork.verify|verify} messages.
+             * Encodes the specified ListGroups message. Does not implicitly {@link meshvirt.v1.ListGroups.verify|verify} messages.
              * @function encode
-             * @memberof meshvirt.v1.DeleteNetwork
+             * @memberof meshvirt.v1.ListGroups
              * @static
-             * @param {meshvirt.v1.IDeleteNetwork} message DeleteNetwork message or plain object to encode
+             * @param {meshvirt.v1.IListGroups} message ListGroups message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            DeleteNetwork.encode = function encode(message, writer, q) {
+            ListGroups.encode = function encode(message, writer, q) {
                 if (!writer)
                     writer = $Writer.create();
                 if (q === undefined)
                     q = 0;
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
-                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
-                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
                 return writer;
             };
 
             /**
-             * Encodes the specified DeleteNetwork message, length delimited. Does not implicitly {@link meshvirt.v1.DeleteNetwork.verify|verify} messages.
+             * Encodes the specified ListGroups message, length delimited. Does not implicitly {@link meshvirt.v1.ListGroups.verify|verify} messages.
              * @function encodeDelimited
-             * @memberof meshvirt.v1.DeleteNetwork
+             * @memberof meshvirt.v1.ListGroups
              * @static
-             * @param {meshvirt.v1.IDeleteNetwork} message DeleteNetwork message or plain object to encode
+             * @param {meshvirt.v1.IListGroups} message ListGroups message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            DeleteNetwork.encodeDelimited = function encodeDelimited(message, writer) {
+            ListGroups.encodeDelimited = function encodeDelimited(message, writer) {
                 return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
             };
 
             /**
-             * Decodes a DeleteNetwork message from the specified reader or buffer.
+             * Decodes a ListGroups message from the specified reader or buffer.
              * @function decode
-             * @memberof meshvirt.v1.DeleteNetwork
+             * @memberof meshvirt.v1.ListGroups
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
              * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork
+             * @returns {meshvirt.v1.ListGroups} ListGroups
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            DeleteNetwork.decode = function decode(reader, length, error, long) {
+            ListGroups.decode = function decode(reader, length, error, long) {
                 if (!(reader instanceof $Reader))
                     reader = $Reader.create(reader);
                 if (long === undefined)
@@ -21940,238 +19855,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     length = reader.len;
                     reader.len = end;
                 }
-                message = new $root.meshvirt.v1.DeleteNetwork();
-                while (reader.pos < end) {
-                    let tag = reader.uint32();
-                    if (tag === error)
-                        break;
-                    switch (tag >>> 3) {
-                    case 1: {
-                            message.name = reader.string();
-                            break;
-                        }
-                    default:
-                        reader.skipType(tag & 7, long);
-                        break;
-                    }
-                }
-                if (length !== undefined) {
-                    if (reader.pos !== end)
-                        throw RangeError("index out of range");
-                    reader.len = length;
-                }
-                return message;
-            };
-
-            /**
-             * Decodes a DeleteNetwork message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof meshvirt.v1.DeleteNetwork
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            DeleteNetwork.decodeDelimited = function decodeDelimited(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.uint32());
-            };
-
-            /**
-             * Verifies a DeleteNetwork message.
-             * @function verify
-             * @memberof meshvirt.v1.DeleteNetwork
-             * @static
-             * @param {Object.<string,*>} message Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            DeleteNetwork.verify = function verify(message, long) {
-                if (typeof message !== "object" || message === null)
-                    return "object expected";
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    return "maximum nesting depth exceeded";
-                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
-                    if (!$util.isString(message.name))
-                        return "name: string expected";
-                return null;
-            };
-
-            /**
-             * Creates a DeleteNetwork message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof meshvirt.v1.DeleteNetwork
-             * @static
-             * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork
-             */
-            DeleteNetwork.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.DeleteNetwork)
-                    return object;
-                if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.DeleteNetwork: object expected");
-                if (long === undefined)
-                    long = 0;
-                if (long > $util.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.DeleteNetwork();
-                if (object.name != null)
-                    message.name = String(object.name);
-                return message;
-            };
-
-            /**
-             * Creates a plain object from a DeleteNetwork message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof meshvirt.v1.DeleteNetwork
-             * @static
-             * @param {meshvirt.v1.DeleteNetwork} message DeleteNetwork
-             * @param {$protobuf.IConversionOptions} [options] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            DeleteNetwork.toObject = function toObject(message, options, q) {
-                if (!options)
-                    options = {};
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                let object = {};
-                if (options.defaults)
-                    object.name = "";
-                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
-                    object.name = message.name;
-                return object;
-            };
-
-            /**
-             * Converts this DeleteNetwork to JSON.
-             * @function toJSON
-             * @memberof meshvirt.v1.DeleteNetwork
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            DeleteNetwork.prototype.toJSON = function toJSON() {
-                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the default type url for DeleteNetwork
-             * @function getTypeUrl
-             * @memberof meshvirt.v1.DeleteNetwork
-             * @static
-             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
-             * @returns {string} The default type url
-             */
-            DeleteNetwork.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
-                if (typeUrlPrefix === undefined) {
-                    typeUrlPrefix = "type.googleapis.com";
-                }
-                return typeUrlPrefix + "/meshvirt.v1.DeleteNetwork";
-            };
-
-            return DeleteNetwork;
-        })();
-
-        v1.ListNetworks = (function() {
-
-            /**
-             * Properties of a ListNetworks.
-             * @memberof meshvirt.v1
-             * @interface IListNetworks
-             */
-
-            /**
-             * Constructs a new ListNetworks.
-             * @memberof meshvirt.v1
-             * @classdesc Represents a ListNetworks.
-             * @implements IListNetworks
-             * @constructor
-             * @param {meshvirt.v1.IListNetworks=} [properties] Properties to set
-             */
-            function ListNetworks(properties) {
-                if (properties)
-                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            }
-
-            /**
-             * Creates a new ListNetworks instance using the specified properties.
-             * @function create
-             * @memberof meshvirt.v1.ListNetworks
-             * @static
-             * @param {meshvirt.v1.IListNetworks=} [properties] Properties to set
-             * @returns {meshvirt.v1.ListNetworks} ListNetworks instance
-             */
-            ListNetworks.create = function create(properties) {
-                return new ListNetworks(properties);
-            };
-
-            /**
-             * Encodes the specified ListNetworks message. Does not implicitly {@link meshvirt.v1.ListNetworks.verify|verify} messages.
-             * @function encode
-             * @memberof meshvirt.v1.ListNetworks
-             * @static
-             * @param {meshvirt.v1.IListNetworks} message ListNetworks message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            ListNetworks.encode = function encode(message, writer, q) {
-                if (!writer)
-                    writer = $Writer.create();
-                if (q === undefined)
-                    q = 0;
-                if (q > $util.recursionLimit)
-                    throw Error("max depth exceeded");
-                return writer;
-            };
-
-            /**
-             * Encodes the specified ListNetworks message, length delimited. Does not implicitly {@link meshvirt.v1.ListNetworks.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof meshvirt.v1.ListNetworks
-             * @static
-             * @param {meshvirt.v1.IListNetworks} message ListNetworks message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            ListNetworks.encodeDelimited = function encodeDelimited(message, writer) {
-                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
-            };
-
-            /**
-             * Decodes a ListNetworks message from the specified reader or buffer.
-             * @function decode
-             * @memberof meshvirt.v1.ListNetworks
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.ListNetworks} ListNetworks
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            ListNetworks.decode = function decode(reader, length, error, long) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (long === undefined)
-                    long = 0;
-                if (long > $Reader.recursionLimit)
-                    throw Error("maximum nesting depth exceeded");
-                let end, message;
-                if (length === undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = new $root.meshvirt.v1.ListNetworks();
+                message = new $root.meshvirt.v1.ListGroups();
                 while (reader.pos < end) {
                     let tag = reader.uint32();
                     if (tag === error)
@@ -22191,30 +19875,30 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Decodes a ListNetworks message from the specified reader or buffer, length delimited.
+             * Decodes a ListGroups message from the specified reader or buffer, length delimited.
              * @function decodeDelimited
-             * @memberof meshvirt.v1.ListNetworks
+             * @memberof meshvirt.v1.ListGroups
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.ListNetworks} ListNetworks
+             * @returns {meshvirt.v1.ListGroups} ListGroups
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            ListNetworks.decodeDelimited = function decodeDelimited(reader) {
+            ListGroups.decodeDelimited = function decodeDelimited(reader) {
                 if (!(reader instanceof $Reader))
                     reader = new $Reader(reader);
                 return this.decode(reader, reader.uint32());
             };
 
             /**
-             * Verifies a ListNetworks message.
+             * Verifies a ListGroups message.
              * @function verify
-             * @memberof meshvirt.v1.ListNetworks
+             * @memberof meshvirt.v1.ListGroups
              * @static
              * @param {Object.<string,*>} message Plain object to verify
              * @returns {string|null} `null` if valid, otherwise the reason why it is not
              */
-            ListNetworks.verify = function verify(message, long) {
+            ListGroups.verify = function verify(message, long) {
                 if (typeof message !== "object" || message === null)
                     return "object expected";
                 if (long === undefined)
@@ -22225,84 +19909,84 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Creates a ListNetworks message from a plain object. Also converts values to their respective internal types.
+             * Creates a ListGroups message from a plain object. Also converts values to their respective internal types.
              * @function fromObject
-             * @memberof meshvirt.v1.ListNetworks
+             * @memberof meshvirt.v1.ListGroups
              * @static
              * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.ListNetworks} ListNetworks
+             * @returns {meshvirt.v1.ListGroups} ListGroups
              */
-            ListNetworks.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.ListNetworks)
+            ListGroups.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ListGroups)
                     return object;
-                return new $root.meshvirt.v1.ListNetworks();
+                return new $root.meshvirt.v1.ListGroups();
             };
 
             /**
-             * Creates a plain object from a ListNetworks message. Also converts values to other types if specified.
+             * Creates a plain object from a ListGroups message. Also converts values to other types if specified.
              * @function toObject
-             * @memberof meshvirt.v1.ListNetworks
+             * @memberof meshvirt.v1.ListGroups
              * @static
-             * @param {meshvirt.v1.ListNetworks} message ListNetworks
+             * @param {meshvirt.v1.ListGroups} message ListGroups
              * @param {$protobuf.IConversionOptions} [options] Conversion options
              * @returns {Object.<string,*>} Plain object
              */
-            ListNetworks.toObject = function toObject() {
+            ListGroups.toObject = function toObject() {
                 return {};
             };
 
             /**
-             * Converts this ListNetworks to JSON.
+             * Converts this ListGroups to JSON.
              * @function toJSON
-             * @memberof meshvirt.v1.ListNetworks
+             * @memberof meshvirt.v1.ListGroups
              * @instance
              * @returns {Object.<string,*>} JSON object
              */
-            ListNetworks.prototype.toJSON = function toJSON() {
+            ListGroups.prototype.toJSON = function toJSON() {
                 return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
             };
 
             /**
-             * Gets the default type url for ListNetworks
+             * Gets the default type url for ListGroups
              * @function getTypeUrl
-             * @memberof meshvirt.v1.ListNetworks
+             * @memberof meshvirt.v1.ListGroups
              * @static
              * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
              * @returns {string} The default type url
              */
-            ListNetworks.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+            ListGroups.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
                 if (typeUrlPrefix === undefined) {
                     typeUrlPrefix = "type.googleapis.com";
                 }
-                return typeUrlPrefix + "/meshvirt.v1.ListNetworks";
+                return typeUrlPrefix + "/meshvirt.v1.ListGroups";
             };
 
-            return ListNetworks;
+            return ListGroups;
         })();
 
-        v1.NetworkPort = (function() {
+        v1.GroupMember = (function() {
 
             /**
-             * Properties of a NetworkPort.
+             * Properties of a GroupMember.
              * @memberof meshvirt.v1
-             * @interface INetworkPort
-             * @property {string|null} [vmId] NetworkPort vmId
-             * @property {string|null} [vmName] NetworkPort vmName
-             * @property {string|null} [ip] NetworkPort ip
-             * @property {string|null} [mac] NetworkPort mac
-             * @property {string|null} [hostId] NetworkPort hostId
-             * @property {string|null} [hostname] NetworkPort hostname
+             * @interface IGroupMember
+             * @property {number|null} [index] GroupMember index
+             * @property {string|null} [vmId] GroupMember vmId
+             * @property {string|null} [vmName] GroupMember vmName
+             * @property {string|null} [state] GroupMember state
+             * @property {string|null} [hostId] GroupMember hostId
+             * @property {string|null} [hostname] GroupMember hostname
              */
 
             /**
-             * Constructs a new NetworkPort.
+             * Constructs a new GroupMember.
              * @memberof meshvirt.v1
-             * @classdesc Represents a NetworkPort.
-             * @implements INetworkPort
+             * @classdesc Represents a GroupMember.
+             * @implements IGroupMember
              * @constructor
-             * @param {meshvirt.v1.INetworkPort=} [properties] Properties to set
+             * @param {meshvirt.v1.IGroupMember=} [properties] Properties to set
              */
-            function NetworkPort(properties) {
+            function GroupMember(properties) {
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -22310,89 +19994,89 @@ export const meshvirt = $root.meshvirt = (() => {
             }
 
             /**
-             * NetworkPort vmId.
+             * GroupMember index.
+             * @member {number} index
+             * @memberof meshvirt.v1.GroupMember
+             * @instance
+             */
+            GroupMember.prototype.index = 0;
+
+            /**
+             * GroupMember vmId.
              * @member {string} vmId
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @instance
              */
-            NetworkPort.prototype.vmId = "";
+            GroupMember.prototype.vmId = "";
 
             /**
-             * NetworkPort vmName.
+             * GroupMember vmName.
              * @member {string} vmName
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @instance
              */
-            NetworkPort.prototype.vmName = "";
+            GroupMember.prototype.vmName = "";
 
             /**
-             * NetworkPort ip.
-             * @member {string} ip
-             * @memberof meshvirt.v1.NetworkPort
+             * GroupMember state.
+             * @member {string} state
+             * @memberof meshvirt.v1.GroupMember
              * @instance
              */
-            NetworkPort.prototype.ip = "";
+            GroupMember.prototype.state = "";
 
             /**
-             * NetworkPort mac.
-             * @member {string} mac
-             * @memberof meshvirt.v1.NetworkPort
-             * @instance
-             */
-            NetworkPort.prototype.mac = "";
-
-            /**
-             * NetworkPort hostId.
+             * GroupMember hostId.
              * @member {string} hostId
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @instance
              */
-            NetworkPort.prototype.hostId = "";
+            GroupMember.prototype.hostId = "";
 
             /**
-             * NetworkPort hostname.
+             * GroupMember hostname.
              * @member {string} hostname
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @instance
              */
-            NetworkPort.prototype.hostname = "";
+            GroupMember.prototype.hostname = "";
 
             /**
-             * Creates a new NetworkPort instance using the specified properties.
+             * Creates a new GroupMember instance using the specified properties.
              * @function create
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @static
-             * @param {meshvirt.v1.INetworkPort=} [properties] Properties to set
-             * @returns {meshvirt.v1.NetworkPort} NetworkPort instance
+             * @param {meshvirt.v1.IGroupMember=} [properties] Properties to set
+             * @returns {meshvirt.v1.GroupMember} GroupMember instance
              */
-            NetworkPort.create = function create(properties) {
-                return new NetworkPort(properties);
+            GroupMember.create = function create(properties) {
+                return new GroupMember(properties);
             };
 
             /**
-             * Encodes the specified NetworkPort message. Does not implicitly {@link meshvirt.v1.NetworkPort.verify|verify} messages.
+             * Encodes the specified GroupMember message. Does not implicitly {@link meshvirt.v1.GroupMember.verify|verify} messages.
              * @function encode
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @static
-             * @param {meshvirt.v1.INetworkPort} message NetworkPort message or plain object to encode
+             * @param {meshvirt.v1.IGroupMember} message GroupMember message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            NetworkPort.encode = function encode(message, writer, q) {
+            GroupMember.encode = function encode(message, writer, q) {
                 if (!writer)
                     writer = $Writer.create();
                 if (q === undefined)
                     q = 0;
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
+                if (message.index != null && Object.hasOwnProperty.call(message, "index"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.index);
                 if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
-                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.vmId);
                 if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
-                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.vmName);
-                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
-                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.ip);
-                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
-                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.mac);
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.vmName);
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.state);
                 if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
                     writer.uint32(/* id 5, wireType 2 =*/42).string(message.hostId);
                 if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
@@ -22401,30 +20085,30 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Encodes the specified NetworkPort message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkPort.verify|verify} messages.
+             * Encodes the specified GroupMember message, length delimited. Does not implicitly {@link meshvirt.v1.GroupMember.verify|verify} messages.
              * @function encodeDelimited
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @static
-             * @param {meshvirt.v1.INetworkPort} message NetworkPort message or plain object to encode
+             * @param {meshvirt.v1.IGroupMember} message GroupMember message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            NetworkPort.encodeDelimited = function encodeDelimited(message, writer) {
+            GroupMember.encodeDelimited = function encodeDelimited(message, writer) {
                 return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
             };
 
             /**
-             * Decodes a NetworkPort message from the specified reader or buffer.
+             * Decodes a GroupMember message from the specified reader or buffer.
              * @function decode
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
              * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.NetworkPort} NetworkPort
+             * @returns {meshvirt.v1.GroupMember} GroupMember
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            NetworkPort.decode = function decode(reader, length, error, long) {
+            GroupMember.decode = function decode(reader, length, error, long) {
                 if (!(reader instanceof $Reader))
                     reader = $Reader.create(reader);
                 if (long === undefined)
@@ -22441,26 +20125,26 @@ export const meshvirt = $root.meshvirt = (() => {
                     length = reader.len;
                     reader.len = end;
                 }
-                message = new $root.meshvirt.v1.NetworkPort();
+                message = new $root.meshvirt.v1.GroupMember();
                 while (reader.pos < end) {
                     let tag = reader.uint32();
                     if (tag === error)
                         break;
                     switch (tag >>> 3) {
                     case 1: {
-                            message.vmId = reader.string();
+                            message.index = reader.uint32();
                             break;
                         }
                     case 2: {
-                            message.vmName = reader.string();
+                            message.vmId = reader.string();
                             break;
                         }
                     case 3: {
-                            message.ip = reader.string();
+                            message.vmName = reader.string();
                             break;
                         }
                     case 4: {
-                            message.mac = reader.string();
+                            message.state = reader.string();
                             break;
                         }
                     case 5: {
@@ -22485,48 +20169,48 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Decodes a NetworkPort message from the specified reader or buffer, length delimited.
+             * Decodes a GroupMember message from the specified reader or buffer, length delimited.
              * @function decodeDelimited
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.NetworkPort} NetworkPort
+             * @returns {meshvirt.v1.GroupMember} GroupMember
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            NetworkPort.decodeDelimited = function decodeDelimited(reader) {
+            GroupMember.decodeDelimited = function decodeDelimited(reader) {
                 if (!(reader instanceof $Reader))
                     reader = new $Reader(reader);
                 return this.decode(reader, reader.uint32());
             };
 
             /**
-             * Verifies a NetworkPort message.
+             * Verifies a GroupMember message.
              * @function verify
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @static
              * @param {Object.<string,*>} message Plain object to verify
              * @returns {string|null} `null` if valid, otherwise the reason why it is not
              */
-            NetworkPort.verify = function verify(message, long) {
+            GroupMember.verify = function verify(message, long) {
                 if (typeof message !== "object" || message === null)
                     return "object expected";
                 if (long === undefined)
                     long = 0;
                 if (long > $util.recursionLimit)
                     return "maximum nesting depth exceeded";
+                if (message.index != null && Object.hasOwnProperty.call(message, "index"))
+                    if (!$util.isInteger(message.index))
+                        return "index: integer expected";
                 if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
                     if (!$util.isString(message.vmId))
                         return "vmId: string expected";
                 if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
                     if (!$util.isString(message.vmName))
                         return "vmName: string expected";
-                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
-                    if (!$util.isString(message.ip))
-                        return "ip: string expected";
-                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
-                    if (!$util.isString(message.mac))
-                        return "mac: string expected";
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    if (!$util.isString(message.state))
+                        return "state: string expected";
                 if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
                     if (!$util.isString(message.hostId))
                         return "hostId: string expected";
@@ -22537,31 +20221,31 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Creates a NetworkPort message from a plain object. Also converts values to their respective internal types.
+             * Creates a GroupMember message from a plain object. Also converts values to their respective internal types.
              * @function fromObject
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @static
              * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.NetworkPort} NetworkPort
+             * @returns {meshvirt.v1.GroupMember} GroupMember
              */
-            NetworkPort.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.NetworkPort)
+            GroupMember.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.GroupMember)
                     return object;
                 if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.NetworkPort: object expected");
+                    throw TypeError(".meshvirt.v1.GroupMember: object expected");
                 if (long === undefined)
                     long = 0;
                 if (long > $util.recursionLimit)
                     throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.NetworkPort();
+                let message = new $root.meshvirt.v1.GroupMember();
+                if (object.index != null)
+                    message.index = object.index >>> 0;
                 if (object.vmId != null)
                     message.vmId = String(object.vmId);
                 if (object.vmName != null)
                     message.vmName = String(object.vmName);
-                if (object.ip != null)
-                    message.ip = String(object.ip);
-                if (object.mac != null)
-                    message.mac = String(object.mac);
+                if (object.state != null)
+                    message.state = String(object.state);
                 if (object.hostId != null)
                     message.hostId = String(object.hostId);
                 if (object.hostname != null)
@@ -22570,15 +20254,15 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Creates a plain object from a NetworkPort message. Also converts values to other types if specified.
+             * Creates a plain object from a GroupMember message. Also converts values to other types if specified.
              * @function toObject
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @static
-             * @param {meshvirt.v1.NetworkPort} message NetworkPort
+             * @param {meshvirt.v1.GroupMember} message GroupMember
              * @param {$protobuf.IConversionOptions} [options] Conversion options
              * @returns {Object.<string,*>} Plain object
              */
-            NetworkPort.toObject = function toObject(message, options, q) {
+            GroupMember.toObject = function toObject(message, options, q) {
                 if (!options)
                     options = {};
                 if (q === undefined)
@@ -22587,21 +20271,21 @@ export const meshvirt = $root.meshvirt = (() => {
                     throw Error("max depth exceeded");
                 let object = {};
                 if (options.defaults) {
+                    object.index = 0;
                     object.vmId = "";
                     object.vmName = "";
-                    object.ip = "";
-                    object.mac = "";
+                    object.state = "";
                     object.hostId = "";
                     object.hostname = "";
                 }
+                if (message.index != null && Object.hasOwnProperty.call(message, "index"))
+                    object.index = message.index;
                 if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
                     object.vmId = message.vmId;
                 if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
                     object.vmName = message.vmName;
-                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
-                    object.ip = message.ip;
-                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
-                    object.mac = message.mac;
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    object.state = message.state;
                 if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
                     object.hostId = message.hostId;
                 if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
@@ -22610,54 +20294,56 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Converts this NetworkPort to JSON.
+             * Converts this GroupMember to JSON.
              * @function toJSON
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @instance
              * @returns {Object.<string,*>} JSON object
              */
-            NetworkPort.prototype.toJSON = function toJSON() {
+            GroupMember.prototype.toJSON = function toJSON() {
                 return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
             };
 
             /**
-             * Gets the default type url for NetworkPort
+             * Gets the default type url for GroupMember
              * @function getTypeUrl
-             * @memberof meshvirt.v1.NetworkPort
+             * @memberof meshvirt.v1.GroupMember
              * @static
              * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
              * @returns {string} The default type url
              */
-            NetworkPort.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+            GroupMember.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
                 if (typeUrlPrefix === undefined) {
                     typeUrlPrefix = "type.googleapis.com";
                 }
-                return typeUrlPrefix + "/meshvirt.v1.NetworkPort";
+                return typeUrlPrefix + "/meshvirt.v1.GroupMember";
             };
 
-            return NetworkPort;
+            return GroupMember;
         })();
 
-        v1.NetworkInfo = (function() {
+        v1.GroupInfo = (function() {
 
             /**
-             * Properties of a NetworkInfo.
+             * Properties of a GroupInfo.
              * @memberof meshvirt.v1
-             * @interface INetworkInfo
-             * @property {meshvirt.v1.INetwork|null} [network] NetworkInfo network
-             * @property {Array.<meshvirt.v1.INetworkPort>|null} [ports] NetworkInfo ports
+             * @interface IGroupInfo
+             * @property {meshvirt.v1.IVmGroup|null} [group] GroupInfo group
+             * @property {string|null} [owner] GroupInfo owner
+             * @property {string|null} [ownerHostname] GroupInfo ownerHostname
+             * @property {Array.<meshvirt.v1.IGroupMember>|null} [members] GroupInfo members
              */
 
             /**
-             * Constructs a new NetworkInfo.
+             * Constructs a new GroupInfo.
              * @memberof meshvirt.v1
-             * @classdesc Represents a NetworkInfo.
-             * @implements INetworkInfo
+             * @classdesc Represents a GroupInfo.
+             * @implements IGroupInfo
              * @constructor
-             * @param {meshvirt.v1.INetworkInfo=} [properties] Properties to set
+             * @param {meshvirt.v1.IGroupInfo=} [properties] Properties to set
              */
-            function NetworkInfo(properties) {
-                this.ports = [];
+            function GroupInfo(properties) {
+                this.members = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -22665,82 +20351,102 @@ export const meshvirt = $root.meshvirt = (() => {
             }
 
             /**
-             * NetworkInfo network.
-             * @member {meshvirt.v1.INetwork|null|undefined} network
-             * @memberof meshvirt.v1.NetworkInfo
+             * GroupInfo group.
+             * @member {meshvirt.v1.IVmGroup|null|undefined} group
+             * @memberof meshvirt.v1.GroupInfo
              * @instance
              */
-            NetworkInfo.prototype.network = null;
+            GroupInfo.prototype.group = null;
 
             /**
-             * NetworkInfo ports.
-             * @member {Array.<meshvirt.v1.INetworkPort>} ports
-             * @memberof meshvirt.v1.NetworkInfo
+             * GroupInfo owner.
+             * @member {string} owner
+             * @memberof meshvirt.v1.GroupInfo
              * @instance
              */
-            NetworkInfo.prototype.ports = $util.emptyArray;
+            GroupInfo.prototype.owner = "";
 
             /**
-             * Creates a new NetworkInfo instance using the specified properties.
+             * GroupInfo ownerHostname.
+             * @member {string} ownerHostname
+             * @memberof meshvirt.v1.GroupInfo
+             * @instance
+             */
+            GroupInfo.prototype.ownerHostname = "";
+
+            /**
+             * GroupInfo members.
+             * @member {Array.<meshvirt.v1.IGroupMember>} members
+             * @memberof meshvirt.v1.GroupInfo
+             * @instance
+             */
+            GroupInfo.prototype.members = $util.emptyArray;
+
+            /**
+             * Creates a new GroupInfo instance using the specified properties.
              * @function create
-             * @memberof meshvirt.v1.NetworkInfo
+             * @memberof meshvirt.v1.GroupInfo
              * @static
-             * @param {meshvirt.v1.INetworkInfo=} [properties] Properties to set
-             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo instance
+             * @param {meshvirt.v1.IGroupInfo=} [properties] Properties to set
+             * @returns {meshvirt.v1.GroupInfo} GroupInfo instance
              */
-            NetworkInfo.create = function create(properties) {
-                return new NetworkInfo(properties);
+            GroupInfo.create = function create(properties) {
+                return new GroupInfo(properties);
             };
 
             /**
-             * Encodes the specified NetworkInfo message. Does not implicitly {@link meshvirt.v1.NetworkInfo.verify|verify} messages.
+             * Encodes the specified GroupInfo message. Does not implicitly {@link meshvirt.v1.GroupInfo.verify|verify} messages.
              * @function encode
-             * @memberof meshvirt.v1.NetworkInfo
+             * @memberof meshvirt.v1.GroupInfo
              * @static
-             * @param {meshvirt.v1.INetworkInfo} message NetworkInfo message or plain object to encode
+             * @param {meshvirt.v1.IGroupInfo} message GroupInfo message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            NetworkInfo.encode = function encode(message, writer, q) {
+            GroupInfo.encode = function encode(message, writer, q) {
                 if (!writer)
                     writer = $Writer.create();
                 if (q === undefined)
                     q = 0;
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
-                if (message.network != null && Object.hasOwnProperty.call(message, "network"))
-                    $root.meshvirt.v1.Network.encode(message.network, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
-                if (message.ports != null && message.ports.length)
-                    for (let i = 0; i < message.ports.length; ++i)
-                        $root.meshvirt.v1.NetworkPort.encode(message.ports[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (message.group != null && Object.hasOwnProperty.call(message, "group"))
+                    $root.meshvirt.v1.VmGroup.encode(message.group, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.owner);
+                if (message.ownerHostname != null && Object.hasOwnProperty.call(message, "ownerHostname"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.ownerHostname);
+                if (message.members != null && message.members.length)
+                    for (let i = 0; i < message.members.length; ++i)
+                        $root.meshvirt.v1.GroupMember.encode(message.members[i], writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
                 return writer;
             };
 
             /**
-             * Encodes the specified NetworkInfo message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkInfo.verify|verify} messages.
+             * Encodes the specified GroupInfo message, length delimited. Does not implicitly {@link meshvirt.v1.GroupInfo.verify|verify} messages.
              * @function encodeDelimited
-             * @memberof meshvirt.v1.NetworkInfo
+             * @memberof meshvirt.v1.GroupInfo
              * @static
-             * @param {meshvirt.v1.INetworkInfo} message NetworkInfo message or plain object to encode
+             * @param {meshvirt.v1.IGroupInfo} message GroupInfo message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            NetworkInfo.encodeDelimited = function encodeDelimited(message, writer) {
+            GroupInfo.encodeDelimited = function encodeDelimited(message, writer) {
                 return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
             };
 
             /**
-             * Decodes a NetworkInfo message from the specified reader or buffer.
+             * Decodes a GroupInfo message from the specified reader or buffer.
              * @function decode
-             * @memberof meshvirt.v1.NetworkInfo
+             * @memberof meshvirt.v1.GroupInfo
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
              * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo
+             * @returns {meshvirt.v1.GroupInfo} GroupInfo
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            NetworkInfo.decode = function decode(reader, length, error, long) {
+            GroupInfo.decode = function decode(reader, length, error, long) {
                 if (!(reader instanceof $Reader))
                     reader = $Reader.create(reader);
                 if (long === undefined)
@@ -22757,20 +20463,28 @@ export const meshvirt = $root.meshvirt = (() => {
                     length = reader.len;
                     reader.len = end;
                 }
-                message = new $root.meshvirt.v1.NetworkInfo();
+                message = new $root.meshvirt.v1.GroupInfo();
                 while (reader.pos < end) {
                     let tag = reader.uint32();
                     if (tag === error)
                         break;
                     switch (tag >>> 3) {
                     case 1: {
-                            message.network = $root.meshvirt.v1.Network.decode(reader, reader.uint32(), undefined, long + 1);
+                            message.group = $root.meshvirt.v1.VmGroup.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     case 2: {
-                            if (!(message.ports && message.ports.length))
-                                message.ports = [];
-                            message.ports.push($root.meshvirt.v1.NetworkPort.decode(reader, reader.uint32(), undefined, long + 1));
+                            message.owner = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.ownerHostname = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            if (!(message.members && message.members.length))
+                                message.members = [];
+                            message.members.push($root.meshvirt.v1.GroupMember.decode(reader, reader.uint32(), undefined, long + 1));
                             break;
                         }
                     default:
@@ -22787,99 +20501,109 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Decodes a NetworkInfo message from the specified reader or buffer, length delimited.
+             * Decodes a GroupInfo message from the specified reader or buffer, length delimited.
              * @function decodeDelimited
-             * @memberof meshvirt.v1.NetworkInfo
+             * @memberof meshvirt.v1.GroupInfo
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo
+             * @returns {meshvirt.v1.GroupInfo} GroupInfo
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            NetworkInfo.decodeDelimited = function decodeDelimited(reader) {
+            GroupInfo.decodeDelimited = function decodeDelimited(reader) {
                 if (!(reader instanceof $Reader))
                     reader = new $Reader(reader);
                 return this.decode(reader, reader.uint32());
             };
 
             /**
-             * Verifies a NetworkInfo message.
+             * Verifies a GroupInfo message.
              * @function verify
-             * @memberof meshvirt.v1.NetworkInfo
+             * @memberof meshvirt.v1.GroupInfo
              * @static
              * @param {Object.<string,*>} message Plain object to verify
              * @returns {string|null} `null` if valid, otherwise the reason why it is not
              */
-            NetworkInfo.verify = function verify(message, long) {
+            GroupInfo.verify = function verify(message, long) {
                 if (typeof message !== "object" || message === null)
                     return "object expected";
                 if (long === undefined)
                     long = 0;
                 if (long > $util.recursionLimit)
                     return "maximum nesting depth exceeded";
-                if (message.network != null && Object.hasOwnProperty.call(message, "network")) {
-                    let error = $root.meshvirt.v1.Network.verify(message.network, long + 1);
+                if (message.group != null && Object.hasOwnProperty.call(message, "group")) {
+                    let error = $root.meshvirt.v1.VmGroup.verify(message.group, long + 1);
                     if (error)
-                        return "network." + error;
+                        return "group." + error;
                 }
-                if (message.ports != null && Object.hasOwnProperty.call(message, "ports")) {
-                    if (!Array.isArray(message.ports))
-                        return "ports: array expected";
-                    for (let i = 0; i < message.ports.length; ++i) {
-                        let error = $root.meshvirt.v1.NetworkPort.verify(message.ports[i], long + 1);
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.ownerHostname != null && Object.hasOwnProperty.call(message, "ownerHostname"))
+                    if (!$util.isString(message.ownerHostname))
+                        return "ownerHostname: string expected";
+                if (message.members != null && Object.hasOwnProperty.call(message, "members")) {
+                    if (!Array.isArray(message.members))
+                        return "members: array expected";
+                    for (let i = 0; i < message.members.length; ++i) {
+                        let error = $root.meshvirt.v1.GroupMember.verify(message.members[i], long + 1);
                         if (error)
-                            return "ports." + error;
+                            return "members." + error;
                     }
                 }
                 return null;
             };
 
             /**
-             * Creates a NetworkInfo message from a plain object. Also converts values to their respective internal types.
+             * Creates a GroupInfo message from a plain object. Also converts values to their respective internal types.
              * @function fromObject
-             * @memberof meshvirt.v1.NetworkInfo
+             * @memberof meshvirt.v1.GroupInfo
              * @static
              * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo
+             * @returns {meshvirt.v1.GroupInfo} GroupInfo
              */
-            NetworkInfo.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.NetworkInfo)
+            GroupInfo.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.GroupInfo)
                     return object;
                 if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.NetworkInfo: object expected");
+                    throw TypeError(".meshvirt.v1.GroupInfo: object expected");
                 if (long === undefined)
                     long = 0;
                 if (long > $util.recursionLimit)
                     throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.NetworkInfo();
-                if (object.network != null) {
-                    if (!$util.isObject(object.network))
-                        throw TypeError(".meshvirt.v1.NetworkInfo.network: object expected");
-                    message.network = $root.meshvirt.v1.Network.fromObject(object.network, long + 1);
+                let message = new $root.meshvirt.v1.GroupInfo();
+                if (object.group != null) {
+                    if (!$util.isObject(object.group))
+                        throw TypeError(".meshvirt.v1.GroupInfo.group: object expected");
+                    message.group = $root.meshvirt.v1.VmGroup.fromObject(object.group, long + 1);
                 }
-                if (object.ports) {
-                    if (!Array.isArray(object.ports))
-                        throw TypeError(".meshvirt.v1.NetworkInfo.ports: array expected");
-                    message.ports = [];
-                    for (let i = 0; i < object.ports.length; ++i) {
-                        if (!$util.isObject(object.ports[i]))
-                            throw TypeError(".meshvirt.v1.NetworkInfo.ports: object expected");
-                        message.ports[i] = $root.meshvirt.v1.NetworkPort.fromObject(object.ports[i], long + 1);
+                if (object.owner != null)
+                    message.owner = String(object.owner);
+                if (object.ownerHostname != null)
+                    message.ownerHostname = String(object.ownerHostname);
+                if (object.members) {
+                    if (!Array.isArray(object.members))
+                        throw TypeError(".meshvirt.v1.GroupInfo.members: array expected");
+                    message.members = [];
+                    for (let i = 0; i < object.members.length; ++i) {
+                        if (!$util.isObject(object.members[i]))
+                            throw TypeError(".meshvirt.v1.GroupInfo.members: object expected");
+                        message.members[i] = $root.meshvirt.v1.GroupMember.fromObject(object.members[i], long + 1);
                     }
                 }
                 return message;
             };
 
             /**
-             * Creates a plain object from a NetworkInfo message. Also converts values to other types if specified.
+             * Creates a plain object from a GroupInfo message. Also converts values to other types if specified.
              * @function toObject
-             * @memberof meshvirt.v1.NetworkInfo
+             * @memberof meshvirt.v1.GroupInfo
              * @static
-             * @param {meshvirt.v1.NetworkInfo} message NetworkInfo
+             * @param {meshvirt.v1.GroupInfo} message GroupInfo
              * @param {$protobuf.IConversionOptions} [options] Conversion options
              * @returns {Object.<string,*>} Plain object
              */
-            NetworkInfo.toObject = function toObject(message, options, q) {
+            GroupInfo.toObject = function toObject(message, options, q) {
                 if (!options)
                     options = {};
                 if (q === undefined)
@@ -22888,67 +20612,74 @@ export const meshvirt = $root.meshvirt = (() => {
                     throw Error("max depth exceeded");
                 let object = {};
                 if (options.arrays || options.defaults)
-                    object.ports = [];
-                if (options.defaults)
-                    object.network = null;
-                if (message.network != null && Object.hasOwnProperty.call(message, "network"))
-                    object.network = $root.meshvirt.v1.Network.toObject(message.network, options, q + 1);
-                if (message.ports && message.ports.length) {
-                    object.ports = [];
-                    for (let j = 0; j < message.ports.length; ++j)
-                        object.ports[j] = $root.meshvirt.v1.NetworkPort.toObject(message.ports[j], options, q + 1);
+                    object.members = [];
+                if (options.defaults) {
+                    object.group = null;
+                    object.owner = "";
+                    object.ownerHostname = "";
+                }
+                if (message.group != null && Object.hasOwnProperty.call(message, "group"))
+                    object.group = $root.meshvirt.v1.VmGroup.toObject(message.group, options, q + 1);
+                if (message.owner != null && Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                if (message.ownerHostname != null && Object.hasOwnProperty.call(message, "ownerHostname"))
+                    object.ownerHostname = message.ownerHostname;
+                if (message.members && message.members.length) {
+                    object.members = [];
+                    for (let j = 0; j < message.members.length; ++j)
+                        object.members[j] = $root.meshvirt.v1.GroupMember.toObject(message.members[j], options, q + 1);
                 }
                 return object;
             };
 
             /**
-             * Converts this NetworkInfo to JSON.
+             * Converts this GroupInfo to JSON.
              * @function toJSON
-             * @memberof meshvirt.v1.NetworkInfo
+             * @memberof meshvirt.v1.GroupInfo
              * @instance
              * @returns {Object.<string,*>} JSON object
              */
-            NetworkInfo.prototype.toJSON = function toJSON() {
+            GroupInfo.prototype.toJSON = function toJSON() {
                 return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
             };
 
             /**
-             * Gets the default type url for NetworkInfo
+             * Gets the default type url for GroupInfo
              * @function getTypeUrl
-             * @memberof meshvirt.v1.NetworkInfo
+             * @memberof meshvirt.v1.GroupInfo
              * @static
              * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
              * @returns {string} The default type url
              */
-            NetworkInfo.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+            GroupInfo.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
                 if (typeUrlPrefix === undefined) {
                     typeUrlPrefix = "type.googleapis.com";
                 }
-                return typeUrlPrefix + "/meshvirt.v1.NetworkInfo";
+                return typeUrlPrefix + "/meshvirt.v1.GroupInfo";
             };
 
-            return NetworkInfo;
+            return GroupInfo;
         })();
 
-        v1.NetworkList = (function() {
+        v1.GroupList = (function() {
 
             /**
-             * Properties of a NetworkList.
+             * Properties of a GroupList.
              * @memberof meshvirt.v1
-             * @interface INetworkList
-             * @property {Array.<meshvirt.v1.INetworkInfo>|null} [networks] NetworkList networks
+             * @interface IGroupList
+             * @property {Array.<meshvirt.v1.IGroupInfo>|null} [groups] GroupList groups
              */
 
             /**
-             * Constructs a new NetworkList.
+             * Constructs a new GroupList.
              * @memberof meshvirt.v1
-             * @classdesc Represents a NetworkList.
-             * @implements INetworkList
+             * @classdesc Represents a GroupList.
+             * @implements IGroupList
              * @constructor
-             * @param {meshvirt.v1.INetworkList=} [properties] Properties to set
+             * @param {meshvirt.v1.IGroupList=} [properties] Properties to set
              */
-            function NetworkList(properties) {
-                this.networks = [];
+            function GroupList(properties) {
+                this.groups = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -22956,72 +20687,72 @@ export const meshvirt = $root.meshvirt = (() => {
             }
 
             /**
-             * NetworkList networks.
-             * @member {Array.<meshvirt.v1.INetworkInfo>} networks
-             * @memberof meshvirt.v1.NetworkList
+             * GroupList groups.
+             * @member {Array.<meshvirt.v1.IGroupInfo>} groups
+             * @memberof meshvirt.v1.GroupList
              * @instance
              */
-            NetworkList.prototype.networks = $util.emptyArray;
+            GroupList.prototype.groups = $util.emptyArray;
 
             /**
-             * Creates a new NetworkList instance using the specified properties.
+             * Creates a new GroupList instance using the specified properties.
              * @function create
-             * @memberof meshvirt.v1.NetworkList
+             * @memberof meshvirt.v1.GroupList
              * @static
-             * @param {meshvirt.v1.INetworkList=} [properties] Properties to set
-             * @returns {meshvirt.v1.NetworkList} NetworkList instance
+             * @param {meshvirt.v1.IGroupList=} [properties] Properties to set
+             * @returns {meshvirt.v1.GroupList} GroupList instance
              */
-            NetworkList.create = function create(properties) {
-                return new NetworkList(properties);
+            GroupList.create = function create(properties) {
+                return new GroupList(properties);
             };
 
             /**
-             * Encodes the specified NetworkList message. Does not implicitly {@link meshvirt.v1.NetworkList.verify|verify} messages.
+             * Encodes the specified GroupList message. Does not implicitly {@link meshvirt.v1.GroupList.verify|verify} messages.
              * @function encode
-             * @memberof meshvirt.v1.NetworkList
+             * @memberof meshvirt.v1.GroupList
              * @static
-             * @param {meshvirt.v1.INetworkList} message NetworkList message or plain object to encode
+             * @param {meshvirt.v1.IGroupList} message GroupList message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            NetworkList.encode = function encode(message, writer, q) {
+            GroupList.encode = function encode(message, writer, q) {
                 if (!writer)
                     writer = $Writer.create();
                 if (q === undefined)
                     q = 0;
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
-                if (message.networks != null && message.networks.length)
-                    for (let i = 0; i < message.networks.length; ++i)
-                        $root.meshvirt.v1.NetworkInfo.encode(message.networks[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.groups != null && message.groups.length)
+                    for (let i = 0; i < message.groups.length; ++i)
+                        $root.meshvirt.v1.GroupInfo.encode(message.groups[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
                 return writer;
             };
 
             /**
-             * Encodes the specified NetworkList message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkList.verify|verify} messages.
+             * Encodes the specified GroupList message, length delimited. Does not implicitly {@link meshvirt.v1.GroupList.verify|verify} messages.
              * @function encodeDelimited
-             * @memberof meshvirt.v1.NetworkList
+             * @memberof meshvirt.v1.GroupList
              * @static
-             * @param {meshvirt.v1.INetworkList} message NetworkList message or plain object to encode
+             * @param {meshvirt.v1.IGroupList} message GroupList message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            NetworkList.encodeDelimited = function encodeDelimited(message, writer) {
+            GroupList.encodeDelimited = function encodeDelimited(message, writer) {
                 return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
             };
 
             /**
-             * Decodes a NetworkList message from the specified reader or buffer.
+             * Decodes a GroupList message from the specified reader or buffer.
              * @function decode
-             * @memberof meshvirt.v1.NetworkList
+             * @memberof meshvirt.v1.GroupList
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
              * @param {number} [length] Message length if known beforehand
-             * @returns {meshvirt.v1.NetworkList} NetworkList
+             * @returns {meshvirt.v1.GroupList} GroupList
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            NetworkList.decode = function decode(reader, length, error, long) {
+            GroupList.decode = function decode(reader, length, error, long) {
                 if (!(reader instanceof $Reader))
                     reader = $Reader.create(reader);
                 if (long === undefined)
@@ -23038,16 +20769,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     length = reader.len;
                     reader.len = end;
                 }
-                message = new $root.meshvirt.v1.NetworkList();
+                message = new $root.meshvirt.v1.GroupList();
                 while (reader.pos < end) {
                     let tag = reader.uint32();
                     if (tag === error)
                         break;
                     switch (tag >>> 3) {
                     case 1: {
-                            if (!(message.networks && message.networks.length))
-                                message.networks = [];
-                            message.networks.push($root.meshvirt.v1.NetworkInfo.decode(reader, reader.uint32(), undefined, long + 1));
+                            if (!(message.groups && message.groups.length))
+                                message.groups = [];
+                            message.groups.push($root.meshvirt.v1.GroupInfo.decode(reader, reader.uint32(), undefined, long + 1));
                             break;
                         }
                     default:
@@ -23064,89 +20795,89 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             /**
-             * Decodes a NetworkList message from the specified reader or buffer, length delimited.
+             * Decodes a GroupList message from the specified reader or buffer, length delimited.
              * @function decodeDelimited
-             * @memberof meshvirt.v1.NetworkList
+             * @memberof meshvirt.v1.GroupList
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {meshvirt.v1.NetworkList} NetworkList
+             * @returns {meshvirt.v1.GroupList} GroupList
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            NetworkList.decodeDelimited = function decodeDelimited(reader) {
+            GroupList.decodeDelimited = function decodeDelimited(reader) {
                 if (!(reader instanceof $Reader))
                     reader = new $Reader(reader);
                 return this.decode(reader, reader.uint32());
             };
 
             /**
-             * Verifies a NetworkList message.
+             * Verifies a GroupList message.
              * @function verify
-             * @memberof meshvirt.v1.NetworkList
+             * @memberof meshvirt.v1.GroupList
              * @static
              * @param {Object.<string,*>} message Plain object to verify
              * @returns {string|null} `null` if valid, otherwise the reason why it is not
              */
-            NetworkList.verify = function verify(message, long) {
+            GroupList.verify = function verify(message, long) {
                 if (typeof message !== "object" || message === null)
                     return "object expected";
                 if (long === undefined)
                     long = 0;
                 if (long > $util.recursionLimit)
                     return "maximum nesting depth exceeded";
-                if (message.networks != null && Object.hasOwnProperty.call(message, "networks")) {
-                    if (!Array.isArray(message.networks))
-                        return "networks: array expected";
-                    for (let i = 0; i < message.networks.length; ++i) {
-                        let error = $root.meshvirt.v1.NetworkInfo.verify(message.networks[i], long + 1);
+                if (message.groups != null && Object.hasOwnProperty.call(message, "groups")) {
+                    if (!Array.isArray(message.groups))
+                        return "groups: array expected";
+                    for (let i = 0; i < message.groups.length; ++i) {
+                        let error = $root.meshvirt.v1.GroupInfo.verify(message.groups[i], long + 1);
                         if (error)
-                            return "networks." + error;
+                            return "groups." + error;
                     }
                 }
                 return null;
             };
 
             /**
-             * Creates a NetworkList message from a plain object. Also converts values to their respective internal types.
+             * Creates a GroupList message from a plain object. Also converts values to their respective internal types.
              * @function fromObject
-             * @memberof meshvirt.v1.NetworkList
+             * @memberof meshvirt.v1.GroupList
              * @static
              * @param {Object.<string,*>} object Plain object
-             * @returns {meshvirt.v1.NetworkList} NetworkList
+             * @returns {meshvirt.v1.GroupList} GroupList
              */
-            NetworkList.fromObject = function fromObject(object, long) {
-                if (object instanceof $root.meshvirt.v1.NetworkList)
+            GroupList.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.GroupList)
                     return object;
                 if (!$util.isObject(object))
-                    throw TypeError(".meshvirt.v1.NetworkList: object expected");
+                    throw TypeError(".meshvirt.v1.GroupList: object expected");
                 if (long === undefined)
                     long = 0;
                 if (long > $util.recursionLimit)
                     throw Error("maximum nesting depth exceeded");
-                let message = new $root.meshvirt.v1.NetworkList();
-                if (object.networks) {
-                    if (!Array.isArray(object.networks))
-                        throw TypeError(".meshvirt.v1.NetworkList.networks: array expected");
-                    message.networks = [];
-                    for (let i = 0; i < object.networks.length; ++i) {
-                        if (!$util.isObject(object.networks[i]))
-                            throw TypeError(".meshvirt.v1.NetworkList.networks: object expected");
-                        message.networks[i] = $root.meshvirt.v1.NetworkInfo.fromObject(object.networks[i], long + 1);
+                let message = new $root.meshvirt.v1.GroupList();
+                if (object.groups) {
+                    if (!Array.isArray(object.groups))
+                        throw TypeError(".meshvirt.v1.GroupList.groups: array expected");
+                    message.groups = [];
+                    for (let i = 0; i < object.groups.length; ++i) {
+                        if (!$util.isObject(object.groups[i]))
+                            throw TypeError(".meshvirt.v1.GroupList.groups: object expected");
+                        message.groups[i] = $root.meshvirt.v1.GroupInfo.fromObject(object.groups[i], long + 1);
                     }
                 }
                 return message;
             };
 
             /**
-             * Creates a plain object from a NetworkList message. Also converts values to other types if specified.
+             * Creates a plain object from a GroupList message. Also converts values to other types if specified.
              * @function toObject
-             * @memberof meshvirt.v1.NetworkList
+             * @memberof meshvirt.v1.GroupList
              * @static
-             * @param {meshvirt.v1.NetworkList} message NetworkList
+             * @param {meshvirt.v1.GroupList} message GroupList
              * @param {$protobuf.IConversionOptions} [options] Conversion options
              * @returns {Object.<string,*>} Plain object
              */
-            NetworkList.toObject = function toObject(message, options, q) {
+            GroupList.toObject = function toObject(message, options, q) {
                 if (!options)
                     options = {};
                 if (q === undefined)
@@ -23155,42 +20886,42 @@ export const meshvirt = $root.meshvirt = (() => {
                     throw Error("max depth exceeded");
                 let object = {};
                 if (options.arrays || options.defaults)
-                    object.networks = [];
-                if (message.networks && message.networks.length) {
-                    object.networks = [];
-                    for (let j = 0; j < message.networks.length; ++j)
-                        object.networks[j] = $root.meshvirt.v1.NetworkInfo.toObject(message.networks[j], options, q + 1);
+                    object.groups = [];
+                if (message.groups && message.groups.length) {
+                    object.groups = [];
+                    for (let j = 0; j < message.groups.length; ++j)
+                        object.groups[j] = $root.meshvirt.v1.GroupInfo.toObject(message.groups[j], options, q + 1);
                 }
                 return object;
             };
 
             /**
-             * Converts this NetworkList to JSON.
+             * Converts this GroupList to JSON.
              * @function toJSON
-             * @memberof meshvirt.v1.NetworkList
+             * @memberof meshvirt.v1.GroupList
              * @instance
              * @returns {Object.<string,*>} JSON object
              */
-            NetworkList.prototype.toJSON = function toJSON() {
+            GroupList.prototype.toJSON = function toJSON() {
                 return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
             };
 
             /**
-             * Gets the default type url for NetworkList
+             * Gets the default type url for GroupList
              * @function getTypeUrl
-             * @memberof meshvirt.v1.NetworkList
+             * @memberof meshvirt.v1.GroupList
              * @static
              * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
              * @returns {string} The default type url
              */
-            NetworkList.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+            GroupList.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
                 if (typeUrlPrefix === undefined) {
                     typeUrlPrefix = "type.googleapis.com";
                 }
-                return typeUrlPrefix + "/meshvirt.v1.NetworkList";
+                return typeUrlPrefix + "/meshvirt.v1.GroupList";
             };
 
-            return NetworkList;
+            return GroupList;
         })();
 
         /**
@@ -32955,6 +30686,5069 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return ReplicaHolding;
+        })();
+
+        v1.HostAdvert = (function() {
+
+            /**
+             * Properties of a HostAdvert.
+             * @memberof meshvirt.v1
+             * @interface IHostAdvert
+             * @property {string|null} [hostId] HostAdvert hostId
+             * @property {number|null} [incarnation] HostAdvert incarnation
+             * @property {number|null} [seq] HostAdvert seq
+             * @property {Array.<string>|null} [addrs] HostAdvert addrs
+             * @property {Object.<string,string>|null} [labels] HostAdvert labels
+             * @property {meshvirt.v1.IHostCapacity|null} [capacity] HostAdvert capacity
+             * @property {meshvirt.v1.Accelerator|null} [accelerator] HostAdvert accelerator
+             * @property {string|null} [cpuModel] HostAdvert cpuModel
+             * @property {string|null} [cpuFlagsFingerprint] HostAdvert cpuFlagsFingerprint
+             * @property {Array.<string>|null} [cpuFlags] HostAdvert cpuFlags
+             * @property {string|null} [qemuVersion] HostAdvert qemuVersion
+             * @property {Array.<string>|null} [machineTypes] HostAdvert machineTypes
+             * @property {meshvirt.v1.HostState|null} [state] HostAdvert state
+             * @property {meshvirt.v1.IHostLoad|null} [load] HostAdvert load
+             * @property {Array.<meshvirt.v1.IVmSummary>|null} [vms] HostAdvert vms
+             * @property {number|null} [sentAtMs] HostAdvert sentAtMs
+             * @property {number|null} [heartbeatIntervalMs] HostAdvert heartbeatIntervalMs
+             * @property {string|null} [agentVersion] HostAdvert agentVersion
+             * @property {string|null} [hostname] HostAdvert hostname
+             * @property {string|null} [underlay] HostAdvert underlay
+             * @property {Array.<meshvirt.v1.INetwork>|null} [networks] HostAdvert networks
+             * @property {Array.<meshvirt.v1.IImageHolding>|null} [images] HostAdvert images
+             * @property {Array.<meshvirt.v1.IImageTombstone>|null} [imageTombstones] HostAdvert imageTombstones
+             * @property {meshvirt.v1.IBalanceSetting|null} [balance] HostAdvert balance
+             * @property {Array.<meshvirt.v1.IVmGroup>|null} [groups] HostAdvert groups
+             * @property {Array.<string>|null} [groupsOwned] HostAdvert groupsOwned
+             */
+
+            /**
+             * Constructs a new HostAdvert.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a HostAdvert.
+             * @implements IHostAdvert
+             * @constructor
+             * @param {meshvirt.v1.IHostAdvert=} [properties] Properties to set
+             */
+            function HostAdvert(properties) {
+                this.addrs = [];
+                this.labels = {};
+                this.cpuFlags = [];
+                this.machineTypes = [];
+                this.vms = [];
+                this.networks = [];
+                this.images = [];
+                this.imageTombstones = [];
+                this.groups = [];
+                this.groupsOwned = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * HostAdvert hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.hostId = "";
+
+            /**
+             * HostAdvert incarnation.
+             * @member {number} incarnation
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.incarnation = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HostAdvert seq.
+             * @member {number} seq
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HostAdvert addrs.
+             * @member {Array.<string>} addrs
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.addrs = $util.emptyArray;
+
+            /**
+             * HostAdvert labels.
+             * @member {Object.<string,string>} labels
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.labels = $util.emptyObject;
+
+            /**
+             * HostAdvert capacity.
+             * @member {meshvirt.v1.IHostCapacity|null|undefined} capacity
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.capacity = null;
+
+            /**
+             * HostAdvert accelerator.
+             * @member {meshvirt.v1.Accelerator} accelerator
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.accelerator = 0;
+
+            /**
+             * HostAdvert cpuModel.
+             * @member {string} cpuModel
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.cpuModel = "";
+
+            /**
+             * HostAdvert cpuFlagsFingerprint.
+             * @member {string} cpuFlagsFingerprint
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.cpuFlagsFingerprint = "";
+
+            /**
+             * HostAdvert cpuFlags.
+             * @member {Array.<string>} cpuFlags
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.cpuFlags = $util.emptyArray;
+
+            /**
+             * HostAdvert qemuVersion.
+             * @member {string} qemuVersion
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.qemuVersion = "";
+
+            /**
+             * HostAdvert machineTypes.
+             * @member {Array.<string>} machineTypes
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.machineTypes = $util.emptyArray;
+
+            /**
+             * HostAdvert state.
+             * @member {meshvirt.v1.HostState} state
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.state = 0;
+
+            /**
+             * HostAdvert load.
+             * @member {meshvirt.v1.IHostLoad|null|undefined} load
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.load = null;
+
+            /**
+             * HostAdvert vms.
+             * @member {Array.<meshvirt.v1.IVmSummary>} vms
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.vms = $util.emptyArray;
+
+            /**
+             * HostAdvert sentAtMs.
+             * @member {number} sentAtMs
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.sentAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HostAdvert heartbeatIntervalMs.
+             * @member {number} heartbeatIntervalMs
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.heartbeatIntervalMs = 0;
+
+            /**
+             * HostAdvert agentVersion.
+             * @member {string} agentVersion
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.agentVersion = "";
+
+            /**
+             * HostAdvert hostname.
+             * @member {string} hostname
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.hostname = "";
+
+            /**
+             * HostAdvert underlay.
+             * @member {string} underlay
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.underlay = "";
+
+            /**
+             * HostAdvert networks.
+             * @member {Array.<meshvirt.v1.INetwork>} networks
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.networks = $util.emptyArray;
+
+            /**
+             * HostAdvert images.
+             * @member {Array.<meshvirt.v1.IImageHolding>} images
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.images = $util.emptyArray;
+
+            /**
+             * HostAdvert imageTombstones.
+             * @member {Array.<meshvirt.v1.IImageTombstone>} imageTombstones
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.imageTombstones = $util.emptyArray;
+
+            /**
+             * HostAdvert balance.
+             * @member {meshvirt.v1.IBalanceSetting|null|undefined} balance
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.balance = null;
+
+            /**
+             * HostAdvert groups.
+             * @member {Array.<meshvirt.v1.IVmGroup>} groups
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.groups = $util.emptyArray;
+
+            /**
+             * HostAdvert groupsOwned.
+             * @member {Array.<string>} groupsOwned
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.groupsOwned = $util.emptyArray;
+
+            /**
+             * Creates a new HostAdvert instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.HostAdvert
+             * @static
+             * @param {meshvirt.v1.IHostAdvert=} [properties] Properties to set
+             * @returns {meshvirt.v1.HostAdvert} HostAdvert instance
+             */
+            HostAdvert.create = function create(properties) {
+                return new HostAdvert(properties);
+            };
+
+            /**
+             * Encodes the specified HostAdvert message. Does not implicitly {@link meshvirt.v1.HostAdvert.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.HostAdvert
+             * @static
+             * @param {meshvirt.v1.IHostAdvert} message HostAdvert message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostAdvert.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.hostId);
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.incarnation);
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.seq);
+                if (message.addrs != null && message.addrs.length)
+                    for (let i = 0; i < message.addrs.length; ++i)
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.addrs[i]);
+                if (message.labels != null && Object.hasOwnProperty.call(message, "labels"))
+                    for (let keys = Object.keys(message.labels), i = 0; i < keys.length; ++i)
+                        writer.uint32(/* id 5, wireType 2 =*/42).fork().uint32(/* id 1, wireType 2 =*/10).string(keys[i]).uint32(/* id 2, wireType 2 =*/18).string(message.labels[keys[i]]).ldelim();
+                if (message.capacity != null && Object.hasOwnProperty.call(message, "capacity"))
+                    $root.meshvirt.v1.HostCapacity.encode(message.capacity, writer.uint32(/* id 6, wireType 2 =*/50).fork(), q + 1).ldelim();
+                if (message.accelerator != null && Object.hasOwnProperty.call(message, "accelerator"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).int32(message.accelerator);
+                if (message.cpuModel != null && Object.hasOwnProperty.call(message, "cpuModel"))
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.cpuModel);
+                if (message.cpuFlagsFingerprint != null && Object.hasOwnProperty.call(message, "cpuFlagsFingerprint"))
+                    writer.uint32(/* id 9, wireType 2 =*/74).string(message.cpuFlagsFingerprint);
+                if (message.cpuFlags != null && message.cpuFlags.length)
+                    for (let i = 0; i < message.cpuFlags.length; ++i)
+                        writer.uint32(/* id 10, wireType 2 =*/82).string(message.cpuFlags[i]);
+                if (message.qemuVersion != null && Object.hasOwnProperty.call(message, "qemuVersion"))
+                    writer.uint32(/* id 11, wireType 2 =*/90).string(message.qemuVersion);
+                if (message.machineTypes != null && message.machineTypes.length)
+                    for (let i = 0; i < message.machineTypes.length; ++i)
+                        writer.uint32(/* id 12, wireType 2 =*/98).string(message.machineTypes[i]);
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    writer.uint32(/* id 13, wireType 0 =*/104).int32(message.state);
+                if (message.load != null && Object.hasOwnProperty.call(message, "load"))
+                    $root.meshvirt.v1.HostLoad.encode(message.load, writer.uint32(/* id 14, wireType 2 =*/114).fork(), q + 1).ldelim();
+                if (message.vms != null && message.vms.length)
+                    for (let i = 0; i < message.vms.length; ++i)
+                        $root.meshvirt.v1.VmSummary.encode(message.vms[i], writer.uint32(/* id 15, wireType 2 =*/122).fork(), q + 1).ldelim();
+                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
+                    writer.uint32(/* id 16, wireType 0 =*/128).uint64(message.sentAtMs);
+                if (message.heartbeatIntervalMs != null && Object.hasOwnProperty.call(message, "heartbeatIntervalMs"))
+                    writer.uint32(/* id 17, wireType 0 =*/136).uint32(message.heartbeatIntervalMs);
+                if (message.agentVersion != null && Object.hasOwnProperty.call(message, "agentVersion"))
+                    writer.uint32(/* id 18, wireType 2 =*/146).string(message.agentVersion);
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    writer.uint32(/* id 19, wireType 2 =*/154).string(message.hostname);
+                if (message.underlay != null && Object.hasOwnProperty.call(message, "underlay"))
+                    writer.uint32(/* id 20, wireType 2 =*/162).string(message.underlay);
+                if (message.networks != null && message.networks.length)
+                    for (let i = 0; i < message.networks.length; ++i)
+                        $root.meshvirt.v1.Network.encode(message.networks[i], writer.uint32(/* id 21, wireType 2 =*/170).fork(), q + 1).ldelim();
+                if (message.images != null && message.images.length)
+                    for (let i = 0; i < message.images.length; ++i)
+                        $root.meshvirt.v1.ImageHolding.encode(message.images[i], writer.uint32(/* id 22, wireType 2 =*/178).fork(), q + 1).ldelim();
+                if (message.imageTombstones != null && message.imageTombstones.length)
+                    for (let i = 0; i < message.imageTombstones.length; ++i)
+                        $root.meshvirt.v1.ImageTombstone.encode(message.imageTombstones[i], writer.uint32(/* id 23, wireType 2 =*/186).fork(), q + 1).ldelim();
+                if (message.balance != null && Object.hasOwnProperty.call(message, "balance"))
+                    $root.meshvirt.v1.BalanceSetting.encode(message.balance, writer.uint32(/* id 150, wireType 2 =*/1202).fork(), q + 1).ldelim();
+                if (message.groups != null && message.groups.length)
+                    for (let i = 0; i < message.groups.length; ++i)
+                        $root.meshvirt.v1.VmGroup.encode(message.groups[i], writer.uint32(/* id 170, wireType 2 =*/1362).fork(), q + 1).ldelim();
+                if (message.groupsOwned != null && message.groupsOwned.length)
+                    for (let i = 0; i < message.groupsOwned.length; ++i)
+                        writer.uint32(/* id 171, wireType 2 =*/1370).string(message.groupsOwned[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostAdvert message, length delimited. Does not implicitly {@link meshvirt.v1.HostAdvert.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.HostAdvert
+             * @static
+             * @param {meshvirt.v1.IHostAdvert} message HostAdvert message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostAdvert.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a HostAdvert message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.HostAdvert
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.HostAdvert} HostAdvert
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostAdvert.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message, key, value;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.HostAdvert();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.incarnation = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.seq = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            if (!(message.addrs && message.addrs.length))
+                                message.addrs = [];
+                            message.addrs.push(reader.string());
+                            break;
+                        }
+                    case 5: {
+                            if (message.labels === $util.emptyObject)
+                                message.labels = {};
+                            let end2 = reader.uint32() + reader.pos;
+                            if (end2 > reader.len)
+                                throw RangeError("index out of range");
+                            reader.len = end2;
+                            key = "";
+                            value = "";
+                            while (reader.pos < end2) {
+                                let tag2 = reader.uint32();
+                                switch (tag2 >>> 3) {
+                                case 1:
+                                    key = reader.string();
+                                    break;
+                                case 2:
+                                    value = reader.string();
+                                    break;
+                                default:
+                                    reader.skipType(tag2 & 7, long);
+                                    break;
+                                }
+                            }
+                            if (reader.pos !== end2)
+                                throw RangeError("index out of range");
+                            reader.len = end;
+                            if (key === "__proto__")
+                                $util.makeProp(message.labels, key);
+                            message.labels[key] = value;
+                            break;
+                        }
+                    case 6: {
+                            message.capacity = $root.meshvirt.v1.HostCapacity.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 7: {
+                            message.accelerator = reader.int32();
+                            break;
+                        }
+                    case 8: {
+                            message.cpuModel = reader.string();
+                            break;
+                        }
+                    case 9: {
+                            message.cpuFlagsFingerprint = reader.string();
+                            break;
+                        }
+                    case 10: {
+                            if (!(message.cpuFlags && message.cpuFlags.length))
+                                message.cpuFlags = [];
+                            message.cpuFlags.push(reader.string());
+                            break;
+                        }
+                    case 11: {
+                            message.qemuVersion = reader.string();
+                            break;
+                        }
+                    case 12: {
+                            if (!(message.machineTypes && message.machineTypes.length))
+                                message.machineTypes = [];
+                            message.machineTypes.push(reader.string());
+                            break;
+                        }
+                    case 13: {
+                            message.state = reader.int32();
+                            break;
+                        }
+                    case 14: {
+                            message.load = $root.meshvirt.v1.HostLoad.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 15: {
+                            if (!(message.vms && message.vms.length))
+                                message.vms = [];
+                            message.vms.push($root.meshvirt.v1.VmSummary.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 16: {
+                            message.sentAtMs = reader.uint64();
+                            break;
+                        }
+                    case 17: {
+                            message.heartbeatIntervalMs = reader.uint32();
+                            break;
+                        }
+                    case 18: {
+                            message.agentVersion = reader.string();
+                            break;
+                        }
+                    case 19: {
+                            message.hostname = reader.string();
+                            break;
+                        }
+                    case 20: {
+                            message.underlay = reader.string();
+                            break;
+                        }
+                    case 21: {
+                            if (!(message.networks && message.networks.length))
+                                message.networks = [];
+                            message.networks.push($root.meshvirt.v1.Network.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 22: {
+                            if (!(message.images && message.images.length))
+                                message.images = [];
+                            message.images.push($root.meshvirt.v1.ImageHolding.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 23: {
+                            if (!(message.imageTombstones && message.imageTombstones.length))
+                                message.imageTombstones = [];
+                            message.imageTombstones.push($root.meshvirt.v1.ImageTombstone.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 150: {
+                            message.balance = $root.meshvirt.v1.BalanceSetting.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 170: {
+                            if (!(message.groups && message.groups.length))
+                                message.groups = [];
+                            message.groups.push($root.meshvirt.v1.VmGroup.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 171: {
+                            if (!(message.groupsOwned && message.groupsOwned.length))
+                                message.groupsOwned = [];
+                            message.groupsOwned.push(reader.string());
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a HostAdvert message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.HostAdvert
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.HostAdvert} HostAdvert
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostAdvert.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a HostAdvert message.
+             * @function verify
+             * @memberof meshvirt.v1.HostAdvert
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostAdvert.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    if (!$util.isInteger(message.incarnation) && !(message.incarnation && $util.isInteger(message.incarnation.low) && $util.isInteger(message.incarnation.high)))
+                        return "incarnation: integer|Long expected";
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
+                        return "seq: integer|Long expected";
+                if (message.addrs != null && Object.hasOwnProperty.call(message, "addrs")) {
+                    if (!Array.isArray(message.addrs))
+                        return "addrs: array expected";
+                    for (let i = 0; i < message.addrs.length; ++i)
+                        if (!$util.isString(message.addrs[i]))
+                            return "addrs: string[] expected";
+                }
+                if (message.labels != null && Object.hasOwnProperty.call(message, "labels")) {
+                    if (!$util.isObject(message.labels))
+                        return "labels: object expected";
+                    let key = Object.keys(message.labels);
+                    for (let i = 0; i < key.length; ++i)
+                        if (!$util.isString(message.labels[key[i]]))
+                            return "labels: string{k:string} expected";
+                }
+                if (message.capacity != null && Object.hasOwnProperty.call(message, "capacity")) {
+                    let error = $root.meshvirt.v1.HostCapacity.verify(message.capacity, long + 1);
+                    if (error)
+                        return "capacity." + error;
+                }
+                if (message.accelerator != null && Object.hasOwnProperty.call(message, "accelerator"))
+                    switch (message.accelerator) {
+                    default:
+                        return "accelerator: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                        break;
+                    }
+                if (message.cpuModel != null && Object.hasOwnProperty.call(message, "cpuModel"))
+                    if (!$util.isString(message.cpuModel))
+                        return "cpuModel: string expected";
+                if (message.cpuFlagsFingerprint != null && Object.hasOwnProperty.call(message, "cpuFlagsFingerprint"))
+                    if (!$util.isString(message.cpuFlagsFingerprint))
+                        return "cpuFlagsFingerprint: string expected";
+                if (message.cpuFlags != null && Object.hasOwnProperty.call(message, "cpuFlags")) {
+                    if (!Array.isArray(message.cpuFlags))
+                        return "cpuFlags: array expected";
+                    for (let i = 0; i < message.cpuFlags.length; ++i)
+                        if (!$util.isString(message.cpuFlags[i]))
+                            return "cpuFlags: string[] expected";
+                }
+                if (message.qemuVersion != null && Object.hasOwnProperty.call(message, "qemuVersion"))
+                    if (!$util.isString(message.qemuVersion))
+                        return "qemuVersion: string expected";
+                if (message.machineTypes != null && Object.hasOwnProperty.call(message, "machineTypes")) {
+                    if (!Array.isArray(message.machineTypes))
+                        return "machineTypes: array expected";
+                    for (let i = 0; i < message.machineTypes.length; ++i)
+                        if (!$util.isString(message.machineTypes[i]))
+                            return "machineTypes: string[] expected";
+                }
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    switch (message.state) {
+                    default:
+                        return "state: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                    case 4:
+                        break;
+                    }
+                if (message.load != null && Object.hasOwnProperty.call(message, "load")) {
+                    let error = $root.meshvirt.v1.HostLoad.verify(message.load, long + 1);
+                    if (error)
+                        return "load." + error;
+                }
+                if (message.vms != null && Object.hasOwnProperty.call(message, "vms")) {
+                    if (!Array.isArray(message.vms))
+                        return "vms: array expected";
+                    for (let i = 0; i < message.vms.length; ++i) {
+                        let error = $root.meshvirt.v1.VmSummary.verify(message.vms[i], long + 1);
+                        if (error)
+                            return "vms." + error;
+                    }
+                }
+                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
+                    if (!$util.isInteger(message.sentAtMs) && !(message.sentAtMs && $util.isInteger(message.sentAtMs.low) && $util.isInteger(message.sentAtMs.high)))
+                        return "sentAtMs: integer|Long expected";
+                if (message.heartbeatIntervalMs != null && Object.hasOwnProperty.call(message, "heartbeatIntervalMs"))
+                    if (!$util.isInteger(message.heartbeatIntervalMs))
+                        return "heartbeatIntervalMs: integer expected";
+                if (message.agentVersion != null && Object.hasOwnProperty.call(message, "agentVersion"))
+                    if (!$util.isString(message.agentVersion))
+                        return "agentVersion: string expected";
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    if (!$util.isString(message.hostname))
+                        return "hostname: string expected";
+                if (message.underlay != null && Object.hasOwnProperty.call(message, "underlay"))
+                    if (!$util.isString(message.underlay))
+                        return "underlay: string expected";
+                if (message.networks != null && Object.hasOwnProperty.call(message, "networks")) {
+                    if (!Array.isArray(message.networks))
+                        return "networks: array expected";
+                    for (let i = 0; i < message.networks.length; ++i) {
+                        let error = $root.meshvirt.v1.Network.verify(message.networks[i], long + 1);
+                        if (error)
+                            return "networks." + error;
+                    }
+                }
+                if (message.images != null && Object.hasOwnProperty.call(message, "images")) {
+                    if (!Array.isArray(message.images))
+                        return "images: array expected";
+                    for (let i = 0; i < message.images.length; ++i) {
+                        let error = $root.meshvirt.v1.ImageHolding.verify(message.images[i], long + 1);
+                        if (error)
+                            return "images." + error;
+                    }
+                }
+                if (message.imageTombstones != null && Object.hasOwnProperty.call(message, "imageTombstones")) {
+                    if (!Array.isArray(message.imageTombstones))
+                        return "imageTombstones: array expected";
+                    for (let i = 0; i < message.imageTombstones.length; ++i) {
+                        let error = $root.meshvirt.v1.ImageTombstone.verify(message.imageTombstones[i], long + 1);
+                        if (error)
+                            return "imageTombstones." + error;
+                    }
+                }
+                if (message.balance != null && Object.hasOwnProperty.call(message, "balance")) {
+                    let error = $root.meshvirt.v1.BalanceSetting.verify(message.balance, long + 1);
+                    if (error)
+                        return "balance." + error;
+                }
+                if (message.groups != null && Object.hasOwnProperty.call(message, "groups")) {
+                    if (!Array.isArray(message.groups))
+                        return "groups: array expected";
+                    for (let i = 0; i < message.groups.length; ++i) {
+                        let error = $root.meshvirt.v1.VmGroup.verify(message.groups[i], long + 1);
+                        if (error)
+                            return "groups." + error;
+                    }
+                }
+                if (message.groupsOwned != null && Object.hasOwnProperty.call(message, "groupsOwned")) {
+                    if (!Array.isArray(message.groupsOwned))
+                        return "groupsOwned: array expected";
+                    for (let i = 0; i < message.groupsOwned.length; ++i)
+                        if (!$util.isString(message.groupsOwned[i]))
+                            return "groupsOwned: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a HostAdvert message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.HostAdvert
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.HostAdvert} HostAdvert
+             */
+            HostAdvert.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.HostAdvert)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.HostAdvert: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.HostAdvert();
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                if (object.incarnation != null)
+                    if ($util.Long)
+                        message.incarnation = $util.Long.fromValue(object.incarnation, true);
+                    else if (typeof object.incarnation === "string")
+                        message.incarnation = parseInt(object.incarnation, 10);
+                    else if (typeof object.incarnation === "number")
+                        message.incarnation = object.incarnation;
+                    else if (typeof object.incarnation === "object")
+                        message.incarnation = new $util.LongBits(object.incarnation.low >>> 0, object.incarnation.high >>> 0).toNumber(true);
+                if (object.seq != null)
+                    if ($util.Long)
+                        message.seq = $util.Long.fromValue(object.seq, true);
+                    else if (typeof object.seq === "string")
+                        message.seq = parseInt(object.seq, 10);
+                    else if (typeof object.seq === "number")
+                        message.seq = object.seq;
+                    else if (typeof object.seq === "object")
+                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
+                if (object.addrs) {
+                    if (!Array.isArray(object.addrs))
+                        throw TypeError(".meshvirt.v1.HostAdvert.addrs: array expected");
+                    message.addrs = [];
+                    for (let i = 0; i < object.addrs.length; ++i)
+                        message.addrs[i] = String(object.addrs[i]);
+                }
+                if (object.labels) {
+                    if (!$util.isObject(object.labels))
+                        throw TypeError(".meshvirt.v1.HostAdvert.labels: object expected");
+                    message.labels = {};
+                    for (let keys = Object.keys(object.labels), i = 0; i < keys.length; ++i) {
+                        if (keys[i] === "__proto__")
+                            $util.makeProp(message.labels, keys[i]);
+                        message.labels[keys[i]] = String(object.labels[keys[i]]);
+                    }
+                }
+                if (object.capacity != null) {
+                    if (!$util.isObject(object.capacity))
+                        throw TypeError(".meshvirt.v1.HostAdvert.capacity: object expected");
+                    message.capacity = $root.meshvirt.v1.HostCapacity.fromObject(object.capacity, long + 1);
+                }
+                switch (object.accelerator) {
+                default:
+                    if (typeof object.accelerator === "number") {
+                        message.accelerator = object.accelerator;
+                        break;
+                    }
+                    break;
+                case "ACCELERATOR_UNSPECIFIED":
+                case 0:
+                    message.accelerator = 0;
+                    break;
+                case "ACCELERATOR_KVM":
+                case 1:
+                    message.accelerator = 1;
+                    break;
+                case "ACCELERATOR_TCG":
+                case 2:
+                    message.accelerator = 2;
+                    break;
+                }
+                if (object.cpuModel != null)
+                    message.cpuModel = String(object.cpuModel);
+                if (object.cpuFlagsFingerprint != null)
+                    message.cpuFlagsFingerprint = String(object.cpuFlagsFingerprint);
+                if (object.cpuFlags) {
+                    if (!Array.isArray(object.cpuFlags))
+                        throw TypeError(".meshvirt.v1.HostAdvert.cpuFlags: array expected");
+                    message.cpuFlags = [];
+                    for (let i = 0; i < object.cpuFlags.length; ++i)
+                        message.cpuFlags[i] = String(object.cpuFlags[i]);
+                }
+                if (object.qemuVersion != null)
+                    message.qemuVersion = String(object.qemuVersion);
+                if (object.machineTypes) {
+                    if (!Array.isArray(object.machineTypes))
+                        throw TypeError(".meshvirt.v1.HostAdvert.machineTypes: array expected");
+                    message.machineTypes = [];
+                    for (let i = 0; i < object.machineTypes.length; ++i)
+                        message.machineTypes[i] = String(object.machineTypes[i]);
+                }
+                switch (object.state) {
+                default:
+                    if (typeof object.state === "number") {
+                        message.state = object.state;
+                        break;
+                    }
+                    break;
+                case "HOST_STATE_UNSPECIFIED":
+                case 0:
+                    message.state = 0;
+                    break;
+                case "HOST_STATE_ACTIVE":
+                case 1:
+                    message.state = 1;
+                    break;
+                case "HOST_STATE_DRAINING":
+                case 2:
+                    message.state = 2;
+                    break;
+                case "HOST_STATE_DRAINED":
+                case 3:
+                    message.state = 3;
+                    break;
+                case "HOST_STATE_LEAVING":
+                case 4:
+                    message.state = 4;
+                    break;
+                }
+                if (object.load != null) {
+                    if (!$util.isObject(object.load))
+                        throw TypeError(".meshvirt.v1.HostAdvert.load: object expected");
+                    message.load = $root.meshvirt.v1.HostLoad.fromObject(object.load, long + 1);
+                }
+                if (object.vms) {
+                    if (!Array.isArray(object.vms))
+                        throw TypeError(".meshvirt.v1.HostAdvert.vms: array expected");
+                    message.vms = [];
+                    for (let i = 0; i < object.vms.length; ++i) {
+                        if (!$util.isObject(object.vms[i]))
+                            throw TypeError(".meshvirt.v1.HostAdvert.vms: object expected");
+                        message.vms[i] = $root.meshvirt.v1.VmSummary.fromObject(object.vms[i], long + 1);
+                    }
+                }
+                if (object.sentAtMs != null)
+                    if ($util.Long)
+                        message.sentAtMs = $util.Long.fromValue(object.sentAtMs, true);
+                    else if (typeof object.sentAtMs === "string")
+                        message.sentAtMs = parseInt(object.sentAtMs, 10);
+                    else if (typeof object.sentAtMs === "number")
+                        message.sentAtMs = object.sentAtMs;
+                    else if (typeof object.sentAtMs === "object")
+                        message.sentAtMs = new $util.LongBits(object.sentAtMs.low >>> 0, object.sentAtMs.high >>> 0).toNumber(true);
+                if (object.heartbeatIntervalMs != null)
+                    message.heartbeatIntervalMs = object.heartbeatIntervalMs >>> 0;
+                if (object.agentVersion != null)
+                    message.agentVersion = String(object.agentVersion);
+                if (object.hostname != null)
+                    message.hostname = String(object.hostname);
+                if (object.underlay != null)
+                    message.underlay = String(object.underlay);
+                if (object.networks) {
+                    if (!Array.isArray(object.networks))
+                        throw TypeError(".meshvirt.v1.HostAdvert.networks: array expected");
+                    message.networks = [];
+                    for (let i = 0; i < object.networks.length; ++i) {
+                        if (!$util.isObject(object.networks[i]))
+                            throw TypeError(".meshvirt.v1.HostAdvert.networks: object expected");
+                        message.networks[i] = $root.meshvirt.v1.Network.fromObject(object.networks[i], long + 1);
+                    }
+                }
+                if (object.images) {
+                    if (!Array.isArray(object.images))
+                        throw TypeError(".meshvirt.v1.HostAdvert.images: array expected");
+                    message.images = [];
+                    for (let i = 0; i < object.images.length; ++i) {
+                        if (!$util.isObject(object.images[i]))
+                            throw TypeError(".meshvirt.v1.HostAdvert.images: object expected");
+                        message.images[i] = $root.meshvirt.v1.ImageHolding.fromObject(object.images[i], long + 1);
+                    }
+                }
+                if (object.imageTombstones) {
+                    if (!Array.isArray(object.imageTombstones))
+                        throw TypeError(".meshvirt.v1.HostAdvert.imageTombstones: array expected");
+                    message.imageTombstones = [];
+                    for (let i = 0; i < object.imageTombstones.length; ++i) {
+                        if (!$util.isObject(object.imageTombstones[i]))
+                            throw TypeError(".meshvirt.v1.HostAdvert.imageTombstones: object expected");
+                        message.imageTombstones[i] = $root.meshvirt.v1.ImageTombstone.fromObject(object.imageTombstones[i], long + 1);
+                    }
+                }
+                if (object.balance != null) {
+                    if (!$util.isObject(object.balance))
+                        throw TypeError(".meshvirt.v1.HostAdvert.balance: object expected");
+                    message.balance = $root.meshvirt.v1.BalanceSetting.fromObject(object.balance, long + 1);
+                }
+                if (object.groups) {
+                    if (!Array.isArray(object.groups))
+                        throw TypeError(".meshvirt.v1.HostAdvert.groups: array expected");
+                    message.groups = [];
+                    for (let i = 0; i < object.groups.length; ++i) {
+                        if (!$util.isObject(object.groups[i]))
+                            throw TypeError(".meshvirt.v1.HostAdvert.groups: object expected");
+                        message.groups[i] = $root.meshvirt.v1.VmGroup.fromObject(object.groups[i], long + 1);
+                    }
+                }
+                if (object.groupsOwned) {
+                    if (!Array.isArray(object.groupsOwned))
+                        throw TypeError(".meshvirt.v1.HostAdvert.groupsOwned: array expected");
+                    message.groupsOwned = [];
+                    for (let i = 0; i < object.groupsOwned.length; ++i)
+                        message.groupsOwned[i] = String(object.groupsOwned[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostAdvert message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.HostAdvert
+             * @static
+             * @param {meshvirt.v1.HostAdvert} message HostAdvert
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostAdvert.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.addrs = [];
+                    object.cpuFlags = [];
+                    object.machineTypes = [];
+                    object.vms = [];
+                    object.networks = [];
+                    object.images = [];
+                    object.imageTombstones = [];
+                    object.groups = [];
+                    object.groupsOwned = [];
+                }
+                if (options.objects || options.defaults)
+                    object.labels = {};
+                if (options.defaults) {
+                    object.hostId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.incarnation = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.incarnation = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.capacity = null;
+                    object.accelerator = options.enums === String ? "ACCELERATOR_UNSPECIFIED" : 0;
+                    object.cpuModel = "";
+                    object.cpuFlagsFingerprint = "";
+                    object.qemuVersion = "";
+                    object.state = options.enums === String ? "HOST_STATE_UNSPECIFIED" : 0;
+                    object.load = null;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sentAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sentAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.heartbeatIntervalMs = 0;
+                    object.agentVersion = "";
+                    object.hostname = "";
+                    object.underlay = "";
+                    object.balance = null;
+                }
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.incarnation = typeof message.incarnation === "number" ? BigInt(message.incarnation) : $util.Long.fromBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0, true).toBigInt();
+                    else if (typeof message.incarnation === "number")
+                        object.incarnation = options.longs === String ? String(message.incarnation) : message.incarnation;
+                    else
+                        object.incarnation = options.longs === String ? $util.Long.prototype.toString.call(message.incarnation) : options.longs === Number ? new $util.LongBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0).toNumber(true) : message.incarnation;
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
+                    else if (typeof message.seq === "number")
+                        object.seq = options.longs === String ? String(message.seq) : message.seq;
+                    else
+                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
+                if (message.addrs && message.addrs.length) {
+                    object.addrs = [];
+                    for (let j = 0; j < message.addrs.length; ++j)
+                        object.addrs[j] = message.addrs[j];
+                }
+                let keys2;
+                if (message.labels && (keys2 = Object.keys(message.labels)).length) {
+                    object.labels = {};
+                    for (let j = 0; j < keys2.length; ++j) {
+                        if (keys2[j] === "__proto__")
+                            $util.makeProp(object.labels, keys2[j]);
+                        object.labels[keys2[j]] = message.labels[keys2[j]];
+                    }
+                }
+                if (message.capacity != null && Object.hasOwnProperty.call(message, "capacity"))
+                    object.capacity = $root.meshvirt.v1.HostCapacity.toObject(message.capacity, options, q + 1);
+                if (message.accelerator != null && Object.hasOwnProperty.call(message, "accelerator"))
+                    object.accelerator = options.enums === String ? $root.meshvirt.v1.Accelerator[message.accelerator] === undefined ? message.accelerator : $root.meshvirt.v1.Accelerator[message.accelerator] : message.accelerator;
+                if (message.cpuModel != null && Object.hasOwnProperty.call(message, "cpuModel"))
+                    object.cpuModel = message.cpuModel;
+                if (message.cpuFlagsFingerprint != null && Object.hasOwnProperty.call(message, "cpuFlagsFingerprint"))
+                    object.cpuFlagsFingerprint = message.cpuFlagsFingerprint;
+                if (message.cpuFlags && message.cpuFlags.length) {
+                    object.cpuFlags = [];
+                    for (let j = 0; j < message.cpuFlags.length; ++j)
+                        object.cpuFlags[j] = message.cpuFlags[j];
+                }
+                if (message.qemuVersion != null && Object.hasOwnProperty.call(message, "qemuVersion"))
+                    object.qemuVersion = message.qemuVersion;
+                if (message.machineTypes && message.machineTypes.length) {
+                    object.machineTypes = [];
+                    for (let j = 0; j < message.machineTypes.length; ++j)
+                        object.machineTypes[j] = message.machineTypes[j];
+                }
+                if (message.state != null && Object.hasOwnProperty.call(message, "state"))
+                    object.state = options.enums === String ? $root.meshvirt.v1.HostState[message.state] === undefined ? message.state : $root.meshvirt.v1.HostState[message.state] : message.state;
+                if (message.load != null && Object.hasOwnProperty.call(message, "load"))
+                    object.load = $root.meshvirt.v1.HostLoad.toObject(message.load, options, q + 1);
+                if (message.vms && message.vms.length) {
+                    object.vms = [];
+                    for (let j = 0; j < message.vms.length; ++j)
+                        object.vms[j] = $root.meshvirt.v1.VmSummary.toObject(message.vms[j], options, q + 1);
+                }
+                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.sentAtMs = typeof message.sentAtMs === "number" ? BigInt(message.sentAtMs) : $util.Long.fromBits(message.sentAtMs.low >>> 0, message.sentAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.sentAtMs === "number")
+                        object.sentAtMs = options.longs === String ? String(message.sentAtMs) : message.sentAtMs;
+                    else
+                        object.sentAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.sentAtMs) : options.longs === Number ? new $util.LongBits(message.sentAtMs.low >>> 0, message.sentAtMs.high >>> 0).toNumber(true) : message.sentAtMs;
+                if (message.heartbeatIntervalMs != null && Object.hasOwnProperty.call(message, "heartbeatIntervalMs"))
+                    object.heartbeatIntervalMs = message.heartbeatIntervalMs;
+                if (message.agentVersion != null && Object.hasOwnProperty.call(message, "agentVersion"))
+                    object.agentVersion = message.agentVersion;
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    object.hostname = message.hostname;
+                if (message.underlay != null && Object.hasOwnProperty.call(message, "underlay"))
+                    object.underlay = message.underlay;
+                if (message.networks && message.networks.length) {
+                    object.networks = [];
+                    for (let j = 0; j < message.networks.length; ++j)
+                        object.networks[j] = $root.meshvirt.v1.Network.toObject(message.networks[j], options, q + 1);
+                }
+                if (message.images && message.images.length) {
+                    object.images = [];
+                    for (let j = 0; j < message.images.length; ++j)
+                        object.images[j] = $root.meshvirt.v1.ImageHolding.toObject(message.images[j], options, q + 1);
+                }
+                if (message.imageTombstones && message.imageTombstones.length) {
+                    object.imageTombstones = [];
+                    for (let j = 0; j < message.imageTombstones.length; ++j)
+                        object.imageTombstones[j] = $root.meshvirt.v1.ImageTombstone.toObject(message.imageTombstones[j], options, q + 1);
+                }
+                if (message.balance != null && Object.hasOwnProperty.call(message, "balance"))
+                    object.balance = $root.meshvirt.v1.BalanceSetting.toObject(message.balance, options, q + 1);
+                if (message.groups && message.groups.length) {
+                    object.groups = [];
+                    for (let j = 0; j < message.groups.length; ++j)
+                        object.groups[j] = $root.meshvirt.v1.VmGroup.toObject(message.groups[j], options, q + 1);
+                }
+                if (message.groupsOwned && message.groupsOwned.length) {
+                    object.groupsOwned = [];
+                    for (let j = 0; j < message.groupsOwned.length; ++j)
+                        object.groupsOwned[j] = message.groupsOwned[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this HostAdvert to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostAdvert.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for HostAdvert
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.HostAdvert
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            HostAdvert.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.HostAdvert";
+            };
+
+            return HostAdvert;
+        })();
+
+        v1.HostCapacity = (function() {
+
+            /**
+             * Properties of a HostCapacity.
+             * @memberof meshvirt.v1
+             * @interface IHostCapacity
+             * @property {meshvirt.v1.IResources|null} [total] HostCapacity total
+             * @property {meshvirt.v1.IResources|null} [hostReserved] HostCapacity hostReserved
+             * @property {meshvirt.v1.IResources|null} [allocated] HostCapacity allocated
+             * @property {meshvirt.v1.IResources|null} [reservations] HostCapacity reservations
+             * @property {meshvirt.v1.IOvercommit|null} [overcommit] HostCapacity overcommit
+             */
+
+            /**
+             * Constructs a new HostCapacity.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a HostCapacity.
+             * @implements IHostCapacity
+             * @constructor
+             * @param {meshvirt.v1.IHostCapacity=} [properties] Properties to set
+             */
+            function HostCapacity(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * HostCapacity total.
+             * @member {meshvirt.v1.IResources|null|undefined} total
+             * @memberof meshvirt.v1.HostCapacity
+             * @instance
+             */
+            HostCapacity.prototype.total = null;
+
+            /**
+             * HostCapacity hostReserved.
+             * @member {meshvirt.v1.IResources|null|undefined} hostReserved
+             * @memberof meshvirt.v1.HostCapacity
+             * @instance
+             */
+            HostCapacity.prototype.hostReserved = null;
+
+            /**
+             * HostCapacity allocated.
+             * @member {meshvirt.v1.IResources|null|undefined} allocated
+             * @memberof meshvirt.v1.HostCapacity
+             * @instance
+             */
+            HostCapacity.prototype.allocated = null;
+
+            /**
+             * HostCapacity reservations.
+             * @member {meshvirt.v1.IResources|null|undefined} reservations
+             * @memberof meshvirt.v1.HostCapacity
+             * @instance
+             */
+            HostCapacity.prototype.reservations = null;
+
+            /**
+             * HostCapacity overcommit.
+             * @member {meshvirt.v1.IOvercommit|null|undefined} overcommit
+             * @memberof meshvirt.v1.HostCapacity
+             * @instance
+             */
+            HostCapacity.prototype.overcommit = null;
+
+            /**
+             * Creates a new HostCapacity instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.HostCapacity
+             * @static
+             * @param {meshvirt.v1.IHostCapacity=} [properties] Properties to set
+             * @returns {meshvirt.v1.HostCapacity} HostCapacity instance
+             */
+            HostCapacity.create = function create(properties) {
+                return new HostCapacity(properties);
+            };
+
+            /**
+             * Encodes the specified HostCapacity message. Does not implicitly {@link meshvirt.v1.HostCapacity.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.HostCapacity
+             * @static
+             * @param {meshvirt.v1.IHostCapacity} message HostCapacity message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostCapacity.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.total != null && Object.hasOwnProperty.call(message, "total"))
+                    $root.meshvirt.v1.Resources.encode(message.total, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.hostReserved != null && Object.hasOwnProperty.call(message, "hostReserved"))
+                    $root.meshvirt.v1.Resources.encode(message.hostReserved, writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                if (message.allocated != null && Object.hasOwnProperty.call(message, "allocated"))
+                    $root.meshvirt.v1.Resources.encode(message.allocated, writer.uint32(/* id 3, wireType 2 =*/26).fork(), q + 1).ldelim();
+                if (message.reservations != null && Object.hasOwnProperty.call(message, "reservations"))
+                    $root.meshvirt.v1.Resources.encode(message.reservations, writer.uint32(/* id 4, wireType 2 =*/34).fork(), q + 1).ldelim();
+                if (message.overcommit != null && Object.hasOwnProperty.call(message, "overcommit"))
+                    $root.meshvirt.v1.Overcommit.encode(message.overcommit, writer.uint32(/* id 5, wireType 2 =*/42).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostCapacity message, length delimited. Does not implicitly {@link meshvirt.v1.HostCapacity.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.HostCapacity
+             * @static
+             * @param {meshvirt.v1.IHostCapacity} message HostCapacity message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostCapacity.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a HostCapacity message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.HostCapacity
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.HostCapacity} HostCapacity
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostCapacity.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.HostCapacity();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.total = $root.meshvirt.v1.Resources.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            message.hostReserved = $root.meshvirt.v1.Resources.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 3: {
+                            message.allocated = $root.meshvirt.v1.Resources.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 4: {
+                            message.reservations = $root.meshvirt.v1.Resources.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 5: {
+                            message.overcommit = $root.meshvirt.v1.Overcommit.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a HostCapacity message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.HostCapacity
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.HostCapacity} HostCapacity
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostCapacity.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a HostCapacity message.
+             * @function verify
+             * @memberof meshvirt.v1.HostCapacity
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostCapacity.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.total != null && Object.hasOwnProperty.call(message, "total")) {
+                    let error = $root.meshvirt.v1.Resources.verify(message.total, long + 1);
+                    if (error)
+                        return "total." + error;
+                }
+                if (message.hostReserved != null && Object.hasOwnProperty.call(message, "hostReserved")) {
+                    let error = $root.meshvirt.v1.Resources.verify(message.hostReserved, long + 1);
+                    if (error)
+                        return "hostReserved." + error;
+                }
+                if (message.allocated != null && Object.hasOwnProperty.call(message, "allocated")) {
+                    let error = $root.meshvirt.v1.Resources.verify(message.allocated, long + 1);
+                    if (error)
+                        return "allocated." + error;
+                }
+                if (message.reservations != null && Object.hasOwnProperty.call(message, "reservations")) {
+                    let error = $root.meshvirt.v1.Resources.verify(message.reservations, long + 1);
+                    if (error)
+                        return "reservations." + error;
+                }
+                if (message.overcommit != null && Object.hasOwnProperty.call(message, "overcommit")) {
+                    let error = $root.meshvirt.v1.Overcommit.verify(message.overcommit, long + 1);
+                    if (error)
+                        return "overcommit." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a HostCapacity message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.HostCapacity
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.HostCapacity} HostCapacity
+             */
+            HostCapacity.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.HostCapacity)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.HostCapacity: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.HostCapacity();
+                if (object.total != null) {
+                    if (!$util.isObject(object.total))
+                        throw TypeError(".meshvirt.v1.HostCapacity.total: object expected");
+                    message.total = $root.meshvirt.v1.Resources.fromObject(object.total, long + 1);
+                }
+                if (object.hostReserved != null) {
+                    if (!$util.isObject(object.hostReserved))
+                        throw TypeError(".meshvirt.v1.HostCapacity.hostReserved: object expected");
+                    message.hostReserved = $root.meshvirt.v1.Resources.fromObject(object.hostReserved, long + 1);
+                }
+                if (object.allocated != null) {
+                    if (!$util.isObject(object.allocated))
+                        throw TypeError(".meshvirt.v1.HostCapacity.allocated: object expected");
+                    message.allocated = $root.meshvirt.v1.Resources.fromObject(object.allocated, long + 1);
+                }
+                if (object.reservations != null) {
+                    if (!$util.isObject(object.reservations))
+                        throw TypeError(".meshvirt.v1.HostCapacity.reservations: object expected");
+                    message.reservations = $root.meshvirt.v1.Resources.fromObject(object.reservations, long + 1);
+                }
+                if (object.overcommit != null) {
+                    if (!$util.isObject(object.overcommit))
+                        throw TypeError(".meshvirt.v1.HostCapacity.overcommit: object expected");
+                    message.overcommit = $root.meshvirt.v1.Overcommit.fromObject(object.overcommit, long + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostCapacity message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.HostCapacity
+             * @static
+             * @param {meshvirt.v1.HostCapacity} message HostCapacity
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostCapacity.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.total = null;
+                    object.hostReserved = null;
+                    object.allocated = null;
+                    object.reservations = null;
+                    object.overcommit = null;
+                }
+                if (message.total != null && Object.hasOwnProperty.call(message, "total"))
+                    object.total = $root.meshvirt.v1.Resources.toObject(message.total, options, q + 1);
+                if (message.hostReserved != null && Object.hasOwnProperty.call(message, "hostReserved"))
+                    object.hostReserved = $root.meshvirt.v1.Resources.toObject(message.hostReserved, options, q + 1);
+                if (message.allocated != null && Object.hasOwnProperty.call(message, "allocated"))
+                    object.allocated = $root.meshvirt.v1.Resources.toObject(message.allocated, options, q + 1);
+                if (message.reservations != null && Object.hasOwnProperty.call(message, "reservations"))
+                    object.reservations = $root.meshvirt.v1.Resources.toObject(message.reservations, options, q + 1);
+                if (message.overcommit != null && Object.hasOwnProperty.call(message, "overcommit"))
+                    object.overcommit = $root.meshvirt.v1.Overcommit.toObject(message.overcommit, options, q + 1);
+                return object;
+            };
+
+            /**
+             * Converts this HostCapacity to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.HostCapacity
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostCapacity.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for HostCapacity
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.HostCapacity
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            HostCapacity.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.HostCapacity";
+            };
+
+            return HostCapacity;
+        })();
+
+        v1.HostLoad = (function() {
+
+            /**
+             * Properties of a HostLoad.
+             * @memberof meshvirt.v1
+             * @interface IHostLoad
+             * @property {number|null} [load1] HostLoad load1
+             * @property {number|null} [cpuUtilization] HostLoad cpuUtilization
+             * @property {number|null} [memoryUsedBytes] HostLoad memoryUsedBytes
+             * @property {number|null} [diskUsedBytes] HostLoad diskUsedBytes
+             * @property {number|null} [vmsRunning] HostLoad vmsRunning
+             */
+
+            /**
+             * Constructs a new HostLoad.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a HostLoad.
+             * @implements IHostLoad
+             * @constructor
+             * @param {meshvirt.v1.IHostLoad=} [properties] Properties to set
+             */
+            function HostLoad(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * HostLoad load1.
+             * @member {number} load1
+             * @memberof meshvirt.v1.HostLoad
+             * @instance
+             */
+            HostLoad.prototype.load1 = 0;
+
+            /**
+             * HostLoad cpuUtilization.
+             * @member {number} cpuUtilization
+             * @memberof meshvirt.v1.HostLoad
+             * @instance
+             */
+            HostLoad.prototype.cpuUtilization = 0;
+
+            /**
+             * HostLoad memoryUsedBytes.
+             * @member {number} memoryUsedBytes
+             * @memberof meshvirt.v1.HostLoad
+             * @instance
+             */
+            HostLoad.prototype.memoryUsedBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HostLoad diskUsedBytes.
+             * @member {number} diskUsedBytes
+             * @memberof meshvirt.v1.HostLoad
+             * @instance
+             */
+            HostLoad.prototype.diskUsedBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HostLoad vmsRunning.
+             * @member {number} vmsRunning
+             * @memberof meshvirt.v1.HostLoad
+             * @instance
+             */
+            HostLoad.prototype.vmsRunning = 0;
+
+            /**
+             * Creates a new HostLoad instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.HostLoad
+             * @static
+             * @param {meshvirt.v1.IHostLoad=} [properties] Properties to set
+             * @returns {meshvirt.v1.HostLoad} HostLoad instance
+             */
+            HostLoad.create = function create(properties) {
+                return new HostLoad(properties);
+            };
+
+            /**
+             * Encodes the specified HostLoad message. Does not implicitly {@link meshvirt.v1.HostLoad.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.HostLoad
+             * @static
+             * @param {meshvirt.v1.IHostLoad} message HostLoad message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostLoad.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.load1 != null && Object.hasOwnProperty.call(message, "load1"))
+                    writer.uint32(/* id 1, wireType 1 =*/9).double(message.load1);
+                if (message.cpuUtilization != null && Object.hasOwnProperty.call(message, "cpuUtilization"))
+                    writer.uint32(/* id 2, wireType 1 =*/17).double(message.cpuUtilization);
+                if (message.memoryUsedBytes != null && Object.hasOwnProperty.call(message, "memoryUsedBytes"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.memoryUsedBytes);
+                if (message.diskUsedBytes != null && Object.hasOwnProperty.call(message, "diskUsedBytes"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.diskUsedBytes);
+                if (message.vmsRunning != null && Object.hasOwnProperty.call(message, "vmsRunning"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.vmsRunning);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostLoad message, length delimited. Does not implicitly {@link meshvirt.v1.HostLoad.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.HostLoad
+             * @static
+             * @param {meshvirt.v1.IHostLoad} message HostLoad message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostLoad.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a HostLoad message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.HostLoad
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.HostLoad} HostLoad
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostLoad.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.HostLoad();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.load1 = reader.double();
+                            break;
+                        }
+                    case 2: {
+                            message.cpuUtilization = reader.double();
+                            break;
+                        }
+                    case 3: {
+                            message.memoryUsedBytes = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.diskUsedBytes = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.vmsRunning = reader.uint32();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a HostLoad message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.HostLoad
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.HostLoad} HostLoad
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostLoad.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a HostLoad message.
+             * @function verify
+             * @memberof meshvirt.v1.HostLoad
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostLoad.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.load1 != null && Object.hasOwnProperty.call(message, "load1"))
+                    if (typeof message.load1 !== "number")
+                        return "load1: number expected";
+                if (message.cpuUtilization != null && Object.hasOwnProperty.call(message, "cpuUtilization"))
+                    if (typeof message.cpuUtilization !== "number")
+                        return "cpuUtilization: number expected";
+                if (message.memoryUsedBytes != null && Object.hasOwnProperty.call(message, "memoryUsedBytes"))
+                    if (!$util.isInteger(message.memoryUsedBytes) && !(message.memoryUsedBytes && $util.isInteger(message.memoryUsedBytes.low) && $util.isInteger(message.memoryUsedBytes.high)))
+                        return "memoryUsedBytes: integer|Long expected";
+                if (message.diskUsedBytes != null && Object.hasOwnProperty.call(message, "diskUsedBytes"))
+                    if (!$util.isInteger(message.diskUsedBytes) && !(message.diskUsedBytes && $util.isInteger(message.diskUsedBytes.low) && $util.isInteger(message.diskUsedBytes.high)))
+                        return "diskUsedBytes: integer|Long expected";
+                if (message.vmsRunning != null && Object.hasOwnProperty.call(message, "vmsRunning"))
+                    if (!$util.isInteger(message.vmsRunning))
+                        return "vmsRunning: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a HostLoad message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.HostLoad
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.HostLoad} HostLoad
+             */
+            HostLoad.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.HostLoad)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.HostLoad: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.HostLoad();
+                if (object.load1 != null)
+                    message.load1 = Number(object.load1);
+                if (object.cpuUtilization != null)
+                    message.cpuUtilization = Number(object.cpuUtilization);
+                if (object.memoryUsedBytes != null)
+                    if ($util.Long)
+                        message.memoryUsedBytes = $util.Long.fromValue(object.memoryUsedBytes, true);
+                    else if (typeof object.memoryUsedBytes === "string")
+                        message.memoryUsedBytes = parseInt(object.memoryUsedBytes, 10);
+                    else if (typeof object.memoryUsedBytes === "number")
+                        message.memoryUsedBytes = object.memoryUsedBytes;
+                    else if (typeof object.memoryUsedBytes === "object")
+                        message.memoryUsedBytes = new $util.LongBits(object.memoryUsedBytes.low >>> 0, object.memoryUsedBytes.high >>> 0).toNumber(true);
+                if (object.diskUsedBytes != null)
+                    if ($util.Long)
+                        message.diskUsedBytes = $util.Long.fromValue(object.diskUsedBytes, true);
+                    else if (typeof object.diskUsedBytes === "string")
+                        message.diskUsedBytes = parseInt(object.diskUsedBytes, 10);
+                    else if (typeof object.diskUsedBytes === "number")
+                        message.diskUsedBytes = object.diskUsedBytes;
+                    else if (typeof object.diskUsedBytes === "object")
+                        message.diskUsedBytes = new $util.LongBits(object.diskUsedBytes.low >>> 0, object.diskUsedBytes.high >>> 0).toNumber(true);
+                if (object.vmsRunning != null)
+                    message.vmsRunning = object.vmsRunning >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostLoad message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.HostLoad
+             * @static
+             * @param {meshvirt.v1.HostLoad} message HostLoad
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostLoad.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.load1 = 0;
+                    object.cpuUtilization = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.memoryUsedBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.memoryUsedBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.diskUsedBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.diskUsedBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.vmsRunning = 0;
+                }
+                if (message.load1 != null && Object.hasOwnProperty.call(message, "load1"))
+                    object.load1 = options.json && !isFinite(message.load1) ? String(message.load1) : message.load1;
+                if (message.cpuUtilization != null && Object.hasOwnProperty.call(message, "cpuUtilization"))
+                    object.cpuUtilization = options.json && !isFinite(message.cpuUtilization) ? String(message.cpuUtilization) : message.cpuUtilization;
+                if (message.memoryUsedBytes != null && Object.hasOwnProperty.call(message, "memoryUsedBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.memoryUsedBytes = typeof message.memoryUsedBytes === "number" ? BigInt(message.memoryUsedBytes) : $util.Long.fromBits(message.memoryUsedBytes.low >>> 0, message.memoryUsedBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.memoryUsedBytes === "number")
+                        object.memoryUsedBytes = options.longs === String ? String(message.memoryUsedBytes) : message.memoryUsedBytes;
+                    else
+                        object.memoryUsedBytes = options.longs === String ? $util.Long.prototype.toString.call(message.memoryUsedBytes) : options.longs === Number ? new $util.LongBits(message.memoryUsedBytes.low >>> 0, message.memoryUsedBytes.high >>> 0).toNumber(true) : message.memoryUsedBytes;
+                if (message.diskUsedBytes != null && Object.hasOwnProperty.call(message, "diskUsedBytes"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.diskUsedBytes = typeof message.diskUsedBytes === "number" ? BigInt(message.diskUsedBytes) : $util.Long.fromBits(message.diskUsedBytes.low >>> 0, message.diskUsedBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.diskUsedBytes === "number")
+                        object.diskUsedBytes = options.longs === String ? String(message.diskUsedBytes) : message.diskUsedBytes;
+                    else
+                        object.diskUsedBytes = options.longs === String ? $util.Long.prototype.toString.call(message.diskUsedBytes) : options.longs === Number ? new $util.LongBits(message.diskUsedBytes.low >>> 0, message.diskUsedBytes.high >>> 0).toNumber(true) : message.diskUsedBytes;
+                if (message.vmsRunning != null && Object.hasOwnProperty.call(message, "vmsRunning"))
+                    object.vmsRunning = message.vmsRunning;
+                return object;
+            };
+
+            /**
+             * Converts this HostLoad to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.HostLoad
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostLoad.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for HostLoad
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.HostLoad
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            HostLoad.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.HostLoad";
+            };
+
+            return HostLoad;
+        })();
+
+        v1.HostSuspicion = (function() {
+
+            /**
+             * Properties of a HostSuspicion.
+             * @memberof meshvirt.v1
+             * @interface IHostSuspicion
+             * @property {string|null} [hostId] HostSuspicion hostId
+             * @property {number|null} [incarnation] HostSuspicion incarnation
+             * @property {number|null} [seq] HostSuspicion seq
+             * @property {string|null} [reporterId] HostSuspicion reporterId
+             * @property {number|null} [sentAtMs] HostSuspicion sentAtMs
+             */
+
+            /**
+             * Constructs a new HostSuspicion.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a HostSuspicion.
+             * @implements IHostSuspicion
+             * @constructor
+             * @param {meshvirt.v1.IHostSuspicion=} [properties] Properties to set
+             */
+            function HostSuspicion(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * HostSuspicion hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             */
+            HostSuspicion.prototype.hostId = "";
+
+            /**
+             * HostSuspicion incarnation.
+             * @member {number} incarnation
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             */
+            HostSuspicion.prototype.incarnation = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HostSuspicion seq.
+             * @member {number} seq
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             */
+            HostSuspicion.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HostSuspicion reporterId.
+             * @member {string} reporterId
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             */
+            HostSuspicion.prototype.reporterId = "";
+
+            /**
+             * HostSuspicion sentAtMs.
+             * @member {number} sentAtMs
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             */
+            HostSuspicion.prototype.sentAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new HostSuspicion instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {meshvirt.v1.IHostSuspicion=} [properties] Properties to set
+             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion instance
+             */
+            HostSuspicion.create = function create(properties) {
+                return new HostSuspicion(properties);
+            };
+
+            /**
+             * Encodes the specified HostSuspicion message. Does not implicitly {@link meshvirt.v1.HostSuspicion.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {meshvirt.v1.IHostSuspicion} message HostSuspicion message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostSuspicion.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.hostId);
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.incarnation);
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.seq);
+                if (message.reporterId != null && Object.hasOwnProperty.call(message, "reporterId"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.reporterId);
+                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.sentAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostSuspicion message, length delimited. Does not implicitly {@link meshvirt.v1.HostSuspicion.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {meshvirt.v1.IHostSuspicion} message HostSuspicion message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostSuspicion.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a HostSuspicion message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostSuspicion.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.HostSuspicion();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.incarnation = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.seq = reader.uint64();
+                            break;
+                        }
+                    case 4: {
+                            message.reporterId = reader.string();
+                            break;
+                        }
+                    case 5: {
+                            message.sentAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a HostSuspicion message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostSuspicion.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a HostSuspicion message.
+             * @function verify
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostSuspicion.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    if (!$util.isInteger(message.incarnation) && !(message.incarnation && $util.isInteger(message.incarnation.low) && $util.isInteger(message.incarnation.high)))
+                        return "incarnation: integer|Long expected";
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
+                        return "seq: integer|Long expected";
+                if (message.reporterId != null && Object.hasOwnProperty.call(message, "reporterId"))
+                    if (!$util.isString(message.reporterId))
+                        return "reporterId: string expected";
+                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
+                    if (!$util.isInteger(message.sentAtMs) && !(message.sentAtMs && $util.isInteger(message.sentAtMs.low) && $util.isInteger(message.sentAtMs.high)))
+                        return "sentAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a HostSuspicion message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.HostSuspicion} HostSuspicion
+             */
+            HostSuspicion.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.HostSuspicion)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.HostSuspicion: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.HostSuspicion();
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                if (object.incarnation != null)
+                    if ($util.Long)
+                        message.incarnation = $util.Long.fromValue(object.incarnation, true);
+                    else if (typeof object.incarnation === "string")
+                        message.incarnation = parseInt(object.incarnation, 10);
+                    else if (typeof object.incarnation === "number")
+                        message.incarnation = object.incarnation;
+                    else if (typeof object.incarnation === "object")
+                        message.incarnation = new $util.LongBits(object.incarnation.low >>> 0, object.incarnation.high >>> 0).toNumber(true);
+                if (object.seq != null)
+                    if ($util.Long)
+                        message.seq = $util.Long.fromValue(object.seq, true);
+                    else if (typeof object.seq === "string")
+                        message.seq = parseInt(object.seq, 10);
+                    else if (typeof object.seq === "number")
+                        message.seq = object.seq;
+                    else if (typeof object.seq === "object")
+                        message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
+                if (object.reporterId != null)
+                    message.reporterId = String(object.reporterId);
+                if (object.sentAtMs != null)
+                    if ($util.Long)
+                        message.sentAtMs = $util.Long.fromValue(object.sentAtMs, true);
+                    else if (typeof object.sentAtMs === "string")
+                        message.sentAtMs = parseInt(object.sentAtMs, 10);
+                    else if (typeof object.sentAtMs === "number")
+                        message.sentAtMs = object.sentAtMs;
+                    else if (typeof object.sentAtMs === "object")
+                        message.sentAtMs = new $util.LongBits(object.sentAtMs.low >>> 0, object.sentAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostSuspicion message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {meshvirt.v1.HostSuspicion} message HostSuspicion
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostSuspicion.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.hostId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.incarnation = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.incarnation = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.seq = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.seq = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.reporterId = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sentAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sentAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                if (message.incarnation != null && Object.hasOwnProperty.call(message, "incarnation"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.incarnation = typeof message.incarnation === "number" ? BigInt(message.incarnation) : $util.Long.fromBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0, true).toBigInt();
+                    else if (typeof message.incarnation === "number")
+                        object.incarnation = options.longs === String ? String(message.incarnation) : message.incarnation;
+                    else
+                        object.incarnation = options.longs === String ? $util.Long.prototype.toString.call(message.incarnation) : options.longs === Number ? new $util.LongBits(message.incarnation.low >>> 0, message.incarnation.high >>> 0).toNumber(true) : message.incarnation;
+                if (message.seq != null && Object.hasOwnProperty.call(message, "seq"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.seq = typeof message.seq === "number" ? BigInt(message.seq) : $util.Long.fromBits(message.seq.low >>> 0, message.seq.high >>> 0, true).toBigInt();
+                    else if (typeof message.seq === "number")
+                        object.seq = options.longs === String ? String(message.seq) : message.seq;
+                    else
+                        object.seq = options.longs === String ? $util.Long.prototype.toString.call(message.seq) : options.longs === Number ? new $util.LongBits(message.seq.low >>> 0, message.seq.high >>> 0).toNumber(true) : message.seq;
+                if (message.reporterId != null && Object.hasOwnProperty.call(message, "reporterId"))
+                    object.reporterId = message.reporterId;
+                if (message.sentAtMs != null && Object.hasOwnProperty.call(message, "sentAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.sentAtMs = typeof message.sentAtMs === "number" ? BigInt(message.sentAtMs) : $util.Long.fromBits(message.sentAtMs.low >>> 0, message.sentAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.sentAtMs === "number")
+                        object.sentAtMs = options.longs === String ? String(message.sentAtMs) : message.sentAtMs;
+                    else
+                        object.sentAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.sentAtMs) : options.longs === Number ? new $util.LongBits(message.sentAtMs.low >>> 0, message.sentAtMs.high >>> 0).toNumber(true) : message.sentAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this HostSuspicion to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.HostSuspicion
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostSuspicion.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for HostSuspicion
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.HostSuspicion
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            HostSuspicion.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.HostSuspicion";
+            };
+
+            return HostSuspicion;
+        })();
+
+        /**
+         * BalanceMode enum.
+         * @name meshvirt.v1.BalanceMode
+         * @enum {number}
+         * @property {number} BALANCE_MODE_UNSPECIFIED=0 BALANCE_MODE_UNSPECIFIED value
+         * @property {number} BALANCE_MODE_OFF=1 BALANCE_MODE_OFF value
+         * @property {number} BALANCE_MODE_RECOMMEND=2 BALANCE_MODE_RECOMMEND value
+         * @property {number} BALANCE_MODE_AUTO=3 BALANCE_MODE_AUTO value
+         */
+        v1.BalanceMode = (function() {
+            const valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "BALANCE_MODE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "BALANCE_MODE_OFF"] = 1;
+            values[valuesById[2] = "BALANCE_MODE_RECOMMEND"] = 2;
+            values[valuesById[3] = "BALANCE_MODE_AUTO"] = 3;
+            return values;
+        })();
+
+        v1.BalanceSetting = (function() {
+
+            /**
+             * Properties of a BalanceSetting.
+             * @memberof meshvirt.v1
+             * @interface IBalanceSetting
+             * @property {meshvirt.v1.BalanceMode|null} [mode] BalanceSetting mode
+             * @property {number|null} [version] BalanceSetting version
+             * @property {string|null} [setBy] BalanceSetting setBy
+             */
+
+            /**
+             * Constructs a new BalanceSetting.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a BalanceSetting.
+             * @implements IBalanceSetting
+             * @constructor
+             * @param {meshvirt.v1.IBalanceSetting=} [properties] Properties to set
+             */
+            function BalanceSetting(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * BalanceSetting mode.
+             * @member {meshvirt.v1.BalanceMode} mode
+             * @memberof meshvirt.v1.BalanceSetting
+             * @instance
+             */
+            BalanceSetting.prototype.mode = 0;
+
+            /**
+             * BalanceSetting version.
+             * @member {number} version
+             * @memberof meshvirt.v1.BalanceSetting
+             * @instance
+             */
+            BalanceSetting.prototype.version = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * BalanceSetting setBy.
+             * @member {string} setBy
+             * @memberof meshvirt.v1.BalanceSetting
+             * @instance
+             */
+            BalanceSetting.prototype.setBy = "";
+
+            /**
+             * Creates a new BalanceSetting instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {meshvirt.v1.IBalanceSetting=} [properties] Properties to set
+             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting instance
+             */
+            BalanceSetting.create = function create(properties) {
+                return new BalanceSetting(properties);
+            };
+
+            /**
+             * Encodes the specified BalanceSetting message. Does not implicitly {@link meshvirt.v1.BalanceSetting.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {meshvirt.v1.IBalanceSetting} message BalanceSetting message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BalanceSetting.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
+                    writer.uint32(/* id 150, wireType 0 =*/1200).int32(message.mode);
+                if (message.version != null && Object.hasOwnProperty.call(message, "version"))
+                    writer.uint32(/* id 151, wireType 0 =*/1208).uint64(message.version);
+                if (message.setBy != null && Object.hasOwnProperty.call(message, "setBy"))
+                    writer.uint32(/* id 152, wireType 2 =*/1218).string(message.setBy);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified BalanceSetting message, length delimited. Does not implicitly {@link meshvirt.v1.BalanceSetting.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {meshvirt.v1.IBalanceSetting} message BalanceSetting message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BalanceSetting.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a BalanceSetting message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BalanceSetting.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.BalanceSetting();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 150: {
+                            message.mode = reader.int32();
+                            break;
+                        }
+                    case 151: {
+                            message.version = reader.uint64();
+                            break;
+                        }
+                    case 152: {
+                            message.setBy = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a BalanceSetting message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BalanceSetting.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a BalanceSetting message.
+             * @function verify
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BalanceSetting.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
+                    switch (message.mode) {
+                    default:
+                        return "mode: enum value expected";
+                    case 0:
+                    case 1:
+                    case 2:
+                    case 3:
+                        break;
+                    }
+                if (message.version != null && Object.hasOwnProperty.call(message, "version"))
+                    if (!$util.isInteger(message.version) && !(message.version && $util.isInteger(message.version.low) && $util.isInteger(message.version.high)))
+                        return "version: integer|Long expected";
+                if (message.setBy != null && Object.hasOwnProperty.call(message, "setBy"))
+                    if (!$util.isString(message.setBy))
+                        return "setBy: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a BalanceSetting message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.BalanceSetting} BalanceSetting
+             */
+            BalanceSetting.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.BalanceSetting)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.BalanceSetting: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.BalanceSetting();
+                switch (object.mode) {
+                default:
+                    if (typeof object.mode === "number") {
+                        message.mode = object.mode;
+                        break;
+                    }
+                    break;
+                case "BALANCE_MODE_UNSPECIFIED":
+                case 0:
+                    message.mode = 0;
+                    break;
+                case "BALANCE_MODE_OFF":
+                case 1:
+                    message.mode = 1;
+                    break;
+                case "BALANCE_MODE_RECOMMEND":
+                case 2:
+                    message.mode = 2;
+                    break;
+                case "BALANCE_MODE_AUTO":
+                case 3:
+                    message.mode = 3;
+                    break;
+                }
+                if (object.version != null)
+                    if ($util.Long)
+                        message.version = $util.Long.fromValue(object.version, true);
+                    else if (typeof object.version === "string")
+                        message.version = parseInt(object.version, 10);
+                    else if (typeof object.version === "number")
+                        message.version = object.version;
+                    else if (typeof object.version === "object")
+                        message.version = new $util.LongBits(object.version.low >>> 0, object.version.high >>> 0).toNumber(true);
+                if (object.setBy != null)
+                    message.setBy = String(object.setBy);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a BalanceSetting message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {meshvirt.v1.BalanceSetting} message BalanceSetting
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BalanceSetting.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.mode = options.enums === String ? "BALANCE_MODE_UNSPECIFIED" : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.version = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.version = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.setBy = "";
+                }
+                if (message.mode != null && Object.hasOwnProperty.call(message, "mode"))
+                    object.mode = options.enums === String ? $root.meshvirt.v1.BalanceMode[message.mode] === undefined ? message.mode : $root.meshvirt.v1.BalanceMode[message.mode] : message.mode;
+                if (message.version != null && Object.hasOwnProperty.call(message, "version"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.version = typeof message.version === "number" ? BigInt(message.version) : $util.Long.fromBits(message.version.low >>> 0, message.version.high >>> 0, true).toBigInt();
+                    else if (typeof message.version === "number")
+                        object.version = options.longs === String ? String(message.version) : message.version;
+                    else
+                        object.version = options.longs === String ? $util.Long.prototype.toString.call(message.version) : options.longs === Number ? new $util.LongBits(message.version.low >>> 0, message.version.high >>> 0).toNumber(true) : message.version;
+                if (message.setBy != null && Object.hasOwnProperty.call(message, "setBy"))
+                    object.setBy = message.setBy;
+                return object;
+            };
+
+            /**
+             * Converts this BalanceSetting to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.BalanceSetting
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BalanceSetting.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for BalanceSetting
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.BalanceSetting
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            BalanceSetting.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.BalanceSetting";
+            };
+
+            return BalanceSetting;
+        })();
+
+        v1.Network = (function() {
+
+            /**
+             * Properties of a Network.
+             * @memberof meshvirt.v1
+             * @interface INetwork
+             * @property {string|null} [name] Network name
+             * @property {string|null} [id] Network id
+             * @property {number|null} [vni] Network vni
+             * @property {string|null} [subnet] Network subnet
+             * @property {string|null} [gateway] Network gateway
+             * @property {number|null} [mtu] Network mtu
+             * @property {boolean|null} [nat] Network nat
+             * @property {boolean|null} [dhcp] Network dhcp
+             * @property {number|null} [createdAtMs] Network createdAtMs
+             * @property {number|null} [deletedAtMs] Network deletedAtMs
+             */
+
+            /**
+             * Constructs a new Network.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a Network.
+             * @implements INetwork
+             * @constructor
+             * @param {meshvirt.v1.INetwork=} [properties] Properties to set
+             */
+            function Network(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * Network name.
+             * @member {string} name
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.name = "";
+
+            /**
+             * Network id.
+             * @member {string} id
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.id = "";
+
+            /**
+             * Network vni.
+             * @member {number} vni
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.vni = 0;
+
+            /**
+             * Network subnet.
+             * @member {string} subnet
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.subnet = "";
+
+            /**
+             * Network gateway.
+             * @member {string} gateway
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.gateway = "";
+
+            /**
+             * Network mtu.
+             * @member {number} mtu
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.mtu = 0;
+
+            /**
+             * Network nat.
+             * @member {boolean} nat
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.nat = false;
+
+            /**
+             * Network dhcp.
+             * @member {boolean} dhcp
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.dhcp = false;
+
+            /**
+             * Network createdAtMs.
+             * @member {number} createdAtMs
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.createdAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Network deletedAtMs.
+             * @member {number} deletedAtMs
+             * @memberof meshvirt.v1.Network
+             * @instance
+             */
+            Network.prototype.deletedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new Network instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {meshvirt.v1.INetwork=} [properties] Properties to set
+             * @returns {meshvirt.v1.Network} Network instance
+             */
+            Network.create = function create(properties) {
+                return new Network(properties);
+            };
+
+            /**
+             * Encodes the specified Network message. Does not implicitly {@link meshvirt.v1.Network.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {meshvirt.v1.INetwork} message Network message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Network.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.id);
+                if (message.vni != null && Object.hasOwnProperty.call(message, "vni"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.vni);
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.subnet);
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.gateway);
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.mtu);
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    writer.uint32(/* id 7, wireType 0 =*/56).bool(message.nat);
+                if (message.dhcp != null && Object.hasOwnProperty.call(message, "dhcp"))
+                    writer.uint32(/* id 8, wireType 0 =*/64).bool(message.dhcp);
+                if (message.createdAtMs != null && Object.hasOwnProperty.call(message, "createdAtMs"))
+                    writer.uint32(/* id 9, wireType 0 =*/72).uint64(message.createdAtMs);
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    writer.uint32(/* id 10, wireType 0 =*/80).uint64(message.deletedAtMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified Network message, length delimited. Does not implicitly {@link meshvirt.v1.Network.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {meshvirt.v1.INetwork} message Network message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Network.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a Network message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.Network} Network
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Network.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.Network();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.id = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.vni = reader.uint32();
+                            break;
+                        }
+                    case 4: {
+                            message.subnet = reader.string();
+                            break;
+                        }
+                    case 5: {
+                            message.gateway = reader.string();
+                            break;
+                        }
+                    case 6: {
+                            message.mtu = reader.uint32();
+                            break;
+                        }
+                    case 7: {
+                            message.nat = reader.bool();
+                            break;
+                        }
+                    case 8: {
+                            message.dhcp = reader.bool();
+                            break;
+                        }
+                    case 9: {
+                            message.createdAtMs = reader.uint64();
+                            break;
+                        }
+                    case 10: {
+                            message.deletedAtMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a Network message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.Network} Network
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Network.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a Network message.
+             * @function verify
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Network.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
+                if (message.vni != null && Object.hasOwnProperty.call(message, "vni"))
+                    if (!$util.isInteger(message.vni))
+                        return "vni: integer expected";
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    if (!$util.isString(message.subnet))
+                        return "subnet: string expected";
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    if (!$util.isString(message.gateway))
+                        return "gateway: string expected";
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    if (!$util.isInteger(message.mtu))
+                        return "mtu: integer expected";
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    if (typeof message.nat !== "boolean")
+                        return "nat: boolean expected";
+                if (message.dhcp != null && Object.hasOwnProperty.call(message, "dhcp"))
+                    if (typeof message.dhcp !== "boolean")
+                        return "dhcp: boolean expected";
+                if (message.createdAtMs != null && Object.hasOwnProperty.call(message, "createdAtMs"))
+                    if (!$util.isInteger(message.createdAtMs) && !(message.createdAtMs && $util.isInteger(message.createdAtMs.low) && $util.isInteger(message.createdAtMs.high)))
+                        return "createdAtMs: integer|Long expected";
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    if (!$util.isInteger(message.deletedAtMs) && !(message.deletedAtMs && $util.isInteger(message.deletedAtMs.low) && $util.isInteger(message.deletedAtMs.high)))
+                        return "deletedAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a Network message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.Network} Network
+             */
+            Network.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.Network)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.Network: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.Network();
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.id != null)
+                    message.id = String(object.id);
+                if (object.vni != null)
+                    message.vni = object.vni >>> 0;
+                if (object.subnet != null)
+                    message.subnet = String(object.subnet);
+                if (object.gateway != null)
+                    message.gateway = String(object.gateway);
+                if (object.mtu != null)
+                    message.mtu = object.mtu >>> 0;
+                if (object.nat != null)
+                    message.nat = Boolean(object.nat);
+                if (object.dhcp != null)
+                    message.dhcp = Boolean(object.dhcp);
+                if (object.createdAtMs != null)
+                    if ($util.Long)
+                        message.createdAtMs = $util.Long.fromValue(object.createdAtMs, true);
+                    else if (typeof object.createdAtMs === "string")
+                        message.createdAtMs = parseInt(object.createdAtMs, 10);
+                    else if (typeof object.createdAtMs === "number")
+                        message.createdAtMs = object.createdAtMs;
+                    else if (typeof object.createdAtMs === "object")
+                        message.createdAtMs = new $util.LongBits(object.createdAtMs.low >>> 0, object.createdAtMs.high >>> 0).toNumber(true);
+                if (object.deletedAtMs != null)
+                    if ($util.Long)
+                        message.deletedAtMs = $util.Long.fromValue(object.deletedAtMs, true);
+                    else if (typeof object.deletedAtMs === "string")
+                        message.deletedAtMs = parseInt(object.deletedAtMs, 10);
+                    else if (typeof object.deletedAtMs === "number")
+                        message.deletedAtMs = object.deletedAtMs;
+                    else if (typeof object.deletedAtMs === "object")
+                        message.deletedAtMs = new $util.LongBits(object.deletedAtMs.low >>> 0, object.deletedAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Network message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {meshvirt.v1.Network} message Network
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Network.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.id = "";
+                    object.vni = 0;
+                    object.subnet = "";
+                    object.gateway = "";
+                    object.mtu = 0;
+                    object.nat = false;
+                    object.dhcp = false;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.createdAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.createdAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.deletedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.deletedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.vni != null && Object.hasOwnProperty.call(message, "vni"))
+                    object.vni = message.vni;
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    object.subnet = message.subnet;
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    object.gateway = message.gateway;
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    object.mtu = message.mtu;
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    object.nat = message.nat;
+                if (message.dhcp != null && Object.hasOwnProperty.call(message, "dhcp"))
+                    object.dhcp = message.dhcp;
+                if (message.createdAtMs != null && Object.hasOwnProperty.call(message, "createdAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.createdAtMs = typeof message.createdAtMs === "number" ? BigInt(message.createdAtMs) : $util.Long.fromBits(message.createdAtMs.low >>> 0, message.createdAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.createdAtMs === "number")
+                        object.createdAtMs = options.longs === String ? String(message.createdAtMs) : message.createdAtMs;
+                    else
+                        object.createdAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.createdAtMs) : options.longs === Number ? new $util.LongBits(message.createdAtMs.low >>> 0, message.createdAtMs.high >>> 0).toNumber(true) : message.createdAtMs;
+                if (message.deletedAtMs != null && Object.hasOwnProperty.call(message, "deletedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.deletedAtMs = typeof message.deletedAtMs === "number" ? BigInt(message.deletedAtMs) : $util.Long.fromBits(message.deletedAtMs.low >>> 0, message.deletedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.deletedAtMs === "number")
+                        object.deletedAtMs = options.longs === String ? String(message.deletedAtMs) : message.deletedAtMs;
+                    else
+                        object.deletedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.deletedAtMs) : options.longs === Number ? new $util.LongBits(message.deletedAtMs.low >>> 0, message.deletedAtMs.high >>> 0).toNumber(true) : message.deletedAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this Network to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.Network
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Network.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for Network
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.Network
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            Network.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.Network";
+            };
+
+            return Network;
+        })();
+
+        v1.CreateNetwork = (function() {
+
+            /**
+             * Properties of a CreateNetwork.
+             * @memberof meshvirt.v1
+             * @interface ICreateNetwork
+             * @property {string|null} [name] CreateNetwork name
+             * @property {string|null} [subnet] CreateNetwork subnet
+             * @property {string|null} [gateway] CreateNetwork gateway
+             * @property {number|null} [mtu] CreateNetwork mtu
+             * @property {boolean|null} [nat] CreateNetwork nat
+             * @property {boolean|null} [noDhcp] CreateNetwork noDhcp
+             */
+
+            /**
+             * Constructs a new CreateNetwork.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a CreateNetwork.
+             * @implements ICreateNetwork
+             * @constructor
+             * @param {meshvirt.v1.ICreateNetwork=} [properties] Properties to set
+             */
+            function CreateNetwork(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * CreateNetwork name.
+             * @member {string} name
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.name = "";
+
+            /**
+             * CreateNetwork subnet.
+             * @member {string} subnet
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.subnet = "";
+
+            /**
+             * CreateNetwork gateway.
+             * @member {string} gateway
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.gateway = "";
+
+            /**
+             * CreateNetwork mtu.
+             * @member {number} mtu
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.mtu = 0;
+
+            /**
+             * CreateNetwork nat.
+             * @member {boolean} nat
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.nat = false;
+
+            /**
+             * CreateNetwork noDhcp.
+             * @member {boolean} noDhcp
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             */
+            CreateNetwork.prototype.noDhcp = false;
+
+            /**
+             * Creates a new CreateNetwork instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {meshvirt.v1.ICreateNetwork=} [properties] Properties to set
+             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork instance
+             */
+            CreateNetwork.create = function create(properties) {
+                return new CreateNetwork(properties);
+            };
+
+            /**
+             * Encodes the specified CreateNetwork message. Does not implicitly {@link meshvirt.v1.CreateNetwork.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {meshvirt.v1.ICreateNetwork} message CreateNetwork message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateNetwork.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.subnet);
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.gateway);
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.mtu);
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).bool(message.nat);
+                if (message.noDhcp != null && Object.hasOwnProperty.call(message, "noDhcp"))
+                    writer.uint32(/* id 6, wireType 0 =*/48).bool(message.noDhcp);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CreateNetwork message, length delimited. Does not implicitly {@link meshvirt.v1.CreateNetwork.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {meshvirt.v1.ICreateNetwork} message CreateNetwork message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateNetwork.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a CreateNetwork message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateNetwork.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.CreateNetwork();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.subnet = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.gateway = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.mtu = reader.uint32();
+                            break;
+                        }
+                    case 5: {
+                            message.nat = reader.bool();
+                            break;
+                        }
+                    case 6: {
+                            message.noDhcp = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a CreateNetwork message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateNetwork.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a CreateNetwork message.
+             * @function verify
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateNetwork.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    if (!$util.isString(message.subnet))
+                        return "subnet: string expected";
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    if (!$util.isString(message.gateway))
+                        return "gateway: string expected";
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    if (!$util.isInteger(message.mtu))
+                        return "mtu: integer expected";
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    if (typeof message.nat !== "boolean")
+                        return "nat: boolean expected";
+                if (message.noDhcp != null && Object.hasOwnProperty.call(message, "noDhcp"))
+                    if (typeof message.noDhcp !== "boolean")
+                        return "noDhcp: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a CreateNetwork message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.CreateNetwork} CreateNetwork
+             */
+            CreateNetwork.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.CreateNetwork)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.CreateNetwork: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.CreateNetwork();
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.subnet != null)
+                    message.subnet = String(object.subnet);
+                if (object.gateway != null)
+                    message.gateway = String(object.gateway);
+                if (object.mtu != null)
+                    message.mtu = object.mtu >>> 0;
+                if (object.nat != null)
+                    message.nat = Boolean(object.nat);
+                if (object.noDhcp != null)
+                    message.noDhcp = Boolean(object.noDhcp);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CreateNetwork message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {meshvirt.v1.CreateNetwork} message CreateNetwork
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateNetwork.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.subnet = "";
+                    object.gateway = "";
+                    object.mtu = 0;
+                    object.nat = false;
+                    object.noDhcp = false;
+                }
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.subnet != null && Object.hasOwnProperty.call(message, "subnet"))
+                    object.subnet = message.subnet;
+                if (message.gateway != null && Object.hasOwnProperty.call(message, "gateway"))
+                    object.gateway = message.gateway;
+                if (message.mtu != null && Object.hasOwnProperty.call(message, "mtu"))
+                    object.mtu = message.mtu;
+                if (message.nat != null && Object.hasOwnProperty.call(message, "nat"))
+                    object.nat = message.nat;
+                if (message.noDhcp != null && Object.hasOwnProperty.call(message, "noDhcp"))
+                    object.noDhcp = message.noDhcp;
+                return object;
+            };
+
+            /**
+             * Converts this CreateNetwork to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.CreateNetwork
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateNetwork.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for CreateNetwork
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.CreateNetwork
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            CreateNetwork.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.CreateNetwork";
+            };
+
+            return CreateNetwork;
+        })();
+
+        v1.NetworkRef = (function() {
+
+            /**
+             * Properties of a NetworkRef.
+             * @memberof meshvirt.v1
+             * @interface INetworkRef
+             * @property {string|null} [name] NetworkRef name
+             */
+
+            /**
+             * Constructs a new NetworkRef.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a NetworkRef.
+             * @implements INetworkRef
+             * @constructor
+             * @param {meshvirt.v1.INetworkRef=} [properties] Properties to set
+             */
+            function NetworkRef(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * NetworkRef name.
+             * @member {string} name
+             * @memberof meshvirt.v1.NetworkRef
+             * @instance
+             */
+            NetworkRef.prototype.name = "";
+
+            /**
+             * Creates a new NetworkRef instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {meshvirt.v1.INetworkRef=} [properties] Properties to set
+             * @returns {meshvirt.v1.NetworkRef} NetworkRef instance
+             */
+            NetworkRef.create = function create(properties) {
+                return new NetworkRef(properties);
+            };
+
+            /**
+             * Encodes the specified NetworkRef message. Does not implicitly {@link meshvirt.v1.NetworkRef.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {meshvirt.v1.INetworkRef} message NetworkRef message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkRef.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NetworkRef message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkRef.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {meshvirt.v1.INetworkRef} message NetworkRef message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkRef.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a NetworkRef message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.NetworkRef} NetworkRef
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkRef.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.NetworkRef();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a NetworkRef message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.NetworkRef} NetworkRef
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkRef.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a NetworkRef message.
+             * @function verify
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NetworkRef.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a NetworkRef message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.NetworkRef} NetworkRef
+             */
+            NetworkRef.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.NetworkRef)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.NetworkRef: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.NetworkRef();
+                if (object.name != null)
+                    message.name = String(object.name);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NetworkRef message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {meshvirt.v1.NetworkRef} message NetworkRef
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NetworkRef.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.name = "";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                return object;
+            };
+
+            /**
+             * Converts this NetworkRef to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.NetworkRef
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NetworkRef.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NetworkRef
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.NetworkRef
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NetworkRef.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.NetworkRef";
+            };
+
+            return NetworkRef;
+        })();
+
+        v1.DeleteNetwork = (function() {
+
+            /**
+             * Properties of a DeleteNetwork.
+             * @memberof meshvirt.v1
+             * @interface IDeleteNetwork
+             * @property {string|null} [name] DeleteNetwork name
+             */
+
+            /**
+             * Constructs a new DeleteNetwork.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a DeleteNetwork.
+             * @implements IDeleteNetwork
+             * @constructor
+             * @param {meshvirt.v1.IDeleteNetwork=} [properties] Properties to set
+             */
+            function DeleteNetwork(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * DeleteNetwork name.
+             * @member {string} name
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @instance
+             */
+            DeleteNetwork.prototype.name = "";
+
+            /**
+             * Creates a new DeleteNetwork instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {meshvirt.v1.IDeleteNetwork=} [properties] Properties to set
+             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork instance
+             */
+            DeleteNetwork.create = function create(properties) {
+                return new DeleteNetwork(properties);
+            };
+
+            /**
+             * Encodes the specified DeleteNetwork message. Does not implicitly {@link meshvirt.v1.DeleteNetwork.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {meshvirt.v1.IDeleteNetwork} message DeleteNetwork message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteNetwork.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DeleteNetwork message, length delimited. Does not implicitly {@link meshvirt.v1.DeleteNetwork.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {meshvirt.v1.IDeleteNetwork} message DeleteNetwork message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteNetwork.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a DeleteNetwork message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteNetwork.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.DeleteNetwork();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a DeleteNetwork message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteNetwork.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a DeleteNetwork message.
+             * @function verify
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeleteNetwork.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a DeleteNetwork message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.DeleteNetwork} DeleteNetwork
+             */
+            DeleteNetwork.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.DeleteNetwork)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.DeleteNetwork: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.DeleteNetwork();
+                if (object.name != null)
+                    message.name = String(object.name);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DeleteNetwork message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {meshvirt.v1.DeleteNetwork} message DeleteNetwork
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeleteNetwork.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.name = "";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                return object;
+            };
+
+            /**
+             * Converts this DeleteNetwork to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeleteNetwork.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for DeleteNetwork
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.DeleteNetwork
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            DeleteNetwork.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.DeleteNetwork";
+            };
+
+            return DeleteNetwork;
+        })();
+
+        v1.ListNetworks = (function() {
+
+            /**
+             * Properties of a ListNetworks.
+             * @memberof meshvirt.v1
+             * @interface IListNetworks
+             */
+
+            /**
+             * Constructs a new ListNetworks.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a ListNetworks.
+             * @implements IListNetworks
+             * @constructor
+             * @param {meshvirt.v1.IListNetworks=} [properties] Properties to set
+             */
+            function ListNetworks(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * Creates a new ListNetworks instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {meshvirt.v1.IListNetworks=} [properties] Properties to set
+             * @returns {meshvirt.v1.ListNetworks} ListNetworks instance
+             */
+            ListNetworks.create = function create(properties) {
+                return new ListNetworks(properties);
+            };
+
+            /**
+             * Encodes the specified ListNetworks message. Does not implicitly {@link meshvirt.v1.ListNetworks.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {meshvirt.v1.IListNetworks} message ListNetworks message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListNetworks.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListNetworks message, length delimited. Does not implicitly {@link meshvirt.v1.ListNetworks.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {meshvirt.v1.IListNetworks} message ListNetworks message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListNetworks.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a ListNetworks message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.ListNetworks} ListNetworks
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListNetworks.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ListNetworks();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a ListNetworks message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.ListNetworks} ListNetworks
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListNetworks.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a ListNetworks message.
+             * @function verify
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListNetworks.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ListNetworks message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.ListNetworks} ListNetworks
+             */
+            ListNetworks.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ListNetworks)
+                    return object;
+                return new $root.meshvirt.v1.ListNetworks();
+            };
+
+            /**
+             * Creates a plain object from a ListNetworks message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {meshvirt.v1.ListNetworks} message ListNetworks
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListNetworks.toObject = function toObject() {
+                return {};
+            };
+
+            /**
+             * Converts this ListNetworks to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.ListNetworks
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListNetworks.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for ListNetworks
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.ListNetworks
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            ListNetworks.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ListNetworks";
+            };
+
+            return ListNetworks;
+        })();
+
+        v1.NetworkPort = (function() {
+
+            /**
+             * Properties of a NetworkPort.
+             * @memberof meshvirt.v1
+             * @interface INetworkPort
+             * @property {string|null} [vmId] NetworkPort vmId
+             * @property {string|null} [vmName] NetworkPort vmName
+             * @property {string|null} [ip] NetworkPort ip
+             * @property {string|null} [mac] NetworkPort mac
+             * @property {string|null} [hostId] NetworkPort hostId
+             * @property {string|null} [hostname] NetworkPort hostname
+             */
+
+            /**
+             * Constructs a new NetworkPort.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a NetworkPort.
+             * @implements INetworkPort
+             * @constructor
+             * @param {meshvirt.v1.INetworkPort=} [properties] Properties to set
+             */
+            function NetworkPort(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * NetworkPort vmId.
+             * @member {string} vmId
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.vmId = "";
+
+            /**
+             * NetworkPort vmName.
+             * @member {string} vmName
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.vmName = "";
+
+            /**
+             * NetworkPort ip.
+             * @member {string} ip
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.ip = "";
+
+            /**
+             * NetworkPort mac.
+             * @member {string} mac
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.mac = "";
+
+            /**
+             * NetworkPort hostId.
+             * @member {string} hostId
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.hostId = "";
+
+            /**
+             * NetworkPort hostname.
+             * @member {string} hostname
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             */
+            NetworkPort.prototype.hostname = "";
+
+            /**
+             * Creates a new NetworkPort instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {meshvirt.v1.INetworkPort=} [properties] Properties to set
+             * @returns {meshvirt.v1.NetworkPort} NetworkPort instance
+             */
+            NetworkPort.create = function create(properties) {
+                return new NetworkPort(properties);
+            };
+
+            /**
+             * Encodes the specified NetworkPort message. Does not implicitly {@link meshvirt.v1.NetworkPort.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {meshvirt.v1.INetworkPort} message NetworkPort message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkPort.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.vmId);
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.vmName);
+                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.ip);
+                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.mac);
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.hostId);
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.hostname);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NetworkPort message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkPort.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {meshvirt.v1.INetworkPort} message NetworkPort message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkPort.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a NetworkPort message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.NetworkPort} NetworkPort
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkPort.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.NetworkPort();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.vmId = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.vmName = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.ip = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.mac = reader.string();
+                            break;
+                        }
+                    case 5: {
+                            message.hostId = reader.string();
+                            break;
+                        }
+                    case 6: {
+                            message.hostname = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a NetworkPort message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.NetworkPort} NetworkPort
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkPort.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a NetworkPort message.
+             * @function verify
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NetworkPort.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    if (!$util.isString(message.vmId))
+                        return "vmId: string expected";
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    if (!$util.isString(message.vmName))
+                        return "vmName: string expected";
+                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
+                    if (!$util.isString(message.ip))
+                        return "ip: string expected";
+                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
+                    if (!$util.isString(message.mac))
+                        return "mac: string expected";
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    if (!$util.isString(message.hostId))
+                        return "hostId: string expected";
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    if (!$util.isString(message.hostname))
+                        return "hostname: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a NetworkPort message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.NetworkPort} NetworkPort
+             */
+            NetworkPort.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.NetworkPort)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.NetworkPort: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.NetworkPort();
+                if (object.vmId != null)
+                    message.vmId = String(object.vmId);
+                if (object.vmName != null)
+                    message.vmName = String(object.vmName);
+                if (object.ip != null)
+                    message.ip = String(object.ip);
+                if (object.mac != null)
+                    message.mac = String(object.mac);
+                if (object.hostId != null)
+                    message.hostId = String(object.hostId);
+                if (object.hostname != null)
+                    message.hostname = String(object.hostname);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NetworkPort message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {meshvirt.v1.NetworkPort} message NetworkPort
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NetworkPort.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.vmId = "";
+                    object.vmName = "";
+                    object.ip = "";
+                    object.mac = "";
+                    object.hostId = "";
+                    object.hostname = "";
+                }
+                if (message.vmId != null && Object.hasOwnProperty.call(message, "vmId"))
+                    object.vmId = message.vmId;
+                if (message.vmName != null && Object.hasOwnProperty.call(message, "vmName"))
+                    object.vmName = message.vmName;
+                if (message.ip != null && Object.hasOwnProperty.call(message, "ip"))
+                    object.ip = message.ip;
+                if (message.mac != null && Object.hasOwnProperty.call(message, "mac"))
+                    object.mac = message.mac;
+                if (message.hostId != null && Object.hasOwnProperty.call(message, "hostId"))
+                    object.hostId = message.hostId;
+                if (message.hostname != null && Object.hasOwnProperty.call(message, "hostname"))
+                    object.hostname = message.hostname;
+                return object;
+            };
+
+            /**
+             * Converts this NetworkPort to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.NetworkPort
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NetworkPort.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NetworkPort
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.NetworkPort
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NetworkPort.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.NetworkPort";
+            };
+
+            return NetworkPort;
+        })();
+
+        v1.NetworkInfo = (function() {
+
+            /**
+             * Properties of a NetworkInfo.
+             * @memberof meshvirt.v1
+             * @interface INetworkInfo
+             * @property {meshvirt.v1.INetwork|null} [network] NetworkInfo network
+             * @property {Array.<meshvirt.v1.INetworkPort>|null} [ports] NetworkInfo ports
+             */
+
+            /**
+             * Constructs a new NetworkInfo.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a NetworkInfo.
+             * @implements INetworkInfo
+             * @constructor
+             * @param {meshvirt.v1.INetworkInfo=} [properties] Properties to set
+             */
+            function NetworkInfo(properties) {
+                this.ports = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * NetworkInfo network.
+             * @member {meshvirt.v1.INetwork|null|undefined} network
+             * @memberof meshvirt.v1.NetworkInfo
+             * @instance
+             */
+            NetworkInfo.prototype.network = null;
+
+            /**
+             * NetworkInfo ports.
+             * @member {Array.<meshvirt.v1.INetworkPort>} ports
+             * @memberof meshvirt.v1.NetworkInfo
+             * @instance
+             */
+            NetworkInfo.prototype.ports = $util.emptyArray;
+
+            /**
+             * Creates a new NetworkInfo instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {meshvirt.v1.INetworkInfo=} [properties] Properties to set
+             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo instance
+             */
+            NetworkInfo.create = function create(properties) {
+                return new NetworkInfo(properties);
+            };
+
+            /**
+             * Encodes the specified NetworkInfo message. Does not implicitly {@link meshvirt.v1.NetworkInfo.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {meshvirt.v1.INetworkInfo} message NetworkInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkInfo.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.network != null && Object.hasOwnProperty.call(message, "network"))
+                    $root.meshvirt.v1.Network.encode(message.network, writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                if (message.ports != null && message.ports.length)
+                    for (let i = 0; i < message.ports.length; ++i)
+                        $root.meshvirt.v1.NetworkPort.encode(message.ports[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NetworkInfo message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkInfo.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {meshvirt.v1.INetworkInfo} message NetworkInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkInfo.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a NetworkInfo message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkInfo.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.NetworkInfo();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.network = $root.meshvirt.v1.Network.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 2: {
+                            if (!(message.ports && message.ports.length))
+                                message.ports = [];
+                            message.ports.push($root.meshvirt.v1.NetworkPort.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a NetworkInfo message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkInfo.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a NetworkInfo message.
+             * @function verify
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NetworkInfo.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.network != null && Object.hasOwnProperty.call(message, "network")) {
+                    let error = $root.meshvirt.v1.Network.verify(message.network, long + 1);
+                    if (error)
+                        return "network." + error;
+                }
+                if (message.ports != null && Object.hasOwnProperty.call(message, "ports")) {
+                    if (!Array.isArray(message.ports))
+                        return "ports: array expected";
+                    for (let i = 0; i < message.ports.length; ++i) {
+                        let error = $root.meshvirt.v1.NetworkPort.verify(message.ports[i], long + 1);
+                        if (error)
+                            return "ports." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a NetworkInfo message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.NetworkInfo} NetworkInfo
+             */
+            NetworkInfo.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.NetworkInfo)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.NetworkInfo: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.NetworkInfo();
+                if (object.network != null) {
+                    if (!$util.isObject(object.network))
+                        throw TypeError(".meshvirt.v1.NetworkInfo.network: object expected");
+                    message.network = $root.meshvirt.v1.Network.fromObject(object.network, long + 1);
+                }
+                if (object.ports) {
+                    if (!Array.isArray(object.ports))
+                        throw TypeError(".meshvirt.v1.NetworkInfo.ports: array expected");
+                    message.ports = [];
+                    for (let i = 0; i < object.ports.length; ++i) {
+                        if (!$util.isObject(object.ports[i]))
+                            throw TypeError(".meshvirt.v1.NetworkInfo.ports: object expected");
+                        message.ports[i] = $root.meshvirt.v1.NetworkPort.fromObject(object.ports[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NetworkInfo message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {meshvirt.v1.NetworkInfo} message NetworkInfo
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NetworkInfo.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.ports = [];
+                if (options.defaults)
+                    object.network = null;
+                if (message.network != null && Object.hasOwnProperty.call(message, "network"))
+                    object.network = $root.meshvirt.v1.Network.toObject(message.network, options, q + 1);
+                if (message.ports && message.ports.length) {
+                    object.ports = [];
+                    for (let j = 0; j < message.ports.length; ++j)
+                        object.ports[j] = $root.meshvirt.v1.NetworkPort.toObject(message.ports[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this NetworkInfo to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.NetworkInfo
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NetworkInfo.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NetworkInfo
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.NetworkInfo
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NetworkInfo.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.NetworkInfo";
+            };
+
+            return NetworkInfo;
+        })();
+
+        v1.NetworkList = (function() {
+
+            /**
+             * Properties of a NetworkList.
+             * @memberof meshvirt.v1
+             * @interface INetworkList
+             * @property {Array.<meshvirt.v1.INetworkInfo>|null} [networks] NetworkList networks
+             */
+
+            /**
+             * Constructs a new NetworkList.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a NetworkList.
+             * @implements INetworkList
+             * @constructor
+             * @param {meshvirt.v1.INetworkList=} [properties] Properties to set
+             */
+            function NetworkList(properties) {
+                this.networks = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * NetworkList networks.
+             * @member {Array.<meshvirt.v1.INetworkInfo>} networks
+             * @memberof meshvirt.v1.NetworkList
+             * @instance
+             */
+            NetworkList.prototype.networks = $util.emptyArray;
+
+            /**
+             * Creates a new NetworkList instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {meshvirt.v1.INetworkList=} [properties] Properties to set
+             * @returns {meshvirt.v1.NetworkList} NetworkList instance
+             */
+            NetworkList.create = function create(properties) {
+                return new NetworkList(properties);
+            };
+
+            /**
+             * Encodes the specified NetworkList message. Does not implicitly {@link meshvirt.v1.NetworkList.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {meshvirt.v1.INetworkList} message NetworkList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkList.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.networks != null && message.networks.length)
+                    for (let i = 0; i < message.networks.length; ++i)
+                        $root.meshvirt.v1.NetworkInfo.encode(message.networks[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NetworkList message, length delimited. Does not implicitly {@link meshvirt.v1.NetworkList.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {meshvirt.v1.INetworkList} message NetworkList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NetworkList.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a NetworkList message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.NetworkList} NetworkList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkList.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.NetworkList();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.networks && message.networks.length))
+                                message.networks = [];
+                            message.networks.push($root.meshvirt.v1.NetworkInfo.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a NetworkList message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.NetworkList} NetworkList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NetworkList.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a NetworkList message.
+             * @function verify
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NetworkList.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.networks != null && Object.hasOwnProperty.call(message, "networks")) {
+                    if (!Array.isArray(message.networks))
+                        return "networks: array expected";
+                    for (let i = 0; i < message.networks.length; ++i) {
+                        let error = $root.meshvirt.v1.NetworkInfo.verify(message.networks[i], long + 1);
+                        if (error)
+                            return "networks." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a NetworkList message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.NetworkList} NetworkList
+             */
+            NetworkList.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.NetworkList)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.NetworkList: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.NetworkList();
+                if (object.networks) {
+                    if (!Array.isArray(object.networks))
+                        throw TypeError(".meshvirt.v1.NetworkList.networks: array expected");
+                    message.networks = [];
+                    for (let i = 0; i < object.networks.length; ++i) {
+                        if (!$util.isObject(object.networks[i]))
+                            throw TypeError(".meshvirt.v1.NetworkList.networks: object expected");
+                        message.networks[i] = $root.meshvirt.v1.NetworkInfo.fromObject(object.networks[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NetworkList message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {meshvirt.v1.NetworkList} message NetworkList
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NetworkList.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.networks = [];
+                if (message.networks && message.networks.length) {
+                    object.networks = [];
+                    for (let j = 0; j < message.networks.length; ++j)
+                        object.networks[j] = $root.meshvirt.v1.NetworkInfo.toObject(message.networks[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this NetworkList to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.NetworkList
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NetworkList.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NetworkList
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.NetworkList
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NetworkList.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.NetworkList";
+            };
+
+            return NetworkList;
         })();
 
         v1.LeasePosition = (function() {

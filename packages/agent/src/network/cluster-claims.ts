@@ -29,23 +29,23 @@ export type ClaimResult =
  * decided by a majority of the key's three deciders (claim-quorum.ts), asked at once.
  */
 export class ClusterClaims {
-  constructor (private readonly deps: { selfId: string, view: ClusterView, peers: Pick<PeerClient, 'negotiate'>, log: Logger }) {}
+  constructor (private readonly deps: { selfId: string, view: Pick<ClusterView, 'hosts' | 'get'>, peers: Pick<PeerClient, 'negotiate'>, log: Logger }) {}
 
   /**
    * Claims `key` for `holder`. A split vote (claimants racing, none with a majority; each gives back
    * what it got) is asked again after a short random pause, so a race costs a retry, not the key.
    */
-  async claim (key: string, holder: string, idempotencyKey: string): Promise<ClaimResult> {
+  async claim (key: string, holder: string, idempotencyKey: string, ttlMs = CLAIM_TTL_MS): Promise<ClaimResult> {
     for (let round = 1; ; round++) {
-      const result = await this.claimOnce(key, holder, idempotencyKey)
+      const result = await this.claimOnce(key, holder, idempotencyKey, ttlMs)
       if (result.granted || !result.contended || round >= CONTENDED_ROUNDS) return result
       await new Promise((resolve) => setTimeout(resolve, Math.random() * CONTENDED_PAUSE_MS * round))
     }
   }
 
-  private async claimOnce (key: string, holder: string, idempotencyKey: string): Promise<ClaimResult> {
+  private async claimOnce (key: string, holder: string, idempotencyKey: string, ttlMs: number): Promise<ClaimResult> {
     const deciders = keyAuthorities(key, this.deps.view)
-    const votes = await Promise.all(deciders.map(async (authority) => await this.vote(authority, key, holder, idempotencyKey)))
+    const votes = await Promise.all(deciders.map(async (authority) => await this.vote(authority, key, holder, idempotencyKey, ttlMs)))
     const granted = deciders.filter((_, i) => votes[i]?.kind === 'granted')
     const result = tally(votes)
     if (result.outcome === 'granted') return { granted: true, at: granted }
@@ -77,12 +77,12 @@ export class ClusterClaims {
     await this.releaseAt(keyAuthorities(key, this.deps.view), key, holder)
   }
 
-  private async vote (authority: string, key: string, holder: string, idempotencyKey: string): Promise<Vote> {
+  private async vote (authority: string, key: string, holder: string, idempotencyKey: string, ttlMs: number): Promise<Vote> {
     const host = this.deps.view.get(authority)
     if (host?.liveness === 'dead') return { kind: 'silent', why: 'dead' }
     for (let i = 1; ; i++) {
       try {
-        const claim = (await this.deps.peers.negotiate(authority, { claimName: { name: key, idempotencyKey, vmId: holder, brokerId: this.deps.selfId, ttlMs: CLAIM_TTL_MS } })).nameClaim
+        const claim = (await this.deps.peers.negotiate(authority, { claimName: { name: key, idempotencyKey, vmId: holder, brokerId: this.deps.selfId, ttlMs } })).nameClaim
         const mine = claim?.outcome === pb.NameClaim.Outcome.OUTCOME_GRANTED || (claim?.outcome === pb.NameClaim.Outcome.OUTCOME_SAME_REQUEST && claim.vmId === holder)
         return mine ? { kind: 'granted' } : { kind: 'taken', holder: claim?.vmId ?? '' }
       } catch (err) {

@@ -1,34 +1,23 @@
 import type { NetworkRecord } from '@meshvirt/mesh'
 import type { NetworkConfig } from '@meshvirt/network'
 import type { meshvirt } from '@meshvirt/proto'
+import { isLive, preferredOfTwo } from '../util/cluster-book.js'
 
 export type { NetworkRecord }
 
 /** Tombstones of deleted networks are gossiped this long, then forgotten. */
 export const NETWORK_TOMBSTONE_TTL_MS = 7 * 24 * 3600_000
 
-export function isLive (n: NetworkRecord): boolean {
-  return n.deletedAtMs === 0
-}
+export { isLive }
 
 /**
- * Of two records of one name, the one every host keeps, whatever order it heard them in:
- * - the same network (same id): its deletion wins;
- * - two live networks (two creations that raced across a partition, each granted by authorities
- *   that could not see the other): the first created wins (then the smaller id), and the loser's
- *   hosts rebuild the network as the winner defines it;
- * - a live network and another's tombstone: the live one if it was created after that deletion
- *   (the name was reused), the tombstone otherwise;
- * - two tombstones: the later deletion.
+ * Of two records of one name, the one every host keeps, whatever order it heard them in: the same
+ * network (same id): its deletion wins; two networks: `preferredOfTwo` (the first created, unless
+ * deleted before the other was created) — the loser's hosts rebuild the network as the winner defines it.
  */
 export function preferred (a: NetworkRecord, b: NetworkRecord): NetworkRecord {
   if (a.id === b.id) return a.deletedAtMs >= b.deletedAtMs ? a : b
-  const aLive = isLive(a)
-  const bLive = isLive(b)
-  if (aLive && bLive) return a.createdAtMs < b.createdAtMs || (a.createdAtMs === b.createdAtMs && a.id < b.id) ? a : b
-  if (!aLive && !bLive) return a.deletedAtMs > b.deletedAtMs || (a.deletedAtMs === b.deletedAtMs && a.id < b.id) ? a : b
-  const [live, dead] = aLive ? [a, b] : [b, a]
-  return live.createdAtMs > dead.deletedAtMs ? live : dead
+  return preferredOfTwo(a, b)
 }
 
 export function sameRecord (a: NetworkRecord, b: NetworkRecord): boolean {

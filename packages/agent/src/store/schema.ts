@@ -144,5 +144,13 @@ export const MIGRATIONS: string[] = [
     name TEXT PRIMARY KEY,
     record BLOB NOT NULL
   );
+  `,
+  `
+  -- Every VM group this host knows of (meshvirt.v1.VmGroup), tombstones included: gossiped in the
+  -- advert, merged by vm-group/group-record.ts's rule.
+  CREATE TABLE vm_groups (
+    name TEXT PRIMARY KEY,
+    record BLOB NOT NULL
+  );
   `
 ]

@@ -96,7 +96,7 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
   ctx.out(lines.join('\n'))
 }
 
-const vmCreateOptions: Record<string, OptionSpec> = {
+export const vmCreateOptions: Record<string, OptionSpec> = {
   ...dataDirOption,
   ...jsonOption,
   name: { type: 'string', valueName: 'NAME', description: 'VM name, unique in the cluster (lowercase letters, digits, -)' },

@@ -1,0 +1,179 @@
+import type { ClusterView, HostAdvertContent } from '@meshvirt/mesh'
+import type { meshvirt } from '@meshvirt/proto'
+import type { Handler } from '../control/control-handler.js'
+import { ControlError } from '../control/errors.js'
+import type { Logger } from '../log/logger.js'
+import { nameAuthorities } from '../negotiate/name-authority.js'
+import type { PeerClient } from '../negotiate/peer-client.js'
+import { ClusterClaims } from '../network/cluster-claims.js'
+import { GroupStore } from '../store/group-store.js'
+import type { StateStore } from '../store/state-store.js'
+import { ClusterBook, isLive } from '../util/cluster-book.js'
+import { GroupAdmin, groupKey } from './group-admin.js'
+import type { MemberSighting } from './group-members.js'
+import { GroupOwnership, type OwnershipTiming } from './group-ownership.js'
+import { GROUP_TOMBSTONE_TTL_MS, groupToWire, preferredGroup, sameGroup, type VmGroupRecord } from './group-record.js'
+import { GroupReconciler } from './group-reconciler.js'
+
+/** How often the owner looks at its groups (and candidates try to take over a group nobody holds). */
+export const GROUP_TICK_MS = 1_000
+
+export interface GroupsDeps {
+  store: StateStore
+  log: Logger
+  /** The advert should be published again (the book or the groups held changed). */
+  readvertise: () => void
+  timing?: OwnershipTiming
+  tickMs?: number
+}
+
+/**
+ * VM groups (`group create|scale|ls|show|delete`): the cluster's groups (a book merged from
+ * gossip, like the networks'), the ownership lease of each (group-ownership.ts) and, for the groups
+ * this host owns, the reconciliation that keeps each at its count (group-reconciler.ts).
+ *
+ * Who owns a group: the host holding `group-owner:ID`. Nobody coordinates who tries: when no live
+ * host advertises a group as its own, the first live host in the group's rendezvous order claims
+ * it (every host computes the same order), and the claim's majority settles any race.
+ */
+export class Groups {
+  readonly book: ClusterBook<VmGroupRecord>
+  private view: ClusterView | undefined
+  private selfId = ''
+  private admin: GroupAdmin | undefined
+  private ownership: GroupOwnership | undefined
+  private reconciler: GroupReconciler | undefined
+  private readonly rounds = new Set<string>()
+  private timer: NodeJS.Timeout | undefined
+  private unsubscribe: (() => void) | undefined
+
+  constructor (private readonly deps: GroupsDeps) {
+    this.book = new ClusterBook(new GroupStore(deps.store), { preferred: preferredGroup, same: sameGroup, tombstoneTtlMs: GROUP_TOMBSTONE_TTL_MS }, () => { deps.readvertise() })
+  }
+
+  /** Follows the mesh: every advert's groups are merged; the loop owns and reconciles. */
+  attach (view: ClusterView, peers: PeerClient, selfId: string): void {
+    this.view = view
+    this.selfId = selfId
+    const claims = new ClusterClaims({ selfId, view, peers, log: this.deps.log })
+    this.admin = new GroupAdmin({ selfId, book: this.book, claims, log: this.deps.log })
+    // Ownership is decided among the live hosts (a lease must stay renewable when hosts die; the
+    // view's dead stay in it for minutes), and only by a host that sees most of the cluster alive.
+    const liveView = { hosts: () => view.hosts().filter((h) => h.liveness !== 'dead'), get: (id: string) => view.get(id) }
+    this.ownership = new GroupOwnership({
+      selfId, claims: new ClusterClaims({ selfId, view: liveView, peers, log: this.deps.log }), ...(this.deps.timing !== undefined ? { timing: this.deps.timing } : {}),
+      onChange: () => { this.deps.readvertise() },
+      onError: (groupId, err) => { this.deps.log.debug('could not renew a group\'s ownership', { group: groupId, err: err.message }) }
+    })
+    const ownership = this.ownership
+    this.reconciler = new GroupReconciler({
+      control: async (req, timeoutMs) => await peers.control(selfId, req, timeoutMs),
+      hosts: () => view.hosts(),
+      holds: (id) => ownership.holds(id),
+      log: this.deps.log
+    })
+    for (const h of view.hosts()) if (!h.self) this.book.merge(h.advert.groups)
+    this.unsubscribe = view.subscribe((e) => {
+      if (!e.host.self && e.type !== 'removed') this.book.merge(e.host.advert.groups)
+    })
+    this.timer = setInterval(() => { this.tick() }, this.deps.tickMs ?? GROUP_TICK_MS)
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    this.unsubscribe?.()
+    await this.ownership?.releaseAll()
+  }
+
+  /** This host's part of its advert. */
+  advert (): Pick<HostAdvertContent, 'groups' | 'groupsOwned'> {
+    return { groups: this.book.all(), groupsOwned: this.ownership?.owned() ?? [] }
+  }
+
+  /** Name authorities refuse `group:NAME` to another creation while the group lives (its claim may have lapsed). */
+  keyUser (key: string): string | undefined {
+    if (!key.startsWith('group:')) return undefined
+    return this.book.get(key.slice('group:'.length))?.id
+  }
+
+  handlers (): Record<string, Handler> {
+    return {
+      createGroup: async (req) => {
+        const { group } = await this.requireAdmin().create(req.createGroup ?? {}, req.idempotencyKey !== '' ? req.idempotencyKey : req.requestId)
+        return { group: this.info(group) }
+      },
+      scaleGroup: async (req) => ({ group: this.info(this.requireAdmin().scale(req.scaleGroup?.name ?? '', req.scaleGroup?.count ?? 0)) }),
+      deleteGroup: async (req) => ({ group: this.info(await this.requireAdmin().delete(req.deleteGroup?.name ?? '')) }),
+      listGroups: async () => ({ groupList: { groups: this.listed().map((g) => this.info(g)) } }),
+      inspectGroup: async (req) => {
+        const name = req.inspectGroup?.name ?? ''
+        const g = this.listed().find((x) => x.name === name)
+        if (g === undefined) throw new ControlError('NOT_FOUND', `no group named ${name} (meshvirt group ls lists them)`)
+        return { group: this.info(g) }
+      }
+    }
+  }
+
+  /** Live groups, and deleted ones whose members are still being removed. */
+  private listed (): VmGroupRecord[] {
+    return this.book.all().filter((g) => isLive(g) || this.members(g).some((m) => m.state !== 'lost')).sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  private members (g: VmGroupRecord): MemberSighting[] {
+    return this.reconciler?.members(g) ?? []
+  }
+
+  private info (g: VmGroupRecord): meshvirt.v1.IGroupInfo {
+    const owner = this.ownerOf(g)
+    return {
+      group: groupToWire(g),
+      owner,
+      ownerHostname: owner === '' ? '' : this.view?.get(owner)?.advert.hostname ?? '',
+      members: this.members(g).map((m) => ({ index: m.index, vmId: m.vmId, vmName: m.vmName, state: m.state, hostId: m.hostId, hostname: m.hostname }))
+    }
+  }
+
+  /** The live host that advertises the group as its own ('' when none does). */
+  private ownerOf (g: VmGroupRecord): string {
+    if (this.ownership?.holds(g.id) === true) return this.selfId
+    const h = this.view?.hosts().find((x) => !x.self && x.liveness !== 'dead' && x.advert.groupsOwned.includes(g.id))
+    return h?.hostId ?? ''
+  }
+
+  private tick (): void {
+    const view = this.view
+    const ownership = this.ownership
+    const reconciler = this.reconciler
+    if (view === undefined || ownership === undefined || reconciler === undefined) return
+    this.book.prune()
+    const alive = view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.hostId)
+    const wanted: Array<{ groupId: string, claim: boolean }> = []
+    const mine: VmGroupRecord[] = []
+    // In a minority (a partition, or most hosts dead): own nothing, so the majority's owner is the only one.
+    const quorum = alive.length * 2 > view.hosts().length
+    for (const g of quorum ? this.book.all() : []) {
+      // A deleted group is owned until its last member is gone (or forgotten, when lost with its host).
+      if (!isLive(g) && !reconciler.hasWork(g)) continue
+      const candidate = this.ownerOf(g) === '' && nameAuthorities(groupKey(g.id), alive)[0] === this.selfId
+      wanted.push({ groupId: g.id, claim: candidate })
+      if (ownership.holds(g.id)) mine.push(g)
+    }
+    ownership.tick(wanted)
+    for (const g of mine) {
+      if (this.rounds.has(g.id)) continue
+      this.rounds.add(g.id)
+      void reconciler.reconcile(g).then((r) => {
+        if (r.created.length + r.deleted.length + r.forgotten.length + r.failed.length === 0) return
+        this.deps.log.info('group reconciled', { group: g.name, count: isLive(g) ? g.count : 0, created: r.created, deleted: r.deleted, forgotten: r.forgotten, failed: r.failed.map((f) => `${f.member}: ${f.error}`) })
+      }, (err: unknown) => {
+        this.deps.log.warn('group reconciliation failed', { group: g.name, err: (err as Error).message })
+      }).finally(() => { this.rounds.delete(g.id) })
+    }
+  }
+
+  private requireAdmin (): GroupAdmin {
+    if (this.admin === undefined) throw new ControlError('UNAVAILABLE', 'the agent is still joining the cluster; retry in a moment')
+    return this.admin
+  }
+}
