@@ -97,10 +97,10 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     await cli(other, ['vm', 'delete', reused.id])
   }, 240_000)
 
-  it('resizes: a running guest\'s disk and memory grow online and it sees them; vCPUs across --restart; a stopped VM any size', async () => {
+  it('resizes: a running guest\'s disk, memory and vCPUs grow online and it sees them; the rest across --restart; a stopped VM any size', async () => {
     const first = [...agents.values()][0] as AgentProcess
     // Room to grow its memory online up to 512 MiB (opt-in: it costs the guest a 64 MiB DMA buffer).
-    const vm = JSON.parse(await cli(first, ['vm', 'create', '--name', 'e2e-rs', '--memory', '128M', '--max-memory', '512M', '--disk', '32M',
+    const vm = JSON.parse(await cli(first, ['vm', 'create', '--name', 'e2e-rs', '--memory', '128M', '--max-memory', '512M', '--max-vcpus', '2', '--disk', '32M',
       '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
     const owner = agents.get(vm.owner) as AgentProcess
     // Asked of a host that is not the owner: forwarded there.
@@ -127,12 +127,12 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     await bootRamNear(128)
 
     const qemuPid = Number(readFileSync(join(owner.dataDir, 'vms', vm.id, 'qemu.pid'), 'utf8'))
-    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--disk', '64M'])).toMatch(/e2e-rs: 1 vCPU, 128 MiB memory \(grows online to 512 MiB\), 64 MiB disk; running/)
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--disk', '64M'])).toMatch(/e2e-rs: 1 vCPU \(up to 2 online\), 128 MiB memory \(grows online to 512 MiB\), 64 MiB disk; running/)
     await pollUntil(async () => await sh('cat /sys/block/vda/size') === String(64 * 2048), { timeoutMs: 20_000, what: 'the guest to see its 64 MiB disk' })
     expect(await isRunning(qemuPid), 'the disk grew with the guest running, the same QEMU').toBe(true)
 
     // Memory grows online too: a DIMM the guest's kernel onlines (memhp_default_state=online).
-    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '256M'])).toMatch(/e2e-rs: 1 vCPU, 256 MiB memory \(grows online to 512 MiB\), 64 MiB disk; running/)
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '256M'])).toMatch(/e2e-rs: 1 vCPU \(up to 2 online\), 256 MiB memory \(grows online to 512 MiB\), 64 MiB disk; running/)
     // 128 MiB more; the kernel's page tables for it take a little.
     await pollUntil(async () => await memTotalKiB() - at128 > 120 * 1024, { timeoutMs: 20_000, what: 'the guest to see 128 MiB more memory' })
     expect(await isRunning(qemuPid), 'the memory grew with the guest running, the same QEMU').toBe(true)
@@ -145,19 +145,28 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     const steps = await meshvirt(['vm', 'resize', 'e2e-rs', '--memory', '320M', '--data-dir', other.dataDir])
     expect(steps.exitCode).toBe(1)
     expect(steps.stderr).toMatch(/steps of 128 MiB .*; add --restart .* \[WRONG_STATE\]/)
-    const cpus = await meshvirt(['vm', 'resize', 'e2e-rs', '--vcpus', '2', '--data-dir', other.dataDir])
-    expect(cpus.stderr).toMatch(/its vCPUs change only across a restart; add --restart .* \[WRONG_STATE\]/)
+    // A vCPU grows online too: a CPU device the guest sees arrive, and onlines as a udev rule would.
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--vcpus', '2'])).toMatch(/e2e-rs: 2 vCPU \(up to 2 online\), 256 MiB memory/)
+    await pollUntil(async () => await sh('cat /sys/devices/system/cpu/present') === '0-1', { timeoutMs: 20_000, what: 'the guest to see a second CPU' })
+    await sh('echo 1 > /sys/devices/system/cpu/cpu1/online')
+    await pollUntil(async () => await sh('grep -c ^processor /proc/cpuinfo') === '2', { timeoutMs: 20_000, what: 'the guest to run on 2 CPUs' })
+    expect(await isRunning(qemuPid), 'the vCPU was added with the guest running, the same QEMU').toBe(true)
+    const beyond = await meshvirt(['vm', 'resize', 'e2e-rs', '--vcpus', '3', '--data-dir', other.dataDir])
+    expect(beyond.stderr).toMatch(/has room for 2 vCPUs \(its --max-vcpus\): 3 needs --max-vcpus too \[INVALID_ARGUMENT\]/)
+    const fewer = await meshvirt(['vm', 'resize', 'e2e-rs', '--vcpus', '1', '--data-dir', other.dataDir])
+    expect(fewer.stderr).toMatch(/its vCPUs shrink only across a restart; add --restart .* \[WRONG_STATE\]/)
     const shrink = await meshvirt(['vm', 'resize', 'e2e-rs', '--disk', '32M', '--data-dir', other.dataDir])
     expect(shrink.stderr).toMatch(/a disk only grows: VM e2e-rs has 64 MiB, asked 32 MiB \[INVALID_ARGUMENT\]/)
 
     let from = await logSize()
     expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--memory', '320M', '--restart'])).toMatch(/320 MiB memory \(grows online to 512 MiB\), 64 MiB disk; running/)
     await booted(from)
-    // The restart folded the DIMM in: 320 MiB of boot RAM.
+    // The restart folded the DIMM and the CPU in: 320 MiB of boot RAM, 2 boot vCPUs.
     await bootRamNear(320)
+    expect(await sh('grep -c ^processor /proc/cpuinfo')).toBe('2')
 
     expect(await cli(other, ['vm', 'stop', 'e2e-rs'])).toMatch(/e2e-rs is stopped/)
-    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--vcpus', '2', '--memory', '256M', '--disk', '96M'])).toMatch(/e2e-rs: 2 vCPU, 256 MiB memory \(grows online to 512 MiB\), 96 MiB disk; stopped/)
+    expect(await cli(other, ['vm', 'resize', 'e2e-rs', '--vcpus', '2', '--memory', '256M', '--disk', '96M'])).toMatch(/e2e-rs: 2 vCPU \(up to 2 online\), 256 MiB memory \(grows online to 512 MiB\), 96 MiB disk; stopped/)
     from = await logSize()
     expect(await cli(other, ['vm', 'start', 'e2e-rs'])).toMatch(/e2e-rs is running/)
     await booted(from)
@@ -167,7 +176,7 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     const shown = JSON.parse(await cli(first, ['vm', 'show', 'e2e-rs', '--json'])) as { resources: { vcpus: number, memoryBytes: number, diskBytes: number }, maxMemoryBytes: number }
     expect(shown.resources).toEqual({ vcpus: 2, memoryBytes: 256 * 2 ** 20, diskBytes: 96 * 2 ** 20 })
     expect(shown.maxMemoryBytes).toBe(512 * 2 ** 20)
-    expect(await cli(first, ['vm', 'show', 'e2e-rs'])).toMatch(/resources: 2 vCPU, 256 MiB memory \(grows online to 512 MiB\), 96 MiB disk/)
+    expect(await cli(first, ['vm', 'show', 'e2e-rs'])).toMatch(/resources: 2 vCPU \(up to 2 online\), 256 MiB memory \(grows online to 512 MiB\), 96 MiB disk/)
     await cli(other, ['vm', 'delete', 'e2e-rs'])
   }, 300_000)
 

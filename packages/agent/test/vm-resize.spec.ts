@@ -32,11 +32,21 @@ describe('decideResize: what a resize does on the owner, pure', () => {
   it('a running VM: disk and memory grow online; vCPUs, less memory or new room need --restart', () => {
     expect(decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 0, diskBytes: 20 * GIB }, false)).toMatchObject({ do: 'resize', restart: false, driver: { disks: { vda: 20 * 1024 } } })
     expect(decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 2 * GIB, diskBytes: 0 }, false)).toMatchObject({ do: 'resize', restart: false, driver: { memoryMiB: 2048 } })
-    expect(() => decideResize(vm('running'), spec, { vcpus: 4, memoryBytes: 0, diskBytes: 0 }, false)).toThrow(/its vCPUs change only across a restart; add --restart/)
+    expect(() => decideResize(vm('running'), spec, { vcpus: 4, memoryBytes: 0, diskBytes: 0 }, false)).toThrow(/its vCPUs grow \(online only within --max-vcpus, set while it is stopped\) only across a restart; add --restart/)
     expect(() => decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 512 * MIB, diskBytes: 0 }, false)).toThrow(/its memory shrinks only across a restart/)
     expect(() => decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 0, diskBytes: 0, maxMemoryBytes: 8 * GIB }, false)).toThrow(/its room to grow \(--max-memory\) changes only across a restart/)
     // --restart: the change is made across a restart, even one that could be made online.
     expect(decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 2 * GIB, diskBytes: 0 }, true)).toMatchObject({ do: 'resize', restart: true, driver: { memoryMiB: 2048 } })
+  })
+
+  it('vCPUs: online within the room, never fewer online; the room kept, set, never below the vCPUs', () => {
+    const roomy = { ...spec, maxVcpus: 4 }
+    expect(decideResize(vm('running'), roomy, { vcpus: 4, memoryBytes: 0, diskBytes: 0 }, false)).toMatchObject({ do: 'resize', restart: false, driver: { vcpus: 4 }, spec: { maxVcpus: 4 } })
+    expect(() => decideResize(vm('running'), roomy, { vcpus: 6, memoryBytes: 0, diskBytes: 0 }, false)).toThrow('VM web-1 has room for 4 vCPUs (its --max-vcpus): 6 needs --max-vcpus too')
+    const four = { ...vm('running'), resources: { ...vm('running').resources, vcpus: 4 } }
+    expect(() => decideResize(four, roomy, { vcpus: 2, memoryBytes: 0, diskBytes: 0 }, false)).toThrow(/its vCPUs shrink only across a restart/)
+    expect(() => decideResize(vm('running'), spec, { vcpus: 0, memoryBytes: 0, diskBytes: 0, maxVcpus: 8 }, false)).toThrow(/its room for vCPUs \(--max-vcpus\) changes only across a restart/)
+    expect(decideResize(vm('stopped'), spec, { vcpus: 0, memoryBytes: 0, diskBytes: 0, maxVcpus: 8 }, false)).toMatchObject({ spec: { maxVcpus: 8 }, driver: { maxVcpus: 8 } })
   })
 
   it('the room to grow: kept, set, and never below the memory', () => {
@@ -65,7 +75,7 @@ describe('vm resize on the wire: parsed once, sizes checked as vm create checks 
     expect(() => parse(r)).toThrow(message)
   })
   it('a good one becomes an action on the VM', () => {
-    expect(parse({ memoryBytes: 2 * GIB, restart: true })).toEqual({ kind: 'vm', vm: { id: '', name: 'web-1' }, action: { op: 'resize', size: { vcpus: 0, memoryBytes: 2 * GIB, diskBytes: 0, maxMemoryBytes: 0 }, restart: true } })
+    expect(parse({ memoryBytes: 2 * GIB, restart: true })).toEqual({ kind: 'vm', vm: { id: '', name: 'web-1' }, action: { op: 'resize', size: { vcpus: 0, memoryBytes: 2 * GIB, diskBytes: 0, maxMemoryBytes: 0, maxVcpus: 0 }, restart: true } })
   })
 })
 

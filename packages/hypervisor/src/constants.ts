@@ -43,6 +43,9 @@ export const QEMU_GUEST_OVERHEAD_MIB = 144
 export const MEMORY_SLOTS = 16
 export const DIMM_STEP_MIB = 128
 
+/** vCPU hotplug: a guest's room for vCPUs online (VmSpec.maxVcpus) is at most this many. */
+export const MAX_HOTPLUG_VCPUS = 64
+
 /** Smallest guest we accept; the test guest itself needs ≥ 96 MiB. */
 export const MIN_MEMORY_MIB = 16
 

@@ -1,4 +1,5 @@
 import { DIMM_STEP_MIB, MEMORY_SLOTS } from './constants.js'
+import { bootVcpus, cpuHotplugRefusal, foldCpus } from './cpu-layout.js'
 import { WrongStateError } from './errors.js'
 import type { VmSpec } from './types.js'
 
@@ -31,22 +32,32 @@ export function hotplugRefusal (spec: Pick<VmSpec, 'memoryMiB' | 'memoryDimmsMiB
   return undefined
 }
 
-/** The spec as a fresh boot launches it: memory added while it ran is boot memory now. */
-export function foldMemory (spec: VmSpec): VmSpec {
-  if (spec.memoryDimmsMiB === undefined) return spec
-  const { memoryDimmsMiB: _folded, ...rest } = spec
+/** The spec as a fresh boot launches it: memory and vCPUs added while it ran are boot memory and vCPUs now. */
+export function foldOnlineGrowth (spec: VmSpec): VmSpec {
+  const cpus = foldCpus(spec)
+  if (cpus.memoryDimmsMiB === undefined) return cpus
+  const { memoryDimmsMiB: _folded, ...rest } = cpus
   return rest
 }
 
 /**
- * The running guest's spec after growing to `next` online, one more DIMM recorded (both drivers
- * decide with it; QEMU then plugs the DIMM). vCPUs and the room change only while it is stopped;
- * a refusal says why.
+ * The running guest's spec after growing to `next` online: one more DIMM recorded for more memory,
+ * its boot vCPUs recorded for more vCPUs (both drivers decide with it; QEMU then plugs them). The
+ * rooms change only while it is stopped; a refusal says why.
  */
 export function grownOnline (current: VmSpec, next: VmSpec): VmSpec {
-  if (next.vcpus !== current.vcpus) throw new WrongStateError(`VM ${current.id} is running: its vCPUs change only while it is stopped`)
   if (next.maxMemoryMiB !== current.maxMemoryMiB) throw new WrongStateError(`VM ${current.id} is running: its room to grow (max memory) changes only while it is stopped`)
-  const why = hotplugRefusal(current, next.memoryMiB)
-  if (why !== undefined) throw new WrongStateError(`VM ${current.id} is running and cannot have ${next.memoryMiB} MiB online: ${why}`)
-  return { ...next, memoryDimmsMiB: [...current.memoryDimmsMiB ?? [], next.memoryMiB - current.memoryMiB] }
+  if (next.maxVcpus !== current.maxVcpus) throw new WrongStateError(`VM ${current.id} is running: its room for vCPUs (max vCPUs) changes only while it is stopped`)
+  let grown: VmSpec = next
+  if (next.vcpus !== current.vcpus) {
+    const why = cpuHotplugRefusal(current, next.vcpus)
+    if (why !== undefined) throw new WrongStateError(`VM ${current.id} is running and cannot have ${next.vcpus} vCPUs online: ${why}`)
+    grown = { ...grown, bootVcpus: bootVcpus(current) }
+  }
+  if (next.memoryMiB !== current.memoryMiB) {
+    const why = hotplugRefusal(current, next.memoryMiB)
+    if (why !== undefined) throw new WrongStateError(`VM ${current.id} is running and cannot have ${next.memoryMiB} MiB online: ${why}`)
+    grown = { ...grown, memoryDimmsMiB: [...current.memoryDimmsMiB ?? [], next.memoryMiB - current.memoryMiB] }
+  }
+  return grown
 }

@@ -7,6 +7,8 @@ export interface VmResize {
   memoryMiB?: number
   /** Room to grow online (a machine change: only while stopped); 0 removes it. */
   maxMemoryMiB?: number
+  /** Room for vCPUs online (only while stopped); 0 removes it. */
+  maxVcpus?: number
   disks?: Record<string, number>
 }
 
@@ -31,15 +33,17 @@ export function planResize (spec: VmSpec, change: VmResize): ResizePlan {
     if (!Number.isInteger(toMiB) || toMiB < disk.sizeMiB) throw new InvalidSpecError(`disk ${name} of VM ${spec.id} can only grow: it is ${disk.sizeMiB} MiB, asked ${toMiB} MiB`)
     if (toMiB > disk.sizeMiB) grownDisks.push({ name, fromMiB: disk.sizeMiB, toMiB })
   }
-  const { maxMemoryMiB: room, ...rest } = spec
+  const { maxMemoryMiB: room, maxVcpus: cpuRoom, ...rest } = spec
   const maxMemoryMiB = change.maxMemoryMiB === undefined ? room : change.maxMemoryMiB > 0 ? change.maxMemoryMiB : undefined
+  const maxVcpus = change.maxVcpus === undefined ? cpuRoom : change.maxVcpus > 0 ? change.maxVcpus : undefined
   const next: VmSpec = {
     ...rest,
     vcpus: change.vcpus ?? spec.vcpus,
     memoryMiB: change.memoryMiB ?? spec.memoryMiB,
     ...(maxMemoryMiB !== undefined ? { maxMemoryMiB } : {}),
+    ...(maxVcpus !== undefined ? { maxVcpus } : {}),
     ...(spec.disks !== undefined ? { disks: disks.map((d) => ({ ...d, sizeMiB: change.disks?.[d.name] ?? d.sizeMiB })) } : {})
   }
-  const machineChanges = next.vcpus !== spec.vcpus || next.memoryMiB !== spec.memoryMiB || next.maxMemoryMiB !== spec.maxMemoryMiB
+  const machineChanges = next.vcpus !== spec.vcpus || next.memoryMiB !== spec.memoryMiB || next.maxMemoryMiB !== spec.maxMemoryMiB || next.maxVcpus !== spec.maxVcpus
   return { spec: next, grownDisks, machineChanges }
 }

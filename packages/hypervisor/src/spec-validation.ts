@@ -1,4 +1,5 @@
 import { MAX_IFNAME, MAX_NICS, MIN_MEMORY_MIB } from './constants.js'
+import { vcpuRoomRefusal } from './cpu-layout.js'
 import { InvalidSpecError, ResourcesTooLargeError } from './errors.js'
 import type { NicSpec, VmSpec } from './types.js'
 
@@ -29,6 +30,8 @@ export function validateSpec (spec: VmSpec, host: HostLimits): void {
   if (spec.maxMemoryMiB !== undefined && (!Number.isInteger(spec.maxMemoryMiB) || spec.maxMemoryMiB < spec.memoryMiB)) {
     throw new InvalidSpecError(`VM ${spec.id}: maxMemoryMiB (room to grow online) must be a whole number ≥ its memory (${spec.memoryMiB} MiB), got ${spec.maxMemoryMiB}`)
   }
+  const room = vcpuRoomRefusal(spec)
+  if (room !== undefined) throw new InvalidSpecError(`VM ${spec.id}: ${room}`)
   if (spec.vcpus > host.cpus) {
     throw new ResourcesTooLargeError(`VM ${spec.id}: ${spec.vcpus} vCPUs exceed this host's ${host.cpus} CPUs; ask for fewer or place it on a bigger host`)
   }

@@ -60,6 +60,13 @@ export interface VmSpec {
    * bounce buffer (swiotlb) for DMA: measured here, a 320 MiB test guest has 207 MiB instead of 274.
    */
   maxMemoryMiB?: number
+  /**
+   * Room for vCPUs while it runs (vCPU hotplug), opt-in: QEMU gets one socket per possible vCPU.
+   * Without it `-smp` is as it always was.
+   */
+  maxVcpus?: number
+  /** The vCPUs it booted with, when some were added while it ran (part of `vcpus`; the next start folds them). */
+  bootVcpus?: number
   boot: BootSource
   disks?: DiskSpec[]
   /** Defaults to `qemu64`. `host` is KVM-only and cannot migrate: choose it only when the VM never moves. */

@@ -102,6 +102,17 @@ describe('buildQemuArgv', () => {
     ])
   })
 
+  it('launches a guest without room for vCPUs with plain -smp; with room, a socket per vCPU and a device per vCPU added online', () => {
+    const plain = buildQemuArgv({ spec: kernelVm, paths: vmPaths('/data', kernelVm), accel: 'tcg' })
+    expect(plain[plain.indexOf('-smp') + 1]).toBe('2')
+    const argv = buildQemuArgv({ spec: { ...diskVm, vcpus: 3, bootVcpus: 1, maxVcpus: 4 }, paths: vmPaths('/data', diskVm), accel: 'tcg' })
+    expect(argv[argv.indexOf('-smp') + 1]).toBe('1,sockets=4,cores=1,threads=1,maxcpus=4')
+    expect(argv.filter((a, i) => argv[i - 1] === '-device' && /x86_64-cpu/.test(a))).toEqual([
+      'Skylake-Server-x86_64-cpu,id=cpu1,socket-id=1,core-id=0,thread-id=0',
+      'Skylake-Server-x86_64-cpu,id=cpu2,socket-id=2,core-id=0,thread-id=0'
+    ])
+  })
+
   it.each([['/a,b', '/a,,b'], ['plain', 'plain'], [',,', ',,,,']])('escapes commas in option values: %s', (input, out) => {
     expect(escapeOption(input)).toBe(out)
   })

@@ -120,10 +120,19 @@ export function hypervisorTests (name: string, setup: () => Promise<ComplianceCo
       expect(await code(hv.resize('z1', { memoryMiB: spec.memoryMiB + 192 })), 'memory online, with no room to grow').toBe('ERR_WRONG_STATE')
       expect(await code(hv.resize('z1', { vcpus: 1 })), 'vCPUs while running').toBe('ERR_WRONG_STATE')
       await hv.stop('z1')
-      await hv.resize('z1', { maxMemoryMiB: 1024 })
+      await hv.resize('z1', { vcpus: 1 })
+      await hv.start('z1')
+      expect(await code(hv.resize('z1', { vcpus: 2 })), 'vCPUs online, with no room for them').toBe('ERR_WRONG_STATE')
+      await hv.stop('z1')
+      await hv.resize('z1', { maxMemoryMiB: 1024, maxVcpus: 2 })
       await hv.start('z1')
       const grown = await hv.resize('z1', { memoryMiB: spec.memoryMiB + 192 })
       expect(grown.spec).toMatchObject({ memoryMiB: spec.memoryMiB + 192, memoryDimmsMiB: [128], maxMemoryMiB: 1024 })
+      // vCPUs grow online within the room (one CPU device each); they never shrink online.
+      const cpus = await hv.resize('z1', { vcpus: 2 })
+      expect(cpus.spec).toMatchObject({ vcpus: 2, bootVcpus: 1, maxVcpus: 2 })
+      expect(await code(hv.resize('z1', { vcpus: 1 })), 'fewer vCPUs online').toBe('ERR_WRONG_STATE')
+      expect(await code(hv.resize('z1', { maxVcpus: 4 })), 'the vCPU room changes only while stopped').toBe('ERR_WRONG_STATE')
       expect(await code(hv.resize('z1', { memoryMiB: spec.memoryMiB + 256 })), 'not a whole 128 MiB block').toBe('ERR_WRONG_STATE')
       expect(await code(hv.resize('z1', { maxMemoryMiB: 2048 })), 'the room changes only while stopped').toBe('ERR_WRONG_STATE')
       const online = await hv.resize('z1', { disks: { vda: diskMiB + 32 } })
@@ -133,7 +142,10 @@ export function hypervisorTests (name: string, setup: () => Promise<ComplianceCo
       expect((await hv.inspect('z1')).spec.memoryMiB, 'kept across the refusals').toBe(spec.memoryMiB + 192)
       await hv.kill('z1')
       // A fresh boot folds what was added into boot memory.
-      expect((await hv.start('z1')).spec).not.toHaveProperty('memoryDimmsMiB')
+      const fresh = (await hv.start('z1')).spec
+      expect(fresh).not.toHaveProperty('memoryDimmsMiB')
+      expect(fresh).not.toHaveProperty('bootVcpus')
+      expect(fresh.vcpus).toBe(2)
       await hv.kill('z1')
     })
 

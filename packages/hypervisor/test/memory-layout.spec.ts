@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bootMemoryMiB, foldMemory, hotplugRefusal, maxMemoryMiB } from '../src/memory-layout.js'
+import { bootMemoryMiB, foldOnlineGrowth, hotplugRefusal, maxMemoryMiB } from '../src/memory-layout.js'
 
 const spec = { id: 'm1', vcpus: 1, memoryMiB: 384, memoryDimmsMiB: [128, 128], maxMemoryMiB: 512, boot: { kind: 'kernel' as const, kernel: '/k' } }
 
@@ -31,7 +31,7 @@ describe('a guest\'s memory layout: boot RAM plus the DIMMs it got while it ran'
   })
 
   it('a fresh boot folds the DIMMs into boot RAM', () => {
-    expect(foldMemory(spec)).toEqual({ id: 'm1', vcpus: 1, memoryMiB: 384, maxMemoryMiB: 512, boot: spec.boot })
-    expect(bootMemoryMiB(foldMemory(spec))).toBe(384)
+    expect(foldOnlineGrowth(spec)).toEqual({ id: 'm1', vcpus: 1, memoryMiB: 384, maxMemoryMiB: 512, boot: spec.boot })
+    expect(bootMemoryMiB(foldOnlineGrowth(spec))).toBe(384)
   })
 })

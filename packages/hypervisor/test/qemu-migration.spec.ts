@@ -142,6 +142,30 @@ describe('live migration between two QEMU drivers (TCG, direct unix sockets)', (
     await here.kill(id)
   }, 150_000)
 
+  it('a vCPU added while it ran: the destination builds the same CPU devices and the guest runs on', async () => {
+    srcDir = join(root, 'a6'); dstDir = join(root, 'b6')
+    const src = driver(srcDir)
+    const dst = driver(dstDir)
+    const roomy: VmSpec = { ...spec('cpus'), maxVcpus: 2 }
+    const vm = await src.create(roomy)
+    await src.start('cpus')
+    await waitForSerial(vm.paths.serialLog, /MESHVIRT-COUNTER 3\b/, BOOT_TIMEOUT_MS)
+    const grown = await src.resize('cpus', { vcpus: 2 })
+    expect(grown.spec).toMatchObject({ vcpus: 2, bootVcpus: 1, maxVcpus: 2 })
+    // What the agent sends the destination (PrepareIncoming.boot_vcpus): the spec as it runs now.
+    const incoming = await dst.prepareIncoming(grown.spec, { disks: 'mirror' })
+    await src.migrateOut('cpus', { migrationSocket: incoming.migrationSocket, nbdSocket: incoming.nbdSocket, downtimeLimitMs: 100, timeoutMs: 60_000 })
+    const before = await lastCounter(vm.paths.serialLog)
+    const { info } = await dst.completeIncoming('cpus')
+    await src.completeOutgoing('cpus')
+    expect(info.spec).toMatchObject({ vcpus: 2, bootVcpus: 1, maxVcpus: 2 })
+    const next = await waitForSerial(info.paths.serialLog, /MESHVIRT-COUNTER (\d+)/, 15_000)
+    expect(Number(next[1])).toBeGreaterThanOrEqual(before)
+    await waitForSerial(info.paths.serialLog, new RegExp(`MESHVIRT-COUNTER ${Number(next[1]) + 3}\\b`), 15_000)
+    expect(await readFile(info.paths.serialLog, 'utf8')).not.toMatch(/MESHVIRT-READY/)
+    await dst.kill('cpus')
+  }, 150_000)
+
   it('a disk on a shared base, to a destination that lacks the base: mirrored whole, it stands alone there and reads as before', async () => {
     srcDir = join(root, 'a5'); dstDir = join(root, 'b5')
     // The base: the guest's disk counter at the start, 3 MiB of random bytes after.

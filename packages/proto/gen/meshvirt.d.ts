@@ -440,6 +440,7 @@ export namespace meshvirt {
             diskBytes?: (number|null);
             restart?: (boolean|null);
             maxMemoryBytes?: (number|null);
+            maxVcpus?: (number|null);
         }
 
         class ResizeVm implements IResizeVm {
@@ -450,6 +451,7 @@ export namespace meshvirt {
             public diskBytes: number;
             public restart: boolean;
             public maxMemoryBytes: number;
+            public maxVcpus: number;
             public static create(properties?: meshvirt.v1.IResizeVm): meshvirt.v1.ResizeVm;
             public static encode(message: meshvirt.v1.IResizeVm, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IResizeVm, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1751,6 +1753,7 @@ export namespace meshvirt {
             nics?: (meshvirt.v1.INic[]|null);
             guest?: (meshvirt.v1.IGuestConfig|null);
             maxMemoryBytes?: (number|null);
+            maxVcpus?: (number|null);
         }
 
         class VmSpec implements IVmSpec {
@@ -1778,6 +1781,7 @@ export namespace meshvirt {
             public nics: meshvirt.v1.INic[];
             public guest?: (meshvirt.v1.IGuestConfig|null);
             public maxMemoryBytes: number;
+            public maxVcpus: number;
             public static create(properties?: meshvirt.v1.IVmSpec): meshvirt.v1.VmSpec;
             public static encode(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSpec, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -3233,6 +3237,7 @@ export namespace meshvirt {
             tlsPsk?: (Uint8Array|null);
             multifdChannels?: (number|null);
             memoryDimmsMib?: (number[]|null);
+            bootVcpus?: (number|null);
         }
 
         class PrepareIncoming implements IPrepareIncoming {
@@ -3247,6 +3252,7 @@ export namespace meshvirt {
             public tlsPsk: Uint8Array;
             public multifdChannels: number;
             public memoryDimmsMib: number[];
+            public bootVcpus: number;
             public static create(properties?: meshvirt.v1.IPrepareIncoming): meshvirt.v1.PrepareIncoming;
             public static encode(message: meshvirt.v1.IPrepareIncoming, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IPrepareIncoming, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -5246,6 +5246,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [diskBytes] ResizeVm diskBytes
              * @property {boolean|null} [restart] ResizeVm restart
              * @property {number|null} [maxMemoryBytes] ResizeVm maxMemoryBytes
+             * @property {number|null} [maxVcpus] ResizeVm maxVcpus
              */
 
             /**
@@ -5312,6 +5313,14 @@ export const meshvirt = $root.meshvirt = (() => {
             ResizeVm.prototype.maxMemoryBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * ResizeVm maxVcpus.
+             * @member {number} maxVcpus
+             * @memberof meshvirt.v1.ResizeVm
+             * @instance
+             */
+            ResizeVm.prototype.maxVcpus = 0;
+
+            /**
              * Creates a new ResizeVm instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.ResizeVm
@@ -5351,6 +5360,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 164, wireType 0 =*/1312).bool(message.restart);
                 if (message.maxMemoryBytes != null && Object.hasOwnProperty.call(message, "maxMemoryBytes"))
                     writer.uint32(/* id 165, wireType 0 =*/1320).uint64(message.maxMemoryBytes);
+                if (message.maxVcpus != null && Object.hasOwnProperty.call(message, "maxVcpus"))
+                    writer.uint32(/* id 166, wireType 0 =*/1328).uint32(message.maxVcpus);
                 return writer;
             };
 
@@ -5425,6 +5436,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.maxMemoryBytes = reader.uint64();
                             break;
                         }
+                    case 166: {
+                            message.maxVcpus = reader.uint32();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -5489,6 +5504,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.maxMemoryBytes != null && Object.hasOwnProperty.call(message, "maxMemoryBytes"))
                     if (!$util.isInteger(message.maxMemoryBytes) && !(message.maxMemoryBytes && $util.isInteger(message.maxMemoryBytes.low) && $util.isInteger(message.maxMemoryBytes.high)))
                         return "maxMemoryBytes: integer|Long expected";
+                if (message.maxVcpus != null && Object.hasOwnProperty.call(message, "maxVcpus"))
+                    if (!$util.isInteger(message.maxVcpus))
+                        return "maxVcpus: integer expected";
                 return null;
             };
 
@@ -5546,6 +5564,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.maxMemoryBytes = object.maxMemoryBytes;
                     else if (typeof object.maxMemoryBytes === "object")
                         message.maxMemoryBytes = new $util.LongBits(object.maxMemoryBytes.low >>> 0, object.maxMemoryBytes.high >>> 0).toNumber(true);
+                if (object.maxVcpus != null)
+                    message.maxVcpus = object.maxVcpus >>> 0;
                 return message;
             };
 
@@ -5585,6 +5605,7 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.maxMemoryBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
                     } else
                         object.maxMemoryBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.maxVcpus = 0;
                 }
                 if (message.vm != null && Object.hasOwnProperty.call(message, "vm"))
                     object.vm = $root.meshvirt.v1.VmRef.toObject(message.vm, options, q + 1);
@@ -5613,6 +5634,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.maxMemoryBytes = options.longs === String ? String(message.maxMemoryBytes) : message.maxMemoryBytes;
                     else
                         object.maxMemoryBytes = options.longs === String ? $util.Long.prototype.toString.call(message.maxMemoryBytes) : options.longs === Number ? new $util.LongBits(message.maxMemoryBytes.low >>> 0, message.maxMemoryBytes.high >>> 0).toNumber(true) : message.maxMemoryBytes;
+                if (message.maxVcpus != null && Object.hasOwnProperty.call(message, "maxVcpus"))
+                    object.maxVcpus = message.maxVcpus;
                 return object;
             };
 
@@ -22513,6 +22536,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {Array.<meshvirt.v1.INic>|null} [nics] VmSpec nics
              * @property {meshvirt.v1.IGuestConfig|null} [guest] VmSpec guest
              * @property {number|null} [maxMemoryBytes] VmSpec maxMemoryBytes
+             * @property {number|null} [maxVcpus] VmSpec maxVcpus
              */
 
             /**
@@ -22722,6 +22746,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSpec.prototype.maxMemoryBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * VmSpec maxVcpus.
+             * @member {number} maxVcpus
+             * @memberof meshvirt.v1.VmSpec
+             * @instance
+             */
+            VmSpec.prototype.maxVcpus = 0;
+
+            /**
              * Creates a new VmSpec instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSpec
@@ -22802,6 +22834,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 150, wireType 0 =*/1200).bool(message.noBalance);
                 if (message.maxMemoryBytes != null && Object.hasOwnProperty.call(message, "maxMemoryBytes"))
                     writer.uint32(/* id 160, wireType 0 =*/1280).uint64(message.maxMemoryBytes);
+                if (message.maxVcpus != null && Object.hasOwnProperty.call(message, "maxVcpus"))
+                    writer.uint32(/* id 161, wireType 0 =*/1288).uint32(message.maxVcpus);
                 return writer;
             };
 
@@ -22983,6 +23017,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.maxMemoryBytes = reader.uint64();
                             break;
                         }
+                    case 161: {
+                            message.maxVcpus = reader.uint32();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -23154,6 +23192,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.maxMemoryBytes != null && Object.hasOwnProperty.call(message, "maxMemoryBytes"))
                     if (!$util.isInteger(message.maxMemoryBytes) && !(message.maxMemoryBytes && $util.isInteger(message.maxMemoryBytes.low) && $util.isInteger(message.maxMemoryBytes.high)))
                         return "maxMemoryBytes: integer|Long expected";
+                if (message.maxVcpus != null && Object.hasOwnProperty.call(message, "maxVcpus"))
+                    if (!$util.isInteger(message.maxVcpus))
+                        return "maxVcpus: integer expected";
                 return null;
             };
 
@@ -23339,6 +23380,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.maxMemoryBytes = object.maxMemoryBytes;
                     else if (typeof object.maxMemoryBytes === "object")
                         message.maxMemoryBytes = new $util.LongBits(object.maxMemoryBytes.low >>> 0, object.maxMemoryBytes.high >>> 0).toNumber(true);
+                if (object.maxVcpus != null)
+                    message.maxVcpus = object.maxVcpus >>> 0;
                 return message;
             };
 
@@ -23390,6 +23433,7 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.maxMemoryBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
                     } else
                         object.maxMemoryBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.maxVcpus = 0;
                 }
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
                     object.name = message.name;
@@ -23467,6 +23511,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.maxMemoryBytes = options.longs === String ? String(message.maxMemoryBytes) : message.maxMemoryBytes;
                     else
                         object.maxMemoryBytes = options.longs === String ? $util.Long.prototype.toString.call(message.maxMemoryBytes) : options.longs === Number ? new $util.LongBits(message.maxMemoryBytes.low >>> 0, message.maxMemoryBytes.high >>> 0).toNumber(true) : message.maxMemoryBytes;
+                if (message.maxVcpus != null && Object.hasOwnProperty.call(message, "maxVcpus"))
+                    object.maxVcpus = message.maxVcpus;
                 return object;
             };
 
@@ -42844,6 +42890,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {Uint8Array|null} [tlsPsk] PrepareIncoming tlsPsk
              * @property {number|null} [multifdChannels] PrepareIncoming multifdChannels
              * @property {Array.<number>|null} [memoryDimmsMib] PrepareIncoming memoryDimmsMib
+             * @property {number|null} [bootVcpus] PrepareIncoming bootVcpus
              */
 
             /**
@@ -42943,6 +42990,14 @@ export const meshvirt = $root.meshvirt = (() => {
             PrepareIncoming.prototype.memoryDimmsMib = $util.emptyArray;
 
             /**
+             * PrepareIncoming bootVcpus.
+             * @member {number} bootVcpus
+             * @memberof meshvirt.v1.PrepareIncoming
+             * @instance
+             */
+            PrepareIncoming.prototype.bootVcpus = 0;
+
+            /**
              * Creates a new PrepareIncoming instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.PrepareIncoming
@@ -42994,6 +43049,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         writer.uint32(message.memoryDimmsMib[i]);
                     writer.ldelim();
                 }
+                if (message.bootVcpus != null && Object.hasOwnProperty.call(message, "bootVcpus"))
+                    writer.uint32(/* id 161, wireType 0 =*/1288).uint32(message.bootVcpus);
                 return writer;
             };
 
@@ -43097,6 +43154,10 @@ export const meshvirt = $root.meshvirt = (() => {
                                 message.memoryDimmsMib.push(reader.uint32());
                             break;
                         }
+                    case 161: {
+                            message.bootVcpus = reader.uint32();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -43179,6 +43240,9 @@ export const meshvirt = $root.meshvirt = (() => {
                         if (!$util.isInteger(message.memoryDimmsMib[i]))
                             return "memoryDimmsMib: integer[] expected";
                 }
+                if (message.bootVcpus != null && Object.hasOwnProperty.call(message, "bootVcpus"))
+                    if (!$util.isInteger(message.bootVcpus))
+                        return "bootVcpus: integer expected";
                 return null;
             };
 
@@ -43241,6 +43305,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let i = 0; i < object.memoryDimmsMib.length; ++i)
                         message.memoryDimmsMib[i] = object.memoryDimmsMib[i] >>> 0;
                 }
+                if (object.bootVcpus != null)
+                    message.bootVcpus = object.bootVcpus >>> 0;
                 return message;
             };
 
@@ -43283,6 +43349,7 @@ export const meshvirt = $root.meshvirt = (() => {
                             object.tlsPsk = $util.newBuffer(object.tlsPsk);
                     }
                     object.multifdChannels = 0;
+                    object.bootVcpus = 0;
                 }
                 if (message.token != null && Object.hasOwnProperty.call(message, "token"))
                     object.token = message.token;
@@ -43312,6 +43379,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let j = 0; j < message.memoryDimmsMib.length; ++j)
                         object.memoryDimmsMib[j] = message.memoryDimmsMib[j];
                 }
+                if (message.bootVcpus != null && Object.hasOwnProperty.call(message, "bootVcpus"))
+                    object.bootVcpus = message.bootVcpus;
                 return object;
             };
 

@@ -1,5 +1,5 @@
 import type { meshvirt } from '@meshvirt/proto'
-import { MAX_VCPUS, MIN_MEMORY_BYTES } from '../vm/vm-spec.js'
+import { MAX_HOTPLUG_VCPUS, MAX_VCPUS, MIN_MEMORY_BYTES } from '../vm/vm-spec.js'
 import type { SizeRequest } from '../vm/vm-resize.js'
 import { ControlError } from './errors.js'
 
@@ -88,9 +88,10 @@ export function parseControlRequest (req: meshvirt.v1.ControlRequest): ControlAc
 
 /** A resize's sizes, checked as `vm create` checks them; at least one is asked. */
 function parseSize (r: meshvirt.v1.ResizeVm): SizeRequest {
-  const size = { vcpus: r.vcpus, memoryBytes: Number(r.memoryBytes), diskBytes: Number(r.diskBytes), maxMemoryBytes: Number(r.maxMemoryBytes) }
+  const size = { vcpus: r.vcpus, memoryBytes: Number(r.memoryBytes), diskBytes: Number(r.diskBytes), maxMemoryBytes: Number(r.maxMemoryBytes), maxVcpus: r.maxVcpus }
   const bad = (field: string, msg: string): never => { throw new ControlError('INVALID_ARGUMENT', msg, { field }) }
-  if (size.vcpus === 0 && size.memoryBytes === 0 && size.diskBytes === 0 && size.maxMemoryBytes === 0) bad('', 'say what to resize: --vcpus, --memory, --disk and/or --max-memory')
+  if (size.vcpus === 0 && size.memoryBytes === 0 && size.diskBytes === 0 && size.maxMemoryBytes === 0 && size.maxVcpus === 0) bad('', 'say what to resize: --vcpus, --memory, --disk, --max-memory and/or --max-vcpus')
+  if (size.maxVcpus > MAX_HOTPLUG_VCPUS) bad('max-vcpus', `--max-vcpus is at most ${MAX_HOTPLUG_VCPUS}, got ${size.maxVcpus}`)
   if (size.maxMemoryBytes % MIB !== 0) bad('max-memory', 'max memory must be a whole number of MiB')
   if (size.vcpus > MAX_VCPUS) bad('vcpus', `vcpus must be between 1 and ${MAX_VCPUS}, got ${size.vcpus}`)
   if (size.memoryBytes !== 0 && size.memoryBytes < MIN_MEMORY_BYTES) bad('memory', `memory must be at least ${MIN_MEMORY_BYTES / MIB} MiB, got ${Math.floor(size.memoryBytes / MIB)} MiB`)

@@ -13,6 +13,8 @@ export interface VmView {
   resources: Resources
   /** Room to grow its memory while it runs (`--max-memory`); 0: none. */
   maxMemoryBytes: number
+  /** Room for vCPUs while it runs (`--max-vcpus`); 0: none. */
+  maxVcpus: number
   group: string
   createdAtMs: number
   startedAtMs: number
@@ -74,6 +76,7 @@ export function vmView (info: meshvirt.v1.IVmInfo): VmView {
     state: vmStateFromWire(s.state),
     resources: { vcpus: s.resources?.vcpus ?? 0, memoryBytes: Number(s.resources?.memoryBytes ?? 0), diskBytes: Number(s.resources?.diskBytes ?? 0) },
     maxMemoryBytes: Number(info.spec?.maxMemoryBytes ?? 0),
+    maxVcpus: info.spec?.maxVcpus ?? 0,
     group: s.group ?? '',
     createdAtMs: Number(info.createdAtMs ?? 0),
     startedAtMs: Number(info.startedAtMs ?? 0),

@@ -57,7 +57,7 @@ export class MigrationDestination {
     try {
       const direct = await this.directListen(req)
       const prepared = await preparation.prepare(req.vmId, req.spec, { kind: 'incoming' })
-      const driver = req.memoryDimmsMib.length > 0 ? { ...prepared, memoryDimmsMiB: [...req.memoryDimmsMib] } : prepared
+      const driver = { ...prepared, ...(req.memoryDimmsMib.length > 0 ? { memoryDimmsMiB: [...req.memoryDimmsMib] } : {}), ...(req.bootVcpus > 0 ? { bootVcpus: req.bootVcpus } : {}) }
       const incoming = await hypervisor.prepareIncoming(driver, { disks: 'mirror', ...(direct !== undefined ? { tcp: direct } : {}) })
       // A disk on a library base that came without it (the image resource could not fetch it): whole.
       const fullDisks = req.spec.boot?.library?.digest !== undefined && req.spec.boot.library.digest !== ''

@@ -101,10 +101,12 @@ export class MigrationSource {
       Object.assign(record, { path: path.path, pathReason: path.reason, channels: direct?.channels ?? 1 })
       this.phase(vmId, 'prepare', started, destination)
       // The DIMMs a running guest got (vm resize): the destination builds the same machine.
-      const memoryDimmsMib = cold ? [] : (await hypervisor.inspect(vmId)).spec.memoryDimmsMiB ?? []
+      const running = cold ? undefined : (await hypervisor.inspect(vmId)).spec
+      const memoryDimmsMib = running?.memoryDimmsMiB ?? []
+      const bootVcpus = running?.bootVcpus ?? 0
       const ready = await peers.negotiate(destination, {
         prepareIncoming: {
-          token: reserved.token, vmId, spec, epoch: vm.epoch + 1, session, placement: reserved.placement, memoryDimmsMib,
+          token: reserved.token, vmId, spec, epoch: vm.epoch + 1, session, placement: reserved.placement, memoryDimmsMib, bootVcpus,
           ...(direct !== undefined ? { directHost: direct.host, tlsPsk: direct.psk, multifdChannels: direct.channels } : {})
         }
       }, 60_000)

@@ -294,7 +294,7 @@ export class ReplicationManager {
   private async announce (loop: VmLoop, vm: VmRow, spec: meshvirt.v1.VmSpec): Promise<void> {
     const holders = [...loop.links.keys()].sort()
     const r = vm.resources
-    const key = `${vm.epoch}:${holders.join(',')}:${r.vcpus}/${r.memoryBytes}/${r.diskBytes}/${String(spec.maxMemoryBytes)}`
+    const key = `${vm.epoch}:${holders.join(',')}:${r.vcpus}/${r.memoryBytes}/${r.diskBytes}/${String(spec.maxMemoryBytes)}/${String(spec.maxVcpus)}`
     if (loop.announced === key || holders.length === 0) return
     const results = await Promise.all(holders.map(async (host) => {
       try {

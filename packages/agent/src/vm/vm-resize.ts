@@ -13,6 +13,7 @@ export interface SizeRequest {
   memoryBytes: number
   diskBytes: number
   maxMemoryBytes?: number
+  maxVcpus?: number
 }
 
 export type ResizeDecision =
@@ -29,7 +30,7 @@ export type ResizeDecision =
 
 /**
  * What a resize of a VM on its owner does, pure: the new size, whether it can be done with the
- * guest as it is (a stopped VM: any size; a running one: its disk and memory grow online) or needs
+ * guest as it is (a stopped VM: any size; a running one: its disk, memory and vCPUs grow online) or needs
  * a restart, which the operator must have asked for (`--restart` also makes an online growth one).
  * Disks only grow (a file system does not shrink with its disk).
  */
@@ -48,26 +49,33 @@ export function decideResize (vm: Pick<VmRow, 'name' | 'state' | 'resources'>, s
   if (room > 0 && room < next.memoryBytes) {
     throw new ControlError('INVALID_ARGUMENT', `VM ${vm.name} may grow to ${size(room)} (its --max-memory): ${size(next.memoryBytes)} needs --max-memory too`, { field: 'max-memory' })
   }
-  const machineChanges = next.vcpus !== cur.vcpus || next.memoryBytes !== cur.memoryBytes || room !== curRoom
+  const curCpuRoom = spec.maxVcpus ?? 0
+  const cpuRoom = (req.maxVcpus ?? 0) > 0 ? req.maxVcpus as number : curCpuRoom
+  if (cpuRoom > 0 && cpuRoom < next.vcpus) {
+    throw new ControlError('INVALID_ARGUMENT', `VM ${vm.name} has room for ${cpuRoom} vCPUs (its --max-vcpus): ${next.vcpus} needs --max-vcpus too`, { field: 'max-vcpus' })
+  }
+  const machineChanges = next.vcpus !== cur.vcpus || next.memoryBytes !== cur.memoryBytes || room !== curRoom || cpuRoom !== curCpuRoom
   if (!machineChanges && next.diskBytes === cur.diskBytes) return { do: 'nothing' }
   const running = vm.state === 'running'
-  // Online: memory grows by hotplug (the driver may still refuse, and says why); vCPUs, the room
-  // and a smaller memory change only across a restart.
-  const online = next.vcpus === cur.vcpus && next.memoryBytes >= cur.memoryBytes && room === curRoom
+  // Online: memory and vCPUs grow by hotplug, within their rooms (the driver may still refuse, and
+  // says why); the rooms, fewer vCPUs and less memory change only across a restart.
+  const online = next.vcpus >= cur.vcpus && next.memoryBytes >= cur.memoryBytes && room === curRoom && cpuRoom === curCpuRoom &&
+    (next.vcpus === cur.vcpus || curCpuRoom > 0)
   if (running && machineChanges && !online && !restartAllowed) {
-    const what = next.vcpus !== cur.vcpus ? 'its vCPUs change' : room !== curRoom ? 'its room to grow (--max-memory) changes' : 'its memory shrinks'
+    const what = next.vcpus < cur.vcpus ? 'its vCPUs shrink' : next.vcpus > cur.vcpus && curCpuRoom === 0 ? 'its vCPUs grow (online only within --max-vcpus, set while it is stopped)' : room !== curRoom ? 'its room to grow (--max-memory) changes' : cpuRoom !== curCpuRoom ? 'its room for vCPUs (--max-vcpus) changes' : 'its memory shrinks'
     throw new ControlError('WRONG_STATE', `VM ${vm.name} is running: ${what} only across a restart; add --restart (it is stopped, resized and started again) or stop it first`)
   }
   const driver: VmResize = {
     ...(next.vcpus !== cur.vcpus ? { vcpus: next.vcpus } : {}),
     ...(next.memoryBytes !== cur.memoryBytes ? { memoryMiB: next.memoryBytes / MIB } : {}),
     ...(room !== curRoom ? { maxMemoryMiB: room / MIB } : {}),
+    ...(cpuRoom !== curCpuRoom ? { maxVcpus: cpuRoom } : {}),
     ...(next.diskBytes !== cur.diskBytes ? { disks: { vda: next.diskBytes / MIB } } : {})
   }
   return {
     do: 'resize',
     next,
-    spec: { ...spec, maxMemoryBytes: room, resources: { ...spec.resources, vcpus: next.vcpus, memoryBytes: next.memoryBytes, diskBytes: next.diskBytes } },
+    spec: { ...spec, maxMemoryBytes: room, maxVcpus: cpuRoom, resources: { ...spec.resources, vcpus: next.vcpus, memoryBytes: next.memoryBytes, diskBytes: next.diskBytes } },
     driver,
     restart: running && machineChanges && restartAllowed
   }

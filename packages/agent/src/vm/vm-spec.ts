@@ -12,6 +12,8 @@ export const VM_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 /** The smallest guest worth starting (the test guest needs ≥ 96 MiB). */
 export const MIN_MEMORY_BYTES = 32 * MIB
 export const MAX_VCPUS = 256
+/** As the hypervisor bounds a room for vCPUs online (MAX_HOTPLUG_VCPUS). */
+export const MAX_HOTPLUG_VCPUS = 64
 
 /** Checks a VM spec received from a client or a peer; throws INVALID_ARGUMENT saying what to fix. */
 export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
@@ -24,6 +26,8 @@ export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
   const mem = Number(r?.memoryBytes ?? 0)
   if (mem < MIN_MEMORY_BYTES) bad(`memory must be at least ${MIN_MEMORY_BYTES / MIB} MiB, got ${Math.floor(mem / MIB)} MiB`)
   if (mem % MIB !== 0) bad('memory must be a whole number of MiB')
+  const maxVcpus = spec.maxVcpus ?? 0
+  if (maxVcpus !== 0 && (maxVcpus < vcpus || maxVcpus > MAX_HOTPLUG_VCPUS)) bad(`--max-vcpus must be from the vCPUs (${vcpus}) to ${MAX_HOTPLUG_VCPUS}, got ${maxVcpus}`)
   const disk = Number(r?.diskBytes ?? 0)
   if (disk % MIB !== 0) bad('disk must be a whole number of MiB')
   const maxMemory = Number(spec.maxMemoryBytes ?? 0)
@@ -96,6 +100,7 @@ export function driverSpec (id: string, spec: meshvirt.v1.IVmSpec): DriverSpec {
       : { kind: 'disk' },
     disks: diskMiB > 0 ? [{ name: 'vda', sizeMiB: diskMiB, ...(image !== '' ? { base: image } : {}) }] : [],
     ...(Number(spec.maxMemoryBytes ?? 0) > 0 ? { maxMemoryMiB: Math.floor(Number(spec.maxMemoryBytes) / MIB) } : {}),
+    ...((spec.maxVcpus ?? 0) > 0 ? { maxVcpus: spec.maxVcpus as number } : {}),
     ...(spec.cpuModel ? { cpuModel: spec.cpuModel } : {})
   }
 }

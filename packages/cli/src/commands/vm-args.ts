@@ -9,6 +9,7 @@ export interface VmSpecInput {
   name: string
   resources: { vcpus: number, memoryBytes: number, diskBytes: number }
   maxMemoryBytes?: number
+  maxVcpus?: number
   boot: { image?: string, library?: { ref: string }, kernel?: string, initrd?: string, cmdline?: string }
   constraints: Array<{ key: string, op: number, value?: string }>
   group?: string
@@ -90,6 +91,7 @@ export function specFromFlags (ctx: CommandContext): VmSpecInput {
   if (v['not-migratable'] === true) spec.notMigratable = true
   if (v['no-balance'] === true) spec.noBalance = true
   if (v['max-memory'] !== undefined) spec.maxMemoryBytes = parseSize(v['max-memory'] as string, '--max-memory')
+  if (v['max-vcpus'] !== undefined) spec.maxVcpus = wholeNumber(v['max-vcpus'] as string, '--max-vcpus')
   if (v.replicas !== undefined) spec.replicas = wholeNumber(v.replicas as string, '--replicas')
   if (v.rpo !== undefined) spec.rpoMs = parseRpo(v.rpo as string)
   if (v['spread-by'] !== undefined) spec.spreadBy = v['spread-by'] as string

@@ -46,7 +46,7 @@ function printVm (ctx: CommandContext, vm: VmView, names: Map<string, string>): 
     `state:     ${vm.state}`,
     `host:      ${hostLabel(names, vm.owner)} (${vm.owner})`,
     `epoch:     ${vm.epoch}`,
-    `resources: ${vm.resources.vcpus} vCPU, ${formatSize(vm.resources.memoryBytes)} memory${vm.maxMemoryBytes > 0 ? ` (grows online to ${formatSize(vm.maxMemoryBytes)})` : ''}, ${formatSize(vm.resources.diskBytes)} disk`,
+    `resources: ${vm.resources.vcpus} vCPU${vm.maxVcpus > 0 ? ` (up to ${vm.maxVcpus} online)` : ''}, ${formatSize(vm.resources.memoryBytes)} memory${vm.maxMemoryBytes > 0 ? ` (grows online to ${formatSize(vm.maxMemoryBytes)})` : ''}, ${formatSize(vm.resources.diskBytes)} disk`,
     `boot:      ${bootText(vm)}`
   ]
   if (vm.imageFetch !== undefined) lines.push(`fetching:  ${imageFetchText(vm)}`)
@@ -103,6 +103,7 @@ export const vmCreateOptions: Record<string, OptionSpec> = {
   vcpus: { type: 'string', valueName: 'N', description: 'virtual CPUs (default 1)' },
   memory: { type: 'string', short: 'm', valueName: 'SIZE', description: 'memory, e.g. 512M or 2G; a bare number is MiB (default 256M)' },
   'max-memory': { type: 'string', valueName: 'SIZE', description: 'room to grow the memory while it runs (vm resize --memory, in 128 MiB steps), e.g. 8G; a Linux guest then keeps a 64 MiB DMA buffer (default none)' },
+  'max-vcpus': { type: 'string', valueName: 'N', description: 'room for vCPUs while it runs (vm resize --vcpus online, up to 64); the guest onlines a new CPU as udev does (default none)' },
   disk: { type: 'string', valueName: 'SIZE', description: 'the VM\'s own disk (qcow2; an overlay on --image), e.g. 10G (default none)' },
   image: { type: 'string', valueName: 'NAME|FILE', description: 'base disk image: a library image (meshvirt image ls), fetched by whichever host runs the VM; or a file path on the chosen host' },
   kernel: { type: 'string', valueName: 'FILE', description: 'kernel to boot directly (with --initrd)' },

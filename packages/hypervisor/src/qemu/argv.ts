@@ -1,5 +1,6 @@
 import { DEFAULT_CPU_MODEL, MACHINE_TYPE } from '../constants.js'
 import type { Accelerator, VmPaths, VmSpec } from '../types.js'
+import { cpuArgv } from '../cpu-layout.js'
 import { memoryArgv } from './guest-ram.js'
 import { SEED_ISO } from './seed-iso.js'
 
@@ -34,7 +35,7 @@ export function buildQemuArgv (launch: QemuLaunch): string[] {
     // Never the `pc` alias: it changes with the QEMU version and breaks migration.
     '-machine', `${MACHINE_TYPE},accel=${accel}`,
     '-cpu', spec.cpuModel ?? DEFAULT_CPU_MODEL,
-    '-smp', String(spec.vcpus),
+    ...cpuArgv(spec),
     // Under TCG one page more than the spec: keeps migrations clear of a QEMU 7.2 dirty-tracking bug
     // (guest-ram.ts); room to grow while it runs, and the DIMMs added so far.
     ...memoryArgv(spec, accel),

@@ -11,7 +11,7 @@ import { planResize, type VmResize } from '../resize.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
 import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StartOptions, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 import { createDisk, readable } from './disks.js'
-import { foldMemory } from '../memory-layout.js'
+import { foldOnlineGrowth } from '../memory-layout.js'
 import { resizeGuest } from './guest-resize.js'
 import { writeSeedIso } from './seed-iso.js'
 import { hostFingerprint } from './fingerprint.js'
@@ -138,7 +138,7 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
       if (record.incoming !== undefined) throw new WrongStateError(`VM ${id} is waiting for an incoming migration: complete or abort it, not start it`)
       const paths = vmPaths(this.dataDir, record.spec)
       // A fresh boot: memory added while it last ran becomes boot memory.
-      const spec = foldMemory(record.spec)
+      const spec = foldOnlineGrowth(record.spec)
       const proc = await launchQemu({ spec, paths, accel: record.accel, ...(options.paused === true ? { paused: true } : {}) }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
       const next: VmRecord = { ...record, spec, state: 'running', startedAt: new Date().toISOString(), exit: undefined }
       let qmp: QmpClient | undefined

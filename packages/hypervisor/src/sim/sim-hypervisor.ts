@@ -6,7 +6,7 @@ import { assertLegal } from '../lifecycle.js'
 import { SimReplication } from '../backup/sim-replication.js'
 import type { ReplicationCapable } from '../backup/types.js'
 import { planResize, type VmResize } from '../resize.js'
-import { foldMemory, grownOnline } from '../memory-layout.js'
+import { foldOnlineGrowth, grownOnline } from '../memory-layout.js'
 import { tcpAddress } from '../migration/migration-address.js'
 import { resolveMigrationParams } from '../migration/migration-params.js'
 import type { IncomingCompletion, IncomingMigration, LiveMigration, MigrateOutOptions, MigrationResult, PrepareIncomingOptions, CompleteIncomingOptions } from '../migration/types.js'
@@ -102,7 +102,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     assertLegal(id, 'start', vm.state)
     if (vm.incoming === true) throw new WrongStateError(`VM ${id} is waiting for an incoming migration: complete or abort it, not start it`)
     await delay(this.startLatencyMs, options.signal)
-    vm.spec = foldMemory(vm.spec)
+    vm.spec = foldOnlineGrowth(vm.spec)
     vm.state = 'running'
     vm.pid = this.nextPid++
     vm.startedAt = new Date().toISOString()
@@ -134,7 +134,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     const plan = planResize(vm.spec, change)
     validateSpec(plan.spec, this.limits)
     if (vm.state !== 'running') {
-      vm.spec = foldMemory(plan.spec)
+      vm.spec = foldOnlineGrowth(plan.spec)
       return this.info(vm)
     }
     // As the QEMU driver's memory hotplug decides, without a guest.
