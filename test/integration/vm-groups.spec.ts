@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { groupView, type GroupView, type RunningAgent } from '@meshvirt/agent'
 import { pollUntil } from '@meshvirt/testkit'
+import { pb } from '@meshvirt/proto'
 import { call, failure } from '../support/control-calls.js'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 
@@ -99,6 +100,12 @@ describe('VM groups', () => {
     for (const m of back.members) expect(m.hostId).not.toBe(victim)
     expect(back.members.filter((m) => lostNames.includes(m.name))).toHaveLength(2)
     console.log(`group back to 8 members ${tookMs} ms after a host with ${lostNames.join(', ')} was stopped`)
+    // Each replacement is an event of the cluster stream (emitted by the owner, gossiped to all).
+    await pollUntil(async () => {
+      const events = (await call(a, { listEvents: { limit: 1000 } })).eventList?.events ?? []
+      const replaced = events.filter((e) => e.event?.kind === pb.EventKind.EVENT_KIND_GROUP_MEMBER_REPLACED).map((e) => e.event?.vmName ?? '')
+      return lostNames.every((n) => replaced.includes(n))
+    }, { timeoutMs: 10_000, what: `group-member-replaced events for ${lostNames.join(', ')}` })
   }, 90_000)
 
   it('the owner dies: another host takes the group over and keeps it at its count', async () => {

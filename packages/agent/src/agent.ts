@@ -155,7 +155,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const feature = { selfId, config, root, store, events, teardown, localVms: (): VmRow[] => vms.list() }
   const networks = networkFeature(feature, opts.hostNetwork)
   const balance = balanceFeature(feature, opts.balance)
-  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf), balance, groupFeature(feature)])
+  const groups = groupFeature(feature)
+  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf), balance, groups])
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   features.addDetails(details)
@@ -225,6 +226,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const broker = new Broker({ selfId, view: node.view, peers, events, claims: features.specClaims(), log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const mon = monitoring = await startMonitoring(parts, { config: checked.monitor, privateKey: identity.privateKey, broker, vmRecords, restarter, migration, replicas, processMetrics: opts.hypervisor === undefined })
   balance.start(parts, { migration, emit: async (d) => await mon.events.emit(d) })
+  groups.emitTo((d) => { void mon.events.emit(d).catch(() => {}) })
   if (replicas !== undefined) await startFailover(parts, { keeper: replicas.keeper, events: mon.events, restarted: !created })
   const accepting = (): Accepting => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
   await serveNegotiation(parts, { accepting, names: nameClaims, migration, replicas })

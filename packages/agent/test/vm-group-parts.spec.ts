@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { sightMembers, type SeenHost } from '../src/vm-group/group-members.js'
 import { GroupOwnership } from '../src/vm-group/group-ownership.js'
 import { preferredGroup, type VmGroupRecord } from '../src/vm-group/group-record.js'
-import { memberSpec } from '../src/vm-group/group-reconciler.js'
+import { GroupReconciler, memberSpec } from '../src/vm-group/group-reconciler.js'
+import { silentLogger } from '../src/log/logger.js'
 import type { ClaimResult } from '../src/network/cluster-claims.js'
 import { pb } from '@meshvirt/proto'
 
@@ -120,5 +121,37 @@ describe('memberSpec: a member from the template', () => {
     expect(spec).toMatchObject({ name: 'web-3', group: 'web', softAntiAffinity: ['db', 'web'], policy: pb.PlacementPolicy.PLACEMENT_POLICY_SPREAD, resources: { vcpus: 2 } })
     const strict = pb.VmSpec.encode({ boot: { kernel: '/k' }, antiAffinity: ['web'], policy: pb.PlacementPolicy.PLACEMENT_POLICY_BINPACK }).finish()
     expect(memberSpec(record({ template: strict }), 'web-1')).toMatchObject({ softAntiAffinity: [], antiAffinity: ['web'], policy: pb.PlacementPolicy.PLACEMENT_POLICY_BINPACK })
+  })
+})
+
+describe('GroupReconciler: a round acts through the control API', () => {
+  it('a member created moments ago and lost with its host is forgotten and created again at once', async () => {
+    const calls: string[] = []
+    let hosts: SeenHost[] = [host('h1', 'alive', []), host('h2', 'alive', [])]
+    const template = pb.VmSpec.encode({ resources: { vcpus: 1, memoryBytes: 2 ** 27 }, boot: { kernel: '/k' } }).finish()
+    const g = record({ count: 1, template })
+    const reconciler = new GroupReconciler({
+      hosts: () => hosts,
+      holds: () => true,
+      log: silentLogger,
+      control: async (req) => {
+        if (req.createVm != null) {
+          calls.push(`create ${req.createVm.spec?.name ?? ''}`)
+          // The gossip shows it on h1 (then, the second time, on h2).
+          const on = calls.filter((c) => c.startsWith('create')).length === 1 ? 'h1' : 'h2'
+          hosts = hosts.map((h) => h.hostId === on ? host(on, h.liveness, [vm('web-1', { id: `id-${calls.length}` })]) : h)
+        }
+        if (req.deleteVm != null) calls.push(`forget ${req.deleteVm.vm?.id ?? ''} force=${String(req.deleteVm.force)}`)
+        return {}
+      }
+    })
+    expect((await reconciler.reconcile(g)).created).toEqual(['web-1'])
+    // h1 dies a second later, well within the time a fresh create counts as present.
+    hosts = hosts.map((h) => h.hostId === 'h1' ? { ...h, liveness: 'dead' } : h)
+    const round = await reconciler.reconcile(g)
+    expect(round).toMatchObject({ forgotten: ['web-1'], created: ['web-1'] })
+    expect(calls).toEqual(['create web-1', 'forget id-1 force=true', 'create web-1'])
+    // The forgotten copy is history: nothing more to do.
+    expect(await reconciler.reconcile(g)).toMatchObject({ forgotten: [], created: [], deleted: [] })
   })
 })

@@ -15950,6 +15950,9 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} EVENT_KIND_BALANCE_RECOMMENDED=151 EVENT_KIND_BALANCE_RECOMMENDED value
          * @property {number} EVENT_KIND_BALANCE_FAILED=152 EVENT_KIND_BALANCE_FAILED value
          * @property {number} EVENT_KIND_BALANCE_MODE_SET=153 EVENT_KIND_BALANCE_MODE_SET value
+         * @property {number} EVENT_KIND_GROUP_SCALED=170 EVENT_KIND_GROUP_SCALED value
+         * @property {number} EVENT_KIND_GROUP_OWNED=171 EVENT_KIND_GROUP_OWNED value
+         * @property {number} EVENT_KIND_GROUP_MEMBER_REPLACED=172 EVENT_KIND_GROUP_MEMBER_REPLACED value
          * @property {number} EVENT_KIND_IMAGE_FETCHED=30 EVENT_KIND_IMAGE_FETCHED value
          * @property {number} EVENT_KIND_IMAGE_FETCH_FAILED=31 EVENT_KIND_IMAGE_FETCH_FAILED value
          * @property {number} EVENT_KIND_HOST_STARTED=20 EVENT_KIND_HOST_STARTED value
@@ -15981,6 +15984,9 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[151] = "EVENT_KIND_BALANCE_RECOMMENDED"] = 151;
             values[valuesById[152] = "EVENT_KIND_BALANCE_FAILED"] = 152;
             values[valuesById[153] = "EVENT_KIND_BALANCE_MODE_SET"] = 153;
+            values[valuesById[170] = "EVENT_KIND_GROUP_SCALED"] = 170;
+            values[valuesById[171] = "EVENT_KIND_GROUP_OWNED"] = 171;
+            values[valuesById[172] = "EVENT_KIND_GROUP_MEMBER_REPLACED"] = 172;
             values[valuesById[30] = "EVENT_KIND_IMAGE_FETCHED"] = 30;
             values[valuesById[31] = "EVENT_KIND_IMAGE_FETCH_FAILED"] = 31;
             values[valuesById[20] = "EVENT_KIND_HOST_STARTED"] = 20;
@@ -16323,6 +16329,9 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 151:
                     case 152:
                     case 153:
+                    case 170:
+                    case 171:
+                    case 172:
                     case 30:
                     case 31:
                     case 20:
@@ -16484,6 +16493,18 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "EVENT_KIND_BALANCE_MODE_SET":
                 case 153:
                     message.kind = 153;
+                    break;
+                case "EVENT_KIND_GROUP_SCALED":
+                case 170:
+                    message.kind = 170;
+                    break;
+                case "EVENT_KIND_GROUP_OWNED":
+                case 171:
+                    message.kind = 171;
+                    break;
+                case "EVENT_KIND_GROUP_MEMBER_REPLACED":
+                case 172:
+                    message.kind = 172;
                     break;
                 case "EVENT_KIND_IMAGE_FETCHED":
                 case 30:

@@ -6,6 +6,7 @@ export type EventKind =
   | 'vm-lease-lost' | 'vm-fenced' | 'vm-lease-resumed' | 'vm-elected' | 'vm-failed-over' | 'vm-demoted'
   | 'vm-restarted'
   | 'vm-balanced' | 'balance-recommended' | 'balance-failed' | 'balance-mode-set'
+  | 'group-scaled' | 'group-owned' | 'group-member-replaced'
   | 'image-fetched' | 'image-fetch-failed'
   | 'host-started' | 'host-stopping' | 'host-joined' | 'host-suspect' | 'host-dead' | 'host-alive'
 
@@ -29,6 +30,9 @@ const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
   'balance-recommended': pb.EventKind.EVENT_KIND_BALANCE_RECOMMENDED,
   'balance-failed': pb.EventKind.EVENT_KIND_BALANCE_FAILED,
   'balance-mode-set': pb.EventKind.EVENT_KIND_BALANCE_MODE_SET,
+  'group-scaled': pb.EventKind.EVENT_KIND_GROUP_SCALED,
+  'group-owned': pb.EventKind.EVENT_KIND_GROUP_OWNED,
+  'group-member-replaced': pb.EventKind.EVENT_KIND_GROUP_MEMBER_REPLACED,
   'image-fetched': pb.EventKind.EVENT_KIND_IMAGE_FETCHED,
   'image-fetch-failed': pb.EventKind.EVENT_KIND_IMAGE_FETCH_FAILED,
   'host-started': pb.EventKind.EVENT_KIND_HOST_STARTED,

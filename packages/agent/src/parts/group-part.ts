@@ -1,11 +1,12 @@
 import { Groups } from '../vm-group/groups.js'
+import type { EventDraft } from '../monitor/cluster-event.js'
 import type { AgentFeature, FeatureContext } from './feature.js'
 
 /**
  * VM groups as a feature of the agent (vm-group/): the groups book in the advert with the groups
  * this host owns, the `group` commands, and the reconciliation of the groups it owns.
  */
-export function groupFeature (ctx: FeatureContext): AgentFeature {
+export function groupFeature (ctx: FeatureContext): AgentFeature & { emitTo: (emit: (d: EventDraft) => void) => void } {
   const groups = new Groups({ store: ctx.store, log: ctx.root.child('group', { host: ctx.selfId }), readvertise: () => { ctx.events.emit('features:changed', {}) } })
   return {
     name: 'groups',
@@ -15,6 +16,7 @@ export function groupFeature (ctx: FeatureContext): AgentFeature {
       groups.attach(view, peers, selfId)
       ctx.teardown.add('groups', async () => { await groups.stop() })
     },
-    handlers: () => groups.handlers()
+    handlers: () => groups.handlers(),
+    emitTo: (emit) => { groups.emitTo(emit) }
   }
 }

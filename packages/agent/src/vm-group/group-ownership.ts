@@ -47,6 +47,8 @@ export class GroupOwnership {
     timing?: OwnershipTiming
     now?: () => number
     onChange?: () => void
+    /** This host now holds a group it did not hold (a first claim, or a takeover). */
+    onAcquired?: (groupId: string) => void
     onError?: (groupId: string, err: Error) => void
   }) {}
 
@@ -108,6 +110,7 @@ export class GroupOwnership {
       .then((result) => {
         if (result.granted) {
           this.held.set(groupId, { until: sentAt + this.t.ttlMs - this.t.marginMs, nextRenewAt: sentAt + this.t.renewEveryMs })
+          if (!wasHeld) this.deps.onAcquired?.(groupId)
         } else {
           // Another host holds it: whatever this host believed, it is not the owner.
           this.held.delete(groupId)

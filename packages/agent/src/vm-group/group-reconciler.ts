@@ -83,7 +83,9 @@ export class GroupReconciler {
     const out: ObservedMember[] = sightings.map((s) => (this.deleting.get(s.vmId) ?? 0) > now ? { index: s.index, state: 'deleting' } : observed(s))
     const recent = this.creating.get(g.id)
     for (const [index, until] of recent ?? []) {
-      const seen = sightings.some((s) => s.index === index && s.state !== 'lost' && s.state !== 'deleting')
+      // Seen once the gossip shows it in any state — lost too (its host died since): only the copy
+      // it replaced, already forgotten, does not count.
+      const seen = sightings.some((s) => s.index === index && !(s.state === 'lost' && this.forgotten.has(s.vmId)))
       if (seen || until <= now) recent?.delete(index)
       else out.push({ index, state: 'present' })
     }

@@ -3,6 +3,7 @@ import type { meshvirt } from '@meshvirt/proto'
 import type { Handler } from '../control/control-handler.js'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
+import type { EventDraft } from '../monitor/cluster-event.js'
 import { nameAuthorities } from '../negotiate/name-authority.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import { ClusterClaims } from '../network/cluster-claims.js'
@@ -46,9 +47,16 @@ export class Groups {
   private readonly rounds = new Set<string>()
   private timer: NodeJS.Timeout | undefined
   private unsubscribe: (() => void) | undefined
+  /** Cluster events (monitoring's), once monitoring runs. */
+  private emit: (d: EventDraft) => void = () => {}
 
   constructor (private readonly deps: GroupsDeps) {
     this.book = new ClusterBook(new GroupStore(deps.store), { preferred: preferredGroup, same: sameGroup, tombstoneTtlMs: GROUP_TOMBSTONE_TTL_MS }, () => { deps.readvertise() })
+  }
+
+  /** Where the group events go (monitoring starts after the features). */
+  emitTo (emit: (d: EventDraft) => void): void {
+    this.emit = emit
   }
 
   /** Follows the mesh: every advert's groups are merged; the loop owns and reconciles. */
@@ -63,6 +71,10 @@ export class Groups {
     this.ownership = new GroupOwnership({
       selfId, claims: new ClusterClaims({ selfId, view: liveView, peers, log: this.deps.log }), ...(this.deps.timing !== undefined ? { timing: this.deps.timing } : {}),
       onChange: () => { this.deps.readvertise() },
+      onAcquired: (id) => {
+        const g = this.book.all().find((x) => x.id === id)
+        if (g !== undefined) this.emit({ kind: 'group-owned', subjectHostId: selfId, message: `this host reconciles group ${g.name} now (no live host held it)` })
+      },
       onError: (groupId, err) => { this.deps.log.debug('could not renew a group\'s ownership', { group: groupId, err: err.message }) }
     })
     const ownership = this.ownership
@@ -100,11 +112,22 @@ export class Groups {
   handlers (): Record<string, Handler> {
     return {
       createGroup: async (req) => {
-        const { group } = await this.requireAdmin().create(req.createGroup ?? {}, req.idempotencyKey !== '' ? req.idempotencyKey : req.requestId)
+        const { group, existed } = await this.requireAdmin().create(req.createGroup ?? {}, req.idempotencyKey !== '' ? req.idempotencyKey : req.requestId)
+        if (!existed) this.emit({ kind: 'group-scaled', subjectHostId: this.selfId, message: `group ${group.name} created with ${group.count} member(s)` })
         return { group: this.info(group) }
       },
-      scaleGroup: async (req) => ({ group: this.info(this.requireAdmin().scale(req.scaleGroup?.name ?? '', req.scaleGroup?.count ?? 0)) }),
-      deleteGroup: async (req) => ({ group: this.info(await this.requireAdmin().delete(req.deleteGroup?.name ?? '')) }),
+      scaleGroup: async (req) => {
+        const name = req.scaleGroup?.name ?? ''
+        const before = this.book.get(name)?.count
+        const group = this.requireAdmin().scale(name, req.scaleGroup?.count ?? 0)
+        if (before !== group.count) this.emit({ kind: 'group-scaled', subjectHostId: this.selfId, message: `group ${name} scaled from ${String(before)} to ${group.count}` })
+        return { group: this.info(group) }
+      },
+      deleteGroup: async (req) => {
+        const group = await this.requireAdmin().delete(req.deleteGroup?.name ?? '')
+        this.emit({ kind: 'group-scaled', subjectHostId: this.selfId, message: `group ${group.name} deleted: its members go` })
+        return { group: this.info(group) }
+      },
       listGroups: async () => ({ groupList: { groups: this.listed().map((g) => this.info(g)) } }),
       inspectGroup: async (req) => {
         const name = req.inspectGroup?.name ?? ''
@@ -165,6 +188,10 @@ export class Groups {
       this.rounds.add(g.id)
       void reconciler.reconcile(g).then((r) => {
         if (r.created.length + r.deleted.length + r.forgotten.length + r.failed.length === 0) return
+        for (const name of r.forgotten) {
+          const again = r.created.includes(name) ? 'created again' : 'not created again (beyond the count)'
+          this.emit({ kind: 'group-member-replaced', vmName: name, subjectHostId: this.selfId, message: `${name} of group ${g.name} was lost with its host (dead, no replica): forgotten and ${again}` })
+        }
         this.deps.log.info('group reconciled', { group: g.name, count: isLive(g) ? g.count : 0, created: r.created, deleted: r.deleted, forgotten: r.forgotten, failed: r.failed.map((f) => `${f.member}: ${f.error}`) })
       }, (err: unknown) => {
         this.deps.log.warn('group reconciliation failed', { group: g.name, err: (err as Error).message })
