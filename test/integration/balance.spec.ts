@@ -91,6 +91,14 @@ describe('rebalancing (3 agents, simulated hypervisor)', () => {
     expect(a.balance.balancer?.stats.moves).toBe(0)
   }, 60_000)
 
+  it('takes its knobs from the agent\'s config file and reports them', async () => {
+    cluster = await startInProcessCluster([HOST], { config: () => ({ balance: { threshold: 0.2, margin: 0.05, holdS: 7, cooldownS: 9 } }) })
+    const [a] = cluster.agents as [RunningAgent]
+    expect(a.balance.knobs).toMatchObject({ threshold: 0.2, margin: 0.05, holdMs: 7000, cooldownMs: 9000 })
+    const report = (await new ControlClient(a.controlSocket).call({ clusterBalance: {} })).balanceReport
+    expect(report).toMatchObject({ threshold: 0.2, margin: 0.05, holdMs: 7000, cooldownMs: 9000 })
+  }, 60_000)
+
   it('a host joining empty receives VMs', async () => {
     cluster = await startInProcessCluster([HOST, HOST, HOST], { balance: KNOBS })
     const [a, b] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]

@@ -154,7 +154,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   // The features (parts/feature.ts), one line each: their per-VM resources, advert fields, claims and commands.
   const feature = { selfId, config, root, store, events, teardown, localVms: (): VmRow[] => vms.list() }
   const networks = networkFeature(feature, opts.hostNetwork)
-  const balance = balanceFeature(feature, opts.balance)
+  const balance = balanceFeature(feature, { ...config.balance, ...opts.balance })
   const groups = groupFeature(feature)
   const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf), balance, groups])
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })

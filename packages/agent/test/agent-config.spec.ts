@@ -59,6 +59,15 @@ describe('resolveAgentConfig', () => {
     expect(() => resolveAgentConfig([{ name: 'flags', input: input as never }])).toThrow(message)
   })
 
+  it('takes rebalancing knobs from the file (seconds and fractions), checks them, and leaves the rest at their defaults', () => {
+    expect(resolveAgentConfig([]).balance).toEqual({})
+    const c = resolveAgentConfig([{ name: 'file', input: { balance: { threshold: 0.1, holdS: 300, cooldownS: '60' } } }])
+    expect(c.balance).toEqual({ threshold: 0.1, holdMs: 300_000, cooldownMs: 60_000 })
+    expect(() => resolveAgentConfig([{ name: 'file', input: { balance: { threshold: 2 } } }])).toThrow(/balance.threshold: expected a number in \[0.001, 1\], got '2'/)
+    expect(() => resolveAgentConfig([{ name: 'file', input: { balance: { holdS: -1 } } }])).toThrow(/balance.holdS \(seconds\)/)
+    expect(() => resolveAgentConfig([{ name: 'file', input: { balance: { hold: 3 } as never } }])).toThrow(/balance: unknown knob 'hold'/)
+  })
+
   it('names the source of an unknown setting', () => {
     expect(() => resolveAgentConfig([{ name: 'config file /etc/m.json', input: { dataDri: '/x' } as never }])).toThrow(/config file \/etc\/m.json: unknown setting 'dataDri'/)
   })

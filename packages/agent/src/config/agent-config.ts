@@ -1,4 +1,6 @@
 import type { Resources } from '../resources.js'
+import type { BalanceKnobs } from '../balance/balance-knobs.js'
+import { parseBalanceConfig, type BalanceConfigInput } from './balance-config.js'
 import { ConfigError } from './errors.js'
 import { parseSize } from './size.js'
 
@@ -51,6 +53,8 @@ export interface AgentConfig {
   underlayAddress: string | undefined
   /** 'linux' (bridges, VXLAN, taps, dnsmasq, nftables) or 'sim' — in memory, for control-plane tests. */
   network: 'linux' | 'sim'
+  /** Rebalancing knobs set by the operator (the rest keep their defaults). */
+  balance: Partial<BalanceKnobs>
 }
 
 /** What a config source may set; every field optional, sizes as text or numbers. */
@@ -79,9 +83,10 @@ export interface AgentConfigInput {
   imageCache?: number | string
   underlayAddress?: string
   network?: string
+  balance?: BalanceConfigInput
 }
 
-const KNOWN_KEYS = new Set(['underlayAddress', 'network', 'replicaBandwidth', 'imageBandwidth', 'imageCopies', 'imageCache', 'monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
+const KNOWN_KEYS = new Set(['balance', 'underlayAddress', 'network', 'replicaBandwidth', 'imageBandwidth', 'imageCopies', 'imageCache', 'monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
 const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,62})$/i
 
 /**
@@ -96,7 +101,8 @@ export function resolveAgentConfig (sources: Array<{ name: string, input: AgentC
     }
     Object.assign(merged, dropUndefined(input), {
       hostReserved: { ...merged.hostReserved, ...dropUndefined(input.hostReserved ?? {}) },
-      overcommit: { ...merged.overcommit, ...dropUndefined(input.overcommit ?? {}) }
+      overcommit: { ...merged.overcommit, ...dropUndefined(input.overcommit ?? {}) },
+      balance: { ...merged.balance, ...dropUndefined(input.balance ?? {}) }
     })
   }
   const dataDir = merged.dataDir ?? DEFAULT_DATA_DIR
@@ -131,7 +137,8 @@ export function resolveAgentConfig (sources: Array<{ name: string, input: AgentC
     imageCopies: wholeNumber(positive(merged.imageCopies ?? DEFAULT_IMAGE_COPIES, 'imageCopies', 1, 16), 'imageCopies'),
     imageCacheBytes: parseSize(merged.imageCache ?? DEFAULT_IMAGE_CACHE, 'imageCache (bytes, e.g. 50G)', 'GiB'),
     underlayAddress: merged.underlayAddress === undefined ? undefined : ipv4(merged.underlayAddress, 'underlayAddress'),
-    network: oneOf(merged.network ?? (merged.hypervisor === 'sim' ? 'sim' : 'linux'), 'network', ['linux', 'sim'] as const)
+    network: oneOf(merged.network ?? (merged.hypervisor === 'sim' ? 'sim' : 'linux'), 'network', ['linux', 'sim'] as const),
+    balance: parseBalanceConfig(merged.balance)
   }
 }
 
