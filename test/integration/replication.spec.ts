@@ -192,4 +192,41 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     expect(holdersOf(info)).toEqual([holderId])
     await pollUntil(async () => (await inspect(dest, id)).replicas.some((r) => r.hostId === holderId && r.state === 'in-sync' && Number(r.epoch) === 2), { timeoutMs: 20_000, what: 'the holder in sync at epoch 2' })
   }, 90_000)
+
+  it('a stopped replicated VM moves cold: ownership, lease group and holder go to the destination, and it starts there', async () => {
+    cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
+    const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
+    const spec = { ...simSpec('parked', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000 }
+    const id = (await a.broker.create(spec, 'parked-1')).vm.summary?.id as string
+    await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
+    const holderId = holdersOf(await inspect(a, id))[0] as string
+    const dest = [b, c].find((x) => x.hostId !== holderId) as RunningAgent
+    await control(a, { stopVm: { vm: { id } } })
+
+    const moved = await control(a, { migrateVm: { vm: { id }, toHost: dest.hostId } })
+    expect(moved.vm?.summary).toMatchObject({ owner: dest.hostId, epoch: 2 })
+    expect(dest.vms.get(id)).toMatchObject({ state: 'stopped', epoch: 2 })
+    expect(a.vms.get(id)).toBeUndefined()
+    // The destination leads the lease group at epoch 2, with the same holder.
+    await pollUntil(async () => { const i = await inspect(dest, id); return i.lease?.role === 'owner' && i.lease.epoch === 2 }, { timeoutMs: 10_000, what: 'the destination to own the lease at epoch 2' })
+    expect(holdersOf(await inspect(dest, id))).toEqual([holderId])
+    // Started there, it runs and its holder follows the new owner.
+    await control(dest, { startVm: { vm: { id } } })
+    await pollUntil(async () => dest.vms.get(id)?.state === 'running', { timeoutMs: 10_000, what: 'the VM running on the destination' })
+    await pollUntil(async () => (await inspect(dest, id)).replicas.some((r) => r.hostId === holderId && r.state === 'in-sync' && Number(r.epoch) === 2), { timeoutMs: 20_000, what: 'the holder in sync at epoch 2' })
+    expect((await inspect(dest, id)).leaseHistory.map((h) => h.type)).not.toContain('fenced')
+  }, 90_000)
+
+  it('a stopped replicated VM starts again on its owner once its lease has seen it stopped', async () => {
+    cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
+    const [a] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
+    const spec = { ...simSpec('ss', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000 }
+    const id = (await a.broker.create(spec, 'ss-1')).vm.summary?.id as string
+    await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
+    await control(a, { stopVm: { vm: { id } } })
+    // Long enough for the lease to see the guest stopped (it re-reads the owned groups every 200 ms).
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    await control(a, { startVm: { vm: { id } } })
+    await pollUntil(async () => a.vms.get(id)?.state === 'running', { timeoutMs: 10_000, what: 'the VM running again' })
+  }, 90_000)
 })

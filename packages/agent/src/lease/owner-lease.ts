@@ -87,13 +87,16 @@ export class OwnerLease {
 
   /**
    * The agent's view of the guest. `running` after `vm start` (the agent starts a replicated guest
-   * only while the lease is held); `down`: it died while meant to run, so the lease resumes it;
+   * only while the lease is held); `down`: it died while meant to run, or waits to be started, so
+   * the lease resumes it;
    * `stopped` on purpose (from running). A fenced guest stays fenced whatever the agent reports:
    * it resumes with the lease.
    */
   observe (guest: 'running' | 'down' | 'stopped'): void {
     if (guest === 'running' && this.guest === 'stopped') this.guest = 'running'
-    else if (guest === 'down' && this.guest === 'running') this.guest = 'fenced'
+    // Down while meant to run: it died, or the operator started a stopped guest that waits for the
+    // lease (`vm start` of a replicated VM): either way the lease resumes it while held.
+    else if (guest === 'down' && (this.guest === 'running' || this.guest === 'stopped')) this.guest = 'fenced'
     else if (guest === 'stopped' && this.guest === 'running') this.guest = 'stopped'
   }
 

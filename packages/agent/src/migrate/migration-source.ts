@@ -77,9 +77,6 @@ export class MigrationSource {
     const via = parseVia(params?.via)
     const current = states.get(vmId)
     const spec = pb.VmSpec.decode(current?.spec ?? new Uint8Array(0))
-    if (current?.state === 'stopped' && spec.replicas > 0) {
-      throw new ControlError('WRONG_STATE', `VM ${current.name} is stopped and has replicas: a cold migration of a replicated VM is not supported yet; start it and migrate it live`)
-    }
     const vm = states.beginOutgoing(vmId)
     // Cold: the VM is stopped. Its disk moves as a live migration's does, through a QEMU started
     // paused here (`-S`: the guest never runs), which the destination quits once it has arrived.
@@ -144,11 +141,13 @@ export class MigrationSource {
       })
       this.phase(vmId, 'complete', started, destination)
       record.finishedAtMs = Date.now()
-      if (!cold) this.deps.handOver?.(vmId, destination)
+      // A replicated VM, running or stopped, hands its lease group and its holders over: the members
+      // take the destination's renewals at epoch + 1, and its holders follow the new owner.
+      this.deps.handOver?.(vmId, destination)
       const completed = await peers.negotiate(destination, {
         completeIncoming: {
           vmId, session, epoch: vm.epoch + 1, record, stopped: cold,
-          replicaHolders: cold ? [] : this.deps.holdersOf?.(vmId) ?? [],
+          replicaHolders: this.deps.holdersOf?.(vmId) ?? [],
           leaseRemainingMs: cold ? 0 : Math.max(0, Math.floor(this.deps.leaseRemainingMs?.(vmId) ?? 0))
         }
       }, 60_000)
