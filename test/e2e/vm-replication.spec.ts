@@ -163,4 +163,33 @@ describe('replication end to end: a real guest\'s disk kept on another host, and
     expect(converged.replication?.maxPauseMs).toBeLessThanOrEqual(PAUSE_BOUND_MS)
     await cli(h2, ['vm', 'delete', 'rep-2'])
   }, 400_000)
+
+  it('a stopped replicated VM moves cold with its holder and lease, starts there from its disk, and replication goes on', async () => {
+    const first = agents[0] as AgentProcess
+    if (first.child.exitCode !== null || first.child.signalCode !== null) agents[0] = await startAgentProcess(argvOf[0] as string[], { dataDir: first.dataDir })
+    const [h1, h2, h3] = agents as [AgentProcess, AgentProcess, AgentProcess]
+    await pollUntil(async () => (JSON.parse(await cli(h1, ['host', 'ls', '--json'])) as Array<{ liveness: string }>).filter((h) => h.liveness === 'alive').length === 3, { timeoutMs: 30_000, what: 'all three hosts alive' })
+    const vm = JSON.parse(await cli(h3, ['vm', 'create', '--name', 'rep-3', '--memory', '128M', '--disk', '32M', '--host', 'host-1',
+      '--replicas', '1', '--rpo', `${RPO_MS / 1000}s`, '--spread-by', 'site',
+      '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', `${guest.cmdline} meshvirt.disk_kib=64`, '--json'])) as VmJson
+    const serial = join(h1.dataDir, 'vms', vm.id, 'serial.log')
+    await waitForSerial(serial, /MESHVIRT-COUNTER \d+/, 90_000)
+    const holderId = await pollUntil(async () => (await show(h1, 'rep-3')).replication?.holders.find((h) => h.state === 'in-sync')?.hostId, { timeoutMs: 90_000, what: 'a holder in sync' })
+    expect(await cli(h2, ['vm', 'stop', 'rep-3'])).toMatch(/rep-3 is stopped/)
+    const written = await lastCounter(serial)
+    const dest = [h2, h3].find((a) => a.hostId !== holderId) as AgentProcess
+    const moved = JSON.parse(await cli(h3, ['vm', 'migrate', 'rep-3', '--to', dest === h2 ? 'host-2' : 'host-3', '--json'])) as VmJson
+    expect(moved).toMatchObject({ owner: dest.hostId, epoch: 2, state: 'stopped' })
+    expect(await cli(h1, ['vm', 'start', 'rep-3'])).toMatch(/rep-3 is running/)
+    // It boots on the destination from the disk that came over (the counter it keeps there).
+    const found = await waitForSerial(join(dest.dataDir, 'vms', vm.id, 'serial.log'), /MESHVIRT-DISK (\d+)/, 90_000)
+    expect(Number(found[1])).toBeGreaterThanOrEqual(written - 1)
+    // The same holder follows the new owner.
+    await pollUntil(async () => {
+      const v = await show(dest, 'rep-3')
+      return v.replication?.holders.some((h) => h.hostId === holderId && h.state === 'in-sync' && h.takenAtMs > Date.now() - 60_000) === true
+    }, { timeoutMs: 90_000, what: 'the holder in sync with the new owner' })
+      .catch(async (err: unknown) => { throw new Error(`${(err as Error).message}\n${await replicationStory(dest, agents.find((a) => a.hostId === holderId) as AgentProcess, 'rep-3')}`) })
+    await cli(h2, ['vm', 'delete', 'rep-3'])
+  }, 400_000)
 })

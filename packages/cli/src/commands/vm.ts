@@ -7,6 +7,8 @@ import { formatDuration, hostNames, specFromFlags, vmRef } from './vm-args.js'
 import { spreadAdvice } from './spread-advice.js'
 
 const DEFAULT_WAIT_S = 120
+/** `vm start` of a replicated VM waits this long for its lease to start the guest. */
+const START_LEASE_WAIT_MS = 30_000
 
 function hostLabel (names: Map<string, string>, id: string): string {
   return names.get(id) ?? id.slice(-12)
@@ -270,9 +272,16 @@ function simpleVmCommand (action: 'start' | 'stop' | 'delete', summary: string, 
       const vm = vmRef(ctx)
       const body = action === 'start' ? { startVm: { vm } } : action === 'stop' ? { stopVm: { vm, force: ctx.values.force === true } } : { deleteVm: { vm, force: ctx.values.force === true } }
       const res = await client.call({ idempotencyKey: randomUUID(), ...body }, { timeoutMs: 120_000 })
-      const view = vmView(res.vm ?? {})
+      let view = vmView(res.vm ?? {})
+      // A replicated VM's guest starts once its lease is held (a renewal round, about a second).
+      const deadline = Date.now() + (action === 'start' ? START_LEASE_WAIT_MS : 0)
+      while ((view.state === 'fenced' || view.state === 'starting') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        view = vmView((await client.call({ inspectVm: { vm: { id: view.id } } })).vm ?? {})
+      }
       if (ctx.values.json === true) ctx.out(JSON.stringify(view, null, 2))
-      else ctx.out(action === 'delete' ? `deleted ${view.name} (${view.id})` : `${view.name} is ${view.state}`)
+      else if (action === 'delete') ctx.out(`deleted ${view.name} (${view.id})`)
+      else ctx.out(`${view.name} is ${view.state}${view.state === 'fenced' ? ': it has replicas, and starts once its lease is held (see meshvirt vm show)' : ''}`)
       return 0
     }
   }
