@@ -12,8 +12,17 @@ export function guestFiles (dataDir: string, vmId: string): { socket: string, lo
 let marks = 0
 
 /**
+ * The serial console is shared: the test guest's own periodic lines (`MESHVIRT-COUNTER 51`) can
+ * land between a command's markers (seen in CI). Each is written as a whole line, so they are
+ * dropped line by line. (Kernel messages are kept: a command may print them, `dmesg | grep …`.)
+ */
+export function withoutConsoleNoise (output: string): string {
+  return output.split('\n').filter((line) => !/^MESHVIRT-[A-Z]+\b/.test(line)).join('\n')
+}
+
+/**
  * Runs a shell command line in the test guest (its serial shell, prompt `guest# `) and returns what
- * it printed between two markers, without carriage returns. The port stays open until the end
+ * it printed between two markers, without carriage returns or the console's noise. The port stays open until the end
  * marker is in the serial log: QEMU may drop input still unread when a client hangs up. One caller
  * per guest at a time.
  */
@@ -27,7 +36,7 @@ export async function inGuest (files: { socket: string, log: string }, command: 
     // The markers are printed by echo, so the typed line itself (echoed by the tty) never matches them.
     socket.write(`echo ${tag}-B""EGIN; ${command}; echo ${tag}-E""ND\n`)
     const m = await waitForSerial(files.log, new RegExp(`${tag}-BEGIN\\r?\\n([\\s\\S]*?)${tag}-END`), timeoutMs, from)
-    return (m[1] as string).replaceAll('\r', '')
+    return withoutConsoleNoise((m[1] as string).replaceAll('\r', ''))
   } finally {
     socket.destroy()
   }
