@@ -51,7 +51,6 @@ export class GroupReconciler {
   private readonly creating = new Map<string, Map<number, number>>()
   /** VM id → until when its delete counts as done. */
   private readonly deleting = new Map<string, number>()
-  private readonly errors = new Map<string, string>()
   /** VM ids of lost members forgotten (their tombstone made): the dead host's advert shows them a while longer. */
   private readonly forgotten = new Map<string, number>()
 
@@ -72,13 +71,8 @@ export class GroupReconciler {
     return this.members(g).some((m) => m.state !== 'lost' || !this.forgotten.has(m.vmId))
   }
 
-  /** The last failure of the group's reconciliation ('' after a clean round). */
-  lastError (groupId: string): string {
-    return this.errors.get(groupId) ?? ''
-  }
-
   /** What a round would count: the sightings, with this owner's own recent creates and deletes. */
-  observe (g: VmGroupRecord, sightings: readonly MemberSighting[]): ObservedMember[] {
+  private observe (g: VmGroupRecord, sightings: readonly MemberSighting[]): ObservedMember[] {
     const now = this.now()
     const out: ObservedMember[] = sightings.map((s) => (this.deleting.get(s.vmId) ?? 0) > now ? { index: s.index, state: 'deleting' } : observed(s))
     const recent = this.creating.get(g.id)
@@ -89,6 +83,7 @@ export class GroupReconciler {
       if (seen || until <= now) recent?.delete(index)
       else out.push({ index, state: 'present' })
     }
+    if (recent?.size === 0) this.creating.delete(g.id)
     for (const [id, until] of this.deleting) if (until <= now) this.deleting.delete(id)
     return out
   }
@@ -101,10 +96,7 @@ export class GroupReconciler {
     const now = this.now()
     for (const [id, until] of this.forgotten) if (until <= now) this.forgotten.delete(id)
     const lost = sightings.filter((s) => s.state === 'lost' && !this.forgotten.has(s.vmId))
-    if (decision.create.length === 0 && decision.delete.length === 0 && lost.length === 0) {
-      this.errors.delete(g.id)
-      return report
-    }
+    if (decision.create.length === 0 && decision.delete.length === 0 && lost.length === 0) return report
     const fail = (member: string, err: unknown): void => { report.failed.push({ member, error: (err as Error).message }) }
 
     // Lost members are forgotten first: their names are free again, for the creates below.
@@ -149,8 +141,6 @@ export class GroupReconciler {
         }
       })()
     ])
-    if (report.failed.length > 0) this.errors.set(g.id, report.failed.map((f) => `${f.member}: ${f.error}`).join('; '))
-    else this.errors.delete(g.id)
     return report
   }
 
@@ -171,12 +161,6 @@ export class GroupReconciler {
     while (this.now() < seenBy && !this.members(g).some((s) => s.index === c.index && s.state !== 'lost')) {
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
-  }
-
-  /** Forgets what it tracked of a group (it is no longer this host's). */
-  drop (groupId: string): void {
-    this.creating.delete(groupId)
-    this.errors.delete(groupId)
   }
 }
 

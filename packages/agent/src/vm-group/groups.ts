@@ -10,9 +10,9 @@ import { ClusterClaims } from '../network/cluster-claims.js'
 import { GroupStore } from '../store/group-store.js'
 import type { StateStore } from '../store/state-store.js'
 import { ClusterBook, isLive } from '../util/cluster-book.js'
-import { GroupAdmin, groupKey } from './group-admin.js'
+import { GroupAdmin } from './group-admin.js'
 import type { MemberSighting } from './group-members.js'
-import { GroupOwnership, type OwnershipTiming } from './group-ownership.js'
+import { GroupOwnership, ownerKey, type OwnershipTiming } from './group-ownership.js'
 import { GROUP_TOMBSTONE_TTL_MS, groupToWire, preferredGroup, sameGroup, type VmGroupRecord } from './group-record.js'
 import { GroupReconciler } from './group-reconciler.js'
 
@@ -128,32 +128,34 @@ export class Groups {
         this.emit({ kind: 'group-scaled', subjectHostId: this.selfId, message: `group ${group.name} deleted: its members go` })
         return { group: this.info(group) }
       },
-      listGroups: async () => ({ groupList: { groups: this.listed().map((g) => this.info(g)) } }),
+      listGroups: async () => ({ groupList: { groups: this.book.all().sort((a, b) => a.name.localeCompare(b.name)).flatMap((g) => this.shown(g) ?? []) } }),
       inspectGroup: async (req) => {
         const name = req.inspectGroup?.name ?? ''
-        const g = this.listed().find((x) => x.name === name)
-        if (g === undefined) throw new ControlError('NOT_FOUND', `no group named ${name} (meshvirt group ls lists them)`)
-        return { group: this.info(g) }
+        const g = this.book.record(name)
+        const shown = g === undefined ? undefined : this.shown(g)
+        if (shown === undefined) throw new ControlError('NOT_FOUND', `no group named ${name} (meshvirt group ls lists them)`)
+        return { group: shown }
       }
     }
   }
 
-  /** Live groups, and deleted ones whose members are still being removed. */
-  private listed (): VmGroupRecord[] {
-    return this.book.all().filter((g) => isLive(g) || this.members(g).some((m) => m.state !== 'lost')).sort((a, b) => a.name.localeCompare(b.name))
+  /** A live group, or a deleted one whose members are still being removed (else undefined: nothing to show). */
+  private shown (g: VmGroupRecord): meshvirt.v1.IGroupInfo | undefined {
+    const members = this.members(g)
+    return isLive(g) || members.some((m) => m.state !== 'lost') ? this.info(g, members) : undefined
   }
 
   private members (g: VmGroupRecord): MemberSighting[] {
     return this.reconciler?.members(g) ?? []
   }
 
-  private info (g: VmGroupRecord): meshvirt.v1.IGroupInfo {
+  private info (g: VmGroupRecord, members = this.members(g)): meshvirt.v1.IGroupInfo {
     const owner = this.ownerOf(g)
     return {
       group: groupToWire(g),
       owner,
       ownerHostname: owner === '' ? '' : this.view?.get(owner)?.advert.hostname ?? '',
-      members: this.members(g).map((m) => ({ index: m.index, vmId: m.vmId, vmName: m.vmName, state: m.state, hostId: m.hostId, hostname: m.hostname }))
+      members: members.map((m) => ({ index: m.index, vmId: m.vmId, vmName: m.vmName, state: m.state, hostId: m.hostId, hostname: m.hostname }))
     }
   }
 
@@ -178,7 +180,7 @@ export class Groups {
     for (const g of quorum ? this.book.all() : []) {
       // A deleted group is owned until its last member is gone (or forgotten, when lost with its host).
       if (!isLive(g) && !reconciler.hasWork(g)) continue
-      const candidate = this.ownerOf(g) === '' && nameAuthorities(groupKey(g.id), alive)[0] === this.selfId
+      const candidate = this.ownerOf(g) === '' && nameAuthorities(ownerKey(g.id), alive)[0] === this.selfId
       wanted.push({ groupId: g.id, claim: candidate })
       if (ownership.holds(g.id)) mine.push(g)
     }

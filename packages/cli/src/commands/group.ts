@@ -68,6 +68,14 @@ async function waitForCount (ctx: CommandContext, client: ControlClient, name: s
   }
 }
 
+/** After a create or a scale: waits for the count unless --no-wait, then prints the group. */
+async function waitAndPrint (ctx: CommandContext, client: ControlClient, changed: GroupView): Promise<number> {
+  const g = ctx.values['no-wait'] === true ? changed : await waitForCount(ctx, client, changed.name) ?? changed
+  if (ctx.values.json === true) ctx.out(JSON.stringify(g, null, 2))
+  else printGroup(ctx, g)
+  return 0
+}
+
 const waitOptions = {
   'no-wait': { type: 'boolean' as const, description: 'return at once, without waiting for the members' },
   timeout: { type: 'string' as const, valueName: 'SECONDS', description: `how long to wait for the group to reach its count (default ${DEFAULT_WAIT_S})` }
@@ -96,12 +104,9 @@ export const groupCreate: Command = {
     if (ctx.values.policy === undefined) template.policy = 0
     const client = controlClient(ctx)
     const key = (ctx.values['idempotency-key'] as string | undefined) ?? randomUUID()
-    let g = groupView((await client.call({ idempotencyKey: key, createGroup: { name, count, template } })).group ?? {})
+    const g = groupView((await client.call({ idempotencyKey: key, createGroup: { name, count, template } })).group ?? {})
     if (ctx.values.json !== true) ctx.err(`group ${name} created: ${count} member(s), ${name}-1 … ${name}-${count}`)
-    if (ctx.values['no-wait'] !== true) g = await waitForCount(ctx, client, name) ?? g
-    if (ctx.values.json === true) ctx.out(JSON.stringify(g, null, 2))
-    else printGroup(ctx, g)
-    return 0
+    return await waitAndPrint(ctx, client, g)
   }
 }
 
@@ -114,12 +119,9 @@ export const groupScale: Command = {
   async run (ctx) {
     const name = nameOf(ctx)
     const client = controlClient(ctx)
-    let g = groupView((await client.call({ scaleGroup: { name, count: countOf(ctx) } })).group ?? {})
+    const g = groupView((await client.call({ scaleGroup: { name, count: countOf(ctx) } })).group ?? {})
     if (ctx.values.json !== true) ctx.err(`group ${name}: count ${g.count}`)
-    if (ctx.values['no-wait'] !== true) g = await waitForCount(ctx, client, name) ?? g
-    if (ctx.values.json === true) ctx.out(JSON.stringify(g, null, 2))
-    else printGroup(ctx, g)
-    return 0
+    return await waitAndPrint(ctx, client, g)
   }
 }
 
