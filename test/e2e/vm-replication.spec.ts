@@ -34,7 +34,8 @@ describe('replication end to end: a real guest\'s disk kept on another host, and
   afterAll(async () => {
     await Promise.all(agents.map(async (a) => { await a.stop() }))
     for (const i of [1, 2, 3]) await killQemusUnder(join(dir, `host-${i}`))
-    await rm(dir, { recursive: true, force: true })
+    // A fence watchdog outliving its agent may write its last file meanwhile (ENOTEMPTY seen in CI): retried.
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 })
   })
 
   const cli = meshvirtOn
