@@ -102,7 +102,8 @@ describe('VM groups', () => {
     console.log(`group back to 8 members ${tookMs} ms after a host with ${lostNames.join(', ')} was stopped`)
     // Each replacement is an event of the cluster stream (emitted by the owner, gossiped to all).
     await pollUntil(async () => {
-      const events = (await call(a, { listEvents: { limit: 1000 } })).eventList?.events ?? []
+      // Asked of a host still running: the victim may have been the one that scaled the group.
+      const events = (await call(live()[0] as RunningAgent, { listEvents: { limit: 1000 } })).eventList?.events ?? []
       const replaced = events.filter((e) => e.event?.kind === pb.EventKind.EVENT_KIND_GROUP_MEMBER_REPLACED).map((e) => e.event?.vmName ?? '')
       return lostNames.every((n) => replaced.includes(n))
     }, { timeoutMs: 10_000, what: `group-member-replaced events for ${lostNames.join(', ')}` })

@@ -1,5 +1,5 @@
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { DNSMASQ, SUPERVISE_INTERVAL_MS } from './constants.js'
 import { dnsmasqArgs, renderDhcpHosts, renderDnsHosts } from './dnsmasq-config.js'
 import type { DnsmasqPaths } from './dnsmasq-config.js'
@@ -221,6 +221,20 @@ export class LinuxHostNetwork implements HostNetwork {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
     await this.queue.catch(() => {})
+    await this.removeUnusedStateDir()
+  }
+
+  /**
+   * A host that never had a network keeps nothing under /run: when the state dir holds no network
+   * (only the tunnel-peer list, which the mesh sets again at the next start), it goes, and so does
+   * its parent if that is left empty.
+   */
+  private async removeUnusedStateDir (): Promise<void> {
+    if (this.networks.size > 0) return
+    const entries = await readdir(this.init.stateDir).catch(() => undefined)
+    if (entries === undefined || entries.some((e) => e !== TUNNEL_PEERS_FILE)) return
+    await rm(this.init.stateDir, { recursive: true, force: true }).catch(() => {})
+    await rmdir(dirname(this.init.stateDir)).catch(() => {})
   }
 
   private async serial<T> (work: () => Promise<T>): Promise<T> {

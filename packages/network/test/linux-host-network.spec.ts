@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -131,6 +131,20 @@ describe('LinuxHostNetwork (fake host)', () => {
     fake.calls.splice(0)
     await driver(fake).ensureNetwork(web)
     expect(fake.calls.filter((c) => c.startsWith('nft ')).at(-1)).toContain('ip saddr != { 10.77.0.2 } drop')
+  })
+
+  it('close removes a state dir that holds no network (only the tunnel-peer list), and keeps one that does', async () => {
+    const fake = fakeHost(dir)
+    const idle = driver(fake)
+    await idle.setTunnelPeers(['10.77.0.2'])
+    expect(await readdir(join(dir, 'state'))).toEqual(['.tunnel-peers.json'])
+    await idle.close()
+    await expect(readdir(join(dir, 'state'))).rejects.toThrow('ENOENT')
+    const used = driver(fake)
+    await used.setTunnelPeers(['10.77.0.2'])
+    await used.ensureNetwork(web)
+    await used.close()
+    expect((await readdir(join(dir, 'state'))).sort()).toEqual(['.tunnel-peers.json', 'web'])
   })
 
   it('a failing command names itself and its stderr, and what the call created is removed', async () => {
