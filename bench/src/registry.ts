@@ -1,4 +1,5 @@
 import { abuse } from './abuse.js'
+import { api } from './api.js'
 import { balance } from './balance.js'
 import { failover } from './failover.js'
 import { gossip } from './gossip.js'
@@ -14,4 +15,4 @@ import { tunnel } from './tunnel.js'
 import { vmStart } from './vm-start.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead, abuse, network, images, balance]
+export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead, abuse, network, images, balance, api]

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,6 +25,7 @@ const SUBSTITUTIONS = [
   '/etc/meshvirt/, /var/lib/meshvirt, /srv/mv2 → directories under the test\'s temp dir (system paths on a test machine)',
   '--listen/-l /ip4/0.0.0.0/tcp/N and an agent without --listen → /ip4/127.0.0.1/tcp/0 (loopback only; the OS picks the port)',
   '--bootstrap /ip4/10.0.0.1/…/p2p/12D3KooW… → the first agent\'s real address',
+  '--api-listen 0.0.0.0:N → 127.0.0.1:0; https://10.0.0.1:7443 → host-1\'s API; mvt1.… → the token `user add` printed',
   'the README\'s elided agent flags (…) → the first agent\'s flags, its own data dir',
   'agents get --name host-N (one machine has one hostname) and --image-dir <test guest dir> (kernels must come from an image dir)',
   '--image FILE → --kernel/--initrd/--cmdline of the test guest (it has no bootable disk image); --image NAME (a library image) stays, the test guest\'s kernel boots it',
@@ -55,6 +56,8 @@ describe('every --help and README example runs as written on a demo-shaped clust
   let firstAgentFlags = ''
   let bootstrapAddr = ''
   let webId = ''
+  let apiUrl = ''
+  let userToken = ''
 
   beforeAll(async () => {
     guest = await ensureGuest()
@@ -74,7 +77,8 @@ describe('every --help and README example runs as written on a demo-shaped clust
       if (file !== undefined) execFileSync('qemu-img', ['create', '-q', '-f', /\.raw$/.test(file) ? 'raw' : 'qcow2', join(dir, 'images', basename(file)), '64M'])
     }
     // The commands talk to "the local agent": host-1's (its data dir is the README's /var/lib/meshvirt).
-    env = { PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}`, MESHVIRT_DATA_DIR: join(dir, 'host-1'), MESHVIRT_TIMING: 'local', HOME: process.env.HOME ?? '/root' }
+    // `meshvirt login` keeps its profile in the test's dir, not the machine's ~/.config.
+    env = { PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}`, MESHVIRT_DATA_DIR: join(dir, 'host-1'), MESHVIRT_TIMING: 'local', HOME: process.env.HOME ?? '/root', MESHVIRT_CONFIG_DIR: join(dir, 'config') }
   }, 240_000)
 
   afterAll(async () => {
@@ -92,6 +96,9 @@ describe('every --help and README example runs as written on a demo-shaped clust
       .replaceAll('/var/lib/meshvirt', join(dir, `host-${host}`))
       .replaceAll('/srv/mv2', join(dir, `host-${host}`))
       .replace(/\/ip4\/0\.0\.0\.0\/tcp\/\d+/g, '/ip4/127.0.0.1/tcp/0')
+      .replace(/--api-listen 0\.0\.0\.0:\d+/g, '--api-listen 127.0.0.1:0')
+      .replace(/https:\/\/10\.0\.0\.\d+:\d+/g, apiUrl)
+      .replace(/mvt1\.…/g, userToken)
       .replace(/\/ip4\/10\.0\.0\.1\/tcp\/\d+\/p2p\/\S+/g, bootstrapAddr)
       .replace(/--memory \d+G\b/g, '--memory 128M')
       .replace(/--disk \d+G\b/g, '--disk 1G')
@@ -272,6 +279,18 @@ describe('every --help and README example runs as written on a demo-shaped clust
     }
     for (const e of take(pick((c) => c.startsWith('group delete')))) await expectRuns(e)
     expect((await run('meshvirt vm ls --json')).stdout).not.toMatch(/"api-\d+"/)
+
+    // Users of the API: a token from `user add`, a login with it to host-1's API, a logout, a revocation.
+    apiUrl = (JSON.parse(await readFile(join(dir, 'host-1', 'agent.json'), 'utf8')) as { apiUrl?: string }).apiUrl ?? ''
+    expect(apiUrl, 'host-1 serves the API (the README\'s --api-listen)').toMatch(/^https:\/\/127\.0\.0\.1:\d+$/)
+    for (const e of take(pick((c) => c.startsWith('user add')))) {
+      const r = await expectRuns(e)
+      userToken ||= /mvt1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/.exec(r.stdout)?.[0] ?? ''
+    }
+    expect(userToken).not.toBe('')
+    for (const e of take(pick((c) => c.startsWith('login')))) expect((await expectRuns(e)).stdout).toContain('logged in to')
+    for (const e of take(pick((c) => c.startsWith('logout')))) await expectRuns(e)
+    for (const e of take(pick((c) => c.startsWith('user revoke')))) await expectRuns(e)
 
     // Stop, start, delete: a chain that runs them all goes last, and the single ones it contains are its.
     const lifecycle = take(pick((c) => /^vm (stop|start|delete)\b/.test(c)))

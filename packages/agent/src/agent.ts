@@ -21,6 +21,8 @@ import type { Accepting } from './negotiate/negotiate-service.js'
 import { PeerClient } from './negotiate/peer-client.js'
 import { balanceFeature, type BalancePart } from './parts/balance-part.js'
 import type { BalanceKnobs } from './balance/index.js'
+import { accessFeature } from './parts/access-part.js'
+import { startApi } from './parts/api-part.js'
 import { startControl } from './parts/control-part.js'
 import { Features } from './parts/feature.js'
 import { startFailover } from './parts/failover-part.js'
@@ -76,6 +78,8 @@ export interface RunningAgent {
   incarnation: number
   addrs: string[]
   controlSocket: string
+  /** The HTTPS API's address, when `--api-listen` asked for one. */
+  apiUrl?: string
   inventory: HostInventory
   mesh: MeshNode
   monitoring: Monitoring
@@ -156,7 +160,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const networks = networkFeature(feature, opts.hostNetwork)
   const balance = balanceFeature(feature, { ...config.balance, ...opts.balance })
   const groups = groupFeature(feature)
-  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf), balance, groups])
+  const access = accessFeature(feature, clusterKey)
+  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf), balance, groups, access])
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   features.addDetails(details)
@@ -231,11 +236,12 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const accepting = (): Accepting => stopping ? { ok: false, reason: 'shutting-down' } : admin.get() !== 'active' ? { ok: false, reason: 'draining' } : { ok: true }
   await serveNegotiation(parts, { accepting, names: nameClaims, migration, replicas })
   const controlSocket = checked.controlSocket
-  await startControl(parts, { controlSocket, broker, admin, vmRecords, monitoring: mon, migration, replicas, extra: features.handlers(), onDeleted: async (vm) => { await features.vmDeleted(vm) } })
+  const { control } = await startControl(parts, { controlSocket, broker, admin, vmRecords, monitoring: mon, migration, replicas, extra: features.handlers(), onDeleted: async (vm) => { await features.vmDeleted(vm) } })
+  const api = checked.api === undefined ? undefined : await startApi(parts, { listen: checked.api, control, access, emit: (d) => { void mon.events.emit(d).catch(() => {}) } })
   const addrs = node.multiaddrs()
   const infoFile = join(config.dataDir, AGENT_INFO_FILE)
   teardown.add('agent.json', async () => { await rm(infoFile, { force: true }) })
-  await writeFile(infoFile, JSON.stringify({ hostId: selfId, pid: process.pid, incarnation, addrs, controlSocket, metricsUrl: mon.metricsUrl, dashboardUrl: mon.dashboardUrl }, null, 2) + '\n')
+  await writeFile(infoFile, JSON.stringify({ hostId: selfId, pid: process.pid, incarnation, addrs, controlSocket, metricsUrl: mon.metricsUrl, dashboardUrl: mon.dashboardUrl, ...(api !== undefined ? { apiUrl: api.url } : {}) }, null, 2) + '\n')
   log.info('agent ready', { addrs, controlSocket, vms: vms.list().length })
 
   return {
@@ -243,6 +249,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     incarnation,
     addrs,
     controlSocket,
+    ...(api !== undefined ? { apiUrl: api.url } : {}),
     inventory,
     mesh: node,
     monitoring: mon,

@@ -20,6 +20,16 @@ function findCommand (argv: string[]): [Command | undefined, string[]] {
 
 /** Runs `meshvirt ARGV…`; returns the exit code (0 ok, 1 failure, 2 usage). Never throws. */
 export async function main (argv: string[], io: MainIo): Promise<number> {
+  // `meshvirt --endpoint URL vm ls`: a leading --endpoint applies to whatever command follows.
+  const lead = /^--endpoint(?:=(.*))?$/.exec(argv[0] ?? '')
+  if (lead !== null) {
+    const url = lead[1] ?? argv[1]
+    if (url === undefined) {
+      io.err('meshvirt: --endpoint needs a URL, https://HOST:PORT')
+      return 2
+    }
+    return await main(argv.slice(lead[1] === undefined ? 2 : 1), { ...io, env: { ...io.env, MESHVIRT_ENDPOINT: url } })
+  }
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     io.out(topHelp(COMMANDS))
     return argv.length === 0 ? 2 : 0

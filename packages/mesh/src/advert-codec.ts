@@ -96,6 +96,7 @@ export function hostAdvertToWire (a: HostAdvert): Wire {
     imageTombstones: a.imageTombstones,
     groups: a.groups,
     groupsOwned: a.groupsOwned,
+    revocations: a.revocations,
     ...(a.balance !== undefined ? { balance: { mode: BALANCE_MODES.indexOf(a.balance.mode), version: a.balance.version, setBy: a.balance.setBy } } : {})
   }
 }
@@ -139,7 +140,11 @@ function fromWire (w: Wire): HostAdvert {
     })),
     ...balanceSetting(w.balance),
     groups: list(w.groups, 'groups', L.maxGroups).map((g, i) => vmGroup(g, `groups[${i}]`)),
-    groupsOwned: list(w.groupsOwned, 'groups_owned', L.maxGroups).map((id, i) => text(id, `groups_owned[${i}]`, L.maxTextChars))
+    groupsOwned: list(w.groupsOwned, 'groups_owned', L.maxGroups).map((id, i) => text(id, `groups_owned[${i}]`, L.maxTextChars)),
+    revocations: list(w.revocations, 'revocations', L.maxRevocations).map((r, i) => ({
+      user: text(r.user, `revocations[${i}].user`, L.maxTextChars),
+      beforeMs: count(r.beforeMs, `revocations[${i}].before_ms`)
+    }))
   }
 }
 

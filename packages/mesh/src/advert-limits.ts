@@ -24,6 +24,8 @@ export const ADVERT_LIMITS = Object.freeze({
   /** VM groups (and their tombstones) a host gossips; each one's encoded template at most this. */
   maxGroups: 128,
   maxGroupTemplateBytes: 8192,
+  /** Revoked users a host gossips (a revocation lasts as long as the longest token it covers). */
+  maxRevocations: 256,
   /** Images (held or being fetched) and image tombstones a host gossips, each. */
   maxImages: 512,
   maxImageRefs: 32,

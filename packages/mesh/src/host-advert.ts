@@ -161,6 +161,13 @@ export interface HostAdvertContent {
   groups: VmGroupRecord[]
   /** The ids of the groups this host reconciles now (it holds their ownership lease). */
   groupsOwned: string[]
+  /** The revocations of user tokens this host knows of: tokens of `user` issued at or before `beforeMs` are refused. */
+  revocations: UserRevocation[]
+}
+
+export interface UserRevocation {
+  user: string
+  beforeMs: number
 }
 
 export interface HostAdvert extends HostAdvertContent {
@@ -209,7 +216,8 @@ export function emptyAdvertContent (): HostAdvertContent {
     images: [],
     imageTombstones: [],
     groups: [],
-    groupsOwned: []
+    groupsOwned: [],
+    revocations: []
   }
 }
 

@@ -5,6 +5,117 @@ export namespace meshvirt {
 
     namespace v1 {
 
+        interface IAddUser {
+            name?: (string|null);
+            role?: (string|null);
+            expiresInMs?: (number|null);
+        }
+
+        class AddUser implements IAddUser {
+            constructor(properties?: meshvirt.v1.IAddUser);
+            public name: string;
+            public role: string;
+            public expiresInMs: number;
+            public static create(properties?: meshvirt.v1.IAddUser): meshvirt.v1.AddUser;
+            public static encode(message: meshvirt.v1.IAddUser, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IAddUser, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.AddUser;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.AddUser;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.AddUser;
+            public static toObject(message: meshvirt.v1.AddUser, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IRevokeUser {
+            name?: (string|null);
+        }
+
+        class RevokeUser implements IRevokeUser {
+            constructor(properties?: meshvirt.v1.IRevokeUser);
+            public name: string;
+            public static create(properties?: meshvirt.v1.IRevokeUser): meshvirt.v1.RevokeUser;
+            public static encode(message: meshvirt.v1.IRevokeUser, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IRevokeUser, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.RevokeUser;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.RevokeUser;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.RevokeUser;
+            public static toObject(message: meshvirt.v1.RevokeUser, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IUserToken {
+            name?: (string|null);
+            role?: (string|null);
+            token?: (string|null);
+            issuedAtMs?: (number|null);
+            expiresAtMs?: (number|null);
+            caPin?: (string|null);
+        }
+
+        class UserToken implements IUserToken {
+            constructor(properties?: meshvirt.v1.IUserToken);
+            public name: string;
+            public role: string;
+            public token: string;
+            public issuedAtMs: number;
+            public expiresAtMs: number;
+            public caPin: string;
+            public static create(properties?: meshvirt.v1.IUserToken): meshvirt.v1.UserToken;
+            public static encode(message: meshvirt.v1.IUserToken, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IUserToken, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.UserToken;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.UserToken;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.UserToken;
+            public static toObject(message: meshvirt.v1.UserToken, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IUserRevocation {
+            user?: (string|null);
+            beforeMs?: (number|null);
+        }
+
+        class UserRevocation implements IUserRevocation {
+            constructor(properties?: meshvirt.v1.IUserRevocation);
+            public user: string;
+            public beforeMs: number;
+            public static create(properties?: meshvirt.v1.IUserRevocation): meshvirt.v1.UserRevocation;
+            public static encode(message: meshvirt.v1.IUserRevocation, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IUserRevocation, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.UserRevocation;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.UserRevocation;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.UserRevocation;
+            public static toObject(message: meshvirt.v1.UserRevocation, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IUserRevocations {
+            revocations?: (meshvirt.v1.IUserRevocation[]|null);
+        }
+
+        class UserRevocations implements IUserRevocations {
+            constructor(properties?: meshvirt.v1.IUserRevocations);
+            public revocations: meshvirt.v1.IUserRevocation[];
+            public static create(properties?: meshvirt.v1.IUserRevocations): meshvirt.v1.UserRevocations;
+            public static encode(message: meshvirt.v1.IUserRevocations, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IUserRevocations, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.UserRevocations;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.UserRevocations;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.UserRevocations;
+            public static toObject(message: meshvirt.v1.UserRevocations, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IResources {
             vcpus?: (number|null);
             memoryBytes?: (number|null);
@@ -610,6 +721,8 @@ export namespace meshvirt {
             listGroups?: (meshvirt.v1.IListGroups|null);
             inspectGroup?: (meshvirt.v1.IGroupRef|null);
             deleteGroup?: (meshvirt.v1.IGroupRef|null);
+            addUser?: (meshvirt.v1.IAddUser|null);
+            revokeUser?: (meshvirt.v1.IRevokeUser|null);
         }
 
         class ControlRequest implements IControlRequest {
@@ -648,7 +761,9 @@ export namespace meshvirt {
             public listGroups?: (meshvirt.v1.IListGroups|null);
             public inspectGroup?: (meshvirt.v1.IGroupRef|null);
             public deleteGroup?: (meshvirt.v1.IGroupRef|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|"createGroup"|"scaleGroup"|"listGroups"|"inspectGroup"|"deleteGroup");
+            public addUser?: (meshvirt.v1.IAddUser|null);
+            public revokeUser?: (meshvirt.v1.IRevokeUser|null);
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|"createGroup"|"scaleGroup"|"listGroups"|"inspectGroup"|"deleteGroup"|"addUser"|"revokeUser");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -767,6 +882,8 @@ export namespace meshvirt {
             balanceReport?: (meshvirt.v1.IBalanceReport|null);
             group?: (meshvirt.v1.IGroupInfo|null);
             groupList?: (meshvirt.v1.IGroupList|null);
+            userToken?: (meshvirt.v1.IUserToken|null);
+            revocations?: (meshvirt.v1.IUserRevocations|null);
         }
 
         class ControlResponse implements IControlResponse {
@@ -788,7 +905,9 @@ export namespace meshvirt {
             public balanceReport?: (meshvirt.v1.IBalanceReport|null);
             public group?: (meshvirt.v1.IGroupInfo|null);
             public groupList?: (meshvirt.v1.IGroupList|null);
-            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|"group"|"groupList");
+            public userToken?: (meshvirt.v1.IUserToken|null);
+            public revocations?: (meshvirt.v1.IUserRevocations|null);
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|"group"|"groupList"|"userToken"|"revocations");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1231,6 +1350,7 @@ export namespace meshvirt {
             EVENT_KIND_GROUP_SCALED = 170,
             EVENT_KIND_GROUP_OWNED = 171,
             EVENT_KIND_GROUP_MEMBER_REPLACED = 172,
+            EVENT_KIND_API_REQUEST = 180,
             EVENT_KIND_IMAGE_FETCHED = 30,
             EVENT_KIND_IMAGE_FETCH_FAILED = 31,
             EVENT_KIND_HOST_STARTED = 20,
@@ -2346,6 +2466,7 @@ export namespace meshvirt {
             balance?: (meshvirt.v1.IBalanceSetting|null);
             groups?: (meshvirt.v1.IVmGroup[]|null);
             groupsOwned?: (string[]|null);
+            revocations?: (meshvirt.v1.IUserRevocation[]|null);
         }
 
         class HostAdvert implements IHostAdvert {
@@ -2376,6 +2497,7 @@ export namespace meshvirt {
             public balance?: (meshvirt.v1.IBalanceSetting|null);
             public groups: meshvirt.v1.IVmGroup[];
             public groupsOwned: string[];
+            public revocations: meshvirt.v1.IUserRevocation[];
             public static create(properties?: meshvirt.v1.IHostAdvert): meshvirt.v1.HostAdvert;
             public static encode(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IHostAdvert, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -26,6 +26,1488 @@ export const meshvirt = $root.meshvirt = (() => {
          */
         const v1 = {};
 
+        v1.AddUser = (function() {
+
+            /**
+             * Properties of an AddUser.
+             * @memberof meshvirt.v1
+             * @interface IAddUser
+             * @property {string|null} [name] AddUser name
+             * @property {string|null} [role] AddUser role
+             * @property {number|null} [expiresInMs] AddUser expiresInMs
+             */
+
+            /**
+             * Constructs a new AddUser.
+             * @memberof meshvirt.v1
+             * @classdesc Represents an AddUser.
+             * @implements IAddUser
+             * @constructor
+             * @param {meshvirt.v1.IAddUser=} [properties] Properties to set
+             */
+            function AddUser(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * AddUser name.
+             * @member {string} name
+             * @memberof meshvirt.v1.AddUser
+             * @instance
+             */
+            AddUser.prototype.name = "";
+
+            /**
+             * AddUser role.
+             * @member {string} role
+             * @memberof meshvirt.v1.AddUser
+             * @instance
+             */
+            AddUser.prototype.role = "";
+
+            /**
+             * AddUser expiresInMs.
+             * @member {number} expiresInMs
+             * @memberof meshvirt.v1.AddUser
+             * @instance
+             */
+            AddUser.prototype.expiresInMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new AddUser instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.AddUser
+             * @static
+             * @param {meshvirt.v1.IAddUser=} [properties] Properties to set
+             * @returns {meshvirt.v1.AddUser} AddUser instance
+             */
+            AddUser.create = function create(properties) {
+                return new AddUser(properties);
+            };
+
+            /**
+             * Encodes the specified AddUser message. Does not implicitly {@link meshvirt.v1.AddUser.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.AddUser
+             * @static
+             * @param {meshvirt.v1.IAddUser} message AddUser message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AddUser.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.role != null && Object.hasOwnProperty.call(message, "role"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.role);
+                if (message.expiresInMs != null && Object.hasOwnProperty.call(message, "expiresInMs"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.expiresInMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AddUser message, length delimited. Does not implicitly {@link meshvirt.v1.AddUser.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.AddUser
+             * @static
+             * @param {meshvirt.v1.IAddUser} message AddUser message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AddUser.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes an AddUser message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.AddUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.AddUser} AddUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AddUser.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.AddUser();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.role = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.expiresInMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes an AddUser message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.AddUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.AddUser} AddUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AddUser.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies an AddUser message.
+             * @function verify
+             * @memberof meshvirt.v1.AddUser
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AddUser.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.role != null && Object.hasOwnProperty.call(message, "role"))
+                    if (!$util.isString(message.role))
+                        return "role: string expected";
+                if (message.expiresInMs != null && Object.hasOwnProperty.call(message, "expiresInMs"))
+                    if (!$util.isInteger(message.expiresInMs) && !(message.expiresInMs && $util.isInteger(message.expiresInMs.low) && $util.isInteger(message.expiresInMs.high)))
+                        return "expiresInMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates an AddUser message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.AddUser
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.AddUser} AddUser
+             */
+            AddUser.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.AddUser)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.AddUser: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.AddUser();
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.role != null)
+                    message.role = String(object.role);
+                if (object.expiresInMs != null)
+                    if ($util.Long)
+                        message.expiresInMs = $util.Long.fromValue(object.expiresInMs, true);
+                    else if (typeof object.expiresInMs === "string")
+                        message.expiresInMs = parseInt(object.expiresInMs, 10);
+                    else if (typeof object.expiresInMs === "number")
+                        message.expiresInMs = object.expiresInMs;
+                    else if (typeof object.expiresInMs === "object")
+                        message.expiresInMs = new $util.LongBits(object.expiresInMs.low >>> 0, object.expiresInMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AddUser message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.AddUser
+             * @static
+             * @param {meshvirt.v1.AddUser} message AddUser
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AddUser.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.role = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.expiresInMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.expiresInMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.role != null && Object.hasOwnProperty.call(message, "role"))
+                    object.role = message.role;
+                if (message.expiresInMs != null && Object.hasOwnProperty.call(message, "expiresInMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.expiresInMs = typeof message.expiresInMs === "number" ? BigInt(message.expiresInMs) : $util.Long.fromBits(message.expiresInMs.low >>> 0, message.expiresInMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.expiresInMs === "number")
+                        object.expiresInMs = options.longs === String ? String(message.expiresInMs) : message.expiresInMs;
+                    else
+                        object.expiresInMs = options.longs === String ? $util.Long.prototype.toString.call(message.expiresInMs) : options.longs === Number ? new $util.LongBits(message.expiresInMs.low >>> 0, message.expiresInMs.high >>> 0).toNumber(true) : message.expiresInMs;
+                return object;
+            };
+
+            /**
+             * Converts this AddUser to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.AddUser
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AddUser.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for AddUser
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.AddUser
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            AddUser.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.AddUser";
+            };
+
+            return AddUser;
+        })();
+
+        v1.RevokeUser = (function() {
+
+            /**
+             * Properties of a RevokeUser.
+             * @memberof meshvirt.v1
+             * @interface IRevokeUser
+             * @property {string|null} [name] RevokeUser name
+             */
+
+            /**
+             * Constructs a new RevokeUser.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a RevokeUser.
+             * @implements IRevokeUser
+             * @constructor
+             * @param {meshvirt.v1.IRevokeUser=} [properties] Properties to set
+             */
+            function RevokeUser(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * RevokeUser name.
+             * @member {string} name
+             * @memberof meshvirt.v1.RevokeUser
+             * @instance
+             */
+            RevokeUser.prototype.name = "";
+
+            /**
+             * Creates a new RevokeUser instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.RevokeUser
+             * @static
+             * @param {meshvirt.v1.IRevokeUser=} [properties] Properties to set
+             * @returns {meshvirt.v1.RevokeUser} RevokeUser instance
+             */
+            RevokeUser.create = function create(properties) {
+                return new RevokeUser(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeUser message. Does not implicitly {@link meshvirt.v1.RevokeUser.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.RevokeUser
+             * @static
+             * @param {meshvirt.v1.IRevokeUser} message RevokeUser message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeUser.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RevokeUser message, length delimited. Does not implicitly {@link meshvirt.v1.RevokeUser.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.RevokeUser
+             * @static
+             * @param {meshvirt.v1.IRevokeUser} message RevokeUser message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeUser.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeUser message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.RevokeUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.RevokeUser} RevokeUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeUser.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.RevokeUser();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a RevokeUser message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.RevokeUser
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.RevokeUser} RevokeUser
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeUser.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a RevokeUser message.
+             * @function verify
+             * @memberof meshvirt.v1.RevokeUser
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeUser.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a RevokeUser message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.RevokeUser
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.RevokeUser} RevokeUser
+             */
+            RevokeUser.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.RevokeUser)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.RevokeUser: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.RevokeUser();
+                if (object.name != null)
+                    message.name = String(object.name);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RevokeUser message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.RevokeUser
+             * @static
+             * @param {meshvirt.v1.RevokeUser} message RevokeUser
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeUser.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.name = "";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                return object;
+            };
+
+            /**
+             * Converts this RevokeUser to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.RevokeUser
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeUser.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for RevokeUser
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.RevokeUser
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            RevokeUser.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.RevokeUser";
+            };
+
+            return RevokeUser;
+        })();
+
+        v1.UserToken = (function() {
+
+            /**
+             * Properties of a UserToken.
+             * @memberof meshvirt.v1
+             * @interface IUserToken
+             * @property {string|null} [name] UserToken name
+             * @property {string|null} [role] UserToken role
+             * @property {string|null} [token] UserToken token
+             * @property {number|null} [issuedAtMs] UserToken issuedAtMs
+             * @property {number|null} [expiresAtMs] UserToken expiresAtMs
+             * @property {string|null} [caPin] UserToken caPin
+             */
+
+            /**
+             * Constructs a new UserToken.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a UserToken.
+             * @implements IUserToken
+             * @constructor
+             * @param {meshvirt.v1.IUserToken=} [properties] Properties to set
+             */
+            function UserToken(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * UserToken name.
+             * @member {string} name
+             * @memberof meshvirt.v1.UserToken
+             * @instance
+             */
+            UserToken.prototype.name = "";
+
+            /**
+             * UserToken role.
+             * @member {string} role
+             * @memberof meshvirt.v1.UserToken
+             * @instance
+             */
+            UserToken.prototype.role = "";
+
+            /**
+             * UserToken token.
+             * @member {string} token
+             * @memberof meshvirt.v1.UserToken
+             * @instance
+             */
+            UserToken.prototype.token = "";
+
+            /**
+             * UserToken issuedAtMs.
+             * @member {number} issuedAtMs
+             * @memberof meshvirt.v1.UserToken
+             * @instance
+             */
+            UserToken.prototype.issuedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * UserToken expiresAtMs.
+             * @member {number} expiresAtMs
+             * @memberof meshvirt.v1.UserToken
+             * @instance
+             */
+            UserToken.prototype.expiresAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * UserToken caPin.
+             * @member {string} caPin
+             * @memberof meshvirt.v1.UserToken
+             * @instance
+             */
+            UserToken.prototype.caPin = "";
+
+            /**
+             * Creates a new UserToken instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.UserToken
+             * @static
+             * @param {meshvirt.v1.IUserToken=} [properties] Properties to set
+             * @returns {meshvirt.v1.UserToken} UserToken instance
+             */
+            UserToken.create = function create(properties) {
+                return new UserToken(properties);
+            };
+
+            /**
+             * Encodes the specified UserToken message. Does not implicitly {@link meshvirt.v1.UserToken.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.UserToken
+             * @static
+             * @param {meshvirt.v1.IUserToken} message UserToken message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UserToken.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.role != null && Object.hasOwnProperty.call(message, "role"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.role);
+                if (message.token != null && Object.hasOwnProperty.call(message, "token"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.token);
+                if (message.issuedAtMs != null && Object.hasOwnProperty.call(message, "issuedAtMs"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.issuedAtMs);
+                if (message.expiresAtMs != null && Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.expiresAtMs);
+                if (message.caPin != null && Object.hasOwnProperty.call(message, "caPin"))
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.caPin);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified UserToken message, length delimited. Does not implicitly {@link meshvirt.v1.UserToken.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.UserToken
+             * @static
+             * @param {meshvirt.v1.IUserToken} message UserToken message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UserToken.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a UserToken message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.UserToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.UserToken} UserToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UserToken.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.UserToken();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.role = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.token = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            message.issuedAtMs = reader.uint64();
+                            break;
+                        }
+                    case 5: {
+                            message.expiresAtMs = reader.uint64();
+                            break;
+                        }
+                    case 6: {
+                            message.caPin = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a UserToken message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.UserToken
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.UserToken} UserToken
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UserToken.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a UserToken message.
+             * @function verify
+             * @memberof meshvirt.v1.UserToken
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UserToken.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.role != null && Object.hasOwnProperty.call(message, "role"))
+                    if (!$util.isString(message.role))
+                        return "role: string expected";
+                if (message.token != null && Object.hasOwnProperty.call(message, "token"))
+                    if (!$util.isString(message.token))
+                        return "token: string expected";
+                if (message.issuedAtMs != null && Object.hasOwnProperty.call(message, "issuedAtMs"))
+                    if (!$util.isInteger(message.issuedAtMs) && !(message.issuedAtMs && $util.isInteger(message.issuedAtMs.low) && $util.isInteger(message.issuedAtMs.high)))
+                        return "issuedAtMs: integer|Long expected";
+                if (message.expiresAtMs != null && Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    if (!$util.isInteger(message.expiresAtMs) && !(message.expiresAtMs && $util.isInteger(message.expiresAtMs.low) && $util.isInteger(message.expiresAtMs.high)))
+                        return "expiresAtMs: integer|Long expected";
+                if (message.caPin != null && Object.hasOwnProperty.call(message, "caPin"))
+                    if (!$util.isString(message.caPin))
+                        return "caPin: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a UserToken message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.UserToken
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.UserToken} UserToken
+             */
+            UserToken.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.UserToken)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.UserToken: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.UserToken();
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.role != null)
+                    message.role = String(object.role);
+                if (object.token != null)
+                    message.token = String(object.token);
+                if (object.issuedAtMs != null)
+                    if ($util.Long)
+                        message.issuedAtMs = $util.Long.fromValue(object.issuedAtMs, true);
+                    else if (typeof object.issuedAtMs === "string")
+                        message.issuedAtMs = parseInt(object.issuedAtMs, 10);
+                    else if (typeof object.issuedAtMs === "number")
+                        message.issuedAtMs = object.issuedAtMs;
+                    else if (typeof object.issuedAtMs === "object")
+                        message.issuedAtMs = new $util.LongBits(object.issuedAtMs.low >>> 0, object.issuedAtMs.high >>> 0).toNumber(true);
+                if (object.expiresAtMs != null)
+                    if ($util.Long)
+                        message.expiresAtMs = $util.Long.fromValue(object.expiresAtMs, true);
+                    else if (typeof object.expiresAtMs === "string")
+                        message.expiresAtMs = parseInt(object.expiresAtMs, 10);
+                    else if (typeof object.expiresAtMs === "number")
+                        message.expiresAtMs = object.expiresAtMs;
+                    else if (typeof object.expiresAtMs === "object")
+                        message.expiresAtMs = new $util.LongBits(object.expiresAtMs.low >>> 0, object.expiresAtMs.high >>> 0).toNumber(true);
+                if (object.caPin != null)
+                    message.caPin = String(object.caPin);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a UserToken message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.UserToken
+             * @static
+             * @param {meshvirt.v1.UserToken} message UserToken
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UserToken.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.role = "";
+                    object.token = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.issuedAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.issuedAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.expiresAtMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.expiresAtMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.caPin = "";
+                }
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.role != null && Object.hasOwnProperty.call(message, "role"))
+                    object.role = message.role;
+                if (message.token != null && Object.hasOwnProperty.call(message, "token"))
+                    object.token = message.token;
+                if (message.issuedAtMs != null && Object.hasOwnProperty.call(message, "issuedAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.issuedAtMs = typeof message.issuedAtMs === "number" ? BigInt(message.issuedAtMs) : $util.Long.fromBits(message.issuedAtMs.low >>> 0, message.issuedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.issuedAtMs === "number")
+                        object.issuedAtMs = options.longs === String ? String(message.issuedAtMs) : message.issuedAtMs;
+                    else
+                        object.issuedAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.issuedAtMs) : options.longs === Number ? new $util.LongBits(message.issuedAtMs.low >>> 0, message.issuedAtMs.high >>> 0).toNumber(true) : message.issuedAtMs;
+                if (message.expiresAtMs != null && Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.expiresAtMs = typeof message.expiresAtMs === "number" ? BigInt(message.expiresAtMs) : $util.Long.fromBits(message.expiresAtMs.low >>> 0, message.expiresAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.expiresAtMs === "number")
+                        object.expiresAtMs = options.longs === String ? String(message.expiresAtMs) : message.expiresAtMs;
+                    else
+                        object.expiresAtMs = options.longs === String ? $util.Long.prototype.toString.call(message.expiresAtMs) : options.longs === Number ? new $util.LongBits(message.expiresAtMs.low >>> 0, message.expiresAtMs.high >>> 0).toNumber(true) : message.expiresAtMs;
+                if (message.caPin != null && Object.hasOwnProperty.call(message, "caPin"))
+                    object.caPin = message.caPin;
+                return object;
+            };
+
+            /**
+             * Converts this UserToken to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.UserToken
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UserToken.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for UserToken
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.UserToken
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            UserToken.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.UserToken";
+            };
+
+            return UserToken;
+        })();
+
+        v1.UserRevocation = (function() {
+
+            /**
+             * Properties of a UserRevocation.
+             * @memberof meshvirt.v1
+             * @interface IUserRevocation
+             * @property {string|null} [user] UserRevocation user
+             * @property {number|null} [beforeMs] UserRevocation beforeMs
+             */
+
+            /**
+             * Constructs a new UserRevocation.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a UserRevocation.
+             * @implements IUserRevocation
+             * @constructor
+             * @param {meshvirt.v1.IUserRevocation=} [properties] Properties to set
+             */
+            function UserRevocation(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * UserRevocation user.
+             * @member {string} user
+             * @memberof meshvirt.v1.UserRevocation
+             * @instance
+             */
+            UserRevocation.prototype.user = "";
+
+            /**
+             * UserRevocation beforeMs.
+             * @member {number} beforeMs
+             * @memberof meshvirt.v1.UserRevocation
+             * @instance
+             */
+            UserRevocation.prototype.beforeMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new UserRevocation instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.UserRevocation
+             * @static
+             * @param {meshvirt.v1.IUserRevocation=} [properties] Properties to set
+             * @returns {meshvirt.v1.UserRevocation} UserRevocation instance
+             */
+            UserRevocation.create = function create(properties) {
+                return new UserRevocation(properties);
+            };
+
+            /**
+             * Encodes the specified UserRevocation message. Does not implicitly {@link meshvirt.v1.UserRevocation.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.UserRevocation
+             * @static
+             * @param {meshvirt.v1.IUserRevocation} message UserRevocation message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UserRevocation.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.user != null && Object.hasOwnProperty.call(message, "user"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.user);
+                if (message.beforeMs != null && Object.hasOwnProperty.call(message, "beforeMs"))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.beforeMs);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified UserRevocation message, length delimited. Does not implicitly {@link meshvirt.v1.UserRevocation.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.UserRevocation
+             * @static
+             * @param {meshvirt.v1.IUserRevocation} message UserRevocation message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UserRevocation.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a UserRevocation message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.UserRevocation
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.UserRevocation} UserRevocation
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UserRevocation.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.UserRevocation();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.user = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.beforeMs = reader.uint64();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a UserRevocation message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.UserRevocation
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.UserRevocation} UserRevocation
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UserRevocation.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a UserRevocation message.
+             * @function verify
+             * @memberof meshvirt.v1.UserRevocation
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UserRevocation.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.user != null && Object.hasOwnProperty.call(message, "user"))
+                    if (!$util.isString(message.user))
+                        return "user: string expected";
+                if (message.beforeMs != null && Object.hasOwnProperty.call(message, "beforeMs"))
+                    if (!$util.isInteger(message.beforeMs) && !(message.beforeMs && $util.isInteger(message.beforeMs.low) && $util.isInteger(message.beforeMs.high)))
+                        return "beforeMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a UserRevocation message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.UserRevocation
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.UserRevocation} UserRevocation
+             */
+            UserRevocation.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.UserRevocation)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.UserRevocation: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.UserRevocation();
+                if (object.user != null)
+                    message.user = String(object.user);
+                if (object.beforeMs != null)
+                    if ($util.Long)
+                        message.beforeMs = $util.Long.fromValue(object.beforeMs, true);
+                    else if (typeof object.beforeMs === "string")
+                        message.beforeMs = parseInt(object.beforeMs, 10);
+                    else if (typeof object.beforeMs === "number")
+                        message.beforeMs = object.beforeMs;
+                    else if (typeof object.beforeMs === "object")
+                        message.beforeMs = new $util.LongBits(object.beforeMs.low >>> 0, object.beforeMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a UserRevocation message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.UserRevocation
+             * @static
+             * @param {meshvirt.v1.UserRevocation} message UserRevocation
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UserRevocation.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.user = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.beforeMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.beforeMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (message.user != null && Object.hasOwnProperty.call(message, "user"))
+                    object.user = message.user;
+                if (message.beforeMs != null && Object.hasOwnProperty.call(message, "beforeMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.beforeMs = typeof message.beforeMs === "number" ? BigInt(message.beforeMs) : $util.Long.fromBits(message.beforeMs.low >>> 0, message.beforeMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.beforeMs === "number")
+                        object.beforeMs = options.longs === String ? String(message.beforeMs) : message.beforeMs;
+                    else
+                        object.beforeMs = options.longs === String ? $util.Long.prototype.toString.call(message.beforeMs) : options.longs === Number ? new $util.LongBits(message.beforeMs.low >>> 0, message.beforeMs.high >>> 0).toNumber(true) : message.beforeMs;
+                return object;
+            };
+
+            /**
+             * Converts this UserRevocation to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.UserRevocation
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UserRevocation.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for UserRevocation
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.UserRevocation
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            UserRevocation.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.UserRevocation";
+            };
+
+            return UserRevocation;
+        })();
+
+        v1.UserRevocations = (function() {
+
+            /**
+             * Properties of a UserRevocations.
+             * @memberof meshvirt.v1
+             * @interface IUserRevocations
+             * @property {Array.<meshvirt.v1.IUserRevocation>|null} [revocations] UserRevocations revocations
+             */
+
+            /**
+             * Constructs a new UserRevocations.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a UserRevocations.
+             * @implements IUserRevocations
+             * @constructor
+             * @param {meshvirt.v1.IUserRevocations=} [properties] Properties to set
+             */
+            function UserRevocations(properties) {
+                this.revocations = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * UserRevocations revocations.
+             * @member {Array.<meshvirt.v1.IUserRevocation>} revocations
+             * @memberof meshvirt.v1.UserRevocations
+             * @instance
+             */
+            UserRevocations.prototype.revocations = $util.emptyArray;
+
+            /**
+             * Creates a new UserRevocations instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.UserRevocations
+             * @static
+             * @param {meshvirt.v1.IUserRevocations=} [properties] Properties to set
+             * @returns {meshvirt.v1.UserRevocations} UserRevocations instance
+             */
+            UserRevocations.create = function create(properties) {
+                return new UserRevocations(properties);
+            };
+
+            /**
+             * Encodes the specified UserRevocations message. Does not implicitly {@link meshvirt.v1.UserRevocations.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.UserRevocations
+             * @static
+             * @param {meshvirt.v1.IUserRevocations} message UserRevocations message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UserRevocations.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.revocations != null && message.revocations.length)
+                    for (let i = 0; i < message.revocations.length; ++i)
+                        $root.meshvirt.v1.UserRevocation.encode(message.revocations[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified UserRevocations message, length delimited. Does not implicitly {@link meshvirt.v1.UserRevocations.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.UserRevocations
+             * @static
+             * @param {meshvirt.v1.IUserRevocations} message UserRevocations message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UserRevocations.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a UserRevocations message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.UserRevocations
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.UserRevocations} UserRevocations
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UserRevocations.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.UserRevocations();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.revocations && message.revocations.length))
+                                message.revocations = [];
+                            message.revocations.push($root.meshvirt.v1.UserRevocation.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a UserRevocations message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.UserRevocations
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.UserRevocations} UserRevocations
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UserRevocations.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a UserRevocations message.
+             * @function verify
+             * @memberof meshvirt.v1.UserRevocations
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UserRevocations.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.revocations != null && Object.hasOwnProperty.call(message, "revocations")) {
+                    if (!Array.isArray(message.revocations))
+                        return "revocations: array expected";
+                    for (let i = 0; i < message.revocations.length; ++i) {
+                        let error = $root.meshvirt.v1.UserRevocation.verify(message.revocations[i], long + 1);
+                        if (error)
+                            return "revocations." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a UserRevocations message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.UserRevocations
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.UserRevocations} UserRevocations
+             */
+            UserRevocations.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.UserRevocations)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.UserRevocations: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.UserRevocations();
+                if (object.revocations) {
+                    if (!Array.isArray(object.revocations))
+                        throw TypeError(".meshvirt.v1.UserRevocations.revocations: array expected");
+                    message.revocations = [];
+                    for (let i = 0; i < object.revocations.length; ++i) {
+                        if (!$util.isObject(object.revocations[i]))
+                            throw TypeError(".meshvirt.v1.UserRevocations.revocations: object expected");
+                        message.revocations[i] = $root.meshvirt.v1.UserRevocation.fromObject(object.revocations[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a UserRevocations message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.UserRevocations
+             * @static
+             * @param {meshvirt.v1.UserRevocations} message UserRevocations
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UserRevocations.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.revocations = [];
+                if (message.revocations && message.revocations.length) {
+                    object.revocations = [];
+                    for (let j = 0; j < message.revocations.length; ++j)
+                        object.revocations[j] = $root.meshvirt.v1.UserRevocation.toObject(message.revocations[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this UserRevocations to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.UserRevocations
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UserRevocations.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for UserRevocations
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.UserRevocations
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            UserRevocations.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.UserRevocations";
+            };
+
+            return UserRevocations;
+        })();
+
         v1.Resources = (function() {
 
             /**
@@ -7142,6 +8624,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IListGroups|null} [listGroups] ControlRequest listGroups
              * @property {meshvirt.v1.IGroupRef|null} [inspectGroup] ControlRequest inspectGroup
              * @property {meshvirt.v1.IGroupRef|null} [deleteGroup] ControlRequest deleteGroup
+             * @property {meshvirt.v1.IAddUser|null} [addUser] ControlRequest addUser
+             * @property {meshvirt.v1.IRevokeUser|null} [revokeUser] ControlRequest revokeUser
              */
 
             /**
@@ -7431,17 +8915,33 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlRequest.prototype.deleteGroup = null;
 
+            /**
+             * ControlRequest addUser.
+             * @member {meshvirt.v1.IAddUser|null|undefined} addUser
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.addUser = null;
+
+            /**
+             * ControlRequest revokeUser.
+             * @member {meshvirt.v1.IRevokeUser|null|undefined} revokeUser
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.revokeUser = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|"createGroup"|"scaleGroup"|"listGroups"|"inspectGroup"|"deleteGroup"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|"createGroup"|"scaleGroup"|"listGroups"|"inspectGroup"|"deleteGroup"|"addUser"|"revokeUser"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole", "clusterBalance", "resizeVm", "createGroup", "scaleGroup", "listGroups", "inspectGroup", "deleteGroup"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole", "clusterBalance", "resizeVm", "createGroup", "scaleGroup", "listGroups", "inspectGroup", "deleteGroup", "addUser", "revokeUser"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -7541,6 +9041,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.GroupRef.encode(message.inspectGroup, writer.uint32(/* id 173, wireType 2 =*/1386).fork(), q + 1).ldelim();
                 if (message.deleteGroup != null && Object.hasOwnProperty.call(message, "deleteGroup"))
                     $root.meshvirt.v1.GroupRef.encode(message.deleteGroup, writer.uint32(/* id 174, wireType 2 =*/1394).fork(), q + 1).ldelim();
+                if (message.addUser != null && Object.hasOwnProperty.call(message, "addUser"))
+                    $root.meshvirt.v1.AddUser.encode(message.addUser, writer.uint32(/* id 180, wireType 2 =*/1442).fork(), q + 1).ldelim();
+                if (message.revokeUser != null && Object.hasOwnProperty.call(message, "revokeUser"))
+                    $root.meshvirt.v1.RevokeUser.encode(message.revokeUser, writer.uint32(/* id 181, wireType 2 =*/1450).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -7725,6 +9229,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 174: {
                             message.deleteGroup = $root.meshvirt.v1.GroupRef.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 180: {
+                            message.addUser = $root.meshvirt.v1.AddUser.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 181: {
+                            message.revokeUser = $root.meshvirt.v1.RevokeUser.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -8089,6 +9601,26 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "deleteGroup." + error;
                     }
                 }
+                if (message.addUser != null && Object.hasOwnProperty.call(message, "addUser")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.AddUser.verify(message.addUser, long + 1);
+                        if (error)
+                            return "addUser." + error;
+                    }
+                }
+                if (message.revokeUser != null && Object.hasOwnProperty.call(message, "revokeUser")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.RevokeUser.verify(message.revokeUser, long + 1);
+                        if (error)
+                            return "revokeUser." + error;
+                    }
+                }
                 return null;
             };
 
@@ -8270,6 +9802,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.deleteGroup))
                         throw TypeError(".meshvirt.v1.ControlRequest.deleteGroup: object expected");
                     message.deleteGroup = $root.meshvirt.v1.GroupRef.fromObject(object.deleteGroup, long + 1);
+                }
+                if (object.addUser != null) {
+                    if (!$util.isObject(object.addUser))
+                        throw TypeError(".meshvirt.v1.ControlRequest.addUser: object expected");
+                    message.addUser = $root.meshvirt.v1.AddUser.fromObject(object.addUser, long + 1);
+                }
+                if (object.revokeUser != null) {
+                    if (!$util.isObject(object.revokeUser))
+                        throw TypeError(".meshvirt.v1.ControlRequest.revokeUser: object expected");
+                    message.revokeUser = $root.meshvirt.v1.RevokeUser.fromObject(object.revokeUser, long + 1);
                 }
                 return message;
             };
@@ -8456,6 +9998,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.deleteGroup = $root.meshvirt.v1.GroupRef.toObject(message.deleteGroup, options, q + 1);
                     if (options.oneofs)
                         object.body = "deleteGroup";
+                }
+                if (message.addUser != null && Object.hasOwnProperty.call(message, "addUser")) {
+                    object.addUser = $root.meshvirt.v1.AddUser.toObject(message.addUser, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "addUser";
+                }
+                if (message.revokeUser != null && Object.hasOwnProperty.call(message, "revokeUser")) {
+                    object.revokeUser = $root.meshvirt.v1.RevokeUser.toObject(message.revokeUser, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "revokeUser";
                 }
                 return object;
             };
@@ -9709,6 +11261,8 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IBalanceReport|null} [balanceReport] ControlResponse balanceReport
              * @property {meshvirt.v1.IGroupInfo|null} [group] ControlResponse group
              * @property {meshvirt.v1.IGroupList|null} [groupList] ControlResponse groupList
+             * @property {meshvirt.v1.IUserToken|null} [userToken] ControlResponse userToken
+             * @property {meshvirt.v1.IUserRevocations|null} [revocations] ControlResponse revocations
              */
 
             /**
@@ -9862,17 +11416,33 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlResponse.prototype.groupList = null;
 
+            /**
+             * ControlResponse userToken.
+             * @member {meshvirt.v1.IUserToken|null|undefined} userToken
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.userToken = null;
+
+            /**
+             * ControlResponse revocations.
+             * @member {meshvirt.v1.IUserRevocations|null|undefined} revocations
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.revocations = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|"group"|"groupList"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|"group"|"groupList"|"userToken"|"revocations"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "image", "imageList", "eventList", "tombstoneList", "consoleAttached", "balanceReport", "group", "groupList"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "image", "imageList", "eventList", "tombstoneList", "consoleAttached", "balanceReport", "group", "groupList", "userToken", "revocations"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -9938,6 +11508,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.GroupInfo.encode(message.group, writer.uint32(/* id 170, wireType 2 =*/1362).fork(), q + 1).ldelim();
                 if (message.groupList != null && Object.hasOwnProperty.call(message, "groupList"))
                     $root.meshvirt.v1.GroupList.encode(message.groupList, writer.uint32(/* id 171, wireType 2 =*/1370).fork(), q + 1).ldelim();
+                if (message.userToken != null && Object.hasOwnProperty.call(message, "userToken"))
+                    $root.meshvirt.v1.UserToken.encode(message.userToken, writer.uint32(/* id 180, wireType 2 =*/1442).fork(), q + 1).ldelim();
+                if (message.revocations != null && Object.hasOwnProperty.call(message, "revocations"))
+                    $root.meshvirt.v1.UserRevocations.encode(message.revocations, writer.uint32(/* id 181, wireType 2 =*/1450).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -10054,6 +11628,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 171: {
                             message.groupList = $root.meshvirt.v1.GroupList.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 180: {
+                            message.userToken = $root.meshvirt.v1.UserToken.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 181: {
+                            message.revocations = $root.meshvirt.v1.UserRevocations.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -10262,6 +11844,26 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "groupList." + error;
                     }
                 }
+                if (message.userToken != null && Object.hasOwnProperty.call(message, "userToken")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.UserToken.verify(message.userToken, long + 1);
+                        if (error)
+                            return "userToken." + error;
+                    }
+                }
+                if (message.revocations != null && Object.hasOwnProperty.call(message, "revocations")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.UserRevocations.verify(message.revocations, long + 1);
+                        if (error)
+                            return "revocations." + error;
+                    }
+                }
                 return null;
             };
 
@@ -10364,6 +11966,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.groupList))
                         throw TypeError(".meshvirt.v1.ControlResponse.groupList: object expected");
                     message.groupList = $root.meshvirt.v1.GroupList.fromObject(object.groupList, long + 1);
+                }
+                if (object.userToken != null) {
+                    if (!$util.isObject(object.userToken))
+                        throw TypeError(".meshvirt.v1.ControlResponse.userToken: object expected");
+                    message.userToken = $root.meshvirt.v1.UserToken.fromObject(object.userToken, long + 1);
+                }
+                if (object.revocations != null) {
+                    if (!$util.isObject(object.revocations))
+                        throw TypeError(".meshvirt.v1.ControlResponse.revocations: object expected");
+                    message.revocations = $root.meshvirt.v1.UserRevocations.fromObject(object.revocations, long + 1);
                 }
                 return message;
             };
@@ -10468,6 +12080,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.groupList = $root.meshvirt.v1.GroupList.toObject(message.groupList, options, q + 1);
                     if (options.oneofs)
                         object.body = "groupList";
+                }
+                if (message.userToken != null && Object.hasOwnProperty.call(message, "userToken")) {
+                    object.userToken = $root.meshvirt.v1.UserToken.toObject(message.userToken, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "userToken";
+                }
+                if (message.revocations != null && Object.hasOwnProperty.call(message, "revocations")) {
+                    object.revocations = $root.meshvirt.v1.UserRevocations.toObject(message.revocations, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "revocations";
                 }
                 return object;
             };
@@ -15953,6 +17575,7 @@ export const meshvirt = $root.meshvirt = (() => {
          * @property {number} EVENT_KIND_GROUP_SCALED=170 EVENT_KIND_GROUP_SCALED value
          * @property {number} EVENT_KIND_GROUP_OWNED=171 EVENT_KIND_GROUP_OWNED value
          * @property {number} EVENT_KIND_GROUP_MEMBER_REPLACED=172 EVENT_KIND_GROUP_MEMBER_REPLACED value
+         * @property {number} EVENT_KIND_API_REQUEST=180 EVENT_KIND_API_REQUEST value
          * @property {number} EVENT_KIND_IMAGE_FETCHED=30 EVENT_KIND_IMAGE_FETCHED value
          * @property {number} EVENT_KIND_IMAGE_FETCH_FAILED=31 EVENT_KIND_IMAGE_FETCH_FAILED value
          * @property {number} EVENT_KIND_HOST_STARTED=20 EVENT_KIND_HOST_STARTED value
@@ -15987,6 +17610,7 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[170] = "EVENT_KIND_GROUP_SCALED"] = 170;
             values[valuesById[171] = "EVENT_KIND_GROUP_OWNED"] = 171;
             values[valuesById[172] = "EVENT_KIND_GROUP_MEMBER_REPLACED"] = 172;
+            values[valuesById[180] = "EVENT_KIND_API_REQUEST"] = 180;
             values[valuesById[30] = "EVENT_KIND_IMAGE_FETCHED"] = 30;
             values[valuesById[31] = "EVENT_KIND_IMAGE_FETCH_FAILED"] = 31;
             values[valuesById[20] = "EVENT_KIND_HOST_STARTED"] = 20;
@@ -16332,6 +17956,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     case 170:
                     case 171:
                     case 172:
+                    case 180:
                     case 30:
                     case 31:
                     case 20:
@@ -16505,6 +18130,10 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "EVENT_KIND_GROUP_MEMBER_REPLACED":
                 case 172:
                     message.kind = 172;
+                    break;
+                case "EVENT_KIND_API_REQUEST":
+                case 180:
+                    message.kind = 180;
                     break;
                 case "EVENT_KIND_IMAGE_FETCHED":
                 case 30:
@@ -30787,6 +32416,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IBalanceSetting|null} [balance] HostAdvert balance
              * @property {Array.<meshvirt.v1.IVmGroup>|null} [groups] HostAdvert groups
              * @property {Array.<string>|null} [groupsOwned] HostAdvert groupsOwned
+             * @property {Array.<meshvirt.v1.IUserRevocation>|null} [revocations] HostAdvert revocations
              */
 
             /**
@@ -30808,6 +32438,7 @@ export const meshvirt = $root.meshvirt = (() => {
                 this.imageTombstones = [];
                 this.groups = [];
                 this.groupsOwned = [];
+                this.revocations = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -31023,6 +32654,14 @@ export const meshvirt = $root.meshvirt = (() => {
             HostAdvert.prototype.groupsOwned = $util.emptyArray;
 
             /**
+             * HostAdvert revocations.
+             * @member {Array.<meshvirt.v1.IUserRevocation>} revocations
+             * @memberof meshvirt.v1.HostAdvert
+             * @instance
+             */
+            HostAdvert.prototype.revocations = $util.emptyArray;
+
+            /**
              * Creates a new HostAdvert instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.HostAdvert
@@ -31112,6 +32751,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.groupsOwned != null && message.groupsOwned.length)
                     for (let i = 0; i < message.groupsOwned.length; ++i)
                         writer.uint32(/* id 171, wireType 2 =*/1370).string(message.groupsOwned[i]);
+                if (message.revocations != null && message.revocations.length)
+                    for (let i = 0; i < message.revocations.length; ++i)
+                        $root.meshvirt.v1.UserRevocation.encode(message.revocations[i], writer.uint32(/* id 180, wireType 2 =*/1442).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -31311,6 +32953,12 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.groupsOwned.push(reader.string());
                             break;
                         }
+                    case 180: {
+                            if (!(message.revocations && message.revocations.length))
+                                message.revocations = [];
+                            message.revocations.push($root.meshvirt.v1.UserRevocation.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -31503,6 +33151,15 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let i = 0; i < message.groupsOwned.length; ++i)
                         if (!$util.isString(message.groupsOwned[i]))
                             return "groupsOwned: string[] expected";
+                }
+                if (message.revocations != null && Object.hasOwnProperty.call(message, "revocations")) {
+                    if (!Array.isArray(message.revocations))
+                        return "revocations: array expected";
+                    for (let i = 0; i < message.revocations.length; ++i) {
+                        let error = $root.meshvirt.v1.UserRevocation.verify(message.revocations[i], long + 1);
+                        if (error)
+                            return "revocations." + error;
+                    }
                 }
                 return null;
             };
@@ -31719,6 +33376,16 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let i = 0; i < object.groupsOwned.length; ++i)
                         message.groupsOwned[i] = String(object.groupsOwned[i]);
                 }
+                if (object.revocations) {
+                    if (!Array.isArray(object.revocations))
+                        throw TypeError(".meshvirt.v1.HostAdvert.revocations: array expected");
+                    message.revocations = [];
+                    for (let i = 0; i < object.revocations.length; ++i) {
+                        if (!$util.isObject(object.revocations[i]))
+                            throw TypeError(".meshvirt.v1.HostAdvert.revocations: object expected");
+                        message.revocations[i] = $root.meshvirt.v1.UserRevocation.fromObject(object.revocations[i], long + 1);
+                    }
+                }
                 return message;
             };
 
@@ -31749,6 +33416,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.imageTombstones = [];
                     object.groups = [];
                     object.groupsOwned = [];
+                    object.revocations = [];
                 }
                 if (options.objects || options.defaults)
                     object.labels = {};
@@ -31882,6 +33550,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.groupsOwned = [];
                     for (let j = 0; j < message.groupsOwned.length; ++j)
                         object.groupsOwned[j] = message.groupsOwned[j];
+                }
+                if (message.revocations && message.revocations.length) {
+                    object.revocations = [];
+                    for (let j = 0; j < message.revocations.length; ++j)
+                        object.revocations[j] = $root.meshvirt.v1.UserRevocation.toObject(message.revocations[j], options, q + 1);
                 }
                 return object;
             };

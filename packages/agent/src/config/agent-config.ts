@@ -41,6 +41,8 @@ export interface AgentConfig {
   probeInitrd: string | undefined
   /** Where /metrics and the dashboard listen: HOST:PORT (default 127.0.0.1, a free port), or `off`. */
   monitorListen: string | undefined
+  /** The HTTPS API's address (HOST:PORT); absent: no API (the default). */
+  apiListen: string | undefined
   /** Bound on replication traffic to each replica holder, bytes/s. */
   replicaBandwidth: number
   /** Bound on this host's image fetches together, bytes/s (0: unbounded). */
@@ -76,6 +78,7 @@ export interface AgentConfigInput {
   probeKernel?: string
   probeInitrd?: string
   monitorListen?: string
+  apiListen?: string
   /** A size per second: `100M` (MiB/s). */
   replicaBandwidth?: number | string
   imageBandwidth?: number | string
@@ -86,7 +89,7 @@ export interface AgentConfigInput {
   balance?: BalanceConfigInput
 }
 
-const KNOWN_KEYS = new Set(['balance', 'underlayAddress', 'network', 'replicaBandwidth', 'imageBandwidth', 'imageCopies', 'imageCache', 'monitorListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
+const KNOWN_KEYS = new Set(['balance', 'underlayAddress', 'network', 'replicaBandwidth', 'imageBandwidth', 'imageCopies', 'imageCache', 'monitorListen', 'apiListen', 'hypervisor', 'accel', 'imageDirs', 'probeKernel', 'probeInitrd', 'name', 'dataDir', 'listen', 'bootstrap', 'labels', 'cluster', 'clusterKeyFile', 'heartbeatMs', 'hostReserved', 'overcommit', 'logLevel'])
 const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]{0,62})$/i
 
 /**
@@ -132,6 +135,7 @@ export function resolveAgentConfig (sources: Array<{ name: string, input: AgentC
     probeKernel: merged.probeKernel,
     probeInitrd: merged.probeInitrd,
     monitorListen: merged.monitorListen,
+    apiListen: merged.apiListen,
     replicaBandwidth: bandwidth(merged.replicaBandwidth ?? DEFAULT_REPLICA_BANDWIDTH),
     imageBandwidth: imageBandwidth(merged.imageBandwidth ?? 0),
     imageCopies: wholeNumber(positive(merged.imageCopies ?? DEFAULT_IMAGE_COPIES, 'imageCopies', 1, 16), 'imageCopies'),

@@ -24,6 +24,7 @@ export function configFromEnv (env: Record<string, string | undefined>): AgentCo
     probeKernel: env.MESHVIRT_PROBE_KERNEL,
     probeInitrd: env.MESHVIRT_PROBE_INITRD,
     monitorListen: env.MESHVIRT_MONITOR_LISTEN,
+    apiListen: env.MESHVIRT_API_LISTEN,
     replicaBandwidth: env.MESHVIRT_REPLICA_BANDWIDTH,
     imageBandwidth: env.MESHVIRT_IMAGE_BANDWIDTH,
     imageCopies: env.MESHVIRT_IMAGE_COPIES,

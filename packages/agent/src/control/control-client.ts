@@ -6,6 +6,12 @@ import { AgentUnreachableError, ControlError } from './errors.js'
 
 export const DEFAULT_CONTROL_TIMEOUT_MS = 30_000
 
+/** What the CLI talks to: the local control socket (ControlClient) or an agent's API (ApiClient). */
+export interface AgentClient {
+  call: ControlClient['call']
+  attachConsole: ControlClient['attachConsole']
+}
+
 /**
  * Talks to a running agent's control socket. Used by the CLI; one request at a time.
  * A response carrying an Error is thrown as a ControlError with the agent's code and message.

@@ -14,6 +14,8 @@ const LONGEST_VM_ID = `vm-${'0'.repeat(16)}`
 export interface Preflight {
   controlSocket: string
   monitor: MonitorConfig
+  /** Where the HTTPS API listens; absent: no API. */
+  api?: { host: string, port: number }
 }
 
 /**
@@ -36,7 +38,8 @@ export function preflight (config: AgentConfig): Preflight {
     : config.monitorListen === 'off'
       ? { ...defaultMonitorConfig(config.dataDir), http: false }
       : { ...defaultMonitorConfig(config.dataDir), ...parseMonitorListen(config.monitorListen, '--monitor-listen') }
-  return { controlSocket, monitor }
+  const api = config.apiListen === undefined || config.apiListen === 'off' ? undefined : parseMonitorListen(config.apiListen, '--api-listen')
+  return { controlSocket, monitor, ...(api !== undefined ? { api } : {}) }
 }
 
 /** A listen failure of the mesh said in one line: which address, and what to do. */

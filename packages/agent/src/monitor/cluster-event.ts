@@ -7,6 +7,7 @@ export type EventKind =
   | 'vm-restarted'
   | 'vm-balanced' | 'balance-recommended' | 'balance-failed' | 'balance-mode-set'
   | 'group-scaled' | 'group-owned' | 'group-member-replaced'
+  | 'api-request'
   | 'image-fetched' | 'image-fetch-failed'
   | 'host-started' | 'host-stopping' | 'host-joined' | 'host-suspect' | 'host-dead' | 'host-alive'
 
@@ -33,6 +34,7 @@ const KIND_TO_WIRE: Record<EventKind, meshvirt.v1.EventKind> = {
   'group-scaled': pb.EventKind.EVENT_KIND_GROUP_SCALED,
   'group-owned': pb.EventKind.EVENT_KIND_GROUP_OWNED,
   'group-member-replaced': pb.EventKind.EVENT_KIND_GROUP_MEMBER_REPLACED,
+  'api-request': pb.EventKind.EVENT_KIND_API_REQUEST,
   'image-fetched': pb.EventKind.EVENT_KIND_IMAGE_FETCHED,
   'image-fetch-failed': pb.EventKind.EVENT_KIND_IMAGE_FETCH_FAILED,
   'host-started': pb.EventKind.EVENT_KIND_HOST_STARTED,

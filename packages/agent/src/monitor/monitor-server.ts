@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from '../log/logger.js'
+import { closeServer, listenOn, urlOf } from '../util/http-listen.js'
 import { tokenMatches } from './access-token.js'
 import type { ClusterSnapshot } from './cluster-snapshot.js'
 import { DASHBOARD_HTML } from './dashboard-page.js'
@@ -44,8 +45,7 @@ export class MonitorServer {
   get url (): string {
     const a = this.address
     if (a === undefined) throw new Error('monitor server not started')
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address
-    return `http://${host}:${a.port}`
+    return urlOf('http', a)
   }
 
   async start (): Promise<void> {
@@ -56,21 +56,15 @@ export class MonitorServer {
         else res.end()
       })
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.init.port, this.init.host, () => { server.off('error', reject); resolve() })
-    })
+    this.address = await listenOn(server, this.init.host, this.init.port)
     this.server = server
-    this.address = server.address() as AddressInfo
   }
 
   async stop (): Promise<void> {
     for (const close of this.streams) close()
     const server = this.server
     this.server = undefined
-    if (server === undefined) return
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => { resolve() }))
+    await closeServer(server)
   }
 
   private async route (req: IncomingMessage, res: ServerResponse): Promise<void> {

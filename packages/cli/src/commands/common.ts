@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { ControlClient, DEFAULT_DATA_DIR } from '@meshvirt/agent'
-import type { CommandContext, OptionSpec } from '../command.js'
+import { ApiClient, ControlClient, DEFAULT_DATA_DIR, type AgentClient } from '@meshvirt/agent'
+import { UsageError, type CommandContext, type OptionSpec } from '../command.js'
 
 export const dataDirOption: Record<string, OptionSpec> = {
-  'data-dir': { type: 'string', short: 'd', valueName: 'DIR', description: `the agent's data dir (env MESHVIRT_DATA_DIR; default ${DEFAULT_DATA_DIR})` }
+  'data-dir': { type: 'string', short: 'd', valueName: 'DIR', description: `the agent's data dir (env MESHVIRT_DATA_DIR; default ${DEFAULT_DATA_DIR})` },
+  endpoint: { type: 'string', valueName: 'URL', description: 'an agent\'s API instead of the local agent: https://HOST:PORT (env MESHVIRT_ENDPOINT; token in MESHVIRT_TOKEN, or `meshvirt login`)' }
 }
 
 export const jsonOption: Record<string, OptionSpec> = {
@@ -14,7 +17,32 @@ export function dataDirOf (ctx: CommandContext): string {
   return (ctx.values['data-dir'] as string | undefined) ?? ctx.env.MESHVIRT_DATA_DIR ?? DEFAULT_DATA_DIR
 }
 
-/** A client for the local agent named by --data-dir. */
-export function controlClient (ctx: CommandContext): ControlClient {
-  return new ControlClient(join(dataDirOf(ctx), 'control.sock'))
+/** Where `meshvirt login` keeps the endpoint and token (0600). */
+export function profilePath (env: Record<string, string | undefined>): string {
+  return join(env.MESHVIRT_CONFIG_DIR ?? join(env.XDG_CONFIG_HOME ?? join(env.HOME ?? homedir(), '.config'), 'meshvirt'), 'profile.json')
+}
+
+export interface Profile { endpoint: string, token: string }
+
+export function readProfile (env: Record<string, string | undefined>): Profile | undefined {
+  try {
+    const p = JSON.parse(readFileSync(profilePath(env), 'utf8')) as Partial<Profile>
+    return typeof p.endpoint === 'string' && typeof p.token === 'string' ? { endpoint: p.endpoint, token: p.token } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The agent a command talks to: an API (`--endpoint`, MESHVIRT_ENDPOINT, or the `meshvirt login`
+ * profile unless a data dir is named) with a user token, else the local agent's control socket.
+ */
+export function controlClient (ctx: CommandContext): AgentClient {
+  const explicitDataDir = ctx.values['data-dir'] !== undefined || ctx.env.MESHVIRT_DATA_DIR !== undefined
+  const profile = readProfile(ctx.env)
+  const endpoint = (ctx.values.endpoint as string | undefined) ?? ctx.env.MESHVIRT_ENDPOINT ?? (explicitDataDir ? undefined : profile?.endpoint)
+  if (endpoint === undefined) return new ControlClient(join(dataDirOf(ctx), 'control.sock'))
+  const token = ctx.env.MESHVIRT_TOKEN ?? profile?.token
+  if (token === undefined) throw new UsageError(`--endpoint ${endpoint} needs a user token: set MESHVIRT_TOKEN, or run \`meshvirt login ${endpoint}\``)
+  return new ApiClient(endpoint, token)
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { formatSize, groupView, type ControlClient, type GroupView } from '@meshvirt/agent'
+import { formatSize, groupView, type AgentClient, type GroupView } from '@meshvirt/agent'
 import { UsageError, type Command, type CommandContext } from '../command.js'
 import { renderTable } from '../table.js'
 import { controlClient, dataDirOption, jsonOption } from './common.js'
@@ -46,7 +46,7 @@ function printGroup (ctx: CommandContext, g: GroupView): void {
 }
 
 /** Waits until the group has exactly its count of members, all running (or, deleted, none); a line per change. */
-async function waitForCount (ctx: CommandContext, client: ControlClient, name: string): Promise<GroupView | undefined> {
+async function waitForCount (ctx: CommandContext, client: AgentClient, name: string): Promise<GroupView | undefined> {
   const deadline = Date.now() + Number(ctx.values.timeout ?? DEFAULT_WAIT_S) * 1000
   let last = ''
   for (;;) {
@@ -69,7 +69,7 @@ async function waitForCount (ctx: CommandContext, client: ControlClient, name: s
 }
 
 /** After a create or a scale: waits for the count unless --no-wait, then prints the group. */
-async function waitAndPrint (ctx: CommandContext, client: ControlClient, changed: GroupView): Promise<number> {
+async function waitAndPrint (ctx: CommandContext, client: AgentClient, changed: GroupView): Promise<number> {
   const g = ctx.values['no-wait'] === true ? changed : await waitForCount(ctx, client, changed.name) ?? changed
   if (ctx.values.json === true) ctx.out(JSON.stringify(g, null, 2))
   else printGroup(ctx, g)

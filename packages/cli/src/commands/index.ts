@@ -12,7 +12,9 @@ import { vmFailover, vmReplicate } from './vm-replicas.js'
 import { hostDrain, hostUndrain } from './host-drain.js'
 import { netCreate, netDelete, netLs, netShow } from './net.js'
 import { imageImport, imageLs, imageRm, imageShow } from './image.js'
+import { login, logout } from './login.js'
+import { userAdd, userRevoke } from './user.js'
 import { groupCreate, groupDelete, groupLs, groupScale, groupShow } from './group.js'
 
 /** Every `meshvirt` subcommand, in the order `meshvirt --help` lists them. */
-export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, clusterBalance, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmResize, vmReplicate, vmFailover, vmConsole, groupCreate, groupScale, groupLs, groupShow, groupDelete, netCreate, netLs, netShow, netDelete, imageImport, imageLs, imageShow, imageRm, events]
+export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, clusterBalance, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmResize, vmReplicate, vmFailover, vmConsole, groupCreate, groupScale, groupLs, groupShow, groupDelete, netCreate, netLs, netShow, netDelete, imageImport, imageLs, imageShow, imageRm, events, userAdd, userRevoke, login, logout]

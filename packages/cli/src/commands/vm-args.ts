@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { parseSize, type ControlClient } from '@meshvirt/agent'
+import { parseSize, type AgentClient } from '@meshvirt/agent'
 import { UsageError, type CommandContext } from '../command.js'
 import { guestFromFlags } from './guest-args.js'
 
@@ -126,11 +126,11 @@ export function wholeNumber (text: string, flag: string): number {
   return n
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
-/** `500ms`, `5s`, `2m`, `1h`; a bare number is seconds. Returns milliseconds. */
+/** `500ms`, `5s`, `2m`, `1h`, `30d`; a bare number is seconds. Returns milliseconds. */
 export function parseDuration (text: string, flag: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text)
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text)
   if (m === null) throw new UsageError(`${flag}: expected a duration such as 500ms, 5s or 2m, got '${text}'`)
   return Math.round(Number(m[1]) * (DURATION_UNITS[m[2] ?? 's'] as number))
 }
@@ -157,7 +157,7 @@ export function vmRef (ctx: CommandContext): { id?: string, name?: string } {
 }
 
 /** Host id → name, for tables (the view of the asked agent). */
-export async function hostNames (client: ControlClient): Promise<Map<string, string>> {
+export async function hostNames (client: AgentClient): Promise<Map<string, string>> {
   const res = await client.call({ listHosts: {} })
   return new Map((res.hostList?.hosts ?? []).map((h) => [h.advert?.hostId ?? '', h.advert?.hostname ?? '']))
 }

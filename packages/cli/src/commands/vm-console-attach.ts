@@ -1,4 +1,4 @@
-import type { ControlClient } from '@meshvirt/agent'
+import type { AgentClient } from '@meshvirt/agent'
 import type { CommandContext } from '../command.js'
 
 /** Ctrl-], as `virsh console` and telnet use: detaches without sending anything to the guest. */
@@ -37,7 +37,7 @@ export function plainLines (carry: string, chunk: string): [string, string] {
 }
 
 /** `meshvirt vm console VM`: the guest's serial port, read-write, until Ctrl-] or the guest goes away. */
-export async function attachConsole (ctx: CommandContext, client: ControlClient, vm: { id?: string, name?: string }): Promise<number> {
+export async function attachConsole (ctx: CommandContext, client: AgentClient, vm: { id?: string, name?: string }): Promise<number> {
   const { attached, socket } = await client.attachConsole(vm)
   const stdin = process.stdin
   const terminal = stdin.isTTY

@@ -1,0 +1,117 @@
+import { X509Certificate } from 'node:crypto'
+import { Agent, request } from 'node:https'
+import { connect } from 'node:tls'
+import type { Socket } from 'node:net'
+import type { meshvirt } from '@meshvirt/proto'
+import { caPin } from '../access/cluster-identity.js'
+import { readTokenClaims } from '../access/user-token.js'
+import { DEFAULT_CONTROL_TIMEOUT_MS } from '../control/control-client.js'
+import { AgentUnreachableError, ControlError } from '../control/errors.js'
+import { responseFromJson } from './json-wire.js'
+
+/**
+ * The API from a client (`meshvirt --endpoint`, scripts, tests): the same `call` as the control
+ * socket's client, over HTTPS with a user token. The agent's certificate is trusted when the
+ * cluster CA that signed it has the pin the token carries (or one given): no CA file to copy, no
+ * trust on first use. The name in the certificate is not checked — any agent of the cluster may answer.
+ */
+export class ApiClient {
+  private readonly url: URL
+  private readonly pin: string
+  private ca: Promise<string> | undefined
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 })
+
+  constructor (endpoint: string, private readonly token: string, opts: { caPin?: string } = {}) {
+    try {
+      this.url = new URL(endpoint)
+    } catch {
+      throw new ControlError('INVALID_ARGUMENT', `endpoint '${endpoint}' is not a URL: give https://HOST:PORT`)
+    }
+    if (this.url.protocol !== 'https:') throw new ControlError('INVALID_ARGUMENT', `endpoint ${endpoint} must be https://HOST:PORT`)
+    const pin = opts.caPin ?? readTokenClaims(token)?.caPin
+    if (pin === undefined) throw new ControlError('UNAUTHENTICATED', 'not a meshvirt user token (mvt1.…): get one with `meshvirt user add` on a host of the cluster')
+    this.pin = pin
+  }
+
+  async call (body: Omit<meshvirt.v1.IControlRequest, 'requestId'>, opts: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<meshvirt.v1.ControlResponse> {
+    const { status, json } = await this.send('POST', '/v1/control', wireJson(body), opts)
+    const error = (json as { error?: meshvirt.v1.IError }).error
+    if (status !== 200 || error != null) throw ControlError.fromWire(error ?? { code: 'INTERNAL', message: `HTTP ${status}` })
+    return responseFromJson(json)
+  }
+
+  async attachConsole (): Promise<{ attached: meshvirt.v1.IConsoleAttached, socket: Socket }> {
+    throw new ControlError('UNIMPLEMENTED', 'the interactive console is not offered through the API yet: use `vm console NAME --follow` remotely, or attach on a host')
+  }
+
+  /** One HTTP exchange with the API (a REST route), the answer's status and JSON; a string body is sent as it is. */
+  async send (method: string, path: string, body?: unknown, opts: { timeoutMs?: number, signal?: AbortSignal, headers?: Record<string, string> } = {}): Promise<{ status: number, json: unknown }> {
+    const ca = await this.trustedCa()
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS
+    return await new Promise((resolve, reject) => {
+      const req = request({
+        host: this.url.hostname.replace(/^\[|\]$/g, ''),
+        port: this.url.port === '' ? 443 : Number(this.url.port),
+        method,
+        path,
+        agent: this.agent,
+        ca,
+        checkServerIdentity: () => undefined,
+        headers: { authorization: `Bearer ${this.token}`, accept: 'application/json', ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}), ...opts.headers },
+        timeout: timeoutMs,
+        ...(opts.signal !== undefined ? { signal: opts.signal } : {})
+      }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8')
+          try {
+            resolve({ status: res.statusCode ?? 0, json: text === '' ? {} : JSON.parse(text) })
+          } catch {
+            reject(new ControlError('INTERNAL', `the API answered HTTP ${res.statusCode ?? 0} with a body that is not JSON`))
+          }
+        })
+      })
+      req.on('timeout', () => { req.destroy(new ControlError('TIMEOUT', `the API did not answer within ${timeoutMs} ms`)) })
+      req.on('error', (err: NodeJS.ErrnoException) => { reject(err instanceof ControlError ? err : unreachable(this.url, err)) })
+      req.end(payload)
+    })
+  }
+
+  close (): void {
+    this.agent.destroy()
+  }
+
+  /** The CA certificate of the cluster, once its pin is checked against the chain the agent sends. */
+  private async trustedCa (): Promise<string> {
+    this.ca ??= new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port === '' ? 443 : Number(this.url.port), rejectUnauthorized: false })
+      socket.setTimeout(DEFAULT_CONTROL_TIMEOUT_MS, () => { socket.destroy(new ControlError('TIMEOUT', `no TLS handshake with ${this.url.host}`)) })
+      socket.once('error', (err: NodeJS.ErrnoException) => { reject(err instanceof ControlError ? err : unreachable(this.url, err)) })
+      socket.once('secureConnect', () => {
+        const leaf = socket.getPeerCertificate(true)
+        socket.end()
+        const issuer = leaf.issuerCertificate
+        if (leaf.raw === undefined || issuer?.raw === undefined) return reject(new ControlError('UNAUTHENTICATED', `${this.url.host} sent no certificate chain: not a meshvirt agent's API`))
+        const ca = new X509Certificate(issuer.raw)
+        if (caPin(ca.publicKey) !== this.pin || !new X509Certificate(leaf.raw).verify(ca.publicKey)) {
+          return reject(new ControlError('UNAUTHENTICATED', `${this.url.host}'s certificate is not signed by your cluster's CA (pin ${this.pin}): another cluster, or someone in between`))
+        }
+        resolve(ca.toString())
+      })
+    })
+    this.ca.catch(() => { this.ca = undefined })
+    return await this.ca
+  }
+}
+
+/** A request as protobuf JSON (what POST /v1/control takes). */
+function wireJson (body: Omit<meshvirt.v1.IControlRequest, 'requestId'>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(body, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v))) as Record<string, unknown>
+}
+
+function unreachable (url: URL, err: NodeJS.ErrnoException): AgentUnreachableError {
+  const why = err.code === 'ECONNREFUSED' ? 'nothing listens there (is the agent running with --api-listen?)' : err.code === 'ENOTFOUND' ? 'no such host' : err.message
+  return new AgentUnreachableError(`cannot reach the API at ${url.origin}: ${why}`)
+}
