@@ -7,6 +7,7 @@
  *  - api_p99_ms_vm_show: the 99th percentile latency at 100 clients (target < 20 ms).
  * The clients and the agent share this machine's cores, so the figures include the load's own cost.
  */
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,9 +15,15 @@ import { ApiClient, ControlClient, writeClusterKey } from '@meshvirt/agent'
 import { simVmSpec, startAgentProcess } from '@meshvirt/testkit'
 import type { Benchmark } from './harness.js'
 
-interface Run { clients: number, requests: number, rps: number, p50: number, p99: number, max: number, failures: number }
+interface Run { clients: number, requests: number, rps: number, p50: number, p99: number, max: number, failures: number, agentCores: number, loadCores: number }
 
-async function load (url: string, token: string, clients: number, windowMs: number): Promise<Run> {
+/** A process's CPU time so far (user + system), in ms, from /proc. */
+function cpuMsOf (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+async function load (url: string, token: string, clients: number, windowMs: number, agentPid: number): Promise<Run> {
   const pool = Array.from({ length: clients }, () => new ApiClient(url, token))
   // Warm-up: each connection's handshake happens before the window.
   await Promise.all(pool.map(async (c) => await c.send('GET', '/v1/vms/bench-1')))
@@ -24,6 +31,8 @@ async function load (url: string, token: string, clients: number, windowMs: numb
   let failures = 0
   const end = performance.now() + windowMs
   const t0 = performance.now()
+  const agentCpu0 = cpuMsOf(agentPid)
+  const loadCpu0 = process.cpuUsage()
   await Promise.all(pool.map(async (c) => {
     while (performance.now() < end) {
       const s = performance.now()
@@ -33,10 +42,13 @@ async function load (url: string, token: string, clients: number, windowMs: numb
     }
   }))
   const elapsed = performance.now() - t0
+  const agentCores = (cpuMsOf(agentPid) - agentCpu0) / elapsed
+  const loadCpu = process.cpuUsage(loadCpu0)
+  const loadCores = (loadCpu.user + loadCpu.system) / 1000 / elapsed
   for (const c of pool) c.close()
   latencies.sort((a, b) => a - b)
   const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
-  return { clients, requests: latencies.length, rps: latencies.length / (elapsed / 1000), p50: at(0.5), p99: at(0.99), max: latencies.at(-1) ?? 0, failures }
+  return { clients, requests: latencies.length, rps: latencies.length / (elapsed / 1000), p50: at(0.5), p99: at(0.99), max: latencies.at(-1) ?? 0, failures, agentCores, loadCores }
 }
 
 export const api: Benchmark = {
@@ -55,8 +67,8 @@ export const api: Benchmark = {
       const windowMs = quick ? 3_000 : 10_000
       const runs: Run[] = []
       for (const clients of [1, 10, 100]) {
-        const r = await load(url, token, clients, windowMs)
-        log(`${clients} clients: ${r.requests} answers in ${windowMs} ms = ${r.rps.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms, ${r.failures} not 200`)
+        const r = await load(url, token, clients, windowMs, agent.pid)
+        log(`${clients} clients: ${r.requests} answers in ${windowMs} ms = ${r.rps.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms, ${r.failures} not 200; CPU: agent ${r.agentCores.toFixed(2)}, load ${r.loadCores.toFixed(2)} cores`)
         runs.push(r)
       }
       const at100 = runs.at(-1) as Run

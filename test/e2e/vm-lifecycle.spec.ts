@@ -8,8 +8,10 @@ import { ensureGuest, guestFiles, inGuest, isRunning, killQemusUnder, lastCounte
 interface VmJson { id: string, name: string, owner: string, epoch: number, state: string, placement?: { chosenHost: string, summary: string } }
 
 // Real agents as processes, real QEMU guests (TCG here: the boot probe says KVM cannot run one).
-describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => {
+// Twice: the CLI on each host's control socket, and the CLI from anywhere through each agent's API.
+describe.each([{ via: 'the local socket', remote: false }, { via: '--endpoint, the API', remote: true }])('VM lifecycle end to end: 3 agent processes, a real QEMU guest, the CLI through $via', ({ remote }) => {
   let dir: string
+  let token = ''
   let guest: TestGuest
   const agents = new Map<string, AgentProcess>()
   const args = new Map<string, string[]>()
@@ -20,12 +22,14 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     await meshvirt(['cluster', 'init', '--out', join(dir, 'cluster.key')])
     for (const i of [1, 2, 3]) {
       const a = [...agents.values()][0]
-      const argv = ['--name', `host-${i}`, '-l', '/ip4/127.0.0.1/tcp/0', '-k', join(dir, 'cluster.key'), '--image-dir', guest.dir, '--label', `zone=z${i}`,
+      const argv = ['--name', `host-${i}`, '-l', '/ip4/127.0.0.1/tcp/0', '-k', join(dir, 'cluster.key'), '--image-dir', guest.dir, '--label', `zone=z${i}`, '--api-listen', '127.0.0.1:0',
         ...(a !== undefined ? ['--bootstrap', a.addr] : [])]
       const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`) })
       agents.set(agent.hostId, agent)
       args.set(agent.hostId, argv)
     }
+    // An operator's token, issued on host-1 (root there is admin).
+    if (remote) token = (JSON.parse(await meshvirtOn([...agents.values()][0] as AgentProcess, ['user', 'add', 'e2e', '--role', 'operator', '--json'])) as { token: string }).token
   }, 240_000)
 
   afterAll(async () => {
@@ -34,7 +38,17 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     await rm(dir, { recursive: true, force: true })
   })
 
-  const cli = meshvirtOn
+  /** `meshvirt ARGV` at this agent: its control socket, or its API (the port it took, from agent.json). */
+  const run = async (agent: AgentProcess, argv: string[]): Promise<{ stdout: string, stderr: string, exitCode: number }> => {
+    if (!remote) return await meshvirt([...argv, '--data-dir', agent.dataDir])
+    const { apiUrl } = JSON.parse(readFileSync(join(agent.dataDir, 'agent.json'), 'utf8')) as { apiUrl: string }
+    return await meshvirt([...argv, '--endpoint', apiUrl], { MESHVIRT_TOKEN: token })
+  }
+  const cli = async (agent: AgentProcess, argv: string[]): Promise<string> => {
+    const r = await run(agent, argv)
+    if (r.exitCode !== 0) throw new Error(`meshvirt ${argv.join(' ')} failed (${r.exitCode}): ${r.stderr}`)
+    return r.stdout
+  }
   const vmLs = async (agent: AgentProcess): Promise<VmJson[]> => JSON.parse(await cli(agent, ['vm', 'ls', '--json'])) as VmJson[]
 
   it('creates through host 1, runs where placement chose, is listed everywhere, survives a kill -9 of its agent, stops and deletes', async () => {
@@ -90,8 +104,8 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     }
     await expect(stat(join(owner.dataDir, 'vms', vm.id))).rejects.toThrow()
     // The name is free again.
-    const reuse = await meshvirt(['vm', 'create', '--name', 'e2e-1', '--memory', '128M', '--kernel', guest.kernel, '--initrd', guest.initrd,
-      '--cmdline', guest.cmdline, '--no-wait', '--json', '--data-dir', other.dataDir])
+    const reuse = await run(other, ['vm', 'create', '--name', 'e2e-1', '--memory', '128M', '--kernel', guest.kernel, '--initrd', guest.initrd,
+      '--cmdline', guest.cmdline, '--no-wait', '--json'])
     expect(reuse.exitCode).toBe(0)
     const reused = JSON.parse(reuse.stdout) as VmJson
     await cli(other, ['vm', 'delete', reused.id])
@@ -137,12 +151,12 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     await pollUntil(async () => await memTotalKiB() - at128 > 120 * 1024, { timeoutMs: 20_000, what: 'the guest to see 128 MiB more memory' })
     expect(await isRunning(qemuPid), 'the memory grew with the guest running, the same QEMU').toBe(true)
     // Under TCG its DIMM's RAM would meet QEMU 7.2's migration bug (guest-ram.ts): refused, it runs on.
-    const move = await meshvirt(['vm', 'migrate', 'e2e-rs', '--data-dir', other.dataDir])
+    const move = await run(other, ['vm', 'migrate', 'e2e-rs'])
     expect(move.exitCode).toBe(1)
     expect(move.stderr).toMatch(/memory added while it ran, .* restart the VM .*\[MIGRATION_FAILED\]/)
     expect(await isRunning(qemuPid)).toBe(true)
 
-    const steps = await meshvirt(['vm', 'resize', 'e2e-rs', '--memory', '320M', '--data-dir', other.dataDir])
+    const steps = await run(other, ['vm', 'resize', 'e2e-rs', '--memory', '320M'])
     expect(steps.exitCode).toBe(1)
     expect(steps.stderr).toMatch(/steps of 128 MiB .*; add --restart .* \[WRONG_STATE\]/)
     // A vCPU grows online too: a CPU device the guest sees arrive, and onlines as a udev rule would.
@@ -151,11 +165,11 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
     await sh('echo 1 > /sys/devices/system/cpu/cpu1/online')
     await pollUntil(async () => await sh('grep -c ^processor /proc/cpuinfo') === '2', { timeoutMs: 20_000, what: 'the guest to run on 2 CPUs' })
     expect(await isRunning(qemuPid), 'the vCPU was added with the guest running, the same QEMU').toBe(true)
-    const beyond = await meshvirt(['vm', 'resize', 'e2e-rs', '--vcpus', '3', '--data-dir', other.dataDir])
+    const beyond = await run(other, ['vm', 'resize', 'e2e-rs', '--vcpus', '3'])
     expect(beyond.stderr).toMatch(/has room for 2 vCPUs \(its --max-vcpus\): 3 needs --max-vcpus too \[INVALID_ARGUMENT\]/)
-    const fewer = await meshvirt(['vm', 'resize', 'e2e-rs', '--vcpus', '1', '--data-dir', other.dataDir])
+    const fewer = await run(other, ['vm', 'resize', 'e2e-rs', '--vcpus', '1'])
     expect(fewer.stderr).toMatch(/its vCPUs shrink only across a restart; add --restart .* \[WRONG_STATE\]/)
-    const shrink = await meshvirt(['vm', 'resize', 'e2e-rs', '--disk', '32M', '--data-dir', other.dataDir])
+    const shrink = await run(other, ['vm', 'resize', 'e2e-rs', '--disk', '32M'])
     expect(shrink.stderr).toMatch(/a disk only grows: VM e2e-rs has 64 MiB, asked 32 MiB \[INVALID_ARGUMENT\]/)
 
     let from = await logSize()
@@ -182,16 +196,16 @@ describe('VM lifecycle end to end: 3 agent processes, a real QEMU guest', () => 
 
   it('says why when nothing fits, and refuses bad specs before negotiating', async () => {
     const a = [...agents.values()][0] as AgentProcess
-    const big = await meshvirt(['vm', 'create', '--name', 'huge', '--memory', '4T', '--kernel', guest.kernel, '--data-dir', a.dataDir])
+    const big = await run(a, ['vm', 'create', '--name', 'huge', '--memory', '4T', '--kernel', guest.kernel])
     expect(big.exitCode).toBe(1)
     // Every host lacks memory (one may be momentarily suspect on a loaded machine: said too).
     expect(big.stderr).toMatch(/no host fits: .*\d lacks? memory \(need 4194304 MiB, most free \d+ MiB\).* \[NO_CAPACITY\]/)
-    const noBoot = await meshvirt(['vm', 'create', '--name', 'nothing', '--data-dir', a.dataDir])
+    const noBoot = await run(a, ['vm', 'create', '--name', 'nothing'])
     expect(noBoot.exitCode).toBe(1)
     expect(noBoot.stderr).toMatch(/needs something to boot/)
-    const badName = await meshvirt(['vm', 'create', '--name', 'Bad_Name', '--kernel', guest.kernel, '--data-dir', a.dataDir])
+    const badName = await run(a, ['vm', 'create', '--name', 'Bad_Name', '--kernel', guest.kernel])
     expect(badName.stderr).toMatch(/VM name 'Bad_Name'/)
-    const missing = await meshvirt(['vm', 'show', 'no-such-vm', '--data-dir', a.dataDir])
+    const missing = await run(a, ['vm', 'show', 'no-such-vm'])
     expect(missing.stderr).toMatch(/no VM no-such-vm in the cluster \[NOT_FOUND\]/)
   }, 60_000)
 })

@@ -5,6 +5,9 @@ import { DEFAULT_TOKEN_LIFETIME_MS, issueToken, MAX_TOKEN_LIFETIME_MS, TokenErro
 import { ControlError } from '../control/errors.js'
 import type { AgentFeature, FeatureContext } from './feature.js'
 
+/** Valid tokens remembered (the oldest forgotten first). */
+const CHECKED_TOKENS = 1024
+
 export interface AccessFeature extends AgentFeature {
   identity: ClusterIdentity
   /** The claims of a valid token not revoked; a TokenError says why not. */
@@ -21,6 +24,7 @@ export function accessFeature (ctx: FeatureContext, clusterKey: Uint8Array, now:
   const revocations = new Revocations(ctx.store, now)
   const log = ctx.root.child('access', { host: ctx.selfId })
   const changed = (): void => { ctx.events.emit('features:changed', {}) }
+  const checked = new Map<string, UserClaims>()
   return {
     name: 'access',
     identity,
@@ -31,7 +35,13 @@ export function accessFeature (ctx: FeatureContext, clusterKey: Uint8Array, now:
       view.subscribe((e) => { if (e.type !== 'removed' && !e.host.self) learn(e.host.advert.revocations) })
     },
     authenticate: (token) => {
-      const claims = verifyToken(identity.tokenKey, token, now())
+      // A token checked once is not checked again (MAC, JSON): its expiry and revocation still are.
+      let claims = checked.get(token)
+      if (claims === undefined || now() >= claims.expiresAtMs) {
+        claims = verifyToken(identity.tokenKey, token, now())
+        if (checked.size >= CHECKED_TOKENS) checked.delete(checked.keys().next().value as string)
+        checked.set(token, claims)
+      }
       if (revocations.refuses(claims)) throw new TokenError(`the tokens of ${claims.user} issued until ${new Date(revocations.list().find((r) => r.user === claims.user)?.beforeMs ?? 0).toISOString()} were revoked`)
       return claims
     },
