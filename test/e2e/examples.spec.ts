@@ -170,6 +170,7 @@ describe('every --help and README example runs as written on a demo-shaped clust
   it('runs them all, in the order an operator would', async () => {
     // Set-up: the key, then the agents the examples start.
     for (const e of take(pick((c) => c.startsWith('cluster init')))) await expectRuns(e)
+    for (const e of take(pick((c) => c.startsWith('cluster ca')))) await expectRuns(e)
     const agentLines = take(pick((c) => c.startsWith('agent')))
     const readmeFirst = agentLines.find((e) => e.from.startsWith('README') && !e.line.includes('--bootstrap'))
     const first = readmeFirst ?? agentLines.find((e) => !e.line.includes('--bootstrap'))

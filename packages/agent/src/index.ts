@@ -23,7 +23,7 @@ export { ControlClient, DEFAULT_CONTROL_TIMEOUT_MS, type AgentClient } from './c
 export { ApiClient } from './api/api-client.js'
 export { API_ROUTES, matchRoute } from './api/api-routes.js'
 export { openApiDocument, FIXED_ROUTES } from './api/openapi.js'
-export { clusterIdentity, issueToken, verifyToken, readTokenClaims, ROLES, REQUIRED_ROLE, type Role, type UserClaims } from './access/index.js'
+export { clusterIdentity, clusterCaOf, issueToken, verifyToken, readTokenClaims, ROLES, REQUIRED_ROLE, type Role, type UserClaims } from './access/index.js'
 export { ControlError, AgentUnreachableError } from './control/errors.js'
 export { hostRows, type HostRow } from './control/host-rows.js'
 export { vmView, type VmView } from './control/vm-view.js'

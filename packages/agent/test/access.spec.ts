@@ -5,7 +5,7 @@ import { pb } from '@meshvirt/proto'
 import { certificate, ipBytes } from '../src/access/certificates.js'
 import { agentTlsIdentity, clusterIdentity } from '../src/access/cluster-identity.js'
 import { Revocations } from '../src/access/revocations.js'
-import { REQUIRED_ROLE, roleAllows } from '../src/access/roles.js'
+import { REQUIRED_ROLE, isMutating, roleAllows } from '../src/access/roles.js'
 import { issueToken, MAX_TOKEN_LIFETIME_MS, readTokenClaims, verifyToken } from '../src/access/user-token.js'
 import { resolveAgentConfig } from '../src/config/agent-config.js'
 import { preflight } from '../src/host/preflight.js'
@@ -114,6 +114,14 @@ describe('revocations', () => {
 })
 
 describe('roles and routes', () => {
+  it('changes are audited, reads are not (a console read needs an operator but changes nothing)', () => {
+    expect(isMutating('createVm')).toBe(true)
+    expect(isMutating('revokeUser')).toBe(true)
+    expect(isMutating('listVms')).toBe(false)
+    expect(isMutating('readConsole')).toBe(false)
+    expect(isMutating('syncTombstones')).toBe(false)
+  })
+
   it('each role includes the one before', () => {
     expect(roleAllows('admin', 'operator')).toBe(true)
     expect(roleAllows('operator', 'viewer')).toBe(true)

@@ -1,4 +1,5 @@
 import { createECDH, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { readClusterKey } from '../store/cluster-key-file.js'
 import { certificate, type Issuer } from './certificates.js'
 
 /** The order of P-256's group: a derived private key is a scalar in [1, n-1]. */
@@ -74,4 +75,10 @@ function p256FromSeed (seed: Buffer): { privateKey: KeyObject, publicKey: KeyObj
     privateKey: createPrivateKey({ key: { ...jwk, d: d.toString('base64url') }, format: 'jwk' }),
     publicKey: createPublicKey({ key: jwk, format: 'jwk' })
   }
+}
+
+/** The cluster CA of a cluster key file (`meshvirt cluster ca`): its certificate and pin. */
+export async function clusterCaOf (clusterKeyFile: string): Promise<{ pem: string, pin: string }> {
+  const { ca } = clusterIdentity((await readClusterKey(clusterKeyFile, { createIfMissing: false })).key)
+  return { pem: ca.pem, pin: ca.pin }
 }

@@ -9,6 +9,7 @@ import { ControlError } from '../control/errors.js'
 import type { Handler } from '../control/control-handler.js'
 import type { Logger } from '../log/logger.js'
 import { matchRoute, type ApiRoute } from './api-routes.js'
+import { CONSOLE_HTML } from './console-page.js'
 import { httpStatus } from './http-status.js'
 import { requestFromJson, responseToJson } from './json-wire.js'
 import { FailureLimiter } from './failure-limiter.js'
@@ -78,6 +79,8 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'https://localhost')
     const method = req.method ?? 'GET'
     if (method === 'GET' && url.pathname === '/v1/health') return sendJson(res, 200, { ok: true, hostId: this.init.hostId })
+    // The console page holds no data: it asks for a token, then calls the routes below with it.
+    if (method === 'GET' && url.pathname === '/') return sendPage(res)
     const client = req.socket.remoteAddress ?? ''
     if (!this.failures.allows(client)) return sendError(res, new ControlError('RATE_LIMITED', 'too many requests with bad tokens from this address: wait a few seconds'))
     const user = this.authenticate(req, client)
@@ -175,6 +178,16 @@ function sendJson (res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) })
   res.end(text)
+}
+
+function sendPage (res: ServerResponse): void {
+  res.writeHead(200, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+    'x-content-type-options': 'nosniff'
+  })
+  res.end(CONSOLE_HTML)
 }
 
 function sendError (res: ServerResponse, err: ControlError): void {

@@ -1,6 +1,7 @@
 import type { Command } from '../command.js'
 import { agent } from './agent.js'
 import { clusterInit } from './cluster-init.js'
+import { clusterCa } from './cluster-ca.js'
 import { clusterBalance } from './cluster-balance.js'
 import { clusterStatus, hostLs } from './host-ls.js'
 import { vmCreate, vmDelete, vmLs, vmShow, vmStart, vmStop } from './vm.js'
@@ -17,4 +18,4 @@ import { userAdd, userRevoke } from './user.js'
 import { groupCreate, groupDelete, groupLs, groupScale, groupShow } from './group.js'
 
 /** Every `meshvirt` subcommand, in the order `meshvirt --help` lists them. */
-export const COMMANDS: Command[] = [agent, clusterInit, clusterStatus, clusterBalance, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmResize, vmReplicate, vmFailover, vmConsole, groupCreate, groupScale, groupLs, groupShow, groupDelete, netCreate, netLs, netShow, netDelete, imageImport, imageLs, imageShow, imageRm, events, userAdd, userRevoke, login, logout]
+export const COMMANDS: Command[] = [agent, clusterInit, clusterCa, clusterStatus, clusterBalance, hostLs, hostDrain, hostUndrain, vmCreate, vmLs, vmShow, vmStart, vmStop, vmDelete, vmMigrate, vmResize, vmReplicate, vmFailover, vmConsole, groupCreate, groupScale, groupLs, groupShow, groupDelete, netCreate, netLs, netShow, netDelete, imageImport, imageLs, imageShow, imageRm, events, userAdd, userRevoke, login, logout]
