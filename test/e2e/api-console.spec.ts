@@ -1,13 +1,24 @@
+import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureGuest, killQemusUnder, meshvirt, meshvirtOn, startAgentCluster, type AgentProcess, type TestGuest } from '@meshvirt/testkit'
+import { MESHVIRT_BIN, ensureGuest, killQemusUnder, meshvirt, meshvirtOn, startAgentCluster, type AgentProcess, type TestGuest } from '@meshvirt/testkit'
 
 const OUTPUT = fileURLToPath(new URL('../../test-results/', import.meta.url))
 /** Debian's chromium, as CI installs it (scripts/install-system-deps); no browser download. */
+/** `meshvirt ARGV` with `input` on its stdin (not a terminal: lines in, output until it is quiet). */
+async function meshvirtWithInput (args: string[], env: Record<string, string>, input: string): Promise<{ stdout: string, stderr: string, exitCode: number }> {
+  return await new Promise((resolve) => {
+    const child = execFile('node', [MESHVIRT_BIN, ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ stdout, stderr, exitCode: err === null ? 0 : typeof err.code === 'number' ? err.code : -1 })
+    })
+    child.stdin?.end(input)
+  })
+}
+
 const CHROMIUM = { executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] }
 
 /**
@@ -71,6 +82,19 @@ describe('the management console in a real browser', () => {
     await page.click(`${row} button[data-action="console"]`)
     await expect.poll(async () => await page.textContent('#console'), { timeout: 90_000, interval: 1000 }).toMatch(/MESHVIRT-READY/)
 
+    // The terminal: keys typed in the page reach the guest's shell, its answer comes back.
+    await page.click(`${row} button[data-action="attach"]`)
+    await page.waitForSelector('body[data-console="open"]', { timeout: 15_000 })
+    await page.keyboard.type('echo sum-$((6*7))\n')
+    const screen = async (): Promise<string> => await page.evaluate(() => {
+      const buffer = (globalThis as unknown as { meshvirtTerm: { buffer: { active: { length: number, getLine: (i: number) => { translateToString: (trim: boolean) => string } | undefined } } } }).meshvirtTerm.buffer.active
+      const lines: string[] = []
+      for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? '')
+      return lines.join('\n')
+    })
+    await expect.poll(screen, { timeout: 20_000, interval: 500 }).toMatch(/^sum-42$/m)
+    await page.screenshot({ path: `${OUTPUT}api-console-terminal.png`, fullPage: true })
+
     const target = await page.$eval(`${row} select[data-migrate-to]`, (s) => s.querySelector('option')?.textContent ?? '')
     await page.click(`${row} button[data-action="migrate"]`)
     // While it moves the page says so; then the row shows its new host.
@@ -87,6 +111,21 @@ describe('the management console in a real browser', () => {
     await page.waitForSelector('#events tr[data-kind="api-request"]:has-text("ops (operator): deleteVm ui-1 → ok")', { timeout: 15_000 })
     expect(await page.locator('#events tr[data-kind="api-request"]:has-text("readConsole")').count()).toBe(0)
   }, 300_000)
+
+  it('the CLI types into a guest\'s console through another agent\'s API (--endpoint, the WebSocket)', async () => {
+    const host1 = agents[0] as AgentProcess
+    await meshvirtOn(host1, ['vm', 'create', '--name', 'ui-3', '--memory', '128M', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline])
+    await expect.poll(async () => await meshvirtOn(host1, ['vm', 'console', 'ui-3', '--log', '--all']), { timeout: 90_000, interval: 1000 }).toMatch(/guest# /)
+    const viaHost3 = (JSON.parse(await readFile(join((agents[2] as AgentProcess).dataDir, 'agent.json'), 'utf8')) as { apiUrl: string }).apiUrl
+    const typed = await meshvirtWithInput(['vm', 'console', 'ui-3', '--endpoint', viaHost3], { MESHVIRT_TOKEN: tokens.operator as string }, 'echo cli-$((3*5))\n')
+    expect(typed.exitCode, typed.stderr).toBe(0)
+    expect(typed.stdout).toMatch(/^cli-15$/m)
+    // A viewer's token is refused before any byte reaches the guest.
+    const refused = await meshvirtWithInput(['vm', 'console', 'ui-3', '--endpoint', viaHost3], { MESHVIRT_TOKEN: tokens.viewer as string }, 'reboot\n')
+    expect(refused.exitCode).toBe(1)
+    expect(refused.stderr).toContain('attachConsole needs the operator role')
+    await meshvirtOn(host1, ['vm', 'delete', 'ui-3'])
+  }, 180_000)
 
   it('a viewer sees the cluster and no action; the API refuses it what the page does not offer', async () => {
     await meshvirtOn(agents[0] as AgentProcess, ['vm', 'create', '--name', 'ui-2', '--memory', '128M', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--no-wait'])

@@ -237,7 +237,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   await serveNegotiation(parts, { accepting, names: nameClaims, migration, replicas })
   const controlSocket = checked.controlSocket
   const { control } = await startControl(parts, { controlSocket, broker, admin, vmRecords, monitoring: mon, migration, replicas, extra: features.handlers(), onDeleted: async (vm) => { await features.vmDeleted(vm) } })
-  const api = checked.api === undefined ? undefined : await startApi(parts, { listen: checked.api, control, access, emit: (d) => { void mon.events.emit(d).catch(() => {}) } })
+  const api = checked.api === undefined ? undefined : await startApi(parts, { listen: checked.api, control, controlSocket, access, emit: (d) => { void mon.events.emit(d).catch(() => {}) } })
   const addrs = node.multiaddrs()
   const infoFile = join(config.dataDir, AGENT_INFO_FILE)
   teardown.add('agent.json', async () => { await rm(infoFile, { force: true }) })

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { meshvirt } from '@meshvirt/proto'
 import { REQUIRED_ROLE, roleAllows, isMutating } from '../access/roles.js'
 import type { UserClaims } from '../access/user-token.js'
@@ -9,7 +9,9 @@ import { ControlError } from '../control/errors.js'
 import type { Handler } from '../control/control-handler.js'
 import type { Logger } from '../log/logger.js'
 import { matchRoute, type ApiRoute } from './api-routes.js'
+import { asset } from './assets.js'
 import { CONSOLE_HTML } from './console-page.js'
+import { ConsoleSockets } from './console-socket.js'
 import { httpStatus } from './http-status.js'
 import { requestFromJson, responseToJson } from './json-wire.js'
 import { FailureLimiter } from './failure-limiter.js'
@@ -33,6 +35,8 @@ export interface ApiServerInit {
   /** A mutating request ended: the audit trail (an event naming the user). */
   audit: (entry: { user: string, role: string, body: string, target: string, outcome: string }) => void
   openapi: () => Record<string, unknown>
+  /** A VM's serial console wherever it runs (the control socket's attachConsole), for the browser's terminal. */
+  attachConsole: (vm: { name: string } | { id: string }) => Promise<{ socket: Socket }>
   hostId: string
   log: Logger
 }
@@ -48,8 +52,11 @@ export class ApiServer {
   private address: AddressInfo | undefined
   private inFlight = 0
   private readonly failures = new FailureLimiter()
+  private readonly consoles: ConsoleSockets
 
-  constructor (private readonly init: ApiServerInit) {}
+  constructor (private readonly init: ApiServerInit) {
+    this.consoles = new ConsoleSockets({ authenticate: init.authenticate, attach: init.attachConsole, audit: init.audit, log: init.log })
+  }
 
   get url (): string {
     const a = this.address
@@ -65,6 +72,7 @@ export class ApiServer {
         else res.end()
       })
     })
+    server.on('upgrade', (req, socket, head: Buffer) => { this.consoles.upgrade(req, socket, head) })
     this.address = await listenOn(server, this.init.host, this.init.port)
     this.server = server
   }
@@ -72,6 +80,7 @@ export class ApiServer {
   async stop (): Promise<void> {
     const server = this.server
     this.server = undefined
+    this.consoles.close()
     await closeServer(server)
   }
 
@@ -81,6 +90,12 @@ export class ApiServer {
     if (method === 'GET' && url.pathname === '/v1/health') return sendJson(res, 200, { ok: true, hostId: this.init.hostId })
     // The console page holds no data: it asks for a token, then calls the routes below with it.
     if (method === 'GET' && url.pathname === '/') return sendPage(res)
+    const file = method === 'GET' ? asset(url.pathname) : undefined
+    if (file !== undefined) {
+      res.writeHead(200, { 'content-type': file.type, 'cache-control': 'max-age=3600', 'x-content-type-options': 'nosniff' })
+      res.end(file.body)
+      return
+    }
     const client = req.socket.remoteAddress ?? ''
     if (!this.failures.allows(client)) return sendError(res, new ControlError('RATE_LIMITED', 'too many requests with bad tokens from this address: wait a few seconds'))
     const user = this.authenticate(req, client)
@@ -184,7 +199,7 @@ function sendPage (res: ServerResponse): void {
   res.writeHead(200, {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
-    'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+    'content-security-policy': "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
     'x-content-type-options': 'nosniff'
   })
   res.end(CONSOLE_HTML)

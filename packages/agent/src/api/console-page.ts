@@ -11,6 +11,8 @@ export const CONSOLE_HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>meshvirt console</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/assets/xterm.css">
+<script src="/assets/xterm.js"></script>
 <style>
   body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; background: #fafafa; }
   h1 { font-size: 1.3em; margin: 0 0 .2em; } h2 { font-size: 1.05em; margin: 1.4em 0 .4em; }
@@ -44,8 +46,10 @@ export const CONSOLE_HTML = `<!doctype html>
     <button>Create VM</button>
   </form>
   <table id="vms"><thead><tr><th>Name</th><th>State</th><th>Host</th><th>vCPU</th><th>Memory</th><th class="operator">Actions</th></tr></thead><tbody></tbody></table>
-  <h2>Console <span id="console-vm"></span></h2>
+  <h2>Serial log <span id="console-vm"></span></h2>
   <pre id="console"></pre>
+  <h2 class="operator">Terminal <span id="terminal-vm"></span></h2>
+  <div id="terminal" class="operator"></div>
   <h2>Events</h2>
   <table id="events"><thead><tr><th>Time</th><th>Event</th><th>VM</th><th>Detail</th></tr></thead><tbody></tbody></table>
 </div>
@@ -133,13 +137,34 @@ async function refresh () {
       td.append(to)
       act('Migrate', 'POST', path + '/migrate', () => ({ toHost: to.value }), 'migrated ' + s.name)
       act('Delete', 'DELETE', path)
-      const c = el('button', 'Console', { type: 'button', 'data-action': 'console' })
+      const c = el('button', 'Log', { type: 'button', 'data-action': 'console' })
       c.onclick = () => { consoleVm = s.name; consoleOffset = 0; $('#console').textContent = ''; $('#console-vm').textContent = s.name }
-      td.append(c)
+      const t = el('button', 'Terminal', { type: 'button', 'data-action': 'attach' })
+      t.onclick = () => { attach(s.name) }
+      td.append(c, t)
       tr.append(td)
     }
     vbody.append(tr)
   }
+}
+
+// The serial port, read-write: keys go to the guest over a WebSocket, its output comes back.
+let term = null
+let sock = null
+function attach (name) {
+  if (sock) sock.close()
+  if (term) term.dispose()
+  $('#terminal-vm').textContent = name
+  term = new Terminal({ rows: 20, cols: 100 })
+  term.open($('#terminal'))
+  window.meshvirtTerm = term
+  document.body.dataset.console = 'opening'
+  sock = new WebSocket('wss://' + location.host + '/v1/vms/' + encodeURIComponent(name) + '/console/attach', ['meshvirt-console', token])
+  sock.binaryType = 'arraybuffer'
+  sock.onopen = () => { document.body.dataset.console = 'open'; term.focus() }
+  sock.onmessage = (m) => { term.write(new Uint8Array(m.data)) }
+  sock.onclose = (e) => { document.body.dataset.console = 'closed'; term.write('\\r\\n[console closed' + (e.reason ? ': ' + e.reason : '') + ']\\r\\n') }
+  term.onData((d) => { if (sock && sock.readyState === 1) sock.send(d) })
 }
 
 async function images () {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { FrameDecoder, encodeFrame, pb, type meshvirt } from '@meshvirt/proto'
 import { readAnswer } from '../console/console-frames.js'
 import { AgentUnreachableError, ControlError } from './errors.js'
@@ -9,7 +10,8 @@ export const DEFAULT_CONTROL_TIMEOUT_MS = 30_000
 /** What the CLI talks to: the local control socket (ControlClient) or an agent's API (ApiClient). */
 export interface AgentClient {
   call: ControlClient['call']
-  attachConsole: ControlClient['attachConsole']
+  /** The console's bytes both ways, paused: resume to read, destroy to detach. */
+  attachConsole: (vm: meshvirt.v1.IVmRef, opts?: { timeoutMs?: number }) => Promise<{ attached: meshvirt.v1.IConsoleAttached, socket: Duplex }>
 }
 
 /**

@@ -2,6 +2,7 @@ import { hostname, networkInterfaces } from 'node:os'
 import { agentTlsIdentity } from '../access/cluster-identity.js'
 import { ApiServer } from '../api/api-server.js'
 import { openApiDocument } from '../api/openapi.js'
+import { ControlClient } from '../control/control-client.js'
 import type { Handler } from '../control/control-handler.js'
 import { AGENT_VERSION } from '../host/advert-content.js'
 import type { EventDraft } from '../monitor/cluster-event.js'
@@ -13,7 +14,7 @@ import type { HostParts } from './host-parts.js'
  * signed by the cluster CA at each start, its users are checked by the access feature, and every
  * change made through it is an `api-request` event naming the user (the audit trail).
  */
-export async function startApi (p: HostParts, o: { listen: { host: string, port: number }, control: Handler, access: AccessFeature, emit: (d: EventDraft) => void }): Promise<ApiServer> {
+export async function startApi (p: HostParts, o: { listen: { host: string, port: number }, control: Handler, controlSocket: string, access: AccessFeature, emit: (d: EventDraft) => void }): Promise<ApiServer> {
   const log = p.root.child('api', { host: p.selfId })
   const tls = agentTlsIdentity(o.access.identity, p.selfId, certificateNames(o.listen.host))
   const server = new ApiServer({
@@ -27,6 +28,7 @@ export async function startApi (p: HostParts, o: { listen: { host: string, port:
       o.emit({ kind: 'api-request', message: `${a.user} (${a.role}): ${a.body}${a.target === '' ? '' : ` ${a.target}`} → ${a.outcome}` })
     },
     openapi: () => openApiDocument(AGENT_VERSION),
+    attachConsole: async (vm) => await new ControlClient(o.controlSocket).attachConsole(vm),
     hostId: p.selfId,
     log
   })
