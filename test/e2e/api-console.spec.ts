@@ -82,6 +82,10 @@ describe('the management console in a real browser', () => {
     await page.click(`${row} button[data-action="console"]`)
     await expect.poll(async () => await page.textContent('#console'), { timeout: 90_000, interval: 1000 }).toMatch(/MESHVIRT-READY/)
 
+    // Charts of the last hour: each host's CPU, memory, disk and network, and the VM's use.
+    await expect.poll(async () => await page.locator('#charts [data-chart^="host:"] canvas').count(), { timeout: 30_000 }).toBe(6)
+    await page.waitForSelector('#charts [data-chart="vm:ui-1"] canvas', { timeout: 60_000 })
+
     // The terminal: keys typed in the page reach the guest's shell, its answer comes back.
     await page.click(`${row} button[data-action="attach"]`)
     await page.waitForSelector('body[data-console="open"]', { timeout: 15_000 })

@@ -169,6 +169,21 @@ describe('the API: any agent, any user the cluster signed', () => {
     expect(statuses.slice(firstLimited).every((s) => s === 429)).toBe(true)
   })
 
+  it('any agent tells the last hour of every host\'s use (GET /v1/history), from the gossip', async () => {
+    await pollUntil(async () => {
+      const series = ((await http(2, tokens.viewer as string, 'GET', '/v1/history')).json.usageHistory?.series ?? []) as Array<{ kind: string, id: string, timesMs: number[], cpu: number[], memoryBytes: number[], netRxBps?: number[] }>
+      const hosts = series.filter((s) => s.kind === 'host' && s.timesMs.length >= 2)
+      if (hosts.length !== 3) return false
+      for (const h of hosts) {
+        expect(h.cpu.length).toBe(h.timesMs.length)
+        expect(h.cpu.every((c) => c === null || (c >= 0 && c <= 1))).toBe(true)
+        expect(h.memoryBytes.some((m) => m > 0)).toBe(true)
+      }
+      expect(cluster.agents.map((a) => a.hostId).sort()).toEqual(hosts.map((h) => h.id).sort())
+      return true
+    }, { timeoutMs: 15_000, what: 'history of 3 hosts with 2 samples each' })
+  })
+
   it('the OpenAPI document lists exactly the routes the server answers, each with its role', async () => {
     const doc = (await http(0, tokens.viewer as string, 'GET', '/v1/openapi.json')).json
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort()

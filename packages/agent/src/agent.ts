@@ -24,6 +24,7 @@ import type { BalanceKnobs } from './balance/index.js'
 import { accessFeature } from './parts/access-part.js'
 import { startApi } from './parts/api-part.js'
 import { startControl } from './parts/control-part.js'
+import { usageFeature } from './parts/usage-part.js'
 import { Features } from './parts/feature.js'
 import { startFailover } from './parts/failover-part.js'
 import type { HostParts, LeaseRef } from './parts/host-parts.js'
@@ -161,7 +162,9 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const balance = balanceFeature(feature, { ...config.balance, ...opts.balance })
   const groups = groupFeature(feature)
   const access = accessFeature(feature, clusterKey)
-  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf), balance, groups, access])
+  // Load sampled every 15 s (1 s with the test timing, so suites see charts fill).
+  const usage = usageFeature(feature, (opts.timing ?? timingFromEnv()) === 'local' ? 1_000 : undefined)
+  const features = new Features([await imageFeature(feature), networks, guestConfigFeature(networks.networkOf), balance, groups, access, usage])
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   features.addDetails(details)

@@ -210,8 +210,19 @@ function load (l: meshvirt.v1.IHostLoad | null | undefined): HostLoad {
     cpuUtilization,
     memoryUsedBytes: count(l?.memoryUsedBytes, 'load.memory_used_bytes'),
     diskUsedBytes: count(l?.diskUsedBytes, 'load.disk_used_bytes'),
-    vmsRunning: count(l?.vmsRunning, 'load.vms_running')
+    vmsRunning: count(l?.vmsRunning, 'load.vms_running'),
+    ...rates(l)
   }
+}
+
+/** The I/O rates of a load, those present (an older agent sends none). */
+function rates (l: meshvirt.v1.IHostLoad | null | undefined): Pick<HostLoad, 'diskReadBps' | 'diskWriteBps' | 'netRxBps' | 'netTxBps'> {
+  const out: Pick<HostLoad, 'diskReadBps' | 'diskWriteBps' | 'netRxBps' | 'netTxBps'> = {}
+  for (const [key, field] of [['diskReadBps', 'disk_read_bps'], ['diskWriteBps', 'disk_write_bps'], ['netRxBps', 'net_rx_bps'], ['netTxBps', 'net_tx_bps']] as const) {
+    const v = l?.[key]
+    if (v !== undefined && v !== null && v !== 0) out[key] = real(v, `load.${field}`)
+  }
+  return out
 }
 
 function vmSummary (vm: meshvirt.v1.IVmSummary, field: string): VmSummary {

@@ -38,6 +38,11 @@ export interface HostLoad {
   memoryUsedBytes: number
   diskUsedBytes: number
   vmsRunning: number
+  /** The host's physical disks and interfaces, bytes/s over the last sample (absent: not measured). */
+  diskReadBps?: number
+  diskWriteBps?: number
+  netRxBps?: number
+  netTxBps?: number
 }
 
 /** A VM's NIC: every host forwards to it (MAC → the VM's host) and answers ARP for it. */

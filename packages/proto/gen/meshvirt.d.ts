@@ -723,6 +723,7 @@ export namespace meshvirt {
             deleteGroup?: (meshvirt.v1.IGroupRef|null);
             addUser?: (meshvirt.v1.IAddUser|null);
             revokeUser?: (meshvirt.v1.IRevokeUser|null);
+            usageHistory?: (meshvirt.v1.IUsageHistoryRequest|null);
         }
 
         class ControlRequest implements IControlRequest {
@@ -763,7 +764,8 @@ export namespace meshvirt {
             public deleteGroup?: (meshvirt.v1.IGroupRef|null);
             public addUser?: (meshvirt.v1.IAddUser|null);
             public revokeUser?: (meshvirt.v1.IRevokeUser|null);
-            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|"createGroup"|"scaleGroup"|"listGroups"|"inspectGroup"|"deleteGroup"|"addUser"|"revokeUser");
+            public usageHistory?: (meshvirt.v1.IUsageHistoryRequest|null);
+            public body?: ("createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|"createGroup"|"scaleGroup"|"listGroups"|"inspectGroup"|"deleteGroup"|"addUser"|"revokeUser"|"usageHistory");
             public static create(properties?: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest;
             public static encode(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlRequest, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -884,6 +886,7 @@ export namespace meshvirt {
             groupList?: (meshvirt.v1.IGroupList|null);
             userToken?: (meshvirt.v1.IUserToken|null);
             revocations?: (meshvirt.v1.IUserRevocations|null);
+            usageHistory?: (meshvirt.v1.IUsageHistory|null);
         }
 
         class ControlResponse implements IControlResponse {
@@ -907,7 +910,8 @@ export namespace meshvirt {
             public groupList?: (meshvirt.v1.IGroupList|null);
             public userToken?: (meshvirt.v1.IUserToken|null);
             public revocations?: (meshvirt.v1.IUserRevocations|null);
-            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|"group"|"groupList"|"userToken"|"revocations");
+            public usageHistory?: (meshvirt.v1.IUsageHistory|null);
+            public body?: ("vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|"group"|"groupList"|"userToken"|"revocations"|"usageHistory");
             public static create(properties?: meshvirt.v1.IControlResponse): meshvirt.v1.ControlResponse;
             public static encode(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IControlResponse, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -1322,6 +1326,81 @@ export namespace meshvirt {
             public static verify(message: { [k: string]: any }): (string|null);
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageList;
             public static toObject(message: meshvirt.v1.ImageList, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IUsageHistoryRequest {
+        }
+
+        class UsageHistoryRequest implements IUsageHistoryRequest {
+            constructor(properties?: meshvirt.v1.IUsageHistoryRequest);
+            public static create(properties?: meshvirt.v1.IUsageHistoryRequest): meshvirt.v1.UsageHistoryRequest;
+            public static encode(message: meshvirt.v1.IUsageHistoryRequest, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IUsageHistoryRequest, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.UsageHistoryRequest;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.UsageHistoryRequest;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.UsageHistoryRequest;
+            public static toObject(message: meshvirt.v1.UsageHistoryRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IUsageSeries {
+            kind?: (string|null);
+            id?: (string|null);
+            name?: (string|null);
+            timesMs?: (number[]|null);
+            cpu?: (number[]|null);
+            memoryBytes?: (number[]|null);
+            diskReadBps?: (number[]|null);
+            diskWriteBps?: (number[]|null);
+            netRxBps?: (number[]|null);
+            netTxBps?: (number[]|null);
+        }
+
+        class UsageSeries implements IUsageSeries {
+            constructor(properties?: meshvirt.v1.IUsageSeries);
+            public kind: string;
+            public id: string;
+            public name: string;
+            public timesMs: number[];
+            public cpu: number[];
+            public memoryBytes: number[];
+            public diskReadBps: number[];
+            public diskWriteBps: number[];
+            public netRxBps: number[];
+            public netTxBps: number[];
+            public static create(properties?: meshvirt.v1.IUsageSeries): meshvirt.v1.UsageSeries;
+            public static encode(message: meshvirt.v1.IUsageSeries, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IUsageSeries, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.UsageSeries;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.UsageSeries;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.UsageSeries;
+            public static toObject(message: meshvirt.v1.UsageSeries, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IUsageHistory {
+            intervalMs?: (number|null);
+            series?: (meshvirt.v1.IUsageSeries[]|null);
+        }
+
+        class UsageHistory implements IUsageHistory {
+            constructor(properties?: meshvirt.v1.IUsageHistory);
+            public intervalMs: number;
+            public series: meshvirt.v1.IUsageSeries[];
+            public static create(properties?: meshvirt.v1.IUsageHistory): meshvirt.v1.UsageHistory;
+            public static encode(message: meshvirt.v1.IUsageHistory, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static encodeDelimited(message: meshvirt.v1.IUsageHistory, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.UsageHistory;
+            public static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): meshvirt.v1.UsageHistory;
+            public static verify(message: { [k: string]: any }): (string|null);
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.UsageHistory;
+            public static toObject(message: meshvirt.v1.UsageHistory, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
@@ -2543,6 +2622,10 @@ export namespace meshvirt {
             memoryUsedBytes?: (number|null);
             diskUsedBytes?: (number|null);
             vmsRunning?: (number|null);
+            diskReadBps?: (number|null);
+            diskWriteBps?: (number|null);
+            netRxBps?: (number|null);
+            netTxBps?: (number|null);
         }
 
         class HostLoad implements IHostLoad {
@@ -2552,6 +2635,10 @@ export namespace meshvirt {
             public memoryUsedBytes: number;
             public diskUsedBytes: number;
             public vmsRunning: number;
+            public diskReadBps: number;
+            public diskWriteBps: number;
+            public netRxBps: number;
+            public netTxBps: number;
             public static create(properties?: meshvirt.v1.IHostLoad): meshvirt.v1.HostLoad;
             public static encode(message: meshvirt.v1.IHostLoad, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IHostLoad, writer?: $protobuf.Writer): $protobuf.Writer;

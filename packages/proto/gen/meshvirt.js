@@ -8626,6 +8626,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IGroupRef|null} [deleteGroup] ControlRequest deleteGroup
              * @property {meshvirt.v1.IAddUser|null} [addUser] ControlRequest addUser
              * @property {meshvirt.v1.IRevokeUser|null} [revokeUser] ControlRequest revokeUser
+             * @property {meshvirt.v1.IUsageHistoryRequest|null} [usageHistory] ControlRequest usageHistory
              */
 
             /**
@@ -8931,17 +8932,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlRequest.prototype.revokeUser = null;
 
+            /**
+             * ControlRequest usageHistory.
+             * @member {meshvirt.v1.IUsageHistoryRequest|null|undefined} usageHistory
+             * @memberof meshvirt.v1.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.usageHistory = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlRequest body.
-             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|"createGroup"|"scaleGroup"|"listGroups"|"inspectGroup"|"deleteGroup"|"addUser"|"revokeUser"|undefined} body
+             * @member {"createVm"|"startVm"|"stopVm"|"deleteVm"|"listVms"|"inspectVm"|"listHosts"|"readConsole"|"migrateVm"|"drainHost"|"replicateVm"|"failoverVm"|"createNetwork"|"deleteNetwork"|"listNetworks"|"inspectNetwork"|"importImage"|"listImages"|"inspectImage"|"removeImage"|"holdImage"|"listEvents"|"syncTombstones"|"attachConsole"|"clusterBalance"|"resizeVm"|"createGroup"|"scaleGroup"|"listGroups"|"inspectGroup"|"deleteGroup"|"addUser"|"revokeUser"|"usageHistory"|undefined} body
              * @memberof meshvirt.v1.ControlRequest
              * @instance
              */
             Object.defineProperty(ControlRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole", "clusterBalance", "resizeVm", "createGroup", "scaleGroup", "listGroups", "inspectGroup", "deleteGroup", "addUser", "revokeUser"]),
+                get: $util.oneOfGetter($oneOfFields = ["createVm", "startVm", "stopVm", "deleteVm", "listVms", "inspectVm", "listHosts", "readConsole", "migrateVm", "drainHost", "replicateVm", "failoverVm", "createNetwork", "deleteNetwork", "listNetworks", "inspectNetwork", "importImage", "listImages", "inspectImage", "removeImage", "holdImage", "listEvents", "syncTombstones", "attachConsole", "clusterBalance", "resizeVm", "createGroup", "scaleGroup", "listGroups", "inspectGroup", "deleteGroup", "addUser", "revokeUser", "usageHistory"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -9045,6 +9054,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.AddUser.encode(message.addUser, writer.uint32(/* id 180, wireType 2 =*/1442).fork(), q + 1).ldelim();
                 if (message.revokeUser != null && Object.hasOwnProperty.call(message, "revokeUser"))
                     $root.meshvirt.v1.RevokeUser.encode(message.revokeUser, writer.uint32(/* id 181, wireType 2 =*/1450).fork(), q + 1).ldelim();
+                if (message.usageHistory != null && Object.hasOwnProperty.call(message, "usageHistory"))
+                    $root.meshvirt.v1.UsageHistoryRequest.encode(message.usageHistory, writer.uint32(/* id 182, wireType 2 =*/1458).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -9237,6 +9248,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 181: {
                             message.revokeUser = $root.meshvirt.v1.RevokeUser.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 182: {
+                            message.usageHistory = $root.meshvirt.v1.UsageHistoryRequest.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -9621,6 +9636,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "revokeUser." + error;
                     }
                 }
+                if (message.usageHistory != null && Object.hasOwnProperty.call(message, "usageHistory")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.UsageHistoryRequest.verify(message.usageHistory, long + 1);
+                        if (error)
+                            return "usageHistory." + error;
+                    }
+                }
                 return null;
             };
 
@@ -9812,6 +9837,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.revokeUser))
                         throw TypeError(".meshvirt.v1.ControlRequest.revokeUser: object expected");
                     message.revokeUser = $root.meshvirt.v1.RevokeUser.fromObject(object.revokeUser, long + 1);
+                }
+                if (object.usageHistory != null) {
+                    if (!$util.isObject(object.usageHistory))
+                        throw TypeError(".meshvirt.v1.ControlRequest.usageHistory: object expected");
+                    message.usageHistory = $root.meshvirt.v1.UsageHistoryRequest.fromObject(object.usageHistory, long + 1);
                 }
                 return message;
             };
@@ -10008,6 +10038,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.revokeUser = $root.meshvirt.v1.RevokeUser.toObject(message.revokeUser, options, q + 1);
                     if (options.oneofs)
                         object.body = "revokeUser";
+                }
+                if (message.usageHistory != null && Object.hasOwnProperty.call(message, "usageHistory")) {
+                    object.usageHistory = $root.meshvirt.v1.UsageHistoryRequest.toObject(message.usageHistory, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "usageHistory";
                 }
                 return object;
             };
@@ -11263,6 +11298,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {meshvirt.v1.IGroupList|null} [groupList] ControlResponse groupList
              * @property {meshvirt.v1.IUserToken|null} [userToken] ControlResponse userToken
              * @property {meshvirt.v1.IUserRevocations|null} [revocations] ControlResponse revocations
+             * @property {meshvirt.v1.IUsageHistory|null} [usageHistory] ControlResponse usageHistory
              */
 
             /**
@@ -11432,17 +11468,25 @@ export const meshvirt = $root.meshvirt = (() => {
              */
             ControlResponse.prototype.revocations = null;
 
+            /**
+             * ControlResponse usageHistory.
+             * @member {meshvirt.v1.IUsageHistory|null|undefined} usageHistory
+             * @memberof meshvirt.v1.ControlResponse
+             * @instance
+             */
+            ControlResponse.prototype.usageHistory = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * ControlResponse body.
-             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|"group"|"groupList"|"userToken"|"revocations"|undefined} body
+             * @member {"vm"|"vmList"|"hostList"|"consoleChunk"|"drainReport"|"error"|"network"|"networkList"|"image"|"imageList"|"eventList"|"tombstoneList"|"consoleAttached"|"balanceReport"|"group"|"groupList"|"userToken"|"revocations"|"usageHistory"|undefined} body
              * @memberof meshvirt.v1.ControlResponse
              * @instance
              */
             Object.defineProperty(ControlResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "image", "imageList", "eventList", "tombstoneList", "consoleAttached", "balanceReport", "group", "groupList", "userToken", "revocations"]),
+                get: $util.oneOfGetter($oneOfFields = ["vm", "vmList", "hostList", "consoleChunk", "drainReport", "error", "network", "networkList", "image", "imageList", "eventList", "tombstoneList", "consoleAttached", "balanceReport", "group", "groupList", "userToken", "revocations", "usageHistory"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -11512,6 +11556,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.UserToken.encode(message.userToken, writer.uint32(/* id 180, wireType 2 =*/1442).fork(), q + 1).ldelim();
                 if (message.revocations != null && Object.hasOwnProperty.call(message, "revocations"))
                     $root.meshvirt.v1.UserRevocations.encode(message.revocations, writer.uint32(/* id 181, wireType 2 =*/1450).fork(), q + 1).ldelim();
+                if (message.usageHistory != null && Object.hasOwnProperty.call(message, "usageHistory"))
+                    $root.meshvirt.v1.UsageHistory.encode(message.usageHistory, writer.uint32(/* id 182, wireType 2 =*/1458).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -11636,6 +11682,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 181: {
                             message.revocations = $root.meshvirt.v1.UserRevocations.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 182: {
+                            message.usageHistory = $root.meshvirt.v1.UsageHistory.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -11864,6 +11914,16 @@ export const meshvirt = $root.meshvirt = (() => {
                             return "revocations." + error;
                     }
                 }
+                if (message.usageHistory != null && Object.hasOwnProperty.call(message, "usageHistory")) {
+                    if (properties.body === 1)
+                        return "body: multiple values";
+                    properties.body = 1;
+                    {
+                        let error = $root.meshvirt.v1.UsageHistory.verify(message.usageHistory, long + 1);
+                        if (error)
+                            return "usageHistory." + error;
+                    }
+                }
                 return null;
             };
 
@@ -11976,6 +12036,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (!$util.isObject(object.revocations))
                         throw TypeError(".meshvirt.v1.ControlResponse.revocations: object expected");
                     message.revocations = $root.meshvirt.v1.UserRevocations.fromObject(object.revocations, long + 1);
+                }
+                if (object.usageHistory != null) {
+                    if (!$util.isObject(object.usageHistory))
+                        throw TypeError(".meshvirt.v1.ControlResponse.usageHistory: object expected");
+                    message.usageHistory = $root.meshvirt.v1.UsageHistory.fromObject(object.usageHistory, long + 1);
                 }
                 return message;
             };
@@ -12090,6 +12155,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.revocations = $root.meshvirt.v1.UserRevocations.toObject(message.revocations, options, q + 1);
                     if (options.oneofs)
                         object.body = "revocations";
+                }
+                if (message.usageHistory != null && Object.hasOwnProperty.call(message, "usageHistory")) {
+                    object.usageHistory = $root.meshvirt.v1.UsageHistory.toObject(message.usageHistory, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "usageHistory";
                 }
                 return object;
             };
@@ -17546,6 +17616,1171 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return ImageList;
+        })();
+
+        v1.UsageHistoryRequest = (function() {
+
+            /**
+             * Properties of a UsageHistoryRequest.
+             * @memberof meshvirt.v1
+             * @interface IUsageHistoryRequest
+             */
+
+            /**
+             * Constructs a new UsageHistoryRequest.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a UsageHistoryRequest.
+             * @implements IUsageHistoryRequest
+             * @constructor
+             * @param {meshvirt.v1.IUsageHistoryRequest=} [properties] Properties to set
+             */
+            function UsageHistoryRequest(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * Creates a new UsageHistoryRequest instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.UsageHistoryRequest
+             * @static
+             * @param {meshvirt.v1.IUsageHistoryRequest=} [properties] Properties to set
+             * @returns {meshvirt.v1.UsageHistoryRequest} UsageHistoryRequest instance
+             */
+            UsageHistoryRequest.create = function create(properties) {
+                return new UsageHistoryRequest(properties);
+            };
+
+            /**
+             * Encodes the specified UsageHistoryRequest message. Does not implicitly {@link meshvirt.v1.UsageHistoryRequest.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.UsageHistoryRequest
+             * @static
+             * @param {meshvirt.v1.IUsageHistoryRequest} message UsageHistoryRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UsageHistoryRequest.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                return writer;
+            };
+
+            /**
+             * Encodes the specified UsageHistoryRequest message, length delimited. Does not implicitly {@link meshvirt.v1.UsageHistoryRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.UsageHistoryRequest
+             * @static
+             * @param {meshvirt.v1.IUsageHistoryRequest} message UsageHistoryRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UsageHistoryRequest.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a UsageHistoryRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.UsageHistoryRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.UsageHistoryRequest} UsageHistoryRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UsageHistoryRequest.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.UsageHistoryRequest();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a UsageHistoryRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.UsageHistoryRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.UsageHistoryRequest} UsageHistoryRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UsageHistoryRequest.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a UsageHistoryRequest message.
+             * @function verify
+             * @memberof meshvirt.v1.UsageHistoryRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UsageHistoryRequest.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a UsageHistoryRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.UsageHistoryRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.UsageHistoryRequest} UsageHistoryRequest
+             */
+            UsageHistoryRequest.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.UsageHistoryRequest)
+                    return object;
+                return new $root.meshvirt.v1.UsageHistoryRequest();
+            };
+
+            /**
+             * Creates a plain object from a UsageHistoryRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.UsageHistoryRequest
+             * @static
+             * @param {meshvirt.v1.UsageHistoryRequest} message UsageHistoryRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UsageHistoryRequest.toObject = function toObject() {
+                return {};
+            };
+
+            /**
+             * Converts this UsageHistoryRequest to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.UsageHistoryRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UsageHistoryRequest.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for UsageHistoryRequest
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.UsageHistoryRequest
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            UsageHistoryRequest.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.UsageHistoryRequest";
+            };
+
+            return UsageHistoryRequest;
+        })();
+
+        v1.UsageSeries = (function() {
+
+            /**
+             * Properties of a UsageSeries.
+             * @memberof meshvirt.v1
+             * @interface IUsageSeries
+             * @property {string|null} [kind] UsageSeries kind
+             * @property {string|null} [id] UsageSeries id
+             * @property {string|null} [name] UsageSeries name
+             * @property {Array.<number>|null} [timesMs] UsageSeries timesMs
+             * @property {Array.<number>|null} [cpu] UsageSeries cpu
+             * @property {Array.<number>|null} [memoryBytes] UsageSeries memoryBytes
+             * @property {Array.<number>|null} [diskReadBps] UsageSeries diskReadBps
+             * @property {Array.<number>|null} [diskWriteBps] UsageSeries diskWriteBps
+             * @property {Array.<number>|null} [netRxBps] UsageSeries netRxBps
+             * @property {Array.<number>|null} [netTxBps] UsageSeries netTxBps
+             */
+
+            /**
+             * Constructs a new UsageSeries.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a UsageSeries.
+             * @implements IUsageSeries
+             * @constructor
+             * @param {meshvirt.v1.IUsageSeries=} [properties] Properties to set
+             */
+            function UsageSeries(properties) {
+                this.timesMs = [];
+                this.cpu = [];
+                this.memoryBytes = [];
+                this.diskReadBps = [];
+                this.diskWriteBps = [];
+                this.netRxBps = [];
+                this.netTxBps = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * UsageSeries kind.
+             * @member {string} kind
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.kind = "";
+
+            /**
+             * UsageSeries id.
+             * @member {string} id
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.id = "";
+
+            /**
+             * UsageSeries name.
+             * @member {string} name
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.name = "";
+
+            /**
+             * UsageSeries timesMs.
+             * @member {Array.<number>} timesMs
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.timesMs = $util.emptyArray;
+
+            /**
+             * UsageSeries cpu.
+             * @member {Array.<number>} cpu
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.cpu = $util.emptyArray;
+
+            /**
+             * UsageSeries memoryBytes.
+             * @member {Array.<number>} memoryBytes
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.memoryBytes = $util.emptyArray;
+
+            /**
+             * UsageSeries diskReadBps.
+             * @member {Array.<number>} diskReadBps
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.diskReadBps = $util.emptyArray;
+
+            /**
+             * UsageSeries diskWriteBps.
+             * @member {Array.<number>} diskWriteBps
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.diskWriteBps = $util.emptyArray;
+
+            /**
+             * UsageSeries netRxBps.
+             * @member {Array.<number>} netRxBps
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.netRxBps = $util.emptyArray;
+
+            /**
+             * UsageSeries netTxBps.
+             * @member {Array.<number>} netTxBps
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.netTxBps = $util.emptyArray;
+
+            /**
+             * Creates a new UsageSeries instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.UsageSeries
+             * @static
+             * @param {meshvirt.v1.IUsageSeries=} [properties] Properties to set
+             * @returns {meshvirt.v1.UsageSeries} UsageSeries instance
+             */
+            UsageSeries.create = function create(properties) {
+                return new UsageSeries(properties);
+            };
+
+            /**
+             * Encodes the specified UsageSeries message. Does not implicitly {@link meshvirt.v1.UsageSeries.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.UsageSeries
+             * @static
+             * @param {meshvirt.v1.IUsageSeries} message UsageSeries message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UsageSeries.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.kind != null && Object.hasOwnProperty.call(message, "kind"))
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.kind);
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.id);
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.name);
+                if (message.timesMs != null && message.timesMs.length) {
+                    writer.uint32(/* id 4, wireType 2 =*/34).fork();
+                    for (let i = 0; i < message.timesMs.length; ++i)
+                        writer.uint64(message.timesMs[i]);
+                    writer.ldelim();
+                }
+                if (message.cpu != null && message.cpu.length) {
+                    writer.uint32(/* id 5, wireType 2 =*/42).fork();
+                    for (let i = 0; i < message.cpu.length; ++i)
+                        writer.double(message.cpu[i]);
+                    writer.ldelim();
+                }
+                if (message.memoryBytes != null && message.memoryBytes.length) {
+                    writer.uint32(/* id 6, wireType 2 =*/50).fork();
+                    for (let i = 0; i < message.memoryBytes.length; ++i)
+                        writer.double(message.memoryBytes[i]);
+                    writer.ldelim();
+                }
+                if (message.diskReadBps != null && message.diskReadBps.length) {
+                    writer.uint32(/* id 7, wireType 2 =*/58).fork();
+                    for (let i = 0; i < message.diskReadBps.length; ++i)
+                        writer.double(message.diskReadBps[i]);
+                    writer.ldelim();
+                }
+                if (message.diskWriteBps != null && message.diskWriteBps.length) {
+                    writer.uint32(/* id 8, wireType 2 =*/66).fork();
+                    for (let i = 0; i < message.diskWriteBps.length; ++i)
+                        writer.double(message.diskWriteBps[i]);
+                    writer.ldelim();
+                }
+                if (message.netRxBps != null && message.netRxBps.length) {
+                    writer.uint32(/* id 9, wireType 2 =*/74).fork();
+                    for (let i = 0; i < message.netRxBps.length; ++i)
+                        writer.double(message.netRxBps[i]);
+                    writer.ldelim();
+                }
+                if (message.netTxBps != null && message.netTxBps.length) {
+                    writer.uint32(/* id 10, wireType 2 =*/82).fork();
+                    for (let i = 0; i < message.netTxBps.length; ++i)
+                        writer.double(message.netTxBps[i]);
+                    writer.ldelim();
+                }
+                return writer;
+            };
+
+            /**
+             * Encodes the specified UsageSeries message, length delimited. Does not implicitly {@link meshvirt.v1.UsageSeries.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.UsageSeries
+             * @static
+             * @param {meshvirt.v1.IUsageSeries} message UsageSeries message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UsageSeries.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a UsageSeries message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.UsageSeries
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.UsageSeries} UsageSeries
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UsageSeries.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.UsageSeries();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.kind = reader.string();
+                            break;
+                        }
+                    case 2: {
+                            message.id = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.name = reader.string();
+                            break;
+                        }
+                    case 4: {
+                            if (!(message.timesMs && message.timesMs.length))
+                                message.timesMs = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.timesMs.push(reader.uint64());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.timesMs.push(reader.uint64());
+                            break;
+                        }
+                    case 5: {
+                            if (!(message.cpu && message.cpu.length))
+                                message.cpu = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.cpu.push(reader.double());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.cpu.push(reader.double());
+                            break;
+                        }
+                    case 6: {
+                            if (!(message.memoryBytes && message.memoryBytes.length))
+                                message.memoryBytes = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.memoryBytes.push(reader.double());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.memoryBytes.push(reader.double());
+                            break;
+                        }
+                    case 7: {
+                            if (!(message.diskReadBps && message.diskReadBps.length))
+                                message.diskReadBps = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.diskReadBps.push(reader.double());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.diskReadBps.push(reader.double());
+                            break;
+                        }
+                    case 8: {
+                            if (!(message.diskWriteBps && message.diskWriteBps.length))
+                                message.diskWriteBps = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.diskWriteBps.push(reader.double());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.diskWriteBps.push(reader.double());
+                            break;
+                        }
+                    case 9: {
+                            if (!(message.netRxBps && message.netRxBps.length))
+                                message.netRxBps = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.netRxBps.push(reader.double());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.netRxBps.push(reader.double());
+                            break;
+                        }
+                    case 10: {
+                            if (!(message.netTxBps && message.netTxBps.length))
+                                message.netTxBps = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.netTxBps.push(reader.double());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.netTxBps.push(reader.double());
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a UsageSeries message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.UsageSeries
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.UsageSeries} UsageSeries
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UsageSeries.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a UsageSeries message.
+             * @function verify
+             * @memberof meshvirt.v1.UsageSeries
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UsageSeries.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.kind != null && Object.hasOwnProperty.call(message, "kind"))
+                    if (!$util.isString(message.kind))
+                        return "kind: string expected";
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.timesMs != null && Object.hasOwnProperty.call(message, "timesMs")) {
+                    if (!Array.isArray(message.timesMs))
+                        return "timesMs: array expected";
+                    for (let i = 0; i < message.timesMs.length; ++i)
+                        if (!$util.isInteger(message.timesMs[i]) && !(message.timesMs[i] && $util.isInteger(message.timesMs[i].low) && $util.isInteger(message.timesMs[i].high)))
+                            return "timesMs: integer|Long[] expected";
+                }
+                if (message.cpu != null && Object.hasOwnProperty.call(message, "cpu")) {
+                    if (!Array.isArray(message.cpu))
+                        return "cpu: array expected";
+                    for (let i = 0; i < message.cpu.length; ++i)
+                        if (typeof message.cpu[i] !== "number")
+                            return "cpu: number[] expected";
+                }
+                if (message.memoryBytes != null && Object.hasOwnProperty.call(message, "memoryBytes")) {
+                    if (!Array.isArray(message.memoryBytes))
+                        return "memoryBytes: array expected";
+                    for (let i = 0; i < message.memoryBytes.length; ++i)
+                        if (typeof message.memoryBytes[i] !== "number")
+                            return "memoryBytes: number[] expected";
+                }
+                if (message.diskReadBps != null && Object.hasOwnProperty.call(message, "diskReadBps")) {
+                    if (!Array.isArray(message.diskReadBps))
+                        return "diskReadBps: array expected";
+                    for (let i = 0; i < message.diskReadBps.length; ++i)
+                        if (typeof message.diskReadBps[i] !== "number")
+                            return "diskReadBps: number[] expected";
+                }
+                if (message.diskWriteBps != null && Object.hasOwnProperty.call(message, "diskWriteBps")) {
+                    if (!Array.isArray(message.diskWriteBps))
+                        return "diskWriteBps: array expected";
+                    for (let i = 0; i < message.diskWriteBps.length; ++i)
+                        if (typeof message.diskWriteBps[i] !== "number")
+                            return "diskWriteBps: number[] expected";
+                }
+                if (message.netRxBps != null && Object.hasOwnProperty.call(message, "netRxBps")) {
+                    if (!Array.isArray(message.netRxBps))
+                        return "netRxBps: array expected";
+                    for (let i = 0; i < message.netRxBps.length; ++i)
+                        if (typeof message.netRxBps[i] !== "number")
+                            return "netRxBps: number[] expected";
+                }
+                if (message.netTxBps != null && Object.hasOwnProperty.call(message, "netTxBps")) {
+                    if (!Array.isArray(message.netTxBps))
+                        return "netTxBps: array expected";
+                    for (let i = 0; i < message.netTxBps.length; ++i)
+                        if (typeof message.netTxBps[i] !== "number")
+                            return "netTxBps: number[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a UsageSeries message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.UsageSeries
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.UsageSeries} UsageSeries
+             */
+            UsageSeries.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.UsageSeries)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.UsageSeries: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.UsageSeries();
+                if (object.kind != null)
+                    message.kind = String(object.kind);
+                if (object.id != null)
+                    message.id = String(object.id);
+                if (object.name != null)
+                    message.name = String(object.name);
+                if (object.timesMs) {
+                    if (!Array.isArray(object.timesMs))
+                        throw TypeError(".meshvirt.v1.UsageSeries.timesMs: array expected");
+                    message.timesMs = [];
+                    for (let i = 0; i < object.timesMs.length; ++i)
+                        if ($util.Long)
+                            message.timesMs[i] = $util.Long.fromValue(object.timesMs[i], true);
+                        else if (typeof object.timesMs[i] === "string")
+                            message.timesMs[i] = parseInt(object.timesMs[i], 10);
+                        else if (typeof object.timesMs[i] === "number")
+                            message.timesMs[i] = object.timesMs[i];
+                        else if (typeof object.timesMs[i] === "object")
+                            message.timesMs[i] = new $util.LongBits(object.timesMs[i].low >>> 0, object.timesMs[i].high >>> 0).toNumber(true);
+                }
+                if (object.cpu) {
+                    if (!Array.isArray(object.cpu))
+                        throw TypeError(".meshvirt.v1.UsageSeries.cpu: array expected");
+                    message.cpu = [];
+                    for (let i = 0; i < object.cpu.length; ++i)
+                        message.cpu[i] = Number(object.cpu[i]);
+                }
+                if (object.memoryBytes) {
+                    if (!Array.isArray(object.memoryBytes))
+                        throw TypeError(".meshvirt.v1.UsageSeries.memoryBytes: array expected");
+                    message.memoryBytes = [];
+                    for (let i = 0; i < object.memoryBytes.length; ++i)
+                        message.memoryBytes[i] = Number(object.memoryBytes[i]);
+                }
+                if (object.diskReadBps) {
+                    if (!Array.isArray(object.diskReadBps))
+                        throw TypeError(".meshvirt.v1.UsageSeries.diskReadBps: array expected");
+                    message.diskReadBps = [];
+                    for (let i = 0; i < object.diskReadBps.length; ++i)
+                        message.diskReadBps[i] = Number(object.diskReadBps[i]);
+                }
+                if (object.diskWriteBps) {
+                    if (!Array.isArray(object.diskWriteBps))
+                        throw TypeError(".meshvirt.v1.UsageSeries.diskWriteBps: array expected");
+                    message.diskWriteBps = [];
+                    for (let i = 0; i < object.diskWriteBps.length; ++i)
+                        message.diskWriteBps[i] = Number(object.diskWriteBps[i]);
+                }
+                if (object.netRxBps) {
+                    if (!Array.isArray(object.netRxBps))
+                        throw TypeError(".meshvirt.v1.UsageSeries.netRxBps: array expected");
+                    message.netRxBps = [];
+                    for (let i = 0; i < object.netRxBps.length; ++i)
+                        message.netRxBps[i] = Number(object.netRxBps[i]);
+                }
+                if (object.netTxBps) {
+                    if (!Array.isArray(object.netTxBps))
+                        throw TypeError(".meshvirt.v1.UsageSeries.netTxBps: array expected");
+                    message.netTxBps = [];
+                    for (let i = 0; i < object.netTxBps.length; ++i)
+                        message.netTxBps[i] = Number(object.netTxBps[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a UsageSeries message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.UsageSeries
+             * @static
+             * @param {meshvirt.v1.UsageSeries} message UsageSeries
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UsageSeries.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.timesMs = [];
+                    object.cpu = [];
+                    object.memoryBytes = [];
+                    object.diskReadBps = [];
+                    object.diskWriteBps = [];
+                    object.netRxBps = [];
+                    object.netTxBps = [];
+                }
+                if (options.defaults) {
+                    object.kind = "";
+                    object.id = "";
+                    object.name = "";
+                }
+                if (message.kind != null && Object.hasOwnProperty.call(message, "kind"))
+                    object.kind = message.kind;
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.name != null && Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.timesMs && message.timesMs.length) {
+                    object.timesMs = [];
+                    for (let j = 0; j < message.timesMs.length; ++j)
+                        if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                            object.timesMs[j] = typeof message.timesMs[j] === "number" ? BigInt(message.timesMs[j]) : $util.Long.fromBits(message.timesMs[j].low >>> 0, message.timesMs[j].high >>> 0, true).toBigInt();
+                        else if (typeof message.timesMs[j] === "number")
+                            object.timesMs[j] = options.longs === String ? String(message.timesMs[j]) : message.timesMs[j];
+                        else
+                            object.timesMs[j] = options.longs === String ? $util.Long.prototype.toString.call(message.timesMs[j]) : options.longs === Number ? new $util.LongBits(message.timesMs[j].low >>> 0, message.timesMs[j].high >>> 0).toNumber(true) : message.timesMs[j];
+                }
+                if (message.cpu && message.cpu.length) {
+                    object.cpu = [];
+                    for (let j = 0; j < message.cpu.length; ++j)
+                        object.cpu[j] = options.json && !isFinite(message.cpu[j]) ? String(message.cpu[j]) : message.cpu[j];
+                }
+                if (message.memoryBytes && message.memoryBytes.length) {
+                    object.memoryBytes = [];
+                    for (let j = 0; j < message.memoryBytes.length; ++j)
+                        object.memoryBytes[j] = options.json && !isFinite(message.memoryBytes[j]) ? String(message.memoryBytes[j]) : message.memoryBytes[j];
+                }
+                if (message.diskReadBps && message.diskReadBps.length) {
+                    object.diskReadBps = [];
+                    for (let j = 0; j < message.diskReadBps.length; ++j)
+                        object.diskReadBps[j] = options.json && !isFinite(message.diskReadBps[j]) ? String(message.diskReadBps[j]) : message.diskReadBps[j];
+                }
+                if (message.diskWriteBps && message.diskWriteBps.length) {
+                    object.diskWriteBps = [];
+                    for (let j = 0; j < message.diskWriteBps.length; ++j)
+                        object.diskWriteBps[j] = options.json && !isFinite(message.diskWriteBps[j]) ? String(message.diskWriteBps[j]) : message.diskWriteBps[j];
+                }
+                if (message.netRxBps && message.netRxBps.length) {
+                    object.netRxBps = [];
+                    for (let j = 0; j < message.netRxBps.length; ++j)
+                        object.netRxBps[j] = options.json && !isFinite(message.netRxBps[j]) ? String(message.netRxBps[j]) : message.netRxBps[j];
+                }
+                if (message.netTxBps && message.netTxBps.length) {
+                    object.netTxBps = [];
+                    for (let j = 0; j < message.netTxBps.length; ++j)
+                        object.netTxBps[j] = options.json && !isFinite(message.netTxBps[j]) ? String(message.netTxBps[j]) : message.netTxBps[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this UsageSeries to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UsageSeries.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for UsageSeries
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.UsageSeries
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            UsageSeries.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.UsageSeries";
+            };
+
+            return UsageSeries;
+        })();
+
+        v1.UsageHistory = (function() {
+
+            /**
+             * Properties of a UsageHistory.
+             * @memberof meshvirt.v1
+             * @interface IUsageHistory
+             * @property {number|null} [intervalMs] UsageHistory intervalMs
+             * @property {Array.<meshvirt.v1.IUsageSeries>|null} [series] UsageHistory series
+             */
+
+            /**
+             * Constructs a new UsageHistory.
+             * @memberof meshvirt.v1
+             * @classdesc Represents a UsageHistory.
+             * @implements IUsageHistory
+             * @constructor
+             * @param {meshvirt.v1.IUsageHistory=} [properties] Properties to set
+             */
+            function UsageHistory(properties) {
+                this.series = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            /**
+             * UsageHistory intervalMs.
+             * @member {number} intervalMs
+             * @memberof meshvirt.v1.UsageHistory
+             * @instance
+             */
+            UsageHistory.prototype.intervalMs = 0;
+
+            /**
+             * UsageHistory series.
+             * @member {Array.<meshvirt.v1.IUsageSeries>} series
+             * @memberof meshvirt.v1.UsageHistory
+             * @instance
+             */
+            UsageHistory.prototype.series = $util.emptyArray;
+
+            /**
+             * Creates a new UsageHistory instance using the specified properties.
+             * @function create
+             * @memberof meshvirt.v1.UsageHistory
+             * @static
+             * @param {meshvirt.v1.IUsageHistory=} [properties] Properties to set
+             * @returns {meshvirt.v1.UsageHistory} UsageHistory instance
+             */
+            UsageHistory.create = function create(properties) {
+                return new UsageHistory(properties);
+            };
+
+            /**
+             * Encodes the specified UsageHistory message. Does not implicitly {@link meshvirt.v1.UsageHistory.verify|verify} messages.
+             * @function encode
+             * @memberof meshvirt.v1.UsageHistory
+             * @static
+             * @param {meshvirt.v1.IUsageHistory} message UsageHistory message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UsageHistory.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.intervalMs != null && Object.hasOwnProperty.call(message, "intervalMs"))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.intervalMs);
+                if (message.series != null && message.series.length)
+                    for (let i = 0; i < message.series.length; ++i)
+                        $root.meshvirt.v1.UsageSeries.encode(message.series[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), q + 1).ldelim();
+                return writer;
+            };
+
+            /**
+             * Encodes the specified UsageHistory message, length delimited. Does not implicitly {@link meshvirt.v1.UsageHistory.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof meshvirt.v1.UsageHistory
+             * @static
+             * @param {meshvirt.v1.IUsageHistory} message UsageHistory message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UsageHistory.encodeDelimited = function encodeDelimited(message, writer) {
+                return this.encode(message, writer && writer.len ? writer.fork() : writer).ldelim();
+            };
+
+            /**
+             * Decodes a UsageHistory message from the specified reader or buffer.
+             * @function decode
+             * @memberof meshvirt.v1.UsageHistory
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {meshvirt.v1.UsageHistory} UsageHistory
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UsageHistory.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.UsageHistory();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.intervalMs = reader.uint32();
+                            break;
+                        }
+                    case 2: {
+                            if (!(message.series && message.series.length))
+                                message.series = [];
+                            message.series.push($root.meshvirt.v1.UsageSeries.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            /**
+             * Decodes a UsageHistory message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof meshvirt.v1.UsageHistory
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {meshvirt.v1.UsageHistory} UsageHistory
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UsageHistory.decodeDelimited = function decodeDelimited(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.uint32());
+            };
+
+            /**
+             * Verifies a UsageHistory message.
+             * @function verify
+             * @memberof meshvirt.v1.UsageHistory
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UsageHistory.verify = function verify(message, long) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    return "maximum nesting depth exceeded";
+                if (message.intervalMs != null && Object.hasOwnProperty.call(message, "intervalMs"))
+                    if (!$util.isInteger(message.intervalMs))
+                        return "intervalMs: integer expected";
+                if (message.series != null && Object.hasOwnProperty.call(message, "series")) {
+                    if (!Array.isArray(message.series))
+                        return "series: array expected";
+                    for (let i = 0; i < message.series.length; ++i) {
+                        let error = $root.meshvirt.v1.UsageSeries.verify(message.series[i], long + 1);
+                        if (error)
+                            return "series." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a UsageHistory message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof meshvirt.v1.UsageHistory
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {meshvirt.v1.UsageHistory} UsageHistory
+             */
+            UsageHistory.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.UsageHistory)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.UsageHistory: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.UsageHistory();
+                if (object.intervalMs != null)
+                    message.intervalMs = object.intervalMs >>> 0;
+                if (object.series) {
+                    if (!Array.isArray(object.series))
+                        throw TypeError(".meshvirt.v1.UsageHistory.series: array expected");
+                    message.series = [];
+                    for (let i = 0; i < object.series.length; ++i) {
+                        if (!$util.isObject(object.series[i]))
+                            throw TypeError(".meshvirt.v1.UsageHistory.series: object expected");
+                        message.series[i] = $root.meshvirt.v1.UsageSeries.fromObject(object.series[i], long + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a UsageHistory message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof meshvirt.v1.UsageHistory
+             * @static
+             * @param {meshvirt.v1.UsageHistory} message UsageHistory
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UsageHistory.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.series = [];
+                if (options.defaults)
+                    object.intervalMs = 0;
+                if (message.intervalMs != null && Object.hasOwnProperty.call(message, "intervalMs"))
+                    object.intervalMs = message.intervalMs;
+                if (message.series && message.series.length) {
+                    object.series = [];
+                    for (let j = 0; j < message.series.length; ++j)
+                        object.series[j] = $root.meshvirt.v1.UsageSeries.toObject(message.series[j], options, q + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this UsageHistory to JSON.
+             * @function toJSON
+             * @memberof meshvirt.v1.UsageHistory
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UsageHistory.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for UsageHistory
+             * @function getTypeUrl
+             * @memberof meshvirt.v1.UsageHistory
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            UsageHistory.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.UsageHistory";
+            };
+
+            return UsageHistory;
         })();
 
         /**
@@ -33959,6 +35194,10 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [memoryUsedBytes] HostLoad memoryUsedBytes
              * @property {number|null} [diskUsedBytes] HostLoad diskUsedBytes
              * @property {number|null} [vmsRunning] HostLoad vmsRunning
+             * @property {number|null} [diskReadBps] HostLoad diskReadBps
+             * @property {number|null} [diskWriteBps] HostLoad diskWriteBps
+             * @property {number|null} [netRxBps] HostLoad netRxBps
+             * @property {number|null} [netTxBps] HostLoad netTxBps
              */
 
             /**
@@ -34017,6 +35256,38 @@ export const meshvirt = $root.meshvirt = (() => {
             HostLoad.prototype.vmsRunning = 0;
 
             /**
+             * HostLoad diskReadBps.
+             * @member {number} diskReadBps
+             * @memberof meshvirt.v1.HostLoad
+             * @instance
+             */
+            HostLoad.prototype.diskReadBps = 0;
+
+            /**
+             * HostLoad diskWriteBps.
+             * @member {number} diskWriteBps
+             * @memberof meshvirt.v1.HostLoad
+             * @instance
+             */
+            HostLoad.prototype.diskWriteBps = 0;
+
+            /**
+             * HostLoad netRxBps.
+             * @member {number} netRxBps
+             * @memberof meshvirt.v1.HostLoad
+             * @instance
+             */
+            HostLoad.prototype.netRxBps = 0;
+
+            /**
+             * HostLoad netTxBps.
+             * @member {number} netTxBps
+             * @memberof meshvirt.v1.HostLoad
+             * @instance
+             */
+            HostLoad.prototype.netTxBps = 0;
+
+            /**
              * Creates a new HostLoad instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.HostLoad
@@ -34054,6 +35325,14 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.diskUsedBytes);
                 if (message.vmsRunning != null && Object.hasOwnProperty.call(message, "vmsRunning"))
                     writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.vmsRunning);
+                if (message.diskReadBps != null && Object.hasOwnProperty.call(message, "diskReadBps"))
+                    writer.uint32(/* id 6, wireType 1 =*/49).double(message.diskReadBps);
+                if (message.diskWriteBps != null && Object.hasOwnProperty.call(message, "diskWriteBps"))
+                    writer.uint32(/* id 7, wireType 1 =*/57).double(message.diskWriteBps);
+                if (message.netRxBps != null && Object.hasOwnProperty.call(message, "netRxBps"))
+                    writer.uint32(/* id 8, wireType 1 =*/65).double(message.netRxBps);
+                if (message.netTxBps != null && Object.hasOwnProperty.call(message, "netTxBps"))
+                    writer.uint32(/* id 9, wireType 1 =*/73).double(message.netTxBps);
                 return writer;
             };
 
@@ -34124,6 +35403,22 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.vmsRunning = reader.uint32();
                             break;
                         }
+                    case 6: {
+                            message.diskReadBps = reader.double();
+                            break;
+                        }
+                    case 7: {
+                            message.diskWriteBps = reader.double();
+                            break;
+                        }
+                    case 8: {
+                            message.netRxBps = reader.double();
+                            break;
+                        }
+                    case 9: {
+                            message.netTxBps = reader.double();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -34183,6 +35478,18 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.vmsRunning != null && Object.hasOwnProperty.call(message, "vmsRunning"))
                     if (!$util.isInteger(message.vmsRunning))
                         return "vmsRunning: integer expected";
+                if (message.diskReadBps != null && Object.hasOwnProperty.call(message, "diskReadBps"))
+                    if (typeof message.diskReadBps !== "number")
+                        return "diskReadBps: number expected";
+                if (message.diskWriteBps != null && Object.hasOwnProperty.call(message, "diskWriteBps"))
+                    if (typeof message.diskWriteBps !== "number")
+                        return "diskWriteBps: number expected";
+                if (message.netRxBps != null && Object.hasOwnProperty.call(message, "netRxBps"))
+                    if (typeof message.netRxBps !== "number")
+                        return "netRxBps: number expected";
+                if (message.netTxBps != null && Object.hasOwnProperty.call(message, "netTxBps"))
+                    if (typeof message.netTxBps !== "number")
+                        return "netTxBps: number expected";
                 return null;
             };
 
@@ -34228,6 +35535,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.diskUsedBytes = new $util.LongBits(object.diskUsedBytes.low >>> 0, object.diskUsedBytes.high >>> 0).toNumber(true);
                 if (object.vmsRunning != null)
                     message.vmsRunning = object.vmsRunning >>> 0;
+                if (object.diskReadBps != null)
+                    message.diskReadBps = Number(object.diskReadBps);
+                if (object.diskWriteBps != null)
+                    message.diskWriteBps = Number(object.diskWriteBps);
+                if (object.netRxBps != null)
+                    message.netRxBps = Number(object.netRxBps);
+                if (object.netTxBps != null)
+                    message.netTxBps = Number(object.netTxBps);
                 return message;
             };
 
@@ -34262,6 +35577,10 @@ export const meshvirt = $root.meshvirt = (() => {
                     } else
                         object.diskUsedBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                     object.vmsRunning = 0;
+                    object.diskReadBps = 0;
+                    object.diskWriteBps = 0;
+                    object.netRxBps = 0;
+                    object.netTxBps = 0;
                 }
                 if (message.load1 != null && Object.hasOwnProperty.call(message, "load1"))
                     object.load1 = options.json && !isFinite(message.load1) ? String(message.load1) : message.load1;
@@ -34283,6 +35602,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.diskUsedBytes = options.longs === String ? $util.Long.prototype.toString.call(message.diskUsedBytes) : options.longs === Number ? new $util.LongBits(message.diskUsedBytes.low >>> 0, message.diskUsedBytes.high >>> 0).toNumber(true) : message.diskUsedBytes;
                 if (message.vmsRunning != null && Object.hasOwnProperty.call(message, "vmsRunning"))
                     object.vmsRunning = message.vmsRunning;
+                if (message.diskReadBps != null && Object.hasOwnProperty.call(message, "diskReadBps"))
+                    object.diskReadBps = options.json && !isFinite(message.diskReadBps) ? String(message.diskReadBps) : message.diskReadBps;
+                if (message.diskWriteBps != null && Object.hasOwnProperty.call(message, "diskWriteBps"))
+                    object.diskWriteBps = options.json && !isFinite(message.diskWriteBps) ? String(message.diskWriteBps) : message.diskWriteBps;
+                if (message.netRxBps != null && Object.hasOwnProperty.call(message, "netRxBps"))
+                    object.netRxBps = options.json && !isFinite(message.netRxBps) ? String(message.netRxBps) : message.netRxBps;
+                if (message.netTxBps != null && Object.hasOwnProperty.call(message, "netTxBps"))
+                    object.netTxBps = options.json && !isFinite(message.netTxBps) ? String(message.netTxBps) : message.netTxBps;
                 return object;
             };
 

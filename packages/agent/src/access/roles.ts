@@ -29,6 +29,7 @@ export const REQUIRED_ROLE: Readonly<Record<string, Role>> = Object.freeze({
   listEvents: 'viewer',
   listGroups: 'viewer',
   inspectGroup: 'viewer',
+  usageHistory: 'viewer',
   createVm: 'operator',
   startVm: 'operator',
   stopVm: 'operator',

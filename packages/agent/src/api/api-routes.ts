@@ -48,6 +48,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'POST', path: '/v1/vms/{name}/replicas', body: 'replicateVm', summary: 'set a VM\'s replicas (body: replicas, rpoMs, spreadBy)', request: (p) => ({ ...p.json, ...vm(p) }) },
   { method: 'GET', path: '/v1/vms/{name}/console', body: 'readConsole', summary: 'read a VM\'s serial console (?offset=, ?maxBytes=)', request: (p) => ({ ...vm(p), offset: num(p.query, 'offset'), maxBytes: num(p.query, 'maxBytes') }) },
   { method: 'GET', path: '/v1/hosts', body: 'listHosts', summary: 'every host of the cluster', request: () => ({}) },
+  { method: 'GET', path: '/v1/history', body: 'usageHistory', summary: 'the last hour of every host\'s and VM\'s use (CPU, memory; disk and network per host), from the gossip', request: () => ({}) },
   { method: 'POST', path: '/v1/hosts/{host}/drain', body: 'drainHost', summary: 'drain a host (body: undrain, concurrency)', request: (p) => ({ ...p.json, host: p.params.host }) },
   { method: 'GET', path: '/v1/networks', body: 'listNetworks', summary: 'every network', request: () => ({}) },
   { method: 'POST', path: '/v1/networks', body: 'createNetwork', summary: 'create a network (body: name, subnet, gateway, mtu, nat, noDhcp)', request: (p) => p.json },

@@ -13,6 +13,8 @@ export const CONSOLE_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/assets/xterm.css">
 <script src="/assets/xterm.js"></script>
+<link rel="stylesheet" href="/assets/uplot.css">
+<script src="/assets/uplot.js"></script>
 <style>
   body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; background: #fafafa; }
   h1 { font-size: 1.3em; margin: 0 0 .2em; } h2 { font-size: 1.05em; margin: 1.4em 0 .4em; }
@@ -24,6 +26,8 @@ export const CONSOLE_HTML = `<!doctype html>
   pre#console { background: #111; color: #ddd; padding: .6em; height: 16em; overflow: auto; font-size: .8em; }
   form { background: #fff; padding: .6em; border: 1px solid #e4e4e4; } input, select, button { font: inherit; margin: 0 .3em .3em 0; }
   .hidden { display: none; } #who { color: #555; }
+  #charts { display: flex; flex-wrap: wrap; gap: 1em; } .chart { background: #fff; border: 1px solid #e4e4e4; padding: .4em; }
+  .chart-title { font-weight: 600; font-size: .9em; }
 </style>
 </head>
 <body>
@@ -46,6 +50,8 @@ export const CONSOLE_HTML = `<!doctype html>
     <button>Create VM</button>
   </form>
   <table id="vms"><thead><tr><th>Name</th><th>State</th><th>Host</th><th>vCPU</th><th>Memory</th><th class="operator">Actions</th></tr></thead><tbody></tbody></table>
+  <h2>Use, last hour</h2>
+  <div id="charts"></div>
   <h2>Serial log <span id="console-vm"></span></h2>
   <pre id="console"></pre>
   <h2 class="operator">Terminal <span id="terminal-vm"></span></h2>
@@ -95,6 +101,7 @@ async function login (t) {
   const g = ++generation
   await refresh()
   void images()
+  void followHistory(g)
   void followEvents(g)
   void followConsole(g)
 }
@@ -165,6 +172,44 @@ function attach (name) {
   sock.onmessage = (m) => { term.write(new Uint8Array(m.data)) }
   sock.onclose = (e) => { document.body.dataset.console = 'closed'; term.write('\\r\\n[console closed' + (e.reason ? ': ' + e.reason : '') + ']\\r\\n') }
   term.onData((d) => { if (sock && sock.readyState === 1) sock.send(d) })
+}
+
+// Charts of the last hour, from any agent's history of the gossip (uPlot).
+const charts = []
+async function drawHistory () {
+  const h = (await api('GET', '/v1/history')).usageHistory || {}
+  for (const c of charts) c.destroy()
+  charts.length = 0
+  const box = $('#charts')
+  box.replaceChildren()
+  const list = (h.series || []).sort((a, b) => (a.kind + a.name).localeCompare(b.kind + b.name))
+  for (const s of list) {
+    const t = (s.timesMs || []).map((x) => x / 1000)
+    if (t.length < 2) continue
+    const n = (a, scale) => (a && a.length === t.length ? a.map((v) => (v === null || Number.isNaN(v) ? null : v * scale)) : t.map(() => null))
+    const wrap = el('div', undefined, { class: 'chart', 'data-chart': s.kind + ':' + s.name })
+    wrap.append(el('div', (s.kind === 'host' ? 'host ' : 'VM ') + s.name, { class: 'chart-title' }))
+    box.append(wrap)
+    const size = { width: 380, height: 140 }
+    if (s.kind === 'host') {
+      charts.push(new uPlot({ ...size, series: [{}, { label: 'CPU %', stroke: '#4a8bd6', scale: '%' }, { label: 'memory GiB', stroke: '#f0b44c', scale: 'GiB' }],
+        scales: { '%': { range: [0, 100] } }, axes: [{}, { scale: '%' }, { scale: 'GiB', side: 1 }] }, [t, n(s.cpu, 100), n(s.memoryBytes, 1 / 1073741824)], wrap))
+      charts.push(new uPlot({ ...size, series: [{}, { label: 'disk read MB/s', stroke: '#1a7f37' }, { label: 'disk write MB/s', stroke: '#b00' }, { label: 'net rx MB/s', stroke: '#4a8bd6' }, { label: 'net tx MB/s', stroke: '#9a6700' }] },
+        [t, n(s.diskReadBps, 1e-6), n(s.diskWriteBps, 1e-6), n(s.netRxBps, 1e-6), n(s.netTxBps, 1e-6)], wrap))
+    } else {
+      charts.push(new uPlot({ ...size, series: [{}, { label: 'CPU cores', stroke: '#4a8bd6', scale: 'cores' }, { label: 'memory MiB', stroke: '#f0b44c', scale: 'MiB' }],
+        axes: [{}, { scale: 'cores' }, { scale: 'MiB', side: 1 }] }, [t, n(s.cpu, 1), n(s.memoryBytes, 1 / MIB)], wrap))
+    }
+  }
+  return h.intervalMs || 15000
+}
+
+async function followHistory (g) {
+  while (g === generation) {
+    let wait = 15000
+    try { wait = await drawHistory() } catch (err) { say('history: ' + err.message, true) }
+    await new Promise((r) => setTimeout(r, Math.max(1000, wait)))
+  }
 }
 
 async function images () {
