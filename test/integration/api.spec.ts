@@ -184,6 +184,21 @@ describe('the API: any agent, any user the cluster signed', () => {
     }, { timeoutMs: 15_000, what: 'history of 3 hosts with 2 samples each' })
   })
 
+  it('a replicated VM\'s replica lag is in every agent\'s history (the owner gossips it)', async () => {
+    const admin = tokens.admin as string
+    const made = await http(0, admin, 'POST', '/v1/vms', { ...simSpec('api-r'), resources: { vcpus: 1, memoryBytes: 128 * 2 ** 20, diskBytes: 64 * 2 ** 20 }, replicas: 1, rpoMs: 2000 })
+    expect(made.status, JSON.stringify(made.json)).toBe(200)
+    let lags: number[] = []
+    await pollUntil(async () => {
+      const series = ((await http(2, admin, 'GET', '/v1/history')).json.usageHistory?.series ?? []) as Array<{ kind: string, name: string, replicaLagS?: Array<number | null> }>
+      lags = (series.find((s) => s.kind === 'vm' && s.name === 'api-r')?.replicaLagS ?? []).filter((v): v is number => typeof v === 'number')
+      return lags.length >= 2
+    }, { timeoutMs: 20_000, what: 'api-r\'s replica lag in host-3\'s history' })
+    // Within a few RPOs of a point (the simulated driver replicates in memory).
+    expect(Math.max(...lags)).toBeLessThan(10)
+    expect((await http(1, admin, 'DELETE', '/v1/vms/api-r')).status).toBe(200)
+  })
+
   it('the OpenAPI document lists exactly the routes the server answers, each with its role', async () => {
     const doc = (await http(0, tokens.viewer as string, 'GET', '/v1/openapi.json')).json
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort()

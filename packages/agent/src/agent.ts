@@ -2,7 +2,7 @@ import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Hypervisor } from '@meshvirt/hypervisor'
 import type { HostNetwork } from '@meshvirt/network'
-import { createMeshNode, type MeshNode, type TimingPreset } from '@meshvirt/mesh'
+import { createMeshNode, type MeshNode, type TimingPreset, type VmSummary } from '@meshvirt/mesh'
 import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
 import { HostAdminState } from './host/admin-state.js'
@@ -179,7 +179,10 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
     mayRun: (vm) => !isReplicated(vm) || leaseRef.current?.service.state(vm.id)?.running === true
   })
-  const advertiser = new Advertiser({ inventory, config, store, ledger, admin, events, vms: () => [...balance.annotate(vms.summaries()), ...heldReplicaSummaries(records)], features: () => features.advert() })
+  // Replicated VMs carry their replicas' lag (replication starts later: read through a late reference).
+  let lagOf: (vmId: string) => number | undefined = () => undefined
+  const withLag = (list: VmSummary[]): VmSummary[] => list.map((v) => { const lag = lagOf(v.id); return lag === undefined ? v : { ...v, replicaLagMs: Math.round(lag) } })
+  const advertiser = new Advertiser({ inventory, config, store, ledger, admin, events, vms: () => [...withLag(balance.annotate(vms.summaries())), ...heldReplicaSummaries(records)], features: () => features.advert() })
   teardown.add('advert', () => { advertiser.stop() })
   // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
   const restarter = new GuestRestarter({
@@ -231,6 +234,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, preparation, details, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef }
   const migration = await startMigration(parts)
   const replicas = await startReplication(parts)
+  if (replicas !== undefined) lagOf = (id) => replicas.replication.maxLagMs(id)
   const broker = new Broker({ selfId, view: node.view, peers, events, claims: features.specClaims(), log: root.child('broker', { host: selfId }), ...(opts.reservationTtlMs !== undefined ? { reservationTtlMs: opts.reservationTtlMs } : {}) })
   const mon = monitoring = await startMonitoring(parts, { config: checked.monitor, privateKey: identity.privateKey, broker, vmRecords, restarter, migration, replicas, processMetrics: opts.hypervisor === undefined })
   balance.start(parts, { migration, emit: async (d) => await mon.events.emit(d) })

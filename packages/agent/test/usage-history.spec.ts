@@ -47,7 +47,12 @@ describe('UsageHistory', () => {
     const wire = h.toWire()
     const a = wire.series?.find((s) => s.kind === 'host')
     expect(a).toMatchObject({ id: 'a', name: 'name-a', timesMs: [2000, 3000, 4000], cpu: [0.2, 0.3, 0.4], netRxBps: [10, 10, 10] })
-    expect(wire.series?.find((s) => s.kind === 'vm')).toMatchObject({ id: 'v', timesMs: [2000, 3000, 4000], cpu: [0.5, 0.6, 0.7], memoryBytes: [5, 5, 5] })
+    expect(wire.series?.find((s) => s.kind === 'vm')).toMatchObject({ id: 'v', timesMs: [2000, 3000, 4000], cpu: [0.5, 0.6, 0.7], memoryBytes: [5, 5, 5], replicaLagS: [] })
+    // A replicated VM's lag, as its owner gossips it.
+    const replicated = host('a', 0.5, [{ id: 'v', cpuCores: 1 }])
+    ;(replicated.advert.vms[0] as { replicaLagMs?: number }).replicaLagMs = 1500
+    h.record([replicated], 5000)
+    expect(h.toWire().series?.find((s) => s.kind === 'vm')?.replicaLagS).toEqual([Number.NaN, Number.NaN, 1.5])
   })
 
   it('a host that has not measured its load yet has gaps, not zeros', () => {

@@ -241,7 +241,8 @@ function vmSummary (vm: meshvirt.v1.IVmSummary, field: string): VmSummary {
       mac: text(n.mac, `${field}.nics[${i}].mac`, L.maxTextChars)
     })),
     ...vmUsage(vm, field),
-    ...(vm.noBalance === true ? { noBalance: true } : {})
+    ...(vm.noBalance === true ? { noBalance: true } : {}),
+    ...(Number(vm.replicaLagMs ?? 0) > 0 ? { replicaLagMs: count(vm.replicaLagMs, `${field}.replica_lag_ms`) } : {})
   }
 }
 

@@ -66,6 +66,8 @@ export interface VmSummary {
   usage?: VmUsage
   /** `vm create --no-balance`: no balancer moves it. */
   noBalance?: boolean
+  /** A replicated VM: its replicas' largest lag, as the owner last measured. */
+  replicaLagMs?: number
 }
 
 /** What a running guest costs its host, measured: CPU cores busy, resident memory. */

@@ -1358,6 +1358,7 @@ export namespace meshvirt {
             diskWriteBps?: (number[]|null);
             netRxBps?: (number[]|null);
             netTxBps?: (number[]|null);
+            replicaLagS?: (number[]|null);
         }
 
         class UsageSeries implements IUsageSeries {
@@ -1372,6 +1373,7 @@ export namespace meshvirt {
             public diskWriteBps: number[];
             public netRxBps: number[];
             public netTxBps: number[];
+            public replicaLagS: number[];
             public static create(properties?: meshvirt.v1.IUsageSeries): meshvirt.v1.UsageSeries;
             public static encode(message: meshvirt.v1.IUsageSeries, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IUsageSeries, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -2016,6 +2018,7 @@ export namespace meshvirt {
             usageCpuCores?: (number|null);
             usageMemoryBytes?: (number|null);
             noBalance?: (boolean|null);
+            replicaLagMs?: (number|null);
         }
 
         class VmSummary implements IVmSummary {
@@ -2032,6 +2035,7 @@ export namespace meshvirt {
             public usageCpuCores: number;
             public usageMemoryBytes: number;
             public noBalance: boolean;
+            public replicaLagMs: number;
             public static create(properties?: meshvirt.v1.IVmSummary): meshvirt.v1.VmSummary;
             public static encode(message: meshvirt.v1.IVmSummary, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSummary, writer?: $protobuf.Writer): $protobuf.Writer;

@@ -17838,6 +17838,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {Array.<number>|null} [diskWriteBps] UsageSeries diskWriteBps
              * @property {Array.<number>|null} [netRxBps] UsageSeries netRxBps
              * @property {Array.<number>|null} [netTxBps] UsageSeries netTxBps
+             * @property {Array.<number>|null} [replicaLagS] UsageSeries replicaLagS
              */
 
             /**
@@ -17856,6 +17857,7 @@ export const meshvirt = $root.meshvirt = (() => {
                 this.diskWriteBps = [];
                 this.netRxBps = [];
                 this.netTxBps = [];
+                this.replicaLagS = [];
                 if (properties)
                     for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -17943,6 +17945,14 @@ export const meshvirt = $root.meshvirt = (() => {
             UsageSeries.prototype.netTxBps = $util.emptyArray;
 
             /**
+             * UsageSeries replicaLagS.
+             * @member {Array.<number>} replicaLagS
+             * @memberof meshvirt.v1.UsageSeries
+             * @instance
+             */
+            UsageSeries.prototype.replicaLagS = $util.emptyArray;
+
+            /**
              * Creates a new UsageSeries instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.UsageSeries
@@ -18016,6 +18026,12 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 10, wireType 2 =*/82).fork();
                     for (let i = 0; i < message.netTxBps.length; ++i)
                         writer.double(message.netTxBps[i]);
+                    writer.ldelim();
+                }
+                if (message.replicaLagS != null && message.replicaLagS.length) {
+                    writer.uint32(/* id 11, wireType 2 =*/90).fork();
+                    for (let i = 0; i < message.replicaLagS.length; ++i)
+                        writer.double(message.replicaLagS[i]);
                     writer.ldelim();
                 }
                 return writer;
@@ -18199,6 +18215,23 @@ export const meshvirt = $root.meshvirt = (() => {
                                 message.netTxBps.push(reader.double());
                             break;
                         }
+                    case 11: {
+                            if (!(message.replicaLagS && message.replicaLagS.length))
+                                message.replicaLagS = [];
+                            if ((tag & 7) === 2) {
+                                let end2 = reader.uint32() + reader.pos;
+                                if (end2 > reader.len)
+                                    throw RangeError("index out of range");
+                                reader.len = end2;
+                                while (reader.pos < end2)
+                                    message.replicaLagS.push(reader.double());
+                                if (reader.pos !== end2)
+                                    throw RangeError("index out of range");
+                                reader.len = end;
+                            } else
+                                message.replicaLagS.push(reader.double());
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -18301,6 +18334,13 @@ export const meshvirt = $root.meshvirt = (() => {
                         if (typeof message.netTxBps[i] !== "number")
                             return "netTxBps: number[] expected";
                 }
+                if (message.replicaLagS != null && Object.hasOwnProperty.call(message, "replicaLagS")) {
+                    if (!Array.isArray(message.replicaLagS))
+                        return "replicaLagS: array expected";
+                    for (let i = 0; i < message.replicaLagS.length; ++i)
+                        if (typeof message.replicaLagS[i] !== "number")
+                            return "replicaLagS: number[] expected";
+                }
                 return null;
             };
 
@@ -18384,6 +18424,13 @@ export const meshvirt = $root.meshvirt = (() => {
                     for (let i = 0; i < object.netTxBps.length; ++i)
                         message.netTxBps[i] = Number(object.netTxBps[i]);
                 }
+                if (object.replicaLagS) {
+                    if (!Array.isArray(object.replicaLagS))
+                        throw TypeError(".meshvirt.v1.UsageSeries.replicaLagS: array expected");
+                    message.replicaLagS = [];
+                    for (let i = 0; i < object.replicaLagS.length; ++i)
+                        message.replicaLagS[i] = Number(object.replicaLagS[i]);
+                }
                 return message;
             };
 
@@ -18412,6 +18459,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.diskWriteBps = [];
                     object.netRxBps = [];
                     object.netTxBps = [];
+                    object.replicaLagS = [];
                 }
                 if (options.defaults) {
                     object.kind = "";
@@ -18463,6 +18511,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.netTxBps = [];
                     for (let j = 0; j < message.netTxBps.length; ++j)
                         object.netTxBps[j] = options.json && !isFinite(message.netTxBps[j]) ? String(message.netTxBps[j]) : message.netTxBps[j];
+                }
+                if (message.replicaLagS && message.replicaLagS.length) {
+                    object.replicaLagS = [];
+                    for (let j = 0; j < message.replicaLagS.length; ++j)
+                        object.replicaLagS[j] = options.json && !isFinite(message.replicaLagS[j]) ? String(message.replicaLagS[j]) : message.replicaLagS[j];
                 }
                 return object;
             };
@@ -26466,6 +26519,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [usageCpuCores] VmSummary usageCpuCores
              * @property {number|null} [usageMemoryBytes] VmSummary usageMemoryBytes
              * @property {boolean|null} [noBalance] VmSummary noBalance
+             * @property {number|null} [replicaLagMs] VmSummary replicaLagMs
              */
 
             /**
@@ -26581,6 +26635,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSummary.prototype.noBalance = false;
 
             /**
+             * VmSummary replicaLagMs.
+             * @member {number} replicaLagMs
+             * @memberof meshvirt.v1.VmSummary
+             * @instance
+             */
+            VmSummary.prototype.replicaLagMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new VmSummary instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSummary
@@ -26633,6 +26695,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 151, wireType 0 =*/1208).uint64(message.usageMemoryBytes);
                 if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
                     writer.uint32(/* id 152, wireType 0 =*/1216).bool(message.noBalance);
+                if (message.replicaLagMs != null && Object.hasOwnProperty.call(message, "replicaLagMs"))
+                    writer.uint32(/* id 153, wireType 0 =*/1224).uint64(message.replicaLagMs);
                 return writer;
             };
 
@@ -26731,6 +26795,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 152: {
                             message.noBalance = reader.bool();
+                            break;
+                        }
+                    case 153: {
+                            message.replicaLagMs = reader.uint64();
                             break;
                         }
                     default:
@@ -26842,6 +26910,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
                     if (typeof message.noBalance !== "boolean")
                         return "noBalance: boolean expected";
+                if (message.replicaLagMs != null && Object.hasOwnProperty.call(message, "replicaLagMs"))
+                    if (!$util.isInteger(message.replicaLagMs) && !(message.replicaLagMs && $util.isInteger(message.replicaLagMs.low) && $util.isInteger(message.replicaLagMs.high)))
+                        return "replicaLagMs: integer|Long expected";
                 return null;
             };
 
@@ -26984,6 +27055,15 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.usageMemoryBytes = new $util.LongBits(object.usageMemoryBytes.low >>> 0, object.usageMemoryBytes.high >>> 0).toNumber(true);
                 if (object.noBalance != null)
                     message.noBalance = Boolean(object.noBalance);
+                if (object.replicaLagMs != null)
+                    if ($util.Long)
+                        message.replicaLagMs = $util.Long.fromValue(object.replicaLagMs, true);
+                    else if (typeof object.replicaLagMs === "string")
+                        message.replicaLagMs = parseInt(object.replicaLagMs, 10);
+                    else if (typeof object.replicaLagMs === "number")
+                        message.replicaLagMs = object.replicaLagMs;
+                    else if (typeof object.replicaLagMs === "object")
+                        message.replicaLagMs = new $util.LongBits(object.replicaLagMs.low >>> 0, object.replicaLagMs.high >>> 0).toNumber(true);
                 return message;
             };
 
@@ -27026,6 +27106,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     } else
                         object.usageMemoryBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                     object.noBalance = false;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.replicaLagMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
+                    } else
+                        object.replicaLagMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
                 }
                 if (message.id != null && Object.hasOwnProperty.call(message, "id"))
                     object.id = message.id;
@@ -27064,6 +27149,13 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.usageMemoryBytes = options.longs === String ? $util.Long.prototype.toString.call(message.usageMemoryBytes) : options.longs === Number ? new $util.LongBits(message.usageMemoryBytes.low >>> 0, message.usageMemoryBytes.high >>> 0).toNumber(true) : message.usageMemoryBytes;
                 if (message.noBalance != null && Object.hasOwnProperty.call(message, "noBalance"))
                     object.noBalance = message.noBalance;
+                if (message.replicaLagMs != null && Object.hasOwnProperty.call(message, "replicaLagMs"))
+                    if (typeof BigInt !== "undefined" && options.longs === BigInt)
+                        object.replicaLagMs = typeof message.replicaLagMs === "number" ? BigInt(message.replicaLagMs) : $util.Long.fromBits(message.replicaLagMs.low >>> 0, message.replicaLagMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.replicaLagMs === "number")
+                        object.replicaLagMs = options.longs === String ? String(message.replicaLagMs) : message.replicaLagMs;
+                    else
+                        object.replicaLagMs = options.longs === String ? $util.Long.prototype.toString.call(message.replicaLagMs) : options.longs === Number ? new $util.LongBits(message.replicaLagMs.low >>> 0, message.replicaLagMs.high >>> 0).toNumber(true) : message.replicaLagMs;
                 return object;
             };
 

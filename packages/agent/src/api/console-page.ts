@@ -199,6 +199,10 @@ async function drawHistory () {
     } else {
       charts.push(new uPlot({ ...size, series: [{}, { label: 'CPU cores', stroke: '#4a8bd6', scale: 'cores' }, { label: 'memory MiB', stroke: '#f0b44c', scale: 'MiB' }],
         axes: [{}, { scale: 'cores' }, { scale: 'MiB', side: 1 }] }, [t, n(s.cpu, 1), n(s.memoryBytes, 1 / MIB)], wrap))
+      if ((s.replicaLagS || []).some((v) => v !== null && !Number.isNaN(v))) {
+        wrap.dataset.replicated = 'true'
+        charts.push(new uPlot({ ...size, series: [{}, { label: 'replica lag s', stroke: '#b00' }] }, [t, n(s.replicaLagS, 1)], wrap))
+      }
     }
   }
   return h.intervalMs || 15000

@@ -5,7 +5,7 @@ import type { meshvirt } from '@meshvirt/proto'
 export const HISTORY_INTERVAL_MS = 15_000
 export const HISTORY_POINTS = 240
 
-type HostKey = 'cpu' | 'memoryBytes' | 'diskReadBps' | 'diskWriteBps' | 'netRxBps' | 'netTxBps'
+type HostKey = 'cpu' | 'memoryBytes' | 'diskReadBps' | 'diskWriteBps' | 'netRxBps' | 'netTxBps' | 'replicaLagS'
 
 interface Series {
   kind: 'host' | 'vm'
@@ -43,7 +43,7 @@ export class UsageHistory {
       })
       for (const vm of a.vms) {
         if (vm.owner !== a.hostId || vm.usage === undefined) continue
-        this.add('vm', vm.id, vm.name, nowMs, { cpu: vm.usage.cpuCores, memoryBytes: vm.usage.memoryBytes })
+        this.add('vm', vm.id, vm.name, nowMs, { cpu: vm.usage.cpuCores, memoryBytes: vm.usage.memoryBytes, ...(vm.replicaLagMs !== undefined ? { replicaLagS: vm.replicaLagMs / 1000 } : {}) })
       }
     }
     for (const [key, s] of this.series) if (nowMs - s.lastMs > this.points * this.intervalMs) this.series.delete(key)
@@ -56,7 +56,7 @@ export class UsageHistory {
         kind: s.kind, id: s.id, name: s.name, timesMs: [...s.timesMs],
         cpu: s.values.cpu ?? [], memoryBytes: s.values.memoryBytes ?? [],
         diskReadBps: s.values.diskReadBps ?? [], diskWriteBps: s.values.diskWriteBps ?? [],
-        netRxBps: s.values.netRxBps ?? [], netTxBps: s.values.netTxBps ?? []
+        netRxBps: s.values.netRxBps ?? [], netTxBps: s.values.netTxBps ?? [], replicaLagS: s.values.replicaLagS ?? []
       }))
     }
   }

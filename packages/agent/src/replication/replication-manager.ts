@@ -110,6 +110,14 @@ export class ReplicationManager {
     }
   }
 
+  /** The largest lag of a VM's replicas now (ms), or undefined: not replicated here, or not measured. */
+  maxLagMs (vmId: string): number | undefined {
+    const vm = this.loops.has(vmId) ? this.deps.vms.get(vmId) : undefined
+    if (vm === undefined) return undefined
+    const lags = this.statusOf(vm).replicas.map((r) => r.lagMs).filter((l): l is number => l != null).map(Number)
+    return lags.length === 0 ? undefined : Math.max(...lags)
+  }
+
   /** Figures for /metrics: each holder's lag and state, each VM's points and pauses. */
   metrics (): { holders: Array<{ vm: string, name: string, holder: string, state: string, lagSeconds: number | undefined }>, vms: Array<{ vm: string, name: string, points: number, lastPauseMs: number, maxPauseMs: number }> } {
     const holders = []
