@@ -85,6 +85,8 @@ describe('the management console in a real browser', () => {
     // Charts of the last hour: each host's CPU, memory, disk and network, and the VM's use.
     await expect.poll(async () => await page.locator('#charts [data-chart^="host:"] canvas').count(), { timeout: 30_000 }).toBe(6)
     await page.waitForSelector('#charts [data-chart="vm:ui-1"] canvas', { timeout: 60_000 })
+    // Its disk and NIC rates once two readings of its QEMU exist (the owner samples every 15 s).
+    await page.waitForSelector('#charts [data-chart="vm:ui-1"][data-io="true"] canvas', { timeout: 60_000 })
 
     // The terminal: keys typed in the page reach the guest's shell, its answer comes back.
     await page.click(`${row} button[data-action="attach"]`)
@@ -104,6 +106,9 @@ describe('the management console in a real browser', () => {
     // While it moves the page says so; then the row shows its new host.
     await page.waitForSelector('#msg:has-text("Migrate ui-1…")', { timeout: 5_000 })
     await page.waitForSelector('#msg:has-text("migrated ui-1")', { timeout: 120_000 })
+    // The migration panel: the source's progress while it ran, then how it ended.
+    await page.waitForSelector('#migration[data-vm="ui-1"][data-phase="complete"]', { timeout: 10_000 })
+    expect(await page.textContent('#migration-summary')).toMatch(/^done in \d+ ms, guest paused \d+ ms, \d+ MiB of RAM and \d+ MiB of disk moved$/)
     await expect.poll(async () => await page.getAttribute(row, 'data-owner'), { timeout: 15_000 }).toBe(target)
     expect(target).not.toBe(before)
     await page.waitForSelector('#events tr[data-kind="vm-migrated"]', { timeout: 15_000 })

@@ -83,14 +83,16 @@ describe('VM groups', () => {
     expect(three.count).toBe(3)
   }, 120_000)
 
-  it('a host with two members dies: the group is back to its count elsewhere within 30 s', async () => {
+  it('a host with two or more members dies: the group is back to its count elsewhere within 30 s', async () => {
     const a = live()[0] as RunningAgent
-    // 8 members on 5 hosts: three hold two, so one that does is not the owner.
+    // 8 members on 5 hosts: at least three hold two or more (the spread is soft: under load one may
+    // hold three), so one that does is not the owner.
     await call(a, { scaleGroup: { name: 'web', count: 8 } })
     const six = await settled(names(1, 2, 3, 4, 5, 6, 7, 8))
     const perHost = countBy(six.members.map((m) => m.hostId))
-    const victim = [...perHost.entries()].find(([host, n]) => n === 2 && host !== six.owner)?.[0]
-    expect(victim, `a non-owner host with two members (${JSON.stringify([...perHost])}, owner ${six.owner})`).toBeDefined()
+    console.log(`8 members over 5 hosts: ${[...perHost.values()].sort((x, y) => y - x).join('-')}`)
+    const victim = [...perHost.entries()].find(([host, n]) => n >= 2 && host !== six.owner)?.[0]
+    expect(victim, `a non-owner host with two or more members (${JSON.stringify([...perHost])}, owner ${six.owner})`).toBeDefined()
     const lostNames = six.members.filter((m) => m.hostId === victim).map((m) => m.name)
     const killedAt = Date.now()
     await kill(victim as string)
@@ -98,7 +100,7 @@ describe('VM groups', () => {
     const tookMs = Date.now() - killedAt
     // The lost members came back as themselves, on live hosts.
     for (const m of back.members) expect(m.hostId).not.toBe(victim)
-    expect(back.members.filter((m) => lostNames.includes(m.name))).toHaveLength(2)
+    expect(back.members.filter((m) => lostNames.includes(m.name))).toHaveLength(lostNames.length)
     console.log(`group back to 8 members ${tookMs} ms after a host with ${lostNames.join(', ')} was stopped`)
     // Each replacement is an event of the cluster stream (emitted by the owner, gossiped to all).
     await pollUntil(async () => {

@@ -72,3 +72,17 @@ describe('UsageHistory', () => {
     expect(h.toWire().series?.map((s) => s.kind)).toEqual(['host'])
   })
 })
+
+describe('a guest\'s I/O rates (UsageSampler)', () => {
+  it('come from two readings of one run; a driver that does not measure I/O gives none', async () => {
+    const { UsageSampler } = await import('../src/balance/usage-sampler.js')
+    const s = new UsageSampler()
+    s.record('v', { cpuSeconds: 1, uptimeSeconds: 10, rssBytes: 100, diskReadBytes: 1000, diskWriteBytes: 0, netRxBytes: 50, netTxBytes: 0 })
+    expect(s.usage('v')?.diskReadBps).toBeUndefined()
+    s.record('v', { cpuSeconds: 2, uptimeSeconds: 12, rssBytes: 100, diskReadBytes: 3000, diskWriteBytes: 400, netRxBytes: 250, netTxBytes: 10 })
+    expect(s.usage('v')).toEqual({ cpuCores: 0.5, memoryBytes: 100, diskReadBps: 1000, diskWriteBps: 200, netRxBps: 100, netTxBps: 5 })
+    s.record('w', { cpuSeconds: 1, uptimeSeconds: 10, rssBytes: 100 })
+    s.record('w', { cpuSeconds: 2, uptimeSeconds: 12, rssBytes: 100 })
+    expect(s.usage('w')).toEqual({ cpuCores: 0.5, memoryBytes: 100 })
+  })
+})

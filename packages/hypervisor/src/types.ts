@@ -155,6 +155,11 @@ export interface VmStats {
   /** CPU time the VM's process has used since it started. */
   cpuSeconds: number
   uptimeSeconds: number
+  /** I/O counters since the guest started (absent: the driver does not measure them). */
+  diskReadBytes?: number
+  diskWriteBytes?: number
+  netRxBytes?: number
+  netTxBytes?: number
 }
 
 export type HypervisorEvent =

@@ -7,7 +7,7 @@ import { pb } from '@meshvirt/proto'
 import type { meshvirt } from '@meshvirt/proto'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ADVERT_LIMITS as L, HOST_ID_PATTERN, LABEL_KEY_PATTERN } from './advert-limits.js'
-import type { Accelerator, BalanceMode, BalanceSetting, HostAdvert, HostCapacity, HostLoad, HostState, ImageHolding, NetworkRecord, VmGroupRecord, Overcommit, Resources, VmRole, VmState, VmSummary } from './host-advert.js'
+import type { Accelerator, BalanceMode, BalanceSetting, HostAdvert, HostCapacity, HostLoad, HostState, ImageHolding, NetworkRecord, VmGroupRecord, Overcommit, Resources, VmRole, VmState, VmSummary, VmUsage } from './host-advert.js'
 
 type Wire = meshvirt.v1.IHostAdvert
 
@@ -83,7 +83,9 @@ export function hostAdvertToWire (a: HostAdvert): Wire {
       ...vm,
       role: VM_ROLES.indexOf(vm.role),
       state: VM_STATES.indexOf(vm.state),
-      ...(usage !== undefined ? { usageCpuCores: usage.cpuCores, usageMemoryBytes: usage.memoryBytes } : {}),
+      ...(usage !== undefined
+        ? { usageCpuCores: usage.cpuCores, usageMemoryBytes: usage.memoryBytes, usageDiskReadBps: usage.diskReadBps, usageDiskWriteBps: usage.diskWriteBps, usageNetRxBps: usage.netRxBps, usageNetTxBps: usage.netTxBps }
+        : {}),
       ...(noBalance === true ? { noBalance: true } : {})
     })),
     sentAtMs: a.sentAtMs,
@@ -249,7 +251,12 @@ function vmSummary (vm: meshvirt.v1.IVmSummary, field: string): VmSummary {
 function vmUsage (vm: meshvirt.v1.IVmSummary, field: string): Pick<VmSummary, 'usage'> {
   const memoryBytes = count(vm.usageMemoryBytes, `${field}.usage_memory_bytes`)
   if (memoryBytes === 0) return {}
-  return { usage: { cpuCores: real(vm.usageCpuCores, `${field}.usage_cpu_cores`), memoryBytes } }
+  const usage: VmUsage = { cpuCores: real(vm.usageCpuCores, `${field}.usage_cpu_cores`), memoryBytes }
+  for (const [key, wire, name] of [['diskReadBps', 'usageDiskReadBps', 'usage_disk_read_bps'], ['diskWriteBps', 'usageDiskWriteBps', 'usage_disk_write_bps'], ['netRxBps', 'usageNetRxBps', 'usage_net_rx_bps'], ['netTxBps', 'usageNetTxBps', 'usage_net_tx_bps']] as const) {
+    const v = vm[wire]
+    if (v !== undefined && v !== null && v !== 0) usage[key] = real(v, `${field}.${name}`)
+  }
+  return { usage }
 }
 
 function network (n: meshvirt.v1.INetwork, field: string): NetworkRecord {

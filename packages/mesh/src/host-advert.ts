@@ -74,6 +74,11 @@ export interface VmSummary {
 export interface VmUsage {
   cpuCores: number
   memoryBytes: number
+  /** The guest's disk and NIC rates, bytes/s (absent: its driver does not measure them). */
+  diskReadBps?: number
+  diskWriteBps?: number
+  netRxBps?: number
+  netTxBps?: number
 }
 
 export type BalanceMode = 'off' | 'recommend' | 'auto'

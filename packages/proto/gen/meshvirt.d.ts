@@ -2019,6 +2019,10 @@ export namespace meshvirt {
             usageMemoryBytes?: (number|null);
             noBalance?: (boolean|null);
             replicaLagMs?: (number|null);
+            usageDiskReadBps?: (number|null);
+            usageDiskWriteBps?: (number|null);
+            usageNetRxBps?: (number|null);
+            usageNetTxBps?: (number|null);
         }
 
         class VmSummary implements IVmSummary {
@@ -2036,6 +2040,10 @@ export namespace meshvirt {
             public usageMemoryBytes: number;
             public noBalance: boolean;
             public replicaLagMs: number;
+            public usageDiskReadBps: number;
+            public usageDiskWriteBps: number;
+            public usageNetRxBps: number;
+            public usageNetTxBps: number;
             public static create(properties?: meshvirt.v1.IVmSummary): meshvirt.v1.VmSummary;
             public static encode(message: meshvirt.v1.IVmSummary, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSummary, writer?: $protobuf.Writer): $protobuf.Writer;

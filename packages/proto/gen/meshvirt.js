@@ -26520,6 +26520,10 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [usageMemoryBytes] VmSummary usageMemoryBytes
              * @property {boolean|null} [noBalance] VmSummary noBalance
              * @property {number|null} [replicaLagMs] VmSummary replicaLagMs
+             * @property {number|null} [usageDiskReadBps] VmSummary usageDiskReadBps
+             * @property {number|null} [usageDiskWriteBps] VmSummary usageDiskWriteBps
+             * @property {number|null} [usageNetRxBps] VmSummary usageNetRxBps
+             * @property {number|null} [usageNetTxBps] VmSummary usageNetTxBps
              */
 
             /**
@@ -26643,6 +26647,38 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSummary.prototype.replicaLagMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * VmSummary usageDiskReadBps.
+             * @member {number} usageDiskReadBps
+             * @memberof meshvirt.v1.VmSummary
+             * @instance
+             */
+            VmSummary.prototype.usageDiskReadBps = 0;
+
+            /**
+             * VmSummary usageDiskWriteBps.
+             * @member {number} usageDiskWriteBps
+             * @memberof meshvirt.v1.VmSummary
+             * @instance
+             */
+            VmSummary.prototype.usageDiskWriteBps = 0;
+
+            /**
+             * VmSummary usageNetRxBps.
+             * @member {number} usageNetRxBps
+             * @memberof meshvirt.v1.VmSummary
+             * @instance
+             */
+            VmSummary.prototype.usageNetRxBps = 0;
+
+            /**
+             * VmSummary usageNetTxBps.
+             * @member {number} usageNetTxBps
+             * @memberof meshvirt.v1.VmSummary
+             * @instance
+             */
+            VmSummary.prototype.usageNetTxBps = 0;
+
+            /**
              * Creates a new VmSummary instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSummary
@@ -26697,6 +26733,14 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 152, wireType 0 =*/1216).bool(message.noBalance);
                 if (message.replicaLagMs != null && Object.hasOwnProperty.call(message, "replicaLagMs"))
                     writer.uint32(/* id 153, wireType 0 =*/1224).uint64(message.replicaLagMs);
+                if (message.usageDiskReadBps != null && Object.hasOwnProperty.call(message, "usageDiskReadBps"))
+                    writer.uint32(/* id 154, wireType 1 =*/1233).double(message.usageDiskReadBps);
+                if (message.usageDiskWriteBps != null && Object.hasOwnProperty.call(message, "usageDiskWriteBps"))
+                    writer.uint32(/* id 155, wireType 1 =*/1241).double(message.usageDiskWriteBps);
+                if (message.usageNetRxBps != null && Object.hasOwnProperty.call(message, "usageNetRxBps"))
+                    writer.uint32(/* id 156, wireType 1 =*/1249).double(message.usageNetRxBps);
+                if (message.usageNetTxBps != null && Object.hasOwnProperty.call(message, "usageNetTxBps"))
+                    writer.uint32(/* id 157, wireType 1 =*/1257).double(message.usageNetTxBps);
                 return writer;
             };
 
@@ -26799,6 +26843,22 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 153: {
                             message.replicaLagMs = reader.uint64();
+                            break;
+                        }
+                    case 154: {
+                            message.usageDiskReadBps = reader.double();
+                            break;
+                        }
+                    case 155: {
+                            message.usageDiskWriteBps = reader.double();
+                            break;
+                        }
+                    case 156: {
+                            message.usageNetRxBps = reader.double();
+                            break;
+                        }
+                    case 157: {
+                            message.usageNetTxBps = reader.double();
                             break;
                         }
                     default:
@@ -26913,6 +26973,18 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.replicaLagMs != null && Object.hasOwnProperty.call(message, "replicaLagMs"))
                     if (!$util.isInteger(message.replicaLagMs) && !(message.replicaLagMs && $util.isInteger(message.replicaLagMs.low) && $util.isInteger(message.replicaLagMs.high)))
                         return "replicaLagMs: integer|Long expected";
+                if (message.usageDiskReadBps != null && Object.hasOwnProperty.call(message, "usageDiskReadBps"))
+                    if (typeof message.usageDiskReadBps !== "number")
+                        return "usageDiskReadBps: number expected";
+                if (message.usageDiskWriteBps != null && Object.hasOwnProperty.call(message, "usageDiskWriteBps"))
+                    if (typeof message.usageDiskWriteBps !== "number")
+                        return "usageDiskWriteBps: number expected";
+                if (message.usageNetRxBps != null && Object.hasOwnProperty.call(message, "usageNetRxBps"))
+                    if (typeof message.usageNetRxBps !== "number")
+                        return "usageNetRxBps: number expected";
+                if (message.usageNetTxBps != null && Object.hasOwnProperty.call(message, "usageNetTxBps"))
+                    if (typeof message.usageNetTxBps !== "number")
+                        return "usageNetTxBps: number expected";
                 return null;
             };
 
@@ -27064,6 +27136,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.replicaLagMs = object.replicaLagMs;
                     else if (typeof object.replicaLagMs === "object")
                         message.replicaLagMs = new $util.LongBits(object.replicaLagMs.low >>> 0, object.replicaLagMs.high >>> 0).toNumber(true);
+                if (object.usageDiskReadBps != null)
+                    message.usageDiskReadBps = Number(object.usageDiskReadBps);
+                if (object.usageDiskWriteBps != null)
+                    message.usageDiskWriteBps = Number(object.usageDiskWriteBps);
+                if (object.usageNetRxBps != null)
+                    message.usageNetRxBps = Number(object.usageNetRxBps);
+                if (object.usageNetTxBps != null)
+                    message.usageNetTxBps = Number(object.usageNetTxBps);
                 return message;
             };
 
@@ -27111,6 +27191,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.replicaLagMs = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
                     } else
                         object.replicaLagMs = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.usageDiskReadBps = 0;
+                    object.usageDiskWriteBps = 0;
+                    object.usageNetRxBps = 0;
+                    object.usageNetTxBps = 0;
                 }
                 if (message.id != null && Object.hasOwnProperty.call(message, "id"))
                     object.id = message.id;
@@ -27156,6 +27240,14 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.replicaLagMs = options.longs === String ? String(message.replicaLagMs) : message.replicaLagMs;
                     else
                         object.replicaLagMs = options.longs === String ? $util.Long.prototype.toString.call(message.replicaLagMs) : options.longs === Number ? new $util.LongBits(message.replicaLagMs.low >>> 0, message.replicaLagMs.high >>> 0).toNumber(true) : message.replicaLagMs;
+                if (message.usageDiskReadBps != null && Object.hasOwnProperty.call(message, "usageDiskReadBps"))
+                    object.usageDiskReadBps = options.json && !isFinite(message.usageDiskReadBps) ? String(message.usageDiskReadBps) : message.usageDiskReadBps;
+                if (message.usageDiskWriteBps != null && Object.hasOwnProperty.call(message, "usageDiskWriteBps"))
+                    object.usageDiskWriteBps = options.json && !isFinite(message.usageDiskWriteBps) ? String(message.usageDiskWriteBps) : message.usageDiskWriteBps;
+                if (message.usageNetRxBps != null && Object.hasOwnProperty.call(message, "usageNetRxBps"))
+                    object.usageNetRxBps = options.json && !isFinite(message.usageNetRxBps) ? String(message.usageNetRxBps) : message.usageNetRxBps;
+                if (message.usageNetTxBps != null && Object.hasOwnProperty.call(message, "usageNetTxBps"))
+                    object.usageNetTxBps = options.json && !isFinite(message.usageNetTxBps) ? String(message.usageNetTxBps) : message.usageNetTxBps;
                 return object;
             };
 

@@ -50,6 +50,7 @@ export const CONSOLE_HTML = `<!doctype html>
     <button>Create VM</button>
   </form>
   <table id="vms"><thead><tr><th>Name</th><th>State</th><th>Host</th><th>vCPU</th><th>Memory</th><th class="operator">Actions</th></tr></thead><tbody></tbody></table>
+  <div id="migration" class="hidden"><h2>Migration <span id="migration-what"></span></h2><div id="migration-summary"></div><div id="migration-chart"></div></div>
   <h2>Use, last hour</h2>
   <div id="charts"></div>
   <h2>Serial log <span id="console-vm"></span></h2>
@@ -142,7 +143,9 @@ async function refresh () {
       const to = el('select', undefined, { 'data-migrate-to': s.name })
       for (const [id, name] of Object.entries(hostNames)) if (id !== s.owner) to.append(el('option', name, { value: id }))
       td.append(to)
-      act('Migrate', 'POST', path + '/migrate', () => ({ toHost: to.value }), 'migrated ' + s.name)
+      const m = el('button', 'Migrate', { type: 'button', 'data-action': 'migrate' })
+      m.onclick = async () => { m.disabled = true; await migrate(s.name, to.value, hostNames[to.value] || to.value); m.disabled = false; await refresh().catch(() => {}) }
+      td.append(m)
       act('Delete', 'DELETE', path)
       const c = el('button', 'Log', { type: 'button', 'data-action': 'console' })
       c.onclick = () => { consoleVm = s.name; consoleOffset = 0; $('#console').textContent = ''; $('#console-vm').textContent = s.name }
@@ -153,6 +156,53 @@ async function refresh () {
     }
     vbody.append(tr)
   }
+}
+
+// A migration: polls the VM while the request runs and draws the source's progress (disk mirror and
+// RAM, % of each), then says how it ended (the destination's record: total time, guest pause).
+let migrationChart = null
+async function migrate (name, toHost, toName) {
+  $('#migration').classList.remove('hidden')
+  $('#migration').dataset.vm = name
+  $('#migration').dataset.phase = 'starting'
+  $('#migration-what').textContent = name + ' → ' + toName
+  $('#migration-summary').textContent = 'starting…'
+  say('Migrate ' + name + '…')
+  const t = []; const disk = []; const ram = []
+  const draw = () => {
+    if (migrationChart) migrationChart.destroy()
+    migrationChart = new uPlot({ width: 500, height: 150, series: [{}, { label: 'disk mirrored %', stroke: '#1a7f37' }, { label: 'RAM sent %', stroke: '#4a8bd6' }], scales: { x: { time: false }, y: { range: [0, 100] } }, axes: [{ label: 'seconds' }, {}] }, [t, disk, ram], $('#migration-chart'))
+  }
+  let running = true
+  const poll = (async () => {
+    while (running) {
+      try {
+        const p = ((await api('GET', '/v1/vms/' + encodeURIComponent(name))).vm || {}).migration
+        if (p && p.phase) {
+          $('#migration').dataset.phase = p.phase
+          t.push((p.elapsedMs || 0) / 1000)
+          disk.push(p.diskTotalBytes ? 100 * (p.diskCopiedBytes || 0) / p.diskTotalBytes : null)
+          ram.push(p.ramTotalBytes ? 100 * (p.ramTransferredBytes || 0) / p.ramTotalBytes : null)
+          $('#migration-summary').textContent = p.phase + ': disk ' + Math.round((p.diskCopiedBytes || 0) / MIB) + '/' + Math.round((p.diskTotalBytes || 0) / MIB) + ' MiB, RAM ' + Math.round((p.ramTransferredBytes || 0) / MIB) + ' MiB sent, ' + Math.round((p.ramRemainingBytes || 0) / MIB) + ' MiB left'
+          if (t.length >= 2) draw()
+        }
+      } catch { /* the VM is between hosts */ }
+      await new Promise((r) => setTimeout(r, 250))
+    }
+  })()
+  try {
+    const done = await api('POST', '/v1/vms/' + encodeURIComponent(name) + '/migrate', { toHost })
+    const rec = (done.vm && done.vm.lastMigration) || {}
+    $('#migration').dataset.phase = 'complete'
+    $('#migration-summary').textContent = 'done in ' + Math.round(rec.totalMs || 0) + ' ms, guest paused ' + Math.round(rec.downtimeMs || 0) + ' ms, ' + Math.round((rec.ramBytes || 0) / MIB) + ' MiB of RAM and ' + Math.round((rec.diskBytes || 0) / MIB) + ' MiB of disk moved'
+    say('migrated ' + name)
+  } catch (err) {
+    $('#migration').dataset.phase = 'failed'
+    $('#migration-summary').textContent = 'failed: ' + err.message
+    say('Migrate ' + name + ': ' + err.message, true)
+  }
+  running = false
+  await poll
 }
 
 // The serial port, read-write: keys go to the guest over a WebSocket, its output comes back.
@@ -199,7 +249,13 @@ async function drawHistory () {
     } else {
       charts.push(new uPlot({ ...size, series: [{}, { label: 'CPU cores', stroke: '#4a8bd6', scale: 'cores' }, { label: 'memory MiB', stroke: '#f0b44c', scale: 'MiB' }],
         axes: [{}, { scale: 'cores' }, { scale: 'MiB', side: 1 }] }, [t, n(s.cpu, 1), n(s.memoryBytes, 1 / MIB)], wrap))
-      if ((s.replicaLagS || []).some((v) => v !== null && !Number.isNaN(v))) {
+      const has = (a) => (a || []).some((v) => v !== null && !Number.isNaN(v))
+      if (has(s.diskReadBps) || has(s.netRxBps)) {
+        wrap.dataset.io = 'true'
+        charts.push(new uPlot({ ...size, series: [{}, { label: 'disk read MB/s', stroke: '#1a7f37' }, { label: 'disk write MB/s', stroke: '#b00' }, { label: 'net rx MB/s', stroke: '#4a8bd6' }, { label: 'net tx MB/s', stroke: '#9a6700' }] },
+          [t, n(s.diskReadBps, 1e-6), n(s.diskWriteBps, 1e-6), n(s.netRxBps, 1e-6), n(s.netTxBps, 1e-6)], wrap))
+      }
+      if (has(s.replicaLagS)) {
         wrap.dataset.replicated = 'true'
         charts.push(new uPlot({ ...size, series: [{}, { label: 'replica lag s', stroke: '#b00' }] }, [t, n(s.replicaLagS, 1)], wrap))
       }

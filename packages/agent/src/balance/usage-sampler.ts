@@ -1,9 +1,19 @@
 import type { VmUsage } from '@meshvirt/mesh'
 
-/** What the sampler reads of one running guest (the hypervisor's `stats`). */
-export interface GuestCounters { cpuSeconds: number, uptimeSeconds: number, rssBytes: number }
+/** What the sampler reads of one running guest (the hypervisor's `stats`; I/O when the driver measures it). */
+export interface GuestCounters {
+  cpuSeconds: number
+  uptimeSeconds: number
+  rssBytes: number
+  diskReadBytes?: number
+  diskWriteBytes?: number
+  netRxBytes?: number
+  netTxBytes?: number
+}
 
-interface Last { cpuSeconds: number, uptimeSeconds: number, usage: VmUsage }
+interface Last { counters: GuestCounters, usage: VmUsage }
+
+const IO_KEYS = [['diskReadBytes', 'diskReadBps'], ['diskWriteBytes', 'diskWriteBps'], ['netRxBytes', 'netRxBps'], ['netTxBytes', 'netTxBps']] as const
 
 /**
  * Per-VM usage from successive counter readings: CPU cores = Δ CPU seconds ÷ Δ uptime (the average
@@ -16,13 +26,20 @@ export class UsageSampler {
   record (vmId: string, c: GuestCounters): boolean {
     const prev = this.last.get(vmId)
     let cpuCores: number
-    if (prev === undefined || c.uptimeSeconds <= prev.uptimeSeconds || c.cpuSeconds < prev.cpuSeconds) {
+    if (prev === undefined || c.uptimeSeconds <= prev.counters.uptimeSeconds || c.cpuSeconds < prev.counters.cpuSeconds) {
       cpuCores = c.uptimeSeconds > 0 ? c.cpuSeconds / c.uptimeSeconds : 0
     } else {
-      cpuCores = (c.cpuSeconds - prev.cpuSeconds) / (c.uptimeSeconds - prev.uptimeSeconds)
+      cpuCores = (c.cpuSeconds - prev.counters.cpuSeconds) / (c.uptimeSeconds - prev.counters.uptimeSeconds)
     }
-    const usage = { cpuCores: Math.max(0, cpuCores), memoryBytes: Math.max(1, Math.round(c.rssBytes)) }
-    this.last.set(vmId, { cpuSeconds: c.cpuSeconds, uptimeSeconds: c.uptimeSeconds, usage })
+    const usage: VmUsage = { cpuCores: Math.max(0, cpuCores), memoryBytes: Math.max(1, Math.round(c.rssBytes)) }
+    // I/O rates need two readings of the same run.
+    const seconds = prev === undefined ? 0 : c.uptimeSeconds - prev.counters.uptimeSeconds
+    for (const [counter, rate] of IO_KEYS) {
+      const now = c[counter]
+      const before = prev?.counters[counter]
+      if (now !== undefined && before !== undefined && seconds > 0 && now >= before) usage[rate] = (now - before) / seconds
+    }
+    this.last.set(vmId, { counters: c, usage })
     return prev === undefined || changed(prev.usage, usage)
   }
 

@@ -43,7 +43,15 @@ export class UsageHistory {
       })
       for (const vm of a.vms) {
         if (vm.owner !== a.hostId || vm.usage === undefined) continue
-        this.add('vm', vm.id, vm.name, nowMs, { cpu: vm.usage.cpuCores, memoryBytes: vm.usage.memoryBytes, ...(vm.replicaLagMs !== undefined ? { replicaLagS: vm.replicaLagMs / 1000 } : {}) })
+        const u = vm.usage
+        this.add('vm', vm.id, vm.name, nowMs, {
+          cpu: u.cpuCores, memoryBytes: u.memoryBytes,
+          ...(u.diskReadBps !== undefined ? { diskReadBps: u.diskReadBps } : {}),
+          ...(u.diskWriteBps !== undefined ? { diskWriteBps: u.diskWriteBps } : {}),
+          ...(u.netRxBps !== undefined ? { netRxBps: u.netRxBps } : {}),
+          ...(u.netTxBps !== undefined ? { netTxBps: u.netTxBps } : {}),
+          ...(vm.replicaLagMs !== undefined ? { replicaLagS: vm.replicaLagMs / 1000 } : {})
+        })
       }
     }
     for (const [key, s] of this.series) if (nowMs - s.lastMs > this.points * this.intervalMs) this.series.delete(key)

@@ -22,6 +22,7 @@ import { VmAttachment } from './vm-attachment.js'
 import { vmPaths } from './vm-paths.js'
 import { checkSpecImages, ImageSources } from '../image-sources.js'
 import { asDiskFull, listRecordIds, readRecord, writeRecord, type VmRecord } from './vm-record.js'
+import { readGuestIo } from './guest-io.js'
 
 export interface QemuHypervisorInit {
   /** Root of everything the driver writes: `<dataDir>/vms/<id>/`. */
@@ -192,7 +193,7 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
     const usage = await new QemuProcess(info.pid, info.paths.pidFile).usage()
     if (usage === undefined) throw new WrongStateError(`VM ${id}: its QEMU (pid ${info.pid}) has just exited`)
     const startedAt = info.startedAt !== undefined ? Date.parse(info.startedAt) : Date.now()
-    return { id, ...usage, uptimeSeconds: Math.max(0, (Date.now() - startedAt) / 1000) }
+    return { id, ...usage, ...await readGuestIo(info.pid, (info.spec.nics ?? []).map((n) => n.tap)), uptimeSeconds: Math.max(0, (Date.now() - startedAt) / 1000) }
   }
 
   async list (): Promise<VmInfo[]> {
