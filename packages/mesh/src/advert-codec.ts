@@ -84,7 +84,11 @@ export function hostAdvertToWire (a: HostAdvert): Wire {
       role: VM_ROLES.indexOf(vm.role),
       state: VM_STATES.indexOf(vm.state),
       ...(usage !== undefined
-        ? { usageCpuCores: usage.cpuCores, usageMemoryBytes: usage.memoryBytes, usageDiskReadBps: usage.diskReadBps, usageDiskWriteBps: usage.diskWriteBps, usageNetRxBps: usage.netRxBps, usageNetTxBps: usage.netTxBps }
+        ? {
+            usageCpuCores: usage.cpuCores,
+            usageMemoryBytes: usage.memoryBytes,
+            ...(usage.diskReadBps !== undefined ? { usageIo: true, usageDiskReadBps: usage.diskReadBps, usageDiskWriteBps: usage.diskWriteBps ?? 0, usageNetRxBps: usage.netRxBps ?? 0, usageNetTxBps: usage.netTxBps ?? 0 } : {})
+          }
         : {}),
       ...(noBalance === true ? { noBalance: true } : {})
     })),
@@ -252,9 +256,10 @@ function vmUsage (vm: meshvirt.v1.IVmSummary, field: string): Pick<VmSummary, 'u
   const memoryBytes = count(vm.usageMemoryBytes, `${field}.usage_memory_bytes`)
   if (memoryBytes === 0) return {}
   const usage: VmUsage = { cpuCores: real(vm.usageCpuCores, `${field}.usage_cpu_cores`), memoryBytes }
-  for (const [key, wire, name] of [['diskReadBps', 'usageDiskReadBps', 'usage_disk_read_bps'], ['diskWriteBps', 'usageDiskWriteBps', 'usage_disk_write_bps'], ['netRxBps', 'usageNetRxBps', 'usage_net_rx_bps'], ['netTxBps', 'usageNetTxBps', 'usage_net_tx_bps']] as const) {
-    const v = vm[wire]
-    if (v !== undefined && v !== null && v !== 0) usage[key] = real(v, `${field}.${name}`)
+  if (vm.usageIo === true) {
+    for (const [key, wire, name] of [['diskReadBps', 'usageDiskReadBps', 'usage_disk_read_bps'], ['diskWriteBps', 'usageDiskWriteBps', 'usage_disk_write_bps'], ['netRxBps', 'usageNetRxBps', 'usage_net_rx_bps'], ['netTxBps', 'usageNetTxBps', 'usage_net_tx_bps']] as const) {
+      usage[key] = real(vm[wire], `${field}.${name}`)
+    }
   }
   return { usage }
 }

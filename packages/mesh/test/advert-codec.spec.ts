@@ -77,6 +77,19 @@ describe('HostAdvert codec', () => {
     expect(decodeHostAdvert(encodeHostAdvert(a))).toEqual({ ok: true, advert: a })
   })
 
+  it('carries a VM\'s I/O rates when measured (an idle guest\'s zeros too), a replicated VM\'s lag, a host\'s rates', () => {
+    const vm = advert().vms[0]!
+    const a = advert({
+      load: { load1: 0.5, cpuUtilization: 0.25, memoryUsedBytes: 2 ** 30, diskUsedBytes: 0, vmsRunning: 2, diskReadBps: 10, diskWriteBps: 20, netRxBps: 30, netTxBps: 40 },
+      vms: [
+        { ...vm, usage: { cpuCores: 0.1, memoryBytes: 2 ** 20, diskReadBps: 0, diskWriteBps: 0, netRxBps: 0, netTxBps: 0 }, replicaLagMs: 1500 },
+        { ...vm, id: 'vm-2', usage: { cpuCores: 0.1, memoryBytes: 2 ** 20, diskReadBps: 5, diskWriteBps: 6, netRxBps: 7, netTxBps: 8 } },
+        { ...vm, id: 'vm-3', usage: { cpuCores: 0.1, memoryBytes: 2 ** 20 } }
+      ]
+    })
+    expect(decodeHostAdvert(encodeHostAdvert(a))).toEqual({ ok: true, advert: a })
+  })
+
   it.each([
     ['an unknown balance mode', wire({ balance: { mode: 7 } }), 'invalid: balance.mode has unknown value 7'],
     ['a negative cpu usage', wire({ vms: [{ id: 'x', usageCpuCores: -1, usageMemoryBytes: 5 }] }), 'invalid: vms[0].usage_cpu_cores']

@@ -2023,6 +2023,7 @@ export namespace meshvirt {
             usageDiskWriteBps?: (number|null);
             usageNetRxBps?: (number|null);
             usageNetTxBps?: (number|null);
+            usageIo?: (boolean|null);
         }
 
         class VmSummary implements IVmSummary {
@@ -2044,6 +2045,7 @@ export namespace meshvirt {
             public usageDiskWriteBps: number;
             public usageNetRxBps: number;
             public usageNetTxBps: number;
+            public usageIo: boolean;
             public static create(properties?: meshvirt.v1.IVmSummary): meshvirt.v1.VmSummary;
             public static encode(message: meshvirt.v1.IVmSummary, writer?: $protobuf.Writer): $protobuf.Writer;
             public static encodeDelimited(message: meshvirt.v1.IVmSummary, writer?: $protobuf.Writer): $protobuf.Writer;

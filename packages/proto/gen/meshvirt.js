@@ -26524,6 +26524,7 @@ export const meshvirt = $root.meshvirt = (() => {
              * @property {number|null} [usageDiskWriteBps] VmSummary usageDiskWriteBps
              * @property {number|null} [usageNetRxBps] VmSummary usageNetRxBps
              * @property {number|null} [usageNetTxBps] VmSummary usageNetTxBps
+             * @property {boolean|null} [usageIo] VmSummary usageIo
              */
 
             /**
@@ -26679,6 +26680,14 @@ export const meshvirt = $root.meshvirt = (() => {
             VmSummary.prototype.usageNetTxBps = 0;
 
             /**
+             * VmSummary usageIo.
+             * @member {boolean} usageIo
+             * @memberof meshvirt.v1.VmSummary
+             * @instance
+             */
+            VmSummary.prototype.usageIo = false;
+
+            /**
              * Creates a new VmSummary instance using the specified properties.
              * @function create
              * @memberof meshvirt.v1.VmSummary
@@ -26741,6 +26750,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(/* id 156, wireType 1 =*/1249).double(message.usageNetRxBps);
                 if (message.usageNetTxBps != null && Object.hasOwnProperty.call(message, "usageNetTxBps"))
                     writer.uint32(/* id 157, wireType 1 =*/1257).double(message.usageNetTxBps);
+                if (message.usageIo != null && Object.hasOwnProperty.call(message, "usageIo"))
+                    writer.uint32(/* id 158, wireType 0 =*/1264).bool(message.usageIo);
                 return writer;
             };
 
@@ -26859,6 +26870,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 157: {
                             message.usageNetTxBps = reader.double();
+                            break;
+                        }
+                    case 158: {
+                            message.usageIo = reader.bool();
                             break;
                         }
                     default:
@@ -26985,6 +27000,9 @@ export const meshvirt = $root.meshvirt = (() => {
                 if (message.usageNetTxBps != null && Object.hasOwnProperty.call(message, "usageNetTxBps"))
                     if (typeof message.usageNetTxBps !== "number")
                         return "usageNetTxBps: number expected";
+                if (message.usageIo != null && Object.hasOwnProperty.call(message, "usageIo"))
+                    if (typeof message.usageIo !== "boolean")
+                        return "usageIo: boolean expected";
                 return null;
             };
 
@@ -27144,6 +27162,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     message.usageNetRxBps = Number(object.usageNetRxBps);
                 if (object.usageNetTxBps != null)
                     message.usageNetTxBps = Number(object.usageNetTxBps);
+                if (object.usageIo != null)
+                    message.usageIo = Boolean(object.usageIo);
                 return message;
             };
 
@@ -27195,6 +27215,7 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.usageDiskWriteBps = 0;
                     object.usageNetRxBps = 0;
                     object.usageNetTxBps = 0;
+                    object.usageIo = false;
                 }
                 if (message.id != null && Object.hasOwnProperty.call(message, "id"))
                     object.id = message.id;
@@ -27248,6 +27269,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.usageNetRxBps = options.json && !isFinite(message.usageNetRxBps) ? String(message.usageNetRxBps) : message.usageNetRxBps;
                 if (message.usageNetTxBps != null && Object.hasOwnProperty.call(message, "usageNetTxBps"))
                     object.usageNetTxBps = options.json && !isFinite(message.usageNetTxBps) ? String(message.usageNetTxBps) : message.usageNetTxBps;
+                if (message.usageIo != null && Object.hasOwnProperty.call(message, "usageIo"))
+                    object.usageIo = message.usageIo;
                 return object;
             };
 

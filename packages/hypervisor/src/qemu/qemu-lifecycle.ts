@@ -192,8 +192,9 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
     if (info.state !== 'running' || info.pid === undefined) throw new WrongStateError(`VM ${id} is ${info.state}: stats exist only while it runs`)
     const usage = await new QemuProcess(info.pid, info.paths.pidFile).usage()
     if (usage === undefined) throw new WrongStateError(`VM ${id}: its QEMU (pid ${info.pid}) has just exited`)
-    const startedAt = info.startedAt !== undefined ? Date.parse(info.startedAt) : Date.now()
-    return { id, ...usage, ...await readGuestIo(info.pid, (info.spec.nics ?? []).map((n) => n.tap)), uptimeSeconds: Math.max(0, (Date.now() - startedAt) / 1000) }
+    // The QEMU process's own age: its CPU time counts from its launch, before the VM's start record.
+    const { ageSeconds, ...counters } = usage
+    return { id, ...counters, ...await readGuestIo(info.pid, (info.spec.nics ?? []).map((n) => n.tap)), uptimeSeconds: ageSeconds }
   }
 
   async list (): Promise<VmInfo[]> {

@@ -45,15 +45,20 @@ export class QemuProcess {
     }
   }
 
-  /** RSS and CPU time from /proc; undefined once the process is gone. */
-  async usage (): Promise<{ rssBytes: number, cpuSeconds: number } | undefined> {
+  /**
+   * RSS, CPU time and the process's age from /proc; undefined once the process is gone. The age, not
+   * the VM's start record, is what CPU time since the process began must be divided by.
+   */
+  async usage (): Promise<{ rssBytes: number, cpuSeconds: number, ageSeconds: number } | undefined> {
     try {
-      const [status, stat] = await Promise.all([readFile(`/proc/${this.pid}/status`, 'utf8'), readFile(`/proc/${this.pid}/stat`, 'utf8')])
+      const [status, stat, uptime] = await Promise.all([readFile(`/proc/${this.pid}/status`, 'utf8'), readFile(`/proc/${this.pid}/stat`, 'utf8'), readFile('/proc/uptime', 'utf8')])
       const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
       // Fields after the name: state is [0], utime [11], stime [12], in clock ticks (100 Hz on Linux).
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0)
-      return { rssBytes: rssKiB * 1024, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND }
+      // starttime [19]: clock ticks after boot; /proc/uptime: seconds since boot.
+      const ageSeconds = Math.max(0, Number(uptime.split(' ')[0] ?? 0) - Number(fields[19] ?? 0) / CLOCK_TICKS_PER_SECOND)
+      return { rssBytes: rssKiB * 1024, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND, ageSeconds }
     } catch {
       return undefined
     }
