@@ -19,6 +19,8 @@ import { responseFromJson } from './json-wire.js'
  */
 export class ApiClient {
   private readonly url: URL
+  /** Where to connect: the URL's host without IPv6 brackets, and its port. */
+  private readonly target: { host: string, port: number }
   private readonly pin: string
   private ca: Promise<string> | undefined
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 })
@@ -30,6 +32,7 @@ export class ApiClient {
       throw new ControlError('INVALID_ARGUMENT', `endpoint '${endpoint}' is not a URL: give https://HOST:PORT`)
     }
     if (this.url.protocol !== 'https:') throw new ControlError('INVALID_ARGUMENT', `endpoint ${endpoint} must be https://HOST:PORT`)
+    this.target = { host: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port === '' ? 443 : Number(this.url.port) }
     const pin = opts.caPin ?? readTokenClaims(token)?.caPin
     if (pin === undefined) throw new ControlError('UNAUTHENTICATED', 'not a meshvirt user token (mvt1.…): get one with `meshvirt user add` on a host of the cluster')
     this.pin = pin
@@ -78,8 +81,7 @@ export class ApiClient {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS
     return await new Promise((resolve, reject) => {
       const req = request({
-        host: this.url.hostname.replace(/^\[|\]$/g, ''),
-        port: this.url.port === '' ? 443 : Number(this.url.port),
+        ...this.target,
         method,
         path,
         agent: this.agent,
@@ -113,7 +115,7 @@ export class ApiClient {
   /** The CA certificate of the cluster, once its pin is checked against the chain the agent sends. */
   private async trustedCa (): Promise<string> {
     this.ca ??= new Promise<string>((resolve, reject) => {
-      const socket = connect({ host: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port === '' ? 443 : Number(this.url.port), rejectUnauthorized: false })
+      const socket = connect({ ...this.target, rejectUnauthorized: false })
       socket.setTimeout(DEFAULT_CONTROL_TIMEOUT_MS, () => { socket.destroy(new ControlError('TIMEOUT', `no TLS handshake with ${this.url.host}`)) })
       socket.once('error', (err: NodeJS.ErrnoException) => { reject(err instanceof ControlError ? err : unreachable(this.url, err)) })
       socket.once('secureConnect', () => {

@@ -34,6 +34,7 @@ export interface ApiServerInit {
   authenticate: (token: string) => UserClaims
   /** A mutating request ended: the audit trail (an event naming the user). */
   audit: (entry: { user: string, role: string, body: string, target: string, outcome: string }) => void
+  /** The OpenAPI document (made once). */
   openapi: () => Record<string, unknown>
   /** A VM's serial console wherever it runs (the control socket's attachConsole), for the browser's terminal. */
   attachConsole: (vm: { name: string } | { id: string }) => Promise<{ socket: Socket }>
@@ -55,7 +56,7 @@ export class ApiServer {
   private readonly consoles: ConsoleSockets
 
   constructor (private readonly init: ApiServerInit) {
-    this.consoles = new ConsoleSockets({ authenticate: init.authenticate, attach: init.attachConsole, audit: init.audit, log: init.log })
+    this.consoles = new ConsoleSockets({ authenticate: init.authenticate, attach: init.attachConsole, audit: init.audit, failures: this.failures, log: init.log })
   }
 
   get url (): string {

@@ -6,6 +6,7 @@ import { roleAllows } from '../access/roles.js'
 import type { UserClaims } from '../access/user-token.js'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
+import type { FailureLimiter } from './failure-limiter.js'
 import { httpStatus } from './http-status.js'
 
 /** A WebSocket message is a few keystrokes or a burst of guest output. */
@@ -19,6 +20,8 @@ export interface ConsoleSocketInit {
   /** The VM's serial console, wherever it runs (the control socket's attachConsole). */
   attach: (vm: { name: string } | { id: string }) => Promise<{ socket: Socket }>
   audit: (entry: { user: string, role: string, body: string, target: string, outcome: string }) => void
+  /** The API's limiter of bad tokens per address: a WebSocket is no way around it. */
+  failures: FailureLimiter
   log: Logger
 }
 
@@ -55,11 +58,14 @@ export class ConsoleSockets {
     }
     const name = PATH.exec(new URL(req.url ?? '/', 'https://localhost').pathname)?.[1]
     if (name === undefined) return refuse(new ControlError('NOT_FOUND', 'no such route: a console is /v1/vms/NAME/console/attach'))
+    const client = req.socket.remoteAddress ?? ''
+    if (!this.init.failures.allows(client)) return refuse(new ControlError('RATE_LIMITED', 'too many requests with bad tokens from this address: wait a few seconds'))
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
     let user: UserClaims
     try {
       user = this.init.authenticate(offered.find((p) => p.startsWith('mvt1.')) ?? '')
     } catch (err) {
+      this.init.failures.failed(client)
       return refuse(new ControlError('UNAUTHENTICATED', (err as Error).message))
     }
     if (!roleAllows(user.role, 'operator')) return refuse(new ControlError('PERMISSION_DENIED', `attachConsole needs the operator role; ${user.user} is ${user.role}`))

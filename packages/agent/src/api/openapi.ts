@@ -3,11 +3,11 @@ import { API_ROUTES } from './api-routes.js'
 
 /** Routes outside the table: health (no token), the generic control route, this document. */
 export const FIXED_ROUTES = [
-  { method: 'GET', path: '/v1/health', summary: 'is this agent up (no token needed)', role: undefined },
-  { method: 'GET', path: '/', summary: 'the management console (a page without data: it asks for a token, then calls these routes)', role: undefined },
-  { method: 'GET', path: '/v1/vms/{name}/console/attach', summary: 'a VM\'s serial console, read-write, as a WebSocket (subprotocols: meshvirt-console and the token); operator', role: 'operator' },
-  { method: 'GET', path: '/v1/openapi.json', summary: 'this document', role: 'viewer' },
-  { method: 'POST', path: '/v1/control', summary: 'any request the API offers, as protobuf JSON (ControlRequest → ControlResponse): the CLI\'s remote transport; the role is the request body\'s', role: 'viewer' }
+  { method: 'GET', path: '/v1/health', operationId: 'health', summary: 'is this agent up (no token needed)', role: undefined },
+  { method: 'GET', path: '/', operationId: 'console', summary: 'the management console (a page without data: it asks for a token, then calls these routes)', role: undefined },
+  { method: 'GET', path: '/v1/vms/{name}/console/attach', operationId: 'attachConsole', summary: 'a VM\'s serial console, read-write, as a WebSocket (subprotocols: meshvirt-console and the token); operator', role: 'operator' },
+  { method: 'GET', path: '/v1/openapi.json', operationId: 'openapi', summary: 'this document', role: 'viewer' },
+  { method: 'POST', path: '/v1/control', operationId: 'control', summary: 'any request the API offers, as protobuf JSON (ControlRequest → ControlResponse): the CLI\'s remote transport; the role is the request body\'s', role: 'viewer' }
 ] as const
 
 const ERROR = { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
@@ -35,7 +35,7 @@ export function openApiDocument (version: string): Record<string, unknown> {
   }
   for (const r of FIXED_ROUTES) {
     add(r.method, r.path, {
-      operationId: r.path === '/v1/health' ? 'health' : r.path === '/' ? 'console' : r.path === '/v1/control' ? 'control' : r.path.endsWith('/attach') ? 'attachConsole' : 'openapi',
+      operationId: r.operationId,
       summary: r.summary,
       ...(r.role === undefined ? { security: [] } : { 'x-meshvirt-role': r.role }),
       responses: { 200: { description: 'ok' }, ...(r.role === undefined ? {} : { 401: ERROR, 403: ERROR }) }

@@ -16,6 +16,7 @@ import type { HostParts } from './host-parts.js'
  */
 export async function startApi (p: HostParts, o: { listen: { host: string, port: number }, control: Handler, controlSocket: string, access: AccessFeature, emit: (d: EventDraft) => void }): Promise<ApiServer> {
   const log = p.root.child('api', { host: p.selfId })
+  const openapi = openApiDocument(AGENT_VERSION)
   const tls = agentTlsIdentity(o.access.identity, p.selfId, certificateNames(o.listen.host))
   const server = new ApiServer({
     host: o.listen.host,
@@ -27,7 +28,7 @@ export async function startApi (p: HostParts, o: { listen: { host: string, port:
       log.info('API request', a)
       o.emit({ kind: 'api-request', message: `${a.user} (${a.role}): ${a.body}${a.target === '' ? '' : ` ${a.target}`} → ${a.outcome}` })
     },
-    openapi: () => openApiDocument(AGENT_VERSION),
+    openapi: () => openapi,
     attachConsole: async (vm) => await new ControlClient(o.controlSocket).attachConsole(vm),
     hostId: p.selfId,
     log

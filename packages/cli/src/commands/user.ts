@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import type { Command } from '../command.js'
-import { UsageError } from '../command.js'
+import { UsageError, type Command, type CommandContext } from '../command.js'
 import { controlClient, dataDirOption, jsonOption } from './common.js'
 import { parseDuration } from './vm-args.js'
 
 const ROLES = ['viewer', 'operator', 'admin']
 
-function nameOf (ctx: Parameters<Command['run']>[0], verb: string): string {
+function nameOf (ctx: CommandContext, verb: string): string {
   const name = ctx.positionals[0]
   if (name === undefined || ctx.positionals.length > 1) throw new UsageError(`user ${verb} takes one user name`)
   return name
