@@ -207,8 +207,12 @@ export class ClusterView {
   suspect (notice: SuspicionNotice): SuspicionOutcome {
     if (notice.hostId === this.selfId) return 'refute'
     const e = this.entries.get(notice.hostId)
-    // A notice about an older incarnation is about a host that has restarted since.
-    if (e === undefined || e.liveness === 'dead' || notice.incarnation < e.advert.incarnation) return 'ignored'
+    // A notice about an older incarnation is about a host that has restarted since; one about an
+    // older seq comes from a reporter that had not heard what this host has heard since — the
+    // suspect's refutation, or a later heartbeat. Taking it would make a host that already refuted
+    // suspect again here, with nothing left to refute it before the timeout but its next heartbeat
+    // (at 1,000 hosts and more that comes later than the timeout: the scale model found it).
+    if (e === undefined || e.liveness === 'dead' || olderThanHeld(notice, e.advert)) return 'ignored'
     if (e.liveness === 'alive') {
       // A reporter this host refuted lately does not make it suspect alone (reporter-credit.ts).
       const now = this.clock()
@@ -265,4 +269,8 @@ function snapshot (e: Entry): HostEntry {
 function sameContent (a: HostAdvert, b: HostAdvert): boolean {
   const strip = ({ seq: _s, sentAtMs: _t, ...rest }: HostAdvert): Omit<HostAdvert, 'seq' | 'sentAtMs'> => rest
   return JSON.stringify(strip(a)) === JSON.stringify(strip(b))
+}
+
+function olderThanHeld (notice: SuspicionNotice, held: HostAdvert): boolean {
+  return notice.incarnation < held.incarnation || (notice.incarnation === held.incarnation && notice.seq < held.seq)
 }

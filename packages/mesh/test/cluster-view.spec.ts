@@ -86,6 +86,18 @@ describe('ClusterView', () => {
     expect(events.slice(2)).toEqual(['suspect:peer', 'dead:peer'])
   })
 
+  it('a notice older than the advert held (the refutation came first) does not make the host suspect again', () => {
+    const { view, events } = setup()
+    const OTHER = '12D3KooWOtherOtherOtherOtherOtherOtherOtherOtherOthe'
+    // The suspect heard a notice elsewhere and refuted with seq 2; that reached this host before the notice.
+    expect(view.apply(advert(PEER, 5, 2))).toBe('refreshed')
+    expect(view.suspect({ hostId: PEER, incarnation: 5, seq: 1, reporterId: OTHER, sentAtMs: 0 })).toBe('ignored')
+    expect(view.get(PEER)?.liveness).toBe('alive')
+    // A reporter that held the same advert still counts.
+    expect(view.suspect({ hostId: PEER, incarnation: 5, seq: 2, reporterId: OTHER, sentAtMs: 0 })).toBe('suspected')
+    expect(events.slice(2)).toEqual(['suspect:peer'])
+  })
+
   it('a newer advert refutes a suspicion', () => {
     const { view, events } = setup()
     view.suspect({ hostId: PEER, incarnation: 5, seq: 1, reporterId: SELF, sentAtMs: 0 })

@@ -15,7 +15,9 @@ const HB = 1000
 const TIMING = { suspectAfterHeartbeats: 2, probeIntervalMs: 500, suspicionMult: 1, suspicionMaxTimeoutMult: 4, expectedConfirmations: 2, deadRetentionMs: 60_000 }
 
 const advert = (hostId: string, seq: number): HostAdvert => ({ ...emptyAdvertContent(), hostId, incarnation: 5, seq, addrs: [], sentAtMs: 0, heartbeatIntervalMs: HB })
-const notice = (reporterId: string): Parameters<ClusterView['suspect']>[0] => ({ hostId: PEER, incarnation: 5, seq: 1, reporterId, sentAtMs: 0 })
+/** A notice as a reporter sends it: about the latest advert of PEER it holds (here: the one the view holds). */
+const notice = (reporterId: string, view: ClusterView): Parameters<ClusterView['suspect']>[0] =>
+  ({ hostId: PEER, incarnation: 5, seq: view.get(PEER)?.advert.seq ?? 1, reporterId, sentAtMs: 0 })
 
 describe('ReporterCredit: who still counts alone', () => {
   const hold = 60_000
@@ -60,7 +62,7 @@ describe('ClusterView under a flood of suspicion notices from one host', () => {
     for (let i = 0; i < steps; i++) {
       clock.now = i * 10
       if (clock.now % 1000 === 0 || clock.now >= refuteAt) { view.apply(advert(PEER, ++seq)); refuteAt = Infinity }
-      if (clock.now % 100 === 0 && view.suspect(notice(FLOOD)) === 'suspected') refuteAt = clock.now + 50
+      if (clock.now % 100 === 0 && view.suspect(notice(FLOOD, view)) === 'suspected') refuteAt = clock.now + 50
       view.tick()
       const l = view.get(PEER)?.liveness
       if (l === 'suspect') suspectSteps++
@@ -89,9 +91,9 @@ describe('ClusterView under a flood of suspicion notices from one host', () => {
     const s = setup()
     const { view } = s
     flood(s)
-    expect(view.suspect(notice(FLOOD))).toBe('ignored')
-    expect(view.suspect(notice(OTHER))).toBe('suspected')
-    expect(view.suspect(notice(FLOOD))).toBe('confirmed')
+    expect(view.suspect(notice(FLOOD, view))).toBe('ignored')
+    expect(view.suspect(notice(OTHER, view))).toBe('suspected')
+    expect(view.suspect(notice(FLOOD, view))).toBe('confirmed')
 
     // Missed heartbeats: suspect by this host's own judgement, whatever the flooder's credit.
     const quiet = setup()
