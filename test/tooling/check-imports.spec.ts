@@ -26,6 +26,7 @@ describe('dependency direction check', () => {
     ['mesh', 'libp2p'],
     ['cli', '@meshvirt/agent'],
     ['cli', '@meshvirt/agent/polyfill'],
+    ['cli', '@meshvirt/agent/process-heap'],
     ['hypervisor', 'node:child_process']
   ])('%s importing %s is allowed', (pkg, spec) => {
     expect(check(pkg, spec, declared)).toBeUndefined()

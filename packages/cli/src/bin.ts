@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// libp2p 3 needs Promise.withResolvers on Node 20: the polyfill loads before anything else.
+// Two small modules first, then the CLI: the heap setting must precede the loading of the
+// ~1,300 modules behind main.js (loading them is what grew the young generation), and libp2p 3
+// needs Promise.withResolvers on Node 20.
+import '@meshvirt/agent/process-heap'
 import '@meshvirt/agent/polyfill'
-import { main } from './main.js'
 
+const { main } = await import('./main.js')
 main(process.argv.slice(2), {
   env: process.env,
   out: (text) => { process.stdout.write(text + '\n') },
