@@ -10,7 +10,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ControlClient, vmView, type VmView } from '@meshvirt/agent'
@@ -34,17 +33,7 @@ export interface Agent {
   exited: Promise<void>
 }
 
-/** A loopback port free right now (the agent binds it a moment later). */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => { resolve(port) })
-    })
-  })
-}
+export { freePort } from './agent-processes.js'
 
 export function agentEnv (): NodeJS.ProcessEnv {
   const env = { ...process.env }

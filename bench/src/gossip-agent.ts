@@ -4,21 +4,25 @@
  * stdout: {"type":"ready",…} | {"type":"seen",…} | {"type":"suspect"|"dead",…} | {"type":"stats",…}
  * Times are Date.now() (one machine, one clock), so the parent can compare them across processes.
  */
-import '@meshvirt/mesh/polyfill'
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { createMeshNode, emptyAdvertContent, generateIdentity, type HostCapacity, type TimingPreset } from '@meshvirt/mesh'
+import { createMeshNode, emptyAdvertContent, generateIdentity, type HostCapacity, type MeshTiming, type TimingPreset } from '@meshvirt/mesh'
 
 export interface AgentArgs {
   clusterKeyHex: string
   bootstrap: string[]
-  timing: TimingPreset
+  timing: TimingPreset | Partial<MeshTiming>
 }
 
 export type AgentEvent =
   | { type: 'ready', hostId: string, addr: string }
   | { type: 'seen', from: string, marker: number, at: number }
   | { type: 'suspect' | 'dead', host: string, at: number }
-  | { type: 'stats', rssBytes: number, heapUsedBytes: number, cpuUserUs: number, cpuSystemUs: number, uptimeMs: number, alive: number, peers: number }
+  | {
+    type: 'stats', rssBytes: number, heapUsedBytes: number, cpuUserUs: number, cpuSystemUs: number, uptimeMs: number, alive: number, peers: number,
+    /** Bytes this process read (sockets almost all of it: /proc/self/io rchar) and the distinct adverts and notices it accepted. */
+    readBytes: number, advertsAccepted: number, noticesAccepted: number
+  }
 
 /** The changed field the benchmark watches: allocated vCPUs carry the round's marker. */
 export function markedCapacity (marker: number): HostCapacity {
@@ -26,7 +30,7 @@ export function markedCapacity (marker: number): HostCapacity {
   return { ...c, total: { vcpus: 64, memoryBytes: 256 * 2 ** 30, diskBytes: 2 ** 40 }, allocated: { vcpus: marker, memoryBytes: 0, diskBytes: 0 } }
 }
 
-async function main (): Promise<void> {
+export async function main (): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as AgentArgs
   const emit = (e: AgentEvent): void => { process.stdout.write(JSON.stringify(e) + '\n') }
   const identity = await generateIdentity()
@@ -57,18 +61,13 @@ async function main (): Promise<void> {
         cpuSystemUs: cpu.system,
         uptimeMs: Math.round(process.uptime() * 1000),
         alive: node.view.hosts().filter((h) => h.liveness === 'alive').length,
-        peers: node.stats().peers
+        peers: node.stats().peers,
+        readBytes: Number(/rchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? 0),
+        advertsAccepted: node.stats().adverts.accepted,
+        noticesAccepted: node.stats().suspicions.accepted
       })
     }
     if (cmd.cmd === 'stop') break
   }
   await node.stop()
-}
-
-// Only when run as a process (the benchmark imports the types and markedCapacity).
-if (process.argv[1]?.endsWith('gossip-agent.js') === true) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`gossip agent failed: ${String(err)}\n`)
-    process.exit(1)
-  })
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import type { AgentArgs, AgentEvent } from './gossip-agent.js'
 import { ROUND_TIMEOUT_MS, sleep, waitFor } from './gossip-cluster.js'
 
-const AGENT_JS = join(dirname(fileURLToPath(import.meta.url)), 'gossip-agent.js')
+const AGENT_JS = join(dirname(fileURLToPath(import.meta.url)), 'gossip-agent-main.js')
 /** A child that does not print its first line by then is broken. */
 const READY_TIMEOUT_MS = 20_000
 const STOP_TIMEOUT_MS = 3_000
@@ -78,11 +78,11 @@ export class ProcessCluster {
 
   constructor (private readonly clusterKeyHex: string, private readonly timing: AgentArgs['timing']) {}
 
-  /** Starts `n` agent processes: the first alone (the door), then two at a time (startup is CPU-bound here). */
+  /** Starts `n` agent processes: the first alone (the door), then four at a time (startup is CPU-bound here). */
   async start (n: number, bootstrap: string[] = []): Promise<void> {
     const door = [...bootstrap]
     while (this.agents.length < n) {
-      const batch = door.length === 0 ? 1 : Math.min(2, n - this.agents.length)
+      const batch = door.length === 0 ? 1 : Math.min(4, n - this.agents.length)
       const started = Array.from({ length: batch }, () => new AgentProcess({ clusterKeyHex: this.clusterKeyHex, bootstrap: door, timing: this.timing }))
       this.agents.push(...started)
       await Promise.all(started.map(async (a) => { await a.ready() }))
@@ -139,6 +139,33 @@ export class ProcessCluster {
       deadAllMs: Math.max(...others.map((a) => (at(a, 'dead') as number) - t0)),
       suspectFirstMs: Math.min(...others.map((a) => (at(a, 'suspect') ?? Infinity) - t0))
     }
+  }
+
+  /**
+   * Per host and second over `windowMs`: bytes read (sockets, from /proc) and the distinct adverts
+   * and suspicion notices accepted. With `restarts`, that many hosts (never the door) are SIGKILLed
+   * and replaced by new ones, spread over the window; the figures are those of the hosts that lived
+   * through it.
+   */
+  async measureTraffic (windowMs: number, restarts = 0): Promise<{ hosts: number, bytesPerHostS: number, advertsPerHostS: number, noticesPerHostS: number }> {
+    const victims = restarts > 0 ? this.agents.slice(1).slice(-restarts) : []
+    const steady = this.agents.filter((a) => !victims.includes(a))
+    const before = await Promise.all(steady.map(async (a) => await a.stats()))
+    const t0 = Date.now()
+    for (const [i, victim] of victims.entries()) {
+      await sleep(Math.max(0, t0 + ((i + 0.5) * windowMs) / victims.length - Date.now()))
+      victim.kill()
+      await victim.stop()
+      const fresh = new AgentProcess({ clusterKeyHex: this.clusterKeyHex, bootstrap: [this.agents[0]?.addr ?? ''], timing: this.timing })
+      this.agents.splice(this.agents.indexOf(victim), 1, fresh)
+      await fresh.ready()
+    }
+    await sleep(Math.max(0, t0 + windowMs - Date.now()))
+    const after = await Promise.all(steady.map(async (a) => await a.stats()))
+    const seconds = (Date.now() - t0) / 1000
+    const perHostS = (f: (s: Extract<AgentEvent, { type: 'stats' }>) => number): number =>
+      after.reduce((sum, s, i) => sum + f(s) - f(before[i] as typeof s), 0) / steady.length / seconds
+    return { hosts: steady.length, bytesPerHostS: perHostS((s) => s.readBytes), advertsPerHostS: perHostS((s) => s.advertsAccepted), noticesPerHostS: perHostS((s) => s.noticesAccepted) }
   }
 
   async stop (): Promise<void> {

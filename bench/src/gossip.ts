@@ -1,12 +1,15 @@
 /**
  * `npm run bench -- gossip`: capacity gossip and liveness at N = 10, 50, 100 hosts in one
- * process over loopback TCP (LAN timing preset), one agent as its own process (memory), and
- * N = 20 agent processes (convergence across event loops, failure detection after SIGKILL).
+ * process over loopback TCP (LAN timing preset); 11 idle `meshvirt agent` processes (an agent's
+ * memory and CPU); one bare mesh host as its own process beside 10 in-process peers (what the
+ * mesh alone costs); and N = 100 mesh host processes (convergence across event loops, failure
+ * detection after SIGKILL, the traffic each host receives idle and under churn).
  */
 import { generateClusterKey, heartbeatIntervalMs, LAN_TIMING, type MeshTiming } from '@meshvirt/mesh'
 import { percentile, type Benchmark, type Metric } from './harness.js'
 import { InProcessCluster, sleep } from './gossip-cluster.js'
 import { AgentProcess, ProcessCluster } from './gossip-processes.js'
+import { agentIdle } from './agent-idle.js'
 
 /** Let meshes form and the join-time re-publishing die down before measuring. */
 const SETTLE_MS = 3_000
@@ -31,11 +34,24 @@ interface Plan { n: number, rounds: number, kills: number }
 
 const FULL: Plan[] = [{ n: 10, rounds: 60, kills: 2 }, { n: 50, rounds: 100, kills: 3 }, { n: 100, rounds: 20, kills: 1 }]
 const QUICK: Plan[] = [{ n: 10, rounds: 30, kills: 1 }, { n: 50, rounds: 40, kills: 1 }]
-const PROCESS_PLAN = { full: { n: 20, rounds: 40, kills: 2 }, quick: { n: 8, rounds: 20, kills: 1 } }
+const PROCESS_PLAN = { full: { n: 100, rounds: 40, kills: 3 }, quick: { n: 8, rounds: 20, kills: 1 } }
+/**
+ * 100 processes share 2 cores here: at the LAN preset's 100 heartbeats a second per host they
+ * would need ~10 cores for heartbeats alone. Heartbeats are spaced so the machine receives about
+ * as many as the one-process runs handle (changes and failure notices do not wait for heartbeats).
+ */
+const PROCESS_HEARTBEATS_PER_HOST_S = 2
+const TRAFFIC_WINDOW_MS = 30_000
+/** Hosts SIGKILLed and replaced during the churn window. */
+const CHURN_RESTARTS = 5
 const RSS_PEERS = 10
+const IDLE_AGENTS = 11
+const IDLE_WINDOW_AGENTS_MS = 60_000
 const JOIN_TIMEOUT_MS = 30_000
 
 const round1 = (x: number): number => Math.round(x * 10) / 10
+const isQuickPlan = (plan: Plan): boolean => plan.n < PROCESS_PLAN.full.n
+type Traffic = Awaited<ReturnType<ProcessCluster['measureTraffic']>>
 const median = (xs: number[]): number => percentile(xs, 50)
 
 export const gossip: Benchmark = {
@@ -57,15 +73,26 @@ export const gossip: Benchmark = {
       metrics[`idle_cpu_pct_per_host_${plan.n}`] = { value: round1(r.idleCpuPctPerHost), unit: '%' }
     }
 
+    const idle = await agentIdle(IDLE_AGENTS, quick ? IDLE_WINDOW_AGENTS_MS / 3 : IDLE_WINDOW_AGENTS_MS, log)
+    details.agentIdle = idle
+    metrics.agent_rss_mb = { value: round1(idle.rssMbMean), unit: 'MB', target: '< 90' }
+    metrics.agent_idle_cpu_pct = { value: round1(idle.cpuPctMean * 10) / 10, unit: '%', target: '< 1' }
+
     const rss = await agentRss(log)
-    details.agentProcess = rss
-    metrics.agent_rss_mb = { value: round1(rss.rssMb), unit: 'MB', target: '< 90' }
-    metrics.agent_idle_cpu_pct = { value: round1(rss.idleCpuPct), unit: '%' }
+    details.meshNodeProcess = rss
+    metrics.mesh_node_rss_mb = { value: round1(rss.rssMb), unit: 'MB' }
+    metrics.mesh_node_idle_cpu_pct = { value: round1(rss.idleCpuPct), unit: '%' }
 
     const p = await separateProcesses(quick ? PROCESS_PLAN.quick : PROCESS_PLAN.full, log)
     ;(details.processes as Record<string, unknown>)[String(p.n)] = p
-    metrics[`convergence_p99_ms_${p.n}_processes`] = { value: round1(p.convergenceP99Ms), unit: 'ms' }
-    if (p.detectionP50S !== undefined) metrics[`failure_detection_s_${p.n}_processes`] = { value: round1(p.detectionP50S * 10) / 10, unit: 's' }
+    const sfx = `${p.n}_processes`
+    metrics[`convergence_p99_ms_${sfx}`] = { value: round1(p.convergenceP99Ms), unit: 'ms', ...(p.n === 100 ? { target: '< 300' } : {}) }
+    if (p.detectionP50S !== undefined) metrics[`failure_detection_s_${sfx}`] = { value: round1(p.detectionP50S * 10) / 10, unit: 's', ...(p.n === 100 ? { target: '< 5' } : {}) }
+    metrics[`kb_per_host_s_idle_${sfx}`] = { value: round1(p.idle.bytesPerHostS / 1024), unit: 'KB/s' }
+    metrics[`adverts_per_host_s_idle_${sfx}`] = { value: round1(p.idle.advertsPerHostS), unit: '1/s' }
+    metrics[`kb_per_host_s_churn_${sfx}`] = { value: round1(p.churn.bytesPerHostS / 1024), unit: 'KB/s' }
+    metrics[`adverts_per_host_s_churn_${sfx}`] = { value: round1(p.churn.advertsPerHostS), unit: '1/s' }
+    metrics[`notices_per_host_s_churn_${sfx}`] = { value: round1(p.churn.noticesPerHostS * 100) / 100, unit: '1/s' }
     return { metrics, details }
   }
 }
@@ -120,7 +147,7 @@ async function inProcess (plan: Plan, log: (line: string) => void): Promise<{
   }
 }
 
-/** One agent process joined to 10 in-process peers, idle: its RSS and CPU. */
+/** One bare mesh host process (no agent around it) joined to 10 in-process peers, idle: its RSS and CPU. */
 async function agentRss (log: (line: string) => void): Promise<{ rssMb: number, heapUsedMb: number, idleCpuPct: number, alive: number, peers: number }> {
   const cluster = new InProcessCluster('lan')
   let agent: AgentProcess | undefined
@@ -153,15 +180,19 @@ async function agentRss (log: (line: string) => void): Promise<{ rssMb: number, 
 
 async function separateProcesses (plan: Plan, log: (line: string) => void): Promise<{
   n: number, convergenceP50Ms: number, convergenceP99Ms: number, missedRounds: number, detections: unknown[], detectionP50S?: number,
-  rssMbAvg: number, rssMbMax: number, allAlive: boolean
+  rssMbAvg: number, rssMbMax: number, allAlive: boolean, heartbeatMs: number, idle: Traffic, churn: Traffic
 }> {
-  const cluster = new ProcessCluster(Buffer.from(generateClusterKey()).toString('hex'), 'lan')
+  const maxAdvertsPerSecond = PROCESS_HEARTBEATS_PER_HOST_S
+  const cluster = new ProcessCluster(Buffer.from(generateClusterKey()).toString('hex'), { ...LAN_TIMING, maxAdvertsPerSecond })
+  const heartbeatMs = heartbeatIntervalMs(LAN_TIMING.heartbeatIntervalMs, plan.n, maxAdvertsPerSecond)
   try {
-    log(`${plan.n} agent processes: starting`)
+    log(`${plan.n} mesh host processes: starting (heartbeat every ${heartbeatMs} ms)`)
     await cluster.start(plan.n)
-    const allAlive = await cluster.waitAllAlive(plan.n, 60_000)
+    const allAlive = await cluster.waitAllAlive(plan.n, 180_000)
     await sleep(SETTLE_MS)
     const stats = await Promise.all(cluster.agents.map(async (a) => await a.stats()))
+    const idle = await cluster.measureTraffic(isQuickPlan(plan) ? TRAFFIC_WINDOW_MS / 3 : TRAFFIC_WINDOW_MS)
+    log(`  idle, per host: ${(idle.bytesPerHostS / 1024).toFixed(1)} KB/s read, ${idle.advertsPerHostS.toFixed(1)} adverts/s`)
     const conv = await cluster.measureConvergence(plan.rounds, 1)
     log(`  convergence p50 ${median(conv.convergence)} ms, p99 ${percentile(conv.convergence, 99)} ms (${conv.missed} missed)`)
     const detections = []
@@ -172,10 +203,16 @@ async function separateProcesses (plan: Plan, log: (line: string) => void): Prom
       await sleep(1000)
     }
     const dead = detections.flatMap((d) => 'deadAllMs' in d ? [d.deadAllMs / 1000] : [])
+    const restarts = isQuickPlan(plan) ? 1 : CHURN_RESTARTS
+    const churn = await cluster.measureTraffic(isQuickPlan(plan) ? TRAFFIC_WINDOW_MS / 3 : TRAFFIC_WINDOW_MS, restarts)
+    log(`  ${restarts} hosts restarted, per host: ${(churn.bytesPerHostS / 1024).toFixed(1)} KB/s read, ${churn.advertsPerHostS.toFixed(1)} adverts/s, ${churn.noticesPerHostS.toFixed(2)} notices/s`)
     const rss = stats.map((s) => s.rssBytes / MB)
     return {
       n: plan.n,
       allAlive,
+      heartbeatMs,
+      idle,
+      churn,
       convergenceP50Ms: median(conv.convergence),
       convergenceP99Ms: percentile(conv.convergence, 99),
       missedRounds: conv.missed,

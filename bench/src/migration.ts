@@ -24,7 +24,6 @@
  *  - <path>_downtime_ms_<case>, …_downtime_p90_ms_…, …_total_ms_…, …_mb_s_…: every case and path.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -32,6 +31,7 @@ import { MIGRATION_MULTIFD_CHANNELS, probeAccelerator, resolveMigrationParams, t
 import { generateClusterKey } from '@meshvirt/mesh'
 import type { HostInit, HostRequest } from './migration-host.js'
 import { REPO, forkHost, percentile, type Benchmark, type HostProcess, type Metric } from './harness.js'
+import { freePort } from './agent-processes.js'
 import { ensureGuest } from '@meshvirt/testkit'
 
 /** The agent's defaults, as `vm migrate` without flags runs; a longer timeout for the 2 GiB guests through the tunnel. */
@@ -65,18 +65,6 @@ interface Sample {
   split: { stopToCompletedMs: number, mirrorsMs: number, handOverMs: number }
   /** The machine's 1-minute load average when the sample was taken (the tunnel's Node processes compete for the same two cores). */
   load1m: number
-}
-
-/** A loopback port nobody listens on right now (QEMU 7.2 cannot report the port of an NBD server it chose). */
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => { resolve(port) })
-    })
-  })
 }
 
 /** One migration, as the agents will run it: prepare on `to`, migrate from `from`, resume on `to`, quit on `from`. */

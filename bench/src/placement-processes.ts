@@ -9,13 +9,13 @@
  *    what its advert says it may allocate.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { ControlClient } from '@meshvirt/agent'
 import { meshvirt, simVmSpec, startAgentCluster, type AgentProcess } from '@meshvirt/testkit'
 import { percentile } from './harness.js'
+import { cpuMs, freePort, waitAllAlive } from './agent-processes.js'
 
 /** What every placement-throughput run reports, in one process or one per agent. */
 export interface PlacementRun {
@@ -91,40 +91,6 @@ export async function runProcesses (agents: number, perAgent: number, log: (l: s
   } finally {
     await Promise.all((cluster?.agents ?? []).map(async (a) => { await a.stop() }))
     await rm(dir, { recursive: true, force: true })
-  }
-}
-
-/** User + system CPU time of the agent processes so far, from /proc (clock ticks of 10 ms). */
-async function cpuMs (agents: AgentProcess[]): Promise<number> {
-  let ticks = 0
-  for (const a of agents) {
-    const fields = (await readFile(`/proc/${a.pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
-    ticks += Number(fields[11]) + Number(fields[12])
-  }
-  return ticks * 10
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => { resolve(port) })
-    })
-  })
-}
-
-async function waitAllAlive (clients: ControlClient[], n: number): Promise<void> {
-  const deadline = Date.now() + 180_000
-  for (;;) {
-    const seen = await Promise.all(clients.map(async (c) => {
-      const hosts = (await c.call({ listHosts: {} })).hostList?.hosts ?? []
-      return hosts.filter((h) => h.liveness === 'alive').length
-    }))
-    if (seen.every((s) => s === n)) return
-    if (Date.now() > deadline) throw new Error(`not every agent saw ${n} hosts alive within 180 s: ${seen.join(',')}`)
-    await new Promise((resolve) => setTimeout(resolve, 500))
   }
 }
 

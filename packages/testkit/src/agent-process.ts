@@ -90,13 +90,13 @@ export async function agentProcess (child: ChildProcess, opts: { dataDir: string
  * restarts host-(i+1) on the same port, as an operator's agent would come back (peers redial the
  * address they know).
  */
-export async function startAgentCluster (dir: string, clusterKey: string, count: number, argsOf: (i: number) => string[]): Promise<{ agents: AgentProcess[], argvOf: string[][] }> {
+export async function startAgentCluster (dir: string, clusterKey: string, count: number, argsOf: (i: number) => string[], env?: Record<string, string>): Promise<{ agents: AgentProcess[], argvOf: string[][] }> {
   const agents: AgentProcess[] = []
   const argvOf: string[][] = []
   const anyPort = '/ip4/127.0.0.1/tcp/0'
   for (let i = 1; i <= count; i++) {
     const argv = ['--name', `host-${i}`, '-l', anyPort, '-k', clusterKey, ...argsOf(i), ...(agents[0] !== undefined ? ['--bootstrap', agents[0].addr] : [])]
-    const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`) })
+    const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`), ...(env !== undefined ? { env } : {}) })
     agents.push(agent)
     argvOf.push(argv.map((a) => a === anyPort ? `/ip4/127.0.0.1/tcp/${/\/tcp\/(\d+)\//.exec(agent.addr)?.[1] ?? '0'}` : a))
   }

@@ -1,0 +1,65 @@
+/**
+ * What an operator's host pays for being in the mesh: `meshvirt agent` processes (simulated
+ * hypervisor and network, the agent's own default timing, no VM), every one its own process,
+ * idle once all see each other. Memory is sampled every 2 s over the window and averaged (RSS
+ * moves with every GC); CPU time comes from /proc over the same window.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ControlClient } from '@meshvirt/agent'
+import { meshvirt, startAgentCluster, type AgentProcess } from '@meshvirt/testkit'
+import { cpuMs, rssBytes, waitAllAlive } from './agent-processes.js'
+
+const SAMPLE_MS = 2_000
+/** Joins, the first adverts and their re-publishing are over by then. */
+const SETTLE_MS = 20_000
+const MB = 2 ** 20
+
+export interface AgentIdleFigures {
+  agents: number
+  windowS: number
+  /** Over every agent but the first (the door everyone bootstrapped through). */
+  rssMbMean: number
+  rssMbMax: number
+  cpuPctMean: number
+  cpuPctMax: number
+}
+
+export async function agentIdle (agents: number, windowMs: number, log: (line: string) => void): Promise<AgentIdleFigures> {
+  const dir = await mkdtemp(join(tmpdir(), 'mv-bench-idle-'))
+  let cluster: { agents: AgentProcess[] } | undefined
+  try {
+    const key = join(dir, 'cluster.key')
+    const init = await meshvirt(['cluster', 'init', '--out', key])
+    if (init.exitCode !== 0) throw new Error(init.stderr)
+    // MESHVIRT_TIMING empty: the agent's defaults (the LAN preset), not the test kit's fast timing.
+    cluster = await startAgentCluster(dir, key, agents, () => ['--hypervisor', 'sim', '--network', 'sim', '--monitor-listen', 'off', '--log-level', 'warn'], { MESHVIRT_TIMING: '' })
+    await waitAllAlive(cluster.agents.map((a) => new ControlClient(join(a.dataDir, 'control.sock'))), agents)
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+    const measured = cluster.agents.slice(1)
+    const cpu0 = await Promise.all(measured.map(async (a) => await cpuMs([a])))
+    const t0 = Date.now()
+    const rss: number[][] = measured.map(() => [])
+    while (Date.now() - t0 < windowMs) {
+      await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS))
+      for (const [i, a] of measured.entries()) rss[i]?.push(await rssBytes(a.pid))
+    }
+    const elapsedMs = Date.now() - t0
+    const cpuPct = await Promise.all(measured.map(async (a, i) => ((await cpuMs([a])) - (cpu0[i] ?? 0)) / elapsedMs * 100))
+    const meanRss = rss.map((xs) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length) / MB)
+    const figures: AgentIdleFigures = {
+      agents,
+      windowS: Math.round(elapsedMs / 1000),
+      rssMbMean: meanRss.reduce((s, x) => s + x, 0) / meanRss.length,
+      rssMbMax: Math.max(...rss.flat()) / MB,
+      cpuPctMean: cpuPct.reduce((s, x) => s + x, 0) / cpuPct.length,
+      cpuPctMax: Math.max(...cpuPct)
+    }
+    log(`${agents} idle agent processes: RSS ${figures.rssMbMean.toFixed(1)} MB mean (max ${figures.rssMbMax.toFixed(1)}), CPU ${figures.cpuPctMean.toFixed(2)} % of a core mean (max ${figures.cpuPctMax.toFixed(2)}) over ${figures.windowS} s`)
+    return figures
+  } finally {
+    await Promise.all((cluster?.agents ?? []).map(async (a) => { await a.stop() }))
+    await rm(dir, { recursive: true, force: true })
+  }
+}
