@@ -11,8 +11,9 @@ import { network } from './network.js'
 import { placementQuality } from './placement-quality.js'
 import { placementThroughput } from './placement-throughput.js'
 import { replication } from './replication.js'
+import { scaleModel } from './scale-model.js'
 import { tunnel } from './tunnel.js'
 import { vmStart } from './vm-start.js'
 
 /** Every benchmark, in the order `npm run bench` runs them. Each issue adds its own. */
-export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead, abuse, network, images, balance, api]
+export const BENCHMARKS: Benchmark[] = [placementQuality, placementThroughput, gossip, vmStart, tunnel, migration, replication, failover, monitorOverhead, abuse, network, images, balance, api, scaleModel]
