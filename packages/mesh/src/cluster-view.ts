@@ -3,7 +3,7 @@
  * clock is injected and I/O stays outside — `tick()` names the suspects to probe, the shell
  * pings them and reports back with `probeResult()`.
  *
- * alive ──(no advert for suspectAfterHeartbeats × its heartbeat, or a peer's notice)──▶ suspect
+ * alive ──(no advert for suspectAfterHeartbeats (+ a slack < 1) × its heartbeat, or a peer's notice)──▶ suspect
  * suspect ──(probe answers, or a newer advert)──▶ alive (its reporters' notices then count alone no more for a while)
  * suspect ──(suspicion timeout; notices from other hosts and failed probes shorten it)──▶ dead
  * dead ──(newer advert, e.g. a restart with a new incarnation)──▶ alive
@@ -56,6 +56,8 @@ export interface ClusterViewInit {
   clock?: () => number
   /** When a refuted reporter's notices count again on their own (reporter-credit.ts). */
   credit?: ReporterCreditInit
+  /** In [0, 1): draws each host's missed-heartbeat slack; defaults to Math.random (tests fix it). */
+  random?: () => number
 }
 
 interface Entry {
@@ -76,6 +78,15 @@ interface Entry {
   probing: boolean
   /** Reporters whose suspicions of this host it refuted: their notices alone do not count for a while. */
   credit: ReporterCredit
+  /**
+   * This host's own missed-heartbeat deadline is (suspectAfterHeartbeats + slack) heartbeats, slack
+   * in [0, 1) drawn per host. Without it every host misses a silent host's heartbeat at the same
+   * tick, probes it and publishes a notice: N notices, O(N²) deliveries (the scale model: 9,999 at
+   * 10,000 hosts). Spread over a heartbeat, the first hosts' notices reach the rest before their
+   * own deadline, and a host already suspecting on a notice does not probe or publish. The first
+   * of N hosts still suspects ~hb / N after the two heartbeats.
+   */
+  slack: number
 }
 
 export class ClusterView {
@@ -85,10 +96,12 @@ export class ClusterView {
   private readonly entries = new Map<string, Entry>()
   private readonly listeners = new Set<(event: ClusterViewEvent) => void>()
   private readonly credit: ReporterCreditInit
+  private readonly random: () => number
 
   constructor (init: ClusterViewInit) {
     this.selfId = init.selfId
     this.credit = init.credit ?? {}
+    this.random = init.random ?? Math.random
     this.timing = { ...LAN_TIMING, ...init.timing }
     this.clock = init.clock ?? Date.now
   }
@@ -129,7 +142,7 @@ export class ClusterView {
       const entry: Entry = {
         hostId: advert.hostId, advert, liveness: 'alive', lastHeardMs: now, livenessSinceMs: now,
         self: advert.hostId === this.selfId, reporters: new Set(), failedProbes: 0, probes: false, lastProbeMs: -Infinity, probing: false,
-        credit: new ReporterCredit(this.credit)
+        credit: new ReporterCredit(this.credit), slack: this.random()
       }
       this.entries.set(advert.hostId, entry)
       this.emit({ type: 'joined', host: snapshot(entry) })
@@ -158,7 +171,7 @@ export class ClusterView {
       if (e.self) continue
       const hb = e.advert.heartbeatIntervalMs
       if (e.liveness === 'alive') {
-        if (now - e.lastHeardMs <= this.timing.suspectAfterHeartbeats * hb) continue
+        if (now - e.lastHeardMs <= (this.timing.suspectAfterHeartbeats + e.slack) * hb) continue
         this.becomeSuspect(e, now, true)
       }
       if (e.liveness === 'suspect') {

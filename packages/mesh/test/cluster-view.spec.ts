@@ -10,9 +10,10 @@ function advert (hostId: string, incarnation: number, seq: number, over: Partial
   return { ...emptyAdvertContent(), hostId, incarnation, seq, addrs: [], sentAtMs: 0, heartbeatIntervalMs: HB, ...over }
 }
 
-function setup (): { view: ClusterView, clock: { now: number }, events: string[] } {
+function setup (slack = 0): { view: ClusterView, clock: { now: number }, events: string[] } {
   const clock = { now: 0 }
-  const view = new ClusterView({ selfId: SELF, timing: TIMING, clock: () => clock.now })
+  // Slack 0: every host's own missed-heartbeat deadline at exactly suspectAfterHeartbeats heartbeats.
+  const view = new ClusterView({ selfId: SELF, timing: TIMING, clock: () => clock.now, random: () => slack })
   const events: string[] = []
   view.subscribe((e: ClusterViewEvent) => { events.push(`${e.type}:${e.host.hostId === SELF ? 'self' : 'peer'}`) })
   view.apply(advert(SELF, 1, 1))
@@ -52,6 +53,26 @@ describe('ClusterView', () => {
     view.tick()
     expect(view.get(PEER)?.liveness).toBe('dead')
     expect(events.slice(2)).toEqual(['suspect:peer', 'dead:peer'])
+  })
+
+  it('spreads its own missed-heartbeat deadline by a slack under one heartbeat, drawn per host', () => {
+    const { view, clock } = setup(0.5)
+    clock.now = 2001
+    expect(view.tick()).toEqual([])
+    clock.now = 2500
+    expect(view.tick()).toEqual([])
+    clock.now = 2501
+    expect(view.tick()).toEqual([PEER])
+    expect(view.get(PEER)?.liveness).toBe('suspect')
+  })
+
+  it('does not probe a host it suspects on a notice that came before its own deadline', () => {
+    const { view, clock } = setup(0.9)
+    const OTHER = '12D3KooWOtherOtherOtherOtherOtherOtherOtherOtherOthe'
+    clock.now = 2100 // another host, with a smaller slack, missed the heartbeats first and reported it
+    expect(view.suspect({ hostId: PEER, incarnation: 5, seq: 1, reporterId: OTHER, sentAtMs: 0 })).toBe('suspected')
+    clock.now = 3000 // past this host's own deadline (2,900 ms)
+    expect(view.tick()).toEqual([])
   })
 
   it('waits the maximum timeout while probes are inconclusive', () => {

@@ -74,7 +74,7 @@ describe('ClusterView under a flood of suspicion notices from one host', () => {
   interface Setup { view: ClusterView, clock: { now: number } }
   function setup (): Setup {
     const clock = { now: 0 }
-    const view = new ClusterView({ selfId: SELF, timing: TIMING, clock: () => clock.now })
+    const view = new ClusterView({ selfId: SELF, timing: TIMING, clock: () => clock.now, random: () => 0 })
     view.apply(advert(SELF, 1))
     view.apply(advert(PEER, 1))
     return { view, clock }
