@@ -95,14 +95,16 @@ export class FailureDetector {
 
   /**
    * A silent failure (partition, hung host): no reset. `lastHeard[h]` is when h last processed
-   * the victim's heartbeat; h suspects it at its first tick after lastHeard + `afterMs`.
+   * the victim's heartbeat; h suspects it at its first tick after lastHeard + `afterMs` + its
+   * slack, uniform in [0, `slackMs`) per host (cluster-view.ts: a fraction of one heartbeat).
    * `detectors`: the hosts that run the backup detector (all, in the code).
    */
-  silence (victim: number, at: number, lastHeard: Float64Array, afterMs: number, detectors: Iterable<number>): void {
+  silence (victim: number, at: number, lastHeard: Float64Array, afterMs: number, detectors: Iterable<number>, slackMs = 0): void {
     this.start(victim, at)
     for (const h of detectors) {
       if (h === victim || this.sim.dead[h] === 1) continue
-      this.sim.q.push(this.nextTick(h, Math.max(at, (lastHeard[h] as number) + afterMs)), OWN_DEADLINE, h)
+      const slack = slackMs > 0 ? this.sim.rng.uniform(0, slackMs) : 0
+      this.sim.q.push(this.nextTick(h, Math.max(at, (lastHeard[h] as number) + afterMs + slack)), OWN_DEADLINE, h)
     }
   }
 

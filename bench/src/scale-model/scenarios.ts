@@ -89,9 +89,10 @@ export function detection (s: Setup, kills: number, topo = topologyOf(s)): Detec
 /**
  * A silent failure: the victim's last heartbeat (mesh-published) reached every host, then
  * nothing — no reset, no answer. `detectors`: how many monitors per host run the missed-heartbeat
- * detector ('all' in the code; a number is the design variant: its first mesh peers).
+ * detector ('all' in the code; a number is the design variant: its first mesh peers). `slack`:
+ * each host's deadline spread over up to one heartbeat (cluster-view.ts), or not (the rule before).
  */
-export function silentDetection (s: Setup, detectors: 'all' | number, topo = topologyOf(s)): DetectionResult {
+export function silentDetection (s: Setup, detectors: 'all' | number, topo = topologyOf(s), slack = true): DetectionResult {
   const sim = simOf(s, topo, 300)
   const victim = 1 + new Random(s.seed + 31).int(s.n - 1)
   const hb = sim.publish(victim, 1000, false, s.advertBytes)
@@ -102,8 +103,8 @@ export function silentDetection (s: Setup, detectors: 'all' | number, topo = top
     ? Array.from({ length: s.n }, (_, i) => i)
     : [...(topo.mesh[victim] as number[]), ...(topo.peers[victim] as number[])].slice(0, detectors)
   // The victim stops right after that heartbeat; others suspect it 2 heartbeats after hearing it.
-  fd.silence(victim, sim.q.now, lastHeard, TIMING.suspectAfterHeartbeats * s.heartbeatMs, who)
-  sim.run(1000 + TIMING.suspectAfterHeartbeats * s.heartbeatMs + DETECTION_TIMEOUT_MS)
+  fd.silence(victim, sim.q.now, lastHeard, TIMING.suspectAfterHeartbeats * s.heartbeatMs, who, slack ? s.heartbeatMs : 0)
+  sim.run(1000 + (TIMING.suspectAfterHeartbeats + (slack ? 1 : 0)) * s.heartbeatMs + DETECTION_TIMEOUT_MS)
   const r = fd.result()
   // Measured from the victim's silence, as the bench would (its last heartbeat ≈ the failure).
   return r
