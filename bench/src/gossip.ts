@@ -78,7 +78,7 @@ export const gossip: Benchmark = {
     metrics.agent_rss_mb = { value: round1(idle.rssMbMean), unit: 'MB', target: '< 90' }
     metrics.agent_idle_cpu_pct = { value: round1(idle.cpuPctMean * 10) / 10, unit: '%', target: '< 1' }
 
-    const rss = await agentRss(log)
+    const rss = await meshNodeRss(log)
     details.meshNodeProcess = rss
     metrics.mesh_node_rss_mb = { value: round1(rss.rssMb), unit: 'MB' }
     metrics.mesh_node_idle_cpu_pct = { value: round1(rss.idleCpuPct), unit: '%' }
@@ -148,7 +148,7 @@ async function inProcess (plan: Plan, log: (line: string) => void): Promise<{
 }
 
 /** One bare mesh host process (no agent around it) joined to 10 in-process peers, idle: its RSS and CPU. */
-async function agentRss (log: (line: string) => void): Promise<{ rssMb: number, heapUsedMb: number, idleCpuPct: number, alive: number, peers: number }> {
+async function meshNodeRss (log: (line: string) => void): Promise<{ rssMb: number, heapUsedMb: number, idleCpuPct: number, alive: number, peers: number }> {
   const cluster = new InProcessCluster('lan')
   let agent: AgentProcess | undefined
   try {

@@ -6,7 +6,7 @@ import { AgentEvents } from '../src/util/agent-events.js'
 const NONE = { vcpus: 0, memoryBytes: 0, diskBytes: 0 }
 
 /** An advertiser over a store that throws once closed, as better-sqlite3 does. */
-function harness (): { advertiser: Advertiser, events: AgentEvents, published: Array<Partial<HostAdvertContent>>, close: () => void } {
+function harness (): { advertiser: Advertiser, events: AgentEvents, published: Array<Partial<HostAdvertContent>>, hints: boolean[], close: () => void } {
   let open = true
   const guard = <T>(value: T): T => { if (!open) throw new TypeError('The database connection is not open'); return value }
   const events = new AgentEvents()
@@ -20,9 +20,10 @@ function harness (): { advertiser: Advertiser, events: AgentEvents, published: A
     vms: () => []
   } as unknown as AdvertiserDeps
   const published: Array<Partial<HostAdvertContent>> = []
+  const hints: boolean[] = []
   const advertiser = new Advertiser(deps)
-  advertiser.attach({ updateAdvert: async (content) => { published.push(content) } })
-  return { advertiser, events, published, close: () => { open = false } }
+  advertiser.attach({ updateAdvert: async (content, opts) => { published.push(content); hints.push(opts?.hint === true) } })
+  return { advertiser, events, published, hints, close: () => { open = false } }
 }
 
 const turn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
@@ -36,6 +37,22 @@ describe('Advertiser', () => {
     await turn()
     expect(published).toHaveLength(1)
     expect(published[0]?.hostname).toBe('h')
+    advertiser.stop()
+  })
+
+  it('passes a sample on as a hint, unless a real change came in the same turn', async () => {
+    const { advertiser, events, hints } = harness()
+    events.emit('features:changed', { hint: true })
+    await turn()
+    events.emit('features:changed', { hint: true })
+    events.emit('vm:changed', {})
+    await turn()
+    events.emit('ledger:changed', {})
+    events.emit('features:changed', { hint: true })
+    await turn()
+    events.emit('features:changed', {})
+    await turn()
+    expect(hints).toEqual([true, false, false, false])
     advertiser.stop()
   })
 

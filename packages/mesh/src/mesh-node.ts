@@ -100,7 +100,7 @@ export interface MeshNode {
   advert: () => HostAdvert
   /** Merges `patch` into the advert and publishes it (debounced). Throws InvalidAdvertError. */
   /** Publishes within the coalescing window (`urgent`: now). */
-  updateAdvert: (patch: Partial<HostAdvertContent>, opts?: { urgent?: boolean }) => void
+  updateAdvert: (patch: Partial<HostAdvertContent>, opts?: { urgent?: boolean, hint?: boolean }) => void
   stats: () => MeshStats
   handle: (protocol: string, handler: RequestHandler, options?: HandleOptions) => Promise<void>
   unhandle: (protocol: string) => Promise<void>

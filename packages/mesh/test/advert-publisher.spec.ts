@@ -26,4 +26,25 @@ describe('advert publisher', () => {
     expect(p.current().hostname).toBe('b')
     p.stop()
   })
+
+  it('leaves a hint to the next heartbeat, through the mesh', async () => {
+    const sent: Array<{ hostname: string, flood: boolean }> = []
+    let latest = ''
+    const p = new AdvertPublisher({
+      hostId: HOST, incarnation: 1, content: emptyAdvertContent(),
+      timing: { heartbeatIntervalMs: 50, maxAdvertsPerSecond: 100, publishDebounceMs: 0 },
+      addrs: () => [], clusterSize: () => 1,
+      send: async (_bytes, flood) => { sent.push({ hostname: latest, flood }); return { recipients: 1 } },
+      onAdvert: (a) => { latest = a.hostname }, onError: (err) => { throw err }
+    })
+    p.start()
+    expect(sent).toHaveLength(1)
+    p.update({ hostname: 'loaded' }, { hint: true })
+    expect(sent).toHaveLength(1) // not now
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    p.stop()
+    expect(sent[1]).toEqual({ hostname: 'loaded', flood: false }) // the heartbeat carried it
+    p.update({ hostname: 'changed' })
+    expect(sent).toHaveLength(2) // stopped: nothing more
+  })
 })

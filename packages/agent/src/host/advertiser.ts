@@ -33,6 +33,8 @@ export class Advertiser {
   private mesh: Pick<MeshNode, 'updateAdvert'> | undefined
   /** The rebuild queued for the end of this event-loop turn, if any. */
   private queued: NodeJS.Immediate | undefined
+  /** Whether every change behind the queued rebuild is a hint (a sample: the next heartbeat carries it). */
+  private queuedHint = false
   /** The NICs of this host's VMs as last published. */
   private nics = ''
 
@@ -41,7 +43,10 @@ export class Advertiser {
 
   constructor (private readonly deps: AdvertiserDeps) {
     const changed = (): void => { this.readvertise() }
-    this.unsubscribe = [deps.events.on('ledger:changed', changed), deps.events.on('vm:changed', changed), deps.events.on('host:changed', changed), deps.events.on('features:changed', changed)]
+    this.unsubscribe = [
+      deps.events.on('ledger:changed', changed), deps.events.on('vm:changed', changed), deps.events.on('host:changed', changed),
+      deps.events.on('features:changed', (d) => { this.readvertise(d.hint === true) })
+    ]
   }
 
   /** The advert as it is now (the node starts with it). */
@@ -65,8 +70,13 @@ export class Advertiser {
     this.sweep.unref()
   }
 
-  readvertise (): void {
-    if (this.mesh === undefined || this.queued !== undefined) return
+  readvertise (hint = false): void {
+    if (this.mesh === undefined) return
+    if (this.queued !== undefined) {
+      this.queuedHint &&= hint
+      return
+    }
+    this.queuedHint = hint
     this.queued = setImmediate(() => {
       this.queued = undefined
       // Stopped since it was queued: the store may be closed already.
@@ -77,7 +87,7 @@ export class Advertiser {
       const nics = nicSignature(content.vms ?? [])
       const urgent = nics !== this.nics
       this.nics = nics
-      this.mesh.updateAdvert(content, { urgent })
+      this.mesh.updateAdvert(content, { urgent, hint: this.queuedHint })
     })
   }
 

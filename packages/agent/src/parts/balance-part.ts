@@ -74,7 +74,7 @@ export function balanceFeature (ctx: FeatureContext, over: Partial<BalanceKnobs>
     }),
     start: (p, deps) => {
       emit = (d) => { void deps.emit(d).catch(() => {}) }
-      startSampling(p, sampler, noBalance, knobs.sampleMs, () => { ctx.events.emit('features:changed', {}) })
+      startSampling(p, sampler, noBalance, knobs.sampleMs, () => { ctx.events.emit('features:changed', { hint: true }) })
       if (deps.migration === undefined) { log.info('no live migration with this driver: this host never moves VMs to balance'); return }
       const migration = deps.migration
       balancer = new Balancer({

@@ -21,7 +21,7 @@ export function usageFeature (ctx: FeatureContext, intervalMs = HISTORY_INTERVAL
         const now = await readHostCounters()
         if (last !== undefined) {
           load = loadBetween(last, now, ctx.localVms().filter((v) => v.state === 'running').length)
-          ctx.events.emit('features:changed', {})
+          ctx.events.emit('features:changed', { hint: true })
         }
         last = now
         history.record(view.hosts(), Date.now())

@@ -17,8 +17,11 @@ export interface AgentEventMap {
   'ledger:changed': Record<string, never>
   /** The operator changed the host's admin state (active, draining, drained). */
   'host:changed': Record<string, never>
-  /** A feature's fields of the advert changed (networks: one created, deleted, or heard of). */
-  'features:changed': Record<string, never>
+  /**
+   * A feature's fields of the advert changed (networks: one created, deleted, or heard of).
+   * `hint`: a sample nobody acts on at once (load, measured use): it rides the next heartbeat.
+   */
+  'features:changed': { hint?: boolean }
   /** An image was fetched here (for `vmId` when a VM needed it), or could not be (`error`). */
   'image:fetched': { digest: string, ref: string, sizeBytes: number, ms: number, vmId: string, error?: string }
   /** A placement this host brokered was committed, with its timing. */
