@@ -4,12 +4,7 @@
  * idle once all see each other. Memory is sampled every 2 s over the window and averaged (RSS
  * moves with every GC); CPU time comes from /proc over the same window.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { ControlClient } from '@meshvirt/agent'
-import { meshvirt, startAgentCluster, type AgentProcess } from '@meshvirt/testkit'
-import { cpuMs, rssBytes, waitAllAlive } from './agent-processes.js'
+import { cpuMs, rssBytes, withAgentCluster } from './agent-processes.js'
 
 const SAMPLE_MS = 2_000
 /** Joins, the first adverts and their re-publishing are over by then. */
@@ -27,17 +22,11 @@ export interface AgentIdleFigures {
 }
 
 export async function agentIdle (agents: number, windowMs: number, log: (line: string) => void): Promise<AgentIdleFigures> {
-  const dir = await mkdtemp(join(tmpdir(), 'mv-bench-idle-'))
-  let cluster: { agents: AgentProcess[] } | undefined
-  try {
-    const key = join(dir, 'cluster.key')
-    const init = await meshvirt(['cluster', 'init', '--out', key])
-    if (init.exitCode !== 0) throw new Error(init.stderr)
-    // MESHVIRT_TIMING empty: the agent's defaults (the LAN preset), not the test kit's fast timing.
-    cluster = await startAgentCluster(dir, key, agents, () => ['--hypervisor', 'sim', '--network', 'sim', '--monitor-listen', 'off', '--log-level', 'warn'], { MESHVIRT_TIMING: '' })
-    await waitAllAlive(cluster.agents.map((a) => new ControlClient(join(a.dataDir, 'control.sock'))), agents)
+  // MESHVIRT_TIMING empty: the agent's defaults (the LAN preset), not the test kit's fast timing.
+  const args = ['--hypervisor', 'sim', '--network', 'sim', '--monitor-listen', 'off', '--log-level', 'warn']
+  return await withAgentCluster({ prefix: 'mv-bench-idle-', count: agents, argsOf: () => args, env: { MESHVIRT_TIMING: '' } }, async (all) => {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
-    const measured = cluster.agents.slice(1)
+    const measured = all.slice(1)
     const cpu0 = await Promise.all(measured.map(async (a) => await cpuMs([a])))
     const t0 = Date.now()
     const rss: number[][] = measured.map(() => [])
@@ -58,8 +47,5 @@ export async function agentIdle (agents: number, windowMs: number, log: (line: s
     }
     log(`${agents} idle agent processes: RSS ${figures.rssMbMean.toFixed(1)} MB mean (max ${figures.rssMbMax.toFixed(1)}), CPU ${figures.cpuPctMean.toFixed(2)} % of a core mean (max ${figures.cpuPctMax.toFixed(2)}) over ${figures.windowS} s`)
     return figures
-  } finally {
-    await Promise.all((cluster?.agents ?? []).map(async (a) => { await a.stop() }))
-    await rm(dir, { recursive: true, force: true })
-  }
+  })
 }

@@ -1,8 +1,35 @@
 /** What benchmarks ask of running `meshvirt agent` processes: CPU time, memory, a port, the mesh formed. */
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import type { ControlClient } from '@meshvirt/agent'
-import type { AgentProcess } from '@meshvirt/testkit'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ControlClient } from '@meshvirt/agent'
+import { meshvirt, startAgentCluster, type AgentProcess } from '@meshvirt/testkit'
+
+/**
+ * Runs `fn` over `count` `meshvirt agent` processes under a new cluster key in a fresh temporary
+ * dir, once every one sees all of them alive; stops them and removes the dir afterwards, whatever
+ * happens. `argsOf(i)` (1-based) adds to each command line; `env` to the test kit's environment.
+ */
+export async function withAgentCluster<T> (
+  opts: { prefix: string, count: number, argsOf: (i: number) => string[], env?: Record<string, string> },
+  fn: (agents: AgentProcess[], clients: ControlClient[]) => Promise<T>
+): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), opts.prefix))
+  let agents: AgentProcess[] = []
+  try {
+    const key = join(dir, 'cluster.key')
+    const init = await meshvirt(['cluster', 'init', '--out', key])
+    if (init.exitCode !== 0) throw new Error(init.stderr)
+    agents = (await startAgentCluster(dir, key, opts.count, opts.argsOf, opts.env)).agents
+    const clients = agents.map((a) => new ControlClient(join(a.dataDir, 'control.sock')))
+    await waitAllAlive(clients, opts.count)
+    return await fn(agents, clients)
+  } finally {
+    await Promise.all(agents.map(async (a) => { await a.stop() }))
+    await rm(dir, { recursive: true, force: true })
+  }
+}
 
 /** User + system CPU time of the agent processes so far, from /proc (clock ticks of 10 ms). */
 export async function cpuMs (agents: AgentProcess[]): Promise<number> {

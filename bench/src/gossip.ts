@@ -34,23 +34,24 @@ interface Plan { n: number, rounds: number, kills: number }
 
 const FULL: Plan[] = [{ n: 10, rounds: 60, kills: 2 }, { n: 50, rounds: 100, kills: 3 }, { n: 100, rounds: 20, kills: 1 }]
 const QUICK: Plan[] = [{ n: 10, rounds: 30, kills: 1 }, { n: 50, rounds: 40, kills: 1 }]
-const PROCESS_PLAN = { full: { n: 100, rounds: 40, kills: 3 }, quick: { n: 8, rounds: 20, kills: 1 } }
+/** Separate processes: plus the traffic windows (idle, then with `restarts` hosts SIGKILLed and replaced). */
+interface ProcessPlan extends Plan { trafficMs: number, restarts: number }
+const PROCESS_PLAN: Record<'full' | 'quick', ProcessPlan> = {
+  full: { n: 100, rounds: 40, kills: 3, trafficMs: 30_000, restarts: 5 },
+  quick: { n: 8, rounds: 20, kills: 1, trafficMs: 10_000, restarts: 1 }
+}
 /**
  * 100 processes share 2 cores here: at the LAN preset's 100 heartbeats a second per host they
  * would need ~10 cores for heartbeats alone. Heartbeats are spaced so the machine receives about
  * as many as the one-process runs handle (changes and failure notices do not wait for heartbeats).
  */
 const PROCESS_HEARTBEATS_PER_HOST_S = 2
-const TRAFFIC_WINDOW_MS = 30_000
-/** Hosts SIGKILLed and replaced during the churn window. */
-const CHURN_RESTARTS = 5
 const RSS_PEERS = 10
 const IDLE_AGENTS = 11
 const IDLE_WINDOW_AGENTS_MS = 60_000
 const JOIN_TIMEOUT_MS = 30_000
 
 const round1 = (x: number): number => Math.round(x * 10) / 10
-const isQuickPlan = (plan: Plan): boolean => plan.n < PROCESS_PLAN.full.n
 type Traffic = Awaited<ReturnType<ProcessCluster['measureTraffic']>>
 const median = (xs: number[]): number => percentile(xs, 50)
 
@@ -178,7 +179,7 @@ async function meshNodeRss (log: (line: string) => void): Promise<{ rssMb: numbe
   }
 }
 
-async function separateProcesses (plan: Plan, log: (line: string) => void): Promise<{
+async function separateProcesses (plan: ProcessPlan, log: (line: string) => void): Promise<{
   n: number, convergenceP50Ms: number, convergenceP99Ms: number, missedRounds: number, detections: unknown[], detectionP50S?: number,
   rssMbAvg: number, rssMbMax: number, allAlive: boolean, heartbeatMs: number, idle: Traffic, churn: Traffic
 }> {
@@ -191,7 +192,7 @@ async function separateProcesses (plan: Plan, log: (line: string) => void): Prom
     const allAlive = await cluster.waitAllAlive(plan.n, 180_000)
     await sleep(SETTLE_MS)
     const stats = await Promise.all(cluster.agents.map(async (a) => await a.stats()))
-    const idle = await cluster.measureTraffic(isQuickPlan(plan) ? TRAFFIC_WINDOW_MS / 3 : TRAFFIC_WINDOW_MS)
+    const idle = await cluster.measureTraffic(plan.trafficMs)
     log(`  idle, per host: ${(idle.bytesPerHostS / 1024).toFixed(1)} KB/s read, ${idle.advertsPerHostS.toFixed(1)} adverts/s`)
     const conv = await cluster.measureConvergence(plan.rounds, 1)
     log(`  convergence p50 ${median(conv.convergence)} ms, p99 ${percentile(conv.convergence, 99)} ms (${conv.missed} missed)`)
@@ -203,9 +204,8 @@ async function separateProcesses (plan: Plan, log: (line: string) => void): Prom
       await sleep(1000)
     }
     const dead = detections.flatMap((d) => 'deadAllMs' in d ? [d.deadAllMs / 1000] : [])
-    const restarts = isQuickPlan(plan) ? 1 : CHURN_RESTARTS
-    const churn = await cluster.measureTraffic(isQuickPlan(plan) ? TRAFFIC_WINDOW_MS / 3 : TRAFFIC_WINDOW_MS, restarts)
-    log(`  ${restarts} hosts restarted, per host: ${(churn.bytesPerHostS / 1024).toFixed(1)} KB/s read, ${churn.advertsPerHostS.toFixed(1)} adverts/s, ${churn.noticesPerHostS.toFixed(2)} notices/s`)
+    const churn = await cluster.measureTraffic(plan.trafficMs, plan.restarts)
+    log(`  ${plan.restarts} hosts restarted, per host: ${(churn.bytesPerHostS / 1024).toFixed(1)} KB/s read, ${churn.advertsPerHostS.toFixed(1)} adverts/s, ${churn.noticesPerHostS.toFixed(2)} notices/s`)
     const rss = stats.map((s) => s.rssBytes / MB)
     return {
       n: plan.n,

@@ -8,14 +8,13 @@
  *  - an overcommit audit: what every host's VMs hold (from `vm ls` over the control API) against
  *    what its advert says it may allocate.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { ControlClient } from '@meshvirt/agent'
-import { meshvirt, simVmSpec, startAgentCluster, type AgentProcess } from '@meshvirt/testkit'
+import { simVmSpec, type AgentProcess } from '@meshvirt/testkit'
 import { percentile } from './harness.js'
-import { cpuMs, freePort, waitAllAlive } from './agent-processes.js'
+import { cpuMs, freePort, withAgentCluster } from './agent-processes.js'
 
 /** What every placement-throughput run reports, in one process or one per agent. */
 export interface PlacementRun {
@@ -44,20 +43,13 @@ export interface ProcessRunFigures extends PlacementRun {
 const AGENT_ARGS = ['--hypervisor', 'sim', '--network', 'sim', '--cpu-ratio', '64', '--memory-ratio', '16', '--log-level', 'warn']
 
 export async function runProcesses (agents: number, perAgent: number, log: (l: string) => void): Promise<ProcessRunFigures> {
-  const dir = await mkdtemp(join(tmpdir(), 'mv-bench-place-'))
-  let cluster: { agents: AgentProcess[] } | undefined
-  try {
-    const key = join(dir, 'cluster.key')
-    const init = await meshvirt(['cluster', 'init', '--out', key])
-    if (init.exitCode !== 0) throw new Error(init.stderr)
-    const ports = await Promise.all(Array.from({ length: agents }, freePort))
-    cluster = await startAgentCluster(dir, key, agents, (i) => [...AGENT_ARGS, '--monitor-listen', `127.0.0.1:${ports[i - 1] as number}`])
-    const clients = cluster.agents.map((a) => new ControlClient(join(a.dataDir, 'control.sock')))
-    await waitAllAlive(clients, agents)
+  const ports = await Promise.all(Array.from({ length: agents }, freePort))
+  const argsOf = (i: number): string[] => [...AGENT_ARGS, '--monitor-listen', `127.0.0.1:${ports[i - 1] as number}`]
+  return await withAgentCluster({ prefix: 'mv-bench-place-', count: agents, argsOf }, async (started, clients) => {
     const requests = agents * perAgent
     log(`${agents} agent processes up; ${requests} creates, ${perAgent} per agent, all at once`)
     const latencies: number[] = []
-    const cpu0 = await cpuMs(cluster.agents)
+    const cpu0 = await cpuMs(started)
     const t0 = performance.now()
     const results = await Promise.allSettled(Array.from({ length: requests }, async (_, i) => {
       const started = performance.now()
@@ -65,10 +57,10 @@ export async function runProcesses (agents: number, perAgent: number, log: (l: s
       latencies.push(performance.now() - started)
     }))
     const wallMs = performance.now() - t0
-    const cpuSpent = (await cpuMs(cluster.agents)) - cpu0
+    const cpuSpent = (await cpuMs(started)) - cpu0
     const placed = results.filter((r) => r.status === 'fulfilled').length
     const failures = [...new Set(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)))].slice(0, 5)
-    const reserve = await reserveHistogram(cluster.agents, ports)
+    const reserve = await reserveHistogram(started, ports)
     const figures: ProcessRunFigures = {
       agents,
       requests,
@@ -88,10 +80,7 @@ export async function runProcesses (agents: number, perAgent: number, log: (l: s
     if (failures.length > 0) log(`failures: ${failures.join(' | ')}`)
     log(`${agents} processes: ${placed}/${requests} placed in ${wallMs.toFixed(0)} ms = ${figures.perSecond.toFixed(0)}/s; request p50 ${figures.requestP50.toFixed(0)} ms, p99 ${figures.requestP99.toFixed(0)} ms; reserve p50 ≈ ${figures.reserveP50.toFixed(1)} ms; agents' CPU ${figures.cpuMsPerPlacement.toFixed(0)} ms per placement, ${figures.coresBusy.toFixed(2)} cores busy`)
     return figures
-  } finally {
-    await Promise.all((cluster?.agents ?? []).map(async (a) => { await a.stop() }))
-    await rm(dir, { recursive: true, force: true })
-  }
+  })
 }
 
 /** Every agent's reserve histogram, summed: [upper bound in s, cumulative count] pairs, +Inf last. */

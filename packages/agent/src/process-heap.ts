@@ -2,9 +2,9 @@
  * The agent process's young generation stays at V8's initial size instead of growing to 16 MiB
  * semi-spaces: an agent allocates in bursts (start-up, a placement storm) and V8 never gives a
  * grown new space back, so after start-up every agent kept ~25 MB of empty young-generation
- * pages. Measured with the 1,300 modules of `meshvirt agent` loaded: new space 26 → 2 MB, RSS
- * 115 → 98 MB. Scavenges come more often, each over a smaller space (the cost is in
- * docs/benchmarks.md, "Lean agents"). Entry points import this before anything else: V8 reads
+ * pages. Measured on 11 idle agents: new space 32 → 2 MB committed, RSS 140 → 119 MB each.
+ * Scavenges come more often, each over a smaller space (the cost is in docs/benchmarks.md,
+ * "Lean agents"). Entry points import this before anything else: V8 reads
  * the flag when the space would grow (loading the agent's modules already grows it), and
  * --max-semi-space-size cannot be changed at run time.
  */

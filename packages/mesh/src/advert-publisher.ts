@@ -81,7 +81,7 @@ export class AdvertPublisher {
     const content = { ...this.content, ...patch }
     assertValid(this.build(content, this.seq + 1))
     this.content = content
-    if (opts.hint === true && opts.urgent !== true && this.running) return
+    if (opts.hint === true && opts.urgent !== true) return
     if (opts.urgent === true && this.running) {
       clearTimeout(this.debounceTimer)
       this.debounceTimer = undefined

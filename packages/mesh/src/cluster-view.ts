@@ -225,7 +225,7 @@ export class ClusterView {
     // suspect's refutation, or a later heartbeat. Taking it would make a host that already refuted
     // suspect again here, with nothing left to refute it before the timeout but its next heartbeat
     // (at 1,000 hosts and more that comes later than the timeout: the scale model found it).
-    if (e === undefined || e.liveness === 'dead' || olderThanHeld(notice, e.advert)) return 'ignored'
+    if (e === undefined || e.liveness === 'dead' || isNewer(e.advert, notice)) return 'ignored'
     if (e.liveness === 'alive') {
       // A reporter this host refuted lately does not make it suspect alone (reporter-credit.ts).
       const now = this.clock()
@@ -282,8 +282,4 @@ function snapshot (e: Entry): HostEntry {
 function sameContent (a: HostAdvert, b: HostAdvert): boolean {
   const strip = ({ seq: _s, sentAtMs: _t, ...rest }: HostAdvert): Omit<HostAdvert, 'seq' | 'sentAtMs'> => rest
   return JSON.stringify(strip(a)) === JSON.stringify(strip(b))
-}
-
-function olderThanHeld (notice: SuspicionNotice, held: HostAdvert): boolean {
-  return notice.incarnation < held.incarnation || (notice.incarnation === held.incarnation && notice.seq < held.seq)
 }
