@@ -252,7 +252,8 @@ export class VmRecords {
           this.deps.log.warn('could not release the VM name at an authority', { vm: vm.id, authority, err: (err as Error).message })
         })
       }),
-      ...hosts.map(async (host) => await this.exchange(host, [t])),
+      // A host that just restarted may not answer yet: it is asked again, in the background.
+      ...hosts.map(async (host) => { if (!await this.exchange(host, [t])) void this.exchangeRetried(host, [t], 1) }),
       this.deps.onForceDeleted?.(vm.id).catch((err: unknown) => {
         this.deps.log.warn('could not free what a force-deleted VM held', { vm: vm.id, err: (err as Error).message })
       })
@@ -260,12 +261,21 @@ export class VmRecords {
     return { vm: { ...toInfo(u), summary: { ...toInfo(u).summary, state: pb.VmState.VM_STATE_DELETING } } }
   }
 
-  /** Asks a host for its tombstones; retried a few times (a host that just joined may not serve the control protocol yet). */
+  /** Asks a host for its tombstones. */
   private async pull (host: string): Promise<void> {
-    for (let attempt = 0; attempt < PULL_ATTEMPTS && !this.stopped; attempt++) {
-      if (await this.exchange(host, [])) { this.synced(); return }
-      await new Promise((resolve) => setTimeout(resolve, PULL_RETRY_MS * 2 ** attempt).unref())
+    if (await this.exchangeRetried(host, [], 0)) this.synced()
+  }
+
+  /**
+   * `exchange`, tried up to PULL_ATTEMPTS times from attempt `first` (a host that just joined or
+   * restarted may not serve the control protocol yet), the waits doubling from PULL_RETRY_MS.
+   */
+  private async exchangeRetried (host: string, add: VmTombstone[], first: number): Promise<boolean> {
+    for (let attempt = first; attempt < PULL_ATTEMPTS && !this.stopped; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, PULL_RETRY_MS * 2 ** (attempt - 1)).unref())
+      if (await this.exchange(host, add)) return true
     }
+    return false
   }
 
   /** Sends `add` to a host and keeps what it answers. Best effort: false when it did not answer. */
