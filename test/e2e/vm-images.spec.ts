@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureGuest, killQemusUnder, lastCounter, meshvirt, meshvirtOn, pollUntil, startAgentCluster, waitForSerial, type AgentProcess, type TestGuest } from '@meshvirt/testkit'
 
-interface VmJson { id: string, name: string, owner: string, state: string, lastMigration?: { diskBytes: number } }
+interface Holder { hostId: string, state: string, seq: number, sentBytes: number, lastError: string }
+interface VmJson { id: string, name: string, owner: string, state: string, lastMigration?: { diskBytes: number }, replication?: { holders: Holder[] } }
 interface ImageJson { ref: string, digest: string, sizeBytes: number, holders: Array<{ hostname: string, chunksHeld: number }>, chunkCount: number, usedBy: string[] }
 
 const MIB = 2 ** 20
@@ -129,5 +130,38 @@ describe('VMs from the image library, end to end', () => {
     await pollUntil(async () => await lastCounter(serial2) > n, { timeoutMs: 15_000, what: 'the seeded guest to keep counting' })
     expect(await meshvirtOn(h2, ['vm', 'show', 'seeded'])).toMatch(/guest:\s+hostname web-seeded, 1 SSH key\(s\), user-data 31 bytes/)
     await meshvirtOn(h2, ['vm', 'delete', 'seeded'])
+  }, 300_000)
+
+  it('a replicated VM on a library image: the holder fetches the image and gets only the VM\'s layer; its replica reads as the guest\'s disk', async () => {
+    const [h1, h2, h3] = agents as [AgentProcess, AgentProcess, AgentProcess]
+    // An image only host-1 has (the other cases' image is on every host by now).
+    const other = Buffer.concat([Buffer.from(`MESHVIRT-COUNTER ${BASE_COUNTER}`.padEnd(32)), randomBytes(4 * MIB - 32)])
+    const file = join(dir, 'images', 'other.raw')
+    await writeFile(file, other)
+    await meshvirtOn(h1, ['image', 'import', file, '--name', 'other'])
+    await pollUntil(async () => (JSON.parse(await meshvirtOn(h3, ['image', 'ls', '--json'])) as ImageJson[]).some((i) => i.ref === 'other:latest'), { timeoutMs: 15_000, what: 'host-3 to know the image' })
+    // Its guest writes only its counter (the first 32 bytes of the disk).
+    const vm = JSON.parse(await meshvirtOn(h2, ['vm', 'create', '--name', 'img-rep', '--memory', '128M', '--disk', '32M', '--image', 'other', '--host', 'host-1',
+      '--replicas', '1', '--rpo', '4s', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
+    await waitForSerial(join(h1.dataDir, 'vms', vm.id, 'serial.log'), /MESHVIRT-DISK 4242\b/, 120_000)
+    // In sync with a point taken after the guest wrote its counter (the first points may hold nothing).
+    const synced = await pollUntil(async () => {
+      const v = JSON.parse(await meshvirtOn(h1, ['vm', 'show', 'img-rep', '--json'])) as VmJson
+      const h = v.replication?.holders[0]
+      return h?.state === 'in-sync' && h.sentBytes > 0 ? h : undefined
+    }, { timeoutMs: 90_000, what: 'the replica in sync with the guest\'s writes' })
+    const holder = [h2, h3].find((a) => a.hostId === synced.hostId) as AgentProcess
+    expect(holder).toBeDefined()
+    // The holder fetched the image for the replica (the library keeps one copy: nothing else asked it to).
+    expect(sha256(await readFile(join(holder.dataDir, 'images', sha256(other), 'image')))).toBe(sha256(other))
+    // Only the layer crossed: the counter's cluster, not the 4 MiB image.
+    console.log(`replica on a library image: ${synced.sentBytes} bytes sent to ${holder.dataDir} for a ${other.length}-byte image (point ${synced.seq})`)
+    expect(synced.sentBytes).toBeLessThan(other.length / 4)
+    const replica = await readFile(join(holder.dataDir, 'replicas', vm.id, 'vda.raw'))
+    expect(replica.length).toBe(32 * MIB)
+    expect(replica.subarray(0, 17).toString()).toBe('MESHVIRT-COUNTER ')
+    expect(sha256(replica.subarray(32, other.length))).toBe(sha256(other.subarray(32)))
+    expect(replica.subarray(other.length).every((b) => b === 0)).toBe(true)
+    await meshvirtOn(h2, ['vm', 'delete', 'img-rep'])
   }, 300_000)
 })

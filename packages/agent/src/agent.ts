@@ -231,7 +231,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   // The parts, each started over the running core (parts/), in order: migration and replication when
   // the driver offers them, monitoring, failover (which emits monitoring's events) with replication;
   // then the protocols that answer for them all: negotiation, and last the control API.
-  const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, preparation, details, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef }
+  const parts: HostParts = { selfId, config, root, store, ledger, leases, records, vms, preparation, details, hypervisor: hv.driver, node, peers, events, teardown, lease: leaseRef, replicaBases: features.replicaBases() }
   const migration = await startMigration(parts)
   const replicas = await startReplication(parts)
   if (replicas !== undefined) lagOf = (id) => replicas.replication.maxLagMs(id)

@@ -1,9 +1,9 @@
 /** HolderReplica with hand-made chunks: zero extents zero the image; offers and chunks out of order are refused. */
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { chunkDigest, HolderReplica, pointDigest, type ReplicaChunk, type ReplicaExtent, type ReplicaPointHeader } from '../src/replica/index.js'
+import { chunkDigest, HolderReplica, pointDigest, type BaseImages, type BaseWanted, type ReplicaChunk, type ReplicaExtent, type ReplicaPointHeader } from '../src/replica/index.js'
 
 const SIZE = 1 << 20
 let dir: string
@@ -17,14 +17,74 @@ function chunk (index: number, extents: ReplicaExtent[], data: Uint8Array): Repl
 async function apply (replica: HolderReplica, over: Partial<ReplicaPointHeader>, chunks: ReplicaChunk[]): Promise<void> {
   const header: ReplicaPointHeader = {
     vmId: 'vm', epoch: 1, seq: 1, baseSeq: 0, kind: 'full', disks: [{ name: 'vda', sizeBytes: SIZE }], takenAt: 1,
-    chunkCount: chunks.length, dataBytes: chunks.reduce((n, c) => n + c.data.length, 0), ...over
+    ...over, chunkCount: chunks.length, dataBytes: chunks.reduce((n, c) => n + c.data.length, 0)
   }
   expect((await replica.offer(header)).refusal).toBeUndefined()
   for (const c of chunks) await replica.receive(c)
   await replica.finish(pointDigest(header, chunks.map((c) => c.sha256)))
 }
 
+/** A library that holds one image (bytes 0x5a over its first half MiB) once `state` says so. */
+function library (state: () => BaseWanted): BaseImages & { laid: number } {
+  const lib = {
+    laid: 0,
+    want: () => state(),
+    materialize: async (_digest: string, path: string, sizeBytes: number) => {
+      lib.laid++
+      await writeFile(path, Buffer.concat([Buffer.alloc(SIZE / 2, 0x5a), Buffer.alloc(sizeBytes - SIZE / 2)]))
+    }
+  }
+  return lib
+}
+const IMAGE = `sha256:${'cd'.repeat(32)}`
+
 describe('HolderReplica', () => {
+  it('a full point on a library image: refused while the image is fetched or cannot be had; applied over the image once here', async () => {
+    let state: BaseWanted = { state: 'fetching', detail: '3 of 8 chunks' }
+    const lib = library(() => state)
+    const replica = await HolderReplica.open(dir, 'vm', lib)
+    const extents: ReplicaExtent[] = [{ disk: 'vda', offset: 4096, length: 4, zero: false }, { disk: 'vda', offset: 8192, length: 4096, zero: true }]
+    const chunks = [chunk(0, extents, new Uint8Array([1, 2, 3, 4]))]
+    const header: ReplicaPointHeader = { vmId: 'vm', epoch: 1, seq: 1, baseSeq: 0, kind: 'full', disks: [{ name: 'vda', sizeBytes: SIZE, baseDigest: IMAGE }], takenAt: 1, chunkCount: 1, dataBytes: 4 }
+    expect(await replica.offer(header)).toMatchObject({ refusal: 'base-missing', detail: expect.stringContaining('3 of 8 chunks') })
+    state = { state: 'unavailable', detail: 'no live holder' }
+    expect(await replica.offer(header)).toMatchObject({ refusal: 'base-unavailable', detail: expect.stringContaining('no live holder') })
+    state = { state: 'ready' }
+    await apply(replica, header, chunks)
+    expect(lib.laid).toBe(1)
+    const image = await readFile(join(dir, 'vda.raw'))
+    expect(image.length).toBe(SIZE)
+    expect([...image.subarray(4094, 4100)]).toEqual([0x5a, 0x5a, 1, 2, 3, 4])
+    expect(image.subarray(8192, 12288).every((b) => b === 0)).toBe(true)
+    expect(image.subarray(12288, SIZE / 2).every((b) => b === 0x5a)).toBe(true)
+    expect(image.subarray(SIZE / 2).every((b) => b === 0)).toBe(true)
+    // An incremental after it applies in place, over the image's bytes.
+    await apply(replica, { seq: 2, baseSeq: 1, kind: 'incremental' }, [chunk(0, [{ disk: 'vda', offset: 0, length: 2, zero: false }], new Uint8Array([7, 7]))])
+    expect([...(await readFile(join(dir, 'vda.raw'))).subarray(0, 3)]).toEqual([7, 7, 0x5a])
+    expect(lib.laid).toBe(1)
+  })
+
+  it('a holder with no image library refuses a point on a library image (send it whole)', async () => {
+    const replica = await HolderReplica.open(dir, 'vm')
+    const header: ReplicaPointHeader = { vmId: 'vm', epoch: 1, seq: 1, baseSeq: 0, kind: 'full', disks: [{ name: 'vda', sizeBytes: SIZE, baseDigest: IMAGE }], takenAt: 1, chunkCount: 1, dataBytes: 4 }
+    expect((await replica.offer(header)).refusal).toBe('base-unavailable')
+  })
+
+  it('a layer committed before a crash is applied over the image at the next open', async () => {
+    const lib = library(() => ({ state: 'ready' }))
+    const replica = await HolderReplica.open(dir, 'vm', lib)
+    const chunks = [chunk(0, [{ disk: 'vda', offset: 0, length: 2, zero: false }], new Uint8Array([9, 9]))]
+    const header: ReplicaPointHeader = { vmId: 'vm', epoch: 1, seq: 1, baseSeq: 0, kind: 'full', disks: [{ name: 'vda', sizeBytes: SIZE, baseDigest: IMAGE }], takenAt: 1, chunkCount: 1, dataBytes: 2 }
+    expect((await replica.offer(header)).refusal).toBeUndefined()
+    await replica.receive(chunks[0] as ReplicaChunk)
+    await replica.commit(pointDigest(header, chunks.map((c) => c.sha256)))
+    await replica.close()
+    const reopened = await HolderReplica.open(dir, 'vm', lib)
+    expect(reopened.position).toMatchObject({ seq: 1 })
+    const image = await readFile(join(dir, 'vda.raw'))
+    expect([...image.subarray(0, 3)]).toEqual([9, 9, 0x5a])
+  })
+
   it('applies data and zero extents; a full point replaces the image', async () => {
     const replica = await HolderReplica.open(dir, 'vm')
     await apply(replica, {}, [chunk(0, [{ disk: 'vda', offset: 4096, length: 8192, zero: false }], new Uint8Array(8192).fill(0xab))])

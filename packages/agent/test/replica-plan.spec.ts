@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { holderRequest, holderState, nextPointKind, pointIntervalMs, releasableUpTo } from '../src/replication/replica-plan.js'
-import type { AvailablePoint } from '../src/replica/position.js'
+import { holderRequest, holderState, nextPoint, nextPointKind, pointIntervalMs, releasableUpTo } from '../src/replication/replica-plan.js'
+import { pointsToSend, type AvailablePoint } from '../src/replica/position.js'
 
 const inc = (seq: number): AvailablePoint => ({ seq, kind: 'incremental', baseSeq: seq - 1 })
 const full = (seq: number): AvailablePoint => ({ seq, kind: 'full', baseSeq: 0 })
+/** A full point holding only the VM's layer over its library image. */
+const layer = (seq: number, seed = false): AvailablePoint => ({ seq, kind: 'full', baseSeq: 0, onBase: true, ...(seed ? { seed } : {}) })
+const wholeOnly = (epoch: number, seq: number): { epoch: number, seq: number, wholeOnly: boolean } => ({ epoch, seq, wholeOnly: true })
 const at = (epoch: number, seq: number, takenAt = 0): { epoch: number, seq: number, takenAt: number } => ({ epoch, seq, takenAt })
 
 describe('replica plan', () => {
@@ -37,6 +40,26 @@ describe('replica plan', () => {
     ['after a seed copy the next incremental counts from before it', { needsFull: false, lastSeq: 6, bitmapBase: 5, available: [inc(5), { seq: 6, kind: 'full', baseSeq: 0, seed: true }], served: [at(1, 5), at(0, 0)] }, 'incremental']
   ] as const)('next point kind: %s', (_what, input, kind) => {
     expect(nextPointKind({ ...input, epoch: 1, available: [...input.available], served: [...input.served] })).toBe(kind)
+  })
+
+  it.each([
+    ['a VM on a base, every holder can get it: the layer alone', { needsFull: true, lastSeq: 0, available: [], served: [at(0, 0), at(0, 0)] }, { kind: 'full', whole: false }],
+    ['a new holder without the base: the disks whole', { needsFull: false, lastSeq: 4, available: [layer(1), inc(4)], served: [at(1, 4), wholeOnly(0, 0)] }, { kind: 'full', whole: true }],
+    ['the holder without the base has a whole point: incrementals go on', { needsFull: false, lastSeq: 6, bitmapBase: 4, available: [layer(1), inc(4), full(5), inc(6)], served: [at(1, 6), wholeOnly(1, 5)] }, { kind: 'incremental', whole: false }],
+    ['the layer is kept but that holder cannot use it', { needsFull: false, lastSeq: 2, available: [layer(1), inc(2)], served: [wholeOnly(0, 0)] }, { kind: 'full', whole: true }],
+    ['a holder that can use the layer needs a full point, the one without is in sync: the layer', { needsFull: false, lastSeq: 5, available: [inc(5)], served: [wholeOnly(1, 5), at(0, 0)] }, { kind: 'full', whole: false }],
+    ['the driver needs a full point and one holder has no base: whole', { needsFull: true, lastSeq: 5, available: [inc(5)], served: [at(1, 5), wholeOnly(1, 5)] }, { kind: 'full', whole: true }]
+  ] as const)('next point on a base image: %s', (_what, input, expected) => {
+    expect(nextPoint({ ...input, epoch: 1, available: [...input.available], served: [...input.served] })).toEqual(expected)
+  })
+
+  it.each([
+    ['a holder that can get the base takes the layer', [layer(1), inc(2)], false, [1, 2]],
+    ['a holder that cannot: nothing here brings it up', [layer(1), inc(2)], true, undefined],
+    ['a holder that cannot: the newest whole point, skipping the layer seed after it', [full(1), inc(2), layer(3, true), { seq: 4, kind: 'incremental', baseSeq: 2 }], true, [1, 2, 4]],
+    ['a holder that can: the newest full point is the layer seed', [full(1), inc(2), layer(3, true)], false, [3]]
+  ] as const)('points to send a new holder of a VM on a base: %s', (_what, available, whole, seqs) => {
+    expect(pointsToSend({ epoch: 0, seq: 0 }, 1, [...available], whole)?.map((p) => p.seq)).toEqual(seqs)
   })
 
   it.each([

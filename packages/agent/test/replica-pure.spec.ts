@@ -53,7 +53,8 @@ describe('digests', () => {
     expect(Buffer.from(other).equals(Buffer.from(base))).toBe(false)
   })
   it.each([
-    ['seq', header({ seq: 3 })], ['epoch', header({ epoch: 2 })], ['takenAt', header({ takenAt: 1 })], ['disk size', header({ disks: [{ name: 'vda', sizeBytes: 2 }] })]
+    ['seq', header({ seq: 3 })], ['epoch', header({ epoch: 2 })], ['takenAt', header({ takenAt: 1 })], ['disk size', header({ disks: [{ name: 'vda', sizeBytes: 2 }] })],
+    ['the base image of a layer', header({ disks: [{ name: 'vda', sizeBytes: 1 << 20, baseDigest: LIBRARY_IMAGE }] })]
   ])('a point digest covers the header (%s)', (_name, h) => {
     expect(Buffer.from(pointDigest(h, [base])).equals(Buffer.from(pointDigest(header(), [base])))).toBe(false)
   })
@@ -62,6 +63,9 @@ describe('digests', () => {
     expect(Buffer.from(pointDigest(header(), [base, other])).equals(Buffer.from(pointDigest(header(), [other, base])))).toBe(false)
   })
 })
+
+const LIBRARY_IMAGE = `sha256:${'ab'.repeat(32)}`
+const layerHeader = (): ReplicaPointHeader => header({ seq: 1, baseSeq: 0, kind: 'full', disks: [{ name: 'vda', sizeBytes: 1 << 20, baseDigest: LIBRARY_IMAGE }, { name: 'vdb', sizeBytes: 1 << 20 }] })
 
 const at = (epoch: number, seq: number): ReplicaPosition => ({ vmId: 'web-1', epoch, seq, takenAt: 500, appliedAt: 600 })
 
@@ -151,6 +155,9 @@ describe('replica codec', () => {
   it.each([
     ['offer with a point', { type: 'offer' as const, vmId: 'web-1', point: header() }],
     ['position query', { type: 'offer' as const, vmId: 'web-1' }],
+    ['offer of a layer on a library image', { type: 'offer' as const, vmId: 'web-1', point: layerHeader() }],
+    ['a refusal: the base is being fetched', { type: 'position' as const, answer: { position: at(1, 2), receivedChunks: 0, refusal: 'base-missing' as const, detail: 'fetching' } }],
+    ['a refusal: the base cannot be had', { type: 'position' as const, answer: { position: at(1, 2), receivedChunks: 0, refusal: 'base-unavailable' as const, detail: 'no holder' } }],
     ['position', { type: 'position' as const, answer: { position: at(1, 2), receivedChunks: 3, refusal: 'gap' as const, detail: 'x' } }],
     ['chunk', { type: 'chunk' as const, chunk: { index: 1, extents: [d(0, 3), z(3, 100)], data: new Uint8Array([1, 2, 3]), sha256: new Uint8Array(32).fill(7) } }],
     ['end', { type: 'end' as const, digest: new Uint8Array(32).fill(1) }],
@@ -166,7 +173,9 @@ describe('replica codec', () => {
     ['a short digest', { type: 'end' as const, digest: new Uint8Array(5) }, /32 bytes/],
     ['an incremental on itself', { type: 'offer' as const, vmId: 'web-1', point: header({ baseSeq: 2 }) }, /cannot apply/],
     ['a point of another VM', { type: 'offer' as const, vmId: 'web-2', point: header() }, /carries a point of web-1/],
-    ['a point without disks', { type: 'offer' as const, vmId: 'web-1', point: header({ disks: [] }) }, /disks/]
+    ['a point without disks', { type: 'offer' as const, vmId: 'web-1', point: header({ disks: [] }) }, /disks/],
+    ['an incremental on a library image', { type: 'offer' as const, vmId: 'web-1', point: header({ disks: [{ name: 'vda', sizeBytes: 1, baseDigest: LIBRARY_IMAGE }] }) }, /incremental point names a base image/],
+    ['a malformed image digest', { type: 'offer' as const, vmId: 'web-1', point: { ...layerHeader(), disks: [{ name: 'vda', sizeBytes: 1, baseDigest: 'sha256:xyz' }] } }, /bad base image digest/]
   ])('refuses %s', (_name, message, error) => {
     expect(() => decodeReplicaMessage(encodeReplicaMessage(message))).toThrow(error)
   })

@@ -6,14 +6,15 @@
  * QEMU is killed and a fresh QEMU boots from the holder's images: its disk shows the counter of the
  * last point shipped. Lag (point taken → applied on the holder) is measured for every point.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { QemuHypervisor, type VmSpec } from '@meshvirt/hypervisor'
+import { QemuHypervisor, writeRawImage, type VmSpec } from '@meshvirt/hypervisor'
 import { createMeshNode, generateClusterKey, generateIdentity, type MeshNode } from '@meshvirt/mesh'
 import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '@meshvirt/testkit'
-import { OutgoingPoint, ReplicaHolderService, shipPoint, TokenBucket, type ShipResult } from '../src/replica/index.js'
+import { OutgoingPoint, ReplicaHolderService, shipPoint, TokenBucket, type BaseImages, type ShipResult } from '../src/replica/index.js'
 
 const BOOT_TIMEOUT_MS = 45_000
 const RPO_MS = 1000
@@ -23,6 +24,7 @@ let root: string
 const drivers: QemuHypervisor[] = []
 const nodes: MeshNode[] = []
 let holder: ReplicaHolderService | undefined
+let other: ReplicaHolderService | undefined
 
 function spec (id: string, base?: string): VmSpec {
   return {
@@ -61,6 +63,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await holder?.stop()
+  await other?.stop()
   for (const n of nodes.splice(0)) await n.stop()
   for (const hv of drivers.splice(0)) await hv.close()
   await killQemusUnder(join(root, 'owner'))
@@ -141,4 +144,86 @@ describe('replication of a running QEMU guest through the replica stream (TCG)',
     expect(Number(disk[1])).toBeLessThanOrEqual(serialBefore)
     await standby.kill('db')
   }, 180_000)
+
+  it('a VM on a shared base: the full point is its layer, the holder starts from its own copy of the base; a holder without it gets the disk whole', async () => {
+    // The base (outside every data dir): the guest's disk counter at the start, 3 MiB of random bytes after.
+    const baseDir = await mkdtemp(join(tmpdir(), 'mv-rq-base-'))
+    const base = Buffer.concat([Buffer.from('MESHVIRT-COUNTER 4242'.padEnd(32)), randomBytes(3 * 1024 * 1024 - 32)])
+    const basePath = join(baseDir, 'base.raw')
+    await writeFile(basePath, base)
+    const digest = `sha256:${createHash('sha256').update(base).digest('hex')}`
+    const owner = new QemuHypervisor({ dataDir: join(root, 'owner'), accel: 'tcg', imageDirs: [guest.dir, baseDir] })
+    drivers.push(owner)
+    // Only its counter is written (the first 32 bytes): everything else must read as the base.
+    const layered: VmSpec = {
+      id: 'web', vcpus: 1, memoryMiB: 128, boot: { kind: 'kernel', kernel: guest.kernel, initrd: guest.initrd, cmdline: guest.cmdline },
+      disks: [{ name: 'vda', sizeMiB: 16, base: basePath, sharedBase: true }]
+    }
+    const vm = await owner.create(layered)
+    await owner.start('web')
+    await waitForSerial(vm.paths.serialLog, /MESHVIRT-COUNTER 4245\b/, BOOT_TIMEOUT_MS)
+
+    const a = await node()
+    const b = await node([a.multiaddrs()[0] as string])
+    const c = await node([a.multiaddrs()[0] as string])
+    // The library, as a holder sees it: the first ask starts a fetch, the next finds the image here.
+    const asked: string[] = []
+    const bases: BaseImages = {
+      want: (d) => { asked.push(d); return asked.length === 1 ? { state: 'fetching', detail: '0 of 1 chunks' } : { state: 'ready' } },
+      materialize: async (d, path, sizeBytes) => { expect(d).toBe(digest); await writeRawImage(basePath, { format: 'raw', target: path, sizeBytes }) }
+    }
+    holder = new ReplicaHolderService(b.libp2p, { root: join(root, 'holder-b'), bases })
+    await holder.start()
+    // A holder with no image library: it refuses the layer, and gets the disk whole.
+    other = new ReplicaHolderService(c.libp2p, { root: join(root, 'holder-c') })
+    await other.start()
+
+    await owner.replication.startReplication('web')
+    const layer = await owner.replication.takePoint('web', { kind: 'full' })
+    expect(layer.disks[0]?.onBase).toBe(true)
+    const out = new OutgoingPoint(await owner.replication.openPoint('web', layer.seq), { epoch: 1, baseDigest: digest })
+    expect(out.header.disks).toEqual([{ name: 'vda', sizeBytes: 16 * 1024 * 1024, baseDigest: digest }])
+    const counter = await pointCounter(out)
+    await expect(shipPoint(a.libp2p, b.hostId, out)).rejects.toMatchObject({ code: 'ERR_REPLICA_REFUSED', refusal: 'base-missing' })
+    const shipped = await shipPoint(a.libp2p, b.hostId, out)
+    expect(shipped.answer.position.seq).toBe(1)
+    await expect(shipPoint(a.libp2p, c.hostId, out)).rejects.toMatchObject({ code: 'ERR_REPLICA_REFUSED', refusal: 'base-unavailable' })
+    await out.close()
+
+    const whole = await owner.replication.takePoint('web', { kind: 'full', whole: true, seed: true })
+    expect(whole.disks[0]?.onBase).toBeUndefined()
+    const wholeOut = new OutgoingPoint(await owner.replication.openPoint('web', whole.seq), { epoch: 1, baseDigest: digest })
+    expect(wholeOut.header.disks[0]?.baseDigest).toBeUndefined()
+    const copied = await shipPoint(a.libp2p, c.hostId, wholeOut)
+    await wholeOut.close()
+    console.log(`shared base: the layer shipped ${shipped.sentBytes} B, the whole disk ${copied.sentBytes} B (${(shipped.sentBytes / copied.sentBytes).toFixed(4)})`)
+    expect(shipped.sentBytes).toBeLessThan(512 * 1024)
+    expect(copied.sentBytes).toBeGreaterThanOrEqual(base.length - 64 * 1024)
+
+    // Both replicas read as the guest's disk: its counter, then the base's bytes, then zeros.
+    for (const service of [holder, other]) {
+      const images = await (await service.replica('web')).images()
+      const bytes = await readFile(images.disks[0]?.path as string)
+      expect(bytes.length).toBe(16 * 1024 * 1024)
+      expect(Number(/^MESHVIRT-COUNTER (\d+)/.exec(bytes.subarray(0, 32).toString())?.[1])).toBeGreaterThanOrEqual(counter)
+      expect(sha256(bytes.subarray(32, base.length))).toBe(sha256(base.subarray(32)))
+      expect(bytes.subarray(base.length).every((x) => x === 0)).toBe(true)
+    }
+    await owner.kill('web')
+
+    // A standby boots from the holder that got only the layer.
+    const images = await (await holder.replica('web')).images()
+    const standby = new QemuHypervisor({ dataDir: join(root, 'standby'), accel: 'tcg', imageDirs: [guest.dir, join(root, 'holder-b')] })
+    drivers.push(standby)
+    const copy = await standby.create({ ...layered, disks: [{ name: 'vda', sizeMiB: 16, base: images.disks[0]?.path as string }] })
+    await standby.start('web')
+    const disk = await waitForSerial(copy.paths.serialLog, /MESHVIRT-DISK (\d+)/, BOOT_TIMEOUT_MS)
+    expect(Number(disk[1])).toBeGreaterThanOrEqual(counter)
+    await standby.kill('web')
+    await rm(baseDir, { recursive: true, force: true })
+  }, 180_000)
 })
+
+function sha256 (bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}

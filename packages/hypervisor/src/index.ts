@@ -38,6 +38,7 @@ export { QmpClient, type QmpCommandOptions, type QmpEvent } from './qemu/qmp-cli
 export { probeAccelerator, PROBE_MARKER, PROBE_TIMEOUT_MS, type AcceleratorProbeOptions, type AcceleratorProbeResult } from './qemu/accel-probe.js'
 export { createDisk, type CreateDiskOptions } from './qemu/disks.js'
 export { inspectImage, type ImageInfo } from './qemu/image-info.js'
+export { writeRawImage } from './qemu/raw-image.js'
 export { writeSeedIso, SEED_ISO, SEED_VOLUME_ID, type WriteSeedIsoOptions } from './qemu/seed-iso.js'
 export { hostFingerprint, qemuMachineTypes, qemuVersion } from './qemu/fingerprint.js'
 export { vmPaths } from './qemu/vm-paths.js'

@@ -3,11 +3,12 @@
  * only what the guest wrote since (its counter block and the disk_kib workload), read back through
  * openPoint; a killed QEMU leaves an inconsistent bitmap, so the next point must be full.
  */
-import { access, mkdtemp, rm } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { QemuHypervisor, type VmSpec } from '../src/index.js'
+import { QemuHypervisor, type PointData, type VmSpec } from '../src/index.js'
 import { ensureGuest, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '@meshvirt/testkit'
 
 let guest: TestGuest
@@ -113,6 +114,52 @@ describe('QEMU replication points (TCG)', () => {
     await hv.kill('rep')
   }, 150_000)
 
+  it('a disk on a shared base: a full point holds only the VM\'s layer (zeroed base regions included); `whole` copies it all', async () => {
+    // The base: the guest's disk counter at the start, 3 MiB of random bytes after.
+    // Outside the data dir: the driver refuses a boot source among its own files.
+    const baseDir = await mkdtemp(join(tmpdir(), 'mv-rep-base-'))
+    const base = Buffer.concat([Buffer.from('MESHVIRT-COUNTER 4242'.padEnd(32)), randomBytes(3 * 1024 * 1024 - 32)])
+    const basePath = join(baseDir, 'base.raw')
+    await writeFile(basePath, base)
+    const hv = new QemuHypervisor({ dataDir: root, accel: 'tcg', imageDirs: [guest.dir, baseDir] })
+    drivers.push(hv)
+    const vm = await hv.create({ ...spec('layered'), disks: [{ name: 'vda', sizeMiB: 16, base: basePath, sharedBase: true }] })
+    await hv.start('layered')
+    await waitForSerial(vm.paths.serialLog, /MESHVIRT-COUNTER 4245\b/, 45_000)
+    const qmp = await hv.monitor('layered')
+    const qemuIo = async (cmd: string): Promise<void> => {
+      await qmp.execute<string>('human-monitor-command', { 'command-line': `qemu-io -d /machine/peripheral/vda/virtio-backend "${cmd}"` })
+    }
+    await qemuIo('write -P 0x33 8M 64k')
+    // Zeros over the base's bytes: the layer must say so, or the holder would keep the base's.
+    await qemuIo('write -z 1M 64k')
+    await hv.replication.startReplication('layered')
+    const top = await hv.replication.takePoint('layered', { kind: 'full' })
+    expect(top).toMatchObject({ seq: 1, kind: 'full', disks: [expect.objectContaining({ name: 'vda', onBase: true })] })
+    const topData = await hv.replication.openPoint('layered', 1)
+    expect(topData.extents).toContainEqual({ disk: 'vda', offset: 1024 * 1024, length: 64 * 1024, zero: true })
+    expect(topData.extents.some((e) => e.offset <= 8 * 1024 * 1024 && e.offset + e.length >= 8 * 1024 * 1024 + 64 * 1024 && !e.zero)).toBe(true)
+    // Nothing of the base the guest never wrote (2 MiB lies inside the base, untouched).
+    expect(topData.extents.some((e) => e.offset <= 2 * 1024 * 1024 && e.offset + e.length > 2 * 1024 * 1024)).toBe(false)
+    const whole = await hv.replication.takePoint('layered', { kind: 'full', whole: true, seed: true })
+    expect(whole.disks[0]?.onBase).toBeUndefined()
+    const wholeData = await hv.replication.openPoint('layered', 2)
+    // Applied on the base, the layer reads as the whole copy does (but for the guest's counter block).
+    const fromTop = await applied(topData, Buffer.concat([base, Buffer.alloc(16 * 1024 * 1024 - base.length)]))
+    const fromWhole = await applied(wholeData, Buffer.alloc(16 * 1024 * 1024))
+    expect(sha256(fromTop.subarray(64 * 1024))).toBe(sha256(fromWhole.subarray(64 * 1024)))
+    expect(fromTop.subarray(1024 * 1024, 1024 * 1024 + 64 * 1024).every((b) => b === 0)).toBe(true)
+    const topBytes = dataBytesOf(topData)
+    const wholeBytes = dataBytesOf(wholeData)
+    expect(topBytes).toBeLessThan(1024 * 1024)
+    expect(wholeBytes).toBeGreaterThanOrEqual(base.length - 64 * 1024)
+    console.log(`shared base: full point ${topBytes} data bytes on the base vs ${wholeBytes} whole (${(topBytes / wholeBytes).toFixed(4)})`)
+    await topData.close()
+    await wholeData.close()
+    await hv.kill('layered')
+    await rm(baseDir, { recursive: true, force: true })
+  }, 120_000)
+
   it('after the disk grew online (vm resize), the next incremental point has the new size', async () => {
     const hv = new QemuHypervisor({ dataDir: root, accel: 'tcg', imageDirs: [guest.dir] })
     drivers.push(hv)
@@ -161,3 +208,21 @@ describe('QEMU replication points (TCG)', () => {
     await expect(hv.replication.takePoint('doomed', { kind: 'full' })).rejects.toMatchObject({ code: 'ERR_VM_NOT_FOUND' })
   }, 120_000)
 })
+
+/** `start` with the point's extents written over it (a holder's apply, in memory). */
+async function applied (data: PointData, start: Buffer): Promise<Buffer> {
+  const out = Buffer.from(start)
+  for (const e of data.extents) {
+    if (e.zero) out.fill(0, e.offset, e.offset + e.length)
+    else out.set(await data.read(e.disk, e.offset, e.length), e.offset)
+  }
+  return out
+}
+
+function dataBytesOf (data: PointData): number {
+  return data.extents.reduce((n, e) => n + (e.zero ? 0 : e.length), 0)
+}
+
+function sha256 (bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}

@@ -3368,12 +3368,14 @@ export namespace meshvirt {
         interface IReplicaDisk {
             name?: (string|null);
             sizeBytes?: (number|null);
+            baseDigest?: (string|null);
         }
 
         class ReplicaDisk implements IReplicaDisk {
             constructor(properties?: meshvirt.v1.IReplicaDisk);
             public name: string;
             public sizeBytes: number;
+            public baseDigest: string;
             public static create(properties?: meshvirt.v1.IReplicaDisk): meshvirt.v1.ReplicaDisk;
             public static encode(message: meshvirt.v1.IReplicaDisk, writer?: $protobuf.Writer): $protobuf.Writer;
             public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ReplicaDisk;
@@ -3439,7 +3441,9 @@ export namespace meshvirt {
             REPLICA_REFUSAL_GAP = 2,
             REPLICA_REFUSAL_UNKNOWN_VM = 3,
             REPLICA_REFUSAL_INVALID = 4,
-            REPLICA_REFUSAL_ALREADY_APPLIED = 5
+            REPLICA_REFUSAL_ALREADY_APPLIED = 5,
+            REPLICA_REFUSAL_BASE_MISSING = 6,
+            REPLICA_REFUSAL_BASE_UNAVAILABLE = 7
         }
 
         interface IReplicaPosition {

@@ -25664,6 +25664,7 @@ export const meshvirt = $root.meshvirt = (() => {
 
             ReplicaDisk.prototype.name = "";
             ReplicaDisk.prototype.sizeBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+            ReplicaDisk.prototype.baseDigest = "";
 
             ReplicaDisk.create = function create(properties) {
                 return new ReplicaDisk(properties);
@@ -25680,6 +25681,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(10).string(message.name);
                 if (message.sizeBytes != null && Object.hasOwnProperty.call(message, "sizeBytes"))
                     writer.uint32(16).uint64(message.sizeBytes);
+                if (message.baseDigest != null && Object.hasOwnProperty.call(message, "baseDigest"))
+                    writer.uint32(26).string(message.baseDigest);
                 return writer;
             };
 
@@ -25712,6 +25715,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 2: {
                             message.sizeBytes = reader.uint64();
+                            break;
+                        }
+                    case 3: {
+                            message.baseDigest = reader.string();
                             break;
                         }
                     default:
@@ -25748,6 +25755,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         message.sizeBytes = object.sizeBytes;
                     else if (typeof object.sizeBytes === "object")
                         message.sizeBytes = new $util.LongBits(object.sizeBytes.low >>> 0, object.sizeBytes.high >>> 0).toNumber(true);
+                if (object.baseDigest != null)
+                    message.baseDigest = String(object.baseDigest);
                 return message;
             };
 
@@ -25766,6 +25775,7 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.sizeBytes = options.longs === String ? long.toString() : options.longs === Number ? long.toNumber() : typeof BigInt !== "undefined" && options.longs === BigInt ? long.toBigInt() : long;
                     } else
                         object.sizeBytes = options.longs === String ? "0" : typeof BigInt !== "undefined" && options.longs === BigInt ? BigInt("0") : 0;
+                    object.baseDigest = "";
                 }
                 if (message.name != null && Object.hasOwnProperty.call(message, "name"))
                     object.name = message.name;
@@ -25776,6 +25786,8 @@ export const meshvirt = $root.meshvirt = (() => {
                         object.sizeBytes = options.longs === String ? String(message.sizeBytes) : message.sizeBytes;
                     else
                         object.sizeBytes = options.longs === String ? $util.Long.prototype.toString.call(message.sizeBytes) : options.longs === Number ? new $util.LongBits(message.sizeBytes.low >>> 0, message.sizeBytes.high >>> 0).toNumber(true) : message.sizeBytes;
+                if (message.baseDigest != null && Object.hasOwnProperty.call(message, "baseDigest"))
+                    object.baseDigest = message.baseDigest;
                 return object;
             };
 
@@ -26250,6 +26262,8 @@ export const meshvirt = $root.meshvirt = (() => {
             values[valuesById[3] = "REPLICA_REFUSAL_UNKNOWN_VM"] = 3;
             values[valuesById[4] = "REPLICA_REFUSAL_INVALID"] = 4;
             values[valuesById[5] = "REPLICA_REFUSAL_ALREADY_APPLIED"] = 5;
+            values[valuesById[6] = "REPLICA_REFUSAL_BASE_MISSING"] = 6;
+            values[valuesById[7] = "REPLICA_REFUSAL_BASE_UNAVAILABLE"] = 7;
             return values;
         })();
 
@@ -26449,6 +26463,14 @@ export const meshvirt = $root.meshvirt = (() => {
                 case "REPLICA_REFUSAL_ALREADY_APPLIED":
                 case 5:
                     message.refusal = 5;
+                    break;
+                case "REPLICA_REFUSAL_BASE_MISSING":
+                case 6:
+                    message.refusal = 6;
+                    break;
+                case "REPLICA_REFUSAL_BASE_UNAVAILABLE":
+                case 7:
+                    message.refusal = 7;
                     break;
                 }
                 if (object.detail != null)

@@ -16,6 +16,8 @@ import { ImageLibrary, imageInfo } from './image-library.js'
 import { CHUNK_TIMEOUT_MS, IMAGE_PROTOCOL, imageServer, MAX_INBOUND_CHUNKS } from './image-protocol.js'
 import { canonicalRef } from './image-ref.js'
 import { imageResource, type FetchOutcome, type ImageResource } from './image-resource.js'
+import { replicaBases } from './replica-bases.js'
+import type { BaseImages } from '../replica/base-images.js'
 import { copiesToMake, imagesToEvict } from './image-upkeep.js'
 import { ImageStore } from './image-store.js'
 import { CHUNK_BYTES } from './manifest.js'
@@ -36,6 +38,8 @@ export interface ImagesDeps {
   /** Bytes per second all fetches of this host share, and all it serves (0: unbounded). */
   bandwidth: number
   localVms: () => VmRow[]
+  /** The specs of the replicas this host holds for other owners (their base images stay here). */
+  heldSpecs: () => Array<{ vmId: string, spec: Uint8Array }>
   /** Each named image is kept on this many hosts; unused ones beyond `cacheBytes` are evicted. */
   copies: number
   cacheBytes: number
@@ -55,6 +59,8 @@ export class Images {
   readonly library: ImageLibrary
   private fetcher: ImageFetcher | undefined
   readonly resource: ImageResource
+  /** Base images of the replicas held here (replica/base-images.ts). */
+  readonly bases: BaseImages
   private advertTimer: NodeJS.Timeout | undefined
   private unsubscribe: (() => void) | undefined
   private followQueued = false
@@ -69,6 +75,7 @@ export class Images {
     this.library = new ImageLibrary({ store: this.store, sources: deps.sources, usersHere: () => this.usersHere(), log: deps.log })
     // The fetcher needs the mesh; the resource asks for it when a VM is prepared (always after attach).
     this.resource = imageResource({ store: this.store, fetcher: () => this.requireFetcher(), log: deps.log, fetched: deps.fetched })
+    this.bases = replicaBases({ store: this.store, fetcher: () => this.fetcher, log: deps.log })
   }
 
   async load (): Promise<void> {
@@ -241,13 +248,13 @@ export class Images {
     }
   }
 
-  /** For each digest, the VMs on this host whose disks read it. */
+  /** For each digest, the VMs on this host whose disks read it, and those whose replicas held here start from it. */
   private usersHere (): Map<string, string[]> {
     const out = new Map<string, string[]>()
-    for (const vm of this.deps.localVms()) {
+    for (const vm of [...this.deps.localVms().map((v) => ({ vmId: v.id, spec: v.spec })), ...this.deps.heldSpecs()]) {
       const digest = pb.VmSpec.decode(vm.spec).boot?.library?.digest ?? ''
       if (digest === '') continue
-      out.set(digest, [...out.get(digest) ?? [], vm.id])
+      out.set(digest, [...out.get(digest) ?? [], vm.vmId])
     }
     return out
   }

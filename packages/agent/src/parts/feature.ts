@@ -2,6 +2,7 @@ import type { ClusterView, HostAdvertContent, MeshNode } from '@meshvirt/mesh'
 import type { AgentConfig } from '../config/agent-config.js'
 import type { Handler } from '../control/control-handler.js'
 import type { Logger } from '../log/logger.js'
+import type { BaseImages } from '../replica/base-images.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import type { SpecClaims } from '../negotiate/spec-claims.js'
 import type { StateStore, VmRow } from '../store/state-store.js'
@@ -50,6 +51,8 @@ export interface AgentFeature {
   attach?: (mesh: FeatureMesh) => void | Promise<void>
   /** What it claims for a VM before placement (read after attach). */
   specClaims?: () => SpecClaims | undefined
+  /** Where replicas held here get the library images their full points are layers on (images). */
+  replicaBases?: BaseImages
   /** Control request bodies it answers, by oneof name. */
   handlers?: () => Record<string, Handler>
   /** A VM was deleted by its owner: free what it held cluster-wide. */
@@ -75,6 +78,11 @@ export class Features {
 
   advert (): Partial<HostAdvertContent> {
     return Object.assign({}, ...this.list.map((f) => f.advert?.() ?? {})) as Partial<HostAdvertContent>
+  }
+
+  /** The first feature's source of replicas' base images (the image library), if one offers it. */
+  replicaBases (): BaseImages | undefined {
+    return this.list.find((f) => f.replicaBases !== undefined)?.replicaBases
   }
 
   keyUser (key: string): string | undefined {

@@ -7,6 +7,7 @@ import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
 import type { LeaseRecords } from '../store/lease-records.js'
+import type { BaseImages } from '../replica/base-images.js'
 import type { ReplicaRecords } from '../store/replica-records.js'
 import type { StateStore } from '../store/state-store.js'
 import type { AgentEvents } from '../util/agent-events.js'
@@ -43,4 +44,6 @@ export interface HostParts {
   events: AgentEvents
   teardown: Teardown
   lease: LeaseRef
+  /** Where replicas held here get the library images their full points are layers on (a feature's). */
+  replicaBases?: BaseImages
 }

@@ -29,6 +29,7 @@ export async function startReplication (p: HostParts): Promise<ReplicationPart |
     root: join(p.config.dataDir, REPLICA_STORE_DIR),
     accept: (vmId, peer) => gate?.accept(vmId, peer) ?? false,
     onApplied: (e) => { gate?.noteApplied(e.vmId, e.position) },
+    ...(p.replicaBases !== undefined ? { bases: p.replicaBases } : {}),
     log: (message, fields) => { log.debug(message, fields) }
   })
   const keeper = gate = new ReplicaKeeper({

@@ -28,7 +28,12 @@ export function pointDigest (header: ReplicaPointHeader, chunkDigests: readonly 
   h.update(str(header.vmId))
   for (const n of [header.epoch, header.seq, header.baseSeq, header.kind === 'full' ? 1 : 2, header.takenAt, header.chunkCount, header.dataBytes]) h.update(u64(n))
   h.update(u64(header.disks.length))
-  for (const d of header.disks) { h.update(str(d.name)); h.update(u64(d.sizeBytes)) }
+  for (const d of header.disks) {
+    h.update(str(d.name))
+    h.update(u64(d.sizeBytes))
+    // Only when set, so points without a base hash as they always did.
+    if (d.baseDigest !== undefined) h.update(str(`base:${d.baseDigest}`))
+  }
   h.update(u64(chunkDigests.length))
   for (const d of chunkDigests) h.update(d)
   return h.digest()

@@ -7,9 +7,10 @@ import { chunkDigest, hex, pointDigest, sameBytes } from './digest.js'
 import { writeDurably } from './durable-file.js'
 import { ChecksumMismatchError, ReplicaProtocolError } from './errors.js'
 import { ImageWriter } from './image-writer.js'
+import type { BaseImages } from './base-images.js'
 import { answerOffer, compareVersions, emptyPosition, samePoint } from './position.js'
 import { decodeReplicaMessage, encodeReplicaMessage } from './replica-codec.js'
-import type { OfferAnswer, ReplicaChunk, ReplicaDisk, ReplicaPointHeader, ReplicaPosition } from './types.js'
+import type { OfferAnswer, ReplicaChunk, ReplicaDisk, ReplicaPointHeader, ReplicaPosition, ReplicaRefusal } from './types.js'
 
 /** What a holder persists as its exposed state (`position.json`). */
 interface HolderRecord {
@@ -49,7 +50,8 @@ const JOURNAL_DATA = 'journal.point'
  * frame), so an interrupted transfer resumes at the first chunk it lacks, even after a restart (the
  * file is re-verified). At the end the point digest is checked and the point is *committed*: renamed
  * to `journal.point`, its header to `journal.json` (durably: that rename is the commit). Then it is
- * applied: a full point into fresh `.next` images renamed over the old ones, an incremental in place;
+ * applied: a full point into fresh `.next` images renamed over the old ones (a disk that is a layer
+ * on a library image starts as that image, laid down by `bases`), an incremental in place;
  * then `position.json` is replaced and the journal removed. A crash anywhere in the apply leaves the
  * journal, which open() replays (writes are idempotent) before anything is exposed: the images and
  * position are only ever read through open()/images(), so no reader sees a half-applied point.
@@ -58,13 +60,14 @@ const JOURNAL_DATA = 'journal.point'
 export class HolderReplica {
   private partial: Partial | undefined
 
-  private constructor (readonly dir: string, readonly vmId: string, private record: HolderRecord) {}
+  private constructor (readonly dir: string, readonly vmId: string, private record: HolderRecord, private readonly bases: BaseImages | undefined) {}
 
-  static async open (dir: string, vmId: string): Promise<HolderReplica> {
+  /** `bases`: where full points on a library image find it; without, such points are refused (`base-unavailable`). */
+  static async open (dir: string, vmId: string, bases?: BaseImages): Promise<HolderReplica> {
     await mkdir(dir, { recursive: true })
     const text = await readFile(join(dir, POSITION), 'utf8').catch(() => undefined)
     const record: HolderRecord = text === undefined ? { version: 1, position: emptyPosition(vmId), disks: [] } : JSON.parse(text) as HolderRecord
-    const replica = new HolderReplica(dir, vmId, record)
+    const replica = new HolderReplica(dir, vmId, record, bases)
     await replica.replayJournal()
     return replica
   }
@@ -84,6 +87,8 @@ export class HolderReplica {
     const partial = await this.partialFor(header)
     const answer = answerOffer(this.record.position, header, partial)
     if (answer.refusal !== undefined) return answer
+    const missing = this.baseMissing(header)
+    if (missing !== undefined) return { position: this.position, receivedChunks: 0, ...missing }
     if (partial === undefined || answer.receivedChunks === 0) await this.startPartial(header)
     return answer
   }
@@ -183,8 +188,13 @@ export class HolderReplica {
     const data = join(this.dir, JOURNAL_DATA)
     if (compareVersions(header, this.record.position) > 0 && (!verify || await this.journalIntact(header))) {
       const full = header.kind === 'full'
-      const targets = new Map(header.disks.map((d) => [d.name, { path: this.imagePath(d.name) + (full ? '.next' : ''), sizeBytes: d.sizeBytes }]))
-      const writer = await ImageWriter.open(targets, full)
+      const targets = new Map(header.disks.map((d) => [d.name, { path: this.imagePath(d.name) + (full ? '.next' : ''), sizeBytes: d.sizeBytes, fresh: full && d.baseDigest === undefined }]))
+      for (const d of header.disks) {
+        if (!full || d.baseDigest === undefined) continue
+        if (this.bases === undefined) throw new ReplicaProtocolError(`point ${header.seq} of VM ${this.vmId} is a layer on ${d.baseDigest}, and this holder has no image library`)
+        await this.bases.materialize(d.baseDigest, this.imagePath(d.name) + '.next', d.sizeBytes)
+      }
+      const writer = await ImageWriter.open(targets)
       try {
         for await (const chunk of chunksOf(data)) await writer.write(chunk)
         await writer.sync()
@@ -215,6 +225,18 @@ export class HolderReplica {
       return false
     }
     return hex(pointDigest(header, digests)) === (JSON.parse(text) as { digest: string }).digest
+  }
+
+  /** Why a full point on library images cannot be taken yet (their fetch is started), or undefined. */
+  private baseMissing (header: ReplicaPointHeader): { refusal: ReplicaRefusal, detail: string } | undefined {
+    for (const d of header.disks) {
+      if (d.baseDigest === undefined) continue
+      if (this.bases === undefined) return { refusal: 'base-unavailable', detail: `disk ${d.name} is a layer on ${d.baseDigest}, and this holder has no image library: send it whole` }
+      const wanted = this.bases.want(d.baseDigest)
+      if (wanted.state === 'fetching') return { refusal: 'base-missing', detail: `disk ${d.name} is a layer on ${d.baseDigest}, which this holder is fetching (${wanted.detail})` }
+      if (wanted.state === 'unavailable') return { refusal: 'base-unavailable', detail: `disk ${d.name} is a layer on ${d.baseDigest}, which this holder cannot get (${wanted.detail}): send it whole` }
+    }
+    return undefined
   }
 
   /** The partial of this very point, from memory or (after a restart) from disk, re-verified. */

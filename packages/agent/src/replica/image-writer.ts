@@ -14,13 +14,14 @@ export class ImageWriter {
   private constructor () {}
 
   /**
-   * `fresh`: create (or empty) each file at its size, for a full point; else open the existing
-   * images, growing one that is smaller than its disk now is (the VM's disk grew: zeros at its end).
+   * `fresh`: create (or empty) the file at its size (a full point's disk); else open the existing
+   * image (an incremental's, or a full point's laid down from its base image), growing one that is
+   * smaller than its disk now is (the VM's disk grew: zeros at its end).
    */
-  static async open (paths: ReadonlyMap<string, { path: string, sizeBytes: number }>, fresh: boolean): Promise<ImageWriter> {
+  static async open (paths: ReadonlyMap<string, { path: string, sizeBytes: number, fresh: boolean }>): Promise<ImageWriter> {
     const w = new ImageWriter()
     try {
-      for (const [disk, { path, sizeBytes }] of paths) {
+      for (const [disk, { path, sizeBytes, fresh }] of paths) {
         const fh = await open(path, fresh ? 'w+' : 'r+')
         w.files.set(disk, fh)
         if (fresh || (await fh.stat()).size < sizeBytes) await fh.truncate(sizeBytes)

@@ -11,7 +11,7 @@
  *
  * Holder side:
  * ```ts
- * const holder = new ReplicaHolderService(node.libp2p, { root: `${dataDir}/replicas`, accept })
+ * const holder = new ReplicaHolderService(node.libp2p, { root: `${dataDir}/replicas`, accept, bases })  // bases: full points on library images
  * await holder.start()
  * const { position, disks } = await (await holder.replica(vmId)).images()       // to boot it (failover)
  * ```
@@ -26,5 +26,6 @@ export { TokenBucket, type TokenBucketInit } from './token-bucket.js'
 export { encodeReplicaMessage, decodeReplicaMessage } from './replica-codec.js'
 export { OutgoingPoint, type OutgoingPointInit } from './outgoing-point.js'
 export { shipPoint, queryReplicaPosition, type ShipOptions, type ShipResult } from './replica-sender.js'
+export type { BaseImages, BaseWanted } from './base-images.js'
 export { HolderReplica, type ApplyResult, type ReplicaImages } from './holder-replica.js'
 export { ReplicaHolderService, type AppliedEvent, type ReplicaHolderServiceInit } from './replica-holder-service.js'

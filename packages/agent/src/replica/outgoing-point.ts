@@ -6,6 +6,8 @@ import type { ReplicaChunk, ReplicaPointHeader } from './types.js'
 export interface OutgoingPointInit extends ChunkLimits {
   /** The owner's epoch for this VM (fencing: holders refuse older epochs). */
   epoch: number
+  /** The library image a disk of the point is a layer on (`PointDisk.onBase`): holders start from it. */
+  baseDigest?: string
 }
 
 /**
@@ -24,7 +26,11 @@ export class OutgoingPoint {
     this.digests = new Array(this.plans.length).fill(undefined)
     this.header = {
       vmId: p.id, epoch: init.epoch, seq: p.seq, baseSeq: p.baseSeq, kind: p.kind,
-      disks: p.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes })),
+      disks: p.disks.map((d) => {
+        if (d.onBase !== true) return { name: d.name, sizeBytes: d.sizeBytes }
+        if (init.baseDigest === undefined || init.baseDigest === '') throw new Error(`point ${p.seq} of ${p.id}: disk ${d.name} is a layer on a base image, but which one is not known`)
+        return { name: d.name, sizeBytes: d.sizeBytes, baseDigest: init.baseDigest }
+      }),
       takenAt: p.takenAt, chunkCount: this.plans.length, dataBytes: planBytes(this.plans)
     }
   }

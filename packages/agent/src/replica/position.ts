@@ -14,7 +14,7 @@ export function compareVersions (a: { epoch: number, seq: number }, b: { epoch: 
 export function samePoint (a: ReplicaPointHeader, b: ReplicaPointHeader): boolean {
   return a.vmId === b.vmId && a.epoch === b.epoch && a.seq === b.seq && a.baseSeq === b.baseSeq && a.kind === b.kind &&
     a.takenAt === b.takenAt && a.chunkCount === b.chunkCount && a.dataBytes === b.dataBytes &&
-    a.disks.length === b.disks.length && a.disks.every((d, i) => d.name === b.disks[i]?.name && d.sizeBytes === b.disks[i]?.sizeBytes)
+    a.disks.length === b.disks.length && a.disks.every((d, i) => d.name === b.disks[i]?.name && d.sizeBytes === b.disks[i]?.sizeBytes && d.baseDigest === b.disks[i]?.baseDigest)
 }
 
 /**
@@ -44,6 +44,8 @@ export interface AvailablePoint {
   baseSeq: number
   /** A full point that left the owner's bitmap running: holders past its base skip it. */
   seed?: boolean
+  /** A full point holding only the VM's layer over a library image (holders start from the image). */
+  onBase?: boolean
 }
 
 /**
@@ -52,9 +54,10 @@ export interface AvailablePoint {
  * incremental applies on its base or any later point; seed copies are skipped), else the newest
  * full point and the incrementals after it. `undefined`: nothing held on the owner can bring
  * it there, so the owner must take a new full point. An empty list: the holder is up to date.
+ * `wholeOnly`: the holder cannot get the VM's base image, so full points on it do not exist for it.
  */
-export function pointsToSend (position: Pick<ReplicaPosition, 'epoch' | 'seq'>, epoch: number, available: readonly AvailablePoint[]): AvailablePoint[] | undefined {
-  const points = [...available].sort((a, b) => a.seq - b.seq)
+export function pointsToSend (position: Pick<ReplicaPosition, 'epoch' | 'seq'>, epoch: number, available: readonly AvailablePoint[], wholeOnly = false): AvailablePoint[] | undefined {
+  const points = available.filter((p) => !(wholeOnly && p.kind === 'full' && p.onBase === true)).sort((a, b) => a.seq - b.seq)
   const newest = points.at(-1)
   if (newest === undefined) return position.epoch === epoch && position.seq > 0 ? [] : undefined
   if (position.epoch > epoch) return undefined

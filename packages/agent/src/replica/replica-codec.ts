@@ -6,7 +6,10 @@
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { CHUNK_BYTES, MAX_CHUNK_EXTENTS } from './constants.js'
 import { ReplicaProtocolError } from './errors.js'
-import type { OfferAnswer, ReplicaChunk, ReplicaExtent, ReplicaMessage, ReplicaPointHeader, ReplicaPosition, ReplicaRefusal } from './types.js'
+import type { OfferAnswer, ReplicaChunk, ReplicaDisk, ReplicaExtent, ReplicaMessage, ReplicaPointHeader, ReplicaPosition, ReplicaRefusal } from './types.js'
+
+/** A library image's digest (images/image-ref.ts: `sha256:` and 64 hex digits). */
+const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/
 
 const VM_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/
 const DISK_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/
@@ -17,7 +20,9 @@ const REFUSALS: Record<ReplicaRefusal, number> = {
   gap: pb.ReplicaRefusal.REPLICA_REFUSAL_GAP,
   'unknown-vm': pb.ReplicaRefusal.REPLICA_REFUSAL_UNKNOWN_VM,
   invalid: pb.ReplicaRefusal.REPLICA_REFUSAL_INVALID,
-  'already-applied': pb.ReplicaRefusal.REPLICA_REFUSAL_ALREADY_APPLIED
+  'already-applied': pb.ReplicaRefusal.REPLICA_REFUSAL_ALREADY_APPLIED,
+  'base-missing': pb.ReplicaRefusal.REPLICA_REFUSAL_BASE_MISSING,
+  'base-unavailable': pb.ReplicaRefusal.REPLICA_REFUSAL_BASE_UNAVAILABLE
 }
 
 export function encodeReplicaMessage (m: ReplicaMessage): Uint8Array {
@@ -54,14 +59,22 @@ function headerToWire (h: ReplicaPointHeader): meshvirt.v1.IReplicaPointHeader {
   return {
     vmId: h.vmId, epoch: h.epoch, seq: h.seq, baseSeq: h.baseSeq,
     kind: h.kind === 'full' ? pb.ReplicaPointKind.REPLICA_POINT_KIND_FULL : pb.ReplicaPointKind.REPLICA_POINT_KIND_INCREMENTAL,
-    disks: h.disks, takenAtMs: h.takenAt, chunkCount: h.chunkCount, dataBytes: h.dataBytes
+    disks: h.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, baseDigest: d.baseDigest ?? '' })), takenAtMs: h.takenAt, chunkCount: h.chunkCount, dataBytes: h.dataBytes
   }
 }
 
 export function headerFromWire (w: meshvirt.v1.IReplicaPointHeader): ReplicaPointHeader {
   const kind = w.kind === pb.ReplicaPointKind.REPLICA_POINT_KIND_FULL ? 'full' : w.kind === pb.ReplicaPointKind.REPLICA_POINT_KIND_INCREMENTAL ? 'incremental' : undefined
   if (kind === undefined) throw new ReplicaProtocolError(`unknown point kind ${String(w.kind)}`)
-  const disks = (w.disks ?? []).map((d) => ({ name: diskOf(d.name), sizeBytes: int(d.sizeBytes, 'disk size') }))
+  const disks = (w.disks ?? []).map((d) => {
+    const disk: ReplicaDisk = { name: diskOf(d.name), sizeBytes: int(d.sizeBytes, 'disk size') }
+    if (d.baseDigest != null && d.baseDigest !== '') {
+      if (kind !== 'full') throw new ReplicaProtocolError(`an incremental point names a base image for disk ${disk.name}`)
+      if (!IMAGE_DIGEST.test(d.baseDigest)) throw new ReplicaProtocolError(`disk ${disk.name}: bad base image digest ${JSON.stringify(d.baseDigest.slice(0, 80))}`)
+      disk.baseDigest = d.baseDigest
+    }
+    return disk
+  })
   if (disks.length === 0 || disks.length > MAX_DISKS) throw new ReplicaProtocolError(`a point has 1 to ${MAX_DISKS} disks, not ${disks.length}`)
   if (new Set(disks.map((d) => d.name)).size !== disks.length) throw new ReplicaProtocolError('a point names a disk twice')
   const h: ReplicaPointHeader = {

@@ -4,6 +4,7 @@ import type { Libp2p, Stream } from '@libp2p/interface'
 import { MAX_REPLICA_FRAME_BYTES, MAX_REPLICA_STREAMS, REPLICA_IDLE_TIMEOUT_MS, REPLICA_PROTOCOL } from './constants.js'
 import { ReplicaError } from './errors.js'
 import { FrameStream } from './frame-stream.js'
+import type { BaseImages } from './base-images.js'
 import { HolderReplica } from './holder-replica.js'
 import { emptyPosition } from './position.js'
 import { decodeReplicaMessage, encodeReplicaMessage } from './replica-codec.js'
@@ -27,6 +28,8 @@ export interface ReplicaHolderServiceInit {
    */
   accept?: (vmId: string, peer: string) => boolean | Promise<boolean>
   onApplied?: (event: AppliedEvent) => void
+  /** The library images full points may be layers on (the agent's image library); without, such points are refused. */
+  bases?: BaseImages
   idleTimeoutMs?: number
   log?: (message: string, fields: Record<string, unknown>) => void
 }
@@ -69,7 +72,7 @@ export class ReplicaHolderService {
   async replica (vmId: string): Promise<HolderReplica> {
     let r = this.replicas.get(vmId)
     if (r === undefined) {
-      r = HolderReplica.open(join(this.init.root, vmId), vmId)
+      r = HolderReplica.open(join(this.init.root, vmId), vmId, this.init.bases)
       this.replicas.set(vmId, r)
       r.catch(() => { this.replicas.delete(vmId) })
     }

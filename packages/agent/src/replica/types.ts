@@ -5,6 +5,11 @@ export type ReplicaPointKind = 'full' | 'incremental'
 export interface ReplicaDisk {
   name: string
   sizeBytes: number
+  /**
+   * Full point only: the disk is a thin layer on this library image (`sha256:<hex>`) and the point holds
+   * the layer alone; what it does not list reads as the image's bytes. Absent: the disk whole.
+   */
+  baseDigest?: string
 }
 
 /** A point as the owner announces it: which VM, which epoch and seq, what it applies on, how big. */
@@ -37,7 +42,12 @@ export interface ReplicaChunk {
   sha256: Uint8Array
 }
 
-export type ReplicaRefusal = 'stale-epoch' | 'gap' | 'unknown-vm' | 'invalid' | 'already-applied'
+/**
+ * Why a holder refuses a point. `base-missing`: the point is a layer on a base image the holder is
+ * still fetching (offer it again later); `base-unavailable`: the holder cannot get that image (send
+ * the disk whole).
+ */
+export type ReplicaRefusal = 'stale-epoch' | 'gap' | 'unknown-vm' | 'invalid' | 'already-applied' | 'base-missing' | 'base-unavailable'
 
 /** What a holder exposes: the last point applied in full (epoch 0 / seq 0: nothing yet). */
 export interface ReplicaPosition {

@@ -7,7 +7,8 @@ import { pointsToSend, type AvailablePoint } from '../replica/position.js'
 import { shipPoint } from '../replica/replica-sender.js'
 import type { ReplicaRecords } from '../store/replica-records.js'
 import type { VmRow } from '../store/state-store.js'
-import { nextPointKind, releasableUpTo } from './replica-plan.js'
+import { pb } from '@meshvirt/proto'
+import { nextPoint, releasableUpTo, type ServedHolder } from './replica-plan.js'
 import type { HolderLink, VmLoop } from './vm-loop.js'
 
 /** A holder that failed a transfer is retried after 1 s, 2 s, 4 s … up to this. */
@@ -37,23 +38,22 @@ export class PointShipper {
     const { replication, log } = this.deps
     let status = await replication.replicationStatus(vm.id)
     if (!status.active) status = await replication.startReplication(vm.id)
-    const now = this.deps.clock()
-    const served = [...loop.links.values()].filter((l) => l.failures === 0 || l.retryAt <= now).map((l) => l.position)
     const available = [...loop.kept.values()].map((k) => k.point)
-    const kind = nextPointKind({ needsFull: status.needsFull, lastSeq: status.lastSeq, bitmapBase: status.bitmapBase, epoch: vm.epoch, available, served })
+    const { kind, whole } = nextPoint({ needsFull: status.needsFull, lastSeq: status.lastSeq, bitmapBase: status.bitmapBase, epoch: vm.epoch, available, served: this.served(loop) })
     // With a usable bitmap a full point is a seed: holders in sync skip it.
     const seed = kind === 'full' && !status.needsFull && status.lastSeq > 0
     let point: ReplicationPoint
     try {
-      point = await replication.takePoint(vm.id, { kind, seed, timeoutMs: TAKE_POINT_TIMEOUT_MS })
+      point = await replication.takePoint(vm.id, { kind, seed, whole, timeoutMs: TAKE_POINT_TIMEOUT_MS })
     } catch (err) {
       if ((err as { code?: string }).code !== 'ERR_REPLICATION_NEEDS_FULL' || kind === 'full') throw err
-      point = await replication.takePoint(vm.id, { kind: 'full', timeoutMs: TAKE_POINT_TIMEOUT_MS })
+      point = await replication.takePoint(vm.id, { kind: 'full', whole: this.served(loop).some((h) => h.wholeOnly === true), timeoutMs: TAKE_POINT_TIMEOUT_MS })
     }
+    const onBase = point.disks.some((d) => d.onBase === true)
     // A seed copy serves only the new holder: the holders in sync get their next incremental on time
     // (right after it, when the copy took longer than the interval).
     if (!point.seed) loop.lastPointAt = point.takenAt
-    loop.kept.set(point.seq, { point: { seq: point.seq, kind: point.kind, baseSeq: point.baseSeq, seed: point.seed }, out: undefined })
+    loop.kept.set(point.seq, { point: { seq: point.seq, kind: point.kind, baseSeq: point.baseSeq, seed: point.seed, ...(onBase ? { onBase } : {}) }, out: undefined })
     const s = loop.stats
     s.points++
     s.lastSeq = point.seq
@@ -61,7 +61,13 @@ export class PointShipper {
     s.maxPauseMs = Math.max(s.maxPauseMs, point.transactionMs)
     s.lastPointAt = point.takenAt
     s.lastError = ''
-    if (point.kind === 'full') log.info(point.seed ? 'full replica point taken for a new holder (in-sync holders skip it)' : 'full replica point taken', { vm: vm.id, seq: point.seq, bytes: point.bytes, pauseMs: Math.round(point.transactionMs) })
+    if (point.kind === 'full') log.info(point.seed ? 'full replica point taken for a new holder (in-sync holders skip it)' : 'full replica point taken', { vm: vm.id, seq: point.seq, bytes: point.bytes, pauseMs: Math.round(point.transactionMs), layerOnly: onBase })
+  }
+
+  /** The holders being served now (not backing off), as the point plan sees them. */
+  private served (loop: VmLoop): ServedHolder[] {
+    const now = this.deps.clock()
+    return [...loop.links.values()].filter((l) => l.failures === 0 || l.retryAt <= now).map((l) => ({ ...l.position, wholeOnly: l.wholeOnly }))
   }
 
   /** One sender per holder: ships, in order, the points it lacks; never two at once to one holder. */
@@ -74,7 +80,7 @@ export class PointShipper {
     const { records, log } = this.deps
     for (;;) {
       if (this.deps.isStopped() || !loop.links.has(link.host)) return
-      const todo = pointsToSend(link.position, vm.epoch, [...loop.kept.values()].map((k) => k.point))
+      const todo = pointsToSend(link.position, vm.epoch, [...loop.kept.values()].map((k) => k.point), link.wholeOnly)
       if (todo === undefined || todo.length === 0) return // undefined: the next point is full (nextPointKind sees it)
       const next = todo[0] as AvailablePoint
       try {
@@ -93,6 +99,10 @@ export class PointShipper {
           const p = err.answer.position
           if (err.refusal === 'unknown-vm') loop.announced = '' // tell it the group again
           if (err.refusal === 'gap' || err.refusal === 'already-applied') link.position = { epoch: p.epoch, seq: p.seq, takenAt: p.takenAt, appliedAt: p.appliedAt }
+          if (err.refusal === 'base-unavailable' && !link.wholeOnly) {
+            link.wholeOnly = true
+            log.info('a holder cannot get the VM\'s base image: it gets whole disks', { vm: vm.id, peer: link.host, detail: err.answer.detail })
+          }
           if (err.refusal === 'stale-epoch') log.warn('a holder follows a newer epoch of this VM than this owner has', { vm: vm.id, peer: link.host, holderEpoch: p.epoch, epoch: vm.epoch })
         }
         link.failures++
@@ -106,16 +116,15 @@ export class PointShipper {
   private async outgoing (loop: VmLoop, vm: VmRow, seq: number): Promise<OutgoingPoint> {
     const kept = loop.kept.get(seq)
     if (kept === undefined) throw new Error(`point ${seq} of ${vm.id} was released`)
-    kept.out ??= this.deps.replication.openPoint(vm.id, seq).then((data) => new OutgoingPoint(data, { epoch: vm.epoch }))
+    const baseDigest = pb.VmSpec.decode(vm.spec).boot?.library?.digest ?? ''
+    kept.out ??= this.deps.replication.openPoint(vm.id, seq).then((data) => new OutgoingPoint(data, { epoch: vm.epoch, ...(baseDigest !== '' ? { baseDigest } : {}) }))
     kept.out.catch(() => { if (loop.kept.get(seq) === kept) kept.out = undefined })
     return await kept.out
   }
 
   async release (loop: VmLoop, epoch: number): Promise<void> {
-    const now = this.deps.clock()
-    const served = [...loop.links.values()].filter((l) => l.failures === 0 || l.retryAt <= now).map((l) => l.position)
     const available = [...loop.kept.values()].map((k) => k.point)
-    const upTo = releasableUpTo(available, served, epoch)
+    const upTo = releasableUpTo(available, this.served(loop), epoch)
     if (upTo === 0) return
     // A sender may still read a point it ships: release only what no sender uses right now.
     if ([...loop.links.values()].some((l) => l.sending !== undefined && l.position.seq < upTo)) return

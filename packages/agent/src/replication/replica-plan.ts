@@ -20,6 +20,12 @@ export interface HolderPosition {
   takenAt: number
 }
 
+/** A holder as the point plan sees it: where it is, and whether it takes only whole disks. */
+export interface ServedHolder extends Pick<HolderPosition, 'epoch' | 'seq'> {
+  /** It cannot get the VM's base image: a full point for it copies the disks whole. */
+  wholeOnly?: boolean
+}
+
 export type HolderState = 'seeding' | 'in-sync' | 'lagging' | 'unreachable'
 
 /**
@@ -41,20 +47,31 @@ export function holderState (position: HolderPosition, epoch: number, now: numbe
  * being served could not be brought up to date by the points kept plus the next incremental. The
  * manager takes such a full point as a *seed* when the bitmap is usable: holders already in sync
  * skip it and go on with incrementals (only the new holder pays for the whole disk).
+ *
+ * A full point of a VM on a library image holds only the VM's own layer; it is taken `whole` (every
+ * disk copied entire) when a holder that cannot get the image needs one.
  */
-export function nextPointKind (input: {
+export function nextPoint (input: {
   needsFull: boolean
   lastSeq: number
   /** The point the driver's bitmap counts from (lastSeq unless a seed copy came after it). */
   bitmapBase?: number
   epoch: number
   available: readonly AvailablePoint[]
-  served: readonly HolderPosition[]
-}): 'full' | 'incremental' {
-  if (input.needsFull || input.lastSeq === 0) return 'full'
+  served: readonly ServedHolder[]
+}): { kind: 'full' | 'incremental', whole: boolean } {
   const next: AvailablePoint = { seq: input.lastSeq + 1, kind: 'incremental', baseSeq: input.bitmapBase ?? input.lastSeq }
   const chain = [...input.available, next]
-  return input.served.some((p) => pointsToSend(p, input.epoch, chain) === undefined) ? 'full' : 'incremental'
+  const lacking = input.needsFull || input.lastSeq === 0
+    ? input.served
+    : input.served.filter((p) => pointsToSend(p, input.epoch, chain, p.wholeOnly === true) === undefined)
+  const full = input.needsFull || input.lastSeq === 0 || lacking.length > 0
+  return { kind: full ? 'full' : 'incremental', whole: full && lacking.some((p) => p.wholeOnly === true) }
+}
+
+/** The kind of the next point (nextPoint without the whole-disk decision). */
+export function nextPointKind (input: Parameters<typeof nextPoint>[0]): 'full' | 'incremental' {
+  return nextPoint(input).kind
 }
 
 /**
@@ -62,7 +79,7 @@ export function nextPointKind (input: {
  * never the newest point (the next incremental's base) and never so little that more than
  * `MAX_RETAINED_POINTS` stay. 0: release nothing.
  */
-export function releasableUpTo (available: readonly AvailablePoint[], served: readonly HolderPosition[], epoch: number, maxRetained = MAX_RETAINED_POINTS): number {
+export function releasableUpTo (available: readonly AvailablePoint[], served: ReadonlyArray<Pick<HolderPosition, 'epoch' | 'seq'>>, epoch: number, maxRetained = MAX_RETAINED_POINTS): number {
   const seqs = available.map((p) => p.seq).sort((a, b) => a - b)
   if (seqs.length <= 1) return 0
   const newest = seqs.at(-1) as number

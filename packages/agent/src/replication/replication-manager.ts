@@ -290,7 +290,8 @@ export class ReplicationManager {
         sending: undefined,
         failures: 0,
         retryAt: 0,
-        lastError: undefined
+        lastError: undefined,
+        wholeOnly: false
       })
     }
   }

@@ -12,6 +12,8 @@ export interface HolderLink {
   failures: number
   retryAt: number
   lastError: string | undefined
+  /** It refused a point on the VM's base image (it cannot get the image): full points for it are whole. */
+  wholeOnly: boolean
 }
 
 /** A point kept for holders that lack it, and its open stream once a sender reads it. */

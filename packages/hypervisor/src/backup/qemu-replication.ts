@@ -33,7 +33,8 @@ interface NodeInfo {
 /**
  * Crash-consistent points of a running QEMU guest, as docs/design.md's QEMU facts measured: a
  * `transaction` of `block-dirty-bitmap-add` (persistent, so it survives a clean QEMU restart) and
- * `blockdev-backup sync=full`, then `sync=incremental` with that bitmap for each later point. Why this
+ * `blockdev-backup sync=full` (`sync=top` for a disk layered on a shared base: the VM's own layer),
+ * then `sync=incremental` with that bitmap for each later point. Why this
  * method: the backup job's copy-before-write filter gives a point-in-time image without pausing the
  * guest (the transaction drains I/O for a few ms), the bitmap names exactly the clusters written since
  * the last point, and `bitmap-mode=on-success` clears it only when a point completed, so a failed point
@@ -69,7 +70,9 @@ export class QemuReplication implements DiskReplication {
     for (const disk of point.disks) {
       const result = await execa(this.init.qemuImg, ['map', '--output=json', disk.file], { reject: false, stdin: 'ignore' })
       if (result.failed) throw new PointNotFoundError(`point ${seq} of VM ${id}: cannot map ${disk.file}: ${String(result.stderr).trim()}`)
-      extents.push(...pointExtents(disk.name, point.kind, JSON.parse(String(result.stdout)) as QemuMapEntry[]))
+      // A layer on a shared base lists what the layer holds, as an incremental does.
+      const kind = point.kind === 'full' && disk.onBase === true ? 'incremental' : point.kind
+      extents.push(...pointExtents(disk.name, kind, JSON.parse(String(result.stdout)) as QemuMapEntry[]))
     }
     return await PointFileReader.open(point, extents)
   }
@@ -150,20 +153,23 @@ export class QemuReplication implements DiskReplication {
         const target = `rp-${d.name}-${seq}`
         await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': target, file: { driver: 'file', filename: file } }, options)
         added.push(target)
-        targets.push({ name: d.name, sizeBytes, file, copiedBytes: 0 })
+        const onBase = kind === 'full' && options.whole !== true && d.sharedBase === true && d.base !== undefined
+        targets.push({ name: d.name, sizeBytes, file, copiedBytes: 0, ...(onBase ? { onBase } : {}) })
       }
       const actions = disks.flatMap((d, i) => {
         const device = `disk-${d.name}`
         const job = { device, target: added[i], 'job-id': added[i], 'auto-dismiss': true }
         if (kind === 'incremental') return [{ type: 'blockdev-backup', data: { ...job, sync: 'incremental', bitmap: REPLICA_BITMAP, 'bitmap-mode': 'on-success' } }]
+        // A layer on a shared base: only what the layer holds (the holder starts from the base).
+        const sync = targets[i]?.onBase === true ? 'top' : 'full'
         // A seed copy leaves the bitmap counting since `base`.
-        if (seed) return [{ type: 'blockdev-backup', data: { ...job, sync: 'full' } }]
+        if (seed) return [{ type: 'blockdev-backup', data: { ...job, sync } }]
         // The bitmap restarts at the very instant the full copy describes.
         const hasBitmap = nodes.get(device)?.['dirty-bitmaps']?.some((b) => b.name === REPLICA_BITMAP) === true
         const bitmap = hasBitmap
           ? { type: 'block-dirty-bitmap-clear', data: { node: device, name: REPLICA_BITMAP } }
           : { type: 'block-dirty-bitmap-add', data: { node: device, name: REPLICA_BITMAP, persistent: true } }
-        return [bitmap, { type: 'blockdev-backup', data: { ...job, sync: 'full' } }]
+        return [bitmap, { type: 'blockdev-backup', data: { ...job, sync } }]
       })
       const takenAt = Date.now()
       // Grouped: with several disks, one failed job cancels the others (a point is all disks or none).

@@ -34,6 +34,12 @@ export interface PointDisk {
   file: string
   /** Bytes the backup job copied for this disk. */
   copiedBytes: number
+  /**
+   * Full point of a disk that is a thin layer on a shared base (`DiskSpec.sharedBase`): only the
+   * VM's own layer was copied (`sync=top`); regions the point does not list read as the base's
+   * bytes, not as zeros, so whoever applies it must start from its own copy of that base.
+   */
+  onBase?: boolean
 }
 
 export interface ReplicationPoint {
@@ -68,8 +74,9 @@ export interface ReplicationPoint {
 export interface PointData {
   readonly point: ReplicationPoint
   /**
-   * Full point: the regions holding data (everything else is zero). Incremental: every region
-   * changed since the base point, zeroed ones included. Sorted by disk, then offset.
+   * Full point: the regions holding data (everything else is zero) — for an `onBase` disk, every
+   * region of the VM's own layer, zeroed ones included (everything else is the base). Incremental:
+   * every region changed since the base point, zeroed ones included. Sorted by disk, then offset.
    */
   readonly extents: readonly PointExtent[]
   /** `length` bytes of `disk` at guest offset `offset`, all inside one non-zero extent. */
@@ -100,6 +107,11 @@ export interface TakePointOptions extends AbortOptions {
    * when there is no usable bitmap.
    */
   seed?: boolean
+  /**
+   * Full only: copy every disk whole, even one on a shared base (for a holder that cannot get the
+   * base). Without it, a shared-base disk's full point holds only the VM's own layer (`onBase`).
+   */
+  whole?: boolean
   /** Bound on the backup jobs. */
   timeoutMs?: number
 }
