@@ -2,7 +2,7 @@ import { chmod, rm } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
 import { FrameDecoder, encodeFrame, pb, type meshvirt } from '@meshvirt/proto'
 import type { Logger } from '../log/logger.js'
-import { ControlError } from './errors.js'
+import { ControlError, toControlError } from './errors.js'
 
 export type ControlHandler = (req: meshvirt.v1.ControlRequest) => Promise<meshvirt.v1.IControlResponse>
 /**
@@ -100,8 +100,8 @@ export class ControlServer {
       requestId = req.requestId
       response = await this.handler(req)
     } catch (err) {
-      const e = err instanceof ControlError ? err : new ControlError('INTERNAL', (err as Error).message)
-      if (!(err instanceof ControlError)) this.log.error('control request failed', { err: (err as Error).stack ?? String(err) })
+      const e = toControlError(err)
+      if (e.code === 'INTERNAL') this.log.error('control request failed', { err: (err as Error).stack ?? String(err) })
       response = { error: e.toWire() }
     }
     if (socket.destroyed) return

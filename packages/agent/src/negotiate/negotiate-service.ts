@@ -1,6 +1,6 @@
 import type { HostCapacity } from '@meshvirt/placement'
 import { pb, type meshvirt } from '@meshvirt/proto'
-import { ControlError } from '../control/errors.js'
+import { ControlError, toControlError } from '../control/errors.js'
 import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
 import type { VmManager } from '../vm/vm-manager.js'
@@ -48,15 +48,26 @@ export interface NegotiateServiceDeps {
 export class NegotiateService {
   constructor (private readonly deps: NegotiateServiceDeps) {}
 
-  /** Answers one request that arrived on `protocol`: parsed into an action (peer-action.ts), then run. */
+  /**
+   * Answers one request that arrived on `protocol`: parsed into an action (peer-action.ts), then run.
+   * An undecodable request is INVALID_ARGUMENT; what running it throws crosses as toControlError says.
+   */
   async handle (bytes: Uint8Array, peer: string, protocol = NEGOTIATE_PROTOCOL): Promise<Uint8Array> {
     let res: meshvirt.v1.INegotiateResponse
+    let action: PeerAction | undefined
     try {
-      res = await this.act(parsePeerRequest(pb.NegotiateRequest.decode(bytes), protocol), peer)
+      let req: meshvirt.v1.NegotiateRequest
+      try {
+        req = pb.NegotiateRequest.decode(bytes)
+      } catch (err) {
+        this.deps.log.warn('refused an undecodable negotiate request', { peer, err: (err as Error).message })
+        throw new ControlError('INVALID_ARGUMENT', `bad negotiate request: ${(err as Error).message}`)
+      }
+      action = parsePeerRequest(req, protocol)
+      res = await this.act(action, peer)
     } catch (err) {
-      const e = err instanceof ControlError ? err : new ControlError('INVALID_ARGUMENT', `bad negotiate request: ${(err as Error).message}`)
-      if (!(err instanceof ControlError)) this.deps.log.warn('refused a bad negotiate request', { peer, err: (err as Error).message })
-      res = { error: e.toWire() }
+      if (!(err instanceof ControlError)) this.deps.log.warn('a peer request failed', { peer, kind: action?.kind, err: (err as Error).message })
+      res = { error: toControlError(err).toWire() }
     }
     return pb.NegotiateResponse.encode(res).finish()
   }

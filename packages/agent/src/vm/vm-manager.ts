@@ -1,7 +1,7 @@
 import { offersLiveMigration, type Hypervisor, type HypervisorEvent } from '@meshvirt/hypervisor'
 import type { VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
-import { ControlError } from '../control/errors.js'
+import { ControlError, toControlError } from '../control/errors.js'
 import { KeyedQueue } from '../util/keyed-queue.js'
 import { newVmRow } from './new-vm-row.js'
 import { needsObservation, nextStep, type Observed } from './next-step.js'
@@ -60,6 +60,8 @@ export interface CommitInput {
 export class VmManager {
   private readonly drives = new KeyedQueue()
   private readonly resizes = new KeyedQueue()
+  /** What made each VM `failed` (the driver's typed error: its code reaches the operator). */
+  private readonly failures = new Map<string, unknown>()
   private readonly views: VmSummaries
   private readonly clock: () => number
   private unsubscribe: (() => void) | undefined
@@ -286,7 +288,7 @@ export class VmManager {
     await this.drive(id, force)
     const after = this.deps.store.getVm(id)
     if (after === undefined) return { ...vm, state: 'deleting' }
-    if (after.state === 'failed') throw new ControlError('FAILED', `VM ${vm.name} failed to ${action}: ${after.lastError ?? 'unknown error'}`)
+    if (after.state === 'failed') throw toControlError(this.failures.get(id) ?? new Error(after.lastError ?? 'unknown error'), 'FAILED', `VM ${vm.name} failed to ${action}`)
     return after
   }
 
@@ -318,6 +320,7 @@ export class VmManager {
             store.deleteVm(id)
             this.deps.leases.forgetHistory(id)
           })
+          this.failures.delete(id)
           this.changed()
           log.info('vm deleted', { vm: id, name: vm.name })
           return
@@ -348,6 +351,7 @@ export class VmManager {
     } catch (err) {
       const message = (err as Error).message
       store.updateVm(id, { state: 'failed', lastError: message }, this.clock())
+      this.failures.set(id, err)
       this.changed()
       log.warn('vm action failed', { vm: id, name: vm.name, desired: vm.desired, err: message })
     }

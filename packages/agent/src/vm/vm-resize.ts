@@ -1,7 +1,7 @@
 import type { Resources } from '@meshvirt/placement'
 import type { meshvirt } from '@meshvirt/proto'
 import type { VmResize } from '@meshvirt/hypervisor'
-import { ControlError } from '../control/errors.js'
+import { ControlError, toControlError } from '../control/errors.js'
 import type { VmRow } from '../store/state-store.js'
 
 const MIB = 2 ** 20
@@ -100,11 +100,7 @@ export function size (bytes: number): string {
  * `online`: the memory of a running guest was to grow by hotplug, which a restart would do instead.
  */
 export function driverRefusal (err: unknown, name: string, online: boolean): unknown {
-  if (err instanceof ControlError) return err
-  const code = (err as { code?: string }).code ?? ''
-  const message = `cannot resize VM ${name}: ${(err as Error).message}`
-  if (code === 'ERR_WRONG_STATE') return new ControlError('WRONG_STATE', online ? `${message}; add --restart to resize it across a restart` : message, { driverCode: code })
-  if (code === 'ERR_INVALID_SPEC' || code === 'ERR_RESOURCES_TOO_LARGE') return new ControlError('INVALID_ARGUMENT', message, { driverCode: code })
-  if (code === 'ERR_DISK_FULL') return new ControlError('NO_CAPACITY', message, { driverCode: code })
-  return new ControlError('FAILED', message, code !== '' ? { driverCode: code } : {})
+  const e = toControlError(err, 'FAILED', `cannot resize VM ${name}`)
+  if (e.code === 'WRONG_STATE' && online && e.details.driverCode !== undefined) return new ControlError(e.code, `${e.message}; add --restart to resize it across a restart`, e.details)
+  return e
 }
