@@ -17,10 +17,13 @@
  *  - migration_bytes_ratio_top_vs_full: two real QEMU guests (TCG) on the same 64 MiB base — one from
  *    the library (its disk mirrors only its own layer, sync=top), one from the base file given as a
  *    path (sync=full) — each live-migrated once; the disk bytes each mirror moved, top ÷ full.
+ *  - replication_bytes_ratio_top_vs_full: the same two VMs then get a replica on the other host
+ *    (which holds the base image): the bytes shipped until the holder is in sync, layer ÷ whole disk.
  * Every agent is stopped by pid (SIGTERM, then SIGKILL), and every QEMU under their data dirs.
  * While working on the fetch path, `MESHVIRT_BENCH_IMAGES=fetch` runs only the first (one host from
  * one holder, unbounded, with its baselines; two agents) and `MESHVIRT_BENCH_IMAGE_MIB=N` sets the
- * image size: quicker figures, not the recorded ones.
+ * image size: quicker figures, not the recorded ones. `MESHVIRT_BENCH_IMAGES=layers` runs only the
+ * migration and replication bytes.
  */
 import { execFileSync } from 'node:child_process'
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -132,6 +135,11 @@ export const images: Benchmark = {
     const metrics: Record<string, Metric> = {}
     const details: Record<string, unknown> = { imageBytes: size, chunkBytes: MiB }
     try {
+      if (process.env.MESHVIRT_BENCH_IMAGES === 'layers') {
+        await cli(undefined, ['cluster', 'init', '--out', join(root, 'cluster.key')])
+        await layerBytes({ root, imageDir, agents, metrics, details, log })
+        return { metrics, details: { ...details, load1Before: loadBefore, load1After: loadavg()[0] } }
+      }
       await written(join(imageDir, 'one.raw'), size)
       if (!fetchOnly) await written(join(imageDir, 'two.raw'), size)
       // cp, as the disk does it (the page cache is warm for both: the file was just written).
@@ -177,32 +185,7 @@ export const images: Benchmark = {
       details.bounded = { ...bounded, bandwidth: BOUND }
       log(`with --image-bandwidth ${BOUND}: one host ${(bounded.oneMs / 1000).toFixed(1)} s; four at once ${(bounded.spreadMs / 1000).toFixed(1)} s (${(bounded.spreadMs / bounded.oneMs).toFixed(2)} ×); each ${bounded.eachMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s`)
 
-      // Migration bytes: a real guest on a library base (sync=top) and one on the same base as a path (sync=full).
-      const g = await ensureGuest()
-      const baseFile = join(imageDir, 'base.raw')
-      writeFileSync(baseFile, Buffer.concat([Buffer.from('MESHVIRT-COUNTER 1'.padEnd(32)), randomBytes(64 * MiB - 32)]))
-      const qemu = ['-k', join(root, 'cluster.key'), '--image-dir', imageDir, '--image-dir', g.dir, '--image-copies', '1']
-      for (let i = 1; i <= 2; i++) {
-        const port = await freePort()
-        agents.push(await startAgent(`qhost-${i}`, join(root, `qhost-${i}`), port, [...qemu, ...(i > 1 ? ['--bootstrap', (agents[0] as Agent).addr] : [])]))
-      }
-      const [q1] = agents as [Agent, Agent]
-      await until(async () => (JSON.parse(await cli(q1, ['host', 'ls', '--json'])) as unknown[]).length === 2 ? true : undefined, { timeoutMs: 60_000, what: '2 QEMU hosts in the view' })
-      // The path base must exist on both hosts: it does (one machine, one image dir).
-      await cli(q1, ['image', 'import', baseFile, '--name', 'base'], 600_000)
-      const boot = ['--memory', '128M', '--disk', '128M', '--kernel', g.kernel, '--initrd', g.initrd, '--cmdline', g.cmdline, '--host', 'qhost-1']
-      await cli(q1, ['vm', 'create', '--name', 'on-library', '--image', 'base', ...boot])
-      await cli(q1, ['vm', 'create', '--name', 'on-path', '--image', baseFile, ...boot])
-      for (const vm of ['on-library', 'on-path']) await until(async () => (await inspect(q1, vm)).state === 'running' ? true : undefined, { timeoutMs: 120_000, what: `${vm} to run` })
-      await new Promise((resolve) => setTimeout(resolve, 5_000))
-      const moved: Record<string, number> = {}
-      for (const vm of ['on-library', 'on-path']) {
-        await cli(q1, ['vm', 'migrate', vm, '--to', 'qhost-2'], 300_000)
-        moved[vm] = (await inspect(q1, vm)).lastMigration?.diskBytes ?? Number.NaN
-      }
-      metrics.migration_bytes_ratio_top_vs_full = { value: round((moved['on-library'] as number) / (moved['on-path'] as number), 4), unit: 'ratio' }
-      details.migrationDiskBytes = { top: moved['on-library'], full: moved['on-path'], baseBytes: 64 * MiB }
-      log(`migration disk bytes: ${moved['on-library']} (library base, sync=top) vs ${moved['on-path']} (path base, sync=full)`)
+      await layerBytes({ root, imageDir, agents, metrics, details, log })
     } finally {
       for (const a of agents) await stopAgent(a)
       for (const d of ['qhost-1', 'qhost-2']) killLeftovers(join(root, d))
@@ -212,6 +195,56 @@ export const images: Benchmark = {
     details.load1After = loadavg()[0]
     return { metrics, details }
   }
+}
+
+/**
+ * What moves for a VM on a library image: two real guests on the same 64 MiB base (one from the
+ * library, one from the base as a path) live-migrated once each, then replicated back to the first
+ * host: migration_bytes_ratio_top_vs_full and replication_bytes_ratio_top_vs_full.
+ */
+async function layerBytes (o: { root: string, imageDir: string, agents: Agent[], metrics: Record<string, Metric>, details: Record<string, unknown>, log: (line: string) => void }): Promise<void> {
+  const { root, imageDir, agents, metrics, details, log } = o
+  // Migration bytes: a real guest on a library base (sync=top) and one on the same base as a path (sync=full).
+  const g = await ensureGuest()
+  const baseFile = join(imageDir, 'base.raw')
+  writeFileSync(baseFile, Buffer.concat([Buffer.from('MESHVIRT-COUNTER 1'.padEnd(32)), randomBytes(64 * MiB - 32)]))
+  const qemu = ['-k', join(root, 'cluster.key'), '--image-dir', imageDir, '--image-dir', g.dir, '--image-copies', '1']
+  for (let i = 1; i <= 2; i++) {
+    const port = await freePort()
+    agents.push(await startAgent(`qhost-${i}`, join(root, `qhost-${i}`), port, [...qemu, ...(i > 1 ? ['--bootstrap', (agents[0] as Agent).addr] : [])]))
+  }
+  const [q1] = agents as [Agent, Agent]
+  await until(async () => (JSON.parse(await cli(q1, ['host', 'ls', '--json'])) as unknown[]).length === 2 ? true : undefined, { timeoutMs: 60_000, what: '2 QEMU hosts in the view' })
+  // The path base must exist on both hosts: it does (one machine, one image dir).
+  await cli(q1, ['image', 'import', baseFile, '--name', 'base'], 600_000)
+  const boot = ['--memory', '128M', '--disk', '128M', '--kernel', g.kernel, '--initrd', g.initrd, '--cmdline', g.cmdline, '--host', 'qhost-1']
+  await cli(q1, ['vm', 'create', '--name', 'on-library', '--image', 'base', ...boot])
+  await cli(q1, ['vm', 'create', '--name', 'on-path', '--image', baseFile, ...boot])
+  for (const vm of ['on-library', 'on-path']) await until(async () => (await inspect(q1, vm)).state === 'running' ? true : undefined, { timeoutMs: 120_000, what: `${vm} to run` })
+  await new Promise((resolve) => setTimeout(resolve, 5_000))
+  const moved: Record<string, number> = {}
+  for (const vm of ['on-library', 'on-path']) {
+    await cli(q1, ['vm', 'migrate', vm, '--to', 'qhost-2'], 300_000)
+    moved[vm] = (await inspect(q1, vm)).lastMigration?.diskBytes ?? Number.NaN
+  }
+  metrics.migration_bytes_ratio_top_vs_full = { value: round((moved['on-library'] as number) / (moved['on-path'] as number), 4), unit: 'ratio' }
+  details.migrationDiskBytes = { top: moved['on-library'], full: moved['on-path'], baseBytes: 64 * MiB }
+  log(`migration disk bytes: ${moved['on-library']} (library base, sync=top) vs ${moved['on-path']} (path base, sync=full)`)
+
+  // Replication bytes: each VM (now on qhost-2) gets a replica on qhost-1, which holds the base
+  // image; the bytes its first points shipped until the holder is in sync, layer ÷ whole disk.
+  const q2 = agents[1] as Agent
+  const sent: Record<string, number> = {}
+  for (const vm of ['on-library', 'on-path']) {
+    await cli(q2, ['vm', 'replicate', vm, '--replicas', '1', '--rpo', '10s'], 120_000)
+    sent[vm] = await until(async () => {
+      const h = (JSON.parse(await cli(q2, ['vm', 'show', vm, '--json'])) as { replication?: { holders: Array<{ state: string, sentBytes: number }> } }).replication?.holders[0]
+      return h?.state === 'in-sync' ? h.sentBytes : undefined
+    }, { timeoutMs: 300_000, what: `${vm}'s replica in sync` })
+  }
+  metrics.replication_bytes_ratio_top_vs_full = { value: round((sent['on-library'] as number) / (sent['on-path'] as number), 4), unit: 'ratio' }
+  details.replicationSentBytes = { top: sent['on-library'], full: sent['on-path'], baseBytes: 64 * MiB }
+  log(`replica bytes until in sync: ${sent['on-library']} (library base: the layer) vs ${sent['on-path']} (path base: the whole disk)`)
 }
 
 function round (v: number, digits = 1): number {
