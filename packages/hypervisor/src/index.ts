@@ -55,7 +55,7 @@ export {
   FORCED_DOWNTIME_LIMIT_MS, MAX_DOWNTIME_LIMIT_MS, MIGRATION_BANDWIDTH_BYTES_PER_SEC, MIGRATION_DOWNTIME_LIMIT_MS,
   MIGRATION_PROGRESS_INTERVAL_MS, MIGRATION_TIMEOUT_MS, MAX_MULTIFD_CHANNELS, MIGRATION_AUTO_CONVERGE, MIGRATION_MULTIFD_CHANNELS, checkMultifdChannels, resolveMigrationParams, type MigrationParams
 } from './migration/migration-params.js'
-export { MIGRATION_PSK_USERNAME, MIGRATION_TLS_ID, checkPsk, pskFileContents, tlsCredsObject, type MigrationTls } from './migration/migration-tls.js'
+export { MIGRATION_PSK_USERNAME, MIGRATION_TLS_ID, MIGRATION_TLS_PRIORITY_AES, checkPsk, hostHasAes, pskFileContents, tlsCredsObject, type MigrationTls } from './migration/migration-tls.js'
 export {
   migrationUri, nbdBlockdevServer, nbdServerStartAddress, parseMigrationAddress, tcpAddress, type MigrationAddress
 } from './migration/migration-address.js'

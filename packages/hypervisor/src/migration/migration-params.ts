@@ -18,12 +18,12 @@ export const MIGRATION_BANDWIDTH_BYTES_PER_SEC = 10 * 1024 ** 3
 export const MIGRATION_DOWNTIME_LIMIT_MS = 10
 export const MIGRATION_AUTO_CONVERGE = true
 /**
- * multifd channels of the direct path (TLS encrypts each in its own QEMU thread). Measured on the
- * shared 2-core machine at load 11-33 (bench/results/migration.json), the choice is not settled:
- * 2 channels paused a 256 MiB guest less than 1 stream (median 128 vs 180 ms) but moved a filled
- * 2 GiB guest slower (62 vs 78 MB/s); with the two QEMUs already short of cores, more threads mostly
- * contend. Re-measure on a quiet machine or with more cores (where multifd is meant to pay) before
- * relying on it. The tunnel stays single-stream.
+ * multifd channels of the direct path (TLS encrypts each in its own QEMU thread, and QEMU 7.2 writes
+ * a TLS record per page on each: more channels, more of that work in parallel). With AES-GCM
+ * (migration-tls.ts), quiet 2-core machine, bench/results/migration.json of 2026-12-06: a 2 GiB idle
+ * guest moved at 281.6 MB/s on 2 channels against 182.1 on one stream (a dirtying one 236.5 vs
+ * 177.7), the 256 MiB guest paused 20.9 vs 19.8 ms (median of 10). A bare-QEMU study found 4
+ * channels 3-17 % faster than 2 here; the bench does not measure 4 yet. The tunnel stays single-stream.
  */
 export const MIGRATION_MULTIFD_CHANNELS = 2
 export const MIGRATION_TIMEOUT_MS = 10 * 60_000
