@@ -81,7 +81,7 @@ export class PointShipper {
     for (;;) {
       if (this.deps.isStopped() || !loop.links.has(link.host)) return
       const todo = pointsToSend(link.position, vm.epoch, [...loop.kept.values()].map((k) => k.point), link.wholeOnly)
-      if (todo === undefined || todo.length === 0) return // undefined: the next point is full (nextPointKind sees it)
+      if (todo === undefined || todo.length === 0) return // undefined: the next point is full (nextPoint sees it)
       const next = todo[0] as AvailablePoint
       try {
         const out = await this.outgoing(loop, vm, next.seq)
