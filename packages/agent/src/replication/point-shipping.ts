@@ -107,7 +107,10 @@ export class PointShipper {
         }
         link.failures++
         link.retryAt = this.deps.clock() + Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** (link.failures - 1))
-        if (link.failures === 1 || link.failures % 10 === 0) log.warn('replica transfer failed; will retry', { vm: vm.id, peer: link.host, failures: link.failures, err: message })
+        // A holder fetching the VM's base image is expected to refuse a while: not a warning.
+        const waiting = err instanceof ReplicaRefusedError && err.refusal === 'base-missing'
+        if (waiting) log.info('a holder is fetching the VM\'s base image; the point is offered again', { vm: vm.id, peer: link.host, failures: link.failures })
+        else if (link.failures === 1 || link.failures % 10 === 0) log.warn('replica transfer failed; will retry', { vm: vm.id, peer: link.host, failures: link.failures, err: message })
         return
       }
     }
