@@ -5,11 +5,9 @@
  */
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { CHUNK_BYTES, MAX_CHUNK_EXTENTS } from './constants.js'
+import { IMAGE_DIGEST } from '../images/image-ref.js'
 import { ReplicaProtocolError } from './errors.js'
 import type { OfferAnswer, ReplicaChunk, ReplicaDisk, ReplicaExtent, ReplicaMessage, ReplicaPointHeader, ReplicaPosition, ReplicaRefusal } from './types.js'
-
-/** A library image's digest (images/image-ref.ts: `sha256:` and 64 hex digits). */
-const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/
 
 const VM_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/
 const DISK_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/

@@ -59,7 +59,7 @@ export async function growDisk (options: { qemuImg: string, path: string, sizeMi
   if (grown.failed) throw diskError(options.qemuImg, grown, `grow ${options.path} to ${options.sizeMiB} MiB`)
 }
 
-function diskError (qemuImg: string, result: { code?: string, stderr?: unknown, shortMessage?: string }, what: string): Error {
+export function diskError (qemuImg: string, result: { code?: string, stderr?: unknown, shortMessage?: string }, what: string): Error {
   const stderr = String(result.stderr ?? '')
   if (result.code === 'ENOENT') return new QemuMissingError(`${qemuImg} not found: install qemu-utils (scripts/install-system-deps)`)
   if (/No space left on device/i.test(stderr)) return new DiskFullError(`cannot ${what}: the data dir's file system is full; free space or use another data dir`)

@@ -1,7 +1,7 @@
 import { open, rm } from 'node:fs/promises'
 import { execa } from 'execa'
-import { DiskFullError, QemuMissingError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
+import { diskError } from './disks.js'
 
 /**
  * Writes an image's guest-visible bytes as a sparse raw file at `target` (replacing it), grown to
@@ -13,12 +13,7 @@ export async function writeRawImage (source: string, options: { format: string, 
   await rm(options.target, { force: true })
   try {
     const result = await execa(qemuImg, ['convert', '-q', '-f', options.format, '-O', 'raw', source, options.target], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
-    if (result.code === 'ENOENT') throw new QemuMissingError(`${qemuImg} not found: install qemu-utils (scripts/install-system-deps)`)
-    if (result.failed) {
-      const stderr = String(result.stderr ?? '').trim()
-      if (/No space left on device/i.test(stderr)) throw new DiskFullError(`cannot write ${options.target}: the data dir's file system is full`)
-      throw new Error(`qemu-img could not write ${source} as raw ${options.target}: ${stderr || result.shortMessage}`)
-    }
+    if (result.failed) throw diskError(qemuImg, result, `write ${source} as raw ${options.target}`)
     const fh = await open(options.target, 'r+')
     try {
       if ((await fh.stat()).size < options.sizeBytes) await fh.truncate(options.sizeBytes)
