@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pb } from '@meshvirt/proto'
 import { MIGRATION_CONTROL_PROTOCOL, NAMES_PROTOCOL, NEGOTIATE_PROTOCOL, REPLICA_GROUP_PROTOCOL, type RunningAgent } from '@meshvirt/agent'
+import { CHANNEL_PROTOCOL } from '@meshvirt/mesh'
 import { pollUntil } from '@meshvirt/testkit'
 import { startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 
-const PROTOCOLS = [NEGOTIATE_PROTOCOL, NAMES_PROTOCOL, MIGRATION_CONTROL_PROTOCOL, REPLICA_GROUP_PROTOCOL]
+const PROTOCOLS = [NEGOTIATE_PROTOCOL, NAMES_PROTOCOL, MIGRATION_CONTROL_PROTOCOL, REPLICA_GROUP_PROTOCOL, CHANNEL_PROTOCOL]
 
 /** Sends a NegotiateRequest on `protocol` from `from` to `to`; the decoded answer. */
 async function ask (from: RunningAgent, to: RunningAgent, protocol: string, req: object): Promise<ReturnType<typeof pb.NegotiateResponse.decode>> {
@@ -22,7 +23,7 @@ describe('peer protocols: one per concern, declared to peers', () => {
     await pollUntil(async () => {
       for (const p of PROTOCOLS) if (!await a.mesh.serves(b.hostId, p) || !await b.mesh.serves(a.hostId, p)) return false
       return true
-    }, { timeoutMs: 10_000, what: 'both agents to know the other serves all four protocols' })
+    }, { timeoutMs: 10_000, what: 'both agents to know the other serves the four protocols and request channels' })
     expect(await a.mesh.serves(b.hostId, '/meshvirt/nothing/1.0.0')).toBe(false)
   })
 
@@ -38,5 +39,9 @@ describe('peer protocols: one per concern, declared to peers', () => {
     const other = { claimName: { name: 'proto-web', idempotencyKey: 'k2', vmId: 'vm-proto-2', ttlMs: 5_000 } }
     expect((await ask(a, b, NEGOTIATE_PROTOCOL, other)).nameClaim).toMatchObject({ outcome: pb.NameClaim.Outcome.OUTCOME_TAKEN, vmId: 'vm-proto-1' })
     expect((await ask(a, b, NEGOTIATE_PROTOCOL, reserve)).reserved?.token).toBeTruthy()
+    // Every one of these went on a's one request channel to b, none on a stream of its own.
+    const streams = a.mesh.libp2p.getConnections(b.mesh.libp2p.peerId).flatMap((c) => c.streams).filter((s) => s.direction === 'outbound').map((s) => s.protocol)
+    expect(streams.filter((p) => p === CHANNEL_PROTOCOL)).toHaveLength(1)
+    expect(streams.filter((p) => p !== undefined && PROTOCOLS.includes(p) && p !== CHANNEL_PROTOCOL)).toEqual([])
   })
 })

@@ -284,6 +284,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
         publisher.stop()
         connector.stop()
         prober.stop()
+        rr.closeChannels()
         await libp2p.stop()
       })()
       await stopping

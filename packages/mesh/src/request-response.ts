@@ -1,8 +1,10 @@
 /**
- * One request, one response, one stream: the requester writes a length-prefixed frame and
- * closes its write side, the handler answers with one frame and closes. Opening a stream
- * costs ~1–2 ms here, which request/response protocols (control, negotiate) can afford; a
- * long-lived stream per peer is for the latency-critical ones.
+ * Request/response between hosts. A small request to a peer that serves request channels rides
+ * the one long-lived channel this host keeps to it (request-channel.ts, channel-server.ts): one
+ * frame each way. Otherwise — a large request, a bulk answer (`ownStream`), a peer of an older
+ * release, a channel that could not be opened — it gets a stream of its own: the requester writes
+ * a length-prefixed frame and closes its write side, the handler answers with one frame and closes
+ * (opening a stream costs both hosts ~1 ms of CPU here). Handlers are the same either way.
  */
 import { MAX_FRAME_BYTES } from '@meshvirt/proto'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -11,6 +13,15 @@ import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { readBudgetedFrame } from './budgeted-frame.js'
 import { ByteBudget, type ByteBudgetInit } from './byte-budget.js'
 import { RequestAbortedError, RequestFailedError, RequestTimeoutError } from './errors.js'
+import { serveChannel, type ServedProtocol } from './channel-server.js'
+import { CHANNEL_MAX_REQUEST_BYTES, CHANNEL_PROTOCOL, OutboundChannel } from './request-channel.js'
+
+/** Time to open a channel; a request whose channel does not open in it goes on a stream of its own. */
+const CHANNEL_OPEN_TIMEOUT_MS = 5_000
+/** After a peer turned out not to serve channels (or was not identified yet), how long before looking again. */
+const NO_CHANNEL_RECHECK_MS = 2_000
+/** Channel streams a peer may hold open to this host at once (one, and room to replace it). */
+const MAX_INBOUND_CHANNELS = 4
 
 /** A request/response that takes longer is given up (both sides). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
@@ -40,6 +51,8 @@ export interface RequestOptions {
   signal?: AbortSignal
   timeoutMs?: number
   maxResponseBytes?: number
+  /** A stream of its own even when small: for bulk answers that would hold up a channel (image chunks). */
+  ownStream?: boolean
 }
 
 export class RequestResponse {
@@ -48,6 +61,10 @@ export class RequestResponse {
    * request that does not fit is refused (its stream reset) before its bytes are kept.
    */
   readonly budget: ByteBudget
+  private readonly served = new Map<string, ServedProtocol>()
+  private readonly channels = new Map<string, Promise<OutboundChannel | undefined>>()
+  private readonly noChannelUntil = new Map<string, number>()
+  private channelsServed = false
 
   constructor (
     private readonly libp2p: Libp2p,
@@ -62,6 +79,9 @@ export class RequestResponse {
   async handle (protocol: string, handler: RequestHandler, options: HandleOptions = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     const maxDataLength = options.maxRequestBytes ?? MAX_FRAME_BYTES
+    const maxInbound = options.maxInboundRequests ?? DEFAULT_MAX_INBOUND_REQUESTS
+    this.served.set(protocol, { handler, timeoutMs, maxInbound, maxRequestBytes: maxDataLength })
+    await this.serveChannels()
     await this.libp2p.handle(protocol, async (stream, connection) => {
       const peer = connection.remotePeer.toString()
       const signal = AbortSignal.timeout(timeoutMs)
@@ -83,11 +103,32 @@ export class RequestResponse {
         this.onFailed({ protocol, peer, stage, error: signal.aborted && stage === 'handle' ? new Error(`no answer within ${timeoutMs} ms`, { cause: error }) : error })
         stream.abort(error)
       }
-    }, { maxInboundStreams: options.maxInboundRequests ?? DEFAULT_MAX_INBOUND_REQUESTS })
+    }, { maxInboundStreams: maxInbound })
   }
 
   async unhandle (protocol: string): Promise<void> {
+    this.served.delete(protocol)
     await this.libp2p.unhandle(protocol)
+  }
+
+  /** Closes every channel this host opened (requests in flight on them fail). */
+  closeChannels (): void {
+    for (const c of this.channels.values()) void c.then((ch) => { ch?.close() })
+    this.channels.clear()
+  }
+
+  /** Answers channels from the first handler on: a peer sees the protocol (identify) only once something is served. */
+  private async serveChannels (): Promise<void> {
+    if (this.channelsServed) return
+    this.channelsServed = true
+    await this.libp2p.handle(CHANNEL_PROTOCOL, (stream, connection) => {
+      serveChannel(stream, connection.remotePeer.toString(), {
+        served: (protocol) => this.served.get(protocol),
+        budget: this.budget,
+        onFailed: this.onFailed,
+        log: this.log
+      })
+    }, { maxInboundStreams: MAX_INBOUND_CHANNELS })
   }
 
   /** Sends `request` to host `peer` and resolves with its answer. Throws RequestTimeoutError,
@@ -97,6 +138,58 @@ export class RequestResponse {
     const timeout = AbortSignal.timeout(timeoutMs)
     const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
     const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer
+    if (request.byteLength <= CHANNEL_MAX_REQUEST_BYTES && options.ownStream !== true) {
+      const channel = await this.channelTo(peerId, signal)
+      if (channel !== undefined) {
+        try {
+          return await channel.request(protocol, request, { signal, ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}) })
+        } catch (err) {
+          const who = peerId.toString()
+          if (options.signal?.aborted === true) throw new RequestAbortedError(protocol, who, options.signal.reason)
+          if (timeout.aborted) throw new RequestTimeoutError(protocol, who, timeoutMs)
+          throw new RequestFailedError(protocol, who, err)
+        }
+      }
+    }
+    return await this.requestOnStream(peerId, protocol, request, options, { signal, timeout, timeoutMs })
+  }
+
+  /**
+   * The open channel to a peer, opening one when there is none; undefined when the peer does not
+   * serve channels (an older release, not identified yet) or one could not be opened in time.
+   */
+  private async channelTo (peerId: PeerId, signal: AbortSignal): Promise<OutboundChannel | undefined> {
+    const key = peerId.toString()
+    let opening = this.channels.get(key)
+    if (opening === undefined) {
+      if ((this.noChannelUntil.get(key) ?? 0) > Date.now()) return undefined
+      opening = this.openChannel(peerId, key)
+      this.channels.set(key, opening)
+    }
+    const channel = await raceSignal(opening, signal).catch(() => undefined)
+    return channel?.open === true ? channel : undefined
+  }
+
+  private async openChannel (peerId: PeerId, key: string): Promise<OutboundChannel | undefined> {
+    const forget = (): void => { this.channels.delete(key) }
+    try {
+      const record = await this.libp2p.peerStore.get(peerId).catch(() => undefined)
+      if (record?.protocols.includes(CHANNEL_PROTOCOL) !== true) {
+        this.noChannelUntil.set(key, Date.now() + NO_CHANNEL_RECHECK_MS)
+        forget()
+        return undefined
+      }
+      const stream = await this.libp2p.dialProtocol(peerId, CHANNEL_PROTOCOL, { signal: AbortSignal.timeout(CHANNEL_OPEN_TIMEOUT_MS) })
+      return new OutboundChannel(stream, forget)
+    } catch (err) {
+      this.log('opening a request channel to %s failed: %e', key, err)
+      forget()
+      return undefined
+    }
+  }
+
+  private async requestOnStream (peerId: PeerId, protocol: string, request: Uint8Array, options: RequestOptions, t: { signal: AbortSignal, timeout: AbortSignal, timeoutMs: number }): Promise<Uint8Array> {
+    const { signal, timeout, timeoutMs } = t
     for (let attempt = 1; ; attempt++) {
       let stream: Stream | undefined
       try {
@@ -121,6 +214,21 @@ export class RequestResponse {
         throw new RequestFailedError(protocol, who, err)
       }
     }
+  }
+}
+
+/** `p`, or the signal's reason when it aborts first. */
+async function raceSignal<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) throw signal.reason
+  let onAbort = (): void => {}
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => { reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([p, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
   }
 }
 

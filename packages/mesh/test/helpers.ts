@@ -1,4 +1,4 @@
-import { createMeshNode, generateClusterKey, generateIdentity, type HostCapacity, type HostIdentity, type MeshNode, type MeshNodeInit } from '../src/index.js'
+import { CHANNEL_PROTOCOL, createMeshNode, generateClusterKey, generateIdentity, type HostCapacity, type HostIdentity, type MeshNode, type MeshNodeInit } from '../src/index.js'
 
 /** A host's capacity with `vcpus` CPUs, `allocatedVcpus` of them taken. */
 export const capacity = (vcpus: number, allocatedVcpus = 0): HostCapacity => ({
@@ -39,4 +39,9 @@ export class TestCluster {
     await Promise.all(this.nodes.map(async (n) => { await n.stop() }))
     this.nodes.length = 0
   }
+}
+
+/** Whether `a` knows (identify) that `b` serves request channels. */
+export async function knowsChannel (a: MeshNode, b: MeshNode): Promise<boolean> {
+  return (await a.libp2p.peerStore.get(b.peerId)).protocols.includes(CHANNEL_PROTOCOL)
 }

@@ -101,6 +101,46 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IChannelRequest {
+            id?: (number|null);
+            protocol?: (string|null);
+            body?: (Uint8Array|null);
+        }
+
+        class ChannelRequest implements IChannelRequest {
+            constructor(properties?: meshvirt.v1.IChannelRequest);
+            public id: number;
+            public protocol: string;
+            public body: Uint8Array;
+            public static create(properties?: meshvirt.v1.IChannelRequest): meshvirt.v1.ChannelRequest;
+            public static encode(message: meshvirt.v1.IChannelRequest, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ChannelRequest;
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ChannelRequest;
+            public static toObject(message: meshvirt.v1.ChannelRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IChannelReply {
+            id?: (number|null);
+            body?: (Uint8Array|null);
+            failure?: (string|null);
+        }
+
+        class ChannelReply implements IChannelReply {
+            constructor(properties?: meshvirt.v1.IChannelReply);
+            public id: number;
+            public body: Uint8Array;
+            public failure: string;
+            public static create(properties?: meshvirt.v1.IChannelReply): meshvirt.v1.ChannelReply;
+            public static encode(message: meshvirt.v1.IChannelReply, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ChannelReply;
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ChannelReply;
+            public static toObject(message: meshvirt.v1.ChannelReply, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IResources {
             vcpus?: (number|null);
             memoryBytes?: (number|null);

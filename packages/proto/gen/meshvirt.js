@@ -747,6 +747,296 @@ export const meshvirt = $root.meshvirt = (() => {
             return UserRevocations;
         })();
 
+        v1.ChannelRequest = (function() {
+
+            function ChannelRequest(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            ChannelRequest.prototype.id = 0;
+            ChannelRequest.prototype.protocol = "";
+            ChannelRequest.prototype.body = $util.newBuffer([]);
+
+            ChannelRequest.create = function create(properties) {
+                return new ChannelRequest(properties);
+            };
+
+            ChannelRequest.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    writer.uint32(8).uint32(message.id);
+                if (message.protocol != null && Object.hasOwnProperty.call(message, "protocol"))
+                    writer.uint32(18).string(message.protocol);
+                if (message.body != null && Object.hasOwnProperty.call(message, "body"))
+                    writer.uint32(26).bytes(message.body);
+                return writer;
+            };
+
+            ChannelRequest.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ChannelRequest();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.id = reader.uint32();
+                            break;
+                        }
+                    case 2: {
+                            message.protocol = reader.string();
+                            break;
+                        }
+                    case 3: {
+                            message.body = reader.bytes();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            ChannelRequest.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ChannelRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ChannelRequest: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ChannelRequest();
+                if (object.id != null)
+                    message.id = object.id >>> 0;
+                if (object.protocol != null)
+                    message.protocol = String(object.protocol);
+                if (object.body != null)
+                    if (typeof object.body === "string")
+                        $util.base64.decode(object.body, message.body = $util.newBuffer($util.base64.length(object.body)), 0);
+                    else if (object.body.length >= 0)
+                        message.body = object.body;
+                return message;
+            };
+
+            ChannelRequest.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.id = 0;
+                    object.protocol = "";
+                    if (options.bytes === String)
+                        object.body = "";
+                    else {
+                        object.body = [];
+                        if (options.bytes !== Array)
+                            object.body = $util.newBuffer(object.body);
+                    }
+                }
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.protocol != null && Object.hasOwnProperty.call(message, "protocol"))
+                    object.protocol = message.protocol;
+                if (message.body != null && Object.hasOwnProperty.call(message, "body"))
+                    object.body = options.bytes === String ? $util.base64.encode(message.body, 0, message.body.length) : options.bytes === Array ? Array.prototype.slice.call(message.body) : message.body;
+                return object;
+            };
+
+            ChannelRequest.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            ChannelRequest.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ChannelRequest";
+            };
+
+            return ChannelRequest;
+        })();
+
+        v1.ChannelReply = (function() {
+
+            function ChannelReply(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            ChannelReply.prototype.id = 0;
+            ChannelReply.prototype.body = $util.newBuffer([]);
+            ChannelReply.prototype.failure = "";
+
+            ChannelReply.create = function create(properties) {
+                return new ChannelReply(properties);
+            };
+
+            ChannelReply.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    writer.uint32(8).uint32(message.id);
+                if (message.body != null && Object.hasOwnProperty.call(message, "body"))
+                    writer.uint32(18).bytes(message.body);
+                if (message.failure != null && Object.hasOwnProperty.call(message, "failure"))
+                    writer.uint32(26).string(message.failure);
+                return writer;
+            };
+
+            ChannelReply.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ChannelReply();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.id = reader.uint32();
+                            break;
+                        }
+                    case 2: {
+                            message.body = reader.bytes();
+                            break;
+                        }
+                    case 3: {
+                            message.failure = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            ChannelReply.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ChannelReply)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ChannelReply: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ChannelReply();
+                if (object.id != null)
+                    message.id = object.id >>> 0;
+                if (object.body != null)
+                    if (typeof object.body === "string")
+                        $util.base64.decode(object.body, message.body = $util.newBuffer($util.base64.length(object.body)), 0);
+                    else if (object.body.length >= 0)
+                        message.body = object.body;
+                if (object.failure != null)
+                    message.failure = String(object.failure);
+                return message;
+            };
+
+            ChannelReply.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.id = 0;
+                    if (options.bytes === String)
+                        object.body = "";
+                    else {
+                        object.body = [];
+                        if (options.bytes !== Array)
+                            object.body = $util.newBuffer(object.body);
+                    }
+                    object.failure = "";
+                }
+                if (message.id != null && Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.body != null && Object.hasOwnProperty.call(message, "body"))
+                    object.body = options.bytes === String ? $util.base64.encode(message.body, 0, message.body.length) : options.bytes === Array ? Array.prototype.slice.call(message.body) : message.body;
+                if (message.failure != null && Object.hasOwnProperty.call(message, "failure"))
+                    object.failure = message.failure;
+                return object;
+            };
+
+            ChannelReply.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            ChannelReply.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ChannelReply";
+            };
+
+            return ChannelReply;
+        })();
+
         v1.Resources = (function() {
 
             function Resources(properties) {

@@ -95,7 +95,7 @@ export class Images {
       log: this.deps.log
     })
     this.transport = new ChunkTransport({
-      mesh: async (hostId, bytes, signal) => await mesh.node.request(hostId, IMAGE_PROTOCOL, bytes, { signal, timeoutMs: CHUNK_TIMEOUT_MS, maxResponseBytes: CHUNK_BYTES + 1024 }),
+      mesh: async (hostId, bytes, signal) => await mesh.node.request(hostId, IMAGE_PROTOCOL, bytes, { signal, timeoutMs: CHUNK_TIMEOUT_MS, maxResponseBytes: CHUNK_BYTES + 1024, ownStream: true }),
       timeoutMs: CHUNK_TIMEOUT_MS,
       direct: this.deps.directAddress !== undefined,
       log: this.deps.log

@@ -18,8 +18,13 @@ const READ_ONLY_CONTROL = ['inspectVm', 'listVms', 'listHosts', 'readConsole', '
  * local handler for this host (a broker is often its own best candidate). Decoding and error
  * mapping live here, so the broker and the control router speak in messages.
  */
+/** How long a peer's having declared a protocol is taken as known (a peer store read per request cost ~7 % of one). */
+const SERVES_KNOWN_MS = 60_000
+
 export class PeerClient {
   private readonly local = new Map<string, LocalHandler>()
+  /** `host protocol` → until when it is known to be served. */
+  private readonly servedUntil = new Map<string, number>()
 
   constructor (private readonly mesh: Pick<MeshNode, 'request' | 'hostId' | 'serves'>) {}
 
@@ -34,11 +39,19 @@ export class PeerClient {
   async negotiate (host: string, req: meshvirt.v1.INegotiateRequest, timeoutMs = NEGOTIATE_TIMEOUT_MS): Promise<meshvirt.v1.NegotiateResponse> {
     const kind = kindOf(req)
     const own = kind === undefined ? NEGOTIATE_PROTOCOL : PROTOCOL_OF[kind]
-    const protocol = own === NEGOTIATE_PROTOCOL || host === this.mesh.hostId || await this.mesh.serves(host, own) ? own : NEGOTIATE_PROTOCOL
+    const protocol = own === NEGOTIATE_PROTOCOL || host === this.mesh.hostId || await this.serves(host, own) ? own : NEGOTIATE_PROTOCOL
     const bytes = await this.call(host, protocol, pb.NegotiateRequest.encode(req).finish(), timeoutMs)
     const res = pb.NegotiateResponse.decode(bytes)
     if (res.error != null) throw ControlError.fromWire(res.error)
     return res
+  }
+
+  private async serves (host: string, protocol: string): Promise<boolean> {
+    const key = `${host} ${protocol}`
+    if ((this.servedUntil.get(key) ?? 0) > Date.now()) return true
+    if (!await this.mesh.serves(host, protocol)) return false
+    this.servedUntil.set(key, Date.now() + SERVES_KNOWN_MS)
+    return true
   }
 
   async control (host: string, req: meshvirt.v1.IControlRequest, timeoutMs = 60_000): Promise<meshvirt.v1.ControlResponse> {
