@@ -9,6 +9,7 @@ import { toHostSnapshot } from './host-snapshot.js'
 import { chooseCpuModel } from './cpu-model.js'
 import { findGossipedVm } from './gossiped-vm.js'
 import { NAME_AUTHORITIES, nameAuthorities, nameHolders } from './name-authority.js'
+import { askUntilAnswered } from './commit-confirm.js'
 import { placementRequestFor } from './placement-request.js'
 import type { PeerClient } from './peer-client.js'
 import { HostRefusals } from './host-refusals.js'
@@ -30,6 +31,8 @@ const SAME_REQUEST_POLL_MS = 200
 export const MAX_CONCURRENT_PLACEMENTS = 16
 /** How long a placement waits before looking again when only in-flight reservations hold the room. */
 const RESERVATION_WAIT_MS = 250
+/** How long a broker keeps asking the host it committed on for the answer while that host is not dead (commit-confirm.ts). */
+export const COMMIT_CONFIRM_MS = 30_000
 /** Rendezvous-ranked authorities tried for a name before giving up. */
 const MAX_AUTHORITIES_TRIED = 4
 
@@ -134,6 +137,15 @@ export class Broker {
       ])
       throw err
     }
+  }
+
+  /** The commit's answer from `host`, asked again while it is busy rather than gone (commit-confirm.ts). */
+  private async confirmCommit (host: string, commit: meshvirt.v1.ICommit): Promise<meshvirt.v1.NegotiateResponse> {
+    return await askUntilAnswered(async () => await this.deps.peers.negotiate(host, { commit }), {
+      gone: () => (this.deps.view.get(host)?.liveness ?? 'dead') === 'dead',
+      forMs: COMMIT_CONFIRM_MS,
+      onRetry: (attempt, err) => { this.deps.log.info('a commit is not answered yet; asking again', { peer: host, vm: commit.vmId, attempt, err: err.message }) }
+    })
   }
 
   /** Binds (or frees) the name at every authority that holds this broker's claim, at once. */
@@ -290,7 +302,7 @@ export class Broker {
         try {
           // Commit is idempotent per VM id: a lost answer is asked again, never sent elsewhere
           // (the VM may exist there already; placing it on another host would make two).
-          const committed = await withRetries(async () => await peers.negotiate(host, { commit: { token, vmId, spec, placement, idempotencyKey: key } }))
+          const committed = await this.confirmCommit(host, { token, vmId, spec, placement, idempotencyKey: key })
           log.info('vm placed', { vm: vmId, name: spec.name, peer: host, attempts })
           this.stats.placed++
           this.deps.events?.emit('placement:done', { reserveMs: reservedAt - (firstReserve ?? reservedAt), commitMs: performance.now() - started, attempts, refusals })
