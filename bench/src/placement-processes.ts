@@ -8,7 +8,8 @@
  *  - an overcommit audit: what every host's VMs hold (from `vm ls` over the control API) against
  *    what its advert says it may allocate.
  */
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { ControlClient } from '@meshvirt/agent'
@@ -77,7 +78,12 @@ export async function runProcesses (agents: number, perAgent: number, log: (l: s
       overcommitViolations: await overcommitted(clients[0] as ControlClient),
       failures
     }
-    if (failures.length > 0) log(`failures: ${failures.join(' | ')}`)
+    if (failures.length > 0) {
+      // The agents' own warnings say why (their dir is removed when the run ends).
+      const kept = await mkdtemp(join(tmpdir(), 'mv-bench-place-failures-'))
+      await Promise.all(started.map(async (a, i) => { await writeFile(join(kept, `host-${i + 1}.log`), a.output()) }))
+      log(`failures: ${failures.join(' | ')} (agents' output kept in ${kept})`)
+    }
     log(`${agents} processes: ${placed}/${requests} placed in ${wallMs.toFixed(0)} ms = ${figures.perSecond.toFixed(0)}/s; request p50 ${figures.requestP50.toFixed(0)} ms, p99 ${figures.requestP99.toFixed(0)} ms; reserve p50 ≈ ${figures.reserveP50.toFixed(1)} ms; agents' CPU ${figures.cpuMsPerPlacement.toFixed(0)} ms per placement, ${figures.coresBusy.toFixed(2)} cores busy`)
     return figures
   })
