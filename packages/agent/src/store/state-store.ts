@@ -82,6 +82,12 @@ interface RawVm {
 export class StateStore {
   readonly db: Database.Database
   private readonly statements: StatementCache<Database.Statement>
+  /**
+   * The VM rows, read once and kept until a VM is written (agents list their VMs many times a
+   * second: adverts, leases, replication, networks, monitoring). Filled only outside a
+   * transaction, so what a rolled-back transaction wrote never enters it; callers get copies.
+   */
+  private vmRows: Map<string, VmRow> | undefined
 
   constructor (path: string) {
     this.db = new Database(path)
@@ -130,6 +136,7 @@ export class StateStore {
   // --- VMs -------------------------------------------------------------------------------
 
   insertVm (vm: VmRow): void {
+    this.vmRows = undefined
     this.prepare(`INSERT INTO vms (id, name, vm_group, spec, placement, owner, epoch, state, desired, vcpus, memory_bytes, disk_bytes,
       idempotency_key, created_at, updated_at, started_at, last_error, last_migration) VALUES (@id, @name, @vm_group, @spec, @placement, @owner, @epoch, @state,
       @desired, @vcpus, @memory_bytes, @disk_bytes, @idempotency_key, @created_at, @updated_at, @started_at, @last_error, @last_migration)`).run({
@@ -141,6 +148,8 @@ export class StateStore {
   }
 
   getVm (id: string): VmRow | undefined {
+    const rows = this.cachedVms()
+    if (rows !== undefined) return copyVm(rows.get(id))
     const raw = this.prepare('SELECT * FROM vms WHERE id = ?').get(id) as RawVm | undefined
     return raw === undefined ? undefined : toVm(raw)
   }
@@ -156,10 +165,24 @@ export class StateStore {
   }
 
   listVms (): VmRow[] {
+    const rows = this.cachedVms()
+    if (rows !== undefined) return [...rows.values()].map((r) => copyVm(r) as VmRow)
+    return this.readVms()
+  }
+
+  private readVms (): VmRow[] {
     return (this.prepare('SELECT * FROM vms ORDER BY created_at, id').all() as RawVm[]).map(toVm)
   }
 
+  /** The cached rows in listing order, loaded when missing; undefined inside a transaction. */
+  private cachedVms (): Map<string, VmRow> | undefined {
+    if (this.db.inTransaction) return undefined
+    this.vmRows ??= new Map(this.readVms().map((r) => [r.id, r]))
+    return this.vmRows
+  }
+
   updateVm (id: string, patch: Partial<Pick<VmRow, 'state' | 'desired' | 'startedAt' | 'lastError' | 'epoch' | 'lastMigration' | 'spec' | 'resources'>>, now: number): void {
+    this.vmRows = undefined
     const sets: string[] = ['updated_at = @now']
     const params: Record<string, unknown> = { id, now }
     if (patch.state !== undefined) { sets.push('state = @state'); params.state = patch.state }
@@ -177,6 +200,7 @@ export class StateStore {
   }
 
   deleteVm (id: string): void {
+    this.vmRows = undefined
     this.prepare('DELETE FROM vms WHERE id = ?').run(id)
   }
 
@@ -274,6 +298,11 @@ function toVm (r: RawVm): VmRow {
     idempotencyKey: r.idempotency_key, createdAt: r.created_at, updatedAt: r.updated_at, startedAt: r.started_at, lastError: r.last_error,
     lastMigration: r.last_migration === null ? null : new Uint8Array(r.last_migration)
   }
+}
+
+/** A row callers may change without changing the cache (its byte fields are never written in place). */
+function copyVm (r: VmRow | undefined): VmRow | undefined {
+  return r === undefined ? undefined : { ...r, resources: { ...r.resources } }
 }
 
 function toReservation (r: RawReservation): ReservationRow {
