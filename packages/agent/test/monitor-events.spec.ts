@@ -87,6 +87,18 @@ describe('signed events', () => {
     const notAPeerId = await signEvent(a.privateKey, event({ hostId: 'not-a-peer-id' }))
     expect(await openSignedEvent(notAPeerId)).toMatchObject({ ok: false, reason: 'invalid' })
   })
+
+  it('over gossip, lean on the signature gossipsub checked: the signer must still be the emitter', async () => {
+    const a = await generateIdentity()
+    const b = await generateIdentity()
+    const good = pb.SignedEvent.decode(await signEvent(a.privateKey, event({ hostId: a.hostId })))
+    // b relaying a's event under its own gossip signature is refused before any signature check.
+    expect(await openSignedEvent(pb.SignedEvent.encode(good).finish(), b.hostId, { signerVerified: true })).toMatchObject({ ok: false, reason: 'signer-mismatch' })
+    // Bytes gossipsub verified as a's are a's: the event's own signature is not checked again.
+    const unsigned = pb.SignedEvent.encode({ event: good.event, signature: new Uint8Array(64) }).finish()
+    expect(await openSignedEvent(unsigned, a.hostId, { signerVerified: true })).toMatchObject({ ok: true, event: { hostId: a.hostId } })
+    expect(await openSignedEvent(unsigned, a.hostId)).toMatchObject({ ok: false, reason: 'bad-signature' })
+  })
 })
 
 describe('EmitterOrder', () => {

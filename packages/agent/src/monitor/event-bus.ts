@@ -144,7 +144,8 @@ export class EventBus {
       this.counters.rejected.unsigned++
       return TopicValidatorResult.Reject
     }
-    const opened = await openSignedEvent(msg.data, msg.from.toString())
+    // A 'signed' message: gossipsub (StrictSign) has checked msg.from's signature over these bytes.
+    const opened = await openSignedEvent(msg.data, msg.from.toString(), { signerVerified: true })
     if (!opened.ok) {
       this.counters.rejected[opened.reason]++
       this.init.log.warn('rejected an event', { peer: msg.from.toString(), reason: opened.reason, detail: opened.detail })
