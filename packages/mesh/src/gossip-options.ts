@@ -52,6 +52,13 @@ export const INBOUND_CONNECTIONS_PER_IP_PER_S = 500
 export const MAX_PENDING_INBOUND_CONNECTIONS = 64
 /** Messages on our topics are adverts; anything bigger is refused before decoding. */
 export const MAX_GOSSIP_DATA_BYTES = 512 * 1024
+/**
+ * IDONTWANT (gossipsub 1.2) only for messages at least this big, i.e. never for adverts: by default
+ * (512 bytes) every new advert (~1 KB) made each host send an IDONTWANT to each of its other mesh
+ * peers, as many control messages as advert copies, to save a duplicate that on a LAN has mostly
+ * been forwarded already (the forwarder validates and forwards before the IDONTWANT arrives).
+ */
+export const IDONTWANT_MIN_DATA_BYTES = MAX_GOSSIP_DATA_BYTES
 
 /** Signer and sequence number of a raw message: unique per published message under StrictSign. */
 export function fastMessageId (msg: { from?: Uint8Array, seqno?: Uint8Array }): string {
@@ -77,6 +84,7 @@ export function gossipOptions (heartbeatMs: number): Partial<GossipsubOpts> {
     heartbeatInterval: heartbeatMs,
     pruneBackoff: GOSSIP_PRUNE_BACKOFF_MS,
     maxInboundDataLength: MAX_GOSSIP_DATA_BYTES,
+    idontwantMinDataSize: IDONTWANT_MIN_DATA_BYTES,
     scoreParams: { IPColocationFactorWeight: 0 }
   }
 }
