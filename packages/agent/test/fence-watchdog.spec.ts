@@ -79,14 +79,42 @@ describe('fence watchdog', () => {
     expect(other.signalCode).toBeNull()
   })
 
+  it('runs no process until a deadline is armed', async () => {
+    expect(watchdog.processId).toBeUndefined()
+    const guest = fakeGuest('vm-aaaa000000000004')
+    await watchdog.arm('vm-aaaa000000000004', guest.pid as number, Date.now() + 60_000)
+    const pid = watchdog.processId as number
+    expect(pid).toBeGreaterThan(0)
+    expect(() => process.kill(pid, 0)).not.toThrow()
+  })
+
   it('one watchdog per dir: a second agent start adopts the running one', async () => {
+    await watchdog.arm('vm-aaaa000000000005', fakeGuest('vm-aaaa000000000005').pid as number, Date.now() + 60_000)
+    expect(watchdog.processId).toBeGreaterThan(0)
     const again = new FenceWatchdog(join(dir, 'fence'))
     await again.start()
     expect(again.processId).toBe(watchdog.processId)
   })
 
+  it('an agent that finds deadlines armed and no watchdog starts one at once', async () => {
+    await watchdog.arm('vm-aaaa000000000006', fakeGuest('vm-aaaa000000000006').pid as number, Date.now() + 60_000)
+    watchdog.stopProcess()
+    const first = watchdog.processId as number
+    for (const deadline = Date.now() + 3000; Date.now() < deadline;) {
+      try { process.kill(first, 0) } catch { break }
+      await sleep(20)
+    }
+    const again = new FenceWatchdog(join(dir, 'fence'))
+    await again.start()
+    expect(again.processId).toBeGreaterThan(0)
+    expect(again.processId).not.toBe(first)
+    again.stopProcess()
+  })
+
   it('exits once its dir is gone (a wiped data dir leaves no watchdog behind)', async () => {
+    await watchdog.arm('vm-aaaa000000000007', fakeGuest('vm-aaaa000000000007').pid as number, Date.now() + 60_000)
     const pid = watchdog.processId as number
+    expect(pid).toBeGreaterThan(0)
     await rm(join(dir, 'fence'), { recursive: true, force: true })
     const deadline = Date.now() + 3000
     let alive = true

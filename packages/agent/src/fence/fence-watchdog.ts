@@ -20,21 +20,37 @@ export interface FenceRecord { vmId: string, pid: number, fenceAt: number, at: n
 export class FenceWatchdog {
   private pid: number | undefined
   private writes = 0
+  private spawning: Promise<void> | undefined
 
   constructor (private readonly dir: string) {}
 
+  /**
+   * Adopts the watchdog already running for this dir; starts one only if deadlines are armed (a
+   * previous agent's guests). Otherwise the process starts with the first deadline armed: a host
+   * that leads no replicated VM runs no watchdog (a second node process, ~50 MB resident).
+   */
   async start (): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 })
     const existing = Number(await readFile(join(this.dir, 'watchdog.pid'), 'utf8').catch(() => '0'))
     if (existing > 0 && alive(existing)) { this.pid = existing; return }
-    const child = spawn(process.execPath, [processEntry(), this.dir, String(process.pid)], { detached: true, stdio: 'ignore' })
-    child.unref()
-    this.pid = child.pid
-    await writeFile(join(this.dir, 'watchdog.pid'), `${child.pid ?? 0}\n`)
+    if ((await this.armed()).length > 0) await this.ensureRunning()
+  }
+
+  /** Starts the watchdog process unless it runs. */
+  private async ensureRunning (): Promise<void> {
+    if (this.pid !== undefined && alive(this.pid)) return
+    this.spawning ??= (async () => {
+      const child = spawn(process.execPath, [processEntry(), this.dir, String(process.pid)], { detached: true, stdio: 'ignore' })
+      child.unref()
+      this.pid = child.pid
+      await writeFile(join(this.dir, 'watchdog.pid'), `${child.pid ?? 0}\n`)
+    })().finally(() => { this.spawning = undefined })
+    await this.spawning
   }
 
   /** The guest (QEMU `pid`) must be dead by `fenceAt` (epoch ms) unless armed again before. */
   async arm (vmId: string, pid: number, fenceAt: number): Promise<void> {
+    await this.ensureRunning()
     const path = join(this.dir, `${vmId}.json`)
     // A unique temporary name: two arms of one VM may overlap (a renewal and the periodic check).
     const tmp = `${path}.${++this.writes}.tmp`
