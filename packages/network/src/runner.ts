@@ -1,4 +1,4 @@
-import { execa } from 'execa'
+import { loadExeca } from './lazy-execa.js'
 import { HostNetworkError } from './types.js'
 
 /**
@@ -17,7 +17,7 @@ export type CommandRunner = (file: string, args: readonly string[], options?: { 
 
 /** The real thing: execa, no shell, stdin closed unless there is input. */
 export const execaRunner: CommandRunner = async (file, args, options) => {
-  const result = await execa(file, args, {
+  const result = await (await loadExeca())(file, args, {
     reject: false,
     ...(options?.input === undefined ? { stdin: 'ignore' as const } : { input: options.input })
   })

@@ -1,6 +1,6 @@
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { execa } from 'execa'
+import { loadExeca } from '../lazy-execa.js'
 import { QmpError, WrongStateError } from '../errors.js'
 import { QmpEventLog } from '../migration/qmp-event-log.js'
 import type { QmpClient } from '../qemu/qmp-client.js'
@@ -68,7 +68,7 @@ export class QemuReplication implements DiskReplication {
     const point = await this.readPoint(vm.paths.dir, seq)
     const extents = []
     for (const disk of point.disks) {
-      const result = await execa(this.init.qemuImg, ['map', '--output=json', disk.file], { reject: false, stdin: 'ignore' })
+      const result = await (await loadExeca())(this.init.qemuImg, ['map', '--output=json', disk.file], { reject: false, stdin: 'ignore' })
       if (result.failed) throw new PointNotFoundError(`point ${seq} of VM ${id}: cannot map ${disk.file}: ${String(result.stderr).trim()}`)
       // A layer on a shared base lists what the layer holds, as an incremental does.
       const kind = point.kind === 'full' && disk.onBase === true ? 'incremental' : point.kind
@@ -95,7 +95,7 @@ export class QemuReplication implements DiskReplication {
         for (const d of disks) await qmp.execute('block-dirty-bitmap-remove', { node: `disk-${d.name}`, name: REPLICA_BITMAP }, options).catch(() => {})
       } else {
         // Persistent: it lives in the qcow2 of a stopped VM and would be loaded at the next start.
-        for (const d of disks) await execa(this.init.qemuImg, ['bitmap', '--remove', vm.paths.disks[d.name] as string, REPLICA_BITMAP], { reject: false, stdin: 'ignore' })
+        for (const d of disks) await (await loadExeca())(this.init.qemuImg, ['bitmap', '--remove', vm.paths.disks[d.name] as string, REPLICA_BITMAP], { reject: false, stdin: 'ignore' })
       }
       await rm(replicaDir(vm.paths.dir), { recursive: true, force: true })
       this.log('replication stopped', { vm: id })
@@ -148,7 +148,7 @@ export class QemuReplication implements DiskReplication {
         dirtyBytes += kind === 'full' ? sizeBytes : (bitmap?.count ?? 0)
         const file = join(dir, `${seq}-${d.name}.qcow2`)
         // Same virtual size as the source: blockdev-backup refuses a target of another size.
-        const created = await execa(this.init.qemuImg, ['create', '-q', '-f', 'qcow2', file, String(sizeBytes)], { reject: false, stdin: 'ignore', cancelSignal: options.signal })
+        const created = await (await loadExeca())(this.init.qemuImg, ['create', '-q', '-f', 'qcow2', file, String(sizeBytes)], { reject: false, stdin: 'ignore', cancelSignal: options.signal })
         if (created.failed) throw new PointFailedError(`VM ${id}: cannot create point file ${file}: ${String(created.stderr).trim()}`)
         const target = `rp-${d.name}-${seq}`
         await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': target, file: { driver: 'file', filename: file } }, options)

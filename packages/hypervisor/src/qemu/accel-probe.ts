@@ -2,7 +2,7 @@ import { constants } from 'node:fs'
 import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { release } from 'node:os'
 import { dirname } from 'node:path'
-import { execa } from 'execa'
+import { loadExeca } from '../lazy-execa.js'
 import { DEFAULT_CPU_MODEL, MACHINE_TYPE } from '../constants.js'
 import { QemuMissingError } from '../errors.js'
 import type { AbortOptions, Accelerator } from '../types.js'
@@ -76,7 +76,7 @@ async function bootUnderKvm (qemu: string, key: string, options: AcceleratorProb
   ]
   if (options.initrd !== undefined) argv.push('-initrd', options.initrd)
   const started = performance.now()
-  const child = execa(qemu, argv, { reject: false, stdin: 'ignore', all: true, buffer: false, cancelSignal: options.signal, forceKillAfterDelay: 1000 })
+  const child = (await loadExeca())(qemu, argv, { reject: false, stdin: 'ignore', all: true, buffer: false, cancelSignal: options.signal, forceKillAfterDelay: 1000 })
   let output = ''
   const sawMarker = new Promise<number | undefined>((resolve) => {
     const timer = setTimeout(() => { resolve(undefined) }, timeoutMs)

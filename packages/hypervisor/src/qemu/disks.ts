@@ -1,6 +1,6 @@
 import { constants } from 'node:fs'
 import { access } from 'node:fs/promises'
-import { execa } from 'execa'
+import { loadExeca } from '../lazy-execa.js'
 import { DiskFullError, ImageMissingError, InvalidSpecError, QemuMissingError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { inspectImage } from './image-info.js'
@@ -35,7 +35,7 @@ export async function createDisk (options: CreateDiskOptions): Promise<void> {
     args.push('-b', options.base, '-F', format)
   }
   args.push(options.path, `${options.sizeMiB}M`)
-  const result = await execa(options.qemuImg, args, { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
+  const result = await (await loadExeca())(options.qemuImg, args, { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
   if (result.failed) throw diskError(options.qemuImg, result, `create ${options.path}`)
 }
 
@@ -45,9 +45,9 @@ async function importDisk (options: CreateDiskOptions, from: string): Promise<vo
     throw new ImageMissingError(`image ${from} to import does not exist`)
   }
   const { format } = await inspectImage(from, { qemuImg: options.qemuImg, signal: options.signal })
-  const converted = await execa(options.qemuImg, ['convert', '-q', '-f', format, '-O', 'qcow2', from, options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
+  const converted = await (await loadExeca())(options.qemuImg, ['convert', '-q', '-f', format, '-O', 'qcow2', from, options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
   if (converted.failed) throw diskError(options.qemuImg, converted, `import ${from} into ${options.path}`)
-  const info = await execa(options.qemuImg, ['info', '--output=json', options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
+  const info = await (await loadExeca())(options.qemuImg, ['info', '--output=json', options.path], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
   if (info.failed) throw diskError(options.qemuImg, info, `inspect ${options.path}`)
   const virtualSize = Number((JSON.parse(String(info.stdout)) as { 'virtual-size'?: number })['virtual-size'] ?? 0)
   if (virtualSize < options.sizeMiB * 2 ** 20) await growDisk({ ...options, path: options.path })
@@ -55,7 +55,7 @@ async function importDisk (options: CreateDiskOptions, from: string): Promise<vo
 
 /** A qcow2 disk of a VM that is not running, grown to `sizeMiB` (the new space reads as zeros). */
 export async function growDisk (options: { qemuImg: string, path: string, sizeMiB: number } & AbortOptions): Promise<void> {
-  const grown = await execa(options.qemuImg, ['resize', '-q', '-f', 'qcow2', options.path, `${options.sizeMiB}M`], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
+  const grown = await (await loadExeca())(options.qemuImg, ['resize', '-q', '-f', 'qcow2', options.path, `${options.sizeMiB}M`], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
   if (grown.failed) throw diskError(options.qemuImg, grown, `grow ${options.path} to ${options.sizeMiB} MiB`)
 }
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
-import { execa } from 'execa'
+import { loadExeca } from '../lazy-execa.js'
 import { QemuMissingError } from '../errors.js'
 import type { AbortOptions, Accelerator, HostFingerprint } from '../types.js'
 
@@ -33,7 +33,7 @@ export async function hostFingerprint (qemu: string, accel: Accelerator, options
 }
 
 async function run (qemu: string, args: string[], options: AbortOptions): Promise<string> {
-  const result = await execa(qemu, args, { reject: false, cancelSignal: options.signal, stdin: 'ignore', timeout: 10_000 })
+  const result = await (await loadExeca())(qemu, args, { reject: false, cancelSignal: options.signal, stdin: 'ignore', timeout: 10_000 })
   if (result.code === 'ENOENT') throw new QemuMissingError(`${qemu} not found: install qemu-system-x86 (scripts/install-system-deps)`)
   if (result.failed) throw new QemuMissingError(`${qemu} ${args.join(' ')} failed: ${String(result.stderr).trim() || result.shortMessage}`)
   return String(result.stdout)

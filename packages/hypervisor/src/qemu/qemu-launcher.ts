@@ -1,6 +1,6 @@
 import { constants } from 'node:fs'
 import { access, readFile, rename, rm } from 'node:fs/promises'
-import { execa } from 'execa'
+import { loadExeca } from '../lazy-execa.js'
 import { LAUNCH_TIMEOUT_MS } from '../constants.js'
 import { DiskFullError, ImageMissingError, KvmUnusableError, QemuLaunchError, QemuMissingError, WrongStateError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
@@ -40,7 +40,7 @@ export async function launchQemu (launch: QemuLaunch, options: LaunchOptions): P
   // QEMU truncates its log at start: keep the previous run's (the one a crash left) beside it.
   await rename(paths.qemuLog, `${paths.qemuLog}.1`).catch(() => {})
   const argv = buildQemuArgv({ ...launch, daemonize: true })
-  const result = await execa(options.qemuBinary, argv, {
+  const result = await (await loadExeca())(options.qemuBinary, argv, {
     cwd: paths.dir,
     reject: false,
     stdin: 'ignore',

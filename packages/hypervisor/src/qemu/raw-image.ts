@@ -1,5 +1,5 @@
 import { open, rm } from 'node:fs/promises'
-import { execa } from 'execa'
+import { loadExeca } from '../lazy-execa.js'
 import type { AbortOptions } from '../types.js'
 import { diskError } from './disks.js'
 
@@ -12,7 +12,7 @@ export async function writeRawImage (source: string, options: { format: string, 
   const qemuImg = options.qemuImg ?? 'qemu-img'
   await rm(options.target, { force: true })
   try {
-    const result = await execa(qemuImg, ['convert', '-q', '-f', options.format, '-O', 'raw', source, options.target], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
+    const result = await (await loadExeca())(qemuImg, ['convert', '-q', '-f', options.format, '-O', 'raw', source, options.target], { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
     if (result.failed) throw diskError(qemuImg, result, `write ${source} as raw ${options.target}`)
     const fh = await open(options.target, 'r+')
     try {

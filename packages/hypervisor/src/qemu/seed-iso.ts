@@ -1,6 +1,6 @@
 import { mkdir, rm, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { execa } from 'execa'
+import { loadExeca } from '../lazy-execa.js'
 import { SeedToolMissingError } from '../errors.js'
 import type { AbortOptions, SeedSpec } from '../types.js'
 
@@ -51,7 +51,7 @@ export async function writeSeedIso (options: WriteSeedIsoOptions): Promise<strin
       '-commit'
     ]
     await rm(iso, { force: true })
-    const result = await execa(options.xorriso, args, { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
+    const result = await (await loadExeca())(options.xorriso, args, { reject: false, cancelSignal: options.signal, stdin: 'ignore' })
     if (result.code === 'ENOENT') throw new SeedToolMissingError(`${options.xorriso} not found: install the Debian package xorriso (scripts/install-system-deps) to give VMs a cloud-init seed`)
     if (result.failed) throw new Error(`xorriso could not write ${iso}: ${String(result.stderr).trim() || result.shortMessage}`)
   } finally {
