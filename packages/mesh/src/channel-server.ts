@@ -60,7 +60,7 @@ class InboundChannel {
     this.stream.addEventListener('message', (evt) => { this.read(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()) })
     this.stream.addEventListener('close', () => { this.end() })
     // The requester closed its side (an idle channel): answer what runs, then close ours.
-    this.stream.addEventListener('remoteCloseWrite', () => { if (this.waiting.length === 0 && this.inFlight() === 0) this.closeQuietly() })
+    this.stream.addEventListener('remoteCloseWrite', () => { this.closeIfDone() })
   }
 
   private read (chunk: Uint8Array): void {
@@ -144,7 +144,7 @@ class InboundChannel {
       this.deps.budget.give(this.peer, w.charged)
       this.running.set(w.protocol, (this.running.get(w.protocol) ?? 1) - 1)
       this.pump()
-      if (this.stream.remoteWriteStatus === 'closed' && this.waiting.length === 0 && this.inFlight() === 0) this.closeQuietly()
+      this.closeIfDone()
     }
   }
 
@@ -159,10 +159,11 @@ class InboundChannel {
     }
   }
 
-  private inFlight (): number {
-    let n = 0
-    for (const v of this.running.values()) n += v
-    return n
+  /** Closes our side once the requester closed its own and every request it sent is answered. */
+  private closeIfDone (): void {
+    if (this.stream.remoteWriteStatus !== 'closed' || this.waiting.length > 0) return
+    for (const n of this.running.values()) if (n > 0) return
+    this.stream.close().catch((err: Error) => { this.stream.abort(err) })
   }
 
   /** A frame that cannot be read: the channel is reset (the requester's requests on it fail). */
@@ -171,10 +172,6 @@ class InboundChannel {
     this.deps.onFailed({ protocol: CHANNEL_PROTOCOL, peer: this.peer, stage: 'read', error: err })
     this.stream.abort(err)
     this.end()
-  }
-
-  private closeQuietly (): void {
-    this.stream.close().catch((err: Error) => { this.stream.abort(err) })
   }
 
   /** The stream is gone: waiting requests are dropped and their bytes given back; running ones finish unanswered. */

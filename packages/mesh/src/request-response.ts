@@ -144,10 +144,7 @@ export class RequestResponse {
         try {
           return await channel.request(protocol, request, { signal, ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}) })
         } catch (err) {
-          const who = peerId.toString()
-          if (options.signal?.aborted === true) throw new RequestAbortedError(protocol, who, options.signal.reason)
-          if (timeout.aborted) throw new RequestTimeoutError(protocol, who, timeoutMs)
-          throw new RequestFailedError(protocol, who, err)
+          throw requestError(err, protocol, peerId.toString(), options.signal, timeout, timeoutMs)
         }
       }
     }
@@ -163,15 +160,16 @@ export class RequestResponse {
     let opening = this.channels.get(key)
     if (opening === undefined) {
       if ((this.noChannelUntil.get(key) ?? 0) > Date.now()) return undefined
-      opening = this.openChannel(peerId, key)
-      this.channels.set(key, opening)
+      // Forgets only this opening: a channel that ends after another replaced it leaves that one.
+      const mine: Promise<OutboundChannel | undefined> = this.openChannel(peerId, key, () => { if (this.channels.get(key) === mine) this.channels.delete(key) })
+      opening = mine
+      this.channels.set(key, mine)
     }
     const channel = await raceSignal(opening, signal).catch(() => undefined)
     return channel?.open === true ? channel : undefined
   }
 
-  private async openChannel (peerId: PeerId, key: string): Promise<OutboundChannel | undefined> {
-    const forget = (): void => { this.channels.delete(key) }
+  private async openChannel (peerId: PeerId, key: string, forget: () => void): Promise<OutboundChannel | undefined> {
     try {
       const record = await this.libp2p.peerStore.get(peerId).catch(() => undefined)
       if (record?.protocols.includes(CHANNEL_PROTOCOL) !== true) {
@@ -200,9 +198,7 @@ export class RequestResponse {
         return (await lp.read({ signal })).subarray()
       } catch (err) {
         stream?.abort(err instanceof Error ? err : new Error(String(err)))
-        const who = peerId.toString()
-        if (options.signal?.aborted === true) throw new RequestAbortedError(protocol, who, options.signal.reason)
-        if (timeout.aborted) throw new RequestTimeoutError(protocol, who, timeoutMs)
+        if (options.signal?.aborted === true || timeout.aborted) throw requestError(err, protocol, peerId.toString(), options.signal, timeout, timeoutMs)
         // A connection whose multiplexer has closed while its socket has not is still listed by
         // libp2p, and every dial would reuse it until the socket goes (seconds under load, seen in
         // CI). Drop that connection (only it: others to the peer may be healthy) and dial again,
@@ -211,10 +207,17 @@ export class RequestResponse {
           for (const c of this.libp2p.getConnections(peerId)) if (!multiplexerOpen(c)) c.abort(err as Error)
           continue
         }
-        throw new RequestFailedError(protocol, who, err)
+        throw requestError(err, protocol, peerId.toString(), options.signal, timeout, timeoutMs)
       }
     }
   }
+}
+
+/** What a request that did not get its answer throws: the caller gave up, the time ran out, or the exchange failed. */
+function requestError (err: unknown, protocol: string, who: string, callerSignal: AbortSignal | undefined, timeout: AbortSignal, timeoutMs: number): Error {
+  if (callerSignal?.aborted === true) return new RequestAbortedError(protocol, who, callerSignal.reason)
+  if (timeout.aborted) return new RequestTimeoutError(protocol, who, timeoutMs)
+  return new RequestFailedError(protocol, who, err)
 }
 
 /** `p`, or the signal's reason when it aborts first. */

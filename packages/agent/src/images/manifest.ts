@@ -38,9 +38,14 @@ export function sha256Hex (bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
 
+/** Whether `bytes` have the place and length of chunk `i` (its hash not looked at). */
+function chunkFits (m: ImageManifest, i: number, bytes: Uint8Array): boolean {
+  return i >= 0 && i < m.chunks.length && bytes.length === chunkSpan(m, i).length
+}
+
 /** Whether `bytes` are chunk `i` of the image. */
 export function chunkMatches (m: ImageManifest, i: number, bytes: Uint8Array): boolean {
-  return i >= 0 && i < m.chunks.length && bytes.length === chunkSpan(m, i).length && sha256Hex(bytes) === m.chunks[i]
+  return chunkFits(m, i, bytes) && sha256Hex(bytes) === m.chunks[i]
 }
 
 /**
@@ -48,7 +53,7 @@ export function chunkMatches (m: ImageManifest, i: number, bytes: Uint8Array): b
  * verifies a chunk while the loop goes on receiving the next ones (1 GiB is ~0.7 s of SHA-256 here).
  */
 export async function chunkMatchesOffLoop (m: ImageManifest, i: number, bytes: Uint8Array): Promise<boolean> {
-  if (i < 0 || i >= m.chunks.length || bytes.length !== chunkSpan(m, i).length) return false
+  if (!chunkFits(m, i, bytes)) return false
   const digest = Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex')
   return digest === m.chunks[i]
 }

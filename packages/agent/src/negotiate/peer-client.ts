@@ -13,13 +13,14 @@ type LocalHandler = (bytes: Uint8Array, peer: string) => Promise<Uint8Array>
  */
 const READ_ONLY_CONTROL = ['inspectVm', 'listVms', 'listHosts', 'readConsole', 'listNetworks', 'inspectNetwork', 'listImages', 'inspectImage', 'listEvents'] as const
 
+/** How long a peer's having declared a protocol is taken as known (a peer store read per request cost ~7 % of one). */
+const SERVES_KNOWN_MS = 60_000
+
 /**
- * Calls a protocol on a host of the cluster: over a libp2p stream for a peer, straight into the
+ * Calls a protocol on a host of the cluster: over the mesh for a peer, straight into the
  * local handler for this host (a broker is often its own best candidate). Decoding and error
  * mapping live here, so the broker and the control router speak in messages.
  */
-/** How long a peer's having declared a protocol is taken as known (a peer store read per request cost ~7 % of one). */
-const SERVES_KNOWN_MS = 60_000
 
 export class PeerClient {
   private readonly local = new Map<string, LocalHandler>()

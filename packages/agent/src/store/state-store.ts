@@ -149,7 +149,10 @@ export class StateStore {
 
   getVm (id: string): VmRow | undefined {
     const rows = this.cachedVms()
-    if (rows !== undefined) return copyVm(rows.get(id))
+    if (rows !== undefined) {
+      const row = rows.get(id)
+      return row === undefined ? undefined : copyVm(row)
+    }
     const raw = this.prepare('SELECT * FROM vms WHERE id = ?').get(id) as RawVm | undefined
     return raw === undefined ? undefined : toVm(raw)
   }
@@ -166,7 +169,7 @@ export class StateStore {
 
   listVms (): VmRow[] {
     const rows = this.cachedVms()
-    if (rows !== undefined) return [...rows.values()].map((r) => copyVm(r) as VmRow)
+    if (rows !== undefined) return [...rows.values()].map(copyVm)
     return this.readVms()
   }
 
@@ -301,8 +304,8 @@ function toVm (r: RawVm): VmRow {
 }
 
 /** A row callers may change without changing the cache (its byte fields are never written in place). */
-function copyVm (r: VmRow | undefined): VmRow | undefined {
-  return r === undefined ? undefined : { ...r, resources: { ...r.resources } }
+function copyVm (r: VmRow): VmRow {
+  return { ...r, resources: { ...r.resources } }
 }
 
 function toReservation (r: RawReservation): ReservationRow {
