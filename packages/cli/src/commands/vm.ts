@@ -273,9 +273,10 @@ function simpleVmCommand (action: 'start' | 'stop' | 'delete', summary: string, 
       const body = action === 'start' ? { startVm: { vm } } : action === 'stop' ? { stopVm: { vm, force: ctx.values.force === true } } : { deleteVm: { vm, force: ctx.values.force === true } }
       const res = await client.call({ idempotencyKey: randomUUID(), ...body }, { timeoutMs: 120_000 })
       let view = vmView(res.vm ?? {})
-      // A replicated VM's guest starts once its lease is held (a renewal round, about a second).
+      // A replicated VM's guest starts once its lease is held (a renewal round, about a second):
+      // fenced until then, pending once the lease resumes it, starting, then running.
       const deadline = Date.now() + (action === 'start' ? START_LEASE_WAIT_MS : 0)
-      while ((view.state === 'fenced' || view.state === 'starting') && Date.now() < deadline) {
+      while (['fenced', 'pending', 'starting'].includes(view.state) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 200))
         view = vmView((await client.call({ inspectVm: { vm: { id: view.id } } })).vm ?? {})
       }
