@@ -15,6 +15,7 @@ import { NEGOTIATE_PROTOCOL, type RunningAgent } from '@meshvirt/agent'
 import { createMeshNode, generateIdentity, type MeshNode } from '@meshvirt/mesh'
 import { simVmSpec, startSimCluster, type SimCluster } from '@meshvirt/testkit'
 import { percentile, type Benchmark, type Metric } from './harness.js'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 const MIB = 2 ** 20
 
@@ -32,7 +33,7 @@ async function storm (cluster: SimCluster, tag: string, count: number, concurren
     for (let i = next++; i < count; i = next++) {
       const started = performance.now()
       try {
-        await (brokers[i % brokers.length] as RunningAgent).broker.create(simVmSpec(`${tag}-${i}`, 64), `${tag}-key-${i}`)
+        await (brokers[i % brokers.length] as RunningAgent).broker.create(vmSpecFromWire(simVmSpec(`${tag}-${i}`, 64)), `${tag}-key-${i}`)
         latencies.push(performance.now() - started)
       } catch (err) {
         failed++

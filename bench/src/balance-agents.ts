@@ -9,6 +9,7 @@ import { balanceView, type RunningAgent } from '@meshvirt/agent'
 import { greedyPlan, measure, seededRandom } from '@meshvirt/placement'
 import { pb } from '@meshvirt/proto'
 import { pollUntil, simVmSpec, startSimCluster } from '@meshvirt/testkit'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 export const AGENT_KNOBS = { intervalMs: 200, holdMs: 600, cooldownMs: 1_000, sampleMs: 500 }
 const MIB_SIZES = [256, 512, 512, 1024, 1024, 2048]
@@ -39,7 +40,7 @@ export async function balanceOnAgents (agents: number, vms: number, log: (line: 
       if (h < 0) throw new Error(`${vms} VMs do not fit on ${agents} hosts of ${hostMiB} MiB`)
       used[h] = (used[h] ?? 0) + mib
       const host = all[h] as RunningAgent
-      await host.broker.create({ ...simVmSpec(`bal-${i}`, mib), host: host.hostId }, `bal-${i}`)
+      await host.broker.create(vmSpecFromWire({ ...simVmSpec(`bal-${i}`, mib), host: host.hostId }), `bal-${i}`)
     }
     const a = all[0] as RunningAgent
     const knobs = a.balance.knobs

@@ -12,6 +12,7 @@
 import { loadavg } from 'node:os'
 import { simVmSpec, startSimCluster } from '@meshvirt/testkit'
 import type { Benchmark } from './harness.js'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 const SCRAPE_INTERVAL_S = 15
 
@@ -35,7 +36,7 @@ export const monitorOverhead: Benchmark = {
     const load = [loadavg()[0] ?? 0]
     const c = await startSimCluster(Array.from({ length: agents }, () => ({ vcpus: 16, memoryMiB: 8192 })), { timing: 'lan', readyTimeoutMs: 60_000 })
     try {
-      await Promise.all(Array.from({ length: vms }, async (_, i) => await c.agents[i % agents]!.broker.create(simVmSpec(`idle-${i}`), `idle-${i}`)))
+      await Promise.all(Array.from({ length: vms }, async (_, i) => await c.agents[i % agents]!.broker.create(vmSpecFromWire(simVmSpec(`idle-${i}`)), `idle-${i}`)))
       await new Promise((resolve) => setTimeout(resolve, 3_000))
       const idle = await cpuOver(windowMs) / agents
       log(`idle window ${windowMs} ms: ${(idle * 100).toFixed(2)} % of a core per agent`)

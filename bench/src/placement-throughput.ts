@@ -11,6 +11,7 @@ import type { PlacementTiming } from '@meshvirt/agent'
 import { simVmSpec, startSimCluster } from '@meshvirt/testkit'
 import { percentile, type Benchmark, type Metric } from './harness.js'
 import { runProcesses, type PlacementRun, type ProcessRunFigures } from './placement-processes.js'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 interface RunFigures extends PlacementRun {
   reserveP50: number
@@ -36,7 +37,7 @@ async function run (agents: number, perAgent: number, log: (l: string) => void):
     const t0 = performance.now()
     const results = await Promise.allSettled(Array.from({ length: requests }, async (_, i) => {
       const broker = cluster.agents[i % agents]!
-      await broker.broker.create(simVmSpec(`tp-${i}`, 256), `tp-key-${i}`)
+      await broker.broker.create(vmSpecFromWire(simVmSpec(`tp-${i}`, 256)), `tp-key-${i}`)
     }))
     const wallMs = performance.now() - t0
     const placed = results.filter((r) => r.status === 'fulfilled').length

@@ -4,6 +4,7 @@ import { greedyPlan, measure } from '@meshvirt/placement'
 import { pb } from '@meshvirt/proto'
 import { pollUntil } from '@meshvirt/testkit'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 // Rebalancing between real agents (gossip, negotiation, live migration) on the simulated
 // hypervisor. Timings scaled down from the defaults (30 s rounds, 2 min hold, 2 min cool-down) to
@@ -39,8 +40,8 @@ describe('rebalancing (3 agents, simulated hypervisor)', () => {
     cluster = await startInProcessCluster([HOST, HOST, HOST], { balance: KNOBS })
     const agents = cluster.agents
     const [a, b, c] = agents as [RunningAgent, RunningAgent, RunningAgent]
-    for (let i = 0; i < 12; i++) await a.broker.create({ ...simSpec(`bal-${i}`, 512), host: a.hostId }, `bal-${i}`)
-    const stay = (await a.broker.create({ ...simSpec('stay', 512), host: a.hostId, noBalance: true }, 'stay')).vm.summary?.id as string
+    for (let i = 0; i < 12; i++) await a.broker.create(vmSpecFromWire({ ...simSpec(`bal-${i}`, 512), host: a.hostId }), `bal-${i}`)
+    const stay = (await a.broker.create(vmSpecFromWire({ ...simSpec('stay', 512), host: a.hostId, noBalance: true }), 'stay')).vm.summary?.id as string
     await settled(agents, 13, 3)
     expect(agents.every((x) => x.balance.setting.current.mode === 'off')).toBe(true)
     const plan = greedyPlan(view(a), a.balance.knobs)
@@ -76,7 +77,7 @@ describe('rebalancing (3 agents, simulated hypervisor)', () => {
   it('recommend mode tells the move as an event and moves nothing; the dry run prints the plan', async () => {
     cluster = await startInProcessCluster([HOST, HOST], { balance: KNOBS })
     const [a, b] = cluster.agents as [RunningAgent, RunningAgent]
-    for (let i = 0; i < 6; i++) await a.broker.create({ ...simSpec(`rec-${i}`, 1024), host: a.hostId }, `rec-${i}`)
+    for (let i = 0; i < 6; i++) await a.broker.create(vmSpecFromWire({ ...simSpec(`rec-${i}`, 1024), host: a.hostId }), `rec-${i}`)
     await settled(cluster.agents, 6, 2)
     const dry = (await new ControlClient(b.controlSocket).call({ clusterBalance: { dryRun: true } })).balanceReport
     // a holds 6 × 1024 MiB of 8 GiB (utilisation 37.5 %, CPU measured idle), b nothing: two moves
@@ -104,8 +105,8 @@ describe('rebalancing (3 agents, simulated hypervisor)', () => {
     const [a, b] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
     await cluster.agents[2]!.stop()
     for (let i = 0; i < 6; i++) {
-      await a.broker.create({ ...simSpec(`ja-${i}`, 1024), host: a.hostId }, `ja-${i}`)
-      await b.broker.create({ ...simSpec(`jb-${i}`, 1024), host: b.hostId }, `jb-${i}`)
+      await a.broker.create(vmSpecFromWire({ ...simSpec(`ja-${i}`, 1024), host: a.hostId }), `ja-${i}`)
+      await b.broker.create(vmSpecFromWire({ ...simSpec(`jb-${i}`, 1024), host: b.hostId }), `jb-${i}`)
     }
     await setMode(a, pb.BalanceMode.BALANCE_MODE_AUTO)
     await pollUntil(() => b.balance.setting.current.mode === 'auto', { timeoutMs: 10_000, what: 'b to follow auto' })

@@ -3,6 +3,7 @@ import { pollUntil } from '@meshvirt/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { call, failure } from '../support/control-calls.js'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 /** The simulated driver, with the next start failing as a real driver would. */
 class FailingStarts extends SimHypervisor {
@@ -36,7 +37,7 @@ describe('a driver\'s typed errors cross the control API with their code', () =>
   ] as const)('%s on start: %s', async (what, err, code, driverCode) => {
     const [a, b] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0]]
     const name = `typed-${code.toLowerCase().replace(/_/g, '-')}`
-    await a.broker.create({ ...simSpec(name), host: a.hostId }, `${name}-key`)
+    await a.broker.create(vmSpecFromWire({ ...simSpec(name), host: a.hostId }), `${name}-key`)
     await pollUntil(() => a.vms.list().some((v) => v.name === name && v.state === 'running'), { timeoutMs: 10_000, what: `${name} running` })
     await call(a, { stopVm: { vm: { name } } })
     driver.nextStart = err

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ControlError } from '@meshvirt/agent'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 import { meshvirt, pollUntil } from '@meshvirt/testkit'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 const RUNS = 20
 const HOSTS = 10
@@ -13,7 +14,7 @@ interface Outcome { ok: boolean, owner?: string, code?: string, message?: string
 async function createMember (cluster: InProcessCluster, broker: number, group: string, i: number): Promise<Outcome> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const r = await cluster.agents[broker]!.broker.create({ ...simSpec(`${group}-${broker}-${i}`), group, antiAffinity: [group] }, `${group}/${broker}/${i}`)
+      const r = await cluster.agents[broker]!.broker.create(vmSpecFromWire({ ...simSpec(`${group}-${broker}-${i}`), group, antiAffinity: [group] }), `${group}/${broker}/${i}`)
       return { ok: true, owner: r.vm.summary?.owner ?? '' }
     } catch (err) {
       const code = (err as ControlError).code
@@ -67,7 +68,7 @@ describe('a VM the driver refuses is refused at Reserve', () => {
   afterAll(async () => { await cluster?.stop() })
 
   it('more vCPUs than any host has: refused with the driver\'s reason, nothing placed, nothing held', async () => {
-    const err = await cluster.agents[0]!.broker.create(simSpec('too-wide', 128, 4), 'too-wide-1').catch((e: unknown) => e as ControlError)
+    const err = await cluster.agents[0]!.broker.create(vmSpecFromWire(simSpec('too-wide', 128, 4)), 'too-wide-1').catch((e: unknown) => e as ControlError)
     expect(err).toMatchObject({ code: 'DRIVER_REFUSED' })
     expect((err as Error).message).toMatch(/4 vCPUs exceed this host's 2 CPUs/)
     for (const a of cluster.agents) {
@@ -75,7 +76,7 @@ describe('a VM the driver refuses is refused at Reserve', () => {
       expect(a.ledger.capacity()).toMatchObject({ allocated: { vcpus: 0, memoryBytes: 0 }, reservations: { vcpus: 0, memoryBytes: 0 } })
     }
     // The name was released: a VM that fits takes it.
-    const ok = await cluster.agents[1]!.broker.create(simSpec('too-wide', 128, 2), 'too-wide-2')
+    const ok = await cluster.agents[1]!.broker.create(vmSpecFromWire(simSpec('too-wide', 128, 2)), 'too-wide-2')
     expect(ok.vm.summary?.state).toBeDefined()
   }, 60_000)
 
@@ -102,13 +103,13 @@ describe('--spread-by for a plain VM: anti-affinity per failure domain', () => {
     for (const i of [1, 2]) {
       // Alternate brokers; each create waits until every view shows the previous member (the
       // domain rule is the broker's, against gossip: see README).
-      const r = await cluster.agents[i % 2]!.broker.create({ ...simSpec(`zoned-${i}`), group: 'zoned', antiAffinity: ['zoned'], spreadBy: 'zone' }, `zoned-${i}`)
+      const r = await cluster.agents[i % 2]!.broker.create(vmSpecFromWire({ ...simSpec(`zoned-${i}`), group: 'zoned', antiAffinity: ['zoned'], spreadBy: 'zone' }), `zoned-${i}`)
       zones.push(zoneOf(r.vm.summary?.owner as string) as string)
       await pollUntil(() => cluster.agents.every((a) => a.mesh.view.hosts().filter((h) => h.advert.vms.some((v) => v.group === 'zoned')).length === i),
         { timeoutMs: 10_000, what: `every view shows ${i} member(s)` })
     }
     expect(zones.sort()).toEqual(['a', 'b'])
-    const third = await cluster.agents[3]!.broker.create({ ...simSpec('zoned-3'), group: 'zoned', antiAffinity: ['zoned'], spreadBy: 'zone' }, 'zoned-3').catch((e: unknown) => e as ControlError)
+    const third = await cluster.agents[3]!.broker.create(vmSpecFromWire({ ...simSpec('zoned-3'), group: 'zoned', antiAffinity: ['zoned'], spreadBy: 'zone' }), 'zoned-3').catch((e: unknown) => e as ControlError)
     expect(third).toMatchObject({ code: 'NO_CAPACITY' })
     expect((third as Error).message).toMatch(/4 run a VM of group zoned/)
   }, 60_000)

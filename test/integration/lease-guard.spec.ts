@@ -5,6 +5,7 @@ import { ControlClient, type RunningAgent } from '@meshvirt/agent'
 import { pb } from '@meshvirt/proto'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 import { pollUntil } from '@meshvirt/testkit'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 const MIB = 2 ** 20
 const LEASE = '/meshvirt/lease/1.0.0'
@@ -41,7 +42,7 @@ describe('lease messages only from who may hold the role (issue 22)', () => {
     const agents = cluster.agents
     const [a] = agents as [RunningAgent]
     const spec = { ...simSpec('guarded', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000, spreadBy: 'site' }
-    const id = (await a.broker.create(spec, 'guarded-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire(spec), 'guarded-1')).vm.summary?.id as string
     const info = await pollUntil(async () => {
       const i = await inspect(a, id)
       return i.lease?.role === 'owner' && i.lease.running === true && (i.lease.members ?? []).length === 3 && i.replicas.some((r) => r.state === 'in-sync') ? i : undefined

@@ -4,6 +4,7 @@ import type { SimHypervisor } from '@meshvirt/hypervisor'
 import { pb } from '@meshvirt/proto'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 import { pollUntil } from '@meshvirt/testkit'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 const MIB = 2 ** 20
 
@@ -21,7 +22,7 @@ describe('live migration between agents (negotiation and ownership)', () => {
   it('moves a VM: the destination owns it with epoch + 1, the source frees its resources', async () => {
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
     const [a, b, c] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0], typeof cluster.agents[0]]
-    const made = await a.broker.create({ ...simSpec('mover', 512), host: a.hostId }, 'mover-1')
+    const made = await a.broker.create(vmSpecFromWire({ ...simSpec('mover', 512), host: a.hostId }), 'mover-1')
     const id = made.vm.summary?.id as string
     await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on a' })
 
@@ -42,7 +43,7 @@ describe('live migration between agents (negotiation and ownership)', () => {
   it('a failed migration leaves the VM running on the source and nothing on the destination', async () => {
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
     const [a, b] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0]]
-    const made = await a.broker.create({ ...simSpec('stayer', 512), host: a.hostId }, 'stayer-1')
+    const made = await a.broker.create(vmSpecFromWire({ ...simSpec('stayer', 512), host: a.hostId }), 'stayer-1')
     const id = made.vm.summary?.id as string
     await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on a' })
     ;(a.hypervisor as SimHypervisor).failNextMigration(id)
@@ -61,7 +62,7 @@ describe('live migration between agents (negotiation and ownership)', () => {
   it('refuses clearly: an unknown host, the host it is on, bad parameters; a stopped VM moves cold and stays stopped', async () => {
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
     const [a] = cluster.agents
-    const made = await a!.broker.create({ ...simSpec('picky', 256), host: a!.hostId }, 'picky-1')
+    const made = await a!.broker.create(vmSpecFromWire({ ...simSpec('picky', 256), host: a!.hostId }), 'picky-1')
     const id = made.vm.summary?.id as string
     await pollUntil(() => a!.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run' })
     await expect(controlOn(1, { migrateVm: { vm: { id }, toHost: 'nowhere' } })).rejects.toMatchObject({ code: 'NOT_FOUND' })
@@ -82,7 +83,7 @@ describe('live migration between agents (negotiation and ownership)', () => {
   it('chooses the data path: auto → direct TLS when the destination is reachable, --via mesh → the tunnel, bad choices refused', async () => {
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
     const [a, b] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0]]
-    const made = await a.broker.create({ ...simSpec('walker', 256), host: a.hostId }, 'walker-1')
+    const made = await a.broker.create(vmSpecFromWire({ ...simSpec('walker', 256), host: a.hostId }), 'walker-1')
     const id = made.vm.summary?.id as string
     await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on a' })
     await expect(controlOn(0, { migrateVm: { vm: { id }, params: { via: 'carrier-pigeon' } } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
@@ -101,7 +102,7 @@ describe('live migration between agents (negotiation and ownership)', () => {
   it('never across accelerators: a TCG guest does not move to a KVM host, and the explanation says so', async () => {
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096, accel: 'kvm' }, { vcpus: 8, memoryMiB: 4096 }])
     const [a, , c] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0], typeof cluster.agents[0]]
-    const made = await a.broker.create({ ...simSpec('tcg-1', 256), host: a.hostId }, 'tcg-1')
+    const made = await a.broker.create(vmSpecFromWire({ ...simSpec('tcg-1', 256), host: a.hostId }), 'tcg-1')
     const id = made.vm.summary?.id as string
     await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on a' })
     await expect(controlOn(0, { migrateVm: { vm: { id }, toHost: 'h1' } })).rejects.toMatchObject({
@@ -118,7 +119,7 @@ describe('live migration between agents (negotiation and ownership)', () => {
   it('refuses a destination without room, with the reason', async () => {
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 512 }])
     const [a] = cluster.agents
-    const made = await a!.broker.create({ ...simSpec('roomy', 1024), host: a!.hostId }, 'roomy-1')
+    const made = await a!.broker.create(vmSpecFromWire({ ...simSpec('roomy', 1024), host: a!.hostId }), 'roomy-1')
     await pollUntil(() => a!.vms.get(made.vm.summary?.id as string)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run' })
     await expect(controlOn(0, { migrateVm: { vm: { name: 'roomy' }, toHost: 'h1' } })).rejects.toMatchObject({
       code: 'MIGRATION_FAILED', message: expect.stringMatching(/lacks memory \(need 1024 MiB, most free 512 MiB\)/)
@@ -129,7 +130,7 @@ describe('live migration between agents (negotiation and ownership)', () => {
   it('drain moves every VM off a host with bounded concurrency, and placement then avoids it until undrained', async () => {
     cluster = await startInProcessCluster([{ vcpus: 16, memoryMiB: 8192 }, { vcpus: 16, memoryMiB: 8192 }, { vcpus: 16, memoryMiB: 8192 }])
     const [a, b, c] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0], typeof cluster.agents[0]]
-    for (const i of [1, 2, 3]) await a.broker.create({ ...simSpec(`d${i}`, 256), host: a.hostId }, `d-${i}`)
+    for (const i of [1, 2, 3]) await a.broker.create(vmSpecFromWire({ ...simSpec(`d${i}`, 256), host: a.hostId }), `d-${i}`)
     await pollUntil(() => a.vms.list().length === 3 && a.vms.list().every((v) => v.state === 'running'), { timeoutMs: 5000, what: '3 VMs running on a' })
 
     const res = await controlOn(2, { drainHost: { host: 'h0', concurrency: 2 } })
@@ -140,14 +141,14 @@ describe('live migration between agents (negotiation and ownership)', () => {
     expect(a.ledger.capacity().allocated.memoryBytes).toBe(0)
     // Draining/drained: gossiped, refused at Reserve, never chosen.
     await pollUntil(() => b.mesh.view.get(a.hostId)?.advert.state === 'drained', { timeoutMs: 10_000, what: 'the drained state gossiped' })
-    await expect(b.broker.create({ ...simSpec('pinned', 256), host: a.hostId }, 'pinned-1')).rejects.toMatchObject({ code: 'NO_CAPACITY' })
-    const placed = await b.broker.create(simSpec('free', 256), 'free-1')
+    await expect(b.broker.create(vmSpecFromWire({ ...simSpec('pinned', 256), host: a.hostId }), 'pinned-1')).rejects.toMatchObject({ code: 'NO_CAPACITY' })
+    const placed = await b.broker.create(vmSpecFromWire(simSpec('free', 256)), 'free-1')
     expect(placed.vm.summary?.owner).not.toBe(a.hostId)
 
     const undrained = await controlOn(1, { drainHost: { host: a.hostId, undrain: true } })
     expect(undrained.drainReport?.state).toBe('active')
     await pollUntil(() => b.mesh.view.get(a.hostId)?.advert.state === 'active', { timeoutMs: 10_000, what: 'active again' })
-    const back = await b.broker.create({ ...simSpec('back', 256), host: a.hostId }, 'back-1')
+    const back = await b.broker.create(vmSpecFromWire({ ...simSpec('back', 256), host: a.hostId }), 'back-1')
     expect(back.vm.summary?.owner).toBe(a.hostId)
   }, 60_000)
 })

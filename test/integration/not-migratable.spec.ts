@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 import { meshvirt, pollUntil } from '@meshvirt/testkit'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 const dataDirOf = (socket: string): string => socket.replace(/\/[^/]+$/, '')
 
@@ -13,8 +14,8 @@ describe('a --not-migratable VM stays on its host', () => {
 
   it('vm migrate refuses it with the reason; host drain reports it as staying and moves the others', async () => {
     const [a, b] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0]]
-    await a.broker.create({ ...simSpec('pinned'), host: a.hostId, notMigratable: true }, 'pinned-1')
-    await a.broker.create({ ...simSpec('mobile'), host: a.hostId }, 'mobile-1')
+    await a.broker.create(vmSpecFromWire({ ...simSpec('pinned'), host: a.hostId, notMigratable: true }), 'pinned-1')
+    await a.broker.create(vmSpecFromWire({ ...simSpec('mobile'), host: a.hostId }), 'mobile-1')
     await pollUntil(() => a.vms.list().every((v) => v.state === 'running'), { timeoutMs: 10_000, what: 'both VMs running' })
 
     // Asked at another agent: forwarded to the owner, refused there.

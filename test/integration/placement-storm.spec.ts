@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { PeerClient, type ControlError } from '@meshvirt/agent'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 // 8 hosts whose memory holds exactly 300 VMs of 128 MiB (memory overcommit 1.0).
 const VMS_PER_HOST = [40, 40, 40, 40, 35, 35, 35, 35]
@@ -25,7 +26,7 @@ describe('placement storm: every agent brokers at once', () => {
     const results = await Promise.all(Array.from({ length: 500 }, async (_, i) => {
       const broker = agents[i % agents.length]!
       try {
-        const r = await broker.broker.create(simSpec(`storm-${i}`), `key-${i}`)
+        const r = await broker.broker.create(vmSpecFromWire(simSpec(`storm-${i}`)), `key-${i}`)
         return { i, ok: true as const, id: r.vm.summary?.id as string, owner: r.vm.summary?.owner as string }
       } catch (err) {
         return { i, ok: false as const, code: (err as ControlError).code, message: (err as Error).message }
@@ -50,14 +51,14 @@ describe('placement storm: every agent brokers at once', () => {
     expect(violations).toEqual([])
 
     // Client retries at other brokers with the same idempotency keys create nothing new.
-    const retried = await Promise.all(ok.slice(0, 40).map(async (r, j) => await agents[(r.i + 1 + j) % agents.length]!.broker.create(simSpec(`storm-${r.i}`), `key-${r.i}`)))
+    const retried = await Promise.all(ok.slice(0, 40).map(async (r, j) => await agents[(r.i + 1 + j) % agents.length]!.broker.create(vmSpecFromWire(simSpec(`storm-${r.i}`)), `key-${r.i}`)))
     for (const [j, r] of retried.entries()) {
       expect(r.existed).toBe(true)
       expect(r.vm.summary?.id).toBe(ok[j]?.id)
     }
     expect(agents.reduce((n, a) => n + a.vms.list().length, 0)).toBe(CAPACITY)
     // A name in use is refused for another request.
-    await expect(agents[3]!.broker.create(simSpec(`storm-${ok[0]!.i}`), 'another-key')).rejects.toMatchObject({ code: 'NAME_TAKEN' })
+    await expect(agents[3]!.broker.create(vmSpecFromWire(simSpec(`storm-${ok[0]!.i}`)), 'another-key')).rejects.toMatchObject({ code: 'NAME_TAKEN' })
   }, 120_000)
 
   it('a broker that dies right after Reserve leaves nothing behind once the TTL passes', async () => {
@@ -72,7 +73,7 @@ describe('placement storm: every agent brokers at once', () => {
     // While held, nothing else fits on a: a create pinned there waits for the reservation to
     // commit or expire (room held only by reservations is room that may remain), then lands.
     const t0 = Date.now()
-    const placed = await cluster.agents[2]!.broker.create({ ...simSpec('big', 1024), host: a.hostId }, 'big-1')
+    const placed = await cluster.agents[2]!.broker.create(vmSpecFromWire({ ...simSpec('big', 1024), host: a.hostId }), 'big-1')
     expect(placed.vm.summary?.owner).toBe(a.hostId)
     expect(Date.now() - t0).toBeGreaterThan(500)
     expect(a.ledger.capacity()).toMatchObject({ reservations: { memoryBytes: 0 }, allocated: { memoryBytes: 1024 * 2 ** 20 } })

@@ -4,6 +4,7 @@ import { SimHypervisor } from '@meshvirt/hypervisor'
 import { pb } from '@meshvirt/proto'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 import { pollUntil } from '@meshvirt/testkit'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 const MIB = 2 ** 20
 const SITES = [{ site: 'a' }, { site: 'b' }, { site: 'c' }]
@@ -22,7 +23,7 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
     const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
     const spec = { ...simSpec('db', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 64 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000, spreadBy: 'site' }
-    const made = await a.broker.create(spec, 'db-1')
+    const made = await a.broker.create(vmSpecFromWire(spec), 'db-1')
     const id = made.vm.summary?.id as string
 
     await pollUntil(async () => (await inspect(c, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'one holder in sync' })
@@ -75,15 +76,15 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
   it('a VM created with replicas but without a disk, or with a bad spread label, is refused', async () => {
     cluster = await startInProcessCluster([{ vcpus: 4, memoryMiB: 2048 }])
     const a = cluster.agents[0] as RunningAgent
-    await expect(a.broker.create({ ...simSpec('nodisk'), replicas: 1 }, 'k1')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/--disk/) })
-    await expect(a.broker.create({ ...simSpec('badlabel'), resources: { vcpus: 1, memoryBytes: 128 * MIB, diskBytes: 8 * MIB }, replicas: 1, spreadBy: 'no spaces' }, 'k2')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    await expect(a.broker.create(vmSpecFromWire({ ...simSpec('nodisk'), replicas: 1 }), 'k1')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/--disk/) })
+    await expect(a.broker.create(vmSpecFromWire({ ...simSpec('badlabel'), resources: { vcpus: 1, memoryBytes: 128 * MIB, diskBytes: 8 * MIB }, replicas: 1, spreadBy: 'no spaces' }), 'k2')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
   }, 30_000)
 
   it('vm failover: refused while the owner lives; after its death the freshest holder runs the VM with epoch + 1 and replication continues', async () => {
     cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
     const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
     const spec = { ...simSpec('app', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 32 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000 }
-    const id = (await a.broker.create(spec, 'app-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire(spec), 'app-1')).vm.summary?.id as string
     await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
     const holderId = holdersOf(await inspect(a, id))[0] as string
     const holder = [b, c].find((x) => x.hostId === holderId) as RunningAgent
@@ -110,7 +111,7 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
     const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
     const spec = { ...simSpec('auto', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000, spreadBy: 'site' }
-    const id = (await a.broker.create(spec, 'auto-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire(spec), 'auto-1')).vm.summary?.id as string
     await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
     // Owner + 1 holder is even: the third host is the witness, and the owner holds the lease.
     const before = await pollUntil(async () => { const i = await inspect(a, id); return i.lease?.role === 'owner' && i.lease.running && (i.lease.members ?? []).length === 3 ? i : undefined }, { timeoutMs: 10_000, what: 'the owner to hold its lease with its whole group' })
@@ -146,7 +147,7 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
     const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
     const spec = { ...simSpec('back', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000, spreadBy: 'site' }
-    const id = (await a.broker.create(spec, 'back-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire(spec), 'back-1')).vm.summary?.id as string
     await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
     const holderId = holdersOf(await inspect(a, id))[0]
     const holder = [b, c].find((x) => x.hostId === holderId) as RunningAgent
@@ -174,7 +175,7 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
     const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
     const spec = { ...simSpec('mover', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000 }
-    const id = (await a.broker.create(spec, 'mover-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire(spec), 'mover-1')).vm.summary?.id as string
     await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
     const holderId = holdersOf(await inspect(a, id))[0] as string
     const dest = [b, c].find((x) => x.hostId !== holderId) as RunningAgent
@@ -197,7 +198,7 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
     const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
     const spec = { ...simSpec('parked', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000 }
-    const id = (await a.broker.create(spec, 'parked-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire(spec), 'parked-1')).vm.summary?.id as string
     await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
     const holderId = holdersOf(await inspect(a, id))[0] as string
     const dest = [b, c].find((x) => x.hostId !== holderId) as RunningAgent
@@ -221,7 +222,7 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })))
     const [a] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
     const spec = { ...simSpec('ss', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000 }
-    const id = (await a.broker.create(spec, 'ss-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire(spec), 'ss-1')).vm.summary?.id as string
     await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
     await control(a, { stopVm: { vm: { id } } })
     // Long enough for the lease to see the guest stopped (it re-reads the owned groups every 200 ms).

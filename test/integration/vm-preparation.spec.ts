@@ -4,6 +4,7 @@ import type { SimHypervisor } from '@meshvirt/hypervisor'
 import { pb } from '@meshvirt/proto'
 import { pollUntil } from '@meshvirt/testkit'
 import { simSpec, startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
+import { vmSpecFromWire } from '@meshvirt/agent'
 
 const MIB = 2 ** 20
 const SITES = [{ site: 'a' }, { site: 'b' }, { site: 'c' }]
@@ -33,7 +34,7 @@ describe('one way a VM comes to exist on a host', () => {
     const seen: string[][] = [[], []]
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }], { vmResources: (i) => [recordingResource(seen[i] as string[])] })
     const [a, b] = cluster.agents as [RunningAgent, RunningAgent]
-    const id = (await a.broker.create({ ...simSpec('web', 256), host: a.hostId }, 'web-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire({ ...simSpec('web', 256), host: a.hostId }), 'web-1')).vm.summary?.id as string
     await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on h0' })
     expect(seen).toEqual([[`prepare ${id} create`], []])
 
@@ -50,7 +51,7 @@ describe('one way a VM comes to exist on a host', () => {
     const seen: string[][] = [[], []]
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }], { vmResources: (i) => [recordingResource(seen[i] as string[])] })
     const [a, b] = cluster.agents as [RunningAgent, RunningAgent]
-    const id = (await a.broker.create({ ...simSpec('stay', 256), host: a.hostId }, 'stay-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire({ ...simSpec('stay', 256), host: a.hostId }), 'stay-1')).vm.summary?.id as string
     await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on h0' })
     ;(a.hypervisor as SimHypervisor).failNextMigration(id)
     await expect(control(a, { migrateVm: { vm: { id }, toHost: b.hostId } })).rejects.toMatchObject({ code: 'MIGRATION_FAILED' })
@@ -64,7 +65,7 @@ describe('one way a VM comes to exist on a host', () => {
     const seen: string[] = []
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }], { vmResources: () => [recordingResource(seen, { fail: true })] })
     const a = cluster.agents[0] as RunningAgent
-    const id = (await a.broker.create(simSpec('broken', 256), 'broken-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire(simSpec('broken', 256)), 'broken-1')).vm.summary?.id as string
     const failed = await pollUntil(() => a.vms.get(id)?.state === 'failed' ? a.vms.get(id) : undefined, { timeoutMs: 5000, what: 'the VM to fail' })
     expect(failed.lastError).toBe('probe: the probe network is down')
     expect(await (a.hypervisor as SimHypervisor).list()).toEqual([])
@@ -80,7 +81,7 @@ describe('one way a VM comes to exist on a host', () => {
     cluster = await startInProcessCluster(SITES.map((labels) => ({ vcpus: 8, memoryMiB: 4096, labels })), { vmResources: (i) => [recordingResource(seen[i] as string[])] })
     const [a, b, c] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
     const spec = { ...simSpec('db', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000, spreadBy: 'site' }
-    const id = (await a.broker.create(spec, 'db-1')).vm.summary?.id as string
+    const id = (await a.broker.create(vmSpecFromWire(spec), 'db-1')).vm.summary?.id as string
     const inspect = async (x: RunningAgent): Promise<InstanceType<typeof pb.VmInfo>> => (await control(x, { inspectVm: { vm: { id } } })).vm as InstanceType<typeof pb.VmInfo>
     const synced = await pollUntil(async () => { const i = await inspect(a); return i.replicas.some((r) => r.state === 'in-sync') && i.lease?.running === true && (i.lease.members ?? []).length === 3 ? i : undefined }, { timeoutMs: 20_000, what: 'the holder in sync and the lease held' })
     const holderIndex = cluster.agents.findIndex((x) => x.hostId === synced.replicas[0]?.hostId)

@@ -3,7 +3,6 @@ import { join } from 'node:path'
 import type { Hypervisor } from '@meshvirt/hypervisor'
 import type { HostNetwork } from '@meshvirt/network'
 import { createMeshNode, type MeshNode, type TimingPreset, type VmSummary } from '@meshvirt/mesh'
-import { pb } from '@meshvirt/proto'
 import type { AgentConfig } from './config/agent-config.js'
 import { HostAdminState } from './host/admin-state.js'
 import { bootHost } from './host/host-boot.js'
@@ -277,6 +276,6 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
 }
 
 /** A VM whose spec asks for replicas. */
-function isReplicated (vm: { spec: Uint8Array }): boolean {
-  return (pb.VmSpec.decode(vm.spec).replicas ?? 0) > 0
+function isReplicated (vm: VmRow): boolean {
+  return vm.spec.replicas > 0
 }

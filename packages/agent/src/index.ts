@@ -38,6 +38,7 @@ export { AgentEvents, type AgentEventMap, type AgentEventName } from './util/age
 export { ResourceLedger } from './ledger/resource-ledger.js'
 export { decideReserve, auditLedger } from './ledger/ledger-math.js'
 export { VmManager } from './vm/vm-manager.js'
+export { vmSpecFromWire, vmSpecToWire, type VmSpec } from './vm/vm-spec-codec.js'
 export { VmPreparation, VmPrepareError, type VmOrigin, type VmResource, type PreparingVm } from './vm/vm-preparation.js'
 export { vmStateFromWire } from './vm/vm-state.js'
 export { createLogger, silentLogger, type Logger } from './log/logger.js'

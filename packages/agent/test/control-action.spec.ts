@@ -4,6 +4,7 @@ import { parseControlRequest, refMatcher, type ControlAction, type VmAction } fr
 import { runVmAction, VM_ACTIONS, type VmActionContext } from '../src/control/vm-actions.js'
 import { silentLogger } from '../src/log/logger.js'
 import { VM_RUN_STATES, type VmRow, type VmRunState } from '../src/store/state-store.js'
+import { vmSpecFromWire } from '../src/vm/vm-spec-codec.js'
 
 const req = (body: meshvirt.v1.IControlRequest): meshvirt.v1.ControlRequest => pb.ControlRequest.decode(pb.ControlRequest.encode(body).finish())
 const byName = { id: '', name: 'web' }
@@ -103,7 +104,7 @@ describe('act: each action on a VM runs only in the states it declares', () => {
   })
 
   it('a migration says why it is refused: not migratable first, then the state', async () => {
-    const pinned = { ...row('stopped'), spec: pb.VmSpec.encode({ name: 'web', notMigratable: true }).finish() } as VmRow
+    const pinned = { ...row('stopped'), spec: vmSpecFromWire({ name: 'web', notMigratable: true }) } as VmRow
     await expect(runVmAction(pinned, { op: 'migrate', toHost: '', params: null }, ctx)).rejects.toMatchObject({ code: 'NOT_MIGRATABLE' })
     await expect(runVmAction(row('crashed'), { op: 'migrate', toHost: '', params: null }, ctx)).rejects.toMatchObject({ code: 'WRONG_STATE', message: 'cannot migrate VM web: it is crashed (a running VM migrates live, a stopped one cold)' })
   })

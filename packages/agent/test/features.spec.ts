@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest'
-import type { meshvirt } from '@meshvirt/proto'
 import { Features, type AgentFeature } from '../src/parts/feature.js'
 import type { SpecClaims } from '../src/negotiate/spec-claims.js'
 import type { VmResource } from '../src/vm/vm-preparation.js'
+import { vmSpecFromWire, type VmSpec } from '../src/vm/vm-spec-codec.js'
 
 const resource = (name: string): VmResource => ({ name, prepare: async (_vm, driver) => driver, release: async () => {} })
 
 /** A feature claiming `tag` for every VM, recording what it was asked; `fails` refuses at assign. */
 function claiming (tag: string, log: string[], fails = false): SpecClaims<string> {
   return {
-    assign: async (spec: meshvirt.v1.IVmSpec, vmId: string) => {
+    assign: async (spec: VmSpec, vmId: string) => {
       if (fails) throw new Error(`${tag} refused`)
       log.push(`assign ${tag} ${vmId}`)
       return { spec: { ...spec, name: `${spec.name ?? ''}+${tag}` }, held: `${tag}:${vmId}` }
@@ -35,7 +35,7 @@ describe('Features: the registered features seen by the core as one', () => {
   it('claims: each feature completes the spec in turn, and all are bound or released together', async () => {
     const log: string[] = []
     const claims = new Features([{ name: 'a', specClaims: () => claiming('a', log) }, { name: 'b', specClaims: () => claiming('b', log) }, { name: 'none' }]).specClaims()
-    const { spec, held } = await claims.assign({ name: 'web' }, 'vm-1', 'k')
+    const { spec, held } = await claims.assign(vmSpecFromWire({ name: 'web' }), 'vm-1', 'k')
     expect(spec.name).toBe('web+a+b')
     await claims.bind(held)
     await claims.release(held)
@@ -46,16 +46,16 @@ describe('Features: the registered features seen by the core as one', () => {
     const log: string[] = []
     const late: { claims?: SpecClaims<string> } = {}
     const claims = new Features([{ name: 'late', specClaims: () => late.claims }]).specClaims()
-    expect((await claims.assign({ name: 'web' }, 'vm-0', 'k')).spec.name).toBe('web')
+    expect((await claims.assign(vmSpecFromWire({ name: 'web' }), 'vm-0', 'k')).spec.name).toBe('web')
     late.claims = claiming('late', log)
-    expect((await claims.assign({ name: 'web' }, 'vm-1', 'k')).spec.name).toBe('web+late')
+    expect((await claims.assign(vmSpecFromWire({ name: 'web' }), 'vm-1', 'k')).spec.name).toBe('web+late')
     expect(log).toEqual(['assign late vm-1'])
   })
 
   it('claims: one refusing gives back what the features before it took, and the error stands', async () => {
     const log: string[] = []
     const claims = new Features([{ name: 'a', specClaims: () => claiming('a', log) }, { name: 'b', specClaims: () => claiming('b', log, true) }]).specClaims()
-    await expect(claims.assign({ name: 'web' }, 'vm-1', 'k')).rejects.toThrow('b refused')
+    await expect(claims.assign(vmSpecFromWire({ name: 'web' }), 'vm-1', 'k')).rejects.toThrow('b refused')
     expect(log).toEqual(['assign a vm-1', 'release a:vm-1'])
   })
 

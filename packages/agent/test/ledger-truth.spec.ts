@@ -11,6 +11,7 @@ import { ResourceLedger } from '../src/ledger/resource-ledger.js'
 import { silentLogger } from '../src/log/logger.js'
 import { writeClusterKey } from '../src/store/cluster-key-file.js'
 import { StateStore } from '../src/store/state-store.js'
+import { vmSpecFromWire } from '../src/vm/vm-spec-codec.js'
 
 const MIB = 2 ** 20
 const GIB = 2 ** 30
@@ -83,7 +84,7 @@ describe('disk capacity after an agent restart', () => {
     agent = await start()
     const before = agent.ledger.capacity().total.diskBytes
     const disk = 256 * MIB
-    const { vm } = await agent.broker.create({ name: 'd1', resources: { vcpus: 1, memoryBytes: 128 * MIB, diskBytes: disk }, boot: { kernel: '/sim/vmlinux' } }, 'd1')
+    const { vm } = await agent.broker.create(vmSpecFromWire({ name: 'd1', resources: { vcpus: 1, memoryBytes: 128 * MIB, diskBytes: disk }, boot: { kernel: '/sim/vmlinux' } }), 'd1')
     // The simulated driver writes no files: lay down the VM's disk as QEMU would, fully written.
     const vmDir = join(config.dataDir, 'vms', vm.summary?.id as string)
     await mkdir(vmDir, { recursive: true })

@@ -7,6 +7,7 @@ import { simVmSpec, startSimCluster, type SimCluster } from '@meshvirt/testkit'
 import { loadOrCreateIdentity } from '../src/store/identity-store.js'
 import { clusterPerTest } from './monitor-harness.js'
 import { pollUntil } from '@meshvirt/testkit/poll'
+import { vmSpecFromWire } from '../src/vm/vm-spec-codec.js'
 
 /** Sum of the samples of `series` (exact name and labels) in Prometheus text; 0 when absent. */
 function sample (text: string, series: string): number {
@@ -38,7 +39,7 @@ describe('monitoring across 3 in-process agents', () => {
       await pollUntil(() => ids.every((id) => events(m).some((e) => e.kind === 'host-joined' && e.hostId === id)), { timeoutMs: 20_000, intervalMs: 100, what: 'host-joined of all 3 hosts on every agent' })
     }
 
-    const { vm } = await (c.agents[0]?.broker.create(simVmSpec('mon-web'), 'mon-key-1'))!
+    const { vm } = await (c.agents[0]?.broker.create(vmSpecFromWire(simVmSpec('mon-web')), 'mon-key-1'))!
     const vmId = vm.summary?.id as string
     const owner = vm.summary?.owner as string
 

@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { pb } from '@meshvirt/proto'
 import { ResourceLedger } from '../src/ledger/resource-ledger.js'
 import { silentLogger } from '../src/log/logger.js'
 import { ORPHAN_AFTER_MS, ReplicaKeeper } from '../src/replication/replica-keeper.js'
@@ -11,6 +10,7 @@ import type { ReplicaHolderService } from '../src/replica/replica-holder-service
 import { ReplicaRecords } from '../src/store/replica-records.js'
 import { StateStore } from '../src/store/state-store.js'
 import type { VmManager } from '../src/vm/vm-manager.js'
+import { vmSpecFromWire } from '../src/vm/vm-spec-codec.js'
 
 const MIB = 2 ** 20
 let dir: string
@@ -31,7 +31,7 @@ function setUp (hosts: FakeHost[]): { keeper: ReplicaKeeper, records: ReplicaRec
 }
 
 function hold (records: ReplicaRecords, vmId: string, owner: string, at: number): void {
-  records.putHeld({ vmId, name: vmId, owner, epoch: 1, spec: pb.VmSpec.encode({ name: vmId }).finish(), holders: ['me'], diskBytes: 16 * MIB, createdAt: at, updatedAt: at })
+  records.putHeld({ vmId, name: vmId, owner, epoch: 1, spec: vmSpecFromWire({ name: vmId }), holders: ['me'], diskBytes: 16 * MIB, createdAt: at, updatedAt: at })
 }
 
 describe('orphaned replicas', () => {

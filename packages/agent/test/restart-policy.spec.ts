@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { startSimCluster, simVmSpec, type SimCluster } from '@meshvirt/testkit'
 import { exitKind, restartBackoffMs, restartDecision, restartPolicyFromWire, restartPolicyToWire, RESTART_RESET_AFTER_MS } from '../src/vm/restart-policy.js'
 import { vmView } from '../src/control/vm-view.js'
+import { vmSpecFromWire } from '../src/vm/vm-spec-codec.js'
 
 describe('restart policy (pure)', () => {
   it.each([
@@ -73,7 +74,7 @@ describe('restart policy on an agent (simulated hypervisor)', () => {
     const agent = cluster.agents[0]!
     const hv = agent.hypervisor as SimHypervisor
     const create = async (name: string, restart?: number): Promise<string> => {
-      const { vm } = await agent.broker.create({ ...simVmSpec(name), ...(restart !== undefined ? { restart } : {}) }, `key-${name}`)
+      const { vm } = await agent.broker.create(vmSpecFromWire({ ...simVmSpec(name), ...(restart !== undefined ? { restart } : {}) }), `key-${name}`)
       const id = vm.summary?.id as string
       await until(() => agent.vms.get(id)?.state === 'running', `${name} running`)
       return id
@@ -118,7 +119,7 @@ describe('restart policy on an agent (simulated hypervisor)', () => {
     cluster = await startSimCluster([{ vcpus: 8, memoryMiB: 4096 }], { timing: 'local' })
     const agent = cluster.agents[0]!
     const hv = agent.hypervisor as SimHypervisor
-    const { vm } = await agent.broker.create(simVmSpec('rs-retry'), 'key-rs-retry')
+    const { vm } = await agent.broker.create(vmSpecFromWire(simVmSpec('rs-retry')), 'key-rs-retry')
     const id = vm.summary?.id as string
     await until(() => agent.vms.get(id)?.state === 'running', 'running')
     const start = hv.start.bind(hv)
@@ -138,7 +139,7 @@ describe('restart policy on an agent (simulated hypervisor)', () => {
     cluster = await startSimCluster([{ vcpus: 8, memoryMiB: 4096 }], { timing: 'local' })
     const agent = cluster.agents[0]!
     const hv = agent.hypervisor as SimHypervisor
-    const { vm } = await agent.broker.create(simVmSpec('rs-race'), 'key-rs-race')
+    const { vm } = await agent.broker.create(vmSpecFromWire(simVmSpec('rs-race')), 'key-rs-race')
     const id = vm.summary?.id as string
     await until(() => agent.vms.get(id)?.state === 'running', 'running')
     hv.crash(id)

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { StateStore, type VmRow } from '../src/store/state-store.js'
+import { vmSpecFromWire } from '../src/vm/vm-spec-codec.js'
 
 function vm (id: string, createdAt: number): VmRow {
   return {
-    id, name: id, group: '', spec: Uint8Array.of(1, 2, 3), placement: null, owner: 'host-a', epoch: 1, state: 'running', desired: 'running',
+    id, name: id, group: '', spec: vmSpecFromWire({ name: id }), placement: null, owner: 'host-a', epoch: 1, state: 'running', desired: 'running',
     resources: { vcpus: 1, memoryBytes: 2 ** 20, diskBytes: 0 }, idempotencyKey: null, createdAt, updatedAt: createdAt, startedAt: null, lastError: null, lastMigration: null
   }
 }

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest'
 import type { VmSpec as DriverSpec } from '@meshvirt/hypervisor'
 import { createLogger } from '../src/log/logger.js'
 import { VmPreparation, VmPrepareError, type VmResource } from '../src/vm/vm-preparation.js'
+import { vmSpecFromWire } from '../src/vm/vm-spec-codec.js'
 
 const MIB = 2 ** 20
-const spec = { name: 'web', resources: { vcpus: 2, memoryBytes: 256 * MIB, diskBytes: 64 * MIB }, boot: { image: '/var/lib/meshvirt/images/debian.qcow2' } }
+const spec = vmSpecFromWire({ name: 'web', resources: { vcpus: 2, memoryBytes: 256 * MIB, diskBytes: 64 * MIB }, boot: { image: '/var/lib/meshvirt/images/debian.qcow2' } })
 
 /** A resource that records what it was asked, and may be told to fail. */
 function recorder (name: string, log: string[], opts: { failPrepare?: boolean, failRelease?: boolean } = {}): VmResource {

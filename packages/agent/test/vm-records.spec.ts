@@ -5,6 +5,7 @@ import { vmView } from '../src/control/vm-view.js'
 import { condemns, KNOWN_REFRESH_MS, mergeTombstones, reconcileAdvert, TOMBSTONE_TTL_MS, unknownVms, type OwnerFacts } from '../src/records/known-vms.js'
 import { startSimCluster, simVmSpec, type SimCluster } from '@meshvirt/testkit'
 import type { KnownVm, VmTombstone } from '../src/store/vm-record-store.js'
+import { vmSpecFromWire } from '../src/vm/vm-spec-codec.js'
 
 const res = { vcpus: 1, memoryBytes: 128, diskBytes: 0 }
 const known = (id: string, owner: string, over: Partial<KnownVm> = {}): KnownVm =>
@@ -81,7 +82,7 @@ describe('a VM never vanishes (3 in-process agents, simulated hypervisor)', () =
     const client = (i: number): ControlClient => new ControlClient(c.agents[i]!.controlSocket)
     const ls = async (i: number): Promise<ReturnType<typeof vmView>[]> => ((await client(i).call({ listVms: {} })).vmList?.vms ?? []).map(vmView)
     const doomed = c.agents[2]!
-    const { vm } = await c.agents[0]!.broker.create({ ...simVmSpec('keep-me'), host: doomed.hostId }, 'key-keep-me')
+    const { vm } = await c.agents[0]!.broker.create(vmSpecFromWire({ ...simVmSpec('keep-me'), host: doomed.hostId }), 'key-keep-me')
     const id = vm.summary?.id as string
     expect(vm.summary?.owner).toBe(doomed.hostId)
     await until(() => doomed.vms.get(id)?.state === 'running', 'running on h2')
@@ -120,7 +121,7 @@ describe('a VM never vanishes (3 in-process agents, simulated hypervisor)', () =
     const deleted = vmView((await client(1).call({ deleteVm: { vm: { name: 'keep-me' }, force: true } })).vm ?? {})
     expect(deleted).toMatchObject({ id, state: 'deleting' })
     for (const i of [0, 1]) await until(async () => !(await ls(i)).some((x) => x.id === id), `gone from h${i}`)
-    const reused = await c.agents[0]!.broker.create(simVmSpec('keep-me'), 'key-keep-me-2')
+    const reused = await c.agents[0]!.broker.create(vmSpecFromWire(simVmSpec('keep-me')), 'key-keep-me-2')
     expect(reused.vm.summary?.id).not.toBe(id)
 
     // h2 comes back (its guest died with it): it deletes its copy and never starts it.

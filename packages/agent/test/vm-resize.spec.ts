@@ -11,6 +11,7 @@ import { ControlClient } from '../src/control/control-client.js'
 import { silentLogger } from '../src/log/logger.js'
 import { writeClusterKey } from '../src/store/cluster-key-file.js'
 import { decideResize } from '../src/vm/vm-resize.js'
+import { vmSpecFromWire } from '../src/vm/vm-spec-codec.js'
 
 const MIB = 2 ** 20
 const GIB = 2 ** 30
@@ -21,7 +22,7 @@ async function code (p: Promise<unknown>): Promise<string | undefined> {
 
 describe('decideResize: what a resize does on the owner, pure', () => {
   const vm = (state: 'running' | 'stopped', diskBytes = 10 * GIB) => ({ name: 'web-1', state, resources: { vcpus: 2, memoryBytes: GIB, diskBytes } })
-  const spec = { name: 'web-1', resources: { vcpus: 2, memoryBytes: GIB, diskBytes: 10 * GIB } }
+  const spec = vmSpecFromWire({ name: 'web-1', resources: { vcpus: 2, memoryBytes: GIB, diskBytes: 10 * GIB } })
 
   it('a stopped VM: any vCPUs and memory, with no restart', () => {
     const d = decideResize(vm('stopped'), spec, { vcpus: 4, memoryBytes: 512 * MIB, diskBytes: 0 }, false)

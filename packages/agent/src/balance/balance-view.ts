@@ -1,6 +1,5 @@
 import type { HostEntry, VmSummary } from '@meshvirt/mesh'
 import type { Accelerator, BalanceHost, BalanceVm } from '@meshvirt/placement'
-import { pb } from '@meshvirt/proto'
 import { notMigratableReason } from '../migrate/migratable.js'
 import { placementRequestFor } from '../negotiate/placement-request.js'
 import { toHostSnapshot } from '../negotiate/host-snapshot.js'
@@ -34,9 +33,9 @@ function gossipedVm (v: VmSummary, liveOn: Accelerator): BalanceVm {
 
 /** One VM this host owns, as the balancer may move it: its spec's placement rules, its measured usage. */
 export function ownVm (row: VmRow, liveOn: Accelerator, usage: VmUsage | undefined): BalanceVm {
-  const spec = pb.VmSpec.decode(row.spec)
+  const spec = row.spec
   const { host: _pinnedAtCreate, seed: _seed, ...request } = placementRequestFor(spec, row.id)
-  const pinned = spec.noBalance === true
+  const pinned = spec.noBalance
     ? 'created --no-balance'
     : notMigratableReason(row) ?? (row.state !== 'running' ? `it is ${row.state} (only running VMs move live)` : undefined)
   return {

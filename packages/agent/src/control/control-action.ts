@@ -1,5 +1,6 @@
 import type { meshvirt } from '@meshvirt/proto'
 import { MAX_HOTPLUG_VCPUS, MAX_VCPUS, MIN_MEMORY_BYTES } from '../vm/vm-spec.js'
+import { vmSpecFromWire, type VmSpec } from '../vm/vm-spec-codec.js'
 import type { SizeRequest } from '../vm/vm-resize.js'
 import { ControlError } from './errors.js'
 
@@ -33,7 +34,7 @@ export type VmAction =
 export type ControlAction =
   /** An operation on one VM: run by its owner, forwarded there once when it is another host. */
   | { kind: 'vm', vm: VmRef, action: VmAction }
-  | { kind: 'create', spec: meshvirt.v1.IVmSpec, idempotencyKey: string }
+  | { kind: 'create', spec: VmSpec, idempotencyKey: string }
   | { kind: 'failover', vm: VmRef, toHost: string }
   | { kind: 'drain', host: string, undrain: boolean, concurrency: number, params: meshvirt.v1.IMigrationParams | null }
   | { kind: 'listVms', localOnly: boolean }
@@ -49,7 +50,8 @@ export function parseControlRequest (req: meshvirt.v1.ControlRequest): ControlAc
     case 'createVm': {
       const idempotencyKey = req.idempotencyKey !== '' ? req.idempotencyKey : req.requestId
       if (idempotencyKey === '') throw new ControlError('INVALID_ARGUMENT', 'create needs an idempotency key')
-      return { kind: 'create', spec: req.createVm?.spec ?? {}, idempotencyKey }
+      // Read here; checked by the broker as it takes the create (a group's members come that way too).
+      return { kind: 'create', spec: vmSpecFromWire(req.createVm?.spec ?? {}), idempotencyKey }
     }
     case 'startVm': return vm({ op: 'start' }, req.startVm?.vm)
     case 'stopVm': return vm({ op: 'stop', force: req.stopVm?.force === true }, req.stopVm?.vm)

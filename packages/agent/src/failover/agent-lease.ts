@@ -1,6 +1,6 @@
 import type { Hypervisor } from '@meshvirt/hypervisor'
 import type { ClusterView } from '@meshvirt/mesh'
-import { pb, type meshvirt } from '@meshvirt/proto'
+import type { meshvirt } from '@meshvirt/proto'
 import type { FenceWatchdog } from '../fence/fence-watchdog.js'
 import type { OwnedGroup } from '../lease/lease-table.js'
 import type { LeaseHooks, LeaseService } from '../lease/lease-service.js'
@@ -109,10 +109,10 @@ export class AgentLease implements LeaseHooks {
     const list: OwnedGroup[] = []
     for (const vm of this.deps.vms.list()) {
       if (vm.desired === 'deleted' || vm.state === 'deleting' || vm.state === 'incoming') continue
-      const spec = pb.VmSpec.decode(vm.spec)
+      const spec = vm.spec
       const holders = this.deps.records.holders(vm.id).map((h) => h.holder)
-      if ((spec.replicas ?? 0) === 0 && holders.length === 0) continue
-      const witness = this.witnessFor(vm, spec.spreadBy ?? '', holders)
+      if (spec.replicas === 0 && holders.length === 0) continue
+      const witness = this.witnessFor(vm, spec.spreadBy, holders)
       const inherited = this.inherited.get(vm.id)
       if (inherited !== undefined && inherited <= now) this.inherited.delete(vm.id)
       list.push({

@@ -20,20 +20,20 @@ export function guestConfigResource (networkOf: NetworkLookup): VmResource {
       const guest = vm.spec.guest
       if (guest == null) return driver
       const nics: SeedNic[] = []
-      for (const nic of vm.spec.nics ?? []) {
+      for (const nic of vm.spec.nics) {
         // Every host must write the same seed: one that does not know a NIC's network refuses (the
         // networks resource, before it, refuses such a NIC too) rather than write a seed without it.
-        const network = networkOf(nic.network ?? '')
-        if (network === undefined) throw new Error(`network ${nic.network ?? ''} is not known on this host (deleted, or not yet heard of): the guest's seed cannot name its address`)
-        if ((nic.ip ?? '') === '' || (nic.mac ?? '') === '') continue
-        nics.push({ mac: nic.mac ?? '', ip: nic.ip ?? '', prefix: prefixOf(network.subnet), gateway: network.gateway, mtu: network.mtu })
+        const network = networkOf(nic.network)
+        if (network === undefined) throw new Error(`network ${nic.network} is not known on this host (deleted, or not yet heard of): the guest's seed cannot name its address`)
+        if (nic.ip === '' || nic.mac === '') continue
+        nics.push({ mac: nic.mac, ip: nic.ip, prefix: prefixOf(network.subnet), gateway: network.gateway, mtu: network.mtu })
       }
       const files = nocloudSeed({
         vmId: vm.id,
-        vmName: vm.spec.name ?? vm.id,
-        hostname: guest.hostname ?? '',
-        sshAuthorizedKeys: guest.sshAuthorizedKeys ?? [],
-        userData: guest.userData ?? '',
+        vmName: vm.spec.name,
+        hostname: guest.hostname,
+        sshAuthorizedKeys: guest.sshAuthorizedKeys,
+        userData: guest.userData,
         nics
       })
       return { ...driver, seed: { files } }

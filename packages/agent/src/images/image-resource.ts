@@ -28,7 +28,7 @@ export function imageResource (deps: { store: ImageStore, fetcher: () => ImageFe
   return {
     name: 'image',
     prepare: async (vm, driver) => {
-      const digest = vm.spec.boot?.library?.digest ?? ''
+      const digest = vm.spec.boot.library?.digest ?? ''
       if (digest === '' || vm.origin.kind === 'promotion') return driver
       let logged = 0
       const progress = (p: FetchProgress): void => {
@@ -36,7 +36,7 @@ export function imageResource (deps: { store: ImageStore, fetcher: () => ImageFe
         logged = now()
         deps.log.info('fetching the image of a VM', { vm: vm.id, digest, chunks: `${p.chunksHeld}/${p.chunkCount}`, bytes: p.bytesHeld })
       }
-      const ref = vm.spec.boot?.library?.ref ?? ''
+      const ref = vm.spec.boot.library?.ref ?? ''
       const started = now()
       const had = deps.store.path(digest) !== undefined
       let base: string

@@ -1,6 +1,6 @@
 import type { ClusterView, HostAdvertContent, MeshNode } from '@meshvirt/mesh'
 import type { ImageSources } from '@meshvirt/hypervisor'
-import { pb } from '@meshvirt/proto'
+import type { VmSpec } from '../vm/vm-spec-codec.js'
 import type { Handler } from '../control/control-handler.js'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
@@ -39,7 +39,7 @@ export interface ImagesDeps {
   bandwidth: number
   localVms: () => VmRow[]
   /** The specs of the replicas this host holds for other owners (their base images stay here). */
-  heldSpecs: () => Array<{ vmId: string, spec: Uint8Array }>
+  heldSpecs: () => Array<{ vmId: string, spec: VmSpec }>
   /** Each named image is kept on this many hosts; unused ones beyond `cacheBytes` are evicted. */
   copies: number
   cacheBytes: number
@@ -167,7 +167,7 @@ export class Images {
   /** At create: the spec's library image resolved to the digest every host of the VM will use. */
   readonly claims: SpecClaims<undefined> = {
     assign: async (spec) => {
-      const ref = spec.boot?.library?.ref ?? ''
+      const ref = spec.boot.library?.ref ?? ''
       if (ref === '') return { spec, held: undefined }
       const entry = this.library.resolve(ref)
       if (!entry.holders.some((h) => h.alive && h.have.complete())) {
@@ -252,7 +252,7 @@ export class Images {
   private usersHere (): Map<string, string[]> {
     const out = new Map<string, string[]>()
     for (const vm of [...this.deps.localVms().map((v) => ({ vmId: v.id, spec: v.spec })), ...this.deps.heldSpecs()]) {
-      const digest = pb.VmSpec.decode(vm.spec).boot?.library?.digest ?? ''
+      const digest = vm.spec.boot.library?.digest ?? ''
       if (digest === '') continue
       out.set(digest, [...out.get(digest) ?? [], vm.vmId])
     }

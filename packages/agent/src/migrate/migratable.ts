@@ -1,4 +1,3 @@
-import { pb } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { VmRow } from '../store/state-store.js'
 
@@ -8,8 +7,7 @@ import type { VmRow } from '../store/state-store.js'
  * destination with another CPU (or TCG) would break it mid-run, so it stays where it is.
  */
 export function notMigratableReason (vm: Pick<VmRow, 'spec'>): string | undefined {
-  const spec = pb.VmSpec.decode(vm.spec)
-  if (spec.notMigratable) return 'it was created --not-migratable (it runs with this host\'s own CPU and stays on it)'
+  if (vm.spec.notMigratable) return 'it was created --not-migratable (it runs with this host\'s own CPU and stays on it)'
   return undefined
 }
 

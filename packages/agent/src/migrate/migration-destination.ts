@@ -5,7 +5,7 @@ import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
 import type { VmManager } from '../vm/vm-manager.js'
 import type { MigrationStates } from './migration-states.js'
-import { validateVmSpec } from '../vm/vm-spec.js'
+import { parseVmSpec } from '../vm/vm-spec.js'
 import type { VmPreparation } from '../vm/vm-preparation.js'
 import { guestPauseMs } from './guest-pause.js'
 import { freePort, isOwnHost } from './direct-path.js'
@@ -49,18 +49,18 @@ export class MigrationDestination {
 
   async prepare (req: meshvirt.v1.PrepareIncoming, source: string): Promise<meshvirt.v1.IIncomingReady> {
     if (req.spec == null) throw new ControlError('INVALID_ARGUMENT', 'PrepareIncoming without a VM spec')
-    validateVmSpec(req.spec)
+    const spec = parseVmSpec(req.spec)
     if (!/^[a-z0-9-]{8,64}$/.test(req.session)) throw new ControlError('INVALID_ARGUMENT', 'bad migration session id')
     const { states, hypervisor, preparation, exits, log } = this.deps
-    states.recordIncoming({ token: req.token, vmId: req.vmId, spec: req.spec, epoch: Number(req.epoch), placement: req.placement })
+    states.recordIncoming({ token: req.token, vmId: req.vmId, spec, epoch: Number(req.epoch), placement: req.placement })
     const opened: TunnelExit[] = []
     try {
       const direct = await this.directListen(req)
-      const prepared = await preparation.prepare(req.vmId, req.spec, { kind: 'incoming' })
+      const prepared = await preparation.prepare(req.vmId, spec, { kind: 'incoming' })
       const driver = { ...prepared, ...(req.memoryDimmsMib.length > 0 ? { memoryDimmsMiB: [...req.memoryDimmsMib] } : {}), ...(req.bootVcpus > 0 ? { bootVcpus: req.bootVcpus } : {}) }
       const incoming = await hypervisor.prepareIncoming(driver, { disks: 'mirror', ...(direct !== undefined ? { tcp: direct } : {}) })
       // A disk on a library base that came without it (the image resource could not fetch it): whole.
-      const fullDisks = req.spec.boot?.library?.digest !== undefined && req.spec.boot.library.digest !== ''
+      const fullDisks = (spec.boot.library?.digest ?? '') !== ''
         ? (driver.disks ?? []).filter((d) => d.sharedBase !== true).map((d) => d.name)
         : []
       if (direct !== undefined) {

@@ -14,6 +14,7 @@ import { placementRequestFor } from '../negotiate/placement-request.js'
 import type { MigrationStates } from './migration-states.js'
 import type { VmPreparation } from '../vm/vm-preparation.js'
 import { specResources } from '../vm/vm-spec.js'
+import { vmSpecToWire, type VmSpec } from '../vm/vm-spec-codec.js'
 import { guestPauseMs } from './guest-pause.js'
 import { migrateOutOptions } from './migration-params.js'
 import { watchPeer } from './peer-watch.js'
@@ -75,9 +76,8 @@ export class MigrationSource {
     const { states, peers, hypervisor, log, selfId } = this.deps
     const { multifdChannels, ...options } = migrateOutOptions(params)
     const via = parseVia(params?.via)
-    const current = states.get(vmId)
-    const spec = pb.VmSpec.decode(current?.spec ?? new Uint8Array(0))
     const vm = states.beginOutgoing(vmId)
+    const spec = vm.spec
     // Cold: the VM is stopped. Its disk moves as a live migration's does, through a QEMU started
     // paused here (`-S`: the guest never runs), which the destination quits once it has arrived.
     const cold = vm.state === 'stopped'
@@ -103,7 +103,7 @@ export class MigrationSource {
       const bootVcpus = running?.bootVcpus ?? 0
       const ready = await peers.negotiate(destination, {
         prepareIncoming: {
-          token: reserved.token, vmId, spec, epoch: vm.epoch + 1, session, placement: reserved.placement, memoryDimmsMib, bootVcpus,
+          token: reserved.token, vmId, spec: vmSpecToWire(spec), epoch: vm.epoch + 1, session, placement: reserved.placement, memoryDimmsMib, bootVcpus,
           ...(direct !== undefined ? { directHost: direct.host, tlsPsk: direct.psk, multifdChannels: direct.channels } : {})
         }
       }, 60_000)
@@ -203,7 +203,7 @@ export class MigrationSource {
     return { path: 'mesh', host: '', reason: `auto: ${endpoint.host}:${endpoint.port} not reachable from here` }
   }
 
-  private async reserveDestination (vmId: string, spec: meshvirt.v1.IVmSpec, epoch: number, toHost: string): Promise<{ host: string, token: string, placement: meshvirt.v1.IPlacementExplanation }> {
+  private async reserveDestination (vmId: string, spec: VmSpec, epoch: number, toHost: string): Promise<{ host: string, token: string, placement: meshvirt.v1.IPlacementExplanation }> {
     const { view, peers, selfId } = this.deps
     // The VM's own placement rules still hold; the host it leaves is excluded. A named
     // destination is a pin: placement still checks that the VM fits there.

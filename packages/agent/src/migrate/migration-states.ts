@@ -1,6 +1,7 @@
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import { newVmRow } from '../vm/new-vm-row.js'
+import type { VmSpec } from '../vm/vm-spec-codec.js'
 import type { ResourceLedger } from '../ledger/resource-ledger.js'
 import type { Logger } from '../log/logger.js'
 import type { StateStore, VmRow } from '../store/state-store.js'
@@ -34,7 +35,7 @@ export class MigrationStates {
   }
 
   /** Destination: the reservation becomes a VM row in state `incoming` (not yet ours: not listed or gossiped). */
-  recordIncoming (input: { token: string, vmId: string, spec: meshvirt.v1.IVmSpec, epoch: number, placement?: meshvirt.v1.IPlacementExplanation | null }): VmRow {
+  recordIncoming (input: { token: string, vmId: string, spec: VmSpec, epoch: number, placement?: meshvirt.v1.IPlacementExplanation | null }): VmRow {
     const { store, ledger, selfId } = this.deps
     const row = store.durable((): VmRow => {
       if (store.getVm(input.vmId) !== undefined) throw new ControlError('ALREADY_EXISTS', `VM ${input.vmId} already exists on this host`)

@@ -5,6 +5,7 @@ import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
 import { Semaphore } from '../util/semaphore.js'
 import { specResources, validateVmSpec, vmIdFor } from '../vm/vm-spec.js'
+import { vmSpecToWire, type VmSpec } from '../vm/vm-spec-codec.js'
 import { toHostSnapshot } from './host-snapshot.js'
 import { chooseCpuModel } from './cpu-model.js'
 import { findGossipedVm } from './gossiped-vm.js'
@@ -86,13 +87,14 @@ export class Broker {
 
   constructor (private readonly deps: BrokerDeps) {}
 
-  async create (spec: meshvirt.v1.IVmSpec, idempotencyKey: string): Promise<BrokerResult> {
+  /** `spec` as read at the edge (the control API's create); checked here, before anything is claimed. */
+  async create (spec: VmSpec, idempotencyKey: string): Promise<BrokerResult> {
     validateVmSpec(spec)
     return await this.slots.run(async () => await this.createNow(spec, idempotencyKey))
   }
 
-  private async createNow (spec: meshvirt.v1.IVmSpec, idempotencyKey: string): Promise<BrokerResult> {
-    const name = spec.name as string
+  private async createNow (spec: VmSpec, idempotencyKey: string): Promise<BrokerResult> {
+    const name = spec.name
     const vmId = vmIdFor(idempotencyKey)
     // A retry of a request that already made its VM: the id derives from the key, so the
     // gossiped VM summaries answer it without asking anyone.
@@ -109,9 +111,9 @@ export class Broker {
     const { claimedAt, existing } = await this.claimName(authorities, name, idempotencyKey, vmId)
     if (existing !== undefined) return existing
 
-    const cpuModel = spec.cpuModel !== undefined && spec.cpuModel !== null && spec.cpuModel !== ''
+    const cpuModel = spec.cpuModel !== ''
       ? spec.cpuModel
-      : chooseCpuModel(this.deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.advert), spec.notMigratable !== true)
+      : chooseCpuModel(this.deps.view.hosts().filter((h) => h.liveness !== 'dead').map((h) => h.advert), !spec.notMigratable)
     spec = { ...spec, cpuModel }
     // What the spec claims cluster-wide (each NIC's address) is claimed before any host is asked: it moves with the VM.
     let hold: { claims: SpecClaims, held: unknown } | undefined
@@ -120,7 +122,7 @@ export class Broker {
         const assigned = await this.deps.claims.assign(spec, vmId, idempotencyKey)
         spec = assigned.spec
         hold = { claims: this.deps.claims, held: assigned.held }
-      } else if ((spec.nics ?? []).length > 0) {
+      } else if (spec.nics.length > 0) {
         throw new ControlError('INVALID_ARGUMENT', 'this agent has no networks: a VM with --net cannot be created through it')
       }
       const vm = await this.place(spec, vmId, idempotencyKey)
@@ -229,7 +231,7 @@ export class Broker {
     }
   }
 
-  private async place (spec: meshvirt.v1.IVmSpec, vmId: string, key: string): Promise<meshvirt.v1.IVmInfo> {
+  private async place (spec: VmSpec, vmId: string, key: string): Promise<meshvirt.v1.IVmInfo> {
     const { peers, log } = this.deps
     const fresher = new Map<string, HostCapacity>()
     const unreachable = new Set<string>()
@@ -237,6 +239,7 @@ export class Broker {
     // what they know, so asking them again this placement would only be refused again.
     const refusedBy = new HostRefusals()
     const resources = specResources(spec)
+    const wire = vmSpecToWire(spec)
     const started = performance.now()
     let firstReserve: number | undefined
     let refusals = 0
@@ -275,7 +278,7 @@ export class Broker {
         const host = candidate.hostId
         let res: meshvirt.v1.NegotiateResponse
         try {
-          res = await peers.negotiate(host, { reserve: { requestId: `${vmId}/${attempts}`, brokerId: this.deps.selfId, resources, ttlMs: this.deps.reservationTtlMs ?? RESERVATION_TTL_MS, spec } })
+          res = await peers.negotiate(host, { reserve: { requestId: `${vmId}/${attempts}`, brokerId: this.deps.selfId, resources, ttlMs: this.deps.reservationTtlMs ?? RESERVATION_TTL_MS, spec: wire } })
         } catch (err) {
           log.debug('reserve failed, trying the next host', { vm: vmId, peer: host, err: (err as Error).message })
           unreachable.add(host)
@@ -302,16 +305,16 @@ export class Broker {
         try {
           // Commit is idempotent per VM id: a lost answer is asked again, never sent elsewhere
           // (the VM may exist there already; placing it on another host would make two).
-          const committed = await this.confirmCommit(host, { token, vmId, spec, placement, idempotencyKey: key })
+          const committed = await this.confirmCommit(host, { token, vmId, spec: wire, placement, idempotencyKey: key })
           log.info('vm placed', { vm: vmId, name: spec.name, peer: host, attempts })
           this.stats.placed++
           this.deps.events?.emit('placement:done', { reserveMs: reservedAt - (firstReserve ?? reservedAt), commitMs: performance.now() - started, attempts, refusals })
-          return { summary: committed.committed?.vm, spec, placement, createdAtMs: Date.now() }
+          return { summary: committed.committed?.vm, spec: wire, placement, createdAtMs: Date.now() }
         } catch (err) {
           const code = (err as ControlError).code
           if (code === 'UNAVAILABLE') {
             this.stats.failed++
-            throw new ControlError('UNAVAILABLE', `host ${host.slice(-12)} did not confirm the commit of ${spec.name ?? vmId}; it may exist there: retry with the same idempotency key (${key}) to find out`, { maybeOwner: host })
+            throw new ControlError('UNAVAILABLE', `host ${host.slice(-12)} did not confirm the commit of ${spec.name}; it may exist there: retry with the same idempotency key (${key}) to find out`, { maybeOwner: host })
           }
           await peers.negotiate(host, { release: { token } }).catch(() => {})
           if (code === 'INVALID_ARGUMENT') throw err
@@ -324,7 +327,7 @@ export class Broker {
       ? `gave up after ${attempts} reservation attempts (every candidate refused or failed)`
       : last.summary
     this.stats.failed++
-    throw refusedBy.error(spec.name ?? vmId, why, attempts)
+    throw refusedBy.error(spec.name, why, attempts)
   }
 }
 

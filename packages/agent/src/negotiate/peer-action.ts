@@ -1,7 +1,8 @@
 import type { Resources } from '@meshvirt/placement'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
-import { specResources, validateVmSpec } from '../vm/vm-spec.js'
+import { parseVmSpec } from '../vm/vm-spec.js'
+import { resourcesFromWire, vmSpecFromWire, type VmSpec } from '../vm/vm-spec-codec.js'
 import { NEGOTIATE_PROTOCOL, PROTOCOL_OF } from './protocols.js'
 
 const MAX_ID = 200
@@ -14,8 +15,8 @@ const MAX_ID = 200
  * carry their wire messages, checked here, to the parts that answer them.
  */
 export type PeerAction =
-  | { kind: 'reserve', requestId: string, brokerId: string, resources: Resources, ttlMs: number, replica: boolean, spec: meshvirt.v1.IVmSpec | undefined }
-  | { kind: 'commit', token: string, vmId: string, idempotencyKey: string, spec: meshvirt.v1.IVmSpec, placement: meshvirt.v1.IPlacementExplanation | null }
+  | { kind: 'reserve', requestId: string, brokerId: string, resources: Resources, ttlMs: number, replica: boolean, spec: VmSpec | undefined }
+  | { kind: 'commit', token: string, vmId: string, idempotencyKey: string, spec: VmSpec, placement: meshvirt.v1.IPlacementExplanation | null }
   | { kind: 'release', token: string }
   | { kind: 'releaseRequest', requestId: string }
   | { kind: 'claimName', name: string, idempotencyKey: string, vmId: string, ttlMs: number }
@@ -41,19 +42,18 @@ export function parsePeerRequest (req: meshvirt.v1.NegotiateRequest, protocol = 
     case 'reserve': {
       const r = req.reserve as meshvirt.v1.Reserve
       const requestId = id(r.requestId, 'request_id')
-      const resources = specResources({ resources: r.resources })
+      const resources = resourcesFromWire(r.resources)
       const replica = r.role === pb.VmRole.VM_ROLE_REPLICA
       // A replica holds the VM's disk only.
       if (replica && (resources.vcpus !== 0 || resources.memoryBytes !== 0 || resources.diskBytes <= 0)) throw new ControlError('INVALID_ARGUMENT', 'a replica reservation is for disk only: vcpus 0, memory 0, disk > 0')
       if (!replica && (resources.vcpus <= 0 || resources.memoryBytes <= 0 || resources.diskBytes < 0)) throw new ControlError('INVALID_ARGUMENT', 'a reservation needs vcpus > 0 and memory > 0')
-      return { kind: 'reserve', requestId, brokerId: r.brokerId, resources, ttlMs: clampTtl(r.ttlMs), replica, spec: r.spec != null && !replica ? r.spec : undefined }
+      return { kind: 'reserve', requestId, brokerId: r.brokerId, resources, ttlMs: clampTtl(r.ttlMs), replica, spec: r.spec != null && !replica ? vmSpecFromWire(r.spec) : undefined }
     }
     case 'commit': {
       const c = req.commit as meshvirt.v1.Commit
       const action = { token: id(c.token, 'token'), vmId: id(c.vmId, 'vm_id'), idempotencyKey: id(c.idempotencyKey, 'idempotency_key') }
       if (c.spec == null) throw new ControlError('INVALID_ARGUMENT', 'commit without a VM spec')
-      validateVmSpec(c.spec)
-      return { kind: 'commit', ...action, spec: c.spec, placement: c.placement ?? null }
+      return { kind: 'commit', ...action, spec: parseVmSpec(c.spec), placement: c.placement ?? null }
     }
     case 'release': {
       const r = req.release as meshvirt.v1.Release

@@ -1,10 +1,10 @@
 import type { Hypervisor } from '@meshvirt/hypervisor'
-import type { meshvirt } from '@meshvirt/proto'
 import type { GroupPolicy } from '../ledger/group-policy.js'
 import { driverSpec, validateVmSpec } from '../vm/vm-spec.js'
+import type { VmSpec } from '../vm/vm-spec-codec.js'
 
 /** Asks this host's driver whether it could start the spec; rejects with the driver's reason. */
-export type CanStart = (spec: meshvirt.v1.IVmSpec) => Promise<void>
+export type CanStart = (spec: VmSpec) => Promise<void>
 
 /**
  * The driver's `checkSpec` on the spec as `create` will get it. The id only names the VM's own
@@ -26,7 +26,7 @@ export type Admission =
  * one is the broker's error, thrown), the driver could start it (else refused — nothing is
  * reserved), and its group rules, returned for the ledger to check in its transaction.
  */
-export async function admitNewVm (spec: meshvirt.v1.IVmSpec, canStart: CanStart | undefined): Promise<Admission> {
+export async function admitNewVm (spec: VmSpec, canStart: CanStart | undefined): Promise<Admission> {
   validateVmSpec(spec)
   if (canStart !== undefined) {
     try {
@@ -38,8 +38,8 @@ export async function admitNewVm (spec: meshvirt.v1.IVmSpec, canStart: CanStart 
   return { ok: true, policy: groupPolicyOf(spec) }
 }
 
-export function groupPolicyOf (spec: meshvirt.v1.IVmSpec): GroupPolicy {
-  return { group: spec.group ?? '', affinity: spec.affinity ?? [], antiAffinity: spec.antiAffinity ?? [] }
+export function groupPolicyOf (spec: VmSpec): GroupPolicy {
+  return { group: spec.group, affinity: [...spec.affinity], antiAffinity: [...spec.antiAffinity] }
 }
 
 async function withTimeout<T> (p: Promise<T>, ms: number): Promise<T> {

@@ -1,4 +1,4 @@
-import type { meshvirt } from '@meshvirt/proto'
+import type { VmSpec } from '../vm/vm-spec-codec.js'
 
 /**
  * What a VM's spec comes to hold cluster-wide (its addresses): claimed by the broker before any host
@@ -6,7 +6,7 @@ import type { meshvirt } from '@meshvirt/proto'
  */
 export interface SpecClaims<T = unknown> {
   /** The spec completed (an address filled in), and what now holds it. */
-  assign (spec: meshvirt.v1.IVmSpec, vmId: string, idempotencyKey: string): Promise<{ spec: meshvirt.v1.IVmSpec, held: T }>
+  assign (spec: VmSpec, vmId: string, idempotencyKey: string): Promise<{ spec: VmSpec, held: T }>
   bind (held: T): Promise<void>
   release (held: T): Promise<void>
 }

@@ -1,6 +1,6 @@
 import type { VmSpec as DriverSpec, NicSpec } from '@meshvirt/hypervisor'
 import type { HostNetwork, PortConfig } from '@meshvirt/network'
-import type { meshvirt } from '@meshvirt/proto'
+import type { VmSpec } from '../vm/vm-spec-codec.js'
 import type { Logger } from '../log/logger.js'
 import type { PreparingVm, VmResource } from '../vm/vm-preparation.js'
 import type { NetworkBook } from './network-book.js'
@@ -32,7 +32,7 @@ export class NetworkPorts implements VmResource {
   }
 
   /** A guest that runs here since before this agent started: re-adopt its ports (nothing is recreated that exists). */
-  async restore (vm: { id: string, spec: meshvirt.v1.IVmSpec }): Promise<void> {
+  async restore (vm: { id: string, spec: VmSpec }): Promise<void> {
     await this.attach(vm.id, vm.spec)
   }
 
@@ -69,16 +69,16 @@ export class NetworkPorts implements VmResource {
     return await run
   }
 
-  private async attach (vmId: string, spec: meshvirt.v1.IVmSpec): Promise<NicSpec[]> {
-    const asked = spec.nics ?? []
+  private async attach (vmId: string, spec: VmSpec): Promise<NicSpec[]> {
+    const asked = spec.nics
     if (asked.length === 0) return []
     const made: PortConfig[] = []
     const nics: NicSpec[] = []
     try {
       for (const [i, nic] of asked.entries()) {
-        const network = this.deps.book.get(nic.network ?? '')
-        if (network === undefined) throw new Error(`network ${nic.network ?? ''} is not known on this host (deleted, or not yet heard of)`)
-        const port: PortConfig = { network: network.name, vmId, nicIndex: i, mac: nic.mac ?? '', ip: nic.ip ?? '', hostname: spec.name ?? vmId }
+        const network = this.deps.book.get(nic.network)
+        if (network === undefined) throw new Error(`network ${nic.network} is not known on this host (deleted, or not yet heard of)`)
+        const port: PortConfig = { network: network.name, vmId, nicIndex: i, mac: nic.mac, ip: nic.ip, hostname: spec.name }
         await this.serial(async () => { await this.deps.host.ensureNetwork(networkConfig(network)) })
         const { tap } = await this.serial(async () => await this.deps.host.attachPort(port))
         made.push(port)
@@ -88,7 +88,7 @@ export class NetworkPorts implements VmResource {
       // Nothing half made: the ports attached so far go, and a network this VM alone brought here.
       for (const p of made) await this.serial(async () => { await this.deps.host.detachPort(p.network, p.vmId, p.nicIndex) }).catch(() => {})
       for (const nic of asked) {
-        const name = nic.network ?? ''
+        const name = nic.network
         if (this.portsOn(name) === 0) {
           await this.serial(async () => { await this.deps.host.removeNetwork(name) }).catch(() => {})
           this.deps.removed?.(name)

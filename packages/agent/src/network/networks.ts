@@ -1,6 +1,6 @@
 import type { ClusterView, HostAdvertContent } from '@meshvirt/mesh'
 import type { HostNetwork, NetworkPeers } from '@meshvirt/network'
-import { pb, type meshvirt } from '@meshvirt/proto'
+import type { meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
@@ -117,14 +117,14 @@ export class Networks {
       for (const vm of h.advert.vms) if (vm.nics.some((n) => n.network === network.name && n.ip === m[2])) return vm.id
     }
     for (const vm of this.deps.localVms()) {
-      if ((pb.VmSpec.decode(vm.spec).nics ?? []).some((n) => n.network === network.name && n.ip === m[2])) return vm.id
+      if (vm.spec.nics.some((n) => n.network === network.name && n.ip === m[2])) return vm.id
     }
     return undefined
   }
 
   /** A VM was deleted: its NICs' addresses are free again, cluster-wide. */
   async releaseAddresses (vm: Pick<VmRow, 'id' | 'spec'>): Promise<void> {
-    const nics = pb.VmSpec.decode(vm.spec).nics ?? []
+    const nics = vm.spec.nics
     if (nics.length === 0 || this.addressing === undefined) return
     await this.addressing.release(this.addressing.claimsOf(vm.id, nics))
   }
@@ -168,7 +168,7 @@ export class Networks {
   private usersOf (network: string): string[] {
     const users = new Set<string>()
     for (const vm of this.deps.localVms()) {
-      if ((pb.VmSpec.decode(vm.spec).nics ?? []).some((nic) => nic.network === network)) users.add(vm.name)
+      if (vm.spec.nics.some((nic) => nic.network === network)) users.add(vm.name)
     }
     for (const h of this.view?.hosts() ?? []) {
       if (h.liveness === 'dead') continue

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { ClusterView } from '@meshvirt/mesh'
 import { AddressError, contains, formatAddress, hostRange, isHostAddress, nicMac, parseAddress, parseSubnet, type Subnet } from '@meshvirt/network'
-import type { meshvirt } from '@meshvirt/proto'
+import type { VmNic, VmSpec } from '../vm/vm-spec-codec.js'
 import { ControlError } from '../control/errors.js'
 import type { SpecClaims } from '../negotiate/spec-claims.js'
 import type { ClusterClaims } from './cluster-claims.js'
@@ -25,15 +25,15 @@ export class NicAddressing implements SpecClaims<AddressClaim[]> {
   constructor (private readonly deps: { book: NetworkBook, claims: ClusterClaims, view: ClusterView }) {}
 
   /** The spec with every NIC's MAC and address filled in, and the claims that hold the addresses. */
-  async assign (spec: meshvirt.v1.IVmSpec, vmId: string, idempotencyKey: string): Promise<{ spec: meshvirt.v1.IVmSpec, held: AddressClaim[] }> {
-    const asked = spec.nics ?? []
+  async assign (spec: VmSpec, vmId: string, idempotencyKey: string): Promise<{ spec: VmSpec, held: AddressClaim[] }> {
+    const asked = spec.nics
     if (asked.length === 0) return { spec, held: [] }
     const claims: AddressClaim[] = []
-    const nics: meshvirt.v1.INic[] = []
+    const nics: VmNic[] = []
     try {
       for (const [i, nic] of asked.entries()) {
-        const network = await this.networkOf(nic.network ?? '', i)
-        const ip = await this.claimAddress(network, nic.ip ?? '', vmId, `${idempotencyKey}/nic${i}`, i, nics)
+        const network = await this.networkOf(nic.network, i)
+        const ip = await this.claimAddress(network, nic.ip, vmId, `${idempotencyKey}/nic${i}`, i, nics)
         claims.push({ key: addressKey(network.id, ip), holder: vmId })
         nics.push({ network: network.name, ip, mac: nicMac(vmId, i) })
       }
@@ -53,7 +53,7 @@ export class NicAddressing implements SpecClaims<AddressClaim[]> {
   }
 
   /** The claims a VM's NICs hold (to free them when it is deleted). */
-  claimsOf (vmId: string, nics: readonly meshvirt.v1.INic[]): AddressClaim[] {
+  claimsOf (vmId: string, nics: ReadonlyArray<{ network: string, ip: string }>): AddressClaim[] {
     return nics.flatMap((n) => {
       const network = this.deps.book.get(n.network ?? '')
       return network === undefined || (n.ip ?? '') === '' ? [] : [{ key: addressKey(network.id, n.ip as string), holder: vmId }]
@@ -71,7 +71,7 @@ export class NicAddressing implements SpecClaims<AddressClaim[]> {
     return network
   }
 
-  private async claimAddress (network: NetworkRecord, asked: string, vmId: string, key: string, i: number, earlier: readonly meshvirt.v1.INic[]): Promise<string> {
+  private async claimAddress (network: NetworkRecord, asked: string, vmId: string, key: string, i: number, earlier: readonly VmNic[]): Promise<string> {
     const subnet = parseSubnet(network.subnet)
     const gateway = parseAddress(network.gateway)
     if (asked !== '') {

@@ -1,5 +1,5 @@
 import type { VmSummary } from '@meshvirt/mesh'
-import { pb, type meshvirt } from '@meshvirt/proto'
+import type { meshvirt } from '@meshvirt/proto'
 import { Balancer, balanceReport, balanceView, BalanceSettingHolder, modeFromWire, nextSetting, ownVm, resolveKnobs, UsageSampler, type BalanceKnobs } from '../balance/index.js'
 import { ControlError } from '../control/errors.js'
 import type { EventDraft } from '../monitor/cluster-event.js'
@@ -99,7 +99,7 @@ function startSampling (p: HostParts, sampler: UsageSampler, noBalance: Map<stri
       const running = p.vms.list().filter((vm) => vm.state === 'running')
       let moved = false
       for (const vm of running) {
-        if (!noBalance.has(vm.id)) { noBalance.set(vm.id, pb.VmSpec.decode(vm.spec).noBalance === true); moved = true }
+        if (!noBalance.has(vm.id)) { noBalance.set(vm.id, vm.spec.noBalance); moved = true }
       }
       await Promise.all(running.map(async (vm) => {
         try {

@@ -1,6 +1,6 @@
 import type { ClusterView } from '@meshvirt/mesh'
 import { placeReplicaSet } from '@meshvirt/placement'
-import { pb, type meshvirt } from '@meshvirt/proto'
+import { pb } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
 import { toHostSnapshot } from '../negotiate/host-snapshot.js'
@@ -8,7 +8,7 @@ import type { PeerClient } from '../negotiate/peer-client.js'
 import { placementRequestFor } from '../negotiate/placement-request.js'
 import type { ReplicaRecords } from '../store/replica-records.js'
 import type { VmRow } from '../store/state-store.js'
-import { specResources } from '../vm/vm-spec.js'
+import { vmSpecToWire, type VmSpec } from '../vm/vm-spec-codec.js'
 import { holderRequest } from './replica-plan.js'
 
 export interface HolderRecruiterDeps {
@@ -28,10 +28,10 @@ export interface HolderRecruiterDeps {
  * HoldReplica with the spec and the group; falls back along the ranking when a host refuses.
  * Each holder placed is recorded at once; throws NO_CAPACITY (saying why) when fewer were placed.
  */
-export async function recruitHolders (deps: HolderRecruiterDeps, vm: VmRow, spec: meshvirt.v1.VmSpec, current: string[], count: number): Promise<void> {
+export async function recruitHolders (deps: HolderRecruiterDeps, vm: VmRow, spec: VmSpec, current: string[], count: number): Promise<void> {
   const { view, peers, selfId, records, log, clock } = deps
-  const spreadBy = spec.spreadBy ?? ''
-  const diskBytes = specResources(spec).diskBytes
+  const spreadBy = spec.spreadBy
+  const diskBytes = spec.resources.diskBytes
   const domainOf = (id: string): string | undefined => spreadBy === '' ? undefined : view.get(id)?.advert.labels[spreadBy]
   const takenDomains = [selfId, ...current].map(domainOf).filter((d): d is string => d !== undefined)
   const request = holderRequest(placementRequestFor(spec, vm.id), {
@@ -54,7 +54,7 @@ export async function recruitHolders (deps: HolderRecruiterDeps, vm: VmRow, spec
         reserve: { requestId: `${vm.id}/replica/${vm.epoch}/${candidate.hostId}/${clock()}`, brokerId: selfId, resources: { vcpus: 0, memoryBytes: 0, diskBytes }, ttlMs: deps.reservationTtlMs, vmId: vm.id, epoch: vm.epoch, role: pb.VmRole.VM_ROLE_REPLICA }
       })
       if (reserved.reserved == null) { errors.push(`${candidate.host.hostname ?? candidate.hostId}: ${reserved.refused?.message ?? 'refused'}`); continue }
-      await peers.negotiate(candidate.hostId, { holdReplica: { token: reserved.reserved.token, vmId: vm.id, epoch: vm.epoch, spec, holders } })
+      await peers.negotiate(candidate.hostId, { holdReplica: { token: reserved.reserved.token, vmId: vm.id, epoch: vm.epoch, spec: vmSpecToWire(spec), holders } })
       records.addHolder(vm.id, candidate.hostId, clock())
       current.push(candidate.hostId)
       if (domain !== undefined) usedDomains.add(domain)

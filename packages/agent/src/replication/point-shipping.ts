@@ -7,7 +7,6 @@ import { pointsToSend, type AvailablePoint } from '../replica/position.js'
 import { shipPoint } from '../replica/replica-sender.js'
 import type { ReplicaRecords } from '../store/replica-records.js'
 import type { VmRow } from '../store/state-store.js'
-import { pb } from '@meshvirt/proto'
 import { nextPoint, releasableUpTo, type ServedHolder } from './replica-plan.js'
 import type { HolderLink, VmLoop } from './vm-loop.js'
 
@@ -119,7 +118,7 @@ export class PointShipper {
   private async outgoing (loop: VmLoop, vm: VmRow, seq: number): Promise<OutgoingPoint> {
     const kept = loop.kept.get(seq)
     if (kept === undefined) throw new Error(`point ${seq} of ${vm.id} was released`)
-    const baseDigest = pb.VmSpec.decode(vm.spec).boot?.library?.digest ?? ''
+    const baseDigest = vm.spec.boot.library?.digest ?? ''
     kept.out ??= this.deps.replication.openPoint(vm.id, seq).then((data) => new OutgoingPoint(data, { epoch: vm.epoch, ...(baseDigest !== '' ? { baseDigest } : {}) }))
     kept.out.catch(() => { if (loop.kept.get(seq) === kept) kept.out = undefined })
     return await kept.out

@@ -1,5 +1,5 @@
 import type { ClusterView, VmSummary } from '@meshvirt/mesh'
-import { pb, type meshvirt } from '@meshvirt/proto'
+import type { meshvirt } from '@meshvirt/proto'
 import type { Hypervisor } from '@meshvirt/hypervisor'
 import { ControlError } from '../control/errors.js'
 import { decideReserve } from '../ledger/ledger-math.js'
@@ -10,7 +10,8 @@ import type { HeldReplicaRow, ReplicaRecords } from '../store/replica-records.js
 import type { StateStore } from '../store/state-store.js'
 import { newVmRow } from '../vm/new-vm-row.js'
 import type { VmManager } from '../vm/vm-manager.js'
-import { specResources, validateVmSpec } from '../vm/vm-spec.js'
+import { parseVmSpec, specResources } from '../vm/vm-spec.js'
+import type { VmSpec } from '../vm/vm-spec-codec.js'
 import type { VmPreparation } from '../vm/vm-preparation.js'
 
 export interface ReplicaKeeperDeps {
@@ -85,7 +86,7 @@ export class ReplicaKeeper {
    * (its guest is gone): the new owner adopts it as a holder (and ships it a full point) or tells
    * it to drop it.
    */
-  holdAfterDemotion (row: { id: string, name: string, spec: Uint8Array, resources: { diskBytes: number } }, epoch: number, owner: string): void {
+  holdAfterDemotion (row: { id: string, name: string, spec: VmSpec, resources: { diskBytes: number } }, epoch: number, owner: string): void {
     const now = this.clock()
     if (row.resources.diskBytes === 0) return
     this.deps.store.durable(() => {
@@ -132,12 +133,12 @@ export class ReplicaKeeper {
   async hold (req: meshvirt.v1.HoldReplica, peer: string): Promise<meshvirt.v1.IReplicaHolding> {
     const { records, store, ledger, vms } = this.deps
     if (req.spec == null) throw new ControlError('INVALID_ARGUMENT', 'HoldReplica without the VM spec')
-    validateVmSpec(req.spec)
+    const spec = parseVmSpec(req.spec)
     const epoch = Number(req.epoch)
     if (!(epoch >= 1)) throw new ControlError('INVALID_ARGUMENT', 'HoldReplica needs the owner\'s epoch (≥ 1)')
     const owned = vms.get(req.vmId)
     if (owned !== undefined) throw new ControlError(owned.epoch > epoch ? 'STALE_EPOCH' : 'WRONG_STATE', `this host owns VM ${req.vmId} (epoch ${owned.epoch}): it cannot also hold its replica`, { epoch: String(owned.epoch), owner: this.deps.selfId })
-    const diskBytes = specResources(req.spec).diskBytes
+    const diskBytes = spec.resources.diskBytes
     const now = this.clock()
     store.durable(() => {
       const existing = records.held(req.vmId)
@@ -149,14 +150,14 @@ export class ReplicaKeeper {
           const room = decideReserve(ledger.capacity(), { vcpus: 0, memoryBytes: 0, diskBytes: diskBytes - existing.diskBytes })
           if (!room.ok) throw new ControlError('NO_CAPACITY', `this host cannot hold the grown replica of ${existing.name}: ${room.message}`)
         }
-        records.putHeld({ ...existing, owner: peer, epoch, spec: pb.VmSpec.encode(req.spec as meshvirt.v1.IVmSpec).finish(), holders: [...req.holders], diskBytes: Math.max(diskBytes, existing.diskBytes), updatedAt: now })
+        records.putHeld({ ...existing, owner: peer, epoch, spec, holders: [...req.holders], diskBytes: Math.max(diskBytes, existing.diskBytes), updatedAt: now })
         return
       }
       if (req.token === '') throw new ControlError('RESERVATION_EXPIRED', `this host does not hold VM ${req.vmId}: reserve its disk first`)
       const reservation = ledger.take(req.token)
       if (reservation === undefined) throw new ControlError('RESERVATION_EXPIRED', 'the replica\'s reservation expired or was never granted: reserve again')
       if (reservation.resources.diskBytes < diskBytes) throw new ControlError('INVALID_ARGUMENT', `reserved ${reservation.resources.diskBytes} bytes of disk for a ${diskBytes}-byte replica`)
-      records.putHeld({ vmId: req.vmId, name: req.spec?.name ?? '', owner: peer, epoch, spec: pb.VmSpec.encode(req.spec as meshvirt.v1.IVmSpec).finish(), holders: [...req.holders], diskBytes, createdAt: now, updatedAt: now })
+      records.putHeld({ vmId: req.vmId, name: spec.name, owner: peer, epoch, spec, holders: [...req.holders], diskBytes, createdAt: now, updatedAt: now })
     })
     this.deps.onChange?.()
     return await this.holding(req.vmId)
@@ -236,7 +237,7 @@ export class ReplicaKeeper {
     if (this.promoting.has(vmId)) throw new ControlError('WRONG_STATE', `VM ${vmId} is already being promoted here`)
     this.promoting.add(vmId)
     try {
-      const spec = pb.VmSpec.decode(held.spec)
+      const spec = held.spec
       const want = specResources(spec)
       const images = await (await this.service.replica(vmId)).images()
       if (images.position.seq === 0) throw new ControlError('WRONG_STATE', `the replica of ${held.name} here has no complete point yet: no data to start it from`)

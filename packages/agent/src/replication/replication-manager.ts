@@ -1,7 +1,8 @@
 import type { Libp2p } from '@libp2p/interface'
 import type { DiskReplication } from '@meshvirt/hypervisor'
 import type { ClusterView } from '@meshvirt/mesh'
-import { pb, type meshvirt } from '@meshvirt/proto'
+import type { meshvirt } from '@meshvirt/proto'
+import { vmSpecToWire, type VmSpec } from '../vm/vm-spec-codec.js'
 import type { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
 import type { PeerClient } from '../negotiate/peer-client.js'
@@ -81,9 +82,9 @@ export class ReplicationManager {
 
   /** The holders of `vmId` and the loop's figures, for VmInfo (`vm show`). */
   statusOf (vm: VmRow): { replicas: meshvirt.v1.IReplicaStatus[], replication: meshvirt.v1.IReplicationStats | null } {
-    const spec = pb.VmSpec.decode(vm.spec)
+    const spec = vm.spec
     const rows = this.deps.records.holders(vm.id)
-    if (rows.length === 0 && (spec.replicas ?? 0) === 0) return { replicas: [], replication: null }
+    if (rows.length === 0 && spec.replicas === 0) return { replicas: [], replication: null }
     const loop = this.loops.get(vm.id)
     const rpo = rpoOf(spec)
     const now = this.clock()
@@ -165,8 +166,8 @@ export class ReplicationManager {
       if (this.forgotten.has(vm.id) || vm.desired === 'deleted') continue
       let loop = this.loops.get(vm.id)
       if (loop === undefined) {
-        const spec = pb.VmSpec.decode(vm.spec)
-        if ((spec.replicas ?? 0) === 0 && this.deps.records.holders(vm.id).length === 0) continue
+        const spec = vm.spec
+        if (spec.replicas === 0 && this.deps.records.holders(vm.id).length === 0) continue
         loop = newLoop(vm.id)
         this.loops.set(vm.id, loop)
       }
@@ -192,8 +193,8 @@ export class ReplicationManager {
     const { records, vms, keeper, log } = this.deps
     const vm = vms.get(loop.id)
     if (vm === undefined || vm.state === 'migrating' || vm.state === 'incoming') return
-    const spec = pb.VmSpec.decode(vm.spec)
-    const wanted = spec.replicas ?? 0
+    const spec = vm.spec
+    const wanted = spec.replicas
     const rpo = rpoOf(spec)
     const now = this.clock()
     // This host owns the VM now (a migration or a promotion landed here): it holds no replica of it.
@@ -300,14 +301,14 @@ export class ReplicationManager {
    * Every holder learns the current owner, epoch, group and spec (HoldReplica without a token) when
    * they change: after a `vm resize` it keeps the new size, for a failover, and grows its reservation.
    */
-  private async announce (loop: VmLoop, vm: VmRow, spec: meshvirt.v1.VmSpec): Promise<void> {
+  private async announce (loop: VmLoop, vm: VmRow, spec: VmSpec): Promise<void> {
     const holders = [...loop.links.keys()].sort()
     const r = vm.resources
     const key = `${vm.epoch}:${holders.join(',')}:${r.vcpus}/${r.memoryBytes}/${r.diskBytes}/${String(spec.maxMemoryBytes)}/${String(spec.maxVcpus)}`
     if (loop.announced === key || holders.length === 0) return
     const results = await Promise.all(holders.map(async (host) => {
       try {
-        await this.deps.peers.negotiate(host, { holdReplica: { vmId: vm.id, epoch: vm.epoch, spec, holders } })
+        await this.deps.peers.negotiate(host, { holdReplica: { vmId: vm.id, epoch: vm.epoch, spec: vmSpecToWire(spec), holders } })
         return true
       } catch (err) {
         const code = (err as ControlError).code
@@ -333,6 +334,6 @@ export class ReplicationManager {
   }
 }
 
-export function rpoOf (spec: meshvirt.v1.IVmSpec): number {
-  return (spec.rpoMs ?? 0) > 0 ? spec.rpoMs as number : DEFAULT_RPO_MS
+export function rpoOf (spec: Pick<VmSpec, 'rpoMs'>): number {
+  return spec.rpoMs > 0 ? spec.rpoMs : DEFAULT_RPO_MS
 }

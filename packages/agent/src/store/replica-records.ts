@@ -1,3 +1,4 @@
+import { decodeVmSpec, encodeVmSpec, type VmSpec } from '../vm/vm-spec-codec.js'
 import type { StateStore } from './state-store.js'
 
 /** Owner side: one holder of a replica of a VM this host owns, and the point it holds. */
@@ -21,8 +22,8 @@ export interface HeldReplicaRow {
   owner: string
   /** The owner's epoch as last told (HoldReplica). */
   epoch: number
-  /** meshvirt.v1.VmSpec, encoded: what a promotion starts. */
-  spec: Uint8Array
+  /** What a promotion starts (the table keeps the wire's bytes). */
+  spec: VmSpec
   /** The VM's replica group as the owner last told it (this host included). */
   holders: string[]
   diskBytes: number
@@ -84,7 +85,7 @@ export class ReplicaRecords {
       VALUES (@vm_id, @name, @owner, @epoch, @spec, @holders, @disk_bytes, @created_at, @updated_at)
       ON CONFLICT(vm_id) DO UPDATE SET name = excluded.name, owner = excluded.owner, epoch = excluded.epoch, spec = excluded.spec,
       holders = excluded.holders, disk_bytes = excluded.disk_bytes, updated_at = excluded.updated_at`)
-      .run({ vm_id: r.vmId, name: r.name, owner: r.owner, epoch: r.epoch, spec: Buffer.from(r.spec), holders: JSON.stringify(r.holders), disk_bytes: r.diskBytes, created_at: r.createdAt, updated_at: r.updatedAt })
+      .run({ vm_id: r.vmId, name: r.name, owner: r.owner, epoch: r.epoch, spec: Buffer.from(encodeVmSpec(r.spec)), holders: JSON.stringify(r.holders), disk_bytes: r.diskBytes, created_at: r.createdAt, updated_at: r.updatedAt })
   }
 
   deleteHeld (vmId: string): boolean {
@@ -98,7 +99,7 @@ function toHolder (r: RawHolder): HolderRow {
 
 function toHeld (r: RawHeld): HeldReplicaRow {
   return {
-    vmId: r.vm_id, name: r.name, owner: r.owner, epoch: r.epoch, spec: new Uint8Array(r.spec), holders: JSON.parse(r.holders) as string[],
+    vmId: r.vm_id, name: r.name, owner: r.owner, epoch: r.epoch, spec: decodeVmSpec(r.spec), holders: JSON.parse(r.holders) as string[],
     diskBytes: r.disk_bytes, createdAt: r.created_at, updatedAt: r.updated_at
   }
 }

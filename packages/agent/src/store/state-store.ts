@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Resources } from '@meshvirt/placement'
+import { decodeVmSpec, encodeVmSpec, type VmSpec } from '../vm/vm-spec-codec.js'
 import { MIGRATIONS } from './schema.js'
 import { StatementCache } from './statement-cache.js'
 
@@ -16,12 +17,16 @@ export const VM_RUN_STATES = ['pending', 'starting', 'running', 'stopping', 'sto
 export type VmRunState = typeof VM_RUN_STATES[number]
 export type DesiredState = 'running' | 'stopped' | 'deleted'
 
-/** A VM this host owns, as stored. `spec` and `placement` are encoded protobuf (the wire form is the record). */
+/**
+ * A VM this host owns, as stored. The spec is decoded once, when the row is read (the table keeps the
+ * wire's bytes), and frozen: rows are shared by the cache. `placement` and `lastMigration` stay encoded
+ * protobuf, read only to be shown.
+ */
 export interface VmRow {
   id: string
   name: string
   group: string
-  spec: Uint8Array
+  spec: VmSpec
   placement: Uint8Array | null
   owner: string
   epoch: number
@@ -140,7 +145,7 @@ export class StateStore {
     this.prepare(`INSERT INTO vms (id, name, vm_group, spec, placement, owner, epoch, state, desired, vcpus, memory_bytes, disk_bytes,
       idempotency_key, created_at, updated_at, started_at, last_error, last_migration) VALUES (@id, @name, @vm_group, @spec, @placement, @owner, @epoch, @state,
       @desired, @vcpus, @memory_bytes, @disk_bytes, @idempotency_key, @created_at, @updated_at, @started_at, @last_error, @last_migration)`).run({
-      id: vm.id, name: vm.name, vm_group: vm.group, spec: Buffer.from(vm.spec), placement: vm.placement === null ? null : Buffer.from(vm.placement), owner: vm.owner,
+      id: vm.id, name: vm.name, vm_group: vm.group, spec: Buffer.from(encodeVmSpec(vm.spec)), placement: vm.placement === null ? null : Buffer.from(vm.placement), owner: vm.owner,
       epoch: vm.epoch, state: vm.state, desired: vm.desired, vcpus: vm.resources.vcpus, memory_bytes: vm.resources.memoryBytes,
       disk_bytes: vm.resources.diskBytes, idempotency_key: vm.idempotencyKey, created_at: vm.createdAt, updated_at: vm.updatedAt,
       started_at: vm.startedAt, last_error: vm.lastError, last_migration: vm.lastMigration === null ? null : Buffer.from(vm.lastMigration)
@@ -194,7 +199,7 @@ export class StateStore {
     if (patch.lastError !== undefined) { sets.push('last_error = @last_error'); params.last_error = patch.lastError }
     if (patch.epoch !== undefined) { sets.push('epoch = @epoch'); params.epoch = patch.epoch }
     if (patch.lastMigration !== undefined) { sets.push('last_migration = @last_migration'); params.last_migration = patch.lastMigration === null ? null : Buffer.from(patch.lastMigration) }
-    if (patch.spec !== undefined) { sets.push('spec = @spec'); params.spec = Buffer.from(patch.spec) }
+    if (patch.spec !== undefined) { sets.push('spec = @spec'); params.spec = Buffer.from(encodeVmSpec(patch.spec)) }
     if (patch.resources !== undefined) {
       sets.push('vcpus = @vcpus', 'memory_bytes = @memory_bytes', 'disk_bytes = @disk_bytes')
       Object.assign(params, { vcpus: patch.resources.vcpus, memory_bytes: patch.resources.memoryBytes, disk_bytes: patch.resources.diskBytes })
@@ -295,7 +300,7 @@ export class StateStore {
 
 function toVm (r: RawVm): VmRow {
   return {
-    id: r.id, name: r.name, group: r.vm_group, spec: new Uint8Array(r.spec), placement: r.placement === null ? null : new Uint8Array(r.placement), owner: r.owner,
+    id: r.id, name: r.name, group: r.vm_group, spec: frozen(decodeVmSpec(r.spec)), placement: r.placement === null ? null : new Uint8Array(r.placement), owner: r.owner,
     epoch: r.epoch, state: r.state as VmRunState, desired: r.desired as DesiredState,
     resources: { vcpus: r.vcpus, memoryBytes: r.memory_bytes, diskBytes: r.disk_bytes },
     idempotencyKey: r.idempotency_key, createdAt: r.created_at, updatedAt: r.updated_at, startedAt: r.started_at, lastError: r.last_error,
@@ -303,9 +308,18 @@ function toVm (r: RawVm): VmRow {
   }
 }
 
-/** A row callers may change without changing the cache (its byte fields are never written in place). */
+/** A row callers may change without changing the cache (its spec is frozen, its byte fields are never written in place). */
 function copyVm (r: VmRow): VmRow {
   return { ...r, resources: { ...r.resources } }
+}
+
+/** Deeply frozen: a caller that writes into a cached spec fails loudly instead of changing every later read. */
+function frozen<T> (value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) frozen(v)
+    Object.freeze(value)
+  }
+  return value
 }
 
 function toReservation (r: RawReservation): ReservationRow {

@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js'
 import type { ClusterClaims } from '../network/cluster-claims.js'
 import type { ClusterBook } from '../util/cluster-book.js'
 import { validateVmSpec } from '../vm/vm-spec.js'
+import { decodeVmSpec } from '../vm/vm-spec-codec.js'
 import { GroupInputError } from './errors.js'
 import { checkGroupCount, checkGroupName, memberName } from './group-names.js'
 import type { VmGroupRecord } from './group-record.js'
@@ -38,7 +39,7 @@ export class GroupAdmin {
     guard(() => { checkGroupName(name); checkGroupCount(count, 'create') })
     const template = templateFrom(req.template ?? {})
     // The members must be valid VMs: checked as `vm create` checks them, under the longest member name.
-    validateVmSpec({ ...pb.VmSpec.decode(template), name: memberName(name, count) })
+    validateVmSpec({ ...decodeVmSpec(template), name: memberName(name, count) })
     const known = book.get(name)
     if (known !== undefined) {
       if (known.count === count && Buffer.from(known.template).equals(Buffer.from(template))) return { group: known, existed: true }

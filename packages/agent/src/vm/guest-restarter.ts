@@ -1,8 +1,7 @@
-import { pb } from '@meshvirt/proto'
 import { Counter, type Registry } from 'prom-client'
 import type { Logger } from '../log/logger.js'
 import type { VmRow } from '../store/state-store.js'
-import { restartDecision, restartPolicyFromWire } from './restart-policy.js'
+import { restartDecision } from './restart-policy.js'
 
 export interface GuestRestarterDeps {
   vms: {
@@ -46,7 +45,7 @@ export class GuestRestarter {
 
   private schedule (vm: VmRow, reason: string, ranForMs: number): void {
     if (this.stopped) return
-    const policy = restartPolicyFromWire(pb.VmSpec.decode(vm.spec).restart)
+    const policy = vm.spec.restart
     const d = restartDecision({ policy, reason, restartsInARow: this.inARow.get(vm.id) ?? 0, ranForMs })
     if (!d.restart) {
       this.deps.log.info('guest exited: not restarted', { vm: vm.id, name: vm.name, reason, why: d.why })

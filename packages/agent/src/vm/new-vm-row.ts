@@ -1,11 +1,12 @@
 import type { Resources } from '@meshvirt/placement'
 import { pb, type meshvirt } from '@meshvirt/proto'
+import type { VmSpec } from './vm-spec-codec.js'
 import type { VmRow, VmRunState } from '../store/state-store.js'
 
 /** The row a host writes when a VM becomes its own (commit) or starts arriving (incoming migration). */
 export function newVmRow (input: {
   id: string
-  spec: meshvirt.v1.IVmSpec
+  spec: VmSpec
   placement?: meshvirt.v1.IPlacementExplanation | null
   owner: string
   epoch: number
@@ -16,9 +17,9 @@ export function newVmRow (input: {
 }): VmRow {
   return {
     id: input.id,
-    name: input.spec.name ?? '',
-    group: input.spec.group ?? '',
-    spec: pb.VmSpec.encode(input.spec).finish(),
+    name: input.spec.name,
+    group: input.spec.group,
+    spec: input.spec,
     placement: input.placement == null ? null : pb.PlacementExplanation.encode(input.placement).finish(),
     owner: input.owner,
     epoch: input.epoch,

@@ -74,5 +74,5 @@ export function restartPolicyFromWire (n: number | null | undefined): RestartPol
 
 /** A guest found gone at recovery that its restart policy (never) keeps down. */
 export function staysDown (vm: VmRow): boolean {
-  return vm.desired === 'running' && (vm.state === 'running' || vm.state === 'crashed') && restartPolicyFromWire(pb.VmSpec.decode(vm.spec).restart) === 'never'
+  return vm.desired === 'running' && (vm.state === 'running' || vm.state === 'crashed') && vm.spec.restart === 'never'
 }

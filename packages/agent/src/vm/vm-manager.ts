@@ -1,6 +1,6 @@
 import { offersLiveMigration, type Hypervisor, type HypervisorEvent } from '@meshvirt/hypervisor'
 import type { VmSummary } from '@meshvirt/mesh'
-import { pb, type meshvirt } from '@meshvirt/proto'
+import type { meshvirt } from '@meshvirt/proto'
 import { ControlError, toControlError } from '../control/errors.js'
 import { KeyedQueue } from '../util/keyed-queue.js'
 import { newVmRow } from './new-vm-row.js'
@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.js'
 import type { LeaseRecords } from '../store/lease-records.js'
 import type { StateStore, VmRow, VmRunState } from '../store/state-store.js'
 import { specResources, validateReplication } from './vm-spec.js'
+import type { VmSpec } from './vm-spec-codec.js'
 import { readConsoleLog } from './console-log.js'
 import { decideResize, driverRefusal, type SizeRequest } from './vm-resize.js'
 import type { VmPreparation } from './vm-preparation.js'
@@ -46,7 +47,7 @@ export interface VmManagerDeps {
 export interface CommitInput {
   token: string
   vmId: string
-  spec: meshvirt.v1.IVmSpec
+  spec: VmSpec
   placement?: meshvirt.v1.IPlacementExplanation | null
   idempotencyKey: string
 }
@@ -164,12 +165,9 @@ export class VmManager {
   setReplication (id: string, change: { replicas: number, rpoMs: number, spreadBy: string }): VmRow {
     const vm = this.deps.store.getVm(id)
     if (vm === undefined) throw new ControlError('NOT_FOUND', `no VM ${id} on this host`)
-    const spec = pb.VmSpec.decode(vm.spec)
-    spec.replicas = change.replicas
-    if (change.rpoMs > 0) spec.rpoMs = change.rpoMs
-    if (change.spreadBy !== '') spec.spreadBy = change.spreadBy
+    const spec = { ...vm.spec, replicas: change.replicas, rpoMs: change.rpoMs > 0 ? change.rpoMs : vm.spec.rpoMs, spreadBy: change.spreadBy !== '' ? change.spreadBy : vm.spec.spreadBy }
     validateReplication(spec)
-    this.deps.store.updateVm(id, { spec: pb.VmSpec.encode(spec).finish() }, this.clock())
+    this.deps.store.updateVm(id, { spec }, this.clock())
     this.deps.log.info('vm replication changed', { vm: id, replicas: spec.replicas, rpoMs: spec.rpoMs, spreadBy: spec.spreadBy })
     this.changed()
     return this.deps.store.getVm(id) as VmRow
@@ -197,10 +195,10 @@ export class VmManager {
     const { store, ledger, hypervisor: hv, selfId } = this.deps
     const vm = store.getVm(id)
     if (vm === undefined) throw new ControlError('NOT_FOUND', `no VM ${id} on this host`)
-    const decision = decideResize(vm, pb.VmSpec.decode(vm.spec), req, restartAllowed)
+    const decision = decideResize(vm, vm.spec, req, restartAllowed)
     if (decision.do === 'nothing') return vm
     const granted = ledger.resize(vm.resources, decision.next, () => {
-      store.updateVm(id, { resources: decision.next, spec: pb.VmSpec.encode(decision.spec).finish() }, this.clock())
+      store.updateVm(id, { resources: decision.next, spec: decision.spec }, this.clock())
     })
     if (!granted.ok) throw new ControlError('NO_CAPACITY', `host ${selfId.slice(-12)} cannot grow VM ${vm.name}: ${granted.message}`, { shortOf: granted.shortOf })
     try {
@@ -239,7 +237,7 @@ export class VmManager {
         this.setState(vm.id, 'running')
       }
       // Its per-VM resources first (the taps of its NICs): re-adopted if they survived, made again if not.
-      await this.deps.preparation.restore(vm.id, pb.VmSpec.decode(vm.spec))
+      await this.deps.preparation.restore(vm.id, vm.spec)
       try {
         const info = await this.deps.hypervisor.recover(vm.id)
         if (info.state === 'running') {
@@ -334,7 +332,7 @@ export class VmManager {
           return
         case 'start': {
           this.setState(id, 'starting')
-          if (step.create) await hv.create(await this.deps.preparation.prepare(id, pb.VmSpec.decode(vm.spec), { kind: 'create' }))
+          if (step.create) await hv.create(await this.deps.preparation.prepare(id, vm.spec, { kind: 'create' }))
           const info = await hv.start(id)
           store.updateVm(id, { state: 'running', startedAt: this.clock(), lastError: '' }, this.clock())
           this.changed()

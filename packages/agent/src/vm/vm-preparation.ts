@@ -1,7 +1,7 @@
 import type { VmSpec as DriverSpec } from '@meshvirt/hypervisor'
-import type { meshvirt } from '@meshvirt/proto'
 import type { Logger } from '../log/logger.js'
 import { driverSpec } from './vm-spec.js'
+import type { VmSpec } from './vm-spec-codec.js'
 
 /**
  * How a VM comes to exist on this host. Each origin brings the VM's disks differently; every other
@@ -17,7 +17,7 @@ export type VmOrigin =
 
 export interface PreparingVm {
   id: string
-  spec: meshvirt.v1.IVmSpec
+  spec: VmSpec
   origin: VmOrigin
 }
 
@@ -35,7 +35,7 @@ export interface VmResource {
    * The agent restarted (or the host rebooted) with the VM on this host: make the resource ready
    * again, adopting what still exists without disturbing a running guest. Optional.
    */
-  restore?: (vm: { id: string, spec: meshvirt.v1.IVmSpec }) => Promise<void> | void
+  restore?: (vm: { id: string, spec: VmSpec }) => Promise<void> | void
 }
 
 export class VmPrepareError extends Error {
@@ -70,7 +70,7 @@ export class VmPreparation {
    * The driver spec for the VM, with every resource prepared. If one fails, those already prepared
    * are released (in reverse) before the error — naming the resource — is thrown: nothing is left half made.
    */
-  async prepare (id: string, spec: meshvirt.v1.IVmSpec, origin: VmOrigin): Promise<DriverSpec> {
+  async prepare (id: string, spec: VmSpec, origin: VmOrigin): Promise<DriverSpec> {
     const vm: PreparingVm = { id, spec, origin }
     let driver = driverSpec(id, spec)
     const done: VmResource[] = []
@@ -90,7 +90,7 @@ export class VmPreparation {
    * A VM this host had before the agent (re)started: each resource that can restores itself.
    * Failures are logged, not thrown: a guest that runs keeps running, whatever one resource lacks.
    */
-  async restore (id: string, spec: meshvirt.v1.IVmSpec): Promise<void> {
+  async restore (id: string, spec: VmSpec): Promise<void> {
     for (const r of this.resources) {
       if (r.restore === undefined) continue
       try {

@@ -1,8 +1,8 @@
 import type { Resources } from '@meshvirt/placement'
-import type { meshvirt } from '@meshvirt/proto'
 import type { VmResize } from '@meshvirt/hypervisor'
 import { ControlError, toControlError } from '../control/errors.js'
 import type { VmRow } from '../store/state-store.js'
+import type { VmSpec } from './vm-spec-codec.js'
 
 const MIB = 2 ** 20
 const GIB = 2 ** 30
@@ -21,7 +21,7 @@ export type ResizeDecision =
   | {
     do: 'resize'
     next: Resources
-    spec: meshvirt.v1.IVmSpec
+    spec: VmSpec
     /** What the driver is asked (its disk is `vda`, as driverSpec names it). */
     driver: VmResize
     /** The guest is stopped, resized and started again (`--restart` with vCPUs or memory of a running VM). */
@@ -34,7 +34,7 @@ export type ResizeDecision =
  * a restart, which the operator must have asked for (`--restart` also makes an online growth one).
  * Disks only grow (a file system does not shrink with its disk).
  */
-export function decideResize (vm: Pick<VmRow, 'name' | 'state' | 'resources'>, spec: meshvirt.v1.IVmSpec, req: SizeRequest, restartAllowed: boolean): ResizeDecision {
+export function decideResize (vm: Pick<VmRow, 'name' | 'state' | 'resources'>, spec: VmSpec, req: SizeRequest, restartAllowed: boolean): ResizeDecision {
   const cur = vm.resources
   const next = nextSize(cur, req)
   if (req.diskBytes > 0 && cur.diskBytes === 0) {
@@ -44,12 +44,12 @@ export function decideResize (vm: Pick<VmRow, 'name' | 'state' | 'resources'>, s
     throw new ControlError('INVALID_ARGUMENT', `a disk only grows: VM ${vm.name} has ${size(cur.diskBytes)}, asked ${size(next.diskBytes)}`, { field: 'disk' })
   }
   // Room to grow online: asked, else kept (and then at least the memory, which may outgrow it).
-  const curRoom = Number(spec.maxMemoryBytes ?? 0)
+  const curRoom = spec.maxMemoryBytes
   const room = (req.maxMemoryBytes ?? 0) > 0 ? req.maxMemoryBytes as number : curRoom
   if (room > 0 && room < next.memoryBytes) {
     throw new ControlError('INVALID_ARGUMENT', `VM ${vm.name} may grow to ${size(room)} (its --max-memory): ${size(next.memoryBytes)} needs --max-memory too`, { field: 'max-memory' })
   }
-  const curCpuRoom = spec.maxVcpus ?? 0
+  const curCpuRoom = spec.maxVcpus
   const cpuRoom = (req.maxVcpus ?? 0) > 0 ? req.maxVcpus as number : curCpuRoom
   if (cpuRoom > 0 && cpuRoom < next.vcpus) {
     throw new ControlError('INVALID_ARGUMENT', `VM ${vm.name} has room for ${cpuRoom} vCPUs (its --max-vcpus): ${next.vcpus} needs --max-vcpus too`, { field: 'max-vcpus' })

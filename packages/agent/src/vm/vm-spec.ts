@@ -6,6 +6,7 @@ import { ControlError } from '../control/errors.js'
 import { IMAGE_DIGEST, parseImageRef } from '../images/image-ref.js'
 import { MAX_REPLICAS, MAX_RPO_MS, MIN_RPO_MS } from '../replication/replica-plan.js'
 import { validateGuestConfig } from '../guest/guest-config-rules.js'
+import { vmSpecFromWire, type VmSpec } from './vm-spec-codec.js'
 
 const MIB = 2 ** 20
 export const VM_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -15,26 +16,33 @@ export const MAX_VCPUS = 256
 /** As the hypervisor bounds a room for vCPUs online (MAX_HOTPLUG_VCPUS). */
 export const MAX_HOTPLUG_VCPUS = 64
 
+/**
+ * A spec as it enters the agent (a control request, a peer's commit, an incoming migration, a
+ * replica): read from the wire and checked, once. Throws INVALID_ARGUMENT saying what to fix.
+ */
+export function parseVmSpec (wire: meshvirt.v1.IVmSpec): VmSpec {
+  const spec = vmSpecFromWire(wire)
+  validateVmSpec(spec)
+  return spec
+}
+
 /** Checks a VM spec received from a client or a peer; throws INVALID_ARGUMENT saying what to fix. */
-export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
+export function validateVmSpec (spec: VmSpec): void {
   const bad = (msg: string): never => { throw new ControlError('INVALID_ARGUMENT', msg) }
-  const name = spec.name ?? ''
+  const name = spec.name
   if (!VM_NAME.test(name)) bad(`VM name '${name}' must be 1–63 lowercase letters, digits or '-', starting and ending with a letter or digit`)
-  const r = spec.resources
-  const vcpus = r?.vcpus ?? 0
+  const { vcpus, memoryBytes: mem, diskBytes: disk } = spec.resources
   if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS) bad(`vcpus must be between 1 and ${MAX_VCPUS}, got ${vcpus}`)
-  const mem = Number(r?.memoryBytes ?? 0)
   if (mem < MIN_MEMORY_BYTES) bad(`memory must be at least ${MIN_MEMORY_BYTES / MIB} MiB, got ${Math.floor(mem / MIB)} MiB`)
   if (mem % MIB !== 0) bad('memory must be a whole number of MiB')
-  const maxVcpus = spec.maxVcpus ?? 0
+  const maxVcpus = spec.maxVcpus
   if (maxVcpus !== 0 && (maxVcpus < vcpus || maxVcpus > MAX_HOTPLUG_VCPUS)) bad(`--max-vcpus must be from the vCPUs (${vcpus}) to ${MAX_HOTPLUG_VCPUS}, got ${maxVcpus}`)
-  const disk = Number(r?.diskBytes ?? 0)
   if (disk % MIB !== 0) bad('disk must be a whole number of MiB')
-  const maxMemory = Number(spec.maxMemoryBytes ?? 0)
+  const maxMemory = spec.maxMemoryBytes
   if (maxMemory !== 0 && (maxMemory < mem || maxMemory % MIB !== 0)) bad(`--max-memory must be a whole number of MiB and at least the memory (${Math.floor(mem / MIB)} MiB), got ${Math.floor(maxMemory / MIB)} MiB`)
-  const boot = spec.boot ?? {}
-  const hasKernel = (boot.kernel ?? '') !== ''
-  const hasImage = (boot.image ?? '') !== ''
+  const boot = spec.boot
+  const hasKernel = boot.kernel !== ''
+  const hasImage = boot.image !== ''
   const library = boot.library?.ref ?? ''
   // With --kernel too, the kernel boots and the image is the disk's base (a cloud image's own kernel, say).
   if (hasImage && library !== '') bad('give the base image once: a file (--image /path) or a library image (--image NAME)')
@@ -44,9 +52,9 @@ export function validateVmSpec (spec: meshvirt.v1.IVmSpec): void {
   const digest = boot.library?.digest ?? ''
   if (digest !== '' && !IMAGE_DIGEST.test(digest)) bad(`library image digest '${digest}' is not sha256:<64 hex digits>`)
   validateReplication(spec)
-  const nics = spec.nics ?? []
+  const nics = spec.nics
   if (nics.length > MAX_NICS) bad(`a VM has at most ${MAX_NICS} NICs (--net), got ${nics.length}`)
-  for (const nic of nics) if (!NETWORK_NAME.test(nic.network ?? '')) bad(`--net '${nic.network ?? ''}' is not a network name`)
+  for (const nic of nics) if (!NETWORK_NAME.test(nic.network)) bad(`--net '${nic.network}' is not a network name`)
   validateGuestConfig(spec.guest)
 }
 
@@ -59,19 +67,20 @@ const NETWORK_NAME = /^[a-z0-9][a-z0-9-]{0,30}$/
 const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})?$/
 
 /** `replicas`, `rpo_ms`, `spread_by` of a spec: also checked alone by `vm replicate`. */
-export function validateReplication (spec: Pick<meshvirt.v1.IVmSpec, 'replicas' | 'rpoMs' | 'spreadBy' | 'resources'>): void {
+export function validateReplication (spec: Pick<VmSpec, 'replicas' | 'rpoMs' | 'spreadBy' | 'resources'>): void {
   const bad = (msg: string): never => { throw new ControlError('INVALID_ARGUMENT', msg) }
-  const replicas = spec.replicas ?? 0
+  const replicas = spec.replicas
   if (!Number.isInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS) bad(`replicas must be between 0 and ${MAX_REPLICAS}, got ${replicas}`)
-  const rpo = spec.rpoMs ?? 0
+  const rpo = spec.rpoMs
   if (rpo !== 0 && (rpo < MIN_RPO_MS || rpo > MAX_RPO_MS)) bad(`rpo must be between ${MIN_RPO_MS / 1000} s and ${MAX_RPO_MS / 3_600_000} h, got ${rpo} ms`)
-  const spreadBy = spec.spreadBy ?? ''
+  const spreadBy = spec.spreadBy
   if (spreadBy !== '' && !LABEL_KEY.test(spreadBy)) bad(`--spread-by '${spreadBy}' is not a label key (letters, digits, . _ / -)`)
-  if (replicas > 0 && Number(spec.resources?.diskBytes ?? 0) === 0) bad('replicas copy the VM\'s disk: give it a --disk')
+  if (replicas > 0 && spec.resources.diskBytes === 0) bad('replicas copy the VM\'s disk: give it a --disk')
 }
 
-export function specResources (spec: meshvirt.v1.IVmSpec): Resources {
-  return { vcpus: spec.resources?.vcpus ?? 0, memoryBytes: Number(spec.resources?.memoryBytes ?? 0), diskBytes: Number(spec.resources?.diskBytes ?? 0) }
+/** The spec's size, as a value of its own (specs are frozen once stored). */
+export function specResources (spec: Pick<VmSpec, 'resources'>): Resources {
+  return { ...spec.resources }
 }
 
 /**
@@ -86,21 +95,20 @@ export function vmIdFor (idempotencyKey: string): string {
  * The driver's spec for a VM record: one disk `vda` (a qcow2 overlay on the image, or blank). A
  * library image's base path is filled in by the image resource, once it is on this host.
  */
-export function driverSpec (id: string, spec: meshvirt.v1.IVmSpec): DriverSpec {
-  const r = specResources(spec)
-  const boot = spec.boot ?? {}
-  const diskMiB = Math.floor(r.diskBytes / MIB)
-  const image = boot.image ?? ''
+export function driverSpec (id: string, spec: VmSpec): DriverSpec {
+  const { vcpus, memoryBytes, diskBytes } = spec.resources
+  const boot = spec.boot
+  const diskMiB = Math.floor(diskBytes / MIB)
   return {
     id,
-    vcpus: r.vcpus,
-    memoryMiB: Math.floor(r.memoryBytes / MIB),
-    boot: (boot.kernel ?? '') !== ''
-      ? { kind: 'kernel', kernel: boot.kernel as string, ...(boot.initrd ? { initrd: boot.initrd } : {}), ...(boot.cmdline ? { cmdline: boot.cmdline } : {}) }
+    vcpus,
+    memoryMiB: Math.floor(memoryBytes / MIB),
+    boot: boot.kernel !== ''
+      ? { kind: 'kernel', kernel: boot.kernel, ...(boot.initrd !== '' ? { initrd: boot.initrd } : {}), ...(boot.cmdline !== '' ? { cmdline: boot.cmdline } : {}) }
       : { kind: 'disk' },
-    disks: diskMiB > 0 ? [{ name: 'vda', sizeMiB: diskMiB, ...(image !== '' ? { base: image } : {}) }] : [],
-    ...(Number(spec.maxMemoryBytes ?? 0) > 0 ? { maxMemoryMiB: Math.floor(Number(spec.maxMemoryBytes) / MIB) } : {}),
-    ...((spec.maxVcpus ?? 0) > 0 ? { maxVcpus: spec.maxVcpus as number } : {}),
-    ...(spec.cpuModel ? { cpuModel: spec.cpuModel } : {})
+    disks: diskMiB > 0 ? [{ name: 'vda', sizeMiB: diskMiB, ...(boot.image !== '' ? { base: boot.image } : {}) }] : [],
+    ...(spec.maxMemoryBytes > 0 ? { maxMemoryMiB: Math.floor(spec.maxMemoryBytes / MIB) } : {}),
+    ...(spec.maxVcpus > 0 ? { maxVcpus: spec.maxVcpus } : {}),
+    ...(spec.cpuModel !== '' ? { cpuModel: spec.cpuModel } : {})
   }
 }

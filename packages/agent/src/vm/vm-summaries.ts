@@ -2,6 +2,7 @@ import type { NicSummary, VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import type { VmRow } from '../store/state-store.js'
 import type { VmDetails } from './vm-details.js'
+import { vmSpecToWire } from './vm-spec-codec.js'
 import { vmStateToWire } from './vm-state.js'
 
 /** How a VM this host owns is shown: in its gossip advert (summaries) and to `vm show` (info). */
@@ -27,10 +28,9 @@ export class VmSummaries {
   }
 
   info (vm: VmRow): meshvirt.v1.IVmInfo {
-    const spec = pb.VmSpec.decode(vm.spec)
     return {
-      summary: { id: vm.id, name: vm.name, epoch: vm.epoch, role: pb.VmRole.VM_ROLE_OWNER, state: vmStateToWire(vm.state), resources: vm.resources, owner: vm.owner, group: spec.group },
-      spec,
+      summary: { id: vm.id, name: vm.name, epoch: vm.epoch, role: pb.VmRole.VM_ROLE_OWNER, state: vmStateToWire(vm.state), resources: vm.resources, owner: vm.owner, group: vm.spec.group },
+      spec: vmSpecToWire(vm.spec),
       placement: vm.placement === null ? null : pb.PlacementExplanation.decode(vm.placement),
       createdAtMs: vm.createdAt,
       updatedAtMs: vm.updatedAt,
@@ -45,7 +45,7 @@ export class VmSummaries {
   private nicsOf (vm: VmRow): NicSummary[] {
     let nics = this.nics.get(vm.id)
     if (nics === undefined) {
-      nics = (pb.VmSpec.decode(vm.spec).nics ?? []).map((n) => ({ network: n.network ?? '', ip: n.ip ?? '', mac: n.mac ?? '' }))
+      nics = vm.spec.nics.map((n) => ({ ...n }))
       if (this.nics.size > 10_000) this.nics.clear()
       this.nics.set(vm.id, nics)
     }
