@@ -35,12 +35,11 @@ import { groupFeature } from './parts/group-part.js'
 import { networkFeature } from './parts/network-part.js'
 import { serveNegotiation } from './parts/negotiate-part.js'
 import { startReplication } from './parts/replication-part.js'
-import { VmRecords } from './records/vm-records.js'
+import { recordsPart } from './parts/records-part.js'
 import { heldReplicaSummaries } from './replication/replica-keeper.js'
 import { LeaseRecords } from './store/lease-records.js'
 import { ReplicaRecords } from './store/replica-records.js'
 import type { VmRow } from './store/state-store.js'
-import { VmRecordStore } from './store/vm-record-store.js'
 import { AgentEvents } from './util/agent-events.js'
 import { Teardown } from './util/teardown.js'
 import { GuestRestarter } from './vm/guest-restarter.js'
@@ -167,12 +166,9 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   const preparation = new VmPreparation({ resources: [...features.vmResources(), ...opts.vmResources ?? []], log: root.child('vm', { host: selfId }) })
   const details = new VmDetails()
   features.addDetails(details)
-  // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile
-  // (the records start with the mesh, after recovery has begun: the gate waits for them).
-  let recordsReady: (r: VmRecords | undefined) => void = () => {}
-  const recordsPromise = new Promise<VmRecords | undefined>((resolve) => { recordsReady = resolve })
-  const recoveryGate = async (vm: VmRow): Promise<boolean> => { const r = await recordsPromise; return r === undefined ? false : await r.recoveryGate(vm) }
-  teardown.add('recovery gate', () => { recordsReady(undefined) })
+  // A VM found down at recovery starts only once a peer said it was not force-deleted meanwhile.
+  const otherVms = recordsPart({ selfId, store, root, teardown, expectPeers: config.bootstrap.length > 0 })
+  const recoveryGate = otherVms.recoveryGate
   const vms = new VmManager({
     selfId, store, ledger, leases, hypervisor: hv.driver, preparation, details, recoveryGate, log: root.child('vm', { host: selfId }), events,
     // A replicated guest starts only while its lease is held: another host may run it otherwise.
@@ -216,15 +212,11 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   })
   const peers = new PeerClient(node)
   const nameClaims = new NameClaims(store, Date.now, (key) => features.keyUser(key))
-  const vmRecords = new VmRecords({
-    selfId, store: new VmRecordStore(store), view: node.view, peers, vms, log: root.child('records', { host: selfId }),
+  const vmRecords = otherVms.start({
+    view: node.view, peers, vms,
     releaseName: (name, vmId) => { nameClaims.bind({ name, vmId, owner: '', release: true }) },
-    onForceDeleted: async (vmId) => { await features.vmForceDeleted(vmId) },
-    expectPeers: config.bootstrap.length > 0
+    onForceDeleted: async (vmId) => { await features.vmForceDeleted(vmId) }
   })
-  vmRecords.start()
-  teardown.add('vm records', () => { vmRecords.stop() })
-  recordsReady(vmRecords)
   await features.attach({ selfId, view: node.view, peers, node })
 
   // The parts, each started over the running core (parts/), in order: migration and replication when
