@@ -2,24 +2,23 @@ import { mkdir, rm } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ACPI_TIMEOUT_MS, LAUNCH_TIMEOUT_MS, QEMU_GUEST_OVERHEAD_MIB, QMP_COMMAND_TIMEOUT_MS, SIGTERM_TIMEOUT_MS } from '../constants.js'
-import { ImageMissingError, VmExistsError, VmNotFoundError, WrongStateError } from '../errors.js'
-import { EventHub } from '../event-hub.js'
+import { ImageMissingError, VmExistsError, WrongStateError } from '../errors.js'
 import { assertLegal } from '../lifecycle.js'
 import { QemuReplication } from '../backup/qemu-replication.js'
 import type { ReplicationCapable } from '../backup/types.js'
 import { planResize, type VmResize } from '../resize.js'
 import { validateSpec, withoutImports, type HostLimits } from '../spec-validation.js'
-import type { AbortOptions, Accelerator, ExitReason, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StartOptions, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
+import type { AbortOptions, Accelerator, HostFingerprint, Hypervisor, HypervisorCapabilities, HypervisorEvent, StartOptions, StopOptions, VmInfo, VmSpec, VmStats } from '../types.js'
 import { createDisk, readable } from './disks.js'
 import { foldOnlineGrowth } from '../memory-layout.js'
 import { resizeGuest } from './guest-resize.js'
 import { writeSeedIso } from './seed-iso.js'
 import { hostFingerprint } from './fingerprint.js'
-import { launchQemu, readQemuLog } from './qemu-launcher.js'
+import { launchQemu } from './qemu-launcher.js'
 import { QemuProcess } from './qemu-process.js'
 import { QmpClient } from './qmp-client.js'
-import { VmAttachment } from './vm-attachment.js'
 import { vmPaths } from './vm-paths.js'
+import { VmRegistry } from './vm-registry.js'
 import { checkSpecImages, ImageSources } from '../image-sources.js'
 import { asDiskFull, listRecordIds, readRecord, writeRecord, type VmRecord } from './vm-record.js'
 import { readGuestIo } from './guest-io.js'
@@ -50,15 +49,15 @@ export interface QemuHypervisorInit {
 /**
  * The lifecycle half of the QEMU driver: real guests, detached from the agent. Each VM's pid file,
  * QMP socket, serial log, disks and record live in its own dir, so a new driver instance can
- * `recover()` it after an agent restart. `QemuHypervisor` adds live migration on top.
+ * `recover()` it after an agent restart. Built on VmRegistry (records, attachments, exits);
+ * `QemuHypervisor` adds live migration on top.
  */
-export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
+export abstract class QemuLifecycle extends VmRegistry implements Hypervisor, ReplicationCapable {
   abstract readonly capabilities: HypervisorCapabilities
   readonly driver = 'qemu'
   readonly guestMemoryOverheadMiB = QEMU_GUEST_OVERHEAD_MIB
   /** Continuous disk replication: crash-consistent points of running guests (backup/). */
   readonly replication: QemuReplication
-  readonly dataDir: string
   readonly accel: Accelerator
   private readonly images: ImageSources
   protected readonly qemu: string
@@ -67,20 +66,11 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
   private readonly acpiTimeoutMs: number
   private readonly termTimeoutMs: number
   protected readonly launchTimeoutMs: number
-  protected readonly qmpTimeoutMs: number
   protected readonly limits: HostLimits
-  protected readonly log: (message: string, fields: Record<string, unknown>) => void
-  protected readonly hub = new EventHub<HypervisorEvent>()
-  private readonly attached = new Map<string, VmAttachment>()
-  /** Per attachment: resolves once its exit is recorded and announced. */
-  protected readonly recorded = new WeakMap<VmAttachment, Promise<void>>()
   private readonly queues = new Map<string, Promise<unknown>>()
-  /** Paused QEMUs waiting for a migration stream (not attached: they are not running VMs yet). */
-  protected readonly incoming = new Map<string, { proc: QemuProcess, qmp: QmpClient }>()
-  protected readonly outgoing = new Set<string>()
 
   constructor (init: QemuHypervisorInit) {
-    this.dataDir = resolve(init.dataDir)
+    super({ dataDir: resolve(init.dataDir), qmpTimeoutMs: init.qmpTimeoutMs ?? QMP_COMMAND_TIMEOUT_MS, log: init.log ?? (() => {}) })
     this.accel = init.accel ?? 'tcg'
     this.images = new ImageSources({ imageDirs: init.imageDirs ?? [], dataDir: this.dataDir, secrets: init.secrets ?? [] })
     this.qemu = init.qemuBinary ?? 'qemu-system-x86_64'
@@ -89,9 +79,7 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
     this.acpiTimeoutMs = init.acpiTimeoutMs ?? ACPI_TIMEOUT_MS
     this.termTimeoutMs = init.termTimeoutMs ?? SIGTERM_TIMEOUT_MS
     this.launchTimeoutMs = init.launchTimeoutMs ?? LAUNCH_TIMEOUT_MS
-    this.qmpTimeoutMs = init.qmpTimeoutMs ?? QMP_COMMAND_TIMEOUT_MS
     this.limits = init.hostLimits ?? { cpus: cpus().length, memoryMiB: Math.floor(totalmem() / 1024 / 1024) }
-    this.log = init.log ?? (() => {})
     this.replication = new QemuReplication({ qemuImg: this.qemuImg, monitor: async (id, o) => await this.monitor(id, o), inspect: async (id) => await this.inspectNow(id), log: this.log })
   }
 
@@ -271,113 +259,6 @@ export abstract class QemuLifecycle implements Hypervisor, ReplicationCapable {
 
   events (options: AbortOptions = {}): AsyncIterable<HypervisorEvent> {
     return this.hub.iterate(options)
-  }
-
-  async close (): Promise<void> {
-    for (const a of this.attached.values()) a.detach()
-    this.attached.clear()
-    for (const s of this.incoming.values()) s.qmp.close()
-    this.incoming.clear()
-  }
-
-  /** SIGKILL the incoming QEMU (ours, or found by its pid file after a restart) and wait for it. */
-  protected async killIncoming (id: string): Promise<void> {
-    const session = this.incoming.get(id)
-    this.incoming.delete(id)
-    session?.qmp.close()
-    const proc = session?.proc ?? await QemuProcess.fromPidFile(vmPaths(this.dataDir, { id }).pidFile)
-    if (proc === undefined) return
-    await proc.signal('SIGKILL')
-    await proc.waitForExit(SIGTERM_TIMEOUT_MS)
-  }
-
-  /** The current record, corrected for a QEMU that exited while no driver was attached. */
-  protected async refresh (id: string): Promise<VmRecord> {
-    const record = await this.load(id)
-    if (record.state !== 'running' || this.attached.has(id)) return record
-    const proc = await QemuProcess.fromPidFile(vmPaths(this.dataDir, record.spec).pidFile)
-    if (proc !== undefined) return record
-    return await this.exitedWith(record, 'exited-while-detached')
-  }
-
-  /** The attachment for a running VM, re-attaching (pid file + QMP) when this instance has none. */
-  protected async attachment (id: string, record: VmRecord, options: AbortOptions = {}): Promise<VmAttachment> {
-    const current = this.attached.get(id)
-    if (current !== undefined) return current
-    const paths = vmPaths(this.dataDir, record.spec)
-    const proc = await QemuProcess.fromPidFile(paths.pidFile)
-    if (proc === undefined) throw new VmNotFoundError(`VM ${id}: no live QEMU behind ${paths.pidFile}`)
-    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
-    return this.attach(id, proc, qmp)
-  }
-
-  /** SIGKILL, through the attachment when we can get one, else by pid (e.g. QMP held by another client). */
-  private async killRunning (id: string, record: VmRecord, options: AbortOptions): Promise<void> {
-    let attachment: VmAttachment
-    try {
-      attachment = await this.attachment(id, record, options)
-    } catch (err) {
-      const proc = await QemuProcess.fromPidFile(vmPaths(this.dataDir, record.spec).pidFile)
-      if (proc === undefined) throw err
-      this.log('killing by pid: monitor unreachable', { vm: id, pid: proc.pid, error: String(err) })
-      await proc.signal('SIGKILL')
-      await proc.waitForExit(SIGTERM_TIMEOUT_MS)
-      await this.exitedWith(record, 'killed')
-      return
-    }
-    await attachment.kill('killed')
-    await this.recorded.get(attachment)
-  }
-
-  protected attach (id: string, proc: QemuProcess, qmp: QmpClient): VmAttachment {
-    const attachment = new VmAttachment(id, proc, qmp)
-    this.attached.set(id, attachment)
-    const recorded = attachment.exited.then(async (reason) => {
-      if (this.attached.get(id) === attachment) this.attached.delete(id)
-      if (reason === undefined) return
-      const record = await readRecord(vmPaths(this.dataDir, { id }).dir)
-      if (record !== undefined) await this.exitedWith(record, reason)
-    }).catch((err: unknown) => { this.log('exit bookkeeping failed', { vm: id, error: String(err) }) })
-    this.recorded.set(attachment, recorded)
-    return attachment
-  }
-
-  private async exitedWith (record: VmRecord, reason: ExitReason): Promise<VmRecord> {
-    const state = reason === 'crashed' || reason === 'exited-while-detached' ? 'crashed' : 'stopped'
-    const at = new Date().toISOString()
-    const next: VmRecord = { ...record, state, exit: { reason, at } }
-    await writeRecord(vmPaths(this.dataDir, record.spec).dir, next)
-    const qemuSaid = state === 'crashed' ? await readQemuLog(vmPaths(this.dataDir, record.spec).qemuLog) : ''
-    this.log(`vm ${state}`, { vm: record.spec.id, reason, ...(qemuSaid !== '' ? { qemuLog: qemuSaid } : {}) })
-    this.hub.emit({ type: state === 'crashed' ? 'crashed' : 'stopped', id: record.spec.id, reason, at })
-    return next
-  }
-
-  protected async inspectNow (id: string): Promise<VmInfo> {
-    const record = await this.load(id)
-    const attachment = this.attached.get(id)
-    if (attachment !== undefined) return this.info(record, attachment.proc.pid)
-    if (record.state !== 'running') return this.info(record)
-    // Running under no driver of ours (yet): report the live pid, or the exit we can infer.
-    const proc = await QemuProcess.fromPidFile(vmPaths(this.dataDir, record.spec).pidFile)
-    if (proc !== undefined) return this.info(record, proc.pid)
-    return this.info({ ...record, state: 'crashed', exit: { reason: 'exited-while-detached', at: new Date().toISOString() } })
-  }
-
-  protected async load (id: string): Promise<VmRecord> {
-    const record = await readRecord(vmPaths(this.dataDir, { id }).dir)
-    if (record === undefined) throw new VmNotFoundError(`VM ${id} does not exist on this host`)
-    return record
-  }
-
-  protected info (record: VmRecord, pid?: number): VmInfo {
-    const info: VmInfo = { id: record.spec.id, state: record.state, spec: record.spec, accel: record.accel, paths: vmPaths(this.dataDir, record.spec) }
-    if (pid !== undefined && record.state === 'running') info.pid = pid
-    if (record.startedAt !== undefined) info.startedAt = record.startedAt
-    if (record.exit !== undefined) info.exit = record.exit
-    if (record.incoming !== undefined) info.migration = 'incoming'
-    else if (this.outgoing.has(record.spec.id)) info.migration = 'outgoing'
-    return info
   }
 
   /** The spec with every image path checked (symlinks resolved): never a host secret, only the image dirs. */
