@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs'
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidMigrationParamsError } from '../errors.js'
+import { hostCpu } from '../host-cpu.js'
 import type { QmpClient } from '../qemu/qmp-client.js'
 
 /**
@@ -41,15 +41,9 @@ export function checkPsk (tls: MigrationTls): void {
  */
 export const MIGRATION_TLS_PRIORITY_AES = 'NORMAL:-CHACHA20-POLY1305'
 
-let aesNi: boolean | undefined
-/** Whether this CPU has AES instructions (`aes` in /proc/cpuinfo's flags), read once. */
+/** Whether this CPU has AES instructions (`aes` in /proc/cpuinfo's flags); off Linux: no, keep QEMU's default. */
 export function hostHasAes (): boolean {
-  if (aesNi === undefined) {
-    let flags = ''
-    try { flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '' } catch { /* not Linux: keep QEMU's default */ }
-    aesNi = flags.split(/\s+/).includes('aes')
-  }
-  return aesNi
+  return hostCpu().flags.includes('aes')
 }
 
 /** The line QEMU's `tls-creds-psk` expects in `keys.psk`. */

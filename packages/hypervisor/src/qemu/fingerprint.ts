@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
+import { hostCpu } from '../host-cpu.js'
 import { loadExeca } from '../lazy-execa.js'
 import { QemuMissingError } from '../errors.js'
 import type { AbortOptions, Accelerator, HostFingerprint } from '../types.js'
@@ -16,10 +16,8 @@ export async function qemuMachineTypes (qemu: string, options: AbortOptions = {}
 }
 
 export async function hostFingerprint (qemu: string, accel: Accelerator, options: AbortOptions = {}): Promise<HostFingerprint> {
-  const [version, machineTypes, cpuinfo] = await Promise.all([
-    qemuVersion(qemu, options), qemuMachineTypes(qemu, options), readFile('/proc/cpuinfo', 'utf8').catch(() => '')
-  ])
-  const field = (name: string): string => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(cpuinfo)?.[1]?.trim() ?? ''
+  const [version, machineTypes] = await Promise.all([qemuVersion(qemu, options), qemuMachineTypes(qemu, options)])
+  const cpu = hostCpu()
   return {
     driver: 'qemu',
     accel,
@@ -27,8 +25,8 @@ export async function hostFingerprint (qemu: string, accel: Accelerator, options
     machineTypes,
     cpus: cpus().length,
     memoryMiB: Math.floor(totalmem() / 1024 / 1024),
-    cpuModel: field('model name') || (cpus()[0]?.model ?? 'unknown'),
-    cpuFlags: field('flags').split(/\s+/).filter((f) => f !== '').sort()
+    cpuModel: cpu.model || (cpus()[0]?.model ?? 'unknown'),
+    cpuFlags: [...cpu.flags]
   }
 }
 
