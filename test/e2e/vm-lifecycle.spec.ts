@@ -204,7 +204,11 @@ describe.each([{ via: 'the local socket', remote: false }, { via: '--endpoint, t
     expect(noBoot.exitCode).toBe(1)
     expect(noBoot.stderr).toMatch(/needs something to boot/)
     const badName = await run(a, ['vm', 'create', '--name', 'Bad_Name', '--kernel', guest.kernel])
-    expect(badName.stderr).toMatch(/VM name 'Bad_Name'/)
+    expect(badName.stderr).toMatch(/--name: VM name 'Bad_Name'/)
+    // A field the agent refuses is said with the flag that sets it.
+    const tooMany = await run(a, ['vm', 'create', '--name', 'many', '--vcpus', '300', '--kernel', guest.kernel])
+    expect(tooMany.exitCode).toBe(1)
+    expect(tooMany.stderr).toMatch(/--vcpus: vcpus must be between 1 and 256, got 300 \[INVALID_ARGUMENT\]/)
     const missing = await run(a, ['vm', 'show', 'no-such-vm'])
     expect(missing.stderr).toMatch(/no VM no-such-vm in the cluster \[NOT_FOUND\]/)
   }, 60_000)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { parseDuration, parseRpo, specFromFlags } from '../src/commands/vm-args.js'
+import { ControlError } from '@meshvirt/agent'
+import { flagOfField, parseDuration, parseRpo, specFromFlags, withFlag } from '../src/commands/vm-args.js'
 import type { CommandContext } from '../src/command.js'
 
 const ctx = (values: CommandContext['values'], cwd?: string): CommandContext => ({ values, positionals: [], env: {}, out: () => {}, err: () => {}, ...(cwd !== undefined ? { cwd } : {}) })
@@ -45,5 +46,34 @@ describe('durations', () => {
     expect(() => parseRpo('0s')).toThrow(/--rpo: a replica cannot be 0 s old/)
     expect(() => specFromFlags(ctx({ name: 'a', image: 'x.qcow2', rpo: '0ms', replicas: '1' }))).toThrow(/--rpo/)
     expect(parseRpo('5s')).toBe(5000)
+  })
+})
+
+describe('an agent\'s refusal of a spec field, said with its flag', () => {
+  it.each<[string, string | undefined]>([
+    ['name', '--name'],
+    ['resources.vcpus', '--vcpus'],
+    ['resources.memoryBytes', '--memory'],
+    ['resources.diskBytes', '--disk'],
+    ['maxVcpus', '--max-vcpus'],
+    ['maxMemoryBytes', '--max-memory'],
+    ['boot', '--image/--kernel'],
+    ['boot.library.ref', '--image'],
+    ['rpoMs', '--rpo'],
+    ['nics[2].network', '--net'],
+    ['guest.sshAuthorizedKeys', '--ssh-key'],
+    ['guest.userData', '--user-data'],
+    ['somethingElse', undefined]
+  ])('%s → %s', (field, flag) => {
+    expect(flagOfField(field)).toBe(flag)
+  })
+
+  it('prefixes the flag unless the message names it; other errors pass unchanged', () => {
+    const said = (code: string, message: string, details: Record<string, string>): string => (withFlag(new ControlError(code, message, details)) as Error).message
+    expect(said('INVALID_ARGUMENT', 'vcpus must be between 1 and 256, got 300', { field: 'resources.vcpus' })).toBe('--vcpus: vcpus must be between 1 and 256, got 300')
+    expect(said('INVALID_ARGUMENT', '--max-vcpus must be from the vCPUs (2) to 64, got 1', { field: 'maxVcpus' })).toBe('--max-vcpus must be from the vCPUs (2) to 64, got 1')
+    expect(said('INVALID_ARGUMENT', 'a VM needs something to boot: --image NAME', { field: 'boot' })).toBe('a VM needs something to boot: --image NAME')
+    expect(said('INVALID_ARGUMENT', 'no field here', {})).toBe('no field here')
+    expect(said('NO_CAPACITY', 'no host fits', { field: 'resources.vcpus' })).toBe('no host fits')
   })
 })

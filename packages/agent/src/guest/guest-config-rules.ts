@@ -11,21 +11,21 @@ const OPENSSH_KEY = /^(?:\S+\s+)?(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384
 
 /** Checks a spec's `guest`; throws INVALID_ARGUMENT saying what to fix. */
 export function validateGuestConfig (guest: meshvirt.v1.IGuestConfig | null | undefined): void {
-  const bad = (msg: string): never => { throw new ControlError('INVALID_ARGUMENT', msg) }
+  const bad = (field: string, msg: string): never => { throw new ControlError('INVALID_ARGUMENT', msg, { field: `guest.${field}` }) }
   if (guest == null) return
   const hostname = guest.hostname ?? ''
   if (hostname !== '') {
-    if (hostname.length > 253) bad(`--hostname is ${hostname.length} characters; at most 253`)
+    if (hostname.length > 253) bad('hostname', `--hostname is ${hostname.length} characters; at most 253`)
     for (const label of hostname.split('.')) {
-      if (!HOSTNAME_LABEL.test(label)) bad(`--hostname '${hostname}': each dot-separated part must be 1–63 letters, digits or '-', not starting or ending with '-' (RFC 1123)`)
+      if (!HOSTNAME_LABEL.test(label)) bad('hostname', `--hostname '${hostname}': each dot-separated part must be 1–63 letters, digits or '-', not starting or ending with '-' (RFC 1123)`)
     }
   }
   const keys = guest.sshAuthorizedKeys ?? []
-  if (keys.length > MAX_SSH_KEYS) bad(`at most ${MAX_SSH_KEYS} SSH keys (--ssh-key), got ${keys.length}`)
+  if (keys.length > MAX_SSH_KEYS) bad('sshAuthorizedKeys', `at most ${MAX_SSH_KEYS} SSH keys (--ssh-key), got ${keys.length}`)
   keys.forEach((key, i) => {
-    if (/[\r\n]/.test(key.trim())) bad(`SSH key ${i + 1} spans several lines; give one key per line`)
-    if (!OPENSSH_KEY.test(key.trim())) bad(`SSH key ${i + 1} ('${key.slice(0, 24)}…') is not an OpenSSH public key (e.g. 'ssh-ed25519 AAAA… user@host', as in ~/.ssh/id_ed25519.pub)`)
+    if (/[\r\n]/.test(key.trim())) bad('sshAuthorizedKeys', `SSH key ${i + 1} spans several lines; give one key per line`)
+    if (!OPENSSH_KEY.test(key.trim())) bad('sshAuthorizedKeys', `SSH key ${i + 1} ('${key.slice(0, 24)}…') is not an OpenSSH public key (e.g. 'ssh-ed25519 AAAA… user@host', as in ~/.ssh/id_ed25519.pub)`)
   })
   const bytes = Buffer.byteLength(guest.userData ?? '', 'utf8')
-  if (bytes > MAX_USER_DATA_BYTES) bad(`--user-data is ${bytes} bytes; at most ${MAX_USER_DATA_BYTES} (64 KiB)`)
+  if (bytes > MAX_USER_DATA_BYTES) bad('userData', `--user-data is ${bytes} bytes; at most ${MAX_USER_DATA_BYTES} (64 KiB)`)
 }

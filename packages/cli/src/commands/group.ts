@@ -4,7 +4,7 @@ import { UsageError, type Command, type CommandContext } from '../command.js'
 import { renderTable } from '../table.js'
 import { controlClient, dataDirOption, jsonOption } from './common.js'
 import { vmCreateOptions } from './vm.js'
-import { specFromFlags, wholeNumber } from './vm-args.js'
+import { specFromFlags, wholeNumber, withFlag } from './vm-args.js'
 
 const DEFAULT_WAIT_S = 300
 
@@ -104,7 +104,7 @@ export const groupCreate: Command = {
     if (ctx.values.policy === undefined) template.policy = 0
     const client = controlClient(ctx)
     const key = (ctx.values['idempotency-key'] as string | undefined) ?? randomUUID()
-    const g = groupView((await client.call({ idempotencyKey: key, createGroup: { name, count, template } })).group ?? {})
+    const g = groupView((await client.call({ idempotencyKey: key, createGroup: { name, count, template } }).catch((e: unknown) => { throw withFlag(e) })).group ?? {})
     if (ctx.values.json !== true) ctx.err(`group ${name} created: ${count} member(s), ${name}-1 … ${name}-${count}`)
     return await waitAndPrint(ctx, client, g)
   }

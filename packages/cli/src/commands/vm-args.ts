@@ -161,3 +161,40 @@ export async function hostNames (client: AgentClient): Promise<Map<string, strin
   const res = await client.call({ listHosts: {} })
   return new Map((res.hostList?.hosts ?? []).map((h) => [h.advert?.hostId ?? '', h.advert?.hostname ?? '']))
 }
+
+/** The flag of `vm create` (and `group create`) that sets a spec field, by the path the agent's checks name it. */
+const FLAG_OF_FIELD: Array<[RegExp, string]> = [
+  [/^name$/, '--name'],
+  [/^resources\.vcpus$/, '--vcpus'],
+  [/^resources\.memoryBytes$/, '--memory'],
+  [/^resources\.diskBytes$/, '--disk'],
+  [/^maxVcpus$/, '--max-vcpus'],
+  [/^maxMemoryBytes$/, '--max-memory'],
+  [/^boot\.library\./, '--image'],
+  [/^boot$/, '--image/--kernel'],
+  [/^replicas$/, '--replicas'],
+  [/^rpoMs$/, '--rpo'],
+  [/^spreadBy$/, '--spread-by'],
+  [/^nics(\[|$)/, '--net'],
+  [/^guest\.hostname$/, '--hostname'],
+  [/^guest\.sshAuthorizedKeys$/, '--ssh-key'],
+  [/^guest\.userData$/, '--user-data']
+]
+
+export function flagOfField (field: string): string | undefined {
+  return FLAG_OF_FIELD.find(([re]) => re.test(field))?.[1]
+}
+
+/**
+ * An agent's refusal of a spec field, said with the flag that sets it: `--vcpus: vcpus must be …`.
+ * A message that names its flag already, and any other error, pass unchanged.
+ */
+export function withFlag (err: unknown): unknown {
+  const e = err as Error & { code?: string, details?: Record<string, string> }
+  const field = e.details?.field
+  if (e.code !== 'INVALID_ARGUMENT' || field === undefined) return err
+  const flag = flagOfField(field)
+  if (flag === undefined || flag.split('/').some((f) => e.message.includes(f))) return err
+  e.message = `${flag}: ${e.message}`
+  return e
+}

@@ -3,7 +3,7 @@ import { formatSize, hostRows, vmView, type VmView } from '@meshvirt/agent'
 import type { Command, CommandContext, OptionSpec } from '../command.js'
 import { ago, renderTable } from '../table.js'
 import { controlClient, dataDirOption, jsonOption } from './common.js'
-import { formatDuration, hostNames, specFromFlags, vmRef } from './vm-args.js'
+import { formatDuration, hostNames, specFromFlags, vmRef, withFlag } from './vm-args.js'
 import { spreadAdvice } from './spread-advice.js'
 
 const DEFAULT_WAIT_S = 120
@@ -157,10 +157,10 @@ export const vmCreate: Command = {
     if (!json) ctx.err(`creating ${spec.name} (idempotency key ${key}) …`)
     let res
     try {
-      res = await client.call({ idempotencyKey: key, createVm: { spec } }, { timeoutMs: 60_000 })
+      res = await client.call({ idempotencyKey: key, createVm: { spec } }, { timeoutMs: 60_000 }).catch((e: unknown) => { throw withFlag(e) })
     } catch (err) {
       // A lost answer is retried once with the same key: it can never create a second VM.
-      if (!['TIMEOUT', 'UNAVAILABLE'].includes((err as { code?: string }).code ?? '')) throw err
+      if (!['TIMEOUT', 'UNAVAILABLE'].includes((err as { code?: string }).code ?? '')) throw withFlag(err)
       if (!json) ctx.err(`no answer (${(err as Error).message}); retrying with the same idempotency key`)
       res = await client.call({ idempotencyKey: key, createVm: { spec } }, { timeoutMs: 60_000 })
     }
