@@ -47,7 +47,9 @@ export function agentEnv (): NodeJS.ProcessEnv {
  */
 export async function startAgent (name: string, dataDir: string, port: number, argv: string[], readyTimeoutMs = 60_000, netns?: { ns: string, addr: string }): Promise<Agent> {
   const listenHost = netns?.addr ?? '127.0.0.1'
-  const args = [MESHVIRT_BIN, 'agent', '--data-dir', dataDir, '--name', name, '-l', `/ip4/${listenHost}/tcp/${port}`, ...argv]
+  // As the test kit's agents: MESHVIRT_AGENT_NODE_ARGS (e.g. --cpu-prof) goes to each agent's node.
+  const nodeArgs = (process.env.MESHVIRT_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const args = [...nodeArgs, MESHVIRT_BIN, 'agent', '--data-dir', dataDir, '--name', name, '-l', `/ip4/${listenHost}/tcp/${port}`, ...argv]
   const child = netns === undefined
     ? spawn(process.execPath, args, { env: agentEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn('ip', ['netns', 'exec', netns.ns, process.execPath, ...args], { env: agentEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
