@@ -59,7 +59,7 @@ export function validateVmSpec (spec: VmSpec): void {
   const nics = spec.nics
   if (nics.length > MAX_NICS) bad('nics', `a VM has at most ${MAX_NICS} NICs (--net), got ${nics.length}`)
   for (const [i, nic] of nics.entries()) if (!NETWORK_NAME.test(nic.network)) bad(`nics[${i}].network`, `--net '${nic.network}' is not a network name`)
-  withField('guest', () => { validateGuestConfig(spec.guest) })
+  validateGuestConfig(spec.guest)
 }
 
 /** A check that throws a ControlError without a field gets `field`. */

@@ -1,4 +1,4 @@
-import type { NicSummary, VmSummary } from '@meshvirt/mesh'
+import type { VmSummary } from '@meshvirt/mesh'
 import { pb, type meshvirt } from '@meshvirt/proto'
 import type { VmRow } from '../store/state-store.js'
 import type { VmDetails } from './vm-details.js'
@@ -7,9 +7,6 @@ import { vmStateToWire } from './vm-state.js'
 
 /** How a VM this host owns is shown: in its gossip advert (summaries) and to `vm show` (info). */
 export class VmSummaries {
-  /** Each VM's NICs, decoded from its immutable spec once. */
-  private readonly nics = new Map<string, NicSummary[]>()
-
   constructor (private readonly details: Pick<VmDetails, 'of'>) {}
 
   summary (vm: VmRow): VmSummary {
@@ -23,7 +20,7 @@ export class VmSummaries {
       owner: vm.owner,
       group: vm.group,
       // A guest still arriving is gossiped without NICs: hosts forward to it once it runs here.
-      nics: vm.state === 'incoming' ? [] : this.nicsOf(vm)
+      nics: vm.state === 'incoming' ? [] : vm.spec.nics
     }
   }
 
@@ -40,15 +37,5 @@ export class VmSummaries {
       migration: null,
       ...this.details.of(vm)
     }
-  }
-
-  private nicsOf (vm: VmRow): NicSummary[] {
-    let nics = this.nics.get(vm.id)
-    if (nics === undefined) {
-      nics = vm.spec.nics.map((n) => ({ ...n }))
-      if (this.nics.size > 10_000) this.nics.clear()
-      this.nics.set(vm.id, nics)
-    }
-    return nics
   }
 }
