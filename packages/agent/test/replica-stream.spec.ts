@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SimHypervisor } from '@meshvirt/hypervisor'
 import { createMeshNode, generateClusterKey, generateIdentity, type MeshNode } from '@meshvirt/mesh'
@@ -254,5 +255,30 @@ describe('replica stream (two libp2p nodes, simulated points)', () => {
       expect((await readFile(images.disks[0]?.path as string)).equals(want.get(id) as Buffer)).toBe(true)
     }
     console.log(`${ids.length} VMs × 3 points to one holder in ${(performance.now() - t0).toFixed(0)} ms`)
+  })
+
+  it('stop waits out a stream still at its offer: once stopped, nothing under the root is written', async () => {
+    const owner = await node()
+    const peer = await node()
+    let asked!: () => void
+    const offered = new Promise<void>((resolve) => { asked = resolve })
+    let decide!: (ok: boolean) => void
+    const accepted = new Promise<boolean>((resolve) => { decide = resolve })
+    const root = join(dir, 'stopping')
+    holder = new ReplicaHolderService(peer.libp2p, { root, accept: async () => { asked(); return await accepted } })
+    await holder.start()
+    await owner.libp2p.dial(peer.libp2p.getMultiaddrs()[0] as never)
+    await write(0, MiB)
+    const shipping = shipPoint(owner.libp2p, peer.hostId, await point('full')).catch((err: unknown) => err)
+    await offered
+    // The agent stops while the offer waits for its answer (as the keeper's accept can).
+    const stopping = holder.stop()
+    decide(true)
+    await stopping
+    expect(await shipping).toMatchObject({ code: expect.stringMatching(/^ERR_REPLICA_/) })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(existsSync(join(root, 'vm1'))).toBe(false)
+    await expect(holder.replica('vm1')).rejects.toMatchObject({ code: 'ERR_REPLICA_STOPPED' })
+    await expect(holder.removeReplica('vm1')).rejects.toMatchObject({ code: 'ERR_REPLICA_STOPPED' })
   })
 })

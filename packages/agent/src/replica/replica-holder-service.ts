@@ -48,6 +48,9 @@ interface Session {
 export class ReplicaHolderService {
   private readonly replicas = new Map<string, Promise<HolderReplica>>()
   private readonly sessions = new Map<string, Session>()
+  /** Every stream being served, claimed or not yet (still at its offer, or at `accept`). */
+  private readonly serving = new Map<Stream, Promise<void>>()
+  private stopped = false
   private readonly log: (message: string, fields: Record<string, unknown>) => void
 
   constructor (private readonly libp2p: Libp2p, private readonly init: ReplicaHolderServiceInit) {
@@ -55,21 +58,31 @@ export class ReplicaHolderService {
   }
 
   async start (): Promise<void> {
+    this.stopped = false
     await this.libp2p.handle(REPLICA_PROTOCOL, async (stream, connection) => {
-      await this.serve(stream, connection.remotePeer.toString())
+      if (this.stopped) { stream.abort(new Error('replica holder stopping')); return }
+      const served = this.serve(stream, connection.remotePeer.toString())
+      this.serving.set(stream, served)
+      try { await served } finally { this.serving.delete(stream) }
     }, { maxInboundStreams: MAX_REPLICA_STREAMS })
   }
 
+  /**
+   * Stop taking points, cut every stream and wait until none of them touches the disk any more: once
+   * this resolves nothing under `root` is written by this service (the data dir may be removed).
+   */
   async stop (): Promise<void> {
+    this.stopped = true
     await this.libp2p.unhandle(REPLICA_PROTOCOL)
-    for (const s of this.sessions.values()) s.stream.abort(new Error('replica holder stopping'))
-    await Promise.all([...this.sessions.values()].map(async (s) => { await s.done }))
-    for (const r of this.replicas.values()) await (await r).close()
+    for (const stream of this.serving.keys()) stream.abort(new Error('replica holder stopping'))
+    await Promise.allSettled([...this.serving.values(), ...[...this.sessions.values()].map(async (s) => { await s.done })])
+    for (const r of await Promise.allSettled(this.replicas.values())) if (r.status === 'fulfilled') await r.value.close()
     this.replicas.clear()
   }
 
   /** The replica of `vmId` on this host (opened, with any pending journal applied). */
   async replica (vmId: string): Promise<HolderReplica> {
+    if (this.stopped) throw new ReplicaError('ERR_REPLICA_STOPPED', `the replica holder is stopping: VM ${vmId}'s replica cannot be opened now; ask again once the agent is back`)
     let r = this.replicas.get(vmId)
     if (r === undefined) {
       r = HolderReplica.open(join(this.init.root, vmId), vmId, this.init.bases)
@@ -81,6 +94,7 @@ export class ReplicaHolderService {
 
   /** Delete the replica of `vmId` (the VM was deleted, or this host no longer holds it). */
   async removeReplica (vmId: string): Promise<void> {
+    if (this.stopped) throw new ReplicaError('ERR_REPLICA_STOPPED', `the replica holder is stopping: VM ${vmId}'s replica is removed by the next orphan sweep`)
     const session = this.sessions.get(vmId)
     session?.stream.abort(new Error(`replica of VM ${vmId} removed`))
     await session?.done
@@ -107,6 +121,7 @@ export class ReplicaHolderService {
         await stream.close()
         return
       }
+      if (this.stopped) throw new ReplicaError('ERR_REPLICA_STOPPED', 'the replica holder is stopping')
       release = await this.claim(vmId, stream)
       const replica = await this.replica(vmId)
       if (first.point === undefined) {
