@@ -31,7 +31,7 @@ export const RULES = {
   testkit: { ours: ['mesh', 'network', 'hypervisor', 'agent'], node: true, thirdParty: true }
 }
 /** Public subpath exports other packages may use besides the package root. */
-const PUBLIC_SUBPATHS = new Set(['polyfill', 'process-heap', 'poll'])
+const PUBLIC_SUBPATHS = new Set(['polyfill', 'process-heap', 'poll', 'run'])
 const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s[^'"`]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;(])import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/gm
 
 function walk (dir) {

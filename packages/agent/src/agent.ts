@@ -21,7 +21,6 @@ import { PeerClient } from './negotiate/peer-client.js'
 import { balanceFeature, type BalancePart } from './parts/balance-part.js'
 import type { BalanceKnobs } from './balance/index.js'
 import { accessFeature } from './parts/access-part.js'
-import { startApi } from './parts/api-part.js'
 import { startControl } from './parts/control-part.js'
 import { usageFeature } from './parts/usage-part.js'
 import { Features } from './parts/feature.js'
@@ -235,7 +234,8 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   await serveNegotiation(parts, { accepting, names: nameClaims, migration, replicas })
   const controlSocket = checked.controlSocket
   const { control } = await startControl(parts, { controlSocket, broker, admin, vmRecords, monitoring: mon, migration, replicas, extra: features.handlers(), onDeleted: async (vm) => { await features.vmDeleted(vm) } })
-  const api = checked.api === undefined ? undefined : await startApi(parts, { listen: checked.api, control, controlSocket, access, emit: (d) => { void mon.events.emit(d).catch(() => {}) } })
+  // The HTTPS API's modules (server, OpenAPI document, console socket) load only when it is asked for.
+  const api = checked.api === undefined ? undefined : await (await import('./parts/api-part.js')).startApi(parts, { listen: checked.api, control, controlSocket, access, emit: (d) => { void mon.events.emit(d).catch(() => {}) } })
   const addrs = node.multiaddrs()
   const infoFile = join(config.dataDir, AGENT_INFO_FILE)
   teardown.add('agent.json', async () => { await rm(infoFile, { force: true }) })

@@ -5,7 +5,8 @@
 import '@meshvirt/agent/process-heap'
 import '@meshvirt/agent/polyfill'
 
-const { main } = await import('./main.js')
+// `meshvirt agent` loads only what the agent runs (agent-main.ts); every other command, the whole CLI.
+const { main } = process.argv[2] === 'agent' ? await import('./agent-main.js') : await import('./main.js')
 main(process.argv.slice(2), {
   env: process.env,
   out: (text) => { process.stdout.write(text + '\n') },

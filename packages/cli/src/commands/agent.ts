@@ -1,6 +1,6 @@
-import { loadAgentConfig, runAgent, type AgentConfigInput } from '@meshvirt/agent'
+import { loadAgentConfig, runAgent, type AgentConfigInput } from '@meshvirt/agent/run'
 import type { Command } from '../command.js'
-import { dataDirOption } from './common.js'
+import { dataDirOption } from './data-dir-option.js'
 
 export const agent: Command = {
   path: ['agent'],

@@ -4,10 +4,7 @@ import { join } from 'node:path'
 import { ApiClient, ControlClient, DEFAULT_DATA_DIR, type AgentClient } from '@meshvirt/agent'
 import { UsageError, type CommandContext, type OptionSpec } from '../command.js'
 
-export const dataDirOption: Record<string, OptionSpec> = {
-  'data-dir': { type: 'string', short: 'd', valueName: 'DIR', description: `the agent's data dir (env MESHVIRT_DATA_DIR; default ${DEFAULT_DATA_DIR})` },
-  endpoint: { type: 'string', valueName: 'URL', description: 'an agent\'s API instead of the local agent: https://HOST:PORT (env MESHVIRT_ENDPOINT; token in MESHVIRT_TOKEN, or `meshvirt login`)' }
-}
+export { dataDirOption } from './data-dir-option.js'
 
 export const jsonOption: Record<string, OptionSpec> = {
   json: { type: 'boolean', description: 'print JSON for scripts instead of a table' }
