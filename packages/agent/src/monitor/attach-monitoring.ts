@@ -113,7 +113,9 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     hosts: () => mesh.view.hosts(),
     events: () => bus.counters,
     ...(deps.leaseRefusals !== undefined ? { leaseRefusals: deps.leaseRefusals } : {}),
-    processMetrics: deps.processMetrics ?? false
+    // The process's own figures (event-loop lag sampled every 100 ms, an observer on every GC) only
+    // for a /metrics someone can read: with the HTTP server off nothing ever renders them.
+    processMetrics: (deps.processMetrics ?? false) && deps.config.http
   })
   await bus.start()
   const vmEvents = watchVmEvents({ view: mesh.view, listVms: () => deps.vms.list(), emit })
