@@ -4,6 +4,7 @@
  * idle once all see each other. Memory is sampled every 2 s over the window and averaged (RSS
  * moves with every GC); CPU time comes from /proc over the same window.
  */
+import { readFileSync } from 'node:fs'
 import { cpuMs, rssBytes, withAgentCluster } from './agent-processes.js'
 
 const SAMPLE_MS = 2_000
@@ -21,10 +22,25 @@ export interface AgentIdleFigures {
   cpuPctMax: number
 }
 
-export async function agentIdle (agents: number, windowMs: number, log: (line: string) => void): Promise<AgentIdleFigures> {
+const UNIT_FILE = new URL('../../scripts/meshvirt-agent.service', import.meta.url)
+
+/**
+ * The environment the project's systemd unit gives the agent (its `Environment=` lines), without
+ * the config file's path: the bench passes its own flags. The default is to measure an agent as the
+ * unit runs it; `{}` measures it as a bare `meshvirt agent` in a shell.
+ */
+export function unitEnvironment (unit = readFileSync(UNIT_FILE, 'utf8')): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const m of unit.matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(\S*)\s*$/gm)) {
+    if (m[1] !== 'MESHVIRT_CONFIG') env[m[1] as string] = m[2] as string
+  }
+  return env
+}
+
+export async function agentIdle (agents: number, windowMs: number, log: (line: string) => void, env: Record<string, string> = unitEnvironment()): Promise<AgentIdleFigures> {
   // MESHVIRT_TIMING empty: the agent's defaults (the LAN preset), not the test kit's fast timing.
   const args = ['--hypervisor', 'sim', '--network', 'sim', '--monitor-listen', 'off', '--log-level', 'warn']
-  return await withAgentCluster({ prefix: 'mv-bench-idle-', count: agents, argsOf: () => args, env: { MESHVIRT_TIMING: '' } }, async (all) => {
+  return await withAgentCluster({ prefix: 'mv-bench-idle-', count: agents, argsOf: () => args, env: { ...env, MESHVIRT_TIMING: '' } }, async (all) => {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
     const measured = all.slice(1)
     const cpu0 = await Promise.all(measured.map(async (a) => await cpuMs([a])))
@@ -45,7 +61,8 @@ export async function agentIdle (agents: number, windowMs: number, log: (line: s
       cpuPctMean: cpuPct.reduce((s, x) => s + x, 0) / cpuPct.length,
       cpuPctMax: Math.max(...cpuPct)
     }
-    log(`${agents} idle agent processes: RSS ${figures.rssMbMean.toFixed(1)} MB mean (max ${figures.rssMbMax.toFixed(1)}), CPU ${figures.cpuPctMean.toFixed(2)} % of a core mean (max ${figures.cpuPctMax.toFixed(2)}) over ${figures.windowS} s`)
+    const how = Object.keys(env).length === 0 ? 'no unit environment' : Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')
+    log(`${agents} idle agent processes (${how}): RSS ${figures.rssMbMean.toFixed(1)} MB mean (max ${figures.rssMbMax.toFixed(1)}), CPU ${figures.cpuPctMean.toFixed(2)} % of a core mean (max ${figures.cpuPctMax.toFixed(2)}) over ${figures.windowS} s`)
     return figures
   })
 }

@@ -21,6 +21,11 @@ export interface BenchOutput {
   details?: Record<string, unknown>
   /** Accelerator the measured guests ran on, when the benchmark boots guests. */
   accel?: string
+  /**
+   * A partial run (an environment variable picked one part): its results go to
+   * `NAME-VARIANT.json`, never over the recorded full run's `NAME.json`.
+   */
+  variant?: string
 }
 
 export interface Benchmark {
@@ -87,7 +92,7 @@ export function qemuVersion (): string {
 
 export function describeResult (bench: Benchmark, out: BenchOutput): BenchResult {
   return {
-    name: bench.name,
+    name: out.variant === undefined ? bench.name : `${bench.name}-${out.variant}`,
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, memory: totalmem(), accel: out.accel ?? 'none', node: process.version, qemu: qemuVersion() },
     metrics: out.metrics,

@@ -138,7 +138,7 @@ export const images: Benchmark = {
       if (process.env.MESHVIRT_BENCH_IMAGES === 'layers') {
         await cli(undefined, ['cluster', 'init', '--out', join(root, 'cluster.key')])
         await layerBytes({ root, imageDir, agents, metrics, details, log })
-        return { metrics, details: { ...details, load1Before: loadBefore, load1After: loadavg()[0] } }
+        return { metrics, details: { ...details, load1Before: loadBefore, load1After: loadavg()[0] }, variant: 'layers' }
       }
       await written(join(imageDir, 'one.raw'), size)
       if (!fetchOnly) await written(join(imageDir, 'two.raw'), size)
@@ -171,7 +171,7 @@ export const images: Benchmark = {
       }
       if (fetchOnly) {
         await oneFetch(await fetchRound({ root, imageDir, size, key: join(root, 'cluster.key'), bound: undefined, fetchOnly, log }))
-        return { metrics, details: { ...details, load1Before: loadBefore, load1After: loadavg()[0] } }
+        return { metrics, details: { ...details, load1Before: loadBefore, load1After: loadavg()[0] }, variant: 'fetch' }
       }
       const free = await fetchRound({ root, imageDir, size, key: join(root, 'cluster.key'), bound: undefined, log })
       await oneFetch(free)
