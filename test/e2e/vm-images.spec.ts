@@ -164,4 +164,42 @@ describe('VMs from the image library, end to end', () => {
     expect(replica.subarray(other.length).every((b) => b === 0)).toBe(true)
     await meshvirtOn(h2, ['vm', 'delete', 'img-rep'])
   }, 300_000)
+
+  it('a holder that cannot get the base image is sent the disks whole; its replica still reads as the guest\'s disk', async () => {
+    const [h1, h2] = agents as [AgentProcess, AgentProcess, AgentProcess]
+    const original = Buffer.concat([Buffer.from(`MESHVIRT-COUNTER ${BASE_COUNTER}`.padEnd(32)), randomBytes(4 * MIB - 32)])
+    const file = join(dir, 'images', 'unfetchable.raw')
+    await writeFile(file, original)
+    const imported = JSON.parse(await meshvirtOn(h1, ['image', 'import', file, '--name', 'unfetchable', '--json'])) as ImageJson
+    // host-1's only copy goes bad past what the guest reads: every chunk a fetcher asks of it
+    // there fails its digest, so no other host can get the image (host-1 keeps serving the VM).
+    const stored = join(h1.dataDir, 'images', sha256(original), 'image')
+    const damaged = Buffer.from(original)
+    randomBytes(MIB).copy(damaged, 3 * MIB)
+    await writeFile(stored, damaged)
+    await pollUntil(async () => (JSON.parse(await meshvirtOn(h2, ['image', 'ls', '--json'])) as ImageJson[]).some((i) => i.ref === 'unfetchable:latest'), { timeoutMs: 15_000, what: 'host-2 to know the image' })
+    const vm = JSON.parse(await meshvirtOn(h2, ['vm', 'create', '--name', 'img-whole', '--memory', '128M', '--disk', '32M', '--image', 'unfetchable', '--host', 'host-1',
+      '--replicas', '1', '--rpo', '4s', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
+    await waitForSerial(join(h1.dataDir, 'vms', vm.id, 'serial.log'), /MESHVIRT-DISK 4242\b/, 120_000)
+    // The holder tries the image, gives up once no holder serves good bytes (30 s without progress),
+    // refuses the layer alone, and the owner sends whole disks.
+    const synced = await pollUntil(async () => {
+      const v = JSON.parse(await meshvirtOn(h1, ['vm', 'show', 'img-whole', '--json'])) as VmJson
+      const h = v.replication?.holders[0]
+      return h?.state === 'in-sync' && h.sentBytes > 0 ? h : undefined
+    }, { timeoutMs: 150_000, what: 'the replica in sync, sent whole' })
+    const holder = agents.find((a) => a.hostId === synced.hostId) as AgentProcess
+    expect(holder).toBeDefined()
+    expect(holder).not.toBe(h1)
+    await expect(stat(join(holder.dataDir, 'images', imported.digest.slice('sha256:'.length), 'image')), 'the holder never got the image').rejects.toThrow()
+    console.log(`replica with no base at the holder: ${synced.sentBytes} bytes sent for a ${original.length}-byte image (point ${synced.seq})`)
+    // What crossed is the disk as the guest reads it, base included: more than the image's good part.
+    expect(synced.sentBytes).toBeGreaterThan(3 * MIB)
+    const replica = await readFile(join(holder.dataDir, 'replicas', vm.id, 'vda.raw'))
+    expect(replica.length).toBe(32 * MIB)
+    expect(replica.subarray(0, 17).toString()).toBe('MESHVIRT-COUNTER ')
+    expect(sha256(replica.subarray(32, damaged.length)), 'the replica holds the base as the owner\'s guest reads it').toBe(sha256(damaged.subarray(32)))
+    expect(replica.subarray(damaged.length).every((b) => b === 0)).toBe(true)
+    await meshvirtOn(h2, ['vm', 'delete', 'img-whole'])
+  }, 300_000)
 })
