@@ -27,6 +27,7 @@ export default defineConfig({
     alias: [
       { find: /^@meshvirt\/mesh\/polyfill$/, replacement: src('mesh', 'polyfill.ts') },
       { find: /^@meshvirt\/agent\/polyfill$/, replacement: src('agent', 'polyfill.ts') },
+      { find: /^@meshvirt\/agent\/run$/, replacement: src('agent', 'run.ts') },
       { find: /^@meshvirt\/testkit\/poll$/, replacement: src('testkit', 'poll.ts') },
       { find: /^@meshvirt\/(proto|placement|mesh|network|hypervisor|agent|testkit)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) }
     ]

@@ -59,7 +59,11 @@ export async function agentProcess (child: ChildProcess, opts: { dataDir: string
   const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
   const addrPattern = new RegExp(`listening on (/ip4/${(opts.listenHost ?? '127.0.0.1').replaceAll('.', '\\.')}/tcp/\\d+/p2p/\\S+)`)
   const ready = await new Promise<{ hostId: string, addr: string }>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`agent${where} did not become ready within ${readyTimeoutMs} ms:\n${out}\n${err}`)) }, readyTimeoutMs)
+    const timer = setTimeout(() => {
+      // Not ready in time: it is stopped here, since nobody else ever gets it to stop.
+      child.kill('SIGKILL')
+      reject(new Error(`agent${where} did not become ready within ${readyTimeoutMs} ms:\n${out}\n${err}`))
+    }, readyTimeoutMs)
     const check = (): void => {
       const host = /agent ready: host (\S+)/.exec(out)
       const addr = addrPattern.exec(out)
@@ -94,11 +98,17 @@ export async function startAgentCluster (dir: string, clusterKey: string, count:
   const agents: AgentProcess[] = []
   const argvOf: string[][] = []
   const anyPort = '/ip4/127.0.0.1/tcp/0'
-  for (let i = 1; i <= count; i++) {
-    const argv = ['--name', `host-${i}`, '-l', anyPort, '-k', clusterKey, ...argsOf(i), ...(agents[0] !== undefined ? ['--bootstrap', agents[0].addr] : [])]
-    const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`), ...(env !== undefined ? { env } : {}) })
-    agents.push(agent)
-    argvOf.push(argv.map((a) => a === anyPort ? `/ip4/127.0.0.1/tcp/${/\/tcp\/(\d+)\//.exec(agent.addr)?.[1] ?? '0'}` : a))
+  try {
+    for (let i = 1; i <= count; i++) {
+      const argv = ['--name', `host-${i}`, '-l', anyPort, '-k', clusterKey, ...argsOf(i), ...(agents[0] !== undefined ? ['--bootstrap', agents[0].addr] : [])]
+      const agent = await startAgentProcess(argv, { dataDir: join(dir, `host-${i}`), ...(env !== undefined ? { env } : {}) })
+      agents.push(agent)
+      argvOf.push(argv.map((a) => a === anyPort ? `/ip4/127.0.0.1/tcp/${/\/tcp\/(\d+)\//.exec(agent.addr)?.[1] ?? '0'}` : a))
+    }
+  } catch (err) {
+    // One that does not come up stops the ones that did: the caller never got them to stop.
+    await Promise.allSettled(agents.map(async (a) => { await a.stop() }))
+    throw err
   }
   return { agents, argvOf }
 }
