@@ -12,10 +12,10 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { ControlClient } from '@meshvirt/agent'
+import { AGENT_INFO_FILE, ControlClient } from '@meshvirt/agent'
 import { simVmSpec, type AgentProcess } from '@meshvirt/testkit'
 import { percentile } from './harness.js'
-import { cpuMs, freePort, withAgentCluster } from './agent-processes.js'
+import { cpuMs, withAgentCluster } from './agent-processes.js'
 
 /** What every placement-throughput run reports, in one process or one per agent. */
 export interface PlacementRun {
@@ -44,8 +44,9 @@ export interface ProcessRunFigures extends PlacementRun {
 const AGENT_ARGS = ['--hypervisor', 'sim', '--network', 'sim', '--cpu-ratio', '64', '--memory-ratio', '16', '--log-level', 'warn']
 
 export async function runProcesses (agents: number, perAgent: number, log: (l: string) => void): Promise<ProcessRunFigures> {
-  const ports = await Promise.all(Array.from({ length: agents }, freePort))
-  const argsOf = (i: number): string[] => [...AGENT_ARGS, '--monitor-listen', `127.0.0.1:${ports[i - 1] as number}`]
+  // The OS picks each agent's metrics port as it binds (agent.json says which): ports picked ahead
+  // were taken by the agents' own connections before the 25th agent started (EADDRINUSE).
+  const argsOf = (): string[] => [...AGENT_ARGS, '--monitor-listen', '127.0.0.1:0']
   // The agent's own timing (the LAN preset), as operators run it: the test kit's fast 'local' timing
   // (200 ms probes) holds a host dead whenever ten processes saturate two cores, and a broker whose
   // commit host is held dead gives up on it ("it may exist there"): that measured the preset, not load.
@@ -64,7 +65,7 @@ export async function runProcesses (agents: number, perAgent: number, log: (l: s
     const cpuSpent = (await cpuMs(started)) - cpu0
     const placed = results.filter((r) => r.status === 'fulfilled').length
     const failures = [...new Set(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)))].slice(0, 5)
-    const reserve = await reserveHistogram(started, ports)
+    const reserve = await reserveHistogram(started)
     const figures: ProcessRunFigures = {
       agents,
       requests,
@@ -93,11 +94,12 @@ export async function runProcesses (agents: number, perAgent: number, log: (l: s
 }
 
 /** Every agent's reserve histogram, summed: [upper bound in s, cumulative count] pairs, +Inf last. */
-async function reserveHistogram (agents: AgentProcess[], ports: number[]): Promise<Array<[number, number]>> {
+async function reserveHistogram (agents: AgentProcess[]): Promise<Array<[number, number]>> {
   const sum = new Map<number, number>()
-  await Promise.all(agents.map(async (a, i) => {
+  await Promise.all(agents.map(async (a) => {
     const token = (await readFile(join(a.dataDir, 'monitor.token'), 'utf8')).trim()
-    const res = await fetch(`http://127.0.0.1:${ports[i] as number}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+    const { metricsUrl } = JSON.parse(await readFile(join(a.dataDir, AGENT_INFO_FILE), 'utf8')) as { metricsUrl: string }
+    const res = await fetch(metricsUrl, { headers: { authorization: `Bearer ${token}` } })
     if (!res.ok) throw new Error(`/metrics of ${a.hostId}: HTTP ${res.status}`)
     for (const m of (await res.text()).matchAll(/^meshvirt_placement_reserve_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/gm)) {
       const le = m[1] === '+Inf' ? Infinity : Number(m[1])

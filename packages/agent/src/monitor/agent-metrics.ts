@@ -10,8 +10,12 @@ import type { EventCounters } from './event-bus.js'
 /** Every run state a VM record can be in: all are exported, 0 included, so sums and alerts see no holes. */
 export const VM_STATES = VM_RUN_STATES
 const LIVENESS: Liveness[] = ['alive', 'suspect', 'dead']
-/** Placement latencies on a LAN are ms to tens of ms (DESIGN: reserve p50 < 10 ms); slow tails reach seconds. */
-const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/**
+ * Placement latencies on a LAN are ms to tens of ms (DESIGN: reserve p50 < 10 ms); slow tails reach
+ * seconds, and an overloaded cluster (25 agents on two cores) tens of seconds: up to a minute, since
+ * a quantile past the last finite bucket can only say "more than that".
+ */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 const ATTEMPT_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24]
 
 /** Where the numbers come from: read at scrape time, so an idle agent pays nothing between scrapes. */
