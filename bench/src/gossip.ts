@@ -57,7 +57,7 @@ const round1 = (x: number): number => Math.round(x * 10) / 10
 type Traffic = Awaited<ReturnType<ProcessCluster['measureTraffic']>>
 const median = (xs: number[]): number => percentile(xs, 50)
 
-interface IdleRuns { unit: AgentIdleFigures, bare: AgentIdleFigures }
+interface IdleRuns { unit: AgentIdleFigures, bare: AgentIdleFigures, unitEnv: Record<string, string> }
 
 /**
  * Idle agents twice: as the systemd unit runs them (its environment: the metric keys), then as a
@@ -65,7 +65,8 @@ interface IdleRuns { unit: AgentIdleFigures, bare: AgentIdleFigures }
  */
 async function idleRuns (quick: boolean, log: (line: string) => void): Promise<IdleRuns> {
   const windowMs = quick ? IDLE_WINDOW_AGENTS_MS / 3 : IDLE_WINDOW_AGENTS_MS
-  return { unit: await agentIdle(IDLE_AGENTS, windowMs, log), bare: await agentIdle(IDLE_AGENTS, windowMs, log, {}) }
+  const unitEnv = unitEnvironment()
+  return { unit: await agentIdle(IDLE_AGENTS, windowMs, log, unitEnv), bare: await agentIdle(IDLE_AGENTS, windowMs, log, {}), unitEnv }
 }
 
 function idleMetrics (idle: IdleRuns): Record<string, Metric> {
@@ -85,7 +86,7 @@ export const gossip: Benchmark = {
     const details: Record<string, unknown> = { timing: LAN_TIMING, inProcess: {}, processes: {} }
     if (process.env.MESHVIRT_BENCH_GOSSIP === 'idle') {
       const idle = await idleRuns(quick, log)
-      return { metrics: idleMetrics(idle), details: { agentIdle: idle.unit, agentIdleBare: idle.bare, unitEnvironment: unitEnvironment() }, variant: 'idle' }
+      return { metrics: idleMetrics(idle), details: { agentIdle: idle.unit, agentIdleBare: idle.bare, unitEnvironment: idle.unitEnv }, variant: 'idle' }
     }
 
     for (const plan of quick ? QUICK : FULL) {
@@ -103,7 +104,7 @@ export const gossip: Benchmark = {
     const idle = await idleRuns(quick, log)
     details.agentIdle = idle.unit
     details.agentIdleBare = idle.bare
-    details.unitEnvironment = unitEnvironment()
+    details.unitEnvironment = idle.unitEnv
     Object.assign(metrics, idleMetrics(idle))
 
     const rss = await meshNodeRss(log)

@@ -16,6 +16,14 @@ const BASE_COUNTER = 4242
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
+/** The VM's first replica holder once it is in sync and has been sent something, as `owner` shows it. */
+async function holderInSync (owner: AgentProcess, vm: string, timeoutMs: number, what: string): Promise<Holder> {
+  return await pollUntil(async () => {
+    const h = (JSON.parse(await meshvirtOn(owner, ['vm', 'show', vm, '--json'])) as VmJson).replication?.holders[0]
+    return h?.state === 'in-sync' && h.sentBytes > 0 ? h : undefined
+  }, { timeoutMs, what })
+}
+
 // Real agent processes and a real QEMU guest whose disk is an overlay on a library image: imported at
 // host-1 only, asked of host-2, run on host-3 (which fetches it), then live-migrated to host-2 (which
 // fetches it too). The guest proves it reads the base: it prints the counter the image holds.
@@ -145,11 +153,7 @@ describe('VMs from the image library, end to end', () => {
       '--replicas', '1', '--rpo', '4s', '--kernel', guest.kernel, '--initrd', guest.initrd, '--cmdline', guest.cmdline, '--json'])) as VmJson
     await waitForSerial(join(h1.dataDir, 'vms', vm.id, 'serial.log'), /MESHVIRT-DISK 4242\b/, 120_000)
     // In sync with a point taken after the guest wrote its counter (the first points may hold nothing).
-    const synced = await pollUntil(async () => {
-      const v = JSON.parse(await meshvirtOn(h1, ['vm', 'show', 'img-rep', '--json'])) as VmJson
-      const h = v.replication?.holders[0]
-      return h?.state === 'in-sync' && h.sentBytes > 0 ? h : undefined
-    }, { timeoutMs: 90_000, what: 'the replica in sync with the guest\'s writes' })
+    const synced = await holderInSync(h1, 'img-rep', 90_000, 'the replica in sync with the guest\'s writes')
     const holder = [h2, h3].find((a) => a.hostId === synced.hostId) as AgentProcess
     expect(holder).toBeDefined()
     // The holder fetched the image for the replica (the library keeps one copy: nothing else asked it to).
@@ -183,11 +187,7 @@ describe('VMs from the image library, end to end', () => {
     await waitForSerial(join(h1.dataDir, 'vms', vm.id, 'serial.log'), /MESHVIRT-DISK 4242\b/, 120_000)
     // The holder tries the image, gives up once no holder serves good bytes (30 s without progress),
     // refuses the layer alone, and the owner sends whole disks.
-    const synced = await pollUntil(async () => {
-      const v = JSON.parse(await meshvirtOn(h1, ['vm', 'show', 'img-whole', '--json'])) as VmJson
-      const h = v.replication?.holders[0]
-      return h?.state === 'in-sync' && h.sentBytes > 0 ? h : undefined
-    }, { timeoutMs: 150_000, what: 'the replica in sync, sent whole' })
+    const synced = await holderInSync(h1, 'img-whole', 150_000, 'the replica in sync, sent whole')
     const holder = agents.find((a) => a.hostId === synced.hostId) as AgentProcess
     expect(holder).toBeDefined()
     expect(holder).not.toBe(h1)

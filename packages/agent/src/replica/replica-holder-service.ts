@@ -75,14 +75,15 @@ export class ReplicaHolderService {
     this.stopped = true
     await this.libp2p.unhandle(REPLICA_PROTOCOL)
     for (const stream of this.serving.keys()) stream.abort(new Error('replica holder stopping'))
-    await Promise.allSettled([...this.serving.values(), ...[...this.sessions.values()].map(async (s) => { await s.done })])
+    // Every session belongs to a stream being served, and ends before its serve does.
+    await Promise.allSettled(this.serving.values())
     for (const r of await Promise.allSettled(this.replicas.values())) if (r.status === 'fulfilled') await r.value.close()
     this.replicas.clear()
   }
 
   /** The replica of `vmId` on this host (opened, with any pending journal applied). */
   async replica (vmId: string): Promise<HolderReplica> {
-    if (this.stopped) throw new ReplicaError('ERR_REPLICA_STOPPED', `the replica holder is stopping: VM ${vmId}'s replica cannot be opened now; ask again once the agent is back`)
+    this.refuseWhenStopped(`VM ${vmId}'s replica cannot be opened now; ask again once the agent is back`)
     let r = this.replicas.get(vmId)
     if (r === undefined) {
       r = HolderReplica.open(join(this.init.root, vmId), vmId, this.init.bases)
@@ -94,7 +95,7 @@ export class ReplicaHolderService {
 
   /** Delete the replica of `vmId` (the VM was deleted, or this host no longer holds it). */
   async removeReplica (vmId: string): Promise<void> {
-    if (this.stopped) throw new ReplicaError('ERR_REPLICA_STOPPED', `the replica holder is stopping: VM ${vmId}'s replica is removed by the next orphan sweep`)
+    this.refuseWhenStopped(`VM ${vmId}'s replica is removed by the next orphan sweep`)
     const session = this.sessions.get(vmId)
     session?.stream.abort(new Error(`replica of VM ${vmId} removed`))
     await session?.done
@@ -121,7 +122,7 @@ export class ReplicaHolderService {
         await stream.close()
         return
       }
-      if (this.stopped) throw new ReplicaError('ERR_REPLICA_STOPPED', 'the replica holder is stopping')
+      this.refuseWhenStopped('no point is taken')
       release = await this.claim(vmId, stream)
       const replica = await this.replica(vmId)
       if (first.point === undefined) {
@@ -158,6 +159,10 @@ export class ReplicaHolderService {
     } finally {
       release?.()
     }
+  }
+
+  private refuseWhenStopped (consequence: string): void {
+    if (this.stopped) throw new ReplicaError('ERR_REPLICA_STOPPED', `the replica holder is stopping: ${consequence}`)
   }
 
   /** Become the one session of `vmId`, cutting (and waiting out) the one before. */
