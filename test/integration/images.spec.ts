@@ -1,14 +1,17 @@
-import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { vmView, type RunningAgent } from '@meshvirt/agent'
 import { pollUntil } from '@meshvirt/testkit'
+import { pb, type meshvirt } from '@meshvirt/proto'
 import { call, failure } from '../support/control-calls.js'
 import { startInProcessCluster, type InProcessCluster } from '../support/in-process-cluster.js'
 
 const MIB = 2 ** 20
+
+const sha256Hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
 function spec (name: string, image: string, host: string): object {
   return { name, resources: { vcpus: 1, memoryBytes: 128 * MIB, diskBytes: 64 * MIB }, boot: { library: { ref: image } }, host }
@@ -77,6 +80,30 @@ describe('the image library across agents', () => {
       const i = (await call(a, { inspectImage: { ref: 'one:v2' } })).image
       return (i?.holders ?? []).filter((h) => h.chunksHeld === i?.chunkCount).length >= 2
     }, { timeoutMs: 20_000, what: 'a second full copy of one:v2' })
+  })
+
+  it('a copy that rotted on disk: told by a host it served, the holder checks it and repairs it from the other copy', async () => {
+    const all = agents()
+    const info = async (): Promise<meshvirt.v1.IImageInfo | null | undefined> => (await call(all[0], { inspectImage: { ref: 'one:v2' } })).image
+    const before = await info()
+    const digest = before?.digest as string
+    const [x, y] = (before?.holders ?? []).filter((h) => h.chunksHeld === 2).map((h) => all.find((a) => a.hostId === h.hostId) as RunningAgent)
+    expect(y).toBeDefined()
+    const z = all.find((a) => a !== x && a !== y) as RunningAgent
+    // Both chunks of x's copy rot.
+    const path = join(cluster.dir, `h${all.indexOf(x as RunningAgent)}`, 'images', digest.slice('sha256:'.length), 'image')
+    const f = await open(path, 'r+')
+    try { for (const at of [5, MIB + 5]) await f.write(randomBytes(64), 0, 64, at) } finally { await f.close() }
+    const outcomes: Array<{ repairedChunks?: number, error?: string }> = []
+    x?.events.on('image:fetched', (o) => { if (o.digest === digest) outcomes.push(o) })
+    // What a fetcher sends once it was served chunk 0 and found it was not the image.
+    const answer = pb.ImageResponse.decode(await z.mesh.request((x as RunningAgent).hostId, '/meshvirt/image/1.0.0', pb.ImageRequest.encode({ digest, checkChunk: 0 }).finish(), { timeoutMs: 10_000 }))
+    expect(answer.checked?.damaged).toBe(true)
+    await pollUntil(async () => outcomes.length > 0, { timeoutMs: 20_000, what: 'the repair to end' })
+    expect(outcomes).toEqual([expect.objectContaining({ repairedChunks: 2 })])
+    expect(outcomes[0]?.error).toBeUndefined()
+    expect(sha256Hex(await readFile(path))).toBe(sha256Hex(await readFile(join(images, 'two.raw'))))
+    await pollUntil(async () => (await info())?.holders?.some((h) => h.hostId === x?.hostId && h.chunksHeld === 2) === true, { timeoutMs: 10_000, what: 'the repaired copy in the gossip' })
   })
 
   it('an unknown image is refused before placement, naming what to do', async () => {

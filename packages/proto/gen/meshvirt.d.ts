@@ -1040,6 +1040,7 @@ export namespace meshvirt {
             manifest?: (boolean|null);
             chunk?: (number|null);
             openDirect?: (boolean|null);
+            checkChunk?: (number|null);
         }
 
         class ImageRequest implements IImageRequest {
@@ -1048,7 +1049,8 @@ export namespace meshvirt {
             public manifest?: (boolean|null);
             public chunk?: (number|null);
             public openDirect?: (boolean|null);
-            public body?: ("manifest"|"chunk"|"openDirect");
+            public checkChunk?: (number|null);
+            public body?: ("manifest"|"chunk"|"openDirect"|"checkChunk");
             public static create(properties?: meshvirt.v1.IImageRequest): meshvirt.v1.ImageRequest;
             public static encode(message: meshvirt.v1.IImageRequest, writer?: $protobuf.Writer): $protobuf.Writer;
             public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageRequest;
@@ -1083,6 +1085,7 @@ export namespace meshvirt {
             chunk?: (Uint8Array|null);
             error?: (meshvirt.v1.IError|null);
             direct?: (meshvirt.v1.IDirectSession|null);
+            checked?: (meshvirt.v1.IChunkCheck|null);
         }
 
         class ImageResponse implements IImageResponse {
@@ -1091,12 +1094,29 @@ export namespace meshvirt {
             public chunk?: (Uint8Array|null);
             public error?: (meshvirt.v1.IError|null);
             public direct?: (meshvirt.v1.IDirectSession|null);
-            public body?: ("manifest"|"chunk"|"error"|"direct");
+            public checked?: (meshvirt.v1.IChunkCheck|null);
+            public body?: ("manifest"|"chunk"|"error"|"direct"|"checked");
             public static create(properties?: meshvirt.v1.IImageResponse): meshvirt.v1.ImageResponse;
             public static encode(message: meshvirt.v1.IImageResponse, writer?: $protobuf.Writer): $protobuf.Writer;
             public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ImageResponse;
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageResponse;
             public static toObject(message: meshvirt.v1.ImageResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IChunkCheck {
+            damaged?: (boolean|null);
+        }
+
+        class ChunkCheck implements IChunkCheck {
+            constructor(properties?: meshvirt.v1.IChunkCheck);
+            public damaged: boolean;
+            public static create(properties?: meshvirt.v1.IChunkCheck): meshvirt.v1.ChunkCheck;
+            public static encode(message: meshvirt.v1.IChunkCheck, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ChunkCheck;
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ChunkCheck;
+            public static toObject(message: meshvirt.v1.ChunkCheck, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }

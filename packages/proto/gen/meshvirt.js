@@ -7595,11 +7595,12 @@ export const meshvirt = $root.meshvirt = (() => {
             ImageRequest.prototype.manifest = null;
             ImageRequest.prototype.chunk = null;
             ImageRequest.prototype.openDirect = null;
+            ImageRequest.prototype.checkChunk = null;
 
             let $oneOfFields;
 
             Object.defineProperty(ImageRequest.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["manifest", "chunk", "openDirect"]),
+                get: $util.oneOfGetter($oneOfFields = ["manifest", "chunk", "openDirect", "checkChunk"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -7622,6 +7623,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     writer.uint32(24).uint32(message.chunk);
                 if (message.openDirect != null && Object.hasOwnProperty.call(message, "openDirect"))
                     writer.uint32(32).bool(message.openDirect);
+                if (message.checkChunk != null && Object.hasOwnProperty.call(message, "checkChunk"))
+                    writer.uint32(40).uint32(message.checkChunk);
                 return writer;
             };
 
@@ -7664,6 +7667,10 @@ export const meshvirt = $root.meshvirt = (() => {
                             message.openDirect = reader.bool();
                             break;
                         }
+                    case 5: {
+                            message.checkChunk = reader.uint32();
+                            break;
+                        }
                     default:
                         reader.skipType(tag & 7, long);
                         break;
@@ -7695,6 +7702,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     message.chunk = object.chunk >>> 0;
                 if (object.openDirect != null)
                     message.openDirect = Boolean(object.openDirect);
+                if (object.checkChunk != null)
+                    message.checkChunk = object.checkChunk >>> 0;
                 return message;
             };
 
@@ -7724,6 +7733,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     object.openDirect = message.openDirect;
                     if (options.oneofs)
                         object.body = "openDirect";
+                }
+                if (message.checkChunk != null && Object.hasOwnProperty.call(message, "checkChunk")) {
+                    object.checkChunk = message.checkChunk;
+                    if (options.oneofs)
+                        object.body = "checkChunk";
                 }
                 return object;
             };
@@ -7900,11 +7914,12 @@ export const meshvirt = $root.meshvirt = (() => {
             ImageResponse.prototype.chunk = null;
             ImageResponse.prototype.error = null;
             ImageResponse.prototype.direct = null;
+            ImageResponse.prototype.checked = null;
 
             let $oneOfFields;
 
             Object.defineProperty(ImageResponse.prototype, "body", {
-                get: $util.oneOfGetter($oneOfFields = ["manifest", "chunk", "error", "direct"]),
+                get: $util.oneOfGetter($oneOfFields = ["manifest", "chunk", "error", "direct", "checked"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -7927,6 +7942,8 @@ export const meshvirt = $root.meshvirt = (() => {
                     $root.meshvirt.v1.Error.encode(message.error, writer.uint32(26).fork(), q + 1).ldelim();
                 if (message.direct != null && Object.hasOwnProperty.call(message, "direct"))
                     $root.meshvirt.v1.DirectSession.encode(message.direct, writer.uint32(34).fork(), q + 1).ldelim();
+                if (message.checked != null && Object.hasOwnProperty.call(message, "checked"))
+                    $root.meshvirt.v1.ChunkCheck.encode(message.checked, writer.uint32(42).fork(), q + 1).ldelim();
                 return writer;
             };
 
@@ -7967,6 +7984,10 @@ export const meshvirt = $root.meshvirt = (() => {
                         }
                     case 4: {
                             message.direct = $root.meshvirt.v1.DirectSession.decode(reader, reader.uint32(), undefined, long + 1);
+                            break;
+                        }
+                    case 5: {
+                            message.checked = $root.meshvirt.v1.ChunkCheck.decode(reader, reader.uint32(), undefined, long + 1);
                             break;
                         }
                     default:
@@ -8012,6 +8033,11 @@ export const meshvirt = $root.meshvirt = (() => {
                         throw TypeError(".meshvirt.v1.ImageResponse.direct: object expected");
                     message.direct = $root.meshvirt.v1.DirectSession.fromObject(object.direct, long + 1);
                 }
+                if (object.checked != null) {
+                    if (!$util.isObject(object.checked))
+                        throw TypeError(".meshvirt.v1.ImageResponse.checked: object expected");
+                    message.checked = $root.meshvirt.v1.ChunkCheck.fromObject(object.checked, long + 1);
+                }
                 return message;
             };
 
@@ -8043,6 +8069,11 @@ export const meshvirt = $root.meshvirt = (() => {
                     if (options.oneofs)
                         object.body = "direct";
                 }
+                if (message.checked != null && Object.hasOwnProperty.call(message, "checked")) {
+                    object.checked = $root.meshvirt.v1.ChunkCheck.toObject(message.checked, options, q + 1);
+                    if (options.oneofs)
+                        object.body = "checked";
+                }
                 return object;
             };
 
@@ -8058,6 +8089,117 @@ export const meshvirt = $root.meshvirt = (() => {
             };
 
             return ImageResponse;
+        })();
+
+        v1.ChunkCheck = (function() {
+
+            function ChunkCheck(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            ChunkCheck.prototype.damaged = false;
+
+            ChunkCheck.create = function create(properties) {
+                return new ChunkCheck(properties);
+            };
+
+            ChunkCheck.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.damaged != null && Object.hasOwnProperty.call(message, "damaged"))
+                    writer.uint32(8).bool(message.damaged);
+                return writer;
+            };
+
+            ChunkCheck.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ChunkCheck();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.damaged = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            ChunkCheck.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ChunkCheck)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ChunkCheck: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ChunkCheck();
+                if (object.damaged != null)
+                    message.damaged = Boolean(object.damaged);
+                return message;
+            };
+
+            ChunkCheck.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.damaged = false;
+                if (message.damaged != null && Object.hasOwnProperty.call(message, "damaged"))
+                    object.damaged = message.damaged;
+                return object;
+            };
+
+            ChunkCheck.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            ChunkCheck.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ChunkCheck";
+            };
+
+            return ChunkCheck;
         })();
 
         v1.ImportImage = (function() {

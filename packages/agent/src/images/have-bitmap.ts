@@ -43,6 +43,13 @@ export class HaveBitmap {
     this.setBits++
   }
 
+  /** The chunk is no longer held (its bytes on disk were found damaged). */
+  clear (i: number): void {
+    if (!this.has(i)) return
+    this.bits[i >> 3] = (this.bits[i >> 3] as number) & ~(1 << (i & 7))
+    this.setBits--
+  }
+
   held (): number {
     return this.setBits
   }

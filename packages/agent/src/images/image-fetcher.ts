@@ -16,6 +16,8 @@ export const PER_FETCH = 16
 export const STALL_MS = 30_000
 /** A holder that failed a request is left alone for this long (it may be dying, or busy). */
 const BACKOFF_MS = 2_000
+/** A holder told it served bad bytes answers within this (it hashes one chunk). */
+const CHECK_TIMEOUT_MS = 10_000
 /** How often a fetch waiting for holders looks at the view again, and how long it uses what it read of it. */
 const POLL_MS = 250
 
@@ -31,8 +33,11 @@ export interface ImageFetcherDeps {
   bucket?: Pick<TokenBucket, 'take'>
   /** Chunks arrived: the advert should say so (throttled by the caller), so others fetch from here. */
   advanced: () => void
-  /** A holder served bytes that are not the image: reported (and that holder is not asked again by this fetch). */
-  badHolder: (hostId: string, digest: string, chunk: number) => void
+  /**
+   * A holder served bytes that are not the image (and is not asked again by this fetch). It was told
+   * and checked its copy: `damaged` says what it found (undefined: it could not be told).
+   */
+  badHolder: (hostId: string, digest: string, chunk: number, damaged: boolean | undefined) => void
   log: Logger
 }
 
@@ -57,6 +62,20 @@ export class ImageFetcher {
       this.running.set(digest, run)
     }
     return await run
+  }
+
+  /**
+   * Chunks of this host's copy were found damaged on disk: one damaged chunk says the disk lost
+   * bytes, so every chunk held is checked, and what is damaged is fetched again from the others.
+   * Returns the image's path once it is whole again, and how many chunks were damaged.
+   */
+  async repair (digest: string, signal?: AbortSignal): Promise<{ path: string, damaged: number }> {
+    const img = this.deps.store.get(digest)
+    if (img === undefined) throw new ControlError('NOT_FOUND', `image ${digest} is not on this host`)
+    await this.deps.store.checkChunks(digest, img.manifest.chunks.map((_, i) => i))
+    const damaged = img.manifest.chunks.length - (this.deps.store.get(digest)?.have.held() ?? 0)
+    this.deps.advanced()
+    return { path: await this.fetch(digest, signal), damaged }
   }
 
   private async run (digest: string, signal: AbortSignal | undefined, onProgress?: (p: FetchProgress) => void): Promise<string> {
@@ -106,7 +125,7 @@ export class ImageFetcher {
           if ((err as ControlError).code !== 'DATA_LOSS') throw err
           bad.add(hostId)
           this.deps.log.warn('a holder served bytes that are not the image: not asked again', { digest, chunk, holder: hostId })
-          this.deps.badHolder(hostId, digest, chunk)
+          void this.tellHolder(hostId, digest, chunk)
           return
         }
         lastProgress = Date.now()
@@ -160,6 +179,18 @@ export class ImageFetcher {
     this.deps.advanced()
     this.deps.log.info('image fetched', { digest, sizeBytes: manifest.sizeBytes, ms: Date.now() - started })
     return path
+  }
+
+  /** The holder checks its copy of the chunk (a damaged one it stops serving and fetches again). */
+  private async tellHolder (hostId: string, digest: string, chunk: number): Promise<void> {
+    let damaged: boolean | undefined
+    try {
+      const res = decodeImageResponse(await this.deps.request(hostId, pb.ImageRequest.encode({ digest, checkChunk: chunk }).finish(), AbortSignal.timeout(CHECK_TIMEOUT_MS)))
+      damaged = res.checked?.damaged === true
+    } catch (err) {
+      this.deps.log.warn('could not tell a holder that it served bad bytes', { digest, chunk, holder: hostId, err: (err as Error).message })
+    }
+    this.deps.badHolder(hostId, digest, chunk, damaged)
   }
 
   /** The holders to ask now: alive, not this host, not caught serving bad bytes, not resting after a failure. */

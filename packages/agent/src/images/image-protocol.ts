@@ -20,7 +20,7 @@ export class ImagePeerError extends Error {
  * Answers the image protocol from this host's store: only what it holds, chunks of partial images
  * included; with `direct`, also opens direct sessions (only over the mesh: `peer` is authenticated).
  */
-export function imageServer (store: ImageStore, direct?: (peer: string) => meshvirt.v1.IDirectSession): (request: Uint8Array, peer?: string) => Promise<Uint8Array> {
+export function imageServer (store: ImageStore, direct?: (peer: string) => meshvirt.v1.IDirectSession, repair?: (digest: string, damaged: number[], peer?: string) => void): (request: Uint8Array, peer?: string) => Promise<Uint8Array> {
   return async (bytes, peer) => {
     const answer = (res: meshvirt.v1.IImageResponse): Uint8Array => pb.ImageResponse.encode(res).finish()
     const req = pb.ImageRequest.decode(bytes)
@@ -42,7 +42,13 @@ export function imageServer (store: ImageStore, direct?: (peer: string) => meshv
         return answer({ error: { code: 'UNAVAILABLE', message: (err as Error).message } })
       }
     }
-    return answer({ error: { code: 'INVALID_ARGUMENT', message: 'an image request asks for a manifest, a chunk or a direct session' } })
+    if (req.body === 'checkChunk') {
+      // The asker's word is not taken: the chunk is hashed here, and only a mismatch changes anything.
+      const damaged = await store.checkChunks(req.digest, [req.checkChunk as number])
+      if (damaged.length > 0) repair?.(req.digest, damaged, peer)
+      return answer({ checked: { damaged: damaged.length > 0 } })
+    }
+    return answer({ error: { code: 'INVALID_ARGUMENT', message: 'an image request asks for a manifest, a chunk, a chunk check or a direct session' } })
   }
 }
 

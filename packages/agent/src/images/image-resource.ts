@@ -5,7 +5,16 @@ import type { FetchProgress, ImageFetcher } from './image-fetcher.js'
 import type { ImageStore } from './image-store.js'
 
 /** A fetch a VM waited for, as the event stream tells it (`error` when it failed). */
-export interface FetchOutcome { digest: string, ref: string, sizeBytes: number, ms: number, vmId: string, error?: string }
+export interface FetchOutcome {
+  digest: string
+  ref: string
+  sizeBytes: number
+  ms: number
+  vmId: string
+  error?: string
+  /** A copy here repaired: this many chunks were found damaged on disk and fetched again. */
+  repairedChunks?: number
+}
 
 /** A VM's library image as a per-VM resource, and how far the fetches VMs wait for have come. */
 export interface ImageResource extends VmResource {

@@ -66,6 +66,8 @@ export class Images {
   private followQueued = false
   private upkeepTimer: NodeJS.Timeout | undefined
   private readonly asked = new Map<string, number>()
+  /** Images whose damaged copy here is being checked and fetched again. */
+  private readonly repairing = new Set<string>()
   private mesh: { selfId: string, view: ClusterView, peers: PeerClient } | undefined
   private transport: ChunkTransport | undefined
   private direct: DirectChunkServer | undefined
@@ -91,7 +93,11 @@ export class Images {
       request: async (hostId, bytes, signal) => await (this.transport as ChunkTransport).request(hostId, bytes, signal),
       ...(this.deps.bandwidth > 0 ? { bucket: new TokenBucket({ bytesPerSec: this.deps.bandwidth, burstBytes: 4 * CHUNK_BYTES }) } : {}),
       advanced: () => { this.advertiseSoon() },
-      badHolder: () => {},
+      badHolder: (hostId, digest, chunk, damaged) => {
+        const fields = { digest, chunk, holder: hostId }
+        if (damaged === true) this.deps.log.warn('a holder found its copy of an image damaged: it repairs it', fields)
+        else if (damaged === false) this.deps.log.warn('a holder\'s copy of an image is sound: the bytes were damaged on the way', fields)
+      },
       log: this.deps.log
     })
     this.transport = new ChunkTransport({
@@ -107,13 +113,14 @@ export class Images {
       if (res.length > 64 * 1024) await upload?.take(res.length)
       return res
     }
+    const repair = (digest: string, damaged: number[], peer?: string): void => { this.repair(digest, damaged, peer) }
     let direct: DirectChunkServer | undefined
     if (this.deps.directAddress !== undefined) {
-      direct = new DirectChunkServer(this.deps.directAddress, bounded(imageServer(this.store)))
+      direct = new DirectChunkServer(this.deps.directAddress, bounded(imageServer(this.store, undefined, repair)))
       await direct.start()
       this.direct = direct
     }
-    const serve = bounded(imageServer(this.store, direct === undefined ? undefined : (peer) => (direct as DirectChunkServer).open(peer)))
+    const serve = bounded(imageServer(this.store, direct === undefined ? undefined : (peer) => (direct as DirectChunkServer).open(peer), repair))
     await mesh.node.handle(IMAGE_PROTOCOL, async (bytes, peer) => await serve(bytes, peer), { timeoutMs: CHUNK_TIMEOUT_MS, maxInboundRequests: MAX_INBOUND_CHUNKS })
     this.unsubscribe = mesh.view.subscribe((e) => { if (!e.host.self && e.type !== 'removed') this.followSoon() })
     this.mesh = mesh
@@ -257,6 +264,31 @@ export class Images {
       out.set(digest, [...out.get(digest) ?? [], vm.vmId])
     }
     return out
+  }
+
+  /**
+   * Chunks of a copy here were found damaged (a fetcher was served them, and the store checked): they
+   * are no longer served or advertised, and are fetched again from the other holders.
+   */
+  private repair (digest: string, damaged: number[], reportedBy?: string): void {
+    this.deps.log.warn('chunks of an image here are damaged on disk: no longer served; the whole copy is checked and fetched again where damaged', { digest, chunks: damaged, reportedBy })
+    this.deps.readvertise()
+    if (this.repairing.has(digest)) return
+    this.repairing.add(digest)
+    const entry = this.library.catalogue().byDigest.get(digest)
+    const started = Date.now()
+    const outcome = { digest, ref: entry?.refs[0] ?? '', sizeBytes: entry?.sizeBytes ?? 0, vmId: '' }
+    void this.requireFetcher().repair(digest).then(
+      (r) => {
+        this.deps.log.info('an image\'s damaged chunks were fetched again: the copy is whole', { digest, chunks: r.damaged })
+        this.deps.fetched?.({ ...outcome, ms: Date.now() - started, repairedChunks: r.damaged })
+      },
+      (err: unknown) => {
+        const left = this.store.get(digest)
+        const count = left === undefined ? damaged.length : left.manifest.chunks.length - left.have.held()
+        this.deps.log.warn('could not repair an image\'s damaged chunks (its VMs here keep reading them)', { digest, chunks: count, err: (err as Error).message })
+        this.deps.fetched?.({ ...outcome, ms: Date.now() - started, repairedChunks: count, error: (err as Error).message })
+      }).finally(() => { this.repairing.delete(digest) })
   }
 
   private requireFetcher (): ImageFetcher {

@@ -124,9 +124,10 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     deps.events?.on('vm:changed', () => { vmEvents.changed() }),
     deps.events?.on('image:fetched', (f) => {
       const what = `${f.ref !== '' ? f.ref : f.digest.slice(0, 19)} (${f.digest.slice(0, 19)})`
+      const done = f.repairedChunks === undefined ? `fetched: ${f.sizeBytes} bytes` : `repaired: ${f.repairedChunks} chunk(s) damaged on this host's disk fetched again`
       emit(f.error === undefined
-        ? { kind: 'image-fetched', vmId: f.vmId, message: `image ${what} fetched: ${f.sizeBytes} bytes in ${(f.ms / 1000).toFixed(1)} s, every chunk verified` }
-        : { kind: 'image-fetch-failed', vmId: f.vmId, message: `image ${what} not fetched after ${(f.ms / 1000).toFixed(1)} s: ${f.error}` })
+        ? { kind: 'image-fetched', vmId: f.vmId, message: `image ${what} ${done} in ${(f.ms / 1000).toFixed(1)} s, every chunk verified` }
+        : { kind: 'image-fetch-failed', vmId: f.vmId, message: `image ${what} not ${f.repairedChunks === undefined ? 'fetched' : `repaired (${f.repairedChunks} chunk(s) damaged on this host's disk)`} after ${(f.ms / 1000).toFixed(1)} s: ${f.error}` })
     })
   ]
   const stopHostEvents = watchHostEvents(mesh.view, mesh.hostId, emit)

@@ -23,7 +23,7 @@ export interface AgentEventMap {
    */
   'features:changed': { hint?: boolean }
   /** An image was fetched here (for `vmId` when a VM needed it), or could not be (`error`). */
-  'image:fetched': { digest: string, ref: string, sizeBytes: number, ms: number, vmId: string, error?: string }
+  'image:fetched': { digest: string, ref: string, sizeBytes: number, ms: number, vmId: string, error?: string, repairedChunks?: number }
   /** A placement this host brokered was committed, with its timing. */
   'placement:done': PlacementTiming
 }

@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
-import { mkdtemp, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { pb } from '@meshvirt/proto'
 import { catalogueOf } from '../../src/images/catalogue.js'
 import { ChunkTransport } from '../../src/images/chunk-transport.js'
@@ -37,7 +37,14 @@ beforeEach(async () => {
 })
 afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
 
-interface Host { id: string, store: ImageStore, alive: boolean, fault?: (req: { chunk?: number | null }, answer: Uint8Array) => Uint8Array | Error }
+interface Host {
+  id: string
+  store: ImageStore
+  alive: boolean
+  fault?: (req: { chunk?: number | null }, answer: Uint8Array) => Uint8Array | Error
+  /** Its repair, once a fetcher told it that it served damaged chunks and it found them so. */
+  repaired?: Promise<{ path: string, damaged: number }>
+}
 
 async function host (id: string): Promise<Host> {
   const store = new ImageStore(join(dir, id))
@@ -45,7 +52,7 @@ async function host (id: string): Promise<Host> {
   return { id, store, alive: true }
 }
 
-function fetcherFor (self: Host, hosts: Host[], bad: string[] = []): ImageFetcher {
+function fetcherFor (self: Host, hosts: Host[], bad: string[] = [], told: Array<boolean | undefined> = []): ImageFetcher {
   return new ImageFetcher({
     selfId: self.id,
     store: self.store,
@@ -53,13 +60,13 @@ function fetcherFor (self: Host, hosts: Host[], bad: string[] = []): ImageFetche
     request: async (hostId, req) => {
       const h = hosts.find((x) => x.id === hostId) as Host
       if (!h.alive) throw new Error(`${hostId} is dead`)
-      const answer = await imageServer(h.store)(req)
+      const answer = await imageServer(h.store, undefined, (digest) => { h.repaired ??= fetcherFor(h, hosts).repair(digest) })(req)
       const faulty = h.fault?.(pb.ImageRequest.decode(req), answer) ?? answer
       if (faulty instanceof Error) throw faulty
       return faulty
     },
     advanced: () => {},
-    badHolder: (hostId) => { bad.push(hostId) },
+    badHolder: (hostId, _digest, _chunk, damaged) => { bad.push(hostId); told.push(damaged) },
     log: silentLogger
   })
 }
@@ -91,6 +98,35 @@ describe('ImageStore', () => {
     await b.store.beginFetch(image.manifest, [], 0)
     await expect(b.store.writeChunk(image.manifest.digest, 0, randomBytes(CHUNK_BYTES))).rejects.toMatchObject({ code: 'DATA_LOSS' })
     expect(b.store.get(image.manifest.digest)?.have.held()).toBe(0)
+  })
+})
+
+describe('ImageStore: a copy found damaged', () => {
+  it('a sound chunk changes nothing; a damaged one is no longer held, the name VMs read stays, and a restart remembers', async () => {
+    const a = await host('a')
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    const digest = image.manifest.digest
+    const path = a.store.path(digest) as string
+    expect(await a.store.checkChunks(digest, [2])).toEqual([])
+    expect(a.store.path(digest)).toBe(path)
+    const f = await open(path, 'r+')
+    try { await f.write(Buffer.from('rot'), 0, 3, 2 * CHUNK_BYTES) } finally { await f.close() }
+    expect(await a.store.checkChunks(digest, [2, 3])).toEqual([2])
+    // Not served, not complete; the file a VM's overlay names is still there (the same file as the partial).
+    expect(a.store.path(digest)).toBeUndefined()
+    expect(await a.store.readChunk(digest, 2)).toBeUndefined()
+    expect(await a.store.readChunk(digest, 3)).toEqual(bytes.subarray(3 * CHUNK_BYTES, 4 * CHUNK_BYTES))
+    expect((await stat(path)).ino).toBe((await stat(path + '.partial')).ino)
+    const again = new ImageStore(join(dir, 'a'))
+    await again.load()
+    expect(again.get(digest)?.have.missing()).toEqual([2])
+    // The repair writes through the same file: the VMs' name reads the right bytes again.
+    await again.writeChunk(digest, 2, bytes.subarray(2 * CHUNK_BYTES, 3 * CHUNK_BYTES))
+    expect(await again.finishFetch(digest)).toBe(true)
+    expect(again.path(digest)).toBe(path)
+    expect(sha256Hex(await readFile(path))).toBe(sha256Hex(bytes))
+    await expect(stat(path + '.partial')).rejects.toMatchObject({ code: 'ENOENT' })
+    await again.close()
   })
 })
 
@@ -151,11 +187,39 @@ describe('ImageFetcher', () => {
     // Only b at first, so it is certainly asked; a appears once b is caught.
     a.alive = false
     const bad: string[] = []
-    const fetching = fetcherFor(c, [a, b, c], bad).fetch(image.manifest.digest)
+    const told: Array<boolean | undefined> = []
+    const fetching = fetcherFor(c, [a, b, c], bad, told).fetch(image.manifest.digest)
     await new Promise((resolve) => setTimeout(resolve, 300))
     a.alive = true
     expect(sha256Hex(await readFile(await fetching))).toBe(sha256Hex(bytes))
     expect(bad).toContain('b')
+    // b was told; its copy on disk is sound (the bytes went bad on the way), so it changed nothing.
+    await vi.waitFor(() => { expect(told).toContain(false) })
+    expect(b.repaired).toBeUndefined()
+    expect(b.store.path(image.manifest.digest)).toBeDefined()
+  })
+
+  it('a holder whose disk damaged its copy is told, stops serving the damage, and repairs it from another holder', async () => {
+    const [a, b, c] = [await host('a'), await host('b'), await host('c')]
+    const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
+    const digest = image.manifest.digest
+    await b.store.importFile(file, 'raw', 'disk:latest', 1)
+    const bPath = b.store.path(digest) as string
+    // Two chunks of b's copy rot on disk; only b is up at first, so it certainly serves one of them.
+    const f = await open(bPath, 'r+')
+    try { for (const i of [1, 4]) await f.write(randomBytes(100), 0, 100, i * CHUNK_BYTES + 7) } finally { await f.close() }
+    a.alive = false
+    const told: Array<boolean | undefined> = []
+    const fetching = fetcherFor(c, [a, b, c], [], told).fetch(digest)
+    await vi.waitFor(() => { expect(told).toEqual([true]) })
+    a.alive = true
+    expect(sha256Hex(await readFile(await fetching))).toBe(sha256Hex(bytes))
+    // b checked its whole copy, fetched both damaged chunks again from a, and is whole under the same name.
+    const repaired = await (b.repaired as Promise<{ path: string, damaged: number }>)
+    expect(repaired).toEqual({ path: bPath, damaged: 2 })
+    expect(sha256Hex(await readFile(bPath))).toBe(sha256Hex(bytes))
+    expect(b.store.get(digest)?.have.complete()).toBe(true)
+    await expect(stat(bPath + '.partial')).rejects.toMatchObject({ code: 'ENOENT' })
   })
 
   it('hosts still fetching serve the chunks they have; a fetch broken off resumes with what it had', async () => {
