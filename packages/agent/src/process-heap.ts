@@ -9,10 +9,12 @@
  * --max-semi-space-size cannot be changed at run time.
  */
 import { setFlagsFromString } from 'node:v8'
+import { heapMode } from './heap-mode.js'
 
 setFlagsFromString('--semi-space-growth-factor=1')
 // The old generation may grow to 1.2× what survived the last full GC, not V8's dynamic 1.1–4×: an
 // idle agent in an 11-host mesh kept ~48 MB of heap for ~31 MB live (message churn promoted through
 // the small young generation). Measured: RSS −5 MB; more full GCs (each ~30 MB, a few ms), idle
-// CPU within noise (+0.25 %-points in one run under load). V8 reads it at every GC: settable now.
-setFlagsFromString('--heap-growing-percent=20')
+// CPU within noise (+0.25 %-points in one run under load). While bulk data moves (image chunks),
+// heap-mode.ts gives V8 its own growth back: at 1.2× those buffers cost full GC after full GC.
+heapMode.leanHeap()

@@ -1,5 +1,6 @@
 import { pb } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
+import { heapMode } from '../heap-mode.js'
 import type { Logger } from '../log/logger.js'
 import type { Catalogue, ImageHolder } from './catalogue.js'
 import { HaveBitmap } from './have-bitmap.js'
@@ -119,6 +120,7 @@ export class ImageFetcher {
       try {
         await this.deps.bucket?.take(manifest.chunkBytes, signal)
         const res = decodeImageResponse(await this.deps.request(hostId, pb.ImageRequest.encode({ digest, chunk }).finish(), signal ?? AbortSignal.timeout(2 ** 31 - 1)))
+        heapMode.bulkWork()
         try {
           await this.deps.store.writeChunk(digest, chunk, res.chunk as Uint8Array)
         } catch (err) {

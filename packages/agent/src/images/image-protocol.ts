@@ -1,5 +1,6 @@
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
+import { heapMode } from '../heap-mode.js'
 import type { ImageStore } from './image-store.js'
 import type { ImageFormat, ImageManifest } from './manifest.js'
 
@@ -30,6 +31,7 @@ export function imageServer (store: ImageStore, direct?: (peer: string) => meshv
       return answer({ manifest: manifestToWire(img.manifest) })
     }
     if (req.body === 'chunk') {
+      heapMode.bulkWork()
       const framed = await store.readChunk(req.digest, req.chunk as number, CHUNK_ENVELOPE_ROOM)
       if (framed === undefined) return answer({ error: { code: 'NOT_HELD', message: `this host does not hold chunk ${String(req.chunk)} of ${req.digest}` } })
       return chunkAnswer(framed, CHUNK_ENVELOPE_ROOM)

@@ -3,10 +3,11 @@ import { createReadStream } from 'node:fs'
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ControlError } from '../control/errors.js'
+import { heapMode } from '../heap-mode.js'
 import { HaveBitmap } from './have-bitmap.js'
 import { hashRange, ImageFiles } from './image-files.js'
 import { digestHex } from './image-ref.js'
-import { CHUNK_BYTES, chunkCount, chunkMatchesOffLoop, chunkSpan, MAX_CHUNKS, type ImageFormat, type ImageManifest } from './manifest.js'
+import { CHUNK_BYTES, chunkCount, chunkMatches, chunkSpan, MAX_CHUNKS, type ImageFormat, type ImageManifest } from './manifest.js'
 
 /** The have file is rewritten at most this often while chunks arrive. */
 export const HAVE_WRITE_GAP_MS = 100
@@ -98,6 +99,7 @@ export class ImageStore {
       let inChunk = 0
       try {
         for await (const block of createReadStream(file, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+          heapMode.bulkWork()
           await out.write(block)
           whole.update(block)
           // Blocks need not fall on chunk boundaries: split them where a chunk ends.
@@ -195,7 +197,7 @@ export class ImageStore {
     if (img.have.has(i)) return
     const failed = this.haveErrors.get(digest)
     if (failed !== undefined) throw spaceError(failed, digest)
-    if (!await chunkMatchesOffLoop(img.manifest, i, bytes)) throw new ControlError('DATA_LOSS', `chunk ${i} of ${digest} does not match its manifest`)
+    if (!chunkMatches(img.manifest, i, bytes)) throw new ControlError('DATA_LOSS', `chunk ${i} of ${digest} does not match its manifest`)
     const dir = join(this.dir, digestHex(digest))
     try {
       await this.files.with(digest, async () => ({ path: join(dir, 'image.partial'), flags: 'r+' }), async (f) => {

@@ -1,4 +1,4 @@
-import { createHash, webcrypto } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { IMAGE_DIGEST } from './image-ref.js'
 
 /**
@@ -43,19 +43,13 @@ function chunkFits (m: ImageManifest, i: number, bytes: Uint8Array): boolean {
   return i >= 0 && i < m.chunks.length && bytes.length === chunkSpan(m, i).length
 }
 
-/** Whether `bytes` are chunk `i` of the image. */
+/**
+ * Whether `bytes` are chunk `i` of the image. On the event loop (0.6 ms a MiB here): WebCrypto's
+ * digest on libuv's pool cost the loop more — ~1.1 ms a MiB copying the input and settling the
+ * job — and fetches were 10 % slower with it (docs/benchmarks.md).
+ */
 export function chunkMatches (m: ImageManifest, i: number, bytes: Uint8Array): boolean {
   return chunkFits(m, i, bytes) && sha256Hex(bytes) === m.chunks[i]
-}
-
-/**
- * chunkMatches, hashed on libuv's thread pool (WebCrypto) instead of the event loop: a fetch
- * verifies a chunk while the loop goes on receiving the next ones (1 GiB is ~0.7 s of SHA-256 here).
- */
-export async function chunkMatchesOffLoop (m: ImageManifest, i: number, bytes: Uint8Array): Promise<boolean> {
-  if (!chunkFits(m, i, bytes)) return false
-  const digest = Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex')
-  return digest === m.chunks[i]
 }
 
 /**

@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises'
+import { heapMode } from '../heap-mode.js'
 import { join } from 'node:path'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { MAX_REPLICA_FRAME_BYTES, MAX_REPLICA_STREAMS, REPLICA_IDLE_TIMEOUT_MS, REPLICA_PROTOCOL } from './constants.js'
@@ -136,7 +137,7 @@ export class ReplicaHolderService {
       if (answer.refusal !== undefined) { await stream.close(); return }
       for (;;) {
         const m = await receive()
-        if (m.type === 'chunk') { await replica.receive(m.chunk, raw); continue }
+        if (m.type === 'chunk') { heapMode.bulkWork(); await replica.receive(m.chunk, raw); continue }
         if (m.type !== 'end') throw new ReplicaError('ERR_REPLICA_PROTOCOL', `unexpected ${m.type} inside a point`)
         let result
         try {

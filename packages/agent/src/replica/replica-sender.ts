@@ -1,4 +1,5 @@
 import { peerIdFromString } from '@libp2p/peer-id'
+import { heapMode } from '../heap-mode.js'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { pipe } from 'it-pipe'
 import { APPLY_TIMEOUT_MS, MAX_REPLICA_FRAME_BYTES, MAX_REPLICA_STREAMS, REPLICA_IDLE_TIMEOUT_MS, REPLICA_PROTOCOL } from './constants.js'
@@ -71,6 +72,7 @@ export async function shipPoint (libp2p: Libp2p, peer: string | PeerId, point: O
       },
       async (chunks: AsyncIterable<ReplicaChunk>) => {
         for await (const chunk of chunks) {
+          heapMode.bulkWork()
           await send({ type: 'chunk', chunk })
           sentChunks++
           sentBytes += chunk.data.length

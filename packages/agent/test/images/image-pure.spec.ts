@@ -6,7 +6,7 @@ import { catalogueOf, type CatalogueHost } from '../../src/images/catalogue.js'
 import { HaveBitmap } from '../../src/images/have-bitmap.js'
 import { chunkAnswer, CHUNK_ENVELOPE_ROOM } from '../../src/images/image-protocol.js'
 import { canonicalRef, digestHex, parseImageRef } from '../../src/images/image-ref.js'
-import { chunkCount, chunkMatches, chunkMatchesOffLoop, chunkSpan, manifestProblem, sha256Hex, type ImageManifest } from '../../src/images/manifest.js'
+import { chunkCount, chunkMatches, chunkSpan, manifestProblem, sha256Hex, type ImageManifest } from '../../src/images/manifest.js'
 import { nextPieces, unheld, type ChunkSource } from '../../src/images/piece-selection.js'
 
 const D1 = 'sha256:' + '1'.repeat(64)
@@ -99,18 +99,10 @@ describe('manifests', () => {
     expect(chunkMatches(man, 1, bytes)).toBe(false)
     expect(chunkMatches(man, 2, bytes.subarray(1))).toBe(false)
     expect(chunkMatches(man, 3, bytes)).toBe(false)
-  })
-
-  it('off the event loop (the thread pool hashes), a chunk matches exactly as on it', async () => {
-    const bytes = new Uint8Array(1808).fill(7)
-    const man = m({ chunks: ['a'.repeat(64), 'b'.repeat(64), sha256Hex(bytes)] })
-    for (const [i, b] of [[2, bytes], [1, bytes], [2, bytes.subarray(1)], [3, bytes], [-1, bytes]] as const) {
-      expect(await chunkMatchesOffLoop(man, i, b)).toBe(chunkMatches(man, i, b))
-    }
-    expect(await chunkMatchesOffLoop(man, 2, bytes)).toBe(true)
+    expect(chunkMatches(man, -1, bytes)).toBe(false)
     const flipped = Uint8Array.from(bytes)
     flipped[1000] = 8
-    expect(await chunkMatchesOffLoop(man, 2, flipped)).toBe(false)
+    expect(chunkMatches(man, 2, flipped)).toBe(false)
   })
 
   it.each([
