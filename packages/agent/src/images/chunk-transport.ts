@@ -1,7 +1,9 @@
 import { pb } from '@meshvirt/proto'
 import type { Logger } from '../log/logger.js'
+import { BufferPool } from './buffer-pool.js'
 import { DirectChunkClient } from './direct-chunks.js'
 import { decodeImageResponse } from './image-protocol.js'
+import { CHUNK_BYTES } from './manifest.js'
 
 /** Connections per holder on the direct path (requests are pipelined on each; the least busy one is asked). */
 export const DIRECT_CONNECTIONS = 4
@@ -17,6 +19,8 @@ interface Pool { clients: DirectChunkClient[], opening?: Promise<void>, failedAt
  */
 export class ChunkTransport {
   private readonly pools = new Map<string, Pool>()
+  /** Buffers for the chunks that come over the direct path (the envelope's few bytes beside them). */
+  private readonly buffers = new BufferPool(CHUNK_BYTES + 64, 24)
 
   constructor (private readonly deps: {
     mesh: (hostId: string, bytes: Uint8Array, signal: AbortSignal) => Promise<Uint8Array>
@@ -37,9 +41,15 @@ export class ChunkTransport {
     }
   }
 
+  /** An answer from `request` is read no more: a pooled buffer is used again. */
+  recycle (answer: Uint8Array): void {
+    this.buffers.put(answer)
+  }
+
   close (): void {
     for (const pool of this.pools.values()) for (const c of pool.clients) c.close()
     this.pools.clear()
+    this.buffers.drain()
   }
 
   /** The least busy open connection to the holder, opening the session first if needed; undefined: use the mesh. */
@@ -64,7 +74,7 @@ export class ChunkTransport {
     try {
       const res = decodeImageResponse(await this.deps.mesh(hostId, pb.ImageRequest.encode({ openDirect: true }).finish(), signal))
       const session = { address: res.direct?.address ?? '', identity: res.direct?.identity ?? '', key: res.direct?.key ?? new Uint8Array() }
-      pool.clients = await Promise.all(Array.from({ length: DIRECT_CONNECTIONS }, async () => await DirectChunkClient.connect(session)))
+      pool.clients = await Promise.all(Array.from({ length: DIRECT_CONNECTIONS }, async () => await DirectChunkClient.connect(session, undefined, this.buffers)))
       this.deps.log.debug('direct chunk path open', { holder: hostId, address: session.address })
     } catch (err) {
       this.fail(hostId, err)

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { connect, createServer, type Server, type TLSSocket } from 'node:tls'
 import type { Socket } from 'node:net'
 import { ControlError } from '../control/errors.js'
+import type { BufferPool } from './buffer-pool.js'
 
 /**
  * Chunks straight between two hosts. The mesh's streams are encrypted in JavaScript (~100 MB/s one
@@ -15,6 +16,8 @@ export const DIRECT_IDLE_MS = 60_000
 const MAX_FRAME = 8 * 1024 * 1024
 /** Answers a holder prepares at once per connection, ahead of the one being sent. */
 export const SERVE_AHEAD = 4
+/** Chunk buffers a holder keeps for the answers it reads (a few connections' worth). */
+export const SERVED_BUFFERS = 4 * (SERVE_AHEAD + 1)
 
 interface Session { key: Buffer, lastUsed: number, peer: string }
 
@@ -25,7 +28,8 @@ export class DirectChunkServer {
   private readonly sessions = new Map<string, Session>()
   private readonly sockets = new Set<Socket>()
 
-  constructor (private readonly host: string, private readonly answer: (request: Uint8Array) => Promise<Uint8Array>) {}
+  /** With `buffers`: the answers come from that pool, and go back to it once written to the socket. */
+  constructor (private readonly host: string, private readonly answer: (request: Uint8Array) => Promise<Uint8Array>, private readonly buffers?: BufferPool) {}
 
   async start (): Promise<void> {
     const server = createServer({
@@ -79,7 +83,7 @@ export class DirectChunkServer {
     const send = async (): Promise<void> => {
       const response = await (ahead[0] as Promise<Uint8Array>)
       ahead.shift()
-      if (!writeFrame(socket, response)) await drained(socket)
+      if (!writeFrame(socket, response, () => { this.buffers?.put(response) })) await drained(socket)
     }
     void (async () => {
       while (reading || ahead.length > 0) {
@@ -107,8 +111,8 @@ export class DirectChunkClient {
   private readonly waiting: Array<{ resolve: (answer: Uint8Array) => void, reject: (err: Error) => void, timer: NodeJS.Timeout }> = []
   closed = false
 
-  private constructor (private readonly socket: TLSSocket) {
-    this.frames = new FrameReader(socket)
+  private constructor (private readonly socket: TLSSocket, pool?: BufferPool) {
+    this.frames = new FrameReader(socket, pool)
     socket.on('close', () => { this.fail(new Error('the holder closed the direct connection')) })
     socket.on('error', (err) => { this.fail(err) })
     void this.read()
@@ -119,7 +123,8 @@ export class DirectChunkClient {
     return this.waiting.length
   }
 
-  static async connect (session: { address: string, identity: string, key: Uint8Array }, timeoutMs = 5_000): Promise<DirectChunkClient> {
+  /** With `pool`, answers that span socket reads are joined into its buffers (give them back with its `put`). */
+  static async connect (session: { address: string, identity: string, key: Uint8Array }, timeoutMs = 5_000, pool?: BufferPool): Promise<DirectChunkClient> {
     const at = session.address.lastIndexOf(':')
     const socket = connect({
       host: session.address.slice(0, at),
@@ -134,7 +139,7 @@ export class DirectChunkClient {
       socket.once('secureConnect', () => { clearTimeout(timer); resolve() })
       socket.once('error', (err) => { clearTimeout(timer); reject(err) })
     })
-    return new DirectChunkClient(socket)
+    return new DirectChunkClient(socket, pool)
   }
 
   /** One request, its answer (a connection that fails or times out fails every request on it). */
@@ -177,13 +182,16 @@ export class DirectChunkClient {
   }
 }
 
-/** Writes a frame without joining its header and body into a new buffer; false: the socket's buffer is full. */
-function writeFrame (socket: Socket, bytes: Uint8Array): boolean {
+/**
+ * Writes a frame without joining its header and body into a new buffer; false: the socket's buffer
+ * is full. `written` runs once the socket holds the body no more (sent, or the socket failed).
+ */
+function writeFrame (socket: Socket, bytes: Uint8Array, written?: () => void): boolean {
   const head = Buffer.allocUnsafe(4)
   head.writeUInt32BE(bytes.length)
   socket.cork()
   socket.write(head)
-  const room = socket.write(bytes)
+  const room = written === undefined ? socket.write(bytes) : socket.write(bytes, () => { written() })
   socket.uncork()
   return room
 }
@@ -204,7 +212,7 @@ export class FrameReader {
   private ended = false
   private wake: (() => void) | undefined
 
-  constructor (socket: Socket) {
+  constructor (socket: Socket, private readonly pool?: BufferPool) {
     socket.on('data', (d: Buffer) => { this.pieces.push(d); this.size += d.length; this.wake?.() })
     socket.on('end', () => { this.ended = true; this.wake?.() })
     socket.on('close', () => { this.ended = true; this.wake?.() })
@@ -249,7 +257,7 @@ export class FrameReader {
       else this.pieces[0] = first.subarray(n)
       return first.subarray(0, n)
     }
-    const out = Buffer.allocUnsafe(n)
+    const out = this.pool?.get(n) ?? Buffer.allocUnsafe(n)
     for (let at = 0; at < n;) {
       const piece = this.pieces[0] as Buffer
       const used = Math.min(piece.length, n - at)

@@ -30,6 +30,8 @@ export interface ImageFetcherDeps {
   catalogue: () => Catalogue
   /** One image-protocol round trip to a host. */
   request: (hostId: string, bytes: Uint8Array, signal: AbortSignal) => Promise<Uint8Array>
+  /** An answer of `request` is read no more (its buffer may be used again). */
+  recycle?: (answer: Uint8Array) => void
   /** Bounds the bytes all fetches of the host take per second; absent: unbounded. */
   bucket?: Pick<TokenBucket, 'take'>
   /** Chunks arrived: the advert should say so (throttled by the caller), so others fetch from here. */
@@ -119,17 +121,19 @@ export class ImageFetcher {
     const ask = async (chunk: number, hostId: string): Promise<void> => {
       try {
         await this.deps.bucket?.take(manifest.chunkBytes, signal)
-        const res = decodeImageResponse(await this.deps.request(hostId, pb.ImageRequest.encode({ digest, chunk }).finish(), signal ?? AbortSignal.timeout(2 ** 31 - 1)))
+        const raw = await this.deps.request(hostId, pb.ImageRequest.encode({ digest, chunk }).finish(), signal ?? AbortSignal.timeout(2 ** 31 - 1))
         heapMode.bulkWork()
         try {
-          await this.deps.store.writeChunk(digest, chunk, res.chunk as Uint8Array)
+          await this.deps.store.writeChunk(digest, chunk, decodeImageResponse(raw).chunk as Uint8Array)
         } catch (err) {
+          this.deps.recycle?.(raw)
           if ((err as ControlError).code !== 'DATA_LOSS') throw err
           bad.add(hostId)
           this.deps.log.warn('a holder served bytes that are not the image: not asked again', { digest, chunk, holder: hostId })
           void this.tellHolder(hostId, digest, chunk)
           return
         }
+        this.deps.recycle?.(raw)
         lastProgress = Date.now()
         this.deps.advanced()
         report()

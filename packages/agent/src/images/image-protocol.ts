@@ -1,6 +1,7 @@
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import { heapMode } from '../heap-mode.js'
+import type { BufferPool } from './buffer-pool.js'
 import type { ImageStore } from './image-store.js'
 import type { ImageFormat, ImageManifest } from './manifest.js'
 
@@ -17,11 +18,21 @@ export class ImagePeerError extends Error {
   constructor (readonly code: string, message: string) { super(message) }
 }
 
+export interface ImageServerOptions {
+  /** Opens direct sessions (only over the mesh: `peer` is authenticated). */
+  direct?: (peer: string) => meshvirt.v1.IDirectSession
+  /** Chunks of a copy here were found damaged when a fetcher had them checked. */
+  repair?: (digest: string, damaged: number[], peer?: string) => void
+  /** Chunks are read into these buffers (the caller gives each answer back once it is sent). */
+  buffers?: BufferPool
+}
+
 /**
  * Answers the image protocol from this host's store: only what it holds, chunks of partial images
- * included; with `direct`, also opens direct sessions (only over the mesh: `peer` is authenticated).
+ * included; checks of chunks it served; direct sessions when it opens them.
  */
-export function imageServer (store: ImageStore, direct?: (peer: string) => meshvirt.v1.IDirectSession, repair?: (digest: string, damaged: number[], peer?: string) => void): (request: Uint8Array, peer?: string) => Promise<Uint8Array> {
+export function imageServer (store: ImageStore, opts: ImageServerOptions = {}): (request: Uint8Array, peer?: string) => Promise<Uint8Array> {
+  const { direct, repair, buffers } = opts
   return async (bytes, peer) => {
     const answer = (res: meshvirt.v1.IImageResponse): Uint8Array => pb.ImageResponse.encode(res).finish()
     const req = pb.ImageRequest.decode(bytes)
@@ -32,7 +43,7 @@ export function imageServer (store: ImageStore, direct?: (peer: string) => meshv
     }
     if (req.body === 'chunk') {
       heapMode.bulkWork()
-      const framed = await store.readChunk(req.digest, req.chunk as number, CHUNK_ENVELOPE_ROOM)
+      const framed = await store.readChunk(req.digest, req.chunk as number, CHUNK_ENVELOPE_ROOM, buffers)
       if (framed === undefined) return answer({ error: { code: 'NOT_HELD', message: `this host does not hold chunk ${String(req.chunk)} of ${req.digest}` } })
       return chunkAnswer(framed, CHUNK_ENVELOPE_ROOM)
     }

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { ControlError } from '../control/errors.js'
 import { heapMode } from '../heap-mode.js'
 import { HaveBitmap } from './have-bitmap.js'
+import type { BufferPool } from './buffer-pool.js'
 import { hashRange, ImageFiles } from './image-files.js'
 import { digestHex } from './image-ref.js'
 import { CHUNK_BYTES, chunkCount, chunkMatches, chunkSpan, MAX_CHUNKS, type ImageFormat, type ImageManifest } from './manifest.js'
@@ -306,9 +307,10 @@ export class ImageStore {
 
   /**
    * Chunk `i`'s bytes if held (complete image or partial). With `room`, the buffer has that many
-   * bytes free before them (the caller writes its envelope there: the MiB is not copied again).
+   * bytes free before them (the caller writes its envelope there: the MiB is not copied again);
+   * with `buffers`, it comes from that pool.
    */
-  async readChunk (digest: string, i: number, room = 0): Promise<Buffer | undefined> {
+  async readChunk (digest: string, i: number, room = 0, buffers?: BufferPool): Promise<Buffer | undefined> {
     const img = this.images.get(digest)
     if (img === undefined || !img.have.has(i)) return undefined
     const dir = join(this.dir, digestHex(digest))
@@ -316,9 +318,11 @@ export class ImageStore {
     // A fetch's handle is open on the partial file (renamed to `image` once whole: the same file).
     const file = async (): Promise<{ path: string, flags: 'r' | 'r+' }> => img.have.complete() && await exists(join(dir, 'image')) ? { path: join(dir, 'image'), flags: 'r' } : { path: join(dir, 'image.partial'), flags: 'r+' }
     return await this.files.with(digest, file, async (f) => {
-      const buf = Buffer.allocUnsafe(room + span.length)
+      const buf = buffers?.get(room + span.length) ?? Buffer.allocUnsafe(room + span.length)
       const { bytesRead } = await f.read(buf, room, span.length, span.offset)
-      return bytesRead === span.length ? buf : undefined
+      if (bytesRead === span.length) return buf
+      buffers?.put(buf)
+      return undefined
     })
   }
 

@@ -9,11 +9,12 @@ import type { SpecClaims } from '../negotiate/spec-claims.js'
 import { ClusterClaims } from '../network/cluster-claims.js'
 import { TokenBucket } from '../replica/token-bucket.js'
 import type { VmRow } from '../store/state-store.js'
+import { BufferPool } from './buffer-pool.js'
 import { ChunkTransport } from './chunk-transport.js'
-import { DirectChunkServer } from './direct-chunks.js'
+import { DirectChunkServer, SERVED_BUFFERS } from './direct-chunks.js'
 import { ImageFetcher } from './image-fetcher.js'
 import { ImageLibrary, imageInfo } from './image-library.js'
-import { CHUNK_TIMEOUT_MS, IMAGE_PROTOCOL, imageServer, MAX_INBOUND_CHUNKS } from './image-protocol.js'
+import { CHUNK_ENVELOPE_ROOM, CHUNK_TIMEOUT_MS, IMAGE_PROTOCOL, imageServer, MAX_INBOUND_CHUNKS } from './image-protocol.js'
 import { canonicalRef } from './image-ref.js'
 import { imageResource, type FetchOutcome, type ImageResource } from './image-resource.js'
 import { replicaBases } from './replica-bases.js'
@@ -91,6 +92,7 @@ export class Images {
       store: this.store,
       catalogue: () => this.library.catalogue(),
       request: async (hostId, bytes, signal) => await (this.transport as ChunkTransport).request(hostId, bytes, signal),
+      recycle: (answer) => { this.transport?.recycle(answer) },
       ...(this.deps.bandwidth > 0 ? { bucket: new TokenBucket({ bytesPerSec: this.deps.bandwidth, burstBytes: 4 * CHUNK_BYTES }) } : {}),
       advanced: () => { this.advertiseSoon() },
       badHolder: (hostId, digest, chunk, damaged) => {
@@ -116,11 +118,12 @@ export class Images {
     const repair = (digest: string, damaged: number[], peer?: string): void => { this.repair(digest, damaged, peer) }
     let direct: DirectChunkServer | undefined
     if (this.deps.directAddress !== undefined) {
-      direct = new DirectChunkServer(this.deps.directAddress, bounded(imageServer(this.store, undefined, repair)))
+      const buffers = new BufferPool(CHUNK_BYTES + CHUNK_ENVELOPE_ROOM, SERVED_BUFFERS)
+      direct = new DirectChunkServer(this.deps.directAddress, bounded(imageServer(this.store, { repair, buffers })), buffers)
       await direct.start()
       this.direct = direct
     }
-    const serve = bounded(imageServer(this.store, direct === undefined ? undefined : (peer) => (direct as DirectChunkServer).open(peer), repair))
+    const serve = bounded(imageServer(this.store, { repair, ...(direct === undefined ? {} : { direct: (peer: string) => (direct as DirectChunkServer).open(peer) }) }))
     await mesh.node.handle(IMAGE_PROTOCOL, async (bytes, peer) => await serve(bytes, peer), { timeoutMs: CHUNK_TIMEOUT_MS, maxInboundRequests: MAX_INBOUND_CHUNKS })
     this.unsubscribe = mesh.view.subscribe((e) => { if (!e.host.self && e.type !== 'removed') this.followSoon() })
     this.mesh = mesh

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { pb } from '@meshvirt/proto'
+import { BufferPool } from '../../src/images/buffer-pool.js'
 import { catalogueOf } from '../../src/images/catalogue.js'
 import { ChunkTransport } from '../../src/images/chunk-transport.js'
 import { DirectChunkClient, DirectChunkServer, FrameReader } from '../../src/images/direct-chunks.js'
@@ -60,7 +61,7 @@ function fetcherFor (self: Host, hosts: Host[], bad: string[] = [], told: Array<
     request: async (hostId, req) => {
       const h = hosts.find((x) => x.id === hostId) as Host
       if (!h.alive) throw new Error(`${hostId} is dead`)
-      const answer = await imageServer(h.store, undefined, (digest) => { h.repaired ??= fetcherFor(h, hosts).repair(digest) })(req)
+      const answer = await imageServer(h.store, { repair: (digest) => { h.repaired ??= fetcherFor(h, hosts).repair(digest) } })(req)
       const faulty = h.fault?.(pb.ImageRequest.decode(req), answer) ?? answer
       if (faulty instanceof Error) throw faulty
       return faulty
@@ -278,23 +279,28 @@ describe('ImageFetcher', () => {
 })
 
 describe('the direct chunk path', () => {
-  it('chunks come over TLS-PSK once the holder opens a session; a third party without the key gets no session', async () => {
-    const [a, c] = [await host('a'), await host('c')]
+  it('chunks come over TLS-PSK once the holder opens a session, in buffers used again on both sides; a third party without the key gets no session', async () => {
+    const [a, c, d] = [await host('a'), await host('c'), await host('d')]
     const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
-    const server = new DirectChunkServer('127.0.0.1', imageServer(a.store))
+    const buffers = new BufferPool(CHUNK_BYTES + 64, 8)
+    const server = new DirectChunkServer('127.0.0.1', imageServer(a.store, { buffers }), buffers)
     await server.start()
-    const serve = imageServer(a.store, (peer) => server.open(peer))
+    const serve = imageServer(a.store, { direct: (peer) => server.open(peer) })
     let overMesh = 0
     const transport = new ChunkTransport({ mesh: async (_h, req) => { overMesh++; return await serve(req, 'c') }, timeoutMs: 10_000, direct: true, log: silentLogger })
     try {
-      const fetcher = new ImageFetcher({
-        selfId: 'c', store: c.store, log: silentLogger, advanced: () => {}, badHolder: () => {},
+      const fetcher = (self: Host): ImageFetcher => new ImageFetcher({
+        selfId: self.id, store: self.store, log: silentLogger, advanced: () => {}, badHolder: () => {},
         catalogue: () => catalogueOf([{ hostId: 'a', hostname: 'a', alive: true, images: a.store.list().map((i) => holding(i, [])), imageTombstones: [] }]),
-        request: async (hostId, req, signal) => await transport.request(hostId, req, signal)
+        request: async (hostId, req, signal) => await transport.request(hostId, req, signal),
+        recycle: (answer) => { transport.recycle(answer) }
       })
-      expect(sha256Hex(await readFile(await fetcher.fetch(image.manifest.digest)))).toBe(sha256Hex(bytes))
+      expect(sha256Hex(await readFile(await fetcher(c).fetch(image.manifest.digest)))).toBe(sha256Hex(bytes))
       // Over the mesh: the session's opening only; the manifest and the six chunks went direct.
       expect(overMesh).toBe(1)
+      // The holder's chunk buffers came back once sent; a second fetch through the same buffers is right too.
+      await vi.waitFor(() => { expect(buffers.kept).toBeGreaterThan(0) })
+      expect(sha256Hex(await readFile(await fetcher(d).fetch(image.manifest.digest)))).toBe(sha256Hex(bytes))
       const session = server.open('someone')
       await expect(DirectChunkClient.connect({ ...session, key: randomBytes(32) }, 2_000)).rejects.toThrow()
     } finally {
@@ -344,7 +350,7 @@ describe('the direct chunk path', () => {
     const { image } = await a.store.importFile(file, 'raw', 'disk:latest', 1)
     const server = new DirectChunkServer('127.0.0.1', imageServer(a.store))
     await server.start()
-    const serve = imageServer(a.store, (peer) => server.open(peer))
+    const serve = imageServer(a.store, { direct: (peer) => server.open(peer) })
     await server.stop()
     const transport = new ChunkTransport({ mesh: async (_h, req) => await serve(req, 'c'), timeoutMs: 10_000, direct: true, log: silentLogger })
     const fetcher = new ImageFetcher({
