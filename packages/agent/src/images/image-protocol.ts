@@ -57,9 +57,11 @@ export function imageServer (store: ImageStore, opts: ImageServerOptions = {}): 
     }
     if (req.body === 'checkChunk') {
       // The asker's word is not taken: the chunk is hashed here, and only a mismatch changes anything.
-      const damaged = await store.checkChunks(req.digest, [req.checkChunk as number])
+      const chunk = req.checkChunk as number
+      const damaged = await store.checkChunks(req.digest, [chunk])
       if (damaged.length > 0) repair?.(req.digest, damaged, peer)
-      return answer({ checked: { damaged: damaged.length > 0 } })
+      // Found damaged now, or by an earlier check (it is no longer held here): the copy was wrong.
+      return answer({ checked: { damaged: damaged.length > 0 || store.get(req.digest)?.have.has(chunk) === false } })
     }
     return answer({ error: { code: 'INVALID_ARGUMENT', message: 'an image request asks for a manifest, a chunk, a chunk check or a direct session' } })
   }

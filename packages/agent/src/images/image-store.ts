@@ -44,6 +44,8 @@ export class ImageStore {
   /** Per image, a have file that could not be written (the next chunk written fails with it). */
   private readonly haveErrors = new Map<string, unknown>()
   private readonly files = new ImageFiles()
+  /** Per image, the check of its chunks under way (checkChunks). */
+  private readonly checks = new Map<string, Promise<void>>()
 
   constructor (readonly dir: string) {}
 
@@ -283,6 +285,15 @@ export class ImageStore {
    * chunks found damaged (none: the copy is sound, and nothing changes).
    */
   async checkChunks (digest: string, chunks: number[]): Promise<number[]> {
+    // One check of an image at a time: two fetchers may report the same copy at once.
+    const run = (this.checks.get(digest) ?? Promise.resolve()).then(async () => await this.check(digest, chunks))
+    const settled = run.then(() => {}, () => {})
+    this.checks.set(digest, settled)
+    void settled.then(() => { if (this.checks.get(digest) === settled) this.checks.delete(digest) })
+    return await run
+  }
+
+  private async check (digest: string, chunks: number[]): Promise<number[]> {
     const img = this.images.get(digest)
     if (img === undefined) return []
     const dir = join(this.dir, digestHex(digest))
