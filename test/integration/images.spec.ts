@@ -82,28 +82,29 @@ describe('the image library across agents', () => {
     }, { timeoutMs: 20_000, what: 'a second full copy of one:v2' })
   })
 
-  it('a copy that rotted on disk: told by a host it served, the holder checks it and repairs it from the other copy', async () => {
+  it('a copy that rotted on disk: told by a host it served, the holder checks it and repairs it from another copy', async () => {
     const all = agents()
-    const info = async (): Promise<meshvirt.v1.IImageInfo | null | undefined> => (await call(all[0], { inspectImage: { ref: 'one:v2' } })).image
-    const before = await info()
-    const digest = before?.digest as string
-    const [x, y] = (before?.holders ?? []).filter((h) => h.chunksHeld === 2).map((h) => all.find((a) => a.hostId === h.hostId) as RunningAgent)
-    expect(y).toBeDefined()
-    const z = all.find((a) => a !== x && a !== y) as RunningAgent
-    // Both chunks of x's copy rot.
-    const path = join(cluster.dir, `h${all.indexOf(x as RunningAgent)}`, 'images', digest.slice('sha256:'.length), 'image')
+    // The copy of `one` on the host whose VM reads it: the cache never evicts it under the test's feet.
+    const vm = vmView((await call(all[0], { inspectVm: { vm: { name: 'from-library' } } })).vm ?? {})
+    const x = all.find((a) => a.hostId === vm.owner) as RunningAgent
+    const z = all.find((a) => a !== x) as RunningAgent
+    const digest = vm.boot.library.digest
+    const info = async (): Promise<meshvirt.v1.IImageInfo | null | undefined> => (await call(z, { inspectImage: { ref: 'one' } })).image
+    await pollUntil(async () => (await info())?.holders?.some((h) => h.hostId !== x.hostId && h.alive === true && h.chunksHeld === 4) === true, { timeoutMs: 10_000, what: 'another complete copy' })
+    // Two of the four chunks of x's copy rot.
+    const path = join(cluster.dir, `h${all.indexOf(x)}`, 'images', digest.slice('sha256:'.length), 'image')
     const f = await open(path, 'r+')
-    try { for (const at of [5, MIB + 5]) await f.write(randomBytes(64), 0, 64, at) } finally { await f.close() }
+    try { for (const at of [5, 2 * MIB + 5]) await f.write(randomBytes(64), 0, 64, at) } finally { await f.close() }
     const outcomes: Array<{ repairedChunks?: number, error?: string }> = []
-    x?.events.on('image:fetched', (o) => { if (o.digest === digest) outcomes.push(o) })
+    x.events.on('image:fetched', (o) => { if (o.digest === digest) outcomes.push(o) })
     // What a fetcher sends once it was served chunk 0 and found it was not the image.
-    const answer = pb.ImageResponse.decode(await z.mesh.request((x as RunningAgent).hostId, '/meshvirt/image/1.0.0', pb.ImageRequest.encode({ digest, checkChunk: 0 }).finish(), { timeoutMs: 10_000 }))
+    const answer = pb.ImageResponse.decode(await z.mesh.request(x.hostId, '/meshvirt/image/1.0.0', pb.ImageRequest.encode({ digest, checkChunk: 0 }).finish(), { timeoutMs: 10_000 }))
     expect(answer.checked?.damaged).toBe(true)
     await pollUntil(async () => outcomes.length > 0, { timeoutMs: 20_000, what: 'the repair to end' })
     expect(outcomes).toEqual([expect.objectContaining({ repairedChunks: 2 })])
     expect(outcomes[0]?.error).toBeUndefined()
-    expect(sha256Hex(await readFile(path))).toBe(sha256Hex(await readFile(join(images, 'two.raw'))))
-    await pollUntil(async () => (await info())?.holders?.some((h) => h.hostId === x?.hostId && h.chunksHeld === 2) === true, { timeoutMs: 10_000, what: 'the repaired copy in the gossip' })
+    expect(sha256Hex(await readFile(path))).toBe(sha256Hex(await readFile(join(images, 'one.raw'))))
+    await pollUntil(async () => (await info())?.holders?.some((h) => h.hostId === x.hostId && h.chunksHeld === 4) === true, { timeoutMs: 10_000, what: 'the repaired copy in the gossip' })
   })
 
   it('an unknown image is refused before placement, naming what to do', async () => {

@@ -1,12 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ControlError } from '../control/errors.js'
 import { heapMode } from '../heap-mode.js'
 import { HaveBitmap } from './have-bitmap.js'
 import type { BufferPool } from './buffer-pool.js'
-import { hashRange, ImageFiles } from './image-files.js'
+import { fileBlocks, hashRange, ImageFiles } from './image-files.js'
 import { digestHex } from './image-ref.js'
 import { CHUNK_BYTES, chunkCount, chunkMatches, chunkSpan, MAX_CHUNKS, type ImageFormat, type ImageManifest } from './manifest.js'
 
@@ -101,7 +100,7 @@ export class ImageStore {
       let chunk = createHash('sha256')
       let inChunk = 0
       try {
-        for await (const block of createReadStream(file, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+        for await (const block of fileBlocks(file)) {
           heapMode.bulkWork()
           await out.write(block)
           whole.update(block)
