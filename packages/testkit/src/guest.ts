@@ -73,6 +73,9 @@ async function readEnvFile (path: string): Promise<Record<string, string>> {
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
 }
 
+/** How long a match at the very end of a serial log must stay there to count (waitForSerial). */
+const SERIAL_SETTLE_MS = 200
+
 /** Poll a serial log until `pattern` matches (after `from` bytes); returns the match. Bounded. */
 export async function waitForSerial (path: string, pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpMatchArray> {
   const deadline = Date.now() + timeoutMs
@@ -80,7 +83,16 @@ export async function waitForSerial (path: string, pattern: RegExp, timeoutMs: n
   for (;;) {
     text = (await readFile(path, 'utf8').catch(() => '')).slice(from)
     const match = text.match(pattern)
-    if (match !== null) return match
+    // QEMU writes the serial log a character at a time: a match that ends where the log ends may be
+    // a line still being written ("MESHVIRT-DISK 42" of 4242). It counts once the log stops growing
+    // there (a prompt waiting for input) or goes on past it (the match is read again, whole).
+    if (match !== null && (match.index ?? 0) + match[0].length < text.length) return match
+    if (match !== null) {
+      await new Promise((resolve) => setTimeout(resolve, SERIAL_SETTLE_MS))
+      const later = (await readFile(path, 'utf8').catch(() => '')).slice(from)
+      if (later.length === text.length) return match
+      continue
+    }
     if (Date.now() > deadline) throw new Error(`no ${pattern} in ${path} within ${timeoutMs} ms; tail: ${text.slice(-400)}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
