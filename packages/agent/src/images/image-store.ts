@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ControlError } from '../control/errors.js'
+import { KeyedQueue } from '../util/keyed-queue.js'
 import { heapMode } from '../heap-mode.js'
 import { HaveBitmap } from './have-bitmap.js'
 import type { BufferPool } from './buffer-pool.js'
@@ -44,7 +45,7 @@ export class ImageStore {
   private readonly haveErrors = new Map<string, unknown>()
   private readonly files = new ImageFiles()
   /** Per image, the check of its chunks under way (checkChunks). */
-  private readonly checks = new Map<string, Promise<void>>()
+  private readonly checks = new KeyedQueue()
 
   constructor (readonly dir: string) {}
 
@@ -285,11 +286,7 @@ export class ImageStore {
    */
   async checkChunks (digest: string, chunks: number[]): Promise<number[]> {
     // One check of an image at a time: two fetchers may report the same copy at once.
-    const run = (this.checks.get(digest) ?? Promise.resolve()).then(async () => await this.check(digest, chunks))
-    const settled = run.then(() => {}, () => {})
-    this.checks.set(digest, settled)
-    void settled.then(() => { if (this.checks.get(digest) === settled) this.checks.delete(digest) })
-    return await run
+    return await this.checks.call(digest, async () => await this.check(digest, chunks))
   }
 
   private async check (digest: string, chunks: number[]): Promise<number[]> {

@@ -16,7 +16,7 @@ import { catalogueOf } from '../../src/images/catalogue.js'
 import { ChunkTransport } from '../../src/images/chunk-transport.js'
 import { DirectChunkClient, DirectChunkServer, FrameReader } from '../../src/images/direct-chunks.js'
 import { ImageFetcher } from '../../src/images/image-fetcher.js'
-import { fileBlocks, ImageFiles } from '../../src/images/image-files.js'
+import { fileBlocks, hashRange, ImageFiles } from '../../src/images/image-files.js'
 import { holding } from '../../src/images/image-library.js'
 import { imageServer } from '../../src/images/image-protocol.js'
 import { ImageStore } from '../../src/images/image-store.js'
@@ -138,17 +138,28 @@ describe('ImageFiles', () => {
   it('fileBlocks: a file\'s bytes in blocks from two buffers in turn, each right when it is yielded; a caller may stop early', async () => {
     const seen: Buffer[] = []
     const buffers = new Set<ArrayBufferLike>()
-    for await (const block of fileBlocks(file, 1000 * 1000)) {
+    for await (const block of fileBlocks(file, undefined, 1000 * 1000)) {
       seen.push(Buffer.from(block))
       buffers.add(block.buffer)
     }
     expect(Buffer.concat(seen).equals(bytes)).toBe(true)
     expect(seen.map((b) => b.length).slice(0, 5)).toEqual([1e6, 1e6, 1e6, 1e6, 1e6])
     expect(buffers.size).toBe(2)
-    const early = fileBlocks(file, 4096)
+    const early = fileBlocks(file, undefined, 4096)
     expect((await early.next()).value?.equals(bytes.subarray(0, 4096))).toBe(true)
     // Stopped after one block (a read of the next in flight): it ends cleanly.
     expect(await early.return(undefined)).toEqual({ done: true, value: undefined })
+  })
+
+  it('fileBlocks and hashRange over a span: only its bytes, cut where it ends; past the file\'s end, what is there', async () => {
+    const span = { offset: 1_500_000, length: 2_300_001 }
+    const seen: Buffer[] = []
+    for await (const block of fileBlocks(file, span, 1000 * 1000)) seen.push(Buffer.from(block))
+    expect(seen.map((b) => b.length)).toEqual([1e6, 1e6, 300_001])
+    expect(Buffer.concat(seen).equals(bytes.subarray(span.offset, span.offset + span.length))).toBe(true)
+    expect(await hashRange(file, span)).toBe(sha256Hex(bytes.subarray(span.offset, span.offset + span.length)))
+    expect(await hashRange(file, { offset: bytes.length - 10, length: 100 })).toBe(sha256Hex(bytes.subarray(bytes.length - 10)))
+    expect(await hashRange(file, { offset: 7, length: 0 })).toBe(sha256Hex(Buffer.alloc(0)))
   })
 
   it('one handle per image, shared while in use; dropped: closed once its last user is done; idle: closed', async () => {
