@@ -80,6 +80,28 @@ describe('a VM the driver refuses is refused at Reserve', () => {
     expect(ok.vm.summary?.state).toBeDefined()
   }, 60_000)
 
+  it('hosts too busy to check a VM in time are asked again after a back-off: placed, not refused for its spec', async () => {
+    // Each host's first check hangs (a loaded host): Reserve answers OVERLOADED after 5 s, not DRIVER.
+    const restore = cluster.agents.map((a) => {
+      const hv = a.hypervisor
+      const original = hv.checkSpec.bind(hv)
+      let calls = 0
+      hv.checkSpec = async (spec) => { if (calls++ === 0) await new Promise<void>(() => {}); await original(spec) }
+      return () => { hv.checkSpec = original }
+    })
+    try {
+      const broker = cluster.agents[0]!.broker
+      const before = broker.stats.refusedBy.overloaded ?? 0
+      const driverBefore = broker.stats.refusedBy.driver ?? 0
+      const placed = await broker.create(vmSpecFromWire(simSpec('busy-then-free', 128, 1)), 'busy-then-free-1')
+      expect(placed.vm.summary?.name).toBe('busy-then-free')
+      expect((broker.stats.refusedBy.overloaded ?? 0) - before).toBe(2)
+      expect(broker.stats.refusedBy.driver ?? 0).toBe(driverBefore)
+    } finally {
+      for (const r of restore) r()
+    }
+  }, 60_000)
+
   it('the CLI exits non-zero with the reason, also with --no-wait', async () => {
     const socket = cluster.agents[0]!.controlSocket
     const dataDir = socket.replace(/\/[^/]+$/, '')

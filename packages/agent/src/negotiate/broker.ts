@@ -263,6 +263,12 @@ export class Broker {
         fresher.clear()
         continue
       }
+      if (last.chosen === undefined && Date.now() < deadline && refusedBy.anyBusy()) {
+        // Hosts too loaded to check the VM in time may have room: back off, then ask them again.
+        unreachable.clear()
+        await new Promise((resolve) => setTimeout(resolve, RESERVATION_WAIT_MS))
+        continue
+      }
       if (last.chosen === undefined && Date.now() < deadline && refusedBy.retryHeld()) {
         // Only other members' reservations stood in the way: they commit, lapse or are released.
         unreachable.clear()
@@ -296,6 +302,8 @@ export class Broker {
           const fresh = hostCapacityFromWire(res.refused.capacity)
           if (fresh !== undefined) fresher.set(host, fresh)
           refusedBy.note(host, res.refused.reason, res.refused.message ?? '')
+          // Too busy to answer: the next host this round, this one again after a back-off.
+          if (res.refused.reason === pb.RefuseReason.REFUSE_REASON_OVERLOADED) unreachable.add(host)
           log.debug('reserve refused', { vm: vmId, peer: host, reason: res.refused.message })
           continue
         }

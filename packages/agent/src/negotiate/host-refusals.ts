@@ -19,8 +19,12 @@ export class HostRefusals {
   private readonly byHost = new Map<string, { reason: number, message: string }>()
   /** Hosts that refused only for another member's reservation, which may yet lapse. */
   private readonly held = new Set<string>()
+  /** Hosts too busy to answer (OVERLOADED): asked again in a later round, and named if all fails. */
+  private readonly busy = new Map<string, string>()
 
   note (host: string, reason: number | null | undefined, message: string): void {
+    if (reason === pb.RefuseReason.REFUSE_REASON_OVERLOADED) this.busy.set(host, message)
+    else this.busy.delete(host)
     if (reason == null || !HOST_ONLY.has(reason)) return
     this.byHost.set(host, { reason, message })
     if (reason === pb.RefuseReason.REFUSE_REASON_ANTI_AFFINITY_RESERVED) this.held.add(host)
@@ -39,6 +43,11 @@ export class HostRefusals {
     return true
   }
 
+  /** Whether a host refused only for being too busy to answer (worth asking again later). */
+  anyBusy (): boolean {
+    return this.busy.size > 0
+  }
+
   exclude (request: PlacementRequest): PlacementRequest {
     if (this.byHost.size === 0) return request
     return { ...request, exclude: [...(request.exclude ?? []), ...this.byHost.keys()] }
@@ -50,11 +59,17 @@ export class HostRefusals {
    */
   error (vm: string, why: string, attempts: number): ControlError {
     const details = { attempts: String(attempts) }
+    if (this.byHost.size === 0 && this.busy.size > 0) {
+      // Room may well remain: the hosts were too loaded to say. Not the spec's fault, nor capacity's.
+      const first = [...this.busy.values()][0] ?? ''
+      return new ControlError('RESOURCE_EXHAUSTED', `VM ${vm} not placed: ${this.busy.size} host(s) too busy to answer (${first}); nothing was created: retry later`, { ...details, busy: String(this.busy.size) })
+    }
     if (this.byHost.size === 0) return new ControlError('NO_CAPACITY', why, details)
     const said = [...this.byHost.values()]
     const driver = said.filter((r) => r.reason === pb.RefuseReason.REFUSE_REASON_DRIVER)
     if (driver.length === said.length) {
-      return new ControlError('DRIVER_REFUSED', `no host can start VM ${vm}: ${said.length} refused it at Reserve (${driver[0]?.message ?? ''}); change the spec`, { ...details, refusals: String(said.length) })
+      const busy = this.busy.size > 0 ? `; ${this.busy.size} more too busy to answer` : ''
+      return new ControlError('DRIVER_REFUSED', `no host can start VM ${vm}: ${said.length} refused it at Reserve (${driver[0]?.message ?? ''})${busy}; change the spec`, { ...details, refusals: String(said.length) })
     }
     const first = said.find((r) => r.reason !== pb.RefuseReason.REFUSE_REASON_DRIVER)
     return new ControlError('NO_CAPACITY', `${why}; ${said.length} host(s) refused it at Reserve (${first?.message ?? ''})`, { ...details, refusals: String(said.length) })

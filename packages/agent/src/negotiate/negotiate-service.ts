@@ -130,8 +130,9 @@ export class NegotiateService {
     // A new VM's spec: what only this host can know (its driver, its own group members).
     const admission = r.spec !== undefined ? await admitNewVm(r.spec, this.deps.canStart) : { ok: true as const }
     if (!admission.ok) {
-      this.deps.log.info('reserve refused: the driver cannot start the VM', { peer, request: r.requestId, reason: admission.message })
-      return { refused: { reason: pb.RefuseReason.REFUSE_REASON_DRIVER, message: admission.message, capacity: this.deps.ledger.capacity() } }
+      this.deps.log.info(admission.busy === true ? 'reserve refused: too busy to check the VM' : 'reserve refused: the driver cannot start the VM', { peer, request: r.requestId, reason: admission.message })
+      const reason = admission.busy === true ? pb.RefuseReason.REFUSE_REASON_OVERLOADED : pb.RefuseReason.REFUSE_REASON_DRIVER
+      return { refused: { reason, message: admission.message, capacity: this.deps.ledger.capacity() } }
     }
     const out = this.deps.ledger.reserve({ requestId: r.requestId, brokerId: r.brokerId !== '' ? r.brokerId : peer, resources: r.resources, ttlMs: r.ttlMs, ...(admission.policy !== undefined ? { policy: admission.policy } : {}) })
     if (out.ok) return { reserved: { token: out.reservation.token, expiresAtMs: out.reservation.expiresAt, capacity: out.capacity } }
