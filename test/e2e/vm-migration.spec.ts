@@ -166,14 +166,19 @@ describe('live migration end to end: a real guest moves between agent processes'
     const h2 = await startAgentProcess(argvOf[1] as string[], { dataDir: agents[1]!.dataDir })
     agents[1] = h2
     await pollUntil(async () => await stat(join(h2.dataDir, 'vms', vm.id)).then(() => false, () => true), { timeoutMs: 20_000, what: 'the incoming copy removed on host-2' })
-    const hosts = JSON.parse(await cli(h2, ['host', 'ls', '--json'])) as Array<{ hostId: string, allocated: { memoryBytes: number }, reservations: { memoryBytes: number } }>
+    const hosts = JSON.parse(await cli(h2, ['host', 'ls', '--json'])) as Array<{ hostId: string, incarnation: number, allocated: { memoryBytes: number }, reservations: { memoryBytes: number } }>
     expect(hosts.find((h) => h.hostId === h2.hostId)).toMatchObject({ allocated: { memoryBytes: 0 }, reservations: { memoryBytes: 0 } })
     const listed = (JSON.parse(await cli(h3, ['vm', 'ls', '--json'])) as VmJson[]).filter((v) => v.id === vm.id)
     expect(listed).toMatchObject([{ owner: h1.hostId, epoch: 1, state: 'running' }])
 
     // A second migration, at full speed, succeeds — through the mesh tunnel this time, so that path stays tested end to end.
-    await pollUntil(async () => (JSON.parse(await cli(h1, ['host', 'ls', '--json'])) as Array<{ hostId: string, liveness: string }>).find((h) => h.hostId === h2.hostId)?.liveness === 'alive',
-      { timeoutMs: 30_000, what: 'host-1 to see host-2 alive again' })
+    // Alive in its new incarnation: killed and back within a detection time, host-2 may never have
+    // looked dead to host-1, whose view then still held the old process's advert.
+    const restarted = hosts.find((h) => h.hostId === h2.hostId)?.incarnation
+    expect(restarted).toBeGreaterThan(0)
+    await pollUntil(async () => (JSON.parse(await cli(h1, ['host', 'ls', '--json'])) as Array<{ hostId: string, liveness: string, incarnation: number }>)
+      .some((h) => h.hostId === h2.hostId && h.liveness === 'alive' && h.incarnation === restarted),
+    { timeoutMs: 30_000, what: 'host-1 to see host-2 alive again, in its new incarnation' })
     const moved = JSON.parse(await cli(h3, ['vm', 'migrate', 'mig-2', '--to', 'host-2', '--via', 'mesh', '--json'])) as VmJson
     expect(moved).toMatchObject({ owner: h2.hostId, epoch: 2, state: 'running' })
     expect(moved.lastMigration).toMatchObject({ path: 'mesh', error: '' })
