@@ -30,11 +30,15 @@ describe('monitoring across 3 in-process agents', () => {
   }
   const events = (m: Monitoring): ClusterEvent[] => m.events.ring.list({ limit: 10_000 }).events.map((r) => r.event)
 
-  it('counts a created VM once cluster-wide, and every agent sees every host\'s events, in order', async () => {
+  it('counts a created VM once cluster-wide, and every agent read on sees every host\'s events, in order', async () => {
     const { cluster: c, monitors: mons } = await startMonitoredCluster()
     const ids = c.agents.map((a) => a.hostId)
 
-    // Each host announced itself; the announcements of hosts attached earlier were pulled.
+    // Nobody reads the events yet: each host has announced itself to its own ring only.
+    await pollUntil(() => mons.every((m, i) => events(m).some((e) => e.kind === 'host-joined' && e.hostId === ids[i])), { timeoutMs: 20_000, intervalMs: 100, what: 'host-joined on each agent' })
+    for (const m of mons) expect([m.events.counters.received, m.events.isFollowing, new Set(events(m).map((e) => e.hostId)).size]).toEqual([0, false, 1])
+    // Read on all three: the announcements already made are pulled, what follows is gossiped.
+    await Promise.all(mons.map(async (m) => { await m.events.follow() }))
     for (const m of mons) {
       await pollUntil(() => ids.every((id) => events(m).some((e) => e.kind === 'host-joined' && e.hostId === id)), { timeoutMs: 20_000, intervalMs: 100, what: 'host-joined of all 3 hosts on every agent' })
     }
@@ -82,6 +86,7 @@ describe('monitoring across 3 in-process agents', () => {
   it('refuses an event relayed under another host\'s name', async () => {
     const { cluster: c, monitors: mons } = await startMonitoredCluster()
     const [a0, a1] = c.agents
+    await Promise.all([mons[0]!.events.follow(), mons[2]!.events.follow()])
     // Host 1 signs (its own key) an event claiming to come from host 0, and gossips it.
     const { identity } = await loadOrCreateIdentity(join(c.dir, 'h1'))
     const forged = await signEvent(identity.privateKey, { hostId: a0!.hostId, incarnation: a0!.incarnation, seq: 99, timeMs: Date.now(), kind: 'vm-crashed', vmId: 'vm-x', vmName: 'fake', vmEpoch: 1, subjectHostId: '', message: '' })
@@ -94,6 +99,7 @@ describe('monitoring across 3 in-process agents', () => {
   it('reports a host that stops: its own goodbye, then its death, told by one witness', async () => {
     const { cluster: c, monitors: mons } = await startMonitoredCluster()
     const gone = c.agents[2]!
+    await Promise.all(mons.slice(0, 2).map(async (m) => { await m.events.follow() }))
     await mons[2]!.stop()
     await gone.stop()
     for (const m of mons.slice(0, 2)) {

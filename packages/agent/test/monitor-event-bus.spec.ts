@@ -22,7 +22,7 @@ class FakeNet {
   publish (from: FakeNode, topic: string, data: Uint8Array): void {
     const index = this.published++
     for (const to of this.nodes.values()) {
-      if (to === from) continue
+      if (to === from || !to.topics.has(topic)) continue
       const r = this.route(from.hostId, to.hostId, index)
       if (r === 'drop') continue
       const deliver = (): void => { void to.deliver(from.hostId, topic, data) }
@@ -36,6 +36,8 @@ class FakeNode {
   readonly topicValidators = new Map<string, (peer: unknown, msg: unknown) => Promise<string> | string>()
   readonly handlers = new Map<string, RequestHandler>()
   readonly pulls: string[] = []
+  /** The topics this node subscribes to: gossip reaches only subscribers. */
+  readonly topics = new Set<string>()
   private readonly listeners = new Set<Listener>()
   private readonly viewListeners = new Set<(e: ClusterViewEvent) => void>()
 
@@ -74,8 +76,8 @@ class FakeNode {
             topicValidators: this.topicValidators,
             addEventListener: (_t: string, l: Listener) => { this.listeners.add(l) },
             removeEventListener: (_t: string, l: Listener) => { this.listeners.delete(l) },
-            subscribe: () => {},
-            unsubscribe: () => {},
+            subscribe: (topic: string) => { this.topics.add(topic) },
+            unsubscribe: (topic: string) => { this.topics.delete(topic) },
             publish: async (topic: string, data: Uint8Array) => { this.net.publish(this, topic, data); return { recipients: [] } }
           }
         }
@@ -96,11 +98,13 @@ describe('EventBus ordering and repair', () => {
   const buses: EventBus[] = []
   afterEach(async () => { await Promise.all(buses.splice(0).map(async (b) => { await b.stop() })) })
 
-  async function bus (net: FakeNet, incarnation = 1, identity?: HostIdentity): Promise<{ bus: EventBus, node: FakeNode }> {
+  /** A host's bus, read there (following the stream) unless `follow` is false. */
+  async function bus (net: FakeNet, incarnation = 1, identity?: HostIdentity, opts: { follow?: boolean, followMs?: number } = {}): Promise<{ bus: EventBus, node: FakeNode }> {
     const node = new FakeNode(net, identity ?? await generateIdentity(), incarnation)
-    const b = new EventBus({ mesh: node.asMesh(), clusterName: 'test', privateKey: node.identity.privateKey, log: silentLogger })
+    const b = new EventBus({ mesh: node.asMesh(), clusterName: 'test', privateKey: node.identity.privateKey, log: silentLogger, ...(opts.followMs !== undefined ? { followMs: opts.followMs } : {}) })
     await b.start()
     buses.push(b)
+    if (opts.follow ?? true) await b.follow()
     return { bus: b, node }
   }
   const seqsFrom = (b: EventBus, hostId: string): Array<[number, number]> =>
@@ -154,6 +158,48 @@ describe('EventBus ordering and repair', () => {
     await emitVms(a2.bus, 1)
     await pollUntil(() => seqsFrom(b.bus, identity.hostId).length === 3, { timeoutMs: 5_000, intervalMs: 10, what: 'second incarnation on B' })
     expect(seqsFrom(b.bus, identity.hostId)).toEqual([[1, 1], [1, 2], [2, 1]])
+  })
+
+  it('a host nobody reads on keeps only its own events and receives none; the first read pulls what each host keeps, then follows', async () => {
+    const net = new FakeNet()
+    const a = await bus(net, 1, undefined, { follow: false })
+    const b = await bus(net, 1, undefined, { follow: false })
+    await emitVms(a.bus, 3)
+    await emitVms(b.bus, 1)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(seqsFrom(b.bus, a.node.hostId)).toEqual([])
+    expect(seqsFrom(b.bus, b.node.hostId)).toEqual([[1, 1]])
+    expect([b.bus.counters.received, b.bus.isFollowing, b.node.topics.size]).toEqual([0, false, 0])
+    // Read on B: the first page already holds A's events (pulled), in A's order.
+    await b.bus.follow()
+    expect(b.bus.isFollowing).toBe(true)
+    expect(seqsFrom(b.bus, a.node.hostId)).toEqual([[1, 1], [1, 2], [1, 3]])
+    expect(b.bus.counters.pulled).toBe(3)
+    await a.bus.emit({ kind: 'vm-started', vmId: 'vm-0', vmName: 'n0' })
+    await pollUntil(() => seqsFrom(b.bus, a.node.hostId).length === 4, { timeoutMs: 5_000, intervalMs: 10, what: 'A\'s next event on B' })
+    expect(b.bus.counters).toMatchObject({ received: 1, pulled: 3 })
+    // A is still read by nobody: B's events do not reach it.
+    expect(seqsFrom(a.bus, b.node.hostId)).toEqual([])
+  })
+
+  it('stops following a while after the last read, not while a reader holds it; the next read pulls what was missed', async () => {
+    const net = new FakeNet()
+    const a = await bus(net, 1, undefined, { follow: false })
+    const b = await bus(net, 1, undefined, { followMs: 100 })
+    await emitVms(a.bus, 1)
+    await pollUntil(() => seqsFrom(b.bus, a.node.hostId).length === 1, { timeoutMs: 5_000, intervalMs: 10, what: 'A\'s event on B' })
+    await pollUntil(() => !b.bus.isFollowing, { timeoutMs: 5_000, intervalMs: 10, what: 'B to stop following' })
+    expect(b.node.topics.size).toBe(0)
+    await emitVms(a.bus, 3) // vm-0 … vm-2 again: A's seq 2, 3, 4, not received by B
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(seqsFrom(b.bus, a.node.hostId)).toEqual([[1, 1]])
+    const release = b.bus.hold()
+    await pollUntil(() => seqsFrom(b.bus, a.node.hostId).length === 4, { timeoutMs: 5_000, intervalMs: 10, what: 'what B missed, pulled' })
+    expect(seqsFrom(b.bus, a.node.hostId)).toEqual([[1, 1], [1, 2], [1, 3], [1, 4]])
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(b.bus.isFollowing).toBe(true)
+    release()
+    await pollUntil(() => !b.bus.isFollowing, { timeoutMs: 5_000, intervalMs: 10, what: 'B to stop following once released' })
   })
 
   it('answers a pull with its own events only, oldest first after the position', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { HostCapacity, HostEntry } from '@meshvirt/mesh'
 import { afterEach, describe, expect, it } from 'vitest'
+import { pollUntil } from '@meshvirt/testkit'
 import { silentLogger } from '../src/log/logger.js'
 import { loadOrCreateToken } from '../src/monitor/access-token.js'
 import { createAgentMetrics } from '../src/monitor/agent-metrics.js'
@@ -118,10 +119,19 @@ describe('monitor HTTP server', () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
   })
 
+  /** What the server asked of the event stream: a follow per page read, a hold per open stream. */
+  let asked: { follows: number, holds: number, released: number }
+
   async function start (): Promise<{ url: string, token: string, ring: EventRing }> {
     dir = await mkdtemp(join(tmpdir(), 'mv-mon-'))
     const token = await loadOrCreateToken(join(dir, 'monitor.token'))
     const ring = new EventRing()
+    asked = { follows: 0, holds: 0, released: 0 }
+    const events = {
+      ring,
+      follow: async () => { asked.follows++ },
+      hold: () => { asked.holds++; return () => { asked.released++ } }
+    }
     const metrics = createAgentMetrics({ capacity: () => capacity, vms: () => vms })
     server = new MonitorServer({
       host: '127.0.0.1',
@@ -130,7 +140,7 @@ describe('monitor HTTP server', () => {
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
       snapshot: () => ({ selfId: 'h', timeMs: 1, hosts: [], vms: [] }),
       onViewChange: () => () => {},
-      ring,
+      events,
       log: silentLogger
     })
     await server.start()
@@ -171,6 +181,7 @@ describe('monitor HTTP server', () => {
     ring.append(e)
     const events = await (await fetch(url + '/api/events', { headers: { cookie } })).json()
     expect(events).toMatchObject({ events: [{ cursor: 1, event: { kind: 'vm-started', vmName: 'web' } }] })
+    expect(asked.follows).toBe(1)
   })
 
   it('streams events as server-sent events', async () => {
@@ -184,7 +195,10 @@ describe('monitor HTTP server', () => {
     while (!text.includes('vm-crashed')) text += new TextDecoder().decode((await reader.read()).value)
     expect(text).toMatch(/^event: snapshot\ndata: \{/)
     expect(text).toContain('event: event\ndata: {"cursor":1')
+    expect(asked).toEqual({ follows: 0, holds: 1, released: 0 })
     controller.abort()
+    // The dashboard closed: the stream is no longer held for it.
+    await pollUntil(() => asked.released === 1, { timeoutMs: 5_000, what: 'the stream released' })
   })
 })
 

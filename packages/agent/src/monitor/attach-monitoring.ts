@@ -144,7 +144,7 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
       snapshot: () => clusterSnapshot(mesh.hostId, mesh.view.hosts(), Date.now(), deps.unknownVms?.() ?? []),
       onViewChange: (listener) => mesh.view.subscribe(() => { listener() }),
-      ring,
+      events: bus,
       log: log.child('http')
     })
     try {
@@ -168,7 +168,7 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     metricsUrl: url === undefined ? undefined : `${url}/metrics`,
     dashboardUrl: url === undefined ? undefined : `${url}/`,
     token,
-    controlHandlers: { listEvents: listEventsHandler(ring) },
+    controlHandlers: { listEvents: listEventsHandler(bus) },
     stop: async () => {
       stopped ??= (async () => {
         for (const u of unsubscribe) u?.()

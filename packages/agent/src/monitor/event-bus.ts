@@ -20,6 +20,14 @@ const PULL_TIMEOUT_MS = 5_000
  * travel different mesh paths and may arrive out of order, so most holes close by themselves.
  */
 export const GAP_WAIT_MS = 250
+/**
+ * A host follows the cluster's stream only while somebody reads it there, and this long after the
+ * last read: `meshvirt events` now and then, or `--follow`, keeps it followed. Flooding every
+ * event to every host cost a placement storm half its CPU (~100 copies received per placement).
+ */
+export const FOLLOW_MS = 10 * 60_000
+/** A reader's first page waits at most this long for the other hosts' backlogs. */
+export const CATCH_UP_MS = 3_000
 
 export function eventTopic (clusterName: string): string {
   return `/meshvirt/${clusterName}/events/1`
@@ -33,7 +41,12 @@ export interface EventBusInit {
   ring?: EventRing
   log: Logger
   clock?: () => number
+  /** How long the stream is followed after its last read (FOLLOW_MS). */
+  followMs?: number
 }
+
+/** What reads the cluster's events: the ring, and the calls that make this host follow the stream. */
+export type EventReader = Pick<EventBus, 'ring' | 'follow' | 'hold'>
 
 export interface EventCounters {
   emitted: number
@@ -67,6 +80,11 @@ export class EventBus {
   private emitting: Promise<unknown> = Promise.resolve()
   private unsubscribeView: (() => void) | undefined
   private stopped = false
+  private following = false
+  private readers = 0
+  private followTimer: NodeJS.Timeout | undefined
+  private catchUp: Promise<void> = Promise.resolve()
+  private readonly pullsDone = new Map<string, Array<() => void>>()
 
   constructor (private readonly init: EventBusInit) {
     this.ring = init.ring ?? new EventRing()
@@ -78,21 +96,80 @@ export class EventBus {
     return this.init.mesh.hostId
   }
 
+  /** Whether this host follows the cluster's stream now (somebody read it here lately). */
+  get isFollowing (): boolean {
+    return this.following
+  }
+
   async start (): Promise<void> {
     const { mesh } = this.init
     const pubsub = mesh.libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, this.validate)
     pubsub.addEventListener('message', this.onMessage)
-    pubsub.subscribe(this.topic)
     await mesh.handle(EVENTS_PROTOCOL, async (bytes) => this.answerPull(bytes))
     this.unsubscribeView = mesh.view.subscribe((e) => { this.onView(e) })
-    // Hosts already known emitted before we listened: fetch what they hold.
-    for (const h of mesh.view.hosts()) if (!h.self && h.liveness !== 'dead') this.pull(h.hostId)
+  }
+
+  /**
+   * Somebody reads the cluster's stream on this host (a page of `meshvirt events`, the dashboard).
+   * Until now the ring held this host's own events; from now until FOLLOW_MS after the last read
+   * it follows every host's: it subscribes to the events topic, and pulls from each live host what
+   * that host keeps past our position in its stream. Resolves once those backlogs are in, or after
+   * CATCH_UP_MS, so the first page shows the cluster's recent events and not only ours.
+   */
+  async follow (): Promise<void> {
+    if (this.stopped) return
+    this.renewFollow()
+    if (!this.following) {
+      this.following = true
+      this.init.mesh.libp2p.services.pubsub.subscribe(this.topic)
+      const live = this.init.mesh.view.hosts().filter((h) => !h.self && h.liveness !== 'dead')
+      this.catchUp = Promise.all(live.map(async (h) => { await this.pull(h.hostId) })).then(() => {})
+    }
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.catchUp, new Promise<void>((resolve) => { timer = setTimeout(resolve, CATCH_UP_MS); timer.unref() })])
+    clearTimeout(timer)
+  }
+
+  /** A reader that stays (a dashboard's stream): followed while it is there. Returns its release. */
+  hold (): () => void {
+    this.readers++
+    void this.follow()
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.readers--
+      this.renewFollow()
+    }
+  }
+
+  private renewFollow (): void {
+    if (this.followTimer !== undefined) clearTimeout(this.followTimer)
+    this.followTimer = setTimeout(() => {
+      this.followTimer = undefined
+      if (this.readers > 0) this.renewFollow()
+      else this.unfollow()
+    }, this.init.followMs ?? FOLLOW_MS)
+    this.followTimer.unref()
+  }
+
+  /** Nobody has read the stream here for FOLLOW_MS: back to this host's own events. Positions stay, so the next follow pulls what it missed. */
+  private unfollow (): void {
+    if (!this.following || this.stopped) return
+    this.following = false
+    try { this.init.mesh.libp2p.services.pubsub.unsubscribe(this.topic) } catch {}
+    for (const t of this.gapTimers.values()) clearTimeout(t)
+    this.gapTimers.clear()
+    for (const hostId of [...this.pending.keys()]) if (!this.pulling.has(hostId)) this.pending.delete(hostId)
   }
 
   async stop (): Promise<void> {
     this.stopped = true
     this.unsubscribeView?.()
+    if (this.followTimer !== undefined) clearTimeout(this.followTimer)
+    for (const done of this.pullsDone.values()) for (const d of done) d()
+    this.pullsDone.clear()
     for (const t of this.timers) clearTimeout(t)
     for (const t of this.gapTimers.values()) clearTimeout(t)
     const pubsub = this.init.mesh.libp2p.services.pubsub
@@ -156,7 +233,7 @@ export class EventBus {
   }
 
   private readonly onMessage = (evt: CustomEvent<Message>): void => {
-    if (evt.detail.topic !== this.topic) return
+    if (evt.detail.topic !== this.topic || !this.following) return
     const event = this.accepted.get(evt.detail.data)
     if (event === undefined) return
     this.counters.received++
@@ -176,7 +253,7 @@ export class EventBus {
       if (!this.gapTimers.has(e.hostId) && !this.pulling.has(e.hostId)) {
         const t = setTimeout(() => {
           this.gapTimers.delete(e.hostId)
-          if ((this.pending.get(e.hostId)?.length ?? 0) > 0) this.pull(e.hostId)
+          if ((this.pending.get(e.hostId)?.length ?? 0) > 0) void this.pull(e.hostId)
         }, GAP_WAIT_MS)
         t.unref()
         this.gapTimers.set(e.hostId, t)
@@ -221,13 +298,22 @@ export class EventBus {
   }
 
   private onView (e: ClusterViewEvent): void {
-    if (e.host.self) return
-    if (e.type === 'joined' || (e.type === 'alive' && e.restarted)) this.pull(e.host.hostId)
+    if (e.host.self || !this.following) return
+    if (e.type === 'joined' || (e.type === 'alive' && e.restarted)) void this.pull(e.host.hostId)
   }
 
-  /** Fetches from `hostId` what follows our position in its stream; one pull per host at a time. */
-  private pull (hostId: string, attempt = 0): void {
-    if (this.stopped || (attempt === 0 && this.pulling.has(hostId))) return
+  /**
+   * Fetches from `hostId` what follows our position in its stream; one pull per host at a time.
+   * Resolves once that host's pull has ended, however it ended.
+   */
+  private async pull (hostId: string): Promise<void> {
+    if (this.stopped) return
+    const done = new Promise<void>((resolve) => { this.pullsDone.set(hostId, [...(this.pullsDone.get(hostId) ?? []), resolve]) })
+    if (!this.pulling.has(hostId)) this.pullOnce(hostId, 0)
+    await done
+  }
+
+  private pullOnce (hostId: string, attempt: number): void {
     this.pulling.add(hostId)
     const pos = this.order.position(hostId)
     // Up to the first held event when filling a hole; otherwise everything the emitter keeps.
@@ -249,7 +335,7 @@ export class EventBus {
       })
       .catch((err: unknown) => {
         if (!this.stopped && attempt < PULL_RETRIES) {
-          const t = setTimeout(() => { this.timers.delete(t); this.pull(hostId, attempt + 1) }, PULL_RETRY_MS * 2 ** attempt)
+          const t = setTimeout(() => { this.timers.delete(t); this.pullOnce(hostId, attempt + 1) }, PULL_RETRY_MS * 2 ** attempt)
           t.unref()
           this.timers.add(t)
           return
@@ -263,8 +349,9 @@ export class EventBus {
     this.pulling.delete(hostId)
     const held = this.pending.get(hostId) ?? []
     this.pending.delete(hostId)
-    if (this.stopped) return
-    this.takeAll([...pulled, ...held])
+    if (!this.stopped) this.takeAll([...pulled, ...held])
+    for (const d of this.pullsDone.get(hostId) ?? []) d()
+    this.pullsDone.delete(hostId)
   }
 
   private answerPull (bytes: Uint8Array): Uint8Array {

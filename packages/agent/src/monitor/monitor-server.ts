@@ -5,7 +5,8 @@ import { closeServer, listenOn, urlOf } from '../util/http-listen.js'
 import { tokenMatches } from './access-token.js'
 import type { ClusterSnapshot } from './cluster-snapshot.js'
 import { DASHBOARD_HTML } from './dashboard-page.js'
-import type { EventRecord, EventRing } from './event-ring.js'
+import type { EventReader } from './event-bus.js'
+import type { EventRecord } from './event-ring.js'
 
 const COOKIE = 'meshvirt_token'
 /** Views change in bursts (a placement storm): the dashboard gets at most this many snapshots a second. */
@@ -24,7 +25,8 @@ export interface MonitorServerInit {
   snapshot: () => ClusterSnapshot
   /** Calls back on every change of the cluster view; returns its unsubscribe. */
   onViewChange: (listener: () => void) => () => void
-  ring: EventRing
+  /** The cluster's events: reading them makes this host follow the stream. */
+  events: EventReader
   log: Logger
 }
 
@@ -87,7 +89,8 @@ export class MonitorServer {
       case '/api/cluster':
         return send(res, 200, 'application/json', JSON.stringify(this.init.snapshot()))
       case '/api/events': {
-        const page = this.init.ring.list({ afterCursor: Number(url.searchParams.get('after') ?? 0), vm: url.searchParams.get('vm') ?? undefined })
+        await this.init.events.follow()
+        const page = this.init.events.ring.list({ afterCursor: Number(url.searchParams.get('after') ?? 0), vm: url.searchParams.get('vm') ?? undefined })
         return send(res, 200, 'application/json', JSON.stringify(page))
       }
       case '/api/stream':
@@ -114,7 +117,10 @@ export class MonitorServer {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
     const write = (type: string, data: unknown): void => { res.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`) }
     write('snapshot', this.init.snapshot())
-    const backlog = this.init.ring.list({ afterCursor: Math.max(0, this.init.ring.lastCursor - BACKLOG_EVENTS) })
+    const { ring } = this.init.events
+    // Followed while the dashboard is open; what the hosts kept arrives as their pulls come in.
+    const release = this.init.events.hold()
+    const backlog = ring.list({ afterCursor: Math.max(0, ring.lastCursor - BACKLOG_EVENTS) })
     for (const r of backlog.events) write('event', r)
 
     let timer: NodeJS.Timeout | undefined
@@ -122,12 +128,13 @@ export class MonitorServer {
       timer ??= setTimeout(() => { timer = undefined; write('snapshot', this.init.snapshot()) }, SNAPSHOT_THROTTLE_MS)
     }
     const offView = this.init.onViewChange(onView)
-    const offEvents = this.init.ring.subscribe((r: EventRecord) => { write('event', r) })
+    const offEvents = ring.subscribe((r: EventRecord) => { write('event', r) })
     const keepalive = setInterval(() => { res.write(': keepalive\n\n') }, KEEPALIVE_MS)
     keepalive.unref()
     const close = (): void => {
       offView()
       offEvents()
+      release()
       clearInterval(keepalive)
       if (timer !== undefined) clearTimeout(timer)
       this.streams.delete(close)
