@@ -80,7 +80,7 @@ describe('a VM the driver refuses is refused at Reserve', () => {
     expect(ok.vm.summary?.state).toBeDefined()
   }, 60_000)
 
-  it('hosts too busy to check a VM in time are asked again after a back-off: placed, not refused for its spec', async () => {
+  it('hosts too busy to check a VM in time are asked again after a back-off: placed, not refused for its spec; the broker halves its placement limit', async () => {
     // Each host's first check hangs (a loaded host): Reserve answers OVERLOADED after 5 s, not DRIVER.
     const restore = cluster.agents.map((a) => {
       const hv = a.hypervisor
@@ -93,10 +93,14 @@ describe('a VM the driver refuses is refused at Reserve', () => {
       const broker = cluster.agents[0]!.broker
       const before = broker.stats.refusedBy.overloaded ?? 0
       const driverBefore = broker.stats.refusedBy.driver ?? 0
+      const limitBefore = broker.concurrency.limit
       const placed = await broker.create(vmSpecFromWire(simSpec('busy-then-free', 128, 1)), 'busy-then-free-1')
       expect(placed.vm.summary?.name).toBe('busy-then-free')
       expect((broker.stats.refusedBy.overloaded ?? 0) - before).toBe(2)
       expect(broker.stats.refusedBy.driver ?? 0).toBe(driverBefore)
+      // Back-pressure: the placements after it negotiate fewer at once until quiet ones grow it back.
+      expect(limitBefore).toBeGreaterThan(1)
+      expect(broker.concurrency).toMatchObject({ limit: Math.floor(limitBefore / 2), running: 0, queued: 0 })
     } finally {
       for (const r of restore) r()
     }

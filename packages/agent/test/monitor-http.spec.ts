@@ -41,6 +41,7 @@ describe('agent metrics', () => {
       vms: () => vms,
       vmStats: async (id) => ({ id, rssBytes: id === 'vm-a' ? 230 * 2 ** 20 : 100, cpuSeconds: 12.5, uptimeSeconds: 60 }),
       broker: () => ({ placed: 7, failed: 1, attempts: 12, refusals: 3, refusedBy: { 'insufficient-memory': 2, draining: 1 }, unreachable: 1 }),
+      placementConcurrency: () => ({ running: 4, queued: 9, limit: 4 }),
       migrations: () => ({ succeeded: 2, failed: 1, lastDowntimeMs: 31.5, lastTotalMs: 2400, inFlight: 0 }),
       mesh: () => ({ adverts: { accepted: 40, rejected: { unsigned: 0, oversized: 0, undecodable: 1, invalid: 0, 'signer-mismatch': 2 }, ignored: { stale: 5 } }, suspicions: { accepted: 1, published: 2, rejected: { unsigned: 0, oversized: 0, undecodable: 0, invalid: 0, 'signer-mismatch': 0 } }, published: 9, connections: 2, peers: 2, inbound: { pending: 3, refusedPerAddress: 41 } }),
       hosts: () => [{ liveness: 'alive' }, { liveness: 'alive' }, { liveness: 'dead' }],
@@ -68,6 +69,9 @@ describe('agent metrics', () => {
     expect(sample(text, 'meshvirt_reserve_requests_total{answer="reserved"}')).toBe(8)
     expect(sample(text, 'meshvirt_reserve_refusals_total{reason="insufficient-memory"}')).toBe(2)
     expect(sample(text, 'meshvirt_reserve_refusals_total{reason="draining"}')).toBe(1)
+    expect(sample(text, 'meshvirt_placements_in_flight{state="running"}')).toBe(4)
+    expect(sample(text, 'meshvirt_placements_in_flight{state="queued"}')).toBe(9)
+    expect(sample(text, 'meshvirt_placements_in_flight{state="limit"}')).toBe(4)
     expect(sample(text, 'meshvirt_migrations_total{outcome="succeeded"}')).toBe(2)
     expect(sample(text, 'meshvirt_migrations_total{outcome="failed"}')).toBe(1)
     expect(sample(text, 'meshvirt_migration_last_downtime_ms')).toBe(31.5)

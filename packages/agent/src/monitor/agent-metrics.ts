@@ -28,6 +28,8 @@ export interface MetricsSources {
   /** Block I/O of a running VM's drives (QMP query-blockstats; QEMU only). */
   vmDriveStats?: (id: string) => Promise<DriveStats[]>
   broker?: () => BrokerStats
+  /** Placements negotiating and waiting at this broker, and its adaptive limit (negotiate/broker.ts). */
+  placementConcurrency?: () => { running: number, queued: number, limit: number }
   migrations?: () => MigrationStats
   mesh?: () => MeshStats
   /** Replicated VMs this host owns: each holder's lag, and each VM's point figures. */
@@ -211,6 +213,22 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
       return [[{ answer: 'refused' }, s.refusals], [{ answer: 'unreachable' }, s.unreachable], [{ answer: 'reserved' }, Math.max(0, s.attempts - s.refusals - s.unreachable)]]
     })
     mirror('meshvirt_reserve_refusals_total', 'Reserve requests refused by hosts, by the reason they gave', ['reason'], () => Object.entries(b().refusedBy).map(([reason, n]) => [{ reason }, n]))
+  }
+  if (src.placementConcurrency !== undefined) {
+    const c = src.placementConcurrency
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'meshvirt_placements_in_flight',
+      help: 'Placements this broker is negotiating (running), waiting for a slot (queued), and its limit, which halves when peers are too busy to answer in time',
+      labelNames: ['state'],
+      registers,
+      collect () {
+        const now = c()
+        this.set({ state: 'running' }, now.running)
+        this.set({ state: 'queued' }, now.queued)
+        this.set({ state: 'limit' }, now.limit)
+      }
+    })
   }
   if (src.migrations !== undefined) {
     const m = src.migrations

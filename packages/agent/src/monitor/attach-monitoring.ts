@@ -106,7 +106,7 @@ export async function attachMonitoring (deps: MonitoringDeps): Promise<Monitorin
     ...(hv !== undefined ? { vmStats: async (id: string) => await hv.stats(id) } : {}),
     // Called as a method (this-bound): QemuHypervisor.monitor serializes per VM through its instance.
     ...(typeof hv?.monitor === 'function' ? { vmDriveStats: async (id: string) => { const qmp = await hv.monitor?.(id); return qmp === undefined ? [] : await queryDriveStats(qmp) } } : {}),
-    ...(deps.broker !== undefined ? { broker: () => (deps.broker as Broker).stats } : {}),
+    ...(deps.broker !== undefined ? { broker: () => (deps.broker as Broker).stats, placementConcurrency: () => (deps.broker as Broker).concurrency } : {}),
     ...(deps.migrations !== undefined ? { migrations: () => (deps.migrations as { stats: MigrationStats }).stats } : {}),
     mesh: () => mesh.stats(),
     ...(deps.replication !== undefined ? { replication: () => (deps.replication as { metrics: () => ReplicationMetrics }).metrics() } : {}),

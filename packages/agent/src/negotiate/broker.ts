@@ -3,7 +3,7 @@ import { NO_RESOURCES, placeVm, toPlacementExplanation, type HostCapacity, type 
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { ControlError } from '../control/errors.js'
 import type { Logger } from '../log/logger.js'
-import { Semaphore } from '../util/semaphore.js'
+import { AdaptiveLimit, type LoadReport } from '../util/adaptive-limit.js'
 import { specResources, validateVmSpec, vmIdFor } from '../vm/vm-spec.js'
 import { vmSpecToWire, type VmSpec } from '../vm/vm-spec-codec.js'
 import { toHostSnapshot } from './host-snapshot.js'
@@ -26,10 +26,16 @@ export const RESERVATION_TTL_MS = 10_000
 export const NAME_CLAIM_TTL_MS = 30_000
 const SAME_REQUEST_POLL_MS = 200
 /**
- * Placements this agent negotiates at once; more wait their turn. A storm of creates then
- * queues at its brokers instead of flooding every host with streams whose answers time out.
+ * Placements this agent negotiates at once, at most; more wait their turn. The limit itself follows
+ * the load (util/adaptive-limit.ts): a placement that met a peer too busy to answer in time halves
+ * it, quiet ones grow it back. A storm of creates then queues at its brokers instead of flooding
+ * every host with streams whose answers time out (docs/benchmarks.md, "Back-pressure at the broker").
  */
 export const MAX_CONCURRENT_PLACEMENTS = 16
+/** The least it shrinks to: one placement at a time still makes progress. */
+export const MIN_CONCURRENT_PLACEMENTS = 1
+/** Congestion seen by the placements in flight together is one signal: the limit halves at most this often. */
+const PLACEMENT_LIMIT_COOLDOWN_MS = 1000
 /** How long a placement waits before looking again when only in-flight reservations hold the room. */
 const RESERVATION_WAIT_MS = 250
 /** How long a broker keeps asking the host it committed on for the answer while that host is not dead (commit-confirm.ts). */
@@ -82,7 +88,7 @@ export interface BrokerResult {
  * The chosen host has the last word; a stale view costs a retry, never an overcommit.
  */
 export class Broker {
-  private readonly slots = new Semaphore(MAX_CONCURRENT_PLACEMENTS)
+  private readonly slots = new AdaptiveLimit({ min: MIN_CONCURRENT_PLACEMENTS, max: MAX_CONCURRENT_PLACEMENTS, cooldownMs: PLACEMENT_LIMIT_COOLDOWN_MS })
   readonly stats: BrokerStats = { placed: 0, failed: 0, attempts: 0, refusals: 0, refusedBy: {}, unreachable: 0 }
 
   constructor (private readonly deps: BrokerDeps) {}
@@ -90,10 +96,15 @@ export class Broker {
   /** `spec` as read at the edge (the control API's create); checked here, before anything is claimed. */
   async create (spec: VmSpec, idempotencyKey: string): Promise<BrokerResult> {
     validateVmSpec(spec)
-    return await this.slots.run(async () => await this.createNow(spec, idempotencyKey))
+    return await this.slots.run(async (load) => await this.createNow(spec, idempotencyKey, load))
   }
 
-  private async createNow (spec: VmSpec, idempotencyKey: string): Promise<BrokerResult> {
+  /** Placements negotiating now, waiting for a slot, and the limit between them (for /metrics). */
+  get concurrency (): { running: number, queued: number, limit: number } {
+    return { running: this.slots.running, queued: this.slots.queued, limit: this.slots.limit }
+  }
+
+  private async createNow (spec: VmSpec, idempotencyKey: string, load: LoadReport): Promise<BrokerResult> {
     const name = spec.name
     const vmId = vmIdFor(idempotencyKey)
     // A retry of a request that already made its VM: the id derives from the key, so the
@@ -108,7 +119,7 @@ export class Broker {
 
     const authorities = nameAuthorities(name, nameHolders(this.deps.view))
     if (authorities.length === 0) throw new ControlError('UNAVAILABLE', 'no alive host in this agent\'s view')
-    const { claimedAt, existing } = await this.claimName(authorities, name, idempotencyKey, vmId)
+    const { claimedAt, existing } = await this.claimName(authorities, name, idempotencyKey, vmId, load)
     if (existing !== undefined) return existing
 
     const cpuModel = spec.cpuModel !== ''
@@ -125,7 +136,7 @@ export class Broker {
       } else if (spec.nics.length > 0) {
         throw new ControlError('INVALID_ARGUMENT', 'this agent has no networks: a VM with --net cannot be created through it')
       }
-      const vm = await this.place(spec, vmId, idempotencyKey)
+      const vm = await this.place(spec, vmId, idempotencyKey, load)
       await Promise.all([this.bindAt(claimedAt, { name, vmId, owner: vm.summary?.owner ?? '' }), hold?.claims.bind(hold.held)])
       return { vm, existed: false }
     } catch (err) {
@@ -142,11 +153,11 @@ export class Broker {
   }
 
   /** The commit's answer from `host`, asked again while it is busy rather than gone (commit-confirm.ts). */
-  private async confirmCommit (host: string, commit: meshvirt.v1.ICommit): Promise<meshvirt.v1.NegotiateResponse> {
+  private async confirmCommit (host: string, commit: meshvirt.v1.ICommit, load: LoadReport): Promise<meshvirt.v1.NegotiateResponse> {
     return await askUntilAnswered(async () => await this.deps.peers.negotiate(host, { commit }), {
       gone: () => (this.deps.view.get(host)?.liveness ?? 'dead') === 'dead',
       forMs: COMMIT_CONFIRM_MS,
-      onRetry: (attempt, err) => { this.deps.log.info('a commit is not answered yet; asking again', { peer: host, vm: commit.vmId, attempt, err: err.message }) }
+      onRetry: (attempt, err) => { load.congested(); this.deps.log.info('a commit is not answered yet; asking again', { peer: host, vm: commit.vmId, attempt, err: err.message }) }
     })
   }
 
@@ -166,13 +177,13 @@ export class Broker {
    * the host a lost commit may have reached — at the second. Returns the VM already made when
    * this idempotency key made it before; otherwise the name is ours, held where `claimedAt` says.
    */
-  private async claimName (authorities: string[], name: string, key: string, vmId: string): Promise<{ claimedAt: string[], existing?: BrokerResult }> {
+  private async claimName (authorities: string[], name: string, key: string, vmId: string, load: LoadReport): Promise<{ claimedAt: string[], existing?: BrokerResult }> {
     const claimedAt: string[] = []
     let lastError: unknown
     for (const authority of authorities.slice(0, MAX_AUTHORITIES_TRIED)) {
       if (claimedAt.length === NAME_AUTHORITIES) break
       try {
-        const { existing } = await this.claimAt(authority, name, key, vmId)
+        const { existing } = await this.claimAt(authority, name, key, vmId, load)
         if (existing !== undefined) {
           // Made before: the authorities that granted this broker a claim learn where it runs.
           await this.bindAt(claimedAt, { name, vmId, owner: existing.vm.summary?.owner ?? '' })
@@ -187,6 +198,7 @@ export class Broker {
           throw err
         }
         lastError = err.cause
+        load.congested()
         this.deps.log.warn('name authority unreachable, trying the next', { name, authority, err: err.cause.message })
       }
     }
@@ -194,10 +206,10 @@ export class Broker {
     return { claimedAt }
   }
 
-  private async claimAt (authority: string, name: string, key: string, vmId: string): Promise<{ existing?: BrokerResult }> {
+  private async claimAt (authority: string, name: string, key: string, vmId: string, load: LoadReport): Promise<{ existing?: BrokerResult }> {
     const deadline = Date.now() + NAME_CLAIM_TTL_MS
     for (;;) {
-      const res = await withRetries(async () => await this.deps.peers.negotiate(authority, { claimName: { name, idempotencyKey: key, vmId, brokerId: this.deps.selfId, ttlMs: NAME_CLAIM_TTL_MS } }))
+      const res = await withRetries(async () => await this.deps.peers.negotiate(authority, { claimName: { name, idempotencyKey: key, vmId, brokerId: this.deps.selfId, ttlMs: NAME_CLAIM_TTL_MS } }), load)
         .catch((err: unknown) => { throw (err as ControlError).code === 'UNAVAILABLE' ? new AuthorityUnreachable(err as ControlError) : err })
       const claim = res.nameClaim
       if (claim == null) throw new ControlError('INTERNAL', 'name authority answered without a claim')
@@ -231,7 +243,7 @@ export class Broker {
     }
   }
 
-  private async place (spec: VmSpec, vmId: string, key: string): Promise<meshvirt.v1.IVmInfo> {
+  private async place (spec: VmSpec, vmId: string, key: string, load: LoadReport): Promise<meshvirt.v1.IVmInfo> {
     const { peers, log } = this.deps
     const fresher = new Map<string, HostCapacity>()
     const unreachable = new Set<string>()
@@ -289,6 +301,7 @@ export class Broker {
           log.debug('reserve failed, trying the next host', { vm: vmId, peer: host, err: (err as Error).message })
           unreachable.add(host)
           this.stats.unreachable++
+          load.congested()
           // The answer may be lost, not the reservation: give it back rather than hold it for its TTL.
           void peers.negotiate(host, { release: { requestId: `${vmId}/${attempts}` } }).catch(() => {})
           continue
@@ -303,7 +316,7 @@ export class Broker {
           if (fresh !== undefined) fresher.set(host, fresh)
           refusedBy.note(host, res.refused.reason, res.refused.message ?? '')
           // Too busy to answer: the next host this round, this one again after a back-off.
-          if (res.refused.reason === pb.RefuseReason.REFUSE_REASON_OVERLOADED) unreachable.add(host)
+          if (res.refused.reason === pb.RefuseReason.REFUSE_REASON_OVERLOADED) { unreachable.add(host); load.congested() }
           log.debug('reserve refused', { vm: vmId, peer: host, reason: res.refused.message })
           continue
         }
@@ -313,7 +326,7 @@ export class Broker {
         try {
           // Commit is idempotent per VM id: a lost answer is asked again, never sent elsewhere
           // (the VM may exist there already; placing it on another host would make two).
-          const committed = await this.confirmCommit(host, { token, vmId, spec: wire, placement, idempotencyKey: key })
+          const committed = await this.confirmCommit(host, { token, vmId, spec: wire, placement, idempotencyKey: key }, load)
           log.info('vm placed', { vm: vmId, name: spec.name, peer: host, attempts })
           this.stats.placed++
           this.deps.events?.emit('placement:done', { reserveMs: reservedAt - (firstReserve ?? reservedAt), commitMs: performance.now() - started, attempts, refusals })
@@ -340,12 +353,13 @@ export class Broker {
 }
 
 /** Claims are idempotent (same key, same answer), so a slow or lost answer is simply asked again. */
-async function withRetries<T> (fn: () => Promise<T>, tries = 3): Promise<T> {
+async function withRetries<T> (fn: () => Promise<T>, load: LoadReport, tries = 3): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await fn()
     } catch (err) {
       if ((err as ControlError).code !== 'UNAVAILABLE' || i >= tries) throw err
+      load.congested()
     }
   }
 }
