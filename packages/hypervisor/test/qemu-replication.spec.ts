@@ -3,7 +3,7 @@
  * only what the guest wrote since (its counter block and the disk_kib workload), read back through
  * openPoint; a killed QEMU leaves an inconsistent bitmap, so the next point must be full.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -123,7 +123,10 @@ describe('QEMU replication points (TCG)', () => {
     await writeFile(basePath, base)
     const hv = new QemuHypervisor({ dataDir: root, accel: 'tcg', imageDirs: [guest.dir, baseDir] })
     drivers.push(hv)
-    const vm = await hv.create({ ...spec('layered'), disks: [{ name: 'vda', sizeMiB: 16, base: basePath, sharedBase: true }] })
+    // No disk_kib workload: between the two points the guest may write only its counter block, which
+    // the comparison below leaves out (a tick of the workload would land 64 KiB past 1 MiB).
+    const boot = { kind: 'kernel' as const, kernel: guest.kernel, initrd: guest.initrd, cmdline: guest.cmdline }
+    const vm = await hv.create({ ...spec('layered'), boot, disks: [{ name: 'vda', sizeMiB: 16, base: basePath, sharedBase: true }] })
     await hv.start('layered')
     await waitForSerial(vm.paths.serialLog, /MESHVIRT-COUNTER 4245\b/, 45_000)
     const qmp = await hv.monitor('layered')
@@ -147,7 +150,7 @@ describe('QEMU replication points (TCG)', () => {
     // Applied on the base, the layer reads as the whole copy does (but for the guest's counter block).
     const fromTop = await applied(topData, Buffer.concat([base, Buffer.alloc(16 * 1024 * 1024 - base.length)]))
     const fromWhole = await applied(wholeData, Buffer.alloc(16 * 1024 * 1024))
-    expect(sha256(fromTop.subarray(64 * 1024))).toBe(sha256(fromWhole.subarray(64 * 1024)))
+    expect(firstDifference(fromTop, fromWhole, 64 * 1024)).toBe('none')
     expect(fromTop.subarray(1024 * 1024, 1024 * 1024 + 64 * 1024).every((b) => b === 0)).toBe(true)
     const topBytes = dataBytesOf(topData)
     const wholeBytes = dataBytesOf(wholeData)
@@ -223,6 +226,11 @@ function dataBytesOf (data: PointData): number {
   return data.extents.reduce((n, e) => n + (e.zero ? 0 : e.length), 0)
 }
 
-function sha256 (bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex')
+/** Where two images first differ from `from` on, as the 64 KiB block that holds it (for the failure message). */
+function firstDifference (a: Buffer, b: Buffer, from: number): string {
+  if (a.length !== b.length) return `lengths ${a.length} and ${b.length}`
+  for (let at = from; at < a.length; at++) {
+    if (a[at] !== b[at]) return `byte ${at} (the 64 KiB block at ${Math.floor(at / 65536) * 64} KiB)`
+  }
+  return 'none'
 }
