@@ -18,6 +18,8 @@ import { AdvertPublisher } from './advert-publisher.js'
 import { AdvertValidator, cloneCounters, type AdvertCounters } from './advert-validator.js'
 import { ClusterView } from './cluster-view.js'
 import { clusterProtector } from './cluster-protector.js'
+// yamux streams grant window at half the window, not after every frame (see the module).
+import './yamux-window.js'
 import { MeshError } from './errors.js'
 import { gossipOptions, INBOUND_CONNECTIONS_PER_IP_PER_S, MAX_PENDING_INBOUND_CONNECTIONS } from './gossip-options.js'
 import { InboundGate, INBOUND_UPGRADE_TIMEOUT_MS, type InboundGateStats, type RefusalReport } from './inbound-gate.js'
