@@ -1,23 +1,8 @@
-/** At most `limit` holders at once; the rest wait in FIFO order. */
-export class Semaphore {
-  private active = 0
-  private readonly waiting: Array<() => void> = []
+import { AdaptiveLimit } from './adaptive-limit.js'
 
-  constructor (private readonly limit: number) {}
-
-  async run<T> (fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => { this.waiting.push(resolve) })
-    else this.active++
-    try {
-      return await fn()
-    } finally {
-      const next = this.waiting.shift()
-      if (next !== undefined) next()
-      else this.active--
-    }
-  }
-
-  get queued (): number {
-    return this.waiting.length
+/** At most `limit` holders at once; the rest wait in FIFO order: an adaptive limit that never moves. */
+export class Semaphore extends AdaptiveLimit {
+  constructor (limit: number) {
+    super({ min: limit, max: limit, cooldownMs: 0 })
   }
 }
