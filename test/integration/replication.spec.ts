@@ -149,10 +149,13 @@ describe('replicas as policy (negotiation, holders, failover)', () => {
     const spec = { ...simSpec('back', 256), resources: { vcpus: 1, memoryBytes: 256 * MIB, diskBytes: 16 * MIB }, host: a.hostId, replicas: 1, rpoMs: 1000, spreadBy: 'site' }
     const id = (await a.broker.create(vmSpecFromWire(spec), 'back-1')).vm.summary?.id as string
     await pollUntil(async () => (await inspect(a, id)).replicas.some((r) => r.state === 'in-sync'), { timeoutMs: 20_000, what: 'the holder in sync' })
-    const holderId = holdersOf(await inspect(a, id))[0]
+    const before = await pollUntil(async () => { const i = await inspect(a, id); return i.lease?.role === 'owner' && i.lease.running && (i.lease.members ?? []).length === 3 ? i : undefined }, { timeoutMs: 10_000, what: 'the owner to hold its lease with its whole group' })
+    const holderId = holdersOf(before)[0]
     const holder = [b, c].find((x) => x.hostId === holderId) as RunningAgent
-    // The group is formed once the holder has had a renewal (a holder that never had one knows no lease).
-    await pollUntil(() => holder.lease?.state(id) !== undefined, { timeoutMs: 10_000, what: 'the holder to take part in the lease' })
+    const witness = [b, c].find((x) => x.hostId !== holderId) as RunningAgent
+    // The holder needs the witness's vote, and a member that never had a renewal knows no lease and
+    // refuses it: wait until both have had one (as the automatic failover case does).
+    await pollUntil(() => holder.lease?.state(id) !== undefined && witness.lease?.state(id) !== undefined, { timeoutMs: 10_000, what: 'the holder and the witness to take part in the lease' })
     await a.stop()
     await pollUntil(() => holder.vms.get(id)?.state === 'running', { timeoutMs: 15_000, what: 'the VM to run on its holder' })
 
