@@ -1,9 +1,10 @@
 /**
  * The I/O half of liveness. Pings (directly, dialling if needed) the suspects the ClusterView
- * names and every host whose connection to us drops; when a probe fails, folds this host's own
- * suspicion into the view and publishes a notice (once per suspicion) so that every other host
- * suspects and probes it too. A stopped host refuses the dial at once; a partitioned one times
- * out after `probeTimeoutMs`.
+ * names, every host whose connection to us drops, and, every `memberProbeIntervalMs`, one connected
+ * host it has not heard from for that long (member probing: a host that falls silent drops no
+ * connection). When a probe fails, folds this host's own suspicion into the view and publishes a
+ * notice (once per suspicion) so that every other host suspects and probes it too. A stopped host
+ * refuses the dial at once; a partitioned or hung one times out after `probeTimeoutMs`.
  *
  * A failed probe is only evidence if this host was responsive itself (Lifeguard's "local
  * health"): when its own event loop lags, its probes time out or abort mid-handshake against
@@ -16,6 +17,7 @@ import type { ClusterView } from './cluster-view.js'
 import type { SuspicionNotice } from './suspicion-notice.js'
 import type { MeshTiming } from './timing.js'
 import { localLoopLagMs } from './loop-health.js'
+import { ProbeRotation } from './probe-rotation.js'
 
 /** Above this event-loop lag (p99 over the last second), a probe timeout proves nothing. */
 export const MAX_LOOP_LAG_FOR_EVIDENCE_MS = 100
@@ -23,7 +25,9 @@ export const MAX_LOOP_LAG_FOR_EVIDENCE_MS = 100
 export interface LivenessProberInit {
   view: ClusterView
   ping: Ping
-  timing: Pick<MeshTiming, 'probeIntervalMs' | 'probeTimeoutMs' | 'heartbeatIntervalMs'>
+  timing: Pick<MeshTiming, 'probeIntervalMs' | 'probeTimeoutMs' | 'heartbeatIntervalMs' | 'memberProbeIntervalMs'>
+  /** The hosts this host has a connection to now: member probing pings only them (never dials). */
+  connected: () => Iterable<string>
   /** Publishes a suspicion notice on the liveness topic. */
   report: (notice: SuspicionNotice) => void
   log: (fmt: string, ...args: unknown[]) => void
@@ -34,6 +38,9 @@ const TICKS_PER_PROBE_INTERVAL = 4
 
 export class LivenessProber {
   private timer: NodeJS.Timeout | undefined
+  private memberTimer: NodeJS.Timeout | undefined
+  private readonly rotation = new ProbeRotation()
+  private memberProbing = false
   private stopped = false
   private readonly pending = new Set<NodeJS.Timeout>()
   /** `${hostId}/${incarnation}/${suspectSince}` of the suspicions this host already reported. */
@@ -45,11 +52,14 @@ export class LivenessProber {
     const { probeIntervalMs, heartbeatIntervalMs } = this.init.timing
     const tickMs = Math.max(10, Math.floor(Math.min(probeIntervalMs, heartbeatIntervalMs) / TICKS_PER_PROBE_INTERVAL))
     this.timer = setInterval(() => { this.tick() }, tickMs)
+    const memberMs = this.init.timing.memberProbeIntervalMs
+    if (memberMs > 0) this.memberTimer = setInterval(() => { void this.probeMember(memberMs) }, memberMs)
   }
 
   stop (): void {
     this.stopped = true
     clearInterval(this.timer)
+    clearInterval(this.memberTimer)
     for (const t of this.pending) clearTimeout(t)
   }
 
@@ -76,6 +86,51 @@ export class LivenessProber {
     if (this.stopped) return
     this.init.view.probeResult(hostId, reachable)
     if (reachable === false) this.reportOnce(hostId)
+  }
+
+  /**
+   * One protocol period of member probing: ping the next host of the rotation, among the hosts
+   * this one is connected to, that has been quiet for `quietMs`. A host heard from lately (any
+   * advert, relayed or not) is alive. Only connected hosts, so probing never dials (a noise
+   * handshake each, at 10,000 hosts); every host keeps connections to ≥ targetPeers others, which
+   * are the hosts that watch it. A failed ping is tried once more before it counts.
+   */
+  private async probeMember (quietMs: number): Promise<void> {
+    if (this.stopped || this.memberProbing) return
+    const now = Date.now()
+    const quiet = new Set<string>()
+    for (const id of this.init.connected()) {
+      const h = this.init.view.get(id)
+      if (h !== undefined && !h.self && h.liveness === 'alive' && now - h.lastHeardMs >= quietMs) quiet.add(id)
+    }
+    const hostId = this.rotation.pick(quiet)
+    if (hostId === undefined) return
+    this.memberProbing = true
+    try {
+      await this.confirm(hostId)
+    } finally {
+      this.memberProbing = false
+    }
+  }
+
+  /**
+   * Another host reported `hostId` and this one now suspects it. If connected to it, this host
+   * checks for itself (two pings), as it would on a dropped connection, and reports too: a
+   * silent host's other watchers confirm the first report, so every view reaches its expected
+   * confirmations and the minimum timeout. Only connected hosts ask (≤ the suspect's connections,
+   * not N); a suspect that answers refutes on its own.
+   */
+  onNotice (hostId: string): void {
+    if (this.stopped) return
+    let connected = false
+    for (const id of this.init.connected()) if (id === hostId) { connected = true; break }
+    if (connected) void this.confirm(hostId)
+  }
+
+  private async confirm (hostId: string): Promise<void> {
+    if (await this.ping(hostId) !== false || this.stopped) return
+    if (await this.ping(hostId) !== false || this.stopped) return
+    this.reportOnce(hostId)
   }
 
   private async disconnectProbe (hostId: string): Promise<void> {

@@ -200,6 +200,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const prober = new LivenessProber({
     view,
     ping: libp2p.services.ping,
+    connected: () => libp2p.getPeers().map((p) => p.toString()),
     timing,
     log,
     report: (notice) => {
@@ -228,8 +229,11 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       if (advert !== undefined) view.apply(advert)
     } else if (evt.detail.topic === noticeTopic) {
       const notice = suspicions.noticeOf(evt.detail)
+      if (notice === undefined) return
+      const outcome = view.suspect(notice)
       // Suspected ourselves: a newer advert is the refutation.
-      if (notice !== undefined && view.suspect(notice) === 'refute') publisher.publishSoon()
+      if (outcome === 'refute') publisher.publishSoon()
+      else if (outcome === 'suspected') prober.onNotice(notice.hostId)
     }
   })
   libp2p.addEventListener('peer:disconnect', (evt) => { prober.onDisconnect(evt.detail.toString()) })

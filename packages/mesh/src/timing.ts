@@ -4,14 +4,17 @@
  * Failure detection, for a host that dies:
  *   - its direct peers see their connections drop, probe it (a direct ping), and when that fails
  *     publish a suspicion notice; every host that receives one marks it suspect and probes it too;
- *   - failing that (a silent partition), a host not heard for suspectAfterHeartbeats × its
- *     heartbeat becomes suspect;
+ *   - a host that falls silent (power lost, hung, cut off: no connection drops) is found by member
+ *     probing (SWIM's protocol period): every memberProbeIntervalMs each host pings one host, in a
+ *     shuffled round-robin, among those it has not heard from for that long; two failed pings
+ *     make it publish a notice;
+ *   - failing both, a host not heard for suspectAfterHeartbeats × its heartbeat becomes suspect;
  *   - a suspect is dead after the suspicion timeout, between
  *       min = suspicionMult × max(1, log10 N) × probeInterval   (expectedConfirmations reached)
  *       max = suspicionMaxTimeoutMult × min                      (no confirmation)
  *     where confirmations are distinct reporters plus this host's failed probes.
  * LAN at 50 hosts: notices within ~10 ms of the drop, dead after min = 1.7 s.
- * Heartbeats only back this up (and refresh adverts), so they can be spaced out: 2 s base,
+ * Heartbeats only back this up (and refresh adverts), so they can be spaced out: 5 s base,
  * at most 100 heartbeats/s received per host (10 s at 1,000 hosts).
  */
 export interface MeshTiming {
@@ -25,6 +28,11 @@ export interface MeshTiming {
   suspectAfterHeartbeats: number
   /** How often a suspect is pinged directly. */
   probeIntervalMs: number
+  /**
+   * Member probing: how often this host pings one host it has not heard from for this long
+   * (0: never). Finds silent hosts long before their missed heartbeats do.
+   */
+  memberProbeIntervalMs: number
   probeTimeoutMs: number
   suspicionMult: number
   suspicionMaxTimeoutMult: number
@@ -44,12 +52,13 @@ export interface MeshTiming {
 
 /** One data centre: ~0.1–1 ms RTT, failure detection in a few seconds. */
 export const LAN_TIMING: Readonly<MeshTiming> = Object.freeze({
-  heartbeatIntervalMs: 2000,
+  heartbeatIntervalMs: 5000,
   maxAdvertsPerSecond: 100,
   publishDebounceMs: 50,
   suspectAfterHeartbeats: 2,
   probeIntervalMs: 1000,
   probeTimeoutMs: 500,
+  memberProbeIntervalMs: 2000,
   suspicionMult: 1,
   suspicionMaxTimeoutMult: 4,
   expectedConfirmations: 3,
@@ -69,6 +78,7 @@ export const WAN_TIMING: Readonly<MeshTiming> = Object.freeze({
   suspectAfterHeartbeats: 3,
   probeIntervalMs: 2000,
   probeTimeoutMs: 3000,
+  memberProbeIntervalMs: 5000,
   suspicionMult: 2,
   suspicionMaxTimeoutMult: 6,
   connectIntervalMs: 5000
@@ -81,6 +91,7 @@ export const LOCAL_TEST_TIMING: Readonly<MeshTiming> = Object.freeze({
   publishDebounceMs: 10,
   probeIntervalMs: 200,
   probeTimeoutMs: 200,
+  memberProbeIntervalMs: 1000,
   suspicionMaxTimeoutMult: 3,
   deadRetentionMs: 60_000,
   gossipHeartbeatMs: 200,

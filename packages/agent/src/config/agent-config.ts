@@ -10,10 +10,11 @@ export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/7946']
 export const DEFAULT_CLUSTER = 'default'
 /**
  * The LAN preset's heartbeat (mesh timing.ts). Heartbeats only back up the failure detector (a
- * dead host's peers see its connections drop and probe it at once) and refresh adverts; at 1 s an
- * idle agent among 10 spent 5.1 % of a core, at 2 s 3.0 % (docs/benchmarks.md, "Lean agents").
+ * dead host's peers see its connections drop and probe it at once; member probing finds a silent
+ * one) and refresh adverts; at 1 s an idle agent among 10 spent 5.1 % of a core, at 2 s 3.0 %
+ * (docs/benchmarks.md, "Lean agents", and "Member probing" for 5 s).
  */
-export const DEFAULT_HEARTBEAT_MS = 2000
+export const DEFAULT_HEARTBEAT_MS = 5000
 export const DEFAULT_DATA_DIR = '/var/lib/meshvirt'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
