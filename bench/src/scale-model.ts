@@ -79,8 +79,9 @@ export const scaleModel: Benchmark = {
       const raceBefore = refutationRace(lossy, topo, plan.races(n), 'incarnation-only')
       const fd = falseDeadPerHour(lossy, idleDrop.missRate, idleDrop.deliveriesSampled, race)
       const silent = silentDetection(s, 'all', topo)
-      const silentNoSlack = silentDetection(s, 'all', topo, false)
-      const silentVariant = silentDetection(s, MONITORS, topo)
+      const silentNoSlack = silentDetection(s, 'all', topo, false, false)
+      const silentVariant = silentDetection(s, MONITORS, topo, true, false)
+      const silentHeartbeats = silentDetection(s, 'all', topo, true, false)
       // Churn: each restart is a kill (its direct peers' notices) and a return (a new incarnation's first advert, flooded).
       const noticesPerKill = det.runs.reduce((a, r) => a + r.noticesPublished, 0) / det.runs.length
       const restartsPerS = (CHURN_PER_MIN * n) / 60
@@ -96,6 +97,8 @@ export const scaleModel: Benchmark = {
       metrics[`failure_detection_s_${n}`] = { value: r3(det.medianDeadAllMs / 1000), unit: 's', ...(n === 10_000 ? { target: '< 5' } : {}) }
       metrics[`silent_failure_detection_s_${n}`] = { value: r3(silent.deadAllMs / 1000), unit: 's' }
       metrics[`silent_failure_notices_${n}`] = { value: silent.noticesPublished, unit: 'notices' }
+      metrics[`silent_failure_detection_s_${n}_heartbeats_only`] = { value: r3(silentHeartbeats.deadAllMs / 1000), unit: 's' }
+      metrics[`silent_failure_notices_${n}_heartbeats_only`] = { value: silentHeartbeats.noticesPublished, unit: 'notices' }
       metrics[`silent_failure_detection_s_${n}_no_slack`] = { value: r3(silentNoSlack.deadAllMs / 1000), unit: 's' }
       metrics[`silent_failure_notices_${n}_no_slack`] = { value: silentNoSlack.noticesPublished, unit: 'notices' }
       metrics[`silent_failure_detection_s_${n}_monitors${MONITORS}`] = { value: r3(silentVariant.deadAllMs / 1000), unit: 's' }
@@ -112,18 +115,18 @@ export const scaleModel: Benchmark = {
       metrics[`false_dead_observers_per_false_notice_${n}_incarnation_only`] = { value: r3(raceBefore.falseDeadObservers / raceBefore.trials), unit: 'hosts' }
 
       if (silent.noticesPublished > 10 * MONITORS) flows.push(`N=${n}: a silent failure makes ${silent.noticesPublished} hosts probe the suspect and publish a notice each (${silentNoSlack.noticesPublished} without the per-host slack on the missed-heartbeat deadline)`)
-      if (heartbeatMs(n) > TIMING.heartbeatIntervalMs) flows.push(`N=${n}: heartbeats spaced to ${heartbeatMs(n) / 1000} s (≤ ${TIMING.maxAdvertsPerSecond}/s per host): idle load stays flat, but the backup detector needs 2 heartbeats, so a silent failure takes ${(silent.deadAllMs / 1000).toFixed(0)} s to detect`)
+      if (heartbeatMs(n) > TIMING.heartbeatIntervalMs) flows.push(`N=${n}: heartbeats spaced to ${heartbeatMs(n) / 1000} s (≤ ${TIMING.maxAdvertsPerSecond}/s per host): idle load stays flat; the backup detector alone would need 2 heartbeats (a silent failure in ${(silentHeartbeats.deadAllMs / 1000).toFixed(0)} s), member probing finds it in ${(silent.deadAllMs / 1000).toFixed(1)} s`)
       if (race.falseDeadObservers > 0) flows.push(`N=${n}: a false notice still gets a live host declared dead: ${race.falseDeadObservers} observers over ${race.trials} races`)
       if (raceBefore.falseDeadObservers > 0) flows.push(`N=${n}: with the rule before (suspect() ignoring only older incarnations, not older seq) ${raceBefore.falseDeadObservers} observers over ${raceBefore.trials} races would have declared a live host dead; the seq rule: ${race.falseDeadObservers}`)
       flows.push(`N=${n}: churn of ${CHURN_PER_MIN * 100} %/min adds ${r1(churnMsgs)} msg/s per host (every host hears every restart: O(N) per host)`)
       perN[String(n)] = {
         setup: { heartbeatMs: s.heartbeatMs, latencyMs: LAN_LATENCY_MS, perHostIdleUtilisation: rho, avgPeers: conv.avgPeers, avgMesh: conv.avgMesh },
         convergence: conv, convergenceLoss1Tcp: convRetransmit, convergenceLoss1Drop: convDrop,
-        detection: det, silent, silentNoSlack, silentVariant, idle: idle0, idleLoss1Drop: idleDrop, falseDead: fd, raceIncarnationOnly: raceBefore,
+        detection: det, silent, silentHeartbeats, silentNoSlack, silentVariant, idle: idle0, idleLoss1Drop: idleDrop, falseDead: fd, raceIncarnationOnly: raceBefore,
         churn: { restartsPerS, noticesPerKill, msgsPerHostS: churnMsgs, bytesPerHostS: churnBytes },
         wallMs: Date.now() - t0
       }
-      log(`N=${n}: convergence p99 ${conv.p99Ms.toFixed(1)} ms (1 % loss: tcp ${convRetransmit.p99Ms.toFixed(0)} ms, drop ${convDrop.p99Ms.toFixed(0)} ms); killed host dead everywhere in ${(det.medianDeadAllMs / 1000).toFixed(2)} s; silent ${(silent.deadAllMs / 1000).toFixed(1)} s with ${silent.noticesPublished} notices (${MONITORS} monitors: ${(silentVariant.deadAllMs / 1000).toFixed(1)} s, ${silentVariant.noticesPublished}); idle ${idle0.msgsPerHostS.toFixed(0)} msg/s, ${(idle0.bytesPerHostS / 1024).toFixed(1)} KiB/s per host; false dead ${fd.falseDeadPerHour.toPrecision(2)}/h (≤ ${fd.falseDeadPerHourUpper.toPrecision(2)}) — ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+      log(`N=${n}: convergence p99 ${conv.p99Ms.toFixed(1)} ms (1 % loss: tcp ${convRetransmit.p99Ms.toFixed(0)} ms, drop ${convDrop.p99Ms.toFixed(0)} ms); killed host dead everywhere in ${(det.medianDeadAllMs / 1000).toFixed(2)} s; silent ${(silent.deadAllMs / 1000).toFixed(1)} s with ${silent.noticesPublished} notices (heartbeats only: ${(silentHeartbeats.deadAllMs / 1000).toFixed(1)} s; ${MONITORS} monitors: ${(silentVariant.deadAllMs / 1000).toFixed(1)} s, ${silentVariant.noticesPublished}); idle ${idle0.msgsPerHostS.toFixed(0)} msg/s, ${(idle0.bytesPerHostS / 1024).toFixed(1)} KiB/s per host; false dead ${fd.falseDeadPerHour.toPrecision(2)}/h (≤ ${fd.falseDeadPerHourUpper.toPrecision(2)}) — ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     }
     const domain = perN[String(DOMAIN_SIZE)] as { silentVariant: { deadAllMs: number }, idle: { heartbeatsPerHostS: number, dataCopiesPerDelivery: number, ihavePerHostS: number } } | undefined
     const big = perN['10000'] as { idle: { dataCopiesPerDelivery: number } } | undefined

@@ -9,6 +9,8 @@
  *   heartbeat period (scenarios.ts idleLoad, with loss and IHAVE repair); two in a row
  *   (suspectAfterHeartbeats = 2), assumed independent, for every ordered pair of hosts;
  * - a probe that fails although the host is up: under 'drop' a lost ping or answer;
+ * - member probing: each host pings one connected host per memberProbeIntervalMs; two failed in a row
+ *   (each lost as above) make a false notice, whatever the heartbeats did;
  * - per false notice (`refutationRace`): the notice is flooded; the subject refutes with a newer
  *   advert as soon as it processes the notice (mesh-node.ts: `view.suspect(...) === 'refute'` →
  *   `publishSoon`). A host declares it dead if the refutation comes later than its suspicion
@@ -102,8 +104,11 @@ export function falseDeadPerHour (s: Setup, missRate: number, deliveriesSampled:
   const qUpper = missRate > 0 ? missRate : 3 / deliveriesSampled
   const probeFailure = s.link.lossMode === 'drop' ? 1 - (1 - s.link.loss) ** 2 : 0
   const pairsPerHour = s.n * (s.n - 1) * (3_600_000 / s.heartbeatMs)
-  const notices = pairsPerHour * q * q * probeFailure
-  const noticesUpper = pairsPerHour * qUpper * qUpper * probeFailure
+  // Member probing: every host pings one host per period, and two lost pings in a row report it.
+  const memberMs = livenessParams(s.n, s.heartbeatMs).memberProbeIntervalMs
+  const memberNotices = memberMs > 0 ? s.n * (3_600_000 / memberMs) * probeFailure * probeFailure : 0
+  const notices = pairsPerHour * q * q * probeFailure + memberNotices
+  const noticesUpper = pairsPerHour * qUpper * qUpper * probeFailure + memberNotices
   const pDead = race.trialsWithFalseDead / race.trials
   const pDeadUpper = race.trialsWithFalseDead > 0 ? pDead : 3 / race.trials
   return {

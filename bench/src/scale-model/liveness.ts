@@ -16,6 +16,13 @@
  *   liveness-prober.ts TICKS_PER_PROBE_INTERVAL) once `remainingSuspicionTimeMs(reporters +
  *   failedProbes, expected, elapsed, min, max)` ≤ 0 (suspicion.ts), min = log10(N) × probe
  *   interval, max = 4 × min (timing.ts LAN).
+ * - Member probing (liveness-prober.ts `probeMember`): every memberProbeIntervalMs each host pings
+ *   the next host of its own shuffled round-robin among the hosts it is connected to and has not
+ *   heard from for that long; two failed pings (a silent host times out twice) of a host still
+ *   alive in its view → `reportOnce`. The victim's turn in a peer's round is uniform over the
+ *   round's periods (one per connected host of that peer).
+ * - A host connected to the suspect that hears a notice (and did not suspect it yet) pings it
+ *   twice itself and reports too (liveness-prober.ts `onNotice`).
  * `backupDetectors` (a design variant, not the code): only that many monitors of each host run
  * the missed-heartbeat detector; the others wait for their notices.
  */
@@ -24,6 +31,8 @@ import { FIRST_EXTERNAL_KIND, type GossipSim } from './gossip.js'
 export interface LivenessParams {
   probeIntervalMs: number
   probeTimeoutMs: number
+  /** 0: no member probing (the rule before it). */
+  memberProbeIntervalMs: number
   tickMs: number
   expectedConfirmations: number
   minTimeoutMs: number
@@ -41,6 +50,10 @@ const PROBE_DONE = FIRST_EXTERNAL_KIND + 1
 const CHECK = FIRST_EXTERNAL_KIND + 2
 const OWN_DEADLINE = FIRST_EXTERNAL_KIND + 3
 const PROBE = FIRST_EXTERNAL_KIND + 4
+const MEMBER_PROBE = FIRST_EXTERNAL_KIND + 5
+const MEMBER_PROBE_DONE = FIRST_EXTERNAL_KIND + 6
+const NOTICE_PROBE = FIRST_EXTERNAL_KIND + 7
+const NOTICE_PROBE_DONE = FIRST_EXTERNAL_KIND + 8
 
 export interface DetectionResult {
   /** Last observer declaring the victim dead, ms after the failure (the bench's deadAllMs). */
@@ -63,6 +76,8 @@ export class FailureDetector {
   private readonly tickPhase: Float64Array
   private readonly notices = new Set<number>()
   private victim = -1
+  /** The victim's connected peers: they check it themselves on a notice. */
+  private watchers = new Set<number>()
   private t0 = 0
   noticesPublished = 0
   probesSent = 0
@@ -106,6 +121,17 @@ export class FailureDetector {
       const slack = slackMs > 0 ? this.sim.rng.uniform(0, slackMs) : 0
       this.sim.q.push(this.nextTick(h, Math.max(at, (lastHeard[h] as number) + afterMs + slack)), OWN_DEADLINE, h)
     }
+    const period = this.p.memberProbeIntervalMs
+    if (period <= 0) return
+    // Only the victim's connected peers probe it; each reaches it within one round of its own peers.
+    for (const h of this.sim.topo.peers[victim] as number[]) {
+      if (this.sim.dead[h] === 1) continue
+      const quietFrom = Math.max(at, (lastHeard[h] as number) + period)
+      const phase = this.sim.rng.uniform(0, period)
+      const firstPeriod = phase + Math.ceil((quietFrom - phase) / period) * period
+      const round = (this.sim.topo.peers[h] as number[]).length
+      this.sim.q.push(firstPeriod + this.sim.rng.int(Math.max(1, round)) * period, MEMBER_PROBE, h)
+    }
   }
 
   result (): DetectionResult {
@@ -127,6 +153,7 @@ export class FailureDetector {
 
   private start (victim: number, at: number): void {
     this.victim = victim
+    this.watchers = new Set(this.sim.topo.peers[victim])
     this.t0 = at
     this.sim.markDead(victim)
   }
@@ -158,6 +185,28 @@ export class FailureDetector {
         sim.q.push(sim.cpu.run(h, now, this.p.pingCostMs) + this.p.probeTimeoutMs, PROBE_DONE, h, 1)
         return
       }
+      case MEMBER_PROBE:
+        // Only a host still alive in this view is member-probed.
+        if (Number.isFinite(this.deadAt[h] as number) || !Number.isNaN(this.suspectSince[h] as number)) return
+        this.probesSent += 2
+        sim.q.push(sim.cpu.run(h, now, 2 * this.p.pingCostMs) + 2 * this.p.probeTimeoutMs, MEMBER_PROBE_DONE, h)
+        return
+      case NOTICE_PROBE:
+        if (Number.isFinite(this.deadAt[h] as number) || this.reported[h] === 1) return
+        this.probesSent += 2
+        sim.q.push(sim.cpu.run(h, now, 2 * this.p.pingCostMs) + 2 * this.p.probeTimeoutMs, NOTICE_PROBE_DONE, h)
+        return
+      case NOTICE_PROBE_DONE:
+        if (Number.isFinite(this.deadAt[h] as number) || sim.cpu.lagMs(now) > this.p.maxLagForEvidenceMs) return
+        this.reportOnce(h)
+        this.scheduleCheck(h)
+        return
+      case MEMBER_PROBE_DONE:
+        if (Number.isFinite(this.deadAt[h] as number) || !Number.isNaN(this.suspectSince[h] as number)) return
+        if (sim.cpu.lagMs(now) > this.p.maxLagForEvidenceMs) return
+        this.reportOnce(h)
+        this.scheduleCheck(h)
+        return
       case PROBE_DONE: {
         if (Number.isFinite(this.deadAt[h] as number)) return
         const conclusive = sim.cpu.lagMs(now) <= this.p.maxLagForEvidenceMs
@@ -180,7 +229,11 @@ export class FailureDetector {
 
   private onNotice (h: number): void {
     if (this.sim.dead[h] === 1 || Number.isFinite(this.deadAt[h] as number)) return
-    if (Number.isNaN(this.suspectSince[h] as number)) this.becomeSuspect(h, this.sim.q.now)
+    if (Number.isNaN(this.suspectSince[h] as number)) {
+      this.becomeSuspect(h, this.sim.q.now)
+      // liveness-prober.ts `onNotice`: a connected host checks for itself (two pings) and reports too.
+      if (this.watchers.has(h)) this.handle(NOTICE_PROBE, h, 0)
+    }
     this.reporters[h] = (this.reporters[h] as number) + 1
     this.scheduleCheck(h)
   }

@@ -73,11 +73,12 @@ export function gossipParams (ihave: boolean, copyMs = COPY_MS): GossipParams {
 }
 
 /** Suspicion timeouts for a view of `n` live hosts whose heartbeat is `heartbeatMs` (cluster-view.ts `tick`). */
-export function livenessParams (n: number, heartbeatMs: number, copyMs = COPY_MS, maxSimulatedNotices = 64): LivenessParams {
+export function livenessParams (n: number, heartbeatMs: number, copyMs = COPY_MS, maxSimulatedNotices = 64, memberProbeIntervalMs = TIMING.memberProbeIntervalMs): LivenessParams {
   const min = suspicionTimeoutMs(TIMING.suspicionMult, n, TIMING.probeIntervalMs)
   return {
     probeIntervalMs: TIMING.probeIntervalMs,
     probeTimeoutMs: TIMING.probeTimeoutMs,
+    memberProbeIntervalMs,
     tickMs: Math.max(10, Math.floor(Math.min(TIMING.probeIntervalMs, heartbeatMs) / TICKS_PER_PROBE_INTERVAL)),
     expectedConfirmations: TIMING.expectedConfirmations,
     minTimeoutMs: min,

@@ -91,14 +91,15 @@ export function detection (s: Setup, kills: number, topo = topologyOf(s)): Detec
  * nothing — no reset, no answer. `detectors`: how many monitors per host run the missed-heartbeat
  * detector ('all' in the code; a number is the design variant: its first mesh peers). `slack`:
  * each host's deadline spread over up to one heartbeat (cluster-view.ts), or not (the rule before).
+ * `memberProbing`: as the code (on), or the missed-heartbeat detector alone (the rule before).
  */
-export function silentDetection (s: Setup, detectors: 'all' | number, topo = topologyOf(s), slack = true): DetectionResult {
+export function silentDetection (s: Setup, detectors: 'all' | number, topo = topologyOf(s), slack = true, memberProbing = true): DetectionResult {
   const sim = simOf(s, topo, 300)
   const victim = 1 + new Random(s.seed + 31).int(s.n - 1)
   const hb = sim.publish(victim, 1000, false, s.advertBytes)
   sim.run(1000 + ROUND_TIMEOUT_MS, () => sim.reachedAll(hb))
   const lastHeard = (sim.messages[hb] as { seenAt: Float64Array }).seenAt
-  const fd = new FailureDetector(sim, livenessParams(s.n, s.heartbeatMs, s.copyMs))
+  const fd = new FailureDetector(sim, livenessParams(s.n, s.heartbeatMs, s.copyMs, undefined, memberProbing ? TIMING.memberProbeIntervalMs : 0))
   const who = detectors === 'all'
     ? Array.from({ length: s.n }, (_, i) => i)
     : [...(topo.mesh[victim] as number[]), ...(topo.peers[victim] as number[])].slice(0, detectors)
@@ -110,6 +111,9 @@ export function silentDetection (s: Setup, detectors: 'all' | number, topo = top
   return r
 }
 
+/** libp2p ping's payload. */
+const PING_BYTES = 32
+
 export interface IdleLoad {
   heartbeatMs: number
   /** Distinct heartbeats a host receives per second. */
@@ -118,6 +122,8 @@ export interface IdleLoad {
   controlPerDelivery: number
   /** IHAVEs a host receives per second (one per gossip heartbeat from each peer that picks it). */
   ihavePerHostS: number
+  /** Member probing's pings a host receives per second (its answers to others' and others' answers to its own). */
+  memberPingsPerHostS: number
   msgsPerHostS: number
   bytesPerHostS: number
   /** Fraction of (heartbeat, host) deliveries that never arrived within one heartbeat period. */
@@ -130,7 +136,7 @@ export interface IdleLoad {
  * message by message (with loss and repair); the per-delivery copies they show are multiplied by
  * the heartbeat rate every host receives, (N − 1) / period. IHAVE: each host sends one to
  * max(Dlazy, ¼ of its non-mesh peers) each gossip heartbeat while it has ids to announce
- * (always, idle), carrying the ids of the last 3 heartbeats.
+ * (always, idle), carrying the ids of the last 3 heartbeats. Plus member probing's pings.
  */
 export function idleLoad (s: Setup, samples: number, envelopeBytes: number, idBytes: number, topo = topologyOf(s)): IdleLoad {
   const sim = simOf(s, topo, 200)
@@ -158,10 +164,12 @@ export function idleLoad (s: Setup, samples: number, envelopeBytes: number, idBy
   }
   const ihavePerS = (ihaveSent / s.n) * (1000 / TIMING.gossipHeartbeatMs)
   const idsPerIhave = Math.min(5000, perS * 3 * TIMING.gossipHeartbeatMs / 1000)
-  const msgs = perS * (copies + control) + ihavePerS
-  const bytes = perS * copies * (s.advertBytes + envelopeBytes) + perS * control * (envelopeBytes / 2 + idBytes) + ihavePerS * (envelopeBytes / 2 + idsPerIhave * idBytes)
+  // Member probing: a host pings one quiet connected host per period and answers, on average, one.
+  const memberPingsPerS = TIMING.memberProbeIntervalMs > 0 ? 2 * 1000 / TIMING.memberProbeIntervalMs : 0
+  const msgs = perS * (copies + control) + ihavePerS + memberPingsPerS
+  const bytes = perS * copies * (s.advertBytes + envelopeBytes) + perS * control * (envelopeBytes / 2 + idBytes) + ihavePerS * (envelopeBytes / 2 + idsPerIhave * idBytes) + memberPingsPerS * (envelopeBytes / 2 + PING_BYTES)
   return {
     heartbeatMs: s.heartbeatMs, heartbeatsPerHostS: perS, dataCopiesPerDelivery: copies, controlPerDelivery: control,
-    ihavePerHostS: ihavePerS, msgsPerHostS: msgs, bytesPerHostS: bytes, missRate: missed / deliveries, deliveriesSampled: deliveries
+    ihavePerHostS: ihavePerS, memberPingsPerHostS: memberPingsPerS, msgsPerHostS: msgs, bytesPerHostS: bytes, missRate: missed / deliveries, deliveriesSampled: deliveries
   }
 }
