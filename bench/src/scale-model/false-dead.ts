@@ -23,7 +23,7 @@
 import { remainingSuspicionTimeMs } from '@meshvirt/mesh'
 import { GossipSim } from './gossip.js'
 import { Cpu, Network } from './network.js'
-import { gossipParams, livenessParams, NOTICE_BYTES } from './params.js'
+import { gossipParams, livenessParams, NOTICE_BYTES, TIMING } from './params.js'
 import { Random } from './random.js'
 import type { Setup } from './scenarios.js'
 import type { Topology } from './topology.js'
@@ -105,7 +105,7 @@ export function falseDeadPerHour (s: Setup, missRate: number, deliveriesSampled:
   const probeFailure = s.link.lossMode === 'drop' ? 1 - (1 - s.link.loss) ** 2 : 0
   const pairsPerHour = s.n * (s.n - 1) * (3_600_000 / s.heartbeatMs)
   // Member probing: every host pings one host per period, and two lost pings in a row report it.
-  const memberMs = livenessParams(s.n, s.heartbeatMs).memberProbeIntervalMs
+  const memberMs = TIMING.memberProbeIntervalMs
   const memberNotices = memberMs > 0 ? s.n * (3_600_000 / memberMs) * probeFailure * probeFailure : 0
   const notices = pairsPerHour * q * q * probeFailure + memberNotices
   const noticesUpper = pairsPerHour * qUpper * qUpper * probeFailure + memberNotices

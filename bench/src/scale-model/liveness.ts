@@ -50,10 +50,9 @@ const PROBE_DONE = FIRST_EXTERNAL_KIND + 1
 const CHECK = FIRST_EXTERNAL_KIND + 2
 const OWN_DEADLINE = FIRST_EXTERNAL_KIND + 3
 const PROBE = FIRST_EXTERNAL_KIND + 4
-const MEMBER_PROBE = FIRST_EXTERNAL_KIND + 5
-const MEMBER_PROBE_DONE = FIRST_EXTERNAL_KIND + 6
-const NOTICE_PROBE = FIRST_EXTERNAL_KIND + 7
-const NOTICE_PROBE_DONE = FIRST_EXTERNAL_KIND + 8
+/** Two pings of a silent host (liveness-prober.ts `confirm`); b: 0 member probing, 1 on a notice. */
+const PROBE_TWICE = FIRST_EXTERNAL_KIND + 5
+const PROBE_TWICE_DONE = FIRST_EXTERNAL_KIND + 6
 
 export interface DetectionResult {
   /** Last observer declaring the victim dead, ms after the failure (the bench's deadAllMs). */
@@ -130,7 +129,7 @@ export class FailureDetector {
       const phase = this.sim.rng.uniform(0, period)
       const firstPeriod = phase + Math.ceil((quietFrom - phase) / period) * period
       const round = (this.sim.topo.peers[h] as number[]).length
-      this.sim.q.push(firstPeriod + this.sim.rng.int(Math.max(1, round)) * period, MEMBER_PROBE, h)
+      this.sim.q.push(firstPeriod + this.sim.rng.int(Math.max(1, round)) * period, PROBE_TWICE, h, 0)
     }
   }
 
@@ -185,24 +184,14 @@ export class FailureDetector {
         sim.q.push(sim.cpu.run(h, now, this.p.pingCostMs) + this.p.probeTimeoutMs, PROBE_DONE, h, 1)
         return
       }
-      case MEMBER_PROBE:
-        // Only a host still alive in this view is member-probed.
-        if (Number.isFinite(this.deadAt[h] as number) || !Number.isNaN(this.suspectSince[h] as number)) return
+      case PROBE_TWICE:
+        // b = 0, member probing: only a host still alive in this view; 1, on a notice: once per suspicion.
+        if (Number.isFinite(this.deadAt[h] as number) || (b === 0 ? !Number.isNaN(this.suspectSince[h] as number) : this.reported[h] === 1)) return
         this.probesSent += 2
-        sim.q.push(sim.cpu.run(h, now, 2 * this.p.pingCostMs) + 2 * this.p.probeTimeoutMs, MEMBER_PROBE_DONE, h)
+        sim.q.push(sim.cpu.run(h, now, 2 * this.p.pingCostMs) + 2 * this.p.probeTimeoutMs, PROBE_TWICE_DONE, h, b)
         return
-      case NOTICE_PROBE:
-        if (Number.isFinite(this.deadAt[h] as number) || this.reported[h] === 1) return
-        this.probesSent += 2
-        sim.q.push(sim.cpu.run(h, now, 2 * this.p.pingCostMs) + 2 * this.p.probeTimeoutMs, NOTICE_PROBE_DONE, h)
-        return
-      case NOTICE_PROBE_DONE:
-        if (Number.isFinite(this.deadAt[h] as number) || sim.cpu.lagMs(now) > this.p.maxLagForEvidenceMs) return
-        this.reportOnce(h)
-        this.scheduleCheck(h)
-        return
-      case MEMBER_PROBE_DONE:
-        if (Number.isFinite(this.deadAt[h] as number) || !Number.isNaN(this.suspectSince[h] as number)) return
+      case PROBE_TWICE_DONE:
+        if (Number.isFinite(this.deadAt[h] as number) || (b === 0 && !Number.isNaN(this.suspectSince[h] as number))) return
         if (sim.cpu.lagMs(now) > this.p.maxLagForEvidenceMs) return
         this.reportOnce(h)
         this.scheduleCheck(h)
@@ -232,7 +221,7 @@ export class FailureDetector {
     if (Number.isNaN(this.suspectSince[h] as number)) {
       this.becomeSuspect(h, this.sim.q.now)
       // liveness-prober.ts `onNotice`: a connected host checks for itself (two pings) and reports too.
-      if (this.watchers.has(h)) this.handle(NOTICE_PROBE, h, 0)
+      if (this.watchers.has(h)) this.handle(PROBE_TWICE, h, 1)
     }
     this.reporters[h] = (this.reporters[h] as number) + 1
     this.scheduleCheck(h)

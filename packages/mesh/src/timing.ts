@@ -6,8 +6,8 @@
  *     publish a suspicion notice; every host that receives one marks it suspect and probes it too;
  *   - a host that falls silent (power lost, hung, cut off: no connection drops) is found by member
  *     probing (SWIM's protocol period): every memberProbeIntervalMs each host pings one host, in a
- *     shuffled round-robin, among those it has not heard from for that long; two failed pings
- *     make it publish a notice;
+ *     shuffled round-robin, among those it is connected to and has not heard from for that long;
+ *     two failed pings make it publish a notice, and its other connected peers check it too;
  *   - failing both, a host not heard for suspectAfterHeartbeats × its heartbeat becomes suspect;
  *   - a suspect is dead after the suspicion timeout, between
  *       min = suspicionMult × max(1, log10 N) × probeInterval   (expectedConfirmations reached)
@@ -29,8 +29,8 @@ export interface MeshTiming {
   /** How often a suspect is pinged directly. */
   probeIntervalMs: number
   /**
-   * Member probing: how often this host pings one host it has not heard from for this long
-   * (0: never). Finds silent hosts long before their missed heartbeats do.
+   * Member probing: how often this host pings one connected host it has not heard from for this
+   * long (0: never). Finds silent hosts long before their missed heartbeats do.
    */
   memberProbeIntervalMs: number
   probeTimeoutMs: number
