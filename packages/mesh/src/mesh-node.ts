@@ -6,7 +6,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
-import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { gossipsub, type GossipSub, type SignedMessage } from '@libp2p/gossipsub'
 import { identify, identifyPush, type Identify, type IdentifyPush } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -14,6 +14,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { encodeHostAdvert } from './advert-codec.js'
 import { AdvertPublisher } from './advert-publisher.js'
 import { AdvertValidator, cloneCounters, type AdvertCounters } from './advert-validator.js'
 import { ClusterView } from './cluster-view.js'
@@ -31,7 +32,9 @@ import { SuspicionValidator, type SuspicionCounters } from './suspicion-validato
 import type { ByteBudgetInit, ByteBudgetStats } from './byte-budget.js'
 import { installEd25519KeyCache } from './ed25519-key-cache.js'
 import { RequestResponse, type FailedRequestReport, type HandleOptions, type RequestHandler, type RequestOptions } from './request-response.js'
+import { seqnoBytes, signedAdvertOf, SignedAdverts } from './signed-adverts.js'
 import { TIMING_PRESETS, type MeshTiming, type TimingPreset } from './timing.js'
+import { VIEW_PROTOCOL, ViewSync } from './view-sync.js'
 
 const CLUSTER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
@@ -82,6 +85,8 @@ export interface MeshStats {
   requestBuffer?: ByteBudgetStats
   /** Inbound connections in the handshake, and those refused for their address's bound. */
   inbound?: InboundGateStats
+  /** View sync: pulls done and adverts they brought, adverts rejected, pages served. */
+  viewSync?: { pulls: number, pulled: number, rejected: number, served: number }
 }
 
 export interface MeshNode {
@@ -211,6 +216,22 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     }
   })
   const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'), init.requestBuffer, init.onRequestFailed)
+  const signed = new SignedAdverts()
+  const sync = new ViewSync({
+    topic,
+    selfId: hostId,
+    adverts: signed,
+    passOn: (id) => view.get(id)?.liveness === 'alive',
+    self: () => ({ data: encodeHostAdvert(publisher.current()), seqno: seqnoBytes(BigInt(Date.now())) }),
+    sign: (bytes) => init.privateKey.sign(bytes),
+    apply: (advert, s) => {
+      if (view.isStale(advert.hostId, advert.incarnation, advert.seq) || view.apply(advert) === 'stale') return false
+      signed.remember(advert.hostId, s)
+      return true
+    },
+    request: async (peer, protocol, request, options) => await rr.request(peer, protocol, request, options),
+    log
+  })
 
   // Hosts learnt from gossip may never have been connected: give libp2p their advertised
   // addresses so that requests and liveness probes can dial them (a probe that cannot dial
@@ -226,7 +247,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   pubsub.addEventListener('message', (evt) => {
     if (evt.detail.topic === topic) {
       const advert = validator.advertOf(evt.detail)
-      if (advert !== undefined) view.apply(advert)
+      if (advert !== undefined && view.apply(advert) !== 'stale') signed.remember(advert.hostId, signedAdvertOf(evt.detail as SignedMessage))
     } else if (evt.detail.topic === noticeTopic) {
       const notice = suspicions.noticeOf(evt.detail)
       if (notice === undefined) return
@@ -238,14 +259,18 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   })
   libp2p.addEventListener('peer:disconnect', (evt) => { prober.onDisconnect(evt.detail.toString()) })
   view.subscribe((e) => {
+    if (e.type === 'removed') signed.forget(e.host.hostId)
     if (e.type !== 'dead') return
     libp2p.hangUp(peerIdFromString(e.host.hostId)).catch((err: unknown) => { log('hanging up on dead %s failed: %e', e.host.hostId, err) })
   })
   pubsub.addEventListener('subscription-change', (evt) => {
-    if (evt.detail.subscriptions.some((s) => s.subscribe && s.topic === topic)) publisher.onSubscriber()
+    if (!evt.detail.subscriptions.some((s) => s.subscribe && s.topic === topic)) return
+    publisher.onSubscriber()
+    sync.onPeer(evt.detail.peerId.toString())
   })
 
   await libp2p.start()
+  await rr.handle(VIEW_PROTOCOL, sync.serve, { maxRequestBytes: 1024 })
   pubsub.subscribe(topic)
   pubsub.subscribe(noticeTopic)
   publisher.start()
@@ -273,7 +298,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       connections: libp2p.getConnections().length,
       peers: libp2p.getPeers().length,
       requestBuffer: rr.budget.stats(),
-      inbound: gate.stats()
+      inbound: gate.stats(),
+      viewSync: { ...sync.counters }
     }),
     handle: async (protocol, handler, options) => { await rr.handle(protocol, handler, options) },
     unhandle: async (protocol) => { await rr.unhandle(protocol) },

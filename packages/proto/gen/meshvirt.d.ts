@@ -2497,6 +2497,60 @@ export namespace meshvirt {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface IViewPull {
+            after?: (string|null);
+        }
+
+        class ViewPull implements IViewPull {
+            constructor(properties?: meshvirt.v1.IViewPull);
+            public after: string;
+            public static create(properties?: meshvirt.v1.IViewPull): meshvirt.v1.ViewPull;
+            public static encode(message: meshvirt.v1.IViewPull, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ViewPull;
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ViewPull;
+            public static toObject(message: meshvirt.v1.ViewPull, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IViewPage {
+            adverts?: (meshvirt.v1.ISignedAdvert[]|null);
+            more?: (boolean|null);
+        }
+
+        class ViewPage implements IViewPage {
+            constructor(properties?: meshvirt.v1.IViewPage);
+            public adverts: meshvirt.v1.ISignedAdvert[];
+            public more: boolean;
+            public static create(properties?: meshvirt.v1.IViewPage): meshvirt.v1.ViewPage;
+            public static encode(message: meshvirt.v1.IViewPage, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.ViewPage;
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.ViewPage;
+            public static toObject(message: meshvirt.v1.ViewPage, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ISignedAdvert {
+            data?: (Uint8Array|null);
+            seqno?: (Uint8Array|null);
+            signature?: (Uint8Array|null);
+        }
+
+        class SignedAdvert implements ISignedAdvert {
+            constructor(properties?: meshvirt.v1.ISignedAdvert);
+            public data: Uint8Array;
+            public seqno: Uint8Array;
+            public signature: Uint8Array;
+            public static create(properties?: meshvirt.v1.ISignedAdvert): meshvirt.v1.SignedAdvert;
+            public static encode(message: meshvirt.v1.ISignedAdvert, writer?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): meshvirt.v1.SignedAdvert;
+            public static fromObject(object: { [k: string]: any }): meshvirt.v1.SignedAdvert;
+            public static toObject(message: meshvirt.v1.SignedAdvert, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface INetwork {
             name?: (string|null);
             id?: (string|null);

@@ -19160,6 +19160,419 @@ export const meshvirt = $root.meshvirt = (() => {
             return BalanceSetting;
         })();
 
+        v1.ViewPull = (function() {
+
+            function ViewPull(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            ViewPull.prototype.after = "";
+
+            ViewPull.create = function create(properties) {
+                return new ViewPull(properties);
+            };
+
+            ViewPull.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.after != null && Object.hasOwnProperty.call(message, "after"))
+                    writer.uint32(10).string(message.after);
+                return writer;
+            };
+
+            ViewPull.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ViewPull();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.after = reader.string();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            ViewPull.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ViewPull)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ViewPull: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ViewPull();
+                if (object.after != null)
+                    message.after = String(object.after);
+                return message;
+            };
+
+            ViewPull.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.after = "";
+                if (message.after != null && Object.hasOwnProperty.call(message, "after"))
+                    object.after = message.after;
+                return object;
+            };
+
+            ViewPull.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            ViewPull.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ViewPull";
+            };
+
+            return ViewPull;
+        })();
+
+        v1.ViewPage = (function() {
+
+            function ViewPage(properties) {
+                this.adverts = [];
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            ViewPage.prototype.adverts = $util.emptyArray;
+            ViewPage.prototype.more = false;
+
+            ViewPage.create = function create(properties) {
+                return new ViewPage(properties);
+            };
+
+            ViewPage.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.adverts != null && message.adverts.length)
+                    for (let i = 0; i < message.adverts.length; ++i)
+                        $root.meshvirt.v1.SignedAdvert.encode(message.adverts[i], writer.uint32(10).fork(), q + 1).ldelim();
+                if (message.more != null && Object.hasOwnProperty.call(message, "more"))
+                    writer.uint32(16).bool(message.more);
+                return writer;
+            };
+
+            ViewPage.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.ViewPage();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            if (!(message.adverts && message.adverts.length))
+                                message.adverts = [];
+                            message.adverts.push($root.meshvirt.v1.SignedAdvert.decode(reader, reader.uint32(), undefined, long + 1));
+                            break;
+                        }
+                    case 2: {
+                            message.more = reader.bool();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            ViewPage.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.ViewPage)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.ViewPage: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.ViewPage();
+                if (object.adverts) {
+                    if (!Array.isArray(object.adverts))
+                        throw TypeError(".meshvirt.v1.ViewPage.adverts: array expected");
+                    message.adverts = [];
+                    for (let i = 0; i < object.adverts.length; ++i) {
+                        if (!$util.isObject(object.adverts[i]))
+                            throw TypeError(".meshvirt.v1.ViewPage.adverts: object expected");
+                        message.adverts[i] = $root.meshvirt.v1.SignedAdvert.fromObject(object.adverts[i], long + 1);
+                    }
+                }
+                if (object.more != null)
+                    message.more = Boolean(object.more);
+                return message;
+            };
+
+            ViewPage.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.adverts = [];
+                if (options.defaults)
+                    object.more = false;
+                if (message.adverts && message.adverts.length) {
+                    object.adverts = [];
+                    for (let j = 0; j < message.adverts.length; ++j)
+                        object.adverts[j] = $root.meshvirt.v1.SignedAdvert.toObject(message.adverts[j], options, q + 1);
+                }
+                if (message.more != null && Object.hasOwnProperty.call(message, "more"))
+                    object.more = message.more;
+                return object;
+            };
+
+            ViewPage.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            ViewPage.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.ViewPage";
+            };
+
+            return ViewPage;
+        })();
+
+        v1.SignedAdvert = (function() {
+
+            function SignedAdvert(properties) {
+                if (properties)
+                    for (let keys = Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            }
+
+            SignedAdvert.prototype.data = $util.newBuffer([]);
+            SignedAdvert.prototype.seqno = $util.newBuffer([]);
+            SignedAdvert.prototype.signature = $util.newBuffer([]);
+
+            SignedAdvert.create = function create(properties) {
+                return new SignedAdvert(properties);
+            };
+
+            SignedAdvert.encode = function encode(message, writer, q) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (message.data != null && Object.hasOwnProperty.call(message, "data"))
+                    writer.uint32(10).bytes(message.data);
+                if (message.seqno != null && Object.hasOwnProperty.call(message, "seqno"))
+                    writer.uint32(18).bytes(message.seqno);
+                if (message.signature != null && Object.hasOwnProperty.call(message, "signature"))
+                    writer.uint32(26).bytes(message.signature);
+                return writer;
+            };
+
+            SignedAdvert.decode = function decode(reader, length, error, long) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (long === undefined)
+                    long = 0;
+                if (long > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let end, message;
+                if (length === undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = new $root.meshvirt.v1.SignedAdvert();
+                while (reader.pos < end) {
+                    let tag = reader.uint32();
+                    if (tag === error)
+                        break;
+                    switch (tag >>> 3) {
+                    case 1: {
+                            message.data = reader.bytes();
+                            break;
+                        }
+                    case 2: {
+                            message.seqno = reader.bytes();
+                            break;
+                        }
+                    case 3: {
+                            message.signature = reader.bytes();
+                            break;
+                        }
+                    default:
+                        reader.skipType(tag & 7, long);
+                        break;
+                    }
+                }
+                if (length !== undefined) {
+                    if (reader.pos !== end)
+                        throw RangeError("index out of range");
+                    reader.len = length;
+                }
+                return message;
+            };
+
+            SignedAdvert.fromObject = function fromObject(object, long) {
+                if (object instanceof $root.meshvirt.v1.SignedAdvert)
+                    return object;
+                if (!$util.isObject(object))
+                    throw TypeError(".meshvirt.v1.SignedAdvert: object expected");
+                if (long === undefined)
+                    long = 0;
+                if (long > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                let message = new $root.meshvirt.v1.SignedAdvert();
+                if (object.data != null)
+                    if (typeof object.data === "string")
+                        $util.base64.decode(object.data, message.data = $util.newBuffer($util.base64.length(object.data)), 0);
+                    else if (object.data.length >= 0)
+                        message.data = object.data;
+                if (object.seqno != null)
+                    if (typeof object.seqno === "string")
+                        $util.base64.decode(object.seqno, message.seqno = $util.newBuffer($util.base64.length(object.seqno)), 0);
+                    else if (object.seqno.length >= 0)
+                        message.seqno = object.seqno;
+                if (object.signature != null)
+                    if (typeof object.signature === "string")
+                        $util.base64.decode(object.signature, message.signature = $util.newBuffer($util.base64.length(object.signature)), 0);
+                    else if (object.signature.length >= 0)
+                        message.signature = object.signature;
+                return message;
+            };
+
+            SignedAdvert.toObject = function toObject(message, options, q) {
+                if (!options)
+                    options = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === String)
+                        object.data = "";
+                    else {
+                        object.data = [];
+                        if (options.bytes !== Array)
+                            object.data = $util.newBuffer(object.data);
+                    }
+                    if (options.bytes === String)
+                        object.seqno = "";
+                    else {
+                        object.seqno = [];
+                        if (options.bytes !== Array)
+                            object.seqno = $util.newBuffer(object.seqno);
+                    }
+                    if (options.bytes === String)
+                        object.signature = "";
+                    else {
+                        object.signature = [];
+                        if (options.bytes !== Array)
+                            object.signature = $util.newBuffer(object.signature);
+                    }
+                }
+                if (message.data != null && Object.hasOwnProperty.call(message, "data"))
+                    object.data = options.bytes === String ? $util.base64.encode(message.data, 0, message.data.length) : options.bytes === Array ? Array.prototype.slice.call(message.data) : message.data;
+                if (message.seqno != null && Object.hasOwnProperty.call(message, "seqno"))
+                    object.seqno = options.bytes === String ? $util.base64.encode(message.seqno, 0, message.seqno.length) : options.bytes === Array ? Array.prototype.slice.call(message.seqno) : message.seqno;
+                if (message.signature != null && Object.hasOwnProperty.call(message, "signature"))
+                    object.signature = options.bytes === String ? $util.base64.encode(message.signature, 0, message.signature.length) : options.bytes === Array ? Array.prototype.slice.call(message.signature) : message.signature;
+                return object;
+            };
+
+            SignedAdvert.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            SignedAdvert.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/meshvirt.v1.SignedAdvert";
+            };
+
+            return SignedAdvert;
+        })();
+
         v1.Network = (function() {
 
             function Network(properties) {
