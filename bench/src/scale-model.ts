@@ -14,6 +14,7 @@ import {
 } from './scale-model/params.js'
 import { convergence, detection, idleLoad, silentDetection, topologyOf, type Setup } from './scale-model/scenarios.js'
 import type { LinkModel } from './scale-model/network.js'
+import { VIEW_PAGE_BYTES } from '@meshvirt/mesh'
 
 const LOSS = 0.01
 /** Hosts restarting per minute, as a fraction of the cluster. */
@@ -85,8 +86,11 @@ export const scaleModel: Benchmark = {
       // Churn: each restart is a kill (its direct peers' notices) and a return (a new incarnation's first advert, flooded).
       const noticesPerKill = det.runs.reduce((a, r) => a + r.noticesPublished, 0) / det.runs.length
       const restartsPerS = (CHURN_PER_MIN * n) / 60
-      const churnMsgs = restartsPerS * (noticesPerKill + 1) * conv.copiesPerDelivery
-      const churnBytes = restartsPerS * conv.copiesPerDelivery * (noticesPerKill * (NOTICE_BYTES + ENVELOPE_BYTES) + ADVERT_BYTES + ENVELOPE_BYTES)
+      // … and its view sync: one pull of every advert from one peer (a request and an answer per page).
+      const pullBytes = n * ADVERT_BYTES
+      const pullMsgs = 2 * Math.ceil(pullBytes / VIEW_PAGE_BYTES)
+      const churnMsgs = restartsPerS * ((noticesPerKill + 1) * conv.copiesPerDelivery + pullMsgs / n)
+      const churnBytes = restartsPerS * (conv.copiesPerDelivery * (noticesPerKill * (NOTICE_BYTES + ENVELOPE_BYTES) + ADVERT_BYTES + ENVELOPE_BYTES) + pullBytes / n)
       const oneSecondHb = heartbeatMs(n, { heartbeatIntervalMs: ONE_SECOND_HEARTBEAT_MS, maxAdvertsPerSecond: TIMING.maxAdvertsPerSecond })
       const oneSecondMsgs = idle0.msgsPerHostS - idle0.heartbeatsPerHostS * (idle0.dataCopiesPerDelivery + idle0.controlPerDelivery) + ((n - 1) / (oneSecondHb / 1000)) * (idle0.dataCopiesPerDelivery + idle0.controlPerDelivery)
       if (n === 100) msgs100 = idle0.msgsPerHostS
@@ -109,6 +113,7 @@ export const scaleModel: Benchmark = {
       metrics[`cpu_pct_per_host_idle_${n}`] = { value: r1(rho * 100), unit: '%' }
       metrics[`msgs_per_host_s_churn_${n}`] = { value: r1(idle0.msgsPerHostS + churnMsgs), unit: 'msg/s' }
       metrics[`bytes_per_host_s_churn_${n}`] = { value: Math.round(idle0.bytesPerHostS + churnBytes), unit: 'B/s' }
+      metrics[`view_sync_bytes_per_join_${n}`] = { value: pullBytes, unit: 'B' }
       metrics[`false_dead_per_hour_${n}`] = { value: r3(fd.falseDeadPerHour), unit: '/h', ...(n === 10_000 ? { target: '0' } : {}) }
       metrics[`false_dead_per_hour_upper95_${n}`] = { value: r3(fd.falseDeadPerHourUpper), unit: '/h' }
       metrics[`false_dead_observers_per_false_notice_${n}`] = { value: r3(race.falseDeadObservers / race.trials), unit: 'hosts' }
@@ -119,11 +124,12 @@ export const scaleModel: Benchmark = {
       if (race.falseDeadObservers > 0) flows.push(`N=${n}: a false notice still gets a live host declared dead: ${race.falseDeadObservers} observers over ${race.trials} races`)
       if (raceBefore.falseDeadObservers > 0) flows.push(`N=${n}: with the rule before (suspect() ignoring only older incarnations, not older seq) ${raceBefore.falseDeadObservers} observers over ${raceBefore.trials} races would have declared a live host dead; the seq rule: ${race.falseDeadObservers}`)
       flows.push(`N=${n}: churn of ${CHURN_PER_MIN * 100} %/min adds ${r1(churnMsgs)} msg/s per host (every host hears every restart: O(N) per host)`)
+      if (pullBytes > VIEW_PAGE_BYTES * 8) flows.push(`N=${n}: a newcomer's view sync is ${(pullBytes / 2 ** 20).toFixed(1)} MiB from one peer (what one heartbeat period of every host's adverts would bring it), served by whichever peer it met first`)
       perN[String(n)] = {
         setup: { heartbeatMs: s.heartbeatMs, latencyMs: LAN_LATENCY_MS, perHostIdleUtilisation: rho, avgPeers: conv.avgPeers, avgMesh: conv.avgMesh },
         convergence: conv, convergenceLoss1Tcp: convRetransmit, convergenceLoss1Drop: convDrop,
         detection: det, silent, silentHeartbeats, silentNoSlack, silentVariant, idle: idle0, idleLoss1Drop: idleDrop, falseDead: fd, raceIncarnationOnly: raceBefore,
-        churn: { restartsPerS, noticesPerKill, msgsPerHostS: churnMsgs, bytesPerHostS: churnBytes },
+        churn: { restartsPerS, noticesPerKill, viewSyncBytesPerJoin: pullBytes, viewSyncMsgsPerJoin: pullMsgs, msgsPerHostS: churnMsgs, bytesPerHostS: churnBytes },
         wallMs: Date.now() - t0
       }
       log(`N=${n}: convergence p99 ${conv.p99Ms.toFixed(1)} ms (1 % loss: tcp ${convRetransmit.p99Ms.toFixed(0)} ms, drop ${convDrop.p99Ms.toFixed(0)} ms); killed host dead everywhere in ${(det.medianDeadAllMs / 1000).toFixed(2)} s; silent ${(silent.deadAllMs / 1000).toFixed(1)} s with ${silent.noticesPublished} notices (heartbeats only: ${(silentHeartbeats.deadAllMs / 1000).toFixed(1)} s; ${MONITORS} monitors: ${(silentVariant.deadAllMs / 1000).toFixed(1)} s, ${silentVariant.noticesPublished}); idle ${idle0.msgsPerHostS.toFixed(0)} msg/s, ${(idle0.bytesPerHostS / 1024).toFixed(1)} KiB/s per host; false dead ${fd.falseDeadPerHour.toPrecision(2)}/h (≤ ${fd.falseDeadPerHourUpper.toPrecision(2)}) — ${((Date.now() - t0) / 1000).toFixed(1)} s`)
@@ -147,7 +153,7 @@ export const scaleModel: Benchmark = {
         flowsThatDoNotScale: flows,
         method: [
           'simulated message by message: convergence rounds, kills (probes, notices, suspicion timers), silent failures, sampled heartbeats, refutation races',
-          'computed from simulated rates: idle msgs and bytes per host = heartbeat rate (N-1)/period × copies per delivery measured on sampled heartbeats + IHAVEs per gossip heartbeat; churn = restarts/s × (notices per kill + 1 advert) × copies per delivery',
+          'computed from simulated rates: idle msgs and bytes per host = heartbeat rate (N-1)/period × copies per delivery measured on sampled heartbeats + IHAVEs per gossip heartbeat; churn = restarts/s × ((notices per kill + 1 advert) × copies per delivery + each view sync of a newcomer (N adverts in pages, one peer) / N)',
           'false dead per hour = N(N-1) × heartbeats/h × (missed-heartbeat rate)² × P(probe fails) × P(false dead | false notice); with no miss seen, the 95 % upper bound uses 3/deliveries sampled',
           `loss: tcp = 1 % of segments retransmitted after ${TCP_MIN_RTO_MS} ms (what TCP does); drop = 1 % of messages lost outright (pessimistic), repaired by IHAVE/IWANT`
         ]

@@ -14,8 +14,9 @@
  *       max = suspicionMaxTimeoutMult × min                      (no confirmation)
  *     where confirmations are distinct reporters plus this host's failed probes.
  * LAN at 50 hosts: notices within ~10 ms of the drop, dead after min = 1.7 s.
- * Heartbeats only back this up (and refresh adverts), so they can be spaced out: 5 s base,
- * at most 100 heartbeats/s received per host (10 s at 1,000 hosts).
+ * Heartbeats only back this up and refresh adverts (a newcomer pulls every advert from its first
+ * peer, view-sync.ts, rather than waiting for them), so they are spaced out: 5 s base, at most 40
+ * heartbeats/s received per host — twice what a 100-host cluster sends (25 s at 1,000 hosts).
  */
 export interface MeshTiming {
   /** Base heartbeat period; spaced out with N (see heartbeatIntervalMs in suspicion.ts). */
@@ -53,7 +54,7 @@ export interface MeshTiming {
 /** One data centre: ~0.1–1 ms RTT, failure detection in a few seconds. */
 export const LAN_TIMING: Readonly<MeshTiming> = Object.freeze({
   heartbeatIntervalMs: 5000,
-  maxAdvertsPerSecond: 100,
+  maxAdvertsPerSecond: 40,
   publishDebounceMs: 50,
   suspectAfterHeartbeats: 2,
   probeIntervalMs: 1000,
@@ -73,7 +74,7 @@ export const LAN_TIMING: Readonly<MeshTiming> = Object.freeze({
 export const WAN_TIMING: Readonly<MeshTiming> = Object.freeze({
   ...LAN_TIMING,
   heartbeatIntervalMs: 5000,
-  maxAdvertsPerSecond: 50,
+  maxAdvertsPerSecond: 20,
   publishDebounceMs: 200,
   suspectAfterHeartbeats: 3,
   probeIntervalMs: 2000,
