@@ -161,13 +161,16 @@ export class LivenessProber {
 
   /** true: answered; false: unreachable; undefined: failed while this host was lagging. */
   private async ping (hostId: string): Promise<boolean | undefined> {
+    const started = performance.now()
     try {
       await this.init.ping.ping(peerIdFromString(hostId), { signal: AbortSignal.timeout(this.init.timing.probeTimeoutMs) })
       return true
     } catch (err) {
       // On a lagging loop even "refused" is unreliable: dials abort mid-handshake with
-      // encryption or muxer errors that look like a dead peer.
-      const lag = localLoopLagMs()
+      // encryption or muxer errors that look like a dead peer. A time-out that this host saw late
+      // is its own lag, known at once (the monitor needs a second's window after it starts).
+      const late = performance.now() - started - this.init.timing.probeTimeoutMs
+      const lag = Math.max(localLoopLagMs(), late)
       this.init.log('probe of %s failed (local lag %d ms): %e', hostId, lag, err)
       return lag > MAX_LOOP_LAG_FOR_EVIDENCE_MS ? undefined : false
     }
