@@ -69,8 +69,16 @@ export async function verifySignedAdvert (topic: string, s: SignedAdvert): Promi
 export class SignedAdverts {
   private readonly byHost = new Map<string, SignedAdvert>()
 
+  /**
+   * Keeps copies: what it is given are views into a larger buffer (the gossip frame the message came
+   * in, a pulled page), which would otherwise stay in memory as long as the host's advert does.
+   */
   remember (hostId: string, s: SignedAdvert): void {
-    this.byHost.set(hostId, s)
+    this.byHost.set(hostId, { data: new Uint8Array(s.data), seqno: new Uint8Array(s.seqno), signature: new Uint8Array(s.signature) })
+  }
+
+  get (hostId: string): SignedAdvert | undefined {
+    return this.byHost.get(hostId)
   }
 
   forget (hostId: string): void {

@@ -38,6 +38,17 @@ describe('signed adverts', () => {
     expect((await verifySignedAdvert(TOPIC, { ...good, data: new Uint8Array([1, 2, 3]) })).ok).toBe(false)
   })
 
+  it('keeps copies, not views that would hold the frame they came in', () => {
+    const frame = new Uint8Array(64 * 1024)
+    const store = new SignedAdverts()
+    store.remember('h1', { data: frame.subarray(100, 300), seqno: frame.subarray(0, 8), signature: frame.subarray(8, 72) })
+    const kept = store.get('h1')
+    expect(kept?.data.byteLength).toBe(200)
+    expect(kept?.data.buffer.byteLength).toBe(200)
+    expect(kept?.signature.buffer.byteLength).toBe(64)
+    expect(kept?.seqno.buffer.byteLength).toBe(8)
+  })
+
   it('pages go through every host once, in host-id order, within the byte bound', () => {
     const store = new SignedAdverts()
     const ids = Array.from({ length: 30 }, (_, i) => `h${String(i).padStart(2, '0')}`)

@@ -13,7 +13,7 @@ import { validateSpec, withoutImports } from '../spec-validation.js'
 import type { AbortOptions, HypervisorCapabilities, VmInfo, VmSpec } from '../types.js'
 import { createDisk } from './disks.js'
 import { writeSeedIso } from './seed-iso.js'
-import { launchQemu } from './qemu-launcher.js'
+import { launchQemu, withQemuLog } from './qemu-launcher.js'
 import { QemuLifecycle } from './qemu-lifecycle.js'
 import { QemuProcess } from './qemu-process.js'
 import { QmpClient } from './qmp-client.js'
@@ -171,7 +171,7 @@ export class QemuHypervisor extends QemuLifecycle implements LiveMigration {
         ...(options.nbdSocket !== undefined ? { nbdSocket: options.nbdSocket } : {}),
         ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
         ...(options.signal !== undefined ? { signal: options.signal } : {})
-      }).run()
+      }).run().catch(async (err: unknown) => { throw await withQemuLog(err, vmPaths(this.dataDir, info.spec).qemuLog, 'the source') })
       this.log('vm migrated out', { vm: id, downtimeMs: result.downtimeMs, totalMs: result.totalMs })
       return result
     } finally {

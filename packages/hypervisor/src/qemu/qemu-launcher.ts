@@ -2,7 +2,7 @@ import { constants } from 'node:fs'
 import { access, readFile, rename, rm } from 'node:fs/promises'
 import { loadExeca } from '../lazy-execa.js'
 import { LAUNCH_TIMEOUT_MS } from '../constants.js'
-import { DiskFullError, ImageMissingError, KvmUnusableError, QemuLaunchError, QemuMissingError, WrongStateError } from '../errors.js'
+import { DiskFullError, ImageMissingError, KvmUnusableError, QemuLaunchError, QemuMissingError, QmpError, WrongStateError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { buildQemuArgv, type QemuLaunch } from './argv.js'
 import { QemuProcess } from './qemu-process.js'
@@ -76,4 +76,17 @@ function launchError (qemu: string, id: string, result: { code?: string, stderr?
 export async function readQemuLog (path: string, maxBytes = 2048): Promise<string> {
   const text = (await readFile(path, 'utf8').catch(() => '')).trim()
   return text.length > maxBytes ? `…${text.slice(-maxBytes)}` : text
+}
+
+/**
+ * An error caused by a QEMU's monitor closing under a call (that QEMU exited) gets the end of its
+ * log appended: why it went (an assertion, a signal) is there and nowhere else.
+ */
+export async function withQemuLog (err: unknown, logPath: string, which: string): Promise<unknown> {
+  if (!(err instanceof Error)) return err
+  const qmp = err instanceof QmpError ? err : err.cause instanceof QmpError ? err.cause : undefined
+  if (qmp === undefined || !qmp.message.includes('closed')) return err
+  const said = await readQemuLog(logPath, 1024)
+  if (said !== '') err.message += ` (${which} QEMU's log ends: ${said})`
+  return err
 }
