@@ -1,9 +1,10 @@
 import { createServer, type Server, type Socket } from 'node:net'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { QmpClient } from '../src/index.js'
+import { connectQmp } from '../src/qemu/qemu-launcher.js'
 
 /** A scripted QMP server: greeting, capabilities, then `reply` decides each answer. */
 function fakeQmp (path: string, reply: (cmd: { execute: string, id?: string, arguments?: unknown }, socket: Socket) => void): Promise<Server> {
@@ -73,6 +74,35 @@ describe('QmpClient', () => {
     await expect(dying).rejects.toMatchObject({ code: 'ERR_QMP' })
     expect(client.isClosed).toBe(true)
     await expect(client.execute('x')).rejects.toMatchObject({ code: 'ERR_QMP' })
+  })
+
+  it('says what the QEMU logged last when its monitor closes under a call, and nothing when we closed it', async () => {
+    const paths = { qmpSocket: join(dir, 's'), qemuLog: join(dir, 'qemu.log') }
+    await writeFile(paths.qemuLog, 'early noise\nqemu-system-x86_64: ../migration/ram.c:123: assertion failed\n')
+    server = await fakeQmp(paths.qmpSocket, (cmd, socket) => { if (cmd.execute === 'die') socket.destroy() })
+    client = await connectQmp(paths)
+    const waiting = client.waitForEvent('MIGRATION', { timeoutMs: 5000 })
+    const dying = client.execute('die')
+    const said = '(QEMU exited?) (its log ends: early noise\nqemu-system-x86_64: ../migration/ram.c:123: assertion failed)'
+    await expect(dying).rejects.toMatchObject({ code: 'ERR_QMP', message: `QMP connection closed before the reply ${said}` })
+    await expect(waiting).rejects.toThrow('QMP connection closed while waiting for MIGRATION (its log ends: early noise')
+    await expect(client.execute('x')).rejects.toThrow('QMP connection closed; cannot run x (its log ends: early noise')
+
+    // Closed by us: not a QEMU that went, so no log.
+    const ours = await connectQmp(paths)
+    const pending = ours.execute('hang')
+    ours.close()
+    await expect(pending).rejects.toMatchObject({ message: 'QMP connection closed before the reply (QEMU exited?)' })
+  })
+
+  it('leaves the errors as they were when the log is empty or missing', async () => {
+    const paths = { qmpSocket: join(dir, 's'), qemuLog: join(dir, 'absent.log') }
+    server = await fakeQmp(paths.qmpSocket, (cmd, socket) => { if (cmd.execute === 'die') socket.destroy() })
+    client = await connectQmp(paths)
+    await expect(client.execute('die')).rejects.toMatchObject({ message: 'QMP connection closed before the reply (QEMU exited?)' })
+    await writeFile(paths.qemuLog, '')
+    client = await connectQmp(paths)
+    await expect(client.execute('die')).rejects.toMatchObject({ message: 'QMP connection closed before the reply (QEMU exited?)' })
   })
 
   it('reports a missing socket as a QMP error', async () => {

@@ -43,6 +43,7 @@ export class AdvertPublisher {
   /** Peers the latest advert went to directly; 0 until the first subscriber is known. */
   private lastRecipients = 0
   private latest: HostAdvert
+  private latestBytes: Uint8Array | undefined
   private readonly clock: () => number
 
   constructor (private readonly init: AdvertPublisherInit) {
@@ -67,6 +68,12 @@ export class AdvertPublisher {
   /** The advert most recently published (or about to be). */
   current (): HostAdvert {
     return this.latest
+  }
+
+  /** current() as it went on the wire (view sync hands it to newcomers as is). */
+  currentBytes (): Uint8Array {
+    this.latestBytes ??= encodeHostAdvert(this.latest)
+    return this.latestBytes
   }
 
   /**
@@ -120,8 +127,9 @@ export class AdvertPublisher {
     this.seq++
     this.latest = this.build(this.content, this.seq)
     this.lastPublishMs = this.clock()
+    this.latestBytes = encodeHostAdvert(this.latest)
     this.init.onAdvert(this.latest)
-    this.init.send(encodeHostAdvert(this.latest), flood)
+    this.init.send(this.latestBytes, flood)
       .then((r) => { this.lastRecipients = r.recipients }, this.init.onError)
     this.scheduleHeartbeat()
   }

@@ -21,8 +21,8 @@ let lastAskedMs = 0
  * p99 event-loop delay of the last second, in ms. 0 until the monitor's first window completes
  * (it starts with the first question, and again after a quiet IDLE_STOP_MS).
  */
-export function localLoopLagMs (now = Date.now()): number {
-  lastAskedMs = now
+export function localLoopLagMs (): number {
+  lastAskedMs = Date.now()
   if (histogram === undefined) {
     const h = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
     h.enable()

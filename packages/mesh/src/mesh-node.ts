@@ -14,7 +14,6 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { encodeHostAdvert } from './advert-codec.js'
 import { AdvertPublisher } from './advert-publisher.js'
 import { AdvertValidator, cloneCounters, type AdvertCounters } from './advert-validator.js'
 import { ClusterView } from './cluster-view.js'
@@ -222,10 +221,10 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     selfId: hostId,
     adverts: signed,
     passOn: (id) => view.get(id)?.liveness === 'alive',
-    self: () => ({ data: encodeHostAdvert(publisher.current()), seqno: seqnoBytes(BigInt(Date.now())) }),
+    self: () => ({ data: publisher.currentBytes(), seqno: seqnoBytes(BigInt(Date.now())) }),
     sign: (bytes) => init.privateKey.sign(bytes),
     apply: (advert, s) => {
-      if (view.isStale(advert.hostId, advert.incarnation, advert.seq) || view.apply(advert) === 'stale') return false
+      if (view.apply(advert) === 'stale') return false
       signed.remember(advert.hostId, s)
       return true
     },

@@ -13,10 +13,10 @@ import { validateSpec, withoutImports } from '../spec-validation.js'
 import type { AbortOptions, HypervisorCapabilities, VmInfo, VmSpec } from '../types.js'
 import { createDisk } from './disks.js'
 import { writeSeedIso } from './seed-iso.js'
-import { launchQemu, withQemuLog } from './qemu-launcher.js'
+import { connectQmp, launchQemu } from './qemu-launcher.js'
 import { QemuLifecycle } from './qemu-lifecycle.js'
 import { QemuProcess } from './qemu-process.js'
-import { QmpClient } from './qmp-client.js'
+import type { QmpClient } from './qmp-client.js'
 import { vmPaths } from './vm-paths.js'
 import { asDiskFull, writeRecord, readRecord, type VmRecord } from './vm-record.js'
 
@@ -65,7 +65,7 @@ export class QemuHypervisor extends QemuLifecycle implements LiveMigration {
         const record: VmRecord = { version: 1, spec: withoutImports(checked), accel: this.accel, createdAt: new Date().toISOString(), state: 'created', incoming: { disks: options.disks, since: new Date().toISOString() } }
         await writeRecord(paths.dir, record)
         proc = await launchQemu({ spec: checked, paths, accel: this.accel, incoming: 'defer' }, { qemuBinary: this.qemu, timeoutMs: this.launchTimeoutMs, signal: options.signal })
-        qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+        qmp = await connectQmp(paths, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
         const nbd = incoming.nbdSocket !== undefined ? { socket: incoming.nbdSocket, disks } : undefined
         const tls = options.tcp?.tls
         if (tls !== undefined) await installTlsCreds(qmp, paths.dir, 'server', tls)
@@ -171,7 +171,7 @@ export class QemuHypervisor extends QemuLifecycle implements LiveMigration {
         ...(options.nbdSocket !== undefined ? { nbdSocket: options.nbdSocket } : {}),
         ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
         ...(options.signal !== undefined ? { signal: options.signal } : {})
-      }).run().catch(async (err: unknown) => { throw await withQemuLog(err, vmPaths(this.dataDir, info.spec).qemuLog, 'the source') })
+      }).run()
       this.log('vm migrated out', { vm: id, downtimeMs: result.downtimeMs, totalMs: result.totalMs })
       return result
     } finally {
@@ -212,7 +212,7 @@ export class QemuHypervisor extends QemuLifecycle implements LiveMigration {
     const paths = vmPaths(this.dataDir, record.spec)
     const proc = await QemuProcess.fromPidFile(paths.pidFile)
     if (proc === undefined) throw new VmNotFoundError(`VM ${id}: its incoming QEMU is gone; abort the incoming migration`)
-    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+    const qmp = await connectQmp(paths, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
     this.incoming.set(id, { proc, qmp })
     return { proc, qmp }
   }

@@ -2,9 +2,10 @@ import { constants } from 'node:fs'
 import { access, readFile, rename, rm } from 'node:fs/promises'
 import { loadExeca } from '../lazy-execa.js'
 import { LAUNCH_TIMEOUT_MS } from '../constants.js'
-import { DiskFullError, ImageMissingError, KvmUnusableError, QemuLaunchError, QemuMissingError, QmpError, WrongStateError } from '../errors.js'
-import type { AbortOptions } from '../types.js'
+import { DiskFullError, ImageMissingError, KvmUnusableError, QemuLaunchError, QemuMissingError, WrongStateError } from '../errors.js'
+import type { AbortOptions, VmPaths } from '../types.js'
 import { buildQemuArgv, type QemuLaunch } from './argv.js'
+import { QmpClient, type QmpCommandOptions } from './qmp-client.js'
 import { QemuProcess } from './qemu-process.js'
 import { checkTaps } from './taps.js'
 
@@ -79,14 +80,9 @@ export async function readQemuLog (path: string, maxBytes = 2048): Promise<strin
 }
 
 /**
- * An error caused by a QEMU's monitor closing under a call (that QEMU exited) gets the end of its
- * log appended: why it went (an assertion, a signal) is there and nowhere else.
+ * The QMP connection to a VM's QEMU. If the monitor closes under a call (that QEMU exited), the
+ * error carries the end of its log: why it went (an assertion, a signal) is there and nowhere else.
  */
-export async function withQemuLog (err: unknown, logPath: string, which: string): Promise<unknown> {
-  if (!(err instanceof Error)) return err
-  const qmp = err instanceof QmpError ? err : err.cause instanceof QmpError ? err.cause : undefined
-  if (qmp === undefined || !qmp.message.includes('closed')) return err
-  const said = await readQemuLog(logPath, 1024)
-  if (said !== '') err.message += ` (${which} QEMU's log ends: ${said})`
-  return err
+export async function connectQmp (paths: Pick<VmPaths, 'qmpSocket' | 'qemuLog'>, options: QmpCommandOptions = {}): Promise<QmpClient> {
+  return await QmpClient.connect(paths.qmpSocket, { ...options, lastWords: async () => await readQemuLog(paths.qemuLog, 1024) })
 }

@@ -14,9 +14,9 @@ import { foldOnlineGrowth } from '../memory-layout.js'
 import { resizeGuest } from './guest-resize.js'
 import { writeSeedIso } from './seed-iso.js'
 import { hostFingerprint } from './fingerprint.js'
-import { launchQemu } from './qemu-launcher.js'
+import { connectQmp, launchQemu } from './qemu-launcher.js'
 import { QemuProcess } from './qemu-process.js'
-import { QmpClient } from './qmp-client.js'
+import type { QmpClient } from './qmp-client.js'
 import { vmPaths } from './vm-paths.js'
 import { VmRegistry } from './vm-registry.js'
 import { checkSpecImages, ImageSources } from '../image-sources.js'
@@ -132,7 +132,7 @@ export abstract class QemuLifecycle extends VmRegistry implements Hypervisor, Re
       const next: VmRecord = { ...record, spec, state: 'running', startedAt: new Date().toISOString(), exit: undefined }
       let qmp: QmpClient | undefined
       try {
-        qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+        qmp = await connectQmp(paths, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
         // Recorded before attaching: a guest that exits at once must find `running` to overwrite.
         await writeRecord(paths.dir, next)
       } catch (err) {

@@ -13,6 +13,14 @@ export interface QmpCommandOptions extends AbortOptions {
   timeoutMs?: number
 }
 
+export interface QmpConnectOptions extends QmpCommandOptions {
+  /**
+   * What the QEMU said last (the end of its log), asked once if the monitor closes under us: it
+   * goes into every error the close causes, since why a QEMU went is there and nowhere else.
+   */
+  lastWords?: () => Promise<string>
+}
+
 interface Pending {
   resolve: (value: unknown) => void
   reject: (err: Error) => void
@@ -33,8 +41,11 @@ export class QmpClient {
   private nextId = 1
   private buffered = ''
   private closed = false
+  private closedByUs = false
+  /** Appended to the errors of a closed monitor: '' or ` (its log ends: …)`. */
+  private closeNote: Promise<string> = Promise.resolve('')
 
-  private constructor (socket: Socket, greeting: Record<string, unknown>, rest: string) {
+  private constructor (socket: Socket, greeting: Record<string, unknown>, rest: string, private readonly lastWords?: () => Promise<string>) {
     this.socket = socket
     this.greeting = greeting
     this.buffered = rest
@@ -44,7 +55,7 @@ export class QmpClient {
   }
 
   /** Connect, read the greeting and negotiate capabilities (leaves command mode open). */
-  static async connect (path: string, options: QmpCommandOptions = {}): Promise<QmpClient> {
+  static async connect (path: string, options: QmpConnectOptions = {}): Promise<QmpClient> {
     const timeoutMs = options.timeoutMs ?? QMP_COMMAND_TIMEOUT_MS
     const { socket, greeting, rest } = await new Promise<{ socket: Socket, greeting: Record<string, unknown>, rest: string }>((resolve, reject) => {
       const socket = createConnection(path)
@@ -76,7 +87,7 @@ export class QmpClient {
       socket.on('error', onError)
       socket.on('data', onData)
     })
-    const client = new QmpClient(socket, greeting, rest)
+    const client = new QmpClient(socket, greeting, rest, options.lastWords)
     await client.execute('qmp_capabilities', undefined, options)
     return client
   }
@@ -87,7 +98,7 @@ export class QmpClient {
 
   /** Run one command; rejects with QmpError on an `error` reply, QmpTimeoutError, or AbortedError. */
   async execute<T = unknown> (command: string, args?: Record<string, unknown>, options: QmpCommandOptions = {}): Promise<T> {
-    if (this.closed) throw new QmpError(`QMP connection closed; cannot run ${command}`)
+    if (this.closed) throw new QmpError(`QMP connection closed; cannot run ${command}${await this.closeNote}`)
     if (options.signal?.aborted === true) throw new AbortedError(`QMP ${command} aborted`)
     const id = `mv-${this.nextId++}`
     const timeoutMs = options.timeoutMs ?? QMP_COMMAND_TIMEOUT_MS
@@ -127,7 +138,7 @@ export class QmpClient {
       const timer = setTimeout(() => { done(new QmpTimeoutError(`no QMP ${name} event within ${timeoutMs} ms`)) }, timeoutMs)
       const onAbort = (): void => { done(new AbortedError(`waiting for QMP ${name} aborted`)) }
       const offEvent = this.onEvent((e) => { if (e.event === name && (options.filter?.(e) ?? true)) done(undefined, e) })
-      const offClose = this.onClose(() => { done(new QmpError(`QMP connection closed while waiting for ${name}`)) })
+      const offClose = this.onClose(() => { void this.closeNote.then((note) => { done(new QmpError(`QMP connection closed while waiting for ${name}${note}`)) }) })
       options.signal?.addEventListener('abort', onAbort)
       function done (err?: Error, event?: QmpEvent): void {
         clearTimeout(timer); offEvent(); offClose()
@@ -138,13 +149,17 @@ export class QmpClient {
   }
 
   close (): void {
+    this.closedByUs = true
     this.socket.destroy()
   }
 
   private handleClose (): void {
     if (this.closed) return
     this.closed = true
-    for (const p of [...this.pending.values()]) p.reject(new QmpError('QMP connection closed before the reply (QEMU exited?)'))
+    const words = this.closedByUs ? undefined : this.lastWords
+    if (words !== undefined) this.closeNote = words().then((said) => said === '' ? '' : ` (its log ends: ${said})`, () => '')
+    const pending = [...this.pending.values()]
+    void this.closeNote.then((note) => { for (const p of pending) p.reject(new QmpError(`QMP connection closed before the reply (QEMU exited?)${note}`)) })
     for (const l of [...this.closeListeners]) l()
   }
 

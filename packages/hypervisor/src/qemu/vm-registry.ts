@@ -2,9 +2,9 @@ import { SIGTERM_TIMEOUT_MS } from '../constants.js'
 import { VmNotFoundError } from '../errors.js'
 import { EventHub } from '../event-hub.js'
 import type { AbortOptions, ExitReason, HypervisorEvent, VmInfo } from '../types.js'
-import { readQemuLog } from './qemu-launcher.js'
+import { connectQmp, readQemuLog } from './qemu-launcher.js'
 import { QemuProcess } from './qemu-process.js'
-import { QmpClient } from './qmp-client.js'
+import type { QmpClient } from './qmp-client.js'
 import { VmAttachment } from './vm-attachment.js'
 import { vmPaths } from './vm-paths.js'
 import { readRecord, writeRecord, type VmRecord } from './vm-record.js'
@@ -73,7 +73,7 @@ export abstract class VmRegistry {
     const paths = vmPaths(this.dataDir, record.spec)
     const proc = await QemuProcess.fromPidFile(paths.pidFile)
     if (proc === undefined) throw new VmNotFoundError(`VM ${id}: no live QEMU behind ${paths.pidFile}`)
-    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
+    const qmp = await connectQmp(paths, { timeoutMs: this.qmpTimeoutMs, signal: options.signal })
     return this.attach(id, proc, qmp)
   }
 
