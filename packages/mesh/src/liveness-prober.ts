@@ -1,5 +1,5 @@
 /**
- * The I/O half of liveness. Pings (directly, dialling if needed) the suspects the ClusterView
+ * The I/O half of liveness. Probes (member-probe.ts; directly, dialling if needed) the suspects the ClusterView
  * names, every host whose connection to us drops, and, every `memberProbeIntervalMs`, one connected
  * host it has not heard from for that long (member probing: a host that falls silent drops no
  * connection). When a probe fails, folds this host's own suspicion into the view and publishes a
@@ -11,8 +11,6 @@
  * healthy hosts, and reporting them started suspicion storms (measured: 50 hosts on one busy
  * core). Such a probe is inconclusive; other hosts' notices and the timeout still decide.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
-import type { Ping } from '@libp2p/ping'
 import type { ClusterView } from './cluster-view.js'
 import type { SuspicionNotice } from './suspicion-notice.js'
 import type { MeshTiming } from './timing.js'
@@ -24,7 +22,11 @@ export const MAX_LOOP_LAG_FOR_EVIDENCE_MS = 100
 
 export interface LivenessProberInit {
   view: ClusterView
-  ping: Ping
+  /**
+   * Asks `hostId` to answer (member-probe.ts: one frame each way on the request channel); resolves
+   * when it did, throws when it did not by the time `signal` aborts or could not be reached.
+   */
+  probe: (hostId: string, signal: AbortSignal) => Promise<void>
   timing: Pick<MeshTiming, 'probeIntervalMs' | 'probeTimeoutMs' | 'heartbeatIntervalMs' | 'memberProbeIntervalMs'>
   /** The hosts this host has a connection to now: member probing pings only them (never dials). */
   connected: () => Iterable<string>
@@ -163,7 +165,7 @@ export class LivenessProber {
   private async ping (hostId: string): Promise<boolean | undefined> {
     const started = performance.now()
     try {
-      await this.init.ping.ping(peerIdFromString(hostId), { signal: AbortSignal.timeout(this.init.timing.probeTimeoutMs) })
+      await this.init.probe(hostId, AbortSignal.timeout(this.init.timing.probeTimeoutMs))
       return true
     } catch (err) {
       // On a lagging loop even "refused" is unreliable: dials abort mid-handshake with

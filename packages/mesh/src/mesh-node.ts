@@ -34,6 +34,7 @@ import { RequestResponse, type FailedRequestReport, type HandleOptions, type Req
 import { seqnoBytes, signedAdvertOf, SignedAdverts } from './signed-adverts.js'
 import { TIMING_PRESETS, type MeshTiming, type TimingPreset } from './timing.js'
 import { VIEW_PROTOCOL, ViewSync } from './view-sync.js'
+import { answerProbe, PROBE_PROTOCOL, probeHost } from './member-probe.js'
 
 const CLUSTER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/
 
@@ -43,6 +44,7 @@ export type MeshServices = {
   identify: Identify
   /** Tells connected peers when this host starts serving a protocol (handlers come after the mesh). */
   identifyPush: IdentifyPush
+  /** Answers the probes of hosts of releases before member-probe.ts; this one probes over its channels. */
   ping: Ping
   pubsub: GossipSub
 }
@@ -201,9 +203,10 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   })
   const connector = new PeerConnector({ libp2p, view, bootstrap: bootstrapAddrs, timing, log })
   const suspicions = new SuspicionValidator((reason, detail) => { log('rejected suspicion notice (%s): %s', reason, detail) })
+  const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'), init.requestBuffer, init.onRequestFailed)
   const prober = new LivenessProber({
     view,
-    ping: libp2p.services.ping,
+    probe: async (id, signal) => { await probeHost(rr, id, signal) },
     connected: () => libp2p.getPeers().map((p) => p.toString()),
     timing,
     log,
@@ -214,7 +217,6 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
         .catch((err: unknown) => { log.error('publishing suspicion of %s failed: %e', notice.hostId, err) })
     }
   })
-  const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'), init.requestBuffer, init.onRequestFailed)
   const signed = new SignedAdverts()
   const sync = new ViewSync({
     topic,
@@ -270,6 +272,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
 
   await libp2p.start()
   await rr.handle(VIEW_PROTOCOL, sync.serve, { maxRequestBytes: 1024 })
+  await rr.handle(PROBE_PROTOCOL, answerProbe, { maxRequestBytes: 0, timeoutMs: timing.probeTimeoutMs })
   pubsub.subscribe(topic)
   pubsub.subscribe(noticeTopic)
   publisher.start()

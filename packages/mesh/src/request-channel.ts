@@ -26,6 +26,10 @@ export const CHANNEL_ENVELOPE_BYTES = 4096
 /** The channel broke, or the peer answered with a failure: what a reset stream would have been. */
 export class ChannelRequestError extends Error {
   override readonly name = 'ChannelRequestError'
+  /** `answered`: the peer itself sent this failure (it is up and reading the channel). */
+  constructor (message: string, readonly answered = false) {
+    super(message)
+  }
 }
 
 interface Pending {
@@ -107,7 +111,7 @@ export class OutboundChannel {
     const reply = pb.ChannelReply.decode(frame)
     const p = this.settle(reply.id)
     if (p === undefined) return // given up on (time-out, abort): its answer is dropped
-    if (reply.failure !== '') p.reject(new ChannelRequestError(reply.failure))
+    if (reply.failure !== '') p.reject(new ChannelRequestError(reply.failure, true))
     else if (reply.body.byteLength > p.maxResponseBytes) p.reject(new ChannelRequestError(`answer of ${reply.body.byteLength} bytes exceeds ${p.maxResponseBytes}`))
     else p.resolve(reply.body)
   }
