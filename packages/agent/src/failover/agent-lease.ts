@@ -34,6 +34,8 @@ const GROUPS_TTL_MS = 200
 const HELD_TTL_MS = 200
 /** How often the watchdog's deadlines follow the lease. */
 const ARM_EVERY_MS = 100
+/** How often when this host leads no replicated VM and nothing is armed (a renewal arms at once). */
+const ARM_IDLE_MS = 1000
 /**
  * The watchdog fires this long after the agent's own fence instant: a live agent fences first (and
  * records why); a dead or stalled one is still fenced well within the lease's maxFenceMs (400 ms).
@@ -70,6 +72,7 @@ export class AgentLease implements LeaseHooks {
   private readonly pids = new Map<string, number>()
   private service: LeaseService | undefined
   private armTimer: NodeJS.Timeout | undefined
+  private detached = false
   private unsubscribe: (() => void) | undefined
 
   constructor (private readonly deps: AgentLeaseDeps) {}
@@ -84,8 +87,7 @@ export class AgentLease implements LeaseHooks {
     for (const f of await this.deps.watchdog.fired()) {
       this.record(f.vmId, { type: 'fenced', atMs: f.at, epoch: this.deps.vms.get(f.vmId)?.epoch ?? 0, detail: `by the fence watchdog while the agent was away (guest pid ${f.pid}${f.killed ? ' killed' : ' already gone'})` })
     }
-    this.armTimer = setInterval(() => { void this.arm().catch((err: unknown) => { this.deps.log.warn('could not arm the fence watchdog', { err: (err as Error).message }) }) }, ARM_EVERY_MS)
-    this.armTimer.unref()
+    this.scheduleArm(ARM_EVERY_MS)
     this.unsubscribe = this.deps.view.subscribe((e) => {
       if (e.type === 'removed' || e.host.self) return
       for (const v of e.host.advert.vms) {
@@ -97,7 +99,8 @@ export class AgentLease implements LeaseHooks {
   }
 
   async detach (): Promise<void> {
-    clearInterval(this.armTimer)
+    this.detached = true
+    clearTimeout(this.armTimer)
     this.unsubscribe?.()
   }
 
@@ -246,6 +249,15 @@ export class AgentLease implements LeaseHooks {
     if (chosen === undefined) this.witnesses.delete(vm.id)
     else this.witnesses.set(vm.id, chosen)
     return chosen
+  }
+
+  private scheduleArm (ms: number): void {
+    this.armTimer = setTimeout(() => {
+      void this.arm()
+        .catch((err: unknown) => { this.deps.log.warn('could not arm the fence watchdog', { err: (err as Error).message }) })
+        .finally(() => { if (!this.detached) this.scheduleArm(this.armed.size === 0 && this.groups.list.length === 0 ? ARM_IDLE_MS : ARM_EVERY_MS) })
+    }, ms)
+    this.armTimer.unref()
   }
 
   /** The watchdog's deadline of every running guest this host leads follows the lease's fence instant. */

@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks'
 import type { MeshNode } from '@meshvirt/mesh'
 import type { Logger } from '../log/logger.js'
-import { LEASE_PROTOCOL, LEASE_TICK_MS } from './constants.js'
+import { LEASE_IDLE_TICK_MS, LEASE_PROTOCOL, LEASE_TICK_MS } from './constants.js'
 import { LeaseProtocolError } from './errors.js'
 import { decodeLeaseRequest, decodeLeaseResponse, encodeLeaseError, encodeLeaseRequest, encodeLeaseResponse } from './lease-codec.js'
 import { LeaseTable, type OwnedGroup } from './lease-table.js'
@@ -96,7 +96,9 @@ export interface LeaseServiceComponents {
 export class LeaseService {
   readonly timing: LeaseTiming
   private table: LeaseTable | undefined
-  private timer: ReturnType<typeof setInterval> | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  /** The next tick is LEASE_IDLE_TICK_MS away: this host takes part in no lease. */
+  private idle = false
   private readonly hooks = new KeyedQueue()
   private readonly owned = new Set<string>()
   private readonly requestTimeoutMs: number
@@ -124,14 +126,13 @@ export class LeaseService {
     this.running = true
     await this.components.mesh.handle(LEASE_PROTOCOL, async (bytes, peer) => await this.answer(bytes, peer), { timeoutMs: this.requestTimeoutMs * 2 })
     if (restarted) for (const p of persisted) this.emit({ type: 'restarted', vmId: p.vmId, epoch: p.epoch, at: now(), detail: `quiet for ${this.timing.restartQuietMs} ms: grants made before the restart are forgotten` })
-    this.timer = setInterval(() => { this.tick() }, this.tickMs)
     this.tick()
   }
 
   async stop (): Promise<void> {
     if (!this.running) return
     this.running = false
-    clearInterval(this.timer)
+    clearTimeout(this.timer)
     await this.components.mesh.unhandle(LEASE_PROTOCOL).catch(() => {})
     await this.hooks.idle()
   }
@@ -154,6 +155,7 @@ export class LeaseService {
   handOver (vmId: string, to: string): void {
     if (this.table === undefined || !this.running) return
     void this.run(this.table.handOver(vmId, to, now()))
+    this.wake()
   }
 
   /** The agent learnt (gossip) that `owner` runs the VM at `epoch`: an older owner here steps down. */
@@ -161,11 +163,20 @@ export class LeaseService {
     if (this.table === undefined || owner === this.components.mesh.hostId) return
     const out = this.table.handle(owner, { type: 'refused', vmId, epoch: 0, round: 0, reason: 'stale-epoch', knownEpoch: epoch, owner, elected: true }, now())
     void this.run(out.effects)
+    this.wake()
   }
 
   private tick (): void {
     const table = this.table
     if (!this.running || table === undefined) return
+    try {
+      this.runTable(table)
+    } finally {
+      this.schedule(table.empty && this.owned.size === 0)
+    }
+  }
+
+  private runTable (table: LeaseTable): void {
     const effects: LeaseEffect[] = []
     const t = now()
     let groups: OwnedGroup[] = []
@@ -186,6 +197,17 @@ export class LeaseService {
     void this.run(effects)
   }
 
+  private schedule (idle: boolean): void {
+    clearTimeout(this.timer)
+    this.idle = idle
+    this.timer = setTimeout(() => { this.tick() }, idle ? LEASE_IDLE_TICK_MS : this.tickMs)
+  }
+
+  /** Back to the full rate at once: a peer's request or a hand-over may just have started a lease here. */
+  private wake (): void {
+    if (this.idle && this.running) this.schedule(false)
+  }
+
   /** Serves one inbound batch: every answer's persists are written before the response leaves. */
   private async answer (bytes: Uint8Array, peer: string): Promise<Uint8Array> {
     const table = this.table
@@ -202,6 +224,7 @@ export class LeaseService {
       const refusal = reply.type === 'refused' ? reply.reason : reply.type === 'vote' && !reply.granted ? reply.reason : undefined
       if (refusal !== undefined) this.refused(refusal, m, peer)
     }
+    this.wake()
     if (!await this.run(effects)) return encodeLeaseError('UNAVAILABLE', 'could not persist the lease state')
     return encodeLeaseResponse(answers)
   }

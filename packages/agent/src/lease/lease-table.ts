@@ -204,6 +204,11 @@ export class LeaseTable {
     return [...this.leases.keys()]
   }
 
+  /** Holds no lease, so tick() has nothing to do until own() or handle() brings one. */
+  get empty (): boolean {
+    return this.leases.size === 0
+  }
+
   private member (state: PersistedLease, now: number): MemberLease {
     const restarted = this.restartedAt !== undefined && now < this.restartedAt + this.init.timing.restartQuietMs
     const lease = new MemberLease({
