@@ -11,6 +11,8 @@ export const DEFAULT_CPU_MODEL = 'qemu64'
 
 /** Graceful stop: how long the guest gets to honour the ACPI power button before SIGTERM. */
 export const ACPI_TIMEOUT_MS = 30_000
+/** The power button is pressed again this often during the ACPI wait (a booting guest drops a press). */
+export const POWER_BUTTON_REPEAT_MS = 3_000
 /** Then how long QEMU gets to exit on SIGTERM before SIGKILL. */
 export const SIGTERM_TIMEOUT_MS = 5_000
 /** After SIGKILL, how long before we report the process as unkillable. */

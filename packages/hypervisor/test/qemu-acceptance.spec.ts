@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { QemuHypervisor, type VmSpec } from '../src/index.js'
+import { ACPI_TIMEOUT_MS, QemuHypervisor, type VmSpec } from '../src/index.js'
 import { REPO, ensureGuest, isRunning, killQemusUnder, lastCounter, waitForSerial, type TestGuest } from '@meshvirt/testkit'
 
 const BOOT_TIMEOUT_MS = 45_000
@@ -77,6 +77,20 @@ describe('QemuHypervisor with the test guest (TCG)', () => {
     expect(Number(disk[1])).toBeGreaterThanOrEqual(before - 1)
     await waitForSerial(vm.paths.serialLog, /MESHVIRT-READY/, BOOT_TIMEOUT_MS, offset)
     expect((await hv.stop('boot')).exit?.reason).toBe('guest-shutdown')
+  }, 120_000)
+
+  it('stopped while still booting, it still powers off through ACPI: the button is pressed again', async () => {
+    const hv = driver()
+    const vm = await hv.create(spec('early'))
+    await hv.start('early')
+    const started = Date.now()
+    // Nothing in the guest listens to the power button yet: the first press is lost.
+    const stopped = await hv.stop('early')
+    const tookMs = Date.now() - started
+    console.log(`stop right after start: ${tookMs} ms (ACPI time-out ${ACPI_TIMEOUT_MS} ms)`)
+    expect(stopped.exit?.reason).toBe('guest-shutdown')
+    await waitForSerial(vm.paths.serialLog, /MESHVIRT-POWEROFF/, 1000)
+    expect(tookMs).toBeLessThan(ACPI_TIMEOUT_MS)
   }, 120_000)
 
   it('runs the workload its kernel arguments ask for: disk writes and dirtied memory, as QEMU measures them', async () => {
