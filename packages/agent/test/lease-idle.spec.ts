@@ -3,6 +3,7 @@ import { LeaseService, type LeaseHooks } from '../src/lease/lease-service.js'
 import { LEASE_IDLE_TICK_MS, LEASE_TICK_MS } from '../src/lease/constants.js'
 import type { OwnedGroup } from '../src/lease/lease-table.js'
 import { encodeLeaseRequest } from '../src/lease/lease-codec.js'
+import type { RequestHandler } from '@meshvirt/mesh'
 
 /**
  * A host in no lease ticks once a second instead of 20 times; a replicated VM of its own or a
@@ -13,7 +14,7 @@ describe('the lease service of a host in no lease', () => {
 
   async function service (groups: () => OwnedGroup[]): Promise<{ svc: LeaseService, ticks: () => number, serve: (bytes: Uint8Array) => Promise<Uint8Array> }> {
     let ticks = 0
-    let handler: ((bytes: Uint8Array, peer: string) => Promise<Uint8Array>) | undefined
+    let handler: RequestHandler | undefined
     const hooks: LeaseHooks = {
       ownedGroups: () => { ticks++; return groups() },
       replicaPosition: () => undefined,
@@ -28,13 +29,13 @@ describe('the lease service of a host in no lease', () => {
     }
     const mesh = {
       hostId: 'self',
-      handle: async (_p: string, h: (bytes: Uint8Array, peer: string) => Promise<Uint8Array>) => { handler = h },
+      handle: async (_p: string, h: RequestHandler) => { handler = h },
       unhandle: async () => {},
       request: async () => await new Promise<Uint8Array>(() => {})
     }
     const svc = new LeaseService({ mesh }, { hooks, restarted: false })
     await svc.start()
-    return { svc, ticks: () => ticks, serve: async (bytes) => await (handler as NonNullable<typeof handler>)(bytes, 'peer') }
+    return { svc, ticks: () => ticks, serve: async (bytes) => await (handler as RequestHandler)(bytes, 'peer', new AbortController().signal) }
   }
 
   it('ticks once a second while it takes part in no lease', async () => {
