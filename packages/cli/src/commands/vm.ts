@@ -289,7 +289,7 @@ function simpleVmCommand (action: 'start' | 'stop' | 'delete', summary: string, 
 }
 
 export const vmStart = simpleVmCommand('start', 'start a stopped VM on its owner host')
-export const vmStop = simpleVmCommand('stop', 'stop a VM: ACPI power-down, then SIGTERM, then SIGKILL', {
+export const vmStop = simpleVmCommand('stop', 'stop a VM: ACPI power-down (pressed again every 3 s for 30 s), then SIGTERM, then SIGKILL', {
   force: { type: 'boolean', description: 'kill at once instead of asking the guest to power down' }
 })
 export const vmDelete = simpleVmCommand('delete', 'delete a VM: stop it, remove its disk, free its resources and name', {
