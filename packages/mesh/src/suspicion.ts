@@ -29,8 +29,8 @@ export function remainingSuspicionTimeMs (confirmations: number, expected: numbe
 
 /**
  * Heartbeat period for a cluster of `n` hosts: the base period, spaced out so that each host
- * receives at most `maxAdvertsPerSecond` heartbeats per second in total (1,000 hosts at 200/s
- * heartbeat every 5 s). Changes are still published at once; only the "I am alive" repeats
+ * receives at most `maxAdvertsPerSecond` heartbeats per second in total (1,000 hosts at 13/s
+ * heartbeat every 77 s). Changes are still published at once; only the "I am alive" repeats
  * are spaced.
  */
 export function heartbeatIntervalMs (baseMs: number, n: number, maxAdvertsPerSecond: number): number {

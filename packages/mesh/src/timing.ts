@@ -15,8 +15,10 @@
  *     where confirmations are distinct reporters plus this host's failed probes.
  * LAN at 50 hosts: notices within ~10 ms of the drop, dead after min = 1.7 s.
  * Heartbeats only back this up and refresh adverts (a newcomer pulls every advert from its first
- * peer, view-sync.ts, rather than waiting for them), so they are spaced out: 5 s base, at most 40
- * heartbeats/s received per host — twice what a 100-host cluster sends (25 s at 1,000 hosts).
+ * peer, view-sync.ts, rather than waiting for them), so they are spaced out: 15 s base, at most 13
+ * heartbeats/s received per host — twice what a 100-host cluster sends (77 s at 1,000 hosts, 770 s
+ * at 10,000). A host's load and its VMs' measured use ride them, so the balancer sees others' load
+ * that late; capacity changes are news and go out at once.
  */
 export interface MeshTiming {
   /** Base heartbeat period; spaced out with N (see heartbeatIntervalMs in suspicion.ts). */
@@ -53,8 +55,8 @@ export interface MeshTiming {
 
 /** One data centre: ~0.1–1 ms RTT, failure detection in a few seconds. */
 export const LAN_TIMING: Readonly<MeshTiming> = Object.freeze({
-  heartbeatIntervalMs: 5000,
-  maxAdvertsPerSecond: 40,
+  heartbeatIntervalMs: 15_000,
+  maxAdvertsPerSecond: 13,
   publishDebounceMs: 50,
   suspectAfterHeartbeats: 2,
   probeIntervalMs: 1000,
@@ -73,8 +75,7 @@ export const LAN_TIMING: Readonly<MeshTiming> = Object.freeze({
 /** Sites over a WAN: 10–100 ms RTT and packet loss; slower to call a host dead. */
 export const WAN_TIMING: Readonly<MeshTiming> = Object.freeze({
   ...LAN_TIMING,
-  heartbeatIntervalMs: 5000,
-  maxAdvertsPerSecond: 20,
+  maxAdvertsPerSecond: 7,
   publishDebounceMs: 200,
   suspectAfterHeartbeats: 3,
   probeIntervalMs: 2000,

@@ -11,10 +11,11 @@ export const DEFAULT_CLUSTER = 'default'
 /**
  * The LAN preset's heartbeat (mesh timing.ts). Heartbeats only back up the failure detector (a
  * dead host's peers see its connections drop and probe it at once; member probing finds a silent
- * one) and refresh adverts; at 1 s an idle agent among 10 spent 5.1 % of a core, at 2 s 3.0 %
- * (docs/benchmarks.md, "Lean agents", and "Member probing" for 5 s).
+ * one) and refresh adverts; an idle agent among 10 spent 5.1 % of a core at 1 s, 3.0 % at 2 s,
+ * ~2.9 % at 5 s and ~2.0 % at 15 s (docs/benchmarks.md, "Lean agents", "Member probing",
+ * "Heartbeats every 15 s").
  */
-export const DEFAULT_HEARTBEAT_MS = 5000
+export const DEFAULT_HEARTBEAT_MS = 15_000
 export const DEFAULT_DATA_DIR = '/var/lib/meshvirt'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'

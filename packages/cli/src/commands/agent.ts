@@ -15,7 +15,7 @@ export const agent: Command = {
     label: { type: 'string', multiple: true, valueName: 'K=V', description: 'host label, e.g. zone=a, rack=r1, site=par (failure domains)' },
     'cluster-key': { type: 'string', short: 'k', valueName: 'FILE', description: 'private cluster key from `meshvirt cluster init` (default DATA_DIR/cluster.key)' },
     cluster: { type: 'string', valueName: 'NAME', description: 'cluster name, part of the gossip topic (default "default")' },
-    'heartbeat-ms': { type: 'string', valueName: 'MS', description: 'advert heartbeat interval (default 5000; spaced out further as the cluster grows)' },
+    'heartbeat-ms': { type: 'string', valueName: 'MS', description: 'advert heartbeat interval (default 15000; spaced out further as the cluster grows)' },
     'reserve-vcpus': { type: 'string', valueName: 'N', description: 'vCPUs held back for the host itself (default 0)' },
     'reserve-memory': { type: 'string', valueName: 'SIZE', description: 'memory held back for the host itself, e.g. 2G (default 0)' },
     'reserve-disk': { type: 'string', valueName: 'SIZE', description: 'disk held back for the host itself, e.g. 20G (default 0)' },
