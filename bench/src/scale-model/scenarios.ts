@@ -156,11 +156,12 @@ export function idleLoad (s: Setup, samples: number, envelopeBytes: number, idBy
   const perS = (s.n - 1) / (s.heartbeatMs / 1000)
   const copies = sim.dataCopies / deliveries
   const control = sim.controlMsgs / deliveries
+  const { dlazy, gossipFactor } = gossipParams(true)
   let ihaveSent = 0
   for (let h = 0; h < s.n; h++) {
     const mesh = new Set(topo.mesh[h])
     const cands = (topo.peers[h] as number[]).filter((p) => !mesh.has(p)).length
-    ihaveSent += Math.min(cands, Math.max(6, Math.floor(0.25 * cands)))
+    ihaveSent += Math.min(cands, Math.max(dlazy, Math.floor(gossipFactor * cands)))
   }
   const ihavePerS = (ihaveSent / s.n) * (1000 / TIMING.gossipHeartbeatMs)
   const idsPerIhave = Math.min(5000, perS * 3 * TIMING.gossipHeartbeatMs / 1000)

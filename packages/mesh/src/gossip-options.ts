@@ -21,8 +21,12 @@
  *   copies of every advert: measured with 20 hosts, D = 4 uses 30 % less CPU than D = 6. Paths
  *   grow by a fraction of a hop (log_4 N: 3 at 50 hosts, 5 at 1,000, each ~1 ms on a LAN). A
  *   lost advert is a hint that the next heartbeat replaces, and IHAVE/IWANT gossip repairs
- *   holes within a gossip heartbeat, so the extra redundancy of D = 6 buys little here. That
- *   repair path keeps gossipsub's Dlazy = 6 (IHAVE ids are small).
+ *   holes within a gossip heartbeat, so the extra redundancy of D = 6 buys little here.
+ * - IHAVE gossip to Dlazy = 2 peers a heartbeat instead of 6: every IHAVE is a frame sent and
+ *   received (noise, yamux, a parse), and with few messages in flight idle hosts mostly tell each
+ *   other ids they already hold. gossipsub still gossips to a quarter of the eligible peers when
+ *   that is more (gossipFactor), so repair reach grows with the host's connections. Measured at 11
+ *   idle agents: 1.98 % → 1.69 % of a core (docs/benchmarks.md, "IHAVE to two peers").
  * - Peer scoring's IP colocation factor penalises > 10 peers on one IP; all test peers share
  *   127.0.0.1 and NATed racks share one address. The pre-shared key already keeps Sybils out,
  *   so the factor is off (weight 0).
@@ -42,7 +46,7 @@ import type { GossipsubOpts } from '@libp2p/gossipsub'
 export const GOSSIP_D = 4
 export const GOSSIP_DLO = 3
 export const GOSSIP_DHI = 16
-export const GOSSIP_DLAZY = 6
+export const GOSSIP_DLAZY = 2
 export const GOSSIP_DOUT = 1
 /** Backoff after a PRUNE; shorter than the 60 s default so a pruned host re-grafts soon. */
 export const GOSSIP_PRUNE_BACKOFF_MS = 15_000
