@@ -6,7 +6,8 @@
  * time (SYN/ACK/FIN, multistream-select), measured at ~0.3 % of a core per idle agent.
  *
  * Any answer proves the host's event loop runs, a refusal too: a host of an older release that
- * serves channels but not this protocol answers "not served" at once, and is alive.
+ * serves channels but not this protocol answers "not served" at once, and is alive; one that serves
+ * no channels either refuses the probe's own stream in protocol negotiation, and is alive too.
  */
 import { ChannelRequestError } from './request-channel.js'
 
@@ -35,5 +36,7 @@ export async function answerProbe (): Promise<Uint8Array> {
 
 function answeredWithRefusal (err: unknown): boolean {
   const cause = err instanceof Error ? err.cause : undefined
-  return cause instanceof ChannelRequestError && cause.answered
+  if (cause instanceof ChannelRequestError) return cause.answered
+  // On a stream of its own: multistream-select read the peer's "na" (libp2p's UnsupportedProtocolError).
+  return cause instanceof Error && cause.name === 'UnsupportedProtocolError'
 }

@@ -33,6 +33,14 @@ describe('a liveness probe', () => {
     await expect(probeHost(a, b.hostId, AbortSignal.timeout(2_000))).resolves.toBeUndefined()
   })
 
+  it('counts a refusal on a stream of its own as an answer too (a host that serves no channels)', async () => {
+    const [a, b] = await pair()
+    await b.unhandle(PROBE_PROTOCOL)
+    const onStream = { request: async (peer: string, protocol: string, body: Uint8Array, o: { signal: AbortSignal, maxResponseBytes: number }) => await a.request(peer, protocol, body, { ...o, ownStream: true }) }
+    await expect(onStream.request(b.hostId, PROBE_PROTOCOL, new Uint8Array(0), { signal: AbortSignal.timeout(2_000), maxResponseBytes: 16 })).rejects.toThrow(/negotiate/)
+    await expect(probeHost(onStream, b.hostId, AbortSignal.timeout(2_000))).resolves.toBeUndefined()
+  })
+
   it('fails for a host that is gone, within its signal', async () => {
     const [a, b] = await pair()
     const id = b.hostId
