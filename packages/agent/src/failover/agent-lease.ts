@@ -72,6 +72,7 @@ export class AgentLease implements LeaseHooks {
   private readonly pids = new Map<string, number>()
   private service: LeaseService | undefined
   private armTimer: NodeJS.Timeout | undefined
+  /** Not derivable from armTimer: an arm already running when detach() clears it would schedule the next. */
   private detached = false
   private unsubscribe: (() => void) | undefined
 
@@ -255,6 +256,7 @@ export class AgentLease implements LeaseHooks {
     this.armTimer = setTimeout(() => {
       void this.arm()
         .catch((err: unknown) => { this.deps.log.warn('could not arm the fence watchdog', { err: (err as Error).message }) })
+        // arm() has just read ownedGroups(), so the cached list is current: nothing armed or owned sleeps longer.
         .finally(() => { if (!this.detached) this.scheduleArm(this.armed.size === 0 && this.groups.list.length === 0 ? ARM_IDLE_MS : ARM_EVERY_MS) })
     }, ms)
     this.armTimer.unref()
