@@ -37,6 +37,12 @@ export interface LivenessProberInit {
 
 /** Ticks per probe interval: a suspect is declared dead at most this fraction late. */
 const TICKS_PER_PROBE_INTERVAL = 4
+/**
+ * How many more times, a probe interval apart, a host whose connection dropped is probed while the
+ * probes prove nothing (this host lagging). With the connection gone, member probing no longer
+ * picks it, and the backup detector waits two heartbeats (30 s on a LAN, minutes at 1,000 hosts).
+ */
+export const INCONCLUSIVE_DISCONNECT_RETRIES = 30
 
 export class LivenessProber {
   private timer: NodeJS.Timeout | undefined
@@ -71,11 +77,16 @@ export class LivenessProber {
    */
   onDisconnect (hostId: string): void {
     if (this.stopped || this.init.view.get(hostId)?.liveness !== 'alive') return
-    void this.disconnectProbe(hostId)
+    void this.disconnectProbe(hostId, 0)
+    this.after(this.init.timing.probeIntervalMs, () => { void this.disconnectProbe(hostId, INCONCLUSIVE_DISCONNECT_RETRIES) })
+  }
+
+  private after (ms: number, fn: () => void): void {
+    if (this.stopped) return
     const t = setTimeout(() => {
       this.pending.delete(t)
-      void this.disconnectProbe(hostId)
-    }, this.init.timing.probeIntervalMs)
+      fn()
+    }, ms)
     this.pending.add(t)
   }
 
@@ -135,10 +146,13 @@ export class LivenessProber {
     this.reportOnce(hostId)
   }
 
-  private async disconnectProbe (hostId: string): Promise<void> {
+  /** Probes a host whose connection dropped; `retries` more tries while the result proves nothing. */
+  private async disconnectProbe (hostId: string, retries: number): Promise<void> {
     if (this.init.view.get(hostId)?.liveness !== 'alive') return
-    if (await this.ping(hostId) !== false || this.stopped) return
-    this.reportOnce(hostId)
+    const answered = await this.ping(hostId)
+    if (this.stopped || answered === true) return
+    if (answered === false) this.reportOnce(hostId)
+    else if (retries > 0) this.after(this.init.timing.probeIntervalMs, () => { void this.disconnectProbe(hostId, retries - 1) })
   }
 
   /** Adds this host's own suspicion to the view and tells the cluster, once per suspicion. */
