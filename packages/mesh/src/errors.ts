@@ -47,7 +47,8 @@ export class RequestAbortedError extends MeshError {
 
 export class RequestFailedError extends MeshError {
   override readonly name = 'RequestFailedError'
-  constructor (protocol: string, peer: string, cause: unknown) {
+  /** `answered`: the peer itself refused (not served, or its protocol refused in negotiation), so it is up. */
+  constructor (protocol: string, peer: string, cause: unknown, readonly answered = false) {
     super('REQUEST_FAILED', `${protocol} request to ${peer} failed: ${describe(cause)}`, { cause })
   }
 }

@@ -9,7 +9,7 @@
  * serves channels but not this protocol answers "not served" at once, and is alive; one that serves
  * no channels either refuses the probe's own stream in protocol negotiation, and is alive too.
  */
-import { ChannelRequestError } from './request-channel.js'
+import type { RequestFailedError } from './errors.js'
 
 export const PROBE_PROTOCOL = '/meshvirt/probe/1.0.0'
 
@@ -35,8 +35,5 @@ export async function answerProbe (): Promise<Uint8Array> {
 }
 
 function answeredWithRefusal (err: unknown): boolean {
-  const cause = err instanceof Error ? err.cause : undefined
-  if (cause instanceof ChannelRequestError) return cause.answered
-  // On a stream of its own: multistream-select read the peer's "na" (libp2p's UnsupportedProtocolError).
-  return cause instanceof Error && cause.name === 'UnsupportedProtocolError'
+  return (err as { code?: unknown } | undefined)?.code === 'REQUEST_FAILED' && (err as RequestFailedError).answered
 }

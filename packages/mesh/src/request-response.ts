@@ -14,7 +14,7 @@ import { readBudgetedFrame } from './budgeted-frame.js'
 import { ByteBudget, type ByteBudgetInit } from './byte-budget.js'
 import { RequestAbortedError, RequestFailedError, RequestTimeoutError } from './errors.js'
 import { serveChannel, type ServedProtocol } from './channel-server.js'
-import { CHANNEL_MAX_REQUEST_BYTES, CHANNEL_PROTOCOL, OutboundChannel } from './request-channel.js'
+import { CHANNEL_MAX_REQUEST_BYTES, CHANNEL_PROTOCOL, ChannelRequestError, OutboundChannel } from './request-channel.js'
 
 /** Time to open a channel; a request whose channel does not open in it goes on a stream of its own. */
 const CHANNEL_OPEN_TIMEOUT_MS = 5_000
@@ -217,7 +217,13 @@ export class RequestResponse {
 function requestError (err: unknown, protocol: string, who: string, callerSignal: AbortSignal | undefined, timeout: AbortSignal, timeoutMs: number): Error {
   if (callerSignal?.aborted === true) return new RequestAbortedError(protocol, who, callerSignal.reason)
   if (timeout.aborted) return new RequestTimeoutError(protocol, who, timeoutMs)
-  return new RequestFailedError(protocol, who, err)
+  return new RequestFailedError(protocol, who, err, peerAnswered(err))
+}
+
+/** Whether the failure came from the peer itself: a refusal on the channel, or its "na" to a stream's protocol. */
+function peerAnswered (err: unknown): boolean {
+  if (err instanceof ChannelRequestError) return err.answered
+  return err instanceof Error && err.name === 'UnsupportedProtocolError'
 }
 
 /** `p`, or the signal's reason when it aborts first. */
