@@ -22,7 +22,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.AddUser;
             public static toObject(message: meshvirt.v1.AddUser, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IRevokeUser {
@@ -38,7 +37,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.RevokeUser;
             public static toObject(message: meshvirt.v1.RevokeUser, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IUserToken {
@@ -64,7 +62,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.UserToken;
             public static toObject(message: meshvirt.v1.UserToken, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IUserRevocation {
@@ -82,7 +79,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.UserRevocation;
             public static toObject(message: meshvirt.v1.UserRevocation, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IUserRevocations {
@@ -98,7 +94,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.UserRevocations;
             public static toObject(message: meshvirt.v1.UserRevocations, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IChannelRequest {
@@ -118,7 +113,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ChannelRequest;
             public static toObject(message: meshvirt.v1.ChannelRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IChannelReply {
@@ -138,7 +132,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ChannelReply;
             public static toObject(message: meshvirt.v1.ChannelReply, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IResources {
@@ -158,7 +151,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Resources;
             public static toObject(message: meshvirt.v1.Resources, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IOvercommit {
@@ -178,7 +170,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Overcommit;
             public static toObject(message: meshvirt.v1.Overcommit, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         enum Accelerator {
@@ -233,7 +224,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Error;
             public static toObject(message: meshvirt.v1.Error, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IVmRef {
@@ -251,7 +241,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmRef;
             public static toObject(message: meshvirt.v1.VmRef, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ICreateVm {
@@ -267,7 +256,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.CreateVm;
             public static toObject(message: meshvirt.v1.CreateVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IStartVm {
@@ -283,7 +271,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.StartVm;
             public static toObject(message: meshvirt.v1.StartVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IStopVm {
@@ -303,7 +290,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.StopVm;
             public static toObject(message: meshvirt.v1.StopVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IDeleteVm {
@@ -321,7 +307,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.DeleteVm;
             public static toObject(message: meshvirt.v1.DeleteVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IVmTombstone {
@@ -345,7 +330,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmTombstone;
             public static toObject(message: meshvirt.v1.VmTombstone, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ISyncTombstones {
@@ -361,7 +345,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.SyncTombstones;
             public static toObject(message: meshvirt.v1.SyncTombstones, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ITombstoneList {
@@ -377,7 +360,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.TombstoneList;
             public static toObject(message: meshvirt.v1.TombstoneList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IListVms {
@@ -393,7 +375,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListVms;
             public static toObject(message: meshvirt.v1.ListVms, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IInspectVm {
@@ -409,7 +390,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.InspectVm;
             public static toObject(message: meshvirt.v1.InspectVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IListHosts {
@@ -423,7 +403,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListHosts;
             public static toObject(message: meshvirt.v1.ListHosts, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IDrainHost {
@@ -445,7 +424,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.DrainHost;
             public static toObject(message: meshvirt.v1.DrainHost, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IDrainReport {
@@ -465,7 +443,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.DrainReport;
             public static toObject(message: meshvirt.v1.DrainReport, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         namespace DrainReport {
@@ -491,7 +468,6 @@ export namespace meshvirt {
                 public static fromObject(object: { [k: string]: any }): meshvirt.v1.DrainReport.Moved;
                 public static toObject(message: meshvirt.v1.DrainReport.Moved, options?: $protobuf.IConversionOptions): { [k: string]: any };
                 public toJSON(): { [k: string]: any };
-                public static getTypeUrl(typeUrlPrefix?: string): string;
             }
         }
 
@@ -512,7 +488,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.MigrateVm;
             public static toObject(message: meshvirt.v1.MigrateVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IResizeVm {
@@ -540,7 +515,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ResizeVm;
             public static toObject(message: meshvirt.v1.ResizeVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicateVm {
@@ -562,7 +536,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicateVm;
             public static toObject(message: meshvirt.v1.ReplicateVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IFailoverVm {
@@ -580,7 +553,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.FailoverVm;
             public static toObject(message: meshvirt.v1.FailoverVm, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReadConsole {
@@ -600,7 +572,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReadConsole;
             public static toObject(message: meshvirt.v1.ReadConsole, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IAttachConsole {
@@ -616,7 +587,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.AttachConsole;
             public static toObject(message: meshvirt.v1.AttachConsole, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IConsoleAttached {
@@ -636,7 +606,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ConsoleAttached;
             public static toObject(message: meshvirt.v1.ConsoleAttached, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IControlRequest {
@@ -725,7 +694,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ControlRequest;
             public static toObject(message: meshvirt.v1.ControlRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IVmList {
@@ -741,7 +709,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmList;
             public static toObject(message: meshvirt.v1.VmList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IConsoleChunk {
@@ -763,7 +730,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ConsoleChunk;
             public static toObject(message: meshvirt.v1.ConsoleChunk, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IHostStatus {
@@ -783,7 +749,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostStatus;
             public static toObject(message: meshvirt.v1.HostStatus, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IHostList {
@@ -801,7 +766,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostList;
             public static toObject(message: meshvirt.v1.HostList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IControlResponse {
@@ -856,7 +820,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ControlResponse;
             public static toObject(message: meshvirt.v1.ControlResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IClusterBalance {
@@ -874,7 +837,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ClusterBalance;
             public static toObject(message: meshvirt.v1.ClusterBalance, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IBalanceReport {
@@ -908,7 +870,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.BalanceReport;
             public static toObject(message: meshvirt.v1.BalanceReport, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IBalancePlanMove {
@@ -934,7 +895,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.BalancePlanMove;
             public static toObject(message: meshvirt.v1.BalancePlanMove, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IHostBalance {
@@ -958,7 +918,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostBalance;
             public static toObject(message: meshvirt.v1.HostBalance, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImageHolding {
@@ -988,7 +947,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageHolding;
             public static toObject(message: meshvirt.v1.ImageHolding, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImageTombstone {
@@ -1008,7 +966,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageTombstone;
             public static toObject(message: meshvirt.v1.ImageTombstone, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImageManifest {
@@ -1032,7 +989,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageManifest;
             public static toObject(message: meshvirt.v1.ImageManifest, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImageRequest {
@@ -1057,7 +1013,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageRequest;
             public static toObject(message: meshvirt.v1.ImageRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IDirectSession {
@@ -1077,7 +1032,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.DirectSession;
             public static toObject(message: meshvirt.v1.DirectSession, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImageResponse {
@@ -1102,7 +1056,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageResponse;
             public static toObject(message: meshvirt.v1.ImageResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IChunkCheck {
@@ -1118,7 +1071,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ChunkCheck;
             public static toObject(message: meshvirt.v1.ChunkCheck, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImportImage {
@@ -1136,7 +1088,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImportImage;
             public static toObject(message: meshvirt.v1.ImportImage, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImageRef {
@@ -1152,7 +1103,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageRef;
             public static toObject(message: meshvirt.v1.ImageRef, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IListImages {
@@ -1166,7 +1116,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListImages;
             public static toObject(message: meshvirt.v1.ListImages, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImageHolder {
@@ -1188,7 +1137,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageHolder;
             public static toObject(message: meshvirt.v1.ImageHolder, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImageInfo {
@@ -1218,7 +1166,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageInfo;
             public static toObject(message: meshvirt.v1.ImageInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImageList {
@@ -1234,7 +1181,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageList;
             public static toObject(message: meshvirt.v1.ImageList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IUsageHistoryRequest {
@@ -1248,7 +1194,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.UsageHistoryRequest;
             public static toObject(message: meshvirt.v1.UsageHistoryRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IUsageSeries {
@@ -1284,7 +1229,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.UsageSeries;
             public static toObject(message: meshvirt.v1.UsageSeries, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IUsageHistory {
@@ -1302,7 +1246,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.UsageHistory;
             public static toObject(message: meshvirt.v1.UsageHistory, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         enum EventKind {
@@ -1371,7 +1314,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ClusterEvent;
             public static toObject(message: meshvirt.v1.ClusterEvent, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ISignedEvent {
@@ -1389,7 +1331,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.SignedEvent;
             public static toObject(message: meshvirt.v1.SignedEvent, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IEventsPull {
@@ -1409,7 +1350,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.EventsPull;
             public static toObject(message: meshvirt.v1.EventsPull, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IEventsBatch {
@@ -1425,7 +1365,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.EventsBatch;
             public static toObject(message: meshvirt.v1.EventsBatch, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IListEvents {
@@ -1447,7 +1386,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListEvents;
             public static toObject(message: meshvirt.v1.ListEvents, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IEventRecord {
@@ -1465,7 +1403,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.EventRecord;
             public static toObject(message: meshvirt.v1.EventRecord, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IEventList {
@@ -1485,7 +1422,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.EventList;
             public static toObject(message: meshvirt.v1.EventList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IVmGroup {
@@ -1517,7 +1453,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmGroup;
             public static toObject(message: meshvirt.v1.VmGroup, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ICreateGroup {
@@ -1537,7 +1472,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.CreateGroup;
             public static toObject(message: meshvirt.v1.CreateGroup, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IScaleGroup {
@@ -1555,7 +1489,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ScaleGroup;
             public static toObject(message: meshvirt.v1.ScaleGroup, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IGroupRef {
@@ -1571,7 +1504,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.GroupRef;
             public static toObject(message: meshvirt.v1.GroupRef, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IListGroups {
@@ -1585,7 +1517,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListGroups;
             public static toObject(message: meshvirt.v1.ListGroups, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IGroupMember {
@@ -1611,7 +1542,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.GroupMember;
             public static toObject(message: meshvirt.v1.GroupMember, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IGroupInfo {
@@ -1633,7 +1563,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.GroupInfo;
             public static toObject(message: meshvirt.v1.GroupInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IGroupList {
@@ -1649,7 +1578,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.GroupList;
             public static toObject(message: meshvirt.v1.GroupList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         enum PlacementPolicy {
@@ -1675,7 +1603,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LabelConstraint;
             public static toObject(message: meshvirt.v1.LabelConstraint, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         namespace LabelConstraint {
@@ -1710,7 +1637,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.BootSource;
             public static toObject(message: meshvirt.v1.BootSource, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILibraryImage {
@@ -1728,7 +1654,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LibraryImage;
             public static toObject(message: meshvirt.v1.LibraryImage, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IGuestConfig {
@@ -1748,7 +1673,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.GuestConfig;
             public static toObject(message: meshvirt.v1.GuestConfig, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface INic {
@@ -1768,7 +1692,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Nic;
             public static toObject(message: meshvirt.v1.Nic, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IVmSpec {
@@ -1830,7 +1753,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmSpec;
             public static toObject(message: meshvirt.v1.VmSpec, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         enum RestartPolicy {
@@ -1887,7 +1809,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmSummary;
             public static toObject(message: meshvirt.v1.VmSummary, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IPlacementExplanation {
@@ -1915,7 +1836,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.PlacementExplanation;
             public static toObject(message: meshvirt.v1.PlacementExplanation, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         namespace PlacementExplanation {
@@ -1937,7 +1857,6 @@ export namespace meshvirt {
                 public static fromObject(object: { [k: string]: any }): meshvirt.v1.PlacementExplanation.Score;
                 public static toObject(message: meshvirt.v1.PlacementExplanation.Score, options?: $protobuf.IConversionOptions): { [k: string]: any };
                 public toJSON(): { [k: string]: any };
-                public static getTypeUrl(typeUrlPrefix?: string): string;
             }
 
             interface IRejection {
@@ -1957,7 +1876,6 @@ export namespace meshvirt {
                 public static fromObject(object: { [k: string]: any }): meshvirt.v1.PlacementExplanation.Rejection;
                 public static toObject(message: meshvirt.v1.PlacementExplanation.Rejection, options?: $protobuf.IConversionOptions): { [k: string]: any };
                 public toJSON(): { [k: string]: any };
-                public static getTypeUrl(typeUrlPrefix?: string): string;
             }
         }
 
@@ -1988,7 +1906,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.MigrationParams;
             public static toObject(message: meshvirt.v1.MigrationParams, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         namespace MigrationParams {
@@ -2043,7 +1960,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.MigrationRecord;
             public static toObject(message: meshvirt.v1.MigrationRecord, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IMigrationProgress {
@@ -2075,7 +1991,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.MigrationProgress;
             public static toObject(message: meshvirt.v1.MigrationProgress, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IImageFetchProgress {
@@ -2103,7 +2018,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ImageFetchProgress;
             public static toObject(message: meshvirt.v1.ImageFetchProgress, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IVmInfo {
@@ -2149,7 +2063,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmInfo;
             public static toObject(message: meshvirt.v1.VmInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IVmUnknown {
@@ -2173,7 +2086,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.VmUnknown;
             public static toObject(message: meshvirt.v1.VmUnknown, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILeaseInfo {
@@ -2203,7 +2115,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseInfo;
             public static toObject(message: meshvirt.v1.LeaseInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILeaseHistoryEntry {
@@ -2227,7 +2138,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseHistoryEntry;
             public static toObject(message: meshvirt.v1.LeaseHistoryEntry, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicaStatus {
@@ -2261,7 +2171,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaStatus;
             public static toObject(message: meshvirt.v1.ReplicaStatus, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicationStats {
@@ -2289,7 +2198,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicationStats;
             public static toObject(message: meshvirt.v1.ReplicationStats, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicaHolding {
@@ -2319,7 +2227,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaHolding;
             public static toObject(message: meshvirt.v1.ReplicaHolding, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IHostAdvert {
@@ -2387,7 +2294,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostAdvert;
             public static toObject(message: meshvirt.v1.HostAdvert, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IHostCapacity {
@@ -2411,7 +2317,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostCapacity;
             public static toObject(message: meshvirt.v1.HostCapacity, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IHostLoad {
@@ -2443,7 +2348,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostLoad;
             public static toObject(message: meshvirt.v1.HostLoad, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IHostSuspicion {
@@ -2467,7 +2371,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.HostSuspicion;
             public static toObject(message: meshvirt.v1.HostSuspicion, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         enum BalanceMode {
@@ -2494,7 +2397,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.BalanceSetting;
             public static toObject(message: meshvirt.v1.BalanceSetting, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IViewPull {
@@ -2510,7 +2412,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ViewPull;
             public static toObject(message: meshvirt.v1.ViewPull, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IViewPage {
@@ -2528,7 +2429,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ViewPage;
             public static toObject(message: meshvirt.v1.ViewPage, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ISignedAdvert {
@@ -2548,7 +2448,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.SignedAdvert;
             public static toObject(message: meshvirt.v1.SignedAdvert, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface INetwork {
@@ -2582,7 +2481,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Network;
             public static toObject(message: meshvirt.v1.Network, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ICreateNetwork {
@@ -2608,7 +2506,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.CreateNetwork;
             public static toObject(message: meshvirt.v1.CreateNetwork, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface INetworkRef {
@@ -2624,7 +2521,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkRef;
             public static toObject(message: meshvirt.v1.NetworkRef, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IDeleteNetwork {
@@ -2640,7 +2536,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.DeleteNetwork;
             public static toObject(message: meshvirt.v1.DeleteNetwork, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IListNetworks {
@@ -2654,7 +2549,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ListNetworks;
             public static toObject(message: meshvirt.v1.ListNetworks, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface INetworkPort {
@@ -2680,7 +2574,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkPort;
             public static toObject(message: meshvirt.v1.NetworkPort, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface INetworkInfo {
@@ -2698,7 +2591,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkInfo;
             public static toObject(message: meshvirt.v1.NetworkInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface INetworkList {
@@ -2714,7 +2606,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.NetworkList;
             public static toObject(message: meshvirt.v1.NetworkList, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILeasePosition {
@@ -2734,7 +2625,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeasePosition;
             public static toObject(message: meshvirt.v1.LeasePosition, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         enum LeaseRefusal {
@@ -2775,7 +2665,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseRenew;
             public static toObject(message: meshvirt.v1.LeaseRenew, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILeaseGranted {
@@ -2795,7 +2684,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseGranted;
             public static toObject(message: meshvirt.v1.LeaseGranted, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILeaseRefused {
@@ -2823,7 +2711,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseRefused;
             public static toObject(message: meshvirt.v1.LeaseRefused, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILeaseRequestVote {
@@ -2849,7 +2736,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseRequestVote;
             public static toObject(message: meshvirt.v1.LeaseRequestVote, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILeaseVote {
@@ -2879,7 +2765,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseVote;
             public static toObject(message: meshvirt.v1.LeaseVote, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILeaseMessage {
@@ -2904,7 +2789,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseMessage;
             public static toObject(message: meshvirt.v1.LeaseMessage, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILeaseRequest {
@@ -2920,7 +2804,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseRequest;
             public static toObject(message: meshvirt.v1.LeaseRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ILeaseResponse {
@@ -2938,7 +2821,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.LeaseResponse;
             public static toObject(message: meshvirt.v1.LeaseResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReserve {
@@ -2968,7 +2850,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Reserve;
             public static toObject(message: meshvirt.v1.Reserve, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReserved {
@@ -2988,7 +2869,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Reserved;
             public static toObject(message: meshvirt.v1.Reserved, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         enum RefuseReason {
@@ -3026,7 +2906,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Refused;
             public static toObject(message: meshvirt.v1.Refused, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ICommit {
@@ -3050,7 +2929,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Commit;
             public static toObject(message: meshvirt.v1.Commit, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ICommitted {
@@ -3066,7 +2944,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Committed;
             public static toObject(message: meshvirt.v1.Committed, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IRelease {
@@ -3084,7 +2961,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Release;
             public static toObject(message: meshvirt.v1.Release, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReleased {
@@ -3100,7 +2976,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.Released;
             public static toObject(message: meshvirt.v1.Released, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IClaimName {
@@ -3124,7 +2999,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ClaimName;
             public static toObject(message: meshvirt.v1.ClaimName, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface INameClaim {
@@ -3146,7 +3020,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.NameClaim;
             public static toObject(message: meshvirt.v1.NameClaim, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         namespace NameClaim {
@@ -3178,7 +3051,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.BindName;
             public static toObject(message: meshvirt.v1.BindName, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface INameBound {
@@ -3194,7 +3066,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.NameBound;
             public static toObject(message: meshvirt.v1.NameBound, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IPrepareIncoming {
@@ -3230,7 +3101,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.PrepareIncoming;
             public static toObject(message: meshvirt.v1.PrepareIncoming, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IIncomingReady {
@@ -3252,7 +3122,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.IncomingReady;
             public static toObject(message: meshvirt.v1.IncomingReady, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface ICompleteIncoming {
@@ -3280,7 +3149,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.CompleteIncoming;
             public static toObject(message: meshvirt.v1.CompleteIncoming, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IIncomingCompleted {
@@ -3298,7 +3166,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.IncomingCompleted;
             public static toObject(message: meshvirt.v1.IncomingCompleted, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IAbortIncoming {
@@ -3318,7 +3185,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.AbortIncoming;
             public static toObject(message: meshvirt.v1.AbortIncoming, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IHoldReplica {
@@ -3342,7 +3208,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.HoldReplica;
             public static toObject(message: meshvirt.v1.HoldReplica, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IDropReplica {
@@ -3360,7 +3225,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.DropReplica;
             public static toObject(message: meshvirt.v1.DropReplica, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IQueryReplica {
@@ -3376,7 +3240,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.QueryReplica;
             public static toObject(message: meshvirt.v1.QueryReplica, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IPromoteReplica {
@@ -3394,7 +3257,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.PromoteReplica;
             public static toObject(message: meshvirt.v1.PromoteReplica, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface INegotiateRequest {
@@ -3433,7 +3295,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.NegotiateRequest;
             public static toObject(message: meshvirt.v1.NegotiateRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface INegotiateResponse {
@@ -3470,7 +3331,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.NegotiateResponse;
             public static toObject(message: meshvirt.v1.NegotiateResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         enum ReplicaPointKind {
@@ -3496,7 +3356,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaDisk;
             public static toObject(message: meshvirt.v1.ReplicaDisk, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicaPointHeader {
@@ -3528,7 +3387,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaPointHeader;
             public static toObject(message: meshvirt.v1.ReplicaPointHeader, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicaOffer {
@@ -3546,7 +3404,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaOffer;
             public static toObject(message: meshvirt.v1.ReplicaOffer, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         enum ReplicaRefusal {
@@ -3587,7 +3444,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaPosition;
             public static toObject(message: meshvirt.v1.ReplicaPosition, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicaExtent {
@@ -3609,7 +3465,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaExtent;
             public static toObject(message: meshvirt.v1.ReplicaExtent, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicaChunk {
@@ -3631,7 +3486,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaChunk;
             public static toObject(message: meshvirt.v1.ReplicaChunk, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicaPointEnd {
@@ -3647,7 +3501,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaPointEnd;
             public static toObject(message: meshvirt.v1.ReplicaPointEnd, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicaApplied {
@@ -3665,7 +3518,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaApplied;
             public static toObject(message: meshvirt.v1.ReplicaApplied, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
         interface IReplicaMessage {
@@ -3690,7 +3542,6 @@ export namespace meshvirt {
             public static fromObject(object: { [k: string]: any }): meshvirt.v1.ReplicaMessage;
             public static toObject(message: meshvirt.v1.ReplicaMessage, options?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
-            public static getTypeUrl(typeUrlPrefix?: string): string;
         }
     }
 }
