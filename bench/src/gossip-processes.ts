@@ -4,6 +4,7 @@
  * host is really killed (SIGKILL) and each host has its own event loop.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -73,19 +74,50 @@ export class AgentProcess {
   }
 }
 
+export class ClusterStartError extends Error {
+  constructor (readonly wanted: number, readonly ready: number, readonly cores: number, cause: unknown) {
+    super(`${ready} of ${wanted} mesh host processes came up; the next did not start within ${READY_TIMEOUT_MS / 1000} s, with the ${ready} running keeping ${cores.toFixed(2)} cores busy`, { cause })
+  }
+}
+
+/** Cores the processes keep busy over `windowMs` (user + system time from /proc, 10 ms ticks). */
+export async function coresBusy (pids: number[], windowMs = 5_000): Promise<number> {
+  const ticks = (): number => pids.reduce((sum, pid) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+      return sum + Number(f[11]) + Number(f[12])
+    } catch {
+      return sum // exited
+    }
+  }, 0)
+  const t0 = Date.now()
+  const before = ticks()
+  await sleep(windowMs)
+  return (ticks() - before) * 10 / (Date.now() - t0)
+}
+
 export class ProcessCluster {
   readonly agents: AgentProcess[] = []
 
   constructor (private readonly clusterKeyHex: string, private readonly timing: AgentArgs['timing']) {}
 
-  /** Starts `n` agent processes: the first alone (the door), then four at a time (startup is CPU-bound here). */
+  /**
+   * Starts `n` agent processes: the first alone (the door), then four at a time (startup is
+   * CPU-bound here). When one does not come up in time the machine is out of CPU: the error says
+   * how many are up and how many cores they keep busy.
+   */
   async start (n: number, bootstrap: string[] = []): Promise<void> {
     const door = [...bootstrap]
     while (this.agents.length < n) {
       const batch = door.length === 0 ? 1 : Math.min(4, n - this.agents.length)
       const started = Array.from({ length: batch }, () => new AgentProcess({ clusterKeyHex: this.clusterKeyHex, bootstrap: door, timing: this.timing }))
       this.agents.push(...started)
-      await Promise.all(started.map(async (a) => { await a.ready() }))
+      try {
+        await Promise.all(started.map(async (a) => { await a.ready() }))
+      } catch (err) {
+        const up = this.agents.filter((a) => a.hostId !== '')
+        throw new ClusterStartError(n, up.length, await coresBusy(up.flatMap((a) => a.pid ?? [])), err)
+      }
       if (door.length === 0 && started[0] !== undefined) door.push(started[0].addr)
     }
   }

@@ -5,12 +5,13 @@
  * mesh alone costs); and N = 100 mesh host processes (convergence across event loops, failure
  * detection after SIGKILL, the traffic each host receives idle and under churn).
  * `MESHVIRT_BENCH_GOSSIP=idle` runs only the idle agent processes (agent_rss_mb,
- * agent_idle_cpu_pct): for work on what an idle agent costs, not a recorded full run.
+ * agent_idle_cpu_pct), `MESHVIRT_BENCH_GOSSIP=processes` only the N = 100 processes: for work on
+ * one part, recorded beside the full run (gossip-idle.json, gossip-processes.json).
  */
 import { generateClusterKey, heartbeatIntervalMs, LAN_TIMING, type MeshTiming } from '@meshvirt/mesh'
 import { percentile, type Benchmark, type Metric } from './harness.js'
 import { InProcessCluster, sleep } from './gossip-cluster.js'
-import { AgentProcess, ProcessCluster } from './gossip-processes.js'
+import { AgentProcess, ClusterStartError, ProcessCluster } from './gossip-processes.js'
 import { agentIdle, unitEnvironment, type AgentIdleFigures } from './agent-idle.js'
 
 /** Let meshes form and the join-time re-publishing die down before measuring. */
@@ -78,6 +79,25 @@ function idleMetrics (idle: IdleRuns): Record<string, Metric> {
   }
 }
 
+function processMetrics (p: ProcessRun | ProcessStartFailure): Record<string, Metric> {
+  const metrics: Record<string, Metric> = {}
+  const sfx = `${p.n}_processes`
+  if ('error' in p) {
+    // Nothing measured past the start: the keys with targets stay absent rather than made up.
+    metrics[`ready_of_${sfx}`] = { value: p.ready, unit: 'processes' }
+    metrics[`cores_busy_${p.ready}_processes`] = { value: Math.round(p.coresBusy * 100) / 100, unit: 'cores' }
+    return metrics
+  }
+  metrics[`convergence_p99_ms_${sfx}`] = { value: round1(p.convergenceP99Ms), unit: 'ms', ...(p.n === 100 ? { target: '< 300' } : {}) }
+  if (p.detectionP50S !== undefined) metrics[`failure_detection_s_${sfx}`] = { value: round1(p.detectionP50S * 10) / 10, unit: 's', ...(p.n === 100 ? { target: '< 5' } : {}) }
+  metrics[`kb_per_host_s_idle_${sfx}`] = { value: round1(p.idle.bytesPerHostS / 1024), unit: 'KB/s' }
+  metrics[`adverts_per_host_s_idle_${sfx}`] = { value: round1(p.idle.advertsPerHostS), unit: '1/s' }
+  metrics[`kb_per_host_s_churn_${sfx}`] = { value: round1(p.churn.bytesPerHostS / 1024), unit: 'KB/s' }
+  metrics[`adverts_per_host_s_churn_${sfx}`] = { value: round1(p.churn.advertsPerHostS), unit: '1/s' }
+  metrics[`notices_per_host_s_churn_${sfx}`] = { value: round1(p.churn.noticesPerHostS * 100) / 100, unit: '1/s' }
+  return metrics
+}
+
 export const gossip: Benchmark = {
   name: 'gossip',
   description: 'capacity-change convergence, failure detection, CPU and RSS of mesh hosts over loopback',
@@ -87,6 +107,10 @@ export const gossip: Benchmark = {
     if (process.env.MESHVIRT_BENCH_GOSSIP === 'idle') {
       const idle = await idleRuns(quick, log)
       return { metrics: idleMetrics(idle), details: { agentIdle: idle.unit, agentIdleBare: idle.bare, unitEnvironment: idle.unitEnv }, variant: 'idle' }
+    }
+    if (process.env.MESHVIRT_BENCH_GOSSIP === 'processes') {
+      const p = await separateProcesses(quick ? PROCESS_PLAN.quick : PROCESS_PLAN.full, log)
+      return { metrics: processMetrics(p), details: { timing: LAN_TIMING, processes: { [String(p.n)]: p } }, variant: 'processes' }
     }
 
     for (const plan of quick ? QUICK : FULL) {
@@ -114,14 +138,7 @@ export const gossip: Benchmark = {
 
     const p = await separateProcesses(quick ? PROCESS_PLAN.quick : PROCESS_PLAN.full, log)
     ;(details.processes as Record<string, unknown>)[String(p.n)] = p
-    const sfx = `${p.n}_processes`
-    metrics[`convergence_p99_ms_${sfx}`] = { value: round1(p.convergenceP99Ms), unit: 'ms', ...(p.n === 100 ? { target: '< 300' } : {}) }
-    if (p.detectionP50S !== undefined) metrics[`failure_detection_s_${sfx}`] = { value: round1(p.detectionP50S * 10) / 10, unit: 's', ...(p.n === 100 ? { target: '< 5' } : {}) }
-    metrics[`kb_per_host_s_idle_${sfx}`] = { value: round1(p.idle.bytesPerHostS / 1024), unit: 'KB/s' }
-    metrics[`adverts_per_host_s_idle_${sfx}`] = { value: round1(p.idle.advertsPerHostS), unit: '1/s' }
-    metrics[`kb_per_host_s_churn_${sfx}`] = { value: round1(p.churn.bytesPerHostS / 1024), unit: 'KB/s' }
-    metrics[`adverts_per_host_s_churn_${sfx}`] = { value: round1(p.churn.advertsPerHostS), unit: '1/s' }
-    metrics[`notices_per_host_s_churn_${sfx}`] = { value: round1(p.churn.noticesPerHostS * 100) / 100, unit: '1/s' }
+    Object.assign(metrics, processMetrics(p))
     return { metrics, details }
   }
 }
@@ -207,16 +224,27 @@ async function meshNodeRss (log: (line: string) => void): Promise<{ rssMb: numbe
   }
 }
 
-async function separateProcesses (plan: ProcessPlan, log: (line: string) => void): Promise<{
+interface ProcessRun {
   n: number, convergenceP50Ms: number, convergenceP99Ms: number, missedRounds: number, detections: unknown[], detectionP50S?: number,
   rssMbAvg: number, rssMbMax: number, allAlive: boolean, heartbeatMs: number, idle: Traffic, churn: Traffic
-}> {
+}
+
+/** The machine could not run them all: how far it got. */
+interface ProcessStartFailure { n: number, ready: number, coresBusy: number, error: string }
+
+async function separateProcesses (plan: ProcessPlan, log: (line: string) => void): Promise<ProcessRun | ProcessStartFailure> {
   const maxAdvertsPerSecond = PROCESS_HEARTBEATS_PER_HOST_S
   const cluster = new ProcessCluster(Buffer.from(generateClusterKey()).toString('hex'), { ...LAN_TIMING, maxAdvertsPerSecond })
   const heartbeatMs = heartbeatIntervalMs(LAN_TIMING.heartbeatIntervalMs, plan.n, maxAdvertsPerSecond)
   try {
     log(`${plan.n} mesh host processes: starting (heartbeat every ${heartbeatMs} ms)`)
-    await cluster.start(plan.n)
+    try {
+      await cluster.start(plan.n)
+    } catch (err) {
+      if (!(err instanceof ClusterStartError)) throw err
+      log(`  ${err.message}`)
+      return { n: plan.n, ready: err.ready, coresBusy: err.cores, error: err.message }
+    }
     const allAlive = await cluster.waitAllAlive(plan.n, 180_000)
     await sleep(SETTLE_MS)
     const stats = await Promise.all(cluster.agents.map(async (a) => await a.stats()))
