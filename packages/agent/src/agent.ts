@@ -180,7 +180,7 @@ async function startAgent (config: AgentConfig, opts: RunAgentOptions, checked: 
   teardown.add('advert', () => { advertiser.stop() })
   // Restart policy: a guest that exits on its own is started again by its owner, with back-off.
   const restarter = new GuestRestarter({
-    vms, log: root.child('restart', { host: selfId }), gate: recoveryGate,
+    vms, log: root.child('restart', { host: selfId }), gate: otherVms.restartGate,
     emit: (d) => { void monitoring?.events.emit({ kind: 'vm-restarted', ...d }).catch(() => {}) }
   })
   details.add('restarts', (vm) => ({ restarts: restarter.restarts(vm.id) }))

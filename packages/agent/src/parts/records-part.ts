@@ -13,6 +13,8 @@ export interface RecordsPart {
    * meanwhile. Asked before the mesh is up, it waits for `start`; a stop before that answers no.
    */
   recoveryGate: (vm: VmRow) => Promise<boolean>
+  /** Whether a guest that exited while this agent ran may start again (tombstones, twins in gossip). */
+  restartGate: (vm: VmRow) => Promise<boolean>
   /** With the mesh up: the records follow the view (stopped with the teardown). */
   start: (core: { view: ClusterView, peers: PeerClient } & Pick<VmRecordsDeps, 'vms' | 'releaseName' | 'onForceDeleted'>) => VmRecords
 }
@@ -25,6 +27,10 @@ export function recordsPart (ctx: { selfId: string, store: StateStore, root: Log
     recoveryGate: async (vm) => {
       const records = await ready
       return records === undefined ? false : await records.recoveryGate(vm)
+    },
+    restartGate: async (vm) => {
+      const records = await ready
+      return records === undefined ? false : await records.restartGate(vm)
     },
     start: (core) => {
       const records = new VmRecords({ ...core, selfId: ctx.selfId, store: new VmRecordStore(ctx.store), expectPeers: ctx.expectPeers, log: ctx.root.child('records', { host: ctx.selfId }) })
