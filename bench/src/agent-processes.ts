@@ -33,10 +33,16 @@ export async function withAgentCluster<T> (
 
 /** User + system CPU time of the agent processes so far, from /proc (clock ticks of 10 ms). */
 export async function cpuMs (agents: AgentProcess[]): Promise<number> {
+  return await processCpuMs(agents.map((a) => a.pid))
+}
+
+/** The same for any processes by pid; one that has exited counts nothing. */
+export async function processCpuMs (pids: number[]): Promise<number> {
   let ticks = 0
-  for (const a of agents) {
-    const fields = (await readFile(`/proc/${a.pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
-    ticks += Number(fields[11]) + Number(fields[12])
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
+    const fields = stat?.split(') ')[1]?.split(' ') ?? []
+    if (stat !== undefined) ticks += Number(fields[11]) + Number(fields[12])
   }
   return ticks * 10
 }

@@ -4,10 +4,10 @@
  * host is really killed (SIGKILL) and each host has its own event loop.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { processCpuMs } from './agent-processes.js'
 import type { AgentArgs, AgentEvent } from './gossip-agent.js'
 import { ROUND_TIMEOUT_MS, sleep, waitFor } from './gossip-cluster.js'
 
@@ -80,20 +80,12 @@ export class ClusterStartError extends Error {
   }
 }
 
-/** Cores the processes keep busy over `windowMs` (user + system time from /proc, 10 ms ticks). */
+/** Cores the processes keep busy over `windowMs`. */
 export async function coresBusy (pids: number[], windowMs = 5_000): Promise<number> {
-  const ticks = (): number => pids.reduce((sum, pid) => {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-      return sum + Number(f[11]) + Number(f[12])
-    } catch {
-      return sum // exited
-    }
-  }, 0)
   const t0 = Date.now()
-  const before = ticks()
+  const before = await processCpuMs(pids)
   await sleep(windowMs)
-  return (ticks() - before) * 10 / (Date.now() - t0)
+  return (await processCpuMs(pids) - before) / (Date.now() - t0)
 }
 
 export class ProcessCluster {
