@@ -46,7 +46,7 @@ export function renderRuleset (networks: readonly RulesetNetwork[], options: Rul
   const bridged = `bridge ${options.table ?? NFT_TABLE}`
   const head = `table ${table}\ndelete table ${table}\ntable ${bridged}\ndelete table ${bridged}\n`
   if (networks.length === 0) return head
-  const sorted = [...networks].sort((a, b) => a.bridge.localeCompare(b.bridge))
+  const sorted = [...networks].sort((a, b) => a.bridge < b.bridge ? -1 : a.bridge > b.bridge ? 1 : 0)
   const out = options.uplink === undefined ? `oifname != ${ALL}` : `oifname ${q(options.uplink)}`
 
   // Guests may reach the host only for DHCP, DNS and a ping of their gateway.

@@ -76,7 +76,7 @@ export class SimHostNetwork implements HostNetwork {
       const macs = new Set(peers.nics.map((n) => n.mac))
       peers = { floodTo: [...new Set([...held.floodTo, ...peers.floodTo])], nics: [...held.nics.filter((n) => !macs.has(n.mac)), ...peers.nics] }
     }
-    const next = { floodTo: [...new Set(peers.floodTo)].sort(), nics: peers.nics.map((n) => ({ ...n })).sort((a, b) => a.mac.localeCompare(b.mac)) }
+    const next = { floodTo: [...new Set(peers.floodTo)].sort(), nics: peers.nics.map((n) => ({ ...n })).sort((a, b) => a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0) }
     if (JSON.stringify(this.peers.get(network)) === JSON.stringify(next)) return
     this.peers.set(network, next)
     this.changes.peers++

@@ -1,6 +1,7 @@
 import { ADVERT_LIMITS, type UserRevocation } from '@meshvirt/mesh'
 import { ControlError } from '../control/errors.js'
 import { MAX_TOKEN_LIFETIME_MS, type UserClaims } from './user-token.js'
+import { compareText } from '../util/compare-text.js'
 
 const META_KEY = 'user-revocations'
 
@@ -55,7 +56,7 @@ export class Revocations {
 
   list (): UserRevocation[] {
     this.prune()
-    return [...this.byUser].map(([user, beforeMs]) => ({ user, beforeMs })).sort((a, b) => a.user.localeCompare(b.user))
+    return [...this.byUser].map(([user, beforeMs]) => ({ user, beforeMs })).sort((a, b) => compareText(a.user, b.user))
   }
 
   private prune (): void {

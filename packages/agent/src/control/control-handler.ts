@@ -14,6 +14,7 @@ import { parseControlRequest, refMatcher, refText, type ControlAction, type VmAc
 import { ControlError } from './errors.js'
 import { failover } from './failover-action.js'
 import { runVmAction, type VmActionContext } from './vm-actions.js'
+import { compareText } from '../util/compare-text.js'
 
 export interface ControlHandlerDeps {
   selfId: string
@@ -169,7 +170,7 @@ export function createControlHandler (deps: ControlHandlerDeps): Handler {
         const lists = await listEverywhere()
         for (const l of lists) if (l.error !== undefined) deps.log.warn('host did not answer vm ls', { peer: l.host, err: l.error })
         const listed = lists.flatMap((l) => l.vms)
-        const all = [...listed, ...records?.unknownInfos(listed) ?? []].sort((a, b) => (a.summary?.name ?? '').localeCompare(b.summary?.name ?? ''))
+        const all = [...listed, ...records?.unknownInfos(listed) ?? []].sort((a, b) => compareText(a.summary?.name ?? '', b.summary?.name ?? ''))
         return { vmList: { vms: all } }
       }
       case 'listHosts':

@@ -7,6 +7,7 @@ import type { PeerClient } from '../negotiate/peer-client.js'
 import type { VmRow } from '../store/state-store.js'
 import { refMatcher, refText, type VmRef } from './control-action.js'
 import { ControlError } from './errors.js'
+import { compareText } from '../util/compare-text.js'
 
 /** A promotion creates the VM from its replica and starts QEMU. */
 const PROMOTE_TIMEOUT_MS = 3 * 60_000
@@ -51,7 +52,7 @@ export async function failover (ref: VmRef, toHost: string, ctx: FailoverContext
       const h = res?.replicaHolding
       return { host, epoch: Number(h?.epoch ?? 0), seq: Number(h?.seq ?? 0) }
     }))
-    held.sort((a, b) => b.epoch - a.epoch || b.seq - a.seq || a.host.localeCompare(b.host))
+    held.sort((a, b) => b.epoch - a.epoch || b.seq - a.seq || compareText(a.host, b.host))
     target = (held[0] as { host: string }).host
   }
   ctx.log.warn('failing over a VM to a replica holder', { vm: vmId, peer: target })

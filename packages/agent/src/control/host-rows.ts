@@ -2,6 +2,7 @@ import { hostAdvertFromWire } from '@meshvirt/mesh'
 import { allocatableCapacity } from '@meshvirt/placement'
 import type { meshvirt } from '@meshvirt/proto'
 import type { Resources } from '../resources.js'
+import { compareText } from '../util/compare-text.js'
 
 /** One host as `meshvirt host ls` shows it: plain data decoded from the control API's HostList. */
 export interface HostRow {
@@ -56,5 +57,5 @@ export function hostRows (list: meshvirt.v1.IHostList): HostRow[] {
       lastHeardMs: Number(h.lastHeardMs ?? 0)
     })
   }
-  return rows.sort((x, y) => x.hostname.localeCompare(y.hostname) || x.hostId.localeCompare(y.hostId))
+  return rows.sort((x, y) => compareText(x.hostname, y.hostname) || compareText(x.hostId, y.hostId))
 }

@@ -1,5 +1,6 @@
 import type { ImageHolding, ImageTombstone } from '@meshvirt/mesh'
 import { HaveBitmap } from './have-bitmap.js'
+import { compareText } from '../util/compare-text.js'
 
 /** One host's part, as the view has it. */
 export interface CatalogueHost {
@@ -75,7 +76,7 @@ export function catalogueOf (hosts: readonly CatalogueHost[]): Catalogue {
     }
   }
   const byRef = new Map<string, string>()
-  for (const [ref, { digest, at }] of [...named].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [ref, { digest, at }] of [...named].sort(([a], [b]) => compareText(a, b))) {
     byRef.set(ref, digest)
     const entry = byDigest.get(digest) as CatalogueImage
     entry.refs.push(ref)
@@ -83,7 +84,7 @@ export function catalogueOf (hosts: readonly CatalogueHost[]): Catalogue {
   }
   for (const e of byDigest.values()) {
     e.usedBy.sort()
-    e.holders.sort((a, b) => b.have.held() - a.have.held() || a.hostId.localeCompare(b.hostId))
+    e.holders.sort((a, b) => b.have.held() - a.have.held() || compareText(a.hostId, b.hostId))
   }
   return { byDigest, byRef, tombstones: [...tombs.values()] }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Catalogue } from './catalogue.js'
+import { compareText } from '../util/compare-text.js'
 
 /** A host as the upkeep sees it. */
 export interface UpkeepHost {
@@ -37,7 +38,7 @@ export function copiesToMake (selfId: string, catalogue: Catalogue, hosts: reado
     const candidates = hosts
       .filter((h) => h.alive && h.active && !held.has(h.hostId))
       .map((h) => ({ id: h.hostId, newDomain: key === undefined || !domains.has(h.labels[key]), rank: rank(h.hostId) }))
-      .sort((a, b) => Number(b.newDomain) - Number(a.newDomain) || a.rank.localeCompare(b.rank))
+      .sort((a, b) => Number(b.newDomain) - Number(a.newDomain) || compareText(a.rank, b.rank))
     for (const c of candidates.slice(0, copies - live.length)) orders.push({ digest: image.digest, target: c.id })
   }
   return orders

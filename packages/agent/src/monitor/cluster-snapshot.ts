@@ -1,4 +1,5 @@
 import type { HostEntry } from '@meshvirt/mesh'
+import { compareText } from '../util/compare-text.js'
 
 export interface SnapshotHost {
   hostId: string
@@ -82,7 +83,7 @@ export function clusterSnapshot (selfId: string, hosts: HostEntry[], now = Date.
         vms: h.advert.vms.filter((v) => v.role === 'owner').length,
         lastHeardMs: h.lastHeardMs
       }
-    }).sort((a, b) => a.hostname.localeCompare(b.hostname)),
-    vms: [...byId.values(), ...unknown.filter((u) => !byId.has(u.id))].sort((a, b) => a.name.localeCompare(b.name))
+    }).sort((a, b) => compareText(a.hostname, b.hostname)),
+    vms: [...byId.values(), ...unknown.filter((u) => !byId.has(u.id))].sort((a, b) => compareText(a.name, b.name))
   }
 }

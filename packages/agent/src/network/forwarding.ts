@@ -1,5 +1,6 @@
 import type { HostAdvert } from '@meshvirt/mesh'
 import type { NetworkPeers, RemoteNic } from '@meshvirt/network'
+import { compareText } from '../util/compare-text.js'
 
 export interface ForwardingHost {
   hostId: string
@@ -33,7 +34,7 @@ export function peersFor (network: string, hosts: readonly ForwardingHost[], loc
       best.set(vm.id, { epoch: vm.epoch, nics: nics.map((n) => ({ mac: n.mac, ip: n.ip, hostname: vm.name, underlay: h.advert.underlay })) })
     }
   }
-  const nics = [...best.values()].flatMap((b) => b.nics).sort((a, b) => a.mac.localeCompare(b.mac))
+  const nics = [...best.values()].flatMap((b) => b.nics).sort((a, b) => compareText(a.mac, b.mac))
   const floodTo = [...new Set(nics.map((n) => n.underlay))].sort()
   return { floodTo, nics }
 }

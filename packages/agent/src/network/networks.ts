@@ -13,6 +13,7 @@ import { NetworkBook } from './network-book.js'
 import { NetworkPorts } from './network-ports.js'
 import { networkConfig, networkToWire, type NetworkRecord } from './network-record.js'
 import { NicAddressing } from './nic-addresses.js'
+import { compareText } from '../util/compare-text.js'
 
 type Handler = (req: meshvirt.v1.ControlRequest) => Promise<meshvirt.v1.IControlResponse>
 
@@ -161,7 +162,7 @@ export class Networks {
         for (const nic of vm.nics) if (nic.network === n.name) ports.push({ vmId: vm.id, vmName: vm.name, ip: nic.ip, mac: nic.mac, hostId: h.hostId, hostname: h.advert.hostname })
       }
     }
-    ports.sort((a, b) => (a.vmName ?? '').localeCompare(b.vmName ?? ''))
+    ports.sort((a, b) => compareText(a.vmName ?? '', b.vmName ?? ''))
     return { network: networkToWire(n), ports }
   }
 

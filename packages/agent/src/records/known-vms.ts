@@ -1,4 +1,5 @@
 import type { KnownVm, VmTombstone } from '../store/vm-record-store.js'
+import { compareText } from '../util/compare-text.js'
 
 /** A known VM's record is rewritten when the owner still gossips it unchanged, at most this often (bounds store writes to ~1 per VM per this). */
 export const KNOWN_REFRESH_MS = 30_000
@@ -74,7 +75,7 @@ export function unknownVms (known: readonly KnownVm[], listed: ReadonlySet<strin
     else if (o.liveness === 'dead') out.push({ vm, ownerLiveness: 'dead', sinceMs: o.sinceMs })
     else if (o.answered !== true) out.push({ vm, ownerLiveness: o.liveness === 'suspect' ? 'suspect' : 'unreachable', sinceMs: o.liveness === 'suspect' ? o.sinceMs : 0 })
   }
-  return out.sort((a, b) => a.vm.name.localeCompare(b.vm.name))
+  return out.sort((a, b) => compareText(a.vm.name, b.vm.name))
 }
 
 /**
@@ -88,7 +89,7 @@ export function mergeTombstones (mine: readonly VmTombstone[], theirs: readonly 
     const old = byId.get(t.vmId)
     byId.set(t.vmId, old === undefined ? { ...t } : { ...old, deletedAt: Math.min(old.deletedAt, t.deletedAt), epoch: Math.max(old.epoch, t.epoch) })
   }
-  return [...byId.values()].sort((a, b) => b.deletedAt - a.deletedAt || a.vmId.localeCompare(b.vmId)).slice(0, max)
+  return [...byId.values()].sort((a, b) => b.deletedAt - a.deletedAt || compareText(a.vmId, b.vmId)).slice(0, max)
 }
 
 /** Whether a tombstone condemns this host's copy of a VM: the same VM, at an epoch not newer than the one deleted. */

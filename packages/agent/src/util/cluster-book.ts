@@ -1,3 +1,4 @@
+import { compareText } from './compare-text.js'
 /** A cluster object every host keeps by name (a network, a VM group): a tombstone once `deletedAtMs` is set. */
 export interface ClusterObject {
   name: string
@@ -69,7 +70,7 @@ export class ClusterBook<T extends ClusterObject> {
   }
 
   live (): T[] {
-    return [...this.byName.values()].filter(isLive).sort((a, b) => a.name.localeCompare(b.name))
+    return [...this.byName.values()].filter(isLive).sort((a, b) => compareText(a.name, b.name))
   }
 
   /** Everything gossiped: live objects and unexpired tombstones. */

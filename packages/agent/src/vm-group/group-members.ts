@@ -1,6 +1,7 @@
 import type { VmSummary } from '@meshvirt/mesh'
 import { memberIndex } from './group-names.js'
 import type { ObservedMember } from './reconcile-decision.js'
+import { compareText } from '../util/compare-text.js'
 
 /** A host as the members' sighting needs it (the cluster view's entries). */
 export interface SeenHost {
@@ -56,7 +57,7 @@ export function sightMembers (group: string, hosts: readonly SeenHost[]): Member
     if (owned.has(id) || standing.has(memberIndex(group, vm.name) as number)) continue
     out.push(sighting(vm, host, replicated.has(id) ? 'recovering' : 'lost'))
   }
-  return out.sort((a, b) => a.index - b.index || a.vmId.localeCompare(b.vmId))
+  return out.sort((a, b) => a.index - b.index || compareText(a.vmId, b.vmId))
 }
 
 /** What the reconciler counts of a sighting: a member being deleted counts for nothing, a lost one must be replaced. */

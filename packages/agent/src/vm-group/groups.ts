@@ -15,6 +15,7 @@ import type { MemberSighting } from './group-members.js'
 import { GroupOwnership, ownerKey, type OwnershipTiming } from './group-ownership.js'
 import { GROUP_TOMBSTONE_TTL_MS, groupToWire, preferredGroup, sameGroup, type VmGroupRecord } from './group-record.js'
 import { GroupReconciler } from './group-reconciler.js'
+import { compareText } from '../util/compare-text.js'
 
 /** How often the owner looks at its groups (and candidates try to take over a group nobody holds). */
 export const GROUP_TICK_MS = 1_000
@@ -128,7 +129,7 @@ export class Groups {
         this.emit({ kind: 'group-scaled', subjectHostId: this.selfId, message: `group ${group.name} deleted: its members go` })
         return { group: this.info(group) }
       },
-      listGroups: async () => ({ groupList: { groups: this.book.all().sort((a, b) => a.name.localeCompare(b.name)).flatMap((g) => this.shown(g) ?? []) } }),
+      listGroups: async () => ({ groupList: { groups: this.book.all().sort((a, b) => compareText(a.name, b.name)).flatMap((g) => this.shown(g) ?? []) } }),
       inspectGroup: async (req) => {
         const name = req.inspectGroup?.name ?? ''
         const g = this.book.record(name)

@@ -150,7 +150,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
   }
 
   async list (): Promise<VmInfo[]> {
-    return [...this.vms.values()].map((vm) => this.info(vm)).sort((a, b) => a.id.localeCompare(b.id))
+    return [...this.vms.values()].map((vm) => this.info(vm)).sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   }
 
   async recover (id: string): Promise<VmInfo> {
