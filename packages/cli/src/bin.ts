@@ -5,8 +5,9 @@
 import '@meshvirt/agent/process-heap'
 import '@meshvirt/agent/polyfill'
 
-// `meshvirt agent` loads only what the agent runs (agent-main.ts); every other command, the whole CLI.
-const { main } = process.argv[2] === 'agent' ? await import('./agent-main.js') : await import('./main.js')
+// `meshvirt agent` loads only what the agent runs: agent-main.ts and what it imports, bundled into
+// one module by `npm run build` (scripts/bundle-agent.mjs). Every other command loads the whole CLI.
+const { main } = process.argv[2] === 'agent' ? await loadAgent() : await import('./main.js')
 main(process.argv.slice(2), {
   env: process.env,
   out: (text) => { process.stdout.write(text + '\n') },
@@ -15,3 +16,14 @@ main(process.argv.slice(2), {
   process.stderr.write(`meshvirt: unexpected failure: ${String(err)}\n`)
   process.exitCode = 1
 })
+
+async function loadAgent (): Promise<typeof import('./agent-main.js')> {
+  const bundle = './agent-bundle.js'
+  try {
+    return await import(bundle) as typeof import('./agent-main.js')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND' || !String((err as Error).message).includes('agent-bundle.js')) throw err
+    process.stderr.write('meshvirt: the agent bundle is missing (dist/agent-bundle.js): run `npm run build`\n')
+    process.exit(1)
+  }
+}

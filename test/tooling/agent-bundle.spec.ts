@@ -1,0 +1,28 @@
+/**
+ * `meshvirt agent` runs one bundled module (scripts/bundle-agent.mjs), built by `npm run build`
+ * beside bin.js. The bundle must share the one process-wide HeapMode that bin.js loads first, and
+ * the fence watchdog's entry must sit beside it (the watchdog is spawned from there).
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { MESHVIRT_BIN, meshvirt } from '@meshvirt/testkit'
+
+const dist = dirname(MESHVIRT_BIN)
+
+describe('the agent bundle', () => {
+  it('sits beside bin.js with the watchdog entry, and imports the shared heap mode instead of a copy', () => {
+    const bundle = readFileSync(join(dist, 'agent-bundle.js'), 'utf8')
+    expect(bundle).toContain('@meshvirt/agent/heap-mode')
+    expect(bundle).not.toMatch(/class HeapMode\b/)
+    expect(existsSync(join(dist, 'watchdog-process.js'))).toBe(true)
+    // The bundle carries the agent, not the operator commands it never runs.
+    expect(bundle).not.toContain('meshvirt vm migrate NAME|ID')
+  })
+
+  it('answers `meshvirt agent --help` from the bundle', async () => {
+    const r = await meshvirt(['agent', '--help'])
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toContain('meshvirt agent — run the host agent')
+  })
+})
