@@ -8,12 +8,11 @@
 // module record, a context and a loader job per module. Loaded one by one, that is ~1,000 modules
 // and ~5 MB of source. One bundle, with whitespace and comments gone and the modules the agent
 // never imports left out, is ~3 MB of source and one module. Measured on 11 idle agents
-// (docs/benchmarks.md, "One module"): RSS ~92 → ~82 MB each.
+// (docs/benchmarks.md, "One module for the agent"): RSS ~92 → ~82 MB each.
 //
 // Identifiers are kept, so stack traces still name functions; `node --enable-source-maps` maps
 // them back to the compiled files through agent-bundle.js.map.
 import { build } from 'esbuild'
-import { rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -36,7 +35,6 @@ const sharedModules = {
   }
 }
 
-rmSync(join(out, 'agent-bundle.js.map'), { force: true })
 await build({
   entryPoints: {
     'agent-bundle': join(out, 'agent-main.js'),
