@@ -13,7 +13,8 @@
 // Identifiers are kept, so stack traces still name functions; `node --enable-source-maps` maps
 // them back to the compiled files through agent-bundle.js.map.
 import { build } from 'esbuild'
-import { dirname, join } from 'node:path'
+import { writeFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -35,12 +36,13 @@ const sharedModules = {
   }
 }
 
-await build({
+const result = await build({
   entryPoints: {
     'agent-bundle': join(out, 'agent-main.js'),
     'watchdog-process': join(agentDist, 'fence/watchdog-process.js')
   },
   outdir: out,
+  absWorkingDir: root,
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -54,5 +56,14 @@ await build({
   sourcemap: true,
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: { js: "import { createRequire as __meshvirtRequire } from 'node:module'; const require = __meshvirtRequire(import.meta.url);" },
+  metafile: true,
   logLevel: 'warning'
 })
+
+// Our compiled files the bundle was made from: bin.js runs the separate modules instead (with a
+// warning) when one of them is newer than the bundle, e.g. after a bare `tsc -b`.
+const inputs = Object.keys(result.metafile.inputs)
+  .map((file) => join(root, file))
+  .filter((file) => file.startsWith(join(root, 'packages')) && !file.includes('/node_modules/'))
+  .map((file) => relative(out, file))
+writeFileSync(join(out, 'agent-bundle.inputs.json'), JSON.stringify(inputs) + '\n')

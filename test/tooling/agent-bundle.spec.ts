@@ -24,5 +24,7 @@ describe('the agent bundle', () => {
     const r = await meshvirt(['agent', '--help'])
     expect(r.exitCode).toBe(0)
     expect(r.stdout).toContain('meshvirt agent — run the host agent')
+    // Not the fallback to the separate modules (a missing or stale bundle says so here).
+    expect(r.stderr).not.toContain('running the separate modules')
   })
 })

@@ -4,6 +4,7 @@
 // needs Promise.withResolvers on Node 20.
 import '@meshvirt/agent/process-heap'
 import '@meshvirt/agent/polyfill'
+import { bundleStaleness } from './agent-bundle-check.js'
 
 // `meshvirt agent` loads only what the agent runs: agent-main.ts and what it imports, bundled into
 // one module by `npm run build` (scripts/bundle-agent.mjs). Every other command loads the whole CLI.
@@ -17,13 +18,15 @@ main(process.argv.slice(2), {
   process.exitCode = 1
 })
 
+/**
+ * The agent's bundle, or its separate modules when the bundle is missing or older than one of the
+ * compiled files it was made from (a bare `tsc -b` after a change): the agent then runs the code as
+ * compiled, with the memory of ~1,000 modules, and says so.
+ */
 async function loadAgent (): Promise<typeof import('./agent-main.js')> {
+  const stale = bundleStaleness(new URL('./', import.meta.url))
   const bundle = './agent-bundle.js'
-  try {
-    return await import(bundle) as typeof import('./agent-main.js')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND' || !String((err as Error).message).includes('agent-bundle.js')) throw err
-    process.stderr.write('meshvirt: the agent bundle is missing (dist/agent-bundle.js): run `npm run build`\n')
-    process.exit(1)
-  }
+  if (stale === undefined) return await import(bundle) as typeof import('./agent-main.js')
+  process.stderr.write(`meshvirt: ${stale}; running the separate modules (npm run build rebuilds the bundle)\n`)
+  return await import('./agent-main.js')
 }
