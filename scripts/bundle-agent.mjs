@@ -22,16 +22,21 @@ const out = join(root, 'packages/cli/dist')
 const agentDist = join(root, 'packages/agent/dist')
 
 /**
- * heap-mode.js holds the process's one HeapMode: bin.js loads it (through process-heap.js) before
- * the bundle, so the bundle must import that same module, not carry a copy of its own.
+ * The modules bin.js loads before the bundle (its first imports), by the file tsc compiled them to.
+ * The bundle imports these same module instances instead of carrying copies: heap-mode.js holds the
+ * process's one HeapMode, and the polyfill need run only once.
  */
+const LOADED_BY_BIN = new Map([
+  [join(agentDist, 'heap-mode.js'), '@meshvirt/agent/heap-mode'],
+  [join(root, 'packages/mesh/dist/polyfill.js'), '@meshvirt/mesh/polyfill']
+])
+
 const sharedModules = {
   name: 'shared-modules',
   setup (b) {
-    b.onResolve({ filter: /heap-mode\.js$/ }, (args) => {
-      const file = join(args.resolveDir, args.path)
-      if (file !== join(agentDist, 'heap-mode.js')) return undefined
-      return { path: '@meshvirt/agent/heap-mode', external: true }
+    b.onResolve({ filter: /^\.{1,2}\// }, (args) => {
+      const specifier = LOADED_BY_BIN.get(join(args.resolveDir, args.path))
+      return specifier === undefined ? undefined : { path: specifier, external: true }
     })
   }
 }
