@@ -1,6 +1,7 @@
 /**
  * Publishes this host's advert: at start, on every change (the first change at once, the
- * following ones coalesced over `publishDebounceMs`), again when the first subscriber appears
+ * following ones coalesced over a window that starts at `publishDebounceMs` and doubles with
+ * every window a burst keeps filling, up to `publishDebounceMaxMs`), again when the first subscriber appears
  * if the latest advert reached nobody (published before any mesh existed), and as a heartbeat
  * whose period grows with the cluster (see heartbeatIntervalMs).
  */
@@ -17,7 +18,7 @@ export interface AdvertPublisherInit {
   hostId: string
   incarnation: number
   content: HostAdvertContent
-  timing: Pick<MeshTiming, 'heartbeatIntervalMs' | 'maxAdvertsPerSecond' | 'publishDebounceMs'>
+  timing: Pick<MeshTiming, 'heartbeatIntervalMs' | 'maxAdvertsPerSecond' | 'publishDebounceMs'> & Partial<Pick<MeshTiming, 'publishDebounceMaxMs'>>
   /** Current listen addresses, sent in every advert. */
   addrs: () => string[]
   /** Hosts believed alive: spaces heartbeats out as the cluster grows. */
@@ -37,6 +38,8 @@ export class AdvertPublisher {
   private content: HostAdvertContent
   private seq = 0
   private lastPublishMs = -Infinity
+  /** The coalescing window now: publishDebounceMs, doubled by each burst window, back after a quiet one. */
+  private windowMs: number
   private debounceTimer: NodeJS.Timeout | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private running = false
@@ -48,6 +51,7 @@ export class AdvertPublisher {
 
   constructor (private readonly init: AdvertPublisherInit) {
     this.clock = init.clock ?? Date.now
+    this.windowMs = init.timing.publishDebounceMs
     this.content = init.content
     this.latest = this.build(this.content, 0)
     assertValid(this.latest)
@@ -108,18 +112,32 @@ export class AdvertPublisher {
     if (this.lastRecipients === 0) this.publishSoon()
   }
 
-  /** Publishes within `publishDebounceMs`: at once if nothing went out during that window. */
+  /**
+   * Publishes within the coalescing window: at once if nothing went out during it. A change inside
+   * the window is a burst: it waits for the window's end, and the next window is twice as long
+   * (up to publishDebounceMaxMs), so a placement storm costs each host a few adverts a second
+   * however many VMs land on it. A change after a quiet window goes out at once, and the window
+   * is back at publishDebounceMs.
+   */
   publishSoon (): void {
     if (!this.running || this.debounceTimer !== undefined) return
-    const wait = this.lastPublishMs + this.init.timing.publishDebounceMs - this.clock()
-    if (wait <= 0) {
+    const sinceLast = this.clock() - this.lastPublishMs
+    if (sinceLast >= this.windowMs) {
+      this.windowMs = this.init.timing.publishDebounceMs
       this.publishNow(true)
       return
     }
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined
+      const max = Math.max(this.init.timing.publishDebounceMs, this.init.timing.publishDebounceMaxMs ?? 0)
+      this.windowMs = Math.min(max, this.windowMs * 2)
       this.publishNow(true)
-    }, wait)
+    }, this.windowMs - sinceLast)
+  }
+
+  /** The coalescing window now (grows through a burst of changes). */
+  get coalesceWindowMs (): number {
+    return this.windowMs
   }
 
   private publishNow (flood: boolean): void {

@@ -27,6 +27,11 @@ export interface MeshTiming {
   maxAdvertsPerSecond: number
   /** Changes within this window are coalesced into one advert (the first goes out at once). */
   publishDebounceMs: number
+  /**
+   * The window doubles with every window a burst of changes fills, up to this: a host whose
+   * ledger changes many times a second publishes a few adverts a second, not one per window.
+   */
+  publishDebounceMaxMs: number
   /** A host not heard for this many of its own heartbeat periods becomes suspect (backup detector). */
   suspectAfterHeartbeats: number
   /** How often a suspect is pinged directly. */
@@ -58,6 +63,7 @@ export const LAN_TIMING: Readonly<MeshTiming> = Object.freeze({
   heartbeatIntervalMs: 15_000,
   maxAdvertsPerSecond: 13,
   publishDebounceMs: 50,
+  publishDebounceMaxMs: 2000,
   suspectAfterHeartbeats: 2,
   probeIntervalMs: 1000,
   probeTimeoutMs: 500,
@@ -77,6 +83,7 @@ export const WAN_TIMING: Readonly<MeshTiming> = Object.freeze({
   ...LAN_TIMING,
   maxAdvertsPerSecond: 7,
   publishDebounceMs: 200,
+  publishDebounceMaxMs: 4000,
   suspectAfterHeartbeats: 3,
   probeIntervalMs: 2000,
   probeTimeoutMs: 3000,
@@ -91,6 +98,7 @@ export const LOCAL_TEST_TIMING: Readonly<MeshTiming> = Object.freeze({
   ...LAN_TIMING,
   heartbeatIntervalMs: 500,
   publishDebounceMs: 10,
+  publishDebounceMaxMs: 500,
   probeIntervalMs: 200,
   probeTimeoutMs: 200,
   memberProbeIntervalMs: 1000,

@@ -47,4 +47,57 @@ describe('advert publisher', () => {
     p.update({ hostname: 'changed' })
     expect(sent).toHaveLength(2) // stopped: nothing more
   })
+
+  it('widens the coalescing window while a burst lasts, and narrows it after a quiet one', () => {
+    let now = 1_000_000
+    const sent: number[] = []
+    const timers: Array<{ at: number, fn: () => void }> = []
+    const realSetTimeout = globalThis.setTimeout
+    globalThis.setTimeout = ((fn: () => void, ms: number) => { const t = { at: now + ms, fn }; timers.push(t); return t }) as unknown as typeof setTimeout
+    const realClear = globalThis.clearTimeout
+    globalThis.clearTimeout = ((t: unknown) => { const i = timers.indexOf(t as { at: number, fn: () => void }); if (i >= 0) timers.splice(i, 1) }) as typeof clearTimeout
+    const advance = (ms: number): void => {
+      const until = now + ms
+      for (;;) {
+        const due = timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at)[0]
+        if (due === undefined) break
+        timers.splice(timers.indexOf(due), 1)
+        now = due.at
+        due.fn()
+      }
+      now = until
+    }
+    try {
+      const p = new AdvertPublisher({
+        hostId: HOST, incarnation: 1, content: emptyAdvertContent(),
+        timing: { heartbeatIntervalMs: 3_600_000, maxAdvertsPerSecond: 100, publishDebounceMs: 250, publishDebounceMaxMs: 2000 },
+        addrs: () => [], clusterSize: () => 1,
+        send: async () => { sent.push(now); return { recipients: 1 } },
+        onAdvert: () => {}, onError: (err) => { throw err }, clock: () => now
+      })
+      p.start()
+      // A change every 50 ms for 6 s: a storm of 120 changes.
+      for (let i = 0; i < 120; i++) {
+        advance(50)
+        p.update({ hostname: `h${i}` })
+      }
+      advance(5000)
+      const gaps = sent.slice(1).map((t, i) => t - (sent[i] as number))
+      // The start's advert opened a window: the burst waits for its end, then each window is twice as long.
+      expect(gaps.slice(0, 4)).toEqual([250, 500, 1000, 2000])
+      expect(Math.max(...gaps.slice(5))).toBeLessThanOrEqual(2000)
+      expect(sent.length).toBeLessThan(12) // not 24, as a fixed 250 ms window would send
+      expect(p.current().hostname).toBe('h119') // the last change is published
+      expect(p.coalesceWindowMs).toBe(2000)
+      // Quiet for longer than the window: the next change goes out at once, and the window is back at 250 ms.
+      const before = sent.length
+      p.update({ hostname: 'calm' })
+      expect(sent).toHaveLength(before + 1)
+      expect(p.coalesceWindowMs).toBe(250)
+      p.stop()
+    } finally {
+      globalThis.setTimeout = realSetTimeout
+      globalThis.clearTimeout = realClear
+    }
+  })
 })

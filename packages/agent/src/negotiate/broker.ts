@@ -32,6 +32,11 @@ const SAME_REQUEST_POLL_MS = 200
  * every host with streams whose answers time out (docs/benchmarks.md, "Back-pressure at the broker").
  */
 export const MAX_CONCURRENT_PLACEMENTS = 16
+/**
+ * A Reserve answered slower than this tells the broker's limit that hosts are congested, as a
+ * time-out does. A Reserve is ~1 ms of work at the host; 50 ms means it waited behind a long queue.
+ */
+export const RESERVE_SLOW_MS = 50
 /** The least it shrinks to: one placement at a time still makes progress. */
 export const MIN_CONCURRENT_PLACEMENTS = 1
 /** Congestion seen by the placements in flight together is one signal: the limit halves at most this often. */
@@ -295,6 +300,7 @@ export class Broker {
         firstReserve ??= performance.now()
         const host = candidate.hostId
         let res: meshvirt.v1.NegotiateResponse
+        const askedAt = performance.now()
         try {
           res = await peers.negotiate(host, { reserve: { requestId: `${vmId}/${attempts}`, brokerId: this.deps.selfId, resources, ttlMs: this.deps.reservationTtlMs ?? RESERVATION_TTL_MS, spec: wire } })
         } catch (err) {
@@ -321,6 +327,9 @@ export class Broker {
           continue
         }
         const reservedAt = performance.now()
+        // A slow answer is congestion too, not only a missing one: the hosts' queues are long, so
+        // fewer placements at once get the same work done with short ones (docs/benchmarks.md).
+        if (reservedAt - askedAt > RESERVE_SLOW_MS) load.congested()
         const token = res.reserved?.token ?? ''
         const placement = toPlacementExplanation(last, attempts, host)
         try {

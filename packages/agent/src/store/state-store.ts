@@ -4,6 +4,7 @@ import type { Resources } from '@meshvirt/placement'
 import { decodeVmSpec, encodeVmSpec, type VmSpec } from '../vm/vm-spec-codec.js'
 import { MIGRATIONS } from './schema.js'
 import { StatementCache } from './statement-cache.js'
+import { VmRowCache } from './vm-row-cache.js'
 
 export const STATE_DB = 'state.db'
 
@@ -87,12 +88,14 @@ interface RawVm {
 export class StateStore {
   readonly db: Database.Database
   private readonly statements: StatementCache<Database.Statement>
-  /**
-   * The VM rows, read once and kept until a VM is written (agents list their VMs many times a
-   * second: adverts, leases, replication, networks, monitoring). Filled only outside a
-   * transaction, so what a rolled-back transaction wrote never enters it; callers get copies.
-   */
-  private vmRows: Map<string, VmRow> | undefined
+  /** The VM rows, kept between writes (vm-row-cache.ts). */
+  private readonly vmRows = new VmRowCache({
+    all: () => this.readVms(),
+    one: (id) => {
+      const raw = this.prepare('SELECT * FROM vms WHERE id = ?').get(id) as RawVm | undefined
+      return raw === undefined ? undefined : toVm(raw)
+    }
+  })
 
   constructor (path: string) {
     this.db = new Database(path)
@@ -117,7 +120,16 @@ export class StateStore {
   }
 
   transaction<T> (fn: () => T): T {
-    return this.db.transaction(fn).immediate()
+    const outermost = !this.db.inTransaction
+    let result: T
+    try {
+      result = this.db.transaction(fn).immediate()
+    } catch (err) {
+      if (outermost) this.vmRows.forget()
+      throw err
+    }
+    if (outermost) this.vmRows.committed()
+    return result
   }
 
   /** A transaction that reaches the disk before it returns (power-loss safe). */
@@ -141,7 +153,6 @@ export class StateStore {
   // --- VMs -------------------------------------------------------------------------------
 
   insertVm (vm: VmRow): void {
-    this.vmRows = undefined
     this.prepare(`INSERT INTO vms (id, name, vm_group, spec, placement, owner, epoch, state, desired, vcpus, memory_bytes, disk_bytes,
       idempotency_key, created_at, updated_at, started_at, last_error, last_migration) VALUES (@id, @name, @vm_group, @spec, @placement, @owner, @epoch, @state,
       @desired, @vcpus, @memory_bytes, @disk_bytes, @idempotency_key, @created_at, @updated_at, @started_at, @last_error, @last_migration)`).run({
@@ -150,6 +161,7 @@ export class StateStore {
       disk_bytes: vm.resources.diskBytes, idempotency_key: vm.idempotencyKey, created_at: vm.createdAt, updated_at: vm.updatedAt,
       started_at: vm.startedAt, last_error: vm.lastError, last_migration: vm.lastMigration === null ? null : Buffer.from(vm.lastMigration)
     })
+    this.vmRows.written(vm.id, this.db.inTransaction)
   }
 
   getVm (id: string): VmRow | undefined {
@@ -184,13 +196,10 @@ export class StateStore {
 
   /** The cached rows in listing order, loaded when missing; undefined inside a transaction. */
   private cachedVms (): Map<string, VmRow> | undefined {
-    if (this.db.inTransaction) return undefined
-    this.vmRows ??= new Map(this.readVms().map((r) => [r.id, r]))
-    return this.vmRows
+    return this.db.inTransaction ? undefined : this.vmRows.get()
   }
 
   updateVm (id: string, patch: Partial<Pick<VmRow, 'state' | 'desired' | 'startedAt' | 'lastError' | 'epoch' | 'lastMigration' | 'spec' | 'resources'>>, now: number): void {
-    this.vmRows = undefined
     const sets: string[] = ['updated_at = @now']
     const params: Record<string, unknown> = { id, now }
     if (patch.state !== undefined) { sets.push('state = @state'); params.state = patch.state }
@@ -205,11 +214,12 @@ export class StateStore {
       Object.assign(params, { vcpus: patch.resources.vcpus, memory_bytes: patch.resources.memoryBytes, disk_bytes: patch.resources.diskBytes })
     }
     this.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = @id`).run(params)
+    this.vmRows.written(id, this.db.inTransaction)
   }
 
   deleteVm (id: string): void {
-    this.vmRows = undefined
     this.prepare('DELETE FROM vms WHERE id = ?').run(id)
+    this.vmRows.written(id, this.db.inTransaction)
   }
 
   /** What the VMs recorded here hold, and the disks of the replicas kept here (the ledger's `allocated`). */
