@@ -109,7 +109,12 @@ export class AdvertPublisher {
    * connection turned joins into a storm (50 hosts: event loop blocked for seconds).
    */
   onSubscriber (): void {
-    if (this.lastRecipients === 0) this.publishSoon()
+    if (this.lastRecipients !== 0) return
+    // What we published reached nobody: it is news for the newcomer, not part of a burst.
+    this.windowMs = this.init.timing.publishDebounceMs
+    clearTimeout(this.debounceTimer)
+    this.debounceTimer = undefined
+    this.publishSoon()
   }
 
   /**
@@ -129,8 +134,9 @@ export class AdvertPublisher {
     }
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined
+      // A burst that nobody hears yet (a host starting alone) does not widen the window.
       const max = Math.max(this.init.timing.publishDebounceMs, this.init.timing.publishDebounceMaxMs ?? 0)
-      this.windowMs = Math.min(max, this.windowMs * 2)
+      if (this.lastRecipients > 0) this.windowMs = Math.min(max, this.windowMs * 2)
       this.publishNow(true)
     }, this.windowMs - sinceLast)
   }

@@ -48,7 +48,7 @@ describe('advert publisher', () => {
     expect(sent).toHaveLength(2) // stopped: nothing more
   })
 
-  it('widens the coalescing window while a burst lasts, and narrows it after a quiet one', () => {
+  it('widens the coalescing window while a burst lasts, and narrows it after a quiet one', async () => {
     let now = 1_000_000
     const sent: number[] = []
     const timers: Array<{ at: number, fn: () => void }> = []
@@ -56,9 +56,10 @@ describe('advert publisher', () => {
     globalThis.setTimeout = ((fn: () => void, ms: number) => { const t = { at: now + ms, fn }; timers.push(t); return t }) as unknown as typeof setTimeout
     const realClear = globalThis.clearTimeout
     globalThis.clearTimeout = ((t: unknown) => { const i = timers.indexOf(t as { at: number, fn: () => void }); if (i >= 0) timers.splice(i, 1) }) as typeof clearTimeout
-    const advance = (ms: number): void => {
+    const advance = async (ms: number): Promise<void> => {
       const until = now + ms
       for (;;) {
+        await new Promise((resolve) => setImmediate(resolve)) // send()'s recipients land before the next timer
         const due = timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at)[0]
         if (due === undefined) break
         timers.splice(timers.indexOf(due), 1)
@@ -78,10 +79,10 @@ describe('advert publisher', () => {
       p.start()
       // A change every 50 ms for 6 s: a storm of 120 changes.
       for (let i = 0; i < 120; i++) {
-        advance(50)
+        await advance(50)
         p.update({ hostname: `h${i}` })
       }
-      advance(5000)
+      await advance(5000)
       const gaps = sent.slice(1).map((t, i) => t - (sent[i] as number))
       // The start's advert opened a window: the burst waits for its end, then each window is twice as long.
       expect(gaps.slice(0, 4)).toEqual([250, 500, 1000, 2000])
@@ -99,5 +100,43 @@ describe('advert publisher', () => {
       globalThis.setTimeout = realSetTimeout
       globalThis.clearTimeout = realClear
     }
+  })
+
+  it('does not widen while its adverts reach nobody, and gives a first subscriber the news within the first window', async () => {
+    let now = 1_000_000
+    let recipients = 0
+    const sent: number[] = []
+    const p = new AdvertPublisher({
+      hostId: HOST, incarnation: 1, content: emptyAdvertContent(),
+      timing: { heartbeatIntervalMs: 3_600_000, maxAdvertsPerSecond: 100, publishDebounceMs: 20, publishDebounceMaxMs: 2000 },
+      addrs: () => [], clusterSize: () => 1,
+      send: async () => { sent.push(now); return { recipients } },
+      onAdvert: () => {}, onError: (err) => { throw err }, clock: () => now
+    })
+    const settle = async (ms: number): Promise<void> => {
+      await new Promise((resolve) => setTimeout(resolve, ms))
+      now += ms
+    }
+    p.start()
+    for (let i = 0; i < 12; i++) { // a host starting alone: its parts change the advert in a burst
+      p.update({ hostname: `start-${i}` })
+      await settle(8)
+    }
+    expect(p.coalesceWindowMs).toBe(20) // nobody heard it: not a burst worth spacing
+    recipients = 1
+    for (let i = 0; i < 12; i++) { // heard now: the burst widens the window
+      p.update({ hostname: `heard-${i}` })
+      await settle(8)
+    }
+    expect(p.coalesceWindowMs).toBeGreaterThan(20)
+    recipients = 0
+    await settle(200) // the last advert of the burst reached nobody (the peers left)
+    p.update({ hostname: 'alone-again' })
+    const before = sent.length
+    p.onSubscriber() // a first subscriber: the news goes within the first window, not a wide one
+    await settle(60)
+    expect(sent.length).toBeGreaterThan(before)
+    expect(p.coalesceWindowMs).toBe(20)
+    p.stop()
   })
 })
