@@ -86,14 +86,16 @@ describe('the request channel between two hosts', () => {
   it('fails what is in flight when the channel breaks, and opens another for the next request', async () => {
     const held = gate()
     const [a, b] = await pair(async (req) => { await held.wait; return req })
-    const inFlight = a.request(b.hostId, ECHO, enc('x'), { timeoutMs: 5000 })
-    await pollUntil(() => streamsOf(b, a, CHANNEL_PROTOCOL).length === 1, { timeoutMs: 5000, intervalMs: 10, what: 'b to hold the channel' })
+    // The request's own time-out is far longer than opening the channel takes even on a loaded
+    // machine: in CI the channel once took ~5 s to appear, and a 5 s time-out then beat the break.
+    const inFlight = a.request(b.hostId, ECHO, enc('x'), { timeoutMs: 30_000 })
+    await pollUntil(() => streamsOf(b, a, CHANNEL_PROTOCOL).length === 1, { timeoutMs: 20_000, intervalMs: 10, what: 'b to hold the channel' })
     streamsOf(b, a, CHANNEL_PROTOCOL)[0]?.abort(new Error('test breaks the channel'))
     await expect(inFlight).rejects.toMatchObject({ code: 'REQUEST_FAILED' })
     held.open()
     expect(dec(await a.request(b.hostId, ECHO, enc('again')))).toBe('again')
     expect(streamsOf(a, b, CHANNEL_PROTOCOL)).toHaveLength(1)
-  })
+  }, 60_000)
 
   it('sends a large request, and one marked ownStream, on a stream of its own', async () => {
     const held = gate()
