@@ -59,6 +59,29 @@ describe('live migration between agents (negotiation and ownership)', () => {
     expect(info.vm?.lastMigration?.error).toMatch(/injected/)
   }, 60_000)
 
+  it('a source QEMU that dies with its migration: reported crashed, not running, and restarted by its policy', async () => {
+    cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
+    const [a, b] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0]]
+    const made = await a.broker.create(vmSpecFromWire({ ...simSpec('faller', 256), host: a.hostId }), 'faller-1')
+    const id = made.vm.summary?.id as string
+    await pollUntil(() => a.vms.get(id)?.state === 'running', { timeoutMs: 5000, what: 'the VM to run on a' })
+    const sim = a.hypervisor as SimHypervisor
+    const startedBefore = (await sim.inspect(id)).startedAt
+    sim.failNextMigration(id, 'crash')
+
+    const err = await controlOn(0, { migrateVm: { vm: { id }, toHost: b.hostId } }).then(() => undefined, (e: Error) => e)
+    expect(err).toMatchObject({ code: 'MIGRATION_FAILED' })
+    expect(err?.message).toMatch(/migration of faller failed, it crashed \(its QEMU exited\) on this host: .*the source QEMU exited/)
+    expect(err?.message).not.toMatch(/keeps running/)
+    // The restart policy (on-crash) heard of the exit: the guest runs again here, a new process.
+    await pollUntil(async () => a.vms.get(id)?.state === 'running' && (await sim.inspect(id)).startedAt !== startedBefore, { timeoutMs: 10_000, what: 'the guest restarted on a' })
+    expect(a.vms.get(id)).toMatchObject({ owner: a.hostId, epoch: 1 })
+    expect(b.vms.get(id)).toBeUndefined()
+    expect(b.ledger.capacity().reservations.memoryBytes).toBe(0)
+    const info = await controlOn(0, { inspectVm: { vm: { id } } })
+    expect(info.vm?.lastMigration?.error).toMatch(/source QEMU exited/)
+  }, 60_000)
+
   it('refuses clearly: an unknown host, the host it is on, bad parameters; a stopped VM moves cold and stays stopped', async () => {
     cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
     const [a] = cluster.agents

@@ -164,7 +164,7 @@ export class InvalidMigrationParamsError extends HypervisorError {
   }
 }
 
-/** A live migration failed or was cancelled; the guest still runs on the source. */
+/** A live migration failed or was cancelled; its message says where the guest is left. */
 export class MigrationFailedError extends HypervisorError {
   static readonly code = 'ERR_MIGRATION_FAILED'
   constructor (message: string, options?: { cause?: unknown }) {

@@ -1,29 +1,11 @@
-import { createServer, type Server, type Socket } from 'node:net'
+import type { Server } from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { QmpClient } from '../src/index.js'
 import { connectQmp } from '../src/qemu/qemu-launcher.js'
-
-/** A scripted QMP server: greeting, capabilities, then `reply` decides each answer. */
-function fakeQmp (path: string, reply: (cmd: { execute: string, id?: string, arguments?: unknown }, socket: Socket) => void): Promise<Server> {
-  const server = createServer((socket) => {
-    socket.write(JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 } }, capabilities: [] } }) + '\n')
-    let buf = ''
-    socket.on('data', (chunk) => {
-      buf += chunk.toString()
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const cmd = JSON.parse(buf.slice(0, nl)) as { execute: string, id?: string }
-        buf = buf.slice(nl + 1)
-        if (cmd.execute === 'qmp_capabilities') socket.write(JSON.stringify({ return: {}, id: cmd.id }) + '\n')
-        else reply(cmd, socket)
-      }
-    })
-  })
-  return new Promise((resolve) => server.listen(path, () => { resolve(server) }))
-}
+import { fakeQmp } from './fake-qmp.js'
 
 describe('QmpClient', () => {
   let dir: string

@@ -24,6 +24,8 @@ import { DEFAULT_MULTIFD_CHANNELS, directEndpoint, newMigrationPsk, parseVia, re
 const MAX_DESTINATIONS_TRIED = 3
 /** The destination's Reserve must outlive PrepareIncoming (QEMU start) comfortably. */
 const MIGRATION_RESERVATION_TTL_MS = 60_000
+/** Where a failed migration leaves the VM, as the messages say it. */
+const OUTCOME = { running: 'keeps running', stopped: 'stays stopped', crashed: 'crashed (its QEMU exited)' } as const
 
 /** What this host's outgoing migrations did (for /metrics). */
 export interface MigrationStats {
@@ -60,7 +62,8 @@ export interface MigrationSourceDeps {
  * and a one-time key agreed here (direct-path.ts), or through the mesh (QEMU ↔ unix socket ↔
  * libp2p stream ↔ unix socket ↔ QEMU), disks mirrored over NBD the same way, hand ownership
  * over with epoch + 1 once the destination runs it, and only then quit here. On any failure the
- * guest keeps running here and the destination removes what it prepared.
+ * guest keeps running here (or, if its QEMU died in the attempt, is reported crashed and left to
+ * its restart policy) and the destination removes what it prepared.
  */
 export class MigrationSource {
   private readonly progress = new Map<string, meshvirt.v1.IMigrationProgress>()
@@ -164,10 +167,12 @@ export class MigrationSource {
       // paused QEMU goes (the disk here is untouched: a mirror only reads it).
       if (cold) await hypervisor.kill(vmId).catch(() => {})
       else await hypervisor.resumeOutgoing(vmId).catch(() => {})
-      states.outgoingFailed(vmId, record, cold ? 'stopped' : 'running')
+      // Asked, not assumed: the source QEMU may itself have died during the attempt.
+      const left = cold ? 'stopped' : await this.guestLeft(vmId)
+      states.outgoingFailed(vmId, record, left)
       this.stats.failed++
-      log.warn(cold ? 'cold migration failed; the VM stays here, stopped' : 'migration failed; the VM runs on here', { vm: vmId, peer: destination, err: message })
-      throw new ControlError((err as ControlError).code === 'INVALID_ARGUMENT' ? 'INVALID_ARGUMENT' : 'MIGRATION_FAILED', `migration of ${vm.name} failed, it ${cold ? 'stays stopped' : 'keeps running'} on this host: ${message}`)
+      log.warn(`${cold ? 'cold ' : ''}migration failed; the VM ${OUTCOME[left]} here`, { vm: vmId, peer: destination, err: message })
+      throw new ControlError((err as ControlError).code === 'INVALID_ARGUMENT' ? 'INVALID_ARGUMENT' : 'MIGRATION_FAILED', `migration of ${vm.name} failed, it ${OUTCOME[left]} on this host: ${message}`)
     } finally {
       this.stats.inFlight--
       this.progress.delete(vmId)
@@ -190,6 +195,15 @@ export class MigrationSource {
    * Direct when asked, or under `auto` when the destination advertises an address this host
    * reaches (a TCP connection to its libp2p port there); the mesh tunnel otherwise.
    */
+  /** Whether the source guest survived a failed live migration: running, or its QEMU is gone. */
+  private async guestLeft (vmId: string): Promise<'running' | 'crashed'> {
+    try {
+      return (await this.deps.hypervisor.inspect(vmId)).state === 'running' ? 'running' : 'crashed'
+    } catch {
+      return 'crashed'
+    }
+  }
+
   private async choosePath (destination: string, via: 'direct' | 'mesh' | 'auto'): Promise<{ path: MigrationPath, host: string, reason: string }> {
     if (via === 'mesh') return { path: 'mesh', host: '', reason: 'asked for (--via mesh)' }
     const addrs = this.deps.view.get(destination)?.advert.addrs ?? []

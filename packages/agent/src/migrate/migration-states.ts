@@ -14,6 +14,8 @@ export interface MigrationStatesDeps {
   clock?: () => number
   /** What this host owns changed (the agent re-advertises). */
   onChange: () => void
+  /** A guest's QEMU exited on its own (the restart policy takes it from there). */
+  onGuestExited?: (vm: VmRow, reason: string) => void
 }
 
 /**
@@ -78,10 +80,22 @@ export class MigrationStates {
     return vm
   }
 
-  /** Source: the migration failed; the VM is here as it was (its guest running, or stopped). */
-  outgoingFailed (id: string, record: meshvirt.v1.IMigrationRecord, was: 'running' | 'stopped' = 'running'): void {
-    this.deps.store.updateVm(id, { state: was, lastMigration: pb.MigrationRecord.encode(record).finish() }, this.clock())
+  /**
+   * Source: the migration failed; the VM is here as it was (its guest running, or stopped), or
+   * `crashed` when its QEMU exited during the attempt, which the restart policy then hears of.
+   */
+  outgoingFailed (id: string, record: meshvirt.v1.IMigrationRecord, left: 'running' | 'stopped' | 'crashed' = 'running'): void {
+    const lastMigration = pb.MigrationRecord.encode(record).finish()
+    if (left !== 'crashed') {
+      this.deps.store.updateVm(id, { state: left, lastMigration }, this.clock())
+      this.deps.onChange()
+      return
+    }
+    const reason = `its QEMU exited during a failed migration (${record.error ?? 'no reason given'})`
+    this.deps.store.updateVm(id, { state: 'crashed', lastError: `guest exited: ${reason}`, lastMigration }, this.clock())
     this.deps.onChange()
+    const row = this.deps.store.getVm(id)
+    if (row !== undefined) this.deps.onGuestExited?.(row, reason)
   }
 
   /** Source: the VM now lives on the destination; forget it here (frees its allocation). */

@@ -24,7 +24,14 @@ export async function startMigration (p: HostParts): Promise<MigrationPart | und
   await exits.start()
   p.teardown.add('tunnel exits', async () => { await exits.stop() })
   const log = p.root.child('migrate', { host: selfId })
-  const states = new MigrationStates({ selfId, store: p.store, ledger: p.ledger, log, onChange: () => { p.events.emit('vm:changed', {}) } })
+  const states = new MigrationStates({
+    selfId,
+    store: p.store,
+    ledger: p.ledger,
+    log,
+    onChange: () => { p.events.emit('vm:changed', {}) },
+    onGuestExited: (vm, reason) => { p.events.emit('guest:exited', { vm, reason }) }
+  })
   const incoming = new MigrationDestination({
     vms: p.vms, states, hypervisor: hv, preparation: p.preparation, exits, log, listenAddrs: () => node.multiaddrs(),
     arrivedReplicated: (vmId, holders, leaseRemainingMs) => {

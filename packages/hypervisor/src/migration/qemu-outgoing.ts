@@ -87,7 +87,7 @@ export class OutgoingMigration {
       }
     } catch (err) {
       await this.rollBack()
-      throw this.failure(err)
+      throw this.failure(err, await this.sourceAfterRollBack())
     } finally {
       this.log.close()
     }
@@ -236,10 +236,27 @@ export class OutgoingMigration {
     })
   }
 
-  private failure (err: unknown): Error {
+  /**
+   * What the roll-back left on the source, asked rather than assumed: a QEMU that crashed during
+   * the attempt (it can, on a block-layer assertion) has no guest to return to.
+   */
+  private async sourceAfterRollBack (): Promise<string> {
+    if (this.qmp.isClosed) return 'the source QEMU exited during the attempt: the guest no longer runs anywhere'
+    try {
+      const { status } = await this.qmp.execute<{ status: string }>('query-status')
+      if (status === 'running') return 'the guest still runs on the source'
+      return this.guestRan ? `the guest is ${status} on the source and did not resume` : `the guest stays ${status} on the source`
+    } catch (err) {
+      return `the source's state is unknown (${err instanceof Error ? err.message : String(err)})`
+    }
+  }
+
+  private failure (err: unknown, source: string): Error {
     const code = (err as { code?: string }).code
-    if (code === MigrationFailedError.code || code === MigrationTimeoutError.code || code === AbortedError.code) return err as Error
-    return new MigrationFailedError(`migration of VM ${this.plan.id} failed: ${err instanceof Error ? err.message : String(err)}; the guest still runs on the source`, { cause: err })
+    const reason = err instanceof Error ? err.message : String(err)
+    if (code === MigrationTimeoutError.code || code === AbortedError.code) return err as Error
+    if (code === MigrationFailedError.code) return new MigrationFailedError(`${reason}; ${source}`, { cause: err })
+    return new MigrationFailedError(`migration of VM ${this.plan.id} failed: ${reason}; ${source}`, { cause: err })
   }
 }
 

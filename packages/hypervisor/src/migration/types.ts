@@ -139,7 +139,7 @@ export interface LiveMigration {
   completeIncoming: (id: string, options?: CompleteIncomingOptions) => Promise<IncomingCompletion>
   /** Destination, on any failure: kill the incoming QEMU and remove its files (partial disk). */
   abortIncoming: (id: string, options?: AbortOptions) => Promise<void>
-  /** Source: mirror the disks, move RAM and device state. On failure the guest keeps running here. */
+  /** Source: mirror the disks, move RAM and device state. On failure the guest keeps running here, unless QEMU itself died: the error says which. */
   migrateOut: (id: string, options: MigrateOutOptions) => Promise<MigrationResult>
   /** Source, once the destination runs the guest: the paused QEMU quits (state `stopped`, reason `migrated`). */
   completeOutgoing: (id: string, options?: AbortOptions) => Promise<VmInfo>

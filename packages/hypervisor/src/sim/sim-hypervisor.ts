@@ -65,7 +65,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
   private nextPid: number
   private readonly migrationLatencyMs: number
   private readonly migrationDowntimeMs: number
-  private readonly failures = new Set<string>()
+  private readonly failures = new Map<string, 'fail' | 'crash'>()
   private readonly images: ImageSources | undefined
 
   constructor (init: SimHypervisorInit = {}) {
@@ -201,7 +201,7 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     this.vms.delete(id)
   }
 
-  /** Simulated: waits `migrationLatencyMs`; fails if failNextMigration(id) was called (failure injection). */
+  /** Simulated: waits `migrationLatencyMs`; fails (or crashes) if failNextMigration(id) was called. */
   async migrateOut (id: string, options: MigrateOutOptions): Promise<MigrationResult> {
     resolveMigrationParams(options)
     const vm = this.get(id)
@@ -212,7 +212,10 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     try {
       options.onProgress?.({ id, phase: 'ram', elapsedMs: 0, ram: { transferredBytes: 0, remainingBytes: vm.spec.memoryMiB * 1024 * 1024, totalBytes: vm.spec.memoryMiB * 1024 * 1024, dirtyPagesPerSec: 0, mbps: 0, passes: 0 } })
       await delay(this.migrationLatencyMs, options.signal)
-      if (this.failures.delete(id)) throw new MigrationFailedError(`migration of VM ${id} failed (injected); the guest still runs on the source`)
+      const failure = this.failures.get(id)
+      this.failures.delete(id)
+      if (failure === 'crash') this.exited(vm, 'crashed')
+      if (failure !== undefined) throw new MigrationFailedError(`migration of VM ${id} failed (injected); ${failure === 'crash' ? 'the source QEMU exited during the attempt' : 'the guest still runs on the source'}`)
       if (vm.state !== 'running') throw new MigrationFailedError(`VM ${id} stopped during its migration`)
       vm.handedOver = true
       const totalMs = Date.now() - started
@@ -236,9 +239,12 @@ export class SimHypervisor implements Hypervisor, LiveMigration, ReplicationCapa
     return this.info(vm)
   }
 
-  /** Make the next migrateOut() of `id` fail (failure injection for control-plane tests). */
-  failNextMigration (id: string): void {
-    this.failures.add(id)
+  /**
+   * Make the next migrateOut() of `id` fail (failure injection for control-plane tests); `crash`:
+   * the source's process dies with it, as a QEMU can on an internal assertion.
+   */
+  failNextMigration (id: string, how: 'fail' | 'crash' = 'fail'): void {
+    this.failures.set(id, how)
   }
 
   onEvent (listener: (event: HypervisorEvent) => void): () => void {
