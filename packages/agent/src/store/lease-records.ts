@@ -29,12 +29,11 @@ export class LeaseRecords {
 
   /** Appends one entry, keeping the newest `keep` of the VM (a history, not a safety record: no fsync of its own). */
   appendHistory (vmId: string, entry: meshvirt.v1.ILeaseHistoryEntry, keep = LEASE_HISTORY_KEPT): void {
-    const { db } = this.store
-    db.transaction(() => {
+    this.store.transaction(() => {
       this.store.prepare('INSERT INTO lease_history (vm_id, at_ms, type, epoch, detail, host_id) VALUES (?, ?, ?, ?, ?, ?)')
         .run(vmId, Number(entry.atMs ?? 0), entry.type ?? '', Number(entry.epoch ?? 0), entry.detail ?? '', entry.hostId ?? '')
       this.store.prepare('DELETE FROM lease_history WHERE vm_id = ? AND id NOT IN (SELECT id FROM lease_history WHERE vm_id = ? ORDER BY id DESC LIMIT ?)').run(vmId, vmId, keep)
-    })()
+    })
   }
 
   /** The VM's history here, oldest first. */

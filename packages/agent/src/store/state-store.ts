@@ -86,6 +86,7 @@ interface RawVm {
  * synchronous=FULL (an fsync per commit, ~ms here, instead of one per ledger decision).
  */
 export class StateStore {
+  /** Writes go through transaction()/durable() (the VM row cache follows their commits); read it, do not write around them. */
   readonly db: Database.Database
   private readonly statements: StatementCache<Database.Statement>
   /** The VM rows, kept between writes (vm-row-cache.ts). */

@@ -69,12 +69,11 @@ export class VmRecordStore {
 
   /** Drops tombstones older than `before`, then all but the newest `keep`. Returns how many went. */
   pruneTombstones (before: number, keep: number): number {
-    const { db } = this.store
-    return db.transaction(() => {
+    return this.store.transaction(() => {
       const old = this.store.prepare('DELETE FROM vm_tombstones WHERE deleted_at < ?').run(before).changes
       const over = this.store.prepare('DELETE FROM vm_tombstones WHERE vm_id NOT IN (SELECT vm_id FROM vm_tombstones ORDER BY deleted_at DESC, vm_id LIMIT ?)').run(keep).changes
       return old + over
-    })()
+    })
   }
 }
 
