@@ -30,12 +30,15 @@ export interface AdvertPublisherInit {
   send: (bytes: Uint8Array, flood: boolean) => Promise<{ recipients: number }>
   /** Called with every advert before it is sent (the view applies its own host's advert). */
   onAdvert: (advert: HostAdvert) => void
+  /** A send failed, or content peers would refuse was left unpublished (InvalidAdvertError). */
   onError: (err: unknown) => void
   clock?: () => number
 }
 
 export class AdvertPublisher {
   private content: HostAdvertContent
+  /** The content of the latest advert published: what stays if newer content is refused. */
+  private publishedContent: HostAdvertContent
   private seq = 0
   private lastPublishMs = -Infinity
   /** The coalescing window now: publishDebounceMs, doubled by each burst window, back after a quiet one. */
@@ -48,13 +51,19 @@ export class AdvertPublisher {
   private latest: HostAdvert
   private latestBytes: Uint8Array | undefined
   private readonly clock: () => number
+  private readonly minWindowMs: number
+  private readonly maxWindowMs: number
 
+  /** Throws InvalidAdvertError if peers would refuse the initial content. */
   constructor (private readonly init: AdvertPublisherInit) {
     this.clock = init.clock ?? Date.now
-    this.windowMs = init.timing.publishDebounceMs
-    this.content = init.content
+    this.minWindowMs = init.timing.publishDebounceMs
+    this.maxWindowMs = Math.max(this.minWindowMs, init.timing.publishDebounceMaxMs ?? 0)
+    this.windowMs = this.minWindowMs
+    this.content = this.publishedContent = init.content
     this.latest = this.build(this.content, 0)
-    assertValid(this.latest)
+    const refused = refusal(encodeHostAdvert(this.latest))
+    if (refused !== undefined) throw new InvalidAdvertError(refused)
   }
 
   start (): void {
@@ -81,7 +90,9 @@ export class AdvertPublisher {
   }
 
   /**
-   * Replaces parts of the content; throws InvalidAdvertError if peers would refuse it. `urgent`:
+   * Replaces parts of the content. It is checked when published, once per advert rather than once
+   * per change: content peers would refuse goes to onError as an InvalidAdvertError and the last
+   * good advert stays (a host does not stop advertising, or crash, over one bad field). `urgent`:
    * published now even inside the coalescing window (news that others act on at once, such as a
    * VM's NICs arriving here: every host re-points its forwarding when it hears it). `hint`: nobody
    * acts on it at once (the host's load, its VMs' measured use): the next heartbeat carries it
@@ -89,9 +100,7 @@ export class AdvertPublisher {
    * about a quarter of its gossip on load samples flooded every 15 s).
    */
   update (patch: Partial<HostAdvertContent>, opts: { urgent?: boolean, hint?: boolean } = {}): void {
-    const content = { ...this.content, ...patch }
-    assertValid(this.build(content, this.seq + 1))
-    this.content = content
+    this.content = { ...this.content, ...patch }
     if (opts.hint === true && opts.urgent !== true) return
     if (opts.urgent === true && this.running) {
       clearTimeout(this.debounceTimer)
@@ -111,7 +120,7 @@ export class AdvertPublisher {
   onSubscriber (): void {
     if (this.lastRecipients !== 0) return
     // What we published reached nobody: it is news for the newcomer, not part of a burst.
-    this.windowMs = this.init.timing.publishDebounceMs
+    this.windowMs = this.minWindowMs
     clearTimeout(this.debounceTimer)
     this.debounceTimer = undefined
     this.publishSoon()
@@ -128,15 +137,14 @@ export class AdvertPublisher {
     if (!this.running || this.debounceTimer !== undefined) return
     const sinceLast = this.clock() - this.lastPublishMs
     if (sinceLast >= this.windowMs) {
-      this.windowMs = this.init.timing.publishDebounceMs
+      this.windowMs = this.minWindowMs
       this.publishNow(true)
       return
     }
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined
       // A burst that nobody hears yet (a host starting alone) does not widen the window.
-      const max = Math.max(this.init.timing.publishDebounceMs, this.init.timing.publishDebounceMaxMs ?? 0)
-      if (this.lastRecipients > 0) this.windowMs = Math.min(max, this.windowMs * 2)
+      if (this.lastRecipients > 0) this.windowMs = Math.min(this.maxWindowMs, this.windowMs * 2)
       this.publishNow(true)
     }, this.windowMs - sinceLast)
   }
@@ -148,10 +156,22 @@ export class AdvertPublisher {
 
   private publishNow (flood: boolean): void {
     if (!this.running) return
+    let advert = this.build(this.content, this.seq + 1)
+    let bytes = encodeHostAdvert(advert)
+    const refused = refusal(bytes)
+    if (refused !== undefined) {
+      this.init.onError(new InvalidAdvertError(`${refused}; not published, the previous content stays`))
+      // The last good content goes out instead (a heartbeat must still beat) until the next change.
+      this.content = this.publishedContent
+      advert = this.build(this.content, this.seq + 1)
+      bytes = encodeHostAdvert(advert)
+      if (refusal(bytes) !== undefined) { this.scheduleHeartbeat(); return }
+    }
     this.seq++
-    this.latest = this.build(this.content, this.seq)
+    this.publishedContent = this.content
+    this.latest = advert
     this.lastPublishMs = this.clock()
-    this.latestBytes = encodeHostAdvert(this.latest)
+    this.latestBytes = bytes
     this.init.onAdvert(this.latest)
     this.init.send(this.latestBytes, flood)
       .then((r) => { this.lastRecipients = r.recipients }, this.init.onError)
@@ -182,7 +202,8 @@ export class AdvertPublisher {
   }
 }
 
-function assertValid (advert: HostAdvert): void {
-  const decoded = decodeHostAdvert(encodeHostAdvert(advert))
-  if (!decoded.ok) throw new InvalidAdvertError(decoded.reason)
+/** Why peers would refuse these bytes, or undefined if they would take them. */
+function refusal (bytes: Uint8Array): string | undefined {
+  const decoded = decodeHostAdvert(bytes)
+  return decoded.ok ? undefined : decoded.reason
 }

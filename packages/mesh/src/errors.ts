@@ -23,7 +23,7 @@ export class InvalidIdentityKeyError extends MeshError {
   }
 }
 
-/** A local advert (from `updateAdvert`) that peers would refuse; names the offending field. */
+/** A local advert peers would refuse, naming the field: thrown at start, logged (and left unpublished) after. */
 export class InvalidAdvertError extends MeshError {
   override readonly name = 'InvalidAdvertError'
   constructor (readonly reason: string) {

@@ -106,7 +106,7 @@ export interface MeshNode {
   multiaddrs: () => string[]
   /** The advert most recently published. */
   advert: () => HostAdvert
-  /** Merges `patch` into the advert and publishes it (debounced). Throws InvalidAdvertError. */
+  /** Merges `patch` into the advert and publishes it (coalesced); content peers would refuse is logged, not published. */
   /** Publishes within the coalescing window (`urgent`: now). */
   updateAdvert: (patch: Partial<HostAdvertContent>, opts?: { urgent?: boolean, hint?: boolean }) => void
   stats: () => MeshStats

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { AdvertPublisher } from '../src/advert-publisher.js'
 import { emptyAdvertContent } from '../src/host-advert.js'
 
@@ -48,41 +48,33 @@ describe('advert publisher', () => {
     expect(sent).toHaveLength(2) // stopped: nothing more
   })
 
-  it('widens the coalescing window while a burst lasts, and narrows it after a quiet one', async () => {
-    let now = 1_000_000
-    const sent: number[] = []
-    const timers: Array<{ at: number, fn: () => void }> = []
-    const realSetTimeout = globalThis.setTimeout
-    globalThis.setTimeout = ((fn: () => void, ms: number) => { const t = { at: now + ms, fn }; timers.push(t); return t }) as unknown as typeof setTimeout
-    const realClear = globalThis.clearTimeout
-    globalThis.clearTimeout = ((t: unknown) => { const i = timers.indexOf(t as { at: number, fn: () => void }); if (i >= 0) timers.splice(i, 1) }) as typeof clearTimeout
-    const advance = async (ms: number): Promise<void> => {
-      const until = now + ms
-      for (;;) {
-        await new Promise((resolve) => setImmediate(resolve)) // send()'s recipients land before the next timer
-        const due = timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at)[0]
-        if (due === undefined) break
-        timers.splice(timers.indexOf(due), 1)
-        now = due.at
-        due.fn()
-      }
-      now = until
-    }
-    try {
+  describe('on a fake clock', () => {
+    beforeEach(() => { vi.useFakeTimers({ now: 1_000_000 }) })
+    afterEach(() => { vi.useRealTimers() })
+
+    /** A publisher on the fake clock; `recipients` says how many peers each advert reaches. */
+    function publisher (timing: { publishDebounceMs: number, publishDebounceMaxMs: number }, recipients: () => number = () => 1): { p: AdvertPublisher, sent: number[], errors: Error[] } {
+      const sent: number[] = []
+      const errors: Error[] = []
       const p = new AdvertPublisher({
         hostId: HOST, incarnation: 1, content: emptyAdvertContent(),
-        timing: { heartbeatIntervalMs: 3_600_000, maxAdvertsPerSecond: 100, publishDebounceMs: 250, publishDebounceMaxMs: 2000 },
+        timing: { heartbeatIntervalMs: 3_600_000, maxAdvertsPerSecond: 100, ...timing },
         addrs: () => [], clusterSize: () => 1,
-        send: async () => { sent.push(now); return { recipients: 1 } },
-        onAdvert: () => {}, onError: (err) => { throw err }, clock: () => now
+        send: async () => { sent.push(Date.now()); return { recipients: recipients() } },
+        onAdvert: () => {}, onError: (err) => { errors.push(err as Error) }
       })
+      return { p, sent, errors }
+    }
+
+    it('widens the coalescing window while a burst lasts, and narrows it after a quiet one', async () => {
+      const { p, sent } = publisher({ publishDebounceMs: 250, publishDebounceMaxMs: 2000 })
       p.start()
       // A change every 50 ms for 6 s: a storm of 120 changes.
       for (let i = 0; i < 120; i++) {
-        await advance(50)
+        await vi.advanceTimersByTimeAsync(50)
         p.update({ hostname: `h${i}` })
       }
-      await advance(5000)
+      await vi.advanceTimersByTimeAsync(5000)
       const gaps = sent.slice(1).map((t, i) => t - (sent[i] as number))
       // The start's advert opened a window: the burst waits for its end, then each window is twice as long.
       expect(gaps.slice(0, 4)).toEqual([250, 500, 1000, 2000])
@@ -96,47 +88,57 @@ describe('advert publisher', () => {
       expect(sent).toHaveLength(before + 1)
       expect(p.coalesceWindowMs).toBe(250)
       p.stop()
-    } finally {
-      globalThis.setTimeout = realSetTimeout
-      globalThis.clearTimeout = realClear
-    }
-  })
-
-  it('does not widen while its adverts reach nobody, and gives a first subscriber the news within the first window', async () => {
-    let now = 1_000_000
-    let recipients = 0
-    const sent: number[] = []
-    const p = new AdvertPublisher({
-      hostId: HOST, incarnation: 1, content: emptyAdvertContent(),
-      timing: { heartbeatIntervalMs: 3_600_000, maxAdvertsPerSecond: 100, publishDebounceMs: 20, publishDebounceMaxMs: 2000 },
-      addrs: () => [], clusterSize: () => 1,
-      send: async () => { sent.push(now); return { recipients } },
-      onAdvert: () => {}, onError: (err) => { throw err }, clock: () => now
     })
-    const settle = async (ms: number): Promise<void> => {
-      await new Promise((resolve) => setTimeout(resolve, ms))
-      now += ms
-    }
-    p.start()
-    for (let i = 0; i < 12; i++) { // a host starting alone: its parts change the advert in a burst
-      p.update({ hostname: `start-${i}` })
-      await settle(8)
-    }
-    expect(p.coalesceWindowMs).toBe(20) // nobody heard it: not a burst worth spacing
-    recipients = 1
-    for (let i = 0; i < 12; i++) { // heard now: the burst widens the window
-      p.update({ hostname: `heard-${i}` })
-      await settle(8)
-    }
-    expect(p.coalesceWindowMs).toBeGreaterThan(20)
-    recipients = 0
-    await settle(200) // the last advert of the burst reached nobody (the peers left)
-    p.update({ hostname: 'alone-again' })
-    const before = sent.length
-    p.onSubscriber() // a first subscriber: the news goes within the first window, not a wide one
-    await settle(60)
-    expect(sent.length).toBeGreaterThan(before)
-    expect(p.coalesceWindowMs).toBe(20)
-    p.stop()
+
+    it('does not widen while its adverts reach nobody, and gives a first subscriber the news within the first window', async () => {
+      let recipients = 0
+      const { p, sent } = publisher({ publishDebounceMs: 20, publishDebounceMaxMs: 2000 }, () => recipients)
+      p.start()
+      for (let i = 0; i < 12; i++) { // a host starting alone: its parts change the advert in a burst
+        p.update({ hostname: `start-${i}` })
+        await vi.advanceTimersByTimeAsync(8)
+      }
+      expect(sent.length).toBeGreaterThan(2) // published, through windows that stayed narrow
+      expect(p.coalesceWindowMs).toBe(20) // nobody heard it: not a burst worth spacing
+      recipients = 1
+      for (let i = 0; i < 12; i++) { // heard now: the burst widens the window
+        p.update({ hostname: `heard-${i}` })
+        await vi.advanceTimersByTimeAsync(8)
+      }
+      expect(p.coalesceWindowMs).toBeGreaterThan(20)
+      recipients = 0
+      await vi.advanceTimersByTimeAsync(2000) // the last advert of the burst reached nobody (the peers left)
+      p.update({ hostname: 'alone-again' })
+      await vi.advanceTimersByTimeAsync(1)
+      const before = sent.length
+      p.update({ hostname: 'news' })
+      p.onSubscriber() // a first subscriber: the news goes within the first window, not a wide one
+      await vi.advanceTimersByTimeAsync(20)
+      expect(sent.length).toBe(before + 1)
+      expect(p.current().hostname).toBe('news')
+      expect(p.coalesceWindowMs).toBe(20)
+      p.stop()
+    })
+
+    it('leaves content peers would refuse unpublished, says why, and keeps advertising the last good one', async () => {
+      const { p, sent, errors } = publisher({ publishDebounceMs: 250, publishDebounceMaxMs: 2000 })
+      p.start()
+      p.update({ hostname: 'good' })
+      await vi.advanceTimersByTimeAsync(250)
+      expect(p.current().hostname).toBe('good')
+      const before = sent.length
+      p.update({ hostname: 'x'.repeat(100_000) }) // over the limit peers enforce
+      await vi.advanceTimersByTimeAsync(2000) // the end of the (widened) window
+      expect(errors).toHaveLength(1)
+      expect(errors[0]).toMatchObject({ code: 'INVALID_ADVERT' })
+      expect(errors[0]?.message).toMatch(/^host advert refused: .*hostname.*; not published, the previous content stays$/)
+      expect(p.current().hostname).toBe('good') // what went out instead: the last good content
+      expect(sent).toHaveLength(before + 1)
+      p.update({ cpuModel: 'model-after' }) // the next change starts from the good content
+      await vi.advanceTimersByTimeAsync(2000)
+      expect(p.current()).toMatchObject({ hostname: 'good', cpuModel: 'model-after' })
+      expect(errors).toHaveLength(1)
+      p.stop()
+    })
   })
 })
