@@ -2,7 +2,8 @@ import { emptyAdvertContent, type ClusterView, type HostAdvert, type HostEntry }
 import { pb, type meshvirt } from '@meshvirt/proto'
 import { describe, expect, it } from 'vitest'
 import { silentLogger } from '../src/log/logger.js'
-import { Broker, MAX_CONCURRENT_PLACEMENTS, RESERVE_SLOW_MS } from '../src/negotiate/broker.js'
+import { Broker, MAX_CONCURRENT_PLACEMENTS } from '../src/negotiate/broker.js'
+import { RESERVE_SLOW_MS } from '../src/negotiate/placement-negotiation.js'
 import type { PeerClient } from '../src/negotiate/peer-client.js'
 import { vmSpecFromWire } from '../src/vm/vm-spec-codec.js'
 

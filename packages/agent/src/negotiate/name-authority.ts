@@ -16,7 +16,7 @@ export function nameHolders (view: { hosts: () => ReadonlyArray<{ hostId: string
  * Which host decides who may use a VM name: the non-dead host with the highest rendezvous hash
  * of (name, host id). Every broker with the same view picks the same authority, and a host
  * joining or leaving moves only the names it wins or held (≈ 1/N of them). Brokers claim and bind
- * at the first two (broker.ts), so the death of one leaves the claim known.
+ * at the first two (name-claims.ts), so the death of one leaves the claim known.
  */
 export function nameAuthority (name: string, hostIds: readonly string[]): string | undefined {
   return nameAuthorities(name, hostIds)[0]

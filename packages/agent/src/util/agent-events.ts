@@ -1,4 +1,4 @@
-import type { PlacementTiming } from '../negotiate/broker.js'
+import type { PlacementTiming } from '../negotiate/placement-negotiation.js'
 import type { VmRow } from '../store/state-store.js'
 
 /**
