@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // Two small modules first, then the CLI: the heap setting must precede the loading of the
-// ~1,300 modules behind main.js (loading them is what grew the young generation), and libp2p 3
+// program (loading ~1,300 modules one by one is what grew the young generation), and libp2p 3
 // needs Promise.withResolvers on Node 20.
 import '@meshvirt/agent/process-heap'
 import '@meshvirt/agent/polyfill'
-import { bundleStaleness } from './agent-bundle-check.js'
+import { bundleStaleness } from './bundle-check.js'
 
-// `meshvirt agent` loads only what the agent runs: agent-main.ts and what it imports, bundled into
-// one module by `npm run build` (scripts/bundle-agent.mjs). Every other command loads the whole CLI.
-const { main } = process.argv[2] === 'agent' ? await loadAgent() : await import('./main.js')
+// Each program runs from its bundle, one module made by `npm run build` (scripts/bundle.mjs):
+// `meshvirt agent` only what the agent runs, every other command the CLI.
+const { main } = process.argv[2] === 'agent' ? await loadAgent() : await loadCli()
 main(process.argv.slice(2), {
   env: process.env,
   out: (text) => { process.stdout.write(text + '\n') },
@@ -24,9 +24,19 @@ main(process.argv.slice(2), {
  * compiled, with the memory of ~1,000 modules, and says so.
  */
 async function loadAgent (): Promise<typeof import('./agent-main.js')> {
-  const stale = bundleStaleness(new URL('./', import.meta.url))
+  const stale = bundleStaleness(new URL('./', import.meta.url), 'agent')
   const bundle = './agent-bundle.js'
   if (stale === undefined) return await import(bundle) as typeof import('./agent-main.js')
   process.stderr.write(`meshvirt: ${stale}; running the separate modules (npm run build rebuilds the bundle)\n`)
   return await import('./agent-main.js')
+}
+
+/**
+ * The CLI's bundle (a command starts in ~0.35 s instead of ~0.95 s), or, missing or stale, the same
+ * code as compiled: only slower, so without a word that would mix into the command's own output.
+ */
+async function loadCli (): Promise<typeof import('./main.js')> {
+  const bundle = './cli-bundle.js'
+  if (bundleStaleness(new URL('./', import.meta.url), 'cli') === undefined) return await import(bundle) as typeof import('./main.js')
+  return await import('./main.js')
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import { bundleStaleness } from '../src/agent-bundle-check.js'
+import { bundleStaleness } from '../src/bundle-check.js'
 
 describe('bundleStaleness', () => {
   let root: string
@@ -35,5 +35,6 @@ describe('bundleStaleness', () => {
     const dir = layout(2000, 1000)
     rmSync(new URL('agent-bundle.inputs.json', dir))
     expect(bundleStaleness(dir)).toBe('the agent bundle (dist/agent-bundle.js) is missing')
+    expect(bundleStaleness(dir, 'cli')).toBe('the cli bundle (dist/cli-bundle.js) is missing')
   })
 })
