@@ -18,8 +18,11 @@ import { AdvertPublisher } from './advert-publisher.js'
 import { AdvertValidator, cloneCounters, type AdvertCounters } from './advert-validator.js'
 import { ClusterView } from './cluster-view.js'
 import { clusterProtector } from './cluster-protector.js'
+import { connectedHostIds } from './connected-hosts.js'
 // yamux streams grant window at half the window, not after every frame (see the module).
 import './yamux-window.js'
+// Short reads of length-prefixed frames (noise) cost no exception of their own (see the module).
+import './quick-short-reads.js'
 import { MeshError } from './errors.js'
 import { gossipOptions, INBOUND_CONNECTIONS_PER_IP_PER_S, MAX_PENDING_INBOUND_CONNECTIONS } from './gossip-options.js'
 import { InboundGate, INBOUND_UPGRADE_TIMEOUT_MS, type InboundGateStats, type RefusalReport } from './inbound-gate.js'
@@ -207,7 +210,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const prober = new LivenessProber({
     view,
     probe: async (id, signal) => { await probeHost(rr, id, signal) },
-    connected: () => libp2p.getPeers().map((p) => p.toString()),
+    connected: () => [...connectedHostIds(libp2p)],
     timing,
     log,
     report: (notice) => {
@@ -298,7 +301,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       suspicions: { ...suspicions.counters, rejected: { ...suspicions.counters.rejected } },
       published,
       connections: libp2p.getConnections().length,
-      peers: libp2p.getPeers().length,
+      peers: connectedHostIds(libp2p).size,
       requestBuffer: rr.budget.stats(),
       inbound: gate.stats(),
       viewSync: { ...sync.counters }

@@ -7,6 +7,7 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from '@libp2p/interface'
 import type { ClusterView } from './cluster-view.js'
+import { connectedHostIds } from './connected-hosts.js'
 import type { MeshTiming } from './timing.js'
 
 /** One dial attempt (libp2p's default): a host busy with a crowd of joiners answers late. */
@@ -43,7 +44,7 @@ export class PeerConnector {
     this.busy = true
     try {
       const { libp2p, view, bootstrap, timing } = this.init
-      const connected = new Set(libp2p.getPeers().map((p) => p.toString()))
+      const connected = connectedHostIds(libp2p)
       if (connected.size >= timing.targetPeers) return
       const candidates = view.hosts()
         .filter((h) => !h.self && h.liveness === 'alive' && !connected.has(h.hostId) && h.advert.addrs.length > 0)
