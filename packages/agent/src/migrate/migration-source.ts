@@ -191,10 +191,6 @@ export class MigrationSource {
     return { record, destination: destination as string }
   }
 
-  /**
-   * Direct when asked, or under `auto` when the destination advertises an address this host
-   * reaches (a TCP connection to its libp2p port there); the mesh tunnel otherwise.
-   */
   /** Whether the source guest survived a failed live migration: running, or its QEMU is gone. */
   private async guestLeft (vmId: string): Promise<'running' | 'crashed'> {
     try {
@@ -204,6 +200,10 @@ export class MigrationSource {
     }
   }
 
+  /**
+   * Direct when asked, or under `auto` when the destination advertises an address this host
+   * reaches (a TCP connection to its libp2p port there); the mesh tunnel otherwise.
+   */
   private async choosePath (destination: string, via: 'direct' | 'mesh' | 'auto'): Promise<{ path: MigrationPath, host: string, reason: string }> {
     if (via === 'mesh') return { path: 'mesh', host: '', reason: 'asked for (--via mesh)' }
     const addrs = this.deps.view.get(destination)?.advert.addrs ?? []
