@@ -13,7 +13,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
 import { AdvertPublisher } from './advert-publisher.js'
 import { AdvertValidator, cloneCounters, type AdvertCounters } from './advert-validator.js'
 import { ClusterView } from './cluster-view.js'
@@ -77,6 +77,8 @@ export interface MeshNodeInit {
   onInboundRefused?: (report: RefusalReport) => void
   /** Told of each inbound request that ended without an answer (the requester only sees its stream end). */
   onRequestFailed?: (report: FailedRequestReport) => void
+  /** Hosts this node neither dials nor accepts while it returns true (a block list; tests cut partitions with it). */
+  refuse?: (hostId: string) => boolean
 }
 
 export interface MeshStats {
@@ -91,6 +93,8 @@ export interface MeshStats {
   inbound?: InboundGateStats
   /** View sync: pulls done and adverts they brought, adverts rejected, pages served. */
   viewSync?: { pulls: number, pulled: number, rejected: number, served: number }
+  /** Dials to hosts declared dead (peer-connector.ts), and those answered. */
+  reconnects?: { tried: number, answered: number }
 }
 
 export interface MeshNode {
@@ -159,7 +163,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS
     },
-    connectionGater: gate.gater(),
+    connectionGater: { ...gate.gater(), ...refusing(init.refuse) },
     // libp2p's monitor aborts a connection whose ping is late; on a busy host that cuts healthy
     // links, each cut is probed and reported, and suspicions snowball (measured at 50 hosts).
     // The ClusterView decides who is dead, and its 'dead' event hangs the connection up.
@@ -204,7 +208,6 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     onAdvert: (advert) => { view.apply(advert) },
     onError: (err) => { log.error('publishing advert failed: %e', err) }
   })
-  const connector = new PeerConnector({ libp2p, view, bootstrap: bootstrapAddrs, timing, log })
   const suspicions = new SuspicionValidator((reason, detail) => { log('rejected suspicion notice (%s): %s', reason, detail) })
   const rr = new RequestResponse(libp2p, libp2p.logger.forComponent('meshvirt:mesh:rpc'), init.requestBuffer, init.onRequestFailed)
   const prober = new LivenessProber({
@@ -236,6 +239,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     request: async (peer, protocol, request, options) => await rr.request(peer, protocol, request, options),
     log
   })
+
+  const connector = new PeerConnector({ libp2p, view, bootstrap: bootstrapAddrs, timing, log })
 
   // Hosts learnt from gossip may never have been connected: give libp2p their advertised
   // addresses so that requests and liveness probes can dial them (a probe that cannot dial
@@ -269,8 +274,16 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   })
   pubsub.addEventListener('subscription-change', (evt) => {
     if (!evt.detail.subscriptions.some((s) => s.subscribe && s.topic === topic)) return
-    publisher.onSubscriber()
-    sync.onPeer(evt.detail.peerId.toString())
+    const peer = evt.detail.peerId.toString()
+    // A host this one declared dead is back on the topic (a healed partition, whichever side
+    // dialed): tell it and its half that we live, and learn its half from its view at once.
+    if (connector.departed.has(peer)) {
+      publisher.publishSoon()
+      sync.reunite(peer)
+    } else {
+      publisher.onSubscriber()
+    }
+    sync.onPeer(peer)
   })
 
   await libp2p.start()
@@ -304,7 +317,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       peers: connectedHostIds(libp2p).size,
       requestBuffer: rr.budget.stats(),
       inbound: gate.stats(),
-      viewSync: { ...sync.counters }
+      viewSync: { ...sync.counters },
+      reconnects: { ...connector.counters }
     }),
     handle: async (protocol, handler, options) => { await rr.handle(protocol, handler, options) },
     unhandle: async (protocol) => { await rr.unhandle(protocol) },
@@ -326,5 +340,13 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       })()
       await stopping
     }
+  }
+}
+
+function refusing (refuse: MeshNodeInit['refuse']): Pick<ConnectionGater, 'denyDialPeer' | 'denyInboundEncryptedConnection'> {
+  if (refuse === undefined) return {}
+  return {
+    denyDialPeer: (peer) => refuse(peer.toString()),
+    denyInboundEncryptedConnection: (peer) => refuse(peer.toString())
   }
 }

@@ -3,11 +3,16 @@
  * addresses while the view cannot fill that quota. Without it every host would hang off the
  * bootstrap host alone (a star: see gossip-options.ts), and a host whose bootstrap peer died
  * before it joined would never retry.
+ *
+ * It also dials, every reconnectIntervalMs, one host it declared dead and still remembers
+ * (departed-hosts.ts): the way two halves of a healed partition find each other again (mesh-node.ts
+ * then has both ends announce themselves and pull the other's view).
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from '@libp2p/interface'
 import type { ClusterView } from './cluster-view.js'
 import { connectedHostIds } from './connected-hosts.js'
+import { DepartedHosts } from './departed-hosts.js'
 import type { MeshTiming } from './timing.js'
 
 /** One dial attempt (libp2p's default): a host busy with a crowd of joiners answers late. */
@@ -17,25 +22,56 @@ export interface PeerConnectorInit {
   libp2p: Libp2p
   view: ClusterView
   bootstrap: Multiaddr[]
-  timing: Pick<MeshTiming, 'connectIntervalMs' | 'targetPeers' | 'bootstrapDelayMs'>
+  timing: Pick<MeshTiming, 'connectIntervalMs' | 'targetPeers' | 'bootstrapDelayMs' | 'reconnectIntervalMs' | 'reconnectTimeoutMs'>
   log: (fmt: string, ...args: unknown[]) => void
 }
 
 export class PeerConnector {
   private timer: NodeJS.Timeout | undefined
   private first: NodeJS.Timeout | undefined
+  private reconnectTimer: NodeJS.Timeout | undefined
   private busy = false
+  private reconnecting = false
+  private unsubscribe: (() => void) | undefined
+  readonly departed: DepartedHosts
+  /** Reconnect dials tried, and those a departed host answered. */
+  readonly counters = { tried: 0, answered: 0 }
 
-  constructor (private readonly init: PeerConnectorInit) {}
+  constructor (private readonly init: PeerConnectorInit) {
+    this.departed = new DepartedHosts(init.timing.reconnectTimeoutMs)
+  }
 
   start (): void {
-    this.first = setTimeout(() => { void this.run() }, this.init.timing.bootstrapDelayMs)
-    this.timer = setInterval(() => { void this.run() }, this.init.timing.connectIntervalMs)
+    const { view, timing } = this.init
+    this.unsubscribe = view.subscribe((e) => { this.departed.onViewEvent(e) })
+    this.first = setTimeout(() => { void this.run() }, timing.bootstrapDelayMs)
+    this.timer = setInterval(() => { void this.run() }, timing.connectIntervalMs)
+    if (timing.reconnectIntervalMs > 0) this.reconnectTimer = setInterval(() => { void this.reconnect() }, timing.reconnectIntervalMs)
   }
 
   stop (): void {
     clearTimeout(this.first)
     clearInterval(this.timer)
+    clearInterval(this.reconnectTimer)
+    this.unsubscribe?.()
+  }
+
+  /** Dials one departed host, if any is remembered and not connected; attempts never overlap. */
+  async reconnect (): Promise<void> {
+    if (this.reconnecting) return
+    const host = this.departed.pick(connectedHostIds(this.init.libp2p))
+    if (host === undefined) return
+    this.reconnecting = true
+    this.counters.tried++
+    try {
+      await this.init.libp2p.dial(host.addrs.map((a) => withPeerId(a, host.hostId)), { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      this.counters.answered++
+      this.init.log('reconnected to %s, declared dead %d s ago', host.hostId, Math.round((Date.now() - host.sinceMs) / 1000))
+    } catch (err) {
+      this.init.log('reconnect to departed %s failed: %e', host.hostId, err)
+    } finally {
+      this.reconnecting = false
+    }
   }
 
   /** One round of top-up dials; rounds never overlap. */

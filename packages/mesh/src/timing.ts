@@ -56,6 +56,13 @@ export interface MeshTiming {
   targetPeers: number
   /** Delay before the first bootstrap dial (the listener must be up first). */
   bootstrapDelayMs: number
+  /**
+   * How often a host dials one host it declared dead (0: never), so that the halves of a healed
+   * partition meet again (Serf's reconnect_interval).
+   */
+  reconnectIntervalMs: number
+  /** How long a dead host is tried again before it counts as gone for good (Serf's reconnect_timeout). */
+  reconnectTimeoutMs: number
 }
 
 /** One data centre: ~0.1–1 ms RTT, failure detection in a few seconds. */
@@ -75,7 +82,9 @@ export const LAN_TIMING: Readonly<MeshTiming> = Object.freeze({
   gossipHeartbeatMs: 1000,
   connectIntervalMs: 2000,
   targetPeers: 8,
-  bootstrapDelayMs: 10
+  bootstrapDelayMs: 10,
+  reconnectIntervalMs: 30_000,
+  reconnectTimeoutMs: 24 * 3600_000
 })
 
 /** Sites over a WAN: 10–100 ms RTT and packet loss; slower to call a host dead. */
@@ -105,7 +114,9 @@ export const LOCAL_TEST_TIMING: Readonly<MeshTiming> = Object.freeze({
   suspicionMaxTimeoutMult: 3,
   deadRetentionMs: 60_000,
   gossipHeartbeatMs: 200,
-  connectIntervalMs: 300
+  connectIntervalMs: 300,
+  reconnectIntervalMs: 1000,
+  reconnectTimeoutMs: 60_000
 })
 
 export const TIMING_PRESETS = Object.freeze({ lan: LAN_TIMING, wan: WAN_TIMING, local: LOCAL_TEST_TIMING })

@@ -3,7 +3,8 @@
  * first peer on the advert topic for every advert that peer holds, page by page, and checks each
  * one's signature itself. So a newcomer sees the whole cluster within a round trip instead of at
  * each host's next heartbeat, and heartbeats can be spaced out as the cluster grows without
- * making joins slow. Wire: `meshvirt.v1.ViewPull` → `meshvirt.v1.ViewPage` on VIEW_PROTOCOL.
+ * making joins slow. A host that reaches again a host it had declared dead (a healed partition,
+ * peer-connector.ts) pulls that host's view too: the other half's adverts, all at once. Wire: `meshvirt.v1.ViewPull` → `meshvirt.v1.ViewPage` on VIEW_PROTOCOL.
  */
 import { pb } from '@meshvirt/proto'
 import type { HostAdvert } from './host-advert.js'
@@ -64,6 +65,16 @@ export class ViewSync {
         this.init.log('view sync from %s: %d pages, %d adverts new, %d rejected', peer, r.pages, r.applied, r.rejected)
       })
       .catch((err: unknown) => { this.init.log('view sync from %s failed: %e', peer, err) })
+      .finally(() => { this.pulling = false })
+  }
+
+  /** `peer` had been declared dead and answers again: pull its view (one such pull at a time). */
+  reunite (peer: string): void {
+    if (this.pulling) return
+    this.pulling = true
+    this.pull(peer)
+      .then((r) => { this.init.log('view sync after reunion with %s: %d pages, %d adverts new, %d rejected', peer, r.pages, r.applied, r.rejected) })
+      .catch((err: unknown) => { this.init.log('view sync after reunion with %s failed: %e', peer, err) })
       .finally(() => { this.pulling = false })
   }
 
