@@ -102,12 +102,15 @@ describe('rebalancing (3 agents, simulated hypervisor)', () => {
 
   it('a host joining empty receives VMs', async () => {
     cluster = await startInProcessCluster([HOST, HOST, HOST], { balance: KNOBS })
-    const [a, b] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
-    await cluster.agents[2]!.stop()
+    const [a, b, gone] = cluster.agents as [RunningAgent, RunningAgent, RunningAgent]
+    await gone.stop()
     for (let i = 0; i < 6; i++) {
       await a.broker.create(vmSpecFromWire({ ...simSpec(`ja-${i}`, 1024), host: a.hostId }), `ja-${i}`)
       await b.broker.create(vmSpecFromWire({ ...simSpec(`jb-${i}`, 1024), host: b.hostId }), `jb-${i}`)
     }
+    // Both see the same two hosts, each with its six VMs measured (not a view a heartbeat behind,
+    // nor the stopped host as an empty one).
+    await settled([a, b], 12, 2)
     await setMode(a, pb.BalanceMode.BALANCE_MODE_AUTO)
     await pollUntil(() => b.balance.setting.current.mode === 'auto', { timeoutMs: 10_000, what: 'b to follow auto' })
     // Two hosts equally loaded: nothing to do.
