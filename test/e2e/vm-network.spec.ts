@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { networkStateDir } from '@meshvirt/agent'
+import { tapName } from '@meshvirt/network'
 import { ensureGuest, guestFiles, inGuest, killQemusUnder, meshvirt, meshvirtOn, pollUntil, waitForSerial, type AgentProcess, type TestGuest } from '@meshvirt/testkit'
 import { NetnsCluster, netnsAvailable, netnsUnavailableReason, startAgentInNamespace } from '../support/netns.js'
 
@@ -175,26 +176,43 @@ describe.skipIf(!available)('virtual networks end to end: guests on an overlay a
       await pollUntil(async () => (await shell(from, `ping -c 1 -W 1 ${to.nics[0]?.ip as string} >/dev/null && echo PING-OK || echo PING-FAIL`)).includes('PING-OK'),
         { timeoutMs: 20_000, what: `${from} reaching ${to.name} before the restart` })
     }
-    // Pings every 100 ms across the restart, on both networks; the sequence numbers answered say when any were lost.
+    // Pings every 100 ms across the restart, on both networks. What counts is what the kernel forwards while the
+    // agent is away: the echo replies the pinger's host hands to the pinger's tap (tcpdump there). The TCG
+    // guests themselves miss a few replies their tap delivered when the machine is busy (a capture here: seqs
+    // 98 and 142 reached net-a's tap, its ping never printed them; none of 1,200 missed without a restart), so
+    // what ping prints is only reported.
     const PINGS = 150
     const pings = (from: string, to: VmJson): Promise<string> =>
-      shell(from, `ping -c ${PINGS} -i 0.1 -W 1 ${to.nics[0]?.ip as string} | grep -o 'seq=[0-9]*' | tr '\\n' ' '`, 60_000)
-    const front = pings('net-a', b)
-    const back = pings('net-c', d)
+      shell(from, `ping -c ${PINGS} -i 0.1 -W 1 ${to.nics[0]?.ip as string} > /ping.out; grep -o 'seq=[0-9]*' /ping.out | tr '\\n' ' '; rm -f /ping.out`, 60_000)
+    const [a, c] = [await show('net-a'), await show('net-c')]
+    const onTheWire = async (pinger: VmJson, to: VmJson): Promise<string> => {
+      const host = agents.findIndex((x) => x.hostId === pinger.owner) + 1
+      const filter = `icmp[icmptype] == icmp-echoreply and src host ${to.nics[0]?.ip as string}`
+      // -c: done as soon as every reply went by; otherwise the timeout ends it.
+      return (await (cluster as NetnsCluster).exec(host, 'timeout', ['28', 'tcpdump', '-i', tapName(pinger.id, 0), '-n', '-l', '-c', String(PINGS), filter])).stdout
+    }
+    const wire = { front: onTheWire(a, b), back: onTheWire(c, d) }
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const printed = { front: pings('net-a', b), back: pings('net-c', d) }
     await new Promise((resolve) => setTimeout(resolve, 1000))
     const t0 = Date.now()
     await host3.kill9()
     agents[2] = await startAgentInNamespace(cluster as NetnsCluster, 3, agentArgs(3), { dataDir: host3.dataDir })
     figures['restart: kill -9 → agent ready again, ms'] = Date.now() - t0
-    for (const [net, p] of [['front', front], ['back', back]] as const) {
-      const answered = new Set([...(await p).matchAll(/seq=(\d+)/g)].map((m) => Number(m[1])))
-      expect(answered.size).toBeGreaterThan(0)
-      const lost = Array.from({ length: PINGS }, (_, i) => i).filter((i) => !answered.has(i))
-      figures[`restart: pings lost on ${net} (100 ms apart)`] = lost.length
+    const missing = (text: string): number[] => {
+      const seen = new Set([...text.matchAll(/seq[= ](\d+)/g)].map((m) => Number(m[1])))
+      return Array.from({ length: PINGS }, (_, i) => i).filter((i) => !seen.has(i))
+    }
+    for (const net of ['front', 'back'] as const) {
+      const inGuestLost = missing(await printed[net])
+      expect(inGuestLost.length, `${net}: the pinger printed no reply at all`).toBeLessThan(PINGS)
+      figures[`restart: pings the guest missed on ${net} (100 ms apart)`] = inGuestLost.length
+      const lost = missing(await wire[net])
+      figures[`restart: replies lost on the wire on ${net}`] = lost.length
       // Which ones (the kill came ~10 pings in, the agent was back ~kill→ready/100 pings later).
-      figures[`restart: seqs lost on ${net}`] = lost.join(' ')
+      figures[`restart: seqs lost on ${net} (wire; guest)`] = `${lost.join(' ')}; ${inGuestLost.join(' ')}`
       // The kernel forwards on its own while the agent is away: nothing is lost at all.
-      expect(lost.length, `pings lost on ${net}, by sequence number: ${lost.join(' ')}`).toBeLessThanOrEqual(2)
+      expect(lost.length, `replies lost on ${net} on the wire, by sequence number: ${lost.join(' ')}`).toBeLessThanOrEqual(2)
     }
     // The restarted agent re-adopted everything: the same devices, one dnsmasq per network, no duplicate entries.
     await new Promise((resolve) => setTimeout(resolve, 2000))
