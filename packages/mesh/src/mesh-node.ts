@@ -276,10 +276,12 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     if (!evt.detail.subscriptions.some((s) => s.subscribe && s.topic === topic)) return
     const peer = evt.detail.peerId.toString()
     // A host this one declared dead is back on the topic (a healed partition, whichever side
-    // dialed): tell it and its half that we live, and learn its half from its view at once.
+    // dialed): tell it and its half that we live, and, when more than that one host is missing
+    // here, learn its half from its view at once (one pull per host per heal, not per reunion:
+    // the pull brings back the rest of the missing).
     if (connector.departed.has(peer)) {
       publisher.publishSoon()
-      sync.reunite(peer)
+      if (connector.departed.size > 1) sync.reunite(peer)
     } else {
       publisher.onSubscriber()
     }

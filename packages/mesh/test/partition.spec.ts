@@ -43,4 +43,26 @@ describe('a partition of real nodes over loopback', () => {
     const answered = nodes.reduce((sum, n) => sum + (n.stats().reconnects?.answered ?? 0), 0)
     expect(answered).toBeGreaterThan(0)
   })
+
+  it('one host cut off and back: it pulls the view once, the others only hear its advert', { timeout: 60_000 }, async () => {
+    let cut = false
+    const nodes: MeshNode[] = []
+    for (let i = 0; i < 6; i++) nodes.push(await cluster.start(undefined, { timing: TIMING, refuse: (id) => cut && (i === 5 || id === nodes[5]?.hostId) }))
+    const [lone, others] = [nodes[5] as MeshNode, nodes.slice(0, 5)]
+    const aliveIn = (n: MeshNode): number => n.view.hosts().filter((h) => h.liveness === 'alive').length
+    await pollUntil(() => nodes.every((n) => aliveIn(n) === 6), { timeoutMs: 15_000, intervalMs: 50, what: 'every view to hold six alive hosts' })
+    const pulls = (n: MeshNode): number => n.stats().viewSync?.pulls ?? 0
+    const before = nodes.map(pulls)
+
+    cut = true
+    await Promise.all(others.map(async (n) => { await lone.libp2p.hangUp(n.peerId) }))
+    await pollUntil(() => aliveIn(lone) === 1 && others.every((n) => n.view.get(lone.hostId)?.liveness === 'dead'),
+      { timeoutMs: 20_000, intervalMs: 50, what: 'the lone host and the rest to declare each other dead' })
+    cut = false
+    await pollUntil(() => nodes.every((n) => aliveIn(n) === 6), { timeoutMs: 15_000, intervalMs: 50, what: 'every view whole again' })
+    await pollUntil(() => pulls(lone) - (before[5] ?? 0) >= 1, { timeoutMs: 5_000, intervalMs: 20, what: 'the lone host to finish its view pull' })
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    expect(pulls(lone) - (before[5] ?? 0)).toBe(1)
+    expect(others.map((n, i) => pulls(n) - (before[i] ?? 0))).toEqual([0, 0, 0, 0, 0])
+  })
 })
