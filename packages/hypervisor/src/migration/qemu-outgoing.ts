@@ -34,9 +34,13 @@ const MIRROR_COMPLETE_TIMEOUT_MS = 30_000
 /**
  * The source half of a live migration over QMP, following docs/design.md's QEMU facts: `return-path` (else a
  * failed load on the destination still reports `completed` here), disks mirrored over NBD first
- * (`blockdev-mirror sync=full`, or `top` for a disk whose base the destination shares; wait for `BLOCK_JOB_READY`), then `migrate`; after `completed`, the
- * ready mirror is cancelled, which completes it without pivot, and its NBD node removed. Any failure
- * cancels what was started and leaves the guest running here.
+ * (`blockdev-mirror sync=full`, or `top` for a disk whose base the destination shares; wait for `BLOCK_JOB_READY`), then `migrate`
+ * with `pause-before-switchover`: once the vCPUs stopped, the ready mirrors are cancelled, which
+ * completes them without pivot, and only then does the switchover go on (`migrate-continue`). The
+ * switchover makes the disks inactive; a mirror still writing to its NBD node then crashes QEMU 7.2
+ * (`bdrv_co_write_req_prepare: !(bs->open_flags & BDRV_O_INACTIVE)`, seen here when mirrors were
+ * completed alongside the switchover). Any failure cancels what was started and leaves the guest
+ * running here.
  */
 export class OutgoingMigration {
   private readonly started = Date.now()
@@ -47,6 +51,8 @@ export class OutgoingMigration {
   private jobsStarted: string[] = []
   /** block-job-cancel already sent for the mirrors (at the switchover's STOP). */
   private cancelling: Promise<unknown> | undefined
+  /** Bytes the completed mirrors copied (once they are done). */
+  private mirroredBytes = 0
   private migrating = false
   private forced = false
   private phase: MigrationPhase = 'disk-mirror'
@@ -98,7 +104,7 @@ export class OutgoingMigration {
     this.guestRan = (await this.qmp.execute<{ status: string }>('query-status')).status === 'running'
     const channels = this.plan.multifdChannels ?? 1
     // Set either way: an earlier attempt on this QEMU (rolled back) may have left them on.
-    const caps = { 'return-path': true, events: true, 'auto-converge': params.autoConverge, multifd: channels > 1 }
+    const caps = { 'return-path': true, events: true, 'auto-converge': params.autoConverge, multifd: channels > 1, 'pause-before-switchover': this.plan.disks.length > 0 }
     await this.qmp.execute('migrate-set-capabilities', { capabilities: Object.entries(caps).map(([capability, state]) => ({ capability, state })) })
     await this.qmp.execute('migrate-set-parameters', {
       'max-bandwidth': params.bandwidthBytesPerSec, 'downtime-limit': params.downtimeLimitMs, 'tls-creds': this.plan.tlsCreds ?? '',
@@ -136,11 +142,18 @@ export class OutgoingMigration {
       await this.checkTimeout()
       // The MIGRATION event wakes us at once: every ms between completion and the destination's
       // `cont` is guest pause.
-      await this.log.poll((e) => (e.event === 'MIGRATION' && ['completed', 'failed', 'cancelled'].includes(String(e.data?.status))) ||
+      await this.log.poll((e) => (e.event === 'MIGRATION' && ['completed', 'failed', 'cancelled', 'pre-switchover'].includes(String(e.data?.status))) ||
         (e.event === 'STOP' && this.cancelling === undefined && this.jobsStarted.length > 0), this.plan.params.progressIntervalMs, this.plan.signal)
       this.cancelMirrorsAtStop()
       const status = migrationStatus(await this.qmp.execute<QemuMigrationInfo>('query-migrate'))
       if (status.status === 'completed') return await this.finalStatus(status)
+      if (status.status === 'pre-switchover') {
+        // Paused before the device state goes and the disks turn inactive: the mirrors finish first.
+        this.phase = 'switchover'
+        await this.completeMirrors()
+        await this.qmp.execute('migrate-continue', { state: 'pre-switchover' })
+        continue
+      }
       if (status.terminal) throw new MigrationFailedError(`migration of VM ${this.plan.id} ${status.status}: ${status.error ?? 'no reason given'}`)
       this.emit(status)
     }
@@ -160,9 +173,9 @@ export class OutgoingMigration {
 
   /**
    * The vCPUs stopped for the switchover: the guest writes no more, so the mirrors may complete now.
-   * QEMU runs the command once the migration thread lets go of the main loop (after the device
-   * state is sent), so their completion overlaps the destination's load instead of following it.
-   * Should the migration still fail, the guest resumes here and the mirrors were to go anyway.
+   * QEMU runs the command once the migration thread pauses before the switchover (and lets go of
+   * the main loop), which waits in `pre-switchover` for them. Should the migration still fail, the
+   * guest resumes here and the mirrors were to go anyway.
    */
   private cancelMirrorsAtStop (): void {
     if (this.cancelling !== undefined || this.jobsStarted.length === 0) return
@@ -174,6 +187,7 @@ export class OutgoingMigration {
 
   /** Cancelling a ready mirror completes it without pivot: the destination holds a point-in-time copy. */
   private async completeMirrors (): Promise<number> {
+    if (this.jobsStarted.length === 0) return this.mirroredBytes
     let bytes = 0
     this.cancelMirrorsAtStop()
     await this.cancelling
@@ -186,6 +200,7 @@ export class OutgoingMigration {
       bytes += Number(done.data?.len ?? 0)
     }
     this.jobsStarted = []
+    this.mirroredBytes = bytes
     // The NBD nodes stay until the hand-over: removing one flushes it, a round trip to the
     // destination inside the guest's pause. The source QEMU quits (completeOutgoing) or removes
     // them when the guest resumes here (resumeOutgoing, see removeMigrationNodes).
