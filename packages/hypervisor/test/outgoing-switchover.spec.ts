@@ -28,6 +28,8 @@ describe('an outgoing migration with a disk', () => {
     const seen: string[] = []
     let capabilities: Array<{ capability: string, state: boolean }> = []
     let status = 'active'
+    /** query-migrate still says pre-switchover this many times after migrate-continue (the thread moves on in its own time). */
+    let lagging = 0
     const now = (): { seconds: number, microseconds: number } => ({ seconds: Math.floor(Date.now() / 1000), microseconds: (Date.now() % 1000) * 1000 })
     server = await fakeQmp(join(dir, 'qmp'), (cmd, socket) => {
       const send = (msg: unknown): void => { socket.write(JSON.stringify(msg) + '\n') }
@@ -49,7 +51,13 @@ describe('an outgoing migration with a disk', () => {
           status = 'pre-switchover'
           event('MIGRATION', { status })
           return
-        case 'query-migrate': send({ return: { status, 'total-time': 100, downtime: 10, ram: { transferred: 1 } }, id: cmd.id }); return
+        case 'query-migrate':
+          if (lagging > 0 && --lagging === 0) {
+            status = 'completed'
+            event('MIGRATION', { status })
+          }
+          send({ return: { status, 'total-time': 100, downtime: 10, ram: { transferred: 1 } }, id: cmd.id })
+          return
         case 'query-block-jobs': send({ return: [], id: cmd.id }); return
         case 'block-job-cancel':
           send({ return: {}, id: cmd.id })
@@ -57,9 +65,10 @@ describe('an outgoing migration with a disk', () => {
           return
         case 'migrate-continue':
           expect(cmd.arguments).toEqual({ state: 'pre-switchover' })
+          // QEMU 7.2 answers a second one once the thread moved on (seen in the migration bench).
+          if (lagging > 0 || status !== 'pre-switchover') { send({ error: { class: 'GenericError', desc: 'Migration not in expected state: device' }, id: cmd.id }); return }
           send({ return: {}, id: cmd.id })
-          status = 'completed'
-          event('MIGRATION', { status })
+          lagging = 3
           return
       }
       send({ return: {}, id: cmd.id })
@@ -77,6 +86,7 @@ describe('an outgoing migration with a disk', () => {
     expect(at('migrate-continue')).toBeGreaterThan(at('BLOCK_JOB_COMPLETED'))
     expect(at('MIGRATION:completed')).toBeGreaterThan(at('migrate-continue'))
     expect(seen.filter((s) => s === 'block-job-cancel')).toHaveLength(1)
+    expect(seen.filter((s) => s === 'migrate-continue')).toHaveLength(1)
     expect(result.diskBytes).toBe(8192)
   })
 })

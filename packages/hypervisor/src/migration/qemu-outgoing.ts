@@ -53,6 +53,8 @@ export class OutgoingMigration {
   private cancelling: Promise<unknown> | undefined
   /** Bytes the completed mirrors copied (once they are done). */
   private mirroredBytes = 0
+  /** migrate-continue sent: QEMU leaves `pre-switchover` in its own time, and refuses a second one. */
+  private continued = false
   private migrating = false
   private forced = false
   private phase: MigrationPhase = 'disk-mirror'
@@ -142,15 +144,17 @@ export class OutgoingMigration {
       await this.checkTimeout()
       // The MIGRATION event wakes us at once: every ms between completion and the destination's
       // `cont` is guest pause.
-      await this.log.poll((e) => (e.event === 'MIGRATION' && ['completed', 'failed', 'cancelled', 'pre-switchover'].includes(String(e.data?.status))) ||
+      await this.log.poll((e) => (e.event === 'MIGRATION' && ['completed', 'failed', 'cancelled'].includes(String(e.data?.status))) ||
+        (e.event === 'MIGRATION' && e.data?.status === 'pre-switchover' && !this.continued) ||
         (e.event === 'STOP' && this.cancelling === undefined && this.jobsStarted.length > 0), this.plan.params.progressIntervalMs, this.plan.signal)
       this.cancelMirrorsAtStop()
       const status = migrationStatus(await this.qmp.execute<QemuMigrationInfo>('query-migrate'))
       if (status.status === 'completed') return await this.finalStatus(status)
-      if (status.status === 'pre-switchover') {
+      if (status.status === 'pre-switchover' && !this.continued) {
         // Paused before the device state goes and the disks turn inactive: the mirrors finish first.
         this.phase = 'switchover'
         await this.completeMirrors()
+        this.continued = true
         await this.qmp.execute('migrate-continue', { state: 'pre-switchover' })
         continue
       }
