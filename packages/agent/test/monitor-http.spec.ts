@@ -43,7 +43,7 @@ describe('agent metrics', () => {
       broker: () => ({ placed: 7, failed: 1, attempts: 12, refusals: 3, refusedBy: { 'insufficient-memory': 2, draining: 1 }, unreachable: 1 }),
       placementConcurrency: () => ({ running: 4, queued: 9, limit: 4 }),
       migrations: () => ({ succeeded: 2, failed: 1, lastDowntimeMs: 31.5, lastTotalMs: 2400, inFlight: 0 }),
-      mesh: () => ({ adverts: { accepted: 40, rejected: { unsigned: 0, oversized: 0, undecodable: 1, invalid: 0, 'signer-mismatch': 2 }, ignored: { stale: 5 } }, suspicions: { accepted: 1, published: 2, rejected: { unsigned: 0, oversized: 0, undecodable: 0, invalid: 0, 'signer-mismatch': 0 } }, published: 9, connections: 2, peers: 2, inbound: { pending: 3, refusedPerAddress: 41 } }),
+      mesh: () => ({ adverts: { accepted: 40, rejected: { unsigned: 0, oversized: 0, undecodable: 1, invalid: 0, 'signer-mismatch': 2 }, ignored: { stale: 5 } }, suspicions: { accepted: 1, published: 2, rejected: { unsigned: 0, oversized: 0, undecodable: 0, invalid: 0, 'signer-mismatch': 0 } }, published: 9, connections: 2, peers: 2, inbound: { pending: 3, refusedPerAddress: 41 }, reconnects: { tried: 12, answered: 1 } }),
       hosts: () => [{ liveness: 'alive' }, { liveness: 'alive' }, { liveness: 'dead' }],
       events: () => ({ emitted: 4, received: 6, pulled: 1, duplicates: 0, gapsAccepted: 0, rejected: { unsigned: 0, oversized: 0, undecodable: 0, invalid: 0, 'bad-signature': 1, 'signer-mismatch': 0 } })
     })
@@ -78,6 +78,8 @@ describe('agent metrics', () => {
     expect(sample(text, 'meshvirt_gossip_peers')).toBe(2)
     expect(sample(text, 'meshvirt_inbound_handshakes_pending')).toBe(3)
     expect(sample(text, 'meshvirt_inbound_refused_total{reason="per-address"}')).toBe(41)
+    expect(sample(text, 'meshvirt_gossip_reconnects_total{outcome="tried"}')).toBe(12)
+    expect(sample(text, 'meshvirt_gossip_reconnects_total{outcome="answered"}')).toBe(1)
     expect(sample(text, 'meshvirt_gossip_adverts_received_total{outcome="rejected:signer-mismatch"}')).toBe(2)
     expect(sample(text, 'meshvirt_gossip_suspicions_total{outcome="published"}')).toBe(2)
     expect(sample(text, 'meshvirt_cluster_hosts{liveness="dead"}')).toBe(1)

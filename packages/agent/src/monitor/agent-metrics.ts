@@ -302,6 +302,10 @@ export function createAgentMetrics (src: MetricsSources): AgentMetrics {
       const i = m().inbound
       return i === undefined ? undefined : [[{ reason: 'per-address' }, i.refusedPerAddress]]
     })
+    mirror('meshvirt_gossip_reconnects_total', 'Dials to hosts this host declared dead and still tries (a healed partition rejoins through them), by outcome: tried, answered', ['outcome'], () => {
+      const r = m().reconnects
+      return r === undefined ? undefined : [[{ outcome: 'tried' }, r.tried], [{ outcome: 'answered' }, r.answered]]
+    })
     mirror('meshvirt_gossip_adverts_published_total', 'Adverts this host published', [], () => [[{}, m().published]])
     mirror('meshvirt_gossip_adverts_received_total', 'Adverts received, by outcome (accepted, rejected:<reason>, ignored:<reason>)', ['outcome'], () => {
       const a = m().adverts
