@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ControlClient } from '@meshvirt/agent'
 import type { SimHypervisor } from '@meshvirt/hypervisor'
 import { pb } from '@meshvirt/proto'
@@ -37,6 +37,25 @@ describe('live migration between agents (negotiation and ownership)', () => {
     // Every host comes to see the new owner.
     for (const agent of [a, b, c]) {
       await pollUntil(() => agent.mesh.view.get(b.hostId)?.advert.vms.some((v) => v.id === id && v.epoch === 2), { timeoutMs: 10_000, what: 'the new owner gossiped' })
+    }
+  }, 60_000)
+
+  it('a host whose gossip is a step behind a move forwards to the former owner, then asks where the VM is', async () => {
+    cluster = await startInProcessCluster([{ vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }, { vcpus: 8, memoryMiB: 4096 }])
+    const [a, b, c] = cluster.agents as [typeof cluster.agents[0], typeof cluster.agents[0], typeof cluster.agents[0]]
+    const made = await a.broker.create(vmSpecFromWire({ ...simSpec('lagged', 512), host: a.hostId }), 'lagged-1')
+    const id = made.vm.summary?.id as string
+    await pollUntil(() => c.mesh.view.get(a.hostId)?.advert.vms.some((v) => v.id === id) === true, { timeoutMs: 10_000, what: 'c to hear of the VM on a' })
+    // c's view stays as it was before the move (CI saw `vm start` right after `vm migrate` take this path).
+    const before = c.mesh.view.hosts()
+    const hosts = vi.spyOn(c.mesh.view, 'hosts').mockImplementation(() => before)
+    try {
+      await controlOn(0, { migrateVm: { vm: { id }, toHost: b.hostId } })
+      const res = await controlOn(2, { stopVm: { vm: { name: 'lagged' } } })
+      expect(res.vm?.summary).toMatchObject({ id, owner: b.hostId, state: pb.VmState.VM_STATE_STOPPED })
+      expect(b.vms.get(id)?.state).toBe('stopped')
+    } finally {
+      hosts.mockRestore()
     }
   }, 60_000)
 
