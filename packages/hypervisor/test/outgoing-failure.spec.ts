@@ -1,33 +1,20 @@
-import type { Server, Socket } from 'node:net'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import type { Socket } from 'node:net'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { QmpClient } from '../src/index.js'
+import { describe, expect, it } from 'vitest'
 import { resolveMigrationParams } from '../src/migration/migration-params.js'
 import { OutgoingMigration } from '../src/migration/qemu-outgoing.js'
-import { fakeQmp, type QmpCommand } from './fake-qmp.js'
+import { scriptedQmp, type QmpCommand } from './fake-qmp.js'
 
 /**
  * What a failed migration says about the source, against a scripted QMP: the message must tell
  * where the guest is, which the roll-back asks rather than assumes (a source QEMU can die mid-way).
  */
 describe('a failed outgoing migration reports where the guest is left', () => {
-  let dir: string
-  let server: Server | undefined
-  let client: QmpClient | undefined
-  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'mv-outgoing-')) })
-  afterEach(async () => {
-    client?.close()
-    await new Promise((resolve) => server !== undefined ? server.close(resolve) : resolve(undefined))
-    await rm(dir, { recursive: true, force: true })
-  })
+  const qmp = scriptedQmp('mv-outgoing-')
 
   /** A source QEMU whose guest runs, whose migration fails; `after` answers the rest. */
   async function migrateAgainst (after: (cmd: QmpCommand, send: (msg: unknown) => void, socket: Socket) => boolean): Promise<Error> {
-    const path = join(dir, 'qmp')
-    server = await fakeQmp(path, (cmd, socket) => {
-      const send = (msg: unknown): void => { socket.write(JSON.stringify(msg) + '\n') }
+    const client = await qmp.connect((cmd, send, socket) => {
       if (after(cmd, send, socket)) return
       if (cmd.execute === 'query-status') send({ return: { status: 'running', running: true }, id: cmd.id })
       else if (cmd.execute === 'query-migrate') {
@@ -35,9 +22,8 @@ describe('a failed outgoing migration reports where the guest is left', () => {
         send({ return: { status: 'failed', 'error-desc': 'connection reset' }, id: cmd.id })
       } else send({ return: {}, id: cmd.id })
     })
-    client = await QmpClient.connect(path)
     const params = resolveMigrationParams({ progressIntervalMs: 10, timeoutMs: 5_000 })
-    const run = new OutgoingMigration(client, { id: 'vm-1', migrationSocket: join(dir, 'migrate.sock'), disks: [], params }).run()
+    const run = new OutgoingMigration(client, { id: 'vm-1', migrationSocket: join(qmp.dir(), 'migrate.sock'), disks: [], params }).run()
     return await run.then(() => { throw new Error('the migration succeeded') }, (err: Error) => err)
   }
 

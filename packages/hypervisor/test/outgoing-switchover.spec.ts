@@ -1,12 +1,8 @@
-import type { Server } from 'node:net'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { QmpClient } from '../src/index.js'
+import { describe, expect, it } from 'vitest'
 import { resolveMigrationParams } from '../src/migration/migration-params.js'
 import { OutgoingMigration } from '../src/migration/qemu-outgoing.js'
-import { fakeQmp } from './fake-qmp.js'
+import { scriptedQmp } from './fake-qmp.js'
 
 /**
  * The switchover of a migration with a disk, against a scripted QEMU: the disks turn inactive at
@@ -14,15 +10,7 @@ import { fakeQmp } from './fake-qmp.js'
  * CI). So the migration pauses before it, the mirrors complete, and only then does it go on.
  */
 describe('an outgoing migration with a disk', () => {
-  let dir: string
-  let server: Server | undefined
-  let client: QmpClient | undefined
-  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'mv-switchover-')) })
-  afterEach(async () => {
-    client?.close()
-    await new Promise((resolve) => server !== undefined ? server.close(resolve) : resolve(undefined))
-    await rm(dir, { recursive: true, force: true })
-  })
+  const qmp = scriptedQmp('mv-switchover-')
 
   it('pauses before the switchover, completes the mirror, then continues', async () => {
     const seen: string[] = []
@@ -31,8 +19,7 @@ describe('an outgoing migration with a disk', () => {
     /** query-migrate still says pre-switchover this many times after migrate-continue (the thread moves on in its own time). */
     let lagging = 0
     const now = (): { seconds: number, microseconds: number } => ({ seconds: Math.floor(Date.now() / 1000), microseconds: (Date.now() % 1000) * 1000 })
-    server = await fakeQmp(join(dir, 'qmp'), (cmd, socket) => {
-      const send = (msg: unknown): void => { socket.write(JSON.stringify(msg) + '\n') }
+    const client = await qmp.connect((cmd, send) => {
       const event = (name: string, data: Record<string, unknown>): void => { seen.push(`${name}${data.status !== undefined ? `:${String(data.status)}` : ''}`); send({ event: name, data, timestamp: now() }) }
       seen.push(cmd.execute)
       switch (cmd.execute) {
@@ -73,7 +60,7 @@ describe('an outgoing migration with a disk', () => {
       }
       send({ return: {}, id: cmd.id })
     })
-    client = await QmpClient.connect(join(dir, 'qmp'))
+    const dir = qmp.dir()
     const params = resolveMigrationParams({ progressIntervalMs: 10, timeoutMs: 5_000 })
     const result = await new OutgoingMigration(client, { id: 'vm-1', migrationSocket: join(dir, 'migrate.sock'), nbdSocket: join(dir, 'nbd.sock'), disks: ['vda'], params }).run()
 

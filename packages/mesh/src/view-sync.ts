@@ -57,24 +57,25 @@ export class ViewSync {
 
   /** A peer subscribed to the advert topic: the first pull goes to it (then to the next one, if it fails). */
   onPeer (peer: string): void {
-    if (this.synced || this.pulling) return
-    this.pulling = true
-    this.pull(peer)
-      .then((r) => {
-        this.synced = true
-        this.init.log('view sync from %s: %d pages, %d adverts new, %d rejected', peer, r.pages, r.applied, r.rejected)
-      })
-      .catch((err: unknown) => { this.init.log('view sync from %s failed: %e', peer, err) })
-      .finally(() => { this.pulling = false })
+    if (this.synced) return
+    this.pullInBackground(peer, 'view sync from %s', () => { this.synced = true })
   }
 
   /** `peer` had been declared dead and answers again: pull its view (one such pull at a time). */
   reunite (peer: string): void {
+    this.pullInBackground(peer, 'view sync after reunion with %s')
+  }
+
+  /** One pull at a time, logged: `what` names it (with `%s` for the peer). */
+  private pullInBackground (peer: string, what: string, done?: () => void): void {
     if (this.pulling) return
     this.pulling = true
     this.pull(peer)
-      .then((r) => { this.init.log('view sync after reunion with %s: %d pages, %d adverts new, %d rejected', peer, r.pages, r.applied, r.rejected) })
-      .catch((err: unknown) => { this.init.log('view sync after reunion with %s failed: %e', peer, err) })
+      .then((r) => {
+        done?.()
+        this.init.log(`${what}: %d pages, %d adverts new, %d rejected`, peer, r.pages, r.applied, r.rejected)
+      })
+      .catch((err: unknown) => { this.init.log(`${what} failed: %e`, peer, err) })
       .finally(() => { this.pulling = false })
   }
 
